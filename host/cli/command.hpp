@@ -1,0 +1,43 @@
+// genplug CLI — subcommand registration. Each cmd_*.cpp registers itself with a static RegisterCommand.
+#pragma once
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include <genplug/host/errors.hpp>
+#include <genplug/host/plugin_catalog.hpp>
+
+namespace genplug::cli {
+
+// Options every subcommand sees.
+struct Globals {
+  std::vector<std::string> plugin_path;  // --plugin-path, repeatable
+  bool quiet = false;
+
+  // A catalog over --plugin-path, then the default search path; rejected libraries are logged to stderr
+  // unless quiet.
+  host::PluginCatalog catalog() const;
+};
+
+// Adds options to `cmd` and sets its callback. Callbacks report failure by throwing host::HostError
+// (its kind is the exit code); std::exception becomes a runtime error.
+using Setup = std::function<void(CLI::App& cmd, Globals& globals)>;
+
+struct Command {
+  std::string name;
+  std::string description;
+  Setup setup;
+};
+
+std::vector<Command>& commands();
+
+struct RegisterCommand {
+  RegisterCommand(std::string name, std::string description, Setup setup) {
+    commands().push_back({std::move(name), std::move(description), std::move(setup)});
+  }
+};
+
+}  // namespace genplug::cli

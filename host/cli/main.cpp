@@ -1,0 +1,64 @@
+// genplug — the reference host's command line. Subcommands live one per file (cmd_*.cpp).
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "command.hpp"
+
+namespace genplug::cli {
+
+std::vector<Command>& commands() {
+  static std::vector<Command> all;
+  return all;
+}
+
+host::PluginCatalog Globals::catalog() const {
+  std::vector<std::filesystem::path> extra(plugin_path.begin(), plugin_path.end());
+  host::PluginCatalog::Options o;
+  o.search_path = host::PluginCatalog::default_search_path(extra);
+  bool q = quiet;
+  o.warn = [q](const std::string& line) {
+    if (!q) std::cerr << "genplug: skipped " << line << "\n";
+  };
+  return host::PluginCatalog(std::move(o));
+}
+
+}  // namespace genplug::cli
+
+int main(int argc, char** argv) {
+  using namespace genplug;
+  CLI::App app{"genplug: run image-generation pipelines assembled from plugins", "genplug"};
+  app.set_version_flag("--version", std::string("genplug ") + GENPLUG_VERSION + " (ABI " +
+                                        std::to_string(GENPLUG_ABI_MAJOR) + "." +
+                                        std::to_string(GENPLUG_ABI_MINOR) + ")");
+  app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 ok, 2 usage, 3 manifest error, 4 plugin error, 5 runtime error, 6 output error,\n"
+      "130 cancelled. See docs/cli.md.");
+  cli::Globals globals;
+  app.add_option("--plugin-path", globals.plugin_path,
+                 "Extra plugin folder or library (searched before GENPLUG_PLUGIN_PATH and the defaults)")
+      ->type_name("PATH");
+  app.add_flag("-q,--quiet", globals.quiet, "Only errors on stderr");
+  for (auto& c : cli::commands()) {
+    CLI::App* sub = app.add_subcommand(c.name, c.description);
+    c.setup(*sub, globals);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : static_cast<int>(host::ErrorKind::usage);
+  } catch (const host::HostError& e) {
+    std::cerr << "genplug: error: " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const PluginError& e) {
+    std::cerr << "genplug: error: " << e.what() << "\n";
+    return e.code() == GENPLUG_E_CANCELLED ? static_cast<int>(host::ErrorKind::cancelled)
+                                           : static_cast<int>(host::ErrorKind::runtime);
+  } catch (const std::exception& e) {
+    std::cerr << "genplug: error: " << e.what() << "\n";
+    return static_cast<int>(host::ErrorKind::runtime);
+  }
+  return 0;
+}

@@ -1,0 +1,69 @@
+// genplug host — finds plugin libraries, checks them against the ABI, and creates validated instances.
+#pragma once
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <genplug/host.hpp>
+
+#include "errors.hpp"
+
+namespace genplug::host {
+
+// One plugin found in a library.
+struct PluginRecord {
+  std::string id, name, vendor, version, description;
+  std::string kind;     // "posenc", "scheduler", "model"
+  std::string kind_id;  // "genplug.posenc/1", ...
+  std::vector<std::string> features;
+  std::string schema_text;  // the plugin's JSON Schema, as it gave it
+  nlohmann::json schema;    // parsed
+  std::filesystem::path library;
+};
+
+class PluginCatalog {
+ public:
+  struct Options {
+    // Folders (searched for *.so, not recursively) and library files, in priority order.
+    std::vector<std::filesystem::path> search_path;
+    // Receives one line per rejected library or plugin ("why it was skipped"); default: ignored.
+    std::function<void(const std::string&)> warn;
+  };
+
+  explicit PluginCatalog(Options options);
+  ~PluginCatalog();
+  PluginCatalog(const PluginCatalog&) = delete;
+  PluginCatalog& operator=(const PluginCatalog&) = delete;
+
+  // extra first, then GENPLUG_PLUGIN_PATH (':'-separated), then the folders beside the running program
+  // (../plugins for the build tree, ../lib/genplug for an install).
+  static std::vector<std::filesystem::path> default_search_path(const std::vector<std::filesystem::path>& extra = {});
+
+  const std::vector<PluginRecord>& plugins() const;
+  const PluginRecord* find(const std::string& id) const;
+  // One line per library or plugin that was rejected while scanning.
+  const std::vector<std::string>& rejections() const;
+
+  // Validate `config` against the plugin's schema (HostError kind plugin/manifest on failure, message
+  // naming `where`, e.g. "manifest.json: posenc.config"), then create the instance.
+  PosencProxy create_posenc(const std::string& id, const nlohmann::json& config, CallContext& ctx,
+                            const std::string& where = "config") const;
+  SchedulerProxy create_scheduler(const std::string& id, const nlohmann::json& config, CallContext& ctx,
+                                  const std::string& where = "config") const;
+  ModelProxy create_model(const std::string& id, const nlohmann::json& config, CallContext& ctx,
+                          const std::string& where = "config") const;
+
+  // Checks config against plugin `id`'s schema; returns the problems (empty when valid).
+  std::vector<std::string> validate_config(const std::string& id, const nlohmann::json& config) const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace genplug::host

@@ -1,0 +1,46 @@
+/* genplug — the call context: the services a host lends to a plugin for the duration of one call.
+ *
+ * Ownership: the host owns the context. A plugin may use it only until the function it was passed to
+ * returns, and must not keep the pointer. Every callback may be NULL in a host that does not provide it
+ * (check before calling; the C++ wrapper does). Host callbacks never unwind into the plugin. */
+#ifndef GENPLUG_CONTEXT_H
+#define GENPLUG_CONTEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+#include "version.h"
+
+GENPLUG_BEGIN_DECLS
+
+/* Log severities, fixed values. */
+#define GENPLUG_LOG_DEBUG 0
+#define GENPLUG_LOG_INFO 1
+#define GENPLUG_LOG_WARNING 2
+#define GENPLUG_LOG_ERROR 3
+
+typedef struct genplug_context {
+  uint32_t struct_size; /* sizeof(genplug_context_t) as the host compiled it */
+  void* host_data;      /* opaque to the plugin */
+
+  /* Reports why the current call fails. The host copies `message` (UTF-8, NUL-terminated) before
+   * returning, so the plugin may pass a stack buffer. Call it at most once per failing call, with the
+   * same code the function then returns. [thread: the calling thread] */
+  void (*set_error)(const struct genplug_context* ctx, genplug_status code, const char* message);
+
+  /* A log line for the user. The host copies the message. [thread-safe] */
+  void (*log)(const struct genplug_context* ctx, int32_t severity, const char* message);
+
+  /* Progress of long work: `done` of `total` units of `stage` (a short UTF-8 label, copied).
+   * Returns non-zero when the host asks the plugin to stop: the plugin then returns GENPLUG_E_CANCELLED
+   * promptly, leaving its instance usable. [thread: the calling thread] */
+  int32_t (*progress)(const struct genplug_context* ctx, uint64_t done, uint64_t total, const char* stage);
+
+  /* Cheap, pollable: non-zero once the host wants the current call stopped. [thread-safe] */
+  int32_t (*is_cancelled)(const struct genplug_context* ctx);
+} genplug_context_t;
+
+GENPLUG_END_DECLS
+
+#endif /* GENPLUG_CONTEXT_H */

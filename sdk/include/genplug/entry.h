@@ -1,0 +1,92 @@
+/* genplug — the plugin library entry point, plugin descriptors and the common factory.
+ *
+ * A plugin library exports exactly one symbol, `genplug_entry` (C linkage, a const genplug_entry_t).
+ * The host reads it, rejects a different ABI major, calls init() once, then asks get_factory() for each
+ * kind it wants by versioned id. One library may hold several plugins of several kinds.
+ *
+ *   host                                    plugin library
+ *   ----                                    --------------
+ *   dlopen + read genplug_entry  ------->   (abi_major, abi_minor)
+ *   entry.init(path, ctx)        ------->   one-time setup, cheap (no weights, no device)
+ *   entry.get_factory(id)        ------->   const genplug_factory_t* or NULL
+ *   factory.descriptor(i)        ------->   id, name, version, features, config JSON Schema
+ *   factory.create(id, config)   ------->   an instance of the kind (posenc.h, scheduler.h, model.h)
+ *   ... instance calls ...
+ *   instance.destroy()
+ *   entry.deinit()               ------->   after the last instance and tensor from the library is gone
+ */
+#ifndef GENPLUG_ENTRY_H
+#define GENPLUG_ENTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "context.h"
+#include "status.h"
+#include "version.h"
+
+GENPLUG_BEGIN_DECLS
+
+/* Versioned kind ids, passed to get_factory(). */
+#define GENPLUG_KIND_POSENC "genplug.posenc/1"
+#define GENPLUG_KIND_SCHEDULER "genplug.scheduler/1"
+#define GENPLUG_KIND_MODEL "genplug.model/1"
+
+/* Name of the exported entry symbol. */
+#define GENPLUG_ENTRY_SYMBOL "genplug_entry"
+
+/* What a plugin says about itself. Plugin-owned; every pointer stays valid until entry.deinit(). */
+typedef struct genplug_descriptor {
+  uint32_t struct_size;
+  const char* id;          /* reverse-DNS, unique: "org.genplug.dype" */
+  const char* name;        /* human-readable */
+  const char* vendor;
+  const char* version;     /* semver of the plugin: "1.2.0" */
+  const char* description; /* one sentence */
+  const char* const* features; /* NULL-terminated list of tags ("dynamic", "device:cuda"), may be empty */
+  const char* config_schema;   /* JSON Schema (draft 2020-12 subset, docs/manifest.md) of the config object */
+} genplug_descriptor_t;
+
+/* One factory layout serves every kind; the kind id it was obtained with decides what create() makes.
+ * Plugin-owned, valid until entry.deinit(). */
+typedef struct genplug_factory {
+  uint32_t struct_size;
+
+  /* Number of plugins of this kind in the library. [thread: any] */
+  uint32_t (*count)(const struct genplug_factory* factory);
+
+  /* Descriptor of plugin `index` (< count), or NULL when out of range. [thread: any] */
+  const genplug_descriptor_t* (*descriptor)(const struct genplug_factory* factory, uint32_t index);
+
+  /* Creates an instance of plugin `plugin_id` from `config_json` (UTF-8 JSON object text, NUL-terminated,
+   * borrowed for the call; "{}" means every default). On success *out_instance points to the kind's
+   * instance struct (genplug_posenc_t*, genplug_scheduler_t*, genplug_model_t*), owned by the caller
+   * until it calls the instance's destroy(). On failure *out_instance is NULL and the error is reported
+   * through ctx->set_error, naming the offending config field where there is one.
+   * [thread: the host's control thread; may be slow for models (loads weights)] */
+  genplug_status (*create)(const struct genplug_factory* factory, const char* plugin_id,
+                           const char* config_json, const genplug_context_t* ctx, void** out_instance);
+} genplug_factory_t;
+
+typedef struct genplug_entry {
+  uint32_t struct_size; /* sizeof(genplug_entry_t) as the plugin compiled it */
+  uint32_t abi_major;   /* GENPLUG_ABI_MAJOR the plugin was built with */
+  uint32_t abi_minor;   /* GENPLUG_ABI_MINOR the plugin was built with */
+
+  /* Called once after loading, before anything else. `library_path` is the absolute path of the library
+   * (UTF-8, borrowed), so a plugin can find files beside it. Must be cheap: no weights, no device.
+   * [thread: the host's control thread] */
+  genplug_status (*init)(const char* library_path, const genplug_context_t* ctx);
+
+  /* Called once before unloading, after every instance and tensor of the library is gone.
+   * [thread: the host's control thread] */
+  void (*deinit)(void);
+
+  /* The factory for a kind id (GENPLUG_KIND_*), or NULL if the library holds no plugin of that kind.
+   * The pointer stays valid until deinit(). [thread: any, after init] */
+  const genplug_factory_t* (*get_factory)(const char* kind_id);
+} genplug_entry_t;
+
+GENPLUG_END_DECLS
+
+#endif /* GENPLUG_ENTRY_H */

@@ -1,0 +1,344 @@
+// genplug — header-only C++17 helpers for hosts: a call context that captures errors, and RAII proxies
+// for plugin instances and DLPack tensors. Loading libraries is the host's business (the reference host
+// uses Boost.DLL, host/); a proxy holds a `keepalive` so the library outlives everything that can reach it.
+#ifndef GENPLUG_HOST_HPP
+#define GENPLUG_HOST_HPP
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "genplug.h"
+
+namespace genplug {
+
+// Name of a status code, for messages.
+inline const char* status_name(genplug_status s) noexcept {
+  switch (s) {
+    case GENPLUG_OK: return "ok";
+    case GENPLUG_E_INVALID_ARGUMENT: return "invalid argument";
+    case GENPLUG_E_CONFIG: return "config error";
+    case GENPLUG_E_UNSUPPORTED: return "unsupported";
+    case GENPLUG_E_OUT_OF_MEMORY: return "out of memory";
+    case GENPLUG_E_CANCELLED: return "cancelled";
+    case GENPLUG_E_ABI_MISMATCH: return "ABI mismatch";
+    case GENPLUG_E_INTERNAL: return "internal error";
+    case GENPLUG_E_IO: return "I/O error";
+    case GENPLUG_E_DEVICE: return "device error";
+    case GENPLUG_E_BUFFER_TOO_SMALL: return "buffer too small";
+    default: return "failed";
+  }
+}
+
+// A failed plugin call, as the host sees it: the status, the plugin's message, and who failed.
+class PluginError : public std::runtime_error {
+ public:
+  PluginError(genplug_status code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  genplug_status code() const noexcept { return code_; }
+
+ private:
+  genplug_status code_;
+};
+
+// The host side of genplug_context_t. One per call chain; not shared between threads.
+class CallContext {
+ public:
+  using LogFn = std::function<void(int32_t severity, const std::string& message)>;
+  // Returns true to ask the plugin to stop.
+  using ProgressFn = std::function<bool(uint64_t done, uint64_t total, const std::string& stage)>;
+
+  CallContext() {
+    c_.struct_size = sizeof(genplug_context_t);
+    c_.host_data = this;
+    c_.set_error = &set_error_thunk;
+    c_.log = &log_thunk;
+    c_.progress = &progress_thunk;
+    c_.is_cancelled = &cancelled_thunk;
+  }
+  CallContext(const CallContext&) = delete;
+  CallContext& operator=(const CallContext&) = delete;
+
+  const genplug_context_t* get() {
+    error_code_ = GENPLUG_OK;
+    error_.clear();
+    return &c_;
+  }
+  void on_log(LogFn f) { log_ = std::move(f); }
+  void on_progress(ProgressFn f) { progress_ = std::move(f); }
+  // The flag is read by is_cancelled(); the caller owns it and keeps it alive.
+  void cancel_flag(const std::atomic<bool>* flag) { cancel_ = flag; }
+
+  const std::string& error() const { return error_; }
+  genplug_status error_code() const { return error_code_; }
+
+  // Throws PluginError when `status` is a failure; `what` names the call ("org.genplug.dype: compute").
+  void check(genplug_status status, const std::string& what) const {
+    if (status == GENPLUG_OK) return;
+    std::string msg = what + ": " + status_name(status);
+    if (!error_.empty())
+      msg += ": " + error_;
+    else
+      msg += " (the plugin gave no message)";
+    throw PluginError(status, msg);
+  }
+
+ private:
+  static CallContext* self(const genplug_context_t* c) { return static_cast<CallContext*>(c->host_data); }
+  static void set_error_thunk(const genplug_context_t* c, genplug_status code, const char* m) {
+    try {
+      self(c)->error_code_ = code;
+      self(c)->error_ = m ? m : "";
+    } catch (...) {
+    }
+  }
+  static void log_thunk(const genplug_context_t* c, int32_t severity, const char* m) {
+    try {
+      if (self(c)->log_) self(c)->log_(severity, m ? m : "");
+    } catch (...) {
+    }
+  }
+  static int32_t progress_thunk(const genplug_context_t* c, uint64_t done, uint64_t total, const char* stage) {
+    try {
+      CallContext* s = self(c);
+      bool stop = s->progress_ ? s->progress_(done, total, stage ? stage : "") : false;
+      return (stop || (s->cancel_ && s->cancel_->load())) ? 1 : 0;
+    } catch (...) {
+      return 1;
+    }
+  }
+  static int32_t cancelled_thunk(const genplug_context_t* c) {
+    const std::atomic<bool>* f = self(c)->cancel_;
+    return f && f->load() ? 1 : 0;
+  }
+
+  genplug_context_t c_{};
+  LogFn log_;
+  ProgressFn progress_;
+  const std::atomic<bool>* cancel_ = nullptr;
+  std::string error_;
+  genplug_status error_code_ = GENPLUG_OK;
+};
+
+// A model's rotary layout, owned by the host (the C struct borrows from it).
+struct RotaryLayout {
+  std::vector<uint32_t> axis_dims;
+  double theta = 10000.0;
+  std::vector<uint32_t> base_extent;
+  uint32_t pixels_per_token = 16;
+
+  // FLUX.1: dims 16, 56, 56, theta 10000, trained at 64 x 64 tokens of 16 px.
+  static RotaryLayout flux() { return RotaryLayout{{16, 56, 56}, 10000.0, {1, 64, 64}, 16}; }
+  size_t freq_count() const {
+    size_t n = 0;
+    for (uint32_t d : axis_dims) n += d / 2;
+    return n;
+  }
+};
+
+// A spectrum owned by the host: freqs axis after axis, one amplitude per axis.
+struct Spectrum {
+  std::vector<uint32_t> axis_dims;
+  std::vector<double> freqs;
+  std::vector<double> amplitude;
+
+  // The C view for model.predict (valid while this object lives and is not resized).
+  genplug_spectrum_t view() {
+    genplug_spectrum_t s{};
+    s.struct_size = sizeof(s);
+    s.freqs = freqs.data();
+    s.freq_capacity = static_cast<uint32_t>(freqs.size());
+    s.amplitude = amplitude.data();
+    s.amplitude_capacity = static_cast<uint32_t>(amplitude.size());
+    return s;
+  }
+};
+
+// Owns one DLManagedTensor received from a plugin; calls its deleter once. Keeps the library alive.
+class ManagedTensor {
+ public:
+  ManagedTensor() = default;
+  ManagedTensor(DLManagedTensor* t, std::shared_ptr<void> keepalive) : t_(t), keepalive_(std::move(keepalive)) {}
+  ManagedTensor(ManagedTensor&& o) noexcept : t_(std::exchange(o.t_, nullptr)), keepalive_(std::move(o.keepalive_)) {}
+  ManagedTensor& operator=(ManagedTensor&& o) noexcept {
+    if (this != &o) {
+      reset();
+      t_ = std::exchange(o.t_, nullptr);
+      keepalive_ = std::move(o.keepalive_);
+    }
+    return *this;
+  }
+  ~ManagedTensor() { reset(); }
+  void reset() {
+    if (t_ && t_->deleter) t_->deleter(t_);
+    t_ = nullptr;
+    keepalive_.reset();
+  }
+  explicit operator bool() const { return t_ != nullptr; }
+  const DLTensor& tensor() const { return t_->dl_tensor; }
+  DLManagedTensor* get() const { return t_; }
+  // Gives up ownership (the caller now calls the deleter).
+  DLManagedTensor* release() {
+    keepalive_.reset();
+    return std::exchange(t_, nullptr);
+  }
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int i = 0; i < t_->dl_tensor.ndim; ++i) n *= t_->dl_tensor.shape[i];
+    return n;
+  }
+  std::vector<int64_t> shape() const { return {t_->dl_tensor.shape, t_->dl_tensor.shape + t_->dl_tensor.ndim}; }
+
+ private:
+  DLManagedTensor* t_ = nullptr;
+  std::shared_ptr<void> keepalive_;
+};
+
+namespace detail {
+template <class C>
+struct InstanceDeleter {
+  void operator()(C* p) const noexcept {
+    if (p && p->destroy) p->destroy(p);
+  }
+};
+}  // namespace detail
+
+// Common part of the instance proxies: the C instance, its plugin id, and the library keepalive.
+template <class C>
+class InstanceProxy {
+ public:
+  InstanceProxy() = default;
+  InstanceProxy(C* instance, std::string plugin_id, std::shared_ptr<void> keepalive)
+      : id_(std::move(plugin_id)), keepalive_(std::move(keepalive)), p_(instance) {}
+  C* raw() const { return p_.get(); }
+  const std::string& id() const { return id_; }
+  const std::shared_ptr<void>& keepalive() const { return keepalive_; }
+  explicit operator bool() const { return p_ != nullptr; }
+
+ protected:
+  std::string id_;
+  std::shared_ptr<void> keepalive_;                 // destroyed last: the library outlives the instance
+  std::unique_ptr<C, detail::InstanceDeleter<C>> p_;
+};
+
+class PosencProxy : public InstanceProxy<genplug_posenc_t> {
+ public:
+  using InstanceProxy::InstanceProxy;
+
+  Spectrum compute(const RotaryLayout& layout, const std::vector<uint32_t>& target_extent, double t,
+                   CallContext& ctx) const {
+    genplug_rotary_layout_t l{};
+    l.struct_size = sizeof(l);
+    l.axis_count = static_cast<uint32_t>(layout.axis_dims.size());
+    l.axis_dims = layout.axis_dims.data();
+    l.theta = layout.theta;
+    l.base_extent = layout.base_extent.data();
+    l.pixels_per_token = layout.pixels_per_token;
+    genplug_posenc_query_t q{};
+    q.struct_size = sizeof(q);
+    q.layout = &l;
+    q.target_extent = target_extent.data();
+    q.t = t;
+    Spectrum s;
+    s.axis_dims = layout.axis_dims;
+    s.freqs.assign(layout.freq_count(), 0.0);
+    s.amplitude.assign(layout.axis_dims.size(), 1.0);
+    genplug_spectrum_t out = s.view();
+    if (target_extent.size() != layout.axis_dims.size() || layout.base_extent.size() != layout.axis_dims.size())
+      throw std::invalid_argument("posenc: layout, base extent and target extent need one value per axis");
+    ctx.check(raw()->compute(raw(), &q, &out, ctx.get()), id_ + ": compute");
+    return s;
+  }
+};
+
+class SchedulerProxy : public InstanceProxy<genplug_scheduler_t> {
+ public:
+  using InstanceProxy::InstanceProxy;
+
+  std::vector<double> sigmas(uint32_t steps, uint64_t image_tokens, CallContext& ctx) const {
+    std::vector<double> out(size_t(steps) + 1);
+    uint32_t n = 0;
+    genplug_status s = raw()->sigmas(raw(), steps, image_tokens, out.data(), uint32_t(out.size()), &n, ctx.get());
+    if (s == GENPLUG_E_BUFFER_TOO_SMALL && n > out.size()) {
+      out.resize(n);
+      s = raw()->sigmas(raw(), steps, image_tokens, out.data(), uint32_t(out.size()), &n, ctx.get());
+    }
+    ctx.check(s, id_ + ": sigmas");
+    out.resize(n);
+    return out;
+  }
+  uint64_t evaluation_count(uint32_t sigma_count) const { return raw()->evaluation_count(raw(), sigma_count); }
+  void sample(const genplug_sample_request_t& request, CallContext& ctx) const {
+    ctx.check(raw()->sample(raw(), &request, ctx.get()), id_ + ": sample");
+  }
+};
+
+class ModelProxy : public InstanceProxy<genplug_model_t> {
+ public:
+  using InstanceProxy::InstanceProxy;
+
+  std::string describe() const {
+    const char* d = raw()->describe(raw());
+    return d ? d : "{}";
+  }
+  ManagedTensor noise(uint64_t seed, uint32_t height, uint32_t width, CallContext& ctx) const {
+    DLManagedTensor* t = nullptr;
+    ctx.check(raw()->noise(raw(), seed, height, width, &t, ctx.get()), id_ + ": noise");
+    return expect(t, "noise");
+  }
+  ManagedTensor predict(const genplug_predict_args_t& args, CallContext& ctx) const {
+    DLManagedTensor* t = nullptr;
+    ctx.check(raw()->predict(raw(), &args, &t, ctx.get()), id_ + ": predict");
+    return expect(t, "predict");
+  }
+  ManagedTensor decode(const DLTensor& latent, uint32_t height, uint32_t width, CallContext& ctx) const {
+    DLManagedTensor* t = nullptr;
+    ctx.check(raw()->decode(raw(), &latent, height, width, &t, ctx.get()), id_ + ": decode");
+    return expect(t, "decode");
+  }
+  ManagedTensor encode(const DLTensor& image, CallContext& ctx) const {
+    DLManagedTensor* t = nullptr;
+    ctx.check(raw()->encode(raw(), &image, &t, ctx.get()), id_ + ": encode");
+    return expect(t, "encode");
+  }
+  // Named conditioning tensors from a prompt.
+  std::vector<std::pair<std::string, ManagedTensor>> condition(const std::string& prompt,
+                                                               const std::string& options_json,
+                                                               CallContext& ctx) const {
+    struct Collector {
+      std::vector<std::pair<std::string, ManagedTensor>> items;
+      std::shared_ptr<void> keepalive;
+    } collector{{}, keepalive_};
+    genplug_tensor_sink_t sink{};
+    sink.struct_size = sizeof(sink);
+    sink.host_data = &collector;
+    sink.put = [](const genplug_tensor_sink_t* s, const char* name, DLManagedTensor* t) -> genplug_status {
+      auto* c = static_cast<Collector*>(s->host_data);
+      try {
+        c->items.emplace_back(name ? name : "", ManagedTensor(t, c->keepalive));
+        return GENPLUG_OK;
+      } catch (...) {
+        if (t && t->deleter) t->deleter(t);
+        return GENPLUG_E_OUT_OF_MEMORY;
+      }
+    };
+    genplug_status s = raw()->condition(raw(), prompt.c_str(), options_json.empty() ? nullptr : options_json.c_str(),
+                                        &sink, ctx.get());
+    ctx.check(s, id_ + ": condition");
+    return std::move(collector.items);
+  }
+
+ private:
+  ManagedTensor expect(DLManagedTensor* t, const char* what) const {
+    if (!t) throw PluginError(GENPLUG_E_INTERNAL, id_ + ": " + what + " returned success but no tensor");
+    return ManagedTensor(t, keepalive_);
+  }
+};
+
+}  // namespace genplug
+
+#endif  // GENPLUG_HOST_HPP

@@ -1,0 +1,452 @@
+// genplug — header-only C++17 helpers for writing plugins.
+//
+// A plugin library derives from the kind base classes (Posenc, Scheduler, Model), registers its plugins in
+// one function and exports the entry with GENPLUG_EXPORT_ENTRY:
+//
+//   static void register_plugins(genplug::Registry& r) {
+//     r.add_posenc(info, [](const std::string& config, genplug::Context& ctx) {
+//       return std::make_unique<MyPosenc>(config); });
+//   }
+//   GENPLUG_EXPORT_ENTRY(register_plugins)
+//
+// Every C thunk is noexcept: a genplug::Error becomes its status code plus message, std::bad_alloc becomes
+// GENPLUG_E_OUT_OF_MEMORY, any other exception GENPLUG_E_INTERNAL with what(). No exception crosses the ABI.
+#ifndef GENPLUG_PLUGIN_HPP
+#define GENPLUG_PLUGIN_HPP
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "genplug.h"
+
+static_assert(GENPLUG_ABI_MAJOR == 1, "genplug/plugin.hpp is written for ABI major 1");
+
+namespace genplug {
+
+// An error with a genplug status code; thrown inside a plugin, turned into status + message at the ABI.
+class Error : public std::runtime_error {
+ public:
+  Error(genplug_status code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  genplug_status code() const noexcept { return code_; }
+
+ private:
+  genplug_status code_;
+};
+
+// A configuration problem; the message should name the field ("config.lambda_s: must be >= 0").
+struct ConfigError : Error {
+  explicit ConfigError(const std::string& message) : Error(GENPLUG_E_CONFIG, message) {}
+};
+struct InvalidArgument : Error {
+  explicit InvalidArgument(const std::string& message) : Error(GENPLUG_E_INVALID_ARGUMENT, message) {}
+};
+struct Cancelled : Error {
+  Cancelled() : Error(GENPLUG_E_CANCELLED, "cancelled") {}
+};
+
+// Plugin-side view of the host's call context; every service is optional and checked here.
+class Context {
+ public:
+  explicit Context(const genplug_context_t* c) noexcept : c_(c) {}
+  const genplug_context_t* raw() const noexcept { return c_; }
+
+  void log(int32_t severity, const std::string& message) const noexcept {
+    if (c_ && GENPLUG_HAS_FIELD(c_, genplug_context_t, log) && c_->log) c_->log(c_, severity, message.c_str());
+  }
+  void info(const std::string& m) const noexcept { log(GENPLUG_LOG_INFO, m); }
+  void warn(const std::string& m) const noexcept { log(GENPLUG_LOG_WARNING, m); }
+
+  // Reports progress; true when the host asks to stop.
+  bool progress(uint64_t done, uint64_t total, const char* stage) const noexcept {
+    if (c_ && GENPLUG_HAS_FIELD(c_, genplug_context_t, progress) && c_->progress)
+      return c_->progress(c_, done, total, stage ? stage : "") != 0;
+    return false;
+  }
+  bool cancelled() const noexcept {
+    return c_ && GENPLUG_HAS_FIELD(c_, genplug_context_t, is_cancelled) && c_->is_cancelled &&
+           c_->is_cancelled(c_) != 0;
+  }
+  // Throws Cancelled when the host asked to stop.
+  void check_cancelled() const {
+    if (cancelled()) throw Cancelled();
+  }
+  void set_error(genplug_status code, const char* message) const noexcept {
+    if (c_ && GENPLUG_HAS_FIELD(c_, genplug_context_t, set_error) && c_->set_error)
+      c_->set_error(c_, code, message ? message : "");
+  }
+
+ private:
+  const genplug_context_t* c_;
+};
+
+// What a plugin says about itself (copied into the C descriptor at registration).
+struct PluginInfo {
+  std::string id;
+  std::string name;
+  std::string vendor;
+  std::string version;
+  std::string description;
+  std::vector<std::string> features;
+  std::string config_schema;  // JSON Schema text
+};
+
+// ---- kind base classes --------------------------------------------------------------------------
+
+class Posenc {
+ public:
+  virtual ~Posenc() = default;
+  virtual void compute(const genplug_posenc_query_t& query, genplug_spectrum_t& out, Context& ctx) = 0;
+  virtual const void* extension(const char* /*id*/) { return nullptr; }
+};
+
+class Scheduler {
+ public:
+  virtual ~Scheduler() = default;
+  virtual std::vector<double> sigmas(uint32_t steps, uint64_t image_tokens, Context& ctx) = 0;
+  virtual uint64_t evaluation_count(uint32_t sigma_count) = 0;
+  virtual void sample(const genplug_sample_request_t& request, Context& ctx) = 0;
+  virtual const void* extension(const char* /*id*/) { return nullptr; }
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual const std::string& describe() = 0;  // JSON text, lives as long as the model
+  virtual void condition(const std::string& prompt, const std::string& options_json,
+                         const genplug_tensor_sink_t& sink, Context& ctx) = 0;
+  virtual DLManagedTensor* noise(uint64_t seed, uint32_t height, uint32_t width, Context& ctx) = 0;
+  virtual DLManagedTensor* predict(const genplug_predict_args_t& args, Context& ctx) = 0;
+  virtual DLManagedTensor* decode(const DLTensor& latent, uint32_t height, uint32_t width, Context& ctx) = 0;
+  virtual DLManagedTensor* encode(const DLTensor& image, Context& ctx) = 0;
+  virtual const void* extension(const char* /*id*/) { return nullptr; }
+};
+
+template <class Kind>
+using MakeFn = std::function<std::unique_ptr<Kind>(const std::string& config_json, Context& ctx)>;
+
+namespace detail {
+
+// Runs f, turning every exception into a status and a message for the host. noexcept by construction.
+template <class F>
+genplug_status guard(const genplug_context_t* ctx, F&& f) noexcept {
+  Context c(ctx);
+  try {
+    f();
+    return GENPLUG_OK;
+  } catch (const Error& e) {
+    c.set_error(e.code(), e.what());
+    return e.code();
+  } catch (const std::bad_alloc&) {
+    c.set_error(GENPLUG_E_OUT_OF_MEMORY, "out of memory");
+    return GENPLUG_E_OUT_OF_MEMORY;
+  } catch (const std::exception& e) {
+    c.set_error(GENPLUG_E_INTERNAL, e.what());
+    return GENPLUG_E_INTERNAL;
+  } catch (...) {
+    c.set_error(GENPLUG_E_INTERNAL, "unknown exception in plugin");
+    return GENPLUG_E_INTERNAL;
+  }
+}
+
+// Instance structs: the C struct comes first so the host's pointer is also ours.
+struct PosencInstance {
+  genplug_posenc_t c{};
+  std::unique_ptr<Posenc> impl;
+
+  static PosencInstance* self(genplug_posenc_t* p) { return static_cast<PosencInstance*>(p->impl); }
+  static void destroy(genplug_posenc_t* p) noexcept {
+    if (p) delete self(p);
+  }
+  static genplug_status compute(genplug_posenc_t* p, const genplug_posenc_query_t* q, genplug_spectrum_t* out,
+                                const genplug_context_t* ctx) noexcept {
+    return guard(ctx, [&] {
+      if (!p || !q || !out) throw InvalidArgument("posenc.compute: NULL argument");
+      Context c(ctx);
+      self(p)->impl->compute(*q, *out, c);
+    });
+  }
+  static const void* get_extension(genplug_posenc_t* p, const char* id) noexcept {
+    try {
+      return p && id ? self(p)->impl->extension(id) : nullptr;
+    } catch (...) {
+      return nullptr;
+    }
+  }
+  explicit PosencInstance(std::unique_ptr<Posenc> i) : impl(std::move(i)) {
+    c.struct_size = sizeof(genplug_posenc_t);
+    c.impl = this;
+    c.destroy = &destroy;
+    c.compute = &compute;
+    c.get_extension = &get_extension;
+  }
+  void* handle() { return &c; }
+};
+
+struct SchedulerInstance {
+  genplug_scheduler_t c{};
+  std::unique_ptr<Scheduler> impl;
+
+  static SchedulerInstance* self(genplug_scheduler_t* p) { return static_cast<SchedulerInstance*>(p->impl); }
+  static void destroy(genplug_scheduler_t* p) noexcept {
+    if (p) delete self(p);
+  }
+  static genplug_status sigmas(genplug_scheduler_t* p, uint32_t steps, uint64_t tokens, double* out,
+                               uint32_t capacity, uint32_t* out_count, const genplug_context_t* ctx) noexcept {
+    return guard(ctx, [&] {
+      if (!p || !out_count) throw InvalidArgument("scheduler.sigmas: NULL argument");
+      Context c(ctx);
+      std::vector<double> s = self(p)->impl->sigmas(steps, tokens, c);
+      *out_count = static_cast<uint32_t>(s.size());
+      if (!out || capacity < s.size())
+        throw Error(GENPLUG_E_BUFFER_TOO_SMALL,
+                    "scheduler.sigmas: buffer holds " + std::to_string(capacity) + " values, " +
+                        std::to_string(s.size()) + " needed");
+      std::memcpy(out, s.data(), s.size() * sizeof(double));
+    });
+  }
+  static uint64_t evaluation_count(genplug_scheduler_t* p, uint32_t sigma_count) noexcept {
+    try {
+      return p ? self(p)->impl->evaluation_count(sigma_count) : 0;
+    } catch (...) {
+      return 0;
+    }
+  }
+  static genplug_status sample(genplug_scheduler_t* p, const genplug_sample_request_t* r,
+                               const genplug_context_t* ctx) noexcept {
+    return guard(ctx, [&] {
+      if (!p || !r || !r->ops || !r->velocity || !r->sigmas)
+        throw InvalidArgument("scheduler.sample: NULL argument");
+      Context c(ctx);
+      self(p)->impl->sample(*r, c);
+    });
+  }
+  static const void* get_extension(genplug_scheduler_t* p, const char* id) noexcept {
+    try {
+      return p && id ? self(p)->impl->extension(id) : nullptr;
+    } catch (...) {
+      return nullptr;
+    }
+  }
+  explicit SchedulerInstance(std::unique_ptr<Scheduler> i) : impl(std::move(i)) {
+    c.struct_size = sizeof(genplug_scheduler_t);
+    c.impl = this;
+    c.destroy = &destroy;
+    c.sigmas = &sigmas;
+    c.evaluation_count = &evaluation_count;
+    c.sample = &sample;
+    c.get_extension = &get_extension;
+  }
+  void* handle() { return &c; }
+};
+
+struct ModelInstance {
+  genplug_model_t c{};
+  std::unique_ptr<Model> impl;
+
+  static ModelInstance* self(genplug_model_t* p) { return static_cast<ModelInstance*>(p->impl); }
+  static void destroy(genplug_model_t* p) noexcept {
+    if (p) delete self(p);
+  }
+  static const char* describe(genplug_model_t* p) noexcept {
+    try {
+      return p ? self(p)->impl->describe().c_str() : nullptr;
+    } catch (...) {
+      return nullptr;
+    }
+  }
+  static genplug_status condition(genplug_model_t* p, const char* prompt, const char* options,
+                                  const genplug_tensor_sink_t* sink, const genplug_context_t* ctx) noexcept {
+    return guard(ctx, [&] {
+      if (!p || !prompt || !sink || !sink->put) throw InvalidArgument("model.condition: NULL argument");
+      Context c(ctx);
+      self(p)->impl->condition(prompt, options ? options : "", *sink, c);
+    });
+  }
+  static genplug_status noise(genplug_model_t* p, uint64_t seed, uint32_t h, uint32_t w, DLManagedTensor** out,
+                              const genplug_context_t* ctx) noexcept {
+    if (out) *out = nullptr;
+    return guard(ctx, [&] {
+      if (!p || !out) throw InvalidArgument("model.noise: NULL argument");
+      Context c(ctx);
+      *out = self(p)->impl->noise(seed, h, w, c);
+    });
+  }
+  static genplug_status predict(genplug_model_t* p, const genplug_predict_args_t* a, DLManagedTensor** out,
+                                const genplug_context_t* ctx) noexcept {
+    if (out) *out = nullptr;
+    return guard(ctx, [&] {
+      if (!p || !a || !a->latent || !out) throw InvalidArgument("model.predict: NULL argument");
+      Context c(ctx);
+      *out = self(p)->impl->predict(*a, c);
+    });
+  }
+  static genplug_status decode(genplug_model_t* p, const DLTensor* latent, uint32_t h, uint32_t w,
+                               DLManagedTensor** out, const genplug_context_t* ctx) noexcept {
+    if (out) *out = nullptr;
+    return guard(ctx, [&] {
+      if (!p || !latent || !out) throw InvalidArgument("model.decode: NULL argument");
+      Context c(ctx);
+      *out = self(p)->impl->decode(*latent, h, w, c);
+    });
+  }
+  static genplug_status encode(genplug_model_t* p, const DLTensor* image, DLManagedTensor** out,
+                               const genplug_context_t* ctx) noexcept {
+    if (out) *out = nullptr;
+    return guard(ctx, [&] {
+      if (!p || !image || !out) throw InvalidArgument("model.encode: NULL argument");
+      Context c(ctx);
+      *out = self(p)->impl->encode(*image, c);
+    });
+  }
+  static const void* get_extension(genplug_model_t* p, const char* id) noexcept {
+    try {
+      return p && id ? self(p)->impl->extension(id) : nullptr;
+    } catch (...) {
+      return nullptr;
+    }
+  }
+  explicit ModelInstance(std::unique_ptr<Model> i) : impl(std::move(i)) {
+    c.struct_size = sizeof(genplug_model_t);
+    c.impl = this;
+    c.destroy = &destroy;
+    c.describe = &describe;
+    c.condition = &condition;
+    c.noise = &noise;
+    c.predict = &predict;
+    c.decode = &decode;
+    c.encode = &encode;
+    c.get_extension = &get_extension;
+  }
+  void* handle() { return &c; }
+};
+
+// The plugins of one kind in a library, behind one C factory.
+template <class Kind, class Instance>
+struct KindFactory {
+  genplug_factory_t c{};  // first: the host's pointer is ours
+  struct Item {
+    PluginInfo info;
+    MakeFn<Kind> make;
+    std::vector<const char*> feature_ptrs;
+    genplug_descriptor_t desc{};
+  };
+  std::vector<std::unique_ptr<Item>> items;
+
+  KindFactory() {
+    c.struct_size = sizeof(genplug_factory_t);
+    c.count = &count;
+    c.descriptor = &descriptor;
+    c.create = &create;
+  }
+  void add(PluginInfo info, MakeFn<Kind> make) {
+    auto item = std::make_unique<Item>();
+    item->info = std::move(info);
+    item->make = std::move(make);
+    for (const auto& f : item->info.features) item->feature_ptrs.push_back(f.c_str());
+    item->feature_ptrs.push_back(nullptr);
+    genplug_descriptor_t& d = item->desc;
+    d.struct_size = sizeof(genplug_descriptor_t);
+    d.id = item->info.id.c_str();
+    d.name = item->info.name.c_str();
+    d.vendor = item->info.vendor.c_str();
+    d.version = item->info.version.c_str();
+    d.description = item->info.description.c_str();
+    d.features = item->feature_ptrs.data();
+    d.config_schema = item->info.config_schema.c_str();
+    items.push_back(std::move(item));
+  }
+  static const KindFactory* self(const genplug_factory_t* f) { return reinterpret_cast<const KindFactory*>(f); }
+  static uint32_t count(const genplug_factory_t* f) noexcept { return f ? uint32_t(self(f)->items.size()) : 0; }
+  static const genplug_descriptor_t* descriptor(const genplug_factory_t* f, uint32_t i) noexcept {
+    if (!f || i >= self(f)->items.size()) return nullptr;
+    return &self(f)->items[i]->desc;
+  }
+  static genplug_status create(const genplug_factory_t* f, const char* plugin_id, const char* config,
+                               const genplug_context_t* ctx, void** out) noexcept {
+    if (out) *out = nullptr;
+    return guard(ctx, [&] {
+      if (!f || !plugin_id || !out) throw InvalidArgument("factory.create: NULL argument");
+      for (const auto& item : self(f)->items) {
+        if (item->info.id != plugin_id) continue;
+        Context c(ctx);
+        std::unique_ptr<Kind> impl = item->make(config && *config ? std::string(config) : std::string("{}"), c);
+        if (!impl) throw Error(GENPLUG_E_INTERNAL, std::string(plugin_id) + ": create returned nothing");
+        auto* inst = new Instance(std::move(impl));
+        *out = inst->handle();
+        return;
+      }
+      throw InvalidArgument(std::string("no plugin with id '") + plugin_id + "' in this library");
+    });
+  }
+};
+
+}  // namespace detail
+
+// Collects a library's plugins; filled by the library's registration function during init().
+class Registry {
+ public:
+  void add_posenc(PluginInfo info, MakeFn<Posenc> make) { posenc_.add(std::move(info), std::move(make)); }
+  void add_scheduler(PluginInfo info, MakeFn<Scheduler> make) {
+    scheduler_.add(std::move(info), std::move(make));
+  }
+  void add_model(PluginInfo info, MakeFn<Model> make) { model_.add(std::move(info), std::move(make)); }
+
+  const genplug_factory_t* factory(const char* kind_id) const noexcept {
+    if (!kind_id) return nullptr;
+    if (std::strcmp(kind_id, GENPLUG_KIND_POSENC) == 0 && !posenc_.items.empty()) return &posenc_.c;
+    if (std::strcmp(kind_id, GENPLUG_KIND_SCHEDULER) == 0 && !scheduler_.items.empty()) return &scheduler_.c;
+    if (std::strcmp(kind_id, GENPLUG_KIND_MODEL) == 0 && !model_.items.empty()) return &model_.c;
+    return nullptr;
+  }
+  // Library path given to init(), for plugins that ship files beside the library.
+  std::string library_path;
+
+ private:
+  detail::KindFactory<Posenc, detail::PosencInstance> posenc_;
+  detail::KindFactory<Scheduler, detail::SchedulerInstance> scheduler_;
+  detail::KindFactory<Model, detail::ModelInstance> model_;
+};
+
+namespace detail {
+
+template <void (*RegisterFn)(Registry&)>
+struct EntryThunks {
+  static std::unique_ptr<Registry>& registry() {
+    static std::unique_ptr<Registry> r;
+    return r;
+  }
+  static genplug_status init(const char* library_path, const genplug_context_t* ctx) noexcept {
+    return guard(ctx, [&] {
+      auto r = std::make_unique<Registry>();
+      r->library_path = library_path ? library_path : "";
+      RegisterFn(*r);
+      registry() = std::move(r);
+    });
+  }
+  static void deinit() noexcept { registry().reset(); }
+  static const genplug_factory_t* get_factory(const char* kind_id) noexcept {
+    return registry() ? registry()->factory(kind_id) : nullptr;
+  }
+};
+
+}  // namespace detail
+}  // namespace genplug
+
+// Defines the library's one exported symbol from a `void fn(genplug::Registry&)` registration function.
+#define GENPLUG_EXPORT_ENTRY(register_fn)                                                        \
+  extern "C" GENPLUG_EXPORT const genplug_entry_t genplug_entry = {                              \
+      sizeof(genplug_entry_t),                                                                   \
+      GENPLUG_ABI_MAJOR,                                                                         \
+      GENPLUG_ABI_MINOR,                                                                         \
+      &::genplug::detail::EntryThunks<&register_fn>::init,                                       \
+      &::genplug::detail::EntryThunks<&register_fn>::deinit,                                     \
+      &::genplug::detail::EntryThunks<&register_fn>::get_factory};
+
+#endif  // GENPLUG_PLUGIN_HPP

@@ -1,0 +1,75 @@
+/* genplug — position-encoding plugins ("genplug.posenc/1").
+ *
+ * A posenc instance turns a model's rotary layout, the target extent and the diffusion time t into the
+ * rotary frequency spectrum for one model evaluation. Numbers only: no tensors cross, no tensor library
+ * is linked. The model builds its cos/sin tables from the spectrum:
+ *
+ *   for axis a, pair j < dims[a]/2, position p:  angle = p * freqs[offset(a) + j]
+ *   cos_table = amplitude[a] * cos(angle),  sin_table = amplitude[a] * sin(angle)
+ *
+ * where offset(a) = sum of dims[b]/2 for b < a. Plain RoPE is freqs = theta^(-2j/dims[a]), amplitude 1. */
+#ifndef GENPLUG_POSENC_H
+#define GENPLUG_POSENC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "context.h"
+#include "entry.h"
+#include "status.h"
+
+GENPLUG_BEGIN_DECLS
+
+/* The model's rotary position encoding, as its model plugin describes it. */
+typedef struct genplug_rotary_layout {
+  uint32_t struct_size;
+  uint32_t axis_count;         /* FLUX: 3 (index, rows, cols) */
+  const uint32_t* axis_dims;   /* axis_count even numbers; FLUX: 16, 56, 56 (sum = head dim) */
+  double theta;                /* rotary base; FLUX: 10000 */
+  const uint32_t* base_extent; /* tokens per axis the model was trained at; FLUX: 1, 64, 64. Axis 0 is
+                                  the index axis: a posenc never rescales it */
+  uint32_t pixels_per_token;   /* image pixels per token along a spatial axis; FLUX: 16 */
+} genplug_rotary_layout_t;
+
+/* What one spectrum is wanted for. All pointers borrowed for the call. */
+typedef struct genplug_posenc_query {
+  uint32_t struct_size;
+  const genplug_rotary_layout_t* layout;
+  const uint32_t* target_extent; /* axis_count values: tokens per axis of the image being made */
+  double t;                      /* diffusion time in [0, 1]: 1 = pure noise, 0 = clean; the flow-matching
+                                    sigma of the step being evaluated */
+} genplug_posenc_query_t;
+
+/* The result, written by the plugin into host-owned buffers. */
+typedef struct genplug_spectrum {
+  uint32_t struct_size;
+  double* freqs;        /* host buffer of freq_capacity doubles; the plugin writes sum(axis_dims/2) values,
+                           axis after axis */
+  uint32_t freq_capacity;
+  double* amplitude;    /* host buffer of amplitude_capacity doubles; one factor per axis (1 = none) */
+  uint32_t amplitude_capacity;
+} genplug_spectrum_t;
+
+typedef struct genplug_posenc {
+  uint32_t struct_size;
+  void* impl; /* the plugin's own state; opaque to the host */
+
+  /* Frees the instance. The host calls it exactly once; the pointer is invalid afterwards.
+   * [thread: the host's control thread] */
+  void (*destroy)(struct genplug_posenc* self);
+
+  /* Computes the spectrum for `query` into `out`. Returns GENPLUG_E_BUFFER_TOO_SMALL (with a message
+   * naming the needed size) when a buffer is short, GENPLUG_E_INVALID_ARGUMENT for an odd axis dim, a
+   * zero extent or t outside [0, 1]. Pure: the same query gives the same spectrum. Must be cheap: it runs
+   * before every model evaluation. [thread: any, one call at a time per instance] */
+  genplug_status (*compute)(struct genplug_posenc* self, const genplug_posenc_query_t* query,
+                            genplug_spectrum_t* out, const genplug_context_t* ctx);
+
+  /* Optional interfaces by versioned id, or NULL. The pointer lives as long as the instance.
+   * [thread: any] */
+  const void* (*get_extension)(struct genplug_posenc* self, const char* extension_id);
+} genplug_posenc_t;
+
+GENPLUG_END_DECLS
+
+#endif /* GENPLUG_POSENC_H */

@@ -1,0 +1,37 @@
+/* genplug — ABI version, export and calling-convention macros.
+ *
+ * Versioning policy (docs/abi.md):
+ *  - GENPLUG_ABI_MAJOR changes only when an existing struct's layout or a function's meaning changes;
+ *    a host rejects a plugin whose major differs from its own.
+ *  - GENPLUG_ABI_MINOR grows when fields or functions are appended to a struct. Readers check the
+ *    struct's leading `struct_size` before touching an appended field.
+ *  - Each plugin kind is reached through a versioned string id ("genplug.posenc/1"); a breaking change
+ *    to a kind gets a new id and the old one stays served for a deprecation window. */
+#ifndef GENPLUG_VERSION_H
+#define GENPLUG_VERSION_H
+
+#define GENPLUG_ABI_MAJOR 1
+#define GENPLUG_ABI_MINOR 0
+
+#ifdef __cplusplus
+#define GENPLUG_EXTERN_C extern "C"
+#define GENPLUG_BEGIN_DECLS extern "C" {
+#define GENPLUG_END_DECLS }
+#else
+#define GENPLUG_EXTERN_C
+#define GENPLUG_BEGIN_DECLS
+#define GENPLUG_END_DECLS
+#endif
+
+/* Marks the one symbol a plugin library exports. Build plugins with hidden visibility. */
+#if defined(_WIN32)
+#define GENPLUG_EXPORT __declspec(dllexport)
+#else
+#define GENPLUG_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* True when a struct received from the other side is large enough to hold `field`. */
+#define GENPLUG_HAS_FIELD(ptr, type, field) \
+  ((ptr) != 0 && (ptr)->struct_size >= (offsetof(type, field) + sizeof(((type*)0)->field)))
+
+#endif /* GENPLUG_VERSION_H */

@@ -1,0 +1,30 @@
+// Test support: where golden data and plugins are.
+#pragma once
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace genplug::test {
+
+// GENPLUG_GOLDEN_DIR when set (any set with the layout of tests/golden), else the project's tests/golden.
+inline std::filesystem::path golden_dir() {
+  if (const char* env = std::getenv("GENPLUG_GOLDEN_DIR"); env && *env) return env;
+  return GENPLUG_DEFAULT_GOLDEN_DIR;
+}
+
+inline std::filesystem::path golden(const std::string& relative) { return golden_dir() / relative; }
+
+inline nlohmann::json read_json(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  if (!in) throw std::runtime_error("cannot open " + p.string());
+  return nlohmann::json::parse(in);
+}
+
+// The folder the build puts plugin libraries in.
+inline std::filesystem::path plugin_build_dir() { return GENPLUG_PLUGIN_BUILD_DIR; }
+
+}  // namespace genplug::test
