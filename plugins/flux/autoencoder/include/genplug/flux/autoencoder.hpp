@@ -1,0 +1,123 @@
+// The FLUX.1 autoencoder (BFL `AutoEncoder`): image [B,3,H,W] in [-1,1] <-> scaled latent [B,z,H/f,W/f],
+// f = 2^(len(ch_mult)-1) (8 for FLUX). Exact to the BFL reference; loads BFL or diffusers key names.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace genplug::flux {
+
+// BFL AutoEncoderParams. Everything except the two factors is inferred from checkpoint tensor shapes.
+struct AutoencoderConfig {
+  int64_t resolution = 256;  // informational only (BFL keeps it; the math does not use it)
+  int64_t in_channels = 3;
+  int64_t ch = 128;
+  int64_t out_ch = 3;
+  std::vector<int64_t> ch_mult{1, 2, 4, 4};
+  int64_t num_res_blocks = 2;
+  int64_t z_channels = 16;
+  double scale_factor = 0.3611;
+  double shift_factor = 0.1159;
+
+  // Spatial reduction between image and latent: 2^(len(ch_mult)-1).
+  int64_t downscale() const { return int64_t{1} << (ch_mult.size() - 1); }
+
+  // FLUX.1 ae.safetensors (dev, schnell, Krea-dev share it).
+  static AutoencoderConfig flux() { return AutoencoderConfig{}; }
+
+  // Small config for demos with random weights: same z (16) and factor (8) as FLUX, so latents pack alike.
+  static AutoencoderConfig tiny() {
+    AutoencoderConfig c;
+    c.ch = 32;
+    c.ch_mult = {1, 1, 2, 2};
+    c.num_res_blocks = 1;
+    return c;
+  }
+};
+
+// Tiled decode for large latents: tiles of `tile` latent pixels overlapping by `overlap`, blended with linear
+// ramps across each overlap. GroupNorm statistics become per tile, so the result deviates slightly from the
+// untiled decode (figures in docs/vae.md); memory becomes bounded by the tile size.
+struct TiledDecode {
+  bool enabled = true;       // false: never tile
+  int64_t auto_above = 128;  // tile when latent height or width exceeds this (0: always tile when enabled)
+  int64_t tile = 64;         // latent pixels per tile side (64 -> 512 image pixels for FLUX)
+  int64_t overlap = 16;      // latent pixels shared by neighbouring tiles; must be < tile
+
+  bool applies_to(int64_t latent_h, int64_t latent_w) const {
+    return enabled && (latent_h > auto_above || latent_w > auto_above) &&
+           (latent_h > tile || latent_w > tile);
+  }
+};
+
+// Memory guard of the mid-block attention (single head over all pixels): queries are processed in chunks
+// so that one chunk's score matrix has at most this many elements. The full HW x HW matrix is never built.
+struct AttentionChunking {
+  int64_t max_score_elements = int64_t{1} << 26;  // 64 Mi scores (256 MB in fp32) per chunk
+};
+
+// Checkpoint tensors by name (same type as <genplug/flux/tensor_map.hpp>).
+using AutoencoderTensors = std::map<std::string, torch::Tensor>;
+
+class Autoencoder {
+ public:
+  // Loads a safetensors file. Accepts BFL names (`encoder.down.0.block.0.conv1.weight`, ...) with any prefix
+  // in front of `encoder.`/`decoder.` (`ae.`, `vae.`, `first_stage_model.`, ... — tensors outside the
+  // autoencoder are ignored) and diffusers AutoencoderKL names (`decoder.up_blocks.0.resnets.0...`). The
+  // config is inferred from tensor shapes; scale/shift come from `factors` (FLUX values by default), or from
+  // a diffusers `config.json` next to the file when present. A checkpoint without encoder tensors loads
+  // decode-only (encode() then throws). Errors name the file and the tensor.
+  static Autoencoder from_checkpoint(const std::filesystem::path& path,
+                                     torch::Dtype dtype = torch::kFloat32,
+                                     torch::Device device = torch::kCPU);
+
+  // Same, from tensors already in memory; `source` names them in errors (usually the file path).
+  // scale_factor/shift_factor of `factors` are used; its other fields are ignored (shapes decide).
+  static Autoencoder from_tensors(const AutoencoderTensors& tensors, const std::string& source,
+                                  torch::Dtype dtype = torch::kFloat32,
+                                  torch::Device device = torch::kCPU,
+                                  const AutoencoderConfig& factors = AutoencoderConfig::flux());
+
+  // Real shapes, random weights (deterministic for a seed on any device): for benchmarks and demos.
+  static Autoencoder random(const AutoencoderConfig& config, uint64_t seed,
+                            torch::Dtype dtype = torch::kFloat32, torch::Device device = torch::kCPU);
+
+  // z: scaled latent [B, z_channels, h, w] (any float dtype/device) -> image [B, out_ch, f*h, f*w], about
+  // [-1,1], in the model's dtype on its device. Applies z / scale + shift first; tiles per tiled_decode().
+  torch::Tensor decode(const torch::Tensor& z) const;
+  // Decode without tiling, whatever the options say.
+  torch::Tensor decode_untiled(const torch::Tensor& z) const;
+  // Decode with tiling using `tiling.tile` / `tiling.overlap`, whatever the size.
+  torch::Tensor decode_tiled(const torch::Tensor& z, const TiledDecode& tiling) const;
+
+  // x: image [B, in_channels, H, W] in [-1,1], H and W multiples of f -> (mean - shift) * scale.
+  torch::Tensor encode(const torch::Tensor& x) const;
+  // The encoder's raw output [B, 2*z, H/f, W/f] (mean then logvar), for checks.
+  torch::Tensor encode_moments(const torch::Tensor& x) const;
+
+  const AutoencoderConfig& config() const;
+  bool has_encoder() const;
+  torch::Dtype dtype() const;
+  torch::Device device() const;
+
+  const TiledDecode& tiled_decode() const;
+  void set_tiled_decode(const TiledDecode& tiling);
+  const AttentionChunking& attention_chunking() const;
+  void set_attention_chunking(const AttentionChunking& chunking);
+
+  // Parameters under the internal (BFL, unprefixed) names.
+  AutoencoderTensors state_dict() const;
+
+  struct Impl;
+
+ private:
+  explicit Autoencoder(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace genplug::flux
