@@ -1,0 +1,62 @@
+// genplug host — OpenEXR output: the decoded image as an RGB EXR a VFX pipeline can use as it is.
+//
+// Scene-linear by default: the model's sRGB-encoded output is decoded with the IEC 61966-2-1 piecewise
+// transfer function and tagged with Rec.709 primaries / D65 white (chromaticities attribute). Files are
+// written atomically (temporary file in the target folder, renamed when complete).
+#pragma once
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace genplug::host {
+
+struct ExrOptions {
+  enum class Pixel { half, float32 } pixel = Pixel::half;
+  // scene_linear: decode the sRGB transfer function to linear; display: store values as given.
+  enum class Encoding { scene_linear, display } encoding = Encoding::scene_linear;
+  // One of compression_names(); anything else -> std::invalid_argument naming the allowed list.
+  std::string compression = "zip";
+  bool overwrite = false;
+};
+
+// Planar RGB: R plane, G plane, B plane, each height*width floats, row-major (top row first).
+// For write_exr the values are sRGB-encoded, nominally [0,1]; read_exr returns what the file holds.
+struct ImageRGB {
+  int width = 0;
+  int height = 0;
+  std::vector<float> planar;
+};
+
+// Writes `image` to `path` atomically: a temporary file in the same folder, renamed over `path` only when
+// complete (and, without overwrite, only if `path` still does not exist). Each metadata entry becomes a
+// string attribute with that name; `software` defaults to "genplug <version>" unless metadata sets it.
+// Throws HostError(ErrorKind::output, message naming the path) when `path` exists and !overwrite, its folder
+// does not exist or is not writable, or writing fails — never leaving a partial or temporary file behind.
+// Throws std::invalid_argument for a bad image (size mismatch), compression name, or metadata key that
+// collides with a standard EXR attribute of another type (e.g. "channels").
+//
+// Values are never clamped. In scene_linear mode negative values go through the sRGB curve symmetrically
+// (-v -> -decode(v)), values above 1 follow the curve's upper segment; in half mode values beyond the half
+// range (65504) become infinite, NaN stays NaN.
+void write_exr(const std::filesystem::path& path, const ImageRGB& image,
+               const std::map<std::string, std::string>& metadata, const ExrOptions& options);
+
+// Reads the R, G, B channels of an EXR as float (data window, row-major planar), and optionally every string
+// attribute of its header. Throws HostError(ErrorKind::output) naming the path when it cannot be read or lacks
+// one of R, G, B.
+ImageRGB read_exr(const std::filesystem::path& path,
+                  std::map<std::string, std::string>* string_attributes = nullptr);
+
+// The sRGB (IEC 61966-2-1) decode applied in scene_linear mode, symmetric for negative values.
+float srgb_to_linear(float encoded);
+
+// Manifest values. Each throws std::invalid_argument naming the allowed values.
+ExrOptions::Pixel parse_pixel(const std::string& value);        // "half", "float" (also "float32")
+ExrOptions::Encoding parse_encoding(const std::string& value);  // "linear" (also "scene_linear"), "display"
+std::string parse_compression(const std::string& value);        // case-insensitive; returns the canonical name
+const std::vector<std::string>& compression_names();            // none, rle, zips, zip, piz, pxr24, b44, ...
+std::string to_string(ExrOptions::Pixel pixel);                 // "half", "float"
+std::string to_string(ExrOptions::Encoding encoding);           // "linear", "display"
+
+}  // namespace genplug::host

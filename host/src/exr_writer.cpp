@@ -1,0 +1,376 @@
+// genplug host — OpenEXR output (see exr_writer.hpp for the contract).
+#include "genplug/host/exr_writer.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <Iex.h>
+#include <half.h>
+#include <ImfChannelList.h>
+#include <ImfChromaticities.h>
+#include <ImfFrameBuffer.h>
+#include <ImfHeader.h>
+#include <ImfIO.h>
+#include <ImfInputFile.h>
+#include <ImfOutputFile.h>
+#include <ImfStandardAttributes.h>
+#include <ImfStringAttribute.h>
+
+#include "genplug/host/errors.hpp"
+
+#ifndef GENPLUG_VERSION
+#define GENPLUG_VERSION "unknown"
+#endif
+
+namespace genplug::host {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CompressionName {
+  const char* name;
+  Imf::Compression value;
+};
+
+constexpr CompressionName kCompressions[] = {
+    {"none", Imf::NO_COMPRESSION},   {"rle", Imf::RLE_COMPRESSION},     {"zips", Imf::ZIPS_COMPRESSION},
+    {"zip", Imf::ZIP_COMPRESSION},   {"piz", Imf::PIZ_COMPRESSION},     {"pxr24", Imf::PXR24_COMPRESSION},
+    {"b44", Imf::B44_COMPRESSION},   {"b44a", Imf::B44A_COMPRESSION},   {"dwaa", Imf::DWAA_COMPRESSION},
+    {"dwab", Imf::DWAB_COMPRESSION},
+};
+
+// Attribute names the EXR format itself gives a meaning (or a non-string type) to; a metadata key with one
+// of these names would corrupt or fail the header.
+constexpr const char* kReservedAttributes[] = {
+    "channels",          "compression",        "dataWindow", "displayWindow",     "lineOrder",
+    "pixelAspectRatio",  "screenWindowCenter", "screenWindowWidth", "tiles",      "type",
+    "name",              "version",            "chunkCount", "maxSamplesPerPixel", "dwaCompressionLevel",
+    "chromaticities",
+};
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+Imf::Compression compression_value(const std::string& name) {
+  const std::string canonical = parse_compression(name);
+  for (const auto& entry : kCompressions)
+    if (canonical == entry.name) return entry.value;
+  throw std::logic_error("unreachable: compression " + canonical);
+}
+
+int io_threads() {
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+}
+
+[[noreturn]] void fail_output(const fs::path& path, const std::string& why) {
+  throw HostError(ErrorKind::output, "cannot write output '" + path.string() + "': " + why);
+}
+
+// Imf::OStream over a POSIX file descriptor. Errors are sticky: OutputFile's destructor writes the line
+// offset table and swallows exceptions, so the writer checks failed() after the file is closed.
+class FdOStream : public Imf::OStream {
+ public:
+  FdOStream(int fd, const std::string& name) : Imf::OStream(name.c_str()), fd_(fd) {}
+
+  void write(const char c[], int n) override {
+    if (!error_.empty()) throw Iex::IoExc(error_);
+    while (n > 0) {
+      const ssize_t written = ::write(fd_, c, static_cast<size_t>(n));
+      if (written < 0 && errno == EINTR) continue;
+      if (written <= 0) fail(std::string("write failed: ") + std::strerror(written < 0 ? errno : EIO));
+      c += written;
+      n -= static_cast<int>(written);
+      position_ += static_cast<uint64_t>(written);
+    }
+  }
+
+  uint64_t tellp() override { return position_; }
+
+  void seekp(uint64_t pos) override {
+    if (::lseek(fd_, static_cast<off_t>(pos), SEEK_SET) < 0) fail(std::string("seek failed: ") + std::strerror(errno));
+    position_ = pos;
+  }
+
+  bool failed() const { return !error_.empty(); }
+  const std::string& error() const { return error_; }
+
+ private:
+  [[noreturn]] void fail(const std::string& message) {
+    error_ = message;
+    throw Iex::IoExc(message);
+  }
+
+  int fd_;
+  uint64_t position_ = 0;
+  std::string error_;
+};
+
+// A file created exclusively next to the target; removed on destruction unless committed.
+class TemporaryFile {
+ public:
+  explicit TemporaryFile(const fs::path& target) : target_(target) {
+    const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    static std::atomic<unsigned> counter{0};
+    std::random_device entropy;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      std::ostringstream name;
+      name << '.' << target.filename().string() << ".tmp-" << ::getpid() << '-' << counter++ << '-' << std::hex
+           << entropy();
+      path_ = folder / name.str();
+      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd_ >= 0) return;
+      if (errno != EEXIST) break;
+    }
+    const int error = errno;
+    path_.clear();
+    if (error == ENOENT) fail_output(target, "folder '" + folder.string() + "' does not exist");
+    if (error == ENOTDIR) fail_output(target, "'" + folder.string() + "' is not a folder");
+    if (error == EACCES || error == EPERM || error == EROFS)
+      fail_output(target, "folder '" + folder.string() + "' is not writable (" + std::strerror(error) + ")");
+    fail_output(target, std::string("cannot create a temporary file in '") + folder.string() + "': " +
+                            std::strerror(error));
+  }
+
+  ~TemporaryFile() {
+    close_quietly();
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+
+  TemporaryFile(const TemporaryFile&) = delete;
+  TemporaryFile& operator=(const TemporaryFile&) = delete;
+
+  int fd() const { return fd_; }
+  const fs::path& path() const { return path_; }
+
+  // Flushes to disk and closes; the data must be durable before the rename makes it visible.
+  void sync_and_close() {
+    if (::fsync(fd_) != 0) fail_output(target_, std::string("fsync failed: ") + std::strerror(errno));
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) fail_output(target_, std::string("close failed: ") + std::strerror(errno));
+  }
+
+  // Renames over the target (only if it does not exist unless overwrite); the temporary is then gone.
+  void commit(bool overwrite) {
+    rename_into_place(overwrite);
+    path_.clear();
+    sync_folder();
+  }
+
+ private:
+  void rename_into_place(bool overwrite) {
+    if (!overwrite) {
+#ifdef RENAME_NOREPLACE
+      if (::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, target_.c_str(), RENAME_NOREPLACE) == 0) return;
+      if (errno == EEXIST) fail_output(target_, "the file already exists (overwrite not requested)");
+      if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+        fail_output(target_, std::string("rename failed: ") + std::strerror(errno));
+#endif
+      // No atomic no-replace rename on this system or file system: check, then rename.
+      std::error_code ec;
+      if (fs::exists(fs::symlink_status(target_, ec)))
+        fail_output(target_, "the file already exists (overwrite not requested)");
+    }
+    if (std::rename(path_.c_str(), target_.c_str()) != 0)
+      fail_output(target_, std::string("rename failed: ") + std::strerror(errno));
+  }
+
+  void sync_folder() const {  // best effort: makes the rename itself durable
+    const fs::path folder = target_.has_parent_path() ? target_.parent_path() : fs::path(".");
+    const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    ::fsync(fd);
+    ::close(fd);
+  }
+
+  void close_quietly() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  fs::path target_;
+  fs::path path_;
+  int fd_ = -1;
+};
+
+void check_image(const ImageRGB& image) {
+  if (image.width <= 0 || image.height <= 0)
+    throw std::invalid_argument("write_exr: image size " + std::to_string(image.width) + "x" +
+                                std::to_string(image.height) + " is not positive");
+  const size_t expected = 3 * static_cast<size_t>(image.width) * static_cast<size_t>(image.height);
+  if (image.planar.size() != expected)
+    throw std::invalid_argument("write_exr: image " + std::to_string(image.width) + "x" +
+                                std::to_string(image.height) + " needs " + std::to_string(expected) +
+                                " planar RGB values, got " + std::to_string(image.planar.size()));
+}
+
+Imf::Header make_header(const ImageRGB& image, const std::map<std::string, std::string>& metadata,
+                        const ExrOptions& options) {
+  Imf::Header header(image.width, image.height);
+  header.compression() = compression_value(options.compression);
+  const Imf::PixelType type = options.pixel == ExrOptions::Pixel::half ? Imf::HALF : Imf::FLOAT;
+  for (const char* channel : {"R", "G", "B"}) header.channels().insert(channel, Imf::Channel(type));
+  // Rec.709 primaries, D65 white point: the gamut of sRGB, which is what the model produces.
+  Imf::addChromaticities(header, Imf::Chromaticities(Imath::V2f(0.64f, 0.33f), Imath::V2f(0.30f, 0.60f),
+                                                     Imath::V2f(0.15f, 0.06f), Imath::V2f(0.3127f, 0.3290f)));
+  // OpenEXR 3.1 has no addSoftware(); this is the same attribute (name "software", type string).
+  header.insert("software", Imf::StringAttribute(std::string("genplug ") + GENPLUG_VERSION));
+  for (const auto& [key, value] : metadata) {
+    if (key.empty()) throw std::invalid_argument("write_exr: metadata key is empty");
+    for (const char* reserved : kReservedAttributes)
+      if (key == reserved)
+        throw std::invalid_argument("write_exr: metadata key '" + key + "' is reserved by the EXR format");
+    header.insert(key, Imf::StringAttribute(value));
+  }
+  return header;
+}
+
+// The values to store, channel-planar: decoded to linear, or the caller's values as given.
+std::vector<float> stored_values(const ImageRGB& image, ExrOptions::Encoding encoding) {
+  if (encoding == ExrOptions::Encoding::display) return image.planar;
+  std::vector<float> linear(image.planar.size());
+  std::transform(image.planar.begin(), image.planar.end(), linear.begin(), srgb_to_linear);
+  return linear;
+}
+
+// OpenEXR converts pixel types when reading but not when writing: the buffer must match the channel type.
+template <class Pixel>
+void write_pixels(Imf::OStream& stream, const Imf::Header& header, const ImageRGB& image, Imf::PixelType type,
+                  const std::vector<Pixel>& values) {
+  const size_t plane = static_cast<size_t>(image.width) * static_cast<size_t>(image.height);
+  Imf::FrameBuffer frame;
+  const char* names[] = {"R", "G", "B"};
+  for (size_t c = 0; c < 3; ++c)  // OpenEXR only reads through the slices while writing
+    frame.insert(names[c], Imf::Slice(type, reinterpret_cast<char*>(const_cast<Pixel*>(values.data() + c * plane)),
+                                      sizeof(Pixel), sizeof(Pixel) * static_cast<size_t>(image.width)));
+  Imf::OutputFile file(stream, header, io_threads());
+  file.setFrameBuffer(frame);
+  file.writePixels(image.height);
+}
+
+void write_pixels(Imf::OStream& stream, const Imf::Header& header, const ImageRGB& image,
+                  const std::vector<float>& values, ExrOptions::Pixel pixel) {
+  if (pixel == ExrOptions::Pixel::float32) return write_pixels(stream, header, image, Imf::FLOAT, values);
+  const std::vector<half> halves(values.begin(), values.end());  // round to nearest; beyond 65504 -> inf
+  write_pixels(stream, header, image, Imf::HALF, halves);
+}
+
+}  // namespace
+
+float srgb_to_linear(float encoded) {
+  const double magnitude = std::fabs(static_cast<double>(encoded));
+  const double linear = magnitude <= 0.04045 ? magnitude / 12.92 : std::pow((magnitude + 0.055) / 1.055, 2.4);
+  return static_cast<float>(std::signbit(encoded) ? -linear : linear);
+}
+
+const std::vector<std::string>& compression_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& entry : kCompressions) out.emplace_back(entry.name);
+    return out;
+  }();
+  return names;
+}
+
+std::string parse_compression(const std::string& value) {
+  const std::string name = lower(value);
+  for (const auto& entry : kCompressions)
+    if (name == entry.name) return name;
+  throw std::invalid_argument("unknown EXR compression '" + value + "' (allowed: " + join(compression_names()) +
+                              ")");
+}
+
+ExrOptions::Pixel parse_pixel(const std::string& value) {
+  if (value == "half") return ExrOptions::Pixel::half;
+  if (value == "float" || value == "float32") return ExrOptions::Pixel::float32;
+  throw std::invalid_argument("unknown EXR pixel type '" + value + "' (allowed: half, float)");
+}
+
+ExrOptions::Encoding parse_encoding(const std::string& value) {
+  if (value == "linear" || value == "scene_linear") return ExrOptions::Encoding::scene_linear;
+  if (value == "display") return ExrOptions::Encoding::display;
+  throw std::invalid_argument("unknown EXR encoding '" + value + "' (allowed: linear, display)");
+}
+
+std::string to_string(ExrOptions::Pixel pixel) { return pixel == ExrOptions::Pixel::half ? "half" : "float"; }
+
+std::string to_string(ExrOptions::Encoding encoding) {
+  return encoding == ExrOptions::Encoding::scene_linear ? "linear" : "display";
+}
+
+void write_exr(const fs::path& path, const ImageRGB& image, const std::map<std::string, std::string>& metadata,
+               const ExrOptions& options) {
+  // Everything that can be checked without touching the disk comes first.
+  check_image(image);
+  const Imf::Header header = make_header(image, metadata, options);
+  std::error_code ec;
+  const fs::file_status status = fs::symlink_status(path, ec);
+  if (fs::is_directory(status)) fail_output(path, "it is a folder");
+  if (fs::exists(status) && !options.overwrite) fail_output(path, "the file already exists (overwrite not requested)");
+
+  const std::vector<float> values = stored_values(image, options.encoding);
+  TemporaryFile temporary(path);
+  FdOStream stream(temporary.fd(), temporary.path().string());
+  try {
+    write_pixels(stream, header, image, values, options.pixel);
+  } catch (const std::exception& e) {
+    fail_output(path, stream.failed() ? stream.error() : e.what());
+  }
+  if (stream.failed()) fail_output(path, stream.error());  // an error swallowed by ~OutputFile
+  temporary.sync_and_close();
+  temporary.commit(options.overwrite);
+}
+
+ImageRGB read_exr(const fs::path& path, std::map<std::string, std::string>* string_attributes) {
+  try {
+    Imf::InputFile file(path.c_str(), io_threads());
+    const Imf::Header& header = file.header();
+    for (const char* channel : {"R", "G", "B"})
+      if (!header.channels().findChannel(channel))
+        throw HostError(ErrorKind::output, "cannot read EXR '" + path.string() + "': no channel " + channel);
+    const Imath::Box2i window = header.dataWindow();
+    ImageRGB image;
+    image.width = window.max.x - window.min.x + 1;
+    image.height = window.max.y - window.min.y + 1;
+    const size_t plane = static_cast<size_t>(image.width) * static_cast<size_t>(image.height);
+    image.planar.assign(3 * plane, 0.0f);
+    Imf::FrameBuffer frame;
+    const char* names[] = {"R", "G", "B"};
+    for (size_t c = 0; c < 3; ++c)
+      frame.insert(names[c], Imf::Slice::Make(Imf::FLOAT, image.planar.data() + c * plane, window));
+    file.setFrameBuffer(frame);
+    file.readPixels(window.min.y, window.max.y);
+    if (string_attributes) {
+      string_attributes->clear();
+      for (auto it = header.begin(); it != header.end(); ++it)
+        if (const auto* text = dynamic_cast<const Imf::StringAttribute*>(&it.attribute()))
+          (*string_attributes)[it.name()] = text->value();
+    }
+    return image;
+  } catch (const HostError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw HostError(ErrorKind::output, "cannot read EXR '" + path.string() + "': " + e.what());
+  }
+}
+
+}  // namespace genplug::host

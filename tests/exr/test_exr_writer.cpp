@@ -1,0 +1,428 @@
+#define BOOST_TEST_MODULE exr_writer
+#include <boost/test/unit_test.hpp>
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <ImfChannelList.h>
+#include <ImfChromaticities.h>
+#include <ImfHeader.h>
+#include <ImfInputFile.h>
+#include <ImfStandardAttributes.h>
+
+#include "genplug/host/errors.hpp"
+#include "genplug/host/exr_writer.hpp"
+
+namespace fs = std::filesystem;
+using genplug::host::ErrorKind;
+using genplug::host::ExrOptions;
+using genplug::host::HostError;
+using genplug::host::ImageRGB;
+
+namespace {
+
+// A fresh folder per test, removed afterwards (permissions restored first).
+struct TempFolder {
+  fs::path path;
+  TempFolder() {
+    static std::atomic<int> counter{0};
+    path = fs::temp_directory_path() /
+           ("genplug-exr-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempFolder() {
+    std::error_code ec;
+    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
+    fs::remove_all(path, ec);
+  }
+};
+
+std::vector<std::string> listing(const fs::path& folder) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(folder)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Random sRGB-encoded values, mostly in [0,1] with a few outside (negative, above 1) as a model may produce.
+ImageRGB random_image(int width, int height, unsigned seed) {
+  ImageRGB image{width, height, std::vector<float>(3 * static_cast<size_t>(width) * height)};
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-0.05f, 1.1f);
+  for (auto& v : image.planar) v = dist(rng);
+  return image;
+}
+
+// Smooth content, the kind lossy codecs are designed for.
+ImageRGB gradient_image(int width, int height) {
+  ImageRGB image{width, height, std::vector<float>(3 * static_cast<size_t>(width) * height)};
+  const size_t plane = static_cast<size_t>(width) * height;
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x) {
+      const size_t i = static_cast<size_t>(y) * width + x;
+      image.planar[i] = static_cast<float>(x) / (width - 1);
+      image.planar[plane + i] = static_cast<float>(y) / (height - 1);
+      image.planar[2 * plane + i] = 0.5f + 0.25f * std::sin(0.1f * x + 0.07f * y);
+    }
+  return image;
+}
+
+// Half precision: relative 2^-10 for normal values; half subnormals (below 2^-14) have an absolute step
+// of 2^-24, so a small absolute floor covers them.
+bool within_half(float actual, float expected) {
+  return std::fabs(actual - expected) <= std::ldexp(1.0f, -10) * std::fabs(expected) + std::ldexp(1.0f, -24);
+}
+
+size_t count_outside_half(const std::vector<float>& actual, const std::vector<float>& expected) {
+  size_t bad = 0;
+  for (size_t i = 0; i < expected.size(); ++i) bad += !within_half(actual[i], expected[i]);
+  return bad;
+}
+
+std::vector<float> decoded(const ImageRGB& image) {
+  std::vector<float> out(image.planar.size());
+  std::transform(image.planar.begin(), image.planar.end(), out.begin(), genplug::host::srgb_to_linear);
+  return out;
+}
+
+ExrOptions options_with(ExrOptions::Pixel pixel, ExrOptions::Encoding encoding, std::string compression = "zip") {
+  ExrOptions options;
+  options.pixel = pixel;
+  options.encoding = encoding;
+  options.compression = std::move(compression);
+  return options;
+}
+
+// Asserts that `call` throws HostError(output) whose message names `path`.
+template <class Call>
+void expect_output_error(Call call, const fs::path& path) {
+  try {
+    call();
+    BOOST_FAIL("expected HostError(output) for " + path.string());
+  } catch (const HostError& e) {
+    BOOST_TEST(static_cast<int>(e.kind()) == static_cast<int>(ErrorKind::output));
+    BOOST_TEST(std::string(e.what()).find(path.string()) != std::string::npos, "message: " << e.what());
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(srgb_decode_follows_iec_61966_2_1) {
+  using genplug::host::srgb_to_linear;
+  BOOST_TEST(srgb_to_linear(0.0f) == 0.0f);
+  BOOST_TEST(srgb_to_linear(0.04045f) == 0.04045f / 12.92f, boost::test_tools::tolerance(1e-6f));
+  BOOST_TEST(srgb_to_linear(0.04045f) == 0.0031308f, boost::test_tools::tolerance(1e-4f));
+  BOOST_TEST(srgb_to_linear(0.5f) == 0.21404114f, boost::test_tools::tolerance(1e-6f));
+  BOOST_TEST(srgb_to_linear(1.0f) == 1.0f, boost::test_tools::tolerance(1e-7f));
+  BOOST_TEST(srgb_to_linear(0.02f) == 0.02f / 12.92f, boost::test_tools::tolerance(1e-6f));
+  // The two segments meet at the knee (continuity within float precision).
+  BOOST_TEST(srgb_to_linear(0.040451f) == srgb_to_linear(0.04045f), boost::test_tools::tolerance(1e-3f));
+  // Negative values mirror the curve; values above 1 continue the power segment.
+  BOOST_TEST(srgb_to_linear(-0.5f) == -0.21404114f, boost::test_tools::tolerance(1e-6f));
+  BOOST_TEST(srgb_to_linear(-0.02f) == -0.02f / 12.92f, boost::test_tools::tolerance(1e-6f));
+  BOOST_TEST(srgb_to_linear(2.0f) == static_cast<float>(std::pow(2.055 / 1.055, 2.4)),
+             boost::test_tools::tolerance(1e-6f));
+}
+
+BOOST_AUTO_TEST_CASE(half_round_trip_within_half_precision) {
+  TempFolder folder;
+  const ImageRGB image = random_image(37, 23, 1);  // odd sizes: no hidden assumption about blocks
+  const fs::path display_path = folder.path / "display.exr";
+  const fs::path linear_path = folder.path / "linear.exr";
+  genplug::host::write_exr(display_path, image, {}, options_with(ExrOptions::Pixel::half, ExrOptions::Encoding::display));
+  genplug::host::write_exr(linear_path, image, {}, {});  // defaults: half, scene-linear, zip
+
+  const ImageRGB display = genplug::host::read_exr(display_path);
+  BOOST_TEST(display.width == 37);
+  BOOST_TEST(display.height == 23);
+  BOOST_TEST(count_outside_half(display.planar, image.planar) == 0u);
+
+  const ImageRGB linear = genplug::host::read_exr(linear_path);
+  BOOST_TEST(count_outside_half(linear.planar, decoded(image)) == 0u);
+  // It really is half: not every value survives exactly.
+  BOOST_TEST(display.planar != image.planar);
+
+  Imf::InputFile file(display_path.c_str());
+  BOOST_TEST(file.header().channels().findChannel("R")->type == Imf::HALF);
+  BOOST_TEST(file.header().compression() == Imf::ZIP_COMPRESSION);
+}
+
+BOOST_AUTO_TEST_CASE(float_round_trip_is_exact) {
+  TempFolder folder;
+  const ImageRGB image = random_image(16, 9, 2);
+  const fs::path display_path = folder.path / "display.exr";
+  const fs::path linear_path = folder.path / "linear.exr";
+  genplug::host::write_exr(display_path, image, {},
+                           options_with(ExrOptions::Pixel::float32, ExrOptions::Encoding::display));
+  genplug::host::write_exr(linear_path, image, {},
+                           options_with(ExrOptions::Pixel::float32, ExrOptions::Encoding::scene_linear));
+  const ImageRGB display = genplug::host::read_exr(display_path);
+  BOOST_TEST(display.planar == image.planar, boost::test_tools::per_element());
+  const ImageRGB linear = genplug::host::read_exr(linear_path);
+  BOOST_TEST(linear.planar == decoded(image), boost::test_tools::per_element());
+
+  Imf::InputFile file(linear_path.c_str());
+  BOOST_TEST(file.header().channels().findChannel("G")->type == Imf::FLOAT);
+}
+
+BOOST_AUTO_TEST_CASE(planes_keep_their_channel_and_row_order) {
+  TempFolder folder;
+  ImageRGB image{3, 2, {}};
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 6; ++i) image.planar.push_back(static_cast<float>(c * 10 + i));  // exact in half
+  const fs::path path = folder.path / "order.exr";
+  genplug::host::write_exr(path, image, {}, options_with(ExrOptions::Pixel::half, ExrOptions::Encoding::display));
+  Imf::InputFile file(path.c_str());
+  BOOST_TEST(file.header().dataWindow().max.x == 2);
+  BOOST_TEST(file.header().dataWindow().max.y == 1);
+  BOOST_TEST(genplug::host::read_exr(path).planar == image.planar, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(metadata_and_chromaticities_are_in_the_header) {
+  TempFolder folder;
+  const std::map<std::string, std::string> metadata = {
+      {"genplug.prompt", "a lighthouse at dusk, \"quoted\", ünïcödé"},
+      {"genplug.seed", "42"},
+      {"genplug.steps", "4"},
+      {"genplug.manifest", R"({"jobs":[{"seed":42,"width":64}]})"},
+      {"genplug.a.rather.long.attribute.name.beyond.thirty.one.characters", "long names are fine"},
+      {"genplug.empty", ""},
+  };
+  const fs::path path = folder.path / "meta.exr";
+  genplug::host::write_exr(path, random_image(8, 8, 3), metadata, {});
+
+  std::map<std::string, std::string> read_back;
+  genplug::host::read_exr(path, &read_back);
+  for (const auto& [key, value] : metadata) {
+    BOOST_TEST_CONTEXT("key " << key) {
+      BOOST_REQUIRE(read_back.count(key) == 1u);
+      BOOST_TEST(read_back.at(key) == value);
+    }
+  }
+  BOOST_REQUIRE(read_back.count("software") == 1u);
+  BOOST_TEST(read_back.at("software").rfind("genplug", 0) == 0u);
+
+  Imf::InputFile file(path.c_str());
+  BOOST_REQUIRE(Imf::hasChromaticities(file.header()));
+  const Imf::Chromaticities& c = Imf::chromaticities(file.header());
+  BOOST_TEST(c.red.x == 0.64f);
+  BOOST_TEST(c.red.y == 0.33f);
+  BOOST_TEST(c.green.x == 0.30f);
+  BOOST_TEST(c.green.y == 0.60f);
+  BOOST_TEST(c.blue.x == 0.15f);
+  BOOST_TEST(c.blue.y == 0.06f);
+  BOOST_TEST(c.white.x == 0.3127f);
+  BOOST_TEST(c.white.y == 0.3290f);
+}
+
+BOOST_AUTO_TEST_CASE(caller_may_set_software) {
+  TempFolder folder;
+  const fs::path path = folder.path / "sw.exr";
+  genplug::host::write_exr(path, random_image(4, 4, 4), {{"software", "my host 1.0"}}, {});
+  std::map<std::string, std::string> read_back;
+  genplug::host::read_exr(path, &read_back);
+  BOOST_TEST(read_back.at("software") == "my host 1.0");
+}
+
+BOOST_AUTO_TEST_CASE(every_compression_is_written_and_readable) {
+  const std::vector<std::string> lossless = {"none", "rle", "zips", "zip", "piz", "pxr24"};  // pxr24: lossless on half
+  const std::map<std::string, Imf::Compression> kCodecs = {
+      {"none", Imf::NO_COMPRESSION},   {"rle", Imf::RLE_COMPRESSION},   {"zips", Imf::ZIPS_COMPRESSION},
+      {"zip", Imf::ZIP_COMPRESSION},   {"piz", Imf::PIZ_COMPRESSION},   {"pxr24", Imf::PXR24_COMPRESSION},
+      {"b44", Imf::B44_COMPRESSION},   {"b44a", Imf::B44A_COMPRESSION}, {"dwaa", Imf::DWAA_COMPRESSION},
+      {"dwab", Imf::DWAB_COMPRESSION}};
+  const ImageRGB image = gradient_image(64, 48);
+  const std::vector<float> expected = decoded(image);
+  BOOST_TEST(genplug::host::compression_names().size() == 10u);
+  for (const auto& name : genplug::host::compression_names()) {
+    BOOST_TEST_CONTEXT("compression " << name) {
+      TempFolder folder;
+      const fs::path path = folder.path / (name + ".exr");
+      genplug::host::write_exr(path, image, {{"genplug.seed", "1"}},
+                               options_with(ExrOptions::Pixel::half, ExrOptions::Encoding::scene_linear, name));
+      std::map<std::string, std::string> attributes;
+      const ImageRGB back = genplug::host::read_exr(path, &attributes);
+      BOOST_TEST(attributes.at("genplug.seed") == "1");
+      BOOST_REQUIRE(back.planar.size() == expected.size());
+      if (std::find(lossless.begin(), lossless.end(), name) != lossless.end()) {
+        BOOST_TEST(count_outside_half(back.planar, expected) == 0u);
+      } else {
+        double error = 0.0;
+        for (size_t i = 0; i < expected.size(); ++i) error += std::fabs(back.planar[i] - expected[i]);
+        BOOST_TEST_MESSAGE(name << ": mean abs error " << error / expected.size());
+        BOOST_TEST(error / expected.size() < 0.005, "mean abs error " << error / expected.size());
+      }
+      Imf::InputFile file(path.c_str());
+      BOOST_TEST(file.header().compression() == kCodecs.at(name));
+      BOOST_TEST(listing(folder.path) == std::vector<std::string>{name + ".exr"}, boost::test_tools::per_element());
+    }
+  }
+  // The requested codec is the one in the header; names are case-insensitive.
+  TempFolder folder;
+  const fs::path path = folder.path / "piz.exr";
+  genplug::host::write_exr(path, image, {}, options_with(ExrOptions::Pixel::float32, ExrOptions::Encoding::display, "PIZ"));
+  Imf::InputFile file(path.c_str());
+  BOOST_TEST(file.header().compression() == Imf::PIZ_COMPRESSION);
+}
+
+BOOST_AUTO_TEST_CASE(existing_file_is_kept_unless_overwrite) {
+  TempFolder folder;
+  const fs::path path = folder.path / "out.exr";
+  { std::ofstream(path, std::ios::binary) << "precious bytes"; }
+  const ImageRGB image = random_image(8, 8, 5);
+  expect_output_error([&] { genplug::host::write_exr(path, image, {}, {}); }, path);
+  BOOST_TEST(read_bytes(path) == "precious bytes");
+  BOOST_TEST(listing(folder.path) == std::vector<std::string>{"out.exr"}, boost::test_tools::per_element());
+
+  ExrOptions overwrite;
+  overwrite.overwrite = true;
+  genplug::host::write_exr(path, image, {}, overwrite);
+  BOOST_TEST(count_outside_half(genplug::host::read_exr(path).planar, decoded(image)) == 0u);
+  BOOST_TEST(listing(folder.path) == std::vector<std::string>{"out.exr"}, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(output_that_is_a_folder_is_refused) {
+  TempFolder folder;
+  const fs::path path = folder.path / "taken.exr";
+  fs::create_directory(path);
+  ExrOptions overwrite;
+  overwrite.overwrite = true;
+  expect_output_error([&] { genplug::host::write_exr(path, random_image(4, 4, 6), {}, overwrite); }, path);
+  BOOST_TEST(fs::is_directory(path));
+  BOOST_TEST(listing(folder.path) == std::vector<std::string>{"taken.exr"}, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(missing_folder_is_an_output_error) {
+  TempFolder folder;
+  const fs::path path = folder.path / "missing" / "out.exr";
+  expect_output_error([&] { genplug::host::write_exr(path, random_image(4, 4, 7), {}, {}); }, path);
+  BOOST_TEST(listing(folder.path).empty());
+
+  // A parent that is a regular file, not a folder.
+  { std::ofstream(folder.path / "file") << "x"; }
+  const fs::path under_file = folder.path / "file" / "out.exr";
+  expect_output_error([&] { genplug::host::write_exr(under_file, random_image(4, 4, 7), {}, {}); }, under_file);
+  BOOST_TEST(listing(folder.path) == std::vector<std::string>{"file"}, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(unwritable_folder_is_an_output_error) {
+  if (::geteuid() != 0) {
+    TempFolder folder;
+    const fs::path locked = folder.path / "locked";
+    fs::create_directory(locked);
+    fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec);
+    const fs::path path = locked / "out.exr";
+    expect_output_error([&] { genplug::host::write_exr(path, random_image(4, 4, 8), {}, {}); }, path);
+    fs::permissions(locked, fs::perms::owner_all);
+    BOOST_TEST(listing(locked).empty());
+  } else {
+    // Folder permissions do not bind root; sysfs refuses new files even to root.
+    BOOST_TEST_MESSAGE("running as root: using /sys as the unwritable folder");
+    BOOST_REQUIRE(fs::is_directory("/sys"));
+    const fs::path path = "/sys/genplug-exr-test.exr";
+    expect_output_error([&] { genplug::host::write_exr(path, random_image(4, 4, 8), {}, {}); }, path);
+    for (const auto& name : listing("/sys")) BOOST_TEST(name.find("genplug-exr-test") == std::string::npos);
+  }
+}
+
+// A write that fails half way (file size limit, as a full disk would) leaves neither the file nor a temporary.
+BOOST_AUTO_TEST_CASE(failed_write_leaves_nothing_behind) {
+  TempFolder folder;
+  const fs::path path = folder.path / "big.exr";
+  const ImageRGB image = random_image(256, 256, 9);  // ~786 KB as uncompressed float
+  rlimit saved{};
+  BOOST_REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  rlimit small = saved;
+  small.rlim_cur = 64 * 1024;
+  auto* previous_handler = std::signal(SIGXFSZ, SIG_IGN);  // otherwise exceeding the limit kills the process
+  BOOST_REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  try {
+    genplug::host::write_exr(path, image, {}, options_with(ExrOptions::Pixel::float32, ExrOptions::Encoding::display, "none"));
+    ::setrlimit(RLIMIT_FSIZE, &saved);
+    std::signal(SIGXFSZ, previous_handler);
+    BOOST_FAIL("expected the write to fail under a 64 KiB file size limit");
+  } catch (const HostError& e) {
+    ::setrlimit(RLIMIT_FSIZE, &saved);
+    std::signal(SIGXFSZ, previous_handler);
+    BOOST_TEST_MESSAGE("write under the size limit: " << e.what());
+    BOOST_TEST(static_cast<int>(e.kind()) == static_cast<int>(ErrorKind::output));
+    BOOST_TEST(std::string(e.what()).find(path.string()) != std::string::npos, "message: " << e.what());
+  }
+  BOOST_TEST(listing(folder.path).empty());
+  // The same write succeeds without the limit (the failure above came from the limit alone).
+  genplug::host::write_exr(path, image, {}, options_with(ExrOptions::Pixel::float32, ExrOptions::Encoding::display, "none"));
+  BOOST_TEST(fs::file_size(path) > 64u * 1024u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_options_are_rejected_before_anything_is_written) {
+  TempFolder folder;
+  const fs::path path = folder.path / "out.exr";
+  try {
+    genplug::host::write_exr(path, random_image(4, 4, 10), {}, options_with(ExrOptions::Pixel::half, ExrOptions::Encoding::display, "zstd"));
+    BOOST_FAIL("expected std::invalid_argument for compression 'zstd'");
+  } catch (const std::invalid_argument& e) {
+    const std::string message = e.what();
+    BOOST_TEST(message.find("zstd") != std::string::npos, message);
+    for (const auto& name : genplug::host::compression_names())
+      BOOST_TEST(message.find(name) != std::string::npos, "allowed list names " << name << ": " << message);
+  }
+  // Reserved attribute names and malformed images.
+  BOOST_CHECK_THROW(genplug::host::write_exr(path, random_image(4, 4, 10), {{"channels", "RGB"}}, {}),
+                    std::invalid_argument);
+  BOOST_CHECK_THROW(genplug::host::write_exr(path, random_image(4, 4, 10), {{"", "x"}}, {}), std::invalid_argument);
+  ImageRGB short_image = random_image(4, 4, 10);
+  short_image.planar.pop_back();
+  BOOST_CHECK_THROW(genplug::host::write_exr(path, short_image, {}, {}), std::invalid_argument);
+  BOOST_CHECK_THROW(genplug::host::write_exr(path, ImageRGB{0, 4, {}}, {}, {}), std::invalid_argument);
+  BOOST_TEST(listing(folder.path).empty());
+}
+
+BOOST_AUTO_TEST_CASE(manifest_values_parse) {
+  using namespace genplug::host;
+  BOOST_TEST((parse_pixel("half") == ExrOptions::Pixel::half));
+  BOOST_TEST((parse_pixel("float") == ExrOptions::Pixel::float32));
+  BOOST_TEST((parse_encoding("linear") == ExrOptions::Encoding::scene_linear));
+  BOOST_TEST((parse_encoding("display") == ExrOptions::Encoding::display));
+  BOOST_TEST(parse_compression("DWAA") == "dwaa");
+  BOOST_TEST(to_string(parse_pixel("float")) == "float");
+  BOOST_TEST(to_string(parse_encoding("linear")) == "linear");
+  try {
+    parse_pixel("double");
+    BOOST_FAIL("expected std::invalid_argument");
+  } catch (const std::invalid_argument& e) {
+    BOOST_TEST(std::string(e.what()).find("half, float") != std::string::npos, e.what());
+  }
+  try {
+    parse_encoding("srgb");
+    BOOST_FAIL("expected std::invalid_argument");
+  } catch (const std::invalid_argument& e) {
+    BOOST_TEST(std::string(e.what()).find("linear, display") != std::string::npos, e.what());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(reading_a_missing_or_broken_file_names_it) {
+  TempFolder folder;
+  const fs::path missing = folder.path / "missing.exr";
+  expect_output_error([&] { genplug::host::read_exr(missing); }, missing);
+  const fs::path broken = folder.path / "broken.exr";
+  { std::ofstream(broken, std::ios::binary) << "not an exr"; }
+  expect_output_error([&] { genplug::host::read_exr(broken); }, broken);
+}
