@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,12 +70,15 @@ class Autoencoder {
   // Loads a safetensors file. Accepts BFL names (`encoder.down.0.block.0.conv1.weight`, ...) with any prefix
   // in front of `encoder.`/`decoder.` (`ae.`, `vae.`, `first_stage_model.`, ... — tensors outside the
   // autoencoder are ignored) and diffusers AutoencoderKL names (`decoder.up_blocks.0.resnets.0...`). The
-  // config is inferred from tensor shapes; scale/shift come from `factors` (FLUX values by default), or from
-  // a diffusers `config.json` next to the file when present. A checkpoint without encoder tensors loads
-  // decode-only (encode() then throws). Errors name the file and the tensor.
+  // config is inferred from tensor shapes. scale/shift: those of `factors` when given, else a diffusers
+  // AutoencoderKL `config.json` beside the file when there is one (its shapes are then checked too), else the
+  // FLUX values. A checkpoint without encoder tensors loads decode-only (encode() then throws). Sharded
+  // checkpoints (`*.safetensors.index.json`, folders) work as in genplug::safetensors::Checkpoint.
+  // Errors name the file and the tensor.
   static Autoencoder from_checkpoint(const std::filesystem::path& path,
                                      torch::Dtype dtype = torch::kFloat32,
-                                     torch::Device device = torch::kCPU);
+                                     torch::Device device = torch::kCPU,
+                                     const std::optional<AutoencoderConfig>& factors = std::nullopt);
 
   // Same, from tensors already in memory; `source` names them in errors (usually the file path).
   // scale_factor/shift_factor of `factors` are used; its other fields are ignored (shapes decide).

@@ -1,0 +1,180 @@
+// Autoencoder: scaling, encode/decode, tiled decode with linear blending, random weights.
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "autoencoder_impl.hpp"
+
+namespace genplug::flux {
+
+std::vector<std::pair<std::string, torch::Tensor>> Autoencoder::Impl::named_parameters() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  auto add = [&out](const std::string& root, const torch::nn::Module& module) {
+    for (const auto& item : module.named_parameters(true)) out.emplace_back(root + item.key(), item.value());
+  };
+  if (encoder) add("encoder.", *encoder);
+  add("decoder.", *decoder);
+  return out;
+}
+
+namespace vae {
+
+std::shared_ptr<Autoencoder::Impl> make_impl(const AutoencoderConfig& config, bool with_encoder) {
+  auto impl = std::make_shared<Autoencoder::Impl>();
+  impl->config = config;
+  if (with_encoder) impl->encoder = Encoder(config);
+  impl->decoder = Decoder(config);
+  if (impl->encoder) impl->encoder->eval();
+  impl->decoder->eval();
+  return impl;
+}
+
+void place(Autoencoder::Impl& impl) {
+  if (impl.encoder) impl.encoder->to(impl.device, impl.dtype);
+  impl.decoder->to(impl.device, impl.dtype);
+}
+
+}  // namespace vae
+
+namespace {
+
+std::string shape_text(torch::IntArrayRef sizes) {
+  std::ostringstream s;
+  s << sizes;
+  return s.str();
+}
+
+void check_image_like(const torch::Tensor& t, int64_t channels, const char* what) {
+  if (!t.defined() || t.dim() != 4 || t.size(1) != channels || !t.is_floating_point())
+    throw std::invalid_argument(std::string("Autoencoder::") + what + ": expected a floating tensor [B, " +
+                                std::to_string(channels) + ", H, W], got " +
+                                (t.defined() ? shape_text(t.sizes()) + " " + std::string(t.dtype().name())
+                                             : std::string("an undefined tensor")));
+}
+
+// First tile at 0, then every (tile - overlap), the last one flush with the end.
+std::vector<int64_t> tile_starts(int64_t size, int64_t tile, int64_t overlap) {
+  std::vector<int64_t> starts{0};
+  while (starts.back() + tile < size) starts.push_back(std::min(starts.back() + tile - overlap, size - tile));
+  return starts;
+}
+
+// Weight of each pixel of a tile along one axis: 1 inside, rising linearly over `ramp` pixels at a side
+// that has a neighbour (strictly positive, so the weights of overlapping tiles always sum above zero).
+torch::Tensor axis_weights(int64_t length, int64_t ramp, bool neighbour_before, bool neighbour_after) {
+  auto w = torch::ones({length}, torch::kFloat);
+  ramp = std::min(ramp, length);
+  if (ramp <= 0) return w;
+  const auto rising = torch::arange(1, ramp + 1, torch::kFloat) / static_cast<double>(ramp + 1);
+  if (neighbour_before) w.narrow(0, 0, ramp).copy_(rising);
+  if (neighbour_after) {
+    auto tail = w.narrow(0, length - ramp, ramp);
+    tail.copy_(torch::minimum(tail, rising.flip({0})));
+  }
+  return w;
+}
+
+// Conv weights ~ N(0, 1/fan_in), conv biases ~ N(0, 0.02^2), GroupNorm weight 1 and bias 0.
+void randomize(const std::vector<std::pair<std::string, torch::Tensor>>& parameters, uint64_t seed) {
+  auto generator = at::detail::createCPUGenerator(seed);
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, parameter] : parameters) {
+    const bool is_norm = name.find("norm") != std::string::npos;
+    const bool is_weight = name.size() >= 6 && name.compare(name.size() - 6, 6, "weight") == 0;
+    torch::Tensor value;
+    if (is_norm) {
+      value = is_weight ? torch::ones(parameter.sizes()) : torch::zeros(parameter.sizes());
+    } else if (is_weight) {
+      const double fan_in = static_cast<double>(parameter.numel() / parameter.size(0));
+      value = at::randn(parameter.sizes(), generator, torch::kFloat) / std::sqrt(fan_in);
+    } else {
+      value = at::randn(parameter.sizes(), generator, torch::kFloat) * 0.02;
+    }
+    parameter.copy_(value);
+  }
+}
+
+}  // namespace
+
+Autoencoder::Autoencoder(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Autoencoder Autoencoder::random(const AutoencoderConfig& config, uint64_t seed, torch::Dtype dtype,
+                                torch::Device device) {
+  auto impl = vae::make_impl(config, true);
+  randomize(impl->named_parameters(), seed);  // on the CPU in float32: same weights on every device
+  impl->dtype = dtype;
+  impl->device = device;
+  vae::place(*impl);
+  return Autoencoder(std::move(impl));
+}
+
+torch::Tensor Autoencoder::decode_untiled(const torch::Tensor& z) const {
+  check_image_like(z, impl_->config.z_channels, "decode");
+  torch::NoGradGuard no_grad;
+  const auto latent = z.to(impl_->device, impl_->dtype) / impl_->config.scale_factor + impl_->config.shift_factor;
+  return impl_->decoder->forward(latent, impl_->chunking);
+}
+
+torch::Tensor Autoencoder::decode_tiled(const torch::Tensor& z, const TiledDecode& tiling) const {
+  check_image_like(z, impl_->config.z_channels, "decode");
+  if (tiling.tile < 1 || tiling.overlap < 0 || tiling.overlap >= tiling.tile)
+    throw std::invalid_argument("Autoencoder: tiled decode needs tile >= 1 and 0 <= overlap < tile (tile " +
+                                std::to_string(tiling.tile) + ", overlap " + std::to_string(tiling.overlap) + ")");
+  torch::NoGradGuard no_grad;
+  const auto latent = z.to(impl_->device, impl_->dtype) / impl_->config.scale_factor + impl_->config.shift_factor;
+  const int64_t f = impl_->config.downscale(), h = latent.size(2), w = latent.size(3);
+  const int64_t tile_h = std::min(tiling.tile, h), tile_w = std::min(tiling.tile, w);
+  const auto float_on_device = torch::TensorOptions().dtype(torch::kFloat).device(impl_->device);
+  auto sum = torch::zeros({latent.size(0), impl_->config.out_ch, f * h, f * w}, float_on_device);
+  auto weight_sum = torch::zeros({1, 1, f * h, f * w}, float_on_device);
+  for (int64_t y : tile_starts(h, tile_h, tiling.overlap)) {
+    const auto wy = axis_weights(f * tile_h, f * tiling.overlap, y > 0, y + tile_h < h);
+    for (int64_t x : tile_starts(w, tile_w, tiling.overlap)) {
+      const auto wx = axis_weights(f * tile_w, f * tiling.overlap, x > 0, x + tile_w < w);
+      const auto weight = (wy.view({-1, 1}) * wx.view({1, -1})).view({1, 1, f * tile_h, f * tile_w}).to(impl_->device);
+      const auto piece = impl_->decoder->forward(latent.narrow(2, y, tile_h).narrow(3, x, tile_w), impl_->chunking);
+      sum.narrow(2, f * y, f * tile_h).narrow(3, f * x, f * tile_w).add_(piece.to(torch::kFloat) * weight);
+      weight_sum.narrow(2, f * y, f * tile_h).narrow(3, f * x, f * tile_w).add_(weight);
+    }
+  }
+  return (sum / weight_sum).to(impl_->dtype);
+}
+
+torch::Tensor Autoencoder::decode(const torch::Tensor& z) const {
+  check_image_like(z, impl_->config.z_channels, "decode");
+  return impl_->tiling.applies_to(z.size(2), z.size(3)) ? decode_tiled(z, impl_->tiling) : decode_untiled(z);
+}
+
+torch::Tensor Autoencoder::encode_moments(const torch::Tensor& x) const {
+  if (!impl_->encoder)
+    throw std::logic_error("Autoencoder::encode: this autoencoder was loaded without encoder tensors");
+  check_image_like(x, impl_->config.in_channels, "encode");
+  torch::NoGradGuard no_grad;
+  return impl_->encoder->forward(x.to(impl_->device, impl_->dtype), impl_->chunking);
+}
+
+torch::Tensor Autoencoder::encode(const torch::Tensor& x) const {
+  // DiagonalGaussian(sample=False): the mean, i.e. the first z channels of the moments.
+  const auto mean = encode_moments(x).narrow(1, 0, impl_->config.z_channels);
+  return (mean - impl_->config.shift_factor) * impl_->config.scale_factor;
+}
+
+const AutoencoderConfig& Autoencoder::config() const { return impl_->config; }
+bool Autoencoder::has_encoder() const { return static_cast<bool>(impl_->encoder); }
+torch::Dtype Autoencoder::dtype() const { return impl_->dtype; }
+torch::Device Autoencoder::device() const { return impl_->device; }
+const TiledDecode& Autoencoder::tiled_decode() const { return impl_->tiling; }
+void Autoencoder::set_tiled_decode(const TiledDecode& tiling) { impl_->tiling = tiling; }
+const AttentionChunking& Autoencoder::attention_chunking() const { return impl_->chunking; }
+void Autoencoder::set_attention_chunking(const AttentionChunking& chunking) { impl_->chunking = chunking; }
+
+AutoencoderTensors Autoencoder::state_dict() const {
+  AutoencoderTensors out;
+  for (const auto& [name, parameter] : impl_->named_parameters()) out.emplace(name, parameter.detach());
+  return out;
+}
+
+}  // namespace genplug::flux
