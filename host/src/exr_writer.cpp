@@ -13,7 +13,6 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
-#include <thread>
 
 #include <Iex.h>
 #include <half.h>
@@ -75,10 +74,6 @@ Imf::Compression compression_value(const std::string& name) {
   for (const auto& entry : kCompressions)
     if (canonical == entry.name) return entry.value;
   throw std::logic_error("unreachable: compression " + canonical);
-}
-
-int io_threads() {
-  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
 }
 
 [[noreturn]] void fail_output(const fs::path& path, const std::string& why) {
@@ -262,7 +257,7 @@ void write_pixels(Imf::OStream& stream, const Imf::Header& header, const ImageRG
   for (size_t c = 0; c < 3; ++c)  // OpenEXR only reads through the slices while writing
     frame.insert(names[c], Imf::Slice(type, reinterpret_cast<char*>(const_cast<Pixel*>(values.data() + c * plane)),
                                       sizeof(Pixel), sizeof(Pixel) * static_cast<size_t>(image.width)));
-  Imf::OutputFile file(stream, header, io_threads());
+  Imf::OutputFile file(stream, header);  // threads: Imf::setGlobalThreadCount, the host's choice
   file.setFrameBuffer(frame);
   file.writePixels(image.height);
 }
@@ -342,7 +337,7 @@ void write_exr(const fs::path& path, const ImageRGB& image, const std::map<std::
 
 ImageRGB read_exr(const fs::path& path, std::map<std::string, std::string>* string_attributes) {
   try {
-    Imf::InputFile file(path.c_str(), io_threads());
+    Imf::InputFile file(path.c_str());
     const Imf::Header& header = file.header();
     for (const char* channel : {"R", "G", "B"})
       if (!header.channels().findChannel(channel))

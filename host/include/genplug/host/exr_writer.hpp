@@ -38,7 +38,9 @@ struct ImageRGB {
 //
 // Values are never clamped. In scene_linear mode negative values go through the sRGB curve symmetrically
 // (-v -> -decode(v)), values above 1 follow the curve's upper segment; in half mode values beyond the half
-// range (65504) become infinite, NaN stays NaN.
+// range (65504) become infinite, NaN stays NaN. Compression runs on OpenEXR's global thread pool
+// (Imf::setGlobalThreadCount), which is the host's choice. A process killed mid-write (SIGKILL) can leave a
+// hidden ".<name>.tmp-*" file in the folder; every error the writer sees removes it.
 void write_exr(const std::filesystem::path& path, const ImageRGB& image,
                const std::map<std::string, std::string>& metadata, const ExrOptions& options);
 

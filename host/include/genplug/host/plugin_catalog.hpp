@@ -57,6 +57,10 @@ class PluginCatalog {
   ModelProxy create_model(const std::string& id, const nlohmann::json& config, CallContext& ctx,
                           const std::string& where = "config") const;
 
+  // The C factory that serves plugin `id` (for tools that exercise the raw ABI, e.g. `genplug validate`);
+  // valid while the catalog lives. nullptr when unknown.
+  const genplug_factory_t* factory_of(const std::string& id) const;
+
   // Checks config against plugin `id`'s schema; returns the problems (empty when valid).
   std::vector<std::string> validate_config(const std::string& id, const nlohmann::json& config) const;
 

@@ -1,0 +1,128 @@
+// genplug validate LIB — checks a plugin library against the genplug contract: the first tool a third-party
+// plugin author runs. Each check prints PASS/FAIL with the reason; the exit code is 4 when any check fails.
+#include <cstring>
+#include <iostream>
+
+#include <genplug/host.hpp>
+
+#include "command.hpp"
+
+namespace genplug::cli {
+namespace {
+
+struct Report {
+  int failures = 0;
+  void pass(const std::string& what) { std::cout << "PASS " << what << "\n"; }
+  void fail(const std::string& what) {
+    ++failures;
+    std::cout << "FAIL " << what << "\n";
+  }
+  void check(bool ok, const std::string& what, const std::string& why = "") {
+    if (ok)
+      pass(what);
+    else
+      fail(what + (why.empty() ? "" : ": " + why));
+  }
+};
+
+void destroy_instance(const std::string& kind, void* inst) {
+  if (!inst) return;
+  if (kind == "posenc") {
+    auto* p = static_cast<genplug_posenc_t*>(inst);
+    p->destroy(p);
+  } else if (kind == "scheduler") {
+    auto* p = static_cast<genplug_scheduler_t*>(inst);
+    p->destroy(p);
+  } else {
+    auto* p = static_cast<genplug_model_t*>(inst);
+    p->destroy(p);
+  }
+}
+
+void validate(const std::string& library, bool create_models) {
+  Report rep;
+  host::PluginCatalog::Options o;
+  o.search_path = {library};
+  host::PluginCatalog catalog(o);
+  for (const auto& r : catalog.rejections()) rep.fail("load: " + r);
+  if (!catalog.rejections().empty() && catalog.plugins().empty()) {
+    std::cout << "1 library, 0 plugins, " << rep.failures << " failures\n";
+    throw host::HostError(host::ErrorKind::plugin, library + ": does not satisfy the genplug contract");
+  }
+  rep.pass("load: entry symbol, ABI major " + std::to_string(GENPLUG_ABI_MAJOR) + ", init");
+  for (const auto& p : catalog.plugins()) {
+    const std::string who = p.kind + " " + p.id;
+    rep.check(!p.name.empty() && !p.vendor.empty(), who + ": descriptor has name and vendor");
+    rep.check(!p.version.empty() && std::isdigit(static_cast<unsigned char>(p.version[0])),
+              who + ": version looks like semver", "'" + p.version + "'");
+    rep.check(p.schema.is_object() && p.schema.value("type", "") == "object", who + ": config schema is an object schema");
+    rep.check(p.id.find('.') != std::string::npos, who + ": id is reverse-DNS", "'" + p.id + "'");
+    if (p.kind == "model" && !create_models) {
+      std::cout << "SKIP " << who << ": create with the default config (pass --create-models)\n";
+      continue;
+    }
+    CallContext ctx;
+    try {
+      if (p.kind == "posenc") {
+        auto inst = catalog.create_posenc(p.id, nlohmann::json::object(), ctx);
+        auto s = inst.compute(RotaryLayout::flux(), {1, 128, 128}, 0.5, ctx);
+        rep.check(!s.freqs.empty(), who + ": create {} and compute a spectrum");
+      } else if (p.kind == "scheduler") {
+        auto inst = catalog.create_scheduler(p.id, nlohmann::json::object(), ctx);
+        auto sig = inst.sigmas(4, 4096, ctx);
+        rep.check(sig.size() == 5, who + ": create {} and compute 4-step sigmas",
+                  std::to_string(sig.size()) + " values");
+      } else {
+        auto inst = catalog.create_model(p.id, nlohmann::json::object(), ctx);
+        rep.check(nlohmann::json::accept(inst.describe()), who + ": create {} and describe() is JSON");
+      }
+      rep.pass(who + ": destroy");
+    } catch (const std::exception& e) {
+      rep.fail(who + ": create/use with the default config: " + e.what());
+    }
+  }
+  // Bad arguments straight at the C factory (no host-side schema check): errors with messages, no crash.
+  for (const auto& p : catalog.plugins()) {
+    const std::string who = p.kind + " " + p.id;
+    const genplug_factory_t* f = catalog.factory_of(p.id);
+    struct Case {
+      const char* id;
+      const char* config;
+      const char* what;
+    };
+    const Case cases[] = {{p.id.c_str(), "not json", "config that is not JSON"},
+                          {p.id.c_str(), "[1, 2]", "config that is not an object"},
+                          {p.id.c_str(), "{\"__no_such_field__\": 1}", "config with an unknown field"},
+                          {"org.genplug.no-such-plugin", "{}", "unknown plugin id"},
+                          {nullptr, "{}", "NULL plugin id"}};
+    for (const Case& c : cases) {
+      CallContext ctx;
+      void* out = nullptr;
+      const genplug_status s = f->create(f, c.id, c.config, ctx.get(), &out);
+      if (s == GENPLUG_OK) {
+        rep.fail(who + ": " + c.what + ": accepted");
+        destroy_instance(p.kind, out);
+        continue;
+      }
+      rep.check(out == nullptr && !ctx.error().empty(), who + ": " + c.what + " rejected with a message",
+                std::string(status_name(s)) + (ctx.error().empty() ? ", no message" : "") +
+                    (out ? ", instance returned" : ""));
+    }
+  }
+  std::cout << catalog.plugins().size() << " plugins, " << rep.failures << " failures\n";
+  if (rep.failures) throw host::HostError(host::ErrorKind::plugin, library + ": " + std::to_string(rep.failures) +
+                                                                       " contract checks failed");
+}
+
+void setup(CLI::App& cmd, Globals&) {
+  static std::string library;
+  static bool create_models = false;
+  cmd.add_option("library", library, "Plugin library (.so) to check")->required()->check(CLI::ExistingFile);
+  cmd.add_flag("--create-models", create_models, "Also create model plugins with their default config (may be slow)");
+  cmd.callback([] { validate(library, create_models); });
+}
+
+RegisterCommand reg("validate", "Check a plugin library against the genplug contract", setup);
+
+}  // namespace
+}  // namespace genplug::cli

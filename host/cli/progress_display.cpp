@@ -1,0 +1,77 @@
+#include "progress_display.hpp"
+
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include <genplug/genplug.h>
+
+namespace genplug::cli {
+
+namespace {
+std::string seconds_text(double s) {
+  std::ostringstream o;
+  o.setf(std::ios::fixed);
+  o.precision(s < 10 ? 2 : 0);
+  o << s << "s";
+  return o.str();
+}
+}  // namespace
+
+ProgressDisplay::~ProgressDisplay() { clear_line(); }
+
+void ProgressDisplay::clear_line() {
+  if (bar_shown_) {
+    std::cerr << "\r\033[2K" << std::flush;
+    bar_shown_ = false;
+  }
+}
+
+void ProgressDisplay::update(const host::Progress& p) {
+  if (quiet_) return;
+  const std::string job = "job " + std::to_string(p.job_index + 1) + "/" + std::to_string(p.job_count);
+  if (p.stage != "sample" || p.evaluations == 0) {
+    if (p.stage == last_stage_) return;
+    last_stage_ = p.stage;
+    clear_line();
+    if (p.stage == "load")
+      std::cerr << "genplug: loading plugins and model\n";
+    else
+      std::cerr << "genplug: " << job << " (" << p.job_name << "): " << p.stage << "\n";
+    return;
+  }
+  last_stage_ = p.stage;
+  const double eta = p.seconds_per_evaluation * double(p.evaluations - p.evaluation);
+  std::ostringstream line;
+  line << job << " eval " << p.evaluation << "/" << p.evaluations << " " << seconds_text(p.seconds_per_evaluation)
+       << "/it ETA " << seconds_text(eta);
+  if (terminal_) {
+    const int width = 24;
+    const int filled = int(width * double(p.evaluation) / double(p.evaluations));
+    std::cerr << "\r\033[2K[" << std::string(filled, '#') << std::string(width - filled, ' ') << "] " << line.str()
+              << std::flush;
+    bar_shown_ = true;
+  } else {
+    // Plain lines: one per evaluation is fine for logs (a few dozen per job).
+    std::cerr << "genplug: " << line.str() << "\n";
+  }
+}
+
+void ProgressDisplay::log(int32_t severity, const std::string& message) {
+  if (quiet_ && severity < GENPLUG_LOG_ERROR) return;
+  if (severity < GENPLUG_LOG_INFO) return;
+  clear_line();
+  const char* tag = severity >= GENPLUG_LOG_ERROR ? "error: " : severity >= GENPLUG_LOG_WARNING ? "warning: " : "";
+  std::cerr << "genplug: " << tag << message << "\n";
+}
+
+void ProgressDisplay::job_done(const host::Job& job, const host::JobResult& r) {
+  clear_line();
+  last_stage_.clear();
+  if (quiet_) return;
+  std::cerr << "genplug: job " << job.index + 1 << " wrote " << r.output.string() << " (" << r.width << "x"
+            << r.height << ", " << r.steps << " steps, " << r.evaluations << " evaluations, "
+            << seconds_text(r.seconds) << ")\n";
+}
+
+}  // namespace genplug::cli

@@ -1,0 +1,27 @@
+// genplug CLI — progress for long runs: a redrawn bar on a terminal, plain log lines otherwise.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include <genplug/host/pipeline.hpp>
+
+namespace genplug::cli {
+
+class ProgressDisplay {
+ public:
+  ProgressDisplay(bool quiet, bool terminal) : quiet_(quiet), terminal_(terminal) {}
+  ~ProgressDisplay();
+  void update(const host::Progress& p);
+  void log(int32_t severity, const std::string& message);
+  void job_done(const host::Job& job, const host::JobResult& r);
+
+ private:
+  void clear_line();
+  bool quiet_, terminal_;
+  bool bar_shown_ = false;
+  std::string last_stage_;
+  std::chrono::steady_clock::time_point last_line_{};
+};
+
+}  // namespace genplug::cli

@@ -1,0 +1,65 @@
+// genplug host — the manifest: a pipeline (model, scheduler, optional posenc) and its jobs.
+// Format and rules: docs/manifest.md; schema: host/manifest.schema.json (embedded in the host).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace genplug::host {
+
+struct PluginRef {
+  std::string plugin;                               // plugin id
+  nlohmann::json config = nlohmann::json::object();
+  std::string where;                                // JSON path for messages: "model", "jobs[1].posenc"
+};
+
+struct ExrSettings {
+  std::string pixel = "half";
+  std::string encoding = "linear";
+  std::string compression = "zip";
+  bool overwrite = false;
+};
+
+struct Job {
+  size_t index = 0;
+  std::string name;
+  std::string prompt;
+  std::optional<uint32_t> width, height, steps;  // absent: the model's defaults
+  std::optional<double> guidance;
+  uint64_t seed = 0;
+  std::filesystem::path output;
+  std::optional<PluginRef> scheduler;  // per-job override
+  std::optional<PluginRef> posenc;     // per-job override
+  bool plain_rope = false;             // "posenc": "none" for this job
+  ExrSettings exr;
+  nlohmann::json raw;                  // the job as written (after overrides), for EXR metadata
+};
+
+struct Manifest {
+  std::filesystem::path path;  // where it was read from ("<embedded>" for built-ins)
+  std::vector<std::filesystem::path> plugin_path;
+  PluginRef model;
+  PluginRef scheduler;
+  std::optional<PluginRef> posenc;
+  std::vector<Job> jobs;
+  nlohmann::json raw;  // after overrides
+
+  // Reads, applies `overrides` ("jobs.0.seed=7"), validates against the schema, and converts.
+  // Throws HostError(manifest) with one line naming the file and the JSON path.
+  static Manifest load(const std::filesystem::path& path, const std::vector<std::string>& overrides = {});
+  static Manifest parse(nlohmann::json document, const std::filesystem::path& path,
+                        const std::vector<std::string>& overrides = {});
+};
+
+// The manifest's JSON Schema.
+const nlohmann::json& manifest_schema();
+
+// Applies one "a.b.0.c=value" override (value parsed as JSON when it is valid JSON, else taken as a string;
+// "job." is accepted for "jobs."). Throws HostError(manifest) naming the override when the path is invalid.
+void apply_override(nlohmann::json& document, const std::string& assignment);
+
+}  // namespace genplug::host

@@ -1,0 +1,73 @@
+// genplug host — runs a manifest's jobs through the three plugin kinds: conditioning, noise, the sampling
+// loop (the scheduler drives; every model evaluation first asks the posenc plugin for its spectrum), decode,
+// and an EXR. The model is created once and kept for every job. Embedding hosts use this class directly
+// (docs/host.md).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <genplug/genplug.h>
+
+#include "manifest.hpp"
+#include "plugin_catalog.hpp"
+
+namespace genplug::host {
+
+struct Progress {
+  size_t job_index = 0, job_count = 0;
+  std::string job_name;
+  std::string stage;              // "load", "condition", "sample", "decode", "write"
+  uint64_t evaluation = 0, evaluations = 0;
+  double elapsed_seconds = 0;     // in this job
+  double seconds_per_evaluation = 0;
+};
+
+struct PipelineOptions {
+  bool overwrite = false;                 // --force: replace existing outputs
+  const std::atomic<bool>* cancel = nullptr;
+  std::function<void(const Progress&)> progress;
+  std::function<void(int32_t severity, const std::string&)> log;
+  std::vector<std::filesystem::path> extra_plugin_path;  // searched before the manifest's and the defaults
+  // Hooks for embedding hosts and tests: the latent after noise() (writable: replace it to inject your own),
+  // the final latent before decode, and the decoded image (planar RGB, sRGB-encoded).
+  std::function<void(DLTensor& latent)> on_initial_latent;
+  std::function<void(const DLTensor& latent)> on_final_latent;
+  std::function<void(const std::vector<float>& planar_rgb, uint32_t width, uint32_t height)> on_image;
+};
+
+struct JobResult {
+  std::filesystem::path output;
+  uint32_t width = 0, height = 0, steps = 0;
+  uint64_t evaluations = 0;
+  double seconds = 0;
+};
+
+class Pipeline {
+ public:
+  // Finds the plugins, validates every plugin config of every job against its schema, creates the model
+  // (once) and the shared scheduler/posenc, then checks every job's size and output path. Nothing is
+  // written and no job runs before all of that passed. Throws HostError.
+  Pipeline(Manifest manifest, PipelineOptions options);
+  ~Pipeline();
+
+  JobResult run(const Job& job);
+  std::vector<JobResult> run_all();
+
+  const Manifest& manifest() const;
+  const PluginCatalog& catalog() const;
+  int model_loads() const;
+  // The model's description (describe()), parsed.
+  const nlohmann::json& model_description() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace genplug::host

@@ -1,0 +1,174 @@
+#include <genplug/host/manifest.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include <genplug/host/errors.hpp>
+#include <genplug/host/json_schema.hpp>
+
+namespace genplug::host {
+namespace fs = std::filesystem;
+
+namespace {
+
+const char kSchemaText[] =
+#include "manifest_schema.inc"
+    ;
+
+[[noreturn]] void fail(const fs::path& file, const std::string& message) {
+  throw HostError(ErrorKind::manifest, file.string() + ": " + message);
+}
+
+PluginRef plugin_ref(const nlohmann::json& j, const std::string& where) {
+  PluginRef r;
+  r.plugin = j.at("plugin").get<std::string>();
+  if (j.contains("config")) r.config = j.at("config");
+  r.where = where;
+  return r;
+}
+
+ExrSettings exr_settings(const nlohmann::json& j, ExrSettings base) {
+  if (j.contains("pixel")) base.pixel = j["pixel"];
+  if (j.contains("encoding")) base.encoding = j["encoding"];
+  if (j.contains("compression")) base.compression = j["compression"];
+  if (j.contains("overwrite")) base.overwrite = j["overwrite"];
+  return base;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, sep)) out.push_back(item);
+  return out;
+}
+
+bool is_index(const std::string& s) {
+  return !s.empty() && s.size() < 10 && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+}  // namespace
+
+const nlohmann::json& manifest_schema() {
+  static const nlohmann::json schema = nlohmann::json::parse(kSchemaText);
+  return schema;
+}
+
+void apply_override(nlohmann::json& doc, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  const std::string bad = "override '" + assignment + "': ";
+  if (eq == std::string::npos || eq == 0) throw HostError(ErrorKind::manifest, bad + "expected PATH=VALUE");
+  const std::string path = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  nlohmann::json value;
+  try {
+    value = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+    value = text;  // a bare word is a string: --set jobs.0.prompt=cat
+  }
+  std::vector<std::string> keys = split(path, '.');
+  if (!keys.empty() && keys[0] == "job") keys[0] = "jobs";
+  nlohmann::json* node = &doc;
+  std::string walked;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::string& k = keys[i];
+    if (k.empty()) throw HostError(ErrorKind::manifest, bad + "empty path segment");
+    const bool last = i + 1 == keys.size();
+    if (node->is_array()) {
+      if (!is_index(k)) throw HostError(ErrorKind::manifest, bad + walked + " is a list; '" + k + "' is not an index");
+      const size_t idx = std::stoul(k);
+      if (idx >= node->size())
+        throw HostError(ErrorKind::manifest, bad + walked + " has " + std::to_string(node->size()) +
+                                                 " entries; index " + k + " is out of range");
+      node = &(*node)[idx];
+    } else if (node->is_object()) {
+      if (last) {
+        (*node)[k] = value;
+        return;
+      }
+      if (!node->contains(k)) (*node)[k] = nlohmann::json::object();
+      node = &(*node)[k];
+    } else {
+      throw HostError(ErrorKind::manifest, bad + (walked.empty() ? "the manifest" : walked) + " is not an object or list");
+    }
+    walked += (walked.empty() ? "" : ".") + k;
+    if (last) *node = value;
+  }
+}
+
+Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) fail(path, "cannot open manifest");
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(path, std::string("not valid JSON: ") + e.what());
+  }
+  return parse(std::move(doc), path, overrides);
+}
+
+Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::vector<std::string>& overrides) {
+  for (const auto& o : overrides) {
+    try {
+      apply_override(doc, o);
+    } catch (const HostError& e) {
+      fail(path, e.what());
+    }
+  }
+  static const JsonSchema schema(manifest_schema());
+  const auto problems = schema.validate(doc, "");
+  if (!problems.empty()) {
+    std::string msg = problems.front().path.empty() ? "" : problems.front().path + ": ";
+    msg += problems.front().message;
+    if (problems.size() > 1) msg += " (and " + std::to_string(problems.size() - 1) + " more problems)";
+    fail(path, msg);
+  }
+
+  Manifest m;
+  m.path = path;
+  m.raw = doc;
+  const fs::path base = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  if (doc.contains("plugin_path"))
+    for (const auto& p : doc["plugin_path"]) {
+      fs::path pp = p.get<std::string>();
+      m.plugin_path.push_back(pp.is_absolute() ? pp : base / pp);
+    }
+  m.model = plugin_ref(doc["model"], "model");
+  m.scheduler = plugin_ref(doc["scheduler"], "scheduler");
+  if (doc.contains("posenc")) m.posenc = plugin_ref(doc["posenc"], "posenc");
+  ExrSettings exr = doc.contains("output") ? exr_settings(doc["output"], ExrSettings{}) : ExrSettings{};
+
+  const auto& jobs = doc["jobs"];
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const auto& j = jobs[i];
+    const std::string where = "jobs[" + std::to_string(i) + "]";
+    Job job;
+    job.index = i;
+    job.raw = j;
+    job.name = j.value("name", "job " + std::to_string(i));
+    job.prompt = j.value("prompt", "");
+    if (j.contains("width")) job.width = j["width"].get<uint32_t>();
+    if (j.contains("height")) job.height = j["height"].get<uint32_t>();
+    if (j.contains("steps")) job.steps = j["steps"].get<uint32_t>();
+    if (j.contains("guidance")) job.guidance = j["guidance"].get<double>();
+    job.seed = j.value("seed", uint64_t{0});
+    job.output = j["output"].get<std::string>();
+    if (j.contains("scheduler")) job.scheduler = plugin_ref(j["scheduler"], where + ".scheduler");
+    if (j.contains("posenc")) {
+      if (j["posenc"].is_string())
+        job.plain_rope = true;
+      else
+        job.posenc = plugin_ref(j["posenc"], where + ".posenc");
+    }
+    job.exr = j.contains("exr") ? exr_settings(j["exr"], exr) : exr;
+    for (const auto& other : m.jobs)
+      if (fs::absolute(other.output).lexically_normal() == fs::absolute(job.output).lexically_normal())
+        fail(path, where + ".output: \"" + job.output.string() + "\" is also the output of jobs[" +
+                       std::to_string(other.index) + "]");
+    m.jobs.push_back(std::move(job));
+  }
+  return m;
+}
+
+}  // namespace genplug::host

@@ -1,0 +1,417 @@
+#include <genplug/host/pipeline.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <system_error>
+#include <unistd.h>
+
+#include <genplug/host.hpp>
+#include <genplug/host/errors.hpp>
+#include <genplug/host/exr_writer.hpp>
+#include <genplug/host/tensor_ops.hpp>
+
+namespace genplug::host {
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string nearest_sizes(uint32_t v, uint32_t q) {
+  const uint32_t lo = (v / q) * q, hi = lo + q;
+  return lo == 0 ? std::to_string(hi) : std::to_string(lo) + " or " + std::to_string(hi);
+}
+
+std::string number_text(double v) {
+  std::ostringstream s;
+  s.precision(17);
+  s << v;
+  return s.str();
+}
+
+// Checks an output path before any job runs: the folder exists and is writable, the file is absent
+// (or may be replaced).
+void check_output(const fs::path& out, bool overwrite, const std::string& where) {
+  const fs::path folder = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec))
+    throw HostError(ErrorKind::output, where + ": folder '" + folder.string() + "' does not exist");
+  if (::access(folder.c_str(), W_OK) != 0)
+    throw HostError(ErrorKind::output, where + ": folder '" + folder.string() + "' is not writable");
+  if (fs::exists(out, ec) && !overwrite)
+    throw HostError(ErrorKind::output, where + ": '" + out.string() +
+                                           "' exists (set output.overwrite in the manifest or pass --force)");
+}
+
+ExrOptions exr_options(const ExrSettings& s, bool force) {
+  ExrOptions o;
+  o.pixel = s.pixel == "float" ? ExrOptions::Pixel::float32 : ExrOptions::Pixel::half;
+  o.encoding = s.encoding == "display" ? ExrOptions::Encoding::display : ExrOptions::Encoding::scene_linear;
+  o.compression = s.compression;
+  o.overwrite = s.overwrite || force;
+  return o;
+}
+
+}  // namespace
+
+struct Pipeline::Impl {
+  Manifest manifest;
+  PipelineOptions options;
+  std::unique_ptr<PluginCatalog> catalog;
+  ModelProxy model;
+  SchedulerProxy scheduler;
+  std::optional<PosencProxy> posenc;
+  nlohmann::json description;
+  RotaryLayout layout;
+  uint32_t pixels_per_token = 16;
+  int model_loads = 0;
+  CallContext ctx;
+
+  const PluginRecord& record(const PluginRef& ref) const { return *catalog->find(ref.plugin); }
+
+  std::string where(const PluginRef& ref) const { return manifest.path.string() + ": " + ref.where; }
+
+  void check_ref(const PluginRef& ref, const char* kind) const {
+    const PluginRecord* r = catalog->find(ref.plugin);
+    if (!r)
+      throw HostError(ErrorKind::plugin, where(ref) + ".plugin: no plugin '" + ref.plugin + "' found" +
+                                             known_text(kind));
+    if (r->kind != kind)
+      throw HostError(ErrorKind::manifest, where(ref) + ".plugin: '" + ref.plugin + "' is a " + r->kind +
+                                               " plugin, a " + kind + " plugin is needed here");
+    const auto problems = catalog->validate_config(ref.plugin, ref.config);
+    if (!problems.empty()) {
+      std::string p = problems.front();
+      if (p.rfind("config", 0) == 0) p = p.substr(6);  // "config.x: ..." -> ".x: ..."
+      throw HostError(ErrorKind::manifest, where(ref) + ".config" + p + " [plugin " + ref.plugin + "]");
+    }
+  }
+
+  std::string known_text(const char* kind) const {
+    std::string s;
+    for (const auto& r : catalog->plugins())
+      if (r.kind == kind) s += (s.empty() ? "" : ", ") + r.id;
+    return " (known " + std::string(kind) + " plugins: " + (s.empty() ? "none" : s) + ")";
+  }
+
+  void log(int32_t severity, const std::string& m) const {
+    if (options.log) options.log(severity, m);
+  }
+
+  void read_description() {
+    const std::string text = model.describe();
+    try {
+      description = nlohmann::json::parse(text);
+      pixels_per_token = description.at("pixels_per_token").get<uint32_t>();
+      const auto& r = description.at("rotary");
+      layout.axis_dims = r.at("axes_dim").get<std::vector<uint32_t>>();
+      layout.theta = r.at("theta").get<double>();
+      layout.base_extent = r.at("base_extent").get<std::vector<uint32_t>>();
+      layout.pixels_per_token = pixels_per_token;
+    } catch (const std::exception& e) {
+      throw HostError(ErrorKind::plugin, manifest.model.plugin + ": describe() is not a valid model description: " +
+                                             e.what());
+    }
+    if (pixels_per_token == 0 || layout.axis_dims.size() != layout.base_extent.size() || layout.axis_dims.size() < 3)
+      throw HostError(ErrorKind::plugin, manifest.model.plugin + ": describe(): inconsistent rotary layout");
+  }
+
+  template <class T>
+  T job_default(const char* key, const std::optional<T>& v, T fallback) const {
+    if (v) return *v;
+    if (description.contains("defaults") && description["defaults"].contains(key))
+      return description["defaults"][key].get<T>();
+    return fallback;
+  }
+
+  void check_size(const Job& job) const {
+    const std::string w = manifest.path.string() + ": jobs[" + std::to_string(job.index) + "]";
+    const uint32_t width = job_default<uint32_t>("width", job.width, 1024);
+    const uint32_t height = job_default<uint32_t>("height", job.height, 1024);
+    if (width % pixels_per_token)
+      throw HostError(ErrorKind::manifest, w + ".width: " + std::to_string(width) + " is not a multiple of " +
+                                               std::to_string(pixels_per_token) + " (nearest valid: " +
+                                               nearest_sizes(width, pixels_per_token) + ")");
+    if (height % pixels_per_token)
+      throw HostError(ErrorKind::manifest, w + ".height: " + std::to_string(height) + " is not a multiple of " +
+                                               std::to_string(pixels_per_token) + " (nearest valid: " +
+                                               nearest_sizes(height, pixels_per_token) + ")");
+  }
+};
+
+Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.manifest = std::move(manifest);
+  m.options = std::move(options);
+  m.ctx.cancel_flag(m.options.cancel);
+  m.ctx.on_log([this](int32_t sev, const std::string& msg) { impl_->log(sev, msg); });
+
+  std::vector<fs::path> extra = m.options.extra_plugin_path;
+  extra.insert(extra.end(), m.manifest.plugin_path.begin(), m.manifest.plugin_path.end());
+  PluginCatalog::Options co;
+  co.search_path = PluginCatalog::default_search_path(extra);
+  co.warn = [this](const std::string& line) { impl_->log(GENPLUG_LOG_WARNING, "skipped " + line); };
+  m.catalog = std::make_unique<PluginCatalog>(std::move(co));
+
+  // 1. Every plugin reference of every job exists, is of the right kind, and its config is valid.
+  m.check_ref(m.manifest.model, "model");
+  m.check_ref(m.manifest.scheduler, "scheduler");
+  if (m.manifest.posenc) m.check_ref(*m.manifest.posenc, "posenc");
+  for (const Job& j : m.manifest.jobs) {
+    if (j.scheduler) m.check_ref(*j.scheduler, "scheduler");
+    if (j.posenc) m.check_ref(*j.posenc, "posenc");
+  }
+  // 2. Outputs can be written.
+  for (const Job& j : m.manifest.jobs)
+    check_output(j.output, j.exr.overwrite || m.options.overwrite,
+                 m.manifest.path.string() + ": jobs[" + std::to_string(j.index) + "].output");
+  // 3. Create the shared instances; the model once for all jobs.
+  auto create_where = [&](const PluginRef& r) { return m.where(r) + ".config"; };
+  if (m.options.progress) m.options.progress(Progress{0, m.manifest.jobs.size(), "", "load", 0, 0, 0, 0});
+  m.model = m.catalog->create_model(m.manifest.model.plugin, m.manifest.model.config, m.ctx,
+                                    create_where(m.manifest.model));
+  ++m.model_loads;
+  m.read_description();
+  m.scheduler = m.catalog->create_scheduler(m.manifest.scheduler.plugin, m.manifest.scheduler.config, m.ctx,
+                                            create_where(m.manifest.scheduler));
+  if (m.manifest.posenc)
+    m.posenc = m.catalog->create_posenc(m.manifest.posenc->plugin, m.manifest.posenc->config, m.ctx,
+                                        create_where(*m.manifest.posenc));
+  // 4. Sizes need the model's pixels per token.
+  for (const Job& j : m.manifest.jobs) m.check_size(j);
+}
+
+Pipeline::~Pipeline() = default;
+
+const Manifest& Pipeline::manifest() const { return impl_->manifest; }
+const PluginCatalog& Pipeline::catalog() const { return *impl_->catalog; }
+int Pipeline::model_loads() const { return impl_->model_loads; }
+const nlohmann::json& Pipeline::model_description() const { return impl_->description; }
+
+std::vector<JobResult> Pipeline::run_all() {
+  std::vector<JobResult> out;
+  for (const Job& j : impl_->manifest.jobs) out.push_back(run(j));
+  return out;
+}
+
+namespace {
+
+// State shared with the velocity callback during one sample() call.
+struct SamplingState {
+  Pipeline::Impl* p = nullptr;
+  const ModelProxy* model = nullptr;
+  const PosencProxy* posenc = nullptr;  // null: plain rotary encoding
+  HostTensorOps* ops = nullptr;
+  std::vector<const DLTensor*> cond_tensors;
+  std::vector<const char*> cond_names;
+  std::vector<uint32_t> extent;
+  uint32_t width = 0, height = 0;
+  double guidance = 0;
+  uint64_t evaluations = 0, done = 0;
+  Clock::time_point start;
+  Progress progress;
+  std::string error;  // first failure inside the callback, reported by run()
+  genplug_status error_code = GENPLUG_OK;
+  CallContext ctx;
+};
+
+genplug_status velocity(void* user, genplug_tensor_handle x, double sigma, genplug_tensor_handle v_out) {
+  auto* s = static_cast<SamplingState*>(user);
+  try {
+    if (s->p->options.cancel && s->p->options.cancel->load()) {
+      s->error_code = GENPLUG_E_CANCELLED;
+      return GENPLUG_E_CANCELLED;
+    }
+    Spectrum spectrum;
+    genplug_spectrum_t view{};
+    if (s->posenc) {
+      spectrum = s->posenc->compute(s->p->layout, s->extent, std::min(1.0, std::max(0.0, sigma)), s->ctx);
+      view = spectrum.view();
+    }
+    genplug_predict_args_t a{};
+    a.struct_size = sizeof(a);
+    a.latent = &s->ops->dl(x);
+    a.height = s->height;
+    a.width = s->width;
+    a.sigma = sigma;
+    a.guidance = s->guidance;
+    a.conditioning.count = static_cast<uint32_t>(s->cond_names.size());
+    a.conditioning.names = s->cond_names.data();
+    a.conditioning.tensors = s->cond_tensors.data();
+    a.spectrum = s->posenc ? &view : nullptr;
+    ManagedTensor v = s->model->predict(a, s->ctx);
+    s->ops->copy(v.tensor(), v_out);
+    ++s->done;
+    if (s->p->options.progress) {
+      Progress& pr = s->progress;
+      pr.evaluation = s->done;
+      pr.elapsed_seconds = std::chrono::duration<double>(Clock::now() - s->start).count();
+      pr.seconds_per_evaluation = pr.elapsed_seconds / double(s->done);
+      s->p->options.progress(pr);
+    }
+    if (s->p->options.cancel && s->p->options.cancel->load()) {
+      s->error_code = GENPLUG_E_CANCELLED;
+      return GENPLUG_E_CANCELLED;
+    }
+    return GENPLUG_OK;
+  } catch (const PluginError& e) {
+    s->error = e.what();
+    s->error_code = e.code();
+    return e.code();
+  } catch (const std::exception& e) {
+    s->error = e.what();
+    s->error_code = GENPLUG_E_FAILED;
+    return GENPLUG_E_FAILED;
+  }
+}
+
+}  // namespace
+
+JobResult Pipeline::run(const Job& job) {
+  Impl& m = *impl_;
+  const auto t0 = Clock::now();
+  const std::string jw = m.manifest.path.string() + ": jobs[" + std::to_string(job.index) + "]";
+  auto cancelled = [&] { return m.options.cancel && m.options.cancel->load(); };
+  auto stop_if_cancelled = [&] {
+    if (cancelled()) throw HostError(ErrorKind::cancelled, jw + ": cancelled");
+  };
+
+  // Per-job scheduler / posenc, when the job names its own.
+  SchedulerProxy job_scheduler;
+  std::optional<PosencProxy> job_posenc;
+  if (job.scheduler)
+    job_scheduler = m.catalog->create_scheduler(job.scheduler->plugin, job.scheduler->config, m.ctx,
+                                                m.where(*job.scheduler) + ".config");
+  if (job.posenc)
+    job_posenc = m.catalog->create_posenc(job.posenc->plugin, job.posenc->config, m.ctx,
+                                          m.where(*job.posenc) + ".config");
+  const SchedulerProxy& scheduler = job.scheduler ? job_scheduler : m.scheduler;
+  const PosencProxy* posenc = job.plain_rope ? nullptr : job.posenc ? &*job_posenc : m.posenc ? &*m.posenc : nullptr;
+  const PluginRef& scheduler_ref = job.scheduler ? *job.scheduler : m.manifest.scheduler;
+  const PluginRef* posenc_ref = job.plain_rope ? nullptr : job.posenc ? &*job.posenc : m.manifest.posenc ? &*m.manifest.posenc : nullptr;
+
+  JobResult result;
+  result.output = job.output;
+  result.width = m.job_default<uint32_t>("width", job.width, 1024);
+  result.height = m.job_default<uint32_t>("height", job.height, 1024);
+  result.steps = m.job_default<uint32_t>("steps", job.steps, 28);
+  const double guidance = m.job_default<double>("guidance", job.guidance, 3.5);
+  const uint32_t ppt = m.pixels_per_token;
+  const uint64_t tokens = uint64_t(result.width / ppt) * (result.height / ppt);
+
+  SamplingState st;
+  st.p = &m;
+  st.model = &m.model;
+  st.posenc = posenc;
+  st.width = result.width;
+  st.height = result.height;
+  st.guidance = guidance;
+  st.extent = {1, result.height / ppt, result.width / ppt};
+  st.extent.resize(m.layout.axis_dims.size(), 1);
+  st.ctx.cancel_flag(m.options.cancel);
+  st.progress.job_index = job.index;
+  st.progress.job_count = m.manifest.jobs.size();
+  st.progress.job_name = job.name;
+  auto stage = [&](const char* name) {
+    if (!m.options.progress) return;
+    st.progress.stage = name;
+    m.options.progress(st.progress);
+  };
+
+  try {
+    stage("condition");
+    auto cond = m.model.condition(job.prompt, "", m.ctx);
+    for (auto& [name, t] : cond) {
+      st.cond_names.push_back(name.c_str());
+      st.cond_tensors.push_back(&t.tensor());
+    }
+    stop_if_cancelled();
+    ManagedTensor latent = m.model.noise(job.seed, result.height, result.width, m.ctx);
+    if (m.options.on_initial_latent) m.options.on_initial_latent(latent.get()->dl_tensor);
+    const std::vector<double> sigmas = scheduler.sigmas(result.steps, tokens, m.ctx);
+    st.evaluations = scheduler.evaluation_count(static_cast<uint32_t>(sigmas.size()));
+    st.progress.evaluations = st.evaluations;
+
+    HostTensorOps ops;
+    st.ops = &ops;
+    genplug_tensor_handle x = ops.view(latent.tensor());
+    struct Release {
+      HostTensorOps& o;
+      genplug_tensor_handle h;
+      ~Release() { o.release(h); }
+    } release_x{ops, x};
+    genplug_sample_request_t req{};
+    req.struct_size = sizeof(req);
+    req.sigmas = sigmas.data();
+    req.sigma_count = static_cast<uint32_t>(sigmas.size());
+    req.latent = x;
+    req.ops = ops.table();
+    req.velocity = &velocity;
+    req.velocity_user = &st;
+    req.seed = job.seed;
+    st.start = Clock::now();
+    stage("sample");
+    genplug_status s = scheduler.raw()->sample(scheduler.raw(), &req, m.ctx.get());
+    if (s == GENPLUG_E_CANCELLED || st.error_code == GENPLUG_E_CANCELLED || cancelled())
+      throw HostError(ErrorKind::cancelled, jw + ": cancelled");
+    if (s != GENPLUG_OK) {
+      std::string msg = !st.error.empty() ? st.error
+                                          : scheduler.id() + ": sample: " + status_name(s) +
+                                                (m.ctx.error().empty() ? " (the plugin gave no message)" : ": " + m.ctx.error());
+      throw HostError(ErrorKind::runtime, jw + ": " + msg);
+    }
+    result.evaluations = st.done;
+    if (m.options.on_final_latent) m.options.on_final_latent(latent.tensor());
+    stop_if_cancelled();
+
+    stage("decode");
+    ManagedTensor image = m.model.decode(latent.tensor(), result.height, result.width, m.ctx);
+    const DLTensor& it = image.tensor();
+    if (it.ndim != 4 || it.shape[1] != 3 || it.shape[2] != result.height || it.shape[3] != result.width)
+      throw HostError(ErrorKind::runtime, jw + ": " + m.model.id() + ": decode returned a tensor of the wrong shape");
+    std::vector<float> planar = to_cpu_float(it);
+    planar.resize(size_t(3) * result.width * result.height);  // batch 0
+    if (m.options.on_image) m.options.on_image(planar, result.width, result.height);
+    stop_if_cancelled();
+
+    stage("write");
+    std::map<std::string, std::string> meta;
+    auto plugin_meta = [&](const char* kind, const PluginRef* ref) {
+      const std::string k = std::string("genplug.") + kind;
+      if (!ref) {
+        meta[k] = "none";
+        return;
+      }
+      const PluginRecord* r = m.catalog->find(ref->plugin);
+      meta[k] = ref->plugin;
+      meta[k + ".version"] = r ? r->version : "";
+      meta[k + ".config"] = ref->config.dump();
+    };
+    meta["genplug.version"] = GENPLUG_VERSION;
+    meta["genplug.prompt"] = job.prompt;
+    meta["genplug.seed"] = std::to_string(job.seed);
+    meta["genplug.steps"] = std::to_string(result.steps);
+    meta["genplug.guidance"] = number_text(guidance);
+    meta["genplug.width"] = std::to_string(result.width);
+    meta["genplug.height"] = std::to_string(result.height);
+    plugin_meta("model", &m.manifest.model);
+    plugin_meta("scheduler", &scheduler_ref);
+    plugin_meta("posenc", posenc_ref);
+    nlohmann::json job_manifest = m.manifest.raw;
+    job_manifest["jobs"] = nlohmann::json::array({job.raw});
+    meta["genplug.manifest"] = job_manifest.dump();
+    ImageRGB img{static_cast<int>(result.width), static_cast<int>(result.height), std::move(planar)};
+    write_exr(job.output, img, meta, exr_options(job.exr, m.options.overwrite));
+  } catch (const PluginError& e) {
+    if (e.code() == GENPLUG_E_CANCELLED) throw HostError(ErrorKind::cancelled, jw + ": cancelled");
+    throw HostError(ErrorKind::runtime, jw + ": " + e.what());
+  }
+  result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return result;
+}
+
+}  // namespace genplug::host

@@ -1,0 +1,257 @@
+#include <genplug/host/plugin_catalog.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <genplug/host/json_schema.hpp>
+
+#include "plugin_library.hpp"
+#include "program_location.hpp"
+
+namespace genplug::host {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct KindSpec {
+  const char* kind;
+  const char* kind_id;
+};
+constexpr KindSpec kKinds[] = {{"posenc", GENPLUG_KIND_POSENC},
+                               {"scheduler", GENPLUG_KIND_SCHEDULER},
+                               {"model", GENPLUG_KIND_MODEL}};
+
+bool is_library(const fs::path& p) {
+  const std::string ext = p.extension().string();
+  return ext == ".so" || ext == ".dylib" || ext == ".dll";
+}
+
+std::string str_or_empty(const char* s) { return s ? s : ""; }
+
+}  // namespace
+
+struct PluginCatalog::Impl {
+  Options options;
+  std::vector<PluginRecord> records;
+  std::vector<std::string> rejections;
+  std::map<std::string, std::shared_ptr<PluginLibrary>> libraries;  // by path
+
+  void reject(const std::string& line) {
+    rejections.push_back(line);
+    if (options.warn) options.warn(line);
+  }
+
+  void scan_library(const fs::path& path) {
+    const fs::path abs = fs::absolute(path).lexically_normal();
+    if (libraries.count(abs.string())) return;
+    std::shared_ptr<PluginLibrary> lib;
+    try {
+      lib = PluginLibrary::load(abs);
+    } catch (const HostError& e) {
+      reject(e.what());
+      return;
+    }
+    bool any = false;
+    for (const KindSpec& k : kKinds) {
+      const genplug_factory_t* f = nullptr;
+      try {
+        f = lib->factory(k.kind_id);
+      } catch (const HostError& e) {
+        reject(e.what());
+        continue;
+      }
+      if (!f) continue;
+      const uint32_t n = f->count(f);
+      for (uint32_t i = 0; i < n; ++i) any |= add_descriptor(abs, k, f->descriptor(f, i), i);
+    }
+    if (any) libraries[abs.string()] = lib;
+  }
+
+  bool add_descriptor(const fs::path& lib, const KindSpec& k, const genplug_descriptor_t* d, uint32_t index) {
+    const std::string where = lib.string() + ": " + k.kind + " plugin #" + std::to_string(index);
+    if (!d || d->struct_size < offsetof(genplug_descriptor_t, config_schema) + sizeof(d->config_schema)) {
+      reject(where + ": descriptor missing or too small");
+      return false;
+    }
+    PluginRecord r;
+    r.id = str_or_empty(d->id);
+    r.name = str_or_empty(d->name);
+    r.vendor = str_or_empty(d->vendor);
+    r.version = str_or_empty(d->version);
+    r.description = str_or_empty(d->description);
+    r.kind = k.kind;
+    r.kind_id = k.kind_id;
+    r.library = lib;
+    if (r.id.empty()) {
+      reject(where + ": descriptor has no id");
+      return false;
+    }
+    const std::string who = lib.string() + ": " + r.id;
+    if (d->features)
+      for (const char* const* f = d->features; *f; ++f) r.features.emplace_back(*f);
+    r.schema_text = str_or_empty(d->config_schema);
+    try {
+      r.schema = nlohmann::json::parse(r.schema_text.empty() ? "{}" : r.schema_text);
+      JsonSchema check(r.schema);  // the schema must be one the host can enforce
+    } catch (const std::exception& e) {
+      reject(who + ": invalid config schema: " + e.what());
+      return false;
+    }
+    for (const auto& existing : records)
+      if (existing.id == r.id) {
+        reject(who + ": duplicate plugin id, already provided by " + existing.library.string());
+        return false;
+      }
+    records.push_back(std::move(r));
+    return true;
+  }
+
+  const PluginRecord& require(const std::string& id, const char* kind) const {
+    for (const auto& r : records)
+      if (r.id == id) {
+        if (r.kind != kind)
+          throw HostError(ErrorKind::plugin, "plugin '" + id + "' is a " + r.kind + " plugin, a " + kind +
+                                                 " plugin was expected (" + r.library.string() + ")");
+        return r;
+      }
+    std::ostringstream known;
+    for (const auto& r : records)
+      if (r.kind == kind) known << (known.tellp() > 0 ? ", " : "") << r.id;
+    throw HostError(ErrorKind::plugin, "no " + std::string(kind) + " plugin '" + id + "' found (known: " +
+                                           (known.tellp() > 0 ? known.str() : std::string("none")) +
+                                           "); search path: " + search_path_text());
+  }
+
+  std::string search_path_text() const {
+    std::string s;
+    for (const auto& p : options.search_path) s += (s.empty() ? "" : ":") + p.string();
+    return s.empty() ? "(empty)" : s;
+  }
+
+  void* create(const PluginRecord& r, const nlohmann::json& config, CallContext& ctx, const std::string& where) const {
+    if (!config.is_object())
+      throw HostError(ErrorKind::manifest, where + ": expected a JSON object, got " + std::string(config.type_name()));
+    std::vector<SchemaViolation> problems = JsonSchema(r.schema).validate(config, where);
+    if (!problems.empty()) {
+      std::string msg = problems.front().path + ": " + problems.front().message;
+      if (problems.size() > 1) msg += " (and " + std::to_string(problems.size() - 1) + " more)";
+      throw HostError(ErrorKind::manifest, msg + " [plugin " + r.id + "]");
+    }
+    const auto& lib = libraries.at(r.library.string());
+    const genplug_factory_t* f = lib->factory(r.kind_id.c_str());
+    void* out = nullptr;
+    genplug_status s = f->create(f, r.id.c_str(), config.dump().c_str(), ctx.get(), &out);
+    if (s != GENPLUG_OK) {
+      std::string msg = r.library.string() + ": " + r.id + ": create failed: " + status_name(s);
+      msg += ctx.error().empty() ? " (the plugin gave no message)" : ": " + ctx.error();
+      if (out) msg += " (and it returned an instance anyway; leaked rather than trusted)";
+      throw HostError(s == GENPLUG_E_CONFIG ? ErrorKind::manifest : ErrorKind::plugin, msg);
+    }
+    if (!out) throw HostError(ErrorKind::plugin, r.library.string() + ": " + r.id + ": create succeeded but returned no instance");
+    return out;
+  }
+};
+
+PluginCatalog::PluginCatalog(Options options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  std::set<std::string> seen;
+  for (const fs::path& entry : impl_->options.search_path) {
+    std::error_code ec;
+    if (fs::is_regular_file(entry, ec)) {
+      impl_->scan_library(entry);
+    } else if (fs::is_directory(entry, ec)) {
+      std::vector<fs::path> files;
+      for (const auto& de : fs::directory_iterator(entry, ec))
+        if (de.is_regular_file() && is_library(de.path())) files.push_back(de.path());
+      std::sort(files.begin(), files.end());
+      for (const auto& f : files) impl_->scan_library(f);
+    }
+  }
+}
+
+PluginCatalog::~PluginCatalog() = default;
+
+std::vector<fs::path> PluginCatalog::default_search_path(const std::vector<fs::path>& extra) {
+  std::vector<fs::path> out(extra.begin(), extra.end());
+  if (const char* env = std::getenv("GENPLUG_PLUGIN_PATH"); env && *env) {
+    std::stringstream ss(env);
+    std::string item;
+    while (std::getline(ss, item, ':'))
+      if (!item.empty()) out.emplace_back(item);
+  }
+  const fs::path exe_dir = program_directory();
+  if (!exe_dir.empty()) {
+    out.push_back(exe_dir / ".." / "plugins");            // build tree: build/bin/genplug, build/plugins
+    out.push_back(exe_dir / ".." / "lib" / "genplug");    // install tree: prefix/bin, prefix/lib/genplug
+  }
+  return out;
+}
+
+const std::vector<PluginRecord>& PluginCatalog::plugins() const { return impl_->records; }
+
+const PluginRecord* PluginCatalog::find(const std::string& id) const {
+  for (const auto& r : impl_->records)
+    if (r.id == id) return &r;
+  return nullptr;
+}
+
+const std::vector<std::string>& PluginCatalog::rejections() const { return impl_->rejections; }
+
+const genplug_factory_t* PluginCatalog::factory_of(const std::string& id) const {
+  const PluginRecord* r = find(id);
+  if (!r) return nullptr;
+  return impl_->libraries.at(r->library.string())->factory(r->kind_id.c_str());
+}
+
+std::vector<std::string> PluginCatalog::validate_config(const std::string& id, const nlohmann::json& config) const {
+  const PluginRecord* r = find(id);
+  if (!r) return {"no plugin '" + id + "'"};
+  std::vector<std::string> out;
+  for (const auto& v : JsonSchema(r->schema).validate(config, "config")) out.push_back(v.path + ": " + v.message);
+  return out;
+}
+
+namespace {
+template <class C>
+void require_fn(bool ok, const PluginRecord& r, const char* what) {
+  if (!ok) throw HostError(ErrorKind::plugin, r.library.string() + ": " + r.id + ": instance " + what);
+}
+}  // namespace
+
+PosencProxy PluginCatalog::create_posenc(const std::string& id, const nlohmann::json& config, CallContext& ctx,
+                                         const std::string& where) const {
+  const PluginRecord& r = impl_->require(id, "posenc");
+  auto* p = static_cast<genplug_posenc_t*>(impl_->create(r, config, ctx, where));
+  PosencProxy proxy(p, r.id, impl_->libraries.at(r.library.string()));
+  require_fn<genplug_posenc_t>(p->struct_size >= offsetof(genplug_posenc_t, compute) + sizeof(p->compute) &&
+                                   p->destroy && p->compute,
+                               r, "is missing destroy or compute");
+  return proxy;
+}
+
+SchedulerProxy PluginCatalog::create_scheduler(const std::string& id, const nlohmann::json& config, CallContext& ctx,
+                                               const std::string& where) const {
+  const PluginRecord& r = impl_->require(id, "scheduler");
+  auto* p = static_cast<genplug_scheduler_t*>(impl_->create(r, config, ctx, where));
+  SchedulerProxy proxy(p, r.id, impl_->libraries.at(r.library.string()));
+  require_fn<genplug_scheduler_t>(p->struct_size >= offsetof(genplug_scheduler_t, sample) + sizeof(p->sample) &&
+                                      p->destroy && p->sigmas && p->evaluation_count && p->sample,
+                                  r, "is missing destroy, sigmas, evaluation_count or sample");
+  return proxy;
+}
+
+ModelProxy PluginCatalog::create_model(const std::string& id, const nlohmann::json& config, CallContext& ctx,
+                                       const std::string& where) const {
+  const PluginRecord& r = impl_->require(id, "model");
+  auto* p = static_cast<genplug_model_t*>(impl_->create(r, config, ctx, where));
+  ModelProxy proxy(p, r.id, impl_->libraries.at(r.library.string()));
+  require_fn<genplug_model_t>(p->struct_size >= offsetof(genplug_model_t, encode) + sizeof(p->encode) && p->destroy &&
+                                  p->describe && p->condition && p->noise && p->predict && p->decode && p->encode,
+                              r, "is missing one of destroy, describe, condition, noise, predict, decode, encode");
+  return proxy;
+}
+
+}  // namespace genplug::host

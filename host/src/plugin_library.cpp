@@ -1,0 +1,64 @@
+#include "plugin_library.hpp"
+
+#include <boost/dll/shared_library.hpp>
+
+#include <genplug/host.hpp>
+#include <genplug/host/errors.hpp>
+
+namespace genplug::host {
+
+struct PluginLibrary::Dll {
+  boost::dll::shared_library lib;
+};
+
+std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& path) {
+  std::shared_ptr<PluginLibrary> self(new PluginLibrary());
+  self->path_ = path;
+  self->dll_ = std::make_unique<Dll>();
+  const std::string where = path.string();
+  try {
+    // rtld_now: a missing dependency fails here, not at the first call into the plugin.
+    self->dll_->lib.load(boost::dll::fs::path(where),
+                         boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  } catch (const std::exception& e) {
+    throw HostError(ErrorKind::plugin, where + ": cannot load library: " + e.what());
+  }
+  if (!self->dll_->lib.has(GENPLUG_ENTRY_SYMBOL))
+    throw HostError(ErrorKind::plugin, where + ": not a genplug plugin: no '" GENPLUG_ENTRY_SYMBOL "' symbol");
+  self->entry_ = &self->dll_->lib.get<const genplug_entry_t>(GENPLUG_ENTRY_SYMBOL);
+  const genplug_entry_t& e = *self->entry_;
+  if (e.struct_size < sizeof(uint32_t) * 3)
+    throw HostError(ErrorKind::plugin, where + ": entry struct too small (" + std::to_string(e.struct_size) + " bytes)");
+  if (e.abi_major != GENPLUG_ABI_MAJOR)
+    throw HostError(ErrorKind::plugin, where + ": ABI mismatch: host expects major " +
+                                           std::to_string(GENPLUG_ABI_MAJOR) + ", plugin was built with " +
+                                           std::to_string(e.abi_major) + "." + std::to_string(e.abi_minor));
+  if (e.struct_size < offsetof(genplug_entry_t, get_factory) + sizeof(e.get_factory) || !e.init || !e.deinit ||
+      !e.get_factory)
+    throw HostError(ErrorKind::plugin, where + ": entry is missing init, deinit or get_factory");
+  CallContext ctx;
+  genplug_status s = e.init(path.string().c_str(), ctx.get());
+  if (s != GENPLUG_OK) {
+    std::string msg = where + ": init failed: " + status_name(s);
+    msg += ctx.error().empty() ? " (the plugin gave no message)" : ": " + ctx.error();
+    throw HostError(ErrorKind::plugin, msg);
+  }
+  self->initialised_ = true;
+  return self;
+}
+
+PluginLibrary::~PluginLibrary() {
+  if (initialised_ && entry_ && entry_->deinit) entry_->deinit();
+  // dll_ unloads when destroyed, after deinit.
+}
+
+const genplug_factory_t* PluginLibrary::factory(const char* kind_id) const {
+  const genplug_factory_t* f = entry_->get_factory(kind_id);
+  if (!f) return nullptr;
+  if (f->struct_size < offsetof(genplug_factory_t, create) + sizeof(f->create) || !f->count || !f->descriptor ||
+      !f->create)
+    throw HostError(ErrorKind::plugin, path_.string() + ": factory '" + kind_id + "' is incomplete");
+  return f;
+}
+
+}  // namespace genplug::host

@@ -1,0 +1,98 @@
+#define BOOST_TEST_MODULE manifest
+#include <boost/test/unit_test.hpp>
+
+#include <genplug/host/errors.hpp>
+#include <genplug/host/manifest.hpp>
+
+using genplug::host::HostError;
+using genplug::host::Manifest;
+using nlohmann::json;
+
+namespace {
+
+json minimal() {
+  return json::parse(R"({
+    "model": {"plugin": "org.genplug.flux", "config": {"transformer": "random"}},
+    "scheduler": {"plugin": "org.genplug.flowmatch"},
+    "posenc": {"plugin": "org.genplug.dype", "config": {"method": "dy-yarn"}},
+    "jobs": [{"prompt": "a cat", "width": 64, "height": 48, "seed": 3, "output": "a.exr"},
+             {"output": "b.exr", "posenc": "none", "scheduler": {"plugin": "org.genplug.flowmatch",
+              "config": {"sampler": "heun"}}}]
+  })");
+}
+
+std::string error_of(json doc, std::vector<std::string> overrides = {}) {
+  try {
+    Manifest::parse(std::move(doc), "m.json", overrides);
+  } catch (const HostError& e) {
+    BOOST_TEST(e.exit_code() == 3);
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_valid_manifest_converts) {
+  Manifest m = Manifest::parse(minimal(), "dir/m.json");
+  BOOST_TEST(m.model.plugin == "org.genplug.flux");
+  BOOST_TEST(m.model.config["transformer"] == "random");
+  BOOST_TEST(m.jobs.size() == 2u);
+  BOOST_TEST(*m.jobs[0].width == 64u);
+  BOOST_TEST(m.jobs[0].seed == 3u);
+  BOOST_TEST(!m.jobs[1].width.has_value());
+  BOOST_TEST(m.jobs[1].plain_rope);
+  BOOST_TEST(m.jobs[1].scheduler->config["sampler"] == "heun");
+  BOOST_TEST(m.jobs[0].exr.compression == "zip");
+  BOOST_TEST(m.jobs[0].exr.pixel == "half");
+}
+
+BOOST_AUTO_TEST_CASE(overrides_change_values_and_bad_overrides_are_named) {
+  Manifest m = Manifest::parse(minimal(), "m.json", {"jobs.0.seed=7", "job.1.prompt=a dog", "output.pixel=float"});
+  BOOST_TEST(m.jobs[0].seed == 7u);
+  BOOST_TEST(m.jobs[1].prompt == "a dog");
+  BOOST_TEST(m.jobs[1].exr.pixel == "float");
+  BOOST_TEST(contains(error_of(minimal(), {"jobs.5.seed=1"}), "index 5 is out of range"));
+  BOOST_TEST(contains(error_of(minimal(), {"jobs.0.seed"}), "expected PATH=VALUE"));
+  BOOST_TEST(contains(error_of(minimal(), {"jobs.0.seed=-4"}), "jobs[0].seed"));
+}
+
+BOOST_AUTO_TEST_CASE(bad_manifests_name_the_file_and_the_json_path) {
+  struct Case {
+    const char* what;
+    std::function<void(json&)> edit;
+    std::vector<std::string> fragments;
+  };
+  const std::vector<Case> cases = {
+      {"missing model", [](json& d) { d.erase("model"); }, {"m.json", "model"}},
+      {"missing jobs", [](json& d) { d.erase("jobs"); }, {"m.json", "jobs"}},
+      {"no jobs", [](json& d) { d["jobs"] = json::array(); }, {"jobs"}},
+      {"wrong type", [](json& d) { d["jobs"][0]["width"] = "64"; }, {"jobs[0].width", "integer"}},
+      {"unknown key", [](json& d) { d["jobs"][0]["widht"] = 64; }, {"jobs[0]", "widht"}},
+      {"plugin id not a string", [](json& d) { d["model"]["plugin"] = 3; }, {"model.plugin"}},
+      {"config not an object", [](json& d) { d["posenc"]["config"] = "dy-yarn"; }, {"posenc.config"}},
+      {"missing output", [](json& d) { d["jobs"][0].erase("output"); }, {"jobs[0]", "output"}},
+      {"same output twice", [](json& d) { d["jobs"][1]["output"] = "a.exr"; }, {"jobs[1].output", "jobs[0]"}},
+      {"bad compression", [](json& d) { d["output"] = {{"compression", "jpeg"}}; }, {"output.compression"}},
+      {"negative steps", [](json& d) { d["jobs"][0]["steps"] = 0; }, {"jobs[0].steps"}},
+  };
+  for (const auto& c : cases) {
+    json d = minimal();
+    c.edit(d);
+    const std::string e = error_of(d);
+    BOOST_TEST_MESSAGE(c.what << " -> " << e);
+    BOOST_TEST(!e.empty(), c.what);
+    for (const auto& f : c.fragments) BOOST_TEST(contains(e, f), c.what << ": expected '" << f << "' in: " << e);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(load_reports_unreadable_and_invalid_json_files) {
+  try {
+    Manifest::load("/nonexistent/m.json");
+    BOOST_FAIL("no error");
+  } catch (const HostError& e) {
+    BOOST_TEST(contains(e.what(), "/nonexistent/m.json"));
+  }
+}

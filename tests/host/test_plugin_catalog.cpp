@@ -1,0 +1,119 @@
+#define BOOST_TEST_MODULE plugin_catalog
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+#include <genplug/host/plugin_catalog.hpp>
+
+using genplug::CallContext;
+using genplug::host::ErrorKind;
+using genplug::host::HostError;
+using genplug::host::PluginCatalog;
+
+namespace {
+
+PluginCatalog fixtures() {
+  PluginCatalog::Options o;
+  o.search_path = {GENPLUG_FIXTURE_DIR};
+  return PluginCatalog(o);
+}
+
+bool any_line(const std::vector<std::string>& lines, const std::string& a, const std::string& b) {
+  return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
+    return l.find(a) != std::string::npos && l.find(b) != std::string::npos;
+  });
+}
+
+// Runs f, expecting a HostError of `kind` whose message contains every fragment.
+template <class F>
+void expect_error(F&& f, ErrorKind kind, std::initializer_list<std::string> fragments) {
+  try {
+    f();
+    BOOST_FAIL("no error");
+  } catch (const HostError& e) {
+    BOOST_TEST_MESSAGE(e.what());
+    BOOST_TEST(static_cast<int>(e.kind()) == static_cast<int>(kind));
+    for (const auto& s : fragments) BOOST_TEST(std::string(e.what()).find(s) != std::string::npos, s);
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(broken_libraries_are_rejected_with_one_clear_line_and_the_rest_load) {
+  PluginCatalog c = fixtures();
+  const auto& rej = c.rejections();
+  for (const auto& r : rej) BOOST_TEST_MESSAGE("rejected: " << r);
+  BOOST_TEST(any_line(rej, "libwrong_abi.so", "ABI mismatch: host expects major 1, plugin was built with 2.0"));
+  BOOST_TEST(any_line(rej, "libno_entry.so", "no 'genplug_entry' symbol"));
+  BOOST_TEST(any_line(rej, "libinit_fails.so", "data file next to the library is missing"));
+  BOOST_TEST(any_line(rej, "org.genplug.test.bad-schema", "invalid config schema"));
+  // The well-behaved plugins of the same folder (and of the same library as a broken one) are there.
+  BOOST_TEST(c.find("org.genplug.test.minimal") != nullptr);
+  BOOST_TEST(c.find("org.genplug.test.silent") != nullptr);
+  BOOST_TEST(c.find("org.genplug.test.throwing") != nullptr);
+  BOOST_TEST(c.find("org.genplug.test.bad-schema") == nullptr);
+  BOOST_TEST(c.find("org.genplug.test.minimal")->kind == "posenc");
+  BOOST_TEST(c.find("org.genplug.test.minimal")->features == std::vector<std::string>{"test"});
+}
+
+BOOST_AUTO_TEST_CASE(a_throwing_create_is_reported_and_the_host_goes_on) {
+  PluginCatalog c = fixtures();
+  CallContext ctx;
+  expect_error([&] { c.create_posenc("org.genplug.test.throwing", nlohmann::json::object(), ctx); }, ErrorKind::plugin,
+               {"org.genplug.test.throwing", "create failed", "internal error", "weights file is corrupt"});
+  auto ok = c.create_posenc("org.genplug.test.minimal", nlohmann::json::object(), ctx);
+  auto s = ok.compute(genplug::RotaryLayout::flux(), {1, 64, 64}, 1.0, ctx);
+  BOOST_TEST(s.freqs.size() == 64u);
+  BOOST_TEST(s.freqs[9] == std::pow(10000.0, -2.0 * 1 / 56), boost::test_tools::tolerance(1e-15));
+}
+
+BOOST_AUTO_TEST_CASE(an_error_without_a_message_is_named_as_such) {
+  PluginCatalog c = fixtures();
+  CallContext ctx;
+  expect_error([&] { c.create_posenc("org.genplug.test.silent", nlohmann::json::object(), ctx); },
+               ErrorKind::manifest, {"org.genplug.test.silent", "config error", "the plugin gave no message"});
+  expect_error([&] { c.create_posenc("org.genplug.test.no-instance", nlohmann::json::object(), ctx); },
+               ErrorKind::plugin, {"org.genplug.test.no-instance", "returned no instance"});
+}
+
+BOOST_AUTO_TEST_CASE(configs_are_validated_against_the_schema_before_create) {
+  PluginCatalog c = fixtures();
+  CallContext ctx;
+  expect_error([&] { c.create_posenc("org.genplug.test.minimal", {{"scale", "big"}}, ctx, "m.json: posenc.config"); },
+               ErrorKind::manifest, {"posenc.config.scale", "org.genplug.test.minimal"});
+  expect_error([&] { c.create_posenc("org.genplug.test.minimal", {{"scael", 2}}, ctx, "m.json: posenc.config"); },
+               ErrorKind::manifest, {"scael"});
+  BOOST_TEST(c.validate_config("org.genplug.test.minimal", {{"scale", 2.0}}).empty());
+  BOOST_TEST(c.validate_config("org.genplug.test.minimal", {{"scale", -1}}).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_plugins_and_wrong_kinds_name_what_is_known) {
+  PluginCatalog c = fixtures();
+  CallContext ctx;
+  expect_error([&] { c.create_posenc("org.example.nope", nlohmann::json::object(), ctx); }, ErrorKind::plugin,
+               {"org.example.nope", "org.genplug.test.minimal"});
+  expect_error([&] { c.create_scheduler("org.genplug.test.minimal", nlohmann::json::object(), ctx); },
+               ErrorKind::plugin, {"is a posenc plugin", "scheduler"});
+}
+
+BOOST_AUTO_TEST_CASE(instances_keep_their_library_alive_after_the_catalog_is_gone) {
+  genplug::PosencProxy p;
+  {
+    PluginCatalog c = fixtures();
+    CallContext ctx;
+    p = c.create_posenc("org.genplug.test.minimal", nlohmann::json::object(), ctx);
+  }
+  CallContext ctx;
+  auto s = p.compute(genplug::RotaryLayout::flux(), {1, 128, 128}, 0.5, ctx);  // would crash if unloaded
+  BOOST_TEST(s.amplitude == std::vector<double>({1.0, 1.0, 1.0}));
+}
+
+BOOST_AUTO_TEST_CASE(the_default_search_path_puts_extra_and_the_environment_first) {
+  setenv("GENPLUG_PLUGIN_PATH", "/a:/b", 1);
+  auto p = PluginCatalog::default_search_path({"/x"});
+  BOOST_REQUIRE(p.size() >= 3u);
+  BOOST_TEST(p[0] == "/x");
+  BOOST_TEST(p[1] == "/a");
+  BOOST_TEST(p[2] == "/b");
+}

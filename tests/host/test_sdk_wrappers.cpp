@@ -1,0 +1,70 @@
+// The C++ wrappers on both sides compile under -Wall -Wextra -Werror, and the plugin-side exception firewall
+// turns every kind of exception into a status plus message.
+#define BOOST_TEST_MODULE sdk_wrappers
+#include <boost/test/unit_test.hpp>
+
+#include <genplug/host.hpp>
+#include <genplug/plugin.hpp>
+
+namespace {
+
+genplug_status run(std::function<void()> f, genplug::CallContext& ctx) {
+  return genplug::detail::guard(ctx.get(), [&] { f(); });
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_firewall_maps_exceptions_to_status_and_message) {
+  genplug::CallContext ctx;
+  BOOST_TEST(run([] {}, ctx) == GENPLUG_OK);
+  BOOST_TEST(run([] { throw genplug::ConfigError("config.x: bad"); }, ctx) == GENPLUG_E_CONFIG);
+  BOOST_TEST(ctx.error() == "config.x: bad");
+  BOOST_TEST(run([] { throw std::bad_alloc(); }, ctx) == GENPLUG_E_OUT_OF_MEMORY);
+  BOOST_TEST(run([] { throw std::runtime_error("boom"); }, ctx) == GENPLUG_E_INTERNAL);
+  BOOST_TEST(ctx.error() == "boom");
+  BOOST_TEST(run([] { throw 42; }, ctx) == GENPLUG_E_INTERNAL);
+  BOOST_TEST(!ctx.error().empty());
+}
+
+BOOST_AUTO_TEST_CASE(call_context_check_names_the_call_and_the_missing_message) {
+  genplug::CallContext ctx;
+  ctx.get();
+  try {
+    ctx.check(GENPLUG_E_DEVICE, "org.x: predict");
+    BOOST_FAIL("no throw");
+  } catch (const genplug::PluginError& e) {
+    BOOST_TEST(std::string(e.what()) == "org.x: predict: device error (the plugin gave no message)");
+    BOOST_TEST(e.code() == GENPLUG_E_DEVICE);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(progress_can_ask_to_stop_and_cancel_is_pollable) {
+  genplug::CallContext ctx;
+  std::atomic<bool> cancel{false};
+  ctx.cancel_flag(&cancel);
+  uint64_t seen = 0;
+  ctx.on_progress([&](uint64_t done, uint64_t, const std::string&) {
+    seen = done;
+    return done >= 3;
+  });
+  genplug::Context plugin_side(ctx.get());
+  BOOST_TEST(!plugin_side.progress(1, 5, "x"));
+  BOOST_TEST(plugin_side.progress(3, 5, "x"));
+  BOOST_TEST(seen == 3u);
+  BOOST_TEST(!plugin_side.cancelled());
+  cancel = true;
+  BOOST_TEST(plugin_side.cancelled());
+  BOOST_CHECK_THROW(plugin_side.check_cancelled(), genplug::Cancelled);
+}
+
+BOOST_AUTO_TEST_CASE(a_context_from_an_older_host_without_services_is_safe) {
+  genplug_context_t old{};
+  old.struct_size = offsetof(genplug_context_t, log);  // only set_error... not even that fits
+  genplug::Context c(&old);
+  c.info("ignored");
+  BOOST_TEST(!c.progress(1, 2, "x"));
+  BOOST_TEST(!c.cancelled());
+  genplug::Context none(nullptr);
+  none.set_error(GENPLUG_E_FAILED, "ignored");
+  BOOST_TEST(!none.cancelled());
+}
