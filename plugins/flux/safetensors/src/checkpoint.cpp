@@ -1,0 +1,141 @@
+// Checkpoint: one file, a sharded index, or a folder, seen as one set of named tensors.
+#include <genplug/safetensors.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+namespace genplug::safetensors {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool is_index_file(const fs::path& p) { return ends_with(p.filename().string(), ".safetensors.index.json"); }
+
+std::vector<fs::path> folder_entries(const fs::path& folder, bool index_files) {
+  std::vector<fs::path> found;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(folder, ec)) {
+    if (!e.is_regular_file(ec)) continue;
+    const std::string name = e.path().filename().string();
+    if (index_files ? is_index_file(e.path()) : ends_with(name, ".safetensors")) found.push_back(e.path());
+  }
+  if (ec) throw Error(folder.string() + ": cannot list folder: " + ec.message());
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+}  // namespace
+
+Checkpoint::Checkpoint(const fs::path& path) : path_(path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    const auto indexes = folder_entries(path, true);
+    if (indexes.size() > 1) {
+      std::string names;
+      for (const auto& i : indexes) names += " " + i.filename().string();
+      throw Error(path.string() + ": more than one *.safetensors.index.json (" + names.substr(1) +
+                  "); open the one you mean");
+    }
+    if (indexes.size() == 1) {
+      open_index(indexes.front());
+    } else {
+      const auto files = folder_entries(path, false);
+      if (files.empty()) throw Error(path.string() + ": folder has no *.safetensors files");
+      open_files(files);
+    }
+  } else if (is_index_file(path)) {
+    open_index(path);
+  } else {
+    open_files({path});
+  }
+  finish();
+}
+
+void Checkpoint::open_files(const std::vector<fs::path>& paths) {
+  for (const auto& p : paths) {
+    files_.push_back(File::open(p));
+    for (const auto& info : files_.back()->tensors()) add(info);
+  }
+  metadata_ = files_.front()->metadata();
+}
+
+void Checkpoint::open_index(const fs::path& index) {
+  const std::string where = index.string();
+  std::ifstream in(index);
+  if (!in) throw Error(where + ": cannot open index");
+  json doc;
+  try {
+    doc = json::parse(in);
+  } catch (const json::exception& e) {
+    throw Error(where + ": index is not valid JSON (" + e.what() + ")");
+  }
+  if (!doc.is_object() || !doc.contains("weight_map") || !doc["weight_map"].is_object())
+    throw Error(where + ": index has no \"weight_map\" object");
+  if (doc["weight_map"].empty()) throw Error(where + ": index \"weight_map\" is empty");
+
+  // Open each shard once, in name order.
+  std::map<std::string, std::shared_ptr<const File>> shards;
+  for (const auto& [tensor, shard] : doc["weight_map"].items()) {
+    if (!shard.is_string()) throw Error(where + ": tensor '" + tensor + "': shard name is not a string");
+    shards.emplace(shard.get<std::string>(), nullptr);
+  }
+  for (auto& [shard, file] : shards) {
+    const fs::path shard_path = index.parent_path() / shard;
+    if (!fs::exists(shard_path))
+      throw Error(where + ": shard '" + shard + "' is missing (" + shard_path.string() + ")");
+    file = File::open(shard_path);
+    files_.push_back(file);
+  }
+  for (const auto& [tensor, shard] : doc["weight_map"].items()) {
+    const auto& file = shards.at(shard.get<std::string>());
+    const TensorInfo* info = file->find(tensor);
+    if (!info)
+      throw Error(where + ": tensor '" + tensor + "' is listed in shard '" + shard.get<std::string>() +
+                  "' but that file has no such tensor");
+    add(*info);
+  }
+  metadata_ = files_.front()->metadata();
+  if (doc.contains("metadata") && doc["metadata"].is_object())
+    for (const auto& [key, value] : doc["metadata"].items())
+      metadata_[key] = value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+void Checkpoint::add(const TensorInfo& info) {
+  if (const TensorInfo* existing = find(info.name))
+    throw Error(path_.string() + ": tensor '" + info.name + "' appears in both " + existing->file->path().string() +
+                " and " + info.file->path().string());
+  index_.emplace(info.name, tensors_.size());
+  tensors_.push_back(info);
+}
+
+void Checkpoint::finish() {
+  std::sort(tensors_.begin(), tensors_.end(), [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
+  index_.clear();
+  for (std::size_t i = 0; i < tensors_.size(); ++i) index_.emplace(tensors_[i].name, i);
+}
+
+const TensorInfo* Checkpoint::find(const std::string& name) const {
+  const auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &tensors_[it->second];
+}
+
+const TensorInfo& Checkpoint::at(const std::string& name) const {
+  if (const TensorInfo* info = find(name)) return *info;
+  throw Error(path_.string() + ": no tensor '" + name + "'");
+}
+
+uint64_t Checkpoint::total_bytes() const {
+  uint64_t total = 0;
+  for (const auto& t : tensors_) total += t.nbytes;
+  return total;
+}
+
+}  // namespace genplug::safetensors

@@ -1,0 +1,219 @@
+// File: mmap a .safetensors file and validate everything the format promises.
+#include <genplug/safetensors.hpp>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+namespace genplug::safetensors {
+namespace {
+
+using nlohmann::json;
+
+// The reference implementation's cap on the header length.
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+
+[[noreturn]] void fail(const std::filesystem::path& path, const std::string& what) {
+  throw Error(path.string() + ": " + what);
+}
+
+[[noreturn]] void fail_tensor(const std::filesystem::path& path, const std::string& tensor, const std::string& what) {
+  throw Error(path.string() + ": tensor '" + tensor + "': " + what);
+}
+
+uint64_t read_u64_le(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+// A non-negative JSON integer (floats and negative numbers are rejected).
+std::optional<uint64_t> as_unsigned(const json& j) {
+  if (!j.is_number_unsigned()) {
+    if (j.is_number_integer() && j.get<int64_t>() >= 0) return j.get<uint64_t>();
+    return std::nullopt;
+  }
+  return j.get<uint64_t>();
+}
+
+// Parses the header text, rejecting duplicate top-level keys (nlohmann would keep the last one silently).
+json parse_header_json(const std::filesystem::path& path, const char* begin, const char* end) {
+  std::set<std::string> seen;
+  std::string duplicate;
+  auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1 && duplicate.empty()) {
+      const auto& key = parsed.get_ref<const std::string&>();
+      if (!seen.insert(key).second) duplicate = key;
+    }
+    return true;
+  };
+  json header;
+  try {
+    header = json::parse(begin, end, on_event);
+  } catch (const json::exception& e) {
+    fail(path, std::string("header is not valid UTF-8 JSON (") + e.what() + ")");
+  }
+  if (!duplicate.empty()) fail_tensor(path, duplicate, "appears twice in the header");
+  return header;
+}
+
+}  // namespace
+
+std::shared_ptr<const File> File::open(const std::filesystem::path& path) {
+  std::shared_ptr<File> file(new File());
+  file->path_ = path;
+  file->map(path);
+  file->parse_header();
+  return file;
+}
+
+File::~File() {
+  if (base_) munmap(const_cast<uint8_t*>(base_), size_);
+}
+
+void File::map(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail(path, std::string("cannot stat: ") + std::strerror(err));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, "not a regular file");
+  }
+  size_ = static_cast<std::size_t>(st.st_size);
+  if (size_ < 8) {
+    ::close(fd);
+    fail(path, "file is " + std::to_string(size_) + " bytes, shorter than the 8-byte header length");
+  }
+  void* p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  const int err = errno;
+  ::close(fd);
+  if (p == MAP_FAILED) fail(path, std::string("cannot memory-map: ") + std::strerror(err));
+  base_ = static_cast<const uint8_t*>(p);
+}
+
+void File::parse_header() {
+  const uint64_t n = read_u64_le(base_);
+  if (n > kMaxHeaderBytes)
+    fail(path_, "header length " + std::to_string(n) + " exceeds the 100,000,000-byte limit");
+  if (n > size_ - 8)
+    fail(path_, "header length " + std::to_string(n) + " runs past the end of the " + std::to_string(size_) +
+                    "-byte file (truncated?)");
+  if (n < 2 || base_[8] != '{') fail(path_, "header does not start with a JSON object '{'");
+  header_size_ = static_cast<std::size_t>(n);
+  const char* text = reinterpret_cast<const char*>(base_ + 8);
+  const json header = parse_header_json(path_, text, text + n);
+  if (!header.is_object()) fail(path_, "header is not a JSON object");
+
+  const uint8_t* data = base_ + 8 + header_size_;
+  const uint64_t data_size = size_ - 8 - header_size_;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [begin, end) per tensor, same order as tensors_
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") {
+      if (!entry.is_object()) fail(path_, "__metadata__ is not an object of strings");
+      for (const auto& [key, value] : entry.items()) {
+        if (!value.is_string()) fail(path_, "__metadata__ value of '" + key + "' is not a string");
+        metadata_[key] = value.get<std::string>();
+      }
+      continue;
+    }
+    if (name.empty()) fail(path_, "a tensor has an empty name");
+    if (!entry.is_object()) fail_tensor(path_, name, "entry is not an object");
+    const auto dtype_it = entry.find("dtype");
+    const auto shape_it = entry.find("shape");
+    const auto offsets_it = entry.find("data_offsets");
+    if (dtype_it == entry.end() || !dtype_it->is_string()) fail_tensor(path_, name, "missing string 'dtype'");
+    if (shape_it == entry.end() || !shape_it->is_array()) fail_tensor(path_, name, "missing array 'shape'");
+    if (offsets_it == entry.end() || !offsets_it->is_array() || offsets_it->size() != 2)
+      fail_tensor(path_, name, "'data_offsets' is not an array [begin, end]");
+
+    TensorInfo info;
+    info.name = name;
+    info.file = this;
+    const std::string dtype_text = dtype_it->get<std::string>();
+    const auto dtype = parse_dtype(dtype_text);
+    if (!dtype) fail_tensor(path_, name, "unknown or unsupported dtype '" + dtype_text + "'");
+    info.dtype = *dtype;
+
+    // numel * element size, checked for overflow against the largest possible data buffer.
+    uint64_t bytes = dtype_size(info.dtype);
+    bool overflow = false;
+    for (const auto& d : *shape_it) {
+      const auto dim = as_unsigned(d);
+      if (!dim) fail_tensor(path_, name, "shape " + shape_it->dump() + " has an entry that is not a non-negative integer");
+      if (*dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        fail_tensor(path_, name, "shape " + shape_it->dump() + " has an entry too large");
+      info.shape.push_back(static_cast<int64_t>(*dim));
+      if (*dim != 0 && bytes > std::numeric_limits<uint64_t>::max() / *dim) overflow = true;
+      bytes *= *dim;
+    }
+    if (std::find(info.shape.begin(), info.shape.end(), 0) != info.shape.end()) {
+      bytes = 0;
+      overflow = false;
+    }
+    const auto begin = as_unsigned((*offsets_it)[0]);
+    const auto end = as_unsigned((*offsets_it)[1]);
+    if (!begin || !end) fail_tensor(path_, name, "'data_offsets' " + offsets_it->dump() + " are not non-negative integers");
+    if (*begin > *end) fail_tensor(path_, name, "'data_offsets' " + offsets_it->dump() + " has begin > end");
+    if (overflow || bytes != *end - *begin)
+      fail_tensor(path_, name,
+                  std::string("shape ") + shape_it->dump() + " x " + dtype_name(info.dtype) + " needs " +
+                      (overflow ? std::string("more than 2^64") : std::to_string(bytes)) +
+                      " bytes but data_offsets " + offsets_it->dump() + " span " + std::to_string(*end - *begin));
+    if (*end > data_size)
+      fail_tensor(path_, name,
+                  "data_offsets " + offsets_it->dump() + " run past the " + std::to_string(data_size) +
+                      "-byte data section (truncated file?)");
+    info.data = data + *begin;
+    info.nbytes = static_cast<std::size_t>(bytes);
+    tensors_.push_back(std::move(info));
+    ranges.emplace_back(*begin, *end);
+  }
+
+  // Data order; then neighbours must not overlap (empty tensors occupy no bytes).
+  std::vector<std::size_t> order(tensors_.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return ranges[a] != ranges[b] ? ranges[a] < ranges[b] : tensors_[a].name < tensors_[b].name;
+  });
+  std::size_t furthest = order.size();  // the tensor reaching furthest so far
+  for (std::size_t i : order) {
+    if (ranges[i].first == ranges[i].second) continue;
+    if (furthest != order.size() && ranges[i].first < ranges[furthest].second)
+      fail_tensor(path_, tensors_[i].name,
+                  "bytes [" + std::to_string(ranges[i].first) + ", " + std::to_string(ranges[i].second) +
+                      ") overlap tensor '" + tensors_[furthest].name + "' [" +
+                      std::to_string(ranges[furthest].first) + ", " + std::to_string(ranges[furthest].second) + ")");
+    if (furthest == order.size() || ranges[i].second > ranges[furthest].second) furthest = i;
+  }
+  std::vector<TensorInfo> sorted;
+  sorted.reserve(order.size());
+  for (std::size_t i : order) sorted.push_back(std::move(tensors_[i]));
+  tensors_ = std::move(sorted);
+  for (std::size_t i = 0; i < tensors_.size(); ++i) index_.emplace(tensors_[i].name, i);
+}
+
+const TensorInfo* File::find(const std::string& name) const {
+  const auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &tensors_[it->second];
+}
+
+const TensorInfo& File::at(const std::string& name) const {
+  if (const TensorInfo* info = find(name)) return *info;
+  fail(path_, "no tensor '" + name + "'");
+}
+
+}  // namespace genplug::safetensors

@@ -1,0 +1,204 @@
+#define BOOST_TEST_MODULE safetensors_corrupt
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+
+#include <genplug/safetensors.hpp>
+
+#include "golden.hpp"
+#include "raw_file.hpp"
+
+namespace st = genplug::safetensors;
+namespace fs = std::filesystem;
+using genplug::test::raw_safetensors;
+
+namespace {
+
+struct Scratch {
+  fs::path dir = genplug::test::scratch_dir("st-corrupt");
+  ~Scratch() { fs::remove_all(dir); }
+};
+
+// Writes `bytes` as <name>.safetensors, opens it, and returns the error message ("" if it opened).
+std::string open_error(const fs::path& dir, const std::string& name, const std::string& bytes) {
+  const fs::path path = dir / (name + ".safetensors");
+  genplug::test::write_bytes(path, bytes);
+  try {
+    st::File::open(path);
+  } catch (const st::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// The error names the file, (where given) the tensor, and says what is wrong.
+void check_error(const std::string& message, const std::string& file, const std::string& tensor,
+                 const std::string& what) {
+  BOOST_TEST_INFO("message: " << message);
+  BOOST_TEST(!message.empty());
+  BOOST_TEST(contains(message, file + ".safetensors"));
+  if (!tensor.empty()) BOOST_TEST(contains(message, "'" + tensor + "'"));
+  BOOST_TEST(contains(message, what));
+}
+
+const std::string kEightBytes(8, '\0');
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(corrupt, Scratch)
+
+BOOST_AUTO_TEST_CASE(valid_hand_written_file_opens) {
+  const auto m = open_error(dir, "valid", raw_safetensors(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+                                                          kEightBytes));
+  BOOST_TEST(m == "");
+}
+
+BOOST_AUTO_TEST_CASE(file_shorter_than_the_length_field) {
+  check_error(open_error(dir, "tiny", "\x05\x00\x00"), "tiny", "", "shorter than the 8-byte");
+  check_error(open_error(dir, "zero", ""), "zero", "", "shorter than the 8-byte");
+}
+
+BOOST_AUTO_TEST_CASE(header_length_beyond_the_file) {
+  std::string bytes = genplug::test::u64_le(1000) + "{}";
+  check_error(open_error(dir, "long_header", bytes), "long_header", "", "past the end");
+}
+
+BOOST_AUTO_TEST_CASE(header_length_over_the_cap) {
+  std::string bytes = genplug::test::u64_le(100'000'001) + "{}";
+  check_error(open_error(dir, "huge_header", bytes), "huge_header", "", "100,000,000");
+  bytes = genplug::test::u64_le(~uint64_t{0}) + "{}";
+  check_error(open_error(dir, "max_header", bytes), "max_header", "", "limit");
+}
+
+BOOST_AUTO_TEST_CASE(header_is_not_json) {
+  check_error(open_error(dir, "bad_json", raw_safetensors(R"({"a": {"dtype": "F32", )", "")), "bad_json", "",
+              "not valid UTF-8 JSON");
+  // A lone continuation byte inside a string is not UTF-8.
+  check_error(open_error(dir, "bad_utf8", raw_safetensors("{\"a\xff\": 1}", "")), "bad_utf8", "", "UTF-8");
+}
+
+BOOST_AUTO_TEST_CASE(header_is_not_an_object) {
+  check_error(open_error(dir, "array_header", raw_safetensors("[1, 2, 3]", "")), "array_header", "", "JSON object");
+  check_error(open_error(dir, "entry_not_object", raw_safetensors(R"({"w": [1, 2]})", "")), "entry_not_object", "w",
+              "not an object");
+}
+
+BOOST_AUTO_TEST_CASE(unknown_dtype) {
+  check_error(open_error(dir, "dtype", raw_safetensors(R"({"w":{"dtype":"F33","shape":[1],"data_offsets":[0,4]}})",
+                                                       std::string(4, '\0'))),
+              "dtype", "w", "'F33'");
+  check_error(open_error(dir, "dtype_type", raw_safetensors(R"({"w":{"dtype":4,"shape":[1],"data_offsets":[0,4]}})",
+                                                            std::string(4, '\0'))),
+              "dtype_type", "w", "dtype");
+}
+
+BOOST_AUTO_TEST_CASE(shape_times_dtype_differs_from_byte_length) {
+  const auto m = open_error(dir, "size", raw_safetensors(R"({"w":{"dtype":"BF16","shape":[2,3],"data_offsets":[0,8]}})",
+                                                         kEightBytes));
+  check_error(m, "size", "w", "needs 12 bytes");
+}
+
+BOOST_AUTO_TEST_CASE(bad_shape_and_offset_values) {
+  check_error(open_error(dir, "neg_shape", raw_safetensors(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})",
+                                                           kEightBytes)),
+              "neg_shape", "w", "non-negative integer");
+  check_error(open_error(dir, "float_shape", raw_safetensors(R"({"w":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}})",
+                                                             kEightBytes)),
+              "float_shape", "w", "non-negative integer");
+  check_error(open_error(dir, "reversed", raw_safetensors(R"({"w":{"dtype":"U8","shape":[0],"data_offsets":[8,0]}})",
+                                                          kEightBytes)),
+              "reversed", "w", "begin > end");
+  check_error(open_error(dir, "three_offsets", raw_safetensors(R"({"w":{"dtype":"U8","shape":[8],"data_offsets":[0,8,8]}})",
+                                                               kEightBytes)),
+              "three_offsets", "w", "data_offsets");
+  check_error(open_error(dir, "no_shape", raw_safetensors(R"({"w":{"dtype":"U8","data_offsets":[0,8]}})", kEightBytes)),
+              "no_shape", "w", "shape");
+  // numel * size overflows 64 bits: must be rejected, not wrapped around to a small number.
+  check_error(open_error(dir, "overflow",
+                         raw_safetensors(R"({"w":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", "")),
+              "overflow", "w", "2^64");
+}
+
+BOOST_AUTO_TEST_CASE(offsets_outside_the_data_section) {
+  const auto m = open_error(dir, "bounds", raw_safetensors(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})",
+                                                           kEightBytes));
+  check_error(m, "bounds", "w", "data section");
+}
+
+BOOST_AUTO_TEST_CASE(overlapping_tensors) {
+  const auto m = open_error(
+      dir, "overlap",
+      raw_safetensors(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                      std::string(12, '\0')));
+  check_error(m, "overlap", "b", "overlap");
+  BOOST_TEST(contains(m, "'a'"));
+  // A large tensor covering two small ones: the second small one overlaps too.
+  const auto nested = open_error(
+      dir, "nested",
+      raw_safetensors(R"({"big":{"dtype":"U8","shape":[16],"data_offsets":[0,16]},)"
+                      R"("x":{"dtype":"U8","shape":[4],"data_offsets":[0,4]}})",
+                      std::string(16, '\0')));
+  check_error(nested, "nested", "x", "overlap");
+}
+
+BOOST_AUTO_TEST_CASE(gaps_between_tensors_are_allowed) {
+  const auto m = open_error(
+      dir, "gap",
+      raw_safetensors(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                      std::string(12, '\0')));
+  BOOST_TEST(m == "");
+}
+
+BOOST_AUTO_TEST_CASE(duplicate_tensor_names) {
+  const auto m = open_error(
+      dir, "dup",
+      raw_safetensors(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                      kEightBytes));
+  check_error(m, "dup", "a", "twice");
+}
+
+BOOST_AUTO_TEST_CASE(metadata_must_be_strings) {
+  check_error(open_error(dir, "meta", raw_safetensors(R"({"__metadata__":{"format":1}})", "")), "meta", "", "format");
+  check_error(open_error(dir, "meta_array", raw_safetensors(R"({"__metadata__":["pt"]})", "")), "meta_array", "",
+              "__metadata__");
+}
+
+BOOST_AUTO_TEST_CASE(truncated_golden_file_names_the_cut_tensor) {
+  const fs::path source = genplug::test::golden("flux/flux_tiny_bfl.safetensors");
+  std::ifstream in(source, std::ios::binary);
+  std::string bytes(std::istreambuf_iterator<char>(in), {});
+  const auto whole = st::File::open(source);
+  const std::string last = whole->tensors().back().name;  // data order: the last tensor is cut
+  bytes.resize(bytes.size() - 3);
+  check_error(open_error(dir, "truncated", bytes), "truncated", last, "data section");
+  // Cut inside the header: the length field now runs past the end.
+  bytes.resize(100);
+  check_error(open_error(dir, "truncated_header", bytes), "truncated_header", "", "past the end");
+}
+
+BOOST_AUTO_TEST_CASE(missing_file_and_folder) {
+  try {
+    st::File::open(dir / "absent.safetensors");
+    BOOST_FAIL("opened a missing file");
+  } catch (const st::Error& e) {
+    BOOST_TEST(contains(e.what(), "absent.safetensors"));
+  }
+  BOOST_CHECK_THROW(st::File::open(dir), st::Error);
+}
+
+BOOST_AUTO_TEST_CASE(at_names_file_and_tensor) {
+  const auto file = st::File::open(genplug::test::golden("flux/flux_tiny_bfl.safetensors"));
+  try {
+    file->at("double_blocks.9.img_attn.qkv.weight");
+    BOOST_FAIL("found a tensor that is not there");
+  } catch (const st::Error& e) {
+    BOOST_TEST(contains(e.what(), "flux_tiny_bfl.safetensors"));
+    BOOST_TEST(contains(e.what(), "'double_blocks.9.img_attn.qkv.weight'"));
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
