@@ -1,0 +1,100 @@
+#include "schedule.hpp"
+
+#include <cmath>
+#include <string>
+
+#include <genplug/plugin.hpp>
+
+#include "schedule_math.hpp"
+
+namespace genplug::flowmatch {
+
+namespace {
+
+constexpr uint32_t kMaxSteps = 1000000;
+
+uint32_t resolve_steps(const ScheduleSettings& s, uint32_t steps) {
+  if (s.kind == ScheduleKind::custom) {
+    const uint32_t list_steps = static_cast<uint32_t>(s.custom_sigmas.size() - 1);
+    if (steps != 0 && steps != list_steps)
+      throw InvalidArgument("steps: the custom schedule (config.sigmas) has " + std::to_string(list_steps) +
+                            " steps, " + std::to_string(steps) + " were asked");
+    return list_steps;
+  }
+  if (steps == 0) {
+    if (s.steps) return *s.steps;
+    throw InvalidArgument("steps: must be at least 1 (or set config.steps)");
+  }
+  if (steps > kMaxSteps) throw InvalidArgument("steps: at most " + std::to_string(kMaxSteps) + ", got " + std::to_string(steps));
+  return steps;
+}
+
+// The unshifted times t_i (i = 0..N, t_N = 0) and the shift, each in the chosen arithmetic.
+std::vector<double> bfl_float32(uint32_t n, const double* mu) {
+  const std::vector<float> t = torch_linspace_f32(1.0f, 0.0f, n + 1);
+  std::vector<double> out(t.size());
+  for (size_t i = 0; i < t.size(); ++i) out[i] = mu ? time_shift_torch_f32(*mu, t[i]) : t[i];
+  return out;
+}
+
+std::vector<double> diffusers_float32(uint32_t n, const double* mu) {
+  const std::vector<double> t = numpy_linspace_f64(1.0, 1.0 / n, n);  // np.linspace(1, 1/N, N)
+  std::vector<double> out;
+  out.reserve(n + 1);
+  for (double ti : t) {
+    const float t32 = static_cast<float>(ti);  // np.array(sigmas).astype(np.float32)
+    out.push_back(mu ? time_shift_numpy_f32(*mu, t32) : t32);
+  }
+  out.push_back(0.0);  // the terminal sigma diffusers appends
+  return out;
+}
+
+std::vector<double> closed_form_float64(uint32_t n, const double* mu) {
+  std::vector<double> out(n + 1);
+  for (uint32_t i = 0; i <= n; ++i) {
+    const double t = static_cast<double>(n - i) / n;  // 1 - i/N, exact at both ends
+    out[i] = mu ? time_shift_f64(*mu, t) : t;
+  }
+  return out;
+}
+
+}  // namespace
+
+double schedule_mu(const ScheduleSettings& s, uint64_t image_tokens) {
+  if (s.mu) return *s.mu;
+  return mu_for_tokens(image_tokens, s.base_shift, s.max_shift, static_cast<double>(s.base_image_tokens),
+                       static_cast<double>(s.max_image_tokens));
+}
+
+std::vector<double> make_schedule(const ScheduleSettings& s, uint32_t steps, uint64_t image_tokens) {
+  const uint32_t n = resolve_steps(s, steps);
+  if (s.kind == ScheduleKind::custom) return s.custom_sigmas;
+
+  double mu = 0.0;
+  const double* shift = nullptr;
+  if (s.kind == ScheduleKind::flux) {
+    mu = schedule_mu(s, image_tokens);
+    // float32 e^mu must stay finite and the shifted values must still decrease strictly.
+    if (!std::isfinite(static_cast<float>(std::exp(mu))) || !std::isfinite(std::exp(-mu)))
+      throw InvalidArgument("image_tokens: " + std::to_string(image_tokens) + " tokens give mu = " +
+                            std::to_string(mu) + ", outside what the time shift can represent");
+    shift = &mu;
+  }
+  std::vector<double> sigmas;
+  if (s.precision == Precision::float64)
+    sigmas = closed_form_float64(n, shift);
+  else if (s.spacing == Spacing::diffusers)
+    sigmas = diffusers_float32(n, shift);
+  else
+    sigmas = bfl_float32(n, shift);
+  for (size_t i = 1; i < sigmas.size(); ++i)
+    if (!(sigmas[i] < sigmas[i - 1]))
+      throw InvalidArgument("steps: " + std::to_string(n) + " steps at mu = " + std::to_string(mu) +
+                            " give a schedule that no longer decreases strictly at index " + std::to_string(i) +
+                            " (sigma " + std::to_string(sigmas[i]) + "); use fewer steps, a smaller shift or "
+                            "precision float64");
+  return sigmas;
+}
+
+}  // namespace genplug::flowmatch
+

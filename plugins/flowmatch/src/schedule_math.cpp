@@ -1,0 +1,79 @@
+#include "schedule_math.hpp"
+
+#include <cmath>
+
+namespace genplug::flowmatch {
+
+std::vector<float> torch_linspace_f32(float start, float end, uint32_t count, uint32_t vector_width) {
+  std::vector<float> out(count);
+  if (count == 0) return out;
+  if (count == 1) {
+    out[0] = start;
+    return out;
+  }
+  const int64_t steps = count;
+  const float step = (end - start) / static_cast<float>(steps - 1);
+  const int64_t halfway = steps / 2;
+  auto scalar_at = [&](int64_t idx) -> float {
+    return idx < halfway ? start + step * static_cast<float>(idx)
+                         : end - step * static_cast<float>(steps - idx - 1);
+  };
+  int64_t i = 0;
+  const int64_t w = vector_width;
+  if (w > 0) {
+    // at::native::vectorized_loop: two vectors per iteration while two whole vectors remain.
+    for (; i <= steps - 2 * w; i += 2 * w) {
+      for (int64_t block = i; block < i + 2 * w; block += w) {
+        const float base = scalar_at(block);
+        for (int64_t k = 0; k < w; ++k) out[block + k] = base + static_cast<float>(k) * step;
+      }
+    }
+  }
+  for (; i < steps; ++i) out[i] = scalar_at(i);
+  return out;
+}
+
+std::vector<double> numpy_linspace_f64(double start, double stop, uint32_t count) {
+  std::vector<double> out(count);
+  if (count == 0) return out;
+  if (count == 1) {
+    out[0] = start;
+    return out;
+  }
+  const double step = (stop - start) / static_cast<double>(count - 1);
+  for (uint32_t i = 0; i < count; ++i) out[i] = static_cast<double>(i) * step + start;
+  out[count - 1] = stop;
+  return out;
+}
+
+double mu_for_tokens(uint64_t image_tokens, double base_shift, double max_shift, double base_tokens,
+                     double max_tokens) {
+  const double m = (max_shift - base_shift) / (max_tokens - base_tokens);
+  const double b = base_shift - m * base_tokens;
+  return m * static_cast<double>(image_tokens) + b;
+}
+
+float time_shift_torch_f32(double mu, float t) {
+  if (t == 0.0f) return 0.0f;  // torch: 1/0 = inf, e/(e + inf) = 0
+  const float e = static_cast<float>(std::exp(mu));
+  const float inv_t = 1.0f / t;              // Tensor.__rtruediv__ is reciprocal() * 1
+  const float denominator = (inv_t - 1.0f) + e;  // ** 1.0 is an exact copy
+  const float inv_denominator = 1.0f / denominator;
+  return inv_denominator * e;                // e / tensor is reciprocal() * e
+}
+
+float time_shift_numpy_f32(double mu, float t) {
+  if (t == 0.0f) return 0.0f;
+  const float e = static_cast<float>(std::exp(mu));
+  const float shifted = 1.0f / t - 1.0f;
+  const float denominator = e + shifted;
+  return e / denominator;
+}
+
+double time_shift_f64(double mu, double t) {
+  if (t == 0.0) return 0.0;
+  const double e = std::exp(mu);
+  return e / (e + 1.0 / t - 1.0);
+}
+
+}  // namespace genplug::flowmatch
