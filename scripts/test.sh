@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets everything up, builds, and runs the whole test suite (CTest; Boost.Test executables).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${GENPLUG_BUILD_DIR:-$root/build}
+bash "$root/scripts/setup.sh"
+bash "$root/scripts/build.sh"
+ctest --test-dir "$build" --output-on-failure --timeout 1200 -j2
