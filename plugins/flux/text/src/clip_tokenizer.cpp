@@ -1,0 +1,292 @@
+#include <genplug/flux/text/clip_tokenizer.hpp>
+
+#include <zlib.h>
+
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include <genplug/flux/text/clip_text_cleanup.hpp>
+#include <genplug/flux/text/unicode_text.hpp>
+
+namespace genplug::flux::text {
+
+namespace fs = std::filesystem;
+
+// The merges kept by both OpenAI and HF: lines [1, 49152 - 256 - 2 + 1).
+constexpr std::size_t kMergeLinesEnd = 49152 - 256 - 2 + 1;
+const std::string kStartOfText = "<|startoftext|>";
+const std::string kEndOfText = "<|endoftext|>";
+
+struct ClipTokenizer::Data {
+  std::unordered_map<std::string, int64_t> vocab;
+  std::unordered_map<std::string, int64_t> merge_rank;  // "first second" -> rank
+  std::string byte_encoder[256];                        // byte -> UTF-8 of its printable stand-in
+  mutable std::unordered_map<std::string, std::vector<int64_t>> cache;
+};
+
+namespace {
+
+// OpenAI bytes_to_unicode(): printable bytes map to themselves, the others to 256 + n. Returns stand-ins in the
+// order of the Python dict's values (the base vocabulary order).
+std::vector<char32_t> bytes_to_unicode(std::string (&encoder)[256]) {
+  std::vector<int> bs;
+  for (int b = '!'; b <= '~'; ++b) bs.push_back(b);
+  for (int b = 0xA1; b <= 0xAC; ++b) bs.push_back(b);
+  for (int b = 0xAE; b <= 0xFF; ++b) bs.push_back(b);
+  std::vector<char32_t> cs(bs.begin(), bs.end());
+  std::vector<bool> printable(256, false);
+  for (int b : bs) printable[b] = true;
+  int n = 0;
+  for (int b = 0; b < 256; ++b) {
+    if (!printable[b]) {
+      bs.push_back(b);
+      cs.push_back(256 + n++);
+    }
+  }
+  for (std::size_t i = 0; i < bs.size(); ++i) {
+    encoder[bs[i]].clear();
+    append_utf8(encoder[bs[i]], cs[i]);
+  }
+  return cs;
+}
+
+std::string read_file(const fs::path& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("CLIP tokenizer: cannot open " + what + " '" + path.string() + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string read_gzip(const fs::path& path) {
+  if (!fs::is_regular_file(path))
+    throw std::runtime_error("CLIP tokenizer: BPE file '" + path.string() + "' does not exist");
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (!f) throw std::runtime_error("CLIP tokenizer: cannot open BPE file '" + path.string() + "'");
+  std::string out;
+  char buf[1 << 16];
+  int n;
+  while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  int err = Z_OK;
+  const char* msg = gzerror(f, &err);
+  const std::string message = msg ? msg : "";
+  gzclose(f);
+  if (n < 0 || (err != Z_OK && err != Z_STREAM_END))
+    throw std::runtime_error("CLIP tokenizer: BPE file '" + path.string() + "' is corrupt (zlib: " + message + ")");
+  return out;
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    lines.push_back(text.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return lines;
+}
+
+// Merge lines [1, kMergeLinesEnd) as "first second" pairs; `strip` trims the text first (HF does, OpenAI not).
+std::vector<std::pair<std::string, std::string>> parse_merges(const std::string& text, const fs::path& path) {
+  const auto lines = split_lines(text);
+  std::vector<std::pair<std::string, std::string>> merges;
+  for (std::size_t i = 1; i < lines.size() && i < kMergeLinesEnd; ++i) {
+    std::istringstream ls(lines[i]);
+    std::string a, b, extra;
+    if (!(ls >> a >> b) || (ls >> extra)) {
+      if (lines[i].empty() && i + 1 == lines.size()) break;  // trailing newline
+      throw std::runtime_error("CLIP tokenizer: '" + path.string() + "' line " + std::to_string(i + 1) +
+                               " is not a merge pair (corrupt file?)");
+    }
+    merges.emplace_back(std::move(a), std::move(b));
+  }
+  if (merges.empty()) throw std::runtime_error("CLIP tokenizer: '" + path.string() + "' holds no BPE merges");
+  return merges;
+}
+
+bool starts_with_at(const std::u32string& s, std::size_t i, const char32_t* lit) {
+  for (std::size_t k = 0; lit[k]; ++k)
+    if (i + k >= s.size() || s[i + k] != lit[k]) return false;
+  return true;
+}
+
+// The SimpleTokenizer pattern on lower-cased text:
+// <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
+std::vector<std::u32string> pre_tokenize(const std::u32string& text) {
+  std::vector<std::u32string> words;
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t len = 0;
+    if (starts_with_at(text, i, U"<|startoftext|>")) {
+      len = 15;
+    } else if (starts_with_at(text, i, U"<|endoftext|>")) {
+      len = 13;
+    } else if (text[i] == '\'' && (starts_with_at(text, i, U"'re") || starts_with_at(text, i, U"'ve") ||
+                                   starts_with_at(text, i, U"'ll"))) {
+      len = 3;
+    } else if (text[i] == '\'' && i + 1 < text.size() &&
+               (text[i + 1] == 's' || text[i + 1] == 't' || text[i + 1] == 'm' || text[i + 1] == 'd')) {
+      len = 2;
+    } else if (is_letter(text[i])) {
+      while (i + len < text.size() && is_letter(text[i + len])) ++len;
+    } else if (is_number(text[i])) {
+      len = 1;
+    } else if (!is_whitespace(text[i])) {
+      auto other = [](char32_t c) { return !is_whitespace(c) && !is_letter(c) && !is_number(c); };
+      while (i + len < text.size() && other(text[i + len])) ++len;
+    } else {
+      ++i;
+      continue;
+    }
+    words.push_back(text.substr(i, len));
+    i += len;
+  }
+  return words;
+}
+
+}  // namespace
+
+ClipTokenizer::ClipTokenizer(std::unique_ptr<Data> data) : data_(std::move(data)) {
+  auto special = [this](const std::string& name) {
+    auto it = data_->vocab.find(name);
+    if (it == data_->vocab.end())
+      throw std::runtime_error("CLIP tokenizer: vocabulary has no '" + name + "' token (not a CLIP vocabulary?)");
+    return it->second;
+  };
+  bos_id_ = special(kStartOfText);
+  eos_id_ = special(kEndOfText);
+}
+
+ClipTokenizer::ClipTokenizer(ClipTokenizer&&) noexcept = default;
+ClipTokenizer& ClipTokenizer::operator=(ClipTokenizer&&) noexcept = default;
+ClipTokenizer::~ClipTokenizer() = default;
+
+ClipTokenizer ClipTokenizer::load(const fs::path& path) {
+  auto data = std::make_unique<Data>();
+  const std::vector<char32_t> base = bytes_to_unicode(data->byte_encoder);
+  const std::string name = path.filename().string();
+  const bool gz = name.size() > 3 && name.compare(name.size() - 3, 3, ".gz") == 0;
+  std::vector<std::pair<std::string, std::string>> merges;
+  if (gz) {
+    // OpenAI: vocab = bytes, bytes + "</w>", merged pairs, then the two special tokens.
+    merges = parse_merges(read_gzip(path), path);
+    std::vector<std::string> vocab;
+    for (char32_t c : base) vocab.push_back(encode_utf8(std::u32string(1, c)));
+    for (char32_t c : base) vocab.push_back(encode_utf8(std::u32string(1, c)) + "</w>");
+    for (const auto& [a, b] : merges) vocab.push_back(a + b);
+    vocab.push_back(kStartOfText);
+    vocab.push_back(kEndOfText);
+    for (std::size_t i = 0; i < vocab.size(); ++i) data->vocab.emplace(vocab[i], static_cast<int64_t>(i));
+  } else {
+    const fs::path folder = fs::is_directory(path) ? path : path.parent_path();
+    const fs::path vocab_path = fs::is_directory(path) ? folder / "vocab.json" : path;
+    const fs::path merges_path = folder / "merges.txt";
+    if (!fs::exists(path))
+      throw std::runtime_error("CLIP tokenizer: '" + path.string() + "' does not exist");
+    nlohmann::json vocab;
+    try {
+      vocab = nlohmann::json::parse(read_file(vocab_path, "vocabulary"));
+    } catch (const nlohmann::json::exception& e) {
+      throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() + "' is not valid JSON: " + e.what());
+    }
+    if (!vocab.is_object() || vocab.empty())
+      throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() + "' is not a token -> id object");
+    for (const auto& [token, id] : vocab.items()) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0)
+        throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() + "': token '" + token +
+                                 "' has no valid id");
+      data->vocab.emplace(token, id.get<int64_t>());
+    }
+    std::string text = read_file(merges_path, "merges");
+    // HF: read().strip().split("\n")
+    const auto first = text.find_first_not_of(" \t\r\n");
+    const auto last = text.find_last_not_of(" \t\r\n");
+    text = first == std::string::npos ? std::string() : text.substr(first, last - first + 1);
+    merges = parse_merges(text, merges_path);
+  }
+  for (std::size_t i = 0; i < merges.size(); ++i)
+    data->merge_rank.emplace(merges[i].first + " " + merges[i].second, static_cast<int64_t>(i));
+  return ClipTokenizer(std::move(data));
+}
+
+int64_t ClipTokenizer::vocab_size() const {
+  int64_t max_id = -1;
+  for (const auto& [token, id] : data_->vocab) max_id = std::max(max_id, id);
+  return max_id + 1;
+}
+
+std::vector<int64_t> ClipTokenizer::encode(const std::string& prompt) const {
+  const std::u32string text = clip_clean_text(prompt);
+  std::vector<int64_t> ids;
+  for (const std::u32string& word32 : pre_tokenize(text)) {
+    const std::string word = encode_utf8(word32);
+    if (word == kStartOfText || word == kEndOfText) {
+      ids.push_back(word == kStartOfText ? bos_id_ : eos_id_);
+      continue;
+    }
+    if (auto hit = data_->cache.find(word); hit != data_->cache.end()) {
+      ids.insert(ids.end(), hit->second.begin(), hit->second.end());
+      continue;
+    }
+    // Units: one printable stand-in per UTF-8 byte; the last carries the word-end marker.
+    std::vector<std::string> units;
+    for (unsigned char b : word) units.push_back(data_->byte_encoder[b]);
+    units.back() += "</w>";
+    while (units.size() > 1) {
+      int64_t best = std::numeric_limits<int64_t>::max();
+      std::string best_first, best_second;
+      for (std::size_t k = 0; k + 1 < units.size(); ++k) {
+        auto it = data_->merge_rank.find(units[k] + " " + units[k + 1]);
+        if (it != data_->merge_rank.end() && it->second < best)
+          best = it->second, best_first = units[k], best_second = units[k + 1];
+      }
+      if (best == std::numeric_limits<int64_t>::max()) break;
+      std::vector<std::string> merged;
+      for (std::size_t k = 0; k < units.size();) {
+        if (k + 1 < units.size() && units[k] == best_first && units[k + 1] == best_second) {
+          merged.push_back(best_first + best_second);
+          k += 2;
+        } else {
+          merged.push_back(units[k++]);
+        }
+      }
+      units = std::move(merged);
+    }
+    std::vector<int64_t> word_ids;
+    for (const auto& unit : units) {
+      auto it = data_->vocab.find(unit);
+      if (it == data_->vocab.end())
+        throw std::runtime_error("CLIP tokenizer: BPE unit '" + unit + "' is not in the vocabulary (corrupt vocabulary?)");
+      word_ids.push_back(it->second);
+    }
+    ids.insert(ids.end(), word_ids.begin(), word_ids.end());
+    data_->cache.emplace(word, std::move(word_ids));
+  }
+  return ids;
+}
+
+std::vector<int64_t> ClipTokenizer::encode_padded(const std::string& prompt,
+                                                  const std::function<void(const std::string&)>& warn,
+                                                  int64_t context_length) const {
+  if (context_length < 2) throw std::invalid_argument("CLIP tokenizer: context length must be at least 2");
+  std::vector<int64_t> content = encode(prompt);
+  const auto keep = static_cast<std::size_t>(context_length - 2);
+  if (content.size() > keep) {
+    if (warn)
+      warn("CLIP prompt has " + std::to_string(content.size()) + " tokens; the last " +
+           std::to_string(content.size() - keep) + " were dropped (limit " + std::to_string(keep) + ")");
+    content.resize(keep);
+  }
+  std::vector<int64_t> ids{bos_id_};
+  ids.insert(ids.end(), content.begin(), content.end());
+  ids.resize(static_cast<std::size_t>(context_length), eos_id_);
+  return ids;
+}
+
+}  // namespace genplug::flux::text

@@ -1,0 +1,77 @@
+#include <genplug/flux/text/t5_tokenizer.hpp>
+
+#include <sentencepiece_processor.h>
+
+#include <stdexcept>
+
+#include <genplug/flux/text/unicode_text.hpp>
+
+namespace genplug::flux::text {
+
+struct T5Tokenizer::Processor {
+  sentencepiece::SentencePieceProcessor sp;
+};
+
+T5Tokenizer::T5Tokenizer(std::unique_ptr<Processor> processor) : processor_(std::move(processor)) {
+  auto& sp = processor_->sp;
+  eos_id_ = sp.eos_id();
+  // T5's spiece.model defines </s> = 1 and <pad> = 0; a model without them cannot produce the T5 layout.
+  if (eos_id_ < 0) throw std::runtime_error("T5 tokenizer: SentencePiece model has no EOS piece");
+  pad_id_ = sp.pad_id() >= 0 ? sp.pad_id() : 0;
+}
+
+T5Tokenizer::T5Tokenizer(T5Tokenizer&&) noexcept = default;
+T5Tokenizer& T5Tokenizer::operator=(T5Tokenizer&&) noexcept = default;
+T5Tokenizer::~T5Tokenizer() = default;
+
+T5Tokenizer T5Tokenizer::load(const std::filesystem::path& spiece_model) {
+  if (!std::filesystem::is_regular_file(spiece_model))
+    throw std::runtime_error("T5 tokenizer: SentencePiece model '" + spiece_model.string() + "' does not exist");
+  auto processor = std::make_unique<Processor>();
+  const auto status = processor->sp.Load(spiece_model.string());
+  if (!status.ok())
+    throw std::runtime_error("T5 tokenizer: '" + spiece_model.string() +
+                             "' is not a valid SentencePiece model: " + status.ToString());
+  return T5Tokenizer(std::move(processor));
+}
+
+int64_t T5Tokenizer::vocab_size() const { return processor_->sp.GetPieceSize(); }
+
+std::vector<int64_t> T5Tokenizer::encode(const std::string& prompt) const {
+  std::size_t bad = 0;
+  if (!is_valid_utf8(prompt, &bad))
+    throw std::invalid_argument("prompt is not valid UTF-8 (invalid byte sequence at byte offset " +
+                                std::to_string(bad) + ")");
+  std::vector<int> ids;
+  const auto status = processor_->sp.Encode(prompt, &ids);
+  if (!status.ok()) throw std::runtime_error("T5 tokenizer: encoding failed: " + status.ToString());
+  return std::vector<int64_t>(ids.begin(), ids.end());
+}
+
+std::vector<int64_t> T5Tokenizer::encode_padded(const std::string& prompt, int64_t max_length,
+                                                const std::function<void(const std::string&)>& warn) const {
+  if (max_length < 1) throw std::invalid_argument("T5 tokenizer: max_length must be at least 1");
+  std::vector<int64_t> ids = encode(prompt);
+  const auto keep = static_cast<std::size_t>(max_length - 1);
+  if (ids.size() > keep) {
+    if (warn)
+      warn("T5 prompt has " + std::to_string(ids.size()) + " tokens; the last " + std::to_string(ids.size() - keep) +
+           " were dropped (max_length " + std::to_string(max_length) + " includes the end token)");
+    ids.resize(keep);
+  }
+  ids.push_back(eos_id_);
+  ids.resize(static_cast<std::size_t>(max_length), pad_id_);
+  return ids;
+}
+
+std::string T5Tokenizer::decode(const std::vector<int64_t>& ids) const {
+  std::vector<int> kept;
+  for (int64_t id : ids)
+    if (id != eos_id_ && id != pad_id_) kept.push_back(static_cast<int>(id));
+  std::string text;
+  const auto status = processor_->sp.Decode(kept, &text);
+  if (!status.ok()) throw std::runtime_error("T5 tokenizer: decoding failed: " + status.ToString());
+  return text;
+}
+
+}  // namespace genplug::flux::text
