@@ -1,0 +1,180 @@
+// The genplug CLI as a user drives it: exit codes, one-line errors naming the path, no output file on any
+// failure or cancel, plugin listing and validation.
+#define BOOST_TEST_MODULE cli
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "golden.hpp"
+#include "subprocess.hpp"
+
+namespace fs = std::filesystem;
+using genplug::test::run_process;
+using nlohmann::json;
+
+namespace {
+
+const std::string kGenplug = GENPLUG_BINARY_DIR "/bin/genplug";
+
+// A fresh folder per test case.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("genplug-cli-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  static int& counter() {
+    static int c = 0;
+    return c;
+  }
+  std::vector<std::string> listing() const {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(path)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+};
+
+// The embedded default pipeline (random tiny FLUX, flow matching, DyPE), small and fast.
+json tiny_manifest(const fs::path& out, int steps = 2) {
+  json m = genplug::test::read_json(fs::path(GENPLUG_SOURCE_DIR) / "samples" / "default.json");
+  m["jobs"] = json::array({{{"prompt", "a red square"}, {"width", 64}, {"height", 64}, {"steps", steps},
+                            {"seed", 1}, {"output", out.string()}}});
+  return m;
+}
+
+fs::path write(const fs::path& p, const json& j) {
+  std::ofstream(p) << j.dump(2);
+  return p;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(version_and_help) {
+  auto r = run_process({kGenplug, "--version"});
+  BOOST_TEST(r.exit_code == 0);
+  BOOST_TEST(contains(r.out, "genplug 0.1.0"));
+  r = run_process({kGenplug, "run", "--help"});
+  BOOST_TEST(r.exit_code == 0);
+  BOOST_TEST(contains(r.out, "130 cancelled"));
+  r = run_process({kGenplug, "frobnicate"});
+  BOOST_TEST(r.exit_code == 2);
+}
+
+BOOST_AUTO_TEST_CASE(plugins_lists_the_three_kinds) {
+  auto r = run_process({kGenplug, "plugins", "--json"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  json j = json::parse(r.out);
+  std::set<std::string> kinds, ids;
+  for (const auto& p : j["plugins"]) {
+    kinds.insert(p["kind"].get<std::string>());
+    ids.insert(p["id"].get<std::string>());
+  }
+  BOOST_TEST(kinds == std::set<std::string>({"model", "posenc", "scheduler"}));
+  BOOST_TEST(ids.count("org.genplug.dype") == 1u);
+  BOOST_TEST(ids.count("org.genplug.flowmatch") == 1u);
+  BOOST_TEST(ids.count("org.genplug.flux") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(validate_passes_our_plugins_and_fails_a_broken_one) {
+  for (const char* lib : {"libgenplug_dype.so", "libgenplug_flowmatch.so"}) {
+    auto r = run_process({kGenplug, "validate", (genplug::test::plugin_build_dir() / lib).string()});
+    BOOST_TEST(r.exit_code == 0, lib << ":\n" << r.out << r.err);
+    BOOST_TEST(!contains(r.out, "FAIL"), r.out);
+  }
+  auto r = run_process({kGenplug, "validate", GENPLUG_BINARY_DIR "/tests/fixtures/libwrong_abi.so"});
+  BOOST_TEST(r.exit_code == 4);
+  BOOST_TEST(contains(r.out, "ABI mismatch"));
+}
+
+BOOST_AUTO_TEST_CASE(bad_manifests_exit_with_their_code_name_the_path_and_write_nothing) {
+  TempDir d;
+  const fs::path out = d.path / "out.exr";
+  struct Case {
+    std::string what;
+    std::function<void(json&)> edit;
+    int code;
+    std::vector<std::string> fragments;
+    std::vector<std::string> extra_args = {};
+  };
+  const std::vector<Case> cases = {
+      {"missing model", [](json& m) { m.erase("model"); }, 3, {"m.json", "\"model\""}},
+      {"wrong type", [](json& m) { m["jobs"][0]["seed"] = "one"; }, 3, {"m.json", "jobs[0].seed"}},
+      {"unknown key", [](json& m) { m["jobs"][0]["sead"] = 1; }, 3, {"m.json", "jobs[0]", "sead"}},
+      {"unknown plugin", [](json& m) { m["posenc"]["plugin"] = "org.example.nope"; }, 4,
+       {"m.json", "posenc.plugin", "org.example.nope"}},
+      {"plugin of the wrong kind", [](json& m) { m["scheduler"]["plugin"] = "org.genplug.dype"; }, 3,
+       {"scheduler.plugin", "posenc plugin"}},
+      {"bad plugin config", [](json& m) { m["posenc"]["config"] = {{"method", "dy-yarm"}}; }, 3,
+       {"m.json", "posenc.config.method", "dy-yarm"}},
+      {"width not a multiple of 16", [](json& m) { m["jobs"][0]["width"] = 70; }, 3,
+       {"jobs[0].width", "64 or 80"}},
+      {"output folder missing", [&](json& m) { m["jobs"][0]["output"] = (d.path / "no" / "x.exr").string(); }, 6,
+       {"jobs[0].output", "does not exist"}},
+      {"bad override", [](json&) {}, 3, {"override", "jobs.3.seed"}, {"--set", "jobs.3.seed=2"}},
+      {"override to a bad value", [](json&) {}, 3, {"jobs[0].steps"}, {"--set", "jobs.0.steps=0"}},
+      {"not JSON", [](json&) {}, 3, {"m.json", "not valid JSON"}, {"__raw__"}},
+  };
+  for (const auto& c : cases) {
+    json m = tiny_manifest(out);
+    c.edit(m);
+    const fs::path mp = d.path / "m.json";
+    std::vector<std::string> args = {kGenplug, "run", mp.string()};
+    if (!c.extra_args.empty() && c.extra_args[0] == "__raw__")
+      std::ofstream(mp) << "{ \"model\": ";
+    else {
+      write(mp, m);
+      args.insert(args.end(), c.extra_args.begin(), c.extra_args.end());
+    }
+    auto r = run_process(args);
+    BOOST_TEST_MESSAGE(c.what << " -> " << r.exit_code << " " << r.err);
+    BOOST_TEST(r.exit_code == c.code, c.what << ": exit " << r.exit_code << "\n" << r.err);
+    for (const auto& f : c.fragments) BOOST_TEST(contains(r.err, f), c.what << ": expected '" << f << "' in " << r.err);
+    BOOST_TEST(std::count(r.err.begin(), r.err.end(), '\n') <= 3, c.what << ": error is not short: " << r.err);
+    BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"}, c.what << ": left files behind");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_existing_output_is_kept_unless_forced) {
+  TempDir d;
+  const fs::path out = d.path / "out.exr";
+  std::ofstream(out) << "precious";
+  const fs::path mp = write(d.path / "m.json", tiny_manifest(out, 1));
+  auto r = run_process({kGenplug, "-q", "run", mp.string()});
+  BOOST_TEST(r.exit_code == 6, r.err);
+  BOOST_TEST(contains(r.err, "exists"));
+  std::ifstream in(out);
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  BOOST_TEST(content == "precious");
+  r = run_process({kGenplug, "-q", "run", mp.string(), "--force"});
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(fs::file_size(out) > 100u);
+}
+
+BOOST_AUTO_TEST_CASE(ctrl_c_during_sampling_exits_130_and_leaves_no_file) {
+  TempDir d;
+  const fs::path out = d.path / "out.exr";
+  const fs::path mp = write(d.path / "m.json", tiny_manifest(out, 200));
+  auto r = run_process({kGenplug, "run", mp.string()},
+                       [](const std::string& err) { return contains(err, "eval 2/"); });
+  BOOST_TEST(r.exit_code == 130, r.err);
+  BOOST_TEST(contains(r.err, "cancelled"));
+  BOOST_TEST(!contains(r.err, "eval 200/"), "sampling ran to the end");
+  BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"});
+}
+
+BOOST_AUTO_TEST_CASE(the_default_sample_runs_and_writes_an_exr) {
+  TempDir d;
+  const fs::path out = d.path / "out.exr";
+  const fs::path mp = write(d.path / "m.json", tiny_manifest(out, 2));
+  auto r = run_process({kGenplug, "run", mp.string()});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  BOOST_TEST(contains(r.err, "job 1 wrote"));
+  BOOST_TEST(fs::exists(out));
+  BOOST_TEST(d.listing() == std::vector<std::string>({"m.json", "out.exr"}));
+}
