@@ -1,0 +1,59 @@
+// The FLUX.1 denoiser (BFL `flux.model.Flux`), exact to the reference forward, with weights in BFL names.
+// Rotary tables come from outside (rotary.hpp), so any posenc spectrum can drive it.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include <torch/types.h>
+
+#include <genplug/flux/attention.hpp>
+#include <genplug/flux/flux_config.hpp>
+#include <genplug/flux/rotary.hpp>
+
+namespace genplug::flux {
+
+using TensorMap = std::map<std::string, torch::Tensor>;
+
+class FluxTransformer {
+ public:
+  // Takes the BFL-named tensors it needs from `weights` (checked against `config`; a missing or misshapen
+  // tensor is a genplug::Error naming it) and converts them once to dtype/device.
+  FluxTransformer(const TensorMap& weights, const FluxConfig& config, torch::Dtype dtype = torch::kFloat32,
+                  torch::Device device = torch::kCPU);
+  ~FluxTransformer();
+  FluxTransformer(FluxTransformer&&) noexcept;
+  FluxTransformer& operator=(FluxTransformer&&) noexcept;
+
+  // img [B, Li, in_channels], txt [B, Lt, context_in_dim], timesteps [B] (sigma in [0, 1]),
+  // y [B, vec_in_dim], guidance [B] (required when config.guidance_embed, else ignored; may be undefined),
+  // pe: tables for the Lt + Li tokens of cat(txt, img). Returns [B, Li, out_channels] in the model dtype.
+  torch::Tensor forward(const torch::Tensor& img, const torch::Tensor& txt, const torch::Tensor& timesteps,
+                        const torch::Tensor& y, const torch::Tensor& guidance, const RotaryTables& pe) const;
+
+  const FluxConfig& config() const;
+  torch::Dtype dtype() const;
+  torch::Device device() const;
+  // Memory budget of one attention chunk (libtorch < 2.0 path).
+  void set_attention_budget(int64_t bytes);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// BFL timestep_embedding: t * 1000, 10000^(-k/half) frequencies, [cos | sin]; float32 [B, dim].
+torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim = 256, double max_period = 10000.0,
+                                 double time_factor = 1000.0);
+
+// Random weights with the real shapes of `config`, reproducible from `seed`: linear weights
+// N(0, 1/fan_in), biases N(0, 0.02^2), RMSNorm scales 1 (activations stay O(1) at any size).
+TensorMap random_flux_weights(const FluxConfig& config, uint64_t seed, torch::Dtype dtype = torch::kFloat32,
+                              torch::Device device = torch::kCPU);
+
+// "f32"/"float32", "bf16"/"bfloat16", "f16"/"float16" -> dtype; "cpu", "cuda", "cuda:N" -> device
+// (a genplug::ConfigError naming the value otherwise, or GENPLUG_E_DEVICE when CUDA is absent).
+torch::Dtype parse_dtype(const std::string& name);
+torch::Device parse_device(const std::string& name);
+
+}  // namespace genplug::flux

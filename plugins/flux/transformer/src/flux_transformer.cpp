@@ -1,0 +1,112 @@
+// The FLUX denoiser (BFL flux/model.py Flux.forward) assembled from the blocks in layers/.
+#include <genplug/flux/transformer.hpp>
+
+#include <cmath>
+
+#include <genplug/flux/presets.hpp>
+
+#include "layers/double_stream_block.hpp"
+#include "layers/embedders.hpp"
+#include "layers/last_layer.hpp"
+#include "layers/single_stream_block.hpp"
+
+namespace genplug::flux {
+
+using namespace layers;
+
+torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim, double max_period, double time_factor) {
+  torch::Tensor scaled = time_factor * t;
+  const int64_t half = dim / 2;
+  torch::Tensor freqs =
+      torch::exp(-std::log(max_period) * torch::arange(0, half, torch::TensorOptions().dtype(torch::kFloat32)
+                                                                     .device(t.device())) / double(half));
+  torch::Tensor args = scaled.to(torch::kFloat32).unsqueeze(1) * freqs.unsqueeze(0);
+  torch::Tensor emb = torch::cat({torch::cos(args), torch::sin(args)}, -1);
+  if (dim % 2) emb = torch::cat({emb, torch::zeros_like(emb.narrow(-1, 0, 1))}, -1);
+  return emb;
+}
+
+struct FluxTransformer::Impl {
+  FluxConfig config;
+  torch::Dtype dtype;
+  torch::Device device;
+  int64_t attention_budget = kDefaultAttentionBudgetBytes;
+  Linear img_in, txt_in;
+  MLPEmbedder time_in, vector_in, guidance_in;
+  std::vector<DoubleStreamBlock> double_blocks;
+  std::vector<SingleStreamBlock> single_blocks;
+  std::unique_ptr<LastLayer> final_layer;
+
+  Impl(const TensorMap& weights, const FluxConfig& c, torch::Dtype dt, torch::Device dev)
+      : config(c), dtype(dt), device(dev) {
+    validate_flux_config(c);
+    const WeightReader w{weights, dt, dev};
+    const int64_t H = c.hidden_size;
+    img_in = Linear(w, "img_in", c.in_channels, H);
+    time_in = MLPEmbedder(w, "time_in", 256, H);
+    vector_in = MLPEmbedder(w, "vector_in", c.vec_in_dim, H);
+    if (c.guidance_embed) guidance_in = MLPEmbedder(w, "guidance_in", 256, H);
+    txt_in = Linear(w, "txt_in", c.context_in_dim, H);
+    for (int64_t i = 0; i < c.depth; ++i)
+      double_blocks.emplace_back(w, "double_blocks." + std::to_string(i) + ".", c);
+    for (int64_t i = 0; i < c.depth_single_blocks; ++i)
+      single_blocks.emplace_back(w, "single_blocks." + std::to_string(i) + ".", c);
+    final_layer = std::make_unique<LastLayer>(w, c);
+  }
+
+  void check_input(const torch::Tensor& t, const char* name, int64_t dims, int64_t last) const {
+    if (!t.defined() || t.dim() != dims || (last >= 0 && t.size(-1) != last))
+      throw InvalidArgument(std::string("flux forward: '") + name + "' must be " + std::to_string(dims) +
+                            "-D" + (last >= 0 ? " with last dim " + std::to_string(last) : std::string()) +
+                            (t.defined() ? ", got " + shape_text(t.sizes()) : ", got nothing"));
+  }
+
+  torch::Tensor forward(torch::Tensor img, torch::Tensor txt, const torch::Tensor& timesteps,
+                        const torch::Tensor& y, const torch::Tensor& guidance, const RotaryTables& pe) const {
+    check_input(img, "img", 3, config.in_channels);
+    check_input(txt, "txt", 3, config.context_in_dim);
+    check_input(y, "y", 2, config.vec_in_dim);
+    check_input(timesteps, "timesteps", 1, -1);
+    const auto model = torch::TensorOptions().dtype(dtype).device(device);
+    at::NoGradGuard no_grad;
+    img = img_in(img.to(model));
+    txt = txt_in(txt.to(model));
+    const torch::Tensor t = timesteps.to(device, torch::kFloat32);
+    torch::Tensor vec = time_in(timestep_embedding(t).to(model));
+    if (config.guidance_embed) {
+      if (!guidance.defined())
+        throw InvalidArgument("flux forward: this model embeds guidance; 'guidance' is required");
+      vec = vec + guidance_in(timestep_embedding(guidance.to(device, torch::kFloat32)).to(model));
+    }
+    vec = vec + vector_in(y.to(model));
+    const int64_t Lt = txt.size(1), L = Lt + img.size(1);
+    if (pe.cos.size(0) != L)
+      throw InvalidArgument("flux forward: rotary tables cover " + std::to_string(pe.cos.size(0)) +
+                            " tokens, the input has " + std::to_string(L));
+    const RotaryTables tables{pe.cos.to(device), pe.sin.to(device)};
+    for (const auto& block : double_blocks) block(img, txt, vec, tables, attention_budget);
+    torch::Tensor x = torch::cat({txt, img}, 1);
+    for (const auto& block : single_blocks) x = block(x, vec, tables, attention_budget);
+    return (*final_layer)(x.narrow(1, Lt, L - Lt), vec);
+  }
+};
+
+FluxTransformer::FluxTransformer(const TensorMap& weights, const FluxConfig& config, torch::Dtype dtype,
+                                 torch::Device device)
+    : impl_(std::make_unique<Impl>(weights, config, dtype, device)) {}
+FluxTransformer::~FluxTransformer() = default;
+FluxTransformer::FluxTransformer(FluxTransformer&&) noexcept = default;
+FluxTransformer& FluxTransformer::operator=(FluxTransformer&&) noexcept = default;
+
+torch::Tensor FluxTransformer::forward(const torch::Tensor& img, const torch::Tensor& txt,
+                                       const torch::Tensor& timesteps, const torch::Tensor& y,
+                                       const torch::Tensor& guidance, const RotaryTables& pe) const {
+  return impl_->forward(img, txt, timesteps, y, guidance, pe);
+}
+
+const FluxConfig& FluxTransformer::config() const { return impl_->config; }
+torch::Dtype FluxTransformer::dtype() const { return impl_->dtype; }
+torch::Device FluxTransformer::device() const { return impl_->device; }
+void FluxTransformer::set_attention_budget(int64_t bytes) { impl_->attention_budget = bytes; }
+
+}  // namespace genplug::flux

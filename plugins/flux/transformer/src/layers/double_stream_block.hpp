@@ -1,0 +1,57 @@
+// DoubleStreamBlock (BFL layers.py): image and text streams with their own weights, joint attention over
+// cat(txt, img).
+#pragma once
+#include "modulation.hpp"
+#include "qk_norm.hpp"
+#include "rope_attention.hpp"
+
+namespace genplug::flux::layers {
+
+// One stream's weights: modulation, self-attention (qkv, QK norm, proj) and the GELU-tanh MLP.
+struct StreamWeights {
+  Modulation mod;
+  Linear qkv, proj, mlp_in, mlp_out;
+  QKNorm norm;
+  StreamWeights() = default;
+  StreamWeights(const WeightReader& w, const std::string& p, const FluxConfig& c)
+      : mod(w, p + "_mod", c.hidden_size, true),
+        qkv(w, p + "_attn.qkv", c.hidden_size, 3 * c.hidden_size, c.qkv_bias),
+        proj(w, p + "_attn.proj", c.hidden_size, c.hidden_size),
+        mlp_in(w, p + "_mlp.0", c.hidden_size, c.mlp_hidden()),
+        mlp_out(w, p + "_mlp.2", c.mlp_hidden(), c.hidden_size),
+        norm(w, p + "_attn.norm", c.head_dim()) {}
+  torch::Tensor mlp(const torch::Tensor& x) const { return mlp_out(gelu_tanh(mlp_in(x))); }
+};
+
+struct DoubleStreamBlock {
+  StreamWeights img_w, txt_w;
+  int64_t heads = 0;
+
+  DoubleStreamBlock(const WeightReader& w, const std::string& prefix, const FluxConfig& c)
+      : img_w(w, prefix + "img", c), txt_w(w, prefix + "txt", c), heads(c.num_heads) {}
+
+  // Updates img [B, Li, H] and txt [B, Lt, H] in place of the caller's handles.
+  void operator()(torch::Tensor& img, torch::Tensor& txt, const torch::Tensor& vec, const RotaryTables& pe,
+                  int64_t budget) const {
+    auto img_mod = img_w.mod(vec), txt_mod = txt_w.mod(vec);
+    auto iqkv = split_qkv(img_w.qkv(img_mod[0].apply(layer_norm(img))), heads);
+    auto tqkv = split_qkv(txt_w.qkv(txt_mod[0].apply(layer_norm(txt))), heads);
+    torch::Tensor iv = iqkv[2], tv = tqkv[2];
+    torch::Tensor iq = img_w.norm.query_norm(iqkv[0]).to(iv.scalar_type());
+    torch::Tensor ik = img_w.norm.key_norm(iqkv[1]).to(iv.scalar_type());
+    torch::Tensor tq = txt_w.norm.query_norm(tqkv[0]).to(tv.scalar_type());
+    torch::Tensor tk = txt_w.norm.key_norm(tqkv[1]).to(tv.scalar_type());
+
+    torch::Tensor q = torch::cat({tq, iq}, 2), k = torch::cat({tk, ik}, 2), v = torch::cat({tv, iv}, 2);
+    torch::Tensor attn = rope_attention(q, k, v, pe, budget);
+    const int64_t Lt = txt.size(1);
+    torch::Tensor txt_attn = attn.narrow(1, 0, Lt), img_attn = attn.narrow(1, Lt, attn.size(1) - Lt);
+
+    img = img + img_mod[0].gate * img_w.proj(img_attn);
+    img = img + img_mod[1].gate * img_w.mlp(img_mod[1].apply(layer_norm(img)));
+    txt = txt + txt_mod[0].gate * txt_w.proj(txt_attn);
+    txt = txt + txt_mod[1].gate * txt_w.mlp(txt_mod[1].apply(layer_norm(txt)));
+  }
+};
+
+}  // namespace genplug::flux::layers

@@ -1,0 +1,21 @@
+// LastLayer (BFL layers.py): adaLN modulation (shift first, then scale), LayerNorm, linear to the patch
+// channels.
+#pragma once
+#include "weights.hpp"
+
+namespace genplug::flux::layers {
+
+struct LastLayer {
+  Linear linear, ada_ln;
+  LastLayer(const WeightReader& w, const FluxConfig& c)
+      : linear(w, "final_layer.linear", c.hidden_size, c.out_channels),
+        ada_ln(w, "final_layer.adaLN_modulation.1", c.hidden_size, 2 * c.hidden_size) {}
+
+  torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& vec) const {
+    auto shift_scale = ada_ln(torch::silu(vec)).chunk(2, 1);
+    torch::Tensor shift = shift_scale[0].unsqueeze(1), scale = shift_scale[1].unsqueeze(1);
+    return linear((1 + scale) * layer_norm(x) + shift);
+  }
+};
+
+}  // namespace genplug::flux::layers

@@ -1,0 +1,60 @@
+// Random weights with real shapes (benchmarks, demos), and the dtype/device names of the config.
+#include <genplug/flux/transformer.hpp>
+
+#include <cmath>
+#include <string>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <genplug/flux/presets.hpp>
+#include <genplug/plugin.hpp>
+
+namespace genplug::flux {
+
+namespace {
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+}  // namespace
+
+TensorMap random_flux_weights(const FluxConfig& config, uint64_t seed, torch::Dtype dtype, torch::Device device) {
+  // Drawn on the CPU in float32 from one seeded generator, tensor by tensor in a fixed order, so the
+  // weights do not depend on the target device or dtype beyond the final rounding.
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  TensorMap out;
+  for (const auto& [name, shape] : flux_weight_shapes(config)) {
+    torch::Tensor t;
+    if (ends_with(name, ".scale")) {
+      t = torch::ones(shape, f32);
+    } else if (ends_with(name, ".bias")) {
+      t = torch::randn(shape, gen, f32) * 0.02;
+    } else {
+      t = torch::randn(shape, gen, f32) * (1.0 / std::sqrt(double(shape[1])));
+    }
+    out.emplace(name, t.to(device, dtype));
+  }
+  return out;
+}
+
+torch::Dtype parse_dtype(const std::string& name) {
+  if (name == "f32" || name == "float32" || name == "fp32") return torch::kFloat32;
+  if (name == "bf16" || name == "bfloat16") return torch::kBFloat16;
+  if (name == "f16" || name == "float16" || name == "fp16") return torch::kFloat16;
+  throw ConfigError("dtype: '" + name + "' is not one of f32, bf16, f16");
+}
+
+torch::Device parse_device(const std::string& name) {
+  torch::Device device = torch::kCPU;
+  try {
+    device = torch::Device(name);
+  } catch (const std::exception&) {
+    throw ConfigError("device: '" + name + "' is not one of cpu, cuda, cuda:N");
+  }
+  if (device.is_cpu()) return device;
+  if (!device.is_cuda()) throw ConfigError("device: '" + name + "' is not one of cpu, cuda, cuda:N");
+  if (!at::hasCUDA()) throw Error(GENPLUG_E_DEVICE, "device: '" + name + "' requested but this libtorch has no CUDA device");
+  return device;
+}
+
+}  // namespace genplug::flux

@@ -1,0 +1,83 @@
+// Attention paths and rotary helpers on random inputs: the chunked attention (libtorch < 2.0 path) and the
+// dispatching attention() equal the full softmax attention; timestep embedding and plain spectrum formulas.
+#define BOOST_TEST_MODULE flux_attention
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+
+#include <genplug/flux/attention.hpp>
+#include <genplug/flux/rotary.hpp>
+#include <genplug/flux/transformer.hpp>
+
+using namespace genplug::flux;
+
+namespace {
+struct Qkv {
+  torch::Tensor q, k, v;
+  Qkv(int64_t heads, int64_t L, int64_t D, uint64_t seed) {
+    torch::manual_seed(seed);
+    q = torch::randn({1, heads, L, D}) * 2.0;  // sharper softmax than unit scale
+    k = torch::randn({1, heads, L, D});
+    v = torch::randn({1, heads, L, D});
+  }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(chunked_equals_full_for_any_chunk) {
+  Qkv x(3, 257, 32, 7);
+  torch::Tensor full = full_attention(x.q, x.k, x.v);
+  for (int64_t chunk : {1, 5, 64, 256, 257, 1000}) {
+    torch::Tensor c = chunked_attention(x.q, x.k, x.v, chunk);
+    BOOST_TEST((c - full).abs().max().item<double>() < 1e-5, "chunk " << chunk);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(attention_equals_full_under_a_small_budget) {
+  Qkv x(2, 300, 16, 11);
+  torch::Tensor full = full_attention(x.q, x.k, x.v);
+  const int64_t budget = 2 * 2 * 300 * 4 * 17;  // 17 query rows per chunk
+  BOOST_TEST(attention_chunk_size(x.q, x.k, budget) == 17);
+  BOOST_TEST((attention(x.q, x.k, x.v, budget) - full).abs().max().item<double>() < 1e-5);
+  BOOST_TEST((attention(x.q, x.k, x.v) - full).abs().max().item<double>() < 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(full_attention_is_softmax_of_scaled_scores) {
+  // One query, two keys: weights softmax([q.k0, q.k1] / sqrt(D)).
+  torch::Tensor q = torch::tensor({1.0f, 0.0f, 0.0f, 0.0f}).view({1, 1, 1, 4});
+  torch::Tensor k = torch::tensor({2.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}).view({1, 1, 2, 4});
+  torch::Tensor v = torch::tensor({1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f}).view({1, 1, 2, 4});
+  const double w0 = std::exp(1.0) / (std::exp(1.0) + 1.0);  // score 2/sqrt(4) = 1 vs 0
+  torch::Tensor o = full_attention(q, k, v);
+  BOOST_TEST(std::abs(o[0][0][0][0].item<double>() - w0) < 1e-6);
+  BOOST_TEST(std::abs(chunked_attention(q, k, v, 1)[0][0][0][1].item<double>() - (1 - w0)) < 1e-6);
+}
+
+BOOST_AUTO_TEST_CASE(plain_spectrum_is_theta_power) {
+  RotarySpectrum s = plain_spectrum({4, 6}, 10000.0);
+  BOOST_TEST_REQUIRE(s.freqs.size() == 5u);
+  BOOST_TEST(s.freqs[1] == std::pow(10000.0, -0.5));
+  BOOST_TEST(std::abs(s.freqs[4] - std::pow(10000.0, -4.0 / 6.0)) < 1e-15);
+  BOOST_TEST(s.amplitude == std::vector<double>({1.0, 1.0}));
+}
+
+BOOST_AUTO_TEST_CASE(rotary_rotates_pairs_and_scales_by_amplitude) {
+  RotarySpectrum s{{2, 2}, {0.5, 0.25}, {1.0, 2.0}};
+  torch::Tensor ids = torch::tensor({0.0, 3.0, 0.0, 4.0}, torch::kFloat64).view({2, 2});  // 2 tokens
+  RotaryTables t = rotary_tables(ids, s);
+  BOOST_TEST(std::abs(t.cos[0][0].item<double>() - 1.0) < 1e-7);          // pos 0, axis 0
+  BOOST_TEST(std::abs(t.sin[0][1].item<double>() - 2 * std::sin(0.75)) < 1e-6);  // pos 3 * 0.25, amp 2
+  BOOST_TEST(std::abs(t.cos[1][1].item<double>() - 2 * std::cos(1.0)) < 1e-6);
+  // x = (1, 0 | 0, 1) for token 1: pair 1 (features 2, 3) rotated by angle 1, scaled by 2.
+  torch::Tensor x = torch::tensor({0.f, 0.f, 0.f, 0.f, 1.f, 0.f, 0.f, 1.f}).view({1, 1, 2, 4});
+  torch::Tensor y = apply_rotary(x, t);
+  BOOST_TEST(std::abs(y[0][0][1][2].item<double>() - (-2 * std::sin(1.0))) < 1e-6);
+  BOOST_TEST(std::abs(y[0][0][1][3].item<double>() - 2 * std::cos(1.0)) < 1e-6);
+  BOOST_TEST(std::abs(y[0][0][1][0].item<double>() - 1.0) < 1e-6);  // pair 0: angle 0, amplitude 1
+}
+
+BOOST_AUTO_TEST_CASE(timestep_embedding_is_cos_first_times_1000) {
+  torch::Tensor e = timestep_embedding(torch::tensor({0.5f}), 8);
+  BOOST_TEST(std::abs(e[0][0].item<double>() - std::cos(500.0)) < 1e-4);
+  BOOST_TEST(std::abs(e[0][4].item<double>() - std::sin(500.0)) < 1e-4);
+  BOOST_TEST(std::abs(e[0][1].item<double>() - std::cos(500.0 * std::exp(-std::log(10000.0) / 4))) < 1e-4);
+}

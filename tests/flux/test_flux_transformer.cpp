@@ -1,0 +1,123 @@
+// The FLUX transformer against the official BFL code on the tiny golden config (tests/golden/flux):
+// rotary tables, one forward with plain RoPE and with the DyPE spectrum, and 4-step Euler sampling.
+#define BOOST_TEST_MODULE flux_transformer
+#include <boost/test/unit_test.hpp>
+
+#include <genplug/flux/transformer.hpp>
+#include <genplug/plugin.hpp>
+
+#include "flux_golden_case.hpp"
+
+using namespace genplug;
+using genplug::test::relative_error;
+
+namespace {
+
+constexpr double kTolerance = 1e-4;  // relative to the reference's largest magnitude (fp32)
+
+struct Fixture : test::FluxGoldenCase {
+  std::shared_ptr<const safetensors::File> bfl = test::golden_file("flux/flux_tiny_bfl.safetensors");
+  flux::FluxTransformer model{test::golden_tensor_map(*bfl), config};
+
+  torch::Tensor forward(const torch::Tensor& img, double t, const flux::RotarySpectrum& spectrum) const {
+    flux::RotaryTables pe = flux::rotary_tables(ids(), spectrum);
+    return model.forward(img, io_tensor("txt"), torch::full({1}, t, torch::kFloat32), io_tensor("y"),
+                         io_tensor("guidance"), pe);
+  }
+};
+
+// cos/sin from BFL's [..., L, D/2, 2, 2] rotation matrices [[cos, -sin], [sin, cos]].
+torch::Tensor bfl_cos(const torch::Tensor& pe) { return pe.reshape({-1, pe.size(-3), 2, 2}).select(-1, 0).select(-1, 0); }
+torch::Tensor bfl_sin(const torch::Tensor& pe) { return pe.reshape({-1, pe.size(-3), 2, 2}).select(-1, 0).select(-1, 1); }
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(golden, Fixture)
+
+BOOST_AUTO_TEST_CASE(position_ids_match_bfl_prepare) {
+  torch::Tensor expected = torch::cat({io_tensor("txt_ids")[0], io_tensor("img_ids")[0]}, 0).to(torch::kFloat64);
+  BOOST_TEST(torch::equal(ids(), expected));
+}
+
+BOOST_AUTO_TEST_CASE(plain_tables_match_bfl_pe_embedder) {
+  flux::RotaryTables t = flux::rotary_tables(ids(), plain());
+  torch::Tensor pe = io_tensor("pe_plain");
+  BOOST_TEST_REQUIRE(t.cos.sizes() == bfl_cos(pe).sizes());
+  BOOST_TEST((t.cos - bfl_cos(pe)).abs().max().item<double>() < 1e-5);
+  BOOST_TEST((t.sin - bfl_sin(pe)).abs().max().item<double>() < 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(dype_tables_match_official_dype) {
+  flux::RotaryTables t = flux::rotary_tables(ids(), dype());
+  // dype.cos/sin repeat each pair's value twice (features 2k, 2k+1).
+  torch::Tensor c = io_tensor("dype.cos").slice(1, 0, c10::nullopt, 2);
+  torch::Tensor s = io_tensor("dype.sin").slice(1, 0, c10::nullopt, 2);
+  BOOST_TEST_MESSAGE("dype table max abs diff cos " << (t.cos - c).abs().max().item<double>() << " sin "
+                                                    << (t.sin - s).abs().max().item<double>());
+  BOOST_TEST((t.cos - c).abs().max().item<double>() < 1e-6);
+  BOOST_TEST((t.sin - s).abs().max().item<double>() < 1e-6);
+  // The DyPE pe in BFL layout says the same.
+  BOOST_TEST((t.cos - bfl_cos(io_tensor("dype.pe"))).abs().max().item<double>() < 1e-6);
+}
+
+BOOST_AUTO_TEST_CASE(forward_plain_rope_matches_bfl) {
+  torch::Tensor out = forward(io_tensor("img"), io_tensor("timesteps").item<double>(), plain());
+  torch::Tensor ref = io_tensor("out");
+  BOOST_TEST_REQUIRE(out.sizes() == ref.sizes());
+  const double err = relative_error(out, ref);
+  BOOST_TEST_MESSAGE("forward (BFL weights, plain RoPE) relative error " << err);
+  BOOST_TEST(err < kTolerance);
+}
+
+BOOST_AUTO_TEST_CASE(forward_dype_spectrum_matches_official_dype) {
+  torch::Tensor out = forward(io_tensor("img"), io_tensor("timesteps").item<double>(), dype());
+  const double err = relative_error(out, io_tensor("dype.out"));
+  BOOST_TEST_MESSAGE("forward (DyPE spectrum) relative error " << err);
+  BOOST_TEST(err < kTolerance);
+  // And the spectrum matters: the plain output is measurably different from dype.out.
+  BOOST_TEST(relative_error(io_tensor("out"), io_tensor("dype.out")) > 10 * kTolerance);
+}
+
+// BFL denoise(): img += (t_prev - t_curr) * model(img, t_curr), sigmas from the golden file.
+BOOST_AUTO_TEST_CASE(euler_sampling_matches_bfl_denoise) {
+  auto sample = test::golden_file("flux/flux_tiny_sample.safetensors");
+  std::vector<double> sigmas = safetensors::to_float64(sample->at("sigmas"));
+  const nlohmann::json& dype_steps = info.at("sampling").at("dype_steps");
+  BOOST_TEST_REQUIRE(dype_steps.size() + 1 == sigmas.size());
+  for (bool use_dype : {false, true}) {
+    torch::Tensor img = test::golden_tensor(*sample, "noise");
+    const std::string prefix = use_dype ? "dype." : "";
+    for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
+      flux::RotarySpectrum spectrum = use_dype ? test::spectrum_from_json(dype_steps[i], config.axes_dim) : plain();
+      torch::Tensor pred = forward(img, sigmas[i], spectrum);
+      const std::string step = prefix + "step" + std::to_string(i) + ".pred";
+      BOOST_TEST(relative_error(pred, test::golden_tensor(*sample, step)) < kTolerance, step);
+      img = img + (sigmas[i + 1] - sigmas[i]) * pred;
+    }
+    const double err = relative_error(img, test::golden_tensor(*sample, prefix + "final"));
+    BOOST_TEST_MESSAGE(prefix << "final relative error " << err);
+    BOOST_TEST(err < kTolerance);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(missing_and_misshapen_tensors_are_named) {
+  flux::TensorMap weights = test::golden_tensor_map(*bfl);
+  weights.erase("single_blocks.1.linear2.weight");
+  try {
+    flux::FluxTransformer broken(weights, config);
+    BOOST_FAIL("a missing tensor was accepted");
+  } catch (const genplug::Error& e) {
+    BOOST_TEST(std::string(e.what()).find("single_blocks.1.linear2.weight") != std::string::npos);
+  }
+  flux::FluxConfig wider = config;
+  wider.context_in_dim += 1;
+  try {
+    flux::FluxTransformer broken(test::golden_tensor_map(*bfl), wider);
+    BOOST_FAIL("a wrongly shaped tensor was accepted");
+  } catch (const genplug::Error& e) {
+    BOOST_TEST(std::string(e.what()).find("txt_in.weight") != std::string::npos);
+    BOOST_TEST(e.code() == GENPLUG_E_CONFIG);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
