@@ -1,0 +1,131 @@
+#define BOOST_TEST_MODULE t5_tokenizer
+#include <boost/test/unit_test.hpp>
+
+#include <sentencepiece_trainer.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <genplug/flux/text/t5_tokenizer.hpp>
+
+namespace fs = std::filesystem;
+namespace gt = genplug::flux::text;
+
+namespace {
+
+// No public T5 spiece.model is available offline: train a small unigram model with the T5 special-id layout
+// (<pad>=0, </s>=1, <unk>=2, no BOS) once per test run.
+struct TrainedModel {
+  fs::path dir;
+  fs::path model;
+  TrainedModel() {
+    dir = fs::temp_directory_path() / ("genplug_t5_tok_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const char* words[] = {"a",      "photo", "of",    "the",    "cat",   "dog",    "sitting", "on",  "mat",
+                           "bright", "sunny", "day",   "forest", "river", "castle", "old",     "red", "blue",
+                           "green",  "light", "small", "house",  "near",  "mountain"};
+    std::ofstream corpus(dir / "corpus.txt");
+    unsigned state = 12345;
+    for (int line = 0; line < 400; ++line) {
+      for (int w = 0; w < 9; ++w) {
+        state = state * 1103515245u + 12345u;
+        corpus << (w ? " " : "") << words[(state >> 16) % (sizeof words / sizeof *words)];
+      }
+      corpus << ".\n";
+    }
+    corpus.close();
+    model = dir / "spiece.model";
+    const auto status = sentencepiece::SentencePieceTrainer::Train(
+        "--input=" + (dir / "corpus.txt").string() + " --model_prefix=" + (dir / "spiece").string() +
+        " --vocab_size=64 --model_type=unigram --pad_id=0 --eos_id=1 --unk_id=2 --bos_id=-1"
+        " --hard_vocab_limit=false --minloglevel=2");
+    BOOST_REQUIRE_MESSAGE(status.ok(), "SentencePiece training failed: " << status.ToString());
+  }
+  ~TrainedModel() { fs::remove_all(dir); }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(t5_tokenizer, TrainedModel)
+
+BOOST_AUTO_TEST_CASE(eos_and_padding) {
+  const auto tok = gt::T5Tokenizer::load(model);
+  BOOST_TEST(tok.eos_id() == 1);
+  BOOST_TEST(tok.pad_id() == 0);
+  const std::string prompt = "a photo of the cat";
+  const auto content = tok.encode(prompt);
+  BOOST_REQUIRE(!content.empty());
+  for (int64_t id : content) BOOST_TEST(id >= 3);  // no special ids inside the content
+  std::vector<std::string> warnings;
+  const auto ids = tok.encode_padded(prompt, 32, [&](const std::string& w) { warnings.push_back(w); });
+  BOOST_REQUIRE(ids.size() == 32u);
+  BOOST_TEST(std::vector<int64_t>(ids.begin(), ids.begin() + content.size()) == content,
+             boost::test_tools::per_element());
+  BOOST_TEST(ids[content.size()] == 1);
+  for (std::size_t i = content.size() + 1; i < ids.size(); ++i) BOOST_TEST(ids[i] == 0);
+  BOOST_TEST(warnings.empty());
+}
+
+BOOST_AUTO_TEST_CASE(truncation_warns_with_dropped_count) {
+  const auto tok = gt::T5Tokenizer::load(model);
+  std::string prompt;
+  for (int i = 0; i < 20; ++i) prompt += "the old castle near the green river ";
+  const auto content = tok.encode(prompt);
+  const int64_t max_length = 16;
+  BOOST_REQUIRE(static_cast<int64_t>(content.size()) > max_length);
+  std::vector<std::string> warnings;
+  const auto ids = tok.encode_padded(prompt, max_length, [&](const std::string& w) { warnings.push_back(w); });
+  BOOST_REQUIRE(ids.size() == static_cast<std::size_t>(max_length));
+  BOOST_TEST(std::vector<int64_t>(ids.begin(), ids.end() - 1) ==
+                 std::vector<int64_t>(content.begin(), content.begin() + max_length - 1),
+             boost::test_tools::per_element());
+  BOOST_TEST(ids.back() == 1);
+  BOOST_REQUIRE(warnings.size() == 1u);
+  const std::string dropped = std::to_string(content.size() - (max_length - 1));
+  BOOST_TEST(warnings[0].find("the last " + dropped + " were dropped") != std::string::npos, warnings[0]);
+
+  // Exactly max_length - 1 content tokens: no truncation, no warning.
+  warnings.clear();
+  const std::string fits = tok.decode(std::vector<int64_t>(content.begin(), content.begin() + max_length - 1));
+  if (tok.encode(fits).size() == static_cast<std::size_t>(max_length - 1)) {
+    tok.encode_padded(fits, max_length, [&](const std::string& w) { warnings.push_back(w); });
+    BOOST_TEST(warnings.empty());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(round_trip) {
+  const auto tok = gt::T5Tokenizer::load(model);
+  for (const std::string prompt : {"a small red house near the mountain", "bright sunny day", "dog"}) {
+    const auto ids = tok.encode_padded(prompt, 24, nullptr);
+    BOOST_TEST(tok.decode(ids) == prompt);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(errors_are_clear) {
+  auto message_of = [](const fs::path& p) {
+    try {
+      gt::T5Tokenizer::load(p);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string missing = message_of(dir / "missing.model");
+  BOOST_TEST(missing.find("missing.model") != std::string::npos, missing);
+  BOOST_TEST(missing.find("does not exist") != std::string::npos, missing);
+  std::ofstream(dir / "corrupt.model") << "definitely not a protobuf SentencePiece model";
+  const std::string corrupt = message_of(dir / "corrupt.model");
+  BOOST_TEST(corrupt.find("corrupt.model") != std::string::npos, corrupt);
+  BOOST_TEST(corrupt.find("not a valid SentencePiece model") != std::string::npos, corrupt);
+
+  const auto tok = gt::T5Tokenizer::load(model);
+  BOOST_CHECK_EXCEPTION(tok.encode_padded("bad \xFF byte", 8, nullptr), std::invalid_argument,
+                        [](const std::invalid_argument& e) {
+                          return std::string(e.what()).find("not valid UTF-8") != std::string::npos;
+                        });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
