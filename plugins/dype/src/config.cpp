@@ -1,0 +1,164 @@
+// genplug DyPE — config parsing. Every rule lives here once; the schema (config_schema.cpp) documents the
+// same rules for hosts that validate before create.
+#include "genplug/dype/config.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include <genplug/plugin.hpp>
+
+namespace genplug::dype {
+namespace {
+
+using nlohmann::json;
+
+const std::set<std::string>& known_fields() {
+  static const std::set<std::string> fields = {
+      "method",  "lambda_s",           "lambda_t",      "beta_0",    "beta_1",          "gamma_0",
+      "gamma_1", "mscale_coefficient", "mscale_offset", "isotropic", "base_resolution", "base_extent"};
+  return fields;
+}
+
+std::string field(const std::string& name) { return "config." + name; }
+
+std::string shown(const json& v) {
+  if (v.is_number_float()) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v.get<double>());
+    return buf;
+  }
+  std::string text = v.dump();
+  return text.size() > 60 ? text.substr(0, 57) + "..." : text;
+}
+
+const char* type_name(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "boolean";
+    case json::value_t::string: return "string";
+    case json::value_t::array: return "array";
+    case json::value_t::object: return "object";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned: return "integer";
+    case json::value_t::number_float: return "number";
+    default: return "value";
+  }
+}
+
+ConfigError wrong(const std::string& name, const std::string& rule, const json& got) {
+  return ConfigError(field(name) + ": " + rule + ", got " + shown(got));
+}
+
+// A number field checked by `ok` (rule text for the message). Absent: `fallback`.
+double number_field(const json& c, const std::string& name, double fallback, const char* rule,
+                    const std::function<bool(double)>& ok) {
+  auto it = c.find(name);
+  if (it == c.end()) return fallback;
+  if (!it->is_number()) throw ConfigError(field(name) + ": must be a number, got " + type_name(*it) + " " + shown(*it));
+  const double v = it->get<double>();
+  if (!std::isfinite(v) || !ok(v)) throw wrong(name, rule, *it);
+  return v;
+}
+
+// A positive integer field (tokens or pixels); 1024.0 counts as an integer, as in JSON Schema.
+std::optional<uint32_t> count_field(const json& c, const std::string& name) {
+  constexpr double kMax = 1000000.0;
+  auto it = c.find(name);
+  if (it == c.end()) return std::nullopt;
+  const bool integral = it->is_number_integer() || (it->is_number_float() && std::isfinite(it->get<double>()) &&
+                                                     std::floor(it->get<double>()) == it->get<double>());
+  if (!integral)
+    throw ConfigError(field(name) + ": must be an integer, got " + type_name(*it) + " " + shown(*it));
+  const double v = it->is_number_unsigned() ? double(it->get<uint64_t>()) : it->get<double>();
+  if (v < 1.0 || v > kMax) throw wrong(name, "must be an integer in [1, 1000000]", *it);
+  return static_cast<uint32_t>(v);
+}
+
+Method method_field(const json& c) {
+  auto it = c.find("method");
+  if (it == c.end()) return Method::dy_yarn;
+  std::string allowed;
+  for (const auto& s : method_spellings()) allowed += (allowed.empty() ? "" : ", ") + s;
+  if (!it->is_string())
+    throw ConfigError(field("method") + ": must be a string (one of " + allowed + "), got " + type_name(*it) + " " +
+                      shown(*it));
+  auto m = parse_method(it->get<std::string>());
+  if (!m) throw ConfigError(field("method") + ": unknown method " + shown(*it) + " (one of " + allowed + ")");
+  return *m;
+}
+
+void check_threshold_order(const YarnThresholds& th) {
+  auto order = [](const char* smaller, double a, const char* larger, double b, bool strict) {
+    if (strict ? a < b : a <= b) return;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "config.%s: must be %s config.%s (%.17g), got %.17g", smaller,
+                  strict ? "<" : "<=", larger, b, a);
+    throw ConfigError(buf);
+  };
+  order("beta_1", th.beta_1, "beta_0", th.beta_0, true);
+  order("gamma_1", th.gamma_1, "gamma_0", th.gamma_0, true);
+  order("beta_0", th.beta_0, "gamma_1", th.gamma_1, false);
+}
+
+}  // namespace
+
+MethodConfig parse_config(const std::string& json_text) {
+  json c;
+  try {
+    c = json::parse(json_text.empty() ? std::string("{}") : json_text);
+  } catch (const json::parse_error& e) {
+    throw ConfigError(std::string("config: not valid JSON: ") + e.what());
+  }
+  if (!c.is_object()) throw ConfigError(std::string("config: must be a JSON object, got ") + type_name(c));
+  for (const auto& item : c.items())
+    if (!known_fields().count(item.key()))
+      throw ConfigError(field(item.key()) + ": unknown field (known: method, lambda_s, lambda_t, beta_0, beta_1, "
+                                            "gamma_0, gamma_1, mscale_coefficient, mscale_offset, isotropic, "
+                                            "base_resolution, base_extent)");
+
+  MethodConfig m = MethodConfig::defaults(method_field(c));
+  auto non_negative = [](double v) { return v >= 0.0; };
+  auto positive = [](double v) { return v > 0.0; };
+  m.lambda_s = number_field(c, "lambda_s", m.lambda_s, "must be >= 0", non_negative);
+  m.lambda_t = number_field(c, "lambda_t", m.lambda_t, "must be >= 0", non_negative);
+  m.thresholds.beta_0 = number_field(c, "beta_0", m.thresholds.beta_0, "must be > 0", positive);
+  m.thresholds.beta_1 = number_field(c, "beta_1", m.thresholds.beta_1, "must be > 0", positive);
+  m.thresholds.gamma_0 = number_field(c, "gamma_0", m.thresholds.gamma_0, "must be > 0", positive);
+  m.thresholds.gamma_1 = number_field(c, "gamma_1", m.thresholds.gamma_1, "must be > 0", positive);
+  check_threshold_order(m.thresholds);
+  m.mscale_coefficient =
+      number_field(c, "mscale_coefficient", m.mscale_coefficient, "must be >= 0", non_negative);
+  m.mscale_offset = number_field(c, "mscale_offset", m.mscale_offset, "must be > 0", positive);
+  if (auto it = c.find("isotropic"); it != c.end()) {
+    if (!it->is_boolean())
+      throw ConfigError(field("isotropic") + ": must be a boolean, got " + type_name(*it) + " " + shown(*it));
+    m.isotropic = it->get<bool>();
+  }
+  m.base_resolution = count_field(c, "base_resolution");
+  m.base_extent = count_field(c, "base_extent");
+  if (m.base_resolution && m.base_extent)
+    throw ConfigError("config.base_extent: set either base_extent (tokens) or base_resolution (pixels), not both");
+  return m;
+}
+
+std::string config_to_json(const MethodConfig& m) {
+  json j = {{"method", method_name(m.method)},
+            {"lambda_s", m.lambda_s},
+            {"lambda_t", m.lambda_t},
+            {"beta_0", m.thresholds.beta_0},
+            {"beta_1", m.thresholds.beta_1},
+            {"gamma_0", m.thresholds.gamma_0},
+            {"gamma_1", m.thresholds.gamma_1},
+            {"mscale_coefficient", m.mscale_coefficient},
+            {"mscale_offset", m.mscale_offset},
+            {"isotropic", m.isotropic}};
+  if (m.base_resolution) j["base_resolution"] = *m.base_resolution;
+  if (m.base_extent) j["base_extent"] = *m.base_extent;
+  return j.dump();
+}
+
+}  // namespace genplug::dype

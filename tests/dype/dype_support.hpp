@@ -1,0 +1,114 @@
+// Shared helpers of the DyPE tests: the golden layout and cases, relative comparison, and loading the built
+// plugin library through its C entry (dlopen) into the SDK's host proxies.
+#pragma once
+#include <dlfcn.h>
+
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <genplug/dype/method.hpp>
+#include <genplug/dype/spectrum.hpp>
+#include <genplug/host.hpp>
+
+#include "golden.hpp"
+
+namespace dype_test {
+
+using nlohmann::json;
+
+// The golden set's rotary layout, read from cases.json "meta": index axis never scaled (base extent 1).
+inline genplug::dype::Layout golden_layout(const json& meta) {
+  genplug::dype::Layout l;
+  l.axis_dims = meta.at("axes_dim").get<std::vector<uint32_t>>();
+  l.theta = meta.at("theta").get<double>();
+  const uint32_t base = meta.at("base_patches").get<uint32_t>();
+  l.base_extent.assign(l.axis_dims.size(), base);
+  l.base_extent[0] = 1;
+  l.pixels_per_token = meta.at("patch_px").get<uint32_t>();
+  return l;
+}
+
+// Target extent in tokens of a golden case: index axis 1, rows grid_h, cols grid_w.
+inline std::vector<uint32_t> golden_target(const json& c) {
+  return {1u, c.at("grid_h").get<uint32_t>(), c.at("grid_w").get<uint32_t>()};
+}
+
+inline genplug::dype::Method golden_method(const json& c) {
+  auto m = genplug::dype::parse_method(c.at("method").get<std::string>());
+  if (!m) throw std::runtime_error("golden case with unknown method " + c.at("method").dump());
+  return *m;
+}
+
+inline std::string describe(const json& c) {
+  return c.at("method").get<std::string>() + " " + std::to_string(c.at("height_px").get<int>()) + "x" +
+         std::to_string(c.at("width_px").get<int>()) + " t=" + c.at("t").dump();
+}
+
+// |a - b| relative to the larger magnitude (0 when both are 0).
+inline double relative_error(double a, double b) {
+  const double scale = std::max(std::fabs(a), std::fabs(b));
+  return scale == 0.0 ? 0.0 : std::fabs(a - b) / scale;
+}
+
+// The built plugin library, loaded through its exported C entry; instances keep it loaded.
+class LoadedPlugin {
+ public:
+  explicit LoadedPlugin(const std::string& path) {
+    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle) throw std::runtime_error("dlopen " + path + ": " + ::dlerror());
+    entry_ = static_cast<const genplug_entry_t*>(::dlsym(handle, GENPLUG_ENTRY_SYMBOL));
+    if (!entry_) {
+      ::dlclose(handle);
+      throw std::runtime_error(path + ": no " GENPLUG_ENTRY_SYMBOL " symbol");
+    }
+    genplug::CallContext ctx;
+    const genplug_status s = entry_->init(path.c_str(), ctx.get());
+    if (s != GENPLUG_OK) {
+      ::dlclose(handle);
+      throw std::runtime_error(path + ": init failed: " + ctx.error());
+    }
+    const genplug_entry_t* entry = entry_;
+    keepalive_ = std::shared_ptr<void>(handle, [entry](void* h) {
+      entry->deinit();
+      ::dlclose(h);
+    });
+  }
+  static LoadedPlugin built() { return LoadedPlugin((genplug::test::plugin_build_dir() / "libgenplug_dype.so").string()); }
+
+  const genplug_entry_t& entry() const { return *entry_; }
+  const genplug_factory_t* posenc_factory() const { return entry_->get_factory(GENPLUG_KIND_POSENC); }
+
+  // Creates an instance; the status and message come back through `ctx` / the returned status.
+  genplug_status try_create(const std::string& id, const std::string& config, genplug::CallContext& ctx,
+                            genplug::PosencProxy* out) const {
+    void* instance = nullptr;
+    const genplug_status s = posenc_factory()->create(posenc_factory(), id.c_str(), config.c_str(), ctx.get(), &instance);
+    if (s == GENPLUG_OK && out)
+      *out = genplug::PosencProxy(static_cast<genplug_posenc_t*>(instance), id, keepalive_);
+    else if (s == GENPLUG_OK && instance)
+      static_cast<genplug_posenc_t*>(instance)->destroy(static_cast<genplug_posenc_t*>(instance));
+    return s;
+  }
+  genplug::PosencProxy create(const std::string& config, const std::string& id = "org.genplug.dype") const {
+    genplug::CallContext ctx;
+    genplug::PosencProxy p;
+    ctx.check(try_create(id, config, ctx, &p), id + ": create");
+    return p;
+  }
+
+ private:
+  const genplug_entry_t* entry_ = nullptr;
+  std::shared_ptr<void> keepalive_;
+};
+
+// genplug::RotaryLayout (host side) from the plugin's Layout.
+inline genplug::RotaryLayout host_layout(const genplug::dype::Layout& l) {
+  return genplug::RotaryLayout{l.axis_dims, l.theta, l.base_extent, l.pixels_per_token};
+}
+
+}  // namespace dype_test

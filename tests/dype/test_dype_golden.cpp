@@ -1,0 +1,91 @@
+// Every case of the golden set (official guyyariv/DyPE code, executed) against the spectrum math API:
+// frequencies and amplitude (mscale) to 1e-12 relative. The case list, layout and expected values come from
+// golden("dype/cases.json"), so any set with the same layout passes or fails on its own numbers.
+#define BOOST_TEST_MODULE dype_golden
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+
+#include "dype_support.hpp"
+
+using namespace dype_test;
+namespace dype = genplug::dype;
+
+namespace {
+
+constexpr double kTolerance = 1e-12;
+
+struct Golden {
+  json doc = genplug::test::read_json(genplug::test::golden("dype/cases.json"));
+  const json& meta() const { return doc.at("meta"); }
+  const json& cases() const { return doc.at("cases"); }
+};
+
+// Largest relative error of one case over every frequency and amplitude; reports the worst entry.
+double case_error(const json& c, const std::vector<dype::AxisSpectrum>& got, std::string* worst) {
+  double max_err = 0.0;
+  const json& expected = c.at("expected");
+  for (std::size_t a = 0; a < got.size(); ++a) {
+    const std::string key = "axis" + std::to_string(a);
+    const auto freqs = expected.at(key + "_freqs").get<std::vector<double>>();
+    BOOST_REQUIRE_EQUAL(freqs.size(), got[a].freqs.size());
+    for (std::size_t j = 0; j < freqs.size(); ++j) {
+      const double e = relative_error(got[a].freqs[j], freqs[j]);
+      if (e > max_err) {
+        max_err = e;
+        *worst = key + "_freqs[" + std::to_string(j) + "]";
+      }
+    }
+    const double e = relative_error(got[a].amplitude, expected.at(key + "_mscale").get<double>());
+    if (e > max_err) {
+      max_err = e;
+      *worst = key + "_mscale";
+    }
+  }
+  return max_err;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(golden_set_has_cases_for_every_official_method) {
+  Golden g;
+  BOOST_REQUIRE_GT(g.cases().size(), 0u);
+  for (const json& c : g.cases()) BOOST_CHECK_NO_THROW(golden_method(c));
+}
+
+BOOST_AUTO_TEST_CASE(every_case_matches_official_frequencies_and_mscale) {
+  Golden g;
+  const dype::Layout layout = golden_layout(g.meta());
+  double worst_overall = 0.0;
+  std::size_t checked = 0;
+  for (const json& c : g.cases()) {
+    const dype::MethodConfig config = dype::MethodConfig::defaults(golden_method(c));
+    const auto got = dype::compute_spectrum(config, layout, golden_target(c), c.at("t").get<double>());
+    BOOST_REQUIRE_EQUAL(got.size(), layout.axis_dims.size());
+    std::string worst;
+    const double err = case_error(c, got, &worst);
+    BOOST_CHECK_MESSAGE(err <= kTolerance, describe(c) << ": " << worst << " off by " << err << " relative");
+    worst_overall = std::max(worst_overall, err);
+    ++checked;
+  }
+  BOOST_TEST_MESSAGE("checked " << checked << " golden cases; largest relative error " << worst_overall);
+}
+
+// The per-axis scales the official code applies (s = grid / base when grid > base, strictly).
+BOOST_AUTO_TEST_CASE(axis_plans_follow_the_cases_scale_fields) {
+  Golden g;
+  const dype::Layout layout = golden_layout(g.meta());
+  const genplug_rotary_layout_t view = layout.view();
+  for (const json& c : g.cases()) {
+    const auto target = golden_target(c);
+    dype::AxisPlan plans[3];
+    BOOST_REQUIRE_EQUAL(layout.axis_dims.size(), 3u);
+    dype::plan_axes(dype::MethodConfig::defaults(golden_method(c)), view, target.data(), plans);
+    BOOST_CHECK(!plans[0].scaled);
+    const double s_h = c.at("s_h").get<double>(), s_w = c.at("s_w").get<double>();
+    BOOST_CHECK_EQUAL(plans[1].scaled, s_h > 1.0);
+    BOOST_CHECK_EQUAL(plans[2].scaled, s_w > 1.0);
+    BOOST_CHECK_EQUAL(plans[1].scale, s_h);
+    BOOST_CHECK_EQUAL(plans[2].scale, s_w);
+  }
+}
