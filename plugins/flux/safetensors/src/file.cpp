@@ -98,7 +98,9 @@ void File::map(const std::filesystem::path& path) {
     ::close(fd);
     fail(path, "file is " + std::to_string(size_) + " bytes, shorter than the 8-byte header length");
   }
-  void* p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  // Private and writable: pages are copy-on-write, so a zero-copy tensor modified in place changes only this
+  // process's copy (never the file) instead of faulting. Untouched pages stay shared with the page cache.
+  void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
   const int err = errno;
   ::close(fd);
   if (p == MAP_FAILED) fail(path, std::string("cannot memory-map: ") + std::strerror(err));

@@ -53,7 +53,7 @@ struct TensorInfo {
 // handed out zero-copy can keep the mapping alive.
 class File : public std::enable_shared_from_this<File> {
  public:
-  // Maps `path` read-only and validates: at least 8 bytes, header length <= 100 MB and inside the file, the
+  // Maps `path` privately (copy-on-write: writes through `data` never reach the file) and validates: at least 8 bytes, header length <= 100 MB and inside the file, the
   // header a UTF-8 JSON object without duplicate keys, each entry {dtype: known string, shape: [non-negative
   // ints], data_offsets: [begin <= end]} with numel * dtype_size == end - begin, offsets inside the data
   // buffer, no two tensors overlapping; "__metadata__" a map of strings. Gaps between tensors are allowed.
