@@ -2,6 +2,7 @@
 #include "genplug/host/json_schema.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <deque>

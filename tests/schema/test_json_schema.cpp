@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE json_schema
 #include <boost/test/unit_test.hpp>
 
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -276,6 +277,21 @@ BOOST_AUTO_TEST_CASE(annotations_are_accepted_and_ignored) {
       "format": "uri", "deprecated": true, "readOnly": true, "x-ui": {"widget": "slider"}, "type": "string"})"));
   BOOST_TEST(schema.validate(json("not a uri")).empty());
   BOOST_TEST(schema.validate(json(1)).size() == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(project_schemas)
+
+// The manifest schema must stay inside the supported subset: the host constructs it at every run.
+BOOST_AUTO_TEST_CASE(manifest_schema_is_in_the_supported_subset) {
+  const std::string path = std::string(GENPLUG_SOURCE_DIR) + "/host/manifest.schema.json";
+  std::ifstream in(path);
+  BOOST_REQUIRE_MESSAGE(in, "cannot open " << path);
+  const json manifest_schema = json::parse(in);
+  BOOST_TEST(schema_error(manifest_schema) == "");
+  const JsonSchema schema(manifest_schema);
+  BOOST_TEST(!schema.validate(json::object(), "manifest").empty());  // it requires keys, so {} cannot pass
 }
 
 BOOST_AUTO_TEST_SUITE_END()
