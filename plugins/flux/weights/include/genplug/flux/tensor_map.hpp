@@ -1,0 +1,12 @@
+// Named tensors, e.g. a model's state dict under BFL names.
+#pragma once
+#include <map>
+#include <string>
+
+#include <torch/torch.h>
+
+namespace genplug::flux {
+
+using TensorMap = std::map<std::string, torch::Tensor>;
+
+}  // namespace genplug::flux

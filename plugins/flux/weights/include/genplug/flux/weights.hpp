@@ -1,0 +1,52 @@
+// Checkpoint tensors as torch tensors, and the FLUX transformer's weights under BFL names from either layout.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <genplug/flux/flux_config.hpp>
+#include <genplug/flux/tensor_map.hpp>
+#include <genplug/flux/transformer_keys.hpp>
+#include <genplug/safetensors.hpp>
+
+namespace genplug::flux {
+
+// The torch type a stored dtype reads as. F8_E4M3 / F8_E5M2 map to float32 on libtorch without float8
+// types (they are always converted at load anyway).
+torch::ScalarType torch_dtype(safetensors::DType dtype);
+
+// One tensor. Zero-copy (a view of the mapping that keeps its File alive) when the stored type is `dtype`,
+// `device` is the CPU and the data is aligned; otherwise a converted copy. Floating tensors become `dtype`;
+// integer and bool tensors keep their type. F8 values are decoded exactly (safetensors::to_float32).
+// Writing into a zero-copy tensor is allowed and never reaches the file (the mapping is copy-on-write).
+torch::Tensor load_tensor(const safetensors::TensorInfo& info, torch::ScalarType dtype, torch::Device device);
+
+// Every tensor whose name starts with `prefix`, keyed by the name without it.
+TensorMap load_tensors(const safetensors::Checkpoint& checkpoint, torch::ScalarType dtype, torch::Device device,
+                       const std::string& prefix = "");
+
+// Builds BFL tensors from checkpoint tensors following `plan` (copy, concat along dim 0, swap halves).
+// `tensors` is keyed by the plan's source names.
+TensorMap apply_key_plan(const std::vector<KeyMerge>& plan, const TensorMap& tensors, const std::string& source);
+
+// diffusers FluxTransformer2DModel tensors (names without any prefix) under BFL names: q/k/v merged into qkv,
+// add_*_proj into the text qkv, single-block to_q/to_k/to_v/proj_mlp into linear1, norm_out halves swapped.
+TensorMap diffusers_to_bfl_transformer(const TensorMap& diffusers);
+
+struct FluxTransformerWeights {
+  FluxConfig config;                // the explicit config when given (checked), else the inferred one
+  TensorMap tensors;                // BFL names, exactly the tensors expected_flux_shapes(config) lists
+  TransformerKeys keys;             // the layout and prefix found in the checkpoint
+  std::vector<std::string> ignored; // checkpoint tensors (BFL names) the model does not use
+};
+
+// Detects the layout, infers the config (checked against `explicit_config` when given), checks every
+// tensor's presence and shape, and loads them as `dtype` on `device`. Errors are WeightError /
+// safetensors::Error naming the checkpoint and the tensor or config field. When no explicit config is given
+// and the head dim is not 128, axes_dim cannot be inferred and the call fails asking for it.
+FluxTransformerWeights load_flux_transformer(const safetensors::Checkpoint& checkpoint,
+                                             const std::optional<FluxConfig>& explicit_config,
+                                             torch::ScalarType dtype, torch::Device device);
+
+}  // namespace genplug::flux
