@@ -1,0 +1,285 @@
+#define BOOST_TEST_MODULE flux_weights
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+
+#include <genplug/flux/weights.hpp>
+#include <genplug/safetensors.hpp>
+
+#include "golden.hpp"
+
+namespace st = genplug::safetensors;
+namespace gf = genplug::flux;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path golden_flux(const std::string& file) { return genplug::test::golden("flux/" + file); }
+
+struct Scratch {
+  fs::path dir = fs::temp_directory_path() / ("genplug-weights-" + std::to_string(::getpid()));
+  Scratch() {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  ~Scratch() { fs::remove_all(dir); }
+};
+
+gf::FluxConfig golden_config() {
+  const auto p = genplug::test::read_json(golden_flux("flux_tiny_info.json")).at("meta").at("params");
+  gf::FluxConfig c;
+  c.in_channels = p.at("in_channels");
+  c.out_channels = p.at("out_channels");
+  c.vec_in_dim = p.at("vec_in_dim");
+  c.context_in_dim = p.at("context_in_dim");
+  c.hidden_size = p.at("hidden_size");
+  c.mlp_ratio = p.at("mlp_ratio");
+  c.num_heads = p.at("num_heads");
+  c.depth = p.at("depth");
+  c.depth_single_blocks = p.at("depth_single_blocks");
+  c.axes_dim = p.at("axes_dim").get<std::vector<int64_t>>();
+  c.theta = p.at("theta");
+  c.qkv_bias = p.at("qkv_bias");
+  c.guidance_embed = p.at("guidance_embed");
+  return c;
+}
+
+// Re-writes a checkpoint's tensors with names transformed by `rename` (empty result: dropped) and `extra` added.
+template <typename Rename>
+void rewrite(const fs::path& from, const fs::path& to, Rename rename, std::vector<st::TensorData> extra = {}) {
+  const auto file = st::File::open(from);
+  std::vector<st::TensorData> out = std::move(extra);
+  for (const auto& info : file->tensors()) {
+    const std::string name = rename(info.name);
+    if (name.empty()) continue;
+    st::TensorData t;
+    t.name = name;
+    t.dtype = info.dtype;
+    t.shape = info.shape;
+    t.bytes.assign(info.data, info.data + info.nbytes);
+    out.push_back(std::move(t));
+  }
+  st::write_file(to, out);
+}
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(float32_on_cpu_is_zero_copy_and_outlives_the_checkpoint) {
+  gf::TensorMap tensors;
+  std::vector<float> expected;
+  {
+    st::Checkpoint checkpoint(golden_flux("flux_tiny_bfl.safetensors"));
+    tensors = gf::load_tensors(checkpoint, torch::kFloat32, torch::kCPU);
+    BOOST_REQUIRE_EQUAL(tensors.size(), checkpoint.tensors().size());
+    for (const auto& info : checkpoint.tensors()) {
+      const auto& t = tensors.at(info.name);
+      BOOST_TEST(t.data_ptr() == static_cast<const void*>(info.data));  // a view of the mapping
+      BOOST_TEST(t.sizes().vec() == info.shape, boost::test_tools::per_element());
+    }
+    expected = st::to_float32(checkpoint.at("img_in.weight"));
+  }
+  // Checkpoint gone: the tensors keep the mapping alive.
+  const auto& w = tensors.at("img_in.weight").contiguous();
+  BOOST_REQUIRE_EQUAL(static_cast<size_t>(w.numel()), expected.size());
+  BOOST_TEST(std::memcmp(w.data_ptr<float>(), expected.data(), expected.size() * 4) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(in_place_writes_stay_private) {
+  const fs::path path = golden_flux("flux_tiny_bfl.safetensors");
+  float before;
+  {
+    st::Checkpoint checkpoint(path);
+    auto t = gf::load_tensor(checkpoint.at("img_in.bias"), torch::kFloat32, torch::kCPU);
+    before = t[0].item<float>();
+    t.mul_(2.0f);  // copy-on-write page: no fault, file untouched
+    BOOST_TEST(t[0].item<float>() == 2.0f * before);
+  }
+  st::Checkpoint again(path);
+  BOOST_TEST(gf::load_tensor(again.at("img_in.bias"), torch::kFloat32, torch::kCPU)[0].item<float>() == before);
+}
+
+BOOST_AUTO_TEST_CASE(converted_loads_match_the_exact_decoder) {
+  Scratch s;
+  // The same values stored as F16, BF16, F8_E4M3, F64 and loaded as float32 / bfloat16.
+  std::vector<float> values = {1.0f, -2.5f, 0.375f, 448.0f, std::ldexp(1.0f, -9), 0.0f};
+  std::vector<st::TensorData> tensors;
+  auto add = [&](st::DType dtype, auto encode) {
+    st::TensorData t;
+    t.name = st::dtype_name(dtype);
+    t.dtype = dtype;
+    t.shape = {2, 3};
+    for (float v : values) encode(t.bytes, v);
+    tensors.push_back(t);
+  };
+  add(st::DType::F16, [](std::vector<uint8_t>& b, float v) {
+    const uint16_t h = st::float_to_f16(v);
+    b.push_back(h & 0xFF);
+    b.push_back(h >> 8);
+  });
+  add(st::DType::BF16, [](std::vector<uint8_t>& b, float v) {
+    const uint16_t h = st::float_to_bf16(v);
+    b.push_back(h & 0xFF);
+    b.push_back(h >> 8);
+  });
+  const std::map<float, uint8_t> e4m3 = {{1.0f, 0x38}, {-2.5f, 0xC2}, {0.375f, 0x2C}, {448.0f, 0x7E},
+                                         {std::ldexp(1.0f, -9), 0x01}, {0.0f, 0x00}};
+  add(st::DType::F8_E4M3, [&](std::vector<uint8_t>& b, float v) { b.push_back(e4m3.at(v)); });
+  add(st::DType::F64, [](std::vector<uint8_t>& b, float v) {
+    const double d = v;
+    const auto* p = reinterpret_cast<const uint8_t*>(&d);
+    b.insert(b.end(), p, p + 8);
+  });
+  st::write_file(s.dir / "mixed.safetensors", tensors);
+  st::Checkpoint checkpoint(s.dir / "mixed.safetensors");
+  const auto expected = torch::tensor(values).reshape({2, 3});
+  for (const auto& info : checkpoint.tensors()) {
+    BOOST_TEST_CONTEXT(info.name) {
+      const auto f32 = gf::load_tensor(info, torch::kFloat32, torch::kCPU);
+      BOOST_TEST((f32.scalar_type() == torch::kFloat32));
+      BOOST_TEST(torch::equal(f32, expected));  // every value above is exact in each format
+      const auto bf16 = gf::load_tensor(info, torch::kBFloat16, torch::kCPU);
+      BOOST_TEST((bf16.scalar_type() == torch::kBFloat16));
+      BOOST_TEST(torch::equal(bf16, expected.to(torch::kBFloat16)));
+    }
+  }
+  // Integer tensors keep their type.
+  st::TensorData ids;
+  ids.name = "ids";
+  ids.dtype = st::DType::I32;
+  ids.shape = {2};
+  ids.bytes = {5, 0, 0, 0, 7, 0, 0, 0};
+  st::write_file(s.dir / "ids.safetensors", {ids});
+  const auto t = gf::load_tensors(st::Checkpoint(s.dir / "ids.safetensors"), torch::kBFloat16, torch::kCPU).at("ids");
+  BOOST_TEST((t.scalar_type() == torch::kInt32));
+  BOOST_TEST(t[1].item<int>() == 7);
+}
+
+BOOST_AUTO_TEST_CASE(diffusers_golden_converts_exactly_to_the_bfl_golden) {
+  st::Checkpoint bfl_ckpt(golden_flux("flux_tiny_bfl.safetensors"));
+  const auto bfl = gf::load_tensors(bfl_ckpt, torch::kFloat32, torch::kCPU);
+  const auto diffusers =
+      gf::load_tensors(st::Checkpoint(golden_flux("flux_tiny_diffusers.safetensors")), torch::kFloat32, torch::kCPU);
+  const auto converted = gf::diffusers_to_bfl_transformer(diffusers);
+  BOOST_REQUIRE_EQUAL(converted.size(), bfl.size());
+  for (const auto& [name, t] : bfl) {
+    BOOST_TEST_CONTEXT(name) {
+      BOOST_REQUIRE(converted.count(name));
+      BOOST_TEST(torch::equal(converted.at(name), t));  // bit-exact
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(load_flux_transformer_gives_identical_weights_from_both_layouts) {
+  const auto config = golden_config();
+  st::Checkpoint bfl_ckpt(golden_flux("flux_tiny_bfl.safetensors"));
+  st::Checkpoint diffusers_ckpt(golden_flux("flux_tiny_diffusers.safetensors"));
+  const auto a = gf::load_flux_transformer(bfl_ckpt, config, torch::kFloat32, torch::kCPU);
+  const auto b = gf::load_flux_transformer(diffusers_ckpt, config, torch::kFloat32, torch::kCPU);
+  BOOST_TEST((a.keys.layout == gf::TransformerLayout::bfl));
+  BOOST_TEST((b.keys.layout == gf::TransformerLayout::diffusers));
+  BOOST_TEST(a.ignored.empty());
+  BOOST_TEST(b.ignored.empty());
+  BOOST_TEST(a.config.hidden_size == config.hidden_size);
+  BOOST_TEST(a.config.axes_dim == config.axes_dim, boost::test_tools::per_element());
+  const auto expected = gf::expected_flux_shapes(config);
+  BOOST_REQUIRE_EQUAL(a.tensors.size(), expected.size());
+  BOOST_REQUIRE_EQUAL(b.tensors.size(), expected.size());
+  for (const auto& [name, shape] : expected) {
+    BOOST_TEST_CONTEXT(name) {
+      BOOST_TEST(a.tensors.at(name).sizes().vec() == shape, boost::test_tools::per_element());
+      BOOST_TEST(torch::equal(a.tensors.at(name), b.tensors.at(name)));
+    }
+  }
+  // bfloat16 load: the same values rounded once.
+  const auto c = gf::load_flux_transformer(diffusers_ckpt, config, torch::kBFloat16, torch::kCPU);
+  BOOST_TEST(torch::equal(c.tensors.at("double_blocks.0.img_attn.qkv.weight"),
+                          a.tensors.at("double_blocks.0.img_attn.qkv.weight").to(torch::kBFloat16)));
+  // Without an explicit config the head dim (16) leaves axes_dim unknown: a clear error, not a guess.
+  const auto m = error_of([&] { gf::load_flux_transformer(bfl_ckpt, std::nullopt, torch::kFloat32, torch::kCPU); });
+  BOOST_TEST(contains(m, "axes_dim"));
+  BOOST_TEST(contains(m, "flux_tiny_bfl.safetensors"));
+}
+
+BOOST_AUTO_TEST_CASE(comfy_single_file_with_prefix_and_extra_tensors) {
+  Scratch s;
+  const fs::path path = s.dir / "flux_comfy.safetensors";
+  rewrite(golden_flux("flux_tiny_bfl.safetensors"), path, [](const std::string& n) { return "model.diffusion_model." + n; },
+          {st::TensorData::from_floats("first_stage_model.decoder.conv_in.bias", {2}, {1, 2}),
+           st::TensorData::from_floats("model.diffusion_model.single_blocks.0.linear1.weight_scale", {}, {1})});
+  const auto w = gf::load_flux_transformer(st::Checkpoint(path), golden_config(), torch::kFloat32, torch::kCPU);
+  BOOST_TEST(w.keys.prefix == "model.diffusion_model.");
+  BOOST_TEST(w.ignored == std::vector<std::string>{"single_blocks.0.linear1.weight_scale"}, boost::test_tools::per_element());
+  const auto reference = gf::load_tensors(st::Checkpoint(golden_flux("flux_tiny_bfl.safetensors")), torch::kFloat32, torch::kCPU);
+  BOOST_REQUIRE_EQUAL(w.tensors.size(), reference.size());
+  for (const auto& [name, t] : reference) BOOST_TEST(torch::equal(w.tensors.at(name), t));
+  // load_tensors with the prefix gives the transformer's tensors only, stripped.
+  const auto stripped = gf::load_tensors(st::Checkpoint(path), torch::kFloat32, torch::kCPU, "model.diffusion_model.");
+  BOOST_TEST(stripped.size() == reference.size() + 1);
+  BOOST_TEST(stripped.count("img_in.weight") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(missing_wrong_shape_mismatch_and_layout_errors_name_file_and_tensor) {
+  Scratch s;
+  const auto config = golden_config();
+  // Missing tensor.
+  const fs::path missing = s.dir / "missing.safetensors";
+  rewrite(golden_flux("flux_tiny_bfl.safetensors"), missing,
+          [](const std::string& n) { return n == "double_blocks.1.txt_mlp.2.bias" ? std::string() : n; });
+  auto m = error_of([&] { gf::load_flux_transformer(st::Checkpoint(missing), config, torch::kFloat32, torch::kCPU); });
+  BOOST_TEST_INFO(m);
+  BOOST_TEST(contains(m, "missing.safetensors"));
+  BOOST_TEST(contains(m, "'double_blocks.1.txt_mlp.2.bias'"));
+  // Wrong shape (a diffusers part with a bad row count: caught when merging).
+  const fs::path bad = s.dir / "bad_shape.safetensors";
+  {
+    const auto file = st::File::open(golden_flux("flux_tiny_diffusers.safetensors"));
+    std::vector<st::TensorData> out;
+    for (const auto& info : file->tensors()) {
+      st::TensorData t;
+      t.name = info.name;
+      t.dtype = info.dtype;
+      t.shape = info.shape;
+      t.bytes.assign(info.data, info.data + info.nbytes);
+      if (info.name == "single_transformer_blocks.1.proj_mlp.weight") {
+        t.shape[0] -= 1;
+        t.bytes.resize(t.bytes.size() - 4 * static_cast<size_t>(t.shape[1]));
+      }
+      out.push_back(std::move(t));
+    }
+    st::write_file(bad, out);
+  }
+  m = error_of([&] { gf::load_flux_transformer(st::Checkpoint(bad), config, torch::kFloat32, torch::kCPU); });
+  BOOST_TEST_INFO(m);
+  BOOST_TEST(contains(m, "bad_shape.safetensors"));
+  BOOST_TEST(contains(m, "'single_blocks.1.linear1.weight'"));
+  // Explicit config that disagrees with the tensors.
+  auto wrong = config;
+  wrong.num_heads = 8;
+  wrong.axes_dim = {2, 2, 4};
+  m = error_of([&] {
+    gf::load_flux_transformer(st::Checkpoint(golden_flux("flux_tiny_bfl.safetensors")), wrong, torch::kFloat32, torch::kCPU);
+  });
+  BOOST_TEST(contains(m, "'num_heads'"));
+  // A VAE given as the transformer.
+  m = error_of([&] {
+    gf::load_flux_transformer(st::Checkpoint(genplug::test::golden("vae/vae_tiny_bfl.safetensors")), config,
+                              torch::kFloat32, torch::kCPU);
+  });
+  BOOST_TEST(contains(m, "vae_tiny_bfl.safetensors"));
+  BOOST_TEST(contains(m, "not a FLUX transformer"));
+}
