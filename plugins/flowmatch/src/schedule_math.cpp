@@ -73,7 +73,7 @@ float time_shift_numpy_f32(double mu, float t) {
 double time_shift_f64(double mu, double t) {
   if (t == 0.0) return 0.0;
   const double e = std::exp(mu);
-  return e / (e + 1.0 / t - 1.0);
+  return e / (e + (1.0 / t - 1.0));  // (1/t - 1) first: exactly 0 at t = 1, so sigma(1) = 1
 }
 
 }  // namespace genplug::flowmatch

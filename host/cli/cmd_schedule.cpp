@@ -1,0 +1,81 @@
+// genplug schedule — prints the sigma schedule a scheduler plugin gives for a step count and image size,
+// and how many model evaluations its sampler makes over it, so schedules can be compared with other ports:
+//
+//   genplug schedule --plugin org.genplug.flowmatch --config '{"sampler":"heun"}' --steps 28 --image-tokens 4096
+//
+// Output: {"sigmas":[...],"evaluations":K}; every double is printed at round-trip precision.
+#include <iostream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include <genplug/host.hpp>
+
+#include "command.hpp"
+
+namespace genplug::cli {
+namespace {
+
+using host::ErrorKind;
+using host::HostError;
+using nlohmann::json;
+
+struct ScheduleOptions {
+  std::string plugin = "org.genplug.flowmatch";
+  std::string config = "{}";
+  uint32_t steps = 0;
+  uint64_t image_tokens = 0;
+};
+
+json parse_config_option(const std::string& text) {
+  json config;
+  try {
+    config = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw HostError(ErrorKind::usage, std::string("--config: not valid JSON: ") + e.what());
+  }
+  if (!config.is_object()) throw HostError(ErrorKind::usage, "--config: expected a JSON object, got " + config.dump());
+  return config;
+}
+
+void run_schedule(const ScheduleOptions& o, const Globals& globals) {
+  const json config = parse_config_option(o.config);
+  host::PluginCatalog catalog = globals.catalog();
+  CallContext ctx;
+  SchedulerProxy scheduler;
+  try {
+    scheduler = catalog.create_scheduler(o.plugin, config, ctx, "--config");
+  } catch (const HostError& e) {
+    // A config rejected by the schema or the plugin is a command-line problem here, not a manifest one.
+    throw HostError(e.kind() == ErrorKind::manifest ? ErrorKind::usage : e.kind(), e.what());
+  }
+  std::vector<double> sigmas;
+  try {
+    sigmas = scheduler.sigmas(o.steps, o.image_tokens, ctx);
+  } catch (const PluginError& e) {
+    // The plugin refuses a step or token count it cannot serve: the command line asked for it.
+    throw HostError(e.code() == GENPLUG_E_INVALID_ARGUMENT ? ErrorKind::usage : ErrorKind::plugin, e.what());
+  }
+  const uint64_t evaluations = scheduler.evaluation_count(static_cast<uint32_t>(sigmas.size()));
+  std::cout << json{{"sigmas", sigmas}, {"evaluations", evaluations}}.dump() << "\n";
+}
+
+const RegisterCommand kSchedule(
+    "schedule", "Print the sigma schedule and evaluation count a scheduler plugin gives (JSON)",
+    [](CLI::App& cmd, Globals& globals) {
+      auto o = std::make_shared<ScheduleOptions>();
+      cmd.add_option("--plugin", o->plugin, "Scheduler plugin id")->capture_default_str()->type_name("ID");
+      cmd.add_option("--config", o->config, "Plugin config, a JSON object")->capture_default_str()->type_name("JSON");
+      cmd.add_option("--steps", o->steps, "Number of sampling steps (the schedule has steps + 1 sigmas)")
+          ->required()
+          ->check(CLI::PositiveNumber)
+          ->type_name("N");
+      cmd.add_option("--image-tokens", o->image_tokens,
+                     "Image tokens: (height / 16) x (width / 16) for FLUX, e.g. 4096 at 1024 x 1024")
+          ->required()
+          ->type_name("L");
+      cmd.callback([o, &globals] { run_schedule(*o, globals); });
+    });
+
+}  // namespace
+}  // namespace genplug::cli

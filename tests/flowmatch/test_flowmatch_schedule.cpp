@@ -1,0 +1,176 @@
+// Sigma schedules against the references (golden schedule/schedules.json), through the plugin's C ABI.
+//
+// Which comparison is which:
+//  - precision float32 (the default) replays the references' own float32 arithmetic, so its values must be
+//    EQUAL to the golden ones, bit for bit (BFL get_schedule, BFL time_shift with pinned mu, and the
+//    diffusers/DyPE pipeline with spacing "diffusers");
+//  - precision float64 is the closed form e^mu / (e^mu + 1/t - 1), t = 1 - i/N: it must agree with the same
+//    formula evaluated here to 1e-12 relative, and with the float32 golden values to float32 rounding.
+#define BOOST_TEST_MODULE flowmatch_schedule
+#include <boost/test/unit_test.hpp>
+
+#include <cfloat>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "flowmatch_plugin.hpp"
+#include "golden.hpp"
+
+using namespace genplug;
+using namespace genplug::test;
+using nlohmann::json;
+namespace tt = boost::test_tools;
+
+namespace {
+
+const json& schedules() {
+  static const json j = read_json(golden("schedule/schedules.json"));
+  return j;
+}
+
+std::vector<double> sigmas_of(const std::string& config, uint32_t steps, uint64_t tokens) {
+  SchedulerProxy s = make_scheduler(config);
+  CallContext ctx;
+  return s.sigmas(steps, tokens, ctx);
+}
+
+std::vector<double> golden_sigmas(const json& entry) { return entry.at("sigmas").get<std::vector<double>>(); }
+
+// Config of a bfl_get_schedule entry: its shift parameters, token endpoints left at the plugin's defaults.
+json bfl_config(const json& e) {
+  if (!e.at("shift").get<bool>()) return {{"schedule", "none"}};
+  return {{"schedule", "flux"}, {"base_shift", e.at("base_shift")}, {"max_shift", e.at("max_shift")}};
+}
+
+std::string describe(const json& e) {
+  json d = e;
+  d.erase("sigmas");
+  if (d.contains("timesteps")) d.erase("timesteps");
+  if (d.contains("dype_t_bf16_pipeline")) d.erase("dype_t_bf16_pipeline");
+  if (d.contains("how")) d.erase("how");
+  return d.dump();
+}
+
+double closed_form(double mu, double t) { return t == 0 ? 0.0 : std::exp(mu) / (std::exp(mu) + 1.0 / t - 1.0); }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(bfl_get_schedule_is_bit_exact) {
+  const json& cases = schedules().at("bfl_get_schedule");
+  BOOST_REQUIRE(!cases.empty());
+  for (const json& e : cases) {
+    const auto got = sigmas_of(bfl_config(e).dump(), e.at("num_steps"), e.at("image_seq_len"));
+    BOOST_TEST_CONTEXT(describe(e)) { BOOST_TEST(got == golden_sigmas(e), tt::per_element()); }
+  }
+}
+
+// The same schedules with mu pinned to the value the reference used: the token line is not involved.
+BOOST_AUTO_TEST_CASE(bfl_schedule_with_pinned_mu_is_bit_exact) {
+  for (const char* family : {"bfl_get_schedule", "bfl_time_shift_fixed_mu"}) {
+    for (const json& e : schedules().at(family)) {
+      if (e.at("mu").is_null()) continue;
+      const json config = {{"schedule", "flux"}, {"mu", e.at("mu")}};
+      const uint64_t tokens = e.value("image_seq_len", 1);  // ignored when mu is pinned
+      const auto got = sigmas_of(config.dump(), e.at("num_steps"), tokens);
+      BOOST_TEST_CONTEXT(family << " " << describe(e)) { BOOST_TEST(got == golden_sigmas(e), tt::per_element()); }
+    }
+  }
+}
+
+// The DyPE pipeline's schedule (diffusers FlowMatchEulerDiscreteScheduler fed np.linspace(1, 1/N, N),
+// mu pinned) is reached with spacing "diffusers".
+BOOST_AUTO_TEST_CASE(dype_pipeline_diffusers_is_bit_exact) {
+  const json& cases = schedules().at("dype_pipeline_diffusers");
+  BOOST_REQUIRE(!cases.empty());
+  for (const json& e : cases) {
+    const json config = {{"schedule", "flux"}, {"mu", e.at("mu")}, {"spacing", "diffusers"}};
+    const auto got = sigmas_of(config.dump(), e.at("num_steps"), e.at("image_seq_len"));
+    BOOST_TEST_CONTEXT(describe(e)) { BOOST_TEST(got == golden_sigmas(e), tt::per_element()); }
+    // diffusers' timesteps are these float32 sigmas times 1000, in float32.
+    const auto timesteps = e.at("timesteps").get<std::vector<double>>();
+    for (size_t i = 0; i < timesteps.size(); ++i)
+      BOOST_TEST(double(float(got[i]) * 1000.0f) == timesteps[i], "timestep " << i << " of " << describe(e));
+  }
+}
+
+// The families really differ: the test above would not pass with BFL spacing (README: 28 steps, index 3).
+BOOST_AUTO_TEST_CASE(spacing_families_differ_in_float32) {
+  for (const json& e : schedules().at("dype_pipeline_diffusers")) {
+    const json config = {{"schedule", "flux"}, {"mu", e.at("mu")}};
+    const auto bfl = sigmas_of(config.dump(), e.at("num_steps"), e.at("image_seq_len"));
+    BOOST_TEST(bfl != golden_sigmas(e), describe(e));
+  }
+}
+
+// Float64 closed form: 1e-12 relative against the formula; float32 rounding against the references.
+BOOST_AUTO_TEST_CASE(float64_closed_form) {
+  for (const json& e : schedules().at("bfl_get_schedule")) {
+    const bool shift = e.at("shift").get<bool>();
+    json config = bfl_config(e);
+    config["precision"] = "float64";
+    const uint32_t n = e.at("num_steps");
+    const auto got = sigmas_of(config.dump(), n, e.at("image_seq_len"));
+    const auto ref = golden_sigmas(e);
+    BOOST_REQUIRE_EQUAL(got.size(), ref.size());
+    const double mu = shift ? e.at("mu").get<double>() : 0.0;
+    double worst_ulps = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double t = 1.0 - double(i) / n;
+      const double expected = shift ? closed_form(mu, t) : t;
+      BOOST_TEST(std::abs(got[i] - expected) <= 1e-12 * std::abs(expected), "index " << i << " of " << describe(e));
+      // float32 rounding: the references' chain of float32 operations, a few units in the last place.
+      const double ulp = std::max(std::abs(ref[i]), 1e-30) * FLT_EPSILON;
+      worst_ulps = std::max(worst_ulps, std::abs(got[i] - ref[i]) / ulp);
+    }
+    BOOST_TEST(worst_ulps <= 8.0, describe(e) << ": float64 vs float32 reference differ by " << worst_ulps << " ulp");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(mu_follows_the_token_line) {
+  // mu is linear through (base_image_tokens, base_shift) and (max_image_tokens, max_shift): with other
+  // endpoints, the golden mu of each entry is reached at the token count that line maps it from.
+  for (const json& e : schedules().at("bfl_get_schedule")) {
+    if (!e.at("shift").get<bool>()) continue;
+    const double base = e.at("base_shift"), max = e.at("max_shift");
+    const json moved = {{"schedule", "flux"}, {"base_shift", base}, {"max_shift", max},
+                        {"base_image_tokens", 512}, {"max_image_tokens", 8192}, {"precision", "float64"}};
+    const json pinned = {{"schedule", "flux"}, {"mu", e.at("mu")}, {"precision", "float64"}};
+    const double tokens = e.at("image_seq_len").get<double>();
+    const double mapped = 512 + (tokens - 256) * (8192 - 512) / (4096 - 256);  // same mu on the moved line
+    if (mapped != std::floor(mapped) || mapped < 0) continue;
+    const auto a = sigmas_of(moved.dump(), e.at("num_steps"), uint64_t(mapped));
+    const auto b = sigmas_of(pinned.dump(), e.at("num_steps"), 0);
+    for (size_t i = 0; i < a.size(); ++i) BOOST_TEST(std::abs(a[i] - b[i]) <= 1e-12, describe(e) << " index " << i);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(custom_schedule_and_step_rules) {
+  const std::vector<double> list = {1.0, 0.7, 0.3, 0.1, 0.0};
+  const json config = {{"schedule", "custom"}, {"sigmas", list}};
+  BOOST_TEST(sigmas_of(config.dump(), 4, 4096) == list, tt::per_element());
+  BOOST_TEST(sigmas_of(config.dump(), 0, 4096) == list, tt::per_element());
+  SchedulerProxy s = make_scheduler(config.dump());
+  CallContext ctx;
+  BOOST_CHECK_EXCEPTION(s.sigmas(28, 4096, ctx), PluginError, [](const PluginError& e) {
+    return e.code() == GENPLUG_E_INVALID_ARGUMENT && std::string(e.what()).find("steps") != std::string::npos;
+  });
+  // steps 0 needs config.steps; with it, 0 means that many.
+  SchedulerProxy plain = make_scheduler("{}");
+  BOOST_CHECK_EXCEPTION(plain.sigmas(0, 4096, ctx), PluginError, [](const PluginError& e) {
+    return e.code() == GENPLUG_E_INVALID_ARGUMENT && std::string(e.what()).find("steps") != std::string::npos;
+  });
+  BOOST_TEST(sigmas_of("{\"steps\":6}", 0, 4096) == sigmas_of("{}", 6, 4096), tt::per_element());
+}
+
+// The raw C call reports the needed size when the buffer is short.
+BOOST_AUTO_TEST_CASE(sigmas_buffer_too_small) {
+  SchedulerProxy s = make_scheduler("{}");
+  CallContext ctx;
+  double buffer[3];
+  uint32_t count = 0;
+  BOOST_TEST(s.raw()->sigmas(s.raw(), 4, 4096, buffer, 3, &count, ctx.get()) == GENPLUG_E_BUFFER_TOO_SMALL);
+  BOOST_TEST(count == 5u);
+}
