@@ -55,12 +55,22 @@ void check_image_like(const torch::Tensor& t, int64_t channels, const char* what
                                              : std::string("an undefined tensor")));
 }
 
-// First tile at 0, then every (tile - overlap), the last one flush with the end.
-std::vector<int64_t> tile_starts(int64_t size, int64_t tile, int64_t overlap) {
-  std::vector<int64_t> starts{0};
-  while (starts.back() + tile < size) starts.push_back(std::min(starts.back() + tile - overlap, size - tile));
-  return starts;
-}
+// Tiles along one axis: the first at 0, then every (tile - overlap), the last flush with the end. Each tile
+// also owns a part of the axis (split in the middle of each overlap), so the owned parts partition it.
+struct AxisTiles {
+  int64_t size, tile;
+  std::vector<int64_t> starts;
+
+  AxisTiles(int64_t size_, int64_t tile_, int64_t overlap) : size(size_), tile(tile_), starts{0} {
+    while (starts.back() + tile < size) starts.push_back(std::min(starts.back() + tile - overlap, size - tile));
+  }
+  // Owned part of tile i, relative to its start.
+  int64_t own_begin(size_t i) const { return i == 0 ? 0 : boundary(i) - starts[i]; }
+  int64_t own_end(size_t i) const { return i + 1 == starts.size() ? tile : boundary(i + 1) - starts[i]; }
+
+ private:
+  int64_t boundary(size_t i) const { return (starts[i] + starts[i - 1] + tile) / 2; }  // middle of the overlap
+};
 
 // Weight of each pixel of a tile along one axis: 1 inside, rising linearly over `ramp` pixels at a side
 // that has a neighbour (strictly positive, so the weights of overlapping tiles always sum above zero).
@@ -120,24 +130,48 @@ torch::Tensor Autoencoder::decode_untiled(const torch::Tensor& z) const {
 
 torch::Tensor Autoencoder::decode_tiled(const torch::Tensor& z, const TiledDecode& tiling) const {
   check_image_like(z, impl_->config.z_channels, "decode");
-  if (tiling.tile < 1 || tiling.overlap < 0 || tiling.overlap >= tiling.tile)
-    throw std::invalid_argument("Autoencoder: tiled decode needs tile >= 1 and 0 <= overlap < tile (tile " +
-                                std::to_string(tiling.tile) + ", overlap " + std::to_string(tiling.overlap) + ")");
+  if (tiling.tile < 1 || tiling.overlap < 0 || tiling.overlap >= tiling.tile || tiling.sync_passes < 1)
+    throw std::invalid_argument("Autoencoder: tiled decode needs tile >= 1, 0 <= overlap < tile and sync_passes >= 1 "
+                                "(tile " + std::to_string(tiling.tile) + ", overlap " + std::to_string(tiling.overlap) +
+                                ", sync_passes " + std::to_string(tiling.sync_passes) + ")");
   torch::NoGradGuard no_grad;
   const auto latent = z.to(impl_->device, impl_->dtype) / impl_->config.scale_factor + impl_->config.shift_factor;
+  // conv_in and the mid block (with its global attention) run untiled at latent resolution: they are cheap
+  // there, and tiling them would change the attention's context. The up levels are tiled.
+  const auto features = impl_->decoder->forward_latent_part(latent, impl_->chunking);
   const int64_t f = impl_->config.downscale(), h = latent.size(2), w = latent.size(3);
-  const int64_t tile_h = std::min(tiling.tile, h), tile_w = std::min(tiling.tile, w);
+  const AxisTiles rows(h, std::min(tiling.tile, h), tiling.overlap), cols(w, std::min(tiling.tile, w), tiling.overlap);
+  auto run_tile = [&](size_t i, size_t j, vae::GroupNormSync* sync) {
+    if (sync) sync->begin_tile(rows.own_begin(i), rows.own_end(i), cols.own_begin(j), cols.own_end(j), rows.tile, cols.tile);
+    return impl_->decoder->forward_upsampling_part(
+        features.narrow(2, rows.starts[i], rows.tile).narrow(3, cols.starts[j], cols.tile), sync);
+  };
+
+  // Whole-image GroupNorm statistics: pass 1 records with per-tile normalisation, later passes normalise
+  // with the previous pass's statistics while recording again.
+  vae::GroupNormSync sync;
+  const bool synced = tiling.sync_group_norm && rows.starts.size() * cols.starts.size() > 1;
+  for (int64_t pass = 0; synced && pass < tiling.sync_passes; ++pass) {
+    sync.begin_pass(true, pass > 0);
+    for (size_t i = 0; i < rows.starts.size(); ++i)
+      for (size_t j = 0; j < cols.starts.size(); ++j) run_tile(i, j, &sync);
+    sync.end_pass();
+  }
+  sync.begin_pass(false, synced);
+
   const auto float_on_device = torch::TensorOptions().dtype(torch::kFloat).device(impl_->device);
   auto sum = torch::zeros({latent.size(0), impl_->config.out_ch, f * h, f * w}, float_on_device);
   auto weight_sum = torch::zeros({1, 1, f * h, f * w}, float_on_device);
-  for (int64_t y : tile_starts(h, tile_h, tiling.overlap)) {
-    const auto wy = axis_weights(f * tile_h, f * tiling.overlap, y > 0, y + tile_h < h);
-    for (int64_t x : tile_starts(w, tile_w, tiling.overlap)) {
-      const auto wx = axis_weights(f * tile_w, f * tiling.overlap, x > 0, x + tile_w < w);
-      const auto weight = (wy.view({-1, 1}) * wx.view({1, -1})).view({1, 1, f * tile_h, f * tile_w}).to(impl_->device);
-      const auto piece = impl_->decoder->forward(latent.narrow(2, y, tile_h).narrow(3, x, tile_w), impl_->chunking);
-      sum.narrow(2, f * y, f * tile_h).narrow(3, f * x, f * tile_w).add_(piece.to(torch::kFloat) * weight);
-      weight_sum.narrow(2, f * y, f * tile_h).narrow(3, f * x, f * tile_w).add_(weight);
+  for (size_t i = 0; i < rows.starts.size(); ++i) {
+    const int64_t y = rows.starts[i];
+    const auto wy = axis_weights(f * rows.tile, f * tiling.overlap, y > 0, y + rows.tile < h);
+    for (size_t j = 0; j < cols.starts.size(); ++j) {
+      const int64_t x = cols.starts[j];
+      const auto wx = axis_weights(f * cols.tile, f * tiling.overlap, x > 0, x + cols.tile < w);
+      const auto weight = (wy.view({-1, 1}) * wx.view({1, -1})).view({1, 1, f * rows.tile, f * cols.tile}).to(impl_->device);
+      const auto piece = run_tile(i, j, synced ? &sync : nullptr);
+      sum.narrow(2, f * y, f * rows.tile).narrow(3, f * x, f * cols.tile).add_(piece.to(torch::kFloat) * weight);
+      weight_sum.narrow(2, f * y, f * rows.tile).narrow(3, f * x, f * cols.tile).add_(weight);
     }
   }
   return (sum / weight_sum).to(impl_->dtype);

@@ -82,7 +82,8 @@ AutoencoderConfig infer_config(const vae::KeyMapping& mapping, const TensorSourc
     const std::string key = "decoder.up." + std::to_string(l) + ".block.0.conv2.weight";
     const int64_t channels = reader.conv_size(key, 0, levels);
     if (channels % c.ch != 0)
-      throw std::runtime_error(name + ": tensor '" + vae::original_name(mapping, key, levels) + "' has " +
+      throw std::runtime_error(name + ": tensor '" + vae::original_name(mapping, key, levels) + "' has shape " +
+                               shape_text(source(vae::original_name(mapping, key, levels)).sizes()) + ": " +
                                std::to_string(channels) + " output channels, not a multiple of ch = " +
                                std::to_string(c.ch));
     c.ch_mult.push_back(channels / c.ch);

@@ -36,13 +36,63 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, 
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding));
 }
 
+GroupNorm32 group_norm(int64_t channels) { return GroupNorm32(channels); }
+
 }  // namespace
 
-torch::nn::GroupNorm group_norm(int64_t channels) {
-  return torch::nn::GroupNorm(torch::nn::GroupNormOptions(32, channels).eps(1e-6).affine(true));
+torch::Tensor swish(const torch::Tensor& x) { return x * torch::sigmoid(x); }
+
+void GroupNormSync::begin_pass(bool record_stats, bool use_previous) {
+  record = record_stats;
+  fixed = use_previous;
+  current.clear();
+  next_layer = 0;
 }
 
-torch::Tensor swish(const torch::Tensor& x) { return x * torch::sigmoid(x); }
+void GroupNormSync::end_pass() {
+  previous = std::move(current);
+  current.clear();
+}
+
+void GroupNormSync::begin_tile(int64_t y0, int64_t y1, int64_t x0, int64_t x1, int64_t height, int64_t width) {
+  own_y0 = y0, own_y1 = y1, own_x0 = x0, own_x1 = x1, tile_h = height, tile_w = width;
+  next_layer = 0;
+}
+
+GroupNorm32Impl::GroupNorm32Impl(int64_t channels) {
+  weight = register_parameter("weight", torch::ones({channels}));
+  bias = register_parameter("bias", torch::zeros({channels}));
+}
+
+torch::Tensor GroupNorm32Impl::forward(const torch::Tensor& x, GroupNormSync* sync) {
+  if (!sync || (!sync->record && !sync->fixed)) return torch::group_norm(x, kGroups, weight, bias, kEps);
+  const size_t layer = sync->next_layer++;
+  const int64_t b = x.size(0), c = x.size(1), height = x.size(2), width = x.size(3);
+  if (sync->record) {
+    // Layers run at (latent size) x 2^k: the owned region scales with them.
+    const int64_t sy = height / sync->tile_h, sx = width / sync->tile_w;
+    const auto owned = x.narrow(2, sync->own_y0 * sy, (sync->own_y1 - sync->own_y0) * sy)
+                           .narrow(3, sync->own_x0 * sx, (sync->own_x1 - sync->own_x0) * sx)
+                           .to(torch::kDouble)
+                           .reshape({b, kGroups, -1});
+    if (sync->current.size() <= layer) sync->current.resize(layer + 1);
+    auto& sums = sync->current[layer];
+    const auto sum = owned.sum(-1), squares = owned.pow(2).sum(-1);
+    sums.sum = sums.sum.defined() ? sums.sum + sum : sum;
+    sums.sum_of_squares = sums.sum_of_squares.defined() ? sums.sum_of_squares + squares : squares;
+    sums.count += static_cast<double>(owned.size(2));
+  }
+  if (!sync->fixed) return torch::group_norm(x, kGroups, weight, bias, kEps);
+  TORCH_CHECK(layer < sync->previous.size() && sync->previous[layer].count > 0,
+              "GroupNormSync: no statistics recorded for GroupNorm layer ", layer);
+  const auto& sums = sync->previous[layer];
+  const auto mean = sums.sum / sums.count;
+  const auto variance = (sums.sum_of_squares / sums.count - mean * mean).clamp_min(0);
+  const auto inv_std = torch::rsqrt(variance + kEps).to(x.scalar_type()).unsqueeze(-1);
+  const auto normalized = (x.reshape({b, kGroups, -1}) - mean.to(x.scalar_type()).unsqueeze(-1)) * inv_std;
+  return normalized.reshape({b, c, height, width}) * weight.view({1, c, 1, 1}) + bias.view({1, c, 1, 1});
+}
+
 
 ResnetBlockImpl::ResnetBlockImpl(int64_t in_channels, int64_t out_channels) {
   norm1 = register_module("norm1", group_norm(in_channels));
@@ -53,9 +103,9 @@ ResnetBlockImpl::ResnetBlockImpl(int64_t in_channels, int64_t out_channels) {
     nin_shortcut = register_module("nin_shortcut", conv(in_channels, out_channels, 1, 1, 0));
 }
 
-torch::Tensor ResnetBlockImpl::forward(const torch::Tensor& x) {
-  auto h = conv1(swish(norm1(x)));
-  h = conv2(swish(norm2(h)));
+torch::Tensor ResnetBlockImpl::forward(const torch::Tensor& x, GroupNormSync* sync) {
+  auto h = conv1(swish(norm1(x, sync)));
+  h = conv2(swish(norm2(h, sync)));
   return (nin_shortcut ? nin_shortcut(x) : x) + h;
 }
 
@@ -107,8 +157,8 @@ torch::Tensor MidBlockImpl::forward(const torch::Tensor& x, const AttentionChunk
   return block_2(attn_1(block_1(x), chunking));
 }
 
-torch::Tensor LevelImpl::run_blocks(torch::Tensor h) {
-  for (const auto& module : *block) h = module->as<ResnetBlockImpl>()->forward(h);
+torch::Tensor LevelImpl::run_blocks(torch::Tensor h, GroupNormSync* sync) {
+  for (const auto& module : *block) h = module->as<ResnetBlockImpl>()->forward(h, sync);
   return h;
 }
 
@@ -184,12 +234,19 @@ DecoderImpl::DecoderImpl(const AutoencoderConfig& c) {
 }
 
 torch::Tensor DecoderImpl::forward(const torch::Tensor& z, const AttentionChunking& chunking) {
-  auto h = mid(conv_in(z), chunking);
+  return forward_upsampling_part(forward_latent_part(z, chunking));
+}
+
+torch::Tensor DecoderImpl::forward_latent_part(const torch::Tensor& z, const AttentionChunking& chunking) {
+  return mid(conv_in(z), chunking);
+}
+
+torch::Tensor DecoderImpl::forward_upsampling_part(torch::Tensor h, GroupNormSync* sync) {
   for (auto it = up.rbegin(); it != up.rend(); ++it) {
-    h = (*it)->run_blocks(h);
+    h = (*it)->run_blocks(h, sync);
     if ((*it)->upsample) h = (*it)->upsample(h);
   }
-  return conv_out(swish(norm_out(h)));
+  return conv_out(swish(norm_out(h, sync)));
 }
 
 }  // namespace vae

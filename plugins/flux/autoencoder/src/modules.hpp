@@ -7,16 +7,46 @@
 
 namespace genplug::flux::vae {
 
-// GroupNorm(32, C, eps 1e-6, affine), the only normalisation in the autoencoder.
-torch::nn::GroupNorm group_norm(int64_t channels);
 torch::Tensor swish(const torch::Tensor& x);
+
+// GroupNorm statistics shared by the tiles of a tiled decode. In a recording pass every GroupNorm adds the
+// sums of its input over the tile's owned region (tiles partition the image) to a per-layer accumulator;
+// with `fixed`, GroupNorms normalise with the statistics accumulated in the previous pass (whole image)
+// instead of the tile's own. Layers are identified by call order, which is the same for every tile.
+struct GroupNormSync {
+  struct Sums {
+    torch::Tensor sum, sum_of_squares;  // [B, groups], float64
+    double count = 0;
+  };
+  bool record = false;
+  bool fixed = false;
+  std::vector<Sums> previous, current;
+  size_t next_layer = 0;
+  // The tile's owned region, in latent pixels relative to the tile's origin, and the tile's latent size.
+  int64_t own_y0 = 0, own_y1 = 0, own_x0 = 0, own_x1 = 0, tile_h = 1, tile_w = 1;
+
+  void begin_pass(bool record_stats, bool use_previous);
+  void end_pass();  // current -> previous
+  void begin_tile(int64_t y0, int64_t y1, int64_t x0, int64_t x1, int64_t height, int64_t width);
+};
+
+// GroupNorm(32, C, eps 1e-6, affine), the only normalisation in the autoencoder; parameters `weight`, `bias`.
+struct GroupNorm32Impl : torch::nn::Module {
+  static constexpr int64_t kGroups = 32;
+  static constexpr double kEps = 1e-6;
+  explicit GroupNorm32Impl(int64_t channels);
+  torch::Tensor forward(const torch::Tensor& x, GroupNormSync* sync = nullptr);
+
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(GroupNorm32);
 
 // x + conv2(swish(norm2(conv1(swish(norm1(x)))))), with a 1x1 nin_shortcut on x when channels change.
 struct ResnetBlockImpl : torch::nn::Module {
   ResnetBlockImpl(int64_t in_channels, int64_t out_channels);
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x, GroupNormSync* sync = nullptr);
 
-  torch::nn::GroupNorm norm1{nullptr}, norm2{nullptr};
+  GroupNorm32 norm1{nullptr}, norm2{nullptr};
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::Conv2d nin_shortcut{nullptr};  // only when in != out
 };
@@ -27,7 +57,7 @@ struct AttnBlockImpl : torch::nn::Module {
   explicit AttnBlockImpl(int64_t channels);
   torch::Tensor forward(const torch::Tensor& x, const AttentionChunking& chunking);
 
-  torch::nn::GroupNorm norm{nullptr};
+  GroupNorm32 norm{nullptr};
   torch::nn::Conv2d q{nullptr}, k{nullptr}, v{nullptr}, proj_out{nullptr};
 };
 TORCH_MODULE(AttnBlock);
@@ -68,7 +98,7 @@ struct LevelImpl : torch::nn::Module {
   Upsample upsample{nullptr};
 
   LevelImpl() { block = register_module("block", torch::nn::ModuleList()); }
-  torch::Tensor run_blocks(torch::Tensor h);
+  torch::Tensor run_blocks(torch::Tensor h, GroupNormSync* sync = nullptr);
 };
 TORCH_MODULE(Level);
 
@@ -80,7 +110,7 @@ struct EncoderImpl : torch::nn::Module {
   torch::nn::Conv2d conv_in{nullptr};
   std::vector<Level> down;  // also registered as ModuleList "down"
   MidBlock mid{nullptr};
-  torch::nn::GroupNorm norm_out{nullptr};
+  GroupNorm32 norm_out{nullptr};
   torch::nn::Conv2d conv_out{nullptr};
 };
 TORCH_MODULE(Encoder);
@@ -90,11 +120,15 @@ TORCH_MODULE(Encoder);
 struct DecoderImpl : torch::nn::Module {
   explicit DecoderImpl(const AutoencoderConfig& config);
   torch::Tensor forward(const torch::Tensor& z, const AttentionChunking& chunking);
+  // The two halves of forward: conv_in + mid block at latent resolution (global attention), then the
+  // up levels and output head (where almost all memory goes). Tiled decode tiles only the second.
+  torch::Tensor forward_latent_part(const torch::Tensor& z, const AttentionChunking& chunking);
+  torch::Tensor forward_upsampling_part(torch::Tensor h, GroupNormSync* sync = nullptr);
 
   torch::nn::Conv2d conv_in{nullptr};
   MidBlock mid{nullptr};
   std::vector<Level> up;  // also registered as ModuleList "up"
-  torch::nn::GroupNorm norm_out{nullptr};
+  GroupNorm32 norm_out{nullptr};
   torch::nn::Conv2d conv_out{nullptr};
 };
 TORCH_MODULE(Decoder);

@@ -41,14 +41,18 @@ struct AutoencoderConfig {
   }
 };
 
-// Tiled decode for large latents: tiles of `tile` latent pixels overlapping by `overlap`, blended with linear
-// ramps across each overlap. GroupNorm statistics become per tile, so the result deviates slightly from the
-// untiled decode (figures in docs/vae.md); memory becomes bounded by the tile size.
+// Tiled decode for large latents. The decoder's latent-resolution part (conv_in, mid block with its global
+// attention) runs untiled; the up levels, where the memory goes, run on tiles of `tile` latent pixels that
+// overlap by `overlap`, blended with linear ramps across each overlap. With sync_group_norm, GroupNorm uses
+// whole-image statistics gathered in `sync_passes` extra passes over the tiles (each costs about one more
+// tiled decode) instead of each tile's own. Deviation from the untiled decode: docs/vae.md.
 struct TiledDecode {
   bool enabled = true;       // false: never tile
   int64_t auto_above = 128;  // tile when latent height or width exceeds this (0: always tile when enabled)
   int64_t tile = 64;         // latent pixels per tile side (64 -> 512 image pixels for FLUX)
   int64_t overlap = 16;      // latent pixels shared by neighbouring tiles; must be < tile
+  bool sync_group_norm = true;
+  int64_t sync_passes = 1;   // >= 1; more passes refine the statistics (upstream layers then use them too)
 
   bool applies_to(int64_t latent_h, int64_t latent_w) const {
     return enabled && (latent_h > auto_above || latent_w > auto_above) &&

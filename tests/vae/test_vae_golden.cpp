@@ -1,0 +1,166 @@
+// The FLUX autoencoder against the BFL reference goldens (golden/vae), for both checkpoint key layouts.
+#define BOOST_TEST_MODULE vae_golden
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+
+#include "vae_test_support.hpp"
+
+namespace fs = std::filesystem;
+using genplug::flux::Autoencoder;
+using namespace genplug::test::vae;
+
+namespace {
+
+constexpr double kTolerance = 1e-4;  // relative, as the issue asks
+const std::vector<std::string> kLayouts = {"bfl", "diffusers"};
+
+std::vector<int64_t> shape_of(const GoldenSet& set, const std::string& tensor) {
+  return set.info.at("shapes").at(tensor).get<std::vector<int64_t>>();
+}
+
+void check_config(const Autoencoder& ae, const GoldenSet& set) {
+  const auto expected = set.params();
+  const auto& c = ae.config();
+  BOOST_TEST(c.in_channels == expected.in_channels);
+  BOOST_TEST(c.ch == expected.ch);
+  BOOST_TEST(c.out_ch == expected.out_ch);
+  BOOST_TEST(c.ch_mult == expected.ch_mult, boost::test_tools::per_element());
+  BOOST_TEST(c.num_res_blocks == expected.num_res_blocks);
+  BOOST_TEST(c.z_channels == expected.z_channels);
+  BOOST_TEST(c.scale_factor == expected.scale_factor);
+  BOOST_TEST(c.shift_factor == expected.shift_factor);
+}
+
+// decode, decoder_raw, encode and the raw moments of `ae` against the golden outputs.
+void check_outputs(const Autoencoder& ae, const GoldenSet& set, const std::string& what) {
+  const auto z = read_tensor(set.io(), "decode.z");
+  const auto x = read_tensor(set.io(), "encode.x");
+  BOOST_TEST(z.sizes().vec() == shape_of(set, "decode.z"), boost::test_tools::per_element());
+  BOOST_TEST(x.sizes().vec() == shape_of(set, "encode.x"), boost::test_tools::per_element());
+
+  const auto image = ae.decode_untiled(z);
+  BOOST_TEST(image.sizes().vec() == shape_of(set, "decode.out"), boost::test_tools::per_element());
+  const double decode_error = relative_error(image, read_tensor(set.io(), "decode.out"));
+  BOOST_TEST_MESSAGE(set.stem << " " << what << ": decode relative error " << decode_error);
+  BOOST_TEST(decode_error <= kTolerance);
+  BOOST_TEST(relative_error(ae.decode(z), read_tensor(set.io(), "decoder_raw.out")) <= kTolerance);
+
+  const auto moments = ae.encode_moments(x);
+  BOOST_TEST(moments.sizes().vec() == shape_of(set, "encode.raw_moments"), boost::test_tools::per_element());
+  BOOST_TEST(relative_error(moments, read_tensor(set.io(), "encode.raw_moments")) <= kTolerance);
+  const auto latent = ae.encode(x);
+  BOOST_TEST(latent.sizes().vec() == shape_of(set, "encode.out"), boost::test_tools::per_element());
+  const double encode_error = relative_error(latent, read_tensor(set.io(), "encode.out"));
+  BOOST_TEST_MESSAGE(set.stem << " " << what << ": encode relative error " << encode_error);
+  BOOST_TEST(encode_error <= kTolerance);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(golden_sets_present) {
+  BOOST_TEST_REQUIRE(!golden_sets().empty(), "no *_info.json in " << genplug::test::golden("vae"));
+}
+
+BOOST_AUTO_TEST_CASE(both_layouts_match_the_reference) {
+  for (const auto& set : golden_sets())
+    for (const auto& layout : kLayouts) {
+      BOOST_TEST_CONTEXT(set.stem << " " << layout) {
+        const auto ae = Autoencoder::from_checkpoint(set.weights(layout), torch::kFloat, torch::kCPU, set.params());
+        BOOST_TEST(ae.has_encoder());
+        check_config(ae, set);
+        check_outputs(ae, set, layout);
+      }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(layouts_load_to_identical_parameters) {
+  for (const auto& set : golden_sets()) {
+    const auto bfl = Autoencoder::from_checkpoint(set.weights("bfl"), torch::kFloat).state_dict();
+    const auto diffusers = Autoencoder::from_checkpoint(set.weights("diffusers"), torch::kFloat).state_dict();
+    BOOST_TEST(bfl.size() == read_all(set.weights("bfl")).size());
+    BOOST_TEST_REQUIRE(bfl.size() == diffusers.size());
+    for (const auto& [name, tensor] : bfl) {
+      BOOST_TEST_REQUIRE(diffusers.count(name) == 1, name);
+      BOOST_TEST(torch::equal(tensor, diffusers.at(name)), name);
+    }
+  }
+}
+
+// A diffusers folder (weights + config.json): scale and shift come from the config.
+BOOST_AUTO_TEST_CASE(diffusers_config_beside_the_weights_gives_the_factors) {
+  for (const auto& set : golden_sets()) {
+    const auto dir = scratch_dir("diffusers_" + set.stem);
+    fs::copy_file(set.weights("diffusers"), dir / "diffusion_pytorch_model.safetensors");
+    fs::copy_file(set.diffusers_config(), dir / "config.json");
+    const auto config = genplug::test::read_json(set.diffusers_config());
+    const auto ae = Autoencoder::from_checkpoint(dir / "diffusion_pytorch_model.safetensors");
+    BOOST_TEST(ae.config().scale_factor == config.at("scaling_factor").get<double>());
+    BOOST_TEST(ae.config().shift_factor == config.at("shift_factor").get<double>());
+    check_outputs(ae, set, "diffusers folder");
+
+    // A config.json that disagrees with the weights is an error naming the config file and the field.
+    auto wrong = config;
+    wrong["latent_channels"] = config.at("latent_channels").get<int>() + 1;
+    std::ofstream(dir / "config.json") << wrong.dump();
+    try {
+      Autoencoder::from_checkpoint(dir / "diffusion_pytorch_model.safetensors");
+      BOOST_ERROR("a mismatching config.json was accepted");
+    } catch (const std::exception& e) {
+      const std::string message = e.what();
+      BOOST_TEST(message.find("config.json") != std::string::npos, message);
+      BOOST_TEST(message.find("latent_channels") != std::string::npos, message);
+    }
+    fs::remove_all(dir);
+  }
+}
+
+// Single-file checkpoints keep the autoencoder under a prefix beside other models' tensors.
+BOOST_AUTO_TEST_CASE(prefixed_keys_and_foreign_tensors) {
+  for (const auto& set : golden_sets())
+    for (const auto& layout : kLayouts)
+      for (const std::string prefix : {"ae.", "vae.", "first_stage_model."}) {
+        BOOST_TEST_CONTEXT(set.stem << " " << layout << " prefix " << prefix) {
+          auto tensors = raw_tensors(set.weights(layout));
+          for (auto& t : tensors) t.name = prefix + t.name;
+          tensors.push_back(genplug::safetensors::TensorData::from_floats("model.diffusion_model.img_in.weight",
+                                                                          {2, 2}, {1, 2, 3, 4}));
+          const auto dir = scratch_dir("prefix");
+          genplug::safetensors::write_file(dir / "combined.safetensors", tensors);
+          const auto ae = Autoencoder::from_checkpoint(dir / "combined.safetensors", torch::kFloat, torch::kCPU,
+                                                       set.params());
+          check_config(ae, set);
+          check_outputs(ae, set, layout + " prefixed " + prefix);
+          fs::remove_all(dir);
+        }
+      }
+}
+
+// Decoder-only files (as some distributions ship) load; encode then says why it cannot run.
+BOOST_AUTO_TEST_CASE(decoder_only_checkpoint) {
+  for (const auto& set : golden_sets()) {
+    auto tensors = raw_tensors(set.weights("bfl"));
+    tensors.erase(std::remove_if(tensors.begin(), tensors.end(),
+                                 [](const auto& t) { return t.name.rfind("encoder.", 0) == 0; }),
+                  tensors.end());
+    const auto dir = scratch_dir("decoder_only");
+    genplug::safetensors::write_file(dir / "decoder.safetensors", tensors);
+    const auto ae = Autoencoder::from_checkpoint(dir / "decoder.safetensors", torch::kFloat, torch::kCPU, set.params());
+    BOOST_TEST(!ae.has_encoder());
+    BOOST_TEST(relative_error(ae.decode(read_tensor(set.io(), "decode.z")), read_tensor(set.io(), "decode.out")) <=
+               kTolerance);
+    BOOST_CHECK_THROW(ae.encode(read_tensor(set.io(), "encode.x")), std::logic_error);
+    fs::remove_all(dir);
+  }
+}
+
+// In-memory tensors and weights in another storage dtype (f64 -> f32 at load).
+BOOST_AUTO_TEST_CASE(from_tensors_and_dtype_conversion) {
+  for (const auto& set : golden_sets()) {
+    auto tensors = read_all(set.weights("diffusers"));
+    for (auto& [name, t] : tensors) t = t.to(torch::kDouble);
+    const auto ae = Autoencoder::from_tensors(tensors, "in-memory", torch::kFloat, torch::kCPU, set.params());
+    BOOST_TEST((ae.dtype() == torch::kFloat));
+    check_outputs(ae, set, "from_tensors f64 storage");
+  }
+}
