@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE flux_transformer
 #include <boost/test/unit_test.hpp>
 
+#include <genplug/flux/latent_packing.hpp>
 #include <genplug/flux/transformer.hpp>
 #include <genplug/plugin.hpp>
 
@@ -98,6 +99,15 @@ BOOST_AUTO_TEST_CASE(euler_sampling_matches_bfl_denoise) {
     BOOST_TEST_MESSAGE(prefix << "final relative error " << err);
     BOOST_TEST(err < kTolerance);
   }
+}
+
+BOOST_AUTO_TEST_CASE(packing_matches_bfl_prepare_and_unpack) {
+  torch::Tensor unpacked = io_tensor("img_latent_unpacked"), packed = io_tensor("img");
+  BOOST_TEST(torch::equal(flux::pack_latent(unpacked), packed));
+  BOOST_TEST(torch::equal(flux::unpack_latent(packed, grid_h, grid_w), unpacked));
+  auto sample = test::golden_file("flux/flux_tiny_sample.safetensors");
+  BOOST_TEST(torch::equal(flux::unpack_latent(test::golden_tensor(*sample, "final"), grid_h, grid_w),
+                          test::golden_tensor(*sample, "final_unpacked")));
 }
 
 BOOST_AUTO_TEST_CASE(missing_and_misshapen_tensors_are_named) {

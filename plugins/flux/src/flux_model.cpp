@@ -1,0 +1,278 @@
+// org.genplug.flux (see flux_model.hpp). Latents cross the ABI as CPU float32 [1, tokens, 4 * z_channels];
+// images as CPU float32 [1, 3, H, W] in [0, 1] (model.h); the networks run on the configured device/dtype.
+#include "flux_model.hpp"
+
+#include <optional>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+
+#include <genplug/flux/autoencoder.hpp>
+#include <genplug/flux/latent_packing.hpp>
+#include <genplug/flux/text_conditioner.hpp>
+#include <genplug/flux/transformer.hpp>
+
+#include "dlpack_bridge.hpp"
+#include "model_settings.hpp"
+#include "transformer_source.hpp"
+
+namespace genplug::flux {
+
+namespace {
+
+struct Defaults {
+  uint32_t steps, width, height;
+  std::vector<uint32_t> base_extent;
+};
+
+// tiny: a 4 x 4-token base grid, so its default 128 x 128 image (8 x 8 tokens) is already "high resolution".
+Defaults preset_defaults(const std::string& preset) {
+  if (preset == "tiny") return {4, 128, 128, {1, 4, 4}};
+  if (preset == "flux-schnell") return {4, 1024, 1024, {1, 64, 64}};
+  return {28, 1024, 1024, {1, 64, 64}};
+}
+
+// Runs f, turning other libraries' exceptions into a genplug::Error with `code`, prefixed by `what`.
+template <class F>
+auto rethrow_as(genplug_status code, const std::string& what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(code, what + ": " + e.what());
+  }
+}
+
+class FluxModel final : public Model {
+ public:
+  FluxModel(const std::string& config_json, Context& ctx) : settings_(parse_model_settings(config_json)) {
+    dtype_ = parse_dtype(settings_.dtype);
+    device_ = parse_device(settings_.device);
+    TransformerSource source = load_transformer_source(settings_, dtype_, device_);
+    preset_ = source.preset;
+    transformer_ = std::make_unique<FluxTransformer>(source.weights, source.config, dtype_, device_);
+    source.weights.clear();
+    transformer_->set_attention_budget(settings_.attention_memory_mb << 20);
+    load_vae();
+    load_conditioning(ctx);
+    description_ = build_description();
+    ctx.info("org.genplug.flux: " + std::string(settings_.transformer == "random" ? "random " + preset_ : settings_.transformer) +
+             " transformer on " + device_.str() + " (" + settings_.dtype + ")");
+  }
+
+  const std::string& describe() override { return description_; }
+
+  void condition(const std::string& prompt, const std::string& /*options_json*/, const genplug_tensor_sink_t& sink,
+                 Context& ctx) override {
+    ctx.check_cancelled();
+    TextConditioning c;
+    if (fixed_) {
+      c = *fixed_;
+    } else if (text_) {
+      current_ctx_ = &ctx;
+      struct Reset {
+        const Context*& p;
+        ~Reset() { p = nullptr; }
+      } reset{current_ctx_};
+      c = rethrow_as(GENPLUG_E_IO, "condition", [&] { return text_->encode(prompt); });
+    } else {
+      throw Error(GENPLUG_E_UNSUPPORTED, "condition: no text encoders configured; set config.text or config.conditioning");
+    }
+    put(sink, "txt", c.txt);
+    put(sink, "vec", c.vec);
+  }
+
+  DLManagedTensor* noise(uint64_t seed, uint32_t height, uint32_t width, Context& ctx) override {
+    ctx.check_cancelled();
+    auto [gh, gw] = grid(height, width, "noise");
+    // BFL get_noise: randn [1, z, 2*gh, 2*gw] from a seeded CPU generator, then packed.
+    at::Generator gen = at::detail::createCPUGenerator(seed);
+    torch::Tensor z = torch::randn({1, latent_channels(), 2 * gh, 2 * gw}, gen, torch::TensorOptions().dtype(torch::kFloat32));
+    return to_dlpack(pack_latent(z).contiguous());
+  }
+
+  DLManagedTensor* predict(const genplug_predict_args_t& args, Context& ctx) override {
+    ctx.check_cancelled();
+    auto [gh, gw] = grid(args.height, args.width, "predict");
+    torch::Tensor latent = checked_latent(*args.latent, gh, gw, "predict");
+    torch::Tensor txt = conditioning(args.conditioning, "txt"), vec = conditioning(args.conditioning, "vec");
+    const int64_t B = latent.size(0);
+    if (txt.dim() != 3 || vec.dim() != 2 || txt.size(0) != vec.size(0) || (txt.size(0) != B && txt.size(0) != 1))
+      throw InvalidArgument("predict: conditioning 'txt' must be [B, T, " + std::to_string(config().context_in_dim) +
+                            "] and 'vec' [B, " + std::to_string(config().vec_in_dim) + "] for a batch of " + std::to_string(B));
+    txt = txt.expand({B, txt.size(1), txt.size(2)});
+    vec = vec.expand({B, vec.size(1)});
+    const RotarySpectrum spectrum = spectrum_of(args.spectrum);
+    const torch::Tensor ids = flux_position_ids(txt.size(1), gh, gw, int64_t(config().axes_dim.size()));
+    const RotaryTables pe = rotary_tables(ids, spectrum, device_);
+    const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+    torch::Tensor t = torch::full({B}, args.sigma, f32), g = torch::full({B}, args.guidance, f32);
+    torch::Tensor v = transformer_->forward(latent, txt, t, vec, g, pe);
+    return to_dlpack(v.to(torch::kCPU, torch::kFloat32).contiguous());
+  }
+
+  DLManagedTensor* decode(const DLTensor& latent, uint32_t height, uint32_t width, Context& ctx) override {
+    ctx.check_cancelled();
+    auto [gh, gw] = grid(height, width, "decode");
+    torch::Tensor x = checked_latent(latent, gh, gw, "decode");
+    const Autoencoder& vae = require_vae("decode");
+    torch::Tensor z = unpack_latent(x, gh, gw).to(device_, dtype_);
+    torch::Tensor image = rethrow_as(GENPLUG_E_FAILED, "decode", [&] { return vae.decode(z); });
+    return to_dlpack(((image.to(torch::kCPU, torch::kFloat32) + 1.0) * 0.5).contiguous());
+  }
+
+  DLManagedTensor* encode(const DLTensor& image_in, Context& ctx) override {
+    ctx.check_cancelled();
+    torch::Tensor image = from_dlpack(image_in, "encode: image");
+    if (image.dim() != 4 || image.size(1) != 3)
+      throw InvalidArgument("encode: image must be [B, 3, H, W], got " + sizes(image));
+    grid(uint32_t(image.size(2)), uint32_t(image.size(3)), "encode");
+    const Autoencoder& vae = require_vae("encode");
+    torch::Tensor x = (image.to(device_, dtype_) * 2.0 - 1.0);
+    torch::Tensor z = rethrow_as(GENPLUG_E_FAILED, "encode", [&] { return vae.encode(x); });
+    return to_dlpack(pack_latent(z.to(torch::kCPU, torch::kFloat32)).contiguous());
+  }
+
+ private:
+  const FluxConfig& config() const { return transformer_->config(); }
+  int64_t latent_channels() const { return config().in_channels / 4; }
+  int64_t pixels_per_token() const { return 2 * (vae_ ? vae_->config().downscale() : 8); }
+
+  static std::string sizes(const torch::Tensor& t) {
+    std::string s = "[";
+    for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+    return s + "]";
+  }
+
+  std::pair<int64_t, int64_t> grid(uint32_t height, uint32_t width, const char* what) const {
+    const int64_t p = pixels_per_token();
+    if (height == 0 || width == 0 || height % p || width % p)
+      throw InvalidArgument(std::string(what) + ": " + std::to_string(width) + " x " + std::to_string(height) +
+                            " is not a positive multiple of " + std::to_string(p) + " pixels");
+    return {height / p, width / p};
+  }
+
+  torch::Tensor checked_latent(const DLTensor& t, int64_t gh, int64_t gw, const char* what) const {
+    torch::Tensor x = from_dlpack(t, std::string(what) + ": latent");
+    const int64_t C = config().in_channels;
+    if (x.dim() != 3 || x.size(1) != gh * gw || x.size(2) != C || !x.is_floating_point())
+      throw InvalidArgument(std::string(what) + ": latent is " + sizes(x) + ", a " + std::to_string(gw * pixels_per_token()) +
+                            " x " + std::to_string(gh * pixels_per_token()) + " image needs [B, " + std::to_string(gh * gw) +
+                            ", " + std::to_string(C) + "] floats");
+    return x;
+  }
+
+  torch::Tensor conditioning(const genplug_tensor_list_t& list, const std::string& name) const {
+    for (uint32_t i = 0; i < list.count; ++i)
+      if (list.names && list.names[i] && name == list.names[i] && list.tensors && list.tensors[i])
+        return from_dlpack(*list.tensors[i], "predict: conditioning '" + name + "'");
+    throw InvalidArgument("predict: conditioning '" + name + "' is missing (condition() produces txt and vec)");
+  }
+
+  RotarySpectrum spectrum_of(const genplug_spectrum_t* s) const {
+    if (!s) return plain_spectrum(config().axes_dim, config().theta);
+    RotarySpectrum out;
+    out.axes_dim = config().axes_dim;
+    size_t pairs = 0;
+    for (int64_t d : out.axes_dim) pairs += size_t(d / 2);
+    if (!s->freqs || s->freq_capacity < pairs || !s->amplitude || s->amplitude_capacity < out.axes_dim.size())
+      throw InvalidArgument("predict: spectrum needs " + std::to_string(pairs) + " freqs and " +
+                            std::to_string(out.axes_dim.size()) + " amplitudes");
+    out.freqs.assign(s->freqs, s->freqs + pairs);
+    out.amplitude.assign(s->amplitude, s->amplitude + out.axes_dim.size());
+    return out;
+  }
+
+  void put(const genplug_tensor_sink_t& sink, const char* name, const torch::Tensor& t) const {
+    DLManagedTensor* m = to_dlpack(t.to(torch::kCPU, torch::kFloat32).contiguous());
+    const genplug_status st = sink.put(&sink, name, m);  // takes ownership even when it fails
+    if (st != GENPLUG_OK) throw Error(st, std::string("condition: the host rejected tensor '") + name + "'");
+  }
+
+  const Autoencoder& require_vae(const char* what) const {
+    if (!vae_) throw Error(GENPLUG_E_UNSUPPORTED, std::string(what) + ": config.vae is \"none\"");
+    return *vae_;
+  }
+
+  void load_vae() {
+    if (settings_.vae == "none") return;
+    if (settings_.vae == "random") {
+      const AutoencoderConfig c = preset_ == "tiny" ? AutoencoderConfig::tiny() : AutoencoderConfig::flux();
+      vae_ = Autoencoder::random(c, settings_.seed + 1, dtype_, device_);
+    } else {
+      vae_ = rethrow_as(GENPLUG_E_IO, "vae " + settings_.vae,
+                        [&] { return Autoencoder::from_checkpoint(settings_.vae, dtype_, device_); });
+    }
+    if (vae_->config().z_channels != latent_channels())
+      throw ConfigError("config.vae: the autoencoder has " + std::to_string(vae_->config().z_channels) +
+                        " latent channels, the transformer takes " + std::to_string(latent_channels()) +
+                        " (in_channels " + std::to_string(config().in_channels) + " / 4)");
+  }
+
+  void load_conditioning(Context& ctx) {
+    const int64_t ctx_dim = config().context_in_dim, vec_dim = config().vec_in_dim;
+    if (!settings_.conditioning.empty()) {
+      fixed_ = rethrow_as(GENPLUG_E_IO, "config.conditioning", [&] {
+        return read_conditioning_file(settings_.conditioning, ctx_dim, vec_dim, torch::kCPU, torch::kFloat32);
+      });
+      if (!settings_.text.is_null()) ctx.warn("org.genplug.flux: config.conditioning given; config.text is not used");
+      return;
+    }
+    nlohmann::json text = settings_.text;
+    if (text.is_null()) {
+      if (settings_.transformer != "random") return;  // condition() will say what is missing
+      text = {{"random", {{"seed", settings_.seed + 2}}}};
+    }
+    auto warn = [this](const std::string& m) {
+      if (current_ctx_) current_ctx_->warn("org.genplug.flux text: " + m);
+    };
+    text_ = rethrow_as(GENPLUG_E_CONFIG, "config.text", [&] {
+      return TextConditioner::create(text, ctx_dim, vec_dim, device_, dtype_, warn);
+    });
+  }
+
+  std::string build_description() const {
+    Defaults d = preset_defaults(preset_);
+    if (!settings_.base_extent.empty()) d.base_extent = settings_.base_extent;
+    const FluxConfig& c = config();
+    nlohmann::json j = {
+        {"latent_channels", latent_channels()},
+        {"patch_size", 2},
+        {"vae_downscale", pixels_per_token() / 2},
+        {"pixels_per_token", pixels_per_token()},
+        {"rotary", {{"axes_dim", c.axes_dim}, {"theta", c.theta}, {"base_extent", d.base_extent}}},
+        {"conditioning", {"txt", "vec"}},
+        {"defaults",
+         {{"steps", settings_.steps.value_or(d.steps)},
+          {"guidance", settings_.guidance},
+          {"width", settings_.width.value_or(d.width)},
+          {"height", settings_.height.value_or(d.height)}}},
+        {"guidance_embed", c.guidance_embed},
+        {"preset", preset_},
+        {"dtype", settings_.dtype},
+        {"device", device_.str()}};
+    return j.dump();
+  }
+
+  ModelSettings settings_;
+  torch::Dtype dtype_ = torch::kFloat32;
+  torch::Device device_ = torch::kCPU;
+  std::string preset_;
+  std::unique_ptr<FluxTransformer> transformer_;
+  std::optional<Autoencoder> vae_;
+  std::unique_ptr<TextConditioner> text_;
+  std::optional<TextConditioning> fixed_;
+  std::string description_;
+  const Context* current_ctx_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_flux_model(const std::string& config_json, Context& ctx) {
+  return std::make_unique<FluxModel>(config_json, ctx);
+}
+
+}  // namespace genplug::flux

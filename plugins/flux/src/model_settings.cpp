@@ -1,0 +1,203 @@
+// See model_settings.hpp. The parser mirrors the schema, so a config that the host validated parses, and a
+// host that does not validate still gets errors naming the field.
+#include "model_settings.hpp"
+
+#include <genplug/plugin.hpp>
+
+namespace genplug::flux {
+
+using nlohmann::json;
+
+namespace {
+
+json integer(int64_t minimum, const char* description) {
+  return {{"type", "integer"}, {"minimum", minimum}, {"description", description}};
+}
+
+json config_properties_schema() {
+  return {
+      {"type", "object"},
+      {"description", "FluxParams fields overriding the preset (random weights) or checked against the "
+                      "checkpoint's shapes (files)"},
+      {"additionalProperties", false},
+      {"properties",
+       {{"in_channels", integer(1, "packed latent channels (16 VAE channels x 2 x 2 = 64)")},
+        {"out_channels", integer(1, "output channels")},
+        {"vec_in_dim", integer(1, "pooled text vector dim (CLIP-L: 768)")},
+        {"context_in_dim", integer(1, "text token dim (T5-XXL: 4096)")},
+        {"hidden_size", integer(1, "transformer width")},
+        {"mlp_ratio", {{"type", "number"}, {"exclusiveMinimum", 0}, {"description", "MLP width / hidden size"}}},
+        {"num_heads", integer(1, "attention heads")},
+        {"depth", integer(0, "double-stream blocks")},
+        {"depth_single_blocks", integer(0, "single-stream blocks")},
+        {"axes_dim",
+         {{"type", "array"},
+          {"items", {{"type", "integer"}, {"minimum", 2}}},
+          {"minItems", 3},
+          {"description", "rotary dims per axis (index, row, column), even, summing to the head dim"}}},
+        {"theta", {{"type", "number"}, {"exclusiveMinimum", 0}, {"description", "rotary base"}}},
+        {"qkv_bias", {{"type", "boolean"}, {"description", "q/k/v projections have a bias"}}},
+        {"guidance_embed", {{"type", "boolean"}, {"description", "distilled guidance input (dev: true)"}}}}}};
+}
+
+json build_schema() {
+  return {
+      {"$schema", "https://json-schema.org/draft/2020-12/schema"},
+      {"title", "FLUX.1 model (libtorch)"},
+      {"description", "FLUX.1 transformer, VAE and text conditioning; weights from safetensors or random"},
+      {"type", "object"},
+      {"additionalProperties", false},
+      {"properties",
+       {{"transformer",
+         {{"type", "string"},
+          {"default", "random"},
+          {"description", "\"random\" or a transformer checkpoint: .safetensors file, *.safetensors.index.json "
+                          "or a folder; BFL or diffusers key names"}}},
+        {"preset",
+         {{"enum", {"tiny", "flux-dev", "flux-schnell"}},
+          {"description", "shapes of random weights (default tiny); with a file, the expected model"}}},
+        {"seed", {{"type", "integer"}, {"minimum", 0}, {"default", 0}, {"description", "seed of random weights"}}},
+        {"config", config_properties_schema()},
+        {"vae",
+         {{"type", "string"},
+          {"default", "random"},
+          {"description", "\"random\", \"none\" or an autoencoder checkpoint (BFL ae.safetensors or diffusers vae/)"}}},
+        {"text",
+         {{"type", "object"},
+          {"description", "text encoders (t5, t5_tokenizer, clip, clip_tokenizer, max_length, text_device, "
+                          "text_dtype, random); default for random weights: {\"random\": true}"}}},
+        {"conditioning",
+         {{"type", "string"},
+          {"description", "precomputed conditioning safetensors (txt [1,T,context], vec [1,vec]) used for "
+                          "every prompt instead of the text encoders"}}},
+        {"device", {{"type", "string"}, {"default", "cpu"}, {"description", "cpu, cuda or cuda:N"}}},
+        {"dtype", {{"enum", {"f32", "bf16", "f16"}}, {"default", "f32"}, {"description", "weights and activations"}}},
+        {"guidance", {{"type", "number"}, {"minimum", 0}, {"default", 3.5}, {"description", "default distilled guidance"}}},
+        {"steps", {{"type", "integer"}, {"minimum", 1}, {"description", "default step count (describe())"}}},
+        {"width", {{"type", "integer"}, {"minimum", 16}, {"description", "default width in pixels (multiple of 16)"}}},
+        {"height", {{"type", "integer"}, {"minimum", 16}, {"description", "default height in pixels (multiple of 16)"}}},
+        {"base_extent",
+         {{"type", "array"},
+          {"items", {{"type", "integer"}, {"minimum", 1}}},
+          {"minItems", 3},
+          {"maxItems", 3},
+          {"description", "tokens per axis the model was trained at (posenc input); FLUX [1,64,64], tiny [1,4,4]"}}},
+        {"attention_memory_mb",
+         {{"type", "integer"}, {"minimum", 1}, {"default", 256}, {"description", "memory of one attention chunk (libtorch < 2)"}}}}}};
+}
+
+std::string get_string(const json& j, const char* name) {
+  if (!j.at(name).is_string()) throw ConfigError(std::string("config.") + name + ": must be a string");
+  return j.at(name).get<std::string>();
+}
+
+int64_t int_value(const json& v, const std::string& field, int64_t minimum) {
+  if (!v.is_number_integer() || v.get<int64_t>() < minimum)
+    throw ConfigError(field + ": must be an integer >= " + std::to_string(minimum));
+  return v.get<int64_t>();
+}
+
+int64_t get_int(const json& j, const std::string& where, const std::string& name, int64_t minimum) {
+  return int_value(j.at(name), where + name, minimum);
+}
+
+}  // namespace
+
+const std::string& model_config_schema() {
+  static const std::string text = build_schema().dump(1);
+  return text;
+}
+
+ModelSettings parse_model_settings(const std::string& config_json) {
+  json j;
+  try {
+    j = json::parse(config_json);
+  } catch (const std::exception& e) {
+    throw ConfigError(std::string("config: not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw ConfigError("config: must be a JSON object");
+  const json props = build_schema().at("properties");
+  for (const auto& [key, value] : j.items())
+    if (!props.contains(key)) throw ConfigError("config." + key + ": unknown field");
+
+  ModelSettings s;
+  if (j.contains("transformer")) s.transformer = get_string(j, "transformer");
+  if (j.contains("preset")) {
+    s.preset = get_string(j, "preset");
+    if (*s.preset != "tiny" && *s.preset != "flux-dev" && *s.preset != "flux-schnell")
+      throw ConfigError("config.preset: '" + *s.preset + "' is not one of tiny, flux-dev, flux-schnell");
+  }
+  if (j.contains("seed")) s.seed = uint64_t(get_int(j, "config.", "seed", 0));
+  if (j.contains("config")) {
+    if (!j["config"].is_object()) throw ConfigError("config.config: must be an object");
+    s.overrides = j["config"];
+    apply_config_overrides(FluxConfig{}, s.overrides);  // field names and types checked now
+  }
+  if (j.contains("vae")) s.vae = get_string(j, "vae");
+  if (j.contains("text")) {
+    if (!j["text"].is_object()) throw ConfigError("config.text: must be an object");
+    s.text = j["text"];
+  }
+  if (j.contains("conditioning")) s.conditioning = get_string(j, "conditioning");
+  if (j.contains("device")) s.device = get_string(j, "device");
+  if (j.contains("dtype")) s.dtype = get_string(j, "dtype");
+  if (s.dtype != "f32" && s.dtype != "bf16" && s.dtype != "f16")
+    throw ConfigError("config.dtype: '" + s.dtype + "' is not one of f32, bf16, f16");
+  if (j.contains("guidance")) {
+    if (!j["guidance"].is_number() || j["guidance"].get<double>() < 0)
+      throw ConfigError("config.guidance: must be a number >= 0");
+    s.guidance = j["guidance"].get<double>();
+  }
+  if (j.contains("steps")) s.steps = uint32_t(get_int(j, "config.", "steps", 1));
+  for (const char* name : {"width", "height"}) {
+    if (!j.contains(name)) continue;
+    const int64_t v = get_int(j, "config.", name, 16);
+    if (v % 16) throw ConfigError(std::string("config.") + name + ": must be a multiple of 16");
+    (std::string(name) == "width" ? s.width : s.height) = uint32_t(v);
+  }
+  if (j.contains("base_extent")) {
+    const json& b = j["base_extent"];
+    if (!b.is_array() || b.size() != 3) throw ConfigError("config.base_extent: must be an array of 3 integers");
+    for (size_t i = 0; i < b.size(); ++i)
+      s.base_extent.push_back(uint32_t(int_value(b[i], "config.base_extent[" + std::to_string(i) + "]", 1)));
+  }
+  if (j.contains("attention_memory_mb")) s.attention_memory_mb = get_int(j, "config.", "attention_memory_mb", 1);
+  return s;
+}
+
+FluxConfig apply_config_overrides(FluxConfig c, const json& o) {
+  const std::string where = "config.config.";
+  for (const auto& [key, value] : o.items()) {
+    auto positive = [&](int64_t minimum) { return get_int(o, where, key, minimum); };
+    auto number = [&] {
+      if (!value.is_number() || value.get<double>() <= 0) throw ConfigError(where + key + ": must be a number > 0");
+      return value.get<double>();
+    };
+    auto boolean = [&] {
+      if (!value.is_boolean()) throw ConfigError(where + key + ": must be true or false");
+      return value.get<bool>();
+    };
+    if (key == "in_channels") c.in_channels = positive(1);
+    else if (key == "out_channels") c.out_channels = positive(1);
+    else if (key == "vec_in_dim") c.vec_in_dim = positive(1);
+    else if (key == "context_in_dim") c.context_in_dim = positive(1);
+    else if (key == "hidden_size") c.hidden_size = positive(1);
+    else if (key == "num_heads") c.num_heads = positive(1);
+    else if (key == "depth") c.depth = positive(0);
+    else if (key == "depth_single_blocks") c.depth_single_blocks = positive(0);
+    else if (key == "mlp_ratio") c.mlp_ratio = number();
+    else if (key == "theta") c.theta = number();
+    else if (key == "qkv_bias") c.qkv_bias = boolean();
+    else if (key == "guidance_embed") c.guidance_embed = boolean();
+    else if (key == "axes_dim") {
+      if (!value.is_array() || value.size() < 3) throw ConfigError(where + "axes_dim: must be an array of >= 3 integers");
+      c.axes_dim.clear();
+      for (size_t i = 0; i < value.size(); ++i) c.axes_dim.push_back(int_value(value[i], where + "axes_dim[" + std::to_string(i) + "]", 2));
+    } else {
+      throw ConfigError(where + key + ": unknown field");
+    }
+  }
+  return c;
+}
+
+}  // namespace genplug::flux

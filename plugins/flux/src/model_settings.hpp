@@ -1,0 +1,39 @@
+// The org.genplug.flux configuration: its JSON Schema and its parsed form. No torch here.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <genplug/flux/flux_config.hpp>
+
+namespace genplug::flux {
+
+struct ModelSettings {
+  std::string transformer = "random";  // "random", or a .safetensors file / *.safetensors.index.json / folder
+  std::optional<std::string> preset;   // for "random": tiny (default), flux-dev, flux-schnell
+  uint64_t seed = 0;                   // random weights (transformer, VAE, random text encoders)
+  nlohmann::json overrides = nlohmann::json::object();  // "config": FluxConfig fields
+  std::string vae = "random";          // "random", "none", or a checkpoint path
+  nlohmann::json text;                 // null when absent; else passed to TextConditioner
+  std::string conditioning;            // precomputed txt/vec safetensors file (replaces the text encoders)
+  std::string device = "cpu";
+  std::string dtype = "f32";
+  double guidance = 3.5;
+  std::optional<uint32_t> steps, width, height;
+  std::vector<uint32_t> base_extent;   // empty: the preset's
+  int64_t attention_memory_mb = 256;
+};
+
+// The JSON Schema of the configuration (the subset listed in docs/manifest.md).
+const std::string& model_config_schema();
+
+// Parses and checks a configuration; throws genplug::ConfigError naming the field.
+ModelSettings parse_model_settings(const std::string& config_json);
+
+// `base` with the fields of `overrides` ("config" object) applied; throws ConfigError naming the field.
+FluxConfig apply_config_overrides(FluxConfig base, const nlohmann::json& overrides);
+
+}  // namespace genplug::flux

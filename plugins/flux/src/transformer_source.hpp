@@ -1,0 +1,23 @@
+// Where the plugin's transformer comes from: random weights of a preset, or a checkpoint on disk (BFL or
+// diffusers key names, converted to BFL names), with the config inferred and checked.
+#pragma once
+#include <string>
+
+#include <torch/types.h>
+
+#include <genplug/flux/transformer.hpp>
+
+#include "model_settings.hpp"
+
+namespace genplug::flux {
+
+struct TransformerSource {
+  TensorMap weights;   // BFL names, already in the model dtype / on the device
+  FluxConfig config;
+  std::string preset;  // "tiny", "flux-dev", "flux-schnell" (for files: the closest, by guidance_embed)
+};
+
+// Throws genplug::Error naming the file and tensor (GENPLUG_E_IO) or the config field (GENPLUG_E_CONFIG).
+TransformerSource load_transformer_source(const ModelSettings& settings, torch::Dtype dtype, torch::Device device);
+
+}  // namespace genplug::flux

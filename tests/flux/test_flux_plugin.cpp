@@ -1,0 +1,257 @@
+// org.genplug.flux through its C ABI (build/plugins/libgenplug_flux.so): the golden forward for both key
+// layouts and the DyPE spectrum, describe(), noise/condition/predict/decode/encode on random tiny weights,
+// and the errors a host sees.
+#define BOOST_TEST_MODULE flux_plugin
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+
+#include <unistd.h>
+
+#include <genplug/safetensors.hpp>
+
+#include "flux_plugin_fixture.hpp"
+
+using namespace genplug;
+using nlohmann::json;
+namespace st = genplug::safetensors;
+
+namespace {
+
+const test::FluxPluginLibrary& library() {
+  static test::FluxPluginLibrary lib;
+  return lib;
+}
+
+const std::string kTiny = R"({"transformer": "random", "preset": "tiny", "seed": 3})";
+
+genplug_status create_status(const std::string& config, std::string* message = nullptr) {
+  try {
+    library().create(config);
+    return GENPLUG_OK;
+  } catch (const PluginError& e) {
+    if (message) *message = e.what();
+    return e.code();
+  }
+}
+
+// Conditioning holder for predict(): names + borrowed DLTensors.
+struct Conditioning {
+  std::vector<std::pair<std::string, ManagedTensor>> items;
+  std::vector<const char*> names;
+  std::vector<const DLTensor*> tensors;
+  explicit Conditioning(std::vector<std::pair<std::string, ManagedTensor>> list) : items(std::move(list)) {
+    for (auto& [n, t] : items) names.push_back(n.c_str()), tensors.push_back(&t.tensor());
+  }
+  genplug_tensor_list_t list() const { return {uint32_t(names.size()), names.data(), tensors.data()}; }
+};
+
+genplug_predict_args_t predict_args(const DLTensor& latent, uint32_t h, uint32_t w, double sigma, double guidance,
+                                    const Conditioning& c, const genplug_spectrum_t* spectrum) {
+  genplug_predict_args_t a{};
+  a.struct_size = sizeof(a);
+  a.latent = &latent;
+  a.height = h;
+  a.width = w;
+  a.sigma = sigma;
+  a.guidance = guidance;
+  a.conditioning = c.list();
+  a.spectrum = spectrum;
+  return a;
+}
+
+// The golden case through the plugin: weights file, precomputed conditioning from the golden txt / y.
+struct GoldenPlugin {
+  json info = test::read_json(test::golden("flux/flux_tiny_info.json"));
+  std::shared_ptr<const st::File> io = st::File::open(test::golden("flux/flux_tiny_io.safetensors"));
+  uint32_t height = uint32_t(info.at("grid_tokens_hw")[0].get<int>() * 16);
+  uint32_t width = uint32_t(info.at("grid_tokens_hw")[1].get<int>() * 16);
+  std::filesystem::path conditioning =
+      std::filesystem::temp_directory_path() / ("flux_plugin_conditioning_" + std::to_string(::getpid()) + ".safetensors");
+
+  GoldenPlugin() {
+    auto copy = [&](const char* from, const char* to) {
+      const st::TensorInfo& t = io->at(from);
+      return st::TensorData::from_floats(to, t.shape, st::to_float32(t));
+    };
+    st::write_file(conditioning, {copy("txt", "txt"), copy("y", "vec")});
+  }
+  ~GoldenPlugin() { std::filesystem::remove(conditioning); }
+
+  ModelProxy create(const std::string& weights_file) const {
+    json config = {{"transformer", test::golden("flux/" + weights_file).string()},
+                   {"vae", "none"},
+                   // Rotary axes are not visible in weights; the golden config names them.
+                   {"config", {{"axes_dim", info.at("meta").at("params").at("axes_dim")},
+                               {"theta", info.at("meta").at("params").at("theta")}}},
+                   {"conditioning", conditioning.string()}};
+    return library().create(config.dump());
+  }
+
+  // predict() on the golden input with the given spectrum (NULL: plain).
+  std::vector<float> predict(const ModelProxy& model, const genplug_spectrum_t* spectrum) const {
+    CallContext ctx;
+    Conditioning c(model.condition("ignored: conditioning comes from the file", "", ctx));
+    const st::TensorInfo& img = io->at("img");
+    test::HostTensor latent(st::to_float32(img), img.shape);
+    const double t = st::to_float32(io->at("timesteps")).at(0), g = st::to_float32(io->at("guidance")).at(0);
+    auto a = predict_args(latent.dl, height, width, t, g, c, spectrum);
+    return test::values(model.predict(a, ctx).tensor());
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(golden)
+
+BOOST_AUTO_TEST_CASE(bfl_and_diffusers_files_reproduce_the_bfl_forward) {
+  GoldenPlugin g;
+  const std::vector<float> ref = st::to_float32(g.io->at("out"));
+  for (const char* file : {"flux_tiny_bfl.safetensors", "flux_tiny_diffusers.safetensors"}) {
+    ModelProxy model = g.create(file);
+    const double err = test::relative_error(g.predict(model, nullptr), ref);
+    BOOST_TEST_MESSAGE(file << ": plugin predict vs BFL out, relative error " << err);
+    BOOST_TEST(err < 1e-4, file);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(dype_spectrum_reproduces_official_dype) {
+  GoldenPlugin g;
+  std::vector<double> freqs, amplitude;
+  for (const auto& axis : g.info.at("dype").at("freqs"))
+    for (double f : axis) freqs.push_back(f);
+  for (double m : g.info.at("dype").at("mscale")) amplitude.push_back(m);
+  genplug_spectrum_t s{sizeof(genplug_spectrum_t), freqs.data(), uint32_t(freqs.size()), amplitude.data(),
+                       uint32_t(amplitude.size())};
+  for (const char* file : {"flux_tiny_bfl.safetensors", "flux_tiny_diffusers.safetensors"}) {
+    ModelProxy model = g.create(file);
+    const double err = test::relative_error(g.predict(model, &s), st::to_float32(g.io->at("dype.out")));
+    BOOST_TEST_MESSAGE(file << ": plugin predict with DyPE spectrum vs dype.out, relative error " << err);
+    BOOST_TEST(err < 1e-4, file);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_short_spectrum_buffer_is_an_invalid_argument) {
+  GoldenPlugin g;
+  ModelProxy model = g.create("flux_tiny_bfl.safetensors");
+  std::vector<double> freqs(2, 1.0), amplitude(3, 1.0);
+  genplug_spectrum_t s{sizeof(genplug_spectrum_t), freqs.data(), 2, amplitude.data(), 3};
+  try {
+    g.predict(model, &s);
+    BOOST_FAIL("a 2-value spectrum was accepted");
+  } catch (const PluginError& e) {
+    BOOST_TEST(e.code() == GENPLUG_E_INVALID_ARGUMENT);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(random_tiny)
+
+BOOST_AUTO_TEST_CASE(describe_follows_model_h) {
+  ModelProxy model = library().create(kTiny);
+  json d = json::parse(model.describe());
+  BOOST_TEST(d.at("latent_channels") == 16);
+  BOOST_TEST(d.at("patch_size") == 2);
+  BOOST_TEST(d.at("vae_downscale") == 8);
+  BOOST_TEST(d.at("pixels_per_token") == 16);
+  BOOST_TEST(d.at("rotary").at("axes_dim") == json({4, 6, 6}));
+  BOOST_TEST(d.at("rotary").at("theta") == 10000.0);
+  BOOST_TEST(d.at("rotary").at("base_extent") == json({1, 4, 4}));
+  BOOST_TEST(d.at("conditioning") == json({"txt", "vec"}));
+  for (const char* key : {"steps", "guidance", "width", "height"}) BOOST_TEST(d.at("defaults").contains(key), key);
+  json schema = json::parse(library().factory().descriptor(&library().factory(), 0)->config_schema);
+  BOOST_TEST(schema.at("additionalProperties") == false);
+}
+
+BOOST_AUTO_TEST_CASE(noise_is_packed_and_reproducible) {
+  ModelProxy model = library().create(kTiny);
+  CallContext ctx;
+  ManagedTensor a = model.noise(7, 128, 96, ctx), b = model.noise(7, 128, 96, ctx), c = model.noise(8, 128, 96, ctx);
+  BOOST_TEST(a.shape() == std::vector<int64_t>({1, 8 * 6, 64}));
+  const auto va = test::values(a.tensor());
+  BOOST_TEST(va == test::values(b.tensor()));
+  BOOST_TEST(va != test::values(c.tensor()));
+  const double mean = std::accumulate(va.begin(), va.end(), 0.0) / double(va.size());
+  double var = 0;
+  for (float v : va) var += (v - mean) * (v - mean);
+  var /= double(va.size());
+  BOOST_TEST(std::abs(mean) < 0.1);
+  BOOST_TEST(std::abs(var - 1.0) < 0.1);
+}
+
+BOOST_AUTO_TEST_CASE(condition_predict_decode_encode) {
+  ModelProxy model = library().create(kTiny);
+  CallContext ctx;
+  Conditioning c(model.condition("a lighthouse at dusk", "", ctx));
+  BOOST_TEST_REQUIRE(c.items.size() == 2u);
+  BOOST_TEST(c.items[0].first == "txt");
+  BOOST_TEST(c.items[0].second.shape().at(2) == 48);
+  BOOST_TEST(c.items[1].first == "vec");
+  BOOST_TEST(c.items[1].second.shape() == std::vector<int64_t>({1, 32}));
+
+  ManagedTensor x = model.noise(1, 64, 64, ctx);
+  auto plain = predict_args(x.tensor(), 64, 64, 0.8, 3.5, c, nullptr);
+  ManagedTensor v = model.predict(plain, ctx);
+  BOOST_TEST(v.shape() == x.shape());
+  const auto vp = test::values(v.tensor());
+  BOOST_TEST(std::all_of(vp.begin(), vp.end(), [](float f) { return std::isfinite(f); }));
+
+  // The plain spectrum passed explicitly gives the same velocity; an amplitude changes it.
+  std::vector<double> freqs, amplitude{1, 1, 1};
+  for (int d : {4, 6, 6})
+    for (int k = 0; k < d / 2; ++k) freqs.push_back(std::pow(10000.0, -2.0 * k / d));
+  genplug_spectrum_t s{sizeof(genplug_spectrum_t), freqs.data(), uint32_t(freqs.size()), amplitude.data(), 3};
+  auto with_spectrum = predict_args(x.tensor(), 64, 64, 0.8, 3.5, c, &s);
+  const auto vs = test::values(model.predict(with_spectrum, ctx).tensor());
+  BOOST_TEST(test::relative_error(vs, vp) < 1e-5);
+  amplitude = {1.0, 1.2, 1.2};
+  BOOST_TEST(test::relative_error(test::values(model.predict(with_spectrum, ctx).tensor()), vp) > 1e-4);
+
+  ManagedTensor image = model.decode(x.tensor(), 64, 64, ctx);
+  BOOST_TEST(image.shape() == std::vector<int64_t>({1, 3, 64, 64}));
+  ManagedTensor back = model.encode(image.tensor(), ctx);
+  BOOST_TEST(back.shape() == x.shape());
+}
+
+BOOST_AUTO_TEST_CASE(wrong_sizes_are_invalid_arguments) {
+  ModelProxy model = library().create(kTiny);
+  CallContext ctx;
+  ManagedTensor x = model.noise(1, 64, 64, ctx);
+  Conditioning c(model.condition("", "", ctx));
+  auto expect_invalid = [&](auto&& call, const char* what) {
+    try {
+      call();
+      BOOST_ERROR(what << " was accepted");
+    } catch (const PluginError& e) {
+      BOOST_TEST(e.code() == GENPLUG_E_INVALID_ARGUMENT, what << ": " << e.what());
+    }
+  };
+  auto wrong_grid = predict_args(x.tensor(), 64, 80, 0.5, 3.5, c, nullptr);  // latent is for 64 x 64
+  expect_invalid([&] { model.predict(wrong_grid, ctx); }, "a latent of another size");
+  expect_invalid([&] { model.noise(1, 60, 64, ctx); }, "a height that is not a multiple of 16");
+  expect_invalid([&] { model.decode(x.tensor(), 64, 48, ctx); }, "decode with a wrong grid");
+  Conditioning none({});
+  auto no_text = predict_args(x.tensor(), 64, 64, 0.5, 3.5, none, nullptr);
+  expect_invalid([&] { model.predict(no_text, ctx); }, "predict without conditioning");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(config_errors_name_the_field_or_file) {
+  std::string message;
+  BOOST_TEST(create_status(R"({"transformer": "random", "presett": "tiny"})", &message) == GENPLUG_E_CONFIG);
+  BOOST_TEST(message.find("presett") != std::string::npos, message);
+  BOOST_TEST(create_status(R"({"dtype": "f64"})", &message) == GENPLUG_E_CONFIG);
+  BOOST_TEST(message.find("dtype") != std::string::npos, message);
+  BOOST_TEST(create_status(R"({"config": {"num_heads": 5}})", &message) == GENPLUG_E_CONFIG);
+  BOOST_TEST(message.find("num_heads") != std::string::npos, message);
+  BOOST_TEST(create_status(R"({"transformer": "/nonexistent/flux.safetensors"})", &message) == GENPLUG_E_IO);
+  BOOST_TEST(message.find("/nonexistent/flux.safetensors") != std::string::npos, message);
+  // A checkpoint that is no FLUX transformer (the VAE golden has no img_in / x_embedder).
+  BOOST_TEST(create_status(json{{"transformer", test::golden("flux/flux_tiny_io.safetensors").string()}}.dump(),
+                           &message) != GENPLUG_OK);
+  BOOST_TEST(message.find("flux_tiny_io.safetensors") != std::string::npos, message);
+}
