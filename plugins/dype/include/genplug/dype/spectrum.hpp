@@ -47,8 +47,8 @@ double axis_amplitude(const MethodConfig& config, const AxisPlan& plan);
 double kappa(const MethodConfig& config, double t);
 
 // Index range [low, high] of the official find_correction_range for rotation threshold pair (fast, slow),
-// clamped to [0, dim/2] (the official code leaves `low` unclamped above, which for t < ~0.007 flips the
-// blend to pure PI; t = 0 divides by zero there).
+// clamped to [0, dim/2]. The official code leaves `low` unclamped above, which for small t (FLUX: < 0.0245)
+// inverts the ramp toward PI; t = 0 divides by zero there.
 struct RampRange {
   double low = 0;
   double high = 0;

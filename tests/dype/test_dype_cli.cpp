@@ -1,0 +1,112 @@
+// `genplug posenc` end to end: the printed spectrum equals the golden values (one case per method, read from
+// golden dype/cases.json) to 1e-12, and bad input exits with the usage / plugin codes and a clear message.
+#define BOOST_TEST_MODULE dype_cli
+#include <boost/test/unit_test.hpp>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <map>
+
+#include "dype_support.hpp"
+
+using namespace dype_test;
+
+namespace {
+
+struct Run {
+  int exit_code = -1;
+  std::string out;
+};
+
+// Runs genplug with `args` (shell-quoted by the caller); stderr is merged into out.
+Run genplug_cli(const std::string& args) {
+  const std::string cmd = std::string(GENPLUG_BINARY_DIR) + "/bin/genplug --plugin-path '" +
+                          genplug::test::plugin_build_dir().string() + "/libgenplug_dype.so' " + args + " 2>&1";
+  Run r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  BOOST_REQUIRE_MESSAGE(p, "cannot run " << cmd);
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(printed_spectrum_matches_golden_cases) {
+  const json doc = genplug::test::read_json(genplug::test::golden("dype/cases.json"));
+  std::map<std::string, json> one_per_method;  // the non-square, most-scaled case of each method
+  for (const json& c : doc.at("cases")) {
+    const std::string m = c.at("method").get<std::string>();
+    const double score = c.at("s_h").get<double>() + c.at("s_w").get<double>() +
+                         (c.at("s_h") != c.at("s_w") ? 100.0 : 0.0) + (c.at("t").get<double>() < 1.0 ? 10.0 : 0.0);
+    auto it = one_per_method.find(m);
+    if (it == one_per_method.end() || score > it->second.at("score").get<double>()) {
+      json copy = c;
+      copy["score"] = score;
+      one_per_method[m] = copy;
+    }
+  }
+  BOOST_REQUIRE(!one_per_method.empty());
+  const json& meta = doc.at("meta");
+  const std::string layout = json{{"axis_dims", meta.at("axes_dim")},
+                                  {"theta", meta.at("theta")},
+                                  {"base_extent", json::array({1, meta.at("base_patches"), meta.at("base_patches")})},
+                                  {"pixels_per_token", meta.at("patch_px")}}
+                                 .dump();
+  for (const auto& [method, c] : one_per_method) {
+    const Run r = genplug_cli("posenc --config '{\"method\":\"" + method + "\"}' --layout '" + layout +
+                              "' --height " + c.at("height_px").dump() + " --width " + c.at("width_px").dump() +
+                              " --t " + c.at("t").dump());
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, describe(c) << ": exit " << r.exit_code << ": " << r.out);
+    const json out = json::parse(r.out);
+    const json& axes = out.at("axes");
+    BOOST_REQUIRE_EQUAL(axes.size(), meta.at("axes_dim").size());
+    for (std::size_t a = 0; a < axes.size(); ++a) {
+      const std::string key = "axis" + std::to_string(a);
+      BOOST_CHECK_EQUAL(axes[a].at("dim"), meta.at("axes_dim")[a]);
+      const auto got = axes[a].at("freqs").get<std::vector<double>>();
+      const auto expected = c.at("expected").at(key + "_freqs").get<std::vector<double>>();
+      BOOST_REQUIRE_EQUAL(got.size(), expected.size());
+      for (std::size_t j = 0; j < got.size(); ++j)
+        BOOST_CHECK_MESSAGE(relative_error(got[j], expected[j]) <= 1e-12, describe(c) << " " << key << "[" << j << "]");
+      BOOST_CHECK_LE(relative_error(axes[a].at("mscale").get<double>(), c.at("expected").at(key + "_mscale").get<double>()),
+                     1e-12);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(default_layout_is_flux) {
+  const Run r = genplug_cli("posenc --height 2048 --width 1024 --t 1");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.out);
+  const json axes = json::parse(r.out).at("axes");
+  BOOST_REQUIRE_EQUAL(axes.size(), 3u);
+  BOOST_CHECK_EQUAL(axes[0].at("dim"), 16);
+  BOOST_CHECK_EQUAL(axes[1].at("dim"), 56);
+  BOOST_CHECK_EQUAL(axes[1].at("mscale").get<double>(), 0.1 * std::log(2.0) + 1.0);  // dy-yarn, s_h = 2
+  BOOST_CHECK_EQUAL(axes[2].at("mscale").get<double>(), 1.0);                        // 1024 px: untouched
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_exits_with_a_clear_message) {
+  const std::pair<std::string, std::string> usage[] = {
+      {"posenc --config '{\"lambda_s\":-1}' --height 4096 --width 4096", "lambda_s"},
+      {"posenc --config '{\"method\":\"warp\"}' --height 4096 --width 4096", "method"},
+      {"posenc --config 'not json' --height 4096 --width 4096", "--config"},
+      {"posenc --height 4096 --width 4096 --t 1.5", "--t"},
+      {"posenc --layout '{\"axis_dims\":[16,55,56]}' --height 4096 --width 4096", "axis_dims[1]"},
+      {"posenc --layout '{\"heads\":3}' --height 4096 --width 4096", "--layout.heads"},
+      {"posenc --height 4096", "--width"},
+      {"posenc --height 8 --width 4096", "one token"},
+  };
+  for (const auto& [args, needle] : usage) {
+    const Run r = genplug_cli(args);
+    BOOST_CHECK_MESSAGE(r.exit_code == 2, args << " -> exit " << r.exit_code << ": " << r.out);
+    BOOST_CHECK_MESSAGE(r.out.find(needle) != std::string::npos, args << " -> " << r.out);
+  }
+  const Run missing = genplug_cli("posenc --plugin org.example.none --height 4096 --width 4096");
+  BOOST_CHECK_EQUAL(missing.exit_code, 4);
+  BOOST_CHECK_NE(missing.out.find("org.example.none"), std::string::npos);
+}
