@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE t5_tokenizer
 #include <boost/test/unit_test.hpp>
 
+#include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <genplug/flux/text/sentencepiece_model.hpp>
 #include <genplug/flux/text/t5_tokenizer.hpp>
 
 namespace fs = std::filesystem;
@@ -93,6 +95,29 @@ BOOST_AUTO_TEST_CASE(truncation_warns_with_dropped_count) {
   if (tok.encode(fits).size() == static_cast<std::size_t>(max_length - 1)) {
     tok.encode_padded(fits, max_length, [&](const std::string& w) { warnings.push_back(w); });
     BOOST_TEST(warnings.empty());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(ids_match_libsentencepiece) {
+  // Our protobuf reader, normaliser (nmt_nfkc charsmap) and unigram Viterbi against libsentencepiece itself.
+  sentencepiece::SentencePieceProcessor reference;
+  BOOST_REQUIRE(reference.Load(model.string()).ok());
+  const auto ours = gt::SentencePieceModel::load(model);
+  BOOST_TEST(ours.piece_count() == reference.GetPieceSize());
+  const std::vector<std::string> prompts = {
+      "a photo of the cat", "  leading and   inner   spaces  ", "tabs\tand\nnewlines", "",
+      "UPPER Case MiXeD", "unknown chars: \xE6\x97\xA5\xE6\x9C\xAC qz", "full-width \xEF\xBC\xA1\xEF\xBC\xA2 letters",
+      "ligature \xEF\xAC\x81ne", "emoji \xF0\x9F\x90\xB1 cat", "caf\xC3\xA9 na\xC3\xAFve", "mountainmountain riverhouse",
+      "x", "   ", "a\xC2\xA0b", "dog.dog,dog!"};
+  for (const std::string& prompt : prompts) {
+    std::vector<int> expected;
+    BOOST_REQUIRE(reference.Encode(prompt, &expected).ok());
+    BOOST_TEST_CONTEXT("prompt '" << prompt << "'") {
+      BOOST_TEST(ours.encode(prompt) == expected, boost::test_tools::per_element());
+      std::string decoded;
+      BOOST_REQUIRE(reference.Decode(expected, &decoded).ok());
+      BOOST_TEST(ours.decode(expected) == decoded);
+    }
   }
 }
 

@@ -1,23 +1,22 @@
 #include <genplug/flux/text/t5_tokenizer.hpp>
 
-#include <sentencepiece_processor.h>
-
 #include <stdexcept>
 
+#include <genplug/flux/text/sentencepiece_model.hpp>
 #include <genplug/flux/text/unicode_text.hpp>
 
 namespace genplug::flux::text {
 
 struct T5Tokenizer::Processor {
-  sentencepiece::SentencePieceProcessor sp;
+  SentencePieceModel model;
 };
 
 T5Tokenizer::T5Tokenizer(std::unique_ptr<Processor> processor) : processor_(std::move(processor)) {
-  auto& sp = processor_->sp;
-  eos_id_ = sp.eos_id();
-  // T5's spiece.model defines </s> = 1 and <pad> = 0; a model without them cannot produce the T5 layout.
+  const auto& m = processor_->model;
+  // T5's spiece.model defines </s> = 1 and <pad> = 0; a model without an end piece cannot give the T5 layout.
+  eos_id_ = m.eos_id();
   if (eos_id_ < 0) throw std::runtime_error("T5 tokenizer: SentencePiece model has no EOS piece");
-  pad_id_ = sp.pad_id() >= 0 ? sp.pad_id() : 0;
+  pad_id_ = m.pad_id() >= 0 ? m.pad_id() : 0;
 }
 
 T5Tokenizer::T5Tokenizer(T5Tokenizer&&) noexcept = default;
@@ -25,26 +24,17 @@ T5Tokenizer& T5Tokenizer::operator=(T5Tokenizer&&) noexcept = default;
 T5Tokenizer::~T5Tokenizer() = default;
 
 T5Tokenizer T5Tokenizer::load(const std::filesystem::path& spiece_model) {
-  if (!std::filesystem::is_regular_file(spiece_model))
-    throw std::runtime_error("T5 tokenizer: SentencePiece model '" + spiece_model.string() + "' does not exist");
-  auto processor = std::make_unique<Processor>();
-  const auto status = processor->sp.Load(spiece_model.string());
-  if (!status.ok())
-    throw std::runtime_error("T5 tokenizer: '" + spiece_model.string() +
-                             "' is not a valid SentencePiece model: " + status.ToString());
-  return T5Tokenizer(std::move(processor));
+  return T5Tokenizer(std::make_unique<Processor>(Processor{SentencePieceModel::load(spiece_model)}));
 }
 
-int64_t T5Tokenizer::vocab_size() const { return processor_->sp.GetPieceSize(); }
+int64_t T5Tokenizer::vocab_size() const { return processor_->model.piece_count(); }
 
 std::vector<int64_t> T5Tokenizer::encode(const std::string& prompt) const {
   std::size_t bad = 0;
   if (!is_valid_utf8(prompt, &bad))
     throw std::invalid_argument("prompt is not valid UTF-8 (invalid byte sequence at byte offset " +
                                 std::to_string(bad) + ")");
-  std::vector<int> ids;
-  const auto status = processor_->sp.Encode(prompt, &ids);
-  if (!status.ok()) throw std::runtime_error("T5 tokenizer: encoding failed: " + status.ToString());
+  const std::vector<int> ids = processor_->model.encode(prompt);
   return std::vector<int64_t>(ids.begin(), ids.end());
 }
 
@@ -68,10 +58,7 @@ std::string T5Tokenizer::decode(const std::vector<int64_t>& ids) const {
   std::vector<int> kept;
   for (int64_t id : ids)
     if (id != eos_id_ && id != pad_id_) kept.push_back(static_cast<int>(id));
-  std::string text;
-  const auto status = processor_->sp.Decode(kept, &text);
-  if (!status.ok()) throw std::runtime_error("T5 tokenizer: decoding failed: " + status.ToString());
-  return text;
+  return processor_->model.decode(kept);
 }
 
 }  // namespace genplug::flux::text

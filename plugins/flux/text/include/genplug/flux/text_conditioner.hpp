@@ -31,6 +31,8 @@ using TextWarning = std::function<void(const std::string&)>;
 //   "max_length":     T5 token count (512 for dev, 256 for schnell; default 512)
 //   "text_device":    device the encoders run on ("cpu", "cuda", "cuda:1"; default: the transformer's device)
 //   "text_dtype":     "float32" | "bfloat16" | "float16" (default float32 on CPU, bfloat16 on CUDA)
+//   "clip_num_heads": CLIP attention heads when the weights have no config.json beside them (default: 64-wide
+//                     heads, i.e. 12 for CLIP-L)
 //   "random":         true or {"seed": N, "max_length": T}: tiny random encoders with a byte-level tokenizer whose
 //                     outputs have context_dim / vec_dim (demo and tests; no files needed)
 // Encoders and tokenizers load lazily on the first encode(); create() only validates the config.

@@ -1,0 +1,31 @@
+// Encoder weights from a safetensors checkpoint (file, diffusers folder, sharded index) as torch tensors,
+// with the checkpoint's key prefix (ComfyUI "text_encoders.t5xxl.transformer.", ...) removed.
+#pragma once
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include <torch/types.h>
+
+namespace genplug::flux::text {
+
+struct TextWeights {
+  std::filesystem::path source;
+  std::map<std::string, torch::Tensor> tensors;  // HF names
+
+  bool has(const std::string& name) const { return tensors.count(name) != 0; }
+  // Throws std::runtime_error naming the checkpoint and the missing tensor.
+  const torch::Tensor& at(const std::string& name) const;
+  // at(name) after checking its shape; the error names the tensor, expected and found shapes.
+  const torch::Tensor& at(const std::string& name, const std::vector<int64_t>& shape) const;
+};
+
+// Loads the floating tensors whose names start with the prefix found in front of `anchor` (the first tensor
+// name ending in `anchor`; e.g. "encoder.final_layer_norm.weight"). `what` names the encoder in errors.
+// Tensors are copied out of the mapping and converted to `dtype` on `device`; names ending in one of
+// `keep_float32` stay float32 (T5's wo for float16).
+TextWeights load_text_weights(const std::filesystem::path& path, const std::string& anchor, const std::string& what,
+                              torch::Device device, torch::ScalarType dtype,
+                              const std::vector<std::string>& keep_float32 = {});
+
+}  // namespace genplug::flux::text

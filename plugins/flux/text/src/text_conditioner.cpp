@@ -1,0 +1,326 @@
+// TextConditioner: config parsing, lazy loading of tokenizers + encoders, prompt -> (txt, vec); the
+// precomputed conditioning file.
+#include <genplug/flux/text_conditioner.hpp>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include <genplug/flux/text/byte_tokenizer.hpp>
+#include <genplug/flux/text/clip_text_model.hpp>
+#include <genplug/flux/text/clip_tokenizer.hpp>
+#include <genplug/flux/text/t5_encoder.hpp>
+#include <genplug/flux/text/t5_tokenizer.hpp>
+#include <genplug/flux/text/unicode_text.hpp>
+#include <genplug/safetensors.hpp>
+
+namespace genplug::flux {
+
+namespace fs = std::filesystem;
+namespace st = genplug::safetensors;
+using namespace genplug::flux::text;
+
+namespace {
+
+constexpr int64_t kRandomWidth = 32;  // tiny random encoders' own width (a fixed projection maps it to the dims)
+
+std::string config_error(const std::string& what) { return "text config: " + what; }
+
+std::string string_field(const nlohmann::json& c, const char* key) {
+  if (!c.contains(key) || c[key].is_null()) return {};
+  if (!c[key].is_string()) throw std::invalid_argument(config_error(std::string("\"") + key + "\" must be a string"));
+  return c[key].get<std::string>();
+}
+
+torch::ScalarType parse_dtype(const std::string& name) {
+  if (name == "float32" || name == "fp32") return torch::kFloat32;
+  if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
+  if (name == "float16" || name == "fp16") return torch::kFloat16;
+  throw std::invalid_argument(config_error("\"text_dtype\" must be float32, bfloat16 or float16, not \"" + name + "\""));
+}
+
+// The first existing candidate, else empty.
+fs::path first_existing(std::initializer_list<fs::path> candidates) {
+  for (const auto& p : candidates)
+    if (!p.empty() && fs::exists(p)) return p;
+  return {};
+}
+
+void require_exists(const fs::path& p, const std::string& key) {
+  if (!fs::exists(p)) throw std::invalid_argument(config_error("\"" + key + "\": '" + p.string() + "' does not exist"));
+}
+
+// An integer from a diffusers/transformers folder's config.json, else `fallback`.
+int64_t config_json_int(const fs::path& weights, const char* key, int64_t fallback) {
+  if (!fs::is_directory(weights) || !fs::exists(weights / "config.json")) return fallback;
+  try {
+    std::ifstream in(weights / "config.json");
+    const nlohmann::json j = nlohmann::json::parse(in);
+    return j.value(key, fallback);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("'" + (weights / "config.json").string() + "' is not valid JSON: " + e.what());
+  }
+}
+
+torch::Tensor ids_tensor(const std::vector<int64_t>& ids) {
+  return torch::tensor(ids, torch::TensorOptions().dtype(torch::kLong)).unsqueeze(0);
+}
+
+}  // namespace
+
+struct TextConditioner::Impl {
+  // Configuration (validated by create()).
+  int64_t context_dim = 0, vec_dim = 0, max_length = 512;
+  torch::Device device{torch::kCPU}, text_device{torch::kCPU};
+  torch::ScalarType dtype = torch::kFloat32, text_dtype = torch::kFloat32;
+  TextWarning warn;
+  bool random = false;
+  uint64_t seed = 0;
+  fs::path t5_path, t5_tokenizer_path, clip_path, clip_tokenizer_path;
+  int64_t clip_num_heads = 0;  // 0: the folder's config.json, else 64-wide heads (CLIP-L: 12)
+
+  // Loaded on the first encode().
+  std::optional<T5Tokenizer> t5_tokenizer;
+  std::optional<ClipTokenizer> clip_tokenizer;
+  std::optional<T5Encoder> t5;
+  std::optional<ClipTextModel> clip;
+  torch::Tensor txt_projection, vec_projection;  // random mode only
+
+  bool loaded() const { return t5.has_value(); }
+  void load();
+  void load_random();
+  void check_vocabularies() const;
+  TextConditioning encode(const std::string& prompt);
+};
+
+void TextConditioner::Impl::load_random() {
+  T5Config t5c;
+  t5c.vocab_size = ByteTokenizer::kVocabSize;
+  t5c.d_model = kRandomWidth, t5c.d_kv = 8, t5c.num_heads = 4, t5c.d_ff = 64, t5c.num_layers = 1;
+  t5.emplace(T5Encoder::random(t5c, seed, text_device, text_dtype));
+  ClipTextConfig cc;
+  cc.vocab_size = ByteTokenizer::kClipVocabSize;
+  cc.hidden_size = kRandomWidth, cc.intermediate_size = 64, cc.num_layers = 1, cc.num_heads = 4;
+  clip.emplace(ClipTextModel::random(cc, seed + 1, text_device, text_dtype));
+  auto gen = at::detail::createCPUGenerator(seed + 2);
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(kRandomWidth));
+  txt_projection = (torch::randn({context_dim, kRandomWidth}, gen, f32) * scale).to(text_device, text_dtype);
+  vec_projection = (torch::randn({vec_dim, kRandomWidth}, gen, f32) * scale).to(text_device, text_dtype);
+}
+
+void TextConditioner::Impl::load() {
+  if (loaded()) return;
+  if (random) return load_random();
+  // Tokenizers first: they are small and their errors are the commonest.
+  t5_tokenizer.emplace(T5Tokenizer::load(t5_tokenizer_path));
+  clip_tokenizer.emplace(ClipTokenizer::load(clip_tokenizer_path));
+  // transformers keeps T5's wo in float32 for float16 weights (_keep_in_fp32_modules).
+  const std::vector<std::string> keep = text_dtype == torch::kFloat16
+                                            ? std::vector<std::string>{"DenseReluDense.wo.weight"}
+                                            : std::vector<std::string>{};
+  const int64_t heads = clip_num_heads > 0 ? clip_num_heads : config_json_int(clip_path, "num_attention_heads", 0);
+  clip.emplace(ClipTextModel::from_weights(
+      load_text_weights(clip_path, "text_model.final_layer_norm.weight", "CLIP text encoder", text_device, text_dtype),
+      heads));
+  t5.emplace(T5Encoder::from_weights(
+      load_text_weights(t5_path, "encoder.final_layer_norm.weight", "T5 encoder", text_device, text_dtype, keep),
+      config_json_int(t5_path, "relative_attention_max_distance", 128)));
+  try {
+    check_vocabularies();
+  } catch (...) {
+    t5.reset(), clip.reset();
+    throw;
+  }
+}
+
+void TextConditioner::Impl::check_vocabularies() const {
+  if (t5_tokenizer->vocab_size() > t5->config().vocab_size)
+    throw std::runtime_error("T5 tokenizer '" + t5_tokenizer_path.string() + "' has " +
+                             std::to_string(t5_tokenizer->vocab_size()) + " pieces but the encoder '" +
+                             t5_path.string() + "' embeds only " + std::to_string(t5->config().vocab_size) +
+                             " tokens: tokenizer and encoder do not belong together");
+  if (clip_tokenizer->vocab_size() != clip->config().vocab_size)
+    throw std::runtime_error("CLIP tokenizer '" + clip_tokenizer_path.string() + "' has " +
+                             std::to_string(clip_tokenizer->vocab_size()) + " tokens but the encoder '" +
+                             clip_path.string() + "' embeds " + std::to_string(clip->config().vocab_size) +
+                             ": tokenizer and encoder do not belong together");
+  if (clip->config().max_positions < ClipTokenizer::kContextLength)
+    throw std::runtime_error("CLIP encoder '" + clip_path.string() + "' has " +
+                             std::to_string(clip->config().max_positions) + " positions, 77 are needed");
+  if (t5->config().d_model != context_dim)
+    throw std::runtime_error("T5 encoder '" + t5_path.string() + "' is " + std::to_string(t5->config().d_model) +
+                             " wide but the transformer expects context_in_dim " + std::to_string(context_dim));
+  if (clip->config().hidden_size != vec_dim)
+    throw std::runtime_error("CLIP encoder '" + clip_path.string() + "' is " +
+                             std::to_string(clip->config().hidden_size) +
+                             " wide but the transformer expects vec_in_dim " + std::to_string(vec_dim));
+}
+
+TextConditioning TextConditioner::Impl::encode(const std::string& prompt) {
+  std::size_t bad = 0;
+  if (!is_valid_utf8(prompt, &bad))
+    throw std::invalid_argument("prompt is not valid UTF-8 (invalid byte sequence at byte offset " +
+                                std::to_string(bad) + ")");
+  load();
+  torch::NoGradGuard no_grad;
+  torch::Tensor txt, vec;
+  if (random) {
+    txt = torch::linear(t5->forward(ids_tensor(ByteTokenizer::encode_t5_layout(prompt, max_length))), txt_projection);
+    const auto clip_ids = ByteTokenizer::encode_clip_layout(prompt, ClipTokenizer::kContextLength);
+    vec = torch::linear(clip->forward(ids_tensor(clip_ids)).pooled, vec_projection);
+  } else {
+    txt = t5->forward(ids_tensor(t5_tokenizer->encode_padded(prompt, max_length, warn)));
+    vec = clip->forward(ids_tensor(clip_tokenizer->encode_padded(prompt, warn))).pooled;
+  }
+  return {txt.to(device, dtype).contiguous(), vec.to(device, dtype).contiguous()};
+}
+
+TextConditioner::TextConditioner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TextConditioner::~TextConditioner() = default;
+
+std::unique_ptr<TextConditioner> TextConditioner::create(const nlohmann::json& c, int64_t context_dim, int64_t vec_dim,
+                                                         torch::Device device, torch::ScalarType dtype,
+                                                         TextWarning warn) {
+  if (!c.is_object()) throw std::invalid_argument(config_error("must be a JSON object"));
+  if (context_dim <= 0 || vec_dim <= 0) throw std::invalid_argument(config_error("context_dim and vec_dim must be > 0"));
+  static const char* known[] = {"t5", "t5_tokenizer", "clip", "clip_tokenizer", "max_length", "text_device",
+                                "text_dtype", "random", "clip_num_heads"};
+  for (const auto& [key, value] : c.items())
+    if (std::none_of(std::begin(known), std::end(known), [&](const char* k) { return key == k; }) && warn)
+      warn(config_error("unknown key \"" + key + "\" ignored"));
+
+  auto impl = std::make_unique<Impl>();
+  impl->context_dim = context_dim, impl->vec_dim = vec_dim;
+  impl->device = device, impl->dtype = dtype, impl->warn = std::move(warn);
+  const std::string text_device = string_field(c, "text_device");
+  try {
+    impl->text_device = text_device.empty() ? device : torch::Device(text_device);
+  } catch (const std::exception&) {
+    throw std::invalid_argument(config_error("\"text_device\": '" + text_device + "' is not a device (cpu, cuda, cuda:1)"));
+  }
+  const std::string text_dtype = string_field(c, "text_dtype");
+  impl->text_dtype = !text_dtype.empty() ? parse_dtype(text_dtype)
+                                         : (impl->text_device.is_cpu() ? torch::kFloat32 : torch::kBFloat16);
+
+  const nlohmann::json random = c.value("random", nlohmann::json(false));
+  impl->random = random.is_object() || (random.is_boolean() && random.get<bool>());
+  if (!random.is_object() && !random.is_boolean())
+    throw std::invalid_argument(config_error("\"random\" must be true/false or {\"seed\": N, \"max_length\": T}"));
+  impl->max_length = impl->random ? 64 : 512;
+  if (random.is_object()) {
+    impl->seed = random.value("seed", uint64_t{0});
+    impl->max_length = random.value("max_length", impl->max_length);
+  }
+  if (c.contains("max_length")) {
+    if (!c["max_length"].is_number_integer() || c["max_length"].get<int64_t>() < 1)
+      throw std::invalid_argument(config_error("\"max_length\" must be a positive integer"));
+    impl->max_length = c["max_length"].get<int64_t>();
+  }
+  if (impl->max_length < 1) throw std::invalid_argument(config_error("max_length must be a positive integer"));
+  if (impl->random) return std::unique_ptr<TextConditioner>(new TextConditioner(std::move(impl)));
+  if (c.contains("clip_num_heads")) {
+    if (!c["clip_num_heads"].is_number_integer() || c["clip_num_heads"].get<int64_t>() < 1)
+      throw std::invalid_argument(config_error("\"clip_num_heads\" must be a positive integer"));
+    impl->clip_num_heads = c["clip_num_heads"].get<int64_t>();
+  }
+
+  impl->t5_path = string_field(c, "t5");
+  impl->clip_path = string_field(c, "clip");
+  if (impl->t5_path.empty() || impl->clip_path.empty())
+    throw std::invalid_argument(config_error("needs \"t5\" and \"clip\" (weights) or \"random\": true"));
+  require_exists(impl->t5_path, "t5");
+  require_exists(impl->clip_path, "clip");
+  // Tokenizers default to a diffusers layout next to the encoder folders.
+  impl->t5_tokenizer_path = string_field(c, "t5_tokenizer");
+  if (impl->t5_tokenizer_path.empty()) {
+    const fs::path base = fs::is_directory(impl->t5_path) ? impl->t5_path : impl->t5_path.parent_path();
+    impl->t5_tokenizer_path = first_existing({base / ".." / "tokenizer_2" / "spiece.model", base / "spiece.model"});
+    if (impl->t5_tokenizer_path.empty())
+      throw std::invalid_argument(config_error("\"t5_tokenizer\" (path to spiece.model) is needed: none found next to '" +
+                                               impl->t5_path.string() + "'"));
+  }
+  require_exists(impl->t5_tokenizer_path, "t5_tokenizer");
+  impl->clip_tokenizer_path = string_field(c, "clip_tokenizer");
+  if (impl->clip_tokenizer_path.empty()) {
+    const fs::path base = fs::is_directory(impl->clip_path) ? impl->clip_path : impl->clip_path.parent_path();
+    impl->clip_tokenizer_path = first_existing({fs::exists(base / ".." / "tokenizer" / "vocab.json") ? base / ".." / "tokenizer" : fs::path(),
+                                                base / "bpe_simple_vocab_16e6.txt.gz"});
+    if (impl->clip_tokenizer_path.empty())
+      throw std::invalid_argument(config_error(
+          "\"clip_tokenizer\" (a vocab.json + merges.txt folder or bpe_simple_vocab_16e6.txt.gz) is needed: none "
+          "found next to '" + impl->clip_path.string() + "'"));
+  }
+  require_exists(impl->clip_tokenizer_path, "clip_tokenizer");
+  return std::unique_ptr<TextConditioner>(new TextConditioner(std::move(impl)));
+}
+
+TextConditioning TextConditioner::encode(const std::string& prompt) { return impl_->encode(prompt); }
+bool TextConditioner::loaded() const { return impl_->loaded(); }
+void TextConditioner::unload() {
+  impl_->t5.reset(), impl_->clip.reset();
+  impl_->t5_tokenizer.reset(), impl_->clip_tokenizer.reset();
+}
+
+// ---- precomputed conditioning file ----
+
+void write_conditioning_file(const fs::path& path, const TextConditioning& conditioning,
+                             const std::map<std::string, std::string>& metadata) {
+  if (!conditioning.txt.defined() || !conditioning.vec.defined())
+    throw std::invalid_argument("conditioning file '" + path.string() + "': txt and vec are both needed");
+  std::vector<st::TensorData> tensors;
+  for (const auto& [name, tensor] : {std::pair<const char*, torch::Tensor>{"txt", conditioning.txt},
+                                     std::pair<const char*, torch::Tensor>{"vec", conditioning.vec}}) {
+    const torch::Tensor t = tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    st::TensorData d;
+    d.name = name;
+    d.dtype = st::DType::F32;
+    d.shape = t.sizes().vec();
+    d.bytes.resize(static_cast<std::size_t>(t.numel()) * sizeof(float));
+    if (!d.bytes.empty()) std::memcpy(d.bytes.data(), t.data_ptr<float>(), d.bytes.size());
+    tensors.push_back(std::move(d));
+  }
+  std::map<std::string, std::string> meta = metadata;
+  meta.emplace("format", "genplug.flux.conditioning/1");
+  st::write_file(path, tensors, meta);
+}
+
+TextConditioning read_conditioning_file(const fs::path& path, int64_t context_dim, int64_t vec_dim,
+                                        torch::Device device, torch::ScalarType dtype) {
+  const std::string where = "conditioning file '" + path.string() + "'";
+  if (!fs::exists(path)) throw std::runtime_error(where + " does not exist");
+  std::shared_ptr<const st::File> file;
+  try {
+    file = st::File::open(path);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(where + " is not a valid safetensors file: " + e.what());
+  }
+  auto load = [&](const char* name, int64_t rank, int64_t width, const char* dim_name) {
+    const st::TensorInfo* info = file->find(name);
+    if (!info) throw std::runtime_error(where + " has no tensor '" + name + "'");
+    if (!st::is_floating(info->dtype))
+      throw std::runtime_error(where + ": tensor '" + name + "' is " + st::dtype_name(info->dtype) + ", not floating");
+    std::vector<int64_t> shape = info->shape;
+    if (static_cast<int64_t>(shape.size()) == rank - 1) shape.insert(shape.begin(), 1);  // batch omitted
+    if (static_cast<int64_t>(shape.size()) != rank || shape[0] != 1 || shape.back() < 1)
+      throw std::runtime_error(where + ": tensor '" + name + "' must be [1, " + (rank == 3 ? "T, " : "") + dim_name +
+                               "]");
+    if (width > 0 && shape.back() != width)
+      throw std::runtime_error(where + ": tensor '" + name + "' is " + std::to_string(shape.back()) +
+                               " wide, the model expects " + dim_name + " " + std::to_string(width));
+    std::vector<float> values = st::to_float32(*info);
+    return torch::from_blob(values.data(), shape, torch::kFloat32).clone().to(device, dtype);
+  };
+  TextConditioning c;
+  c.txt = load("txt", 3, context_dim, "context_in_dim");
+  c.vec = load("vec", 2, vec_dim, "vec_in_dim");
+  return c;
+}
+
+}  // namespace genplug::flux

@@ -1,0 +1,98 @@
+#include <genplug/flux/text/text_weights.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+
+#include <genplug/safetensors.hpp>
+
+namespace genplug::flux::text {
+
+namespace st = genplug::safetensors;
+
+namespace {
+
+std::string shape_string(c10::IntArrayRef shape) {
+  std::ostringstream s;
+  s << "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+  s << "]";
+  return s.str();
+}
+
+// A CPU copy of the tensor's bytes (the mapping may be unaligned and must not be written through).
+torch::Tensor copy_to_torch(const st::TensorInfo& info) {
+  torch::ScalarType type;
+  switch (info.dtype) {
+    case st::DType::F64: type = torch::kFloat64; break;
+    case st::DType::F32: type = torch::kFloat32; break;
+    case st::DType::F16: type = torch::kFloat16; break;
+    case st::DType::BF16: type = torch::kBFloat16; break;
+    default: {  // float8: no torch dtype on every supported libtorch; the exact float32 values instead
+      const std::vector<float> values = st::to_float32(info);
+      return torch::from_blob(const_cast<float*>(values.data()), info.shape, torch::kFloat32).clone();
+    }
+  }
+  torch::Tensor t = torch::empty(info.shape, torch::TensorOptions().dtype(type));
+  if (info.nbytes) std::memcpy(t.data_ptr(), info.data, info.nbytes);
+  return t;
+}
+
+}  // namespace
+
+const torch::Tensor& TextWeights::at(const std::string& name) const {
+  auto it = tensors.find(name);
+  if (it == tensors.end())
+    throw std::runtime_error("'" + source.string() + "': missing tensor '" + name + "'");
+  return it->second;
+}
+
+const torch::Tensor& TextWeights::at(const std::string& name, const std::vector<int64_t>& shape) const {
+  const torch::Tensor& t = at(name);
+  if (t.sizes() != c10::IntArrayRef(shape))
+    throw std::runtime_error("'" + source.string() + "': tensor '" + name + "' has shape " +
+                             shape_string(t.sizes()) + ", expected " + shape_string(shape));
+  return t;
+}
+
+TextWeights load_text_weights(const std::filesystem::path& path, const std::string& anchor, const std::string& what,
+                              torch::Device device, torch::ScalarType dtype,
+                              const std::vector<std::string>& keep_float32) {
+  if (!std::filesystem::exists(path))
+    throw std::runtime_error(what + ": weights '" + path.string() + "' do not exist");
+  st::Checkpoint checkpoint = [&] {
+    try {
+      return st::Checkpoint::open(path);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(what + ": cannot read weights: " + e.what());
+    }
+  }();
+  std::string prefix;
+  bool found = false;
+  for (const auto& info : checkpoint.tensors()) {
+    const std::string& n = info.name;
+    if (n.size() >= anchor.size() && n.compare(n.size() - anchor.size(), anchor.size(), anchor) == 0 &&
+        (n.size() == anchor.size() || n[n.size() - anchor.size() - 1] == '.')) {
+      prefix = n.substr(0, n.size() - anchor.size());
+      found = true;
+      break;
+    }
+  }
+  if (!found)
+    throw std::runtime_error(what + ": '" + path.string() + "' has no tensor '" + anchor +
+                             "' (not a " + what + " checkpoint?)");
+  TextWeights weights;
+  weights.source = path;
+  for (const auto& info : checkpoint.tensors()) {
+    if (info.name.compare(0, prefix.size(), prefix) != 0 || !st::is_floating(info.dtype)) continue;
+    const std::string name = info.name.substr(prefix.size());
+    const bool fp32 = std::any_of(keep_float32.begin(), keep_float32.end(), [&](const std::string& suffix) {
+      return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    });
+    weights.tensors[name] = copy_to_torch(info).to(device, fp32 ? torch::kFloat32 : dtype);
+  }
+  return weights;
+}
+
+}  // namespace genplug::flux::text

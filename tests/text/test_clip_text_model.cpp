@@ -1,0 +1,80 @@
+#define BOOST_TEST_MODULE clip_text_model
+#include <boost/test/unit_test.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <genplug/flux/text/clip_text_model.hpp>
+#include <genplug/flux/text/text_weights.hpp>
+
+#include "golden.hpp"
+#include "text_test_util.hpp"
+
+namespace gt = genplug::flux::text;
+namespace st = genplug::safetensors;
+
+namespace {
+
+nlohmann::json golden_config() {
+  return genplug::test::read_json(genplug::test::golden("clip/clip_text_tiny_info.json"))["config"];
+}
+
+gt::ClipTextModel load_golden() {
+  return gt::ClipTextModel::from_weights(
+      gt::load_text_weights(genplug::test::golden("clip/clip_text_tiny.safetensors"),
+                            "text_model.final_layer_norm.weight", "CLIP text encoder", torch::kCPU, torch::kFloat32),
+      golden_config()["num_attention_heads"].get<int64_t>());
+}
+
+void check(const gt::ClipTextModel& model, const std::string& prefix) {
+  const auto io = st::File::open(genplug::test::golden("clip/clip_text_tiny_io.safetensors"));
+  const torch::Tensor ids = genplug::test::to_torch(io->at(prefix + "input_ids"));
+  const gt::ClipTextOutput out = model.forward(ids);
+  const torch::Tensor last = genplug::test::to_torch(io->at(prefix + "last_hidden_state"));
+  const torch::Tensor pooled = genplug::test::to_torch(io->at(prefix + "pooler_output"));
+  BOOST_TEST_REQUIRE(out.last_hidden_state.sizes() == last.sizes());
+  BOOST_TEST_REQUIRE(out.pooled.sizes() == pooled.sizes());
+  const double err_last = genplug::test::relative_error(out.last_hidden_state, last);
+  const double err_pooled = genplug::test::relative_error(out.pooled, pooled);
+  BOOST_TEST_MESSAGE(prefix << "ids " << ids.sizes() << ": last_hidden_state rel error " << err_last
+                            << ", pooled rel error " << err_pooled);
+  BOOST_TEST(err_last <= 1e-4);
+  BOOST_TEST(err_pooled <= 1e-4);
+  if (const auto* index = io->find(prefix + "pooled_index")) {
+    const torch::Tensor expected_index = genplug::test::to_torch(*index);
+    BOOST_TEST(torch::equal(ids.argmax(-1), expected_index));
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(config_is_inferred_from_shapes) {
+  const auto cfg = golden_config();
+  const auto model = load_golden();
+  BOOST_TEST(model.config().vocab_size == cfg["vocab_size"].get<int64_t>());
+  BOOST_TEST(model.config().hidden_size == cfg["hidden_size"].get<int64_t>());
+  BOOST_TEST(model.config().intermediate_size == cfg["intermediate_size"].get<int64_t>());
+  BOOST_TEST(model.config().num_layers == cfg["num_hidden_layers"].get<int64_t>());
+  BOOST_TEST(model.config().max_positions == cfg["max_position_embeddings"].get<int64_t>());
+}
+
+BOOST_AUTO_TEST_CASE(golden_padded_batch) { check(load_golden(), ""); }
+
+BOOST_AUTO_TEST_CASE(golden_short_sequence) { check(load_golden(), "short."); }
+
+BOOST_AUTO_TEST_CASE(causal_mask_ignores_later_tokens) {
+  // Changing a token must not change any earlier position's output.
+  const auto model = load_golden();
+  const auto io = st::File::open(genplug::test::golden("clip/clip_text_tiny_io.safetensors"));
+  torch::Tensor ids = genplug::test::to_torch(io->at("input_ids")).slice(0, 0, 1).clone();
+  const torch::Tensor a = model.forward(ids).last_hidden_state;
+  ids[0][10] = (ids[0][10].item<int64_t>() + 1) % model.config().vocab_size;
+  const torch::Tensor b = model.forward(ids).last_hidden_state;
+  BOOST_TEST(torch::equal(a.slice(1, 0, 10), b.slice(1, 0, 10)));
+  BOOST_TEST(!torch::equal(a.slice(1, 10, 11), b.slice(1, 10, 11)));
+}
+
+BOOST_AUTO_TEST_CASE(too_many_tokens_is_an_error) {
+  const auto model = load_golden();
+  BOOST_CHECK_THROW(model.forward(torch::zeros({1, model.config().max_positions + 1}, torch::kLong)),
+                    std::invalid_argument);
+}

@@ -1,0 +1,155 @@
+#define BOOST_TEST_MODULE t5_encoder
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include <genplug/flux/text/t5_encoder.hpp>
+#include <genplug/flux/text/text_weights.hpp>
+
+#include "golden.hpp"
+#include "text_test_util.hpp"
+
+namespace fs = std::filesystem;
+namespace gt = genplug::flux::text;
+namespace st = genplug::safetensors;
+
+namespace {
+
+const char* kAnchor = "encoder.final_layer_norm.weight";
+
+gt::T5Encoder load(const fs::path& path, int64_t max_distance) {
+  return gt::T5Encoder::from_weights(
+      gt::load_text_weights(path, kAnchor, "T5 encoder", torch::kCPU, torch::kFloat32), max_distance);
+}
+
+nlohmann::json golden_config() { return genplug::test::read_json(genplug::test::golden("t5/t5_tiny_info.json"))["config"]; }
+
+// Every "<case>.input_ids" in the io file, with its expected last_hidden_state.
+void check_cases(const gt::T5Encoder& encoder, const std::string& label) {
+  const auto io = st::File::open(genplug::test::golden("t5/t5_tiny_io.safetensors"));
+  int cases = 0;
+  for (const auto& info : io->tensors()) {
+    const std::string suffix = ".input_ids";
+    if (info.name.size() <= suffix.size() || info.name.compare(info.name.size() - suffix.size(), suffix.size(), suffix))
+      continue;
+    const std::string name = info.name.substr(0, info.name.size() - suffix.size());
+    const torch::Tensor ids = genplug::test::to_torch(info);
+    const torch::Tensor expected = genplug::test::to_torch(io->at(name + ".last_hidden_state"));
+    const torch::Tensor out = encoder.forward(ids);
+    BOOST_TEST_REQUIRE(out.sizes() == expected.sizes());
+    const double err = genplug::test::relative_error(out, expected);
+    BOOST_TEST_MESSAGE(label << " " << name << " " << ids.sizes() << ": max relative error " << err);
+    BOOST_TEST(err <= 1e-4, label << " " << name << ": relative error " << err);
+    if (const auto* bias = io->find(name + ".position_bias")) {
+      const torch::Tensor expected_bias = genplug::test::to_torch(*bias);
+      const torch::Tensor got = encoder.position_bias(ids.size(1))[0];
+      BOOST_TEST(torch::equal(got, expected_bias), name << ": position bias differs");
+    }
+    ++cases;
+  }
+  BOOST_TEST(cases > 0);
+}
+
+fs::path temp_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("genplug_t5_" + name + "_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir;
+}
+
+// The golden weights re-written under `prefix`, split over `shards` files (+ index.json when > 1).
+fs::path rewrite(const fs::path& dir, const std::string& prefix, int shards) {
+  const auto src = st::File::open(genplug::test::golden("t5/t5_tiny.safetensors"));
+  std::vector<std::vector<st::TensorData>> parts(shards);
+  nlohmann::json weight_map = nlohmann::json::object();
+  int i = 0;
+  for (const auto& info : src->tensors()) {
+    st::TensorData d;
+    d.name = prefix + info.name;
+    d.dtype = info.dtype;
+    d.shape = info.shape;
+    d.data = info.data;
+    d.size = info.nbytes;
+    const int shard = i++ % shards;
+    weight_map[d.name] = "model-0000" + std::to_string(shard + 1) + "-of-0000" + std::to_string(shards) + ".safetensors";
+    parts[shard].push_back(std::move(d));
+  }
+  if (shards == 1) {
+    st::write_file(dir / "t5xxl_fp32.safetensors", parts[0]);
+    return dir / "t5xxl_fp32.safetensors";
+  }
+  for (int s = 0; s < shards; ++s)
+    st::write_file(dir / ("model-0000" + std::to_string(s + 1) + "-of-0000" + std::to_string(shards) + ".safetensors"),
+                   parts[s]);
+  std::ofstream(dir / "model.safetensors.index.json") << nlohmann::json{{"metadata", {{"total_size", 0}}}, {"weight_map", weight_map}}.dump();
+  return dir;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(config_is_inferred_from_shapes) {
+  const auto cfg = golden_config();
+  const auto encoder = load(genplug::test::golden("t5/t5_tiny.safetensors"), cfg["relative_attention_max_distance"]);
+  BOOST_TEST(encoder.config().vocab_size == cfg["vocab_size"].get<int64_t>());
+  BOOST_TEST(encoder.config().d_model == cfg["d_model"].get<int64_t>());
+  BOOST_TEST(encoder.config().d_kv == cfg["d_kv"].get<int64_t>());
+  BOOST_TEST(encoder.config().d_ff == cfg["d_ff"].get<int64_t>());
+  BOOST_TEST(encoder.config().num_layers == cfg["num_layers"].get<int64_t>());
+  BOOST_TEST(encoder.config().num_heads == cfg["num_heads"].get<int64_t>());
+  BOOST_TEST(encoder.config().num_buckets == cfg["relative_attention_num_buckets"].get<int64_t>());
+}
+
+BOOST_AUTO_TEST_CASE(relative_position_buckets) {
+  const auto cfg = golden_config();
+  const auto io = st::File::open(genplug::test::golden("t5/t5_tiny_io.safetensors"));
+  const torch::Tensor rel = genplug::test::to_torch(io->at("relative_position"));
+  const torch::Tensor expected = genplug::test::to_torch(io->at("relative_bucket"));
+  const torch::Tensor got = gt::T5Encoder::relative_position_bucket(rel, cfg["relative_attention_num_buckets"],
+                                                                    cfg["relative_attention_max_distance"]);
+  BOOST_TEST(torch::equal(got, expected));
+}
+
+BOOST_AUTO_TEST_CASE(golden_last_hidden_state) {
+  const auto cfg = golden_config();
+  check_cases(load(genplug::test::golden("t5/t5_tiny.safetensors"), cfg["relative_attention_max_distance"]), "file");
+}
+
+BOOST_AUTO_TEST_CASE(comfyui_prefix_and_diffusers_shards) {
+  const auto cfg = golden_config();
+  const fs::path dir = temp_dir("layouts");
+  const fs::path single = rewrite(dir, "text_encoders.t5xxl.transformer.", 1);
+  check_cases(load(single, cfg["relative_attention_max_distance"]), "comfyui-prefixed");
+  fs::create_directories(dir / "text_encoder_2");
+  const fs::path sharded = rewrite(dir / "text_encoder_2", "", 2);
+  check_cases(load(sharded, cfg["relative_attention_max_distance"]), "sharded");
+  fs::remove_all(dir);
+}
+
+BOOST_AUTO_TEST_CASE(errors_name_the_problem) {
+  const fs::path dir = temp_dir("errors");
+  auto message = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string missing = message([&] { load(dir / "nope.safetensors", 128); });
+  BOOST_TEST(missing.find("nope.safetensors") != std::string::npos, missing);
+  std::ofstream(dir / "bad.safetensors") << "garbage that is no safetensors file";
+  const std::string corrupt = message([&] { load(dir / "bad.safetensors", 128); });
+  BOOST_TEST(corrupt.find("bad.safetensors") != std::string::npos, corrupt);
+  // A CLIP checkpoint is not a T5 one.
+  const std::string wrong = message([&] { load(genplug::test::golden("clip/clip_text_tiny.safetensors"), 128); });
+  BOOST_TEST(wrong.find("encoder.final_layer_norm.weight") != std::string::npos, wrong);
+  // Token ids beyond the embedding.
+  const auto encoder = load(genplug::test::golden("t5/t5_tiny.safetensors"), 128);
+  const std::string ids = message([&] { encoder.forward(torch::full({1, 4}, encoder.config().vocab_size, torch::kLong)); });
+  BOOST_TEST(ids.find("outside the embedding") != std::string::npos, ids);
+  fs::remove_all(dir);
+}

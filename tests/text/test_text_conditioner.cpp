@@ -1,0 +1,236 @@
+#define BOOST_TEST_MODULE text_conditioner
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include <genplug/flux/text/clip_text_model.hpp>
+#include <genplug/flux/text/clip_tokenizer.hpp>
+#include <genplug/flux/text/t5_encoder.hpp>
+#include <genplug/flux/text/t5_tokenizer.hpp>
+#include <genplug/flux/text_conditioner.hpp>
+
+#include "golden.hpp"
+#include "text_test_util.hpp"
+
+namespace fs = std::filesystem;
+namespace gf = genplug::flux;
+namespace gt = genplug::flux::text;
+using nlohmann::json;
+
+namespace {
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// Protobuf wire-format helpers: a hand-made SentencePiece unigram model (libsentencepiece cannot be linked into a
+// process that also loads libtorch; see sentencepiece_model.hpp).
+std::string varint(uint64_t v) {
+  std::string out;
+  do {
+    out += static_cast<char>((v & 0x7F) | (v > 0x7F ? 0x80 : 0));
+    v >>= 7;
+  } while (v);
+  return out;
+}
+std::string field_bytes(int field, const std::string& bytes) { return varint(field << 3 | 2) + varint(bytes.size()) + bytes; }
+std::string field_varint(int field, uint64_t v) { return varint(field << 3) + varint(v); }
+std::string piece(const std::string& text, float score, int type) {
+  std::string score_bytes(4, '\0');
+  std::memcpy(score_bytes.data(), &score, 4);
+  return field_bytes(1, field_bytes(1, text) + varint(2 << 3 | 5) + score_bytes + field_varint(3, type));
+}
+std::string sentencepiece_model() {
+  std::string m = piece("<pad>", 0, 3) + piece("</s>", 0, 3) + piece("<unk>", 0, 2) + piece("\xE2\x96\x81", -2, 1);
+  float score = -3;
+  for (const char* w : {"a", "photo", "of", "the", "cat", "red", "house"}) m += piece(std::string("\xE2\x96\x81") + w, score -= 0.1f, 1);
+  for (char c = 'a'; c <= 'z'; ++c) m += piece(std::string(1, c), -5 - 0.01f * (c - 'a'), 1);
+  m += field_bytes(2, field_varint(3, 1) + field_varint(40, 2) + field_varint(42, 1) + field_varint(43, 0));
+  m += field_bytes(3, field_bytes(1, "identity"));
+  return m;
+}
+
+// Real-mode files around the tiny golden encoders: a SentencePiece model (<= the T5 embedding rows) and
+// a CLIP vocab.json/merges.txt with exactly the tiny CLIP's vocabulary size whose two specials are its last ids
+// (as in the OpenAI vocabulary, so argmax pooling lands on the first end-of-text token).
+struct TinyFiles {
+  fs::path dir;
+  int64_t clip_vocab = 0;
+  TinyFiles() {
+    dir = fs::temp_directory_path() / ("genplug_cond_" + std::to_string(::getpid()));
+    fs::create_directories(dir / "tokenizer");
+    std::ofstream(dir / "spiece.model", std::ios::binary) << sentencepiece_model();
+    clip_vocab = genplug::test::read_json(genplug::test::golden("clip/clip_text_tiny_info.json"))["config"]["vocab_size"];
+    json vocab = json::object();
+    int64_t id = 0;
+    for (char c = 'a'; c <= 'z'; ++c) vocab[std::string(1, c)] = id++;
+    for (char c = 'a'; c <= 'z'; ++c) vocab[std::string(1, c) + "</w>"] = id++;
+    while (id < clip_vocab - 2) vocab["filler" + std::to_string(id)] = id, ++id;
+    vocab["<|startoftext|>"] = id++;
+    vocab["<|endoftext|>"] = id++;
+    std::ofstream(dir / "tokenizer" / "vocab.json") << vocab.dump();
+    std::ofstream(dir / "tokenizer" / "merges.txt") << "#version: 0.2\nq z\n";
+  }
+  ~TinyFiles() { fs::remove_all(dir); }
+
+  json config(int64_t max_length) const {
+    return {{"t5", genplug::test::golden("t5/t5_tiny.safetensors").string()},
+            {"t5_tokenizer", (dir / "spiece.model").string()},
+            {"clip", genplug::test::golden("clip/clip_text_tiny.safetensors").string()},
+            {"clip_tokenizer", (dir / "tokenizer").string()},
+            {"clip_num_heads", genplug::test::read_json(genplug::test::golden("clip/clip_text_tiny_info.json"))["config"]["num_attention_heads"]},
+            {"max_length", max_length}};
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(random_mode_shapes_determinism_and_laziness) {
+  const json cfg = {{"random", {{"seed", 3}, {"max_length", 24}}}};
+  auto a = gf::TextConditioner::create(cfg, 48, 20, torch::kCPU, torch::kFloat32, nullptr);
+  BOOST_TEST(!a->loaded());  // nothing loads before the first encode()
+  const gf::TextConditioning c1 = a->encode("a red fox");
+  BOOST_TEST(a->loaded());
+  BOOST_TEST(c1.txt.sizes() == torch::IntArrayRef({1, 24, 48}));
+  BOOST_TEST(c1.vec.sizes() == torch::IntArrayRef({1, 20}));
+  BOOST_TEST(c1.txt.scalar_type() == torch::kFloat32);
+  BOOST_TEST(torch::isfinite(c1.txt).all().item<bool>());
+  BOOST_TEST(c1.txt.std().item<double>() > 0.01);
+
+  auto b = gf::TextConditioner::create(cfg, 48, 20, torch::kCPU, torch::kFloat32, nullptr);
+  const gf::TextConditioning c2 = b->encode("a red fox");
+  BOOST_TEST(torch::equal(c1.txt, c2.txt));
+  BOOST_TEST(torch::equal(c1.vec, c2.vec));
+  const gf::TextConditioning c3 = b->encode("a blue fox");
+  BOOST_TEST(!torch::equal(c1.vec, c3.vec));
+  BOOST_TEST(!torch::equal(c1.txt, c3.txt));
+
+  auto c = gf::TextConditioner::create({{"random", {{"seed", 4}}}, {"max_length", 16}}, 48, 20, torch::kCPU,
+                                       torch::kFloat64, nullptr);
+  const gf::TextConditioning c4 = c->encode("a red fox");
+  BOOST_TEST(c4.txt.sizes() == torch::IntArrayRef({1, 16, 48}));
+  BOOST_TEST(c4.txt.scalar_type() == torch::kFloat64);
+  c->unload();
+  BOOST_TEST(!c->loaded());
+}
+
+BOOST_AUTO_TEST_CASE(real_mode_matches_tokenizer_plus_encoders) {
+  TinyFiles files;
+  const int64_t max_length = 20;
+  std::vector<std::string> warnings;
+  auto cond = gf::TextConditioner::create(files.config(max_length), 32, 32, torch::kCPU, torch::kFloat32,
+                                          [&](const std::string& w) { warnings.push_back(w); });
+  BOOST_TEST(!cond->loaded());
+  const std::string prompt = "a photo of the cat";
+  const gf::TextConditioning c = cond->encode(prompt);
+  BOOST_TEST(cond->loaded());
+  BOOST_TEST(warnings.empty());
+
+  const auto t5_tok = gt::T5Tokenizer::load(files.dir / "spiece.model");
+  const auto t5 = gt::T5Encoder::from_weights(gt::load_text_weights(genplug::test::golden("t5/t5_tiny.safetensors"),
+                                                                    "encoder.final_layer_norm.weight", "T5",
+                                                                    torch::kCPU, torch::kFloat32));
+  const auto t5_ids = torch::tensor(t5_tok.encode_padded(prompt, max_length, nullptr)).unsqueeze(0);
+  BOOST_TEST(torch::allclose(c.txt, t5.forward(t5_ids)));
+
+  const auto clip_tok = gt::ClipTokenizer::load(files.dir / "tokenizer");
+  const auto heads = genplug::test::read_json(genplug::test::golden("clip/clip_text_tiny_info.json"))["config"]["num_attention_heads"];
+  const auto clip = gt::ClipTextModel::from_weights(
+      gt::load_text_weights(genplug::test::golden("clip/clip_text_tiny.safetensors"), "text_model.final_layer_norm.weight",
+                            "CLIP", torch::kCPU, torch::kFloat32),
+      heads.get<int64_t>());
+  const auto clip_ids = clip_tok.encode_padded(prompt, nullptr);
+  BOOST_TEST(clip_ids.front() == files.clip_vocab - 2);
+  const auto out = clip.forward(torch::tensor(clip_ids).unsqueeze(0));
+  // Pooled at the first end-of-text token: 1 BOS + content tokens.
+  const int64_t eos_at = static_cast<int64_t>(clip_tok.encode(prompt).size()) + 1;
+  BOOST_TEST(torch::allclose(c.vec, out.last_hidden_state.select(1, eos_at)));
+  BOOST_TEST(c.vec.sizes() == torch::IntArrayRef({1, 32}));
+
+  // A long prompt: both tokenizers warn with the dropped count.
+  std::string long_prompt;
+  for (int i = 0; i < 40; ++i) long_prompt += "the red house ";
+  cond->encode(long_prompt);
+  BOOST_TEST(warnings.size() == 2u);
+  for (const auto& w : warnings) BOOST_TEST(w.find("were dropped") != std::string::npos, w);
+}
+
+BOOST_AUTO_TEST_CASE(config_and_file_errors) {
+  TinyFiles files;
+  json cfg = files.config(16);
+  cfg["t5"] = (files.dir / "missing.safetensors").string();
+  const std::string missing = message_of([&] { gf::TextConditioner::create(cfg, 32, 32, torch::kCPU, torch::kFloat32, nullptr); });
+  BOOST_TEST(missing.find("missing.safetensors") != std::string::npos, missing);
+
+  const std::string none = message_of([&] { gf::TextConditioner::create(json::object(), 32, 32, torch::kCPU, torch::kFloat32, nullptr); });
+  BOOST_TEST(none.find("\"t5\"") != std::string::npos, none);
+
+  // Corrupt tokenizer: reported on the first encode (loading is lazy), naming the file.
+  std::ofstream(files.dir / "corrupt.model") << "not a model";
+  cfg = files.config(16);
+  cfg["t5_tokenizer"] = (files.dir / "corrupt.model").string();
+  auto bad_tok = gf::TextConditioner::create(cfg, 32, 32, torch::kCPU, torch::kFloat32, nullptr);
+  const std::string corrupt = message_of([&] { bad_tok->encode("a cat"); });
+  BOOST_TEST(corrupt.find("corrupt.model") != std::string::npos, corrupt);
+  BOOST_TEST(!bad_tok->loaded());
+
+  // Vocabulary that does not match the encoder's embedding.
+  json vocab = {{"a</w>", 0}, {"<|startoftext|>", 1}, {"<|endoftext|>", 2}};
+  fs::create_directories(files.dir / "small");
+  std::ofstream(files.dir / "small" / "vocab.json") << vocab.dump();
+  std::ofstream(files.dir / "small" / "merges.txt") << "#version: 0.2\na b\n";
+  cfg = files.config(16);
+  cfg["clip_tokenizer"] = (files.dir / "small").string();
+  auto mismatch = gf::TextConditioner::create(cfg, 32, 32, torch::kCPU, torch::kFloat32, nullptr);
+  const std::string vocab_error = message_of([&] { mismatch->encode("a"); });
+  BOOST_TEST(vocab_error.find("do not belong together") != std::string::npos, vocab_error);
+
+  // Encoder width that does not match the transformer.
+  auto wide = gf::TextConditioner::create(files.config(16), 64, 32, torch::kCPU, torch::kFloat32, nullptr);
+  const std::string width = message_of([&] { wide->encode("a"); });
+  BOOST_TEST(width.find("context_in_dim 64") != std::string::npos, width);
+
+  // Invalid UTF-8 prompt.
+  auto ok = gf::TextConditioner::create(files.config(16), 32, 32, torch::kCPU, torch::kFloat32, nullptr);
+  const std::string utf8 = message_of([&] { ok->encode("caf\xE9"); });
+  BOOST_TEST(utf8.find("not valid UTF-8") != std::string::npos, utf8);
+}
+
+BOOST_AUTO_TEST_CASE(conditioning_file_round_trip_and_errors) {
+  const fs::path dir = fs::temp_directory_path() / ("genplug_condfile_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto cond = gf::TextConditioner::create({{"random", true}, {"max_length", 12}}, 24, 16, torch::kCPU,
+                                          torch::kFloat32, nullptr);
+  const gf::TextConditioning c = cond->encode("sunset over the sea");
+  gf::write_conditioning_file(dir / "cond.safetensors", c, {{"prompt", "sunset over the sea"}});
+  const gf::TextConditioning r = gf::read_conditioning_file(dir / "cond.safetensors", 24, 16, torch::kCPU, torch::kFloat32);
+  BOOST_TEST(torch::equal(r.txt, c.txt));
+  BOOST_TEST(torch::equal(r.vec, c.vec));
+  const auto file = genplug::safetensors::File::open(dir / "cond.safetensors");
+  BOOST_TEST(file->metadata().at("prompt") == "sunset over the sea");
+
+  const std::string dims = message_of([&] { gf::read_conditioning_file(dir / "cond.safetensors", 32, 16, torch::kCPU, torch::kFloat32); });
+  BOOST_TEST(dims.find("cond.safetensors") != std::string::npos, dims);
+  BOOST_TEST(dims.find("context_in_dim 32") != std::string::npos, dims);
+
+  genplug::safetensors::write_file(dir / "novec.safetensors",
+                                   {genplug::safetensors::TensorData::from_floats("txt", {1, 2, 24}, std::vector<float>(48, 0.f))});
+  const std::string novec = message_of([&] { gf::read_conditioning_file(dir / "novec.safetensors", 24, 16, torch::kCPU, torch::kFloat32); });
+  BOOST_TEST(novec.find("no tensor 'vec'") != std::string::npos, novec);
+
+  std::ofstream(dir / "junk.safetensors") << "junk";
+  const std::string junk = message_of([&] { gf::read_conditioning_file(dir / "junk.safetensors", 24, 16, torch::kCPU, torch::kFloat32); });
+  BOOST_TEST(junk.find("not a valid safetensors file") != std::string::npos, junk);
+  fs::remove_all(dir);
+}
