@@ -57,7 +57,10 @@ void run_schedule(const ScheduleOptions& o, const Globals& globals) {
     throw HostError(e.code() == GENPLUG_E_INVALID_ARGUMENT ? ErrorKind::usage : ErrorKind::plugin, e.what());
   }
   const uint64_t evaluations = scheduler.evaluation_count(static_cast<uint32_t>(sigmas.size()));
-  std::cout << json{{"sigmas", sigmas}, {"evaluations", evaluations}}.dump() << "\n";
+  nlohmann::ordered_json out;  // sigmas first, as documented
+  out["sigmas"] = sigmas;
+  out["evaluations"] = evaluations;
+  std::cout << out.dump() << "\n";
 }
 
 const RegisterCommand kSchedule(
@@ -66,9 +69,10 @@ const RegisterCommand kSchedule(
       auto o = std::make_shared<ScheduleOptions>();
       cmd.add_option("--plugin", o->plugin, "Scheduler plugin id")->capture_default_str()->type_name("ID");
       cmd.add_option("--config", o->config, "Plugin config, a JSON object")->capture_default_str()->type_name("JSON");
-      cmd.add_option("--steps", o->steps, "Number of sampling steps (the schedule has steps + 1 sigmas)")
+      cmd.add_option("--steps", o->steps,
+                     "Number of sampling steps (the schedule has steps + 1 sigmas); 0 asks for the scheduler's own "
+                     "count where it has one (flowmatch: config.steps or the custom list)")
           ->required()
-          ->check(CLI::PositiveNumber)
           ->type_name("N");
       cmd.add_option("--image-tokens", o->image_tokens,
                      "Image tokens: (height / 16) x (width / 16) for FLUX, e.g. 4096 at 1024 x 1024")

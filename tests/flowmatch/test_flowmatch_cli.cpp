@@ -1,0 +1,101 @@
+// `genplug schedule` end to end: the CLI binary, the host's plugin catalog and the flowmatch plugin print
+// the golden BFL schedules exactly, and bad input fails with the documented exit code and a clear message.
+#define BOOST_TEST_MODULE flowmatch_cli
+#include <boost/test/unit_test.hpp>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "golden.hpp"
+
+using namespace genplug::test;
+using nlohmann::json;
+
+namespace {
+
+struct Output {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string quoted(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+Output run_schedule(const std::string& args) {
+  const std::filesystem::path err_file =
+      std::filesystem::temp_directory_path() / ("flowmatch_cli_" + std::to_string(::getpid()) + ".err");
+  const std::string cmd = quoted(std::string(GENPLUG_BINARY_DIR) + "/bin/genplug") + " --plugin-path " +
+                          quoted(plugin_build_dir().string()) + " schedule " + args + " 2>" + quoted(err_file.string());
+  Output o;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  BOOST_REQUIRE(pipe);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) o.out.append(buf, n);
+  const int status = pclose(pipe);
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  o.err = ss.str();
+  std::filesystem::remove(err_file);
+  return o;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(prints_the_golden_bfl_schedules) {
+  const json golden_set = read_json(golden("schedule/schedules.json"));
+  for (const json& e : golden_set.at("bfl_get_schedule")) {
+    const json config = e.at("shift").get<bool>()
+                            ? json{{"base_shift", e.at("base_shift")}, {"max_shift", e.at("max_shift")}}
+                            : json{{"schedule", "none"}};
+    const Output o = run_schedule("--config " + quoted(config.dump()) + " --steps " + e.at("num_steps").dump() +
+                                  " --image-tokens " + e.at("image_seq_len").dump());
+    BOOST_TEST_CONTEXT(e.at("num_steps") << " steps, " << e.at("image_seq_len") << " tokens") {
+      BOOST_REQUIRE_MESSAGE(o.exit_code == 0, o.err);
+      const json printed = json::parse(o.out);
+      BOOST_TEST(printed.at("sigmas").get<std::vector<double>>() == e.at("sigmas").get<std::vector<double>>(),
+                 boost::test_tools::per_element());
+      BOOST_TEST(printed.at("evaluations").get<uint64_t>() == e.at("num_steps").get<uint64_t>());  // Euler
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(heun_reports_its_evaluations) {
+  const Output o = run_schedule("--config '{\"sampler\":\"heun\"}' --steps 28 --image-tokens 4096");
+  BOOST_REQUIRE_MESSAGE(o.exit_code == 0, o.err);
+  BOOST_TEST(json::parse(o.out).at("evaluations").get<uint64_t>() == 55u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_fails_clearly) {
+  struct Case {
+    std::string args;
+    int exit_code;
+    std::string message;  // part of stderr
+  };
+  const std::vector<Case> cases = {
+      {"--config '{\"sampler\":\"lms\"}' --steps 4 --image-tokens 4096", 2, "sampler"},
+      {"--config '{\"schedule\":\"custom\",\"sigmas\":[1,0.5,0.7,0]}' --steps 3 --image-tokens 1", 2, "config.sigmas[2]"},
+      {"--config '[1' --steps 4 --image-tokens 4096", 2, "--config"},
+      {"--steps 0 --image-tokens 4096", 2, "steps"},
+      {"--image-tokens 4096", 2, "--steps"},
+      {"--plugin org.example.missing --steps 4 --image-tokens 4096", 4, "org.example.missing"},
+  };
+  for (const Case& c : cases) {
+    const Output o = run_schedule(c.args);
+    BOOST_TEST(o.exit_code == c.exit_code, c.args << ": " << o.err);
+    BOOST_TEST(o.err.find(c.message) != std::string::npos, c.args << ": \"" << o.err << "\" lacks " << c.message);
+    BOOST_TEST(o.out.empty(), c.args);
+  }
+}
