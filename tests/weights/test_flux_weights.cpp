@@ -8,6 +8,7 @@
 
 #include <genplug/flux/weights.hpp>
 #include <genplug/safetensors.hpp>
+#include <nlohmann/json.hpp>
 
 #include "golden.hpp"
 
@@ -151,6 +152,7 @@ BOOST_AUTO_TEST_CASE(converted_loads_match_the_exact_decoder) {
     BOOST_TEST_CONTEXT(info.name) {
       const auto f32 = gf::load_tensor(info, torch::kFloat32, torch::kCPU);
       BOOST_TEST((f32.scalar_type() == torch::kFloat32));
+      BOOST_TEST(f32.data_ptr() != static_cast<const void*>(info.data));  // a converted copy
       BOOST_TEST(torch::equal(f32, expected));  // every value above is exact in each format
       const auto bf16 = gf::load_tensor(info, torch::kBFloat16, torch::kCPU);
       BOOST_TEST((bf16.scalar_type() == torch::kBFloat16));
@@ -282,4 +284,33 @@ BOOST_AUTO_TEST_CASE(missing_wrong_shape_mismatch_and_layout_errors_name_file_an
   });
   BOOST_TEST(contains(m, "vae_tiny_bfl.safetensors"));
   BOOST_TEST(contains(m, "not a FLUX transformer"));
+}
+
+BOOST_AUTO_TEST_CASE(sharded_diffusers_checkpoint_loads_like_the_single_file) {
+  Scratch s;
+  const auto file = st::File::open(golden_flux("flux_tiny_diffusers.safetensors"));
+  std::vector<st::TensorData> shards[3];
+  nlohmann::json weight_map = nlohmann::json::object();
+  size_t i = 0;
+  for (const auto& info : file->tensors()) {
+    st::TensorData t;
+    t.name = info.name;
+    t.dtype = info.dtype;
+    t.shape = info.shape;
+    t.data = info.data;
+    t.size = info.nbytes;
+    const size_t which = i++ % 3;  // q, k and v of one block land in different shards
+    shards[which].push_back(t);
+    weight_map[info.name] = "diffusion_pytorch_model-0000" + std::to_string(which + 1) + "-of-00003.safetensors";
+  }
+  for (size_t k = 0; k < 3; ++k)
+    st::write_file(s.dir / ("diffusion_pytorch_model-0000" + std::to_string(k + 1) + "-of-00003.safetensors"), shards[k]);
+  std::ofstream(s.dir / "diffusion_pytorch_model.safetensors.index.json") << nlohmann::json{{"weight_map", weight_map}}.dump();
+  const st::Checkpoint sharded(s.dir);
+  BOOST_TEST(sharded.files().size() == 3u);
+  const auto a = gf::load_flux_transformer(sharded, golden_config(), torch::kFloat32, torch::kCPU);
+  const auto b = gf::load_flux_transformer(st::Checkpoint(golden_flux("flux_tiny_bfl.safetensors")), golden_config(),
+                                           torch::kFloat32, torch::kCPU);
+  BOOST_REQUIRE_EQUAL(a.tensors.size(), b.tensors.size());
+  for (const auto& [name, t] : b.tensors) BOOST_TEST(torch::equal(a.tensors.at(name), t), name);
 }
