@@ -42,6 +42,12 @@ struct Options {
   uint64_t seed = 0;
 };
 
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
 double peak_rss_mb() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -71,29 +77,38 @@ void sync(const torch::Device& d) {
   if (d.is_cuda()) torch::empty({1}, torch::TensorOptions().device(d)).cpu();  // waits for the stream
 }
 
-// Runs fn once to warm up, then `repeat` timed times; returns {median ms, min ms}.
+struct Timing {
+  double median_ms, min_ms, cpu_utilisation;  // process CPU time / wall time over the timed runs
+};
+
+// Runs fn once to warm up, then `repeat` timed times.
 template <class F>
-std::pair<double, double> time_runs(int repeat, const torch::Device& device, F&& fn) {
+Timing time_runs(int repeat, const torch::Device& device, F&& fn) {
   fn();
   sync(device);
   std::vector<double> ms;
+  const double cpu0 = cpu_seconds();
   for (int i = 0; i < repeat; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     fn();
     sync(device);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
+  const double cpu = cpu_seconds() - cpu0;
+  double wall = 0;
+  for (double m : ms) wall += m / 1e3;
   std::sort(ms.begin(), ms.end());
-  return {ms[ms.size() / 2], ms.front()};
+  return {ms[ms.size() / 2], ms.front(), cpu / wall};
 }
 
-json report(json config, std::pair<double, double> times, double flops) {
+json report(json config, const Timing& times, double flops) {
   return {{"config", config},
-          {"median_ms", times.first},
-          {"min_ms", times.second},
+          {"median_ms", times.median_ms},
+          {"min_ms", times.min_ms},
+          {"cpu_utilisation", times.cpu_utilisation},
           {"peak_rss_mb", peak_rss_mb()},
           {"gflop", flops / 1e9},
-          {"gflops_per_s", flops / 1e9 / (times.first / 1e3)}};
+          {"gflops_per_s", flops / 1e9 / (times.median_ms / 1e3)}};
 }
 
 json run_gemm(const Options& o, torch::Dtype dtype, torch::Device device) {
