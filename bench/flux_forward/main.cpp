@@ -201,6 +201,9 @@ int main(int argc, char** argv) {
                   : o.attention_only ? run_attention(o, dtype, device)
                                      : run_forward(o, dtype, device);
     std::cout << result.dump() << std::endl;
+  } catch (const c10::Error& e) {
+    std::cerr << "flux_forward: " << e.what_without_backtrace() << std::endl;
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "flux_forward: " << e.what() << std::endl;
     return 1;

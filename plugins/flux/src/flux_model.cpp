@@ -41,6 +41,8 @@ auto rethrow_as(genplug_status code, const std::string& what, F&& f) -> decltype
     throw;
   } catch (const std::bad_alloc&) {
     throw;
+  } catch (const c10::Error& e) {  // libtorch: keep the message, drop the C++ backtrace
+    throw Error(code, what + ": " + e.what_without_backtrace());
   } catch (const std::exception& e) {
     throw Error(code, what + ": " + e.what());
   }
@@ -53,7 +55,9 @@ class FluxModel final : public Model {
     device_ = parse_device(settings_.device);
     TransformerSource source = load_transformer_source(settings_, dtype_, device_);
     preset_ = source.preset;
-    transformer_ = std::make_unique<FluxTransformer>(source.weights, source.config, dtype_, device_);
+    transformer_ = rethrow_as(GENPLUG_E_FAILED, "transformer", [&] {
+      return std::make_unique<FluxTransformer>(source.weights, source.config, dtype_, device_);
+    });
     source.weights.clear();
     transformer_->set_attention_budget(settings_.attention_memory_mb << 20);
     load_vae();
@@ -110,7 +114,7 @@ class FluxModel final : public Model {
     const RotaryTables pe = rotary_tables(ids, spectrum, device_);
     const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
     torch::Tensor t = torch::full({B}, args.sigma, f32), g = torch::full({B}, args.guidance, f32);
-    torch::Tensor v = transformer_->forward(latent, txt, t, vec, g, pe);
+    torch::Tensor v = rethrow_as(GENPLUG_E_FAILED, "predict", [&] { return transformer_->forward(latent, txt, t, vec, g, pe); });
     return to_dlpack(v.to(torch::kCPU, torch::kFloat32).contiguous());
   }
 

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include <torch/version.h>
+
 #include <genplug/flux/presets.hpp>
 
 #include "layers/double_stream_block.hpp"
@@ -40,6 +42,11 @@ struct FluxTransformer::Impl {
   Impl(const TensorMap& weights, const FluxConfig& c, torch::Dtype dt, torch::Device dev)
       : config(c), dtype(dt), device(dev) {
     validate_flux_config(c);
+#if TORCH_VERSION_MAJOR < 2
+    if (dt == torch::kFloat16 && dev.is_cpu())
+      throw Error(GENPLUG_E_UNSUPPORTED, "dtype f16: this libtorch (< 2.0) has no float16 matrix products on the CPU; "
+                                         "use f32 or bf16 there, or a CUDA device");
+#endif
     const WeightReader w{weights, dt, dev};
     const int64_t H = c.hidden_size;
     img_in = Linear(w, "img_in", c.in_channels, H);
