@@ -314,3 +314,42 @@ BOOST_AUTO_TEST_CASE(sharded_diffusers_checkpoint_loads_like_the_single_file) {
   BOOST_REQUIRE_EQUAL(a.tensors.size(), b.tensors.size());
   for (const auto& [name, t] : b.tensors) BOOST_TEST(torch::equal(a.tensors.at(name), t), name);
 }
+
+BOOST_AUTO_TEST_CASE(fp8_weights_with_scales_are_rescaled) {
+  Scratch s;
+  // The golden BFL checkpoint with two weights replaced by F8_E4M3 codes plus a scale:
+  // img_in.weight -> all 0x38 (1.0) with scalar weight_scale 0.25; txt_in.weight -> 0x40 (2.0) with a per-row
+  // scale_weight [H] = row index.
+  const auto golden = st::File::open(golden_flux("flux_tiny_bfl.safetensors"));
+  const auto& img_in = golden->at("img_in.weight");
+  const auto& txt_in = golden->at("txt_in.weight");
+  std::vector<st::TensorData> extra;
+  auto f8 = [](const st::TensorInfo& like, uint8_t code) {
+    st::TensorData t;
+    t.name = like.name;
+    t.dtype = st::DType::F8_E4M3;
+    t.shape = like.shape;
+    t.bytes.assign(static_cast<size_t>(like.numel()), code);
+    return t;
+  };
+  extra.push_back(f8(img_in, 0x38));
+  extra.push_back(st::TensorData::from_floats("img_in.weight_scale", {}, {0.25f}));
+  extra.push_back(f8(txt_in, 0x40));
+  std::vector<float> rows(static_cast<size_t>(txt_in.shape[0]));
+  for (size_t r = 0; r < rows.size(); ++r) rows[r] = static_cast<float>(r);
+  extra.push_back(st::TensorData::from_floats("txt_in.scale_weight", {txt_in.shape[0]}, rows));
+  const fs::path path = s.dir / "fp8.safetensors";
+  rewrite(golden_flux("flux_tiny_bfl.safetensors"), path,
+          [](const std::string& n) { return n == "img_in.weight" || n == "txt_in.weight" ? std::string() : n; }, extra);
+  const auto w = gf::load_flux_transformer(st::Checkpoint(path), golden_config(), torch::kFloat32, torch::kCPU);
+  BOOST_TEST(w.ignored.empty());
+  BOOST_TEST(torch::equal(w.tensors.at("img_in.weight"), torch::full({img_in.shape[0], img_in.shape[1]}, 0.25f)));
+  const auto expected_txt = (2.0f * torch::tensor(rows)).reshape({-1, 1}).expand({txt_in.shape[0], txt_in.shape[1]});
+  BOOST_TEST(torch::equal(w.tensors.at("txt_in.weight"), expected_txt));
+  // A scale of the wrong size is named.
+  extra[1] = st::TensorData::from_floats("img_in.weight_scale", {3}, {1, 2, 3});
+  rewrite(golden_flux("flux_tiny_bfl.safetensors"), path,
+          [](const std::string& n) { return n == "img_in.weight" || n == "txt_in.weight" ? std::string() : n; }, extra);
+  const auto m = error_of([&] { gf::load_flux_transformer(st::Checkpoint(path), golden_config(), torch::kFloat32, torch::kCPU); });
+  BOOST_TEST(contains(m, "'img_in.weight_scale'"));
+}

@@ -20,6 +20,42 @@ torch::Tensor build(const KeyMerge& m, const std::vector<torch::Tensor>& parts) 
   return {};
 }
 
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// fp8 checkpoints store "<layer>.weight" with a per-tensor (or per-row) scale beside it: "<layer>.weight_scale"
+// (sd.cpp convention) or "<layer>.scale_weight" (ComfyUI scaled_fp8). nullptr when there is none.
+const st::TensorInfo* fp8_scale_of(const st::Checkpoint& checkpoint, const st::TensorInfo& weight) {
+  if (!ends_with(weight.name, ".weight") ||
+      (weight.dtype != st::DType::F8_E4M3 && weight.dtype != st::DType::F8_E5M2))
+    return nullptr;
+  const std::string base = weight.name.substr(0, weight.name.size() - 6);
+  for (const char* suffix : {"weight_scale", "scale_weight"})
+    if (const st::TensorInfo* scale = checkpoint.find(base + suffix)) return scale;
+  return nullptr;
+}
+
+// A checkpoint tensor as `dtype` on `device`, with its fp8 scale applied (in float32) when it has one.
+torch::Tensor load_weight(const st::Checkpoint& checkpoint, const std::string& name, torch::ScalarType dtype,
+                          torch::Device device) {
+  const st::TensorInfo& info = checkpoint.at(name);
+  const st::TensorInfo* scale_info = fp8_scale_of(checkpoint, info);
+  if (!scale_info) return load_tensor(info, dtype, device);
+  torch::Tensor weight = load_tensor(info, torch::kFloat32, torch::kCPU);
+  torch::Tensor scale = load_tensor(*scale_info, torch::kFloat32, torch::kCPU).reshape({-1});
+  if (scale.numel() == weight.size(0) && scale.numel() != 1) {
+    std::vector<int64_t> rows(static_cast<std::size_t>(weight.dim()), 1);
+    rows[0] = -1;
+    scale = scale.reshape(rows);
+  } else if (scale.numel() != 1) {
+    throw WeightError(checkpoint.path().string() + ": tensor '" + scale_info->name + "' has shape " +
+                      shape_string(scale_info->shape) + "; a scale for '" + name + "' " +
+                      shape_string(info.shape) + " must have 1 or " + std::to_string(weight.size(0)) + " entries");
+  }
+  return (weight * scale).to(device, dtype);
+}
+
 std::vector<std::string> names_of(const st::Checkpoint& checkpoint) {
   std::vector<std::string> names;
   names.reserve(checkpoint.tensors().size());
@@ -76,13 +112,19 @@ FluxTransformerWeights load_flux_transformer(const st::Checkpoint& checkpoint,
                         " is not FLUX.1's 128, so axes_dim cannot be inferred; give an explicit config");
     out.config = inferred;
   }
-  out.ignored = check_flux_shapes(bfl_shapes, out.config, source);
+  // fp8 scales are consumed with their weights, not ignored.
+  for (const auto& name : check_flux_shapes(bfl_shapes, out.config, source)) {
+    const bool scale = ends_with(name, ".weight_scale") || ends_with(name, ".scale_weight");
+    const std::string weight = scale ? name.substr(0, name.rfind('.')) + ".weight" : std::string();
+    const st::TensorInfo* w = scale ? checkpoint.find(out.keys.prefix + weight) : nullptr;
+    if (!(w && fp8_scale_of(checkpoint, *w))) out.ignored.push_back(name);
+  }
 
   const ShapeMap expected = expected_flux_shapes(out.config);
   for (const auto& m : plan) {
     if (!expected.count(m.target)) continue;
     std::vector<torch::Tensor> parts;
-    for (const auto& name : m.sources) parts.push_back(load_tensor(checkpoint.at(name), dtype, device));
+    for (const auto& name : m.sources) parts.push_back(load_weight(checkpoint, name, dtype, device));
     out.tensors.emplace(m.target, build(m, parts));
   }
   return out;

@@ -45,6 +45,9 @@ struct FluxTransformerWeights {
 // tensor's presence and shape, and loads them as `dtype` on `device`. Errors are WeightError /
 // safetensors::Error naming the checkpoint and the tensor or config field. When no explicit config is given
 // and the head dim is not 128, axes_dim cannot be inferred and the call fails asking for it.
+// An F8 "<layer>.weight" with a "<layer>.weight_scale" (sd.cpp) or "<layer>.scale_weight" (ComfyUI scaled
+// fp8) beside it is multiplied by that scale (one value, or one per output row) in float32 before the cast;
+// such scales are not listed as ignored.
 FluxTransformerWeights load_flux_transformer(const safetensors::Checkpoint& checkpoint,
                                              const std::optional<FluxConfig>& explicit_config,
                                              torch::ScalarType dtype, torch::Device device);
