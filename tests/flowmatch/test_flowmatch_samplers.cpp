@@ -235,6 +235,42 @@ BOOST_AUTO_TEST_CASE(cancellation_from_the_context) {
   }
 }
 
+// Progress: one report per evaluation against the announced total; a progress stop cancels at once.
+BOOST_AUTO_TEST_CASE(progress_reports_every_evaluation_and_can_stop) {
+  const GaussianFlow flow = test_flow(4);
+  const std::vector<double> sigmas = {1.0, 0.8, 0.6, 0.4, 0.2, 0.0};
+  for (const auto& sampler : kAll) {
+    SchedulerProxy s = make_scheduler(config_for(sampler, ""));
+    const uint64_t total = s.evaluation_count(uint32_t(sigmas.size()));
+    for (uint64_t stop_at : {uint64_t(0), uint64_t(2)}) {
+      VectorOps ops;
+      VectorTensor latent{test_noise(4)};
+      VelocityProbe probe;
+      probe.flow = &flow;
+      std::vector<std::pair<uint64_t, uint64_t>> reports;
+      CallContext ctx;
+      ctx.on_progress([&](uint64_t done, uint64_t of, const std::string& stage) {
+        reports.emplace_back(done, of);
+        BOOST_TEST(stage == "sampling");
+        return stop_at != 0 && done >= stop_at;
+      });
+      genplug_sample_request_t r = make_request(sigmas, latent, ops, probe, 3);
+      const genplug_status st = s.raw()->sample(s.raw(), &r, ctx.get());
+      BOOST_TEST_CONTEXT(sampler << ", stop at " << stop_at) {
+        BOOST_TEST(st == (stop_at ? GENPLUG_E_CANCELLED : GENPLUG_OK));
+        const uint64_t expected_calls = stop_at ? stop_at : total;
+        BOOST_TEST(probe.calls == expected_calls);
+        BOOST_REQUIRE_EQUAL(reports.size(), expected_calls);
+        for (size_t i = 0; i < reports.size(); ++i) {
+          BOOST_TEST(reports[i].first == i + 1);
+          BOOST_TEST(reports[i].second == total);
+        }
+        BOOST_TEST(ops.live() == 0u);
+      }
+    }
+  }
+}
+
 // Host failures (the model, an allocation) come back with their own status, and nothing leaks.
 BOOST_AUTO_TEST_CASE(host_failures_propagate_and_release_everything) {
   const GaussianFlow flow = test_flow(4);
