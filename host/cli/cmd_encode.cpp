@@ -1,0 +1,186 @@
+// genplug encode — writes a precomputed text conditioning file (safetensors: txt [1, T, context], vec [1, vec])
+// from a prompt. The CLI does not link torch: it creates the FLUX model plugin with tiny random transformer
+// weights (only the text dims matter), "vae": "none" and the given text config, calls condition(prompt) and
+// writes the CPU float32 tensors it returns. See docs/text.md.
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "command.hpp"
+
+#if __has_include(<genplug/safetensors.hpp>)
+#include <cstring>
+
+#include <genplug/safetensors.hpp>
+#define GENPLUG_ENCODE_AVAILABLE 1
+#endif
+
+namespace genplug::cli {
+namespace {
+
+using host::ErrorKind;
+using host::HostError;
+using nlohmann::json;
+
+struct EncodeOptions {
+  std::string prompt, output, plugin = "org.genplug.flux", text = "{}";
+  std::string t5, t5_tokenizer, clip, clip_tokenizer, text_device, text_dtype;
+  int64_t max_length = 0, context_dim = 4096, vec_dim = 768;
+  bool random = false, force = false;
+};
+
+// --text: inline JSON or @file.
+json parse_text_option(const std::string& value) {
+  std::string text = value;
+  if (!value.empty() && value[0] == '@') {
+    std::ifstream in(value.substr(1));
+    if (!in) throw HostError(ErrorKind::usage, "--text: cannot read '" + value.substr(1) + "'");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const std::exception& e) {
+    throw HostError(ErrorKind::usage, std::string("--text: not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw HostError(ErrorKind::usage, "--text: expected a JSON object, got " + j.dump());
+  return j;
+}
+
+// The text config: --text, then the individual flags over it.
+json text_config(const EncodeOptions& o) {
+  json text = parse_text_option(o.text);
+  auto set = [&](const char* key, const std::string& v) {
+    if (!v.empty()) text[key] = v;
+  };
+  set("t5", o.t5);
+  set("t5_tokenizer", o.t5_tokenizer);
+  set("clip", o.clip);
+  set("clip_tokenizer", o.clip_tokenizer);
+  set("text_device", o.text_device);
+  set("text_dtype", o.text_dtype);
+  if (o.max_length > 0) text["max_length"] = o.max_length;
+  if (o.random) text["random"] = true;
+  if (text.empty())
+    throw HostError(ErrorKind::usage, "no text encoders: give --t5/--clip (and tokenizers), --text JSON or --random");
+  return text;
+}
+
+#ifdef GENPLUG_ENCODE_AVAILABLE
+
+namespace st = genplug::safetensors;
+
+// A conditioning tensor as safetensors data; the plugin hands back CPU float32 (condition() on a CPU model).
+st::TensorData to_tensor_data(const std::string& name, const ManagedTensor& t) {
+  const DLTensor& d = t.tensor();
+  if (d.device.device_type != kDLCPU || d.dtype.code != kDLFloat || d.dtype.bits != 32 || d.dtype.lanes != 1)
+    throw HostError(ErrorKind::runtime, "condition: tensor '" + name + "' is not CPU float32");
+  std::vector<int64_t> shape(d.shape, d.shape + d.ndim);
+  if (d.strides) {  // must be row-major compact
+    int64_t expected = 1;
+    for (int i = d.ndim - 1; i >= 0; --i) {
+      if (shape[i] != 1 && d.strides[i] != expected)
+        throw HostError(ErrorKind::runtime, "condition: tensor '" + name + "' is not contiguous");
+      expected *= shape[i];
+    }
+  }
+  st::TensorData out;
+  out.name = name;
+  out.dtype = st::DType::F32;
+  out.shape = shape;
+  out.bytes.resize(static_cast<std::size_t>(t.numel()) * sizeof(float));
+  if (!out.bytes.empty())
+    std::memcpy(out.bytes.data(), static_cast<const uint8_t*>(d.data) + d.byte_offset, out.bytes.size());
+  return out;
+}
+
+void run_encode(const EncodeOptions& o, const Globals& globals) {
+  const json text = text_config(o);
+  if (!o.force && std::filesystem::exists(o.output))
+    throw HostError(ErrorKind::output, "'" + o.output + "' exists (use --force to overwrite)");
+  // Tiny random transformer: nothing but the text dims and the encoders is used.
+  const json model_config = {{"transformer", "random"},
+                             {"preset", "tiny"},
+                             {"config", {{"context_in_dim", o.context_dim}, {"vec_in_dim", o.vec_dim}}},
+                             {"vae", "none"},
+                             {"device", "cpu"},
+                             {"dtype", "f32"},
+                             {"text", text}};
+  host::PluginCatalog catalog = globals.catalog();
+  CallContext ctx;
+  ctx.on_log([&](int32_t severity, const std::string& m) {
+    if (severity >= GENPLUG_LOG_WARNING && (!globals.quiet || severity >= GENPLUG_LOG_ERROR))
+      std::cerr << (severity >= GENPLUG_LOG_ERROR ? "error: " : "warning: ") << m << "\n";
+  });
+  ModelProxy model;
+  try {
+    model = catalog.create_model(o.plugin, model_config, ctx, "--text");
+  } catch (const HostError& e) {
+    throw HostError(e.kind() == ErrorKind::manifest ? ErrorKind::usage : e.kind(), e.what());
+  }
+  std::vector<std::pair<std::string, ManagedTensor>> tensors;
+  try {
+    tensors = model.condition(o.prompt, "", ctx);
+  } catch (const PluginError& e) {
+    throw HostError(e.code() == GENPLUG_E_INVALID_ARGUMENT || e.code() == GENPLUG_E_CONFIG ? ErrorKind::usage
+                                                                                            : ErrorKind::runtime,
+                    e.what());
+  }
+  std::vector<st::TensorData> data;
+  for (const auto& [name, t] : tensors) data.push_back(to_tensor_data(name, t));
+  for (const char* needed : {"txt", "vec"})
+    if (std::none_of(data.begin(), data.end(), [&](const st::TensorData& d) { return d.name == needed; }))
+      throw HostError(ErrorKind::runtime, std::string("condition: plugin gave no '") + needed + "' tensor");
+  try {
+    st::write_file(o.output, data,
+                   {{"format", "genplug.flux.conditioning/1"}, {"prompt", o.prompt}, {"text", text.dump()},
+                    {"plugin", o.plugin}});
+  } catch (const std::exception& e) {
+    throw HostError(ErrorKind::output, "cannot write '" + o.output + "': " + e.what());
+  }
+  if (!globals.quiet) {
+    std::cout << o.output << ":";
+    for (const auto& d : data) {
+      std::cout << " " << d.name << " [";
+      for (std::size_t i = 0; i < d.shape.size(); ++i) std::cout << (i ? ", " : "") << d.shape[i];
+      std::cout << "]";
+    }
+    std::cout << "\n";
+  }
+}
+
+#else
+
+void run_encode(const EncodeOptions&, const Globals&) {
+  throw HostError(ErrorKind::usage, "encode: this genplug was built without genplug_safetensors (GENPLUG_BUILD_TORCH=OFF)");
+}
+
+#endif
+
+const RegisterCommand kEncode(
+    "encode", "Write precomputed text conditioning (txt, vec) for a prompt to a safetensors file",
+    [](CLI::App& cmd, Globals& globals) {
+      static EncodeOptions o;
+      cmd.add_option("-p,--prompt", o.prompt, "The prompt (UTF-8)")->required();
+      cmd.add_option("-o,--output", o.output, "Conditioning file to write (.safetensors)")->required();
+      cmd.add_option("--text", o.text, "Text config as JSON or @file (keys as the FLUX plugin's config.text)");
+      cmd.add_option("--t5", o.t5, "T5 encoder: t5xxl_*.safetensors or a diffusers text_encoder_2/ folder");
+      cmd.add_option("--t5-tokenizer", o.t5_tokenizer, "spiece.model");
+      cmd.add_option("--clip", o.clip, "CLIP-L text encoder: clip_l.safetensors or a diffusers text_encoder/ folder");
+      cmd.add_option("--clip-tokenizer", o.clip_tokenizer, "vocab.json + merges.txt folder or bpe_simple_vocab_16e6.txt.gz");
+      cmd.add_option("--max-length", o.max_length, "T5 tokens (512 for dev, 256 for schnell)");
+      cmd.add_option("--text-device", o.text_device, "Device the encoders run on (cpu, cuda, cuda:N)");
+      cmd.add_option("--text-dtype", o.text_dtype, "float32, bfloat16 or float16");
+      cmd.add_flag("--random", o.random, "Tiny random encoders (demo; no files)");
+      cmd.add_option("--context-dim", o.context_dim, "Width of txt (T5-XXL: 4096)")->capture_default_str();
+      cmd.add_option("--vec-dim", o.vec_dim, "Width of vec (CLIP-L: 768)")->capture_default_str();
+      cmd.add_option("--plugin", o.plugin, "Model plugin that encodes")->capture_default_str();
+      cmd.add_flag("-f,--force", o.force, "Overwrite the output file");
+      cmd.callback([&globals] { run_encode(o, globals); });
+    });
+
+}  // namespace
+}  // namespace genplug::cli
