@@ -30,7 +30,7 @@ void ProgressDisplay::clear_line() {
 void ProgressDisplay::update(const host::Progress& p) {
   if (quiet_) return;
   const std::string job = "job " + std::to_string(p.job_index + 1) + "/" + std::to_string(p.job_count);
-  if (p.stage != "sample" || p.evaluations == 0) {
+  if (p.stage != "sample" || p.evaluations == 0 || p.evaluation == 0) {
     if (p.stage == last_stage_) return;
     last_stage_ = p.stage;
     clear_line();
