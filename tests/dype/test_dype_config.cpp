@@ -63,6 +63,7 @@ BOOST_AUTO_TEST_CASE(empty_config_is_official_dy_yarn) {
     BOOST_CHECK_EQUAL(c.mscale_coefficient, 0.1);
     BOOST_CHECK_EQUAL(c.mscale_offset, 1.0);
     BOOST_CHECK(!c.isotropic && !c.base_extent && !c.base_resolution);
+    BOOST_CHECK(c.t_rounding == dype::TimeRounding::exact);
   }
 }
 
@@ -91,6 +92,8 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
   BOOST_CHECK(c.isotropic);
   BOOST_CHECK_EQUAL(*c.base_resolution, 1328u);
   BOOST_CHECK_EQUAL(*dype::parse_config(R"({"base_extent":83})").base_extent, 83u);
+  BOOST_CHECK(dype::parse_config(R"({"t_rounding":"bf16-pipeline"})").t_rounding == dype::TimeRounding::bf16_pipeline);
+  BOOST_CHECK(dype::parse_config(R"({"t_rounding":"exact"})").t_rounding == dype::TimeRounding::exact);
   BOOST_CHECK_EQUAL(*dype::parse_config(R"({"base_extent":83.0})").base_extent, 83u);
 }
 
@@ -113,6 +116,8 @@ BOOST_AUTO_TEST_CASE(bad_configs_name_the_field) {
   expect_error(R"({"base_resolution":1024.5})", {"config.base_resolution", "integer"});
   expect_error(R"({"base_extent":-64})", {"config.base_extent"});
   expect_error(R"({"base_extent":64,"base_resolution":1024})", {"config.base_extent", "not both"});
+  expect_error(R"({"t_rounding":"bf8"})", {"config.t_rounding", "bf16-pipeline"});
+  expect_error(R"({"t_rounding":16})", {"config.t_rounding"});
   expect_error(R"({"lamda_s":2})", {"config.lamda_s", "unknown field"});
   expect_error(R"([1,2])", {"config", "must be a JSON object"});
   expect_error(R"({"method":)", {"config", "not valid JSON"});

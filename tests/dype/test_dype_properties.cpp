@@ -296,3 +296,33 @@ BOOST_AUTO_TEST_CASE(bad_queries_are_rejected_with_the_field_named) {
   tiny.base_resolution = 8;
   BOOST_CHECK_THROW(dype::compute_spectrum(tiny, kFlux, {1, 64, 64}, 1.0), genplug::InvalidArgument);
 }
+
+BOOST_AUTO_TEST_CASE(bf16_pipeline_rounding_reproduces_the_official_t) {
+  // golden schedule/schedules.json "dype_pipeline_diffusers": sigmas and the t DyPE's set_timestep receives.
+  const json doc = genplug::test::read_json(genplug::test::golden("schedule/schedules.json"));
+  const json& runs = doc.at("dype_pipeline_diffusers");
+  BOOST_REQUIRE_GT(runs.size(), 0u);
+  auto bf16 = dype::MethodConfig::defaults(Method::dy_yarn);
+  bf16.t_rounding = dype::TimeRounding::bf16_pipeline;
+  const auto exact = dype::MethodConfig::defaults(Method::dy_yarn);
+  std::size_t checked = 0, moved = 0;
+  for (const json& run : runs) {
+    const auto sigmas = run.at("sigmas").get<std::vector<double>>();
+    const auto expected = run.at("dype_t_bf16_pipeline").get<std::vector<double>>();
+    BOOST_REQUIRE_LE(expected.size(), sigmas.size());
+    for (std::size_t i = 0; i < expected.size(); ++i, ++checked) {
+      BOOST_CHECK_MESSAGE(dype::effective_t(bf16, sigmas[i]) == expected[i],
+                          "sigma " << sigmas[i] << ": " << dype::effective_t(bf16, sigmas[i]) << " vs " << expected[i]);
+      BOOST_CHECK_EQUAL(dype::effective_t(exact, sigmas[i]), sigmas[i]);
+      moved += expected[i] != sigmas[i];
+    }
+  }
+  BOOST_CHECK_GT(moved, checked / 2);  // the rounding really changes most values
+  // The spectrum with rounding at sigma is the exact spectrum at the rounded t.
+  const double sigma = runs[0].at("sigmas")[1].get<double>();
+  const auto rounded = dype::compute_spectrum(bf16, kFlux, target_px(4096, 4096), sigma);
+  const auto direct = dype::compute_spectrum(exact, kFlux, target_px(4096, 4096), dype::effective_t(bf16, sigma));
+  for (std::size_t a = 0; a < rounded.size(); ++a) check_axis_equal(rounded[a], direct[a], "bf16 axis " + std::to_string(a));
+  BOOST_CHECK_EQUAL(dype::round_to_bf16(1.0f + 1.0f / 512.0f), 1.0f);  // tie -> even
+  BOOST_CHECK_EQUAL(dype::round_to_bf16(1.0f + 3.0f / 512.0f), 1.0f + 4.0f / 512.0f);
+}

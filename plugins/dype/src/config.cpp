@@ -19,7 +19,8 @@ using nlohmann::json;
 const std::set<std::string>& known_fields() {
   static const std::set<std::string> fields = {
       "method",  "lambda_s",           "lambda_t",      "beta_0",    "beta_1",          "gamma_0",
-      "gamma_1", "mscale_coefficient", "mscale_offset", "isotropic", "base_resolution", "base_extent"};
+      "gamma_1", "mscale_coefficient", "mscale_offset", "isotropic", "base_resolution", "base_extent",
+      "t_rounding"};
   return fields;
 }
 
@@ -118,7 +119,7 @@ MethodConfig parse_config(const std::string& json_text) {
     if (!known_fields().count(item.key()))
       throw ConfigError(field(item.key()) + ": unknown field (known: method, lambda_s, lambda_t, beta_0, beta_1, "
                                             "gamma_0, gamma_1, mscale_coefficient, mscale_offset, isotropic, "
-                                            "base_resolution, base_extent)");
+                                            "base_resolution, base_extent, t_rounding)");
 
   MethodConfig m = MethodConfig::defaults(method_field(c));
   auto non_negative = [](double v) { return v >= 0.0; };
@@ -140,6 +141,11 @@ MethodConfig parse_config(const std::string& json_text) {
   }
   m.base_resolution = count_field(c, "base_resolution");
   m.base_extent = count_field(c, "base_extent");
+  if (auto it = c.find("t_rounding"); it != c.end()) {
+    const bool exact = *it == "exact", bf16 = *it == "bf16-pipeline";
+    if (!exact && !bf16) throw wrong("t_rounding", "must be \"exact\" or \"bf16-pipeline\"", *it);
+    m.t_rounding = bf16 ? TimeRounding::bf16_pipeline : TimeRounding::exact;
+  }
   if (m.base_resolution && m.base_extent)
     throw ConfigError("config.base_extent: set either base_extent (tokens) or base_resolution (pixels), not both");
   return m;
@@ -155,7 +161,8 @@ std::string config_to_json(const MethodConfig& m) {
             {"gamma_1", m.thresholds.gamma_1},
             {"mscale_coefficient", m.mscale_coefficient},
             {"mscale_offset", m.mscale_offset},
-            {"isotropic", m.isotropic}};
+            {"isotropic", m.isotropic},
+            {"t_rounding", time_rounding_name(m.t_rounding)}};
   if (m.base_resolution) j["base_resolution"] = *m.base_resolution;
   if (m.base_extent) j["base_extent"] = *m.base_extent;
   return j.dump();

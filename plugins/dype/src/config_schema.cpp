@@ -77,6 +77,12 @@ const std::string& config_schema() {
       "maximum": 1000000,
       "description": "Trained resolution in pixels for every spatial axis, converted to tokens with the layout's pixels_per_token (floored, as the official 1024 // 16 = 64). Absent: the model layout's base extent. Do not combine with base_extent."
     },
+    "t_rounding": {
+      "type": "string",
+      "enum": ["exact", "bf16-pipeline"],
+      "default": "exact",
+      "description": "exact (default): the query's t is used as given (the paper's intent; the golden cases). bf16-pipeline: t is quantised as the official FLUX pipeline does before DyPE sees it (float32 sigma * 1000, cast to bfloat16, divided by 1000 in bfloat16), e.g. 0.988409 -> 0.98828125; use it with the exact sigma to reproduce the official pipeline."
+    },
     "base_extent": {
       "type": "integer",
       "minimum": 1,

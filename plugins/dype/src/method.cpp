@@ -62,6 +62,10 @@ bool is_yarn_family(Method method) {
   return method == Method::yarn || method == Method::dy_yarn || method == Method::dy_yarn_legacy;
 }
 
+const char* time_rounding_name(TimeRounding rounding) {
+  return rounding == TimeRounding::bf16_pipeline ? "bf16-pipeline" : "exact";
+}
+
 double default_lambda_s(Method method) { return method == Method::dy_yarn ? 1.0 : 2.0; }
 
 MethodConfig MethodConfig::defaults(Method method) {

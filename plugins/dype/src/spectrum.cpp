@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include <genplug/plugin.hpp>
@@ -103,6 +104,25 @@ std::size_t Layout::freq_count() const {
   std::size_t n = 0;
   for (uint32_t d : axis_dims) n += d / 2;
   return n;
+}
+
+float round_to_bf16(float value) {
+  if (std::isnan(value)) return value;
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  bits += 0x7FFFu + ((bits >> 16) & 1u);  // round half to even on the 16 dropped bits
+  bits &= 0xFFFF0000u;
+  float out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
+double effective_t(const MethodConfig& config, double t) {
+  if (config.t_rounding == TimeRounding::exact) return t;
+  // scheduler: timesteps = sigmas (float32) * 1000 in float32; pipeline: .to(bfloat16) / 1000 in bfloat16.
+  const float timestep = round_to_bf16(float(t) * 1000.0f);
+  const double rounded = double(round_to_bf16(timestep / 1000.0f));
+  return std::min(std::max(rounded, 0.0), 1.0);
 }
 
 double kappa(const MethodConfig& config, double t) { return config.lambda_s * std::pow(t, config.lambda_t); }
@@ -234,6 +254,7 @@ void compute_spectrum(const MethodConfig& config, const genplug_rotary_layout_t&
     plans = heap_plans.data();
   }
   plan_axes(config, layout, target_extent, plans);
+  t = effective_t(config, t);
   double* out = freqs;
   for (uint32_t a = 0; a < layout.axis_count; ++a) {
     axis_frequencies(config, layout.axis_dims[a], layout.theta, plans[a], t, out);

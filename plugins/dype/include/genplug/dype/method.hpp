@@ -39,6 +39,14 @@ struct YarnThresholds {
   double gamma_1 = 2.0;
 };
 
+// How the query's t reaches the schedule. The official FLUX pipeline hands DyPE a bfloat16 t:
+// timestep = float32(sigma) * 1000 (float32), cast to bfloat16, divided by 1000 in bfloat16.
+enum class TimeRounding {
+  exact,          // t as given (the paper's intent; the golden cases)
+  bf16_pipeline,  // t as the official bf16 pipeline quantises it
+};
+const char* time_rounding_name(TimeRounding rounding);  // "exact", "bf16-pipeline"
+
 // Everything that decides a spectrum apart from the query. Defaults are the official ones for dy-yarn.
 struct MethodConfig {
   Method method = Method::dy_yarn;
@@ -55,6 +63,7 @@ struct MethodConfig {
   // pixels_per_token, floored, as the official 1024 // 16). At most one is set; neither = the layout's.
   std::optional<uint32_t> base_extent;
   std::optional<uint32_t> base_resolution;
+  TimeRounding t_rounding = TimeRounding::exact;
 
   // The official configuration of `method` (lambda_s depends on the method).
   static MethodConfig defaults(Method method);

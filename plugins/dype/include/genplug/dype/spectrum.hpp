@@ -43,6 +43,11 @@ void axis_frequencies(const MethodConfig& config, uint32_t dim, double theta, co
 // Amplitude factor of one axis (1 unless a YaRN-family method scales it).
 double axis_amplitude(const MethodConfig& config, const AxisPlan& plan);
 
+// The t the schedule uses for query time `t` (config.t_rounding), in [0, 1].
+double effective_t(const MethodConfig& config, double t);
+// Round-to-nearest-even float32 -> bfloat16 -> float32.
+float round_to_bf16(float value);
+
 // kappa(t) = lambda_s * t^lambda_t.
 double kappa(const MethodConfig& config, double t);
 
@@ -70,7 +75,7 @@ void validate_query(const MethodConfig& config, const genplug_rotary_layout_t& l
 void plan_axes(const MethodConfig& config, const genplug_rotary_layout_t& layout, const uint32_t* target_extent,
                AxisPlan* plans);
 
-// Validates, then writes sum(dims/2) frequencies (axis after axis) and one amplitude per axis. A short buffer
+// Validates, applies config.t_rounding, then writes sum(dims/2) frequencies (axis after axis) and one amplitude per axis. A short buffer
 // throws genplug::Error(GENPLUG_E_BUFFER_TOO_SMALL) naming the needed size; nothing is written on failure.
 void compute_spectrum(const MethodConfig& config, const genplug_rotary_layout_t& layout,
                       const uint32_t* target_extent, double t, double* freqs, std::size_t freq_capacity,
