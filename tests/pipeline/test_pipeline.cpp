@@ -1,0 +1,267 @@
+// The reference host end to end through the three plugin kinds: the golden tiny FLUX sampling run reproduced
+// from golden noise and conditioning, the EXR read back, the VAE golden through the model ABI, and several
+// jobs swapping posenc and scheduler on one model load.
+#define BOOST_TEST_MODULE pipeline
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include <genplug/host/exr_writer.hpp>
+#include <genplug/host/manifest.hpp>
+#include <genplug/host/pipeline.hpp>
+#include <genplug/host/tensor_ops.hpp>
+#include <genplug/safetensors.hpp>
+
+#include "golden.hpp"
+
+namespace fs = std::filesystem;
+namespace st = genplug::safetensors;
+using genplug::host::Manifest;
+using genplug::host::Pipeline;
+using genplug::host::PipelineOptions;
+using nlohmann::json;
+
+namespace {
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("genplug-pipeline-" + std::to_string(::getpid()));
+  TempDir() {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::vector<float> golden_tensor(const st::File& f, const std::string& name) { return st::to_float32(f.at(name)); }
+
+// max |a - b| relative to max |b|.
+double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  BOOST_REQUIRE_EQUAL(a.size(), b.size());
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, double(std::fabs(a[i] - b[i])));
+    scale = std::max(scale, double(std::fabs(b[i])));
+  }
+  return diff / scale;
+}
+
+// A manifest running the golden tiny FLUX transformer and the golden tiny VAE with golden conditioning.
+struct GoldenRun {
+  json info = genplug::test::read_json(genplug::test::golden("flux/flux_tiny_info.json"));
+  std::shared_ptr<const st::File> io = st::File::open(genplug::test::golden("flux/flux_tiny_io.safetensors"));
+  std::shared_ptr<const st::File> sample = st::File::open(genplug::test::golden("flux/flux_tiny_sample.safetensors"));
+  TempDir dir;
+  fs::path conditioning = dir.path / "conditioning.safetensors";
+
+  GoldenRun() {
+    const auto& txt = io->at("txt");
+    const auto& y = io->at("y");
+    st::write_file(conditioning, {st::TensorData::from_floats("txt", txt.shape, st::to_float32(txt)),
+                                  st::TensorData::from_floats("vec", y.shape, st::to_float32(y))});
+  }
+
+  json manifest(const json& posenc) const {
+    const int base = info["dype"]["base_patches"].get<int>();
+    json model_config = {{"transformer", genplug::test::golden("flux/flux_tiny_bfl.safetensors").string()},
+                         {"vae", genplug::test::golden("vae/vae_tiny_bfl.safetensors").string()},
+                         {"conditioning", conditioning.string()},
+                         {"base_extent", {1, base, base}},
+                         // The rotary axes cannot be read from the weights of a model whose head dim is not 128.
+                         {"config", {{"axes_dim", info["meta"]["params"]["axes_dim"]}}}};
+    json job = {{"prompt", "(golden conditioning)"},
+                {"steps", info["sampling"]["num_steps"]},
+                {"guidance", info["sampling"]["guidance_arg"]},
+                {"seed", 0},
+                {"output", (dir.path / "golden.exr").string()},
+                {"posenc", posenc}};
+    return {{"model", {{"plugin", "org.genplug.flux"}, {"config", model_config}}},
+            {"scheduler", {{"plugin", "org.genplug.flowmatch"}, {"config", {{"schedule", "flux"}, {"sampler", "euler"}}}}},
+            {"output", {{"pixel", "float"}, {"encoding", "display"}, {"overwrite", true}}},
+            {"jobs", json::array({job})}};
+  }
+
+  // Runs the job with the golden noise injected; returns the final packed latent and the decoded image.
+  void run(const json& posenc, std::vector<float>& final_latent, std::vector<float>& image, uint32_t& w, uint32_t& h,
+           uint64_t& evaluations) {
+    const auto noise = golden_tensor(*sample, "noise");
+    PipelineOptions o;
+    o.on_initial_latent = [&](DLTensor& latent) {
+      int64_t n = 1;
+      for (int i = 0; i < latent.ndim; ++i) n *= latent.shape[i];
+      BOOST_REQUIRE_EQUAL(size_t(n), noise.size());
+      BOOST_REQUIRE(latent.device.device_type == kDLCPU && latent.dtype.code == kDLFloat && latent.dtype.bits == 32);
+      std::memcpy(static_cast<char*>(latent.data) + latent.byte_offset, noise.data(), noise.size() * sizeof(float));
+    };
+    o.on_final_latent = [&](const DLTensor& latent) { final_latent = genplug::host::to_cpu_float(latent); };
+    o.on_image = [&](const std::vector<float>& planar, uint32_t width, uint32_t height) {
+      image = planar;
+      w = width;
+      h = height;
+    };
+    json m = manifest(posenc);
+    const auto grid = info["grid_tokens_hw"];
+    Pipeline p(Manifest::parse(m, dir.path / "golden.json"), o);
+    // The image size follows from the golden token grid and the model's pixels per token.
+    const uint32_t ppt = p.model_description()["pixels_per_token"].get<uint32_t>();
+    m["jobs"][0]["height"] = grid[0].get<uint32_t>() * ppt;
+    m["jobs"][0]["width"] = grid[1].get<uint32_t>() * ppt;
+    Pipeline sized(Manifest::parse(m, dir.path / "golden.json"), o);
+    evaluations = sized.run(sized.manifest().jobs[0]).evaluations;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(golden_euler_sampling_is_reproduced_end_to_end_with_plain_rope) {
+  GoldenRun g;
+  std::vector<float> final_latent, image;
+  uint32_t w = 0, h = 0;
+  uint64_t evaluations = 0;
+  g.run("none", final_latent, image, w, h, evaluations);
+  BOOST_TEST(evaluations == g.info["sampling"]["num_steps"].get<uint64_t>());
+  const double err = relative_error(final_latent, golden_tensor(*g.sample, "final"));
+  BOOST_TEST_MESSAGE("plain RoPE final latent relative error " << err);
+  BOOST_TEST(err < 1e-4);
+
+  // The EXR holds the decoded image (display encoding, float) and every metadata field.
+  std::map<std::string, std::string> attrs;
+  genplug::host::ImageRGB back = genplug::host::read_exr(g.dir.path / "golden.exr", &attrs);
+  BOOST_TEST(back.width == int(w));
+  BOOST_TEST(back.height == int(h));
+  BOOST_TEST(relative_error(back.planar, image) == 0.0);
+  for (const char* key : {"genplug.prompt", "genplug.seed", "genplug.steps", "genplug.guidance", "genplug.width",
+                          "genplug.height", "genplug.model", "genplug.model.version", "genplug.model.config",
+                          "genplug.scheduler", "genplug.scheduler.version", "genplug.scheduler.config",
+                          "genplug.posenc", "genplug.version", "genplug.manifest"})
+    BOOST_TEST(attrs.count(key) == 1u, key);
+  BOOST_TEST(attrs["genplug.posenc"] == "none");
+  BOOST_TEST(attrs["genplug.model"] == "org.genplug.flux");
+  BOOST_TEST(json::parse(attrs["genplug.manifest"])["jobs"].size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(golden_dype_sampling_is_reproduced_end_to_end) {
+  GoldenRun g;
+  std::vector<float> final_latent, image;
+  uint32_t w = 0, h = 0;
+  uint64_t evaluations = 0;
+  g.run({{"plugin", "org.genplug.dype"}, {"config", {{"method", "dy-yarn"}}}}, final_latent, image, w, h, evaluations);
+  const double err = relative_error(final_latent, golden_tensor(*g.sample, "dype.final"));
+  BOOST_TEST_MESSAGE("DyPE final latent relative error " << err);
+  BOOST_TEST(err < 1e-4);
+  // And it is not the plain-RoPE result: the spectrum really reached the model.
+  BOOST_TEST(relative_error(final_latent, golden_tensor(*g.sample, "final")) > 1e-3);
+}
+
+BOOST_AUTO_TEST_CASE(half_exr_holds_the_linear_image_within_half_precision) {
+  GoldenRun g;
+  std::vector<float> final_latent, image;
+  uint32_t w = 0, h = 0;
+  uint64_t evaluations = 0;
+  json m = g.manifest("none");
+  m["output"] = {{"pixel", "half"}, {"encoding", "linear"}, {"overwrite", true}};
+  PipelineOptions o;
+  o.on_image = [&](const std::vector<float>& planar, uint32_t, uint32_t) { image = planar; };
+  Pipeline probe(Manifest::parse(m, g.dir.path / "m.json"), o);
+  const uint32_t ppt = probe.model_description()["pixels_per_token"].get<uint32_t>();
+  m["jobs"][0]["width"] = 2 * ppt;
+  m["jobs"][0]["height"] = 3 * ppt;
+  Pipeline p(Manifest::parse(m, g.dir.path / "m.json"), o);
+  p.run(p.manifest().jobs[0]);
+  genplug::host::ImageRGB back = genplug::host::read_exr(g.dir.path / "golden.exr");
+  BOOST_REQUIRE_EQUAL(back.planar.size(), image.size());
+  for (size_t i = 0; i < image.size(); ++i) {
+    const float linear = genplug::host::srgb_to_linear(image[i]);
+    BOOST_TEST(std::fabs(back.planar[i] - linear) <= std::fabs(linear) * 0x1p-10f + 0x1p-24f);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(golden_vae_decode_through_the_model_abi) {
+  // decode.z of the VAE golden, packed as the model lays latents out, decoded by the plugin: the image is the
+  // golden decode mapped from [-1, 1] to the ABI's [0, 1].
+  auto vae_io = st::File::open(genplug::test::golden("vae/vae_tiny_io.safetensors"));
+  const auto& z = vae_io->at("decode.z");
+  const auto& out = vae_io->at("decode.out");
+  const int64_t c = z.shape[1], zh = z.shape[2], zw = z.shape[3];
+  std::vector<float> zv = st::to_float32(z), packed(zv.size());
+  // b c (h 2) (w 2) -> b (h w) (c 2 2)
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t y = 0; y < zh; ++y)
+      for (int64_t x = 0; x < zw; ++x) {
+        const int64_t token = (y / 2) * (zw / 2) + (x / 2);
+        const int64_t feature = ch * 4 + (y % 2) * 2 + (x % 2);
+        packed[token * c * 4 + feature] = zv[(ch * zh + y) * zw + x];
+      }
+  genplug::host::PluginCatalog catalog({genplug::host::PluginCatalog::default_search_path(), nullptr});
+  genplug::CallContext ctx;
+  auto model = catalog.create_model(
+      "org.genplug.flux",
+      {{"transformer", genplug::test::golden("flux/flux_tiny_bfl.safetensors").string()},
+       {"vae", genplug::test::golden("vae/vae_tiny_bfl.safetensors").string()},
+       {"config", {{"axes_dim", genplug::test::read_json(genplug::test::golden("flux/flux_tiny_info.json"))["meta"]["params"]["axes_dim"]}}}},
+      ctx);
+  std::vector<int64_t> shape = {1, (zh / 2) * (zw / 2), c * 4};
+  DLTensor t{};
+  t.data = packed.data();
+  t.device = {kDLCPU, 0};
+  t.ndim = 3;
+  t.dtype = {kDLFloat, 32, 1};
+  t.shape = shape.data();
+  const uint32_t height = uint32_t(out.shape[2]), width = uint32_t(out.shape[3]);
+  genplug::ManagedTensor image = model.decode(t, height, width, ctx);
+  std::vector<float> got = genplug::host::to_cpu_float(image.tensor());
+  std::vector<float> expected = st::to_float32(out);
+  for (auto& v : expected) v = (v + 1.0f) * 0.5f;
+  const double err = relative_error(got, expected);
+  BOOST_TEST_MESSAGE("VAE decode through the ABI, relative error " << err);
+  BOOST_TEST(err < 1e-4);
+}
+
+BOOST_AUTO_TEST_CASE(one_model_load_serves_jobs_that_swap_posenc_and_scheduler) {
+  TempDir dir;
+  json m = genplug::test::read_json(fs::path(GENPLUG_SOURCE_DIR) / "samples" / "default.json");
+  json base = {{"prompt", "swap"}, {"width", 128}, {"height", 96}, {"steps", 3}, {"seed", 11}};
+  json jobs = json::array();
+  json a = base, b = base, c = base;
+  a["posenc"] = "none";
+  a["output"] = (dir.path / "a.exr").string();
+  b["posenc"] = {{"plugin", "org.genplug.dype"}, {"config", {{"method", "yarn"}}}};
+  b["output"] = (dir.path / "b.exr").string();
+  c["scheduler"] = {{"plugin", "org.genplug.flowmatch"}, {"config", {{"mu", 1.15}, {"sampler", "heun"}}}};
+  c["output"] = (dir.path / "c.exr").string();
+  m["jobs"] = {a, b, c};
+  std::vector<std::vector<float>> images;
+  std::vector<uint64_t> total_evaluations;
+  PipelineOptions o;
+  o.on_image = [&](const std::vector<float>& planar, uint32_t, uint32_t) { images.push_back(planar); };
+  o.progress = [&](const genplug::host::Progress& p) {
+    if (p.stage == "sample" && p.evaluation == p.evaluations && p.evaluations) total_evaluations.push_back(p.evaluations);
+  };
+  Pipeline p(Manifest::parse(m, dir.path / "m.json"), o);
+  auto results = p.run_all();
+  BOOST_TEST(p.model_loads() == 1);
+  BOOST_REQUIRE_EQUAL(images.size(), 3u);
+  BOOST_TEST(relative_error(images[0], images[1]) > 1e-4);
+  BOOST_TEST(relative_error(images[1], images[2]) > 1e-4);
+  BOOST_TEST(relative_error(images[0], images[2]) > 1e-4);
+  BOOST_TEST(results[0].evaluations == 3u);
+  BOOST_TEST(results[2].evaluations == 5u);  // Heun: two evaluations per step except the last
+  BOOST_TEST(total_evaluations == std::vector<uint64_t>({3, 3, 5}));
+  for (const char* f : {"a.exr", "b.exr", "c.exr"}) BOOST_TEST(fs::exists(dir.path / f));
+}
+
+BOOST_AUTO_TEST_CASE(sizes_that_are_not_multiples_of_the_token_size_are_rejected_with_the_nearest) {
+  TempDir dir;
+  json m = genplug::test::read_json(fs::path(GENPLUG_SOURCE_DIR) / "samples" / "default.json");
+  m["jobs"][0]["width"] = 100;
+  m["jobs"][0]["output"] = (dir.path / "x.exr").string();
+  try {
+    Pipeline p(Manifest::parse(m, "m.json"), {});
+    BOOST_FAIL("accepted");
+  } catch (const genplug::host::HostError& e) {
+    BOOST_TEST(std::string(e.what()).find("jobs[0].width: 100 is not a multiple of 16 (nearest valid: 96 or 112)") !=
+               std::string::npos, e.what());
+  }
+}
