@@ -16,7 +16,7 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 constexpr uint32_t kMaxAxisDim = 1u << 16;  // sanity bound: a head dim beyond this is a corrupt layout
 
-// theta^(2j/dim) as the official torch.arange(0, dim, 2, float64) / dim exponent.
+// The exponent 2j/dim of theta, as the official torch.arange(0, dim, 2, float64) / dim.
 double exponent(uint32_t j, uint32_t dim) { return double(2 * j) / double(dim); }
 
 // d / (d - 2), the NTK base exponent; an axis of dim 2 has only f_0 = 1, which no base change moves.
