@@ -78,3 +78,17 @@ BOOST_AUTO_TEST_CASE(too_many_tokens_is_an_error) {
   BOOST_CHECK_THROW(model.forward(torch::zeros({1, model.config().max_positions + 1}, torch::kLong)),
                     std::invalid_argument);
 }
+
+BOOST_AUTO_TEST_CASE(bfloat16_weights_follow_float32) {
+  const auto model = gt::ClipTextModel::from_weights(
+      gt::load_text_weights(genplug::test::golden("clip/clip_text_tiny.safetensors"),
+                            "text_model.final_layer_norm.weight", "CLIP text encoder", torch::kCPU, torch::kBFloat16),
+      golden_config()["num_attention_heads"].get<int64_t>());
+  const auto io = st::File::open(genplug::test::golden("clip/clip_text_tiny_io.safetensors"));
+  const gt::ClipTextOutput out = model.forward(genplug::test::to_torch(io->at("input_ids")));
+  BOOST_TEST(out.pooled.scalar_type() == torch::kBFloat16);
+  const double err = genplug::test::relative_error(out.pooled.to(torch::kFloat32),
+                                                   genplug::test::to_torch(io->at("pooler_output")));
+  BOOST_TEST_MESSAGE("bfloat16 pooled: max relative error " << err);
+  BOOST_TEST(err < 0.1);
+}

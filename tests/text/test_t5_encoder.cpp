@@ -153,3 +153,19 @@ BOOST_AUTO_TEST_CASE(errors_name_the_problem) {
   BOOST_TEST(ids.find("outside the embedding") != std::string::npos, ids);
   fs::remove_all(dir);
 }
+
+BOOST_AUTO_TEST_CASE(bfloat16_weights_follow_float32) {
+  // The reduced-precision path (RMSNorm cast to the weight dtype, float32 softmax) stays near the float32 result.
+  const auto cfg = golden_config();
+  const auto encoder = gt::T5Encoder::from_weights(
+      gt::load_text_weights(genplug::test::golden("t5/t5_tiny.safetensors"), kAnchor, "T5 encoder", torch::kCPU,
+                            torch::kBFloat16),
+      cfg["relative_attention_max_distance"]);
+  const auto io = st::File::open(genplug::test::golden("t5/t5_tiny_io.safetensors"));
+  const torch::Tensor out = encoder.forward(genplug::test::to_torch(io->at("case0.input_ids")));
+  BOOST_TEST(out.scalar_type() == torch::kBFloat16);
+  const double err = genplug::test::relative_error(out.to(torch::kFloat32),
+                                                   genplug::test::to_torch(io->at("case0.last_hidden_state")));
+  BOOST_TEST_MESSAGE("bfloat16 case0: max relative error " << err);
+  BOOST_TEST(err < 0.1);
+}
