@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "golden.hpp"
 #include "subprocess.hpp"
