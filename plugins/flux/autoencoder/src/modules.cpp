@@ -88,9 +88,12 @@ torch::Tensor GroupNorm32Impl::forward(const torch::Tensor& x, GroupNormSync* sy
   const auto& sums = sync->previous[layer];
   const auto mean = sums.sum / sums.count;
   const auto variance = (sums.sum_of_squares / sums.count - mean * mean).clamp_min(0);
-  const auto inv_std = torch::rsqrt(variance + kEps).to(x.scalar_type()).unsqueeze(-1);
-  const auto normalized = (x.reshape({b, kGroups, -1}) - mean.to(x.scalar_type()).unsqueeze(-1)) * inv_std;
-  return normalized.reshape({b, c, height, width}) * weight.view({1, c, 1, 1}) + bias.view({1, c, 1, 1});
+  // Normalise in float32 at least (as torch's group_norm kernels do for half types).
+  const auto compute = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  const auto inv_std = torch::rsqrt(variance + kEps).to(compute).unsqueeze(-1);
+  const auto normalized = (x.to(compute).reshape({b, kGroups, -1}) - mean.to(compute).unsqueeze(-1)) * inv_std;
+  return normalized.to(x.scalar_type()).reshape({b, c, height, width}) * weight.view({1, c, 1, 1}) +
+         bias.view({1, c, 1, 1});
 }
 
 
