@@ -12,6 +12,7 @@
 
 #include "golden.hpp"
 #include "text_test_util.hpp"
+#include "tiny_text_files.hpp"
 
 namespace fs = std::filesystem;
 namespace utf = boost::unit_test;
@@ -74,4 +75,29 @@ BOOST_AUTO_TEST_CASE(encode_writes_what_the_conditioner_computes, *utf::precondi
   BOOST_TEST(run("encode --random -p \"$(printf 'caf\\351')\" -o " + out.string() + " --force", &err) != 0);
   BOOST_TEST(err.find("not valid UTF-8") != std::string::npos, err);
   fs::remove(out);
+}
+
+BOOST_AUTO_TEST_CASE(encode_with_real_tokenizers_and_encoders, *utf::precondition(CliBuilt())) {
+  // The tiny golden T5 and CLIP with their tokenizer files, through the plugin's config.text.
+  genplug::test::TinyFiles files;
+  const fs::path config = files.dir / "text.json";
+  std::ofstream(config) << files.config(16).dump();
+  const fs::path out = files.dir / "cond.safetensors";
+  std::string err;
+  const int code = run("encode --text @" + config.string() + " --context-dim 32 --vec-dim 32 -p 'a red house' -o " +
+                           out.string(),
+                       &err);
+  BOOST_REQUIRE_MESSAGE(code == 0, "genplug encode failed (" << code << "): " << err);
+  const auto read = genplug::flux::read_conditioning_file(out, 32, 32, torch::kCPU, torch::kFloat32);
+  auto cond = genplug::flux::TextConditioner::create(files.config(16), 32, 32, torch::kCPU, torch::kFloat32, nullptr);
+  const auto expected = cond->encode("a red house");
+  BOOST_TEST(read.txt.sizes() == torch::IntArrayRef({1, 16, 32}));
+  BOOST_TEST(torch::allclose(read.txt, expected.txt, 1e-6, 1e-6));
+  BOOST_TEST(torch::allclose(read.vec, expected.vec, 1e-6, 1e-6));
+
+  // A tokenizer that does not fit the encoder fails with the reason.
+  BOOST_TEST(run("encode --text @" + config.string() + " --clip-tokenizer " + (files.dir / "spiece.model").string() +
+                     " --context-dim 32 --vec-dim 32 -p x -o " + out.string() + " --force",
+                 &err) != 0);
+  BOOST_TEST(err.find("CLIP tokenizer") != std::string::npos, err);
 }

@@ -17,11 +17,13 @@
 
 #include "golden.hpp"
 #include "text_test_util.hpp"
+#include "tiny_text_files.hpp"
 
 namespace fs = std::filesystem;
 namespace gf = genplug::flux;
 namespace gt = genplug::flux::text;
 using nlohmann::json;
+using genplug::test::TinyFiles;
 
 namespace {
 
@@ -33,66 +35,6 @@ std::string message_of(const std::function<void()>& f) {
   }
   return "no error";
 }
-
-// Protobuf wire-format helpers: a hand-made SentencePiece unigram model (libsentencepiece cannot be linked into a
-// process that also loads libtorch; see sentencepiece_model.hpp).
-std::string varint(uint64_t v) {
-  std::string out;
-  do {
-    out += static_cast<char>((v & 0x7F) | (v > 0x7F ? 0x80 : 0));
-    v >>= 7;
-  } while (v);
-  return out;
-}
-std::string field_bytes(int field, const std::string& bytes) { return varint(field << 3 | 2) + varint(bytes.size()) + bytes; }
-std::string field_varint(int field, uint64_t v) { return varint(field << 3) + varint(v); }
-std::string piece(const std::string& text, float score, int type) {
-  std::string score_bytes(4, '\0');
-  std::memcpy(score_bytes.data(), &score, 4);
-  return field_bytes(1, field_bytes(1, text) + varint(2 << 3 | 5) + score_bytes + field_varint(3, type));
-}
-std::string sentencepiece_model() {
-  std::string m = piece("<pad>", 0, 3) + piece("</s>", 0, 3) + piece("<unk>", 0, 2) + piece("\xE2\x96\x81", -2, 1);
-  float score = -3;
-  for (const char* w : {"a", "photo", "of", "the", "cat", "red", "house"}) m += piece(std::string("\xE2\x96\x81") + w, score -= 0.1f, 1);
-  for (char c = 'a'; c <= 'z'; ++c) m += piece(std::string(1, c), -5 - 0.01f * (c - 'a'), 1);
-  m += field_bytes(2, field_varint(3, 1) + field_varint(40, 2) + field_varint(42, 1) + field_varint(43, 0));
-  m += field_bytes(3, field_bytes(1, "identity"));
-  return m;
-}
-
-// Real-mode files around the tiny golden encoders: a SentencePiece model (<= the T5 embedding rows) and
-// a CLIP vocab.json/merges.txt with exactly the tiny CLIP's vocabulary size whose two specials are its last ids
-// (as in the OpenAI vocabulary, so argmax pooling lands on the first end-of-text token).
-struct TinyFiles {
-  fs::path dir;
-  int64_t clip_vocab = 0;
-  TinyFiles() {
-    dir = fs::temp_directory_path() / ("genplug_cond_" + std::to_string(::getpid()));
-    fs::create_directories(dir / "tokenizer");
-    std::ofstream(dir / "spiece.model", std::ios::binary) << sentencepiece_model();
-    clip_vocab = genplug::test::read_json(genplug::test::golden("clip/clip_text_tiny_info.json"))["config"]["vocab_size"];
-    json vocab = json::object();
-    int64_t id = 0;
-    for (char c = 'a'; c <= 'z'; ++c) vocab[std::string(1, c)] = id++;
-    for (char c = 'a'; c <= 'z'; ++c) vocab[std::string(1, c) + "</w>"] = id++;
-    while (id < clip_vocab - 2) vocab["filler" + std::to_string(id)] = id, ++id;
-    vocab["<|startoftext|>"] = id++;
-    vocab["<|endoftext|>"] = id++;
-    std::ofstream(dir / "tokenizer" / "vocab.json") << vocab.dump();
-    std::ofstream(dir / "tokenizer" / "merges.txt") << "#version: 0.2\nq z\n";
-  }
-  ~TinyFiles() { fs::remove_all(dir); }
-
-  json config(int64_t max_length) const {
-    return {{"t5", genplug::test::golden("t5/t5_tiny.safetensors").string()},
-            {"t5_tokenizer", (dir / "spiece.model").string()},
-            {"clip", genplug::test::golden("clip/clip_text_tiny.safetensors").string()},
-            {"clip_tokenizer", (dir / "tokenizer").string()},
-            {"clip_num_heads", genplug::test::read_json(genplug::test::golden("clip/clip_text_tiny_info.json"))["config"]["num_attention_heads"]},
-            {"max_length", max_length}};
-  }
-};
 
 }  // namespace
 
