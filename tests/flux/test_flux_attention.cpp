@@ -14,11 +14,11 @@ using namespace genplug::flux;
 namespace {
 struct Qkv {
   torch::Tensor q, k, v;
-  Qkv(int64_t heads, int64_t L, int64_t D, uint64_t seed) {
+  Qkv(int64_t heads, int64_t L, int64_t D, uint64_t seed, int64_t batch = 1) {
     torch::manual_seed(seed);
-    q = torch::randn({1, heads, L, D}) * 2.0;  // sharper softmax than unit scale
-    k = torch::randn({1, heads, L, D});
-    v = torch::randn({1, heads, L, D});
+    q = torch::randn({batch, heads, L, D}) * 2.0;  // sharper softmax than unit scale
+    k = torch::randn({batch, heads, L, D});
+    v = torch::randn({batch, heads, L, D});
   }
 };
 }  // namespace
@@ -30,15 +30,35 @@ BOOST_AUTO_TEST_CASE(chunked_equals_full_for_any_chunk) {
     torch::Tensor c = chunked_attention(x.q, x.k, x.v, chunk);
     BOOST_TEST((c - full).abs().max().item<double>() < 1e-5, "chunk " << chunk);
   }
+  for (int64_t heads : {1, 2, 3}) {  // head groups, with and without a ragged last group
+    torch::Tensor c = chunked_attention(x.q, x.k, x.v, AttentionChunks{heads, 100});
+    BOOST_TEST((c - full).abs().max().item<double>() < 1e-5, "heads " << heads);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(attention_equals_full_under_a_small_budget) {
   Qkv x(2, 300, 16, 11);
   torch::Tensor full = full_attention(x.q, x.k, x.v);
-  const int64_t budget = 2 * 2 * 300 * 4 * 17;  // 17 query rows per chunk
-  BOOST_TEST(attention_chunk_size(x.q, x.k, budget) == 17);
-  BOOST_TEST((attention(x.q, x.k, x.v, budget) - full).abs().max().item<double>() < 1e-5);
+  const int64_t row = 2 * 300 * 4;  // scores + softmax of one query row of one head, float32
+  AttentionChunks c = attention_chunks(x.q, x.k, 17 * row);
+  BOOST_TEST(c.queries == 17);
+  BOOST_TEST(c.heads == 1);
+  c = attention_chunks(x.q, x.k, 2 * 300 * row);  // both heads, every query
+  BOOST_TEST(c.queries == 300);
+  BOOST_TEST(c.heads == 2);
+  c = attention_chunks(x.q, x.k, 1);  // never less than one row
+  BOOST_TEST(c.queries == 1);
+  BOOST_TEST(c.heads == 1);
+  BOOST_TEST((attention(x.q, x.k, x.v, 17 * row) - full).abs().max().item<double>() < 1e-5);
+  BOOST_TEST((attention(x.q, x.k, x.v, 400 * row) - full).abs().max().item<double>() < 1e-5);
   BOOST_TEST((attention(x.q, x.k, x.v) - full).abs().max().item<double>() < 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(batches_and_non_contiguous_inputs) {
+  Qkv x(3, 50, 8, 5, /*batch=*/2);
+  torch::Tensor v = x.v.transpose(2, 3).contiguous().transpose(2, 3);  // same values, other strides
+  torch::Tensor full = full_attention(x.q, x.k, v);
+  BOOST_TEST((chunked_attention(x.q, x.k, v, AttentionChunks{4, 7}) - full).abs().max().item<double>() < 1e-5);
 }
 
 BOOST_AUTO_TEST_CASE(full_attention_is_softmax_of_scaled_scores) {

@@ -14,28 +14,44 @@ torch::Tensor full_attention(const torch::Tensor& q, const torch::Tensor& k, con
   return torch::matmul(scores.softmax(-1), v);
 }
 
-int64_t attention_chunk_size(const torch::Tensor& q, const torch::Tensor& k, int64_t budget_bytes) {
-  // Per query row: scores and their softmax, B * heads * Lk elements each.
-  const int64_t row_bytes = 2 * q.size(0) * q.size(1) * k.size(-2) * int64_t(q.element_size());
-  return std::max<int64_t>(1, budget_bytes / std::max<int64_t>(1, row_bytes));
+AttentionChunks attention_chunks(const torch::Tensor& q, const torch::Tensor& k, int64_t budget_bytes) {
+  // Per query row of one head: its scores and their softmax, Lk elements each.
+  const int64_t row_bytes = 2 * k.size(-2) * int64_t(q.element_size());
+  const int64_t rows = std::max<int64_t>(1, budget_bytes / std::max<int64_t>(1, row_bytes));
+  const int64_t heads = q.size(0) * q.size(1), queries = q.size(-2);
+  AttentionChunks c;
+  c.queries = std::min(queries, rows);
+  c.heads = std::clamp<int64_t>(rows / c.queries, 1, heads);
+  return c;
 }
 
 torch::Tensor chunked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                int64_t chunk) {
-  const int64_t Lq = q.size(-2);
-  chunk = std::max<int64_t>(1, chunk);
-  const double scale = 1.0 / std::sqrt(double(q.size(-1)));
-  torch::Tensor kt = k.transpose(-2, -1);
-  torch::Tensor out = torch::empty({q.size(0), q.size(1), Lq, v.size(-1)}, q.options());
-  for (int64_t start = 0; start < Lq; start += chunk) {
-    const int64_t n = std::min(chunk, Lq - start);
-    torch::Tensor scores = torch::matmul(q.narrow(-2, start, n), kt);
-    scores.mul_(scale);
-    torch::Tensor probs = scores.softmax(-1);
-    scores.reset();
-    out.narrow(-2, start, n).copy_(torch::matmul(probs, v));
+                                AttentionChunks chunks) {
+  const int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), Lk = k.size(2), D = q.size(3), Dv = v.size(3);
+  const int64_t hn = std::max<int64_t>(1, chunks.heads), qn = std::max<int64_t>(1, chunks.queries);
+  const double scale = 1.0 / std::sqrt(double(D));
+  // Batch and heads flattened into one dimension of independent slices.
+  torch::Tensor q3 = q.reshape({B * H, Lq, D}), kt3 = k.reshape({B * H, Lk, D}).transpose(1, 2);
+  torch::Tensor v3 = v.reshape({B * H, Lk, Dv});
+  torch::Tensor out = torch::empty({B * H, Lq, Dv}, q.options());
+  for (int64_t h0 = 0; h0 < B * H; h0 += hn) {
+    const int64_t nh = std::min(hn, B * H - h0);
+    torch::Tensor kt = kt3.narrow(0, h0, nh), vv = v3.narrow(0, h0, nh);
+    for (int64_t s = 0; s < Lq; s += qn) {
+      const int64_t n = std::min(qn, Lq - s);
+      torch::Tensor scores = torch::bmm(q3.narrow(0, h0, nh).narrow(1, s, n), kt);
+      scores.mul_(scale);
+      torch::Tensor probs = scores.softmax(-1);
+      scores.reset();  // free before the next product: the budget counts scores + probs
+      out.narrow(0, h0, nh).narrow(1, s, n).copy_(torch::bmm(probs, vv));
+    }
   }
-  return out;
+  return out.view({B, H, Lq, Dv});
+}
+
+torch::Tensor chunked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                int64_t query_chunk) {
+  return chunked_attention(q, k, v, AttentionChunks{q.size(0) * q.size(1), query_chunk});
 }
 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
@@ -44,7 +60,7 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   (void)budget_bytes;
   return torch::scaled_dot_product_attention(q, k, v);
 #else
-  return chunked_attention(q, k, v, attention_chunk_size(q, k, budget_bytes));
+  return chunked_attention(q, k, v, attention_chunks(q, k, budget_bytes));
 #endif
 }
 

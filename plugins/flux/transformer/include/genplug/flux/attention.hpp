@@ -15,12 +15,22 @@ constexpr int64_t kDefaultAttentionBudgetBytes = int64_t(256) << 20;
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         int64_t budget_bytes = kDefaultAttentionBudgetBytes);
 
-// The query-chunked path (used by attention() on libtorch < 2.0); chunk = queries per chunk.
-torch::Tensor chunked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                int64_t chunk);
+// One chunk of the chunked path: `heads` (batch x head) slices times `queries` query rows.
+struct AttentionChunks {
+  int64_t heads = 1;
+  int64_t queries = 1;
+};
 
-// Queries per chunk so that a chunk's scores and softmax fit `budget_bytes` (at least 1).
-int64_t attention_chunk_size(const torch::Tensor& q, const torch::Tensor& k, int64_t budget_bytes);
+// The chunk whose scores and softmax fit `budget_bytes`: as many query rows as fit (up to all), then as
+// many heads as fit beside them; at least one row of one head.
+AttentionChunks attention_chunks(const torch::Tensor& q, const torch::Tensor& k, int64_t budget_bytes);
+
+// The chunked path (used by attention() on libtorch < 2.0).
+torch::Tensor chunked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                AttentionChunks chunks);
+// All heads at once, `query_chunk` query rows per chunk.
+torch::Tensor chunked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                int64_t query_chunk);
 
 // softmax(q k^T / sqrt(D)) v with the whole score matrix: the reference for tests.
 torch::Tensor full_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
