@@ -83,7 +83,7 @@ json build_schema() {
           {"maxItems", 3},
           {"description", "tokens per axis the model was trained at (posenc input); FLUX [1,64,64], tiny [1,4,4]"}}},
         {"attention_memory_mb",
-         {{"type", "integer"}, {"minimum", 1}, {"default", 256}, {"description", "memory of one attention chunk (libtorch < 2)"}}}}}};
+         {{"type", "integer"}, {"minimum", 1}, {"default", 16}, {"description", "score memory of one attention chunk (libtorch < 2)"}}}}}};
 }
 
 std::string get_string(const json& j, const char* name) {

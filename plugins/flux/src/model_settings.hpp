@@ -24,7 +24,7 @@ struct ModelSettings {
   double guidance = 3.5;
   std::optional<uint32_t> steps, width, height;
   std::vector<uint32_t> base_extent;   // empty: the preset's
-  int64_t attention_memory_mb = 256;
+  int64_t attention_memory_mb = 16;
 };
 
 // The JSON Schema of the configuration (the subset listed in docs/manifest.md).

@@ -15,8 +15,8 @@ torch::Tensor full_attention(const torch::Tensor& q, const torch::Tensor& k, con
 }
 
 AttentionChunks attention_chunks(const torch::Tensor& q, const torch::Tensor& k, int64_t budget_bytes) {
-  // Per query row of one head: its scores and their softmax, Lk elements each.
-  const int64_t row_bytes = 2 * k.size(-2) * int64_t(q.element_size());
+  // Per query row of one head: its Lk scores (the softmax runs in place).
+  const int64_t row_bytes = k.size(-2) * int64_t(q.element_size());
   const int64_t rows = std::max<int64_t>(1, budget_bytes / std::max<int64_t>(1, row_bytes));
   const int64_t heads = q.size(0) * q.size(1), queries = q.size(-2);
   AttentionChunks c;
@@ -28,22 +28,24 @@ AttentionChunks attention_chunks(const torch::Tensor& q, const torch::Tensor& k,
 torch::Tensor chunked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 AttentionChunks chunks) {
   const int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), Lk = k.size(2), D = q.size(3), Dv = v.size(3);
-  const int64_t hn = std::max<int64_t>(1, chunks.heads), qn = std::max<int64_t>(1, chunks.queries);
+  const int64_t hn = std::clamp<int64_t>(chunks.heads, 1, B * H), qn = std::clamp<int64_t>(chunks.queries, 1, Lq);
   const double scale = 1.0 / std::sqrt(double(D));
   // Batch and heads flattened into one dimension of independent slices.
   torch::Tensor q3 = q.reshape({B * H, Lq, D}), kt3 = k.reshape({B * H, Lk, D}).transpose(1, 2);
   torch::Tensor v3 = v.reshape({B * H, Lk, Dv});
   torch::Tensor out = torch::empty({B * H, Lq, Dv}, q.options());
+  // One score buffer for every chunk: fresh multi-MB allocations would page-fault and zero on each chunk.
+  torch::Tensor buffer = torch::empty({hn * qn * Lk}, q.options());
   for (int64_t h0 = 0; h0 < B * H; h0 += hn) {
     const int64_t nh = std::min(hn, B * H - h0);
     torch::Tensor kt = kt3.narrow(0, h0, nh), vv = v3.narrow(0, h0, nh);
     for (int64_t s = 0; s < Lq; s += qn) {
       const int64_t n = std::min(qn, Lq - s);
-      torch::Tensor scores = torch::bmm(q3.narrow(0, h0, nh).narrow(1, s, n), kt);
+      torch::Tensor scores = buffer.narrow(0, 0, nh * n * Lk).view({nh, n, Lk});
+      torch::bmm_out(scores, q3.narrow(0, h0, nh).narrow(1, s, n), kt);
       scores.mul_(scale);
-      torch::Tensor probs = scores.softmax(-1);
-      scores.reset();  // free before the next product: the budget counts scores + probs
-      out.narrow(0, h0, nh).narrow(1, s, n).copy_(torch::bmm(probs, vv));
+      at::_softmax_out(scores, scores, -1, false);  // in place: row-wise max, exp, normalise
+      out.narrow(0, h0, nh).narrow(1, s, n).copy_(torch::bmm(scores, vv));
     }
   }
   return out.view({B, H, Lq, Dv});
