@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include <genplug/flux/autoencoder_attention.hpp>
+#include <genplug/flux/autoencoder_tiling.hpp>
 
 #include "vae_test_support.hpp"
 
@@ -36,6 +37,44 @@ torch::Tensor attention_reference(const torch::Tensor& q, const torch::Tensor& k
 }
 
 }  // namespace
+
+// Tiles cover the axis, the last is flush with the end, owned parts partition it, and the blend weights of
+// the covering tiles are positive everywhere and sum to 1 (linear cross-fade) where two tiles overlap by
+// exactly the configured overlap.
+BOOST_AUTO_TEST_CASE(tile_layout_and_linear_blend_weights) {
+  for (int64_t size : {1, 7, 16, 33, 64, 100})
+    for (int64_t tile : {1, 4, 8, 16, 64})
+      for (int64_t overlap : {0, 1, 3, 7}) {
+        if (tile > size || overlap >= tile) continue;
+        BOOST_TEST_CONTEXT("size " << size << " tile " << tile << " overlap " << overlap) {
+          const genplug::flux::AxisTiles tiles(size, tile, overlap);
+          BOOST_TEST(tiles.starts.front() == 0);
+          BOOST_TEST(tiles.starts.back() + tile == size);
+          std::vector<int> owners(size, 0);
+          std::vector<double> weight_sum(size, 0.0);
+          for (size_t i = 0; i < tiles.starts.size(); ++i) {
+            if (i > 0) BOOST_TEST(tiles.starts[i] > tiles.starts[i - 1]);
+            if (i > 0) BOOST_TEST(tiles.starts[i] <= tiles.starts[i - 1] + tile - overlap);  // overlap >= asked
+            for (int64_t p = tiles.own_begin(i); p < tiles.own_end(i); ++p) ++owners[tiles.starts[i] + p];
+            const auto w = genplug::flux::blend_ramp(tile, overlap, i > 0, i + 1 < tiles.starts.size());
+            for (int64_t p = 0; p < tile; ++p) {
+              BOOST_TEST(w[p] > 0.0f);
+              weight_sum[tiles.starts[i] + p] += w[p];
+            }
+          }
+          for (int64_t p = 0; p < size; ++p) BOOST_TEST(owners[p] == 1, "pixel " << p);
+          // Between two tiles overlapping by exactly `overlap` (all but possibly the last pair; only two tiles
+          // cover a pixel when 2 * overlap <= tile): sum 1. Elsewhere decode divides by the weight sum.
+          for (size_t i = 1; 2 * overlap <= tile && i + 1 < tiles.starts.size(); ++i)
+            for (int64_t p = tiles.starts[i]; p < std::min(tiles.starts[i - 1] + tile, tiles.starts[i + 1]); ++p)
+              BOOST_TEST(weight_sum[p] == 1.0, boost::test_tools::tolerance(1e-6));
+        }
+      }
+  // The ramp itself: k/(ramp+1) rising, mirrored falling, 1 in between.
+  const auto w = genplug::flux::blend_ramp(8, 3, true, true);
+  const std::vector<float> expected = {0.25f, 0.5f, 0.75f, 1.0f, 1.0f, 0.75f, 0.5f, 0.25f};
+  BOOST_TEST(w == expected, boost::test_tools::per_element());
+}
 
 BOOST_AUTO_TEST_CASE(chunked_attention_equals_full_attention) {
   torch::manual_seed(7);

@@ -6,6 +6,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <genplug/flux/autoencoder_tiling.hpp>
+
 #include "autoencoder_impl.hpp"
 
 namespace genplug::flux {
@@ -55,36 +57,8 @@ void check_image_like(const torch::Tensor& t, int64_t channels, const char* what
                                              : std::string("an undefined tensor")));
 }
 
-// Tiles along one axis: the first at 0, then every (tile - overlap), the last flush with the end. Each tile
-// also owns a part of the axis (split in the middle of each overlap), so the owned parts partition it.
-struct AxisTiles {
-  int64_t size, tile;
-  std::vector<int64_t> starts;
-
-  AxisTiles(int64_t size_, int64_t tile_, int64_t overlap) : size(size_), tile(tile_), starts{0} {
-    while (starts.back() + tile < size) starts.push_back(std::min(starts.back() + tile - overlap, size - tile));
-  }
-  // Owned part of tile i, relative to its start.
-  int64_t own_begin(size_t i) const { return i == 0 ? 0 : boundary(i) - starts[i]; }
-  int64_t own_end(size_t i) const { return i + 1 == starts.size() ? tile : boundary(i + 1) - starts[i]; }
-
- private:
-  int64_t boundary(size_t i) const { return (starts[i] + starts[i - 1] + tile) / 2; }  // middle of the overlap
-};
-
-// Weight of each pixel of a tile along one axis: 1 inside, rising linearly over `ramp` pixels at a side
-// that has a neighbour (strictly positive, so the weights of overlapping tiles always sum above zero).
 torch::Tensor axis_weights(int64_t length, int64_t ramp, bool neighbour_before, bool neighbour_after) {
-  auto w = torch::ones({length}, torch::kFloat);
-  ramp = std::min(ramp, length);
-  if (ramp <= 0) return w;
-  const auto rising = torch::arange(1, ramp + 1, torch::kFloat) / static_cast<double>(ramp + 1);
-  if (neighbour_before) w.narrow(0, 0, ramp).copy_(rising);
-  if (neighbour_after) {
-    auto tail = w.narrow(0, length - ramp, ramp);
-    tail.copy_(torch::minimum(tail, rising.flip({0})));
-  }
-  return w;
+  return torch::tensor(blend_ramp(length, ramp, neighbour_before, neighbour_after), torch::kFloat);
 }
 
 // Conv weights ~ N(0, 1/fan_in), conv biases ~ N(0, 0.02^2), GroupNorm weight 1 and bias 0.
