@@ -98,6 +98,9 @@ BOOST_AUTO_TEST_CASE(diffusers_config_beside_the_weights_gives_the_factors) {
     BOOST_TEST(ae.config().scale_factor == config.at("scaling_factor").get<double>());
     BOOST_TEST(ae.config().shift_factor == config.at("shift_factor").get<double>());
     check_outputs(ae, set, "diffusers folder");
+    const auto from_folder = Autoencoder::from_checkpoint(dir);  // the folder itself, as in a diffusers repo's vae/
+    BOOST_TEST(from_folder.config().shift_factor == config.at("shift_factor").get<double>());
+    check_outputs(from_folder, set, "diffusers folder path");
 
     // A config.json that disagrees with the weights is an error naming the config file and the field.
     auto wrong = config;
