@@ -1,4 +1,4 @@
-// BFL autoencoder modules; see modules.hpp and ../../../../shared reference flux.md section 6.
+// BFL autoencoder modules (see modules.hpp; math in the reference notes, flux.md section 6).
 #include "modules.hpp"
 
 #include <algorithm>
