@@ -18,4 +18,6 @@ for n in 1024 2048 4096; do "$BIN" --gemm "$n" --repeat 5; done
 
 # 3. Attention alone: 24 heads, head dim 128 (FLUX.1), at 4096 and 16384 tokens.
 "$BIN" --attention-only --tokens 4096 --heads 24 --repeat 3
+OPENBLAS_NUM_THREADS=1 "$BIN" --attention-only --tokens 4096 --heads 24 --repeat 3 | sed 's/^{/{"openblas_threads":1,/'
+for mb in 256 64 16 4; do "$BIN" --attention-only --tokens 4096 --heads 24 --repeat 3 --attention-budget-mb "$mb"; done
 "$BIN" --attention-only --tokens 16384 --heads 24 --repeat 1
