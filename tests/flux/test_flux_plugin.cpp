@@ -250,6 +250,11 @@ BOOST_AUTO_TEST_CASE(config_errors_name_the_field_or_file) {
   BOOST_TEST(message.find("num_heads") != std::string::npos, message);
   BOOST_TEST(create_status(R"({"transformer": "/nonexistent/flux.safetensors"})", &message) == GENPLUG_E_IO);
   BOOST_TEST(message.find("/nonexistent/flux.safetensors") != std::string::npos, message);
+  // A file that is not the named preset: the error names the file and the first differing field.
+  BOOST_TEST(create_status(json{{"transformer", test::golden("flux/flux_tiny_bfl.safetensors").string()},
+                                {"preset", "flux-dev"}}.dump(),
+                           &message) == GENPLUG_E_CONFIG);
+  BOOST_TEST(message.find("flux_tiny_bfl.safetensors") != std::string::npos, message);
   // A checkpoint that is no FLUX transformer (the VAE golden has no img_in / x_embedder).
   BOOST_TEST(create_status(json{{"transformer", test::golden("flux/flux_tiny_io.safetensors").string()}}.dump(),
                            &message) != GENPLUG_OK);

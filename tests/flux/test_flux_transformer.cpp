@@ -5,6 +5,7 @@
 
 #include <genplug/flux/latent_packing.hpp>
 #include <genplug/flux/transformer.hpp>
+#include <genplug/flux/weights.hpp>
 #include <genplug/plugin.hpp>
 
 #include "flux_golden_case.hpp"
@@ -67,6 +68,18 @@ BOOST_AUTO_TEST_CASE(forward_plain_rope_matches_bfl) {
   BOOST_TEST_REQUIRE(out.sizes() == ref.sizes());
   const double err = relative_error(out, ref);
   BOOST_TEST_MESSAGE("forward (BFL weights, plain RoPE) relative error " << err);
+  BOOST_TEST(err < kTolerance);
+}
+
+BOOST_AUTO_TEST_CASE(diffusers_weights_give_the_same_forward) {
+  const safetensors::Checkpoint ckpt(test::golden("flux/flux_tiny_diffusers.safetensors"));
+  flux::TensorMap bfl_names = flux::diffusers_to_bfl_transformer(flux::load_tensors(ckpt, torch::kFloat32, torch::kCPU));
+  flux::FluxTransformer from_diffusers(bfl_names, config);
+  flux::RotaryTables pe = flux::rotary_tables(ids(), plain());
+  torch::Tensor out = from_diffusers.forward(io_tensor("img"), io_tensor("txt"), io_tensor("timesteps"), io_tensor("y"),
+                                             io_tensor("guidance"), pe);
+  const double err = relative_error(out, io_tensor("out"));
+  BOOST_TEST_MESSAGE("forward (diffusers weights via diffusers_to_bfl_transformer) relative error " << err);
   BOOST_TEST(err < kTolerance);
 }
 
