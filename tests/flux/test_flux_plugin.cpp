@@ -216,6 +216,23 @@ BOOST_AUTO_TEST_CASE(condition_predict_decode_encode) {
   BOOST_TEST(back.shape() == x.shape());
 }
 
+BOOST_AUTO_TEST_CASE(bf16_weights_track_f32) {
+  // Same seed, same random weights; bf16 converts them once at load. Conditioning and noise come from the
+  // f32 instance so only the transformer's dtype differs.
+  ModelProxy f32 = library().create(kTiny);
+  ModelProxy bf16 = library().create(R"({"transformer": "random", "preset": "tiny", "seed": 3, "dtype": "bf16"})");
+  CallContext ctx;
+  Conditioning c(f32.condition("a lighthouse", "", ctx));
+  ManagedTensor x = f32.noise(2, 64, 64, ctx);
+  auto a = predict_args(x.tensor(), 64, 64, 0.6, 3.5, c, nullptr);
+  ManagedTensor v16 = bf16.predict(a, ctx);
+  BOOST_TEST(v16.tensor().dtype.bits == 32);  // the ABI latent stays float32
+  const double err = test::relative_error(test::values(v16.tensor()), test::values(f32.predict(a, ctx).tensor()));
+  BOOST_TEST_MESSAGE("bf16 vs f32 velocity, relative error " << err);
+  BOOST_TEST(err < 0.05);
+  BOOST_TEST(err > 0.0);  // it really ran in bf16
+}
+
 BOOST_AUTO_TEST_CASE(wrong_sizes_are_invalid_arguments) {
   ModelProxy model = library().create(kTiny);
   CallContext ctx;
