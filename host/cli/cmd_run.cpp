@@ -55,7 +55,8 @@ void setup(CLI::App& cmd, Globals& g) {
       "Exit codes: 0 ok; 2 bad command line; 3 invalid manifest or override (file and JSON path named);\n"
       "4 plugin not found, rejected or failed to create; 5 a plugin failed while running a job;\n"
       "6 output cannot be written (exists, folder missing or read-only); 130 cancelled (Ctrl-C).\n"
-      "No partial output file is ever left behind.");
+      "Outputs are written to a temporary file and renamed when complete: a failed or cancelled job leaves\n"
+      "no file (jobs finished before it keep theirs).");
   cmd.callback([&g] { run(o, g); });
 }
 

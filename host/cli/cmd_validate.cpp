@@ -12,10 +12,11 @@ namespace {
 
 struct Report {
   int failures = 0;
-  void pass(const std::string& what) { std::cout << "PASS " << what << "\n"; }
+  // Flushed line by line: if a plugin crashes the validator, what was checked so far is not lost.
+  void pass(const std::string& what) { std::cout << "PASS " << what << std::endl; }
   void fail(const std::string& what) {
     ++failures;
-    std::cout << "FAIL " << what << "\n";
+    std::cout << "FAIL " << what << std::endl;
   }
   void check(bool ok, const std::string& what, const std::string& why = "") {
     if (ok)
@@ -95,7 +96,9 @@ void validate(const std::string& library, bool create_models) {
                           {p.id.c_str(), "{\"__no_such_field__\": 1}", "config with an unknown field"},
                           {"org.genplug.no-such-plugin", "{}", "unknown plugin id"},
                           {nullptr, "{}", "NULL plugin id"}};
+    const bool closed = p.schema.contains("additionalProperties") && p.schema["additionalProperties"] == false;
     for (const Case& c : cases) {
+      if (!closed && std::strcmp(c.what, "config with an unknown field") == 0) continue;  // its schema allows them
       CallContext ctx;
       void* out = nullptr;
       const genplug_status s = f->create(f, c.id, c.config, ctx.get(), &out);

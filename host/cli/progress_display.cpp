@@ -1,5 +1,6 @@
 #include "progress_display.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -28,6 +29,7 @@ void ProgressDisplay::clear_line() {
 }
 
 void ProgressDisplay::update(const host::Progress& p) {
+  std::lock_guard<std::mutex> lock(mutex_);
   if (quiet_) return;
   const std::string job = "job " + std::to_string(p.job_index + 1) + "/" + std::to_string(p.job_count);
   if (p.stage != "sample" || p.evaluations == 0 || p.evaluation == 0) {
@@ -41,13 +43,14 @@ void ProgressDisplay::update(const host::Progress& p) {
     return;
   }
   last_stage_ = p.stage;
-  const double eta = p.seconds_per_evaluation * double(p.evaluations - p.evaluation);
+  const uint64_t done = std::min(p.evaluation, p.evaluations);  // a scheduler may miscount; never overflow the bar
+  const double eta = p.seconds_per_evaluation * double(p.evaluations - done);
   std::ostringstream line;
   line << job << " eval " << p.evaluation << "/" << p.evaluations << " " << seconds_text(p.seconds_per_evaluation)
        << "/it ETA " << seconds_text(eta);
   if (terminal_) {
     const int width = 24;
-    const int filled = int(width * double(p.evaluation) / double(p.evaluations));
+    const int filled = int(width * double(done) / double(p.evaluations));
     std::cerr << "\r\033[2K[" << std::string(filled, '#') << std::string(width - filled, ' ') << "] " << line.str()
               << std::flush;
     bar_shown_ = true;
@@ -58,6 +61,7 @@ void ProgressDisplay::update(const host::Progress& p) {
 }
 
 void ProgressDisplay::log(int32_t severity, const std::string& message) {
+  std::lock_guard<std::mutex> lock(mutex_);
   if (quiet_ && severity < GENPLUG_LOG_ERROR) return;
   if (severity < GENPLUG_LOG_INFO) return;
   clear_line();
@@ -66,6 +70,7 @@ void ProgressDisplay::log(int32_t severity, const std::string& message) {
 }
 
 void ProgressDisplay::job_done(const host::Job& job, const host::JobResult& r) {
+  std::lock_guard<std::mutex> lock(mutex_);
   clear_line();
   last_stage_.clear();
   if (quiet_) return;

@@ -2,6 +2,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include <genplug/host/pipeline.hpp>
@@ -18,6 +19,7 @@ class ProgressDisplay {
 
  private:
   void clear_line();
+  std::mutex mutex_;  // plugin log lines may come from any thread
   bool quiet_, terminal_;
   bool bar_shown_ = false;
   std::string last_stage_;

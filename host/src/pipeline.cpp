@@ -68,7 +68,6 @@ struct Pipeline::Impl {
   nlohmann::json description;
   RotaryLayout layout;
   uint32_t pixels_per_token = 16;
-  int model_loads = 0;
   CallContext ctx;
 
   const PluginRecord& record(const PluginRef& ref) const { return *catalog->find(ref.plugin); }
@@ -174,7 +173,6 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   if (m.options.progress) m.options.progress(Progress{0, m.manifest.jobs.size(), "", "load", 0, 0, 0, 0});
   m.model = m.catalog->create_model(m.manifest.model.plugin, m.manifest.model.config, m.ctx,
                                     create_where(m.manifest.model));
-  ++m.model_loads;
   m.read_description();
   m.scheduler = m.catalog->create_scheduler(m.manifest.scheduler.plugin, m.manifest.scheduler.config, m.ctx,
                                             create_where(m.manifest.scheduler));
@@ -189,7 +187,7 @@ Pipeline::~Pipeline() = default;
 
 const Manifest& Pipeline::manifest() const { return impl_->manifest; }
 const PluginCatalog& Pipeline::catalog() const { return *impl_->catalog; }
-int Pipeline::model_loads() const { return impl_->model_loads; }
+int Pipeline::model_loads() const { return impl_->catalog->instances_created("model"); }
 const nlohmann::json& Pipeline::model_description() const { return impl_->description; }
 
 std::vector<JobResult> Pipeline::run_all() {
@@ -266,6 +264,10 @@ genplug_status velocity(void* user, genplug_tensor_handle x, double sigma, genpl
     s->error = e.what();
     s->error_code = GENPLUG_E_FAILED;
     return GENPLUG_E_FAILED;
+  } catch (...) {  // nothing may unwind through the scheduler's C frames
+    s->error = "unknown exception in the host's velocity callback";
+    s->error_code = GENPLUG_E_FAILED;
+    return GENPLUG_E_FAILED;
   }
 }
 
@@ -313,6 +315,7 @@ JobResult Pipeline::run(const Job& job) {
   st.extent = {1, result.height / ppt, result.width / ppt};
   st.extent.resize(m.layout.axis_dims.size(), 1);
   st.ctx.cancel_flag(m.options.cancel);
+  st.ctx.on_log([&m](int32_t sev, const std::string& msg) { m.log(sev, msg); });
   st.progress.job_index = job.index;
   st.progress.job_count = m.manifest.jobs.size();
   st.progress.job_name = job.name;
@@ -408,6 +411,10 @@ JobResult Pipeline::run(const Job& job) {
     write_exr(job.output, img, meta, exr_options(job.exr, m.options.overwrite));
   } catch (const PluginError& e) {
     if (e.code() == GENPLUG_E_CANCELLED) throw HostError(ErrorKind::cancelled, jw + ": cancelled");
+    throw HostError(ErrorKind::runtime, jw + ": " + e.what());
+  } catch (const HostError&) {
+    throw;
+  } catch (const std::exception& e) {
     throw HostError(ErrorKind::runtime, jw + ": " + e.what());
   }
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();

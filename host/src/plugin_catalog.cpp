@@ -38,6 +38,7 @@ struct PluginCatalog::Impl {
   std::vector<PluginRecord> records;
   std::vector<std::string> rejections;
   std::map<std::string, std::shared_ptr<PluginLibrary>> libraries;  // by path
+  mutable std::map<std::string, int> created;                         // instances created, by kind
 
   void reject(const std::string& line) {
     rejections.push_back(line);
@@ -142,6 +143,10 @@ struct PluginCatalog::Impl {
     }
     const auto& lib = libraries.at(r.library.string());
     const genplug_factory_t* f = lib->factory(r.kind_id.c_str());
+    if (!f)
+      throw HostError(ErrorKind::plugin, r.library.string() + ": " + r.id + ": the library no longer offers a " +
+                                             r.kind + " factory");
+    ++created[r.kind];
     void* out = nullptr;
     genplug_status s = f->create(f, r.id.c_str(), config.dump().c_str(), ctx.get(), &out);
     if (s != GENPLUG_OK) {
@@ -199,6 +204,11 @@ const PluginRecord* PluginCatalog::find(const std::string& id) const {
 }
 
 const std::vector<std::string>& PluginCatalog::rejections() const { return impl_->rejections; }
+
+int PluginCatalog::instances_created(const std::string& kind) const {
+  auto it = impl_->created.find(kind);
+  return it == impl_->created.end() ? 0 : it->second;
+}
 
 const genplug_factory_t* PluginCatalog::factory_of(const std::string& id) const {
   const PluginRecord* r = find(id);

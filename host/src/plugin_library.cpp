@@ -1,5 +1,8 @@
 #include "plugin_library.hpp"
 
+#include <map>
+#include <mutex>
+
 #include <boost/dll/shared_library.hpp>
 
 #include <genplug/host.hpp>
@@ -11,8 +14,36 @@ struct PluginLibrary::Dll {
   boost::dll::shared_library lib;
 };
 
+namespace {
+// dlopen hands every loader in the process the same copy of a file, so the process keeps one PluginLibrary
+// per file (by canonical path): init and deinit run once per copy, however many catalogs use it.
+// Recursive: a library rejected during load is destroyed (and its deleter locks) while load() holds the lock.
+std::recursive_mutex& registry_mutex() {
+  static std::recursive_mutex m;
+  return m;
+}
+std::map<std::string, std::weak_ptr<PluginLibrary>>& loaded() {
+  static std::map<std::string, std::weak_ptr<PluginLibrary>> libraries;
+  return libraries;
+}
+}  // namespace
+
 std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& path) {
-  std::shared_ptr<PluginLibrary> self(new PluginLibrary());
+  std::error_code ec;
+  const std::filesystem::path canonical = std::filesystem::canonical(path, ec);
+  const std::string key = ec ? path.string() : canonical.string();
+  std::lock_guard<std::recursive_mutex> lock(registry_mutex());  // dlopen/dlclose and init/deinit are serialised
+  if (auto existing = loaded()[key].lock()) return existing;
+  auto self = load_new(path);
+  loaded()[key] = self;
+  return self;
+}
+
+std::shared_ptr<PluginLibrary> PluginLibrary::load_new(const std::filesystem::path& path) {
+  std::shared_ptr<PluginLibrary> self(new PluginLibrary(), [](PluginLibrary* p) {
+    std::lock_guard<std::recursive_mutex> lock(registry_mutex());
+    delete p;
+  });
   self->path_ = path;
   self->dll_ = std::make_unique<Dll>();
   const std::string where = path.string();

@@ -10,7 +10,8 @@ namespace genplug::host {
 
 class PluginLibrary {
  public:
-  // Loads `path` (absolute), checks the entry's ABI major and struct size, calls init().
+  // Loads `path` (absolute), checks the entry's ABI major and struct size, calls init(). A file already
+  // loaded in this process (by any catalog) is shared, not initialised twice.
   // Throws HostError(plugin) with one line naming the file, what was expected and what was found.
   static std::shared_ptr<PluginLibrary> load(const std::filesystem::path& path);
   ~PluginLibrary();  // deinit(), then unload
@@ -21,6 +22,7 @@ class PluginLibrary {
 
  private:
   PluginLibrary() = default;
+  static std::shared_ptr<PluginLibrary> load_new(const std::filesystem::path& path);
   struct Dll;
   std::unique_ptr<Dll> dll_;
   const genplug_entry_t* entry_ = nullptr;

@@ -88,7 +88,7 @@ BOOST_AUTO_TEST_CASE(bad_manifests_name_the_file_and_the_json_path) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(load_reports_unreadable_and_invalid_json_files) {
+BOOST_AUTO_TEST_CASE(load_reports_an_unreadable_file_by_name) {
   try {
     Manifest::load("/nonexistent/m.json");
     BOOST_FAIL("no error");

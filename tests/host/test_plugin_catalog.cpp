@@ -6,6 +6,8 @@
 
 #include <genplug/host/plugin_catalog.hpp>
 
+#include "golden.hpp"
+
 using genplug::CallContext;
 using genplug::host::ErrorKind;
 using genplug::host::HostError;
@@ -116,4 +118,24 @@ BOOST_AUTO_TEST_CASE(the_default_search_path_puts_extra_and_the_environment_firs
   BOOST_TEST(p[0] == "/x");
   BOOST_TEST(p[1] == "/a");
   BOOST_TEST(p[2] == "/b");
+}
+
+BOOST_AUTO_TEST_CASE(two_catalogs_share_one_loaded_copy_and_either_may_go_first) {
+  // dlopen gives both catalogs the same copy of the library: init/deinit must pair up, and a catalog that goes
+  // away must not pull the factories from under the other one (an SDK-built plugin: DyPE).
+  PluginCatalog::Options o;
+  o.search_path = {genplug::test::plugin_build_dir() / "libgenplug_dype.so"};
+  auto first = std::make_unique<PluginCatalog>(o);
+  PluginCatalog second(o);
+  CallContext ctx;
+  genplug::PosencProxy a = first->create_posenc("org.genplug.dype", nlohmann::json::object(), ctx);
+  first.reset();
+  genplug::PosencProxy b = second.create_posenc("org.genplug.dype", {{"method", "yarn"}}, ctx);
+  auto s = b.compute(genplug::RotaryLayout::flux(), {1, 256, 256}, 1.0, ctx);
+  BOOST_TEST(s.amplitude[1] == 0.1 * std::log(4.0) + 1.0, boost::test_tools::tolerance(1e-15));
+  // Reassigning a proxy destroys the old instance while its library is still loaded.
+  a = std::move(b);
+  s = a.compute(genplug::RotaryLayout::flux(), {1, 64, 64}, 1.0, ctx);
+  BOOST_TEST(s.amplitude[1] == 1.0);
+  BOOST_TEST(second.instances_created("posenc") == 1);
 }

@@ -63,6 +63,8 @@ typedef struct genplug_factory {
    * instance struct (genplug_posenc_t*, genplug_scheduler_t*, genplug_model_t*), owned by the caller
    * until it calls the instance's destroy(). On failure *out_instance is NULL and the error is reported
    * through ctx->set_error, naming the offending config field where there is one.
+   * The plugin validates the config itself (not every host checks it against config_schema first): text
+   * that is not a JSON object, unknown fields and out-of-range values are GENPLUG_E_CONFIG.
    * [thread: the host's control thread; may be slow for models (loads weights)] */
   genplug_status (*create)(const struct genplug_factory* factory, const char* plugin_id,
                            const char* config_json, const genplug_context_t* ctx, void** out_instance);
@@ -73,9 +75,11 @@ typedef struct genplug_entry {
   uint32_t abi_major;   /* GENPLUG_ABI_MAJOR the plugin was built with */
   uint32_t abi_minor;   /* GENPLUG_ABI_MINOR the plugin was built with */
 
-  /* Called once after loading, before anything else. `library_path` is the absolute path of the library
+  /* Called after loading, before anything else. `library_path` is the absolute path of the library
    * (UTF-8, borrowed), so a plugin can find files beside it. Must be cheap: no weights, no device.
-   * [thread: the host's control thread] */
+   * Several hosts in one process may share one loaded copy of a library: init and deinit then come in
+   * nested pairs, and only the last deinit may release what the first init set up. deinit is not called
+   * for an init that failed. [thread: the host's control thread; hosts serialise init/deinit] */
   genplug_status (*init)(const char* library_path, const genplug_context_t* ctx);
 
   /* Called once before unloading, after every instance and tensor of the library is gone.

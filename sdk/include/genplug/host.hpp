@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -98,6 +99,7 @@ class CallContext {
   }
   static void log_thunk(const genplug_context_t* c, int32_t severity, const char* m) {
     try {
+      std::lock_guard<std::mutex> lock(self(c)->log_mutex_);  // log is [thread-safe] in the ABI
       if (self(c)->log_) self(c)->log_(severity, m ? m : "");
     } catch (...) {
     }
@@ -118,6 +120,7 @@ class CallContext {
 
   genplug_context_t c_{};
   LogFn log_;
+  std::mutex log_mutex_;
   ProgressFn progress_;
   const std::atomic<bool>* cancel_ = nullptr;
   std::string error_;
@@ -181,11 +184,6 @@ class ManagedTensor {
   explicit operator bool() const { return t_ != nullptr; }
   const DLTensor& tensor() const { return t_->dl_tensor; }
   DLManagedTensor* get() const { return t_; }
-  // Gives up ownership (the caller now calls the deleter).
-  DLManagedTensor* release() {
-    keepalive_.reset();
-    return std::exchange(t_, nullptr);
-  }
   int64_t numel() const {
     int64_t n = 1;
     for (int i = 0; i < t_->dl_tensor.ndim; ++i) n *= t_->dl_tensor.shape[i];
@@ -214,6 +212,18 @@ class InstanceProxy {
   InstanceProxy() = default;
   InstanceProxy(C* instance, std::string plugin_id, std::shared_ptr<void> keepalive)
       : id_(std::move(plugin_id)), keepalive_(std::move(keepalive)), p_(instance) {}
+  InstanceProxy(InstanceProxy&&) noexcept = default;
+  // The old instance is destroyed while its library is still held: keepalive goes last.
+  InstanceProxy& operator=(InstanceProxy&& o) noexcept {
+    if (this != &o) {
+      p_.reset();
+      p_ = std::move(o.p_);
+      id_ = std::move(o.id_);
+      keepalive_ = std::move(o.keepalive_);
+    }
+    return *this;
+  }
+  ~InstanceProxy() { p_.reset(); }
   C* raw() const { return p_.get(); }
   const std::string& id() const { return id_; }
   const std::shared_ptr<void>& keepalive() const { return keepalive_; }
@@ -318,11 +328,11 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
     sink.host_data = &collector;
     sink.put = [](const genplug_tensor_sink_t* s, const char* name, DLManagedTensor* t) -> genplug_status {
       auto* c = static_cast<Collector*>(s->host_data);
+      ManagedTensor owned(t, c->keepalive);  // owns t from here on, whatever happens next
       try {
-        c->items.emplace_back(name ? name : "", ManagedTensor(t, c->keepalive));
+        c->items.emplace_back(name ? name : "", std::move(owned));
         return GENPLUG_OK;
       } catch (...) {
-        if (t && t->deleter) t->deleter(t);
         return GENPLUG_E_OUT_OF_MEMORY;
       }
     };

@@ -21,6 +21,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -141,8 +142,9 @@ genplug_status guard(const genplug_context_t* ctx, F&& f) noexcept {
     f();
     return GENPLUG_OK;
   } catch (const Error& e) {
-    c.set_error(e.code(), e.what());
-    return e.code();
+    const genplug_status code = e.code() < 0 ? e.code() : GENPLUG_E_INTERNAL;  // an error must not read as success
+    c.set_error(code, e.what());
+    return code;
   } catch (const std::bad_alloc&) {
     c.set_error(GENPLUG_E_OUT_OF_MEMORY, "out of memory");
     return GENPLUG_E_OUT_OF_MEMORY;
@@ -362,7 +364,10 @@ struct KindFactory {
     d.config_schema = item->info.config_schema.c_str();
     items.push_back(std::move(item));
   }
-  static const KindFactory* self(const genplug_factory_t* f) { return reinterpret_cast<const KindFactory*>(f); }
+  static const KindFactory* self(const genplug_factory_t* f) {
+    static_assert(std::is_standard_layout_v<KindFactory>, "the C factory must sit at offset 0");
+    return reinterpret_cast<const KindFactory*>(f);
+  }
   static uint32_t count(const genplug_factory_t* f) noexcept { return f ? uint32_t(self(f)->items.size()) : 0; }
   static const genplug_descriptor_t* descriptor(const genplug_factory_t* f, uint32_t i) noexcept {
     if (!f || i >= self(f)->items.size()) return nullptr;
@@ -422,15 +427,25 @@ struct EntryThunks {
     static std::unique_ptr<Registry> r;
     return r;
   }
+  // init/deinit pairs are counted: two hosts in one process share one loaded copy of the library.
+  static int& init_count() {
+    static int n = 0;
+    return n;
+  }
   static genplug_status init(const char* library_path, const genplug_context_t* ctx) noexcept {
     return guard(ctx, [&] {
-      auto r = std::make_unique<Registry>();
-      r->library_path = library_path ? library_path : "";
-      RegisterFn(*r);
-      registry() = std::move(r);
+      if (init_count() == 0) {
+        auto r = std::make_unique<Registry>();
+        r->library_path = library_path ? library_path : "";
+        RegisterFn(*r);
+        registry() = std::move(r);
+      }
+      ++init_count();
     });
   }
-  static void deinit() noexcept { registry().reset(); }
+  static void deinit() noexcept {
+    if (init_count() > 0 && --init_count() == 0) registry().reset();
+  }
   static const genplug_factory_t* get_factory(const char* kind_id) noexcept {
     return registry() ? registry()->factory(kind_id) : nullptr;
   }

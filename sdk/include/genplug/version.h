@@ -2,7 +2,8 @@
  *
  * Versioning policy (docs/abi.md):
  *  - GENPLUG_ABI_MAJOR changes only when an existing struct's layout or a function's meaning changes;
- *    a host rejects a plugin whose major differs from its own.
+ *    a host rejects a plugin whose major differs from its own (and the entry symbol is renamed then, so
+ *    one library can serve old and new hosts during a transition).
  *  - GENPLUG_ABI_MINOR grows when fields or functions are appended to a struct. Readers check the
  *    struct's leading `struct_size` before touching an appended field.
  *  - Each plugin kind is reached through a versioned string id ("genplug.posenc/1"); a breaking change

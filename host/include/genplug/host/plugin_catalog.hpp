@@ -45,6 +45,9 @@ class PluginCatalog {
 
   const std::vector<PluginRecord>& plugins() const;
   const PluginRecord* find(const std::string& id) const;
+  // How many instances of a kind ("model", ...) this catalog has created (successful or not).
+  int instances_created(const std::string& kind) const;
+
   // One line per library or plugin that was rejected while scanning.
   const std::vector<std::string>& rejections() const;
 
