@@ -237,9 +237,12 @@ genplug_status velocity(void* user, genplug_tensor_handle x, double sigma, genpl
     a.width = s->width;
     a.sigma = sigma;
     a.guidance = s->guidance;
-    a.conditioning.count = static_cast<uint32_t>(s->cond_names.size());
-    a.conditioning.names = s->cond_names.data();
-    a.conditioning.tensors = s->cond_tensors.data();
+    genplug_tensor_list_t conditioning{};
+    conditioning.struct_size = sizeof(conditioning);
+    conditioning.count = static_cast<uint32_t>(s->cond_names.size());
+    conditioning.names = s->cond_names.data();
+    conditioning.tensors = s->cond_tensors.data();
+    a.conditioning = &conditioning;
     a.spectrum = s->posenc ? &view : nullptr;
     ManagedTensor v = s->model->predict(a, s->ctx);
     s->ops->copy(v.tensor(), v_out);

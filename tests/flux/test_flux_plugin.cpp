@@ -42,10 +42,12 @@ struct Conditioning {
   std::vector<std::pair<std::string, ManagedTensor>> items;
   std::vector<const char*> names;
   std::vector<const DLTensor*> tensors;
+  genplug_tensor_list_t c_list{};
   explicit Conditioning(std::vector<std::pair<std::string, ManagedTensor>> list) : items(std::move(list)) {
     for (auto& [n, t] : items) names.push_back(n.c_str()), tensors.push_back(&t.tensor());
+    c_list = {sizeof(genplug_tensor_list_t), uint32_t(names.size()), names.data(), tensors.data()};
   }
-  genplug_tensor_list_t list() const { return {uint32_t(names.size()), names.data(), tensors.data()}; }
+  const genplug_tensor_list_t* list() const { return &c_list; }
 };
 
 genplug_predict_args_t predict_args(const DLTensor& latent, uint32_t h, uint32_t w, double sigma, double guidance,

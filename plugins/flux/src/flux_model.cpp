@@ -169,10 +169,10 @@ class FluxModel final : public Model {
     return x;
   }
 
-  torch::Tensor conditioning(const genplug_tensor_list_t& list, const std::string& name) const {
-    for (uint32_t i = 0; i < list.count; ++i)
-      if (list.names && list.names[i] && name == list.names[i] && list.tensors && list.tensors[i])
-        return from_dlpack(*list.tensors[i], "predict: conditioning '" + name + "'");
+  torch::Tensor conditioning(const genplug_tensor_list_t* list, const std::string& name) const {
+    for (uint32_t i = 0; list && i < list->count; ++i)
+      if (list->names && list->names[i] && name == list->names[i] && list->tensors && list->tensors[i])
+        return from_dlpack(*list->tensors[i], "predict: conditioning '" + name + "'");
     throw InvalidArgument("predict: conditioning '" + name + "' is missing (condition() produces txt and vec)");
   }
 

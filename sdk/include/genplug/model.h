@@ -36,6 +36,7 @@ typedef struct genplug_tensor_sink {
 
 /* Named borrowed tensors, e.g. conditioning handed back to predict(). */
 typedef struct genplug_tensor_list {
+  uint32_t struct_size;
   uint32_t count;
   const char* const* names;
   const DLTensor* const* tensors;
@@ -48,7 +49,7 @@ typedef struct genplug_predict_args {
   uint32_t width;           /* image width in pixels */
   double sigma;             /* flow-matching time of this evaluation, in [0, 1] */
   double guidance;          /* distilled guidance strength (ignored by models without it) */
-  genplug_tensor_list_t conditioning;  /* the tensors condition() produced */
+  const genplug_tensor_list_t* conditioning; /* the tensors condition() produced; NULL = none */
   const genplug_spectrum_t* spectrum;  /* rotary spectrum for this evaluation (posenc.h), read-only;
                                           NULL means the model's plain rotary encoding */
 } genplug_predict_args_t;
