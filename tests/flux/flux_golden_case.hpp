@@ -8,27 +8,10 @@
 #include <genplug/flux/flux_config.hpp>
 #include <genplug/flux/rotary.hpp>
 
+#include "flux_params.hpp"
 #include "golden_tensors.hpp"
 
 namespace genplug::test {
-
-inline flux::FluxConfig config_from_json(const nlohmann::json& p) {
-  flux::FluxConfig c;
-  c.in_channels = p.at("in_channels");
-  c.out_channels = p.at("out_channels");
-  c.vec_in_dim = p.at("vec_in_dim");
-  c.context_in_dim = p.at("context_in_dim");
-  c.hidden_size = p.at("hidden_size");
-  c.mlp_ratio = p.at("mlp_ratio");
-  c.num_heads = p.at("num_heads");
-  c.depth = p.at("depth");
-  c.depth_single_blocks = p.at("depth_single_blocks");
-  c.axes_dim = p.at("axes_dim").get<std::vector<int64_t>>();
-  c.theta = p.at("theta");
-  c.qkv_bias = p.at("qkv_bias");
-  c.guidance_embed = p.at("guidance_embed");
-  return c;
-}
 
 // A DyPE-style spectrum from {"freqs": [[axis 0], [axis 1], ...], "mscale": [...]}.
 inline flux::RotarySpectrum spectrum_from_json(const nlohmann::json& j, const std::vector<int64_t>& axes_dim) {
@@ -43,7 +26,7 @@ inline flux::RotarySpectrum spectrum_from_json(const nlohmann::json& j, const st
 struct FluxGoldenCase {
   nlohmann::json info = read_json(golden("flux/flux_tiny_info.json"));
   std::shared_ptr<const safetensors::File> io = golden_file("flux/flux_tiny_io.safetensors");
-  flux::FluxConfig config = config_from_json(info.at("meta").at("params"));
+  flux::FluxConfig config = flux_config_from_params(info.at("meta").at("params"));
   int64_t grid_h = info.at("grid_tokens_hw")[0];
   int64_t grid_w = info.at("grid_tokens_hw")[1];
   int64_t n_txt = info.at("n_txt");

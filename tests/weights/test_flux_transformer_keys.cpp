@@ -5,6 +5,7 @@
 #include <genplug/flux/transformer_keys.hpp>
 #include <genplug/safetensors.hpp>
 
+#include "flux_params.hpp"
 #include "golden.hpp"
 
 namespace st = genplug::safetensors;
@@ -28,25 +29,7 @@ gf::ShapeMap with_prefix(const gf::ShapeMap& shapes, const std::string& prefix) 
   return out;
 }
 
-// The golden set's FluxParams, as our FluxConfig.
-gf::FluxConfig golden_config() {
-  const auto p = genplug::test::read_json(genplug::test::golden("flux/flux_tiny_info.json")).at("meta").at("params");
-  gf::FluxConfig c;
-  c.in_channels = p.at("in_channels");
-  c.out_channels = p.at("out_channels");
-  c.vec_in_dim = p.at("vec_in_dim");
-  c.context_in_dim = p.at("context_in_dim");
-  c.hidden_size = p.at("hidden_size");
-  c.mlp_ratio = p.at("mlp_ratio");
-  c.num_heads = p.at("num_heads");
-  c.depth = p.at("depth");
-  c.depth_single_blocks = p.at("depth_single_blocks");
-  c.axes_dim = p.at("axes_dim").get<std::vector<int64_t>>();
-  c.theta = p.at("theta");
-  c.qkv_bias = p.at("qkv_bias");
-  c.guidance_embed = p.at("guidance_embed");
-  return c;
-}
+gf::FluxConfig golden_config() { return genplug::test::golden_flux_config(); }
 
 template <typename F>
 std::string error_of(F&& f) {

@@ -10,6 +10,7 @@
 #include <genplug/safetensors.hpp>
 #include <nlohmann/json.hpp>
 
+#include "flux_params.hpp"
 #include "golden.hpp"
 
 namespace st = genplug::safetensors;
@@ -29,24 +30,7 @@ struct Scratch {
   ~Scratch() { fs::remove_all(dir); }
 };
 
-gf::FluxConfig golden_config() {
-  const auto p = genplug::test::read_json(golden_flux("flux_tiny_info.json")).at("meta").at("params");
-  gf::FluxConfig c;
-  c.in_channels = p.at("in_channels");
-  c.out_channels = p.at("out_channels");
-  c.vec_in_dim = p.at("vec_in_dim");
-  c.context_in_dim = p.at("context_in_dim");
-  c.hidden_size = p.at("hidden_size");
-  c.mlp_ratio = p.at("mlp_ratio");
-  c.num_heads = p.at("num_heads");
-  c.depth = p.at("depth");
-  c.depth_single_blocks = p.at("depth_single_blocks");
-  c.axes_dim = p.at("axes_dim").get<std::vector<int64_t>>();
-  c.theta = p.at("theta");
-  c.qkv_bias = p.at("qkv_bias");
-  c.guidance_embed = p.at("guidance_embed");
-  return c;
-}
+gf::FluxConfig golden_config() { return genplug::test::golden_flux_config(); }
 
 // Re-writes a checkpoint's tensors with names transformed by `rename` (empty result: dropped) and `extra` added.
 template <typename Rename>
