@@ -14,4 +14,6 @@ function(genplug_add_plugin name)
   target_link_options(${name} PRIVATE
     "LINKER:--version-script=${CMAKE_SOURCE_DIR}/cmake/plugin.map"
     "LINKER:--no-undefined")
+  install(TARGETS ${name} LIBRARY DESTINATION lib/genplug)  # where an installed genplug looks (../lib/genplug)
 endfunction()
+

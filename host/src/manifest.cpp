@@ -65,6 +65,11 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
     value = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception&) {
     value = text;  // a bare word is a string: --set jobs.0.prompt=cat
+    try {
+      (void)value.dump();  // throws on invalid UTF-8: say so now, not after a job ran
+    } catch (const nlohmann::json::exception&) {
+      throw HostError(ErrorKind::manifest, bad + "the value is not valid UTF-8");
+    }
   }
   std::vector<std::string> keys = split(path, '.');
   if (!keys.empty() && keys[0] == "job") keys[0] = "jobs";

@@ -371,6 +371,9 @@ JobResult Pipeline::run(const Job& job) {
       throw HostError(ErrorKind::runtime, jw + ": " + msg);
     }
     result.evaluations = st.done;
+    if (ops.live_handles() > 1)  // only the latent view should be left
+      m.log(GENPLUG_LOG_WARNING, scheduler.id() + ": sample() did not release " +
+                                     std::to_string(ops.live_handles() - 1) + " tensor(s); freed by the host");
     if (m.options.on_final_latent) m.options.on_final_latent(latent.tensor());
     stop_if_cancelled();
 

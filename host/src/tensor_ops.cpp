@@ -2,6 +2,8 @@
 #include <genplug/host/tensor_ops.hpp>
 
 #include <atomic>
+#include <mutex>
+#include <unordered_set>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -61,6 +63,7 @@ torch::Tensor from_dl(const DLTensor& t) {
 
 struct HostTensor {
   torch::Tensor t;
+  bool lent = false;  // made by the table's alloc_like: the scheduler owns it and releases it
   std::vector<int64_t> shape, strides;
   DLTensor dl{};
   void refresh() {
@@ -99,17 +102,32 @@ genplug_status no_throw(F&& f) noexcept {
 struct HostTensorOps::Impl {
   genplug_tensor_ops_t table{};
   std::atomic<int64_t> live{0};
+  std::mutex mutex;
+  std::unordered_set<HostTensor*> handles;  // every live handle: a foreign or stale pointer is never deleted
 
-  HostTensor* make(torch::Tensor t) {
-    auto* h = new HostTensor{std::move(t), {}, {}, {}};
+  HostTensor* make(torch::Tensor t, bool lent) {
+    auto* h = new HostTensor{std::move(t), lent, {}, {}, {}};
     h->refresh();
+    std::lock_guard<std::mutex> lock(mutex);
+    handles.insert(h);
     ++live;
     return h;
   }
-  void drop(HostTensor* h) {
+  // Releases a handle; with `lent_only`, only tensors the scheduler got from alloc_like (it cannot free the
+  // latent view the host lent it, nor a handle twice).
+  void drop(HostTensor* h, bool lent_only) {
     if (!h) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      auto it = handles.find(h);
+      if (it == handles.end() || (lent_only && !h->lent)) return;
+      handles.erase(it);
+    }
     delete h;
     --live;
+  }
+  ~Impl() {
+    for (HostTensor* h : handles) delete h;
   }
 
   static Impl* self(const genplug_tensor_ops_t* ops) { return static_cast<Impl*>(ops->host_data); }
@@ -137,11 +155,11 @@ struct HostTensorOps::Impl {
     if (out) *out = nullptr;
     return no_throw([&] {
       if (!like || !out) throw std::invalid_argument("NULL argument");
-      *out = handle(self(ops)->make(torch::empty_like(H(like)->t, torch::MemoryFormat::Contiguous)));
+      *out = handle(self(ops)->make(torch::empty_like(H(like)->t, torch::MemoryFormat::Contiguous), true));
     });
   }
   static void release_fn(const genplug_tensor_ops_t* ops, genplug_tensor_handle h) {
-    self(ops)->drop(H(h));
+    self(ops)->drop(H(h), true);
   }
   static genplug_status normal(const genplug_tensor_ops_t*, genplug_tensor_handle out, uint64_t seed,
                                uint64_t stream) {
@@ -171,13 +189,13 @@ HostTensorOps::~HostTensorOps() = default;
 
 const genplug_tensor_ops_t* HostTensorOps::table() const { return &impl_->table; }
 
-genplug_tensor_handle HostTensorOps::view(const DLTensor& t) { return handle(impl_->make(from_dl(t))); }
+genplug_tensor_handle HostTensorOps::view(const DLTensor& t) { return handle(impl_->make(from_dl(t), false)); }
 
 genplug_tensor_handle HostTensorOps::alloc_like(const DLTensor& t) {
-  return handle(impl_->make(torch::zeros_like(from_dl(t), torch::MemoryFormat::Contiguous)));
+  return handle(impl_->make(torch::zeros_like(from_dl(t), torch::MemoryFormat::Contiguous), false));
 }
 
-void HostTensorOps::release(genplug_tensor_handle h) { impl_->drop(H(h)); }
+void HostTensorOps::release(genplug_tensor_handle h) { impl_->drop(H(h), false); }
 
 const DLTensor& HostTensorOps::dl(genplug_tensor_handle h) const { return H(h)->dl; }
 

@@ -96,3 +96,7 @@ BOOST_AUTO_TEST_CASE(load_reports_an_unreadable_file_by_name) {
     BOOST_TEST(contains(e.what(), "/nonexistent/m.json"));
   }
 }
+
+BOOST_AUTO_TEST_CASE(an_override_that_is_not_utf8_is_refused_up_front) {
+  BOOST_TEST(contains(error_of(minimal(), {"jobs.0.prompt=caf\xe9"}), "not valid UTF-8"));
+}

@@ -28,7 +28,8 @@ class HostTensorOps {
   const DLTensor& dl(genplug_tensor_handle h) const;
   // dst = src (converting dtype/device as needed). Shapes must have the same number of elements.
   void copy(const DLTensor& src, genplug_tensor_handle dst);
-  // Number of handles not yet released (tests: the scheduler must give back what it takes).
+  // Number of handles not yet released (the scheduler must give back what it takes). Handles still live
+  // when this object dies are freed then. The table's release() ignores handles it did not lend.
   int64_t live_handles() const;
 
   struct Impl;
