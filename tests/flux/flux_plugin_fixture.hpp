@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 #include <memory>
 #include <stdexcept>
@@ -87,8 +88,10 @@ inline std::vector<float> values(const DLTensor& t) {
 }
 
 inline double relative_error(const std::vector<float>& a, const std::vector<float>& ref) {
+  if (a.size() != ref.size()) return std::numeric_limits<double>::infinity();
   double diff = 0, scale = 1e-30;
   for (size_t i = 0; i < ref.size(); ++i) {
+    if (!std::isfinite(a[i])) return std::numeric_limits<double>::infinity();  // max() would drop a NaN
     diff = std::max(diff, double(std::abs(a.at(i) - ref[i])));
     scale = std::max(scale, double(std::abs(ref[i])));
   }

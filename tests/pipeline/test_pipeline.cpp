@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -42,6 +43,7 @@ double relative_error(const std::vector<float>& a, const std::vector<float>& b) 
   BOOST_REQUIRE_EQUAL(a.size(), b.size());
   double diff = 0, scale = 0;
   for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i])) return std::numeric_limits<double>::infinity();  // max() would drop a NaN
     diff = std::max(diff, double(std::fabs(a[i] - b[i])));
     scale = std::max(scale, double(std::fabs(b[i])));
   }

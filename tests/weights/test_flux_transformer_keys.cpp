@@ -260,3 +260,16 @@ BOOST_AUTO_TEST_CASE(sd_cpp_norm_weight_alias_is_accepted) {
   }
   BOOST_TEST((gf::bfl_transformer_shapes(shapes, "alias") == golden_shapes("flux_tiny_bfl.safetensors")));
 }
+
+BOOST_AUTO_TEST_CASE(zero_sized_dimensions_are_named_not_divided_by) {
+  // An empty tensor is valid in the file format; inferring a model from it must fail by name, not SIGFPE.
+  for (const char* tensor : {"img_in.weight", "final_layer.linear.weight", "txt_in.weight"}) {
+    auto shapes = golden_shapes("flux_tiny_bfl.safetensors");
+    shapes[tensor][0] = 0;
+    if (std::string(tensor) == "txt_in.weight") shapes[tensor] = {shapes[tensor][0] + 1, 0};
+    const auto m = error_of([&] { gf::infer_flux_config(shapes, "empty.safetensors"); });
+    BOOST_TEST(m.find("empty.safetensors") != std::string::npos, m);
+    BOOST_TEST(m.find(tensor) != std::string::npos, m);
+    BOOST_TEST(m.find("zero-sized") != std::string::npos, m);
+  }
+}

@@ -60,6 +60,10 @@ class FluxModel final : public Model {
     });
     source.weights.clear();
     transformer_->set_attention_budget(settings_.attention_memory_mb << 20);
+    if (config().in_channels != config().out_channels)  // e.g. Fill / Canny checkpoints take extra channels
+      throw ConfigError("config.transformer: in_channels " + std::to_string(config().in_channels) +
+                        " != out_channels " + std::to_string(config().out_channels) +
+                        ": conditioning-image variants (Fill, Canny, Depth) are not supported");
     load_vae();
     load_conditioning(ctx);
     description_ = build_description();
@@ -74,7 +78,7 @@ class FluxModel final : public Model {
     ctx.check_cancelled();
     TextConditioning c;
     if (fixed_) {
-      c = *fixed_;
+      c = {fixed_->txt.clone(), fixed_->vec.clone()};  // the host owns what it gets: never the cached tensors
     } else if (text_) {
       current_ctx_ = &ctx;
       struct Reset {
@@ -115,7 +119,7 @@ class FluxModel final : public Model {
     const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
     torch::Tensor t = torch::full({B}, args.sigma, f32), g = torch::full({B}, args.guidance, f32);
     torch::Tensor v = rethrow_as(GENPLUG_E_FAILED, "predict", [&] { return transformer_->forward(latent, txt, t, vec, g, pe); });
-    return to_dlpack(v.to(torch::kCPU, torch::kFloat32).contiguous());
+    return to_dlpack(v.to(torch::kCPU, latent.scalar_type()).contiguous());  // model.h: the latent's dtype
   }
 
   DLManagedTensor* decode(const DLTensor& latent, uint32_t height, uint32_t width, Context& ctx) override {
@@ -162,7 +166,7 @@ class FluxModel final : public Model {
   torch::Tensor checked_latent(const DLTensor& t, int64_t gh, int64_t gw, const char* what) const {
     torch::Tensor x = from_dlpack(t, std::string(what) + ": latent");
     const int64_t C = config().in_channels;
-    if (x.dim() != 3 || x.size(1) != gh * gw || x.size(2) != C || !x.is_floating_point())
+    if (x.dim() != 3 || x.size(0) < 1 || x.size(1) != gh * gw || x.size(2) != C || !x.is_floating_point())
       throw InvalidArgument(std::string(what) + ": latent is " + sizes(x) + ", a " + std::to_string(gw * pixels_per_token()) +
                             " x " + std::to_string(gh * pixels_per_token()) + " image needs [B, " + std::to_string(gh * gw) +
                             ", " + std::to_string(C) + "] floats");

@@ -73,6 +73,11 @@ AutoencoderConfig infer_config(const vae::KeyMapping& mapping, const TensorSourc
   c.ch = reader.conv_size("decoder.conv_out.weight", 1, levels);
   c.out_ch = reader.conv_size("decoder.conv_out.weight", 0, levels);
   c.z_channels = reader.conv_size("decoder.conv_in.weight", 1, levels);
+  if (c.ch < 1 || c.out_ch < 1 || c.z_channels < 1)
+    throw std::runtime_error(name + ": tensor '" +
+                             vae::original_name(mapping, c.z_channels < 1 ? "decoder.conv_in.weight" : "decoder.conv_out.weight",
+                                                levels) +
+                             "' has a zero-sized dimension");
   c.num_res_blocks = count_indexed(mapping, "decoder.up.0.block.", ".conv1.weight") - 1;
   if (c.num_res_blocks < 1)
     throw std::runtime_error(name + ": missing tensor '" + vae::original_name(mapping, "decoder.up.0.block.1.conv1.weight", levels) +

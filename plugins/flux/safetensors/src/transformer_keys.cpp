@@ -265,6 +265,15 @@ FluxConfig infer_flux_config(const ShapeMap& s, const std::string& source) {
   c.out_channels = need(s, "final_layer.linear.weight", 2, source)[0];
   c.vec_in_dim = need(s, "vector_in.in_layer.weight", 2, source)[1];
   c.context_in_dim = need(s, "txt_in.weight", 2, source)[1];
+  // A zero-sized dimension is a valid (empty) tensor in the file format but no model: say which.
+  auto positive = [&](int64_t v, const char* tensor) {
+    if (v < 1) fail(source, std::string("tensor '") + tensor + "' has a zero-sized dimension");
+  };
+  positive(c.hidden_size, "img_in.weight");
+  positive(c.in_channels, "img_in.weight");
+  positive(c.out_channels, "final_layer.linear.weight");
+  positive(c.vec_in_dim, "vector_in.in_layer.weight");
+  positive(c.context_in_dim, "txt_in.weight");
   c.depth = count_blocks(s, "double_blocks.", source);
   c.depth_single_blocks = count_blocks(s, "single_blocks.", source);
   if (c.depth == 0 && c.depth_single_blocks == 0) fail(source, "has neither double_blocks nor single_blocks");

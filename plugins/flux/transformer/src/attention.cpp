@@ -59,11 +59,11 @@ torch::Tensor chunked_attention(const torch::Tensor& q, const torch::Tensor& k, 
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         int64_t budget_bytes) {
 #if TORCH_VERSION_MAJOR >= 2
-  (void)budget_bytes;
-  return torch::scaled_dot_product_attention(q, k, v);
-#else
-  return chunked_attention(q, k, v, attention_chunks(q, k, budget_bytes));
+  // CUDA SDPA picks a fused (flash / memory-efficient) kernel. On the CPU, early 2.x falls back to the
+  // math kernel that builds the L x L scores (~419 GB at 4096^2), so the CPU keeps the chunked path.
+  if (q.is_cuda()) return torch::scaled_dot_product_attention(q, k, v);
 #endif
+  return chunked_attention(q, k, v, attention_chunks(q, k, budget_bytes));
 }
 
 }  // namespace genplug::flux

@@ -20,7 +20,7 @@ struct FluxConfig {
   bool qkv_bias = true;
   bool guidance_embed = true;    // dev / Krea-dev: true; schnell: false
 
-  int64_t head_dim() const { return hidden_size / num_heads; }
+  int64_t head_dim() const { return num_heads > 0 ? hidden_size / num_heads : 0; }
   int64_t mlp_hidden() const { return static_cast<int64_t>(hidden_size * mlp_ratio); }
 
   static FluxConfig dev() { return FluxConfig{}; }
