@@ -72,8 +72,9 @@ BOOST_AUTO_TEST_CASE(encode_writes_what_the_conditioner_computes, *utf::precondi
   // An existing file is not overwritten without --force; an invalid UTF-8 prompt is a clear error.
   BOOST_TEST(run("encode --random -p x -o " + out.string(), &err) != 0);
   BOOST_TEST(err.find("exists") != std::string::npos, err);
-  BOOST_TEST(run("encode --random -p \"$(printf 'caf\\351')\" -o " + out.string() + " --force", &err) != 0);
+  BOOST_TEST(run("encode --random -p \"$(printf 'caf\\351')\" -o " + out.string() + " --force", &err) == 2);  // usage
   BOOST_TEST(err.find("not valid UTF-8") != std::string::npos, err);
+  BOOST_TEST(run("encode --random -p x --max-length 0 -o " + out.string() + " --force", &err) == 2);
   fs::remove(out);
 }
 

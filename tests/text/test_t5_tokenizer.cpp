@@ -154,3 +154,66 @@ BOOST_AUTO_TEST_CASE(errors_are_clear) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+// A hand-written protobuf SentencePiece model (unigram) with the given pieces (text, type).
+std::string tiny_model(const std::vector<std::pair<std::string, int>>& pieces) {
+  auto varint = [](std::string& out, uint64_t v) {
+    do {
+      uint8_t b = v & 0x7F;
+      v >>= 7;
+      out += char(v ? (b | 0x80) : b);
+    } while (v);
+  };
+  auto field_bytes = [&](std::string& out, int field, const std::string& bytes) {
+    varint(out, uint64_t(field) << 3 | 2);
+    varint(out, bytes.size());
+    out += bytes;
+  };
+  std::string model;
+  for (const auto& [text, type] : pieces) {
+    std::string piece;
+    field_bytes(piece, 1, text);
+    const float score = -1.0f;
+    varint(piece, 2 << 3 | 5);
+    piece.append(reinterpret_cast<const char*>(&score), 4);
+    varint(piece, 3 << 3 | 0);
+    varint(piece, uint64_t(type));
+    field_bytes(model, 1, piece);
+  }
+  std::string trainer;
+  varint(trainer, 3 << 3 | 0);  // model_type = unigram
+  varint(trainer, 1);
+  field_bytes(model, 2, trainer);
+  return model;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(malformed_piece_tables_are_rejected_not_looped_on) {
+  const fs::path dir = fs::temp_directory_path() / ("genplug_spm_bad_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() { fs::remove_all(p); }
+  } cleanup{dir};
+  auto message_of = [&dir](const std::string& bytes, const std::string& name) {
+    const fs::path p = dir / name;
+    std::ofstream(p, std::ios::binary) << bytes;
+    try {
+      gt::T5Tokenizer::load(p);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  // An empty user-defined piece would match everywhere and consume nothing: an endless loop at encode.
+  const std::string empty = message_of(tiny_model({{"<unk>", 2}, {"</s>", 3}, {"a", 1}, {"", 4}}), "empty.model");
+  BOOST_TEST(empty.find("empty.model") != std::string::npos, empty);
+  BOOST_TEST(empty.find("is empty") != std::string::npos, empty);
+  const std::string dup = message_of(tiny_model({{"<unk>", 2}, {"a", 1}, {"a", 1}}), "dup.model");
+  BOOST_TEST(dup.find("duplicate") != std::string::npos, dup);
+  // The same table without the bad piece loads.
+  BOOST_TEST(message_of(tiny_model({{"<unk>", 2}, {"</s>", 3}, {"a", 1}}), "good.model") == "no error");
+}

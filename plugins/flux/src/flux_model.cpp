@@ -43,6 +43,8 @@ auto rethrow_as(genplug_status code, const std::string& what, F&& f) -> decltype
     throw;
   } catch (const c10::Error& e) {  // libtorch: keep the message, drop the C++ backtrace
     throw Error(code, what + ": " + e.what_without_backtrace());
+  } catch (const std::invalid_argument& e) {  // bad input (a prompt that is not UTF-8), not a failure of ours
+    throw Error(GENPLUG_E_INVALID_ARGUMENT, what + ": " + e.what());
   } catch (const std::exception& e) {
     throw Error(code, what + ": " + e.what());
   }

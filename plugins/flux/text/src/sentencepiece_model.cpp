@@ -152,8 +152,10 @@ SentencePieceModel SentencePieceModel::parse(std::string_view bytes, const std::
   m.max_score_ = FLT_MIN;
   for (int i = 0; i < m.piece_count(); ++i) {
     const Piece& p = m.pieces_[static_cast<std::size_t>(i)];
+    // As libsentencepiece: an empty piece would match everywhere and consume nothing (an endless loop).
+    if (p.text.empty()) model.fail("piece " + std::to_string(i) + " is empty");
     if (p.type == PieceType::Normal || p.type == PieceType::UserDefined || p.type == PieceType::Unused) {
-      m.piece_ids_.emplace(p.text, i);
+      if (!m.piece_ids_.emplace(p.text, i).second) model.fail("piece " + std::to_string(i) + " ('" + p.text + "') is a duplicate");
       m.max_piece_bytes_ = std::max(m.max_piece_bytes_, p.text.size());
     }
     if (p.type == PieceType::Normal) {
