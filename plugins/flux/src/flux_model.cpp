@@ -216,6 +216,16 @@ class FluxModel final : public Model {
       vae_ = rethrow_as(GENPLUG_E_IO, "vae " + settings_.vae,
                         [&] { return Autoencoder::from_checkpoint(settings_.vae, dtype_, device_); });
     }
+    TiledDecode tiling = vae_->tiled_decode();
+    const auto& t = settings_.vae_tiling;
+    if (t.enabled) tiling.enabled = *t.enabled;
+    if (t.auto_above) tiling.auto_above = *t.auto_above;
+    if (t.tile) tiling.tile = *t.tile;
+    if (t.overlap) tiling.overlap = *t.overlap;
+    if (tiling.overlap >= tiling.tile)
+      throw ConfigError("config.vae_tiling.overlap: " + std::to_string(tiling.overlap) + " must be smaller than tile (" +
+                        std::to_string(tiling.tile) + ")");
+    vae_->set_tiled_decode(tiling);
     if (vae_->config().z_channels != latent_channels())
       throw ConfigError("config.vae: the autoencoder has " + std::to_string(vae_->config().z_channels) +
                         " latent channels, the transformer takes " + std::to_string(latent_channels()) +

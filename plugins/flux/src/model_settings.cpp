@@ -83,7 +83,17 @@ json build_schema() {
           {"maxItems", 3},
           {"description", "tokens per axis the model was trained at (posenc input); FLUX [1,64,64], tiny [1,4,4]"}}},
         {"attention_memory_mb",
-         {{"type", "integer"}, {"minimum", 1}, {"default", 16}, {"description", "score memory of one attention chunk (libtorch < 2)"}}}}}};
+         {{"type", "integer"}, {"minimum", 1}, {"maximum", 1 << 20}, {"default", 16},
+          {"description", "score memory of one attention chunk (CPU)"}}},
+        {"vae_tiling",
+         {{"type", "object"},
+          {"additionalProperties", false},
+          {"description", "tiled VAE decode for large images (docs/vae.md)"},
+          {"properties",
+           {{"enabled", {{"type", "boolean"}, {"default", true}, {"description", "false: never tile"}}},
+            {"auto_above", integer(0, "tile when the latent's height or width exceeds this (default 128 = 1024 px)")},
+            {"tile", integer(8, "latent pixels per tile side (default 64 = 512 px)")},
+            {"overlap", integer(0, "latent pixels shared by neighbouring tiles, < tile (default 16)")}}}}}}}};
 }
 
 std::string get_string(const json& j, const char* name) {
@@ -161,7 +171,28 @@ ModelSettings parse_model_settings(const std::string& config_json) {
     for (size_t i = 0; i < b.size(); ++i)
       s.base_extent.push_back(uint32_t(int_value(b[i], "config.base_extent[" + std::to_string(i) + "]", 1)));
   }
-  if (j.contains("attention_memory_mb")) s.attention_memory_mb = get_int(j, "config.", "attention_memory_mb", 1);
+  if (j.contains("attention_memory_mb")) {
+    s.attention_memory_mb = get_int(j, "config.", "attention_memory_mb", 1);
+    if (s.attention_memory_mb > (1 << 20)) throw ConfigError("config.attention_memory_mb: must be <= 1048576");
+  }
+  if (j.contains("vae_tiling")) {
+    const json& t = j["vae_tiling"];
+    if (!t.is_object()) throw ConfigError("config.vae_tiling: must be an object");
+    for (const auto& [key, value] : t.items()) {
+      if (key == "enabled") {
+        if (!value.is_boolean()) throw ConfigError("config.vae_tiling.enabled: must be true or false");
+        s.vae_tiling.enabled = value.get<bool>();
+      } else if (key == "auto_above") {
+        s.vae_tiling.auto_above = get_int(t, "config.vae_tiling.", key, 0);
+      } else if (key == "tile") {
+        s.vae_tiling.tile = get_int(t, "config.vae_tiling.", key, 8);
+      } else if (key == "overlap") {
+        s.vae_tiling.overlap = get_int(t, "config.vae_tiling.", key, 0);
+      } else {
+        throw ConfigError("config.vae_tiling." + key + ": unknown field");
+      }
+    }
+  }
   return s;
 }
 

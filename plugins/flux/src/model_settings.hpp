@@ -25,6 +25,11 @@ struct ModelSettings {
   std::optional<uint32_t> steps, width, height;
   std::vector<uint32_t> base_extent;   // empty: the preset's
   int64_t attention_memory_mb = 16;
+  // Tiled VAE decode: fields given in config.vae_tiling, applied over the autoencoder's defaults.
+  struct VaeTiling {
+    std::optional<bool> enabled;
+    std::optional<int64_t> auto_above, tile, overlap;
+  } vae_tiling;
 };
 
 // The JSON Schema of the configuration (the subset listed in docs/manifest.md).
