@@ -68,3 +68,35 @@ BOOST_AUTO_TEST_CASE(a_context_from_an_older_host_without_services_is_safe) {
   none.set_error(GENPLUG_E_FAILED, "ignored");
   BOOST_TEST(!none.cancelled());
 }
+
+namespace {
+class NullPosenc : public genplug::Posenc {
+ public:
+  int calls = 0;
+  void compute(const genplug_posenc_query_t&, genplug_spectrum_t&, genplug::Context&) override { ++calls; }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(structs_too_small_for_what_the_plugin_reads_are_refused) {
+  auto impl = std::make_unique<NullPosenc>();
+  NullPosenc* raw = impl.get();
+  auto* inst = new genplug::detail::PosencInstance(std::move(impl));
+  genplug_posenc_t* p = &inst->c;
+  const uint32_t dims[3] = {16, 56, 56}, base[3] = {1, 64, 64}, target[3] = {1, 64, 64};
+  genplug_rotary_layout_t layout{sizeof(layout), 3, dims, 10000.0, base, 16};
+  genplug_posenc_query_t q{sizeof(q), &layout, target, 0.5};
+  double freqs[64], amp[3];
+  genplug_spectrum_t out{sizeof(out), freqs, 64, amp, 3};
+  genplug::CallContext ctx;
+  BOOST_TEST(p->compute(p, &q, &out, ctx.get()) == GENPLUG_OK);
+  BOOST_TEST(raw->calls == 1);
+  q.struct_size = offsetof(genplug_posenc_query_t, t);  // a host built before `t` existed
+  BOOST_TEST(p->compute(p, &q, &out, ctx.get()) == GENPLUG_E_INVALID_ARGUMENT);
+  BOOST_TEST(ctx.error().find("query.struct_size") != std::string::npos);
+  BOOST_TEST(raw->calls == 1);
+  q.struct_size = sizeof(q);
+  out.struct_size = 8;
+  BOOST_TEST(p->compute(p, &q, &out, ctx.get()) == GENPLUG_E_INVALID_ARGUMENT);
+  BOOST_TEST(ctx.error().find("spectrum.struct_size") != std::string::npos);
+  p->destroy(p);
+}

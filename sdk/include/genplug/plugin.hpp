@@ -170,6 +170,14 @@ struct PosencInstance {
                                 const genplug_context_t* ctx) noexcept {
     return guard(ctx, [&] {
       if (!p || !q || !out) throw InvalidArgument("posenc.compute: NULL argument");
+      // Structs from an older or broken host must hold every field the plugin reads.
+      if (!GENPLUG_HAS_FIELD(q, genplug_posenc_query_t, t))
+        throw InvalidArgument("query.struct_size: " + std::to_string(q->struct_size) + " is too small");
+      if (!GENPLUG_HAS_FIELD(out, genplug_spectrum_t, amplitude_capacity))
+        throw InvalidArgument("spectrum.struct_size: " + std::to_string(out->struct_size) + " is too small");
+      if (!q->layout) throw InvalidArgument("query.layout: NULL");
+      if (!GENPLUG_HAS_FIELD(q->layout, genplug_rotary_layout_t, pixels_per_token))
+        throw InvalidArgument("layout.struct_size: " + std::to_string(q->layout->struct_size) + " is too small");
       Context c(ctx);
       self(p)->impl->compute(*q, *out, c);
     });
@@ -225,6 +233,9 @@ struct SchedulerInstance {
     return guard(ctx, [&] {
       if (!p || !r || !r->ops || !r->velocity || !r->sigmas)
         throw InvalidArgument("scheduler.sample: NULL argument");
+      if (!GENPLUG_HAS_FIELD(r, genplug_sample_request_t, seed) ||
+          !GENPLUG_HAS_FIELD(r->ops, genplug_tensor_ops_t, normal))
+        throw InvalidArgument("scheduler.sample: request or tensor-ops struct_size too small");
       Context c(ctx);
       self(p)->impl->sample(*r, c);
     });
@@ -285,6 +296,10 @@ struct ModelInstance {
     if (out) *out = nullptr;
     return guard(ctx, [&] {
       if (!p || !a || !a->latent || !out) throw InvalidArgument("model.predict: NULL argument");
+      if (!GENPLUG_HAS_FIELD(a, genplug_predict_args_t, spectrum) ||
+          (a->conditioning && !GENPLUG_HAS_FIELD(a->conditioning, genplug_tensor_list_t, tensors)) ||
+          (a->spectrum && !GENPLUG_HAS_FIELD(a->spectrum, genplug_spectrum_t, amplitude_capacity)))
+        throw InvalidArgument("model.predict: args, conditioning or spectrum struct_size too small");
       Context c(ctx);
       *out = self(p)->impl->predict(*a, c);
     });
