@@ -148,30 +148,6 @@ BOOST_AUTO_TEST_CASE(a_short_spectrum_buffer_is_an_invalid_argument) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(vae_tiling_is_configurable) {
-  // Forced tiling (auto_above 0, 4-latent-pixel tiles) changes the decode of a 128 px image only by the
-  // seams' blending; an overlap as large as the tile is refused at create, naming the field.
-  ModelProxy untiled = library().create(R"({"transformer": "random", "preset": "tiny", "seed": 3,
-                                            "vae_tiling": {"enabled": false}})");
-  ModelProxy tiled = library().create(R"({"transformer": "random", "preset": "tiny", "seed": 3,
-                                          "vae_tiling": {"auto_above": 0, "tile": 8, "overlap": 2}})");
-  CallContext ctx;
-  ManagedTensor x = untiled.noise(4, 128, 128, ctx);
-  const auto a = test::values(untiled.decode(x.tensor(), 128, 128, ctx).tensor());
-  const auto b = test::values(tiled.decode(x.tensor(), 128, 128, ctx).tensor());
-  const double err = test::relative_error(b, a);
-  BOOST_TEST_MESSAGE("forced tiling vs untiled, relative error " << err);
-  BOOST_TEST(err > 0.0);  // it really tiled
-  BOOST_TEST(err < 1.0);  // and it is the same picture, give or take the seams (random weights: docs/vae.md)
-  try {
-    library().create(R"({"transformer": "random", "preset": "tiny", "vae_tiling": {"tile": 8, "overlap": 8}})");
-    BOOST_ERROR("an overlap as large as the tile was accepted");
-  } catch (const PluginError& e) {
-    BOOST_TEST(e.code() == GENPLUG_E_CONFIG);
-    BOOST_TEST(std::string(e.what()).find("config.vae_tiling.overlap") != std::string::npos, e.what());
-  }
-}
-
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(random_tiny)
