@@ -26,12 +26,7 @@ struct ShardedGolden {
     std::vector<st::TensorData> shard[2];
     size_t i = 0;
     for (const auto& info : original->tensors()) {
-      st::TensorData t;
-      t.name = info.name;
-      t.dtype = info.dtype;
-      t.shape = info.shape;
-      t.data = info.data;
-      t.size = info.nbytes;
+      st::TensorData t = st::TensorData::borrow(info);
       const int which = (i++ * 2 < original->tensors().size()) ? 0 : 1;
       shard[which].push_back(t);
       weight_map[info.name] = shard_name(which);

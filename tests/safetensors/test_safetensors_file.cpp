@@ -129,12 +129,7 @@ BOOST_AUTO_TEST_CASE(round_trip_through_write_file_is_byte_exact) {
       const auto original = st::File::open(path);
       std::vector<st::TensorData> tensors;
       for (const auto& info : original->tensors()) {
-        st::TensorData t;
-        t.name = info.name;
-        t.dtype = info.dtype;
-        t.shape = info.shape;
-        t.data = info.data;  // pointer form for half, owned bytes for the other half
-        t.size = info.nbytes;
+        st::TensorData t = st::TensorData::borrow(info);  // pointer form for half, owned bytes for the other half
         if (tensors.size() % 2) {
           t.bytes.assign(info.data, info.data + info.nbytes);
           t.data = nullptr;

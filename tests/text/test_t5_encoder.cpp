@@ -68,12 +68,8 @@ fs::path rewrite(const fs::path& dir, const std::string& prefix, int shards) {
   nlohmann::json weight_map = nlohmann::json::object();
   int i = 0;
   for (const auto& info : src->tensors()) {
-    st::TensorData d;
+    st::TensorData d = st::TensorData::borrow(info);
     d.name = prefix + info.name;
-    d.dtype = info.dtype;
-    d.shape = info.shape;
-    d.data = info.data;
-    d.size = info.nbytes;
     const int shard = i++ % shards;
     weight_map[d.name] = "model-0000" + std::to_string(shard + 1) + "-of-0000" + std::to_string(shards) + ".safetensors";
     parts[shard].push_back(std::move(d));

@@ -277,12 +277,7 @@ BOOST_AUTO_TEST_CASE(sharded_diffusers_checkpoint_loads_like_the_single_file) {
   nlohmann::json weight_map = nlohmann::json::object();
   size_t i = 0;
   for (const auto& info : file->tensors()) {
-    st::TensorData t;
-    t.name = info.name;
-    t.dtype = info.dtype;
-    t.shape = info.shape;
-    t.data = info.data;
-    t.size = info.nbytes;
+    st::TensorData t = st::TensorData::borrow(info);
     const size_t which = i++ % 3;  // q, k and v of one block land in different shards
     shards[which].push_back(t);
     weight_map[info.name] = "diffusion_pytorch_model-0000" + std::to_string(which + 1) + "-of-00003.safetensors";

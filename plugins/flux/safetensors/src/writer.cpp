@@ -36,6 +36,16 @@ TensorData TensorData::from_floats(std::string name, std::vector<int64_t> shape,
   return t;
 }
 
+TensorData TensorData::borrow(const TensorInfo& info) {
+  TensorData t;
+  t.name = info.name;
+  t.dtype = info.dtype;
+  t.shape = info.shape;
+  t.data = info.data;
+  t.size = info.nbytes;
+  return t;
+}
+
 void write_file(const fs::path& path, const std::vector<TensorData>& tensors,
                 const std::map<std::string, std::string>& metadata) {
   const std::string where = path.string();

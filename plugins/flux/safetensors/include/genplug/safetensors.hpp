@@ -148,6 +148,8 @@ struct TensorData {
   std::size_t size = 0;
 
   static TensorData from_floats(std::string name, std::vector<int64_t> shape, const std::vector<float>& values);
+  // A tensor of an open file, written as it is (its data borrowed: the File must outlive the write).
+  static TensorData borrow(const TensorInfo& info);
 };
 
 // Writes the standard layout (u64 LE header length, JSON header space-padded to a multiple of 8, data in the
