@@ -42,6 +42,10 @@ void run_schedule(const ScheduleOptions& o, const Globals& globals) {
   const json config = parse_config_option(o.config);
   host::PluginCatalog catalog = globals.catalog();
   CallContext ctx;
+  ctx.on_log([&](int32_t severity, const std::string& m) {
+    if (severity >= GENPLUG_LOG_WARNING && (!globals.quiet || severity >= GENPLUG_LOG_ERROR))
+      std::cerr << (severity >= GENPLUG_LOG_ERROR ? "error: " : "warning: ") << m << "\n";
+  });
   SchedulerProxy scheduler;
   try {
     scheduler = catalog.create_scheduler(o.plugin, config, ctx, "--config");

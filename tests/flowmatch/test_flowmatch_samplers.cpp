@@ -189,6 +189,32 @@ BOOST_AUTO_TEST_CASE(evaluation_count_matches_calls) {
   }
 }
 
+// Zero-length steps (equal neighbours, as BFL's float32 schedule has at large mu) leave the latent exactly
+// as it was and still cost the step's evaluations: the run over [1, 1, 1, s...] equals the run over [1, s...]
+// bit for bit, with evaluation_count(of the longer schedule) calls, for every sampler.
+BOOST_AUTO_TEST_CASE(zero_length_steps_are_exact_no_ops_that_cost_their_evaluations) {
+  const GaussianFlow flow = test_flow(4);
+  const std::vector<double> plain = {1.0, 0.6, 0.6, 0.3, 0.0};
+  const std::vector<double> plateau = {1.0, 1.0, 1.0, 0.6, 0.6, 0.3, 0.0};
+  const std::vector<double> reference = {1.0, 0.6, 0.3, 0.0};
+  for (const auto& sampler : kAll) {
+    SchedulerProxy s = make_scheduler(config_for(sampler, ""));
+    const RunResult want = run_sampler(s, reference, flow, test_noise(4), 7);
+    BOOST_REQUIRE_EQUAL(want.status, GENPLUG_OK);
+    for (const auto& sigmas : {plain, plateau}) {
+      const RunResult got = run_sampler(s, sigmas, flow, test_noise(4), 7);
+      BOOST_TEST_CONTEXT(sampler << " over " << sigmas.size() << " sigmas") {
+        BOOST_REQUIRE_EQUAL(got.status, GENPLUG_OK);
+        BOOST_TEST(got.calls == s.evaluation_count(uint32_t(sigmas.size())));
+        BOOST_TEST(got.live_after == 0u);
+        if (sampler != "euler-ancestral")  // its noise stream is indexed by step, so steps shift it
+          BOOST_TEST(got.latent == want.latent, boost::test_tools::per_element());
+        for (double v : got.latent) BOOST_TEST(std::isfinite(v));
+      }
+    }
+  }
+}
+
 // The callback's GENPLUG_E_CANCELLED stops the run at once: no further call, every scratch tensor given
 // back, and the instance works again afterwards.
 BOOST_AUTO_TEST_CASE(cancellation_from_the_callback) {
@@ -300,8 +326,8 @@ BOOST_AUTO_TEST_CASE(bad_requests_are_refused) {
   SchedulerProxy s = make_scheduler("{}");
   const std::vector<std::pair<std::vector<double>, std::string>> bad = {
       {{1.0}, "request.sigma_count"},
-      {{1.0, 1.0, 0.0}, "request.sigmas[1]"},
       {{0.5, 0.7, 0.0}, "request.sigmas[1]"},
+      {{1.0, 1.0, 1.0, 0.0, 0.5}, "request.sigmas[4]"},
       {{1.5, 0.5, 0.0}, "request.sigmas[0]"},
       {{1.0, 0.5, -0.1}, "request.sigmas[2]"},
       {{1.0, std::nan(""), 0.0}, "request.sigmas[1]"}};

@@ -32,6 +32,8 @@ struct FluxGoldenCase {
   int64_t n_txt = info.at("n_txt");
 
   torch::Tensor io_tensor(const std::string& name) const { return golden_tensor(*io, name); }
+  // The guidance input; undefined for a model without guidance embedding (the file then has none).
+  torch::Tensor guidance() const { return io->find("guidance") ? io_tensor("guidance") : torch::Tensor(); }
   torch::Tensor ids() const { return flux::flux_position_ids(n_txt, grid_h, grid_w, int64_t(config.axes_dim.size())); }
   flux::RotarySpectrum plain() const { return flux::plain_spectrum(config.axes_dim, config.theta); }
   flux::RotarySpectrum dype() const { return spectrum_from_json(info.at("dype"), config.axes_dim); }

@@ -23,8 +23,7 @@ struct Fixture : test::FluxGoldenCase {
 
   torch::Tensor forward(const torch::Tensor& img, double t, const flux::RotarySpectrum& spectrum) const {
     flux::RotaryTables pe = flux::rotary_tables(ids(), spectrum);
-    return model.forward(img, io_tensor("txt"), torch::full({1}, t, torch::kFloat32), io_tensor("y"),
-                         io_tensor("guidance"), pe);
+    return model.forward(img, io_tensor("txt"), torch::full({1}, t, torch::kFloat32), io_tensor("y"), guidance(), pe);
   }
 };
 
@@ -76,8 +75,8 @@ BOOST_AUTO_TEST_CASE(diffusers_weights_give_the_same_forward) {
   flux::TensorMap bfl_names = flux::diffusers_to_bfl_transformer(flux::load_tensors(ckpt, torch::kFloat32, torch::kCPU));
   flux::FluxTransformer from_diffusers(bfl_names, config);
   flux::RotaryTables pe = flux::rotary_tables(ids(), plain());
-  torch::Tensor out = from_diffusers.forward(io_tensor("img"), io_tensor("txt"), io_tensor("timesteps"), io_tensor("y"),
-                                             io_tensor("guidance"), pe);
+  torch::Tensor out =
+      from_diffusers.forward(io_tensor("img"), io_tensor("txt"), io_tensor("timesteps"), io_tensor("y"), guidance(), pe);
   const double err = relative_error(out, io_tensor("out"));
   BOOST_TEST_MESSAGE("forward (diffusers weights via diffusers_to_bfl_transformer) relative error " << err);
   BOOST_TEST(err < kTolerance);
@@ -123,14 +122,28 @@ BOOST_AUTO_TEST_CASE(packing_matches_bfl_prepare_and_unpack) {
                           test::golden_tensor(*sample, "final_unpacked")));
 }
 
+BOOST_AUTO_TEST_CASE(guidance_input_follows_the_config) {
+  // guidance_embed: the file holds the guidance value, and the model requires it; without: neither.
+  BOOST_TEST(guidance().defined() == config.guidance_embed);
+  BOOST_TEST(info.at("guidance").is_null() == !config.guidance_embed);
+  if (config.guidance_embed) {
+    flux::RotaryTables pe = flux::rotary_tables(ids(), plain());
+    BOOST_CHECK_THROW(model.forward(io_tensor("img"), io_tensor("txt"), io_tensor("timesteps"), io_tensor("y"),
+                                    torch::Tensor(), pe),
+                      genplug::Error);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(missing_and_misshapen_tensors_are_named) {
+  // The tensor to drop is the golden file's last one in name order (whatever the depths are).
   flux::TensorMap weights = test::golden_tensor_map(*bfl);
-  weights.erase("single_blocks.1.linear2.weight");
+  const std::string dropped = std::prev(weights.end())->first;
+  weights.erase(dropped);
   try {
     flux::FluxTransformer broken(weights, config);
     BOOST_FAIL("a missing tensor was accepted");
   } catch (const genplug::Error& e) {
-    BOOST_TEST(std::string(e.what()).find("single_blocks.1.linear2.weight") != std::string::npos);
+    BOOST_TEST(std::string(e.what()).find(dropped) != std::string::npos, e.what() << " lacks " << dropped);
   }
   flux::FluxConfig wider = config;
   wider.context_in_dim += 1;

@@ -85,20 +85,20 @@ BOOST_AUTO_TEST_CASE(encode_with_real_tokenizers_and_encoders, *utf::preconditio
   std::ofstream(config) << files.config(16).dump();
   const fs::path out = files.dir / "cond.safetensors";
   std::string err;
-  const int code = run("encode --text @" + config.string() + " --context-dim 32 --vec-dim 32 -p 'a red house' -o " +
-                           out.string(),
-                       &err);
+  const std::string dims = " --context-dim " + std::to_string(files.t5_width) + " --vec-dim " + std::to_string(files.clip_width);
+  const int code = run("encode --text @" + config.string() + dims + " -p 'a red house' -o " + out.string(), &err);
   BOOST_REQUIRE_MESSAGE(code == 0, "genplug encode failed (" << code << "): " << err);
-  const auto read = genplug::flux::read_conditioning_file(out, 32, 32, torch::kCPU, torch::kFloat32);
-  auto cond = genplug::flux::TextConditioner::create(files.config(16), 32, 32, torch::kCPU, torch::kFloat32, nullptr);
+  const auto read = genplug::flux::read_conditioning_file(out, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32);
+  auto cond = genplug::flux::TextConditioner::create(files.config(16), files.t5_width, files.clip_width, torch::kCPU,
+                                                     torch::kFloat32, nullptr);
   const auto expected = cond->encode("a red house");
-  BOOST_TEST(read.txt.sizes() == torch::IntArrayRef({1, 16, 32}));
+  BOOST_TEST(read.txt.sizes() == torch::IntArrayRef({1, 16, files.t5_width}));
   BOOST_TEST(torch::allclose(read.txt, expected.txt, 1e-6, 1e-6));
   BOOST_TEST(torch::allclose(read.vec, expected.vec, 1e-6, 1e-6));
 
   // A tokenizer that does not fit the encoder fails with the reason.
   BOOST_TEST(run("encode --text @" + config.string() + " --clip-tokenizer " + (files.dir / "spiece.model").string() +
-                     " --context-dim 32 --vec-dim 32 -p x -o " + out.string() + " --force",
+                     dims + " -p x -o " + out.string() + " --force",
                  &err) != 0);
   BOOST_TEST(err.find("CLIP tokenizer") != std::string::npos, err);
 }

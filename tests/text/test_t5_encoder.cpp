@@ -12,6 +12,7 @@
 #include <genplug/flux/text/text_weights.hpp>
 
 #include "golden.hpp"
+#include "isa_emulation.hpp"
 #include "text_test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -150,18 +151,32 @@ BOOST_AUTO_TEST_CASE(errors_name_the_problem) {
   fs::remove_all(dir);
 }
 
+// The reduced-precision path (RMSNorm cast to the weight dtype, float32 softmax) against float32. The bound
+// is relative to a reference measured in the same run: the float32 forward of the weights rounded to bfloat16
+// (error e_w). Running in bfloat16 rounds, besides the weights, every linear layer's input and output with
+// the same unit roundoff u = 2^-8; those perturbations enter each product as the weight rounding does
+// (|W| |x| u), so they add at most about twice e_w again, and the final output rounding adds u relative:
+// e_bf16 <= 4 e_w + u. Measured on the shown set (AVX-512 and forced AVX2 kernels): e_bf16 / e_w ~ 1-2.
 BOOST_AUTO_TEST_CASE(bfloat16_weights_follow_float32) {
-  // The reduced-precision path (RMSNorm cast to the weight dtype, float32 softmax) stays near the float32 result.
+  const genplug::test::Bf16AsOnCappedIsa isa;
   const auto cfg = golden_config();
-  const auto encoder = gt::T5Encoder::from_weights(
-      gt::load_text_weights(genplug::test::golden("t5/t5_tiny.safetensors"), kAnchor, "T5 encoder", torch::kCPU,
-                            torch::kBFloat16),
-      cfg["relative_attention_max_distance"]);
+  const fs::path file = genplug::test::golden("t5/t5_tiny.safetensors");
   const auto io = st::File::open(genplug::test::golden("t5/t5_tiny_io.safetensors"));
-  const torch::Tensor out = encoder.forward(genplug::test::to_torch(io->at("case0.input_ids")));
+  const auto ids = genplug::test::to_torch(io->at("case0.input_ids"));
+  const auto expected = genplug::test::to_torch(io->at("case0.last_hidden_state"));
+
+  auto rounded = gt::load_text_weights(file, kAnchor, "T5 encoder", torch::kCPU, torch::kBFloat16);
+  for (auto& [name, t] : rounded.tensors) t = t.to(torch::kFloat32);
+  const auto weights_only = gt::T5Encoder::from_weights(rounded, cfg["relative_attention_max_distance"]);
+  const double e_w = genplug::test::relative_error(weights_only.forward(ids), expected);
+
+  const auto encoder = gt::T5Encoder::from_weights(
+      gt::load_text_weights(file, kAnchor, "T5 encoder", torch::kCPU, torch::kBFloat16),
+      cfg["relative_attention_max_distance"]);
+  const torch::Tensor out = encoder.forward(ids);
   BOOST_TEST(out.scalar_type() == torch::kBFloat16);
-  const double err = genplug::test::relative_error(out.to(torch::kFloat32),
-                                                   genplug::test::to_torch(io->at("case0.last_hidden_state")));
-  BOOST_TEST_MESSAGE("bfloat16 case0: max relative error " << err);
-  BOOST_TEST(err < 0.1);
+  const double err = genplug::test::relative_error(out.to(torch::kFloat32), expected);
+  BOOST_TEST_MESSAGE("bfloat16 case0: relative error " << err << "; float32 with bfloat16-rounded weights " << e_w);
+  BOOST_TEST(e_w > 0.0);  // the rounding is real
+  BOOST_TEST(err <= 4.0 * e_w + 0x1p-8);
 }

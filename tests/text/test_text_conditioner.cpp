@@ -71,7 +71,7 @@ BOOST_AUTO_TEST_CASE(real_mode_matches_tokenizer_plus_encoders) {
   TinyFiles files;
   const int64_t max_length = 20;
   std::vector<std::string> warnings;
-  auto cond = gf::TextConditioner::create(files.config(max_length), 32, 32, torch::kCPU, torch::kFloat32,
+  auto cond = gf::TextConditioner::create(files.config(max_length), files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32,
                                           [&](const std::string& w) { warnings.push_back(w); });
   BOOST_TEST(!cond->loaded());
   const std::string prompt = "a photo of the cat";
@@ -98,7 +98,7 @@ BOOST_AUTO_TEST_CASE(real_mode_matches_tokenizer_plus_encoders) {
   // Pooled at the first end-of-text token: 1 BOS + content tokens.
   const int64_t eos_at = static_cast<int64_t>(clip_tok.encode(prompt).size()) + 1;
   BOOST_TEST(torch::allclose(c.vec, out.last_hidden_state.select(1, eos_at)));
-  BOOST_TEST(c.vec.sizes() == torch::IntArrayRef({1, 32}));
+  BOOST_TEST(c.vec.sizes() == torch::IntArrayRef({1, files.clip_width}));
 
   // A long prompt: both tokenizers warn with the dropped count.
   std::string long_prompt;
@@ -112,17 +112,17 @@ BOOST_AUTO_TEST_CASE(config_and_file_errors) {
   TinyFiles files;
   json cfg = files.config(16);
   cfg["t5"] = (files.dir / "missing.safetensors").string();
-  const std::string missing = message_of([&] { gf::TextConditioner::create(cfg, 32, 32, torch::kCPU, torch::kFloat32, nullptr); });
+  const std::string missing = message_of([&] { gf::TextConditioner::create(cfg, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr); });
   BOOST_TEST(missing.find("missing.safetensors") != std::string::npos, missing);
 
-  const std::string none = message_of([&] { gf::TextConditioner::create(json::object(), 32, 32, torch::kCPU, torch::kFloat32, nullptr); });
+  const std::string none = message_of([&] { gf::TextConditioner::create(json::object(), files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr); });
   BOOST_TEST(none.find("\"t5\"") != std::string::npos, none);
 
   // Corrupt tokenizer: reported on the first encode (loading is lazy), naming the file.
   std::ofstream(files.dir / "corrupt.model") << "not a model";
   cfg = files.config(16);
   cfg["t5_tokenizer"] = (files.dir / "corrupt.model").string();
-  auto bad_tok = gf::TextConditioner::create(cfg, 32, 32, torch::kCPU, torch::kFloat32, nullptr);
+  auto bad_tok = gf::TextConditioner::create(cfg, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr);
   const std::string corrupt = message_of([&] { bad_tok->encode("a cat"); });
   BOOST_TEST(corrupt.find("corrupt.model") != std::string::npos, corrupt);
   BOOST_TEST(!bad_tok->loaded());
@@ -134,17 +134,18 @@ BOOST_AUTO_TEST_CASE(config_and_file_errors) {
   std::ofstream(files.dir / "small" / "merges.txt") << "#version: 0.2\na b\n";
   cfg = files.config(16);
   cfg["clip_tokenizer"] = (files.dir / "small").string();
-  auto mismatch = gf::TextConditioner::create(cfg, 32, 32, torch::kCPU, torch::kFloat32, nullptr);
+  auto mismatch = gf::TextConditioner::create(cfg, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr);
   const std::string vocab_error = message_of([&] { mismatch->encode("a"); });
   BOOST_TEST(vocab_error.find("do not belong together") != std::string::npos, vocab_error);
 
   // Encoder width that does not match the transformer.
-  auto wide = gf::TextConditioner::create(files.config(16), 64, 32, torch::kCPU, torch::kFloat32, nullptr);
+  const int64_t wider = 2 * files.t5_width;
+  auto wide = gf::TextConditioner::create(files.config(16), wider, files.clip_width, torch::kCPU, torch::kFloat32, nullptr);
   const std::string width = message_of([&] { wide->encode("a"); });
-  BOOST_TEST(width.find("context_in_dim 64") != std::string::npos, width);
+  BOOST_TEST(width.find("context_in_dim " + std::to_string(wider)) != std::string::npos, width);
 
   // Invalid UTF-8 prompt.
-  auto ok = gf::TextConditioner::create(files.config(16), 32, 32, torch::kCPU, torch::kFloat32, nullptr);
+  auto ok = gf::TextConditioner::create(files.config(16), files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr);
   const std::string utf8 = message_of([&] { ok->encode("caf\xE9"); });
   BOOST_TEST(utf8.find("not valid UTF-8") != std::string::npos, utf8);
 }

@@ -51,6 +51,9 @@ inline std::string sentencepiece_model() {
 struct TinyFiles {
   std::filesystem::path dir;
   int64_t clip_vocab = 0;
+  // The encoders' output widths: the transformer's context_in_dim (T5 d_model) and vec_in_dim (CLIP hidden).
+  int64_t t5_width = read_json(golden("t5/t5_tiny_info.json"))["config"]["d_model"];
+  int64_t clip_width = read_json(golden("clip/clip_text_tiny_info.json"))["config"]["hidden_size"];
   TinyFiles() {
     dir = std::filesystem::temp_directory_path() / ("genplug_tiny_text_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir / "tokenizer");

@@ -7,6 +7,7 @@
 #include <genplug/flux/autoencoder_attention.hpp>
 #include <genplug/flux/autoencoder_tiling.hpp>
 
+#include "isa_emulation.hpp"
 #include "vae_test_image.hpp"
 #include "vae_test_support.hpp"
 
@@ -162,18 +163,25 @@ BOOST_AUTO_TEST_CASE(tiled_decode_deviation_is_bounded) {
   }
 }
 
-// bf16 weights: tiled decode (synced GroupNorm normalises in float32) stays close to the f32 untiled decode.
+// bf16 weights: tiled decode (synced GroupNorm normalises in float32) stays as close to the f32 tiled decode
+// as the untiled bf16 decode is to the untiled f32 one. The reference is measured in the same run because the
+// bf16 error itself depends on the CPU's kernels (native bf16 dot products with float32 accumulation on
+// AVX-512 BF16; conversions around float32 kernels elsewhere: 44.7 vs 29.7 dB on the same weights). Tiling
+// adds no rounding of its own beyond the blend (one multiply-add per pixel), so it may at most double the
+// error energy: PSNR at most 3 dB below the untiled one.
 BOOST_AUTO_TEST_CASE(bf16_tiled_decode_runs_and_stays_close) {
+  const genplug::test::Bf16AsOnCappedIsa isa;
   const auto f32 = Autoencoder::random(AutoencoderConfig::tiny(), 11);
   const auto bf16 = Autoencoder::random(AutoencoderConfig::tiny(), 11, torch::kBFloat16);
   const auto z = f32.encode(test_image(f32.config().in_channels, 128));
   TiledDecode tiling;
   tiling.tile = 8;
   tiling.overlap = 4;
-  const auto tiled32 = f32.decode_tiled(z, tiling);
   const auto tiled16 = bf16.decode_tiled(z, tiling);
   BOOST_TEST((tiled16.scalar_type() == torch::kBFloat16));
-  const double quality = psnr(tiled16.to(torch::kFloat), tiled32);
-  BOOST_TEST_MESSAGE("bf16 vs f32 tiled decode: PSNR " << quality << " dB");
-  BOOST_TEST(quality >= 35.0);  // measured 44.7 dB
+  const double tiled = psnr(tiled16.to(torch::kFloat), f32.decode_tiled(z, tiling));
+  const double untiled = psnr(bf16.decode_untiled(z).to(torch::kFloat), f32.decode_untiled(z));
+  BOOST_TEST_MESSAGE("bf16 vs f32 decode: tiled PSNR " << tiled << " dB, untiled " << untiled << " dB");
+  BOOST_TEST(std::isfinite(tiled));
+  BOOST_TEST(tiled >= untiled - 3.0);
 }

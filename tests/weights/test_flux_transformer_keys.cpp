@@ -31,6 +31,22 @@ gf::ShapeMap with_prefix(const gf::ShapeMap& shapes, const std::string& prefix) 
 
 gf::FluxConfig golden_config() { return genplug::test::golden_flux_config(); }
 
+// The last double and single block of the golden config (tensor names depend on the depths).
+std::string last_double() { return std::to_string(golden_config().depth - 1); }
+std::string last_single() { return std::to_string(golden_config().depth_single_blocks - 1); }
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string t = "[";
+  for (size_t i = 0; i < shape.size(); ++i) t += (i ? ", " : "") + std::to_string(shape[i]);
+  return t + "]";
+}
+
+// The shape with its last dimension one short (a tensor of the wrong width).
+std::vector<int64_t> narrower(std::vector<int64_t> shape) {
+  shape.back() -= 1;
+  return shape;
+}
+
 template <typename F>
 std::string error_of(F&& f) {
   try {
@@ -119,11 +135,12 @@ BOOST_AUTO_TEST_CASE(plan_merges_and_swaps_where_flux_md_says) {
   const auto plan = gf::transformer_key_plan(names_of(diffusers), {gf::TransformerLayout::diffusers, ""}, "d");
   std::map<std::string, gf::KeyMerge> by_target;
   for (const auto& m : plan) by_target.emplace(m.target, m);
-  const auto& qkv = by_target.at("double_blocks.1.txt_attn.qkv.weight");
+  const std::string d = last_double();
+  const auto& qkv = by_target.at("double_blocks." + d + ".txt_attn.qkv.weight");
   BOOST_TEST((qkv.op == gf::KeyMerge::Op::concat));
-  BOOST_TEST(qkv.sources == (std::vector<std::string>{"transformer_blocks.1.attn.add_q_proj.weight",
-                                                      "transformer_blocks.1.attn.add_k_proj.weight",
-                                                      "transformer_blocks.1.attn.add_v_proj.weight"}),
+  BOOST_TEST(qkv.sources == (std::vector<std::string>{"transformer_blocks." + d + ".attn.add_q_proj.weight",
+                                                      "transformer_blocks." + d + ".attn.add_k_proj.weight",
+                                                      "transformer_blocks." + d + ".attn.add_v_proj.weight"}),
              boost::test_tools::per_element());
   const auto& linear1 = by_target.at("single_blocks.0.linear1.bias");
   BOOST_TEST(linear1.sources == (std::vector<std::string>{"single_transformer_blocks.0.attn.to_q.bias",
@@ -187,18 +204,18 @@ BOOST_AUTO_TEST_CASE(full_size_configs_have_the_documented_tensor_and_parameter_
 BOOST_AUTO_TEST_CASE(config_mismatch_names_the_field) {
   const auto inferred = gf::infer_flux_config(golden_shapes("flux_tiny_bfl.safetensors"), "ckpt.safetensors");
   auto wrong = golden_config();
-  wrong.hidden_size = 128;
+  wrong.hidden_size *= 2;
   auto m = error_of([&] { gf::check_flux_config(wrong, inferred, "ckpt.safetensors"); });
   BOOST_TEST(contains(m, "ckpt.safetensors"));
   BOOST_TEST(contains(m, "'hidden_size'"));
   wrong = golden_config();
-  wrong.guidance_embed = false;
+  wrong.guidance_embed = !wrong.guidance_embed;
   BOOST_TEST(contains(error_of([&] { gf::check_flux_config(wrong, inferred, "c"); }), "'guidance_embed'"));
   wrong = golden_config();
-  wrong.depth_single_blocks = 3;
+  wrong.depth_single_blocks += 1;
   BOOST_TEST(contains(error_of([&] { gf::check_flux_config(wrong, inferred, "c"); }), "'depth_single_blocks'"));
   wrong = golden_config();
-  wrong.axes_dim = {4, 4, 4};
+  wrong.axes_dim.front() += 2;
   BOOST_TEST(contains(error_of([&] { gf::check_flux_config(wrong, inferred, "c"); }), "'axes_dim'"));
   // The full dev preset against the tiny checkpoint.
   BOOST_TEST(!error_of([&] { gf::check_flux_config(gf::FluxConfig::dev(), inferred, "c"); }).empty());
@@ -207,15 +224,18 @@ BOOST_AUTO_TEST_CASE(config_mismatch_names_the_field) {
 BOOST_AUTO_TEST_CASE(missing_and_misshapen_tensors_are_named) {
   const auto config = golden_config();
   auto shapes = golden_shapes("flux_tiny_bfl.safetensors");
-  shapes.erase("single_blocks.1.linear2.bias");
+  const std::string missing = "single_blocks." + last_single() + ".linear2.bias";
+  shapes.erase(missing);
   auto m = error_of([&] { gf::check_flux_shapes(shapes, config, "ckpt.safetensors"); });
   BOOST_TEST(contains(m, "ckpt.safetensors"));
-  BOOST_TEST(contains(m, "missing tensor 'single_blocks.1.linear2.bias'"));
+  BOOST_TEST(contains(m, "missing tensor '" + missing + "'"), m);
 
   shapes = golden_shapes("flux_tiny_bfl.safetensors");
-  shapes["double_blocks.0.img_mlp.2.weight"] = {64, 255};
+  const std::string mlp = "double_blocks.0.img_mlp.2.weight";
+  const std::vector<int64_t> right = shapes.at(mlp);
+  shapes[mlp] = narrower(right);
   m = error_of([&] { gf::check_flux_shapes(shapes, config, "ckpt.safetensors"); });
-  BOOST_TEST(contains(m, "'double_blocks.0.img_mlp.2.weight' has shape [64, 255], expected [64, 256]"));
+  BOOST_TEST(contains(m, "'" + mlp + "' has shape " + shape_text(narrower(right)) + ", expected " + shape_text(right)), m);
 
   shapes = golden_shapes("flux_tiny_bfl.safetensors");
   shapes["single_blocks.0.linear1.weight_scale"] = {};
@@ -229,25 +249,31 @@ BOOST_AUTO_TEST_CASE(missing_and_misshapen_tensors_are_named) {
 
 BOOST_AUTO_TEST_CASE(missing_diffusers_part_and_block_gaps_are_named) {
   auto diffusers = golden_shapes("flux_tiny_diffusers.safetensors");
-  diffusers.erase("transformer_blocks.1.attn.add_k_proj.weight");
+  const std::string add_k = "transformer_blocks." + last_double() + ".attn.add_k_proj.weight";
+  diffusers.erase(add_k);
   auto m = error_of([&] { gf::bfl_transformer_shapes(diffusers, "d.safetensors"); });
   BOOST_TEST_INFO(m);
-  BOOST_TEST(contains(m, "missing tensor 'transformer_blocks.1.attn.add_k_proj.weight'"));
+  BOOST_TEST(contains(m, "missing tensor '" + add_k + "'"));
   diffusers = golden_shapes("flux_tiny_diffusers.safetensors");
   diffusers.erase("single_transformer_blocks.0.proj_mlp.bias");
   m = error_of([&] { gf::bfl_transformer_shapes(diffusers, "d.safetensors"); });
   BOOST_TEST_INFO(m);
   BOOST_TEST(contains(m, "missing tensor 'single_transformer_blocks.0.proj_mlp.bias'"));
   diffusers = golden_shapes("flux_tiny_diffusers.safetensors");
-  diffusers["transformer_blocks.0.attn.to_v.weight"] = {64, 63};
+  const std::string to_v = "transformer_blocks.0.attn.to_v.weight";
+  diffusers[to_v] = narrower(diffusers.at(to_v));
   m = error_of([&] { gf::bfl_transformer_shapes(diffusers, "d.safetensors"); });
-  BOOST_TEST(contains(m, "'transformer_blocks.0.attn.to_v.weight' has shape [64, 63]"));
+  BOOST_TEST(contains(m, "'" + to_v + "' has shape " + shape_text(diffusers.at(to_v))), m);
 
+  // A gap: block 0 gone while later blocks remain (in whichever stack has more than one block).
+  const auto config = golden_config();
+  const std::string stack = config.depth > 1 ? "double_blocks." : "single_blocks.";
+  BOOST_TEST_REQUIRE(std::max(config.depth, config.depth_single_blocks) > 1);
   auto bfl = golden_shapes("flux_tiny_bfl.safetensors");
   for (auto it = bfl.begin(); it != bfl.end();)
-    it = it->first.rfind("double_blocks.0.", 0) == 0 ? bfl.erase(it) : std::next(it);
+    it = it->first.rfind(stack + "0.", 0) == 0 ? bfl.erase(it) : std::next(it);
   m = error_of([&] { gf::infer_flux_config(bfl, "b.safetensors"); });
-  BOOST_TEST(contains(m, "'double_blocks.0'"));
+  BOOST_TEST(contains(m, "'" + stack + "0'"), m);
 }
 
 BOOST_AUTO_TEST_CASE(sd_cpp_norm_weight_alias_is_accepted) {

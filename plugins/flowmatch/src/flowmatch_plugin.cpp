@@ -19,8 +19,15 @@ class FlowmatchScheduler final : public genplug::Scheduler {
   explicit FlowmatchScheduler(FlowmatchConfig config)
       : config_(std::move(config)), sampler_(make_sampler(config_.sampler)) {}
 
-  std::vector<double> sigmas(uint32_t steps, uint64_t image_tokens, Context& /*ctx*/) override {
-    return make_schedule(config_.schedule, steps, image_tokens);
+  std::vector<double> sigmas(uint32_t steps, uint64_t image_tokens, Context& ctx) override {
+    std::vector<double> s = make_schedule(config_.schedule, steps, image_tokens);
+    if (const uint32_t k = zero_length_steps(s))
+      ctx.warn(std::to_string(k) + " of " + std::to_string(s.size() - 1) + " steps have zero length (mu = " +
+               std::to_string(schedule_mu(config_.schedule, image_tokens)) + " at " + std::to_string(image_tokens) +
+               " image tokens rounds their float32 sigmas to " + std::to_string(s[0]) +
+               "): each still costs a model evaluation and changes nothing; pin mu (e.g. config.mu 1.15) for a "
+               "schedule where every step counts");
+    return s;
   }
 
   uint64_t evaluation_count(uint32_t sigma_count) override { return sampler_->evaluation_count(sigma_count); }

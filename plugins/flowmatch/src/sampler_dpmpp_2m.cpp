@@ -29,6 +29,7 @@ class DpmPP2MSampler final : public Sampler {
     double h_previous = std::numeric_limits<double>::infinity();  // no usable history yet
     for (size_t i = 0; i < run.steps(); ++i) {
       run.velocity(x, s[i], v.get());
+      if (s[i + 1] == s[i]) continue;  // zero-length step: evaluated, x and the history unchanged (h = 0 or NaN)
       ops.combine(x0.get(), {{x, 1.0}, {v.get(), -s[i]}});
       if (s[i + 1] == 0.0) {
         ops.combine(x, {{x0.get(), 1.0}});

@@ -17,6 +17,7 @@ class EulerSampler final : public Sampler {
     ScratchTensor v(ops, x);
     for (size_t i = 0; i < run.steps(); ++i) {
       run.velocity(x, s[i], v.get());
+      if (s[i + 1] == s[i]) continue;  // zero-length step: evaluated (as BFL), x unchanged
       ops.combine(x, {{x, 1.0}, {v.get(), s[i + 1] - s[i]}});
     }
   }

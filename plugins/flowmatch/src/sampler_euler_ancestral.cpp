@@ -31,6 +31,7 @@ class EulerAncestralSampler final : public Sampler {
     for (size_t i = 0; i < run.steps(); ++i) {
       run.velocity(x, s[i], v.get());
       const double s_next = s[i + 1];
+      if (s_next == s[i]) continue;  // zero-length step: evaluated (as BFL), x unchanged (no 0/0 at s = 1)
       if (s_next == 0.0 || eta_ == 0.0) {
         ops.combine(x, {{x, 1.0}, {v.get(), s_next - s[i]}});
         continue;

@@ -37,9 +37,9 @@ std::vector<double> checked_sigmas(const genplug_sample_request_t& r) {
     const std::string field = "request.sigmas[" + std::to_string(i) + "]";
     if (!std::isfinite(s[i]) || s[i] < 0.0 || s[i] > 1.0)
       throw InvalidArgument(field + ": must be within [0, 1], got " + number_text(s[i]));
-    if (i > 0 && !(s[i] < s[i - 1]))
-      throw InvalidArgument(field + ": must be below the previous sigma " + number_text(s[i - 1]) +
-                            " (a schedule decreases strictly), got " + number_text(s[i]));
+    if (i > 0 && s[i] > s[i - 1])
+      throw InvalidArgument(field + ": must not exceed the previous sigma " + number_text(s[i - 1]) +
+                            " (a schedule never increases), got " + number_text(s[i]));
   }
   return s;
 }

@@ -47,8 +47,10 @@ class ScratchTensor {
 
 class SamplingRun {
  public:
-  // Validates the request (sigmas finite, within [0, 1], strictly decreasing, at least one step; the ops
-  // table complete). `planned_evaluations` is the sampler's evaluation_count, the progress total.
+  // Validates the request (sigmas finite, within [0, 1], never increasing, at least one step; the ops
+  // table complete). Equal neighbours are zero-length steps: every sampler leaves the latent exactly as it is
+  // there, yet still makes that step's evaluations, as BFL's denoise loop does (evaluation_count stays a
+  // function of the step count). `planned_evaluations` is the sampler's evaluation_count, the progress total.
   SamplingRun(const genplug_sample_request_t& request, Context& ctx, uint64_t planned_evaluations);
 
   const std::vector<double>& sigmas() const { return sigmas_; }

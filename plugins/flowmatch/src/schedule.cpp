@@ -60,6 +60,12 @@ std::vector<double> closed_form_float64(uint32_t n, const double* mu) {
 
 }  // namespace
 
+uint32_t zero_length_steps(const std::vector<double>& sigmas) {
+  uint32_t k = 0;
+  for (size_t i = 1; i < sigmas.size(); ++i) k += sigmas[i] == sigmas[i - 1];
+  return k;
+}
+
 double schedule_mu(const ScheduleSettings& s, uint64_t image_tokens) {
   if (s.mu) return *s.mu;
   return mu_for_tokens(image_tokens, s.base_shift, s.max_shift, static_cast<double>(s.base_image_tokens),
@@ -87,12 +93,14 @@ std::vector<double> make_schedule(const ScheduleSettings& s, uint32_t steps, uin
     sigmas = diffusers_float32(n, shift);
   else
     sigmas = bfl_float32(n, shift);
+  // At a large mu, float32 rounds 1 - (1/t - 1) e^-mu to exactly 1.0 for the first steps (BFL's own schedule
+  // does; e.g. mu = 25.4 at 147 456 tokens): equal neighbours are zero-length steps and allowed, as in BFL.
+  // A schedule that increases anywhere is an error.
   for (size_t i = 1; i < sigmas.size(); ++i)
-    if (!(sigmas[i] < sigmas[i - 1]))
+    if (sigmas[i] > sigmas[i - 1])
       throw InvalidArgument("steps: " + std::to_string(n) + " steps at mu = " + std::to_string(mu) +
-                            " give a schedule that no longer decreases strictly at index " + std::to_string(i) +
-                            " (sigma " + std::to_string(sigmas[i]) + "); use fewer steps, a smaller shift or "
-                            "precision float64");
+                            " give a schedule that increases at index " + std::to_string(i) + " (sigma " +
+                            std::to_string(sigmas[i]) + "); use fewer steps, a smaller shift or precision float64");
   return sigmas;
 }
 
