@@ -76,6 +76,15 @@ BOOST_AUTO_TEST_CASE(causal_mask_ignores_later_tokens) {
   BOOST_TEST(!torch::equal(a.slice(1, p, p + 1), b.slice(1, p, p + 1)));
 }
 
+// Settings the weights cannot show: the golden config must be what the encoder implements, so that a set with
+// other values fails here by name rather than as an unexplained numeric mismatch.
+BOOST_AUTO_TEST_CASE(golden_config_is_what_the_encoder_implements) {
+  const auto cfg = golden_config();
+  const auto model = load_golden();
+  BOOST_TEST(cfg.value("hidden_act", "quick_gelu") == "quick_gelu");
+  BOOST_TEST(cfg.value("layer_norm_eps", model.config().eps) == model.config().eps);
+}
+
 BOOST_AUTO_TEST_CASE(too_many_tokens_is_an_error) {
   const auto model = load_golden();
   BOOST_CHECK_THROW(model.forward(torch::zeros({1, model.config().max_positions + 1}, torch::kLong)),

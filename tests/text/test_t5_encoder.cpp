@@ -145,7 +145,7 @@ BOOST_AUTO_TEST_CASE(errors_name_the_problem) {
   const std::string wrong = message([&] { load(genplug::test::golden("clip/clip_text_tiny.safetensors"), 128); });
   BOOST_TEST(wrong.find("encoder.final_layer_norm.weight") != std::string::npos, wrong);
   // Token ids beyond the embedding.
-  const auto encoder = load(genplug::test::golden("t5/t5_tiny.safetensors"), 128);
+  const auto encoder = load(genplug::test::golden("t5/t5_tiny.safetensors"), golden_config()["relative_attention_max_distance"]);
   const std::string ids = message([&] { encoder.forward(torch::full({1, 4}, encoder.config().vocab_size, torch::kLong)); });
   BOOST_TEST(ids.find("outside the embedding") != std::string::npos, ids);
   fs::remove_all(dir);
@@ -157,6 +157,16 @@ BOOST_AUTO_TEST_CASE(errors_name_the_problem) {
 // the same unit roundoff u = 2^-8; those perturbations enter each product as the weight rounding does
 // (|W| |x| u), so they add at most about twice e_w again, and the final output rounding adds u relative:
 // e_bf16 <= 4 e_w + u. Measured on the shown set (AVX-512 and forced AVX2 kernels): e_bf16 / e_w ~ 1-2.
+// Settings the weights cannot show: the golden config must be what the encoder implements (gated GELU, tanh form;
+// RMSNorm epsilon), so that a set with other values fails here by name.
+BOOST_AUTO_TEST_CASE(golden_config_is_what_the_encoder_implements) {
+  const auto cfg = golden_config();
+  const auto encoder = load(genplug::test::golden("t5/t5_tiny.safetensors"), cfg["relative_attention_max_distance"]);
+  BOOST_TEST(cfg.value("feed_forward_proj", "gated-gelu") == "gated-gelu");
+  BOOST_TEST(cfg.value("dense_act_fn", "gelu_new") == "gelu_new");
+  BOOST_TEST(cfg.value("layer_norm_epsilon", encoder.config().eps) == encoder.config().eps);
+}
+
 BOOST_AUTO_TEST_CASE(bfloat16_weights_follow_float32) {
   const genplug::test::Bf16AsOnCappedIsa isa;
   const auto cfg = golden_config();

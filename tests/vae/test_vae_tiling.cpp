@@ -92,7 +92,7 @@ BOOST_AUTO_TEST_CASE(chunked_attention_inside_the_model_matches_the_golden) {
     const auto full = ae.decode_untiled(z);
     ae.set_attention_chunking(AttentionChunking{3 * z.size(2) * z.size(3)});  // 3 query rows per chunk
     const auto chunked = ae.decode_untiled(z);
-    BOOST_TEST(max_abs(chunked, full) < 1e-5);
+    BOOST_TEST(relative_error(chunked, full) <= 1e-5);  // summation order only
     BOOST_TEST(relative_error(chunked, expected) <= 1e-4);
     const auto x = read_tensor(set.io(), "encode.x");
     BOOST_TEST(relative_error(ae.encode(x), read_tensor(set.io(), "encode.out")) <= 1e-4);
