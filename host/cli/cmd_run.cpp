@@ -1,47 +1,125 @@
-// genplug run — runs a manifest's jobs and writes their EXRs. Ctrl-C stops at the next model evaluation,
-// writes nothing partial and exits 130.
+// genplug run — runs a manifest's work items (batch jobs expanded), or one shard of them, and writes their
+// EXRs. Outputs already rendered from the same work item are skipped (resume). SIGINT or SIGTERM stop at the
+// next model evaluation, write nothing partial and exit 130 or 143.
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <new>
 #include <unistd.h>
 
 #include <genplug/host/manifest.hpp>
 #include <genplug/host/pipeline.hpp>
+#include <genplug/host/shard.hpp>
 
 #include "command.hpp"
 #include "progress_display.hpp"
+#include "progress_jsonl.hpp"
 
 namespace genplug::cli {
 namespace {
 
 std::atomic<bool> g_cancel{false};
+std::atomic<int> g_signal{0};
 
-extern "C" void on_signal(int) {
-  if (g_cancel.exchange(true)) std::_Exit(130);  // a second Ctrl-C does not wait
+extern "C" void on_signal(int signal) {
+  g_signal.store(signal);
+  if (g_cancel.exchange(true)) std::_Exit(128 + signal);  // a second signal does not wait
 }
 
 struct Options {
   std::string manifest;
   std::vector<std::string> overrides;
   bool force = false;
+  bool list = false;
+  std::string shard;
+  std::string progress = "text";
 };
 
+// The shard to render: --shard, else the Slurm array task's, else everything.
+host::Shard chosen_shard(const Options& o) {
+  if (!o.shard.empty()) return host::parse_shard(o.shard);
+  if (auto slurm = host::shard_from_slurm([](const char* name) { return std::getenv(name); })) return *slurm;
+  return {};
+}
+
+std::string shard_text(host::Shard s) { return std::to_string(s.index) + "/" + std::to_string(s.count); }
+
+// --list: the work items, one JSON object a line, without loading anything.
+void list_items(const std::vector<host::Job>& items) {
+  for (const host::Job& j : items) {
+    nlohmann::json settings = j.raw;
+    settings.erase("output");
+    nlohmann::json line = {{"index", j.index}, {"job", j.job}, {"output", j.output.string()}, {"settings", settings}};
+    std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  }
+}
+
+// A cancel by signal is reported with the signal's own exit code (130 SIGINT, 143 SIGTERM).
+host::HostError with_signal_code(const host::HostError& e) {
+  if (e.kind() == host::ErrorKind::cancelled && g_signal.load() == SIGTERM)
+    return host::HostError(host::ErrorKind::terminated, e.what());
+  return e;
+}
+
 void run(const Options& o, const Globals& g) {
+  if (o.progress != "text" && o.progress != "jsonl" && o.progress != "none")
+    throw host::HostError(host::ErrorKind::usage, "--progress: expected text, jsonl or none, got '" + o.progress + "'");
   host::Manifest manifest = host::Manifest::load(o.manifest, o.overrides);
+  const host::Shard shard = chosen_shard(o);
+  manifest.jobs = host::select_shard(manifest.jobs, shard);
+  if (o.list) return list_items(manifest.jobs);
+
+  const bool quiet = g.quiet || o.progress == "none";
+  ProgressDisplay display(quiet || o.progress == "jsonl", ::isatty(STDERR_FILENO) != 0);
+  ProgressJsonl jsonl(g.quiet);
+  const bool machine = o.progress == "jsonl";
+  if (manifest.jobs.empty()) {
+    if (machine) jsonl.start(0, shard_text(shard)), jsonl.done(0, 0, 0);
+    if (!quiet) std::cerr << "genplug: shard " << shard_text(shard) << " has no work items\n";
+    return;
+  }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  ProgressDisplay display(g.quiet, ::isatty(STDERR_FILENO) != 0);
   host::PipelineOptions po;
   po.overwrite = o.force;
   po.cancel = &g_cancel;
   po.extra_plugin_path.assign(g.plugin_path.begin(), g.plugin_path.end());
-  po.progress = [&display](const host::Progress& p) { display.update(p); };
-  po.log = [&display](int32_t severity, const std::string& m) { display.log(severity, m); };
-  host::Pipeline pipeline(std::move(manifest), std::move(po));
-  for (const host::Job& job : pipeline.manifest().jobs) {
-    host::JobResult r = pipeline.run(job);
-    display.job_done(job, r);
+  if (machine) {
+    po.progress = [&jsonl](const host::Progress& p) { jsonl.update(p); };
+    po.log = [&jsonl](int32_t severity, const std::string& m) { jsonl.log(severity, m); };
+  } else {
+    po.progress = [&display](const host::Progress& p) { display.update(p); };
+    po.log = [&display](int32_t severity, const std::string& m) { display.log(severity, m); };
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const host::Job* current = nullptr;
+  try {
+    if (machine) jsonl.start(manifest.jobs.size(), shard_text(shard));
+    host::Pipeline pipeline(std::move(manifest), std::move(po));
+    size_t rendered = 0, skipped = 0;
+    for (const host::Job& job : pipeline.manifest().jobs) {
+      current = &job;
+      if (machine) jsonl.item_start(job);
+      const host::JobResult r = pipeline.run(job);
+      (r.skipped ? skipped : rendered) += 1;
+      if (machine)
+        jsonl.item_done(job, r);
+      else
+        display.job_done(job, r);
+    }
+    if (machine)
+      jsonl.done(rendered, skipped, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  } catch (const host::HostError& e) {
+    const host::HostError reported = with_signal_code(e);
+    if (machine) jsonl.error(current, reported.exit_code(), reported.what());
+    throw reported;
+  } catch (const std::bad_alloc&) {
+    const host::HostError reported(host::ErrorKind::retryable, "out of memory");
+    if (machine) jsonl.error(current, reported.exit_code(), reported.what());
+    throw reported;
   }
 }
 
@@ -50,13 +128,24 @@ void setup(CLI::App& cmd, Globals& g) {
   cmd.add_option("manifest", o.manifest, "Manifest JSON file (docs/manifest.md)")->required()->type_name("MANIFEST");
   cmd.add_option("--set", o.overrides, "Override a manifest value, e.g. --set jobs.0.seed=7 (repeatable)")
       ->type_name("PATH=VALUE");
-  cmd.add_flag("-f,--force", o.force, "Replace existing output files");
+  cmd.add_flag("-f,--force", o.force, "Replace existing output files, also those already up to date");
+  cmd.add_flag("--list", o.list, "Print the work items (one JSON object a line: index, job, output, settings) "
+                                 "of the manifest or shard, and stop; loads no plugin");
+  cmd.add_option("--shard", o.shard,
+                 "Render only work items i with i mod N == I (default inside a Slurm array task: the task's "
+                 "position in the array and the array's size)")
+      ->type_name("I/N");
+  cmd.add_option("--progress", o.progress, "Progress on stderr as text, as JSON lines on stdout, or none")
+      ->type_name("text|jsonl|none")
+      ->capture_default_str();
   cmd.footer(
       "Exit codes: 0 ok; 2 bad command line; 3 invalid manifest or override (file and JSON path named);\n"
       "4 plugin not found, rejected or failed to create; 5 a plugin failed while running a job;\n"
-      "6 output cannot be written (exists, folder missing or read-only); 130 cancelled (Ctrl-C).\n"
-      "Outputs are written to a temporary file and renamed when complete: a failed or cancelled job leaves\n"
-      "no file (jobs finished before it keep theirs).");
+      "6 output cannot be written (exists from other settings, folder missing or read-only);\n"
+      "75 retryable (out of memory, disk full, I/O error); 130 cancelled (SIGINT); 143 terminated (SIGTERM).\n"
+      "2-6 are permanent: running again fails again. Outputs are written to a temporary file and renamed\n"
+      "when complete: a failed or cancelled job leaves no file (jobs finished before it keep theirs), and a\n"
+      "rerun skips outputs already rendered from the same work item.");
   cmd.callback([&g] { run(o, g); });
 }
 

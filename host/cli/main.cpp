@@ -1,5 +1,6 @@
 // genplug — the reference host's command line. Subcommands live one per file (cmd_*.cpp).
 #include <iostream>
+#include <new>
 
 #include <CLI/CLI.hpp>
 
@@ -34,7 +35,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "Exit codes: 0 ok, 2 usage, 3 manifest error, 4 plugin error, 5 runtime error, 6 output error,\n"
-      "130 cancelled. See docs/cli.md.");
+      "75 retryable (out of memory, disk full), 130 SIGINT, 143 SIGTERM. See docs/cli.md.");
   cli::Globals globals;
   app.add_option("--plugin-path", globals.plugin_path,
                  "Extra plugin folder or library (searched before GENPLUG_PLUGIN_PATH and the defaults)")
@@ -54,8 +55,12 @@ int main(int argc, char** argv) {
     return e.exit_code();
   } catch (const PluginError& e) {
     std::cerr << "genplug: error: " << e.what() << "\n";
-    return e.code() == GENPLUG_E_CANCELLED ? static_cast<int>(host::ErrorKind::cancelled)
-                                           : static_cast<int>(host::ErrorKind::runtime);
+    if (e.code() == GENPLUG_E_CANCELLED) return static_cast<int>(host::ErrorKind::cancelled);
+    if (e.code() == GENPLUG_E_OUT_OF_MEMORY) return static_cast<int>(host::ErrorKind::retryable);
+    return static_cast<int>(host::ErrorKind::runtime);
+  } catch (const std::bad_alloc&) {
+    std::cerr << "genplug: error: out of memory\n";
+    return static_cast<int>(host::ErrorKind::retryable);
   } catch (const std::exception& e) {
     std::cerr << "genplug: error: " << e.what() << "\n";
     return static_cast<int>(host::ErrorKind::runtime);

@@ -74,6 +74,11 @@ void ProgressDisplay::job_done(const host::Job& job, const host::JobResult& r) {
   clear_line();
   last_stage_.clear();
   if (quiet_) return;
+  if (r.skipped) {
+    std::cerr << "genplug: job " << job.index + 1 << " skipped: " << job.output.string()
+              << " is up to date (rendered from the same work item; --force renders it again)\n";
+    return;
+  }
   std::cerr << "genplug: job " << job.index + 1 << " wrote " << r.output.string() << " (" << r.width << "x"
             << r.height << ", " << r.steps << " steps, " << r.evaluations << " evaluations, "
             << seconds_text(r.seconds) << ")\n";

@@ -27,6 +27,7 @@
 #include <ImfStringAttribute.h>
 
 #include "genplug/host/errors.hpp"
+#include "fnv1a.hpp"
 
 #ifndef GENPLUG_VERSION
 #define GENPLUG_VERSION "unknown"
@@ -80,6 +81,13 @@ Imf::Compression compression_value(const std::string& name) {
   throw HostError(ErrorKind::output, "cannot write output '" + path.string() + "': " + why);
 }
 
+// A write that failed for want of space or a failing device may succeed later: retryable, not permanent.
+[[noreturn]] void fail_write(const fs::path& path, const std::string& why, int error_number) {
+  const bool transient = error_number == ENOSPC || error_number == EDQUOT || error_number == EIO;
+  throw HostError(transient ? ErrorKind::retryable : ErrorKind::output,
+                  "cannot write output '" + path.string() + "': " + why);
+}
+
 // Imf::OStream over a POSIX file descriptor. Errors are sticky: OutputFile's destructor writes the line
 // offset table and swallows exceptions, so the writer checks failed() after the file is closed.
 class FdOStream : public Imf::OStream {
@@ -91,7 +99,10 @@ class FdOStream : public Imf::OStream {
     while (n > 0) {
       const ssize_t written = ::write(fd_, c, static_cast<size_t>(n));
       if (written < 0 && errno == EINTR) continue;
-      if (written <= 0) fail(std::string("write failed: ") + std::strerror(written < 0 ? errno : EIO));
+      if (written <= 0) {
+        const int error = written < 0 ? errno : EIO;
+        fail(std::string("write failed: ") + std::strerror(error), error);
+      }
       c += written;
       n -= static_cast<int>(written);
       position_ += static_cast<uint64_t>(written);
@@ -101,22 +112,25 @@ class FdOStream : public Imf::OStream {
   uint64_t tellp() override { return position_; }
 
   void seekp(uint64_t pos) override {
-    if (::lseek(fd_, static_cast<off_t>(pos), SEEK_SET) < 0) fail(std::string("seek failed: ") + std::strerror(errno));
+    if (::lseek(fd_, static_cast<off_t>(pos), SEEK_SET) < 0) fail(std::string("seek failed: ") + std::strerror(errno), errno);
     position_ = pos;
   }
 
   bool failed() const { return !error_.empty(); }
   const std::string& error() const { return error_; }
+  int error_number() const { return errno_; }
 
  private:
-  [[noreturn]] void fail(const std::string& message) {
+  [[noreturn]] void fail(const std::string& message, int error_number) {
     error_ = message;
+    errno_ = error_number;
     throw Iex::IoExc(message);
   }
 
   int fd_;
   uint64_t position_ = 0;
   std::string error_;
+  int errno_ = 0;
 };
 
 // A file created exclusively next to the target; removed on destruction unless committed.
@@ -158,10 +172,10 @@ class TemporaryFile {
 
   // Flushes to disk and closes; the data must be durable before the rename makes it visible.
   void sync_and_close() {
-    if (::fsync(fd_) != 0) fail_output(target_, std::string("fsync failed: ") + std::strerror(errno));
+    if (::fsync(fd_) != 0) fail_write(target_, std::string("fsync failed: ") + std::strerror(errno), errno);
     const int fd = fd_;
     fd_ = -1;
-    if (::close(fd) != 0) fail_output(target_, std::string("close failed: ") + std::strerror(errno));
+    if (::close(fd) != 0) fail_write(target_, std::string("close failed: ") + std::strerror(errno), errno);
   }
 
   // Renames over the target (only if it does not exist unless overwrite); the temporary is then gone.
@@ -262,10 +276,21 @@ void write_pixels(Imf::OStream& stream, const Imf::Header& header, const ImageRG
   file.writePixels(image.height);
 }
 
-void write_pixels(Imf::OStream& stream, const Imf::Header& header, const ImageRGB& image,
-                  const std::vector<float>& values, ExrOptions::Pixel pixel) {
-  if (pixel == ExrOptions::Pixel::float32) return write_pixels(stream, header, image, Imf::FLOAT, values);
+// FNV-1a of the stored values' bytes (little-endian IEEE float or half bits, R, G, B planes).
+template <class Pixel>
+std::string pixels_hash(const std::vector<Pixel>& values) {
+  return Fnv1a().add(values.data(), values.size() * sizeof(Pixel)).hex();
+}
+
+// Stores `values` in the file's pixel type, with their hash in the header.
+void write_pixels(Imf::OStream& stream, Imf::Header header, const ImageRGB& image, const std::vector<float>& values,
+                  ExrOptions::Pixel pixel) {
+  if (pixel == ExrOptions::Pixel::float32) {
+    header.insert("genplug.pixels.hash", Imf::StringAttribute(pixels_hash(values)));
+    return write_pixels(stream, header, image, Imf::FLOAT, values);
+  }
   const std::vector<half> halves(values.begin(), values.end());  // round to nearest; beyond 65504 -> inf
+  header.insert("genplug.pixels.hash", Imf::StringAttribute(pixels_hash(halves)));
   write_pixels(stream, header, image, Imf::HALF, halves);
 }
 
@@ -328,11 +353,32 @@ void write_exr(const fs::path& path, const ImageRGB& image, const std::map<std::
   try {
     write_pixels(stream, header, image, values, options.pixel);
   } catch (const std::exception& e) {
-    fail_output(path, stream.failed() ? stream.error() : e.what());
+    if (stream.failed()) fail_write(path, stream.error(), stream.error_number());
+    fail_output(path, e.what());
   }
-  if (stream.failed()) fail_output(path, stream.error());  // an error swallowed by ~OutputFile
+  if (stream.failed()) fail_write(path, stream.error(), stream.error_number());  // swallowed by ~OutputFile
   temporary.sync_and_close();
   temporary.commit(options.overwrite);
+}
+
+namespace {
+
+std::map<std::string, std::string> string_attributes_of(const Imf::Header& header) {
+  std::map<std::string, std::string> out;
+  for (auto it = header.begin(); it != header.end(); ++it)
+    if (const auto* text = dynamic_cast<const Imf::StringAttribute*>(&it.attribute())) out[it.name()] = text->value();
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> read_exr_attributes(const fs::path& path) {
+  try {
+    Imf::InputFile file(path.c_str());
+    return string_attributes_of(file.header());
+  } catch (const std::exception& e) {
+    throw HostError(ErrorKind::output, "cannot read EXR '" + path.string() + "': " + e.what());
+  }
 }
 
 ImageRGB read_exr(const fs::path& path, std::map<std::string, std::string>* string_attributes) {
@@ -354,12 +400,7 @@ ImageRGB read_exr(const fs::path& path, std::map<std::string, std::string>* stri
       frame.insert(names[c], Imf::Slice::Make(Imf::FLOAT, image.planar.data() + c * plane, window));
     file.setFrameBuffer(frame);
     file.readPixels(window.min.y, window.max.y);
-    if (string_attributes) {
-      string_attributes->clear();
-      for (auto it = header.begin(); it != header.end(); ++it)
-        if (const auto* text = dynamic_cast<const Imf::StringAttribute*>(&it.attribute()))
-          (*string_attributes)[it.name()] = text->value();
-    }
+    if (string_attributes) *string_attributes = string_attributes_of(header);
     return image;
   } catch (const HostError&) {
     throw;

@@ -1,10 +1,13 @@
 #include <genplug/host/manifest.hpp>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <genplug/host/errors.hpp>
 #include <genplug/host/json_schema.hpp>
+
+#include "batch.hpp"
 
 namespace genplug::host {
 namespace fs = std::filesystem;
@@ -45,6 +48,32 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 bool is_index(const std::string& s) {
   return !s.empty() && s.size() < 10 && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// One work item as a Job: the plain job JSON of a manifest job or of one batch item.
+Job job_of(const nlohmann::json& j, size_t job_index, size_t index, const std::string& where, const ExrSettings& exr) {
+  Job job;
+  job.index = index;
+  job.job = job_index;
+  job.where = where;
+  job.raw = j;
+  job.name = j.value("name", "job " + std::to_string(job_index));
+  job.prompt = j.value("prompt", "");
+  if (j.contains("width")) job.width = j["width"].get<uint32_t>();
+  if (j.contains("height")) job.height = j["height"].get<uint32_t>();
+  if (j.contains("steps")) job.steps = j["steps"].get<uint32_t>();
+  if (j.contains("guidance")) job.guidance = j["guidance"].get<double>();
+  job.seed = j.value("seed", uint64_t{0});
+  job.output = j["output"].get<std::string>();
+  if (j.contains("scheduler")) job.scheduler = plugin_ref(j["scheduler"], where + ".scheduler");
+  if (j.contains("posenc")) {
+    if (j["posenc"].is_string())
+      job.plain_rope = true;
+    else
+      job.posenc = plugin_ref(j["posenc"], where + ".posenc");
+  }
+  job.exr = j.contains("exr") ? exr_settings(j["exr"], exr) : exr;
+  return job;
 }
 
 }  // namespace
@@ -145,35 +174,34 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
   ExrSettings exr = doc.contains("output") ? exr_settings(doc["output"], ExrSettings{}) : ExrSettings{};
 
   const auto& jobs = doc["jobs"];
+  std::map<fs::path, size_t> outputs;  // resolved output path -> work item
   for (size_t i = 0; i < jobs.size(); ++i) {
-    const auto& j = jobs[i];
-    const std::string where = "jobs[" + std::to_string(i) + "]";
-    Job job;
-    job.index = i;
-    job.raw = j;
-    job.name = j.value("name", "job " + std::to_string(i));
-    job.prompt = j.value("prompt", "");
-    if (j.contains("width")) job.width = j["width"].get<uint32_t>();
-    if (j.contains("height")) job.height = j["height"].get<uint32_t>();
-    if (j.contains("steps")) job.steps = j["steps"].get<uint32_t>();
-    if (j.contains("guidance")) job.guidance = j["guidance"].get<double>();
-    job.seed = j.value("seed", uint64_t{0});
-    job.output = j["output"].get<std::string>();
-    if (j.contains("scheduler")) job.scheduler = plugin_ref(j["scheduler"], where + ".scheduler");
-    if (j.contains("posenc")) {
-      if (j["posenc"].is_string())
-        job.plain_rope = true;
-      else
-        job.posenc = plugin_ref(j["posenc"], where + ".posenc");
+    const std::string job_where = "jobs[" + std::to_string(i) + "]";
+    std::vector<nlohmann::json> items;
+    try {
+      items = expand_job(jobs[i], i, m.jobs.size(), base, job_where);
+    } catch (const HostError& e) {
+      fail(path, e.what());
     }
-    job.exr = j.contains("exr") ? exr_settings(j["exr"], exr) : exr;
-    for (const auto& other : m.jobs)
-      if (fs::absolute(other.output).lexically_normal() == fs::absolute(job.output).lexically_normal())
-        fail(path, where + ".output: \"" + job.output.string() + "\" is also the output of jobs[" +
-                       std::to_string(other.index) + "]");
-    m.jobs.push_back(std::move(job));
+    if (m.jobs.size() + items.size() > 1000000) fail(path, job_where + ": the manifest has more than 1000000 work items");
+    for (size_t k = 0; k < items.size(); ++k) {
+      const std::string where = items.size() == 1 ? job_where : job_where + " (item " + std::to_string(k) + ")";
+      m.jobs.push_back(job_of(items[k], i, m.jobs.size(), where, exr));
+      Job& job = m.jobs.back();
+      if (items.size() > 1) job.name += " item " + std::to_string(k);
+      std::error_code ec;  // links resolved where they exist, so two spellings of one file collide
+      fs::path resolved = fs::weakly_canonical(fs::absolute(job.output), ec);
+      if (ec) resolved = fs::absolute(job.output).lexically_normal();
+      const auto [at, added] = outputs.emplace(resolved, job.index);
+      if (!added)
+        fail(path, where + ".output: \"" + job.output.string() + "\" is also the output of " +
+                       m.jobs[at->second].where + (m.jobs[at->second].output != job.output
+                                                        ? " (\"" + m.jobs[at->second].output.string() + "\")"
+                                                        : std::string()));
+    }
   }
   return m;
 }
+
 
 }  // namespace genplug::host

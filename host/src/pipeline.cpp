@@ -4,7 +4,9 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <new>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <system_error>
 #include <unistd.h>
@@ -13,6 +15,8 @@
 #include <genplug/host/errors.hpp>
 #include <genplug/host/exr_writer.hpp>
 #include <genplug/host/tensor_ops.hpp>
+
+#include "fnv1a.hpp"
 
 namespace genplug::host {
 namespace fs = std::filesystem;
@@ -33,18 +37,14 @@ std::string number_text(double v) {
   return s.str();
 }
 
-// Checks an output path before any job runs: the folder exists and is writable, the file is absent
-// (or may be replaced).
-void check_output(const fs::path& out, bool overwrite, const std::string& where) {
+// Checks an output's folder before any job runs: it exists and is writable.
+void check_output_folder(const fs::path& out, const std::string& where) {
   const fs::path folder = out.has_parent_path() ? out.parent_path() : fs::path(".");
   std::error_code ec;
   if (!fs::is_directory(folder, ec))
     throw HostError(ErrorKind::output, where + ": folder '" + folder.string() + "' does not exist");
   if (::access(folder.c_str(), W_OK) != 0)
     throw HostError(ErrorKind::output, where + ": folder '" + folder.string() + "' is not writable");
-  if (fs::exists(out, ec) && !overwrite)
-    throw HostError(ErrorKind::output, where + ": '" + out.string() +
-                                           "' exists (set output.overwrite in the manifest or pass --force)");
 }
 
 ExrOptions exr_options(const ExrSettings& s, bool force) {
@@ -69,6 +69,50 @@ struct Pipeline::Impl {
   RotaryLayout layout;
   uint32_t pixels_per_token = 16;
   CallContext ctx;
+  std::set<size_t> up_to_date;  // work items whose output is already there (resume)
+
+  const PluginRef& scheduler_ref(const Job& job) const { return job.scheduler ? *job.scheduler : manifest.scheduler; }
+  const PluginRef* posenc_ref(const Job& job) const {
+    return job.plain_rope ? nullptr : job.posenc ? &*job.posenc : manifest.posenc ? &*manifest.posenc : nullptr;
+  }
+
+  nlohmann::json plugin_identity(const PluginRef* ref) const {
+    if (!ref) return "none";
+    const PluginRecord* r = catalog->find(ref->plugin);
+    return {{"plugin", ref->plugin}, {"version", r ? r->version : ""}, {"config", ref->config}};
+  }
+
+  std::string item_hash(const Job& job) const {
+    nlohmann::json item = job.raw;  // what to render; where it goes and how it is labelled do not count
+    for (const char* key : {"name", "$comment", "output", "exr", "scheduler", "posenc"}) item.erase(key);
+    const nlohmann::json identity = {
+        {"item", item},
+        {"model", plugin_identity(&manifest.model)},
+        {"scheduler", plugin_identity(&scheduler_ref(job))},
+        {"posenc", plugin_identity(posenc_ref(job))},
+        {"exr", {{"pixel", job.exr.pixel}, {"encoding", job.exr.encoding}, {"compression", job.exr.compression}}}};
+    return Fnv1a().add(identity.dump()).hex();
+  }
+
+  // An existing output without overwrite: up to date when it was rendered from this very work item, else an
+  // error (the file is someone else's).
+  void check_existing_output(const Job& job, const std::string& where) {
+    std::error_code ec;
+    if (job.exr.overwrite || options.overwrite || !fs::exists(fs::symlink_status(job.output, ec))) return;
+    std::map<std::string, std::string> attributes;
+    try {
+      attributes = read_exr_attributes(job.output);
+    } catch (const HostError&) {
+      throw HostError(ErrorKind::output, where + ": '" + job.output.string() +
+                                             "' exists and is no readable EXR (pass --force to replace it)");
+    }
+    const auto hash = attributes.find("genplug.item.hash");
+    if (hash == attributes.end() || hash->second != item_hash(job))
+      throw HostError(ErrorKind::output, where + ": '" + job.output.string() +
+                                             "' exists and was not rendered from this work item (set "
+                                             "output.overwrite in the manifest or pass --force to replace it)");
+    up_to_date.insert(job.index);
+  }
 
   const PluginRecord& record(const PluginRef& ref) const { return *catalog->find(ref.plugin); }
 
@@ -128,7 +172,7 @@ struct Pipeline::Impl {
   }
 
   void check_size(const Job& job) const {
-    const std::string w = manifest.path.string() + ": jobs[" + std::to_string(job.index) + "]";
+    const std::string w = manifest.path.string() + ": " + job.where;
     const uint32_t width = job_default<uint32_t>("width", job.width, 1024);
     const uint32_t height = job_default<uint32_t>("height", job.height, 1024);
     if (width % pixels_per_token)
@@ -164,10 +208,12 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
     if (j.scheduler) m.check_ref(*j.scheduler, "scheduler");
     if (j.posenc) m.check_ref(*j.posenc, "posenc");
   }
-  // 2. Outputs can be written.
-  for (const Job& j : m.manifest.jobs)
-    check_output(j.output, j.exr.overwrite || m.options.overwrite,
-                 m.manifest.path.string() + ": jobs[" + std::to_string(j.index) + "].output");
+  // 2. Outputs can be written; those already rendered from the same work item are skipped (resume).
+  for (const Job& j : m.manifest.jobs) {
+    const std::string w = m.manifest.path.string() + ": " + j.where + ".output";
+    check_output_folder(j.output, w);
+    m.check_existing_output(j, w);
+  }
   // 3. Create the shared instances; the model once for all jobs.
   auto create_where = [&](const PluginRef& r) { return m.where(r) + ".config"; };
   if (m.options.progress) m.options.progress(Progress{0, m.manifest.jobs.size(), "", "load", 0, 0, 0, 0});
@@ -188,6 +234,7 @@ Pipeline::~Pipeline() = default;
 const Manifest& Pipeline::manifest() const { return impl_->manifest; }
 const PluginCatalog& Pipeline::catalog() const { return *impl_->catalog; }
 int Pipeline::model_loads() const { return impl_->catalog->instances_created("model"); }
+std::string Pipeline::item_hash(const Job& job) const { return impl_->item_hash(job); }
 const nlohmann::json& Pipeline::model_description() const { return impl_->description; }
 
 std::vector<JobResult> Pipeline::run_all() {
@@ -279,7 +326,13 @@ genplug_status velocity(void* user, genplug_tensor_handle x, double sigma, genpl
 JobResult Pipeline::run(const Job& job) {
   Impl& m = *impl_;
   const auto t0 = Clock::now();
-  const std::string jw = m.manifest.path.string() + ": jobs[" + std::to_string(job.index) + "]";
+  const std::string jw = m.manifest.path.string() + ": " + job.where;
+  if (m.up_to_date.count(job.index)) {
+    JobResult skipped;
+    skipped.output = job.output;
+    skipped.skipped = true;
+    return skipped;
+  }
   auto cancelled = [&] { return m.options.cancel && m.options.cancel->load(); };
   auto stop_if_cancelled = [&] {
     if (cancelled()) throw HostError(ErrorKind::cancelled, jw + ": cancelled");
@@ -296,8 +349,8 @@ JobResult Pipeline::run(const Job& job) {
                                           m.where(*job.posenc) + ".config");
   const SchedulerProxy& scheduler = job.scheduler ? job_scheduler : m.scheduler;
   const PosencProxy* posenc = job.plain_rope ? nullptr : job.posenc ? &*job_posenc : m.posenc ? &*m.posenc : nullptr;
-  const PluginRef& scheduler_ref = job.scheduler ? *job.scheduler : m.manifest.scheduler;
-  const PluginRef* posenc_ref = job.plain_rope ? nullptr : job.posenc ? &*job.posenc : m.manifest.posenc ? &*m.manifest.posenc : nullptr;
+  const PluginRef& scheduler_ref = m.scheduler_ref(job);
+  const PluginRef* posenc_ref = m.posenc_ref(job);
 
   JobResult result;
   result.output = job.output;
@@ -368,7 +421,8 @@ JobResult Pipeline::run(const Job& job) {
       std::string msg = !st.error.empty() ? st.error
                                           : scheduler.id() + ": sample: " + status_name(s) +
                                                 (m.ctx.error().empty() ? " (the plugin gave no message)" : ": " + m.ctx.error());
-      throw HostError(ErrorKind::runtime, jw + ": " + msg);
+      const bool oom = s == GENPLUG_E_OUT_OF_MEMORY || st.error_code == GENPLUG_E_OUT_OF_MEMORY;
+      throw HostError(oom ? ErrorKind::retryable : ErrorKind::runtime, jw + ": " + msg);
     }
     result.evaluations = st.done;
     if (ops.live_handles() > 1)  // only the latent view should be left
@@ -413,13 +467,17 @@ JobResult Pipeline::run(const Job& job) {
     nlohmann::json job_manifest = m.manifest.raw;
     job_manifest["jobs"] = nlohmann::json::array({job.raw});
     meta["genplug.manifest"] = job_manifest.dump();
+    meta["genplug.item.hash"] = m.item_hash(job);
+    meta["genplug.item.index"] = std::to_string(job.index);
     ImageRGB img{static_cast<int>(result.width), static_cast<int>(result.height), std::move(planar)};
     write_exr(job.output, img, meta, exr_options(job.exr, m.options.overwrite));
   } catch (const PluginError& e) {
     if (e.code() == GENPLUG_E_CANCELLED) throw HostError(ErrorKind::cancelled, jw + ": cancelled");
-    throw HostError(ErrorKind::runtime, jw + ": " + e.what());
+    throw HostError(e.code() == GENPLUG_E_OUT_OF_MEMORY ? ErrorKind::retryable : ErrorKind::runtime, jw + ": " + e.what());
   } catch (const HostError&) {
     throw;
+  } catch (const std::bad_alloc&) {
+    throw HostError(ErrorKind::retryable, jw + ": out of memory");
   } catch (const std::exception& e) {
     throw HostError(ErrorKind::runtime, jw + ": " + e.what());
   }

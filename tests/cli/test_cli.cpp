@@ -3,9 +3,13 @@
 #define BOOST_TEST_MODULE cli
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
+
+#include <genplug/host/exr_writer.hpp>
 
 #include "golden.hpp"
 #include "subprocess.hpp"
@@ -178,4 +182,110 @@ BOOST_AUTO_TEST_CASE(the_default_sample_runs_and_writes_an_exr) {
   BOOST_TEST(contains(r.err, "job 1 wrote"));
   BOOST_TEST(fs::exists(out));
   BOOST_TEST(d.listing() == std::vector<std::string>({"m.json", "out.exr"}));
+}
+
+namespace {
+
+// An 8-image batch of the tiny model: seeds 1..8, outputs "<dir>/img_{seed}.exr".
+json batch_manifest(const fs::path& dir) {
+  json m = tiny_manifest(dir / "unused.exr", 1);
+  m["jobs"][0].erase("seed");
+  m["jobs"][0]["seeds"] = {{"from", 1}, {"count", 8}};
+  m["jobs"][0]["output"] = (dir / "img_{seed}.exr").string();
+  return m;
+}
+
+std::vector<json> json_lines(const std::string& text) {
+  std::vector<json> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));  // throws on a bad line
+  return out;
+}
+
+size_t count_events(const std::vector<json>& events, const std::string& name) {
+  return size_t(std::count_if(events.begin(), events.end(), [&](const json& e) { return e["event"] == name; }));
+}
+
+std::string attribute(const fs::path& exr, const std::string& name) {
+  const auto attrs = genplug::host::read_exr_attributes(exr);
+  const auto it = attrs.find(name);
+  return it == attrs.end() ? "" : it->second;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(list_prints_the_work_items_without_loading_a_plugin) {
+  TempDir d;
+  json m = batch_manifest(d.path);
+  m["model"]["plugin"] = "org.example.not-installed";
+  const fs::path mp = write(d.path / "m.json", m);
+  auto r = run_process({kGenplug, "run", mp.string(), "--list"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  const auto items = json_lines(r.out);
+  BOOST_REQUIRE_EQUAL(items.size(), 8u);
+  BOOST_TEST(items[2]["index"] == 2);
+  BOOST_TEST(items[2]["settings"]["seed"] == 3);
+  BOOST_TEST(items[2]["output"] == (d.path / "img_3.exr").string());
+  r = run_process({kGenplug, "run", mp.string(), "--list", "--shard", "1/3"});
+  BOOST_TEST(json_lines(r.out).size() == 3u);  // items 1, 4, 7
+  r = run_process({kGenplug, "run", mp.string(), "--list", "--shard", "3/3"});
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(contains(r.err, "--shard"));
+  BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"});
+}
+
+// Four shards render exactly what one process renders, bit for bit; a rerun skips what is done and renders
+// only what is missing; an output from other settings is not overwritten.
+BOOST_AUTO_TEST_CASE(shards_render_bit_identical_images_and_resume_skips_what_is_done) {
+  TempDir d;
+  fs::create_directories(d.path / "local");
+  fs::create_directories(d.path / "farm");
+  const fs::path local = write(d.path / "local.json", batch_manifest(d.path / "local"));
+  const fs::path farm = write(d.path / "farm.json", batch_manifest(d.path / "farm"));
+  auto r = run_process({kGenplug, "-q", "run", local.string()});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  for (int shard = 0; shard < 4; ++shard) {
+    r = run_process({kGenplug, "run", farm.string(), "--shard", std::to_string(shard) + "/4", "--progress", "jsonl"});
+    BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+    const auto events = json_lines(r.out);
+    BOOST_TEST(count_events(events, "item_done") == 2u);
+    BOOST_TEST(events.front()["event"] == "start");
+    BOOST_TEST(events.back()["event"] == "done");
+  }
+  for (int seed = 1; seed <= 8; ++seed) {
+    const std::string name = "img_" + std::to_string(seed) + ".exr";
+    const std::string pixels = attribute(d.path / "local" / name, "genplug.pixels.hash");
+    BOOST_TEST(pixels.size() == 16u);
+    BOOST_TEST(attribute(d.path / "farm" / name, "genplug.pixels.hash") == pixels, name);
+    BOOST_TEST(attribute(d.path / "farm" / name, "genplug.item.hash") ==
+               attribute(d.path / "local" / name, "genplug.item.hash"), name);
+  }
+  // Resume: delete two, rerun everything: those two are rendered again, the six others are skipped untouched.
+  const auto kept_time = fs::last_write_time(d.path / "farm" / "img_1.exr");
+  fs::remove(d.path / "farm" / "img_3.exr");
+  fs::remove(d.path / "farm" / "img_8.exr");
+  r = run_process({kGenplug, "run", farm.string(), "--progress", "jsonl"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  const auto events = json_lines(r.out);
+  BOOST_TEST(count_events(events, "skipped") == 6u);
+  BOOST_TEST(count_events(events, "item_done") == 2u);
+  BOOST_TEST((fs::last_write_time(d.path / "farm" / "img_1.exr") == kept_time));
+  BOOST_TEST(attribute(d.path / "farm" / "img_8.exr", "genplug.pixels.hash") ==
+             attribute(d.path / "local" / "img_8.exr", "genplug.pixels.hash"));
+  // Other settings for the same outputs: refused (exit 6, permanent) unless forced.
+  r = run_process({kGenplug, "-q", "run", farm.string(), "--set", "jobs.0.steps=2"});
+  BOOST_TEST(r.exit_code == 6, r.err);
+  BOOST_TEST(contains(r.err, "was not rendered from this work item"), r.err);
+  BOOST_TEST((fs::last_write_time(d.path / "farm" / "img_1.exr") == kept_time));
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_during_sampling_exits_143_and_leaves_no_file) {
+  TempDir d;
+  const fs::path out = d.path / "out.exr";
+  const fs::path mp = write(d.path / "m.json", tiny_manifest(out, 200));
+  auto r = run_process({kGenplug, "run", mp.string()},
+                       [](const std::string& err) { return contains(err, "eval 2/"); }, SIGTERM);
+  BOOST_TEST(r.exit_code == 143, r.err);
+  BOOST_TEST(contains(r.err, "cancelled"));
+  BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"});
 }

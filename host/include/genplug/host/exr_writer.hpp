@@ -32,7 +32,10 @@ struct ImageRGB {
 // complete (and, without overwrite, only if `path` still does not exist). Each metadata entry becomes a
 // string attribute with that name; `software` defaults to "genplug <version>" unless metadata sets it.
 // Throws HostError(ErrorKind::output, message naming the path) when `path` exists and !overwrite, its folder
-// does not exist or is not writable, or writing fails — never leaving a partial or temporary file behind.
+// does not exist or is not writable, or writing fails (ErrorKind::retryable when the disk is full or the
+// device fails: ENOSPC, EDQUOT, EIO) — never leaving a partial or temporary file behind. The header also gets
+// genplug.pixels.hash: FNV-1a 64 (hex) of the stored channel data, R, G, B planes in the file's pixel type,
+// so that two renders can be compared without reading pixels.
 // Throws std::invalid_argument for a bad image (size mismatch), compression name, or metadata key that
 // collides with a standard EXR attribute of another type (e.g. "channels").
 //
@@ -43,6 +46,10 @@ struct ImageRGB {
 // hidden ".<name>.tmp-*" file in the folder; every error the writer sees removes it.
 void write_exr(const std::filesystem::path& path, const ImageRGB& image,
                const std::map<std::string, std::string>& metadata, const ExrOptions& options);
+
+// Every string attribute of an EXR's header, without reading pixels. Throws HostError(ErrorKind::output)
+// naming the path when it is no readable EXR.
+std::map<std::string, std::string> read_exr_attributes(const std::filesystem::path& path);
 
 // Reads the R, G, B channels of an EXR as float (data window, row-major planar), and optionally every string
 // attribute of its header. Throws HostError(ErrorKind::output) naming the path when it cannot be read or lacks

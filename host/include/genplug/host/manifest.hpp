@@ -24,8 +24,11 @@ struct ExrSettings {
   bool overwrite = false;
 };
 
+// One work item: a manifest job, or one item of a batch job (docs/manifest.md, "Batches").
 struct Job {
-  size_t index = 0;
+  size_t index = 0;    // work item index over the whole manifest (outputs' {index}, shards)
+  size_t job = 0;      // index of the manifest job it came from
+  std::string where;   // "jobs[2]", or "jobs[2] (item 7)" for a batch item: for messages
   std::string name;
   std::string prompt;
   std::optional<uint32_t> width, height, steps;  // absent: the model's defaults
@@ -36,7 +39,7 @@ struct Job {
   std::optional<PluginRef> posenc;     // per-job override
   bool plain_rope = false;             // "posenc": "none" for this job
   ExrSettings exr;
-  nlohmann::json raw;                  // the job as written (after overrides), for EXR metadata
+  nlohmann::json raw;                  // the item as a plain job (one seed, prompt, ...), for EXR metadata
 };
 
 struct Manifest {
@@ -45,7 +48,7 @@ struct Manifest {
   PluginRef model;
   PluginRef scheduler;
   std::optional<PluginRef> posenc;
-  std::vector<Job> jobs;
+  std::vector<Job> jobs;  // the work items, batch jobs expanded
   nlohmann::json raw;  // after overrides
 
   // Reads, applies `overrides` ("jobs.0.seed=7"), validates against the schema, and converts.

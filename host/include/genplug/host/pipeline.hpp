@@ -42,6 +42,7 @@ struct PipelineOptions {
 
 struct JobResult {
   std::filesystem::path output;
+  bool skipped = false;  // the output was already there, rendered from the same work item (resume)
   uint32_t width = 0, height = 0, steps = 0;
   uint64_t evaluations = 0;
   double seconds = 0;
@@ -52,6 +53,9 @@ class Pipeline {
   // Finds the plugins, validates every plugin config of every job against its schema, creates the model
   // (once) and the shared scheduler/posenc, then checks every job's size and output path. Nothing is
   // written and no job runs before all of that passed. Throws HostError.
+  //
+  // Resume: without overwrite, an existing output whose genplug.item.hash attribute equals the work item's
+  // hash (item_hash) is up to date: run() skips it. Any other existing file is an output error.
   Pipeline(Manifest manifest, PipelineOptions options);
   ~Pipeline();
 
@@ -59,6 +63,10 @@ class Pipeline {
   std::vector<JobResult> run_all();
 
   const Manifest& manifest() const;
+  // The work item's fingerprint, written as the EXR attribute genplug.item.hash: FNV-1a 64 of the item's
+  // settings and of the plugins (ids, versions, configs) that render it. Paths, names and overwrite flags
+  // are not part of it.
+  std::string item_hash(const Job& job) const;
   const PluginCatalog& catalog() const;
   int model_loads() const;
   // The model's description (describe()), parsed.

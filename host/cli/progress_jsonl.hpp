@@ -1,0 +1,36 @@
+// genplug CLI — machine-readable progress for farm monitors: one JSON object per line on stdout
+// (docs/farm.md). Log lines stay human text on stderr.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include <genplug/host/pipeline.hpp>
+
+namespace genplug::cli {
+
+class ProgressJsonl {
+ public:
+  explicit ProgressJsonl(bool quiet) : quiet_(quiet) {}
+  // {"event": "start", "items": N, "shard": "I/N"}
+  void start(size_t items, const std::string& shard);
+  void item_start(const host::Job& job);
+  // {"event": "step", "index", "evaluation", "evaluations", "seconds_per_evaluation", "eta_seconds"}
+  void update(const host::Progress& p);
+  void item_done(const host::Job& job, const host::JobResult& r);  // "item_done" or "skipped"
+  void error(const host::Job* job, int exit_code, const std::string& message);
+  void done(size_t rendered, size_t skipped, double seconds);
+  void log(int32_t severity, const std::string& message);  // stderr, as text
+
+ private:
+  void emit(const nlohmann::json& event);
+  std::mutex mutex_;
+  bool quiet_;
+  size_t current_ = 0;
+  std::string output_;
+};
+
+}  // namespace genplug::cli

@@ -1,0 +1,196 @@
+// Batch jobs (seeds, prompts, wedges) expand into work items with filled-in output patterns, collisions are
+// refused before anything runs, and shards partition the items (docs/manifest.md "Batches", docs/farm.md).
+#define BOOST_TEST_MODULE batches
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <genplug/host/errors.hpp>
+#include <genplug/host/manifest.hpp>
+#include <genplug/host/shard.hpp>
+
+namespace fs = std::filesystem;
+using genplug::host::HostError;
+using genplug::host::Job;
+using genplug::host::Manifest;
+using genplug::host::Shard;
+using nlohmann::json;
+
+namespace {
+
+json with_jobs(json jobs) {
+  return {{"model", {{"plugin", "org.genplug.flux"}}}, {"scheduler", {{"plugin", "org.genplug.flowmatch"}}}, {"jobs", jobs}};
+}
+
+std::string error_of(const json& doc, const fs::path& path = "m.json") {
+  try {
+    Manifest::parse(doc, path);
+  } catch (const HostError& e) {
+    BOOST_TEST(e.exit_code() == 3);
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("genplug-batches-" + std::to_string(::getpid()));
+  TempDir() {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(seeds_expand_in_order_with_global_indices) {
+  const Manifest m = Manifest::parse(
+      with_jobs({{{"seeds", {{"from", 5}, {"count", 3}}}, {"output", "o_{seed}_{index:03}.exr"}},
+                 {{"seed", 9}, {"output", "single_{job}_{index}.exr"}},
+                 {{"seeds", {42, 7}}, {"prompt", "a cat"}, {"output", "s{seed:05}.exr"}}}),
+      "m.json");
+  BOOST_REQUIRE_EQUAL(m.jobs.size(), 6u);
+  const std::vector<std::string> outputs = {"o_5_000.exr", "o_6_001.exr", "o_7_002.exr",
+                                            "single_1_3.exr", "s00042.exr", "s00007.exr"};
+  const std::vector<uint64_t> seeds = {5, 6, 7, 9, 42, 7};
+  const std::vector<size_t> jobs = {0, 0, 0, 1, 2, 2};
+  for (size_t i = 0; i < m.jobs.size(); ++i) {
+    BOOST_TEST(m.jobs[i].index == i);
+    BOOST_TEST(m.jobs[i].output.string() == outputs[i]);
+    BOOST_TEST(m.jobs[i].seed == seeds[i]);
+    BOOST_TEST(m.jobs[i].job == jobs[i]);
+    BOOST_TEST(!m.jobs[i].raw.contains("seeds"));  // each item is a plain job
+    BOOST_TEST(m.jobs[i].raw["seed"] == seeds[i]);
+  }
+  BOOST_TEST(m.jobs[4].prompt == "a cat");
+  BOOST_TEST(m.jobs[3].where == "jobs[1]");
+  BOOST_TEST(m.jobs[4].where == "jobs[2] (item 0)");
+}
+
+BOOST_AUTO_TEST_CASE(prompts_come_from_a_list_or_a_file_beside_the_manifest) {
+  TempDir d;
+  std::ofstream(d.path / "prompts.txt", std::ios::binary) << "a red fox\r\n\n   \nthe sea at night\nzürich\n";
+  const Manifest m = Manifest::parse(
+      with_jobs({{{"prompts", {{"file", "prompts.txt"}}}, {"seeds", {1, 2}}, {"output", "p{prompt}_s{seed}.exr"}}}),
+      d.path / "m.json");
+  BOOST_REQUIRE_EQUAL(m.jobs.size(), 6u);
+  const std::vector<std::string> prompts = {"a red fox", "a red fox", "the sea at night", "the sea at night",
+                                            "zürich", "zürich"};
+  for (size_t i = 0; i < 6; ++i) BOOST_TEST(m.jobs[i].prompt == prompts[i]);
+  BOOST_TEST(m.jobs[3].output.string() == "p1_s2.exr");  // prompt outermost, then seeds
+
+  BOOST_TEST(contains(error_of(with_jobs({{{"prompts", {{"file", "absent.txt"}}}, {"output", "x{prompt}.exr"}}}),
+                               d.path / "m.json"),
+                      "jobs[0].prompts.file: cannot read prompts file"));
+  std::ofstream(d.path / "bad.txt", std::ios::binary) << "ok\ncaf\xE9\n";
+  BOOST_TEST(contains(error_of(with_jobs({{{"prompts", {{"file", "bad.txt"}}}, {"output", "x{prompt}.exr"}}}),
+                               d.path / "m.json"),
+                      "line 2 is not valid UTF-8"));
+}
+
+BOOST_AUTO_TEST_CASE(a_wedge_is_every_combination_the_last_key_fastest) {
+  const json posenc_a = {{"plugin", "org.genplug.dype"}, {"config", {{"method", "yarn"}}}};
+  const Manifest m = Manifest::parse(
+      with_jobs({{{"wedge", {{"guidance", {2.5, 3.5}}, {"steps", {4, 8}}, {"posenc", {posenc_a, "none"}}}},
+                  {"output", "w{wedge:02}.exr"}}}),
+      "m.json");
+  BOOST_REQUIRE_EQUAL(m.jobs.size(), 8u);
+  // keys in alphabetical order: guidance, posenc, steps (fastest)
+  BOOST_TEST(*m.jobs[0].guidance == 2.5);
+  BOOST_TEST(m.jobs[0].posenc->config["method"] == "yarn");
+  BOOST_TEST(*m.jobs[0].steps == 4u);
+  BOOST_TEST(*m.jobs[1].steps == 8u);
+  BOOST_TEST(m.jobs[2].plain_rope);
+  BOOST_TEST(*m.jobs[4].guidance == 3.5);
+  BOOST_TEST(m.jobs[7].output.string() == "w07.exr");
+}
+
+BOOST_AUTO_TEST_CASE(pattern_errors_name_the_field) {
+  auto job = [](const std::string& output) { return with_jobs({{{"seeds", {1, 2}}, {"output", output}}}); };
+  BOOST_TEST(contains(error_of(job("x{sed}.exr")), "unknown field {sed}"));
+  BOOST_TEST(contains(error_of(job("x{sed}.exr")), "jobs[0].output"));
+  BOOST_TEST(contains(error_of(job("x{seed.exr")), "unclosed '{'"));
+  BOOST_TEST(contains(error_of(job("x{seed}}.exr")), "unmatched '}'"));
+  BOOST_TEST(contains(error_of(job("x{seed:4}.exr")), "the format must be 0N"));
+  const Manifest m = Manifest::parse(job("{{lit}}_{seed}.exr"), "m.json");
+  BOOST_TEST(m.jobs[1].output.string() == "{lit}_2.exr");
+}
+
+BOOST_AUTO_TEST_CASE(outputs_that_collide_are_refused_before_anything_runs) {
+  // A batch whose pattern does not vary.
+  std::string e = error_of(with_jobs({{{"seeds", {1, 2}}, {"output", "same.exr"}}}));
+  BOOST_TEST(contains(e, "jobs[0] (item 1).output: \"same.exr\" is also the output of jobs[0] (item 0)"), e);
+  // Two spellings of one file, through a symlinked folder.
+  TempDir d;
+  fs::create_directories(d.path / "real");
+  fs::create_directory_symlink(d.path / "real", d.path / "link");
+  e = error_of(with_jobs({{{"output", (d.path / "real" / "a.exr").string()}},
+                          {{"output", (d.path / "link" / "./a.exr").string()}}}));
+  BOOST_TEST(contains(e, "is also the output of jobs[0]"), e);
+}
+
+BOOST_AUTO_TEST_CASE(batch_keys_exclude_their_single_forms) {
+  BOOST_TEST(contains(error_of(with_jobs({{{"seed", 1}, {"seeds", {1}}, {"output", "a{seed}.exr"}}})),
+                      "give \"seed\" or \"seeds\", not both"));
+  BOOST_TEST(contains(error_of(with_jobs({{{"prompt", "x"}, {"prompts", {"y"}}, {"output", "a.exr"}}})),
+                      "give \"prompt\" or \"prompts\", not both"));
+  BOOST_TEST(contains(error_of(with_jobs({{{"steps", 4}, {"wedge", {{"steps", {4, 8}}}}, {"output", "a{wedge}.exr"}}})),
+                      "\"steps\" is both set and wedged"));
+  BOOST_TEST(contains(error_of(with_jobs({{{"wedge", json::object()}, {"output", "a.exr"}}})), "names no setting"));
+  BOOST_TEST(contains(error_of(with_jobs({{{"seeds", {{"from", 1}, {"count", 0}}}, {"output", "a{seed}.exr"}}})),
+                      "jobs[0].seeds"));
+  BOOST_TEST(contains(error_of(with_jobs({{{"seeds", {{"from", 1}, {"count", 1000}}},
+                                           {"wedge", {{"guidance", json(std::vector<double>(1001, 1.0))}}},
+                                           {"output", "a{index}.exr"}}})),
+                      "more than 1000000 work items"));
+}
+
+BOOST_AUTO_TEST_CASE(shards_partition_the_items_round_robin) {
+  const Manifest m = Manifest::parse(with_jobs({{{"seeds", {{"from", 0}, {"count", 11}}}, {"output", "i{index}.exr"}}}),
+                                     "m.json");
+  for (uint64_t n = 1; n <= 13; ++n) {
+    std::multiset<size_t> seen;
+    for (uint64_t i = 0; i < n; ++i)
+      for (const Job& j : genplug::host::select_shard(m.jobs, {i, n})) {
+        BOOST_TEST(j.index % n == i);
+        seen.insert(j.index);
+      }
+    BOOST_TEST(seen.size() == m.jobs.size(), "N = " << n);  // every item exactly once
+    BOOST_TEST(std::set<size_t>(seen.begin(), seen.end()).size() == m.jobs.size());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(shard_arguments_and_slurm_arrays) {
+  const Shard s = genplug::host::parse_shard("2/5");
+  BOOST_TEST(s.index == 2u);
+  BOOST_TEST(s.count == 5u);
+  for (const char* bad : {"5/5", "1/0", "x/2", "1", "-1/3", "1/3/4", ""})
+    BOOST_CHECK_EXCEPTION(genplug::host::parse_shard(bad), HostError,
+                          [](const HostError& e) { return e.exit_code() == 2; });
+
+  auto env_of = [](std::map<std::string, std::string> vars) {
+    return [vars](const char* name) -> const char* {
+      const auto it = vars.find(name);
+      return it == vars.end() ? nullptr : it->second.c_str();
+    };
+  };
+  BOOST_TEST(!genplug::host::shard_from_slurm(env_of({})).has_value());
+  auto a = genplug::host::shard_from_slurm(
+      env_of({{"SLURM_ARRAY_TASK_COUNT", "4"}, {"SLURM_ARRAY_TASK_ID", "12"}, {"SLURM_ARRAY_TASK_MIN", "10"}}));
+  BOOST_TEST((a && a->index == 2 && a->count == 4));
+  a = genplug::host::shard_from_slurm(env_of({{"SLURM_ARRAY_TASK_COUNT", "3"}, {"SLURM_ARRAY_TASK_ID", "8"},
+                                              {"SLURM_ARRAY_TASK_MIN", "0"}, {"SLURM_ARRAY_TASK_STEP", "4"}}));
+  BOOST_TEST((a && a->index == 2 && a->count == 3));
+  // --array=1,4,9 is no evenly stepped array: the CLI asks for --shard.
+  BOOST_CHECK_EXCEPTION(
+      genplug::host::shard_from_slurm(env_of({{"SLURM_ARRAY_TASK_COUNT", "3"}, {"SLURM_ARRAY_TASK_ID", "9"},
+                                              {"SLURM_ARRAY_TASK_MIN", "1"}})),
+      HostError, [](const HostError& e) { return contains(e.what(), "--shard"); });
+}
