@@ -14,11 +14,14 @@
 #include <genplug/host/manifest.hpp>
 #include <genplug/host/shard.hpp>
 
+#include "temp_dir.hpp"
+
 namespace fs = std::filesystem;
 using genplug::host::HostError;
 using genplug::host::Job;
 using genplug::host::Manifest;
 using genplug::host::Shard;
+using genplug::test::TempDir;
 using nlohmann::json;
 
 namespace {
@@ -38,15 +41,6 @@ std::string error_of(const json& doc, const fs::path& path = "m.json") {
 }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("genplug-batches-" + std::to_string(::getpid()));
-  TempDir() {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 }  // namespace
 

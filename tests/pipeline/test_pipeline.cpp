@@ -17,6 +17,7 @@
 #include <genplug/safetensors.hpp>
 
 #include "golden.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 namespace st = genplug::safetensors;
@@ -27,14 +28,7 @@ using nlohmann::json;
 
 namespace {
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("genplug-pipeline-" + std::to_string(::getpid()));
-  TempDir() {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using genplug::test::TempDir;
 
 std::vector<float> golden_tensor(const st::File& f, const std::string& name) { return st::to_float32(f.at(name)); }
 
