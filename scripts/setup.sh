@@ -10,6 +10,7 @@ packages=(
   libboost-dev libboost-filesystem-dev libboost-test-dev
   nlohmann-json3-dev libopenexr-dev libdlpack-dev libsentencepiece-dev
   libcli11-dev json-schema-test-suite
+  slurmctld slurmd slurm-client munge openexr
 )
 missing=()
 for p in "${packages[@]}"; do
