@@ -8,10 +8,12 @@
 #if __has_include(<genplug/safetensors.hpp>)
 #include <cstdio>
 #include <iomanip>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include <genplug/flux/checkpoint_layout.hpp>
+#include <genplug/flux/lora_keys.hpp>
 #include <genplug/flux/transformer_keys.hpp>
 #include <genplug/safetensors.hpp>
 
@@ -121,6 +123,40 @@ json describe(const gf::Component& c, const gf::ShapeMap& all) {
   return out;
 }
 
+// A LoRA file: its formats, ranks and alphas, the transformer modules it changes, and the model it fits (the
+// hidden size its factors imply, the deepest blocks it touches). Empty when the file holds no LoRA module.
+json describe_lora(const st::Checkpoint& ckpt, const gf::ShapeMap& shapes, const std::vector<std::string>& names) {
+  const gf::LoraPlan plan = gf::plan_lora(names, ckpt.path().string());
+  if (plan.modules.empty()) return nullptr;
+  std::set<std::string> formats;
+  std::set<int64_t> ranks;
+  std::set<double> alphas;
+  std::map<int64_t, int64_t> inputs;  // input width -> modules
+  int64_t doubles = 0, singles = 0, others = 0, deepest_double = -1, deepest_single = -1;
+  for (const auto& m : plan.modules) {
+    formats.insert(gf::lora_format_name(m.format));
+    const auto& down = shapes.at(m.down);
+    if (down.size() == 2) ranks.insert(down[0]), ++inputs[down[1]];
+    if (!m.alpha.empty()) alphas.insert(st::to_float32(ckpt.at(m.alpha)).at(0));
+    auto block_index = [&](const std::string& block) { return int64_t(std::stoll(m.target.substr(block.size()))); };
+    if (starts_with(m.target, "double_blocks.")) ++doubles, deepest_double = std::max(deepest_double, block_index("double_blocks."));
+    else if (starts_with(m.target, "single_blocks.")) ++singles, deepest_single = std::max(deepest_single, block_index("single_blocks."));
+    else ++others;
+  }
+  // Most projections read the hidden state, so the commonest input width is the hidden size.
+  int64_t hidden = 0, most = 0;
+  for (const auto& [width, count] : inputs)
+    if (count > most) hidden = width, most = count;
+  json j = {{"formats", formats}, {"modules", plan.modules.size()}, {"ranks", ranks}, {"alphas", alphas},
+            {"double_block_modules", doubles}, {"single_block_modules", singles}, {"other_modules", others},
+            {"hidden_size", hidden}, {"min_depth", deepest_double + 1}, {"min_depth_single_blocks", deepest_single + 1},
+            {"text_encoder_tensors", plan.text_encoder.size()}, {"unknown_tensors", plan.unknown}};
+  j["fits"] = "a FLUX transformer with hidden size " + std::to_string(hidden) + ", at least " +
+              std::to_string(deepest_double + 1) + " double and " + std::to_string(deepest_single + 1) + " single blocks" +
+              (hidden == 3072 ? " (FLUX.1-dev / -schnell shapes)" : "");
+  return j;
+}
+
 json inspect(const std::string& path, bool with_tensors) {
   const st::Checkpoint ckpt(path);
   json out = {{"path", path}, {"files", json::array()}, {"tensor_count", ckpt.tensors().size()},
@@ -142,6 +178,7 @@ json inspect(const std::string& path, bool with_tensors) {
   for (const auto& [name, shape] : shapes) names.push_back(name);
   out["components"] = json::array();
   for (const auto& c : gf::detect_components(names)) out["components"].push_back(describe(c, shapes));
+  if (json lora = describe_lora(ckpt, shapes, names); !lora.is_null()) out["lora"] = lora;
   if (with_tensors) {
     out["tensors"] = json::array();
     for (const auto& t : ckpt.tensors()) {
@@ -165,7 +202,24 @@ void print_text(const json& j, std::ostream& os) {
     os << " " << name << " x" << d["tensors"].get<uint64_t>() << " (" << human_bytes(d["bytes"]) << ")";
   os << "\n";
   for (const auto& [k, v] : j["metadata"].items()) os << "metadata: " << k << " = " << v.get<std::string>() << "\n";
-  if (j["components"].empty()) os << "layout: unknown (no FLUX transformer, autoencoder, T5 or CLIP keys found)\n";
+  if (j.contains("lora")) {
+    const json& l = j["lora"];
+    auto list = [](const json& values) {
+      std::string s;
+      for (const auto& v : values) s += (s.empty() ? "" : ", ") + (v.is_string() ? v.get<std::string>() : v.dump());
+      return s.empty() ? std::string("none (alpha = rank)") : s;
+    };
+    os << "lora: " << list(l["formats"]) << " keys, " << l["modules"].get<int64_t>() << " modules ("
+       << l["double_block_modules"].get<int64_t>() << " in double blocks, " << l["single_block_modules"].get<int64_t>()
+       << " in single blocks, " << l["other_modules"].get<int64_t>() << " other)\n";
+    os << "  rank: " << list(l["ranks"]) << "; alpha: " << list(l["alphas"]) << "\n";
+    os << "  fits: " << l["fits"].get<std::string>() << "\n";
+    if (l["text_encoder_tensors"].get<int64_t>() > 0)
+      os << "  ignored: " << l["text_encoder_tensors"].get<int64_t>() << " text-encoder tensors (only the transformer is adapted)\n";
+    for (const auto& u : l["unknown_tensors"]) os << "  unknown tensor (ignored): " << u.get<std::string>() << "\n";
+  } else if (j["components"].empty()) {
+    os << "layout: unknown (no FLUX transformer, autoencoder, T5, CLIP or LoRA keys found)\n";
+  }
   for (const auto& c : j["components"]) {
     os << "layout: " << c["kind"].get<std::string>() << " (" << c["layout"].get<std::string>() << " keys";
     if (!c["prefix"].get<std::string>().empty()) os << ", prefix '" << c["prefix"].get<std::string>() << "'";

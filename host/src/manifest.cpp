@@ -73,6 +73,7 @@ Job job_of(const nlohmann::json& j, size_t job_index, size_t index, const std::s
       job.posenc = plugin_ref(j["posenc"], where + ".posenc");
   }
   job.exr = j.contains("exr") ? exr_settings(j["exr"], exr) : exr;
+  if (j.contains("loras")) job.loras = j["loras"];
   return job;
 }
 

@@ -70,6 +70,15 @@ struct Pipeline::Impl {
   uint32_t pixels_per_token = 16;
   CallContext ctx;
   std::set<size_t> up_to_date;  // work items whose output is already there (resume)
+  std::string active_loras = "null";  // the adapters set on the model: "null" is its own (config.loras)
+
+  // The job's LoRAs (or the model's own) made active, only when they change.
+  void use_job_loras(const Job& job) {
+    const std::string wanted = job.loras ? job.loras->dump() : "null";
+    if (wanted == active_loras) return;
+    model.set_adapters(wanted, ctx);
+    active_loras = wanted;
+  }
 
   const PluginRef& scheduler_ref(const Job& job) const { return job.scheduler ? *job.scheduler : manifest.scheduler; }
   const PluginRef* posenc_ref(const Job& job) const {
@@ -225,8 +234,13 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   if (m.manifest.posenc)
     m.posenc = m.catalog->create_posenc(m.manifest.posenc->plugin, m.manifest.posenc->config, m.ctx,
                                         create_where(*m.manifest.posenc));
-  // 4. Sizes need the model's pixels per token.
-  for (const Job& j : m.manifest.jobs) m.check_size(j);
+  // 4. Sizes need the model's pixels per token; per-job LoRAs need a model that can swap them.
+  for (const Job& j : m.manifest.jobs) {
+    m.check_size(j);
+    if (j.loras && !m.model.adapters())
+      throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
+                                               m.manifest.model.plugin + "' cannot swap LoRAs per job");
+  }
 }
 
 Pipeline::~Pipeline() = default;
@@ -382,6 +396,7 @@ JobResult Pipeline::run(const Job& job) {
   };
 
   try {
+    m.use_job_loras(job);
     stage("condition");
     auto cond = m.model.condition(job.prompt, "", m.ctx);
     for (auto& [name, t] : cond) {

@@ -286,3 +286,57 @@ BOOST_AUTO_TEST_CASE(sizes_that_are_not_multiples_of_the_token_size_are_rejected
                std::string::npos, e.what());
   }
 }
+
+// LoRAs per job on one model load: a job with "loras": [] renders from the base weights exactly as a model
+// created without LoRAs does, and the next job without "loras" gets the model's own LoRA back bit for bit.
+BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
+  GoldenRun g;
+  // A rank-4 LoRA on the first double block's image qkv, BFL keys, deterministic values.
+  const auto bfl = st::File::open(genplug::test::golden("flux/flux_tiny_bfl.safetensors"));
+  const auto& qkv = bfl->at("double_blocks.0.img_attn.qkv.weight").shape;
+  std::vector<float> a(size_t(4 * qkv[1])), b(size_t(qkv[0] * 4));
+  for (size_t i = 0; i < a.size(); ++i) a[i] = float(std::sin(0.7 * double(i))) * 0.2f;
+  for (size_t i = 0; i < b.size(); ++i) b[i] = float(std::cos(1.3 * double(i))) * 0.2f;
+  const fs::path lora = g.dir.path / "lora.safetensors";
+  st::write_file(lora, {st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", {4, qkv[1]}, a),
+                        st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight", {qkv[0], 4}, b)});
+
+  auto run_jobs = [&](json m, const std::vector<json>& loras_per_job) {
+    std::vector<std::vector<float>> finals;
+    PipelineOptions o;
+    o.on_final_latent = [&](const DLTensor& latent) { finals.push_back(genplug::host::to_cpu_float(latent)); };
+    const json base_job = m["jobs"][0];
+    m["jobs"] = json::array();
+    for (size_t i = 0; i < loras_per_job.size(); ++i) {
+      json job = base_job;
+      job["output"] = (g.dir.path / ("j" + std::to_string(i) + "_" + std::to_string(loras_per_job.size()) + ".exr")).string();
+      if (!loras_per_job[i].is_null()) job["loras"] = loras_per_job[i];
+      m["jobs"].push_back(job);
+    }
+    Pipeline probe(Manifest::parse(m, g.dir.path / "m.json"), o);
+    const uint32_t ppt = probe.model_description()["pixels_per_token"].get<uint32_t>();
+    for (auto& job : m["jobs"]) {
+      job["height"] = g.info["grid_tokens_hw"][0].get<uint32_t>() * ppt;
+      job["width"] = g.info["grid_tokens_hw"][1].get<uint32_t>() * ppt;
+    }
+    Pipeline p(Manifest::parse(m, g.dir.path / "m.json"), o);
+    p.run_all();
+    BOOST_TEST(p.model_loads() == 1);
+    return finals;
+  };
+  const auto plain = run_jobs(g.manifest("none"), {json()});
+  json with_lora = g.manifest("none");
+  with_lora["model"]["config"]["loras"] = json::array({{{"path", lora.string()}, {"scale", 1.0}}});
+  const auto swapped = run_jobs(with_lora, {json(), json::array(), json()});
+  BOOST_REQUIRE_EQUAL(swapped.size(), 3u);
+  BOOST_TEST(relative_error(swapped[0], plain[0]) > 1e-4);  // the model's LoRA changes the render
+  BOOST_TEST(swapped[1] == plain[0], boost::test_tools::per_element());     // "loras": [] is the base, exactly
+  BOOST_TEST(swapped[2] == swapped[0], boost::test_tools::per_element());   // and the model's LoRA comes back
+  // A job's LoRA list that the model cannot apply fails that job, naming the file.
+  try {
+    run_jobs(with_lora, {json::array({{{"path", (g.dir.path / "absent.safetensors").string()}}})});
+    BOOST_FAIL("accepted");
+  } catch (const genplug::host::HostError& e) {
+    BOOST_TEST(std::string(e.what()).find("absent.safetensors") != std::string::npos, e.what());
+  }
+}

@@ -1,7 +1,10 @@
 #define BOOST_TEST_MODULE inspect_cli
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include <genplug/safetensors.hpp>
@@ -78,4 +81,43 @@ BOOST_AUTO_TEST_CASE(text_output_and_errors) {
   BOOST_TEST(text.find("double_blocks.0.img_attn.qkv.weight") != std::string::npos);
   run_cli("inspect /nonexistent/genplug-test.safetensors", &status);
   BOOST_TEST(status == 5);  // runtime error, message on stderr
+}
+
+// A LoRA file: format, modules, rank, alpha and the model it fits, from the golden transformer's shapes.
+BOOST_AUTO_TEST_CASE(lora_files_report_format_rank_alpha_and_fit) {
+  const auto params = genplug::test::read_json(genplug::test::golden("flux/flux_tiny_info.json")).at("meta").at("params");
+  const int64_t hidden = params.at("hidden_size"), depth = params.at("depth"), singles = params.at("depth_single_blocks");
+  const auto bfl = st::File::open(genplug::test::golden("flux/flux_tiny_bfl.safetensors"));
+  const std::string d = std::to_string(depth - 1), s = std::to_string(singles - 1);
+  const auto qkv = bfl->at("double_blocks." + d + ".img_attn.qkv.weight").shape;
+  const auto linear1 = bfl->at("single_blocks." + s + ".linear1.weight").shape;
+  const int64_t rank = 3;
+  auto zeros = [](int64_t n) { return std::vector<float>(size_t(n), 0.0f); };
+  const auto path = std::filesystem::temp_directory_path() / ("genplug_inspect_lora_" + std::to_string(::getpid()) + ".safetensors");
+  const std::string k1 = "lora_unet_double_blocks_" + d + "_img_attn_qkv", k2 = "lora_unet_single_blocks_" + s + "_linear1";
+  st::write_file(path, {st::TensorData::from_floats(k1 + ".lora_down.weight", {rank, qkv[1]}, zeros(rank * qkv[1])),
+                        st::TensorData::from_floats(k1 + ".lora_up.weight", {qkv[0], rank}, zeros(qkv[0] * rank)),
+                        st::TensorData::from_floats(k1 + ".alpha", {}, {1.5f}),
+                        st::TensorData::from_floats(k2 + ".lora_down.weight", {rank, linear1[1]}, zeros(rank * linear1[1])),
+                        st::TensorData::from_floats(k2 + ".lora_up.weight", {linear1[0], rank}, zeros(linear1[0] * rank)),
+                        st::TensorData::from_floats(k2 + ".alpha", {}, {1.5f}),
+                        st::TensorData::from_floats("lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", {1}, {0}),
+                        st::TensorData::from_floats("mystery.weight", {1}, {0})});
+  int status = 0;
+  const auto j = nlohmann::json::parse(run_cli("inspect --json \"" + path.string() + "\"", &status));
+  BOOST_TEST(status == 0);
+  const auto& l = j.at("lora");
+  BOOST_TEST(l.at("formats") == nlohmann::json({"kohya"}));
+  BOOST_TEST(l.at("modules") == 2);
+  BOOST_TEST(l.at("ranks") == nlohmann::json({rank}));
+  BOOST_TEST(l.at("alphas") == nlohmann::json({1.5}));
+  BOOST_TEST(l.at("hidden_size") == hidden);
+  BOOST_TEST(l.at("min_depth") == depth);
+  BOOST_TEST(l.at("min_depth_single_blocks") == singles);
+  BOOST_TEST(l.at("text_encoder_tensors") == 1);
+  BOOST_TEST(l.at("unknown_tensors") == nlohmann::json({"mystery.weight"}));
+  const std::string text = run_cli("inspect --summary \"" + path.string() + "\"", &status);
+  BOOST_TEST(text.find("lora: kohya keys, 2 modules") != std::string::npos, text);
+  BOOST_TEST(text.find("unknown tensor (ignored): mystery.weight") != std::string::npos, text);
+  std::filesystem::remove(path);
 }

@@ -7,8 +7,11 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+
 #include <genplug/flux/autoencoder.hpp>
 #include <genplug/flux/latent_packing.hpp>
+#include <genplug/flux/lora.hpp>
 #include <genplug/flux/text_conditioner.hpp>
 #include <genplug/flux/transformer.hpp>
 
@@ -57,11 +60,9 @@ class FluxModel final : public Model {
     device_ = parse_device(settings_.device);
     TransformerSource source = load_transformer_source(settings_, dtype_, device_);
     preset_ = source.preset;
-    transformer_ = rethrow_as(GENPLUG_E_FAILED, "transformer", [&] {
-      return std::make_unique<FluxTransformer>(source.weights, source.config, dtype_, device_);
-    });
-    source.weights.clear();
-    transformer_->set_attention_budget(settings_.attention_memory_mb << 20);
+    flux_config_ = source.config;
+    base_weights_ = std::move(source.weights);  // kept: LoRAs are merged into copies of the weights they change
+    use_loras(settings_.loras, ctx);
     if (config().in_channels != config().out_channels)  // e.g. Fill / Canny checkpoints take extra channels
       throw ConfigError("config.transformer: in_channels " + std::to_string(config().in_channels) +
                         " != out_channels " + std::to_string(config().out_channels) +
@@ -74,6 +75,59 @@ class FluxModel final : public Model {
   }
 
   const std::string& describe() override { return description_; }
+
+  const void* extension(const char* id) override {
+    static const genplug_model_adapters_t adapters{sizeof(genplug_model_adapters_t), &set_adapters};
+    return std::string(id) == GENPLUG_EXT_MODEL_ADAPTERS ? &adapters : nullptr;
+  }
+
+  // The transformer with `loras` merged (none: the base weights themselves). Built before anything is replaced,
+  // so a failure leaves the active LoRAs as they were.
+  void use_loras(const std::vector<LoraFile>& loras, Context& ctx) {
+    const auto t0 = std::chrono::steady_clock::now();
+    LoraMerge merged = rethrow_as(GENPLUG_E_IO, "config.loras", [&] {
+      if (loras.empty()) return LoraMerge{base_weights_, {}, {}};
+      return merge_loras(base_weights_, loras);
+    });
+    auto transformer = rethrow_as(GENPLUG_E_FAILED, "transformer", [&] {
+      return std::make_unique<FluxTransformer>(merged.weights, flux_config_, dtype_, device_);
+    });
+    transformer->set_attention_budget(settings_.attention_memory_mb << 20);
+    transformer_ = std::move(transformer);
+    const bool had_loras = !active_loras_.empty();
+    active_loras_ = loras;
+    for (const auto& note : merged.notes) ctx.warn("org.genplug.flux: LoRA " + note);
+    const std::string ms =
+        std::to_string(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()) + " ms";
+    if (!loras.empty())
+      ctx.info("org.genplug.flux: " + std::to_string(loras.size()) + " LoRA(s) merged into " +
+               std::to_string(merged.changed.size()) + " weights in " + ms);
+    else if (had_loras)
+      ctx.info("org.genplug.flux: LoRAs removed, base weights back in " + ms);
+  }
+
+  static genplug_status set_adapters(genplug_model_t* model, const char* json_text, const genplug_context_t* c) {
+    return detail::guard(c, [&] {
+      if (!model || !json_text) throw InvalidArgument("adapters.set: NULL argument");
+      auto* self = dynamic_cast<FluxModel*>(detail::ModelInstance::self(model)->impl.get());
+      if (!self) throw InvalidArgument("adapters.set: not an org.genplug.flux instance");
+      nlohmann::json list;
+      try {
+        list = nlohmann::json::parse(json_text);
+      } catch (const nlohmann::json::exception& e) {
+        throw ConfigError(std::string("loras: not valid JSON: ") + e.what());
+      }
+      Context ctx(c);
+      const std::vector<LoraFile> loras = list.is_null() ? self->settings_.loras : parse_lora_list(list, "loras");
+      if (same_loras(loras, self->active_loras_)) return;
+      self->use_loras(loras, ctx);
+    });
+  }
+
+  static bool same_loras(const std::vector<LoraFile>& a, const std::vector<LoraFile>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](const LoraFile& x, const LoraFile& y) { return x.path == y.path && x.scale == y.scale; });
+  }
 
   void condition(const std::string& prompt, const std::string& /*options_json*/, const genplug_tensor_sink_t& sink,
                  Context& ctx) override {
@@ -278,6 +332,9 @@ class FluxModel final : public Model {
   }
 
   ModelSettings settings_;
+  FluxConfig flux_config_;
+  TensorMap base_weights_;            // BFL names; never modified (LoRA merges are copies)
+  std::vector<LoraFile> active_loras_;
   torch::Dtype dtype_ = torch::kFloat32;
   torch::Device device_ = torch::kCPU;
   std::string preset_;

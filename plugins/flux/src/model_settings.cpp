@@ -2,6 +2,8 @@
 // host that does not validate still gets errors naming the field.
 #include "model_settings.hpp"
 
+#include <cmath>
+
 #include <genplug/plugin.hpp>
 
 namespace genplug::flux {
@@ -82,6 +84,16 @@ json build_schema() {
           {"minItems", 3},
           {"maxItems", 3},
           {"description", "tokens per axis the model was trained at (posenc input); FLUX [1,64,64], tiny [1,4,4]"}}},
+        {"loras",
+         {{"type", "array"},
+          {"description", "LoRAs merged into the transformer (docs/lora.md): diffusers/PEFT, kohya or BFL/ComfyUI keys"},
+          {"items",
+           {{"type", "object"},
+            {"additionalProperties", false},
+            {"required", {"path"}},
+            {"properties",
+             {{"path", {{"type", "string"}, {"minLength", 1}, {"description", "LoRA .safetensors file"}}},
+              {"scale", {{"type", "number"}, {"default", 1.0}, {"description", "strength (W + scale * alpha/rank * B A)"}}}}}}}}},
         {"attention_memory_mb",
          {{"type", "integer"}, {"minimum", 1}, {"maximum", 1 << 20}, {"default", 16},
           {"description", "score memory of one attention chunk (CPU)"}}},
@@ -175,6 +187,7 @@ ModelSettings parse_model_settings(const std::string& config_json) {
     s.attention_memory_mb = get_int(j, "config.", "attention_memory_mb", 1);
     if (s.attention_memory_mb > (1 << 20)) throw ConfigError("config.attention_memory_mb: must be <= 1048576");
   }
+  if (j.contains("loras")) s.loras = parse_lora_list(j["loras"], "config.loras");
   if (j.contains("vae_tiling")) {
     const json& t = j["vae_tiling"];
     if (!t.is_object()) throw ConfigError("config.vae_tiling: must be an object");
@@ -194,6 +207,31 @@ ModelSettings parse_model_settings(const std::string& config_json) {
     }
   }
   return s;
+}
+
+std::vector<LoraFile> parse_lora_list(const json& list, const std::string& where) {
+  if (!list.is_array()) throw ConfigError(where + ": must be a list of {\"path\", \"scale\"} objects");
+  std::vector<LoraFile> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    const json& e = list[i];
+    if (!e.is_object()) throw ConfigError(at + ": must be an object {\"path\", \"scale\"}");
+    LoraFile f;
+    for (const auto& [key, value] : e.items()) {
+      if (key == "path") {
+        if (!value.is_string() || value.get<std::string>().empty()) throw ConfigError(at + ".path: must be a file path");
+        f.path = value.get<std::string>();
+      } else if (key == "scale") {
+        if (!value.is_number() || !std::isfinite(value.get<double>())) throw ConfigError(at + ".scale: must be a finite number");
+        f.scale = value.get<double>();
+      } else {
+        throw ConfigError(at + "." + key + ": unknown field (allowed: path, scale)");
+      }
+    }
+    if (f.path.empty()) throw ConfigError(at + ".path: required");
+    out.push_back(std::move(f));
+  }
+  return out;
 }
 
 FluxConfig apply_config_overrides(FluxConfig c, const json& o) {

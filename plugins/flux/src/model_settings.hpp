@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <genplug/flux/flux_config.hpp>
+#include <genplug/flux/lora_keys.hpp>
 
 namespace genplug::flux {
 
@@ -30,7 +31,12 @@ struct ModelSettings {
     std::optional<bool> enabled;
     std::optional<int64_t> auto_above, tile, overlap;
   } vae_tiling;
+  std::vector<LoraFile> loras;  // merged into the transformer's weights (docs/lora.md)
 };
+
+// A list of LoRAs, [{"path": file, "scale": number}], as config.loras or a job's "loras". Throws ConfigError
+// naming `where` and the field.
+std::vector<LoraFile> parse_lora_list(const nlohmann::json& list, const std::string& where);
 
 // The JSON Schema of the configuration (the subset listed in docs/manifest.md).
 const std::string& model_config_schema();

@@ -315,6 +315,18 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
     ctx.check(raw()->encode(raw(), &image, &t, ctx.get()), id_ + ": encode");
     return expect(t, "encode");
   }
+  // The adapters extension (LoRAs swapped without reloading), or NULL when the model has none.
+  const genplug_model_adapters_t* adapters() const {
+    const auto* a = static_cast<const genplug_model_adapters_t*>(
+        raw()->get_extension ? raw()->get_extension(raw(), GENPLUG_EXT_MODEL_ADAPTERS) : nullptr);
+    return a && GENPLUG_HAS_FIELD(a, genplug_model_adapters_t, set) && a->set ? a : nullptr;
+  }
+  // Makes `adapters_json` the active adapters (see genplug_model_adapters). Throws PluginError.
+  void set_adapters(const std::string& adapters_json, CallContext& ctx) const {
+    const genplug_model_adapters_t* a = adapters();
+    if (!a) throw PluginError(GENPLUG_E_UNSUPPORTED, id_ + ": this model cannot swap adapters (LoRAs)");
+    ctx.check(a->set(raw(), adapters_json.c_str(), ctx.get()), id_ + ": adapters");
+  }
   // Named conditioning tensors from a prompt.
   std::vector<std::pair<std::string, ManagedTensor>> condition(const std::string& prompt,
                                                                const std::string& options_json,

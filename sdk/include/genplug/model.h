@@ -95,6 +95,20 @@ typedef struct genplug_model {
   const void* (*get_extension)(struct genplug_model* self, const char* extension_id);
 } genplug_model_t;
 
+/* Optional model extension (get_extension(GENPLUG_EXT_MODEL_ADAPTERS)): weight adapters such as LoRAs,
+ * swapped between jobs without reloading the base weights. The struct is model-owned, valid until destroy. */
+#define GENPLUG_EXT_MODEL_ADAPTERS "org.genplug.model.adapters/1"
+
+typedef struct genplug_model_adapters {
+  uint32_t struct_size;
+  /* Makes `adapters_json` (UTF-8, borrowed for the call) the active adapters: a JSON array of
+   * {"path": file, "scale": number} objects, "[]" for none, or "null" for those the model was created with.
+   * The base weights are restored exactly when adapters are removed. On failure (GENPLUG_E_CONFIG for a bad
+   * list, GENPLUG_E_IO for an unreadable or unfitting file, message in ctx) the previous adapters stay
+   * active. [thread: the host's control thread; never while another call of this model runs] */
+  genplug_status (*set)(struct genplug_model* model, const char* adapters_json, const genplug_context_t* ctx);
+} genplug_model_adapters_t;
+
 GENPLUG_END_DECLS
 
 #endif /* GENPLUG_MODEL_H */

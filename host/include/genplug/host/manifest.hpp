@@ -38,6 +38,7 @@ struct Job {
   std::optional<PluginRef> scheduler;  // per-job override
   std::optional<PluginRef> posenc;     // per-job override
   bool plain_rope = false;             // "posenc": "none" for this job
+  std::optional<nlohmann::json> loras; // this job's weight adapters (a list), replacing the model's own
   ExrSettings exr;
   nlohmann::json raw;                  // the item as a plain job (one seed, prompt, ...), for EXR metadata
 };

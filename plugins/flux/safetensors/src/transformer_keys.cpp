@@ -118,6 +118,15 @@ Mapped map_diffusers_name(const std::string& name) {
   return Mapped{name};
 }
 
+}  // namespace
+
+BflTarget bfl_target_of_diffusers_name(const std::string& diffusers_name) {
+  const Mapped m = map_diffusers_name(diffusers_name);
+  return {m.target, m.part, m.parts, m.swap};
+}
+
+namespace {
+
 // sd.cpp accepts "...query_norm.weight" / "...key_norm.weight" for the BFL ".scale".
 std::string normalise_bfl_name(const std::string& name) {
   for (const char* alias : {"query_norm.weight", "key_norm.weight"})

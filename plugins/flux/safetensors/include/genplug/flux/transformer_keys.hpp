@@ -42,6 +42,18 @@ struct KeyMerge {
 std::vector<KeyMerge> transformer_key_plan(const std::vector<std::string>& names, const TransformerKeys& keys,
                                            const std::string& source);
 
+// Where one diffusers tensor lands under BFL names: `name`, and for one part of a fused tensor its position
+// `part` among `parts` row blocks of hidden_size rows each (q, k, v; the single blocks' mlp part is the 4th
+// and takes the remaining rows), or `swap_halves` for diffusers' norm_out ([scale; shift] vs [shift; scale]).
+// A name the mapping does not know maps to itself.
+struct BflTarget {
+  std::string name;
+  int part = -1;  // -1: the whole tensor
+  int parts = 1;
+  bool swap_halves = false;
+};
+BflTarget bfl_target_of_diffusers_name(const std::string& diffusers_name);
+
 // The plan applied to shapes: BFL names -> shapes. Throws WeightError when concatenated parts disagree in
 // their trailing dims or a swapped tensor has an odd first dim.
 ShapeMap apply_key_plan(const std::vector<KeyMerge>& plan, const ShapeMap& shapes, const std::string& source);

@@ -1,0 +1,188 @@
+// LoRA key formats for the FLUX transformer (docs/lora.md): every module is mapped onto the BFL weight it
+// changes, whatever layout the file uses; fused and split projections meet at the BFL fused weight.
+#include <genplug/flux/lora_keys.hpp>
+
+#include <map>
+#include <optional>
+#include <utility>
+
+#include <genplug/flux/transformer_keys.hpp>
+
+namespace genplug::flux {
+namespace {
+
+bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+bool ends_with(const std::string& s, const std::string& x) {
+  return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
+}
+
+[[noreturn]] void fail(const std::string& source, const std::string& what) { throw WeightError(source + ": " + what); }
+
+enum class Role { down, up, alpha };
+
+// "<module>.lora_A.weight" -> (module, down), and the other suffixes.
+std::optional<std::pair<std::string, Role>> split_role(const std::string& name) {
+  static const std::pair<const char*, Role> suffixes[] = {
+      {".lora_A.weight", Role::down}, {".lora_down.weight", Role::down}, {".lora_B.weight", Role::up},
+      {".lora_up.weight", Role::up},  {".alpha", Role::alpha}};
+  for (const auto& [suffix, role] : suffixes)
+    if (ends_with(name, suffix)) return std::make_pair(name.substr(0, name.size() - std::string(suffix).size()), role);
+  return std::nullopt;
+}
+
+bool is_text_encoder(const std::string& module) {
+  for (const char* p : {"lora_te", "text_encoder.", "text_encoder_2.", "text_encoders.", "te1.", "te2.", "te3."})
+    if (starts_with(module, p)) return true;
+  return false;
+}
+
+// A BFL module name (no ".weight") of the transformer, or nothing.
+bool is_bfl_module(const std::string& m) {
+  for (const char* p : {"double_blocks.", "single_blocks.", "img_in", "txt_in", "time_in.", "vector_in.", "guidance_in.",
+                        "final_layer."})
+    if (starts_with(m, p)) return true;
+  return false;
+}
+
+bool is_diffusers_module(const std::string& m) {
+  for (const char* p : {"transformer_blocks.", "single_transformer_blocks.", "x_embedder", "context_embedder",
+                        "time_text_embed.", "norm_out.", "proj_out"})
+    if (starts_with(m, p)) return true;
+  return false;
+}
+
+// kohya: BFL module names with '.' written as '_' after "lora_unet_". The block-relative and top-level names
+// have underscores of their own, so they are matched from a table rather than split.
+std::optional<std::string> kohya_to_bfl(const std::string& module) {
+  if (!starts_with(module, "lora_unet_")) return std::nullopt;
+  const std::string rest = module.substr(10);
+  static const std::vector<std::pair<std::string, std::string>> top = {
+      {"img_in", "img_in"}, {"txt_in", "txt_in"},
+      {"time_in_in_layer", "time_in.in_layer"}, {"time_in_out_layer", "time_in.out_layer"},
+      {"vector_in_in_layer", "vector_in.in_layer"}, {"vector_in_out_layer", "vector_in.out_layer"},
+      {"guidance_in_in_layer", "guidance_in.in_layer"}, {"guidance_in_out_layer", "guidance_in.out_layer"},
+      {"final_layer_linear", "final_layer.linear"}, {"final_layer_adaLN_modulation_1", "final_layer.adaLN_modulation.1"}};
+  for (const auto& [k, b] : top)
+    if (rest == k) return b;
+  static const std::vector<std::pair<std::string, std::string>> in_double = {
+      {"img_attn_qkv", "img_attn.qkv"}, {"img_attn_proj", "img_attn.proj"}, {"img_mlp_0", "img_mlp.0"},
+      {"img_mlp_2", "img_mlp.2"},       {"img_mod_lin", "img_mod.lin"},     {"txt_attn_qkv", "txt_attn.qkv"},
+      {"txt_attn_proj", "txt_attn.proj"}, {"txt_mlp_0", "txt_mlp.0"},     {"txt_mlp_2", "txt_mlp.2"},
+      {"txt_mod_lin", "txt_mod.lin"}};
+  static const std::vector<std::pair<std::string, std::string>> in_single = {
+      {"linear1", "linear1"}, {"linear2", "linear2"}, {"modulation_lin", "modulation.lin"}};
+  for (const auto& [block, table] : {std::make_pair(std::string("double_blocks_"), &in_double),
+                                     std::make_pair(std::string("single_blocks_"), &in_single)}) {
+    if (!starts_with(rest, block)) continue;
+    const size_t digits_end = rest.find('_', block.size());
+    if (digits_end == std::string::npos || digits_end == block.size()) return std::nullopt;
+    const std::string index = rest.substr(block.size(), digits_end - block.size());
+    if (index.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    const std::string inner = rest.substr(digits_end + 1);
+    for (const auto& [k, b] : *table)
+      if (inner == k) return block.substr(0, block.size() - 1) + "." + index + "." + b;
+  }
+  return std::nullopt;
+}
+
+std::string strip_any(const std::string& s, std::initializer_list<const char*> prefixes) {
+  for (const char* p : prefixes)
+    if (starts_with(s, p)) return s.substr(std::string(p).size());
+  return s;
+}
+
+// The module's format and target, or nothing for a name no format explains.
+std::optional<LoraModule> classify(const std::string& module) {
+  LoraModule m;
+  m.module = module;
+  if (auto bfl = kohya_to_bfl(module)) {
+    m.format = LoraFormat::kohya;
+    m.target = *bfl + ".weight";
+    return m;
+  }
+  const std::string bfl = strip_any(module, {"model.diffusion_model.", "diffusion_model.", "transformer."});
+  if (is_bfl_module(bfl)) {
+    m.format = LoraFormat::bfl;
+    m.target = bfl + ".weight";
+    return m;
+  }
+  const std::string diffusers = strip_any(module, {"base_model.model.", "transformer.", "unet."});
+  if (is_diffusers_module(diffusers)) {
+    const BflTarget t = bfl_target_of_diffusers_name(diffusers + ".weight");
+    if (t.name == diffusers + ".weight") return std::nullopt;  // a diffusers-looking name the mapping lacks
+    m.format = LoraFormat::diffusers;
+    m.target = t.name;
+    m.part = t.part;
+    m.swap_halves = t.swap_halves;
+    return m;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+const char* lora_format_name(LoraFormat f) {
+  return f == LoraFormat::diffusers ? "diffusers" : f == LoraFormat::kohya ? "kohya" : "bfl";
+}
+
+LoraPlan plan_lora(const std::vector<std::string>& names, const std::string& source) {
+  LoraPlan plan;
+  std::map<std::string, std::map<Role, std::string>> modules;  // module -> role -> tensor name
+  for (const std::string& name : names) {
+    const auto split = split_role(name);
+    if (split && is_text_encoder(split->first)) {
+      plan.text_encoder.push_back(name);
+    } else if (!split || !classify(split->first)) {
+      plan.unknown.push_back(name);
+    } else {
+      modules[split->first][split->second] = name;
+    }
+  }
+  for (const auto& [module, roles] : modules) {
+    if (!roles.count(Role::down) || !roles.count(Role::up))
+      fail(source, "LoRA module '" + module + "' has " + (roles.count(Role::down) ? "a down (A)" : "no down (A)") +
+                       " and " + (roles.count(Role::up) ? "an up (B)" : "no up (B)") + " matrix; both are needed");
+    LoraModule m = *classify(module);
+    m.down = roles.at(Role::down);
+    m.up = roles.at(Role::up);
+    if (roles.count(Role::alpha)) m.alpha = roles.at(Role::alpha);
+    plan.modules.push_back(std::move(m));
+  }
+  return plan;
+}
+
+std::pair<int64_t, int64_t> lora_rows(const LoraModule& m, const std::vector<int64_t>& target_shape) {
+  const int64_t out = target_shape.at(0), in = target_shape.at(1);
+  if (m.part < 0) return {0, out};
+  if (m.part < 3) return {m.part * in, in};
+  return {3 * in, out - 3 * in};
+}
+
+int64_t check_lora_shapes(const LoraModule& m, const ShapeMap& shapes, const std::vector<int64_t>& target_shape,
+                          const std::string& source) {
+  const auto& down = shapes.at(m.down);
+  const auto& up = shapes.at(m.up);
+  auto bad = [&](const std::string& why) {
+    fail(source, "LoRA module '" + m.module + "' does not fit '" + m.target + "' " + shape_string(target_shape) +
+                     ": " + why + " (down " + shape_string(down) + ", up " + shape_string(up) + ")");
+  };
+  if (target_shape.size() != 2) bad("the target is not a matrix");
+  if (down.size() != 2 || up.size() != 2) bad("down and up must be matrices");
+  const int64_t rank = down[0];
+  const auto [first, rows] = lora_rows(m, target_shape);
+  if (rank <= 0 || up[1] != rank) bad("the ranks of down and up differ");
+  if (down[1] != target_shape[1]) bad("down has " + std::to_string(down[1]) + " inputs, the target " +
+                                      std::to_string(target_shape[1]));
+  if (rows <= 0 || first + rows > target_shape[0] || up[0] != rows)
+    bad("up has " + std::to_string(up[0]) + " rows, the target part " + std::to_string(rows));
+  if (m.swap_halves && rows % 2) bad("an odd row count cannot be swapped in halves");
+  if (!m.alpha.empty()) {
+    const auto& alpha = shapes.at(m.alpha);
+    int64_t n = 1;
+    for (int64_t d : alpha) n *= d;
+    if (n != 1) fail(source, "LoRA module '" + m.module + "': alpha has shape " + shape_string(alpha) + ", expected a scalar");
+  }
+  return rank;
+}
+
+}  // namespace genplug::flux

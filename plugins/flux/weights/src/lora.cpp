@@ -1,0 +1,93 @@
+#include <genplug/flux/lora.hpp>
+
+#include <map>
+
+#include <genplug/flux/weights.hpp>
+#include <genplug/safetensors.hpp>
+
+namespace genplug::flux {
+namespace {
+
+std::vector<int64_t> shape_of(const torch::Tensor& t) { return t.sizes().vec(); }
+
+// One module of one file, checked against its target.
+struct Planned {
+  const safetensors::Checkpoint* file;
+  LoraModule module;
+  double factor;  // scale * alpha / rank
+};
+
+double alpha_of(const LoraModule& m, const safetensors::Checkpoint& file, int64_t rank) {
+  if (m.alpha.empty()) return static_cast<double>(rank);
+  return load_tensor(file.at(m.alpha), torch::kFloat64, torch::kCPU).reshape({-1})[0].item<double>();
+}
+
+// Adds factor * up @ down to the module's rows of `w` (float32), in one GEMM pass per row range: the delta is
+// never materialised. Where the file orders the rows' halves the other way (diffusers norm_out), each half of
+// `up` goes to the other half of the rows.
+void add_delta(torch::Tensor& w, const Planned& p) {
+  const torch::Tensor down = load_tensor(p.file->at(p.module.down), torch::kFloat32, w.device());
+  const torch::Tensor up = load_tensor(p.file->at(p.module.up), torch::kFloat32, w.device());
+  const auto [first, rows] = lora_rows(p.module, shape_of(w));
+  if (!p.module.swap_halves) {
+    w.slice(0, first, first + rows).addmm_(up, down, 1.0, p.factor);
+    return;
+  }
+  const int64_t half = rows / 2;
+  w.slice(0, first, first + half).addmm_(up.slice(0, half), down, 1.0, p.factor);
+  w.slice(0, first + half, first + rows).addmm_(up.slice(0, 0, half), down, 1.0, p.factor);
+}
+
+std::string note_of(const LoraPlan& plan, const std::string& source) {
+  std::string note;
+  if (!plan.text_encoder.empty())
+    note += std::to_string(plan.text_encoder.size()) + " text-encoder tensors ignored (only the transformer is adapted)";
+  if (!plan.unknown.empty()) {
+    note += std::string(note.empty() ? "" : "; ") + std::to_string(plan.unknown.size()) + " unknown tensors ignored:";
+    for (size_t i = 0; i < plan.unknown.size() && i < 8; ++i) note += " '" + plan.unknown[i] + "'";
+    if (plan.unknown.size() > 8) note += " ...";
+  }
+  return note.empty() ? "" : source + ": " + note;
+}
+
+}  // namespace
+
+LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras) {
+  // 1. Every file read and every module checked before any weight is copied.
+  std::vector<std::unique_ptr<safetensors::Checkpoint>> files;
+  std::map<std::string, std::vector<Planned>> by_target;
+  LoraMerge out;
+  for (const LoraFile& lora : loras) {
+    files.push_back(std::make_unique<safetensors::Checkpoint>(lora.path));
+    const safetensors::Checkpoint& file = *files.back();
+    const std::string source = lora.path.string();
+    std::vector<std::string> names;
+    for (const auto& t : file.tensors()) names.push_back(t.name);
+    const LoraPlan plan = plan_lora(names, source);
+    if (plan.modules.empty())
+      throw WeightError(source + ": no LoRA module for the FLUX transformer in this file (" +
+                        std::to_string(plan.text_encoder.size()) + " text-encoder, " +
+                        std::to_string(plan.unknown.size()) + " unknown tensors)");
+    const ShapeMap shapes = shapes_of(file);
+    for (const LoraModule& m : plan.modules) {
+      const auto target = base.find(m.target);
+      if (target == base.end())
+        throw WeightError(source + ": LoRA module '" + m.module + "' changes '" + m.target + "', which this model lacks");
+      const int64_t rank = check_lora_shapes(m, shapes, shape_of(target->second), source);
+      by_target[m.target].push_back({&file, m, lora.scale * alpha_of(m, file, rank) / static_cast<double>(rank)});
+    }
+    if (const std::string note = note_of(plan, source); !note.empty()) out.notes.push_back(note);
+  }
+  // 2. W' = W + sum of the deltas, accumulated in float32 and rounded once to W's dtype.
+  out.weights = base;
+  for (const auto& [name, planned] : by_target) {
+    const torch::Tensor& w = base.at(name);
+    torch::Tensor merged = w.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
+    for (const Planned& p : planned) add_delta(merged, p);
+    out.weights[name] = merged.to(w.scalar_type());
+    out.changed.push_back(name);
+  }
+  return out;
+}
+
+}  // namespace genplug::flux

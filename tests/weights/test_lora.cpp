@@ -1,0 +1,256 @@
+// LoRAs on the tiny golden FLUX transformer: the three key formats map onto the BFL weights, the merge is the
+// reference formula W + scale * alpha / rank * B A (checked against a float64 merge done here), a LoRA converted
+// between layouts gives the same forward, and the base weights are never touched (docs/lora.md).
+#define BOOST_TEST_MODULE lora
+#include <boost/test/unit_test.hpp>
+
+#include <genplug/flux/lora.hpp>
+#include <genplug/flux/lora_keys.hpp>
+#include <genplug/flux/transformer.hpp>
+#include <genplug/flux/weights.hpp>
+#include <genplug/safetensors.hpp>
+
+#include "../flux/flux_golden_case.hpp"
+#include "temp_dir.hpp"
+
+namespace gf = genplug::flux;
+namespace st = genplug::safetensors;
+using genplug::test::relative_error;
+
+namespace {
+
+// One low-rank update in BFL terms: target module (no ".weight"), factors and alpha.
+struct Update {
+  std::string module;
+  torch::Tensor down, up;  // [rank, in], [out, rank], float32
+  double alpha;
+};
+
+st::TensorData tensor(const std::string& name, const torch::Tensor& t) {
+  const torch::Tensor c = t.to(torch::kFloat32).contiguous();
+  return st::TensorData::from_floats(name, c.sizes().vec(), std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel()));
+}
+
+std::string underscored(std::string s) {
+  for (char& c : s) c = c == '.' ? '_' : c;
+  return s;
+}
+
+// The diffusers modules a BFL module splits into, with the rows of each (q, k, v: hidden rows; mlp: the rest).
+std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> diffusers_parts(const std::string& module, int64_t out,
+                                                                                 int64_t hidden) {
+  auto block = [&](const std::string& kind) { return module.substr(kind.size(), module.find('.', kind.size()) - kind.size()); };
+  if (module.rfind("double_blocks.", 0) == 0 && module.find("img_attn.qkv") != std::string::npos) {
+    const std::string b = "transformer_blocks." + block("double_blocks.") + ".attn.to_";
+    return {{b + "q", {0, hidden}}, {b + "k", {hidden, hidden}}, {b + "v", {2 * hidden, hidden}}};
+  }
+  if (module.rfind("single_blocks.", 0) == 0 && module.find("linear1") != std::string::npos) {
+    const std::string b = "single_transformer_blocks." + block("single_blocks.");
+    return {{b + ".attn.to_q", {0, hidden}}, {b + ".attn.to_k", {hidden, hidden}}, {b + ".attn.to_v", {2 * hidden, hidden}},
+            {b + ".proj_mlp", {3 * hidden, out - 3 * hidden}}};
+  }
+  if (module == "final_layer.adaLN_modulation.1") return {{"norm_out.linear", {0, out}}};
+  if (module == "txt_in") return {{"context_embedder", {0, out}}};
+  const std::string b = "transformer_blocks." + block("double_blocks.");
+  return {{b + ".ff_context.net.2", {0, out}}};  // double_blocks.N.txt_mlp.2
+}
+
+// The updates as a LoRA file in one format. diffusers/PEFT files carry no alpha: B is pre-scaled by alpha/rank.
+void write_lora(const std::filesystem::path& path, const std::vector<Update>& updates, gf::LoraFormat format,
+                int64_t hidden, bool extras = false) {
+  std::vector<st::TensorData> out;
+  for (const Update& u : updates) {
+    const torch::Tensor alpha = torch::full({}, u.alpha, torch::kFloat32);
+    if (format == gf::LoraFormat::bfl) {
+      const std::string m = "diffusion_model." + u.module;
+      out.push_back(tensor(m + ".lora_A.weight", u.down));
+      out.push_back(tensor(m + ".lora_B.weight", u.up));
+      out.push_back(tensor(m + ".alpha", alpha));
+    } else if (format == gf::LoraFormat::kohya) {
+      const std::string m = "lora_unet_" + underscored(u.module);
+      out.push_back(tensor(m + ".lora_down.weight", u.down));
+      out.push_back(tensor(m + ".lora_up.weight", u.up));
+      out.push_back(tensor(m + ".alpha", alpha));
+    } else {
+      const torch::Tensor up = u.up * (u.alpha / double(u.down.size(0)));
+      for (const auto& [name, rows] : diffusers_parts(u.module, u.up.size(0), hidden)) {
+        torch::Tensor part = up.slice(0, rows.first, rows.first + rows.second);
+        if (name == "norm_out.linear") part = torch::cat({part.slice(0, part.size(0) / 2), part.slice(0, 0, part.size(0) / 2)});
+        out.push_back(tensor("transformer." + name + ".lora_A.weight", u.down));
+        out.push_back(tensor("transformer." + name + ".lora_B.weight", part));
+      }
+    }
+  }
+  if (extras) {
+    out.push_back(tensor("lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", torch::zeros({2, 3})));
+    out.push_back(tensor("something_else.weight", torch::zeros({1})));
+  }
+  st::write_file(path, out);
+}
+
+struct Fixture : genplug::test::FluxGoldenCase {
+  gf::TensorMap base = genplug::test::golden_tensor_map(*genplug::test::golden_file("flux/flux_tiny_bfl.safetensors"));
+  genplug::test::TempDir dir{"lora"};
+  std::vector<Update> updates;
+  double scale = 0.8;
+
+  Fixture() {
+    torch::manual_seed(7);
+    const std::string last_single = std::to_string(config.depth_single_blocks - 1);
+    for (const std::string& m : {std::string("double_blocks.0.img_attn.qkv"), "single_blocks." + last_single + ".linear1",
+                                 std::string("final_layer.adaLN_modulation.1"), std::string("txt_in"),
+                                 std::string("double_blocks.0.txt_mlp.2")}) {
+      const torch::Tensor& w = base.at(m + ".weight");
+      const int64_t rank = 4;
+      updates.push_back({m, 0.2 * torch::randn({rank, w.size(1)}), 0.2 * torch::randn({w.size(0), rank}), 2.0});
+    }
+  }
+
+  // The merge computed here in float64: W + scale * alpha / rank * B A, rounded to float32 once.
+  gf::TensorMap reference() const {
+    gf::TensorMap ref = base;
+    for (const Update& u : updates) {
+      const std::string name = u.module + ".weight";
+      const torch::Tensor delta = torch::matmul(u.up.to(torch::kFloat64), u.down.to(torch::kFloat64)) *
+                                  (scale * u.alpha / double(u.down.size(0)));
+      ref[name] = (base.at(name).to(torch::kFloat64) + delta).to(torch::kFloat32);
+    }
+    return ref;
+  }
+
+  torch::Tensor forward(const gf::TensorMap& weights) const {
+    const gf::FluxTransformer model(weights, config);
+    return model.forward(io_tensor("img"), io_tensor("txt"), io_tensor("timesteps"), io_tensor("y"), guidance(),
+                         gf::rotary_tables(ids(), plain()));
+  }
+
+  std::filesystem::path file(gf::LoraFormat format, bool extras = false) const {
+    const auto path = dir.path / (std::string(gf::lora_format_name(format)) + ".safetensors");
+    write_lora(path, updates, format, config.hidden_size, extras);
+    return path;
+  }
+};
+
+const gf::LoraFormat kFormats[] = {gf::LoraFormat::bfl, gf::LoraFormat::kohya, gf::LoraFormat::diffusers};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(names_map_onto_bfl_weights_in_every_format) {
+  const std::vector<std::string> names = {
+      "transformer.transformer_blocks.3.attn.to_k.lora_A.weight", "transformer.transformer_blocks.3.attn.to_k.lora_B.weight",
+      "transformer.single_transformer_blocks.1.proj_mlp.lora_A.weight",
+      "transformer.single_transformer_blocks.1.proj_mlp.lora_B.weight",
+      "transformer.norm_out.linear.lora_A.weight", "transformer.norm_out.linear.lora_B.weight",
+      "lora_unet_double_blocks_2_txt_mod_lin.lora_down.weight", "lora_unet_double_blocks_2_txt_mod_lin.lora_up.weight",
+      "lora_unet_double_blocks_2_txt_mod_lin.alpha", "lora_unet_single_blocks_0_modulation_lin.lora_down.weight",
+      "lora_unet_single_blocks_0_modulation_lin.lora_up.weight",
+      "diffusion_model.single_blocks.5.linear2.lora_down.weight", "diffusion_model.single_blocks.5.linear2.lora_up.weight",
+      "model.diffusion_model.final_layer.linear.lora_A.weight", "model.diffusion_model.final_layer.linear.lora_B.weight",
+      "lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", "text_encoder.layers.0.q.lora_A.weight",
+      "lora_unet_double_blocks_2_img_nonsense.lora_up.weight", "model.something.weight"};
+  const gf::LoraPlan plan = gf::plan_lora(names, "l.safetensors");
+  std::map<std::string, const gf::LoraModule*> by_module;
+  for (const auto& m : plan.modules) by_module[m.module] = &m;
+  BOOST_REQUIRE_EQUAL(plan.modules.size(), 7u);
+  const auto* k = by_module.at("transformer.transformer_blocks.3.attn.to_k");
+  BOOST_TEST(k->target == "double_blocks.3.img_attn.qkv.weight");
+  BOOST_TEST(k->part == 1);
+  BOOST_TEST((k->format == gf::LoraFormat::diffusers));
+  BOOST_TEST(by_module.at("transformer.single_transformer_blocks.1.proj_mlp")->target == "single_blocks.1.linear1.weight");
+  BOOST_TEST(by_module.at("transformer.single_transformer_blocks.1.proj_mlp")->part == 3);
+  BOOST_TEST(by_module.at("transformer.norm_out.linear")->swap_halves);
+  const auto* mod = by_module.at("lora_unet_double_blocks_2_txt_mod_lin");
+  BOOST_TEST(mod->target == "double_blocks.2.txt_mod.lin.weight");
+  BOOST_TEST(mod->alpha == "lora_unet_double_blocks_2_txt_mod_lin.alpha");
+  BOOST_TEST((mod->format == gf::LoraFormat::kohya));
+  BOOST_TEST(by_module.at("lora_unet_single_blocks_0_modulation_lin")->target == "single_blocks.0.modulation.lin.weight");
+  BOOST_TEST(by_module.at("diffusion_model.single_blocks.5.linear2")->target == "single_blocks.5.linear2.weight");
+  BOOST_TEST((by_module.at("model.diffusion_model.final_layer.linear")->format == gf::LoraFormat::bfl));
+  BOOST_TEST(plan.text_encoder.size() == 2u);
+  BOOST_TEST(plan.unknown == (std::vector<std::string>{"lora_unet_double_blocks_2_img_nonsense.lora_up.weight",
+                                                        "model.something.weight"}),
+             boost::test_tools::per_element());
+  // A module with only one of its matrices is an error naming it.
+  try {
+    gf::plan_lora({"transformer.x_embedder.lora_B.weight"}, "half.safetensors");
+    BOOST_FAIL("accepted");
+  } catch (const gf::WeightError& e) {
+    BOOST_TEST(std::string(e.what()).find("half.safetensors: LoRA module 'transformer.x_embedder'") != std::string::npos, e.what());
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(every_format_merges_as_the_reference_formula, Fixture) {
+  const gf::TensorMap ref = reference();
+  const torch::Tensor ref_out = forward(ref), base_out = forward(base);
+  BOOST_TEST(relative_error(ref_out, base_out) > 1e-3);  // the LoRA changes the forward measurably
+  std::vector<torch::Tensor> outs;
+  for (gf::LoraFormat format : kFormats) {
+    BOOST_TEST_CONTEXT(gf::lora_format_name(format)) {
+      const gf::LoraMerge merged = gf::merge_loras(base, {{file(format, format == gf::LoraFormat::kohya), scale}});
+      BOOST_TEST(merged.changed.size() == updates.size());
+      // Each weight: float32 sum of the float32 delta, rounded once: within a few float32 ulps of the float64 merge.
+      for (const Update& u : updates) {
+        const std::string name = u.module + ".weight";
+        BOOST_TEST(relative_error(merged.weights.at(name), ref.at(name)) <= 8 * 0x1p-24, name);
+      }
+      // Every other weight is the base tensor itself (zero-copy stays), and the base is untouched.
+      for (const auto& [name, t] : base) {
+        const bool changed = std::find(merged.changed.begin(), merged.changed.end(), name) != merged.changed.end();
+        BOOST_TEST((merged.weights.at(name).data_ptr() == t.data_ptr()) == !changed, name);
+      }
+      outs.push_back(forward(merged.weights));
+      const double err = relative_error(outs.back(), ref_out);
+      BOOST_TEST_MESSAGE("forward with the merged LoRA vs the float64 merge: relative error " << err);
+      BOOST_TEST(err < 1e-5);
+      if (format == gf::LoraFormat::kohya) {
+        BOOST_REQUIRE_EQUAL(merged.notes.size(), 1u);
+        BOOST_TEST(merged.notes[0].find("1 text-encoder tensors ignored") != std::string::npos, merged.notes[0]);
+        BOOST_TEST(merged.notes[0].find("'something_else.weight'") != std::string::npos, merged.notes[0]);
+      }
+    }
+  }
+  // The same LoRA in another layout (fused qkv vs split q/k/v, swapped halves) gives the same forward.
+  BOOST_TEST(relative_error(outs[1], outs[0]) < 1e-6);
+  BOOST_TEST(relative_error(outs[2], outs[0]) < 1e-6);
+  BOOST_TEST(torch::equal(forward(base), base_out));  // the base weights are as they were
+}
+
+BOOST_FIXTURE_TEST_CASE(several_loras_add_and_scale, Fixture) {
+  const auto a = file(gf::LoraFormat::bfl), b = file(gf::LoraFormat::kohya);
+  const gf::LoraMerge both = gf::merge_loras(base, {{a, 0.5}, {b, 0.3}});
+  const gf::LoraMerge once = gf::merge_loras(base, {{a, 0.8}});
+  for (const Update& u : updates) {
+    const std::string name = u.module + ".weight";
+    BOOST_TEST(relative_error(both.weights.at(name), once.weights.at(name)) <= 8 * 0x1p-24, name);
+  }
+  const gf::LoraMerge none = gf::merge_loras(base, {{a, 0.0}});
+  for (const Update& u : updates) BOOST_TEST(torch::equal(none.weights.at(u.module + ".weight"), base.at(u.module + ".weight")));
+}
+
+BOOST_FIXTURE_TEST_CASE(loras_that_do_not_fit_are_named, Fixture) {
+  // Rows one short for the qkv projection: the module, the target and both shapes are named.
+  std::vector<Update> wrong = {updates[0]};
+  wrong[0].up = wrong[0].up.slice(0, 1);
+  const auto path = dir.path / "wrong.safetensors";
+  write_lora(path, wrong, gf::LoraFormat::bfl, config.hidden_size);
+  try {
+    gf::merge_loras(base, {{path, 1.0}});
+    BOOST_FAIL("accepted");
+  } catch (const gf::WeightError& e) {
+    const std::string m = e.what();
+    BOOST_TEST(m.find("wrong.safetensors") != std::string::npos, m);
+    BOOST_TEST(m.find("'diffusion_model.double_blocks.0.img_attn.qkv'") != std::string::npos, m);
+    BOOST_TEST(m.find(gf::shape_string(base.at("double_blocks.0.img_attn.qkv.weight").sizes().vec())) != std::string::npos, m);
+    BOOST_TEST(m.find(gf::shape_string(wrong[0].up.sizes().vec())) != std::string::npos, m);
+  }
+  // A block the model does not have.
+  std::vector<Update> deeper = {updates[0]};
+  deeper[0].module = "double_blocks." + std::to_string(config.depth) + ".img_attn.qkv";
+  write_lora(path, deeper, gf::LoraFormat::kohya, config.hidden_size);
+  try {
+    gf::merge_loras(base, {{path, 1.0}});
+    BOOST_FAIL("accepted");
+  } catch (const gf::WeightError& e) {
+    BOOST_TEST(std::string(e.what()).find("which this model lacks") != std::string::npos, e.what());
+  }
+}
