@@ -8,8 +8,10 @@
 #include <cstdlib>
 #include <iostream>
 #include <new>
+#include <optional>
 #include <unistd.h>
 
+#include <genplug/host/exr_writer.hpp>
 #include <genplug/host/manifest.hpp>
 #include <genplug/host/pipeline.hpp>
 #include <genplug/host/shard.hpp>
@@ -26,7 +28,10 @@ std::atomic<int> g_signal{0};
 
 extern "C" void on_signal(int signal) {
   g_signal.store(signal);
-  if (g_cancel.exchange(true)) std::_Exit(128 + signal);  // a second signal does not wait
+  if (g_cancel.exchange(true)) {  // a second signal does not wait, but leaves no temporary file behind
+    host::unlink_pending_output();
+    std::_Exit(128 + signal);
+  }
 }
 
 struct Options {
@@ -34,13 +39,13 @@ struct Options {
   std::vector<std::string> overrides;
   bool force = false;
   bool list = false;
-  std::string shard;
+  std::optional<std::string> shard;
   std::string progress = "text";
 };
 
 // The shard to render: --shard, else the Slurm array task's, else everything.
 host::Shard chosen_shard(const Options& o) {
-  if (!o.shard.empty()) return host::parse_shard(o.shard);
+  if (o.shard) return host::parse_shard(*o.shard);  // also when given empty ("--shard $UNSET"): an error
   if (auto slurm = host::shard_from_slurm([](const char* name) { return std::getenv(name); })) return *slurm;
   return {};
 }
@@ -67,22 +72,29 @@ host::HostError with_signal_code(const host::HostError& e) {
 void run(const Options& o, const Globals& g) {
   if (o.progress != "text" && o.progress != "jsonl" && o.progress != "none")
     throw host::HostError(host::ErrorKind::usage, "--progress: expected text, jsonl or none, got '" + o.progress + "'");
-  host::Manifest manifest = host::Manifest::load(o.manifest, o.overrides);
-  const host::Shard shard = chosen_shard(o);
+  const bool machine = o.progress == "jsonl" && !o.list;
+  ProgressJsonl jsonl(g.quiet);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  host::Manifest manifest;
+  host::Shard shard;
+  try {
+    manifest = host::Manifest::load(o.manifest, o.overrides);
+    shard = chosen_shard(o);
+  } catch (const host::HostError& e) {
+    if (machine) jsonl.error(nullptr, e.exit_code(), e.what());  // a monitor sees why nothing started
+    throw;
+  }
   manifest.jobs = host::select_shard(manifest.jobs, shard);
   if (o.list) return list_items(manifest.jobs);
 
   const bool quiet = g.quiet || o.progress == "none";
   ProgressDisplay display(quiet || o.progress == "jsonl", ::isatty(STDERR_FILENO) != 0);
-  ProgressJsonl jsonl(g.quiet);
-  const bool machine = o.progress == "jsonl";
   if (manifest.jobs.empty()) {
     if (machine) jsonl.start(0, shard_text(shard)), jsonl.done(0, 0, 0);
     if (!quiet) std::cerr << "genplug: shard " << shard_text(shard) << " has no work items\n";
     return;
   }
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
   host::PipelineOptions po;
   po.overwrite = o.force;
   po.cancel = &g_cancel;

@@ -28,15 +28,29 @@ std::vector<uint64_t> seeds_of(const json& job, const std::string& where) {
   return out;
 }
 
-// One prompt a line; blank lines skipped; a trailing CR (Windows line ends) dropped.
+constexpr uintmax_t kMaxPromptsFileBytes = uintmax_t(64) << 20;
+constexpr size_t kMaxPromptBytes = 64 * 1024;
+
+// One prompt a line; blank lines skipped; a trailing CR (Windows line ends) and a leading UTF-8 BOM dropped.
+// Only a regular file of at most 64 MiB is read (a FIFO would block, /dev/zero never end).
 std::vector<std::string> prompts_from_file(const fs::path& file, const std::string& where) {
+  std::error_code ec;
+  const fs::file_status status = fs::status(file, ec);
+  if (!fs::exists(status)) fail(where, "cannot read prompts file '" + file.string() + "': it does not exist");
+  if (!fs::is_regular_file(status)) fail(where, "prompts file '" + file.string() + "' is not a regular file");
+  if (fs::file_size(file, ec) > kMaxPromptsFileBytes) fail(where, "prompts file '" + file.string() + "' is over 64 MiB");
   std::ifstream in(file, std::ios::binary);
   if (!in) fail(where, "cannot read prompts file '" + file.string() + "'");
   std::vector<std::string> out;
   std::string line;
   for (size_t number = 1; std::getline(in, line); ++number) {
+    if (number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (line.size() > kMaxPromptBytes)
+      fail(where, "'" + file.string() + "' line " + std::to_string(number) + " is over 64 KiB (one prompt a line)");
+    if (line.find('\0') != std::string::npos)
+      fail(where, "'" + file.string() + "' line " + std::to_string(number) + " contains a NUL byte");
     try {
       (void)json(line).dump();  // throws on invalid UTF-8
     } catch (const json::exception&) {

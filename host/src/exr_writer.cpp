@@ -133,6 +133,19 @@ class FdOStream : public Imf::OStream {
   int errno_ = 0;
 };
 
+// The temporary file being written, for unlink_pending_output() from a signal handler: a fixed buffer (no
+// allocation in the handler) guarded by a flag set only while the buffer holds a complete path.
+char g_pending_path[4096];
+std::atomic<bool> g_pending{false};
+
+void set_pending(const fs::path& path) {
+  g_pending.store(false);
+  const std::string s = path.string();
+  if (s.size() >= sizeof g_pending_path) return;  // too long to remember: the normal paths still clean up
+  std::memcpy(g_pending_path, s.c_str(), s.size() + 1);
+  g_pending.store(true);
+}
+
 // A file created exclusively next to the target; removed on destruction unless committed.
 class TemporaryFile {
  public:
@@ -146,7 +159,10 @@ class TemporaryFile {
            << entropy();
       path_ = folder / name.str();
       fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd_ >= 0) return;
+      if (fd_ >= 0) {
+        set_pending(path_);
+        return;
+      }
       if (errno != EEXIST) break;
     }
     const int error = errno;
@@ -160,6 +176,7 @@ class TemporaryFile {
   }
 
   ~TemporaryFile() {
+    g_pending.store(false);
     close_quietly();
     if (!path_.empty()) ::unlink(path_.c_str());
   }
@@ -180,6 +197,7 @@ class TemporaryFile {
 
   // Renames over the target (only if it does not exist unless overwrite); the temporary is then gone.
   void commit(bool overwrite) {
+    g_pending.store(false);  // renamed (or about to fail and be removed by the destructor)
     rename_into_place(overwrite);
     path_.clear();
     sync_folder();
@@ -296,6 +314,10 @@ void write_pixels(Imf::OStream& stream, Imf::Header header, const ImageRGB& imag
 
 }  // namespace
 
+void unlink_pending_output() noexcept {
+  if (g_pending.exchange(false)) ::unlink(g_pending_path);
+}
+
 float srgb_to_linear(float encoded) {
   const double magnitude = std::fabs(static_cast<double>(encoded));
   const double linear = magnitude <= 0.04045 ? magnitude / 12.92 : std::pow((magnitude + 0.055) / 1.055, 2.4);
@@ -344,7 +366,7 @@ void write_exr(const fs::path& path, const ImageRGB& image, const std::map<std::
   const Imf::Header header = make_header(image, metadata, options);
   std::error_code ec;
   const fs::file_status status = fs::symlink_status(path, ec);
-  if (fs::is_directory(status)) fail_output(path, "it is a folder");
+  if (fs::is_directory(status) || fs::is_directory(fs::status(path, ec))) fail_output(path, "it is a folder");
   if (fs::exists(status) && !options.overwrite) fail_output(path, "the file already exists (overwrite not requested)");
 
   const std::vector<float> values = stored_values(image, options.encoding);
@@ -371,6 +393,34 @@ std::map<std::string, std::string> string_attributes_of(const Imf::Header& heade
 }
 
 }  // namespace
+
+bool exr_pixels_intact(const fs::path& path) {
+  try {
+    Imf::InputFile file(path.c_str());
+    const Imf::Header& header = file.header();
+    const auto* recorded = header.findTypedAttribute<Imf::StringAttribute>("genplug.pixels.hash");
+    const Imf::Channel* r = header.channels().findChannel("R");
+    if (!recorded || !r) return false;
+    const Imath::Box2i window = header.dataWindow();
+    const size_t width = size_t(window.max.x - window.min.x + 1), plane = width * size_t(window.max.y - window.min.y + 1);
+    const bool half_pixels = r->type == Imf::HALF;
+    const size_t bytes = half_pixels ? sizeof(half) : sizeof(float);
+    std::vector<char> values(3 * plane * bytes);
+    Imf::FrameBuffer frame;
+    const char* names[] = {"R", "G", "B"};
+    for (size_t c = 0; c < 3; ++c) {
+      // Slice base for a data window that may not start at 0 (genplug's does).
+      char* base = values.data() + c * plane * bytes -
+                   (ptrdiff_t(window.min.y) * ptrdiff_t(width) + window.min.x) * ptrdiff_t(bytes);
+      frame.insert(names[c], Imf::Slice(half_pixels ? Imf::HALF : Imf::FLOAT, base, bytes, bytes * width));
+    }
+    file.setFrameBuffer(frame);
+    file.readPixels(window.min.y, window.max.y);
+    return Fnv1a().add(values.data(), values.size()).hex() == recorded->value();
+  } catch (const std::exception&) {
+    return false;  // truncated, damaged or not an EXR
+  }
+}
 
 std::map<std::string, std::string> read_exr_attributes(const fs::path& path) {
   try {

@@ -50,6 +50,10 @@ bool is_index(const std::string& s) {
   return !s.empty() && s.size() < 10 && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
+[[noreturn]] void fail_at(const std::string& where, const std::string& message) {
+  throw HostError(ErrorKind::manifest, where + ": " + message);
+}
+
 // One work item as a Job: the plain job JSON of a manifest job or of one batch item.
 Job job_of(const nlohmann::json& j, size_t job_index, size_t index, const std::string& where, const ExrSettings& exr) {
   Job job;
@@ -59,12 +63,15 @@ Job job_of(const nlohmann::json& j, size_t job_index, size_t index, const std::s
   job.raw = j;
   job.name = j.value("name", "job " + std::to_string(job_index));
   job.prompt = j.value("prompt", "");
+  if (job.prompt.find('\0') != std::string::npos)  // a C string ends there: the plugin would see a shorter prompt
+    fail_at(where + ".prompt", "contains a NUL character");
   if (j.contains("width")) job.width = j["width"].get<uint32_t>();
   if (j.contains("height")) job.height = j["height"].get<uint32_t>();
   if (j.contains("steps")) job.steps = j["steps"].get<uint32_t>();
   if (j.contains("guidance")) job.guidance = j["guidance"].get<double>();
   job.seed = j.value("seed", uint64_t{0});
   job.output = j["output"].get<std::string>();
+  if (job.output.string().find('\0') != std::string::npos) fail_at(where + ".output", "contains a NUL character");
   if (j.contains("scheduler")) job.scheduler = plugin_ref(j["scheduler"], where + ".scheduler");
   if (j.contains("posenc")) {
     if (j["posenc"].is_string())
@@ -132,6 +139,10 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
 }
 
 Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (fs::exists(status) && !fs::is_regular_file(status))  // a folder or a FIFO would fail late or block
+    fail(path, std::string("is not a regular file (") + (fs::is_directory(status) ? "a folder" : "a device or pipe") + ")");
   std::ifstream in(path);
   if (!in) fail(path, "cannot open manifest");
   nlohmann::json doc;
@@ -187,7 +198,11 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
     if (m.jobs.size() + items.size() > 1000000) fail(path, job_where + ": the manifest has more than 1000000 work items");
     for (size_t k = 0; k < items.size(); ++k) {
       const std::string where = items.size() == 1 ? job_where : job_where + " (item " + std::to_string(k) + ")";
-      m.jobs.push_back(job_of(items[k], i, m.jobs.size(), where, exr));
+      try {
+        m.jobs.push_back(job_of(items[k], i, m.jobs.size(), where, exr));
+      } catch (const HostError& e) {
+        fail(path, e.what());
+      }
       Job& job = m.jobs.back();
       if (items.size() > 1) job.name += " item " + std::to_string(k);
       std::error_code ec;  // links resolved where they exist, so two spellings of one file collide

@@ -70,6 +70,7 @@ struct Pipeline::Impl {
   uint32_t pixels_per_token = 16;
   CallContext ctx;
   std::set<size_t> up_to_date;  // work items whose output is already there (resume)
+  std::set<size_t> damaged;     // work items whose own output is damaged: replaced
   std::string active_loras = "null";  // the adapters set on the model: "null" is its own (config.loras)
 
   // The job's LoRAs (or the model's own) made active, only when they change.
@@ -91,23 +92,47 @@ struct Pipeline::Impl {
     return {{"plugin", ref->plugin}, {"version", r ? r->version : ""}, {"config", ref->config}};
   }
 
+  // What decides the pixels, with every default resolved (so "64" and "64.0", or a default written out, are
+  // the same item); where the file goes, its name and its compression do not count.
   std::string item_hash(const Job& job) const {
-    nlohmann::json item = job.raw;  // what to render; where it goes and how it is labelled do not count
-    for (const char* key : {"name", "$comment", "output", "exr", "scheduler", "posenc"}) item.erase(key);
     const nlohmann::json identity = {
-        {"item", item},
+        {"prompt", job.prompt},
+        {"seed", job.seed},
+        {"width", job_default<uint32_t>("width", job.width, 1024)},
+        {"height", job_default<uint32_t>("height", job.height, 1024)},
+        {"steps", job_default<uint32_t>("steps", job.steps, 28)},
+        {"guidance", job_default<double>("guidance", job.guidance, 3.5)},
+        {"loras", job.loras ? *job.loras : nlohmann::json()},
         {"model", plugin_identity(&manifest.model)},
         {"scheduler", plugin_identity(&scheduler_ref(job))},
         {"posenc", plugin_identity(posenc_ref(job))},
-        {"exr", {{"pixel", job.exr.pixel}, {"encoding", job.exr.encoding}, {"compression", job.exr.compression}}}};
+        {"exr", {{"pixel", job.exr.pixel}, {"encoding", job.exr.encoding}}}};
     return Fnv1a().add(identity.dump()).hex();
   }
 
-  // An existing output without overwrite: up to date when it was rendered from this very work item, else an
-  // error (the file is someone else's).
+  bool overwrite(const Job& job) const { return job.exr.overwrite || options.overwrite; }
+
+  // An output already rendered from this work item, intact (every pixel read back against its hash).
+  bool rendered_already(const Job& job) const {
+    std::map<std::string, std::string> attributes;
+    try {
+      attributes = read_exr_attributes(job.output);
+    } catch (const HostError&) {
+      return false;
+    }
+    const auto hash = attributes.find("genplug.item.hash");
+    return hash != attributes.end() && hash->second == item_hash(job) && exr_pixels_intact(job.output);
+  }
+
+  // An existing output without overwrite: up to date when rendered from this very work item; rendered again
+  // (with a warning) when it is this item's but damaged; else an error (the file is someone else's).
   void check_existing_output(const Job& job, const std::string& where) {
     std::error_code ec;
-    if (job.exr.overwrite || options.overwrite || !fs::exists(fs::symlink_status(job.output, ec))) return;
+    const fs::file_status status = fs::status(job.output, ec);  // through links: what would be replaced
+    if (fs::exists(status) && !fs::is_regular_file(status))
+      throw HostError(ErrorKind::output, where + ": '" + job.output.string() + "' is " +
+                                             (fs::is_directory(status) ? "a folder" : "not a regular file"));
+    if (overwrite(job) || !fs::exists(fs::symlink_status(job.output, ec))) return;
     std::map<std::string, std::string> attributes;
     try {
       attributes = read_exr_attributes(job.output);
@@ -120,7 +145,14 @@ struct Pipeline::Impl {
       throw HostError(ErrorKind::output, where + ": '" + job.output.string() +
                                              "' exists and was not rendered from this work item (set "
                                              "output.overwrite in the manifest or pass --force to replace it)");
-    up_to_date.insert(job.index);
+    if (exr_pixels_intact(job.output)) {
+      up_to_date.insert(job.index);
+    } else {
+      log(GENPLUG_LOG_WARNING, where + ": '" + job.output.string() +
+                                   "' is this work item's render but damaged (its pixels do not match their hash): "
+                                   "rendering it again");
+      damaged.insert(job.index);
+    }
   }
 
   const PluginRecord& record(const PluginRef& ref) const { return *catalog->find(ref.plugin); }
@@ -217,12 +249,8 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
     if (j.scheduler) m.check_ref(*j.scheduler, "scheduler");
     if (j.posenc) m.check_ref(*j.posenc, "posenc");
   }
-  // 2. Outputs can be written; those already rendered from the same work item are skipped (resume).
-  for (const Job& j : m.manifest.jobs) {
-    const std::string w = m.manifest.path.string() + ": " + j.where + ".output";
-    check_output_folder(j.output, w);
-    m.check_existing_output(j, w);
-  }
+  // 2. Outputs' folders can be written.
+  for (const Job& j : m.manifest.jobs) check_output_folder(j.output, m.manifest.path.string() + ": " + j.where + ".output");
   // 3. Create the shared instances; the model once for all jobs.
   auto create_where = [&](const PluginRef& r) { return m.where(r) + ".config"; };
   if (m.options.progress) m.options.progress(Progress{0, m.manifest.jobs.size(), "", "load", 0, 0, 0, 0});
@@ -234,9 +262,11 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   if (m.manifest.posenc)
     m.posenc = m.catalog->create_posenc(m.manifest.posenc->plugin, m.manifest.posenc->config, m.ctx,
                                         create_where(*m.manifest.posenc));
-  // 4. Sizes need the model's pixels per token; per-job LoRAs need a model that can swap them.
+  // 4. Sizes need the model's pixels per token; per-job LoRAs need a model that can swap them; outputs
+  // already rendered from the same work item are skipped (resume: the item hash needs the model's defaults).
   for (const Job& j : m.manifest.jobs) {
     m.check_size(j);
+    m.check_existing_output(j, m.manifest.path.string() + ": " + j.where + ".output");
     if (j.loras && !m.model.adapters())
       throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
                                                m.manifest.model.plugin + "' cannot swap LoRAs per job");
@@ -485,7 +515,17 @@ JobResult Pipeline::run(const Job& job) {
     meta["genplug.item.hash"] = m.item_hash(job);
     meta["genplug.item.index"] = std::to_string(job.index);
     ImageRGB img{static_cast<int>(result.width), static_cast<int>(result.height), std::move(planar)};
-    write_exr(job.output, img, meta, exr_options(job.exr, m.options.overwrite));
+    const bool replace = m.overwrite(job) || m.damaged.count(job.index);
+    try {
+      write_exr(job.output, img, meta, exr_options(job.exr, replace));
+    } catch (const HostError&) {
+      // Another process (an overlapping shard, a resubmitted task) finished the same item meanwhile: done.
+      if (!replace && m.rendered_already(job)) {
+        result.skipped = true;
+        return result;
+      }
+      throw;
+    }
   } catch (const PluginError& e) {
     if (e.code() == GENPLUG_E_CANCELLED) throw HostError(ErrorKind::cancelled, jw + ": cancelled");
     throw HostError(e.code() == GENPLUG_E_OUT_OF_MEMORY ? ErrorKind::retryable : ErrorKind::runtime, jw + ": " + e.what());

@@ -24,8 +24,8 @@ Shard parse_shard(const std::string& text) {
 }
 
 std::optional<Shard> shard_from_slurm(const std::function<const char*(const char*)>& env) {
-  const char* count_text = env("SLURM_ARRAY_TASK_COUNT");
-  if (!count_text || !*count_text) return std::nullopt;
+  const char* id_text = env("SLURM_ARRAY_TASK_ID");
+  if (!id_text || !*id_text) return std::nullopt;
   auto read = [&](const char* name, const char* fallback) -> uint64_t {
     const char* v = env(name);
     const auto n = number(v && *v ? v : fallback ? fallback : "");
@@ -33,8 +33,22 @@ std::optional<Shard> shard_from_slurm(const std::function<const char*(const char
                                                    (v ? v : "") + "'): pass --shard I/N");
     return *n;
   };
-  const uint64_t count = read("SLURM_ARRAY_TASK_COUNT", nullptr), id = read("SLURM_ARRAY_TASK_ID", nullptr);
-  const uint64_t min = read("SLURM_ARRAY_TASK_MIN", nullptr), step = read("SLURM_ARRAY_TASK_STEP", "1");
+  const uint64_t id = read("SLURM_ARRAY_TASK_ID", nullptr), min = read("SLURM_ARRAY_TASK_MIN", nullptr);
+  const uint64_t step = read("SLURM_ARRAY_TASK_STEP", "1");
+  // COUNT, or (older Slurm) the count MIN..MAX by STEP; where both are set they must agree.
+  const char* count_text = env("SLURM_ARRAY_TASK_COUNT");
+  const char* max_text = env("SLURM_ARRAY_TASK_MAX");
+  const bool has_count = count_text && *count_text, has_max = max_text && *max_text;
+  if (!has_count && !has_max) throw HostError(ErrorKind::usage, "a Slurm array task without SLURM_ARRAY_TASK_COUNT or _MAX: pass --shard I/N");
+  const uint64_t max = has_max ? read("SLURM_ARRAY_TASK_MAX", nullptr) : 0;
+  if (has_max && (max < min || step == 0))
+    throw HostError(ErrorKind::usage, "Slurm array bounds " + std::to_string(min) + ".." + std::to_string(max) +
+                                          " are not a range: pass --shard I/N");
+  const uint64_t count = has_count ? read("SLURM_ARRAY_TASK_COUNT", nullptr) : (max - min) / step + 1;
+  if (has_count && has_max && count != (max - min) / step + 1)
+    throw HostError(ErrorKind::usage, "Slurm array of " + std::to_string(count) + " tasks from " + std::to_string(min) +
+                                          " to " + std::to_string(max) + " by " + std::to_string(step) +
+                                          " is not evenly stepped (e.g. --array=1,4,9): pass --shard I/N");
   if (count == 0 || step == 0 || id < min || (id - min) % step != 0 || (id - min) / step >= count)
     throw HostError(ErrorKind::usage, "Slurm array task " + std::to_string(id) + " (min " + std::to_string(min) +
                                           ", step " + std::to_string(step) + ", count " + std::to_string(count) +

@@ -289,3 +289,47 @@ BOOST_AUTO_TEST_CASE(sigterm_during_sampling_exits_143_and_leaves_no_file) {
   BOOST_TEST(contains(r.err, "cancelled"));
   BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"});
 }
+
+// Resume reads every pixel back: a damaged render of the item is rendered again, not skipped; settings that
+// mean the same render ("64.0" for 64, a default written out) are the same item.
+BOOST_AUTO_TEST_CASE(resume_renders_damaged_outputs_again_and_knows_equal_settings) {
+  TempDir d;
+  const fs::path mp = write(d.path / "m.json", batch_manifest(d.path));
+  auto r = run_process({kGenplug, "-q", "run", mp.string(), "--set", "jobs.0.seeds.count=3"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  const std::string hash = attribute(d.path / "img_2.exr", "genplug.pixels.hash");
+  {  // flip bytes in the middle of img_2 (pixel data), cut img_3 short
+    std::fstream f(d.path / "img_2.exr", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(std::streamoff(fs::file_size(d.path / "img_2.exr") - 64));
+    f.write("\x55\x55\x55\x55\x55\x55\x55\x55", 8);
+  }
+  fs::resize_file(d.path / "img_3.exr", fs::file_size(d.path / "img_3.exr") / 2 + 400);
+  r = run_process({kGenplug, "run", mp.string(), "--set", "jobs.0.seeds.count=3", "--set", "jobs.0.width=64.0",
+                   "--progress", "jsonl"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  const auto events = json_lines(r.out);
+  BOOST_TEST(count_events(events, "skipped") == 1u);    // img_1
+  BOOST_TEST(count_events(events, "item_done") == 2u);  // img_2 (damaged), img_3 (truncated)
+  BOOST_TEST(contains(r.err, "damaged"), r.err);
+  BOOST_TEST(attribute(d.path / "img_2.exr", "genplug.pixels.hash") == hash);
+}
+
+BOOST_AUTO_TEST_CASE(hostile_paths_and_arguments_fail_before_rendering) {
+  TempDir d;
+  fs::create_directories(d.path / "isdir.exr");
+  auto r = run_process({kGenplug, "run", write(d.path / "m.json", tiny_manifest(d.path / "isdir.exr", 1)).string(), "--force"});
+  BOOST_TEST(r.exit_code == 6, r.err);
+  BOOST_TEST(contains(r.err, "is a folder"), r.err);
+  BOOST_TEST(!contains(r.err, "eval "), "it rendered before refusing");
+  r = run_process({kGenplug, "run", (d.path / "isdir.exr").string()});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, "is not a regular file"), r.err);
+  r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--list", "--shard", ""});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  r = run_process({kGenplug, "run", (d.path / "absent.json").string(), "--progress", "jsonl"});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  const auto events = json_lines(r.out);
+  BOOST_TEST_REQUIRE(events.size() == 1u);
+  BOOST_TEST(events[0]["event"] == "error");
+  BOOST_TEST(events[0]["exit_code"] == 3);
+}

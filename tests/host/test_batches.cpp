@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE batches
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -187,4 +188,43 @@ BOOST_AUTO_TEST_CASE(shard_arguments_and_slurm_arrays) {
       genplug::host::shard_from_slurm(env_of({{"SLURM_ARRAY_TASK_COUNT", "3"}, {"SLURM_ARRAY_TASK_ID", "9"},
                                               {"SLURM_ARRAY_TASK_MIN", "1"}})),
       HostError, [](const HostError& e) { return contains(e.what(), "--shard"); });
+}
+
+BOOST_AUTO_TEST_CASE(prompts_files_that_are_not_text_are_refused_without_blocking) {
+  TempDir d;
+  auto job = [](const std::string& file) { return with_jobs({{{"prompts", {{"file", file}}}, {"output", "p{prompt}.exr"}}}); };
+  BOOST_REQUIRE(::mkfifo((d.path / "fifo").c_str(), 0600) == 0);
+  BOOST_TEST(contains(error_of(job("fifo"), d.path / "m.json"), "is not a regular file"));
+  fs::create_directories(d.path / "folder");
+  BOOST_TEST(contains(error_of(job("folder"), d.path / "m.json"), "is not a regular file"));
+  std::ofstream(d.path / "nul.txt", std::ios::binary) << std::string("ok\na\0b\n", 7);
+  BOOST_TEST(contains(error_of(job("nul.txt"), d.path / "m.json"), "line 2 contains a NUL byte"));
+  std::ofstream(d.path / "long.txt", std::ios::binary) << std::string(70000, 'x') << "\n";
+  BOOST_TEST(contains(error_of(job("long.txt"), d.path / "m.json"), "line 1 is over 64 KiB"));
+  std::ofstream(d.path / "bom.txt", std::ios::binary) << "\xEF\xBB\xBF" "first\nsecond\n";
+  const Manifest m = Manifest::parse(job("bom.txt"), d.path / "m.json");
+  BOOST_TEST(m.jobs[0].prompt == "first");
+  // NUL inside a prompt or an output written in the manifest itself.
+  BOOST_TEST(contains(error_of(with_jobs({{{"prompt", std::string("a\0b", 3)}, {"output", "x.exr"}}})),
+                      "jobs[0].prompt: contains a NUL character"));
+  BOOST_TEST(contains(error_of(with_jobs({{{"output", std::string("first.exr\0second.exr", 20)}}})),
+                      "jobs[0].output: contains a NUL character"));
+}
+
+BOOST_AUTO_TEST_CASE(older_slurm_arrays_without_a_count_use_min_max_and_step) {
+  auto env_of = [](std::map<std::string, std::string> vars) {
+    return [vars](const char* name) -> const char* {
+      const auto it = vars.find(name);
+      return it == vars.end() ? nullptr : it->second.c_str();
+    };
+  };
+  auto a = genplug::host::shard_from_slurm(
+      env_of({{"SLURM_ARRAY_TASK_ID", "7"}, {"SLURM_ARRAY_TASK_MIN", "3"}, {"SLURM_ARRAY_TASK_MAX", "9"}, {"SLURM_ARRAY_TASK_STEP", "2"}}));
+  BOOST_TEST((a && a->index == 2 && a->count == 4));
+  // COUNT and MAX that disagree, or an ID alone, are refused rather than guessed.
+  BOOST_CHECK_THROW(genplug::host::shard_from_slurm(env_of({{"SLURM_ARRAY_TASK_ID", "1"}, {"SLURM_ARRAY_TASK_MIN", "0"},
+                                                            {"SLURM_ARRAY_TASK_MAX", "9"}, {"SLURM_ARRAY_TASK_COUNT", "2"}})),
+                    HostError);
+  BOOST_CHECK_THROW(genplug::host::shard_from_slurm(env_of({{"SLURM_ARRAY_TASK_ID", "1"}, {"SLURM_ARRAY_TASK_MIN", "0"}})),
+                    HostError);
 }

@@ -47,6 +47,14 @@ struct ImageRGB {
 void write_exr(const std::filesystem::path& path, const ImageRGB& image,
                const std::map<std::string, std::string>& metadata, const ExrOptions& options);
 
+// Whether the EXR at `path` reads completely and its pixel data still hash to its genplug.pixels.hash
+// attribute (false for a truncated or altered file, or one without the attribute). Reads every pixel.
+bool exr_pixels_intact(const std::filesystem::path& path);
+
+// Removes the temporary file of a write_exr in progress, if any. Async-signal-safe: for a signal handler that
+// ends the process during a write (the writer's own clean-up would not run).
+void unlink_pending_output() noexcept;
+
 // Every string attribute of an EXR's header, without reading pixels. Throws HostError(ErrorKind::output)
 // naming the path when it is no readable EXR.
 std::map<std::string, std::string> read_exr_attributes(const std::filesystem::path& path);
