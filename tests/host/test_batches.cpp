@@ -15,6 +15,7 @@
 #include <genplug/host/manifest.hpp>
 #include <genplug/host/shard.hpp>
 
+#include "manifest_errors.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -31,17 +32,9 @@ json with_jobs(json jobs) {
   return {{"model", {{"plugin", "org.genplug.flux"}}}, {"scheduler", {{"plugin", "org.genplug.flowmatch"}}}, {"jobs", jobs}};
 }
 
-std::string error_of(const json& doc, const fs::path& path = "m.json") {
-  try {
-    Manifest::parse(doc, path);
-  } catch (const HostError& e) {
-    BOOST_TEST(e.exit_code() == 3);
-    return e.what();
-  }
-  return "";
-}
+std::string error_of(const json& doc, const fs::path& path = "m.json") { return genplug::test::manifest_error(doc, path); }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using genplug::test::contains;
 
 }  // namespace
 

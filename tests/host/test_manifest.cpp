@@ -4,6 +4,8 @@
 #include <genplug/host/errors.hpp>
 #include <genplug/host/manifest.hpp>
 
+#include "manifest_errors.hpp"
+
 using genplug::host::HostError;
 using genplug::host::Manifest;
 using nlohmann::json;
@@ -22,16 +24,10 @@ json minimal() {
 }
 
 std::string error_of(json doc, std::vector<std::string> overrides = {}) {
-  try {
-    Manifest::parse(std::move(doc), "m.json", overrides);
-  } catch (const HostError& e) {
-    BOOST_TEST(e.exit_code() == 3);
-    return e.what();
-  }
-  return "";
+  return genplug::test::manifest_error(std::move(doc), "m.json", overrides);
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using genplug::test::contains;
 
 }  // namespace
 
