@@ -112,20 +112,23 @@ struct Pipeline::Impl {
 
   bool overwrite(const Job& job) const { return job.exr.overwrite || options.overwrite; }
 
-  // An output already rendered from this work item, intact (every pixel read back against its hash).
-  bool rendered_already(const Job& job) const {
+  // What is at an existing output path: this work item's render, intact or damaged (its pixels no longer
+  // match their hash), another render or file, or something that is no readable EXR.
+  enum class Existing { ours_intact, ours_damaged, foreign, unreadable };
+  Existing existing_output(const Job& job) const {
     std::map<std::string, std::string> attributes;
     try {
       attributes = read_exr_attributes(job.output);
     } catch (const HostError&) {
-      return false;
+      return Existing::unreadable;
     }
     const auto hash = attributes.find("genplug.item.hash");
-    return hash != attributes.end() && hash->second == item_hash(job) && exr_pixels_intact(job.output);
+    if (hash == attributes.end() || hash->second != item_hash(job)) return Existing::foreign;
+    return exr_pixels_intact(job.output) ? Existing::ours_intact : Existing::ours_damaged;
   }
 
-  // An existing output without overwrite: up to date when rendered from this very work item; rendered again
-  // (with a warning) when it is this item's but damaged; else an error (the file is someone else's).
+  // An existing output without overwrite: up to date when it is this work item's intact render; rendered
+  // again (with a warning) when it is this item's but damaged; else an error (the file is someone else's).
   void check_existing_output(const Job& job, const std::string& where) {
     std::error_code ec;
     const fs::file_status status = fs::status(job.output, ec);  // through links: what would be replaced
@@ -133,25 +136,21 @@ struct Pipeline::Impl {
       throw HostError(ErrorKind::output, where + ": '" + job.output.string() + "' is " +
                                              (fs::is_directory(status) ? "a folder" : "not a regular file"));
     if (overwrite(job) || !fs::exists(fs::symlink_status(job.output, ec))) return;
-    std::map<std::string, std::string> attributes;
-    try {
-      attributes = read_exr_attributes(job.output);
-    } catch (const HostError&) {
-      throw HostError(ErrorKind::output, where + ": '" + job.output.string() +
-                                             "' exists and is no readable EXR (pass --force to replace it)");
-    }
-    const auto hash = attributes.find("genplug.item.hash");
-    if (hash == attributes.end() || hash->second != item_hash(job))
-      throw HostError(ErrorKind::output, where + ": '" + job.output.string() +
-                                             "' exists and was not rendered from this work item (set "
-                                             "output.overwrite in the manifest or pass --force to replace it)");
-    if (exr_pixels_intact(job.output)) {
-      up_to_date.insert(job.index);
-    } else {
-      log(GENPLUG_LOG_WARNING, where + ": '" + job.output.string() +
-                                   "' is this work item's render but damaged (its pixels do not match their hash): "
-                                   "rendering it again");
-      damaged.insert(job.index);
+    const std::string file = where + ": '" + job.output.string() + "'";
+    switch (existing_output(job)) {
+      case Existing::ours_intact:
+        up_to_date.insert(job.index);
+        return;
+      case Existing::ours_damaged:
+        log(GENPLUG_LOG_WARNING, file + " is this work item's render but damaged (its pixels do not match their "
+                                        "hash): rendering it again");
+        damaged.insert(job.index);
+        return;
+      case Existing::foreign:
+        throw HostError(ErrorKind::output, file + " exists and was not rendered from this work item (set "
+                                                  "output.overwrite in the manifest or pass --force to replace it)");
+      case Existing::unreadable:
+        throw HostError(ErrorKind::output, file + " exists and is no readable EXR (pass --force to replace it)");
     }
   }
 
@@ -520,7 +519,7 @@ JobResult Pipeline::run(const Job& job) {
       write_exr(job.output, img, meta, exr_options(job.exr, replace));
     } catch (const HostError&) {
       // Another process (an overlapping shard, a resubmitted task) finished the same item meanwhile: done.
-      if (!replace && m.rendered_already(job)) {
+      if (!replace && m.existing_output(job) == Impl::Existing::ours_intact) {
         result.skipped = true;
         return result;
       }
