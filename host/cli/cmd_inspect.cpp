@@ -126,8 +126,13 @@ json describe(const gf::Component& c, const gf::ShapeMap& all) {
 // A LoRA file: its formats, ranks and alphas, the transformer modules it changes, and the model it fits (the
 // hidden size its factors imply, the deepest blocks it touches). Empty when the file holds no LoRA module.
 json describe_lora(const st::Checkpoint& ckpt, const gf::ShapeMap& shapes, const std::vector<std::string>& names) {
-  const gf::LoraPlan plan = gf::plan_lora(names, ckpt.path().string());
-  if (plan.modules.empty()) return nullptr;
+  gf::LoraPlan plan;
+  try {
+    plan = gf::plan_lora(names, ckpt.path().string());
+  } catch (const gf::WeightError& e) {  // a LoRA genplug cannot apply (DoRA, LoHa, a half module): say why
+    return {{"error", e.what()}};
+  }
+  if (plan.modules.empty() && plan.text_encoder.empty()) return nullptr;
   std::set<std::string> formats;
   std::set<int64_t> ranks;
   std::set<double> alphas;
@@ -136,7 +141,11 @@ json describe_lora(const st::Checkpoint& ckpt, const gf::ShapeMap& shapes, const
   for (const auto& m : plan.modules) {
     formats.insert(gf::lora_format_name(m.format));
     const auto& down = shapes.at(m.down);
-    if (down.size() == 2) ranks.insert(down[0]), ++inputs[down[1]];
+    // Projections that read the hidden state tell the hidden size; mlp outputs and input embedders do not.
+    const bool reads_hidden = !(m.target.find("mlp.2.") != std::string::npos || m.target.find("linear2.") != std::string::npos ||
+                                m.target.find("_in.") != std::string::npos || m.target.find("img_in") == 0 ||
+                                m.target.find("txt_in") == 0);
+    if (down.size() == 2) ranks.insert(down[0]), inputs[down[1]] += reads_hidden ? 1000 : 1;
     if (!m.alpha.empty()) alphas.insert(st::to_float32(ckpt.at(m.alpha)).at(0));
     auto block_index = [&](const std::string& block) { return int64_t(std::stoll(m.target.substr(block.size()))); };
     if (starts_with(m.target, "double_blocks.")) ++doubles, deepest_double = std::max(deepest_double, block_index("double_blocks."));
@@ -202,7 +211,9 @@ void print_text(const json& j, std::ostream& os) {
     os << " " << name << " x" << d["tensors"].get<uint64_t>() << " (" << human_bytes(d["bytes"]) << ")";
   os << "\n";
   for (const auto& [k, v] : j["metadata"].items()) os << "metadata: " << k << " = " << v.get<std::string>() << "\n";
-  if (j.contains("lora")) {
+  if (j.contains("lora") && j["lora"].contains("error")) {
+    os << "lora: cannot be applied: " << j["lora"]["error"].get<std::string>() << "\n";
+  } else if (j.contains("lora")) {
     const json& l = j["lora"];
     auto list = [](const json& values) {
       std::string s;

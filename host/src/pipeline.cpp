@@ -102,7 +102,7 @@ struct Pipeline::Impl {
         {"height", job_default<uint32_t>("height", job.height, 1024)},
         {"steps", job_default<uint32_t>("steps", job.steps, 28)},
         {"guidance", job_default<double>("guidance", job.guidance, 3.5)},
-        {"loras", job.loras ? *job.loras : nlohmann::json()},
+        {"loras", normalised_loras(job)},
         {"model", plugin_identity(&manifest.model)},
         {"scheduler", plugin_identity(&scheduler_ref(job))},
         {"posenc", plugin_identity(posenc_ref(job))},
@@ -111,6 +111,27 @@ struct Pipeline::Impl {
   }
 
   bool overwrite(const Job& job) const { return job.exr.overwrite || options.overwrite; }
+
+  // A job's LoRAs with the scale filled in as a number ("scale": 1, 1.0 or left out are one render); null for
+  // the model's own.
+  static nlohmann::json normalised_loras(const Job& job) {
+    if (!job.loras) return nullptr;
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& l : *job.loras) out.push_back({{"path", l.at("path")}, {"scale", l.value("scale", 1.0)}});
+    return out;
+  }
+
+  // A job's LoRA files exist before any job runs (their contents are the model's to check when it applies them).
+  void check_lora_files(const Job& job) const {
+    if (!job.loras) return;
+    for (size_t k = 0; k < job.loras->size(); ++k) {
+      const fs::path file = (*job.loras)[k].at("path").get<std::string>();
+      std::error_code ec;
+      if (!fs::is_regular_file(fs::status(file, ec)))
+        throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + ".loras[" + std::to_string(k) +
+                                                 "].path: '" + file.string() + "' is not a readable file");
+    }
+  }
 
   // What is at an existing output path: this work item's render, intact or damaged (its pixels no longer
   // match their hash), another render or file, or something that is no readable EXR.
@@ -269,6 +290,7 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
     if (j.loras && !m.model.adapters())
       throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
                                                m.manifest.model.plugin + "' cannot swap LoRAs per job");
+    m.check_lora_files(j);
   }
 }
 

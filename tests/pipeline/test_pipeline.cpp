@@ -332,11 +332,37 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
   BOOST_TEST(relative_error(swapped[0], plain[0]) > 1e-4);  // the model's LoRA changes the render
   BOOST_TEST(swapped[1] == plain[0], boost::test_tools::per_element());     // "loras": [] is the base, exactly
   BOOST_TEST(swapped[2] == swapped[0], boost::test_tools::per_element());   // and the model's LoRA comes back
-  // A job's LoRA list that the model cannot apply fails that job, naming the file.
+  // A job's LoRA file that does not exist is a manifest error before anything runs, naming the job and file.
   try {
-    run_jobs(with_lora, {json::array({{{"path", (g.dir.path / "absent.safetensors").string()}}})});
+    run_jobs(with_lora, {json(), json::array({{{"path", (g.dir.path / "absent.safetensors").string()}}})});
     BOOST_FAIL("accepted");
   } catch (const genplug::host::HostError& e) {
-    BOOST_TEST(std::string(e.what()).find("absent.safetensors") != std::string::npos, e.what());
+    BOOST_TEST(e.exit_code() == 3);
+    BOOST_TEST(std::string(e.what()).find("loras[0].path: '" + (g.dir.path / "absent.safetensors").string()) != std::string::npos, e.what());
   }
+  // One that exists but does not fit fails its job; the model keeps its LoRAs, so the next job renders as before.
+  const fs::path junk = g.dir.path / "junk.safetensors";
+  st::write_file(junk, {st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", {4, 3}, std::vector<float>(12, 0.f)),
+                        st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight", {5, 4}, std::vector<float>(20, 0.f))});
+  std::vector<std::vector<float>> finals;
+  PipelineOptions o;
+  o.on_final_latent = [&](const DLTensor& latent) { finals.push_back(genplug::host::to_cpu_float(latent)); };
+  json m = with_lora;
+  const uint32_t ppt =
+      Pipeline(Manifest::parse(m, g.dir.path / "m.json"), {}).model_description()["pixels_per_token"].get<uint32_t>();
+  json job = m["jobs"][0];
+  job["height"] = g.info["grid_tokens_hw"][0].get<uint32_t>() * ppt;
+  job["width"] = g.info["grid_tokens_hw"][1].get<uint32_t>() * ppt;
+  json bad = job, after = job;
+  bad["loras"] = json::array({{{"path", junk.string()}}});
+  bad["output"] = (g.dir.path / "bad.exr").string();
+  after["output"] = (g.dir.path / "after.exr").string();
+  m["jobs"] = {bad, after};
+  Pipeline p(Manifest::parse(m, g.dir.path / "m.json"), o);
+  BOOST_CHECK_EXCEPTION(p.run(p.manifest().jobs[0]), genplug::host::HostError, [&](const genplug::host::HostError& e) {
+    return std::string(e.what()).find("junk.safetensors") != std::string::npos;
+  });
+  p.run(p.manifest().jobs[1]);
+  BOOST_REQUIRE_EQUAL(finals.size(), 1u);
+  BOOST_TEST(finals[0] == swapped[0], boost::test_tools::per_element());
 }

@@ -55,9 +55,10 @@ std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> diffusers_parts
   return {{b + ".ff_context.net.2", {0, out}}};  // double_blocks.N.txt_mlp.2
 }
 
-// The updates as a LoRA file in one format. diffusers/PEFT files carry no alpha: B is pre-scaled by alpha/rank.
+// The updates as a LoRA file in one format. diffusers/PEFT files carry no alpha tensor: B is pre-scaled by
+// alpha/rank, or (metadata_alpha) alpha is written in the header as diffusers >= 0.34 does.
 void write_lora(const std::filesystem::path& path, const std::vector<Update>& updates, gf::LoraFormat format,
-                int64_t hidden, bool extras = false) {
+                int64_t hidden, bool extras = false, bool metadata_alpha = false) {
   std::vector<st::TensorData> out;
   for (const Update& u : updates) {
     const torch::Tensor alpha = torch::full({}, u.alpha, torch::kFloat32);
@@ -72,7 +73,7 @@ void write_lora(const std::filesystem::path& path, const std::vector<Update>& up
       out.push_back(tensor(m + ".lora_up.weight", u.up));
       out.push_back(tensor(m + ".alpha", alpha));
     } else {
-      const torch::Tensor up = u.up * (u.alpha / double(u.down.size(0)));
+      const torch::Tensor up = metadata_alpha ? u.up : u.up * (u.alpha / double(u.down.size(0)));
       for (const auto& [name, rows] : diffusers_parts(u.module, u.up.size(0), hidden)) {
         torch::Tensor part = up.slice(0, rows.first, rows.first + rows.second);
         if (name == "norm_out.linear") part = torch::cat({part.slice(0, part.size(0) / 2), part.slice(0, 0, part.size(0) / 2)});
@@ -85,7 +86,11 @@ void write_lora(const std::filesystem::path& path, const std::vector<Update>& up
     out.push_back(tensor("lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", torch::zeros({2, 3})));
     out.push_back(tensor("something_else.weight", torch::zeros({1})));
   }
-  st::write_file(path, out);
+  std::map<std::string, std::string> metadata;
+  if (metadata_alpha)
+    metadata["lora_adapter_metadata"] =
+        nlohmann::json{{"transformer.r", updates.at(0).down.size(0)}, {"transformer.lora_alpha", updates.at(0).alpha}}.dump();
+  st::write_file(path, out, metadata);
 }
 
 struct Fixture : genplug::test::FluxGoldenCase {
@@ -213,6 +218,64 @@ BOOST_FIXTURE_TEST_CASE(every_format_merges_as_the_reference_formula, Fixture) {
   BOOST_TEST(relative_error(outs[1], outs[0]) < 1e-6);
   BOOST_TEST(relative_error(outs[2], outs[0]) < 1e-6);
   BOOST_TEST(torch::equal(forward(base), base_out));  // the base weights are as they were
+}
+
+// diffusers (>= 0.34) writes alpha into the header's PEFT metadata instead of .alpha tensors.
+BOOST_FIXTURE_TEST_CASE(alpha_from_diffusers_metadata, Fixture) {
+  const auto path = dir.path / "meta.safetensors";
+  write_lora(path, updates, gf::LoraFormat::diffusers, config.hidden_size, false, /*metadata_alpha=*/true);
+  const gf::LoraMerge merged = gf::merge_loras(base, {{path, scale}});
+  const gf::TensorMap ref = reference();
+  for (const Update& u : updates)
+    BOOST_TEST(relative_error(merged.weights.at(u.module + ".weight"), ref.at(u.module + ".weight")) <= 8 * 0x1p-24, u.module);
+}
+
+// bf16 weights: the float32 sum W + deltas is rounded to bf16 once.
+BOOST_FIXTURE_TEST_CASE(bf16_weights_are_rounded_once, Fixture) {
+  gf::TensorMap bf16;
+  for (const auto& [name, t] : base) bf16[name] = t.to(torch::kBFloat16);
+  const gf::LoraMerge merged = gf::merge_loras(bf16, {{file(gf::LoraFormat::bfl), scale}});
+  for (const Update& u : updates) {
+    const std::string name = u.module + ".weight";
+    const torch::Tensor sum = bf16.at(name).to(torch::kFloat64) +
+                              torch::matmul(u.up.to(torch::kFloat64), u.down.to(torch::kFloat64)) * (scale * u.alpha / 4.0);
+    const torch::Tensor once = sum.to(torch::kBFloat16);  // one rounding of the (nearly exact) sum
+    BOOST_TEST((merged.weights.at(name).scalar_type() == torch::kBFloat16));
+    // The float32 sum differs from the float64 one by far less than half a bf16 ulp, so at most a value sitting
+    // on a rounding boundary may land on its neighbour: within one bf16 ulp (at most 2^-7 relative) everywhere.
+    const torch::Tensor diff = (merged.weights.at(name).to(torch::kFloat64) - once.to(torch::kFloat64)).abs();
+    BOOST_TEST((diff <= once.to(torch::kFloat64).abs() * 0x1p-7 + 1e-30).all().item<bool>(), name);
+    BOOST_TEST(diff.gt(0).sum().item<int64_t>() <= once.numel() / 100, name << ": more than 1 % not rounded once");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(more_key_forms_and_unsupported_adapters) {
+  const gf::LoraPlan plan = gf::plan_lora(
+      {"base_model.model.double_blocks.1.img_mod.lin.lora_A.weight", "base_model.model.double_blocks.1.img_mod.lin.lora_B.weight",
+       "transformer.transformer_blocks.0.attn.to_q.lora_A.default.weight",
+       "transformer.transformer_blocks.0.attn.to_q.lora_B.default.weight",
+       "lora_transformer_single_transformer_blocks_2_proj_mlp.lora_down.weight",
+       "lora_transformer_single_transformer_blocks_2_proj_mlp.lora_up.weight",
+       "lora_transformer_norm_out_linear.lora_down.weight", "lora_transformer_norm_out_linear.lora_up.weight"},
+      "more.safetensors");
+  std::map<std::string, const gf::LoraModule*> by;
+  for (const auto& m : plan.modules) by[m.module] = &m;
+  BOOST_REQUIRE_EQUAL(plan.modules.size(), 4u);
+  BOOST_TEST(by.at("base_model.model.double_blocks.1.img_mod.lin")->target == "double_blocks.1.img_mod.lin.weight");
+  BOOST_TEST(by.at("transformer.transformer_blocks.0.attn.to_q")->target == "double_blocks.0.img_attn.qkv.weight");
+  BOOST_TEST(by.at("lora_transformer_single_transformer_blocks_2_proj_mlp")->target == "single_blocks.2.linear1.weight");
+  BOOST_TEST(by.at("lora_transformer_single_transformer_blocks_2_proj_mlp")->part == 3);
+  BOOST_TEST(by.at("lora_transformer_norm_out_linear")->swap_halves);
+  for (const char* name : {"lora_unet_img_in.dora_scale", "transformer.x_embedder.lora_magnitude_vector",
+                           "lora_unet_double_blocks_0_img_attn_qkv.hada_w1_a", "lora_unet_img_in.lokr_w1"}) {
+    try {
+      gf::plan_lora({name}, "lyco.safetensors");
+      BOOST_ERROR(name << " accepted");
+    } catch (const gf::WeightError& e) {
+      BOOST_TEST(std::string(e.what()).find(name) != std::string::npos, e.what());
+      BOOST_TEST(std::string(e.what()).find("DoRA or LyCORIS") != std::string::npos, e.what());
+    }
+  }
 }
 
 BOOST_FIXTURE_TEST_CASE(several_loras_add_and_scale, Fixture) {

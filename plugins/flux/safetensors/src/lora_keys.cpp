@@ -18,15 +18,27 @@ bool ends_with(const std::string& s, const std::string& x) {
 
 [[noreturn]] void fail(const std::string& source, const std::string& what) { throw WeightError(source + ": " + what); }
 
-enum class Role { down, up, alpha };
+enum class Role { down, up, alpha, unsupported };
 
-// "<module>.lora_A.weight" -> (module, down), and the other suffixes.
+// "<module>.lora_A.weight" -> (module, down), and the other suffixes. PEFT may keep its adapter name:
+// "<module>.lora_A.default.weight". DoRA magnitudes and LyCORIS LoHa/LoKr factors are recognised so that
+// they are refused by name rather than half applied.
 std::optional<std::pair<std::string, Role>> split_role(const std::string& name) {
   static const std::pair<const char*, Role> suffixes[] = {
       {".lora_A.weight", Role::down}, {".lora_down.weight", Role::down}, {".lora_B.weight", Role::up},
-      {".lora_up.weight", Role::up},  {".alpha", Role::alpha}};
+      {".lora_up.weight", Role::up},  {".alpha", Role::alpha},           {".dora_scale", Role::unsupported},
+      {".lora_magnitude_vector", Role::unsupported}};
   for (const auto& [suffix, role] : suffixes)
     if (ends_with(name, suffix)) return std::make_pair(name.substr(0, name.size() - std::string(suffix).size()), role);
+  for (const char* marker : {".hada_", ".lokr_"}) {
+    const size_t at = name.rfind(marker);
+    if (at != std::string::npos) return std::make_pair(name.substr(0, at), Role::unsupported);
+  }
+  for (const auto& [infix, role] : {std::make_pair(".lora_A.", Role::down), std::make_pair(".lora_B.", Role::up)}) {
+    const size_t at = name.rfind(infix);
+    if (at != std::string::npos && ends_with(name, ".weight") && name.find('.', at + 8) == name.size() - 7)
+      return std::make_pair(name.substr(0, at), role);
+  }
   return std::nullopt;
 }
 
@@ -49,6 +61,42 @@ bool is_diffusers_module(const std::string& m) {
                         "time_text_embed.", "norm_out.", "proj_out"})
     if (starts_with(m, p)) return true;
   return false;
+}
+
+// kohya-style keys with diffusers module names ("lora_transformer_transformer_blocks_0_attn_to_q", as some
+// trainers and diffusers' converters write them): the diffusers name with '.' written as '_'.
+std::optional<std::string> kohya_diffusers_name(const std::string& module) {
+  if (!starts_with(module, "lora_transformer_")) return std::nullopt;
+  const std::string rest = module.substr(17);
+  static const std::vector<std::pair<std::string, std::string>> top = {
+      {"x_embedder", "x_embedder"}, {"context_embedder", "context_embedder"}, {"norm_out_linear", "norm_out.linear"},
+      {"proj_out", "proj_out"},
+      {"time_text_embed_timestep_embedder_linear_1", "time_text_embed.timestep_embedder.linear_1"},
+      {"time_text_embed_timestep_embedder_linear_2", "time_text_embed.timestep_embedder.linear_2"},
+      {"time_text_embed_text_embedder_linear_1", "time_text_embed.text_embedder.linear_1"},
+      {"time_text_embed_text_embedder_linear_2", "time_text_embed.text_embedder.linear_2"},
+      {"time_text_embed_guidance_embedder_linear_1", "time_text_embed.guidance_embedder.linear_1"},
+      {"time_text_embed_guidance_embedder_linear_2", "time_text_embed.guidance_embedder.linear_2"}};
+  for (const auto& [k, d] : top)
+    if (rest == k) return d;
+  static const std::vector<std::pair<std::string, std::string>> inner = {
+      {"attn_to_q", "attn.to_q"}, {"attn_to_k", "attn.to_k"}, {"attn_to_v", "attn.to_v"},
+      {"attn_to_out_0", "attn.to_out.0"}, {"attn_add_q_proj", "attn.add_q_proj"}, {"attn_add_k_proj", "attn.add_k_proj"},
+      {"attn_add_v_proj", "attn.add_v_proj"}, {"attn_to_add_out", "attn.to_add_out"}, {"ff_net_0_proj", "ff.net.0.proj"},
+      {"ff_net_2", "ff.net.2"}, {"ff_context_net_0_proj", "ff_context.net.0.proj"}, {"ff_context_net_2", "ff_context.net.2"},
+      {"norm1_linear", "norm1.linear"}, {"norm1_context_linear", "norm1_context.linear"}, {"norm_linear", "norm.linear"},
+      {"proj_mlp", "proj_mlp"}, {"proj_out", "proj_out"}};
+  for (const std::string block : {"single_transformer_blocks_", "transformer_blocks_"}) {
+    if (!starts_with(rest, block)) continue;
+    const size_t digits_end = rest.find('_', block.size());
+    if (digits_end == std::string::npos || digits_end == block.size()) return std::nullopt;
+    const std::string index = rest.substr(block.size(), digits_end - block.size());
+    if (index.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    for (const auto& [k, d] : inner)
+      if (rest.substr(digits_end + 1) == k) return block.substr(0, block.size() - 1) + "." + index + "." + d;
+    return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 // kohya: BFL module names with '.' written as '_' after "lora_unet_". The block-relative and top-level names
@@ -100,7 +148,16 @@ std::optional<LoraModule> classify(const std::string& module) {
     m.target = *bfl + ".weight";
     return m;
   }
-  const std::string bfl = strip_any(module, {"model.diffusion_model.", "diffusion_model.", "transformer."});
+  if (auto diffusers = kohya_diffusers_name(module)) {
+    const BflTarget t = bfl_target_of_diffusers_name(*diffusers + ".weight");
+    m.format = LoraFormat::kohya;
+    m.target = t.name;
+    m.part = t.part;
+    m.swap_halves = t.swap_halves;
+    return m;
+  }
+  const std::string bfl =
+      strip_any(module, {"model.diffusion_model.", "diffusion_model.", "base_model.model.", "transformer."});
   if (is_bfl_module(bfl)) {
     m.format = LoraFormat::bfl;
     m.target = bfl + ".weight";
@@ -130,6 +187,9 @@ LoraPlan plan_lora(const std::vector<std::string>& names, const std::string& sou
   std::map<std::string, std::map<Role, std::string>> modules;  // module -> role -> tensor name
   for (const std::string& name : names) {
     const auto split = split_role(name);
+    if (split && split->second == Role::unsupported && !is_text_encoder(split->first))
+      fail(source, "'" + name + "' is a DoRA or LyCORIS (LoHa, LoKr) tensor: only plain low-rank LoRAs (down/up "
+                   "matrices) are supported, applying the rest would give a different model");
     if (split && is_text_encoder(split->first)) {
       plan.text_encoder.push_back(name);
     } else if (!split || !classify(split->first)) {

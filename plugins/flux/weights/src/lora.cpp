@@ -1,6 +1,9 @@
 #include <genplug/flux/lora.hpp>
 
 #include <map>
+#include <optional>
+
+#include <nlohmann/json.hpp>
 
 #include <genplug/flux/weights.hpp>
 #include <genplug/safetensors.hpp>
@@ -17,9 +20,33 @@ struct Planned {
   double factor;  // scale * alpha / rank
 };
 
+// diffusers (0.34 and later) writes the PEFT config into the header rather than .alpha tensors:
+// __metadata__["lora_adapter_metadata"] = {"transformer.lora_alpha": a, "transformer.alpha_pattern": {...}, ...}.
+// An alpha_pattern entry whose key ends the module's name overrides the global alpha.
+std::optional<double> metadata_alpha(const safetensors::Checkpoint& file, const std::string& module) {
+  const auto it = file.metadata().find("lora_adapter_metadata");
+  if (it == file.metadata().end()) return std::nullopt;
+  const nlohmann::json meta = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+  if (!meta.is_object()) return std::nullopt;
+  auto field = [&](const char* name) -> const nlohmann::json* {
+    for (const std::string key : {std::string("transformer.") + name, std::string(name)})
+      if (meta.contains(key)) return &meta.at(key);
+    if (meta.contains("transformer") && meta["transformer"].is_object() && meta["transformer"].contains(name))
+      return &meta["transformer"].at(name);
+    return nullptr;
+  };
+  if (const auto* pattern = field("alpha_pattern"); pattern && pattern->is_object())
+    for (const auto& [key, value] : pattern->items())
+      if (value.is_number() && module.size() >= key.size() && module.compare(module.size() - key.size(), key.size(), key) == 0)
+        return value.get<double>();
+  if (const auto* alpha = field("lora_alpha"); alpha && alpha->is_number()) return alpha->get<double>();
+  return std::nullopt;
+}
+
+// The module's alpha: its .alpha tensor, else the file's PEFT metadata, else the rank (scale 1).
 double alpha_of(const LoraModule& m, const safetensors::Checkpoint& file, int64_t rank) {
-  if (m.alpha.empty()) return static_cast<double>(rank);
-  return load_tensor(file.at(m.alpha), torch::kFloat64, torch::kCPU).reshape({-1})[0].item<double>();
+  if (!m.alpha.empty()) return load_tensor(file.at(m.alpha), torch::kFloat64, torch::kCPU).reshape({-1})[0].item<double>();
+  return metadata_alpha(file, m.module).value_or(static_cast<double>(rank));
 }
 
 // Adds factor * up @ down to the module's rows of `w` (float32), in one GEMM pass per row range: the delta is
@@ -45,7 +72,7 @@ std::string note_of(const LoraPlan& plan, const std::string& source) {
   if (!plan.unknown.empty()) {
     note += std::string(note.empty() ? "" : "; ") + std::to_string(plan.unknown.size()) + " unknown tensors ignored:";
     for (size_t i = 0; i < plan.unknown.size() && i < 8; ++i) note += " '" + plan.unknown[i] + "'";
-    if (plan.unknown.size() > 8) note += " ...";
+    if (plan.unknown.size() > 8) note += " ... (genplug inspect lists them all)";
   }
   return note.empty() ? "" : source + ": " + note;
 }
@@ -64,10 +91,14 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras)
     std::vector<std::string> names;
     for (const auto& t : file.tensors()) names.push_back(t.name);
     const LoraPlan plan = plan_lora(names, source);
-    if (plan.modules.empty())
+    if (plan.modules.empty()) {
+      std::string unknown;
+      for (size_t i = 0; i < plan.unknown.size() && i < 8; ++i) unknown += (i ? ", '" : " '") + plan.unknown[i] + "'";
       throw WeightError(source + ": no LoRA module for the FLUX transformer in this file (" +
-                        std::to_string(plan.text_encoder.size()) + " text-encoder, " +
-                        std::to_string(plan.unknown.size()) + " unknown tensors)");
+                        std::to_string(plan.text_encoder.size()) + " text-encoder tensors, " +
+                        std::to_string(plan.unknown.size()) + " unknown:" + (unknown.empty() ? " none" : unknown) +
+                        (plan.unknown.size() > 8 ? ", ...; genplug inspect lists them all)" : ")"));
+    }
     const ShapeMap shapes = shapes_of(file);
     for (const LoraModule& m : plan.modules) {
       const auto target = base.find(m.target);
