@@ -55,7 +55,9 @@ class Pipeline {
   // written and no job runs before all of that passed. Throws HostError.
   //
   // Resume: without overwrite, an existing output whose genplug.item.hash attribute equals the work item's
-  // hash (item_hash) is up to date: run() skips it. Any other existing file is an output error.
+  // hash (item_hash) and whose pixels still match genplug.pixels.hash is up to date: run() skips it; one whose
+  // pixels do not is rendered again. Any other existing file is an output error, as is an output path that is
+  // a folder or not a regular file.
   Pipeline(Manifest manifest, PipelineOptions options);
   ~Pipeline();
 
@@ -63,9 +65,9 @@ class Pipeline {
   std::vector<JobResult> run_all();
 
   const Manifest& manifest() const;
-  // The work item's fingerprint, written as the EXR attribute genplug.item.hash: FNV-1a 64 of the item's
-  // settings and of the plugins (ids, versions, configs) that render it. Paths, names and overwrite flags
-  // are not part of it.
+  // The work item's fingerprint, written as the EXR attribute genplug.item.hash: FNV-1a 64 of what decides
+  // its pixels, defaults resolved (prompt, seed, size, steps, guidance, LoRAs; the plugins' ids, versions and
+  // configs; pixel type and encoding). The output path, names, compression and overwrite flags are not part of it.
   std::string item_hash(const Job& job) const;
   const PluginCatalog& catalog() const;
   int model_loads() const;
