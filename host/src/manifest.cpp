@@ -50,6 +50,25 @@ bool is_index(const std::string& s) {
   return !s.empty() && s.size() < 10 && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
+constexpr int kMaxManifestDepth = 64;  // a manifest nests 6 levels; plugin configs a few more
+
+// JSON parsed with nesting limited to kMaxManifestDepth: deeper values are dropped as they are parsed, so
+// nothing later (validation messages, dumps) recurses through them; throws HostError(manifest) then.
+template <class Input>
+nlohmann::json parse_limited(Input&& input) {
+  bool too_deep = false;
+  const auto limit_depth = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+    if ((event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start) &&
+        depth > kMaxManifestDepth)
+      return !(too_deep = true);
+    return true;
+  };
+  nlohmann::json j = nlohmann::json::parse(std::forward<Input>(input), limit_depth);
+  if (too_deep)
+    throw HostError(ErrorKind::manifest, "nested deeper than " + std::to_string(kMaxManifestDepth) + " levels");
+  return j;
+}
+
 [[noreturn]] void fail_at(const std::string& where, const std::string& message) {
   throw HostError(ErrorKind::manifest, where + ": " + message);
 }
@@ -93,13 +112,21 @@ const nlohmann::json& manifest_schema() {
 
 void apply_override(nlohmann::json& doc, const std::string& assignment) {
   const auto eq = assignment.find('=');
-  const std::string bad = "override '" + assignment + "': ";
+  std::string shown = assignment;  // a huge value is not echoed whole; cut on a UTF-8 character boundary
+  if (shown.size() > 120) {
+    size_t cut = 117;
+    while (cut > 0 && (static_cast<unsigned char>(shown[cut]) & 0xC0) == 0x80) --cut;
+    shown = shown.substr(0, cut) + "...";
+  }
+  const std::string bad = "override '" + shown + "': ";
   if (eq == std::string::npos || eq == 0) throw HostError(ErrorKind::manifest, bad + "expected PATH=VALUE");
   const std::string path = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
   nlohmann::json value;
   try {
-    value = nlohmann::json::parse(text);
+    value = parse_limited(text);
+  } catch (const HostError& e) {
+    throw HostError(ErrorKind::manifest, bad + e.what());
   } catch (const nlohmann::json::exception&) {
     value = text;  // a bare word is a string: --set jobs.0.prompt=cat
     try {
@@ -147,9 +174,11 @@ Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& ov
   if (!in) fail(path, "cannot open manifest");
   nlohmann::json doc;
   try {
-    doc = nlohmann::json::parse(in);
+    doc = parse_limited(in);
   } catch (const nlohmann::json::parse_error& e) {
     fail(path, std::string("not valid JSON: ") + e.what());
+  } catch (const HostError& e) {
+    fail(path, e.what());
   }
   return parse(std::move(doc), path, overrides);
 }

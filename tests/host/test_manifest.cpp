@@ -1,6 +1,11 @@
 #define BOOST_TEST_MODULE manifest
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include <genplug/host/errors.hpp>
 #include <genplug/host/manifest.hpp>
 
@@ -30,6 +35,24 @@ std::string error_of(json doc, std::vector<std::string> overrides = {}) {
 using genplug::test::contains;
 
 }  // namespace
+
+// Hostile input: 100 000 nested arrays (the error path recursed through them and crashed) in the file and in an
+// override are refused by depth, naming the file or the override.
+BOOST_AUTO_TEST_CASE(deeply_nested_json_is_refused) {
+  const auto path = std::filesystem::temp_directory_path() / ("genplug-deep-" + std::to_string(::getpid()) + ".json");
+  std::ofstream(path) << std::string(100000, '[') << std::string(100000, ']');
+  try {
+    Manifest::load(path);
+    BOOST_FAIL("accepted");
+  } catch (const HostError& e) {
+    BOOST_TEST(e.exit_code() == 3);
+    BOOST_TEST(contains(e.what(), path.string() + ": nested deeper than 64 levels"), e.what());
+  }
+  std::filesystem::remove(path);
+  const std::string e = error_of(minimal(), {"jobs.0.prompt=" + std::string(50000, '[') + std::string(50000, ']')});
+  BOOST_TEST(contains(e, "override 'jobs.0.prompt="));
+  BOOST_TEST(contains(e, "nested deeper than 64 levels"));
+}
 
 BOOST_AUTO_TEST_CASE(a_valid_manifest_converts) {
   Manifest m = Manifest::parse(minimal(), "dir/m.json");

@@ -3,6 +3,8 @@
 
 #include <fstream>
 
+#include <sys/stat.h>
+
 #include <genplug/safetensors.hpp>
 
 #include "golden.hpp"
@@ -55,6 +57,21 @@ BOOST_AUTO_TEST_CASE(valid_hand_written_file_opens) {
   const auto m = open_error(dir, "valid", raw_safetensors(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
                                                           kEightBytes));
   BOOST_TEST(m == "");
+}
+
+// Hostile input: a shape nested 100 000 deep (crashed the process by recursion), and a FIFO (blocked in open()).
+BOOST_AUTO_TEST_CASE(deep_nesting_and_fifos_are_refused_at_once) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const auto m = open_error(dir, "deep", raw_safetensors(R"({"a":{"dtype":"F32","shape":)" + deep + R"(,"data_offsets":[0,0]}})", ""));
+  check_error(m, "deep", "", "nests deeper than 8 levels");
+  const fs::path fifo = dir / "fifo.safetensors";
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  try {
+    st::File::open(fifo);
+    BOOST_FAIL("a FIFO opened");
+  } catch (const st::Error& e) {
+    BOOST_TEST(contains(e.what(), "not a regular file"), e.what());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(file_shorter_than_the_length_field) {

@@ -49,7 +49,12 @@ std::optional<uint64_t> as_unsigned(const json& j) {
 json parse_header_json(const std::filesystem::path& path, const char* begin, const char* end) {
   std::set<std::string> seen;
   std::string duplicate;
+  bool too_deep = false;  // a valid header nests 3 levels; deeper ones are dropped as parsed (no deep recursion later)
   auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) && depth > 8) {
+      too_deep = true;
+      return false;
+    }
     if (event == json::parse_event_t::key && depth == 1 && duplicate.empty()) {
       const auto& key = parsed.get_ref<const std::string&>();
       if (!seen.insert(key).second) duplicate = key;
@@ -62,6 +67,7 @@ json parse_header_json(const std::filesystem::path& path, const char* begin, con
   } catch (const json::exception& e) {
     fail(path, std::string("header is not valid UTF-8 JSON (") + e.what() + ")");
   }
+  if (too_deep) fail(path, "header nests deeper than 8 levels (a safetensors header has 3)");
   if (!duplicate.empty()) fail_tensor(path, duplicate, "appears twice in the header");
   return header;
 }
@@ -81,7 +87,8 @@ File::~File() {
 }
 
 void File::map(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO opens at once (and is refused below as not a regular file) instead of blocking.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
   struct stat st {};
   if (fstat(fd, &st) != 0) {
