@@ -152,7 +152,11 @@ struct Pipeline::Impl {
   // again (with a warning) when it is this item's but damaged; else an error (the file is someone else's).
   void check_existing_output(const Job& job, const std::string& where) {
     std::error_code ec;
+    if (job.output.filename().string().size() > 255)  // NAME_MAX: the write would fail after the render
+      throw HostError(ErrorKind::output, where + ": the file name is longer than 255 bytes");
     const fs::file_status status = fs::status(job.output, ec);  // through links: what would be replaced
+    if (fs::is_symlink(fs::symlink_status(job.output, ec)) && !fs::exists(status))
+      throw HostError(ErrorKind::output, where + ": '" + job.output.string() + "' is a dangling symbolic link");
     if (fs::exists(status) && !fs::is_regular_file(status))
       throw HostError(ErrorKind::output, where + ": '" + job.output.string() + "' is " +
                                              (fs::is_directory(status) ? "a folder" : "not a regular file"));

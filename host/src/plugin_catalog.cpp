@@ -169,8 +169,15 @@ PluginCatalog::PluginCatalog(Options options) : impl_(std::make_unique<Impl>()) 
       impl_->scan_library(entry);
     } else if (fs::is_directory(entry, ec)) {
       std::vector<fs::path> files;
-      for (const auto& de : fs::directory_iterator(entry, ec))
-        if (de.is_regular_file() && is_library(de.path())) files.push_back(de.path());
+      for (const auto& de : fs::directory_iterator(entry, ec)) {
+        std::error_code entry_ec;  // a symlink loop or a vanished entry is skipped, not fatal for the whole scan
+        if (!is_library(de.path())) continue;
+        if (de.is_regular_file(entry_ec)) {
+          files.push_back(de.path());
+        } else if (entry_ec && impl_->options.warn) {
+          impl_->options.warn(de.path().string() + ": " + entry_ec.message());
+        }
+      }
       std::sort(files.begin(), files.end());
       for (const auto& f : files) impl_->scan_library(f);
     }

@@ -321,6 +321,13 @@ BOOST_AUTO_TEST_CASE(hostile_paths_and_arguments_fail_before_rendering) {
   BOOST_TEST(r.exit_code == 6, r.err);
   BOOST_TEST(contains(r.err, "is a folder"), r.err);
   BOOST_TEST(!contains(r.err, "eval "), "it rendered before refusing");
+  for (const fs::path& bad : {d.path / (std::string(256, 'n') + ".exr"), d.path / "dangling.exr"}) {
+    if (bad.filename() == "dangling.exr") fs::create_symlink(d.path / "nowhere" / "x.exr", bad);
+    r = run_process({kGenplug, "run", write(d.path / "m.json", tiny_manifest(bad, 1)).string()});
+    BOOST_TEST(r.exit_code == 6, r.err);
+    BOOST_TEST((contains(r.err, "longer than 255 bytes") || contains(r.err, "dangling symbolic link")), r.err);
+    BOOST_TEST(!contains(r.err, "eval "), "it rendered before refusing");
+  }
   r = run_process({kGenplug, "run", (d.path / "isdir.exr").string()});
   BOOST_TEST(r.exit_code == 3, r.err);
   BOOST_TEST(contains(r.err, "is not a regular file"), r.err);

@@ -1,6 +1,10 @@
 #define BOOST_TEST_MODULE plugin_catalog
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include <algorithm>
 #include <cmath>
 
@@ -138,4 +142,21 @@ BOOST_AUTO_TEST_CASE(two_catalogs_share_one_loaded_copy_and_either_may_go_first)
   s = a.compute(genplug::RotaryLayout::flux(), {1, 64, 64}, 1.0, ctx);
   BOOST_TEST(s.amplitude[1] == 1.0);
   BOOST_TEST(second.instances_created("posenc") == 1);
+}
+
+// A symlink loop in a plugin folder (hostile or a mistake) is skipped with a warning; the folder's other
+// plugins and every other folder still load.
+BOOST_AUTO_TEST_CASE(a_symlink_loop_in_a_plugin_folder_does_not_hide_the_others) {
+  const auto dir = std::filesystem::temp_directory_path() / ("genplug-loop-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::filesystem::create_symlink("libloop.so", dir / "libloop.so");
+  std::vector<std::string> warnings;
+  PluginCatalog::Options o;
+  o.search_path = {dir, GENPLUG_FIXTURE_DIR};
+  o.warn = [&](const std::string& line) { warnings.push_back(line); };
+  PluginCatalog c(o);
+  BOOST_TEST(c.find("org.genplug.test.minimal") != nullptr);
+  BOOST_TEST(any_line(warnings, "libloop.so", "symbolic links"));
+  std::filesystem::remove_all(dir);
 }

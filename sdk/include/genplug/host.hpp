@@ -4,6 +4,7 @@
 #ifndef GENPLUG_HOST_HPP
 #define GENPLUG_HOST_HPP
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -270,7 +271,9 @@ class SchedulerProxy : public InstanceProxy<genplug_scheduler_t> {
   using InstanceProxy::InstanceProxy;
 
   std::vector<double> sigmas(uint32_t steps, uint64_t image_tokens, CallContext& ctx) const {
-    std::vector<double> out(size_t(steps) + 1);
+    // A modest first buffer: the plugin says how many it needs (GENPLUG_E_BUFFER_TOO_SMALL) after it has
+    // accepted the step count, so an absurd count is refused without allocating for it first.
+    std::vector<double> out(std::min<size_t>(size_t(steps) + 1, 4097));
     uint32_t n = 0;
     genplug_status s = raw()->sigmas(raw(), steps, image_tokens, out.data(), uint32_t(out.size()), &n, ctx.get());
     if (s == GENPLUG_E_BUFFER_TOO_SMALL && n > out.size()) {
