@@ -16,6 +16,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr uint32_t kMaxPluginsPerFactory = 1024;  // per library and kind
+
+
 struct KindSpec {
   const char* kind;
   const char* kind_id;
@@ -66,6 +69,11 @@ struct PluginCatalog::Impl {
       }
       if (!f) continue;
       const uint32_t n = f->count(f);
+      if (n > kMaxPluginsPerFactory) {  // a broken count would have the host walk billions of descriptors
+        reject(abs.string() + ": its " + k.kind + " factory lists " + std::to_string(n) + " plugins (at most " +
+               std::to_string(kMaxPluginsPerFactory) + " are read); the factory is ignored");
+        continue;
+      }
       for (uint32_t i = 0; i < n; ++i) any |= add_descriptor(abs, k, f->descriptor(f, i), i);
     }
     if (any) libraries[abs.string()] = lib;

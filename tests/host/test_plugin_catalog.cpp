@@ -54,6 +54,7 @@ BOOST_AUTO_TEST_CASE(broken_libraries_are_rejected_with_one_clear_line_and_the_r
   BOOST_TEST(any_line(rej, "libno_entry.so", "no 'genplug_entry' symbol"));
   BOOST_TEST(any_line(rej, "libinit_fails.so", "data file next to the library is missing"));
   BOOST_TEST(any_line(rej, "org.genplug.test.bad-schema", "invalid config schema"));
+  BOOST_TEST(any_line(rej, "libbroken_plugins.so", "scheduler factory lists 4294967295 plugins"));
   // The well-behaved plugins of the same folder (and of the same library as a broken one) are there.
   BOOST_TEST(c.find("org.genplug.test.minimal") != nullptr);
   BOOST_TEST(c.find("org.genplug.test.silent") != nullptr);
