@@ -6,14 +6,10 @@
 #include <algorithm>
 #include <optional>
 
+#include "name_text.hpp"
+
 namespace genplug::flux {
 namespace {
-
-bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // One way to recognise a component: a tensor that marks it, and the name roots that belong to it.
 struct Signature {

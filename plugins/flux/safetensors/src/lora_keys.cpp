@@ -8,13 +8,10 @@
 
 #include <genplug/flux/transformer_keys.hpp>
 
+#include "name_text.hpp"
+
 namespace genplug::flux {
 namespace {
-
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
-bool ends_with(const std::string& s, const std::string& x) {
-  return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
-}
 
 [[noreturn]] void fail(const std::string& source, const std::string& what) { throw WeightError(source + ": " + what); }
 
@@ -63,12 +60,54 @@ bool is_diffusers_module(const std::string& m) {
   return false;
 }
 
-// kohya-style keys with diffusers module names ("lora_transformer_transformer_blocks_0_attn_to_q", as some
-// trainers and diffusers' converters write them): the diffusers name with '.' written as '_'.
+// kohya writes a module's dotted name with '_' for '.'. The names have underscores of their own, so they are
+// matched from tables: top-level modules, and per block kind the block's prefix and its modules.
+using NameTable = std::vector<std::pair<std::string, std::string>>;  // underscored -> dotted
+struct BlockTable {
+  std::string underscored, dotted;  // "double_blocks_" -> "double_blocks."
+  NameTable inner;
+};
+
+std::optional<std::string> dotted_name(const std::string& rest, const NameTable& top, const std::vector<BlockTable>& blocks) {
+  for (const auto& [k, d] : top)
+    if (rest == k) return d;
+  for (const BlockTable& b : blocks) {
+    if (!starts_with(rest, b.underscored)) continue;
+    const size_t digits_end = rest.find('_', b.underscored.size());
+    if (digits_end == std::string::npos || digits_end == b.underscored.size()) return std::nullopt;
+    const std::string index = rest.substr(b.underscored.size(), digits_end - b.underscored.size());
+    if (index.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    for (const auto& [k, d] : b.inner)
+      if (rest.compare(digits_end + 1, std::string::npos, k) == 0) return b.dotted + index + "." + d;
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// kohya (sd-scripts): BFL module names after "lora_unet_".
+std::optional<std::string> kohya_to_bfl(const std::string& module) {
+  if (!starts_with(module, "lora_unet_")) return std::nullopt;
+  static const NameTable top = {
+      {"img_in", "img_in"}, {"txt_in", "txt_in"},
+      {"time_in_in_layer", "time_in.in_layer"}, {"time_in_out_layer", "time_in.out_layer"},
+      {"vector_in_in_layer", "vector_in.in_layer"}, {"vector_in_out_layer", "vector_in.out_layer"},
+      {"guidance_in_in_layer", "guidance_in.in_layer"}, {"guidance_in_out_layer", "guidance_in.out_layer"},
+      {"final_layer_linear", "final_layer.linear"}, {"final_layer_adaLN_modulation_1", "final_layer.adaLN_modulation.1"}};
+  static const std::vector<BlockTable> blocks = {
+      {"double_blocks_", "double_blocks.",
+       {{"img_attn_qkv", "img_attn.qkv"}, {"img_attn_proj", "img_attn.proj"}, {"img_mlp_0", "img_mlp.0"},
+        {"img_mlp_2", "img_mlp.2"}, {"img_mod_lin", "img_mod.lin"}, {"txt_attn_qkv", "txt_attn.qkv"},
+        {"txt_attn_proj", "txt_attn.proj"}, {"txt_mlp_0", "txt_mlp.0"}, {"txt_mlp_2", "txt_mlp.2"},
+        {"txt_mod_lin", "txt_mod.lin"}}},
+      {"single_blocks_", "single_blocks.", {{"linear1", "linear1"}, {"linear2", "linear2"}, {"modulation_lin", "modulation.lin"}}}};
+  return dotted_name(module.substr(10), top, blocks);
+}
+
+// kohya-style keys with diffusers module names after "lora_transformer_" (some trainers and diffusers'
+// converters write them): the diffusers name.
 std::optional<std::string> kohya_diffusers_name(const std::string& module) {
   if (!starts_with(module, "lora_transformer_")) return std::nullopt;
-  const std::string rest = module.substr(17);
-  static const std::vector<std::pair<std::string, std::string>> top = {
+  static const NameTable top = {
       {"x_embedder", "x_embedder"}, {"context_embedder", "context_embedder"}, {"norm_out_linear", "norm_out.linear"},
       {"proj_out", "proj_out"},
       {"time_text_embed_timestep_embedder_linear_1", "time_text_embed.timestep_embedder.linear_1"},
@@ -77,60 +116,16 @@ std::optional<std::string> kohya_diffusers_name(const std::string& module) {
       {"time_text_embed_text_embedder_linear_2", "time_text_embed.text_embedder.linear_2"},
       {"time_text_embed_guidance_embedder_linear_1", "time_text_embed.guidance_embedder.linear_1"},
       {"time_text_embed_guidance_embedder_linear_2", "time_text_embed.guidance_embedder.linear_2"}};
-  for (const auto& [k, d] : top)
-    if (rest == k) return d;
-  static const std::vector<std::pair<std::string, std::string>> inner = {
+  static const NameTable inner = {
       {"attn_to_q", "attn.to_q"}, {"attn_to_k", "attn.to_k"}, {"attn_to_v", "attn.to_v"},
       {"attn_to_out_0", "attn.to_out.0"}, {"attn_add_q_proj", "attn.add_q_proj"}, {"attn_add_k_proj", "attn.add_k_proj"},
       {"attn_add_v_proj", "attn.add_v_proj"}, {"attn_to_add_out", "attn.to_add_out"}, {"ff_net_0_proj", "ff.net.0.proj"},
       {"ff_net_2", "ff.net.2"}, {"ff_context_net_0_proj", "ff_context.net.0.proj"}, {"ff_context_net_2", "ff_context.net.2"},
       {"norm1_linear", "norm1.linear"}, {"norm1_context_linear", "norm1_context.linear"}, {"norm_linear", "norm.linear"},
       {"proj_mlp", "proj_mlp"}, {"proj_out", "proj_out"}};
-  for (const std::string block : {"single_transformer_blocks_", "transformer_blocks_"}) {
-    if (!starts_with(rest, block)) continue;
-    const size_t digits_end = rest.find('_', block.size());
-    if (digits_end == std::string::npos || digits_end == block.size()) return std::nullopt;
-    const std::string index = rest.substr(block.size(), digits_end - block.size());
-    if (index.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-    for (const auto& [k, d] : inner)
-      if (rest.substr(digits_end + 1) == k) return block.substr(0, block.size() - 1) + "." + index + "." + d;
-    return std::nullopt;
-  }
-  return std::nullopt;
-}
-
-// kohya: BFL module names with '.' written as '_' after "lora_unet_". The block-relative and top-level names
-// have underscores of their own, so they are matched from a table rather than split.
-std::optional<std::string> kohya_to_bfl(const std::string& module) {
-  if (!starts_with(module, "lora_unet_")) return std::nullopt;
-  const std::string rest = module.substr(10);
-  static const std::vector<std::pair<std::string, std::string>> top = {
-      {"img_in", "img_in"}, {"txt_in", "txt_in"},
-      {"time_in_in_layer", "time_in.in_layer"}, {"time_in_out_layer", "time_in.out_layer"},
-      {"vector_in_in_layer", "vector_in.in_layer"}, {"vector_in_out_layer", "vector_in.out_layer"},
-      {"guidance_in_in_layer", "guidance_in.in_layer"}, {"guidance_in_out_layer", "guidance_in.out_layer"},
-      {"final_layer_linear", "final_layer.linear"}, {"final_layer_adaLN_modulation_1", "final_layer.adaLN_modulation.1"}};
-  for (const auto& [k, b] : top)
-    if (rest == k) return b;
-  static const std::vector<std::pair<std::string, std::string>> in_double = {
-      {"img_attn_qkv", "img_attn.qkv"}, {"img_attn_proj", "img_attn.proj"}, {"img_mlp_0", "img_mlp.0"},
-      {"img_mlp_2", "img_mlp.2"},       {"img_mod_lin", "img_mod.lin"},     {"txt_attn_qkv", "txt_attn.qkv"},
-      {"txt_attn_proj", "txt_attn.proj"}, {"txt_mlp_0", "txt_mlp.0"},     {"txt_mlp_2", "txt_mlp.2"},
-      {"txt_mod_lin", "txt_mod.lin"}};
-  static const std::vector<std::pair<std::string, std::string>> in_single = {
-      {"linear1", "linear1"}, {"linear2", "linear2"}, {"modulation_lin", "modulation.lin"}};
-  for (const auto& [block, table] : {std::make_pair(std::string("double_blocks_"), &in_double),
-                                     std::make_pair(std::string("single_blocks_"), &in_single)}) {
-    if (!starts_with(rest, block)) continue;
-    const size_t digits_end = rest.find('_', block.size());
-    if (digits_end == std::string::npos || digits_end == block.size()) return std::nullopt;
-    const std::string index = rest.substr(block.size(), digits_end - block.size());
-    if (index.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-    const std::string inner = rest.substr(digits_end + 1);
-    for (const auto& [k, b] : *table)
-      if (inner == k) return block.substr(0, block.size() - 1) + "." + index + "." + b;
-  }
-  return std::nullopt;
+  static const std::vector<BlockTable> blocks = {{"single_transformer_blocks_", "single_transformer_blocks.", inner},
+                                                 {"transformer_blocks_", "transformer_blocks.", inner}};
+  return dotted_name(module.substr(17), top, blocks);
 }
 
 std::string strip_any(const std::string& s, std::initializer_list<const char*> prefixes) {

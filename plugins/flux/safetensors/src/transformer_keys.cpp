@@ -7,14 +7,10 @@
 #include <optional>
 #include <set>
 
+#include "name_text.hpp"
+
 namespace genplug::flux {
 namespace {
-
-bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 [[noreturn]] void fail(const std::string& source, const std::string& what) { throw WeightError(source + ": " + what); }
 

@@ -1,0 +1,15 @@
+// Tensor-name helpers shared by the checkpoint and key-layout code of this library.
+#pragma once
+#include <string>
+
+namespace genplug::flux {
+
+inline bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+inline bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace genplug::flux
