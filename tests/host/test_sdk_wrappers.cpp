@@ -83,7 +83,7 @@ BOOST_AUTO_TEST_CASE(structs_too_small_for_what_the_plugin_reads_are_refused) {
   auto* inst = new genplug::detail::PosencInstance(std::move(impl));
   genplug_posenc_t* p = &inst->c;
   const uint32_t dims[3] = {16, 56, 56}, base[3] = {1, 64, 64}, target[3] = {1, 64, 64};
-  genplug_rotary_layout_t layout{sizeof(layout), 3, dims, 10000.0, base, 16};
+  genplug_rotary_layout_t layout{sizeof(layout), 3, dims, 10000.0, base, 16, nullptr};
   genplug_posenc_query_t q{sizeof(q), &layout, target, 0.5};
   double freqs[64], amp[3];
   genplug_spectrum_t out{sizeof(out), freqs, 64, amp, 3};

@@ -31,11 +31,13 @@ GENPLUG_BEGIN_DECLS
 #define GENPLUG_KIND_POSENC "genplug.posenc/1"
 #define GENPLUG_KIND_SCHEDULER "genplug.scheduler/1"
 #define GENPLUG_KIND_MODEL "genplug.model/1"
+#define GENPLUG_KIND_INSPECTOR "genplug.inspector/1" /* ABI 1.1: describes files a plugin reads (inspector.h) */
 
 /* Name of the exported entry symbol. */
 #define GENPLUG_ENTRY_SYMBOL "genplug_entry"
 
-/* What a plugin says about itself. Plugin-owned; every pointer stays valid until entry.deinit(). */
+/* What a plugin says about itself. Plugin-owned; every pointer stays valid until the library's last
+ * entry.deinit(). */
 typedef struct genplug_descriptor {
   uint32_t struct_size;
   const char* id;          /* reverse-DNS, unique: "org.genplug.dype" */
@@ -48,11 +50,11 @@ typedef struct genplug_descriptor {
 } genplug_descriptor_t;
 
 /* One factory layout serves every kind; the kind id it was obtained with decides what create() makes.
- * Plugin-owned, valid until entry.deinit(). */
+ * Plugin-owned, valid until the library's last entry.deinit(). */
 typedef struct genplug_factory {
   uint32_t struct_size;
 
-  /* Number of plugins of this kind in the library. [thread: any] */
+  /* Number of plugins of this kind in the library; fixed between init and deinit. [thread: any] */
   uint32_t (*count)(const struct genplug_factory* factory);
 
   /* Descriptor of plugin `index` (< count), or NULL when out of range. [thread: any] */
@@ -60,12 +62,13 @@ typedef struct genplug_factory {
 
   /* Creates an instance of plugin `plugin_id` from `config_json` (UTF-8 JSON object text, NUL-terminated,
    * borrowed for the call; "{}" means every default). On success *out_instance points to the kind's
-   * instance struct (genplug_posenc_t*, genplug_scheduler_t*, genplug_model_t*), owned by the caller
-   * until it calls the instance's destroy(). On failure *out_instance is NULL and the error is reported
+   * instance struct (genplug_posenc_t*, genplug_scheduler_t*, genplug_model_t*, genplug_inspector_t*),
+   * owned by the caller until it calls the instance's destroy(); the thread that calls create() is the
+   * instance's control thread. On failure *out_instance is NULL and the error is reported
    * through ctx->set_error, naming the offending config field where there is one.
    * The plugin validates the config itself (not every host checks it against config_schema first): text
    * that is not a JSON object, unknown fields and out-of-range values are GENPLUG_E_CONFIG.
-   * [thread: the host's control thread; may be slow for models (loads weights)] */
+   * [thread: control; may be slow for models (loads weights)] */
   genplug_status (*create)(const struct genplug_factory* factory, const char* plugin_id,
                            const char* config_json, const genplug_context_t* ctx, void** out_instance);
 } genplug_factory_t;
@@ -77,17 +80,21 @@ typedef struct genplug_entry {
 
   /* Called after loading, before anything else. `library_path` is the absolute path of the library
    * (UTF-8, borrowed), so a plugin can find files beside it. Must be cheap: no weights, no device.
-   * Several hosts in one process may share one loaded copy of a library: init and deinit then come in
-   * nested pairs, and only the last deinit may release what the first init set up. deinit is not called
-   * for an init that failed. [thread: the host's control thread; hosts serialise init/deinit] */
+   * Several independent hosts in one process may share one loaded copy of a library, each from its own
+   * thread, and no host can know of the others: init and deinit come in pairs per host, possibly
+   * concurrently. The library counts them under its own lock; the first init sets up, only the last deinit
+   * releases, and a later init sets up again. deinit is not called for an init that failed.
+   * (ABI 1.0 said hosts serialise init/deinit; no host can keep that promise, see docs/abi.md.)
+   * [thread: any — each host calls from its control thread] */
   genplug_status (*init)(const char* library_path, const genplug_context_t* ctx);
 
-  /* Called once before unloading, after every instance and tensor of the library is gone.
-   * [thread: the host's control thread] */
+  /* Undoes one init of the calling host, after every instance and tensor that host got from the
+   * library is gone. [thread: any — each host calls from its control thread] */
   void (*deinit)(void);
 
-  /* The factory for a kind id (GENPLUG_KIND_*), or NULL if the library holds no plugin of that kind.
-   * The pointer stays valid until deinit(). [thread: any, after init] */
+  /* The factory for a kind id (GENPLUG_KIND_*), or NULL if the library holds no plugin of that kind
+   * (not an error: kinds are optional). Called only between a host's init and its deinit; the pointer stays
+   * valid until that deinit. [thread: any] */
   const genplug_factory_t* (*get_factory)(const char* kind_id);
 } genplug_entry_t;
 

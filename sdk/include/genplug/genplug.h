@@ -9,5 +9,6 @@
 #include "posenc.h"
 #include "scheduler.h"
 #include "model.h"
+#include "inspector.h"
 
 #endif /* GENPLUG_GENPLUG_H */

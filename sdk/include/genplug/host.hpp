@@ -128,15 +128,36 @@ class CallContext {
   genplug_status error_code_ = GENPLUG_OK;
 };
 
-// A model's rotary layout, owned by the host (the C struct borrows from it).
+// A model's rotary layout, owned by the host (the C struct borrows from it). Comes from the model's
+// geometry() (from_geometry); the host holds no model constant.
 struct RotaryLayout {
   std::vector<uint32_t> axis_dims;
   double theta = 10000.0;
   std::vector<uint32_t> base_extent;
-  uint32_t pixels_per_token = 16;
+  uint32_t pixels_per_token = 0;
+  std::vector<uint32_t> axis_flags;  // GENPLUG_AXIS_* per axis; empty: ABI 1.0's "all but axis 0 spatial"
 
-  // FLUX.1: dims 16, 56, 56, theta 10000, trained at 64 x 64 tokens of 16 px.
-  static RotaryLayout flux() { return RotaryLayout{{16, 56, 56}, 10000.0, {1, 64, 64}, 16}; }
+  static RotaryLayout from_geometry(const genplug_geometry_t& g) {
+    RotaryLayout l;
+    l.axis_dims.assign(g.axis_dims, g.axis_dims + g.axis_count);
+    l.theta = g.theta;
+    l.base_extent.assign(g.base_extent, g.base_extent + g.axis_count);
+    l.pixels_per_token = g.pixels_per_token;
+    l.axis_flags.assign(g.axis_flags, g.axis_flags + g.axis_count);
+    return l;
+  }
+  // The C view (valid while this object lives and is not modified).
+  genplug_rotary_layout_t view() const {
+    genplug_rotary_layout_t l{};
+    l.struct_size = sizeof(l);
+    l.axis_count = static_cast<uint32_t>(axis_dims.size());
+    l.axis_dims = axis_dims.data();
+    l.theta = theta;
+    l.base_extent = base_extent.data();
+    l.pixels_per_token = pixels_per_token;
+    l.axis_flags = axis_flags.empty() ? nullptr : axis_flags.data();
+    return l;
+  }
   size_t freq_count() const {
     size_t n = 0;
     for (uint32_t d : axis_dims) n += d / 2;
@@ -242,13 +263,10 @@ class PosencProxy : public InstanceProxy<genplug_posenc_t> {
 
   Spectrum compute(const RotaryLayout& layout, const std::vector<uint32_t>& target_extent, double t,
                    CallContext& ctx) const {
-    genplug_rotary_layout_t l{};
-    l.struct_size = sizeof(l);
-    l.axis_count = static_cast<uint32_t>(layout.axis_dims.size());
-    l.axis_dims = layout.axis_dims.data();
-    l.theta = layout.theta;
-    l.base_extent = layout.base_extent.data();
-    l.pixels_per_token = layout.pixels_per_token;
+    if (target_extent.size() != layout.axis_dims.size() || layout.base_extent.size() != layout.axis_dims.size() ||
+        (!layout.axis_flags.empty() && layout.axis_flags.size() != layout.axis_dims.size()))
+      throw std::invalid_argument("posenc: layout, base extent, flags and target extent need one value per axis");
+    const genplug_rotary_layout_t l = layout.view();
     genplug_posenc_query_t q{};
     q.struct_size = sizeof(q);
     q.layout = &l;
@@ -259,8 +277,6 @@ class PosencProxy : public InstanceProxy<genplug_posenc_t> {
     s.freqs.assign(layout.freq_count(), 0.0);
     s.amplitude.assign(layout.axis_dims.size(), 1.0);
     genplug_spectrum_t out = s.view();
-    if (target_extent.size() != layout.axis_dims.size() || layout.base_extent.size() != layout.axis_dims.size())
-      throw std::invalid_argument("posenc: layout, base extent and target extent need one value per axis");
     ctx.check(raw()->compute(raw(), &q, &out, ctx.get()), id_ + ": compute");
     return s;
   }
@@ -284,7 +300,15 @@ class SchedulerProxy : public InstanceProxy<genplug_scheduler_t> {
     out.resize(n);
     return out;
   }
-  uint64_t evaluation_count(uint32_t sigma_count) const { return raw()->evaluation_count(raw(), sigma_count); }
+  // Model evaluations sample() makes for `sigma_count` sigmas; through count_evaluations (1.1, can fail)
+  // when the plugin has it. Throws PluginError.
+  uint64_t evaluation_count(uint32_t sigma_count, CallContext& ctx) const {
+    if (!GENPLUG_HAS_FIELD(raw(), genplug_scheduler_t, count_evaluations) || !raw()->count_evaluations)
+      return raw()->evaluation_count(raw(), sigma_count);
+    uint64_t n = 0;
+    ctx.check(raw()->count_evaluations(raw(), sigma_count, &n, ctx.get()), id_ + ": count_evaluations");
+    return n;
+  }
   void sample(const genplug_sample_request_t& request, CallContext& ctx) const {
     ctx.check(raw()->sample(raw(), &request, ctx.get()), id_ + ": sample");
   }
@@ -294,9 +318,40 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
  public:
   using InstanceProxy::InstanceProxy;
 
+  // The model's JSON description (information only). A NULL is a broken plugin: PluginError.
   std::string describe() const {
     const char* d = raw()->describe(raw());
-    return d ? d : "{}";
+    if (!d) throw PluginError(GENPLUG_E_INTERNAL, id_ + ": describe() returned NULL");
+    return d;
+  }
+  // True when the model states its geometry (ABI 1.1).
+  bool has_geometry() const {
+    return GENPLUG_HAS_FIELD(raw(), genplug_model_t, geometry) && raw()->geometry != nullptr;
+  }
+  // The geometry for an image of height x width (0 = the model's default), frames for video. Throws PluginError.
+  genplug_geometry_t geometry(uint32_t height, uint32_t width, uint32_t frames, CallContext& ctx) const {
+    if (!has_geometry())
+      throw PluginError(GENPLUG_E_UNSUPPORTED, id_ + ": an ABI 1.0 model (no geometry()); rebuild it against ABI 1.1");
+    genplug_geometry_query_t q{};
+    q.struct_size = sizeof(q);
+    q.height = height;
+    q.width = width;
+    q.frames = frames;
+    genplug_geometry_t g{};
+    g.struct_size = sizeof(g);
+    ctx.check(raw()->geometry(raw(), &q, &g, ctx.get()), id_ + ": geometry");
+    if (g.axis_count > GENPLUG_MAX_AXES || g.latent_ndim < 0 || g.latent_ndim > GENPLUG_MAX_AXES)
+      throw PluginError(GENPLUG_E_INTERNAL, id_ + ": geometry() states more than GENPLUG_MAX_AXES axes");
+    return g;
+  }
+  // The tensor-ops extension (the model's own arithmetic on its tensors), or NULL when it lends none.
+  const genplug_model_tensor_ops_t* tensor_ops() const {
+    const auto* o = static_cast<const genplug_model_tensor_ops_t*>(
+        raw()->get_extension ? raw()->get_extension(raw(), GENPLUG_EXT_MODEL_TENSOR_OPS) : nullptr);
+    return o && GENPLUG_HAS_FIELD(o, genplug_model_tensor_ops_t, normal) && o->linear_combination && o->empty_like &&
+                   o->normal
+               ? o
+               : nullptr;
   }
   ManagedTensor noise(uint64_t seed, uint32_t height, uint32_t width, CallContext& ctx) const {
     DLManagedTensor* t = nullptr;
@@ -361,6 +416,25 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
   ManagedTensor expect(DLManagedTensor* t, const char* what) const {
     if (!t) throw PluginError(GENPLUG_E_INTERNAL, id_ + ": " + what + " returned success but no tensor");
     return ManagedTensor(t, keepalive_);
+  }
+};
+
+class InspectorProxy : public InstanceProxy<genplug_inspector_t> {
+ public:
+  using InstanceProxy::InstanceProxy;
+
+  // 0 when `path` is not a file this inspector reads. Throws PluginError (an unreadable file).
+  uint32_t probe(const std::string& path, CallContext& ctx) const {
+    uint32_t score = 0;
+    ctx.check(raw()->probe(raw(), path.c_str(), &score, ctx.get()), id_ + ": probe");
+    return score;
+  }
+  // The inspector's JSON description of `path`. Throws PluginError.
+  std::string inspect(const std::string& path, CallContext& ctx) const {
+    const char* text = nullptr;
+    ctx.check(raw()->inspect(raw(), path.c_str(), &text, ctx.get()), id_ + ": inspect");
+    if (!text) throw PluginError(GENPLUG_E_INTERNAL, id_ + ": inspect returned success but no text");
+    return text;
   }
 };
 

@@ -8,9 +8,17 @@
  *    tensor it received from it has been deleted.
  *  - Producers always fill `strides`. Shapes are the model's own; the host treats latents as opaque apart
  *    from element-wise arithmetic (scheduler.h).
+ *  - Latents, velocities and conditioning stay where the model keeps them: any device and dtype the model
+ *    chooses (its geometry() says which). The host never converts them. For the arithmetic a scheduler needs,
+ *    a model whose tensors are not plain CPU memory lends its own operations (GENPLUG_EXT_MODEL_TENSOR_OPS);
+ *    a host implements the operations itself on CPU float32/float64/float16/bfloat16 tensors.
  *
- * Image convention (decode output, encode input): float32, [batch, 3, height, width], channels R, G, B,
- * sRGB-encoded (display-referred) with nominal range [0, 1] (values may overshoot slightly). */
+ * Image convention (decode output, encode input): CPU memory, float32, [batch, 3, height, width], channels
+ * R, G, B, sRGB-encoded (display-referred) with nominal range [0, 1] (values may overshoot slightly).
+ *
+ * Concurrency: condition, noise, predict, decode and encode are [thread: render]: the host calls them on one
+ * instance one at a time (so condition never runs while predict runs on the same instance); different
+ * instances may run concurrently. describe, geometry and get_extension are [thread: any]. */
 #ifndef GENPLUG_MODEL_H
 #define GENPLUG_MODEL_H
 
@@ -26,13 +34,50 @@
 
 GENPLUG_BEGIN_DECLS
 
-/* Receives named output tensors (conditioning). Host-owned, lent for one call.
- * put() takes ownership of `tensor` even when it fails; `name` is copied. */
+/* Receives named output tensors (conditioning). Host-owned, lent for one call. */
 typedef struct genplug_tensor_sink {
   uint32_t struct_size;
   void* host_data;
+  /* Takes ownership of `tensor` even when it fails; `name` is copied. A failure (out of memory) is returned
+   * by the plugin's call. [thread: caller] */
   genplug_status (*put)(const struct genplug_tensor_sink* sink, const char* name, DLManagedTensor* tensor);
 } genplug_tensor_sink_t;
+
+/* ABI 1.1 — the model's geometry for one image (or clip): everything a host needs to drive it without
+ * knowing the model. Fixed-size arrays: a host allocates the struct on its stack. */
+#define GENPLUG_MAX_AXES 8
+
+typedef struct genplug_geometry_query {
+  uint32_t struct_size;
+  uint32_t height; /* image height in pixels; 0 = the model's default */
+  uint32_t width;  /* image width in pixels; 0 = the model's default */
+  uint32_t frames; /* frames of a video model; 0 = its default (1 for image models) */
+} genplug_geometry_query_t;
+
+typedef struct genplug_geometry {
+  uint32_t struct_size; /* set by the host: sizeof as it compiled it; the model writes only what fits */
+  /* The size this geometry is for (the query's, or the defaults where the query said 0). */
+  uint32_t height, width, frames;
+  /* Width and height must be multiples of this many pixels (FLUX: 16); frames of frame_multiple. */
+  uint32_t size_multiple, frame_multiple;
+  /* The rotary layout (posenc.h) and the target extent per axis for this size. */
+  uint32_t axis_count;                     /* <= GENPLUG_MAX_AXES */
+  uint32_t axis_dims[GENPLUG_MAX_AXES];
+  uint32_t axis_flags[GENPLUG_MAX_AXES];   /* GENPLUG_AXIS_SPATIAL / _TEMPORAL; 0 = never rescaled */
+  uint32_t base_extent[GENPLUG_MAX_AXES];  /* tokens per axis at the training size */
+  uint32_t target_extent[GENPLUG_MAX_AXES];/* tokens per axis at this size */
+  double theta;
+  uint32_t pixels_per_token;
+  /* The latent noise() makes for this size: shape, dtype and device. */
+  int32_t latent_ndim;                     /* <= GENPLUG_MAX_AXES */
+  int64_t latent_shape[GENPLUG_MAX_AXES];
+  DLDataType latent_dtype;
+  DLDevice latent_device;
+  uint64_t image_tokens; /* tokens of the image stream: what schedulers shift by (scheduler.h sigmas()) */
+  /* Defaults for a job that does not say. */
+  uint32_t default_steps;
+  double default_guidance; /* 0 for a model without distilled guidance */
+} genplug_geometry_t;
 
 /* Named borrowed tensors, e.g. conditioning handed back to predict(). */
 typedef struct genplug_tensor_list {
@@ -59,27 +104,28 @@ typedef struct genplug_model {
   void* impl;
 
   /* Frees the instance (weights included). Tensors already handed out stay valid until their deleters run.
-   * [thread: the host's control thread] */
+   * [thread: control] */
   void (*destroy)(struct genplug_model* self);
 
-  /* The model's description as a JSON object (UTF-8, model-owned, valid until destroy). Keys:
-   *   "latent_channels", "patch_size", "vae_downscale", "pixels_per_token",
-   *   "rotary": {"axes_dim": [..], "theta": x, "base_extent": [..]},
-   *   "conditioning": [names condition() produces], "defaults": {"steps", "guidance", "width", "height"}.
-   * [thread: any] */
+  /* The model's description as a JSON object (UTF-8, model-owned, made when the instance was created and
+   * unchanged until destroy): information for people and tools ("preset", "dtype", "device", ...). Hosts
+   * drive the model from geometry(), not from this text. Never NULL for a live instance (a NULL is a broken
+   * plugin, reported as such). [thread: any] */
   const char* (*describe)(struct genplug_model* self);
 
   /* Encodes a prompt (UTF-8, borrowed) into named conditioning tensors passed to `sink`.
-   * `options_json` may be NULL. [thread: render] */
+   * `options_json` may be NULL. The tensors stay on the model's device, in its dtype. [thread: render] */
   genplug_status (*condition)(struct genplug_model* self, const char* prompt, const char* options_json,
                               const genplug_tensor_sink_t* sink, const genplug_context_t* ctx);
 
-  /* The initial latent (pure noise) for an image of height x width pixels, reproducible from seed.
-   * [thread: render] */
+  /* The initial latent (pure noise) for an image of height x width pixels, reproducible from seed, in the
+   * shape, dtype and device geometry() states. [thread: render] */
   genplug_status (*noise)(struct genplug_model* self, uint64_t seed, uint32_t height, uint32_t width,
                           DLManagedTensor** out_latent, const genplug_context_t* ctx);
 
-  /* The velocity for args->latent at args->sigma, same shape and dtype as the latent. [thread: render] */
+  /* The velocity for args->latent at args->sigma: same shape, dtype and device as the latent, compact
+   * row-major, so a host can take it over as a scheduler's velocity buffer without a copy. The latent is
+   * read in place (no copy when it is the model's own dtype and device). [thread: render] */
   genplug_status (*predict)(struct genplug_model* self, const genplug_predict_args_t* args,
                             DLManagedTensor** out_velocity, const genplug_context_t* ctx);
 
@@ -91,9 +137,38 @@ typedef struct genplug_model {
   genplug_status (*encode)(struct genplug_model* self, const DLTensor* image, DLManagedTensor** out_latent,
                            const genplug_context_t* ctx);
 
-  /* Optional interfaces by versioned id, or NULL. [thread: any] */
+  /* Optional interfaces by versioned id, or NULL when the instance has none of that id (a lookup that
+   * cannot fail). The same id gives the same pointer; the table lives as long as the instance. [thread: any] */
   const void* (*get_extension)(struct genplug_model* self, const char* extension_id);
+
+  /* ABI 1.1. The geometry for `query` into `out` (see genplug_geometry_t): a host derives the posenc
+   * layout and target extent, the scheduler's token count, the latent and the defaults from it alone.
+   * GENPLUG_E_INVALID_ARGUMENT (message naming the nearest valid sizes) for a size the model cannot make.
+   * Pure: the same query gives the same answer. [thread: any] */
+  genplug_status (*geometry)(struct genplug_model* self, const genplug_geometry_query_t* query,
+                             genplug_geometry_t* out, const genplug_context_t* ctx);
 } genplug_model_t;
+
+/* Optional model extension (get_extension(GENPLUG_EXT_MODEL_TENSOR_OPS)): the arithmetic a scheduler needs,
+ * done by the model on its own tensors (its device, its dtype), so latents never leave the device. A host
+ * maps the scheduler's lent operations (scheduler.h) onto these. Model-owned, valid until destroy.
+ * Every member is [thread: render] (it runs inside the host's sample loop, one call at a time per
+ * instance). `out` tensors are written in place; every tensor has the latent's shape, dtype and device. */
+#define GENPLUG_EXT_MODEL_TENSOR_OPS "org.genplug.model.tensor_ops/1"
+
+typedef struct genplug_model_tensor_ops {
+  uint32_t struct_size;
+  /* out = sum over i < count of coeffs[i] * inputs[i]; `out` may be one of the inputs. */
+  genplug_status (*linear_combination)(struct genplug_model* model, const DLTensor* out, uint32_t count,
+                                       const DLTensor* const* inputs, const double* coeffs,
+                                       const genplug_context_t* ctx);
+  /* A new compact tensor of `like`'s shape, dtype and device; contents unspecified. Owned by the caller. */
+  genplug_status (*empty_like)(struct genplug_model* model, const DLTensor* like, DLManagedTensor** out,
+                               const genplug_context_t* ctx);
+  /* Fills `out` with standard normal noise, reproducible from (seed, stream). */
+  genplug_status (*normal)(struct genplug_model* model, const DLTensor* out, uint64_t seed, uint64_t stream,
+                           const genplug_context_t* ctx);
+} genplug_model_tensor_ops_t;
 
 /* Optional model extension (get_extension(GENPLUG_EXT_MODEL_ADAPTERS)): weight adapters such as LoRAs,
  * swapped between jobs without reloading the base weights. The struct is model-owned, valid until destroy. */
@@ -105,7 +180,7 @@ typedef struct genplug_model_adapters {
    * {"path": file, "scale": number} objects, "[]" for none, or "null" for those the model was created with.
    * The base weights are restored exactly when adapters are removed. On failure (GENPLUG_E_CONFIG for a bad
    * list, GENPLUG_E_IO for an unreadable or unfitting file, message in ctx) the previous adapters stay
-   * active. [thread: the host's control thread; never while another call of this model runs] */
+   * active. [thread: control] */
   genplug_status (*set)(struct genplug_model* model, const char* adapters_json, const genplug_context_t* ctx);
 } genplug_model_adapters_t;
 

@@ -14,10 +14,12 @@
 #ifndef GENPLUG_PLUGIN_HPP
 #define GENPLUG_PLUGIN_HPP
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -100,33 +102,47 @@ struct PluginInfo {
 
 // ---- kind base classes --------------------------------------------------------------------------
 
+// extension(id) is a lookup that cannot fail (noexcept): NULL means "not provided", never "went wrong".
 class Posenc {
  public:
   virtual ~Posenc() = default;
   virtual void compute(const genplug_posenc_query_t& query, genplug_spectrum_t& out, Context& ctx) = 0;
-  virtual const void* extension(const char* /*id*/) { return nullptr; }
+  virtual const void* extension(const char* /*id*/) noexcept { return nullptr; }
 };
 
 class Scheduler {
  public:
   virtual ~Scheduler() = default;
   virtual std::vector<double> sigmas(uint32_t steps, uint64_t image_tokens, Context& ctx) = 0;
+  // Throws (InvalidArgument) for a count it cannot sample; the 1.0 evaluation_count thunk then returns 0.
   virtual uint64_t evaluation_count(uint32_t sigma_count) = 0;
   virtual void sample(const genplug_sample_request_t& request, Context& ctx) = 0;
-  virtual const void* extension(const char* /*id*/) { return nullptr; }
+  virtual const void* extension(const char* /*id*/) noexcept { return nullptr; }
+};
+
+class Inspector {
+ public:
+  virtual ~Inspector() = default;
+  virtual uint32_t probe(const std::string& path, Context& ctx) = 0;    // 0 = not a file it reads
+  virtual std::string inspect(const std::string& path, Context& ctx) = 0;  // JSON object text
+  virtual const void* extension(const char* /*id*/) noexcept { return nullptr; }
 };
 
 class Model {
  public:
   virtual ~Model() = default;
-  virtual const std::string& describe() = 0;  // JSON text, lives as long as the model
+  // JSON text; called once when the instance is made (an error then fails create()), kept by the wrapper.
+  virtual std::string describe() = 0;
+  // The geometry for `query` (model.h); `out` arrives zeroed with struct_size set. Throw InvalidArgument
+  // for a size the model cannot make.
+  virtual void geometry(const genplug_geometry_query_t& query, genplug_geometry_t& out, Context& ctx) = 0;
   virtual void condition(const std::string& prompt, const std::string& options_json,
                          const genplug_tensor_sink_t& sink, Context& ctx) = 0;
   virtual DLManagedTensor* noise(uint64_t seed, uint32_t height, uint32_t width, Context& ctx) = 0;
   virtual DLManagedTensor* predict(const genplug_predict_args_t& args, Context& ctx) = 0;
   virtual DLManagedTensor* decode(const DLTensor& latent, uint32_t height, uint32_t width, Context& ctx) = 0;
   virtual DLManagedTensor* encode(const DLTensor& image, Context& ctx) = 0;
-  virtual const void* extension(const char* /*id*/) { return nullptr; }
+  virtual const void* extension(const char* /*id*/) noexcept { return nullptr; }
 };
 
 template <class Kind>
@@ -183,11 +199,7 @@ struct PosencInstance {
     });
   }
   static const void* get_extension(genplug_posenc_t* p, const char* id) noexcept {
-    try {
-      return p && id ? self(p)->impl->extension(id) : nullptr;
-    } catch (...) {
-      return nullptr;
-    }
+    return p && id ? self(p)->impl->extension(id) : nullptr;
   }
   explicit PosencInstance(std::unique_ptr<Posenc> i) : impl(std::move(i)) {
     c.struct_size = sizeof(genplug_posenc_t);
@@ -221,12 +233,21 @@ struct SchedulerInstance {
       std::memcpy(out, s.data(), s.size() * sizeof(double));
     });
   }
+  // ABI 1.0's form cannot fail: 0 stands for an error (hosts of 1.1 call count_evaluations instead).
   static uint64_t evaluation_count(genplug_scheduler_t* p, uint32_t sigma_count) noexcept {
     try {
       return p ? self(p)->impl->evaluation_count(sigma_count) : 0;
     } catch (...) {
       return 0;
     }
+  }
+  static genplug_status count_evaluations(genplug_scheduler_t* p, uint32_t sigma_count, uint64_t* out,
+                                          const genplug_context_t* ctx) noexcept {
+    if (out) *out = 0;
+    return guard(ctx, [&] {
+      if (!p || !out) throw InvalidArgument("scheduler.count_evaluations: NULL argument");
+      *out = self(p)->impl->evaluation_count(sigma_count);
+    });
   }
   static genplug_status sample(genplug_scheduler_t* p, const genplug_sample_request_t* r,
                                const genplug_context_t* ctx) noexcept {
@@ -241,11 +262,7 @@ struct SchedulerInstance {
     });
   }
   static const void* get_extension(genplug_scheduler_t* p, const char* id) noexcept {
-    try {
-      return p && id ? self(p)->impl->extension(id) : nullptr;
-    } catch (...) {
-      return nullptr;
-    }
+    return p && id ? self(p)->impl->extension(id) : nullptr;
   }
   explicit SchedulerInstance(std::unique_ptr<Scheduler> i) : impl(std::move(i)) {
     c.struct_size = sizeof(genplug_scheduler_t);
@@ -255,6 +272,7 @@ struct SchedulerInstance {
     c.evaluation_count = &evaluation_count;
     c.sample = &sample;
     c.get_extension = &get_extension;
+    c.count_evaluations = &count_evaluations;
   }
   void* handle() { return &c; }
 };
@@ -262,17 +280,31 @@ struct SchedulerInstance {
 struct ModelInstance {
   genplug_model_t c{};
   std::unique_ptr<Model> impl;
+  std::string description;  // made once at creation: describe() cannot fail afterwards
 
   static ModelInstance* self(genplug_model_t* p) { return static_cast<ModelInstance*>(p->impl); }
   static void destroy(genplug_model_t* p) noexcept {
     if (p) delete self(p);
   }
-  static const char* describe(genplug_model_t* p) noexcept {
-    try {
-      return p ? self(p)->impl->describe().c_str() : nullptr;
-    } catch (...) {
-      return nullptr;
-    }
+  static const char* describe(genplug_model_t* p) noexcept { return p ? self(p)->description.c_str() : nullptr; }
+  static genplug_status geometry(genplug_model_t* p, const genplug_geometry_query_t* q, genplug_geometry_t* out,
+                                 const genplug_context_t* ctx) noexcept {
+    return guard(ctx, [&] {
+      if (!p || !q || !out) throw InvalidArgument("model.geometry: NULL argument");
+      if (!GENPLUG_HAS_FIELD(q, genplug_geometry_query_t, frames))
+        throw InvalidArgument("geometry query struct_size " + std::to_string(q->struct_size) + " is too small");
+      if (!GENPLUG_HAS_FIELD(out, genplug_geometry_t, default_guidance))
+        throw InvalidArgument("geometry struct_size " + std::to_string(out->struct_size) + " is too small");
+      const uint32_t size = out->struct_size;
+      genplug_geometry_t g{};  // filled whole, then copied as far as the host's struct reaches
+      g.struct_size = sizeof(g);
+      Context c(ctx);
+      self(p)->impl->geometry(*q, g, c);
+      if (g.axis_count > GENPLUG_MAX_AXES || g.latent_ndim < 0 || g.latent_ndim > GENPLUG_MAX_AXES)
+        throw Error(GENPLUG_E_INTERNAL, "model.geometry: more than GENPLUG_MAX_AXES axes or latent dimensions");
+      g.struct_size = std::min<uint32_t>(size, sizeof(g));
+      std::memcpy(out, &g, g.struct_size);
+    });
   }
   static genplug_status condition(genplug_model_t* p, const char* prompt, const char* options,
                                   const genplug_tensor_sink_t* sink, const genplug_context_t* ctx) noexcept {
@@ -323,13 +355,9 @@ struct ModelInstance {
     });
   }
   static const void* get_extension(genplug_model_t* p, const char* id) noexcept {
-    try {
-      return p && id ? self(p)->impl->extension(id) : nullptr;
-    } catch (...) {
-      return nullptr;
-    }
+    return p && id ? self(p)->impl->extension(id) : nullptr;
   }
-  explicit ModelInstance(std::unique_ptr<Model> i) : impl(std::move(i)) {
+  explicit ModelInstance(std::unique_ptr<Model> i) : impl(std::move(i)), description(impl->describe()) {
     c.struct_size = sizeof(genplug_model_t);
     c.impl = this;
     c.destroy = &destroy;
@@ -339,6 +367,49 @@ struct ModelInstance {
     c.predict = &predict;
     c.decode = &decode;
     c.encode = &encode;
+    c.get_extension = &get_extension;
+    c.geometry = &geometry;
+  }
+  void* handle() { return &c; }
+};
+
+struct InspectorInstance {
+  genplug_inspector_t c{};
+  std::unique_ptr<Inspector> impl;
+  std::string last;  // the text inspect() returned: valid until the next call
+
+  static InspectorInstance* self(genplug_inspector_t* p) { return static_cast<InspectorInstance*>(p->impl); }
+  static void destroy(genplug_inspector_t* p) noexcept {
+    if (p) delete self(p);
+  }
+  static genplug_status probe(genplug_inspector_t* p, const char* path, uint32_t* out,
+                              const genplug_context_t* ctx) noexcept {
+    if (out) *out = 0;
+    return guard(ctx, [&] {
+      if (!p || !path || !out) throw InvalidArgument("inspector.probe: NULL argument");
+      Context c(ctx);
+      *out = std::min<uint32_t>(self(p)->impl->probe(path, c), 100);
+    });
+  }
+  static genplug_status inspect(genplug_inspector_t* p, const char* path, const char** out,
+                                const genplug_context_t* ctx) noexcept {
+    if (out) *out = nullptr;
+    return guard(ctx, [&] {
+      if (!p || !path || !out) throw InvalidArgument("inspector.inspect: NULL argument");
+      Context c(ctx);
+      self(p)->last = self(p)->impl->inspect(path, c);
+      *out = self(p)->last.c_str();
+    });
+  }
+  static const void* get_extension(genplug_inspector_t* p, const char* id) noexcept {
+    return p && id ? self(p)->impl->extension(id) : nullptr;
+  }
+  explicit InspectorInstance(std::unique_ptr<Inspector> i) : impl(std::move(i)) {
+    c.struct_size = sizeof(genplug_inspector_t);
+    c.impl = this;
+    c.destroy = &destroy;
+    c.probe = &probe;
+    c.inspect = &inspect;
     c.get_extension = &get_extension;
   }
   void* handle() { return &c; }
@@ -417,12 +488,14 @@ class Registry {
     scheduler_.add(std::move(info), std::move(make));
   }
   void add_model(PluginInfo info, MakeFn<Model> make) { model_.add(std::move(info), std::move(make)); }
+  void add_inspector(PluginInfo info, MakeFn<Inspector> make) { inspector_.add(std::move(info), std::move(make)); }
 
   const genplug_factory_t* factory(const char* kind_id) const noexcept {
     if (!kind_id) return nullptr;
     if (std::strcmp(kind_id, GENPLUG_KIND_POSENC) == 0 && !posenc_.items.empty()) return &posenc_.c;
     if (std::strcmp(kind_id, GENPLUG_KIND_SCHEDULER) == 0 && !scheduler_.items.empty()) return &scheduler_.c;
     if (std::strcmp(kind_id, GENPLUG_KIND_MODEL) == 0 && !model_.items.empty()) return &model_.c;
+    if (std::strcmp(kind_id, GENPLUG_KIND_INSPECTOR) == 0 && !inspector_.items.empty()) return &inspector_.c;
     return nullptr;
   }
   // Library path given to init(), for plugins that ship files beside the library.
@@ -432,37 +505,51 @@ class Registry {
   detail::KindFactory<Posenc, detail::PosencInstance> posenc_;
   detail::KindFactory<Scheduler, detail::SchedulerInstance> scheduler_;
   detail::KindFactory<Model, detail::ModelInstance> model_;
+  detail::KindFactory<Inspector, detail::InspectorInstance> inspector_;
 };
 
 namespace detail {
 
 template <void (*RegisterFn)(Registry&)>
 struct EntryThunks {
-  static std::unique_ptr<Registry>& registry() {
-    static std::unique_ptr<Registry> r;
-    return r;
-  }
-  // init/deinit pairs are counted: two hosts in one process share one loaded copy of the library.
-  static int& init_count() {
-    static int n = 0;
-    return n;
+  // Independent hosts in one process share one loaded copy of the library and may call init/deinit from
+  // their own threads at once (entry.h): the pairs are counted under one lock, the first init builds the
+  // registry, the last deinit frees it. get_factory reads it under the same lock; the factory it returns
+  // stays valid until the caller's own deinit, because the registry lives while any init is unmatched.
+  struct State {
+    std::mutex mutex;
+    std::unique_ptr<Registry> registry;
+    long inits = 0;
+  };
+  static State& state() {
+    static State s;
+    return s;
   }
   static genplug_status init(const char* library_path, const genplug_context_t* ctx) noexcept {
     return guard(ctx, [&] {
-      if (init_count() == 0) {
+      State& s = state();
+      std::lock_guard<std::mutex> lock(s.mutex);
+      if (s.inits == 0) {
         auto r = std::make_unique<Registry>();
         r->library_path = library_path ? library_path : "";
         RegisterFn(*r);
-        registry() = std::move(r);
+        s.registry = std::move(r);
       }
-      ++init_count();
+      ++s.inits;
     });
   }
   static void deinit() noexcept {
-    if (init_count() > 0 && --init_count() == 0) registry().reset();
+    State& s = state();
+    std::unique_ptr<Registry> last;  // freed outside the lock
+    {
+      std::lock_guard<std::mutex> lock(s.mutex);
+      if (s.inits > 0 && --s.inits == 0) last = std::move(s.registry);
+    }
   }
   static const genplug_factory_t* get_factory(const char* kind_id) noexcept {
-    return registry() ? registry()->factory(kind_id) : nullptr;
+    State& s = state();
+    std::lock_guard<std::mutex> lock(s.mutex);
+    return s.registry ? s.registry->factory(kind_id) : nullptr;
   }
 };
 

@@ -20,22 +20,30 @@
 
 GENPLUG_BEGIN_DECLS
 
-/* The model's rotary position encoding, as its model plugin describes it. */
+/* Per-axis flags of a rotary layout (genplug_rotary_layout_t.axis_flags). */
+#define GENPLUG_AXIS_SPATIAL 1u  /* a spatial axis (rows, cols, ...): a posenc may rescale it */
+#define GENPLUG_AXIS_TEMPORAL 2u /* a time axis (video frames); rescaled only by posencs that say so */
+
+/* The model's rotary position encoding, as its model plugin states it (model.h: geometry()). An axis with
+ * neither flag (an index axis such as FLUX's axis 0) is never rescaled. Every array has axis_count values. */
 typedef struct genplug_rotary_layout {
   uint32_t struct_size;
-  uint32_t axis_count;         /* FLUX: 3 (index, rows, cols) */
-  const uint32_t* axis_dims;   /* axis_count even numbers; FLUX: 16, 56, 56 (sum = head dim) */
+  uint32_t axis_count;         /* FLUX: 3 (index, rows, cols); a video model: 3 (time, rows, cols) */
+  const uint32_t* axis_dims;   /* even numbers; FLUX: 16, 56, 56 (sum = head dim) */
   double theta;                /* rotary base; FLUX: 10000 */
-  const uint32_t* base_extent; /* tokens per axis the model was trained at; FLUX: 1, 64, 64. Axis 0 is
-                                  the index axis: a posenc never rescales it */
+  const uint32_t* base_extent; /* tokens per axis the model was trained at; FLUX: 1, 64, 64 */
   uint32_t pixels_per_token;   /* image pixels per token along a spatial axis; FLUX: 16 */
+  /* ABI 1.1: GENPLUG_AXIS_* bits per axis. Absent (a 1.0 host) or NULL: every axis but axis 0 is spatial,
+   * as ABI 1.0 assumed. */
+  const uint32_t* axis_flags;
 } genplug_rotary_layout_t;
 
 /* What one spectrum is wanted for. All pointers borrowed for the call. */
 typedef struct genplug_posenc_query {
   uint32_t struct_size;
   const genplug_rotary_layout_t* layout;
-  const uint32_t* target_extent; /* axis_count values: tokens per axis of the image being made */
+  const uint32_t* target_extent; /* axis_count values: tokens per axis of the image being made, as the
+                                    model's geometry() states it for that image */
   double t;                      /* diffusion time in [0, 1]: 1 = pure noise, 0 = clean; the flow-matching
                                     sigma of the step being evaluated */
 } genplug_posenc_query_t;
@@ -55,17 +63,18 @@ typedef struct genplug_posenc {
   void* impl; /* the plugin's own state; opaque to the host */
 
   /* Frees the instance. The host calls it exactly once; the pointer is invalid afterwards.
-   * [thread: the host's control thread] */
+   * [thread: control] */
   void (*destroy)(struct genplug_posenc* self);
 
   /* Computes the spectrum for `query` into `out`. Returns GENPLUG_E_BUFFER_TOO_SMALL (with a message
    * naming the needed size) when a buffer is short, GENPLUG_E_INVALID_ARGUMENT for an odd axis dim, a
    * zero extent or t outside [0, 1]. Pure: the same query gives the same spectrum. Must be cheap: it runs
-   * before every model evaluation. [thread: any, one call at a time per instance] */
+   * before every model evaluation. [thread: render] */
   genplug_status (*compute)(struct genplug_posenc* self, const genplug_posenc_query_t* query,
                             genplug_spectrum_t* out, const genplug_context_t* ctx);
 
-  /* Optional interfaces by versioned id, or NULL. The pointer lives as long as the instance.
+  /* Optional interfaces by versioned id, or NULL when the instance has none of that id (not an error: a
+   * lookup that cannot fail). The same id gives the same pointer, which lives as long as the instance.
    * [thread: any] */
   const void* (*get_extension)(struct genplug_posenc* self, const char* extension_id);
 } genplug_posenc_t;

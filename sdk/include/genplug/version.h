@@ -11,8 +11,10 @@
 #ifndef GENPLUG_VERSION_H
 #define GENPLUG_VERSION_H
 
+#include <stddef.h> /* offsetof, for GENPLUG_HAS_FIELD */
+
 #define GENPLUG_ABI_MAJOR 1
-#define GENPLUG_ABI_MINOR 0
+#define GENPLUG_ABI_MINOR 1
 
 #ifdef __cplusplus
 #define GENPLUG_EXTERN_C extern "C"

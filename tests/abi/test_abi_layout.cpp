@@ -1,0 +1,95 @@
+// ABI 1.1 only appends: every field a 1.0 reader knows keeps its offset, each new field lies past the end of
+// the 1.0 struct (tail padding included), and GENPLUG_HAS_FIELD says "absent" for a struct of the 1.0 size.
+// The v1_0 structs copy the 1.0 headers' layouts (every function pointer as one generic pointer type).
+#define BOOST_TEST_MODULE abi_layout
+#include <boost/test/unit_test.hpp>
+
+#include <cstddef>
+
+#include <genplug/genplug.h>
+
+namespace v1_0 {
+using fn = void (*)();
+struct rotary_layout {
+  uint32_t struct_size, axis_count;
+  const uint32_t* axis_dims;
+  double theta;
+  const uint32_t* base_extent;
+  uint32_t pixels_per_token;
+};
+struct scheduler {
+  uint32_t struct_size;
+  void* impl;
+  fn destroy, sigmas, evaluation_count, sample, get_extension;
+};
+struct model {
+  uint32_t struct_size;
+  void* impl;
+  fn destroy, describe, condition, noise, predict, decode, encode, get_extension;
+};
+}  // namespace v1_0
+
+// Same offset and size in 1.0 and now; the appended field starts at or after its end.
+#define CHECK_OLD_FIELD(type, old, field, appended)                                   \
+  BOOST_CHECK_EQUAL(offsetof(type, field), offsetof(old, field));                      \
+  BOOST_CHECK_EQUAL(sizeof(type::field), sizeof(old::field));                          \
+  BOOST_CHECK_GE(offsetof(type, appended), offsetof(type, field) + sizeof(type::field))
+
+// A struct as big as 1.0 made it (or cut at the new field) does not have the field; a full one does.
+template <class T, class F>
+void check_has_field(std::size_t v1_0_size, std::size_t appended_offset, F has) {
+  BOOST_TEST_CONTEXT("1.0 size " << v1_0_size << ", appended field at " << appended_offset) {
+    BOOST_CHECK_LE(v1_0_size, appended_offset);  // the new field does not sit in 1.0's tail padding
+    T s{};
+    s.struct_size = static_cast<uint32_t>(appended_offset);
+    BOOST_CHECK(!has(&s));
+    s.struct_size = static_cast<uint32_t>(v1_0_size);
+    BOOST_CHECK(!has(&s));
+    s.struct_size = sizeof(T);
+    BOOST_CHECK(has(&s));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(rotary_layout_axis_flags_is_appended) {
+  using T = genplug_rotary_layout_t;
+  using O = v1_0::rotary_layout;
+  CHECK_OLD_FIELD(T, O, struct_size, axis_flags);
+  CHECK_OLD_FIELD(T, O, axis_count, axis_flags);
+  CHECK_OLD_FIELD(T, O, axis_dims, axis_flags);
+  CHECK_OLD_FIELD(T, O, theta, axis_flags);
+  CHECK_OLD_FIELD(T, O, base_extent, axis_flags);
+  CHECK_OLD_FIELD(T, O, pixels_per_token, axis_flags);
+  check_has_field<T>(sizeof(O), offsetof(T, axis_flags),
+                     [](const T* p) { return GENPLUG_HAS_FIELD(p, T, axis_flags); });
+}
+
+BOOST_AUTO_TEST_CASE(scheduler_count_evaluations_is_appended) {
+  using T = genplug_scheduler_t;
+  using O = v1_0::scheduler;
+  CHECK_OLD_FIELD(T, O, struct_size, count_evaluations);
+  CHECK_OLD_FIELD(T, O, impl, count_evaluations);
+  CHECK_OLD_FIELD(T, O, destroy, count_evaluations);
+  CHECK_OLD_FIELD(T, O, sigmas, count_evaluations);
+  CHECK_OLD_FIELD(T, O, evaluation_count, count_evaluations);
+  CHECK_OLD_FIELD(T, O, sample, count_evaluations);
+  CHECK_OLD_FIELD(T, O, get_extension, count_evaluations);
+  check_has_field<T>(sizeof(O), offsetof(T, count_evaluations),
+                     [](const T* p) { return GENPLUG_HAS_FIELD(p, T, count_evaluations); });
+}
+
+BOOST_AUTO_TEST_CASE(model_geometry_is_appended) {
+  using T = genplug_model_t;
+  using O = v1_0::model;
+  CHECK_OLD_FIELD(T, O, struct_size, geometry);
+  CHECK_OLD_FIELD(T, O, impl, geometry);
+  CHECK_OLD_FIELD(T, O, destroy, geometry);
+  CHECK_OLD_FIELD(T, O, describe, geometry);
+  CHECK_OLD_FIELD(T, O, condition, geometry);
+  CHECK_OLD_FIELD(T, O, noise, geometry);
+  CHECK_OLD_FIELD(T, O, predict, geometry);
+  CHECK_OLD_FIELD(T, O, decode, geometry);
+  CHECK_OLD_FIELD(T, O, encode, geometry);
+  CHECK_OLD_FIELD(T, O, get_extension, geometry);
+  check_has_field<T>(sizeof(O), offsetof(T, geometry),
+                     [](const T* p) { return GENPLUG_HAS_FIELD(p, T, geometry); });
+}
