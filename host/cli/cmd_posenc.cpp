@@ -4,8 +4,10 @@
 //   genplug posenc --plugin org.genplug.dype --config '{"method":"dy-yarn"}' --height 4096 --width 4096 --t 0.5
 //
 // Output: {"axes":[{"dim":16,"freqs":[...],"mscale":1.0},...]} with every double at round-trip precision.
-// Without --layout the FLUX layout is used (dims 16, 56, 56, theta 10000, base 64 x 64 tokens of 16 px).
+// The layout is given (--layout JSON or @FILE; samples/layouts/flux.json is FLUX.1's): the CLI knows no model.
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -24,7 +26,7 @@ using nlohmann::json;
 struct PosencOptions {
   std::string plugin = "org.genplug.dype";
   std::string config = "{}";
-  std::string layout;  // JSON; empty = FLUX
+  std::string layout;  // JSON text or @FILE
   uint32_t height = 0;
   uint32_t width = 0;
   std::vector<uint32_t> extent;  // tokens per axis, instead of --height/--width
@@ -48,12 +50,30 @@ T layout_field(const json& value, const std::string& name) {
   }
 }
 
-// FLUX's layout with the fields given in --layout replaced.
+uint32_t axis_flag(const json& v, const std::string& where) {
+  const std::string name = v.is_string() ? v.get<std::string>() : "";
+  if (name == "spatial") return GENPLUG_AXIS_SPATIAL;
+  if (name == "temporal") return GENPLUG_AXIS_TEMPORAL;
+  if (name == "index") return 0;
+  throw HostError(ErrorKind::usage, where + ": expected \"index\", \"spatial\" or \"temporal\", got " + v.dump());
+}
+
+// A rotary layout from --layout: JSON text, or @FILE holding it (samples/layouts/ has FLUX's). Every field but
+// axis_flags and description is required: the CLI holds no model's numbers.
 RotaryLayout parse_layout(const std::string& text) {
-  RotaryLayout layout = RotaryLayout::flux();
-  if (text.empty()) return layout;
-  const json j = parse_json_option("--layout", text);
+  if (text.empty())
+    throw HostError(ErrorKind::usage, "--layout is required: a JSON object {axis_dims, theta, base_extent, "
+                                      "pixels_per_token[, axis_flags]} or @FILE (FLUX.1: @samples/layouts/flux.json)");
+  json j;
+  if (text[0] == '@') {
+    std::ifstream in(text.substr(1));
+    if (!in) throw HostError(ErrorKind::usage, "--layout: cannot read '" + text.substr(1) + "'");
+    j = parse_json_option("--layout " + text, std::string(std::istreambuf_iterator<char>(in), {}));
+  } else {
+    j = parse_json_option("--layout", text);
+  }
   if (!j.is_object()) throw HostError(ErrorKind::usage, "--layout: expected a JSON object, got " + j.dump());
+  RotaryLayout layout;
   for (const auto& item : j.items()) {
     const std::string& key = item.key();
     if (key == "axis_dims")
@@ -64,17 +84,30 @@ RotaryLayout parse_layout(const std::string& text) {
       layout.base_extent = layout_field<std::vector<uint32_t>>(item.value(), key);
     else if (key == "pixels_per_token")
       layout.pixels_per_token = layout_field<uint32_t>(item.value(), key);
-    else
+    else if (key == "axis_flags" && item.value().is_array())
+      for (std::size_t a = 0; a < item.value().size(); ++a)
+        layout.axis_flags.push_back(axis_flag(item.value()[a], "--layout.axis_flags[" + std::to_string(a) + "]"));
+    else if (key != "description")
       throw HostError(ErrorKind::usage, "--layout." + key +
-                                            ": unknown field (known: axis_dims, theta, base_extent, pixels_per_token)");
+                                            ": unknown field (known: axis_dims, axis_flags, theta, base_extent, "
+                                            "pixels_per_token, description)");
   }
-  if (layout.base_extent.size() != layout.axis_dims.size())
-    throw HostError(ErrorKind::usage, "--layout: base_extent has " + std::to_string(layout.base_extent.size()) +
-                                          " values for " + std::to_string(layout.axis_dims.size()) + " axes");
+  for (const char* key : {"axis_dims", "theta", "base_extent", "pixels_per_token"})
+    if (!j.contains(key)) throw HostError(ErrorKind::usage, std::string("--layout.") + key + ": missing");
+  if (layout.base_extent.size() != layout.axis_dims.size() ||
+      (!layout.axis_flags.empty() && layout.axis_flags.size() != layout.axis_dims.size()))
+    throw HostError(ErrorKind::usage, "--layout: base_extent and axis_flags need one value per axis (" +
+                                          std::to_string(layout.axis_dims.size()) + " axes)");
   return layout;
 }
 
-// Tokens per axis: --extent as given, else (1, height / px_per_token, width / px_per_token).
+// Whether axis a is spatial: its flag, or (no flags, ABI 1.0's rule) every axis but axis 0.
+bool spatial(const RotaryLayout& layout, std::size_t a) {
+  return layout.axis_flags.empty() ? a > 0 : (layout.axis_flags[a] & GENPLUG_AXIS_SPATIAL) != 0;
+}
+
+// Tokens per axis: --extent as given, else height and width over the layout's two spatial axes (rows, then
+// cols) in tokens of pixels_per_token, and 1 on every other axis.
 std::vector<uint32_t> target_extent(const PosencOptions& o, const RotaryLayout& layout) {
   const std::size_t axes = layout.axis_dims.size();
   if (!o.extent.empty()) {
@@ -85,16 +118,22 @@ std::vector<uint32_t> target_extent(const PosencOptions& o, const RotaryLayout& 
   }
   if (o.height == 0 || o.width == 0)
     throw HostError(ErrorKind::usage, "--height and --width (pixels) are required unless --extent is given");
-  if (axes != 3)
-    throw HostError(ErrorKind::usage, "--height/--width need a 3-axis layout (index, rows, cols); this one has " +
-                                          std::to_string(axes) + " axes: use --extent");
+  std::vector<std::size_t> rows_cols;
+  for (std::size_t a = 0; a < axes; ++a)
+    if (spatial(layout, a)) rows_cols.push_back(a);
+  if (rows_cols.size() != 2)
+    throw HostError(ErrorKind::usage, "--height/--width need a layout with two spatial axes (rows, cols); this one "
+                                      "has " + std::to_string(rows_cols.size()) + ": use --extent");
   if (layout.pixels_per_token == 0) throw HostError(ErrorKind::usage, "--layout.pixels_per_token: must be >= 1");
   const uint32_t ppt = layout.pixels_per_token;
   if (o.height < ppt || o.width < ppt)
     throw HostError(ErrorKind::usage, "--height/--width: at least one token of " + std::to_string(ppt) +
                                           " px is needed, got " + std::to_string(o.height) + "x" +
                                           std::to_string(o.width));
-  return {1u, o.height / ppt, o.width / ppt};
+  std::vector<uint32_t> extent(axes, 1u);
+  extent[rows_cols[0]] = o.height / ppt;
+  extent[rows_cols[1]] = o.width / ppt;
+  return extent;
 }
 
 void run_posenc(const PosencOptions& o, const Globals& globals) {
@@ -142,9 +181,9 @@ const RegisterCommand kPosenc(
       cmd.add_option("--plugin", o->plugin, "Posenc plugin id")->capture_default_str()->type_name("ID");
       cmd.add_option("--config", o->config, "Plugin config, a JSON object")->capture_default_str()->type_name("JSON");
       cmd.add_option("--layout", o->layout,
-                     "Rotary layout JSON {axis_dims, theta, base_extent, pixels_per_token}; absent fields (or no "
-                     "option) take FLUX's: dims 16,56,56, theta 10000, base 1,64,64 tokens, 16 px/token")
-          ->type_name("JSON");
+                     "Rotary layout: JSON {axis_dims, theta, base_extent, pixels_per_token[, axis_flags]} or @FILE "
+                     "(FLUX.1: @samples/layouts/flux.json)")
+          ->type_name("JSON|@FILE");
       cmd.add_option("--height", o->height, "Image height in pixels")->type_name("PX");
       cmd.add_option("--width", o->width, "Image width in pixels")->type_name("PX");
       cmd.add_option("--extent", o->extent, "Target tokens per axis instead of --height/--width")

@@ -60,7 +60,7 @@ void run_schedule(const ScheduleOptions& o, const Globals& globals) {
     // The plugin refuses a step or token count it cannot serve: the command line asked for it.
     throw HostError(e.code() == GENPLUG_E_INVALID_ARGUMENT ? ErrorKind::usage : ErrorKind::plugin, e.what());
   }
-  const uint64_t evaluations = scheduler.evaluation_count(static_cast<uint32_t>(sigmas.size()));
+  const uint64_t evaluations = scheduler.evaluation_count(static_cast<uint32_t>(sigmas.size()), ctx);
   nlohmann::ordered_json out;  // sigmas first, as documented
   out["sigmas"] = sigmas;
   out["evaluations"] = evaluations;

@@ -66,8 +66,7 @@ struct Pipeline::Impl {
   SchedulerProxy scheduler;
   std::optional<PosencProxy> posenc;
   nlohmann::json description;
-  RotaryLayout layout;
-  uint32_t pixels_per_token = 16;
+  genplug_geometry_t defaults{};  // the model's geometry at its default size: defaults and size multiple
   CallContext ctx;
   std::set<size_t> up_to_date;  // work items whose output is already there (resume)
   std::set<size_t> damaged;     // work items whose own output is damaged: replaced
@@ -98,10 +97,10 @@ struct Pipeline::Impl {
     const nlohmann::json identity = {
         {"prompt", job.prompt},
         {"seed", job.seed},
-        {"width", job_default<uint32_t>("width", job.width, 1024)},
-        {"height", job_default<uint32_t>("height", job.height, 1024)},
-        {"steps", job_default<uint32_t>("steps", job.steps, 28)},
-        {"guidance", job_default<double>("guidance", job.guidance, 3.5)},
+        {"width", job.width.value_or(defaults.width)},
+        {"height", job.height.value_or(defaults.height)},
+        {"steps", job.steps.value_or(defaults.default_steps)},
+        {"guidance", job.guidance.value_or(defaults.default_guidance)},
         {"loras", normalised_loras(job)},
         {"model", plugin_identity(&manifest.model)},
         {"scheduler", plugin_identity(&scheduler_ref(job))},
@@ -210,44 +209,38 @@ struct Pipeline::Impl {
     if (options.log) options.log(severity, m);
   }
 
-  void read_description() {
-    const std::string text = model.describe();
+  // The model's description (information) and its geometry at the default size: every default and size
+  // rule the host applies comes from there.
+  void read_model_geometry() {
     try {
-      description = nlohmann::json::parse(text);
-      pixels_per_token = description.at("pixels_per_token").get<uint32_t>();
-      const auto& r = description.at("rotary");
-      layout.axis_dims = r.at("axes_dim").get<std::vector<uint32_t>>();
-      layout.theta = r.at("theta").get<double>();
-      layout.base_extent = r.at("base_extent").get<std::vector<uint32_t>>();
-      layout.pixels_per_token = pixels_per_token;
-    } catch (const std::exception& e) {
-      throw HostError(ErrorKind::plugin, manifest.model.plugin + ": describe() is not a valid model description: " +
-                                             e.what());
+      description = nlohmann::json::parse(model.describe());
+    } catch (const nlohmann::json::exception& e) {
+      throw HostError(ErrorKind::plugin, manifest.model.plugin + ": describe() is not JSON: " + e.what());
     }
-    if (pixels_per_token == 0 || layout.axis_dims.size() != layout.base_extent.size() || layout.axis_dims.size() < 3)
-      throw HostError(ErrorKind::plugin, manifest.model.plugin + ": describe(): inconsistent rotary layout");
+    defaults = model.geometry(0, 0, 0, ctx);
+    if (defaults.size_multiple == 0 || defaults.width == 0 || defaults.height == 0 || defaults.default_steps == 0)
+      throw HostError(ErrorKind::plugin, manifest.model.plugin + ": geometry() states a zero size, size multiple or "
+                                                                 "step count");
   }
 
-  template <class T>
-  T job_default(const char* key, const std::optional<T>& v, T fallback) const {
-    if (v) return *v;
-    if (description.contains("defaults") && description["defaults"].contains(key))
-      return description["defaults"][key].get<T>();
-    return fallback;
-  }
-
-  void check_size(const Job& job) const {
+  // The job's size with the model's defaults filled in, checked by the model itself (its geometry).
+  genplug_geometry_t job_geometry(const Job& job) const {
     const std::string w = manifest.path.string() + ": " + job.where;
-    const uint32_t width = job_default<uint32_t>("width", job.width, 1024);
-    const uint32_t height = job_default<uint32_t>("height", job.height, 1024);
-    if (width % pixels_per_token)
+    const uint32_t width = job.width.value_or(defaults.width), height = job.height.value_or(defaults.height);
+    const uint32_t q = defaults.size_multiple;
+    if (width % q)
       throw HostError(ErrorKind::manifest, w + ".width: " + std::to_string(width) + " is not a multiple of " +
-                                               std::to_string(pixels_per_token) + " (nearest valid: " +
-                                               nearest_sizes(width, pixels_per_token) + ")");
-    if (height % pixels_per_token)
+                                               std::to_string(q) + " (nearest valid: " + nearest_sizes(width, q) + ")");
+    if (height % q)
       throw HostError(ErrorKind::manifest, w + ".height: " + std::to_string(height) + " is not a multiple of " +
-                                               std::to_string(pixels_per_token) + " (nearest valid: " +
-                                               nearest_sizes(height, pixels_per_token) + ")");
+                                               std::to_string(q) + " (nearest valid: " + nearest_sizes(height, q) + ")");
+    CallContext c;
+    try {
+      return model.geometry(height, width, 0, c);
+    } catch (const PluginError& e) {
+      throw HostError(ErrorKind::manifest, w + ": " + std::to_string(width) + " x " + std::to_string(height) + ": " +
+                                               e.what());
+    }
   }
 };
 
@@ -280,16 +273,16 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   if (m.options.progress) m.options.progress(Progress{0, m.manifest.jobs.size(), "", "load", 0, 0, 0, 0});
   m.model = m.catalog->create_model(m.manifest.model.plugin, m.manifest.model.config, m.ctx,
                                     create_where(m.manifest.model));
-  m.read_description();
+  m.read_model_geometry();
   m.scheduler = m.catalog->create_scheduler(m.manifest.scheduler.plugin, m.manifest.scheduler.config, m.ctx,
                                             create_where(m.manifest.scheduler));
   if (m.manifest.posenc)
     m.posenc = m.catalog->create_posenc(m.manifest.posenc->plugin, m.manifest.posenc->config, m.ctx,
                                         create_where(*m.manifest.posenc));
-  // 4. Sizes need the model's pixels per token; per-job LoRAs need a model that can swap them; outputs
-  // already rendered from the same work item are skipped (resume: the item hash needs the model's defaults).
+  // 4. Sizes need the model's geometry; per-job LoRAs need a model that can swap them; outputs already
+  // rendered from the same work item are skipped (resume: the item hash needs the model's defaults).
   for (const Job& j : m.manifest.jobs) {
-    m.check_size(j);
+    m.job_geometry(j);
     m.check_existing_output(j, m.manifest.path.string() + ": " + j.where + ".output");
     if (j.loras && !m.model.adapters())
       throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
@@ -314,204 +307,201 @@ std::vector<JobResult> Pipeline::run_all() {
 
 namespace {
 
-// State shared with the velocity callback during one sample() call.
-struct SamplingState {
-  Pipeline::Impl* p = nullptr;
-  const ModelProxy* model = nullptr;
-  const PosencProxy* posenc = nullptr;  // null: plain rotary encoding
-  HostTensorOps* ops = nullptr;
-  std::vector<const DLTensor*> cond_tensors;
-  std::vector<const char*> cond_names;
+// One job's render: the steps of Pipeline::run, each a member function.
+struct JobRun {
+  Pipeline::Impl& m;
+  const Job& job;
+  std::string where;  // "manifest.json: jobs[3]", for messages
+  SchedulerProxy own_scheduler;  // the job's own, when it names one
+  std::optional<PosencProxy> own_posenc;
+  const SchedulerProxy* scheduler = nullptr;
+  const PosencProxy* posenc = nullptr;  // null: the model's plain rotary encoding
+  genplug_geometry_t geometry{};
+  RotaryLayout layout;
   std::vector<uint32_t> extent;
-  uint32_t width = 0, height = 0;
+  uint32_t steps = 0;
   double guidance = 0;
-  uint64_t evaluations = 0, done = 0;
-  Clock::time_point start;
-  Progress progress;
-  std::string error;  // first failure inside the callback, reported by run()
-  genplug_status error_code = GENPLUG_OK;
-  CallContext ctx;
-};
-
-genplug_status velocity(void* user, genplug_tensor_handle x, double sigma, genplug_tensor_handle v_out) {
-  auto* s = static_cast<SamplingState*>(user);
-  try {
-    if (s->p->options.cancel && s->p->options.cancel->load()) {
-      s->error_code = GENPLUG_E_CANCELLED;
-      return GENPLUG_E_CANCELLED;
-    }
-    Spectrum spectrum;
-    genplug_spectrum_t view{};
-    if (s->posenc) {
-      spectrum = s->posenc->compute(s->p->layout, s->extent, std::min(1.0, std::max(0.0, sigma)), s->ctx);
-      view = spectrum.view();
-    }
-    genplug_predict_args_t a{};
-    a.struct_size = sizeof(a);
-    a.latent = &s->ops->dl(x);
-    a.height = s->height;
-    a.width = s->width;
-    a.sigma = sigma;
-    a.guidance = s->guidance;
-    genplug_tensor_list_t conditioning{};
-    conditioning.struct_size = sizeof(conditioning);
-    conditioning.count = static_cast<uint32_t>(s->cond_names.size());
-    conditioning.names = s->cond_names.data();
-    conditioning.tensors = s->cond_tensors.data();
-    a.conditioning = &conditioning;
-    a.spectrum = s->posenc ? &view : nullptr;
-    ManagedTensor v = s->model->predict(a, s->ctx);
-    s->ops->copy(v.tensor(), v_out);
-    ++s->done;
-    if (s->p->options.progress) {
-      Progress& pr = s->progress;
-      pr.evaluation = s->done;
-      pr.elapsed_seconds = std::chrono::duration<double>(Clock::now() - s->start).count();
-      pr.seconds_per_evaluation = pr.elapsed_seconds / double(s->done);
-      s->p->options.progress(pr);
-    }
-    if (s->p->options.cancel && s->p->options.cancel->load()) {
-      s->error_code = GENPLUG_E_CANCELLED;
-      return GENPLUG_E_CANCELLED;
-    }
-    return GENPLUG_OK;
-  } catch (const PluginError& e) {
-    s->error = e.what();
-    s->error_code = e.code();
-    return e.code();
-  } catch (const std::exception& e) {
-    s->error = e.what();
-    s->error_code = GENPLUG_E_FAILED;
-    return GENPLUG_E_FAILED;
-  } catch (...) {  // nothing may unwind through the scheduler's C frames
-    s->error = "unknown exception in the host's velocity callback";
-    s->error_code = GENPLUG_E_FAILED;
-    return GENPLUG_E_FAILED;
-  }
-}
-
-}  // namespace
-
-JobResult Pipeline::run(const Job& job) {
-  Impl& m = *impl_;
-  const auto t0 = Clock::now();
-  const std::string jw = m.manifest.path.string() + ": " + job.where;
-  if (m.up_to_date.count(job.index)) {
-    JobResult skipped;
-    skipped.output = job.output;
-    skipped.skipped = true;
-    return skipped;
-  }
-  auto cancelled = [&] { return m.options.cancel && m.options.cancel->load(); };
-  auto stop_if_cancelled = [&] {
-    if (cancelled()) throw HostError(ErrorKind::cancelled, jw + ": cancelled");
-  };
-
-  // Per-job scheduler / posenc, when the job names its own.
-  SchedulerProxy job_scheduler;
-  std::optional<PosencProxy> job_posenc;
-  if (job.scheduler)
-    job_scheduler = m.catalog->create_scheduler(job.scheduler->plugin, job.scheduler->config, m.ctx,
-                                                m.where(*job.scheduler) + ".config");
-  if (job.posenc)
-    job_posenc = m.catalog->create_posenc(job.posenc->plugin, job.posenc->config, m.ctx,
-                                          m.where(*job.posenc) + ".config");
-  const SchedulerProxy& scheduler = job.scheduler ? job_scheduler : m.scheduler;
-  const PosencProxy* posenc = job.plain_rope ? nullptr : job.posenc ? &*job_posenc : m.posenc ? &*m.posenc : nullptr;
-  const PluginRef& scheduler_ref = m.scheduler_ref(job);
-  const PluginRef* posenc_ref = m.posenc_ref(job);
-
   JobResult result;
-  result.output = job.output;
-  result.width = m.job_default<uint32_t>("width", job.width, 1024);
-  result.height = m.job_default<uint32_t>("height", job.height, 1024);
-  result.steps = m.job_default<uint32_t>("steps", job.steps, 28);
-  const double guidance = m.job_default<double>("guidance", job.guidance, 3.5);
-  const uint32_t ppt = m.pixels_per_token;
-  const uint64_t tokens = uint64_t(result.width / ppt) * (result.height / ppt);
+  Progress progress;
 
-  SamplingState st;
-  st.p = &m;
-  st.model = &m.model;
-  st.posenc = posenc;
-  st.width = result.width;
-  st.height = result.height;
-  st.guidance = guidance;
-  st.extent = {1, result.height / ppt, result.width / ppt};
-  st.extent.resize(m.layout.axis_dims.size(), 1);
-  st.ctx.cancel_flag(m.options.cancel);
-  st.ctx.on_log([&m](int32_t sev, const std::string& msg) { m.log(sev, msg); });
-  st.progress.job_index = job.index;
-  st.progress.job_count = m.manifest.jobs.size();
-  st.progress.job_name = job.name;
-  auto stage = [&](const char* name) {
+  // Conditioning, kept for the sampling loop.
+  std::vector<std::pair<std::string, ManagedTensor>> cond;
+  std::vector<const char*> cond_names;
+  std::vector<const DLTensor*> cond_tensors;
+
+  // Velocity-callback state.
+  HostTensorOps* ops = nullptr;
+  CallContext eval_ctx;
+  Clock::time_point start;
+  uint64_t done = 0;
+  std::string error;  // first failure inside the callback, reported by sample()
+  genplug_status error_code = GENPLUG_OK;
+
+  JobRun(Pipeline::Impl& pipeline, const Job& j)
+      : m(pipeline), job(j), where(pipeline.manifest.path.string() + ": " + j.where) {
+    eval_ctx.cancel_flag(m.options.cancel);
+    eval_ctx.on_log([this](int32_t sev, const std::string& msg) { m.log(sev, msg); });
+    progress.job_index = job.index;
+    progress.job_count = m.manifest.jobs.size();
+    progress.job_name = job.name;
+  }
+
+  bool cancelled() const { return m.options.cancel && m.options.cancel->load(); }
+  void stop_if_cancelled() const {
+    if (cancelled()) throw HostError(ErrorKind::cancelled, where + ": cancelled");
+  }
+  void stage(const char* name) {
     if (!m.options.progress) return;
-    st.progress.stage = name;
-    m.options.progress(st.progress);
-  };
+    progress.stage = name;
+    m.options.progress(progress);
+  }
 
-  try {
+  // The plugins and numbers of this job: its own scheduler/posenc, size, steps, guidance, the model's geometry.
+  void settle() {
+    if (job.scheduler)
+      own_scheduler = m.catalog->create_scheduler(job.scheduler->plugin, job.scheduler->config, m.ctx,
+                                                  m.where(*job.scheduler) + ".config");
+    if (job.posenc)
+      own_posenc = m.catalog->create_posenc(job.posenc->plugin, job.posenc->config, m.ctx, m.where(*job.posenc) + ".config");
+    scheduler = job.scheduler ? &own_scheduler : &m.scheduler;
+    posenc = job.plain_rope ? nullptr : job.posenc ? &*own_posenc : m.posenc ? &*m.posenc : nullptr;
+    geometry = m.job_geometry(job);
+    layout = RotaryLayout::from_geometry(geometry);
+    extent.assign(geometry.target_extent, geometry.target_extent + geometry.axis_count);
+    steps = job.steps.value_or(m.defaults.default_steps);
+    guidance = job.guidance.value_or(m.defaults.default_guidance);
+    result.output = job.output;
+    result.width = geometry.width;
+    result.height = geometry.height;
+    result.steps = steps;
+  }
+
+  void condition() {
     m.use_job_loras(job);
     stage("condition");
-    auto cond = m.model.condition(job.prompt, "", m.ctx);
+    cond = m.model.condition(job.prompt, "", m.ctx);
     for (auto& [name, t] : cond) {
-      st.cond_names.push_back(name.c_str());
-      st.cond_tensors.push_back(&t.tensor());
+      cond_names.push_back(name.c_str());
+      cond_tensors.push_back(&t.tensor());
     }
     stop_if_cancelled();
+  }
+
+  // One model evaluation for the scheduler: spectrum, predict, and the velocity handed over without a copy.
+  void evaluate(genplug_tensor_handle x, double sigma, genplug_tensor_handle v_out) {
+    Spectrum spectrum;
+    genplug_spectrum_t view{};
+    if (posenc) {
+      spectrum = posenc->compute(layout, extent, std::min(1.0, std::max(0.0, sigma)), eval_ctx);
+      view = spectrum.view();
+    }
+    genplug_tensor_list_t conditioning{};
+    conditioning.struct_size = sizeof(conditioning);
+    conditioning.count = static_cast<uint32_t>(cond_names.size());
+    conditioning.names = cond_names.data();
+    conditioning.tensors = cond_tensors.data();
+    genplug_predict_args_t a{};
+    a.struct_size = sizeof(a);
+    a.latent = &ops->dl(x);
+    a.height = result.height;
+    a.width = result.width;
+    a.sigma = sigma;
+    a.guidance = guidance;
+    a.conditioning = &conditioning;
+    a.spectrum = posenc ? &view : nullptr;
+    ops->adopt(v_out, m.model.predict(a, eval_ctx));
+    ++done;
+    if (m.options.progress) {
+      progress.evaluation = done;
+      progress.elapsed_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      progress.seconds_per_evaluation = progress.elapsed_seconds / double(done);
+      m.options.progress(progress);
+    }
+  }
+
+  static genplug_status velocity(void* user, genplug_tensor_handle x, double sigma, genplug_tensor_handle v_out) {
+    auto* r = static_cast<JobRun*>(user);
+    auto fail = [r](genplug_status code, std::string message) {
+      r->error_code = code;
+      r->error = std::move(message);
+      return code;
+    };
+    try {  // nothing may unwind through the scheduler's C frames
+      if (r->cancelled()) return fail(GENPLUG_E_CANCELLED, "cancelled");
+      r->evaluate(x, sigma, v_out);
+      return r->cancelled() ? fail(GENPLUG_E_CANCELLED, "cancelled") : GENPLUG_OK;
+    } catch (const PluginError& e) {
+      return fail(e.code(), e.what());
+    } catch (const std::bad_alloc&) {
+      return fail(GENPLUG_E_OUT_OF_MEMORY, "out of memory");
+    } catch (const std::exception& e) {
+      return fail(GENPLUG_E_FAILED, e.what());
+    } catch (...) {
+      return fail(GENPLUG_E_FAILED, "unknown exception in the host's velocity callback");
+    }
+  }
+
+  // The initial latent, sampled in place by the scheduler with the model's (or the host's) tensor operations.
+  ManagedTensor sample() {
     ManagedTensor latent = m.model.noise(job.seed, result.height, result.width, m.ctx);
     if (m.options.on_initial_latent) m.options.on_initial_latent(latent.get()->dl_tensor);
-    const std::vector<double> sigmas = scheduler.sigmas(result.steps, tokens, m.ctx);
-    st.evaluations = scheduler.evaluation_count(static_cast<uint32_t>(sigmas.size()));
-    st.progress.evaluations = st.evaluations;
+    const std::vector<double> sigmas = scheduler->sigmas(steps, geometry.image_tokens, m.ctx);
+    progress.evaluations = scheduler->evaluation_count(static_cast<uint32_t>(sigmas.size()), m.ctx);
 
-    HostTensorOps ops;
-    st.ops = &ops;
-    genplug_tensor_handle x = ops.view(latent.tensor());
-    struct Release {
-      HostTensorOps& o;
-      genplug_tensor_handle h;
-      ~Release() { o.release(h); }
-    } release_x{ops, x};
+    HostTensorOps tensor_ops(m.model.raw(), m.model.tensor_ops());
+    tensor_ops.on_log([this](int32_t sev, const std::string& msg) { m.log(sev, msg); });
+    ops = &tensor_ops;
+    genplug_tensor_handle x = tensor_ops.view(latent.tensor());
     genplug_sample_request_t req{};
     req.struct_size = sizeof(req);
     req.sigmas = sigmas.data();
     req.sigma_count = static_cast<uint32_t>(sigmas.size());
     req.latent = x;
-    req.ops = ops.table();
-    req.velocity = &velocity;
-    req.velocity_user = &st;
+    req.ops = tensor_ops.table();
+    req.velocity = &JobRun::velocity;
+    req.velocity_user = this;
     req.seed = job.seed;
-    st.start = Clock::now();
+    start = Clock::now();
     stage("sample");
-    genplug_status s = scheduler.raw()->sample(scheduler.raw(), &req, m.ctx.get());
-    if (s == GENPLUG_E_CANCELLED || st.error_code == GENPLUG_E_CANCELLED || cancelled())
-      throw HostError(ErrorKind::cancelled, jw + ": cancelled");
+    const genplug_status s = scheduler->raw()->sample(scheduler->raw(), &req, m.ctx.get());
+    const int64_t leaked = tensor_ops.live_handles() - 1;  // only the latent view should be left
+    tensor_ops.release(x);
+    ops = nullptr;
+    if (s == GENPLUG_E_CANCELLED || error_code == GENPLUG_E_CANCELLED || cancelled())
+      throw HostError(ErrorKind::cancelled, where + ": cancelled");
     if (s != GENPLUG_OK) {
-      std::string msg = !st.error.empty() ? st.error
-                                          : scheduler.id() + ": sample: " + status_name(s) +
-                                                (m.ctx.error().empty() ? " (the plugin gave no message)" : ": " + m.ctx.error());
-      const bool oom = s == GENPLUG_E_OUT_OF_MEMORY || st.error_code == GENPLUG_E_OUT_OF_MEMORY;
-      throw HostError(oom ? ErrorKind::retryable : ErrorKind::runtime, jw + ": " + msg);
+      const std::string msg = !error.empty() ? error
+                                             : scheduler->id() + ": sample: " + status_name(s) +
+                                                   (m.ctx.error().empty() ? " (the plugin gave no message)" : ": " + m.ctx.error());
+      const bool oom = s == GENPLUG_E_OUT_OF_MEMORY || error_code == GENPLUG_E_OUT_OF_MEMORY;
+      throw HostError(oom ? ErrorKind::retryable : ErrorKind::runtime, where + ": " + msg);
     }
-    result.evaluations = st.done;
-    if (ops.live_handles() > 1)  // only the latent view should be left
-      m.log(GENPLUG_LOG_WARNING, scheduler.id() + ": sample() did not release " +
-                                     std::to_string(ops.live_handles() - 1) + " tensor(s); freed by the host");
+    if (leaked > 0)
+      m.log(GENPLUG_LOG_WARNING, scheduler->id() + ": sample() did not release " + std::to_string(leaked) +
+                                     " tensor(s); freed by the host");
+    result.evaluations = done;
+    result.tensor_copies = tensor_ops.copies();
     if (m.options.on_final_latent) m.options.on_final_latent(latent.tensor());
     stop_if_cancelled();
+    return latent;
+  }
 
+  // The image as planar RGB floats (model.h: CPU float32 [1, 3, H, W]).
+  std::vector<float> decode(const ManagedTensor& latent) {
     stage("decode");
     ManagedTensor image = m.model.decode(latent.tensor(), result.height, result.width, m.ctx);
     const DLTensor& it = image.tensor();
     if (it.ndim != 4 || it.shape[1] != 3 || it.shape[2] != result.height || it.shape[3] != result.width)
-      throw HostError(ErrorKind::runtime, jw + ": " + m.model.id() + ": decode returned a tensor of the wrong shape");
+      throw HostError(ErrorKind::runtime, where + ": " + m.model.id() + ": decode returned a tensor of the wrong shape");
     std::vector<float> planar = to_cpu_float(it);
     planar.resize(size_t(3) * result.width * result.height);  // batch 0
     if (m.options.on_image) m.options.on_image(planar, result.width, result.height);
     stop_if_cancelled();
+    return planar;
+  }
 
-    stage("write");
+  // What the EXR header records: every setting, every plugin with version and config, the job's manifest.
+  std::map<std::string, std::string> metadata() const {
     std::map<std::string, std::string> meta;
     auto plugin_meta = [&](const char* kind, const PluginRef* ref) {
       const std::string k = std::string("genplug.") + kind;
@@ -532,37 +522,59 @@ JobResult Pipeline::run(const Job& job) {
     meta["genplug.width"] = std::to_string(result.width);
     meta["genplug.height"] = std::to_string(result.height);
     plugin_meta("model", &m.manifest.model);
-    plugin_meta("scheduler", &scheduler_ref);
-    plugin_meta("posenc", posenc_ref);
+    plugin_meta("scheduler", &m.scheduler_ref(job));
+    plugin_meta("posenc", m.posenc_ref(job));
     nlohmann::json job_manifest = m.manifest.raw;
     job_manifest["jobs"] = nlohmann::json::array({job.raw});
     meta["genplug.manifest"] = job_manifest.dump();
     meta["genplug.item.hash"] = m.item_hash(job);
     meta["genplug.item.index"] = std::to_string(job.index);
+    return meta;
+  }
+
+  void write(std::vector<float> planar) {
+    stage("write");
     ImageRGB img{static_cast<int>(result.width), static_cast<int>(result.height), std::move(planar)};
     const bool replace = m.overwrite(job) || m.damaged.count(job.index);
     try {
-      write_exr(job.output, img, meta, exr_options(job.exr, replace));
+      write_exr(job.output, img, metadata(), exr_options(job.exr, replace));
     } catch (const HostError&) {
       // Another process (an overlapping shard, a resubmitted task) finished the same item meanwhile: done.
-      if (!replace && m.existing_output(job) == Impl::Existing::ours_intact) {
-        result.skipped = true;
-        return result;
-      }
-      throw;
+      if (replace || m.existing_output(job) != Pipeline::Impl::Existing::ours_intact) throw;
+      result.skipped = true;
     }
+  }
+};
+
+}  // namespace
+
+JobResult Pipeline::run(const Job& job) {
+  Impl& m = *impl_;
+  const auto t0 = Clock::now();
+  if (m.up_to_date.count(job.index)) {
+    JobResult skipped;
+    skipped.output = job.output;
+    skipped.skipped = true;
+    return skipped;
+  }
+  JobRun r(m, job);
+  try {
+    r.settle();
+    r.condition();
+    ManagedTensor latent = r.sample();
+    r.write(r.decode(latent));
   } catch (const PluginError& e) {
-    if (e.code() == GENPLUG_E_CANCELLED) throw HostError(ErrorKind::cancelled, jw + ": cancelled");
-    throw HostError(e.code() == GENPLUG_E_OUT_OF_MEMORY ? ErrorKind::retryable : ErrorKind::runtime, jw + ": " + e.what());
+    if (e.code() == GENPLUG_E_CANCELLED) throw HostError(ErrorKind::cancelled, r.where + ": cancelled");
+    throw HostError(e.code() == GENPLUG_E_OUT_OF_MEMORY ? ErrorKind::retryable : ErrorKind::runtime, r.where + ": " + e.what());
   } catch (const HostError&) {
     throw;
   } catch (const std::bad_alloc&) {
-    throw HostError(ErrorKind::retryable, jw + ": out of memory");
+    throw HostError(ErrorKind::retryable, r.where + ": out of memory");
   } catch (const std::exception& e) {
-    throw HostError(ErrorKind::runtime, jw + ": " + e.what());
+    throw HostError(ErrorKind::runtime, r.where + ": " + e.what());
   }
-  result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  return result;
+  r.result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return r.result;
 }
 
 }  // namespace genplug::host

@@ -1,122 +1,94 @@
-// libtorch implementation of the host-lent tensor operations. The only host file that includes torch.
+// The host-lent tensor operations (tensor_ops.hpp): handles over DLPack memory, arithmetic by the model's own
+// operations when it lends them, else by the CPU loops of cpu_tensor_math.
 #include <genplug/host/tensor_ops.hpp>
 
 #include <atomic>
-#include <mutex>
-#include <unordered_set>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 #include <string>
-
-#include <torch/torch.h>
+#include <unordered_set>
 
 #include <genplug/host/errors.hpp>
+
+#include "cpu_tensor_math.hpp"
 
 namespace genplug::host {
 
 namespace {
 
-torch::ScalarType scalar_type(const DLDataType& t) {
-  if (t.lanes != 1) throw std::invalid_argument("vector lanes are not supported");
-  if (t.code == kDLFloat && t.bits == 32) return torch::kFloat32;
-  if (t.code == kDLFloat && t.bits == 64) return torch::kFloat64;
-  if (t.code == kDLFloat && t.bits == 16) return torch::kFloat16;
-  if (t.code == kDLBfloat && t.bits == 16) return torch::kBFloat16;
-  throw std::invalid_argument("unsupported DLPack dtype (code " + std::to_string(t.code) + ", " +
-                              std::to_string(t.bits) + " bits)");
-}
-
-DLDataType dl_type(torch::ScalarType s) {
-  switch (s) {
-    case torch::kFloat32: return {kDLFloat, 32, 1};
-    case torch::kFloat64: return {kDLFloat, 64, 1};
-    case torch::kFloat16: return {kDLFloat, 16, 1};
-    case torch::kBFloat16: return {kDLBfloat, 16, 1};
-    default: throw std::invalid_argument("unsupported tensor dtype");
-  }
-}
-
-torch::Device device_of(const DLDevice& d) {
-  switch (d.device_type) {
-    case kDLCPU: return torch::Device(torch::kCPU);
-    case kDLCUDA: return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(d.device_id));
-    default: throw std::invalid_argument("unsupported DLPack device type " + std::to_string(d.device_type));
-  }
-}
-
-DLDevice dl_device(const torch::Device& d) {
-  if (d.is_cuda()) return {kDLCUDA, d.index() < 0 ? 0 : d.index()};
-  return {kDLCPU, 0};
-}
-
-// A torch view onto DLPack memory (no copy, no ownership).
-torch::Tensor from_dl(const DLTensor& t) {
-  std::vector<int64_t> shape(t.shape, t.shape + t.ndim);
-  auto options = torch::TensorOptions().dtype(scalar_type(t.dtype)).device(device_of(t.device));
-  char* data = static_cast<char*>(t.data) + t.byte_offset;
-  if (t.strides) {
-    std::vector<int64_t> strides(t.strides, t.strides + t.ndim);
-    return torch::from_blob(data, shape, strides, options);
-  }
-  return torch::from_blob(data, shape, options);
-}
-
-struct HostTensor {
-  torch::Tensor t;
-  bool lent = false;  // made by the table's alloc_like: the scheduler owns it and releases it
-  std::vector<int64_t> shape, strides;
+// One handle: a DLTensor over memory that is borrowed (a view), host-allocated (cpu), or a model's tensor.
+struct Handle {
   DLTensor dl{};
-  void refresh() {
-    shape = t.sizes().vec();
-    strides = t.strides().vec();
-    dl.data = t.data_ptr();
-    dl.device = dl_device(t.device());
-    dl.ndim = static_cast<int32_t>(shape.size());
-    dl.dtype = dl_type(t.scalar_type());
+  std::vector<int64_t> shape, strides;
+  std::vector<std::byte> cpu;  // host-allocated storage
+  ManagedTensor owned;         // a model's tensor (empty_like, or an adopted velocity)
+  bool lent = false;           // made by the table's alloc_like: the scheduler owns it and releases it
+
+  void describe(const DLTensor& t) {  // copies the metadata, keeps pointing at t's memory
+    shape.assign(t.shape, t.shape + t.ndim);
+    strides.clear();
+    if (t.strides) strides.assign(t.strides, t.strides + t.ndim);
+    dl = t;
     dl.shape = shape.data();
-    dl.strides = strides.data();
-    dl.byte_offset = 0;
+    dl.strides = strides.empty() ? nullptr : strides.data();
   }
 };
 
-HostTensor* H(genplug_tensor_handle h) { return reinterpret_cast<HostTensor*>(h); }
-genplug_tensor_handle handle(HostTensor* t) { return reinterpret_cast<genplug_tensor_handle>(t); }
+Handle* H(genplug_tensor_handle h) { return reinterpret_cast<Handle*>(h); }
+genplug_tensor_handle handle_of(Handle* h) { return reinterpret_cast<genplug_tensor_handle>(h); }
 
-// Wraps a C callback body: the ops table must never throw into a plugin.
+struct Failure : std::runtime_error {
+  genplug_status code;
+  Failure(genplug_status c, const std::string& m) : std::runtime_error(m), code(c) {}
+};
+
+// Wraps a C callback body: the ops table never throws into a plugin.
 template <class F>
 genplug_status no_throw(F&& f) noexcept {
   try {
     f();
     return GENPLUG_OK;
+  } catch (const Failure& e) {
+    return e.code;
   } catch (const std::bad_alloc&) {
     return GENPLUG_E_OUT_OF_MEMORY;
-  } catch (const std::invalid_argument&) {
-    return GENPLUG_E_INVALID_ARGUMENT;
   } catch (...) {
     return GENPLUG_E_FAILED;
   }
+}
+
+void require_cpu(const DLTensor& t) {
+  const std::string why = cpu::unsupported(t);
+  if (!why.empty())
+    throw Failure(GENPLUG_E_UNSUPPORTED, "the host's tensor operations cannot work on " + why +
+                                             " and the model lends none (GENPLUG_EXT_MODEL_TENSOR_OPS)");
+  if (!cpu::is_compact(t)) throw Failure(GENPLUG_E_UNSUPPORTED, "the host's tensor operations need compact tensors");
 }
 
 }  // namespace
 
 struct HostTensorOps::Impl {
   genplug_tensor_ops_t table{};
-  std::atomic<int64_t> live{0};
+  genplug_model_t* model = nullptr;
+  const genplug_model_tensor_ops_t* model_ops = nullptr;
+  CallContext ctx;  // for the model's operations
+  std::atomic<int64_t> live{0}, copies{0};
   std::mutex mutex;
-  std::unordered_set<HostTensor*> handles;  // every live handle: a foreign or stale pointer is never deleted
+  std::unordered_set<Handle*> handles;  // every live handle: a foreign or stale pointer is never touched
 
-  HostTensor* make(torch::Tensor t, bool lent) {
-    auto* h = new HostTensor{std::move(t), lent, {}, {}, {}};
-    h->refresh();
+  Handle* add(std::unique_ptr<Handle> h) {
     std::lock_guard<std::mutex> lock(mutex);
-    handles.insert(h);
+    handles.insert(h.get());
     ++live;
-    return h;
+    return h.release();
   }
-  // Releases a handle; with `lent_only`, only tensors the scheduler got from alloc_like (it cannot free the
-  // latent view the host lent it, nor a handle twice).
-  void drop(HostTensor* h, bool lent_only) {
-    if (!h) return;
+  bool known(Handle* h) {
+    std::lock_guard<std::mutex> lock(mutex);
+    return handles.count(h) != 0;
+  }
+  // Releases a handle; with `lent_only`, only one the scheduler got from alloc_like.
+  void drop(Handle* h, bool lent_only) {
     {
       std::lock_guard<std::mutex> lock(mutex);
       auto it = handles.find(h);
@@ -127,96 +99,159 @@ struct HostTensorOps::Impl {
     --live;
   }
   ~Impl() {
-    for (HostTensor* h : handles) delete h;
+    for (Handle* h : handles) delete h;
+  }
+  void check_model(genplug_status s, const char* what) {
+    if (s != GENPLUG_OK)
+      throw Failure(s, std::string("model tensor_ops.") + what + ": " + status_name(s) + ": " + ctx.error());
+  }
+  Handle* checked(genplug_tensor_handle h) {
+    if (!h || !known(H(h))) throw Failure(GENPLUG_E_INVALID_ARGUMENT, "unknown tensor handle");
+    return H(h);
+  }
+
+  void lincomb(genplug_tensor_handle out, uint32_t n, const genplug_tensor_handle* in, const double* c) {
+    if (!out || (n && (!in || !c))) throw Failure(GENPLUG_E_INVALID_ARGUMENT, "NULL argument");
+    const DLTensor& o = checked(out)->dl;
+    std::vector<const DLTensor*> inputs(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      inputs[i] = &checked(in[i])->dl;
+      if (!cpu::same_layout(*inputs[i], o)) throw Failure(GENPLUG_E_INVALID_ARGUMENT, "shape or dtype mismatch");
+    }
+    if (model_ops) {
+      check_model(model_ops->linear_combination(model, &o, n, inputs.data(), c, ctx.get()), "linear_combination");
+      return;
+    }
+    require_cpu(o);
+    for (const DLTensor* t : inputs) require_cpu(*t);
+    cpu::linear_combination(o, n, inputs.data(), c);
+  }
+
+  Handle* alloc(const DLTensor& like, bool lent) {
+    auto h = std::make_unique<Handle>();
+    h->lent = lent;
+    if (model_ops) {
+      DLManagedTensor* t = nullptr;
+      check_model(model_ops->empty_like(model, &like, &t, ctx.get()), "empty_like");
+      if (!t) throw Failure(GENPLUG_E_INTERNAL, "model tensor_ops.empty_like gave no tensor");
+      h->owned = ManagedTensor(t, nullptr);
+      h->describe(h->owned.tensor());
+    } else {
+      require_cpu(like);
+      h->cpu.resize(size_t(cpu::element_count(like)) * cpu::element_bytes(like));
+      h->describe(like);
+      h->dl.data = h->cpu.data();
+      h->dl.byte_offset = 0;
+      h->strides.clear();
+      h->dl.strides = nullptr;
+    }
+    return add(std::move(h));
+  }
+
+  void normal(genplug_tensor_handle out, uint64_t seed, uint64_t stream) {
+    const DLTensor& o = checked(out)->dl;
+    if (model_ops) {
+      check_model(model_ops->normal(model, &o, seed, stream, ctx.get()), "normal");
+      return;
+    }
+    require_cpu(o);
+    cpu::normal(o, seed, stream);
   }
 
   static Impl* self(const genplug_tensor_ops_t* ops) { return static_cast<Impl*>(ops->host_data); }
-
-  static genplug_status lincomb(const genplug_tensor_ops_t*, genplug_tensor_handle out, uint32_t n,
-                               const genplug_tensor_handle* in, const double* c) {
-    return no_throw([&] {
-      if (!out || (n && (!in || !c))) throw std::invalid_argument("NULL argument");
-      torch::NoGradGuard ng;
-      torch::Tensor acc;
-      for (uint32_t i = 0; i < n; ++i) {
-        if (!in[i]) throw std::invalid_argument("NULL input");
-        const torch::Tensor& x = H(in[i])->t;
-        if (x.sizes() != H(out)->t.sizes()) throw std::invalid_argument("shape mismatch");
-        acc = acc.defined() ? acc.add(x, c[i]) : x.mul(c[i]);
-      }
-      if (!acc.defined())
-        H(out)->t.zero_();
-      else
-        H(out)->t.copy_(acc);  // computed aside first: out may alias an input
-    });
+  static genplug_status lincomb_fn(const genplug_tensor_ops_t* ops, genplug_tensor_handle out, uint32_t n,
+                                   const genplug_tensor_handle* in, const double* c) {
+    return no_throw([&] { self(ops)->lincomb(out, n, in, c); });
   }
-  static genplug_status alloc(const genplug_tensor_ops_t* ops, genplug_tensor_handle like,
-                              genplug_tensor_handle* out) {
+  static genplug_status alloc_fn(const genplug_tensor_ops_t* ops, genplug_tensor_handle like,
+                                 genplug_tensor_handle* out) {
     if (out) *out = nullptr;
     return no_throw([&] {
-      if (!like || !out) throw std::invalid_argument("NULL argument");
-      *out = handle(self(ops)->make(torch::empty_like(H(like)->t, torch::MemoryFormat::Contiguous), true));
+      if (!out) throw Failure(GENPLUG_E_INVALID_ARGUMENT, "NULL argument");
+      *out = handle_of(self(ops)->alloc(self(ops)->checked(like)->dl, true));
     });
   }
-  static void release_fn(const genplug_tensor_ops_t* ops, genplug_tensor_handle h) {
-    self(ops)->drop(H(h), true);
-  }
-  static genplug_status normal(const genplug_tensor_ops_t*, genplug_tensor_handle out, uint64_t seed,
-                               uint64_t stream) {
-    return no_throw([&] {
-      if (!out) throw std::invalid_argument("NULL argument");
-      // Reproducible on every device: drawn on the CPU from a generator seeded by (seed, stream).
-      uint64_t mixed = seed ^ (stream + 0x9E3779B97F4A7C15ULL + (seed << 6) + (seed >> 2));
-      auto gen = at::detail::createCPUGenerator(mixed);
-      torch::Tensor& t = H(out)->t;
-      torch::Tensor noise = at::randn(t.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32));
-      t.copy_(noise);
-    });
+  static void release_fn(const genplug_tensor_ops_t* ops, genplug_tensor_handle h) { self(ops)->drop(H(h), true); }
+  static genplug_status normal_fn(const genplug_tensor_ops_t* ops, genplug_tensor_handle out, uint64_t seed,
+                                  uint64_t stream) {
+    return no_throw([&] { self(ops)->normal(out, seed, stream); });
   }
 };
 
-HostTensorOps::HostTensorOps() : impl_(std::make_unique<Impl>()) {
+HostTensorOps::HostTensorOps() : HostTensorOps(nullptr, nullptr) {}
+
+HostTensorOps::HostTensorOps(genplug_model_t* model, const genplug_model_tensor_ops_t* model_ops)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->model = model;
+  impl_->model_ops = model ? model_ops : nullptr;
   auto& t = impl_->table;
   t.struct_size = sizeof(genplug_tensor_ops_t);
   t.host_data = impl_.get();
-  t.linear_combination = &Impl::lincomb;
-  t.alloc_like = &Impl::alloc;
+  t.linear_combination = &Impl::lincomb_fn;
+  t.alloc_like = &Impl::alloc_fn;
   t.release = &Impl::release_fn;
-  t.normal = &Impl::normal;
+  t.normal = &Impl::normal_fn;
 }
 
 HostTensorOps::~HostTensorOps() = default;
 
+void HostTensorOps::on_log(CallContext::LogFn log) { impl_->ctx.on_log(std::move(log)); }
+
 const genplug_tensor_ops_t* HostTensorOps::table() const { return &impl_->table; }
 
-genplug_tensor_handle HostTensorOps::view(const DLTensor& t) { return handle(impl_->make(from_dl(t), false)); }
-
-genplug_tensor_handle HostTensorOps::alloc_like(const DLTensor& t) {
-  return handle(impl_->make(torch::zeros_like(from_dl(t), torch::MemoryFormat::Contiguous), false));
+genplug_tensor_handle HostTensorOps::view(const DLTensor& t) {
+  auto h = std::make_unique<Handle>();
+  h->describe(t);
+  return handle_of(impl_->add(std::move(h)));
 }
 
 void HostTensorOps::release(genplug_tensor_handle h) { impl_->drop(H(h), false); }
 
 const DLTensor& HostTensorOps::dl(genplug_tensor_handle h) const { return H(h)->dl; }
 
-void HostTensorOps::copy(const DLTensor& src, genplug_tensor_handle dst) {
-  torch::NoGradGuard ng;
-  torch::Tensor s = from_dl(src);
-  torch::Tensor& d = H(dst)->t;
-  if (s.numel() != d.numel())
-    throw HostError(ErrorKind::runtime, "tensor size mismatch: " + std::to_string(s.numel()) + " elements into " +
-                                            std::to_string(d.numel()));
-  d.copy_(s.reshape(d.sizes()));
+void HostTensorOps::adopt(genplug_tensor_handle dst, ManagedTensor t) {
+  Handle* h = impl_->checked(dst);
+  const DLTensor& src = t.tensor();
+  if (cpu::element_count(src) != cpu::element_count(h->dl))
+    throw HostError(ErrorKind::runtime, "tensor size mismatch: " + std::to_string(cpu::element_count(src)) +
+                                            " elements into " + std::to_string(cpu::element_count(h->dl)));
+  const bool same_device = src.device.device_type == h->dl.device.device_type && src.device.device_id == h->dl.device.device_id;
+  if (h->lent && same_device && cpu::same_layout(src, h->dl) && cpu::is_compact(src)) {
+    h->cpu.clear();
+    h->cpu.shrink_to_fit();
+    h->owned = std::move(t);  // the old storage goes, the scheduler's handle now names the model's tensor
+    h->describe(h->owned.tensor());
+    return;
+  }
+  // Another dtype, device or layout: copied in element by element (CPU), or by the model's operations.
+  ++impl_->copies;
+  if (impl_->model_ops) {
+    const DLTensor* in[1] = {&src};
+    const double one[1] = {1.0};
+    impl_->check_model(impl_->model_ops->linear_combination(impl_->model, &h->dl, 1, in, one, impl_->ctx.get()), "copy");
+    return;
+  }
+  require_cpu(src);
+  require_cpu(h->dl);
+  const std::vector<float> values = cpu::to_float(src);
+  DLTensor as_f32 = h->dl;  // a float32 view of `values` with dst's shape
+  as_f32.data = const_cast<float*>(values.data());
+  as_f32.byte_offset = 0;
+  as_f32.strides = nullptr;
+  as_f32.dtype = {kDLFloat, 32, 1};
+  const DLTensor* in[1] = {&as_f32};
+  const double one[1] = {1.0};
+  cpu::linear_combination(h->dl, 1, in, one);
 }
+
+int64_t HostTensorOps::copies() const { return impl_->copies.load(); }
 
 int64_t HostTensorOps::live_handles() const { return impl_->live.load(); }
 
 std::vector<float> to_cpu_float(const DLTensor& t) {
-  torch::NoGradGuard ng;
-  torch::Tensor c = from_dl(t).to(torch::kCPU, torch::kFloat32).contiguous();
-  std::vector<float> out(static_cast<size_t>(c.numel()));
-  std::memcpy(out.data(), c.data_ptr<float>(), out.size() * sizeof(float));
-  return out;
+  const std::string why = cpu::unsupported(t);
+  if (!why.empty()) throw HostError(ErrorKind::runtime, "cannot read a tensor of " + why + " on the host");
+  return cpu::to_float(t);
 }
 
 }  // namespace genplug::host

@@ -79,8 +79,11 @@ BOOST_AUTO_TEST_CASE(printed_spectrum_matches_golden_cases) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(default_layout_is_flux) {
-  const Run r = genplug_cli("posenc --height 2048 --width 1024 --t 1");
+// FLUX.1's layout as shipped in samples/layouts/flux.json: height and width go to the two spatial axes.
+const std::string kFluxLayout = " --layout @" GENPLUG_SOURCE_DIR "/samples/layouts/flux.json";
+
+BOOST_AUTO_TEST_CASE(flux_layout_file) {
+  const Run r = genplug_cli("posenc --height 2048 --width 1024 --t 1" + kFluxLayout);
   BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.out);
   const json axes = json::parse(r.out).at("axes");
   BOOST_REQUIRE_EQUAL(axes.size(), 3u);
@@ -92,21 +95,25 @@ BOOST_AUTO_TEST_CASE(default_layout_is_flux) {
 
 BOOST_AUTO_TEST_CASE(bad_input_exits_with_a_clear_message) {
   const std::pair<std::string, std::string> usage[] = {
-      {"posenc --config '{\"lambda_s\":-1}' --height 4096 --width 4096", "lambda_s"},
-      {"posenc --config '{\"method\":\"warp\"}' --height 4096 --width 4096", "method"},
-      {"posenc --config 'not json' --height 4096 --width 4096", "--config"},
-      {"posenc --height 4096 --width 4096 --t 1.5", "--t"},
-      {"posenc --layout '{\"axis_dims\":[16,55,56]}' --height 4096 --width 4096", "axis_dims[1]"},
+      {"posenc --config '{\"lambda_s\":-1}' --height 4096 --width 4096" + kFluxLayout, "lambda_s"},
+      {"posenc --config '{\"method\":\"warp\"}' --height 4096 --width 4096" + kFluxLayout, "method"},
+      {"posenc --config 'not json' --height 4096 --width 4096" + kFluxLayout, "--config"},
+      {"posenc --height 4096 --width 4096 --t 1.5" + kFluxLayout, "--t"},
+      {"posenc --layout '{\"axis_dims\":[16,55,56],\"theta\":10000,\"base_extent\":[1,64,64],\"pixels_per_token\":16}'"
+       " --height 4096 --width 4096", "axis_dims[1]"},
       {"posenc --layout '{\"heads\":3}' --height 4096 --width 4096", "--layout.heads"},
-      {"posenc --height 4096", "--width"},
-      {"posenc --height 8 --width 4096", "one token"},
+      {"posenc --layout '{\"axis_dims\":[16,56,56]}' --height 4096 --width 4096", "--layout.theta: missing"},
+      {"posenc --height 4096 --width 4096", "--layout is required"},
+      {"posenc --layout @/nonexistent.json --height 4096 --width 4096", "cannot read"},
+      {"posenc --height 4096" + kFluxLayout, "--width"},
+      {"posenc --height 8 --width 4096" + kFluxLayout, "one token"},
   };
   for (const auto& [args, needle] : usage) {
     const Run r = genplug_cli(args);
     BOOST_CHECK_MESSAGE(r.exit_code == 2, args << " -> exit " << r.exit_code << ": " << r.out);
     BOOST_CHECK_MESSAGE(r.out.find(needle) != std::string::npos, args << " -> " << r.out);
   }
-  const Run missing = genplug_cli("posenc --plugin org.example.none --height 4096 --width 4096");
+  const Run missing = genplug_cli("posenc --plugin org.example.none --height 4096 --width 4096" + kFluxLayout);
   BOOST_CHECK_EQUAL(missing.exit_code, 4);
   BOOST_CHECK_NE(missing.out.find("org.example.none"), std::string::npos);
 }

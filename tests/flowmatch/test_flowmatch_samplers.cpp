@@ -19,6 +19,9 @@ using namespace genplug::test;
 
 namespace {
 
+// For calls that take a context and are expected to succeed (evaluation counts).
+genplug::CallContext ctx_;
+
 // A flow with a spread of means and scales (some data narrower, some wider than the noise).
 GaussianFlow test_flow(size_t n) {
   GaussianFlow f;
@@ -172,7 +175,7 @@ BOOST_AUTO_TEST_CASE(evaluation_count_matches_calls) {
     for (const auto& sigmas : schedules) {
       RunResult r = run_sampler(s, sigmas, flow, test_noise(4), 7);
       BOOST_REQUIRE_EQUAL(r.status, GENPLUG_OK);
-      BOOST_TEST(r.calls == s.evaluation_count(uint32_t(sigmas.size())), sampler << " with " << sigmas.size() << " sigmas");
+      BOOST_TEST(r.calls == s.evaluation_count(uint32_t(sigmas.size()), ctx_), sampler << " with " << sigmas.size() << " sigmas");
       BOOST_TEST(r.sigmas_seen.front() == sigmas.front());
       BOOST_TEST(r.live_after == 0u);
       BOOST_TEST(r.bad_releases == 0u);
@@ -184,8 +187,8 @@ BOOST_AUTO_TEST_CASE(evaluation_count_matches_calls) {
         BOOST_TEST(r.sigmas_seen == std::vector<double>(sigmas.begin(), sigmas.end() - 1));
       }
     }
-    BOOST_TEST(s.evaluation_count(0) == 0u);
-    BOOST_TEST(s.evaluation_count(1) == 0u);
+    BOOST_TEST(s.evaluation_count(0, ctx_) == 0u);
+    BOOST_TEST(s.evaluation_count(1, ctx_) == 0u);
   }
 }
 
@@ -205,7 +208,7 @@ BOOST_AUTO_TEST_CASE(zero_length_steps_are_exact_no_ops_that_cost_their_evaluati
       const RunResult got = run_sampler(s, sigmas, flow, test_noise(4), 7);
       BOOST_TEST_CONTEXT(sampler << " over " << sigmas.size() << " sigmas") {
         BOOST_REQUIRE_EQUAL(got.status, GENPLUG_OK);
-        BOOST_TEST(got.calls == s.evaluation_count(uint32_t(sigmas.size())));
+        BOOST_TEST(got.calls == s.evaluation_count(uint32_t(sigmas.size()), ctx_));
         BOOST_TEST(got.live_after == 0u);
         if (sampler != "euler-ancestral")  // its noise stream is indexed by step, so steps shift it
           BOOST_TEST(got.latent == want.latent, boost::test_tools::per_element());
@@ -267,7 +270,7 @@ BOOST_AUTO_TEST_CASE(progress_reports_every_evaluation_and_can_stop) {
   const std::vector<double> sigmas = {1.0, 0.8, 0.6, 0.4, 0.2, 0.0};
   for (const auto& sampler : kAll) {
     SchedulerProxy s = make_scheduler(config_for(sampler, ""));
-    const uint64_t total = s.evaluation_count(uint32_t(sigmas.size()));
+    const uint64_t total = s.evaluation_count(uint32_t(sigmas.size()), ctx_);
     for (uint64_t stop_at : {uint64_t(0), uint64_t(2)}) {
       VectorOps ops;
       VectorTensor latent{test_noise(4)};

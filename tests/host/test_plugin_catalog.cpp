@@ -25,6 +25,11 @@ PluginCatalog fixtures() {
   return PluginCatalog(o);
 }
 
+// A FLUX.1-shaped layout (index, rows, cols): any layout serves these loading tests.
+genplug::RotaryLayout flux_layout() {
+  return {{16, 56, 56}, 10000.0, {1, 64, 64}, 16, {0, GENPLUG_AXIS_SPATIAL, GENPLUG_AXIS_SPATIAL}};
+}
+
 bool any_line(const std::vector<std::string>& lines, const std::string& a, const std::string& b) {
   return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
     return l.find(a) != std::string::npos && l.find(b) != std::string::npos;
@@ -70,7 +75,7 @@ BOOST_AUTO_TEST_CASE(a_throwing_create_is_reported_and_the_host_goes_on) {
   expect_error([&] { c.create_posenc("org.genplug.test.throwing", nlohmann::json::object(), ctx); }, ErrorKind::plugin,
                {"org.genplug.test.throwing", "create failed", "internal error", "weights file is corrupt"});
   auto ok = c.create_posenc("org.genplug.test.minimal", nlohmann::json::object(), ctx);
-  auto s = ok.compute(genplug::RotaryLayout::flux(), {1, 64, 64}, 1.0, ctx);
+  auto s = ok.compute(flux_layout(), {1, 64, 64}, 1.0, ctx);
   BOOST_TEST(s.freqs.size() == 64u);
   BOOST_TEST(s.freqs[9] == std::pow(10000.0, -2.0 * 1 / 56), boost::test_tools::tolerance(1e-15));
 }
@@ -112,7 +117,7 @@ BOOST_AUTO_TEST_CASE(instances_keep_their_library_alive_after_the_catalog_is_gon
     p = c.create_posenc("org.genplug.test.minimal", nlohmann::json::object(), ctx);
   }
   CallContext ctx;
-  auto s = p.compute(genplug::RotaryLayout::flux(), {1, 128, 128}, 0.5, ctx);  // would crash if unloaded
+  auto s = p.compute(flux_layout(), {1, 128, 128}, 0.5, ctx);  // would crash if unloaded
   BOOST_TEST(s.amplitude == std::vector<double>({1.0, 1.0, 1.0}));
 }
 
@@ -136,11 +141,11 @@ BOOST_AUTO_TEST_CASE(two_catalogs_share_one_loaded_copy_and_either_may_go_first)
   genplug::PosencProxy a = first->create_posenc("org.genplug.dype", nlohmann::json::object(), ctx);
   first.reset();
   genplug::PosencProxy b = second.create_posenc("org.genplug.dype", {{"method", "yarn"}}, ctx);
-  auto s = b.compute(genplug::RotaryLayout::flux(), {1, 256, 256}, 1.0, ctx);
+  auto s = b.compute(flux_layout(), {1, 256, 256}, 1.0, ctx);
   BOOST_TEST(s.amplitude[1] == 0.1 * std::log(4.0) + 1.0, boost::test_tools::tolerance(1e-15));
   // Reassigning a proxy destroys the old instance while its library is still loaded.
   a = std::move(b);
-  s = a.compute(genplug::RotaryLayout::flux(), {1, 64, 64}, 1.0, ctx);
+  s = a.compute(flux_layout(), {1, 64, 64}, 1.0, ctx);
   BOOST_TEST(s.amplitude[1] == 1.0);
   BOOST_TEST(second.instances_created("posenc") == 1);
 }

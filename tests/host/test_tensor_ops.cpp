@@ -92,3 +92,41 @@ BOOST_AUTO_TEST_CASE(a_scheduler_cannot_free_the_latent_view_or_free_twice) {
   ops.release(hx);
   BOOST_TEST(ops.live_handles() == 0);
 }
+
+// Without a model's own operations the host computes on CPU memory in the tensors' dtype: bfloat16 rounds
+// each result to nearest-even, float64 keeps double precision; a tensor on another device is refused.
+BOOST_AUTO_TEST_CASE(cpu_operations_in_the_tensors_own_dtype_and_only_on_cpu) {
+  HostTensorOps ops;
+  std::vector<uint16_t> bf16 = {0x3F80, 0x4000};  // 1.0, 2.0
+  std::vector<int64_t> shape{2};
+  DLTensor b{};
+  b.data = bf16.data();
+  b.device = {kDLCPU, 0};
+  b.ndim = 1;
+  b.dtype = {kDLBfloat, 16, 1};
+  b.shape = shape.data();
+  auto hb = ops.view(b);
+  const genplug_tensor_ops_t* t = ops.table();
+  genplug_tensor_handle in[1] = {hb};
+  const double third[1] = {1.0 / 3.0};
+  BOOST_TEST(t->linear_combination(t, hb, 1, in, third) == GENPLUG_OK);
+  BOOST_TEST(bf16[0] == 0x3EABu);  // 1/3 in bfloat16, rounded to nearest even
+  BOOST_TEST(bf16[1] == 0x3F2Bu);  // 2/3
+  std::vector<double> f64 = {1.0, 2.0};
+  DLTensor d = b;
+  d.data = f64.data();
+  d.dtype = {kDLFloat, 64, 1};
+  auto hd = ops.view(d);
+  genplug_tensor_handle din[1] = {hd};
+  BOOST_TEST(t->linear_combination(t, hd, 1, din, third) == GENPLUG_OK);
+  BOOST_TEST(f64[0] == 1.0 / 3.0);
+  DLTensor gpu = d;
+  gpu.device = {kDLCUDA, 0};
+  auto hg = ops.view(gpu);
+  genplug_tensor_handle gin[1] = {hg};
+  BOOST_TEST(t->linear_combination(t, hg, 1, gin, third) == GENPLUG_E_UNSUPPORTED);
+  BOOST_TEST(f64[0] == 1.0 / 3.0);  // untouched
+  ops.release(hb);
+  ops.release(hd);
+  ops.release(hg);
+}

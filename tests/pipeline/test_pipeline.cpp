@@ -92,7 +92,7 @@ struct GoldenRun {
     if (!sampling.value("guidance_arg", json()).is_null()) job["guidance"] = sampling["guidance_arg"];
     return {{"model", {{"plugin", "org.genplug.flux"}, {"config", model_config}}},
             {"scheduler", {{"plugin", "org.genplug.flowmatch"}, {"config", scheduler_config(sampling)}}},
-            {"output", {{"pixel", "float"}, {"encoding", "display"}, {"overwrite", true}}},
+            {"exr", {{"pixel", "float"}, {"encoding", "display"}, {"overwrite", true}}},
             {"jobs", json::array({job})}};
   }
 
@@ -122,7 +122,9 @@ struct GoldenRun {
     m["jobs"][0]["height"] = grid[0].get<uint32_t>() * ppt;
     m["jobs"][0]["width"] = grid[1].get<uint32_t>() * ppt;
     Pipeline sized(Manifest::parse(m, dir.path / "golden.json"), o);
-    evaluations = sized.run(sized.manifest().jobs[0]).evaluations;
+    const genplug::host::JobResult result = sized.run(sized.manifest().jobs[0]);
+    evaluations = result.evaluations;
+    BOOST_TEST(result.tensor_copies == 0);  // the velocity is adopted, never copied (model.h, ABI 1.1)
   }
 };
 
@@ -174,7 +176,7 @@ BOOST_AUTO_TEST_CASE(half_exr_holds_the_linear_image_within_half_precision) {
   uint32_t w = 0, h = 0;
   uint64_t evaluations = 0;
   json m = g.manifest("none");
-  m["output"] = {{"pixel", "half"}, {"encoding", "linear"}, {"overwrite", true}};
+  m["exr"] = {{"pixel", "half"}, {"encoding", "linear"}, {"overwrite", true}};
   PipelineOptions o;
   o.on_image = [&](const std::vector<float>& planar, uint32_t, uint32_t) { image = planar; };
   Pipeline probe(Manifest::parse(m, g.dir.path / "m.json"), o);

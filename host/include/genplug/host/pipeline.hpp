@@ -45,6 +45,7 @@ struct JobResult {
   bool skipped = false;  // the output was already there, rendered from the same work item (resume)
   uint32_t width = 0, height = 0, steps = 0;
   uint64_t evaluations = 0;
+  int64_t tensor_copies = 0;  // latent/velocity copies the host made while sampling (0: tensors stayed put)
   double seconds = 0;
 };
 
