@@ -9,7 +9,7 @@ const std::string& config_schema() {
   static const std::string schema = R"JSON({
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "title": "DyPE position encoding (org.genplug.dype)",
-  "description": "Rotary frequency spectrum for generating beyond the training resolution: plain RoPE, PI, NTK, YaRN and their DyPE dynamic forms, which move from the full extrapolation at t = 1 (noise) toward the trained spectrum as t -> 0. Defaults are the official guyyariv/DyPE values. Scale per spatial axis: s = target extent / base extent when larger than the base; the index axis (axis 0) is never scaled. kappa(t) = lambda_s * t^lambda_t.",
+  "description": "Rotary frequency spectrum for generating beyond the training resolution: plain RoPE, PI, NTK, YaRN and their DyPE dynamic forms, which move from the full extrapolation at t = 1 (noise) toward the trained spectrum as t -> 0. Defaults are the official guyyariv/DyPE values. Scale per spatial axis: s = target extent / base extent when larger than the base; only the axes the model flags spatial are scaled (FLUX: rows and cols, not the index axis 0). kappa(t) = lambda_s * t^lambda_t.",
   "type": "object",
   "additionalProperties": false,
   "properties": {

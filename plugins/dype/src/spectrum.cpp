@@ -97,6 +97,7 @@ genplug_rotary_layout_t Layout::view() const {
   l.theta = theta;
   l.base_extent = base_extent.data();
   l.pixels_per_token = pixels_per_token;
+  l.axis_flags = axis_flags.empty() ? nullptr : axis_flags.data();
   return l;
 }
 
@@ -212,21 +213,31 @@ void validate_query(const MethodConfig& config, const genplug_rotary_layout_t& l
   }
 }
 
+// Whether axis `a` is spatial: as the model's layout flags it (ABI 1.1), else every axis but the index
+// axis 0 (ABI 1.0's rule). Only spatial axes are rescaled; the official code scales FLUX's rows and cols.
+bool spatial_axis(const genplug_rotary_layout_t& layout, uint32_t a) {
+  if (GENPLUG_HAS_FIELD(&layout, genplug_rotary_layout_t, axis_flags) && layout.axis_flags)
+    return (layout.axis_flags[a] & GENPLUG_AXIS_SPATIAL) != 0;
+  return a > 0;
+}
+
 void plan_axes(const MethodConfig& config, const genplug_rotary_layout_t& layout, const uint32_t* target_extent,
                AxisPlan* plans) {
   double largest_ratio = 1.0;
   for (uint32_t a = 0; a < layout.axis_count; ++a) {
     AxisPlan& p = plans[a];
+    const bool spatial = spatial_axis(layout, a);
     p.base_extent = double(layout.base_extent[a]);
-    if (a > 0 && config.base_extent) p.base_extent = double(*config.base_extent);
-    if (a > 0 && config.base_resolution)
+    if (spatial && config.base_extent) p.base_extent = double(*config.base_extent);
+    if (spatial && config.base_resolution)
       p.base_extent = double(*config.base_resolution / layout.pixels_per_token);  // floored, as 1024 // 16
     p.scale = double(target_extent[a]) / p.base_extent;
-    p.scaled = a > 0 && p.scale > 1.0;  // strict, as the official current_patches > base_patches
-    if (a > 0) largest_ratio = std::max(largest_ratio, p.scale);
+    p.scaled = spatial && p.scale > 1.0;  // strict, as the official current_patches > base_patches
+    if (spatial) largest_ratio = std::max(largest_ratio, p.scale);
   }
   if (!config.isotropic) return;
-  for (uint32_t a = 1; a < layout.axis_count; ++a) {
+  for (uint32_t a = 0; a < layout.axis_count; ++a) {
+    if (!spatial_axis(layout, a)) continue;
     plans[a].scale = largest_ratio;
     plans[a].scaled = largest_ratio > 1.0;
   }
@@ -267,6 +278,9 @@ std::vector<AxisSpectrum> compute_spectrum(const MethodConfig& config, const Lay
                                            const std::vector<uint32_t>& target_extent, double t) {
   if (layout.base_extent.size() != layout.axis_dims.size())
     throw InvalidArgument("layout.base_extent: " + std::to_string(layout.base_extent.size()) + " values for " +
+                          std::to_string(layout.axis_dims.size()) + " axes");
+  if (!layout.axis_flags.empty() && layout.axis_flags.size() != layout.axis_dims.size())
+    throw InvalidArgument("layout.axis_flags: " + std::to_string(layout.axis_flags.size()) + " values for " +
                           std::to_string(layout.axis_dims.size()) + " axes");
   if (target_extent.size() != layout.axis_dims.size())
     throw InvalidArgument("query.target_extent: " + std::to_string(target_extent.size()) + " values for " +

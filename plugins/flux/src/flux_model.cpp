@@ -1,7 +1,10 @@
-// org.genplug.flux (see flux_model.hpp). Latents cross the ABI as CPU float32 [1, tokens, 4 * z_channels];
-// images as CPU float32 [1, 3, H, W] in [0, 1] (model.h); the networks run on the configured device/dtype.
+// org.genplug.flux (see flux_model.hpp). Latents and velocities cross the ABI as float32 [1, tokens,
+// 4 * z_channels] on the model's device, conditioning in the text encoders' dtype on that device: nothing is
+// copied per evaluation, and a CUDA model lends its own tensor operations (tensor_ops.cpp) so sampling never
+// leaves the device. Images cross as CPU float32 [1, 3, H, W] in [0, 1] (model.h).
 #include "flux_model.hpp"
 
+#include <cstring>
 #include <optional>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -17,6 +20,7 @@
 
 #include "dlpack_bridge.hpp"
 #include "model_settings.hpp"
+#include "model_tensor_ops.hpp"
 #include "transformer_source.hpp"
 
 namespace genplug::flux {
@@ -74,11 +78,48 @@ class FluxModel final : public Model {
              " transformer on " + device_.str() + " (" + settings_.dtype + ")");
   }
 
-  const std::string& describe() override { return description_; }
+  std::string describe() override { return description_; }
 
-  const void* extension(const char* id) override {
+  const void* extension(const char* id) noexcept override {
     static const genplug_model_adapters_t adapters{sizeof(genplug_model_adapters_t), &set_adapters};
-    return std::string(id) == GENPLUG_EXT_MODEL_ADAPTERS ? &adapters : nullptr;
+    if (std::strcmp(id, GENPLUG_EXT_MODEL_ADAPTERS) == 0) return &adapters;
+    if (std::strcmp(id, GENPLUG_EXT_MODEL_TENSOR_OPS) == 0) return &torch_tensor_ops();
+    return nullptr;
+  }
+
+  // FLUX's geometry: three rotary axes (index, rows, cols) of which rows and cols are spatial; a latent of
+  // [1, rows * cols, in_channels] float32 on the model's device.
+  void geometry(const genplug_geometry_query_t& q, genplug_geometry_t& g, Context&) override {
+    Defaults d = preset_defaults(preset_);
+    if (!settings_.base_extent.empty()) d.base_extent = settings_.base_extent;
+    if (q.frames > 1) throw InvalidArgument("geometry: an image model makes 1 frame, not " + std::to_string(q.frames));
+    g.height = q.height ? q.height : settings_.height.value_or(d.height);
+    g.width = q.width ? q.width : settings_.width.value_or(d.width);
+    g.frames = g.frame_multiple = 1;
+    const auto [gh, gw] = grid(g.height, g.width, "geometry");
+    const FluxConfig& c = config();
+    g.size_multiple = g.pixels_per_token = uint32_t(pixels_per_token());
+    g.axis_count = uint32_t(c.axes_dim.size());
+    if (g.axis_count != 3 || d.base_extent.size() != 3)
+      throw Error(GENPLUG_E_INTERNAL, "geometry: FLUX needs 3 rotary axes and 3 base extents");
+    const uint32_t target[3] = {1, uint32_t(gh), uint32_t(gw)};
+    for (uint32_t a = 0; a < 3; ++a) {
+      g.axis_dims[a] = uint32_t(c.axes_dim[a]);
+      g.axis_flags[a] = a == 0 ? 0u : GENPLUG_AXIS_SPATIAL;  // axis 0 indexes text/reference images
+      g.base_extent[a] = d.base_extent[a];
+      g.target_extent[a] = target[a];
+    }
+    g.theta = c.theta;
+    g.latent_ndim = 3;
+    g.latent_shape[0] = 1;
+    g.latent_shape[1] = gh * gw;
+    g.latent_shape[2] = config().in_channels;
+    g.latent_dtype = {kDLFloat, 32, 1};
+    g.latent_device = device_.is_cuda() ? DLDevice{kDLCUDA, int32_t(device_.index() < 0 ? 0 : device_.index())}
+                                        : DLDevice{kDLCPU, 0};
+    g.image_tokens = uint64_t(gh * gw);
+    g.default_steps = settings_.steps.value_or(d.steps);
+    g.default_guidance = settings_.guidance;
   }
 
   // The transformer with `loras` merged (none: the base weights themselves). Built before anything is replaced,
@@ -155,7 +196,7 @@ class FluxModel final : public Model {
     // BFL get_noise: randn [1, z, 2*gh, 2*gw] from a seeded CPU generator, then packed.
     at::Generator gen = at::detail::createCPUGenerator(seed);
     torch::Tensor z = torch::randn({1, latent_channels(), 2 * gh, 2 * gw}, gen, torch::TensorOptions().dtype(torch::kFloat32));
-    return to_dlpack(pack_latent(z).contiguous());
+    return to_dlpack(pack_latent(z).contiguous().to(device_));  // drawn on the CPU: the same noise on every device
   }
 
   DLManagedTensor* predict(const genplug_predict_args_t& args, Context& ctx) override {
@@ -175,7 +216,7 @@ class FluxModel final : public Model {
     const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
     torch::Tensor t = torch::full({B}, args.sigma, f32), g = torch::full({B}, args.guidance, f32);
     torch::Tensor v = rethrow_as(GENPLUG_E_FAILED, "predict", [&] { return transformer_->forward(latent, txt, t, vec, g, pe); });
-    return to_dlpack(v.to(torch::kCPU, latent.scalar_type()).contiguous());  // model.h: the latent's dtype
+    return to_dlpack(v.to(latent.device(), latent.scalar_type()).contiguous());  // model.h: where the latent is
   }
 
   DLManagedTensor* decode(const DLTensor& latent, uint32_t height, uint32_t width, Context& ctx) override {
@@ -197,7 +238,7 @@ class FluxModel final : public Model {
     const Autoencoder& vae = require_vae("encode");
     torch::Tensor x = (image.to(device_, dtype_) * 2.0 - 1.0);
     torch::Tensor z = rethrow_as(GENPLUG_E_FAILED, "encode", [&] { return vae.encode(x); });
-    return to_dlpack(pack_latent(z.to(torch::kCPU, torch::kFloat32)).contiguous());
+    return to_dlpack(pack_latent(z.to(torch::kFloat32)).contiguous());  // on the model's device, as noise()
   }
 
  private:
@@ -250,8 +291,9 @@ class FluxModel final : public Model {
     return out;
   }
 
+  // Conditioning stays in the encoders' dtype on their device: predict() reads it in place every step.
   void put(const genplug_tensor_sink_t& sink, const char* name, const torch::Tensor& t) const {
-    DLManagedTensor* m = to_dlpack(t.to(torch::kCPU, torch::kFloat32).contiguous());
+    DLManagedTensor* m = to_dlpack(t.contiguous());
     const genplug_status st = sink.put(&sink, name, m);  // takes ownership even when it fails
     if (st != GENPLUG_OK) throw Error(st, std::string("condition: the host rejected tensor '") + name + "'");
   }

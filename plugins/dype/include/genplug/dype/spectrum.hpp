@@ -21,6 +21,7 @@ struct Layout {
   double theta = 10000.0;
   std::vector<uint32_t> base_extent;
   uint32_t pixels_per_token = 16;
+  std::vector<uint32_t> axis_flags;  // GENPLUG_AXIS_* per axis; empty: every axis but axis 0 is spatial
 
   // FLUX.1: dims 16, 56, 56, theta 10000, trained at 64 x 64 tokens of 16 px.
   static Layout flux();
