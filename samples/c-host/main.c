@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
     const uint32_t target[3] = {1, height / 16, width / 16};
     double freqs[64];
     double amplitude[3];
-    genplug_rotary_layout_t layout = {sizeof(genplug_rotary_layout_t), 3, dims, 10000.0, base, 16};
+    const uint32_t flags[3] = {0, GENPLUG_AXIS_SPATIAL, GENPLUG_AXIS_SPATIAL}; /* the index axis is never scaled */
+    genplug_rotary_layout_t layout = {sizeof(genplug_rotary_layout_t), 3, dims, 10000.0, base, 16, flags};
     genplug_posenc_query_t query = {sizeof(genplug_posenc_query_t), &layout, target, t};
     genplug_spectrum_t out = {sizeof(genplug_spectrum_t), freqs, 64, amplitude, 3};
     if (posenc->compute(posenc, &query, &out, &ctx) != GENPLUG_OK) {
