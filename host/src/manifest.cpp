@@ -69,6 +69,31 @@ nlohmann::json parse_limited(Input&& input) {
   return j;
 }
 
+// An override as echoed in messages: a huge one is not echoed whole; cut on a UTF-8 character boundary.
+std::string shown_override(const std::string& assignment) {
+  if (assignment.size() <= 120) return assignment;
+  size_t cut = 117;
+  while (cut > 0 && (static_cast<unsigned char>(assignment[cut]) & 0xC0) == 0x80) --cut;
+  return assignment.substr(0, cut) + "...";
+}
+
+// genplug 0.2 (ABI 1.1) renamed the top-level EXR settings "output" to "exr", as a job's own (a job's "output" is
+// its file path and stays). An old manifest or override gets this message, not the schema's "unknown key".
+const char kOutputRenamed[] = "output: renamed to \"exr\" in genplug 0.2 (ABI 1.1); write ";
+
+void refuse_top_level_output(const nlohmann::json& doc, const fs::path& path) {
+  if (!doc.is_object()) return;
+  const auto it = doc.find("output");
+  if (it != doc.end() && it->is_object()) fail(path, std::string(kOutputRenamed) + "\"exr\": {...}");
+}
+
+void refuse_output_override(const std::string& assignment, const fs::path& path) {
+  const size_t end = assignment.find_first_of(".=");
+  if (assignment.find('=') == std::string::npos || assignment.compare(0, end, "output") != 0) return;
+  fail(path, "override '" + shown_override(assignment) + "': " + kOutputRenamed +
+                 shown_override("exr" + assignment.substr(6)));  // output.pixel=float -> exr.pixel=float
+}
+
 [[noreturn]] void fail_at(const std::string& where, const std::string& message) {
   throw HostError(ErrorKind::manifest, where + ": " + message);
 }
@@ -112,13 +137,7 @@ const nlohmann::json& manifest_schema() {
 
 void apply_override(nlohmann::json& doc, const std::string& assignment) {
   const auto eq = assignment.find('=');
-  std::string shown = assignment;  // a huge value is not echoed whole; cut on a UTF-8 character boundary
-  if (shown.size() > 120) {
-    size_t cut = 117;
-    while (cut > 0 && (static_cast<unsigned char>(shown[cut]) & 0xC0) == 0x80) --cut;
-    shown = shown.substr(0, cut) + "...";
-  }
-  const std::string bad = "override '" + shown + "': ";
+  const std::string bad = "override '" + shown_override(assignment) + "': ";
   if (eq == std::string::npos || eq == 0) throw HostError(ErrorKind::manifest, bad + "expected PATH=VALUE");
   const std::string path = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
@@ -184,7 +203,9 @@ Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& ov
 }
 
 Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::vector<std::string>& overrides) {
+  refuse_top_level_output(doc, path);  // before the schema, which would only call it an unknown key
   for (const auto& o : overrides) {
+    refuse_output_override(o, path);
     try {
       apply_override(doc, o);
     } catch (const HostError& e) {
@@ -212,7 +233,7 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
   m.model = plugin_ref(doc["model"], "model");
   m.scheduler = plugin_ref(doc["scheduler"], "scheduler");
   if (doc.contains("posenc")) m.posenc = plugin_ref(doc["posenc"], "posenc");
-  ExrSettings exr = doc.contains("output") ? exr_settings(doc["output"], ExrSettings{}) : ExrSettings{};
+  const ExrSettings exr = doc.contains("exr") ? exr_settings(doc["exr"], ExrSettings{}) : ExrSettings{};
 
   const auto& jobs = doc["jobs"];
   std::map<fs::path, size_t> outputs;  // resolved output path -> work item

@@ -69,7 +69,7 @@ BOOST_AUTO_TEST_CASE(a_valid_manifest_converts) {
 }
 
 BOOST_AUTO_TEST_CASE(overrides_change_values_and_bad_overrides_are_named) {
-  Manifest m = Manifest::parse(minimal(), "m.json", {"jobs.0.seed=7", "job.1.prompt=a dog", "output.pixel=float"});
+  Manifest m = Manifest::parse(minimal(), "m.json", {"jobs.0.seed=7", "job.1.prompt=a dog", "exr.pixel=float"});
   BOOST_TEST(m.jobs[0].seed == 7u);
   BOOST_TEST(m.jobs[1].prompt == "a dog");
   BOOST_TEST(m.jobs[1].exr.pixel == "float");
@@ -94,7 +94,7 @@ BOOST_AUTO_TEST_CASE(bad_manifests_name_the_file_and_the_json_path) {
       {"config not an object", [](json& d) { d["posenc"]["config"] = "dy-yarn"; }, {"posenc.config"}},
       {"missing output", [](json& d) { d["jobs"][0].erase("output"); }, {"jobs[0]", "output"}},
       {"same output twice", [](json& d) { d["jobs"][1]["output"] = "a.exr"; }, {"jobs[1].output", "jobs[0]"}},
-      {"bad compression", [](json& d) { d["output"] = {{"compression", "jpeg"}}; }, {"output.compression"}},
+      {"bad compression", [](json& d) { d["exr"] = {{"compression", "jpeg"}}; }, {"exr.compression"}},
       {"negative steps", [](json& d) { d["jobs"][0]["steps"] = 0; }, {"jobs[0].steps"}},
   };
   for (const auto& c : cases) {
@@ -118,4 +118,78 @@ BOOST_AUTO_TEST_CASE(load_reports_an_unreadable_file_by_name) {
 
 BOOST_AUTO_TEST_CASE(an_override_that_is_not_utf8_is_refused_up_front) {
   BOOST_TEST(contains(error_of(minimal(), {"jobs.0.prompt=caf\xe9"}), "not valid UTF-8"));
+}
+
+// The top-level "exr" holds every job's default EXR settings; a job's own "exr" replaces them key by key.
+BOOST_AUTO_TEST_CASE(top_level_exr_is_the_default_and_a_jobs_exr_overrides_it_key_by_key) {
+  json d = minimal();
+  d["exr"] = {{"pixel", "float"}, {"compression", "piz"}, {"overwrite", true}};
+  d["jobs"][1]["exr"] = {{"compression", "dwaa"}, {"encoding", "display"}};
+  const Manifest m = Manifest::parse(d, "m.json");
+  BOOST_TEST(m.jobs[0].exr.pixel == "float");
+  BOOST_TEST(m.jobs[0].exr.compression == "piz");
+  BOOST_TEST(m.jobs[0].exr.encoding == "linear");
+  BOOST_TEST(m.jobs[0].exr.overwrite);
+  BOOST_TEST(m.jobs[1].exr.pixel == "float");  // from the top level
+  BOOST_TEST(m.jobs[1].exr.compression == "dwaa");
+  BOOST_TEST(m.jobs[1].exr.encoding == "display");
+  BOOST_TEST(m.jobs[1].exr.overwrite);
+  BOOST_TEST(m.jobs[1].output == "b.exr");  // a job's "output" is still its path
+
+  // Overrides reach both levels.
+  const Manifest o = Manifest::parse(d, "m.json", {"exr.pixel=half", "jobs.1.exr.overwrite=false"});
+  BOOST_TEST(o.jobs[0].exr.pixel == "half");
+  BOOST_TEST(o.jobs[1].exr.pixel == "half");
+  BOOST_TEST(o.jobs[1].exr.compression == "dwaa");
+  BOOST_TEST(!o.jobs[1].exr.overwrite);
+  BOOST_TEST(o.jobs[0].exr.overwrite);
+}
+
+// genplug 0.2 renamed the top-level "output" (EXR settings) to "exr": the old key is refused with what to write
+// instead, before the schema (which would call it an unknown key) and before anything is created; so is an
+// override of it.
+BOOST_AUTO_TEST_CASE(the_old_top_level_output_key_is_refused_with_its_new_name) {
+  const std::string renamed = R"(output: renamed to "exr" in genplug 0.2 (ABI 1.1); write )";
+  json d = minimal();
+  d["output"] = {{"pixel", "float"}};
+  BOOST_TEST(error_of(d) == "m.json: " + renamed + R"("exr": {...})");  // nothing else, not the schema's message
+  BOOST_TEST(genplug::test::manifest_error(d, "dir/manifest.json") ==
+             "dir/manifest.json: " + renamed + R"("exr": {...})");
+
+  d["exr"] = {{"pixel", "float"}};  // also when both are there
+  BOOST_TEST(contains(error_of(d), renamed));
+  d["output"] = json::object();  // also when empty
+  BOOST_TEST(contains(error_of(d), renamed));
+  d["jobs"][0]["widht"] = 1;  // reported before the schema's problems
+  BOOST_TEST(contains(error_of(d), renamed));
+
+  // From a file, as `genplug run` reads it (exit code 3, as for every manifest error).
+  const auto path = std::filesystem::temp_directory_path() / ("genplug-renamed-" + std::to_string(::getpid()) + ".json");
+  json old = minimal();
+  old["output"] = {{"pixel", "half"}, {"encoding", "linear"}, {"compression", "zip"}};
+  std::ofstream(path) << old.dump(2);
+  try {
+    Manifest::load(path);
+    BOOST_FAIL("accepted");
+  } catch (const HostError& e) {
+    BOOST_TEST(e.exit_code() == 3);
+    BOOST_TEST(std::string(e.what()) == path.string() + ": " + renamed + R"("exr": {...})");
+  }
+  std::filesystem::remove(path);
+
+  // Overrides of the old key, with the override to write instead.
+  BOOST_TEST(error_of(minimal(), {"output.pixel=float"}) ==
+             "m.json: override 'output.pixel=float': " + renamed + "exr.pixel=float");
+  BOOST_TEST(error_of(minimal(), {"jobs.0.seed=1", R"(output={"compression":"piz"})"}) ==
+             "m.json: override 'output={\"compression\":\"piz\"}': " + renamed + R"(exr={"compression":"piz"})");
+
+  // Not the old key: a job's "output" path, keys that merely start with "output", a top-level "output" that is not
+  // an object (an unknown key, as before the rename).
+  BOOST_TEST(error_of(minimal(), {"jobs.0.output=c.exr"}) == "");
+  BOOST_TEST(!contains(error_of(minimal(), {"outputs.pixel=float"}), "renamed"));
+  json s = minimal();
+  s["output"] = "a.exr";
+  const std::string e = error_of(s);
+  BOOST_TEST(contains(e, "output"), e);
+  BOOST_TEST(!contains(e, "renamed"), e);
 }

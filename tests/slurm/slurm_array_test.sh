@@ -256,7 +256,7 @@ M=$D/m.json
 python3 - "$SOURCE_DIR/samples/default.json" "$M" <<'EOF' || fail "cannot write the manifest"
 import json, sys
 src = json.load(open(sys.argv[1]))
-m = {k: src[k] for k in ("model", "scheduler", "posenc", "output")}
+m = {k: src[k] for k in ("model", "scheduler", "posenc", "exr")}
 m["jobs"] = [{"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 2,
               "seeds": {"from": 1, "count": 8}, "output": "img_{seed}.exr"}]
 json.dump(m, open(sys.argv[2], "w"), indent=2)
