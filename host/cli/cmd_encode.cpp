@@ -7,14 +7,10 @@
 #include <iostream>
 #include <sstream>
 
-#include "command.hpp"
-
-#if __has_include(<genplug/safetensors.hpp>)
 #include <cstring>
 
-#include <genplug/safetensors.hpp>
-#define GENPLUG_ENCODE_AVAILABLE 1
-#endif
+#include "command.hpp"
+#include "f32_safetensors.hpp"
 
 namespace genplug::cli {
 namespace {
@@ -69,12 +65,8 @@ json text_config(const EncodeOptions& o) {
   return text;
 }
 
-#ifdef GENPLUG_ENCODE_AVAILABLE
-
-namespace st = genplug::safetensors;
-
 // A conditioning tensor as safetensors data; the plugin hands back CPU float32 (condition() on a CPU model).
-st::TensorData to_tensor_data(const std::string& name, const ManagedTensor& t) {
+F32Tensor to_tensor_data(const std::string& name, const ManagedTensor& t) {
   const DLTensor& d = t.tensor();
   if (d.device.device_type != kDLCPU || d.dtype.code != kDLFloat || d.dtype.bits != 32 || d.dtype.lanes != 1)
     throw HostError(ErrorKind::runtime, "condition: tensor '" + name + "' is not CPU float32");
@@ -87,13 +79,12 @@ st::TensorData to_tensor_data(const std::string& name, const ManagedTensor& t) {
       expected *= shape[i];
     }
   }
-  st::TensorData out;
+  F32Tensor out;
   out.name = name;
-  out.dtype = st::DType::F32;
   out.shape = shape;
-  out.bytes.resize(static_cast<std::size_t>(t.numel()) * sizeof(float));
-  if (!out.bytes.empty())
-    std::memcpy(out.bytes.data(), static_cast<const uint8_t*>(d.data) + d.byte_offset, out.bytes.size());
+  out.values.resize(static_cast<std::size_t>(t.numel()));
+  if (!out.values.empty())
+    std::memcpy(out.values.data(), static_cast<const uint8_t*>(d.data) + d.byte_offset, out.values.size() * 4);
   return out;
 }
 
@@ -129,15 +120,15 @@ void run_encode(const EncodeOptions& o, const Globals& globals) {
                                                                                             : ErrorKind::runtime,
                     e.what());
   }
-  std::vector<st::TensorData> data;
+  std::vector<F32Tensor> data;
   for (const auto& [name, t] : tensors) data.push_back(to_tensor_data(name, t));
   for (const char* needed : {"txt", "vec"})
-    if (std::none_of(data.begin(), data.end(), [&](const st::TensorData& d) { return d.name == needed; }))
+    if (std::none_of(data.begin(), data.end(), [&](const F32Tensor& d) { return d.name == needed; }))
       throw HostError(ErrorKind::runtime, std::string("condition: plugin gave no '") + needed + "' tensor");
   try {
-    st::write_file(o.output, data,
-                   {{"format", "genplug.flux.conditioning/1"}, {"prompt", o.prompt}, {"text", text.dump()},
-                    {"plugin", o.plugin}});
+    write_f32_safetensors(o.output, data,
+                          {{"format", "genplug.flux.conditioning/1"}, {"prompt", o.prompt}, {"text", text.dump()},
+                           {"plugin", o.plugin}});
   } catch (const std::exception& e) {
     throw HostError(ErrorKind::output, "cannot write '" + o.output + "': " + e.what());
   }
@@ -151,14 +142,6 @@ void run_encode(const EncodeOptions& o, const Globals& globals) {
     std::cout << "\n";
   }
 }
-
-#else
-
-void run_encode(const EncodeOptions&, const Globals&) {
-  throw HostError(ErrorKind::usage, "encode: this genplug was built without genplug_safetensors (GENPLUG_BUILD_TORCH=OFF)");
-}
-
-#endif
 
 const RegisterCommand kEncode(
     "encode", "Write precomputed text conditioning (txt, vec) for a prompt to a safetensors file",

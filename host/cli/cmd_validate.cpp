@@ -34,9 +34,52 @@ void destroy_instance(const std::string& kind, void* inst) {
   } else if (kind == "scheduler") {
     auto* p = static_cast<genplug_scheduler_t*>(inst);
     p->destroy(p);
+  } else if (kind == "inspector") {
+    auto* p = static_cast<genplug_inspector_t*>(inst);
+    p->destroy(p);
   } else {
     auto* p = static_cast<genplug_model_t*>(inst);
     p->destroy(p);
+  }
+}
+
+// A file that cannot be opened is GENPLUG_E_IO with a message (inspector.h), not a score.
+void probe_missing_file(const InspectorProxy& inspector, const std::string& who, Report& rep) {
+  CallContext ctx;
+  try {
+    const uint32_t score = inspector.probe("/nonexistent/genplug-validate.safetensors", ctx);
+    rep.fail(who + ": create {} and probe a missing file: score " + std::to_string(score) + " instead of an I/O error");
+  } catch (const PluginError& e) {
+    rep.check(e.code() == GENPLUG_E_IO && !ctx.error().empty(), who + ": create {} and probe a missing file: I/O error",
+              e.what());
+  }
+}
+
+// ABI 1.1: a model states its geometry, consistently: a default size that is a multiple of size_multiple,
+// even axis dims, non-zero extents, known axis flags, and a refusal (with a message) of a size that is not a
+// multiple of size_multiple.
+void check_geometry(const ModelProxy& model, const std::string& who, Report& rep) {
+  CallContext ctx;
+  if (!model.has_geometry()) {
+    rep.fail(who + ": geometry() (ABI 1.1) is missing: a host cannot derive the latent, layout or target extent");
+    return;
+  }
+  const genplug_geometry_t g = model.geometry(0, 0, 0, ctx);
+  bool dims_ok = g.axis_count >= 1 && g.size_multiple >= 1 && g.width % g.size_multiple == 0 &&
+                 g.height % g.size_multiple == 0 && g.default_steps >= 1 && g.latent_ndim >= 1;
+  for (uint32_t a = 0; a < g.axis_count && dims_ok; ++a)
+    dims_ok = g.axis_dims[a] >= 2 && g.axis_dims[a] % 2 == 0 && g.base_extent[a] >= 1 && g.target_extent[a] >= 1 &&
+              (g.axis_flags[a] & ~(GENPLUG_AXIS_SPATIAL | GENPLUG_AXIS_TEMPORAL)) == 0;
+  rep.check(dims_ok, who + ": geometry() at the default size is consistent",
+            std::to_string(g.width) + " x " + std::to_string(g.height) + ", " + std::to_string(g.axis_count) + " axes");
+  if (g.size_multiple > 1) {
+    try {
+      model.geometry(g.height + 1, g.width, 0, ctx);
+      rep.fail(who + ": geometry() accepts a height that is not a multiple of " + std::to_string(g.size_multiple));
+    } catch (const PluginError& e) {
+      rep.check(e.code() == GENPLUG_E_INVALID_ARGUMENT && !ctx.error().empty(),
+                who + ": geometry() refuses an invalid size with a message", e.what());
+    }
   }
 }
 
@@ -66,16 +109,22 @@ void validate(const std::string& library, bool create_models) {
     try {
       if (p.kind == "posenc") {
         auto inst = catalog.create_posenc(p.id, nlohmann::json::object(), ctx);
-        auto s = inst.compute(RotaryLayout::flux(), {1, 128, 128}, 0.5, ctx);
-        rep.check(!s.freqs.empty(), who + ": create {} and compute a spectrum");
+        // Any layout will do: two spatial axes twice past their base, and one the posenc must leave alone.
+        const RotaryLayout probe{{8, 12, 12}, 10000.0, {1, 16, 16}, 8, {0, GENPLUG_AXIS_SPATIAL, GENPLUG_AXIS_SPATIAL}};
+        auto s = inst.compute(probe, {1, 32, 32}, 0.5, ctx);
+        rep.check(s.freqs.size() == 16 && s.amplitude.size() == 3, who + ": create {} and compute a spectrum");
       } else if (p.kind == "scheduler") {
         auto inst = catalog.create_scheduler(p.id, nlohmann::json::object(), ctx);
         auto sig = inst.sigmas(4, 4096, ctx);
         rep.check(sig.size() == 5, who + ": create {} and compute 4-step sigmas",
                   std::to_string(sig.size()) + " values");
+      } else if (p.kind == "inspector") {
+        auto inst = catalog.create_inspector(p.id, nlohmann::json::object(), ctx);
+        probe_missing_file(inst, who, rep);
       } else {
         auto inst = catalog.create_model(p.id, nlohmann::json::object(), ctx);
         rep.check(nlohmann::json::accept(inst.describe()), who + ": create {} and describe() is JSON");
+        check_geometry(inst, who, rep);
       }
       rep.pass(who + ": destroy");
     } catch (const std::exception& e) {

@@ -25,7 +25,8 @@ struct KindSpec {
 };
 constexpr KindSpec kKinds[] = {{"posenc", GENPLUG_KIND_POSENC},
                                {"scheduler", GENPLUG_KIND_SCHEDULER},
-                               {"model", GENPLUG_KIND_MODEL}};
+                               {"model", GENPLUG_KIND_MODEL},
+                               {"inspector", GENPLUG_KIND_INSPECTOR}};
 
 bool is_library(const fs::path& p) {
   const std::string ext = p.extension().string();
@@ -276,6 +277,17 @@ ModelProxy PluginCatalog::create_model(const std::string& id, const nlohmann::js
   require_fn<genplug_model_t>(p->struct_size >= offsetof(genplug_model_t, encode) + sizeof(p->encode) && p->destroy &&
                                   p->describe && p->condition && p->noise && p->predict && p->decode && p->encode,
                               r, "is missing one of destroy, describe, condition, noise, predict, decode, encode");
+  return proxy;
+}
+
+InspectorProxy PluginCatalog::create_inspector(const std::string& id, const nlohmann::json& config, CallContext& ctx,
+                                               const std::string& where) const {
+  const PluginRecord& r = impl_->require(id, "inspector");
+  auto* p = static_cast<genplug_inspector_t*>(impl_->create(r, config, ctx, where));
+  InspectorProxy proxy(p, r.id, impl_->libraries.at(r.library.string()));
+  require_fn<genplug_inspector_t>(p->struct_size >= offsetof(genplug_inspector_t, inspect) + sizeof(p->inspect) &&
+                                      p->destroy && p->probe && p->inspect,
+                                  r, "is missing destroy, probe or inspect");
   return proxy;
 }
 

@@ -71,7 +71,7 @@ BOOST_AUTO_TEST_CASE(version_and_help) {
   BOOST_TEST(r.exit_code == 2);
 }
 
-BOOST_AUTO_TEST_CASE(plugins_lists_the_three_kinds) {
+BOOST_AUTO_TEST_CASE(plugins_lists_every_kind) {
   auto r = run_process({kGenplug, "plugins", "--json"});
   BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
   json j = json::parse(r.out);
@@ -80,10 +80,13 @@ BOOST_AUTO_TEST_CASE(plugins_lists_the_three_kinds) {
     kinds.insert(p["kind"].get<std::string>());
     ids.insert(p["id"].get<std::string>());
   }
-  BOOST_TEST(kinds == std::set<std::string>({"model", "posenc", "scheduler"}));
+  BOOST_TEST(kinds == std::set<std::string>({"inspector", "model", "posenc", "scheduler"}));
   BOOST_TEST(ids.count("org.genplug.dype") == 1u);
   BOOST_TEST(ids.count("org.genplug.flowmatch") == 1u);
   BOOST_TEST(ids.count("org.genplug.flux") == 1u);
+  BOOST_TEST(ids.count("org.genplug.flux.inspect") == 1u);
+  r = run_process({kGenplug, "plugins"});  // the table: one row per plugin, its kind spelled out
+  BOOST_TEST(contains(r.out, "org.genplug.flux.inspect    inspector"), r.out);
 }
 
 BOOST_AUTO_TEST_CASE(validate_passes_our_plugins_and_fails_a_broken_one) {
@@ -123,6 +126,11 @@ BOOST_AUTO_TEST_CASE(bad_manifests_exit_with_their_code_name_the_path_and_write_
        {"jobs[0].output", "does not exist"}},
       {"bad override", [](json&) {}, 3, {"override", "jobs.3.seed"}, {"--set", "jobs.3.seed=2"}},
       {"override to a bad value", [](json&) {}, 3, {"jobs[0].steps"}, {"--set", "jobs.0.steps=0"}},
+      {"top-level output (renamed to exr)", [](json& m) { m["output"] = m["exr"]; }, 3,
+       {"m.json: output: renamed to \"exr\" in genplug 0.2 (ABI 1.1); write \"exr\": {...}"}},
+      {"override of output (renamed to exr)", [](json&) {}, 3,
+       {"m.json: override 'output.pixel=float': output: renamed to \"exr\"", "write exr.pixel=float"},
+       {"--set", "output.pixel=float"}},
       {"not JSON", [](json&) {}, 3, {"m.json", "not valid JSON"}, {"__raw__"}},
   };
   for (const auto& c : cases) {

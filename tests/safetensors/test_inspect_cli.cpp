@@ -1,3 +1,5 @@
+// `genplug inspect` end to end: the CLI asks the inspector plugins (org.genplug.flux.inspect here) and prints
+// their report; it knows no model format itself.
 #define BOOST_TEST_MODULE inspect_cli
 #include <boost/test/unit_test.hpp>
 
@@ -5,12 +7,15 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include <genplug/safetensors.hpp>
 #include <nlohmann/json.hpp>
 
 #include "golden.hpp"
+#include "subprocess.hpp"
+#include "temp_dir.hpp"
 
 namespace st = genplug::safetensors;
 
@@ -30,6 +35,8 @@ std::string run_cli(const std::string& args, int* status) {
   return out;
 }
 
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
 nlohmann::json inspect_json(const std::string& file) {
   int status = 0;
   const std::string out = run_cli("inspect --json \"" + genplug::test::golden(file).string() + "\"", &status);
@@ -48,6 +55,10 @@ BOOST_AUTO_TEST_CASE(transformer_files_report_layout_and_the_golden_config) {
       BOOST_TEST(j.at("tensor_count").get<size_t>() == ckpt.tensors().size());
       BOOST_TEST(j.at("total_bytes").get<uint64_t>() == ckpt.total_bytes());
       BOOST_TEST(j.at("tensors").size() == ckpt.tensors().size());
+      BOOST_TEST(j.at("format").get<std::string>() == "safetensors");
+      BOOST_TEST(contains(j.at("summary").get<std::string>(), "flux-transformer"));
+      BOOST_TEST(j.at("inspector").at("id").get<std::string>() == "org.genplug.flux.inspect");
+      BOOST_TEST(j.at("inspector").at("score").get<int>() == 90);
       BOOST_REQUIRE_EQUAL(j.at("components").size(), 1u);
       const auto& c = j["components"][0];
       BOOST_TEST(c.at("kind").get<std::string>() == "flux-transformer");
@@ -70,17 +81,63 @@ BOOST_AUTO_TEST_CASE(vae_and_unknown_files) {
   BOOST_TEST(vae["components"][0]["config"].at("ch_mult") == params.at("ch_mult"));
   const auto io = inspect_json("flux/flux_tiny_io.safetensors");
   BOOST_TEST(io.at("components").empty());
+  BOOST_TEST(io.at("inspector").at("score").get<int>() == 10);  // valid safetensors, no FLUX keys
+  BOOST_TEST(io.at("notes").size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(text_output_and_errors) {
   int status = 0;
-  const std::string text =
-      run_cli("inspect \"" + genplug::test::golden("flux/flux_tiny_bfl.safetensors").string() + "\"", &status);
+  const std::string bfl = "\"" + genplug::test::golden("flux/flux_tiny_bfl.safetensors").string() + "\"";
+  const std::string text = run_cli("inspect " + bfl, &status);
   BOOST_TEST(status == 0);
   BOOST_TEST(text.find("layout: flux-transformer (bfl keys") != std::string::npos);
   BOOST_TEST(text.find("double_blocks.0.img_attn.qkv.weight") != std::string::npos);
+  BOOST_TEST(contains(text, "format: safetensors (inspector org.genplug.flux.inspect)"), text);
+  BOOST_TEST(contains(text, "\n  config: "), text);
+  BOOST_TEST(contains(text, " hidden_size="), text);
+  const std::string summary = run_cli("inspect --summary " + bfl, &status);  // no tensor table
+  BOOST_TEST(status == 0);
+  BOOST_TEST(!contains(summary, "double_blocks.0.img_attn.qkv.weight"), summary);
+  const auto j = nlohmann::json::parse(run_cli("inspect --json --summary " + bfl, &status));
+  BOOST_TEST(!j.contains("tensors"));
   run_cli("inspect /nonexistent/genplug-test.safetensors", &status);
   BOOST_TEST(status == 5);  // runtime error, message on stderr
+}
+
+// A file no inspector knows: exit 5, one line saying so and naming the inspectors tried.
+BOOST_AUTO_TEST_CASE(a_file_no_inspector_knows_is_a_clear_error) {
+  genplug::test::TempDir dir("inspect");
+  const auto text = dir.path / "notes.txt";
+  std::ofstream(text) << "not a checkpoint\n";
+  const auto r = genplug::test::run_process({GENPLUG_CLI, "inspect", text.string()});
+  BOOST_TEST(r.exit_code == 5);
+  BOOST_TEST(r.out.empty(), r.out);
+  BOOST_TEST(contains(r.err, "genplug: error: " + text.string() + ": no inspector recognises this file"), r.err);
+  BOOST_TEST(contains(r.err, "org.genplug.flux.inspect"), r.err);
+  // A folder without checkpoints is no different.
+  const auto folder = genplug::test::run_process({GENPLUG_CLI, "inspect", dir.path.string()});
+  BOOST_TEST(folder.exit_code == 5);
+  BOOST_TEST(contains(folder.err, "no inspector recognises this file"), folder.err);
+}
+
+// A corrupt .safetensors file is claimed by its name, and the inspector says what is wrong with it: exit 5.
+BOOST_AUTO_TEST_CASE(a_corrupt_checkpoint_is_named_with_its_fault) {
+  genplug::test::TempDir dir("inspect");
+  const auto bad = dir.path / "broken.safetensors";
+  std::ofstream(bad) << "abc";
+  const auto r = genplug::test::run_process({GENPLUG_CLI, "inspect", bad.string()});
+  BOOST_TEST(r.exit_code == 5);
+  BOOST_TEST(contains(r.err, "org.genplug.flux.inspect: inspect: I/O error: " + bad.string() + ": file is 3 bytes"),
+             r.err);
+}
+
+// The inspector passes the contract checks that `genplug validate` makes (the model itself is not created).
+BOOST_AUTO_TEST_CASE(validate_checks_the_inspector) {
+  const auto r = genplug::test::run_process(
+      {GENPLUG_CLI, "validate", (genplug::test::plugin_build_dir() / "libgenplug_flux.so").string()});
+  BOOST_TEST(r.exit_code == 0, r.out << r.err);
+  BOOST_TEST(!contains(r.out, "FAIL"), r.out);
+  BOOST_TEST(contains(r.out, "PASS inspector org.genplug.flux.inspect: create {} and probe a missing file"), r.out);
 }
 
 // A LoRA file: format, modules, rank, alpha and the model it fits, from the golden transformer's shapes.

@@ -17,7 +17,7 @@ namespace genplug::host {
 // One plugin found in a library.
 struct PluginRecord {
   std::string id, name, vendor, version, description;
-  std::string kind;     // "posenc", "scheduler", "model"
+  std::string kind;     // "posenc", "scheduler", "model", "inspector"
   std::string kind_id;  // "genplug.posenc/1", ...
   std::vector<std::string> features;
   std::string schema_text;  // the plugin's JSON Schema, as it gave it
@@ -59,6 +59,8 @@ class PluginCatalog {
                                   const std::string& where = "config") const;
   ModelProxy create_model(const std::string& id, const nlohmann::json& config, CallContext& ctx,
                           const std::string& where = "config") const;
+  InspectorProxy create_inspector(const std::string& id, const nlohmann::json& config, CallContext& ctx,
+                                  const std::string& where = "config") const;
 
   // The C factory that serves plugin `id` (for tools that exercise the raw ABI, e.g. `genplug validate`);
   // valid while the catalog lives. nullptr when unknown.

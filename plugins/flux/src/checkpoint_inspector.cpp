@@ -1,0 +1,96 @@
+// See checkpoint_inspector.hpp. Scores (genplug.inspector/1 probe):
+//   90  a safetensors checkpoint holding FLUX transformer / autoencoder / T5 / CLIP / LoRA keys
+//   10  any other valid safetensors checkpoint
+//    1  safetensors by name or by its first bytes, but not a valid one (inspect() then says what is wrong)
+//    0  anything else
+#include "checkpoint_inspector.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include <genplug/safetensors.hpp>
+
+#include "checkpoint_report.hpp"
+
+namespace genplug::flux {
+namespace {
+
+namespace fs = std::filesystem;
+namespace st = genplug::safetensors;
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool safetensors_name(const fs::path& p) {
+  const std::string name = p.filename().string();
+  return ends_with(name, ".safetensors") || ends_with(name, ".safetensors.index.json");
+}
+
+// A regular file whose first 9 bytes are a header length that fits in the file and the header's '{'.
+bool safetensors_signature(const fs::path& p, uintmax_t size) {
+  if (size < 10) return false;
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw Error(GENPLUG_E_IO, p.string() + ": cannot open");
+  unsigned char b[9] = {};
+  if (!in.read(reinterpret_cast<char*>(b), sizeof b)) return false;
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | b[i];
+  return n >= 2 && n <= size - 8 && b[8] == '{';
+}
+
+// True when `path` is, by name or signature, something the safetensors reader is meant to open.
+bool looks_like_safetensors(const fs::path& path) {
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (ec || !fs::exists(status)) throw Error(GENPLUG_E_IO, path.string() + ": no such file or folder");
+  if (fs::is_directory(status)) {
+    for (const auto& e : fs::directory_iterator(path, ec))
+      if (safetensors_name(e.path())) return true;
+    if (ec) throw Error(GENPLUG_E_IO, path.string() + ": cannot list folder: " + ec.message());
+    return false;
+  }
+  if (safetensors_name(path)) return true;
+  // Only regular files are read: opening a FIFO or a device could block.
+  return fs::is_regular_file(status) && safetensors_signature(path, fs::file_size(path, ec));
+}
+
+class CheckpointInspector : public Inspector {
+ public:
+  uint32_t probe(const std::string& path, Context&) override {
+    if (!looks_like_safetensors(path)) return 0;
+    try {
+      return holds_flux_weights(st::Checkpoint(path)) ? 90 : 10;
+    } catch (const st::Error&) {
+      return 1;
+    }
+  }
+
+  std::string inspect(const std::string& path, Context&) override {
+    try {
+      // Invalid UTF-8 (a file name) is replaced, not an error: the report is for reading.
+      return checkpoint_report(st::Checkpoint(path)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    } catch (const st::Error& e) {
+      throw Error(GENPLUG_E_IO, e.what());
+    }
+  }
+};
+
+}  // namespace
+
+const std::string& inspector_config_schema() {
+  static const std::string schema = R"({"type":"object","additionalProperties":false})";
+  return schema;
+}
+
+std::unique_ptr<Inspector> make_checkpoint_inspector(const std::string& config_json, Context&) {
+  const auto config = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
+  if (!config.is_object()) throw ConfigError("config: expected a JSON object");
+  if (!config.empty())
+    throw ConfigError("config." + config.begin().key() + ": unknown field (the inspector takes none)");
+  return std::make_unique<CheckpointInspector>();
+}
+
+}  // namespace genplug::flux

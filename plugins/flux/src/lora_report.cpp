@@ -1,0 +1,100 @@
+// See lora_report.hpp.
+#include "lora_report.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include <genplug/flux/lora_keys.hpp>
+
+namespace genplug::flux {
+namespace {
+
+using nlohmann::json;
+
+bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+
+// Projections that read the hidden state tell the hidden size; mlp outputs and input embedders do not.
+bool reads_hidden(const std::string& target) {
+  return !(target.find("mlp.2.") != std::string::npos || target.find("linear2.") != std::string::npos ||
+           target.find("_in.") != std::string::npos || target.find("img_in") == 0 || target.find("txt_in") == 0);
+}
+
+struct Tally {
+  std::set<std::string> formats;
+  std::set<int64_t> ranks;
+  std::set<double> alphas;
+  std::map<int64_t, int64_t> inputs;  // input width -> weighted module count
+  int64_t doubles = 0, singles = 0, others = 0, deepest_double = -1, deepest_single = -1;
+
+  void add(const LoraModule& m, const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
+    formats.insert(lora_format_name(m.format));
+    const auto& down = shapes.at(m.down);
+    if (down.size() == 2) ranks.insert(down[0]), inputs[down[1]] += reads_hidden(m.target) ? 1000 : 1;
+    if (!m.alpha.empty()) alphas.insert(safetensors::to_float32(ckpt.at(m.alpha)).at(0));
+    auto index = [&](const std::string& block) { return int64_t(std::stoll(m.target.substr(block.size()))); };
+    if (starts_with(m.target, "double_blocks."))
+      ++doubles, deepest_double = std::max(deepest_double, index("double_blocks."));
+    else if (starts_with(m.target, "single_blocks."))
+      ++singles, deepest_single = std::max(deepest_single, index("single_blocks."));
+    else
+      ++others;
+  }
+  // Most projections read the hidden state, so the commonest (weighted) input width is the hidden size.
+  int64_t hidden_size() const {
+    int64_t hidden = 0, most = 0;
+    for (const auto& [width, count] : inputs)
+      if (count > most) hidden = width, most = count;
+    return hidden;
+  }
+};
+
+// "1, 2" for a list of values; "none (alpha = rank)" for an empty one.
+std::string list(const json& values) {
+  std::string s;
+  for (const auto& v : values) s += (s.empty() ? "" : ", ") + (v.is_string() ? v.get<std::string>() : v.dump());
+  return s.empty() ? std::string("none (alpha = rank)") : s;
+}
+
+}  // namespace
+
+json lora_report(const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
+  std::vector<std::string> names;
+  for (const auto& [name, shape] : shapes) names.push_back(name);
+  LoraPlan plan;
+  try {
+    plan = plan_lora(names, ckpt.path().string());
+  } catch (const WeightError& e) {  // a LoRA genplug cannot apply: say why
+    return {{"error", e.what()}};
+  }
+  if (plan.modules.empty() && plan.text_encoder.empty()) return nullptr;
+  Tally t;
+  for (const auto& m : plan.modules) t.add(m, ckpt, shapes);
+  const int64_t hidden = t.hidden_size();
+  json j = {{"formats", t.formats}, {"modules", plan.modules.size()}, {"ranks", t.ranks}, {"alphas", t.alphas},
+            {"double_block_modules", t.doubles}, {"single_block_modules", t.singles}, {"other_modules", t.others},
+            {"hidden_size", hidden}, {"min_depth", t.deepest_double + 1},
+            {"min_depth_single_blocks", t.deepest_single + 1}, {"text_encoder_tensors", plan.text_encoder.size()},
+            {"unknown_tensors", plan.unknown}};
+  j["fits"] = "a FLUX transformer with hidden size " + std::to_string(hidden) + ", at least " +
+              std::to_string(t.deepest_double + 1) + " double and " + std::to_string(t.deepest_single + 1) +
+              " single blocks" + (hidden == 3072 ? " (FLUX.1-dev / -schnell shapes)" : "");
+  return j;
+}
+
+std::vector<std::string> lora_notes(const json& l) {
+  if (l.contains("error")) return {"lora: cannot be applied: " + l["error"].get<std::string>()};
+  std::vector<std::string> lines;
+  lines.push_back("lora: " + list(l["formats"]) + " keys, " + l["modules"].dump() + " modules (" +
+                  l["double_block_modules"].dump() + " in double blocks, " + l["single_block_modules"].dump() +
+                  " in single blocks, " + l["other_modules"].dump() + " other)");
+  lines.push_back("  rank: " + list(l["ranks"]) + "; alpha: " + list(l["alphas"]));
+  lines.push_back("  fits: " + l["fits"].get<std::string>());
+  if (l["text_encoder_tensors"].get<int64_t>() > 0)
+    lines.push_back("  ignored: " + l["text_encoder_tensors"].dump() +
+                    " text-encoder tensors (only the transformer is adapted)");
+  for (const auto& u : l["unknown_tensors"]) lines.push_back("  unknown tensor (ignored): " + u.get<std::string>());
+  return lines;
+}
+
+}  // namespace genplug::flux
