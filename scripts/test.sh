@@ -6,3 +6,5 @@ build=${GENPLUG_BUILD_DIR:-$root/build}
 bash "$root/scripts/setup.sh"
 bash "$root/scripts/build.sh"
 ctest --test-dir "$build" --output-on-failure --timeout 1200 -j2
+# The same sources without libtorch, in a clean tree: SDK, host, CLI, DyPE and flowmatch (ABI 1.1).
+bash "$root/scripts/build-without-torch.sh" "${build}-notorch"

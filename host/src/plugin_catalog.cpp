@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include <genplug/host/json_schema.hpp>
 
+#include "plugin_index.hpp"
 #include "plugin_library.hpp"
 #include "program_location.hpp"
 
@@ -41,8 +43,17 @@ struct PluginCatalog::Impl {
   Options options;
   std::vector<PluginRecord> records;
   std::vector<std::string> rejections;
-  std::map<std::string, std::shared_ptr<PluginLibrary>> libraries;  // by path
-  mutable std::map<std::string, int> created;                         // instances created, by kind
+  mutable std::map<std::string, std::shared_ptr<PluginLibrary>> libraries;  // loaded so far, by path
+  std::set<std::string> scanned;                                             // libraries seen, by path
+  mutable std::map<std::string, int> created;                                // instances created, by kind
+  std::unique_ptr<PluginIndex> index;
+
+  // The loaded library behind a record (loaded now when its plugins came from the cache).
+  const std::shared_ptr<PluginLibrary>& library(const fs::path& path) const {
+    auto it = libraries.find(path.string());
+    if (it == libraries.end()) it = libraries.emplace(path.string(), PluginLibrary::load(path)).first;
+    return it->second;
+  }
 
   void reject(const std::string& line) {
     rejections.push_back(line);
@@ -51,7 +62,11 @@ struct PluginCatalog::Impl {
 
   void scan_library(const fs::path& path) {
     const fs::path abs = fs::absolute(path).lexically_normal();
-    if (libraries.count(abs.string())) return;
+    if (!scanned.insert(abs.string()).second) return;
+    if (auto cached = index->lookup(abs)) {  // its plugins as last scanned: the library stays unloaded
+      for (PluginRecord& r : *cached) add_record(std::move(r));
+      return;
+    }
     std::shared_ptr<PluginLibrary> lib;
     try {
       lib = PluginLibrary::load(abs);
@@ -60,6 +75,8 @@ struct PluginCatalog::Impl {
       return;
     }
     bool any = false;
+    const size_t rejections_before = rejections.size();
+    std::vector<PluginRecord> found;
     for (const KindSpec& k : kKinds) {
       const genplug_factory_t* f = nullptr;
       try {
@@ -75,16 +92,25 @@ struct PluginCatalog::Impl {
                std::to_string(kMaxPluginsPerFactory) + " are read); the factory is ignored");
         continue;
       }
-      for (uint32_t i = 0; i < n; ++i) any |= add_descriptor(abs, k, f->descriptor(f, i), i);
+      for (uint32_t i = 0; i < n; ++i)
+        if (std::optional<PluginRecord> r = record_of(abs, k, f->descriptor(f, i), i, lib->entry().abi_minor))
+          found.push_back(std::move(*r));
     }
-    if (any) libraries[abs.string()] = lib;
+    const bool clean = rejections.size() == rejections_before;
+    for (const PluginRecord& r : found) any |= add_record(r);
+    if (!any) return;
+    libraries[abs.string()] = lib;
+    // Cached only when the library itself is sound, so its warnings are never lost; every plugin it offers, so
+    // a duplicate id is rejected again next time.
+    if (clean) index->store(abs, found);
   }
 
-  bool add_descriptor(const fs::path& lib, const KindSpec& k, const genplug_descriptor_t* d, uint32_t index) {
+  std::optional<PluginRecord> record_of(const fs::path& lib, const KindSpec& k, const genplug_descriptor_t* d,
+                                        uint32_t index, uint32_t abi_minor) {
     const std::string where = lib.string() + ": " + k.kind + " plugin #" + std::to_string(index);
     if (!d || d->struct_size < offsetof(genplug_descriptor_t, config_schema) + sizeof(d->config_schema)) {
       reject(where + ": descriptor missing or too small");
-      return false;
+      return std::nullopt;
     }
     PluginRecord r;
     r.id = str_or_empty(d->id);
@@ -95,14 +121,20 @@ struct PluginCatalog::Impl {
     r.kind = k.kind;
     r.kind_id = k.kind_id;
     r.library = lib;
+    r.abi_minor = abi_minor;
     if (r.id.empty()) {
       reject(where + ": descriptor has no id");
-      return false;
+      return std::nullopt;
     }
-    const std::string who = lib.string() + ": " + r.id;
     if (d->features)
       for (const char* const* f = d->features; *f; ++f) r.features.emplace_back(*f);
     r.schema_text = str_or_empty(d->config_schema);
+    return r;
+  }
+
+  // Adds a plugin whose schema the host can enforce and whose id is not taken yet.
+  bool add_record(PluginRecord r) {
+    const std::string who = r.library.string() + ": " + r.id;
     try {
       r.schema = nlohmann::json::parse(r.schema_text.empty() ? "{}" : r.schema_text);
       JsonSchema check(r.schema);  // the schema must be one the host can enforce
@@ -150,7 +182,7 @@ struct PluginCatalog::Impl {
       if (problems.size() > 1) msg += " (and " + std::to_string(problems.size() - 1) + " more)";
       throw HostError(ErrorKind::manifest, msg + " [plugin " + r.id + "]");
     }
-    const auto& lib = libraries.at(r.library.string());
+    const auto& lib = library(r.library);
     const genplug_factory_t* f = lib->factory(r.kind_id.c_str());
     if (!f)
       throw HostError(ErrorKind::plugin, r.library.string() + ": " + r.id + ": the library no longer offers a " +
@@ -171,6 +203,7 @@ struct PluginCatalog::Impl {
 
 PluginCatalog::PluginCatalog(Options options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
+  impl_->index = std::make_unique<PluginIndex>(impl_->options.cache_file);
   std::set<std::string> seen;
   for (const fs::path& entry : impl_->options.search_path) {
     std::error_code ec;
@@ -191,9 +224,14 @@ PluginCatalog::PluginCatalog(Options options) : impl_(std::make_unique<Impl>()) 
       for (const auto& f : files) impl_->scan_library(f);
     }
   }
+  impl_->index->save();
 }
 
 PluginCatalog::~PluginCatalog() = default;
+
+fs::path PluginCatalog::default_cache_file() { return PluginIndex::default_file(); }
+
+size_t PluginCatalog::libraries_loaded() const { return impl_->libraries.size(); }
 
 std::vector<fs::path> PluginCatalog::default_search_path(const std::vector<fs::path>& extra) {
   std::vector<fs::path> out(extra.begin(), extra.end());
@@ -229,7 +267,7 @@ int PluginCatalog::instances_created(const std::string& kind) const {
 const genplug_factory_t* PluginCatalog::factory_of(const std::string& id) const {
   const PluginRecord* r = find(id);
   if (!r) return nullptr;
-  return impl_->libraries.at(r->library.string())->factory(r->kind_id.c_str());
+  return impl_->library(r->library)->factory(r->kind_id.c_str());
 }
 
 std::vector<std::string> PluginCatalog::validate_config(const std::string& id, const nlohmann::json& config) const {
@@ -251,7 +289,7 @@ PosencProxy PluginCatalog::create_posenc(const std::string& id, const nlohmann::
                                          const std::string& where) const {
   const PluginRecord& r = impl_->require(id, "posenc");
   auto* p = static_cast<genplug_posenc_t*>(impl_->create(r, config, ctx, where));
-  PosencProxy proxy(p, r.id, impl_->libraries.at(r.library.string()));
+  PosencProxy proxy(p, r.id, impl_->library(r.library));
   require_fn<genplug_posenc_t>(p->struct_size >= offsetof(genplug_posenc_t, compute) + sizeof(p->compute) &&
                                    p->destroy && p->compute,
                                r, "is missing destroy or compute");
@@ -262,7 +300,7 @@ SchedulerProxy PluginCatalog::create_scheduler(const std::string& id, const nloh
                                                const std::string& where) const {
   const PluginRecord& r = impl_->require(id, "scheduler");
   auto* p = static_cast<genplug_scheduler_t*>(impl_->create(r, config, ctx, where));
-  SchedulerProxy proxy(p, r.id, impl_->libraries.at(r.library.string()));
+  SchedulerProxy proxy(p, r.id, impl_->library(r.library));
   require_fn<genplug_scheduler_t>(p->struct_size >= offsetof(genplug_scheduler_t, sample) + sizeof(p->sample) &&
                                       p->destroy && p->sigmas && p->evaluation_count && p->sample,
                                   r, "is missing destroy, sigmas, evaluation_count or sample");
@@ -273,7 +311,7 @@ ModelProxy PluginCatalog::create_model(const std::string& id, const nlohmann::js
                                        const std::string& where) const {
   const PluginRecord& r = impl_->require(id, "model");
   auto* p = static_cast<genplug_model_t*>(impl_->create(r, config, ctx, where));
-  ModelProxy proxy(p, r.id, impl_->libraries.at(r.library.string()));
+  ModelProxy proxy(p, r.id, impl_->library(r.library));
   require_fn<genplug_model_t>(p->struct_size >= offsetof(genplug_model_t, encode) + sizeof(p->encode) && p->destroy &&
                                   p->describe && p->condition && p->noise && p->predict && p->decode && p->encode,
                               r, "is missing one of destroy, describe, condition, noise, predict, decode, encode");
@@ -284,7 +322,7 @@ InspectorProxy PluginCatalog::create_inspector(const std::string& id, const nloh
                                                const std::string& where) const {
   const PluginRecord& r = impl_->require(id, "inspector");
   auto* p = static_cast<genplug_inspector_t*>(impl_->create(r, config, ctx, where));
-  InspectorProxy proxy(p, r.id, impl_->libraries.at(r.library.string()));
+  InspectorProxy proxy(p, r.id, impl_->library(r.library));
   require_fn<genplug_inspector_t>(p->struct_size >= offsetof(genplug_inspector_t, inspect) + sizeof(p->inspect) &&
                                       p->destroy && p->probe && p->inspect,
                                   r, "is missing destroy, probe or inspect");

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 
 #include <algorithm>
@@ -165,4 +166,34 @@ BOOST_AUTO_TEST_CASE(a_symlink_loop_in_a_plugin_folder_does_not_hide_the_others)
   BOOST_TEST(c.find("org.genplug.test.minimal") != nullptr);
   BOOST_TEST(any_line(warnings, "libloop.so", "symbolic links"));
   std::filesystem::remove_all(dir);
+}
+
+// The descriptor cache (plugin_index.hpp): a second catalog lists the same plugins without loading any library,
+// loads one only to create from it, and scans a library again once the file changed.
+BOOST_AUTO_TEST_CASE(cached_descriptors_load_a_library_only_when_a_plugin_is_created) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("genplug-cache-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(GENPLUG_FIXTURE_DIR) / "libminimal_posenc.so", dir / "libminimal_posenc.so");
+  PluginCatalog::Options o;
+  o.search_path = {dir};
+  o.cache_file = dir / "cache" / "plugins.json";
+  {
+    PluginCatalog first(o);  // scans: loads the library, writes the cache
+    BOOST_TEST(first.libraries_loaded() == 1u);
+    BOOST_TEST(fs::is_regular_file(o.cache_file));
+  }
+  PluginCatalog second(o);
+  BOOST_TEST(second.libraries_loaded() == 0u);
+  BOOST_REQUIRE(second.find("org.genplug.test.minimal"));
+  BOOST_TEST(second.find("org.genplug.test.minimal")->kind == "posenc");
+  CallContext ctx;
+  auto p = second.create_posenc("org.genplug.test.minimal", nlohmann::json::object(), ctx);
+  BOOST_TEST(second.libraries_loaded() == 1u);
+  // A rewritten library (another modification time) is scanned, not trusted from the cache.
+  fs::last_write_time(dir / "libminimal_posenc.so", fs::last_write_time(dir / "libminimal_posenc.so") + std::chrono::seconds(5));
+  PluginCatalog third(o);
+  BOOST_TEST(third.libraries_loaded() == 1u);
+  fs::remove_all(dir);
 }

@@ -20,6 +20,7 @@ struct PluginRecord {
   std::string kind;     // "posenc", "scheduler", "model", "inspector"
   std::string kind_id;  // "genplug.posenc/1", ...
   std::vector<std::string> features;
+  uint32_t abi_minor = 0;   // the ABI minor its library was built with
   std::string schema_text;  // the plugin's JSON Schema, as it gave it
   nlohmann::json schema;    // parsed
   std::filesystem::path library;
@@ -32,7 +33,12 @@ class PluginCatalog {
     std::vector<std::filesystem::path> search_path;
     // Receives one line per rejected library or plugin ("why it was skipped"); default: ignored.
     std::function<void(const std::string&)> warn;
+    // Where the descriptors of scanned libraries are cached (plugin_index.hpp), so that a library is loaded
+    // only when one of its plugins is created. Empty: no cache, every library is loaded while scanning.
+    std::filesystem::path cache_file = default_cache_file();
   };
+  // GENPLUG_PLUGIN_CACHE ("off": none), else $XDG_CACHE_HOME/genplug/plugins.json, else ~/.cache/genplug/.
+  static std::filesystem::path default_cache_file();
 
   explicit PluginCatalog(Options options);
   ~PluginCatalog();
@@ -44,6 +50,8 @@ class PluginCatalog {
   static std::vector<std::filesystem::path> default_search_path(const std::vector<std::filesystem::path>& extra = {});
 
   const std::vector<PluginRecord>& plugins() const;
+  // How many libraries this catalog has loaded (those of cached plugins are loaded on first use).
+  size_t libraries_loaded() const;
   const PluginRecord* find(const std::string& id) const;
   // How many instances of a kind ("model", ...) this catalog has created (successful or not).
   int instances_created(const std::string& kind) const;
