@@ -9,7 +9,7 @@
 
 #include <cstring>
 
-#include "command.hpp"
+#include "cli_options.hpp"
 #include "f32_safetensors.hpp"
 
 namespace genplug::cli {
@@ -27,28 +27,9 @@ struct EncodeOptions {
 };
 
 // --text: inline JSON or @file.
-json parse_text_option(const std::string& value) {
-  std::string text = value;
-  if (!value.empty() && value[0] == '@') {
-    std::ifstream in(value.substr(1));
-    if (!in) throw HostError(ErrorKind::usage, "--text: cannot read '" + value.substr(1) + "'");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
-  }
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const std::exception& e) {
-    throw HostError(ErrorKind::usage, std::string("--text: not valid JSON: ") + e.what());
-  }
-  if (!j.is_object()) throw HostError(ErrorKind::usage, "--text: expected a JSON object, got " + j.dump());
-  return j;
-}
-
 // The text config: --text, then the individual flags over it.
 json text_config(const EncodeOptions& o) {
-  json text = parse_text_option(o.text);
+  json text = json_object_option("--text", o.text);
   auto set = [&](const char* key, const std::string& v) {
     if (!v.empty()) text[key] = v;
   };
@@ -102,16 +83,8 @@ void run_encode(const EncodeOptions& o, const Globals& globals) {
                              {"text", text}};
   host::PluginCatalog catalog = globals.catalog();
   CallContext ctx;
-  ctx.on_log([&](int32_t severity, const std::string& m) {
-    if (severity >= GENPLUG_LOG_WARNING && (!globals.quiet || severity >= GENPLUG_LOG_ERROR))
-      std::cerr << (severity >= GENPLUG_LOG_ERROR ? "error: " : "warning: ") << m << "\n";
-  });
-  ModelProxy model;
-  try {
-    model = catalog.create_model(o.plugin, model_config, ctx, "--text");
-  } catch (const HostError& e) {
-    throw HostError(e.kind() == ErrorKind::manifest ? ErrorKind::usage : e.kind(), e.what());
-  }
+  log_to_stderr(ctx, globals);
+  ModelProxy model = create_from_option([&] { return catalog.create_model(o.plugin, model_config, ctx, "--text"); });
   std::vector<std::pair<std::string, ManagedTensor>> tensors;
   try {
     tensors = model.condition(o.prompt, "", ctx);

@@ -5,16 +5,14 @@
 //
 // Output: {"axes":[{"dim":16,"freqs":[...],"mscale":1.0},...]} with every double at round-trip precision.
 // The layout is given (--layout JSON or @FILE; samples/layouts/flux.json is FLUX.1's): the CLI knows no model.
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include <genplug/host.hpp>
 
-#include "command.hpp"
+#include "cli_options.hpp"
 
 namespace genplug::cli {
 namespace {
@@ -32,14 +30,6 @@ struct PosencOptions {
   std::vector<uint32_t> extent;  // tokens per axis, instead of --height/--width
   double t = 1.0;
 };
-
-json parse_json_option(const std::string& option, const std::string& text) {
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw HostError(ErrorKind::usage, option + ": not valid JSON: " + e.what());
-  }
-}
 
 template <class T>
 T layout_field(const json& value, const std::string& name) {
@@ -64,15 +54,7 @@ RotaryLayout parse_layout(const std::string& text) {
   if (text.empty())
     throw HostError(ErrorKind::usage, "--layout is required: a JSON object {axis_dims, theta, base_extent, "
                                       "pixels_per_token[, axis_flags]} or @FILE (FLUX.1: @samples/layouts/flux.json)");
-  json j;
-  if (text[0] == '@') {
-    std::ifstream in(text.substr(1));
-    if (!in) throw HostError(ErrorKind::usage, "--layout: cannot read '" + text.substr(1) + "'");
-    j = parse_json_option("--layout " + text, std::string(std::istreambuf_iterator<char>(in), {}));
-  } else {
-    j = parse_json_option("--layout", text);
-  }
-  if (!j.is_object()) throw HostError(ErrorKind::usage, "--layout: expected a JSON object, got " + j.dump());
+  const json j = json_object_option("--layout", text);
   RotaryLayout layout;
   for (const auto& item : j.items()) {
     const std::string& key = item.key();
@@ -138,20 +120,14 @@ std::vector<uint32_t> target_extent(const PosencOptions& o, const RotaryLayout& 
 
 void run_posenc(const PosencOptions& o, const Globals& globals) {
   if (!(o.t >= 0.0 && o.t <= 1.0)) throw HostError(ErrorKind::usage, "--t: must be in [0, 1], got " + json(o.t).dump());
-  const json config = parse_json_option("--config", o.config);
-  if (!config.is_object()) throw HostError(ErrorKind::usage, "--config: expected a JSON object, got " + config.dump());
+  const json config = json_object_option("--config", o.config);
   const RotaryLayout layout = parse_layout(o.layout);
   const std::vector<uint32_t> target = target_extent(o, layout);
 
   host::PluginCatalog catalog = globals.catalog();
   CallContext ctx;
-  PosencProxy posenc;
-  try {
-    posenc = catalog.create_posenc(o.plugin, config, ctx, "--config");
-  } catch (const HostError& e) {
-    // A config rejected by the schema or the plugin is a command-line problem here, not a manifest one.
-    throw HostError(e.kind() == ErrorKind::manifest ? ErrorKind::usage : e.kind(), e.what());
-  }
+  log_to_stderr(ctx, globals);
+  PosencProxy posenc = create_from_option([&] { return catalog.create_posenc(o.plugin, config, ctx, "--config"); });
   Spectrum spectrum;
   try {
     spectrum = posenc.compute(layout, target, o.t, ctx);

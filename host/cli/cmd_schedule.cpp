@@ -11,7 +11,7 @@
 
 #include <genplug/host.hpp>
 
-#include "command.hpp"
+#include "cli_options.hpp"
 
 namespace genplug::cli {
 namespace {
@@ -27,32 +27,13 @@ struct ScheduleOptions {
   uint64_t image_tokens = 0;
 };
 
-json parse_config_option(const std::string& text) {
-  json config;
-  try {
-    config = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw HostError(ErrorKind::usage, std::string("--config: not valid JSON: ") + e.what());
-  }
-  if (!config.is_object()) throw HostError(ErrorKind::usage, "--config: expected a JSON object, got " + config.dump());
-  return config;
-}
-
 void run_schedule(const ScheduleOptions& o, const Globals& globals) {
-  const json config = parse_config_option(o.config);
+  const json config = json_object_option("--config", o.config);
   host::PluginCatalog catalog = globals.catalog();
   CallContext ctx;
-  ctx.on_log([&](int32_t severity, const std::string& m) {
-    if (severity >= GENPLUG_LOG_WARNING && (!globals.quiet || severity >= GENPLUG_LOG_ERROR))
-      std::cerr << (severity >= GENPLUG_LOG_ERROR ? "error: " : "warning: ") << m << "\n";
-  });
-  SchedulerProxy scheduler;
-  try {
-    scheduler = catalog.create_scheduler(o.plugin, config, ctx, "--config");
-  } catch (const HostError& e) {
-    // A config rejected by the schema or the plugin is a command-line problem here, not a manifest one.
-    throw HostError(e.kind() == ErrorKind::manifest ? ErrorKind::usage : e.kind(), e.what());
-  }
+  log_to_stderr(ctx, globals);
+  SchedulerProxy scheduler =
+      create_from_option([&] { return catalog.create_scheduler(o.plugin, config, ctx, "--config"); });
   std::vector<double> sigmas;
   try {
     sigmas = scheduler.sigmas(o.steps, o.image_tokens, ctx);

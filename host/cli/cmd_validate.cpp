@@ -1,7 +1,9 @@
 // genplug validate LIB — checks a plugin library against the genplug contract: the first tool a third-party
 // plugin author runs. Each check prints PASS/FAIL with the reason; the exit code is 4 when any check fails.
+#include <cmath>
 #include <cstring>
 #include <iostream>
+#include <thread>
 
 #include <genplug/host.hpp>
 
@@ -83,10 +85,52 @@ void check_geometry(const ModelProxy& model, const std::string& who, Report& rep
   }
 }
 
+// What a plugin built against an older ABI minor should change for ABI 1.1 (docs/abi.md, change log). Notes,
+// not failures: 1.0 plugins still load; a model without geometry() fails check_geometry.
+void abi_notes(const host::PluginRecord& p) {
+  if (p.abi_minor >= GENPLUG_ABI_MINOR) return;
+  std::string what = "init/deinit may now be called concurrently by independent hosts: count them under a lock "
+                     "(the 1.1 C++ wrapper does)";
+  if (p.kind == "model")
+    what += "; add geometry() (the host derives layout, target extent, latent and defaults from it), return "
+            "velocities in the latent's dtype and device, and lend GENPLUG_EXT_MODEL_TENSOR_OPS for non-CPU tensors";
+  if (p.kind == "scheduler") what += "; add count_evaluations() (evaluation_count cannot report failure)";
+  if (p.kind == "posenc") what += "; read layout->axis_flags when present: rescale only axes flagged spatial";
+  std::cout << "NOTE " << p.kind << " " << p.id << ": built against ABI " << GENPLUG_ABI_MAJOR << "." << p.abi_minor
+            << ", this host is " << GENPLUG_ABI_MAJOR << "." << GENPLUG_ABI_MINOR << ": " << what << "\n";
+}
+
+// [thread: render]: different instances may compute at the same time. Two instances on two threads must give
+// what one gives alone (a plugin with hidden shared state fails this, or crashes here rather than in a host).
+void check_concurrent_posenc(const host::PluginCatalog& catalog, const host::PluginRecord& p, Report& rep) {
+  const RotaryLayout layout{{8, 12, 12}, 10000.0, {1, 16, 16}, 8, {0, GENPLUG_AXIS_SPATIAL, GENPLUG_AXIS_SPATIAL}};
+  auto run = [&](double t0, std::vector<std::vector<double>>& out) {
+    CallContext ctx;
+    auto inst = catalog.create_posenc(p.id, nlohmann::json::object(), ctx);
+    for (int i = 0; i < 200; ++i) out.push_back(inst.compute(layout, {1, 32, 48}, std::fmod(t0 + 0.01 * i, 1.0), ctx).freqs);
+  };
+  std::vector<std::vector<double>> alone_a, alone_b, a, b;
+  run(0.0, alone_a);
+  run(0.5, alone_b);
+  std::string error;
+  std::thread other([&] {
+    try {
+      run(0.5, b);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  run(0.0, a);
+  other.join();
+  rep.check(error.empty() && a == alone_a && b == alone_b,
+            p.kind + " " + p.id + ": two instances computing on two threads agree with one alone", error);
+}
+
 void validate(const std::string& library, bool create_models) {
   Report rep;
   host::PluginCatalog::Options o;
   o.search_path = {library};
+  o.cache_file.clear();  // validation loads and initialises the library itself, every time
   host::PluginCatalog catalog(o);
   for (const auto& r : catalog.rejections()) rep.fail("load: " + r);
   if (!catalog.rejections().empty() && catalog.plugins().empty()) {
@@ -101,6 +145,7 @@ void validate(const std::string& library, bool create_models) {
               who + ": version looks like semver", "'" + p.version + "'");
     rep.check(p.schema.is_object() && p.schema.value("type", "") == "object", who + ": config schema is an object schema");
     rep.check(p.id.find('.') != std::string::npos, who + ": id is reverse-DNS", "'" + p.id + "'");
+    abi_notes(p);
     if (p.kind == "model" && !create_models) {
       std::cout << "SKIP " << who << ": create with the default config (pass --create-models)\n";
       continue;
@@ -113,6 +158,7 @@ void validate(const std::string& library, bool create_models) {
         const RotaryLayout probe{{8, 12, 12}, 10000.0, {1, 16, 16}, 8, {0, GENPLUG_AXIS_SPATIAL, GENPLUG_AXIS_SPATIAL}};
         auto s = inst.compute(probe, {1, 32, 32}, 0.5, ctx);
         rep.check(s.freqs.size() == 16 && s.amplitude.size() == 3, who + ": create {} and compute a spectrum");
+        check_concurrent_posenc(catalog, p, rep);
       } else if (p.kind == "scheduler") {
         auto inst = catalog.create_scheduler(p.id, nlohmann::json::object(), ctx);
         auto sig = inst.sigmas(4, 4096, ctx);

@@ -1,0 +1,40 @@
+// See cli_options.hpp.
+#include "cli_options.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+namespace genplug::cli {
+
+using host::ErrorKind;
+using host::HostError;
+
+nlohmann::json json_object_option(const std::string& option, const std::string& value) {
+  std::string text = value;
+  std::string where = option;
+  if (!value.empty() && value[0] == '@') {
+    std::ifstream in(value.substr(1));
+    if (!in) throw HostError(ErrorKind::usage, option + ": cannot read '" + value.substr(1) + "'");
+    text.assign(std::istreambuf_iterator<char>(in), {});
+    where = option + " " + value;
+  }
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw HostError(ErrorKind::usage, where + ": not valid JSON: " + e.what());
+  }
+  if (!j.is_object()) throw HostError(ErrorKind::usage, where + ": expected a JSON object, got " + j.dump());
+  return j;
+}
+
+void log_to_stderr(CallContext& ctx, const Globals& globals) {
+  const bool quiet = globals.quiet;
+  ctx.on_log([quiet](int32_t severity, const std::string& m) {
+    if (severity >= GENPLUG_LOG_WARNING && (!quiet || severity >= GENPLUG_LOG_ERROR))
+      std::cerr << (severity >= GENPLUG_LOG_ERROR ? "error: " : "warning: ") << m << "\n";
+  });
+}
+
+}  // namespace genplug::cli

@@ -1,0 +1,32 @@
+// genplug CLI — what every command reads the same way: JSON-object options (text or @FILE), plugin creation
+// from a command-line config, and plugin log lines on stderr.
+#pragma once
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include <genplug/host.hpp>
+
+#include "command.hpp"
+
+namespace genplug::cli {
+
+// The JSON object given to `option` as text, or read from a file with @FILE. HostError(usage) naming the option
+// when the text is not JSON or not an object.
+nlohmann::json json_object_option(const std::string& option, const std::string& value);
+
+// Sends a plugin's warnings and errors to stderr (errors only with --quiet).
+void log_to_stderr(CallContext& ctx, const Globals& globals);
+
+// Runs a catalog create_*(): a config the schema or the plugin rejects is a usage error here (exit 2), not a
+// manifest one.
+template <class F>
+auto create_from_option(F&& create) -> decltype(create()) {
+  try {
+    return create();
+  } catch (const host::HostError& e) {
+    throw host::HostError(e.kind() == host::ErrorKind::manifest ? host::ErrorKind::usage : e.kind(), e.what());
+  }
+}
+
+}  // namespace genplug::cli
