@@ -66,8 +66,8 @@ RotaryLayout parse_layout(const std::string& text) {
       layout.base_extent = layout_field<std::vector<uint32_t>>(item.value(), key);
     else if (key == "pixels_per_token")
       layout.pixels_per_token = layout_field<uint32_t>(item.value(), key);
-    else if (key == "axis_flags" && item.value().is_array())
-      for (std::size_t a = 0; a < item.value().size(); ++a)
+    else if (key == "axis_flags")
+      for (std::size_t a = 0; a < layout_field<json::array_t>(item.value(), key).size(); ++a)
         layout.axis_flags.push_back(axis_flag(item.value()[a], "--layout.axis_flags[" + std::to_string(a) + "]"));
     else if (key != "description")
       throw HostError(ErrorKind::usage, "--layout." + key +

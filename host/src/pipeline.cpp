@@ -441,9 +441,22 @@ struct JobRun {
     }
   }
 
+  // noise() must make the latent geometry() stated: shape, dtype and device (model.h).
+  void check_latent(const DLTensor& t) const {
+    const genplug_geometry_t& g = geometry;
+    bool ok = t.ndim == g.latent_ndim && t.dtype.code == g.latent_dtype.code && t.dtype.bits == g.latent_dtype.bits &&
+              t.dtype.lanes == g.latent_dtype.lanes && t.device.device_type == g.latent_device.device_type &&
+              t.device.device_id == g.latent_device.device_id;
+    for (int i = 0; ok && i < t.ndim; ++i) ok = t.shape[i] == g.latent_shape[i];
+    if (!ok)
+      throw HostError(ErrorKind::plugin, where + ": " + m.model.id() + ": noise() made a latent other than the one "
+                                                                       "geometry() states (shape, dtype or device)");
+  }
+
   // The initial latent, sampled in place by the scheduler with the model's (or the host's) tensor operations.
   ManagedTensor sample() {
     ManagedTensor latent = m.model.noise(job.seed, result.height, result.width, m.ctx);
+    check_latent(latent.tensor());
     if (m.options.on_initial_latent) m.options.on_initial_latent(latent.get()->dl_tensor);
     const std::vector<double> sigmas = scheduler->sigmas(steps, geometry.image_tokens, m.ctx);
     progress.evaluations = scheduler->evaluation_count(static_cast<uint32_t>(sigmas.size()), m.ctx);
@@ -469,7 +482,7 @@ struct JobRun {
     ops = nullptr;
     if (s == GENPLUG_E_CANCELLED || error_code == GENPLUG_E_CANCELLED || cancelled())
       throw HostError(ErrorKind::cancelled, where + ": cancelled");
-    if (s != GENPLUG_OK) {
+    if (s != GENPLUG_OK || error_code != GENPLUG_OK) {  // a failed evaluation fails the job, whatever sample() says
       const std::string msg = !error.empty() ? error
                                              : scheduler->id() + ": sample: " + status_name(s) +
                                                    (m.ctx.error().empty() ? " (the plugin gave no message)" : ": " + m.ctx.error());

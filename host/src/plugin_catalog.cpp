@@ -51,8 +51,14 @@ struct PluginCatalog::Impl {
   // The loaded library behind a record (loaded now when its plugins came from the cache).
   const std::shared_ptr<PluginLibrary>& library(const fs::path& path) const {
     auto it = libraries.find(path.string());
-    if (it == libraries.end()) it = libraries.emplace(path.string(), PluginLibrary::load(path)).first;
-    return it->second;
+    if (it != libraries.end()) return it->second;
+    try {
+      return libraries.emplace(path.string(), PluginLibrary::load(path)).first->second;
+    } catch (const HostError& e) {  // listed from the cache, but it no longer loads: say so, and scan it next time
+      index->forget(path);
+      throw HostError(e.kind(), std::string(e.what()) + " (its plugins were listed from the plugin cache " +
+                                    options.cache_file.string() + "; the entry is dropped)");
+    }
   }
 
   void reject(const std::string& line) {

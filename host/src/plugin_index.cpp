@@ -6,6 +6,8 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <functional>
+#include <thread>
 
 namespace genplug::host {
 namespace fs = std::filesystem;
@@ -88,6 +90,13 @@ std::optional<std::vector<PluginRecord>> PluginIndex::lookup(const fs::path& lib
   }
 }
 
+void PluginIndex::forget(const fs::path& library) {
+  if (file_.empty() || !doc_["libraries"].contains(library.string())) return;
+  doc_["libraries"].erase(library.string());
+  dirty_ = true;
+  save();
+}
+
 void PluginIndex::store(const fs::path& library, const std::vector<PluginRecord>& records) {
   if (file_.empty()) return;
   nlohmann::json plugins = nlohmann::json::array();
@@ -100,7 +109,12 @@ void PluginIndex::save() const {
   if (!dirty_ || file_.empty()) return;
   std::error_code ec;
   fs::create_directories(file_.parent_path(), ec);
-  const fs::path tmp = file_.string() + ".tmp-" + std::to_string(::getpid());
+  // Unique per process, thread and host: catalogs in one process, or farm nodes sharing a home, never share it.
+  char host[64] = "";
+  ::gethostname(host, sizeof host - 1);
+  const fs::path tmp = file_.string() + ".tmp-" + host + "-" + std::to_string(::getpid()) + "-" +
+                       std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id())) + "-" +
+                       std::to_string(reinterpret_cast<uintptr_t>(this));
   {
     std::ofstream out(tmp);
     if (!out) return;

@@ -24,6 +24,8 @@ class PluginIndex {
   // The records of `library` as last scanned, when the file is unchanged since.
   std::optional<std::vector<PluginRecord>> lookup(const std::filesystem::path& library) const;
   void store(const std::filesystem::path& library, const std::vector<PluginRecord>& records);
+  // Drops a library's entry (it no longer loads) and writes the cache at once.
+  void forget(const std::filesystem::path& library);
   // Writes the cache if store() changed it; failures are ignored (the cache is an optimisation).
   void save() const;
 

@@ -207,7 +207,7 @@ genplug_tensor_handle HostTensorOps::view(const DLTensor& t) {
 
 void HostTensorOps::release(genplug_tensor_handle h) { impl_->drop(H(h), false); }
 
-const DLTensor& HostTensorOps::dl(genplug_tensor_handle h) const { return H(h)->dl; }
+const DLTensor& HostTensorOps::dl(genplug_tensor_handle h) const { return impl_->checked(h)->dl; }
 
 void HostTensorOps::adopt(genplug_tensor_handle dst, ManagedTensor t) {
   Handle* h = impl_->checked(dst);
@@ -223,9 +223,13 @@ void HostTensorOps::adopt(genplug_tensor_handle dst, ManagedTensor t) {
     h->describe(h->owned.tensor());
     return;
   }
-  // Another dtype, device or layout: copied in element by element (CPU), or by the model's operations.
+  // A non-compact velocity, or one of another dtype or device (which model.h forbids): copied in element by
+  // element on the CPU, or by the model's operations when only the strides differ (they take one layout).
   ++impl_->copies;
   if (impl_->model_ops) {
+    if (!same_device || !cpu::same_layout(src, h->dl))
+      throw HostError(ErrorKind::plugin, "predict returned a velocity of another shape, dtype or device than the "
+                                         "latent (model.h)");
     const DLTensor* in[1] = {&src};
     const double one[1] = {1.0};
     impl_->check_model(impl_->model_ops->linear_combination(impl_->model, &h->dl, 1, in, one, impl_->ctx.get()), "copy");

@@ -210,14 +210,20 @@ int main(int argc, char** argv) {
 
   /* The model says everything about its geometry: size, rotary layout, target extent, latent, defaults. */
   r.geometry.struct_size = sizeof r.geometry;
-  if (!r.model->geometry || r.model->geometry(r.model, &defaults, &r.geometry, &ctx) != GENPLUG_OK)
+  if (!GENPLUG_HAS_FIELD(r.model, genplug_model_t, geometry) || !r.model->geometry) /* an ABI 1.0 model */
+    return fprintf(stderr, "the model states no geometry (ABI 1.0): rebuild it against 1.1\n"), 1;
+  if (r.model->geometry(r.model, &defaults, &r.geometry, &ctx) != GENPLUG_OK)
     return fprintf(stderr, "geometry: %s\n", last_error), 1;
+  /* This host's arithmetic (and the velocity memcpy below) is for CPU float32 latents only. */
+  if (r.geometry.latent_device.device_type != kDLCPU || r.geometry.latent_dtype.code != kDLFloat ||
+      r.geometry.latent_dtype.bits != 32)
+    return fprintf(stderr, "this host samples CPU float32 latents only\n"), 1;
   if (r.model->condition(r.model, argc > 7 ? argv[7] : "a red circle", NULL, &sink, &ctx) != GENPLUG_OK ||
       r.model->noise(r.model, 1, r.geometry.height, r.geometry.width, &latent, &ctx) != GENPLUG_OK)
     return fprintf(stderr, "condition/noise: %s\n", last_error), 1;
   if (latent->dl_tensor.device.device_type != kDLCPU || latent->dl_tensor.dtype.code != kDLFloat ||
       latent->dl_tensor.dtype.bits != 32)
-    return fprintf(stderr, "this host samples CPU float32 latents only\n"), 1;
+    return fprintf(stderr, "noise() made another latent than geometry() stated\n"), 1;
   r.conditioning.struct_size = sizeof r.conditioning;
   r.conditioning.count = cond.count;
   r.conditioning.names = cond.names;

@@ -4,6 +4,7 @@
 // leaves the device. Images cross as CPU float32 [1, 3, H, W] in [0, 1] (model.h).
 #include "flux_model.hpp"
 
+#include <array>
 #include <cstring>
 #include <optional>
 
@@ -119,7 +120,7 @@ class FluxModel final : public Model {
                                         : DLDevice{kDLCPU, 0};
     g.image_tokens = uint64_t(gh * gw);
     g.default_steps = settings_.steps.value_or(d.steps);
-    g.default_guidance = settings_.guidance;
+    g.default_guidance = c.guidance_embed ? settings_.guidance : 0.0;  // model.h: 0 without distilled guidance
   }
 
   // The transformer with `loras` merged (none: the base weights themselves). Built before anything is replaced,
@@ -211,9 +212,8 @@ class FluxModel final : public Model {
     txt = txt.expand({B, txt.size(1), txt.size(2)});
     vec = vec.expand({B, vec.size(1)});
     const RotarySpectrum spectrum = spectrum_of(args.spectrum);
-    const torch::Tensor ids = flux_position_ids(txt.size(1), gh, gw, int64_t(config().axes_dim.size()));
-    const RotaryTables pe = rotary_tables(ids, spectrum, device_);
-    const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+    const RotaryTables pe = rotary_tables(position_ids(txt.size(1), gh, gw), spectrum, device_);
+    const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
     torch::Tensor t = torch::full({B}, args.sigma, f32), g = torch::full({B}, args.guidance, f32);
     torch::Tensor v = rethrow_as(GENPLUG_E_FAILED, "predict", [&] { return transformer_->forward(latent, txt, t, vec, g, pe); });
     return to_dlpack(v.to(latent.device(), latent.scalar_type()).contiguous());  // model.h: where the latent is
@@ -243,6 +243,16 @@ class FluxModel final : public Model {
 
  private:
   const FluxConfig& config() const { return transformer_->config(); }
+
+  // FLUX's position ids for a text length and token grid, kept on the device between evaluations of one image.
+  const torch::Tensor& position_ids(int64_t txt_len, int64_t gh, int64_t gw) {
+    const std::array<int64_t, 3> key{txt_len, gh, gw};
+    if (key != ids_key_ || !ids_.defined()) {
+      ids_ = flux_position_ids(txt_len, gh, gw, int64_t(config().axes_dim.size())).to(device_);
+      ids_key_ = key;
+    }
+    return ids_;
+  }
   int64_t latent_channels() const { return config().in_channels / 4; }
   int64_t pixels_per_token() const { return 2 * (vae_ ? vae_->config().downscale() : 8); }
 
@@ -332,7 +342,7 @@ class FluxModel final : public Model {
     const int64_t ctx_dim = config().context_in_dim, vec_dim = config().vec_in_dim;
     if (!settings_.conditioning.empty()) {
       fixed_ = rethrow_as(GENPLUG_E_IO, "config.conditioning", [&] {
-        return read_conditioning_file(settings_.conditioning, ctx_dim, vec_dim, torch::kCPU, torch::kFloat32);
+        return read_conditioning_file(settings_.conditioning, ctx_dim, vec_dim, device_, torch::kFloat32);
       });
       if (!settings_.text.is_null()) ctx.warn("org.genplug.flux: config.conditioning given; config.text is not used");
       return;
@@ -386,6 +396,8 @@ class FluxModel final : public Model {
   std::optional<TextConditioning> fixed_;
   std::string description_;
   const Context* current_ctx_ = nullptr;
+  std::array<int64_t, 3> ids_key_{};
+  torch::Tensor ids_;
 };
 
 }  // namespace

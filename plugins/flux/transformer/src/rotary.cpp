@@ -41,12 +41,15 @@ RotaryTables rotary_tables(const torch::Tensor& ids, const RotarySpectrum& spect
                           " freqs and " + std::to_string(spectrum.amplitude.size()) + " amplitudes; the layout needs " +
                           std::to_string(pairs) + " and " + std::to_string(axes));
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
-  torch::Tensor pos = ids.to(torch::kCPU, torch::kFloat64);
+  // Built where the model runs: only the spectrum (a few hundred doubles) crosses to the device per step.
+  torch::Tensor pos = ids.to(device, torch::kFloat64);
+  const auto f64_on_device = torch::TensorOptions().dtype(torch::kFloat64).device(device);
   std::vector<torch::Tensor> cos_parts, sin_parts;
   int64_t offset = 0;
   for (int64_t a = 0; a < axes; ++a) {
     const int64_t n = spectrum.axes_dim[a] / 2;
-    torch::Tensor freqs = torch::from_blob(const_cast<double*>(spectrum.freqs.data() + offset), {n}, f64).clone();
+    torch::Tensor freqs =
+        torch::from_blob(const_cast<double*>(spectrum.freqs.data() + offset), {n}, f64).to(f64_on_device);
     torch::Tensor angle = pos.select(1, a).unsqueeze(1) * freqs.unsqueeze(0);  // float64, [L, n]
     const float amp = float(spectrum.amplitude[a]);
     torch::Tensor c = angle.cos().to(torch::kFloat32), s = angle.sin().to(torch::kFloat32);
@@ -58,7 +61,7 @@ RotaryTables rotary_tables(const torch::Tensor& ids, const RotarySpectrum& spect
     sin_parts.push_back(s);
     offset += n;
   }
-  return {torch::cat(cos_parts, 1).to(device), torch::cat(sin_parts, 1).to(device)};
+  return {torch::cat(cos_parts, 1), torch::cat(sin_parts, 1)};
 }
 
 torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTables& t) {
