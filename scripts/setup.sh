@@ -6,10 +6,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 export DEBIAN_FRONTEND=noninteractive
 packages=(
   build-essential cmake ninja-build ccache pkg-config
-  libtorch-dev libopenblas0-pthread
+  libtorch-dev libopenblas0-pthread python3-torch
   libboost-dev libboost-filesystem-dev libboost-test-dev
   nlohmann-json3-dev libopenexr-dev libdlpack-dev libsentencepiece-dev
-  libcli11-dev json-schema-test-suite
+  libcli11-dev json-schema-test-suite doxygen
   slurmctld slurmd slurm-client munge openexr
 )
 missing=()

@@ -1,0 +1,566 @@
+#!/usr/bin/env python3
+"""The Python host of samples/python-host (ctypes only, genplug_ctypes.py) against the built DyPE library and the
+golden set (GENPLUG_GOLDEN_DIR, default tests/golden):
+
+* its ctypes structs against the C compiler's layout of sdk/include/genplug/*.h (tests/python_host/abi_layout.c);
+* the entry, the ABI check and the descriptors;
+* every case of dype/cases.json, and the tiny FLUX model's DyPE spectra (flux/flux_tiny_info.json), to the
+  C++ tests' bound (1e-12 relative: tests/dype/test_dype_golden.cpp, test_dype_plugin.cpp);
+* the cos/sin tables built in PyTorch from those spectra with FLUX position ids against dype/tables.safetensors
+  (caseK.cos/sin) and flux/flux_tiny_io.safetensors (dype.cos/sin, dype.pe), to 1e-6 absolute as
+  tests/dype/test_dype_tables.cpp and tests/flux/test_flux_transformer.cpp;
+* plugin errors as Python exceptions with the plugin's status and message; the CLI; lifetimes (deinit, unload,
+  no ctypes object left behind).
+
+Every shape, config, case and tensor name comes from the golden files. PyTorch (Debian python3-torch) is a
+declared dependency: without it the table tests fail, they are not skipped.
+
+    python3 test_python_host.py --library build/plugins/libgenplug_dype.so [--abi-layout build/tests/python_host_abi_layout]
+"""
+
+import argparse
+import ctypes
+import gc
+import json
+import os
+import struct
+import subprocess
+import sys
+import threading
+import unittest
+import warnings
+import weakref
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+SAMPLE = os.path.join(REPO, "samples", "python-host")
+sys.path.insert(0, SAMPLE)
+
+import genplug_ctypes as gp  # noqa: E402
+import dype_spectrum  # noqa: E402
+
+try:
+    import torch
+    TORCH_ERROR = None
+except ImportError as e:  # a declared dependency: the tests that need it fail below
+    torch = None
+    TORCH_ERROR = e
+
+SPECTRUM_BOUND = 1e-12  # relative; tests/dype/test_dype_golden.cpp, test_dype_plugin.cpp
+TABLE_BOUND = 1e-6  # absolute; tests/dype/test_dype_tables.cpp, tests/flux/test_flux_transformer.cpp
+
+ARGS = argparse.Namespace(library=None, abi_layout=None, default_golden_dir=None)
+
+
+def report(line):
+    print("python_host: " + line, file=sys.stderr, flush=True)
+
+
+def golden(relative):
+    root = os.environ.get("GENPLUG_GOLDEN_DIR") or ARGS.default_golden_dir or os.path.join(REPO, "tests", "golden")
+    return os.path.join(root, relative)
+
+
+def read_json(relative):
+    with open(golden(relative), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def relative_error(a, b):
+    """|a - b| relative to the larger magnitude (0 when both are 0), as tests/dype/dype_support.hpp."""
+    scale = max(abs(a), abs(b))
+    return 0.0 if scale == 0.0 else abs(a - b) / scale
+
+
+# ---- safetensors, in pure Python ----------------------------------------------------------------------------
+
+
+def read_safetensors(relative):
+    """{name: (dtype, shape, raw bytes)} of a safetensors file: u64 LE header length, JSON header, data."""
+    with open(golden(relative), "rb") as f:
+        blob = f.read()
+    (n,) = struct.unpack_from("<Q", blob, 0)
+    header = json.loads(blob[8:8 + n])
+    header.pop("__metadata__", None)
+    data = memoryview(blob)[8 + n:]
+    return {name: (info["dtype"], info["shape"], bytes(data[info["data_offsets"][0]:info["data_offsets"][1]]))
+            for name, info in header.items()}
+
+
+def to_torch(entry):
+    dtype, shape, raw = entry
+    dtypes = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+              "I64": torch.int64, "I32": torch.int32}
+    if sys.byteorder != "little":
+        raise RuntimeError("this reader assumes a little-endian machine")
+    if not raw:
+        return torch.zeros(shape, dtype=dtypes[dtype])
+    return torch.frombuffer(bytearray(raw), dtype=dtypes[dtype]).reshape(shape).clone()
+
+
+# ---- the golden layouts --------------------------------------------------------------------------------------
+
+
+def dype_golden_layout(meta):
+    """The layout of dype/cases.json "meta" as a FLUX model states it: index axis 0 (base extent 1, never
+    scaled), the other axes spatial with the base extent in tokens (cf. dype_support.hpp golden_layout)."""
+    dims = list(meta["axes_dim"])
+    base = [1] + [int(meta["base_patches"])] * (len(dims) - 1)
+    flags = [0] + [gp.AXIS_SPATIAL] * (len(dims) - 1)
+    return gp.RotaryLayout(dims, float(meta["theta"]), base, int(meta["patch_px"]), flags)
+
+
+def dype_golden_target(case):
+    """Tokens per axis of a golden case: index axis 1, rows grid_h, cols grid_w."""
+    return [1, int(case["grid_h"]), int(case["grid_w"])]
+
+
+def flux_golden_layout(info):
+    """The tiny FLUX model's layout (flux/flux_tiny_info.json) with DyPE's base grid of that file. The tiny
+    model states no pixel size; DyPE reads pixels_per_token only with config.base_resolution, so 0 here."""
+    params, dype = info["meta"]["params"], info["dype"]
+    dims = list(params["axes_dim"])
+    base = [1] + [int(dype["base_patches"])] * (len(dims) - 1)
+    flags = [0] + [gp.AXIS_SPATIAL] * (len(dims) - 1)
+    return gp.RotaryLayout(dims, float(params["theta"]), base, 0, flags)
+
+
+def flux_golden_method(info):
+    return info["dype"]["method"].split()[0]  # "dy-yarn (HEAD)" -> "dy-yarn"
+
+
+def spectrum_error(spectrum, expected_freqs, expected_amplitude):
+    """Largest relative error over every frequency and amplitude, and where."""
+    worst, where = 0.0, ""
+    for a, freqs in enumerate(expected_freqs):
+        got = spectrum.axis_freqs(a)
+        if len(got) != len(freqs):
+            return float("inf"), f"axis {a}: {len(got)} frequencies, expected {len(freqs)}"
+        for j, (g, e) in enumerate(zip(got, freqs)):
+            err = relative_error(g, e)
+            if err > worst:
+                worst, where = err, f"axis{a}_freqs[{j}]"
+        err = relative_error(spectrum.amplitude[a], expected_amplitude[a])
+        if err > worst:
+            worst, where = err, f"axis{a}_mscale"
+    return worst, where
+
+
+def open_library():
+    return gp.Library(ARGS.library)
+
+
+class TorchCase(unittest.TestCase):
+    def require_torch(self):
+        if torch is None:
+            self.fail(f"PyTorch for Python (Debian python3-torch, scripts/setup.sh) is a declared dependency of this "
+                      f"test and {sys.executable} cannot import it: {TORCH_ERROR}")
+
+
+# ---- tests ---------------------------------------------------------------------------------------------------
+
+
+class Dependencies(TorchCase):
+    def test_pytorch_is_importable(self):
+        self.require_torch()
+
+
+class StructLayout(unittest.TestCase):
+    """genplug_ctypes.py mirrors the C headers exactly: same fields, order, offsets, sizes; same constants."""
+
+    def setUp(self):
+        if not ARGS.abi_layout:
+            self.fail("--abi-layout PROGRAM (tests/python_host/abi_layout.c, built) is required")
+        self.c = json.loads(subprocess.run([ARGS.abi_layout], check=True, capture_output=True, text=True).stdout)
+
+    def test_every_struct_has_the_c_layout(self):
+        self.assertEqual(set(self.c) - {"abi", "kinds", "entry_symbol", "status", "axis_flags"}, set(gp.STRUCTS))
+        for name, cls in gp.STRUCTS.items():
+            with self.subTest(struct=name):
+                self.assertEqual(cls._fields_[0][0], "struct_size")
+                ours = [[f[0], getattr(cls, f[0]).offset, getattr(cls, f[0]).size] for f in cls._fields_]
+                self.assertEqual(ours, self.c[name]["fields"])
+                self.assertEqual(ctypes.sizeof(cls), self.c[name]["size"])
+                self.assertEqual(getattr(cls, "struct_size").size, 4)
+
+    def test_constants_match_the_headers(self):
+        self.assertEqual([gp.ABI_MAJOR, gp.ABI_MINOR], self.c["abi"])
+        self.assertEqual(gp.KIND_POSENC, self.c["kinds"]["posenc"])
+        self.assertEqual(gp.ENTRY_SYMBOL, self.c["entry_symbol"])
+        self.assertEqual([gp.OK, gp.E_FAILED, gp.E_INVALID_ARGUMENT, gp.E_CONFIG, gp.E_UNSUPPORTED,
+                          gp.E_OUT_OF_MEMORY, gp.E_CANCELLED, gp.E_ABI_MISMATCH, gp.E_INTERNAL, gp.E_IO,
+                          gp.E_DEVICE, gp.E_BUFFER_TOO_SMALL], self.c["status"])
+        self.assertEqual([gp.AXIS_SPATIAL, gp.AXIS_TEMPORAL], self.c["axis_flags"])
+
+
+class Entry(unittest.TestCase):
+    def test_entry_abi_and_descriptors(self):
+        with open_library() as lib:
+            self.assertEqual(lib.abi[0], gp.ABI_MAJOR)
+            self.assertIsNone(lib.factory(gp.KIND_SCHEDULER))
+            self.assertIsNone(lib.factory(gp.KIND_MODEL))
+            factory = lib.posenc_factory()
+            self.assertIsNotNone(factory)
+            count = factory.count()
+            self.assertGreaterEqual(count, 1)
+            self.assertIsNone(factory.descriptor(count))
+            descriptors = factory.descriptors()
+            self.assertEqual(len({d.id for d in descriptors}), count)
+            for d in descriptors:
+                for text in (d.id, d.name, d.vendor, d.version, d.description):
+                    self.assertTrue(text)
+                self.assertTrue(all(isinstance(f, str) and f for f in d.features))
+                self.assertEqual(d.config_schema.get("type"), "object")
+            dype = {d.id: d for d in descriptors}["org.genplug.dype"]
+            self.assertIn("method", dype.config_schema["properties"])
+            self.assertIn("dynamic", dype.features)
+            report(f"plugins: {[(d.id, d.name, d.version) for d in descriptors]}, ABI {lib.abi[0]}.{lib.abi[1]}")
+
+
+class GoldenSpectra(unittest.TestCase):
+    def test_every_golden_case_through_ctypes(self):
+        doc = read_json("dype/cases.json")
+        layout = dype_golden_layout(doc["meta"])
+        legacy = gp.RotaryLayout(layout.axis_dims, layout.theta, layout.base_extent, layout.pixels_per_token, None)
+        self.assertGreater(len(doc["cases"]), 0)
+        worst = 0.0
+        with open_library() as lib:
+            factory = lib.posenc_factory()
+            for c in doc["cases"]:
+                with factory.create("org.genplug.dype", {"method": c["method"]}) as posenc:
+                    spectrum = posenc.compute(layout, dype_golden_target(c), c["t"])
+                    # NULL axis_flags (ABI 1.0's rule, every axis but 0 spatial) is the same layout here.
+                    self.assertEqual(posenc.compute(legacy, dype_golden_target(c), c["t"]), spectrum)
+                expected = c["expected"]
+                n = len(layout.axis_dims)
+                err, where = spectrum_error(spectrum, [expected[f"axis{a}_freqs"] for a in range(n)],
+                                            [expected[f"axis{a}_mscale"] for a in range(n)])
+                self.assertLessEqual(err, SPECTRUM_BOUND,
+                                     f"{c['method']} {c['height_px']}x{c['width_px']} t={c['t']}: {where} off by {err}")
+                worst = max(worst, err)
+        report(f"{len(doc['cases'])} golden DyPE cases (dype/cases.json): largest relative error {worst:.3g} "
+               f"(bound {SPECTRUM_BOUND:g})")
+
+    def test_tiny_flux_dype_spectra_through_ctypes(self):
+        info = read_json("flux/flux_tiny_info.json")
+        layout = flux_golden_layout(info)
+        target = [1] + [int(v) for v in info["grid_tokens_hw"]]
+        steps = [info["dype"]] + list(info["sampling"]["dype_steps"])
+        worst = 0.0
+        with open_library() as lib, lib.posenc_factory().create(None, {"method": flux_golden_method(info)}) as pe:
+            for step in steps:
+                err, where = spectrum_error(pe.compute(layout, target, step["t"]), step["freqs"], step["mscale"])
+                self.assertLessEqual(err, SPECTRUM_BOUND, f"t={step['t']}: {where} off by {err}")
+                worst = max(worst, err)
+        report(f"{len(steps)} tiny-FLUX DyPE spectra (flux/flux_tiny_info.json): largest relative error {worst:.3g}")
+
+
+class Tables(TorchCase):
+    """cos/sin tables built in PyTorch from the ctypes spectrum, as a Python FLUX engine builds them."""
+
+    def test_tables_match_golden_cos_sin(self):
+        self.require_torch()
+        meta = read_json("dype/cases.json")["meta"]
+        cases = read_json("dype/tables.json")
+        tensors = read_safetensors("dype/tables.safetensors")
+        layout = dype_golden_layout(meta)
+        width = sum(layout.axis_dims)
+        self.assertGreater(len(cases), 0)
+        worst = 0.0
+        identical = 0
+        with open_library() as lib:
+            factory = lib.posenc_factory()
+            for c in cases:
+                key = c["key"]
+                ids, cos_ref, sin_ref = (to_torch(tensors[f"{key}.{n}"]) for n in ("ids", "cos", "sin"))
+                self.assertEqual(list(ids.shape), [ids.shape[0], len(layout.axis_dims)])
+                self.assertEqual(list(cos_ref.shape), [ids.shape[0], width])
+                self.assertEqual(sin_ref.shape, cos_ref.shape)
+                with factory.create(None, {"method": c["method"]}) as posenc:
+                    spectrum = posenc.compute(layout, dype_golden_target(c), c["t"])
+                # The golden rows are FLUX position ids: index axis 0, row < grid_h, col < grid_w; the FLUX ids
+                # of the whole grid hold each of them at text + row * grid_w + col.
+                grid_h, grid_w = int(c["grid_h"]), int(c["grid_w"])
+                flux_ids = dype_spectrum.flux_position_ids(0, grid_h, grid_w)
+                rows = ids[:, 1].long() * grid_w + ids[:, 2].long()
+                self.assertTrue(bool((ids[:, 0] == 0).all()), key)
+                self.assertTrue(bool(((ids[:, 1] >= 0) & (ids[:, 1] < grid_h) &
+                                      (ids[:, 2] >= 0) & (ids[:, 2] < grid_w)).all()), key)
+                self.assertTrue(torch.equal(flux_ids[rows], ids), key)
+                full_cos, full_sin = dype_spectrum.rope_tables(spectrum, flux_ids)
+                self.assertEqual(list(full_cos.shape), [grid_h * grid_w, width])
+                for cos, sin in (dype_spectrum.rope_tables(spectrum, ids), (full_cos[rows], full_sin[rows])):
+                    self.assertEqual(cos.dtype, torch.float32)
+                    err_cos = (cos.double() - cos_ref.double()).abs().max().item()
+                    err_sin = (sin.double() - sin_ref.double()).abs().max().item()
+                    self.assertLessEqual(err_cos, TABLE_BOUND, f"{key} ({c['method']}) cos off by {err_cos}")
+                    self.assertLessEqual(err_sin, TABLE_BOUND, f"{key} ({c['method']}) sin off by {err_sin}")
+                    worst = max(worst, err_cos, err_sin)
+                    identical += int(torch.equal(cos, cos_ref) and torch.equal(sin, sin_ref))
+        report(f"{len(cases)} golden table cases (dype/tables.safetensors caseK.cos/sin): largest abs error "
+               f"{worst:.3g} (bound {TABLE_BOUND:g}); bit-identical {identical} of {2 * len(cases)} (tables from the "
+               f"golden ids and rows of the whole FLUX grid)")
+
+    def test_tiny_flux_tables_match_dype_cos_sin(self):
+        self.require_torch()
+        info = read_json("flux/flux_tiny_info.json")
+        io = read_safetensors("flux/flux_tiny_io.safetensors")
+        layout = flux_golden_layout(info)
+        grid_h, grid_w = (int(v) for v in info["grid_tokens_hw"])
+        n_txt = int(info["n_txt"])
+        # FLUX position ids: the text ids then the image ids, as BFL prepare() makes them.
+        ids = dype_spectrum.flux_position_ids(n_txt, grid_h, grid_w)
+        expected_ids = torch.cat([to_torch(io["txt_ids"])[0], to_torch(io["img_ids"])[0]], dim=0)
+        self.assertTrue(torch.equal(ids, expected_ids))
+        with open_library() as lib, lib.posenc_factory().create(None, {"method": flux_golden_method(info)}) as pe:
+            spectrum = pe.compute(layout, [1, grid_h, grid_w], info["dype"]["t"])
+        cos, sin = dype_spectrum.rope_tables(spectrum, ids)
+        cos_ref, sin_ref = to_torch(io["dype.cos"]), to_torch(io["dype.sin"])
+        self.assertEqual(cos.shape, cos_ref.shape)
+        self.assertEqual(sin.shape, sin_ref.shape)
+        err_cos = (cos.double() - cos_ref.double()).abs().max().item()
+        err_sin = (sin.double() - sin_ref.double()).abs().max().item()
+        pe_ref = to_torch(io["dype.pe"])
+        pe_ours = dype_spectrum.bfl_pe(cos, sin)
+        self.assertEqual(pe_ours.shape, pe_ref.shape)
+        err_pe = (pe_ours.double() - pe_ref.double()).abs().max().item()
+        for name, err in (("dype.cos", err_cos), ("dype.sin", err_sin), ("dype.pe", err_pe)):
+            self.assertLessEqual(err, TABLE_BOUND, f"{name} off by {err}")
+        report(f"tiny FLUX dype.cos/dype.sin {list(cos.shape)}, dype.pe {list(pe_ref.shape)}: largest abs error "
+               f"cos {err_cos:.3g}, sin {err_sin:.3g}, pe {err_pe:.3g} (bound {TABLE_BOUND:g}); bit-identical "
+               f"{torch.equal(cos, cos_ref) and torch.equal(sin, sin_ref)}")
+
+
+class Errors(unittest.TestCase):
+    """Plugin errors arrive as exceptions carrying the plugin's status and message."""
+
+    def test_bad_configs_raise_config_errors_naming_the_field(self):
+        with open_library() as lib:
+            factory = lib.posenc_factory()
+            for config, needle in (({"method": "warp"}, "method"), ({"extra": 1}, "config.extra"),
+                                   ('{"lambda_s": -1}', "config.lambda_s"), ("[1, 2]", "")):
+                with self.subTest(config=config):
+                    with self.assertRaises(gp.GenplugError) as caught:
+                        factory.create("org.genplug.dype", config)
+                    e = caught.exception
+                    self.assertIsInstance(e, gp.ConfigError)
+                    self.assertEqual(e.status, gp.E_CONFIG)
+                    self.assertTrue(e.message, "the plugin's message is carried")
+                    self.assertIn(needle, e.message)
+                    self.assertIn(e.message, str(e))
+                    self.assertEqual(len(lib._instances), 0)
+            with self.assertRaises(gp.InvalidArgument) as caught:
+                factory.create("org.genplug.nope", "{}")
+            self.assertIn("org.genplug.nope", caught.exception.message)
+
+    def test_bad_queries_raise_with_the_plugins_message(self):
+        meta = read_json("dype/cases.json")["meta"]
+        good = dype_golden_layout(meta)
+        last = len(good.axis_dims) - 1
+        target = [1] + [b * 2 for b in good.base_extent[1:]]
+        with open_library() as lib, lib.posenc_factory().create(None, "{}") as posenc:
+            odd = gp.RotaryLayout(list(good.axis_dims), good.theta, good.base_extent, good.pixels_per_token,
+                                  good.axis_flags)
+            odd.axis_dims[last] += 1
+            with self.assertRaises(gp.InvalidArgument) as caught:
+                posenc.compute(odd, target, 0.5)
+            self.assertEqual(caught.exception.status, gp.E_INVALID_ARGUMENT)
+            self.assertIn(f"layout.axis_dims[{last}]", caught.exception.message)
+            with self.assertRaises(gp.InvalidArgument) as caught:
+                posenc.compute(good, target, 1.25)
+            self.assertIn("query.t", caught.exception.message)
+            with self.assertRaises(gp.InvalidArgument) as caught:
+                posenc.compute(good, [1, 0] + target[2:], 0.5)
+            self.assertIn("query.target_extent[1]", caught.exception.message)
+            with self.assertRaises(ValueError):  # caught on the host side: ctypes would wrap it silently
+                posenc.compute(good, [1, -1] + target[2:], 0.5)
+            # Still usable after errors, and the next call starts without the last error.
+            ctx = gp.CallContext()
+            posenc.compute(good, target, 0.5, ctx)
+            self.assertEqual((ctx.error_code, ctx.error), (gp.OK, ""))
+
+    def test_each_thread_gets_its_own_errors(self):
+        meta = read_json("dype/cases.json")["meta"]
+        layout = dype_golden_layout(meta)
+        target = [1] + [b * 2 for b in layout.base_extent[1:]]
+        failures = []
+
+        def work(t, expect_error):
+            try:
+                with lib.posenc_factory().create(None, "{}") as posenc:  # instances render concurrently
+                    for _ in range(300):
+                        try:
+                            posenc.compute(layout, target, t)
+                            if expect_error:
+                                failures.append("no error")
+                        except gp.InvalidArgument as e:
+                            if not expect_error or "query.t" not in e.message:
+                                failures.append(str(e))
+            except Exception as e:  # noqa: BLE001
+                failures.append(repr(e))
+
+        with open_library() as lib:
+            threads = [threading.Thread(target=work, args=(t, bad)) for t, bad in ((0.5, False), (2.0, True)) * 2]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+        self.assertEqual(failures, [])
+
+
+class HostServices(unittest.TestCase):
+    """The context's callbacks, called through their C function pointers as a plugin calls them."""
+
+    def test_set_error_log_progress_and_cancel(self):
+        lines, stages = [], []
+        cancel = threading.Event()
+        ctx = gp.CallContext(log=lambda severity, line: lines.append((severity, line)),
+                             progress=lambda done, total, stage: stages.append((done, total, stage)) or done >= total,
+                             cancel=cancel)
+        c_ptr = ctx.get()
+        c = ctx._c
+        self.assertEqual(c.struct_size, ctypes.sizeof(gp.genplug_context_t))
+        c.set_error(c_ptr, gp.E_CONFIG, "config.x: bad \u00e9".encode())
+        self.assertEqual((ctx.error_code, ctx.error), (gp.E_CONFIG, "config.x: bad \u00e9"))
+        with self.assertRaises(gp.ConfigError) as caught:
+            ctx.check(gp.E_CONFIG, "p: create")
+        self.assertEqual(str(caught.exception), "p: create: config error: config.x: bad \u00e9")
+        c.log(c_ptr, gp.LOG_WARNING, b"a line")
+        self.assertEqual(lines, [(gp.LOG_WARNING, "a line")])
+        self.assertEqual(c.progress(c_ptr, 1, 4, b"load"), 0)
+        self.assertEqual(c.progress(c_ptr, 4, 4, b"load"), 1)  # the callback asks to stop
+        self.assertEqual(stages, [(1, 4, "load"), (4, 4, "load")])
+        self.assertEqual(c.is_cancelled(c_ptr), 0)
+        cancel.set()
+        self.assertEqual(c.is_cancelled(c_ptr), 1)
+        self.assertEqual(c.progress(c_ptr, 1, 4, b"load"), 1)
+        ctx.get()  # a new call starts without the last error
+        self.assertEqual((ctx.error_code, ctx.error), (gp.OK, ""))
+        with self.assertRaises(gp.GenplugError) as caught:  # a code this host does not know, no message
+            ctx.check(-99, "p: compute")
+        self.assertEqual((type(caught.exception), caught.exception.status), (gp.GenplugError, -99))
+        self.assertIn("the plugin gave no message", str(caught.exception))
+
+
+class Lifetime(unittest.TestCase):
+    def test_close_destroys_deinits_unloads_and_leaves_nothing(self):
+        gc.collect()
+        gc.disable()  # every object below must go by reference counting alone: no cycles
+        try:
+            lib = open_library()
+            path = lib.path
+            self.assertTrue(self.mapped(path))
+            posenc = lib.posenc_factory().create(None, "{}")
+            ctx = gp.CallContext()
+            refs = [weakref.ref(o) for o in (lib, posenc, ctx)]
+            meta = read_json("dype/cases.json")["meta"]
+            layout = dype_golden_layout(meta)
+            posenc.compute(layout, [1] + layout.base_extent[1:], 0.5, ctx)
+            lib.close()  # destroys the instance still alive, deinit, dlclose
+            self.assertTrue(posenc.closed)
+            self.assertTrue(lib.closed)
+            self.assertFalse(self.mapped(path), "the library is unloaded")
+            with self.assertRaises(ValueError):
+                posenc.compute(layout, [1] + layout.base_extent[1:], 0.5)
+            with self.assertRaises(ValueError):
+                lib.posenc_factory()
+            lib.close()  # twice is harmless
+            del lib, posenc, ctx
+            self.assertEqual([r() for r in refs], [None, None, None])
+            self.assertEqual(len(gp._contexts), 0)
+        finally:
+            gc.enable()
+
+    def test_two_hosts_share_one_library(self):
+        meta = read_json("dype/cases.json")["meta"]
+        layout = dype_golden_layout(meta)
+        first, second = open_library(), open_library()  # init twice, one loaded copy
+        with second.posenc_factory().create(None, "{}") as posenc:
+            first.close()  # one deinit: the other host keeps working
+            posenc.compute(layout, [1] + layout.base_extent[1:], 0.5)
+        second.close()
+
+    def test_an_unclosed_instance_is_destroyed_with_a_resource_warning(self):
+        with open_library() as lib:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                lib.posenc_factory().create(None, "{}")  # dropped at once
+                gc.collect()
+            self.assertTrue(any(issubclass(w.category, ResourceWarning) for w in caught))
+            self.assertEqual(len(lib._instances), 0)
+
+    @staticmethod
+    def mapped(path):
+        real = os.path.realpath(path)
+        with open("/proc/self/maps", encoding="utf-8") as f:
+            return any(line.rstrip().endswith(real) for line in f)
+
+
+class CommandLine(TorchCase):
+    """samples/python-host/dype_spectrum.py, run as a user would."""
+
+    def run_cli(self, *args):
+        return subprocess.run([sys.executable, os.path.join(SAMPLE, "dype_spectrum.py"), ARGS.library, *args],
+                              capture_output=True, text=True, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+
+    def test_cli_prints_the_golden_spectrum(self):
+        doc = read_json("dype/cases.json")
+        layout = dype_golden_layout(doc["meta"])
+        for c in (doc["cases"][0], doc["cases"][-1]):
+            r = self.run_cli("--config", json.dumps({"method": c["method"]}), "--layout", json.dumps(layout.to_json()),
+                             "--extent", ",".join(map(str, dype_golden_target(c))), "--t", repr(c["t"]))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            out = json.loads(r.stdout)
+            spectrum = gp.Spectrum([a["dim"] for a in out["axes"]], [f for a in out["axes"] for f in a["freqs"]],
+                                   [a["mscale"] for a in out["axes"]])
+            n = len(layout.axis_dims)
+            err, where = spectrum_error(spectrum, [c["expected"][f"axis{a}_freqs"] for a in range(n)],
+                                        [c["expected"][f"axis{a}_mscale"] for a in range(n)])
+            self.assertLessEqual(err, SPECTRUM_BOUND, where)
+
+    def test_cli_lists_plugins_and_reports_errors(self):
+        r = self.run_cli("--list")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        listing = json.loads(r.stdout)
+        self.assertIn("org.genplug.dype", [p["id"] for p in listing["plugins"]])
+        self.assertIn("properties", listing["plugins"][0]["config_schema"])
+        r = self.run_cli("--config", '{"method":"warp"}')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("config error", r.stderr)
+        self.assertIn("config.method", r.stderr)
+
+    def test_cli_tables(self):
+        self.require_torch()
+        c = read_json("dype/tables.json")[0]
+        layout = dype_golden_layout(read_json("dype/cases.json")["meta"])
+        target = dype_golden_target(c)
+        r = self.run_cli("--config", json.dumps({"method": c["method"]}), "--layout", json.dumps(layout.to_json()),
+                         "--extent", ",".join(map(str, target)), "--t", repr(c["t"]), "--tables", "--text-tokens",
+                         "2", "--rows", "3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        tables = json.loads(r.stdout)["tables"]
+        self.assertEqual(tables["shape"], [2 + target[1] * target[2], sum(layout.axis_dims)])
+        with open_library() as lib, lib.posenc_factory().create(None, {"method": c["method"]}) as posenc:
+            spectrum = posenc.compute(layout, target, c["t"])
+        positions = torch.tensor([row["position"] for row in tables["rows"]], dtype=torch.float32)
+        self.assertEqual(positions[0].tolist(), [0.0, 0.0, 0.0])
+        self.assertEqual(positions[-1].tolist(), [0.0, target[1] - 1.0, target[2] - 1.0])
+        cos, sin = dype_spectrum.rope_tables(spectrum, positions)
+        self.assertEqual(cos.tolist(), [row["cos"] for row in tables["rows"]])
+        self.assertEqual(sin.tolist(), [row["sin"] for row in tables["rows"]])
+
+
+def main():
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--library", required=True, help="the built libgenplug_dype.so")
+    parser.add_argument("--abi-layout", help="the built tests/python_host/abi_layout.c program")
+    parser.add_argument("--default-golden-dir", help="golden set when GENPLUG_GOLDEN_DIR is not set")
+    args, rest = parser.parse_known_args()
+    ARGS.__dict__.update(vars(args))
+    report(f"{sys.executable} {sys.version.split()[0]}, torch "
+           f"{torch.__version__ if torch is not None else 'NOT IMPORTABLE'}, golden set {golden('')}")
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
