@@ -134,7 +134,7 @@ BOOST_AUTO_TEST_CASE(a_corrupt_checkpoint_is_named_with_its_fault) {
 // The inspector passes the contract checks that `genplug validate` makes (the model itself is not created).
 BOOST_AUTO_TEST_CASE(validate_checks_the_inspector) {
   const auto r = genplug::test::run_process(
-      {GENPLUG_CLI, "validate", (genplug::test::plugin_build_dir() / "libgenplug_flux.so").string()});
+      {GENPLUG_CLI, "validate", (genplug::test::plugin_build_dir() / "libgenplug_flux_inspect.so").string()});
   BOOST_TEST(r.exit_code == 0, r.out << r.err);
   BOOST_TEST(!contains(r.out, "FAIL"), r.out);
   BOOST_TEST(contains(r.out, "PASS inspector org.genplug.flux.inspect: create {} and probe a missing file"), r.out);

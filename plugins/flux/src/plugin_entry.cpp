@@ -1,8 +1,7 @@
-// The plugin library's entry: registers org.genplug.flux (the model) and org.genplug.flux.inspect (the
-// checkpoint inspector).
+// The model plugin library's entry: registers org.genplug.flux. Its checkpoint inspector is a library of its own
+// (inspector_entry.cpp), so `genplug inspect` never loads libtorch.
 #include <genplug/plugin.hpp>
 
-#include "checkpoint_inspector.hpp"
 #include "flux_model.hpp"
 #include "model_settings.hpp"
 
@@ -21,19 +20,6 @@ void register_plugins(genplug::Registry& registry) {
   info.config_schema = genplug::flux::model_config_schema();
   registry.add_model(info, [](const std::string& config, genplug::Context& ctx) {
     return genplug::flux::make_flux_model(config, ctx);
-  });
-
-  genplug::PluginInfo inspect;
-  inspect.id = "org.genplug.flux.inspect";
-  inspect.name = "FLUX.1 checkpoint inspector";
-  inspect.vendor = "genplug";
-  inspect.version = "0.1.0";
-  inspect.description = "Describes safetensors checkpoints from their header (memory-mapped, no torch): tensors, "
-                        "dtypes, FLUX transformer / autoencoder / T5 / CLIP components with inferred configs, LoRAs";
-  inspect.features = {"format:safetensors"};
-  inspect.config_schema = genplug::flux::inspector_config_schema();
-  registry.add_inspector(inspect, [](const std::string& config, genplug::Context& ctx) {
-    return genplug::flux::make_checkpoint_inspector(config, ctx);
   });
 }
 

@@ -1,21 +1,23 @@
-/* genplug — the call context: the services a host lends to a plugin for the duration of one call, and the
+/** @file
+ * genplug — the call context: the services a host lends to a plugin for the duration of one call, and the
  * thread labels every function of the ABI carries.
  *
  * Ownership: the host owns the context. A plugin may use it only until the function it was passed to
  * returns, and must not keep the pointer. Every callback may be NULL in a host that does not provide it
  * (check before calling; the C++ wrapper does). Host callbacks never unwind into the plugin.
  *
- * THREAD LABELS — a closed vocabulary. Every function, callback and table member of the ABI says one of:
+ * @par THREAD LABELS — a closed vocabulary.
+ * Every function, callback and table member of the ABI says one of:
  *
- *   [thread: control]  The host's control thread for the instance (or library) concerned: the thread that
- *                      created it. Control calls on one instance never overlap any other call on it.
- *   [thread: render]   A thread the host renders on (it may be the control thread). The host makes render
- *                      calls on one instance one at a time, never overlapping a control call on it.
- *                      Different instances, even of one plugin, may render concurrently on different threads.
- *   [thread: any]      Any thread, at any time, concurrently with any call, itself included: the
- *                      implementation is thread-safe and does not block for long.
- *   [thread: caller]   Callbacks and lent tables only: the thread that is running the call which received
- *                      them, and only during that call.
+ * - `[thread: control]`  The host's control thread for the instance (or library) concerned: the thread that
+ *                        created it. Control calls on one instance never overlap any other call on it.
+ * - `[thread: render]`   A thread the host renders on (it may be the control thread). The host makes render
+ *                        calls on one instance one at a time, never overlapping a control call on it.
+ *                        Different instances, even of one plugin, may render concurrently on different threads.
+ * - `[thread: any]`      Any thread, at any time, concurrently with any call, itself included: the
+ *                        implementation is thread-safe and does not block for long.
+ * - `[thread: caller]`   Callbacks and lent tables only: the thread that is running the call which received
+ *                        them, and only during that call.
  *
  * A plugin may rely on these guarantees and must not assume more; a host must keep them. Labels are checked
  * where they can be (`genplug validate`, tests/abi). */
@@ -30,30 +32,35 @@
 
 GENPLUG_BEGIN_DECLS
 
-/* Log severities, fixed values. */
-#define GENPLUG_LOG_DEBUG 0
-#define GENPLUG_LOG_INFO 1
-#define GENPLUG_LOG_WARNING 2
-#define GENPLUG_LOG_ERROR 3
+/** @name Log severities
+ *  Fixed values, the `severity` of genplug_context_t.log.
+ *  @{ */
+#define GENPLUG_LOG_DEBUG 0   /**< debug detail */
+#define GENPLUG_LOG_INFO 1    /**< information */
+#define GENPLUG_LOG_WARNING 2 /**< a warning */
+#define GENPLUG_LOG_ERROR 3   /**< an error */
+/** @} */
 
+/** The services a host lends to a plugin for one call (see the file comment for ownership and the thread
+ *  labels). Host-owned; valid only until the call it was passed to returns. Every callback may be NULL. */
 typedef struct genplug_context {
-  uint32_t struct_size; /* sizeof(genplug_context_t) as the host compiled it */
-  void* host_data;      /* opaque to the plugin */
+  uint32_t struct_size; /**< sizeof(genplug_context_t) as the host compiled it */
+  void* host_data;      /**< opaque to the plugin */
 
-  /* Reports why the current call fails. The host copies `message` (UTF-8, NUL-terminated) before
+  /** Reports why the current call fails. The host copies `message` (UTF-8, NUL-terminated) before
    * returning, so the plugin may pass a stack buffer. Call it at most once per failing call, with the
    * same code the function then returns. [thread: caller] */
   void (*set_error)(const struct genplug_context* ctx, genplug_status code, const char* message);
 
-  /* A log line for the user. The host copies the message. [thread: any] (during the call) */
+  /** A log line for the user. The host copies the message. [thread: any] (during the call) */
   void (*log)(const struct genplug_context* ctx, int32_t severity, const char* message);
 
-  /* Progress of long work: `done` of `total` units of `stage` (a short UTF-8 label, copied).
+  /** Progress of long work: `done` of `total` units of `stage` (a short UTF-8 label, copied).
    * Returns non-zero when the host asks the plugin to stop: the plugin then returns GENPLUG_E_CANCELLED
    * promptly, leaving its instance usable. [thread: caller] */
   int32_t (*progress)(const struct genplug_context* ctx, uint64_t done, uint64_t total, const char* stage);
 
-  /* Cheap, pollable: non-zero once the host wants the current call stopped. [thread: any] (during the call) */
+  /** Cheap, pollable: non-zero once the host wants the current call stopped. [thread: any] (during the call) */
   int32_t (*is_cancelled)(const struct genplug_context* ctx);
 } genplug_context_t;
 

@@ -1,9 +1,11 @@
-/* genplug — the plugin library entry point, plugin descriptors and the common factory.
+/** @file
+ * genplug — the plugin library entry point, plugin descriptors and the common factory.
  *
  * A plugin library exports exactly one symbol, `genplug_entry` (C linkage, a const genplug_entry_t).
  * The host reads it, rejects a different ABI major, calls init() once, then asks get_factory() for each
  * kind it wants by versioned id. One library may hold several plugins of several kinds.
  *
+ * ~~~{.unparsed}
  *   host                                    plugin library
  *   ----                                    --------------
  *   dlopen + read genplug_entry  ------->   (abi_major, abi_minor)
@@ -14,6 +16,7 @@
  *   ... instance calls ...
  *   instance.destroy()
  *   entry.deinit()               ------->   after the last instance and tensor from the library is gone
+ * ~~~
  */
 #ifndef GENPLUG_ENTRY_H
 #define GENPLUG_ENTRY_H
@@ -27,44 +30,47 @@
 
 GENPLUG_BEGIN_DECLS
 
-/* Versioned kind ids, passed to get_factory(). */
-#define GENPLUG_KIND_POSENC "genplug.posenc/1"
-#define GENPLUG_KIND_SCHEDULER "genplug.scheduler/1"
-#define GENPLUG_KIND_MODEL "genplug.model/1"
-#define GENPLUG_KIND_INSPECTOR "genplug.inspector/1" /* ABI 1.1: describes files a plugin reads (inspector.h) */
+/** @name Versioned kind ids
+ *  Versioned kind ids, passed to get_factory().
+ *  @{ */
+#define GENPLUG_KIND_POSENC "genplug.posenc/1"       /**< position encodings (posenc.h) */
+#define GENPLUG_KIND_SCHEDULER "genplug.scheduler/1" /**< sigma schedules and samplers (scheduler.h) */
+#define GENPLUG_KIND_MODEL "genplug.model/1"         /**< models (model.h) */
+#define GENPLUG_KIND_INSPECTOR "genplug.inspector/1" /**< ABI 1.1: describes files a plugin reads (inspector.h) */
+/** @} */
 
-/* Name of the exported entry symbol. */
+/** Name of the exported entry symbol. */
 #define GENPLUG_ENTRY_SYMBOL "genplug_entry"
 
-/* What a plugin says about itself. Plugin-owned; every pointer stays valid until the library's last
+/** What a plugin says about itself. Plugin-owned; every pointer stays valid until the library's last
  * entry.deinit(). */
 typedef struct genplug_descriptor {
-  uint32_t struct_size;
-  const char* id;          /* reverse-DNS, unique: "org.genplug.dype" */
-  const char* name;        /* human-readable */
-  const char* vendor;
-  const char* version;     /* semver of the plugin: "1.2.0" */
-  const char* description; /* one sentence */
-  const char* const* features; /* NULL-terminated list of tags ("dynamic", "device:cuda"), may be empty */
-  const char* config_schema;   /* JSON Schema (draft 2020-12 subset, docs/manifest.md) of the config object */
+  uint32_t struct_size;    /**< sizeof(genplug_descriptor_t) as the plugin compiled it */
+  const char* id;          /**< reverse-DNS, unique: "org.genplug.dype" */
+  const char* name;        /**< human-readable */
+  const char* vendor;      /**< who makes the plugin */
+  const char* version;     /**< semver of the plugin: "1.2.0" */
+  const char* description; /**< one sentence */
+  const char* const* features; /**< NULL-terminated list of tags ("dynamic", "device:cuda"), may be empty */
+  const char* config_schema;   /**< JSON Schema (draft 2020-12 subset, docs/manifest.md) of the config object */
 } genplug_descriptor_t;
 
-/* One factory layout serves every kind; the kind id it was obtained with decides what create() makes.
+/** One factory layout serves every kind; the kind id it was obtained with decides what create() makes.
  * Plugin-owned, valid until the library's last entry.deinit(). */
 typedef struct genplug_factory {
-  uint32_t struct_size;
+  uint32_t struct_size; /**< sizeof(genplug_factory_t) as the plugin compiled it */
 
-  /* Number of plugins of this kind in the library; fixed between init and deinit. [thread: any] */
+  /** Number of plugins of this kind in the library; fixed between init and deinit. [thread: any] */
   uint32_t (*count)(const struct genplug_factory* factory);
 
-  /* Descriptor of plugin `index` (< count), or NULL when out of range. [thread: any] */
+  /** Descriptor of plugin `index` (< count), or NULL when out of range. [thread: any] */
   const genplug_descriptor_t* (*descriptor)(const struct genplug_factory* factory, uint32_t index);
 
-  /* Creates an instance of plugin `plugin_id` from `config_json` (UTF-8 JSON object text, NUL-terminated,
-   * borrowed for the call; "{}" means every default). On success *out_instance points to the kind's
+  /** Creates an instance of plugin `plugin_id` from `config_json` (UTF-8 JSON object text, NUL-terminated,
+   * borrowed for the call; "{}" means every default). On success `*out_instance` points to the kind's
    * instance struct (genplug_posenc_t*, genplug_scheduler_t*, genplug_model_t*, genplug_inspector_t*),
    * owned by the caller until it calls the instance's destroy(); the thread that calls create() is the
-   * instance's control thread. On failure *out_instance is NULL and the error is reported
+   * instance's control thread. On failure `*out_instance` is NULL and the error is reported
    * through ctx->set_error, naming the offending config field where there is one.
    * The plugin validates the config itself (not every host checks it against config_schema first): text
    * that is not a JSON object, unknown fields and out-of-range values are GENPLUG_E_CONFIG.
@@ -73,12 +79,15 @@ typedef struct genplug_factory {
                            const char* config_json, const genplug_context_t* ctx, void** out_instance);
 } genplug_factory_t;
 
+/** The one symbol a plugin library exports, as `genplug_entry` (GENPLUG_ENTRY_SYMBOL): a const
+ *  genplug_entry_t with C linkage. The host reads it, rejects a different ABI major, then calls init() (see the
+ *  file comment for the whole sequence). */
 typedef struct genplug_entry {
-  uint32_t struct_size; /* sizeof(genplug_entry_t) as the plugin compiled it */
-  uint32_t abi_major;   /* GENPLUG_ABI_MAJOR the plugin was built with */
-  uint32_t abi_minor;   /* GENPLUG_ABI_MINOR the plugin was built with */
+  uint32_t struct_size; /**< sizeof(genplug_entry_t) as the plugin compiled it */
+  uint32_t abi_major;   /**< GENPLUG_ABI_MAJOR the plugin was built with */
+  uint32_t abi_minor;   /**< GENPLUG_ABI_MINOR the plugin was built with */
 
-  /* Called after loading, before anything else. `library_path` is the absolute path of the library
+  /** Called after loading, before anything else. `library_path` is the absolute path of the library
    * (UTF-8, borrowed), so a plugin can find files beside it. Must be cheap: no weights, no device.
    * Several independent hosts in one process may share one loaded copy of a library, each from its own
    * thread, and no host can know of the others: init and deinit come in pairs per host, possibly
@@ -88,11 +97,11 @@ typedef struct genplug_entry {
    * [thread: any — each host calls from its control thread] */
   genplug_status (*init)(const char* library_path, const genplug_context_t* ctx);
 
-  /* Undoes one init of the calling host, after every instance and tensor that host got from the
+  /** Undoes one init of the calling host, after every instance and tensor that host got from the
    * library is gone. [thread: any — each host calls from its control thread] */
   void (*deinit)(void);
 
-  /* The factory for a kind id (GENPLUG_KIND_*), or NULL if the library holds no plugin of that kind
+  /** The factory for a kind id (GENPLUG_KIND_*), or NULL if the library holds no plugin of that kind
    * (not an error: kinds are optional). Called only between a host's init and its deinit; the pointer stays
    * valid until that deinit. [thread: any] */
   const genplug_factory_t* (*get_factory)(const char* kind_id);

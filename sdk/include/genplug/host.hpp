@@ -1,6 +1,7 @@
-// genplug — header-only C++17 helpers for hosts: a call context that captures errors, and RAII proxies
-// for plugin instances and DLPack tensors. Loading libraries is the host's business (the reference host
-// uses Boost.DLL, host/); a proxy holds a `keepalive` so the library outlives everything that can reach it.
+/// @file
+/// genplug — header-only C++17 helpers for hosts: a call context that captures errors, and RAII proxies
+/// for plugin instances and DLPack tensors. Loading libraries is the host's business (the reference host
+/// uses Boost.DLL, host/); a proxy holds a `keepalive` so the library outlives everything that can reach it.
 #ifndef GENPLUG_HOST_HPP
 #define GENPLUG_HOST_HPP
 
@@ -19,7 +20,7 @@
 
 namespace genplug {
 
-// Name of a status code, for messages.
+/// Name of a status code, for messages ("config error"); "failed" for a code it does not know.
 inline const char* status_name(genplug_status s) noexcept {
   switch (s) {
     case GENPLUG_OK: return "ok";
@@ -37,23 +38,28 @@ inline const char* status_name(genplug_status s) noexcept {
   }
 }
 
-// A failed plugin call, as the host sees it: the status, the plugin's message, and who failed.
+/// A failed plugin call, as the host sees it: the status, the plugin's message, and who failed.
 class PluginError : public std::runtime_error {
  public:
+  /// A failure with status `code` and its `message`.
   PluginError(genplug_status code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  /// The status the plugin returned (or the host decided on).
   genplug_status code() const noexcept { return code_; }
 
  private:
   genplug_status code_;
 };
 
-// The host side of genplug_context_t. One per call chain; not shared between threads.
+/// The host side of genplug_context_t. One per call chain; not shared between threads.
 class CallContext {
  public:
+  /// Receives the plugin's log lines (`severity`: a GENPLUG_LOG_* value); called under a lock, as log is
+  /// [thread: any].
   using LogFn = std::function<void(int32_t severity, const std::string& message)>;
-  // Returns true to ask the plugin to stop.
+  /// Receives progress reports. Returns true to ask the plugin to stop.
   using ProgressFn = std::function<bool(uint64_t done, uint64_t total, const std::string& stage)>;
 
+  /// A context with every service of genplug_context_t: set_error, log, progress and is_cancelled.
   CallContext() {
     c_.struct_size = sizeof(genplug_context_t);
     c_.host_data = this;
@@ -62,23 +68,31 @@ class CallContext {
     c_.progress = &progress_thunk;
     c_.is_cancelled = &cancelled_thunk;
   }
+  /// Not copyable: the C context points back at this object.
   CallContext(const CallContext&) = delete;
+  /// Not copyable.
   CallContext& operator=(const CallContext&) = delete;
 
+  /// The C context to pass to one plugin call; clears the error of the previous call. Valid while this object
+  /// lives.
   const genplug_context_t* get() {
     error_code_ = GENPLUG_OK;
     error_.clear();
     return &c_;
   }
+  /// Where the plugin's log lines go (nowhere by default).
   void on_log(LogFn f) { log_ = std::move(f); }
+  /// Where progress reports go (nowhere by default).
   void on_progress(ProgressFn f) { progress_ = std::move(f); }
-  // The flag is read by is_cancelled(); the caller owns it and keeps it alive.
+  /// The flag is read by is_cancelled(); the caller owns it and keeps it alive.
   void cancel_flag(const std::atomic<bool>* flag) { cancel_ = flag; }
 
+  /// The message the plugin gave through set_error in the current call ("" if none).
   const std::string& error() const { return error_; }
+  /// The code the plugin gave through set_error in the current call (GENPLUG_OK if none).
   genplug_status error_code() const { return error_code_; }
 
-  // Throws PluginError when `status` is a failure; `what` names the call ("org.genplug.dype: compute").
+  /// Throws PluginError when `status` is a failure; `what` names the call ("org.genplug.dype: compute").
   void check(genplug_status status, const std::string& what) const {
     if (status == GENPLUG_OK) return;
     std::string msg = what + ": " + status_name(status);
@@ -128,15 +142,16 @@ class CallContext {
   genplug_status error_code_ = GENPLUG_OK;
 };
 
-// A model's rotary layout, owned by the host (the C struct borrows from it). Comes from the model's
-// geometry() (from_geometry); the host holds no model constant.
+/// A model's rotary layout, owned by the host (the C struct borrows from it). Comes from the model's
+/// geometry() (from_geometry); the host holds no model constant.
 struct RotaryLayout {
-  std::vector<uint32_t> axis_dims;
-  double theta = 10000.0;
-  std::vector<uint32_t> base_extent;
-  uint32_t pixels_per_token = 0;
-  std::vector<uint32_t> axis_flags;  // GENPLUG_AXIS_* per axis; empty: ABI 1.0's "all but axis 0 spatial"
+  std::vector<uint32_t> axis_dims;    ///< rotary dims per axis (even), as in genplug_rotary_layout_t
+  double theta = 10000.0;             ///< rotary base
+  std::vector<uint32_t> base_extent;  ///< tokens per axis the model was trained at
+  uint32_t pixels_per_token = 0;      ///< image pixels per token along a spatial axis
+  std::vector<uint32_t> axis_flags;  ///< GENPLUG_AXIS_* per axis; empty: ABI 1.0's "all but axis 0 spatial"
 
+  /// The layout a model's geometry states.
   static RotaryLayout from_geometry(const genplug_geometry_t& g) {
     RotaryLayout l;
     l.axis_dims.assign(g.axis_dims, g.axis_dims + g.axis_count);
@@ -146,7 +161,7 @@ struct RotaryLayout {
     l.axis_flags.assign(g.axis_flags, g.axis_flags + g.axis_count);
     return l;
   }
-  // The C view (valid while this object lives and is not modified).
+  /// The C view (valid while this object lives and is not modified).
   genplug_rotary_layout_t view() const {
     genplug_rotary_layout_t l{};
     l.struct_size = sizeof(l);
@@ -158,6 +173,7 @@ struct RotaryLayout {
     l.axis_flags = axis_flags.empty() ? nullptr : axis_flags.data();
     return l;
   }
+  /// The number of frequencies a spectrum of this layout holds: the sum of axis_dims / 2.
   size_t freq_count() const {
     size_t n = 0;
     for (uint32_t d : axis_dims) n += d / 2;
@@ -165,13 +181,13 @@ struct RotaryLayout {
   }
 };
 
-// A spectrum owned by the host: freqs axis after axis, one amplitude per axis.
+/// A spectrum owned by the host: freqs axis after axis, one amplitude per axis.
 struct Spectrum {
-  std::vector<uint32_t> axis_dims;
-  std::vector<double> freqs;
-  std::vector<double> amplitude;
+  std::vector<uint32_t> axis_dims;  ///< the layout's axis dims, to split freqs by axis
+  std::vector<double> freqs;        ///< axis_dims[a] / 2 frequencies per axis, axis after axis
+  std::vector<double> amplitude;    ///< one factor per axis (1 = none)
 
-  // The C view for model.predict (valid while this object lives and is not resized).
+  /// The C view for model.predict (valid while this object lives and is not resized).
   genplug_spectrum_t view() {
     genplug_spectrum_t s{};
     s.struct_size = sizeof(s);
@@ -183,12 +199,16 @@ struct Spectrum {
   }
 };
 
-// Owns one DLManagedTensor received from a plugin; calls its deleter once. Keeps the library alive.
+/// Owns one DLManagedTensor received from a plugin; calls its deleter once. Keeps the library alive.
 class ManagedTensor {
  public:
+  /// No tensor.
   ManagedTensor() = default;
+  /// Takes ownership of `t`; `keepalive` holds the library whose code the deleter is.
   ManagedTensor(DLManagedTensor* t, std::shared_ptr<void> keepalive) : t_(t), keepalive_(std::move(keepalive)) {}
+  /// Takes the tensor over from `o`, which is left empty.
   ManagedTensor(ManagedTensor&& o) noexcept : t_(std::exchange(o.t_, nullptr)), keepalive_(std::move(o.keepalive_)) {}
+  /// Deletes the tensor held, then takes the one of `o` over.
   ManagedTensor& operator=(ManagedTensor&& o) noexcept {
     if (this != &o) {
       reset();
@@ -197,20 +217,27 @@ class ManagedTensor {
     }
     return *this;
   }
+  /// Deletes the tensor held.
   ~ManagedTensor() { reset(); }
+  /// Calls the tensor's deleter (once), then lets the library go; empty afterwards.
   void reset() {
     if (t_ && t_->deleter) t_->deleter(t_);
     t_ = nullptr;
     keepalive_.reset();
   }
+  /// True when it holds a tensor.
   explicit operator bool() const { return t_ != nullptr; }
+  /// The DLPack tensor held (it must hold one).
   const DLTensor& tensor() const { return t_->dl_tensor; }
+  /// The managed tensor held, still owned by this object (NULL when empty).
   DLManagedTensor* get() const { return t_; }
+  /// The number of elements: the product of the shape.
   int64_t numel() const {
     int64_t n = 1;
     for (int i = 0; i < t_->dl_tensor.ndim; ++i) n *= t_->dl_tensor.shape[i];
     return n;
   }
+  /// The shape, one value per dimension.
   std::vector<int64_t> shape() const { return {t_->dl_tensor.shape, t_->dl_tensor.shape + t_->dl_tensor.ndim}; }
 
  private:
@@ -227,15 +254,19 @@ struct InstanceDeleter {
 };
 }  // namespace detail
 
-// Common part of the instance proxies: the C instance, its plugin id, and the library keepalive.
+/// Common part of the instance proxies: the C instance, its plugin id, and the library keepalive.
+/// `C` is the kind's instance struct (genplug_posenc_t, ...); the proxy calls its destroy() exactly once.
 template <class C>
 class InstanceProxy {
  public:
+  /// No instance.
   InstanceProxy() = default;
+  /// Takes ownership of `instance` (from factory create()) of plugin `plugin_id`; `keepalive` holds its library.
   InstanceProxy(C* instance, std::string plugin_id, std::shared_ptr<void> keepalive)
       : id_(std::move(plugin_id)), keepalive_(std::move(keepalive)), p_(instance) {}
+  /// Takes the instance over from another proxy.
   InstanceProxy(InstanceProxy&&) noexcept = default;
-  // The old instance is destroyed while its library is still held: keepalive goes last.
+  /// The old instance is destroyed while its library is still held: keepalive goes last.
   InstanceProxy& operator=(InstanceProxy&& o) noexcept {
     if (this != &o) {
       p_.reset();
@@ -245,22 +276,30 @@ class InstanceProxy {
     }
     return *this;
   }
+  /// Destroys the instance, then lets the library go.
   ~InstanceProxy() { p_.reset(); }
+  /// The C instance, still owned by the proxy.
   C* raw() const { return p_.get(); }
+  /// The plugin id the instance was made from.
   const std::string& id() const { return id_; }
+  /// The handle that keeps the instance's library loaded.
   const std::shared_ptr<void>& keepalive() const { return keepalive_; }
+  /// True when it holds an instance.
   explicit operator bool() const { return p_ != nullptr; }
 
  protected:
-  std::string id_;
-  std::shared_ptr<void> keepalive_;                 // destroyed last: the library outlives the instance
-  std::unique_ptr<C, detail::InstanceDeleter<C>> p_;
+  std::string id_;                                  ///< the plugin id, for messages
+  std::shared_ptr<void> keepalive_;                 ///< destroyed last: the library outlives the instance
+  std::unique_ptr<C, detail::InstanceDeleter<C>> p_;  ///< the instance; destroy() when released
 };
 
+/// A position-encoding instance (genplug_posenc_t).
 class PosencProxy : public InstanceProxy<genplug_posenc_t> {
  public:
   using InstanceProxy::InstanceProxy;
 
+  /// The spectrum for `layout`, `target_extent` (one value per axis) and time `t` (posenc compute).
+  /// Throws std::invalid_argument for arrays of different lengths, PluginError when the plugin fails.
   Spectrum compute(const RotaryLayout& layout, const std::vector<uint32_t>& target_extent, double t,
                    CallContext& ctx) const {
     if (target_extent.size() != layout.axis_dims.size() || layout.base_extent.size() != layout.axis_dims.size() ||
@@ -282,10 +321,12 @@ class PosencProxy : public InstanceProxy<genplug_posenc_t> {
   }
 };
 
+/// A scheduler instance (genplug_scheduler_t).
 class SchedulerProxy : public InstanceProxy<genplug_scheduler_t> {
  public:
   using InstanceProxy::InstanceProxy;
 
+  /// The sigma schedule for `steps` steps of an image of `image_tokens` tokens. Throws PluginError.
   std::vector<double> sigmas(uint32_t steps, uint64_t image_tokens, CallContext& ctx) const {
     // A modest first buffer: the plugin says how many it needs (GENPLUG_E_BUFFER_TOO_SMALL) after it has
     // accepted the step count, so an absurd count is refused without allocating for it first.
@@ -300,8 +341,8 @@ class SchedulerProxy : public InstanceProxy<genplug_scheduler_t> {
     out.resize(n);
     return out;
   }
-  // Model evaluations sample() makes for `sigma_count` sigmas; through count_evaluations (1.1, can fail)
-  // when the plugin has it. Throws PluginError.
+  /// Model evaluations sample() makes for `sigma_count` sigmas; through count_evaluations (1.1, can fail)
+  /// when the plugin has it. Throws PluginError.
   uint64_t evaluation_count(uint32_t sigma_count, CallContext& ctx) const {
     if (!GENPLUG_HAS_FIELD(raw(), genplug_scheduler_t, count_evaluations) || !raw()->count_evaluations)
       return raw()->evaluation_count(raw(), sigma_count);
@@ -309,26 +350,28 @@ class SchedulerProxy : public InstanceProxy<genplug_scheduler_t> {
     ctx.check(raw()->count_evaluations(raw(), sigma_count, &n, ctx.get()), id_ + ": count_evaluations");
     return n;
   }
+  /// Runs the sampler over `request`. Throws PluginError (GENPLUG_E_CANCELLED included).
   void sample(const genplug_sample_request_t& request, CallContext& ctx) const {
     ctx.check(raw()->sample(raw(), &request, ctx.get()), id_ + ": sample");
   }
 };
 
+/// A model instance (genplug_model_t). Tensors it returns are ManagedTensor objects that keep the library loaded.
 class ModelProxy : public InstanceProxy<genplug_model_t> {
  public:
   using InstanceProxy::InstanceProxy;
 
-  // The model's JSON description (information only). A NULL is a broken plugin: PluginError.
+  /// The model's JSON description (information only). A NULL is a broken plugin: PluginError.
   std::string describe() const {
     const char* d = raw()->describe(raw());
     if (!d) throw PluginError(GENPLUG_E_INTERNAL, id_ + ": describe() returned NULL");
     return d;
   }
-  // True when the model states its geometry (ABI 1.1).
+  /// True when the model states its geometry (ABI 1.1).
   bool has_geometry() const {
     return GENPLUG_HAS_FIELD(raw(), genplug_model_t, geometry) && raw()->geometry != nullptr;
   }
-  // The geometry for an image of height x width (0 = the model's default), frames for video. Throws PluginError.
+  /// The geometry for an image of height x width (0 = the model's default), frames for video. Throws PluginError.
   genplug_geometry_t geometry(uint32_t height, uint32_t width, uint32_t frames, CallContext& ctx) const {
     if (!has_geometry())
       throw PluginError(GENPLUG_E_UNSUPPORTED, id_ + ": an ABI 1.0 model (no geometry()); rebuild it against ABI 1.1");
@@ -344,7 +387,7 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
       throw PluginError(GENPLUG_E_INTERNAL, id_ + ": geometry() states more than GENPLUG_MAX_AXES axes");
     return g;
   }
-  // The tensor-ops extension (the model's own arithmetic on its tensors), or NULL when it lends none.
+  /// The tensor-ops extension (the model's own arithmetic on its tensors), or NULL when it lends none.
   const genplug_model_tensor_ops_t* tensor_ops() const {
     const auto* o = static_cast<const genplug_model_tensor_ops_t*>(
         raw()->get_extension ? raw()->get_extension(raw(), GENPLUG_EXT_MODEL_TENSOR_OPS) : nullptr);
@@ -353,39 +396,44 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
                ? o
                : nullptr;
   }
+  /// The initial latent for an image of `height` x `width` pixels, from `seed`. Throws PluginError.
   ManagedTensor noise(uint64_t seed, uint32_t height, uint32_t width, CallContext& ctx) const {
     DLManagedTensor* t = nullptr;
     ctx.check(raw()->noise(raw(), seed, height, width, &t, ctx.get()), id_ + ": noise");
     return expect(t, "noise");
   }
+  /// The velocity for `args`: the latent's shape, dtype and device. Throws PluginError.
   ManagedTensor predict(const genplug_predict_args_t& args, CallContext& ctx) const {
     DLManagedTensor* t = nullptr;
     ctx.check(raw()->predict(raw(), &args, &t, ctx.get()), id_ + ": predict");
     return expect(t, "predict");
   }
+  /// The image of `latent` (model.h's image convention: CPU float32 [batch, 3, height, width], sRGB).
+  /// Throws PluginError.
   ManagedTensor decode(const DLTensor& latent, uint32_t height, uint32_t width, CallContext& ctx) const {
     DLManagedTensor* t = nullptr;
     ctx.check(raw()->decode(raw(), &latent, height, width, &t, ctx.get()), id_ + ": decode");
     return expect(t, "decode");
   }
+  /// The latent of `image` (the convention of decode()). Throws PluginError.
   ManagedTensor encode(const DLTensor& image, CallContext& ctx) const {
     DLManagedTensor* t = nullptr;
     ctx.check(raw()->encode(raw(), &image, &t, ctx.get()), id_ + ": encode");
     return expect(t, "encode");
   }
-  // The adapters extension (LoRAs swapped without reloading), or NULL when the model has none.
+  /// The adapters extension (LoRAs swapped without reloading), or NULL when the model has none.
   const genplug_model_adapters_t* adapters() const {
     const auto* a = static_cast<const genplug_model_adapters_t*>(
         raw()->get_extension ? raw()->get_extension(raw(), GENPLUG_EXT_MODEL_ADAPTERS) : nullptr);
     return a && GENPLUG_HAS_FIELD(a, genplug_model_adapters_t, set) && a->set ? a : nullptr;
   }
-  // Makes `adapters_json` the active adapters (see genplug_model_adapters). Throws PluginError.
+  /// Makes `adapters_json` the active adapters (see genplug_model_adapters). Throws PluginError.
   void set_adapters(const std::string& adapters_json, CallContext& ctx) const {
     const genplug_model_adapters_t* a = adapters();
     if (!a) throw PluginError(GENPLUG_E_UNSUPPORTED, id_ + ": this model cannot swap adapters (LoRAs)");
     ctx.check(a->set(raw(), adapters_json.c_str(), ctx.get()), id_ + ": adapters");
   }
-  // Named conditioning tensors from a prompt.
+  /// Named conditioning tensors from a prompt (`options_json` may be empty). Throws PluginError.
   std::vector<std::pair<std::string, ManagedTensor>> condition(const std::string& prompt,
                                                                const std::string& options_json,
                                                                CallContext& ctx) const {
@@ -419,17 +467,19 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
   }
 };
 
+/// An inspector instance (genplug_inspector_t).
 class InspectorProxy : public InstanceProxy<genplug_inspector_t> {
  public:
   using InstanceProxy::InstanceProxy;
 
-  // 0 when `path` is not a file this inspector reads. Throws PluginError (an unreadable file).
+  /// How well the inspector knows `path`, 0..100; 0 when `path` is not a file this inspector reads.
+  /// Throws PluginError (an unreadable file).
   uint32_t probe(const std::string& path, CallContext& ctx) const {
     uint32_t score = 0;
     ctx.check(raw()->probe(raw(), path.c_str(), &score, ctx.get()), id_ + ": probe");
     return score;
   }
-  // The inspector's JSON description of `path`. Throws PluginError.
+  /// The inspector's JSON description of `path`. Throws PluginError.
   std::string inspect(const std::string& path, CallContext& ctx) const {
     const char* text = nullptr;
     ctx.check(raw()->inspect(raw(), path.c_str(), &text, ctx.get()), id_ + ": inspect");

@@ -1,4 +1,5 @@
-/* genplug — inspector plugins ("genplug.inspector/1", ABI 1.1).
+/** @file
+ * genplug — inspector plugins ("genplug.inspector/1", ABI 1.1).
  *
  * An inspector describes files a plugin can read — a weights file or folder, an adapter — without loading
  * them, so a host can show what a file holds and which config would use it while knowing no model format.
@@ -16,28 +17,30 @@
 
 GENPLUG_BEGIN_DECLS
 
+/** An inspector instance, made by the factory of GENPLUG_KIND_INSPECTOR. Plugin-owned; the host frees it with
+ *  destroy(), exactly once. */
 typedef struct genplug_inspector {
-  uint32_t struct_size;
-  void* impl; /* the plugin's own state; opaque to the host */
+  uint32_t struct_size; /**< sizeof(genplug_inspector_t) as the plugin compiled it */
+  void* impl; /**< the plugin's own state; opaque to the host */
 
-  /* Frees the instance; called exactly once. [thread: control] */
+  /** Frees the instance; called exactly once. [thread: control] */
   void (*destroy)(struct genplug_inspector* self);
 
-  /* How well this inspector knows `path` (UTF-8, borrowed): *out_score 0 = not a file it reads,
+  /** How well this inspector knows `path` (UTF-8, borrowed): `*out_score` 0 = not a file it reads,
    * 1..100 = the more certain, the higher (a file of its format, but not of its model: low). Reads as little
    * as it needs. A file that cannot be opened is GENPLUG_E_IO; a file of another format is GENPLUG_OK with
    * score 0. [thread: control] */
   genplug_status (*probe)(struct genplug_inspector* self, const char* path, uint32_t* out_score,
                           const genplug_context_t* ctx);
 
-  /* Describes `path` into *out_json: a JSON object (UTF-8, NUL-terminated, inspector-owned, valid until the
+  /** Describes `path` into `*out_json`: a JSON object (UTF-8, NUL-terminated, inspector-owned, valid until the
    * next call on this instance or destroy) with at least "format" (a short name) and "summary" (one line for
    * people); inspectors add what they know ("tensors", "config", "components", ...). A file it cannot
    * describe (corrupt, not its format) is GENPLUG_E_IO with a message naming what is wrong. [thread: control] */
   genplug_status (*inspect)(struct genplug_inspector* self, const char* path, const char** out_json,
                             const genplug_context_t* ctx);
 
-  /* Optional interfaces by versioned id, or NULL when none (a lookup that cannot fail). [thread: any] */
+  /** Optional interfaces by versioned id, or NULL when none (a lookup that cannot fail). [thread: any] */
   const void* (*get_extension)(struct genplug_inspector* self, const char* extension_id);
 } genplug_inspector_t;
 

@@ -1,4 +1,5 @@
-/* genplug — model plugins ("genplug.model/1").
+/** @file
+ * genplug — model plugins ("genplug.model/1").
  *
  * A model plugin owns the networks (text encoders, denoiser, autoencoder) and exchanges tensors with the
  * host as DLPack. Rules:
@@ -34,114 +35,137 @@
 
 GENPLUG_BEGIN_DECLS
 
-/* Receives named output tensors (conditioning). Host-owned, lent for one call. */
+/** Receives named output tensors (conditioning). Host-owned, lent for one call. */
 typedef struct genplug_tensor_sink {
-  uint32_t struct_size;
-  void* host_data;
-  /* Takes ownership of `tensor` even when it fails; `name` is copied. A failure (out of memory) is returned
+  uint32_t struct_size; /**< sizeof(genplug_tensor_sink_t) as the host compiled it */
+  void* host_data;      /**< opaque to the plugin */
+  /** Takes ownership of `tensor` even when it fails; `name` is copied. A failure (out of memory) is returned
    * by the plugin's call. [thread: caller] */
   genplug_status (*put)(const struct genplug_tensor_sink* sink, const char* name, DLManagedTensor* tensor);
 } genplug_tensor_sink_t;
 
-/* ABI 1.1 — the model's geometry for one image (or clip): everything a host needs to drive it without
- * knowing the model. Fixed-size arrays: a host allocates the struct on its stack. */
+/** ABI 1.1 — the length of every per-axis array of genplug_geometry_t. The model's geometry for one image (or
+ * clip): everything a host needs to drive it without knowing the model. Fixed-size arrays: a host allocates the
+ * struct on its stack. */
 #define GENPLUG_MAX_AXES 8
 
+/** ABI 1.1 — the image (or clip) a geometry is asked for (genplug_model_t.geometry). Host-owned, borrowed for the
+ *  call. */
 typedef struct genplug_geometry_query {
-  uint32_t struct_size;
-  uint32_t height; /* image height in pixels; 0 = the model's default */
-  uint32_t width;  /* image width in pixels; 0 = the model's default */
-  uint32_t frames; /* frames of a video model; 0 = its default (1 for image models) */
+  uint32_t struct_size; /**< sizeof(genplug_geometry_query_t) as the host compiled it */
+  uint32_t height; /**< image height in pixels; 0 = the model's default */
+  uint32_t width;  /**< image width in pixels; 0 = the model's default */
+  uint32_t frames; /**< frames of a video model; 0 = its default (1 for image models) */
 } genplug_geometry_query_t;
 
+/** ABI 1.1 — the model's geometry for one image (or clip), written by genplug_model_t.geometry into a host-owned
+ *  struct: everything a host needs to drive the model without knowing it. */
 typedef struct genplug_geometry {
-  uint32_t struct_size; /* set by the host: sizeof as it compiled it; the model writes only what fits */
-  /* The size this geometry is for (the query's, or the defaults where the query said 0). */
+  uint32_t struct_size; /**< set by the host: sizeof as it compiled it; the model writes only what fits */
+  /** @name Size
+   *  @{ */
+  /** The size this geometry is for (the query's, or the defaults where the query said 0). */
   uint32_t height, width, frames;
-  /* Width and height must be multiples of this many pixels (FLUX: 16); frames of frame_multiple. */
+  /** @} */
+  /** @name Valid sizes
+   *  @{ */
+  /** Width and height must be multiples of this many pixels (FLUX: 16); frames of frame_multiple. */
   uint32_t size_multiple, frame_multiple;
-  /* The rotary layout (posenc.h) and the target extent per axis for this size. */
-  uint32_t axis_count;                     /* <= GENPLUG_MAX_AXES */
-  uint32_t axis_dims[GENPLUG_MAX_AXES];
-  uint32_t axis_flags[GENPLUG_MAX_AXES];   /* GENPLUG_AXIS_SPATIAL / _TEMPORAL; 0 = never rescaled */
-  uint32_t base_extent[GENPLUG_MAX_AXES];  /* tokens per axis at the training size */
-  uint32_t target_extent[GENPLUG_MAX_AXES];/* tokens per axis at this size */
-  double theta;
-  uint32_t pixels_per_token;
-  /* The latent noise() makes for this size: shape, dtype and device. */
-  int32_t latent_ndim;                     /* <= GENPLUG_MAX_AXES */
-  int64_t latent_shape[GENPLUG_MAX_AXES];
-  DLDataType latent_dtype;
-  DLDevice latent_device;
-  uint64_t image_tokens; /* tokens of the image stream: what schedulers shift by (scheduler.h sigmas()) */
-  /* Defaults for a job that does not say. */
-  uint32_t default_steps;
-  double default_guidance; /* 0 for a model without distilled guidance */
+  /** @} */
+  /** @name Rotary layout
+   *  The rotary layout (posenc.h) and the target extent per axis for this size.
+   *  @{ */
+  uint32_t axis_count;                     /**< <= GENPLUG_MAX_AXES */
+  uint32_t axis_dims[GENPLUG_MAX_AXES];    /**< rotary dims per axis (even), as in genplug_rotary_layout_t */
+  uint32_t axis_flags[GENPLUG_MAX_AXES];   /**< GENPLUG_AXIS_SPATIAL / _TEMPORAL; 0 = never rescaled */
+  uint32_t base_extent[GENPLUG_MAX_AXES];  /**< tokens per axis at the training size */
+  uint32_t target_extent[GENPLUG_MAX_AXES];/**< tokens per axis at this size */
+  double theta;                            /**< rotary base, as in genplug_rotary_layout_t */
+  uint32_t pixels_per_token;               /**< image pixels per token along a spatial axis */
+  /** @} */
+  /** @name Latent
+   *  The latent noise() makes for this size: shape, dtype and device.
+   *  @{ */
+  int32_t latent_ndim;                     /**< <= GENPLUG_MAX_AXES */
+  int64_t latent_shape[GENPLUG_MAX_AXES];  /**< latent_ndim values */
+  DLDataType latent_dtype;                 /**< DLPack dtype */
+  DLDevice latent_device;                  /**< DLPack device */
+  uint64_t image_tokens; /**< tokens of the image stream: what schedulers shift by (scheduler.h sigmas()) */
+  /** @} */
+  /** @name Defaults
+   *  Defaults for a job that does not say.
+   *  @{ */
+  uint32_t default_steps;  /**< sampling steps */
+  double default_guidance; /**< 0 for a model without distilled guidance */
+  /** @} */
 } genplug_geometry_t;
 
-/* Named borrowed tensors, e.g. conditioning handed back to predict(). */
+/** Named borrowed tensors, e.g. conditioning handed back to predict(). */
 typedef struct genplug_tensor_list {
-  uint32_t struct_size;
-  uint32_t count;
-  const char* const* names;
-  const DLTensor* const* tensors;
+  uint32_t struct_size;           /**< sizeof(genplug_tensor_list_t) as the host compiled it */
+  uint32_t count;                 /**< number of tensors (and names) */
+  const char* const* names;       /**< `count` names */
+  const DLTensor* const* tensors; /**< `count` tensors, borrowed */
 } genplug_tensor_list_t;
 
+/** What predict() evaluates. Host-owned; every pointer is borrowed for the call. */
 typedef struct genplug_predict_args {
-  uint32_t struct_size;
-  const DLTensor* latent;   /* the noisy latent, as made by noise() */
-  uint32_t height;          /* image height in pixels; the latent's token grid follows from it */
-  uint32_t width;           /* image width in pixels */
-  double sigma;             /* flow-matching time of this evaluation, in [0, 1] */
-  double guidance;          /* distilled guidance strength (ignored by models without it) */
-  const genplug_tensor_list_t* conditioning; /* the tensors condition() produced; NULL = none */
-  const genplug_spectrum_t* spectrum;  /* rotary spectrum for this evaluation (posenc.h), read-only;
-                                          NULL means the model's plain rotary encoding */
+  uint32_t struct_size;     /**< sizeof(genplug_predict_args_t) as the host compiled it */
+  const DLTensor* latent;   /**< the noisy latent, as made by noise() */
+  uint32_t height;          /**< image height in pixels; the latent's token grid follows from it */
+  uint32_t width;           /**< image width in pixels */
+  double sigma;             /**< flow-matching time of this evaluation, in [0, 1] */
+  double guidance;          /**< distilled guidance strength (ignored by models without it) */
+  const genplug_tensor_list_t* conditioning; /**< the tensors condition() produced; NULL = none */
+  const genplug_spectrum_t* spectrum;  /**< rotary spectrum for this evaluation (posenc.h), read-only;
+                                            NULL means the model's plain rotary encoding */
 } genplug_predict_args_t;
 
+/** A model instance, made by the factory of GENPLUG_KIND_MODEL. Plugin-owned; the host frees it with destroy(),
+ *  exactly once. See the file comment for the tensor rules, the image convention and the threads. */
 typedef struct genplug_model {
-  uint32_t struct_size;
-  void* impl;
+  uint32_t struct_size; /**< sizeof(genplug_model_t) as the plugin compiled it */
+  void* impl;           /**< the plugin's own state; opaque to the host */
 
-  /* Frees the instance (weights included). Tensors already handed out stay valid until their deleters run.
+  /** Frees the instance (weights included). Tensors already handed out stay valid until their deleters run.
    * [thread: control] */
   void (*destroy)(struct genplug_model* self);
 
-  /* The model's description as a JSON object (UTF-8, model-owned, made when the instance was created and
+  /** The model's description as a JSON object (UTF-8, model-owned, made when the instance was created and
    * unchanged until destroy): information for people and tools ("preset", "dtype", "device", ...). Hosts
    * drive the model from geometry(), not from this text. Never NULL for a live instance (a NULL is a broken
    * plugin, reported as such). [thread: any] */
   const char* (*describe)(struct genplug_model* self);
 
-  /* Encodes a prompt (UTF-8, borrowed) into named conditioning tensors passed to `sink`.
+  /** Encodes a prompt (UTF-8, borrowed) into named conditioning tensors passed to `sink`.
    * `options_json` may be NULL. The tensors stay on the model's device, in its dtype. [thread: render] */
   genplug_status (*condition)(struct genplug_model* self, const char* prompt, const char* options_json,
                               const genplug_tensor_sink_t* sink, const genplug_context_t* ctx);
 
-  /* The initial latent (pure noise) for an image of height x width pixels, reproducible from seed, in the
+  /** The initial latent (pure noise) for an image of height x width pixels, reproducible from seed, in the
    * shape, dtype and device geometry() states. [thread: render] */
   genplug_status (*noise)(struct genplug_model* self, uint64_t seed, uint32_t height, uint32_t width,
                           DLManagedTensor** out_latent, const genplug_context_t* ctx);
 
-  /* The velocity for args->latent at args->sigma: same shape, dtype and device as the latent, compact
+  /** The velocity for args->latent at args->sigma: same shape, dtype and device as the latent, compact
    * row-major, so a host can take it over as a scheduler's velocity buffer without a copy. The latent is
    * read in place (no copy when it is the model's own dtype and device). [thread: render] */
   genplug_status (*predict)(struct genplug_model* self, const genplug_predict_args_t* args,
                             DLManagedTensor** out_velocity, const genplug_context_t* ctx);
 
-  /* Decodes a latent of a height x width image into the image (convention above). [thread: render] */
+  /** Decodes a latent of a height x width image into the image (convention above). [thread: render] */
   genplug_status (*decode)(struct genplug_model* self, const DLTensor* latent, uint32_t height,
                            uint32_t width, DLManagedTensor** out_image, const genplug_context_t* ctx);
 
-  /* Encodes an image (convention above) into a latent, as noise() lays it out. [thread: render] */
+  /** Encodes an image (convention above) into a latent, as noise() lays it out. [thread: render] */
   genplug_status (*encode)(struct genplug_model* self, const DLTensor* image, DLManagedTensor** out_latent,
                            const genplug_context_t* ctx);
 
-  /* Optional interfaces by versioned id, or NULL when the instance has none of that id (a lookup that
+  /** Optional interfaces by versioned id, or NULL when the instance has none of that id (a lookup that
    * cannot fail). The same id gives the same pointer; the table lives as long as the instance. [thread: any] */
   const void* (*get_extension)(struct genplug_model* self, const char* extension_id);
 
-  /* ABI 1.1. The geometry for `query` into `out` (see genplug_geometry_t): a host derives the posenc
+  /** ABI 1.1. The geometry for `query` into `out` (see genplug_geometry_t): a host derives the posenc
    * layout and target extent, the scheduler's token count, the latent and the defaults from it alone.
    * GENPLUG_E_INVALID_ARGUMENT (message naming the nearest valid sizes) for a size the model cannot make.
    * Pure: the same query gives the same answer. [thread: any] */
@@ -149,34 +173,37 @@ typedef struct genplug_model {
                              genplug_geometry_t* out, const genplug_context_t* ctx);
 } genplug_model_t;
 
-/* Optional model extension (get_extension(GENPLUG_EXT_MODEL_TENSOR_OPS)): the arithmetic a scheduler needs,
+/** Optional model extension (get_extension(GENPLUG_EXT_MODEL_TENSOR_OPS)): the arithmetic a scheduler needs,
  * done by the model on its own tensors (its device, its dtype), so latents never leave the device. A host
  * maps the scheduler's lent operations (scheduler.h) onto these. Model-owned, valid until destroy.
  * Every member is [thread: render] (it runs inside the host's sample loop, one call at a time per
  * instance). `out` tensors are written in place; every tensor has the latent's shape, dtype and device. */
 #define GENPLUG_EXT_MODEL_TENSOR_OPS "org.genplug.model.tensor_ops/1"
 
+/** The table of GENPLUG_EXT_MODEL_TENSOR_OPS: model-owned, valid until destroy; every member is
+ *  [thread: render]. */
 typedef struct genplug_model_tensor_ops {
-  uint32_t struct_size;
-  /* out = sum over i < count of coeffs[i] * inputs[i]; `out` may be one of the inputs. */
+  uint32_t struct_size; /**< sizeof(genplug_model_tensor_ops_t) as the plugin compiled it */
+  /** out = sum over i < count of coeffs[i] * inputs[i]; `out` may be one of the inputs. */
   genplug_status (*linear_combination)(struct genplug_model* model, const DLTensor* out, uint32_t count,
                                        const DLTensor* const* inputs, const double* coeffs,
                                        const genplug_context_t* ctx);
-  /* A new compact tensor of `like`'s shape, dtype and device; contents unspecified. Owned by the caller. */
+  /** A new compact tensor of `like`'s shape, dtype and device; contents unspecified. Owned by the caller. */
   genplug_status (*empty_like)(struct genplug_model* model, const DLTensor* like, DLManagedTensor** out,
                                const genplug_context_t* ctx);
-  /* Fills `out` with standard normal noise, reproducible from (seed, stream). */
+  /** Fills `out` with standard normal noise, reproducible from (seed, stream). */
   genplug_status (*normal)(struct genplug_model* model, const DLTensor* out, uint64_t seed, uint64_t stream,
                            const genplug_context_t* ctx);
 } genplug_model_tensor_ops_t;
 
-/* Optional model extension (get_extension(GENPLUG_EXT_MODEL_ADAPTERS)): weight adapters such as LoRAs,
+/** Optional model extension (get_extension(GENPLUG_EXT_MODEL_ADAPTERS)): weight adapters such as LoRAs,
  * swapped between jobs without reloading the base weights. The struct is model-owned, valid until destroy. */
 #define GENPLUG_EXT_MODEL_ADAPTERS "org.genplug.model.adapters/1"
 
+/** The table of GENPLUG_EXT_MODEL_ADAPTERS: model-owned, valid until destroy. */
 typedef struct genplug_model_adapters {
-  uint32_t struct_size;
-  /* Makes `adapters_json` (UTF-8, borrowed for the call) the active adapters: a JSON array of
+  uint32_t struct_size; /**< sizeof(genplug_model_adapters_t) as the plugin compiled it */
+  /** Makes `adapters_json` (UTF-8, borrowed for the call) the active adapters: a JSON array of
    * {"path": file, "scale": number} objects, "[]" for none, or "null" for those the model was created with.
    * The base weights are restored exactly when adapters are removed. On failure (GENPLUG_E_CONFIG for a bad
    * list, GENPLUG_E_IO for an unreadable or unfitting file, message in ctx) the previous adapters stay

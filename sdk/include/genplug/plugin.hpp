@@ -1,16 +1,19 @@
-// genplug — header-only C++17 helpers for writing plugins.
-//
-// A plugin library derives from the kind base classes (Posenc, Scheduler, Model), registers its plugins in
-// one function and exports the entry with GENPLUG_EXPORT_ENTRY:
-//
-//   static void register_plugins(genplug::Registry& r) {
-//     r.add_posenc(info, [](const std::string& config, genplug::Context& ctx) {
-//       return std::make_unique<MyPosenc>(config); });
-//   }
-//   GENPLUG_EXPORT_ENTRY(register_plugins)
-//
-// Every C thunk is noexcept: a genplug::Error becomes its status code plus message, std::bad_alloc becomes
-// GENPLUG_E_OUT_OF_MEMORY, any other exception GENPLUG_E_INTERNAL with what(). No exception crosses the ABI.
+/// @file
+/// genplug — header-only C++17 helpers for writing plugins.
+///
+/// A plugin library derives from the kind base classes (Posenc, Scheduler, Model), registers its plugins in
+/// one function and exports the entry with GENPLUG_EXPORT_ENTRY:
+///
+/// @code
+///   static void register_plugins(genplug::Registry& r) {
+///     r.add_posenc(info, [](const std::string& config, genplug::Context& ctx) {
+///       return std::make_unique<MyPosenc>(config); });
+///   }
+///   GENPLUG_EXPORT_ENTRY(register_plugins)
+/// @endcode
+///
+/// Every C thunk is noexcept: a genplug::Error becomes its status code plus message, std::bad_alloc becomes
+/// GENPLUG_E_OUT_OF_MEMORY, any other exception GENPLUG_E_INTERNAL with what(). No exception crosses the ABI.
 #ifndef GENPLUG_PLUGIN_HPP
 #define GENPLUG_PLUGIN_HPP
 
@@ -31,55 +34,72 @@
 
 static_assert(GENPLUG_ABI_MAJOR == 1, "genplug/plugin.hpp is written for ABI major 1");
 
+/// The C++ side of genplug: plugin.hpp (plugin side) and host.hpp (host side).
 namespace genplug {
 
-// An error with a genplug status code; thrown inside a plugin, turned into status + message at the ABI.
+/// An error with a genplug status code; thrown inside a plugin, turned into status + message at the ABI.
 class Error : public std::runtime_error {
  public:
+  /// An error with status `code` (negative, a GENPLUG_E_* value) and `message` for the host.
   Error(genplug_status code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  /// The status code the C thunk returns for this error.
   genplug_status code() const noexcept { return code_; }
 
  private:
   genplug_status code_;
 };
 
-// A configuration problem; the message should name the field ("config.lambda_s: must be >= 0").
+/// A configuration problem; the message should name the field ("config.lambda_s: must be >= 0").
 struct ConfigError : Error {
+  /// GENPLUG_E_CONFIG with `message`.
   explicit ConfigError(const std::string& message) : Error(GENPLUG_E_CONFIG, message) {}
 };
+/// A bad argument (a size the plugin cannot serve, a malformed struct): GENPLUG_E_INVALID_ARGUMENT.
 struct InvalidArgument : Error {
+  /// GENPLUG_E_INVALID_ARGUMENT with `message`.
   explicit InvalidArgument(const std::string& message) : Error(GENPLUG_E_INVALID_ARGUMENT, message) {}
 };
+/// The host asked to stop (Context::check_cancelled throws it): GENPLUG_E_CANCELLED.
 struct Cancelled : Error {
+  /// GENPLUG_E_CANCELLED with the message "cancelled".
   Cancelled() : Error(GENPLUG_E_CANCELLED, "cancelled") {}
 };
 
-// Plugin-side view of the host's call context; every service is optional and checked here.
+/// Plugin-side view of the host's call context; every service is optional and checked here.
 class Context {
  public:
+  /// A view of the host's context `c` (may be NULL: every service is then a no-op). Borrowed: valid only
+  /// during the call that received it.
   explicit Context(const genplug_context_t* c) noexcept : c_(c) {}
+  /// The host's C context, as received.
   const genplug_context_t* raw() const noexcept { return c_; }
 
+  /// A log line for the user (`severity`: a GENPLUG_LOG_* value); nothing when the host has no log.
   void log(int32_t severity, const std::string& message) const noexcept {
     if (c_ && GENPLUG_HAS_FIELD(c_, genplug_context_t, log) && c_->log) c_->log(c_, severity, message.c_str());
   }
+  /// log() at GENPLUG_LOG_INFO.
   void info(const std::string& m) const noexcept { log(GENPLUG_LOG_INFO, m); }
+  /// log() at GENPLUG_LOG_WARNING.
   void warn(const std::string& m) const noexcept { log(GENPLUG_LOG_WARNING, m); }
 
-  // Reports progress; true when the host asks to stop.
+  /// Reports progress; true when the host asks to stop.
   bool progress(uint64_t done, uint64_t total, const char* stage) const noexcept {
     if (c_ && GENPLUG_HAS_FIELD(c_, genplug_context_t, progress) && c_->progress)
       return c_->progress(c_, done, total, stage ? stage : "") != 0;
     return false;
   }
+  /// True once the host wants the current call stopped (genplug_context_t.is_cancelled).
   bool cancelled() const noexcept {
     return c_ && GENPLUG_HAS_FIELD(c_, genplug_context_t, is_cancelled) && c_->is_cancelled &&
            c_->is_cancelled(c_) != 0;
   }
-  // Throws Cancelled when the host asked to stop.
+  /// Throws Cancelled when the host asked to stop.
   void check_cancelled() const {
     if (cancelled()) throw Cancelled();
   }
+  /// Reports why the current call fails (genplug_context_t.set_error). The thunks do it for every exception
+  /// that leaves a plugin method, so plugin code rarely calls it.
   void set_error(genplug_status code, const char* message) const noexcept {
     if (c_ && GENPLUG_HAS_FIELD(c_, genplug_context_t, set_error) && c_->set_error)
       c_->set_error(c_, code, message ? message : "");
@@ -89,62 +109,99 @@ class Context {
   const genplug_context_t* c_;
 };
 
-// What a plugin says about itself (copied into the C descriptor at registration).
+/// What a plugin says about itself (copied into the C descriptor at registration; see genplug_descriptor_t).
 struct PluginInfo {
-  std::string id;
-  std::string name;
-  std::string vendor;
-  std::string version;
-  std::string description;
-  std::vector<std::string> features;
-  std::string config_schema;  // JSON Schema text
+  std::string id;                     ///< reverse-DNS, unique: "org.genplug.dype"
+  std::string name;                   ///< human-readable
+  std::string vendor;                 ///< who makes the plugin
+  std::string version;                ///< semver of the plugin: "1.2.0"
+  std::string description;            ///< one sentence
+  std::vector<std::string> features;  ///< tags ("dynamic", "device:cuda"), may be empty
+  std::string config_schema;  ///< JSON Schema text
 };
 
 // ---- kind base classes --------------------------------------------------------------------------
 
-// extension(id) is a lookup that cannot fail (noexcept): NULL means "not provided", never "went wrong".
+/// Base class of a position-encoding plugin (posenc.h); the wrapper makes it a genplug_posenc_t. Methods may
+/// throw (Error and its subclasses become their status code). Threads as in genplug_posenc_t.
 class Posenc {
  public:
   virtual ~Posenc() = default;
+  /// genplug_posenc_t.compute: the spectrum for `query` into `out` (host buffers; the wrapper has checked
+  /// the struct sizes). [thread: render]
   virtual void compute(const genplug_posenc_query_t& query, genplug_spectrum_t& out, Context& ctx) = 0;
+  /// An optional interface by versioned id, or nullptr (the default). extension(id) is a lookup that cannot
+  /// fail (noexcept): NULL means "not provided", never "went wrong". [thread: any]
   virtual const void* extension(const char* /*id*/) noexcept { return nullptr; }
 };
 
+/// Base class of a scheduler plugin (scheduler.h); the wrapper makes it a genplug_scheduler_t.
 class Scheduler {
  public:
   virtual ~Scheduler() = default;
+  /// genplug_scheduler_t.sigmas: the schedule of `steps` + 1 values for an image of `image_tokens` tokens
+  /// (the wrapper copies it into the host's buffer or reports GENPLUG_E_BUFFER_TOO_SMALL). [thread: render]
   virtual std::vector<double> sigmas(uint32_t steps, uint64_t image_tokens, Context& ctx) = 0;
-  // Throws (InvalidArgument) for a count it cannot sample; the 1.0 evaluation_count thunk then returns 0.
+  /// The number of model evaluations sample() makes for `sigma_count` sigmas (serves both
+  /// genplug_scheduler_t.count_evaluations and the 1.0 evaluation_count).
+  /// Throws (InvalidArgument) for a count it cannot sample; the 1.0 evaluation_count thunk then returns 0.
+  /// [thread: render]
   virtual uint64_t evaluation_count(uint32_t sigma_count) = 0;
+  /// genplug_scheduler_t.sample: runs the sampler over `request` (the wrapper has checked its struct sizes).
+  /// [thread: render]
   virtual void sample(const genplug_sample_request_t& request, Context& ctx) = 0;
+  /// An optional interface by versioned id, or nullptr (the default): a lookup that cannot fail (noexcept),
+  /// NULL means "not provided". [thread: any]
   virtual const void* extension(const char* /*id*/) noexcept { return nullptr; }
 };
 
+/// Base class of an inspector plugin (inspector.h); the wrapper makes it a genplug_inspector_t.
 class Inspector {
  public:
   virtual ~Inspector() = default;
+  /// genplug_inspector_t.probe: how well it knows `path`: 0 = not a file it reads, 1..100 = the more certain,
+  /// the higher (larger values are clamped to 100). [thread: control]
   virtual uint32_t probe(const std::string& path, Context& ctx) = 0;    // 0 = not a file it reads
+  /// genplug_inspector_t.inspect: the description of `path`, as JSON object text; the wrapper keeps the text
+  /// until the next call. [thread: control]
   virtual std::string inspect(const std::string& path, Context& ctx) = 0;  // JSON object text
+  /// An optional interface by versioned id, or nullptr (the default): a lookup that cannot fail (noexcept),
+  /// NULL means "not provided". [thread: any]
   virtual const void* extension(const char* /*id*/) noexcept { return nullptr; }
 };
 
+/// Base class of a model plugin (model.h); the wrapper makes it a genplug_model_t. Tensors a method returns
+/// are owned by the host from then on (DLPack rules of model.h).
 class Model {
  public:
   virtual ~Model() = default;
-  // JSON text; called once when the instance is made (an error then fails create()), kept by the wrapper.
+  /// JSON text; called once when the instance is made (an error then fails create()), kept by the wrapper.
   virtual std::string describe() = 0;
-  // The geometry for `query` (model.h); `out` arrives zeroed with struct_size set. Throw InvalidArgument
-  // for a size the model cannot make.
+  /// The geometry for `query` (model.h); `out` arrives zeroed with struct_size set. Throw InvalidArgument
+  /// for a size the model cannot make. [thread: any]
   virtual void geometry(const genplug_geometry_query_t& query, genplug_geometry_t& out, Context& ctx) = 0;
+  /// genplug_model_t.condition: named conditioning tensors for `prompt`, passed to `sink` (`options_json` is
+  /// empty when the host gave none). [thread: render]
   virtual void condition(const std::string& prompt, const std::string& options_json,
                          const genplug_tensor_sink_t& sink, Context& ctx) = 0;
+  /// genplug_model_t.noise: the initial latent for an image of `height` x `width` pixels. [thread: render]
   virtual DLManagedTensor* noise(uint64_t seed, uint32_t height, uint32_t width, Context& ctx) = 0;
+  /// genplug_model_t.predict: the velocity for `args` (the wrapper has checked the struct sizes).
+  /// [thread: render]
   virtual DLManagedTensor* predict(const genplug_predict_args_t& args, Context& ctx) = 0;
+  /// genplug_model_t.decode: the image of a latent (model.h's image convention). [thread: render]
   virtual DLManagedTensor* decode(const DLTensor& latent, uint32_t height, uint32_t width, Context& ctx) = 0;
+  /// genplug_model_t.encode: the latent of an image. [thread: render]
   virtual DLManagedTensor* encode(const DLTensor& image, Context& ctx) = 0;
+  /// An optional interface by versioned id (GENPLUG_EXT_MODEL_TENSOR_OPS, GENPLUG_EXT_MODEL_ADAPTERS), or
+  /// nullptr (the default): a lookup that cannot fail (noexcept), NULL means "not provided". The table must
+  /// live as long as the instance.
+  /// [thread: any]
   virtual const void* extension(const char* /*id*/) noexcept { return nullptr; }
 };
 
+/// Makes an instance of `Kind` from the config text ("{}" when the host gave none or an empty one); throw
+/// ConfigError for a bad config. Called by the factory's create(). [thread: control]
 template <class Kind>
 using MakeFn = std::function<std::unique_ptr<Kind>(const std::string& config_json, Context& ctx)>;
 
@@ -480,16 +537,21 @@ struct KindFactory {
 
 }  // namespace detail
 
-// Collects a library's plugins; filled by the library's registration function during init().
+/// Collects a library's plugins; filled by the library's registration function during init().
 class Registry {
  public:
+  /// Adds a position-encoding plugin: its descriptor and how to make an instance.
   void add_posenc(PluginInfo info, MakeFn<Posenc> make) { posenc_.add(std::move(info), std::move(make)); }
+  /// Adds a scheduler plugin.
   void add_scheduler(PluginInfo info, MakeFn<Scheduler> make) {
     scheduler_.add(std::move(info), std::move(make));
   }
+  /// Adds a model plugin.
   void add_model(PluginInfo info, MakeFn<Model> make) { model_.add(std::move(info), std::move(make)); }
+  /// Adds an inspector plugin.
   void add_inspector(PluginInfo info, MakeFn<Inspector> make) { inspector_.add(std::move(info), std::move(make)); }
 
+  /// The C factory for a kind id (GENPLUG_KIND_*), or NULL when no plugin of that kind was added.
   const genplug_factory_t* factory(const char* kind_id) const noexcept {
     if (!kind_id) return nullptr;
     if (std::strcmp(kind_id, GENPLUG_KIND_POSENC) == 0 && !posenc_.items.empty()) return &posenc_.c;
@@ -498,7 +560,7 @@ class Registry {
     if (std::strcmp(kind_id, GENPLUG_KIND_INSPECTOR) == 0 && !inspector_.items.empty()) return &inspector_.c;
     return nullptr;
   }
-  // Library path given to init(), for plugins that ship files beside the library.
+  /// Library path given to init(), for plugins that ship files beside the library.
   std::string library_path;
 
  private:
@@ -556,7 +618,9 @@ struct EntryThunks {
 }  // namespace detail
 }  // namespace genplug
 
-// Defines the library's one exported symbol from a `void fn(genplug::Registry&)` registration function.
+/// Defines the library's one exported symbol from a `void fn(genplug::Registry&)` registration function.
+/// The entry's init/deinit are counted under one lock (independent hosts may call them concurrently, entry.h):
+/// the first init builds the Registry, the last deinit frees it.
 #define GENPLUG_EXPORT_ENTRY(register_fn)                                                        \
   extern "C" GENPLUG_EXPORT const genplug_entry_t genplug_entry = {                              \
       sizeof(genplug_entry_t),                                                                   \

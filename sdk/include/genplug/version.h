@@ -1,4 +1,5 @@
-/* genplug — ABI version, export and calling-convention macros.
+/** @file
+ * genplug — ABI version, export and calling-convention macros.
  *
  * Versioning policy (docs/abi.md):
  *  - GENPLUG_ABI_MAJOR changes only when an existing struct's layout or a function's meaning changes;
@@ -13,9 +14,19 @@
 
 #include <stddef.h> /* offsetof, for GENPLUG_HAS_FIELD */
 
+/** ABI major version. Changes only when an existing struct's layout or a function's meaning changes; a host
+ *  rejects a plugin whose major differs from its own (genplug_entry_t.abi_major). */
 #define GENPLUG_ABI_MAJOR 1
+/** ABI minor version. Grows when fields or functions are appended to a struct (1.1: see docs/abi.md,
+ *  "Change log of the ABI"). */
 #define GENPLUG_ABI_MINOR 1
 
+/** @def GENPLUG_EXTERN_C
+ *  `extern "C"` when compiled as C++, nothing in C: C linkage for one declaration. */
+/** @def GENPLUG_BEGIN_DECLS
+ *  Opens a block of C declarations: `extern "C" {` in C++, nothing in C. Closed by GENPLUG_END_DECLS. */
+/** @def GENPLUG_END_DECLS
+ *  Closes a block opened by GENPLUG_BEGIN_DECLS: `}` in C++, nothing in C. */
 #ifdef __cplusplus
 #define GENPLUG_EXTERN_C extern "C"
 #define GENPLUG_BEGIN_DECLS extern "C" {
@@ -26,14 +37,17 @@
 #define GENPLUG_END_DECLS
 #endif
 
-/* Marks the one symbol a plugin library exports. Build plugins with hidden visibility. */
+/** @def GENPLUG_EXPORT
+ *  Marks the one symbol a plugin library exports. Build plugins with hidden visibility. */
 #if defined(_WIN32)
 #define GENPLUG_EXPORT __declspec(dllexport)
 #else
 #define GENPLUG_EXPORT __attribute__((visibility("default")))
 #endif
 
-/* True when a struct received from the other side is large enough to hold `field`. */
+/** True when a struct received from the other side is large enough to hold `field`: `ptr` is not NULL and its
+ *  leading `struct_size` reaches past the end of `field` of `type`. Check it before reading a field appended
+ *  after the oldest ABI minor the reader supports. */
 #define GENPLUG_HAS_FIELD(ptr, type, field) \
   ((ptr) != 0 && (ptr)->struct_size >= (offsetof(type, field) + sizeof(((type*)0)->field)))
 

@@ -1,0 +1,10 @@
+# org.genplug.flux.inspect: the genplug.inspector/1 plugin for FLUX checkpoints, a library of its own linked with
+# the safetensors reader only (no libtorch): built with or without GENPLUG_BUILD_TORCH.
+genplug_add_plugin(genplug_flux_inspect
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/src/inspector_entry.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/src/checkpoint_inspector.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/src/checkpoint_report.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/src/component_report.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/src/lora_report.cpp
+  LIBRARIES genplug_safetensors nlohmann_json::nlohmann_json)
