@@ -62,7 +62,9 @@ void store(const DLTensor& t, Dtype d, int64_t i, double v) {
 }
 
 // out = sum c_k x_k in T (float for every 32-bit-or-narrower dtype): coefficients rounded to T, each product
-// and sum rounded to T, in index order, as PyTorch eager computes `x + dt * v` (mul, then add: no FMA).
+// and sum rounded to T, in index order, then once to the tensor's dtype. For float32 that is what PyTorch eager
+// computes for `x + dt * v` (mul, then add: no FMA); for float16/bfloat16 PyTorch rounds after each operation,
+// so results may differ in the last bit (scheduler.h allows it).
 template <class T>
 void combine(const DLTensor& out, Dtype d, uint32_t n, const DLTensor* const* in, const double* c) {
   const int64_t count = element_count(out);

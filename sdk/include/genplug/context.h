@@ -9,13 +9,16 @@
  * @par THREAD LABELS — a closed vocabulary.
  * Every function, callback and table member of the ABI says one of:
  *
- * - `[thread: control]`  The host's control thread for the instance (or library) concerned: the thread that
- *                        created it. Control calls on one instance never overlap any other call on it.
+ * - `[thread: control]`  Calls that create, change or free an instance (or library). The host makes them one at
+ *                        a time, and a control call on an instance never overlaps any other call on it. They are
+ *                        not tied to one thread (a host's garbage collector may destroy from another), but
+ *                        never run concurrently.
  * - `[thread: render]`   A thread the host renders on (it may be the control thread). The host makes render
  *                        calls on one instance one at a time, never overlapping a control call on it.
  *                        Different instances, even of one plugin, may render concurrently on different threads.
- * - `[thread: any]`      Any thread, at any time, concurrently with any call, itself included: the
- *                        implementation is thread-safe and does not block for long.
+ * - `[thread: any]`      Any thread, concurrently with any other render or any call, itself included — but
+ *                        never overlapping a control call on the same instance (so a control call may replace
+ *                        what an any call reads). The implementation is thread-safe and does not block for long.
  * - `[thread: caller]`   Callbacks and lent tables only: the thread that is running the call which received
  *                        them, and only during that call.
  *
@@ -52,7 +55,8 @@ typedef struct genplug_context {
    * same code the function then returns. [thread: caller] */
   void (*set_error)(const struct genplug_context* ctx, genplug_status code, const char* message);
 
-  /** A log line for the user. The host copies the message. [thread: any] (during the call) */
+  /** A log line for the user. The host copies the message. Only during the call, from the calling thread
+   * or any thread the plugin runs for it. [thread: any] */
   void (*log)(const struct genplug_context* ctx, int32_t severity, const char* message);
 
   /** Progress of long work: `done` of `total` units of `stage` (a short UTF-8 label, copied).
@@ -60,7 +64,8 @@ typedef struct genplug_context {
    * promptly, leaving its instance usable. [thread: caller] */
   int32_t (*progress)(const struct genplug_context* ctx, uint64_t done, uint64_t total, const char* stage);
 
-  /** Cheap, pollable: non-zero once the host wants the current call stopped. [thread: any] (during the call) */
+  /** Cheap, pollable: non-zero once the host wants the current call stopped. Only during the call, from
+   * any thread the plugin runs for it. [thread: any] */
   int32_t (*is_cancelled)(const struct genplug_context* ctx);
 } genplug_context_t;
 

@@ -60,7 +60,9 @@ typedef struct genplug_descriptor {
 typedef struct genplug_factory {
   uint32_t struct_size; /**< sizeof(genplug_factory_t) as the plugin compiled it */
 
-  /** Number of plugins of this kind in the library; fixed between init and deinit. [thread: any] */
+  /** Number of plugins of this kind in the library; fixed between init and deinit. What count() and
+   * descriptor() say depends only on the library file (not on the machine, devices or files beside it), so a
+   * host may cache it keyed by the file and load the library only to create an instance. [thread: any] */
   uint32_t (*count)(const struct genplug_factory* factory);
 
   /** Descriptor of plugin `index` (< count), or NULL when out of range. [thread: any] */
@@ -93,12 +95,13 @@ typedef struct genplug_entry {
    * thread, and no host can know of the others: init and deinit come in pairs per host, possibly
    * concurrently. The library counts them under its own lock; the first init sets up, only the last deinit
    * releases, and a later init sets up again. deinit is not called for an init that failed.
-   * (ABI 1.0 said hosts serialise init/deinit; no host can keep that promise, see docs/abi.md.)
-   * [thread: any — each host calls from its control thread] */
+   * (ABI 1.0 said hosts serialise init/deinit; no host can keep that promise across hosts, see docs/abi.md.
+   * A host still serialises its own calls, and for a library built against ABI 1.0 it keeps one init per
+   * process, as the reference host does.) Each host calls from its own control thread. [thread: any] */
   genplug_status (*init)(const char* library_path, const genplug_context_t* ctx);
 
   /** Undoes one init of the calling host, after every instance and tensor that host got from the
-   * library is gone. [thread: any — each host calls from its control thread] */
+   * library is gone. Each host calls from its own control thread. [thread: any] */
   void (*deinit)(void);
 
   /** The factory for a kind id (GENPLUG_KIND_*), or NULL if the library holds no plugin of that kind

@@ -344,8 +344,13 @@ class SchedulerProxy : public InstanceProxy<genplug_scheduler_t> {
   /// Model evaluations sample() makes for `sigma_count` sigmas; through count_evaluations (1.1, can fail)
   /// when the plugin has it. Throws PluginError.
   uint64_t evaluation_count(uint32_t sigma_count, CallContext& ctx) const {
-    if (!GENPLUG_HAS_FIELD(raw(), genplug_scheduler_t, count_evaluations) || !raw()->count_evaluations)
-      return raw()->evaluation_count(raw(), sigma_count);
+    if (!GENPLUG_HAS_FIELD(raw(), genplug_scheduler_t, count_evaluations) || !raw()->count_evaluations) {
+      const uint64_t n = raw()->evaluation_count(raw(), sigma_count);  // ABI 1.0: 0 is its only failure signal
+      if (n == 0 && sigma_count >= 2)
+        throw PluginError(GENPLUG_E_FAILED, id_ + ": evaluation_count: 0 evaluations for " +
+                                                std::to_string(sigma_count) + " sigmas (an ABI 1.0 scheduler's error)");
+      return n;
+    }
     uint64_t n = 0;
     ctx.check(raw()->count_evaluations(raw(), sigma_count, &n, ctx.get()), id_ + ": count_evaluations");
     return n;
@@ -391,10 +396,12 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
   const genplug_model_tensor_ops_t* tensor_ops() const {
     const auto* o = static_cast<const genplug_model_tensor_ops_t*>(
         raw()->get_extension ? raw()->get_extension(raw(), GENPLUG_EXT_MODEL_TENSOR_OPS) : nullptr);
-    return o && GENPLUG_HAS_FIELD(o, genplug_model_tensor_ops_t, normal) && o->linear_combination && o->empty_like &&
-                   o->normal
-               ? o
-               : nullptr;
+    if (!o) return nullptr;
+    if (!GENPLUG_HAS_FIELD(o, genplug_model_tensor_ops_t, normal) || !o->linear_combination || !o->empty_like ||
+        !o->normal)  // a broken table is an error, not "no operations" (which would send device tensors to the CPU)
+      throw PluginError(GENPLUG_E_INTERNAL, id_ + ": its " GENPLUG_EXT_MODEL_TENSOR_OPS " table is too small or has "
+                                                  "NULL members");
+    return o;
   }
   /// The initial latent for an image of `height` x `width` pixels, from `seed`. Throws PluginError.
   ManagedTensor noise(uint64_t seed, uint32_t height, uint32_t width, CallContext& ctx) const {

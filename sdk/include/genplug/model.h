@@ -4,10 +4,11 @@
  * A model plugin owns the networks (text encoders, denoiser, autoencoder) and exchanges tensors with the
  * host as DLPack. Rules:
  *  - Inputs are `const DLTensor*`, borrowed for the duration of the call; the plugin copies what it keeps.
- *  - Outputs are `DLManagedTensor*` whose ownership passes to the host, which calls `deleter` exactly once
- *    (from any thread). The deleter runs plugin code: the host keeps the library loaded until every
+ *  - Outputs are `DLManagedTensor*` whose ownership passes to the host, which calls `deleter` exactly once;
+ *    the deleter is [thread: any]. It runs plugin code: the host keeps the library loaded until every
  *    tensor it received from it has been deleted.
- *  - Producers always fill `strides`. Shapes are the model's own; the host treats latents as opaque apart
+ *  - Producers always fill `strides`, and latents (noise, predict, encode) are compact row-major: a host's
+ *    CPU operations need no stride logic. Shapes are the model's own; the host treats latents as opaque apart
  *    from element-wise arithmetic (scheduler.h).
  *  - Latents, velocities and conditioning stay where the model keeps them: any device and dtype the model
  *    chooses (its geometry() says which). The host never converts them. For the arithmetic a scheduler needs,
@@ -61,7 +62,9 @@ typedef struct genplug_geometry_query {
 /** ABI 1.1 — the model's geometry for one image (or clip), written by genplug_model_t.geometry into a host-owned
  *  struct: everything a host needs to drive the model without knowing it. */
 typedef struct genplug_geometry {
-  uint32_t struct_size; /**< set by the host: sizeof as it compiled it; the model writes only what fits */
+  /** Set by the host, which zero-fills the struct first: sizeof as it compiled it. The model writes only the
+   *  fields that fit and sets struct_size to the number of bytes it wrote. */
+  uint32_t struct_size;
   /** @name Size
    *  @{ */
   /** The size this geometry is for (the query's, or the defaults where the query said 0). */
@@ -80,23 +83,25 @@ typedef struct genplug_geometry {
   uint32_t axis_flags[GENPLUG_MAX_AXES];   /**< GENPLUG_AXIS_SPATIAL / _TEMPORAL; 0 = never rescaled */
   uint32_t base_extent[GENPLUG_MAX_AXES];  /**< tokens per axis at the training size */
   uint32_t target_extent[GENPLUG_MAX_AXES];/**< tokens per axis at this size */
-  double theta;                            /**< rotary base, as in genplug_rotary_layout_t */
   uint32_t pixels_per_token;               /**< image pixels per token along a spatial axis */
+  double theta;                            /**< rotary base, as in genplug_rotary_layout_t */
   /** @} */
   /** @name Latent
-   *  The latent noise() makes for this size: shape, dtype and device.
+   *  The latent noise() makes for this size: shape, dtype and device. (Fields are ordered so that the struct
+   *  has no implicit padding: a ctypes or bindgen mirror needs none.)
    *  @{ */
   int32_t latent_ndim;                     /**< <= GENPLUG_MAX_AXES */
-  int64_t latent_shape[GENPLUG_MAX_AXES];  /**< latent_ndim values */
   DLDataType latent_dtype;                 /**< DLPack dtype */
+  int64_t latent_shape[GENPLUG_MAX_AXES];  /**< latent_ndim values */
   DLDevice latent_device;                  /**< DLPack device */
   uint64_t image_tokens; /**< tokens of the image stream: what schedulers shift by (scheduler.h sigmas()) */
   /** @} */
   /** @name Defaults
    *  Defaults for a job that does not say.
    *  @{ */
-  uint32_t default_steps;  /**< sampling steps */
   double default_guidance; /**< 0 for a model without distilled guidance */
+  uint32_t default_steps;  /**< sampling steps */
+  uint32_t reserved;       /**< 0; keeps the size a multiple of 8 without tail padding */
   /** @} */
 } genplug_geometry_t;
 
@@ -143,13 +148,15 @@ typedef struct genplug_model {
                               const genplug_tensor_sink_t* sink, const genplug_context_t* ctx);
 
   /** The initial latent (pure noise) for an image of height x width pixels, reproducible from seed, in the
-   * shape, dtype and device geometry() states. [thread: render] */
+   * shape, dtype and device geometry() states, compact. [thread: render] */
   genplug_status (*noise)(struct genplug_model* self, uint64_t seed, uint32_t height, uint32_t width,
                           DLManagedTensor** out_latent, const genplug_context_t* ctx);
 
   /** The velocity for args->latent at args->sigma: same shape, dtype and device as the latent, compact
-   * row-major, so a host can take it over as a scheduler's velocity buffer without a copy. The latent is
-   * read in place (no copy when it is the model's own dtype and device). [thread: render] */
+   * row-major, in memory of its own that the host may write (never the latent, a cached or pooled buffer the
+   * model reuses, or anything else the model keeps), so a host can take it over as a scheduler's velocity
+   * buffer without a copy. The latent is read in place (no copy when it is the model's own dtype and device).
+   * [thread: render] */
   genplug_status (*predict)(struct genplug_model* self, const genplug_predict_args_t* args,
                             DLManagedTensor** out_velocity, const genplug_context_t* ctx);
 
@@ -184,14 +191,15 @@ typedef struct genplug_model {
  *  [thread: render]. */
 typedef struct genplug_model_tensor_ops {
   uint32_t struct_size; /**< sizeof(genplug_model_tensor_ops_t) as the plugin compiled it */
-  /** out = sum over i < count of coeffs[i] * inputs[i]; `out` may be one of the inputs. */
+  /** out = sum over i < count of coeffs[i] * inputs[i]; `out` may be one of the inputs. [thread: render] */
   genplug_status (*linear_combination)(struct genplug_model* model, const DLTensor* out, uint32_t count,
                                        const DLTensor* const* inputs, const double* coeffs,
                                        const genplug_context_t* ctx);
-  /** A new compact tensor of `like`'s shape, dtype and device; contents unspecified. Owned by the caller. */
+  /** A new compact tensor of `like`'s shape, dtype and device; contents unspecified. Owned by the caller.
+   * [thread: render] */
   genplug_status (*empty_like)(struct genplug_model* model, const DLTensor* like, DLManagedTensor** out,
                                const genplug_context_t* ctx);
-  /** Fills `out` with standard normal noise, reproducible from (seed, stream). */
+  /** Fills `out` with standard normal noise, reproducible from (seed, stream). [thread: render] */
   genplug_status (*normal)(struct genplug_model* model, const DLTensor* out, uint64_t seed, uint64_t stream,
                            const genplug_context_t* ctx);
 } genplug_model_tensor_ops_t;

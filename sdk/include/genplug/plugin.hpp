@@ -350,7 +350,7 @@ struct ModelInstance {
       if (!p || !q || !out) throw InvalidArgument("model.geometry: NULL argument");
       if (!GENPLUG_HAS_FIELD(q, genplug_geometry_query_t, frames))
         throw InvalidArgument("geometry query struct_size " + std::to_string(q->struct_size) + " is too small");
-      if (!GENPLUG_HAS_FIELD(out, genplug_geometry_t, default_guidance))
+      if (!GENPLUG_HAS_FIELD(out, genplug_geometry_t, default_steps))
         throw InvalidArgument("geometry struct_size " + std::to_string(out->struct_size) + " is too small");
       const uint32_t size = out->struct_size;
       genplug_geometry_t g{};  // filled whole, then copied as far as the host's struct reaches
@@ -445,7 +445,9 @@ struct InspectorInstance {
     return guard(ctx, [&] {
       if (!p || !path || !out) throw InvalidArgument("inspector.probe: NULL argument");
       Context c(ctx);
-      *out = std::min<uint32_t>(self(p)->impl->probe(path, c), 100);
+      const uint32_t score = self(p)->impl->probe(path, c);
+      if (score > 100) throw Error(GENPLUG_E_INTERNAL, "inspector.probe: score " + std::to_string(score) + " > 100");
+      *out = score;
     });
   }
   static genplug_status inspect(genplug_inspector_t* p, const char* path, const char** out,
@@ -584,7 +586,9 @@ struct EntryThunks {
     long inits = 0;
   };
   static State& state() {
-    static State s;
+    // Never destroyed: another host may still hold an init (and call deinit) after this library's static
+    // destructors ran, e.g. from its own static destructor at exit.
+    static State& s = *new State;
     return s;
   }
   static genplug_status init(const char* library_path, const genplug_context_t* ctx) noexcept {

@@ -30,7 +30,8 @@ typedef struct genplug_tensor_ops {
   void* host_data; /**< opaque to the plugin */
 
   /** out = sum over i < count of coeffs[i] * inputs[i]. All tensors have the same shape; `out` may be one of
-   * the inputs. Arithmetic in the tensors' own precision with coefficients rounded to it. [thread: caller] */
+   * the inputs. The result is rounded to the tensors' dtype; intermediate precision is the provider's (at
+   * least the dtype's), so the host's and a model's operations may differ in the last bit. [thread: caller] */
   genplug_status (*linear_combination)(const struct genplug_tensor_ops* ops, genplug_tensor_handle out,
                                        uint32_t count, const genplug_tensor_handle* inputs,
                                        const double* coeffs);
@@ -83,14 +84,14 @@ typedef struct genplug_scheduler {
   /** Writes the sigma schedule for `steps` steps of an image of `image_tokens` tokens into `out` (host
    * buffer of `capacity` doubles): steps + 1 values that never increase, the last normally 0 (equal
    * neighbours are zero-length steps, as float32 schedules at very large shifts have). `*out_count` receives
-   * the number written (or needed, with GENPLUG_E_BUFFER_TOO_SMALL). [thread: render] */
+   * the number written (or needed, with GENPLUG_E_BUFFER_TOO_SMALL). [thread: any] */
   genplug_status (*sigmas)(struct genplug_scheduler* self, uint32_t steps, uint64_t image_tokens,
                            double* out, uint32_t capacity, uint32_t* out_count,
                            const genplug_context_t* ctx);
 
   /** Number of model evaluations sample() makes for a schedule of `sigma_count` values, known before
    * sampling so the host can show progress. Cannot report failure: deprecated in ABI 1.1 for
-   * count_evaluations(), which hosts use when present. [thread: render] */
+   * count_evaluations(), which hosts use when present. [thread: any] */
   uint64_t (*evaluation_count)(struct genplug_scheduler* self, uint32_t sigma_count);
 
   /** Runs the sampler over request->sigmas, advancing request->latent in place. Returns
@@ -105,7 +106,7 @@ typedef struct genplug_scheduler {
 
   /** ABI 1.1. evaluation_count() that can fail: writes into `*out_count` the number of model evaluations
    * sample() makes for `sigma_count` sigmas, or returns GENPLUG_E_INVALID_ARGUMENT (message in ctx) for a
-   * count it cannot sample (fewer than 2 sigmas). [thread: render] */
+   * count it cannot sample (fewer than 2 sigmas). [thread: any] */
   genplug_status (*count_evaluations)(struct genplug_scheduler* self, uint32_t sigma_count,
                                       uint64_t* out_count, const genplug_context_t* ctx);
 } genplug_scheduler_t;
