@@ -1,4 +1,5 @@
 // See cli_options.hpp.
+#include <genplug/host/printable.hpp>
 #include "cli_options.hpp"
 
 #include <fstream>
@@ -33,7 +34,7 @@ void log_to_stderr(CallContext& ctx, const Globals& globals) {
   const bool quiet = globals.quiet;
   ctx.on_log([quiet](int32_t severity, const std::string& m) {
     if (severity >= GENPLUG_LOG_WARNING && (!quiet || severity >= GENPLUG_LOG_ERROR))
-      std::cerr << (severity >= GENPLUG_LOG_ERROR ? "error: " : "warning: ") << m << "\n";
+      std::cerr << (severity >= GENPLUG_LOG_ERROR ? "error: " : "warning: ") << host::printable(m) << "\n";
   });
 }
 

@@ -1,4 +1,5 @@
 // genplug plugins — lists the plugins found on the search path, and the libraries that were rejected.
+#include <genplug/host/printable.hpp>
 #include <iomanip>
 #include <iostream>
 
@@ -26,10 +27,10 @@ void setup(CLI::App& cmd, Globals& g) {
     std::cout << std::left << std::setw(28) << "ID" << std::setw(11) << "KIND" << std::setw(10) << "VERSION"
               << "LIBRARY\n";
     for (const auto& p : catalog.plugins())
-      std::cout << std::setw(28) << p.id << std::setw(11) << p.kind << std::setw(10) << p.version
-                << p.library.string() << "\n";
+      std::cout << std::setw(28) << host::printable(p.id) << std::setw(11) << p.kind << std::setw(10)
+                << host::printable(p.version) << host::printable(p.library.string()) << "\n";
     if (catalog.plugins().empty()) std::cout << "(no plugins found; set GENPLUG_PLUGIN_PATH or --plugin-path)\n";
-    for (const auto& r : catalog.rejections()) std::cout << "rejected: " << r << "\n";
+    for (const auto& r : catalog.rejections()) std::cout << "rejected: " << host::printable(r) << "\n";
   });
 }
 

@@ -17,6 +17,7 @@
 #include <genplug/host/shard.hpp>
 
 #include "command.hpp"
+#include <genplug/host/memory_budget.hpp>
 #include "progress_display.hpp"
 #include "progress_jsonl.hpp"
 
@@ -41,6 +42,7 @@ struct Options {
   bool list = false;
   std::optional<std::string> shard;
   std::string progress = "text";
+  std::optional<std::string> memory_limit;
 };
 
 // The shard to render: --shard, else the Slurm array task's, else everything.
@@ -98,6 +100,12 @@ void run(const Options& o, const Globals& g) {
   host::PipelineOptions po;
   po.overwrite = o.force;
   po.cancel = &g_cancel;
+  if (o.memory_limit) {
+    po.memory_limit = host::parse_memory_size(*o.memory_limit);
+    if (!po.memory_limit)
+      throw host::HostError(host::ErrorKind::usage, "--memory-limit: '" + *o.memory_limit +
+                                                        "' is not a size (e.g. 24G, 512M) or off");
+  }
   po.extra_plugin_path.assign(g.plugin_path.begin(), g.plugin_path.end());
   if (machine) {
     po.progress = [&jsonl](const host::Progress& p) { jsonl.update(p); };
@@ -141,6 +149,10 @@ void setup(CLI::App& cmd, Globals& g) {
   cmd.add_option("--set", o.overrides, "Override a manifest value, e.g. --set jobs.0.seed=7 (repeatable)")
       ->type_name("PATH=VALUE");
   cmd.add_flag("-f,--force", o.force, "Replace existing output files, also those already up to date");
+  cmd.add_option("--memory-limit", o.memory_limit,
+                 "Working memory a job may need (the model's estimate, checked before any job runs): a size "
+                 "(24G, 512M) or off; default: what the CPU has available (MemAvailable, cgroup limit)")
+      ->type_name("SIZE|off");
   cmd.add_flag("--list", o.list, "Print the work items (one JSON object a line: index, job, output, settings) "
                                  "of the manifest or shard, and stop; loads no plugin");
   cmd.add_option("--shard", o.shard,

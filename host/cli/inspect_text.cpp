@@ -1,6 +1,10 @@
 // See inspect_text.hpp.
 #include "inspect_text.hpp"
 
+#include <sstream>
+
+#include <genplug/host/printable.hpp>
+
 #include <algorithm>
 #include <cstdio>
 #include <iomanip>
@@ -84,11 +88,16 @@ void print_tensors(const json& tensors, std::ostream& os) {
 
 }  // namespace
 
+// Everything in the report comes from the file and the plugin: each line is made printable (no terminal
+// control characters, no invalid UTF-8) before it reaches the terminal.
 void print_inspect_report(const json& j, std::ostream& os) {
-  print_header(j, os);
-  for (const auto& line : j.value("notes", json::array())) os << text(line) << "\n";
-  for (const auto& c : j.value("components", json::array())) print_component(c, os);
-  if (j.contains("tensors") && j["tensors"].is_array()) print_tensors(j["tensors"], os);
+  std::ostringstream raw;
+  print_header(j, raw);
+  for (const auto& line : j.value("notes", json::array())) raw << text(line) << "\n";
+  for (const auto& c : j.value("components", json::array())) print_component(c, raw);
+  if (j.contains("tensors") && j["tensors"].is_array()) print_tensors(j["tensors"], raw);
+  std::istringstream lines(raw.str());
+  for (std::string line; std::getline(lines, line);) os << host::printable(line) << "\n";
 }
 
 }  // namespace genplug::cli

@@ -1,4 +1,5 @@
 // genplug — the reference host's command line. Subcommands live one per file (cmd_*.cpp).
+#include <genplug/host/printable.hpp>
 #include <iostream>
 #include <new>
 
@@ -19,7 +20,7 @@ host::PluginCatalog Globals::catalog() const {
   o.search_path = host::PluginCatalog::default_search_path(extra);
   bool q = quiet;
   o.warn = [q](const std::string& line) {
-    if (!q) std::cerr << "genplug: skipped " << line << "\n";
+    if (!q) std::cerr << "genplug: skipped " << host::printable(line) << "\n";
   };
   return host::PluginCatalog(std::move(o));
 }
@@ -51,10 +52,10 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : static_cast<int>(host::ErrorKind::usage);
   } catch (const host::HostError& e) {
-    std::cerr << "genplug: error: " << e.what() << "\n";
+    std::cerr << "genplug: error: " << host::printable(e.what()) << "\n";
     return e.exit_code();
   } catch (const PluginError& e) {
-    std::cerr << "genplug: error: " << e.what() << "\n";
+    std::cerr << "genplug: error: " << host::printable(e.what()) << "\n";
     if (e.code() == GENPLUG_E_CANCELLED) return static_cast<int>(host::ErrorKind::cancelled);
     if (e.code() == GENPLUG_E_OUT_OF_MEMORY) return static_cast<int>(host::ErrorKind::retryable);
     return static_cast<int>(host::ErrorKind::runtime);
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
     std::cerr << "genplug: error: out of memory\n";
     return static_cast<int>(host::ErrorKind::retryable);
   } catch (const std::exception& e) {
-    std::cerr << "genplug: error: " << e.what() << "\n";
+    std::cerr << "genplug: error: " << host::printable(e.what()) << "\n";
     return static_cast<int>(host::ErrorKind::runtime);
   }
   return 0;

@@ -1,3 +1,4 @@
+#include <genplug/host/printable.hpp>
 #include "progress_display.hpp"
 
 #include <algorithm>
@@ -39,7 +40,7 @@ void ProgressDisplay::update(const host::Progress& p) {
     if (p.stage == "load")
       std::cerr << "genplug: loading plugins and model\n";
     else
-      std::cerr << "genplug: " << job << " (" << p.job_name << "): " << p.stage << "\n";
+      std::cerr << "genplug: " << job << " (" << host::printable(p.job_name) << "): " << p.stage << "\n";
     return;
   }
   last_stage_ = p.stage;
@@ -66,7 +67,7 @@ void ProgressDisplay::log(int32_t severity, const std::string& message) {
   if (severity < GENPLUG_LOG_INFO) return;
   clear_line();
   const char* tag = severity >= GENPLUG_LOG_ERROR ? "error: " : severity >= GENPLUG_LOG_WARNING ? "warning: " : "";
-  std::cerr << "genplug: " << tag << message << "\n";
+  std::cerr << "genplug: " << tag << host::printable(message) << "\n";
 }
 
 void ProgressDisplay::job_done(const host::Job& job, const host::JobResult& r) {
@@ -75,11 +76,11 @@ void ProgressDisplay::job_done(const host::Job& job, const host::JobResult& r) {
   last_stage_.clear();
   if (quiet_) return;
   if (r.skipped) {
-    std::cerr << "genplug: job " << job.index + 1 << " skipped: " << job.output.string()
+    std::cerr << "genplug: job " << job.index + 1 << " skipped: " << host::printable(job.output.string())
               << " is up to date (rendered from the same work item; --force renders it again)\n";
     return;
   }
-  std::cerr << "genplug: job " << job.index + 1 << " wrote " << r.output.string() << " (" << r.width << "x"
+  std::cerr << "genplug: job " << job.index + 1 << " wrote " << host::printable(r.output.string()) << " (" << r.width << "x"
             << r.height << ", " << r.steps << " steps, " << r.evaluations << " evaluations, "
             << seconds_text(r.seconds) << ")\n";
 }

@@ -52,6 +52,13 @@ bool is_index(const std::string& s) {
 
 constexpr int kMaxManifestDepth = 64;  // a manifest nests 6 levels; plugin configs a few more
 
+// The number quoted in nlohmann's "number overflow parsing '1e400'" (else the whole message), kept short.
+std::string number_in(const std::string& message) {
+  const auto open = message.find('\''), close = message.rfind('\'');
+  std::string n = open != std::string::npos && close > open ? message.substr(open + 1, close - open - 1) : message;
+  return n.size() > 40 ? n.substr(0, 40) + "..." : n;
+}
+
 // JSON parsed with nesting limited to kMaxManifestDepth: deeper values are dropped as they are parsed, so
 // nothing later (validation messages, dumps) recurses through them; throws HostError(manifest) then.
 template <class Input>
@@ -146,6 +153,8 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
     value = parse_limited(text);
   } catch (const HostError& e) {
     throw HostError(ErrorKind::manifest, bad + e.what());
+  } catch (const nlohmann::json::out_of_range& e) {
+    throw HostError(ErrorKind::manifest, bad + "a number is outside the range of a double: " + number_in(e.what()));
   } catch (const nlohmann::json::exception&) {
     value = text;  // a bare word is a string: --set jobs.0.prompt=cat
     try {
@@ -196,6 +205,8 @@ Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& ov
     doc = parse_limited(in);
   } catch (const nlohmann::json::parse_error& e) {
     fail(path, std::string("not valid JSON: ") + e.what());
+  } catch (const nlohmann::json::out_of_range& e) {  // 1e400: no double holds it
+    fail(path, std::string("a number is outside the range of a double: ") + number_in(e.what()));
   } catch (const HostError& e) {
     fail(path, e.what());
   }

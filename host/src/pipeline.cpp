@@ -17,6 +17,7 @@
 #include <genplug/host/tensor_ops.hpp>
 
 #include "fnv1a.hpp"
+#include <genplug/host/memory_budget.hpp>
 
 namespace genplug::host {
 namespace fs = std::filesystem;
@@ -282,7 +283,11 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   // 4. Sizes need the model's geometry; per-job LoRAs need a model that can swap them; outputs already
   // rendered from the same work item are skipped (resume: the item hash needs the model's defaults).
   for (const Job& j : m.manifest.jobs) {
-    m.job_geometry(j);
+    const std::string refusal = memory_refusal(m.job_geometry(j), m.options.memory_limit);
+    if (!refusal.empty())
+      throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ": " +
+                                                std::to_string(j.width.value_or(m.defaults.width)) + " x " +
+                                                std::to_string(j.height.value_or(m.defaults.height)) + " " + refusal);
     m.check_existing_output(j, m.manifest.path.string() + ": " + j.where + ".output");
     if (j.loras && !m.model.adapters())
       throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ".loras: model plugin '" +

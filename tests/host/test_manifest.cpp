@@ -193,3 +193,31 @@ BOOST_AUTO_TEST_CASE(the_old_top_level_output_key_is_refused_with_its_new_name) 
   BOOST_TEST(contains(e, "output"), e);
   BOOST_TEST(!contains(e, "renamed"), e);
 }
+
+// Numbers out of range: one no double holds (1e400) is a manifest error naming the file, or the override, and
+// the number (it was a raw library message and exit 5); guidance and LoRA scales are bounded by the schema.
+BOOST_AUTO_TEST_CASE(numbers_out_of_range_name_the_file_and_the_field) {
+  namespace fs = std::filesystem;
+  const fs::path file = fs::temp_directory_path() / ("genplug-range-" + std::to_string(::getpid()) + ".json");
+  std::string text = minimal().dump();
+  text.replace(text.find("\"seed\":3"), 8, "\"seed\":1e400");
+  std::ofstream(file) << text;
+  try {
+    Manifest::load(file);
+    BOOST_ERROR("1e400 was accepted");
+  } catch (const HostError& e) {
+    BOOST_TEST(e.exit_code() == 3);
+    BOOST_TEST(contains(e.what(), file.string()), e.what());
+    BOOST_TEST(contains(e.what(), "outside the range of a double: 1e400"), e.what());
+  }
+  fs::remove(file);
+  const std::string o = error_of(minimal(), {"jobs.0.seed=1e400"});
+  BOOST_TEST(contains(o, "override 'jobs.0.seed=1e400'"), o);
+  BOOST_TEST(contains(o, "outside the range of a double"), o);
+  json big = minimal();
+  big["jobs"][0]["guidance"] = 1e308;
+  BOOST_TEST(contains(error_of(big), "jobs[0].guidance: expected number <= 100"));
+  json scale = minimal();
+  scale["jobs"][0]["loras"] = json::array({{{"path", "x.safetensors"}, {"scale", -1e9}}});
+  BOOST_TEST(contains(error_of(scale), "jobs[0].loras[0].scale"));
+}

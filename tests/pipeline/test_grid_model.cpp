@@ -134,3 +134,24 @@ BOOST_AUTO_TEST_CASE(plain_rope_when_the_job_names_no_posenc) {
   for (size_t i = 0; i < x0.size(); ++i) worst = std::max(worst, double(std::fabs(r.final_latent[i] - x0[i])));
   BOOST_TEST(worst < 1e-5);
 }
+
+// A job whose working memory (the model's estimate) exceeds the limit is refused before anything is created or
+// written, naming the job, the estimate and the limit; "off" (0) lifts the check.
+BOOST_AUTO_TEST_CASE(a_job_that_cannot_fit_is_refused_before_it_starts) {
+  genplug::test::TempDir dir("grid-memory");
+  PipelineOptions o;
+  o.extra_plugin_path = {GENPLUG_GRID_DIR};
+  o.memory_limit = 1024;  // bytes
+  try {
+    Pipeline p(Manifest::parse(manifest(dir.path / "grid.exr", json::object(), nullptr), dir.path / "m.json"), o);
+    BOOST_ERROR("a job over the memory limit was accepted");
+  } catch (const genplug::host::HostError& e) {
+    BOOST_TEST(int(e.kind()) == int(genplug::host::ErrorKind::manifest));
+    BOOST_TEST(std::string(e.what()).find("jobs[0]") != std::string::npos, e.what());
+    BOOST_TEST(std::string(e.what()).find("the limit given is 1 MiB") != std::string::npos, e.what());
+  }
+  BOOST_TEST(!fs::exists(dir.path / "grid.exr"));
+  o.memory_limit = 0;
+  Pipeline p(Manifest::parse(manifest(dir.path / "grid.exr", json::object(), nullptr), dir.path / "m.json"), o);
+  BOOST_TEST(fs::exists(p.run(p.manifest().jobs[0]).output));
+}

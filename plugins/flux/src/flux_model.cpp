@@ -4,6 +4,7 @@
 // leaves the device. Images cross as CPU float32 [1, 3, H, W] in [0, 1] (model.h).
 #include "flux_model.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <optional>
@@ -119,6 +120,7 @@ class FluxModel final : public Model {
     g.latent_device = device_.is_cuda() ? DLDevice{kDLCUDA, int32_t(device_.index() < 0 ? 0 : device_.index())}
                                         : DLDevice{kDLCPU, 0};
     g.image_tokens = uint64_t(gh * gw);
+    g.working_memory_bytes = working_memory(gh, gw);
     g.default_steps = settings_.steps.value_or(d.steps);
     g.default_guidance = c.guidance_embed ? settings_.guidance : 0.0;  // model.h: 0 without distilled guidance
   }
@@ -243,6 +245,37 @@ class FluxModel final : public Model {
 
  private:
   const FluxConfig& config() const { return transformer_->config(); }
+
+  // Peak working memory of one render of gh x gw tokens (geometry()), an upper-side estimate:
+  //   latents: the latent and up to 4 scheduler buffers, float32;
+  //   transformer: the residual streams and one block's widest intermediate (qkv + mlp) over L = text + image
+  //     tokens, x2 for temporaries, in the model dtype, plus the rotary tables (float32) and the attention
+  //     workspace, which chunked attention caps at config.attention_memory_mb;
+  //   decode: the widest feature map (ch * max(ch_mult) channels) over the decoded area (a tile when tiled,
+  //     else the whole image) x3 for a resblock's temporaries, float32.
+  uint64_t working_memory(int64_t gh, int64_t gw) const {
+    const FluxConfig& c = config();
+    const uint64_t image_tokens = uint64_t(gh * gw), text_tokens = 512, L = image_tokens + text_tokens;
+    const uint64_t elt = dtype_ == torch::kFloat32 ? 4 : 2;
+    const uint64_t latents = 5 * image_tokens * uint64_t(c.in_channels) * 4;
+    const uint64_t widest = uint64_t(3 * c.hidden_size + c.mlp_hidden());
+    const uint64_t activations = 2 * L * (uint64_t(2 * c.hidden_size) + widest) * elt;
+    const uint64_t tables = 2 * L * uint64_t(c.head_dim() / 2) * 4;
+    const uint64_t attention = std::min<uint64_t>(uint64_t(settings_.attention_memory_mb) << 20,
+                                                  uint64_t(c.num_heads) * L * L * 4);
+    uint64_t decode = 0;
+    if (vae_) {
+      const AutoencoderConfig& v = vae_->config();
+      const TiledDecode& t = vae_->tiled_decode();
+      const int64_t lh = 2 * gh, lw = 2 * gw;  // latent pixels (2 x 2 per token)
+      const bool tiled = t.enabled && t.applies_to(lh, lw);
+      const uint64_t area = tiled ? uint64_t(t.tile * t.tile) : uint64_t(lh * lw);
+      const uint64_t width = uint64_t(v.ch * *std::max_element(v.ch_mult.begin(), v.ch_mult.end()));
+      decode = 3 * area * uint64_t(v.downscale() * v.downscale()) * width * 4 / 4;  // widest maps run at 1/2 res
+      decode += 3 * uint64_t(lh * lw) * uint64_t(v.downscale() * v.downscale()) * 4;  // the image itself
+    }
+    return latents + activations + tables + attention + decode;
+  }
 
   // FLUX's position ids for a text length and token grid, kept on the device between evaluations of one image.
   const torch::Tensor& position_ids(int64_t txt_len, int64_t gh, int64_t gw) {

@@ -103,6 +103,10 @@ typedef struct genplug_geometry {
   uint32_t default_steps;  /**< sampling steps */
   uint32_t reserved;       /**< 0; keeps the size a multiple of 8 without tail padding */
   /** @} */
+  /** Estimated peak working memory, in bytes on latent_device, of one render at this size beyond what the
+   *  created model already holds (its weights): latents and scheduler buffers, activations, the attention
+   *  workspace, decode. 0 = no estimate. Hosts refuse a job that cannot fit before it starts (docs/reliability.md). */
+  uint64_t working_memory_bytes;
 } genplug_geometry_t;
 
 /** Named borrowed tensors, e.g. conditioning handed back to predict(). */

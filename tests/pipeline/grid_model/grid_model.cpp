@@ -84,6 +84,7 @@ class GridModel final : public genplug::Model {
     g.latent_dtype = {kDLFloat, 32, 1};
     g.latent_device = {kDLCPU, 0};
     g.image_tokens = uint64_t(g.height / kPx) * (g.width / kPx);
+    g.working_memory_bytes = 8 * g.image_tokens * 3 * sizeof(float) + uint64_t(3) * g.height * g.width * sizeof(float);
     g.default_steps = 6;
     g.default_guidance = 0.0;
   }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct Progress {
 
 struct PipelineOptions {
   bool overwrite = false;                 // --force: replace existing outputs
+  // Working memory a job may need (the model's estimate, checked before any job runs): nullopt = what the
+  // CPU has available (device models are not checked then), 0 = no check.
+  std::optional<uint64_t> memory_limit;
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(const Progress&)> progress;
   std::function<void(int32_t severity, const std::string&)> log;

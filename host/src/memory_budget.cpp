@@ -1,0 +1,86 @@
+// See memory_budget.hpp.
+#include <genplug/host/memory_budget.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace genplug::host {
+
+namespace {
+
+std::optional<uint64_t> read_number(const char* path) {
+  std::ifstream in(path);
+  std::string text;
+  if (!(in >> text) || text == "max") return std::nullopt;
+  try {
+    return std::stoull(text);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+std::optional<uint64_t> available_cpu_memory() {
+  std::optional<uint64_t> available;
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string key; meminfo >> key;) {
+    uint64_t kib = 0;
+    meminfo >> kib;
+    meminfo.ignore(64, '\n');
+    if (key == "MemAvailable:") available = kib * 1024;
+  }
+  const auto max = read_number("/sys/fs/cgroup/memory.max"), used = read_number("/sys/fs/cgroup/memory.current");
+  if (max && used) {
+    const uint64_t room = *max > *used ? *max - *used : 0;
+    available = available ? std::min(*available, room) : room;
+  }
+  return available;
+}
+
+std::string memory_text(uint64_t bytes) {
+  char buf[32];
+  if (bytes >= (uint64_t(1) << 30))
+    std::snprintf(buf, sizeof buf, "%.1f GiB", double(bytes) / double(uint64_t(1) << 30));
+  else
+    std::snprintf(buf, sizeof buf, "%.0f MiB", std::ceil(double(bytes) / double(1 << 20)));
+  return buf;
+}
+
+std::optional<uint64_t> parse_memory_size(const std::string& text) {
+  if (text == "off") return 0;
+  std::istringstream in(text);
+  double value = 0;
+  std::string unit;
+  if (!(in >> value) || !(value >= 0) || !std::isfinite(value)) return std::nullopt;
+  in >> unit;
+  double scale = 1;
+  if (unit == "K" || unit == "KiB") scale = 1024.0;
+  else if (unit == "M" || unit == "MiB") scale = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GiB") scale = 1024.0 * 1024 * 1024;
+  else if (unit == "T" || unit == "TiB") scale = 1024.0 * 1024 * 1024 * 1024;
+  else if (!unit.empty()) return std::nullopt;
+  const double bytes = value * scale;
+  if (bytes > 1.8e19) return std::nullopt;
+  return uint64_t(bytes);
+}
+
+std::string memory_refusal(const genplug_geometry_t& g, std::optional<uint64_t> limit) {
+  if (!GENPLUG_HAS_FIELD(&g, genplug_geometry_t, working_memory_bytes) || g.working_memory_bytes == 0) return "";
+  if (limit && *limit == 0) return "";
+  std::optional<uint64_t> room = limit;
+  std::string what = "the limit given";
+  if (!room) {
+    if (g.latent_device.device_type != kDLCPU) return "";  // device memory: only an explicit limit is checked
+    room = available_cpu_memory();
+    what = "the memory available";
+    if (!room) return "";
+  }
+  if (g.working_memory_bytes <= *room) return "";
+  return "needs about " + memory_text(g.working_memory_bytes) + " of working memory (the model's estimate), " +
+         what + " is " + memory_text(*room) + " (pass --memory-limit SIZE or off to override)";
+}
+
+}  // namespace genplug::host

@@ -1,0 +1,36 @@
+// The working-memory check (memory_budget.hpp): sizes from the command line, and a job refused before it runs
+// when the model's estimate exceeds the limit (the grid test model states one; the pipeline test runs it).
+#define BOOST_TEST_MODULE memory_budget
+#include <boost/test/unit_test.hpp>
+
+#include <genplug/host/memory_budget.hpp>
+
+using genplug::host::memory_refusal;
+using genplug::host::parse_memory_size;
+
+BOOST_AUTO_TEST_CASE(sizes_from_the_command_line) {
+  BOOST_TEST(*parse_memory_size("24G") == uint64_t(24) << 30);
+  BOOST_TEST(*parse_memory_size("512M") == uint64_t(512) << 20);
+  BOOST_TEST(*parse_memory_size("2.5GiB") == uint64_t(5) << 29);
+  BOOST_TEST(*parse_memory_size("1048576") == uint64_t(1) << 20);
+  BOOST_TEST(*parse_memory_size("off") == 0u);
+  for (const char* bad : {"lots", "-1G", "1X", "nan", "1e30", ""}) BOOST_TEST(!parse_memory_size(bad), bad);
+}
+
+BOOST_AUTO_TEST_CASE(a_job_over_the_limit_is_refused_with_both_numbers) {
+  genplug_geometry_t g{};
+  g.struct_size = sizeof g;
+  g.latent_device = {kDLCUDA, 0};
+  g.working_memory_bytes = uint64_t(3) << 30;
+  BOOST_TEST(memory_refusal(g, uint64_t(4) << 30).empty());
+  const std::string why = memory_refusal(g, uint64_t(2) << 30);
+  BOOST_TEST(why.find("3.0 GiB") != std::string::npos, why);
+  BOOST_TEST(why.find("2.0 GiB") != std::string::npos, why);
+  BOOST_TEST(memory_refusal(g, uint64_t(0)).empty());  // off
+  BOOST_TEST(memory_refusal(g, std::nullopt).empty());  // a device's memory: only an explicit limit is checked
+  g.working_memory_bytes = 0;                           // no estimate: nothing to say
+  BOOST_TEST(memory_refusal(g, uint64_t(1)).empty());
+  g.working_memory_bytes = uint64_t(1) << 62;           // on the CPU the default limit is what is available
+  g.latent_device = {kDLCPU, 0};
+  BOOST_TEST(!memory_refusal(g, std::nullopt).empty());
+}

@@ -1,0 +1,22 @@
+// Text from files and plugins is printed safely (printable.hpp): terminal control characters and bytes that are
+// not UTF-8 become visible escapes; ordinary text, accents and emoji pass unchanged.
+#define BOOST_TEST_MODULE printable
+#include <boost/test/unit_test.hpp>
+
+#include <genplug/host/printable.hpp>
+
+using genplug::host::printable;
+
+BOOST_AUTO_TEST_CASE(controls_and_broken_utf8_become_escapes) {
+  BOOST_TEST(printable("a lighthouse") == "a lighthouse");
+  BOOST_TEST(printable("caf\xc3\xa9 \xf0\x9f\x90\x88") == "caf\xc3\xa9 \xf0\x9f\x90\x88");  // é and a cat emoji
+  BOOST_TEST(printable("red\x1b[2Jgone") == "red\\x1b[2Jgone");                          // clear screen
+  BOOST_TEST(printable("a\nb\tc\rd") == "a\\nb\\tc\\rd");
+  BOOST_TEST(printable(std::string("nul\0here", 8)) == "nul\\x00here");
+  BOOST_TEST(printable("\x7f") == "\\x7f");
+  BOOST_TEST(printable("\xc2\x9b" "31m") == "\\u009b31m");            // C1 CSI
+  BOOST_TEST(printable("caf\xe9") == "caf\\xe9");                      // Latin-1, not UTF-8
+  BOOST_TEST(printable("\xc0\xaf") == "\\xc0\\xaf");                   // overlong '/'
+  BOOST_TEST(printable("\xed\xa0\x80") == "\\xed\\xa0\\x80");          // a surrogate
+  BOOST_TEST(printable("\xf0\x9f") == "\\xf0\\x9f");                   // cut short
+}
