@@ -280,9 +280,12 @@ std::vector<float> stored_values(const ImageRGB& image, ExrOptions::Encoding enc
 }
 
 // OpenEXR converts pixel types when reading but not when writing: the buffer must match the channel type.
+// Thrown between scanline chunks when the host's cancel flag is set; write_exr turns it into HostError(cancelled).
+struct WriteCancelled {};
+
 template <class Pixel>
 void write_pixels(Imf::OStream& stream, const Imf::Header& header, const ImageRGB& image, Imf::PixelType type,
-                  const std::vector<Pixel>& values) {
+                  const std::vector<Pixel>& values, const std::atomic<bool>* cancel) {
   const size_t plane = static_cast<size_t>(image.width) * static_cast<size_t>(image.height);
   Imf::FrameBuffer frame;
   const char* names[] = {"R", "G", "B"};
@@ -291,7 +294,13 @@ void write_pixels(Imf::OStream& stream, const Imf::Header& header, const ImageRG
                                       sizeof(Pixel), sizeof(Pixel) * static_cast<size_t>(image.width)));
   Imf::OutputFile file(stream, header);  // threads: Imf::setGlobalThreadCount, the host's choice
   file.setFrameBuffer(frame);
-  file.writePixels(image.height);
+  // In chunks of 64 scanlines, so that a signal stops a long write (a 16K image) within a fraction of a second.
+  for (int done = 0; done < image.height;) {
+    if (cancel && cancel->load()) throw WriteCancelled{};
+    const int rows = std::min(64, image.height - done);
+    file.writePixels(rows);
+    done += rows;
+  }
 }
 
 // FNV-1a of the stored values' bytes (little-endian IEEE float or half bits, R, G, B planes).
@@ -302,14 +311,14 @@ std::string pixels_hash(const std::vector<Pixel>& values) {
 
 // Stores `values` in the file's pixel type, with their hash in the header.
 void write_pixels(Imf::OStream& stream, Imf::Header header, const ImageRGB& image, const std::vector<float>& values,
-                  ExrOptions::Pixel pixel) {
+                  ExrOptions::Pixel pixel, const std::atomic<bool>* cancel) {
   if (pixel == ExrOptions::Pixel::float32) {
     header.insert("genplug.pixels.hash", Imf::StringAttribute(pixels_hash(values)));
-    return write_pixels(stream, header, image, Imf::FLOAT, values);
+    return write_pixels(stream, header, image, Imf::FLOAT, values, cancel);
   }
   const std::vector<half> halves(values.begin(), values.end());  // round to nearest; beyond 65504 -> inf
   header.insert("genplug.pixels.hash", Imf::StringAttribute(pixels_hash(halves)));
-  write_pixels(stream, header, image, Imf::HALF, halves);
+  write_pixels(stream, header, image, Imf::HALF, halves, cancel);
 }
 
 }  // namespace
@@ -372,14 +381,20 @@ void write_exr(const fs::path& path, const ImageRGB& image, const std::map<std::
   const std::vector<float> values = stored_values(image, options.encoding);
   TemporaryFile temporary(path);
   FdOStream stream(temporary.fd(), temporary.path().string());
+  const auto cancelled = [&] {  // the temporary file goes with `temporary`; the target is untouched
+    throw HostError(ErrorKind::cancelled, path.string() + ": cancelled while writing; nothing was written");
+  };
   try {
-    write_pixels(stream, header, image, values, options.pixel);
+    write_pixels(stream, header, image, values, options.pixel, options.cancel);
+  } catch (const WriteCancelled&) {
+    cancelled();
   } catch (const std::exception& e) {
     if (stream.failed()) fail_write(path, stream.error(), stream.error_number());
     fail_output(path, e.what());
   }
   if (stream.failed()) fail_write(path, stream.error(), stream.error_number());  // swallowed by ~OutputFile
   temporary.sync_and_close();
+  if (options.cancel && options.cancel->load()) cancelled();
   temporary.commit(options.overwrite);
 }
 

@@ -555,10 +555,14 @@ struct JobRun {
     ImageRGB img{static_cast<int>(result.width), static_cast<int>(result.height), std::move(planar)};
     const bool replace = m.overwrite(job) || m.damaged.count(job.index);
     try {
-      write_exr(job.output, img, metadata(), exr_options(job.exr, replace));
-    } catch (const HostError&) {
+      ExrOptions options = exr_options(job.exr, replace);
+      options.cancel = m.options.cancel;  // a signal stops the write too, leaving no file
+      write_exr(job.output, img, metadata(), options);
+    } catch (const HostError& e) {
       // Another process (an overlapping shard, a resubmitted task) finished the same item meanwhile: done.
-      if (replace || m.existing_output(job) != Pipeline::Impl::Existing::ours_intact) throw;
+      if (e.kind() == ErrorKind::cancelled || replace ||
+          m.existing_output(job) != Pipeline::Impl::Existing::ours_intact)
+        throw;
       result.skipped = true;
     }
   }

@@ -426,3 +426,28 @@ BOOST_AUTO_TEST_CASE(reading_a_missing_or_broken_file_names_it) {
   { std::ofstream(broken, std::ios::binary) << "not an exr"; }
   expect_output_error([&] { genplug::host::read_exr(broken); }, broken);
 }
+
+// A signal during the write (the host's cancel flag) stops it between scanline chunks: HostError(cancelled), no
+// output, no temporary file, and an existing output untouched.
+BOOST_AUTO_TEST_CASE(a_cancelled_write_leaves_nothing_behind) {
+  TempFolder dir;
+  const fs::path out = dir.path / "c.exr";
+  std::atomic<bool> cancel{true};
+  genplug::host::ExrOptions options;
+  options.cancel = &cancel;
+  try {
+    genplug::host::write_exr(out, random_image(96, 200, 3), {}, options);
+    BOOST_ERROR("a cancelled write completed");
+  } catch (const genplug::host::HostError& e) {
+    BOOST_TEST(int(e.kind()) == int(genplug::host::ErrorKind::cancelled));
+  }
+  BOOST_TEST(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 0);
+  cancel = false;
+  genplug::host::write_exr(out, random_image(96, 200, 3), {}, options);
+  const auto before = fs::file_size(out);
+  cancel = true;
+  options.overwrite = true;
+  BOOST_CHECK_THROW(genplug::host::write_exr(out, gradient_image(96, 200), {}, options), genplug::host::HostError);
+  BOOST_TEST(fs::file_size(out) == before);
+  BOOST_TEST(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
+}

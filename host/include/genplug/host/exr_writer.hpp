@@ -4,6 +4,7 @@
 // transfer function and tagged with Rec.709 primaries / D65 white (chromaticities attribute). Files are
 // written atomically (temporary file in the target folder, renamed when complete).
 #pragma once
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -18,6 +19,9 @@ struct ExrOptions {
   // One of compression_names(); anything else -> std::invalid_argument naming the allowed list.
   std::string compression = "zip";
   bool overwrite = false;
+  // Checked between scanline chunks and before the rename: once set, the write stops, the temporary file is
+  // removed and HostError(cancelled) is thrown. Owned by the caller; may be NULL.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // Planar RGB: R plane, G plane, B plane, each height*width floats, row-major (top row first).
