@@ -197,10 +197,15 @@ struct PluginCatalog::Impl {
     void* out = nullptr;
     genplug_status s = f->create(f, r.id.c_str(), config.dump().c_str(), ctx.get(), &out);
     if (s != GENPLUG_OK) {
-      std::string msg = r.library.string() + ": " + r.id + ": create failed: " + status_name(s);
+      // A config the plugin refuses is the config's fault: named by where it came from (the manifest's
+      // "model.config", a command line option); anything else is the plugin's, named by its library.
+      const bool config = s == GENPLUG_E_CONFIG;
+      std::string msg = (config ? where + ": " + r.id : r.library.string() + ": " + r.id + ": create failed") + ": " +
+                        status_name(s);
       msg += ctx.error().empty() ? " (the plugin gave no message)" : ": " + ctx.error();
+      if (config) msg += " [plugin " + r.library.string() + "]";
       if (out) msg += " (and it returned an instance anyway; leaked rather than trusted)";
-      throw HostError(s == GENPLUG_E_CONFIG ? ErrorKind::manifest : ErrorKind::plugin, msg);
+      throw HostError(config ? ErrorKind::manifest : ErrorKind::plugin, msg);
     }
     if (!out) throw HostError(ErrorKind::plugin, r.library.string() + ": " + r.id + ": create succeeded but returned no instance");
     return out;

@@ -197,3 +197,14 @@ BOOST_AUTO_TEST_CASE(cached_descriptors_load_a_library_only_when_a_plugin_is_cre
   BOOST_TEST(third.libraries_loaded() == 1u);
   fs::remove_all(dir);
 }
+
+// A config the plugin itself refuses (past its schema) is named by where it came from, not by the library.
+BOOST_AUTO_TEST_CASE(a_config_the_plugin_refuses_names_its_origin) {
+  PluginCatalog::Options o;
+  o.search_path = PluginCatalog::default_search_path();
+  PluginCatalog c(o);
+  CallContext ctx;
+  expect_error([&] {
+    c.create_posenc("org.genplug.dype", {{"base_resolution", 1024}, {"base_extent", 64}}, ctx, "shots.json: posenc.config");
+  }, ErrorKind::manifest, {"shots.json: posenc.config: org.genplug.dype: config error", "base_extent", "[plugin "});
+}
