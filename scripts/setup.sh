@@ -5,7 +5,7 @@ set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 export DEBIAN_FRONTEND=noninteractive
 packages=(
-  build-essential cmake ninja-build ccache pkg-config
+  build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
   libtorch-dev libopenblas0-pthread python3-torch
   libboost-dev libboost-filesystem-dev libboost-test-dev
   nlohmann-json3-dev libopenexr-dev libdlpack-dev libsentencepiece-dev

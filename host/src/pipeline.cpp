@@ -341,6 +341,7 @@ struct JobRun {
   uint64_t done = 0;
   std::string error;  // first failure inside the callback, reported by sample()
   genplug_status error_code = GENPLUG_OK;
+  std::optional<ErrorKind> error_kind;  // a plugin breaking the contract (kind plugin) rather than a failed call
 
   JobRun(Pipeline::Impl& pipeline, const Job& j)
       : m(pipeline), job(j), where(pipeline.manifest.path.string() + ": " + j.where) {
@@ -392,12 +393,29 @@ struct JobRun {
     stop_if_cancelled();
   }
 
+  // A tensor a model returned in place of one like `like` (the latent): its shape, dtype and device (model.h).
+  void check_like(const DLTensor& t, const DLTensor& like, const char* call, const char* what) const {
+    bool ok = t.ndim == like.ndim && t.dtype.code == like.dtype.code && t.dtype.bits == like.dtype.bits &&
+              t.dtype.lanes == like.dtype.lanes && t.device.device_type == like.device.device_type &&
+              t.device.device_id == like.device.device_id;
+    for (int i = 0; ok && i < t.ndim; ++i) ok = t.shape[i] == like.shape[i];
+    if (!ok)
+      throw HostError(ErrorKind::plugin, m.model.id() + ": " + call + " returned " + what + " of shape " +
+                                             shape_text(t) + ", " + dlpack_text(t.dtype, t.device) + " for a latent of shape " +
+                                             shape_text(like) + ", " + dlpack_text(like.dtype, like.device) +
+                                             " (model.h: the latent's shape, dtype and device)");
+  }
+
   // One model evaluation for the scheduler: spectrum, predict, and the velocity handed over without a copy.
   void evaluate(genplug_tensor_handle x, double sigma, genplug_tensor_handle v_out) {
+    if (!(sigma >= 0.0 && sigma <= 1.0))  // NaN fails too
+      throw HostError(ErrorKind::plugin, scheduler->id() + ": sample asked for a velocity at sigma = " +
+                                             number_text(sigma) + ", outside [0, 1] (scheduler.h, model.h: sigma is the "
+                                             "flow-matching time of an evaluation)");
     Spectrum spectrum;
     genplug_spectrum_t view{};
     if (posenc) {
-      spectrum = posenc->compute(layout, extent, std::min(1.0, std::max(0.0, sigma)), eval_ctx);
+      spectrum = posenc->compute(layout, extent, sigma, eval_ctx);
       view = spectrum.view();
     }
     genplug_tensor_list_t conditioning{};
@@ -414,7 +432,9 @@ struct JobRun {
     a.guidance = guidance;
     a.conditioning = &conditioning;
     a.spectrum = posenc ? &view : nullptr;
-    ops->adopt(v_out, m.model.predict(a, eval_ctx));
+    ManagedTensor velocity = m.model.predict(a, eval_ctx);
+    check_like(velocity.tensor(), *a.latent, "predict", "a velocity");
+    ops->adopt(v_out, std::move(velocity));
     ++done;
     if (m.options.progress) {
       progress.evaluation = done;
@@ -426,15 +446,26 @@ struct JobRun {
 
   static genplug_status velocity(void* user, genplug_tensor_handle x, double sigma, genplug_tensor_handle v_out) {
     auto* r = static_cast<JobRun*>(user);
-    auto fail = [r](genplug_status code, std::string message) {
-      r->error_code = code;
-      r->error = std::move(message);
-      return code;
+    // The first failure is the one reported; a scheduler that calls again after one gets it again, and the
+    // model is not run any more.
+    auto fail = [r](genplug_status code, std::string message, std::optional<ErrorKind> kind = std::nullopt) {
+      if (r->error_code == GENPLUG_OK) {
+        r->error_code = code;
+        r->error = std::move(message);
+        r->error_kind = kind;
+      }
+      return r->error_code;
     };
+    if (r->error_code != GENPLUG_OK) return r->error_code;
     try {  // nothing may unwind through the scheduler's C frames
       if (r->cancelled()) return fail(GENPLUG_E_CANCELLED, "cancelled");
       r->evaluate(x, sigma, v_out);
       return r->cancelled() ? fail(GENPLUG_E_CANCELLED, "cancelled") : GENPLUG_OK;
+    } catch (const ContractError& e) {
+      return fail(e.code(), e.what(), ErrorKind::plugin);
+    } catch (const HostError& e) {
+      return fail(e.kind() == ErrorKind::retryable ? GENPLUG_E_OUT_OF_MEMORY : GENPLUG_E_INVALID_ARGUMENT, e.what(),
+                  e.kind());
     } catch (const PluginError& e) {
       return fail(e.code(), e.what());
     } catch (const std::bad_alloc&) {
@@ -453,9 +484,15 @@ struct JobRun {
               t.dtype.lanes == g.latent_dtype.lanes && t.device.device_type == g.latent_device.device_type &&
               t.device.device_id == g.latent_device.device_id;
     for (int i = 0; ok && i < t.ndim; ++i) ok = t.shape[i] == g.latent_shape[i];
-    if (!ok)
-      throw HostError(ErrorKind::plugin, where + ": " + m.model.id() + ": noise() made a latent other than the one "
-                                                                       "geometry() states (shape, dtype or device)");
+    if (!ok) {
+      DLTensor stated{};
+      stated.ndim = g.latent_ndim;
+      stated.shape = const_cast<int64_t*>(g.latent_shape);
+      throw HostError(ErrorKind::plugin, where + ": " + m.model.id() + ": noise() made a latent of shape " +
+                                             shape_text(t) + ", " + dlpack_text(t.dtype, t.device) +
+                                             ", but geometry() states " + shape_text(stated) + ", " +
+                                             dlpack_text(g.latent_dtype, g.latent_device));
+    }
   }
 
   // The initial latent, sampled in place by the scheduler with the model's (or the host's) tensor operations.
@@ -492,8 +529,12 @@ struct JobRun {
                                              : scheduler->id() + ": sample: " + status_name(s) +
                                                    (m.ctx.error().empty() ? " (the plugin gave no message)" : ": " + m.ctx.error());
       const bool oom = s == GENPLUG_E_OUT_OF_MEMORY || error_code == GENPLUG_E_OUT_OF_MEMORY;
-      throw HostError(oom ? ErrorKind::retryable : ErrorKind::runtime, where + ": " + msg);
+      throw HostError(error_kind ? *error_kind : oom ? ErrorKind::retryable : ErrorKind::runtime, where + ": " + msg);
     }
+    if (done == 0 && progress.evaluations > 0)  // the latent is still pure noise
+      throw HostError(ErrorKind::plugin, where + ": " + scheduler->id() + ": sample() returned success without asking "
+                                         "for a single velocity (count_evaluations said " +
+                                         std::to_string(progress.evaluations) + ")");
     if (leaked > 0)
       m.log(GENPLUG_LOG_WARNING, scheduler->id() + ": sample() did not release " + std::to_string(leaked) +
                                      " tensor(s); freed by the host");
@@ -504,15 +545,38 @@ struct JobRun {
     return latent;
   }
 
+  // NaN or infinity in an image is a failed render (NaN weights or latents, an overflow in the model), not a
+  // picture: nothing is written.
+  void check_finite_pixels(const std::vector<float>& planar) const {
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < planar.size(); ++i)
+      if (!std::isfinite(planar[i]) && bad++ == 0) first = i;
+    if (!bad) return;
+    const size_t plane = size_t(result.width) * result.height;
+    throw HostError(ErrorKind::runtime,
+                    where + ": " + m.model.id() + ": the model produced non-finite pixels (NaN/inf): " +
+                        std::to_string(bad) + " of " + std::to_string(planar.size()) + " values, the first at channel " +
+                        std::to_string(first / plane) + ", row " + std::to_string(first % plane / result.width) +
+                        ", column " + std::to_string(first % result.width) + " (" +
+                        (std::isnan(planar[first]) ? "NaN" : "inf") + "); nothing was written");
+  }
+
   // The image as planar RGB floats (model.h: CPU float32 [1, 3, H, W]).
   std::vector<float> decode(const ManagedTensor& latent) {
     stage("decode");
     ManagedTensor image = m.model.decode(latent.tensor(), result.height, result.width, m.ctx);
     const DLTensor& it = image.tensor();
-    if (it.ndim != 4 || it.shape[1] != 3 || it.shape[2] != result.height || it.shape[3] != result.width)
-      throw HostError(ErrorKind::runtime, where + ": " + m.model.id() + ": decode returned a tensor of the wrong shape");
+    const bool f32_cpu = it.dtype.code == kDLFloat && it.dtype.bits == 32 && it.dtype.lanes == 1 &&
+                         it.device.device_type == kDLCPU;
+    if (!f32_cpu || it.ndim != 4 || it.shape[0] < 1 || it.shape[1] != 3 || it.shape[2] != result.height ||
+        it.shape[3] != result.width)
+      throw HostError(ErrorKind::plugin, where + ": " + m.model.id() + ": decode returned an image of shape " +
+                                             shape_text(it) + ", " + dlpack_text(it.dtype, it.device) + "; expected [N, 3, " +
+                                             std::to_string(result.height) + ", " + std::to_string(result.width) +
+                                             "], float32 cpu:0 (model.h, image convention)");
     std::vector<float> planar = to_cpu_float(it);
     planar.resize(size_t(3) * result.width * result.height);  // batch 0
+    check_finite_pixels(planar);
     if (m.options.on_image) m.options.on_image(planar, result.width, result.height);
     stop_if_cancelled();
     return planar;
@@ -585,6 +649,8 @@ JobResult Pipeline::run(const Job& job) {
     r.condition();
     ManagedTensor latent = r.sample();
     r.write(r.decode(latent));
+  } catch (const ContractError& e) {
+    throw HostError(ErrorKind::plugin, r.where + ": " + e.what());
   } catch (const PluginError& e) {
     if (e.code() == GENPLUG_E_CANCELLED) throw HostError(ErrorKind::cancelled, r.where + ": cancelled");
     throw HostError(e.code() == GENPLUG_E_OUT_OF_MEMORY ? ErrorKind::retryable : ErrorKind::runtime, r.where + ": " + e.what());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -43,13 +44,18 @@ struct PluginCatalog::Impl {
   Options options;
   std::vector<PluginRecord> records;
   std::vector<std::string> rejections;
+  // Const members may run on several threads at once (e.g. `genplug validate` creates instances on two):
+  // after construction, what they change (libraries loaded on first use, the counts, the cache's entries) is
+  // changed under `mutex` only.
+  mutable std::mutex mutex;
   mutable std::map<std::string, std::shared_ptr<PluginLibrary>> libraries;  // loaded so far, by path
   std::set<std::string> scanned;                                             // libraries seen, by path
   mutable std::map<std::string, int> created;                                // instances created, by kind
   std::unique_ptr<PluginIndex> index;
 
   // The loaded library behind a record (loaded now when its plugins came from the cache).
-  const std::shared_ptr<PluginLibrary>& library(const fs::path& path) const {
+  std::shared_ptr<PluginLibrary> library(const fs::path& path) const {
+    std::lock_guard<std::mutex> lock(mutex);
     auto it = libraries.find(path.string());
     if (it != libraries.end()) return it->second;
     try {
@@ -188,12 +194,15 @@ struct PluginCatalog::Impl {
       if (problems.size() > 1) msg += " (and " + std::to_string(problems.size() - 1) + " more)";
       throw HostError(ErrorKind::manifest, msg + " [plugin " + r.id + "]");
     }
-    const auto& lib = library(r.library);
+    const std::shared_ptr<PluginLibrary> lib = library(r.library);
     const genplug_factory_t* f = lib->factory(r.kind_id.c_str());
     if (!f)
       throw HostError(ErrorKind::plugin, r.library.string() + ": " + r.id + ": the library no longer offers a " +
                                              r.kind + " factory");
-    ++created[r.kind];
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      ++created[r.kind];
+    }
     void* out = nullptr;
     genplug_status s = f->create(f, r.id.c_str(), config.dump().c_str(), ctx.get(), &out);
     if (s != GENPLUG_OK) {
@@ -242,7 +251,10 @@ PluginCatalog::~PluginCatalog() = default;
 
 fs::path PluginCatalog::default_cache_file() { return PluginIndex::default_file(); }
 
-size_t PluginCatalog::libraries_loaded() const { return impl_->libraries.size(); }
+size_t PluginCatalog::libraries_loaded() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->libraries.size();
+}
 
 std::vector<fs::path> PluginCatalog::default_search_path(const std::vector<fs::path>& extra) {
   std::vector<fs::path> out(extra.begin(), extra.end());
@@ -271,6 +283,7 @@ const PluginRecord* PluginCatalog::find(const std::string& id) const {
 const std::vector<std::string>& PluginCatalog::rejections() const { return impl_->rejections; }
 
 int PluginCatalog::instances_created(const std::string& kind) const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
   auto it = impl_->created.find(kind);
   return it == impl_->created.end() ? 0 : it->second;
 }

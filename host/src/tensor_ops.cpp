@@ -133,9 +133,17 @@ struct HostTensorOps::Impl {
     if (model_ops) {
       DLManagedTensor* t = nullptr;
       check_model(model_ops->empty_like(model, &like, &t, ctx.get()), "empty_like");
-      if (!t) throw Failure(GENPLUG_E_INTERNAL, "model tensor_ops.empty_like gave no tensor");
-      h->owned = ManagedTensor(t, nullptr);
-      h->describe(h->owned.tensor());
+      h->owned = ManagedTensor(t, nullptr);  // deleted once, whatever follows
+      const std::string problem = dlpack_problem(t);
+      if (!problem.empty())
+        throw Failure(GENPLUG_E_INTERNAL, "model tensor_ops.empty_like returned success with " + problem);
+      const DLTensor& made = h->owned.tensor();
+      if (!cpu::same_layout(made, like) || made.device.device_type != like.device.device_type ||
+          made.device.device_id != like.device.device_id)
+        throw Failure(GENPLUG_E_INTERNAL, "model tensor_ops.empty_like returned a tensor of shape " + shape_text(made) +
+                                              ", " + dlpack_text(made.dtype, made.device) + " for one like " +
+                                              shape_text(like) + ", " + dlpack_text(like.dtype, like.device));
+      h->describe(made);
     } else {
       require_cpu(like);
       h->cpu.resize(size_t(cpu::element_count(like)) * cpu::element_bytes(like));

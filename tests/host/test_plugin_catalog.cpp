@@ -3,8 +3,10 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include <algorithm>
 #include <cmath>
@@ -195,6 +197,48 @@ BOOST_AUTO_TEST_CASE(cached_descriptors_load_a_library_only_when_a_plugin_is_cre
   fs::last_write_time(dir / "libminimal_posenc.so", fs::last_write_time(dir / "libminimal_posenc.so") + std::chrono::seconds(5));
   PluginCatalog third(o);
   BOOST_TEST(third.libraries_loaded() == 1u);
+  fs::remove_all(dir);
+}
+
+// Const members from several threads at once (PluginCatalog's contract; `genplug validate` relies on it):
+// with the descriptors from the cache, the first creates load the library while the others look it up and
+// count their instances. Checked for data races by scripts/sanitize.sh tsan; here, that nothing is lost.
+BOOST_AUTO_TEST_CASE(const_members_may_run_on_several_threads_at_once) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("genplug-threads-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(GENPLUG_FIXTURE_DIR) / "libminimal_posenc.so", dir / "libminimal_posenc.so");
+  PluginCatalog::Options o;
+  o.search_path = {dir};
+  o.cache_file = dir / "cache" / "plugins.json";
+  { PluginCatalog first(o); }  // writes the cache
+  PluginCatalog c(o);
+  BOOST_TEST(c.libraries_loaded() == 0u);
+  constexpr int kThreads = 4, kRounds = 50;
+  std::atomic<int> ready{0}, failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&] {
+      ++ready;
+      while (ready.load() < kThreads) std::this_thread::yield();
+      for (int i = 0; i < kRounds; ++i) {
+        try {
+          CallContext ctx;
+          auto p = c.create_posenc("org.genplug.test.minimal", nlohmann::json::object(), ctx);
+          auto s = p.compute(flux_layout(), {1, 64, 64}, 0.5, ctx);
+          if (s.amplitude != std::vector<double>({1.0, 1.0, 1.0}) || c.instances_created("posenc") < 1 ||
+              c.libraries_loaded() != 1u || !c.factory_of("org.genplug.test.minimal"))
+            ++failures;
+        } catch (const std::exception&) {
+          ++failures;
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  BOOST_TEST(failures.load() == 0);
+  BOOST_TEST(c.instances_created("posenc") == kThreads * kRounds);
+  BOOST_TEST(c.libraries_loaded() == 1u);
   fs::remove_all(dir);
 }
 

@@ -131,12 +131,22 @@ const std::string& model_config_schema() {
 }
 
 ModelSettings parse_model_settings(const std::string& config_json) {
+  // Nesting is limited as the text is parsed: "text" and "config" are copied below, and copying (or printing)
+  // a value nested 100000 deep overflowed the stack. The deepest real config nests 3 levels.
+  constexpr int kMaxDepth = 64;
+  bool too_deep = false;
+  const auto limit_depth = [&](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) && depth > kMaxDepth)
+      too_deep = true;
+    return !too_deep;
+  };
   json j;
   try {
-    j = json::parse(config_json);
+    j = json::parse(config_json, limit_depth);
   } catch (const std::exception& e) {
     throw ConfigError(std::string("config: not valid JSON: ") + e.what());
   }
+  if (too_deep) throw ConfigError("config: nested deeper than " + std::to_string(kMaxDepth) + " levels");
   if (!j.is_object()) throw ConfigError("config: must be a JSON object");
   const json props = build_schema().at("properties");
   for (const auto& [key, value] : j.items())
@@ -236,7 +246,10 @@ std::vector<LoraFile> parse_lora_list(const json& list, const std::string& where
 
 FluxConfig apply_config_overrides(FluxConfig c, const json& o) {
   const std::string where = "config.config.";
-  for (const auto& [key, value] : o.items()) {
+  for (const auto& item : o.items()) {
+    // Plain references, not a structured binding: lambdas may not capture those in C++17 (clang refuses).
+    const std::string& key = item.key();
+    const json& value = item.value();
     auto positive = [&](int64_t minimum) { return get_int(o, where, key, minimum); };
     auto number = [&] {
       if (!value.is_number() || value.get<double>() <= 0) throw ConfigError(where + key + ": must be a number > 0");

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -49,6 +51,65 @@ class PluginError : public std::runtime_error {
  private:
   genplug_status code_;
 };
+
+/// A plugin that broke the ABI contract rather than failing a call: success with no tensor, a malformed DLPack
+/// tensor, a spectrum written past its capacity or with non-finite numbers. The host refuses the result; the
+/// reference host reports these as plugin errors (exit code 4), not as a failed call. Code: GENPLUG_E_INTERNAL.
+class ContractError : public PluginError {
+ public:
+  /// A contract violation described by `message` (which names the plugin and the call).
+  explicit ContractError(const std::string& message) : PluginError(GENPLUG_E_INTERNAL, message) {}
+};
+
+/// Text for a DLPack dtype and device, for messages: "float32 cpu:0".
+inline std::string dlpack_text(DLDataType dtype, DLDevice device) {
+  const char* code = dtype.code == kDLFloat    ? "float"
+                     : dtype.code == kDLInt     ? "int"
+                     : dtype.code == kDLUInt    ? "uint"
+                     : dtype.code == kDLBfloat  ? "bfloat"
+                     : dtype.code == kDLComplex ? "complex"
+                                                : nullptr;
+  std::string s = (code ? std::string(code) : "type" + std::to_string(dtype.code) + "/") + std::to_string(dtype.bits);
+  if (dtype.lanes != 1) s += "x" + std::to_string(dtype.lanes);
+  const char* dev = device.device_type == kDLCPU ? "cpu" : device.device_type == kDLCUDA ? "cuda" : "device";
+  s += std::string(" ") + dev;
+  if (device.device_type != kDLCPU && device.device_type != kDLCUDA) s += std::to_string(device.device_type);
+  return s + ":" + std::to_string(device.device_id);
+}
+
+/// Text for a DLPack shape, for messages: "[1, 3, 64, 64]".
+inline std::string shape_text(const DLTensor& t) {
+  std::string s = "[";
+  for (int32_t i = 0; t.shape && i < t.ndim; ++i) s += (i ? ", " : "") + std::to_string(t.shape[i]);
+  return s + "]";
+}
+
+/// What is wrong with a tensor a plugin handed over, checked before the host reads anything but its header:
+/// "" when it is well-formed DLPack (0..32 dimensions, a shape array when there are dimensions, no negative
+/// extent, an element count that fits in int64, one lane, a data pointer when it has elements); else
+/// "no tensor (NULL)" or "a malformed tensor: ...".
+inline std::string dlpack_problem(const DLManagedTensor* m) {
+  if (!m) return "no tensor (NULL)";
+  const DLTensor& t = m->dl_tensor;
+  const std::string bad = "a malformed tensor: ";
+  if (t.ndim < 0 || t.ndim > 32) return bad + std::to_string(t.ndim) + " dimensions";
+  if (t.ndim > 0 && !t.shape) return bad + "no shape array";
+  int64_t n = 1;
+  for (int32_t i = 0; i < t.ndim; ++i) {
+    if (t.shape[i] < 0) return bad + "negative shape " + shape_text(t);
+    if (t.shape[i] > 0 && n > INT64_MAX / t.shape[i]) return bad + "shape " + shape_text(t) + " overflows int64";
+    n *= t.shape[i];
+  }
+  if (t.dtype.lanes != 1 || t.dtype.bits == 0) return bad + "dtype " + dlpack_text(t.dtype, t.device);
+  if (n > 0 && !t.data) return bad + "shape " + shape_text(t) + " and no data";
+  return "";
+}
+
+/// Throws ContractError("`what` returned success with <problem>") for a tensor dlpack_problem() refuses.
+inline void check_dlpack(const DLManagedTensor* m, const std::string& what) {
+  const std::string problem = dlpack_problem(m);
+  if (!problem.empty()) throw ContractError(what + " returned success with " + problem);
+}
 
 /// The host side of genplug_context_t. One per call chain; not shared between threads.
 class CallContext {
@@ -299,7 +360,9 @@ class PosencProxy : public InstanceProxy<genplug_posenc_t> {
   using InstanceProxy::InstanceProxy;
 
   /// The spectrum for `layout`, `target_extent` (one value per axis) and time `t` (posenc compute).
-  /// Throws std::invalid_argument for arrays of different lengths, PluginError when the plugin fails.
+  /// Throws std::invalid_argument for arrays of different lengths, PluginError when the plugin fails, and
+  /// ContractError when it writes outside the capacity it was given (guard slots on both sides of each buffer
+  /// catch that) or leaves a NaN or infinity in the spectrum.
   Spectrum compute(const RotaryLayout& layout, const std::vector<uint32_t>& target_extent, double t,
                    CallContext& ctx) const {
     if (target_extent.size() != layout.axis_dims.size() || layout.base_extent.size() != layout.axis_dims.size() ||
@@ -311,13 +374,63 @@ class PosencProxy : public InstanceProxy<genplug_posenc_t> {
     q.layout = &l;
     q.target_extent = target_extent.data();
     q.t = t;
+    // Each buffer has guard slots on both sides, filled with a NaN of a payload no arithmetic makes: a plugin
+    // that writes past the capacity it was given (or before the buffer) changes one and is refused.
+    const size_t nf = layout.freq_count(), na = layout.axis_dims.size();
+    std::vector<double> freqs(nf + 2 * kGuard, guard_value()), amplitude(na + 2 * kGuard, guard_value());
+    std::fill_n(freqs.begin() + kGuard, nf, 0.0);
+    std::fill_n(amplitude.begin() + kGuard, na, 1.0);
+    genplug_spectrum_t out{};
+    out.struct_size = sizeof(out);
+    out.freqs = freqs.data() + kGuard;
+    out.freq_capacity = static_cast<uint32_t>(nf);
+    out.amplitude = amplitude.data() + kGuard;
+    out.amplitude_capacity = static_cast<uint32_t>(na);
+    ctx.check(raw()->compute(raw(), &q, &out, ctx.get()), id_ + ": compute");
+    check_guards(freqs, nf, "frequency", na);
+    check_guards(amplitude, na, "amplitude", na);
     Spectrum s;
     s.axis_dims = layout.axis_dims;
-    s.freqs.assign(layout.freq_count(), 0.0);
-    s.amplitude.assign(layout.axis_dims.size(), 1.0);
-    genplug_spectrum_t out = s.view();
-    ctx.check(raw()->compute(raw(), &q, &out, ctx.get()), id_ + ": compute");
+    s.freqs.assign(freqs.begin() + kGuard, freqs.begin() + kGuard + nf);
+    s.amplitude.assign(amplitude.begin() + kGuard, amplitude.begin() + kGuard + na);
+    check_finite(s.freqs, "frequency", layout);
+    check_finite(s.amplitude, "amplitude", layout);
     return s;
+  }
+
+ private:
+  static constexpr size_t kGuard = 4;  ///< guard slots on each side of a spectrum buffer
+  static constexpr uint64_t kGuardBits = 0x7ffa677561726400ULL;  ///< a quiet NaN with a payload ("guard")
+  static double guard_value() {
+    double d;
+    std::memcpy(&d, &kGuardBits, sizeof d);
+    return d;
+  }
+  void check_guards(const std::vector<double>& buffer, size_t capacity, const char* what, size_t axes) const {
+    for (size_t i = 0; i < buffer.size(); ++i) {
+      if (i >= kGuard && i < kGuard + capacity) continue;
+      uint64_t bits;
+      std::memcpy(&bits, &buffer[i], sizeof bits);
+      if (bits != kGuardBits)
+        throw ContractError(id_ + ": compute wrote " + (i < kGuard ? "before the start" : "past the end") + " of the " +
+                            what + " buffer (capacity " + std::to_string(capacity) + " for " + std::to_string(axes) +
+                            " axes): a posenc writes at most the capacity it is given and returns "
+                            "GENPLUG_E_BUFFER_TOO_SMALL when it needs more");
+    }
+  }
+  void check_finite(const std::vector<double>& values, const char* what, const RotaryLayout& layout) const {
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (std::isfinite(values[i])) continue;
+      size_t axis = i;  // an amplitude's index is its axis; a frequency's axis follows from the dims
+      if (std::strcmp(what, "frequency") == 0) {
+        axis = 0;
+        for (size_t end = layout.axis_dims[0] / 2; i >= end && axis + 1 < layout.axis_dims.size();)
+          end += layout.axis_dims[++axis] / 2;
+      }
+      throw ContractError(id_ + ": compute returned a non-finite " + what + " (" +
+                          (std::isnan(values[i]) ? "NaN" : "inf") + " at index " + std::to_string(i) + ", axis " +
+                          std::to_string(axis) + "): a spectrum holds finite numbers only");
+    }
   }
 };
 
@@ -447,7 +560,9 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
     struct Collector {
       std::vector<std::pair<std::string, ManagedTensor>> items;
       std::shared_ptr<void> keepalive;
-    } collector{{}, keepalive_};
+      std::string what;     // "org.x: condition", for messages
+      std::string refused;  // the first tensor the sink refused (NULL or malformed), reported after the call
+    } collector{{}, keepalive_, id_ + ": condition", {}};
     genplug_tensor_sink_t sink{};
     sink.struct_size = sizeof(sink);
     sink.host_data = &collector;
@@ -455,22 +570,30 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
       auto* c = static_cast<Collector*>(s->host_data);
       ManagedTensor owned(t, c->keepalive);  // owns t from here on, whatever happens next
       try {
+        const std::string problem = dlpack_problem(t);
+        if (!problem.empty()) throw ContractError(c->what + " put '" + (name ? name : "") + "': " + problem);
         c->items.emplace_back(name ? name : "", std::move(owned));
         return GENPLUG_OK;
+      } catch (const ContractError& e) {
+        if (c->refused.empty()) c->refused = e.what();
+        return GENPLUG_E_INVALID_ARGUMENT;
       } catch (...) {
         return GENPLUG_E_OUT_OF_MEMORY;
       }
     };
     genplug_status s = raw()->condition(raw(), prompt.c_str(), options_json.empty() ? nullptr : options_json.c_str(),
                                         &sink, ctx.get());
+    if (!collector.refused.empty()) throw ContractError(collector.refused);
     ctx.check(s, id_ + ": condition");
     return std::move(collector.items);
   }
 
  private:
+  // Owns `t` from here on (its deleter runs even when it is refused), then checks it is well-formed DLPack.
   ManagedTensor expect(DLManagedTensor* t, const char* what) const {
-    if (!t) throw PluginError(GENPLUG_E_INTERNAL, id_ + ": " + what + " returned success but no tensor");
-    return ManagedTensor(t, keepalive_);
+    ManagedTensor owned(t, keepalive_);
+    check_dlpack(t, id_ + ": " + what);
+    return owned;
   }
 };
 

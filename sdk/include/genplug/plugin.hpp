@@ -588,7 +588,9 @@ struct EntryThunks {
   static State& state() {
     // Never destroyed: another host may still hold an init (and call deinit) after this library's static
     // destructors ran, e.g. from its own static destructor at exit.
-    static State& s = *new State;
+    // In static storage, not on the heap: no leak when the library is unloaded with it.
+    alignas(State) static unsigned char storage[sizeof(State)];
+    static State& s = *new (storage) State;
     return s;
   }
   static genplug_status init(const char* library_path, const genplug_context_t* ctx) noexcept {

@@ -26,6 +26,8 @@ struct PluginRecord {
   std::filesystem::path library;
 };
 
+// Scans once, when constructed; after that its const members may be called from several threads at once
+// (creating instances of different plugins, or of one, as `genplug validate` does on two threads).
 class PluginCatalog {
  public:
   struct Options {

@@ -178,7 +178,8 @@ SentencePieceModel SentencePieceModel::parse(std::string_view bytes, const std::
     std::memcpy(&trie_bytes, charsmap.data(), 4);
     if (trie_bytes > charsmap.size() - 4 || trie_bytes % 4) model.fail("precompiled charsmap is corrupt");
     m.trie_.resize(trie_bytes / 4);
-    std::memcpy(m.trie_.data(), charsmap.data() + 4, trie_bytes);
+    if (trie_bytes > 0)  // an empty trie (no rules): data() may be null, and memcpy's pointers must not be
+      std::memcpy(m.trie_.data(), charsmap.data() + 4, trie_bytes);
     m.normalized_ = std::string(charsmap.substr(4 + trie_bytes));
   }
   return m;

@@ -1,0 +1,48 @@
+// libFuzzer target: org.genplug.dype's config parser (plugins/dype/src/config.cpp) on arbitrary text, directly
+// and through the host's schema validation (config_fuzz.hpp); an accepted config is printed back, parsed again
+// (it must give the same config) and used for a few spectra of the FLUX layout.
+#include <cmath>
+#include <cstdint>
+
+#include <genplug/dype/config.hpp>
+#include <genplug/dype/spectrum.hpp>
+
+#include "config_fuzz.hpp"
+
+namespace gd = genplug::dype;
+namespace gf = genplug::fuzz;
+
+namespace {
+
+const genplug::host::JsonSchema* schema = nullptr;
+const uint8_t* current_data = nullptr;
+std::size_t current_size = 0;
+
+void use(const gd::MethodConfig& config) {
+  const std::string canonical = gd::config_to_json(config);
+  if (gd::config_to_json(gd::parse_config(canonical)) != canonical) __builtin_trap();
+  static const gd::Layout layout = gd::Layout::flux();
+  for (const std::vector<uint32_t>& extent : {std::vector<uint32_t>{1, 64, 64}, {1, 128, 96}, {1, 32, 512}})
+    for (double t : {0.0, 0.03, 0.5, 1.0}) {
+      for (const gd::AxisSpectrum& axis : gd::compute_spectrum(config, layout, extent, t)) {
+        bool finite = std::isfinite(axis.amplitude);
+        for (double f : axis.freqs) finite = finite && std::isfinite(f);
+        if (!finite)
+          gf::finding("dype_config", "non-finite spectrum for the accepted config " + canonical, current_data,
+                      current_size);
+      }
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  schema = new genplug::host::JsonSchema(nlohmann::json::parse(gd::config_schema()));
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  current_data = data, current_size = size;
+  gf::fuzz_config("dype_config", *schema, data, size, gd::parse_config, use);
+  return 0;
+}

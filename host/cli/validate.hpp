@@ -1,0 +1,100 @@
+// genplug validate — the parts shared by the command (cmd_validate.cpp), the probes it runs
+// (validate_probes.cpp) and the child processes they run in (validate_isolation.cpp).
+//
+// Every probe of a plugin library runs in a process of its own: `genplug validate` re-executes itself
+// (/proc/self/exe) in a hidden mode, `validate --probe NAME [--plugin ID] [--case N] --report-fd 3 LIBRARY`, which
+// loads the library, makes one probe's checks and writes them to the report pipe as JSON lines. A plugin that
+// crashes, calls exit, hangs or floods memory takes only that process down; the validator reports it as a
+// failure of the check that was running, and goes on with the next probe.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace genplug::cli::validate {
+
+// One record of a probe's report. Printed: PASS, FAIL, NOTE, SKIP (text). STEP: the check about to run
+// (named if the process dies in it). PLUGIN: a plugin the library holds (kind, text = id). END: the probe
+// finished and its process unloaded the library.
+struct Record {
+  std::string type;
+  std::string text;
+  std::string kind;
+};
+
+// Writes a probe's records: JSON lines on a file descriptor (the report pipe), or, with fd -1, plain text on
+// stdout (running `validate --probe ...` by hand, e.g. under a debugger). Unbuffered: what was written survives
+// a crash.
+class ProbeWriter {
+ public:
+  explicit ProbeWriter(int fd) : fd_(fd) {}
+  void pass(const std::string& what) { put("PASS", what); }
+  void fail(const std::string& what) {
+    ++failures_;
+    put("FAIL", what);
+  }
+  void note(const std::string& what) { put("NOTE", what); }
+  void skip(const std::string& what) { put("SKIP", what); }
+  void check(bool ok, const std::string& what, const std::string& why = "") {
+    if (ok)
+      pass(what);
+    else
+      fail(what + (why.empty() ? "" : ": " + why));
+  }
+  void step(const std::string& what) { put("STEP", what); }
+  void plugin(const std::string& kind, const std::string& id) { put("PLUGIN", id, kind); }
+  void end() { put("END", ""); }
+  int failures() const { return failures_; }
+
+ private:
+  void put(const char* type, const std::string& text, const std::string& kind = "");
+  int fd_;
+  int failures_ = 0;
+};
+
+// What one probe process is asked to do.
+struct ProbeRequest {
+  std::string probe;           // "load", "plugin", "concurrency" or "factory"
+  std::string library;
+  std::string plugin;          // the plugin's id (all probes but "load")
+  int factory_case = 0;        // "factory": which bad argument (0 .. factory_case_count() - 1)
+  bool create_models = false;  // "plugin": also create model plugins
+  uint64_t memory_limit = 0;   // bytes, 0 = none: the limit the parent set, for messages
+};
+
+// The probes, in the order the command runs them: "load" lists the plugins (PLUGIN records); per plugin,
+// "plugin" (descriptor checks, create with the default config and use), "concurrency" (posenc: two instances
+// on two threads) and one "factory" per bad argument (factory_case_count() of them, named by factory_case_name).
+int factory_case_count();
+std::string factory_case_name(int index);
+
+// Runs one probe in this process and writes its records, END last (after the library is unloaded). Failures of
+// the plugin are FAIL records; a plugin that runs out of memory under the limit is reported as exceeding it.
+void run_probe(const ProbeRequest& request, ProbeWriter& out);
+
+// Limits of one probe process.
+struct Limits {
+  double timeout_seconds = 20;                     // 0 = none
+  uint64_t memory_bytes = uint64_t(4) << 30;       // address space (RLIMIT_AS), 0 = none
+};
+
+// How a probe process ended.
+struct Outcome {
+  std::string failure;    // "" when it wrote END and exited 0; else what went wrong ("crashed with SIGSEGV ...")
+  std::string last_step;  // the last STEP record: the check that was running
+  bool ended = false;     // it wrote END: the failure came after the probe, while the process exited
+};
+
+// Runs this program again (/proc/self/exe) with `args` (argv[1..]: the subcommand, then its arguments;
+// "--report-fd 3" is added after the subcommand) in a child process
+// of its own process group, under `limits`, with core dumps off; passes each record to on_record as it arrives.
+Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
+                     const std::function<void(const Record&)>& on_record);
+
+// "4 GiB", "512 MiB", "1536 KiB", "100 bytes".
+std::string bytes_text(uint64_t bytes);
+// "4G", "4GiB", "512M", "100K", "1048576" (bytes), "0" (none); throws std::invalid_argument.
+uint64_t parse_bytes(const std::string& text);
+
+}  // namespace genplug::cli::validate

@@ -1,0 +1,279 @@
+// genplug validate — running one probe in a child process (validate.hpp): this program again, through
+// /proc/self/exe, under a time-out and a memory limit, with its report read from a pipe as it comes.
+//
+// The child is exec'd, not merely forked: the validator never loads the plugin itself, and a plugin's threads
+// or locks never meet a fork. It gets a process group of its own (a time-out kills whatever the plugin started
+// too), SIGKILL when the validator dies (PR_SET_PDEATHSIG), no core dumps, stdin from /dev/null, and an address
+// space limit (RLIMIT_AS). Builds with AddressSanitizer or ThreadSanitizer reserve terabytes of address space,
+// so there the limit is enforced on the resident size instead, by polling /proc (the same check catches a
+// flood in any build that RLIMIT_AS let through).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <iterator>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "validate.hpp"
+
+extern char** environ;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define GENPLUG_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define GENPLUG_SANITIZED 1
+#endif
+#endif
+
+namespace genplug::cli::validate {
+namespace {
+
+#ifdef GENPLUG_SANITIZED
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
+std::string seconds_text(double s) {
+  std::ostringstream o;
+  o << s;
+  return o.str();
+}
+
+std::string signal_text(int sig) {
+  const char* abbrev = ::sigabbrev_np(sig);
+  const char* what = ::strsignal(sig);
+  return (abbrev ? "SIG" + std::string(abbrev) : "signal " + std::to_string(sig)) + (what ? " (" + std::string(what) + ")" : "");
+}
+
+// Resident bytes of process `pid` (0 when it cannot be read).
+uint64_t resident_bytes(pid_t pid) {
+  std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
+  uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * uint64_t(::sysconf(_SC_PAGESIZE));
+}
+
+// The environment of the child: ours, and under a sanitizer, crashes left to the kernel (so that a plugin's
+// SIGSEGV is reported as one, not as the sanitizer's exit status).
+std::vector<std::string> child_environment() {
+  static const char* const kSanitizers[] = {"ASAN_OPTIONS=", "TSAN_OPTIONS=", "UBSAN_OPTIONS="};
+  std::vector<std::string> env, options(std::begin(kSanitizers), std::end(kSanitizers));
+  for (char** e = environ; *e; ++e) {
+    bool taken = false;
+    for (std::string& o : options)
+      if (kSanitized && std::strncmp(*e, o.c_str(), o.size()) == 0) o = std::string(*e) + ":", taken = true;
+    if (!taken) env.emplace_back(*e);
+  }
+  if (kSanitized)
+    for (const std::string& o : options) env.push_back(o + "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_abort=0");
+  return env;
+}
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> p;
+  for (auto& s : strings) p.push_back(s.data());
+  p.push_back(nullptr);
+  return p;
+}
+
+// Reads records from the report pipe; lines may arrive in pieces.
+struct RecordReader {
+  std::string pending;
+  Outcome& outcome;
+  bool ended = false;
+  bool heard = false;  // any record at all: the probe process started
+  const std::function<void(const Record&)>& on_record;
+
+  void feed(const char* data, size_t n) {
+    pending.append(data, n);
+    for (size_t eol; (eol = pending.find('\n')) != std::string::npos;) {
+      const std::string line = pending.substr(0, eol);
+      pending.erase(0, eol + 1);
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_object()) continue;  // not ours
+      heard = true;
+      Record r{j.value("type", ""), j.value("text", ""), j.value("kind", "")};
+      if (r.type == "STEP")
+        outcome.last_step = r.text;
+      else if (r.type == "END")
+        ended = true;
+      else
+        on_record(r);
+    }
+  }
+};
+
+// What went wrong, from the child's end and what the validator saw.
+std::string failure_of(int status, const RecordReader& reader, bool timed_out, bool flooded, uint64_t peak,
+                       const Limits& limits) {
+  const std::string limit = bytes_text(limits.memory_bytes);
+  const bool ended = reader.ended;
+  if (!reader.heard && WIFEXITED(status) && WEXITSTATUS(status) == 127)
+    return "the probe process could not be started (exec of /proc/self/exe failed)";
+  if (timed_out) return "timed out after " + seconds_text(limits.timeout_seconds) + " s (killed)";
+  if (flooded) return "exceeded the memory limit of " + limit + " (killed at " + bytes_text(peak) + " resident)";
+  const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (clean && ended) return "";
+  std::string how = WIFSIGNALED(status) ? "crashed with " + signal_text(WTERMSIG(status))
+                    : ended ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                            : "ended the process with exit status " + std::to_string(WEXITSTATUS(status)) +
+                                  " before the probe finished (a plugin must never call exit)";
+  if (ended) how += " after the probe, while the process exited (library destructors or exit handlers)";
+  // Out of address space, a plugin that does not check what malloc returns crashes: name the cause.
+  if (limits.memory_bytes && peak >= limits.memory_bytes / 2)
+    return "exceeded the memory limit of " + limit + " (" + bytes_text(peak) + " resident at the peak), then " + how;
+  return how;
+}
+
+}  // namespace
+
+Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
+                     const std::function<void(const Record&)>& on_record) {
+  constexpr int kReportFd = 3;
+  std::vector<std::string> argv_text = {"genplug"};
+  argv_text.insert(argv_text.end(), args.begin(), args.end());
+  // After the subcommand, before anything else (the arguments may end with "--" and positionals).
+  argv_text.insert(argv_text.begin() + (args.empty() ? 1 : 2), {"--report-fd", std::to_string(kReportFd)});
+  std::vector<std::string> env_text = child_environment();
+  std::vector<char*> argv = pointers(argv_text), envp = pointers(env_text);
+  const rlim_t address_space = kSanitized ? 0 : rlim_t(limits.memory_bytes);
+
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(report[0]);
+    ::close(report[1]);
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  }
+  if (pid == 0) {  // async-signal-safe calls only until exec
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    const int null = ::open("/dev/null", O_RDONLY);
+    if (null >= 0) ::dup2(null, 0);
+    if (report[1] == kReportFd)
+      ::fcntl(kReportFd, F_SETFD, 0);
+    else
+      ::dup2(report[1], kReportFd);  // the copy is not close-on-exec
+    const rlimit no_core{0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    if (address_space) {
+      const rlimit as{address_space, address_space};
+      ::setrlimit(RLIMIT_AS, &as);
+    }
+    ::execve("/proc/self/exe", argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);  // also here: no race with the kill below
+  ::close(report[1]);
+
+  Outcome outcome;
+  RecordReader reader{{}, outcome, false, false, on_record};
+  using Clock = std::chrono::steady_clock;
+  const double timeout = std::min(limits.timeout_seconds, 1e9);  // ~30 years: as good as none, and no overflow
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
+  bool timed_out = false, flooded = false, exited = false, pipe_open = true;
+  uint64_t peak = 0;
+  int status = 0;
+  rusage usage{};
+  auto kill_group = [&] { ::kill(-pid, SIGKILL); };
+  while (!exited) {
+    if (pipe_open) {
+      pollfd p{report[0], POLLIN, 0};
+      if (::poll(&p, 1, 50) > 0) {
+        char buf[4096];
+        const ssize_t n = ::read(report[0], buf, sizeof buf);
+        if (n > 0)
+          reader.feed(buf, size_t(n));
+        else if (n == 0 || errno != EINTR)
+          pipe_open = false;
+      }
+    } else {
+      ::usleep(20000);  // the plugin closed the report pipe: wait for the process itself
+    }
+    const pid_t done = ::wait4(pid, &status, WNOHANG, &usage);
+    if (done == pid) {
+      exited = true;
+      break;
+    }
+    if (timed_out || flooded) continue;  // killed: wait for it to go
+    if (limits.timeout_seconds > 0 && Clock::now() >= deadline) {
+      timed_out = true;
+      kill_group();
+    } else if (limits.memory_bytes) {
+      const uint64_t rss = resident_bytes(pid);
+      peak = std::max(peak, rss);
+      if (rss > limits.memory_bytes) {
+        flooded = true;
+        kill_group();
+      }
+    }
+  }
+  // What the child wrote before it ended (a process it started may hold the pipe open: read what is there).
+  for (pollfd p{report[0], POLLIN, 0}; pipe_open && ::poll(&p, 1, 0) > 0;) {
+    char buf[4096];
+    const ssize_t n = ::read(report[0], buf, sizeof buf);
+    if (n <= 0) break;
+    reader.feed(buf, size_t(n));
+  }
+  ::close(report[0]);
+  ::kill(-pid, SIGKILL);  // anything the plugin left running in the group
+  peak = std::max(peak, uint64_t(usage.ru_maxrss) * 1024);
+  outcome.failure = failure_of(status, reader, timed_out, flooded, peak, limits);
+  outcome.ended = reader.ended;
+  return outcome;
+}
+
+std::string bytes_text(uint64_t bytes) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  double v = double(bytes);
+  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  std::ostringstream o;
+  o.precision(v < 10 && u > 0 && std::fmod(v, 1.0) != 0 ? 2 : 4);
+  o << v << " " << units[u];
+  return o.str();
+}
+
+uint64_t parse_bytes(const std::string& text) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    throw std::invalid_argument("'" + text + "' is not a size (e.g. 4G, 512M, 0 for none)");
+  }
+  std::string unit = text.substr(used);
+  if (!unit.empty() && unit.back() == 'B') unit.pop_back();         // 4GB, 4GiB
+  if (unit.size() == 2 && unit.back() == 'i') unit.pop_back();      // 4Gi
+  const std::string units = "KMGT";
+  double scale = 1;
+  if (!unit.empty()) {
+    const size_t k = unit.size() == 1 ? units.find(char(std::toupper(static_cast<unsigned char>(unit[0]))))
+                                      : std::string::npos;
+    if (k == std::string::npos) throw std::invalid_argument("'" + text + "': unknown unit (K, M, G or T)");
+    scale = std::pow(1024.0, double(k + 1));
+  }
+  if (!(v >= 0) || v * scale >= 1.8e19) throw std::invalid_argument("'" + text + "' is not a size");
+  return uint64_t(v * scale);
+}
+
+}  // namespace genplug::cli::validate

@@ -1,0 +1,398 @@
+// genplug validate — the checks of one probe, run inside a probe process (validate.hpp): load the library,
+// check descriptors, create and use each plugin, feed its factory bad arguments, run two instances at once.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <new>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include <genplug/host.hpp>
+#include <genplug/host/plugin_catalog.hpp>
+#include <genplug/host/tensor_ops.hpp>
+
+#include "validate.hpp"
+
+namespace genplug::cli::validate {
+namespace {
+
+// Address space kept back while a probe runs under a memory limit: a plugin that exhausts the limit and keeps
+// what it took leaves the process unable to allocate even the report line; giving this back makes room for it.
+struct MemoryReserve {
+  void* block = nullptr;
+  static constexpr size_t kSize = size_t(32) << 20;
+  void take() {
+    if (block) return;
+    void* p = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    block = p == MAP_FAILED ? nullptr : p;
+  }
+  void give_back() noexcept {
+    if (block) ::munmap(block, kSize);
+    block = nullptr;
+  }
+};
+MemoryReserve reserve;
+
+// A failure's text; running out of memory under the limit is named as such.
+std::string failure_text(const std::exception& e, const ProbeRequest& r) {
+  const auto* plugin_error = dynamic_cast<const PluginError*>(&e);
+  const bool oom = dynamic_cast<const std::bad_alloc*>(&e) ||
+                   (plugin_error && plugin_error->code() == GENPLUG_E_OUT_OF_MEMORY);
+  if (!oom || r.memory_limit == 0) return e.what();
+  reserve.give_back();
+  return "exceeded the memory limit of " + bytes_text(r.memory_limit) + " (" + e.what() + ")";
+}
+
+void write_all(int fd, const std::string& s) {
+  for (size_t done = 0; done < s.size();) {
+    const ssize_t n = ::write(fd, s.data() + done, s.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // the parent is gone
+    done += size_t(n);
+  }
+}
+
+host::PluginCatalog::Options catalog_options(const std::string& library) {
+  host::PluginCatalog::Options o;
+  o.search_path = {library};
+  o.cache_file.clear();  // validation loads and initialises the library itself, every time
+  return o;
+}
+
+void destroy_instance(const std::string& kind, void* inst) {
+  if (!inst) return;
+  if (kind == "posenc") {
+    auto* p = static_cast<genplug_posenc_t*>(inst);
+    p->destroy(p);
+  } else if (kind == "scheduler") {
+    auto* p = static_cast<genplug_scheduler_t*>(inst);
+    p->destroy(p);
+  } else if (kind == "inspector") {
+    auto* p = static_cast<genplug_inspector_t*>(inst);
+    p->destroy(p);
+  } else {
+    auto* p = static_cast<genplug_model_t*>(inst);
+    p->destroy(p);
+  }
+}
+
+// What a plugin built against an older ABI minor should change for ABI 1.1 (docs/abi.md, change log). Notes,
+// not failures: 1.0 plugins still load; a model without geometry() fails check_geometry.
+void abi_notes(const host::PluginRecord& p, ProbeWriter& out) {
+  if (p.abi_minor >= GENPLUG_ABI_MINOR) return;
+  std::string what = "init/deinit may now be called concurrently by independent hosts: count them under a lock "
+                     "(the 1.1 C++ wrapper does)";
+  if (p.kind == "model")
+    what += "; add geometry() (the host derives layout, target extent, latent and defaults from it), return "
+            "velocities in the latent's dtype and device, and lend GENPLUG_EXT_MODEL_TENSOR_OPS for non-CPU tensors";
+  if (p.kind == "scheduler") what += "; add count_evaluations() (evaluation_count cannot report failure)";
+  if (p.kind == "posenc") what += "; read layout->axis_flags when present: rescale only axes flagged spatial";
+  out.note(p.kind + " " + p.id + ": built against ABI " + std::to_string(GENPLUG_ABI_MAJOR) + "." +
+           std::to_string(p.abi_minor) + ", this host is " + std::to_string(GENPLUG_ABI_MAJOR) + "." +
+           std::to_string(GENPLUG_ABI_MINOR) + ": " + what);
+}
+
+// Any layout will do: two spatial axes twice past their base, and one the posenc must leave alone.
+const RotaryLayout kProbeLayout{{8, 12, 12}, 10000.0, {1, 16, 16}, 8, {0, GENPLUG_AXIS_SPATIAL, GENPLUG_AXIS_SPATIAL}};
+
+// A file that cannot be opened is GENPLUG_E_IO with a message (inspector.h), not a score.
+void probe_missing_file(const InspectorProxy& inspector, const std::string& who, ProbeWriter& out) {
+  CallContext ctx;
+  try {
+    const uint32_t score = inspector.probe("/nonexistent/genplug-validate.safetensors", ctx);
+    out.fail(who + ": create {} and probe a missing file: score " + std::to_string(score) + " instead of an I/O error");
+  } catch (const PluginError& e) {
+    out.check(e.code() == GENPLUG_E_IO && !ctx.error().empty(), who + ": create {} and probe a missing file: I/O error",
+              e.what());
+  }
+}
+
+// ABI 1.1: a model states its geometry, consistently: a default size that is a multiple of size_multiple,
+// even axis dims, non-zero extents, known axis flags, and a refusal (with a message) of a size that is not a
+// multiple of size_multiple.
+void check_geometry(const ModelProxy& model, const std::string& who, ProbeWriter& out) {
+  CallContext ctx;
+  if (!model.has_geometry()) {
+    out.fail(who + ": geometry() (ABI 1.1) is missing: a host cannot derive the latent, layout or target extent");
+    return;
+  }
+  out.step(who + ": geometry() at the default size is consistent");
+  const genplug_geometry_t g = model.geometry(0, 0, 0, ctx);
+  bool dims_ok = g.axis_count >= 1 && g.size_multiple >= 1 && g.width % g.size_multiple == 0 &&
+                 g.height % g.size_multiple == 0 && g.default_steps >= 1 && g.latent_ndim >= 1;
+  for (uint32_t a = 0; a < g.axis_count && dims_ok; ++a)
+    dims_ok = g.axis_dims[a] >= 2 && g.axis_dims[a] % 2 == 0 && g.base_extent[a] >= 1 && g.target_extent[a] >= 1 &&
+              (g.axis_flags[a] & ~(GENPLUG_AXIS_SPATIAL | GENPLUG_AXIS_TEMPORAL)) == 0;
+  out.check(dims_ok, who + ": geometry() at the default size is consistent",
+            std::to_string(g.width) + " x " + std::to_string(g.height) + ", " + std::to_string(g.axis_count) + " axes");
+  if (g.size_multiple > 1) {
+    out.step(who + ": geometry() refuses an invalid size with a message");
+    try {
+      model.geometry(g.height + 1, g.width, 0, ctx);
+      out.fail(who + ": geometry() accepts a height that is not a multiple of " + std::to_string(g.size_multiple));
+    } catch (const PluginError& e) {
+      out.check(e.code() == GENPLUG_E_INVALID_ARGUMENT && !ctx.error().empty(),
+                who + ": geometry() refuses an invalid size with a message", e.what());
+    }
+  }
+}
+
+// sample() over a 4-step schedule, on a small CPU float32 latent with the host's CPU operations and a zero
+// velocity: it asks for as many velocities as count_evaluations says, each at a sigma in [0, 1], and leaves a
+// finite latent.
+void check_sample(const SchedulerProxy& scheduler, const std::vector<double>& sigmas, const std::string& who,
+                  ProbeWriter& out) {
+  const std::string what = who + ": sample() asks for count_evaluations velocities, each at a sigma in [0, 1]";
+  out.step(what);
+  CallContext ctx;
+  const uint64_t expected = scheduler.evaluation_count(static_cast<uint32_t>(sigmas.size()), ctx);
+  std::vector<float> data(4 * 8 * 8, 0.25f);
+  int64_t shape[4] = {1, 4, 8, 8};
+  DLTensor latent{};
+  latent.data = data.data();
+  latent.device = {kDLCPU, 0};
+  latent.ndim = 4;
+  latent.dtype = {kDLFloat, 32, 1};
+  latent.shape = shape;
+  host::HostTensorOps ops;
+  struct State {
+    host::HostTensorOps* ops;
+    uint64_t calls = 0;
+    std::string bad_sigma;
+  } state{&ops};
+  const genplug_tensor_handle x = ops.view(latent);
+  genplug_sample_request_t req{};
+  req.struct_size = sizeof(req);
+  req.sigmas = sigmas.data();
+  req.sigma_count = static_cast<uint32_t>(sigmas.size());
+  req.latent = x;
+  req.ops = ops.table();
+  req.seed = 1;
+  req.velocity_user = &state;
+  req.velocity = [](void* user, genplug_tensor_handle, double sigma, genplug_tensor_handle v) -> genplug_status {
+    auto* s = static_cast<State*>(user);
+    ++s->calls;
+    if (!(sigma >= 0.0 && sigma <= 1.0) && s->bad_sigma.empty()) {
+      std::ostringstream text;
+      text.precision(17);
+      text << sigma;
+      s->bad_sigma = text.str();
+    }
+    try {
+      const DLTensor& t = s->ops->dl(v);
+      int64_t n = 1;
+      for (int i = 0; i < t.ndim; ++i) n *= t.shape[i];
+      std::memset(static_cast<char*>(t.data) + t.byte_offset, 0, size_t(n) * ((t.dtype.bits + 7) / 8));
+      return GENPLUG_OK;
+    } catch (...) {
+      return GENPLUG_E_INVALID_ARGUMENT;  // not a handle the host lent
+    }
+  };
+  const genplug_status status = scheduler.raw()->sample(scheduler.raw(), &req, ctx.get());
+  ops.release(x);
+  if (status != GENPLUG_OK) {
+    out.fail(what + ": " + status_name(status) + (ctx.error().empty() ? " (no message)" : ": " + ctx.error()));
+    return;
+  }
+  bool finite = true;
+  for (float f : data) finite = finite && std::isfinite(f);
+  std::string why;
+  if (!state.bad_sigma.empty())
+    why = "asked for a velocity at sigma = " + state.bad_sigma;
+  else if (state.calls != expected || state.calls == 0)
+    why = std::to_string(state.calls) + " velocities asked, count_evaluations said " + std::to_string(expected);
+  else if (!finite)
+    why = "the latent is not finite afterwards";
+  out.check(why.empty(), what, why);
+}
+
+// Descriptor checks, then create with the default config and use.
+void probe_plugin(const host::PluginCatalog& catalog, const host::PluginRecord& p, const ProbeRequest& r,
+                  ProbeWriter& out) {
+  const std::string who = p.kind + " " + p.id;
+  out.check(!p.name.empty() && !p.vendor.empty(), who + ": descriptor has name and vendor");
+  out.check(!p.version.empty() && std::isdigit(static_cast<unsigned char>(p.version[0])),
+            who + ": version looks like semver", "'" + p.version + "'");
+  out.check(p.schema.is_object() && p.schema.value("type", "") == "object", who + ": config schema is an object schema");
+  out.check(p.id.find('.') != std::string::npos, who + ": id is reverse-DNS", "'" + p.id + "'");
+  abi_notes(p, out);
+  if (p.kind == "model" && !r.create_models) {
+    out.skip(who + ": create with the default config (pass --create-models)");
+    return;
+  }
+  CallContext ctx;
+  try {
+    out.step(who + ": create {}");
+    const nlohmann::json config = nlohmann::json::object();
+    if (p.kind == "posenc") {
+      auto inst = catalog.create_posenc(p.id, config, ctx);
+      out.step(who + ": create {} and compute a spectrum");
+      auto s = inst.compute(kProbeLayout, {1, 32, 32}, 0.5, ctx);
+      out.check(s.freqs.size() == 16 && s.amplitude.size() == 3, who + ": create {} and compute a spectrum");
+      out.step(who + ": destroy");
+    } else if (p.kind == "scheduler") {
+      auto inst = catalog.create_scheduler(p.id, config, ctx);
+      out.step(who + ": create {} and compute 4-step sigmas");
+      auto sig = inst.sigmas(4, 4096, ctx);
+      out.check(sig.size() == 5, who + ": create {} and compute 4-step sigmas", std::to_string(sig.size()) + " values");
+      if (sig.size() == 5) check_sample(inst, sig, who, out);
+      out.step(who + ": destroy");
+    } else if (p.kind == "inspector") {
+      auto inst = catalog.create_inspector(p.id, config, ctx);
+      out.step(who + ": create {} and probe a missing file");
+      probe_missing_file(inst, who, out);
+      out.step(who + ": destroy");
+    } else {
+      auto inst = catalog.create_model(p.id, config, ctx);
+      out.step(who + ": create {} and describe() is JSON");
+      out.check(nlohmann::json::accept(inst.describe()), who + ": create {} and describe() is JSON");
+      check_geometry(inst, who, out);
+      out.step(who + ": destroy");
+    }
+    out.pass(who + ": destroy");
+  } catch (const std::exception& e) {
+    out.fail(who + ": create/use with the default config: " + failure_text(e, r));
+  }
+}
+
+// [thread: render]: different instances may compute at the same time. Two instances on two threads must give
+// what one gives alone (a plugin with hidden shared state fails this, or crashes here rather than in a host).
+void probe_concurrency(const host::PluginCatalog& catalog, const host::PluginRecord& p, const ProbeRequest& r,
+                       ProbeWriter& out) {
+  const std::string what = p.kind + " " + p.id + ": two instances computing on two threads agree with one alone";
+  out.step(what);
+  auto run = [&](double t0, std::vector<std::vector<double>>& result) {
+    CallContext ctx;
+    auto inst = catalog.create_posenc(p.id, nlohmann::json::object(), ctx);
+    for (int i = 0; i < 200; ++i)
+      result.push_back(inst.compute(kProbeLayout, {1, 32, 48}, std::fmod(t0 + 0.01 * i, 1.0), ctx).freqs);
+  };
+  std::vector<std::vector<double>> alone_a, alone_b, a, b;
+  std::string error;
+  try {
+    run(0.0, alone_a);
+    run(0.5, alone_b);
+    std::thread other([&] {
+      try {
+        run(0.5, b);
+      } catch (const std::exception& e) {
+        error = failure_text(e, r);
+      }
+    });
+    try {
+      run(0.0, a);
+    } catch (const std::exception& e) {
+      if (error.empty()) error = failure_text(e, r);
+    }
+    other.join();
+  } catch (const std::exception& e) {
+    error = failure_text(e, r);
+  }
+  out.check(error.empty() && a == alone_a && b == alone_b, what, error);
+}
+
+// Bad arguments straight at the C factory (no host-side schema check): errors with messages, no crash.
+struct FactoryCase {
+  bool null_id, unknown_id;
+  const char* config;
+  const char* what;
+};
+const FactoryCase kFactoryCases[] = {{false, false, "not json", "config that is not JSON"},
+                                     {false, false, "[1, 2]", "config that is not an object"},
+                                     {false, false, "{\"__no_such_field__\": 1}", "config with an unknown field"},
+                                     {false, true, "{}", "unknown plugin id"},
+                                     {true, false, "{}", "NULL plugin id"}};
+
+void probe_factory(const host::PluginCatalog& catalog, const host::PluginRecord& p, const ProbeRequest& r,
+                   ProbeWriter& out) {
+  if (r.factory_case < 0 || r.factory_case >= factory_case_count()) {
+    out.fail("factory case " + std::to_string(r.factory_case) + " does not exist");
+    return;
+  }
+  const FactoryCase& c = kFactoryCases[r.factory_case];
+  const bool closed = p.schema.contains("additionalProperties") && p.schema["additionalProperties"] == false;
+  if (!closed && std::strcmp(c.what, "config with an unknown field") == 0) return;  // its schema allows them
+  const std::string who = p.kind + " " + p.id;
+  const genplug_factory_t* f = catalog.factory_of(p.id);
+  const char* id = c.null_id ? nullptr : c.unknown_id ? "org.genplug.no-such-plugin" : p.id.c_str();
+  out.step(who + ": " + c.what + " rejected with a message");
+  CallContext ctx;
+  void* instance = nullptr;
+  const genplug_status s = f->create(f, id, c.config, ctx.get(), &instance);
+  if (s == GENPLUG_OK) {
+    out.fail(who + ": " + c.what + ": accepted");
+    out.step(who + ": " + c.what + ": destroy the instance it made");
+    destroy_instance(p.kind, instance);
+    return;
+  }
+  out.check(instance == nullptr && !ctx.error().empty(), who + ": " + c.what + " rejected with a message",
+            std::string(status_name(s)) + (ctx.error().empty() ? ", no message" : "") +
+                (instance ? ", instance returned" : ""));
+}
+
+}  // namespace
+
+int factory_case_count() { return int(sizeof kFactoryCases / sizeof kFactoryCases[0]); }
+
+std::string factory_case_name(int index) {
+  return index >= 0 && index < factory_case_count() ? kFactoryCases[index].what : "no such case";
+}
+
+void ProbeWriter::put(const char* type, const std::string& text, const std::string& kind) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      if (fd_ < 0) {
+        std::cout << type << (kind.empty() ? "" : " " + kind) << (text.empty() ? "" : " " + text) << std::endl;
+        return;
+      }
+      nlohmann::json j = {{"type", type}, {"text", text}};
+      if (!kind.empty()) j["kind"] = kind;
+      // Invalid UTF-8 from a plugin is replaced rather than failing the report.
+      write_all(fd_, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+      return;
+    } catch (const std::bad_alloc&) {
+      reserve.give_back();  // a plugin took all the memory the limit allows: make room for the line
+    }
+  }
+}
+
+void run_probe(const ProbeRequest& r, ProbeWriter& out) {
+  if (r.memory_limit) reserve.take();
+  try {
+    const std::string load = "load: entry symbol, ABI major " + std::to_string(GENPLUG_ABI_MAJOR) + ", init";
+    out.step(load);
+    std::optional<host::PluginCatalog> catalog(std::in_place, catalog_options(r.library));
+    if (r.probe == "load") {
+      for (const auto& why : catalog->rejections()) out.fail("load: " + why);
+      if (catalog->rejections().empty() || !catalog->plugins().empty()) out.pass(load);
+      for (const auto& p : catalog->plugins()) out.plugin(p.kind, p.id);
+    } else {
+      const host::PluginRecord* p = catalog->find(r.plugin);
+      if (!p)
+        out.fail("load: no plugin '" + r.plugin + "' in the library");
+      else if (r.probe == "plugin")
+        probe_plugin(*catalog, *p, r, out);
+      else if (r.probe == "concurrency")
+        probe_concurrency(*catalog, *p, r, out);
+      else if (r.probe == "factory")
+        probe_factory(*catalog, *p, r, out);
+      else
+        out.fail("no probe '" + r.probe + "'");
+    }
+    out.step((r.plugin.empty() ? std::string("load") : r.plugin) + ": deinit and close the library (after the " +
+             r.probe + " probe)");
+    catalog.reset();
+  } catch (const std::exception& e) {
+    out.fail(r.probe + " probe: " + failure_text(e, r));
+  }
+  reserve.give_back();
+  out.end();
+}
+
+}  // namespace genplug::cli::validate

@@ -1,0 +1,258 @@
+// Plugins that break the contract (tests/host/fixtures/hostile_*): the host refuses each with a message naming
+// the plugin and what is wrong, the documented exit code, and no output (nor temporary) file; every tensor a
+// model handed over is deleted exactly once, refused or not. `genplug validate` runs each probe in a child
+// process and reports a plugin that crashes, exits, hangs or floods memory as a failure of that check.
+#define BOOST_TEST_MODULE hostile_plugins
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <genplug/host/manifest.hpp>
+#include <genplug/host/pipeline.hpp>
+
+#include "subprocess.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using genplug::host::ErrorKind;
+using genplug::host::HostError;
+using genplug::test::run_process;
+using genplug::test::TempDir;
+using nlohmann::json;
+
+namespace {
+
+const std::string kGenplug = GENPLUG_BINARY_DIR "/bin/genplug";
+
+std::string lib(const std::string& name) { return std::string(GENPLUG_HOSTILE_DIR) + "/lib" + name + ".so"; }
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+const json kFlowmatch = {{"plugin", "org.genplug.flowmatch"}, {"config", {{"sampler", "euler"}, {"schedule", "none"}}}};
+
+// One job of the hostile model (64 x 64 by default, 3 steps) with `misbehave`.
+json manifest(const fs::path& out, const std::string& misbehave, const fs::path& count_file,
+              const json& scheduler = kFlowmatch, const json& posenc = nullptr) {
+  json m = {{"model",
+             {{"plugin", "org.genplug.test.hostile.model"},
+              {"config", {{"misbehave", misbehave}, {"count_file", count_file.string()}}}}},
+            {"scheduler", scheduler},
+            {"jobs", json::array({{{"prompt", "a grey square"}, {"seed", 7}, {"output", out.string()}}})}};
+  if (!posenc.is_null()) m["posenc"] = posenc;
+  return m;
+}
+
+struct Outcome {
+  bool failed = false;
+  ErrorKind kind = ErrorKind::runtime;
+  std::string message;
+  std::vector<std::string> files_left;  // in the output folder afterwards
+  std::string counts;                   // the model's ledger: "made M deleted D bad B live L"
+};
+
+// Runs `m` through the reference host with the hostile libraries on the path, output in a fresh folder.
+Outcome render(const std::string& misbehave, const json& scheduler = kFlowmatch, const json& posenc = nullptr) {
+  TempDir out_dir("hostile-out"), count_dir("hostile-count");
+  const fs::path count_file = count_dir.path / "counts.txt";
+  const json m = manifest(out_dir.path / "image.exr", misbehave, count_file, scheduler, posenc);
+  Outcome r;
+  {
+    genplug::host::PipelineOptions o;
+    o.extra_plugin_path = {lib("hostile_model"), lib("hostile_posenc"), lib("hostile_scheduler")};
+    try {
+      genplug::host::Pipeline p(genplug::host::Manifest::parse(m, out_dir.path / "m.json"), o);
+      p.run_all();
+    } catch (const HostError& e) {
+      r.failed = true;
+      r.kind = e.kind();
+      r.message = e.what();
+    }
+  }  // the pipeline, its model and every tensor are gone here
+  for (const auto& e : fs::directory_iterator(out_dir.path)) r.files_left.push_back(e.path().filename().string());
+  std::ifstream in(count_file);
+  std::getline(in, r.counts);
+  return r;
+}
+
+// "made M deleted D bad B live L": every tensor made was deleted once, none twice, none left.
+void check_ledger(const std::string& counts, const std::string& what) {
+  std::istringstream s(counts);
+  std::string w1, w2, w3, w4;
+  long made = -1, deleted = -2, bad = -1, live = -1;
+  s >> w1 >> made >> w2 >> deleted >> w3 >> bad >> w4 >> live;
+  BOOST_TEST(made == deleted, what << ": " << counts);
+  BOOST_TEST(bad == 0, what << ": " << counts);
+  BOOST_TEST(live == 0, what << ": " << counts);
+}
+
+struct Case {
+  std::string misbehave;
+  ErrorKind kind;
+  std::vector<std::string> fragments;
+};
+
+void expect_refusal(const Outcome& r, const std::string& what, ErrorKind kind, const std::vector<std::string>& fragments) {
+  BOOST_TEST_CONTEXT(what) {
+    BOOST_TEST_REQUIRE(r.failed);
+    BOOST_TEST(int(r.kind) == int(kind), r.message);
+    BOOST_TEST(contains(r.message, "m.json: jobs[0]: "), r.message);
+    for (const auto& f : fragments) BOOST_TEST(contains(r.message, f), r.message << "\n  lacks: " << f);
+    BOOST_TEST(r.files_left.empty(), "files left: " << r.files_left.size());
+    check_ledger(r.counts, what);
+  }
+}
+
+const std::string kModel = "org.genplug.test.hostile.model: ";
+
+// The first line of `out` that starts with `prefix` ("" when none).
+std::string fail_line(const std::string& out, const std::string& prefix) {
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind(prefix, 0) == 0) return line;
+  return "";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_well_behaved_mode_renders_and_every_tensor_is_deleted_once) {
+  const Outcome r = render("none");
+  BOOST_TEST_REQUIRE(!r.failed, r.message);
+  BOOST_TEST(r.files_left == std::vector<std::string>{"image.exr"});
+  check_ledger(r.counts, "none");
+  BOOST_TEST(!contains(r.counts, "made 0 "), r.counts);
+}
+
+BOOST_AUTO_TEST_CASE(the_host_refuses_null_malformed_and_mismatched_tensors) {
+  const std::string latent = "[1, 4, 8, 8], float32 cpu:0";
+  const std::vector<Case> cases = {
+      {"condition-null", ErrorKind::plugin, {kModel + "condition put 'color': no tensor (NULL)"}},
+      {"noise-null", ErrorKind::plugin, {kModel + "noise returned success with no tensor (NULL)"}},
+      {"predict-null", ErrorKind::plugin, {kModel + "predict returned success with no tensor (NULL)"}},
+      {"decode-null", ErrorKind::plugin, {kModel + "decode returned success with no tensor (NULL)"}},
+      {"noise-no-data", ErrorKind::plugin,
+       {kModel + "noise returned success with a malformed tensor: shape [1, 4, 8, 8] and no data"}},
+      {"noise-dtype", ErrorKind::plugin,
+       {kModel + "noise() made a latent of shape [1, 4, 8, 8], float16 cpu:0, but geometry() states " + latent}},
+      {"noise-shape", ErrorKind::plugin, {kModel + "noise() made a latent of shape [1, 4, 8, 9], float32 cpu:0"}},
+      {"noise-device", ErrorKind::plugin, {kModel + "noise() made a latent of shape [1, 4, 8, 8], float32 cuda:0"}},
+      {"predict-dtype", ErrorKind::plugin,
+       {kModel + "predict returned a velocity of shape [1, 4, 8, 8], float64 cpu:0 for a latent of shape " + latent}},
+      {"predict-shape", ErrorKind::plugin, {kModel + "predict returned a velocity of shape [1, 4, 8, 9], float32 cpu:0"}},
+      {"predict-device", ErrorKind::plugin,
+       {kModel + "predict returned a velocity of shape [1, 4, 8, 8], float32 cuda:0"}},
+      {"decode-dtype", ErrorKind::plugin,
+       {kModel + "decode returned an image of shape [1, 3, 64, 64], float64 cpu:0; expected [N, 3, 64, 64], float32 "
+                 "cpu:0"}},
+      {"decode-shape", ErrorKind::plugin, {kModel + "decode returned an image of shape [1, 3, 64, 65], float32 cpu:0"}},
+      {"decode-device", ErrorKind::plugin, {kModel + "decode returned an image of shape [1, 3, 64, 64], float32 cuda:0"}},
+      {"decode-nan", ErrorKind::runtime,
+       {kModel + "the model produced non-finite pixels (NaN/inf): 1 of 12288 values, the first at channel 0, row 3, "
+                 "column 5 (NaN); nothing was written"}},
+      {"decode-inf", ErrorKind::runtime, {"non-finite pixels (NaN/inf): 1 of 12288 values", "channel 1, row 0, column 7 (inf)"}},
+  };
+  for (const Case& c : cases) expect_refusal(render(c.misbehave), c.misbehave, c.kind, c.fragments);
+}
+
+BOOST_AUTO_TEST_CASE(the_host_refuses_a_spectrum_with_nan_inf_or_written_past_its_capacity) {
+  auto posenc = [](const char* id) { return json{{"plugin", id}, {"config", json::object()}}; };
+  expect_refusal(render("none", kFlowmatch, posenc("org.genplug.test.hostile.nan-spectrum")), "nan-spectrum",
+                 ErrorKind::plugin,
+                 {"org.genplug.test.hostile.nan-spectrum: compute returned a non-finite frequency (NaN at index 4, axis 1)"});
+  expect_refusal(render("none", kFlowmatch, posenc("org.genplug.test.hostile.inf-amplitude")), "inf-amplitude",
+                 ErrorKind::plugin,
+                 {"org.genplug.test.hostile.inf-amplitude: compute returned a non-finite amplitude (inf at index 0, axis 0)"});
+  expect_refusal(render("none", kFlowmatch, posenc("org.genplug.test.hostile.overflow-spectrum")), "overflow-spectrum",
+                 ErrorKind::plugin,
+                 {"org.genplug.test.hostile.overflow-spectrum: compute wrote past the end of the frequency buffer "
+                  "(capacity 8 for 2 axes)"});
+}
+
+BOOST_AUTO_TEST_CASE(the_host_refuses_a_scheduler_that_asks_outside_0_1_or_never_asks) {
+  auto scheduler = [](const char* id) { return json{{"plugin", id}, {"config", json::object()}}; };
+  expect_refusal(render("none", scheduler("org.genplug.test.hostile.sigma-out-of-range")), "sigma-out-of-range",
+                 ErrorKind::plugin,
+                 {"org.genplug.test.hostile.sigma-out-of-range: sample asked for a velocity at sigma = 1.5, outside "
+                  "[0, 1]"});
+  expect_refusal(render("none", scheduler("org.genplug.test.hostile.no-evaluations")), "no-evaluations",
+                 ErrorKind::plugin,
+                 {"org.genplug.test.hostile.no-evaluations: sample() returned success without asking for a single "
+                  "velocity (count_evaluations said 3)"});
+}
+
+// The CLI maps the refusals onto its exit codes (docs/cli.md): 4 for a plugin that broke the contract, 5 for a
+// render that produced NaN; one line on stderr; nothing in the output folder.
+BOOST_AUTO_TEST_CASE(the_cli_exits_4_for_a_broken_contract_and_5_for_nan_pixels_and_writes_nothing) {
+  for (const auto& [misbehave, code] : std::vector<std::pair<std::string, int>>{{"predict-dtype", 4}, {"decode-nan", 5}}) {
+    TempDir out_dir("hostile-cli"), count_dir("hostile-cli-count");
+    const fs::path m = count_dir.path / "m.json";
+    std::ofstream(m) << manifest(out_dir.path / "image.exr", misbehave, count_dir.path / "counts.txt").dump(2);
+    const auto r = run_process({kGenplug, "--plugin-path", lib("hostile_model"), "run", m.string()});
+    BOOST_TEST(r.exit_code == code, misbehave << ": " << r.err);
+    BOOST_TEST(contains(r.err, "genplug: error: " + m.string() + ": jobs[0]: " + kModel), r.err);
+    BOOST_TEST(fs::is_empty(out_dir.path), misbehave);
+  }
+}
+
+// A plugin that crashes, exits, hangs or floods memory takes only a probe process down.
+BOOST_AUTO_TEST_CASE(validate_reports_crashes_exits_hangs_and_floods_as_failures_of_their_check) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = run_process({kGenplug, "validate", "--timeout", "2", "--memory-limit", "512M", lib("hostile_process")});
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  BOOST_TEST(r.exit_code == 4, r.out << r.err);
+  const std::string p = "FAIL posenc org.genplug.test.hostile.";
+  for (const std::string& line :
+       {p + "crash-create: create {}: crashed with SIGSEGV",
+        p + "crash-create: config that is not JSON rejected with a message: crashed with SIGSEGV",
+        p + "exit-compute: create {} and compute a spectrum: ended the process with exit status 3 before the probe "
+            "finished (a plugin must never call exit)",
+        p + "hang-compute: create {} and compute a spectrum: timed out after 2 s (killed)"})
+    BOOST_TEST(contains(r.out, line), "lacks: " << line << "\n" << r.out);
+  // A flood ends as the plugin reports it (malloc failed under RLIMIT_AS), as a crash at the limit, or killed
+  // at the limit (sanitizer builds): the check names the limit in every case.
+  for (const std::string& plugin : {"flood-compute", "flood-unchecked"})
+    BOOST_TEST(fail_line(r.out, p + plugin + ": ").find("exceeded the memory limit of 512 MiB") != std::string::npos,
+               plugin << ":\n" << r.out);
+  // What the plugins do right is still checked and passes.
+  BOOST_TEST(contains(r.out, "PASS posenc org.genplug.test.hostile.hang-compute: config that is not JSON rejected"), r.out);
+  BOOST_TEST(contains(r.out, "PASS posenc org.genplug.test.hostile.crash-create: unknown plugin id rejected"), r.out);
+  BOOST_TEST(contains(r.out, "\n5 plugins, "), r.out);
+  BOOST_TEST(contains(r.err, "genplug: error: " + lib("hostile_process") + ": "), r.err);
+  BOOST_TEST(seconds < 30.0);
+}
+
+BOOST_AUTO_TEST_CASE(validate_fails_bad_spectra_and_samplers_and_passes_the_hostile_models_good_mode) {
+  auto r = run_process({kGenplug, "validate", lib("hostile_posenc")});
+  BOOST_TEST(r.exit_code == 4, r.out << r.err);
+  BOOST_TEST(contains(r.out, "FAIL posenc org.genplug.test.hostile.nan-spectrum: create/use with the default config: "
+                             "org.genplug.test.hostile.nan-spectrum: compute returned a non-finite frequency (NaN"),
+             r.out);
+  BOOST_TEST(contains(r.out, "non-finite amplitude (inf"), r.out);
+  BOOST_TEST(contains(r.out, "overflow-spectrum: compute wrote past the end of the frequency buffer"), r.out);
+
+  r = run_process({kGenplug, "validate", lib("hostile_scheduler")});
+  BOOST_TEST(r.exit_code == 4, r.out << r.err);
+  BOOST_TEST(contains(r.out, "FAIL scheduler org.genplug.test.hostile.sigma-out-of-range: sample() asks for "
+                             "count_evaluations velocities, each at a sigma in [0, 1]: asked for a velocity at sigma = 1.5"),
+             r.out);
+  BOOST_TEST(contains(r.out, "FAIL scheduler org.genplug.test.hostile.no-evaluations: sample() asks for "
+                             "count_evaluations velocities, each at a sigma in [0, 1]: 0 velocities asked, "
+                             "count_evaluations said 4"),
+             r.out);
+
+  r = run_process({kGenplug, "validate", "--create-models", lib("hostile_model")});
+  BOOST_TEST(r.exit_code == 0, r.out << r.err);
+  BOOST_TEST(!contains(r.out, "FAIL"), r.out);
+}
+
+// The limits are options; a bad size is a usage error.
+BOOST_AUTO_TEST_CASE(validate_limits_are_options) {
+  auto r = run_process({kGenplug, "validate", "--memory-limit", "lots", lib("hostile_posenc")});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "--memory-limit"), r.err);
+  r = run_process({kGenplug, "validate", "--help"});
+  BOOST_TEST(contains(r.out, "--timeout"), r.out);
+  BOOST_TEST(!contains(r.out, "--report-fd"), r.out);
+}
