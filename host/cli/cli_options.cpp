@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <genplug/internal/bounded_json.hpp>
 
 namespace genplug::cli {
 
@@ -20,23 +21,15 @@ nlohmann::json json_object_option(const std::string& option, const std::string& 
     text.assign(std::istreambuf_iterator<char>(in), {});
     where = option + " " + value;
   }
-  // Nesting limited as the text is parsed, as in manifests: validating, copying or printing a value nested
-  // 100000 deep overflowed the stack (genplug posenc --config @deep.json: segfault).
-  constexpr int kMaxDepth = 64;
-  bool too_deep = false;
-  const auto limit_depth = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
-    if ((event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start) &&
-        depth > kMaxDepth)
-      too_deep = true;
-    return !too_deep;
-  };
+  // Nesting bounded while parsing, as in manifests (genplug posenc --config @deep.json segfaulted).
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(text, limit_depth);
+    j = genplug::internal::parse_bounded_json(text);
   } catch (const nlohmann::json::exception& e) {
     throw HostError(ErrorKind::usage, where + ": not valid JSON: " + e.what());
+  } catch (const genplug::internal::JsonTooDeep& e) {
+    throw HostError(ErrorKind::usage, where + ": " + e.what());
   }
-  if (too_deep) throw HostError(ErrorKind::usage, where + ": nested deeper than " + std::to_string(kMaxDepth) + " levels");
   if (!j.is_object()) throw HostError(ErrorKind::usage, where + ": expected a JSON object, got " + j.dump());
   return j;
 }

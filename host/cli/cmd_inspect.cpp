@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <genplug/internal/bounded_json.hpp>
 
 #include "command.hpp"
 #include "inspect_text.hpp"
@@ -61,7 +62,7 @@ json inspect(const host::PluginCatalog& catalog, const std::string& path) {
                                                         joined(tried) + ")");
   CallContext ctx;
   const std::string text = choice->inspector.inspect(path, ctx);  // PluginError: exit 5
-  json report = json::parse(text, nullptr, false);
+  json report = internal::parse_bounded_json_or_discarded(text);
   if (!report.is_object() || !report.contains("format") || !report.contains("summary")) {
     const std::string what =
         report.is_discarded() ? "text that is not JSON" : "JSON without \"format\" and \"summary\"";

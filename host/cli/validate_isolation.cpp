@@ -26,6 +26,7 @@
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
+#include <genplug/internal/bounded_json.hpp>
 
 #include "validate.hpp"
 
@@ -104,7 +105,7 @@ struct RecordReader {
     for (size_t eol; (eol = pending.find('\n')) != std::string::npos;) {
       const std::string line = pending.substr(0, eol);
       pending.erase(0, eol + 1);
-      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      nlohmann::json j = internal::parse_bounded_json_or_discarded(line);
       if (!j.is_object()) continue;  // not ours
       heard = true;
       Record r{j.value("type", ""), j.value("text", ""), j.value("kind", "")};

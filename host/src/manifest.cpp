@@ -6,6 +6,7 @@
 
 #include <genplug/host/errors.hpp>
 #include <genplug/host/json_schema.hpp>
+#include <genplug/internal/bounded_json.hpp>
 
 #include "batch.hpp"
 
@@ -59,21 +60,14 @@ std::string number_in(const std::string& message) {
   return n.size() > 40 ? n.substr(0, 40) + "..." : n;
 }
 
-// JSON parsed with nesting limited to kMaxManifestDepth: deeper values are dropped as they are parsed, so
-// nothing later (validation messages, dumps) recurses through them; throws HostError(manifest) then.
+// JSON with nesting bounded while parsing (internal/bounded_json.hpp); too deep is a manifest error.
 template <class Input>
 nlohmann::json parse_limited(Input&& input) {
-  bool too_deep = false;
-  const auto limit_depth = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
-    if ((event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start) &&
-        depth > kMaxManifestDepth)
-      return !(too_deep = true);
-    return true;
-  };
-  nlohmann::json j = nlohmann::json::parse(std::forward<Input>(input), limit_depth);
-  if (too_deep)
-    throw HostError(ErrorKind::manifest, "nested deeper than " + std::to_string(kMaxManifestDepth) + " levels");
-  return j;
+  try {
+    return genplug::internal::parse_bounded_json(std::forward<Input>(input), kMaxManifestDepth);
+  } catch (const genplug::internal::JsonTooDeep& e) {
+    throw HostError(ErrorKind::manifest, e.what());
+  }
 }
 
 // An override as echoed in messages: a huge one is not echoed whole; cut on a UTF-8 character boundary.

@@ -18,6 +18,7 @@
 
 #include "fnv1a.hpp"
 #include <genplug/host/memory_budget.hpp>
+#include <genplug/internal/bounded_json.hpp>
 
 namespace genplug::host {
 namespace fs = std::filesystem;
@@ -214,8 +215,8 @@ struct Pipeline::Impl {
   // rule the host applies comes from there.
   void read_model_geometry() {
     try {
-      description = nlohmann::json::parse(model.describe());
-    } catch (const nlohmann::json::exception& e) {
+      description = internal::parse_bounded_json(model.describe());
+    } catch (const std::exception& e) {  // not JSON, or nested too deep
       throw HostError(ErrorKind::plugin, manifest.model.plugin + ": describe() is not JSON: " + e.what());
     }
     defaults = model.geometry(0, 0, 0, ctx);

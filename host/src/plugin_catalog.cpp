@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <genplug/host/json_schema.hpp>
+#include <genplug/internal/bounded_json.hpp>
 
 #include "plugin_index.hpp"
 #include "plugin_library.hpp"
@@ -148,7 +149,7 @@ struct PluginCatalog::Impl {
   bool add_record(PluginRecord r) {
     const std::string who = r.library.string() + ": " + r.id;
     try {
-      r.schema = nlohmann::json::parse(r.schema_text.empty() ? "{}" : r.schema_text);
+      r.schema = internal::parse_bounded_json(r.schema_text.empty() ? "{}" : r.schema_text);
       JsonSchema check(r.schema);  // the schema must be one the host can enforce
     } catch (const std::exception& e) {
       reject(who + ": invalid config schema: " + e.what());

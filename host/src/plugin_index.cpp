@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <thread>
+#include <genplug/internal/bounded_json.hpp>
 
 namespace genplug::host {
 namespace fs = std::filesystem;
@@ -69,7 +70,7 @@ PluginIndex::PluginIndex(fs::path file) : file_(std::move(file)) {
   std::ifstream in(file_);
   if (!in) return;
   try {
-    nlohmann::json j = nlohmann::json::parse(in);
+    nlohmann::json j = internal::parse_bounded_json(in);
     if (j.value("host", "") == host_stamp() && j.contains("libraries") && j["libraries"].is_object()) doc_ = std::move(j);
   } catch (const std::exception&) {  // a damaged cache is rebuilt
   }

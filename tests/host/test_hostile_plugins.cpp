@@ -125,6 +125,16 @@ BOOST_AUTO_TEST_CASE(the_well_behaved_mode_renders_and_every_tensor_is_deleted_o
   BOOST_TEST(!contains(r.counts, "made 0 "), r.counts);
 }
 
+// A description nested 100 000 deep is refused as the plugin's fault (reading it overflowed the stack before).
+BOOST_AUTO_TEST_CASE(a_deeply_nested_description_is_the_plugins_error) {
+  const Outcome r = render("describe-deep");
+  BOOST_TEST_REQUIRE(r.failed);
+  BOOST_TEST(int(r.kind) == int(ErrorKind::plugin), r.message);
+  BOOST_TEST(contains(r.message, "describe() is not JSON: nested deeper than 64 levels"), r.message);
+  BOOST_TEST(r.files_left.empty());
+  check_ledger(r.counts, "describe-deep");
+}
+
 BOOST_AUTO_TEST_CASE(the_host_refuses_null_malformed_and_mismatched_tensors) {
   const std::string latent = "[1, 4, 8, 8], float32 cpu:0";
   const std::vector<Case> cases = {

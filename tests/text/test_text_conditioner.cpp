@@ -144,6 +144,19 @@ BOOST_AUTO_TEST_CASE(config_and_file_errors) {
   const std::string width = message_of([&] { wide->encode("a"); });
   BOOST_TEST(width.find("context_in_dim " + std::to_string(wider)) != std::string::npos, width);
 
+  // A transformers folder whose config.json nests 100 000 deep: refused by name (it overflowed the stack).
+  const fs::path deep = files.dir / "deep_t5";
+  fs::create_directories(deep);
+  fs::copy_file(cfg["t5"].get<std::string>(), deep / "model.safetensors", fs::copy_options::overwrite_existing);
+  std::ofstream(deep / "config.json") << "{\"x\": " << std::string(100000, '[') << std::string(100000, ']') << "}";
+  cfg = files.config(16);
+  cfg["t5"] = deep.string();
+  const std::string nested = message_of([&] {
+    gf::TextConditioner::create(cfg, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr)->encode("a");
+  });
+  BOOST_TEST(nested.find((deep / "config.json").string()) != std::string::npos, nested);
+  BOOST_TEST(nested.find("nested deeper than 64 levels") != std::string::npos, nested);
+
   // Invalid UTF-8 prompt.
   auto ok = gf::TextConditioner::create(files.config(16), files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr);
   const std::string utf8 = message_of([&] { ok->encode("caf\xE9"); });

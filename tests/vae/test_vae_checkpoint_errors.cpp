@@ -130,6 +130,25 @@ BOOST_AUTO_TEST_CASE(truncated_file_names_the_file) {
   }
 }
 
+// Hostile input: a config.json beside the weights nested 100 000 deep is refused by name, not a stack overflow.
+BOOST_AUTO_TEST_CASE(deeply_nested_config_beside_the_weights_is_refused) {
+  for (const auto& set : golden_sets()) {
+    const auto dir = scratch_dir("deep_config");
+    fs::copy_file(set.weights("diffusers"), dir / "diffusion_pytorch_model.safetensors");
+    std::ofstream(dir / "config.json") << R"({"_class_name": "AutoencoderKL", "x": )" << std::string(100000, '[')
+                                       << std::string(100000, ']') << "}";
+    try {
+      Autoencoder::from_checkpoint(dir / "diffusion_pytorch_model.safetensors");
+      BOOST_ERROR("a config.json nested 100 000 deep was accepted");
+    } catch (const std::exception& e) {
+      const std::string message = e.what();
+      BOOST_TEST(message.find((dir / "config.json").string()) != std::string::npos, message);
+      BOOST_TEST(message.find("nested deeper than 64 levels") != std::string::npos, message);
+    }
+    fs::remove_all(dir);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(bad_inputs_are_rejected) {
   for (const auto& set : golden_sets()) {
     const auto ae = Autoencoder::from_checkpoint(set.weights("bfl"), torch::kFloat, torch::kCPU, set.params());

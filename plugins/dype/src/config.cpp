@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <genplug/plugin.hpp>
+#include <genplug/internal/bounded_json.hpp>
 
 namespace genplug::dype {
 namespace {
@@ -108,22 +109,15 @@ void check_threshold_order(const YarnThresholds& th) {
 }  // namespace
 
 MethodConfig parse_config(const std::string& json_text) {
-  // Nesting is limited as the text is parsed: messages print values (shown), and printing a value nested
-  // 100000 deep overflowed the stack. A DyPE config is one flat object.
-  constexpr int kMaxDepth = 64;
-  bool too_deep = false;
-  const auto limit_depth = [&](int depth, json::parse_event_t event, json&) {
-    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) && depth > kMaxDepth)
-      too_deep = true;
-    return !too_deep;
-  };
+  // Nesting bounded while parsing: messages print values (shown). A DyPE config is one flat object.
   json c;
   try {
-    c = json::parse(json_text.empty() ? std::string("{}") : json_text, limit_depth);
+    c = genplug::internal::parse_bounded_json(json_text.empty() ? std::string("{}") : json_text);
   } catch (const json::exception& e) {  // parse_error, and out_of_range for a number no double holds (1e400)
     throw ConfigError(std::string("config: not valid JSON: ") + e.what());
+  } catch (const genplug::internal::JsonTooDeep& e) {
+    throw ConfigError(std::string("config: ") + e.what());
   }
-  if (too_deep) throw ConfigError("config: nested deeper than " + std::to_string(kMaxDepth) + " levels");
   if (!c.is_object()) throw ConfigError(std::string("config: must be a JSON object, got ") + type_name(c));
   for (const auto& item : c.items())
     if (!known_fields().count(item.key()))

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <genplug/plugin.hpp>
+#include <genplug/internal/bounded_json.hpp>
 
 namespace genplug::flowmatch {
 
@@ -247,22 +248,15 @@ json build_schema() {
 }  // namespace
 
 FlowmatchConfig parse_config(const std::string& json_text) {
-  // Nesting is limited as the text is parsed, so that nothing later walks a value nested 100000 deep
-  // (a flowmatch config is one object with one list).
-  constexpr int kMaxDepth = 64;
-  bool too_deep = false;
-  const auto limit_depth = [&](int depth, json::parse_event_t event, json&) {
-    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) && depth > kMaxDepth)
-      too_deep = true;
-    return !too_deep;
-  };
+  // Nesting bounded while parsing (a flowmatch config is one object with one list).
   json object;
   try {
-    object = json::parse(json_text, limit_depth);
+    object = genplug::internal::parse_bounded_json(json_text);
   } catch (const json::exception& e) {  // parse_error, and out_of_range for a number no double holds (1e400)
     throw ConfigError(std::string("config: not valid JSON: ") + e.what());
+  } catch (const genplug::internal::JsonTooDeep& e) {
+    throw ConfigError(std::string("config: ") + e.what());
   }
-  if (too_deep) throw ConfigError("config: nested deeper than " + std::to_string(kMaxDepth) + " levels");
   if (!object.is_object()) throw ConfigError(std::string("config: must be a JSON object, got ") + object.type_name());
   FlowmatchConfig config;
   const auto& readers = field_readers();

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <genplug/safetensors.hpp>
+#include <genplug/internal/bounded_json.hpp>
 
 #include "checkpoint_report.hpp"
 
@@ -86,7 +87,7 @@ const std::string& inspector_config_schema() {
 }
 
 std::unique_ptr<Inspector> make_checkpoint_inspector(const std::string& config_json, Context&) {
-  const auto config = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
+  const auto config = genplug::internal::parse_bounded_json_or_discarded(config_json);
   if (!config.is_object()) throw ConfigError("config: expected a JSON object");
   if (!config.empty())
     throw ConfigError("config." + config.begin().key() + ": unknown field (the inspector takes none)");

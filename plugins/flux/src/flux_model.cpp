@@ -19,6 +19,7 @@
 #include <genplug/flux/lora.hpp>
 #include <genplug/flux/text_conditioner.hpp>
 #include <genplug/flux/transformer.hpp>
+#include <genplug/internal/bounded_json.hpp>
 
 #include "dlpack_bridge.hpp"
 #include "model_settings.hpp"
@@ -157,9 +158,11 @@ class FluxModel final : public Model {
       if (!self) throw InvalidArgument("adapters.set: not an org.genplug.flux instance");
       nlohmann::json list;
       try {
-        list = nlohmann::json::parse(json_text);
+        list = genplug::internal::parse_bounded_json(std::string(json_text));
       } catch (const nlohmann::json::exception& e) {
         throw ConfigError(std::string("loras: not valid JSON: ") + e.what());
+      } catch (const genplug::internal::JsonTooDeep& e) {
+        throw ConfigError(std::string("loras: ") + e.what());
       }
       Context ctx(c);
       const std::vector<LoraFile> loras = list.is_null() ? self->settings_.loras : parse_lora_list(list, "loras");

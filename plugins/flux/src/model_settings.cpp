@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include <genplug/plugin.hpp>
+#include <genplug/internal/bounded_json.hpp>
 
 namespace genplug::flux {
 
@@ -131,22 +132,15 @@ const std::string& model_config_schema() {
 }
 
 ModelSettings parse_model_settings(const std::string& config_json) {
-  // Nesting is limited as the text is parsed: "text" and "config" are copied below, and copying (or printing)
-  // a value nested 100000 deep overflowed the stack. The deepest real config nests 3 levels.
-  constexpr int kMaxDepth = 64;
-  bool too_deep = false;
-  const auto limit_depth = [&](int depth, json::parse_event_t event, json&) {
-    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) && depth > kMaxDepth)
-      too_deep = true;
-    return !too_deep;
-  };
+  // Nesting bounded while parsing: "text" and "config" are copied below. The deepest real config nests 3 levels.
   json j;
   try {
-    j = json::parse(config_json, limit_depth);
+    j = genplug::internal::parse_bounded_json(config_json);
+  } catch (const genplug::internal::JsonTooDeep& e) {
+    throw ConfigError(std::string("config: ") + e.what());
   } catch (const std::exception& e) {
     throw ConfigError(std::string("config: not valid JSON: ") + e.what());
   }
-  if (too_deep) throw ConfigError("config: nested deeper than " + std::to_string(kMaxDepth) + " levels");
   if (!j.is_object()) throw ConfigError("config: must be a JSON object");
   const json props = build_schema().at("properties");
   for (const auto& [key, value] : j.items())

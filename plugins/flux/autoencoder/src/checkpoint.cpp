@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <genplug/safetensors.hpp>
+#include <genplug/internal/bounded_json.hpp>
 
 #include "autoencoder_impl.hpp"
 #include "key_layout.hpp"
@@ -178,7 +179,7 @@ AutoencoderConfig factors_beside(const std::filesystem::path& weights) {
   nlohmann::json config;
   try {
     std::ifstream in(path);
-    config = nlohmann::json::parse(in);
+    config = genplug::internal::parse_bounded_json(in);
   } catch (const std::exception& e) {
     throw std::runtime_error(path.string() + ": not valid JSON (" + e.what() + ")");
   }
@@ -198,7 +199,7 @@ void check_against_diffusers_config(const AutoencoderConfig& inferred, const std
   const auto path = folder / "config.json";
   if (!std::filesystem::is_regular_file(path)) return;
   std::ifstream in(path);
-  const auto config = nlohmann::json::parse(in, nullptr, false);
+  const auto config = genplug::internal::parse_bounded_json_or_discarded(in);
   if (!config.is_object() || config.value("_class_name", std::string()) != "AutoencoderKL") return;
   auto expect = [&](const char* field, const nlohmann::json& value) {
     if (config.contains(field) && config[field] != value)

@@ -6,6 +6,7 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
+#include <genplug/internal/bounded_json.hpp>
 
 namespace genplug::safetensors {
 namespace {
@@ -71,22 +72,15 @@ void Checkpoint::open_index(const fs::path& index) {
   const std::string where = index.string();
   std::ifstream in(index);
   if (!in) throw Error(where + ": cannot open index");
-  // Nesting is limited as the index is parsed (an index nests 2 levels): non-string metadata is printed below,
-  // and printing a value nested 100000 deep overflowed the stack.
-  constexpr int kMaxDepth = 64;
-  bool too_deep = false;
-  const auto limit_depth = [&](int depth, json::parse_event_t event, json&) {
-    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) && depth > kMaxDepth)
-      too_deep = true;
-    return !too_deep;
-  };
+  // Nesting bounded while parsing (an index nests 2 levels): non-string metadata is printed below.
   json doc;
   try {
-    doc = json::parse(in, limit_depth);
+    doc = genplug::internal::parse_bounded_json(in);
   } catch (const json::exception& e) {
     throw Error(where + ": index is not valid JSON (" + e.what() + ")");
+  } catch (const genplug::internal::JsonTooDeep& e) {
+    throw Error(where + ": index " + e.what());
   }
-  if (too_deep) throw Error(where + ": index nests deeper than " + std::to_string(kMaxDepth) + " levels");
   if (!doc.is_object() || !doc.contains("weight_map") || !doc["weight_map"].is_object())
     throw Error(where + ": index has no \"weight_map\" object");
   if (doc["weight_map"].empty()) throw Error(where + ": index \"weight_map\" is empty");

@@ -19,6 +19,7 @@
 #include <genplug/flux/text/t5_tokenizer.hpp>
 #include <genplug/flux/text/unicode_text.hpp>
 #include <genplug/safetensors.hpp>
+#include <genplug/internal/bounded_json.hpp>
 
 namespace genplug::flux {
 
@@ -61,8 +62,8 @@ int64_t config_json_int(const fs::path& weights, const char* key, int64_t fallba
   if (!fs::is_directory(weights) || !fs::exists(weights / "config.json")) return fallback;
   try {
     std::ifstream in(weights / "config.json");
-    const nlohmann::json j = nlohmann::json::parse(in);
-    return j.value(key, fallback);
+    const nlohmann::json j = genplug::internal::parse_bounded_json(in);
+    return j.is_object() ? j.value(key, fallback) : fallback;
   } catch (const std::exception& e) {
     throw std::runtime_error("'" + (weights / "config.json").string() + "' is not valid JSON: " + e.what());
   }

@@ -7,6 +7,7 @@
 
 #include <genplug/flux/weights.hpp>
 #include <genplug/safetensors.hpp>
+#include <genplug/internal/bounded_json.hpp>
 
 namespace genplug::flux {
 namespace {
@@ -26,7 +27,12 @@ struct Planned {
 std::optional<double> metadata_alpha(const safetensors::Checkpoint& file, const std::string& module) {
   const auto it = file.metadata().find("lora_adapter_metadata");
   if (it == file.metadata().end()) return std::nullopt;
-  const nlohmann::json meta = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json meta;
+  try {  // an unreadable entry is as good as none: alpha then comes from .alpha tensors or the rank
+    meta = genplug::internal::parse_bounded_json(it->second);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
   if (!meta.is_object()) return std::nullopt;
   auto field = [&](const char* name) -> const nlohmann::json* {
     for (const std::string key : {std::string("transformer.") + name, std::string(name)})

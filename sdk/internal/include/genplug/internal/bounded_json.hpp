@@ -1,0 +1,53 @@
+// JSON parsed with its nesting bounded — shared by the host and the bundled plugins; not installed.
+//
+// Why: nlohmann::json parses nesting iteratively, but destroying, copying, dumping or validating a value
+// recurses once per level, so a file of 100 000 nested `[` overflowed the stack (issue 15, cases 1-2). The
+// bound is applied while parsing: deeper values are dropped as they arrive, so no deep value ever exists.
+// Real documents nest a few levels (a manifest 6, a safetensors header 3); 64 leaves room.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace genplug::internal {
+
+inline constexpr int kMaxJsonDepth = 64;
+
+// Thrown by parse_bounded_json when the text nests deeper than the bound; callers rethrow it as their own
+// error kind with the file or field in front of what().
+class JsonTooDeep : public std::runtime_error {
+ public:
+  explicit JsonTooDeep(int limit) : std::runtime_error("nested deeper than " + std::to_string(limit) + " levels") {}
+};
+
+// nlohmann::json::parse(input) with nesting bounded by max_depth. Throws nlohmann::json::exception for text that
+// is not JSON (parse_error) or holds a number no double can hold (out_of_range), JsonTooDeep for deep nesting.
+template <class Input>
+nlohmann::json parse_bounded_json(Input&& input, int max_depth = kMaxJsonDepth) {
+  using json = nlohmann::json;
+  bool too_deep = false;
+  const auto limit = [&](int depth, json::parse_event_t event, json&) {
+    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) && depth > max_depth)
+      too_deep = true;
+    return !too_deep;  // false drops the value; once too deep, drop everything that follows as well
+  };
+  json parsed = json::parse(std::forward<Input>(input), limit);
+  if (too_deep) throw JsonTooDeep(max_depth);
+  return parsed;
+}
+
+// As parse_bounded_json, for text whose failure has a fallback: anything that is not JSON, or nests too deep,
+// gives a discarded value (is_discarded(); is_object() is false) instead of an exception.
+template <class Input>
+nlohmann::json parse_bounded_json_or_discarded(Input&& input, int max_depth = kMaxJsonDepth) {
+  try {
+    return parse_bounded_json(std::forward<Input>(input), max_depth);
+  } catch (const std::exception&) {
+    return nlohmann::json(nlohmann::json::value_t::discarded);
+  }
+}
+
+}  // namespace genplug::internal
