@@ -11,6 +11,7 @@
 #   GENPLUG_FUZZ_MAX_TIME  seconds per target at most (default 0: until RUNS)
 #   GENPLUG_FUZZ_PARALLEL  targets run at once (default 1)
 #   GENPLUG_FUZZ_ARGS      more libFuzzer options, e.g. "-max_len=16384"
+#   GENPLUG_FUZZ_NO_BUILD  1: run the targets as built (a build of the tree is not touched while others edit it)
 # Runs are niced (-n 10) and builds use -j2. New inputs accumulate in $GENPLUG_FUZZ_BUILD/fuzz/corpus-long/NAME (kept
 # between runs); crash, leak, timeout and out-of-memory inputs go to fuzz/findings/ (ignored by git), and findings
 # that are not crashes (unexpected exception types, a config a plugin accepts but its schema refuses, ...) to
@@ -34,9 +35,9 @@ case "${1:-}" in
 esac
 
 command -v clang++ >/dev/null || { echo "fuzz: clang++ not found (scripts/setup.sh installs clang)" >&2; exit 2; }
-nice -n 10 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+[ "${GENPLUG_FUZZ_NO_BUILD:-0}" = 1 ] || nice -n 10 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DGENPLUG_BUILD_TORCH=OFF -DGENPLUG_BUILD_FUZZ=ON -DGENPLUG_BUILD_TESTS=ON -DGENPLUG_BUILD_BENCH=OFF >/dev/null
-nice -n 10 cmake --build "$BUILD" --target genplug_fuzz -j2
+[ "${GENPLUG_FUZZ_NO_BUILD:-0}" = 1 ] || nice -n 10 cmake --build "$BUILD" --target genplug_fuzz -j2
 
 if [ "$SMOKE" = 1 ]; then
   start=$(date +%s)
