@@ -521,14 +521,16 @@ struct JobRun {
     stage("sample");
     const genplug_status s = scheduler->raw()->sample(scheduler->raw(), &req, m.ctx.get());
     const int64_t leaked = tensor_ops.live_handles() - 1;  // only the latent view should be left
+    const std::string ops_failure = tensor_ops.first_failure();
     tensor_ops.release(x);
     ops = nullptr;
     if (s == GENPLUG_E_CANCELLED || error_code == GENPLUG_E_CANCELLED || cancelled())
       throw HostError(ErrorKind::cancelled, where + ": cancelled");
     if (s != GENPLUG_OK || error_code != GENPLUG_OK) {  // a failed evaluation fails the job, whatever sample() says
-      const std::string msg = !error.empty() ? error
-                                             : scheduler->id() + ": sample: " + status_name(s) +
-                                                   (m.ctx.error().empty() ? " (the plugin gave no message)" : ": " + m.ctx.error());
+      std::string msg = !error.empty() ? error
+                                       : scheduler->id() + ": sample: " + status_name(s) +
+                                             (m.ctx.error().empty() ? " (the plugin gave no message)" : ": " + m.ctx.error());
+      if (!ops_failure.empty()) msg += " (the host's tensor operations failed first: " + ops_failure + ")";
       const bool oom = s == GENPLUG_E_OUT_OF_MEMORY || error_code == GENPLUG_E_OUT_OF_MEMORY;
       throw HostError(error_kind ? *error_kind : oom ? ErrorKind::retryable : ErrorKind::runtime, where + ": " + msg);
     }

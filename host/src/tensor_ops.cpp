@@ -43,20 +43,6 @@ struct Failure : std::runtime_error {
   Failure(genplug_status c, const std::string& m) : std::runtime_error(m), code(c) {}
 };
 
-// Wraps a C callback body: the ops table never throws into a plugin.
-template <class F>
-genplug_status no_throw(F&& f) noexcept {
-  try {
-    f();
-    return GENPLUG_OK;
-  } catch (const Failure& e) {
-    return e.code;
-  } catch (const std::bad_alloc&) {
-    return GENPLUG_E_OUT_OF_MEMORY;
-  } catch (...) {
-    return GENPLUG_E_FAILED;
-  }
-}
 
 void require_cpu(const DLTensor& t) {
   const std::string why = cpu::unsupported(t);
@@ -76,6 +62,34 @@ struct HostTensorOps::Impl {
   std::atomic<int64_t> live{0}, copies{0};
   std::mutex mutex;
   std::unordered_set<Handle*> handles;  // every live handle: a foreign or stale pointer is never touched
+  std::string first_failure;            // the table's calls return a status only: the message is kept here
+
+  // Wraps a C callback body (`op` names it): the table never throws into a plugin; the first failure's message
+  // is kept for the host's error (HostTensorOps::first_failure), which the scheduler cannot pass on.
+  template <class F>
+  genplug_status no_throw(const char* op, F&& f) noexcept {
+    genplug_status code = GENPLUG_E_FAILED;
+    std::string message = "unknown exception";
+    try {
+      f();
+      return GENPLUG_OK;
+    } catch (const Failure& e) {
+      code = e.code;
+      message = e.what();
+    } catch (const std::bad_alloc&) {
+      code = GENPLUG_E_OUT_OF_MEMORY;
+      message = "out of memory";
+    } catch (const std::exception& e) {
+      message = e.what();
+    } catch (...) {
+    }
+    try {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (first_failure.empty()) first_failure = std::string(op) + ": " + status_name(code) + ": " + message;
+    } catch (...) {  // no memory for the message: the status still says what happened
+    }
+    return code;
+  }
 
   Handle* add(std::unique_ptr<Handle> h) {
     std::lock_guard<std::mutex> lock(mutex);
@@ -169,12 +183,12 @@ struct HostTensorOps::Impl {
   static Impl* self(const genplug_tensor_ops_t* ops) { return static_cast<Impl*>(ops->host_data); }
   static genplug_status lincomb_fn(const genplug_tensor_ops_t* ops, genplug_tensor_handle out, uint32_t n,
                                    const genplug_tensor_handle* in, const double* c) {
-    return no_throw([&] { self(ops)->lincomb(out, n, in, c); });
+    return self(ops)->no_throw("linear_combination", [&] { self(ops)->lincomb(out, n, in, c); });
   }
   static genplug_status alloc_fn(const genplug_tensor_ops_t* ops, genplug_tensor_handle like,
                                  genplug_tensor_handle* out) {
     if (out) *out = nullptr;
-    return no_throw([&] {
+    return self(ops)->no_throw("alloc_like", [&] {
       if (!out) throw Failure(GENPLUG_E_INVALID_ARGUMENT, "NULL argument");
       *out = handle_of(self(ops)->alloc(self(ops)->checked(like)->dl, true));
     });
@@ -182,7 +196,7 @@ struct HostTensorOps::Impl {
   static void release_fn(const genplug_tensor_ops_t* ops, genplug_tensor_handle h) { self(ops)->drop(H(h), true); }
   static genplug_status normal_fn(const genplug_tensor_ops_t* ops, genplug_tensor_handle out, uint64_t seed,
                                   uint64_t stream) {
-    return no_throw([&] { self(ops)->normal(out, seed, stream); });
+    return self(ops)->no_throw("normal", [&] { self(ops)->normal(out, seed, stream); });
   }
 };
 
@@ -259,6 +273,11 @@ void HostTensorOps::adopt(genplug_tensor_handle dst, ManagedTensor t) {
 int64_t HostTensorOps::copies() const { return impl_->copies.load(); }
 
 int64_t HostTensorOps::live_handles() const { return impl_->live.load(); }
+
+std::string HostTensorOps::first_failure() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->first_failure;
+}
 
 std::vector<float> to_cpu_float(const DLTensor& t) {
   const std::string why = cpu::unsupported(t);

@@ -192,6 +192,16 @@ BOOST_AUTO_TEST_CASE(the_host_refuses_a_scheduler_that_asks_outside_0_1_or_never
                   "velocity (count_evaluations said 3)"});
 }
 
+// The tensor-operation table returns a status only; the host keeps why its first failed call failed and adds it
+// to the job's error, after what the scheduler said.
+BOOST_AUTO_TEST_CASE(a_failed_tensor_operation_is_explained_by_the_host) {
+  const json scheduler = {{"plugin", "org.genplug.test.hostile.stale-handle"}, {"config", json::object()}};
+  expect_refusal(render("none", scheduler), "stale-handle", ErrorKind::runtime,
+                 {"org.genplug.test.hostile.stale-handle: sample: invalid argument: linear_combination failed",
+                  "(the host's tensor operations failed first: linear_combination: invalid argument: unknown tensor "
+                  "handle)"});
+}
+
 // The CLI maps the refusals onto its exit codes (docs/cli.md): 4 for a plugin that broke the contract, 5 for a
 // render that produced NaN; one line on stderr; nothing in the output folder.
 BOOST_AUTO_TEST_CASE(the_cli_exits_4_for_a_broken_contract_and_5_for_nan_pixels_and_writes_nothing) {

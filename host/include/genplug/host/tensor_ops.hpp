@@ -42,6 +42,9 @@ class HostTensorOps {
   // Number of handles not yet released (the scheduler must give back what it takes). Handles still live
   // when this object dies are freed then. The table's release() ignores handles it did not lend.
   int64_t live_handles() const;
+  // The first failed call of the table, "op: STATUS: why" ("" if none). The table returns a status only, so a
+  // scheduler can say that an operation failed but not why: the host adds this to the job's error.
+  std::string first_failure() const;
 
   struct Impl;
 
