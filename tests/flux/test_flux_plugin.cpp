@@ -4,6 +4,8 @@
 #define BOOST_TEST_MODULE flux_plugin
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
+
 #include <cmath>
 #include <filesystem>
 #include <numeric>
@@ -283,6 +285,54 @@ BOOST_AUTO_TEST_CASE(vae_tiling_is_configurable) {
     BOOST_TEST(e.code() == GENPLUG_E_CONFIG);
     BOOST_TEST(std::string(e.what()).find("config.vae_tiling.overlap") != std::string::npos, e.what());
   }
+}
+
+// A tiled decode reports each tile run and stops within one tile when the host asks: by the progress callback's
+// answer, or by the cancel flag (which a signal handler raises while decode runs).
+BOOST_AUTO_TEST_CASE(tiled_decode_reports_progress_and_stops_between_tiles) {
+  ModelProxy tiled = library().create(R"({"transformer": "random", "preset": "tiny", "seed": 3,
+                                          "vae_tiling": {"auto_above": 0, "tile": 8, "overlap": 2}})");
+  CallContext quiet;
+  ManagedTensor x = tiled.noise(4, 128, 128, quiet);
+  std::vector<std::pair<uint64_t, uint64_t>> reports;
+  CallContext ctx;
+  ctx.on_progress([&](uint64_t done, uint64_t total, const std::string& stage) {
+    BOOST_TEST(stage == "decode");
+    reports.emplace_back(done, total);
+    return false;
+  });
+  tiled.decode(x.tensor(), 128, 128, ctx);
+  BOOST_TEST_REQUIRE(reports.size() > 2u);
+  for (size_t i = 0; i < reports.size(); ++i) {
+    BOOST_TEST(reports[i].first == i + 1);
+    BOOST_TEST(reports[i].second == reports.size());
+  }
+
+  auto expect_cancelled_after = [&](size_t runs, const char* how) {
+    try {
+      tiled.decode(x.tensor(), 128, 128, ctx);
+      BOOST_ERROR(how << ": the decode ran to the end");
+    } catch (const PluginError& e) {
+      BOOST_TEST(e.code() == GENPLUG_E_CANCELLED, how << ": " << e.what());
+    }
+    BOOST_TEST(reports.size() == runs, how);
+  };
+  reports.clear();
+  ctx.on_progress([&](uint64_t done, uint64_t total, const std::string&) {
+    reports.emplace_back(done, total);
+    return done == 2;  // "stop" as the answer to the second report
+  });
+  expect_cancelled_after(2, "progress answers stop");
+
+  std::atomic<bool> cancel{false};
+  ctx.cancel_flag(&cancel);
+  reports.clear();
+  ctx.on_progress([&](uint64_t done, uint64_t total, const std::string&) {
+    reports.emplace_back(done, total);
+    cancel = true;  // as a SIGINT during the first tile would
+    return false;
+  });
+  expect_cancelled_after(1, "cancel flag raised");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -130,6 +130,36 @@ BOOST_AUTO_TEST_CASE(decode_tiles_automatically_above_the_threshold) {
   BOOST_TEST(torch::equal(ae.decode(z), untiled));
 }
 
+// Progress counts every tile run: the tiles once per GroupNorm statistics pass, then once for the output; a
+// callback that throws stops the decode at that tile (the plugin's cancellation) and nothing else runs.
+BOOST_AUTO_TEST_CASE(tiled_decode_reports_every_tile_run_and_stops_when_the_callback_throws) {
+  const auto ae = Autoencoder::random(AutoencoderConfig::tiny(), 11);
+  const auto z = ae.encode(test_image(ae.config().in_channels, 128));
+  for (const int64_t passes : {1, 2})
+    for (const bool synced : {true, false}) {
+      TiledDecode tiling;
+      tiling.tile = 8;
+      tiling.overlap = 2;
+      tiling.sync_passes = passes;
+      tiling.sync_group_norm = synced;
+      const genplug::flux::AxisTiles rows(z.size(2), 8, 2), cols(z.size(3), 8, 2);
+      const auto tiles = int64_t(rows.starts.size() * cols.starts.size());
+      const int64_t expected = tiles * (synced ? 1 + passes : 1);
+      std::vector<int64_t> done;
+      ae.decode_tiled(z, tiling, [&](int64_t d, int64_t total) {
+        BOOST_TEST(total == expected);
+        done.push_back(d);
+      });
+      BOOST_TEST(done.size() == size_t(expected));
+      for (size_t i = 0; i < done.size(); ++i) BOOST_TEST(done[i] == int64_t(i + 1));
+
+      int64_t calls = 0;
+      struct Stop {};
+      BOOST_CHECK_THROW(ae.decode_tiled(z, tiling, [&](int64_t d, int64_t) { ++calls; if (d == 3) throw Stop{}; }), Stop);
+      BOOST_TEST(calls == 3);
+    }
+}
+
 // Deviation of tiled from untiled decode on the test picture with random tiny-config weights (a pessimistic
 // model: random conv stacks amplify the tiles' border effects; see docs/vae.md). Bounds: measured values
 // (libtorch 1.13 CPU: 25.5 / 25.2 / 24.2 dB synced, 14.6 / 14.8 / 22.5 dB per-tile statistics) with margin.

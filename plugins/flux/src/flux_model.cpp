@@ -230,7 +230,12 @@ class FluxModel final : public Model {
     torch::Tensor x = checked_latent(latent, gh, gw, "decode");
     const Autoencoder& vae = require_vae("decode");
     torch::Tensor z = unpack_latent(x, gh, gw).to(device_, dtype_);
-    torch::Tensor image = rethrow_as(GENPLUG_E_FAILED, "decode", [&] { return vae.decode(z); });
+    // A tiled decode of a large image takes minutes on a CPU: progress and the host's cancel after every tile.
+    const auto after_tile = [&](int64_t done, int64_t total) {
+      if (ctx.progress(uint64_t(done), uint64_t(total), "decode")) throw Cancelled();
+      ctx.check_cancelled();
+    };
+    torch::Tensor image = rethrow_as(GENPLUG_E_FAILED, "decode", [&] { return vae.decode(z, after_tile); });
     return to_dlpack(((image.to(torch::kCPU, torch::kFloat32) + 1.0) * 0.5).contiguous());
   }
 

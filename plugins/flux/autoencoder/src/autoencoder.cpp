@@ -102,7 +102,8 @@ torch::Tensor Autoencoder::decode_untiled(const torch::Tensor& z) const {
   return impl_->decoder->forward(latent, impl_->chunking);
 }
 
-torch::Tensor Autoencoder::decode_tiled(const torch::Tensor& z, const TiledDecode& tiling) const {
+torch::Tensor Autoencoder::decode_tiled(const torch::Tensor& z, const TiledDecode& tiling,
+                                       const TileProgress& progress) const {
   check_image_like(z, impl_->config.z_channels, "decode");
   if (tiling.tile < 1 || tiling.overlap < 0 || tiling.overlap >= tiling.tile || tiling.sync_passes < 1)
     throw std::invalid_argument("Autoencoder: tiled decode needs tile >= 1, 0 <= overlap < tile and sync_passes >= 1 "
@@ -115,16 +116,21 @@ torch::Tensor Autoencoder::decode_tiled(const torch::Tensor& z, const TiledDecod
   const auto features = impl_->decoder->forward_latent_part(latent, impl_->chunking);
   const int64_t f = impl_->config.downscale(), h = latent.size(2), w = latent.size(3);
   const AxisTiles rows(h, std::min(tiling.tile, h), tiling.overlap), cols(w, std::min(tiling.tile, w), tiling.overlap);
+  const auto tiles = static_cast<int64_t>(rows.starts.size() * cols.starts.size());
+  const bool synced = tiling.sync_group_norm && tiles > 1;
+  const int64_t runs = tiles * (synced ? 1 + tiling.sync_passes : 1);
+  int64_t runs_done = 0;
   auto run_tile = [&](size_t i, size_t j, vae::GroupNormSync* sync) {
     if (sync) sync->begin_tile(rows.own_begin(i), rows.own_end(i), cols.own_begin(j), cols.own_end(j), rows.tile, cols.tile);
-    return impl_->decoder->forward_upsampling_part(
+    auto piece = impl_->decoder->forward_upsampling_part(
         features.narrow(2, rows.starts[i], rows.tile).narrow(3, cols.starts[j], cols.tile), sync);
+    if (progress) progress(++runs_done, runs);
+    return piece;
   };
 
   // Whole-image GroupNorm statistics: pass 1 records with per-tile normalisation, later passes normalise
   // with the previous pass's statistics while recording again.
   vae::GroupNormSync sync;
-  const bool synced = tiling.sync_group_norm && rows.starts.size() * cols.starts.size() > 1;
   for (int64_t pass = 0; synced && pass < tiling.sync_passes; ++pass) {
     sync.begin_pass(true, pass > 0);
     for (size_t i = 0; i < rows.starts.size(); ++i)
@@ -151,9 +157,9 @@ torch::Tensor Autoencoder::decode_tiled(const torch::Tensor& z, const TiledDecod
   return (sum / weight_sum).to(impl_->dtype);
 }
 
-torch::Tensor Autoencoder::decode(const torch::Tensor& z) const {
+torch::Tensor Autoencoder::decode(const torch::Tensor& z, const TileProgress& progress) const {
   check_image_like(z, impl_->config.z_channels, "decode");
-  return impl_->tiling.applies_to(z.size(2), z.size(3)) ? decode_tiled(z, impl_->tiling) : decode_untiled(z);
+  return impl_->tiling.applies_to(z.size(2), z.size(3)) ? decode_tiled(z, impl_->tiling, progress) : decode_untiled(z);
 }
 
 torch::Tensor Autoencoder::encode_moments(const torch::Tensor& x) const {

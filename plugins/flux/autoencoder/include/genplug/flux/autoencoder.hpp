@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -95,13 +96,18 @@ class Autoencoder {
   static Autoencoder random(const AutoencoderConfig& config, uint64_t seed,
                             torch::Dtype dtype = torch::kFloat32, torch::Device device = torch::kCPU);
 
+  // Called during a tiled decode after each tile run, with (runs done, runs in all: tiles x (1 + GroupNorm
+  // sync passes)). It may throw to stop the decode there — the plugin throws its cancellation — so a large
+  // decode stops within one tile's time rather than at the end.
+  using TileProgress = std::function<void(int64_t done, int64_t total)>;
+
   // z: scaled latent [B, z_channels, h, w] (any float dtype/device) -> image [B, out_ch, f*h, f*w], about
   // [-1,1], in the model's dtype on its device. Applies z / scale + shift first; tiles per tiled_decode().
-  torch::Tensor decode(const torch::Tensor& z) const;
+  torch::Tensor decode(const torch::Tensor& z, const TileProgress& progress = {}) const;
   // Decode without tiling, whatever the options say.
   torch::Tensor decode_untiled(const torch::Tensor& z) const;
   // Decode with tiling using `tiling.tile` / `tiling.overlap`, whatever the size.
-  torch::Tensor decode_tiled(const torch::Tensor& z, const TiledDecode& tiling) const;
+  torch::Tensor decode_tiled(const torch::Tensor& z, const TiledDecode& tiling, const TileProgress& progress = {}) const;
 
   // x: image [B, in_channels, H, W] in [-1,1], H and W multiples of f -> (mean - shift) * scale.
   torch::Tensor encode(const torch::Tensor& x) const;
