@@ -27,6 +27,9 @@
 #include <ImfInputFile.h>
 #include <ImfOutputFile.h>
 #include <ImfStandardAttributes.h>
+#include <ImfDoubleAttribute.h>
+#include <ImfFloatAttribute.h>
+#include <ImfIntAttribute.h>
 #include <ImfStringAttribute.h>
 
 #include "genplug/host/errors.hpp"
@@ -253,8 +256,28 @@ void check_image(const ImageRGB& image) {
                                 " planar RGB values, got " + std::to_string(image.planar.size()));
 }
 
-Imf::Header make_header(const ImageRGB& image, const std::map<std::string, std::string>& metadata,
-                        const ExrOptions& options) {
+// Standard attributes (OpenEXR's ImfStandardAttributes.h) genplug writes, with the type the format gives them.
+constexpr std::pair<const char*, size_t> kStandardAttributeTypes[] = {
+    {"capDate", 0}, {"comments", 0}, {"owner", 0}, {"software", 0}, {"utcOffset", 2}};  // variant index
+
+// The attribute `value` as OpenEXR's typed attribute, inserted as `key`.
+void insert_attribute(Imf::Header& header, const std::string& key, const ExrAttribute& value) {
+  for (const auto& [name, index] : kStandardAttributeTypes)
+    if (key == name && value.index() != index)
+      throw std::invalid_argument("write_exr: metadata key '" + key + "' is a standard attribute of type " +
+                                  (index == 0 ? "string" : "float"));
+  std::visit(
+      [&](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string>) header.insert(key, Imf::StringAttribute(v));
+        if constexpr (std::is_same_v<T, int32_t>) header.insert(key, Imf::IntAttribute(v));
+        if constexpr (std::is_same_v<T, float>) header.insert(key, Imf::FloatAttribute(v));
+        if constexpr (std::is_same_v<T, double>) header.insert(key, Imf::DoubleAttribute(v));
+      },
+      value);
+}
+
+Imf::Header make_header(const ImageRGB& image, const ExrMetadata& metadata, const ExrOptions& options) {
   Imf::Header header(image.width, image.height);
   header.compression() = compression_value(options.compression);
   const Imf::PixelType type = options.pixel == ExrOptions::Pixel::half ? Imf::HALF : Imf::FLOAT;
@@ -269,7 +292,7 @@ Imf::Header make_header(const ImageRGB& image, const std::map<std::string, std::
     for (const char* reserved : kReservedAttributes)
       if (key == reserved)
         throw std::invalid_argument("write_exr: metadata key '" + key + "' is reserved by the EXR format");
-    header.insert(key, Imf::StringAttribute(value));
+    insert_attribute(header, key, value);
   }
   return header;
 }
@@ -371,8 +394,7 @@ std::string to_string(ExrOptions::Encoding encoding) {
   return encoding == ExrOptions::Encoding::scene_linear ? "linear" : "display";
 }
 
-void write_exr(const fs::path& path, const ImageRGB& image, const std::map<std::string, std::string>& metadata,
-               const ExrOptions& options) {
+void write_exr(const fs::path& path, const ImageRGB& image, const ExrMetadata& metadata, const ExrOptions& options) {
   // Everything that can be checked without touching the disk comes first.
   check_image(image);
   const Imf::Header header = make_header(image, metadata, options);
@@ -407,6 +429,18 @@ std::map<std::string, std::string> string_attributes_of(const Imf::Header& heade
   std::map<std::string, std::string> out;
   for (auto it = header.begin(); it != header.end(); ++it)
     if (const auto* text = dynamic_cast<const Imf::StringAttribute*>(&it.attribute())) out[it.name()] = text->value();
+  return out;
+}
+
+ExrMetadata typed_attributes_of(const Imf::Header& header) {
+  ExrMetadata out;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const Imf::Attribute& a = it.attribute();
+    if (const auto* s = dynamic_cast<const Imf::StringAttribute*>(&a)) out[it.name()] = s->value();
+    if (const auto* i = dynamic_cast<const Imf::IntAttribute*>(&a)) out[it.name()] = int32_t(i->value());
+    if (const auto* f = dynamic_cast<const Imf::FloatAttribute*>(&a)) out[it.name()] = f->value();
+    if (const auto* d = dynamic_cast<const Imf::DoubleAttribute*>(&a)) out[it.name()] = d->value();
+  }
   return out;
 }
 
@@ -484,6 +518,15 @@ std::map<std::string, std::string> read_exr_attributes(const fs::path& path) {
   try {
     std::optional<Imf::InputFile> file;
     return string_attributes_of(open_limited(file, path).header());
+  } catch (const std::exception& e) {
+    throw HostError(ErrorKind::output, "cannot read EXR '" + path.string() + "': " + e.what());
+  }
+}
+
+ExrMetadata read_exr_metadata(const fs::path& path) {
+  try {
+    std::optional<Imf::InputFile> file;
+    return typed_attributes_of(open_limited(file, path).header());
   } catch (const std::exception& e) {
     throw HostError(ErrorKind::output, "cannot read EXR '" + path.string() + "': " + e.what());
   }

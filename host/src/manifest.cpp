@@ -36,6 +36,7 @@ ExrSettings exr_settings(const nlohmann::json& j, ExrSettings base) {
   if (j.contains("encoding")) base.encoding = j["encoding"];
   if (j.contains("compression")) base.compression = j["compression"];
   if (j.contains("overwrite")) base.overwrite = j["overwrite"];
+  if (j.contains("owner")) base.owner = j["owner"];
   return base;
 }
 

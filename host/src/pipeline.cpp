@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <new>
@@ -47,6 +48,21 @@ void check_output_folder(const fs::path& out, const std::string& where) {
     throw HostError(ErrorKind::output, where + ": folder '" + folder.string() + "' does not exist");
   if (::access(folder.c_str(), W_OK) != 0)
     throw HostError(ErrorKind::output, where + ": folder '" + folder.string() + "' is not writable");
+}
+
+// OpenEXR's capDate ("YYYY:MM:DD hh:mm:ss", local time) and utcOffset (UTC minus local time, in seconds).
+struct CaptureDate {
+  std::string text;
+  float utc_offset = 0;
+};
+CaptureDate capture_date(std::time_t now) {
+  std::tm local{}, utc{};
+  localtime_r(&now, &local);
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y:%m:%d %H:%M:%S", &local);
+  utc.tm_isdst = local.tm_isdst;  // mktime(utc) then reads the UTC fields as local time: the difference is the offset
+  return {text, float(std::difftime(std::mktime(&utc), std::mktime(&local)))};
 }
 
 ExrOptions exr_options(const ExrSettings& s, bool force) {
@@ -585,9 +601,10 @@ struct JobRun {
     return planar;
   }
 
-  // What the EXR header records: every setting, every plugin with version and config, the job's manifest.
-  std::map<std::string, std::string> metadata() const {
-    std::map<std::string, std::string> meta;
+  // What the EXR header records: every setting (numbers typed), every plugin with version and config, the job's
+  // manifest, and the standard capDate / utcOffset / comments (the prompt) / owner attributes (docs/exr.md).
+  ExrMetadata metadata() const {
+    ExrMetadata meta;
     auto plugin_meta = [&](const char* kind, const PluginRef* ref) {
       const std::string k = std::string("genplug.") + kind;
       if (!ref) {
@@ -601,11 +618,20 @@ struct JobRun {
     };
     meta["genplug.version"] = GENPLUG_VERSION;
     meta["genplug.prompt"] = job.prompt;
-    meta["genplug.seed"] = std::to_string(job.seed);
-    meta["genplug.steps"] = std::to_string(result.steps);
-    meta["genplug.guidance"] = number_text(guidance);
-    meta["genplug.width"] = std::to_string(result.width);
-    meta["genplug.height"] = std::to_string(result.height);
+    // EXR has no 64-bit integer: a seed beyond int32 stays exact as text (docs/exr.md).
+    if (job.seed <= uint64_t(INT32_MAX))
+      meta["genplug.seed"] = int32_t(job.seed);
+    else
+      meta["genplug.seed"] = std::to_string(job.seed);
+    meta["genplug.steps"] = int32_t(result.steps);
+    meta["genplug.guidance"] = float(guidance);
+    meta["genplug.width"] = int32_t(result.width);
+    meta["genplug.height"] = int32_t(result.height);
+    if (!job.prompt.empty()) meta["comments"] = job.prompt;
+    if (!job.exr.owner.empty()) meta["owner"] = job.exr.owner;
+    const CaptureDate date = capture_date(std::time(nullptr));
+    meta["capDate"] = date.text;
+    meta["utcOffset"] = date.utc_offset;
     plugin_meta("model", &m.manifest.model);
     plugin_meta("scheduler", &m.scheduler_ref(job));
     plugin_meta("posenc", m.posenc_ref(job));
@@ -613,7 +639,7 @@ struct JobRun {
     job_manifest["jobs"] = nlohmann::json::array({job.raw});
     meta["genplug.manifest"] = job_manifest.dump();
     meta["genplug.item.hash"] = m.item_hash(job);
-    meta["genplug.item.index"] = std::to_string(job.index);
+    meta["genplug.item.index"] = int32_t(std::min<size_t>(job.index, INT32_MAX));  // EXR ints are 32-bit
     return meta;
   }
 

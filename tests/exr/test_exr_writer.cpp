@@ -198,7 +198,7 @@ BOOST_AUTO_TEST_CASE(planes_keep_their_channel_and_row_order) {
 
 BOOST_AUTO_TEST_CASE(metadata_and_chromaticities_are_in_the_header) {
   TempFolder folder;
-  const std::map<std::string, std::string> metadata = {
+  const std::map<std::string, std::string> strings = {
       {"genplug.prompt", "a lighthouse at dusk, \"quoted\", ünïcödé"},
       {"genplug.seed", "42"},
       {"genplug.steps", "4"},
@@ -207,11 +207,11 @@ BOOST_AUTO_TEST_CASE(metadata_and_chromaticities_are_in_the_header) {
       {"genplug.empty", ""},
   };
   const fs::path path = folder.path / "meta.exr";
-  genplug::host::write_exr(path, random_image(8, 8, 3), metadata, {});
+  genplug::host::write_exr(path, random_image(8, 8, 3), {strings.begin(), strings.end()}, {});
 
   std::map<std::string, std::string> read_back;
   genplug::host::read_exr(path, &read_back);
-  for (const auto& [key, value] : metadata) {
+  for (const auto& [key, value] : strings) {
     BOOST_TEST_CONTEXT("key " << key) {
       BOOST_REQUIRE(read_back.count(key) == 1u);
       BOOST_TEST(read_back.at(key) == value);
@@ -231,6 +231,43 @@ BOOST_AUTO_TEST_CASE(metadata_and_chromaticities_are_in_the_header) {
   BOOST_TEST(c.blue.y == 0.06f);
   BOOST_TEST(c.white.x == 0.3127f);
   BOOST_TEST(c.white.y == 0.3290f);
+}
+
+// Numbers keep their EXR type (int, float, double) and read back as such; standard attributes must have their
+// standard type.
+BOOST_AUTO_TEST_CASE(typed_attributes_round_trip_and_standard_types_are_enforced) {
+  TempFolder folder;
+  const genplug::host::ExrMetadata metadata = {
+      {"genplug.steps", int32_t(28)},       {"genplug.seed", int32_t(2147483647)}, {"genplug.guidance", 3.5f},
+      {"genplug.sigma", 0.123456789012345}, {"comments", std::string("a red circle")}, {"utcOffset", -3600.0f},
+      {"capDate", std::string("2026:12:01 03:04:05")}, {"owner", std::string("genplug tests")}};
+  const fs::path path = folder.path / "typed.exr";
+  genplug::host::write_exr(path, random_image(4, 4, 5), metadata, {});
+  const genplug::host::ExrMetadata back = genplug::host::read_exr_metadata(path);
+  for (const auto& [key, value] : metadata) {
+    BOOST_TEST_CONTEXT("key " << key) {
+      BOOST_REQUIRE(back.count(key) == 1u);
+      BOOST_TEST(back.at(key).index() == value.index());
+      BOOST_TEST((back.at(key) == value));
+    }
+  }
+  Imf::InputFile file(path.c_str());  // OpenEXR's own accessors see the standard attributes
+  BOOST_REQUIRE(Imf::hasUtcOffset(file.header()));
+  BOOST_TEST(Imf::utcOffset(file.header()) == -3600.0f);
+  BOOST_TEST(Imf::owner(file.header()) == "genplug tests");
+
+  for (const auto& [key, wrong] : std::vector<std::pair<std::string, genplug::host::ExrAttribute>>{
+           {"utcOffset", std::string("+01:00")}, {"owner", int32_t(7)}, {"capDate", 1.0f}}) {
+    BOOST_TEST_CONTEXT("wrongly typed " << key) {
+      try {
+        genplug::host::write_exr(folder.path / "wrong.exr", random_image(4, 4, 5), {{key, wrong}}, {});
+        BOOST_ERROR("accepted");
+      } catch (const std::invalid_argument& e) {
+        BOOST_TEST(std::string(e.what()).find("'" + key + "' is a standard attribute") != std::string::npos, e.what());
+      }
+      BOOST_TEST(!fs::exists(folder.path / "wrong.exr"));
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(caller_may_set_software) {

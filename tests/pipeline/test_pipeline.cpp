@@ -147,11 +147,20 @@ BOOST_AUTO_TEST_CASE(golden_euler_sampling_is_reproduced_end_to_end_with_plain_r
   BOOST_TEST(back.width == int(w));
   BOOST_TEST(back.height == int(h));
   BOOST_TEST(relative_error(back.planar, image) == 0.0);
-  for (const char* key : {"genplug.prompt", "genplug.seed", "genplug.steps", "genplug.guidance", "genplug.width",
-                          "genplug.height", "genplug.model", "genplug.model.version", "genplug.model.config",
+  for (const char* key : {"genplug.prompt", "genplug.model", "genplug.model.version", "genplug.model.config",
                           "genplug.scheduler", "genplug.scheduler.version", "genplug.scheduler.config",
-                          "genplug.posenc", "genplug.version", "genplug.manifest"})
+                          "genplug.posenc", "genplug.version", "genplug.manifest", "capDate"})
     BOOST_TEST(attrs.count(key) == 1u, key);
+  // Numbers are typed attributes (docs/exr.md); the prompt is also the standard comments attribute.
+  const genplug::host::ExrMetadata typed = genplug::host::read_exr_metadata(g.dir.path / "golden.exr");
+  const json job = json::parse(attrs["genplug.manifest"])["jobs"][0];
+  BOOST_TEST(std::get<int32_t>(typed.at("genplug.width")) == int32_t(w));
+  BOOST_TEST(std::get<int32_t>(typed.at("genplug.height")) == int32_t(h));
+  BOOST_TEST(std::get<int32_t>(typed.at("genplug.steps")) == g.info["sampling"]["num_steps"].get<int32_t>());
+  BOOST_TEST(std::get<int32_t>(typed.at("genplug.seed")) == job.value("seed", 0));
+  BOOST_TEST(std::holds_alternative<float>(typed.at("genplug.guidance")));
+  BOOST_TEST(std::holds_alternative<float>(typed.at("utcOffset")));
+  if (!attrs["genplug.prompt"].empty()) BOOST_TEST(attrs.at("comments") == attrs["genplug.prompt"]);
   BOOST_TEST(attrs["genplug.posenc"] == "none");
   BOOST_TEST(attrs["genplug.model"] == "org.genplug.flux");
   BOOST_TEST(json::parse(attrs["genplug.manifest"])["jobs"].size() == 1u);

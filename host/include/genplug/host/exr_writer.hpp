@@ -7,7 +7,9 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <cstdint>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace genplug::host {
@@ -24,6 +26,11 @@ struct ExrOptions {
   const std::atomic<bool>* cancel = nullptr;
 };
 
+// One header attribute: an EXR string, int (32-bit), float or double attribute. Numbers are typed so that a
+// compositing application reads them as numbers (Nuke: exr/genplug.steps as an integer).
+using ExrAttribute = std::variant<std::string, int32_t, float, double>;
+using ExrMetadata = std::map<std::string, ExrAttribute>;
+
 // Planar RGB: R plane, G plane, B plane, each height*width floats, row-major (top row first).
 // For write_exr the values are sRGB-encoded, nominally [0,1]; read_exr returns what the file holds.
 struct ImageRGB {
@@ -33,15 +40,17 @@ struct ImageRGB {
 };
 
 // Writes `image` to `path` atomically: a temporary file in the same folder, renamed over `path` only when
-// complete (and, without overwrite, only if `path` still does not exist). Each metadata entry becomes a
-// string attribute with that name; `software` defaults to "genplug <version>" unless metadata sets it.
+// complete (and, without overwrite, only if `path` still does not exist). Each metadata entry becomes an
+// attribute of its type with that name; `software` defaults to "genplug <version>" unless metadata sets it.
+// Standard attributes of OpenEXR's list (capDate, comments, owner: strings; utcOffset: float) must have their
+// standard type.
 // Throws HostError(ErrorKind::output, message naming the path) when `path` exists and !overwrite, its folder
 // does not exist or is not writable, or writing fails (ErrorKind::retryable when the disk is full or the
 // device fails: ENOSPC, EDQUOT, EIO) — never leaving a partial or temporary file behind. The header also gets
 // genplug.pixels.hash: FNV-1a 64 (hex) of the stored channel data, R, G, B planes in the file's pixel type,
 // so that two renders can be compared without reading pixels.
 // Throws std::invalid_argument for a bad image (size mismatch), compression name, or metadata key that
-// collides with a standard EXR attribute of another type (e.g. "channels").
+// collides with a standard EXR attribute of another type (e.g. "channels", or an int "owner").
 //
 // Values are never clamped. In scene_linear mode negative values go through the sRGB curve symmetrically
 // (-v -> -decode(v)), values above 1 follow the curve's upper segment; in half mode values beyond the half
@@ -49,7 +58,7 @@ struct ImageRGB {
 // (Imf::setGlobalThreadCount), which is the host's choice. A process killed mid-write (SIGKILL) can leave a
 // hidden ".<name>.tmp-*" file in the folder; every error the writer sees removes it.
 void write_exr(const std::filesystem::path& path, const ImageRGB& image,
-               const std::map<std::string, std::string>& metadata, const ExrOptions& options);
+               const ExrMetadata& metadata, const ExrOptions& options);
 
 // Whether the EXR at `path` reads completely and its pixel data still hash to its genplug.pixels.hash
 // attribute (false for a truncated or altered file, or one without the attribute). Reads every pixel.
@@ -62,6 +71,10 @@ void unlink_pending_output() noexcept;
 // Every string attribute of an EXR's header, without reading pixels. Throws HostError(ErrorKind::output)
 // naming the path when it is no readable EXR.
 std::map<std::string, std::string> read_exr_attributes(const std::filesystem::path& path);
+
+// Every string, int, float and double attribute of an EXR's header, typed, without reading pixels (other
+// attribute types are left out). Throws HostError(ErrorKind::output) naming the path when it is no readable EXR.
+ExrMetadata read_exr_metadata(const std::filesystem::path& path);
 
 // Reads the R, G, B channels of an EXR as float (data window, row-major planar), and optionally every string
 // attribute of its header. Throws HostError(ErrorKind::output) naming the path when it cannot be read or lacks

@@ -22,6 +22,7 @@ struct ExrSettings {
   std::string encoding = "linear";
   std::string compression = "zip";
   bool overwrite = false;
+  std::string owner;  // the standard `owner` attribute when not empty
 };
 
 // One work item: a manifest job, or one item of a batch job (docs/manifest.md, "Batches").
