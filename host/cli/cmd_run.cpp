@@ -43,6 +43,9 @@ struct Options {
   std::optional<std::string> shard;
   std::string progress = "text";
   std::optional<std::string> memory_limit;
+  bool preview = false;
+  uint32_t preview_every = 0;
+  uint32_t preview_size = 1024;
 };
 
 // The shard to render: --shard, else the Slurm array task's, else everything.
@@ -98,6 +101,9 @@ void run(const Options& o, const Globals& g) {
     return;
   }
   host::PipelineOptions po;
+  po.preview = o.preview || o.preview_every > 0;
+  po.preview_every = o.preview_every;
+  po.preview_max_side = o.preview_size;
   po.overwrite = o.force;
   po.cancel = &g_cancel;
   if (o.memory_limit) {
@@ -153,6 +159,17 @@ void setup(CLI::App& cmd, Globals& g) {
                  "Working memory a job may need (the model's estimate, checked before any job runs): a size "
                  "(24G, 512M) or off; default: what the CPU has available (MemAvailable, cgroup limit)")
       ->type_name("SIZE|off");
+  cmd.add_flag("--preview", o.preview,
+               "Write an sRGB PNG preview beside each output (NAME.png for NAME.exr), replaced as it is written");
+  cmd.add_option("--preview-every", o.preview_every,
+                 "Also update the preview with the model's current prediction of the image after every N-th model "
+                 "evaluation (implies --preview)")
+      ->type_name("N")
+      ->check(CLI::Range(1u, 100000u));
+  cmd.add_option("--preview-size", o.preview_size, "Longest side of the previews in pixels")
+      ->type_name("PIXELS")
+      ->check(CLI::Range(16u, 65536u))
+      ->capture_default_str();
   cmd.add_flag("--list", o.list, "Print the work items (one JSON object a line: index, job, output, settings) "
                                  "of the manifest or shard, and stop; loads no plugin");
   cmd.add_option("--shard", o.shard,

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <type_traits>
@@ -33,6 +34,7 @@
 #include <ImfStringAttribute.h>
 
 #include "genplug/host/errors.hpp"
+#include "atomic_output.hpp"
 #include "fnv1a.hpp"
 
 #ifndef GENPLUG_VERSION
@@ -83,17 +85,6 @@ Imf::Compression compression_value(const std::string& name) {
   throw std::logic_error("unreachable: compression " + canonical);
 }
 
-[[noreturn]] void fail_output(const fs::path& path, const std::string& why) {
-  throw HostError(ErrorKind::output, "cannot write output '" + path.string() + "': " + why);
-}
-
-// A write that failed for want of space or a failing device may succeed later: retryable, not permanent.
-[[noreturn]] void fail_write(const fs::path& path, const std::string& why, int error_number) {
-  const bool transient = error_number == ENOSPC || error_number == EDQUOT || error_number == EIO;
-  throw HostError(transient ? ErrorKind::retryable : ErrorKind::output,
-                  "cannot write output '" + path.string() + "': " + why);
-}
-
 // Imf::OStream over a POSIX file descriptor. Errors are sticky: OutputFile's destructor writes the line
 // offset table and swallows exceptions, so the writer checks failed() after the file is closed.
 class FdOStream : public Imf::OStream {
@@ -139,112 +130,6 @@ class FdOStream : public Imf::OStream {
   int errno_ = 0;
 };
 
-// The temporary file being written, for unlink_pending_output() from a signal handler: a fixed buffer (no
-// allocation in the handler) guarded by a flag set only while the buffer holds a complete path.
-char g_pending_path[4096];
-std::atomic<bool> g_pending{false};
-
-void set_pending(const fs::path& path) {
-  g_pending.store(false);
-  const std::string s = path.string();
-  if (s.size() >= sizeof g_pending_path) return;  // too long to remember: the normal paths still clean up
-  std::memcpy(g_pending_path, s.c_str(), s.size() + 1);
-  g_pending.store(true);
-}
-
-// A file created exclusively next to the target; removed on destruction unless committed.
-class TemporaryFile {
- public:
-  explicit TemporaryFile(const fs::path& target) : target_(target) {
-    const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
-    static std::atomic<unsigned> counter{0};
-    std::random_device entropy;
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      std::ostringstream name;
-      name << '.' << target.filename().string() << ".tmp-" << ::getpid() << '-' << counter++ << '-' << std::hex
-           << entropy();
-      path_ = folder / name.str();
-      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd_ >= 0) {
-        set_pending(path_);
-        return;
-      }
-      if (errno != EEXIST) break;
-    }
-    const int error = errno;
-    path_.clear();
-    if (error == ENOENT) fail_output(target, "folder '" + folder.string() + "' does not exist");
-    if (error == ENOTDIR) fail_output(target, "'" + folder.string() + "' is not a folder");
-    if (error == EACCES || error == EPERM || error == EROFS)
-      fail_output(target, "folder '" + folder.string() + "' is not writable (" + std::strerror(error) + ")");
-    fail_output(target, std::string("cannot create a temporary file in '") + folder.string() + "': " +
-                            std::strerror(error));
-  }
-
-  ~TemporaryFile() {
-    g_pending.store(false);
-    close_quietly();
-    if (!path_.empty()) ::unlink(path_.c_str());
-  }
-
-  TemporaryFile(const TemporaryFile&) = delete;
-  TemporaryFile& operator=(const TemporaryFile&) = delete;
-
-  int fd() const { return fd_; }
-  const fs::path& path() const { return path_; }
-
-  // Flushes to disk and closes; the data must be durable before the rename makes it visible.
-  void sync_and_close() {
-    if (::fsync(fd_) != 0) fail_write(target_, std::string("fsync failed: ") + std::strerror(errno), errno);
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) fail_write(target_, std::string("close failed: ") + std::strerror(errno), errno);
-  }
-
-  // Renames over the target (only if it does not exist unless overwrite); the temporary is then gone.
-  void commit(bool overwrite) {
-    g_pending.store(false);  // renamed (or about to fail and be removed by the destructor)
-    rename_into_place(overwrite);
-    path_.clear();
-    sync_folder();
-  }
-
- private:
-  void rename_into_place(bool overwrite) {
-    if (!overwrite) {
-#ifdef RENAME_NOREPLACE
-      if (::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, target_.c_str(), RENAME_NOREPLACE) == 0) return;
-      if (errno == EEXIST) fail_output(target_, "the file already exists (overwrite not requested)");
-      if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
-        fail_output(target_, std::string("rename failed: ") + std::strerror(errno));
-#endif
-      // No atomic no-replace rename on this system or file system: check, then rename.
-      std::error_code ec;
-      if (fs::exists(fs::symlink_status(target_, ec)))
-        fail_output(target_, "the file already exists (overwrite not requested)");
-    }
-    if (std::rename(path_.c_str(), target_.c_str()) != 0)
-      fail_output(target_, std::string("rename failed: ") + std::strerror(errno));
-  }
-
-  void sync_folder() const {  // best effort: makes the rename itself durable
-    const fs::path folder = target_.has_parent_path() ? target_.parent_path() : fs::path(".");
-    const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return;
-    ::fsync(fd);
-    ::close(fd);
-  }
-
-  void close_quietly() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
-  fs::path target_;
-  fs::path path_;
-  int fd_ = -1;
-};
-
 void check_image(const ImageRGB& image) {
   if (image.width <= 0 || image.height <= 0)
     throw std::invalid_argument("write_exr: image size " + std::to_string(image.width) + "x" +
@@ -277,11 +162,12 @@ void insert_attribute(Imf::Header& header, const std::string& key, const ExrAttr
       value);
 }
 
-Imf::Header make_header(const ImageRGB& image, const ExrMetadata& metadata, const ExrOptions& options) {
+Imf::Header make_header(const ImageRGB& image, const std::vector<std::string>& channels, const ExrMetadata& metadata,
+                        const ExrOptions& options) {
   Imf::Header header(image.width, image.height);
   header.compression() = compression_value(options.compression);
   const Imf::PixelType type = options.pixel == ExrOptions::Pixel::half ? Imf::HALF : Imf::FLOAT;
-  for (const char* channel : {"R", "G", "B"}) header.channels().insert(channel, Imf::Channel(type));
+  for (const auto& channel : channels) header.channels().insert(channel, Imf::Channel(type));
   // Rec.709 primaries, D65 white point: the gamut of sRGB, which is what the model produces.
   Imf::addChromaticities(header, Imf::Chromaticities(Imath::V2f(0.64f, 0.33f), Imath::V2f(0.30f, 0.60f),
                                                      Imath::V2f(0.15f, 0.06f), Imath::V2f(0.3127f, 0.3290f)));
@@ -309,15 +195,16 @@ std::vector<float> stored_values(const ImageRGB& image, ExrOptions::Encoding enc
 // Thrown between scanline chunks when the host's cancel flag is set; write_exr turns it into HostError(cancelled).
 struct WriteCancelled {};
 
+// `values` holds one plane per name of `channels`, in that order.
 template <class Pixel>
 void write_pixels(Imf::OStream& stream, const Imf::Header& header, const ImageRGB& image, Imf::PixelType type,
-                  const std::vector<Pixel>& values, const std::atomic<bool>* cancel) {
+                  const std::vector<std::string>& channels, const std::vector<Pixel>& values,
+                  const std::atomic<bool>* cancel) {
   const size_t plane = static_cast<size_t>(image.width) * static_cast<size_t>(image.height);
   Imf::FrameBuffer frame;
-  const char* names[] = {"R", "G", "B"};
-  for (size_t c = 0; c < 3; ++c)  // OpenEXR only reads through the slices while writing
-    frame.insert(names[c], Imf::Slice(type, reinterpret_cast<char*>(const_cast<Pixel*>(values.data() + c * plane)),
-                                      sizeof(Pixel), sizeof(Pixel) * static_cast<size_t>(image.width)));
+  for (size_t c = 0; c < channels.size(); ++c)  // OpenEXR only reads through the slices while writing
+    frame.insert(channels[c], Imf::Slice(type, reinterpret_cast<char*>(const_cast<Pixel*>(values.data() + c * plane)),
+                                         sizeof(Pixel), sizeof(Pixel) * static_cast<size_t>(image.width)));
   Imf::OutputFile file(stream, header);  // threads: Imf::setGlobalThreadCount, the host's choice
   file.setFrameBuffer(frame);
   // In chunks of 64 scanlines, so that a signal stops a long write (a 16K image) within a fraction of a second.
@@ -329,29 +216,46 @@ void write_pixels(Imf::OStream& stream, const Imf::Header& header, const ImageRG
   }
 }
 
-// FNV-1a of the stored values' bytes (little-endian IEEE float or half bits, R, G, B planes).
+// FNV-1a of the first `count` stored values' bytes (little-endian IEEE float or half bits): the R, G, B planes.
 template <class Pixel>
-std::string pixels_hash(const std::vector<Pixel>& values) {
-  return Fnv1a().add(values.data(), values.size() * sizeof(Pixel)).hex();
+std::string pixels_hash(const std::vector<Pixel>& values, size_t count) {
+  return Fnv1a().add(values.data(), count * sizeof(Pixel)).hex();
 }
 
-// Stores `values` in the file's pixel type, with their hash in the header.
-void write_pixels(Imf::OStream& stream, Imf::Header header, const ImageRGB& image, const std::vector<float>& values,
-                  ExrOptions::Pixel pixel, const std::atomic<bool>* cancel) {
+// Stores `values` (a plane per channel) in the file's pixel type, with the hash of R, G, B in the header.
+void write_pixels(Imf::OStream& stream, Imf::Header header, const ImageRGB& image,
+                  const std::vector<std::string>& channels, const std::vector<float>& values, ExrOptions::Pixel pixel,
+                  const std::atomic<bool>* cancel) {
+  const size_t rgb = 3 * static_cast<size_t>(image.width) * static_cast<size_t>(image.height);
   if (pixel == ExrOptions::Pixel::float32) {
-    header.insert("genplug.pixels.hash", Imf::StringAttribute(pixels_hash(values)));
-    return write_pixels(stream, header, image, Imf::FLOAT, values, cancel);
+    header.insert("genplug.pixels.hash", Imf::StringAttribute(pixels_hash(values, rgb)));
+    return write_pixels(stream, header, image, Imf::FLOAT, channels, values, cancel);
   }
   const std::vector<half> halves(values.begin(), values.end());  // round to nearest; beyond 65504 -> inf
-  header.insert("genplug.pixels.hash", Imf::StringAttribute(pixels_hash(halves)));
-  write_pixels(stream, header, image, Imf::HALF, halves, cancel);
+  header.insert("genplug.pixels.hash", Imf::StringAttribute(pixels_hash(halves, rgb)));
+  write_pixels(stream, header, image, Imf::HALF, channels, halves, cancel);
+}
+
+// The channel names: R, G, B, then LAYER.R, LAYER.G, LAYER.B for each layer (Nuke reads LAYER as a layer).
+std::vector<std::string> channel_names(const std::vector<ExrLayer>& layers) {
+  std::vector<std::string> names = {"R", "G", "B"};
+  for (const auto& layer : layers)
+    for (const char* c : {".R", ".G", ".B"}) names.push_back(layer.name + c);
+  return names;
+}
+
+void check_layers(const ImageRGB& image, const std::vector<ExrLayer>& layers) {
+  std::set<std::string> seen;
+  for (const auto& layer : layers) {
+    if (layer.name.empty() || layer.name.find_first_of(". ") != std::string::npos || !seen.insert(layer.name).second)
+      throw std::invalid_argument("write_exr: layer name '" + layer.name + "' is empty, repeated or holds '.' or ' '");
+    if (layer.image.width != image.width || layer.image.height != image.height ||
+        layer.image.planar.size() != image.planar.size())
+      throw std::invalid_argument("write_exr: layer '" + layer.name + "' is not the image's size");
+  }
 }
 
 }  // namespace
-
-void unlink_pending_output() noexcept {
-  if (g_pending.exchange(false)) ::unlink(g_pending_path);
-}
 
 float srgb_to_linear(float encoded) {
   const double magnitude = std::fabs(static_cast<double>(encoded));
@@ -394,23 +298,30 @@ std::string to_string(ExrOptions::Encoding encoding) {
   return encoding == ExrOptions::Encoding::scene_linear ? "linear" : "display";
 }
 
-void write_exr(const fs::path& path, const ImageRGB& image, const ExrMetadata& metadata, const ExrOptions& options) {
+void write_exr(const fs::path& path, const ImageRGB& image, const ExrMetadata& metadata, const ExrOptions& options,
+               const std::vector<ExrLayer>& layers) {
   // Everything that can be checked without touching the disk comes first.
   check_image(image);
-  const Imf::Header header = make_header(image, metadata, options);
+  check_layers(image, layers);
+  const std::vector<std::string> channels = channel_names(layers);
+  const Imf::Header header = make_header(image, channels, metadata, options);
   std::error_code ec;
   const fs::file_status status = fs::symlink_status(path, ec);
   if (fs::is_directory(status) || fs::is_directory(fs::status(path, ec))) fail_output(path, "it is a folder");
   if (fs::exists(status) && !options.overwrite) fail_output(path, "the file already exists (overwrite not requested)");
 
-  const std::vector<float> values = stored_values(image, options.encoding);
+  std::vector<float> values = stored_values(image, options.encoding);
+  for (const auto& layer : layers) {
+    const std::vector<float> more = stored_values(layer.image, options.encoding);
+    values.insert(values.end(), more.begin(), more.end());
+  }
   TemporaryFile temporary(path);
   FdOStream stream(temporary.fd(), temporary.path().string());
   const auto cancelled = [&] {  // the temporary file goes with `temporary`; the target is untouched
     throw HostError(ErrorKind::cancelled, path.string() + ": cancelled while writing; nothing was written");
   };
   try {
-    write_pixels(stream, header, image, values, options.pixel, options.cancel);
+    write_pixels(stream, header, image, channels, values, options.pixel, options.cancel);
   } catch (const WriteCancelled&) {
     cancelled();
   } catch (const std::exception& e) {
@@ -532,12 +443,15 @@ ExrMetadata read_exr_metadata(const fs::path& path) {
   }
 }
 
-ImageRGB read_exr(const fs::path& path, std::map<std::string, std::string>* string_attributes) {
+ImageRGB read_exr(const fs::path& path, std::map<std::string, std::string>* string_attributes,
+                  const std::string& layer) {
   try {
     std::optional<Imf::InputFile> opened;
     Imf::InputFile& file = open_limited(opened, path);
     const Imf::Header& header = file.header();
-    for (const char* channel : {"R", "G", "B"})
+    const std::string prefix = layer.empty() ? "" : layer + ".";
+    const std::string names[] = {prefix + "R", prefix + "G", prefix + "B"};
+    for (const std::string& channel : names)
       if (!header.channels().findChannel(channel))
         throw HostError(ErrorKind::output, "cannot read EXR '" + path.string() + "': no channel " + channel);
     const Imath::Box2i window = header.dataWindow();
@@ -545,8 +459,9 @@ ImageRGB read_exr(const fs::path& path, std::map<std::string, std::string>* stri
     image.width = window.max.x - window.min.x + 1;
     image.height = window.max.y - window.min.y + 1;
     // Grown as bands arrive: a damaged file fails before the image's full size is allocated.
-    for (const char* name : {"R", "G", "B"})
-      read_channel<float>(file, name, [&](const float* v, size_t n) { image.planar.insert(image.planar.end(), v, v + n); });
+    for (const std::string& name : names)
+      read_channel<float>(file, name.c_str(),
+                          [&](const float* v, size_t n) { image.planar.insert(image.planar.end(), v, v + n); });
     if (string_attributes) *string_attributes = string_attributes_of(header);
     return image;
   } catch (const HostError&) {

@@ -15,6 +15,7 @@
 #include <genplug/host.hpp>
 #include <genplug/host/errors.hpp>
 #include <genplug/host/exr_writer.hpp>
+#include <genplug/host/png_writer.hpp>
 #include <genplug/host/tensor_ops.hpp>
 
 #include "fnv1a.hpp"
@@ -112,7 +113,7 @@ struct Pipeline::Impl {
   // What decides the pixels, with every default resolved (so "64" and "64.0", or a default written out, are
   // the same item); where the file goes, its name and its compression do not count.
   std::string item_hash(const Job& job) const {
-    const nlohmann::json identity = {
+    nlohmann::json identity = {
         {"prompt", job.prompt},
         {"seed", job.seed},
         {"width", job.width.value_or(defaults.width)},
@@ -124,6 +125,7 @@ struct Pipeline::Impl {
         {"scheduler", plugin_identity(&scheduler_ref(job))},
         {"posenc", plugin_identity(posenc_ref(job))},
         {"exr", {{"pixel", job.exr.pixel}, {"encoding", job.exr.encoding}}}};
+    if (!job.exr.x0_layers.empty()) identity["exr"]["x0_layers"] = job.exr.x0_layers;  // older hashes unchanged
     return Fnv1a().add(identity.dump()).hex();
   }
 
@@ -345,6 +347,8 @@ struct JobRun {
   double guidance = 0;
   JobResult result;
   Progress progress;
+  std::vector<ExrLayer> layers;  // x0 predictions asked for by exr.x0_layers, in evaluation order
+  bool preview_failed = false;   // a preview that cannot be written is reported once, and the render goes on
 
   // Conditioning, kept for the sampling loop.
   std::vector<std::pair<std::string, ManagedTensor>> cond;
@@ -453,11 +457,65 @@ struct JobRun {
     check_like(velocity.tensor(), *a.latent, "predict", "a velocity");
     ops->adopt(v_out, std::move(velocity));
     ++done;
+    capture_x0(x, sigma, v_out);
     if (m.options.progress) {
       progress.evaluation = done;
       progress.elapsed_seconds = std::chrono::duration<double>(Clock::now() - start).count();
       progress.seconds_per_evaluation = progress.elapsed_seconds / double(done);
       m.options.progress(progress);
+    }
+  }
+
+  // After evaluation `done`, when a preview or an EXR layer asks for it: the model's prediction of the final
+  // latent, x0 = x - sigma v (flow matching: x = (1 - sigma) x0 + sigma noise, v = noise - x0), pictured.
+  void capture_x0(genplug_tensor_handle x, double sigma, genplug_tensor_handle v) {
+    const auto& wanted = job.exr.x0_layers;
+    const bool layer = std::find(wanted.begin(), wanted.end(), done) != wanted.end();
+    const bool preview = m.options.preview_every > 0 && done % m.options.preview_every == 0 && !preview_failed;
+    if (!layer && !preview) return;
+    genplug_tensor_handle x0 = ops->combine({x, v}, {1.0, -sigma});
+    struct Release {
+      HostTensorOps& ops;
+      genplug_tensor_handle h;
+      ~Release() { ops.release(h); }
+    } release{*ops, x0};
+    const DLTensor& latent = ops->dl(x0);
+    if (preview) write_preview(latent);
+    if (layer) {
+      ManagedTensor image = m.model.decode(latent, result.height, result.width, eval_ctx);
+      layers.push_back({layer_name(done), {int(result.width), int(result.height),
+                                           planar_of(image, result.height, result.width, "decode")}});
+    }
+  }
+
+  // x0_eN, N zero-padded to the digits of the job's evaluation count (x0_e03 of 12): layers sort in order.
+  std::string layer_name(uint64_t evaluation) const {
+    const std::string n = std::to_string(evaluation), all = std::to_string(progress.evaluations);
+    return "x0_e" + std::string(all.size() > n.size() ? all.size() - n.size() : 0, '0') + n;
+  }
+
+  // The PNG beside the output: the model's quick preview when it has one, else a full decode shrunk here.
+  void write_preview(const DLTensor& latent) {
+    const uint32_t side = m.options.preview_max_side;
+    ImageRGB picture;
+    if (m.model.has_preview()) {
+      ManagedTensor image = m.model.preview(latent, result.height, result.width, side, eval_ctx);
+      const DLTensor& t = image.tensor();
+      const bool fits = t.ndim == 4 && t.shape[2] >= 1 && t.shape[3] >= 1 && t.shape[2] <= side && t.shape[3] <= side;
+      if (!fits)
+        throw HostError(ErrorKind::plugin, m.model.id() + ": preview returned an image of shape " + shape_text(t) +
+                                               ", not within " + std::to_string(side) + " x " + std::to_string(side));
+      picture = {int(t.shape[3]), int(t.shape[2]), planar_of(image, uint32_t(t.shape[2]), uint32_t(t.shape[3]), "preview")};
+    } else {
+      ManagedTensor image = m.model.decode(latent, result.height, result.width, eval_ctx);
+      picture = shrink_to_fit({int(result.width), int(result.height),
+                               planar_of(image, result.height, result.width, "decode")}, int(side));
+    }
+    try {
+      write_png(preview_path(job.output), picture);
+    } catch (const HostError& e) {
+      preview_failed = true;
+      m.log(GENPLUG_LOG_WARNING, where + ": no more previews: " + e.what());
     }
   }
 
@@ -519,6 +577,11 @@ struct JobRun {
     if (m.options.on_initial_latent) m.options.on_initial_latent(latent.get()->dl_tensor);
     const std::vector<double> sigmas = scheduler->sigmas(steps, geometry.image_tokens, m.ctx);
     progress.evaluations = scheduler->evaluation_count(static_cast<uint32_t>(sigmas.size()), m.ctx);
+    for (uint32_t e : job.exr.x0_layers)
+      if (e > progress.evaluations)
+        throw HostError(ErrorKind::manifest, where + ": exr.x0_layers: evaluation " + std::to_string(e) +
+                                                 " is beyond the " + std::to_string(progress.evaluations) +
+                                                 " model evaluations of this job");
 
     HostTensorOps tensor_ops(m.model.raw(), m.model.tensor_ops());
     tensor_ops.on_log([this](int32_t sev, const std::string& msg) { m.log(sev, msg); });
@@ -580,21 +643,27 @@ struct JobRun {
                         (std::isnan(planar[first]) ? "NaN" : "inf") + "); nothing was written");
   }
 
+  // The first image of `image` (model.h's convention: CPU float32 [N, 3, height, width]) as planar RGB floats.
+  std::vector<float> planar_of(const ManagedTensor& image, uint32_t height, uint32_t width, const char* call) const {
+    const DLTensor& it = image.tensor();
+    const bool f32_cpu = it.dtype.code == kDLFloat && it.dtype.bits == 32 && it.dtype.lanes == 1 &&
+                         it.device.device_type == kDLCPU;
+    if (!f32_cpu || it.ndim != 4 || it.shape[0] < 1 || it.shape[1] != 3 || it.shape[2] != height ||
+        it.shape[3] != width)
+      throw HostError(ErrorKind::plugin, where + ": " + m.model.id() + ": " + call + " returned an image of shape " +
+                                             shape_text(it) + ", " + dlpack_text(it.dtype, it.device) + "; expected [N, 3, " +
+                                             std::to_string(height) + ", " + std::to_string(width) +
+                                             "], float32 cpu:0 (model.h, image convention)");
+    std::vector<float> planar = to_cpu_float(it);
+    planar.resize(size_t(3) * width * height);  // batch 0
+    return planar;
+  }
+
   // The image as planar RGB floats (model.h: CPU float32 [1, 3, H, W]).
   std::vector<float> decode(const ManagedTensor& latent) {
     stage("decode");
     ManagedTensor image = m.model.decode(latent.tensor(), result.height, result.width, m.ctx);
-    const DLTensor& it = image.tensor();
-    const bool f32_cpu = it.dtype.code == kDLFloat && it.dtype.bits == 32 && it.dtype.lanes == 1 &&
-                         it.device.device_type == kDLCPU;
-    if (!f32_cpu || it.ndim != 4 || it.shape[0] < 1 || it.shape[1] != 3 || it.shape[2] != result.height ||
-        it.shape[3] != result.width)
-      throw HostError(ErrorKind::plugin, where + ": " + m.model.id() + ": decode returned an image of shape " +
-                                             shape_text(it) + ", " + dlpack_text(it.dtype, it.device) + "; expected [N, 3, " +
-                                             std::to_string(result.height) + ", " + std::to_string(result.width) +
-                                             "], float32 cpu:0 (model.h, image convention)");
-    std::vector<float> planar = to_cpu_float(it);
-    planar.resize(size_t(3) * result.width * result.height);  // batch 0
+    std::vector<float> planar = planar_of(image, result.height, result.width, "decode");
     check_finite_pixels(planar);
     if (m.options.on_image) m.options.on_image(planar, result.width, result.height);
     stop_if_cancelled();
@@ -650,13 +719,20 @@ struct JobRun {
     try {
       ExrOptions options = exr_options(job.exr, replace);
       options.cancel = m.options.cancel;  // a signal stops the write too, leaving no file
-      write_exr(job.output, img, metadata(), options);
+      write_exr(job.output, img, metadata(), options, layers);
     } catch (const HostError& e) {
       // Another process (an overlapping shard, a resubmitted task) finished the same item meanwhile: done.
       if (e.kind() == ErrorKind::cancelled || replace ||
           m.existing_output(job) != Pipeline::Impl::Existing::ours_intact)
         throw;
       result.skipped = true;
+    }
+    if (m.options.preview && !result.skipped) {
+      try {  // the EXR is the output of record: a preview that cannot be written is a warning
+        write_png(preview_path(job.output), shrink_to_fit(img, int(m.options.preview_max_side)));
+      } catch (const HostError& e) {
+        m.log(GENPLUG_LOG_WARNING, where + ": " + e.what());
+      }
     }
   }
 };

@@ -229,6 +229,24 @@ genplug_tensor_handle HostTensorOps::view(const DLTensor& t) {
 
 void HostTensorOps::release(genplug_tensor_handle h) { impl_->drop(H(h), false); }
 
+genplug_tensor_handle HostTensorOps::combine(const std::vector<genplug_tensor_handle>& inputs,
+                                             const std::vector<double>& coeffs) {
+  if (inputs.empty() || inputs.size() != coeffs.size())
+    throw std::invalid_argument("HostTensorOps::combine: inputs and coefficients differ in number");
+  Handle* out = nullptr;
+  try {
+    out = impl_->alloc(impl_->checked(inputs[0])->dl, false);
+    impl_->lincomb(handle_of(out), uint32_t(inputs.size()), inputs.data(), coeffs.data());
+    return handle_of(out);
+  } catch (const Failure& e) {
+    if (out) impl_->drop(out, false);
+    throw HostError(ErrorKind::runtime, std::string("tensor operations: ") + e.what());
+  } catch (...) {
+    if (out) impl_->drop(out, false);
+    throw;
+  }
+}
+
 const DLTensor& HostTensorOps::dl(genplug_tensor_handle h) const { return impl_->checked(h)->dl; }
 
 void HostTensorOps::adopt(genplug_tensor_handle dst, ManagedTensor t) {

@@ -4,6 +4,8 @@
 #define BOOST_TEST_MODULE pipeline
 #include <boost/test/unit_test.hpp>
 
+#include <png.h>
+
 #include <algorithm>
 #include <limits>
 #include <cmath>
@@ -97,10 +99,10 @@ struct GoldenRun {
   }
 
   // Runs the job with the golden noise injected; returns the final packed latent and the decoded image.
+  // `exr` is merged into the manifest's exr settings; `o` may set previews.
   void run(const json& posenc, std::vector<float>& final_latent, std::vector<float>& image, uint32_t& w, uint32_t& h,
-           uint64_t& evaluations) {
+           uint64_t& evaluations, const json& exr = json::object(), PipelineOptions o = {}) {
     const auto noise = golden_tensor(*sample, "noise");
-    PipelineOptions o;
     o.on_initial_latent = [&](DLTensor& latent) {
       int64_t n = 1;
       for (int i = 0; i < latent.ndim; ++i) n *= latent.shape[i];
@@ -115,6 +117,7 @@ struct GoldenRun {
       h = height;
     };
     json m = manifest(posenc);
+    m["exr"].update(exr);
     const auto grid = info["grid_tokens_hw"];
     Pipeline p(Manifest::parse(m, dir.path / "golden.json"), o);
     // The image size follows from the golden token grid and the model's pixels per token.
@@ -164,6 +167,88 @@ BOOST_AUTO_TEST_CASE(golden_euler_sampling_is_reproduced_end_to_end_with_plain_r
   BOOST_TEST(attrs["genplug.posenc"] == "none");
   BOOST_TEST(attrs["genplug.model"] == "org.genplug.flux");
   BOOST_TEST(json::parse(attrs["genplug.manifest"])["jobs"].size() == 1u);
+}
+
+// exr.x0_layers: the model's prediction of the final image after chosen evaluations, as EXR layers. With Euler
+// the last evaluation's prediction x - sigma v is the last step itself (sigma_next = 0): that layer is the image,
+// bit for bit; the first evaluation's is another picture.
+BOOST_AUTO_TEST_CASE(x0_layers_hold_the_predictions_and_the_last_one_is_the_image) {
+  GoldenRun g;
+  const uint32_t n = g.info["sampling"]["num_steps"].get<uint32_t>();
+  BOOST_REQUIRE(n >= 2);
+  std::vector<float> final_latent, image;
+  uint32_t w = 0, h = 0;
+  uint64_t evaluations = 0;
+  g.run("none", final_latent, image, w, h, evaluations, {{"x0_layers", {1, n}}});
+  const fs::path exr = g.dir.path / "golden.exr";
+  const std::string digits = std::to_string(n);
+  auto name = [&](uint32_t e) {
+    const std::string s = std::to_string(e);
+    return "x0_e" + std::string(digits.size() - s.size(), '0') + s;
+  };
+  const auto last = genplug::host::read_exr(exr, nullptr, name(n)).planar;
+  const auto first = genplug::host::read_exr(exr, nullptr, name(1)).planar;
+  BOOST_TEST(last == genplug::host::read_exr(exr).planar, boost::test_tools::per_element());
+  BOOST_TEST(relative_error(first, last) > 1e-3);
+
+  // An evaluation the job does not make is a manifest error, before anything is written.
+  fs::remove(exr);
+  try {
+    g.run("none", final_latent, image, w, h, evaluations, {{"x0_layers", {n + 1}}});
+    BOOST_ERROR("x0_layers beyond the evaluations was accepted");
+  } catch (const genplug::host::HostError& e) {
+    BOOST_TEST(int(e.kind()) == int(genplug::host::ErrorKind::manifest));
+    BOOST_TEST(std::string(e.what()).find("exr.x0_layers: evaluation " + std::to_string(n + 1)) != std::string::npos,
+               e.what());
+  }
+  BOOST_TEST(!fs::exists(exr));
+}
+
+// Reads an 8-bit RGB PNG: interleaved bytes, width, height.
+std::vector<png_byte> read_png(const fs::path& path, int& width, int& height) {
+  png_image png{};
+  png.version = PNG_IMAGE_VERSION;
+  BOOST_REQUIRE(png_image_begin_read_from_file(&png, path.c_str()));
+  png.format = PNG_FORMAT_RGB;
+  std::vector<png_byte> rgb(PNG_IMAGE_SIZE(png));
+  BOOST_REQUIRE(png_image_finish_read(&png, nullptr, rgb.data(), 0, nullptr));
+  width = int(png.width);
+  height = int(png.height);
+  return rgb;
+}
+
+// Previews: after every evaluation the model's prediction x0 goes to golden.png through FLUX's quick preview.
+// Large enough to hold the image, the preview is the full decode, and the last one (x0 of the last Euler step)
+// is the image itself, quantised; smaller, it keeps the aspect ratio within the size asked for.
+BOOST_AUTO_TEST_CASE(previews_show_the_prediction_and_the_last_one_is_the_image) {
+  GoldenRun g;
+  std::vector<float> final_latent, image;
+  uint32_t w = 0, h = 0;
+  uint64_t evaluations = 0;
+  PipelineOptions o;
+  o.preview_every = 1;
+  o.preview_max_side = 65536;
+  g.run("none", final_latent, image, w, h, evaluations, json::object(), o);
+  const fs::path png = g.dir.path / "golden.png";
+  int pw = 0, ph = 0;
+  const auto rgb = read_png(png, pw, ph);
+  BOOST_TEST(pw == int(w));
+  BOOST_TEST(ph == int(h));
+  const size_t plane = size_t(w) * h;
+  size_t differ = 0;
+  for (size_t c = 0; c < 3; ++c)
+    for (size_t i = 0; i < plane; ++i)
+      differ += rgb[3 * i + c] != png_byte(std::lround(std::clamp(image[c * plane + i], 0.0f, 1.0f) * 255.0f));
+  BOOST_TEST(differ == 0u);
+
+  o.preview_max_side = 16;
+  fs::remove(png);
+  g.run("none", final_latent, image, w, h, evaluations, json::object(), o);
+  read_png(png, pw, ph);
+  const double s = 16.0 / double(std::max(w, h));
+  BOOST_TEST(std::max(pw, ph) == 16);
+  BOOST_TEST(pw == std::max(1L, std::lround(double(w) * s)));
+  BOOST_TEST(ph == std::max(1L, std::lround(double(h) * s)));
 }
 
 BOOST_AUTO_TEST_CASE(golden_dype_sampling_is_reproduced_end_to_end) {

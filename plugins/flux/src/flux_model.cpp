@@ -22,6 +22,7 @@
 #include <genplug/internal/bounded_json.hpp>
 
 #include "dlpack_bridge.hpp"
+#include "latent_preview.hpp"
 #include "model_settings.hpp"
 #include "model_tensor_ops.hpp"
 #include "transformer_source.hpp"
@@ -85,7 +86,9 @@ class FluxModel final : public Model {
 
   const void* extension(const char* id) noexcept override {
     static const genplug_model_adapters_t adapters{sizeof(genplug_model_adapters_t), &set_adapters};
+    static const genplug_model_preview_t preview{sizeof(genplug_model_preview_t), &preview_thunk};
     if (std::strcmp(id, GENPLUG_EXT_MODEL_ADAPTERS) == 0) return &adapters;
+    if (std::strcmp(id, GENPLUG_EXT_MODEL_PREVIEW) == 0) return vae_ ? &preview : nullptr;
     if (std::strcmp(id, GENPLUG_EXT_MODEL_TENSOR_OPS) == 0) return &torch_tensor_ops();
     return nullptr;
   }
@@ -169,6 +172,31 @@ class FluxModel final : public Model {
       if (same_loras(loras, self->active_loras_)) return;
       self->use_loras(loras, ctx);
     });
+  }
+
+  // GENPLUG_EXT_MODEL_PREVIEW: the latent averaged to about the preview's size and decoded (latent_preview.hpp).
+  static genplug_status preview_thunk(genplug_model_t* model, const DLTensor* latent, uint32_t height, uint32_t width,
+                                      uint32_t max_side, DLManagedTensor** image, const genplug_context_t* c) {
+    if (image) *image = nullptr;
+    return detail::guard(c, [&] {
+      if (!model || !latent || !image) throw InvalidArgument("preview: NULL argument");
+      if (max_side < 16) throw InvalidArgument("preview: max_side " + std::to_string(max_side) + " is below 16");
+      auto* self = dynamic_cast<FluxModel*>(detail::ModelInstance::self(model)->impl.get());
+      if (!self) throw InvalidArgument("preview: not an org.genplug.flux instance");
+      Context ctx(c);
+      *image = self->preview(*latent, height, width, max_side, ctx);
+    });
+  }
+
+  DLManagedTensor* preview(const DLTensor& latent, uint32_t height, uint32_t width, uint32_t max_side, Context& ctx) {
+    ctx.check_cancelled();
+    auto [gh, gw] = grid(height, width, "preview");
+    torch::Tensor z = unpack_latent(checked_latent(latent, gh, gw, "preview"), gh, gw).to(device_, dtype_);
+    const Autoencoder& vae = require_vae("preview");
+    torch::Tensor image = rethrow_as(GENPLUG_E_FAILED, "preview", [&] {
+      return preview_decode(vae, z, height, width, max_side);
+    });
+    return to_dlpack(((image.to(torch::kCPU, torch::kFloat32) + 1.0) * 0.5).contiguous());
   }
 
   static bool same_loras(const std::vector<LoraFile>& a, const std::vector<LoraFile>& b) {

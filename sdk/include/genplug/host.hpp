@@ -553,6 +553,18 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
     if (!a) throw PluginError(GENPLUG_E_UNSUPPORTED, id_ + ": this model cannot swap adapters (LoRAs)");
     ctx.check(a->set(raw(), adapters_json.c_str(), ctx.get()), id_ + ": adapters");
   }
+  /// True when the model offers a quick preview of a latent (GENPLUG_EXT_MODEL_PREVIEW).
+  bool has_preview() const { return preview_table() != nullptr; }
+  /// A quick picture of `latent` within max_side x max_side (see genplug_model_preview). Throws PluginError,
+  /// GENPLUG_E_UNSUPPORTED when the model has no preview.
+  ManagedTensor preview(const DLTensor& latent, uint32_t height, uint32_t width, uint32_t max_side,
+                        CallContext& ctx) const {
+    const genplug_model_preview_t* p = preview_table();
+    if (!p) throw PluginError(GENPLUG_E_UNSUPPORTED, id_ + ": this model has no preview");
+    DLManagedTensor* t = nullptr;
+    ctx.check(p->preview(raw(), &latent, height, width, max_side, &t, ctx.get()), id_ + ": preview");
+    return expect(t, "preview");
+  }
   /// Named conditioning tensors from a prompt (`options_json` may be empty). Throws PluginError.
   std::vector<std::pair<std::string, ManagedTensor>> condition(const std::string& prompt,
                                                                const std::string& options_json,
@@ -589,6 +601,11 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
   }
 
  private:
+  const genplug_model_preview_t* preview_table() const {
+    const auto* p = static_cast<const genplug_model_preview_t*>(
+        raw()->get_extension ? raw()->get_extension(raw(), GENPLUG_EXT_MODEL_PREVIEW) : nullptr);
+    return p && GENPLUG_HAS_FIELD(p, genplug_model_preview_t, preview) && p->preview ? p : nullptr;
+  }
   // Owns `t` from here on (its deleter runs even when it is refused), then checks it is well-formed DLPack.
   ManagedTensor expect(DLManagedTensor* t, const char* what) const {
     ManagedTensor owned(t, keepalive_);

@@ -223,6 +223,24 @@ typedef struct genplug_model_adapters {
   genplug_status (*set)(struct genplug_model* model, const char* adapters_json, const genplug_context_t* ctx);
 } genplug_model_adapters_t;
 
+/** Optional model extension (get_extension(GENPLUG_EXT_MODEL_PREVIEW)): a quick, approximate picture of a
+ * latent, for watching a long render (the host's `--preview-every`). Hosts without it decode in full and
+ * shrink the image, which at 4096 x 4096 costs as much as the final decode. The struct is model-owned, valid
+ * until destroy. */
+#define GENPLUG_EXT_MODEL_PREVIEW "org.genplug.model.preview/1"
+
+/** The table of GENPLUG_EXT_MODEL_PREVIEW: model-owned, valid until destroy. */
+typedef struct genplug_model_preview {
+  uint32_t struct_size; /**< sizeof(genplug_model_preview_t) as the plugin compiled it */
+  /** Writes to `*image` a picture of `latent` (borrowed for the call; a latent of this model for an image of
+   * height x width, as predict takes it) in decode's convention (CPU float32 [1, 3, h, w], values nominally in
+   * [0, 1]), where h and w keep the aspect ratio within a pixel and neither exceeds `max_side` (>= 16). Owned by
+   * the caller (call its deleter). It approximates decode(latent) shrunk to h x w and costs about a decode at
+   * that size; how it approximates is the model's to document. [thread: render] */
+  genplug_status (*preview)(struct genplug_model* model, const DLTensor* latent, uint32_t height, uint32_t width,
+                            uint32_t max_side, DLManagedTensor** image, const genplug_context_t* ctx);
+} genplug_model_preview_t;
+
 GENPLUG_END_DECLS
 
 #endif /* GENPLUG_MODEL_H */

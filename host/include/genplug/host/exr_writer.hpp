@@ -39,7 +39,14 @@ struct ImageRGB {
   std::vector<float> planar;
 };
 
-// Writes `image` to `path` atomically: a temporary file in the same folder, renamed over `path` only when
+// A further picture in the same file, as channels NAME.R, NAME.G, NAME.B (a layer in Nuke's terms): e.g. the
+// model's x0 prediction at an intermediate step. Same size and convention as the image.
+struct ExrLayer {
+  std::string name;  // not empty, no '.' or ' '
+  ImageRGB image;
+};
+
+// Writes `image` (and `layers`, stored like it) to `path` atomically: a temporary file in the same folder, renamed over `path` only when
 // complete (and, without overwrite, only if `path` still does not exist). Each metadata entry becomes an
 // attribute of its type with that name; `software` defaults to "genplug <version>" unless metadata sets it.
 // Standard attributes of OpenEXR's list (capDate, comments, owner: strings; utcOffset: float) must have their
@@ -58,7 +65,7 @@ struct ImageRGB {
 // (Imf::setGlobalThreadCount), which is the host's choice. A process killed mid-write (SIGKILL) can leave a
 // hidden ".<name>.tmp-*" file in the folder; every error the writer sees removes it.
 void write_exr(const std::filesystem::path& path, const ImageRGB& image,
-               const ExrMetadata& metadata, const ExrOptions& options);
+               const ExrMetadata& metadata, const ExrOptions& options, const std::vector<ExrLayer>& layers = {});
 
 // Whether the EXR at `path` reads completely and its pixel data still hash to its genplug.pixels.hash
 // attribute (false for a truncated or altered file, or one without the attribute). Reads every pixel.
@@ -76,11 +83,11 @@ std::map<std::string, std::string> read_exr_attributes(const std::filesystem::pa
 // attribute types are left out). Throws HostError(ErrorKind::output) naming the path when it is no readable EXR.
 ExrMetadata read_exr_metadata(const std::filesystem::path& path);
 
-// Reads the R, G, B channels of an EXR as float (data window, row-major planar), and optionally every string
-// attribute of its header. Throws HostError(ErrorKind::output) naming the path when it cannot be read or lacks
-// one of R, G, B.
+// Reads the R, G, B channels of an EXR (or of `layer`: LAYER.R, LAYER.G, LAYER.B) as float (data window,
+// row-major planar), and optionally every string attribute of its header. Throws HostError(ErrorKind::output)
+// naming the path when it cannot be read or lacks one of the channels.
 ImageRGB read_exr(const std::filesystem::path& path,
-                  std::map<std::string, std::string>* string_attributes = nullptr);
+                  std::map<std::string, std::string>* string_attributes = nullptr, const std::string& layer = "");
 
 // The sRGB (IEC 61966-2-1) decode applied in scene_linear mode, symmetric for negative values.
 float srgb_to_linear(float encoded);

@@ -23,6 +23,7 @@ struct ExrSettings {
   std::string compression = "zip";
   bool overwrite = false;
   std::string owner;  // the standard `owner` attribute when not empty
+  std::vector<uint32_t> x0_layers;  // evaluations (1-based) whose x0 prediction is stored as a layer
 };
 
 // One work item: a manifest job, or one item of a batch job (docs/manifest.md, "Batches").

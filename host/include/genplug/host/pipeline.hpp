@@ -37,6 +37,13 @@ struct PipelineOptions {
   std::function<void(const Progress&)> progress;
   std::function<void(int32_t severity, const std::string&)> log;
   std::vector<std::filesystem::path> extra_plugin_path;  // searched before the manifest's and the defaults
+  // PNG previews at preview_path(output) (png_writer.hpp), replaced as they are written: `preview` writes the
+  // final image's after its EXR; preview_every N > 0 also writes the model's current prediction of the final
+  // image (x0) after every N-th model evaluation, within preview_max_side pixels, by the model's quick preview
+  // (GENPLUG_EXT_MODEL_PREVIEW) when it has one, else by a full decode shrunk on the host.
+  bool preview = false;
+  uint32_t preview_every = 0;
+  uint32_t preview_max_side = 1024;
   // Hooks for embedding hosts and tests: the latent after noise() (writable: replace it to inject your own),
   // the final latent before decode, and the decoded image (planar RGB, sRGB-encoded).
   std::function<void(DLTensor& latent)> on_initial_latent;

@@ -30,6 +30,9 @@ class HostTensorOps {
   // A handle viewing `t`'s memory (not owned: `t` must outlive the handle). Release with release().
   genplug_tensor_handle view(const DLTensor& t);
   void release(genplug_tensor_handle h);
+  // A new handle (release it) holding sum over i of coeffs[i] * inputs[i], made and computed by the same
+  // operations the scheduler gets (the model's when it lends them). Throws HostError(runtime) with the reason.
+  genplug_tensor_handle combine(const std::vector<genplug_tensor_handle>& inputs, const std::vector<double>& coeffs);
   // A DLTensor describing a handle's memory; valid until the handle is released or adopts another tensor.
   const DLTensor& dl(genplug_tensor_handle h) const;
   // Makes `t` (a model output: the velocity) the memory of handle `dst` without a copy when it matches the

@@ -1,0 +1,125 @@
+// genplug host — files written atomically: created exclusively beside their target, renamed into place only
+// when complete, removed on every error (and by unlink_pending_output() from a signal handler). Used by the EXR
+// and PNG writers.
+#pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <sstream>
+#include <string>
+
+namespace genplug::host {
+
+// HostError(ErrorKind::output, "cannot write output 'PATH': WHY").
+[[noreturn]] void fail_output(const std::filesystem::path& path, const std::string& why);
+// The same, but retryable when the error number says the disk is full or failing (ENOSPC, EDQUOT, EIO).
+[[noreturn]] void fail_write(const std::filesystem::path& path, const std::string& why, int error_number);
+
+// The temporary file being written, remembered for unlink_pending_output() (exr_writer.hpp); one at a time.
+void set_pending_output(const std::filesystem::path& path) noexcept;
+void clear_pending_output() noexcept;
+
+namespace fs = std::filesystem;
+
+// A file created exclusively next to the target; removed on destruction unless committed.
+class TemporaryFile {
+ public:
+  explicit TemporaryFile(const fs::path& target) : target_(target) {
+    const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    static std::atomic<unsigned> counter{0};
+    std::random_device entropy;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      std::ostringstream name;
+      name << '.' << target.filename().string() << ".tmp-" << ::getpid() << '-' << counter++ << '-' << std::hex
+           << entropy();
+      path_ = folder / name.str();
+      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd_ >= 0) {
+        set_pending_output(path_);
+        return;
+      }
+      if (errno != EEXIST) break;
+    }
+    const int error = errno;
+    path_.clear();
+    if (error == ENOENT) fail_output(target, "folder '" + folder.string() + "' does not exist");
+    if (error == ENOTDIR) fail_output(target, "'" + folder.string() + "' is not a folder");
+    if (error == EACCES || error == EPERM || error == EROFS)
+      fail_output(target, "folder '" + folder.string() + "' is not writable (" + std::strerror(error) + ")");
+    fail_output(target, std::string("cannot create a temporary file in '") + folder.string() + "': " +
+                            std::strerror(error));
+  }
+
+  ~TemporaryFile() {
+    clear_pending_output();
+    close_quietly();
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+
+  TemporaryFile(const TemporaryFile&) = delete;
+  TemporaryFile& operator=(const TemporaryFile&) = delete;
+
+  int fd() const { return fd_; }
+  const fs::path& path() const { return path_; }
+
+  // Flushes to disk and closes; the data must be durable before the rename makes it visible.
+  void sync_and_close() {
+    if (::fsync(fd_) != 0) fail_write(target_, std::string("fsync failed: ") + std::strerror(errno), errno);
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) fail_write(target_, std::string("close failed: ") + std::strerror(errno), errno);
+  }
+
+  // Renames over the target (only if it does not exist unless overwrite); the temporary is then gone.
+  void commit(bool overwrite) {
+    clear_pending_output();  // renamed (or about to fail and be removed by the destructor)
+    rename_into_place(overwrite);
+    path_.clear();
+    sync_folder();
+  }
+
+ private:
+  void rename_into_place(bool overwrite) {
+    if (!overwrite) {
+#ifdef RENAME_NOREPLACE
+      if (::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, target_.c_str(), RENAME_NOREPLACE) == 0) return;
+      if (errno == EEXIST) fail_output(target_, "the file already exists (overwrite not requested)");
+      if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+        fail_output(target_, std::string("rename failed: ") + std::strerror(errno));
+#endif
+      // No atomic no-replace rename on this system or file system: check, then rename.
+      std::error_code ec;
+      if (fs::exists(fs::symlink_status(target_, ec)))
+        fail_output(target_, "the file already exists (overwrite not requested)");
+    }
+    if (std::rename(path_.c_str(), target_.c_str()) != 0)
+      fail_output(target_, std::string("rename failed: ") + std::strerror(errno));
+  }
+
+  void sync_folder() const {  // best effort: makes the rename itself durable
+    const fs::path folder = target_.has_parent_path() ? target_.parent_path() : fs::path(".");
+    const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    ::fsync(fd);
+    ::close(fd);
+  }
+
+  void close_quietly() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  fs::path target_;
+  fs::path path_;
+  int fd_ = -1;
+};
+
+
+}  // namespace genplug::host
