@@ -41,7 +41,7 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "libdlpack-dev")
 # genplug::host is a static library: building against it needs these (hosts of the C ABI alone do not).
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "nlohmann-json3-dev, libboost-filesystem-dev, libopenexr-dev, libpng-dev, pkg-config")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "nlohmann-json3-dev, libboost-filesystem-dev, libopenexr-dev, libpng-dev, libopencolorio-dev, pkg-config")
 # The C ABI's version travels with the package: hosts and plugins depend on genplug-abi-1 (>= 1.1).
 set(CPACK_DEBIAN_PACKAGE_PROVIDES "genplug-abi-${GENPLUG_ABI_MAJOR} (= ${GENPLUG_ABI_VERSION})")
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "genplug ${PROJECT_VERSION}, C ABI ${GENPLUG_ABI_VERSION}: the SDK headers, the reference host library and CLI (JSON manifest in, OpenEXR out), and the DyPE, flowmatch and FLUX.1 plugins.")

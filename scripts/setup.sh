@@ -8,9 +8,9 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
   libtorch-dev libopenblas0-pthread python3-torch
   libboost-dev libboost-filesystem-dev libboost-test-dev
-  nlohmann-json3-dev libopenexr-dev libpng-dev libdlpack-dev libsentencepiece-dev
+  nlohmann-json3-dev libopenexr-dev libpng-dev libopencolorio-dev libdlpack-dev libsentencepiece-dev
   libcli11-dev json-schema-test-suite doxygen
-  slurmctld slurmd slurm-client munge openexr
+  slurmctld slurmd slurm-client munge openexr openimageio-tools
 )
 missing=()
 for p in "${packages[@]}"; do

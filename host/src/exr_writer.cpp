@@ -168,9 +168,10 @@ Imf::Header make_header(const ImageRGB& image, const std::vector<std::string>& c
   header.compression() = compression_value(options.compression);
   const Imf::PixelType type = options.pixel == ExrOptions::Pixel::half ? Imf::HALF : Imf::FLOAT;
   for (const auto& channel : channels) header.channels().insert(channel, Imf::Channel(type));
-  // Rec.709 primaries, D65 white point: the gamut of sRGB, which is what the model produces.
-  Imf::addChromaticities(header, Imf::Chromaticities(Imath::V2f(0.64f, 0.33f), Imath::V2f(0.30f, 0.60f),
-                                                     Imath::V2f(0.15f, 0.06f), Imath::V2f(0.3127f, 0.3290f)));
+  if (const auto& c = options.chromaticities)
+    Imf::addChromaticities(header, Imf::Chromaticities(Imath::V2f((*c)[0], (*c)[1]), Imath::V2f((*c)[2], (*c)[3]),
+                                                       Imath::V2f((*c)[4], (*c)[5]), Imath::V2f((*c)[6], (*c)[7])));
+  if (!options.colorspace.empty()) header.insert("oiio:ColorSpace", Imf::StringAttribute(options.colorspace));
   // OpenEXR 3.1 has no addSoftware(); this is the same attribute (name "software", type string).
   header.insert("software", Imf::StringAttribute(std::string("genplug ") + GENPLUG_VERSION));
   for (const auto& [key, value] : metadata) {
@@ -181,14 +182,6 @@ Imf::Header make_header(const ImageRGB& image, const std::vector<std::string>& c
     insert_attribute(header, key, value);
   }
   return header;
-}
-
-// The values to store, channel-planar: decoded to linear, or the caller's values as given.
-std::vector<float> stored_values(const ImageRGB& image, ExrOptions::Encoding encoding) {
-  if (encoding == ExrOptions::Encoding::display) return image.planar;
-  std::vector<float> linear(image.planar.size());
-  std::transform(image.planar.begin(), image.planar.end(), linear.begin(), srgb_to_linear);
-  return linear;
 }
 
 // OpenEXR converts pixel types when reading but not when writing: the buffer must match the channel type.
@@ -257,12 +250,6 @@ void check_layers(const ImageRGB& image, const std::vector<ExrLayer>& layers) {
 
 }  // namespace
 
-float srgb_to_linear(float encoded) {
-  const double magnitude = std::fabs(static_cast<double>(encoded));
-  const double linear = magnitude <= 0.04045 ? magnitude / 12.92 : std::pow((magnitude + 0.055) / 1.055, 2.4);
-  return static_cast<float>(std::signbit(encoded) ? -linear : linear);
-}
-
 const std::vector<std::string>& compression_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> out;
@@ -286,17 +273,7 @@ ExrOptions::Pixel parse_pixel(const std::string& value) {
   throw std::invalid_argument("unknown EXR pixel type '" + value + "' (allowed: half, float)");
 }
 
-ExrOptions::Encoding parse_encoding(const std::string& value) {
-  if (value == "linear" || value == "scene_linear") return ExrOptions::Encoding::scene_linear;
-  if (value == "display") return ExrOptions::Encoding::display;
-  throw std::invalid_argument("unknown EXR encoding '" + value + "' (allowed: linear, display)");
-}
-
 std::string to_string(ExrOptions::Pixel pixel) { return pixel == ExrOptions::Pixel::half ? "half" : "float"; }
-
-std::string to_string(ExrOptions::Encoding encoding) {
-  return encoding == ExrOptions::Encoding::scene_linear ? "linear" : "display";
-}
 
 void write_exr(const fs::path& path, const ImageRGB& image, const ExrMetadata& metadata, const ExrOptions& options,
                const std::vector<ExrLayer>& layers) {
@@ -310,11 +287,8 @@ void write_exr(const fs::path& path, const ImageRGB& image, const ExrMetadata& m
   if (fs::is_directory(status) || fs::is_directory(fs::status(path, ec))) fail_output(path, "it is a folder");
   if (fs::exists(status) && !options.overwrite) fail_output(path, "the file already exists (overwrite not requested)");
 
-  std::vector<float> values = stored_values(image, options.encoding);
-  for (const auto& layer : layers) {
-    const std::vector<float> more = stored_values(layer.image, options.encoding);
-    values.insert(values.end(), more.begin(), more.end());
-  }
+  std::vector<float> values = image.planar;  // a plane per channel: R, G, B, then the layers'
+  for (const auto& layer : layers) values.insert(values.end(), layer.image.planar.begin(), layer.image.planar.end());
   TemporaryFile temporary(path);
   FdOStream stream(temporary.fd(), temporary.path().string());
   const auto cancelled = [&] {  // the temporary file goes with `temporary`; the target is untouched

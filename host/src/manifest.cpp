@@ -37,6 +37,8 @@ ExrSettings exr_settings(const nlohmann::json& j, ExrSettings base) {
   if (j.contains("compression")) base.compression = j["compression"];
   if (j.contains("overwrite")) base.overwrite = j["overwrite"];
   if (j.contains("owner")) base.owner = j["owner"];
+  if (j.contains("colorspace")) base.colorspace = j["colorspace"];
+  if (j.contains("ocio_config")) base.ocio_config = j["ocio_config"];
   if (j.contains("x0_layers")) base.x0_layers = j["x0_layers"].get<std::vector<uint32_t>>();
   return base;
 }

@@ -14,6 +14,7 @@
 
 #include <genplug/host.hpp>
 #include <genplug/host/errors.hpp>
+#include <genplug/host/color_management.hpp>
 #include <genplug/host/exr_writer.hpp>
 #include <genplug/host/png_writer.hpp>
 #include <genplug/host/tensor_ops.hpp>
@@ -66,10 +67,17 @@ CaptureDate capture_date(std::time_t now) {
   return {text, float(std::difftime(std::mktime(&utc), std::mktime(&local)))};
 }
 
-ExrOptions exr_options(const ExrSettings& s, bool force) {
+// The output's colour space: exr.colorspace, else what exr.encoding stands for (its meaning before OCIO).
+std::string colorspace_of(const ExrSettings& s) {
+  if (!s.colorspace.empty()) return s.colorspace;
+  return s.encoding == "display" ? "sRGB" : "Linear Rec.709 (sRGB)";
+}
+
+ExrOptions exr_options(const ExrSettings& s, bool force, const ColorConversion& color) {
   ExrOptions o;
   o.pixel = s.pixel == "float" ? ExrOptions::Pixel::float32 : ExrOptions::Pixel::half;
-  o.encoding = s.encoding == "display" ? ExrOptions::Encoding::display : ExrOptions::Encoding::scene_linear;
+  o.colorspace = color.name();
+  o.chromaticities = color.chromaticities();
   o.compression = s.compression;
   o.overwrite = s.overwrite || force;
   return o;
@@ -90,6 +98,25 @@ struct Pipeline::Impl {
   std::set<size_t> up_to_date;  // work items whose output is already there (resume)
   std::set<size_t> damaged;     // work items whose own output is damaged: replaced
   std::string active_loras = "null";  // the adapters set on the model: "null" is its own (config.loras)
+  std::map<std::pair<std::string, std::string>, ColorConversion> colors;  // by (OCIO config, colour space)
+
+  // The OCIO conversion of a job's output, made (and so checked) once per config and colour space.
+  const ColorConversion& color_of(const Job& job) {
+    fs::path config = job.exr.ocio_config;
+    if (!config.empty() && config.is_relative()) config = manifest.path.parent_path() / config;
+    config = ocio_config_path(config);
+    const std::string space = colorspace_of(job.exr);
+    const auto key = std::make_pair(config.string(), space);
+    auto it = colors.find(key);
+    if (it == colors.end()) {
+      try {
+        it = colors.emplace(key, ColorConversion(config, space)).first;
+      } catch (const HostError& e) {
+        throw HostError(e.kind(), manifest.path.string() + ": " + job.where + ".exr.colorspace: " + e.what());
+      }
+    }
+    return it->second;
+  }
 
   // The job's LoRAs (or the model's own) made active, only when they change.
   void use_job_loras(const Job& job) {
@@ -125,7 +152,10 @@ struct Pipeline::Impl {
         {"scheduler", plugin_identity(&scheduler_ref(job))},
         {"posenc", plugin_identity(posenc_ref(job))},
         {"exr", {{"pixel", job.exr.pixel}, {"encoding", job.exr.encoding}}}};
-    if (!job.exr.x0_layers.empty()) identity["exr"]["x0_layers"] = job.exr.x0_layers;  // older hashes unchanged
+    // Settings added later enter the hash only when set, so that older outputs keep their hashes.
+    if (!job.exr.x0_layers.empty()) identity["exr"]["x0_layers"] = job.exr.x0_layers;
+    if (!job.exr.colorspace.empty()) identity["exr"]["colorspace"] = job.exr.colorspace;
+    if (!job.exr.ocio_config.empty()) identity["exr"]["ocio_config"] = job.exr.ocio_config;
     return Fnv1a().add(identity.dump()).hex();
   }
 
@@ -286,8 +316,11 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
     if (j.scheduler) m.check_ref(*j.scheduler, "scheduler");
     if (j.posenc) m.check_ref(*j.posenc, "posenc");
   }
-  // 2. Outputs' folders can be written.
-  for (const Job& j : m.manifest.jobs) check_output_folder(j.output, m.manifest.path.string() + ": " + j.where + ".output");
+  // 2. Outputs' folders can be written; their colour spaces exist.
+  for (const Job& j : m.manifest.jobs) {
+    check_output_folder(j.output, m.manifest.path.string() + ": " + j.where + ".output");
+    m.color_of(j);
+  }
   // 3. Create the shared instances; the model once for all jobs.
   auto create_where = [&](const PluginRef& r) { return m.where(r) + ".config"; };
   if (m.options.progress) m.options.progress(Progress{0, m.manifest.jobs.size(), "", "load", 0, 0, 0, 0});
@@ -714,12 +747,17 @@ struct JobRun {
 
   void write(std::vector<float> planar) {
     stage("write");
-    ImageRGB img{static_cast<int>(result.width), static_cast<int>(result.height), std::move(planar)};
+    const ImageRGB img{static_cast<int>(result.width), static_cast<int>(result.height), std::move(planar)};
     const bool replace = m.overwrite(job) || m.damaged.count(job.index);
+    // The model's sRGB values, and the layers', converted to the output's colour space (OCIO).
+    const ColorConversion& color = m.color_of(job);
+    ImageRGB converted = img;
+    color.apply(converted);
+    for (ExrLayer& layer : layers) color.apply(layer.image);
     try {
-      ExrOptions options = exr_options(job.exr, replace);
+      ExrOptions options = exr_options(job.exr, replace, color);
       options.cancel = m.options.cancel;  // a signal stops the write too, leaving no file
-      write_exr(job.output, img, metadata(), options, layers);
+      write_exr(job.output, converted, metadata(), options, layers);
     } catch (const HostError& e) {
       // Another process (an overlapping shard, a resubmitted task) finished the same item meanwhile: done.
       if (e.kind() == ErrorKind::cancelled || replace ||

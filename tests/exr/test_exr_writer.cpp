@@ -22,6 +22,7 @@
 #include <ImfInputFile.h>
 #include <ImfStandardAttributes.h>
 
+#include "genplug/host/color_management.hpp"
 #include "genplug/host/errors.hpp"
 #include "genplug/host/exr_writer.hpp"
 
@@ -97,16 +98,25 @@ size_t count_outside_half(const std::vector<float>& actual, const std::vector<fl
   return bad;
 }
 
-std::vector<float> decoded(const ImageRGB& image) {
-  std::vector<float> out(image.planar.size());
-  std::transform(image.planar.begin(), image.planar.end(), out.begin(), genplug::host::srgb_to_linear);
-  return out;
+// The IEC 61966-2-1 sRGB decode with the standard's constants, mirrored for negative values: the reference the
+// OCIO conversion is checked against (it uses the continuous form of the curve, see below).
+float iec_srgb_decode(float encoded) {
+  const double magnitude = std::fabs(static_cast<double>(encoded));
+  const double linear = magnitude <= 0.04045 ? magnitude / 12.92 : std::pow((magnitude + 0.055) / 1.055, 2.4);
+  return static_cast<float>(std::signbit(encoded) ? -linear : linear);
 }
 
-ExrOptions options_with(ExrOptions::Pixel pixel, ExrOptions::Encoding encoding, std::string compression = "zip") {
+// The image in scene-linear Rec.709, as the pipeline converts it (OCIO, genplug's config).
+ImageRGB linear_of(ImageRGB image) {
+  const genplug::host::ColorConversion linear(genplug::host::ocio_config_path(""), "Linear Rec.709 (sRGB)");
+  linear.apply(image);
+  return image;
+}
+std::vector<float> decoded(const ImageRGB& image) { return linear_of(image).planar; }
+
+ExrOptions options_with(ExrOptions::Pixel pixel, std::string compression = "zip") {
   ExrOptions options;
   options.pixel = pixel;
-  options.encoding = encoding;
   options.compression = std::move(compression);
   return options;
 }
@@ -125,21 +135,30 @@ void expect_output_error(Call call, const fs::path& path) {
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(srgb_decode_follows_iec_61966_2_1) {
-  using genplug::host::srgb_to_linear;
-  BOOST_TEST(srgb_to_linear(0.0f) == 0.0f);
-  BOOST_TEST(srgb_to_linear(0.04045f) == 0.04045f / 12.92f, boost::test_tools::tolerance(1e-6f));
-  BOOST_TEST(srgb_to_linear(0.04045f) == 0.0031308f, boost::test_tools::tolerance(1e-4f));
-  BOOST_TEST(srgb_to_linear(0.5f) == 0.21404114f, boost::test_tools::tolerance(1e-6f));
-  BOOST_TEST(srgb_to_linear(1.0f) == 1.0f, boost::test_tools::tolerance(1e-7f));
-  BOOST_TEST(srgb_to_linear(0.02f) == 0.02f / 12.92f, boost::test_tools::tolerance(1e-6f));
-  // The two segments meet at the knee (continuity within float precision).
-  BOOST_TEST(srgb_to_linear(0.040451f) == srgb_to_linear(0.04045f), boost::test_tools::tolerance(1e-3f));
-  // Negative values mirror the curve; values above 1 continue the power segment.
-  BOOST_TEST(srgb_to_linear(-0.5f) == -0.21404114f, boost::test_tools::tolerance(1e-6f));
-  BOOST_TEST(srgb_to_linear(-0.02f) == -0.02f / 12.92f, boost::test_tools::tolerance(1e-6f));
-  BOOST_TEST(srgb_to_linear(2.0f) == static_cast<float>(std::pow(2.055 / 1.055, 2.4)),
-             boost::test_tools::tolerance(1e-6f));
+// OCIO's ExponentWithLinearTransform (gamma 2.4, offset 0.055) is the continuous form of the sRGB curve: its
+// linear segment has slope 12.92321 up to 0.0392857 where IEC 61966-2-1 rounds them to 12.92 and 0.04045. Below
+// the knee the two differ by the slopes' ratio, 2.484e-4 relative (half of half precision's rounding, 2^-11);
+// above it by float rounding. Negative values mirror the curve, values above 1 continue the power segment.
+BOOST_AUTO_TEST_CASE(ocio_srgb_decode_follows_iec_61966_2_1_to_its_rounding) {
+  ImageRGB ramp{4001, 1, {}};
+  for (int i = 0; i < 4001; ++i) ramp.planar.push_back(-0.5f + 2.5f * float(i) / 4000.0f);  // -0.5 .. 2
+  ramp.planar.resize(3 * 4001);
+  std::copy_n(ramp.planar.begin(), 4001, ramp.planar.begin() + 4001);
+  std::copy_n(ramp.planar.begin(), 4001, ramp.planar.begin() + 2 * 4001);
+  const ImageRGB linear = linear_of(ramp);
+  double worst = 0;
+  for (size_t i = 0; i < ramp.planar.size(); ++i) {
+    const double ref = iec_srgb_decode(ramp.planar[i]);
+    const double err = std::fabs(linear.planar[i] - ref) / std::max(std::fabs(ref), 1e-6);
+    worst = std::max(worst, err);
+  }
+  BOOST_TEST_MESSAGE("OCIO sRGB decode vs IEC 61966-2-1: worst relative difference " << worst);
+  BOOST_TEST(worst < 2.49e-4);
+  const ImageRGB points = linear_of(ImageRGB{3, 1, {0.0f, 1.0f, -1.0f, 0.5f, 0.5f, -0.5f, 2.0f, 2.0f, 2.0f}});
+  BOOST_TEST(points.planar[0] == 0.0f);
+  BOOST_TEST(points.planar[1] == 1.0f, boost::test_tools::tolerance(1e-6f));
+  BOOST_TEST(points.planar[2] == -1.0f, boost::test_tools::tolerance(1e-6f));
+  BOOST_TEST(points.planar[4] == -points.planar[5]);  // mirrored
 }
 
 BOOST_AUTO_TEST_CASE(half_round_trip_within_half_precision) {
@@ -147,8 +166,8 @@ BOOST_AUTO_TEST_CASE(half_round_trip_within_half_precision) {
   const ImageRGB image = random_image(37, 23, 1);  // odd sizes: no hidden assumption about blocks
   const fs::path display_path = folder.path / "display.exr";
   const fs::path linear_path = folder.path / "linear.exr";
-  genplug::host::write_exr(display_path, image, {}, options_with(ExrOptions::Pixel::half, ExrOptions::Encoding::display));
-  genplug::host::write_exr(linear_path, image, {}, {});  // defaults: half, scene-linear, zip
+  genplug::host::write_exr(display_path, image, {}, options_with(ExrOptions::Pixel::half));
+  genplug::host::write_exr(linear_path, linear_of(image), {}, {});  // defaults: half, zip
 
   const ImageRGB display = genplug::host::read_exr(display_path);
   BOOST_TEST(display.width == 37);
@@ -171,9 +190,8 @@ BOOST_AUTO_TEST_CASE(float_round_trip_is_exact) {
   const fs::path display_path = folder.path / "display.exr";
   const fs::path linear_path = folder.path / "linear.exr";
   genplug::host::write_exr(display_path, image, {},
-                           options_with(ExrOptions::Pixel::float32, ExrOptions::Encoding::display));
-  genplug::host::write_exr(linear_path, image, {},
-                           options_with(ExrOptions::Pixel::float32, ExrOptions::Encoding::scene_linear));
+                           options_with(ExrOptions::Pixel::float32));
+  genplug::host::write_exr(linear_path, linear_of(image), {}, options_with(ExrOptions::Pixel::float32));
   const ImageRGB display = genplug::host::read_exr(display_path);
   BOOST_TEST(display.planar == image.planar, boost::test_tools::per_element());
   const ImageRGB linear = genplug::host::read_exr(linear_path);
@@ -189,7 +207,7 @@ BOOST_AUTO_TEST_CASE(planes_keep_their_channel_and_row_order) {
   for (int c = 0; c < 3; ++c)
     for (int i = 0; i < 6; ++i) image.planar.push_back(static_cast<float>(c * 10 + i));  // exact in half
   const fs::path path = folder.path / "order.exr";
-  genplug::host::write_exr(path, image, {}, options_with(ExrOptions::Pixel::half, ExrOptions::Encoding::display));
+  genplug::host::write_exr(path, image, {}, options_with(ExrOptions::Pixel::half));
   Imf::InputFile file(path.c_str());
   BOOST_TEST(file.header().dataWindow().max.x == 2);
   BOOST_TEST(file.header().dataWindow().max.y == 1);
@@ -207,7 +225,10 @@ BOOST_AUTO_TEST_CASE(metadata_and_chromaticities_are_in_the_header) {
       {"genplug.empty", ""},
   };
   const fs::path path = folder.path / "meta.exr";
-  genplug::host::write_exr(path, random_image(8, 8, 3), {strings.begin(), strings.end()}, {});
+  ExrOptions tagged;
+  tagged.colorspace = "Linear Rec.709 (sRGB)";
+  tagged.chromaticities = {0.64f, 0.33f, 0.30f, 0.60f, 0.15f, 0.06f, 0.3127f, 0.3290f};
+  genplug::host::write_exr(path, random_image(8, 8, 3), {strings.begin(), strings.end()}, tagged);
 
   std::map<std::string, std::string> read_back;
   genplug::host::read_exr(path, &read_back);
@@ -231,6 +252,13 @@ BOOST_AUTO_TEST_CASE(metadata_and_chromaticities_are_in_the_header) {
   BOOST_TEST(c.blue.y == 0.06f);
   BOOST_TEST(c.white.x == 0.3127f);
   BOOST_TEST(c.white.y == 0.3290f);
+  BOOST_TEST(read_back.at("oiio:ColorSpace") == "Linear Rec.709 (sRGB)");
+
+  // Untagged values get neither attribute.
+  genplug::host::write_exr(folder.path / "untagged.exr", random_image(4, 4, 3), {}, {});
+  Imf::InputFile untagged((folder.path / "untagged.exr").c_str());
+  BOOST_TEST(!Imf::hasChromaticities(untagged.header()));
+  BOOST_TEST(!untagged.header().findTypedAttribute<Imf::StringAttribute>("oiio:ColorSpace"));
 }
 
 // Numbers keep their EXR type (int, float, double) and read back as such; standard attributes must have their
@@ -293,8 +321,8 @@ BOOST_AUTO_TEST_CASE(every_compression_is_written_and_readable) {
     BOOST_TEST_CONTEXT("compression " << name) {
       TempFolder folder;
       const fs::path path = folder.path / (name + ".exr");
-      genplug::host::write_exr(path, image, {{"genplug.seed", "1"}},
-                               options_with(ExrOptions::Pixel::half, ExrOptions::Encoding::scene_linear, name));
+      genplug::host::write_exr(path, linear_of(image), {{"genplug.seed", "1"}},
+                               options_with(ExrOptions::Pixel::half, name));
       std::map<std::string, std::string> attributes;
       const ImageRGB back = genplug::host::read_exr(path, &attributes);
       BOOST_TEST(attributes.at("genplug.seed") == "1");
@@ -315,7 +343,7 @@ BOOST_AUTO_TEST_CASE(every_compression_is_written_and_readable) {
   // The requested codec is the one in the header; names are case-insensitive.
   TempFolder folder;
   const fs::path path = folder.path / "piz.exr";
-  genplug::host::write_exr(path, image, {}, options_with(ExrOptions::Pixel::float32, ExrOptions::Encoding::display, "PIZ"));
+  genplug::host::write_exr(path, image, {}, options_with(ExrOptions::Pixel::float32, "PIZ"));
   Imf::InputFile file(path.c_str());
   BOOST_TEST(file.header().compression() == Imf::PIZ_COMPRESSION);
 }
@@ -332,7 +360,7 @@ BOOST_AUTO_TEST_CASE(existing_file_is_kept_unless_overwrite) {
   ExrOptions overwrite;
   overwrite.overwrite = true;
   genplug::host::write_exr(path, image, {}, overwrite);
-  BOOST_TEST(count_outside_half(genplug::host::read_exr(path).planar, decoded(image)) == 0u);
+  BOOST_TEST(count_outside_half(genplug::host::read_exr(path).planar, image.planar) == 0u);
   BOOST_TEST(listing(folder.path) == std::vector<std::string>{"out.exr"}, boost::test_tools::per_element());
 }
 
@@ -392,7 +420,7 @@ BOOST_AUTO_TEST_CASE(failed_write_leaves_nothing_behind) {
   auto* previous_handler = std::signal(SIGXFSZ, SIG_IGN);  // otherwise exceeding the limit kills the process
   BOOST_REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
   try {
-    genplug::host::write_exr(path, image, {}, options_with(ExrOptions::Pixel::float32, ExrOptions::Encoding::display, "none"));
+    genplug::host::write_exr(path, image, {}, options_with(ExrOptions::Pixel::float32, "none"));
     ::setrlimit(RLIMIT_FSIZE, &saved);
     std::signal(SIGXFSZ, previous_handler);
     BOOST_FAIL("expected the write to fail under a 64 KiB file size limit");
@@ -405,7 +433,7 @@ BOOST_AUTO_TEST_CASE(failed_write_leaves_nothing_behind) {
   }
   BOOST_TEST(listing(folder.path).empty());
   // The same write succeeds without the limit (the failure above came from the limit alone).
-  genplug::host::write_exr(path, image, {}, options_with(ExrOptions::Pixel::float32, ExrOptions::Encoding::display, "none"));
+  genplug::host::write_exr(path, image, {}, options_with(ExrOptions::Pixel::float32, "none"));
   BOOST_TEST(fs::file_size(path) > 64u * 1024u);
 }
 
@@ -413,7 +441,7 @@ BOOST_AUTO_TEST_CASE(bad_options_are_rejected_before_anything_is_written) {
   TempFolder folder;
   const fs::path path = folder.path / "out.exr";
   try {
-    genplug::host::write_exr(path, random_image(4, 4, 10), {}, options_with(ExrOptions::Pixel::half, ExrOptions::Encoding::display, "zstd"));
+    genplug::host::write_exr(path, random_image(4, 4, 10), {}, options_with(ExrOptions::Pixel::half, "zstd"));
     BOOST_FAIL("expected std::invalid_argument for compression 'zstd'");
   } catch (const std::invalid_argument& e) {
     const std::string message = e.what();
@@ -436,22 +464,13 @@ BOOST_AUTO_TEST_CASE(manifest_values_parse) {
   using namespace genplug::host;
   BOOST_TEST((parse_pixel("half") == ExrOptions::Pixel::half));
   BOOST_TEST((parse_pixel("float") == ExrOptions::Pixel::float32));
-  BOOST_TEST((parse_encoding("linear") == ExrOptions::Encoding::scene_linear));
-  BOOST_TEST((parse_encoding("display") == ExrOptions::Encoding::display));
   BOOST_TEST(parse_compression("DWAA") == "dwaa");
   BOOST_TEST(to_string(parse_pixel("float")) == "float");
-  BOOST_TEST(to_string(parse_encoding("linear")) == "linear");
   try {
     parse_pixel("double");
     BOOST_FAIL("expected std::invalid_argument");
   } catch (const std::invalid_argument& e) {
     BOOST_TEST(std::string(e.what()).find("half, float") != std::string::npos, e.what());
-  }
-  try {
-    parse_encoding("srgb");
-    BOOST_FAIL("expected std::invalid_argument");
-  } catch (const std::invalid_argument& e) {
-    BOOST_TEST(std::string(e.what()).find("linear, display") != std::string::npos, e.what());
   }
 }
 

@@ -1,12 +1,14 @@
 // genplug host — OpenEXR output: the decoded image as an RGB EXR a VFX pipeline can use as it is.
 //
-// Scene-linear by default: the model's sRGB-encoded output is decoded with the IEC 61966-2-1 piecewise
-// transfer function and tagged with Rec.709 primaries / D65 white (chromaticities attribute). Files are
-// written atomically (temporary file in the target folder, renamed when complete).
+// Values are stored as given: colour conversion is the caller's (the pipeline converts through OpenColorIO,
+// color_management.hpp) and the options carry the colour space's name and chromaticities for the header. Files
+// are written atomically (temporary file in the target folder, renamed when complete).
 #pragma once
+#include <array>
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <cstdint>
 #include <string>
 #include <variant>
@@ -16,8 +18,11 @@ namespace genplug::host {
 
 struct ExrOptions {
   enum class Pixel { half, float32 } pixel = Pixel::half;
-  // scene_linear: decode the sRGB transfer function to linear; display: store values as given.
-  enum class Encoding { scene_linear, display } encoding = Encoding::scene_linear;
+  // The values' colour space: its name (written as oiio:ColorSpace, the attribute OpenImageIO reads) and its
+  // primaries and white as CIE xy (red x, y, green x, y, blue x, y, white x, y: the chromaticities attribute).
+  // Each is left out of the header when empty.
+  std::string colorspace;
+  std::optional<std::array<float, 8>> chromaticities;
   // One of compression_names(); anything else -> std::invalid_argument naming the allowed list.
   std::string compression = "zip";
   bool overwrite = false;
@@ -32,7 +37,8 @@ using ExrAttribute = std::variant<std::string, int32_t, float, double>;
 using ExrMetadata = std::map<std::string, ExrAttribute>;
 
 // Planar RGB: R plane, G plane, B plane, each height*width floats, row-major (top row first).
-// For write_exr the values are sRGB-encoded, nominally [0,1]; read_exr returns what the file holds.
+// A model's decode gives sRGB-encoded values, nominally [0,1]; write_exr stores whatever it is given and
+// read_exr returns what the file holds.
 struct ImageRGB {
   int width = 0;
   int height = 0;
@@ -59,9 +65,7 @@ struct ExrLayer {
 // Throws std::invalid_argument for a bad image (size mismatch), compression name, or metadata key that
 // collides with a standard EXR attribute of another type (e.g. "channels", or an int "owner").
 //
-// Values are never clamped. In scene_linear mode negative values go through the sRGB curve symmetrically
-// (-v -> -decode(v)), values above 1 follow the curve's upper segment; in half mode values beyond the half
-// range (65504) become infinite, NaN stays NaN. Compression runs on OpenEXR's global thread pool
+// Values are never clamped: in half mode values beyond the half range (65504) become infinite, NaN stays NaN. Compression runs on OpenEXR's global thread pool
 // (Imf::setGlobalThreadCount), which is the host's choice. A process killed mid-write (SIGKILL) can leave a
 // hidden ".<name>.tmp-*" file in the folder; every error the writer sees removes it.
 void write_exr(const std::filesystem::path& path, const ImageRGB& image,
@@ -89,15 +93,10 @@ ExrMetadata read_exr_metadata(const std::filesystem::path& path);
 ImageRGB read_exr(const std::filesystem::path& path,
                   std::map<std::string, std::string>* string_attributes = nullptr, const std::string& layer = "");
 
-// The sRGB (IEC 61966-2-1) decode applied in scene_linear mode, symmetric for negative values.
-float srgb_to_linear(float encoded);
-
 // Manifest values. Each throws std::invalid_argument naming the allowed values.
 ExrOptions::Pixel parse_pixel(const std::string& value);        // "half", "float" (also "float32")
-ExrOptions::Encoding parse_encoding(const std::string& value);  // "linear" (also "scene_linear"), "display"
 std::string parse_compression(const std::string& value);        // case-insensitive; returns the canonical name
 const std::vector<std::string>& compression_names();            // none, rle, zips, zip, piz, pxr24, b44, ...
 std::string to_string(ExrOptions::Pixel pixel);                 // "half", "float"
-std::string to_string(ExrOptions::Encoding encoding);           // "linear", "display"
 
 }  // namespace genplug::host

@@ -1,0 +1,137 @@
+// genplug host — colour management through OpenColorIO (color_management.hpp).
+#include "genplug/host/color_management.hpp"
+
+#include <OpenColorIO/OpenColorIO.h>
+
+#include <cstdlib>
+#include <map>
+
+#include "genplug/host/errors.hpp"
+#include "program_location.hpp"
+
+#ifndef GENPLUG_SOURCE_OCIO_CONFIG
+#define GENPLUG_SOURCE_OCIO_CONFIG ""
+#endif
+
+namespace OCIO = OCIO_NAMESPACE;
+namespace fs = std::filesystem;
+
+namespace genplug::host {
+namespace {
+
+// Known spaces by lower-case name or alias. ITU-R BT.709 with D65; ACES AP1 / AP0 with the ACES white
+// (S-2014-004, SMPTE ST 2065-1); CIE XYZ as OpenEXR tags it (red X, green Y, blue Z) with D65.
+const std::map<std::string, Chromaticities>& known_chromaticities() {
+  static const Chromaticities rec709{0.64f, 0.33f, 0.30f, 0.60f, 0.15f, 0.06f, 0.3127f, 0.3290f};
+  static const Chromaticities ap1{0.713f, 0.293f, 0.165f, 0.830f, 0.128f, 0.044f, 0.32168f, 0.33767f};
+  static const Chromaticities ap0{0.7347f, 0.2653f, 0.0f, 1.0f, 0.0001f, -0.0770f, 0.32168f, 0.33767f};
+  static const Chromaticities xyz{1.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.3127f, 0.3290f};
+  static const std::map<std::string, Chromaticities> table = {
+      {"linear rec.709 (srgb)", rec709}, {"lin_rec709", rec709}, {"lin_srgb", rec709}, {"srgb", rec709},
+      {"srgb_tx", rec709},  {"srgb - texture", rec709}, {"utility - linear - srgb", rec709},
+      {"utility - srgb - texture", rec709}, {"acescg", ap1}, {"aces_cg", ap1}, {"aces - acescg", ap1},
+      {"aces2065-1", ap0}, {"aces2065_1", ap0}, {"aces - aces2065-1", ap0}, {"cie-xyz-d65", xyz},
+      {"cie_xyz_d65", xyz}};
+  return table;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::optional<Chromaticities> from_table(const OCIO::ConstColorSpaceRcPtr& space) {
+  const auto& table = known_chromaticities();
+  std::vector<std::string> names = {space->getName()};
+  for (size_t i = 0; i < space->getNumAliases(); ++i) names.emplace_back(space->getAlias(i));
+  for (const auto& n : names)
+    if (auto it = table.find(lower(n)); it != table.end()) return it->second;
+  return std::nullopt;
+}
+
+// xy of the space's unit primaries and white, converted to the config's CIE XYZ D65 interchange space.
+std::optional<Chromaticities> measured(const OCIO::ConstConfigRcPtr& config, const std::string& space) {
+  if (!config->hasRole("cie_xyz_d65_interchange")) return std::nullopt;
+  const auto cpu = config->getProcessor(space.c_str(), "cie_xyz_d65_interchange")->getDefaultCPUProcessor();
+  Chromaticities c{};
+  const float units[4][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}, {1, 1, 1}};
+  for (int i = 0; i < 4; ++i) {
+    float v[3] = {units[i][0], units[i][1], units[i][2]};
+    cpu->applyRGB(v);
+    const float sum = v[0] + v[1] + v[2];
+    if (!(sum != 0.0f)) return std::nullopt;
+    c[2 * i] = v[0] / sum;
+    c[2 * i + 1] = v[1] / sum;
+  }
+  return c;
+}
+
+std::string available(const OCIO::ConstConfigRcPtr& config) {
+  std::string out;
+  for (int i = 0; i < config->getNumColorSpaces(); ++i) out += (i ? ", " : "") + std::string(config->getColorSpaceNameByIndex(i));
+  return out;
+}
+
+[[noreturn]] void fail(const fs::path& config, const std::string& why) {
+  throw HostError(ErrorKind::manifest, "OCIO config '" + config.string() + "': " + why);
+}
+
+}  // namespace
+
+fs::path ocio_config_path(const fs::path& manifest_config) {
+  if (!manifest_config.empty()) return manifest_config;
+  if (const char* env = std::getenv("OCIO"); env && *env) return env;
+  const fs::path beside = program_directory() / ".." / "share" / "genplug" / "ocio" / "config.ocio";
+  if (fs::exists(beside) || !*GENPLUG_SOURCE_OCIO_CONFIG) return beside;
+  return GENPLUG_SOURCE_OCIO_CONFIG;  // a host built in this tree, run from elsewhere (tests)
+}
+
+struct ColorConversion::Impl {
+  fs::path config_path;
+  std::string name;
+  std::optional<Chromaticities> chromaticities;
+  OCIO::ConstCPUProcessorRcPtr cpu;
+};
+
+ColorConversion::ColorConversion(const fs::path& config_path, const std::string& colorspace)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->config_path = config_path;
+  OCIO::ConstConfigRcPtr config;
+  try {
+    config = OCIO::Config::CreateFromFile(config_path.c_str());
+  } catch (const OCIO::Exception& e) {
+    fail(config_path, e.what());
+  }
+  const OCIO::ConstColorSpaceRcPtr space = config->getColorSpace(colorspace.c_str());  // names and aliases
+  if (!space) fail(config_path, "no colour space '" + colorspace + "' (available: " + available(config) + ")");
+  OCIO::ConstColorSpaceRcPtr source;
+  for (const char* s : {"sRGB", "sRGB - Texture", "srgb_tx", "Utility - sRGB - Texture"})
+    if ((source = config->getColorSpace(s))) break;
+  if (!source) fail(config_path, "no sRGB colour space to convert the model's images from (named sRGB, sRGB - "
+                                 "Texture, srgb_tx or Utility - sRGB - Texture)");
+  try {
+    impl_->cpu = config->getProcessor(source, space)->getOptimizedCPUProcessor(OCIO::OPTIMIZATION_LOSSLESS);
+    impl_->name = space->getName();
+    impl_->chromaticities = from_table(space);
+    if (!impl_->chromaticities) impl_->chromaticities = measured(config, impl_->name);
+  } catch (const OCIO::Exception& e) {
+    fail(config_path, "sRGB to '" + colorspace + "': " + e.what());
+  }
+}
+
+ColorConversion::~ColorConversion() = default;
+ColorConversion::ColorConversion(ColorConversion&&) noexcept = default;
+ColorConversion& ColorConversion::operator=(ColorConversion&&) noexcept = default;
+
+void ColorConversion::apply(ImageRGB& image) const {
+  const size_t plane = size_t(image.width) * size_t(image.height);
+  float* p = image.planar.data();
+  OCIO::PlanarImageDesc desc(p, p + plane, p + 2 * plane, nullptr, image.width, image.height);
+  impl_->cpu->apply(desc);
+}
+
+const std::string& ColorConversion::name() const { return impl_->name; }
+const std::optional<Chromaticities>& ColorConversion::chromaticities() const { return impl_->chromaticities; }
+const fs::path& ColorConversion::config() const { return impl_->config_path; }
+
+}  // namespace genplug::host

@@ -1,0 +1,121 @@
+// Colour management end to end (docs/exr.md): the embedded default rendered in scene-linear Rec.709 and in
+// ACEScg through the genplug CLI, read by OpenEXR's API and by OpenImageIO's oiiotool (an independent reader and
+// colour engine user): the ACEScg file converted back to Rec.709 by oiiotool equals the Rec.709 render within
+// the rounding of the half values both files hold; each file's chromaticities and colour space name match its
+// space; an unknown colour space is a manifest error that lists the known ones.
+#define BOOST_TEST_MODULE exr_colour
+#include <boost/test/unit_test.hpp>
+
+#include <stdlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <ImfChromaticities.h>
+#include <ImfHeader.h>
+#include <ImfInputFile.h>
+#include <ImfStandardAttributes.h>
+#include <ImfStringAttribute.h>
+
+#include "genplug/host/exr_writer.hpp"
+#include "subprocess.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using genplug::test::run_process;
+
+namespace {
+
+const std::string kGenplug = GENPLUG_BINARY_DIR "/bin/genplug";
+const std::string kConfig = GENPLUG_SOURCE_DIR "/host/ocio/config.ocio";
+const std::string kDefault = GENPLUG_SOURCE_DIR "/samples/default.json";
+const std::string kOiiotool = "/usr/bin/oiiotool";  // Debian's openimageio-tools (scripts/setup.sh)
+
+// Renders the embedded default into `dir/NAME.exr` in colour space `space`; returns the CLI's result.
+genplug::test::ProcessResult render(const fs::path& dir, const std::string& name, const std::string& space) {
+  return run_process({kGenplug, "run", kDefault, "--force", "--progress", "none", "--set",
+                      "jobs.0.output=\"" + (dir / (name + ".exr")).string() + "\"", "--set",
+                      "exr.colorspace=\"" + space + "\""});
+}
+
+Imf::Chromaticities chromaticities_of(const fs::path& path) {
+  Imf::InputFile file(path.c_str());
+  BOOST_REQUIRE(Imf::hasChromaticities(file.header()));
+  return Imf::chromaticities(file.header());
+}
+
+std::string colorspace_of(const fs::path& path) {
+  Imf::InputFile file(path.c_str());
+  const auto* a = file.header().findTypedAttribute<Imf::StringAttribute>("oiio:ColorSpace");
+  return a ? a->value() : "";
+}
+
+// The renders use genplug's own config whatever the environment says.
+struct NoOcioFromTheEnvironment {
+  NoOcioFromTheEnvironment() { ::unsetenv("OCIO"); }
+};
+BOOST_TEST_GLOBAL_FIXTURE(NoOcioFromTheEnvironment);
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(acescg_converted_back_by_oiiotool_equals_the_rec709_render) {
+  genplug::test::TempDir dir("colour");
+  for (const auto& [name, space] : {std::pair{"rec709", "Linear Rec.709 (sRGB)"}, std::pair{"acescg", "ACEScg"}}) {
+    const auto r = render(dir.path, name, space);
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  }
+  const fs::path rec709 = dir.path / "rec709.exr", acescg = dir.path / "acescg.exr", back = dir.path / "back.exr";
+  BOOST_TEST(colorspace_of(rec709) == "Linear Rec.709 (sRGB)");
+  BOOST_TEST(colorspace_of(acescg) == "ACEScg");
+  const Imf::Chromaticities ap1 = chromaticities_of(acescg), r709 = chromaticities_of(rec709);
+  BOOST_TEST(ap1.red.x == 0.713f);
+  BOOST_TEST(ap1.green.y == 0.830f);
+  BOOST_TEST(ap1.blue.x == 0.128f);
+  BOOST_TEST(ap1.white.x == 0.32168f);
+  BOOST_TEST(r709.red.x == 0.64f);
+  BOOST_TEST(r709.white.x == 0.3127f);
+
+  // oiiotool, with genplug's config, converts the ACEScg file to Rec.709 linear and writes float.
+  const auto conv = run_process({kOiiotool, "--colorconfig", kConfig, acescg.string(), "--colorconvert", "ACEScg",
+                                 "Linear Rec.709 (sRGB)", "-d", "float", "-o", back.string()});
+  BOOST_REQUIRE_MESSAGE(conv.exit_code == 0, conv.out << conv.err);
+  const auto a = genplug::host::read_exr(back).planar, b = genplug::host::read_exr(rec709).planar;
+  const auto stored = genplug::host::read_exr(acescg).planar;
+  BOOST_REQUIRE(a.size() == b.size());
+  // Both files hold half values: each rounded to 2^-11 relative. Converting ACEScg back mixes three of them
+  // with the inverse matrix, whose absolute row sums are at most 2.4101 (row 0: 1.70505, 0.62179, 0.08326):
+  // the difference is bounded per pixel by 2^-11 (2.411 max|acescg| + |rec709|) plus float rounding.
+  const size_t plane = a.size() / 3;
+  size_t outside = 0;
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const size_t p = i % plane;
+    double largest = 0;
+    for (size_t c = 0; c < 3; ++c) largest = std::max(largest, double(std::fabs(stored[c * plane + p])));
+    const double bound = std::ldexp(1.0, -11) * (2.411 * largest + std::fabs(b[i])) + 1e-7;
+    const double diff = std::fabs(double(a[i]) - double(b[i]));
+    worst = std::max(worst, diff / bound);
+    outside += diff > bound;
+  }
+  BOOST_TEST_MESSAGE("ACEScg -> Rec.709 (oiiotool) vs the Rec.709 render: worst difference " << worst << " of the bound");
+  BOOST_TEST(outside == 0u);
+
+  // The second reader sees what OpenEXR's API sees: oiiotool --info -v lists the colour space and the typed
+  // attributes.
+  const auto info = run_process({kOiiotool, "--info", "-v", acescg.string()});
+  BOOST_REQUIRE(info.exit_code == 0);
+  BOOST_TEST(info.out.find("oiio:ColorSpace: \"ACEScg\"") != std::string::npos, info.out);
+  BOOST_TEST(info.out.find("genplug.steps: 8") != std::string::npos, info.out);
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_colour_space_is_a_manifest_error_listing_the_known_ones) {
+  genplug::test::TempDir dir("colour-bad");
+  const auto r = render(dir.path, "bad", "Rec.2020 PQ");
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(r.err.find("jobs[0].exr.colorspace") != std::string::npos, r.err);
+  BOOST_TEST(r.err.find("no colour space 'Rec.2020 PQ'") != std::string::npos, r.err);
+  BOOST_TEST(r.err.find("available: Linear Rec.709 (sRGB), sRGB, ACEScg, ACES2065-1") != std::string::npos, r.err);
+  BOOST_TEST(!fs::exists(dir.path / "bad.exr"));
+}
