@@ -94,6 +94,13 @@ struct ColorConversion::Impl {
 };
 
 ColorConversion::ColorConversion(const fs::path& config_path, const std::string& colorspace)
+    : ColorConversion(config_path, colorspace, false) {}
+
+ColorConversion ColorConversion::to_model(const fs::path& config_path, const std::string& colorspace) {
+  return ColorConversion(config_path, colorspace, true);
+}
+
+ColorConversion::ColorConversion(const fs::path& config_path, const std::string& colorspace, bool to_model)
     : impl_(std::make_unique<Impl>()) {
   impl_->config_path = config_path;
   OCIO::ConstConfigRcPtr config;
@@ -110,7 +117,8 @@ ColorConversion::ColorConversion(const fs::path& config_path, const std::string&
   if (!source) fail(config_path, "no sRGB colour space to convert the model's images from (named sRGB, sRGB - "
                                  "Texture, srgb_tx or Utility - sRGB - Texture)");
   try {
-    impl_->cpu = config->getProcessor(source, space)->getOptimizedCPUProcessor(OCIO::OPTIMIZATION_LOSSLESS);
+    impl_->cpu = (to_model ? config->getProcessor(space, source) : config->getProcessor(source, space))
+                     ->getOptimizedCPUProcessor(OCIO::OPTIMIZATION_LOSSLESS);
     impl_->name = space->getName();
     impl_->chromaticities = from_table(space);
     if (!impl_->chromaticities) impl_->chromaticities = measured(config, impl_->name);

@@ -130,6 +130,13 @@ Job job_of(const nlohmann::json& j, size_t job_index, size_t index, const std::s
   }
   job.exr = j.contains("exr") ? exr_settings(j["exr"], exr) : exr;
   if (j.contains("loras")) job.loras = j["loras"];
+  if (j.contains("init_image")) {
+    job.init_image = j["init_image"].get<std::string>();
+    if (job.init_image->string().find('\0') != std::string::npos) fail_at(where + ".init_image", "contains a NUL character");
+  }
+  job.init_colorspace = j.value("init_colorspace", "");
+  job.strength = j.value("strength", 0.6);
+  job.resize = j.value("resize", "error");
   return job;
 }
 

@@ -16,6 +16,7 @@
 #include <genplug/host/errors.hpp>
 #include <genplug/host/color_management.hpp>
 #include <genplug/host/exr_writer.hpp>
+#include <genplug/host/plate.hpp>
 #include <genplug/host/png_writer.hpp>
 #include <genplug/host/tensor_ops.hpp>
 
@@ -40,6 +41,25 @@ std::string number_text(double v) {
   s.precision(17);
   s << v;
   return s.str();
+}
+
+// A number for messages, as a person writes it (0.1, not 0.10000000000000001).
+std::string short_number(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+// FNV-1a 64 of a regular file's bytes ("" when it is none or cannot be read: the plate check reports that).
+std::string file_hash(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(fs::status(path, ec))) return "";
+  std::ifstream in(path, std::ios::binary);
+  Fnv1a hash;
+  std::vector<char> buffer(1 << 16);
+  while (in.read(buffer.data(), std::streamsize(buffer.size())) || in.gcount() > 0)
+    hash.add(buffer.data(), size_t(in.gcount()));
+  return in.bad() ? "" : hash.hex();
 }
 
 // Checks an output's folder before any job runs: it exists and is writable.
@@ -100,11 +120,17 @@ struct Pipeline::Impl {
   std::string active_loras = "null";  // the adapters set on the model: "null" is its own (config.loras)
   std::map<std::pair<std::string, std::string>, ColorConversion> colors;  // by (OCIO config, colour space)
 
-  // The OCIO conversion of a job's output, made (and so checked) once per config and colour space.
-  const ColorConversion& color_of(const Job& job) {
+  std::map<std::pair<std::string, std::string>, ColorConversion> plate_colors;  // the other way
+
+  fs::path ocio_config_of(const Job& job) const {
     fs::path config = job.exr.ocio_config;
     if (!config.empty() && config.is_relative()) config = manifest.path.parent_path() / config;
-    config = ocio_config_path(config);
+    return ocio_config_path(config);
+  }
+
+  // The OCIO conversion of a job's output, made (and so checked) once per config and colour space.
+  const ColorConversion& color_of(const Job& job) {
+    const fs::path config = ocio_config_of(job);
     const std::string space = colorspace_of(job.exr);
     const auto key = std::make_pair(config.string(), space);
     auto it = colors.find(key);
@@ -116,6 +142,51 @@ struct Pipeline::Impl {
       }
     }
     return it->second;
+  }
+
+  // The conversion of an EXR plate to the model's sRGB: init_colorspace, else the file's oiio:ColorSpace,
+  // else scene-linear Rec.709 (what genplug writes by default). PNG plates are sRGB already: none.
+  const ColorConversion* plate_color_of(const Job& job) {
+    if (!job.init_image || job.init_image->extension() == ".png" || job.init_image->extension() == ".PNG") return nullptr;
+    std::string space = job.init_colorspace;
+    if (space.empty()) {
+      const auto attributes = read_exr_attributes(*job.init_image);
+      const auto it = attributes.find("oiio:ColorSpace");
+      space = it != attributes.end() ? it->second : "Linear Rec.709 (sRGB)";
+    }
+    const fs::path config = ocio_config_of(job);
+    const auto key = std::make_pair(config.string(), space);
+    auto it = plate_colors.find(key);
+    if (it == plate_colors.end()) {
+      try {
+        it = plate_colors.emplace(key, ColorConversion::to_model(config, space)).first;
+      } catch (const HostError& e) {
+        throw HostError(e.kind(), manifest.path.string() + ": " + job.where + ".init_colorspace: " + e.what());
+      }
+    }
+    return &it->second;
+  }
+
+  // A plate must exist, be readable, and (resize "error") have the job's size: checked before any job runs.
+  void check_plate(const Job& job) {
+    if (!job.init_image) return;
+    const std::string where_plate = manifest.path.string() + ": " + job.where + ".init_image: ";
+    const uint32_t steps = job.steps.value_or(defaults.default_steps);
+    if (std::floor(double(steps) * job.strength) < 1.0)
+      throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + ".strength: " +
+                                               short_number(job.strength) + " of " + std::to_string(steps) +
+                                               " steps leaves no step to run");
+    try {
+      const auto [w, h] = plate_size(*job.init_image);
+      const uint32_t jw = job.width.value_or(defaults.width), jh = job.height.value_or(defaults.height);
+      if (job.resize == "error" && (uint32_t(w) != jw || uint32_t(h) != jh))
+        throw HostError(ErrorKind::manifest, "plate '" + job.init_image->string() + "': " + std::to_string(w) + " x " +
+                                                 std::to_string(h) + " is not the job's " + std::to_string(jw) + " x " +
+                                                 std::to_string(jh) + " (resize: \"fit\" or \"fill\" adapts it)");
+      plate_color_of(job);
+    } catch (const HostError& e) {
+      throw HostError(e.kind(), where_plate + e.what());
+    }
   }
 
   // The job's LoRAs (or the model's own) made active, only when they change.
@@ -156,6 +227,9 @@ struct Pipeline::Impl {
     if (!job.exr.x0_layers.empty()) identity["exr"]["x0_layers"] = job.exr.x0_layers;
     if (!job.exr.colorspace.empty()) identity["exr"]["colorspace"] = job.exr.colorspace;
     if (!job.exr.ocio_config.empty()) identity["exr"]["ocio_config"] = job.exr.ocio_config;
+    if (job.init_image)  // the plate's bytes, not only its name, decide the render
+      identity["init_image"] = {{"file", file_hash(*job.init_image)}, {"strength", job.strength},
+                                {"resize", job.resize}, {"colorspace", job.init_colorspace}};
     return Fnv1a().add(identity.dump()).hex();
   }
 
@@ -345,6 +419,7 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
       throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
                                                m.manifest.model.plugin + "' cannot swap LoRAs per job");
     m.check_lora_files(j);
+    m.check_plate(j);
   }
 }
 
@@ -603,12 +678,47 @@ struct JobRun {
     }
   }
 
+  // img2img: the plate, encoded by the model, and the schedule cut to its last round(steps x strength) steps
+  // as diffusers' image-to-image pipelines do (init = min(floor(steps x strength), steps); the schedule then
+  // starts at sigmas[steps - init]). Strength 1 keeps the whole schedule: the plate enters with weight
+  // 1 - sigma_0 = 0 when the schedule starts at 1.
+  ManagedTensor start_from_plate(std::vector<double>& sigmas) {
+    stage("encode");
+    const ImageRGB plate = load_plate(*job.init_image, int(result.width), int(result.height),
+                                      parse_plate_resize(job.resize), m.plate_color_of(job));
+    const size_t n = sigmas.size() - 1;  // steps: the schedule ends at its last sigma
+    const size_t init = std::min<size_t>(size_t(std::floor(double(n) * job.strength)), n);
+    if (init == 0)
+      throw HostError(ErrorKind::manifest, where + ".strength: " + short_number(job.strength) + " of " +
+                                               std::to_string(n) + " steps leaves no step to run");
+    sigmas.erase(sigmas.begin(), sigmas.begin() + std::ptrdiff_t(n - init));
+    int64_t shape[4] = {1, 3, int64_t(result.height), int64_t(result.width)};
+    DLTensor image{};
+    image.data = const_cast<float*>(plate.planar.data());
+    image.device = {kDLCPU, 0};
+    image.ndim = 4;
+    image.dtype = {kDLFloat, 32, 1};
+    image.shape = shape;
+    ManagedTensor latent = m.model.encode(image, m.ctx);
+    DLTensor stated{};
+    stated.ndim = geometry.latent_ndim;
+    stated.shape = const_cast<int64_t*>(geometry.latent_shape);
+    stated.dtype = geometry.latent_dtype;
+    stated.device = geometry.latent_device;
+    check_like(latent.tensor(), stated, "encode", "a latent");
+    if (m.options.on_plate_latent) m.options.on_plate_latent(latent.tensor());
+    stop_if_cancelled();
+    return latent;
+  }
+
   // The initial latent, sampled in place by the scheduler with the model's (or the host's) tensor operations.
   ManagedTensor sample() {
     ManagedTensor latent = m.model.noise(job.seed, result.height, result.width, m.ctx);
     check_latent(latent.tensor());
     if (m.options.on_initial_latent) m.options.on_initial_latent(latent.get()->dl_tensor);
-    const std::vector<double> sigmas = scheduler->sigmas(steps, geometry.image_tokens, m.ctx);
+    std::vector<double> sigmas = scheduler->sigmas(steps, geometry.image_tokens, m.ctx);
+    std::optional<ManagedTensor> plate_latent;
+    if (job.init_image) plate_latent = start_from_plate(sigmas);
     progress.evaluations = scheduler->evaluation_count(static_cast<uint32_t>(sigmas.size()), m.ctx);
     for (uint32_t e : job.exr.x0_layers)
       if (e > progress.evaluations)
@@ -620,6 +730,15 @@ struct JobRun {
     tensor_ops.on_log([this](int32_t sev, const std::string& msg) { m.log(sev, msg); });
     ops = &tensor_ops;
     genplug_tensor_handle x = tensor_ops.view(latent.tensor());
+    if (plate_latent) {  // x = sigma noise + (1 - sigma) plate: the plate noised to the first sigma left
+      const genplug_tensor_handle plate = tensor_ops.view(plate_latent->tensor());
+      const genplug_tensor_handle in[2] = {x, plate};
+      const double coeffs[2] = {sigmas.front(), 1.0 - sigmas.front()};
+      const genplug_status mixed = tensor_ops.table()->linear_combination(tensor_ops.table(), x, 2, in, coeffs);
+      tensor_ops.release(plate);
+      if (mixed != GENPLUG_OK)
+        throw HostError(ErrorKind::runtime, where + ": noising the plate: " + tensor_ops.first_failure());
+    }
     genplug_sample_request_t req{};
     req.struct_size = sizeof(req);
     req.sigmas = sigmas.data();

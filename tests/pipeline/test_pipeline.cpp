@@ -15,6 +15,7 @@
 #include <genplug/host/exr_writer.hpp>
 #include <genplug/host/manifest.hpp>
 #include <genplug/host/pipeline.hpp>
+#include <genplug/host/png_writer.hpp>
 #include <genplug/host/tensor_ops.hpp>
 #include <genplug/safetensors.hpp>
 
@@ -100,8 +101,10 @@ struct GoldenRun {
 
   // Runs the job with the golden noise injected; returns the final packed latent and the decoded image.
   // `exr` is merged into the manifest's exr settings; `o` may set previews.
+  // `job` is merged into the job.
   void run(const json& posenc, std::vector<float>& final_latent, std::vector<float>& image, uint32_t& w, uint32_t& h,
-           uint64_t& evaluations, const json& exr = json::object(), PipelineOptions o = {}) {
+           uint64_t& evaluations, const json& exr = json::object(), PipelineOptions o = {},
+           const json& job = json::object()) {
     const auto noise = golden_tensor(*sample, "noise");
     o.on_initial_latent = [&](DLTensor& latent) {
       int64_t n = 1;
@@ -124,6 +127,7 @@ struct GoldenRun {
     const uint32_t ppt = p.model_description()["pixels_per_token"].get<uint32_t>();
     m["jobs"][0]["height"] = grid[0].get<uint32_t>() * ppt;
     m["jobs"][0]["width"] = grid[1].get<uint32_t>() * ppt;
+    m["jobs"][0].update(job);  // after the probe above, which runs at the model's default size
     Pipeline sized(Manifest::parse(m, dir.path / "golden.json"), o);
     const genplug::host::JobResult result = sized.run(sized.manifest().jobs[0]);
     evaluations = result.evaluations;
@@ -202,6 +206,44 @@ BOOST_AUTO_TEST_CASE(x0_layers_hold_the_predictions_and_the_last_one_is_the_imag
                e.what());
   }
   BOOST_TEST(!fs::exists(exr));
+}
+
+// img2img: a plate (a PNG written here) encoded by the golden VAE. Strength 1 runs the whole schedule from
+// sigma_0 = 1, where the plate enters with weight 0: the final latent is text-to-image's from the same noise, bit
+// for bit. A small strength runs only the last steps: the final latent stays nearer the plate's encoding than
+// text-to-image's does.
+BOOST_AUTO_TEST_CASE(plates_at_strength_1_are_text_to_image_and_small_strength_stays_near_the_plate) {
+  GoldenRun g;
+  const uint32_t n = g.info["sampling"]["num_steps"].get<uint32_t>();
+  std::vector<float> txt2img, image;
+  uint32_t w = 0, h = 0;
+  uint64_t evaluations = 0;
+  g.run("none", txt2img, image, w, h, evaluations);
+  const double sigma0 = g.info["sampling"].contains("sigmas") ? g.info["sampling"]["sigmas"][0].get<double>() : 1.0;
+  BOOST_REQUIRE(sigma0 == 1.0);  // the schedule starts at pure noise
+
+  genplug::host::ImageRGB plate{int(w), int(h), std::vector<float>(3 * size_t(w) * h)};
+  for (size_t i = 0; i < plate.planar.size(); ++i) plate.planar[i] = float((i * 37) % 101) / 100.0f;
+  const fs::path png = g.dir.path / "plate.png";
+  genplug::host::write_png(png, plate);
+
+  auto img2img = [&](double strength, std::vector<float>& encoded) {
+    std::vector<float> final_latent;
+    PipelineOptions o;
+    o.on_plate_latent = [&](const DLTensor& t) { encoded = genplug::host::to_cpu_float(t); };
+    g.run("none", final_latent, image, w, h, evaluations, json::object(), o,
+          {{"init_image", png.string()}, {"strength", strength}});
+    return final_latent;
+  };
+  std::vector<float> encoded;
+  const auto full = img2img(1.0, encoded);
+  BOOST_TEST(full == txt2img, boost::test_tools::per_element());
+  BOOST_TEST(evaluations == n);
+  const auto small = img2img(1.0 / n, encoded);  // the last step only
+  BOOST_TEST(evaluations == 1u);
+  const double near = relative_error(small, encoded), far = relative_error(txt2img, encoded);
+  BOOST_TEST_MESSAGE("plate latent vs final latent: strength 1/" << n << " " << near << ", text-to-image " << far);
+  BOOST_TEST(near < far);
 }
 
 // Reads an 8-bit RGB PNG: interleaved bytes, width, height.

@@ -31,6 +31,8 @@ class ColorConversion {
   // (the message lists those it has), or a config without an sRGB space to convert from (looked up as "sRGB"
   // and its usual aliases "sRGB - Texture", "srgb_tx", "Utility - sRGB - Texture").
   ColorConversion(const std::filesystem::path& config, const std::string& colorspace);
+  // The other way: images in `colorspace` (plates) converted to the model's sRGB. Throws alike.
+  static ColorConversion to_model(const std::filesystem::path& config, const std::string& colorspace);
   ~ColorConversion();
   ColorConversion(ColorConversion&&) noexcept;
   ColorConversion& operator=(ColorConversion&&) noexcept;
@@ -47,6 +49,7 @@ class ColorConversion {
   const std::filesystem::path& config() const;
 
  private:
+  ColorConversion(const std::filesystem::path& config, const std::string& colorspace, bool to_model);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -43,6 +43,13 @@ struct Job {
   std::optional<PluginRef> posenc;     // per-job override
   bool plain_rope = false;             // "posenc": "none" for this job
   std::optional<nlohmann::json> loras; // this job's weight adapters (a list), replacing the model's own
+  // A plate to start from (docs/exr.md, "Plates"): encoded, noised to the schedule's sigma at `strength`,
+  // denoised from there. init_colorspace: the EXR plate's colour space ("" = its oiio:ColorSpace, else
+  // Linear Rec.709 (sRGB)); resize: "error", "fit" or "fill".
+  std::optional<std::filesystem::path> init_image;
+  std::string init_colorspace;
+  double strength = 0.6;
+  std::string resize = "error";
   ExrSettings exr;
   nlohmann::json raw;                  // the item as a plain job (one seed, prompt, ...), for EXR metadata
 };

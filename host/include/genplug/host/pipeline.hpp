@@ -48,6 +48,7 @@ struct PipelineOptions {
   // the final latent before decode, and the decoded image (planar RGB, sRGB-encoded).
   std::function<void(DLTensor& latent)> on_initial_latent;
   std::function<void(const DLTensor& latent)> on_final_latent;
+  std::function<void(const DLTensor& latent)> on_plate_latent;  // img2img: the model's encoding of the plate
   std::function<void(const std::vector<float>& planar_rgb, uint32_t width, uint32_t height)> on_image;
 };
 

@@ -1,0 +1,157 @@
+// genplug host — plates (plate.hpp).
+#include "genplug/host/plate.hpp"
+
+#include <ImfHeader.h>
+#include <ImfInputFile.h>
+#include <png.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "genplug/host/color_management.hpp"
+#include "genplug/host/errors.hpp"
+
+namespace genplug::host {
+namespace {
+
+namespace fs = std::filesystem;
+
+[[noreturn]] void fail(const fs::path& path, const std::string& why) {
+  throw HostError(ErrorKind::manifest, "plate '" + path.string() + "': " + why);
+}
+
+bool is_png(const fs::path& path) {
+  std::string ext = path.extension().string();
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".png";
+}
+
+// A PNG as planar sRGB-encoded floats in [0, 1], RGB whatever its colour type (grey, palette, alpha dropped;
+// 16-bit files are read at 8 bits: libpng's simplified API gives 16-bit samples only linearised).
+ImageRGB read_png(const fs::path& path) {
+  png_image png{};
+  png.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_file(&png, path.c_str())) fail(path, std::string("not a readable PNG: ") + png.message);
+  png.format = PNG_FORMAT_RGB;
+  if (png.width > 65536 || png.height > 65536) {
+    png_image_free(&png);
+    fail(path, "larger than 65536 x 65536");
+  }
+  std::vector<png_byte> rgb(PNG_IMAGE_SIZE(png));
+  if (!png_image_finish_read(&png, nullptr, rgb.data(), 0, nullptr)) fail(path, std::string("PNG data: ") + png.message);
+  ImageRGB image{int(png.width), int(png.height), std::vector<float>(rgb.size())};
+  const size_t plane = size_t(png.width) * png.height;
+  for (size_t i = 0; i < plane; ++i)
+    for (size_t c = 0; c < 3; ++c) image.planar[c * plane + i] = float(rgb[3 * i + c]) / 255.0f;
+  return image;
+}
+
+// Tent-filter weights of output sample `o` (of `out` samples) over `in` input samples.
+void tent(int o, int in, int out, std::vector<std::pair<int, float>>& taps) {
+  taps.clear();
+  const double scale = double(in) / double(out), support = std::max(1.0, scale);
+  const double centre = (o + 0.5) * scale - 0.5;
+  double total = 0;
+  for (int i = int(std::floor(centre - support)); i <= int(std::ceil(centre + support)); ++i) {
+    const double w = 1.0 - std::fabs(double(i) - centre) / support;
+    if (w <= 0) continue;
+    taps.emplace_back(std::clamp(i, 0, in - 1), float(w));
+    total += w;
+  }
+  for (auto& t : taps) t.second = float(t.second / total);
+}
+
+}  // namespace
+
+PlateResize parse_plate_resize(const std::string& name) {
+  if (name == "error") return PlateResize::error;
+  if (name == "fit") return PlateResize::fit;
+  if (name == "fill") return PlateResize::fill;
+  throw std::invalid_argument("unknown resize '" + name + "' (allowed: error, fit, fill)");
+}
+
+ImageRGB resample(const ImageRGB& image, int width, int height) {
+  if (image.width == width && image.height == height) return image;
+  const size_t in_plane = size_t(image.width) * image.height;
+  std::vector<float> rows(3 * size_t(width) * image.height);  // horizontal pass
+  std::vector<std::pair<int, float>> taps;
+  for (int x = 0; x < width; ++x) {
+    tent(x, image.width, width, taps);
+    for (size_t c = 0; c < 3; ++c)
+      for (int y = 0; y < image.height; ++y) {
+        float v = 0;
+        for (const auto& [i, w] : taps) v += w * image.planar[c * in_plane + size_t(y) * image.width + i];
+        rows[c * size_t(width) * image.height + size_t(y) * width + x] = v;
+      }
+  }
+  ImageRGB out{width, height, std::vector<float>(3 * size_t(width) * height)};
+  const size_t mid_plane = size_t(width) * image.height, out_plane = size_t(width) * height;
+  for (int y = 0; y < height; ++y) {  // vertical pass
+    tent(y, image.height, height, taps);
+    for (size_t c = 0; c < 3; ++c)
+      for (int x = 0; x < width; ++x) {
+        float v = 0;
+        for (const auto& [i, w] : taps) v += w * rows[c * mid_plane + size_t(i) * width + x];
+        out.planar[c * out_plane + size_t(y) * width + x] = v;
+      }
+  }
+  return out;
+}
+
+std::pair<int, int> plate_size(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(fs::status(path, ec))) fail(path, "not a readable file");
+  if (is_png(path)) {
+    png_image png{};
+    png.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&png, path.c_str())) fail(path, std::string("not a readable PNG: ") + png.message);
+    const std::pair<int, int> size{int(png.width), int(png.height)};
+    png_image_free(&png);
+    return size;
+  }
+  try {
+    Imf::InputFile file(path.c_str());
+    const Imath::Box2i window = file.header().dataWindow();
+    return {window.max.x - window.min.x + 1, window.max.y - window.min.y + 1};
+  } catch (const std::exception& e) {
+    fail(path, std::string("not a readable EXR: ") + e.what());
+  }
+}
+
+ImageRGB load_plate(const fs::path& path, int width, int height, PlateResize resize, const ColorConversion* to_srgb) {
+  std::error_code ec;
+  if (!fs::is_regular_file(fs::status(path, ec))) fail(path, "not a readable file");
+  ImageRGB plate;
+  if (is_png(path)) {
+    plate = read_png(path);
+  } else {
+    try {
+      plate = read_exr(path);
+    } catch (const HostError& e) {
+      fail(path, e.what());
+    }
+    if (to_srgb) to_srgb->apply(plate);
+  }
+  if (plate.width == width && plate.height == height) return plate;
+  if (resize == PlateResize::error)
+    fail(path, std::to_string(plate.width) + " x " + std::to_string(plate.height) + " is not the job's " +
+                   std::to_string(width) + " x " + std::to_string(height) + " (resize: \"fit\" or \"fill\" adapts it)");
+  // fit: the smaller scale, so all of the plate shows; fill: the larger, so all of the frame is covered.
+  const double sx = double(width) / plate.width, sy = double(height) / plate.height;
+  const double s = resize == PlateResize::fit ? std::min(sx, sy) : std::max(sx, sy);
+  const int w = std::max(1, int(std::lround(plate.width * s))), h = std::max(1, int(std::lround(plate.height * s)));
+  const ImageRGB scaled = resample(plate, w, h);
+  ImageRGB out{width, height, std::vector<float>(3 * size_t(width) * height, 0.0f)};
+  const int ox = (width - w) / 2, oy = (height - h) / 2;  // negative for fill: the crop
+  for (size_t c = 0; c < 3; ++c)
+    for (int y = 0; y < height; ++y)
+      for (int x = 0; x < width; ++x) {
+        const int sxp = x - ox, syp = y - oy;
+        if (sxp < 0 || syp < 0 || sxp >= w || syp >= h) continue;
+        out.planar[c * size_t(width) * height + size_t(y) * width + x] = scaled.planar[c * size_t(w) * h + size_t(syp) * w + sxp];
+      }
+  return out;
+}
+
+}  // namespace genplug::host

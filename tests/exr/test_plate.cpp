@@ -1,0 +1,102 @@
+// Plates (host/src/plate.cpp): sizes adapted as the job says, EXR plates converted to the model's sRGB.
+#define BOOST_TEST_MODULE plate
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <vector>
+
+#include "genplug/host/color_management.hpp"
+#include "genplug/host/errors.hpp"
+#include "genplug/host/plate.hpp"
+#include "genplug/host/png_writer.hpp"
+
+namespace fs = std::filesystem;
+using genplug::host::ImageRGB;
+using genplug::host::PlateResize;
+
+namespace {
+
+struct TempFolder {
+  fs::path path = fs::temp_directory_path() / ("genplug_plate_" + std::to_string(::getpid()));
+  TempFolder() { fs::create_directories(path); }
+  ~TempFolder() { fs::remove_all(path); }
+};
+
+// Values that survive 8-bit PNG storage exactly: k / 255.
+ImageRGB levels(int w, int h) {
+  ImageRGB image{w, h, std::vector<float>(3 * size_t(w) * h)};
+  for (size_t i = 0; i < image.planar.size(); ++i) image.planar[i] = float((i * 7 + 3) % 256) / 255.0f;
+  return image;
+}
+
+float at(const ImageRGB& im, int c, int x, int y) { return im.planar[size_t(c) * im.width * im.height + size_t(y) * im.width + x]; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(fit_letterboxes_and_fill_crops_the_centre) {
+  TempFolder folder;
+  const ImageRGB plate = levels(4, 2);
+  const fs::path png = folder.path / "plate.png";
+  genplug::host::write_png(png, plate);
+  BOOST_TEST((genplug::host::plate_size(png) == std::pair<int, int>{4, 2}));
+  // fit into 4 x 4: scale 1, rows 1 and 2 hold the plate, rows 0 and 3 are black.
+  const ImageRGB fit = genplug::host::load_plate(png, 4, 4, PlateResize::fit, nullptr);
+  for (int c = 0; c < 3; ++c)
+    for (int x = 0; x < 4; ++x) {
+      BOOST_TEST(at(fit, c, x, 0) == 0.0f);
+      BOOST_TEST(at(fit, c, x, 3) == 0.0f);
+      BOOST_TEST(at(fit, c, x, 1) == at(plate, c, x, 0));
+      BOOST_TEST(at(fit, c, x, 2) == at(plate, c, x, 1));
+    }
+  // fill 2 x 2: scale 1, the two middle columns.
+  const ImageRGB fill = genplug::host::load_plate(png, 2, 2, PlateResize::fill, nullptr);
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < 2; ++y)
+      for (int x = 0; x < 2; ++x) BOOST_TEST(at(fill, c, x, y) == at(plate, c, x + 1, y));
+  // error: the message names the plate, both sizes and the way out.
+  try {
+    genplug::host::load_plate(png, 8, 8, PlateResize::error, nullptr);
+    BOOST_ERROR("a plate of another size was accepted");
+  } catch (const genplug::host::HostError& e) {
+    BOOST_TEST(int(e.kind()) == int(genplug::host::ErrorKind::manifest));
+    BOOST_TEST(std::string(e.what()).find("4 x 2 is not the job's 8 x 8 (resize:") != std::string::npos, e.what());
+  }
+  BOOST_CHECK_THROW(genplug::host::load_plate(folder.path / "none.png", 4, 2, PlateResize::error, nullptr),
+                    genplug::host::HostError);
+}
+
+BOOST_AUTO_TEST_CASE(resampling_keeps_constants_and_order) {
+  ImageRGB flat{5, 3, std::vector<float>(45, 0.25f)};
+  for (const auto& [w, h] : {std::pair{11, 7}, std::pair{2, 1}, std::pair{5, 9}}) {
+    const ImageRGB r = genplug::host::resample(flat, w, h);
+    for (float v : r.planar) BOOST_TEST(v == 0.25f, boost::test_tools::tolerance(1e-6f));
+  }
+  ImageRGB ramp{16, 1, std::vector<float>(48)};
+  for (int c = 0; c < 3; ++c)
+    for (int x = 0; x < 16; ++x) ramp.planar[c * 16 + x] = float(x);
+  for (int w : {5, 37}) {
+    const ImageRGB r = genplug::host::resample(ramp, w, 1);
+    for (int x = 1; x < w; ++x) BOOST_TEST(r.planar[x] > r.planar[x - 1]);  // a ramp stays a ramp
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_acescg_exr_plate_comes_back_to_the_models_srgb) {
+  TempFolder folder;
+  const ImageRGB srgb = levels(6, 4);
+  const fs::path config = genplug::host::ocio_config_path("");
+  const genplug::host::ColorConversion to_aces(config, "ACEScg");
+  ImageRGB aces = srgb;
+  to_aces.apply(aces);
+  genplug::host::ExrOptions o;
+  o.pixel = genplug::host::ExrOptions::Pixel::float32;
+  o.colorspace = to_aces.name();
+  const fs::path exr = folder.path / "plate.exr";
+  genplug::host::write_exr(exr, aces, {}, o);
+  const auto back_conv = genplug::host::ColorConversion::to_model(config, "ACEScg");
+  const ImageRGB back = genplug::host::load_plate(exr, 6, 4, PlateResize::error, &back_conv);
+  // Float rounding through the curve and the two matrices (AP1 rows mix channels up to 1.0): absolute.
+  for (size_t i = 0; i < srgb.planar.size(); ++i) BOOST_TEST(std::fabs(back.planar[i] - srgb.planar[i]) <= 2e-6f);
+}
