@@ -103,6 +103,28 @@ void refuse_output_override(const std::string& assignment, const fs::path& path)
   throw HostError(ErrorKind::manifest, where + ": " + message);
 }
 
+// The refine pass of `job`: its size, steps, posenc and strength from `r`; the first pass's render (or r.plate)
+// as its plate, resized to fill the frame unless r.resize says otherwise.
+Job refine_pass_of(const Job& job, const nlohmann::json& r) {
+  Job pass = job;
+  pass.where = job.where + ".refine";
+  pass.width = r["width"].get<uint32_t>();
+  pass.height = r["height"].get<uint32_t>();
+  if (r.contains("steps")) pass.steps = r["steps"].get<uint32_t>();
+  if (r.contains("posenc")) {
+    pass.plain_rope = r["posenc"].is_string();
+    pass.posenc = pass.plain_rope ? std::nullopt : std::optional<PluginRef>(plugin_ref(r["posenc"], pass.where + ".posenc"));
+  }
+  pass.strength = r.value("strength", 0.5);
+  pass.resize = r.value("resize", "fill");
+  pass.init_image.reset();
+  if (r.contains("plate")) pass.init_image = r["plate"].get<std::string>();
+  pass.init_colorspace = r.value("plate_colorspace", "");
+  pass.refine = nullptr;
+  pass.refine_pass = true;
+  return pass;
+}
+
 // One work item as a Job: the plain job JSON of a manifest job or of one batch item.
 Job job_of(const nlohmann::json& j, size_t job_index, size_t index, const std::string& where, const ExrSettings& exr) {
   Job job;
@@ -137,6 +159,7 @@ Job job_of(const nlohmann::json& j, size_t job_index, size_t index, const std::s
   job.init_colorspace = j.value("init_colorspace", "");
   job.strength = j.value("strength", 0.6);
   job.resize = j.value("resize", "error");
+  if (j.contains("refine")) job.refine = std::make_shared<const Job>(refine_pass_of(job, j["refine"]));
   return job;
 }
 

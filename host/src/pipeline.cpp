@@ -167,15 +167,27 @@ struct Pipeline::Impl {
     return &it->second;
   }
 
+  // A refine pass: its posenc, size, memory and plate, like a job's.
+  void check_refine(const Job& pass) {
+    if (pass.posenc) check_ref(*pass.posenc, "posenc");
+    const std::string refusal = memory_refusal(job_geometry(pass), options.memory_limit);
+    if (!refusal.empty())
+      throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + pass.where + ": " +
+                                               std::to_string(*pass.width) + " x " + std::to_string(*pass.height) +
+                                               " " + refusal);
+    check_plate(pass);
+  }
+
   // A plate must exist, be readable, and (resize "error") have the job's size: checked before any job runs.
   void check_plate(const Job& job) {
-    if (!job.init_image) return;
+    if (!job.init_image && !job.refine_pass) return;
     const std::string where_plate = manifest.path.string() + ": " + job.where + ".init_image: ";
     const uint32_t steps = job.steps.value_or(defaults.default_steps);
     if (std::floor(double(steps) * job.strength) < 1.0)
       throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + ".strength: " +
                                                short_number(job.strength) + " of " + std::to_string(steps) +
                                                " steps leaves no step to run");
+    if (!job.init_image) return;  // a refine pass of the first pass's render
     try {
       const auto [w, h] = plate_size(*job.init_image);
       const uint32_t jw = job.width.value_or(defaults.width), jh = job.height.value_or(defaults.height);
@@ -230,6 +242,7 @@ struct Pipeline::Impl {
     if (job.init_image)  // the plate's bytes, not only its name, decide the render
       identity["init_image"] = {{"file", file_hash(*job.init_image)}, {"strength", job.strength},
                                 {"resize", job.resize}, {"colorspace", job.init_colorspace}};
+    if (job.refine) identity["refine"] = item_hash(*job.refine);  // the second pass's own settings
     return Fnv1a().add(identity.dump()).hex();
   }
 
@@ -420,6 +433,7 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
                                                m.manifest.model.plugin + "' cannot swap LoRAs per job");
     m.check_lora_files(j);
     m.check_plate(j);
+    if (j.refine) m.check_refine(*j.refine);
   }
 }
 
@@ -456,6 +470,8 @@ struct JobRun {
   JobResult result;
   Progress progress;
   std::vector<ExrLayer> layers;  // x0 predictions asked for by exr.x0_layers, in evaluation order
+  std::optional<ImageRGB> plate;  // a refine pass's plate: the first pass's render (else job.init_image is read)
+  const Job* item = nullptr;      // the work item (a refine pass's parent job): its hash goes in the header
   bool preview_failed = false;   // a preview that cannot be written is reported once, and the render goes on
 
   // Conditioning, kept for the sampling loop.
@@ -684,8 +700,10 @@ struct JobRun {
   // 1 - sigma_0 = 0 when the schedule starts at 1.
   ManagedTensor start_from_plate(std::vector<double>& sigmas) {
     stage("encode");
-    const ImageRGB plate = load_plate(*job.init_image, int(result.width), int(result.height),
-                                      parse_plate_resize(job.resize), m.plate_color_of(job));
+    const ImageRGB picture = plate ? adapt_plate(*plate, int(result.width), int(result.height),
+                                                 parse_plate_resize(job.resize), "(the first pass's render)")
+                                   : load_plate(*job.init_image, int(result.width), int(result.height),
+                                                parse_plate_resize(job.resize), m.plate_color_of(job));
     const size_t n = sigmas.size() - 1;  // steps: the schedule ends at its last sigma
     const size_t init = std::min<size_t>(size_t(std::floor(double(n) * job.strength)), n);
     if (init == 0)
@@ -694,7 +712,7 @@ struct JobRun {
     sigmas.erase(sigmas.begin(), sigmas.begin() + std::ptrdiff_t(n - init));
     int64_t shape[4] = {1, 3, int64_t(result.height), int64_t(result.width)};
     DLTensor image{};
-    image.data = const_cast<float*>(plate.planar.data());
+    image.data = const_cast<float*>(picture.planar.data());
     image.device = {kDLCPU, 0};
     image.ndim = 4;
     image.dtype = {kDLFloat, 32, 1};
@@ -718,7 +736,7 @@ struct JobRun {
     if (m.options.on_initial_latent) m.options.on_initial_latent(latent.get()->dl_tensor);
     std::vector<double> sigmas = scheduler->sigmas(steps, geometry.image_tokens, m.ctx);
     std::optional<ManagedTensor> plate_latent;
-    if (job.init_image) plate_latent = start_from_plate(sigmas);
+    if (job.init_image || plate) plate_latent = start_from_plate(sigmas);
     progress.evaluations = scheduler->evaluation_count(static_cast<uint32_t>(sigmas.size()), m.ctx);
     for (uint32_t e : job.exr.x0_layers)
       if (e > progress.evaluations)
@@ -859,7 +877,7 @@ struct JobRun {
     nlohmann::json job_manifest = m.manifest.raw;
     job_manifest["jobs"] = nlohmann::json::array({job.raw});
     meta["genplug.manifest"] = job_manifest.dump();
-    meta["genplug.item.hash"] = m.item_hash(job);
+    meta["genplug.item.hash"] = m.item_hash(item ? *item : job);
     meta["genplug.item.index"] = int32_t(std::min<size_t>(job.index, INT32_MAX));  // EXR ints are 32-bit
     return meta;
   }
@@ -906,11 +924,26 @@ JobResult Pipeline::run(const Job& job) {
     return skipped;
   }
   JobRun r(m, job);
+  std::optional<JobRun> pass;  // the refine pass, when the job has one
   try {
-    r.settle();
-    r.condition();
-    ManagedTensor latent = r.sample();
-    r.write(r.decode(latent));
+    if (job.refine) {  // the first pass's image, rendered again at the refine size from a plate of it
+      pass.emplace(m, *job.refine);
+      pass->item = &job;
+      if (!job.refine->init_image) {
+        r.settle();
+        r.condition();
+        pass->plate = ImageRGB{int(r.result.width), int(r.result.height), r.decode(r.sample())};
+      }
+      pass->settle();
+      pass->condition();
+      pass->write(pass->decode(pass->sample()));
+      pass->result.evaluations += r.result.evaluations;
+    } else {
+      r.settle();
+      r.condition();
+      ManagedTensor latent = r.sample();
+      r.write(r.decode(latent));
+    }
   } catch (const ContractError& e) {
     throw HostError(ErrorKind::plugin, r.where + ": " + e.what());
   } catch (const PluginError& e) {
@@ -923,8 +956,9 @@ JobResult Pipeline::run(const Job& job) {
   } catch (const std::exception& e) {
     throw HostError(ErrorKind::runtime, r.where + ": " + e.what());
   }
-  r.result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  return r.result;
+  JobResult& result = pass ? pass->result : r.result;
+  result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return result;
 }
 
 }  // namespace genplug::host

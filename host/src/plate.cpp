@@ -133,6 +133,10 @@ ImageRGB load_plate(const fs::path& path, int width, int height, PlateResize res
     }
     if (to_srgb) to_srgb->apply(plate);
   }
+  return adapt_plate(plate, width, height, resize, path);
+}
+
+ImageRGB adapt_plate(const ImageRGB& plate, int width, int height, PlateResize resize, const fs::path& path) {
   if (plate.width == width && plate.height == height) return plate;
   if (resize == PlateResize::error)
     fail(path, std::to_string(plate.width) + " x " + std::to_string(plate.height) + " is not the job's " +

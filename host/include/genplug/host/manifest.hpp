@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +51,11 @@ struct Job {
   std::string init_colorspace;
   double strength = 0.6;
   std::string resize = "error";
+  // The two-pass render (docs/exr.md, "Refine"): this job's render (or refine.plate), resized to the refine
+  // pass's size and rendered again from there as a plate. The pass is a Job of its own (refine_pass true, same
+  // index and output); null without "refine".
+  std::shared_ptr<const Job> refine;
+  bool refine_pass = false;
   ExrSettings exr;
   nlohmann::json raw;                  // the item as a plain job (one seed, prompt, ...), for EXR metadata
 };

@@ -23,6 +23,10 @@ PlateResize parse_plate_resize(const std::string& name);  // "error", "fit", "fi
 ImageRGB load_plate(const std::filesystem::path& path, int width, int height, PlateResize resize,
                     const ColorConversion* to_srgb);
 
+// `plate` (any size) made width x height as `resize` says; `path` names it in messages. Throws like load_plate.
+ImageRGB adapt_plate(const ImageRGB& plate, int width, int height, PlateResize resize,
+                     const std::filesystem::path& path);
+
 // The plate's size without reading its pixels (PNG header; EXR data window). Throws like load_plate.
 // (OpenEXR checks the header's sizes as it reads it.)
 std::pair<int, int> plate_size(const std::filesystem::path& path);
