@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
   libtorch-dev libopenblas0-pthread python3-torch
   libboost-dev libboost-filesystem-dev libboost-test-dev
-  nlohmann-json3-dev libopenexr-dev libpng-dev libopencolorio-dev libdlpack-dev libsentencepiece-dev
+  nlohmann-json3-dev libopenexr-dev libpng-dev libopencolorio-dev libicu-dev libdlpack-dev libsentencepiece-dev
   libcli11-dev json-schema-test-suite doxygen
   slurmctld slurmd slurm-client munge openexr openimageio-tools
 )

@@ -2,12 +2,17 @@
 // from a prompt. The CLI does not link torch: it creates the FLUX model plugin with tiny random transformer
 // weights (only the text dims matter), "vae": "none" and the given text config, calls condition(prompt) and
 // writes the CPU float32 tensors it returns. See docs/text.md.
+// --show-tokens prints instead what FLUX's tokenizers make of the prompt (cleaned text, ids, pieces), through the
+// tokenize extension of the torch-free FLUX inspector (GENPLUG_EXT_INSPECTOR_TOKENIZE): no model is created.
 #include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include <cstring>
+
+#include <genplug/host/printable.hpp>
+#include <genplug/inspector.h>
 
 #include "cli_options.hpp"
 #include "f32_safetensors.hpp"
@@ -20,10 +25,10 @@ using host::HostError;
 using nlohmann::json;
 
 struct EncodeOptions {
-  std::string prompt, output, plugin = "org.genplug.flux", text = "{}";
+  std::string prompt, output, plugin = "org.genplug.flux", text = "{}", inspector = "org.genplug.flux.inspect";
   std::string t5, t5_tokenizer, clip, clip_tokenizer, text_device, text_dtype;
   int64_t max_length = 0, context_dim = 4096, vec_dim = 768;
-  bool random = false, force = false;
+  bool random = false, force = false, show_tokens = false;
 };
 
 // --text: inline JSON or @file.
@@ -69,8 +74,70 @@ F32Tensor to_tensor_data(const std::string& name, const ManagedTensor& t) {
   return out;
 }
 
+// Ids as one line of numbers.
+std::string join_ids(const json& ids) {
+  std::string out;
+  for (const auto& id : ids) out += (out.empty() ? "" : " ") + id.dump();
+  return out;
+}
+
+// Pieces as one line, each in brackets so that spaces and empty pieces stay visible, escaped for the terminal.
+std::string join_pieces(const json& pieces) {
+  std::string out;
+  for (const auto& p : pieces) out += (out.empty() ? "[" : " [") + host::printable(p.is_string() ? p.get<std::string>() : p.dump()) + "]";
+  return out;
+}
+
+// --show-tokens: the tokenize extension's report, as text (or the JSON itself with --json).
+void run_show_tokens(const EncodeOptions& o, const Globals& globals, bool as_json) {
+  const json text = text_config(o);
+  host::PluginCatalog catalog = globals.catalog();
+  CallContext ctx;
+  log_to_stderr(ctx, globals);
+  InspectorProxy inspector = create_from_option([&] { return catalog.create_inspector(o.inspector, json::object(), ctx); });
+  const auto* table = static_cast<const genplug_inspector_tokenize_t*>(
+      inspector.raw()->get_extension ? inspector.raw()->get_extension(inspector.raw(), GENPLUG_EXT_INSPECTOR_TOKENIZE)
+                                     : nullptr);
+  if (!GENPLUG_HAS_FIELD(table, genplug_inspector_tokenize_t, tokenize) || !table->tokenize)
+    throw HostError(ErrorKind::usage, o.inspector + ": this inspector cannot tokenize (no " GENPLUG_EXT_INSPECTOR_TOKENIZE ")");
+  const char* out = nullptr;
+  try {
+    ctx.check(table->tokenize(inspector.raw(), text.dump().c_str(), o.prompt.c_str(), &out, ctx.get()),
+              o.inspector + ": tokenize");
+  } catch (const PluginError& e) {
+    throw HostError(e.code() == GENPLUG_E_INVALID_ARGUMENT || e.code() == GENPLUG_E_CONFIG ? ErrorKind::usage
+                                                                                            : ErrorKind::runtime,
+                    e.what());
+  }
+  if (!out) throw HostError(ErrorKind::runtime, o.inspector + ": tokenize returned success but no text");
+  json report;
+  try {
+    report = json::parse(out);
+  } catch (const json::exception& e) {
+    throw HostError(ErrorKind::runtime, o.inspector + ": tokenize returned invalid JSON: " + e.what());
+  }
+  if (!report.is_object() || !report.contains("tokenizers") || !report["tokenizers"].is_array())
+    throw HostError(ErrorKind::runtime, o.inspector + ": tokenize returned no \"tokenizers\" list");
+  if (as_json) {
+    std::cout << report.dump(2, ' ', true, json::error_handler_t::replace) << "\n";
+    return;
+  }
+  std::cout << "prompt: " << host::printable(o.prompt) << "\n";
+  for (const auto& t : report["tokenizers"]) {
+    const auto str = [&](const char* key) { return t.contains(key) && t[key].is_string() ? t[key].get<std::string>() : std::string(); };
+    const json ids = t.value("ids", json::array()), pieces = t.value("pieces", json::array());
+    std::cout << host::printable(str("name")) << " (" << host::printable(str("file")) << ")\n"
+              << "  text:   " << host::printable(str("text")) << "\n"
+              << "  ids:    " << join_ids(ids) << "  (" << ids.size() << " of max " << t.value("max_length", json()).dump()
+              << (t.value("dropped", 0) > 0 ? ", " + std::to_string(t.value("dropped", 0)) + " dropped" : std::string())
+              << ")\n"
+              << "  pieces: " << join_pieces(pieces) << "\n";
+  }
+}
+
 void run_encode(const EncodeOptions& o, const Globals& globals) {
   const json text = text_config(o);
+  if (o.output.empty()) throw HostError(ErrorKind::usage, "--output is required (unless --show-tokens)");
   if (!o.force && std::filesystem::exists(o.output))
     throw HostError(ErrorKind::output, "'" + o.output + "' exists (use --force to overwrite)");
   // Tiny random transformer: nothing but the text dims and the encoders is used.
@@ -121,7 +188,7 @@ const RegisterCommand kEncode(
     [](CLI::App& cmd, Globals& globals) {
       static EncodeOptions o;
       cmd.add_option("-p,--prompt", o.prompt, "The prompt (UTF-8)")->required();
-      cmd.add_option("-o,--output", o.output, "Conditioning file to write (.safetensors)")->required();
+      cmd.add_option("-o,--output", o.output, "Conditioning file to write (.safetensors)");
       cmd.add_option("--text", o.text, "Text config as JSON or @file (keys as the FLUX plugin's config.text)");
       cmd.add_option("--t5", o.t5, "T5 encoder: t5xxl_*.safetensors or a diffusers text_encoder_2/ folder");
       cmd.add_option("--t5-tokenizer", o.t5_tokenizer, "spiece.model");
@@ -136,7 +203,14 @@ const RegisterCommand kEncode(
       cmd.add_option("--vec-dim", o.vec_dim, "Width of vec (CLIP-L: 768)")->capture_default_str();
       cmd.add_option("--plugin", o.plugin, "Model plugin that encodes")->capture_default_str();
       cmd.add_flag("-f,--force", o.force, "Overwrite the output file");
-      cmd.callback([&globals] { run_encode(o, globals); });
+      cmd.add_flag("--show-tokens", o.show_tokens,
+                   "Print the cleaned text, ids and pieces of the CLIP and T5 tokenizers for the prompt instead of "
+                   "encoding (needs only the tokenizers)");
+      static bool as_json = false;
+      cmd.add_flag("--json", as_json, "With --show-tokens: print the report as JSON");
+      cmd.add_option("--inspector", o.inspector, "Inspector plugin whose tokenizers --show-tokens uses")
+          ->capture_default_str();
+      cmd.callback([&globals] { o.show_tokens ? run_show_tokens(o, globals, as_json) : run_encode(o, globals); });
     });
 
 }  // namespace

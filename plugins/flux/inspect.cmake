@@ -1,5 +1,8 @@
 # org.genplug.flux.inspect: the genplug.inspector/1 plugin for FLUX checkpoints, a library of its own linked with
-# the safetensors reader only (no libtorch): built with or without GENPLUG_BUILD_TORCH.
+# the safetensors reader and the tokenizers only (no libtorch): built with or without GENPLUG_BUILD_TORCH.
+if(NOT TARGET genplug_flux_text_tokenizers)  # without libtorch plugins/flux/text is not added: its tokenizers come here
+  include(${CMAKE_CURRENT_LIST_DIR}/text/tokenizers.cmake)
+endif()
 genplug_add_plugin(genplug_flux_inspect
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/src/inspector_entry.cpp
@@ -7,4 +10,5 @@ genplug_add_plugin(genplug_flux_inspect
     ${CMAKE_CURRENT_LIST_DIR}/src/checkpoint_report.cpp
     ${CMAKE_CURRENT_LIST_DIR}/src/component_report.cpp
     ${CMAKE_CURRENT_LIST_DIR}/src/lora_report.cpp
-  LIBRARIES genplug_safetensors nlohmann_json::nlohmann_json)
+    ${CMAKE_CURRENT_LIST_DIR}/src/token_report.cpp
+  LIBRARIES genplug_safetensors genplug_flux_text_tokenizers nlohmann_json::nlohmann_json)

@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <genplug/flux/text/clip_tokenizer.hpp>
+#include <genplug/flux/text/t5_tokenizer.hpp>
 #include <genplug/flux/text_conditioner.hpp>
 
 #include "golden.hpp"
@@ -30,11 +32,11 @@ struct CliBuilt {
   }
 };
 
-// Runs the CLI with `args`; returns the exit code, stderr in *err.
-int run(const std::string& args, std::string* err) {
+// Runs the CLI with `args`; returns the exit code, stderr in *err (stdout to `out_file`, default nowhere).
+int run(const std::string& args, std::string* err, const std::string& out_file = "/dev/null") {
   const fs::path err_file = fs::temp_directory_path() / ("genplug_encode_err_" + std::to_string(::getpid()));
   const std::string command = cli().string() + " --plugin-path " + genplug::test::plugin_build_dir().string() + " " +
-                              args + " > /dev/null 2> " + err_file.string();
+                              args + " > " + out_file + " 2> " + err_file.string();
   const int status = std::system(command.c_str());
   std::ifstream in(err_file);
   std::ostringstream ss;
@@ -44,7 +46,126 @@ int run(const std::string& args, std::string* err) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+fs::path inspector_plugin() { return genplug::test::plugin_build_dir() / "libgenplug_flux_inspect.so"; }
+
+struct InspectorBuilt {
+  boost::test_tools::assertion_result operator()(utf::test_unit_id) const {
+    boost::test_tools::assertion_result r(fs::exists(cli()) && fs::exists(inspector_plugin()));
+    if (!r) r.message() << "SKIPPED: build the genplug and genplug_flux_inspect targets first";
+    return r;
+  }
+};
+
+// Runs the CLI with `args`; returns the exit code, stdout in *out and stderr in *err.
+int run_capture(const std::string& args, std::string* out, std::string* err) {
+  const fs::path out_file = fs::temp_directory_path() / ("genplug_encode_out_" + std::to_string(::getpid()));
+  const int code = run(args, err, out_file.string());
+  std::ifstream in(out_file);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  fs::remove(out_file);
+  return code;
+}
+
+std::string join(const std::vector<int64_t>& ids) {
+  std::string s;
+  for (int64_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
+  return s;
+}
+
+// OpenAI's CLIP vocabulary, where the golden folder or ../shared has it.
+fs::path openai_vocabulary() {
+  for (const fs::path& p : {genplug::test::golden("tokenizers/bpe_simple_vocab_16e6.txt.gz"),
+                            fs::path(GENPLUG_SOURCE_DIR) / ".." / "shared" / "golden" / "tokenizers" / "bpe_simple_vocab_16e6.txt.gz"})
+    if (fs::exists(p)) return p;
+  return {};
+}
+
 }  // namespace
+
+BOOST_AUTO_TEST_CASE(show_tokens_prints_text_ids_and_pieces_of_both_tokenizers, *utf::precondition(InspectorBuilt())) {
+  genplug::test::TinyFiles files;
+  const fs::path config = files.dir / "text.json";
+  std::ofstream(config) << files.config(16).dump();
+  std::string out, err;
+  // Upper case, a run of spaces and a ligature (ftfy: fi); the tiny vocabularies hold letters only.
+  const int code = run_capture("encode --show-tokens --text @" + config.string() + " -p \"$(printf 'A  Red \357\254\201sh')\"", &out, &err);
+  BOOST_REQUIRE_MESSAGE(code == 0, "genplug encode --show-tokens failed (" << code << "): " << err);
+  const std::string typed = "A  Red \xEF\xAC\x81sh";
+  const auto clip = genplug::flux::text::ClipTokenizer::load(files.dir / "tokenizer");
+  const auto t5 = genplug::flux::text::T5Tokenizer::load(files.dir / "spiece.model");
+  std::vector<int64_t> clip_ids{clip.bos_id()};
+  for (int64_t id : clip.encode(typed)) clip_ids.push_back(id);
+  clip_ids.push_back(clip.eos_id());
+  std::vector<int64_t> t5_ids = t5.encode(typed);
+  t5_ids.push_back(t5.eos_id());
+  BOOST_TEST(out.find("clip (" + (files.dir / "tokenizer").string() + ")") != std::string::npos, out);
+  BOOST_TEST(out.find("  text:   a red fish\n") != std::string::npos, out);  // ftfy, whitespace, lower case
+  BOOST_TEST(out.find("  ids:    " + join(clip_ids) + "  (" + std::to_string(clip_ids.size()) + " of max 77)") !=
+                 std::string::npos, out);
+  BOOST_TEST(out.find("  pieces: [<|startoftext|>] [a</w>] [r] [e] [d</w>]") != std::string::npos, out);
+  BOOST_TEST(out.find("t5 (" + (files.dir / "spiece.model").string() + ")") != std::string::npos, out);
+  BOOST_TEST(out.find("  text:   " + t5.normalize(typed) + "\n") != std::string::npos, out);
+  BOOST_TEST(out.find("  ids:    " + join(t5_ids) + "  (" + std::to_string(t5_ids.size()) + " of max 16)") !=
+                 std::string::npos, out);
+  BOOST_TEST(out.find("[</s>]") != std::string::npos, out);
+
+  // --json: the inspector's report itself.
+  BOOST_REQUIRE(run_capture("encode --show-tokens --json --text @" + config.string() + " -p 'a red house'", &out, &err) == 0);
+  const auto report = nlohmann::json::parse(out);
+  BOOST_REQUIRE(report["tokenizers"].size() == 2u);
+  BOOST_TEST(report["tokenizers"][0]["name"] == "clip");
+  BOOST_TEST(report["tokenizers"][0]["text"] == "a red house");
+  BOOST_TEST(report["tokenizers"][1]["name"] == "t5");
+  std::vector<int64_t> expected_t5 = t5.encode("a red house");
+  expected_t5.push_back(t5.eos_id());
+  BOOST_TEST(report["tokenizers"][1]["ids"].get<std::vector<int64_t>>() == expected_t5, boost::test_tools::per_element());
+  BOOST_TEST(report["tokenizers"][1]["pieces"].size() == expected_t5.size());
+}
+
+BOOST_AUTO_TEST_CASE(show_tokens_escapes_control_characters_and_reports_errors, *utf::precondition(InspectorBuilt())) {
+  genplug::test::TinyFiles files;
+  const std::string tok = " --clip-tokenizer " + (files.dir / "tokenizer").string();
+  std::string out, err;
+  // A terminal escape in the prompt is printed escaped, never raw (ftfy removes it from the cleaned text).
+  BOOST_REQUIRE(run_capture("encode --show-tokens" + tok + " -p \"$(printf 'red\033[2Jhouse\007')\"", &out, &err) == 0);
+  BOOST_TEST(out.find('\x1b') == std::string::npos, out);
+  BOOST_TEST(out.find('\x07') == std::string::npos, out);
+  BOOST_TEST(out.find("prompt: red\\x1b[2Jhouse") != std::string::npos, out);
+  BOOST_TEST(out.find("  text:   redhouse") != std::string::npos, out);
+  BOOST_TEST(out.find("t5 (") == std::string::npos, out);  // only the tokenizer asked for
+  // Invalid UTF-8 and a config naming no tokenizer are usage errors; a missing file an I/O error.
+  BOOST_TEST(run_capture("encode --show-tokens" + tok + " -p \"$(printf 'caf\351')\"", &out, &err) == 2);
+  BOOST_TEST(err.find("not valid UTF-8") != std::string::npos, err);
+  BOOST_TEST(run_capture("encode --show-tokens --random -p x", &out, &err) == 2);
+  BOOST_TEST(err.find("no tokenizer") != std::string::npos, err);
+  BOOST_TEST(run_capture("encode --show-tokens --clip-tokenizer " + (files.dir / "none.txt.gz").string() + " -p x", &out,
+                         &err) != 0);
+  BOOST_TEST(err.find("none.txt.gz") != std::string::npos, err);
+  BOOST_TEST(run_capture("encode --random -p x", &out, &err) == 2);  // without --show-tokens, -o is needed
+  BOOST_TEST(err.find("--output") != std::string::npos, err);
+}
+
+BOOST_AUTO_TEST_CASE(show_tokens_with_openai_vocabulary_repairs_typed_text, *utf::precondition(InspectorBuilt())) {
+  const fs::path vocab = openai_vocabulary();
+  if (vocab.empty()) {
+    BOOST_TEST_MESSAGE("SKIPPED: no bpe_simple_vocab_16e6.txt.gz in the golden folder or ../shared");
+    return;
+  }
+  std::string out, err;
+  // Mojibake of "café" and a decomposed "é": the same cleaned text and ids as "café école".
+  BOOST_REQUIRE(run_capture("encode --show-tokens --clip-tokenizer " + vocab.string() +
+                                " -p \"$(printf 'Caf\303\203\302\251 e\314\201cole')\"",
+                            &out, &err) == 0);
+  const auto tok = genplug::flux::text::ClipTokenizer::load(vocab);
+  std::vector<int64_t> ids{tok.bos_id()};
+  for (int64_t id : tok.encode("caf\xC3\xA9 \xC3\xA9" "cole")) ids.push_back(id);
+  ids.push_back(tok.eos_id());
+  BOOST_TEST(out.find("  text:   caf\xC3\xA9 \xC3\xA9" "cole\n") != std::string::npos, out);
+  BOOST_TEST(out.find("  ids:    " + join(ids) + "  (") != std::string::npos, out);
+  BOOST_TEST(out.find("[caf\xC3\xA9</w>]") != std::string::npos, out);
+}
 
 BOOST_AUTO_TEST_CASE(encode_writes_what_the_conditioner_computes, *utf::precondition(CliBuilt())) {
   const fs::path out = fs::temp_directory_path() / ("genplug_encode_" + std::to_string(::getpid()) + ".safetensors");

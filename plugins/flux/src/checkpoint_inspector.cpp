@@ -5,6 +5,7 @@
 //    0  anything else
 #include "checkpoint_inspector.hpp"
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -14,6 +15,7 @@
 #include <genplug/internal/bounded_json.hpp>
 
 #include "checkpoint_report.hpp"
+#include "token_report.hpp"
 
 namespace genplug::flux {
 namespace {
@@ -76,6 +78,33 @@ class CheckpointInspector : public Inspector {
     } catch (const st::Error& e) {
       throw Error(GENPLUG_E_IO, e.what());
     }
+  }
+
+  // GENPLUG_EXT_INSPECTOR_TOKENIZE: FLUX's CLIP and T5 tokenizers on a prompt (token_report.hpp).
+  const void* extension(const char* id) noexcept override {
+    static const genplug_inspector_tokenize_t table{sizeof(genplug_inspector_tokenize_t), &tokenize};
+    return std::strcmp(id, GENPLUG_EXT_INSPECTOR_TOKENIZE) == 0 ? &table : nullptr;
+  }
+
+ private:
+  std::string last_tokens_;  // the text tokenize() returned: valid until the next call
+
+  static genplug_status tokenize(genplug_inspector_t* inspector, const char* config_json, const char* prompt,
+                                 const char** out_json, const genplug_context_t* ctx) {
+    if (out_json) *out_json = nullptr;
+    return detail::guard(ctx, [&] {
+      if (!inspector || !config_json || !prompt || !out_json) throw InvalidArgument("tokenize: NULL argument");
+      auto* self = dynamic_cast<CheckpointInspector*>(detail::InspectorInstance::self(inspector)->impl.get());
+      if (!self) throw InvalidArgument("tokenize: not an org.genplug.flux.inspect instance");
+      nlohmann::json config;
+      try {
+        config = genplug::internal::parse_bounded_json(std::string(config_json));
+      } catch (const std::exception& e) {
+        throw ConfigError(std::string("text: not valid JSON: ") + e.what());
+      }
+      self->last_tokens_ = token_report(config, prompt).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      *out_json = self->last_tokens_.c_str();
+    });
   }
 };
 

@@ -1,5 +1,5 @@
 /** @file
- * genplug — inspector plugins ("genplug.inspector/1", ABI 1.1).
+ * genplug — inspector plugins ("genplug.inspector/1", ABI 1.1; the tokenize extension since genplug 0.3).
  *
  * An inspector describes files a plugin can read — a weights file or folder, an adapter — without loading
  * them, so a host can show what a file holds and which config would use it while knowing no model format.
@@ -43,6 +43,26 @@ typedef struct genplug_inspector {
   /** Optional interfaces by versioned id, or NULL when none (a lookup that cannot fail). [thread: any] */
   const void* (*get_extension)(struct genplug_inspector* self, const char* extension_id);
 } genplug_inspector_t;
+
+/** Optional inspector extension (genplug 0.3, ABI 1.1: found by id; get_extension(GENPLUG_EXT_INSPECTOR_TOKENIZE)): how the plugin's
+ *  tokenizers read a prompt, so a host can show why two prompts differ without loading a model. The table is
+ *  inspector-owned, valid until destroy. */
+#define GENPLUG_EXT_INSPECTOR_TOKENIZE "org.genplug.inspector.tokenize/1"
+
+/** The table of GENPLUG_EXT_INSPECTOR_TOKENIZE: inspector-owned, valid until destroy. */
+typedef struct genplug_inspector_tokenize {
+  uint32_t struct_size; /**< sizeof(genplug_inspector_tokenize_t) as the plugin compiled it */
+  /** Tokenizes `prompt` (UTF-8, borrowed for the call) with the tokenizers that `config_json` (a JSON object,
+   * UTF-8, borrowed for the call; the keys of the plugin's own text config, FLUX: config.text) names, into
+   * `*out_json`: a JSON object (UTF-8, NUL-terminated, inspector-owned, valid until the next call on this
+   * instance or destroy) {"tokenizers": [{"name", "file", "text" (what the tokenizer segments: the prompt after
+   * its clean-up or normalisation), "ids" (with the tokenizer's special tokens, without padding), "pieces" (one
+   * string per id), "max_length", "dropped" (content tokens cut by max_length)}, ...]}. A prompt that is not
+   * UTF-8 is GENPLUG_E_INVALID_ARGUMENT, a config naming no tokenizer GENPLUG_E_CONFIG, a missing or corrupt
+   * tokenizer file GENPLUG_E_IO; the message (in ctx) says which. [thread: control] */
+  genplug_status (*tokenize)(struct genplug_inspector* self, const char* config_json, const char* prompt,
+                             const char** out_json, const genplug_context_t* ctx);
+} genplug_inspector_tokenize_t;
 
 GENPLUG_END_DECLS
 

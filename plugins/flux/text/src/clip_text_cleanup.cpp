@@ -5,6 +5,7 @@
 
 #include <genplug/flux/text/unicode_text.hpp>
 
+#include "ftfy_encoding.hpp"
 #include "unicode_tables.hpp"
 
 namespace genplug::flux::text {
@@ -84,13 +85,13 @@ std::u32string ftfy_unescape_html(std::u32string_view text) {
   return out;
 }
 
-// ftfy remove_terminal_escapes: \x1b\[[0-9;]*[A-Za-z]
+// ftfy remove_terminal_escapes: \x1b\[(\d|;)*[A-Za-z], \d being any decimal digit (Nd), as in Python's re.
 std::u32string remove_terminal_escapes(std::u32string_view text) {
   std::u32string out;
   for (std::size_t i = 0; i < text.size();) {
     if (text[i] == 0x1B && i + 1 < text.size() && text[i + 1] == '[') {
       std::size_t j = i + 2;
-      while (j < text.size() && ((text[j] >= '0' && text[j] <= '9') || text[j] == ';')) ++j;
+      while (j < text.size() && (is_decimal_digit(text[j]) || text[j] == ';')) ++j;
       if (j < text.size() && ((text[j] | 0x20) >= 'a' && (text[j] | 0x20) <= 'z')) {
         i = j + 1;
         continue;
@@ -101,10 +102,25 @@ std::u32string remove_terminal_escapes(std::u32string_view text) {
   return out;
 }
 
+// ftfy remove_control_chars (chardata.CONTROL_CHARS): C0 controls but \t \n \f \r, DEL, the deprecated Arabic
+// format controls U+206A-U+206F, the BOM U+FEFF and the interlinear annotation / object replacement characters
+// U+FFF9-U+FFFC. (Tag characters and musical format controls stay: ftfy 6.3.1 keeps them.)
 bool is_ftfy_control(char32_t c) {
   return c <= 0x08 || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F || (c >= 0x206A && c <= 0x206F) ||
-         c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFC) || (c >= 0x1D173 && c <= 0x1D17A) ||
-         (c >= 0xE0000 && c <= 0xE007F);
+         c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFC);
+}
+
+// ftfy fix_character_width: U+3000 -> space, U+FF01-U+FFEF -> their NFKC form where that differs.
+bool width_fold(char32_t c, std::u32string& out) {
+  if (c == 0x3000) {
+    out.push_back(' ');
+    return true;
+  }
+  if (c < 0xFF01 || c > 0xFFEF) return false;
+  const std::u32string alt = nfkc(std::u32string_view(&c, 1));
+  if (alt.size() == 1 && alt[0] == c) return false;
+  out += alt;
+  return true;
 }
 
 // ftfy fix_latin_ligatures (ftfy 6 chardata.LIGATURES).
@@ -137,18 +153,17 @@ const char32_t* ligature(char32_t c) {
 }
 
 // One pass of the character-level fixers, in ftfy's order: c1 controls, ligatures, width, quotes, line breaks.
+// Per character, the first three compose (none produces a character another one maps).
 std::u32string fix_characters(std::u32string_view text) {
   std::u32string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char32_t c = text[i];
     if (c >= 0x80 && c <= 0x9F) {
-      out += decode_utf8(find_mapping(unicode_data::kC1, unicode_data::kC1Count, c));
+      out += ftfy::fix_c1_controls(std::u32string_view(&c, 1));
     } else if (const char32_t* lig = ligature(c)) {
       out += lig;
-    } else if (const char* w = find_mapping(unicode_data::kWidth, unicode_data::kWidthCount, c)) {
-      out += decode_utf8(w);
-    } else {
+    } else if (!width_fold(c, out)) {
       out.push_back(c);
     }
   }
@@ -242,24 +257,34 @@ std::u32string html_unescape(std::u32string_view text) {
   return out;
 }
 
+// ftfy fix_and_explain with the default configuration: the fixers in ftfy's order, repeated until nothing changes.
+std::u32string ftfy_fix_segment(std::u32string_view segment, bool unescape) {
+  std::u32string text(segment);
+  while (true) {
+    const std::u32string before = text;
+    if (unescape) text = ftfy_unescape_html(text);
+    text = ftfy::fix_encoding(text);
+    text = fix_characters(text);  // fix_c1_controls, fix_latin_ligatures, fix_character_width, uncurl_quotes,
+                                  // fix_line_breaks (fix_surrogates: n/a, the text is valid UTF-8)
+    text = remove_terminal_escapes(text);
+    text.erase(std::remove_if(text.begin(), text.end(), is_ftfy_control), text.end());
+    text = nfc(text);
+    if (text == before) return text;
+  }
+}
+
 std::u32string ftfy_fix_text(std::u32string_view input) {
-  // ftfy.fix_text: per line segment (the "auto" HTML decision is made once per segment and then sticks).
+  // ftfy.fix_text: segments end after each "\n" or after max_decode_length characters; the "auto" HTML decision
+  // turns unescaping off for good at the first segment holding '<'.
   std::u32string result;
   bool unescape = true;
   for (std::size_t pos = 0; pos < input.size();) {
     std::size_t brk = input.find(U'\n', pos);
     brk = (brk == std::u32string_view::npos) ? input.size() : brk + 1;
-    std::u32string text(input.substr(pos, brk - pos));
-    if (unescape && text.find(U'<') != std::u32string::npos) unescape = false;
-    while (true) {  // fix_and_explain repeats until nothing changes
-      const std::u32string before = text;
-      if (unescape) text = ftfy_unescape_html(text);
-      text = fix_characters(text);
-      text = remove_terminal_escapes(text);
-      text.erase(std::remove_if(text.begin(), text.end(), is_ftfy_control), text.end());
-      if (text == before) break;
-    }
-    result += text;
+    brk = std::min(brk, pos + kFtfyMaxDecodeLength);
+    const std::u32string_view segment = input.substr(pos, brk - pos);
+    if (unescape && segment.find(U'<') != std::u32string_view::npos) unescape = false;
+    result += ftfy_fix_segment(segment, unescape);
     pos = brk;
   }
   return result;

@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <limits>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <unordered_map>
@@ -26,6 +27,10 @@ struct ClipTokenizer::Data {
   std::unordered_map<std::string, int64_t> vocab;
   std::unordered_map<std::string, int64_t> merge_rank;  // "first second" -> rank
   std::string byte_encoder[256];                        // byte -> UTF-8 of its printable stand-in
+  std::vector<std::string> id_to_token;                // id -> vocabulary string ("" where no token has the id)
+  // Per-word BPE results, bounded: at most kBpeCacheCapacity words; when full it is emptied and refilled (the
+  // words of one prompt stay cheap, a long stream of distinct words cannot grow it). Guarded for concurrent encode.
+  mutable std::mutex cache_mutex;
   mutable std::unordered_map<std::string, std::vector<int64_t>> cache;
 };
 
@@ -111,15 +116,24 @@ std::vector<std::pair<std::string, std::string>> parse_merges(const std::string&
   return merges;
 }
 
+// SimpleTokenizer compiles its pattern with re.IGNORECASE (python3-regex): literals match by simple case folding,
+// so "'\u017F" (long s) is the contraction 's and "<|\u017Ftartoftext|>" the start token even after lower().
 bool starts_with_at(const std::u32string& s, std::size_t i, const char32_t* lit) {
   for (std::size_t k = 0; lit[k]; ++k)
-    if (i + k >= s.size() || s[i + k] != lit[k]) return false;
+    if (i + k >= s.size() || simple_case_fold(s[i + k]) != simple_case_fold(lit[k])) return false;
   return true;
 }
 
-// The SimpleTokenizer pattern on lower-cased text:
+}  // namespace
+
+// IGNORECASE also changes the classes for one character: U+0345 COMBINING GREEK YPOGEGRAMMENI (Mn, case-folds to
+// iota) matches none of [\p{L}], [\p{N}], [^\s\p{L}\p{N}] there, so findall skips it like a space. (Found by
+// testing every code point against the regex module with and without IGNORECASE; the pinned-data test checks it.)
+bool clip_pattern_skips(char32_t c) { return c == 0x345 || is_whitespace(c); }
+
+// The SimpleTokenizer pattern on lower-cased text, with IGNORECASE:
 // <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
-std::vector<std::u32string> pre_tokenize(const std::u32string& text) {
+std::vector<std::u32string> clip_pre_tokenize(const std::u32string& text) {
   std::vector<std::u32string> words;
   for (std::size_t i = 0; i < text.size();) {
     std::size_t len = 0;
@@ -130,15 +144,15 @@ std::vector<std::u32string> pre_tokenize(const std::u32string& text) {
     } else if (text[i] == '\'' && (starts_with_at(text, i, U"'re") || starts_with_at(text, i, U"'ve") ||
                                    starts_with_at(text, i, U"'ll"))) {
       len = 3;
-    } else if (text[i] == '\'' && i + 1 < text.size() &&
-               (text[i + 1] == 's' || text[i + 1] == 't' || text[i + 1] == 'm' || text[i + 1] == 'd')) {
+    } else if (text[i] == '\'' && (starts_with_at(text, i, U"'s") || starts_with_at(text, i, U"'t") ||
+                                   starts_with_at(text, i, U"'m") || starts_with_at(text, i, U"'d"))) {
       len = 2;
     } else if (is_letter(text[i])) {
       while (i + len < text.size() && is_letter(text[i + len])) ++len;
     } else if (is_number(text[i])) {
       len = 1;
-    } else if (!is_whitespace(text[i])) {
-      auto other = [](char32_t c) { return !is_whitespace(c) && !is_letter(c) && !is_number(c); };
+    } else if (!clip_pattern_skips(text[i])) {
+      auto other = [](char32_t c) { return !clip_pattern_skips(c) && !is_letter(c) && !is_number(c); };
       while (i + len < text.size() && other(text[i + len])) ++len;
     } else {
       ++i;
@@ -149,6 +163,8 @@ std::vector<std::u32string> pre_tokenize(const std::u32string& text) {
   }
   return words;
 }
+
+namespace {
 
 }  // namespace
 
@@ -161,6 +177,10 @@ ClipTokenizer::ClipTokenizer(std::unique_ptr<Data> data) : data_(std::move(data)
   };
   bos_id_ = special(kStartOfText);
   eos_id_ = special(kEndOfText);
+  for (const auto& [token, id] : data_->vocab) {
+    if (static_cast<std::size_t>(id) >= data_->id_to_token.size()) data_->id_to_token.resize(static_cast<std::size_t>(id) + 1);
+    data_->id_to_token[static_cast<std::size_t>(id)] = token;
+  }
 }
 
 ClipTokenizer::ClipTokenizer(ClipTokenizer&&) noexcept = default;
@@ -215,57 +235,96 @@ ClipTokenizer ClipTokenizer::load(const fs::path& path) {
   return ClipTokenizer(std::move(data));
 }
 
-int64_t ClipTokenizer::vocab_size() const {
-  int64_t max_id = -1;
-  for (const auto& [token, id] : data_->vocab) max_id = std::max(max_id, id);
-  return max_id + 1;
+int64_t ClipTokenizer::vocab_size() const { return static_cast<int64_t>(data_->id_to_token.size()); }
+
+std::string ClipTokenizer::token(int64_t id) const {
+  if (id < 0 || static_cast<std::size_t>(id) >= data_->id_to_token.size()) return {};
+  return data_->id_to_token[static_cast<std::size_t>(id)];
 }
+
+std::string ClipTokenizer::token_bytes(int64_t id) const {
+  std::string token = this->token(id);
+  if (token == kStartOfText || token == kEndOfText) return token;
+  std::string suffix;
+  if (token.size() >= 4 && token.compare(token.size() - 4, 4, "</w>") == 0) token.resize(token.size() - 4), suffix = "</w>";
+  std::string bytes;
+  for (char32_t c : decode_utf8(token, "CLIP token")) {
+    int byte = -1;
+    for (int b = 0; b < 256 && byte < 0; ++b)
+      if (data_->byte_encoder[b] == encode_utf8(std::u32string(1, c))) byte = b;
+    if (byte < 0) return this->token(id);  // not a byte-level token: as it is
+    bytes.push_back(static_cast<char>(byte));
+  }
+  return bytes + suffix;
+}
+
+std::size_t ClipTokenizer::cached_words() const {
+  std::lock_guard<std::mutex> lock(data_->cache_mutex);
+  return data_->cache.size();
+}
+
+namespace {
+
+// BPE of one pre-split word: byte stand-ins (the last with "</w>"), lowest-ranked adjacent pair merged until none
+// is in the merge table, units looked up in the vocabulary.
+std::vector<int64_t> bpe_word(const ClipTokenizer::Data& data, const std::string& word) {
+  std::vector<std::string> units;
+  for (unsigned char b : word) units.push_back(data.byte_encoder[b]);
+  units.back() += "</w>";
+  while (units.size() > 1) {
+    int64_t best = std::numeric_limits<int64_t>::max();
+    std::string best_first, best_second;
+    for (std::size_t k = 0; k + 1 < units.size(); ++k) {
+      auto it = data.merge_rank.find(units[k] + " " + units[k + 1]);
+      if (it != data.merge_rank.end() && it->second < best)
+        best = it->second, best_first = units[k], best_second = units[k + 1];
+    }
+    if (best == std::numeric_limits<int64_t>::max()) break;
+    std::vector<std::string> merged;
+    for (std::size_t k = 0; k < units.size();) {
+      if (k + 1 < units.size() && units[k] == best_first && units[k + 1] == best_second) {
+        merged.push_back(best_first + best_second);
+        k += 2;
+      } else {
+        merged.push_back(units[k++]);
+      }
+    }
+    units = std::move(merged);
+  }
+  std::vector<int64_t> word_ids;
+  for (const auto& unit : units) {
+    auto it = data.vocab.find(unit);
+    if (it == data.vocab.end())
+      throw std::runtime_error("CLIP tokenizer: BPE unit '" + unit + "' is not in the vocabulary (corrupt vocabulary?)");
+    word_ids.push_back(it->second);
+  }
+  return word_ids;
+}
+
+}  // namespace
 
 std::vector<int64_t> ClipTokenizer::encode(const std::string& prompt) const {
   const std::u32string text = clip_clean_text(prompt);
   std::vector<int64_t> ids;
-  for (const std::u32string& word32 : pre_tokenize(text)) {
+  for (const std::u32string& word32 : clip_pre_tokenize(text)) {
     const std::string word = encode_utf8(word32);
+    // Only the exact special strings are special ids (SimpleTokenizer's BPE cache holds them); a word the pattern
+    // matched as a special by case folding ("<|\u017Ftartoftext|>") goes through BPE whole.
     if (word == kStartOfText || word == kEndOfText) {
       ids.push_back(word == kStartOfText ? bos_id_ : eos_id_);
       continue;
     }
-    if (auto hit = data_->cache.find(word); hit != data_->cache.end()) {
-      ids.insert(ids.end(), hit->second.begin(), hit->second.end());
-      continue;
-    }
-    // Units: one printable stand-in per UTF-8 byte; the last carries the word-end marker.
-    std::vector<std::string> units;
-    for (unsigned char b : word) units.push_back(data_->byte_encoder[b]);
-    units.back() += "</w>";
-    while (units.size() > 1) {
-      int64_t best = std::numeric_limits<int64_t>::max();
-      std::string best_first, best_second;
-      for (std::size_t k = 0; k + 1 < units.size(); ++k) {
-        auto it = data_->merge_rank.find(units[k] + " " + units[k + 1]);
-        if (it != data_->merge_rank.end() && it->second < best)
-          best = it->second, best_first = units[k], best_second = units[k + 1];
+    {
+      std::lock_guard<std::mutex> lock(data_->cache_mutex);
+      if (auto hit = data_->cache.find(word); hit != data_->cache.end()) {
+        ids.insert(ids.end(), hit->second.begin(), hit->second.end());
+        continue;
       }
-      if (best == std::numeric_limits<int64_t>::max()) break;
-      std::vector<std::string> merged;
-      for (std::size_t k = 0; k < units.size();) {
-        if (k + 1 < units.size() && units[k] == best_first && units[k + 1] == best_second) {
-          merged.push_back(best_first + best_second);
-          k += 2;
-        } else {
-          merged.push_back(units[k++]);
-        }
-      }
-      units = std::move(merged);
     }
-    std::vector<int64_t> word_ids;
-    for (const auto& unit : units) {
-      auto it = data_->vocab.find(unit);
-      if (it == data_->vocab.end())
-        throw std::runtime_error("CLIP tokenizer: BPE unit '" + unit + "' is not in the vocabulary (corrupt vocabulary?)");
-      word_ids.push_back(it->second);
-    }
+    std::vector<int64_t> word_ids = bpe_word(*data_, word);
     ids.insert(ids.end(), word_ids.begin(), word_ids.end());
+    std::lock_guard<std::mutex> lock(data_->cache_mutex);
+    if (data_->cache.size() >= kBpeCacheCapacity) data_->cache.clear();
     data_->cache.emplace(word, std::move(word_ids));
   }
   return ids;

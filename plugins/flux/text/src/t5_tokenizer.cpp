@@ -29,11 +29,29 @@ T5Tokenizer T5Tokenizer::load(const std::filesystem::path& spiece_model) {
 
 int64_t T5Tokenizer::vocab_size() const { return processor_->model.piece_count(); }
 
-std::vector<int64_t> T5Tokenizer::encode(const std::string& prompt) const {
+namespace {
+
+void require_utf8(const std::string& prompt) {
   std::size_t bad = 0;
   if (!is_valid_utf8(prompt, &bad))
     throw std::invalid_argument("prompt is not valid UTF-8 (invalid byte sequence at byte offset " +
                                 std::to_string(bad) + ")");
+}
+
+}  // namespace
+
+std::string T5Tokenizer::normalize(const std::string& prompt) const {
+  require_utf8(prompt);
+  return processor_->model.normalize(prompt);
+}
+
+std::string T5Tokenizer::piece(int64_t id) const {
+  if (id < 0 || id >= processor_->model.piece_count()) return {};
+  return processor_->model.piece(static_cast<int>(id)).text;
+}
+
+std::vector<int64_t> T5Tokenizer::encode(const std::string& prompt) const {
+  require_utf8(prompt);
   const std::vector<int> ids = processor_->model.encode(prompt);
   return std::vector<int64_t>(ids.begin(), ids.end());
 }

@@ -1,12 +1,10 @@
-// Unicode data for the CLIP text clean-up, generated from Python (tools/gen_unicode_tables.py). No ICU needed.
+// HTML data for the CLIP text clean-up, generated from Python (tools/gen_unicode_tables.py). Unicode properties
+// come from ICU (unicode_text.cpp).
 #pragma once
 #include <cstddef>
 
 namespace genplug::flux::text::unicode_data {
 
-struct CodepointRange {
-  char32_t first, last;
-};
 struct CodepointMapping {
   char32_t codepoint;
   const char* utf8;  // replacement
@@ -16,18 +14,6 @@ struct NamedReplacement {
   const char* utf8;
 };
 
-extern const CodepointRange kLetters[];  // regex \p{L}
-extern const std::size_t kLettersCount;
-extern const CodepointRange kNumbers[];  // regex \p{N}
-extern const std::size_t kNumbersCount;
-extern const CodepointRange kWhitespace[];  // Python str.isspace()
-extern const std::size_t kWhitespaceCount;
-extern const CodepointMapping kLower[];  // Python str.lower(), where it changes the character
-extern const std::size_t kLowerCount;
-extern const CodepointMapping kWidth[];  // ftfy fix_character_width
-extern const std::size_t kWidthCount;
-extern const CodepointMapping kC1[];  // ftfy fix_c1_controls
-extern const std::size_t kC1Count;
 extern const NamedReplacement kHtml5Entities[];  // html.entities.html5, sorted by name
 extern const std::size_t kHtml5EntitiesCount;
 extern const CodepointMapping kHtmlInvalidCharrefs[];  // html._invalid_charrefs

@@ -1,15 +1,19 @@
 // The text clean-up OpenAI's CLIP SimpleTokenizer applies before BPE:
 //   whitespace_clean(basic_clean(text)).lower(),  basic_clean = ftfy.fix_text -> html.unescape twice -> strip.
-// ftfy is reproduced in part (see docs/text.md): HTML entities, C1 controls, Latin ligatures, full-/half-width
-// forms, curly quotes, line breaks, terminal escapes, control characters. Not covered: mojibake (encoding) repair
-// and NFC normalisation.
+// ftfy 6.3.1's fix_text with its default TextFixerConfig is reproduced whole (docs/text.md): HTML entities
+// (unescape_html="auto"), terminal escapes, mojibake repair (fix_encoding), C1 controls, Latin ligatures, full-/
+// half-width forms, curly quotes, line breaks, control characters, NFC; per line, repeated until stable.
 #pragma once
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace genplug::flux::text {
 
-// The ftfy.fix_text subset described above (default configuration, unescape_html="auto").
+// ftfy TextFixerConfig.max_decode_length: longer lines are fixed in pieces of this many characters.
+inline constexpr std::size_t kFtfyMaxDecodeLength = 1000000;
+
+// ftfy.fix_text(text) (default configuration, unescape_html="auto").
 std::u32string ftfy_fix_text(std::u32string_view text);
 
 // Python html.unescape.

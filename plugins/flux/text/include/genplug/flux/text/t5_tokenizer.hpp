@@ -24,6 +24,12 @@ class T5Tokenizer {
 
   std::string decode(const std::vector<int64_t>& ids) const;  // EOS / pad skipped
 
+  // The text the model segments: the prompt after SentencePiece's normaliser (charsmap, whitespace, "▁").
+  // Throws std::invalid_argument for invalid UTF-8.
+  std::string normalize(const std::string& prompt) const;
+  // The piece string of `id` ("" for an id outside the model).
+  std::string piece(int64_t id) const;
+
   int64_t eos_id() const { return eos_id_; }
   int64_t pad_id() const { return pad_id_; }
   int64_t vocab_size() const;
