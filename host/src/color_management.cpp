@@ -20,12 +20,13 @@ namespace genplug::host {
 namespace {
 
 // Known spaces by lower-case name or alias. ITU-R BT.709 with D65; ACES AP1 / AP0 with the ACES white
-// (S-2014-004, SMPTE ST 2065-1); CIE XYZ as OpenEXR tags it (red X, green Y, blue Z) with D65.
+// (S-2014-004, SMPTE ST 2065-1); CIE XYZ as OpenEXR tags it (ImfChromaticities.h: primaries on the axes, white
+// the equal-energy point 1/3, 1/3, so that readers do not scale X and Z).
 const std::map<std::string, Chromaticities>& known_chromaticities() {
   static const Chromaticities rec709{0.64f, 0.33f, 0.30f, 0.60f, 0.15f, 0.06f, 0.3127f, 0.3290f};
   static const Chromaticities ap1{0.713f, 0.293f, 0.165f, 0.830f, 0.128f, 0.044f, 0.32168f, 0.33767f};
   static const Chromaticities ap0{0.7347f, 0.2653f, 0.0f, 1.0f, 0.0001f, -0.0770f, 0.32168f, 0.33767f};
-  static const Chromaticities xyz{1.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.3127f, 0.3290f};
+  static const Chromaticities xyz{1.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 1.0f / 3, 1.0f / 3};  // OpenEXR's XYZ tags
   static const std::map<std::string, Chromaticities> table = {
       {"linear rec.709 (srgb)", rec709}, {"lin_rec709", rec709}, {"lin_srgb", rec709}, {"srgb", rec709},
       {"srgb_tx", rec709},  {"srgb - texture", rec709}, {"utility - linear - srgb", rec709},
@@ -121,7 +122,7 @@ ColorConversion::ColorConversion(const fs::path& config_path, const std::string&
                      ->getOptimizedCPUProcessor(OCIO::OPTIMIZATION_LOSSLESS);
     impl_->name = space->getName();
     impl_->chromaticities = from_table(space);
-    if (!impl_->chromaticities) impl_->chromaticities = measured(config, impl_->name);
+    if (!impl_->chromaticities && !space->isData()) impl_->chromaticities = measured(config, impl_->name);
   } catch (const OCIO::Exception& e) {
     fail(config_path, "sRGB to '" + colorspace + "': " + e.what());
   }

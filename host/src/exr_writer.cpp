@@ -408,6 +408,18 @@ std::map<std::string, std::string> read_exr_attributes(const fs::path& path) {
   }
 }
 
+std::pair<int, int> exr_size(const fs::path& path) {
+  try {
+    std::optional<Imf::InputFile> file;
+    const Imath::Box2i window = open_limited(file, path).header().dataWindow();
+    const int64_t w = int64_t(window.max.x) - window.min.x + 1, h = int64_t(window.max.y) - window.min.y + 1;
+    if (w < 1 || h < 1 || w > kMaxReadSide || h > kMaxReadSide) throw std::runtime_error("data window out of range");
+    return {int(w), int(h)};
+  } catch (const std::exception& e) {
+    throw HostError(ErrorKind::output, "cannot read EXR '" + path.string() + "': " + e.what());
+  }
+}
+
 ExrMetadata read_exr_metadata(const fs::path& path) {
   try {
     std::optional<Imf::InputFile> file;

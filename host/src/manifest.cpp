@@ -118,7 +118,10 @@ Job refine_pass_of(const Job& job, const nlohmann::json& r) {
   pass.strength = r.value("strength", 0.5);
   pass.resize = r.value("resize", "fill");
   pass.init_image.reset();
-  if (r.contains("plate")) pass.init_image = r["plate"].get<std::string>();
+  if (r.contains("plate")) {
+    pass.init_image = r["plate"].get<std::string>();
+    if (pass.init_image->string().find('\0') != std::string::npos) fail_at(pass.where + ".plate", "contains a NUL character");
+  }
   pass.init_colorspace = r.value("plate_colorspace", "");
   pass.refine = nullptr;
   pass.refine_pass = true;

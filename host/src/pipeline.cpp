@@ -123,9 +123,7 @@ struct Pipeline::Impl {
   std::map<std::pair<std::string, std::string>, ColorConversion> plate_colors;  // the other way
 
   fs::path ocio_config_of(const Job& job) const {
-    fs::path config = job.exr.ocio_config;
-    if (!config.empty() && config.is_relative()) config = manifest.path.parent_path() / config;
-    return ocio_config_path(config);
+    return ocio_config_path(job.exr.ocio_config);  // relative paths: to the working directory, as outputs
   }
 
   // The OCIO conversion of a job's output, made (and so checked) once per config and colour space.
@@ -147,7 +145,7 @@ struct Pipeline::Impl {
   // The conversion of an EXR plate to the model's sRGB: init_colorspace, else the file's oiio:ColorSpace,
   // else scene-linear Rec.709 (what genplug writes by default). PNG plates are sRGB already: none.
   const ColorConversion* plate_color_of(const Job& job) {
-    if (!job.init_image || job.init_image->extension() == ".png" || job.init_image->extension() == ".PNG") return nullptr;
+    if (!job.init_image || is_png_path(*job.init_image)) return nullptr;
     std::string space = job.init_colorspace;
     if (space.empty()) {
       const auto attributes = read_exr_attributes(*job.init_image);
@@ -167,8 +165,15 @@ struct Pipeline::Impl {
     return &it->second;
   }
 
-  // A refine pass: its posenc, size, memory and plate, like a job's.
-  void check_refine(const Job& pass) {
+  // A refine pass: its posenc, size, memory and plate, like a job's; with resize "error", the first pass's
+  // render must already have the refine size.
+  void check_refine(const Job& job, const Job& pass) {
+    const uint32_t w = job.width.value_or(defaults.width), h = job.height.value_or(defaults.height);
+    if (!pass.init_image && pass.resize == "error" && (w != *pass.width || h != *pass.height))
+      throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + pass.where + ".resize: the first pass's " +
+                                               std::to_string(w) + " x " + std::to_string(h) + " is not " +
+                                               std::to_string(*pass.width) + " x " + std::to_string(*pass.height) +
+                                               " (\"fit\" or \"fill\" resizes it)");
     if (pass.posenc) check_ref(*pass.posenc, "posenc");
     const std::string refusal = memory_refusal(job_geometry(pass), options.memory_limit);
     if (!refusal.empty())
@@ -183,11 +188,11 @@ struct Pipeline::Impl {
     if (!job.init_image && !job.refine_pass) return;
     const std::string where_plate = manifest.path.string() + ": " + job.where + ".init_image: ";
     const uint32_t steps = job.steps.value_or(defaults.default_steps);
-    if (std::floor(double(steps) * job.strength) < 1.0)
+    if (img2img_start(steps, job.strength) >= steps)
       throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + ".strength: " +
                                                short_number(job.strength) + " of " + std::to_string(steps) +
                                                " steps leaves no step to run");
-    if (!job.init_image) return;  // a refine pass of the first pass's render
+    if (!job.init_image) return;  // a refine pass of the first pass's render: its size is checked by check_refine
     try {
       const auto [w, h] = plate_size(*job.init_image);
       const uint32_t jw = job.width.value_or(defaults.width), jh = job.height.value_or(defaults.height);
@@ -196,8 +201,8 @@ struct Pipeline::Impl {
                                                  std::to_string(h) + " is not the job's " + std::to_string(jw) + " x " +
                                                  std::to_string(jh) + " (resize: \"fit\" or \"fill\" adapts it)");
       plate_color_of(job);
-    } catch (const HostError& e) {
-      throw HostError(e.kind(), where_plate + e.what());
+    } catch (const HostError& e) {  // an unreadable plate is the manifest's fault, whatever the reader said
+      throw HostError(ErrorKind::manifest, where_plate + e.what());
     }
   }
 
@@ -239,9 +244,9 @@ struct Pipeline::Impl {
     if (!job.exr.x0_layers.empty()) identity["exr"]["x0_layers"] = job.exr.x0_layers;
     if (!job.exr.colorspace.empty()) identity["exr"]["colorspace"] = job.exr.colorspace;
     if (!job.exr.ocio_config.empty()) identity["exr"]["ocio_config"] = job.exr.ocio_config;
-    if (job.init_image)  // the plate's bytes, not only its name, decide the render
-      identity["init_image"] = {{"file", file_hash(*job.init_image)}, {"strength", job.strength},
-                                {"resize", job.resize}, {"colorspace", job.init_colorspace}};
+    if (job.init_image || job.refine_pass)  // the plate's bytes (not only its name) and how it enters
+      identity["init_image"] = {{"file", job.init_image ? file_hash(*job.init_image) : "(first pass)"},
+                                {"strength", job.strength}, {"resize", job.resize}, {"colorspace", job.init_colorspace}};
     if (job.refine) identity["refine"] = item_hash(*job.refine);  // the second pass's own settings
     return Fnv1a().add(identity.dump()).hex();
   }
@@ -433,7 +438,7 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
                                                m.manifest.model.plugin + "' cannot swap LoRAs per job");
     m.check_lora_files(j);
     m.check_plate(j);
-    if (j.refine) m.check_refine(*j.refine);
+    if (j.refine) m.check_refine(j, *j.refine);
   }
 }
 
@@ -527,6 +532,12 @@ struct JobRun {
     result.steps = steps;
   }
 
+  void release_conditioning() {
+    cond_tensors.clear();
+    cond_names.clear();
+    cond.clear();
+  }
+
   void condition() {
     m.use_job_loras(job);
     stage("condition");
@@ -618,8 +629,28 @@ struct JobRun {
     return "x0_e" + std::string(all.size() > n.size() ? all.size() - n.size() : 0, '0') + n;
   }
 
-  // The PNG beside the output: the model's quick preview when it has one, else a full decode shrunk here.
+  // The PNG beside the output: the model's quick preview when it has one, else a full decode shrunk here. A
+  // preview is no output of record: whatever stops it (but a cancel) is a warning and ends the previews.
   void write_preview(const DLTensor& latent) {
+    try {
+      make_and_write_preview(latent);
+    } catch (const PluginError& e) {
+      if (e.code() == GENPLUG_E_CANCELLED) throw;
+      no_more_previews(e.what());
+    } catch (const HostError& e) {
+      if (e.kind() == ErrorKind::cancelled) throw;
+      no_more_previews(e.what());
+    } catch (const std::bad_alloc&) {
+      no_more_previews("out of memory");
+    }
+  }
+
+  void no_more_previews(const std::string& why) {
+    preview_failed = true;
+    m.log(GENPLUG_LOG_WARNING, where + ": no more previews: " + why);
+  }
+
+  void make_and_write_preview(const DLTensor& latent) {
     const uint32_t side = m.options.preview_max_side;
     ImageRGB picture;
     if (m.model.has_preview()) {
@@ -635,12 +666,7 @@ struct JobRun {
       picture = shrink_to_fit({int(result.width), int(result.height),
                                planar_of(image, result.height, result.width, "decode")}, int(side));
     }
-    try {
-      write_png(preview_path(job.output), picture);
-    } catch (const HostError& e) {
-      preview_failed = true;
-      m.log(GENPLUG_LOG_WARNING, where + ": no more previews: " + e.what());
-    }
+    write_png(preview_path(job.output), picture);
   }
 
   static genplug_status velocity(void* user, genplug_tensor_handle x, double sigma, genplug_tensor_handle v_out) {
@@ -694,22 +720,21 @@ struct JobRun {
     }
   }
 
-  // img2img: the plate, encoded by the model, and the schedule cut to its last round(steps x strength) steps
-  // as diffusers' image-to-image pipelines do (init = min(floor(steps x strength), steps); the schedule then
-  // starts at sigmas[steps - init]). Strength 1 keeps the whole schedule: the plate enters with weight
-  // 1 - sigma_0 = 0 when the schedule starts at 1.
+  // img2img: the plate, encoded by the model, and the schedule cut where diffusers' image-to-image pipelines
+  // cut it (img2img_start). Strength 1 keeps the whole schedule: the plate enters with weight 1 - sigma_0 = 0
+  // when the schedule starts at 1.
   ManagedTensor start_from_plate(std::vector<double>& sigmas) {
     stage("encode");
     const ImageRGB picture = plate ? adapt_plate(*plate, int(result.width), int(result.height),
                                                  parse_plate_resize(job.resize), "(the first pass's render)")
                                    : load_plate(*job.init_image, int(result.width), int(result.height),
                                                 parse_plate_resize(job.resize), m.plate_color_of(job));
-    const size_t n = sigmas.size() - 1;  // steps: the schedule ends at its last sigma
-    const size_t init = std::min<size_t>(size_t(std::floor(double(n) * job.strength)), n);
-    if (init == 0)
+    const uint32_t n = uint32_t(sigmas.size() - 1);  // steps: the schedule ends at its last sigma
+    const uint32_t start = img2img_start(n, job.strength);
+    if (start >= n)
       throw HostError(ErrorKind::manifest, where + ".strength: " + short_number(job.strength) + " of " +
                                                std::to_string(n) + " steps leaves no step to run");
-    sigmas.erase(sigmas.begin(), sigmas.begin() + std::ptrdiff_t(n - init));
+    sigmas.erase(sigmas.begin(), sigmas.begin() + std::ptrdiff_t(start));
     int64_t shape[4] = {1, 3, int64_t(result.height), int64_t(result.width)};
     DLTensor image{};
     image.data = const_cast<float*>(picture.planar.data());
@@ -866,6 +891,7 @@ struct JobRun {
     meta["genplug.guidance"] = float(guidance);
     meta["genplug.width"] = int32_t(result.width);
     meta["genplug.height"] = int32_t(result.height);
+    if (job.init_image || plate) meta["genplug.strength"] = float(job.strength);  // image to image, refine
     if (!job.prompt.empty()) meta["comments"] = job.prompt;
     if (!job.exr.owner.empty()) meta["owner"] = job.exr.owner;
     const CaptureDate date = capture_date(std::time(nullptr));
@@ -898,7 +924,7 @@ struct JobRun {
     } catch (const HostError& e) {
       // Another process (an overlapping shard, a resubmitted task) finished the same item meanwhile: done.
       if (e.kind() == ErrorKind::cancelled || replace ||
-          m.existing_output(job) != Pipeline::Impl::Existing::ours_intact)
+          m.existing_output(item ? *item : job) != Pipeline::Impl::Existing::ours_intact)
         throw;
       result.skipped = true;
     }
@@ -923,7 +949,9 @@ JobResult Pipeline::run(const Job& job) {
     skipped.skipped = true;
     return skipped;
   }
-  JobRun r(m, job);
+  Job first_pass = job;
+  if (job.refine) first_pass.exr.x0_layers.clear();  // layers and previews belong to the image that is written
+  JobRun r(m, first_pass);
   std::optional<JobRun> pass;  // the refine pass, when the job has one
   try {
     if (job.refine) {  // the first pass's image, rendered again at the refine size from a plate of it
@@ -933,6 +961,7 @@ JobResult Pipeline::run(const Job& job) {
         r.settle();
         r.condition();
         pass->plate = ImageRGB{int(r.result.width), int(r.result.height), r.decode(r.sample())};
+        r.release_conditioning();
       }
       pass->settle();
       pass->condition();

@@ -1,11 +1,10 @@
 // genplug host — plates (plate.hpp).
 #include "genplug/host/plate.hpp"
 
-#include <ImfHeader.h>
-#include <ImfInputFile.h>
 #include <png.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <vector>
 
@@ -21,11 +20,6 @@ namespace fs = std::filesystem;
   throw HostError(ErrorKind::manifest, "plate '" + path.string() + "': " + why);
 }
 
-bool is_png(const fs::path& path) {
-  std::string ext = path.extension().string();
-  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return ext == ".png";
-}
 
 // A PNG as planar sRGB-encoded floats in [0, 1], RGB whatever its colour type (grey, palette, alpha dropped;
 // 16-bit files are read at 8 bits: libpng's simplified API gives 16-bit samples only linearised).
@@ -63,6 +57,17 @@ void tent(int o, int in, int out, std::vector<std::pair<int, float>>& taps) {
 }
 
 }  // namespace
+
+bool is_png_path(const fs::path& path) {
+  std::string ext = path.extension().string();
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".png";
+}
+
+uint32_t img2img_start(uint32_t steps, double strength) {
+  const double init = std::min(double(steps) * strength, double(steps));
+  return uint32_t(std::max(double(steps) - init, 0.0));  // int() in Python: towards zero
+}
 
 PlateResize parse_plate_resize(const std::string& name) {
   if (name == "error") return PlateResize::error;
@@ -102,20 +107,20 @@ ImageRGB resample(const ImageRGB& image, int width, int height) {
 std::pair<int, int> plate_size(const fs::path& path) {
   std::error_code ec;
   if (!fs::is_regular_file(fs::status(path, ec))) fail(path, "not a readable file");
-  if (is_png(path)) {
+  if (is_png_path(path)) {
     png_image png{};
     png.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_file(&png, path.c_str())) fail(path, std::string("not a readable PNG: ") + png.message);
-    const std::pair<int, int> size{int(png.width), int(png.height)};
+    const std::pair<int, int> size{int(std::min<png_uint_32>(png.width, 1u << 30)),
+                                   int(std::min<png_uint_32>(png.height, 1u << 30))};
     png_image_free(&png);
+    if (size.first > 65536 || size.second > 65536) fail(path, "larger than 65536 x 65536");
     return size;
   }
   try {
-    Imf::InputFile file(path.c_str());
-    const Imath::Box2i window = file.header().dataWindow();
-    return {window.max.x - window.min.x + 1, window.max.y - window.min.y + 1};
-  } catch (const std::exception& e) {
-    fail(path, std::string("not a readable EXR: ") + e.what());
+    return exr_size(path);
+  } catch (const HostError& e) {
+    fail(path, e.what());
   }
 }
 
@@ -123,7 +128,7 @@ ImageRGB load_plate(const fs::path& path, int width, int height, PlateResize res
   std::error_code ec;
   if (!fs::is_regular_file(fs::status(path, ec))) fail(path, "not a readable file");
   ImageRGB plate;
-  if (is_png(path)) {
+  if (is_png_path(path)) {
     plate = read_png(path);
   } else {
     try {

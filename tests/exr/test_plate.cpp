@@ -68,6 +68,18 @@ BOOST_AUTO_TEST_CASE(fit_letterboxes_and_fill_crops_the_centre) {
                     genplug::host::HostError);
 }
 
+// diffusers' FluxImg2ImgPipeline.get_timesteps: t_start = int(max(steps - min(steps * strength, steps), 0)),
+// in floating point; values computed with Python's float arithmetic.
+BOOST_AUTO_TEST_CASE(the_schedule_is_cut_where_diffusers_cuts_it) {
+  BOOST_TEST(genplug::host::img2img_start(28, 0.6) == 11u);    // 28 - 16.8 = 11.2: 17 steps run
+  BOOST_TEST(genplug::host::img2img_start(100, 0.29) == 71u);  // 100 * 0.29 = 28.999999999999996
+  BOOST_TEST(genplug::host::img2img_start(4, 0.2) == 3u);      // one step
+  BOOST_TEST(genplug::host::img2img_start(8, 1.0) == 0u);      // the whole schedule
+  BOOST_TEST(genplug::host::img2img_start(4, 1e-17) == 4u);    // 4 - 4e-17 rounds to 4: no step left
+  BOOST_TEST(genplug::host::is_png_path("a/b.PnG"));
+  BOOST_TEST(!genplug::host::is_png_path("a/b.exr"));
+}
+
 BOOST_AUTO_TEST_CASE(resampling_keeps_constants_and_order) {
   ImageRGB flat{5, 3, std::vector<float>(45, 0.25f)};
   for (const auto& [w, h] : {std::pair{11, 7}, std::pair{2, 1}, std::pair{5, 9}}) {
@@ -81,6 +93,22 @@ BOOST_AUTO_TEST_CASE(resampling_keeps_constants_and_order) {
     const ImageRGB r = genplug::host::resample(ramp, w, 1);
     for (int x = 1; x < w; ++x) BOOST_TEST(r.planar[x] > r.planar[x - 1]);  // a ramp stays a ramp
   }
+}
+
+// Chromaticities of the shipped spaces: AP0 with the ACES white; XYZ as OpenEXR tags it (white 1/3, 1/3); data
+// spaces get none.
+BOOST_AUTO_TEST_CASE(chromaticities_of_the_shipped_spaces) {
+  const fs::path config = genplug::host::ocio_config_path("");
+  const auto ap0 = genplug::host::ColorConversion(config, "ACES2065-1").chromaticities();
+  BOOST_REQUIRE(ap0.has_value());
+  BOOST_TEST((*ap0)[0] == 0.7347f);
+  BOOST_TEST((*ap0)[5] == -0.0770f);
+  BOOST_TEST((*ap0)[6] == 0.32168f);
+  const auto xyz = genplug::host::ColorConversion(config, "cie_xyz_d65").chromaticities();  // by alias
+  BOOST_REQUIRE(xyz.has_value());
+  BOOST_TEST((*xyz)[6] == 1.0f / 3);
+  BOOST_TEST((*xyz)[7] == 1.0f / 3);
+  BOOST_TEST(!genplug::host::ColorConversion(config, "Raw").chromaticities().has_value());
 }
 
 BOOST_AUTO_TEST_CASE(an_acescg_exr_plate_comes_back_to_the_models_srgb) {

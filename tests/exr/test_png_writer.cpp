@@ -12,6 +12,7 @@
 #include <numeric>
 #include <vector>
 
+#include "png_read.hpp"
 #include "genplug/host/errors.hpp"
 #include "genplug/host/png_writer.hpp"
 
@@ -26,18 +27,6 @@ struct TempFolder {
   ~TempFolder() { fs::remove_all(path); }
 };
 
-// Reads an 8-bit RGB PNG with libpng's simplified API: interleaved bytes, width, height.
-std::vector<png_byte> read_png(const fs::path& path, int& width, int& height) {
-  png_image png{};
-  png.version = PNG_IMAGE_VERSION;
-  BOOST_REQUIRE(png_image_begin_read_from_file(&png, path.c_str()));
-  png.format = PNG_FORMAT_RGB;
-  std::vector<png_byte> rgb(PNG_IMAGE_SIZE(png));
-  BOOST_REQUIRE(png_image_finish_read(&png, nullptr, rgb.data(), 0, nullptr));
-  width = int(png.width);
-  height = int(png.height);
-  return rgb;
-}
 
 ImageRGB ramp(int w, int h) {
   ImageRGB image{w, h, std::vector<float>(3 * size_t(w) * size_t(h))};
@@ -54,7 +43,7 @@ BOOST_AUTO_TEST_CASE(values_are_clamped_rounded_and_interleaved) {
   const fs::path path = folder.path / "ramp.png";
   genplug::host::write_png(path, image);
   int w = 0, h = 0;
-  const auto rgb = read_png(path, w, h);
+  const auto rgb = genplug::test::read_png_rgb8(path, w, h);
   BOOST_TEST(w == 7);
   BOOST_TEST(h == 5);
   const size_t plane = 35;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -78,6 +79,10 @@ bool exr_pixels_intact(const std::filesystem::path& path);
 // Removes the temporary file of a write_exr in progress, if any. Async-signal-safe: for a signal handler that
 // ends the process during a write (the writer's own clean-up would not run).
 void unlink_pending_output() noexcept;
+
+// The width and height of an EXR's data window, from its header (read under the same size limit as read_exr:
+// at most 65536 a side). Throws HostError(ErrorKind::output) naming the path when it is no readable EXR.
+std::pair<int, int> exr_size(const std::filesystem::path& path);
 
 // Every string attribute of an EXR's header, without reading pixels. Throws HostError(ErrorKind::output)
 // naming the path when it is no readable EXR.

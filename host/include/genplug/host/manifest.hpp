@@ -24,7 +24,7 @@ struct ExrSettings {
   std::string compression = "zip";
   bool overwrite = false;
   std::string colorspace;   // OCIO colour space of the output; "" = from encoding (docs/exr.md)
-  std::string ocio_config;  // OCIO config file, relative to the manifest's folder; "" = $OCIO or genplug's own
+  std::string ocio_config;  // OCIO config file (relative to the working directory); "" = $OCIO or genplug's own
   std::string owner;  // the standard `owner` attribute when not empty
   std::vector<uint32_t> x0_layers;  // evaluations (1-based) whose x0 prediction is stored as a layer
 };

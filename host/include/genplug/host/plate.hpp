@@ -1,7 +1,9 @@
 // genplug host — plates: an image given to a job (init_image) as the start of its render (docs/exr.md, "Plates").
 #pragma once
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 
 #include "genplug/host/exr_writer.hpp"
 
@@ -26,6 +28,15 @@ ImageRGB load_plate(const std::filesystem::path& path, int width, int height, Pl
 // `plate` (any size) made width x height as `resize` says; `path` names it in messages. Throws like load_plate.
 ImageRGB adapt_plate(const ImageRGB& plate, int width, int height, PlateResize resize,
                      const std::filesystem::path& path);
+
+// Where image-to-image sampling starts in a schedule of `steps` steps, as diffusers' image-to-image pipelines
+// compute it (FluxImg2ImgPipeline.get_timesteps): init = min(steps x strength, steps) in floating point,
+// t_start = int(max(steps - init, 0)); the steps run are steps - t_start (28 at 0.6: t_start 11, 17 steps).
+// A strength so small that no step is left (steps x strength rounds away) gives t_start = steps.
+uint32_t img2img_start(uint32_t steps, double strength);
+
+// Whether `path` names a PNG (by its extension, any case); anything else is read as an EXR.
+bool is_png_path(const std::filesystem::path& path);
 
 // The plate's size without reading its pixels (PNG header; EXR data window). Throws like load_plate.
 // (OpenEXR checks the header's sizes as it reads it.)

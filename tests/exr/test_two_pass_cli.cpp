@@ -1,0 +1,50 @@
+// The two-pass render through the CLI (docs/exr.md, "refine"): one EXR at the refine size, skipped as up to
+// date on a second run, rendered again when the refine settings change; a refine size the job cannot reach
+// with resize "error" is a manifest error before anything is written.
+#define BOOST_TEST_MODULE two_pass_cli
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <string>
+
+#include "genplug/host/exr_writer.hpp"
+#include "subprocess.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using genplug::test::run_process;
+
+namespace {
+const std::string kGenplug = GENPLUG_BINARY_DIR "/bin/genplug";
+const std::string kDefault = GENPLUG_SOURCE_DIR "/samples/default.json";
+
+genplug::test::ProcessResult run(const fs::path& out, const std::string& refine) {
+  return run_process({kGenplug, "run", kDefault, "--progress", "none", "--set", "jobs.0.output=\"" + out.string() + "\"",
+                      "--set", "jobs.0.refine=" + refine});
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(refine_writes_the_larger_image_resumes_and_refuses_what_it_cannot_do) {
+  genplug::test::TempDir dir("two-pass");
+  const fs::path out = dir.path / "two.exr";
+  const std::string refine = R"({"width": 256, "height": 192, "strength": 0.5})";
+  auto r = run(out, refine);
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_TEST((genplug::host::exr_size(out) == std::pair<int, int>{256, 192}));
+  const auto meta = genplug::host::read_exr_metadata(out);
+  BOOST_TEST(std::get<float>(meta.at("genplug.strength")) == 0.5f);
+  const auto written = fs::last_write_time(out);
+
+  r = run(out, refine);  // same item: up to date, not rendered again
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST((fs::last_write_time(out) == written));
+
+  r = run(out, R"({"width": 256, "height": 192, "strength": 0.25})");  // another item: not ours to replace
+  BOOST_TEST(r.exit_code == 6, r.err);
+
+  const fs::path refused = dir.path / "refused.exr";
+  r = run(refused, R"({"width": 256, "height": 192, "resize": "error"})");
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(r.err.find("jobs[0].refine.resize: the first pass's 128 x 128 is not 256 x 192") != std::string::npos, r.err);
+  BOOST_TEST(!fs::exists(refused));
+}
