@@ -20,6 +20,7 @@
 #include <genplug/flux/text/unicode_text.hpp>
 
 #include "golden.hpp"
+#include "golden_corpora.hpp"
 
 namespace fs = std::filesystem;
 namespace gt = genplug::flux::text;
@@ -96,18 +97,7 @@ fs::path write_hf_folder(const fs::path& gz) {
   return dir;
 }
 
-// Every corpus with the clip_ids.json layout in the golden folder (tokenizers/clip_ids*.json), sorted by name.
-std::vector<fs::path> golden_corpora() {
-  std::vector<fs::path> files;
-  const fs::path dir = genplug::test::golden("tokenizers");
-  if (fs::is_directory(dir))
-    for (const auto& entry : fs::directory_iterator(dir)) {
-      const std::string name = entry.path().filename().string();
-      if (name.rfind("clip_ids", 0) == 0 && entry.path().extension() == ".json") files.push_back(entry.path());
-    }
-  std::sort(files.begin(), files.end());
-  return files;
-}
+std::vector<fs::path> golden_corpora() { return genplug::test::golden_clip_corpora(); }
 
 // The prompts of every corpus, each with the name of its file.
 std::vector<std::pair<std::string, nlohmann::json>> golden_prompts() {

@@ -15,6 +15,7 @@
 #include <genplug/flux/text/t5_tokenizer.hpp>
 
 #include "golden.hpp"
+#include "golden_corpora.hpp"
 
 namespace fs = std::filesystem;
 namespace gt = genplug::flux::text;
@@ -127,16 +128,8 @@ BOOST_AUTO_TEST_CASE(ids_match_libsentencepiece) {
 // Every prompt of every CLIP corpus in the golden folder (tokenizers/clip_ids*.json: prompts as people type them,
 // decomposed accents, scripts, emoji, mojibake, control and zero-width characters, ...).
 std::vector<std::string> golden_corpus_prompts() {
-  std::vector<fs::path> files;
-  const fs::path dir = genplug::test::golden("tokenizers");
-  if (fs::is_directory(dir))
-    for (const auto& entry : fs::directory_iterator(dir)) {
-      const std::string name = entry.path().filename().string();
-      if (name.rfind("clip_ids", 0) == 0 && entry.path().extension() == ".json") files.push_back(entry.path());
-    }
-  std::sort(files.begin(), files.end());
   std::vector<std::string> prompts;
-  for (const fs::path& file : files) {
+  for (const fs::path& file : genplug::test::golden_clip_corpora()) {
     const nlohmann::json corpus = genplug::test::read_json(file);
     for (const auto& p : corpus.at("prompts")) prompts.push_back(p.at("prompt").get<std::string>());
   }

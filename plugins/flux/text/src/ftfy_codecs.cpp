@@ -1,5 +1,7 @@
 #include "ftfy_codecs.hpp"
 
+#include <genplug/flux/text/unicode_text.hpp>
+
 #include <algorithm>
 #include <stdexcept>
 #include <vector>
@@ -36,30 +38,6 @@ int byte_of(char32_t c, const Charmap& page) {
   return (it != m.end() && it->first == c) ? it->second : -1;
 }
 
-// Length and code point of the strict UTF-8 sequence at bytes[i], 0 when invalid (Python's utf-8 decoder).
-std::size_t utf8_sequence(std::string_view bytes, std::size_t i, char32_t& cp) {
-  const auto b0 = static_cast<unsigned char>(bytes[i]);
-  if (b0 < 0x80) return cp = b0, 1;
-  std::size_t len;
-  char32_t min;
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2, cp = b0 & 0x1F, min = 0x80;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3, cp = b0 & 0x0F, min = 0x800;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4, cp = b0 & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + len > bytes.size()) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(bytes[i + k]);
-    if ((b & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
 
 bool in(unsigned char b, unsigned lo, unsigned hi) { return b >= lo && b <= hi; }
 
@@ -124,7 +102,7 @@ std::optional<std::u32string> decode_utf8_variants(std::string_view bytes) {
       continue;
     }
     char32_t cp;
-    const std::size_t len = utf8_sequence(bytes, i, cp);
+    const std::size_t len = utf8_sequence_at(bytes, i, cp);
     if (len == 0) return std::nullopt;
     out.push_back(cp);
     i += len;

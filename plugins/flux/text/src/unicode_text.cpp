@@ -11,33 +11,6 @@
 namespace genplug::flux::text {
 namespace {
 
-// Length of the UTF-8 sequence starting at bytes[i] and its code point, or 0 when invalid.
-std::size_t decode_one(std::string_view bytes, std::size_t i, char32_t& cp) {
-  const auto b0 = static_cast<unsigned char>(bytes[i]);
-  if (b0 < 0x80) {
-    cp = b0;
-    return 1;
-  }
-  std::size_t len;
-  char32_t min;
-  if ((b0 & 0xE0) == 0xC0) {
-    len = 2, cp = b0 & 0x1F, min = 0x80;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3, cp = b0 & 0x0F, min = 0x800;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4, cp = b0 & 0x07, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + len > bytes.size()) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(bytes[i + k]);
-    if ((b & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
 
 bool python_assigned(char32_t c) { return assigned_in(c, kPythonUnicodeVersion); }
 
@@ -121,10 +94,37 @@ char32_t lower_sigma(std::u32string_view text, std::size_t i) {
 
 }  // namespace
 
+std::size_t utf8_sequence_at(std::string_view bytes, std::size_t i, char32_t& cp) {
+  const auto b0 = static_cast<unsigned char>(bytes[i]);
+  if (b0 < 0x80) {
+    cp = b0;
+    return 1;
+  }
+  std::size_t len;
+  char32_t min;
+  if ((b0 & 0xE0) == 0xC0) {
+    len = 2, cp = b0 & 0x1F, min = 0x80;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    len = 3, cp = b0 & 0x0F, min = 0x800;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    len = 4, cp = b0 & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + len > bytes.size()) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    const auto b = static_cast<unsigned char>(bytes[i + k]);
+    if ((b & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
 bool is_valid_utf8(std::string_view bytes, std::size_t* error_offset) {
   char32_t cp;
   for (std::size_t i = 0; i < bytes.size();) {
-    const std::size_t n = decode_one(bytes, i, cp);
+    const std::size_t n = utf8_sequence_at(bytes, i, cp);
     if (n == 0) {
       if (error_offset) *error_offset = i;
       return false;
@@ -139,7 +139,7 @@ std::u32string decode_utf8(std::string_view bytes, const std::string& what) {
   out.reserve(bytes.size());
   char32_t cp;
   for (std::size_t i = 0; i < bytes.size();) {
-    const std::size_t n = decode_one(bytes, i, cp);
+    const std::size_t n = utf8_sequence_at(bytes, i, cp);
     if (n == 0)
       throw std::invalid_argument(what + " is not valid UTF-8 (invalid byte sequence at byte offset " +
                                   std::to_string(i) + ")");

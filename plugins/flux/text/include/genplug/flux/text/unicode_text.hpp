@@ -10,6 +10,10 @@
 
 namespace genplug::flux::text {
 
+// Length of the strict UTF-8 sequence starting at bytes[i] (i < size) and its code point in `cp`, or 0 when
+// the bytes there are no valid UTF-8 (overlong, surrogate, above U+10FFFF, truncated) — Python's decoder.
+std::size_t utf8_sequence_at(std::string_view bytes, std::size_t i, char32_t& cp);
+
 // Unicode version of Python 3.11's unicodedata: str.isspace, str.lower, re's \s \w \d, unicodedata.normalize.
 inline constexpr std::array<int, 2> kPythonUnicodeVersion{14, 0};
 // Unicode version of python3-regex 2022.10.31: \p{L}, \p{N} in SimpleTokenizer's pre-split pattern.
