@@ -210,7 +210,10 @@ const RegisterCommand kEncode(
       cmd.add_flag("--json", as_json, "With --show-tokens: print the report as JSON");
       cmd.add_option("--inspector", o.inspector, "Inspector plugin whose tokenizers --show-tokens uses")
           ->capture_default_str();
-      cmd.callback([&globals] { o.show_tokens ? run_show_tokens(o, globals, as_json) : run_encode(o, globals); });
+      cmd.callback([&globals] {
+        if (as_json && !o.show_tokens) throw HostError(ErrorKind::usage, "--json goes with --show-tokens");
+        o.show_tokens ? run_show_tokens(o, globals, as_json) : run_encode(o, globals);
+      });
     });
 
 }  // namespace

@@ -109,6 +109,11 @@ nlohmann::json t5_report(const fs::path& path, const std::string& prompt, int64_
 
 nlohmann::json token_report(const nlohmann::json& c, const std::string& prompt) {
   if (!c.is_object()) throw ConfigError("text: expected a JSON object");
+  // A prompt is a sentence or a page, not a file: the BPE of one word is quadratic in its length.
+  constexpr size_t kMaxPromptBytes = 64 * 1024;
+  if (prompt.size() > kMaxPromptBytes)
+    throw InvalidArgument("prompt has " + std::to_string(prompt.size()) + " bytes; at most " +
+                          std::to_string(kMaxPromptBytes) + " are tokenized here");
   if (!tx::is_valid_utf8(prompt)) {
     std::size_t at = 0;
     tx::is_valid_utf8(prompt, &at);

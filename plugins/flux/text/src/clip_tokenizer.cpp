@@ -164,10 +164,6 @@ std::vector<std::u32string> clip_pre_tokenize(const std::u32string& text) {
   return words;
 }
 
-namespace {
-
-}  // namespace
-
 ClipTokenizer::ClipTokenizer(std::unique_ptr<Data> data) : data_(std::move(data)) {
   auto special = [this](const std::string& name) {
     auto it = data_->vocab.find(name);
@@ -177,8 +173,16 @@ ClipTokenizer::ClipTokenizer(std::unique_ptr<Data> data) : data_(std::move(data)
   };
   bos_id_ = special(kStartOfText);
   eos_id_ = special(kEndOfText);
+  // Ids index a table: a file claiming an id beyond its own size (or a negative one) is corrupt, not a reason
+  // to allocate gigabytes.
+  const std::size_t size = data_->vocab.size();
+  for (const auto& [token, id] : data_->vocab)
+    if (id < 0 || static_cast<std::size_t>(id) >= size)
+      throw std::runtime_error("CLIP tokenizer: token '" + token.substr(0, 40) + "' has id " + std::to_string(id) +
+                               ", outside 0.." + std::to_string(size - 1) + " for " + std::to_string(size) +
+                               " tokens (a corrupt vocabulary)");
+  data_->id_to_token.resize(size);
   for (const auto& [token, id] : data_->vocab) {
-    if (static_cast<std::size_t>(id) >= data_->id_to_token.size()) data_->id_to_token.resize(static_cast<std::size_t>(id) + 1);
     data_->id_to_token[static_cast<std::size_t>(id)] = token;
   }
 }
@@ -323,6 +327,7 @@ std::vector<int64_t> ClipTokenizer::encode(const std::string& prompt) const {
     }
     std::vector<int64_t> word_ids = bpe_word(*data_, word);
     ids.insert(ids.end(), word_ids.begin(), word_ids.end());
+    if (word.size() > kBpeCacheWordBytes) continue;  // long words are rare: the bound is in bytes too
     std::lock_guard<std::mutex> lock(data_->cache_mutex);
     if (data_->cache.size() >= kBpeCacheCapacity) data_->cache.clear();
     data_->cache.emplace(word, std::move(word_ids));

@@ -1,3 +1,7 @@
+// ftfy's mojibake detector (badness), rewritten: the alternatives of ftfy 6.3.1's BADNESS_RE as functions over the
+// character classes of ftfy_tables. Exactness against ftfy needs the same classes and alternatives; the classes
+// are data derived from ftfy (Copyright 2023 Robyn Speer, Apache License 2.0, github.com/rspeer/python-ftfy), the
+// matching code is this project's.
 #include "ftfy_badness.hpp"
 
 #include <algorithm>

@@ -81,8 +81,9 @@ std::optional<std::u32string> decode_windows_1252_strict(std::string_view bytes)
 }
 
 // utf-8-variants: strict UTF-8, plus C0 80 -> U+0000 and the CESU-8 pair ED A0-AF 80-BF ED B0-BF 80-BF -> one
-// supplementary character. Deviation kept from ftfy: C0 as the next-to-last byte before a final "\n" also reads as
-// U+0000 and swallows the newline (its pattern uses `$`, which matches before a trailing newline).
+// supplementary character. An ftfy quirk reproduced: its patterns accept `$` for a continuation byte, and
+// Python's `$` matches before a final "\n" — so C0 followed by a final "\n" reads as U+0000, and a CESU-8 pair
+// whose sixth and last byte is "\n" reads as a character with 0x0A in its low bits; both swallow the newline.
 std::optional<std::u32string> decode_utf8_variants(std::string_view bytes) {
   std::u32string out;
   out.reserve(bytes.size());
@@ -95,7 +96,7 @@ std::optional<std::u32string> decode_utf8_variants(std::string_view bytes) {
       continue;
     }
     if (at(i) == 0xED && i + 6 <= n && in(at(i + 1), 0xA0, 0xAF) && in(at(i + 2), 0x80, 0xBF) && at(i + 3) == 0xED &&
-        in(at(i + 4), 0xB0, 0xBF) && in(at(i + 5), 0x80, 0xBF)) {
+        in(at(i + 4), 0xB0, 0xBF) && (in(at(i + 5), 0x80, 0xBF) || (i + 6 == n && at(i + 5) == '\n'))) {
       out.push_back(0x10000 + ((at(i + 1) & 0x0Fu) << 16) + ((at(i + 2) & 0x3Fu) << 10) + ((at(i + 4) & 0x0Fu) << 6) +
                     (at(i + 5) & 0x3Fu));
       i += 6;

@@ -48,9 +48,10 @@ const UNormalizer2* pinned(bool compat) {
     static_assert(kPythonUnicodeVersion[0] == 14 && kPythonUnicodeVersion[1] == 0, "pattern below");
     const char16_t* pattern = u"[:age=14.0:]";  // ICU: every character assigned in 14.0 or earlier
     USet* set = uset_openPattern(reinterpret_cast<const UChar*>(pattern), -1, &status);
+    if (U_FAILURE(status)) throw std::runtime_error(std::string("ICU: cannot open NFC/NFKC: ") + u_errorName(status));
     uset_freeze(set);  // owned by the normalizer for the life of the process
     const UNormalizer2* filtered = unorm2_openFiltered(nfc, set, &status);
-    if (U_FAILURE(status)) throw std::runtime_error(std::string("ICU: cannot open NFC: ") + u_errorName(status));
+    if (U_FAILURE(status)) throw std::runtime_error(std::string("ICU: cannot open NFC/NFKC: ") + u_errorName(status));
     return filtered;
   };
   static const UNormalizer2* nfc = make(false);

@@ -1,5 +1,5 @@
-// CLIP byte-level BPE tokenizer, exactly as OpenAI's SimpleTokenizer / HF CLIPTokenizer (slow) for
-// openai/clip-vit-large-patch14: clean-up (clip_text_cleanup.hpp), regex pre-split, byte-to-unicode, BPE with a
+// CLIP byte-level BPE tokenizer, exactly as OpenAI's SimpleTokenizer for openai/clip-vit-large-patch14 (HF's slow
+// CLIPTokenizer differs only on prompts with HTML entities: it does not unescape them; docs/text.md): clean-up (clip_text_cleanup.hpp), regex pre-split, byte-to-unicode, BPE with a
 // "</w>" word-end suffix. Reads a diffusers tokenizer/ folder (vocab.json + merges.txt) or OpenAI's
 // bpe_simple_vocab_16e6.txt.gz.
 #pragma once
@@ -23,6 +23,8 @@ class ClipTokenizer {
   static constexpr int64_t kContextLength = 77;
   // Words whose BPE result is cached (per tokenizer); when the cache is full it is emptied before the next insert.
   static constexpr std::size_t kBpeCacheCapacity = 4096;
+  // Words longer than this (bytes) are not cached: entries x (key + ids) stay under a few MB.
+  static constexpr std::size_t kBpeCacheWordBytes = 64;
 
   // `path`: a folder holding vocab.json + merges.txt, the vocab.json file itself, or a .txt.gz BPE file.
   // Throws std::runtime_error naming the file when it is missing or corrupt.
