@@ -170,9 +170,42 @@ torch::Tensor Autoencoder::encode_moments(const torch::Tensor& x) const {
   return impl_->encoder->forward(x.to(impl_->device, impl_->dtype), impl_->chunking);
 }
 
+torch::Tensor Autoencoder::encode_moments_tiled(const torch::Tensor& x, const TiledDecode& tiling) const {
+  if (!impl_->encoder)
+    throw std::logic_error("Autoencoder::encode: this autoencoder was loaded without encoder tensors");
+  check_image_like(x, impl_->config.in_channels, "encode");
+  const int64_t f = impl_->config.downscale(), h = x.size(2) / f, w = x.size(3) / f;
+  if (tiling.tile < 1 || tiling.overlap < 0 || tiling.overlap >= tiling.tile || x.size(2) % f || x.size(3) % f)
+    throw std::invalid_argument("Autoencoder: tiled encode needs tile >= 1, 0 <= overlap < tile and an image whose "
+                                "sides are multiples of " + std::to_string(f));
+  torch::NoGradGuard no_grad;
+  const auto image = x.to(impl_->device, impl_->dtype);
+  const AxisTiles rows(h, std::min(tiling.tile, h), tiling.overlap), cols(w, std::min(tiling.tile, w), tiling.overlap);
+  const auto float_on_device = torch::TensorOptions().dtype(torch::kFloat).device(impl_->device);
+  auto sum = torch::zeros({x.size(0), 2 * impl_->config.z_channels, h, w}, float_on_device);
+  auto weight_sum = torch::zeros({1, 1, h, w}, float_on_device);
+  for (size_t i = 0; i < rows.starts.size(); ++i) {
+    const int64_t y = rows.starts[i];
+    const auto wy = axis_weights(rows.tile, tiling.overlap, y > 0, y + rows.tile < h);
+    for (size_t j = 0; j < cols.starts.size(); ++j) {
+      const int64_t xs = cols.starts[j];
+      const auto wx = axis_weights(cols.tile, tiling.overlap, xs > 0, xs + cols.tile < w);
+      const auto weight = (wy.view({-1, 1}) * wx.view({1, -1})).view({1, 1, rows.tile, cols.tile}).to(impl_->device);
+      const auto crop = image.narrow(2, f * y, f * rows.tile).narrow(3, f * xs, f * cols.tile);
+      const auto piece = impl_->encoder->forward(crop, impl_->chunking);
+      sum.narrow(2, y, rows.tile).narrow(3, xs, cols.tile).add_(piece.to(torch::kFloat) * weight);
+      weight_sum.narrow(2, y, rows.tile).narrow(3, xs, cols.tile).add_(weight);
+    }
+  }
+  return (sum / weight_sum).to(impl_->dtype);
+}
+
 torch::Tensor Autoencoder::encode(const torch::Tensor& x) const {
-  // DiagonalGaussian(sample=False): the mean, i.e. the first z channels of the moments.
-  const auto mean = encode_moments(x).narrow(1, 0, impl_->config.z_channels);
+  // DiagonalGaussian(sample=False): the mean, i.e. the first z channels of the moments. Large images by tiles.
+  const int64_t f = impl_->config.downscale();
+  const bool tiled = x.dim() == 4 && impl_->tiling.applies_to(x.size(2) / f, x.size(3) / f);
+  const auto moments = tiled ? encode_moments_tiled(x, impl_->tiling) : encode_moments(x);
+  const auto mean = moments.narrow(1, 0, impl_->config.z_channels);
   return (mean - impl_->config.shift_factor) * impl_->config.scale_factor;
 }
 

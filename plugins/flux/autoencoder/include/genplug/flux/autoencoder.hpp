@@ -109,10 +109,16 @@ class Autoencoder {
   // Decode with tiling using `tiling.tile` / `tiling.overlap`, whatever the size.
   torch::Tensor decode_tiled(const torch::Tensor& z, const TiledDecode& tiling, const TileProgress& progress = {}) const;
 
-  // x: image [B, in_channels, H, W] in [-1,1], H and W multiples of f -> (mean - shift) * scale.
+  // x: image [B, in_channels, H, W] in [-1,1], H and W multiples of f -> (mean - shift) * scale. By tiles
+  // (encode_moments_tiled) when tiled_decode() applies to the latent's size, so a 4096² plate fits in memory.
   torch::Tensor encode(const torch::Tensor& x) const;
   // The encoder's raw output [B, 2*z, H/f, W/f] (mean then logvar), for checks.
   torch::Tensor encode_moments(const torch::Tensor& x) const;
+  // The moments of a large image by tiles (what encode() uses when tiled_decode() applies to the latent size):
+  // tiles of `tiling.tile` latent pixels (downscale() x that in image pixels) overlapping by `tiling.overlap`,
+  // each encoded whole — its own GroupNorm statistics and mid-block attention, as diffusers' tiled_encode — and
+  // blended linearly over the overlaps. Memory is one tile's activations instead of the image's.
+  torch::Tensor encode_moments_tiled(const torch::Tensor& x, const TiledDecode& tiling) const;
 
   const AutoencoderConfig& config() const;
   bool has_encoder() const;
