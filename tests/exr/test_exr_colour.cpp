@@ -110,6 +110,46 @@ BOOST_AUTO_TEST_CASE(acescg_converted_back_by_oiiotool_equals_the_rec709_render)
   BOOST_TEST(info.out.find("genplug.steps: 8") != std::string::npos, info.out);
 }
 
+// Every feature of an output read by both readers: OpenEXR's API (through the host's readers) and oiiotool; and
+// exrcheck (OpenEXR's validator) where the system has it.
+BOOST_AUTO_TEST_CASE(layers_and_typed_metadata_read_alike_by_openexr_and_oiiotool) {
+  genplug::test::TempDir dir("colour-layers");
+  const fs::path out = dir.path / "layers.exr";
+  const auto r = run_process({kGenplug, "run", kDefault, "--force", "--progress", "none", "--set",
+                              "jobs.0.output=\"" + out.string() + "\"", "--set", "exr.x0_layers=[2,4]", "--set",
+                              "exr.owner=\"Studio X\"", "--set", "exr.pixel=\"float\""});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const auto meta = genplug::host::read_exr_metadata(out);
+  BOOST_TEST(std::get<std::string>(meta.at("owner")) == "Studio X");
+  BOOST_TEST(std::get<int32_t>(meta.at("genplug.steps")) == 8);
+  const auto x0 = genplug::host::read_exr(out, nullptr, "x0_e2").planar;
+  BOOST_TEST(x0.size() == genplug::host::read_exr(out).planar.size());
+
+  const auto info = run_process({kOiiotool, "--info", "-v", out.string()});
+  BOOST_REQUIRE(info.exit_code == 0);
+  // OpenImageIO names the standard attributes its own way: owner is Copyright, comments ImageDescription.
+  for (const char* expected : {"9 channel", "x0_e2.R", "x0_e4.B", "Copyright: \"Studio X\"",
+                               "ImageDescription: \"a lighthouse", "genplug.steps: 8",
+                               "genplug.seed: 0", "oiio:ColorSpace: \"Linear Rec.709 (sRGB)\"", "float"})
+    BOOST_TEST(info.out.find(expected) != std::string::npos, expected << " not in:\n" << info.out);
+  // oiiotool's pixel statistics of a layer agree with OpenEXR's values: its average of x0_e2.R.
+  double mean = 0;
+  const size_t plane = x0.size() / 3;
+  for (size_t i = 0; i < plane; ++i) mean += x0[i];
+  mean /= double(plane);
+  const auto stats = run_process({kOiiotool, out.string(), "--ch", "x0_e2.R", "--printstats"});
+  BOOST_REQUIRE(stats.exit_code == 0);
+  const auto at = stats.out.find("Stats Avg:");
+  BOOST_REQUIRE(at != std::string::npos);
+  const double oiio_mean = std::stod(stats.out.substr(at + 10));
+  BOOST_TEST(std::fabs(oiio_mean - mean) <= 1e-5 + 1e-4 * std::fabs(mean), oiio_mean << " vs " << mean);
+
+  if (fs::exists("/usr/bin/exrcheck")) {
+    const auto check = run_process({"/usr/bin/exrcheck", out.string()});
+    BOOST_TEST(check.exit_code == 0, check.out << check.err);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(an_unknown_colour_space_is_a_manifest_error_listing_the_known_ones) {
   genplug::test::TempDir dir("colour-bad");
   const auto r = render(dir.path, "bad", "Rec.2020 PQ");
