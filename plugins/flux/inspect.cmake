@@ -12,3 +12,7 @@ genplug_add_plugin(genplug_flux_inspect
     ${CMAKE_CURRENT_LIST_DIR}/src/lora_report.cpp
     ${CMAKE_CURRENT_LIST_DIR}/src/token_report.cpp
   LIBRARIES genplug_safetensors genplug_flux_text_tokenizers nlohmann_json::nlohmann_json)
+# Once loaded, never unloaded (RTLD_NODELETE): the tokenizers load ICU, whose data caches hang off libicuuc's
+# globals; unloading the plugin would unload ICU with them and leave the caches unreachable (LeakSanitizer
+# reports them; a host that loads ICU itself would keep it). Hosts unload plugins at exit anyway.
+target_link_options(genplug_flux_inspect PRIVATE -Wl,-z,nodelete)

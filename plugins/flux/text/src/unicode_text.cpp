@@ -40,23 +40,44 @@ std::u32string from_utf16(const char16_t* s, std::size_t n) {
   return out;
 }
 
-// ICU's NFC / NFKC restricted to the characters of Unicode 14.0: the others neither decompose nor compose.
-const UNormalizer2* pinned(bool compat) {
-  static const auto make = [](bool k) {
+// ICU's NFC or NFKC restricted to the characters of Unicode 14.0: the others neither decompose nor compose.
+// Closed when the library is unloaded (a plugin that is dlclose'd must not leave them behind: LSan reports it).
+class PinnedNormalizer {
+ public:
+  explicit PinnedNormalizer(bool compat) {
     UErrorCode status = U_ZERO_ERROR;
-    const UNormalizer2* nfc = k ? unorm2_getNFKCInstance(&status) : unorm2_getNFCInstance(&status);
+    const UNormalizer2* base = compat ? unorm2_getNFKCInstance(&status) : unorm2_getNFCInstance(&status);
     static_assert(kPythonUnicodeVersion[0] == 14 && kPythonUnicodeVersion[1] == 0, "pattern below");
     const char16_t* pattern = u"[:age=14.0:]";  // ICU: every character assigned in 14.0 or earlier
-    USet* set = uset_openPattern(reinterpret_cast<const UChar*>(pattern), -1, &status);
-    if (U_FAILURE(status)) throw std::runtime_error(std::string("ICU: cannot open NFC/NFKC: ") + u_errorName(status));
-    uset_freeze(set);  // owned by the normalizer for the life of the process
-    const UNormalizer2* filtered = unorm2_openFiltered(nfc, set, &status);
-    if (U_FAILURE(status)) throw std::runtime_error(std::string("ICU: cannot open NFC/NFKC: ") + u_errorName(status));
-    return filtered;
-  };
-  static const UNormalizer2* nfc = make(false);
-  static const UNormalizer2* nfkc = make(true);
-  return compat ? nfkc : nfc;
+    if (U_SUCCESS(status)) set_ = uset_openPattern(reinterpret_cast<const UChar*>(pattern), -1, &status);
+    if (U_SUCCESS(status)) {
+      uset_freeze(set_);  // borrowed by the filtered normalizer: closed after it
+      filtered_ = unorm2_openFiltered(base, set_, &status);
+    }
+    if (U_FAILURE(status)) {
+      close();
+      throw std::runtime_error(std::string("ICU: cannot open NFC/NFKC: ") + u_errorName(status));
+    }
+  }
+  ~PinnedNormalizer() { close(); }
+  PinnedNormalizer(const PinnedNormalizer&) = delete;
+  PinnedNormalizer& operator=(const PinnedNormalizer&) = delete;
+  const UNormalizer2* get() const { return filtered_; }
+
+ private:
+  void close() {
+    if (filtered_) unorm2_close(filtered_);
+    if (set_) uset_close(set_);
+    filtered_ = nullptr;
+    set_ = nullptr;
+  }
+  USet* set_ = nullptr;
+  UNormalizer2* filtered_ = nullptr;
+};
+
+const UNormalizer2* pinned(bool compat) {
+  static const PinnedNormalizer nfc(false), nfkc(true);
+  return compat ? nfkc.get() : nfc.get();
 }
 
 std::u32string normalize(std::u32string_view text, bool compat) {
