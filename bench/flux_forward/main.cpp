@@ -178,6 +178,7 @@ json run_forward(const Options& o, torch::Dtype dtype, torch::Device device) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  torch::NoGradGuard no_grad;  // inference, as the plugin's predict()
   Options o;
   CLI::App app{"Times the FLUX transformer (random weights), attention alone, or an fp32 GEMM"};
   app.add_option("--hidden", o.hidden, "hidden size")->capture_default_str();

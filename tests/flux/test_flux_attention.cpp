@@ -101,3 +101,27 @@ BOOST_AUTO_TEST_CASE(timestep_embedding_is_cos_first_times_1000) {
   BOOST_TEST(std::abs(e[0][4].item<double>() - std::sin(500.0)) < 1e-4);
   BOOST_TEST(std::abs(e[0][1].item<double>() - std::cos(500.0 * std::exp(-std::log(10000.0) / 4))) < 1e-4);
 }
+
+// Training (train/mini) runs attention with autograd recording: the plain formula then, whose values are the
+// chunked kernel's and whose gradients are autograd's of softmax(QK^T / sqrt(d)) V.
+BOOST_AUTO_TEST_CASE(attention_records_gradients_when_its_inputs_require_them) {
+  torch::manual_seed(3);
+  const auto q = torch::randn({2, 3, 40, 16}).requires_grad_(), k = torch::randn({2, 3, 40, 16}).requires_grad_();
+  const auto v = torch::randn({2, 3, 40, 16}).requires_grad_();
+  const int64_t small_budget = 40 * 4 * 5;  // 5 query rows per chunk: the chunked kernel would loop
+  torch::Tensor chunked;
+  {
+    torch::NoGradGuard no_grad;
+    chunked = attention(q, k, v, small_budget);
+  }
+  const torch::Tensor recorded = attention(q, k, v, small_budget);
+  BOOST_TEST_REQUIRE(recorded.requires_grad());
+  BOOST_TEST((recorded - chunked).abs().max().item<double>() < 1e-6);
+  const auto weights = torch::randn({2, 3, 40, 16});
+  (recorded * weights).sum().backward();
+  const auto q2 = q.detach().clone().requires_grad_();
+  (full_attention(q2, k.detach(), v.detach()) * weights).sum().backward();
+  BOOST_TEST((q.grad() - q2.grad()).abs().max().item<double>() < 1e-6);
+  BOOST_TEST(k.grad().defined());
+  BOOST_TEST(v.grad().defined());
+}

@@ -156,4 +156,21 @@ BOOST_AUTO_TEST_CASE(missing_and_misshapen_tensors_are_named) {
   }
 }
 
+// The mini model's trainer builds the transformer from weights that require grad and trains them in place:
+// forward records a graph through every weight (the transformer aliases the map's tensors), and the plugin's
+// predict path (NoGradGuard) records none.
+BOOST_AUTO_TEST_CASE(forward_records_gradients_into_the_weights_it_was_built_from) {
+  flux::TensorMap weights = test::golden_tensor_map(*bfl);
+  for (auto& [name, tensor] : weights) tensor = tensor.clone().requires_grad_(true);
+  const flux::FluxTransformer trainable(weights, config);
+  const torch::Tensor out = trainable.forward(io_tensor("img"), io_tensor("txt"), torch::full({1}, 0.5, torch::kFloat32),
+                                              io_tensor("y"), guidance(), flux::rotary_tables(ids(), plain()));
+  BOOST_TEST_REQUIRE(out.requires_grad());
+  out.pow(2).sum().backward();
+  for (const auto& [name, tensor] : weights) BOOST_TEST(tensor.grad().defined(), name << " got no gradient");
+  torch::NoGradGuard no_grad;
+  BOOST_TEST(!trainable.forward(io_tensor("img"), io_tensor("txt"), torch::full({1}, 0.5, torch::kFloat32),
+                                io_tensor("y"), guidance(), flux::rotary_tables(ids(), plain())).requires_grad());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

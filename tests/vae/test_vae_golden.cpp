@@ -167,3 +167,27 @@ BOOST_AUTO_TEST_CASE(from_tensors_and_dtype_conversion) {
     check_outputs(ae, set, "from_tensors f64 storage");
   }
 }
+
+// The mini model's trainer goes through the recording passes: same values as encode_moments / decode, a graph
+// through every trainable parameter (which the public passes never build).
+BOOST_AUTO_TEST_CASE(recording_passes_match_and_reach_every_parameter) {
+  const auto ae = Autoencoder::random(genplug::flux::AutoencoderConfig::tiny(), 7);
+  torch::manual_seed(7);
+  const auto x = torch::rand({1, 3, 32, 32}) * 2 - 1;
+  const auto moments = ae.encode_moments_recording(x);
+  BOOST_TEST_REQUIRE(moments.requires_grad());
+  BOOST_TEST(!ae.encode_moments(x).requires_grad());
+  // Recording may pick another convolution kernel: equal up to float rounding.
+  BOOST_TEST((moments.detach() - ae.encode_moments(x)).abs().max().item<double>() < 1e-5);
+  const int64_t z = ae.config().z_channels;
+  const auto latent = moments.narrow(1, 0, z);
+  const auto image = ae.decode_unscaled_recording(latent);
+  const auto& c = ae.config();
+  const auto decoded = ae.decode_untiled((latent.detach() - c.shift_factor) * c.scale_factor);
+  const double decode_difference = (image.detach() - decoded).abs().max().item<double>();
+  BOOST_TEST(decode_difference < 1e-5);  // z / scale + shift undoes the scaling up to float rounding
+  image.pow(2).mean().backward();
+  const auto parameters = ae.trainable_parameters();
+  BOOST_TEST(parameters.size() == ae.state_dict().size());
+  for (const auto& p : parameters) BOOST_TEST(p.grad().defined());
+}

@@ -23,6 +23,7 @@
 
 #include "dlpack_bridge.hpp"
 #include "latent_preview.hpp"
+#include "mini_model.hpp"
 #include "model_settings.hpp"
 #include "model_tensor_ops.hpp"
 #include "transformer_source.hpp"
@@ -39,6 +40,7 @@ struct Defaults {
 // tiny: a 4 x 4-token base grid, so its default 128 x 128 image (8 x 8 tokens) is already "high resolution".
 Defaults preset_defaults(const std::string& preset) {
   if (preset == "tiny") return {4, 128, 128, {1, 4, 4}};
+  if (preset == "mini") return {20, 128, 128, {1, 8, 8}};  // trained at 128 x 128 = 8 x 8 tokens
   if (preset == "flux-schnell") return {4, 1024, 1024, {1, 64, 64}};
   return {28, 1024, 1024, {1, 64, 64}};
 }
@@ -63,7 +65,8 @@ auto rethrow_as(genplug_status code, const std::string& what, F&& f) -> decltype
 
 class FluxModel final : public Model {
  public:
-  FluxModel(const std::string& config_json, Context& ctx) : settings_(parse_model_settings(config_json)) {
+  FluxModel(const std::string& config_json, Context& ctx)
+      : settings_(with_mini_files(parse_model_settings(config_json))) {
     dtype_ = parse_dtype(settings_.dtype);
     device_ = parse_device(settings_.device);
     TransformerSource source = load_transformer_source(settings_, dtype_, device_);
@@ -248,6 +251,7 @@ class FluxModel final : public Model {
     const RotaryTables pe = rotary_tables(position_ids(txt.size(1), gh, gw), spectrum, device_);
     const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
     torch::Tensor t = torch::full({B}, args.sigma, f32), g = torch::full({B}, args.guidance, f32);
+    torch::NoGradGuard no_grad;  // inference: the transformer's forward itself records when its caller trains
     torch::Tensor v = rethrow_as(GENPLUG_E_FAILED, "predict", [&] { return transformer_->forward(latent, txt, t, vec, g, pe); });
     return to_dlpack(v.to(latent.device(), latent.scalar_type()).contiguous());  // model.h: where the latent is
   }
@@ -385,7 +389,8 @@ class FluxModel final : public Model {
   void load_vae() {
     if (settings_.vae == "none") return;
     if (settings_.vae == "random") {
-      const AutoencoderConfig c = preset_ == "tiny" ? AutoencoderConfig::tiny() : AutoencoderConfig::flux();
+      const bool small = preset_ == "tiny" || preset_ == "mini";
+      const AutoencoderConfig c = small ? AutoencoderConfig::tiny() : AutoencoderConfig::flux();
       vae_ = Autoencoder::random(c, settings_.seed + 1, dtype_, device_);
     } else {
       vae_ = rethrow_as(GENPLUG_E_IO, "vae " + settings_.vae,

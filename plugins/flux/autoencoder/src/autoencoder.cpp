@@ -218,6 +218,24 @@ void Autoencoder::set_tiled_decode(const TiledDecode& tiling) { impl_->tiling = 
 const AttentionChunking& Autoencoder::attention_chunking() const { return impl_->chunking; }
 void Autoencoder::set_attention_chunking(const AttentionChunking& chunking) { impl_->chunking = chunking; }
 
+torch::Tensor Autoencoder::encode_moments_recording(const torch::Tensor& x) const {
+  if (!impl_->encoder)
+    throw std::logic_error("Autoencoder::encode: this autoencoder was loaded without encoder tensors");
+  check_image_like(x, impl_->config.in_channels, "encode");
+  return impl_->encoder->forward(x.to(impl_->device, impl_->dtype), impl_->chunking);
+}
+
+torch::Tensor Autoencoder::decode_unscaled_recording(const torch::Tensor& latent) const {
+  check_image_like(latent, impl_->config.z_channels, "decode");
+  return impl_->decoder->forward(latent.to(impl_->device, impl_->dtype), impl_->chunking);
+}
+
+std::vector<torch::Tensor> Autoencoder::trainable_parameters() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& [name, parameter] : impl_->named_parameters()) out.push_back(parameter);
+  return out;
+}
+
 AutoencoderTensors Autoencoder::state_dict() const {
   AutoencoderTensors out;
   for (const auto& [name, parameter] : impl_->named_parameters()) out.emplace(name, parameter.detach());

@@ -63,8 +63,7 @@ ClipTextModel ClipTextModel::from_weights(const TextWeights& w, int64_t num_head
   return m;
 }
 
-ClipTextModel ClipTextModel::random(const ClipTextConfig& c, uint64_t seed, torch::Device device,
-                                    torch::ScalarType dtype) {
+TextWeights ClipTextModel::random_weights(const ClipTextConfig& c, uint64_t seed, torch::Device device, torch::ScalarType dtype) {
   auto gen = at::detail::createCPUGenerator(seed);
   auto randn = [&](std::vector<int64_t> shape, double stddev) {
     return (torch::randn(shape, gen, torch::TensorOptions().dtype(torch::kFloat32)) * stddev).to(device, dtype);
@@ -91,6 +90,11 @@ ClipTextModel ClipTextModel::random(const ClipTextConfig& c, uint64_t seed, torc
   }
   w.tensors["text_model.final_layer_norm.weight"] = 1.0 + randn({h}, 0.05);
   w.tensors["text_model.final_layer_norm.bias"] = randn({h}, 0.05);
+  return w;
+}
+
+ClipTextModel ClipTextModel::random(const ClipTextConfig& c, uint64_t seed, torch::Device device, torch::ScalarType dtype) {
+  TextWeights w = random_weights(c, seed, device, dtype);
   return from_weights(w, c.num_heads);
 }
 

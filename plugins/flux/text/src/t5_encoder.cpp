@@ -69,7 +69,7 @@ T5Encoder T5Encoder::from_weights(TextWeights w, int64_t max_distance) {
   return e;
 }
 
-T5Encoder T5Encoder::random(const T5Config& c, uint64_t seed, torch::Device device, torch::ScalarType dtype) {
+TextWeights T5Encoder::random_weights(const T5Config& c, uint64_t seed, torch::Device device, torch::ScalarType dtype) {
   auto gen = at::detail::createCPUGenerator(seed);
   auto randn = [&](std::vector<int64_t> shape, double stddev) {
     return (torch::randn(shape, gen, torch::TensorOptions().dtype(torch::kFloat32)) * stddev).to(device, dtype);
@@ -92,6 +92,11 @@ T5Encoder T5Encoder::random(const T5Config& c, uint64_t seed, torch::Device devi
     w.tensors[block_key(i, "layer.1.DenseReluDense.wo.weight")] = randn({c.d_model, c.d_ff}, 1.0 / std::sqrt(double(c.d_ff)));
   }
   w.tensors["encoder.final_layer_norm.weight"] = 1.0 + randn({c.d_model}, 0.05);
+  return w;
+}
+
+T5Encoder T5Encoder::random(const T5Config& c, uint64_t seed, torch::Device device, torch::ScalarType dtype) {
+  TextWeights w = random_weights(c, seed, device, dtype);
   return from_weights(std::move(w), c.max_distance);
 }
 

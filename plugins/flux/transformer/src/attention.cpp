@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include <ATen/core/grad_mode.h>
 #include <torch/version.h>
 
 namespace genplug::flux {
@@ -63,6 +64,10 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   // math kernel that builds the L x L scores (~419 GB at 4096^2), so the CPU keeps the chunked path.
   if (q.is_cuda()) return torch::scaled_dot_product_attention(q, k, v);
 #endif
+  // The chunked kernel writes through out= ops into a reused buffer, which autograd cannot differentiate;
+  // training (train/mini, a few hundred tokens) takes the plain formula, whose scores are small there.
+  const bool recording = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+  if (recording) return full_attention(q, k, v);
   return chunked_attention(q, k, v, attention_chunks(q, k, budget_bytes));
 }
 

@@ -75,7 +75,8 @@ struct FluxTransformer::Impl {
     check_input(y, "y", 2, config.vec_in_dim);
     check_input(timesteps, "timesteps", 1, -1);
     const auto model = torch::TensorOptions().dtype(dtype).device(device);
-    at::NoGradGuard no_grad;
+    // No NoGradGuard here: the plugin's predict() holds one, and the mini model's trainer (train/mini) runs this
+    // same forward with autograd recording through weights that require grad.
     img = img_in(img.to(model));
     txt = txt_in(txt.to(model));
     const torch::Tensor t = timesteps.to(device, torch::kFloat32);

@@ -1,4 +1,5 @@
-// QKNorm (BFL layers.py): RMSNorm with a learnt scale over each head's features, computed in float32.
+// QKNorm (BFL layers.py): RMSNorm with a learnt scale over each head's features, computed in float32 (in
+// float64 for float64 inputs: genplug-mini-precision's reference trajectory).
 #pragma once
 #include "weights.hpp"
 
@@ -7,7 +8,7 @@ namespace genplug::flux::layers {
 struct RMSNorm {
   torch::Tensor scale;  // [D]
   torch::Tensor operator()(const torch::Tensor& x) const {
-    torch::Tensor x32 = x.to(torch::kFloat32);
+    torch::Tensor x32 = x.scalar_type() == torch::kFloat64 ? x : x.to(torch::kFloat32);
     torch::Tensor r = torch::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + 1e-6);
     return (x32 * r).to(x.scalar_type()) * scale;
   }

@@ -133,6 +133,14 @@ class Autoencoder {
   // Parameters under the internal (BFL, unprefixed) names.
   AutoencoderTensors state_dict() const;
 
+  // For the project's trainer (train/mini): the same modules with autograd recording — every method above runs
+  // without it — and their parameters as live tensors (an optimizer updating them in place changes this
+  // autoencoder). x as for encode_moments (no tiling); `latent` is unscaled: what decode() passes to the decoder
+  // after z / scale + shift.
+  torch::Tensor encode_moments_recording(const torch::Tensor& x) const;
+  torch::Tensor decode_unscaled_recording(const torch::Tensor& latent) const;
+  std::vector<torch::Tensor> trainable_parameters() const;
+
   struct Impl;
 
  private:

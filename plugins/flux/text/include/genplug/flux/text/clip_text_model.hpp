@@ -33,6 +33,9 @@ class ClipTextModel {
   static ClipTextModel from_weights(const TextWeights& weights, int64_t num_heads = 0);
   static ClipTextModel random(const ClipTextConfig& config, uint64_t seed, torch::Device device,
                               torch::ScalarType dtype);
+  // The weights random() uses, under HF names (the mini model's trainer saves them, float32 on the CPU).
+  static TextWeights random_weights(const ClipTextConfig& config, uint64_t seed, torch::Device device = torch::kCPU,
+                                    torch::ScalarType dtype = torch::kFloat32);
 
   const ClipTextConfig& config() const { return config_; }
 

@@ -30,6 +30,9 @@ class T5Encoder {
   static T5Encoder from_weights(TextWeights weights, int64_t max_distance = 128);
   // Random weights (tiny demo encoders), drawn from a generator seeded with `seed`.
   static T5Encoder random(const T5Config& config, uint64_t seed, torch::Device device, torch::ScalarType dtype);
+  // The weights random() uses, under HF names (the mini model's trainer saves them, float32 on the CPU).
+  static TextWeights random_weights(const T5Config& config, uint64_t seed, torch::Device device = torch::kCPU,
+                                    torch::ScalarType dtype = torch::kFloat32);
 
   const T5Config& config() const { return config_; }
 
