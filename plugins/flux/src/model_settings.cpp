@@ -55,20 +55,24 @@ json build_schema() {
          {{"type", "string"},
           {"default", "random"},
           {"description", "\"random\" or a transformer checkpoint: .safetensors file, *.safetensors.index.json "
-                          "or a folder; BFL or diffusers key names"}}},
+                          "or a folder; BFL or diffusers key names (preset mini: its shipped file by default)"}}},
         {"preset",
-         {{"enum", {"tiny", "flux-dev", "flux-schnell"}},
-          {"description", "shapes of random weights (default tiny); with a file, the expected model"}}},
+         {{"enum", {"tiny", "mini", "flux-dev", "flux-schnell"}},
+          {"description", "shapes of random weights (default tiny); with a file, the expected model. \"mini\": "
+                          "the project's trained model (docs/mini-model.md), whose shipped transformer, VAE and "
+                          "text encoders are the defaults of transformer, vae and text"}}},
         {"seed", {{"type", "integer"}, {"minimum", 0}, {"default", 0}, {"description", "seed of random weights"}}},
         {"config", config_properties_schema()},
         {"vae",
          {{"type", "string"},
           {"default", "random"},
-          {"description", "\"random\", \"none\" or an autoencoder checkpoint (BFL ae.safetensors or diffusers vae/)"}}},
+          {"description", "\"random\", \"none\" or an autoencoder checkpoint (BFL ae.safetensors or diffusers vae/); "
+                          "preset mini: its shipped file by default"}}},
         {"text",
          {{"type", "object"},
           {"description", "text encoders (t5, t5_tokenizer, clip, clip_tokenizer, max_length, text_device, "
-                          "text_dtype, random); default for random weights: {\"random\": true}"}}},
+                          "text_dtype, random); default for random weights: {\"random\": true}; preset mini: its "
+                          "shipped encoders and tokenizers"}}},
         {"conditioning",
          {{"type", "string"},
           {"description", "precomputed conditioning safetensors (txt [1,T,context], vec [1,vec]) used for "
@@ -150,8 +154,10 @@ ModelSettings parse_model_settings(const std::string& config_json) {
   if (j.contains("transformer")) s.transformer = get_string(j, "transformer");
   if (j.contains("preset")) {
     s.preset = get_string(j, "preset");
-    if (*s.preset != "tiny" && *s.preset != "flux-dev" && *s.preset != "flux-schnell")
-      throw ConfigError("config.preset: '" + *s.preset + "' is not one of tiny, flux-dev, flux-schnell");
+    if (*s.preset != "tiny" && *s.preset != "mini" && *s.preset != "flux-dev" && *s.preset != "flux-schnell")
+      throw ConfigError("config.preset: '" + *s.preset + "' is not one of tiny, mini, flux-dev, flux-schnell");
+    if (*s.preset == "mini" && !j.contains("transformer")) s.transformer = kMiniShipped;
+    if (*s.preset == "mini" && !j.contains("vae")) s.vae = kMiniShipped;
   }
   if (j.contains("seed")) s.seed = uint64_t(get_int(j, "config.", "seed", 0));
   if (j.contains("config")) {

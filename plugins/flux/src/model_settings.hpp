@@ -12,9 +12,12 @@
 
 namespace genplug::flux {
 
+// "preset": "mini" without "transformer" / "vae": the shipped files (mini_model.hpp resolves them).
+inline constexpr const char* kMiniShipped = "<mini>";
+
 struct ModelSettings {
   std::string transformer = "random";  // "random", or a .safetensors file / *.safetensors.index.json / folder
-  std::optional<std::string> preset;   // for "random": tiny (default), flux-dev, flux-schnell
+  std::optional<std::string> preset;   // for "random": tiny (default), mini, flux-dev, flux-schnell
   uint64_t seed = 0;                   // random weights (transformer, VAE, random text encoders)
   nlohmann::json overrides = nlohmann::json::object();  // "config": FluxConfig fields
   std::string vae = "random";          // "random", "none", or a checkpoint path

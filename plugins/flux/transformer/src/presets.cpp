@@ -27,10 +27,27 @@ FluxConfig flux_preset(const std::string& name) {
     c.guidance_embed = true;
     return c;
   }
-  throw ConfigError("preset: unknown FLUX preset '" + name + "' (known: tiny, flux-dev, flux-schnell)");
+  if (name == "mini") {  // the project's trained model (docs/mini-model.md): FLUX's 16:56:56 axes at head dim 64
+    FluxConfig c;
+    c.in_channels = 64;
+    c.out_channels = 64;
+    c.vec_in_dim = 64;
+    c.context_in_dim = 128;
+    c.hidden_size = 128;
+    c.mlp_ratio = 4.0;
+    c.num_heads = 2;
+    c.depth = 2;
+    c.depth_single_blocks = 4;
+    c.axes_dim = {8, 28, 28};
+    c.theta = 10000.0;
+    c.qkv_bias = true;
+    c.guidance_embed = false;
+    return c;
+  }
+  throw ConfigError("preset: unknown FLUX preset '" + name + "' (known: tiny, mini, flux-dev, flux-schnell)");
 }
 
-std::vector<std::string> flux_preset_names() { return {"tiny", "flux-dev", "flux-schnell"}; }
+std::vector<std::string> flux_preset_names() { return {"tiny", "mini", "flux-dev", "flux-schnell"}; }
 
 void validate_flux_config(const FluxConfig& c) {
   auto need = [](bool ok, const std::string& msg) {

@@ -1,0 +1,26 @@
+// Where the files of the project's trained mini model live inside its folder (models/mini in the source tree,
+// share/genplug/models/mini when installed). The trainer (train/mini/trainer) writes this layout and the
+// plugin's "preset": "mini" reads it; diffusers' folder names, so the text encoders find their tokenizers the
+// way they do for FLUX (<encoder folder>/../tokenizer*).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+
+namespace genplug::flux {
+
+// T5 max_length of the mini model: the grammar's longest prompt is 29 words + 2 commas + </s> = 32 tokens.
+inline constexpr int64_t kMiniTextTokens = 32;
+
+struct MiniModelFiles {
+  std::filesystem::path folder;
+
+  std::filesystem::path transformer() const { return folder / "transformer.safetensors"; }  // BFL names, f32
+  std::filesystem::path vae() const { return folder / "vae" / "ae.safetensors"; }           // BFL names, f32
+  std::filesystem::path vae_config() const { return folder / "vae" / "config.json"; }       // scaling/shift
+  std::filesystem::path t5() const { return folder / "text_encoder_2" / "model.safetensors"; }
+  std::filesystem::path t5_tokenizer() const { return folder / "tokenizer_2" / "spiece.model"; }
+  std::filesystem::path clip() const { return folder / "text_encoder" / "model.safetensors"; }
+  std::filesystem::path clip_tokenizer() const { return folder / "tokenizer"; }  // vocab.json + merges.txt
+};
+
+}  // namespace genplug::flux

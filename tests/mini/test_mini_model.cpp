@@ -1,0 +1,111 @@
+// The shipped mini model (models/mini, docs/mini-model.md) through the reference host and the plugins, as
+// samples/default.json runs it: it loads by "preset": "mini", and a fixed-seed render of every sample prompt
+// (samples/mini/prompts.txt) has the final latent recorded in tests/mini/data/final_latents.safetensors within a
+// bound derived from float32 rounding. (That each render is right by the scene detector is issue #13's target
+// and not met by the shipped weights yet: docs/mini-model.md §7.)
+//
+// Re-recording (after retraining only): GENPLUG_RECORD_MINI_REFERENCE=1 ctest -R mini_model writes the
+// reference file and fails, so that a recording is never mistaken for a pass.
+#define BOOST_TEST_MODULE mini_model
+#include <boost/test/unit_test.hpp>
+
+#include <cstdlib>
+#include <fstream>
+
+#include <genplug/host/manifest.hpp>
+#include <genplug/host/pipeline.hpp>
+#include <genplug/host/tensor_ops.hpp>
+#include <genplug/safetensors.hpp>
+
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+namespace st = genplug::safetensors;
+using nlohmann::json;
+
+namespace {
+
+const fs::path kSource = GENPLUG_SOURCE_DIR;
+const fs::path kReference = kSource / "tests" / "mini" / "data" / "final_latents.safetensors";
+constexpr uint64_t kSeed = 0;
+
+// The bound (docs/mini-model.md, "Stability"): two float32 runs of the 20-step sampler on different CPU kernels
+// (AVX2 / AVX-512 GEMM blocking, vectorised exp/tanh) differ by at most twice what either deviates from the
+// exact (float64) trajectory, times 8 for a summation order worse than this machine's (sqrt(512 / 8): the
+// longest reduction over the narrowest block). The deviation from float64, measured by genplug-mini-precision
+// on the shipped weights, is at most 3.7e-6 of the latent's largest magnitude (sample prompts, seed 0).
+constexpr double kDeviationFromFloat64 = 3.7e-6;
+constexpr double kBound = 2 * 8 * kDeviationFromFloat64;
+
+std::vector<std::string> sample_prompts() {
+  std::ifstream in(kSource / "samples" / "mini" / "prompts.txt");
+  std::vector<std::string> prompts;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line[0] != '#') prompts.push_back(line);
+  return prompts;
+}
+
+json default_sample_with_jobs(const std::vector<std::string>& prompts, const fs::path& dir) {
+  std::ifstream in(kSource / "samples" / "default.json");
+  json m = json::parse(in);
+  const json job = m["jobs"][0];
+  m["jobs"] = json::array();
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    json j = job;
+    j["name"] = "p" + std::to_string(i);
+    j["prompt"] = prompts[i];
+    j["seed"] = kSeed;
+    j["output"] = (dir / ("p" + std::to_string(i) + ".exr")).string();
+    m["jobs"].push_back(j);
+  }
+  return m;
+}
+
+struct Render {
+  std::vector<float> latent;
+};
+
+std::vector<Render> render_sample_prompts(const std::vector<std::string>& prompts) {
+  genplug::test::TempDir dir("mini-model");
+  std::vector<Render> renders;
+  genplug::host::PipelineOptions o;
+  o.on_final_latent = [&](const DLTensor& latent) { renders.push_back({genplug::host::to_cpu_float(latent)}); };
+  genplug::host::Pipeline pipeline(genplug::host::Manifest::parse(default_sample_with_jobs(prompts, dir.path),
+                                                                  dir.path / "mini.json"), o);
+  pipeline.run_all();
+  return renders;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(sample_prompts_render_stably) {
+  const std::vector<std::string> prompts = sample_prompts();
+  BOOST_TEST_REQUIRE(prompts.size() >= 4u);
+  const std::vector<Render> renders = render_sample_prompts(prompts);
+  BOOST_TEST_REQUIRE(renders.size() == prompts.size());
+
+  if (std::getenv("GENPLUG_RECORD_MINI_REFERENCE")) {
+    std::vector<st::TensorData> tensors;
+    for (std::size_t i = 0; i < renders.size(); ++i)
+      tensors.push_back(st::TensorData::from_floats("p" + std::to_string(i), {int64_t(renders[i].latent.size())},
+                                                    renders[i].latent));
+    st::write_file(kReference, tensors, {{"seed", std::to_string(kSeed)}, {"manifest", "samples/default.json"}});
+    BOOST_FAIL("recorded " << kReference << "; unset GENPLUG_RECORD_MINI_REFERENCE and run again");
+  }
+
+  const auto reference = st::File::open(kReference);
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    BOOST_TEST_CONTEXT("prompt " << i << ": " << prompts[i]) {
+      const std::vector<float> expected = st::to_float32(reference->at("p" + std::to_string(i)));
+      BOOST_TEST_REQUIRE(expected.size() == renders[i].latent.size());
+      double difference = 0, scale = 0;
+      for (std::size_t k = 0; k < expected.size(); ++k) {
+        BOOST_TEST_REQUIRE(std::isfinite(renders[i].latent[k]));
+        difference = std::max(difference, double(std::fabs(renders[i].latent[k] - expected[k])));
+        scale = std::max(scale, double(std::fabs(expected[k])));
+      }
+      BOOST_TEST_MESSAGE("final latent: max difference " << difference / scale << " of its largest magnitude");
+      BOOST_TEST(difference <= kBound * scale);
+    }
+  }
+}

@@ -1,0 +1,71 @@
+// genplug-train-mini in miniature (a few steps; training itself is not part of the tests): it writes the folder
+// layout "preset": "mini" reads, the plugin renders from that folder, and two runs from one seed write
+// byte-identical weights.
+#define BOOST_TEST_MODULE mini_trainer
+#include <boost/test/unit_test.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+
+#include <genplug/flux/mini_model_files.hpp>
+
+#include "subprocess.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using genplug::test::run_process;
+
+namespace {
+
+const std::string kTrainer = GENPLUG_BINARY_DIR "/bin/genplug-train-mini";
+const std::string kGenplug = GENPLUG_BINARY_DIR "/bin/genplug";
+const std::string kDefault = GENPLUG_SOURCE_DIR "/samples/default.json";
+
+genplug::test::ProcessResult train(const fs::path& out) {
+  return run_process({kTrainer, "--out", out.string(), "--vae-steps", "3", "--transformer-steps", "3",
+                      "--factor-scenes", "16", "--checkpoint-every", "0"});
+}
+
+std::string bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(trainer_writes_a_model_the_plugin_renders_and_is_deterministic) {
+  genplug::test::TempDir dir("mini-trainer");
+  const auto first = train(dir.path / "a"), second = train(dir.path / "b");
+  BOOST_TEST_REQUIRE(first.exit_code == 0, first.err);
+  BOOST_TEST_REQUIRE(second.exit_code == 0, second.err);
+  BOOST_TEST(first.out.find("transformer  step      3/3") != std::string::npos, first.out);
+
+  const genplug::flux::MiniModelFiles a{dir.path / "a"}, b{dir.path / "b"};
+  for (const fs::path& file : {a.transformer(), a.vae(), a.vae_config(), a.t5(), a.t5_tokenizer(), a.clip(),
+                               a.clip_tokenizer() / "vocab.json", a.clip_tokenizer() / "merges.txt"})
+    BOOST_TEST(fs::is_regular_file(file), file);
+  BOOST_TEST(bytes(a.transformer()) == bytes(b.transformer()));
+  BOOST_TEST(bytes(a.vae()) == bytes(b.vae()));
+  BOOST_TEST(fs::is_regular_file(a.folder / "training" / "loss.svg"));
+
+  ::setenv("GENPLUG_MINI_MODEL", a.folder.c_str(), 1);
+  const fs::path exr = dir.path / "render.exr";
+  const auto render = run_process({kGenplug, "run", kDefault, "--progress", "none", "--set", "jobs.0.steps=2",
+                                   "--set", "jobs.0.output=\"" + exr.string() + "\""});
+  ::unsetenv("GENPLUG_MINI_MODEL");
+  BOOST_TEST(render.exit_code == 0, render.err);
+  BOOST_TEST(fs::is_regular_file(exr));
+}
+
+BOOST_AUTO_TEST_CASE(preset_mini_says_where_it_looked_when_the_model_is_missing) {
+  genplug::test::TempDir dir("mini-missing");
+  const fs::path nowhere = dir.path / "no-model-here";
+  ::setenv("GENPLUG_MINI_MODEL", nowhere.c_str(), 1);
+  const auto r = run_process({kGenplug, "run", kDefault, "--progress", "none", "--set",
+                              "jobs.0.output=\"" + (dir.path / "x.exr").string() + "\""});
+  ::unsetenv("GENPLUG_MINI_MODEL");
+  BOOST_TEST(r.exit_code == 3, r.err);  // a config error, before anything renders
+  BOOST_TEST(r.err.find("GENPLUG_MINI_MODEL is '" + nowhere.string() + "'") != std::string::npos, r.err);
+  BOOST_TEST(!fs::exists(dir.path / "x.exr"));
+}

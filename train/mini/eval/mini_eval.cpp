@@ -1,0 +1,177 @@
+// genplug-mini-eval: prompt adherence of a model on the scene grammar (docs/mini-model.md, issue #13). Renders
+// every prompt x seed through the reference host and the plugins — the path a user's manifest takes — and
+// scores each decoded image with the scene detector: objects right (colour, kind and position), count,
+// background. Writes results.json, a Markdown table and a contact sheet per prompt.
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <genplug/host/manifest.hpp>
+#include <genplug/host/pipeline.hpp>
+#include <genplug/host/png_writer.hpp>
+
+#include "scene.hpp"
+#include "scene_detect.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace genplug;
+
+namespace {
+
+struct Tally {
+  long objects = 0, right = 0, colour = 0, kind = 0, position = 0, found = 0;
+  long scenes = 0, count_right = 0, background_right = 0, all_right = 0;
+
+  void add(const mini::SceneVerdict& v) {
+    ++scenes;
+    for (const auto& o : v.objects) {
+      ++objects;
+      right += o.right(), colour += o.colour_right, kind += o.kind_right, position += o.position_right;
+      found += o.found();
+    }
+    count_right += v.count_right, background_right += v.background_right, all_right += v.all_right();
+  }
+  static double share(long n, long of) { return of ? double(n) / double(of) : 0.0; }
+  json to_json() const {
+    return {{"objects", objects}, {"objects_right", share(right, objects)}, {"colour_right", share(colour, objects)},
+            {"kind_right", share(kind, objects)}, {"position_right", share(position, objects)},
+            {"found", share(found, objects)}, {"scenes", scenes}, {"count_right", share(count_right, scenes)},
+            {"background_right", share(background_right, scenes)}, {"scenes_all_right", share(all_right, scenes)}};
+  }
+};
+
+std::vector<std::string> read_prompts(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path.string());
+  std::vector<std::string> prompts;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line[0] != '#') prompts.push_back(line);
+  return prompts;
+}
+
+// Contact sheet: the first `columns` renders of one prompt side by side.
+void write_sheet(const fs::path& path, const std::vector<mini::Image>& images) {
+  if (images.empty()) return;
+  const int w = images[0].width, h = images[0].height, gap = 2;
+  host::ImageRGB sheet{int(images.size()) * (w + gap) - gap, h, {}};
+  sheet.planar.assign(std::size_t(3) * sheet.width * sheet.height, 1.0f);
+  for (std::size_t i = 0; i < images.size(); ++i)
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+          sheet.planar[(std::size_t(c) * h + y) * sheet.width + int(i) * (w + gap) + x] = images[i].at(c, y, x);
+  host::write_png(path, sheet);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  CLI::App app{"Scores prompt adherence of a model on the mini scene grammar through genplug's pipeline"};
+  fs::path prompts_file = "samples/mini/prompts.txt", out = "mini-eval";
+  int seeds = 64, width = 128, height = 128, sheet_columns = 8;
+  uint64_t first_seed = 0;
+  std::string model = R"({"preset": "mini"})", posenc = R"({"method": "rope"})";
+  std::string scheduler = R"({"schedule": "flux", "sampler": "euler"})";
+  std::optional<int> steps;
+  std::vector<fs::path> plugin_path;
+  app.add_option("--prompts", prompts_file, "one grammar prompt per line")->capture_default_str();
+  app.add_option("--seeds", seeds, "seeds per prompt")->capture_default_str();
+  app.add_option("--first-seed", first_seed, "first seed")->capture_default_str();
+  app.add_option("--width", width, "pixels")->capture_default_str();
+  app.add_option("--height", height, "pixels")->capture_default_str();
+  app.add_option("--steps", steps, "sampling steps (default: the model's)");
+  app.add_option("--model", model, "org.genplug.flux config (JSON)")->capture_default_str();
+  app.add_option("--posenc", posenc, "org.genplug.dype config (JSON)")->capture_default_str();
+  app.add_option("--scheduler", scheduler, "org.genplug.flowmatch config (JSON)")->capture_default_str();
+  app.add_option("--out", out, "folder for renders and results")->capture_default_str();
+  app.add_option("--sheet", sheet_columns, "renders per prompt on its contact sheet (0: none)")->capture_default_str();
+  app.add_option("--plugin-path", plugin_path, "more plugin folders");
+  CLI11_PARSE(app, argc, argv);
+
+  const std::vector<std::string> prompts = read_prompts(prompts_file);
+  std::vector<mini::Scene> scenes;
+  for (const std::string& p : prompts) {
+    const auto scene = mini::parse_prompt(p);
+    if (!scene) throw std::runtime_error(prompts_file.string() + ": not a prompt of the grammar: " + p);
+    scenes.push_back(*scene);
+  }
+  fs::create_directories(out / "renders");
+  json manifest = {{"model", {{"plugin", "org.genplug.flux"}, {"config", json::parse(model)}}},
+                   {"scheduler", {{"plugin", "org.genplug.flowmatch"}, {"config", json::parse(scheduler)}}},
+                   {"posenc", {{"plugin", "org.genplug.dype"}, {"config", json::parse(posenc)}}},
+                   {"exr", {{"pixel", "half"}, {"compression", "zip"}}},
+                   {"jobs", json::array()}};
+  for (std::size_t p = 0; p < prompts.size(); ++p)
+    for (int s = 0; s < seeds; ++s) {
+      json job = {{"name", "p" + std::to_string(p) + "-s" + std::to_string(first_seed + s)},
+                  {"prompt", prompts[p]}, {"seed", first_seed + uint64_t(s)}, {"width", width}, {"height", height},
+                  {"output", (out / "renders" / ("p" + std::to_string(p) + "-s" + std::to_string(first_seed + s) + ".exr")).string()}};
+      if (steps) job["steps"] = *steps;
+      manifest["jobs"].push_back(job);
+    }
+
+  mini::Image last;
+  host::PipelineOptions options;
+  options.overwrite = true;
+  options.memory_limit = 0;
+  options.extra_plugin_path = plugin_path;
+  options.on_image = [&](const std::vector<float>& planar, uint32_t w, uint32_t h) {
+    last = mini::Image(int(w), int(h));
+    last.planar = planar;
+  };
+  host::Pipeline pipeline(host::Manifest::parse(manifest, out / "manifest.json"), options);
+  std::vector<Tally> per_prompt(prompts.size());
+  Tally total;
+  std::vector<std::vector<mini::Image>> sheets(prompts.size());
+  json renders = json::array();
+  const auto& jobs = pipeline.manifest().jobs;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    pipeline.run(jobs[i]);
+    const std::size_t p = i / std::size_t(seeds);
+    const mini::SceneVerdict verdict = mini::detect_scene(last, scenes[p]);
+    per_prompt[p].add(verdict);
+    total.add(verdict);
+    if (int(sheets[p].size()) < sheet_columns) sheets[p].push_back(last);
+    renders.push_back({{"prompt", p}, {"seed", jobs[i].seed}, {"objects_right", verdict.objects_right()},
+                       {"objects", verdict.objects.size()}, {"all_right", verdict.all_right()}});
+    if ((i + 1) % 32 == 0 || i + 1 == jobs.size())
+      std::fprintf(stderr, "%zu/%zu renders, objects right so far %.1f %%\n", i + 1, jobs.size(),
+                   100.0 * Tally::share(total.right, total.objects));
+  }
+
+  json results = {{"width", width}, {"height", height}, {"seeds", seeds}, {"first_seed", first_seed},
+                  {"model", json::parse(model)}, {"posenc", json::parse(posenc)},
+                  {"scheduler", json::parse(scheduler)}, {"total", total.to_json()}, {"prompts", json::array()},
+                  {"renders", renders}};
+  std::ofstream table(out / "results.md");
+  table << "| prompt | objects right | colour | kind | position | count | background | scenes all right |\n"
+        << "|---|---|---|---|---|---|---|---|\n";
+  auto row = [&](const std::string& name, const Tally& t) {
+    const json j = t.to_json();
+    char line[512];
+    std::snprintf(line, sizeof line, "| %s | %.1f %% | %.1f %% | %.1f %% | %.1f %% | %.1f %% | %.1f %% | %.1f %% |\n",
+                  name.c_str(), 100 * j["objects_right"].get<double>(), 100 * j["colour_right"].get<double>(),
+                  100 * j["kind_right"].get<double>(), 100 * j["position_right"].get<double>(),
+                  100 * j["count_right"].get<double>(), 100 * j["background_right"].get<double>(),
+                  100 * j["scenes_all_right"].get<double>());
+    table << line;
+    std::fputs(line, stdout);
+  };
+  for (std::size_t p = 0; p < prompts.size(); ++p) {
+    results["prompts"].push_back({{"prompt", prompts[p]}, {"score", per_prompt[p].to_json()}});
+    row(prompts[p], per_prompt[p]);
+    write_sheet(out / ("sheet-p" + std::to_string(p) + ".png"), sheets[p]);
+  }
+  row("**all**", total);
+  std::ofstream(out / "results.json") << results.dump(2) << '\n';
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "genplug-mini-eval: %s\n", e.what());
+  return 1;
+}

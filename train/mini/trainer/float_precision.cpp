@@ -1,0 +1,109 @@
+// genplug-mini-precision: how far float32 rounding moves the mini model's sampling trajectory, measured
+// against the same trajectory in float64 — the base figure of test_mini_model's stability bound
+// (docs/mini-model.md, "Stability"). For each prompt: BFL noise for the seed, the prompt's conditioning
+// through the plugin's text encoders, FLUX's shifted schedule (mu of 64 tokens), plain RoPE, Euler; the
+// same weights run as float32 and as float64 (float64 throughout: the plugin's float32 islands — RMSNorm,
+// rotary — keep float64 inputs wide, and the rotary tables here are not rounded to float32). Prints
+// max |x32 - x64| / max |x64| of the final latent.
+#include <ATen/CPUGeneratorImpl.h>
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include <torch/torch.h>
+
+#include <genplug/flux/latent_packing.hpp>
+#include <genplug/flux/rotary.hpp>
+#include <genplug/flux/transformer.hpp>
+#include <genplug/flux/weights.hpp>
+
+#include "mini_architecture.hpp"
+#include "text_encoders.hpp"
+
+using namespace genplug;
+
+namespace {
+
+std::vector<double> flux_sigmas(int steps, int64_t image_tokens) {
+  const double mu = 0.5 + (double(image_tokens) - 256.0) * (1.15 - 0.5) / (4096.0 - 256.0);
+  std::vector<double> s;
+  for (int i = 0; i <= steps; ++i) {
+    const double t = 1.0 - double(i) / steps;
+    s.push_back(t <= 0 ? 0.0 : std::exp(mu) / (std::exp(mu) + (1.0 / t - 1.0)));
+  }
+  return s;
+}
+
+// The plugin's rotary tables (rotary.cpp) without their final rounding to float32.
+flux::RotaryTables float64_tables(const torch::Tensor& ids, const flux::RotarySpectrum& spectrum) {
+  const torch::Tensor pos = ids.to(torch::kFloat64);
+  std::vector<torch::Tensor> cos_parts, sin_parts;
+  int64_t offset = 0;
+  for (std::size_t a = 0; a < spectrum.axes_dim.size(); ++a) {
+    const int64_t n = spectrum.axes_dim[a] / 2;
+    const torch::Tensor freqs = torch::tensor(std::vector<double>(spectrum.freqs.begin() + offset,
+                                                                  spectrum.freqs.begin() + offset + n), torch::kFloat64);
+    const torch::Tensor angle = pos.select(1, int64_t(a)).unsqueeze(1) * freqs.unsqueeze(0);
+    cos_parts.push_back(angle.cos() * spectrum.amplitude[a]);
+    sin_parts.push_back(angle.sin() * spectrum.amplitude[a]);
+    offset += n;
+  }
+  return {torch::cat(cos_parts, 1), torch::cat(sin_parts, 1)};
+}
+
+torch::Tensor sample(const flux::FluxTransformer& model, torch::Tensor x, const flux::TextConditioning& c,
+                     const flux::RotaryTables& pe, const std::vector<double>& sigmas) {
+  const auto dtype = model.dtype();
+  x = x.to(dtype);
+  for (std::size_t i = 0; i + 1 < sigmas.size(); ++i) {
+    const torch::Tensor v = model.forward(x, c.txt.to(dtype), torch::full({1}, sigmas[i], torch::kFloat32),
+                                          c.vec.to(dtype), torch::Tensor(), pe);
+    x = x + (sigmas[i + 1] - sigmas[i]) * v;
+  }
+  return x;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"float32 vs float64 sampling of the mini model: the rounding a CPU's kernels can move a render by"};
+  std::filesystem::path folder = "models/mini", prompts_file = "samples/mini/prompts.txt";
+  uint64_t seed = 0;
+  int steps = 20;
+  app.add_option("--model", folder, "mini model folder")->capture_default_str();
+  app.add_option("--prompts", prompts_file, "prompts, one per line")->capture_default_str();
+  app.add_option("--seed", seed, "noise seed")->capture_default_str();
+  app.add_option("--steps", steps, "Euler steps")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  torch::NoGradGuard no_grad;
+  const flux::MiniModelFiles files{folder};
+  const flux::FluxConfig config = mini::transformer_config();
+  const safetensors::Checkpoint checkpoint(files.transformer());
+  const flux::TensorMap weights = flux::load_tensors(checkpoint, torch::kFloat32, torch::kCPU);
+  const flux::FluxTransformer f32(weights, config, torch::kFloat32), f64(weights, config, torch::kFloat64);
+  mini::PromptEncoder text(files);
+  const int64_t grid = mini::kTrainingSize / 16;
+  const auto ids = flux::flux_position_ids(mini::kTextTokens, grid, grid);
+  const auto spectrum = flux::plain_spectrum(config.axes_dim, config.theta);
+  const auto pe32 = flux::rotary_tables(ids, spectrum, torch::kCPU);
+  const flux::RotaryTables pe64 = float64_tables(ids, spectrum);
+  const auto sigmas = flux_sigmas(steps, grid * grid);
+
+  std::ifstream in(prompts_file);
+  double worst = 0;
+  for (std::string prompt; std::getline(in, prompt);) {
+    if (prompt.empty() || prompt[0] == '#') continue;
+    auto gen = at::detail::createCPUGenerator(seed);
+    const torch::Tensor noise = flux::pack_latent(torch::randn({1, 16, 2 * grid, 2 * grid}, gen, torch::kFloat32));
+    const flux::TextConditioning c = text.encode({prompt});
+    const torch::Tensor x32 = sample(f32, noise, c, pe32, sigmas), x64 = sample(f64, noise, c, pe64, sigmas);
+    const double deviation = ((x32.to(torch::kFloat64) - x64).abs().max() / x64.abs().max()).item<double>();
+    worst = std::max(worst, deviation);
+    std::printf("%.3e  %s\n", deviation, prompt.c_str());
+  }
+  std::printf("worst %.3e (max |x32 - x64| / max |x64| of the final latent, %d steps, seed %llu)\n", worst, steps,
+              static_cast<unsigned long long>(seed));
+  return 0;
+}

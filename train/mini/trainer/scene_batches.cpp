@@ -1,0 +1,43 @@
+#include "scene_batches.hpp"
+
+#include <cstring>
+
+#include "rng.hpp"
+#include "scene.hpp"
+#include "scene_render.hpp"
+#include "scene_sampler.hpp"
+
+namespace genplug::mini {
+
+torch::Tensor scene_tensor(std::uint64_t seed, int width, int height) {
+  const Image image = render_scene(sample_scene(seed), width, height);
+  torch::Tensor t = torch::empty({3, height, width}, torch::kFloat32);
+  std::memcpy(t.data_ptr<float>(), image.planar.data(), image.planar.size() * sizeof(float));
+  return t * 2.0 - 1.0;
+}
+
+torch::Tensor autoencoder_batch(std::uint64_t batch_seed, int count, int crop) {
+  SplitMix64 rng(batch_seed);
+  std::vector<torch::Tensor> items;
+  for (int i = 0; i < count; ++i) {
+    const std::uint64_t seed = kTrainingSeedBase + rng.next() % (std::uint64_t{1} << 39);
+    const int width = 8 * (8 + int(rng.below(25))), height = 8 * (8 + int(rng.below(25)));  // 64 .. 256
+    const int x = int(rng.below(std::uint32_t(width - crop + 1))), y = int(rng.below(std::uint32_t(height - crop + 1)));
+    items.push_back(scene_tensor(seed, width, height).narrow(1, y, crop).narrow(2, x, crop));
+  }
+  return torch::stack(items);
+}
+
+SceneBatch transformer_batch(std::uint64_t first_seed, int count, int size) {
+  SceneBatch batch;
+  std::vector<torch::Tensor> images;
+  for (int i = 0; i < count; ++i) {
+    const std::uint64_t seed = first_seed + std::uint64_t(i);
+    images.push_back(scene_tensor(seed, size, size));
+    batch.prompts.push_back(prompt_of(sample_scene(seed)));
+  }
+  batch.images = torch::stack(images);
+  return batch;
+}
+
+}  // namespace genplug::mini

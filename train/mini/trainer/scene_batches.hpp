@@ -1,0 +1,31 @@
+// Training data made on the fly: scenes of the grammar rendered exactly, as the tensors the model consumes.
+// Everything is a pure function of the seeds (SplitMix64 streams, no library randomness).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace genplug::mini {
+
+// Seeds of the scenes the trainer draws: disjoint from the evaluation seeds (0 .. 2^32) by construction.
+inline constexpr std::uint64_t kTrainingSeedBase = std::uint64_t{1} << 40;
+
+// The exact render of the scene of `seed` at width x height, as the autoencoder's input: [3, H, W] in [-1, 1]
+// (sRGB-encoded values x 2 - 1, the range decode() returns).
+torch::Tensor scene_tensor(std::uint64_t seed, int width, int height);
+
+// Autoencoder batch: per item a scene rendered at a random frame of 64..256 px per side (multiples of 8, any
+// aspect) and a random crop of crop x crop px from it, so the autoencoder sees objects, edges and stripe
+// widths at every scale the 1x..4x renders of issue #14 produce. [count, 3, crop, crop].
+torch::Tensor autoencoder_batch(std::uint64_t batch_seed, int count, int crop);
+
+// Transformer batch: `count` scenes at the training size, [count, 3, S, S], and their prompts.
+struct SceneBatch {
+  torch::Tensor images;
+  std::vector<std::string> prompts;
+};
+SceneBatch transformer_batch(std::uint64_t first_seed, int count, int size);
+
+}  // namespace genplug::mini

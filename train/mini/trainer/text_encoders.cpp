@@ -1,0 +1,61 @@
+#include "text_encoders.hpp"
+
+#include <fstream>
+#include <stdexcept>
+
+#include <genplug/flux/text/clip_tokenizer.hpp>
+#include <genplug/flux/text/t5_tokenizer.hpp>
+
+#include "mini_architecture.hpp"
+#include "mini_tokenizers.hpp"
+#include "weights_io.hpp"
+
+namespace genplug::mini {
+
+namespace fs = std::filesystem;
+
+void write_text_encoders(const flux::MiniModelFiles& files, std::uint64_t seed) {
+  fs::create_directories(files.t5_tokenizer().parent_path());
+  {
+    std::ofstream out(files.t5_tokenizer(), std::ios::binary);
+    out << sentencepiece_model_bytes();
+    if (!out) throw std::runtime_error("cannot write " + files.t5_tokenizer().string());
+  }
+  fs::create_directories(files.clip_tokenizer());
+  write_clip_tokenizer(files.clip_tokenizer());
+
+  // Vocabulary sizes as the plugin's tokenizers read them back.
+  const int64_t t5_vocab = flux::text::T5Tokenizer::load(files.t5_tokenizer()).vocab_size();
+  const int64_t clip_vocab = flux::text::ClipTokenizer::load(files.clip_tokenizer()).vocab_size();
+  const std::map<std::string, std::string> meta{{"format", "pt"}, {"genplug.model", "mini"}};
+  save_tensors(files.t5(), flux::text::T5Encoder::random_weights(t5_config(t5_vocab), seed).tensors, meta);
+  save_tensors(files.clip(), flux::text::ClipTextModel::random_weights(clip_config(clip_vocab), seed + 1).tensors, meta);
+}
+
+nlohmann::json text_config(const flux::MiniModelFiles& files) {
+  return {{"t5", files.t5().string()},
+          {"t5_tokenizer", files.t5_tokenizer().string()},
+          {"clip", files.clip().string()},
+          {"clip_tokenizer", files.clip_tokenizer().string()},
+          {"max_length", kTextTokens}};
+}
+
+PromptEncoder::PromptEncoder(const flux::MiniModelFiles& files) {
+  const auto config = transformer_config();
+  conditioner_ = flux::TextConditioner::create(text_config(files), config.context_in_dim, config.vec_in_dim,
+                                               torch::kCPU, torch::kFloat32, [](const std::string& warning) {
+                                                 throw std::runtime_error("text encoder: " + warning);
+                                               });
+}
+
+flux::TextConditioning PromptEncoder::encode(const std::vector<std::string>& prompts) {
+  std::vector<torch::Tensor> txt, vec;
+  for (const std::string& prompt : prompts) {
+    flux::TextConditioning c = conditioner_->encode(prompt);
+    txt.push_back(c.txt);
+    vec.push_back(c.vec);
+  }
+  return {torch::cat(txt).detach(), torch::cat(vec).detach()};
+}
+
+}  // namespace genplug::mini

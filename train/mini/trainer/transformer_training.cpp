@@ -1,0 +1,114 @@
+#include "transformer_training.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <stdexcept>
+
+#include <torch/torch.h>
+
+#include <genplug/flux/latent_packing.hpp>
+#include <genplug/flux/rotary.hpp>
+
+#include "mini_architecture.hpp"
+#include "optimizer_schedule.hpp"
+#include "progress.hpp"
+#include "scene_batches.hpp"
+#include "weights_io.hpp"
+
+namespace genplug::mini {
+
+namespace {
+
+bool starts_at_zero(const std::string& name) {
+  return name.find("_mod.lin.") != std::string::npos || name.find("modulation.lin.") != std::string::npos ||
+         name.find("adaLN_modulation") != std::string::npos || name.rfind("final_layer.linear.", 0) == 0;
+}
+
+// Noise levels: 70 % logit-normal(0, 1) as SD3 / FLUX train, 30 % uniform so that the ends (t near 1, where the
+// layout is decided) are not starved.
+torch::Tensor sample_times(int64_t count) {
+  const torch::Tensor logit_normal = torch::sigmoid(torch::randn({count}));
+  const torch::Tensor uniform = torch::rand({count});
+  return torch::where(torch::rand({count}) < 0.7, logit_normal, uniform).clamp(1e-4, 1.0 - 1e-4);
+}
+
+// Every parameter must receive a gradient: the transformer aliases the map's tensors (Tensor::to and
+// contiguous() return the same tensor when nothing changes), which is behaviour, not a documented contract.
+void check_gradients_reach(const flux::TensorMap& weights) {
+  for (const auto& [name, tensor] : weights)
+    if (!tensor.grad().defined())
+      throw std::logic_error("mini trainer: no gradient reached '" + name +
+                             "': the transformer no longer aliases the weights it was built from");
+}
+
+}  // namespace
+
+flux::TensorMap initial_transformer_weights(std::uint64_t seed) {
+  flux::TensorMap weights = flux::random_flux_weights(transformer_config(), seed);
+  for (auto& [name, tensor] : weights) {
+    if (starts_at_zero(name)) tensor.zero_();
+    tensor.requires_grad_(true);
+  }
+  return weights;
+}
+
+flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& text, const TransformerTraining& o) {
+  const flux::FluxConfig config = transformer_config();
+  flux::TensorMap weights = initial_transformer_weights(o.seed);
+  const flux::FluxTransformer transformer(weights, config);
+  std::vector<torch::Tensor> parameters;
+  flux::TensorMap ema;
+  for (const auto& [name, tensor] : weights) {
+    parameters.push_back(tensor);
+    ema.emplace(name, tensor.detach().clone());
+  }
+  torch::optim::AdamW optimizer(parameters, torch::optim::AdamWOptions(o.rate).weight_decay(0.0));
+
+  const int64_t grid = kTrainingSize / 16;
+  const flux::RotaryTables pe = flux::rotary_tables(flux::flux_position_ids(kTextTokens, grid, grid),
+                                                    flux::plain_spectrum(config.axes_dim, config.theta), torch::kCPU);
+  const int64_t batch = int64_t(o.scenes) * o.times_per_scene;
+  Progress progress("transformer", o.steps);
+  std::ofstream log(o.log_csv);
+  log << "step,loss\n";
+  for (long step = 0; step < o.steps; ++step) {
+    set_rate(optimizer, scheduled_rate(o.rate, step, o.steps, 200));
+    // Scene seeds: a range of 2^36 per training seed (seed 0 starts at kTrainingSeedBase).
+    const std::uint64_t first_scene = kTrainingSeedBase + (o.seed << 36) + std::uint64_t(step) * std::uint64_t(o.scenes);
+    const SceneBatch scenes = transformer_batch(first_scene, o.scenes, kTrainingSize);
+    torch::Tensor x0, txt, vec;
+    {
+      torch::NoGradGuard no_grad;
+      x0 = flux::pack_latent(vae.encode(scenes.images)).repeat_interleave(o.times_per_scene, 0);
+      const flux::TextConditioning c = text.encode(scenes.prompts);
+      txt = c.txt.repeat_interleave(o.times_per_scene, 0);
+      vec = c.vec.repeat_interleave(o.times_per_scene, 0);
+    }
+    // Rectified flow as FLUX: x_t = (1 - t) x0 + t noise, the model predicts the velocity noise - x0.
+    const torch::Tensor t = sample_times(batch), noise = torch::randn_like(x0);
+    const torch::Tensor tt = t.view({batch, 1, 1});
+    const torch::Tensor xt = (1.0 - tt) * x0 + tt * noise;
+    const torch::Tensor prediction = transformer.forward(xt, txt, t, vec, torch::Tensor(), pe);
+    const torch::Tensor loss = (prediction - (noise - x0)).pow(2).mean();
+    optimizer.zero_grad();
+    loss.backward();
+    if (step == 0) check_gradients_reach(weights);
+    torch::nn::utils::clip_grad_norm_(parameters, 1.0);
+    optimizer.step();
+    {
+      torch::NoGradGuard no_grad;
+      const double decay = std::min(o.ema, double(1 + step) / double(10 + step));
+      for (auto& [name, average] : ema) average.mul_(decay).add_(weights.at(name), 1.0 - decay);
+    }
+    progress.record(loss.item<double>());
+    if ((step + 1) % o.report_every == 0 || step + 1 == o.steps) {
+      progress.report();
+      log << step + 1 << ',' << progress.smoothed_loss() << '\n' << std::flush;
+    }
+    if (!o.checkpoint_dir.empty() && o.checkpoint_every > 0 && (step + 1) % o.checkpoint_every == 0)
+      save_tensors(o.checkpoint_dir / ("transformer-ema-" + std::to_string(step + 1) + ".safetensors"), ema);
+  }
+  return ema;
+}
+
+}  // namespace genplug::mini

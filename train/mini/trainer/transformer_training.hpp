@@ -1,0 +1,34 @@
+// Phase 2: the FLUX transformer (the plugin's FluxTransformer, preset "mini") by rectified flow on the frozen
+// autoencoder's latents of exact renders, conditioned on the prompts through the plugin's text encoders.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+
+#include <genplug/flux/autoencoder.hpp>
+#include <genplug/flux/transformer.hpp>
+
+#include "text_encoders.hpp"
+
+namespace genplug::mini {
+
+struct TransformerTraining {
+  long steps = 4000;
+  int scenes = 8;           // scenes per step, each encoded once ...
+  int times_per_scene = 4;  // ... and trained at this many noise levels (batch = scenes x times)
+  double rate = 7e-4;       // AdamW peak; warm-up 200 steps, cosine to a tenth
+  double ema = 0.999;       // decay of the shipped (averaged) weights
+  std::uint64_t seed = 0;
+  long report_every = 25;
+  long checkpoint_every = 500;
+  std::filesystem::path checkpoint_dir;  // EMA weights every checkpoint_every steps
+  std::filesystem::path log_csv;
+};
+
+// Returns the EMA weights under BFL names (what transformer.safetensors holds).
+flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& text, const TransformerTraining& options);
+
+// Fresh weights: the plugin's random init (N(0, 1/fan_in)) with DiT's adaLN-Zero: every modulation and the
+// final projection start at zero, so each block starts as the identity and the output as zero.
+flux::TensorMap initial_transformer_weights(std::uint64_t seed);
+
+}  // namespace genplug::mini

@@ -1,0 +1,15 @@
+// Saving the trainer's tensors as safetensors (float32, names as given), through the plugin's own writer.
+#pragma once
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include <torch/types.h>
+
+namespace genplug::mini {
+
+// Writes atomically (the writer's temporary file + rename); creates the parent folder.
+void save_tensors(const std::filesystem::path& path, const std::map<std::string, torch::Tensor>& tensors,
+                  const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace genplug::mini
