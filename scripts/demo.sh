@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sets everything up, builds, and runs the main job: the embedded default sample (a tiny random-weights FLUX
-# pipeline with DyPE) written to default.exr in the current folder.
+# Sets everything up, builds, and runs the main job: the embedded default sample (genplug's own trained mini
+# FLUX with DyPE, docs/mini-model.md) written to default.exr in the current folder, with an sRGB preview
+# default.png beside it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"
 bash "$root/scripts/build.sh"
-"${GENPLUG_BUILD_DIR:-$root/build}/bin/genplug" run --force "$root/samples/default.json"
+"${GENPLUG_BUILD_DIR:-$root/build}/bin/genplug" run --force --preview "$root/samples/default.json"

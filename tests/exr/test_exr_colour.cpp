@@ -37,7 +37,7 @@ const std::string kOiiotool = "/usr/bin/oiiotool";  // Debian's openimageio-tool
 genplug::test::ProcessResult render(const fs::path& dir, const std::string& name, const std::string& space) {
   return run_process({kGenplug, "run", kDefault, "--force", "--progress", "none", "--set",
                       "jobs.0.output=\"" + (dir / (name + ".exr")).string() + "\"", "--set",
-                      "exr.colorspace=\"" + space + "\""});
+                      "exr.colorspace=\"" + space + "\"", "--set", "jobs.0.steps=8"});
 }
 
 Imf::Chromaticities chromaticities_of(const fs::path& path) {
@@ -117,7 +117,8 @@ BOOST_AUTO_TEST_CASE(layers_and_typed_metadata_read_alike_by_openexr_and_oiiotoo
   const fs::path out = dir.path / "layers.exr";
   const auto r = run_process({kGenplug, "run", kDefault, "--force", "--progress", "none", "--set",
                               "jobs.0.output=\"" + out.string() + "\"", "--set", "exr.x0_layers=[2,4]", "--set",
-                              "exr.owner=\"Studio X\"", "--set", "exr.pixel=\"float\""});
+                              "exr.owner=\"Studio X\"", "--set", "exr.pixel=\"float\"", "--set", "jobs.0.steps=8",
+                              "--set", "jobs.0.prompt=\"a lighthouse on a cliff\""});
   BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   const auto meta = genplug::host::read_exr_metadata(out);
   BOOST_TEST(std::get<std::string>(meta.at("owner")) == "Studio X");

@@ -405,7 +405,8 @@ BOOST_AUTO_TEST_CASE(golden_vae_decode_through_the_model_abi) {
 BOOST_AUTO_TEST_CASE(one_model_load_serves_jobs_that_swap_posenc_and_scheduler) {
   TempDir dir;
   json m = genplug::test::read_json(fs::path(GENPLUG_SOURCE_DIR) / "samples" / "default.json");
-  json base = {{"prompt", "swap"}, {"width", 128}, {"height", 96}, {"steps", 3}, {"seed", 11}};
+  // Above the model's base grid (mini: 8 x 8 tokens = 128 px), so that yarn changes the spectrum.
+  json base = {{"prompt", "swap"}, {"width", 256}, {"height", 192}, {"steps", 3}, {"seed", 11}};
   json jobs = json::array();
   json a = base, b = base, c = base;
   a["posenc"] = "none";
