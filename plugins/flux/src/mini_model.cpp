@@ -54,12 +54,7 @@ ModelSettings with_mini_files(ModelSettings s) {
   const MiniModelFiles files{find_mini_model()};
   if (s.transformer == kMiniShipped) s.transformer = files.transformer().string();
   if (s.vae == kMiniShipped) s.vae = files.vae().string();
-  if (s.text.is_null() && s.conditioning.empty())
-    s.text = {{"t5", files.t5().string()},
-              {"t5_tokenizer", files.t5_tokenizer().string()},
-              {"clip", files.clip().string()},
-              {"clip_tokenizer", files.clip_tokenizer().string()},
-              {"max_length", kMiniTextTokens}};
+  if (s.text.is_null() && s.conditioning.empty()) s.text = files.text_config();
   return s;
 }
 

@@ -32,17 +32,9 @@ void write_text_encoders(const flux::MiniModelFiles& files, std::uint64_t seed) 
   save_tensors(files.clip(), flux::text::ClipTextModel::random_weights(clip_config(clip_vocab), seed + 1).tensors, meta);
 }
 
-nlohmann::json text_config(const flux::MiniModelFiles& files) {
-  return {{"t5", files.t5().string()},
-          {"t5_tokenizer", files.t5_tokenizer().string()},
-          {"clip", files.clip().string()},
-          {"clip_tokenizer", files.clip_tokenizer().string()},
-          {"max_length", kTextTokens}};
-}
-
 PromptEncoder::PromptEncoder(const flux::MiniModelFiles& files) {
   const auto config = transformer_config();
-  conditioner_ = flux::TextConditioner::create(text_config(files), config.context_in_dim, config.vec_in_dim,
+  conditioner_ = flux::TextConditioner::create(files.text_config(), config.context_in_dim, config.vec_in_dim,
                                                torch::kCPU, torch::kFloat32, [](const std::string& warning) {
                                                  throw std::runtime_error("text encoder: " + warning);
                                                });

@@ -20,9 +20,6 @@ namespace genplug::mini {
 // `seed`) into the model folder.
 void write_text_encoders(const flux::MiniModelFiles& files, std::uint64_t seed);
 
-// The plugin's "text" config for the files (what "preset": "mini" uses).
-nlohmann::json text_config(const flux::MiniModelFiles& files);
-
 // Prompts -> conditioning batch: txt [B, 32, 128], vec [B, 64], float32 on the CPU.
 class PromptEncoder {
  public:

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 namespace genplug::flux {
 
 // T5 max_length of the mini model: the grammar's longest prompt is 29 words + 2 commas + </s> = 32 tokens.
@@ -21,6 +23,13 @@ struct MiniModelFiles {
   std::filesystem::path t5_tokenizer() const { return folder / "tokenizer_2" / "spiece.model"; }
   std::filesystem::path clip() const { return folder / "text_encoder" / "model.safetensors"; }
   std::filesystem::path clip_tokenizer() const { return folder / "tokenizer"; }  // vocab.json + merges.txt
+
+  // The plugin's "text" config for these files: one definition, so training and inference encode alike.
+  nlohmann::json text_config() const {
+    return {{"t5", t5().string()},         {"t5_tokenizer", t5_tokenizer().string()},
+            {"clip", clip().string()},     {"clip_tokenizer", clip_tokenizer().string()},
+            {"max_length", kMiniTextTokens}};
+  }
 };
 
 }  // namespace genplug::flux
