@@ -19,9 +19,9 @@ using nlohmann::json;
 
 const std::set<std::string>& known_fields() {
   static const std::set<std::string> fields = {
-      "method",  "lambda_s",           "lambda_t",      "beta_0",    "beta_1",          "gamma_0",
-      "gamma_1", "mscale_coefficient", "mscale_offset", "isotropic", "base_resolution", "base_extent",
-      "t_rounding"};
+      "method", "lambda_s", "lambda_t", "beta_0", "beta_1", "gamma_0", "gamma_1", "mscale_coefficient",
+      "mscale_offset", "isotropic", "base_resolution", "base_extent", "t_rounding", "dynamic_start_sigma",
+      "dynamic_end_sigma"};
   return fields;
 }
 
@@ -106,6 +106,18 @@ void check_threshold_order(const YarnThresholds& th) {
   order("beta_0", th.beta_0, "gamma_1", th.gamma_1, false);
 }
 
+// The window's two sigmas, each in [0, 1], end <= start. Parsed for every method, used by the dynamic ones.
+DynamicWindow window_fields(const json& c) {
+  auto unit = [](double v) { return v >= 0.0 && v <= 1.0; };
+  DynamicWindow w;
+  w.start_sigma = number_field(c, "dynamic_start_sigma", w.start_sigma, "must be in [0, 1]", unit);
+  w.end_sigma = number_field(c, "dynamic_end_sigma", w.end_sigma, "must be in [0, 1]", unit);
+  if (w.end_sigma > w.start_sigma)  // shortest round-trip text, so 0.7 reads as 0.7
+    throw ConfigError(field("dynamic_end_sigma") + ": must be <= " + field("dynamic_start_sigma") + " (" +
+                      json(w.start_sigma).dump() + "), got " + json(w.end_sigma).dump());
+  return w;
+}
+
 }  // namespace
 
 MethodConfig parse_config(const std::string& json_text) {
@@ -123,13 +135,15 @@ MethodConfig parse_config(const std::string& json_text) {
     if (!known_fields().count(item.key()))
       throw ConfigError(field(item.key()) + ": unknown field (known: method, lambda_s, lambda_t, beta_0, beta_1, "
                                             "gamma_0, gamma_1, mscale_coefficient, mscale_offset, isotropic, "
-                                            "base_resolution, base_extent, t_rounding)");
+                                            "base_resolution, base_extent, t_rounding, dynamic_start_sigma, "
+                                            "dynamic_end_sigma)");
 
   MethodConfig m = MethodConfig::defaults(method_field(c));
   auto non_negative = [](double v) { return v >= 0.0; };
   auto positive = [](double v) { return v > 0.0; };
   m.lambda_s = number_field(c, "lambda_s", m.lambda_s, "must be >= 0", non_negative);
   m.lambda_t = number_field(c, "lambda_t", m.lambda_t, "must be >= 0", non_negative);
+  m.window = window_fields(c);
   m.thresholds.beta_0 = number_field(c, "beta_0", m.thresholds.beta_0, "must be > 0", positive);
   m.thresholds.beta_1 = number_field(c, "beta_1", m.thresholds.beta_1, "must be > 0", positive);
   m.thresholds.gamma_0 = number_field(c, "gamma_0", m.thresholds.gamma_0, "must be > 0", positive);
@@ -166,7 +180,9 @@ std::string config_to_json(const MethodConfig& m) {
             {"mscale_coefficient", m.mscale_coefficient},
             {"mscale_offset", m.mscale_offset},
             {"isotropic", m.isotropic},
-            {"t_rounding", time_rounding_name(m.t_rounding)}};
+            {"t_rounding", time_rounding_name(m.t_rounding)},
+            {"dynamic_start_sigma", m.window.start_sigma},
+            {"dynamic_end_sigma", m.window.end_sigma}};
   if (m.base_resolution) j["base_resolution"] = *m.base_resolution;
   if (m.base_extent) j["base_extent"] = *m.base_extent;
   return j.dump();

@@ -9,7 +9,7 @@ const std::string& config_schema() {
   static const std::string schema = R"JSON({
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "title": "DyPE position encoding (org.genplug.dype)",
-  "description": "Rotary frequency spectrum for generating beyond the training resolution: plain RoPE, PI, NTK, YaRN and their DyPE dynamic forms, which move from the full extrapolation at t = 1 (noise) toward the trained spectrum as t -> 0. Defaults are the official guyyariv/DyPE values. Scale per spatial axis: s = target extent / base extent when larger than the base; only the axes the model flags spatial are scaled (FLUX: rows and cols, not the index axis 0). kappa(t) = lambda_s * t^lambda_t.",
+  "description": "Rotary frequency spectrum for generating beyond the training resolution: plain RoPE, PI, NTK, YaRN and their DyPE dynamic forms, which move from the full extrapolation at t = 1 (noise) toward the trained spectrum as t -> 0. Defaults are the official guyyariv/DyPE values. Scale per spatial axis: s = target extent / base extent when larger than the base; only the axes the model flags spatial are scaled (FLUX: rows and cols, not the index axis 0). kappa(t) = lambda_s * t^lambda_t (t rescaled by the dynamic window when dynamic_start_sigma / dynamic_end_sigma are set).",
   "type": "object",
   "additionalProperties": false,
   "properties": {
@@ -29,6 +29,20 @@ const std::string& config_schema() {
       "minimum": 0,
       "default": 2,
       "description": "Exponent lambda_t of kappa(t) = lambda_s * t^lambda_t. Default 2 (official). Range >= 0. Ignored by static methods."
+    },
+    "dynamic_start_sigma": {
+      "type": "number",
+      "minimum": 0,
+      "maximum": 1,
+      "default": 1,
+      "description": "Start sigma_a of the dynamic window: the schedule runs on u(t) instead of t, kappa = lambda_s * u^lambda_t, where u = 1 for t >= sigma_a, 0 for t <= sigma_b, else (t - sigma_b) / (sigma_a - sigma_b); t after t_rounding. Default 1 (u = t, official). Range [0, 1], >= dynamic_end_sigma. ComfyUI-DyPE's dype_start_sigma is this field with dynamic_end_sigma 0. Ignored by static methods."
+    },
+    "dynamic_end_sigma": {
+      "type": "number",
+      "minimum": 0,
+      "maximum": 1,
+      "default": 0,
+      "description": "End sigma_b of the dynamic window: at t <= sigma_b the schedule is fully released (u = 0). Default 0 (official). Range [0, 1], <= dynamic_start_sigma; equal to it gives a hard step at that t (full strength at and above, released below). Ignored by static methods."
     },
     "beta_0": {
       "type": "number",

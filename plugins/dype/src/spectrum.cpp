@@ -126,7 +126,17 @@ double effective_t(const MethodConfig& config, double t) {
   return std::min(std::max(rounded, 0.0), 1.0);
 }
 
-double kappa(const MethodConfig& config, double t) { return config.lambda_s * std::pow(t, config.lambda_t); }
+// u = 1 if t >= a; 0 if t <= b; else (t - b) / (a - b). The middle branch needs b < t < a, so a == b never
+// divides; with the defaults (a = 1, b = 0) u is t bit for bit, which keeps the official spectra.
+double schedule_position(const DynamicWindow& window, double t) {
+  if (t >= window.start_sigma) return 1.0;
+  if (t <= window.end_sigma) return 0.0;
+  return (t - window.end_sigma) / (window.start_sigma - window.end_sigma);
+}
+
+double kappa(const MethodConfig& config, double t) {
+  return config.lambda_s * std::pow(schedule_position(config.window, t), config.lambda_t);
+}
 
 RampRange correction_range(double fast_rotations, double slow_rotations, uint32_t dim, double theta,
                            double base_extent) {

@@ -47,12 +47,20 @@ enum class TimeRounding {
 };
 const char* time_rounding_name(TimeRounding rounding);  // "exact", "bf16-pipeline"
 
+// Where the dynamic phase runs, in schedule time t: full strength at t >= start_sigma, released at
+// t <= end_sigma, linear in between (spectrum.hpp schedule_position). Defaults leave u = t.
+struct DynamicWindow {
+  double start_sigma = 1.0, end_sigma = 0.0;
+};
+
 // Everything that decides a spectrum apart from the query. Defaults are the official ones for dy-yarn.
 struct MethodConfig {
   Method method = Method::dy_yarn;
-  // kappa(t) = lambda_s * t^lambda_t. Official: dy-yarn 1, 2 (HEAD); dy-ntk, dy-yarn-legacy 2, 2.
+  // kappa(t) = lambda_s * u(t)^lambda_t, u = schedule_position(window, t) (u = t by default).
+  // Official: dy-yarn 1, 2 (HEAD); dy-ntk, dy-yarn-legacy 2, 2.
   double lambda_s = 1.0;
   double lambda_t = 2.0;
+  DynamicWindow window;  // dynamic methods only, like the lambdas
   YarnThresholds thresholds;
   // Amplitude of a scaled axis for the YaRN family: mscale_coefficient * ln(s) + mscale_offset.
   double mscale_coefficient = 0.1;

@@ -49,7 +49,11 @@ double effective_t(const MethodConfig& config, double t);
 // Round-to-nearest-even float32 -> bfloat16 -> float32.
 float round_to_bf16(float value);
 
-// kappa(t) = lambda_s * t^lambda_t.
+// Position u in [0, 1] of schedule time t in the dynamic window [end_sigma, start_sigma]:
+// 1 at t >= start_sigma, 0 at t <= end_sigma, linear between. start == end is a hard step at that t.
+double schedule_position(const DynamicWindow& window, double t);
+
+// kappa(t) = lambda_s * u^lambda_t with u = schedule_position(config.window, t); t is already effective_t.
 double kappa(const MethodConfig& config, double t);
 
 // Index range [low, high] of the official find_correction_range for rotation threshold pair (fast, slow),
