@@ -223,6 +223,67 @@ BOOST_AUTO_TEST_CASE(condition_predict_decode_encode) {
   BOOST_TEST(back.shape() == x.shape());
 }
 
+// true_cfg_scale s: v = v(negative) + s (v(prompt) - v(negative)), the negative prompt's conditioning made by
+// condition() beside the prompt's. Checked against two unguided predictions of the same weights: the forwards
+// are identical computations, so only the float32 combination differs (a few ulp of s |v|: bound 1e-5).
+BOOST_AUTO_TEST_CASE(true_cfg_scale_extrapolates_away_from_the_negative_prompt) {
+  const double scale = 3.0;
+  ModelProxy plain = library().create(kTiny);
+  ModelProxy guided = library().create(
+      json{{"transformer", "random"}, {"preset", "tiny"}, {"seed", 3}, {"true_cfg_scale", scale},
+           {"negative_prompt", "fog"}}.dump());
+  CallContext ctx;
+  BOOST_TEST(json::parse(guided.describe()).at("conditioning") == json({"txt", "vec", "txt_negative", "vec_negative"}));
+  BOOST_TEST(json::parse(guided.describe()).at("defaults").at("true_cfg_scale") == scale);
+  BOOST_TEST(json::parse(plain.describe()).at("defaults").at("true_cfg_scale") == 1.0);
+  Conditioning both(guided.condition("a lighthouse at dusk", "", ctx));
+  BOOST_TEST_REQUIRE(both.items.size() == 4u);
+  BOOST_TEST(both.items[2].first == "txt_negative");
+  BOOST_TEST(both.items[3].first == "vec_negative");
+  Conditioning prompt(plain.condition("a lighthouse at dusk", "", ctx)), negative(plain.condition("fog", "", ctx));
+
+  ManagedTensor x = plain.noise(5, 64, 64, ctx);
+  auto velocity = [&](const ModelProxy& m, const Conditioning& c) {
+    return test::values(m.predict(predict_args(x.tensor(), 64, 64, 0.7, 0.0, c, nullptr), ctx).tensor());
+  };
+  const std::vector<float> v_guided = velocity(guided, both), v_prompt = velocity(plain, prompt),
+                           v_negative = velocity(plain, negative);
+  std::vector<float> expected(v_prompt.size());
+  for (size_t i = 0; i < expected.size(); ++i)
+    expected[i] = float(v_negative[i] + scale * (double(v_prompt[i]) - v_negative[i]));
+  BOOST_TEST(test::relative_error(v_guided, expected) < 1e-5);
+  BOOST_TEST(test::relative_error(v_prompt, v_negative) > 1e-3);  // the prompts do differ: the check has teeth
+
+  // Without the negative conditioning (a host that dropped it) predict says what is missing.
+  try {
+    guided.predict(predict_args(x.tensor(), 64, 64, 0.7, 0.0, prompt, nullptr), ctx);
+    BOOST_ERROR("guided predict without txt_negative was accepted");
+  } catch (const PluginError& e) {
+    BOOST_TEST(e.code() == GENPLUG_E_INVALID_ARGUMENT);
+    BOOST_TEST(std::string(e.what()).find("txt_negative") != std::string::npos, e.what());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(true_cfg_scale_errors_name_the_field) {
+  std::string message;
+  BOOST_TEST(create_status(R"({"transformer": "random", "preset": "tiny", "true_cfg_scale": 0.5})", &message) ==
+             GENPLUG_E_CONFIG);
+  BOOST_TEST(message.find("true_cfg_scale") != std::string::npos, message);
+  BOOST_TEST(create_status(R"({"transformer": "random", "preset": "tiny", "negative_prompt": 3})", &message) ==
+             GENPLUG_E_CONFIG);
+  BOOST_TEST(message.find("negative_prompt") != std::string::npos, message);
+  // Precomputed conditioning has no negative prompt to encode.
+  GoldenPlugin golden;
+  BOOST_TEST(create_status(json{{"transformer", test::golden("flux/flux_tiny_bfl.safetensors").string()},
+                                {"vae", "none"},
+                                {"config", {{"axes_dim", golden.info.at("meta").at("params").at("axes_dim")},
+                                            {"theta", golden.info.at("meta").at("params").at("theta")}}},
+                                {"conditioning", golden.conditioning.string()},
+                                {"true_cfg_scale", 2.0}}.dump(),
+                           &message) == GENPLUG_E_CONFIG);
+  BOOST_TEST(message.find("true_cfg_scale") != std::string::npos, message);
+}
+
 BOOST_AUTO_TEST_CASE(bf16_weights_track_f32) {
   // Same seed, same random weights; bf16 converts them once at load. Conditioning and noise come from the
   // f32 instance so only the transformer's dtype differs.

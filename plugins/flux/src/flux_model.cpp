@@ -17,6 +17,7 @@
 #include <genplug/flux/autoencoder.hpp>
 #include <genplug/flux/latent_packing.hpp>
 #include <genplug/flux/lora.hpp>
+#include <genplug/flux/mini_model_files.hpp>
 #include <genplug/flux/text_conditioner.hpp>
 #include <genplug/flux/transformer.hpp>
 #include <genplug/internal/bounded_json.hpp>
@@ -35,12 +36,13 @@ namespace {
 struct Defaults {
   uint32_t steps, width, height;
   std::vector<uint32_t> base_extent;
+  double true_cfg_scale = 1.0;
 };
 
 // tiny: a 4 x 4-token base grid, so its default 128 x 128 image (8 x 8 tokens) is already "high resolution".
 Defaults preset_defaults(const std::string& preset) {
   if (preset == "tiny") return {4, 128, 128, {1, 4, 4}};
-  if (preset == "mini") return {20, 128, 128, {1, 8, 8}};  // trained at 128 x 128 = 8 x 8 tokens
+  if (preset == "mini") return {20, 128, 128, {1, 8, 8}, kMiniTrueCfgScale};  // trained at 128 x 128 = 8 x 8 tokens
   if (preset == "flux-schnell") return {4, 1024, 1024, {1, 64, 64}};
   return {28, 1024, 1024, {1, 64, 64}};
 }
@@ -80,6 +82,7 @@ class FluxModel final : public Model {
                         ": conditioning-image variants (Fill, Canny, Depth) are not supported");
     load_vae();
     load_conditioning(ctx);
+    choose_guidance_scale(ctx);
     description_ = build_description();
     ctx.info("org.genplug.flux: " + std::string(settings_.transformer == "random" ? "random " + preset_ : settings_.transformer) +
              " transformer on " + device_.str() + " (" + settings_.dtype + ")");
@@ -225,6 +228,13 @@ class FluxModel final : public Model {
     }
     put(sink, "txt", c.txt);
     put(sink, "vec", c.vec);
+    if (cfg_scale_ > 1.0) {  // the negative prompt's conditioning, encoded once: predict() needs it every step
+      if (!negative_) negative_ = rethrow_as(GENPLUG_E_IO, "condition: negative_prompt", [&] {
+        return text_->encode(settings_.negative_prompt);
+      });
+      put(sink, "txt_negative", negative_->txt.clone());
+      put(sink, "vec_negative", negative_->vec.clone());
+    }
   }
 
   DLManagedTensor* noise(uint64_t seed, uint32_t height, uint32_t width, Context& ctx) override {
@@ -240,19 +250,26 @@ class FluxModel final : public Model {
     ctx.check_cancelled();
     auto [gh, gw] = grid(args.height, args.width, "predict");
     torch::Tensor latent = checked_latent(*args.latent, gh, gw, "predict");
-    torch::Tensor txt = conditioning(args.conditioning, "txt"), vec = conditioning(args.conditioning, "vec");
     const int64_t B = latent.size(0);
-    if (txt.dim() != 3 || vec.dim() != 2 || txt.size(0) != vec.size(0) || (txt.size(0) != B && txt.size(0) != 1))
-      throw InvalidArgument("predict: conditioning 'txt' must be [B, T, " + std::to_string(config().context_in_dim) +
-                            "] and 'vec' [B, " + std::to_string(config().vec_in_dim) + "] for a batch of " + std::to_string(B));
-    txt = txt.expand({B, txt.size(1), txt.size(2)});
-    vec = vec.expand({B, vec.size(1)});
+    const auto [txt, vec] = batch_conditioning(args.conditioning, "", B);
     const RotarySpectrum spectrum = spectrum_of(args.spectrum);
     const RotaryTables pe = rotary_tables(position_ids(txt.size(1), gh, gw), spectrum, device_);
     const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
     torch::Tensor t = torch::full({B}, args.sigma, f32), g = torch::full({B}, args.guidance, f32);
     torch::NoGradGuard no_grad;  // inference: the transformer's forward itself records when its caller trains
     torch::Tensor v = rethrow_as(GENPLUG_E_FAILED, "predict", [&] { return transformer_->forward(latent, txt, t, vec, g, pe); });
+    if (cfg_scale_ > 1.0) {
+      // Classifier-free guidance: v = v_neg + s (v - v_neg). A second evaluation rather than a batch of two, so
+      // that a step's working memory stays that of one evaluation (geometry()).
+      const auto [neg_txt, neg_vec] = batch_conditioning(args.conditioning, "_negative", B);
+      if (neg_txt.size(1) != txt.size(1))
+        throw InvalidArgument("predict: 'txt_negative' has " + std::to_string(neg_txt.size(1)) + " tokens, 'txt' " +
+                              std::to_string(txt.size(1)));
+      const torch::Tensor v_neg = rethrow_as(GENPLUG_E_FAILED, "predict (negative prompt)", [&] {
+        return transformer_->forward(latent, neg_txt, t, neg_vec, g, pe);
+      });
+      v = v_neg + cfg_scale_ * (v - v_neg);
+    }
     return to_dlpack(v.to(latent.device(), latent.scalar_type()).contiguous());  // model.h: where the latent is
   }
 
@@ -353,6 +370,17 @@ class FluxModel final : public Model {
     return x;
   }
 
+  // Conditioning txt<suffix> [B or 1, T, context] and vec<suffix> [B or 1, vec], expanded to the batch of B.
+  std::pair<torch::Tensor, torch::Tensor> batch_conditioning(const genplug_tensor_list_t* list, const std::string& suffix,
+                                                             int64_t B) const {
+    torch::Tensor txt = conditioning(list, "txt" + suffix), vec = conditioning(list, "vec" + suffix);
+    if (txt.dim() != 3 || vec.dim() != 2 || txt.size(0) != vec.size(0) || (txt.size(0) != B && txt.size(0) != 1))
+      throw InvalidArgument("predict: conditioning 'txt" + suffix + "' must be [B, T, " +
+                            std::to_string(config().context_in_dim) + "] and 'vec" + suffix + "' [B, " +
+                            std::to_string(config().vec_in_dim) + "] for a batch of " + std::to_string(B));
+    return {txt.expand({B, txt.size(1), txt.size(2)}), vec.expand({B, vec.size(1)})};
+  }
+
   torch::Tensor conditioning(const genplug_tensor_list_t* list, const std::string& name) const {
     for (uint32_t i = 0; list && i < list->count; ++i)
       if (list->names && list->names[i] && name == list->names[i] && list->tensors && list->tensors[i])
@@ -434,6 +462,19 @@ class FluxModel final : public Model {
     });
   }
 
+  // true_cfg_scale: the setting, else the preset's. Precomputed conditioning holds no negative prompt: guidance
+  // given explicitly is then an error, a preset's default is dropped with a note.
+  void choose_guidance_scale(Context& ctx) {
+    cfg_scale_ = settings_.true_cfg_scale.value_or(preset_defaults(preset_).true_cfg_scale);
+    if (cfg_scale_ <= 1.0 || text_) return;
+    if (settings_.true_cfg_scale)
+      throw ConfigError("config.true_cfg_scale: guidance needs the text encoders to encode negative_prompt, and " +
+                        std::string(fixed_ ? "config.conditioning replaces them" : "none are configured"));
+    ctx.info("org.genplug.flux: no text encoders, so the preset's true_cfg_scale " + std::to_string(cfg_scale_) +
+             " is not applied");
+    cfg_scale_ = 1.0;
+  }
+
   std::string build_description() const {
     Defaults d = preset_defaults(preset_);
     if (!settings_.base_extent.empty()) d.base_extent = settings_.base_extent;
@@ -444,10 +485,12 @@ class FluxModel final : public Model {
         {"vae_downscale", pixels_per_token() / 2},
         {"pixels_per_token", pixels_per_token()},
         {"rotary", {{"axes_dim", c.axes_dim}, {"theta", c.theta}, {"base_extent", d.base_extent}}},
-        {"conditioning", {"txt", "vec"}},
+        {"conditioning", cfg_scale_ > 1.0 ? nlohmann::json{"txt", "vec", "txt_negative", "vec_negative"}
+                                          : nlohmann::json{"txt", "vec"}},
         {"defaults",
          {{"steps", settings_.steps.value_or(d.steps)},
           {"guidance", settings_.guidance},
+          {"true_cfg_scale", cfg_scale_},
           {"width", settings_.width.value_or(d.width)},
           {"height", settings_.height.value_or(d.height)}}},
         {"guidance_embed", c.guidance_embed},
@@ -468,6 +511,8 @@ class FluxModel final : public Model {
   std::optional<Autoencoder> vae_;
   std::unique_ptr<TextConditioner> text_;
   std::optional<TextConditioning> fixed_;
+  double cfg_scale_ = 1.0;                       // true_cfg_scale in effect
+  std::optional<TextConditioning> negative_;     // negative_prompt encoded (when cfg_scale_ > 1)
   std::string description_;
   const Context* current_ctx_ = nullptr;
   std::array<int64_t, 3> ids_key_{};

@@ -80,6 +80,16 @@ json build_schema() {
         {"device", {{"type", "string"}, {"default", "cpu"}, {"description", "cpu, cuda or cuda:N"}}},
         {"dtype", {{"enum", {"f32", "bf16", "f16"}}, {"default", "f32"}, {"description", "weights and activations"}}},
         {"guidance", {{"type", "number"}, {"minimum", 0}, {"default", 3.5}, {"description", "default distilled guidance"}}},
+        {"true_cfg_scale",
+         {{"type", "number"},
+          {"minimum", 1},
+          {"maximum", 100},
+          {"description", "classifier-free guidance scale (1 = off; > 1: two evaluations per step, the prompt's and "
+                          "negative_prompt's); default 1, preset mini: its trained scale (docs/mini-model.md)"}}},
+        {"negative_prompt",
+         {{"type", "string"},
+          {"default", ""},
+          {"description", "the prompt true_cfg_scale guides away from (\"\" = unconditional)"}}},
         {"steps", {{"type", "integer"}, {"minimum", 1}, {"description", "default step count (describe())"}}},
         {"width", {{"type", "integer"}, {"minimum", 16}, {"description", "default width in pixels (multiple of 16)"}}},
         {"height", {{"type", "integer"}, {"minimum", 16}, {"description", "default height in pixels (multiple of 16)"}}},
@@ -180,6 +190,13 @@ ModelSettings parse_model_settings(const std::string& config_json) {
       throw ConfigError("config.guidance: must be a number >= 0");
     s.guidance = j["guidance"].get<double>();
   }
+  if (j.contains("true_cfg_scale")) {
+    const json& v = j["true_cfg_scale"];
+    if (!v.is_number() || !(v.get<double>() >= 1 && v.get<double>() <= 100))
+      throw ConfigError("config.true_cfg_scale: must be a number from 1 (off) to 100");
+    s.true_cfg_scale = v.get<double>();
+  }
+  if (j.contains("negative_prompt")) s.negative_prompt = get_string(j, "negative_prompt");
   if (j.contains("steps")) s.steps = uint32_t(get_int(j, "config.", "steps", 1));
   for (const char* name : {"width", "height"}) {
     if (!j.contains(name)) continue;

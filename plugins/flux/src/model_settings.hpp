@@ -26,6 +26,10 @@ struct ModelSettings {
   std::string device = "cpu";
   std::string dtype = "f32";
   double guidance = 3.5;
+  // Classifier-free guidance, as diffusers' FluxPipeline true_cfg_scale: v = v(negative) + scale * (v(prompt) -
+  // v(negative)), two transformer evaluations per step. Unset: the preset's default (1 = off; mini: see flux_model).
+  std::optional<double> true_cfg_scale;
+  std::string negative_prompt;  // the prompt guided away from ("" = unconditional, as the mini model was trained)
   std::optional<uint32_t> steps, width, height;
   std::vector<uint32_t> base_extent;   // empty: the preset's
   int64_t attention_memory_mb = 16;

@@ -70,6 +70,9 @@ int main(int argc, char** argv) {
   app.add_option("--scenes", flux_options.scenes, "scenes per transformer step")->capture_default_str();
   app.add_option("--times-per-scene", flux_options.times_per_scene, "noise levels per scene")->capture_default_str();
   app.add_option("--rate", flux_options.rate, "transformer peak learning rate")->capture_default_str();
+  app.add_option("--uncond-share", flux_options.uncond_share,
+                 "share of scenes trained with the empty prompt (classifier-free guidance; 0: none)")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   app.add_option("--checkpoint-every", flux_options.checkpoint_every, "transformer steps between checkpoints")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -104,6 +107,7 @@ int main(int argc, char** argv) {
     save_tensors(files.transformer(), weights, {{"format", "pt"}, {"genplug.model", "mini"}});
     card["transformer"] = {{"steps", flux_options.steps}, {"scenes", flux_options.scenes},
                            {"times_per_scene", flux_options.times_per_scene}, {"rate", flux_options.rate},
+                           {"uncond_share", flux_options.uncond_share},
                            {"parameters", flux::flux_parameter_count(transformer_config())},
                            {"minutes", minutes_since(phase)}};
   }

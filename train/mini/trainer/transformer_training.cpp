@@ -32,6 +32,14 @@ torch::Tensor sample_times(int64_t count) {
   return torch::where(torch::rand({count}) < 0.7, logit_normal, uniform).clamp(1e-4, 1.0 - 1e-4);
 }
 
+// Classifier-free guidance training: each prompt becomes "" with probability `share` (drawn from torch's
+// seeded generator, so a run stays a function of its seed).
+void drop_prompts(std::vector<std::string>& prompts, double share) {
+  const torch::Tensor draws = torch::rand({int64_t(prompts.size())}, torch::kFloat64);
+  for (std::size_t i = 0; i < prompts.size(); ++i)
+    if (draws[int64_t(i)].item<double>() < share) prompts[i].clear();
+}
+
 // Every parameter must receive a gradient: the transformer aliases the map's tensors (Tensor::to and
 // contiguous() return the same tensor when nothing changes), which is behaviour, not a documented contract.
 void check_gradients_reach(const flux::TensorMap& weights) {
@@ -75,7 +83,8 @@ flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& t
     set_rate(optimizer, scheduled_rate(o.rate, step, o.steps, 200));
     // Scene seeds: a range of 2^36 per training seed (seed 0 starts at kTrainingSeedBase).
     const std::uint64_t first_scene = kTrainingSeedBase + (o.seed << 36) + std::uint64_t(step) * std::uint64_t(o.scenes);
-    const SceneBatch scenes = transformer_batch(first_scene, o.scenes, kTrainingSize);
+    SceneBatch scenes = transformer_batch(first_scene, o.scenes, kTrainingSize);
+    if (o.uncond_share > 0) drop_prompts(scenes.prompts, o.uncond_share);
     torch::Tensor x0, txt, vec;
     {
       torch::NoGradGuard no_grad;

@@ -17,6 +17,9 @@ struct TransformerTraining {
   int times_per_scene = 4;  // ... and trained at this many noise levels (batch = scenes x times)
   double rate = 7e-4;       // AdamW peak; warm-up 200 steps, cosine to a tenth
   double ema = 0.999;       // decay of the shipped (averaged) weights
+  // Share of scenes trained with the empty prompt, so that one model predicts both the conditional and the
+  // unconditional velocity that classifier-free guidance ("true_cfg_scale") combines (Ho & Salimans 2022: 0.1-0.2).
+  double uncond_share = 0.1;
   std::uint64_t seed = 0;
   long report_every = 25;
   long checkpoint_every = 500;

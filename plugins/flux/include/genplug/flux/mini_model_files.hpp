@@ -13,6 +13,10 @@ namespace genplug::flux {
 // T5 max_length of the mini model: the grammar's longest prompt is 29 words + 2 commas + </s> = 32 tokens.
 inline constexpr int64_t kMiniTextTokens = 32;
 
+// Default true_cfg_scale of "preset": "mini". 1 (no guidance): the shipped weights were trained without dropped
+// prompts, so they make no unconditional prediction to guide from (docs/mini-model.md).
+inline constexpr double kMiniTrueCfgScale = 1.0;
+
 struct MiniModelFiles {
   std::filesystem::path folder;
 
