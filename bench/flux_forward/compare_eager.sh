@@ -1,0 +1,88 @@
+#!/bin/sh
+# genplug's FLUX forward vs a PyTorch-eager FLUX of the same shapes (issue 18): runs build/bin/flux_forward
+# and bench/flux_forward/eager_reference.py --bench alternately, keeps the best of each, prints the ratios.
+#
+#   bench/flux_forward/compare_eager.sh [BIN] [--runs 3] [--threads N] [flux_forward flags...]
+#
+# BIN: the flux_forward binary (default build/bin/flux_forward). Further flags (--hidden, --img-tokens,
+# --repeat, --seed, ...) go to both programs unchanged; the defaults are the bench config. Both use the same
+# thread settings: torch intra-op threads as --threads says (default: whatever flux_forward reports, i.e.
+# libtorch's default, 1 on Debian's build), and OpenBLAS's pool from the environment (OPENBLAS_NUM_THREADS;
+# unset = one thread per core) — both programs load the same system libtorch and OpenBLAS. Each program's
+# `--repeat` runs give a median per process; the best (lowest) median of the `--runs` processes counts, and
+# the peak RSS of that best run. The raw JSON lines go to stderr, the summary (one JSON line after the two
+# ratio lines) to stdout. Run it on an otherwise idle machine; `uptime` is printed for the record.
+set -eu
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+PYTHON=${PYTHON:-/usr/bin/python3}
+BIN=build/bin/flux_forward
+case "${1:-}" in
+  -*|"") ;;
+  *) BIN=$1; shift ;;
+esac
+RUNS=3
+THREADS=
+PASS=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS=$2; shift 2 ;;
+    --runs=*) RUNS=${1#--runs=}; shift ;;
+    --threads) THREADS=$2; shift 2 ;;
+    --threads=*) THREADS=${1#--threads=}; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) PASS="$PASS $1"; shift ;;
+  esac
+done
+[ -x "$BIN" ] || { echo "compare_eager.sh: $BIN is not an executable (build the flux_forward target)" >&2; exit 1; }
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "load before: $(uptime)" >&2
+i=1
+while [ "$i" -le "$RUNS" ]; do
+  # shellcheck disable=SC2086  # PASS is a word list on purpose
+  if [ -n "$THREADS" ]; then
+    "$BIN" --threads "$THREADS" $PASS > "$TMP/genplug.$i"
+  else
+    "$BIN" $PASS > "$TMP/genplug.$i"
+    # The eager run gets the intra-op thread count the C++ bench used.
+    THREADS=$("$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["config"]["threads"])' < "$TMP/genplug.$i")
+  fi
+  cat "$TMP/genplug.$i" >&2
+  # shellcheck disable=SC2086
+  "$PYTHON" "$HERE/eager_reference.py" --bench --threads "$THREADS" $PASS > "$TMP/eager.$i"
+  cat "$TMP/eager.$i" >&2
+  i=$((i + 1))
+done
+echo "load after: $(uptime)" >&2
+
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+"$PYTHON" - "$TMP" "$RUNS" "$LOAD_BEFORE" "$LOAD_AFTER" "${OPENBLAS_NUM_THREADS:-default}" <<'EOF'
+import json, os, sys
+tmp, runs, load_before, load_after, blas = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+def best(name):
+    rows = [json.load(open(os.path.join(tmp, f"{name}.{i}"))) for i in range(1, runs + 1)]
+    return min(rows, key=lambda r: r["median_ms"]), [r["median_ms"] for r in rows]
+g, g_all = best("genplug")
+e, e_all = best("eager")
+# Same model on both sides: the parameter and FLOP counts are computed independently (presets.cpp / flops.hpp
+# vs eager_reference.py), so a disagreement means the shapes differ.
+if g["config"]["parameters"] != e["config"]["parameters"] or abs(g["gflop"] - e["gflop"]) > 1e-9 * g["gflop"]:
+    sys.exit(f"compare_eager.sh: the models differ: parameters {g['config']['parameters']} vs "
+             f"{e['config']['parameters']}, GFLOP {g['gflop']} vs {e['gflop']}")
+time_ratio = g["median_ms"] / e["median_ms"]
+rss_ratio = g["peak_rss_mb"] / e["peak_rss_mb"]
+print(f"time genplug/eager: {time_ratio:.3f}  ({g['median_ms']:.1f} ms vs {e['median_ms']:.1f} ms, best of {runs} medians)")
+print(f"peak RSS genplug/eager: {rss_ratio:.3f}  ({g['peak_rss_mb']:.0f} MB vs {e['peak_rss_mb']:.0f} MB)")
+print(json.dumps({"time_ratio": time_ratio, "peak_rss_ratio": rss_ratio,
+                  "genplug_median_ms": g["median_ms"], "eager_median_ms": e["median_ms"],
+                  "genplug_medians_ms": g_all, "eager_medians_ms": e_all,
+                  "genplug_cpu_utilisation": g["cpu_utilisation"], "eager_cpu_utilisation": e["cpu_utilisation"],
+                  "genplug_peak_rss_mb": g["peak_rss_mb"], "eager_peak_rss_mb": e["peak_rss_mb"],
+                  "gflop": g["gflop"], "torch_threads": [g["config"]["threads"], e["config"]["threads"]],
+                  "openblas_threads": blas, "runs": runs,
+                  "loadavg_before": load_before, "loadavg_after": load_after, "config": g["config"]}))
+EOF
