@@ -58,6 +58,31 @@ BOOST_AUTO_TEST_CASE(trainer_writes_a_model_the_plugin_renders_and_is_determinis
   BOOST_TEST(fs::is_regular_file(exr));
 }
 
+// Scene reuse changes which scenes a step sees (so the weights), deterministically; a reuse that does not divide
+// the scenes per step is refused before anything is written.
+BOOST_AUTO_TEST_CASE(scene_reuse_is_deterministic_and_checked) {
+  genplug::test::TempDir dir("mini-reuse");
+  const auto base = train(dir.path / "base");
+  BOOST_TEST_REQUIRE(base.exit_code == 0, base.err);
+  auto retrain = [&](const std::string& name, const std::string& reuse) {
+    fs::copy(dir.path / "base", dir.path / name, fs::copy_options::recursive);
+    return run_process({kTrainer, "--out", (dir.path / name).string(), "--only", "transformer",
+                        "--transformer-steps", "3", "--checkpoint-every", "0", "--scene-reuse", reuse});
+  };
+  const auto once = retrain("once", "1"), first = retrain("first", "2"), second = retrain("second", "2");
+  BOOST_TEST_REQUIRE(first.exit_code == 0, first.err);
+  BOOST_TEST_REQUIRE(second.exit_code == 0, second.err);
+  BOOST_TEST_REQUIRE(once.exit_code == 0, once.err);
+  const genplug::flux::MiniModelFiles a{dir.path / "first"}, b{dir.path / "second"}, c{dir.path / "once"};
+  BOOST_TEST(bytes(a.transformer()) == bytes(b.transformer()));
+  BOOST_TEST(bytes(a.transformer()) != bytes(c.transformer()));
+
+  const auto refused = run_process({kTrainer, "--out", (dir.path / "bad").string(), "--scene-reuse", "3"});
+  BOOST_TEST(refused.exit_code == 2, refused.err);
+  BOOST_TEST(refused.err.find("--scene-reuse 3 must divide --scenes 8") != std::string::npos, refused.err);
+  BOOST_TEST(!fs::exists(dir.path / "bad"));
+}
+
 BOOST_AUTO_TEST_CASE(preset_mini_says_where_it_looked_when_the_model_is_missing) {
   genplug::test::TempDir dir("mini-missing");
   const fs::path nowhere = dir.path / "no-model-here";

@@ -69,6 +69,9 @@ int main(int argc, char** argv) {
   app.add_option("--transformer-steps", flux_options.steps, "transformer steps")->capture_default_str();
   app.add_option("--scenes", flux_options.scenes, "scenes per transformer step")->capture_default_str();
   app.add_option("--times-per-scene", flux_options.times_per_scene, "noise levels per scene")->capture_default_str();
+  app.add_option("--scene-reuse", flux_options.scene_reuse,
+                 "consecutive steps each encoded scene is trained in (divides --scenes)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--rate", flux_options.rate, "transformer peak learning rate")->capture_default_str();
   app.add_option("--uncond-share", flux_options.uncond_share,
                  "share of scenes trained with the empty prompt (classifier-free guidance; 0: none)")
@@ -76,6 +79,11 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint-every", flux_options.checkpoint_every, "transformer steps between checkpoints")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (flux_options.scenes % flux_options.scene_reuse != 0) {
+    std::fprintf(stderr, "genplug-train-mini: --scene-reuse %d must divide --scenes %d\n", flux_options.scene_reuse,
+                 flux_options.scenes);
+    return 2;
+  }
 
   torch::manual_seed(seed);
   const auto start = std::chrono::steady_clock::now();
@@ -108,6 +116,7 @@ int main(int argc, char** argv) {
     card["transformer"] = {{"steps", flux_options.steps}, {"scenes", flux_options.scenes},
                            {"times_per_scene", flux_options.times_per_scene}, {"rate", flux_options.rate},
                            {"uncond_share", flux_options.uncond_share},
+                           {"scene_reuse", flux_options.scene_reuse},
                            {"parameters", flux::flux_parameter_count(transformer_config())},
                            {"minutes", minutes_since(phase)}};
   }

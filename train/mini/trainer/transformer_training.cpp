@@ -1,6 +1,7 @@
 #include "transformer_training.hpp"
 
 #include <cmath>
+#include <deque>
 #include <fstream>
 #include <stdexcept>
 
@@ -38,6 +39,23 @@ void drop_prompts(std::vector<std::string>& prompts, double share) {
   const torch::Tensor draws = torch::rand({int64_t(prompts.size())}, torch::kFloat64);
   for (std::size_t i = 0; i < prompts.size(); ++i)
     if (draws[int64_t(i)].item<double>() < share) prompts[i].clear();
+}
+
+// Scenes as the transformer consumes them: packed latents and text conditioning, no autograd history.
+struct EncodedScenes {
+  torch::Tensor x0, txt, vec;
+};
+
+EncodedScenes encode_scenes(const flux::Autoencoder& vae, PromptEncoder& text, const SceneBatch& scenes) {
+  torch::NoGradGuard no_grad;
+  const flux::TextConditioning c = text.encode(scenes.prompts);
+  return {flux::pack_latent(vae.encode(scenes.images)), c.txt, c.vec};
+}
+
+EncodedScenes concatenated(const std::deque<EncodedScenes>& pool) {
+  std::vector<torch::Tensor> x0, txt, vec;
+  for (const EncodedScenes& e : pool) x0.push_back(e.x0), txt.push_back(e.txt), vec.push_back(e.vec);
+  return {torch::cat(x0), torch::cat(txt), torch::cat(vec)};
 }
 
 // Every parameter must receive a gradient: the transformer aliases the map's tensors (Tensor::to and
@@ -79,20 +97,28 @@ flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& t
   Progress progress("transformer", o.steps);
   std::ofstream log(o.log_csv);
   log << "step,loss\n";
+  // Encoded scenes, oldest first: each step encodes scenes / scene_reuse new ones and trains on the newest
+  // `scenes`, so every scene is seen in scene_reuse consecutive steps (at fresh noise levels each time).
+  std::deque<EncodedScenes> pool;
+  const int fresh_per_step = o.scenes / o.scene_reuse;
+  long chunks_encoded = 0;
+  auto encode_next_chunk = [&] {
+    // Scene seeds: a range of 2^36 per training seed (seed 0 starts at kTrainingSeedBase).
+    const std::uint64_t first_scene = kTrainingSeedBase + (o.seed << 36) +
+                                      std::uint64_t(chunks_encoded++) * std::uint64_t(fresh_per_step);
+    SceneBatch scenes = transformer_batch(first_scene, fresh_per_step, kTrainingSize);
+    if (o.uncond_share > 0) drop_prompts(scenes.prompts, o.uncond_share);
+    pool.push_back(encode_scenes(vae, text, scenes));
+    if (int(pool.size()) > o.scene_reuse) pool.pop_front();
+  };
   for (long step = 0; step < o.steps; ++step) {
     set_rate(optimizer, scheduled_rate(o.rate, step, o.steps, 200));
-    // Scene seeds: a range of 2^36 per training seed (seed 0 starts at kTrainingSeedBase).
-    const std::uint64_t first_scene = kTrainingSeedBase + (o.seed << 36) + std::uint64_t(step) * std::uint64_t(o.scenes);
-    SceneBatch scenes = transformer_batch(first_scene, o.scenes, kTrainingSize);
-    if (o.uncond_share > 0) drop_prompts(scenes.prompts, o.uncond_share);
-    torch::Tensor x0, txt, vec;
-    {
-      torch::NoGradGuard no_grad;
-      x0 = flux::pack_latent(vae.encode(scenes.images)).repeat_interleave(o.times_per_scene, 0);
-      const flux::TextConditioning c = text.encode(scenes.prompts);
-      txt = c.txt.repeat_interleave(o.times_per_scene, 0);
-      vec = c.vec.repeat_interleave(o.times_per_scene, 0);
-    }
+    do encode_next_chunk();
+    while (int(pool.size()) < o.scene_reuse);
+    const EncodedScenes current = concatenated(pool);
+    const torch::Tensor x0 = current.x0.repeat_interleave(o.times_per_scene, 0);
+    const torch::Tensor txt = current.txt.repeat_interleave(o.times_per_scene, 0);
+    const torch::Tensor vec = current.vec.repeat_interleave(o.times_per_scene, 0);
     // Rectified flow as FLUX: x_t = (1 - t) x0 + t noise, the model predicts the velocity noise - x0.
     const torch::Tensor t = sample_times(batch), noise = torch::randn_like(x0);
     const torch::Tensor tt = t.view({batch, 1, 1});
