@@ -15,9 +15,9 @@ struct TransformerTraining {
   long steps = 4000;
   int scenes = 8;           // scenes per step, each encoded once ...
   int times_per_scene = 4;  // ... and trained at this many noise levels (batch = scenes x times)
-  // Steps each encoded scene is trained in (consecutive ones; must divide `scenes`): encoding costs about as
-  // much as training on a scene (docs/mini-model.md), so reuse 2 buys ~1.6x the steps per minute at the
-  // price of half as many distinct scenes.
+  // Steps each encoded scene is trained in (consecutive ones; must divide `scenes`): encoding takes about
+  // 0.38 of the 1.0 s step (docs/mini-model.md), so reuse 2 buys ~1.2x the steps per minute at the price of
+  // half as many distinct scenes.
   int scene_reuse = 1;
   double rate = 7e-4;       // AdamW peak; warm-up 200 steps, cosine to a tenth
   double ema = 0.999;       // decay of the shipped (averaged) weights
