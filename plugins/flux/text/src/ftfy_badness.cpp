@@ -5,6 +5,7 @@
 #include "ftfy_badness.hpp"
 
 #include <algorithm>
+#include <array>
 #include <initializer_list>
 #include <vector>
 
@@ -126,6 +127,19 @@ bool matches_at(const Pattern& pattern, std::u32string_view text, const std::vec
   return true;
 }
 
+// Per ASCII character, the patterns whose first position it matches. ASCII is most of any text and starts few
+// patterns (most need a classed or non-ASCII character first), so is_bad tries only these there.
+const std::array<std::vector<const Pattern*>, 128>& patterns_starting_with_ascii() {
+  static const auto table = [] {
+    std::array<std::vector<const Pattern*>, 128> t;
+    for (char32_t c = 0; c < 128; ++c)
+      for (const Pattern& pattern : patterns())
+        if (matches(pattern.positions.front(), c, char_classes(c))) t[c].push_back(&pattern);
+    return t;
+  }();
+  return table;
+}
+
 }  // namespace
 
 uint32_t char_classes(char32_t c) {
@@ -137,9 +151,15 @@ uint32_t char_classes(char32_t c) {
 bool is_bad(std::u32string_view text) {
   std::vector<uint32_t> classes(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) classes[i] = char_classes(text[i]);
-  for (std::size_t i = 0; i < text.size(); ++i)
-    for (const Pattern& pattern : patterns())
-      if (matches_at(pattern, text, classes, i)) return true;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] < 128) {
+      for (const Pattern* pattern : patterns_starting_with_ascii()[text[i]])
+        if (matches_at(*pattern, text, classes, i)) return true;
+    } else {
+      for (const Pattern& pattern : patterns())
+        if (matches_at(pattern, text, classes, i)) return true;
+    }
+  }
   return false;
 }
 
