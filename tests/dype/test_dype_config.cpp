@@ -8,6 +8,7 @@
 #include <genplug/dype/config.hpp>
 #include <genplug/plugin.hpp>
 
+#include "config_errors.hpp"
 #include "dype_support.hpp"
 
 using namespace dype_test;
@@ -16,18 +17,6 @@ using dype::Method;
 
 namespace {
 
-// Parses and expects a ConfigError whose message contains every needle.
-void expect_error(const std::string& config, std::initializer_list<const char*> needles) {
-  try {
-    dype::parse_config(config);
-    BOOST_ERROR("accepted bad config " << config);
-  } catch (const genplug::ConfigError& e) {
-    BOOST_CHECK_EQUAL(e.code(), GENPLUG_E_CONFIG);
-    for (const char* n : needles)
-      BOOST_CHECK_MESSAGE(std::string(e.what()).find(n) != std::string::npos,
-                          config << " -> '" << e.what() << "' lacks '" << n << "'");
-  }
-}
 
 const std::set<std::string> kAllowedKeywords = {
     "$schema", "title",    "description", "type",     "properties",       "required",         "additionalProperties",

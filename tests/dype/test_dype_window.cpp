@@ -12,6 +12,7 @@
 #include <genplug/dype/config.hpp>
 #include <genplug/plugin.hpp>
 
+#include "config_errors.hpp"
 #include "dype_support.hpp"
 
 using namespace dype_test;
@@ -79,18 +80,6 @@ std::string at(const std::vector<uint32_t>& target, double t) {
   return std::to_string(target[1]) + "x" + std::to_string(target[2]) + " tokens, t=" + json(t).dump();
 }
 
-// Parses and expects a ConfigError whose message contains every needle.
-void expect_error(const std::string& config, std::initializer_list<const char*> needles) {
-  try {
-    dype::parse_config(config);
-    BOOST_ERROR("accepted bad config " << config);
-  } catch (const genplug::ConfigError& e) {
-    BOOST_CHECK_EQUAL(e.code(), GENPLUG_E_CONFIG);
-    for (const char* n : needles)
-      BOOST_CHECK_MESSAGE(std::string(e.what()).find(n) != std::string::npos,
-                          config << " -> '" << e.what() << "' lacks '" << n << "'");
-  }
-}
 
 }  // namespace
 
