@@ -15,6 +15,7 @@
 #include <genplug/host/pipeline.hpp>
 #include <genplug/host/png_writer.hpp>
 
+#include "adherence_tally.hpp"
 #include "scene.hpp"
 #include "scene_detect.hpp"
 
@@ -24,27 +25,7 @@ using namespace genplug;
 
 namespace {
 
-struct Tally {
-  long objects = 0, right = 0, colour = 0, kind = 0, position = 0, found = 0;
-  long scenes = 0, count_right = 0, background_right = 0, all_right = 0;
-
-  void add(const mini::SceneVerdict& v) {
-    ++scenes;
-    for (const auto& o : v.objects) {
-      ++objects;
-      right += o.right(), colour += o.colour_right, kind += o.kind_right, position += o.position_right;
-      found += o.found();
-    }
-    count_right += v.count_right, background_right += v.background_right, all_right += v.all_right();
-  }
-  static double share(long n, long of) { return of ? double(n) / double(of) : 0.0; }
-  json to_json() const {
-    return {{"objects", objects}, {"objects_right", share(right, objects)}, {"colour_right", share(colour, objects)},
-            {"kind_right", share(kind, objects)}, {"position_right", share(position, objects)},
-            {"found", share(found, objects)}, {"scenes", scenes}, {"count_right", share(count_right, scenes)},
-            {"background_right", share(background_right, scenes)}, {"scenes_all_right", share(all_right, scenes)}};
-  }
-};
+using mini::Tally;
 
 std::vector<std::string> read_prompts(const fs::path& path) {
   std::ifstream in(path);

@@ -1,0 +1,48 @@
+// genplug-dype-effect: DyPE's effect on the mini model, the resolution benchmark of issue #14
+// (docs/dype-effect.md sections 1-4). The command line only; benchmark.cpp runs it.
+//
+//   genplug-dype-effect --out dype-effect                 # reduced set: 64 units x 1x, 2x, 4x1, 1x3 x 8 methods
+//   genplug-dype-effect --set full --out dype-effect-full  # 512 units x 6 sizes (+ the ablation row)
+//   genplug-dype-effect --probe-only                       # one unit per size: s/render and the estimate
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "benchmark.hpp"
+
+int main(int argc, char** argv) try {
+  using namespace genplug::dype_effect;
+  Options o;
+  for (int i = 0; i < argc; ++i) o.arguments.emplace_back(argv[i]);
+  CLI::App app{"DyPE's effect on the mini model: renders grammar prompts at several sizes with every position "
+               "encoding through genplug's pipeline and scores them against exact renders (docs/dype-effect.md)"};
+  int units = 0;
+  std::optional<uint32_t> steps;
+  app.add_option("--set", o.choice.set, "reduced (64 units, 1x 2x 4x1 1x3) or full (512 units, 1x-4x 4x1 1x3 and "
+                                        "the ablation row)")
+      ->check(CLI::IsMember({"reduced", "full"}))
+      ->capture_default_str();
+  app.add_option("--units", units, "units (default: 64 reduced, 512 full)")->check(CLI::PositiveNumber);
+  app.add_option("--sizes", o.choice.sizes, "sizes, comma-separated, of 1x 2x 3x 4x 4x1 1x3 (default: the set's)")
+      ->delimiter(',');
+  app.add_option("--methods", o.choice.methods,
+                 "methods, comma-separated, of rope pi ntk yarn dy-pi dy-ntk dy-yarn dy-yarn-legacy (default: all)")
+      ->delimiter(',');
+  app.add_option("--steps", steps, "sampling steps (default: the model's)")->check(CLI::PositiveNumber);
+  app.add_option("--out", o.out, "output folder")->capture_default_str();
+  app.add_option("--budget-min", o.budget_minutes,
+                 "stop after the probe when its estimate exceeds this many minutes (default: 30 for the reduced set, "
+                 "none for the full set; 0: none)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--force", o.force, "run even when the estimate exceeds --budget-min");
+  app.add_flag("--probe-only", o.probe_only, "stop after the probe (its figures are in run.json)");
+  app.add_option("--model", o.model, "org.genplug.flux config (JSON)")->capture_default_str();
+  app.add_option("--plugin-path", o.plugin_path, "more plugin folders");
+  CLI11_PARSE(app, argc, argv);
+  if (units > 0) o.choice.units = units;
+  o.choice.steps = steps;
+  return run_benchmark(o);
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "genplug-dype-effect: %s\n", e.what());
+  return 1;
+}
