@@ -214,14 +214,14 @@ class FluxModel final : public Model {
                  Context& ctx) override {
     ctx.check_cancelled();
     TextConditioning c;
+    current_ctx_ = &ctx;  // the encoders' warnings (prompt and negative prompt) reach this call's host
+    struct Reset {
+      const Context*& p;
+      ~Reset() { p = nullptr; }
+    } reset{current_ctx_};
     if (fixed_) {
       c = {fixed_->txt.clone(), fixed_->vec.clone()};  // the host owns what it gets: never the cached tensors
     } else if (text_) {
-      current_ctx_ = &ctx;
-      struct Reset {
-        const Context*& p;
-        ~Reset() { p = nullptr; }
-      } reset{current_ctx_};
       c = rethrow_as(GENPLUG_E_IO, "condition", [&] { return text_->encode(prompt); });
     } else {
       throw Error(GENPLUG_E_UNSUPPORTED, "condition: no text encoders configured; set config.text or config.conditioning");
