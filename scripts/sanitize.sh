@@ -14,7 +14,10 @@
 #   all           asan, then tsan.
 #
 # Flags: -fsanitize=address,undefined -fno-sanitize-recover=undefined (tsan: -fsanitize=thread)
-# -fno-omit-frame-pointer -g -O1, no -DNDEBUG, on every target of the tree (plugins, fixtures, tests, samples).
+# -fno-omit-frame-pointer -g1 -O1, no -DNDEBUG, on every target of the tree (plugins, fixtures, tests, samples)
+# but the mini model's libtorch trainer (GENPLUG_BUILD_TRAINING=OFF: a developer tool whose memory is libtorch's
+# autograd; test_mini_trainer runs in the plain suite). -g1 (functions and line tables: reports keep file:line)
+# rather than -g: full debug info of the libtorch headers doubled the compile time of every libtorch file.
 # Any report fails the process it is in, and so the test (halt_on_error; LSan checks leaks at every exit).
 # Suppressions: scripts/sanitizers/*.supp, third-party frames only, each with its reason.
 #
@@ -87,7 +90,7 @@ tsan_options="halt_on_error=1:exitcode=66:second_deadlock_stack=1:history_size=4
 configure() {
   local tree=$1 torch=$2 san=$3
   shift 3
-  local cflags="$san -fno-omit-frame-pointer -g"
+  local cflags="$san -fno-omit-frame-pointer -g1"
   local lflags="$san"
   local args=(-S "$root" -B "$tree" -G Ninja
     -DCMAKE_BUILD_TYPE=Release
@@ -95,7 +98,7 @@ configure() {
     "-DCMAKE_C_FLAGS_RELEASE=-O1" "-DCMAKE_CXX_FLAGS_RELEASE=-O1"
     "-DCMAKE_C_FLAGS=$cflags" "-DCMAKE_CXX_FLAGS=$cflags"
     "-DCMAKE_EXE_LINKER_FLAGS=$lflags" "-DCMAKE_SHARED_LINKER_FLAGS=$lflags" "-DCMAKE_MODULE_LINKER_FLAGS=$lflags"
-    -DGENPLUG_BUILD_TORCH="$torch" -DGENPLUG_BUILD_BENCH=OFF)
+    -DGENPLUG_BUILD_TORCH="$torch" -DGENPLUG_BUILD_BENCH=OFF -DGENPLUG_BUILD_TRAINING=OFF)
   if [[ $torch == OFF ]]; then args+=(-DCMAKE_DISABLE_FIND_PACKAGE_Torch=ON); fi
   mkdir -p "$tree"
   run_nice cmake "${args[@]}" "$@" > "$tree/sanitize-configure.log" 2>&1 ||

@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # Sets everything up, builds, and runs the whole test suite (CTest; Boost.Test executables).
+# Each stage prints its wall time, so that a slow CI run shows where the time went.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${GENPLUG_BUILD_DIR:-$root/build}
-bash "$root/scripts/setup.sh"
-bash "$root/scripts/build.sh"
-ctest --test-dir "$build" --output-on-failure --timeout 1200 -j2
+started=$(date +%s)
+stage() {  # stage NAME COMMAND...
+  local name=$1 t0
+  shift
+  t0=$(date +%s)
+  "$@"
+  echo "test.sh: $name took $(( $(date +%s) - t0 )) s ($(( $(date +%s) - started )) s in all)"
+}
+stage setup bash "$root/scripts/setup.sh"
+stage build bash "$root/scripts/build.sh"
+stage suite ctest --test-dir "$build" --output-on-failure --timeout 1200 -j2
 # The same sources without libtorch, in a clean tree: SDK, host, CLI, DyPE and flowmatch (ABI 1.1).
-bash "$root/scripts/build-without-torch.sh" "${build}-notorch"
+stage without-torch bash "$root/scripts/build-without-torch.sh" "${build}-notorch"
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer + LeakSanitizer, the threading tests under
 # ThreadSanitizer (trees build-asan, build-tsan), then every libFuzzer target for a bounded number of runs from
 # a fixed seed (tree build-fuzz). docs/reliability.md says what each covers.
-bash "$root/scripts/sanitize.sh" all
-bash "$root/scripts/fuzz.sh" --smoke
+stage sanitizers bash "$root/scripts/sanitize.sh" all
+stage fuzz-smoke bash "$root/scripts/fuzz.sh" --smoke

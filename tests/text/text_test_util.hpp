@@ -3,7 +3,7 @@
 #include <cstring>
 #include <string>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <genplug/safetensors.hpp>
 

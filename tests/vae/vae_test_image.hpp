@@ -3,7 +3,7 @@
 #pragma once
 #include <vector>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace genplug::test::vae {
 

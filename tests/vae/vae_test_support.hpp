@@ -7,7 +7,7 @@
 
 #include <unistd.h>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <genplug/flux/autoencoder.hpp>
 #include <genplug/safetensors.hpp>

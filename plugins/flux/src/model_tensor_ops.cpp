@@ -2,7 +2,8 @@
 #include "model_tensor_ops.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <genplug/plugin.hpp>
 

@@ -11,7 +11,8 @@
 #include <cstdio>
 #include <fstream>
 
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <genplug/flux/latent_packing.hpp>
 #include <genplug/flux/rotary.hpp>

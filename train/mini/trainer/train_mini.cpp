@@ -7,7 +7,8 @@
 #include <CLI/CLI.hpp>
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <genplug/flux/mini_model_files.hpp>
 #include <genplug/flux/presets.hpp>

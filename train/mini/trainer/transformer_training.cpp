@@ -5,7 +5,10 @@
 #include <fstream>
 #include <stdexcept>
 
-#include <torch/torch.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <genplug/flux/latent_packing.hpp>
 #include <genplug/flux/rotary.hpp>

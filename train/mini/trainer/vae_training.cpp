@@ -2,7 +2,10 @@
 
 #include <fstream>
 
-#include <torch/torch.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "mini_architecture.hpp"
 #include "optimizer_schedule.hpp"

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include <genplug/flux/autoencoder_attention.hpp>
+#include <torch/nn/functional/upsampling.h>
 
 namespace genplug::flux {
 

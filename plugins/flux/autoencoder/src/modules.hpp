@@ -1,7 +1,10 @@
 // The BFL autoencoder modules (src/flux/modules/autoencoder.py). Submodules are registered under the BFL
 // names, so named_parameters() yields the checkpoint's (unprefixed) BFL keys.
 #pragma once
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/types.h>
 
 #include <genplug/flux/autoencoder.hpp>
 

@@ -3,7 +3,8 @@
 #include <genplug/flux/text_conditioner.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include <cstring>
 #include <fstream>

@@ -3,7 +3,7 @@
 #include <map>
 #include <string>
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace genplug::flux {
 
