@@ -17,8 +17,9 @@
 # -fno-omit-frame-pointer -g1 -O1, no -DNDEBUG, on every target of the tree (plugins, fixtures, tests, samples)
 # but the mini model's development tools (GENPLUG_BUILD_TRAINING=OFF: the libtorch trainer, whose memory is
 # libtorch's autograd, and the adherence program; test_mini_trainer runs in the plain suite) and the figure
-# programs (GENPLUG_BUILD_BENCH=OFF). The test programs' own code is compiled at -O0, still instrumented. -g1 (functions and line tables: reports keep file:line)
-# rather than -g: full debug info of the libtorch headers doubled the compile time of every libtorch file.
+# programs (GENPLUG_BUILD_BENCH=OFF). The test programs' own code is compiled at -O0, still instrumented.
+# -g1 (functions and line tables: reports keep file:line) rather than -g: full debug info of the libtorch
+# headers doubled the compile time of every libtorch file.
 # Any report fails the process it is in, and so the test (halt_on_error; LSan checks leaks at every exit).
 # Suppressions: scripts/sanitizers/*.supp, third-party frames only, each with its reason.
 #
@@ -102,8 +103,7 @@ configure() {
     "-DCMAKE_C_FLAGS=$cflags" "-DCMAKE_CXX_FLAGS=$cflags"
     "-DCMAKE_EXE_LINKER_FLAGS=$lflags" "-DCMAKE_SHARED_LINKER_FLAGS=$lflags" "-DCMAKE_MODULE_LINKER_FLAGS=$lflags"
     -DGENPLUG_BUILD_TORCH="$torch" -DGENPLUG_BUILD_BENCH=OFF -DGENPLUG_BUILD_TRAINING=OFF
-    # the test programs' own code at -O0 (still instrumented): half the compile time of -O1 under ASan + UBSan
-    "-DGENPLUG_TEST_COMPILE_OPTIONS=-O0")
+    "-DGENPLUG_TEST_COMPILE_OPTIONS=-O0")  # see the flags above
   if [[ $torch == OFF ]]; then args+=(-DCMAKE_DISABLE_FIND_PACKAGE_Torch=ON); fi
   mkdir -p "$tree"
   run_nice cmake "${args[@]}" "$@" > "$tree/sanitize-configure.log" 2>&1 ||
