@@ -11,6 +11,7 @@
 #include <string>
 
 #include "layout_score.hpp"
+#include "sanitizer_share.hpp"
 #include "scene_detect.hpp"
 #include "scene_geometry.hpp"
 #include "scene_render.hpp"
@@ -20,7 +21,9 @@ namespace mini = genplug::mini;
 
 namespace {
 
-constexpr int seed_count = 64;
+using genplug::test::sanitizer_share;
+
+constexpr std::uint64_t seed_count = sanitizer_share(64);
 
 // The detector's soft centroid is sub-pixel exact on anti-aliased renders (the plain mean of pixel centres would
 // be off by up to half a pixel, detect_blobs.cpp). A centroid error e px changes l by at most 3 e / min(W, H);
@@ -106,7 +109,8 @@ BOOST_AUTO_TEST_CASE(exact_renders_have_a_perfect_layout_and_no_duplicates_at_ev
   const struct {
     int w, h;
     std::uint64_t seeds;
-  } sizes[] = {{128, 128, seed_count}, {512, 512, 16}, {512, 128, 32}, {128, 384, 32}};
+  } sizes[] = {{128, 128, seed_count}, {512, 512, sanitizer_share(16)}, {512, 128, sanitizer_share(32)},
+               {128, 384, sanitizer_share(32)}};
   for (auto [w, h, seeds] : sizes) {
     double worst = 1;
     for (std::uint64_t seed = 0; seed < seeds; ++seed) {
@@ -132,7 +136,7 @@ BOOST_AUTO_TEST_CASE(an_object_moved_half_a_cell_scores_one_half) {
   const struct {
     int width, height;
     std::uint64_t seeds;
-  } sizes[] = {{128, 128, seed_count}, {512, 128, 16}};
+  } sizes[] = {{128, 128, seed_count}, {512, 128, sanitizer_share(16)}};
   const int steps[4][2] = {{0, 1}, {0, -1}, {1, 0}, {-1, 0}};  // (rows, columns)
   for (auto [w, h, seeds] : sizes) {
     int moved_count = 0;
@@ -212,7 +216,8 @@ BOOST_AUTO_TEST_CASE(a_second_copy_of_an_object_is_one_duplicate) {
 // detector's size gates: triangles, rings and crosses are dropped as noise and circles and squares get wrong
 // kinds, so no duplicate can be seen. The wide frames keep the detector's object size.)
 BOOST_AUTO_TEST_CASE(a_training_size_render_repeated_across_a_wide_frame_is_duplicated_and_anchored) {
-  const std::pair<int, std::uint64_t> cases[] = {{2, seed_count}, {4, 16}};  // 4 copies: 512 x 128, the 4x1 size
+  // 4 copies: 512 x 128, the 4x1 size
+  const std::pair<int, std::uint64_t> cases[] = {{2, seed_count}, {4, sanitizer_share(16)}};
   for (auto [copies, seeds] : cases) {
     for (std::uint64_t seed = 0; seed < seeds; ++seed) {
       const mini::Scene scene = mini::sample_scene(seed);

@@ -7,6 +7,7 @@
 
 #include "degraded_images.hpp"
 #include "rng.hpp"
+#include "sanitizer_share.hpp"
 #include "scene_detect.hpp"
 #include "scene_render.hpp"
 #include "scene_sampler.hpp"
@@ -17,7 +18,9 @@ using genplug::test::with_noise;
 
 namespace {
 
-constexpr int seed_count = 64;
+using genplug::test::sanitizer_share;
+
+constexpr std::uint64_t seed_count = sanitizer_share(64);
 
 struct Tally {
   int objects = 0, objects_right = 0, scenes = 0, scenes_right = 0;
@@ -51,7 +54,7 @@ BOOST_AUTO_TEST_CASE(exact_renders_are_all_right_at_every_size_and_aspect_ratio)
   for (auto [w, h] : sizes) {
     Tally tally;
     // 64 seeds up to 256^2; 16 above, where one render and its detection take ~0.2 s (3 s under ASan).
-    const std::uint64_t seeds = w * h > 256 * 256 ? 16 : seed_count;
+    const std::uint64_t seeds = w * h > 256 * 256 ? sanitizer_share(16) : seed_count;
     for (std::uint64_t seed = 0; seed < seeds; ++seed) {
       const mini::Scene scene = mini::sample_scene(seed);
       const mini::SceneVerdict v = mini::detect_scene(mini::render_scene(scene, w, h), scene);

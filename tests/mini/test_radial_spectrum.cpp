@@ -12,6 +12,7 @@
 #include "radial_spectrum.hpp"
 #include "degraded_images.hpp"
 #include "rng.hpp"
+#include "sanitizer_share.hpp"
 #include "scene_render.hpp"
 #include "scene_sampler.hpp"
 
@@ -69,7 +70,7 @@ BOOST_AUTO_TEST_CASE(bins_are_right_closed_intervals_of_width_1_128) {
 BOOST_AUTO_TEST_CASE(render_vs_itself_blurred_and_noisy_at_the_bench_sizes) {
   for (Size size : bench_sizes) {
     double most_blur = -1e9, least_noise = 1e9;
-    for (std::uint64_t seed = 0; seed < 16; ++seed) {
+    for (std::uint64_t seed = 0; seed < genplug::test::sanitizer_share(16); ++seed) {
       BOOST_TEST_CONTEXT("seed " << seed << " at " << name_of(size)) {
         const mini::Image exact = mini::render_scene(mini::sample_scene(seed), size.width, size.height);
         const mini::RadialSpectrum real = mini::radial_spectrum(exact);
