@@ -38,15 +38,15 @@ const std::vector<std::string>& known_methods() {
   return methods;
 }
 
-std::vector<Unit> make_units(int count) {
+std::vector<Unit> make_units(int count, std::uint64_t scene_seed_base, std::uint64_t noise_seed_base) {
   std::vector<Unit> units;
   for (int i = 0; i < count; ++i) {
     Unit u;
     u.index = i;
-    u.scene_seed = unit_scene_seed_base + std::uint64_t(i);
+    u.scene_seed = scene_seed_base + std::uint64_t(i);
     u.scene = mini::sample_scene(u.scene_seed);
     u.prompt = mini::prompt_of(u.scene);
-    u.noise_seed = std::uint64_t(i);
+    u.noise_seed = noise_seed_base + std::uint64_t(i);
     units.push_back(std::move(u));
   }
   return units;
@@ -76,6 +76,11 @@ Experiment make_experiment(const ExperimentChoice& choice) {
   }
   if (full)
     for (Config& c : ablation_configs()) e.configs.push_back(std::move(c));
+  for (const Config& c : choice.extra_configs) {
+    for (const Config& earlier : e.configs)
+      if (earlier.name == c.name) throw std::invalid_argument("config '" + c.name + "' given twice");
+    e.configs.push_back(c);
+  }
 
   const int units = choice.units.value_or(full ? 512 : 64);
   if (units < 1) throw std::invalid_argument("--units must be at least 1, got " + std::to_string(units));

@@ -59,6 +59,7 @@ struct ExperimentChoice {
   std::optional<int> units;
   std::vector<std::string> sizes;
   std::vector<std::string> methods;
+  std::vector<Config> extra_configs;  // rows after the methods' (--posenc NAME=FILE), at every size
   std::optional<std::uint32_t> steps;
 };
 
@@ -72,13 +73,19 @@ const std::vector<std::string>& known_methods();
 // unknown set, size or method, a repeated one, or fewer than 1 unit.
 Experiment make_experiment(const ExperimentChoice& choice);
 
-std::vector<Unit> make_units(int count);
+// Units 0 .. count - 1 with scene seeds scene_seed_base + i and noise seeds noise_seed_base + i (the benchmark's
+// by default; calibrate.hpp has the calibration's).
+std::vector<Unit> make_units(int count, std::uint64_t scene_seed_base = unit_scene_seed_base,
+                             std::uint64_t noise_seed_base = 0);
 bool renders_at(const Config& config, const Size& size);
 
 // posenc_configs.cpp: the manifest's posenc ref of a method with the official defaults, {"method": M}, and the
 // full set's ablation rows.
 nlohmann::json posenc_of_method(const std::string& method);
 std::vector<Config> ablation_configs();
+// A row from the command line: "NAME=FILE", FILE holding a manifest posenc ref ({"plugin": ..., "config": {...}}),
+// e.g. genplug-dype-calibrate's output. Throws std::invalid_argument naming the spec for a malformed one.
+Config config_from_file(const std::string& spec);
 
 nlohmann::json to_json(const Size& size);
 nlohmann::json to_json(const Unit& unit);

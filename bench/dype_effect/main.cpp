@@ -4,6 +4,7 @@
 //   genplug-dype-effect --out dype-effect                 # reduced set: 64 units x 1x, 2x, 4x1, 1x3 x 8 methods
 //   genplug-dype-effect --set full --out dype-effect-full  # 512 units x 6 sizes (+ the ablation row)
 //   genplug-dype-effect --probe-only                       # one unit per size: s/render and the estimate
+//   genplug-dype-effect --posenc dy-yarn-cal=calibration/dy-yarn-2x.json --sizes 2x   # a calibrated row too
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
@@ -28,6 +29,10 @@ int main(int argc, char** argv) try {
   app.add_option("--methods", o.choice.methods,
                  "methods, comma-separated, of rope pi ntk yarn dy-pi dy-ntk dy-yarn dy-yarn-legacy (default: all)")
       ->delimiter(',');
+  std::vector<std::string> posenc_files;
+  app.add_option("--posenc", posenc_files,
+                 "one more row: NAME=FILE, FILE a manifest posenc ref such as genplug-dype-calibrate's output "
+                 "(repeatable)");
   app.add_option("--steps", steps, "sampling steps (default: the model's)")->check(CLI::PositiveNumber);
   app.add_option("--out", o.out, "output folder")->capture_default_str();
   app.add_option("--budget-min", o.budget_minutes,
@@ -40,6 +45,7 @@ int main(int argc, char** argv) try {
   app.add_option("--plugin-path", o.plugin_path, "more plugin folders");
   CLI11_PARSE(app, argc, argv);
   if (units > 0) o.choice.units = units;
+  for (const std::string& spec : posenc_files) o.choice.extra_configs.push_back(config_from_file(spec));
   o.choice.steps = steps;
   return run_benchmark(o);
 } catch (const std::exception& e) {

@@ -1,6 +1,10 @@
 // The position-encoding configs the benchmark compares (docs/dype-effect.md section 1, "Configs"): each method with
-// the DyPE plugin's official defaults, and the full set's ablation row. The calibrated row (dy-yarn-cal, section 6)
-// is not part of this program yet.
+// the DyPE plugin's official defaults, the full set's ablation row, and rows read from files (a calibrated schedule
+// written by genplug-dype-calibrate, section 6).
+#include <cctype>
+#include <fstream>
+#include <stdexcept>
+
 #include "experiment.hpp"
 
 namespace genplug::dype_effect {
@@ -15,6 +19,26 @@ std::vector<Config> ablation_configs() {
   return {{"yarn-no-mscale",
            {{"plugin", "org.genplug.dype"}, {"config", {{"method", "yarn"}, {"mscale_coefficient", 0}}}},
            {"2x", "4x"}}};
+}
+
+Config config_from_file(const std::string& spec) {
+  const std::size_t equals = spec.find('=');
+  if (equals == 0 || equals == std::string::npos || equals + 1 == spec.size())
+    throw std::invalid_argument("--posenc " + spec + ": expected NAME=FILE");
+  Config c{spec.substr(0, equals), nullptr, {}};
+  // The name becomes part of file names (cells/<size>/<config>/, the jobs' EXRs).
+  for (char ch : c.name)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.')
+      throw std::invalid_argument("--posenc " + spec + ": NAME may hold letters, digits, '-', '_' and '.' only");
+  const std::string file = spec.substr(equals + 1);
+  std::ifstream in(file);
+  if (!in) throw std::invalid_argument("--posenc " + spec + ": cannot read " + file);
+  c.posenc = nlohmann::json::parse(in, nullptr, false);
+  if (!c.posenc.is_object() || !c.posenc.contains("plugin") || !c.posenc.at("plugin").is_string() ||
+      (c.posenc.contains("config") && !c.posenc.at("config").is_object()))
+    throw std::invalid_argument("--posenc " + spec + ": " + file + " is not a posenc ref ({\"plugin\": ID, "
+                                "\"config\": {...}})");
+  return c;
 }
 
 }  // namespace genplug::dype_effect

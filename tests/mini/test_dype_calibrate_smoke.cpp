@@ -1,0 +1,171 @@
+// genplug-dype-calibrate (bench/dype_effect, docs/dype-effect.md section 6) end to end on a tiny run: 2 units, 2x,
+// 4 steps, through the real plugins and the shipped mini model; then its output as a row of genplug-dype-effect
+// (--posenc NAME=FILE). Checks the outputs' shape and consistency, not the model's quality: the settling curve
+// has one point per switch, the swept shapes are the 12 of the rule, the written posenc file is what the report
+// chose and a manifest can use it; bad options fail with a message and write nothing.
+#define BOOST_TEST_MODULE dype_calibrate_smoke
+#include <boost/test/unit_test.hpp>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct Run {
+  int status = -1;
+  std::string log;
+};
+
+Run run(const std::string& program, const std::string& arguments, const fs::path& log_file) {
+  const std::string cmd = std::string(GENPLUG_BINARY_DIR) + "/bin/" + program + " " + arguments + " > " +
+                          log_file.string() + " 2>&1";
+  const int s = std::system(cmd.c_str());
+  std::stringstream text;
+  text << std::ifstream(log_file).rdbuf();
+  return {WIFEXITED(s) ? WEXITSTATUS(s) : -1, text.str()};
+}
+
+json read_json(const fs::path& path) {
+  json j;
+  std::ifstream(path) >> j;
+  return j;
+}
+
+// One calibration shared by the cases: the sweep runs around sigma 0.6 (the shipped model does not settle layout at
+// 2x, so without --settle-sigma the sweep would be skipped).
+struct Calibration {
+  genplug::test::TempDir dir{"dype-calibrate-smoke"};
+  fs::path out = dir.path / "cal";
+  Run result = run("genplug-dype-calibrate",
+                   "--units 2 --steps 4 --size 2x --method dy-yarn --settle-sigma 0.6 --out " + out.string(),
+                   dir.path / "log.txt");
+  json report, posenc;
+  Calibration() {
+    BOOST_TEST_MESSAGE("genplug-dype-calibrate output:\n" << result.log);
+    if (result.status != 0) return;
+    report = read_json(out / "dy-yarn-2x.report.json");
+    posenc = read_json(out / "dy-yarn-2x.json");
+  }
+};
+
+Calibration& calibration() {
+  static Calibration c;
+  return c;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_calibration_writes_its_three_files_and_no_temporary_ones) {
+  BOOST_TEST_REQUIRE(calibration().result.status == 0);
+  for (const char* name : {"dy-yarn-2x.json", "dy-yarn-2x.report.json", "dy-yarn-2x.md"})
+    BOOST_TEST(fs::is_regular_file(calibration().out / name), name);
+  BOOST_TEST(!fs::exists(calibration().out / "tmp"));
+  for (const auto& entry : fs::directory_iterator(calibration().out))
+    BOOST_TEST(entry.path().extension() != ".tmp", entry.path());
+}
+
+BOOST_AUTO_TEST_CASE(the_settling_curve_has_a_point_per_switch_and_the_schedule_of_the_run) {
+  BOOST_TEST_REQUIRE(calibration().result.status == 0);
+  const json& r = calibration().report;
+  BOOST_TEST(r.at("steps") == 4);
+  BOOST_TEST(r.at("sigmas").size() == 5u);
+  const json& curve = r.at("settling_curve");
+  BOOST_TEST_REQUIRE(curve.size() == 3u);  // stride 2 over 4 evaluations: k = 0, 2, 4
+  for (std::size_t i = 0; i < 3; ++i) {
+    BOOST_TEST(curve[i].at("k") == int(2 * i));
+    const double layout = curve[i].at("layout");
+    BOOST_TEST(layout >= 0.0);
+    BOOST_TEST(layout <= 1.0);
+    BOOST_TEST(curve[i].at("layout_interval")[0].get<double>() <= layout);
+    BOOST_TEST(curve[i].at("layout_interval")[1].get<double>() >= layout);
+  }
+  BOOST_TEST(curve[0].at("tau").is_null());
+  const std::vector<double> sigmas = r.at("sigmas");
+  BOOST_TEST(curve[1].at("tau").get<double>() == (sigmas[1] + sigmas[2]) / 2);
+  BOOST_TEST(curve[2].at("tau").get<double>() == sigmas[3] / 2);
+  for (const char* m : {"pi", "ntk", "yarn"}) BOOST_TEST(r.at("static_methods").contains(m), m);
+  BOOST_TEST(r.at("settling").at("sigma") == 0.6);
+  BOOST_TEST(r.at("settling").at("k").is_null());
+}
+
+BOOST_AUTO_TEST_CASE(the_sweep_holds_the_twelve_shapes_and_the_file_is_the_chosen_one) {
+  BOOST_TEST_REQUIRE(calibration().result.status == 0);
+  const json& r = calibration().report;
+  BOOST_TEST_REQUIRE(r.at("sweep").size() == 12u);
+  BOOST_TEST(r.at("sweep")[0].at("shape") ==
+             json::parse(R"({"dynamic_start_sigma": 1.0, "dynamic_end_sigma": 0.0, "lambda_t": 2.0})"));
+  const json& selection = r.at("selection");
+  BOOST_TEST(selection.at("posenc") == calibration().posenc);
+  BOOST_TEST(calibration().posenc.at("plugin") == "org.genplug.dype");
+  BOOST_TEST(calibration().posenc.at("config").at("method") == "dy-yarn");
+  // The chosen shape is one of the feasible ones, with the least |hf_dev| up to the tie margin.
+  double least = 1e300;
+  for (const json& row : r.at("sweep"))
+    if (row.at("verdict") == "feasible") least = std::min(least, row.at("abs_hf_dev").get<double>());
+  bool found = false;
+  for (const json& row : r.at("sweep"))
+    if (row.at("shape") == selection.at("shape")) {
+      found = true;
+      BOOST_TEST(row.at("verdict") == "feasible");
+      BOOST_TEST(row.at("abs_hf_dev").get<double>() <= least + 0.01);
+    }
+  BOOST_TEST(found);
+}
+
+BOOST_AUTO_TEST_CASE(the_benchmark_renders_the_calibrated_file_as_a_row) {
+  BOOST_TEST_REQUIRE(calibration().result.status == 0);
+  const fs::path out = calibration().dir.path / "bench";
+  const Run bench = run("genplug-dype-effect",
+                        "--units 1 --sizes 2x --methods dy-yarn --steps 4 --posenc dy-yarn-cal=" +
+                            (calibration().out / "dy-yarn-2x.json").string() + " --out " + out.string(),
+                        calibration().dir.path / "bench-log.txt");
+  BOOST_TEST_REQUIRE(bench.status == 0, bench.log);
+  const json run_json = read_json(out / "run.json");
+  bool listed = false;
+  for (const json& c : run_json.at("configs"))
+    if (c.at("name") == "dy-yarn-cal") listed = c.at("posenc") == calibration().posenc;
+  BOOST_TEST(listed);
+  std::stringstream md;
+  md << std::ifstream(out / "results.md").rdbuf();
+  BOOST_TEST(md.str().find("| dy-yarn-cal") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(bad_options_fail_with_a_message_and_write_nothing) {
+  genplug::test::TempDir dir{"dype-calibrate-bad"};
+  const struct {
+    std::string arguments, message;
+  } cases[] = {{"--size 1x", "no axis is scaled"},
+               {"--size 5x", "unknown size '5x'"},
+               {"--method yarn", "not a dynamic method"},
+               {"--units 1", "--units must be at least 2"},
+               {"--stride 0", "--stride must be at least 1"},
+               {"--settle-sigma 1", "--settle-sigma must be in (0, 1)"}};
+  for (const auto& c : cases) {
+    const Run r = run("genplug-dype-calibrate", c.arguments + " --out " + (dir.path / "out").string(),
+                      dir.path / "log.txt");
+    BOOST_TEST(r.status == 1, c.arguments);
+    BOOST_TEST(r.log.find(c.message) != std::string::npos, c.arguments << ": " << r.log);
+    BOOST_TEST(!fs::exists(dir.path / "out"), c.arguments);
+  }
+  std::ofstream(dir.path / "not-a-ref.json") << R"({"config": {"method": "yarn"}})";
+  const Run r = run("genplug-dype-effect", "--posenc x=" + (dir.path / "not-a-ref.json").string() + " --out " +
+                                               (dir.path / "bench").string(), dir.path / "log.txt");
+  BOOST_TEST(r.status == 1);
+  BOOST_TEST(r.log.find("is not a posenc ref") != std::string::npos, r.log);
+  const Run slash = run("genplug-dype-effect", "--posenc a/b=" + (dir.path / "not-a-ref.json").string() + " --out " +
+                                                   (dir.path / "bench").string(), dir.path / "log.txt");
+  BOOST_TEST(slash.status == 1);
+  BOOST_TEST(slash.log.find("NAME may hold") != std::string::npos, slash.log);
+  BOOST_TEST(!fs::exists(dir.path / "bench"));
+}
