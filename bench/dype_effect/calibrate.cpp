@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <genplug/internal/bounded_json.hpp>
+
 #include "calibration_phases.hpp"
 #include "calibration_report.hpp"
 #include "progress.hpp"
@@ -35,19 +37,20 @@ void check_options(const CalibrationOptions& o) {
     throw std::invalid_argument("--settle-sigma must be in (0, 1), got " + std::to_string(*o.settle_sigma));
 }
 
-// The settling point the sweep uses: the measured one, or --settle-sigma's (k unknown: -1).
-void apply_settle_override(const CalibrationOptions& o, Settling& s) {
-  if (!o.settle_sigma) return;
-  s.settled = true, s.k = -1, s.sigma = *o.settle_sigma;
-  s.reason = "given (--settle-sigma; measured: " + s.reason + ")";
+// The point the sweep runs around: the measured one, or --settle-sigma's.
+Settling sweep_point(const CalibrationOptions& o, const Settling& measured) {
+  if (!o.settle_sigma) return measured;
+  Settling given = measured;
+  given.settled = true, given.k = -1, given.sigma = *o.settle_sigma, given.reason = "given by --settle-sigma";
+  return given;
 }
 
 // The sweep and the rule, or the official schedule when the model did not settle.
 void choose_shape(const CalibrationOptions& o, const Size& size, const nlohmann::json& model_config,
                   CalibrationResult& r) {
-  const Settling& settling = r.settle.settling;
+  const Settling& settling = r.sweep_around;
   if (settling.settled) {
-    r.sweep = run_sweep_phase(o, size, model_config, r.settle);
+    r.sweep = run_sweep_phase(o, size, model_config, r.settle, settling);
     const Estimate& settled_layout = r.settle.layout.back();
     r.selection = select_shape(r.sweep, r.settle.best_static_objects_right, settled_layout.mean, settling.delta);
   } else {
@@ -69,16 +72,16 @@ std::filesystem::path run_calibration(const CalibrationOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   check_options(o);
   const Size size = target_size(o.size);
-  const nlohmann::json model_config = nlohmann::json::parse(o.model);
+  const nlohmann::json model_config = internal::parse_bounded_json(o.model);
   std::fprintf(stderr, "genplug-dype-calibrate: %s at %s, %d units; phase 1 of 2: when the model settles layout\n",
                o.method.c_str(), size.label.c_str(), o.units);
   CalibrationResult r;
   r.method = o.method, r.size = size, r.units = o.units;
   r.settle = run_settle_phase(o, size, model_config);
-  apply_settle_override(o, r.settle.settling);
-  std::fprintf(stderr, "genplug-dype-calibrate: %s%s; phase 2 of 2: %s\n", r.settle.settling.reason.c_str(),
-               r.settle.settling.settled ? (" at sigma " + std::to_string(r.settle.settling.sigma)).c_str() : "",
-               r.settle.settling.settled ? "the sweep of schedule shapes" : "skipped");
+  r.sweep_around = sweep_point(o, r.settle.settling);
+  std::fprintf(stderr, "genplug-dype-calibrate: measured %s; phase 2 of 2: %s\n", r.settle.settling.reason.c_str(),
+               r.sweep_around.settled ? ("the sweep around sigma " + std::to_string(r.sweep_around.sigma)).c_str()
+                                      : "skipped");
   choose_shape(o, size, model_config, r);
   r.seconds = seconds_since(start);
   const std::filesystem::path written = write_calibration(o.out, r, o.arguments);

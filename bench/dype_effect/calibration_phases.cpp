@@ -5,6 +5,9 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <stdexcept>
+
+#include <stdlib.h>  // mkdtemp
 
 #include <nlohmann/json.hpp>
 
@@ -46,6 +49,29 @@ Experiment one_size_experiment(const CalibrationOptions& o, const Size& size, st
 
 // ---- Rendering and scoring ----
 
+// A folder of its own for a phase's EXRs (each deleted as soon as its picture is back) inside `out`, removed with
+// whatever is left when the phase ends, also by an exception: runs sharing `out` and the user's own files there
+// are never touched.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const fs::path& out) {
+    fs::create_directories(out);
+    std::string pattern = (out / ".calibrate-tmp-XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw std::runtime_error("cannot create a scratch folder in " + out.string());
+    path_ = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
 // A phase's progress on stderr: renders done, elapsed, ETA; at most one line per 10 s, and the last.
 class Countdown {
  public:
@@ -72,8 +98,8 @@ Records render_and_score(const Experiment& e, const PluginFacts& facts, const Ca
                          const json& model_config, const std::string& phase) {
   const Size& size = e.sizes.front();
   const SizeFacts& sf = facts.sizes.at(size.label);
-  fs::create_directories(o.out / "tmp");
-  CellRenderer renderer(e, facts, model_config, o.out / "tmp", o.plugin_path);
+  const ScratchDir scratch(o.out);
+  CellRenderer renderer(e, facts, model_config, scratch.path(), o.plugin_path);
   const mini::SlicedDirections directions = directions_for(size);
   std::vector<mini::RadialSpectrum> reference;
   for (const Unit& u : e.units) reference.push_back(exact_spectrum(size, u));
@@ -88,7 +114,6 @@ Records render_and_score(const Experiment& e, const PluginFacts& facts, const Ca
     }
   }
   for (const auto& [alias, target] : sf.alias_of) records[alias] = records.at(target);
-  fs::remove_all(o.out / "tmp");
   return records;
 }
 
@@ -154,8 +179,8 @@ SettlePhase run_settle_phase(const CalibrationOptions& o, const Size& size, cons
 
 // Scores of every swept shape, the official one (rendered in phase 1, on the same units) first.
 std::vector<ShapeScores> run_sweep_phase(const CalibrationOptions& o, const Size& size, const json& model_config,
-                                         const SettlePhase& settle) {
-  const std::vector<Shape> shapes = sweep_shapes(settle.settling);
+                                         const SettlePhase& settle, const Settling& around) {
+  const std::vector<Shape> shapes = sweep_shapes(around);
   std::vector<Config> configs;
   for (std::size_t i = 1; i < shapes.size(); ++i)
     configs.push_back({"shape-" + std::to_string(i), shape_posenc(o.method, shapes[i]), {}});

@@ -25,14 +25,15 @@ struct SettlePhase {
   std::map<std::string, ShapeScores> statics;  // pi, ntk, yarn (their `shape` is unused)
   double best_static_objects_right = 0;
   ShapeScores official;                // method M with its official schedule
-  Settling settling;
+  Settling settling;                   // measured on the curve
 };
 
 SettlePhase run_settle_phase(const CalibrationOptions& options, const Size& size, const nlohmann::json& model_config);
 
-// The scores of sweep_shapes(settle.settling), in that order; the official shape's are settle.official (rendered
-// in the first phase on the same units), the others are rendered here.
+// The scores of sweep_shapes(around), in that order; the official shape's are settle.official (rendered in the
+// first phase on the same units), the others are rendered here.
 std::vector<ShapeScores> run_sweep_phase(const CalibrationOptions& options, const Size& size,
-                                         const nlohmann::json& model_config, const SettlePhase& settle);
+                                         const nlohmann::json& model_config, const SettlePhase& settle,
+                                         const Settling& around);
 
 }  // namespace genplug::dype_effect

@@ -41,12 +41,21 @@ std::string fixed(double v, int digits = 3) {
 
 void write_atomically(const fs::path& path, const std::string& text) {
   const fs::path tmp = path.string() + ".tmp";
+  std::error_code ec;
   {
     std::ofstream out(tmp);
     out << text;
-    if (!out.flush()) throw std::runtime_error("cannot write " + tmp.string());
+    if (!out.flush()) {
+      fs::remove(tmp, ec);
+      throw std::runtime_error("cannot write " + tmp.string());
+    }
   }
-  fs::rename(tmp, path);
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    const std::string why = ec.message();
+    fs::remove(tmp, ec);
+    throw std::runtime_error("cannot write " + path.string() + ": " + why);
+  }
 }
 
 // ---- Markdown ----
@@ -88,6 +97,7 @@ json report_json(const CalibrationResult& r, const std::vector<std::string>& arg
           {"sigmas", r.settle.sigmas},
           {"settling_curve", settling_curve_json(r.settle)},
           {"settling", settling_json(r.settle.settling)},
+          {"sweep_around", settling_json(r.sweep_around)},
           {"static_methods", statics},
           {"best_static_objects_right", r.settle.best_static_objects_right},
           {"official", scores_json(r.settle.official)},
@@ -108,11 +118,15 @@ std::string report_markdown(const CalibrationResult& r) {
      << "interpolation) after.\n\n";
   curve_table(md, r.settle);
   md << "\nSettling: " << r.settle.settling.reason;
-  if (r.settle.settling.k > 0) md << " at k* = " << r.settle.settling.k;
-  if (r.settle.settling.settled) md << ", sigma_settle = " << fixed(r.settle.settling.sigma);
+  if (r.settle.settling.settled)
+    md << " at k* = " << r.settle.settling.k << ", sigma_settle = " << fixed(r.settle.settling.sigma);
   md << " (delta " << fixed(r.settle.settling.delta) << ").\n\n## Sweep\n\n";
-  if (r.sweep.empty()) md << "Not run: the model did not settle, so the official schedule is kept.\n";
-  else sweep_table(md, r.selection);
+  if (r.sweep.empty()) {
+    md << "Not run: the model did not settle, so the official schedule is kept.\n";
+  } else {
+    md << "Around sigma " << fixed(r.sweep_around.sigma) << " (" << r.sweep_around.reason << ").\n\n";
+    sweep_table(md, r.selection);
+  }
   md << "\n## Result\n\n`" << r.posenc.dump() << "`: " << r.selection.reason << ".\n\n"
      << "| posenc | objects right | layout | mean abs hf_dev |\n|---|---|---|---|\n";
   auto row = [&md](const std::string& name, const ShapeScores& s) {

@@ -16,6 +16,7 @@ struct CalibrationResult {
   Size size;
   int units = 0;
   SettlePhase settle;
+  Settling sweep_around;           // settle.settling, or the point --settle-sigma gave
   std::vector<ShapeScores> sweep;  // empty when the model did not settle
   Selection selection;
   ShapeScores chosen;              // the selected shape's scores (the official's when it is kept)

@@ -78,7 +78,9 @@ Experiment make_experiment(const ExperimentChoice& choice) {
     for (Config& c : ablation_configs()) e.configs.push_back(std::move(c));
   for (const Config& c : choice.extra_configs) {
     for (const Config& earlier : e.configs)
-      if (earlier.name == c.name) throw std::invalid_argument("config '" + c.name + "' given twice");
+      if (earlier.name == c.name)
+        throw std::invalid_argument("config '" + c.name + "' given twice (a --posenc NAME must differ from the "
+                                    "other rows' names)");
     e.configs.push_back(c);
   }
 

@@ -82,6 +82,7 @@ namespace {
 std::string feasibility(const ShapeScores& s, double best_static, double settled_layout, double delta) {
   if (s.objects_right < best_static - objects_right_tolerance) return "objects_right below the best static method's";
   if (s.layout < settled_layout - delta) return "layout below the settled layout";
+  if (!std::isfinite(s.abs_hf_dev)) return "hf_dev not finite";
   return "feasible";
 }
 

@@ -1,6 +1,7 @@
 // Per-model calibration of DyPE's dynamic schedule (docs/dype-effect.md section 6), the decisions without the
 // rendering: the switch configs that measure when a model settles its layout, the settled step, the sweep of
-// schedule shapes around it and the rule that picks one. calibrate.cpp renders and scores; this file decides.
+// schedule shapes around it and the rule that picks one. calibration_phases.cpp renders and scores; this file
+// decides.
 //
 // The dynamic methods release the interpolation on a fixed curve kappa(t) = lambda_s * u(t)^lambda_t, which
 // assumes the layout is settled early. Switch config C_k runs method M at full strength (kappa = lambda_s) for
@@ -40,10 +41,10 @@ struct Estimate {
 // Undefined (settled = false) when interpolating throughout does not help layout: L(N) <= L(0) + delta.
 struct Settling {
   bool settled = false;
-  int k = 0;           // -1: sigma given by the user (genplug-dype-calibrate --settle-sigma), not measured
+  int k = 0;
   double sigma = 0;
   double delta = 0;
-  std::string reason;  // "settled" or "no_layout_benefit" (or the user's override)
+  std::string reason;  // "settled" or "no_layout_benefit"
 };
 inline constexpr double minimum_layout_delta = 0.02;
 // `layout[i]` is L at `points[i]`; points as switch_points returns them (k = 0 first, k = N last).
@@ -72,7 +73,8 @@ struct ShapeScores {
   double abs_hf_dev = 0;     // unit mean of |hf_dev|
 };
 
-// Feasible: objects_right >= best_static_objects_right - 0.02 and layout >= settled_layout - delta. Among the
+// Feasible: objects_right >= best_static_objects_right - 0.02, layout >= settled_layout - delta and a finite
+// |hf_dev| (NaN pixels make it NaN). Among the
 // feasible, the smallest |hf_dev|; within 0.01 of it, the fewest fields changed, then the earlier shape. None
 // feasible: the official shape. `trace` says why, shape by shape.
 struct Selection {

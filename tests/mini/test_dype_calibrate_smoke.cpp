@@ -70,9 +70,10 @@ BOOST_AUTO_TEST_CASE(the_calibration_writes_its_three_files_and_no_temporary_one
   BOOST_TEST_REQUIRE(calibration().result.status == 0);
   for (const char* name : {"dy-yarn-2x.json", "dy-yarn-2x.report.json", "dy-yarn-2x.md"})
     BOOST_TEST(fs::is_regular_file(calibration().out / name), name);
-  BOOST_TEST(!fs::exists(calibration().out / "tmp"));
-  for (const auto& entry : fs::directory_iterator(calibration().out))
+  for (const auto& entry : fs::directory_iterator(calibration().out)) {
     BOOST_TEST(entry.path().extension() != ".tmp", entry.path());
+    BOOST_TEST(entry.path().filename().string().rfind(".calibrate-tmp-", 0) != 0, entry.path());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(the_settling_curve_has_a_point_per_switch_and_the_schedule_of_the_run) {
@@ -95,8 +96,9 @@ BOOST_AUTO_TEST_CASE(the_settling_curve_has_a_point_per_switch_and_the_schedule_
   BOOST_TEST(curve[1].at("tau").get<double>() == (sigmas[1] + sigmas[2]) / 2);
   BOOST_TEST(curve[2].at("tau").get<double>() == sigmas[3] / 2);
   for (const char* m : {"pi", "ntk", "yarn"}) BOOST_TEST(r.at("static_methods").contains(m), m);
-  BOOST_TEST(r.at("settling").at("sigma") == 0.6);
-  BOOST_TEST(r.at("settling").at("k").is_null());
+  BOOST_TEST(r.at("sweep_around").at("sigma") == 0.6);
+  BOOST_TEST(r.at("sweep_around").at("k").is_null());
+  BOOST_TEST(r.at("settling").contains("reason"));  // the measured point, reported beside the given one
 }
 
 BOOST_AUTO_TEST_CASE(the_sweep_holds_the_twelve_shapes_and_the_file_is_the_chosen_one) {
@@ -113,14 +115,43 @@ BOOST_AUTO_TEST_CASE(the_sweep_holds_the_twelve_shapes_and_the_file_is_the_chose
   double least = 1e300;
   for (const json& row : r.at("sweep"))
     if (row.at("verdict") == "feasible") least = std::min(least, row.at("abs_hf_dev").get<double>());
+  // Or, when no shape is feasible, the official one is kept.
   bool found = false;
   for (const json& row : r.at("sweep"))
     if (row.at("shape") == selection.at("shape")) {
       found = true;
-      BOOST_TEST(row.at("verdict") == "feasible");
-      BOOST_TEST(row.at("abs_hf_dev").get<double>() <= least + 0.01);
+      if (row.at("verdict") == "feasible") {
+        BOOST_TEST(row.at("abs_hf_dev").get<double>() <= least + 0.01);
+      } else {
+        BOOST_TEST(least == 1e300);  // none feasible
+        BOOST_TEST(selection.at("official") == true);
+      }
     }
   BOOST_TEST(found);
+}
+
+// Without --settle-sigma the sweep runs only when the measured curve settles; otherwise the official schedule is
+// written, with the sweep and its table left out. (The shipped weights do not settle; retrained ones may.)
+BOOST_AUTO_TEST_CASE(without_a_given_sigma_the_sweep_runs_only_when_the_model_settles) {
+  genplug::test::TempDir dir{"dype-calibrate-measured"};
+  const Run r = run("genplug-dype-calibrate", "--units 2 --steps 4 --size 4x1 --method dy-ntk --out " +
+                                                  (dir.path / "cal").string(), dir.path / "log.txt");
+  BOOST_TEST_REQUIRE(r.status == 0, r.log);
+  const json report = read_json(dir.path / "cal" / "dy-ntk-4x1.report.json");
+  std::stringstream md;
+  md << std::ifstream(dir.path / "cal" / "dy-ntk-4x1.md").rdbuf();
+  BOOST_TEST(report.at("sweep_around") == report.at("settling"));
+  if (report.at("settling").at("settled").get<bool>()) {
+    BOOST_TEST(report.at("sweep").size() == 12u);
+    BOOST_TEST(report.at("settling").at("k").get<int>() >= 1);
+  } else {
+    BOOST_TEST(report.at("settling").at("reason") == "no_layout_benefit");
+    BOOST_TEST(report.at("sweep").empty());
+    BOOST_TEST(report.at("selection").at("official") == true);
+    BOOST_TEST(read_json(dir.path / "cal" / "dy-ntk-4x1.json") ==
+               json::parse(R"({"plugin": "org.genplug.dype", "config": {"method": "dy-ntk"}})"));
+    BOOST_TEST(md.str().find("Not run") != std::string::npos);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(the_benchmark_renders_the_calibrated_file_as_a_row) {
@@ -163,9 +194,25 @@ BOOST_AUTO_TEST_CASE(bad_options_fail_with_a_message_and_write_nothing) {
                                                (dir.path / "bench").string(), dir.path / "log.txt");
   BOOST_TEST(r.status == 1);
   BOOST_TEST(r.log.find("is not a posenc ref") != std::string::npos, r.log);
+  const fs::path deep = dir.path / "deep.json";
+  std::ofstream(deep) << std::string(100000, '[') << std::string(100000, ']');
+  const struct {
+    std::string spec, message;
+  } refs[] = {{"dots=" + dir.path.string(), "is not a regular file"},
+              {"deep=" + deep.string(), "nested deeper than"},
+              {"extra=" + (dir.path / "extra.json").string(), "is not a posenc ref"},
+              {"..=" + (dir.path / "extra.json").string(), "NAME must start"},
+              {"rope=" + calibration().out.string() + "/dy-yarn-2x.json", "given twice"}};
+  std::ofstream(dir.path / "extra.json") << R"({"plugin": "org.genplug.dype", "junk": 1})";
+  for (const auto& c : refs) {
+    const Run bad = run("genplug-dype-effect", "--posenc " + c.spec + " --out " + (dir.path / "bench").string(),
+                        dir.path / "log.txt");
+    BOOST_TEST(bad.status == 1, c.spec);
+    BOOST_TEST(bad.log.find(c.message) != std::string::npos, c.spec << ": " << bad.log);
+  }
   const Run slash = run("genplug-dype-effect", "--posenc a/b=" + (dir.path / "not-a-ref.json").string() + " --out " +
                                                    (dir.path / "bench").string(), dir.path / "log.txt");
   BOOST_TEST(slash.status == 1);
-  BOOST_TEST(slash.log.find("NAME may hold") != std::string::npos, slash.log);
+  BOOST_TEST(slash.log.find("NAME must start") != std::string::npos, slash.log);
   BOOST_TEST(!fs::exists(dir.path / "bench"));
 }

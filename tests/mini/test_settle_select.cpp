@@ -4,6 +4,7 @@
 #define BOOST_TEST_MODULE settle_select
 #include <boost/test/unit_test.hpp>
 
+#include <limits>
 #include <set>
 #include <stdexcept>
 #include <tuple>
@@ -158,4 +159,17 @@ BOOST_AUTO_TEST_CASE(with_no_feasible_shape_the_official_one_is_kept) {
   BOOST_TEST(de::fields_changed(kept.shape) == 0);
   BOOST_TEST(kept.reason.find("no feasible shape") != std::string::npos);
   BOOST_TEST(kept.trace[1].at("verdict").get<std::string>().find("layout") != std::string::npos);
+}
+
+// NaN pixels give a NaN |hf_dev|: such a shape is out, and with only such shapes the official one is kept.
+BOOST_AUTO_TEST_CASE(a_shape_with_a_non_finite_hf_dev_is_not_feasible) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<de::ShapeScores> s = {scores(de::official_shape, 0.5, 0.8, nan),
+                                          scores({0.6, 0.0, 1.0}, 0.5, 0.8, nan)};
+  const de::Selection kept = de::select_shape(s, 0.5, 0.8, 0.02);
+  BOOST_TEST(kept.official);
+  BOOST_TEST(kept.trace[1].at("verdict") == "hf_dev not finite");
+  std::vector<de::ShapeScores> one_finite = s;
+  one_finite[1].abs_hf_dev = 0.3;
+  BOOST_TEST(!de::select_shape(one_finite, 0.5, 0.8, 0.02).official);
 }
