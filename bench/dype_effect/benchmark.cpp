@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <genplug/internal/bounded_json.hpp>
+
 #include "bootstrap_replicates.hpp"
 #include "plugin_facts.hpp"
 #include "progress.hpp"
@@ -21,6 +23,7 @@
 #include "render_cells.hpp"
 #include "render_record.hpp"
 #include "report.hpp"
+#include "scratch_dir.hpp"
 #include "summarise.hpp"
 #include "work_queue.hpp"
 
@@ -432,7 +435,6 @@ void render_and_report(const Options& o, const Experiment& e, const PluginFacts&
   const auto main_start = Clock::now();
   render_and_score(e, facts, renderer, cells, tracker);
   const double main_seconds = seconds_since(main_start);
-  fs::remove_all(o.out / "tmp");
   tracker.print("rendered and scored", true);
   write_cell_scores(o.out, e, facts, cells);
 
@@ -458,10 +460,9 @@ int run_benchmark(const Options& o) {
   const auto run_start = Clock::now();
   const Experiment e = make_experiment(o.choice);
   const double budget = o.budget_minutes.value_or(e.set == "reduced" ? 30.0 : 0.0);
-  const fs::path tmp = o.out / "tmp";
-  fs::create_directories(tmp);
+  const json model_config = internal::parse_bounded_json(o.model);
+  const ScratchDir tmp(o.out, ".dype-effect-tmp-");  // the renders' EXRs, each deleted once its picture is back
   fs::create_directories(o.out / "grids");
-  const json model_config = json::parse(o.model);
   const json scheduler_base = {{"schedule", "flux"}, {"sampler", "euler"}};
   json run = run_header(o, e, budget);
 
@@ -471,7 +472,7 @@ int run_benchmark(const Options& o) {
   const PluginFacts facts = read_plugin_facts(e, model_config, scheduler_base, o.plugin_path);
   const double facts_seconds = seconds_since(t);
   t = Clock::now();
-  CellRenderer renderer(e, facts, model_config, tmp, o.plugin_path);
+  CellRenderer renderer(e, facts, model_config, tmp.path(), o.plugin_path);
   const double setup_seconds = seconds_since(t);
   describe_setup(run, e, facts, model_config, renderer.job_count());
 
@@ -481,10 +482,7 @@ int run_benchmark(const Options& o) {
   run["probe"] = probe_json(probe);
   run["timings"] = {{"plugin_facts_seconds", facts_seconds}, {"pipeline_setup_seconds", setup_seconds}};
   write_json(o.out / "run.json", run);
-  if (const std::optional<int> status = stop_after_probe(o, probe.estimate(), budget)) {
-    fs::remove_all(tmp);
-    return *status;
-  }
+  if (const std::optional<int> status = stop_after_probe(o, probe.estimate(), budget)) return *status;
   render_and_report(o, e, facts, renderer, cells, probe, run, run_start);
   return 0;
 }

@@ -5,9 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
-#include <stdexcept>
-
-#include <stdlib.h>  // mkdtemp
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +15,7 @@
 #include "real_sets.hpp"
 #include "render_cells.hpp"
 #include "render_record.hpp"
+#include "scratch_dir.hpp"
 #include "settle.hpp"
 
 namespace genplug::dype_effect {
@@ -49,29 +47,6 @@ Experiment one_size_experiment(const CalibrationOptions& o, const Size& size, st
 
 // ---- Rendering and scoring ----
 
-// A folder of its own for a phase's EXRs (each deleted as soon as its picture is back) inside `out`, removed with
-// whatever is left when the phase ends, also by an exception: runs sharing `out` and the user's own files there
-// are never touched.
-class ScratchDir {
- public:
-  explicit ScratchDir(const fs::path& out) {
-    fs::create_directories(out);
-    std::string pattern = (out / ".calibrate-tmp-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("cannot create a scratch folder in " + out.string());
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 // A phase's progress on stderr: renders done, elapsed, ETA; at most one line per 10 s, and the last.
 class Countdown {
  public:
@@ -98,7 +73,7 @@ Records render_and_score(const Experiment& e, const PluginFacts& facts, const Ca
                          const json& model_config, const std::string& phase) {
   const Size& size = e.sizes.front();
   const SizeFacts& sf = facts.sizes.at(size.label);
-  const ScratchDir scratch(o.out);
+  const ScratchDir scratch(o.out, ".calibrate-tmp-");
   CellRenderer renderer(e, facts, model_config, scratch.path(), o.plugin_path);
   const mini::SlicedDirections directions = directions_for(size);
   std::vector<mini::RadialSpectrum> reference;

@@ -24,7 +24,7 @@ namespace genplug::dype_effect {
 class CellRenderer {
  public:
   // Jobs for every size x config rendered there (configs aliased at a size are not) x unit. The scheduler config
-  // is facts.scheduler_config (mu pinned). `tmp` must exist.
+  // is facts.scheduler_config (mu pinned). `tmp` must exist (scratch_dir.hpp); the EXRs go there.
   CellRenderer(const Experiment& experiment, const PluginFacts& facts, const nlohmann::json& model_config,
                const std::filesystem::path& tmp, const std::vector<std::filesystem::path>& plugin_path);
 
