@@ -4,6 +4,7 @@
 //   flux_forward                                   the bench config (defaults below)
 //   flux_forward --attention-only --tokens 4096 --heads 24
 //   flux_forward --gemm 2048
+//   flux_forward --rotary-only --img-tokens 65536   the rotary tables' rebuild against the forward it precedes
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -37,7 +38,7 @@ struct Options {
   int64_t in_channels = 64, context = 4096, vec = 768;
   std::string dtype = "f32", device = "cpu";
   int repeat = 5, threads = 0;
-  bool attention_only = false;
+  bool attention_only = false, rotary_only = false;
   int64_t tokens = 4096, head_dim = 128, gemm = 0;
   int64_t attention_budget_mb = flux::kDefaultAttentionBudgetBytes >> 20;
   uint64_t seed = 0;
@@ -175,6 +176,36 @@ json run_forward(const Options& o, torch::Dtype dtype, torch::Device device) {
   return report(cfg, times, bench::flux_forward_flops(c, o.img_tokens, o.txt_tokens));
 }
 
+// The cos/sin tables the plugin rebuilds before every evaluation (DyPE's spectrum changes with sigma), timed at
+// the bench model's token count, against the least time the forward they precede can take: its counted FLOPs at
+// the fp32 GEMM rate measured here (a 1024^3 product; the forward runs slower than that, so the share printed
+// is an upper bound).
+json run_rotary(const Options& o, torch::Device device) {
+  const std::vector<int64_t> axes = parse_axes(o.axes);
+  const auto [rows, cols] = grid_for(o.img_tokens);
+  const flux::RotarySpectrum spectrum = flux::plain_spectrum(axes, 10000.0);
+  const Timing tables = time_runs(o.repeat, device, [&] {
+    flux::rotary_tables(flux::flux_position_ids(o.txt_tokens, rows, cols, int64_t(axes.size())), spectrum, device);
+  });
+  Options gemm = o;
+  gemm.gemm = 1024;
+  const json rate = run_gemm(gemm, torch::kFloat32, device);
+  flux::FluxConfig c;
+  c.hidden_size = o.hidden, c.num_heads = o.heads, c.depth = o.double_blocks, c.depth_single_blocks = o.single_blocks;
+  c.axes_dim = axes, c.in_channels = c.out_channels = o.in_channels, c.context_in_dim = o.context, c.vec_in_dim = o.vec;
+  const double forward_gflop = bench::flux_forward_flops(c, o.img_tokens, o.txt_tokens) / 1e9;
+  const double forward_ms_at_gemm_rate = forward_gflop / rate.at("gflops_per_s").get<double>() * 1e3;
+  return {{"config", {{"mode", "rotary"}, {"img_tokens", o.img_tokens}, {"txt_tokens", o.txt_tokens},
+                      {"grid", {rows, cols}}, {"axes", axes}, {"hidden", o.hidden}, {"heads", o.heads},
+                      {"double", o.double_blocks}, {"single", o.single_blocks}, {"threads", at::get_num_threads()}}},
+          {"tables_median_ms", tables.median_ms},
+          {"tables_min_ms", tables.min_ms},
+          {"gemm_gflops_per_s", rate.at("gflops_per_s")},
+          {"forward_gflop", forward_gflop},
+          {"forward_ms_at_gemm_rate", forward_ms_at_gemm_rate},
+          {"tables_share_of_forward_at_most", tables.median_ms / forward_ms_at_gemm_rate}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -197,6 +228,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", o.threads, "torch intra-op threads (0: libtorch default)")->capture_default_str();
   app.add_option("--seed", o.seed, "weights and inputs seed")->capture_default_str();
   app.add_flag("--attention-only", o.attention_only, "time attention alone on random q, k, v");
+  app.add_flag("--rotary-only", o.rotary_only,
+               "time the rotary tables' rebuild at --img-tokens + --txt-tokens against the forward's FLOPs");
   app.add_option("--tokens", o.tokens, "attention-only: tokens")->capture_default_str();
   app.add_option("--head-dim", o.head_dim, "attention-only: head dim")->capture_default_str();
   app.add_option("--attention-budget-mb", o.attention_budget_mb, "memory of one attention chunk (libtorch < 2)")
@@ -208,9 +241,10 @@ int main(int argc, char** argv) {
     if (o.threads > 0) at::set_num_threads(o.threads);
     const torch::Dtype dtype = flux::parse_dtype(o.dtype);
     const torch::Device device = flux::parse_device(o.device);
-    json result = o.gemm > 0 ? run_gemm(o, dtype, device)
-                  : o.attention_only ? run_attention(o, dtype, device)
-                                     : run_forward(o, dtype, device);
+    json result = o.gemm > 0            ? run_gemm(o, dtype, device)
+                  : o.attention_only    ? run_attention(o, dtype, device)
+                  : o.rotary_only       ? run_rotary(o, device)
+                                        : run_forward(o, dtype, device);
     std::cout << result.dump() << std::endl;
   } catch (const c10::Error& e) {
     std::cerr << "flux_forward: " << e.what_without_backtrace() << std::endl;
