@@ -86,6 +86,8 @@ ASAN_OPTIONS=$(IFS=:; echo "${asan_options[*]}")
 export ASAN_OPTIONS
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:report_error_type=1:exitcode=86"
 export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0:exitcode=86"
+# One BLAS thread per test: ctest -j2 runs two at once (scripts/test.sh says why); the caller's value wins.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 # TSan's options are set where it runs (tests/abi sets its own per test; ours add the suppressions file).
 tsan_options="halt_on_error=1:exitcode=66:second_deadlock_stack=1:history_size=4:suppressions=$supp/tsan.supp"
 
