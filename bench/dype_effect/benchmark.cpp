@@ -463,13 +463,12 @@ int run_benchmark(const Options& o) {
   const json model_config = internal::parse_bounded_json(o.model);
   const ScratchDir tmp(o.out, ".dype-effect-tmp-");  // the renders' EXRs, each deleted once its picture is back
   fs::create_directories(o.out / "grids");
-  const json scheduler_base = {{"schedule", "flux"}, {"sampler", "euler"}};
   json run = run_header(o, e, budget);
 
   std::fprintf(stderr, "genplug-dype-effect: %s set, %zu units, %zu sizes, %zu configs; reading the plugins\n",
                e.set.c_str(), e.units.size(), e.sizes.size(), e.configs.size());
   auto t = Clock::now();
-  const PluginFacts facts = read_plugin_facts(e, model_config, scheduler_base, o.plugin_path);
+  const PluginFacts facts = read_plugin_facts(e, model_config, benchmark_scheduler_config(), o.plugin_path);
   const double facts_seconds = seconds_since(t);
   t = Clock::now();
   CellRenderer renderer(e, facts, model_config, tmp.path(), o.plugin_path);

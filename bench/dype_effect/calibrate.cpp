@@ -58,11 +58,7 @@ void choose_shape(const CalibrationOptions& o, const Size& size, const nlohmann:
                          "): the official schedule is kept";
     r.selection.trace = nlohmann::json::array();
   }
-  r.chosen = r.settle.official;
-  for (const ShapeScores& s : r.sweep)
-    if (s.shape.start_sigma == r.selection.shape.start_sigma && s.shape.end_sigma == r.selection.shape.end_sigma &&
-        s.shape.lambda_t == r.selection.shape.lambda_t)
-      r.chosen = s;
+  r.chosen = r.selection.index ? r.sweep.at(*r.selection.index) : r.settle.official;
   r.posenc = shape_posenc(o.method, r.selection.shape);
 }
 

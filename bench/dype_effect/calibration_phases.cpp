@@ -29,12 +29,6 @@ using Records = std::map<std::string, std::vector<RenderRecord>>;  // by config,
 // The static methods beside the switch configs: the best one's objects_right is the sweep's floor.
 const std::vector<std::string> kStaticMethods = {"pi", "ntk", "yarn"};
 
-// The scheduler as the benchmark runs it (read_plugin_facts pins mu to the training size's value).
-const json& scheduler_config() {
-  static const json config = {{"schedule", "flux"}, {"sampler", "euler"}};
-  return config;
-}
-
 Experiment one_size_experiment(const CalibrationOptions& o, const Size& size, std::vector<Config> configs) {
   Experiment e;
   e.set = "calibration";
@@ -122,8 +116,8 @@ std::string switch_name(const SwitchPoint& p) { return "switch-k" + std::to_stri
 SettlePhase run_settle_phase(const CalibrationOptions& o, const Size& size, const json& model_config) {
   SettlePhase p;
   const Config official{"official", posenc_of_method(o.method), {}};
-  const PluginFacts first =
-      read_plugin_facts(one_size_experiment(o, size, {official}), model_config, scheduler_config(), o.plugin_path);
+  const PluginFacts first = read_plugin_facts(one_size_experiment(o, size, {official}), model_config,
+                                              benchmark_scheduler_config(), o.plugin_path);
   p.sigmas = first.sizes.at(size.label).sigmas, p.mu = first.mu, p.steps = first.steps;
   p.points = switch_points(p.sigmas, o.stride);
   std::vector<Config> configs;
@@ -132,7 +126,7 @@ SettlePhase run_settle_phase(const CalibrationOptions& o, const Size& size, cons
   for (const SwitchPoint& point : p.points)
     configs.push_back({switch_name(point), switch_posenc(o.method, point), {}});
   const Experiment e = one_size_experiment(o, size, configs);
-  const PluginFacts facts = read_plugin_facts(e, model_config, scheduler_config(), o.plugin_path);
+  const PluginFacts facts = read_plugin_facts(e, model_config, benchmark_scheduler_config(), o.plugin_path);
   const Records records = render_and_score(e, facts, o, model_config, "settling");
 
   const Resampling resampling = make_resampling(o.units);
@@ -160,7 +154,7 @@ std::vector<ShapeScores> run_sweep_phase(const CalibrationOptions& o, const Size
   for (std::size_t i = 1; i < shapes.size(); ++i)
     configs.push_back({"shape-" + std::to_string(i), shape_posenc(o.method, shapes[i]), {}});
   const Experiment e = one_size_experiment(o, size, configs);
-  const PluginFacts facts = read_plugin_facts(e, model_config, scheduler_config(), o.plugin_path);
+  const PluginFacts facts = read_plugin_facts(e, model_config, benchmark_scheduler_config(), o.plugin_path);
   const Records records = render_and_score(e, facts, o, model_config, "sweep");
   std::vector<ShapeScores> scores = {settle.official};
   for (std::size_t i = 1; i < shapes.size(); ++i)

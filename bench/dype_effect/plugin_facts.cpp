@@ -38,6 +38,11 @@ json scheduler_parameter(const host::PluginRecord& flowmatch, const json& config
 
 }  // namespace
 
+const json& benchmark_scheduler_config() {
+  static const json config = {{"schedule", "flux"}, {"sampler", "euler"}};
+  return config;
+}
+
 const std::string& rendered_config(const SizeFacts& facts, const std::string& config) {
   const auto it = facts.alias_of.find(config);
   return it == facts.alias_of.end() ? config : it->second;

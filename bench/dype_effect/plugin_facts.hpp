@@ -40,6 +40,9 @@ struct PluginFacts {
   std::map<std::string, SizeFacts> sizes;  // by size label
 };
 
+// The scheduler both programs run: flowmatch's flux schedule with Euler, mu not pinned (read_plugin_facts pins it).
+const nlohmann::json& benchmark_scheduler_config();
+
 // `scheduler_config` is the unpinned flowmatch config (e.g. {"schedule": "flux", "sampler": "euler"}); it must
 // not pin mu itself. Throws std::runtime_error when the plugin's schedule disagrees with the computed pin.
 PluginFacts read_plugin_facts(const Experiment& experiment, const nlohmann::json& model_config,

@@ -113,6 +113,7 @@ Selection select_shape(const std::vector<ShapeScores>& scores, double best_stati
   for (const ShapeScores* s : feasible)  // in sweep order, so the earlier shape wins a full tie
     if (s->abs_hf_dev <= best_hf + hf_dev_tie && (!chosen || preferred(*s, *chosen))) chosen = s;
   selection.shape = chosen->shape;
+  selection.index = std::size_t(chosen - scores.data());
   selection.official = fields_changed(chosen->shape) == 0;
   selection.reason = "least |hf_dev| of the feasible shapes, ties within 0.01 to the fewest fields changed";
   return selection;

@@ -9,6 +9,7 @@
 // sigma_{k-1} and sigma_k); the mean layout L(k) of its renders rises from L(0) (never interpolated) to L(N)
 // (interpolated throughout) and the settled step is where it stops rising.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,7 @@ struct ShapeScores {
 struct Selection {
   Shape shape;
   bool official = true;
+  std::optional<std::size_t> index;  // the chosen entry of `scores`; none when no shape is feasible
   std::string reason;
   nlohmann::json trace;
 };

@@ -138,7 +138,8 @@ json run_attention(const Options& o, torch::Dtype dtype, torch::Device device) {
   return report(cfg, times, bench::attention_flops(double(o.tokens), double(o.heads), double(o.head_dim)));
 }
 
-json run_forward(const Options& o, torch::Dtype dtype, torch::Device device) {
+// The transformer's shapes from the command line, validated.
+flux::FluxConfig bench_flux_config(const Options& o) {
   flux::FluxConfig c;
   c.hidden_size = o.hidden;
   c.num_heads = o.heads;
@@ -149,6 +150,11 @@ json run_forward(const Options& o, torch::Dtype dtype, torch::Device device) {
   c.context_in_dim = o.context;
   c.vec_in_dim = o.vec;
   flux::validate_flux_config(c);
+  return c;
+}
+
+json run_forward(const Options& o, torch::Dtype dtype, torch::Device device) {
+  const flux::FluxConfig c = bench_flux_config(o);
   flux::FluxTransformer model(flux::random_flux_weights(c, o.seed, dtype, device), c, dtype, device);
   model.set_attention_budget(o.attention_budget_mb << 20);
 
@@ -181,18 +187,16 @@ json run_forward(const Options& o, torch::Dtype dtype, torch::Device device) {
 // the fp32 GEMM rate measured here (a 1024^3 product; the forward runs slower than that, so the share printed
 // is an upper bound).
 json run_rotary(const Options& o, torch::Device device) {
-  const std::vector<int64_t> axes = parse_axes(o.axes);
+  const flux::FluxConfig c = bench_flux_config(o);
+  const std::vector<int64_t>& axes = c.axes_dim;
   const auto [rows, cols] = grid_for(o.img_tokens);
-  const flux::RotarySpectrum spectrum = flux::plain_spectrum(axes, 10000.0);
+  const flux::RotarySpectrum spectrum = flux::plain_spectrum(axes, c.theta);
   const Timing tables = time_runs(o.repeat, device, [&] {
     flux::rotary_tables(flux::flux_position_ids(o.txt_tokens, rows, cols, int64_t(axes.size())), spectrum, device);
   });
   Options gemm = o;
   gemm.gemm = 1024;
   const json rate = run_gemm(gemm, torch::kFloat32, device);
-  flux::FluxConfig c;
-  c.hidden_size = o.hidden, c.num_heads = o.heads, c.depth = o.double_blocks, c.depth_single_blocks = o.single_blocks;
-  c.axes_dim = axes, c.in_channels = c.out_channels = o.in_channels, c.context_in_dim = o.context, c.vec_in_dim = o.vec;
   const double forward_gflop = bench::flux_forward_flops(c, o.img_tokens, o.txt_tokens) / 1e9;
   const double forward_ms_at_gemm_rate = forward_gflop / rate.at("gflops_per_s").get<double>() * 1e3;
   return {{"config", {{"mode", "rotary"}, {"img_tokens", o.img_tokens}, {"txt_tokens", o.txt_tokens},

@@ -6,15 +6,13 @@
 #define BOOST_TEST_MODULE dype_calibrate_smoke
 #include <boost/test/unit_test.hpp>
 
-#include <sys/wait.h>
-
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "subprocess.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -22,18 +20,17 @@ using nlohmann::json;
 
 namespace {
 
+using Args = std::vector<std::string>;
+
 struct Run {
   int status = -1;
-  std::string log;
+  std::string log;  // stdout, then stderr
 };
 
-Run run(const std::string& program, const std::string& arguments, const fs::path& log_file) {
-  const std::string cmd = std::string(GENPLUG_BINARY_DIR) + "/bin/" + program + " " + arguments + " > " +
-                          log_file.string() + " 2>&1";
-  const int s = std::system(cmd.c_str());
-  std::stringstream text;
-  text << std::ifstream(log_file).rdbuf();
-  return {WIFEXITED(s) ? WEXITSTATUS(s) : -1, text.str()};
+Run run(const std::string& program, Args arguments) {
+  arguments.insert(arguments.begin(), std::string(GENPLUG_BINARY_DIR) + "/bin/" + program);
+  const genplug::test::ProcessResult r = genplug::test::run_process(arguments);
+  return {r.exit_code, r.out + r.err};
 }
 
 json read_json(const fs::path& path) {
@@ -47,9 +44,8 @@ json read_json(const fs::path& path) {
 struct Calibration {
   genplug::test::TempDir dir{"dype-calibrate-smoke"};
   fs::path out = dir.path / "cal";
-  Run result = run("genplug-dype-calibrate",
-                   "--units 2 --steps 4 --size 2x --method dy-yarn --settle-sigma 0.6 --out " + out.string(),
-                   dir.path / "log.txt");
+  Run result = run("genplug-dype-calibrate", {"--units", "2", "--steps", "4", "--size", "2x", "--method", "dy-yarn",
+                                              "--settle-sigma", "0.6", "--out", out.string()});
   json report, posenc;
   Calibration() {
     BOOST_TEST_MESSAGE("genplug-dype-calibrate output:\n" << result.log);
@@ -134,8 +130,8 @@ BOOST_AUTO_TEST_CASE(the_sweep_holds_the_twelve_shapes_and_the_file_is_the_chose
 // written, with the sweep and its table left out. (The shipped weights do not settle; retrained ones may.)
 BOOST_AUTO_TEST_CASE(without_a_given_sigma_the_sweep_runs_only_when_the_model_settles) {
   genplug::test::TempDir dir{"dype-calibrate-measured"};
-  const Run r = run("genplug-dype-calibrate", "--units 2 --steps 4 --size 4x1 --method dy-ntk --out " +
-                                                  (dir.path / "cal").string(), dir.path / "log.txt");
+  const Run r = run("genplug-dype-calibrate", {"--units", "2", "--steps", "4", "--size", "4x1", "--method", "dy-ntk",
+                                               "--out", (dir.path / "cal").string()});
   BOOST_TEST_REQUIRE(r.status == 0, r.log);
   const json report = read_json(dir.path / "cal" / "dy-ntk-4x1.report.json");
   std::stringstream md;
@@ -158,9 +154,8 @@ BOOST_AUTO_TEST_CASE(the_benchmark_renders_the_calibrated_file_as_a_row) {
   BOOST_TEST_REQUIRE(calibration().result.status == 0);
   const fs::path out = calibration().dir.path / "bench";
   const Run bench = run("genplug-dype-effect",
-                        "--units 1 --sizes 2x --methods dy-yarn --steps 4 --posenc dy-yarn-cal=" +
-                            (calibration().out / "dy-yarn-2x.json").string() + " --out " + out.string(),
-                        calibration().dir.path / "bench-log.txt");
+                        {"--units", "1", "--sizes", "2x", "--methods", "dy-yarn", "--steps", "4", "--posenc",
+                         "dy-yarn-cal=" + (calibration().out / "dy-yarn-2x.json").string(), "--out", out.string()});
   BOOST_TEST_REQUIRE(bench.status == 0, bench.log);
   const json run_json = read_json(out / "run.json");
   bool listed = false;
@@ -175,23 +170,23 @@ BOOST_AUTO_TEST_CASE(the_benchmark_renders_the_calibrated_file_as_a_row) {
 BOOST_AUTO_TEST_CASE(bad_options_fail_with_a_message_and_write_nothing) {
   genplug::test::TempDir dir{"dype-calibrate-bad"};
   const struct {
-    std::string arguments, message;
-  } cases[] = {{"--size 1x", "no axis is scaled"},
-               {"--size 5x", "unknown size '5x'"},
-               {"--method yarn", "not a dynamic method"},
-               {"--units 1", "--units must be at least 2"},
-               {"--stride 0", "--stride must be at least 1"},
-               {"--settle-sigma 1", "--settle-sigma must be in (0, 1)"}};
+    std::string option, value, message;
+  } cases[] = {{"--size", "1x", "no axis is scaled"},
+               {"--size", "5x", "unknown size '5x'"},
+               {"--method", "yarn", "not a dynamic method"},
+               {"--units", "1", "--units must be at least 2"},
+               {"--stride", "0", "--stride must be at least 1"},
+               {"--settle-sigma", "1", "--settle-sigma must be in (0, 1)"}};
   for (const auto& c : cases) {
-    const Run r = run("genplug-dype-calibrate", c.arguments + " --out " + (dir.path / "out").string(),
-                      dir.path / "log.txt");
-    BOOST_TEST(r.status == 1, c.arguments);
-    BOOST_TEST(r.log.find(c.message) != std::string::npos, c.arguments << ": " << r.log);
-    BOOST_TEST(!fs::exists(dir.path / "out"), c.arguments);
+    const Run r = run("genplug-dype-calibrate", {c.option, c.value, "--out", (dir.path / "out").string()});
+    BOOST_TEST(r.status == 1, c.option << " " << c.value);
+    BOOST_TEST(r.log.find(c.message) != std::string::npos, c.option << " " << c.value << ": " << r.log);
+    BOOST_TEST(!fs::exists(dir.path / "out"), c.option << " " << c.value);
   }
   std::ofstream(dir.path / "not-a-ref.json") << R"({"config": {"method": "yarn"}})";
-  const Run r = run("genplug-dype-effect", "--posenc x=" + (dir.path / "not-a-ref.json").string() + " --out " +
-                                               (dir.path / "bench").string(), dir.path / "log.txt");
+  const std::string bench_out = (dir.path / "bench").string();
+  const Run r = run("genplug-dype-effect", {"--posenc", "x=" + (dir.path / "not-a-ref.json").string(), "--out",
+                                            bench_out});
   BOOST_TEST(r.status == 1);
   BOOST_TEST(r.log.find("is not a posenc ref") != std::string::npos, r.log);
   const fs::path deep = dir.path / "deep.json";
@@ -205,13 +200,12 @@ BOOST_AUTO_TEST_CASE(bad_options_fail_with_a_message_and_write_nothing) {
               {"rope=" + calibration().out.string() + "/dy-yarn-2x.json", "given twice"}};
   std::ofstream(dir.path / "extra.json") << R"({"plugin": "org.genplug.dype", "junk": 1})";
   for (const auto& c : refs) {
-    const Run bad = run("genplug-dype-effect", "--posenc " + c.spec + " --out " + (dir.path / "bench").string(),
-                        dir.path / "log.txt");
+    const Run bad = run("genplug-dype-effect", {"--posenc", c.spec, "--out", bench_out});
     BOOST_TEST(bad.status == 1, c.spec);
     BOOST_TEST(bad.log.find(c.message) != std::string::npos, c.spec << ": " << bad.log);
   }
-  const Run slash = run("genplug-dype-effect", "--posenc a/b=" + (dir.path / "not-a-ref.json").string() + " --out " +
-                                                   (dir.path / "bench").string(), dir.path / "log.txt");
+  const Run slash =
+      run("genplug-dype-effect", {"--posenc", "a/b=" + (dir.path / "not-a-ref.json").string(), "--out", bench_out});
   BOOST_TEST(slash.status == 1);
   BOOST_TEST(slash.log.find("NAME must start") != std::string::npos, slash.log);
   BOOST_TEST(!fs::exists(dir.path / "bench"));

@@ -136,6 +136,8 @@ BOOST_AUTO_TEST_CASE(the_rule_picks_the_least_hf_dev_then_the_fewest_changes) {
       scores(three, 0.20, 0.90, 0.001)};   // objects_right too low
   const de::Selection chosen = de::select_shape(s, 0.5, 0.8, 0.02);
   BOOST_TEST(!chosen.official);
+  BOOST_TEST_REQUIRE(chosen.index.has_value());
+  BOOST_TEST(*chosen.index == 2u);
   BOOST_TEST(chosen.shape.start_sigma == 0.6);
   BOOST_TEST(chosen.shape.end_sigma == 0.0);
   BOOST_TEST(chosen.trace.size() == 4u);
@@ -156,6 +158,7 @@ BOOST_AUTO_TEST_CASE(with_no_feasible_shape_the_official_one_is_kept) {
                                           scores({0.6, 0.0, 1.0}, 0.49, 0.70, 0.1)};  // layout too low
   const de::Selection kept = de::select_shape(s, 0.5, 0.8, 0.02);
   BOOST_TEST(kept.official);
+  BOOST_TEST(!kept.index.has_value());
   BOOST_TEST(de::fields_changed(kept.shape) == 0);
   BOOST_TEST(kept.reason.find("no feasible shape") != std::string::npos);
   BOOST_TEST(kept.trace[1].at("verdict").get<std::string>().find("layout") != std::string::npos);
