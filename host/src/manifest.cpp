@@ -74,6 +74,15 @@ nlohmann::json parse_limited(Input&& input) {
   }
 }
 
+bool is_valid_utf8(const std::string& text) {
+  try {
+    (void)nlohmann::json(text).dump();  // nlohmann's serializer checks UTF-8 and throws type_error 316
+    return true;
+  } catch (const nlohmann::json::type_error&) {
+    return false;
+  }
+}
+
 // An override as echoed in messages: a huge one is not echoed whole; cut on a UTF-8 character boundary.
 std::string shown_override(const std::string& assignment) {
   if (assignment.size() <= 120) return assignment;
@@ -179,6 +188,8 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
   if (eq == std::string::npos || eq == 0) throw HostError(ErrorKind::manifest, bad + "expected PATH=VALUE");
   const std::string path = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
+  if (!is_valid_utf8(path))  // a key that is not UTF-8 would make every later dump of the manifest throw
+    throw HostError(ErrorKind::manifest, bad + "the path is not valid UTF-8");
   nlohmann::json value;
   try {
     value = parse_limited(text);
@@ -187,12 +198,9 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
   } catch (const nlohmann::json::out_of_range& e) {
     throw HostError(ErrorKind::manifest, bad + "a number is outside the range of a double: " + number_in(e.what()));
   } catch (const nlohmann::json::exception&) {
-    value = text;  // a bare word is a string: --set jobs.0.prompt=cat
-    try {
-      (void)value.dump();  // throws on invalid UTF-8: say so now, not after a job ran
-    } catch (const nlohmann::json::exception&) {
+    if (!is_valid_utf8(text))  // say so now, not when a job's JSON is dumped after a render
       throw HostError(ErrorKind::manifest, bad + "the value is not valid UTF-8");
-    }
+    value = text;  // a bare word is a string: --set jobs.0.prompt=cat
   }
   std::vector<std::string> keys = split(path, '.');
   if (!keys.empty() && keys[0] == "job") keys[0] = "jobs";

@@ -117,7 +117,10 @@ BOOST_AUTO_TEST_CASE(load_reports_an_unreadable_file_by_name) {
 }
 
 BOOST_AUTO_TEST_CASE(an_override_that_is_not_utf8_is_refused_up_front) {
-  BOOST_TEST(contains(error_of(minimal(), {"jobs.0.prompt=caf\xe9"}), "not valid UTF-8"));
+  BOOST_TEST(contains(error_of(minimal(), {"jobs.0.prompt=caf\xe9"}), "the value is not valid UTF-8"));
+  // A key that is not UTF-8 (found by fuzz_manifest): refused here, not when the manifest is dumped later.
+  BOOST_TEST(contains(error_of(minimal(), {"scheduler.config.\xff\xfe=1"}), "the path is not valid UTF-8"));
+  BOOST_TEST(contains(error_of(minimal(), {"jobs.0.caf\xe9=\"x\""}), "the path is not valid UTF-8"));
 }
 
 // The top-level "exr" holds every job's default EXR settings; a job's own "exr" replaces them key by key.
