@@ -2,14 +2,12 @@
 //
 // Vocabulary, loaded once: $GENPLUG_FUZZ_CLIP_VOCAB (a bpe_simple_vocab_16e6.txt.gz, a vocab.json or a folder
 // with vocab.json + merges.txt); else OpenAI's bpe_simple_vocab_16e6.txt.gz where the tests find it
-// (tests/golden/tokenizers, ../shared/golden/tokenizers); else a small generated vocab.json + merges.txt.
+// (tests/golden/tokenizers, ../shared/golden/tokenizers); else the mini model's vocab.json + merges.txt (all 256
+// byte units, 115 merges: models/mini/tokenizer, always in the tree).
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <stdexcept>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include <genplug/flux/text/clip_tokenizer.hpp>
 
@@ -24,26 +22,6 @@ namespace {
 const gt::ClipTokenizer* tokenizer = nullptr;
 int64_t vocab_size = 0;
 
-// Letters, their word-end forms and a few merges, with the two special tokens last (as in OpenAI's).
-fs::path small_vocabulary(const fs::path& dir) {
-  nlohmann::json vocab = nlohmann::json::object();
-  int64_t id = 0;
-  for (int b = 0x21; b <= 0x7E; ++b) vocab[std::string(1, char(b))] = id++;
-  for (int b = 0x21; b <= 0x7E; ++b) vocab[std::string(1, char(b)) + "</w>"] = id++;
-  const char* merges[][2] = {{"t", "h"}, {"th", "e</w>"}, {"c", "a"}, {"ca", "t</w>"}, {"a", "</w>"},
-                             {"o", "f</w>"}, {"r", "e"}, {"re", "d</w>"}, {"i", "n"}, {"in", "g</w>"}};
-  std::ofstream m(dir / "merges.txt");
-  m << "#version: 0.2\n";
-  for (const auto& pair : merges) {
-    m << pair[0] << ' ' << pair[1] << '\n';
-    vocab[std::string(pair[0]) + pair[1]] = id++;
-  }
-  vocab["<|startoftext|>"] = id++;
-  vocab["<|endoftext|>"] = id++;
-  std::ofstream(dir / "vocab.json") << vocab.dump();
-  return dir;
-}
-
 void check_ids(const std::vector<int64_t>& ids) {
   for (int64_t id : ids)
     if (id < 0 || id >= vocab_size) __builtin_trap();
@@ -52,12 +30,11 @@ void check_ids(const std::vector<int64_t>& ids) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  static gf::ScratchDir scratch;
   fs::path path = gf::env_path("GENPLUG_FUZZ_CLIP_VOCAB", {});
   for (const fs::path candidate : {fs::path(GENPLUG_SOURCE_DIR "/tests/golden/tokenizers/bpe_simple_vocab_16e6.txt.gz"),
                                    fs::path(GENPLUG_SOURCE_DIR "/../shared/golden/tokenizers/bpe_simple_vocab_16e6.txt.gz")})
     if (path.empty() && fs::exists(candidate)) path = candidate;
-  if (path.empty()) path = small_vocabulary(scratch.path());
+  if (path.empty()) path = GENPLUG_SOURCE_DIR "/models/mini/tokenizer";  // a clone without ../shared
   std::fprintf(stderr, "fuzz_clip_tokenizer: vocabulary %s\n", path.c_str());
   tokenizer = new gt::ClipTokenizer(gt::ClipTokenizer::load(path));
   vocab_size = tokenizer->vocab_size();
