@@ -17,9 +17,11 @@ inline constexpr std::uint64_t kTrainingSeedBase = std::uint64_t{1} << 40;
 torch::Tensor scene_tensor(std::uint64_t seed, int width, int height);
 
 // Autoencoder batch: per item a scene rendered at a random frame of 64..256 px per side (multiples of 8, any
-// aspect) and a random crop of crop x crop px from it, so the autoencoder sees objects, edges and stripe
-// widths at every scale the 1x..4x renders of issue #14 produce. [count, 3, crop, crop].
-torch::Tensor autoencoder_batch(std::uint64_t batch_seed, int count, int crop);
+// aspect) and a crop of crop x crop px from it, so the autoencoder sees objects, edges and stripe widths at
+// every scale the 1x..4x renders of issue #14 produce. [count, 3, crop, crop]. A share `object_crops` of the
+// crops is centred (within a quarter crop) on one of the scene's objects, the rest lie anywhere: uniform crops
+// of a large frame are mostly background, and objects' colours and kinds are what the detector reads.
+torch::Tensor autoencoder_batch(std::uint64_t batch_seed, int count, int crop, double object_crops = 0.0);
 
 // Transformer batch: `count` scenes at the training size, [count, 3, S, S], and their prompts.
 struct SceneBatch {

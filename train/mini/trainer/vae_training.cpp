@@ -40,7 +40,7 @@ flux::Autoencoder train_autoencoder(const VaeTraining& o) {
   log << "step,loss\n";
   for (long step = 0; step < o.steps; ++step) {
     set_rate(optimizer, scheduled_rate(o.rate, step, o.steps, 100));
-    const torch::Tensor x = autoencoder_batch(o.seed * 1000003 + std::uint64_t(step), o.batch, o.crop);
+    const torch::Tensor x = autoencoder_batch(o.seed * 1000003 + std::uint64_t(step), o.batch, o.crop, o.object_crops);
     const torch::Tensor moments = vae.encode_moments_recording(x);
     const torch::Tensor mean = moments.narrow(1, 0, z), logvar = moments.narrow(1, z, z).clamp(-30.0, 20.0);
     const torch::Tensor sample = mean + (0.5 * logvar).exp() * torch::randn_like(mean);

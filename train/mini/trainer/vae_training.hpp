@@ -12,6 +12,7 @@ struct VaeTraining {
   long steps = 2000;
   int batch = 16;
   int crop = 64;
+  double object_crops = 0.0;  // share of crops centred on an object (autoencoder_batch)
   double rate = 1e-3;        // AdamW peak; warm-up 100 steps, cosine to a tenth
   double kl_weight = 1e-6;   // keeps the posterior's variance from collapsing; the latent scale is set after
   std::uint64_t seed = 0;
