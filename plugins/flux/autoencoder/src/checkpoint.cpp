@@ -1,4 +1,5 @@
 // Loading the autoencoder from checkpoint tensors: key layout, config inferred from shapes, strict checks.
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -93,6 +94,10 @@ AutoencoderConfig infer_config(const vae::KeyMapping& mapping, const TensorSourc
                                std::to_string(channels) + " output channels, not a multiple of ch = " +
                                std::to_string(c.ch));
     c.ch_mult.push_back(channels / c.ch);
+    if (channels % c.norm_groups != 0)
+      throw std::runtime_error(name + ": " + std::to_string(channels) + " channels at level " + std::to_string(l) +
+                               " do not split into norm_groups = " + std::to_string(c.norm_groups) +
+                               " GroupNorm groups (norm_num_groups of the config.json beside the weights)");
   }
   if (reader.has("encoder.conv_in.weight")) c.in_channels = reader.conv_size("encoder.conv_in.weight", 1, levels);
   return c;
@@ -170,7 +175,8 @@ torch::Tensor to_torch(const safetensors::TensorInfo& info, const std::string& f
   }
 }
 
-// scaling_factor / shift_factor (and a shape cross-check) from a diffusers config.json beside the weights.
+// scaling_factor / shift_factor / norm_num_groups (and a shape cross-check) from a diffusers config.json beside
+// the weights.
 AutoencoderConfig factors_beside(const std::filesystem::path& weights) {
   AutoencoderConfig factors = AutoencoderConfig::flux();
   const auto folder = std::filesystem::is_directory(weights) ? weights : weights.parent_path();
@@ -191,6 +197,10 @@ AutoencoderConfig factors_beside(const std::filesystem::path& weights) {
   };
   factors.scale_factor = number("scaling_factor", factors.scale_factor);
   factors.shift_factor = number("shift_factor", 0.0);
+  const double groups = number("norm_num_groups", double(factors.norm_groups));
+  if (!(groups >= 1 && groups <= 4096) || groups != std::floor(groups))
+    throw std::runtime_error(path.string() + ": field 'norm_num_groups' must be a whole number from 1 to 4096");
+  factors.norm_groups = int64_t(groups);
   return factors;
 }
 

@@ -37,7 +37,7 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, 
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding));
 }
 
-GroupNorm32 group_norm(int64_t channels) { return GroupNorm32(channels); }
+GroupNorm group_norm(int64_t channels, int64_t groups) { return GroupNorm(channels, groups); }
 
 }  // namespace
 
@@ -60,13 +60,13 @@ void GroupNormSync::begin_tile(int64_t y0, int64_t y1, int64_t x0, int64_t x1, i
   next_layer = 0;
 }
 
-GroupNorm32Impl::GroupNorm32Impl(int64_t channels) {
+GroupNormImpl::GroupNormImpl(int64_t channels, int64_t groups) : groups(groups) {
   weight = register_parameter("weight", torch::ones({channels}));
   bias = register_parameter("bias", torch::zeros({channels}));
 }
 
-torch::Tensor GroupNorm32Impl::forward(const torch::Tensor& x, GroupNormSync* sync) {
-  if (!sync || (!sync->record && !sync->fixed)) return torch::group_norm(x, kGroups, weight, bias, kEps);
+torch::Tensor GroupNormImpl::forward(const torch::Tensor& x, GroupNormSync* sync) {
+  if (!sync || (!sync->record && !sync->fixed)) return torch::group_norm(x, groups, weight, bias, kEps);
   const size_t layer = sync->next_layer++;
   const int64_t b = x.size(0), c = x.size(1), height = x.size(2), width = x.size(3);
   if (sync->record) {
@@ -75,7 +75,7 @@ torch::Tensor GroupNorm32Impl::forward(const torch::Tensor& x, GroupNormSync* sy
     const auto owned = x.narrow(2, sync->own_y0 * sy, (sync->own_y1 - sync->own_y0) * sy)
                            .narrow(3, sync->own_x0 * sx, (sync->own_x1 - sync->own_x0) * sx)
                            .to(torch::kDouble)
-                           .reshape({b, kGroups, -1});
+                           .reshape({b, groups, -1});
     if (sync->current.size() <= layer) sync->current.resize(layer + 1);
     auto& sums = sync->current[layer];
     const auto sum = owned.sum(-1), squares = owned.pow(2).sum(-1);
@@ -83,7 +83,7 @@ torch::Tensor GroupNorm32Impl::forward(const torch::Tensor& x, GroupNormSync* sy
     sums.sum_of_squares = sums.sum_of_squares.defined() ? sums.sum_of_squares + squares : squares;
     sums.count += static_cast<double>(owned.size(2));
   }
-  if (!sync->fixed) return torch::group_norm(x, kGroups, weight, bias, kEps);
+  if (!sync->fixed) return torch::group_norm(x, groups, weight, bias, kEps);
   TORCH_CHECK(layer < sync->previous.size() && sync->previous[layer].count > 0,
               "GroupNormSync: no statistics recorded for GroupNorm layer ", layer);
   const auto& sums = sync->previous[layer];
@@ -92,16 +92,16 @@ torch::Tensor GroupNorm32Impl::forward(const torch::Tensor& x, GroupNormSync* sy
   // Normalise in float32 at least (as torch's group_norm kernels do for half types).
   const auto compute = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
   const auto inv_std = torch::rsqrt(variance + kEps).to(compute).unsqueeze(-1);
-  const auto normalized = (x.to(compute).reshape({b, kGroups, -1}) - mean.to(compute).unsqueeze(-1)) * inv_std;
+  const auto normalized = (x.to(compute).reshape({b, groups, -1}) - mean.to(compute).unsqueeze(-1)) * inv_std;
   return normalized.to(x.scalar_type()).reshape({b, c, height, width}) * weight.view({1, c, 1, 1}) +
          bias.view({1, c, 1, 1});
 }
 
 
-ResnetBlockImpl::ResnetBlockImpl(int64_t in_channels, int64_t out_channels) {
-  norm1 = register_module("norm1", group_norm(in_channels));
+ResnetBlockImpl::ResnetBlockImpl(int64_t in_channels, int64_t out_channels, int64_t groups) {
+  norm1 = register_module("norm1", group_norm(in_channels, groups));
   conv1 = register_module("conv1", conv(in_channels, out_channels, 3, 1, 1));
-  norm2 = register_module("norm2", group_norm(out_channels));
+  norm2 = register_module("norm2", group_norm(out_channels, groups));
   conv2 = register_module("conv2", conv(out_channels, out_channels, 3, 1, 1));
   if (in_channels != out_channels)
     nin_shortcut = register_module("nin_shortcut", conv(in_channels, out_channels, 1, 1, 0));
@@ -113,8 +113,8 @@ torch::Tensor ResnetBlockImpl::forward(const torch::Tensor& x, GroupNormSync* sy
   return (nin_shortcut ? nin_shortcut(x) : x) + h;
 }
 
-AttnBlockImpl::AttnBlockImpl(int64_t channels) {
-  norm = register_module("norm", group_norm(channels));
+AttnBlockImpl::AttnBlockImpl(int64_t channels, int64_t groups) {
+  norm = register_module("norm", group_norm(channels, groups));
   q = register_module("q", conv(channels, channels, 1, 1, 0));
   k = register_module("k", conv(channels, channels, 1, 1, 0));
   v = register_module("v", conv(channels, channels, 1, 1, 0));
@@ -151,10 +151,10 @@ torch::Tensor UpsampleImpl::forward(const torch::Tensor& x) {
   return conv(doubled);
 }
 
-MidBlockImpl::MidBlockImpl(int64_t channels) {
-  block_1 = register_module("block_1", ResnetBlock(channels, channels));
-  attn_1 = register_module("attn_1", AttnBlock(channels));
-  block_2 = register_module("block_2", ResnetBlock(channels, channels));
+MidBlockImpl::MidBlockImpl(int64_t channels, int64_t groups) {
+  block_1 = register_module("block_1", ResnetBlock(channels, channels, groups));
+  attn_1 = register_module("attn_1", AttnBlock(channels, groups));
+  block_2 = register_module("block_2", ResnetBlock(channels, channels, groups));
 }
 
 torch::Tensor MidBlockImpl::forward(const torch::Tensor& x, const AttentionChunking& chunking) {
@@ -170,10 +170,11 @@ namespace {
 
 void check_config(const AutoencoderConfig& c) {
   if (c.ch_mult.empty()) throw std::invalid_argument("AutoencoderConfig: ch_mult is empty");
+  if (c.norm_groups < 1) throw std::invalid_argument("AutoencoderConfig: norm_groups must be >= 1");
   for (int64_t m : c.ch_mult)
-    if (m <= 0 || (c.ch * m) % 32 != 0)
-      throw std::invalid_argument("AutoencoderConfig: every ch*ch_mult must be a positive multiple of 32 "
-                                  "(GroupNorm uses 32 groups); got ch " + std::to_string(c.ch) + " x " +
+    if (m <= 0 || (c.ch * m) % c.norm_groups != 0)
+      throw std::invalid_argument("AutoencoderConfig: every ch*ch_mult must be a positive multiple of norm_groups (" +
+                                  std::to_string(c.norm_groups) + "); got ch " + std::to_string(c.ch) + " x " +
                                   std::to_string(m));
   if (c.num_res_blocks < 1 || c.z_channels < 1 || c.in_channels < 1 || c.out_ch < 1)
     throw std::invalid_argument("AutoencoderConfig: num_res_blocks, z_channels and channel counts must be >= 1");
@@ -191,15 +192,15 @@ EncoderImpl::EncoderImpl(const AutoencoderConfig& c) {
     Level level;
     const int64_t out = c.ch * c.ch_mult[l];
     for (int64_t j = 0; j < c.num_res_blocks; ++j) {
-      level->block->push_back(ResnetBlock(channels, out));
+      level->block->push_back(ResnetBlock(channels, out, c.norm_groups));
       channels = out;
     }
     if (l != levels - 1) level->downsample = level->register_module("downsample", Downsample(channels));
     list->push_back(level);
     down.push_back(level);
   }
-  mid = register_module("mid", MidBlock(channels));
-  norm_out = register_module("norm_out", group_norm(channels));
+  mid = register_module("mid", MidBlock(channels, c.norm_groups));
+  norm_out = register_module("norm_out", group_norm(channels, c.norm_groups));
   conv_out = register_module("conv_out", conv(channels, 2 * c.z_channels, 3, 1, 1));
 }
 
@@ -218,14 +219,14 @@ DecoderImpl::DecoderImpl(const AutoencoderConfig& c) {
   const int64_t levels = static_cast<int64_t>(c.ch_mult.size());
   int64_t channels = c.ch * c.ch_mult.back();
   conv_in = register_module("conv_in", conv(c.z_channels, channels, 3, 1, 1));
-  mid = register_module("mid", MidBlock(channels));
+  mid = register_module("mid", MidBlock(channels, c.norm_groups));
   // Built lowest resolution first (execution order), stored by level index like BFL's `up.insert(0, ...)`.
   up.resize(levels);
   for (int64_t l = levels - 1; l >= 0; --l) {
     Level level;
     const int64_t out = c.ch * c.ch_mult[l];
     for (int64_t j = 0; j < c.num_res_blocks + 1; ++j) {
-      level->block->push_back(ResnetBlock(channels, out));
+      level->block->push_back(ResnetBlock(channels, out, c.norm_groups));
       channels = out;
     }
     if (l != 0) level->upsample = level->register_module("upsample", Upsample(channels));
@@ -233,7 +234,7 @@ DecoderImpl::DecoderImpl(const AutoencoderConfig& c) {
   }
   auto list = register_module("up", torch::nn::ModuleList());
   for (auto& level : up) list->push_back(level);
-  norm_out = register_module("norm_out", group_norm(channels));
+  norm_out = register_module("norm_out", group_norm(channels, c.norm_groups));
   conv_out = register_module("conv_out", conv(channels, c.out_ch, 3, 1, 1));
 }
 

@@ -33,23 +33,24 @@ struct GroupNormSync {
   void begin_tile(int64_t y0, int64_t y1, int64_t x0, int64_t x1, int64_t height, int64_t width);
 };
 
-// GroupNorm(32, C, eps 1e-6, affine), the only normalisation in the autoencoder; parameters `weight`, `bias`.
-struct GroupNorm32Impl : torch::nn::Module {
-  static constexpr int64_t kGroups = 32;
+// GroupNorm(groups, C, eps 1e-6, affine), the only normalisation in the autoencoder; parameters `weight`,
+// `bias`. FLUX and BFL use 32 groups (AutoencoderConfig::norm_groups).
+struct GroupNormImpl : torch::nn::Module {
   static constexpr double kEps = 1e-6;
-  explicit GroupNorm32Impl(int64_t channels);
+  GroupNormImpl(int64_t channels, int64_t groups);
   torch::Tensor forward(const torch::Tensor& x, GroupNormSync* sync = nullptr);
 
+  int64_t groups;
   torch::Tensor weight, bias;
 };
-TORCH_MODULE(GroupNorm32);
+TORCH_MODULE(GroupNorm);
 
 // x + conv2(swish(norm2(conv1(swish(norm1(x)))))), with a 1x1 nin_shortcut on x when channels change.
 struct ResnetBlockImpl : torch::nn::Module {
-  ResnetBlockImpl(int64_t in_channels, int64_t out_channels);
+  ResnetBlockImpl(int64_t in_channels, int64_t out_channels, int64_t groups);
   torch::Tensor forward(const torch::Tensor& x, GroupNormSync* sync = nullptr);
 
-  GroupNorm32 norm1{nullptr}, norm2{nullptr};
+  GroupNorm norm1{nullptr}, norm2{nullptr};
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::Conv2d nin_shortcut{nullptr};  // only when in != out
 };
@@ -57,10 +58,10 @@ TORCH_MODULE(ResnetBlock);
 
 // x + proj_out(attention(q, k, v)) over all pixels, single head, q/k/v/proj_out 1x1 convs.
 struct AttnBlockImpl : torch::nn::Module {
-  explicit AttnBlockImpl(int64_t channels);
+  AttnBlockImpl(int64_t channels, int64_t groups);
   torch::Tensor forward(const torch::Tensor& x, const AttentionChunking& chunking);
 
-  GroupNorm32 norm{nullptr};
+  GroupNorm norm{nullptr};
   torch::nn::Conv2d q{nullptr}, k{nullptr}, v{nullptr}, proj_out{nullptr};
 };
 TORCH_MODULE(AttnBlock);
@@ -85,7 +86,7 @@ TORCH_MODULE(Upsample);
 
 // block_1 -> attn_1 -> block_2 at the lowest resolution.
 struct MidBlockImpl : torch::nn::Module {
-  explicit MidBlockImpl(int64_t channels);
+  MidBlockImpl(int64_t channels, int64_t groups);
   torch::Tensor forward(const torch::Tensor& x, const AttentionChunking& chunking);
 
   ResnetBlock block_1{nullptr};
@@ -113,7 +114,7 @@ struct EncoderImpl : torch::nn::Module {
   torch::nn::Conv2d conv_in{nullptr};
   std::vector<Level> down;  // also registered as ModuleList "down"
   MidBlock mid{nullptr};
-  GroupNorm32 norm_out{nullptr};
+  GroupNorm norm_out{nullptr};
   torch::nn::Conv2d conv_out{nullptr};
 };
 TORCH_MODULE(Encoder);
@@ -131,7 +132,7 @@ struct DecoderImpl : torch::nn::Module {
   torch::nn::Conv2d conv_in{nullptr};
   MidBlock mid{nullptr};
   std::vector<Level> up;  // also registered as ModuleList "up"
-  GroupNorm32 norm_out{nullptr};
+  GroupNorm norm_out{nullptr};
   torch::nn::Conv2d conv_out{nullptr};
 };
 TORCH_MODULE(Decoder);

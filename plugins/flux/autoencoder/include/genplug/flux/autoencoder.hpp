@@ -14,7 +14,7 @@
 
 namespace genplug::flux {
 
-// BFL AutoEncoderParams. Everything except the two factors is inferred from checkpoint tensor shapes.
+// BFL AutoEncoderParams. Everything except the two factors and norm_groups is inferred from checkpoint tensor shapes.
 struct AutoencoderConfig {
   int64_t resolution = 256;  // informational only (BFL keeps it; the math does not use it)
   int64_t in_channels = 3;
@@ -23,6 +23,10 @@ struct AutoencoderConfig {
   std::vector<int64_t> ch_mult{1, 2, 4, 4};
   int64_t num_res_blocks = 2;
   int64_t z_channels = 16;
+  // GroupNorm groups of every normalisation (diffusers' `norm_num_groups`; BFL fixes 32). Shapes do not show
+  // it: a diffusers config.json beside the checkpoint gives it, else 32. At ch 32 the 32 groups hold one
+  // channel each, which removes every channel's mean per image; the mini model uses 8 (docs/mini-model.md).
+  int64_t norm_groups = 32;
   double scale_factor = 0.3611;
   double shift_factor = 0.1159;
 
@@ -75,9 +79,9 @@ class Autoencoder {
   // Loads a safetensors file. Accepts BFL names (`encoder.down.0.block.0.conv1.weight`, ...) with any prefix
   // in front of `encoder.`/`decoder.` (`ae.`, `vae.`, `first_stage_model.`, ... — tensors outside the
   // autoencoder are ignored) and diffusers AutoencoderKL names (`decoder.up_blocks.0.resnets.0...`). The
-  // config is inferred from tensor shapes. scale/shift: those of `factors` when given, else a diffusers
-  // AutoencoderKL `config.json` beside the file when there is one (its shapes are then checked too), else the
-  // FLUX values. A checkpoint without encoder tensors loads decode-only (encode() then throws). Sharded
+  // config is inferred from tensor shapes. scale/shift and norm_groups: those of `factors` when given, else a
+  // diffusers AutoencoderKL `config.json` beside the file when there is one (`scaling_factor`, `shift_factor`,
+  // `norm_num_groups`; its shapes are then checked too), else the FLUX values. A checkpoint without encoder tensors loads decode-only (encode() then throws). Sharded
   // checkpoints (`*.safetensors.index.json`, folders) work as in genplug::safetensors::Checkpoint.
   // Errors name the file and the tensor.
   static Autoencoder from_checkpoint(const std::filesystem::path& path,
@@ -86,7 +90,7 @@ class Autoencoder {
                                      const std::optional<AutoencoderConfig>& factors = std::nullopt);
 
   // Same, from tensors already in memory; `source` names them in errors (usually the file path).
-  // scale_factor/shift_factor of `factors` are used; its other fields are ignored (shapes decide).
+  // scale_factor/shift_factor/norm_groups of `factors` are used; its other fields are ignored (shapes decide).
   static Autoencoder from_tensors(const AutoencoderTensors& tensors, const std::string& source,
                                   torch::Dtype dtype = torch::kFloat32,
                                   torch::Device device = torch::kCPU,
