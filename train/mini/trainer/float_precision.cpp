@@ -3,7 +3,8 @@
 // (docs/mini-model.md, "Stability"). For each prompt: BFL noise for the seed, the prompt's conditioning
 // through the plugin's text encoders, FLUX's shifted schedule (mu of 64 tokens), plain RoPE, Euler; the
 // same weights run as float32 and as float64 (float64 throughout: the plugin's float32 islands — RMSNorm,
-// rotary — keep float64 inputs wide, and the rotary tables here are not rounded to float32). Prints
+// rotary — keep float64 inputs wide, and the rotary tables here are not rounded to float32); true CFG as the
+// preset's default guides (--true-cfg-scale). Prints
 // max |x32 - x64| / max |x64| of the final latent.
 #include <ATen/CPUGeneratorImpl.h>
 #include <CLI/CLI.hpp>
@@ -15,6 +16,7 @@
 #include <torch/utils.h>
 
 #include <genplug/flux/latent_packing.hpp>
+#include <genplug/flux/mini_model_files.hpp>
 #include <genplug/flux/rotary.hpp>
 #include <genplug/flux/transformer.hpp>
 #include <genplug/flux/weights.hpp>
@@ -53,13 +55,19 @@ flux::RotaryTables float64_tables(const torch::Tensor& ids, const flux::RotarySp
   return {torch::cat(cos_parts, 1), torch::cat(sin_parts, 1)};
 }
 
+// Euler; with cfg_scale > 1 the plugin's true CFG, v = v_neg + s (v - v_neg), from the empty prompt's `negative`.
 torch::Tensor sample(const flux::FluxTransformer& model, torch::Tensor x, const flux::TextConditioning& c,
-                     const flux::RotaryTables& pe, const std::vector<double>& sigmas) {
+                     const flux::TextConditioning& negative, double cfg_scale, const flux::RotaryTables& pe,
+                     const std::vector<double>& sigmas) {
   const auto dtype = model.dtype();
   x = x.to(dtype);
   for (std::size_t i = 0; i + 1 < sigmas.size(); ++i) {
-    const torch::Tensor v = model.forward(x, c.txt.to(dtype), torch::full({1}, sigmas[i], torch::kFloat32),
-                                          c.vec.to(dtype), torch::Tensor(), pe);
+    const torch::Tensor t = torch::full({1}, sigmas[i], torch::kFloat32);
+    torch::Tensor v = model.forward(x, c.txt.to(dtype), t, c.vec.to(dtype), torch::Tensor(), pe);
+    if (cfg_scale > 1.0) {
+      const torch::Tensor v_neg = model.forward(x, negative.txt.to(dtype), t, negative.vec.to(dtype), torch::Tensor(), pe);
+      v = v_neg + cfg_scale * (v - v_neg);
+    }
     x = x + (sigmas[i + 1] - sigmas[i]) * v;
   }
   return x;
@@ -72,10 +80,13 @@ int main(int argc, char** argv) {
   std::filesystem::path folder = "models/mini", prompts_file = "samples/mini/prompts.txt";
   uint64_t seed = 0;
   int steps = 20;
+  double cfg_scale = flux::kMiniTrueCfgScale;
   app.add_option("--model", folder, "mini model folder")->capture_default_str();
   app.add_option("--prompts", prompts_file, "prompts, one per line")->capture_default_str();
   app.add_option("--seed", seed, "noise seed")->capture_default_str();
   app.add_option("--steps", steps, "Euler steps")->capture_default_str();
+  app.add_option("--true-cfg-scale", cfg_scale, "guidance from the empty prompt (the preset's default)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   torch::NoGradGuard no_grad;
@@ -92,6 +103,7 @@ int main(int argc, char** argv) {
   const flux::RotaryTables pe64 = float64_tables(ids, spectrum);
   const auto sigmas = flux_sigmas(steps, grid * grid);
 
+  const flux::TextConditioning negative = text.encode({""});
   std::ifstream in(prompts_file);
   double worst = 0;
   for (std::string prompt; std::getline(in, prompt);) {
@@ -99,12 +111,13 @@ int main(int argc, char** argv) {
     auto gen = at::detail::createCPUGenerator(seed);
     const torch::Tensor noise = flux::pack_latent(torch::randn({1, 16, 2 * grid, 2 * grid}, gen, torch::kFloat32));
     const flux::TextConditioning c = text.encode({prompt});
-    const torch::Tensor x32 = sample(f32, noise, c, pe32, sigmas), x64 = sample(f64, noise, c, pe64, sigmas);
+    const torch::Tensor x32 = sample(f32, noise, c, negative, cfg_scale, pe32, sigmas),
+                        x64 = sample(f64, noise, c, negative, cfg_scale, pe64, sigmas);
     const double deviation = ((x32.to(torch::kFloat64) - x64).abs().max() / x64.abs().max()).item<double>();
     worst = std::max(worst, deviation);
     std::printf("%.3e  %s\n", deviation, prompt.c_str());
   }
-  std::printf("worst %.3e (max |x32 - x64| / max |x64| of the final latent, %d steps, seed %llu)\n", worst, steps,
-              static_cast<unsigned long long>(seed));
+  std::printf("worst %.3e (max |x32 - x64| / max |x64| of the final latent, %d steps, seed %llu, true CFG %g)\n",
+              worst, steps, static_cast<unsigned long long>(seed), cfg_scale);
   return 0;
 }
