@@ -33,6 +33,7 @@ void write_vae(const flux::MiniModelFiles& files, const flux::Autoencoder& vae, 
   const nlohmann::json config = {{"_class_name", "AutoencoderKL"},       {"latent_channels", factors.z_channels},
                                  {"block_out_channels", block_out},       {"layers_per_block", factors.num_res_blocks},
                                  {"in_channels", factors.in_channels},    {"out_channels", factors.out_ch},
+                                 {"norm_num_groups", factors.norm_groups},
                                  {"scaling_factor", factors.scale_factor}, {"shift_factor", factors.shift_factor}};
   std::ofstream(files.vae_config()) << config.dump(2) << '\n';
 }
@@ -60,11 +61,18 @@ int main(int argc, char** argv) {
   app.add_option("--transformer-threads", transformer_threads, "libtorch intra-op threads for the transformer")
       ->capture_default_str();
   app.add_option("--only", only,
-                 "all | vae | transformer (transformer: reuses the folder's VAE and text encoders; its noise stream "
-                 "then starts from the seed, not where a full run's autoencoder phase left it)")
+                 "all | vae | transformer (transformer: reuses the folder's VAE and text encoders)")
       ->check(CLI::IsMember({"all", "vae", "transformer"}))->capture_default_str();
   app.add_option("--vae-steps", vae_options.steps, "autoencoder steps")->capture_default_str();
   app.add_option("--vae-batch", vae_options.batch, "autoencoder crops per step")->capture_default_str();
+  app.add_option("--vae-rate", vae_options.rate, "autoencoder peak learning rate")->capture_default_str();
+  app.add_option("--vae-object-crops", vae_options.object_crops, "share of autoencoder crops centred on an object")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--vae-posterior-noise", vae_options.posterior_noise,
+                 "scale of the posterior noise the decoder is trained on (0: the mean alone)")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--vae-norm-groups", vae_options.norm_groups, "GroupNorm groups of the autoencoder (divides 32)")
+      ->check(CLI::IsMember({1, 2, 4, 8, 16, 32}))->capture_default_str();
   app.add_option("--factor-scenes", factor_scenes, "renders the latent scale and shift are measured on")
       ->capture_default_str();
   app.add_option("--transformer-steps", flux_options.steps, "transformer steps")->capture_default_str();
@@ -102,11 +110,16 @@ int main(int argc, char** argv) {
     std::printf("latent factors: scale %.6f shift %.6f\n", factors.scale_factor, factors.shift_factor);
     write_vae(files, vae, factors);
     card["autoencoder"] = {{"steps", vae_options.steps}, {"batch", vae_options.batch}, {"crop", vae_options.crop},
+                           {"object_crops", vae_options.object_crops}, {"rate", vae_options.rate},
+                           {"posterior_noise", vae_options.posterior_noise}, {"norm_groups", vae_options.norm_groups},
                            {"minutes", minutes_since(start)}};
   }
   if (only != "vae") {
     const auto phase = std::chrono::steady_clock::now();
     at::set_num_threads(transformer_threads);
+    // The phase's noise starts from the seed, so that `--only transformer` on a folder written by `--only vae`
+    // trains what a full run trains.
+    torch::manual_seed(seed + 1);
     const flux::Autoencoder vae = flux::Autoencoder::from_checkpoint(files.vae());
     PromptEncoder text(files);
     flux_options.seed = seed;

@@ -18,7 +18,7 @@ struct TransformerTraining {
   // Steps each encoded scene is trained in (consecutive ones; must divide `scenes`): encoding takes about
   // 0.38 of the 1.0 s step (docs/mini-model.md), so reuse 2 buys ~1.2x the steps per minute at the price of
   // half as many distinct scenes.
-  int scene_reuse = 1;
+  int scene_reuse = 2;
   double rate = 7e-4;       // AdamW peak; warm-up 200 steps, cosine to a tenth
   double ema = 0.999;       // decay of the shipped (averaged) weights
   // Share of scenes trained with the empty prompt, so that one model predicts both the conditional and the

@@ -32,7 +32,9 @@ torch::Tensor autoencoder_loss(const torch::Tensor& x, const torch::Tensor& y, c
 
 flux::Autoencoder train_autoencoder(const VaeTraining& o) {
   // Trained through the unscaled passes; the factors are measured afterwards (latent_factors).
-  flux::Autoencoder vae = flux::Autoencoder::random(autoencoder_config(), o.seed);
+  flux::AutoencoderConfig config = autoencoder_config();
+  config.norm_groups = o.norm_groups;
+  flux::Autoencoder vae = flux::Autoencoder::random(config, o.seed);
   torch::optim::AdamW optimizer(vae.trainable_parameters(), torch::optim::AdamWOptions(o.rate).weight_decay(0.0));
   const int64_t z = autoencoder_config().z_channels;
   Progress progress("autoencoder", o.steps);
@@ -43,7 +45,8 @@ flux::Autoencoder train_autoencoder(const VaeTraining& o) {
     const torch::Tensor x = autoencoder_batch(o.seed * 1000003 + std::uint64_t(step), o.batch, o.crop, o.object_crops);
     const torch::Tensor moments = vae.encode_moments_recording(x);
     const torch::Tensor mean = moments.narrow(1, 0, z), logvar = moments.narrow(1, z, z).clamp(-30.0, 20.0);
-    const torch::Tensor sample = mean + (0.5 * logvar).exp() * torch::randn_like(mean);
+    const torch::Tensor sample =
+        o.posterior_noise > 0 ? mean + o.posterior_noise * (0.5 * logvar).exp() * torch::randn_like(mean) : mean;
     const torch::Tensor loss = autoencoder_loss(x, vae.decode_unscaled_recording(sample), mean, logvar, o.kl_weight);
     optimizer.zero_grad();
     loss.backward();
