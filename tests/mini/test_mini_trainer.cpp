@@ -32,6 +32,16 @@ std::string bytes(const fs::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// samples/default.json, 2 steps, through the CLI with "preset": "mini" pointed at `model`.
+void expect_default_sample_renders(const fs::path& model, const fs::path& exr) {
+  ::setenv("GENPLUG_MINI_MODEL", model.c_str(), 1);
+  const auto render = run_process({kGenplug, "run", kDefault, "--progress", "none", "--set", "jobs.0.steps=2",
+                                   "--set", "jobs.0.output=\"" + exr.string() + "\""});
+  ::unsetenv("GENPLUG_MINI_MODEL");
+  BOOST_TEST(render.exit_code == 0, render.err);
+  BOOST_TEST(fs::is_regular_file(exr));
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(trainer_writes_a_model_the_plugin_renders_and_is_deterministic) {
@@ -49,13 +59,7 @@ BOOST_AUTO_TEST_CASE(trainer_writes_a_model_the_plugin_renders_and_is_determinis
   BOOST_TEST(bytes(a.vae()) == bytes(b.vae()));
   BOOST_TEST(fs::is_regular_file(a.folder / "training" / "loss.svg"));
 
-  ::setenv("GENPLUG_MINI_MODEL", a.folder.c_str(), 1);
-  const fs::path exr = dir.path / "render.exr";
-  const auto render = run_process({kGenplug, "run", kDefault, "--progress", "none", "--set", "jobs.0.steps=2",
-                                   "--set", "jobs.0.output=\"" + exr.string() + "\""});
-  ::unsetenv("GENPLUG_MINI_MODEL");
-  BOOST_TEST(render.exit_code == 0, render.err);
-  BOOST_TEST(fs::is_regular_file(exr));
+  expect_default_sample_renders(a.folder, dir.path / "render.exr");
 }
 
 // Scene reuse changes which scenes a step sees (so the weights), deterministically; a reuse that does not divide
@@ -81,6 +85,33 @@ BOOST_AUTO_TEST_CASE(scene_reuse_is_deterministic_and_checked) {
   BOOST_TEST(refused.exit_code == 2, refused.err);
   BOOST_TEST(refused.err.find("--scene-reuse 3 must divide --scenes 8") != std::string::npos, refused.err);
   BOOST_TEST(!fs::exists(dir.path / "bad"));
+}
+
+// --text-rate fine-tunes T5 with the transformer: the T5 file changes, deterministically, starting from the random
+// weights of the seed (so a second --only transformer run on the same folder writes the same file), CLIP stays as
+// written, and the plugin renders from the folder.
+BOOST_AUTO_TEST_CASE(text_rate_trains_t5_deterministically) {
+  genplug::test::TempDir dir("mini-text-rate");
+  const auto base = train(dir.path / "base");
+  BOOST_TEST_REQUIRE(base.exit_code == 0, base.err);
+  const genplug::flux::MiniModelFiles frozen{dir.path / "base"}, tuned{dir.path / "tuned"};
+  fs::copy(frozen.folder, tuned.folder, fs::copy_options::recursive);
+  auto retrain = [&] {
+    return run_process({kTrainer, "--out", tuned.folder.string(), "--only", "transformer", "--transformer-steps", "3",
+                        "--checkpoint-every", "0", "--text-rate", "1e-3"});
+  };
+  const auto first = retrain();
+  BOOST_TEST_REQUIRE(first.exit_code == 0, first.err);
+  const std::string t5_once = bytes(tuned.t5()), transformer_once = bytes(tuned.transformer());
+  const auto second = retrain();
+  BOOST_TEST_REQUIRE(second.exit_code == 0, second.err);
+  BOOST_TEST(bytes(tuned.t5()) == t5_once);
+  BOOST_TEST(bytes(tuned.transformer()) == transformer_once);
+  BOOST_TEST(t5_once != bytes(frozen.t5()));
+  BOOST_TEST(bytes(tuned.clip()) == bytes(frozen.clip()));
+  BOOST_TEST(transformer_once != bytes(frozen.transformer()));
+
+  expect_default_sample_renders(tuned.folder, dir.path / "render.exr");
 }
 
 BOOST_AUTO_TEST_CASE(preset_mini_says_where_it_looked_when_the_model_is_missing) {

@@ -190,3 +190,30 @@ BOOST_AUTO_TEST_CASE(bfloat16_weights_follow_float32) {
   BOOST_TEST(e_w > 0.0);  // the rounding is real
   BOOST_TEST(err <= 4.0 * e_w + 0x1p-8);
 }
+
+// forward() records autograd when the weights it was built from require grad (the mini trainer fine-tunes T5 this
+// way: from_weights keeps the tensors, it does not copy them), and gives the same values; weights that do not
+// require grad (every inference path) record nothing.
+BOOST_AUTO_TEST_CASE(forward_trains_weights_that_require_grad) {
+  const auto cfg = golden_config();
+  const fs::path file = genplug::test::golden("t5/t5_tiny.safetensors");
+  const auto io = st::File::open(genplug::test::golden("t5/t5_tiny_io.safetensors"));
+  const auto ids = genplug::test::to_torch(io->at("case0.input_ids"));
+  const auto expected = genplug::test::to_torch(io->at("case0.last_hidden_state"));
+
+  const torch::Tensor frozen = load(file, cfg["relative_attention_max_distance"]).forward(ids);
+  BOOST_TEST(!frozen.requires_grad());
+
+  auto weights = gt::load_text_weights(file, kAnchor, "T5 encoder", torch::kCPU, torch::kFloat32);
+  for (auto& [name, t] : weights.tensors) t.requires_grad_(true);
+  const auto tensors = weights.tensors;
+  const torch::Tensor out = gt::T5Encoder::from_weights(weights, cfg["relative_attention_max_distance"]).forward(ids);
+  BOOST_TEST_REQUIRE(out.requires_grad());
+  BOOST_TEST(genplug::test::relative_error(out.detach(), frozen) <= 1e-6);  // the same function
+  BOOST_TEST(genplug::test::relative_error(out.detach(), expected) <= 1e-4);  // as golden_last_hidden_state
+  out.square().sum().backward();
+  for (const auto& [name, t] : tensors) {
+    if (name == "encoder.embed_tokens.weight" && tensors.count("shared.weight")) continue;  // an alias of shared
+    BOOST_TEST(t.grad().defined(), name << " received no gradient");
+  }
+}

@@ -1,5 +1,6 @@
 #include "text_encoders.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <stdexcept>
 
@@ -48,6 +49,35 @@ flux::TextConditioning PromptEncoder::encode(const std::vector<std::string>& pro
     vec.push_back(c.vec);
   }
   return {torch::cat(txt).detach(), torch::cat(vec).detach()};
+}
+
+TrainableT5::TrainableT5(const flux::MiniModelFiles& files, std::uint64_t seed)
+    : tokenizer_(std::make_unique<flux::text::T5Tokenizer>(flux::text::T5Tokenizer::load(files.t5_tokenizer()))) {
+  flux::text::TextWeights w = flux::text::T5Encoder::random_weights(t5_config(tokenizer_->vocab_size()), seed);
+  for (auto& [name, tensor] : w.tensors) {
+    tensor.requires_grad_(true);
+    weights_.emplace(name, tensor);
+    average_.emplace(name, tensor.detach().clone());
+    const bool seen = std::any_of(parameters_.begin(), parameters_.end(),
+                                  [&](const torch::Tensor& p) { return p.is_same(tensor); });
+    if (!seen) parameters_.push_back(tensor);
+  }
+  encoder_ = std::make_unique<flux::text::T5Encoder>(flux::text::T5Encoder::from_weights(std::move(w)));
+}
+
+torch::Tensor TrainableT5::ids(const std::vector<std::string>& prompts) const {
+  std::vector<torch::Tensor> rows;
+  const auto warn = [](const std::string& w) { throw std::runtime_error("T5 tokenizer: " + w); };
+  for (const std::string& prompt : prompts)
+    rows.push_back(torch::tensor(tokenizer_->encode_padded(prompt, kTextTokens, warn), torch::kLong));
+  return torch::stack(rows);
+}
+
+torch::Tensor TrainableT5::forward(const torch::Tensor& ids) const { return encoder_->forward(ids); }
+
+void TrainableT5::update_average(double decay) {
+  torch::NoGradGuard no_grad;
+  for (auto& [name, average] : average_) average.mul_(decay).add_(weights_.at(name), 1.0 - decay);
 }
 
 }  // namespace genplug::mini

@@ -4,6 +4,7 @@
 // written files, so training sees exactly the conditioning inference computes.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,8 @@
 #include <torch/types.h>
 
 #include <genplug/flux/mini_model_files.hpp>
+#include <genplug/flux/text/t5_encoder.hpp>
+#include <genplug/flux/text/t5_tokenizer.hpp>
 #include <genplug/flux/text_conditioner.hpp>
 
 namespace genplug::mini {
@@ -28,6 +31,28 @@ class PromptEncoder {
 
  private:
   std::unique_ptr<flux::TextConditioner> conditioner_;
+};
+
+// The T5 encoder fine-tuned with the transformer (--text-rate). FLUX gives every text token the rotary position
+// (0, 0, 0), so the transformer sees the prompt as a set: which colour word goes with which shape and place
+// can only come from T5's contextualisation, which random frozen weights barely provide. It starts from the
+// random weights write_text_encoders() draws from the same seed (not from the folder's file, which a previous
+// run may have overwritten) and keeps an exponential moving average, which is what is saved.
+class TrainableT5 {
+ public:
+  TrainableT5(const flux::MiniModelFiles& files, std::uint64_t seed);
+  // Prompts -> padded token ids [B, kTextTokens], as the plugin's conditioner tokenizes them.
+  torch::Tensor ids(const std::vector<std::string>& prompts) const;
+  torch::Tensor forward(const torch::Tensor& ids) const;  // [B, L, d_model], recording autograd
+  const std::vector<torch::Tensor>& parameters() const { return parameters_; }
+  void update_average(double decay);
+  const std::map<std::string, torch::Tensor>& averaged_weights() const { return average_; }
+
+ private:
+  std::unique_ptr<flux::text::T5Tokenizer> tokenizer_;
+  std::unique_ptr<flux::text::T5Encoder> encoder_;
+  std::map<std::string, torch::Tensor> weights_, average_;
+  std::vector<torch::Tensor> parameters_;  // the distinct tensors of weights_ (aliases share one)
 };
 
 }  // namespace genplug::mini

@@ -82,6 +82,9 @@ int main(int argc, char** argv) {
                  "consecutive steps each encoded scene is trained in (divides --scenes)")
       ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--rate", flux_options.rate, "transformer peak learning rate")->capture_default_str();
+  app.add_option("--text-rate", flux_options.text_rate,
+                 "peak learning rate of the T5 encoder trained alongside the transformer (0: random and frozen)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--uncond-share", flux_options.uncond_share,
                  "share of scenes trained with the empty prompt (classifier-free guidance; 0: none)")
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
@@ -125,11 +128,14 @@ int main(int argc, char** argv) {
     flux_options.seed = seed;
     flux_options.checkpoint_dir = out / "training" / "checkpoints";
     flux_options.log_csv = out / "training" / "transformer-loss.csv";
-    const flux::TensorMap weights = train_transformer(vae, text, flux_options);
+    std::unique_ptr<TrainableT5> t5;
+    if (flux_options.text_rate > 0) t5 = std::make_unique<TrainableT5>(files, seed);
+    const flux::TensorMap weights = train_transformer(vae, text, flux_options, t5.get());
     save_tensors(files.transformer(), weights, {{"format", "pt"}, {"genplug.model", "mini"}});
+    if (t5) save_tensors(files.t5(), t5->averaged_weights(), {{"format", "pt"}, {"genplug.model", "mini"}});
     card["transformer"] = {{"steps", flux_options.steps}, {"scenes", flux_options.scenes},
                            {"times_per_scene", flux_options.times_per_scene}, {"rate", flux_options.rate},
-                           {"uncond_share", flux_options.uncond_share},
+                           {"uncond_share", flux_options.uncond_share}, {"text_rate", flux_options.text_rate},
                            {"scene_reuse", flux_options.scene_reuse},
                            {"parameters", flux::flux_parameter_count(transformer_config())},
                            {"minutes", minutes_since(phase)}};

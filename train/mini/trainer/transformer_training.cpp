@@ -3,6 +3,7 @@
 #include <cmath>
 #include <deque>
 #include <fstream>
+#include <memory>
 #include <stdexcept>
 
 #include <torch/nn/utils/clip_grad.h>
@@ -45,20 +46,24 @@ void drop_prompts(std::vector<std::string>& prompts, double share) {
 }
 
 // Scenes as the transformer consumes them: packed latents and text conditioning, no autograd history.
+// (ids: the prompts' T5 token ids, for a T5 that trains; undefined otherwise.)
 struct EncodedScenes {
-  torch::Tensor x0, txt, vec;
+  torch::Tensor x0, txt, vec, ids;
 };
 
-EncodedScenes encode_scenes(const flux::Autoencoder& vae, PromptEncoder& text, const SceneBatch& scenes) {
+EncodedScenes encode_scenes(const flux::Autoencoder& vae, PromptEncoder& text, const SceneBatch& scenes,
+                            const TrainableT5* t5) {
   torch::NoGradGuard no_grad;
   const flux::TextConditioning c = text.encode(scenes.prompts);
-  return {flux::pack_latent(vae.encode(scenes.images)), c.txt, c.vec};
+  return {flux::pack_latent(vae.encode(scenes.images)), c.txt, c.vec, t5 ? t5->ids(scenes.prompts) : torch::Tensor()};
 }
 
 EncodedScenes concatenated(const std::deque<EncodedScenes>& pool) {
-  std::vector<torch::Tensor> x0, txt, vec;
-  for (const EncodedScenes& e : pool) x0.push_back(e.x0), txt.push_back(e.txt), vec.push_back(e.vec);
-  return {torch::cat(x0), torch::cat(txt), torch::cat(vec)};
+  std::vector<torch::Tensor> x0, txt, vec, ids;
+  for (const EncodedScenes& e : pool) {
+    x0.push_back(e.x0), txt.push_back(e.txt), vec.push_back(e.vec), ids.push_back(e.ids);
+  }
+  return {torch::cat(x0), torch::cat(txt), torch::cat(vec), ids.front().defined() ? torch::cat(ids) : torch::Tensor()};
 }
 
 // Every parameter must receive a gradient: the transformer aliases the map's tensors (Tensor::to and
@@ -81,7 +86,9 @@ flux::TensorMap initial_transformer_weights(std::uint64_t seed) {
   return weights;
 }
 
-flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& text, const TransformerTraining& o) {
+flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& text, const TransformerTraining& o,
+                                  TrainableT5* t5) {
+  if ((o.text_rate > 0) != (t5 != nullptr)) throw std::logic_error("mini trainer: text_rate and the T5 disagree");
   const flux::FluxConfig config = transformer_config();
   flux::TensorMap weights = initial_transformer_weights(o.seed);
   const flux::FluxTransformer transformer(weights, config);
@@ -92,6 +99,11 @@ flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& t
     ema.emplace(name, tensor.detach().clone());
   }
   torch::optim::AdamW optimizer(parameters, torch::optim::AdamWOptions(o.rate).weight_decay(0.0));
+  std::unique_ptr<torch::optim::AdamW> text_optimizer;
+  if (t5) {
+    const auto options = torch::optim::AdamWOptions(o.text_rate).weight_decay(0.0);
+    text_optimizer = std::make_unique<torch::optim::AdamW>(t5->parameters(), options);
+  }
 
   const int64_t grid = kTrainingSize / 16;
   const flux::RotaryTables pe = flux::rotary_tables(flux::flux_position_ids(kTextTokens, grid, grid),
@@ -111,16 +123,17 @@ flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& t
                                       std::uint64_t(chunks_encoded++) * std::uint64_t(fresh_per_step);
     SceneBatch scenes = transformer_batch(first_scene, fresh_per_step, kTrainingSize);
     if (o.uncond_share > 0) drop_prompts(scenes.prompts, o.uncond_share);
-    pool.push_back(encode_scenes(vae, text, scenes));
+    pool.push_back(encode_scenes(vae, text, scenes, t5));
     if (int(pool.size()) > o.scene_reuse) pool.pop_front();
   };
   for (long step = 0; step < o.steps; ++step) {
     set_rate(optimizer, scheduled_rate(o.rate, step, o.steps, 200));
+    if (t5) set_rate(*text_optimizer, scheduled_rate(o.text_rate, step, o.steps, 200));
     do encode_next_chunk();
     while (int(pool.size()) < o.scene_reuse);
     const EncodedScenes current = concatenated(pool);
     const torch::Tensor x0 = current.x0.repeat_interleave(o.times_per_scene, 0);
-    const torch::Tensor txt = current.txt.repeat_interleave(o.times_per_scene, 0);
+    const torch::Tensor txt = (t5 ? t5->forward(current.ids) : current.txt).repeat_interleave(o.times_per_scene, 0);
     const torch::Tensor vec = current.vec.repeat_interleave(o.times_per_scene, 0);
     // Rectified flow as FLUX: x_t = (1 - t) x0 + t noise, the model predicts the velocity noise - x0.
     const torch::Tensor t = sample_times(batch), noise = torch::randn_like(x0);
@@ -129,15 +142,24 @@ flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& t
     const torch::Tensor prediction = transformer.forward(xt, txt, t, vec, torch::Tensor(), pe);
     const torch::Tensor loss = (prediction - (noise - x0)).pow(2).mean();
     optimizer.zero_grad();
+    if (t5) text_optimizer->zero_grad();
     loss.backward();
     if (step == 0) check_gradients_reach(weights);
+    if (step == 0 && t5)
+      for (const torch::Tensor& p : t5->parameters())
+        if (!p.grad().defined()) throw std::logic_error("mini trainer: a T5 weight received no gradient");
     torch::nn::utils::clip_grad_norm_(parameters, 1.0);
     optimizer.step();
+    if (t5) {
+      torch::nn::utils::clip_grad_norm_(t5->parameters(), 1.0);
+      text_optimizer->step();
+    }
+    const double decay = std::min(o.ema, double(1 + step) / double(10 + step));
     {
       torch::NoGradGuard no_grad;
-      const double decay = std::min(o.ema, double(1 + step) / double(10 + step));
       for (auto& [name, average] : ema) average.mul_(decay).add_(weights.at(name), 1.0 - decay);
     }
+    if (t5) t5->update_average(decay);
     progress.record(loss.item<double>());
     if ((step + 1) % o.report_every == 0 || step + 1 == o.steps) {
       progress.report();

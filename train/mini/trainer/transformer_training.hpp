@@ -24,6 +24,8 @@ struct TransformerTraining {
   // Share of scenes trained with the empty prompt, so that one model predicts both the conditional and the
   // unconditional velocity that classifier-free guidance ("true_cfg_scale") combines (Ho & Salimans 2022: 0.1-0.2).
   double uncond_share = 0.1;
+  // AdamW peak rate of the T5 encoder fine-tuned alongside (same schedule; 0: T5 stays random and frozen).
+  double text_rate = 0;
   std::uint64_t seed = 0;
   long report_every = 25;
   long checkpoint_every = 500;
@@ -31,8 +33,10 @@ struct TransformerTraining {
   std::filesystem::path log_csv;
 };
 
-// Returns the EMA weights under BFL names (what transformer.safetensors holds).
-flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& text, const TransformerTraining& options);
+// Returns the EMA weights under BFL names (what transformer.safetensors holds). With `t5` (options.text_rate > 0)
+// the T5 encoder trains too and the prompts' T5 states come from it; CLIP's pooled vector stays frozen.
+flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& text, const TransformerTraining& options,
+                                  TrainableT5* t5 = nullptr);
 
 // Fresh weights: the plugin's random init (N(0, 1/fan_in)) with DiT's adaLN-Zero: every modulation and the
 // final projection start at zero, so each block starts as the identity and the output as zero.

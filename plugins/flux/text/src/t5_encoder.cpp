@@ -161,7 +161,8 @@ torch::Tensor T5Encoder::forward(const torch::Tensor& ids) const {
   if (ids.numel() && (ids.min().item<int64_t>() < 0 || max_id >= config_.vocab_size))
     throw std::invalid_argument("T5 encoder: token id " + std::to_string(max_id) + " outside the embedding's " +
                                 std::to_string(config_.vocab_size) + " rows");
-  torch::NoGradGuard no_grad;
+  // No NoGradGuard here: the conditioner's encode() holds one, and the mini model's trainer fine-tunes the
+  // encoder through this forward. With weights that do not require grad nothing is recorded either way.
   torch::Tensor x = torch::embedding(shared_, ids.to(shared_.device()));
   const torch::Tensor bias = position_bias(ids.size(1));
   for (const Block& b : blocks_) {

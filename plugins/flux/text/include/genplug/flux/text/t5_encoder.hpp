@@ -36,7 +36,8 @@ class T5Encoder {
 
   const T5Config& config() const { return config_; }
 
-  // ids [B, L] int64 -> last_hidden_state [B, L, d_model].
+  // ids [B, L] int64 -> last_hidden_state [B, L, d_model]. Records autograd when the weights it was built
+  // from require grad (from_weights keeps them, not copies); inference callers hold a NoGradGuard.
   torch::Tensor forward(const torch::Tensor& ids) const;
 
   // The relative position bias [1, heads, L, L] that block 0 computes and all blocks reuse.
