@@ -9,6 +9,7 @@
 
 #include "mini_architecture.hpp"
 #include "mini_tokenizers.hpp"
+#include "optimizer_schedule.hpp"
 #include "weights_io.hpp"
 
 namespace genplug::mini {
@@ -75,9 +76,6 @@ torch::Tensor TrainableT5::ids(const std::vector<std::string>& prompts) const {
 
 torch::Tensor TrainableT5::forward(const torch::Tensor& ids) const { return encoder_->forward(ids); }
 
-void TrainableT5::update_average(double decay) {
-  torch::NoGradGuard no_grad;
-  for (auto& [name, average] : average_) average.mul_(decay).add_(weights_.at(name), 1.0 - decay);
-}
+void TrainableT5::update_average(double decay) { update_moving_average(average_, weights_, decay); }
 
 }  // namespace genplug::mini

@@ -45,6 +45,7 @@ class TrainableT5 {
   torch::Tensor ids(const std::vector<std::string>& prompts) const;
   torch::Tensor forward(const torch::Tensor& ids) const;  // [B, L, d_model], recording autograd
   const std::vector<torch::Tensor>& parameters() const { return parameters_; }
+  const std::map<std::string, torch::Tensor>& weights() const { return weights_; }
   void update_average(double decay);
   const std::map<std::string, torch::Tensor>& averaged_weights() const { return average_; }
 

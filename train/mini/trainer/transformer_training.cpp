@@ -66,13 +66,13 @@ EncodedScenes concatenated(const std::deque<EncodedScenes>& pool) {
   return {torch::cat(x0), torch::cat(txt), torch::cat(vec), ids.front().defined() ? torch::cat(ids) : torch::Tensor()};
 }
 
-// Every parameter must receive a gradient: the transformer aliases the map's tensors (Tensor::to and
+// Every parameter must receive a gradient: the transformer and T5 alias the map's tensors (Tensor::to and
 // contiguous() return the same tensor when nothing changes), which is behaviour, not a documented contract.
-void check_gradients_reach(const flux::TensorMap& weights) {
+void check_gradients_reach(const flux::TensorMap& weights, const std::string& model) {
   for (const auto& [name, tensor] : weights)
     if (!tensor.grad().defined())
-      throw std::logic_error("mini trainer: no gradient reached '" + name +
-                             "': the transformer no longer aliases the weights it was built from");
+      throw std::logic_error("mini trainer: no gradient reached '" + name + "': the " + model +
+                             " no longer aliases the weights it was built from");
 }
 
 }  // namespace
@@ -144,10 +144,8 @@ flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& t
     optimizer.zero_grad();
     if (t5) text_optimizer->zero_grad();
     loss.backward();
-    if (step == 0) check_gradients_reach(weights);
-    if (step == 0 && t5)
-      for (const torch::Tensor& p : t5->parameters())
-        if (!p.grad().defined()) throw std::logic_error("mini trainer: a T5 weight received no gradient");
+    if (step == 0) check_gradients_reach(weights, "transformer");
+    if (step == 0 && t5) check_gradients_reach(t5->weights(), "T5 encoder");
     torch::nn::utils::clip_grad_norm_(parameters, 1.0);
     optimizer.step();
     if (t5) {
@@ -155,10 +153,7 @@ flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& t
       text_optimizer->step();
     }
     const double decay = std::min(o.ema, double(1 + step) / double(10 + step));
-    {
-      torch::NoGradGuard no_grad;
-      for (auto& [name, average] : ema) average.mul_(decay).add_(weights.at(name), 1.0 - decay);
-    }
+    update_moving_average(ema, weights, decay);
     if (t5) t5->update_average(decay);
     progress.record(loss.item<double>());
     if ((step + 1) % o.report_every == 0 || step + 1 == o.steps) {
