@@ -6,25 +6,36 @@
 #include <iostream>
 #include <iterator>
 #include <genplug/internal/bounded_json.hpp>
+#include <genplug/internal/regular_file.hpp>
 
 namespace genplug::cli {
 
 using host::ErrorKind;
 using host::HostError;
 
+namespace {
+// A plugin config or posenc layout is a few KB.
+constexpr std::uintmax_t kMaxOptionFileBytes = std::uintmax_t(16) << 20;
+}  // namespace
+
 nlohmann::json json_object_option(const std::string& option, const std::string& value) {
   std::string text = value;
   std::string where = option;
   if (!value.empty() && value[0] == '@') {
-    std::ifstream in(value.substr(1));
-    if (!in) throw HostError(ErrorKind::usage, option + ": cannot read '" + value.substr(1) + "'");
-    text.assign(std::istreambuf_iterator<char>(in), {});
+    try {  // a FIFO is refused, not waited on; /dev/zero is not read for ever
+      text = genplug::internal::read_regular_file(value.substr(1), kMaxOptionFileBytes);
+    } catch (const genplug::internal::UnreadableFile& e) {
+      throw HostError(ErrorKind::usage, option + ": '" + value.substr(1) + "' " + e.what());
+    }
     where = option + " " + value;
   }
   // Nesting bounded while parsing, as in manifests (genplug posenc --config @deep.json segfaulted).
   nlohmann::json j;
   try {
     j = genplug::internal::parse_bounded_json(text);
+  } catch (const nlohmann::json::out_of_range& e) {  // 1e999: no double holds it
+    const std::string number = genplug::internal::overflowing_number(e.what());
+    throw HostError(ErrorKind::usage, where + ": a number is outside the range of a double: " + number);
   } catch (const nlohmann::json::exception& e) {
     throw HostError(ErrorKind::usage, where + ": not valid JSON: " + e.what());
   } catch (const genplug::internal::JsonTooDeep& e) {

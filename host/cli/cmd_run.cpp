@@ -11,6 +11,7 @@
 #include <optional>
 #include <unistd.h>
 
+#include <genplug/host/cancel_signals.hpp>
 #include <genplug/host/exr_writer.hpp>
 #include <genplug/host/manifest.hpp>
 #include <genplug/host/pipeline.hpp>
@@ -25,15 +26,6 @@ namespace genplug::cli {
 namespace {
 
 std::atomic<bool> g_cancel{false};
-std::atomic<int> g_signal{0};
-
-extern "C" void on_signal(int signal) {
-  g_signal.store(signal);
-  if (g_cancel.exchange(true)) {  // a second signal does not wait, but leaves no temporary file behind
-    host::unlink_pending_output();
-    std::_Exit(128 + signal);
-  }
-}
 
 struct Options {
   std::string manifest;
@@ -67,11 +59,13 @@ void list_items(const std::vector<host::Job>& items) {
   }
 }
 
-// A cancel by signal is reported with the signal's own exit code (130 SIGINT, 143 SIGTERM).
+// After a signal, any failure is the cancellation: a read the signal interrupted (EINTR from a FIFO) fails with
+// its own message. Reported with the signal's exit code (130 SIGINT, 143 SIGTERM).
 host::HostError with_signal_code(const host::HostError& e) {
-  if (e.kind() == host::ErrorKind::cancelled && g_signal.load() == SIGTERM)
-    return host::HostError(host::ErrorKind::terminated, e.what());
-  return e;
+  const int signal = host::cancel_signal();
+  if (signal == 0) return e;
+  const std::string what = e.kind() == host::ErrorKind::cancelled ? e.what() : std::string("cancelled: ") + e.what();
+  return host::HostError(signal == SIGTERM ? host::ErrorKind::terminated : host::ErrorKind::cancelled, what);
 }
 
 void run(const Options& o, const Globals& g) {
@@ -79,16 +73,16 @@ void run(const Options& o, const Globals& g) {
     throw host::HostError(host::ErrorKind::usage, "--progress: expected text, jsonl or none, got '" + o.progress + "'");
   const bool machine = o.progress == "jsonl" && !o.list;
   ProgressJsonl jsonl(g.quiet);
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  host::install_cancel_signals(g_cancel);
   host::Manifest manifest;
   host::Shard shard;
   try {
     manifest = host::Manifest::load(o.manifest, o.overrides);
     shard = chosen_shard(o);
   } catch (const host::HostError& e) {
-    if (machine) jsonl.error(nullptr, e.exit_code(), e.what());  // a monitor sees why nothing started
-    throw;
+    const host::HostError reported = with_signal_code(e);
+    if (machine) jsonl.error(nullptr, reported.exit_code(), reported.what());  // a monitor sees why nothing started
+    throw reported;
   }
   manifest.jobs = host::select_shard(manifest.jobs, shard);
   if (o.list) return list_items(manifest.jobs);

@@ -25,8 +25,9 @@ std::string human_bytes(uint64_t bytes) {
   return buf;
 }
 
-// A value for people: strings without quotes, numbers and the rest as JSON.
-std::string text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+// A value for people: strings without quotes, numbers and the rest as JSON. Strings come from the file: made
+// printable here, each on its own, so that a newline inside a tensor name cannot start a report line of its own.
+std::string text(const json& v) { return v.is_string() ? host::printable(v.get<std::string>()) : v.dump(); }
 
 uint64_t bytes_of(const json& v) { return v.is_number_unsigned() ? v.get<uint64_t>() : 0; }
 
@@ -53,21 +54,22 @@ void print_header(const json& j, std::ostream& os) {
   if (j.contains("dtypes")) {
     os << "dtypes:";
     for (const auto& [name, d] : j["dtypes"].items())
-      os << " " << name << " x" << text(d.value("tensors", json("?"))) << " ("
+      os << " " << host::printable(name) << " x" << text(d.value("tensors", json("?"))) << " ("
          << human_bytes(bytes_of(d.value("bytes", json()))) << ")";
     os << "\n";
   }
   const json metadata = j.value("metadata", json::object());  // named: items() must not outlive it
-  for (const auto& [k, v] : metadata.items()) os << "metadata: " << k << " = " << text(v) << "\n";
+  for (const auto& [k, v] : metadata.items()) os << "metadata: " << host::printable(k) << " = " << text(v) << "\n";
 }
 
 void print_component(const json& c, std::ostream& os) {
   os << "layout: " << text(c.value("kind", json("?"))) << " (" << text(c.value("layout", json("?"))) << " keys";
-  if (!c.value("prefix", std::string()).empty()) os << ", prefix '" << c["prefix"].get<std::string>() << "'";
+  if (!c.value("prefix", std::string()).empty()) os << ", prefix '" << text(c["prefix"]) << "'";
   os << ", " << text(c.value("tensors", json("?"))) << " tensors)\n";
   if (c.contains("config") && c["config"].is_object()) {
     os << "  config:";
-    for (const auto& [k, v] : c["config"].items()) os << " " << k << "=" << (v.is_null() ? "unknown" : v.dump());
+    for (const auto& [k, v] : c["config"].items())
+      os << " " << host::printable(k) << "=" << (v.is_null() ? "unknown" : v.dump());
     os << "\n";
   }
   if (c.contains("parameters")) os << "  parameters: " << text(c["parameters"]) << "\n";

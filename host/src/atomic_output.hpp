@@ -35,21 +35,26 @@ class TemporaryFile {
     const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
     static std::atomic<unsigned> counter{0};
     std::random_device entropy;
-    for (int attempt = 0; attempt < 100; ++attempt) {
+    // The target's name is kept in the temporary's only while that stays within NAME_MAX (255 bytes): the
+    // suffix takes up to 40, and a target name of 216-255 bytes would otherwise fail only once rendered.
+    const std::string base = target.filename().string().size() <= 200 ? target.filename().string() : "genplug-output";
+    int error = EEXIST;
+    for (int attempt = 0; attempt < 100 && error == EEXIST; ++attempt) {
       std::ostringstream name;
-      name << '.' << target.filename().string() << ".tmp-" << ::getpid() << '-' << counter++ << '-' << std::hex
-           << entropy();
+      name << '.' << base << ".tmp-" << ::getpid() << '-' << counter++ << '-' << std::hex << entropy();
       path_ = folder / name.str();
+      // Remembered before it exists, so that no instant holds the file unremembered (a second signal then
+      // unlinks a name that is not there yet, which is harmless; the name holds our pid and random bits).
+      set_pending_output(path_);
       fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd_ >= 0) {
-        set_pending_output(path_);
-        return;
-      }
-      if (errno != EEXIST) break;
+      if (fd_ >= 0) return;
+      error = errno;
+      clear_pending_output();
     }
-    const int error = errno;
     path_.clear();
-    if (error == ENOENT) fail_output(target, "folder '" + folder.string() + "' does not exist");
+    std::error_code ec;  // ENOENT in a folder that exists: a file system that creates nothing, such as /proc
+    if (error == ENOENT && !fs::is_directory(folder, ec))
+      fail_output(target, "folder '" + folder.string() + "' does not exist");
     if (error == ENOTDIR) fail_output(target, "'" + folder.string() + "' is not a folder");
     if (error == EACCES || error == EPERM || error == EROFS)
       fail_output(target, "folder '" + folder.string() + "' is not writable (" + std::strerror(error) + ")");
@@ -79,9 +84,9 @@ class TemporaryFile {
 
   // Renames over the target (only if it does not exist unless overwrite); the temporary is then gone.
   void commit(bool overwrite) {
-    clear_pending_output();  // renamed (or about to fail and be removed by the destructor)
-    rename_into_place(overwrite);
-    path_.clear();
+    rename_into_place(overwrite);  // on failure the destructor removes the temporary
+    clear_pending_output();        // only now: a second signal before the rename still removes it; after it, the
+    path_.clear();                 // remembered name no longer exists and the finished target is never touched
     sync_folder();
   }
 

@@ -7,6 +7,7 @@
 #include <genplug/host/errors.hpp>
 #include <genplug/host/json_schema.hpp>
 #include <genplug/internal/bounded_json.hpp>
+#include <genplug/internal/regular_file.hpp>
 
 #include "batch.hpp"
 
@@ -56,13 +57,7 @@ bool is_index(const std::string& s) {
 }
 
 constexpr int kMaxManifestDepth = 64;  // a manifest nests 6 levels; plugin configs a few more
-
-// The number quoted in nlohmann's "number overflow parsing '1e400'" (else the whole message), kept short.
-std::string number_in(const std::string& message) {
-  const auto open = message.find('\''), close = message.rfind('\'');
-  std::string n = open != std::string::npos && close > open ? message.substr(open + 1, close - open - 1) : message;
-  return n.size() > 40 ? n.substr(0, 40) + "..." : n;
-}
+constexpr std::uintmax_t kMaxManifestBytes = std::uintmax_t(64) << 20;  // a farm's 10 000 jobs are ~2 MB
 
 // JSON with nesting bounded while parsing (internal/bounded_json.hpp); too deep is a manifest error.
 template <class Input>
@@ -72,6 +67,49 @@ nlohmann::json parse_limited(Input&& input) {
   } catch (const genplug::internal::JsonTooDeep& e) {
     throw HostError(ErrorKind::manifest, e.what());
   }
+}
+
+// Where in `text` the first number no double holds (1e400) is, as a manifest path ("jobs[0].seed"; "" when it is
+// the document itself or the text has none): nlohmann names the number but not its place. A SAX walk, so it
+// keeps an explicit stack and never recurses.
+std::string path_of_overflowing_number(const std::string& text) {
+  struct Walker : nlohmann::json_sax<nlohmann::json> {
+    struct Level {
+      bool object;
+      std::string key;
+      std::size_t index = 0;
+    };
+    std::vector<Level> stack;
+    std::string found;
+
+    std::string path() const {
+      std::string p;
+      for (const Level& l : stack) p += l.object ? (p.empty() ? "" : ".") + l.key : "[" + std::to_string(l.index) + "]";
+      return p.size() > 200 ? p.substr(0, 200) + "..." : p;
+    }
+    bool value() {  // one more element of the array being read
+      if (!stack.empty() && !stack.back().object) ++stack.back().index;
+      return true;
+    }
+    bool null() override { return value(); }
+    bool boolean(bool) override { return value(); }
+    bool number_integer(number_integer_t) override { return value(); }
+    bool number_unsigned(number_unsigned_t) override { return value(); }
+    bool number_float(number_float_t, const string_t&) override { return value(); }
+    bool string(string_t&) override { return value(); }
+    bool binary(binary_t&) override { return value(); }
+    bool start_object(std::size_t) override { return stack.push_back({true, "", 0}), true; }
+    bool key(string_t& k) override { return stack.back().key = k, true; }
+    bool end_object() override { return stack.pop_back(), value(); }
+    bool start_array(std::size_t) override { return stack.push_back({false, "", 0}), true; }
+    bool end_array() override { return stack.pop_back(), value(); }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+      found = path();
+      return false;
+    }
+  } walker;
+  nlohmann::json::sax_parse(text, &walker, nlohmann::json::input_format_t::json, false);
+  return walker.found;
 }
 
 bool is_valid_utf8(const std::string& text) {
@@ -196,7 +234,8 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
   } catch (const HostError& e) {
     throw HostError(ErrorKind::manifest, bad + e.what());
   } catch (const nlohmann::json::out_of_range& e) {
-    throw HostError(ErrorKind::manifest, bad + "a number is outside the range of a double: " + number_in(e.what()));
+    const std::string number = genplug::internal::overflowing_number(e.what());
+    throw HostError(ErrorKind::manifest, bad + "a number is outside the range of a double: " + number);
   } catch (const nlohmann::json::exception&) {
     if (!is_valid_utf8(text))  // say so now, not when a job's JSON is dumped after a render
       throw HostError(ErrorKind::manifest, bad + "the value is not valid UTF-8");
@@ -237,15 +276,21 @@ Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& ov
   const fs::file_status status = fs::status(path, ec);
   if (fs::exists(status) && !fs::is_regular_file(status))  // a folder or a FIFO would fail late or block
     fail(path, std::string("is not a regular file (") + (fs::is_directory(status) ? "a folder" : "a device or pipe") + ")");
-  std::ifstream in(path);
-  if (!in) fail(path, "cannot open manifest");
+  std::string text;
+  try {
+    text = genplug::internal::read_regular_file(path, kMaxManifestBytes);
+  } catch (const genplug::internal::UnreadableFile& e) {
+    fail(path, std::string("cannot read manifest: it ") + e.what());
+  }
   nlohmann::json doc;
   try {
-    doc = parse_limited(in);
+    doc = parse_limited(text);
   } catch (const nlohmann::json::parse_error& e) {
     fail(path, std::string("not valid JSON: ") + e.what());
   } catch (const nlohmann::json::out_of_range& e) {  // 1e400: no double holds it
-    fail(path, std::string("a number is outside the range of a double: ") + number_in(e.what()));
+    const std::string field = path_of_overflowing_number(text);
+    fail(path, (field.empty() ? "" : field + ": ") + "a number is outside the range of a double: " +
+                   genplug::internal::overflowing_number(e.what()));
   } catch (const HostError& e) {
     fail(path, e.what());
   }

@@ -20,6 +20,7 @@
 #include <genplug/host/png_writer.hpp>
 #include <genplug/host/tensor_ops.hpp>
 
+#include "atomic_output.hpp"
 #include "fnv1a.hpp"
 #include <genplug/host/memory_budget.hpp>
 #include <genplug/internal/bounded_json.hpp>
@@ -62,14 +63,18 @@ std::string file_hash(const fs::path& path) {
   return in.bad() ? "" : hash.hex();
 }
 
-// Checks an output's folder before any job runs: it exists and is writable.
+// Checks an output's folder before any job runs: it exists, and the writer can create its temporary file there
+// (one is created and removed: access(W_OK) says yes to root where nothing can be created, as in /proc).
 void check_output_folder(const fs::path& out, const std::string& where) {
   const fs::path folder = out.has_parent_path() ? out.parent_path() : fs::path(".");
   std::error_code ec;
   if (!fs::is_directory(folder, ec))
     throw HostError(ErrorKind::output, where + ": folder '" + folder.string() + "' does not exist");
-  if (::access(folder.c_str(), W_OK) != 0)
-    throw HostError(ErrorKind::output, where + ": folder '" + folder.string() + "' is not writable");
+  try {
+    TemporaryFile probe(out);
+  } catch (const HostError& e) {
+    throw HostError(e.kind(), where + ": " + e.what());
+  }
 }
 
 // OpenEXR's capDate ("YYYY:MM:DD hh:mm:ss", local time) and utcOffset (UTC minus local time, in seconds).

@@ -207,13 +207,13 @@ struct PluginCatalog::Impl {
     void* out = nullptr;
     genplug_status s = f->create(f, r.id.c_str(), config.dump().c_str(), ctx.get(), &out);
     if (s != GENPLUG_OK) {
-      // A config the plugin refuses is the config's fault: named by where it came from (the manifest's
-      // "model.config", a command line option); anything else is the plugin's, named by its library.
+      // Named first by where the config came from (the manifest's "model.config", a command line option): it
+      // holds what the plugin could not use, a value or a file it names. A refused config is the config's fault
+      // (ErrorKind::manifest); anything else, a file that cannot be read included, the plugin's (ErrorKind::plugin).
       const bool config = s == GENPLUG_E_CONFIG;
-      std::string msg = (config ? where + ": " + r.id : r.library.string() + ": " + r.id + ": create failed") + ": " +
-                        status_name(s);
+      std::string msg = where + ": " + r.id + (config ? "" : ": create failed") + ": " + status_name(s);
       msg += ctx.error().empty() ? " (the plugin gave no message)" : ": " + ctx.error();
-      if (config) msg += " [plugin " + r.library.string() + "]";
+      msg += " [plugin " + r.library.string() + "]";
       if (out) msg += " (and it returned an instance anyway; leaked rather than trusted)";
       throw HostError(config ? ErrorKind::manifest : ErrorKind::plugin, msg);
     }
@@ -237,8 +237,8 @@ PluginCatalog::PluginCatalog(Options options) : impl_(std::make_unique<Impl>()) 
         if (!is_library(de.path())) continue;
         if (de.is_regular_file(entry_ec)) {
           files.push_back(de.path());
-        } else if (entry_ec && impl_->options.warn) {
-          impl_->options.warn(de.path().string() + ": " + entry_ec.message());
+        } else if (entry_ec) {  // listed among the rejections too (`genplug plugins` shows those, quiet or not)
+          impl_->reject(de.path().string() + ": " + entry_ec.message());
         }
       }
       std::sort(files.begin(), files.end());

@@ -9,11 +9,15 @@
 #include <functional>
 #include <thread>
 #include <genplug/internal/bounded_json.hpp>
+#include <genplug/internal/regular_file.hpp>
 
 namespace genplug::host {
 namespace fs = std::filesystem;
 
 namespace {
+
+// A cache of a few hundred plugins is tens of KB.
+constexpr std::uintmax_t kMaxCacheBytes = std::uintmax_t(16) << 20;
 
 // What must be equal for a cached scan to stand for the library on disk now; null when it cannot be stat'ed.
 nlohmann::json file_key(const fs::path& p) {
@@ -67,10 +71,9 @@ fs::path PluginIndex::default_file() {
 PluginIndex::PluginIndex(fs::path file) : file_(std::move(file)) {
   doc_ = {{"host", host_stamp()}, {"libraries", nlohmann::json::object()}};
   if (file_.empty()) return;
-  std::ifstream in(file_);
-  if (!in) return;
   try {
-    nlohmann::json j = internal::parse_bounded_json(in);
+    // Bounded and never waited on: a FIFO or /dev/zero named by GENPLUG_PLUGIN_CACHE is a damaged cache.
+    nlohmann::json j = internal::parse_bounded_json(internal::read_regular_file(file_, kMaxCacheBytes));
     if (j.value("host", "") == host_stamp() && j.contains("libraries") && j["libraries"].is_object()) doc_ = std::move(j);
   } catch (const std::exception&) {  // a damaged cache is rebuilt
   }

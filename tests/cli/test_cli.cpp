@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include <sys/stat.h>
+
 #include <genplug/host/exr_writer.hpp>
 
 #include "golden.hpp"
@@ -336,9 +338,26 @@ BOOST_AUTO_TEST_CASE(hostile_paths_and_arguments_fail_before_rendering) {
     BOOST_TEST((contains(r.err, "longer than 255 bytes") || contains(r.err, "dangling symbolic link")), r.err);
     BOOST_TEST(!contains(r.err, "eval "), "it rendered before refusing");
   }
+  // A folder in which nothing can be created, though access(W_OK) says yes to root: /proc.
+  r = run_process({kGenplug, "run", write(d.path / "m.json", tiny_manifest("/proc/genplug-test.exr", 1)).string()});
+  BOOST_TEST(r.exit_code == 6, r.err);
+  BOOST_TEST(contains(r.err, (d.path / "m.json").string() + ": jobs[0].output"), r.err);
+  BOOST_TEST(!contains(r.err, "eval "), "it rendered before refusing");
   r = run_process({kGenplug, "run", (d.path / "isdir.exr").string()});
   BOOST_TEST(r.exit_code == 3, r.err);
   BOOST_TEST(contains(r.err, "is not a regular file"), r.err);
+  // @FILE options are read only from a small regular file: a FIFO would block, /dev/zero never end.
+  BOOST_REQUIRE(::mkfifo((d.path / "fifo").c_str(), 0600) == 0);
+  for (const std::string& file : {(d.path / "fifo").string(), std::string("/dev/zero")}) {
+    r = run_process({kGenplug, "schedule", "--plugin", "org.genplug.flowmatch", "--config", "@" + file, "--steps", "4",
+                     "--image-tokens", "16"});
+    BOOST_TEST(r.exit_code == 2, r.err);
+    BOOST_TEST(contains(r.err, "--config: '" + file + "' is not a regular file"), r.err);
+  }
+  r = run_process({kGenplug, "schedule", "--plugin", "org.genplug.flowmatch", "--config", R"({"shift": 1e999})",
+                   "--steps", "4", "--image-tokens", "16"});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "--config: a number is outside the range of a double: 1e999"), r.err);
   r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--list", "--shard", ""});
   BOOST_TEST(r.exit_code == 2, r.err);
   r = run_process({kGenplug, "run", (d.path / "absent.json").string(), "--progress", "jsonl"});

@@ -483,6 +483,15 @@ BOOST_AUTO_TEST_CASE(reading_a_missing_or_broken_file_names_it) {
   expect_output_error([&] { genplug::host::read_exr(broken); }, broken);
 }
 
+// A name of up to 255 bytes is written: the temporary file beside it must not be the name that is too long.
+BOOST_AUTO_TEST_CASE(a_name_of_255_bytes_is_written) {
+  TempFolder dir;
+  const fs::path out = dir.path / (std::string(251, 'n') + ".exr");
+  genplug::host::write_exr(out, random_image(8, 8, 5), {}, {});
+  BOOST_TEST(genplug::host::exr_pixels_intact(out));
+  BOOST_TEST(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
+}
+
 // A signal during the write (the host's cancel flag) stops it between scanline chunks: HostError(cancelled), no
 // output, no temporary file, and an existing output untouched.
 BOOST_AUTO_TEST_CASE(a_cancelled_write_leaves_nothing_behind) {

@@ -211,7 +211,7 @@ BOOST_AUTO_TEST_CASE(numbers_out_of_range_name_the_file_and_the_field) {
   } catch (const HostError& e) {
     BOOST_TEST(e.exit_code() == 3);
     BOOST_TEST(contains(e.what(), file.string()), e.what());
-    BOOST_TEST(contains(e.what(), "outside the range of a double: 1e400"), e.what());
+    BOOST_TEST(contains(e.what(), "jobs[0].seed: a number is outside the range of a double: 1e400"), e.what());
   }
   fs::remove(file);
   const std::string o = error_of(minimal(), {"jobs.0.seed=1e400"});

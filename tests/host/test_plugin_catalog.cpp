@@ -77,6 +77,10 @@ BOOST_AUTO_TEST_CASE(a_throwing_create_is_reported_and_the_host_goes_on) {
   CallContext ctx;
   expect_error([&] { c.create_posenc("org.genplug.test.throwing", nlohmann::json::object(), ctx); }, ErrorKind::plugin,
                {"org.genplug.test.throwing", "create failed", "internal error", "weights file is corrupt"});
+  // Named by where its config came from first (a file it names may be the cause), then by its library.
+  const std::string where = "m.json: posenc.config";
+  expect_error([&] { c.create_posenc("org.genplug.test.throwing", nlohmann::json::object(), ctx, where); },
+               ErrorKind::plugin, {where + ": org.genplug.test.throwing: create failed", "[plugin ", ".so]"});
   auto ok = c.create_posenc("org.genplug.test.minimal", nlohmann::json::object(), ctx);
   auto s = ok.compute(flux_layout(), {1, 64, 64}, 1.0, ctx);
   BOOST_TEST(s.freqs.size() == 64u);
@@ -167,6 +171,7 @@ BOOST_AUTO_TEST_CASE(a_symlink_loop_in_a_plugin_folder_does_not_hide_the_others)
   PluginCatalog c(o);
   BOOST_TEST(c.find("org.genplug.test.minimal") != nullptr);
   BOOST_TEST(any_line(warnings, "libloop.so", "symbolic links"));
+  BOOST_TEST(any_line(c.rejections(), "libloop.so", "symbolic links"));  // what `genplug plugins` lists
   std::filesystem::remove_all(dir);
 }
 

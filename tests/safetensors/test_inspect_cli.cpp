@@ -131,6 +131,22 @@ BOOST_AUTO_TEST_CASE(a_corrupt_checkpoint_is_named_with_its_fault) {
              r.err);
 }
 
+// Names and metadata come from the file: a newline or an escape sequence inside them is printed as an escape, so
+// it can neither start a report line of its own nor move the terminal's cursor.
+BOOST_AUTO_TEST_CASE(control_characters_in_names_and_metadata_cannot_fake_report_lines) {
+  genplug::test::TempDir dir("inspect");
+  const auto file = dir.path / "hostile.safetensors";
+  st::write_file(file, {st::TensorData::from_floats("w\nmetadata: forged = 1", {1}, {0.5f})},
+                 {{"note\rkey", "line one\nmetadata: forged = 2\x1b[2J"}});
+  const auto r = genplug::test::run_process({GENPLUG_CLI, "inspect", file.string()});
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(!contains(r.out, "\nmetadata: forged"), r.out);
+  BOOST_TEST(r.out.find('\x1b') == std::string::npos, r.out);
+  BOOST_TEST(r.out.find('\r') == std::string::npos, r.out);
+  BOOST_TEST(contains(r.out, "w\\nmetadata: forged = 1"), r.out);
+  BOOST_TEST(contains(r.out, "metadata: note\\rkey = line one\\nmetadata: forged = 2\\x1b[2J"), r.out);
+}
+
 // The inspector passes the contract checks that `genplug validate` makes (the model itself is not created).
 BOOST_AUTO_TEST_CASE(validate_checks_the_inspector) {
   const auto r = genplug::test::run_process(

@@ -72,6 +72,15 @@ BOOST_AUTO_TEST_CASE(deep_nesting_and_fifos_are_refused_at_once) {
   } catch (const st::Error& e) {
     BOOST_TEST(contains(e.what(), "not a regular file"), e.what());
   }
+  // A sharded checkpoint's index is read the same way (it blocked in open() until a writer came).
+  const fs::path index = dir / "fifo.safetensors.index.json";
+  BOOST_REQUIRE(::mkfifo(index.c_str(), 0600) == 0);
+  try {
+    st::Checkpoint checkpoint(index);
+    BOOST_FAIL("a FIFO index opened");
+  } catch (const st::Error& e) {
+    BOOST_TEST(contains(e.what(), index.string() + ": index is not a regular file"), e.what());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(file_shorter_than_the_length_field) {

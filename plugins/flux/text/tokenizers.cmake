@@ -26,6 +26,6 @@ add_library(genplug_flux_text_tokenizers STATIC
 target_include_directories(genplug_flux_text_tokenizers PUBLIC ${CMAKE_CURRENT_LIST_DIR}/include)
 target_link_libraries(genplug_flux_text_tokenizers
   PUBLIC nlohmann_json::nlohmann_json
-  PRIVATE ZLIB::ZLIB ICU::uc)
+  PRIVATE ZLIB::ZLIB ICU::uc genplug_internal)
 set_target_properties(genplug_flux_text_tokenizers PROPERTIES POSITION_INDEPENDENT_CODE ON)
 

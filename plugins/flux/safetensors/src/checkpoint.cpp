@@ -2,17 +2,20 @@
 #include <genplug/safetensors.hpp>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
 
 #include <nlohmann/json.hpp>
 #include <genplug/internal/bounded_json.hpp>
+#include <genplug/internal/regular_file.hpp>
 
 namespace genplug::safetensors {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+// An index lists each tensor's shard: FLUX.1's has ~1 000 entries in ~100 KB.
+constexpr std::uintmax_t kMaxIndexBytes = std::uintmax_t(64) << 20;
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -70,12 +73,16 @@ void Checkpoint::open_files(const std::vector<fs::path>& paths) {
 
 void Checkpoint::open_index(const fs::path& index) {
   const std::string where = index.string();
-  std::ifstream in(index);
-  if (!in) throw Error(where + ": cannot open index");
+  std::string text;
+  try {
+    text = genplug::internal::read_regular_file(index, kMaxIndexBytes);  // a FIFO is refused, not waited on
+  } catch (const genplug::internal::UnreadableFile& e) {
+    throw Error(where + ": index " + e.what());
+  }
   // Nesting bounded while parsing (an index nests 2 levels): non-string metadata is printed below.
   json doc;
   try {
-    doc = genplug::internal::parse_bounded_json(in);
+    doc = genplug::internal::parse_bounded_json(text);
   } catch (const json::exception& e) {
     throw Error(where + ": index is not valid JSON (" + e.what() + ")");
   } catch (const genplug::internal::JsonTooDeep& e) {

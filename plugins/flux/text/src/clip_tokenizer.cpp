@@ -13,6 +13,7 @@
 
 #include <genplug/flux/text/clip_text_cleanup.hpp>
 #include <genplug/flux/text/unicode_text.hpp>
+#include <genplug/internal/regular_file.hpp>
 
 namespace genplug::flux::text {
 
@@ -60,12 +61,13 @@ std::vector<char32_t> bytes_to_unicode(std::string (&encoder)[256]) {
   return cs;
 }
 
+// A regular file only (a FIFO would block), of at most 64 MiB (OpenAI's vocab.json is 1.6 MB).
 std::string read_file(const fs::path& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("CLIP tokenizer: cannot open " + what + " '" + path.string() + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  try {
+    return genplug::internal::read_regular_file(path, std::uintmax_t(64) << 20);
+  } catch (const genplug::internal::UnreadableFile& e) {
+    throw std::runtime_error("CLIP tokenizer: " + what + " '" + path.string() + "' " + e.what());
+  }
 }
 
 std::string read_gzip(const fs::path& path) {

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include <genplug/flux/text/unicode_text.hpp>
+#include <genplug/internal/regular_file.hpp>
 
 namespace genplug::flux::text {
 
@@ -89,13 +90,13 @@ std::size_t one_char_len(unsigned char c) {
 }  // namespace
 
 SentencePieceModel SentencePieceModel::load(const std::filesystem::path& path) {
-  if (!std::filesystem::is_regular_file(path))
-    throw std::runtime_error("T5 tokenizer: SentencePiece model '" + path.string() + "' does not exist");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("T5 tokenizer: cannot open '" + path.string() + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse(ss.str(), path.string());
+  std::string bytes;
+  try {  // a regular file only (a FIFO would block), of at most 64 MiB (T5's spiece.model is 792 KB)
+    bytes = genplug::internal::read_regular_file(path, std::uintmax_t(64) << 20);
+  } catch (const genplug::internal::UnreadableFile& e) {
+    throw std::runtime_error("T5 tokenizer: SentencePiece model '" + path.string() + "' " + e.what());
+  }
+  return parse(bytes, path.string());
 }
 
 SentencePieceModel SentencePieceModel::parse(std::string_view bytes, const std::string& name) {

@@ -21,6 +21,7 @@
 #include <genplug/flux/text/unicode_text.hpp>
 #include <genplug/safetensors.hpp>
 #include <genplug/internal/bounded_json.hpp>
+#include <genplug/internal/regular_file.hpp>
 
 namespace genplug::flux {
 
@@ -60,13 +61,19 @@ void require_exists(const fs::path& p, const std::string& key) {
 
 // An integer from a diffusers/transformers folder's config.json, else `fallback`.
 int64_t config_json_int(const fs::path& weights, const char* key, int64_t fallback) {
-  if (!fs::is_directory(weights) || !fs::exists(weights / "config.json")) return fallback;
+  const fs::path path = weights / "config.json";
+  if (!fs::is_directory(weights) || !fs::exists(path)) return fallback;
+  std::string text;
+  try {  // a regular file only: a FIFO would block
+    text = genplug::internal::read_regular_file(path, std::uintmax_t(16) << 20);
+  } catch (const genplug::internal::UnreadableFile& e) {
+    throw std::runtime_error("'" + path.string() + "' " + e.what());
+  }
   try {
-    std::ifstream in(weights / "config.json");
-    const nlohmann::json j = genplug::internal::parse_bounded_json(in);
+    const nlohmann::json j = genplug::internal::parse_bounded_json(text);
     return j.is_object() ? j.value(key, fallback) : fallback;
   } catch (const std::exception& e) {
-    throw std::runtime_error("'" + (weights / "config.json").string() + "' is not valid JSON: " + e.what());
+    throw std::runtime_error("'" + path.string() + "' is not valid JSON: " + e.what());
   }
 }
 

@@ -39,6 +39,14 @@ nlohmann::json parse_bounded_json(Input&& input, int max_depth = kMaxJsonDepth) 
   return parsed;
 }
 
+// The number quoted in nlohmann's out_of_range "number overflow parsing '1e400'" (else the whole message), at most
+// 40 characters: what callers name after "a number is outside the range of a double: ".
+inline std::string overflowing_number(const std::string& message) {
+  const auto open = message.find('\''), close = message.rfind('\'');
+  std::string n = open != std::string::npos && close > open ? message.substr(open + 1, close - open - 1) : message;
+  return n.size() > 40 ? n.substr(0, 40) + "..." : n;
+}
+
 // As parse_bounded_json, for text whose failure has a fallback: anything that is not JSON, or nests too deep,
 // gives a discarded value (is_discarded(); is_object() is false) instead of an exception.
 template <class Input>

@@ -1,0 +1,21 @@
+// genplug host — SIGINT and SIGTERM as cancellation, for programs that render (`genplug run`).
+//
+// The first signal sets the caller's cancel flag: the pipeline stops at its next model evaluation or output chunk
+// and writes nothing partial. The handlers are installed without SA_RESTART, so that first signal also ends a
+// system call blocked on a FIFO or a slow device with EINTR: a read that would wait for ever fails instead, and
+// cancel_signal() tells the caller to report that failure as the cancellation it is. A second signal does not
+// wait: it removes the temporary output being written (unlink_pending_output) and exits with 128 + signal.
+#pragma once
+
+#include <atomic>
+
+namespace genplug::host {
+
+// Installs the handlers of SIGINT and SIGTERM. `cancel` is set by the first signal and must outlive the process.
+// Thread: the main thread, before it starts others (they inherit no mask; the kernel delivers to the main thread).
+void install_cancel_signals(std::atomic<bool>& cancel);
+
+// The first signal that came (SIGINT or SIGTERM), 0 while none has. Async-signal-safe; any thread.
+int cancel_signal() noexcept;
+
+}  // namespace genplug::host

@@ -1,0 +1,59 @@
+// Reading a small file a user names, without blocking and with its size bounded — shared by the host and the
+// bundled plugins; not installed.
+//
+// Why: open() of a FIFO blocks until a writer comes (issue 15, case 4: a FIFO given as a sharded checkpoint's
+// index, as the plugin cache or as `--config @FILE` hung the CLI), and /dev/zero never ends. The file is opened
+// with O_NONBLOCK, so a FIFO opens at once and is then refused by fstat; a regular file is read up to a bound.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+namespace genplug::internal {
+
+// Why a file could not be read, without its path ("does not exist", "is not a regular file (a folder)", ...):
+// callers put the file and the field that named it in front.
+class UnreadableFile : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The bytes of the regular file at `path`, of at most `max_bytes`; throws UnreadableFile otherwise.
+inline std::string read_regular_file(const std::filesystem::path& path, std::uintmax_t max_bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    const int error = errno;
+    throw UnreadableFile(error == ENOENT ? "does not exist" : std::string("cannot be opened: ") + std::strerror(error));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) throw UnreadableFile(std::string("cannot be examined: ") + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) throw UnreadableFile("is not a regular file (a folder)");
+  if (!S_ISREG(st.st_mode)) throw UnreadableFile("is not a regular file (a device, pipe or socket)");
+  if (std::uintmax_t(st.st_size) > max_bytes)
+    throw UnreadableFile("is larger than " + std::to_string(max_bytes) + " bytes");
+  std::string bytes(std::size_t(st.st_size), '\0');
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw UnreadableFile(std::string("cannot be read: ") + std::strerror(errno));
+    if (n == 0) break;  // shrank while being read: what is there
+    done += std::size_t(n);
+  }
+  bytes.resize(done);
+  return bytes;
+}
+
+}  // namespace genplug::internal

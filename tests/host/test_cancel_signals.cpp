@@ -1,0 +1,122 @@
+// SIGINT and SIGTERM as cancellation (genplug/host/cancel_signals.hpp), each case in a child process: the first
+// signal sets the cancel flag and ends a system call blocked on a FIFO; a second one removes the temporary output
+// being written and exits at once with 128 + signal (issue 15, cases 3 and 4).
+#define BOOST_TEST_MODULE cancel_signals
+#include <boost/test/unit_test.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <genplug/host/cancel_signals.hpp>
+
+#include "atomic_output.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::atomic<bool> g_cancel{false};
+
+// The child's wait status; it is killed (and the case fails) when it has not exited within 10 s.
+int wait_for(pid_t child) {
+  int status = 0;
+  for (int i = 0; i < 1000; ++i) {
+    if (::waitpid(child, &status, WNOHANG) == child) return status;
+    std::this_thread::sleep_for(10ms);
+  }
+  ::kill(child, SIGKILL);
+  ::waitpid(child, &status, 0);
+  BOOST_FAIL("the child did not exit within 10 s of the signal");
+  return status;
+}
+
+// Whether the child wrote its next byte to the pipe (it reached a point of the case) within 10 s.
+bool child_reached(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  char c = 0;
+  return ::poll(&p, 1, 10000) == 1 && ::read(fd, &c, 1) == 1;
+}
+
+// Whether the child sleeps in the kernel (state S in /proc/PID/stat), within 10 s: blocked in open().
+bool child_sleeps(pid_t child) {
+  for (int i = 0; i < 1000; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
+    std::string pid, name, state;
+    if (stat >> pid >> name >> state && state == "S") return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+std::size_t files_in(const fs::path& folder) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(folder)) ++n;
+  return n;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_first_signal_sets_cancel_and_ends_an_open_blocked_on_a_fifo) {
+  genplug::test::TempDir dir("signals");
+  const fs::path fifo = dir.path / "fifo";
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  int ready[2];
+  BOOST_REQUIRE(::pipe(ready) == 0);
+  const pid_t child = ::fork();
+  BOOST_REQUIRE(child >= 0);
+  if (child == 0) {
+    genplug::host::install_cancel_signals(g_cancel);
+    if (::write(ready[1], "r", 1) != 1) ::_exit(3);
+    const int fd = ::open(fifo.c_str(), O_RDONLY);  // no writer ever comes
+    const bool interrupted = fd < 0 && errno == EINTR;
+    ::_exit(interrupted && g_cancel.load() && genplug::host::cancel_signal() == SIGINT ? 0 : 1);
+  }
+  BOOST_REQUIRE(child_reached(ready[0]));
+  BOOST_REQUIRE(child_sleeps(child));
+  ::kill(child, SIGINT);
+  const int status = wait_for(child);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 0, "the open was not interrupted, or cancel or the signal not recorded");
+}
+
+BOOST_AUTO_TEST_CASE(a_second_signal_removes_the_temporary_output_and_exits_at_once) {
+  genplug::test::TempDir dir("signals");
+  const fs::path target = dir.path / "out.exr";
+  int ready[2];
+  BOOST_REQUIRE(::pipe(ready) == 0);
+  const pid_t child = ::fork();
+  BOOST_REQUIRE(child >= 0);
+  if (child == 0) {
+    genplug::host::install_cancel_signals(g_cancel);
+    genplug::host::TemporaryFile temporary(target);  // an output being written
+    if (::write(ready[1], "1", 1) != 1) ::_exit(3);
+    while (!g_cancel.load()) std::this_thread::sleep_for(1ms);
+    if (::write(ready[1], "2", 1) != 1) ::_exit(3);  // the first signal only cancelled: still writing
+    for (;;) std::this_thread::sleep_for(1ms);
+  }
+  BOOST_REQUIRE(child_reached(ready[0]));
+  BOOST_TEST(files_in(dir.path) == 1u);  // the temporary file
+  ::kill(child, SIGTERM);
+  BOOST_REQUIRE(child_reached(ready[0]));
+  BOOST_TEST(files_in(dir.path) == 1u);
+  ::kill(child, SIGTERM);
+  const int status = wait_for(child);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 128 + SIGTERM);
+  BOOST_TEST(files_in(dir.path) == 0u, "the temporary file was left behind");
+  BOOST_TEST(!fs::exists(target));
+}
