@@ -63,9 +63,9 @@ class TemporaryFile {
   }
 
   ~TemporaryFile() {
-    clear_pending_output();
     close_quietly();
     if (!path_.empty()) ::unlink(path_.c_str());
+    clear_pending_output();  // only once it is gone: a second signal before that still removes it
   }
 
   TemporaryFile(const TemporaryFile&) = delete;

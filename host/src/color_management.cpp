@@ -104,6 +104,9 @@ ColorConversion ColorConversion::to_model(const fs::path& config_path, const std
 ColorConversion::ColorConversion(const fs::path& config_path, const std::string& colorspace, bool to_model)
     : impl_(std::make_unique<Impl>()) {
   impl_->config_path = config_path;
+  std::error_code ec;  // OpenColorIO would open a FIFO and wait for a writer
+  const fs::file_status status = fs::status(config_path, ec);
+  if (fs::exists(status) && !fs::is_regular_file(status)) fail(config_path, "is not a regular file");
   OCIO::ConstConfigRcPtr config;
   try {
     config = OCIO::Config::CreateFromFile(config_path.c_str());

@@ -112,6 +112,9 @@ void PluginIndex::store(const fs::path& library, const std::vector<PluginRecord>
 void PluginIndex::save() const {
   if (!dirty_ || file_.empty()) return;
   std::error_code ec;
+  // Only a regular file (or nothing) is replaced: the variable may name a FIFO or, for root, /dev/zero.
+  const fs::file_status existing = fs::symlink_status(file_, ec);
+  if (fs::exists(existing) && !fs::is_regular_file(existing)) return;
   fs::create_directories(file_.parent_path(), ec);
   // Unique per process, thread and host: catalogs in one process, or farm nodes sharing a home, never share it.
   char host[64] = "";

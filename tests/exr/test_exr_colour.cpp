@@ -6,6 +6,8 @@
 #define BOOST_TEST_MODULE exr_colour
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
+
 #include <stdlib.h>
 
 #include <cmath>
@@ -160,3 +162,17 @@ BOOST_AUTO_TEST_CASE(an_unknown_colour_space_is_a_manifest_error_listing_the_kno
   BOOST_TEST(r.err.find("available: Linear Rec.709 (sRGB), sRGB, ACEScg, ACES2065-1") != std::string::npos, r.err);
   BOOST_TEST(!fs::exists(dir.path / "bad.exr"));
 }
+
+// An OCIO config that is a FIFO is refused at once (OpenColorIO would open it and wait for a writer).
+BOOST_AUTO_TEST_CASE(an_ocio_config_that_is_a_fifo_is_refused_before_rendering) {
+  genplug::test::TempDir dir("colour-fifo");
+  const fs::path fifo = dir.path / "config.ocio";
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const auto r = run_process({kGenplug, "run", kDefault, "--progress", "none", "--set",
+                              "jobs.0.output=\"" + (dir.path / "x.exr").string() + "\"", "--set",
+                              "exr.ocio_config=\"" + fifo.string() + "\"", "--set", "exr.colorspace=\"sRGB\""});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(r.err.find("OCIO config '" + fifo.string() + "': is not a regular file") != std::string::npos, r.err);
+  BOOST_TEST(!fs::exists(dir.path / "x.exr"));
+}
+

@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE plugin_catalog
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -202,6 +203,24 @@ BOOST_AUTO_TEST_CASE(cached_descriptors_load_a_library_only_when_a_plugin_is_cre
   fs::last_write_time(dir / "libminimal_posenc.so", fs::last_write_time(dir / "libminimal_posenc.so") + std::chrono::seconds(5));
   PluginCatalog third(o);
   BOOST_TEST(third.libraries_loaded() == 1u);
+  fs::remove_all(dir);
+}
+
+// A cache path that is no regular file (a FIFO; for root, /dev/zero or /dev/null) is neither waited on nor replaced:
+// the catalog scans as without a cache.
+BOOST_AUTO_TEST_CASE(a_cache_that_is_no_regular_file_is_neither_read_nor_replaced) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("genplug-cache-fifo-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::copy_file(fs::path(GENPLUG_FIXTURE_DIR) / "libminimal_posenc.so", dir / "libminimal_posenc.so");
+  BOOST_REQUIRE(::mkfifo((dir / "plugins.json").c_str(), 0600) == 0);
+  PluginCatalog::Options o;
+  o.search_path = {dir};
+  o.cache_file = dir / "plugins.json";
+  PluginCatalog c(o);
+  BOOST_TEST(c.find("org.genplug.test.minimal") != nullptr);
+  BOOST_TEST(fs::is_fifo(o.cache_file));
   fs::remove_all(dir);
 }
 

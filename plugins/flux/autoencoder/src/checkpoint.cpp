@@ -10,12 +10,16 @@
 
 #include <genplug/safetensors.hpp>
 #include <genplug/internal/bounded_json.hpp>
+#include <genplug/internal/regular_file.hpp>
 
 #include "autoencoder_impl.hpp"
 #include "key_layout.hpp"
 
 namespace genplug::flux {
 namespace {
+
+// A diffusers config.json is a few hundred bytes.
+constexpr std::uintmax_t kMaxConfigBytes = std::uintmax_t(1) << 20;
 
 using TensorSource = std::function<torch::Tensor(const std::string& original_name)>;
 
@@ -183,9 +187,8 @@ AutoencoderConfig factors_beside(const std::filesystem::path& weights) {
   const auto path = folder / "config.json";
   if (!std::filesystem::is_regular_file(path)) return factors;
   nlohmann::json config;
-  try {
-    std::ifstream in(path);
-    config = genplug::internal::parse_bounded_json(in);
+  try {  // a regular file (checked above) of a few hundred bytes; bounded all the same
+    config = genplug::internal::parse_bounded_json(genplug::internal::read_regular_file(path, kMaxConfigBytes));
   } catch (const std::exception& e) {
     throw std::runtime_error(path.string() + ": not valid JSON (" + e.what() + ")");
   }
@@ -208,8 +211,13 @@ void check_against_diffusers_config(const AutoencoderConfig& inferred, const std
   const auto folder = std::filesystem::is_directory(weights) ? weights : weights.parent_path();
   const auto path = folder / "config.json";
   if (!std::filesystem::is_regular_file(path)) return;
-  std::ifstream in(path);
-  const auto config = genplug::internal::parse_bounded_json_or_discarded(in);
+  std::string text;
+  try {
+    text = genplug::internal::read_regular_file(path, kMaxConfigBytes);
+  } catch (const genplug::internal::UnreadableFile&) {
+    return;  // factors_beside() has read it already and said what is wrong
+  }
+  const auto config = genplug::internal::parse_bounded_json_or_discarded(text);
   if (!config.is_object() || config.value("_class_name", std::string()) != "AutoencoderKL") return;
   auto expect = [&](const char* field, const nlohmann::json& value) {
     if (config.contains(field) && config[field] != value)

@@ -61,10 +61,13 @@ std::vector<char32_t> bytes_to_unicode(std::string (&encoder)[256]) {
   return cs;
 }
 
-// A regular file only (a FIFO would block), of at most 64 MiB (OpenAI's vocab.json is 1.6 MB).
+// Tokenizer files are a few MB (OpenAI's vocab.json is 1.6 MB).
+constexpr std::size_t kMaxTokenizerFileBytes = std::size_t(64) << 20;
+
+// A regular file only (a FIFO would block), of at most 64 MiB.
 std::string read_file(const fs::path& path, const std::string& what) {
   try {
-    return genplug::internal::read_regular_file(path, std::uintmax_t(64) << 20);
+    return genplug::internal::read_regular_file(path, kMaxTokenizerFileBytes);
   } catch (const genplug::internal::UnreadableFile& e) {
     throw std::runtime_error("CLIP tokenizer: " + what + " '" + path.string() + "' " + e.what());
   }
@@ -78,7 +81,13 @@ std::string read_gzip(const fs::path& path) {
   std::string out;
   char buf[1 << 16];
   int n;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+  while ((n = gzread(f, buf, sizeof buf)) > 0) {
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.size() > kMaxTokenizerFileBytes) {  // OpenAI's is 1.4 MB unpacked: a gzip bomb stops here
+      gzclose(f);
+      throw std::runtime_error("CLIP tokenizer: BPE file '" + path.string() + "' unpacks to more than 64 MiB");
+    }
+  }
   int err = Z_OK;
   const char* msg = gzerror(f, &err);
   const std::string message = msg ? msg : "";
