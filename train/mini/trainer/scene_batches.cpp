@@ -1,6 +1,7 @@
 #include "scene_batches.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <tuple>
 
@@ -50,15 +51,35 @@ torch::Tensor autoencoder_batch(std::uint64_t batch_seed, int count, int crop, d
   return torch::stack(items);
 }
 
-SceneBatch transformer_batch(std::uint64_t first_seed, int count, int size) {
+torch::Tensor object_boxes(const Scene& scene, int size, int latent_factor) {
+  const Frame frame{size, size};
+  const int cells = size / latent_factor;
+  const double half_width = 1.1 * object_radius(frame) + latent_factor;
+  torch::Tensor boxes = torch::zeros({1, cells, cells}, torch::kFloat32);
+  auto at = boxes.accessor<float, 3>();
+  for (const SceneObject& object : scene.objects) {
+    const Point centre = cell_center(frame, object.position);
+    for (int row = 0; row < cells; ++row)
+      for (int column = 0; column < cells; ++column) {
+        const double x = (column + 0.5) * latent_factor, y = (row + 0.5) * latent_factor;
+        if (std::abs(x - centre.x) <= half_width && std::abs(y - centre.y) <= half_width) at[0][row][column] = 1;
+      }
+  }
+  return boxes;
+}
+
+SceneBatch transformer_batch(std::uint64_t first_seed, int count, int size, int latent_factor) {
   SceneBatch batch;
-  std::vector<torch::Tensor> images;
+  std::vector<torch::Tensor> images, boxes;
   for (int i = 0; i < count; ++i) {
     const std::uint64_t seed = first_seed + std::uint64_t(i);
+    const Scene scene = sample_scene(seed);
     images.push_back(scene_tensor(seed, size, size));
-    batch.prompts.push_back(prompt_of(sample_scene(seed)));
+    batch.prompts.push_back(prompt_of(scene));
+    boxes.push_back(object_boxes(scene, size, latent_factor));
   }
   batch.images = torch::stack(images);
+  batch.object_boxes = torch::stack(boxes);
   return batch;
 }
 

@@ -7,6 +7,8 @@
 
 #include <torch/types.h>
 
+#include "scene.hpp"
+
 namespace genplug::mini {
 
 // Seeds of the scenes the trainer draws: disjoint from the evaluation seeds (0 .. 2^32) by construction.
@@ -23,11 +25,18 @@ torch::Tensor scene_tensor(std::uint64_t seed, int width, int height);
 // of a large frame are mostly background, and objects' colours and kinds are what the detector reads.
 torch::Tensor autoencoder_batch(std::uint64_t batch_seed, int count, int crop, double object_crops = 0.0);
 
-// Transformer batch: `count` scenes at the training size, [count, 3, S, S], and their prompts.
+// Transformer batch: `count` scenes at the training size, [count, 3, S, S], their prompts, and where their
+// objects lie at the latent's resolution (object_boxes below), [count, 1, S / factor, S / factor].
 struct SceneBatch {
   torch::Tensor images;
   std::vector<std::string> prompts;
+  torch::Tensor object_boxes;
 };
-SceneBatch transformer_batch(std::uint64_t first_seed, int count, int size);
+SceneBatch transformer_batch(std::uint64_t first_seed, int count, int size, int latent_factor);
+
+// 1 at the latent pixels (size / factor per side) whose centre lies within the square of half-width 1.1 R + one
+// latent pixel around an object's centre, 0 elsewhere: every kind lies within 1.1 R (scene_geometry.hpp), and the
+// extra pixel holds the anti-aliased rim and what the autoencoder spreads of it. [1, size / factor, size / factor].
+torch::Tensor object_boxes(const Scene& scene, int size, int latent_factor);
 
 }  // namespace genplug::mini

@@ -16,7 +16,47 @@ namespace genplug::mini {
 
 namespace fs = std::filesystem;
 
-void write_text_encoders(const flux::MiniModelFiles& files, std::uint64_t seed) {
+namespace {
+
+// Words away (memory - context) that head h of the `windows` encoder reads.
+bool in_window(int64_t head, int64_t offset) {
+  switch (head) {
+    case 0: return offset >= 1 && offset <= 5;
+    case 1: return offset >= -5 && offset <= -1;
+    case 2: return offset >= 1 && offset <= 2;
+    default: return offset >= -2 && offset <= -1;
+  }
+}
+
+// Relative position bias [buckets, heads]: 0 inside a head's window, -20 (a weight of e^-20) outside. Windows lie
+// within the exact buckets (|offset| < 8), so no bucket holds offsets on both sides of a window's edge.
+torch::Tensor window_bias(const flux::text::T5Config& c) {
+  const torch::Tensor offsets = torch::arange(-int64_t(kTextTokens) + 1, kTextTokens, torch::kLong);
+  const torch::Tensor buckets = flux::text::T5Encoder::relative_position_bucket(offsets, c.num_buckets, c.max_distance);
+  torch::Tensor bias = torch::full({c.num_buckets, c.num_heads}, -20.0f);
+  for (int64_t i = 0; i < offsets.size(0); ++i)
+    for (int64_t h = 0; h < c.num_heads; ++h)
+      if (in_window(h, offsets[i].item<int64_t>())) bias[buckets[i].item<int64_t>()][h] = 0.0f;
+  return bias;
+}
+
+}  // namespace
+
+flux::text::TextWeights mini_t5_weights(int64_t vocab_size, std::uint64_t seed, T5Attention attention) {
+  const flux::text::T5Config c = t5_config(vocab_size);
+  flux::text::TextWeights w = flux::text::T5Encoder::random_weights(c, seed);
+  if (attention == T5Attention::content) return w;
+  if (c.num_heads != 4) throw std::logic_error("mini T5: the window encoder has 4 heads");
+  for (auto& [name, tensor] : w.tensors) {
+    const bool query_or_key = name.find("SelfAttention.q.") != std::string::npos ||
+                              name.find("SelfAttention.k.") != std::string::npos;
+    if (query_or_key) tensor.mul_(0.1);
+  }
+  w.tensors.at("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight") = window_bias(c);
+  return w;
+}
+
+void write_text_encoders(const flux::MiniModelFiles& files, std::uint64_t seed, T5Attention attention) {
   fs::create_directories(files.t5_tokenizer().parent_path());
   {
     std::ofstream out(files.t5_tokenizer(), std::ios::binary);
@@ -30,7 +70,7 @@ void write_text_encoders(const flux::MiniModelFiles& files, std::uint64_t seed) 
   const int64_t t5_vocab = flux::text::T5Tokenizer::load(files.t5_tokenizer()).vocab_size();
   const int64_t clip_vocab = flux::text::ClipTokenizer::load(files.clip_tokenizer()).vocab_size();
   const std::map<std::string, std::string> meta{{"format", "pt"}, {"genplug.model", "mini"}};
-  save_tensors(files.t5(), flux::text::T5Encoder::random_weights(t5_config(t5_vocab), seed).tensors, meta);
+  save_tensors(files.t5(), mini_t5_weights(t5_vocab, seed, attention).tensors, meta);
   save_tensors(files.clip(), flux::text::ClipTextModel::random_weights(clip_config(clip_vocab), seed + 1).tensors, meta);
 }
 
@@ -52,9 +92,9 @@ flux::TextConditioning PromptEncoder::encode(const std::vector<std::string>& pro
   return {torch::cat(txt).detach(), torch::cat(vec).detach()};
 }
 
-TrainableT5::TrainableT5(const flux::MiniModelFiles& files, std::uint64_t seed)
+TrainableT5::TrainableT5(const flux::MiniModelFiles& files, std::uint64_t seed, T5Attention attention)
     : tokenizer_(std::make_unique<flux::text::T5Tokenizer>(flux::text::T5Tokenizer::load(files.t5_tokenizer()))) {
-  flux::text::TextWeights w = flux::text::T5Encoder::random_weights(t5_config(tokenizer_->vocab_size()), seed);
+  flux::text::TextWeights w = mini_t5_weights(tokenizer_->vocab_size(), seed, attention);
   for (auto& [name, tensor] : w.tensors) {
     tensor.requires_grad_(true);
     weights_.emplace(name, tensor);

@@ -19,9 +19,19 @@
 
 namespace genplug::mini {
 
+// What the T5 encoder's heads read. `content`: the plugin's random weights as drawn. Their attention logits
+// (q.k over 32 dimensions, std ~5.7) drown the relative position bias (std 0.5), so each word reads the words
+// most like it wherever they stand: the prompt reaches the transformer close to a bag of words, in which "a red
+// circle at the top and a blue square at the bottom" and the same with the colours swapped look alike.
+// `windows`: the same draw with q and k scaled by 0.1 and the bias set so that the 4 heads read fixed windows
+// of neighbours (+1..+5, -5..-1, +1..+2, -2..-1 words away), so each word's output carries its own phrase:
+// "red" the kind and place that follow it, "left" the colour and kind before it.
+enum class T5Attention { content, windows };
+flux::text::TextWeights mini_t5_weights(int64_t vocab_size, std::uint64_t seed, T5Attention attention);
+
 // Writes tokenizer_2/spiece.model, tokenizer/{vocab.json,merges.txt} and both encoders' weights (drawn from
 // `seed`) into the model folder.
-void write_text_encoders(const flux::MiniModelFiles& files, std::uint64_t seed);
+void write_text_encoders(const flux::MiniModelFiles& files, std::uint64_t seed, T5Attention attention);
 
 // Prompts -> conditioning batch: txt [B, 32, 128], vec [B, 64], float32 on the CPU.
 class PromptEncoder {
@@ -40,7 +50,7 @@ class PromptEncoder {
 // run may have overwritten) and keeps an exponential moving average, which is what is saved.
 class TrainableT5 {
  public:
-  TrainableT5(const flux::MiniModelFiles& files, std::uint64_t seed);
+  TrainableT5(const flux::MiniModelFiles& files, std::uint64_t seed, T5Attention attention);
   // Prompts -> padded token ids [B, kTextTokens], as the plugin's conditioner tokenizes them.
   torch::Tensor ids(const std::vector<std::string>& prompts) const;
   torch::Tensor forward(const torch::Tensor& ids) const;  // [B, L, d_model], recording autograd

@@ -61,8 +61,16 @@ int main(int argc, char** argv) {
   app.add_option("--transformer-threads", transformer_threads, "libtorch intra-op threads for the transformer")
       ->capture_default_str();
   app.add_option("--only", only,
-                 "all | vae | transformer (transformer: reuses the folder's VAE and text encoders)")
-      ->check(CLI::IsMember({"all", "vae", "transformer"}))->capture_default_str();
+                 "all | text | vae | transformer (vae: text encoders and autoencoder; transformer: reuses the "
+                 "folder's VAE and text encoders; text: only redraws the tokenizers and text encoders)")
+      ->check(CLI::IsMember({"all", "text", "vae", "transformer"}))->capture_default_str();
+  T5Attention t5_attention = T5Attention::windows;  // docs/mini-model.md §7: colours and places bound to objects
+  app.add_option("--t5-attention", t5_attention,
+                 "what the frozen T5's heads read: content (the plugin's random draw) or windows (fixed windows of "
+                 "neighbouring words)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, T5Attention>{{"content", T5Attention::content},
+                                                                             {"windows", T5Attention::windows}}))
+      ->capture_default_str();
   app.add_option("--vae-steps", vae_options.steps, "autoencoder steps")->capture_default_str();
   app.add_option("--vae-batch", vae_options.batch, "autoencoder crops per step")->capture_default_str();
   app.add_option("--vae-rate", vae_options.rate, "autoencoder peak learning rate")->capture_default_str();
@@ -82,6 +90,9 @@ int main(int argc, char** argv) {
                  "consecutive steps each encoded scene is trained in (divides --scenes)")
       ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--rate", flux_options.rate, "transformer peak learning rate")->capture_default_str();
+  app.add_option("--object-weight", flux_options.object_weight,
+                 "extra loss weight of the latent pixels around objects (0: plain mean square error)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--text-rate", flux_options.text_rate,
                  "peak learning rate of the T5 encoder trained alongside the transformer (0: random and frozen)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -101,11 +112,12 @@ int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
   const flux::MiniModelFiles files{out};
   fs::create_directories(out / "training");
-  nlohmann::json card = {{"seed", seed}, {"vae_threads", vae_threads}, {"transformer_threads", transformer_threads}};
+  nlohmann::json card = {{"seed", seed}, {"vae_threads", vae_threads}, {"transformer_threads", transformer_threads},
+                         {"t5_attention", t5_attention == T5Attention::windows ? "windows" : "content"}};
 
-  if (only != "transformer") {
+  if (only != "transformer") write_text_encoders(files, seed, t5_attention);
+  if (only == "all" || only == "vae") {
     at::set_num_threads(vae_threads);
-    write_text_encoders(files, seed);
     vae_options.seed = seed;
     vae_options.log_csv = out / "training" / "autoencoder-loss.csv";
     const flux::Autoencoder vae = train_autoencoder(vae_options);
@@ -117,7 +129,7 @@ int main(int argc, char** argv) {
                            {"posterior_noise", vae_options.posterior_noise}, {"norm_groups", vae_options.norm_groups},
                            {"minutes", minutes_since(start)}};
   }
-  if (only != "vae") {
+  if (only == "all" || only == "transformer") {
     const auto phase = std::chrono::steady_clock::now();
     at::set_num_threads(transformer_threads);
     // The phase's noise starts from the seed, so that `--only transformer` on a folder written by `--only vae`
@@ -129,13 +141,14 @@ int main(int argc, char** argv) {
     flux_options.checkpoint_dir = out / "training" / "checkpoints";
     flux_options.log_csv = out / "training" / "transformer-loss.csv";
     std::unique_ptr<TrainableT5> t5;
-    if (flux_options.text_rate > 0) t5 = std::make_unique<TrainableT5>(files, seed);
+    if (flux_options.text_rate > 0) t5 = std::make_unique<TrainableT5>(files, seed, t5_attention);
     const flux::TensorMap weights = train_transformer(vae, text, flux_options, t5.get());
     save_tensors(files.transformer(), weights, {{"format", "pt"}, {"genplug.model", "mini"}});
     if (t5) save_tensors(files.t5(), t5->averaged_weights(), {{"format", "pt"}, {"genplug.model", "mini"}});
     card["transformer"] = {{"steps", flux_options.steps}, {"scenes", flux_options.scenes},
                            {"times_per_scene", flux_options.times_per_scene}, {"rate", flux_options.rate},
                            {"uncond_share", flux_options.uncond_share}, {"text_rate", flux_options.text_rate},
+                           {"object_weight", flux_options.object_weight},
                            {"scene_reuse", flux_options.scene_reuse},
                            {"parameters", flux::flux_parameter_count(transformer_config())},
                            {"minutes", minutes_since(phase)}};

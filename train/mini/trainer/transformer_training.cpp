@@ -46,24 +46,34 @@ void drop_prompts(std::vector<std::string>& prompts, double share) {
 }
 
 // Scenes as the transformer consumes them: packed latents and text conditioning, no autograd history.
-// (ids: the prompts' T5 token ids, for a T5 that trains; undefined otherwise.)
+// (weights: per packed latent value, 1 + object_weight around objects, else 1. ids: the prompts' T5 token ids, for
+// a T5 that trains; undefined otherwise.)
 struct EncodedScenes {
-  torch::Tensor x0, txt, vec, ids;
+  torch::Tensor x0, weights, txt, vec, ids;
 };
 
 EncodedScenes encode_scenes(const flux::Autoencoder& vae, PromptEncoder& text, const SceneBatch& scenes,
-                            const TrainableT5* t5) {
+                            double object_weight, const TrainableT5* t5) {
   torch::NoGradGuard no_grad;
   const flux::TextConditioning c = text.encode(scenes.prompts);
-  return {flux::pack_latent(vae.encode(scenes.images)), c.txt, c.vec, t5 ? t5->ids(scenes.prompts) : torch::Tensor()};
+  const torch::Tensor latent = vae.encode(scenes.images);
+  // Packed as the latent is (each token holds its 2 x 2 latent pixels of every channel).
+  const torch::Tensor weights = flux::pack_latent((1.0 + object_weight * scenes.object_boxes).expand_as(latent));
+  return {flux::pack_latent(latent), weights, c.txt, c.vec, t5 ? t5->ids(scenes.prompts) : torch::Tensor()};
 }
 
 EncodedScenes concatenated(const std::deque<EncodedScenes>& pool) {
-  std::vector<torch::Tensor> x0, txt, vec, ids;
+  std::vector<torch::Tensor> x0, weights, txt, vec, ids;
   for (const EncodedScenes& e : pool) {
-    x0.push_back(e.x0), txt.push_back(e.txt), vec.push_back(e.vec), ids.push_back(e.ids);
+    x0.push_back(e.x0), weights.push_back(e.weights), txt.push_back(e.txt), vec.push_back(e.vec), ids.push_back(e.ids);
   }
-  return {torch::cat(x0), torch::cat(txt), torch::cat(vec), ids.front().defined() ? torch::cat(ids) : torch::Tensor()};
+  return {torch::cat(x0), torch::cat(weights), torch::cat(txt), torch::cat(vec),
+          ids.front().defined() ? torch::cat(ids) : torch::Tensor()};
+}
+
+// Mean square error, each value weighted (sum w e^2 / sum w): with every weight 1, the plain mean.
+torch::Tensor weighted_mean_square(const torch::Tensor& error, const torch::Tensor& weights) {
+  return (weights * error.pow(2)).sum() / weights.sum();
 }
 
 // Every parameter must receive a gradient: the transformer and T5 alias the map's tensors (Tensor::to and
@@ -121,9 +131,9 @@ flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& t
     // Scene seeds: a range of 2^36 per training seed (seed 0 starts at kTrainingSeedBase).
     const std::uint64_t first_scene = kTrainingSeedBase + (o.seed << 36) +
                                       std::uint64_t(chunks_encoded++) * std::uint64_t(fresh_per_step);
-    SceneBatch scenes = transformer_batch(first_scene, fresh_per_step, kTrainingSize);
+    SceneBatch scenes = transformer_batch(first_scene, fresh_per_step, kTrainingSize, int(vae.config().downscale()));
     if (o.uncond_share > 0) drop_prompts(scenes.prompts, o.uncond_share);
-    pool.push_back(encode_scenes(vae, text, scenes, t5));
+    pool.push_back(encode_scenes(vae, text, scenes, o.object_weight, t5));
     if (int(pool.size()) > o.scene_reuse) pool.pop_front();
   };
   for (long step = 0; step < o.steps; ++step) {
@@ -133,6 +143,7 @@ flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& t
     while (int(pool.size()) < o.scene_reuse);
     const EncodedScenes current = concatenated(pool);
     const torch::Tensor x0 = current.x0.repeat_interleave(o.times_per_scene, 0);
+    const torch::Tensor loss_weights = current.weights.repeat_interleave(o.times_per_scene, 0);
     const torch::Tensor txt = (t5 ? t5->forward(current.ids) : current.txt).repeat_interleave(o.times_per_scene, 0);
     const torch::Tensor vec = current.vec.repeat_interleave(o.times_per_scene, 0);
     // Rectified flow as FLUX: x_t = (1 - t) x0 + t noise, the model predicts the velocity noise - x0.
@@ -140,7 +151,7 @@ flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& t
     const torch::Tensor tt = t.view({batch, 1, 1});
     const torch::Tensor xt = (1.0 - tt) * x0 + tt * noise;
     const torch::Tensor prediction = transformer.forward(xt, txt, t, vec, torch::Tensor(), pe);
-    const torch::Tensor loss = (prediction - (noise - x0)).pow(2).mean();
+    const torch::Tensor loss = weighted_mean_square(prediction - (noise - x0), loss_weights);
     optimizer.zero_grad();
     if (t5) text_optimizer->zero_grad();
     loss.backward();

@@ -67,7 +67,8 @@ flux::AutoencoderConfig latent_factors(const flux::Autoencoder& vae, int count, 
   const int64_t z = vae.config().z_channels;
   for (int first = 0; first < count; first += 16) {
     const int n = std::min(16, count - first);
-    const torch::Tensor x = transformer_batch(kTrainingSeedBase / 2 + std::uint64_t(first), n, size).images;
+    const std::uint64_t seed = kTrainingSeedBase / 2 + std::uint64_t(first);
+    const torch::Tensor x = transformer_batch(seed, n, size, int(vae.config().downscale())).images;
     means.push_back(vae.encode_moments(x).narrow(1, 0, z));
   }
   const torch::Tensor all = torch::cat(means);
