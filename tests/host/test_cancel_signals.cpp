@@ -62,6 +62,26 @@ bool child_sleeps(pid_t child) {
   return false;
 }
 
+// A child process with the cancel handlers installed that runs `body(ready)` and exits; `ready` is the write end
+// of a pipe whose read end is returned with the child's pid, for the child to say where it is.
+struct Child {
+  pid_t pid;
+  int ready;
+};
+template <class Body>
+Child start_child(Body body) {
+  int ready[2];
+  BOOST_REQUIRE(::pipe(ready) == 0);
+  const pid_t pid = ::fork();
+  BOOST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    genplug::host::install_cancel_signals(g_cancel);
+    body(ready[1]);
+    ::_exit(4);
+  }
+  return {pid, ready[0]};
+}
+
 std::size_t files_in(const fs::path& folder) {
   std::size_t n = 0;
   for ([[maybe_unused]] const auto& entry : fs::directory_iterator(folder)) ++n;
@@ -74,21 +94,16 @@ BOOST_AUTO_TEST_CASE(a_first_signal_sets_cancel_and_ends_an_open_blocked_on_a_fi
   genplug::test::TempDir dir("signals");
   const fs::path fifo = dir.path / "fifo";
   BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-  int ready[2];
-  BOOST_REQUIRE(::pipe(ready) == 0);
-  const pid_t child = ::fork();
-  BOOST_REQUIRE(child >= 0);
-  if (child == 0) {
-    genplug::host::install_cancel_signals(g_cancel);
-    if (::write(ready[1], "r", 1) != 1) ::_exit(3);
+  const Child child = start_child([&](int ready) {
+    if (::write(ready, "r", 1) != 1) ::_exit(3);
     const int fd = ::open(fifo.c_str(), O_RDONLY);  // no writer ever comes
     const bool interrupted = fd < 0 && errno == EINTR;
     ::_exit(interrupted && g_cancel.load() && genplug::host::cancel_signal() == SIGINT ? 0 : 1);
-  }
-  BOOST_REQUIRE(child_reached(ready[0]));
-  BOOST_REQUIRE(child_sleeps(child));
-  ::kill(child, SIGINT);
-  const int status = wait_for(child);
+  });
+  BOOST_REQUIRE(child_reached(child.ready));
+  BOOST_REQUIRE(child_sleeps(child.pid));
+  ::kill(child.pid, SIGINT);
+  const int status = wait_for(child.pid);
   BOOST_TEST(WIFEXITED(status));
   BOOST_TEST(WEXITSTATUS(status) == 0, "the open was not interrupted, or cancel or the signal not recorded");
 }
@@ -96,25 +111,20 @@ BOOST_AUTO_TEST_CASE(a_first_signal_sets_cancel_and_ends_an_open_blocked_on_a_fi
 BOOST_AUTO_TEST_CASE(a_second_signal_removes_the_temporary_output_and_exits_at_once) {
   genplug::test::TempDir dir("signals");
   const fs::path target = dir.path / "out.exr";
-  int ready[2];
-  BOOST_REQUIRE(::pipe(ready) == 0);
-  const pid_t child = ::fork();
-  BOOST_REQUIRE(child >= 0);
-  if (child == 0) {
-    genplug::host::install_cancel_signals(g_cancel);
+  const Child child = start_child([&](int ready) {
     genplug::host::TemporaryFile temporary(target);  // an output being written
-    if (::write(ready[1], "1", 1) != 1) ::_exit(3);
+    if (::write(ready, "1", 1) != 1) ::_exit(3);
     while (!g_cancel.load()) std::this_thread::sleep_for(1ms);
-    if (::write(ready[1], "2", 1) != 1) ::_exit(3);  // the first signal only cancelled: still writing
+    if (::write(ready, "2", 1) != 1) ::_exit(3);  // the first signal only cancelled: still writing
     for (;;) std::this_thread::sleep_for(1ms);
-  }
-  BOOST_REQUIRE(child_reached(ready[0]));
+  });
+  BOOST_REQUIRE(child_reached(child.ready));
   BOOST_TEST(files_in(dir.path) == 1u);  // the temporary file
-  ::kill(child, SIGTERM);
-  BOOST_REQUIRE(child_reached(ready[0]));
+  ::kill(child.pid, SIGTERM);
+  BOOST_REQUIRE(child_reached(child.ready));
   BOOST_TEST(files_in(dir.path) == 1u);
-  ::kill(child, SIGTERM);
-  const int status = wait_for(child);
+  ::kill(child.pid, SIGTERM);
+  const int status = wait_for(child.pid);
   BOOST_TEST(WIFEXITED(status));
   BOOST_TEST(WEXITSTATUS(status) == 128 + SIGTERM);
   BOOST_TEST(files_in(dir.path) == 0u, "the temporary file was left behind");

@@ -15,6 +15,7 @@
 #include <genplug/host/plugin_catalog.hpp>
 
 #include "golden.hpp"
+#include "temp_dir.hpp"
 
 using genplug::CallContext;
 using genplug::host::ErrorKind;
@@ -209,19 +210,14 @@ BOOST_AUTO_TEST_CASE(cached_descriptors_load_a_library_only_when_a_plugin_is_cre
 // A cache path that is no regular file (a FIFO; for root, /dev/zero or /dev/null) is neither waited on nor replaced:
 // the catalog scans as without a cache.
 BOOST_AUTO_TEST_CASE(a_cache_that_is_no_regular_file_is_neither_read_nor_replaced) {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("genplug-cache-fifo-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  fs::copy_file(fs::path(GENPLUG_FIXTURE_DIR) / "libminimal_posenc.so", dir / "libminimal_posenc.so");
-  BOOST_REQUIRE(::mkfifo((dir / "plugins.json").c_str(), 0600) == 0);
+  const genplug::test::TempDir dir("cache-fifo");
+  BOOST_REQUIRE(::mkfifo((dir.path / "plugins.json").c_str(), 0600) == 0);
   PluginCatalog::Options o;
-  o.search_path = {dir};
-  o.cache_file = dir / "plugins.json";
+  o.search_path = {GENPLUG_FIXTURE_DIR};
+  o.cache_file = dir.path / "plugins.json";
   PluginCatalog c(o);
   BOOST_TEST(c.find("org.genplug.test.minimal") != nullptr);
-  BOOST_TEST(fs::is_fifo(o.cache_file));
-  fs::remove_all(dir);
+  BOOST_TEST(std::filesystem::is_fifo(o.cache_file));
 }
 
 // Const members from several threads at once (PluginCatalog's contract; `genplug validate` relies on it):
