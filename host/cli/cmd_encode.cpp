@@ -11,9 +11,11 @@
 
 #include <cstring>
 
+#include <genplug/host/cancel_signals.hpp>
 #include <genplug/host/printable.hpp>
 #include <genplug/inspector.h>
 
+#include "atomic_output.hpp"
 #include "cli_options.hpp"
 #include "f32_safetensors.hpp"
 
@@ -138,8 +140,16 @@ void run_show_tokens(const EncodeOptions& o, const Globals& globals, bool as_jso
 void run_encode(const EncodeOptions& o, const Globals& globals) {
   const json text = text_config(o);
   if (o.output.empty()) throw HostError(ErrorKind::usage, "--output is required (unless --show-tokens)");
-  if (!o.force && std::filesystem::exists(o.output))
+  // Before anything is encoded: the name fits, the file is not there (unless --force), and the output's folder
+  // takes a file (a temporary one is created and removed; that refuses /proc too). A signal from here on leaves
+  // no temporary file behind.
+  if (std::filesystem::path(o.output).filename().string().size() > 255)
+    throw HostError(ErrorKind::output, "'" + o.output + "': the file name is longer than 255 bytes");
+  std::error_code ec;
+  if (!o.force && std::filesystem::exists(o.output, ec))
     throw HostError(ErrorKind::output, "'" + o.output + "' exists (use --force to overwrite)");
+  { host::TemporaryFile probe(o.output); }
+  host::install_exit_signals();
   // Tiny random transformer: nothing but the text dims and the encoders is used.
   const json model_config = {{"transformer", "random"},
                              {"preset", "tiny"},
@@ -169,6 +179,8 @@ void run_encode(const EncodeOptions& o, const Globals& globals) {
     write_f32_safetensors(o.output, data,
                           {{"format", "genplug.flux.conditioning/1"}, {"prompt", o.prompt}, {"text", text.dump()},
                            {"plugin", o.plugin}});
+  } catch (const HostError&) {
+    throw;  // names the file already
   } catch (const std::exception& e) {
     throw HostError(ErrorKind::output, "cannot write '" + o.output + "': " + e.what());
   }

@@ -3,11 +3,14 @@
 
 #include <unistd.h>
 
-#include <fstream>
+#include <cerrno>
+#include <cstring>
 #include <set>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
+
+#include "atomic_output.hpp"
 
 namespace genplug::cli {
 namespace {
@@ -38,38 +41,34 @@ std::string header_text(const std::string& where, const std::vector<F32Tensor>& 
   return text;
 }
 
+// All of `bytes` to `fd` (a write may take only part, or be interrupted before it starts).
+void write_all(int fd, const fs::path& path, const void* data, std::size_t bytes) {
+  const char* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    const ssize_t n = ::write(fd, p, bytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) host::fail_write(path, std::string("write failed: ") + std::strerror(errno), errno);
+    p += n;
+    bytes -= std::size_t(n);
+  }
+}
+
 }  // namespace
 
 void write_f32_safetensors(const fs::path& path, const std::vector<F32Tensor>& tensors,
                            const std::map<std::string, std::string>& metadata) {
   static_assert(sizeof(float) == 4, "safetensors F32 is 4 bytes, little-endian like every target genplug builds for");
-  const std::string where = path.string();
-  const std::string text = header_text(where, tensors, metadata);
-  const fs::path temp = fs::path(where + ".tmp-" + std::to_string(::getpid()));
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(where + ": cannot create " + temp.string());
-    char length[8];
-    for (int i = 0; i < 8; ++i) length[i] = static_cast<char>(static_cast<uint64_t>(text.size()) >> (8 * i));
-    out.write(length, 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& t : tensors)
-      out.write(reinterpret_cast<const char*>(t.values.data()), static_cast<std::streamsize>(t.values.size() * 4));
-    out.flush();
-    if (!out) {
-      out.close();
-      std::error_code ignored;
-      fs::remove(temp, ignored);
-      throw std::runtime_error(where + ": write failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(temp, ignored);
-    throw std::runtime_error(where + ": cannot rename the temporary file into place: " + ec.message());
-  }
+  const std::string text = header_text(path.string(), tensors, metadata);
+  // Beside the target, under a name of its own, and removed by every error and by a signal's clean-up
+  // (cancel_signals.hpp); renamed into place only when complete.
+  host::TemporaryFile temporary(path);
+  char length[8];
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<char>(static_cast<uint64_t>(text.size()) >> (8 * i));
+  write_all(temporary.fd(), path, length, 8);
+  write_all(temporary.fd(), path, text.data(), text.size());
+  for (const auto& t : tensors) write_all(temporary.fd(), path, t.values.data(), t.values.size() * sizeof(float));
+  temporary.sync_and_close();
+  temporary.commit(/*overwrite=*/true);  // the command has refused an existing file without --force
 }
 
 }  // namespace genplug::cli

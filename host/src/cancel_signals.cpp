@@ -22,17 +22,28 @@ extern "C" void on_cancel_signal(int signal) {
   if (std::atomic<bool>* cancel = g_cancel.load()) cancel->store(true);
 }
 
-}  // namespace
+extern "C" void on_exit_signal(int signal) {
+  unlink_pending_output();
+  std::_Exit(128 + signal);
+}
 
-void install_cancel_signals(std::atomic<bool>& cancel) {
-  g_cancel.store(&cancel);
+void install(void (*handler)(int)) {
   struct sigaction action {};
-  action.sa_handler = on_cancel_signal;
+  action.sa_handler = handler;
   sigemptyset(&action.sa_mask);
   action.sa_flags = 0;  // no SA_RESTART: a blocked open() or read() returns EINTR
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
 }
+
+}  // namespace
+
+void install_cancel_signals(std::atomic<bool>& cancel) {
+  g_cancel.store(&cancel);
+  install(on_cancel_signal);
+}
+
+void install_exit_signals() { install(on_exit_signal); }
 
 int cancel_signal() noexcept { return g_signal.load(); }
 

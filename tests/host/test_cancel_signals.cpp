@@ -1,6 +1,7 @@
 // SIGINT and SIGTERM as cancellation (genplug/host/cancel_signals.hpp), each case in a child process: the first
 // signal sets the cancel flag and ends a system call blocked on a FIFO; a second one removes the temporary output
-// being written and exits at once with 128 + signal (issue 15, cases 3 and 4).
+// being written and exits at once with 128 + signal (issue 15, cases 3 and 4); with install_exit_signals the first
+// one does that.
 #define BOOST_TEST_MODULE cancel_signals
 #include <boost/test/unit_test.hpp>
 
@@ -129,4 +130,22 @@ BOOST_AUTO_TEST_CASE(a_second_signal_removes_the_temporary_output_and_exits_at_o
   BOOST_TEST(WEXITSTATUS(status) == 128 + SIGTERM);
   BOOST_TEST(files_in(dir.path) == 0u, "the temporary file was left behind");
   BOOST_TEST(!fs::exists(target));
+}
+
+// Commands that do not stop part-way (genplug encode) end at the first signal, without their temporary output.
+BOOST_AUTO_TEST_CASE(with_exit_signals_the_first_signal_removes_the_temporary_output_and_exits) {
+  genplug::test::TempDir dir("signals");
+  const Child child = start_child([&](int ready) {
+    genplug::host::install_exit_signals();
+    genplug::host::TemporaryFile temporary(dir.path / "out.safetensors");
+    if (::write(ready, "1", 1) != 1) ::_exit(3);
+    for (;;) std::this_thread::sleep_for(1ms);
+  });
+  BOOST_REQUIRE(child_reached(child.ready));
+  BOOST_TEST(files_in(dir.path) == 1u);
+  ::kill(child.pid, SIGINT);
+  const int status = wait_for(child.pid);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 128 + SIGINT);
+  BOOST_TEST(files_in(dir.path) == 0u, "the temporary file was left behind");
 }

@@ -197,6 +197,18 @@ BOOST_AUTO_TEST_CASE(encode_writes_what_the_conditioner_computes, *utf::precondi
   BOOST_TEST(err.find("not valid UTF-8") != std::string::npos, err);
   BOOST_TEST(run("encode --random -p x --max-length 0 -o " + out.string() + " --force", &err) == 2);
   fs::remove(out);
+
+  // An output that cannot be written is refused before anything is encoded (exit 6), and leaves nothing behind.
+  BOOST_TEST(run("encode --random -p x -o /proc/genplug-encode.safetensors", &err) == 6);
+  BOOST_TEST(err.find("cannot write output '/proc/genplug-encode.safetensors'") != std::string::npos, err);
+  const fs::path folder = out.parent_path() / ("genplug_encode_names_" + std::to_string(::getpid()));
+  fs::create_directories(folder);
+  BOOST_TEST(run("encode --random -p x -o " + (folder / (std::string(256, 'n') + ".safetensors")).string(), &err) == 6);
+  BOOST_TEST(err.find("longer than 255 bytes") != std::string::npos, err);
+  const fs::path long_name = folder / (std::string(240, 'n') + ".safetensors");  // fits; its temporary must too
+  BOOST_TEST(run("encode --random -p x -o " + long_name.string(), &err) == 0, err);
+  BOOST_TEST(std::distance(fs::directory_iterator(folder), fs::directory_iterator()) == 1);
+  fs::remove_all(folder);
 }
 
 BOOST_AUTO_TEST_CASE(encode_with_real_tokenizers_and_encoders, *utf::precondition(CliBuilt())) {

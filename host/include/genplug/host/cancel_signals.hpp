@@ -18,4 +18,8 @@ void install_cancel_signals(std::atomic<bool>& cancel);
 // The first signal that came (SIGINT or SIGTERM), 0 while none has. Async-signal-safe; any thread.
 int cancel_signal() noexcept;
 
+// For commands that do not stop part-way (`genplug encode`): SIGINT and SIGTERM remove the temporary output being
+// written, if any, and exit at once with 128 + signal. Thread: the main thread, before it starts others.
+void install_exit_signals();
+
 }  // namespace genplug::host
