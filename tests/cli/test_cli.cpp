@@ -352,7 +352,7 @@ BOOST_AUTO_TEST_CASE(hostile_paths_and_arguments_fail_before_rendering) {
     r = run_process({kGenplug, "schedule", "--plugin", "org.genplug.flowmatch", "--config", "@" + file, "--steps", "4",
                      "--image-tokens", "16"});
     BOOST_TEST(r.exit_code == 2, r.err);
-    BOOST_TEST(contains(r.err, "--config: '" + file + "' is not a regular file"), r.err);
+    BOOST_TEST(contains(r.err, "--config: cannot read '" + file + "': it is not a regular file"), r.err);
   }
   r = run_process({kGenplug, "schedule", "--plugin", "org.genplug.flowmatch", "--config", R"({"shift": 1e999})",
                    "--steps", "4", "--image-tokens", "16"});
