@@ -5,9 +5,12 @@
 //   flux_forward --attention-only --tokens 4096 --heads 24
 //   flux_forward --gemm 2048
 //   flux_forward --rotary-only --img-tokens 65536   the rotary tables' rebuild against the forward it precedes
+//   flux_forward --preset flux-dev --dtype bf16 --device cuda --img-tokens 4096 --txt-tokens 512 \
+//                --spectrum plain --spectrum dype.json        one model, one JSON line per spectrum (bench/gpu/run.sh)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -17,7 +20,14 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
+#include <torch/version.h>
 #include <ATen/Parallel.h>
+// Set by bench/flux_forward/CMakeLists.txt when libtorch has CUDA (its c10_cuda target): peak device memory from
+// the CUDA caching allocator's statistics. Debian's CPU libtorch 1.13 compiles without it.
+#if defined(GENPLUG_BENCH_HAVE_C10_CUDA)
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#endif
 
 #include <genplug/flux/attention.hpp>
 #include <genplug/flux/presets.hpp>
@@ -32,6 +42,7 @@ using nlohmann::json;
 namespace {
 
 struct Options {
+  std::string preset;  // a named FLUX config (presets.hpp) instead of the shape flags
   int64_t hidden = 1024, heads = 8, double_blocks = 2, single_blocks = 4;
   std::string axes = "16,56,56";
   int64_t img_tokens = 1024, txt_tokens = 128;
@@ -39,9 +50,11 @@ struct Options {
   std::string dtype = "f32", device = "cpu";
   int repeat = 5, threads = 0;
   bool attention_only = false, rotary_only = false;
+  bool device_weights = false;  // forward: draw the random weights on --device (see device_random_weights)
   int64_t tokens = 4096, head_dim = 128, gemm = 0;
   int64_t attention_budget_mb = flux::kDefaultAttentionBudgetBytes >> 20;
   uint64_t seed = 0;
+  std::vector<std::string> spectra{"plain"};  // forward mode: "plain" or a `genplug posenc` JSON file, each timed
 };
 
 double cpu_seconds() {
@@ -77,6 +90,53 @@ std::pair<int64_t, int64_t> grid_for(int64_t tokens) {
 
 void sync(const torch::Device& d) {
   if (d.is_cuda()) torch::empty({1}, torch::TensorOptions().device(d)).cpu();  // waits for the stream
+}
+
+// Peak memory of the CUDA caching allocator (tensor bytes allocated, and bytes the allocator reserved from the
+// driver), since the last reset; null off CUDA or when this libtorch has no CUDA.
+#if defined(GENPLUG_BENCH_HAVE_C10_CUDA)
+c10::DeviceIndex cuda_index(const torch::Device& d) { return d.has_index() ? d.index() : c10::cuda::current_device(); }
+#endif
+
+void reset_cuda_peak(const torch::Device& d) {
+#if defined(GENPLUG_BENCH_HAVE_C10_CUDA)
+  if (d.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(cuda_index(d));
+#else
+  (void)d;
+#endif
+}
+
+json cuda_memory(const torch::Device& d) {
+#if defined(GENPLUG_BENCH_HAVE_C10_CUDA)
+  if (d.is_cuda()) {
+    // DeviceStats moved from c10::cuda::CUDACachingAllocator to c10::CachingDeviceAllocator in libtorch 2.x, and
+    // StatType with it: `auto`, and index 0 (StatType::AGGREGATE, all pools, in every version).
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(cuda_index(d));
+    constexpr size_t aggregate = 0;
+    return {{"peak_allocated_bytes", stats.allocated_bytes[aggregate].peak},
+            {"peak_reserved_bytes", stats.reserved_bytes[aggregate].peak},
+            {"allocated_bytes", stats.allocated_bytes[aggregate].current},
+            {"source", "c10::cuda::CUDACachingAllocator::getDeviceStats"}};
+  }
+#else
+  (void)d;
+#endif
+  return nullptr;
+}
+
+// The libtorch this was compiled against (its headers' version).
+std::string torch_version() {
+  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+         std::to_string(TORCH_VERSION_PATCH);
+}
+
+// Which attention kernel the transformer takes (attention.cpp): CUDA SDPA on libtorch >= 2, else chunked.
+const char* attention_path(const torch::Device& d) {
+#if TORCH_VERSION_MAJOR >= 2
+  if (d.is_cuda()) return "scaled_dot_product_attention";
+#endif
+  (void)d;
+  return "chunked";
 }
 
 struct Timing {
@@ -140,6 +200,11 @@ json run_attention(const Options& o, torch::Dtype dtype, torch::Device device) {
 
 // The transformer's shapes from the command line, validated.
 flux::FluxConfig bench_flux_config(const Options& o) {
+  if (!o.preset.empty()) {
+    flux::FluxConfig c = flux::flux_preset(o.preset);
+    flux::validate_flux_config(c);
+    return c;
+  }
   flux::FluxConfig c;
   c.hidden_size = o.hidden;
   c.num_heads = o.heads;
@@ -153,9 +218,64 @@ flux::FluxConfig bench_flux_config(const Options& o) {
   return c;
 }
 
-json run_forward(const Options& o, torch::Dtype dtype, torch::Device device) {
+// A spectrum as `genplug posenc` prints it ({"axes": [{"dim", "freqs", "mscale"}, ...]}: a posenc plugin's output,
+// e.g. DyPE's dy-yarn at the target size), checked against the model's rotary axes.
+flux::RotarySpectrum read_posenc_spectrum(const std::string& path, const flux::FluxConfig& c) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("--spectrum: cannot read " + path);
+  const json j = json::parse(in);
+  flux::RotarySpectrum s;
+  for (const json& axis : j.at("axes")) {
+    s.axes_dim.push_back(axis.at("dim").get<int64_t>());
+    for (const json& f : axis.at("freqs")) s.freqs.push_back(f.get<double>());
+    s.amplitude.push_back(axis.at("mscale").get<double>());
+  }
+  if (s.axes_dim != c.axes_dim || int64_t(s.freqs.size()) * 2 != c.head_dim())
+    throw std::runtime_error("--spectrum " + path + ": its axes do not match the model's rotary axes");
+  return s;
+}
+
+// max over frequencies and amplitudes of |spectrum / plain - 1|: 0 when the spectrum is plain RoPE (DyPE at the
+// training size), > 0 when the tables it gives differ.
+double relative_difference(const flux::RotarySpectrum& s, const flux::RotarySpectrum& plain) {
+  double d = 0;
+  for (size_t i = 0; i < s.freqs.size(); ++i) d = std::max(d, std::abs(s.freqs[i] / plain.freqs[i] - 1.0));
+  for (size_t i = 0; i < s.amplitude.size(); ++i) d = std::max(d, std::abs(s.amplitude[i] / plain.amplitude[i] - 1.0));
+  return d;
+}
+
+// Random weights with random_flux_weights's scales, drawn where the model runs by that device's default generator
+// (seeded by torch::manual_seed), in the model's dtype. random_flux_weights draws on the CPU from one generator, one
+// thread, in float32: minutes for FLUX-dev's 11.9 B parameters, where this takes seconds on a GPU. Not the same
+// values (compare_eager.sh needs random_flux_weights's); a forward's time does not depend on them.
+flux::TensorMap device_random_weights(const flux::FluxConfig& c, uint64_t seed, torch::Dtype dtype,
+                                      torch::Device device) {
+  torch::manual_seed(seed);
+  const auto opts = torch::TensorOptions().dtype(dtype).device(device);
+  auto ends_with = [](const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  flux::TensorMap out;
+  for (const auto& [name, shape] : flux::flux_weight_shapes(c)) {
+    torch::Tensor t;
+    if (ends_with(name, ".scale")) {
+      t = torch::ones(shape, opts);
+    } else if (ends_with(name, ".bias")) {
+      t = torch::randn(shape, opts).mul_(0.02);
+    } else {
+      t = torch::randn(shape, opts).mul_(1.0 / std::sqrt(double(shape[1])));
+    }
+    out.emplace(name, t);
+  }
+  return out;
+}
+
+// One model and one set of inputs; each spectrum timed in turn (warm-up + repeat), one JSON object each.
+std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Device device) {
   const flux::FluxConfig c = bench_flux_config(o);
-  flux::FluxTransformer model(flux::random_flux_weights(c, o.seed, dtype, device), c, dtype, device);
+  flux::FluxTransformer model(o.device_weights ? device_random_weights(c, o.seed, dtype, device)
+                                              : flux::random_flux_weights(c, o.seed, dtype, device),
+                              c, dtype, device);
   model.set_attention_budget(o.attention_budget_mb << 20);
 
   auto [rows, cols] = grid_for(o.img_tokens);
@@ -165,21 +285,38 @@ json run_forward(const Options& o, torch::Dtype dtype, torch::Device device) {
   torch::Tensor txt = torch::randn({1, o.txt_tokens, c.context_in_dim}, opts);
   torch::Tensor y = torch::randn({1, c.vec_in_dim}, opts);
   torch::Tensor t = torch::full({1}, 0.7), g = torch::full({1}, 3.5);
-  flux::RotarySpectrum spectrum = flux::plain_spectrum(c.axes_dim, c.theta);
-  auto times = time_runs(o.repeat, device, [&] {
-    // Tables are rebuilt every call, as the plugin does for a time-dependent spectrum.
-    flux::RotaryTables pe = flux::rotary_tables(
-        flux::flux_position_ids(o.txt_tokens, rows, cols, int64_t(c.axes_dim.size())), spectrum, device);
-    model.forward(img, txt, t, y, g, pe);
-  });
-  json cfg = {{"mode", "forward"}, {"hidden", o.hidden}, {"heads", o.heads}, {"double", o.double_blocks},
-              {"single", o.single_blocks}, {"axes", c.axes_dim}, {"img_tokens", o.img_tokens},
-              {"txt_tokens", o.txt_tokens}, {"grid", {rows, cols}}, {"in_channels", c.in_channels},
-              {"context", c.context_in_dim}, {"vec", c.vec_in_dim}, {"dtype", o.dtype}, {"device", o.device},
-              {"threads", at::get_num_threads()}, {"parameters", flux::flux_parameter_count(c)},
-              {"attention_budget_mb", o.attention_budget_mb},
-              {"repeat", o.repeat}};
-  return report(cfg, times, bench::flux_forward_flops(c, o.img_tokens, o.txt_tokens));
+  const flux::RotarySpectrum plain = flux::plain_spectrum(c.axes_dim, c.theta);
+  sync(device);
+  const json weights_memory = cuda_memory(device);  // the weights and inputs, before any forward
+
+  std::vector<json> out;
+  for (const std::string& name : o.spectra) {
+    const flux::RotarySpectrum spectrum = name == "plain" ? plain : read_posenc_spectrum(name, c);
+    reset_cuda_peak(device);
+    auto times = time_runs(o.repeat, device, [&] {
+      // Tables are rebuilt every call, as the plugin does for a time-dependent spectrum.
+      flux::RotaryTables pe = flux::rotary_tables(
+          flux::flux_position_ids(o.txt_tokens, rows, cols, int64_t(c.axes_dim.size())), spectrum, device);
+      model.forward(img, txt, t, y, g, pe);
+    });
+    json cfg = {{"mode", "forward"}, {"preset", o.preset.empty() ? json(nullptr) : json(o.preset)},
+                {"hidden", c.hidden_size}, {"heads", c.num_heads}, {"double", c.depth},
+                {"single", c.depth_single_blocks}, {"axes", c.axes_dim}, {"img_tokens", o.img_tokens},
+                {"txt_tokens", o.txt_tokens}, {"grid", {rows, cols}}, {"in_channels", c.in_channels},
+                {"context", c.context_in_dim}, {"vec", c.vec_in_dim}, {"guidance_embed", c.guidance_embed},
+                {"dtype", o.dtype}, {"device", o.device},
+                {"threads", at::get_num_threads()}, {"parameters", flux::flux_parameter_count(c)},
+                {"attention_budget_mb", o.attention_budget_mb}, {"attention", attention_path(device)},
+                {"spectrum", name}, {"spectrum_max_rel_diff_from_plain", relative_difference(spectrum, plain)},
+                {"weights", o.device_weights ? "random, drawn on the device" : "random_flux_weights"},
+                {"repeat", o.repeat}, {"torch_version", torch_version()}};
+    json r = report(cfg, times, bench::flux_forward_flops(c, o.img_tokens, o.txt_tokens));
+    json memory = cuda_memory(device);  // peak over the warm-up and the timed runs (weights included)
+    if (!memory.is_null()) memory["weights_and_inputs_bytes"] = weights_memory.at("allocated_bytes");
+    r["cuda_memory"] = memory;
+    out.push_back(r);
+  }
+  return out;
 }
 
 // The cos/sin tables the plugin rebuilds before every evaluation (DyPE's spectrum changes with sigma), timed at
@@ -200,8 +337,8 @@ json run_rotary(const Options& o, torch::Device device) {
   const double forward_gflop = bench::flux_forward_flops(c, o.img_tokens, o.txt_tokens) / 1e9;
   const double forward_ms_at_gemm_rate = forward_gflop / rate.at("gflops_per_s").get<double>() * 1e3;
   return {{"config", {{"mode", "rotary"}, {"img_tokens", o.img_tokens}, {"txt_tokens", o.txt_tokens},
-                      {"grid", {rows, cols}}, {"axes", axes}, {"hidden", o.hidden}, {"heads", o.heads},
-                      {"double", o.double_blocks}, {"single", o.single_blocks}, {"threads", at::get_num_threads()}}},
+                      {"grid", {rows, cols}}, {"axes", axes}, {"hidden", c.hidden_size}, {"heads", c.num_heads},
+                      {"double", c.depth}, {"single", c.depth_single_blocks}, {"threads", at::get_num_threads()}}},
           {"tables_median_ms", tables.median_ms},
           {"tables_min_ms", tables.min_ms},
           {"gemm_gflops_per_s", rate.at("gflops_per_s")},
@@ -216,6 +353,8 @@ int main(int argc, char** argv) {
   torch::NoGradGuard no_grad;  // inference, as the plugin's predict()
   Options o;
   CLI::App app{"Times the FLUX transformer (random weights), attention alone, or an fp32 GEMM"};
+  app.add_option("--preset", o.preset,
+                 "a named FLUX config (flux-dev, flux-schnell, mini, tiny) instead of --hidden ... --vec");
   app.add_option("--hidden", o.hidden, "hidden size")->capture_default_str();
   app.add_option("--heads", o.heads, "attention heads")->capture_default_str();
   app.add_option("--double", o.double_blocks, "double-stream blocks")->capture_default_str();
@@ -231,6 +370,9 @@ int main(int argc, char** argv) {
   app.add_option("--repeat", o.repeat, "timed runs (after one warm-up)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", o.threads, "torch intra-op threads (0: libtorch default)")->capture_default_str();
   app.add_option("--seed", o.seed, "weights and inputs seed")->capture_default_str();
+  app.add_flag("--device-weights", o.device_weights,
+               "forward: draw the random weights on --device in --dtype (fast for FLUX-dev; other values than the "
+               "default CPU draw, which the eager comparison needs)");
   app.add_flag("--attention-only", o.attention_only, "time attention alone on random q, k, v");
   app.add_flag("--rotary-only", o.rotary_only,
                "time the rotary tables' rebuild at --img-tokens + --txt-tokens against the forward's FLOPs");
@@ -238,6 +380,9 @@ int main(int argc, char** argv) {
   app.add_option("--head-dim", o.head_dim, "attention-only: head dim")->capture_default_str();
   app.add_option("--attention-budget-mb", o.attention_budget_mb, "memory of one attention chunk (libtorch < 2)")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--spectrum", o.spectra,
+                 "forward: rotary spectrum, plain or a `genplug posenc` JSON file; repeat the option to time several "
+                 "on the same model (one JSON line each)")->capture_default_str();
   app.add_option("--gemm", o.gemm, "time an N x N x N torch::mm instead")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -245,11 +390,11 @@ int main(int argc, char** argv) {
     if (o.threads > 0) at::set_num_threads(o.threads);
     const torch::Dtype dtype = flux::parse_dtype(o.dtype);
     const torch::Device device = flux::parse_device(o.device);
-    json result = o.gemm > 0            ? run_gemm(o, dtype, device)
-                  : o.attention_only    ? run_attention(o, dtype, device)
-                  : o.rotary_only       ? run_rotary(o, device)
-                                        : run_forward(o, dtype, device);
-    std::cout << result.dump() << std::endl;
+    const std::vector<json> results = o.gemm > 0         ? std::vector<json>{run_gemm(o, dtype, device)}
+                                      : o.attention_only ? std::vector<json>{run_attention(o, dtype, device)}
+                                      : o.rotary_only    ? std::vector<json>{run_rotary(o, device)}
+                                                         : run_forward(o, dtype, device);
+    for (const json& result : results) std::cout << result.dump() << std::endl;
   } catch (const c10::Error& e) {
     std::cerr << "flux_forward: " << e.what_without_backtrace() << std::endl;
     return 1;

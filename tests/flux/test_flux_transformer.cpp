@@ -1,7 +1,10 @@
 // The FLUX transformer against the official BFL code on the tiny golden config (tests/golden/flux):
 // rotary tables, one forward with plain RoPE and with the DyPE spectrum, and 4-step Euler sampling.
+// GENPLUG_TEST_DEVICE=cuda (bench/gpu/run.sh) runs the golden forwards on that device instead of the CPU.
 #define BOOST_TEST_MODULE flux_transformer
 #include <boost/test/unit_test.hpp>
+
+#include <cstdlib>
 
 #include <genplug/flux/latent_packing.hpp>
 #include <genplug/flux/transformer.hpp>
@@ -17,13 +20,20 @@ namespace {
 
 constexpr double kTolerance = 1e-4;  // relative to the reference's largest magnitude (fp32)
 
+// Where the golden forwards run: GENPLUG_TEST_DEVICE (cpu, cuda, cuda:N), default cpu. Float32 on every device
+// (libtorch leaves TF32 matmuls off by default), so the same bound holds; outputs come back to the CPU.
+torch::Device golden_device() {
+  const char* env = std::getenv("GENPLUG_TEST_DEVICE");
+  return flux::parse_device(env && *env ? env : "cpu");
+}
+
 struct Fixture : test::FluxGoldenCase {
   std::shared_ptr<const safetensors::File> bfl = test::golden_file("flux/flux_tiny_bfl.safetensors");
-  flux::FluxTransformer model{test::golden_tensor_map(*bfl), config};
+  flux::FluxTransformer model{test::golden_tensor_map(*bfl), config, torch::kFloat32, golden_device()};
 
   torch::Tensor forward(const torch::Tensor& img, double t, const flux::RotarySpectrum& spectrum) const {
-    flux::RotaryTables pe = flux::rotary_tables(ids(), spectrum);
-    return model.forward(img, io_tensor("txt"), torch::full({1}, t, torch::kFloat32), io_tensor("y"), guidance(), pe);
+    flux::RotaryTables pe = flux::rotary_tables(ids(), spectrum, model.device());
+    return model.forward(img, io_tensor("txt"), torch::full({1}, t, torch::kFloat32), io_tensor("y"), guidance(), pe).cpu();
   }
 };
 
@@ -66,17 +76,17 @@ BOOST_AUTO_TEST_CASE(forward_plain_rope_matches_bfl) {
   torch::Tensor ref = io_tensor("out");
   BOOST_TEST_REQUIRE(out.sizes() == ref.sizes());
   const double err = relative_error(out, ref);
-  BOOST_TEST_MESSAGE("forward (BFL weights, plain RoPE) relative error " << err);
+  BOOST_TEST_MESSAGE("forward (BFL weights, plain RoPE, on " << model.device() << ") relative error " << err);
   BOOST_TEST(err < kTolerance);
 }
 
 BOOST_AUTO_TEST_CASE(diffusers_weights_give_the_same_forward) {
   const safetensors::Checkpoint ckpt(test::golden("flux/flux_tiny_diffusers.safetensors"));
   flux::TensorMap bfl_names = flux::diffusers_to_bfl_transformer(flux::load_tensors(ckpt, torch::kFloat32, torch::kCPU));
-  flux::FluxTransformer from_diffusers(bfl_names, config);
-  flux::RotaryTables pe = flux::rotary_tables(ids(), plain());
+  flux::FluxTransformer from_diffusers(bfl_names, config, torch::kFloat32, model.device());
+  flux::RotaryTables pe = flux::rotary_tables(ids(), plain(), model.device());
   torch::Tensor out =
-      from_diffusers.forward(io_tensor("img"), io_tensor("txt"), io_tensor("timesteps"), io_tensor("y"), guidance(), pe);
+      from_diffusers.forward(io_tensor("img"), io_tensor("txt"), io_tensor("timesteps"), io_tensor("y"), guidance(), pe).cpu();
   const double err = relative_error(out, io_tensor("out"));
   BOOST_TEST_MESSAGE("forward (diffusers weights via diffusers_to_bfl_transformer) relative error " << err);
   BOOST_TEST(err < kTolerance);
