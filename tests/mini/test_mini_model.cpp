@@ -1,8 +1,9 @@
 // The shipped mini model (models/mini, docs/mini-model.md) through the reference host and the plugins, as
 // samples/default.json runs it: it loads by "preset": "mini", and a fixed-seed render of every sample prompt
 // (samples/mini/prompts.txt) has the final latent recorded in tests/mini/data/final_latents.safetensors within a
-// bound derived from float32 rounding. (That each render is right by the scene detector is issue #13's target
-// and not met by the shipped weights yet: docs/mini-model.md §7.)
+// bound derived from float32 rounding, and the scene detector (train/mini/scene_detect.hpp) finds in each decoded
+// picture every object of its prompt in the right colour and position, over the right background, with at least
+// 90 % of all the objects right in kind too (issue #13's target).
 //
 // Re-recording (after retraining only): GENPLUG_RECORD_MINI_REFERENCE=1 ctest -R mini_model writes the
 // reference file and fails, so that a recording is never mistaken for a pass.
@@ -17,6 +18,8 @@
 #include <genplug/host/tensor_ops.hpp>
 #include <genplug/safetensors.hpp>
 
+#include "scene.hpp"
+#include "scene_detect.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -33,8 +36,8 @@ constexpr uint64_t kSeed = 0;
 // (AVX2 / AVX-512 GEMM blocking, vectorised exp/tanh) differ by at most twice what either deviates from the
 // exact (float64) trajectory, times 8 for a summation order worse than this machine's (sqrt(512 / 8): the
 // longest reduction over the narrowest block). The deviation from float64, measured by genplug-mini-precision
-// on the shipped weights, is at most 3.7e-6 of the latent's largest magnitude (sample prompts, seed 0).
-constexpr double kDeviationFromFloat64 = 3.7e-6;
+// on the shipped weights, is at most 4.9e-7 of the latent's largest magnitude (sample prompts, seed 0, true CFG 2).
+constexpr double kDeviationFromFloat64 = 4.9e-7;
 constexpr double kBound = 2 * 8 * kDeviationFromFloat64;
 
 std::vector<std::string> sample_prompts() {
@@ -63,25 +66,68 @@ json default_sample_with_jobs(const std::vector<std::string>& prompts, const fs:
 
 struct Render {
   std::vector<float> latent;
+  genplug::mini::Image image;  // the decoded picture, before the EXR's encoding
 };
 
 std::vector<Render> render_sample_prompts(const std::vector<std::string>& prompts) {
   genplug::test::TempDir dir("mini-model");
   std::vector<Render> renders;
   genplug::host::PipelineOptions o;
-  o.on_final_latent = [&](const DLTensor& latent) { renders.push_back({genplug::host::to_cpu_float(latent)}); };
+  o.on_final_latent = [&](const DLTensor& latent) { renders.push_back({genplug::host::to_cpu_float(latent), {}}); };
+  o.on_image = [&](const std::vector<float>& planar, uint32_t width, uint32_t height) {
+    renders.back().image = genplug::mini::Image(int(width), int(height));
+    renders.back().image.planar = planar;
+  };
   genplug::host::Pipeline pipeline(genplug::host::Manifest::parse(default_sample_with_jobs(prompts, dir.path),
                                                                   dir.path / "mini.json"), o);
   pipeline.run_all();
   return renders;
 }
 
+// Both test cases look at the same renders (one sampling run of every sample prompt: most of this test's time).
+struct SampleRenders {
+  std::vector<std::string> prompts = sample_prompts();
+  std::vector<Render> renders = render_sample_prompts(prompts);
+};
+
+const SampleRenders& sample_renders() {
+  static const SampleRenders once;
+  return once;
+}
+
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(sample_prompts_render_stably) {
-  const std::vector<std::string> prompts = sample_prompts();
+// Every described object is found in the right colour and cell, in the right number, over the right background;
+// and issue #13's target holds on these fixed-seed renders: at least 90 % of the objects right in colour, kind and
+// cell. The kind alone is not asserted per object: the shipped weights draw ~2 % of shapes unrecognisably (mostly
+// crosses, docs/mini-model.md §7), and seed 0 of the sample prompts holds one of them (prompt 4's cross).
+BOOST_AUTO_TEST_CASE(sample_prompts_render_what_they_describe) {
+  const auto& [prompts, renders] = sample_renders();
   BOOST_TEST_REQUIRE(prompts.size() >= 4u);
-  const std::vector<Render> renders = render_sample_prompts(prompts);
+  BOOST_TEST_REQUIRE(renders.size() == prompts.size());
+  int objects = 0, right = 0;
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    BOOST_TEST_CONTEXT("prompt " << i << ": " << prompts[i]) {
+      const auto scene = genplug::mini::parse_prompt(prompts[i]);
+      BOOST_TEST_REQUIRE(scene.has_value());
+      const genplug::mini::SceneVerdict verdict = genplug::mini::detect_scene(renders[i].image, *scene);
+      for (const genplug::mini::ObjectVerdict& o : verdict.objects) {
+        BOOST_TEST(o.found());
+        BOOST_TEST(o.colour_right);
+        BOOST_TEST(o.position_right);
+      }
+      BOOST_TEST(verdict.count_right);
+      BOOST_TEST(verdict.background_right, "background fraction " << verdict.background_fraction);
+      objects += int(scene->objects.size());
+      right += verdict.objects_right();
+    }
+  }
+  BOOST_TEST_MESSAGE(right << " of " << objects << " objects right");
+  BOOST_TEST(10 * right >= 9 * objects, right << " of " << objects << " objects right, under 90 %");
+}
+
+BOOST_AUTO_TEST_CASE(sample_prompts_render_stably) {
+  const auto& [prompts, renders] = sample_renders();
   BOOST_TEST_REQUIRE(renders.size() == prompts.size());
 
   if (std::getenv("GENPLUG_RECORD_MINI_REFERENCE")) {
