@@ -83,6 +83,20 @@ BOOST_AUTO_TEST_CASE(deep_nesting_and_fifos_are_refused_at_once) {
   }
 }
 
+// Hostile input found by fuzz_safetensors: an index naming a shard longer than NAME_MAX escaped as a
+// std::filesystem_error ("File name too long") instead of the library's error naming the shard.
+BOOST_AUTO_TEST_CASE(a_shard_name_over_name_max_is_an_error_naming_it) {
+  const std::string shard = std::string(300, 'v') + ".safetensors";
+  const fs::path index = dir / "long.safetensors.index.json";
+  std::ofstream(index) << R"({"weight_map": {"a": ")" << shard << R"("}})";
+  try {
+    st::Checkpoint checkpoint(index);
+    BOOST_FAIL("an index with a 312-byte shard name opened");
+  } catch (const st::Error& e) {
+    BOOST_TEST(contains(e.what(), "shard '" + shard + "' cannot be looked up"), e.what());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(file_shorter_than_the_length_field) {
   check_error(open_error(dir, "tiny", "\x05\x00\x00"), "tiny", "", "shorter than the 8-byte");
   check_error(open_error(dir, "zero", ""), "zero", "", "shorter than the 8-byte");

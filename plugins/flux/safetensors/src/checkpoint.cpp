@@ -100,8 +100,10 @@ void Checkpoint::open_index(const fs::path& index) {
   }
   for (auto& [shard, file] : shards) {
     const fs::path shard_path = index.parent_path() / shard;
-    if (!fs::exists(shard_path))
-      throw Error(where + ": shard '" + shard + "' is missing (" + shard_path.string() + ")");
+    std::error_code ec;  // not the throwing overload: a name over NAME_MAX is the index's error, not ours
+    const bool present = fs::exists(shard_path, ec);
+    if (ec) throw Error(where + ": shard '" + shard + "' cannot be looked up: " + ec.message());
+    if (!present) throw Error(where + ": shard '" + shard + "' is missing (" + shard_path.string() + ")");
     file = File::open(shard_path);
     files_.push_back(file);
   }
