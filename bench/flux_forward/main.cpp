@@ -31,6 +31,7 @@
 
 #include <genplug/flux/attention.hpp>
 #include <genplug/flux/presets.hpp>
+#include <genplug/flux/random_tensor.hpp>
 #include <genplug/flux/transformer.hpp>
 #include <genplug/plugin.hpp>
 
@@ -244,7 +245,7 @@ double relative_difference(const flux::RotarySpectrum& s, const flux::RotarySpec
   return d;
 }
 
-// Random weights with random_flux_weights's scales, drawn where the model runs by that device's default generator
+// Random weights with random_flux_weights's scales (random_flux_tensor), drawn where the model runs by that device's default generator
 // (seeded by torch::manual_seed), in the model's dtype. random_flux_weights draws on the CPU from one generator, one
 // thread, in float32: minutes for FLUX-dev's 11.9 B parameters, where this takes seconds on a GPU. Not the same
 // values (compare_eager.sh needs random_flux_weights's); a forward's time does not depend on them.
@@ -252,21 +253,8 @@ flux::TensorMap device_random_weights(const flux::FluxConfig& c, uint64_t seed, 
                                       torch::Device device) {
   torch::manual_seed(seed);
   const auto opts = torch::TensorOptions().dtype(dtype).device(device);
-  auto ends_with = [](const std::string& s, const std::string& tail) {
-    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-  };
   flux::TensorMap out;
-  for (const auto& [name, shape] : flux::flux_weight_shapes(c)) {
-    torch::Tensor t;
-    if (ends_with(name, ".scale")) {
-      t = torch::ones(shape, opts);
-    } else if (ends_with(name, ".bias")) {
-      t = torch::randn(shape, opts).mul_(0.02);
-    } else {
-      t = torch::randn(shape, opts).mul_(1.0 / std::sqrt(double(shape[1])));
-    }
-    out.emplace(name, t);
-  }
+  for (const auto& [name, shape] : flux::flux_weight_shapes(c)) out.emplace(name, flux::random_flux_tensor(name, shape, opts));
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <genplug/flux/presets.hpp>
+#include <genplug/flux/random_tensor.hpp>
 #include <genplug/plugin.hpp>
 
 namespace genplug::flux {
@@ -17,6 +18,13 @@ bool ends_with(const std::string& s, const std::string& tail) {
 }
 }  // namespace
 
+torch::Tensor random_flux_tensor(const std::string& name, at::IntArrayRef shape, const torch::TensorOptions& options,
+                                 c10::optional<at::Generator> generator) {
+  if (ends_with(name, ".scale")) return torch::ones(shape, options);
+  if (ends_with(name, ".bias")) return torch::randn(shape, generator, options) * 0.02;
+  return torch::randn(shape, generator, options) * (1.0 / std::sqrt(double(shape[1])));
+}
+
 TensorMap random_flux_weights(const FluxConfig& config, uint64_t seed, torch::Dtype dtype, torch::Device device) {
   // Drawn on the CPU in float32 from one seeded generator, tensor by tensor in a fixed order, so the
   // weights do not depend on the target device or dtype beyond the final rounding.
@@ -24,15 +32,7 @@ TensorMap random_flux_weights(const FluxConfig& config, uint64_t seed, torch::Dt
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
   TensorMap out;
   for (const auto& [name, shape] : flux_weight_shapes(config)) {
-    torch::Tensor t;
-    if (ends_with(name, ".scale")) {
-      t = torch::ones(shape, f32);
-    } else if (ends_with(name, ".bias")) {
-      t = torch::randn(shape, gen, f32) * 0.02;
-    } else {
-      t = torch::randn(shape, gen, f32) * (1.0 / std::sqrt(double(shape[1])));
-    }
-    out.emplace(name, t.to(device, dtype));
+    out.emplace(name, random_flux_tensor(name, shape, f32, gen).to(device, dtype));
   }
   return out;
 }
