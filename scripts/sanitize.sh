@@ -198,13 +198,15 @@ run_asan() {
 #   test_inspect_cli: `genplug validate` of the FLUX inspector and `genplug inspect`, in the instrumented CLI;
 #   test_plugin_catalog: const_members_may_run_on_several_threads_at_once (four threads creating instances
 #       while the library loads on first use) and the catalog's other tests;
-#   test_hostile_plugins (when the tree has it): validate's probes of misbehaving plugins.
+#   test_hostile_plugins (when the tree has it): validate's probes of misbehaving plugins;
+#   test_prefetched: the mini trainer's prefetch thread (train/mini/trainer/prefetched.hpp; the trainer itself
+#       is libtorch's and not in this tree).
 # Nothing else starts a thread: the cancel flag is an atomic raised by a signal handler (the CLI) or by the
 # callback itself (flowmatch_samplers, test_sdk_wrappers), in the one thread that polls it, and OpenEXR's
 # thread pool is left at 0 threads. Those tests are single-threaded and not worth a TSan build.
 tsan_tests='^(abi_tsan_init_race|abi_tsan_detects_unlocked_entry|test_inspect_cli|test_plugin_catalog'
-tsan_tests+='|test_hostile_plugins)$'
-tsan_targets=(abi_tsan_init_race test_inspect_cli test_plugin_catalog test_hostile_plugins
+tsan_tests+='|test_hostile_plugins|test_prefetched)$'
+tsan_targets=(abi_tsan_init_race test_inspect_cli test_plugin_catalog test_hostile_plugins test_prefetched
               genplug genplug_dype genplug_flowmatch genplug_flux_inspect)
 
 run_tsan() {

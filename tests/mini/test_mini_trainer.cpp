@@ -117,7 +117,7 @@ BOOST_AUTO_TEST_CASE(text_rate_trains_t5_deterministically) {
   expect_default_sample_renders(tuned.folder, dir.path / "render.exr");
 }
 
-// --object-weight sets how much more the latent pixels around objects weigh (default 3; 0: the plain mean square
+// --object-weight sets how much more the latent pixels around objects weigh (default 8; 0: the plain mean square
 // error): other weights, deterministically, and recorded in the run's card.
 BOOST_AUTO_TEST_CASE(object_weight_changes_the_weights_deterministically) {
   genplug::test::TempDir dir("mini-object-weight");

@@ -119,8 +119,14 @@ int main(int argc, char** argv) try {
     per_prompt[p].add(verdict);
     total.add(verdict);
     if (int(sheets[p].size()) < sheet_columns) sheets[p].push_back(last);
+    json wrong = json::array();  // "colour kind" of each described object not right, for finding weak shapes
+    for (std::size_t k = 0; k < verdict.objects.size(); ++k)
+      if (!verdict.objects[k].right())
+        wrong.push_back(std::string(mini::name_of(scenes[p].objects[k].colour)) + " " +
+                        std::string(mini::name_of(scenes[p].objects[k].kind)));
     renders.push_back({{"prompt", p}, {"seed", jobs[i].seed}, {"objects_right", verdict.objects_right()},
-                       {"objects", verdict.objects.size()}, {"all_right", verdict.all_right()}});
+                       {"objects", verdict.objects.size()}, {"all_right", verdict.all_right()},
+                       {"objects_wrong", wrong}});
     if ((i + 1) % 32 == 0 || i + 1 == jobs.size())
       std::fprintf(stderr, "%zu/%zu renders, objects right so far %.1f %%\n", i + 1, jobs.size(),
                    100.0 * Tally::share(total.right, total.objects));

@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include <ATen/Parallel.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 #include <torch/types.h>
@@ -16,6 +17,7 @@
 
 #include "mini_architecture.hpp"
 #include "optimizer_schedule.hpp"
+#include "prefetched.hpp"
 #include "progress.hpp"
 #include "scene_batches.hpp"
 #include "weights_io.hpp"
@@ -52,14 +54,24 @@ struct EncodedScenes {
   torch::Tensor x0, weights, txt, vec, ids;
 };
 
-EncodedScenes encode_scenes(const flux::Autoencoder& vae, PromptEncoder& text, const SceneBatch& scenes,
-                            double object_weight, const TrainableT5* t5) {
+// The image half of EncodedScenes (x0, weights) with the scenes' prompts: what the prefetch thread makes.
+struct EncodedImages {
+  std::vector<std::string> prompts;
+  torch::Tensor x0, weights;
+};
+
+EncodedImages encode_images(const flux::Autoencoder& vae, SceneBatch scenes, double object_weight) {
   torch::NoGradGuard no_grad;
-  const flux::TextConditioning c = text.encode(scenes.prompts);
   const torch::Tensor latent = vae.encode(scenes.images);
   // Packed as the latent is (each token holds its 2 x 2 latent pixels of every channel).
   const torch::Tensor weights = flux::pack_latent((1.0 + object_weight * scenes.object_boxes).expand_as(latent));
-  return {flux::pack_latent(latent), weights, c.txt, c.vec, t5 ? t5->ids(scenes.prompts) : torch::Tensor()};
+  return {std::move(scenes.prompts), flux::pack_latent(latent), weights};
+}
+
+EncodedScenes with_text(EncodedImages images, PromptEncoder& text, const TrainableT5* t5) {
+  torch::NoGradGuard no_grad;
+  const flux::TextConditioning c = text.encode(images.prompts);
+  return {images.x0, images.weights, c.txt, c.vec, t5 ? t5->ids(images.prompts) : torch::Tensor()};
 }
 
 EncodedScenes concatenated(const std::deque<EncodedScenes>& pool) {
@@ -126,14 +138,23 @@ flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& t
   // `scenes`, so every scene is seen in scene_reuse consecutive steps (at fresh noise levels each time).
   std::deque<EncodedScenes> pool;
   const int fresh_per_step = o.scenes / o.scene_reuse;
-  long chunks_encoded = 0;
+  // Rendering and encoding the images (~0.4 of a 1 s step, docs/mini-model.md) run on a second thread while this
+  // one trains. Both are pure functions of the scene seeds, so the chunks are what this thread would make; the
+  // prompt drops draw from torch's generator and stay here, in step order, with the text encoding they change.
+  Prefetched<EncodedImages> chunks(
+      [&](long chunk) {
+        at::init_num_threads();  // this thread's OpenMP takes the process's at::set_num_threads
+        // Scene seeds: a range of 2^36 per training seed (seed 0 starts at kTrainingSeedBase).
+        const std::uint64_t first_scene =
+            kTrainingSeedBase + (o.seed << 36) + std::uint64_t(chunk) * std::uint64_t(fresh_per_step);
+        return encode_images(vae, transformer_batch(first_scene, fresh_per_step, kTrainingSize,
+                                                    int(vae.config().downscale())), o.object_weight);
+      },
+      2);
   auto encode_next_chunk = [&] {
-    // Scene seeds: a range of 2^36 per training seed (seed 0 starts at kTrainingSeedBase).
-    const std::uint64_t first_scene = kTrainingSeedBase + (o.seed << 36) +
-                                      std::uint64_t(chunks_encoded++) * std::uint64_t(fresh_per_step);
-    SceneBatch scenes = transformer_batch(first_scene, fresh_per_step, kTrainingSize, int(vae.config().downscale()));
-    if (o.uncond_share > 0) drop_prompts(scenes.prompts, o.uncond_share);
-    pool.push_back(encode_scenes(vae, text, scenes, o.object_weight, t5));
+    EncodedImages images = chunks.next();
+    if (o.uncond_share > 0) drop_prompts(images.prompts, o.uncond_share);
+    pool.push_back(with_text(std::move(images), text, t5));
     if (int(pool.size()) > o.scene_reuse) pool.pop_front();
   };
   for (long step = 0; step < o.steps; ++step) {

@@ -15,9 +15,9 @@ struct TransformerTraining {
   long steps = 4000;
   int scenes = 8;           // scenes per step, each encoded once ...
   int times_per_scene = 4;  // ... and trained at this many noise levels (batch = scenes x times)
-  // Steps each encoded scene is trained in (consecutive ones; must divide `scenes`): encoding takes about
-  // 0.38 of the 1.0 s step (docs/mini-model.md), so reuse 2 buys ~1.2x the steps per minute at the price of
-  // half as many distinct scenes.
+  // Steps each encoded scene is trained in (consecutive ones; must divide `scenes`). Chosen when encoding ran on
+  // the training thread (0.38 of a 1.0 s step): reuse 2 halves the encoding at the price of half as many distinct
+  // scenes. Encoding now runs on the prefetch thread, where half as much of it keeps it off the step's path.
   int scene_reuse = 2;
   // AdamW peak; warm-up 200 steps, cosine to a tenth. 1.4e-3 beat 7e-4 at 4 000 steps with object weight 8
   // (95.5 % against 92.9 % of objects right, docs/mini-model.md §7).
