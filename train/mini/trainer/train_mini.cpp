@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 0;
   // Measured on the 2-core machine (docs/mini-model.md §6): the convolutions want both cores. The transformer
   // phase renders and encodes its scenes on a second thread (prefetched.hpp) while the step trains with two
-  // intra-op threads and OpenBLAS on one: 0.70 s/step, against 0.87 with OpenBLAS on two and 1.27 with one
+  // intra-op threads and OpenBLAS on one: 0.71 s/step, against 0.87 with OpenBLAS on two and 1.27 with one
   // intra-op thread.
   int vae_threads = 2, transformer_threads = 2, transformer_blas_threads = 1;
   std::string only = "all";
