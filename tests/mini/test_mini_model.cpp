@@ -134,6 +134,7 @@ BOOST_AUTO_TEST_CASE(sample_prompts_render_what_they_describe) {
     }
   }
   BOOST_TEST_MESSAGE(right << " of " << objects << " objects right");
+  BOOST_TEST(right == objects, right << " of " << objects << " objects right");
 }
 
 BOOST_AUTO_TEST_CASE(sample_prompts_render_stably) {
