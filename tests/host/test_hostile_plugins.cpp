@@ -242,7 +242,9 @@ BOOST_AUTO_TEST_CASE(validate_reports_crashes_exits_hangs_and_floods_as_failures
   BOOST_TEST(contains(r.out, "PASS posenc org.genplug.test.hostile.crash-create: unknown plugin id rejected"), r.out);
   BOOST_TEST(contains(r.out, "\n5 plugins, "), r.out);
   BOOST_TEST(contains(r.err, "genplug: error: " + lib("hostile_process") + ": "), r.err);
-  BOOST_TEST(seconds < 30.0);
+  // One probe waits out the 5 s time-out; the rest end at once (~10 s in all, ~20 s under the sanitizers). Only
+  // a bound against waiting on every probe: the PASS lines above already show the others did not time out.
+  BOOST_TEST(seconds < 60.0);
 }
 
 BOOST_AUTO_TEST_CASE(validate_fails_bad_spectra_and_samplers_and_passes_the_hostile_models_good_mode) {
