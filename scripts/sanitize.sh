@@ -207,13 +207,15 @@ run_asan() {
 #       while the library loads on first use) and the catalog's other tests;
 #   test_hostile_plugins (when the tree has it): validate's probes of misbehaving plugins;
 #   test_prefetched: the mini trainer's prefetch thread (train/mini/trainer/prefetched.hpp; the trainer itself
-#       is libtorch's and not in this tree).
+#       is libtorch's and not in this tree);
+#   test_render_threads: the DyPE benchmark's render threads (bench/dype_effect/render_threads.cpp).
 # Nothing else starts a thread: the cancel flag is an atomic raised by a signal handler (the CLI) or by the
 # callback itself (flowmatch_samplers, test_sdk_wrappers), in the one thread that polls it, and OpenEXR's
 # thread pool is left at 0 threads. Those tests are single-threaded and not worth a TSan build.
 tsan_tests='^(abi_tsan_init_race|abi_tsan_detects_unlocked_entry|test_inspect_cli|test_plugin_catalog'
-tsan_tests+='|test_hostile_plugins|test_prefetched)$'
+tsan_tests+='|test_hostile_plugins|test_prefetched|test_render_threads)$'
 tsan_targets=(abi_tsan_init_race test_inspect_cli test_plugin_catalog test_hostile_plugins test_prefetched
+              test_render_threads
               genplug genplug_dype genplug_flowmatch genplug_flux_inspect)
 
 run_tsan() {

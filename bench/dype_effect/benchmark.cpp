@@ -22,6 +22,7 @@
 #include "real_sets.hpp"
 #include "render_cells.hpp"
 #include "render_record.hpp"
+#include "render_threads.hpp"
 #include "report.hpp"
 #include "scratch_dir.hpp"
 #include "summarise.hpp"
@@ -213,17 +214,23 @@ double score_into(CellScores& cells, const Size& s, const std::string& c, const 
 struct Probe {
   std::map<std::string, ProbeFigures> per_size;
   json per_size_json;  // run.json's probe.per_size
-  double rendering = 0, scoring = 0;  // the main and the worker stream over every size
-  // Rendering (main thread) and scoring (worker) overlap: the run takes about the longer of the two when a second
-  // core is free, and up to their sum when it is not.
-  double estimate() const { return std::max(rendering, scoring); }
+  double rendering = 0, scoring = 0;  // the render streams together and the worker's stream, over every size
+  int render_threads = 1, cores = 1;
+  // The render threads and the scoring worker run at once: the run takes about the longest stream, unless the
+  // cores cannot hold them all, and up to their sum when nothing overlaps.
+  double estimate() const {
+    return std::max({rendering / render_threads, scoring, (rendering + scoring) / cores});
+  }
   double without_overlap() const { return rendering + scoring; }
 };
 
 // Unit 0 at every size with the size's first rendered config (the run's first render twice: the first pass warms
 // the model up, untimed), scored into its cell, and unit 0's exact-render sets.
-Probe run_probe(const Experiment& e, const PluginFacts& facts, CellRenderer& renderer, CellScores& cells) {
+Probe run_probe(const Experiment& e, const PluginFacts& facts, CellRenderer& renderer, CellScores& cells,
+                int render_threads) {
   Probe probe;
+  probe.render_threads = render_threads;
+  probe.cores = int(std::max(1u, std::thread::hardware_concurrency()));
   probe.per_size_json = json::object();
   const Unit& first = e.units.front();
   bool warmed = false;
@@ -260,9 +267,10 @@ void print_probe(const Experiment& e, const Probe& probe, double budget) {
                  p.render_seconds, p.score_seconds, p.real_unit_seconds, p.renders,
                  clock_text(p.main_stream()).c_str(), clock_text(p.worker_stream()).c_str());
   }
-  std::fprintf(stderr, "genplug-dype-effect: estimate %s (rendering %s beside scoring %s; %s if they cannot overlap), "
-               "budget %s\n", clock_text(probe.estimate()).c_str(), clock_text(probe.rendering).c_str(),
-               clock_text(probe.scoring).c_str(), clock_text(probe.without_overlap()).c_str(),
+  std::fprintf(stderr, "genplug-dype-effect: estimate %s (rendering %s on %d threads beside scoring %s, %d cores; "
+               "%s if nothing overlaps), budget %s\n", clock_text(probe.estimate()).c_str(),
+               clock_text(probe.rendering).c_str(), probe.render_threads, clock_text(probe.scoring).c_str(),
+               probe.cores, clock_text(probe.without_overlap()).c_str(),
                budget > 0 ? (clock_text(budget * 60) + " (--budget-min)").c_str() : "none");
 }
 
@@ -270,12 +278,15 @@ json probe_json(const Probe& probe) {
   return {{"per_size", probe.per_size_json},
           {"rendering_seconds", probe.rendering},
           {"scoring_seconds", probe.scoring},
+          {"render_threads", probe.render_threads},
+          {"cores", probe.cores},
           {"estimated_seconds", probe.estimate()},
           {"estimated_seconds_without_overlap", probe.without_overlap()},
           {"load_average", load_average()},
           {"note", "per size: one render of unit 0 (the first after an untimed warm-up render), its "
-                   "scoring, and one unit of the exact-render sets (R_same with its scores, R_ind); the "
-                   "estimate is the longer of rendering and scoring, which overlap, and leaves out the "
+                   "scoring, and one unit of the exact-render sets (R_same with its scores, R_ind), each alone; the "
+                   "estimate is the longest of rendering per render thread, scoring, and both over the cores, "
+                   "and leaves out the "
                    "summary (bootstrap)"}};
 }
 
@@ -293,31 +304,58 @@ std::optional<int> stop_after_probe(const Options& o, double estimate, double bu
 
 // ---- Rendering and scoring every cell ----
 
-// Renders every cell on this thread, size by size, while a worker scores the renders and makes the exact-render sets
-// (unit i's before any render of unit i is scored: the queue runs in order). The probe's cells are not rendered again.
-void render_and_score(const Experiment& e, const PluginFacts& facts, CellRenderer& renderer, CellScores& cells,
-                      ProgressTracker& tracker) {
-  WorkQueue worker(32);
+// One cell to render: a size, a rendered config, a unit; `real_first` when the unit's exact-render sets at that
+// size are made with it (the size's first config, every unit but the probe's).
+struct CellJob {
+  const Size* size;
+  std::string config;
+  const Unit* unit;
+  bool real_first;
+};
+
+// Every cell in the run's order: size by size, config by config, unit by unit.
+std::vector<CellJob> cell_jobs(const Experiment& e, const PluginFacts& facts) {
+  std::vector<CellJob> jobs;
   for (const Size& s : e.sizes) {
     bool first_config = true;
     for (const std::string& c : rendered_configs(e, facts, s)) {
-      for (const Unit& u : e.units) {
-        if (first_config && u.index > 0)
-          worker.push([&cells, &tracker, &s, &u] { tracker.real_unit(s.label, add_real(cells, s, u)); });
-        if (cells.records.at(s.label).at(c).at(std::size_t(u.index))) continue;  // the probe's
-        double render_seconds = 0;
-        auto picture = std::make_shared<mini::Image>(renderer.render(s, c, u, &render_seconds));
-        tracker.rendered(s.label, render_seconds);
-        worker.push([&cells, &tracker, &s, &u, c, picture, render_seconds] {
-          tracker.scored(s.label, score_into(cells, s, c, u, *picture, render_seconds));
-        });
-        tracker.print(s.label + " " + c + " " + std::to_string(u.index + 1) + "/" + std::to_string(e.units.size()),
-                      false);
-      }
+      for (const Unit& u : e.units) jobs.push_back({&s, c, &u, first_config && u.index > 0});
       first_config = false;
-      tracker.print(s.label + " " + c + " rendered", true);
     }
   }
+  return jobs;
+}
+
+// Renders every cell, one per render thread (each with its renderer), while a worker scores the renders and makes
+// the exact-render sets. A unit's sets are queued when its first cell at a size is taken, before any of its
+// renders at that size can be scored (the queue runs in order). The probe's cells are not rendered again.
+void render_and_score(const Experiment& e, const PluginFacts& facts, const std::vector<CellRenderer*>& renderers,
+                      CellScores& cells, ProgressTracker& tracker) {
+  const std::vector<CellJob> jobs = cell_jobs(e, facts);
+  WorkQueue worker(32);
+  auto queue_real_sets = [&](std::size_t j) {
+    const CellJob& job = jobs[j];
+    if (job.real_first)
+      worker.push([&cells, &tracker, &job] { tracker.real_unit(job.size->label, add_real(cells, *job.size, *job.unit)); });
+  };
+  auto render = [&](std::size_t j, std::size_t thread) {
+    const CellJob& job = jobs[j];
+    const Size& s = *job.size;
+    const Unit& u = *job.unit;
+    if (cells.records.at(s.label).at(job.config).at(std::size_t(u.index))) return;  // the probe's
+    double render_seconds = 0;
+    auto picture = std::make_shared<mini::Image>(renderers[thread]->render(s, job.config, u, &render_seconds));
+    tracker.rendered(s.label, render_seconds);
+    worker.push([&cells, &tracker, &job, picture, render_seconds] {
+      tracker.scored(job.size->label,
+                     score_into(cells, *job.size, job.config, *job.unit, *picture, render_seconds));
+    });
+    const bool last_unit = u.index + 1 == int(e.units.size());
+    tracker.print(s.label + " " + job.config + (last_unit ? " rendered" : " " + std::to_string(u.index + 1) + "/" +
+                                                                std::to_string(e.units.size())),
+                  last_unit);
+  };
+  run_jobs_in_order(jobs.size(), renderers.size(), queue_real_sets, render);
   worker.wait();
 }
 
@@ -429,11 +467,12 @@ void write_reports(const fs::path& out, const Experiment& e, const PluginFacts& 
 // ---- The run after the probe ----
 
 // Renders and scores every cell, writes the scores, summaries, reports and grids, then completes run.json.
-void render_and_report(const Options& o, const Experiment& e, const PluginFacts& facts, CellRenderer& renderer,
-                       CellScores& cells, const Probe& probe, json& run, Clock::time_point run_start) {
-  ProgressTracker tracker(e.sizes, probe.per_size);
+void render_and_report(const Options& o, const Experiment& e, const PluginFacts& facts,
+                       const std::vector<CellRenderer*>& renderers, CellScores& cells, const Probe& probe, json& run,
+                       Clock::time_point run_start) {
+  ProgressTracker tracker(e.sizes, probe.per_size, int(renderers.size()));
   const auto main_start = Clock::now();
-  render_and_score(e, facts, renderer, cells, tracker);
+  render_and_score(e, facts, renderers, cells, tracker);
   const double main_seconds = seconds_since(main_start);
   tracker.print("rendered and scored", true);
   write_cell_scores(o.out, e, facts, cells);
@@ -456,8 +495,21 @@ void render_and_report(const Options& o, const Experiment& e, const PluginFacts&
 
 }  // namespace
 
+// Render threads: the option, or one per core up to 2. With more than one, each pipeline's libtorch and OpenBLAS
+// get one thread (unless the environment says otherwise), set before the plugins load and read it: two
+// renders on two cores, not two renders each spreading over both.
+int render_thread_count(const Options& o) {
+  const int threads = o.render_threads.value_or(int(std::clamp(std::thread::hardware_concurrency(), 1u, 2u)));
+  if (threads > 1) {
+    setenv("OMP_NUM_THREADS", "1", 0);
+    setenv("OPENBLAS_NUM_THREADS", "1", 0);
+  }
+  return threads;
+}
+
 int run_benchmark(const Options& o) {
   const auto run_start = Clock::now();
+  const int render_threads = render_thread_count(o);
   const Experiment e = make_experiment(o.choice);
   const double budget = o.budget_minutes.value_or(e.set == "reduced" ? 30.0 : 0.0);
   const json model_config = internal::parse_bounded_json(o.model);
@@ -476,13 +528,20 @@ int run_benchmark(const Options& o) {
   describe_setup(run, e, facts, model_config, renderer.job_count());
 
   CellScores cells = empty_cell_scores(e, facts);
-  const Probe probe = run_probe(e, facts, renderer, cells);
+  const Probe probe = run_probe(e, facts, renderer, cells, render_threads);
   print_probe(e, probe, budget);
   run["probe"] = probe_json(probe);
   run["timings"] = {{"plugin_facts_seconds", facts_seconds}, {"pipeline_setup_seconds", setup_seconds}};
   write_json(o.out / "run.json", run);
   if (const std::optional<int> status = stop_after_probe(o, probe.estimate(), budget)) return *status;
-  render_and_report(o, e, facts, renderer, cells, probe, run, run_start);
+  // The other render threads' pipelines, each loading the model once more (the mini model: a few MB).
+  std::vector<std::unique_ptr<CellRenderer>> more;
+  std::vector<CellRenderer*> renderers{&renderer};
+  for (int t = 1; t < render_threads; ++t) {
+    more.push_back(std::make_unique<CellRenderer>(e, facts, model_config, tmp.path(), o.plugin_path));
+    renderers.push_back(more.back().get());
+  }
+  render_and_report(o, e, facts, renderers, cells, probe, run, run_start);
   return 0;
 }
 

@@ -20,6 +20,7 @@ struct Options {
   bool probe_only = false;               // stop after the probe (run.json holds its figures)
   std::string model = R"({"preset": "mini"})";
   std::vector<std::filesystem::path> plugin_path;
+  std::optional<int> render_threads;     // absent: one per core, at most 2 (render_threads.hpp)
   std::vector<std::string> arguments;    // the command line, for run.json
 };
 

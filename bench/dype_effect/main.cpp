@@ -43,6 +43,10 @@ int main(int argc, char** argv) try {
   app.add_flag("--probe-only", o.probe_only, "stop after the probe (its figures are in run.json)");
   app.add_option("--model", o.model, "org.genplug.flux config (JSON)")->capture_default_str();
   app.add_option("--plugin-path", o.plugin_path, "more plugin folders");
+  app.add_option("--render-threads", o.render_threads,
+                 "cells rendered at once, each on a pipeline of its own with one compute thread (default: one per "
+                 "core, at most 2)")
+      ->check(CLI::Range(1, 64));
   CLI11_PARSE(app, argc, argv);
   if (units > 0) o.choice.units = units;
   for (const std::string& spec : posenc_files) o.choice.extra_configs.push_back(config_from_file(spec));

@@ -25,8 +25,10 @@ std::string clock_text(double seconds) {
   return text;
 }
 
-ProgressTracker::ProgressTracker(const std::vector<Size>& sizes, const std::map<std::string, ProbeFigures>& probe)
-    : sizes_(sizes), probe_(probe), start_(Clock::now()), last_print_(Clock::now()) {
+ProgressTracker::ProgressTracker(const std::vector<Size>& sizes, const std::map<std::string, ProbeFigures>& probe,
+                                 int render_threads)
+    : sizes_(sizes), probe_(probe), render_threads_(std::max(1, render_threads)), start_(Clock::now()),
+      last_print_(Clock::now()) {
   for (const auto& [label, p] : probe) total_ += p.renders;
   for (const Size& s : sizes) {
     const ProbeFigures& p = probe.at(s.label);
@@ -38,27 +40,29 @@ ProgressTracker::ProgressTracker(const std::vector<Size>& sizes, const std::map<
 
 double ProgressTracker::eta() {
   std::lock_guard<std::mutex> lock(mutex_);
+  return eta_locked();
+}
+
+double ProgressTracker::eta_locked() const {
   double main_left = 0, worker_left = 0;
   for (const Size& s : sizes_) {
     const ProbeFigures& p = probe_.at(s.label);
-    const Figures& f = figures_[s.label];
+    const Figures& f = figures_.at(s.label);
     main_left += std::max(0, p.renders - f.render.count) * f.render.mean_or(p.render_seconds);
     worker_left += std::max(0, p.renders - f.score.count) * f.score.mean_or(p.score_seconds) +
                    std::max(0, p.units - f.real.count) * f.real.mean_or(p.real_unit_seconds);
   }
-  return std::max(main_left, worker_left);
+  return std::max(main_left / render_threads_, worker_left);
 }
 
 void ProgressTracker::print(const std::string& what, bool always) {
+  std::lock_guard<std::mutex> lock(mutex_);
   if (!always && seconds_since(last_print_) < 10) return;
   last_print_ = Clock::now();
   int rendered = 0, scored = 0;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (const auto& [label, f] : figures_) rendered += f.render.count, scored += f.score.count;
-  }
+  for (const auto& [label, f] : figures_) rendered += f.render.count, scored += f.score.count;
   std::fprintf(stderr, "genplug-dype-effect: %-26s %5d/%d rendered %5d scored  elapsed %s  ETA %s\n", what.c_str(),
-               rendered, total_, scored, clock_text(seconds_since(start_)).c_str(), clock_text(eta()).c_str());
+               rendered, total_, scored, clock_text(seconds_since(start_)).c_str(), clock_text(eta_locked()).c_str());
 }
 
 json ProgressTracker::to_json() {
@@ -73,8 +77,9 @@ json ProgressTracker::to_json() {
   return j;
 }
 
-void ProgressTracker::add(Sum& s, double seconds) {
+void ProgressTracker::add(const std::string& size, Sum Figures::*which, double seconds) {
   std::lock_guard<std::mutex> lock(mutex_);
+  Sum& s = figures_[size].*which;
   ++s.count;
   s.sum += seconds;
 }

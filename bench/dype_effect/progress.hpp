@@ -1,6 +1,6 @@
 // The run's clock (docs/dype-effect.md section 1, "Running the benchmark"): the probe's figures per size, from which
-// the run is estimated before it starts, and the tracker that counts the two streams as they run (renders on the
-// main thread; scores and exact-render sets on the worker) for the ETA on stderr and the timings in run.json.
+// the run is estimated before it starts, and the tracker that counts the streams as they run (renders on the render
+// threads; scores and exact-render sets on the worker) for the ETA on stderr and the timings in run.json.
 #pragma once
 #include <chrono>
 #include <map>
@@ -25,21 +25,24 @@ struct ProbeFigures {
   double render_seconds = 0, score_seconds = 0, real_unit_seconds = 0;
   int renders = 0;  // planned at this size
   int units = 0;
-  // The pipeline renders on the main thread while a worker scores and makes the exact-render sets.
+  // The render threads render while a worker scores and makes the exact-render sets (all of a size's renders,
+  // over every render thread; each figure is of one render alone).
   double main_stream() const { return renders * render_seconds; }
   double worker_stream() const { return renders * score_seconds + units * real_unit_seconds; }
 };
 
-// Counts and times of the two streams per size. The probe's render, score and real unit count as done from the
-// start. The worker's calls come from its thread, hence the lock.
+// Counts and times of the streams per size. The probe's render, score and real unit count as done from the start.
+// Every member may be called from any thread (render threads, the worker), hence the lock.
 class ProgressTracker {
  public:
-  ProgressTracker(const std::vector<Size>& sizes, const std::map<std::string, ProbeFigures>& probe);
-  void rendered(const std::string& size, double seconds) { add(figures_[size].render, seconds); }
-  void scored(const std::string& size, double seconds) { add(figures_[size].score, seconds); }
-  void real_unit(const std::string& size, double seconds) { add(figures_[size].real, seconds); }
+  ProgressTracker(const std::vector<Size>& sizes, const std::map<std::string, ProbeFigures>& probe,
+                  int render_threads);
+  void rendered(const std::string& size, double seconds) { add(size, &Figures::render, seconds); }
+  void scored(const std::string& size, double seconds) { add(size, &Figures::score, seconds); }
+  void real_unit(const std::string& size, double seconds) { add(size, &Figures::real, seconds); }
 
-  // max(main stream left, worker stream left), each from the means so far (the probe's before any).
+  // max(render streams left / render threads, worker stream left), each from the means so far (the probe's before
+  // any).
   double eta();
   // One progress line on stderr; unless `always`, at most one per 10 s.
   void print(const std::string& what, bool always);
@@ -55,10 +58,12 @@ class ProgressTracker {
   struct Figures {
     Sum render, score, real;
   };
-  void add(Sum& s, double seconds);
+  void add(const std::string& size, Sum Figures::*which, double seconds);
+  double eta_locked() const;
 
   std::vector<Size> sizes_;
   std::map<std::string, ProbeFigures> probe_;
+  int render_threads_;
   std::chrono::steady_clock::time_point start_, last_print_;
   std::mutex mutex_;
   std::map<std::string, Figures> figures_;

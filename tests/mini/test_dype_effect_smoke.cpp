@@ -42,23 +42,30 @@ struct Bench {
   std::string markdown;
 
   Bench() {
-    const std::string cmd = std::string(GENPLUG_BINARY_DIR) + "/bin/genplug-dype-effect --units 2 --sizes 1x,2x " +
-                            "--methods rope,yarn --steps 4 --out " + out.string() + " > " +
-                            (dir.path / "log.txt").string() + " 2>&1";
-    const int s = std::system(cmd.c_str());
-    status = WIFEXITED(s) ? WEXITSTATUS(s) : -1;
-    if (status != 0) {
-      std::ifstream log(dir.path / "log.txt");
-      std::stringstream text;
-      text << log.rdbuf();
-      BOOST_TEST_MESSAGE("genplug-dype-effect output:\n" << text.str());
-      return;
-    }
+    status = run_bench(out, 2, dir.path / "log.txt");
+    if (status != 0) return;
     std::ifstream(out / "results.json") >> results;
     std::ifstream(out / "run.json") >> run;
     std::stringstream md;
     md << std::ifstream(out / "results.md").rdbuf();
     markdown = md.str();
+  }
+
+  // The smoke set with `render_threads` render threads, one libtorch and OpenBLAS thread each (so that any thread
+  // count renders with the same kernels); the exit status.
+  static int run_bench(const fs::path& out, int render_threads, const fs::path& log) {
+    const std::string cmd = "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 " + std::string(GENPLUG_BINARY_DIR) +
+                            "/bin/genplug-dype-effect --units 2 --sizes 1x,2x --methods rope,yarn --steps 4 " +
+                            "--render-threads " + std::to_string(render_threads) + " --out " + out.string() +
+                            " > " + log.string() + " 2>&1";
+    const int s = std::system(cmd.c_str());
+    const int status = WIFEXITED(s) ? WEXITSTATUS(s) : -1;
+    if (status != 0) {
+      std::stringstream text;
+      text << std::ifstream(log).rdbuf();
+      BOOST_TEST_MESSAGE("genplug-dype-effect output:\n" << text.str());
+    }
+    return status;
   }
 };
 
@@ -189,6 +196,33 @@ BOOST_AUTO_TEST_CASE(grids_have_a_row_per_rendered_config) {
 }
 
 // The bench evaluates SWD on each bootstrap resample from per-direction sorted orders and multiplicities; that must
+// A cell's records without their timings, in unit order.
+std::vector<json> untimed_records(const fs::path& scores) {
+  std::vector<json> records;
+  std::ifstream in(scores);
+  for (std::string line; std::getline(in, line);) {
+    json r = json::parse(line);
+    for (auto it = r.begin(); it != r.end();) it = it.key().find("seconds") != std::string::npos ? r.erase(it) : std::next(it);
+    records.push_back(r);
+  }
+  return records;
+}
+
+// Two render threads take the cells in turns; one renders them in order. The scores are the same, record by
+// record: each cell is scored against its own unit's exact renders whichever thread rendered it.
+BOOST_AUTO_TEST_CASE(one_render_thread_scores_the_same_as_two) {
+  BOOST_REQUIRE(bench().status == 0);
+  BOOST_TEST(bench().run.at("probe").at("render_threads") == 2);
+  const fs::path out = bench().dir.path / "one-thread";
+  BOOST_REQUIRE(Bench::run_bench(out, 1, bench().dir.path / "log-one-thread.txt") == 0);
+  for (const std::string cell : {"1x/rope", "2x/rope", "2x/yarn"}) {
+    const auto two = untimed_records(bench().out / "cells" / cell / "scores.jsonl");
+    const auto one = untimed_records(out / "cells" / cell / "scores.jsonl");
+    BOOST_TEST(two.size() == 2u, cell);
+    BOOST_TEST((one == two), cell);
+  }
+}
+
 // equal mini::sliced_wasserstein on the resampled sets themselves (std-only, no render).
 BOOST_AUTO_TEST_CASE(swd_replicates_equal_the_direct_swd) {
   using namespace genplug;
