@@ -49,6 +49,7 @@ struct Options {
   int64_t img_tokens = 1024, txt_tokens = 128;
   int64_t in_channels = 64, context = 4096, vec = 768;
   std::string dtype = "f32", device = "cpu";
+  std::string weight_dtype;  // forward: the linear weights' dtype (empty: --dtype)
   int repeat = 5, threads = 0;
   bool attention_only = false, rotary_only = false;
   bool device_weights = false;  // forward: draw the random weights on --device (see device_random_weights)
@@ -261,9 +262,16 @@ flux::TensorMap device_random_weights(const flux::FluxConfig& c, uint64_t seed, 
 // One model and one set of inputs; each spectrum timed in turn (warm-up + repeat), one JSON object each.
 std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Device device) {
   const flux::FluxConfig c = bench_flux_config(o);
-  flux::FluxTransformer model(o.device_weights ? device_random_weights(c, o.seed, dtype, device)
-                                              : flux::random_flux_weights(c, o.seed, dtype, device),
-                              c, dtype, device);
+  // The weights as a checkpoint of --weight-dtype holds them; the model keeps its linear weights so and computes
+  // in --dtype.
+  const torch::Dtype weight_dtype = o.weight_dtype.empty() ? dtype : flux::parse_dtype(o.weight_dtype);
+  double weight_mb = 0;
+  flux::FluxTransformer model = [&] {
+    const flux::TensorMap weights = o.device_weights ? device_random_weights(c, o.seed, weight_dtype, device)
+                                                     : flux::random_flux_weights(c, o.seed, weight_dtype, device);
+    for (const auto& [name, t] : weights) weight_mb += double(t.numel() * t.element_size()) / (1 << 20);
+    return flux::FluxTransformer(weights, c, dtype, device, weight_dtype);
+  }();
   model.set_attention_budget(o.attention_budget_mb << 20);
 
   auto [rows, cols] = grid_for(o.img_tokens);
@@ -292,7 +300,8 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
                 {"single", c.depth_single_blocks}, {"axes", c.axes_dim}, {"img_tokens", o.img_tokens},
                 {"txt_tokens", o.txt_tokens}, {"grid", {rows, cols}}, {"in_channels", c.in_channels},
                 {"context", c.context_in_dim}, {"vec", c.vec_in_dim}, {"guidance_embed", c.guidance_embed},
-                {"dtype", o.dtype}, {"device", o.device},
+                {"dtype", o.dtype}, {"weight_dtype", o.weight_dtype.empty() ? o.dtype : o.weight_dtype},
+                {"checkpoint_mb", weight_mb}, {"device", o.device},
                 {"threads", at::get_num_threads()}, {"parameters", flux::flux_parameter_count(c)},
                 {"attention_budget_mb", o.attention_budget_mb}, {"attention", attention_path(device)},
                 {"spectrum", name}, {"spectrum_max_rel_diff_from_plain", relative_difference(spectrum, plain)},
@@ -354,6 +363,9 @@ int main(int argc, char** argv) {
   app.add_option("--context", o.context, "text context dim")->capture_default_str();
   app.add_option("--vec", o.vec, "pooled vector dim")->capture_default_str();
   app.add_option("--dtype", o.dtype, "f32, bf16 or f16")->capture_default_str();
+  app.add_option("--weight-dtype", o.weight_dtype,
+                 "forward: the linear layers' weights kept in f32, bf16 or f16 and widened to --dtype per layer "
+                 "(default: --dtype)");
   app.add_option("--device", o.device, "cpu, cuda, cuda:N")->capture_default_str();
   app.add_option("--repeat", o.repeat, "timed runs (after one warm-up)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", o.threads, "torch intra-op threads (0: libtorch default)")->capture_default_str();

@@ -285,21 +285,38 @@ BOOST_AUTO_TEST_CASE(true_cfg_scale_errors_name_the_field) {
 }
 
 BOOST_AUTO_TEST_CASE(bf16_weights_track_f32) {
-  // Same seed, same random weights; bf16 converts them once at load. Conditioning and noise come from the
-  // f32 instance so only the transformer's dtype differs.
+  // Same seed, same random weights, rounded once to bf16 at load. Conditioning and noise come from the f32
+  // instance so only the transformer differs: bf16 products ("compute_dtype": "bf16"), or the CPU default for
+  // bf16 weights, f32 products of the weights widened layer by layer (only the weights' rounding, no activation's).
   const test::Bf16AsOnCappedIsa isa;
   ModelProxy f32 = library().create(kTiny);
-  ModelProxy bf16 = library().create(R"({"transformer": "random", "preset": "tiny", "seed": 3, "dtype": "bf16"})");
+  ModelProxy bf16 = library().create(
+      R"({"transformer": "random", "preset": "tiny", "seed": 3, "dtype": "bf16", "compute_dtype": "bf16"})");
+  ModelProxy kept = library().create(
+      R"({"transformer": "random", "preset": "tiny", "seed": 3, "dtype": "bf16", "compute_dtype": "f32"})");
+  BOOST_TEST(json::parse(bf16.describe()).at("compute_dtype") == "bf16");
+  BOOST_TEST(json::parse(kept.describe()).at("compute_dtype") == "f32");
+  BOOST_TEST(json::parse(kept.describe()).at("dtype") == "bf16");
+  // "auto" (the default): bf16 products where the CPU has them natively, else the widened weights.
+  const json automatic = json::parse(
+      library().create(R"({"transformer": "random", "preset": "tiny", "seed": 3, "dtype": "bf16"})").describe());
+  BOOST_TEST(automatic.at("compute_dtype") == (automatic.at("cpu_native_bf16").get<bool>() ? "bf16" : "f32"));
+  BOOST_TEST(json::parse(f32.describe()).at("compute_dtype") == "f32");
   CallContext ctx;
   Conditioning c(f32.condition("a lighthouse", "", ctx));
   ManagedTensor x = f32.noise(2, 64, 64, ctx);
   auto a = predict_args(x.tensor(), 64, 64, 0.6, 3.5, c, nullptr);
-  ManagedTensor v16 = bf16.predict(a, ctx);
+  const std::vector<float> reference = test::values(f32.predict(a, ctx).tensor());
+  ManagedTensor v16 = bf16.predict(a, ctx), vkept = kept.predict(a, ctx);
   BOOST_TEST(v16.tensor().dtype.bits == 32);  // the ABI latent stays float32
-  const double err = test::relative_error(test::values(v16.tensor()), test::values(f32.predict(a, ctx).tensor()));
-  BOOST_TEST_MESSAGE("bf16 vs f32 velocity, relative error " << err);
+  BOOST_TEST(vkept.tensor().dtype.bits == 32);
+  const double err = test::relative_error(test::values(v16.tensor()), reference);
+  const double err_kept = test::relative_error(test::values(vkept.tensor()), reference);
+  BOOST_TEST_MESSAGE("velocity vs f32, relative error: bf16 products " << err << ", bf16 weights widened " << err_kept);
   BOOST_TEST(err < 0.05);
-  BOOST_TEST(err > 0.0);  // it really ran in bf16
+  BOOST_TEST(err > 0.0);       // it really ran in bf16
+  BOOST_TEST(err_kept > 0.0);  // the weights really are bf16
+  BOOST_TEST(err_kept < err);  // without the activations' rounding
 }
 
 BOOST_AUTO_TEST_CASE(wrong_sizes_are_invalid_arguments) {
@@ -404,6 +421,8 @@ BOOST_AUTO_TEST_CASE(config_errors_name_the_field_or_file) {
   BOOST_TEST(message.find("presett") != std::string::npos, message);
   BOOST_TEST(create_status(R"({"dtype": "f64"})", &message) == GENPLUG_E_CONFIG);
   BOOST_TEST(message.find("dtype") != std::string::npos, message);
+  BOOST_TEST(create_status(R"({"dtype": "bf16", "compute_dtype": "f64"})", &message) == GENPLUG_E_CONFIG);
+  BOOST_TEST(message.find("compute_dtype") != std::string::npos, message);
   BOOST_TEST(create_status(R"({"config": {"num_heads": 5}})", &message) == GENPLUG_E_CONFIG);
   BOOST_TEST(message.find("num_heads") != std::string::npos, message);
   BOOST_TEST(create_status(R"({"transformer": "/nonexistent/flux.safetensors"})", &message) == GENPLUG_E_IO);

@@ -22,6 +22,7 @@
 #include <genplug/flux/transformer.hpp>
 #include <genplug/internal/bounded_json.hpp>
 
+#include "compute_dtype.hpp"
 #include "dlpack_bridge.hpp"
 #include "latent_preview.hpp"
 #include "mini_model.hpp"
@@ -71,6 +72,7 @@ class FluxModel final : public Model {
       : settings_(with_mini_files(parse_model_settings(config_json))) {
     dtype_ = parse_dtype(settings_.dtype);
     device_ = parse_device(settings_.device);
+    compute_dtype_ = resolve_compute_dtype(settings_.compute_dtype, dtype_, device_);
     TransformerSource source = load_transformer_source(settings_, dtype_, device_);
     preset_ = source.preset;
     flux_config_ = source.config;
@@ -85,7 +87,7 @@ class FluxModel final : public Model {
     choose_guidance_scale(ctx);
     description_ = build_description();
     ctx.info("org.genplug.flux: " + std::string(settings_.transformer == "random" ? "random " + preset_ : settings_.transformer) +
-             " transformer on " + device_.str() + " (" + settings_.dtype + ")");
+             " transformer on " + device_.str() + " (" + dtype_text() + ")");
   }
 
   std::string describe() override { return description_; }
@@ -144,7 +146,7 @@ class FluxModel final : public Model {
       return merge_loras(base_weights_, loras);
     });
     auto transformer = rethrow_as(GENPLUG_E_FAILED, "transformer", [&] {
-      return std::make_unique<FluxTransformer>(merged.weights, flux_config_, dtype_, device_);
+      return std::make_unique<FluxTransformer>(merged.weights, flux_config_, compute_dtype_, device_, dtype_);
     });
     transformer->set_attention_budget(settings_.attention_memory_mb << 20);
     transformer_ = std::move(transformer);
@@ -197,7 +199,7 @@ class FluxModel final : public Model {
   DLManagedTensor* preview(const DLTensor& latent, uint32_t height, uint32_t width, uint32_t max_side, Context& ctx) {
     ctx.check_cancelled();
     auto [gh, gw] = grid(height, width, "preview");
-    torch::Tensor z = unpack_latent(checked_latent(latent, gh, gw, "preview"), gh, gw).to(device_, dtype_);
+    torch::Tensor z = unpack_latent(checked_latent(latent, gh, gw, "preview"), gh, gw).to(device_, compute_dtype_);
     const Autoencoder& vae = require_vae("preview");
     torch::Tensor image = rethrow_as(GENPLUG_E_FAILED, "preview", [&] {
       return preview_decode(vae, z, height, width, max_side);
@@ -278,7 +280,7 @@ class FluxModel final : public Model {
     auto [gh, gw] = grid(height, width, "decode");
     torch::Tensor x = checked_latent(latent, gh, gw, "decode");
     const Autoencoder& vae = require_vae("decode");
-    torch::Tensor z = unpack_latent(x, gh, gw).to(device_, dtype_);
+    torch::Tensor z = unpack_latent(x, gh, gw).to(device_, compute_dtype_);
     // A tiled decode of a large image takes minutes on a CPU: progress and the host's cancel after every tile.
     const auto after_tile = [&](int64_t done, int64_t total) {
       if (ctx.progress(uint64_t(done), uint64_t(total), "decode")) throw Cancelled();
@@ -295,7 +297,7 @@ class FluxModel final : public Model {
       throw InvalidArgument("encode: image must be [B, 3, H, W], got " + sizes(image));
     grid(uint32_t(image.size(2)), uint32_t(image.size(3)), "encode");
     const Autoencoder& vae = require_vae("encode");
-    torch::Tensor x = (image.to(device_, dtype_) * 2.0 - 1.0);
+    torch::Tensor x = (image.to(device_, compute_dtype_) * 2.0 - 1.0);
     torch::Tensor z = rethrow_as(GENPLUG_E_FAILED, "encode", [&] { return vae.encode(x); });
     return to_dlpack(pack_latent(z.to(torch::kFloat32)).contiguous());  // on the model's device, as noise()
   }
@@ -313,7 +315,7 @@ class FluxModel final : public Model {
   uint64_t working_memory(int64_t gh, int64_t gw) const {
     const FluxConfig& c = config();
     const uint64_t image_tokens = uint64_t(gh * gw), text_tokens = 512, L = image_tokens + text_tokens;
-    const uint64_t elt = dtype_ == torch::kFloat32 ? 4 : 2;
+    const uint64_t elt = compute_dtype_ == torch::kFloat32 ? 4 : 2;
     const uint64_t latents = 5 * image_tokens * uint64_t(c.in_channels) * 4;
     const uint64_t widest = uint64_t(3 * c.hidden_size + c.mlp_hidden());
     const uint64_t activations = 2 * L * (uint64_t(2 * c.hidden_size) + widest) * elt;
@@ -419,10 +421,10 @@ class FluxModel final : public Model {
     if (settings_.vae == "random") {
       const bool small = preset_ == "tiny" || preset_ == "mini";
       const AutoencoderConfig c = small ? AutoencoderConfig::tiny() : AutoencoderConfig::flux();
-      vae_ = Autoencoder::random(c, settings_.seed + 1, dtype_, device_);
+      vae_ = Autoencoder::random(c, settings_.seed + 1, compute_dtype_, device_);
     } else {
       vae_ = rethrow_as(GENPLUG_E_IO, "vae " + settings_.vae,
-                        [&] { return Autoencoder::from_checkpoint(settings_.vae, dtype_, device_); });
+                        [&] { return Autoencoder::from_checkpoint(settings_.vae, compute_dtype_, device_); });
     }
     TiledDecode tiling = vae_->tiled_decode();
     const auto& t = settings_.vae_tiling;
@@ -475,6 +477,12 @@ class FluxModel final : public Model {
     cfg_scale_ = 1.0;
   }
 
+  // "bf16", or "bf16 weights, f32 compute" when they differ.
+  std::string dtype_text() const {
+    if (compute_dtype_ == dtype_) return settings_.dtype;
+    return settings_.dtype + " weights, " + dtype_name(compute_dtype_) + " compute";
+  }
+
   std::string build_description() const {
     Defaults d = preset_defaults(preset_);
     if (!settings_.base_extent.empty()) d.base_extent = settings_.base_extent;
@@ -496,7 +504,9 @@ class FluxModel final : public Model {
         {"guidance_embed", c.guidance_embed},
         {"preset", preset_},
         {"dtype", settings_.dtype},
+        {"compute_dtype", dtype_name(compute_dtype_)},
         {"device", device_.str()}};
+    if (device_.is_cpu()) j["cpu_native_bf16"] = cpu_has_native_bf16();  // what compute_dtype "auto" went by
     return j.dump();
   }
 
@@ -504,7 +514,8 @@ class FluxModel final : public Model {
   FluxConfig flux_config_;
   TensorMap base_weights_;            // BFL names; never modified (LoRA merges are copies)
   std::vector<LoraFile> active_loras_;
-  torch::Dtype dtype_ = torch::kFloat32;
+  torch::Dtype dtype_ = torch::kFloat32;          // the transformer's weights in memory (config.dtype)
+  torch::Dtype compute_dtype_ = torch::kFloat32;  // the transformer's and VAE's activations (compute_dtype.hpp)
   torch::Device device_ = torch::kCPU;
   std::string preset_;
   std::unique_ptr<FluxTransformer> transformer_;

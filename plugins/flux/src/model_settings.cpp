@@ -78,7 +78,15 @@ json build_schema() {
           {"description", "precomputed conditioning safetensors (txt [1,T,context], vec [1,vec]) used for "
                           "every prompt instead of the text encoders"}}},
         {"device", {{"type", "string"}, {"default", "cpu"}, {"description", "cpu, cuda or cuda:N"}}},
-        {"dtype", {{"enum", {"f32", "bf16", "f16"}}, {"default", "f32"}, {"description", "weights and activations"}}},
+        {"dtype",
+         {{"enum", {"f32", "bf16", "f16"}},
+          {"default", "f32"},
+          {"description", "the weights in memory (and the activations, unless compute_dtype says otherwise)"}}},
+        {"compute_dtype",
+         {{"enum", {"auto", "f32", "bf16", "f16"}},
+          {"default", "auto"},
+          {"description", "what the transformer and VAE compute in; auto: dtype, except bf16/f16 weights on a CPU "
+                          "without native products of that type, which are widened to f32 layer by layer"}}},
         {"guidance", {{"type", "number"}, {"minimum", 0}, {"default", 3.5}, {"description", "default distilled guidance"}}},
         {"true_cfg_scale",
          {{"type", "number"},
@@ -185,6 +193,9 @@ ModelSettings parse_model_settings(const std::string& config_json) {
   if (j.contains("dtype")) s.dtype = get_string(j, "dtype");
   if (s.dtype != "f32" && s.dtype != "bf16" && s.dtype != "f16")
     throw ConfigError("config.dtype: '" + s.dtype + "' is not one of f32, bf16, f16");
+  if (j.contains("compute_dtype")) s.compute_dtype = get_string(j, "compute_dtype");
+  if (s.compute_dtype != "auto" && s.compute_dtype != "f32" && s.compute_dtype != "bf16" && s.compute_dtype != "f16")
+    throw ConfigError("config.compute_dtype: '" + s.compute_dtype + "' is not one of auto, f32, bf16, f16");
   if (j.contains("guidance")) {
     if (!j["guidance"].is_number() || j["guidance"].get<double>() < 0)
       throw ConfigError("config.guidance: must be a number >= 0");

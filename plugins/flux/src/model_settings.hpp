@@ -24,7 +24,8 @@ struct ModelSettings {
   nlohmann::json text;                 // null when absent; else passed to TextConditioner
   std::string conditioning;            // precomputed txt/vec safetensors file (replaces the text encoders)
   std::string device = "cpu";
-  std::string dtype = "f32";
+  std::string dtype = "f32";          // the transformer's weights (and the VAE's, the text encoders' by default)
+  std::string compute_dtype = "auto";  // what the transformer and VAE compute in (compute_dtype.hpp)
   double guidance = 3.5;
   // Classifier-free guidance, as diffusers' FluxPipeline true_cfg_scale: v = v(negative) + scale * (v(prompt) -
   // v(negative)), two transformer evaluations per step. Unset: the preset's default (1 = off; mini: see flux_model).

@@ -30,7 +30,7 @@ torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim, double max
 
 struct FluxTransformer::Impl {
   FluxConfig config;
-  torch::Dtype dtype;
+  torch::Dtype dtype, weight_dtype;
   torch::Device device;
   int64_t attention_budget = kDefaultAttentionBudgetBytes;
   Linear img_in, txt_in;
@@ -39,15 +39,15 @@ struct FluxTransformer::Impl {
   std::vector<SingleStreamBlock> single_blocks;
   std::unique_ptr<LastLayer> final_layer;
 
-  Impl(const TensorMap& weights, const FluxConfig& c, torch::Dtype dt, torch::Device dev)
-      : config(c), dtype(dt), device(dev) {
+  Impl(const TensorMap& weights, const FluxConfig& c, torch::Dtype dt, torch::Device dev, torch::Dtype wdt)
+      : config(c), dtype(dt), weight_dtype(wdt), device(dev) {
     validate_flux_config(c);
 #if TORCH_VERSION_MAJOR < 2
     if (dt == torch::kFloat16 && dev.is_cpu())
       throw Error(GENPLUG_E_UNSUPPORTED, "dtype f16: this libtorch (< 2.0) has no float16 matrix products on the CPU; "
                                          "use f32 or bf16 there, or a CUDA device");
 #endif
-    const WeightReader w{weights, dt, dev};
+    const WeightReader w{weights, dt, dev, wdt};
     const int64_t H = c.hidden_size;
     img_in = Linear(w, "img_in", c.in_channels, H);
     time_in = MLPEmbedder(w, "time_in", 256, H);
@@ -100,8 +100,8 @@ struct FluxTransformer::Impl {
 };
 
 FluxTransformer::FluxTransformer(const TensorMap& weights, const FluxConfig& config, torch::Dtype dtype,
-                                 torch::Device device)
-    : impl_(std::make_unique<Impl>(weights, config, dtype, device)) {}
+                                 torch::Device device, std::optional<torch::Dtype> weight_dtype)
+    : impl_(std::make_unique<Impl>(weights, config, dtype, device, weight_dtype.value_or(dtype))) {}
 FluxTransformer::~FluxTransformer() = default;
 FluxTransformer::FluxTransformer(FluxTransformer&&) noexcept = default;
 FluxTransformer& FluxTransformer::operator=(FluxTransformer&&) noexcept = default;
@@ -114,6 +114,7 @@ torch::Tensor FluxTransformer::forward(const torch::Tensor& img, const torch::Te
 
 const FluxConfig& FluxTransformer::config() const { return impl_->config; }
 torch::Dtype FluxTransformer::dtype() const { return impl_->dtype; }
+torch::Dtype FluxTransformer::weight_dtype() const { return impl_->weight_dtype; }
 torch::Device FluxTransformer::device() const { return impl_->device; }
 void FluxTransformer::set_attention_budget(int64_t bytes) { impl_->attention_budget = bytes; }
 

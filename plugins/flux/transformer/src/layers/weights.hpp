@@ -1,5 +1,7 @@
-// Taking named parameters out of a TensorMap: shape-checked, converted once to the model dtype/device.
+// Taking named parameters out of a TensorMap: shape-checked, converted once to the model dtype/device; the linear
+// layers' weights to their own dtype, which may be narrower than the one the forward computes in.
 #pragma once
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -19,29 +21,50 @@ inline std::string shape_text(c10::IntArrayRef s) {
 
 struct WeightReader {
   const TensorMap& map;
-  torch::Dtype dtype;
+  torch::Dtype dtype;         // what the forward computes in: biases, norms' scales
   torch::Device device;
+  torch::Dtype weight_dtype;  // the linear layers' weight matrices (dtype, or narrower: see widened())
 
-  torch::Tensor take(const std::string& name, std::vector<int64_t> shape) const {
+  // The tensor `name` of `shape` in `as` (default: dtype) on the device; no copy when it is there already.
+  torch::Tensor take(const std::string& name, std::vector<int64_t> shape,
+                     std::optional<torch::Dtype> as = std::nullopt) const {
     auto it = map.find(name);
     if (it == map.end()) throw Error(GENPLUG_E_IO, "transformer weights: tensor '" + name + "' is missing");
     const torch::Tensor& t = it->second;
     if (t.sizes() != c10::IntArrayRef(shape))
       throw Error(GENPLUG_E_CONFIG, "transformer weights: tensor '" + name + "' has shape " +
                                         shape_text(t.sizes()) + ", the config needs " + shape_text(shape));
-    return t.to(device, dtype).contiguous();
+    return t.to(device, as.value_or(dtype)).contiguous();
   }
 };
 
-// y = x W^T + b (PyTorch layout [out, in]).
+// `w` in dtype `to`. A narrower weight (bf16 or f16 kept for memory, f32 compute: CPUs without fast bf16
+// products) is widened into one buffer per thread, reused by every layer: the product that follows reads it
+// at once, and no layer keeps it (without autograd recording; a recorded forward takes the differentiable
+// conversion). The buffer holds the largest weight widened so far until the thread ends.
+inline torch::Tensor widened(const torch::Tensor& w, torch::ScalarType to) {
+  if (w.scalar_type() == to) return w;
+  if (torch::GradMode::is_enabled()) return w.to(to);
+  thread_local torch::Tensor buffer;
+  if (!buffer.defined() || buffer.device() != w.device() || buffer.scalar_type() != to)
+    buffer = torch::empty({0}, w.options().dtype(to));
+  if (buffer.numel() < w.numel()) buffer.resize_({w.numel()});
+  torch::Tensor view = buffer.narrow(0, 0, w.numel()).view(w.sizes());
+  view.copy_(w);
+  return view;
+}
+
+// y = x W^T + b (PyTorch layout [out, in]); W in the reader's weight_dtype, widened to x's dtype for the product.
 struct Linear {
   torch::Tensor weight, bias;
   Linear() = default;
   Linear(const WeightReader& w, const std::string& name, int64_t in, int64_t out, bool has_bias = true)
-      : weight(w.take(name + ".weight", {out, in})) {
+      : weight(w.take(name + ".weight", {out, in}, w.weight_dtype)) {
     if (has_bias) bias = w.take(name + ".bias", {out});
   }
-  torch::Tensor operator()(const torch::Tensor& x) const { return torch::linear(x, weight, bias); }
+  torch::Tensor operator()(const torch::Tensor& x) const {
+    return torch::linear(x, widened(weight, x.scalar_type()), bias);
+  }
 };
 
 // LayerNorm(H, elementwise_affine=False, eps=1e-6).

@@ -3,6 +3,7 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <torch/types.h>
@@ -18,9 +19,12 @@ using TensorMap = std::map<std::string, torch::Tensor>;
 class FluxTransformer {
  public:
   // Takes the BFL-named tensors it needs from `weights` (checked against `config`; a missing or misshapen
-  // tensor is a genplug::Error naming it) and converts them once to dtype/device.
+  // tensor is a genplug::Error naming it) and converts them once to dtype/device. `dtype` is what the forward
+  // computes in; `weight_dtype` (default: dtype) what the linear layers' weight matrices are kept in: bf16 or f16
+  // there with f32 compute halves their memory, each widened into a reused buffer just before its product
+  // (the CPU path for half-size checkpoints, docs/performance.md).
   FluxTransformer(const TensorMap& weights, const FluxConfig& config, torch::Dtype dtype = torch::kFloat32,
-                  torch::Device device = torch::kCPU);
+                  torch::Device device = torch::kCPU, std::optional<torch::Dtype> weight_dtype = std::nullopt);
   ~FluxTransformer();
   FluxTransformer(FluxTransformer&&) noexcept;
   FluxTransformer& operator=(FluxTransformer&&) noexcept;
@@ -33,6 +37,7 @@ class FluxTransformer {
 
   const FluxConfig& config() const;
   torch::Dtype dtype() const;
+  torch::Dtype weight_dtype() const;
   torch::Device device() const;
   // Memory budget of one attention chunk (libtorch < 2.0 path).
   void set_attention_budget(int64_t bytes);

@@ -1,0 +1,87 @@
+// Half-size weights with f32 compute (issue #18 item 4): the transformer keeps its linear weights in bf16 or f16
+// and widens each just before its product. The forward must be exactly the f32 forward of the same (rounded)
+// weights: widening is exact, and the products then see the same f32 numbers in the same layout.
+#define BOOST_TEST_MODULE flux_weight_dtype
+#include <boost/test/unit_test.hpp>
+
+#include <genplug/flux/presets.hpp>
+#include <genplug/flux/rotary.hpp>
+#include <genplug/flux/transformer.hpp>
+
+using namespace genplug::flux;
+
+namespace {
+
+struct Inputs {
+  torch::Tensor img, txt, t, y, g;
+  RotaryTables pe;
+  Inputs(const FluxConfig& c, int64_t rows, int64_t cols, int64_t text) {
+    torch::manual_seed(5);
+    img = torch::randn({1, rows * cols, c.in_channels});
+    txt = torch::randn({1, text, c.context_in_dim});
+    y = torch::randn({1, c.vec_in_dim});
+    t = torch::full({1}, 0.6);
+    g = torch::full({1}, 3.5);
+    pe = rotary_tables(flux_position_ids(text, rows, cols, int64_t(c.axes_dim.size())),
+                       plain_spectrum(c.axes_dim, c.theta), torch::kCPU);
+  }
+  torch::Tensor run(const FluxTransformer& m) const {
+    torch::NoGradGuard no_grad;
+    return m.forward(img, txt, t, y, g, pe);
+  }
+};
+
+// The weights as a checkpoint of `dtype` holds them, and the same numbers in f32.
+std::pair<TensorMap, TensorMap> weights_in(const FluxConfig& c, torch::Dtype dtype) {
+  TensorMap narrow = random_flux_weights(c, 11, dtype), wide;
+  for (const auto& [name, t] : narrow) wide.emplace(name, t.to(torch::kFloat32));
+  return {narrow, wide};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(half_size_weights_widened_per_layer_equal_the_f32_forward_of_the_same_numbers) {
+  const FluxConfig c = flux_preset("tiny");
+  const Inputs in(c, 4, 6, 5);
+  for (torch::Dtype dtype : {torch::kBFloat16, torch::kFloat16}) {
+    const auto [narrow, wide] = weights_in(c, dtype);
+    const FluxTransformer kept(narrow, c, torch::kFloat32, torch::kCPU, dtype);
+    const FluxTransformer widened(wide, c, torch::kFloat32);
+    BOOST_TEST(kept.weight_dtype() == dtype);
+    BOOST_TEST(kept.dtype() == torch::kFloat32);
+    const torch::Tensor a = in.run(kept), b = in.run(widened);
+    BOOST_TEST(a.scalar_type() == torch::kFloat32);
+    BOOST_TEST(torch::equal(a, b), "weights " << dtype << ": max |diff| " << (a - b).abs().max().item<double>());
+    // Twice: the per-thread buffer the layers share is reused, not stale.
+    BOOST_TEST(torch::equal(in.run(kept), b));
+  }
+}
+
+// The two models hold different weights, and a buffer widened for one is never read by the other.
+BOOST_AUTO_TEST_CASE(models_of_different_weights_interleaved_on_one_thread_stay_apart) {
+  const FluxConfig c = flux_preset("tiny");
+  const Inputs in(c, 3, 3, 4);
+  const auto [narrow1, wide1] = weights_in(c, torch::kBFloat16);
+  TensorMap narrow2;
+  for (const auto& [name, t] : narrow1) narrow2.emplace(name, (t.to(torch::kFloat32) * 0.5).to(torch::kBFloat16));
+  const FluxTransformer m1(narrow1, c, torch::kFloat32, torch::kCPU, torch::kBFloat16);
+  const FluxTransformer m2(narrow2, c, torch::kFloat32, torch::kCPU, torch::kBFloat16);
+  const torch::Tensor first = in.run(m1), other = in.run(m2), again = in.run(m1);
+  BOOST_TEST(torch::equal(first, again));
+  BOOST_TEST(!torch::equal(first, other));
+}
+
+// With autograd recording (the mini trainer's forward), the conversion is the differentiable one: gradients reach
+// the narrow weights.
+BOOST_AUTO_TEST_CASE(a_recorded_forward_differentiates_through_the_widening) {
+  const FluxConfig c = flux_preset("tiny");
+  const Inputs in(c, 2, 2, 3);
+  TensorMap narrow = random_flux_weights(c, 11, torch::kBFloat16);
+  for (auto& [name, t] : narrow) t = t.clone().set_requires_grad(true);
+  const FluxTransformer m(narrow, c, torch::kFloat32, torch::kCPU, torch::kBFloat16);
+  const torch::Tensor out = m.forward(in.img, in.txt, in.t, in.y, in.g, in.pe);
+  out.square().mean().backward();
+  const torch::Tensor& w = narrow.at("img_in.weight");
+  BOOST_TEST(w.grad().defined());
+  BOOST_TEST(w.grad().abs().sum().item<double>() > 0);
+}
