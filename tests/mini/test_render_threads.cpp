@@ -68,8 +68,9 @@ BOOST_AUTO_TEST_CASE(a_failing_job_stops_the_hand_out_and_is_rethrown) {
                               uneven(job);
                             }),
                         std::runtime_error, [](const std::runtime_error& e) { return std::string(e.what()) == "job 5 failed"; });
-  BOOST_TEST(ran.load() >= 6);
-  BOOST_TEST(ran.load() <= 8);  // at most the other thread's job in flight, and one it took before seeing the failure
+  BOOST_TEST(ran.load() >= 6);   // jobs 0-5 were taken before the failure
+  BOOST_TEST(ran.load() < 500);  // stopped: the other thread takes jobs only until the failure is recorded (a few,
+                                 // or more if the failing thread is descheduled; not the 1 000)
 }
 
 BOOST_AUTO_TEST_CASE(a_failing_take_is_rethrown_and_no_later_job_runs) {
