@@ -303,6 +303,11 @@ BOOST_AUTO_TEST_CASE(bf16_weights_track_f32) {
   BOOST_TEST(automatic.at("compute_dtype") == (automatic.at("cpu_native_bf16").get<bool>() ? "bf16" : "f32"));
   BOOST_TEST(json::parse(f32.describe()).at("compute_dtype") == "f32");
   CallContext ctx;
+  // Conditioning comes in the compute dtype: widened bf16 weights get it unrounded.
+  for (const auto& [name, t] : Conditioning(kept.condition("a lighthouse", "", ctx)).items)
+    BOOST_TEST((t.tensor().dtype.code == kDLFloat && t.tensor().dtype.bits == 32), name);
+  for (const auto& [name, t] : Conditioning(bf16.condition("a lighthouse", "", ctx)).items)
+    BOOST_TEST((t.tensor().dtype.code == kDLBfloat && t.tensor().dtype.bits == 16), name);
   Conditioning c(f32.condition("a lighthouse", "", ctx));
   ManagedTensor x = f32.noise(2, 64, 64, ctx);
   auto a = predict_args(x.tensor(), 64, 64, 0.6, 3.5, c, nullptr);

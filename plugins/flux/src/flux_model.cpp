@@ -460,7 +460,8 @@ class FluxModel final : public Model {
       if (current_ctx_) current_ctx_->warn("org.genplug.flux text: " + m);
     };
     text_ = rethrow_as(GENPLUG_E_CONFIG, "config.text", [&] {
-      return TextConditioner::create(text, ctx_dim, vec_dim, device_, dtype_, warn);
+      // Handed over in the dtype the transformer computes in (bf16 weights widened to f32: no bf16 rounding).
+      return TextConditioner::create(text, ctx_dim, vec_dim, device_, compute_dtype_, warn);
     });
   }
 
