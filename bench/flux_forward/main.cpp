@@ -55,6 +55,8 @@ struct Options {
   bool device_weights = false;  // forward: draw the random weights on --device (see device_random_weights)
   int64_t tokens = 4096, head_dim = 128, gemm = 0;
   int64_t attention_budget_mb = flux::kDefaultAttentionBudgetBytes >> 20;
+  std::string attention_kernel = "auto";  // attention-only: auto (what the transformer takes) | blocked | chunked
+  int64_t block_queries = 0, block_keys = 0;  // attention-only, blocked: this block instead of the budget's
   uint64_t seed = 0;
   std::vector<std::string> spectra{"plain"};  // forward mode: "plain" or a `genplug posenc` JSON file, each timed
 };
@@ -191,12 +193,26 @@ json run_attention(const Options& o, torch::Dtype dtype, torch::Device device) {
   torch::Tensor q = torch::randn({1, o.heads, o.tokens, o.head_dim}, opts);
   torch::Tensor k = torch::randn_like(q), v = torch::randn_like(q);
   const int64_t budget = o.attention_budget_mb << 20;
-  auto times = time_runs(o.repeat, device, [&] { flux::attention(q, k, v, budget); });
+  flux::AttentionBlocks blocks = flux::attention_blocks(q, k, budget);
+  if (o.block_queries > 0) blocks.queries = o.block_queries;
+  if (o.block_keys > 0) blocks.keys = o.block_keys;
   const flux::AttentionChunks chunks = flux::attention_chunks(q, k, budget);
+  auto times = time_runs(o.repeat, device, [&] {
+    if (o.attention_kernel == "blocked") flux::blocked_attention(q, k, v, blocks);
+    else if (o.attention_kernel == "chunked") flux::chunked_attention(q, k, v, chunks);
+    else flux::attention(q, k, v, budget);
+  });
   json cfg = {{"mode", "attention"}, {"tokens", o.tokens}, {"heads", o.heads}, {"head_dim", o.head_dim},
               {"dtype", o.dtype}, {"device", o.device}, {"threads", at::get_num_threads()},
-              {"attention_budget_mb", o.attention_budget_mb}, {"chunk_heads", chunks.heads},
-              {"chunk_queries", chunks.queries}};
+              {"attention_budget_mb", o.attention_budget_mb}, {"kernel", o.attention_kernel}};
+  if (o.attention_kernel == "chunked") {
+    cfg["chunk_heads"] = chunks.heads;
+    cfg["chunk_queries"] = chunks.queries;
+  } else {
+    cfg["block_queries"] = blocks.queries;
+    cfg["block_keys"] = blocks.keys;
+    cfg["softmax_isa"] = flux::attention_vector_isa();
+  }
   return report(cfg, times, bench::attention_flops(double(o.tokens), double(o.heads), double(o.head_dim)));
 }
 
@@ -378,7 +394,14 @@ int main(int argc, char** argv) {
                "time the rotary tables' rebuild at --img-tokens + --txt-tokens against the forward's FLOPs");
   app.add_option("--tokens", o.tokens, "attention-only: tokens")->capture_default_str();
   app.add_option("--head-dim", o.head_dim, "attention-only: head dim")->capture_default_str();
-  app.add_option("--attention-budget-mb", o.attention_budget_mb, "memory of one attention chunk (libtorch < 2)")
+  app.add_option("--attention-kernel", o.attention_kernel, "attention-only: auto | blocked | chunked")
+      ->check(CLI::IsMember({"auto", "blocked", "chunked"}))
+      ->capture_default_str();
+  app.add_option("--block-queries", o.block_queries, "attention-only, blocked kernel: query rows per block")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--block-keys", o.block_keys, "attention-only, blocked kernel: keys per block")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--attention-budget-mb", o.attention_budget_mb, "memory of one attention block's scores (CPU)")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--spectrum", o.spectra,
                  "forward: rotary spectrum, plain or a `genplug posenc` JSON file; repeat the option to time several "

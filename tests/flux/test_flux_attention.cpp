@@ -1,9 +1,13 @@
-// Attention paths and rotary helpers on random inputs: the chunked attention (libtorch < 2.0 path) and the
-// dispatching attention() equal the full softmax attention; timestep embedding and plain spectrum formulas.
+// Attention paths and rotary helpers on random inputs: the blocked attention (float32 on the CPU), the chunked
+// attention (other dtypes) and the dispatching attention() equal the full softmax attention; timestep embedding
+// and plain spectrum formulas.
 #define BOOST_TEST_MODULE flux_attention
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
+#include <vector>
 
 #include <genplug/flux/attention.hpp>
 #include <genplug/flux/rotary.hpp>
@@ -22,6 +26,82 @@ struct Qkv {
   }
 };
 }  // namespace
+
+namespace {
+double max_abs(const torch::Tensor& t) { return t.abs().max().item<double>(); }
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(blocked_equals_full_for_any_block) {
+  Qkv x(3, 257, 32, 7);
+  const torch::Tensor full = full_attention(x.q, x.k, x.v);
+  // Whole rows, ragged query blocks, key blocks (the online rescaling), single keys, blocks over the size.
+  const std::vector<AttentionBlocks> blocks{{257, 257}, {64, 257}, {5, 7}, {1, 1}, {17, 256}, {100, 64}, {1000, 1000}};
+  for (const AttentionBlocks& b : blocks) {
+    const torch::Tensor o = blocked_attention(x.q, x.k, x.v, b);
+    BOOST_TEST(max_abs(o - full) < 1e-5, b.queries << " x " << b.keys << ": " << max_abs(o - full));
+  }
+}
+
+// The bound (#18 item 2): 1e-5 relative to the plain formula, at FLUX's head dim, with the keys split
+// so that the running max moves between blocks.
+BOOST_AUTO_TEST_CASE(blocked_is_within_1e_5_relative_at_flux_head_dim) {
+  Qkv x(1, 2048, 128, 21);
+  const torch::Tensor full = full_attention(x.q, x.k, x.v);
+  for (const AttentionBlocks& b : {AttentionBlocks{1024, 2048}, AttentionBlocks{64, 300}}) {
+    const double rel = max_abs(blocked_attention(x.q, x.k, x.v, b) - full) / max_abs(full);
+    BOOST_TEST(rel < 1e-5, b.queries << " x " << b.keys << ": " << rel);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(attention_blocks_fit_the_budget) {
+  Qkv x(1, 300, 16, 3);
+  const int64_t row = 300 * 4;  // every key's score for one query row, float32
+  AttentionBlocks b = attention_blocks(x.q, x.k, 100 * row);
+  BOOST_TEST(b.queries == 100);
+  BOOST_TEST(b.keys == 300);
+  b = attention_blocks(x.q, x.k, int64_t(1) << 30);  // everything fits: every query (at most the cap)
+  BOOST_TEST(b.queries == std::min<int64_t>(300, kAttentionQueryBlock));
+  b = attention_blocks(x.q, x.k, 17 * row);  // fewer than the minimum rows fit: key blocks instead
+  BOOST_TEST(b.queries == kMinAttentionQueryBlock);
+  BOOST_TEST(b.keys == 17 * row / (kMinAttentionQueryBlock * 4));
+  BOOST_TEST(b.queries * b.keys * 4 <= 17 * row);
+  b = attention_blocks(x.q, x.k, 1);  // never less than one key
+  BOOST_TEST(b.keys == 1);
+  Qkv few(1, 10, 16, 3);  // fewer queries than the minimum block: whole rows while they fit
+  b = attention_blocks(few.q, few.k, 10 * 10 * 4);
+  BOOST_TEST(b.queries == 10);
+  BOOST_TEST(b.keys == 10);
+}
+
+BOOST_AUTO_TEST_CASE(blocked_batches_and_non_contiguous_inputs) {
+  Qkv x(3, 50, 8, 5, /*batch=*/2);
+  torch::Tensor v = x.v.transpose(2, 3).contiguous().transpose(2, 3);  // same values, other strides
+  torch::Tensor q = x.q.transpose(1, 2).contiguous().transpose(1, 2);
+  const torch::Tensor full = full_attention(x.q, x.k, v);
+  BOOST_TEST(max_abs(blocked_attention(q, x.k, v, AttentionBlocks{7, 11}) - full) < 1e-5);
+}
+
+// float32 CPU tensors take the blocked path; other dtypes the chunked one, in their own dtype (float64 here:
+// bf16 products need a CPU with native bf16 under oneDNN's AVX2 kernels).
+BOOST_AUTO_TEST_CASE(attention_dispatches_by_dtype) {
+  Qkv x(2, 96, 32, 9);
+  const torch::Tensor full = full_attention(x.q, x.k, x.v);
+  BOOST_TEST(max_abs(attention(x.q, x.k, x.v, 16 * 96 * 4) - full) < 1e-5);
+  const torch::Tensor q = x.q.to(torch::kFloat64), k = x.k.to(torch::kFloat64), v = x.v.to(torch::kFloat64);
+  const torch::Tensor wide = attention(q, k, v, 16 * 96 * 8);
+  BOOST_TEST(wide.scalar_type() == torch::kFloat64);
+  BOOST_TEST(max_abs(wide - full_attention(q, k, v)) < 1e-12);
+  BOOST_TEST(max_abs(wide - full) < 1e-5);
+}
+
+// The softmax's instruction set follows ATEN_CPU_CAPABILITY (test_flux_attention_avx2 sets avx2).
+BOOST_AUTO_TEST_CASE(softmax_isa_is_capped_like_libtorch) {
+  const std::string isa = attention_vector_isa();
+  BOOST_TEST((isa == "avx512" || isa == "avx2" || isa == "baseline"), isa);
+  const char* cap = std::getenv("ATEN_CPU_CAPABILITY");
+  if (cap && std::string(cap) == "avx2") BOOST_TEST(isa != "avx512");
+  if (cap && std::string(cap) == "default") BOOST_TEST(isa == "baseline");
+}
 
 BOOST_AUTO_TEST_CASE(chunked_equals_full_for_any_chunk) {
   Qkv x(3, 257, 32, 7);

@@ -1,4 +1,5 @@
-// Attention without the full L x L matrix (see attention.hpp).
+// Attention without the full L x L matrix (see attention.hpp): the reference formula, the chunked path and the
+// dispatch (the blocked path is blocked_attention.cpp).
 #include <genplug/flux/attention.hpp>
 
 #include <algorithm>
@@ -61,13 +62,17 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
                         int64_t budget_bytes) {
 #if TORCH_VERSION_MAJOR >= 2
   // CUDA SDPA picks a fused (flash / memory-efficient) kernel. On the CPU, early 2.x falls back to the
-  // math kernel that builds the L x L scores (~419 GB at 4096^2), so the CPU keeps the chunked path.
+  // math kernel that builds the L x L scores (~419 GB at 4096^2), so the CPU keeps its own paths.
   if (q.is_cuda()) return torch::scaled_dot_product_attention(q, k, v);
 #endif
-  // The chunked kernel writes through out= ops into a reused buffer, which autograd cannot differentiate;
-  // training (train/mini, a few hundred tokens) takes the plain formula, whose scores are small there.
+  // The blocked and chunked kernels write through out= ops into a reused buffer, which autograd cannot
+  // differentiate; training (train/mini, a few hundred tokens) takes the plain formula, whose scores are small
+  // there.
   const bool recording = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
   if (recording) return full_attention(q, k, v);
+  const bool cpu_f32 = q.device().is_cpu() && q.scalar_type() == torch::kFloat32 &&
+                       k.scalar_type() == torch::kFloat32 && v.scalar_type() == torch::kFloat32;
+  if (cpu_f32 && k.size(2) > 0) return blocked_attention(q, k, v, attention_blocks(q, k, budget_bytes));
   return chunked_attention(q, k, v, attention_chunks(q, k, budget_bytes));
 }
 

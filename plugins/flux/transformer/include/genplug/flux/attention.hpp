@@ -1,7 +1,8 @@
 // Softmax attention whose memory grows linearly with the number of tokens: the L x L score matrix is never
-// built whole. libtorch >= 2.0: torch::scaled_dot_product_attention. Older: chunked attention over
-// (batch x head) slices and query rows, the chunk sized so that its score matrix fits a memory budget
-// (the softmax runs in place in one reused buffer).
+// built whole. CUDA on libtorch >= 2.0: torch::scaled_dot_product_attention. float32 on the CPU: blocked
+// attention with an online softmax (FlashAttention-2's algorithm), its score block sized to a memory budget.
+// Other dtypes and devices: chunked attention over (batch x head) slices and query rows, the softmax in place
+// in one reused buffer.
 #pragma once
 #include <cstdint>
 
@@ -9,13 +10,33 @@
 
 namespace genplug::flux {
 
-// Default budget for one chunk's score matrix.
-// 16 MiB keeps a chunk inside a typical L3 cache; measured best of 4-256 MiB in docs/performance.md.
+// Default budget for one block's (or chunk's) score matrix; measured in docs/performance.md.
 constexpr int64_t kDefaultAttentionBudgetBytes = int64_t(16) << 20;
 
 // q, k, v: [B, heads, L, D]; returns [B, heads, Lq, D]. Scale 1/sqrt(D), no mask.
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         int64_t budget_bytes = kDefaultAttentionBudgetBytes);
+
+// One block of the blocked path: `queries` query rows of one (batch x head) slice against `keys` keys.
+struct AttentionBlocks {
+  int64_t queries = 1;
+  int64_t keys = 1;
+};
+
+// The block whose scores fit `budget_bytes`: every key for as many query rows as fit (up to
+// kAttentionQueryBlock); where fewer than kMinAttentionQueryBlock rows of every key fit, that many rows and
+// as many keys as fit. At least one key of one row.
+constexpr int64_t kAttentionQueryBlock = 1024;
+constexpr int64_t kMinAttentionQueryBlock = 64;
+AttentionBlocks attention_blocks(const torch::Tensor& q, const torch::Tensor& k, int64_t budget_bytes);
+
+// The blocked path (float32 CPU tensors): for each block of query rows, keys a block at a time, scores by one
+// matrix product, the online softmax's running max and sum, and the output accumulated by a second product.
+torch::Tensor blocked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                AttentionBlocks blocks);
+// The vector instructions the blocked path's softmax runs on here: "avx512", "avx2" or "baseline" (SSE2); the
+// best this CPU has, capped by ATEN_CPU_CAPABILITY as libtorch's own kernels are.
+const char* attention_vector_isa();
 
 // One chunk of the chunked path: `heads` (batch x head) slices times `queries` query rows.
 struct AttentionChunks {
@@ -27,7 +48,7 @@ struct AttentionChunks {
 // many heads as fit beside them; at least one row of one head.
 AttentionChunks attention_chunks(const torch::Tensor& q, const torch::Tensor& k, int64_t budget_bytes);
 
-// The chunked path (used by attention() on libtorch < 2.0).
+// The chunked path (attention() takes it for dtypes other than float32 and for CUDA on libtorch < 2.0).
 torch::Tensor chunked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 AttentionChunks chunks);
 // All heads at once, `query_chunk` query rows per chunk.

@@ -1,0 +1,76 @@
+#!/bin/sh
+# Attention against the GEMM rate (issue 18 item 2): the fp32 GEMM (1024^3, the rate the forward's figures use),
+# the blocked attention with its online softmax and the chunked attention it replaced, at each token count
+# (24 heads, head dim 128: FLUX.1's shape), alternated in one run. Prints each kernel's best GFLOP/s over the
+# runs and its ratio to the best GEMM rate, with the softmax's instruction set.
+#
+#   bench/flux_forward/compare_attention.sh [BIN] [--runs 2] [--tokens "4096 16384"] [--kernels "blocked chunked"]
+#                                           [flux_forward flags...]
+#
+# BIN: the flux_forward binary (default build/bin/flux_forward). Further flags go to the attention runs (e.g.
+# --attention-budget-mb 4, --repeat 1). Raw JSON lines go to stderr, the summary to stdout. Run it on an idle
+# machine; for the AVX2 kernels of an AVX-512 machine prefix ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
+# OPENBLAS_CORETYPE=Haswell (the softmax follows ATEN_CPU_CAPABILITY).
+set -eu
+
+BIN=build/bin/flux_forward
+case "${1:-}" in
+  -*|"") ;;
+  *) BIN=$1; shift ;;
+esac
+RUNS=2
+TOKENS="4096 16384"
+KERNELS="blocked chunked"
+PASS=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS=$2; shift 2 ;;
+    --tokens) TOKENS=$2; shift 2 ;;
+    --kernels) KERNELS=$2; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) PASS="$PASS $1"; shift ;;
+  esac
+done
+[ -x "$BIN" ] || { echo "compare_attention.sh: $BIN is not an executable (build flux_forward)" >&2; exit 1; }
+case "$PASS" in
+  *--repeat*) ;;
+  *) PASS="$PASS --repeat 2" ;;
+esac
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+echo "load before: $(uptime)" >&2
+i=1
+while [ "$i" -le "$RUNS" ]; do
+  "$BIN" --gemm 1024 --repeat 5 > "$TMP/gemm.$i"
+  sed "s/^/gemm: /" "$TMP/gemm.$i" >&2
+  for tokens in $TOKENS; do
+    for kernel in $KERNELS; do
+      # shellcheck disable=SC2086  # word lists on purpose
+      "$BIN" --attention-only --tokens "$tokens" --heads 24 --head-dim 128 --attention-kernel "$kernel" $PASS \
+        > "$TMP/$kernel-$tokens.$i"
+      sed "s/^/$kernel $tokens: /" "$TMP/$kernel-$tokens.$i" >&2
+    done
+  done
+  i=$((i + 1))
+done
+echo "load after: $(uptime)" >&2
+
+python3 - "$TMP" <<'PY'
+import glob, json, os, sys
+best = {}
+for path in glob.glob(os.path.join(sys.argv[1], "*.*")):
+    name = os.path.basename(path).rsplit(".", 1)[0]
+    r = json.loads(open(path).read().strip().splitlines()[-1])
+    if name not in best or r["gflops_per_s"] > best[name]["gflops_per_s"]:
+        best[name] = r
+gemm = best.pop("gemm")["gflops_per_s"]
+print(f"fp32 GEMM 1024^3: {gemm:.1f} GFLOP/s")
+for name in sorted(best, key=lambda n: (int(n.split("-")[1]), n)):
+    r = best[name]
+    c = r.get("config", {})
+    shape = (f"{c['block_queries']} x {c['block_keys']} block, softmax {c['softmax_isa']}" if "block_queries" in c
+             else f"{c.get('chunk_heads')} x {c.get('chunk_queries')} chunk")
+    print(f"{name}: {r['median_ms']:.0f} ms, {r['gflops_per_s']:.1f} GFLOP/s = {r['gflops_per_s'] / gemm:.2f} of GEMM"
+          f" ({shape}, peak RSS {r.get('peak_rss_mb', 0):.0f} MB)")
+PY

@@ -1,0 +1,99 @@
+// Blocked attention with an online softmax (FlashAttention-2, Dao 2023), float32 on the CPU (see attention.hpp).
+// Per block of query rows Q_b, over key blocks K_t, V_t, with m = -inf, l = 0, O = 0:
+//   S = (Q_b / sqrt(d)) K_t^T                       one matrix product into a reused buffer
+//   m' = max(m, rowmax S);  P = exp(S - m')          online_softmax_block, in place
+//   l = l e^(m - m') + rowsum P;  O = O e^(m - m') + P V_t
+// and O / l at the end. Against softmax(QK^T / sqrt(d)) V this differs only in rounding: the scale is applied
+// to q (one multiply per query feature, not one per score) and O is normalised once, after the product.
+#include <genplug/flux/attention.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "online_softmax.hpp"
+
+namespace genplug::flux {
+
+AttentionBlocks attention_blocks(const torch::Tensor& q, const torch::Tensor& k, int64_t budget_bytes) {
+  const int64_t Lq = std::max<int64_t>(1, q.size(-2)), Lk = std::max<int64_t>(1, k.size(-2));
+  const int64_t row_bytes = Lk * int64_t(sizeof(float));
+  const int64_t rows_of_every_key = budget_bytes / row_bytes;
+  AttentionBlocks b;
+  if (rows_of_every_key >= std::min(kMinAttentionQueryBlock, Lq)) {
+    b.queries = std::min({Lq, rows_of_every_key, kAttentionQueryBlock});
+    b.keys = Lk;
+  } else {
+    b.queries = std::min(Lq, kMinAttentionQueryBlock);
+    b.keys = std::clamp<int64_t>(budget_bytes / (b.queries * int64_t(sizeof(float))), 1, Lk);
+  }
+  return b;
+}
+
+const char* attention_vector_isa() { return simd_level_name(simd_level()); }
+
+namespace {
+
+// Each row of `o` times the matching entry of `per_row` (n values).
+void scale_rows(torch::Tensor& o, std::vector<float>& per_row, int64_t n) {
+  o.mul_(torch::from_blob(per_row.data(), {n, 1}, torch::kFloat32));
+}
+
+// One block of query rows `qb` [n, D] (already scaled) against every key, into `o` [n, Dv].
+void attend_rows(const torch::Tensor& qb, const torch::Tensor& k, const torch::Tensor& v, int64_t keys,
+                 torch::Tensor& scores, torch::Tensor& o, SimdLevel simd) {
+  const int64_t n = qb.size(0), Lk = k.size(0);
+  std::vector<float> m(size_t(n), -std::numeric_limits<float>::infinity()), l(size_t(n), 0.0f), alpha(size_t(n), 0.0f);
+  for (int64_t t = 0; t < Lk; t += keys) {
+    const int64_t c = std::min(keys, Lk - t);
+    torch::Tensor p = scores.narrow(0, 0, n * c).view({n, c});
+    torch::mm_out(p, qb, k.narrow(0, t, c).t());
+    online_softmax_block(simd, p.data_ptr<float>(), n, c, c, m.data(), l.data(), alpha.data());
+    const torch::Tensor vt = v.narrow(0, t, c);
+    if (t == 0) {
+      torch::mm_out(o, p, vt);
+    } else {
+      scale_rows(o, alpha, n);  // the earlier blocks' weights, relative to the new running max
+      o.addmm_(p, vt);
+    }
+  }
+  for (float& x : l) x = 1.0f / x;
+  scale_rows(o, l, n);
+}
+
+}  // namespace
+
+torch::Tensor blocked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                AttentionBlocks blocks) {
+  TORCH_CHECK(q.device().is_cpu() && q.scalar_type() == torch::kFloat32 && k.scalar_type() == torch::kFloat32 &&
+                  v.scalar_type() == torch::kFloat32,
+              "blocked_attention: float32 CPU tensors only");
+  const int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), Lk = k.size(2), D = q.size(3), Dv = v.size(3);
+  TORCH_CHECK(Lk > 0, "blocked_attention: no keys");
+  const int64_t slices = B * H;
+  const int64_t qn = std::clamp<int64_t>(blocks.queries, 1, std::max<int64_t>(1, Lq));
+  const int64_t kn = std::clamp<int64_t>(blocks.keys, 1, Lk);
+  const double scale = 1.0 / std::sqrt(double(D));
+  const torch::Tensor q3 = q.reshape({slices, Lq, D}), k3 = k.reshape({slices, Lk, D});
+  const torch::Tensor v3 = v.reshape({slices, Lk, Dv});
+  torch::Tensor out = torch::empty({slices, Lq, Dv}, q.options());
+  // One buffer each for every block's scaled queries and scores: fresh multi-MB allocations would page-fault
+  // and zero on each block.
+  torch::Tensor scores = torch::empty({qn * kn}, q.options()), scaled_q = torch::empty({qn * D}, q.options());
+  const SimdLevel simd = simd_level();
+  for (int64_t h = 0; h < slices; ++h) {
+    const torch::Tensor qh = q3[h], kh = k3[h], vh = v3[h];
+    torch::Tensor oh = out[h];
+    for (int64_t s = 0; s < Lq; s += qn) {
+      const int64_t n = std::min(qn, Lq - s);
+      torch::Tensor qb = scaled_q.narrow(0, 0, n * D).view({n, D});
+      qb.copy_(qh.narrow(0, s, n)).mul_(scale);
+      torch::Tensor o = oh.narrow(0, s, n);
+      attend_rows(qb, kh, vh, kn, scores, o, simd);
+    }
+  }
+  return out.view({B, H, Lq, Dv});
+}
+
+}  // namespace genplug::flux
