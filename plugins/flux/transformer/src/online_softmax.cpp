@@ -17,12 +17,12 @@
 namespace genplug::flux {
 namespace {
 
-// W float lanes and their integer twin. aligned(4): loads and stores through them need no alignment.
+// W float lanes and their integer twin.
 template <int W> struct Lanes;
 #define GENPLUG_DEFINE_LANES(W)                                               \
   template <> struct Lanes<W> {                                               \
-    typedef float F __attribute__((vector_size(4 * W), aligned(4)));          \
-    typedef int32_t I __attribute__((vector_size(4 * W), aligned(4)));        \
+    typedef float F __attribute__((vector_size(4 * W)));          \
+    typedef int32_t I __attribute__((vector_size(4 * W)));        \
   };
 GENPLUG_DEFINE_LANES(4)
 GENPLUG_DEFINE_LANES(8)
@@ -32,8 +32,13 @@ template <int W> using F = typename Lanes<W>::F;
 template <int W> using I = typename Lanes<W>::I;
 
 template <int W> GENPLUG_LANES_INLINE F<W> splat(float x) { return F<W>{} + x; }
-template <int W> GENPLUG_LANES_INLINE F<W> load(const float* p) { return *reinterpret_cast<const F<W>*>(p); }
-template <int W> GENPLUG_LANES_INLINE void store(float* p, const F<W>& v) { *reinterpret_cast<F<W>*>(p) = v; }
+// Through memcpy (one unaligned vector move once compiled): no aliasing of float storage as a vector type.
+template <int W> GENPLUG_LANES_INLINE F<W> load(const float* p) {
+  F<W> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <int W> GENPLUG_LANES_INLINE void store(float* p, const F<W>& v) { std::memcpy(p, &v, sizeof v); }
 
 template <int W> GENPLUG_LANES_INLINE F<W> max_lanes(const F<W>& a, const F<W>& b) { return a > b ? a : b; }
 
