@@ -7,7 +7,8 @@
 # time of a job is its last progress event's seconds per evaluation times the evaluations (the pipeline's clock
 # around spectrum + predict + sampler math). Prints one JSON object: per config the best and median seconds, and
 # the ratios to rope (median of per-round ratios: each round runs the three configs back to back, so slow phases of
-# a shared machine hit them alike).
+# a shared machine hit them alike), with a distribution-free 95 % interval of that median (order statistics; needs
+# at least 6 rounds).
 #
 #   bench/posenc/bench_dype_sampling.sh [GENPLUG_BINARY] [ROUNDS] [TOKENS] [STEPS]   (default build/bin/genplug, 5,
 #                                                                                     2048, 8)
@@ -57,7 +58,7 @@ EOF
   { cat "$work/stderr.txt" >&2; exit 1; }
 
 python3 - "$work/progress.jsonl" "$work/manifest.json" "$tokens" "$steps" "$rounds" <<'EOF'
-import json, statistics, sys
+import json, math, statistics, sys
 progress, manifest = sys.argv[1], json.load(open(sys.argv[2]))
 tokens, steps, rounds = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 outputs = {j["output"]: j["name"] for j in manifest["jobs"]}
@@ -71,10 +72,24 @@ missing = [j["name"] for j in manifest["jobs"] if j["name"] not in last]
 if missing:
     sys.exit("bench_dype_sampling: no sampling time for " + ", ".join(missing) + " (see genplug's stderr)")
 seconds = {c: [last[f"r{r}-{c}"] for r in range(rounds)] for c in configs}
-ratio = lambda c: statistics.median(last[f"r{r}-{c}"] / last[f"r{r}-rope"] for r in range(rounds))
+ratios = lambda c: sorted(last[f"r{r}-{c}"] / last[f"r{r}-rope"] for r in range(rounds))
+ratio = lambda c: statistics.median(ratios(c))
+
+def median_interval(sorted_values, coverage=0.95):
+    """Distribution-free interval of the median: order statistics k and n + 1 - k, k the largest with
+    P(Binomial(n, 1/2) < k) <= (1 - coverage) / 2 (None when n is too small for the coverage)."""
+    n = len(sorted_values)
+    below, k = 0.0, 0
+    while True:
+        below += math.comb(n, k) / 2 ** n  # P(fewer than k + 1 of n below the median)
+        if below > (1 - coverage) / 2:
+            break
+        k += 1
+    return [sorted_values[k - 1], sorted_values[n - k]] if k >= 1 else None
 print(json.dumps({"image_tokens": tokens, "steps": steps, "rounds": rounds,
                   "seconds": {c: {"best": min(v), "median": statistics.median(v)} for c, v in seconds.items()},
                   "ratio_to_rope_median": {"dy-yarn": ratio("dy-yarn"), "none": ratio("none")},
+                  "ratio_to_rope_median_95": {c: median_interval(ratios(c)) for c in ("dy-yarn", "none")},
                   "ratio_to_rope_best": {c: min(seconds[c]) / min(seconds["rope"]) for c in ("dy-yarn", "none")}},
                  indent=1))
 EOF
