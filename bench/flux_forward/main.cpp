@@ -134,12 +134,14 @@ std::string torch_version() {
          std::to_string(TORCH_VERSION_PATCH);
 }
 
-// Which attention kernel the transformer takes (attention.cpp): CUDA SDPA on libtorch >= 2, else chunked.
-const char* attention_path(const torch::Device& d) {
+// Which attention kernel the transformer takes (attention.cpp): CUDA SDPA on libtorch >= 2, the blocked kernel
+// for float32 on the CPU, else chunked.
+std::string attention_path(const torch::Device& d, torch::Dtype dtype) {
 #if TORCH_VERSION_MAJOR >= 2
   if (d.is_cuda()) return "scaled_dot_product_attention";
 #endif
-  (void)d;
+  if (d.is_cpu() && dtype == torch::kFloat32)
+    return std::string("blocked (softmax ") + flux::attention_vector_isa() + ")";
   return "chunked";
 }
 
@@ -319,7 +321,7 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
                 {"dtype", o.dtype}, {"weight_dtype", o.weight_dtype.empty() ? o.dtype : o.weight_dtype},
                 {"checkpoint_mb", weight_mb}, {"device", o.device},
                 {"threads", at::get_num_threads()}, {"parameters", flux::flux_parameter_count(c)},
-                {"attention_budget_mb", o.attention_budget_mb}, {"attention", attention_path(device)},
+                {"attention_budget_mb", o.attention_budget_mb}, {"attention", attention_path(device, dtype)},
                 {"spectrum", name}, {"spectrum_max_rel_diff_from_plain", relative_difference(spectrum, plain)},
                 {"weights", o.device_weights ? "random, drawn on the device" : "random_flux_weights"},
                 {"repeat", o.repeat}, {"torch_version", torch_version()}};

@@ -119,7 +119,7 @@ json build_schema() {
               {"scale", {{"type", "number"}, {"default", 1.0}, {"description", "strength (W + scale * alpha/rank * B A)"}}}}}}}}},
         {"attention_memory_mb",
          {{"type", "integer"}, {"minimum", 1}, {"maximum", 1 << 20}, {"default", 16},
-          {"description", "score memory of one attention chunk (CPU)"}}},
+          {"description", "score memory of one attention block (CPU)"}}},
         {"vae_tiling",
          {{"type", "object"},
           {"additionalProperties", false},

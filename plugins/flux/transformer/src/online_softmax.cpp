@@ -19,10 +19,10 @@ namespace {
 
 // W float lanes and their integer twin.
 template <int W> struct Lanes;
-#define GENPLUG_DEFINE_LANES(W)                                               \
-  template <> struct Lanes<W> {                                               \
-    typedef float F __attribute__((vector_size(4 * W)));          \
-    typedef int32_t I __attribute__((vector_size(4 * W)));        \
+#define GENPLUG_DEFINE_LANES(W)                                \
+  template <> struct Lanes<W> {                                \
+    typedef float F __attribute__((vector_size(4 * W)));       \
+    typedef int32_t I __attribute__((vector_size(4 * W)));     \
   };
 GENPLUG_DEFINE_LANES(4)
 GENPLUG_DEFINE_LANES(8)
@@ -41,13 +41,14 @@ template <int W> GENPLUG_LANES_INLINE F<W> load(const float* p) {
 template <int W> GENPLUG_LANES_INLINE void store(float* p, const F<W>& v) { std::memcpy(p, &v, sizeof v); }
 
 template <int W> GENPLUG_LANES_INLINE F<W> max_lanes(const F<W>& a, const F<W>& b) { return a > b ? a : b; }
+template <int W> GENPLUG_LANES_INLINE F<W> min_lanes(const F<W>& a, const F<W>& b) { return a < b ? a : b; }
 
 // exp(x) = 2^n exp(r) with n = round(x / ln2) and r = x - n ln2 (ln2 in two parts, Cody and Waite), exp(r) by
 // Cephes' expf polynomial (relative error ~1e-7 on |r| <= ln2 / 2). x is clamped to [-87.34, 88.38], where
 // 2^n stays a normal float.
 template <int W> GENPLUG_LANES_INLINE F<W> exp_lanes(const F<W>& arg) {
   F<W> x = max_lanes<W>(arg, splat<W>(-87.336544f));
-  x = -max_lanes<W>(-x, splat<W>(-88.376259f));
+  x = min_lanes<W>(x, splat<W>(88.376259f));
   const F<W> shifter = splat<W>(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer in the low bits
   const F<W> t = x * 1.44269504f + shifter;
   const F<W> n = t - shifter;

@@ -39,7 +39,7 @@ class FluxTransformer {
   torch::Dtype dtype() const;
   torch::Dtype weight_dtype() const;
   torch::Device device() const;
-  // Memory budget of one attention chunk (libtorch < 2.0 path).
+  // Memory budget of one attention block's scores (the CPU paths).
   void set_attention_budget(int64_t bytes);
 
  private:
