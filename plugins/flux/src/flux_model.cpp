@@ -307,9 +307,11 @@ class FluxModel final : public Model {
 
   // Peak working memory of one render of gh x gw tokens (geometry()), an upper-side estimate:
   //   latents: the latent and up to 4 scheduler buffers, float32;
-  //   transformer: the residual streams and one block's widest intermediate (qkv + mlp) over L = text + image
-  //     tokens, x2 for temporaries, in the model dtype, plus the rotary tables (float32) and the attention
-  //     workspace, which chunked attention caps at config.attention_memory_mb;
+  //   transformer: over L = text + image tokens, in the model dtype, one block's widest intermediates
+  //     (2 x (2 hidden + qkv + mlp) per token: a single-stream block, the larger) on top of what lives through
+  //     the blocks (inputs, residual streams, final layer: 5 hidden per token), plus the rotary tables (float32)
+  //     and the attention workspace, which the CPU attention caps at config.attention_memory_mb. The per-token
+  //     terms are what FLUX-dev's shapes measured (docs/performance.md, "Memory at 16 MP");
   //   decode: the widest feature map (ch * max(ch_mult) channels) over the decoded area (a tile when tiled,
   //     else the whole image) x3 for a resblock's temporaries, float32.
   uint64_t working_memory(int64_t gh, int64_t gw) const {
@@ -318,7 +320,8 @@ class FluxModel final : public Model {
     const uint64_t elt = compute_dtype_ == torch::kFloat32 ? 4 : 2;
     const uint64_t latents = 5 * image_tokens * uint64_t(c.in_channels) * 4;
     const uint64_t widest = uint64_t(3 * c.hidden_size + c.mlp_hidden());
-    const uint64_t activations = 2 * L * (uint64_t(2 * c.hidden_size) + widest) * elt;
+    const uint64_t per_token = 2 * (uint64_t(2 * c.hidden_size) + widest) + 5 * uint64_t(c.hidden_size);
+    const uint64_t activations = L * per_token * elt;
     const uint64_t tables = 2 * L * uint64_t(c.head_dim() / 2) * 4;
     const uint64_t attention = std::min<uint64_t>(uint64_t(settings_.attention_memory_mb) << 20,
                                                   uint64_t(c.num_heads) * L * L * 4);
