@@ -31,15 +31,13 @@ while [ $# -gt 0 ]; do
     *) PASS="$PASS $1"; shift ;;
   esac
 done
-[ -x "$BIN" ] || { echo "compare_attention.sh: $BIN is not an executable (build flux_forward)" >&2; exit 1; }
 case "$PASS" in
   *--repeat*) ;;
   *) PASS="$PASS --repeat 2" ;;
 esac
 
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-echo "load before: $(uptime)" >&2
+. "$(dirname "$0")/compare_lib.sh"
+compare_start compare_attention.sh
 i=1
 while [ "$i" -le "$RUNS" ]; do
   for n in 1024 2048; do

@@ -34,13 +34,11 @@ while [ $# -gt 0 ]; do
     *) PASS="$PASS $1"; shift ;;
   esac
 done
-[ -x "$BIN" ] || { echo "compare_eager.sh: $BIN is not an executable (build the flux_forward target)" >&2; exit 1; }
 
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+. "$(dirname "$0")/compare_lib.sh"
+compare_start compare_eager.sh
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "load before: $(uptime)" >&2
 i=1
 while [ "$i" -le "$RUNS" ]; do
   # shellcheck disable=SC2086  # PASS is a word list on purpose

@@ -29,7 +29,6 @@ while [ $# -gt 0 ]; do
     *) PASS="$PASS $1"; shift ;;
   esac
 done
-[ -x "$BIN" ] || { echo "compare_weight_dtypes.sh: $BIN is not an executable (build flux_forward)" >&2; exit 1; }
 # flux_forward takes each option once: the peer shape only when the flags give none of their own.
 case "$PASS" in
   *--hidden*|*--preset*) SHAPE= ;;
@@ -39,9 +38,8 @@ case "$PASS" in
   *) SHAPE="$SHAPE --repeat 3" ;;
 esac
 
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-echo "load before: $(uptime)" >&2
+. "$(dirname "$0")/compare_lib.sh"
+compare_start compare_weight_dtypes.sh
 i=1
 while [ "$i" -le "$RUNS" ]; do
   for variant in f32 bf16-weights f16-weights bf16-products; do
