@@ -1,7 +1,8 @@
 #!/bin/sh
-# Half-size weights on the CPU (issue 18 item 4): the FLUX forward with f32 weights against bf16 and f16 weights
-# kept narrow and widened per layer for f32 products, and (optionally) bf16 products, alternated in one run.
-# Prints each variant's best median time and peak RSS as ratios to f32.
+# Half-size and 8-bit weights on the CPU (issue 18 item 4): the FLUX forward with f32 weights against bf16, f16
+# and int8 (per-row) weights kept narrow and widened per layer for f32 products, and (optionally) bf16 products,
+# alternated in one run. Prints each variant's best median time and peak RSS (since the model was built) as
+# ratios to f32, and the weights as the model keeps them.
 #
 #   bench/flux_forward/compare_weight_dtypes.sh [BIN] [--runs 2] [--bf16-products SECONDS] [flux_forward flags...]
 #
@@ -42,11 +43,12 @@ esac
 compare_start compare_weight_dtypes.sh
 i=1
 while [ "$i" -le "$RUNS" ]; do
-  for variant in f32 bf16-weights f16-weights bf16-products; do
+  for variant in f32 bf16-weights f16-weights int8-weights bf16-products; do
     case $variant in
       f32) flags="--dtype f32" ;;
       bf16-weights) flags="--dtype f32 --weight-dtype bf16" ;;
       f16-weights) flags="--dtype f32 --weight-dtype f16" ;;
+      int8-weights) flags="--dtype f32 --weight-dtype int8" ;;
       bf16-products) [ "$BF16_PRODUCTS" -gt 0 ] || continue; flags="--dtype bf16" ;;
     esac
     # shellcheck disable=SC2086  # word lists on purpose
@@ -79,7 +81,7 @@ base = best.get("f32")
 if not base:
     sys.exit("compare_weight_dtypes.sh: no f32 result")
 print(f"{'variant':<15} {'median s':>9} {'time/f32':>9} {'peak RSS MB':>12} {'RSS/f32':>8} {'weights MB':>11}")
-for v in ["f32", "bf16-weights", "f16-weights", "bf16-products"]:
+for v in ["f32", "bf16-weights", "f16-weights", "int8-weights", "bf16-products"]:
     r = best.get(v)
     if r is None:
         continue
@@ -87,8 +89,8 @@ for v in ["f32", "bf16-weights", "f16-weights", "bf16-products"]:
         print(f"{v:<15} {'> ' + str(r['timed_out']):>9} (killed: one forward took longer)")
         continue
     print(f"{v:<15} {r['median_ms'] / 1000:9.2f} {r['median_ms'] / base['median_ms']:9.2f} "
-          f"{r['peak_rss_mb']:12.0f} {r['peak_rss_mb'] / base['peak_rss_mb']:8.2f} {r['config']['checkpoint_mb']:11.1f}")
+          f"{r['peak_rss_mb']:12.0f} {r['peak_rss_mb'] / base['peak_rss_mb']:8.2f} {r['config']['weights_kept_mb']:11.1f}")
 print(json.dumps({v: ({"median_ms": r["median_ms"], "peak_rss_mb": r["peak_rss_mb"],
-                       "checkpoint_mb": r["config"]["checkpoint_mb"]} if "median_ms" in r else r)
+                       "weights_kept_mb": r["config"]["weights_kept_mb"]} if "median_ms" in r else r)
                   for v, r in best.items()}))
 PY

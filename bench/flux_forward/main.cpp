@@ -67,6 +67,16 @@ double cpu_seconds() {
   return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
+// The kernel's peak RSS of this process (VmHWM), which reset_peak_rss() sets back to the current RSS; -1 where
+// /proc says nothing.
+double vm_hwm_mb() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
+  return -1;
+}
+void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
 double peak_rss_mb() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -282,15 +292,25 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
   const flux::FluxConfig c = bench_flux_config(o);
   // The weights as a checkpoint of --weight-dtype holds them; the model keeps its linear weights so and computes
   // in --dtype.
-  const torch::Dtype weight_dtype = o.weight_dtype.empty() ? dtype : flux::parse_dtype(o.weight_dtype);
-  double weight_mb = 0;
+  // int8: the model quantises f32 weights per row as it loads them (layers/weights.hpp).
+  const bool int8 = o.weight_dtype == "int8";
+  const torch::Dtype weight_dtype = int8 ? torch::kInt8 : o.weight_dtype.empty() ? dtype : flux::parse_dtype(o.weight_dtype);
+  const torch::Dtype drawn_dtype = int8 ? torch::kFloat32 : weight_dtype;
+  double weight_mb = 0, kept_mb = 0;  // as drawn; as the model keeps them (int8: 1 byte + a row scale)
   flux::FluxTransformer model = [&] {
-    const flux::TensorMap weights = o.device_weights ? device_random_weights(c, o.seed, weight_dtype, device)
-                                                     : flux::random_flux_weights(c, o.seed, weight_dtype, device);
-    for (const auto& [name, t] : weights) weight_mb += double(t.numel() * t.element_size()) / (1 << 20);
+    const flux::TensorMap weights = o.device_weights ? device_random_weights(c, o.seed, drawn_dtype, device)
+                                                     : flux::random_flux_weights(c, o.seed, drawn_dtype, device);
+    for (const auto& [name, t] : weights) {
+      weight_mb += double(t.numel() * t.element_size()) / (1 << 20);
+      const bool quantised = int8 && t.dim() == 2;
+      kept_mb += double(quantised ? t.numel() + 4 * t.size(0) : t.numel() * t.element_size()) / (1 << 20);
+    }
     return flux::FluxTransformer(weights, c, dtype, device, weight_dtype);
   }();
   model.set_attention_budget(o.attention_budget_mb << 20);
+  // Drawing the weights (in f32 for int8) peaks above what the model then holds: the forward's own peak
+  // (peak_rss_forward_mb) counts from here.
+  reset_peak_rss();
 
   auto [rows, cols] = grid_for(o.img_tokens);
   torch::manual_seed(o.seed + 1);
@@ -319,7 +339,7 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
                 {"txt_tokens", o.txt_tokens}, {"grid", {rows, cols}}, {"in_channels", c.in_channels},
                 {"context", c.context_in_dim}, {"vec", c.vec_in_dim}, {"guidance_embed", c.guidance_embed},
                 {"dtype", o.dtype}, {"weight_dtype", o.weight_dtype.empty() ? o.dtype : o.weight_dtype},
-                {"checkpoint_mb", weight_mb}, {"device", o.device},
+                {"checkpoint_mb", weight_mb}, {"weights_kept_mb", kept_mb}, {"device", o.device},
                 {"threads", at::get_num_threads()}, {"parameters", flux::flux_parameter_count(c)},
                 {"attention_budget_mb", o.attention_budget_mb}, {"attention", attention_path(device, dtype)},
                 {"spectrum", name}, {"spectrum_max_rel_diff_from_plain", relative_difference(spectrum, plain)},
@@ -329,6 +349,7 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
     json memory = cuda_memory(device);  // peak over the warm-up and the timed runs (weights included)
     if (!memory.is_null()) memory["weights_and_inputs_bytes"] = weights_memory.at("allocated_bytes");
     r["cuda_memory"] = memory;
+    r["peak_rss_forward_mb"] = vm_hwm_mb();  // since the model was built: weights kept + the forward's peak
     out.push_back(r);
   }
   return out;
@@ -382,8 +403,8 @@ int main(int argc, char** argv) {
   app.add_option("--vec", o.vec, "pooled vector dim")->capture_default_str();
   app.add_option("--dtype", o.dtype, "f32, bf16 or f16")->capture_default_str();
   app.add_option("--weight-dtype", o.weight_dtype,
-                 "forward: the linear layers' weights kept in f32, bf16 or f16 and widened to --dtype per layer "
-                 "(default: --dtype)");
+                 "forward: the linear layers' weights kept in f32, bf16, f16 or int8 (quantised per row) and "
+                 "widened to --dtype per layer (default: --dtype)");
   app.add_option("--device", o.device, "cpu, cuda, cuda:N")->capture_default_str();
   app.add_option("--repeat", o.repeat, "timed runs (after one warm-up)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", o.threads, "torch intra-op threads (0: libtorch default)")->capture_default_str();

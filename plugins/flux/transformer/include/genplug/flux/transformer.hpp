@@ -22,7 +22,8 @@ class FluxTransformer {
   // tensor is a genplug::Error naming it) and converts them once to dtype/device. `dtype` is what the forward
   // computes in; `weight_dtype` (default: dtype) what the linear layers' weight matrices are kept in: bf16 or f16
   // there with f32 compute halves their memory, each widened into a reused buffer just before its product
-  // (the CPU path for half-size checkpoints, docs/performance.md).
+  // (the CPU path for half-size checkpoints, docs/performance.md); int8 quantises them per output row as they
+  // are taken (a quarter of f32; the row scales applied to the product).
   FluxTransformer(const TensorMap& weights, const FluxConfig& config, torch::Dtype dtype = torch::kFloat32,
                   torch::Device device = torch::kCPU, std::optional<torch::Dtype> weight_dtype = std::nullopt);
   ~FluxTransformer();
