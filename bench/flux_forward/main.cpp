@@ -294,7 +294,9 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
   // in --dtype.
   // int8: the model quantises f32 weights per row as it loads them (layers/weights.hpp).
   const bool int8 = o.weight_dtype == "int8";
-  const torch::Dtype weight_dtype = int8 ? torch::kInt8 : o.weight_dtype.empty() ? dtype : flux::parse_dtype(o.weight_dtype);
+  const torch::Dtype weight_dtype = int8                    ? torch::kInt8
+                                    : o.weight_dtype.empty() ? dtype
+                                                             : flux::parse_dtype(o.weight_dtype);
   const torch::Dtype drawn_dtype = int8 ? torch::kFloat32 : weight_dtype;
   double weight_mb = 0, kept_mb = 0;  // as drawn; as the model keeps them (int8: 1 byte + a row scale)
   flux::FluxTransformer model = [&] {
