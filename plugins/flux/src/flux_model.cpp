@@ -76,8 +76,7 @@ class FluxModel final : public Model {
     TransformerSource source = load_transformer_source(settings_, dtype_, device_);
     preset_ = source.preset;
     flux_config_ = source.config;
-    base_weights_ = std::move(source.weights);  // kept: LoRAs are merged into copies of the weights they change
-    use_loras(settings_.loras, ctx);
+    use_loras(settings_.loras, std::move(source.weights), ctx);
     if (config().in_channels != config().out_channels)  // e.g. Fill / Canny checkpoints take extra channels
       throw ConfigError("config.transformer: in_channels " + std::to_string(config().in_channels) +
                         " != out_channels " + std::to_string(config().out_channels) +
@@ -137,17 +136,21 @@ class FluxModel final : public Model {
     g.default_guidance = c.guidance_embed ? settings_.guidance : 0.0;  // model.h: 0 without distilled guidance
   }
 
-  // The transformer with `loras` merged (none: the base weights themselves). Built before anything is replaced,
-  // so a failure leaves the active LoRAs as they were.
-  void use_loras(const std::vector<LoraFile>& loras, Context& ctx) {
+  // The transformer with `loras` merged into `base` (none: the base weights themselves). Built before anything
+  // is replaced, so a failure leaves the active LoRAs as they were. The base is kept for the next merge, except
+  // under 8-bit weights: kept beside them it would cost 2-4 times what they save, so a LoRA change loads it
+  // again from its source (the same file, or the same seed).
+  void use_loras(const std::vector<LoraFile>& loras, TensorMap base, Context& ctx) {
     const auto t0 = std::chrono::steady_clock::now();
     LoraMerge merged = rethrow_as(GENPLUG_E_IO, "config.loras", [&] {
-      if (loras.empty()) return LoraMerge{base_weights_, {}, {}};
-      return merge_loras(base_weights_, loras);
+      if (loras.empty()) return LoraMerge{base, {}, {}};
+      return merge_loras(base, loras);
     });
+    const torch::Dtype weight_dtype = quantized() ? torch::kInt8 : dtype_;
     auto transformer = rethrow_as(GENPLUG_E_FAILED, "transformer", [&] {
-      return std::make_unique<FluxTransformer>(merged.weights, flux_config_, compute_dtype_, device_, dtype_);
+      return std::make_unique<FluxTransformer>(merged.weights, flux_config_, compute_dtype_, device_, weight_dtype);
     });
+    base_weights_ = quantized() ? TensorMap{} : std::move(base);
     transformer->set_attention_budget(settings_.attention_memory_mb << 20);
     transformer_ = std::move(transformer);
     const bool had_loras = !active_loras_.empty();
@@ -178,7 +181,7 @@ class FluxModel final : public Model {
       Context ctx(c);
       const std::vector<LoraFile> loras = list.is_null() ? self->settings_.loras : parse_lora_list(list, "loras");
       if (same_loras(loras, self->active_loras_)) return;
-      self->use_loras(loras, ctx);
+      self->use_loras(loras, self->base_weights(), ctx);
     });
   }
 
@@ -481,10 +484,19 @@ class FluxModel final : public Model {
     cfg_scale_ = 1.0;
   }
 
-  // "bf16", or "bf16 weights, f32 compute" when they differ.
+  bool quantized() const { return settings_.quantize == "int8"; }
+
+  // The weights LoRAs are merged into: those kept, or (8-bit weights) those of the source, loaded again.
+  TensorMap base_weights() const {
+    if (!quantized()) return base_weights_;
+    return load_transformer_source(settings_, dtype_, device_).weights;
+  }
+
+  // "bf16", "bf16 weights, f32 compute" when they differ; ", linear weights int8" when quantised.
   std::string dtype_text() const {
-    if (compute_dtype_ == dtype_) return settings_.dtype;
-    return settings_.dtype + " weights, " + dtype_name(compute_dtype_) + " compute";
+    const std::string q = quantized() ? ", linear weights int8" : "";
+    if (compute_dtype_ == dtype_) return settings_.dtype + q;
+    return settings_.dtype + " weights" + q + ", " + dtype_name(compute_dtype_) + " compute";
   }
 
   std::string build_description() const {
@@ -509,6 +521,7 @@ class FluxModel final : public Model {
         {"preset", preset_},
         {"dtype", settings_.dtype},
         {"compute_dtype", dtype_name(compute_dtype_)},
+        {"quantize", settings_.quantize},
         {"device", device_.str()}};
     if (device_.is_cpu()) j["cpu_native_bf16"] = cpu_has_native_bf16();  // what compute_dtype "auto" went by
     return j.dump();
@@ -516,7 +529,7 @@ class FluxModel final : public Model {
 
   ModelSettings settings_;
   FluxConfig flux_config_;
-  TensorMap base_weights_;            // BFL names; never modified (LoRA merges are copies)
+  TensorMap base_weights_;  // BFL names; never modified (LoRA merges are copies); empty under 8-bit weights
   std::vector<LoraFile> active_loras_;
   torch::Dtype dtype_ = torch::kFloat32;          // the transformer's weights in memory (config.dtype)
   torch::Dtype compute_dtype_ = torch::kFloat32;  // the transformer's and VAE's activations (compute_dtype.hpp)

@@ -26,6 +26,7 @@ struct ModelSettings {
   std::string device = "cpu";
   std::string dtype = "f32";          // the transformer's weights (and the VAE's, the text encoders' by default)
   std::string compute_dtype = "auto";  // what the transformer and VAE compute in (compute_dtype.hpp)
+  std::string quantize = "none";       // "int8": the transformer's linear weights kept in 8 bits (flux_model.cpp)
   double guidance = 3.5;
   // Classifier-free guidance, as diffusers' FluxPipeline true_cfg_scale: v = v(negative) + scale * (v(prompt) -
   // v(negative)), two transformer evaluations per step. Unset: the preset's default (1 = off; mini: see flux_model).

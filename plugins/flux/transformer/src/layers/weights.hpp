@@ -27,8 +27,8 @@ struct WeightReader {
                               // quantised per row, see Int8Rows)
 
   // The tensor `name` of `shape` in `as` (default: dtype) on the device; no copy when it is there already.
-  torch::Tensor take(const std::string& name, std::vector<int64_t> shape,
-                     std::optional<torch::Dtype> as = std::nullopt) const {
+  torch::Tensor borrow(const std::string& name, std::vector<int64_t> shape,
+                       std::optional<torch::Dtype> as = std::nullopt) const {
     auto it = map.find(name);
     if (it == map.end()) throw Error(GENPLUG_E_IO, "transformer weights: tensor '" + name + "' is missing");
     const torch::Tensor& t = it->second;
@@ -36,6 +36,15 @@ struct WeightReader {
       throw Error(GENPLUG_E_CONFIG, "transformer weights: tensor '" + name + "' has shape " +
                                         shape_text(t.sizes()) + ", the config needs " + shape_text(shape));
     return t.to(device, as.value_or(dtype)).contiguous();
+  }
+
+  // borrow(), for keeping: under int8 weights a copy whenever it would share the source's memory, so that the
+  // source (a mapped checkpoint, every page of which quantising touched) can be released.
+  torch::Tensor take(const std::string& name, std::vector<int64_t> shape,
+                     std::optional<torch::Dtype> as = std::nullopt) const {
+    torch::Tensor out = borrow(name, shape, as);
+    if (weight_dtype == torch::kInt8 && out.data_ptr() == map.at(name).data_ptr()) out = out.clone();
+    return out;
   }
 };
 
