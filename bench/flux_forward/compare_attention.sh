@@ -4,9 +4,12 @@
 # FLUX.1's shape), alternated in one run. Prints each kernel's best GFLOP/s over the runs and its ratio to the
 # GEMM rate (the best of both sizes over the runs), with the softmax's instruction set.
 #
-#   bench/flux_forward/compare_attention.sh [BIN] [--runs 2] [--tokens "4096 16384"] [--kernels "blocked chunked"]
+#   bench/flux_forward/compare_attention.sh [BIN] [--runs 2] [--tokens "4096 16384"]
+#                                           [--kernels "blocked blocked-serial chunked"]
 #                                           [flux_forward flags...]
 #
+# blocked-serial is the blocked kernel with one worker (OpenBLAS's pool inside each product instead of the
+# blocks spread over the pool's cores).
 # BIN: the flux_forward binary (default build/bin/flux_forward). Further flags go to the attention runs (e.g.
 # --attention-budget-mb 4, --repeat 1). Raw JSON lines go to stderr, the summary to stdout. Run it on an idle
 # machine; for the AVX2 kernels of an AVX-512 machine prefix ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
@@ -20,14 +23,14 @@ case "${1:-}" in
 esac
 RUNS=2
 TOKENS="4096 16384"
-KERNELS="blocked chunked"
+KERNELS="blocked blocked-serial chunked"
 PASS=
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
     --tokens) TOKENS=$2; shift 2 ;;
     --kernels) KERNELS=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) PASS="$PASS $1"; shift ;;
   esac
 done
@@ -47,7 +50,11 @@ while [ "$i" -le "$RUNS" ]; do
   for tokens in $TOKENS; do
     for kernel in $KERNELS; do
       # shellcheck disable=SC2086  # word lists on purpose
-      "$BIN" --attention-only --tokens "$tokens" --heads 24 --head-dim 128 --attention-kernel "$kernel" $PASS \
+      case "$kernel" in
+        blocked-serial) flags="--attention-kernel blocked --attention-workers 1" ;;
+        *) flags="--attention-kernel $kernel" ;;
+      esac
+      "$BIN" --attention-only --tokens "$tokens" --heads 24 --head-dim 128 $flags $PASS \
         > "$TMP/$kernel-$tokens.$i"
       sed "s/^/$kernel $tokens: /" "$TMP/$kernel-$tokens.$i" >&2
     done
@@ -67,10 +74,11 @@ for path in glob.glob(os.path.join(sys.argv[1], "*.*")):
 sizes = {n: best.pop(f"gemm-{n}")["gflops_per_s"] for n in (1024, 2048)}
 gemm = max(sizes.values())
 print(f"fp32 GEMM: {sizes[1024]:.1f} GFLOP/s at 1024^3, {sizes[2048]:.1f} at 2048^3; the rate: {gemm:.1f}")
-for name in sorted(best, key=lambda n: (int(n.split("-")[1]), n)):
+for name in sorted(best, key=lambda n: (int(n.rsplit("-", 1)[1]), n)):
     r = best[name]
     c = r.get("config", {})
-    shape = (f"{c['block_queries']} x {c['block_keys']} block, softmax {c['softmax_isa']}" if "block_queries" in c
+    shape = (f"{c['block_queries']} x {c['block_keys']} block, {c['workers']} worker(s), softmax {c['softmax_isa']}"
+             if "block_queries" in c
              else f"{c.get('chunk_heads')} x {c.get('chunk_queries')} chunk")
     print(f"{name}: {r['median_ms']:.0f} ms, {r['gflops_per_s']:.1f} GFLOP/s = {r['gflops_per_s'] / gemm:.2f} of GEMM"
           f" ({shape}, peak RSS {r.get('peak_rss_mb', 0):.0f} MB)")

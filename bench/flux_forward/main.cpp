@@ -57,6 +57,7 @@ struct Options {
   int64_t attention_budget_mb = flux::kDefaultAttentionBudgetBytes >> 20;
   std::string attention_kernel = "auto";  // attention-only: auto (what the transformer takes) | blocked | chunked
   int64_t block_queries = 0, block_keys = 0;  // attention-only, blocked: this block instead of the budget's
+  int attention_workers = 0;                   // attention-only, blocked: threads (0: OpenBLAS's pool size)
   uint64_t seed = 0;
   std::vector<std::string> spectra{"plain"};  // forward mode: "plain" or a `genplug posenc` JSON file, each timed
 };
@@ -208,6 +209,7 @@ json run_attention(const Options& o, torch::Dtype dtype, torch::Device device) {
   flux::AttentionBlocks blocks = flux::attention_blocks(q, k, budget);
   if (o.block_queries > 0) blocks.queries = o.block_queries;
   if (o.block_keys > 0) blocks.keys = o.block_keys;
+  blocks.workers = o.attention_workers;
   const flux::AttentionChunks chunks = flux::attention_chunks(q, k, budget);
   auto times = time_runs(o.repeat, device, [&] {
     if (o.attention_kernel == "blocked") flux::blocked_attention(q, k, v, blocks);
@@ -223,6 +225,7 @@ json run_attention(const Options& o, torch::Dtype dtype, torch::Device device) {
   } else {
     cfg["block_queries"] = blocks.queries;
     cfg["block_keys"] = blocks.keys;
+    cfg["workers"] = flux::attention_workers(blocks.workers);
     cfg["softmax_isa"] = flux::attention_vector_isa();
   }
   return report(cfg, times, bench::attention_flops(double(o.tokens), double(o.heads), double(o.head_dim)));
@@ -426,6 +429,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--block-keys", o.block_keys, "attention-only, blocked kernel: keys per block")
       ->check(CLI::PositiveNumber);
+  app.add_option("--attention-workers", o.attention_workers,
+                 "attention-only, blocked kernel: threads taking blocks in turn (default 0: OpenBLAS's pool size)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--attention-budget-mb", o.attention_budget_mb, "memory of one attention block's scores (CPU)")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--spectrum", o.spectra,

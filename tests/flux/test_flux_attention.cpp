@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <genplug/flux/attention.hpp>
+#include <genplug/flux/blas_threads.hpp>
 #include <genplug/flux/rotary.hpp>
 #include <genplug/flux/transformer.hpp>
 
@@ -79,6 +80,29 @@ BOOST_AUTO_TEST_CASE(blocked_batches_and_non_contiguous_inputs) {
   torch::Tensor q = x.q.transpose(1, 2).contiguous().transpose(1, 2);
   const torch::Tensor full = full_attention(x.q, x.k, v);
   BOOST_TEST(max_abs(blocked_attention(q, x.k, v, AttentionBlocks{7, 11}) - full) < 1e-5);
+}
+
+// Workers take whole blocks in turn, each with its own buffers, while OpenBLAS runs single-threaded: any
+// worker count gives the serial output bit for bit (a block's arithmetic does not depend on the thread that
+// runs it), and OpenBLAS's pool size comes back afterwards.
+BOOST_AUTO_TEST_CASE(workers_split_the_blocks_and_give_the_serial_output) {
+  Qkv x(5, 130, 16, 11, /*batch=*/2);  // 10 slices x 5 blocks of query rows
+  const int pool_before = openblas_threads();
+  if (pool_before > 0) set_openblas_threads(2);
+  const torch::Tensor serial = blocked_attention(x.q, x.k, x.v, AttentionBlocks{32, 50, 1});
+  BOOST_TEST(max_abs(serial - full_attention(x.q, x.k, x.v)) < 1e-5);
+  for (int workers : {2, 3, 7, 64}) {
+    const torch::Tensor o = blocked_attention(x.q, x.k, x.v, AttentionBlocks{32, 50, workers});
+    BOOST_TEST(torch::equal(o, serial), workers << " workers: " << max_abs(o - serial));
+  }
+  if (pool_before > 0) {
+    BOOST_TEST(openblas_threads() == 2);
+    BOOST_TEST(attention_workers(0) == 2);  // the default: the pool's cores
+    set_openblas_threads(pool_before);
+  } else {
+    BOOST_TEST(attention_workers(0) == 1);  // no OpenBLAS: one worker
+  }
+  BOOST_TEST(attention_workers(3) == 3);
 }
 
 // float32 CPU tensors take the blocked path; other dtypes the chunked one, in their own dtype (float64 here:

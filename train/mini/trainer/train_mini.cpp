@@ -10,10 +10,10 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
+#include <genplug/flux/blas_threads.hpp>
 #include <genplug/flux/mini_model_files.hpp>
 #include <genplug/flux/presets.hpp>
 
-#include "blas_threads.hpp"
 #include "loss_plot.hpp"
 #include "mini_architecture.hpp"
 #include "text_encoders.hpp"
@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
   if (only == "all" || only == "transformer") {
     const auto phase = std::chrono::steady_clock::now();
     at::set_num_threads(transformer_threads);
-    if (transformer_blas_threads > 0 && !set_openblas_threads(transformer_blas_threads))
+    if (transformer_blas_threads > 0 && !flux::set_openblas_threads(transformer_blas_threads))
       std::printf("note: libtorch's BLAS is not OpenBLAS; --transformer-blas-threads has no effect\n");
     // The phase's noise starts from the seed, so that `--only transformer` on a folder written by `--only vae`
     // trains what a full run trains.
@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
                            {"uncond_share", flux_options.uncond_share}, {"text_rate", flux_options.text_rate},
                            {"object_weight", flux_options.object_weight},
                            {"scene_reuse", flux_options.scene_reuse},
-                           {"blas_threads", openblas_threads()},
+                           {"blas_threads", flux::openblas_threads()},
                            {"parameters", flux::flux_parameter_count(transformer_config())},
                            {"minutes", minutes_since(phase)}};
   }

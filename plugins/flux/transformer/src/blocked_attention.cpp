@@ -7,12 +7,18 @@
 // to q (one multiply per query feature, not one per score) and O is normalised once, after the product.
 #include <genplug/flux/attention.hpp>
 
+#include <ATen/ThreadLocalState.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include <genplug/flux/blas_threads.hpp>
+
 #include "online_softmax.hpp"
+#include "worker_threads.hpp"
 
 namespace genplug::flux {
 
@@ -64,6 +70,8 @@ void attend_rows(const torch::Tensor& qb, const torch::Tensor& k, const torch::T
 
 }  // namespace
 
+int attention_workers(int requested) { return requested > 0 ? requested : kernel_threads(); }
+
 torch::Tensor blocked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 AttentionBlocks blocks) {
   TORCH_CHECK(q.device().is_cpu() && q.scalar_type() == torch::kFloat32 && k.scalar_type() == torch::kFloat32 &&
@@ -78,20 +86,31 @@ torch::Tensor blocked_attention(const torch::Tensor& q, const torch::Tensor& k, 
   const torch::Tensor q3 = q.reshape({slices, Lq, D}), k3 = k.reshape({slices, Lk, D});
   const torch::Tensor v3 = v.reshape({slices, Lk, Dv});
   torch::Tensor out = torch::empty({slices, Lq, Dv}, q.options());
-  // One buffer each for every block's scaled queries and scores: fresh multi-MB allocations would page-fault
-  // and zero on each block.
-  torch::Tensor scores = torch::empty({qn * kn}, q.options()), scaled_q = torch::empty({qn * D}, q.options());
+  const int64_t row_blocks = (Lq + qn - 1) / qn, items = slices * row_blocks;
   const SimdLevel simd = simd_level();
-  for (int64_t h = 0; h < slices; ++h) {
-    const torch::Tensor qh = q3[h], kh = k3[h], vh = v3[h];
-    torch::Tensor oh = out[h];
-    for (int64_t s = 0; s < Lq; s += qn) {
-      const int64_t n = std::min(qn, Lq - s);
+  // Work items are (slice, block of query rows) pairs, independent of each other, taken in turn by each worker.
+  std::atomic<int64_t> next{0};
+  const at::ThreadLocalState caller;  // grad and inference mode, dispatch keys: the workers run as the caller
+  auto work = [&] {
+    const at::ThreadLocalStateGuard as_caller(caller);
+    // One buffer each for every block's scaled queries and scores: fresh multi-MB allocations would page-fault
+    // and zero on each block.
+    torch::Tensor scores = torch::empty({qn * kn}, q.options()), scaled_q = torch::empty({qn * D}, q.options());
+    for (int64_t i = next++; i < items; i = next++) {
+      const int64_t h = i / row_blocks, s = (i % row_blocks) * qn, n = std::min(qn, Lq - s);
       torch::Tensor qb = scaled_q.narrow(0, 0, n * D).view({n, D});
-      qb.copy_(qh.narrow(0, s, n)).mul_(scale);
-      torch::Tensor o = oh.narrow(0, s, n);
-      attend_rows(qb, kh, vh, kn, scores, o, simd);
+      qb.copy_(q3[h].narrow(0, s, n)).mul_(scale);
+      torch::Tensor o = out[h].narrow(0, s, n);
+      attend_rows(qb, k3[h], v3[h], kn, scores, o, simd);
     }
+  };
+  const int workers = int(std::min<int64_t>(attention_workers(blocks.workers), items));
+  if (workers <= 1) {
+    work();
+  } else {
+    // Each worker's products on its own core: OpenBLAS's pool would split each thin product over the same cores.
+    const SerialBlas serial;
+    run_on_threads(workers, work);
   }
   return out.view({B, H, Lq, Dv});
 }

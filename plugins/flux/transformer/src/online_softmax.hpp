@@ -3,17 +3,9 @@
 #pragma once
 #include <cstdint>
 
+#include "simd_level.hpp"
+
 namespace genplug::flux {
-
-// Vector instruction sets the kernel is compiled for; chosen once per process (simd_level()).
-enum class SimdLevel { baseline, avx2, avx512 };
-
-// The best level this CPU has, capped like libtorch's own kernels by ATEN_CPU_CAPABILITY (default | avx2 |
-// avx512), so that `ATEN_CPU_CAPABILITY=avx2` tests the AVX2 path on an AVX-512 machine.
-SimdLevel simd_level();
-const char* simd_level_name(SimdLevel level);
-// Whether this CPU can run `level` (the test runs every level it can).
-bool cpu_supports(SimdLevel level);
 
 // One key block of an online softmax over `rows` rows of `cols` scores (row r at scores + r * stride):
 //   m'   = max(m[r], max_j s[r][j])

@@ -1,6 +1,7 @@
 // DoubleStreamBlock (BFL layers.py): image and text streams with their own weights, joint attention over
 // cat(txt, img).
 #pragma once
+#include "gelu.hpp"
 #include "modulation.hpp"
 #include "qk_norm.hpp"
 #include "rope_attention.hpp"
@@ -47,10 +48,10 @@ struct DoubleStreamBlock {
     const int64_t Lt = txt.size(1);
     torch::Tensor txt_attn = attn.narrow(1, 0, Lt), img_attn = attn.narrow(1, Lt, attn.size(1) - Lt);
 
-    img = img + img_mod[0].gate * img_w.proj(img_attn);
-    img = img + img_mod[1].gate * img_w.mlp(img_mod[1].apply(layer_norm(img)));
-    txt = txt + txt_mod[0].gate * txt_w.proj(txt_attn);
-    txt = txt + txt_mod[1].gate * txt_w.mlp(txt_mod[1].apply(layer_norm(txt)));
+    img = img_mod[0].gated(img, img_w.proj(img_attn));
+    img = img_mod[1].gated(img, img_w.mlp(img_mod[1].apply(layer_norm(img))));
+    txt = txt_mod[0].gated(txt, txt_w.proj(txt_attn));
+    txt = txt_mod[1].gated(txt, txt_w.mlp(txt_mod[1].apply(layer_norm(txt))));
   }
 };
 

@@ -6,8 +6,10 @@ namespace genplug::flux::layers {
 
 struct ModulationOut {
   torch::Tensor shift, scale, gate;  // [B, 1, H]
-  // (1 + scale) * x + shift
-  torch::Tensor apply(const torch::Tensor& x) const { return (1 + scale) * x + shift; }
+  // (1 + scale) * x + shift, in one pass over x
+  torch::Tensor apply(const torch::Tensor& x) const { return torch::addcmul(shift, 1 + scale, x); }
+  // x + gate * y, in one pass
+  torch::Tensor gated(const torch::Tensor& x, const torch::Tensor& y) const { return torch::addcmul(x, gate, y); }
 };
 
 struct Modulation {

@@ -1,6 +1,7 @@
 // SingleStreamBlock (BFL layers.py): one stream over cat(txt, img); attention and MLP in parallel from one
 // fused linear1, joined by linear2.
 #pragma once
+#include "gelu.hpp"
 #include "modulation.hpp"
 #include "qk_norm.hpp"
 #include "rope_attention.hpp"
@@ -32,8 +33,8 @@ struct SingleStreamBlock {
     torch::Tensor q = norm.query_norm(parts[0]).to(v.scalar_type());
     torch::Tensor k = norm.key_norm(parts[1]).to(v.scalar_type());
     torch::Tensor attn = rope_attention(q, k, v, pe, budget);
-    torch::Tensor out = linear2(torch::cat({attn, gelu_tanh(mlp)}, 2));
-    return x + mod.gate * out;
+    torch::Tensor out = linear2(cat_gelu(attn, mlp));
+    return mod.gated(x, out);
   }
 };
 

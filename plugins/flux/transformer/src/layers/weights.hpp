@@ -104,6 +104,4 @@ inline torch::Tensor layer_norm(const torch::Tensor& x) {
   return torch::layer_norm(x, {x.size(-1)}, {}, {}, 1e-6);
 }
 
-inline torch::Tensor gelu_tanh(const torch::Tensor& x) { return torch::gelu(x, "tanh"); }
-
 }  // namespace genplug::flux::layers

@@ -21,6 +21,7 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
 struct AttentionBlocks {
   int64_t queries = 1;
   int64_t keys = 1;
+  int workers = 0;  // threads taking blocks in turn; 0: attention_workers(0)
 };
 
 // The block whose scores fit `budget_bytes`: every key for as many query rows as fit (up to
@@ -32,11 +33,15 @@ AttentionBlocks attention_blocks(const torch::Tensor& q, const torch::Tensor& k,
 
 // The blocked path (float32 CPU tensors): for each block of query rows, keys a block at a time, scores by one
 // matrix product, the online softmax's running max and sum, and the output accumulated by a second product.
+// With several workers, each takes whole blocks with its own buffers (one score block each) while OpenBLAS
+// runs single-threaded (SerialBlas): the thin products scale better over blocks than inside one product.
 torch::Tensor blocked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 AttentionBlocks blocks);
 // The vector instructions the blocked path's softmax runs on here: "avx512", "avx2" or "baseline" (SSE2); the
 // best this CPU has, capped by ATEN_CPU_CAPABILITY as libtorch's own kernels are.
 const char* attention_vector_isa();
+// `requested` if positive, else the size of OpenBLAS's pool (the cores it would use; 1 without OpenBLAS).
+int attention_workers(int requested);
 
 // One chunk of the chunked path: `heads` (batch x head) slices times `queries` query rows.
 struct AttentionChunks {

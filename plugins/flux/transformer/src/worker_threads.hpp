@@ -1,0 +1,36 @@
+// Running one function on several threads at once, for kernels that split their own work. No torch here.
+#pragma once
+#include <algorithm>
+#include <exception>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include <genplug/flux/blas_threads.hpp>
+
+namespace genplug::flux {
+
+// The threads a hand-written kernel splits its work over: the cores OpenBLAS's pool uses (its size, which
+// OPENBLAS_NUM_THREADS or else OMP_NUM_THREADS sets), 1 without OpenBLAS. Those cores idle meanwhile.
+inline int kernel_threads() { return std::max(1, openblas_threads()); }
+
+// Runs `f` on `threads` threads (the caller's among them) and waits for all. The first exception thrown is
+// rethrown here once every thread has finished.
+inline void run_on_threads(int threads, const std::function<void()>& f) {
+  std::vector<std::exception_ptr> errors(size_t(std::max(threads, 1)));
+  auto guarded = [&](size_t i) {
+    try {
+      f();
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back(guarded, size_t(i));
+  guarded(0);
+  for (auto& t : pool) t.join();
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+}  // namespace genplug::flux
