@@ -68,6 +68,11 @@ BOOST_AUTO_TEST_CASE(attention_blocks_fit_the_budget) {
   BOOST_TEST(b.queries * b.keys * 4 <= 17 * row);
   b = attention_blocks(x.q, x.k, 1);  // never less than one key
   BOOST_TEST(b.keys == 1);
+  Qkv flux_bench(1, 1152, 16, 3);  // more rows than the cap: spread evenly (2 x 576, not 1024 + 128)
+  b = attention_blocks(flux_bench.q, flux_bench.k, int64_t(1) << 30);
+  BOOST_TEST(b.queries == 576);
+  Qkv ragged(1, 1025, 16, 3);
+  BOOST_TEST(attention_blocks(ragged.q, ragged.k, int64_t(1) << 30).queries == 513);  // 513 + 512
   Qkv few(1, 10, 16, 3);  // fewer queries than the minimum block: whole rows while they fit
   b = attention_blocks(few.q, few.k, 10 * 10 * 4);
   BOOST_TEST(b.queries == 10);

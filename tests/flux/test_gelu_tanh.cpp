@@ -89,6 +89,11 @@ BOOST_AUTO_TEST_CASE(tensors_match_libtorch_and_threads_do_not_change_values) {
   const torch::Tensor joined = layers::cat_gelu(a, x);
   BOOST_TEST(torch::equal(joined.narrow(-1, 0, 64), a));
   BOOST_TEST(torch::equal(joined.narrow(-1, 64, 380), one));
+  torch::Tensor in_place = x.contiguous();
+  const float* storage = in_place.data_ptr<float>();
+  in_place = layers::gelu_tanh_(in_place);
+  BOOST_TEST(in_place.data_ptr<float>() == storage);
+  BOOST_TEST(torch::equal(in_place, one));
   // Recording autograd: libtorch's own, differentiable.
   const torch::Tensor g = x.detach().clone().requires_grad_(true);
   const torch::Tensor recorded = layers::gelu_tanh(g);

@@ -28,7 +28,9 @@ AttentionBlocks attention_blocks(const torch::Tensor& q, const torch::Tensor& k,
   const int64_t rows_of_every_key = budget_bytes / row_bytes;
   AttentionBlocks b;
   if (rows_of_every_key >= std::min(kMinAttentionQueryBlock, Lq)) {
-    b.queries = std::min({Lq, rows_of_every_key, kAttentionQueryBlock});
+    const int64_t most = std::min({Lq, rows_of_every_key, kAttentionQueryBlock});
+    const int64_t blocks = (Lq + most - 1) / most;
+    b.queries = (Lq + blocks - 1) / blocks;  // the rows spread evenly over the blocks: the workers end together
     b.keys = Lk;
   } else {
     b.queries = std::min(Lq, kMinAttentionQueryBlock);
@@ -83,9 +85,11 @@ torch::Tensor blocked_attention(const torch::Tensor& q, const torch::Tensor& k, 
   const int64_t qn = std::clamp<int64_t>(blocks.queries, 1, std::max<int64_t>(1, Lq));
   const int64_t kn = std::clamp<int64_t>(blocks.keys, 1, Lk);
   const double scale = 1.0 / std::sqrt(double(D));
-  const torch::Tensor q3 = q.reshape({slices, Lq, D}), k3 = k.reshape({slices, Lk, D});
-  const torch::Tensor v3 = v.reshape({slices, Lk, Dv});
-  torch::Tensor out = torch::empty({slices, Lq, Dv}, q.options());
+  // The products read q, k and v through their strides (views into a qkv product stay views) and write the
+  // output as [B, Lq, H, Dv], so that merging the heads afterwards is a view too.
+  const auto slice = [H](const torch::Tensor& t, int64_t i) { return t.select(0, i / H).select(0, i % H); };
+  torch::Tensor out = torch::empty({B, Lq, H, Dv}, q.options());
+  const torch::Tensor out_heads = out.permute({0, 2, 1, 3});
   const int64_t row_blocks = (Lq + qn - 1) / qn, items = slices * row_blocks;
   const SimdLevel simd = simd_level();
   // Work items are (slice, block of query rows) pairs, independent of each other, taken in turn by each worker.
@@ -97,11 +101,11 @@ torch::Tensor blocked_attention(const torch::Tensor& q, const torch::Tensor& k, 
     // and zero on each block.
     torch::Tensor scores = torch::empty({qn * kn}, q.options()), scaled_q = torch::empty({qn * D}, q.options());
     for (int64_t i = next++; i < items; i = next++) {
-      const int64_t h = i / row_blocks, s = (i % row_blocks) * qn, n = std::min(qn, Lq - s);
+      const int64_t h = i / row_blocks, s = (i % row_blocks) * qn, n = std::min(qn, Lq - s);  // h: batch x head
       torch::Tensor qb = scaled_q.narrow(0, 0, n * D).view({n, D});
-      qb.copy_(q3[h].narrow(0, s, n)).mul_(scale);
-      torch::Tensor o = out[h].narrow(0, s, n);
-      attend_rows(qb, k3[h], v3[h], kn, scores, o, simd);
+      qb.copy_(slice(q, h).narrow(0, s, n)).mul_(scale);
+      torch::Tensor o = slice(out_heads, h).narrow(0, s, n);
+      attend_rows(qb, slice(k, h), slice(v, h), kn, scores, o, simd);
     }
   };
   const int workers = int(std::min<int64_t>(attention_workers(blocks.workers), items));
@@ -112,7 +116,7 @@ torch::Tensor blocked_attention(const torch::Tensor& q, const torch::Tensor& k, 
     const SerialBlas serial;
     run_on_threads(workers, work);
   }
-  return out.view({B, H, Lq, Dv});
+  return out_heads;
 }
 
 }  // namespace genplug::flux

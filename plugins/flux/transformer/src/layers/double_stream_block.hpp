@@ -1,10 +1,11 @@
 // DoubleStreamBlock (BFL layers.py): image and text streams with their own weights, joint attention over
 // cat(txt, img).
 #pragma once
+#include <genplug/flux/attention.hpp>
+
 #include "gelu.hpp"
 #include "modulation.hpp"
 #include "qk_norm.hpp"
-#include "rope_attention.hpp"
 
 namespace genplug::flux::layers {
 
@@ -21,7 +22,7 @@ struct StreamWeights {
         mlp_in(w, p + "_mlp.0", c.hidden_size, c.mlp_hidden()),
         mlp_out(w, p + "_mlp.2", c.mlp_hidden(), c.hidden_size),
         norm(w, p + "_attn.norm", c.head_dim()) {}
-  torch::Tensor mlp(const torch::Tensor& x) const { return mlp_out(gelu_tanh(mlp_in(x))); }
+  torch::Tensor mlp(const torch::Tensor& x) const { return mlp_out(gelu_tanh_(mlp_in(x))); }
 };
 
 struct DoubleStreamBlock {
@@ -37,14 +38,12 @@ struct DoubleStreamBlock {
     auto img_mod = img_w.mod(vec), txt_mod = txt_w.mod(vec);
     auto iqkv = split_qkv(img_w.qkv(img_mod[0].apply(layer_norm(img))), heads);
     auto tqkv = split_qkv(txt_w.qkv(txt_mod[0].apply(layer_norm(txt))), heads);
-    torch::Tensor iv = iqkv[2], tv = tqkv[2];
-    torch::Tensor iq = img_w.norm.query_norm(iqkv[0]).to(iv.scalar_type());
-    torch::Tensor ik = img_w.norm.key_norm(iqkv[1]).to(iv.scalar_type());
-    torch::Tensor tq = txt_w.norm.query_norm(tqkv[0]).to(tv.scalar_type());
-    torch::Tensor tk = txt_w.norm.key_norm(tqkv[1]).to(tv.scalar_type());
-
-    torch::Tensor q = torch::cat({tq, iq}, 2), k = torch::cat({tk, ik}, 2), v = torch::cat({tv, iv}, 2);
-    torch::Tensor attn = rope_attention(q, k, v, pe, budget);
+    torch::Tensor v = torch::cat({tqkv[2], iqkv[2]}, 2);  // the joint sequence: txt, then img
+    torch::Tensor q = norm_and_rotate({{txt_w.norm.query_norm, tqkv[0]}, {img_w.norm.query_norm, iqkv[0]}}, pe,
+                                      v.scalar_type());
+    torch::Tensor k = norm_and_rotate({{txt_w.norm.key_norm, tqkv[1]}, {img_w.norm.key_norm, iqkv[1]}}, pe,
+                                      v.scalar_type());
+    torch::Tensor attn = merge_heads(attention(q, k, v, budget));
     const int64_t Lt = txt.size(1);
     torch::Tensor txt_attn = attn.narrow(1, 0, Lt), img_attn = attn.narrow(1, Lt, attn.size(1) - Lt);
 

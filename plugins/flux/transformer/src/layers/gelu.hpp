@@ -49,6 +49,13 @@ inline torch::Tensor gelu_tanh(const torch::Tensor& x) {
   return out;
 }
 
+// GELU in place, for a product nothing else holds (the double block's MLP): no fresh output to page in.
+inline torch::Tensor gelu_tanh_(torch::Tensor x) {
+  if (!own_gelu_applies(x) || !x.is_contiguous()) return gelu_tanh(x);
+  gelu_tanh_into(x, x);
+  return x;
+}
+
 // cat({a, gelu(x)}, -1), the GELU written straight into its place (no copy of x or of its GELU).
 inline torch::Tensor cat_gelu(const torch::Tensor& a, const torch::Tensor& x) {
   if (!own_gelu_applies(x) || a.scalar_type() != x.scalar_type()) return torch::cat({a, gelu_tanh(x)}, -1);

@@ -1,10 +1,11 @@
 // SingleStreamBlock (BFL layers.py): one stream over cat(txt, img); attention and MLP in parallel from one
 // fused linear1, joined by linear2.
 #pragma once
+#include <genplug/flux/attention.hpp>
+
 #include "gelu.hpp"
 #include "modulation.hpp"
 #include "qk_norm.hpp"
-#include "rope_attention.hpp"
 
 namespace genplug::flux::layers {
 
@@ -28,11 +29,11 @@ struct SingleStreamBlock {
     ModulationOut mod = modulation(vec)[0];
     torch::Tensor fused = linear1(mod.apply(layer_norm(x)));
     torch::Tensor qkv = fused.narrow(-1, 0, 3 * hidden), mlp = fused.narrow(-1, 3 * hidden, mlp_hidden);
-    auto parts = split_qkv(qkv.contiguous(), heads);
-    torch::Tensor v = parts[2];
-    torch::Tensor q = norm.query_norm(parts[0]).to(v.scalar_type());
-    torch::Tensor k = norm.key_norm(parts[1]).to(v.scalar_type());
-    torch::Tensor attn = rope_attention(q, k, v, pe, budget);
+    auto parts = split_qkv(qkv, heads);  // views into `fused`
+    const torch::Tensor& v = parts[2];
+    torch::Tensor q = norm_and_rotate({{norm.query_norm, parts[0]}}, pe, v.scalar_type());
+    torch::Tensor k = norm_and_rotate({{norm.key_norm, parts[1]}}, pe, v.scalar_type());
+    torch::Tensor attn = merge_heads(attention(q, k, v, budget));
     torch::Tensor out = linear2(cat_gelu(attn, mlp));
     return mod.gated(x, out);
   }

@@ -13,7 +13,8 @@ namespace genplug::flux {
 // Default budget for one block's (or chunk's) score matrix; measured in docs/performance.md.
 constexpr int64_t kDefaultAttentionBudgetBytes = int64_t(16) << 20;
 
-// q, k, v: [B, heads, L, D]; returns [B, heads, Lq, D]. Scale 1/sqrt(D), no mask.
+// q, k, v: [B, heads, L, D], any strides; returns [B, heads, Lq, D]. Scale 1/sqrt(D), no mask. (The blocked
+// path's result is a view of [B, Lq, heads, D] memory: merging its heads is no copy.)
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         int64_t budget_bytes = kDefaultAttentionBudgetBytes);
 
@@ -25,8 +26,9 @@ struct AttentionBlocks {
 };
 
 // The block whose scores fit `budget_bytes`: every key for as many query rows as fit (up to
-// kAttentionQueryBlock); where fewer than kMinAttentionQueryBlock rows of every key fit, that many rows and
-// as many keys as fit. At least one key of one row.
+// kAttentionQueryBlock), evened out over the blocks that takes (1152 rows: two of 576, not 1024 and 128; the
+// last block may have a few rows less); where fewer than kMinAttentionQueryBlock rows of every key fit, that many
+// rows and as many keys as fit. At least one key of one row.
 constexpr int64_t kAttentionQueryBlock = 1024;
 constexpr int64_t kMinAttentionQueryBlock = 64;
 AttentionBlocks attention_blocks(const torch::Tensor& q, const torch::Tensor& k, int64_t budget_bytes);
