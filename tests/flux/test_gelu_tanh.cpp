@@ -17,17 +17,11 @@
 
 #include "gelu_tanh.hpp"
 #include "layers/gelu.hpp"
+#include "simd_levels_here.hpp"
 
 using namespace genplug::flux;
 
 namespace {
-std::vector<SimdLevel> levels_here() {
-  std::vector<SimdLevel> out;
-  for (SimdLevel s : {SimdLevel::baseline, SimdLevel::avx2, SimdLevel::avx512})
-    if (cpu_supports(s)) out.push_back(s);
-  return out;
-}
-
 double gelu64(double x) { return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x))); }
 
 // The worst of |y - ref| / max(|x|, 1e-30) over the values.
@@ -45,7 +39,7 @@ BOOST_AUTO_TEST_CASE(the_kernel_is_the_formula_at_every_level) {
   for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-3f, -1e-3f, 100.0f, -100.0f, 1e30f, -1e30f}) x.push_back(v);
   std::vector<double> ref(x.size());
   for (size_t i = 0; i < x.size(); ++i) ref[i] = gelu64(x[i]);
-  for (SimdLevel s : levels_here()) {
+  for (SimdLevel s : genplug::test::simd_levels_here()) {
     for (size_t n : {x.size(), size_t(1), size_t(7), size_t(17), size_t(33)}) {  // ragged ends of every width
       std::vector<float> y(n, -1.0f);
       gelu_tanh(s, x.data(), y.data(), int64_t(n));
@@ -58,7 +52,7 @@ BOOST_AUTO_TEST_CASE(the_kernel_is_the_formula_at_every_level) {
 
 BOOST_AUTO_TEST_CASE(infinities_and_nan_follow_the_formula) {
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
-  for (SimdLevel s : levels_here()) {
+  for (SimdLevel s : genplug::test::simd_levels_here()) {
     std::vector<float> x{inf, nan, 0.0f}, y(3);
     gelu_tanh(s, x.data(), y.data(), 3);
     BOOST_TEST(y[0] == inf, simd_level_name(s));

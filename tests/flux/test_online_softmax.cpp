@@ -11,17 +11,11 @@
 #include <vector>
 
 #include "online_softmax.hpp"
+#include "simd_levels_here.hpp"
 
 using namespace genplug::flux;
 
 namespace {
-std::vector<SimdLevel> levels_here() {
-  std::vector<SimdLevel> out;
-  for (SimdLevel s : {SimdLevel::baseline, SimdLevel::avx2, SimdLevel::avx512})
-    if (cpu_supports(s)) out.push_back(s);
-  return out;
-}
-
 std::vector<float> random_row(size_t n, uint32_t seed, float spread) {
   std::mt19937 gen(seed);
   std::normal_distribution<float> d(0.0f, spread);
@@ -39,7 +33,7 @@ struct RowState {
 
 BOOST_AUTO_TEST_CASE(the_chosen_level_runs_here) {
   BOOST_TEST(cpu_supports(simd_level()));
-  for (SimdLevel s : levels_here()) BOOST_TEST_MESSAGE("testing " << simd_level_name(s));
+  for (SimdLevel s : genplug::test::simd_levels_here()) BOOST_TEST_MESSAGE("testing " << simd_level_name(s));
 }
 
 // With m = 0 and every score <= 0 a row becomes exp(score). Cephes' polynomial is within 1.2e-7 of exp(r) and
@@ -48,7 +42,7 @@ BOOST_AUTO_TEST_CASE(exp_is_within_four_ulp) {
   std::vector<float> x;
   for (float v = -87.0f; v <= 0.0f; v += 0.0137f) x.push_back(v);
   x.push_back(0.0f);
-  for (SimdLevel s : levels_here()) {
+  for (SimdLevel s : genplug::test::simd_levels_here()) {
     std::vector<float> row = x;
     float m = 0.0f, l = 0.0f, alpha = 0.0f;
     online_softmax_block(s, row.data(), 1, int64_t(row.size()), 0, &m, &l, &alpha);
@@ -67,7 +61,7 @@ BOOST_AUTO_TEST_CASE(exp_is_within_four_ulp) {
 // Rows of every ragged width around the vector lengths, scores as sharp as FLUX's (spread 8): m is the row's max,
 // l its sum of exponentials, and row / l the softmax within 1e-6 (float sums of <= 70 terms: ~70 * 6e-8 worst).
 BOOST_AUTO_TEST_CASE(one_block_is_the_softmax) {
-  for (SimdLevel s : levels_here()) {
+  for (SimdLevel s : genplug::test::simd_levels_here()) {
     for (int64_t cols = 1; cols <= 70; ++cols) {
       const int64_t rows = 3, stride = cols + 5;  // a stride past the row: the gap stays untouched
       std::vector<float> block = random_row(size_t(rows * stride), uint32_t(cols), 8.0f);
@@ -96,7 +90,7 @@ BOOST_AUTO_TEST_CASE(one_block_is_the_softmax) {
 // second call's alpha, are the one-block values.
 BOOST_AUTO_TEST_CASE(two_blocks_equal_one) {
   const std::vector<float> row = random_row(100, 5, 8.0f);
-  for (SimdLevel s : levels_here()) {
+  for (SimdLevel s : genplug::test::simd_levels_here()) {
     std::vector<float> whole = row;
     RowState one(1), two(1);
     online_softmax_block(s, whole.data(), 1, 100, 100, one.m.data(), one.l.data(), one.alpha.data());
@@ -117,7 +111,7 @@ BOOST_AUTO_TEST_CASE(levels_agree) {
   RowState ref(1);
   online_softmax_block(SimdLevel::baseline, reference.data(), 1, 1000, 1000, ref.m.data(), ref.l.data(),
                        ref.alpha.data());
-  for (SimdLevel s : levels_here()) {
+  for (SimdLevel s : genplug::test::simd_levels_here()) {
     std::vector<float> out = row;
     RowState st(1);
     online_softmax_block(s, out.data(), 1, 1000, 1000, st.m.data(), st.l.data(), st.alpha.data());

@@ -18,17 +18,11 @@
 
 #include "layers/qk_norm.hpp"
 #include "rms_norm_rope.hpp"
+#include "simd_levels_here.hpp"
 
 using namespace genplug::flux;
 
 namespace {
-std::vector<SimdLevel> levels_here() {
-  std::vector<SimdLevel> out;
-  for (SimdLevel s : {SimdLevel::baseline, SimdLevel::avx2, SimdLevel::avx512})
-    if (cpu_supports(s)) out.push_back(s);
-  return out;
-}
-
 // The largest |out - ref| of each row over the row's largest |a|, worst over the rows.
 double worst_row_error(const torch::Tensor& out, const torch::Tensor& ref, const torch::Tensor& a) {
   const torch::Tensor err = (out.to(torch::kFloat64) - ref).abs().amax(-1);
@@ -52,7 +46,7 @@ BOOST_AUTO_TEST_CASE(the_kernel_is_the_formula_at_every_level) {
     const torch::Tensor a0 = a.slice(1, 0, dim, 2), a1 = a.slice(1, 1, dim, 2);
     const torch::Tensor c = cos.to(torch::kFloat64), s = sin.to(torch::kFloat64);
     const torch::Tensor ref = torch::stack({c * a0 - s * a1, s * a0 + c * a1}, -1).reshape({rows, dim});
-    for (SimdLevel level : levels_here()) {
+    for (SimdLevel level : genplug::test::simd_levels_here()) {
       torch::Tensor out = torch::full({rows, dim}, -7.0f);
       rms_norm_rope(level, x.data_ptr<float>(), x.stride(0), rows, dim, scale.data_ptr<float>(), cos.data_ptr<float>(),
                     sin.data_ptr<float>(), out.data_ptr<float>());
