@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 #include <functional>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -14,8 +15,9 @@ namespace genplug::flux {
 // OPENBLAS_NUM_THREADS or else OMP_NUM_THREADS sets), 1 without OpenBLAS. Those cores idle meanwhile.
 inline int kernel_threads() { return std::max(1, openblas_threads()); }
 
-// Runs `f` on `threads` threads (the caller's among them) and waits for all. The first exception thrown is
-// rethrown here once every thread has finished.
+// Runs `f` on `threads` threads (the caller's among them) and waits for all; on fewer when no more threads can
+// be started, so `f` must take its work from a shared counter rather than by thread index. The first exception
+// thrown is rethrown here once every thread has finished.
 inline void run_on_threads(int threads, const std::function<void()>& f) {
   std::vector<std::exception_ptr> errors(size_t(std::max(threads, 1)));
   auto guarded = [&](size_t i) {
@@ -26,7 +28,11 @@ inline void run_on_threads(int threads, const std::function<void()>& f) {
     }
   };
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back(guarded, size_t(i));
+  try {
+    for (int i = 1; i < threads; ++i) pool.emplace_back(guarded, size_t(i));
+  } catch (const std::system_error&) {
+    // No more threads (a process or memory limit): the ones started, and this one, do the work.
+  }
   guarded(0);
   for (auto& t : pool) t.join();
   for (const auto& e : errors)

@@ -38,7 +38,9 @@ inline void gelu_tanh_into(const torch::Tensor& x, torch::Tensor out) {
   };
   if (threads == 1) return rows_of(0);
   std::atomic<int> next{0};
-  run_on_threads(threads, [&] { rows_of(next++); });
+  run_on_threads(threads, [&] {
+    for (int part = next++; part < threads; part = next++) rows_of(part);
+  });
 }
 
 // GELU(approximate="tanh").
