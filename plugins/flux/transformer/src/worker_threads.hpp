@@ -1,6 +1,8 @@
 // Running one function on several threads at once, for kernels that split their own work. No torch here.
 #pragma once
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <system_error>
@@ -37,6 +39,17 @@ inline void run_on_threads(int threads, const std::function<void()>& f) {
   for (auto& t : pool) t.join();
   for (const auto& e : errors)
     if (e) std::rethrow_exception(e);
+}
+
+// item(i) for every i in [0, count), taken in turn from a shared counter by up to `threads` threads
+// (run_on_threads); on this thread alone when one is asked for or there is one item.
+template <class Item> void run_items(int threads, int64_t count, Item&& item) {
+  std::atomic<int64_t> next{0};
+  auto work = [&] {
+    for (int64_t i = next++; i < count; i = next++) item(i);
+  };
+  if (threads <= 1 || count <= 1) return work();
+  run_on_threads(int(std::min<int64_t>(threads, count)), work);
 }
 
 }  // namespace genplug::flux

@@ -2,7 +2,6 @@
 // outside autograd recording, libtorch's gelu otherwise (it is the same function: test_gelu_tanh).
 #pragma once
 #include <algorithm>
-#include <atomic>
 #include <vector>
 
 #include <torch/types.h>
@@ -30,17 +29,13 @@ inline void gelu_tanh_into(const torch::Tensor& x, torch::Tensor out) {
   const float* in = x2.data_ptr<float>();
   float* res = o2.data_ptr<float>();
   const int64_t in_stride = x2.stride(0), out_stride = o2.stride(0);
-  auto rows_of = [&](int part) {
+  auto rows_of = [&](int64_t part) {  // the part-th of `threads` equal runs of rows
     const int64_t begin = rows * part / threads, end = rows * (part + 1) / threads;
     if (in_stride == cols && out_stride == cols)  // one span
       return gelu_tanh(simd, in + begin * cols, res + begin * cols, (end - begin) * cols);
     for (int64_t r = begin; r < end; ++r) gelu_tanh(simd, in + r * in_stride, res + r * out_stride, cols);
   };
-  if (threads == 1) return rows_of(0);
-  std::atomic<int> next{0};
-  run_on_threads(threads, [&] {
-    for (int part = next++; part < threads; part = next++) rows_of(part);
-  });
+  run_items(threads, threads, rows_of);
 }
 
 // GELU(approximate="tanh").

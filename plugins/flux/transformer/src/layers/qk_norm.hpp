@@ -2,7 +2,6 @@
 // float64 for float64 inputs: genplug-mini-precision's reference trajectory).
 #pragma once
 #include <algorithm>
-#include <atomic>
 #include <vector>
 
 #include <genplug/flux/rotary.hpp>
@@ -91,17 +90,12 @@ inline torch::Tensor norm_and_rotate(const std::vector<NormedStream>& streams, c
   }
   const SimdLevel simd = simd_level();
   const float *cos = pe.cos.data_ptr<float>(), *sin = pe.sin.data_ptr<float>();
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i = next++; i < planes.size(); i = next++) {
-      const Plane& p = planes[i];
-      rms_norm_rope(simd, p.x, p.x_stride, p.rows, D, p.scale, cos + p.first_row * (D / 2),
-                    sin + p.first_row * (D / 2), p.out);
-    }
-  };
   const int threads = int(std::min<int64_t>(kernel_threads(), std::max<int64_t>(1, B * H * L * D >> 16)));
-  if (threads <= 1) work();
-  else run_on_threads(threads, work);
+  run_items(threads, int64_t(planes.size()), [&](int64_t i) {
+    const Plane& p = planes[size_t(i)];
+    rms_norm_rope(simd, p.x, p.x_stride, p.rows, D, p.scale, cos + p.first_row * (D / 2), sin + p.first_row * (D / 2),
+                  p.out);
+  });
   return out;
 }
 
