@@ -1,0 +1,111 @@
+// genplug::gguf — a validating, memory-mapped reader (and a small writer) for GGUF files, the format of ggml
+// (stable-diffusion.cpp, ComfyUI-GGUF): quantised FLUX checkpoints are distributed as GGUF. No torch here.
+//
+// Format (versions 2 and 3, little-endian): "GGUF", u32 version, u64 tensor count, u64 metadata count; metadata
+// {string key, u32 value type, value}; tensor infos {string name, u32 n_dims, u64 ne[n_dims], u32 ggml type,
+// u64 offset}; padding to the alignment ("general.alignment", default 32); the data. A string is u64 length +
+// bytes. ne[0] is the contiguous dimension: the row-major shape is ne reversed. Offsets are relative to the
+// data section and multiples of the alignment.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace genplug::gguf {
+
+// Every failure of this library. The message names the file and, where there is one, the tensor or key.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// ggml tensor types this reader sizes. Others are refused when the file is opened, by number.
+enum class Type : uint32_t { F32 = 0, F16 = 1, Q8_0 = 8, BF16 = 30 };
+
+// "F32", "F16", "Q8_0", "BF16"; ggml's name for other known type numbers ("Q4_K", ...), else "type <n>".
+std::string type_name(uint32_t type);
+
+// Q8_0: blocks of 32 values along each row, each {f16 d; int8 q[32]} (34 bytes); value = d * q.
+constexpr int64_t kQ8Block = 32;
+constexpr std::size_t kQ8BlockBytes = 34;
+
+struct TensorInfo {
+  std::string name;
+  Type type = Type::F32;
+  std::vector<int64_t> shape;  // row-major (ne reversed)
+  const uint8_t* data = nullptr;
+  std::size_t nbytes = 0;
+
+  int64_t numel() const;
+};
+
+// One validated GGUF file, mapped privately. Checks: magic, version 2 or 3, counts bounded by the file size,
+// strings inside the file, known metadata value types (arrays nested at most 8 deep), a power-of-two alignment,
+// unique tensor names, at most 4 dims, non-negative sizes without overflow, a supported type whose rows are
+// whole blocks, offsets aligned, inside the file and not overlapping.
+class File {
+ public:
+  static std::shared_ptr<const File> open(const std::filesystem::path& path);
+  // The same checks on bytes in memory (`name` for messages); the File keeps its own copy.
+  static std::shared_ptr<const File> parse(std::vector<uint8_t> bytes, const std::string& name);
+
+  ~File();
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+
+  const std::string& name() const { return name_; }
+  uint32_t version() const { return version_; }
+  std::size_t alignment() const { return alignment_; }
+  // In the file's order.
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  const TensorInfo* find(const std::string& name) const;
+  // Metadata strings ("general.architecture", ...); other value types are checked and skipped.
+  const std::map<std::string, std::string>& strings() const { return strings_; }
+
+ private:
+  File() = default;
+  void parse_bytes();
+
+  std::string name_;
+  const uint8_t* base_ = nullptr;
+  std::size_t size_ = 0;
+  bool mapped_ = false;
+  std::vector<uint8_t> owned_;
+  uint32_t version_ = 0;
+  std::size_t alignment_ = 32;
+  std::vector<TensorInfo> tensors_;
+  std::unordered_map<std::string, std::size_t> index_;
+  std::map<std::string, std::string> strings_;
+};
+
+// Q8_0 <-> float, `n` values (a multiple of kQ8Block). Quantising follows ggml's reference rule: per block
+// d = max|x| / 127, q = round(x / d) (0 when d is 0), d stored as f16.
+void dequantize_q8_0(const uint8_t* blocks, int64_t n, float* out);
+void quantize_q8_0(const float* x, int64_t n, uint8_t* blocks);
+
+// The tensor's values, row-major (exact for every type here).
+std::vector<float> to_float32(const TensorInfo& info);
+
+// One tensor to write: `bytes` already in `type` (Q8_0: see quantize_q8_0).
+struct TensorData {
+  std::string name;
+  Type type = Type::F32;
+  std::vector<int64_t> shape;  // row-major
+  std::vector<uint8_t> bytes;
+};
+
+// Writes version 3 with "general.architecture" and the other `strings` as metadata, alignment 32, to
+// "<path>.tmp-<pid>" and renames it over `path`. Checks names (unique, non-empty, < 64 bytes) and byte sizes.
+void write_file(const std::filesystem::path& path, const std::vector<TensorData>& tensors,
+                const std::map<std::string, std::string>& strings);
+
+// Bytes of a tensor of `type` and row-major `shape`; throws Error when the rows are not whole blocks.
+std::size_t byte_size(Type type, const std::vector<int64_t>& shape);
+
+}  // namespace genplug::gguf

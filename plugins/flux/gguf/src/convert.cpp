@@ -1,0 +1,56 @@
+// Tensor values as float32, and Q8_0 blocks <-> float32: {f16 d; int8 q[32]} per 32 values, value = d * q
+// (exact in float32: an 11-bit significand times an 8-bit integer).
+#include <genplug/gguf.hpp>
+
+#include <cmath>
+#include <cstring>
+
+#include <genplug/safetensors.hpp>
+
+namespace genplug::gguf {
+
+void dequantize_q8_0(const uint8_t* blocks, int64_t n, float* out) {
+  for (int64_t b = 0; b < n / kQ8Block; ++b, blocks += kQ8BlockBytes) {
+    const float d = safetensors::f16_to_float(static_cast<uint16_t>(blocks[0] | (blocks[1] << 8)));
+    for (int64_t j = 0; j < kQ8Block; ++j) *out++ = d * static_cast<float>(static_cast<int8_t>(blocks[2 + j]));
+  }
+}
+
+// ggml's quantize_row_q8_0_ref: q is rounded with the float32 d, which is then stored as f16 (so d * q differs
+// from x by up to d/2 plus q times d's f16 rounding).
+void quantize_q8_0(const float* x, int64_t n, uint8_t* blocks) {
+  for (int64_t b = 0; b < n / kQ8Block; ++b, x += kQ8Block, blocks += kQ8BlockBytes) {
+    float amax = 0.0f;
+    for (int64_t j = 0; j < kQ8Block; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const uint16_t h = safetensors::float_to_f16(d);
+    blocks[0] = static_cast<uint8_t>(h & 0xff);
+    blocks[1] = static_cast<uint8_t>(h >> 8);
+    for (int64_t j = 0; j < kQ8Block; ++j)
+      blocks[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::round(x[j] * id)));
+  }
+}
+
+std::vector<float> to_float32(const TensorInfo& info) {
+  const auto n = static_cast<std::size_t>(info.numel());
+  std::vector<float> out(n);
+  auto u16 = [&](std::size_t i) { return static_cast<uint16_t>(info.data[2 * i] | (info.data[2 * i + 1] << 8)); };
+  switch (info.type) {
+    case Type::F32:
+      if (n) std::memcpy(out.data(), info.data, 4 * n);
+      break;
+    case Type::F16:
+      for (std::size_t i = 0; i < n; ++i) out[i] = safetensors::f16_to_float(u16(i));
+      break;
+    case Type::BF16:
+      for (std::size_t i = 0; i < n; ++i) out[i] = safetensors::bf16_to_float(u16(i));
+      break;
+    case Type::Q8_0:
+      dequantize_q8_0(info.data, info.numel(), out.data());
+      break;
+  }
+  return out;
+}
+
+}  // namespace genplug::gguf
