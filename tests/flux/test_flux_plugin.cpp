@@ -14,14 +14,17 @@
 
 #include <unistd.h>
 
+#include <genplug/gguf.hpp>
 #include <genplug/safetensors.hpp>
 
 #include "flux_plugin_fixture.hpp"
 #include "isa_emulation.hpp"
+#include "temp_dir.hpp"
 
 using namespace genplug;
 using nlohmann::json;
 namespace st = genplug::safetensors;
+namespace gguf = genplug::gguf;
 
 namespace {
 
@@ -166,6 +169,25 @@ bool mapped(const std::filesystem::path& file) {
   return false;
 }
 
+// A rank-4 LoRA (kohya names) on the golden model's first attention projection: a double block's, or a single
+// block's fused linear1 in a set without double blocks, found by name in the file.
+void write_attention_lora(const std::filesystem::path& lora) {
+  const auto bfl = st::File::open(test::golden("flux/flux_tiny_bfl.safetensors"));
+  std::string module;
+  for (const char* suffix : {"img_attn.qkv.weight", "linear1.weight"})
+    for (const st::TensorInfo& t : bfl->tensors())
+      if (module.empty() && t.name.size() > strlen(suffix) && t.name.compare(t.name.size() - strlen(suffix), strlen(suffix), suffix) == 0)
+        module = t.name.substr(0, t.name.size() - strlen(".weight"));
+  BOOST_REQUIRE(!module.empty());
+  const auto& shape = bfl->at(module + ".weight").shape;
+  const int64_t rank = 4;
+  std::vector<float> down(size_t(rank * shape[1])), up(size_t(shape[0] * rank));
+  for (size_t i = 0; i < down.size(); ++i) down[i] = float(std::sin(0.7 * double(i))) * 0.3f;
+  for (size_t i = 0; i < up.size(); ++i) up[i] = float(std::cos(1.3 * double(i))) * 0.3f;
+  st::write_file(lora, {st::TensorData::from_floats("diffusion_model." + module + ".lora_A.weight", {rank, shape[1]}, down),
+                        st::TensorData::from_floats("diffusion_model." + module + ".lora_B.weight", {shape[0], rank}, up)});
+}
+
 // "quantize": "int8" (8-bit linear weights, one scale per output row). The model keeps no unquantised copy, so a
 // LoRA set through the adapters extension is merged into the source file loaded again: the velocity is then
 // exactly that of a model created with the LoRA, and removing the LoRA gives back the plain 8-bit velocity
@@ -178,24 +200,9 @@ BOOST_AUTO_TEST_CASE(int8_weights_take_loras_from_their_source) {
   BOOST_TEST(json::parse(quantised.describe()).at("quantize") == "int8");
   // Nothing it keeps aliases the loaded file (f32, as the model computes), so the file is no longer mapped.
   BOOST_TEST(!mapped(test::golden("flux/" + file)));
-  const auto bfl = st::File::open(test::golden("flux/" + file));
-  // The LoRA's target: the golden model's first attention projection (a double block's, or a single block's
-  // fused linear1 in a set without double blocks), by name from the file.
-  std::string module;
-  for (const char* suffix : {"img_attn.qkv.weight", "linear1.weight"})
-    for (const st::TensorInfo& t : bfl->tensors())
-      if (module.empty() && t.name.size() > strlen(suffix) && t.name.compare(t.name.size() - strlen(suffix), strlen(suffix), suffix) == 0)
-        module = t.name.substr(0, t.name.size() - strlen(".weight"));
-  BOOST_REQUIRE(!module.empty());
-  const auto& shape = bfl->at(module + ".weight").shape;
-  const int64_t rank = 4;
-  std::vector<float> down(size_t(rank * shape[1])), up(size_t(shape[0] * rank));
-  for (size_t i = 0; i < down.size(); ++i) down[i] = float(std::sin(0.7 * double(i))) * 0.3f;
-  for (size_t i = 0; i < up.size(); ++i) up[i] = float(std::cos(1.3 * double(i))) * 0.3f;
   const std::filesystem::path lora = std::filesystem::temp_directory_path() /
                                      ("flux_plugin_lora_" + std::to_string(::getpid()) + ".safetensors");
-  st::write_file(lora, {st::TensorData::from_floats("diffusion_model." + module + ".lora_A.weight", {rank, shape[1]}, down),
-                        st::TensorData::from_floats("diffusion_model." + module + ".lora_B.weight", {shape[0], rank}, up)});
+  write_attention_lora(lora);
   const json loras = json::array({{{"path", lora.string()}, {"scale", 1.0}}});
   const json int8 = {{"quantize", "int8"}};
   json int8_lora = int8, f32_lora = json::object();
@@ -219,6 +226,84 @@ BOOST_AUTO_TEST_CASE(int8_weights_take_loras_from_their_source) {
   BOOST_TEST(test::relative_error(swapped, plain) > 1e-3);  // the LoRA changes the velocity
   BOOST_TEST(swapped == created, boost::test_tools::per_element());
   BOOST_TEST(restored == plain, boost::test_tools::per_element());
+}
+
+// The golden weights as a GGUF file of the kind FLUX users download (ComfyUI-GGUF, stable-diffusion.cpp): the
+// matrices whose rows are whole blocks as Q8_0, other matrices F32, vectors F16 and BF16 in turn. Also writes the
+// values the GGUF file holds, in F32 safetensors: the model that file gives is the reference.
+void write_golden_gguf(const std::filesystem::path& gguf_path, const std::filesystem::path& values_path) {
+  const auto bfl = st::File::open(test::golden("flux/flux_tiny_bfl.safetensors"));
+  std::vector<gguf::TensorData> out;
+  for (const st::TensorInfo& t : bfl->tensors()) {
+    const std::vector<float> v = st::to_float32(t);
+    gguf::TensorData d{t.name, gguf::Type::F32, t.shape, {}};
+    if (t.shape.size() == 2 && t.shape[1] % gguf::kQ8Block == 0) {
+      d.type = gguf::Type::Q8_0;
+      d.bytes.resize(gguf::byte_size(d.type, t.shape));
+      gguf::quantize_q8_0(v.data(), int64_t(v.size()), d.bytes.data());
+    } else if (t.shape.size() == 1) {
+      const bool f16 = out.size() % 2 == 0;
+      d.type = f16 ? gguf::Type::F16 : gguf::Type::BF16;
+      for (float x : v) {
+        const uint16_t h = f16 ? st::float_to_f16(x) : st::float_to_bf16(x);
+        d.bytes.push_back(uint8_t(h & 0xff)), d.bytes.push_back(uint8_t(h >> 8));
+      }
+    } else {
+      d.bytes.resize(v.size() * 4);
+      std::memcpy(d.bytes.data(), v.data(), d.bytes.size());
+    }
+    out.push_back(std::move(d));
+  }
+  gguf::write_file(gguf_path, out, {{"general.architecture", "flux"}});
+  const auto written = gguf::File::open(gguf_path);
+  std::vector<st::TensorData> values;
+  for (const gguf::TensorInfo& t : written->tensors())
+    values.push_back(st::TensorData::from_floats(t.name, t.shape, gguf::to_float32(t)));
+  st::write_file(values_path, values);
+}
+
+// A GGUF transformer with Q8_0 matrices. The model keeps the blocks (q and d) and widens q * d per layer, exactly
+// the float32 values of the file: its velocity is that of the f32 model of those values up to float32 rounding
+// (the products see the same operands; bound 1e-6). Against the original weights it is off by Q8_0's rounding
+// (each weight by at most 1/254 of its block's largest, plus d's f16 rounding), within the int8 test's bound.
+// Everything is copied out of the file: it is not mapped after creation. A LoRA through the adapters extension
+// is merged in float32 and quantised to Q8_0 again: the velocity of a model created with it, close to f32 + LoRA;
+// removing it gives the plain velocity back exactly.
+BOOST_AUTO_TEST_CASE(gguf_q8_0_weights_stay_8_bit_and_take_loras) {
+  GoldenPlugin g;
+  test::TempDir dir("flux-gguf");
+  const std::filesystem::path gguf_file = dir.path / "flux_tiny_q8_0.gguf", values = dir.path / "values.safetensors";
+  write_golden_gguf(gguf_file, values);
+  const json from_gguf = {{"transformer", gguf_file.string()}};
+  const ModelProxy model = g.create("flux_tiny_bfl.safetensors", from_gguf);
+  BOOST_TEST(!mapped(gguf_file));
+  const std::vector<float> q8 = g.predict(model, nullptr);
+  const std::vector<float> same_values = g.predict(g.create("", {{"transformer", values.string()}}), nullptr);
+  const std::vector<float> f32 = g.predict(g.create("flux_tiny_bfl.safetensors"), nullptr);
+  const double err_values = test::relative_error(q8, same_values), err = test::relative_error(q8, f32);
+  BOOST_TEST_MESSAGE("GGUF Q8_0 velocity vs the f32 model of the same values: " << err_values << ", vs f32: " << err);
+  BOOST_TEST(err_values < 1e-6);
+  BOOST_TEST(err > 0.0);  // the weights really are 8-bit
+  BOOST_TEST(err < 3e-2);
+
+  const std::filesystem::path lora = dir.path / "lora.safetensors";
+  write_attention_lora(lora);
+  const json loras = json::array({{{"path", lora.string()}, {"scale", 1.0}}});
+  json gguf_lora = from_gguf, f32_lora = json::object();
+  gguf_lora["loras"] = f32_lora["loras"] = loras;
+  CallContext ctx;
+  model.set_adapters(loras.dump(), ctx);
+  const std::vector<float> swapped = g.predict(model, nullptr);
+  const std::vector<float> created = g.predict(g.create("", gguf_lora), nullptr);
+  const std::vector<float> f32_with_lora = g.predict(g.create("flux_tiny_bfl.safetensors", f32_lora), nullptr);
+  model.set_adapters("[]", ctx);
+  const std::vector<float> restored = g.predict(model, nullptr);
+  const double err_lora = test::relative_error(swapped, f32_with_lora);
+  BOOST_TEST_MESSAGE("with the LoRA, vs f32 with the LoRA: " << err_lora);
+  BOOST_TEST(test::relative_error(swapped, q8) > 1e-3);  // the LoRA changes the velocity
+  BOOST_TEST(err_lora < 3e-2);
+  BOOST_TEST(swapped == created, boost::test_tools::per_element());
+  BOOST_TEST(restored == q8, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -6,6 +6,7 @@
 
 #include <genplug/flux/lora.hpp>
 #include <genplug/flux/lora_keys.hpp>
+#include <genplug/flux/q8_0_tensors.hpp>
 #include <genplug/flux/transformer.hpp>
 #include <genplug/flux/weights.hpp>
 #include <genplug/safetensors.hpp>
@@ -247,6 +248,45 @@ BOOST_FIXTURE_TEST_CASE(bf16_weights_are_rounded_once, Fixture) {
     BOOST_TEST((diff <= once.to(torch::kFloat64).abs() * 0x1p-7 + 1e-30).all().item<bool>(), name);
     BOOST_TEST(diff.gt(0).sum().item<int64_t>() <= once.numel() / 100, name << ": more than 1 % not rounded once");
   }
+}
+
+// Q8_0 weights (a GGUF checkpoint's, q8_0_layout.hpp): each changed weight is dequantised, merged in float32 and
+// quantised again to Q8_0, so the model stays 8-bit. Each merged value is then within one Q8_0 rounding of the
+// float64 merge of the dequantised base: half of its block's d = max|block| / 127, plus |q| <= 127 times d's f16
+// rounding (2^-11 relative), plus the float32 merge's own error (far below; 1e-6 of the block's largest here).
+// Weights no LoRA touches keep the base's blocks.
+BOOST_FIXTURE_TEST_CASE(q8_0_weights_are_quantised_again, Fixture) {
+  gf::TensorMap q8;
+  for (const auto& [name, t] : base) {
+    if (t.dim() == 2 && t.size(1) % gf::kQ8BlockValues == 0)
+      gf::put_q8_0(q8, name, gf::quantize_q8_0(t));
+    else
+      q8[name] = t;
+  }
+  const gf::LoraMerge merged = gf::merge_loras(q8, {{file(gf::LoraFormat::bfl), scale}});
+  int checked = 0;
+  for (const Update& u : updates) {
+    const std::string name = u.module + ".weight";
+    const std::optional<gf::Q8Blocks> before = gf::find_q8_0(q8, name), after = gf::find_q8_0(merged.weights, name);
+    if (!before) continue;  // rows that are not whole blocks stay float32
+    BOOST_TEST_REQUIRE(after.has_value(), name);
+    BOOST_TEST((after->q.scalar_type() == torch::kInt8 && after->d.scalar_type() == torch::kFloat16), name);
+    BOOST_TEST(after->d.sizes() == before->d.sizes(), name);
+    const torch::Tensor ref = gf::dequantize_q8_0(*before).to(torch::kFloat64) +
+                              torch::matmul(u.up.to(torch::kFloat64), u.down.to(torch::kFloat64)) * (scale * u.alpha / 4.0);
+    const int64_t rows = ref.size(0), blocks = ref.size(1) / gf::kQ8BlockValues;
+    const torch::Tensor block_max = ref.view({rows, blocks, gf::kQ8BlockValues}).abs().amax(-1, true);
+    const torch::Tensor bound = block_max / 127.0 * (0.5 + 127.0 * 0x1p-11) + block_max * 1e-6;
+    const torch::Tensor err = (gf::dequantize_q8_0(*after).to(torch::kFloat64) - ref).abs().view({rows, blocks, -1});
+    BOOST_TEST((err <= bound).all().item<bool>(), name << ": worst " << (err - bound).max().item<double>());
+    BOOST_TEST(err.max().item<double>() > 0.0, name);  // really quantised
+    ++checked;
+  }
+  BOOST_TEST_MESSAGE(checked << " of " << updates.size() << " LoRA targets are Q8_0 (rows of whole blocks)");
+  for (const auto& [name, t] : q8)
+    if (std::find(merged.changed.begin(), merged.changed.end(), name) == merged.changed.end() &&
+        name.find(".q8_0_scale") == std::string::npos)
+      BOOST_TEST(merged.weights.at(name).data_ptr() == t.data_ptr(), name);
 }
 
 BOOST_AUTO_TEST_CASE(more_key_forms_and_unsupported_adapters) {

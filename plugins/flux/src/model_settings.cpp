@@ -47,15 +47,16 @@ json build_schema() {
   return {
       {"$schema", "https://json-schema.org/draft/2020-12/schema"},
       {"title", "FLUX.1 model (libtorch)"},
-      {"description", "FLUX.1 transformer, VAE and text conditioning; weights from safetensors or random"},
+      {"description", "FLUX.1 transformer, VAE and text conditioning; weights from safetensors, GGUF or random"},
       {"type", "object"},
       {"additionalProperties", false},
       {"properties",
        {{"transformer",
          {{"type", "string"},
           {"default", "random"},
-          {"description", "\"random\" or a transformer checkpoint: .safetensors file, *.safetensors.index.json "
-                          "or a folder; BFL or diffusers key names (preset mini: its shipped file by default)"}}},
+          {"description", "\"random\" or a transformer checkpoint: .safetensors file, *.safetensors.index.json, "
+                          "a folder, or a .gguf file (F32, F16, BF16, Q8_0; Q8_0 kept 8-bit); BFL or diffusers key "
+                          "names (preset mini: its shipped file by default)"}}},
         {"preset",
          {{"enum", {"tiny", "mini", "flux-dev", "flux-schnell"}},
           {"description", "shapes of random weights (default tiny); with a file, the expected model. \"mini\": "

@@ -1,12 +1,16 @@
 // See transformer_source.hpp. Files go through genplug_flux_weights (load_flux_transformer: layout detection,
-// diffusers -> BFL, config inference and checks, zero-copy memory-mapped tensors where the dtype allows).
+// diffusers -> BFL, config inference and checks, zero-copy memory-mapped tensors where the dtype allows; GGUF
+// files, told by their magic, with Q8_0 matrices kept 8-bit).
 #include "transformer_source.hpp"
 
 #include <genplug/flux/presets.hpp>
 #include <genplug/flux/transformer_keys.hpp>
 #include <genplug/flux/weights.hpp>
+#include <genplug/gguf.hpp>
 #include <genplug/plugin.hpp>
 #include <genplug/safetensors.hpp>
+
+#include <optional>
 
 namespace genplug::flux {
 
@@ -14,13 +18,32 @@ namespace {
 
 namespace st = genplug::safetensors;
 
+// A safetensors checkpoint (file, index or folder) or a GGUF file, open.
+struct OpenCheckpoint {
+  std::optional<st::Checkpoint> safetensors;
+  std::shared_ptr<const gguf::File> gguf;
+  ShapeMap shapes;
+};
+
+OpenCheckpoint open_checkpoint(const std::string& path) {
+  OpenCheckpoint out;
+  if (is_gguf_file(path)) {
+    out.gguf = gguf::File::open(path);
+    for (const auto& t : out.gguf->tensors()) out.shapes.emplace(t.name, t.shape);
+  } else {
+    out.safetensors.emplace(path);
+    out.shapes = shapes_of(*out.safetensors);
+  }
+  return out;
+}
+
 TransformerSource from_checkpoint(const ModelSettings& s, torch::Dtype dtype, torch::Device device) {
-  const st::Checkpoint ckpt(s.transformer);
+  const OpenCheckpoint ckpt = open_checkpoint(s.transformer);
   const std::string& source = s.transformer;
   std::optional<FluxConfig> explicit_config;
   if (!s.overrides.empty() || s.preset) {
     // Partial overrides apply on top of what the shapes say; load_flux_transformer then checks the result.
-    const FluxConfig inferred = infer_flux_config(bfl_transformer_shapes(shapes_of(ckpt), source), source);
+    const FluxConfig inferred = infer_flux_config(bfl_transformer_shapes(ckpt.shapes, source), source);
     FluxConfig base = inferred;
     if (s.preset) {  // the file must be the named model; its rotary axes are the preset's
       const FluxConfig expected = flux_preset(*s.preset);
@@ -32,7 +55,8 @@ TransformerSource from_checkpoint(const ModelSettings& s, torch::Dtype dtype, to
       throw ConfigError("config.config.axes_dim: " + source + " has head dim " + std::to_string(inferred.head_dim()) +
                         "; its rotary axes cannot be inferred from weights, give them explicitly");
   }
-  FluxTransformerWeights w = load_flux_transformer(ckpt, explicit_config, dtype, device);
+  FluxTransformerWeights w = ckpt.gguf ? load_flux_transformer(*ckpt.gguf, explicit_config, dtype, device)
+                                      : load_flux_transformer(*ckpt.safetensors, explicit_config, dtype, device);
   TransformerSource out;
   out.config = w.config;
   out.weights = std::move(w.tensors);
@@ -58,6 +82,8 @@ TransformerSource load_transformer_source(const ModelSettings& s, torch::Dtype d
   } catch (const WeightError& e) {
     throw Error(GENPLUG_E_CONFIG, std::string("transformer: ") + e.what());
   } catch (const st::Error& e) {
+    throw Error(GENPLUG_E_IO, std::string("transformer: ") + e.what());
+  } catch (const gguf::Error& e) {
     throw Error(GENPLUG_E_IO, std::string("transformer: ") + e.what());
   } catch (const std::bad_alloc&) {
     throw;

@@ -1,5 +1,5 @@
-// Where the plugin's transformer comes from: random weights of a preset, or a checkpoint on disk (BFL or
-// diffusers key names, converted to BFL names), with the config inferred and checked.
+// Where the plugin's transformer comes from: random weights of a preset, or a checkpoint on disk (safetensors
+// with BFL or diffusers key names, converted to BFL names, or GGUF), with the config inferred and checked.
 #pragma once
 #include <string>
 

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <genplug/flux/q8_0_tensors.hpp>
 #include <genplug/flux/weights.hpp>
 #include <genplug/safetensors.hpp>
 #include <genplug/internal/bounded_json.hpp>
@@ -115,13 +116,19 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras)
     }
     if (const std::string note = note_of(plan, source); !note.empty()) out.notes.push_back(note);
   }
-  // 2. W' = W + sum of the deltas, accumulated in float32 and rounded once to W's dtype.
+  // 2. W' = W + sum of the deltas, accumulated in float32 and rounded once to W's dtype; a Q8_0 weight is
+  // dequantised (exactly) and quantised again by ggml's rule, so it stays 8-bit.
   out.weights = base;
   for (const auto& [name, planned] : by_target) {
+    const std::optional<Q8Blocks> blocks = find_q8_0(base, name);
     const torch::Tensor& w = base.at(name);
-    torch::Tensor merged = w.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
+    torch::Tensor merged =
+        blocks ? dequantize_q8_0(*blocks) : w.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
     for (const Planned& p : planned) add_delta(merged, p);
-    out.weights[name] = merged.to(w.scalar_type());
+    if (blocks)
+      put_q8_0(out.weights, name, quantize_q8_0(merged));
+    else
+      out.weights[name] = merged.to(w.scalar_type());
     out.changed.push_back(name);
   }
   return out;

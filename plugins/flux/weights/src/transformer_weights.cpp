@@ -1,12 +1,15 @@
 // The FLUX transformer's weights under BFL names, from a BFL or diffusers checkpoint.
 #include <genplug/flux/weights.hpp>
 
+#include <algorithm>
+
+#include "transformer_plan.hpp"
+
 namespace genplug::flux {
-namespace {
 
 namespace st = genplug::safetensors;
 
-torch::Tensor build(const KeyMerge& m, const std::vector<torch::Tensor>& parts) {
+torch::Tensor build_merge(const KeyMerge& m, const std::vector<torch::Tensor>& parts) {
   switch (m.op) {
     case KeyMerge::Op::copy:
       return parts.at(0);
@@ -19,6 +22,8 @@ torch::Tensor build(const KeyMerge& m, const std::vector<torch::Tensor>& parts) 
   }
   return {};
 }
+
+namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -56,13 +61,6 @@ torch::Tensor load_weight(const st::Checkpoint& checkpoint, const std::string& n
   return (weight * scale).to(device, dtype);
 }
 
-std::vector<std::string> names_of(const st::Checkpoint& checkpoint) {
-  std::vector<std::string> names;
-  names.reserve(checkpoint.tensors().size());
-  for (const auto& t : checkpoint.tensors()) names.push_back(t.name);
-  return names;
-}
-
 }  // namespace
 
 TensorMap apply_key_plan(const std::vector<KeyMerge>& plan, const TensorMap& tensors, const std::string& source) {
@@ -74,7 +72,7 @@ TensorMap apply_key_plan(const std::vector<KeyMerge>& plan, const TensorMap& ten
       if (it == tensors.end()) throw WeightError(source + ": missing tensor '" + name + "'");
       parts.push_back(it->second);
     }
-    out.emplace(m.target, build(m, parts));
+    out.emplace(m.target, build_merge(m, parts));
   }
   return out;
 }
@@ -92,15 +90,14 @@ TensorMap diffusers_to_bfl_transformer(const TensorMap& diffusers) {
   return apply_key_plan(plan, diffusers, source);
 }
 
-FluxTransformerWeights load_flux_transformer(const st::Checkpoint& checkpoint,
-                                             const std::optional<FluxConfig>& explicit_config,
-                                             torch::ScalarType dtype, torch::Device device) {
-  const std::string source = checkpoint.path().string();
-  const auto names = names_of(checkpoint);
-  FluxTransformerWeights out;
+TransformerPlan plan_flux_transformer(const ShapeMap& shapes, const std::optional<FluxConfig>& explicit_config,
+                                      const std::string& source) {
+  std::vector<std::string> names;
+  for (const auto& [name, shape] : shapes) names.push_back(name);
+  TransformerPlan out;
   out.keys = detect_transformer_layout(names, source);
-  const auto plan = transformer_key_plan(names, out.keys, source);
-  const ShapeMap bfl_shapes = apply_key_plan(plan, shapes_of(checkpoint), source);
+  out.merges = transformer_key_plan(names, out.keys, source);
+  const ShapeMap bfl_shapes = apply_key_plan(out.merges, shapes, source);
 
   const FluxConfig inferred = infer_flux_config(bfl_shapes, source);
   if (explicit_config) {
@@ -112,20 +109,32 @@ FluxTransformerWeights load_flux_transformer(const st::Checkpoint& checkpoint,
                         " is not FLUX.1's 128, so axes_dim cannot be inferred; give an explicit config");
     out.config = inferred;
   }
+  out.unused = check_flux_shapes(bfl_shapes, out.config, source);
+  const ShapeMap expected = expected_flux_shapes(out.config);
+  out.merges.erase(std::remove_if(out.merges.begin(), out.merges.end(),
+                                  [&](const KeyMerge& m) { return !expected.count(m.target); }),
+                   out.merges.end());
+  return out;
+}
+
+FluxTransformerWeights load_flux_transformer(const st::Checkpoint& checkpoint,
+                                             const std::optional<FluxConfig>& explicit_config,
+                                             torch::ScalarType dtype, torch::Device device) {
+  TransformerPlan plan = plan_flux_transformer(shapes_of(checkpoint), explicit_config, checkpoint.path().string());
+  FluxTransformerWeights out;
+  out.keys = plan.keys;
+  out.config = plan.config;
   // fp8 scales are consumed with their weights, not ignored.
-  for (const auto& name : check_flux_shapes(bfl_shapes, out.config, source)) {
+  for (const auto& name : plan.unused) {
     const bool scale = ends_with(name, ".weight_scale") || ends_with(name, ".scale_weight");
     const std::string weight = scale ? name.substr(0, name.rfind('.')) + ".weight" : std::string();
     const st::TensorInfo* w = scale ? checkpoint.find(out.keys.prefix + weight) : nullptr;
     if (!(w && fp8_scale_of(checkpoint, *w))) out.ignored.push_back(name);
   }
-
-  const ShapeMap expected = expected_flux_shapes(out.config);
-  for (const auto& m : plan) {
-    if (!expected.count(m.target)) continue;
+  for (const auto& m : plan.merges) {
     std::vector<torch::Tensor> parts;
     for (const auto& name : m.sources) parts.push_back(load_weight(checkpoint, name, dtype, device));
-    out.tensors.emplace(m.target, build(m, parts));
+    out.tensors.emplace(m.target, build_merge(m, parts));
   }
   return out;
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <genplug/flux/q8_0_layout.hpp>
 #include <genplug/flux/transformer.hpp>
 #include <genplug/plugin.hpp>
 
@@ -19,23 +20,56 @@ inline std::string shape_text(c10::IntArrayRef s) {
   return o.str();
 }
 
+// The per-thread buffer narrow weights are widened into, reused by every layer: the product that follows reads
+// it at once, and no layer keeps it. It holds the largest weight widened so far until the thread ends.
+inline torch::Tensor widening_buffer(const torch::Tensor& like, torch::ScalarType to) {
+  thread_local torch::Tensor buffer;
+  if (!buffer.defined() || buffer.device() != like.device() || buffer.scalar_type() != to)
+    buffer = torch::empty({0}, like.options().dtype(to));
+  if (buffer.numel() < like.numel()) buffer.resize_({like.numel()});
+  return buffer.narrow(0, 0, like.numel()).view(like.sizes());
+}
+
+// `w` in dtype `to`. A narrower weight (bf16 or f16 kept for memory, f32 compute: CPUs without fast bf16
+// products) is widened into the thread's buffer (without autograd recording; a recorded forward takes the
+// differentiable conversion).
+inline torch::Tensor widened(const torch::Tensor& w, torch::ScalarType to) {
+  if (w.scalar_type() == to) return w;
+  if (torch::GradMode::is_enabled()) return w.to(to);
+  return widening_buffer(w, to).copy_(w);
+}
+
+// GGUF Q8_0 weights (q8_0_layout.hpp), kept as the file has them: q int8 [out, in], d float16 [out, in / 32].
+// Widened per layer like the narrow weights: W = q * d, exact in float32, then rounded to `to` if narrower.
+struct Q8Weight {
+  torch::Tensor q, d;
+  torch::Tensor widened(torch::ScalarType to) const {
+    const int64_t rows = q.size(0), blocks = q.size(1) / kQ8BlockValues;
+    const torch::Tensor scale = d.to(torch::kFloat32).view({rows, blocks, 1});
+    if (torch::GradMode::is_enabled() || to != torch::kFloat32)
+      return (q.to(torch::kFloat32).view({rows, blocks, kQ8BlockValues}) * scale).view(q.sizes()).to(to);
+    torch::Tensor w = widening_buffer(q, torch::kFloat32).copy_(q);
+    w.view({rows, blocks, kQ8BlockValues}).mul_(scale);
+    return w;
+  }
+};
+
 struct WeightReader {
   const TensorMap& map;
   torch::Dtype dtype;         // what the forward computes in: biases, norms' scales
   torch::Device device;
-  torch::Dtype weight_dtype;  // the linear layers' weight matrices (dtype, or narrower: see widened(); int8:
-                              // quantised per row, see Int8Rows)
+  torch::Dtype weight_dtype;  // the linear layers' float weight matrices (dtype, or narrower: see widened();
+                              // int8: quantised per row, see Int8Rows). Q8_0 weights stay Q8_0 whatever it says.
 
   // The tensor `name` of `shape` in `as` (default: dtype) on the device; no copy when it is there already.
+  // A Q8_0 weight comes widened.
   torch::Tensor borrow(const std::string& name, std::vector<int64_t> shape,
                        std::optional<torch::Dtype> as = std::nullopt) const {
-    auto it = map.find(name);
-    if (it == map.end()) throw Error(GENPLUG_E_IO, "transformer weights: tensor '" + name + "' is missing");
-    const torch::Tensor& t = it->second;
-    if (t.sizes() != c10::IntArrayRef(shape))
-      throw Error(GENPLUG_E_CONFIG, "transformer weights: tensor '" + name + "' has shape " +
-                                        shape_text(t.sizes()) + ", the config needs " + shape_text(shape));
-    return t.to(device, as.value_or(dtype)).contiguous();
+    if (std::optional<Q8Weight> w = q8_0(name, shape)) {
+      torch::NoGradGuard fresh;  // a tensor of its own, not the thread's buffer
+      return w->widened(torch::kFloat32).to(as.value_or(dtype), /*non_blocking=*/false, /*copy=*/true);
+    }
+    return stored(name, shape).to(device, as.value_or(dtype)).contiguous();
   }
 
   // borrow(), for keeping: under int8 weights a copy whenever it would share the source's memory, so that the
@@ -46,23 +80,30 @@ struct WeightReader {
     if (weight_dtype == torch::kInt8 && out.data_ptr() == map.at(name).data_ptr()) out = out.clone();
     return out;
   }
-};
 
-// `w` in dtype `to`. A narrower weight (bf16 or f16 kept for memory, f32 compute: CPUs without fast bf16
-// products) is widened into one buffer per thread, reused by every layer: the product that follows reads it
-// at once, and no layer keeps it (without autograd recording; a recorded forward takes the differentiable
-// conversion). The buffer holds the largest weight widened so far until the thread ends.
-inline torch::Tensor widened(const torch::Tensor& w, torch::ScalarType to) {
-  if (w.scalar_type() == to) return w;
-  if (torch::GradMode::is_enabled()) return w.to(to);
-  thread_local torch::Tensor buffer;
-  if (!buffer.defined() || buffer.device() != w.device() || buffer.scalar_type() != to)
-    buffer = torch::empty({0}, w.options().dtype(to));
-  if (buffer.numel() < w.numel()) buffer.resize_({w.numel()});
-  torch::Tensor view = buffer.narrow(0, 0, w.numel()).view(w.sizes());
-  view.copy_(w);
-  return view;
-}
+  // The Q8_0 blocks stored under `name` (a [rows, cols] weight), on the device; nullopt when it is stored
+  // otherwise.
+  std::optional<Q8Weight> q8_0(const std::string& name, const std::vector<int64_t>& shape) const {
+    const auto d = map.find(q8_0_scale_name(name));
+    if (d == map.end()) return std::nullopt;
+    const torch::Tensor& q = stored(name, shape);
+    const std::vector<int64_t> blocks = {shape.at(0), shape.at(1) / kQ8BlockValues};
+    if (q.scalar_type() != torch::kInt8 || shape[1] % kQ8BlockValues || d->second.sizes() != c10::IntArrayRef(blocks))
+      throw Error(GENPLUG_E_CONFIG, "transformer weights: Q8_0 tensor '" + name + "' " + shape_text(q.sizes()) +
+                                        " has scales " + shape_text(d->second.sizes()) + ", not " + shape_text(blocks));
+    return Q8Weight{q.to(device).contiguous(), d->second.to(device).contiguous()};
+  }
+
+ private:
+  const torch::Tensor& stored(const std::string& name, const std::vector<int64_t>& shape) const {
+    const auto it = map.find(name);
+    if (it == map.end()) throw Error(GENPLUG_E_IO, "transformer weights: tensor '" + name + "' is missing");
+    if (it->second.sizes() != c10::IntArrayRef(shape))
+      throw Error(GENPLUG_E_CONFIG, "transformer weights: tensor '" + name + "' has shape " +
+                                        shape_text(it->second.sizes()) + ", the config needs " + shape_text(shape));
+    return it->second;
+  }
+};
 
 // 8-bit weights, symmetric per output row: W ~ q s with s = max_j |W_ij| / 127 and q = round(W / s) in
 // [-127, 127]. Each weight is off by at most s / 2: 0.4 % of its row's largest.
@@ -78,12 +119,16 @@ inline Int8Rows quantize_rows(const torch::Tensor& w) {
 
 // y = x W^T + b (PyTorch layout [out, in]); W in the reader's weight_dtype, widened to x's dtype for the product.
 // int8 weights: y = (x q^T) s + b, the row scales applied to the product's columns (tokens x out values)
-// rather than to the widened weight.
+// rather than to the widened weight. Q8_0 weights: widened with their block scales.
 struct Linear {
   torch::Tensor weight, bias, row_scale;
+  std::optional<Q8Weight> blocks;
   Linear() = default;
   Linear(const WeightReader& w, const std::string& name, int64_t in, int64_t out, bool has_bias = true) {
-    if (w.weight_dtype == torch::kInt8) {
+    blocks = w.q8_0(name + ".weight", {out, in});
+    if (blocks) {
+      // kept as the file has them
+    } else if (w.weight_dtype == torch::kInt8) {
       Int8Rows r = quantize_rows(w.take(name + ".weight", {out, in}, torch::kFloat32));
       weight = r.q;
       row_scale = r.scale.to(w.dtype);
@@ -93,6 +138,7 @@ struct Linear {
     if (has_bias) bias = w.take(name + ".bias", {out});
   }
   torch::Tensor operator()(const torch::Tensor& x) const {
+    if (blocks) return torch::linear(x, blocks->widened(x.scalar_type()), bias);
     if (!row_scale.defined()) return torch::linear(x, widened(weight, x.scalar_type()), bias);
     torch::Tensor y = torch::linear(x, widened(weight, x.scalar_type())).mul_(row_scale);
     return bias.defined() ? y.add_(bias) : y;

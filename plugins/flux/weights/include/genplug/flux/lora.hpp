@@ -19,6 +19,7 @@ struct LoraMerge {
 
 // Merges `loras` into a copy of `base` (BFL names). Weights no LoRA touches are the base's own tensors
 // (a zero-copy mapping stays one); the base is never modified, so dropping the result restores it exactly.
+// A Q8_0 weight (q8_0_layout.hpp) is merged in float32 and quantised again to Q8_0 by ggml's rule.
 // Throws WeightError / safetensors::Error naming the file and module: a target the model lacks, shapes that
 // do not fit (both shapes named), a module without its down or up matrix.
 LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras);

@@ -10,6 +10,10 @@
 #include <genplug/flux/transformer_keys.hpp>
 #include <genplug/safetensors.hpp>
 
+namespace genplug::gguf {
+class File;
+}
+
 namespace genplug::flux {
 
 // The torch type a stored dtype reads as. F8_E4M3 / F8_E5M2 map to float32 on libtorch without float8
@@ -51,5 +55,14 @@ struct FluxTransformerWeights {
 FluxTransformerWeights load_flux_transformer(const safetensors::Checkpoint& checkpoint,
                                              const std::optional<FluxConfig>& explicit_config,
                                              torch::ScalarType dtype, torch::Device device);
+
+// The same from a GGUF file (stable-diffusion.cpp, ComfyUI-GGUF): F32, F16 and BF16 tensors become `dtype`; a
+// Q8_0 matrix stays Q8_0 (q8_0_layout.hpp: q under its name, d under its scale name), any other Q8_0 tensor is
+// widened to `dtype`. Everything is copied out of the file (Q8_0 blocks are repacked), so it may be closed after.
+FluxTransformerWeights load_flux_transformer(const gguf::File& file, const std::optional<FluxConfig>& explicit_config,
+                                             torch::ScalarType dtype, torch::Device device);
+
+// Whether `path` starts with the GGUF magic (false when it cannot be read: the safetensors reader then reports).
+bool is_gguf_file(const std::filesystem::path& path);
 
 }  // namespace genplug::flux

@@ -1,0 +1,90 @@
+// The FLUX transformer from a GGUF file (stable-diffusion.cpp and ComfyUI-GGUF checkpoints): the safetensors
+// loader's layouts, checks and config inference; Q8_0 matrices kept as Q8_0 (q8_0_layout.hpp).
+#include <genplug/flux/q8_0_tensors.hpp>
+#include <genplug/flux/weights.hpp>
+#include <genplug/gguf.hpp>
+
+#include <cstring>
+
+#include "transformer_plan.hpp"
+
+namespace genplug::flux {
+namespace {
+
+torch::ScalarType stored_type(gguf::Type type) {
+  switch (type) {
+    case gguf::Type::F32: return torch::kFloat32;
+    case gguf::Type::F16: return torch::kFloat16;
+    case gguf::Type::BF16: return torch::kBFloat16;
+    case gguf::Type::Q8_0: break;
+  }
+  return torch::kFloat32;  // Q8_0 widened: see load_float
+}
+
+// A tensor that is not kept as Q8_0, as `dtype` on `device` (a copy: the file may be closed afterwards).
+torch::Tensor load_float(const gguf::TensorInfo& info, torch::ScalarType dtype, torch::Device device) {
+  torch::Tensor t;
+  if (info.type == gguf::Type::Q8_0) {
+    t = torch::empty(info.shape, torch::kFloat32);
+    gguf::dequantize_q8_0(info.data, info.numel(), t.data_ptr<float>());
+  } else {
+    t = torch::empty(info.shape, stored_type(info.type));
+    if (info.nbytes) std::memcpy(t.data_ptr(), info.data, info.nbytes);
+  }
+  return t.to(device, dtype);
+}
+
+Q8Blocks load_blocks(const gguf::TensorInfo& info, torch::Device device) {
+  Q8Blocks b = q8_0_from_blocks(info.data, info.shape[0], info.shape[1]);
+  return {b.q.to(device), b.d.to(device)};
+}
+
+// Every part of a merge Q8_0 matrices, or none: only then can the BFL tensor stay Q8_0 (the merges concatenate
+// or swap whole rows, which keeps blocks intact).
+bool all_q8_0_matrices(const gguf::File& file, const KeyMerge& m) {
+  for (const auto& name : m.sources) {
+    const gguf::TensorInfo* t = file.find(name);
+    if (!t || t->type != gguf::Type::Q8_0 || t->shape.size() != 2) return false;
+  }
+  return !m.sources.empty();
+}
+
+}  // namespace
+
+FluxTransformerWeights load_flux_transformer(const gguf::File& file, const std::optional<FluxConfig>& explicit_config,
+                                             torch::ScalarType dtype, torch::Device device) {
+  ShapeMap shapes;
+  for (const gguf::TensorInfo& t : file.tensors()) shapes.emplace(t.name, t.shape);
+  const TransformerPlan plan = plan_flux_transformer(shapes, explicit_config, file.name());
+  FluxTransformerWeights out;
+  out.keys = plan.keys;
+  out.config = plan.config;
+  out.ignored = plan.unused;
+  for (const KeyMerge& m : plan.merges) {
+    if (all_q8_0_matrices(file, m)) {
+      std::vector<torch::Tensor> q, d;
+      for (const auto& name : m.sources) {
+        Q8Blocks b = load_blocks(*file.find(name), device);
+        q.push_back(b.q);
+        d.push_back(b.d);
+      }
+      put_q8_0(out.tensors, m.target, {build_merge(m, q), build_merge(m, d)});
+      continue;
+    }
+    std::vector<torch::Tensor> parts;
+    for (const auto& name : m.sources) parts.push_back(load_float(*file.find(name), dtype, device));
+    out.tensors.emplace(m.target, build_merge(m, parts));
+  }
+  return out;
+}
+
+bool is_gguf_file(const std::filesystem::path& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  char magic[4] = {};
+  const bool gguf = std::fread(magic, 1, 4, f) == 4 && std::memcmp(magic, "GGUF", 4) == 0;
+  std::fclose(f);
+  return gguf;
+}
+
+}  // namespace genplug::flux
