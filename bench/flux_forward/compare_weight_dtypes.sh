@@ -1,6 +1,7 @@
 #!/bin/sh
-# Half-size and 8-bit weights on the CPU (issue 18 item 4): the FLUX forward with f32 weights against bf16, f16
-# and int8 (per-row) weights kept narrow and widened per layer for f32 products, and (optionally) bf16 products,
+# Half-size and 8-bit weights on the CPU (issue 18 item 4): the FLUX forward with f32 weights against bf16, f16,
+# int8 (per-row) and Q8_0 (GGUF's blocks of 32) weights kept narrow and widened per layer for f32 products, and
+# (optionally) bf16 products,
 # alternated in one run. Prints each variant's best median time and peak RSS (since the model was built) as
 # ratios to f32, and the weights as the model keeps them.
 #
@@ -43,12 +44,13 @@ esac
 compare_start compare_weight_dtypes.sh
 i=1
 while [ "$i" -le "$RUNS" ]; do
-  for variant in f32 bf16-weights f16-weights int8-weights bf16-products; do
+  for variant in f32 bf16-weights f16-weights int8-weights q8_0-weights bf16-products; do
     case $variant in
       f32) flags="--dtype f32" ;;
       bf16-weights) flags="--dtype f32 --weight-dtype bf16" ;;
       f16-weights) flags="--dtype f32 --weight-dtype f16" ;;
       int8-weights) flags="--dtype f32 --weight-dtype int8" ;;
+      q8_0-weights) flags="--dtype f32 --weight-dtype q8_0" ;;
       bf16-products) [ "$BF16_PRODUCTS" -gt 0 ] || continue; flags="--dtype bf16" ;;
     esac
     # shellcheck disable=SC2086  # word lists on purpose
@@ -81,7 +83,7 @@ base = best.get("f32")
 if not base:
     sys.exit("compare_weight_dtypes.sh: no f32 result")
 print(f"{'variant':<15} {'median s':>9} {'time/f32':>9} {'peak RSS MB':>12} {'RSS/f32':>8} {'weights MB':>11}")
-for v in ["f32", "bf16-weights", "f16-weights", "int8-weights", "bf16-products"]:
+for v in ["f32", "bf16-weights", "f16-weights", "int8-weights", "q8_0-weights", "bf16-products"]:
     r = best.get(v)
     if r is None:
         continue

@@ -5,13 +5,18 @@
 //   flux_forward --attention-only --tokens 4096 --heads 24
 //   flux_forward --gemm 2048
 //   flux_forward --rotary-only --img-tokens 65536   the rotary tables' rebuild against the forward it precedes
+//   flux_forward --weight-dtype q8_0 --save-weights peer.gguf     a checkpoint of the random weights
+//   flux_forward --weights peer.gguf               the forward of a checkpoint's transformer
 //   flux_forward --preset flux-dev --dtype bf16 --device cuda --img-tokens 4096 --txt-tokens 512 \
 //                --spectrum plain --spectrum dype.json        one model, one JSON line per spectrum (bench/gpu/run.sh)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,9 +36,13 @@
 
 #include <genplug/flux/attention.hpp>
 #include <genplug/flux/presets.hpp>
+#include <genplug/flux/q8_0_tensors.hpp>
 #include <genplug/flux/random_tensor.hpp>
 #include <genplug/flux/transformer.hpp>
+#include <genplug/flux/weights.hpp>
+#include <genplug/gguf.hpp>
 #include <genplug/plugin.hpp>
+#include <genplug/safetensors.hpp>
 
 #include "flops.hpp"
 
@@ -50,6 +59,8 @@ struct Options {
   int64_t in_channels = 64, context = 4096, vec = 768;
   std::string dtype = "f32", device = "cpu";
   std::string weight_dtype;  // forward: the linear weights' dtype (empty: --dtype)
+  std::string weights_file;  // forward: a checkpoint (safetensors or GGUF) instead of random weights
+  std::string save_weights;  // forward: write the weights as a checkpoint (.gguf or .safetensors) and stop
   int repeat = 5, threads = 0;
   bool attention_only = false, rotary_only = false;
   bool device_weights = false;  // forward: draw the random weights on --device (see device_random_weights)
@@ -290,29 +301,118 @@ flux::TensorMap device_random_weights(const flux::FluxConfig& c, uint64_t seed, 
   return out;
 }
 
+// Matrices whose rows are whole Q8_0 blocks quantised to Q8_0 (what a GGUF Q8_0 checkpoint holds, ggml's rule),
+// the rest as they are.
+flux::TensorMap to_q8_0(const flux::TensorMap& weights) {
+  flux::TensorMap out;
+  for (const auto& [name, t] : weights) {
+    if (t.dim() == 2 && t.size(1) % flux::kQ8BlockValues == 0)
+      flux::put_q8_0(out, name, flux::quantize_q8_0(t));
+    else
+      out.emplace(name, t);
+  }
+  return out;
+}
+
+bool is_q8_0_scale(const std::string& name) {
+  const std::string suffix = flux::q8_0_scale_name("");
+  return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The weights as a checkpoint: ".gguf" (Q8_0 pairs as Q8_0, the rest F32) or safetensors (F32), BFL names.
+json save_checkpoint(const flux::TensorMap& weights, const std::string& path) {
+  auto floats = [](const torch::Tensor& t) {
+    const torch::Tensor f = t.to(torch::kCPU, torch::kFloat32).contiguous();
+    return std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+  };
+  const bool gguf = path.size() > 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
+  if (gguf) {
+    std::vector<gguf::TensorData> out;
+    for (const auto& [name, t] : weights) {
+      if (is_q8_0_scale(name)) continue;  // written with its q
+      if (const auto b = flux::find_q8_0(weights, name)) {
+        out.push_back({name, gguf::Type::Q8_0, t.sizes().vec(), flux::q8_0_block_bytes(*b)});
+      } else {
+        const std::vector<float> v = floats(t);
+        std::vector<uint8_t> bytes(v.size() * 4);
+        std::memcpy(bytes.data(), v.data(), bytes.size());
+        out.push_back({name, gguf::Type::F32, t.sizes().vec(), std::move(bytes)});
+      }
+    }
+    gguf::write_file(path, out, {{"general.architecture", "flux"}});
+  } else {
+    std::vector<safetensors::TensorData> out;
+    for (const auto& [name, t] : weights) {
+      if (is_q8_0_scale(name)) continue;
+      const auto b = flux::find_q8_0(weights, name);
+      out.push_back(safetensors::TensorData::from_floats(name, t.sizes().vec(), floats(b ? flux::dequantize_q8_0(*b) : t)));
+    }
+    safetensors::write_file(path, out);
+  }
+  return {{"mode", "save"}, {"path", path}, {"bytes", std::filesystem::file_size(path)}};
+}
+
+// A checkpoint's transformer (its own config; rotary axes from `axes` when its head dim is not FLUX.1's 128) as
+// `dtype`: safetensors or GGUF (Q8_0 kept 8-bit).
+flux::FluxTransformerWeights load_checkpoint(const std::string& path, const std::vector<int64_t>& axes,
+                                             torch::Dtype dtype, torch::Device device) {
+  std::shared_ptr<const gguf::File> gguf_file;
+  std::optional<safetensors::Checkpoint> checkpoint;
+  flux::ShapeMap shapes;
+  if (flux::is_gguf_file(path)) {
+    gguf_file = gguf::File::open(path);
+    for (const auto& t : gguf_file->tensors()) shapes.emplace(t.name, t.shape);
+  } else {
+    checkpoint.emplace(path);
+    shapes = flux::shapes_of(*checkpoint);
+  }
+  flux::FluxConfig config = flux::infer_flux_config(flux::bfl_transformer_shapes(shapes, path), path);
+  if (config.axes_dim.empty()) config.axes_dim = axes;
+  return gguf_file ? flux::load_flux_transformer(*gguf_file, config, dtype, device)
+                   : flux::load_flux_transformer(*checkpoint, config, dtype, device);
+}
+
+// Bytes of the weights as the model keeps them: int8 matrices 1 byte + a row scale; Q8_0 1 byte + an f16 per 32.
+double kept_megabytes(const flux::TensorMap& weights, bool int8) {
+  double bytes = 0;
+  for (const auto& [name, t] : weights) {
+    const bool quantised = int8 && t.dim() == 2 && t.is_floating_point();
+    bytes += double(quantised ? t.numel() + 4 * t.size(0) : t.numel() * t.element_size());
+  }
+  return bytes / (1 << 20);
+}
+
 // One model and one set of inputs; each spectrum timed in turn (warm-up + repeat), one JSON object each.
 std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Device device) {
-  const flux::FluxConfig c = bench_flux_config(o);
+  flux::FluxConfig c = bench_flux_config(o);
   // The weights as a checkpoint of --weight-dtype holds them; the model keeps its linear weights so and computes
   // in --dtype.
-  // int8: the model quantises f32 weights per row as it loads them (layers/weights.hpp).
-  const bool int8 = o.weight_dtype == "int8";
-  const torch::Dtype weight_dtype = int8                    ? torch::kInt8
-                                    : o.weight_dtype.empty() ? dtype
-                                                             : flux::parse_dtype(o.weight_dtype);
-  const torch::Dtype drawn_dtype = int8 ? torch::kFloat32 : weight_dtype;
-  double weight_mb = 0, kept_mb = 0;  // as drawn; as the model keeps them (int8: 1 byte + a row scale)
-  flux::FluxTransformer model = [&] {
-    const flux::TensorMap weights = o.device_weights ? device_random_weights(c, o.seed, drawn_dtype, device)
-                                                     : flux::random_flux_weights(c, o.seed, drawn_dtype, device);
-    for (const auto& [name, t] : weights) {
-      weight_mb += double(t.numel() * t.element_size()) / (1 << 20);
-      const bool quantised = int8 && t.dim() == 2;
-      kept_mb += double(quantised ? t.numel() + 4 * t.size(0) : t.numel() * t.element_size()) / (1 << 20);
+  // int8: the model quantises f32 weights per row as it loads them (layers/weights.hpp). q8_0: the matrices are
+  // quantised to Q8_0 blocks first, which the model keeps as they are.
+  const bool int8 = o.weight_dtype == "int8", q8_0 = o.weight_dtype == "q8_0";
+  const torch::Dtype weight_dtype = int8                                ? torch::kInt8
+                                    : o.weight_dtype.empty() || q8_0 ? dtype
+                                                                        : flux::parse_dtype(o.weight_dtype);
+  const torch::Dtype drawn_dtype = int8 || q8_0 ? torch::kFloat32 : weight_dtype;
+  double weight_mb = 0, kept_mb = 0;  // as drawn (or loaded); as the model keeps them
+  std::optional<flux::FluxTransformer> model;
+  {
+    flux::TensorMap weights;
+    if (!o.weights_file.empty()) {
+      flux::FluxTransformerWeights w = load_checkpoint(o.weights_file, c.axes_dim, drawn_dtype, device);
+      c = w.config;
+      weights = std::move(w.tensors);
+    } else {
+      weights = o.device_weights ? device_random_weights(c, o.seed, drawn_dtype, device)
+                                 : flux::random_flux_weights(c, o.seed, drawn_dtype, device);
     }
-    return flux::FluxTransformer(weights, c, dtype, device, weight_dtype);
-  }();
-  model.set_attention_budget(o.attention_budget_mb << 20);
+    for (const auto& [name, t] : weights) weight_mb += double(t.numel() * t.element_size()) / (1 << 20);
+    if (q8_0) weights = to_q8_0(weights);
+    kept_mb = kept_megabytes(weights, int8);
+    if (!o.save_weights.empty()) return {save_checkpoint(weights, o.save_weights)};
+    model.emplace(weights, c, dtype, device, weight_dtype);
+  }
+  model->set_attention_budget(o.attention_budget_mb << 20);
   // Drawing the weights (in f32 for int8) peaks above what the model then holds: the forward's own peak
   // (peak_rss_forward_mb) counts from here.
   reset_peak_rss();
@@ -336,7 +436,7 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
       // Tables are rebuilt every call, as the plugin does for a time-dependent spectrum.
       flux::RotaryTables pe = flux::rotary_tables(
           flux::flux_position_ids(o.txt_tokens, rows, cols, int64_t(c.axes_dim.size())), spectrum, device);
-      model.forward(img, txt, t, y, g, pe);
+      model->forward(img, txt, t, y, g, pe);
     });
     json cfg = {{"mode", "forward"}, {"preset", o.preset.empty() ? json(nullptr) : json(o.preset)},
                 {"hidden", c.hidden_size}, {"heads", c.num_heads}, {"double", c.depth},
@@ -348,7 +448,9 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
                 {"threads", at::get_num_threads()}, {"parameters", flux::flux_parameter_count(c)},
                 {"attention_budget_mb", o.attention_budget_mb}, {"attention", attention_path(device, dtype)},
                 {"spectrum", name}, {"spectrum_max_rel_diff_from_plain", relative_difference(spectrum, plain)},
-                {"weights", o.device_weights ? "random, drawn on the device" : "random_flux_weights"},
+                {"weights", !o.weights_file.empty() ? o.weights_file
+                            : o.device_weights      ? "random, drawn on the device"
+                                                    : "random_flux_weights"},
                 {"repeat", o.repeat}, {"torch_version", torch_version()}};
     json r = report(cfg, times, bench::flux_forward_flops(c, o.img_tokens, o.txt_tokens));
     json memory = cuda_memory(device);  // peak over the warm-up and the timed runs (weights included)
@@ -408,8 +510,15 @@ int main(int argc, char** argv) {
   app.add_option("--vec", o.vec, "pooled vector dim")->capture_default_str();
   app.add_option("--dtype", o.dtype, "f32, bf16 or f16")->capture_default_str();
   app.add_option("--weight-dtype", o.weight_dtype,
-                 "forward: the linear layers' weights kept in f32, bf16, f16 or int8 (quantised per row) and "
-                 "widened to --dtype per layer (default: --dtype)");
+                 "forward: the linear layers' weights kept in f32, bf16, f16, int8 (quantised per row) or q8_0 "
+                 "(GGUF's blocks of 32) and widened to --dtype per layer (default: --dtype)");
+  app.add_option("--weights", o.weights_file,
+                 "forward: a FLUX transformer checkpoint (safetensors or GGUF; its shape replaces the shape flags but --axes "
+                 "where its head dim is not 128) "
+                 "instead of random weights")->check(CLI::ExistingFile);
+  app.add_option("--save-weights", o.save_weights,
+                 "forward: write the weights (after --weight-dtype q8_0 if given) to FILE.gguf (Q8_0 matrices, F32 "
+                 "rest) or FILE.safetensors (F32), print its size, and stop");
   app.add_option("--device", o.device, "cpu, cuda, cuda:N")->capture_default_str();
   app.add_option("--repeat", o.repeat, "timed runs (after one warm-up)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", o.threads, "torch intra-op threads (0: libtorch default)")->capture_default_str();
