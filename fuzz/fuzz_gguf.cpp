@@ -1,6 +1,6 @@
 // libFuzzer target: the GGUF reader (header, metadata of every value type, tensor table, offsets) on arbitrary
-// bytes, then every tensor's values and what the FLUX loader derives from the names and shapes (layout, key
-// plan, inferred config) before it would create any tensor.
+// bytes, then every tensor's values, what the FLUX loader derives from the names and shapes (layout, key plan,
+// inferred config) before it would create any tensor, and what `genplug inspect` prints (gguf_report).
 //
 // Input: the bytes of a .gguf file.
 #include <cstdint>
@@ -11,6 +11,8 @@
 #include <genplug/flux/checkpoint_layout.hpp>
 #include <genplug/flux/transformer_keys.hpp>
 #include <genplug/gguf.hpp>
+
+#include "gguf_report.hpp"
 
 namespace gguf = genplug::gguf;
 namespace flux = genplug::flux;
@@ -32,6 +34,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (gguf::to_float32(t).size() != static_cast<std::size_t>(t.numel())) __builtin_trap();
     }
   }
+  const auto report = flux::gguf_report(*file);
+  if (report.at("tensor_count").get<std::size_t>() != file->tensors().size()) __builtin_trap();
+  (void)report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   try {
     const flux::ShapeMap bfl = flux::bfl_transformer_shapes(shapes, file->name());
     flux::infer_flux_config(bfl, file->name());

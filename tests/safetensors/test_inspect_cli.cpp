@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 
+#include <genplug/gguf.hpp>
 #include <genplug/safetensors.hpp>
 #include <nlohmann/json.hpp>
 
@@ -18,6 +20,7 @@
 #include "temp_dir.hpp"
 
 namespace st = genplug::safetensors;
+namespace gguf = genplug::gguf;
 
 namespace {
 
@@ -129,6 +132,49 @@ BOOST_AUTO_TEST_CASE(a_corrupt_checkpoint_is_named_with_its_fault) {
   BOOST_TEST(r.exit_code == 5);
   BOOST_TEST(contains(r.err, "org.genplug.flux.inspect: inspect: I/O error: " + bad.string() + ": file is 3 bytes"),
              r.err);
+}
+
+// A GGUF file (what ComfyUI-GGUF and stable-diffusion.cpp users have): the golden transformer written with its
+// matrices as Q8_0 is reported like the safetensors file (layout, inferred config), with GGUF's types; a corrupt
+// one is claimed by its magic and named with its fault.
+BOOST_AUTO_TEST_CASE(gguf_files_report_types_and_the_golden_config) {
+  genplug::test::TempDir dir("inspect");
+  const auto bfl = st::File::open(genplug::test::golden("flux/flux_tiny_bfl.safetensors"));
+  std::vector<gguf::TensorData> tensors;
+  std::size_t q8 = 0;
+  for (const st::TensorInfo& t : bfl->tensors()) {
+    const std::vector<float> v = st::to_float32(t);
+    gguf::TensorData d{t.name, gguf::Type::F32, t.shape, std::vector<uint8_t>(v.size() * 4)};
+    if (t.shape.size() == 2 && t.shape[1] % gguf::kQ8Block == 0) {
+      d.type = gguf::Type::Q8_0, ++q8;
+      d.bytes.resize(gguf::byte_size(d.type, t.shape));
+      gguf::quantize_q8_0(v.data(), int64_t(v.size()), d.bytes.data());
+    } else {
+      std::memcpy(d.bytes.data(), v.data(), d.bytes.size());
+    }
+    tensors.push_back(std::move(d));
+  }
+  const auto file = dir.path / "flux-q8_0.gguf";
+  gguf::write_file(file, tensors, {{"general.architecture", "flux"}});
+  int status = 0;
+  const auto j = nlohmann::json::parse(run_cli("inspect --json \"" + file.string() + "\"", &status));
+  BOOST_REQUIRE_EQUAL(status, 0);
+  BOOST_TEST(j.at("format").get<std::string>() == "gguf");
+  BOOST_TEST(j.at("inspector").at("score").get<int>() == 90);
+  BOOST_TEST(j.at("tensor_count").get<size_t>() == bfl->tensors().size());
+  BOOST_TEST(j.at("metadata").at("general.architecture").get<std::string>() == "flux");
+  if (q8) BOOST_TEST(j.at("dtypes").at("Q8_0").at("tensors").get<size_t>() == q8);
+  BOOST_REQUIRE_EQUAL(j.at("components").size(), 1u);
+  BOOST_TEST(j["components"][0].at("layout").get<std::string>() == "bfl");
+  const auto params = genplug::test::read_json(genplug::test::golden("flux/flux_tiny_info.json")).at("meta").at("params");
+  for (const char* field : {"hidden_size", "num_heads", "depth", "depth_single_blocks", "guidance_embed"})
+    BOOST_TEST(j["components"][0].at("config").at(field) == params.at(field), field);
+
+  const auto bad = dir.path / "broken.gguf";
+  std::ofstream(bad) << "GGUF\x03";
+  const auto r = genplug::test::run_process({GENPLUG_CLI, "inspect", bad.string()});
+  BOOST_TEST(r.exit_code == 5);
+  BOOST_TEST(contains(r.err, bad.string() + ": truncated: the version"), r.err);
 }
 
 // Names and metadata come from the file: a newline or an escape sequence inside them is printed as an escape, so

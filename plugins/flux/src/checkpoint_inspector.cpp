@@ -1,7 +1,9 @@
 // See checkpoint_inspector.hpp. Scores (genplug.inspector/1 probe):
-//   90  a safetensors checkpoint holding FLUX transformer / autoencoder / T5 / CLIP / LoRA keys
-//   10  any other valid safetensors checkpoint
-//    1  safetensors by name or by its first bytes, but not a valid one (inspect() then says what is wrong)
+//   90  a safetensors checkpoint holding FLUX transformer / autoencoder / T5 / CLIP / LoRA keys, or a GGUF file
+//       holding FLUX component keys
+//   10  any other valid safetensors checkpoint or GGUF file
+//    1  safetensors by name or by its first bytes, or GGUF by its magic, but not a valid one (inspect() then says
+//       what is wrong)
 //    0  anything else
 #include "checkpoint_inspector.hpp"
 
@@ -11,10 +13,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <genplug/gguf.hpp>
 #include <genplug/safetensors.hpp>
 #include <genplug/internal/bounded_json.hpp>
 
 #include "checkpoint_report.hpp"
+#include "gguf_report.hpp"
 #include "token_report.hpp"
 
 namespace genplug::flux {
@@ -60,9 +64,25 @@ bool looks_like_safetensors(const fs::path& path) {
   return fs::is_regular_file(status) && safetensors_signature(path, fs::file_size(path, ec));
 }
 
+// A regular file that starts with the GGUF magic (only regular files are read: a FIFO could block).
+bool gguf_signature(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return false;
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
 class CheckpointInspector : public Inspector {
  public:
   uint32_t probe(const std::string& path, Context&) override {
+    if (gguf_signature(path)) {
+      try {
+        return gguf_holds_flux_weights(*gguf::File::open(path)) ? 90 : 10;
+      } catch (const gguf::Error&) {
+        return 1;
+      }
+    }
     if (!looks_like_safetensors(path)) return 0;
     try {
       return holds_flux_weights(st::Checkpoint(path)) ? 90 : 10;
@@ -73,9 +93,13 @@ class CheckpointInspector : public Inspector {
 
   std::string inspect(const std::string& path, Context&) override {
     try {
-      // Invalid UTF-8 (a file name) is replaced, not an error: the report is for reading.
-      return checkpoint_report(st::Checkpoint(path)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      // Invalid UTF-8 (a file name, a metadata string) is replaced, not an error: the report is for reading.
+      const auto replace = nlohmann::json::error_handler_t::replace;
+      if (gguf_signature(path)) return gguf_report(*gguf::File::open(path)).dump(-1, ' ', false, replace);
+      return checkpoint_report(st::Checkpoint(path)).dump(-1, ' ', false, replace);
     } catch (const st::Error& e) {
+      throw Error(GENPLUG_E_IO, e.what());
+    } catch (const gguf::Error& e) {
       throw Error(GENPLUG_E_IO, e.what());
     }
   }

@@ -15,22 +15,6 @@ namespace {
 namespace st = genplug::safetensors;
 using nlohmann::json;
 
-std::string human_bytes(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024.0 && u < 4) v /= 1024.0, ++u;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", v, units[u]);
-  return buf;
-}
-
-std::vector<std::string> names_of(const ShapeMap& shapes) {
-  std::vector<std::string> names;
-  for (const auto& [name, shape] : shapes) names.push_back(name);
-  return names;
-}
-
 json files_json(const st::Checkpoint& ckpt) {
   json files = json::array();
   for (const auto& f : ckpt.files())
@@ -76,6 +60,22 @@ std::string summary(const json& report) {
 }
 
 }  // namespace
+
+std::string human_bytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 4) v /= 1024.0, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", v, units[u]);
+  return buf;
+}
+
+std::vector<std::string> names_of(const ShapeMap& shapes) {
+  std::vector<std::string> names;
+  for (const auto& [name, shape] : shapes) names.push_back(name);
+  return names;
+}
 
 bool holds_flux_weights(const st::Checkpoint& ckpt) {
   const ShapeMap shapes = shapes_of(ckpt);

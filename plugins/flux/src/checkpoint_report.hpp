@@ -3,8 +3,13 @@
 // it recognises with their inferred configs, LoRA details, a one-line summary and lines for people ("notes").
 // Reads the header only (memory-mapped) plus a LoRA's scalar alphas: no torch.
 #pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
+#include <genplug/flux/checkpoint_layout.hpp>
 #include <genplug/safetensors.hpp>
 
 namespace genplug::flux {
@@ -17,5 +22,9 @@ nlohmann::json checkpoint_report(const safetensors::Checkpoint& checkpoint);
 
 // True when the names hold a FLUX transformer, autoencoder, T5 or CLIP encoder, or LoRA modules (appliable or not).
 bool holds_flux_weights(const safetensors::Checkpoint& checkpoint);
+
+// Shared with gguf_report: "1.50 GiB", and the names of a shape map in its order.
+std::string human_bytes(uint64_t bytes);
+std::vector<std::string> names_of(const ShapeMap& shapes);
 
 }  // namespace genplug::flux
