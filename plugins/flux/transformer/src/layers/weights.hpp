@@ -1,6 +1,7 @@
 // Taking named parameters out of a TensorMap: shape-checked, converted once to the model dtype/device; the linear
 // layers' weights to their own dtype, which may be narrower than the one the forward computes in.
 #pragma once
+#include <algorithm>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -9,6 +10,9 @@
 #include <genplug/flux/q8_0_layout.hpp>
 #include <genplug/flux/transformer.hpp>
 #include <genplug/plugin.hpp>
+
+#include "../q8_0_widen.hpp"
+#include "../worker_threads.hpp"
 
 namespace genplug::flux::layers {
 
@@ -40,16 +44,27 @@ inline torch::Tensor widened(const torch::Tensor& w, torch::ScalarType to) {
 }
 
 // GGUF Q8_0 weights (q8_0_layout.hpp), kept as the file has them: q int8 [out, in], d float16 [out, in / 32].
-// Widened per layer like the narrow weights: W = q * d, exact in float32, then rounded to `to` if narrower.
+// Widened per layer like the narrow weights: W = q * d, exact in float32, then rounded to `to` if narrower. On the
+// CPU into the thread's buffer by the vectorised kernel (q8_0_widen.hpp), over kernel_threads() in runs of at
+// least 128 Ki values: one pass, where libtorch's conversion and scaling take two.
 struct Q8Weight {
   torch::Tensor q, d;
   torch::Tensor widened(torch::ScalarType to) const {
     const int64_t rows = q.size(0), blocks = q.size(1) / kQ8BlockValues;
-    const torch::Tensor scale = d.to(torch::kFloat32).view({rows, blocks, 1});
-    if (torch::GradMode::is_enabled() || to != torch::kFloat32)
-      return (q.to(torch::kFloat32).view({rows, blocks, kQ8BlockValues}) * scale).view(q.sizes()).to(to);
-    torch::Tensor w = widening_buffer(q, torch::kFloat32).copy_(q);
-    w.view({rows, blocks, kQ8BlockValues}).mul_(scale);
+    const torch::Tensor scale = d.to(torch::kFloat32).contiguous();
+    if (torch::GradMode::is_enabled() || to != torch::kFloat32 || !q.device().is_cpu())
+      return (q.to(torch::kFloat32).view({rows, blocks, kQ8BlockValues}) * scale.unsqueeze(-1)).view(q.sizes()).to(to);
+    torch::Tensor w = widening_buffer(q, torch::kFloat32);
+    const int64_t total = scale.numel(), per_thread = int64_t(1) << 12;
+    const int threads = int(std::clamp<int64_t>(total / per_thread, 1, kernel_threads()));
+    const SimdLevel simd = simd_level();
+    const int8_t* qp = q.data_ptr<int8_t>();
+    const float* dp = scale.data_ptr<float>();
+    float* out = w.data_ptr<float>();
+    run_items(threads, threads, [&](int64_t part) {  // the part-th of `threads` equal runs of blocks
+      const int64_t begin = total * part / threads, end = total * (part + 1) / threads;
+      widen_q8_0(simd, qp + begin * kQ8BlockValues, dp + begin, out + begin * kQ8BlockValues, end - begin);
+    });
     return w;
   }
 };
