@@ -356,20 +356,9 @@ json save_checkpoint(const flux::TensorMap& weights, const std::string& path) {
 // `dtype`: safetensors or GGUF (Q8_0 kept 8-bit).
 flux::FluxTransformerWeights load_checkpoint(const std::string& path, const std::vector<int64_t>& axes,
                                              torch::Dtype dtype, torch::Device device) {
-  std::shared_ptr<const gguf::File> gguf_file;
-  std::optional<safetensors::Checkpoint> checkpoint;
-  flux::ShapeMap shapes;
-  if (flux::is_gguf_file(path)) {
-    gguf_file = gguf::File::open(path);
-    for (const auto& t : gguf_file->tensors()) shapes.emplace(t.name, t.shape);
-  } else {
-    checkpoint.emplace(path);
-    shapes = flux::shapes_of(*checkpoint);
-  }
-  flux::FluxConfig config = flux::infer_flux_config(flux::bfl_transformer_shapes(shapes, path), path);
+  flux::FluxConfig config = flux::infer_flux_config(flux::bfl_transformer_shapes(flux::checkpoint_shapes(path), path), path);
   if (config.axes_dim.empty()) config.axes_dim = axes;
-  return gguf_file ? flux::load_flux_transformer(*gguf_file, config, dtype, device)
-                   : flux::load_flux_transformer(*checkpoint, config, dtype, device);
+  return flux::load_flux_transformer(std::filesystem::path(path), config, dtype, device);
 }
 
 // Bytes of the weights as the model keeps them: int8 matrices 1 byte + a row scale; Q8_0 1 byte + an f16 per 32.

@@ -9,20 +9,10 @@
 #include "component_report.hpp"
 
 namespace genplug::flux {
-namespace {
-
 using nlohmann::json;
 
-ShapeMap shapes_of(const gguf::File& file) {
-  ShapeMap shapes;
-  for (const auto& t : file.tensors()) shapes.emplace(t.name, t.shape);
-  return shapes;
-}
-
-}  // namespace
-
 bool gguf_holds_flux_weights(const gguf::File& file) {
-  return !detect_components(names_of(shapes_of(file))).empty();
+  return !detect_components(names_of(file.shapes())).empty();
 }
 
 json gguf_report(const gguf::File& file) {
@@ -42,7 +32,7 @@ json gguf_report(const gguf::File& file) {
               {"alignment", file.alignment()}, {"tensor_count", file.tensors().size()}, {"total_bytes", total},
               {"metadata", file.strings()}, {"dtypes", dtypes}, {"components", json::array()},
               {"notes", json::array()}};
-  const ShapeMap shapes = shapes_of(file);
+  const ShapeMap shapes = file.shapes();
   for (const auto& c : detect_components(names_of(shapes))) out["components"].push_back(component_report(c, shapes));
   std::string what;
   for (const auto& c : out["components"])

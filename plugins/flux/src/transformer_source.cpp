@@ -10,6 +10,7 @@
 #include <genplug/plugin.hpp>
 #include <genplug/safetensors.hpp>
 
+#include <filesystem>
 #include <optional>
 
 namespace genplug::flux {
@@ -18,32 +19,12 @@ namespace {
 
 namespace st = genplug::safetensors;
 
-// A safetensors checkpoint (file, index or folder) or a GGUF file, open.
-struct OpenCheckpoint {
-  std::optional<st::Checkpoint> safetensors;
-  std::shared_ptr<const gguf::File> gguf;
-  ShapeMap shapes;
-};
-
-OpenCheckpoint open_checkpoint(const std::string& path) {
-  OpenCheckpoint out;
-  if (is_gguf_file(path)) {
-    out.gguf = gguf::File::open(path);
-    for (const auto& t : out.gguf->tensors()) out.shapes.emplace(t.name, t.shape);
-  } else {
-    out.safetensors.emplace(path);
-    out.shapes = shapes_of(*out.safetensors);
-  }
-  return out;
-}
-
 TransformerSource from_checkpoint(const ModelSettings& s, torch::Dtype dtype, torch::Device device) {
-  const OpenCheckpoint ckpt = open_checkpoint(s.transformer);
   const std::string& source = s.transformer;
   std::optional<FluxConfig> explicit_config;
   if (!s.overrides.empty() || s.preset) {
     // Partial overrides apply on top of what the shapes say; load_flux_transformer then checks the result.
-    const FluxConfig inferred = infer_flux_config(bfl_transformer_shapes(ckpt.shapes, source), source);
+    const FluxConfig inferred = infer_flux_config(bfl_transformer_shapes(checkpoint_shapes(source), source), source);
     FluxConfig base = inferred;
     if (s.preset) {  // the file must be the named model; its rotary axes are the preset's
       const FluxConfig expected = flux_preset(*s.preset);
@@ -55,8 +36,7 @@ TransformerSource from_checkpoint(const ModelSettings& s, torch::Dtype dtype, to
       throw ConfigError("config.config.axes_dim: " + source + " has head dim " + std::to_string(inferred.head_dim()) +
                         "; its rotary axes cannot be inferred from weights, give them explicitly");
   }
-  FluxTransformerWeights w = ckpt.gguf ? load_flux_transformer(*ckpt.gguf, explicit_config, dtype, device)
-                                      : load_flux_transformer(*ckpt.safetensors, explicit_config, dtype, device);
+  FluxTransformerWeights w = load_flux_transformer(std::filesystem::path(source), explicit_config, dtype, device);
   TransformerSource out;
   out.config = w.config;
   out.weights = std::move(w.tensors);

@@ -175,6 +175,12 @@ const TensorInfo* File::find(const std::string& name) const {
   return it == index_.end() ? nullptr : &tensors_[it->second];
 }
 
+std::map<std::string, std::vector<int64_t>> File::shapes() const {
+  std::map<std::string, std::vector<int64_t>> out;
+  for (const TensorInfo& t : tensors_) out.emplace(t.name, t.shape);
+  return out;
+}
+
 void File::parse_bytes() {
   Cursor c(base_, size_, name_);
   if (size_ < 4 || std::memcmp(base_, "GGUF", 4) != 0) throw Error(name_ + ": not a GGUF file (no 'GGUF' magic)");

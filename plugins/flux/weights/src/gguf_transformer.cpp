@@ -1,10 +1,12 @@
 // The FLUX transformer from a GGUF file (stable-diffusion.cpp and ComfyUI-GGUF checkpoints): the safetensors
-// loader's layouts, checks and config inference; Q8_0 matrices kept as Q8_0 (q8_0_layout.hpp).
+// loader's layouts, checks and config inference; Q8_0 matrices kept as Q8_0 (q8_0_layout.hpp). And a path of
+// either format, told by the GGUF magic.
 #include <genplug/flux/q8_0_tensors.hpp>
 #include <genplug/flux/weights.hpp>
 #include <genplug/gguf.hpp>
 
 #include <cstring>
+#include <fstream>
 
 #include "transformer_plan.hpp"
 
@@ -39,8 +41,8 @@ Q8Blocks load_blocks(const gguf::TensorInfo& info, torch::Device device) {
   return {b.q.to(device), b.d.to(device)};
 }
 
-// Every part of a merge Q8_0 matrices, or none: only then can the BFL tensor stay Q8_0 (the merges concatenate
-// or swap whole rows, which keeps blocks intact).
+// A merge stays Q8_0 when all its parts are Q8_0 matrices (concatenating or swapping whole rows keeps the blocks
+// intact); otherwise its parts are widened to the model dtype.
 bool all_q8_0_matrices(const gguf::File& file, const KeyMerge& m) {
   for (const auto& name : m.sources) {
     const gguf::TensorInfo* t = file.find(name);
@@ -53,9 +55,7 @@ bool all_q8_0_matrices(const gguf::File& file, const KeyMerge& m) {
 
 FluxTransformerWeights load_flux_transformer(const gguf::File& file, const std::optional<FluxConfig>& explicit_config,
                                              torch::ScalarType dtype, torch::Device device) {
-  ShapeMap shapes;
-  for (const gguf::TensorInfo& t : file.tensors()) shapes.emplace(t.name, t.shape);
-  const TransformerPlan plan = plan_flux_transformer(shapes, explicit_config, file.name());
+  const TransformerPlan plan = plan_flux_transformer(file.shapes(), explicit_config, file.name());
   FluxTransformerWeights out;
   out.keys = plan.keys;
   out.config = plan.config;
@@ -79,12 +79,22 @@ FluxTransformerWeights load_flux_transformer(const gguf::File& file, const std::
 }
 
 bool is_gguf_file(const std::filesystem::path& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return false;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;  // a FIFO or a device could block the read
+  std::ifstream in(path, std::ios::binary);
   char magic[4] = {};
-  const bool gguf = std::fread(magic, 1, 4, f) == 4 && std::memcmp(magic, "GGUF", 4) == 0;
-  std::fclose(f);
-  return gguf;
+  return in.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
+ShapeMap checkpoint_shapes(const std::filesystem::path& path) {
+  return is_gguf_file(path) ? gguf::File::open(path)->shapes() : shapes_of(safetensors::Checkpoint(path));
+}
+
+FluxTransformerWeights load_flux_transformer(const std::filesystem::path& path,
+                                             const std::optional<FluxConfig>& explicit_config,
+                                             torch::ScalarType dtype, torch::Device device) {
+  if (is_gguf_file(path)) return load_flux_transformer(*gguf::File::open(path), explicit_config, dtype, device);
+  return load_flux_transformer(safetensors::Checkpoint(path), explicit_config, dtype, device);
 }
 
 }  // namespace genplug::flux

@@ -65,6 +65,8 @@ class File {
   // In the file's order.
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find(const std::string& name) const;
+  // Every tensor's row-major shape by name.
+  std::map<std::string, std::vector<int64_t>> shapes() const;
   // Metadata strings ("general.architecture", ...); other value types are checked and skipped.
   const std::map<std::string, std::string>& strings() const { return strings_; }
 

@@ -81,7 +81,7 @@ struct WeightReader {
   torch::Tensor borrow(const std::string& name, std::vector<int64_t> shape,
                        std::optional<torch::Dtype> as = std::nullopt) const {
     if (std::optional<Q8Weight> w = q8_0(name, shape)) {
-      torch::NoGradGuard fresh;  // a tensor of its own, not the thread's buffer
+      torch::NoGradGuard no_grad;  // widened into the thread's buffer, then copied out: the caller keeps its own
       return w->widened(torch::kFloat32).to(as.value_or(dtype), /*non_blocking=*/false, /*copy=*/true);
     }
     return stored(name, shape).to(device, as.value_or(dtype)).contiguous();
