@@ -18,6 +18,7 @@
 #include <genplug/safetensors.hpp>
 
 #include "flux_plugin_fixture.hpp"
+#include "gguf_of_safetensors.hpp"
 #include "isa_emulation.hpp"
 #include "temp_dir.hpp"
 
@@ -228,33 +229,12 @@ BOOST_AUTO_TEST_CASE(int8_weights_take_loras_from_their_source) {
   BOOST_TEST(restored == plain, boost::test_tools::per_element());
 }
 
-// The golden weights as a GGUF file of the kind FLUX users download (ComfyUI-GGUF, stable-diffusion.cpp): the
-// matrices whose rows are whole blocks as Q8_0, other matrices F32, vectors F16 and BF16 in turn. Also writes the
-// values the GGUF file holds, in F32 safetensors: the model that file gives is the reference.
-void write_golden_gguf(const std::filesystem::path& gguf_path, const std::filesystem::path& values_path) {
-  const auto bfl = st::File::open(test::golden("flux/flux_tiny_bfl.safetensors"));
-  std::vector<gguf::TensorData> out;
-  for (const st::TensorInfo& t : bfl->tensors()) {
-    const std::vector<float> v = st::to_float32(t);
-    gguf::TensorData d{t.name, gguf::Type::F32, t.shape, {}};
-    if (t.shape.size() == 2 && t.shape[1] % gguf::kQ8Block == 0) {
-      d.type = gguf::Type::Q8_0;
-      d.bytes.resize(gguf::byte_size(d.type, t.shape));
-      gguf::quantize_q8_0(v.data(), int64_t(v.size()), d.bytes.data());
-    } else if (t.shape.size() == 1) {
-      const bool f16 = out.size() % 2 == 0;
-      d.type = f16 ? gguf::Type::F16 : gguf::Type::BF16;
-      for (float x : v) {
-        const uint16_t h = f16 ? st::float_to_f16(x) : st::float_to_bf16(x);
-        d.bytes.push_back(uint8_t(h & 0xff)), d.bytes.push_back(uint8_t(h >> 8));
-      }
-    } else {
-      d.bytes.resize(v.size() * 4);
-      std::memcpy(d.bytes.data(), v.data(), d.bytes.size());
-    }
-    out.push_back(std::move(d));
-  }
-  gguf::write_file(gguf_path, out, {{"general.architecture", "flux"}});
+// A golden weights file as GGUF (gguf_of_safetensors.hpp), and the values the GGUF file holds in F32
+// safetensors when `values_path` is given: the model that file gives is the reference.
+void write_golden_gguf(const std::string& golden_file, const std::filesystem::path& gguf_path,
+                       const std::filesystem::path& values_path = {}, bool narrow_vectors = true) {
+  test::write_gguf_of(*st::File::open(test::golden("flux/" + golden_file)), gguf_path, narrow_vectors);
+  if (values_path.empty()) return;
   const auto written = gguf::File::open(gguf_path);
   std::vector<st::TensorData> values;
   for (const gguf::TensorInfo& t : written->tensors())
@@ -273,7 +253,7 @@ BOOST_AUTO_TEST_CASE(gguf_q8_0_weights_stay_8_bit_and_take_loras) {
   GoldenPlugin g;
   test::TempDir dir("flux-gguf");
   const std::filesystem::path gguf_file = dir.path / "flux_tiny_q8_0.gguf", values = dir.path / "values.safetensors";
-  write_golden_gguf(gguf_file, values);
+  write_golden_gguf("flux_tiny_bfl.safetensors", gguf_file, values);
   const json from_gguf = {{"transformer", gguf_file.string()}};
   const ModelProxy model = g.create("flux_tiny_bfl.safetensors", from_gguf);
   BOOST_TEST(!mapped(gguf_file));
@@ -304,6 +284,22 @@ BOOST_AUTO_TEST_CASE(gguf_q8_0_weights_stay_8_bit_and_take_loras) {
   BOOST_TEST(err_lora < 3e-2);
   BOOST_TEST(swapped == created, boost::test_tools::per_element());
   BOOST_TEST(restored == q8, boost::test_tools::per_element());
+}
+
+// GGUF files with diffusers names: q, k and v (and the single blocks' parts of linear1) are concatenated back as
+// Q8_0 blocks, norm_out's halves swapped as blocks. Quantising works within rows, so this gives the BFL file's
+// Q8_0 weights exactly: the same velocity.
+BOOST_AUTO_TEST_CASE(gguf_diffusers_names_concatenate_q8_0_blocks) {
+  GoldenPlugin g;
+  test::TempDir dir("flux-gguf");
+  write_golden_gguf("flux_tiny_bfl.safetensors", dir.path / "bfl.gguf", {}, false);
+  write_golden_gguf("flux_tiny_diffusers.safetensors", dir.path / "diffusers.gguf", {}, false);
+  const std::vector<float> bfl = g.predict(g.create("", {{"transformer", (dir.path / "bfl.gguf").string()}}), nullptr);
+  const std::vector<float> diffusers =
+      g.predict(g.create("", {{"transformer", (dir.path / "diffusers.gguf").string()}}), nullptr);
+  const double err = test::relative_error(diffusers, bfl);
+  BOOST_TEST_MESSAGE("GGUF Q8_0 diffusers vs BFL names, relative error " << err);
+  BOOST_TEST(err < 1e-6);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -15,6 +15,7 @@
 #include <genplug/safetensors.hpp>
 #include <nlohmann/json.hpp>
 
+#include "gguf_of_safetensors.hpp"
 #include "golden.hpp"
 #include "subprocess.hpp"
 #include "temp_dir.hpp"
@@ -140,22 +141,10 @@ BOOST_AUTO_TEST_CASE(a_corrupt_checkpoint_is_named_with_its_fault) {
 BOOST_AUTO_TEST_CASE(gguf_files_report_types_and_the_golden_config) {
   genplug::test::TempDir dir("inspect");
   const auto bfl = st::File::open(genplug::test::golden("flux/flux_tiny_bfl.safetensors"));
-  std::vector<gguf::TensorData> tensors;
   std::size_t q8 = 0;
-  for (const st::TensorInfo& t : bfl->tensors()) {
-    const std::vector<float> v = st::to_float32(t);
-    gguf::TensorData d{t.name, gguf::Type::F32, t.shape, std::vector<uint8_t>(v.size() * 4)};
-    if (t.shape.size() == 2 && t.shape[1] % gguf::kQ8Block == 0) {
-      d.type = gguf::Type::Q8_0, ++q8;
-      d.bytes.resize(gguf::byte_size(d.type, t.shape));
-      gguf::quantize_q8_0(v.data(), int64_t(v.size()), d.bytes.data());
-    } else {
-      std::memcpy(d.bytes.data(), v.data(), d.bytes.size());
-    }
-    tensors.push_back(std::move(d));
-  }
+  for (const st::TensorInfo& t : bfl->tensors()) q8 += t.shape.size() == 2 && t.shape[1] % gguf::kQ8Block == 0;
   const auto file = dir.path / "flux-q8_0.gguf";
-  gguf::write_file(file, tensors, {{"general.architecture", "flux"}});
+  genplug::test::write_gguf_of(*bfl, file);
   int status = 0;
   const auto j = nlohmann::json::parse(run_cli("inspect --json \"" + file.string() + "\"", &status));
   BOOST_REQUIRE_EQUAL(status, 0);

@@ -6,11 +6,13 @@
 #include <cstring>
 #include <fstream>
 
+#include <genplug/flux/q8_0_layout.hpp>
 #include <genplug/flux/weights.hpp>
 #include <genplug/safetensors.hpp>
 #include <nlohmann/json.hpp>
 
 #include "flux_params.hpp"
+#include "gguf_of_safetensors.hpp"
 #include "golden.hpp"
 
 namespace st = genplug::safetensors;
@@ -202,6 +204,40 @@ BOOST_AUTO_TEST_CASE(load_flux_transformer_gives_identical_weights_from_both_lay
     BOOST_TEST(contains(m, "axes_dim"));
     BOOST_TEST(contains(m, "flux_tiny_bfl.safetensors"));
   }
+}
+
+// GGUF files of both layouts (gguf_of_safetensors.hpp: matrices with whole blocks as Q8_0). Every such BFL matrix
+// stays Q8_0 (q int8 and d f16 under its scale name), those built from diffusers parts too: q/k/v concatenated and
+// norm_out's halves swapped as blocks, which gives the BFL file's blocks exactly. The rest is float32 as stored.
+BOOST_FIXTURE_TEST_CASE(gguf_files_of_both_layouts_keep_q8_0_blocks, Scratch) {
+  const auto config = golden_config();
+  const fs::path bfl_file = dir / "bfl.gguf", diffusers_file = dir / "diffusers.gguf";
+  genplug::test::write_gguf_of(*st::File::open(golden_flux("flux_tiny_bfl.safetensors")), bfl_file);
+  genplug::test::write_gguf_of(*st::File::open(golden_flux("flux_tiny_diffusers.safetensors")), diffusers_file);
+  BOOST_TEST(gf::is_gguf_file(bfl_file));
+  BOOST_TEST(!gf::is_gguf_file(golden_flux("flux_tiny_bfl.safetensors")));
+  const auto a = gf::load_flux_transformer(bfl_file, config, torch::kFloat32, torch::kCPU);
+  const auto b = gf::load_flux_transformer(diffusers_file, config, torch::kFloat32, torch::kCPU);
+  BOOST_TEST((a.keys.layout == gf::TransformerLayout::bfl));
+  BOOST_TEST((b.keys.layout == gf::TransformerLayout::diffusers));
+  BOOST_TEST(gf::checkpoint_shapes(bfl_file) == gf::shapes_of(st::Checkpoint(golden_flux("flux_tiny_bfl.safetensors"))));
+  std::size_t q8 = 0;
+  for (const auto& [name, shape] : gf::expected_flux_shapes(config)) {
+    BOOST_TEST_CONTEXT(name) {
+      const bool blocks = shape.size() == 2 && shape[1] % gf::kQ8BlockValues == 0;
+      const auto scale = a.tensors.find(gf::q8_0_scale_name(name));
+      BOOST_TEST((scale != a.tensors.end()) == blocks);
+      BOOST_TEST((a.tensors.at(name).scalar_type() == (blocks ? torch::kInt8 : torch::kFloat32)));
+      BOOST_TEST(torch::equal(a.tensors.at(name), b.tensors.at(name)));
+      if (blocks) {
+        ++q8;
+        BOOST_TEST((scale->second.scalar_type() == torch::kFloat16));
+        BOOST_TEST(torch::equal(scale->second, b.tensors.at(gf::q8_0_scale_name(name))));
+      }
+    }
+  }
+  BOOST_TEST(a.tensors.size() == b.tensors.size());
+  BOOST_TEST_MESSAGE(q8 << " Q8_0 matrices");
 }
 
 BOOST_AUTO_TEST_CASE(comfy_single_file_with_prefix_and_extra_tensors) {
