@@ -199,6 +199,12 @@ BOOST_AUTO_TEST_CASE(corrupt_headers_are_named) {
   }
   {
     auto b = header(0, 1);
+    put(b, 70000, 8);
+    b.resize(b.size() + 70000, 'k');
+    cases.push_back({"long key", b, "a metadata key of 70000 bytes (at most 65535)"});
+  }
+  {
+    auto b = header(0, 1);
     put_string(b, "x"), put(b, 13, 4);
     cases.push_back({"value type", b, "unknown value type 13"});
   }
@@ -267,7 +273,7 @@ BOOST_AUTO_TEST_CASE(corrupt_headers_are_named) {
     auto b = header(1, 0);
     put_tensor(b, std::string(64, 'n'), {4}, 0, 0);
     pad_and_data(b, 64);
-    cases.push_back({"long name", b, "name of 64 bytes"});
+    cases.push_back({"long name", b, "a tensor name of 64 bytes (at most 63)"});
   }
   for (const Case& c : cases) {
     const std::string m = parse_error(c.bytes);
@@ -275,6 +281,19 @@ BOOST_AUTO_TEST_CASE(corrupt_headers_are_named) {
     BOOST_TEST(contains(m, "hostile.gguf: "));
     BOOST_TEST(contains(m, c.says));
   }
+}
+
+// Metadata strings up to 64 KiB are kept; longer ones and strings inside arrays (a tokenizer's vocabulary) are
+// checked and passed over, never copied.
+BOOST_AUTO_TEST_CASE(long_and_array_strings_are_skipped) {
+  auto b = header(0, 3);
+  put_string(b, "short"), put(b, 8, 4), put_string(b, "kept");
+  put_string(b, "long"), put(b, 8, 4), put_string(b, std::string(70000, 'x'));
+  put_string(b, "vocab"), put(b, 9, 4), put(b, 8, 4), put(b, 2, 8), put_string(b, "a"), put_string(b, "b");
+  const auto f = gguf::File::parse(b, "strings.gguf");
+  BOOST_TEST(f->strings().size() == 1u);
+  BOOST_TEST(f->strings().at("short") == "kept");
+  BOOST_TEST(f->tensors().empty());
 }
 
 BOOST_AUTO_TEST_CASE(open_names_the_missing_file_and_the_writer_checks_sizes) {

@@ -12,6 +12,7 @@
 #include <iterator>
 #include <limits>
 #include <optional>
+#include <utility>
 
 namespace genplug::gguf {
 namespace {
@@ -19,6 +20,8 @@ namespace {
 constexpr std::size_t kMaxNameBytes = 64;  // ggml's GGML_MAX_NAME, terminator included
 constexpr uint32_t kMaxDims = 4;
 constexpr int kMaxArrayDepth = 8;
+constexpr uint64_t kMaxKeyBytes = 65535;       // the format's limit on a key
+constexpr uint64_t kMaxKeptString = 1u << 16;  // longer metadata strings are checked, not kept
 
 // A bounds-checked little-endian cursor over the header.
 class Cursor {
@@ -45,11 +48,18 @@ class Cursor {
   }
   uint32_t u32(const char* what) { return static_cast<uint32_t>(uint(4, what)); }
   uint64_t u64(const char* what) { return uint(8, what); }
-  std::string string(const char* what) {
+  // A string of at most `limit` bytes (longer: an error naming `what`).
+  std::string string(const char* what, uint64_t limit) {
     const uint64_t n = u64(what);
-    if (n > left()) fail(std::string("truncated: ") + what + " of " + std::to_string(n) + " bytes");
+    if (n > limit) fail(std::string(what) + " of " + std::to_string(n) + " bytes (at most " + std::to_string(limit) + ")");
     const uint8_t* p = take(static_cast<std::size_t>(n), what);
     return std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+  }
+  // Passes over a string without copying it; returns its bytes.
+  std::pair<const uint8_t*, uint64_t> skip_string(const char* what) {
+    const uint64_t n = u64(what);
+    if (n > left()) fail(std::string("truncated: ") + what + " of " + std::to_string(n) + " bytes");
+    return {take(static_cast<std::size_t>(n), what), n};
   }
 
  private:
@@ -67,11 +77,16 @@ std::optional<std::size_t> scalar_bytes(uint32_t type) {
   return sizes[type];
 }
 
-// Skips one value of `type`; returns it when it is a string.
+// Skips one value of `type`; returns it when it is a string of at most kMaxKeptString bytes outside arrays (a
+// tokenizer's vocabulary is an array of strings: passed over, never copied).
 std::optional<std::string> read_value(Cursor& c, uint32_t type, const std::string& key, int depth) {
   const auto bytes = scalar_bytes(type);
   if (!bytes) c.fail("metadata '" + key + "' has unknown value type " + std::to_string(type));
-  if (type == 8) return c.string("a metadata string");
+  if (type == 8) {
+    const auto [p, n] = c.skip_string("a metadata string");
+    if (depth > 0 || n > kMaxKeptString) return std::nullopt;
+    return std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+  }
   if (type == 7) {
     if (*c.take(1, "a metadata bool") > 1) c.fail("metadata '" + key + "' is a bool other than 0 or 1");
     return std::nullopt;
@@ -196,7 +211,7 @@ void File::parse_bytes() {
 
   std::map<std::string, bool> keys;
   for (uint64_t i = 0; i < n_kv; ++i) {
-    const std::string key = c.string("a metadata key");
+    const std::string key = c.string("a metadata key", kMaxKeyBytes);
     if (!keys.emplace(key, true).second) c.fail("metadata key '" + key + "' appears twice");
     const uint32_t type = c.u32("a metadata value type");
     if (key == "general.alignment") {
@@ -216,9 +231,8 @@ void File::parse_bytes() {
   std::vector<Raw> raw;
   for (uint64_t i = 0; i < n_tensors; ++i) {
     TensorInfo t;
-    t.name = c.string("a tensor name");
-    if (t.name.empty() || t.name.size() >= kMaxNameBytes)
-      c.fail("tensor " + std::to_string(i) + " has a name of " + std::to_string(t.name.size()) + " bytes (1 to 63)");
+    t.name = c.string("a tensor name", kMaxNameBytes - 1);
+    if (t.name.empty()) c.fail("tensor " + std::to_string(i) + " has an empty name");
     if (index_.count(t.name)) c.fail("tensor '" + t.name + "' appears twice");
     const uint32_t dims = c.u32("a tensor's dimension count");
     if (dims > kMaxDims) c.fail("tensor '" + t.name + "' has " + std::to_string(dims) + " dimensions (at most 4)");
@@ -245,7 +259,9 @@ void File::parse_bytes() {
     tensors_.push_back(std::move(t));
   }
 
+  // A file without tensors needs no data section, nor the padding before it.
   const std::size_t data_start = align_up(c.offset(), alignment_);
+  if (tensors_.empty()) return;
   if (data_start > size_) c.fail("truncated: the data section starts past the end of the file");
   const std::size_t data_size = size_ - data_start;
   std::vector<std::pair<uint64_t, std::size_t>> spans;  // (offset, tensor)

@@ -46,9 +46,10 @@ struct TensorInfo {
 };
 
 // One validated GGUF file, mapped privately. Checks: magic, version 2 or 3, counts bounded by the file size,
-// strings inside the file, known metadata value types (arrays nested at most 8 deep), a power-of-two alignment,
-// unique tensor names, at most 4 dims, non-negative sizes without overflow, a supported type whose rows are
-// whole blocks, offsets aligned, inside the file and not overlapping.
+// strings inside the file (keys up to 65 535 bytes, tensor names 1 to 63), unique keys, known metadata value types
+// (arrays nested at most 8 deep), a power-of-two alignment, unique tensor names, at most 4 dims, sizes no larger
+// than the file, a supported type whose rows are whole blocks, offsets aligned, inside the file and not
+// overlapping. Nothing is allocated in proportion to a length the file claims before it is checked.
 class File {
  public:
   static std::shared_ptr<const File> open(const std::filesystem::path& path);
@@ -67,7 +68,8 @@ class File {
   const TensorInfo* find(const std::string& name) const;
   // Every tensor's row-major shape by name.
   std::map<std::string, std::vector<int64_t>> shapes() const;
-  // Metadata strings ("general.architecture", ...); other value types are checked and skipped.
+  // Metadata strings ("general.architecture", ...) up to 64 KiB; longer ones, arrays and other value types are
+  // checked and skipped.
   const std::map<std::string, std::string>& strings() const { return strings_; }
 
  private:
