@@ -52,4 +52,11 @@ template <class Item> void run_items(int threads, int64_t count, Item&& item) {
   run_on_threads(int(std::min<int64_t>(threads, count)), work);
 }
 
+// f(begin, end) over [0, total) split into equal runs, one per thread: kernel_threads() of them, fewer where a
+// run would be shorter than `least` (work too small to be worth a thread).
+template <class Run> void run_parts(int64_t total, int64_t least, Run&& f) {
+  const int threads = int(std::clamp<int64_t>(total / std::max<int64_t>(least, 1), 1, kernel_threads()));
+  run_items(threads, threads, [&](int64_t part) { f(total * part / threads, total * (part + 1) / threads); });
+}
+
 }  // namespace genplug::flux

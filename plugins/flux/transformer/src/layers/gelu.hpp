@@ -24,18 +24,15 @@ inline void gelu_tanh_into(const torch::Tensor& x, torch::Tensor out) {
   torch::Tensor o2 = out.view({-1, cols});
   TORCH_CHECK(x2.stride(1) == 1 && o2.stride(1) == 1, "gelu_tanh_into: rows must be contiguous");
   const int64_t rows = x2.size(0), per_thread = int64_t(1) << 16;
-  const int threads = int(std::clamp<int64_t>(rows * cols / per_thread, 1, kernel_threads()));
   const SimdLevel simd = simd_level();
   const float* in = x2.data_ptr<float>();
   float* res = o2.data_ptr<float>();
   const int64_t in_stride = x2.stride(0), out_stride = o2.stride(0);
-  auto rows_of = [&](int64_t part) {  // the part-th of `threads` equal runs of rows
-    const int64_t begin = rows * part / threads, end = rows * (part + 1) / threads;
+  run_parts(rows, per_thread / std::max<int64_t>(cols, 1), [&](int64_t begin, int64_t end) {  // runs of rows
     if (in_stride == cols && out_stride == cols)  // one span
       return gelu_tanh(simd, in + begin * cols, res + begin * cols, (end - begin) * cols);
     for (int64_t r = begin; r < end; ++r) gelu_tanh(simd, in + r * in_stride, res + r * out_stride, cols);
-  };
-  run_items(threads, threads, rows_of);
+  });
 }
 
 // GELU(approximate="tanh").

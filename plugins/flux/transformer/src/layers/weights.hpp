@@ -11,7 +11,7 @@
 #include <genplug/flux/transformer.hpp>
 #include <genplug/plugin.hpp>
 
-#include "../q8_0_widen.hpp"
+#include "../weight_widening.hpp"
 #include "../worker_threads.hpp"
 
 namespace genplug::flux::layers {
@@ -34,19 +34,33 @@ inline torch::Tensor widening_buffer(const torch::Tensor& like, torch::ScalarTyp
   return buffer.narrow(0, 0, like.numel()).view(like.sizes());
 }
 
+// Runs of at least 128 Ki values per thread for the widening kernels (weight_widening.hpp).
+constexpr int64_t kWideningRun = int64_t(1) << 17;
+
 // `w` in dtype `to`. A narrower weight (bf16 or f16 kept for memory, f32 compute: CPUs without fast bf16
-// products) is widened into the thread's buffer (without autograd recording; a recorded forward takes the
-// differentiable conversion).
+// products; int8 per row) is widened into the thread's buffer (without autograd recording; a recorded forward
+// takes the differentiable conversion). bf16 and int8 into float32 on the CPU by the vectorised kernels over
+// kernel_threads(); other pairs by libtorch's copy.
 inline torch::Tensor widened(const torch::Tensor& w, torch::ScalarType to) {
   if (w.scalar_type() == to) return w;
   if (torch::GradMode::is_enabled()) return w.to(to);
-  return widening_buffer(w, to).copy_(w);
+  torch::Tensor out = widening_buffer(w, to);
+  const bool bf16 = w.scalar_type() == torch::kBFloat16, int8 = w.scalar_type() == torch::kInt8;
+  if (!(bf16 || int8) || to != torch::kFloat32 || !w.device().is_cpu() || !w.is_contiguous()) return out.copy_(w);
+  const SimdLevel simd = simd_level();
+  float* o = out.data_ptr<float>();
+  const void* in = w.data_ptr();
+  run_parts(w.numel(), kWideningRun, [&](int64_t begin, int64_t end) {
+    if (bf16) return widen_bf16(simd, static_cast<const uint16_t*>(in) + begin, o + begin, end - begin);
+    widen_int8(simd, static_cast<const int8_t*>(in) + begin, o + begin, end - begin);
+  });
+  return out;
 }
 
 // GGUF Q8_0 weights (q8_0_layout.hpp), kept as the file has them: q int8 [out, in], d float16 [out, in / 32].
 // Widened per layer like the narrow weights: W = q * d, exact in float32, then rounded to `to` if narrower. On the
-// CPU into the thread's buffer by the vectorised kernel (q8_0_widen.hpp), over kernel_threads() in runs of at
-// least 128 Ki values: one pass, where libtorch's conversion and scaling take two.
+// CPU into the thread's buffer by the vectorised kernel (weight_widening.hpp) over kernel_threads(): one pass,
+// where libtorch's conversion and scaling take two.
 struct Q8Weight {
   torch::Tensor q, d;
   torch::Tensor widened(torch::ScalarType to) const {
@@ -55,14 +69,11 @@ struct Q8Weight {
     if (torch::GradMode::is_enabled() || to != torch::kFloat32 || !q.device().is_cpu())
       return (q.to(torch::kFloat32).view({rows, blocks, kQ8BlockValues}) * scale.unsqueeze(-1)).view(q.sizes()).to(to);
     torch::Tensor w = widening_buffer(q, torch::kFloat32);
-    const int64_t total = scale.numel(), per_thread = int64_t(1) << 12;
-    const int threads = int(std::clamp<int64_t>(total / per_thread, 1, kernel_threads()));
     const SimdLevel simd = simd_level();
     const int8_t* qp = q.data_ptr<int8_t>();
     const float* dp = scale.data_ptr<float>();
     float* out = w.data_ptr<float>();
-    run_items(threads, threads, [&](int64_t part) {  // the part-th of `threads` equal runs of blocks
-      const int64_t begin = total * part / threads, end = total * (part + 1) / threads;
+    run_parts(scale.numel(), kWideningRun / kQ8BlockValues, [&](int64_t begin, int64_t end) {  // runs of blocks
       widen_q8_0(simd, qp + begin * kQ8BlockValues, dp + begin, out + begin * kQ8BlockValues, end - begin);
     });
     return w;

@@ -1,0 +1,93 @@
+// Narrow weights widened for a product (weight_widening.hpp, and widened() / Q8Weight in layers/weights.hpp): the
+// kernels at every vector instruction set this CPU runs give the exact values (an 8-bit integer times a float16
+// scale, an 8-bit integer, a bfloat16 are all float32 values, so there is no rounding to bound), and the layers'
+// threaded paths give libtorch's conversion bit for bit on 1, 2 and 3 threads.
+#define BOOST_TEST_MODULE weight_widening
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include <genplug/flux/blas_threads.hpp>
+
+#include "layers/weights.hpp"
+#include "weight_widening.hpp"
+#include "simd_levels_here.hpp"
+
+using namespace genplug::flux;
+
+BOOST_AUTO_TEST_CASE(the_kernel_is_q_times_d_at_every_level) {
+  const int64_t blocks = 37;
+  std::vector<int8_t> q(static_cast<size_t>(blocks * 32));
+  std::vector<float> d(static_cast<size_t>(blocks));
+  for (size_t i = 0; i < q.size(); ++i) q[i] = int8_t(int(i * 37 % 255) - 127);  // -127 ... 127, every value
+  q[5] = -128;                                                                     // ggml never writes it; still exact
+  for (size_t b = 0; b < d.size(); ++b) d[b] = std::ldexp(1.0f + float(b % 1024) / 1024.0f, int(b % 40) - 30);
+  d[3] = 0.0f;
+  for (SimdLevel s : genplug::test::simd_levels_here()) {
+    for (int64_t n : {blocks, int64_t(1), int64_t(2)}) {
+      std::vector<float> out(size_t(n * 32), -1.0f);
+      widen_q8_0(s, q.data(), d.data(), out.data(), n);
+      int wrong = 0;
+      for (int64_t i = 0; i < n * 32; ++i) wrong += out[size_t(i)] != float(q[size_t(i)]) * d[size_t(i / 32)];
+      BOOST_TEST(wrong == 0, simd_level_name(s) << ", " << n << " blocks: " << wrong << " values differ");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(int8_and_bf16_kernels_are_exact_at_every_level) {
+  std::vector<int8_t> q;
+  for (int v = -128; v < 128; ++v) q.push_back(int8_t(v));
+  std::vector<uint16_t> bf16;  // every sign, exponent and a spread of mantissas: zeros, subnormals, inf, NaN
+  for (uint32_t bits = 0; bits < 0x10000; bits += 7) bf16.push_back(uint16_t(bits));
+  for (SimdLevel s : genplug::test::simd_levels_here()) {
+    for (size_t n : {q.size(), size_t(1), size_t(5), size_t(17), size_t(33)}) {  // ragged ends of every width
+      std::vector<float> out(n, -1.0f);
+      widen_int8(s, q.data(), out.data(), int64_t(n));
+      int wrong = 0;
+      for (size_t i = 0; i < n; ++i) wrong += out[i] != float(q[i]);
+      BOOST_TEST(wrong == 0, simd_level_name(s) << ", int8, " << n << " values");
+    }
+    for (size_t n : {bf16.size(), size_t(3), size_t(31)}) {
+      std::vector<float> out(n, -1.0f);
+      widen_bf16(s, bf16.data(), out.data(), int64_t(n));
+      int wrong = 0;
+      for (size_t i = 0; i < n; ++i) {
+        uint32_t bits;
+        std::memcpy(&bits, &out[i], 4);
+        wrong += bits != uint32_t(bf16[i]) << 16;  // bit for bit, NaN payloads included
+      }
+      BOOST_TEST(wrong == 0, simd_level_name(s) << ", bf16, " << n << " values");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_layer_widens_like_libtorch_on_any_thread_count) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(3);
+  const int64_t rows = 300, cols = 4096;  // 38 400 blocks: split over the threads asked for
+  const layers::Q8Weight w{torch::randint(-127, 128, {rows, cols}, torch::kInt8),
+                           (torch::rand({rows, cols / 32}) * 1e-2).to(torch::kFloat16)};
+  const torch::Tensor expected =
+      (w.q.to(torch::kFloat32).view({rows, cols / 32, 32}) * w.d.to(torch::kFloat32).unsqueeze(-1)).view({rows, cols});
+  const int pool = openblas_threads();
+  for (int threads : {1, 2, 3}) {
+    set_openblas_threads(threads);
+    BOOST_TEST(torch::equal(w.widened(torch::kFloat32), expected), threads << " threads");
+  }
+  // Other dtypes and recorded forwards take libtorch's conversion: the same values, rounded once.
+  BOOST_TEST(torch::equal(w.widened(torch::kBFloat16), expected.to(torch::kBFloat16)));
+  // int8 and bf16 weights (widened()): 1 000 003 values, ragged against the threads' runs.
+  const torch::Tensor i8 = torch::randint(-128, 128, {1000003}, torch::kInt8);
+  const torch::Tensor b16 = torch::randn({1000003}).to(torch::kBFloat16);
+  for (int threads : {1, 2, 3}) {
+    set_openblas_threads(threads);
+    BOOST_TEST(torch::equal(layers::widened(i8, torch::kFloat32), i8.to(torch::kFloat32)), threads << " threads");
+    BOOST_TEST(torch::equal(layers::widened(b16, torch::kFloat32), b16.to(torch::kFloat32)), threads << " threads");
+  }
+  set_openblas_threads(pool);
+  // f16 takes libtorch's copy.
+  const torch::Tensor f16 = torch::randn({1000}).to(torch::kFloat16);
+  BOOST_TEST(torch::equal(layers::widened(f16, torch::kFloat32), f16.to(torch::kFloat32)));
+}
