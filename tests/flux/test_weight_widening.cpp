@@ -1,7 +1,7 @@
 // Narrow weights widened for a product (weight_widening.hpp, and widened() / Q8Weight in layers/weights.hpp): the
 // kernels at every vector instruction set this CPU runs give the exact values (an 8-bit integer times a float16
-// scale, an 8-bit integer, a bfloat16 are all float32 values, so there is no rounding to bound), and the layers'
-// threaded paths give libtorch's conversion bit for bit on 1, 2 and 3 threads.
+// scale, an 8-bit integer, a bfloat16, a float16 are all float32 values, so there is no rounding to bound), and
+// the layers' threaded paths give libtorch's conversion bit for bit on 1, 2 and 3 threads.
 #define BOOST_TEST_MODULE weight_widening
 #include <boost/test/unit_test.hpp>
 
@@ -60,6 +60,21 @@ BOOST_AUTO_TEST_CASE(int8_and_bf16_kernels_are_exact_at_every_level) {
       }
       BOOST_TEST(wrong == 0, simd_level_name(s) << ", bf16, " << n << " values");
     }
+    // Every float16 bit pattern against libtorch's conversion (NaNs: NaN, either way).
+    std::vector<uint16_t> all(0x10000);
+    for (uint32_t bits = 0; bits < 0x10000; ++bits) all[bits] = uint16_t(bits);
+    const torch::Tensor expected =
+        torch::from_blob(all.data(), {0x10000}, torch::kInt16).clone().view(torch::kFloat16).to(torch::kFloat32);
+    for (size_t n : {all.size(), size_t(9), size_t(23)}) {
+      std::vector<float> out(n, -1.0f);
+      widen_f16(s, all.data(), out.data(), int64_t(n));
+      int wrong = 0;
+      for (size_t i = 0; i < n; ++i) {
+        const float e = expected[int64_t(i)].item<float>();
+        wrong += std::isnan(e) ? !std::isnan(out[i]) : out[i] != e || std::signbit(out[i]) != std::signbit(e);
+      }
+      BOOST_TEST(wrong == 0, simd_level_name(s) << ", f16, " << n << " values");
+    }
   }
 }
 
@@ -86,8 +101,10 @@ BOOST_AUTO_TEST_CASE(the_layer_widens_like_libtorch_on_any_thread_count) {
     BOOST_TEST(torch::equal(layers::widened(i8, torch::kFloat32), i8.to(torch::kFloat32)), threads << " threads");
     BOOST_TEST(torch::equal(layers::widened(b16, torch::kFloat32), b16.to(torch::kFloat32)), threads << " threads");
   }
+  const torch::Tensor f16 = torch::randn({1000003}).to(torch::kFloat16);
+  for (int threads : {1, 2, 3}) {
+    set_openblas_threads(threads);
+    BOOST_TEST(torch::equal(layers::widened(f16, torch::kFloat32), f16.to(torch::kFloat32)), threads << " threads");
+  }
   set_openblas_threads(pool);
-  // f16 takes libtorch's copy.
-  const torch::Tensor f16 = torch::randn({1000}).to(torch::kFloat16);
-  BOOST_TEST(torch::equal(layers::widened(f16, torch::kFloat32), f16.to(torch::kFloat32)));
 }

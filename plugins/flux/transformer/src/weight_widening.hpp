@@ -1,5 +1,5 @@
 // Narrow weights widened to float32 for a product, vectorised for the CPU it runs on: GGUF's Q8_0 blocks, 8-bit
-// integers, bfloat16. No tensor library: plain spans, so the kernels are testable alone. Every result is exact
+// integers, bfloat16, float16. No tensor library: plain spans, so the kernels are testable alone. Every result is exact
 // (each narrow value, and each 8-bit integer times a float16 scale, is a float32 value).
 #pragma once
 #include <cstdint>
@@ -17,5 +17,9 @@ void widen_int8(SimdLevel level, const int8_t* q, float* out, int64_t n);
 
 // out[i] = x[i] for n bfloat16 values given as their bits: the bits shifted into a float32's upper half.
 void widen_bf16(SimdLevel level, const uint16_t* x, float* out, int64_t n);
+
+// out[i] = x[i] for n float16 values given as their bits (F16C's conversion: every CPU with AVX2 and FMA has it;
+// the baseline converts by bit manipulation).
+void widen_f16(SimdLevel level, const uint16_t* x, float* out, int64_t n);
 
 }  // namespace genplug::flux
