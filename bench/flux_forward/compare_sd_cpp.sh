@@ -14,11 +14,12 @@
 #                                        [--steps 3] [--threads 2] [--dir DIR] [flux_forward flags...]
 #
 # BIN: flux_forward (default build/bin/flux_forward). sd.cpp is --sd, else `sd` on PATH; it needs its other
-# components, e.g. --sd-args "--vae ae.safetensors --clip_l clip_l.safetensors --t5xxl t5xxl_q8_0.gguf". Without it
-# genplug alone is timed and the script says so. --dir keeps the checkpoint (default: a temporary folder). Further
-# flags go to flux_forward (e.g. another shape: --hidden 64 --heads 2 ...; the peer shape is then not used). Both
-# programs take OpenBLAS's pool from the environment (OPENBLAS_NUM_THREADS; unset: a thread per core); sd.cpp gets
-# --threads. Nothing is downloaded. Run it on an idle machine.
+# components, e.g. --sd-args "--vae ae.safetensors --clip_l clip_l.safetensors --t5xxl t5xxl_q8_0.gguf". Without
+# it genplug alone is timed and the script says so. --dir keeps the checkpoint (default: a temporary folder; a
+# file already there is used as it is). Further flags go to flux_forward (e.g. another shape: --hidden 64
+# --heads 2 ...; the peer shape is then not used). Both programs take OpenBLAS's pool from the environment
+# (OPENBLAS_NUM_THREADS; unset: a thread per core); sd.cpp gets --threads. Nothing is downloaded. Run it on an
+# idle machine.
 set -eu
 
 BIN=build/bin/flux_forward
@@ -45,7 +46,7 @@ while [ $# -gt 0 ]; do
     --steps) STEPS=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --dir) DIR=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) PASS="$PASS $1"; shift ;;
   esac
 done
@@ -98,7 +99,8 @@ fi
 i=1
 while [ "$i" -le "$RUNS" ]; do
   # shellcheck disable=SC2086
-  measured "$TMP/genplug.$i" "$BIN" --weights "$CKPT" $SHAPE $PASS $TOKENS --repeat "$STEPS"
+  measured "$TMP/genplug.$i" "$BIN" --weights "$CKPT" $SHAPE $PASS $TOKENS --repeat "$STEPS" ||
+    { sed "s/^/genplug: /" "$TMP/genplug.$i" >&2; echo "compare_sd_cpp.sh: flux_forward failed" >&2; exit 1; }
   sed "s/^/genplug: /" "$TMP/genplug.$i" >&2
   if [ -n "$SD" ]; then
     # shellcheck disable=SC2086
