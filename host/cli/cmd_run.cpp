@@ -81,7 +81,7 @@ void run(const Options& o, const Globals& g) {
     shard = chosen_shard(o);
   } catch (const host::HostError& e) {
     const host::HostError reported = with_signal_code(e);
-    if (machine) jsonl.error(nullptr, reported.exit_code(), reported.what());  // a monitor sees why nothing started
+    if (machine) jsonl.error(std::nullopt, reported.exit_code(), reported.what());  // a monitor sees why nothing started
     throw reported;
   }
   manifest.jobs = host::select_shard(manifest.jobs, shard);
@@ -115,13 +115,14 @@ void run(const Options& o, const Globals& g) {
     po.log = [&display](int32_t severity, const std::string& m) { display.log(severity, m); };
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const host::Job* current = nullptr;
+  // The item being rendered, copied: when an error unwinds the pipeline (which owns the jobs), it is reported.
+  std::optional<ProgressJsonl::Item> current;
   try {
     if (machine) jsonl.start(manifest.jobs.size(), shard_text(shard));
     host::Pipeline pipeline(std::move(manifest), std::move(po));
     size_t rendered = 0, skipped = 0;
     for (const host::Job& job : pipeline.manifest().jobs) {
-      current = &job;
+      current = ProgressJsonl::Item{job.index, job.output.string()};
       if (machine) jsonl.item_start(job);
       const host::JobResult r = pipeline.run(job);
       (r.skipped ? skipped : rendered) += 1;

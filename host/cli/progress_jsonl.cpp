@@ -50,10 +50,10 @@ void ProgressJsonl::item_done(const host::Job& job, const host::JobResult& r) {
         {"seconds", r.seconds}});
 }
 
-void ProgressJsonl::error(const host::Job* job, int exit_code, const std::string& message) {
+void ProgressJsonl::error(const std::optional<Item>& item, int exit_code, const std::string& message) {
   std::lock_guard<std::mutex> lock(mutex_);
   nlohmann::json e = {{"event", "error"}, {"exit_code", exit_code}, {"message", message}};
-  if (job) e["index"] = job->index, e["output"] = job->output.string();
+  if (item) e["index"] = item->index, e["output"] = item->output;
   emit(e);
 }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -21,7 +22,13 @@ class ProgressJsonl {
   // {"event": "step", "index", "evaluation", "evaluations", "seconds_per_evaluation", "eta_seconds"}
   void update(const host::Progress& p);
   void item_done(const host::Job& job, const host::JobResult& r);  // "item_done" or "skipped"
-  void error(const host::Job* job, int exit_code, const std::string& message);
+  // {"event": "error", "exit_code", "message"} and, when it happened in a work item, its "index" and "output".
+  // The item is a copy: the job it came from may be gone by the time the error is reported.
+  struct Item {
+    size_t index = 0;
+    std::string output;
+  };
+  void error(const std::optional<Item>& item, int exit_code, const std::string& message);
   void done(size_t rendered, size_t skipped, double seconds);
   void log(int32_t severity, const std::string& message);  // stderr, as text
 

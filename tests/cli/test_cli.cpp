@@ -300,6 +300,29 @@ BOOST_AUTO_TEST_CASE(sigterm_during_sampling_exits_143_and_leaves_no_file) {
   BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"});
 }
 
+// With machine-readable progress the error event names the item that was cancelled: its index and output, copied
+// before the pipeline that owned the job unwound (they were read from freed memory before).
+BOOST_AUTO_TEST_CASE(sigterm_with_jsonl_progress_reports_the_cancelled_item) {
+  TempDir d;
+  const fs::path out = d.path / "out.exr";
+  const fs::path mp = write(d.path / "m.json", tiny_manifest(out, 200));
+  auto r = run_process({kGenplug, "run", mp.string(), "--progress", "jsonl"},
+                       [](const std::string& out) { return contains(out, "\"evaluation\":2,"); }, SIGTERM, true);
+  BOOST_TEST(r.exit_code == 143, r.err);
+  nlohmann::json error;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    const auto event = nlohmann::json::parse(line);  // every line is JSON
+    if (event.at("event") == "error") error = event;
+  }
+  BOOST_TEST_REQUIRE(error.is_object(), r.out);
+  BOOST_TEST(error.at("exit_code") == 143);
+  BOOST_TEST(error.at("index") == 0);
+  BOOST_TEST(error.at("output") == out.string());
+  BOOST_TEST(contains(error.at("message").get<std::string>(), "cancelled"));
+  BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"});
+}
+
 // Resume reads every pixel back: a damaged render of the item is rendered again, not skipped; settings that
 // mean the same render ("64.0" for 64, a default written out) are the same item.
 BOOST_AUTO_TEST_CASE(resume_renders_damaged_outputs_again_and_knows_equal_settings) {

@@ -17,10 +17,11 @@ struct ProcessResult {
   std::string out, err;
 };
 
-// Runs argv[0] with argv; `on_stderr` sees stderr as it grows and may return true once to send `signal`.
+// Runs argv[0] with argv; `on_stderr` sees stderr as it grows (stdout with `watch_stdout`) and may return true
+// once to send `signal`.
 inline ProcessResult run_process(const std::vector<std::string>& argv,
                                  std::function<bool(const std::string& err_so_far)> on_stderr = nullptr,
-                                 int signal = SIGINT) {
+                                 int signal = SIGINT, bool watch_stdout = false) {
   int out_pipe[2], err_pipe[2];
   if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) return {};
   const pid_t pid = fork();
@@ -54,7 +55,7 @@ inline ProcessResult run_process(const std::vector<std::string>& argv,
         continue;
       }
       (i == 0 ? r.out : r.err).append(buf, size_t(n));
-      if (i == 1 && on_stderr && !signalled && on_stderr(r.err)) {
+      if (i == (watch_stdout ? 0 : 1) && on_stderr && !signalled && on_stderr(watch_stdout ? r.out : r.err)) {
         kill(pid, signal);
         signalled = true;
       }
