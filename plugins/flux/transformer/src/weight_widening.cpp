@@ -33,12 +33,6 @@ template <int W> GENPLUG_LANES_INLINE void q8_0_span(const int8_t* q, const floa
   }
 }
 
-template <int W> GENPLUG_LANES_INLINE void int8_span(const int8_t* q, float* out, int64_t n) {
-  int64_t i = 0;
-  for (; i + W <= n; i += W) store<W>(out + i, __builtin_convertvector((load_narrow<int8_t, W>(q + i)), F<W>));
-  for (; i < n; ++i) out[i] = float(q[i]);
-}
-
 template <int W> GENPLUG_LANES_INLINE void bf16_span(const uint16_t* x, float* out, int64_t n) {
   int64_t i = 0;
   for (; i + W <= n; i += W) {
@@ -93,7 +87,6 @@ void f16_span_baseline(const uint16_t* x, float* out, int64_t n) {
   __attribute__((target("avx2"))) void name##_avx2 params { name<8> args; }           \
   void name##_baseline params { name<4> args; }
 GENPLUG_WIDENING_LEVELS(q8_0_span, (const int8_t* q, const float* d, float* out, int64_t n), (q, d, out, n))
-GENPLUG_WIDENING_LEVELS(int8_span, (const int8_t* q, float* out, int64_t n), (q, out, n))
 GENPLUG_WIDENING_LEVELS(bf16_span, (const uint16_t* x, float* out, int64_t n), (x, out, n))
 #undef GENPLUG_WIDENING_LEVELS
 
@@ -104,14 +97,6 @@ void widen_q8_0(SimdLevel level, const int8_t* q, const float* d, float* out, in
     case SimdLevel::avx512: return q8_0_span_avx512(q, d, out, blocks);
     case SimdLevel::avx2: return q8_0_span_avx2(q, d, out, blocks);
     case SimdLevel::baseline: return q8_0_span_baseline(q, d, out, blocks);
-  }
-}
-
-void widen_int8(SimdLevel level, const int8_t* q, float* out, int64_t n) {
-  switch (level) {
-    case SimdLevel::avx512: return int8_span_avx512(q, out, n);
-    case SimdLevel::avx2: return int8_span_avx2(q, out, n);
-    case SimdLevel::baseline: return int8_span_baseline(q, out, n);
   }
 }
 

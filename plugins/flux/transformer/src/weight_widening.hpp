@@ -1,5 +1,5 @@
-// Narrow weights widened to float32 for a product, vectorised for the CPU it runs on: GGUF's Q8_0 blocks, 8-bit
-// integers, bfloat16, float16. No tensor library: plain spans, so the kernels are testable alone. Every result is exact
+// Narrow weights widened to float32 for a product, vectorised for the CPU it runs on: GGUF's Q8_0 blocks, bfloat16,
+// float16. No tensor library: plain spans, so the kernels are testable alone. Every result is exact
 // (each narrow value, and each 8-bit integer times a float16 scale, is a float32 value).
 #pragma once
 #include <cstdint>
@@ -11,9 +11,6 @@ namespace genplug::flux {
 // out[32 b + j] = q[32 b + j] * d[b] for `blocks` blocks of 32 (j < 32): a row-major [rows, cols] Q8_0 matrix,
 // cols a multiple of 32, has its blocks one after the other. d holds the float16 scales as float32.
 void widen_q8_0(SimdLevel level, const int8_t* q, const float* d, float* out, int64_t blocks);
-
-// out[i] = q[i] for n 8-bit integers (the int8 per-row weights; their row scales are applied to the product).
-void widen_int8(SimdLevel level, const int8_t* q, float* out, int64_t n);
 
 // out[i] = x[i] for n bfloat16 values given as their bits: the bits shifted into a float32's upper half.
 void widen_bf16(SimdLevel level, const uint16_t* x, float* out, int64_t n);

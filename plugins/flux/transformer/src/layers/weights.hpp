@@ -39,22 +39,22 @@ constexpr int64_t kWideningRun = int64_t(1) << 17;
 
 // `w` in dtype `to`. A narrower weight (bf16 or f16 kept for memory, f32 compute: CPUs without fast bf16
 // products; int8 per row) is widened into the thread's buffer (without autograd recording; a recorded forward
-// takes the differentiable conversion). bf16, f16 and int8 into float32 on the CPU by the vectorised kernels over
-// kernel_threads(); other pairs by libtorch's copy.
+// takes the differentiable conversion). bf16 and f16 into float32 on the CPU by the vectorised kernels over
+// kernel_threads(); other pairs (int8 per row among them) by libtorch's copy.
 inline torch::Tensor widened(const torch::Tensor& w, torch::ScalarType to) {
   if (w.scalar_type() == to) return w;
   if (torch::GradMode::is_enabled()) return w.to(to);
   torch::Tensor out = widening_buffer(w, to);
   const torch::ScalarType from = w.scalar_type();
-  const bool own = from == torch::kBFloat16 || from == torch::kFloat16 || from == torch::kInt8;
+  // int8 stays with libtorch's copy: the kernel measured no faster there (docs/performance.md).
+  const bool own = from == torch::kBFloat16 || from == torch::kFloat16;
   if (!own || to != torch::kFloat32 || !w.device().is_cpu() || !w.is_contiguous()) return out.copy_(w);
   const SimdLevel simd = simd_level();
   float* o = out.data_ptr<float>();
   const auto* halves = static_cast<const uint16_t*>(w.data_ptr());
   run_parts(w.numel(), kWideningRun, [&](int64_t begin, int64_t end) {
     if (from == torch::kBFloat16) return widen_bf16(simd, halves + begin, o + begin, end - begin);
-    if (from == torch::kFloat16) return widen_f16(simd, halves + begin, o + begin, end - begin);
-    widen_int8(simd, w.data_ptr<int8_t>() + begin, o + begin, end - begin);
+    widen_f16(simd, halves + begin, o + begin, end - begin);
   });
   return out;
 }
