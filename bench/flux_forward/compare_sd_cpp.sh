@@ -8,7 +8,8 @@
 #   sd.cpp   sd --diffusion-model FILE --steps N --cfg-scale 1 (one evaluation per step): its "sampling completed,
 #            taking T s" divided by N.
 # Prints each side's best s/step and peak RSS (VmHWM, polled), and sd.cpp / genplug (the issue asks >= 1.2 at equal
-# weight memory). sd.cpp's peak includes its text encoders and VAE: give it small ones.
+# weight memory). genplug's peak counts from the built model (flux_forward resets the kernel's peak there, so
+# loading is not in it); sd.cpp's includes loading, its text encoders and VAE: give it small ones.
 #
 #   bench/flux_forward/compare_sd_cpp.sh [BIN] [--sd PATH] [--sd-args "ARGS"] [--weights q8_0|f32] [--runs 2]
 #                                        [--steps 3] [--threads 2] [--dir DIR] [flux_forward flags...]
@@ -46,7 +47,7 @@ while [ $# -gt 0 ]; do
     --steps) STEPS=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --dir) DIR=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) PASS="$PASS $1"; shift ;;
   esac
 done
@@ -131,7 +132,7 @@ for path in sorted(glob.glob(os.path.join(tmp, "sd.*"))):
         sys.exit("compare_sd_cpp.sh: no 'sampling completed, taking T s' in sd.cpp's output")
     sd.append((float(m.group(1)) / steps, peak_mb(text)))
 g = min(genplug)
-print(f"weights: {weights}; s/step best of {runs}; peak RSS of the whole process")
+print(f"weights: {weights}; s/step best of {runs}; peak RSS (genplug: since the model was built)")
 print(f"{'engine':<10} {'s/step':>8} {'peak RSS MB':>12} {'weights kept MB':>16}")
 print(f"{'genplug':<10} {g[0]:8.2f} {g[1]:12.0f} {g[2]:16.1f}")
 result = {"weights": weights, "genplug_s_per_step": g[0], "genplug_peak_rss_mb": g[1]}
