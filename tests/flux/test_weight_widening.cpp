@@ -18,19 +18,23 @@
 using namespace genplug::flux;
 
 BOOST_AUTO_TEST_CASE(the_kernel_is_q_times_d_at_every_level) {
-  const int64_t blocks = 37;
+  const int64_t blocks = 301;
   std::vector<int8_t> q(static_cast<size_t>(blocks * 32));
-  std::vector<float> d(static_cast<size_t>(blocks));
+  std::vector<uint16_t> d(static_cast<size_t>(blocks));  // float16 bits: normal, subnormal, zero, both signs
   for (size_t i = 0; i < q.size(); ++i) q[i] = int8_t(int(i * 37 % 255) - 127);  // -127 ... 127, every value
   q[5] = -128;                                                                     // ggml never writes it; still exact
-  for (size_t b = 0; b < d.size(); ++b) d[b] = std::ldexp(1.0f + float(b % 1024) / 1024.0f, int(b % 40) - 30);
-  d[3] = 0.0f;
+  for (size_t b = 0; b < d.size(); ++b) d[b] = uint16_t((b * 1777) % 0x7c00 | (b % 3 == 0 ? 0x8000 : 0));
+  d[3] = 0, d[4] = 1, d[6] = 0x03ff;
+  // The scales' values by libtorch's conversion: the reference is independent of the kernel's own.
+  const torch::Tensor scales =
+      torch::from_blob(d.data(), {blocks}, torch::kInt16).clone().view(torch::kFloat16).to(torch::kFloat32);
   for (SimdLevel s : genplug::test::simd_levels_here()) {
     for (int64_t n : {blocks, int64_t(1), int64_t(2)}) {
       std::vector<float> out(size_t(n * 32), -1.0f);
       widen_q8_0(s, q.data(), d.data(), out.data(), n);
       int wrong = 0;
-      for (int64_t i = 0; i < n * 32; ++i) wrong += out[size_t(i)] != float(q[size_t(i)]) * d[size_t(i / 32)];
+      for (int64_t i = 0; i < n * 32; ++i)
+        wrong += out[size_t(i)] != float(q[size_t(i)]) * scales[i / 32].item<float>();
       BOOST_TEST(wrong == 0, simd_level_name(s) << ", " << n << " blocks: " << wrong << " values differ");
     }
   }

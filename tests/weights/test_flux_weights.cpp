@@ -214,8 +214,8 @@ BOOST_FIXTURE_TEST_CASE(gguf_files_of_both_layouts_keep_q8_0_blocks, Scratch) {
   const fs::path bfl_file = dir / "bfl.gguf", diffusers_file = dir / "diffusers.gguf";
   genplug::test::write_gguf_of(*st::File::open(golden_flux("flux_tiny_bfl.safetensors")), bfl_file);
   genplug::test::write_gguf_of(*st::File::open(golden_flux("flux_tiny_diffusers.safetensors")), diffusers_file);
-  BOOST_TEST(gf::is_gguf_file(bfl_file));
-  BOOST_TEST(!gf::is_gguf_file(golden_flux("flux_tiny_bfl.safetensors")));
+  BOOST_TEST(genplug::gguf::is_gguf_file(bfl_file));
+  BOOST_TEST(!genplug::gguf::is_gguf_file(golden_flux("flux_tiny_bfl.safetensors")));
   const auto a = gf::load_flux_transformer(bfl_file, config, torch::kFloat32, torch::kCPU);
   const auto b = gf::load_flux_transformer(diffusers_file, config, torch::kFloat32, torch::kCPU);
   BOOST_TEST((a.keys.layout == gf::TransformerLayout::bfl));

@@ -64,19 +64,10 @@ bool looks_like_safetensors(const fs::path& path) {
   return fs::is_regular_file(status) && safetensors_signature(path, fs::file_size(path, ec));
 }
 
-// A regular file that starts with the GGUF magic (only regular files are read: a FIFO could block).
-bool gguf_signature(const fs::path& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return false;
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  return in.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
-}
-
 class CheckpointInspector : public Inspector {
  public:
   uint32_t probe(const std::string& path, Context&) override {
-    if (gguf_signature(path)) {
+    if (gguf::is_gguf_file(path)) {
       try {
         return gguf_holds_flux_weights(*gguf::File::open(path)) ? 90 : 10;
       } catch (const gguf::Error&) {
@@ -95,7 +86,7 @@ class CheckpointInspector : public Inspector {
     try {
       // Invalid UTF-8 (a file name, a metadata string) is replaced, not an error: the report is for reading.
       const auto replace = nlohmann::json::error_handler_t::replace;
-      if (gguf_signature(path)) return gguf_report(*gguf::File::open(path)).dump(-1, ' ', false, replace);
+      if (gguf::is_gguf_file(path)) return gguf_report(*gguf::File::open(path)).dump(-1, ' ', false, replace);
       return checkpoint_report(st::Checkpoint(path)).dump(-1, ' ', false, replace);
     } catch (const st::Error& e) {
       throw Error(GENPLUG_E_IO, e.what());

@@ -24,29 +24,6 @@ template <class T, int W> GENPLUG_LANES_INLINE typename Narrow<T, W>::V load_nar
   return v;
 }
 
-template <int W> GENPLUG_LANES_INLINE void q8_0_span(const int8_t* q, const float* d, float* out, int64_t blocks) {
-  static_assert(32 % W == 0, "a block is whole vectors");
-  for (int64_t b = 0; b < blocks; ++b, q += 32, out += 32) {
-    const F<W> scale = splat<W>(d[b]);
-    for (int j = 0; j < 32; j += W)
-      store<W>(out + j, __builtin_convertvector((load_narrow<int8_t, W>(q + j)), F<W>) * scale);
-  }
-}
-
-template <int W> GENPLUG_LANES_INLINE void bf16_span(const uint16_t* x, float* out, int64_t n) {
-  int64_t i = 0;
-  for (; i + W <= n; i += W) {
-    const auto bits = __builtin_convertvector((load_narrow<uint16_t, W>(x + i)), typename Narrow<uint32_t, W>::V) << 16;
-    F<W> f;
-    std::memcpy(&f, &bits, sizeof f);
-    store<W>(out + i, f);
-  }
-  for (; i < n; ++i) {
-    const uint32_t bits = uint32_t(x[i]) << 16;
-    std::memcpy(out + i, &bits, sizeof(float));
-  }
-}
-
 // IEEE half -> float, exactly: normal numbers rebias the exponent, subnormals are m * 2^-24, inf and NaN keep
 // their payload.
 inline float f16_value(uint16_t h) {
@@ -64,6 +41,29 @@ inline float f16_value(uint16_t h) {
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
+}
+
+template <int W> GENPLUG_LANES_INLINE void q8_0_span(const int8_t* q, const uint16_t* d, float* out, int64_t blocks) {
+  static_assert(32 % W == 0, "a block is whole vectors");
+  for (int64_t b = 0; b < blocks; ++b, q += 32, out += 32) {
+    const F<W> scale = splat<W>(f16_value(d[b]));  // one scalar conversion per 32 values
+    for (int j = 0; j < 32; j += W)
+      store<W>(out + j, __builtin_convertvector((load_narrow<int8_t, W>(q + j)), F<W>) * scale);
+  }
+}
+
+template <int W> GENPLUG_LANES_INLINE void bf16_span(const uint16_t* x, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    const auto bits = __builtin_convertvector((load_narrow<uint16_t, W>(x + i)), typename Narrow<uint32_t, W>::V) << 16;
+    F<W> f;
+    std::memcpy(&f, &bits, sizeof f);
+    store<W>(out + i, f);
+  }
+  for (; i < n; ++i) {
+    const uint32_t bits = uint32_t(x[i]) << 16;
+    std::memcpy(out + i, &bits, sizeof(float));
+  }
 }
 
 __attribute__((target("avx512f"))) void f16_span_avx512(const uint16_t* x, float* out, int64_t n) {
@@ -86,13 +86,13 @@ void f16_span_baseline(const uint16_t* x, float* out, int64_t n) {
   __attribute__((target("avx512f"))) void name##_avx512 params { name<16> args; }     \
   __attribute__((target("avx2"))) void name##_avx2 params { name<8> args; }           \
   void name##_baseline params { name<4> args; }
-GENPLUG_WIDENING_LEVELS(q8_0_span, (const int8_t* q, const float* d, float* out, int64_t n), (q, d, out, n))
+GENPLUG_WIDENING_LEVELS(q8_0_span, (const int8_t* q, const uint16_t* d, float* out, int64_t n), (q, d, out, n))
 GENPLUG_WIDENING_LEVELS(bf16_span, (const uint16_t* x, float* out, int64_t n), (x, out, n))
 #undef GENPLUG_WIDENING_LEVELS
 
 }  // namespace
 
-void widen_q8_0(SimdLevel level, const int8_t* q, const float* d, float* out, int64_t blocks) {
+void widen_q8_0(SimdLevel level, const int8_t* q, const uint16_t* d, float* out, int64_t blocks) {
   switch (level) {
     case SimdLevel::avx512: return q8_0_span_avx512(q, d, out, blocks);
     case SimdLevel::avx2: return q8_0_span_avx2(q, d, out, blocks);

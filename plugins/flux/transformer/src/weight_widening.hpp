@@ -9,8 +9,8 @@
 namespace genplug::flux {
 
 // out[32 b + j] = q[32 b + j] * d[b] for `blocks` blocks of 32 (j < 32): a row-major [rows, cols] Q8_0 matrix,
-// cols a multiple of 32, has its blocks one after the other. d holds the float16 scales as float32.
-void widen_q8_0(SimdLevel level, const int8_t* q, const float* d, float* out, int64_t blocks);
+// cols a multiple of 32, has its blocks one after the other. d: the float16 scales' bits, as the file has them.
+void widen_q8_0(SimdLevel level, const int8_t* q, const uint16_t* d, float* out, int64_t blocks);
 
 // out[i] = x[i] for n bfloat16 values given as their bits: the bits shifted into a float32's upper half.
 void widen_bf16(SimdLevel level, const uint16_t* x, float* out, int64_t n);

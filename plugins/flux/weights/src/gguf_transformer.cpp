@@ -6,7 +6,6 @@
 #include <genplug/gguf.hpp>
 
 #include <cstring>
-#include <fstream>
 
 #include "transformer_plan.hpp"
 
@@ -78,22 +77,14 @@ FluxTransformerWeights load_flux_transformer(const gguf::File& file, const std::
   return out;
 }
 
-bool is_gguf_file(const std::filesystem::path& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) return false;  // a FIFO or a device could block the read
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  return in.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
-}
-
 ShapeMap checkpoint_shapes(const std::filesystem::path& path) {
-  return is_gguf_file(path) ? gguf::File::open(path)->shapes() : shapes_of(safetensors::Checkpoint(path));
+  return gguf::is_gguf_file(path) ? gguf::File::open(path)->shapes() : shapes_of(safetensors::Checkpoint(path));
 }
 
 FluxTransformerWeights load_flux_transformer(const std::filesystem::path& path,
                                              const std::optional<FluxConfig>& explicit_config,
                                              torch::ScalarType dtype, torch::Device device) {
-  if (is_gguf_file(path)) return load_flux_transformer(*gguf::File::open(path), explicit_config, dtype, device);
+  if (gguf::is_gguf_file(path)) return load_flux_transformer(*gguf::File::open(path), explicit_config, dtype, device);
   return load_flux_transformer(safetensors::Checkpoint(path), explicit_config, dtype, device);
 }
 

@@ -28,6 +28,10 @@ class Error : public std::runtime_error {
 // ggml tensor types this reader sizes. Others are refused when the file is opened, by number.
 enum class Type : uint32_t { F32 = 0, F16 = 1, Q8_0 = 8, BF16 = 30 };
 
+// Whether `path` is a regular file that starts with the GGUF magic (false when it cannot be read; only regular
+// files are read: a FIFO or a device could block).
+bool is_gguf_file(const std::filesystem::path& path);
+
 // "F32", "F16", "Q8_0", "BF16"; ggml's name for other known type numbers ("Q4_K", ...), else "type <n>".
 std::string type_name(uint32_t type);
 

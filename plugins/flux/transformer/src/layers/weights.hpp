@@ -67,15 +67,16 @@ struct Q8Weight {
   torch::Tensor q, d;
   torch::Tensor widened(torch::ScalarType to) const {
     const int64_t rows = q.size(0), blocks = q.size(1) / kQ8BlockValues;
-    const torch::Tensor scale = d.to(torch::kFloat32).contiguous();
     if (torch::GradMode::is_enabled() || to != torch::kFloat32 || !q.device().is_cpu())
-      return (q.to(torch::kFloat32).view({rows, blocks, kQ8BlockValues}) * scale.unsqueeze(-1)).view(q.sizes()).to(to);
+      return (q.to(torch::kFloat32).view({rows, blocks, kQ8BlockValues}) * d.to(torch::kFloat32).unsqueeze(-1))
+          .view(q.sizes())
+          .to(to);
     torch::Tensor w = widening_buffer(q, torch::kFloat32);
     const SimdLevel simd = simd_level();
     const int8_t* qp = q.data_ptr<int8_t>();
-    const float* dp = scale.data_ptr<float>();
+    const auto* dp = static_cast<const uint16_t*>(d.data_ptr());  // float16 bits, contiguous (WeightReader::q8_0)
     float* out = w.data_ptr<float>();
-    run_parts(scale.numel(), kWideningRun / kQ8BlockValues, [&](int64_t begin, int64_t end) {  // runs of blocks
+    run_parts(d.numel(), kWideningRun / kQ8BlockValues, [&](int64_t begin, int64_t end) {  // runs of blocks
       widen_q8_0(simd, qp + begin * kQ8BlockValues, dp + begin, out + begin * kQ8BlockValues, end - begin);
     });
     return w;

@@ -62,11 +62,8 @@ FluxTransformerWeights load_flux_transformer(const safetensors::Checkpoint& chec
 FluxTransformerWeights load_flux_transformer(const gguf::File& file, const std::optional<FluxConfig>& explicit_config,
                                              torch::ScalarType dtype, torch::Device device);
 
-// Whether `path` is a regular file that starts with the GGUF magic (false when it cannot be read: the
-// safetensors reader then reports).
-bool is_gguf_file(const std::filesystem::path& path);
-
-// A transformer checkpoint of either format: GGUF when is_gguf_file(), else safetensors (file, index or folder).
+// A transformer checkpoint of either format: GGUF when gguf::is_gguf_file(), else safetensors (file, index or
+// folder; what cannot be read is the safetensors reader's to report).
 // Its tensors' shapes (the checkpoint's own names), and its weights as load_flux_transformer above. Errors as
 // there, and gguf::Error for GGUF files.
 ShapeMap checkpoint_shapes(const std::filesystem::path& path);
