@@ -156,14 +156,14 @@ std::string torch_version() {
          std::to_string(TORCH_VERSION_PATCH);
 }
 
-// Which attention kernel the transformer takes (attention.cpp): CUDA SDPA on libtorch >= 2, the blocked kernel
+// Which attention kernel the transformer takes (attention.cpp): CUDA SDPA on libtorch >= 2, the fused kernel
 // for float32 on the CPU, else chunked.
 std::string attention_path(const torch::Device& d, torch::Dtype dtype) {
 #if TORCH_VERSION_MAJOR >= 2
   if (d.is_cuda()) return "scaled_dot_product_attention";
 #endif
   if (d.is_cpu() && dtype == torch::kFloat32)
-    return std::string("blocked (softmax ") + flux::attention_vector_isa() + ")";
+    return std::string("fused (") + flux::attention_vector_isa() + ")";
   return "chunked";
 }
 
@@ -221,9 +221,13 @@ json run_attention(const Options& o, torch::Dtype dtype, torch::Device device) {
   if (o.block_queries > 0) blocks.queries = o.block_queries;
   if (o.block_keys > 0) blocks.keys = o.block_keys;
   blocks.workers = o.attention_workers;
+  flux::FusedAttentionBlocks fused;
+  if (o.block_queries > 0) fused.queries = o.block_queries;
+  fused.workers = o.attention_workers;
   const flux::AttentionChunks chunks = flux::attention_chunks(q, k, budget);
   auto times = time_runs(o.repeat, device, [&] {
     if (o.attention_kernel == "blocked") flux::blocked_attention(q, k, v, blocks);
+    else if (o.attention_kernel == "fused") flux::fused_attention(q, k, v, fused);
     else if (o.attention_kernel == "chunked") flux::chunked_attention(q, k, v, chunks);
     else flux::attention(q, k, v, budget);
   });
@@ -233,10 +237,15 @@ json run_attention(const Options& o, torch::Dtype dtype, torch::Device device) {
   if (o.attention_kernel == "chunked") {
     cfg["chunk_heads"] = chunks.heads;
     cfg["chunk_queries"] = chunks.queries;
-  } else {
+  } else if (o.attention_kernel == "blocked") {
     cfg["block_queries"] = blocks.queries;
     cfg["block_keys"] = blocks.keys;
     cfg["workers"] = flux::attention_workers(blocks.workers);
+    cfg["softmax_isa"] = flux::attention_vector_isa();
+  } else {  // fused, and auto on a float32 CPU
+    cfg["block_queries"] = flux::fused_attention_query_block(o.tokens, fused.queries);
+    cfg["block_keys"] = flux::kFusedAttentionKeyTile;
+    cfg["workers"] = flux::attention_workers(fused.workers);
     cfg["softmax_isa"] = flux::attention_vector_isa();
   }
   return report(cfg, times, bench::attention_flops(double(o.tokens), double(o.heads), double(o.head_dim)));
@@ -520,15 +529,15 @@ int main(int argc, char** argv) {
                "time the rotary tables' rebuild at --img-tokens + --txt-tokens against the forward's FLOPs");
   app.add_option("--tokens", o.tokens, "attention-only: tokens")->capture_default_str();
   app.add_option("--head-dim", o.head_dim, "attention-only: head dim")->capture_default_str();
-  app.add_option("--attention-kernel", o.attention_kernel, "attention-only: auto | blocked | chunked")
-      ->check(CLI::IsMember({"auto", "blocked", "chunked"}))
+  app.add_option("--attention-kernel", o.attention_kernel, "attention-only: auto | fused | blocked | chunked")
+      ->check(CLI::IsMember({"auto", "fused", "blocked", "chunked"}))
       ->capture_default_str();
-  app.add_option("--block-queries", o.block_queries, "attention-only, blocked kernel: query rows per block")
+  app.add_option("--block-queries", o.block_queries, "attention-only, fused and blocked kernels: query rows per block")
       ->check(CLI::PositiveNumber);
   app.add_option("--block-keys", o.block_keys, "attention-only, blocked kernel: keys per block")
       ->check(CLI::PositiveNumber);
   app.add_option("--attention-workers", o.attention_workers,
-                 "attention-only, blocked kernel: threads taking blocks in turn (default 0: OpenBLAS's pool size)")
+                 "attention-only, fused and blocked kernels: threads taking blocks in turn (default 0: OpenBLAS's pool size)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--attention-budget-mb", o.attention_budget_mb, "memory of one attention block's scores (CPU)")
       ->capture_default_str()->check(CLI::PositiveNumber);

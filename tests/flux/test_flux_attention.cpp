@@ -1,6 +1,6 @@
-// Attention paths and rotary helpers on random inputs: the blocked attention (float32 on the CPU), the chunked
-// attention (other dtypes) and the dispatching attention() equal the full softmax attention; timestep embedding
-// and plain spectrum formulas.
+// Attention paths and rotary helpers on random inputs: the fused attention (float32 on the CPU), the blocked
+// attention it replaced, the chunked attention (other dtypes) and the dispatching attention() equal the full
+// softmax attention; timestep embedding and plain spectrum formulas.
 #define BOOST_TEST_MODULE flux_attention
 #include <boost/test/unit_test.hpp>
 
@@ -31,6 +31,64 @@ struct Qkv {
 namespace {
 double max_abs(const torch::Tensor& t) { return t.abs().max().item<double>(); }
 }  // namespace
+
+BOOST_AUTO_TEST_CASE(fused_equals_full_for_any_query_block) {
+  Qkv x(3, 257, 32, 7);
+  const torch::Tensor full = full_attention(x.q, x.k, x.v);
+  for (int64_t queries : {1, 5, 48, 192, 257, 1000}) {
+    const torch::Tensor o = fused_attention(x.q, x.k, x.v, FusedAttentionBlocks{queries, 1});
+    BOOST_TEST(max_abs(o - full) < 1e-5, queries << " rows: " << max_abs(o - full));
+  }
+}
+
+// The bound (#18 item 2) on the default path: 1e-5 relative to the plain formula at FLUX's head dim,
+// over 16 key tiles.
+BOOST_AUTO_TEST_CASE(fused_is_within_1e_5_relative_at_flux_head_dim) {
+  Qkv x(1, 2048, 128, 21);
+  const torch::Tensor full = full_attention(x.q, x.k, x.v);
+  const double rel = max_abs(fused_attention(x.q, x.k, x.v) - full) / max_abs(full);
+  BOOST_TEST(rel < 1e-5, rel);
+}
+
+// q, k and v as the transformer has them: views into one [B, L, 3, heads, D] product (rows 3 x heads x D apart,
+// so each worker copies a slice's keys and values), and other layouts (a transposed last dimension is copied).
+BOOST_AUTO_TEST_CASE(fused_reads_views_of_a_qkv_product_and_other_strides) {
+  torch::manual_seed(4);
+  const int64_t B = 2, L = 70, H = 3, D = 16;
+  const torch::Tensor qkv = torch::randn({B, L, 3, H, D});
+  const auto part = [&](int64_t i) { return qkv.select(2, i).permute({0, 2, 1, 3}); };  // [B, H, L, D] views
+  const torch::Tensor q = part(0) * 2.0, k = part(1), v = part(2);
+  BOOST_TEST_REQUIRE(k.stride(2) == 3 * H * D);
+  const torch::Tensor full = full_attention(q, k, v);
+  BOOST_TEST(max_abs(fused_attention(q, k, v, FusedAttentionBlocks{32, 2}) - full) < 1e-5);
+  const torch::Tensor vt = v.transpose(2, 3).contiguous().transpose(2, 3);  // features D apart in memory
+  BOOST_TEST(max_abs(fused_attention(q, k, vt) - full) < 1e-5);
+  const torch::Tensor o = fused_attention(q, k, v);
+  BOOST_TEST(o.sizes() == full.sizes());
+  BOOST_TEST(o.permute({0, 2, 1, 3}).is_contiguous());  // [B, L, heads, D] memory: merging heads is a view
+}
+
+// Each worker takes (slice, block) items in turn with its own workspace and copies: any worker count gives
+// one worker's output bit for bit.
+BOOST_AUTO_TEST_CASE(fused_workers_give_the_serial_output) {
+  Qkv x(5, 130, 16, 11, /*batch=*/2);
+  const torch::Tensor k = x.k.transpose(2, 3).contiguous().transpose(2, 3);  // rows not contiguous: copied
+  const torch::Tensor serial = fused_attention(x.q, k, x.v, FusedAttentionBlocks{32, 1});
+  BOOST_TEST(max_abs(serial - full_attention(x.q, x.k, x.v)) < 1e-5);
+  for (int workers : {2, 3, 7, 64}) {
+    const torch::Tensor o = fused_attention(x.q, k, x.v, FusedAttentionBlocks{32, workers});
+    BOOST_TEST(torch::equal(o, serial), workers << " workers: " << max_abs(o - serial));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(fused_query_blocks_are_evened_out) {
+  BOOST_TEST(fused_attention_query_block(4096, 192) == 187);  // 22 blocks: 21 of 187 and one of 169
+  BOOST_TEST(fused_attention_query_block(1152, 192) == 192);
+  BOOST_TEST(fused_attention_query_block(200, 192) == 100);
+  BOOST_TEST(fused_attention_query_block(10, 192) == 10);
+  BOOST_TEST(fused_attention_query_block(0, 192) == 1);
+  BOOST_TEST(fused_attention_query_block(10, 0) == 1);
+}
 
 BOOST_AUTO_TEST_CASE(blocked_equals_full_for_any_block) {
   Qkv x(3, 257, 32, 7);
@@ -110,12 +168,13 @@ BOOST_AUTO_TEST_CASE(workers_split_the_blocks_and_give_the_serial_output) {
   BOOST_TEST(attention_workers(3) == 3);
 }
 
-// float32 CPU tensors take the blocked path; other dtypes the chunked one, in their own dtype (float64 here:
+// float32 CPU tensors take the fused path; other dtypes the chunked one, in their own dtype (float64 here:
 // bf16 products need a CPU with native bf16 under oneDNN's AVX2 kernels).
 BOOST_AUTO_TEST_CASE(attention_dispatches_by_dtype) {
   Qkv x(2, 96, 32, 9);
   const torch::Tensor full = full_attention(x.q, x.k, x.v);
   BOOST_TEST(max_abs(attention(x.q, x.k, x.v, 16 * 96 * 4) - full) < 1e-5);
+  BOOST_TEST(torch::equal(attention(x.q, x.k, x.v), fused_attention(x.q, x.k, x.v)));
   const torch::Tensor q = x.q.to(torch::kFloat64), k = x.k.to(torch::kFloat64), v = x.v.to(torch::kFloat64);
   const torch::Tensor wide = attention(q, k, v, 16 * 96 * 8);
   BOOST_TEST(wide.scalar_type() == torch::kFloat64);

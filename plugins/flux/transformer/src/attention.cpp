@@ -1,5 +1,5 @@
 // Attention without the full L x L matrix (see attention.hpp): the reference formula, the chunked path and the
-// dispatch (the blocked path is blocked_attention.cpp).
+// dispatch (the fused and blocked paths are fused_attention.cpp and blocked_attention.cpp).
 #include <genplug/flux/attention.hpp>
 
 #include <algorithm>
@@ -72,7 +72,7 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   if (recording) return full_attention(q, k, v);
   const bool cpu_f32 = q.device().is_cpu() && q.scalar_type() == torch::kFloat32 &&
                        k.scalar_type() == torch::kFloat32 && v.scalar_type() == torch::kFloat32;
-  if (cpu_f32 && k.size(2) > 0) return blocked_attention(q, k, v, attention_blocks(q, k, budget_bytes));
+  if (cpu_f32 && k.size(2) > 0) return fused_attention(q, k, v);
   return chunked_attention(q, k, v, attention_chunks(q, k, budget_bytes));
 }
 

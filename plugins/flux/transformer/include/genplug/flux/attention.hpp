@@ -1,8 +1,9 @@
 // Softmax attention whose memory grows linearly with the number of tokens: the L x L score matrix is never
-// built whole. CUDA on libtorch >= 2.0: torch::scaled_dot_product_attention. float32 on the CPU: blocked
-// attention with an online softmax (FlashAttention-2's algorithm), its score block sized to a memory budget.
-// Other dtypes and devices: chunked attention over (batch x head) slices and query rows, the softmax in place
-// in one reused buffer.
+// built whole. CUDA on libtorch >= 2.0: torch::scaled_dot_product_attention. float32 on the CPU: fused attention,
+// FlashAttention-2's algorithm as one hand-vectorised kernel per block of query rows (the blocked path, the same
+// algorithm on libtorch's matrix products with its score block sized to a memory budget, is kept for
+// comparison). Other dtypes and devices: chunked attention over (batch x head) slices and query rows, the
+// softmax in place in one reused buffer.
 #pragma once
 #include <cstdint>
 
@@ -39,11 +40,27 @@ AttentionBlocks attention_blocks(const torch::Tensor& q, const torch::Tensor& k,
 // runs single-threaded (SerialBlas): the thin products scale better over blocks than inside one product.
 torch::Tensor blocked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 AttentionBlocks blocks);
-// The vector instructions the blocked path's softmax runs on here: "avx512", "avx2" or "baseline" (SSE2); the
+// The vector instructions the fused kernel and the blocked path's softmax run on here: "avx512", "avx2" or "baseline" (SSE2); the
 // best this CPU has, capped by ATEN_CPU_CAPABILITY as libtorch's own kernels are.
 const char* attention_vector_isa();
 // `requested` if positive, else the size of OpenBLAS's pool (the cores it would use; 1 without OpenBLAS).
 int attention_workers(int requested);
+
+// The fused path (float32 CPU tensors; attention() takes it there): for each block of up to `queries` query rows of
+// one (batch x head) slice, scores, online softmax and output in one kernel over register tiles
+// (attention_block_kernel.hpp), compiled for AVX-512, AVX2 + FMA and SSE2 and run at simd_level(). `workers`
+// threads (0: attention_workers(0)) take (slice, block) items in turn, each with its own workspace (~0.3 MB at
+// head dim 128) and, where a slice's keys and values are not contiguous rows, its own copy of them (2 x keys x
+// head dim floats). Any worker count gives the same output bit for bit. Memory: linear in tokens.
+constexpr int64_t kFusedAttentionKeyTile = 128;  // keys per tile of the online softmax (the kernel's)
+struct FusedAttentionBlocks {
+  int64_t queries = 192;
+  int workers = 0;
+};
+torch::Tensor fused_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                              FusedAttentionBlocks blocks = {});
+// Rows per block for `queries` query rows and blocks of at most `most`: evened out over the blocks that takes.
+int64_t fused_attention_query_block(int64_t queries, int64_t most);
 
 // One chunk of the chunked path: `heads` (batch x head) slices times `queries` query rows.
 struct AttentionChunks {

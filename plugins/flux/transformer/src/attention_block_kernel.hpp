@@ -1,0 +1,36 @@
+// One block of query rows of one attention head against all of its keys, float32, as one hand-vectorised kernel:
+// FlashAttention-2's algorithm (Dao 2023) with the score and value products written as register tiles, so that
+// scores are never packed, copied or re-read by a matrix library. No tensor library: plain float rows.
+#pragma once
+#include <cstdint>
+
+#include "simd_level.hpp"
+
+namespace genplug::flux {
+
+// out = softmax(q k^T / sqrt(dim)) v for `rows` query rows against `keys` keys.
+struct AttentionBlock {
+  const float* q = nullptr;  // rows x dim, row r at q + r * q_stride
+  int64_t q_stride = 0;
+  int64_t rows = 0;
+  const float* k = nullptr;  // keys x dim, contiguous rows (row j at k + j * dim)
+  const float* v = nullptr;  // keys x value_dim, contiguous rows
+  int64_t keys = 0;
+  int64_t dim = 0;
+  int64_t value_dim = 0;
+  float* out = nullptr;  // rows x value_dim, row r at out + r * out_stride
+  int64_t out_stride = 0;
+};
+
+// The floats of workspace attend_block needs for up to `rows` query rows (the transposed queries, one key tile's
+// scores, the transposed output, and the running max and sum per query).
+int64_t attention_block_workspace(SimdLevel level, int64_t rows, int64_t dim, int64_t value_dim);
+
+// Computes block.out with the kernel compiled for `level` (which this CPU must support). keys >= 1. The result
+// depends only on the block's values, not on the thread or the workspace's previous contents.
+void attend_block(SimdLevel level, const AttentionBlock& block, float* workspace);
+
+// Keys per tile of the online softmax: the scores of one tile stay in the core's L1/L2 cache.
+constexpr int64_t kAttentionKeyTile = 128;
+
+}  // namespace genplug::flux

@@ -1,0 +1,96 @@
+// The fused attention path (attention.hpp): attend_block's kernel over (batch x head slice, block of query rows)
+// items taken in turn by the workers. A kernel reads the queries through their row stride, and the keys and
+// values as contiguous rows: where a slice's rows are not (views into a qkv product), each worker copies that
+// slice's keys and values once, the first time it takes one of its blocks (items come in slice order, so a
+// worker never returns to an earlier slice).
+#include <genplug/flux/attention.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+#include "attention_block_kernel.hpp"
+#include "worker_threads.hpp"
+
+namespace genplug::flux {
+static_assert(kFusedAttentionKeyTile == kAttentionKeyTile);
+
+namespace {
+
+// Rows `count` of `width` floats, `stride` apart, into `to` as contiguous rows; `from` itself where they already
+// are.
+const float* contiguous_rows(const float* from, int64_t stride, int64_t count, int64_t width, std::vector<float>& to) {
+  if (stride == width) return from;
+  to.resize(size_t(count * width));
+  for (int64_t r = 0; r < count; ++r) std::copy(from + r * stride, from + r * stride + width, to.data() + r * width);
+  return to.data();
+}
+
+// The (batch x head) slices of a [B, heads, L, D] tensor whose last dimension is contiguous.
+template <class Float> struct Slices {
+  Float* data;
+  int64_t batch_stride, head_stride, row_stride, heads;
+  Float* at(int64_t slice) const { return data + (slice / heads) * batch_stride + (slice % heads) * head_stride; }
+};
+Slices<const float> slices_of(const torch::Tensor& t) {
+  return {t.data_ptr<float>(), t.stride(0), t.stride(1), t.stride(2), t.size(1)};
+}
+
+}  // namespace
+
+int64_t fused_attention_query_block(int64_t queries, int64_t most) {
+  const int64_t n = std::max<int64_t>(1, queries), m = std::max<int64_t>(1, most);
+  const int64_t blocks = (n + m - 1) / m;
+  return (n + blocks - 1) / blocks;  // evened out, so that the workers end together
+}
+
+torch::Tensor fused_attention(const torch::Tensor& q_in, const torch::Tensor& k_in, const torch::Tensor& v_in,
+                              FusedAttentionBlocks blocks) {
+  TORCH_CHECK(q_in.device().is_cpu() && q_in.scalar_type() == torch::kFloat32 &&
+                  k_in.scalar_type() == torch::kFloat32 && v_in.scalar_type() == torch::kFloat32,
+              "fused_attention: float32 CPU tensors only");
+  TORCH_CHECK(q_in.dim() == 4 && k_in.dim() == 4 && v_in.dim() == 4, "fused_attention: [B, heads, L, D] tensors");
+  // The kernel reads rows through a stride; the features of a row must be adjacent.
+  const auto rows = [](const torch::Tensor& t) { return t.stride(3) == 1 ? t : t.contiguous(); };
+  const torch::Tensor q = rows(q_in), k = rows(k_in), v = rows(v_in);
+  const int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), Lk = k.size(2), D = q.size(3), Dv = v.size(3);
+  TORCH_CHECK(Lk > 0, "fused_attention: no keys");
+  torch::Tensor out = torch::empty({B, Lq, H, Dv}, q.options());
+  const torch::Tensor out_heads = out.permute({0, 2, 1, 3});
+  if (Lq == 0 || B * H == 0) return out_heads;
+  const int64_t qn = fused_attention_query_block(Lq, blocks.queries);
+  const int64_t row_blocks = (Lq + qn - 1) / qn, items = B * H * row_blocks;
+  const Slices<const float> qs = slices_of(q), ks = slices_of(k), vs = slices_of(v);
+  const Slices<float> os{out.data_ptr<float>(), Lq * H * Dv, Dv, H * Dv, H};  // [B, Lq, H, Dv] memory
+  const SimdLevel simd = simd_level();
+  std::atomic<int64_t> next{0};
+  auto work = [&] {
+    std::vector<float> workspace(size_t(attention_block_workspace(simd, qn, D, Dv))), k_rows, v_rows;
+    int64_t copied = -1;  // the slice whose rows k and v point at
+    const float *kp = nullptr, *vp = nullptr;
+    for (int64_t i = next++; i < items; i = next++) {
+      const int64_t h = i / row_blocks, s = (i % row_blocks) * qn;
+      if (h != copied) {
+        kp = contiguous_rows(ks.at(h), ks.row_stride, Lk, D, k_rows);
+        vp = contiguous_rows(vs.at(h), vs.row_stride, Lk, Dv, v_rows);
+        copied = h;
+      }
+      AttentionBlock b;
+      b.q = qs.at(h) + s * qs.row_stride;
+      b.q_stride = qs.row_stride;
+      b.rows = std::min(qn, Lq - s);
+      b.k = kp;
+      b.v = vp;
+      b.keys = Lk;
+      b.dim = D;
+      b.value_dim = Dv;
+      b.out = os.at(h) + s * os.row_stride;
+      b.out_stride = os.row_stride;
+      attend_block(simd, b, workspace.data());
+    }
+  };
+  run_on_threads(int(std::min<int64_t>(attention_workers(blocks.workers), items)), work);
+  return out_heads;
+}
+
+}  // namespace genplug::flux
