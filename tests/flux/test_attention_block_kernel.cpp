@@ -63,12 +63,15 @@ struct Case {
     std::vector<float> out(size_t(rows * out_stride), sentinel);
     std::vector<float> workspace(size_t(attention_block_workspace(level, rows, dim, value_dim)),
                                  std::numeric_limits<float>::quiet_NaN());
+    std::vector<float> k_panels(k.size()), v_panels(v.size());
+    pack_attention_keys(level, k.data(), dim, keys, dim, k_panels.data());
+    pack_attention_values(level, v.data(), value_dim, keys, value_dim, v_panels.data());
     AttentionBlock b;
     b.q = q.data();
     b.q_stride = q_stride;
     b.rows = rows;
-    b.k = k.data();
-    b.v = v.data();
+    b.k = k_panels.data();
+    b.v = v_panels.data();
     b.keys = keys;
     b.dim = dim;
     b.value_dim = value_dim;

@@ -6,8 +6,9 @@
 //   l[c]     = l[c] alpha[c] + sum_j s[j][c]
 //   ot[e][c] = ot[e][c] alpha[c] + sum_j v[j][e] s[j][c] value tiles: M value features x N vectors of queries
 // and out[c][e] = ot[e][c] / l[c] at the end. Every step is column-wise, so the softmax needs no horizontal
-// reduction, and both products broadcast k or v from their rows as stored while loading queries or
-// probabilities as whole vectors. Against softmax(q k^T / sqrt(d)) v it differs in rounding only, as the
+// reduction. Both products load queries or probabilities as whole vectors and broadcast k or v, which the caller
+// packs once per head into panels of M rows (pack_attention_keys/values), so that each broadcast stream is
+// contiguous, as a matrix library packs its operands. Against softmax(q k^T / sqrt(d)) v it differs in rounding only, as the
 // blocked path does: the scale is applied to q, the output normalised once.
 //
 // Compiled three times (AVX-512 with 16 lanes, AVX2 + FMA with 8, SSE2 with 4) from one template. Each entry
@@ -68,14 +69,15 @@ inline void multiply_tile(const float* a, int64_t ai, int64_t at, const float* b
   }
 }
 
-// The scores of m <= M keys (rows of k, `dim` apart) against N vectors of queries (qt: dim rows, `cols` apart),
-// stored as m rows of s (`cols` apart); their column-wise max folded into top.
+// The scores of m <= M keys (one panel: k[d * m + i] is feature d of key i) against N vectors of queries (qt:
+// `dim` rows, `cols` apart), stored as m rows of s (`cols` apart); their column-wise max folded into top.
 template <int W, int M, int N>
-inline void score_tile(int m, const float* k, int64_t dim, const float* qt, int64_t cols, float* s, F<W> (&top)[N]) {
+inline void score_tile(int m, const float* panel, int64_t dim, const float* qt, int64_t cols, float* s,
+                       F<W> (&top)[N]) {
   if constexpr (M > 1)
-    if (m < M) return score_tile<W, M - 1, N>(m, k, dim, qt, cols, s, top);
+    if (m < M) return score_tile<W, M - 1, N>(m, panel, dim, qt, cols, s, top);
   F<W> acc[M][N] = {};
-  multiply_tile<W, M, N>(k, dim, 1, qt, cols, dim, acc);
+  multiply_tile<W, M, N>(panel, 1, M, qt, cols, dim, acc);
   for (int i = 0; i < M; ++i)
     for (int u = 0; u < N; ++u) {
       store<W>(s + i * cols + u * W, acc[i][u]);
@@ -83,19 +85,19 @@ inline void score_tile(int m, const float* k, int64_t dim, const float* qt, int6
     }
 }
 
-// Rows e..e+m of the transposed output (m <= M value features) for N vectors of queries:
-// ot = ot * alpha + v^T p over the tile's `keys` keys (p: the probabilities, rows `cols` apart); ot = v^T p on
-// the first tile.
+// Rows e..e+m of the transposed output (m <= M value features: one panel of v from the tile's first key on,
+// panel[j * m + i] is feature e + i of key j) for N vectors of queries: ot = ot * alpha + v^T p over the tile's
+// `keys` keys (p: the probabilities, rows `cols` apart); ot = v^T p on the first tile.
 template <int W, int M, int N>
-inline void value_tile(int m, const float* v, int64_t value_dim, const float* p, int64_t cols, int64_t keys,
-                       const float* alpha, bool first, float* ot) {
+inline void value_tile(int m, const float* panel, const float* p, int64_t cols, int64_t keys, const float* alpha,
+                       bool first, float* ot) {
   if constexpr (M > 1)
-    if (m < M) return value_tile<W, M - 1, N>(m, v, value_dim, p, cols, keys, alpha, first, ot);
+    if (m < M) return value_tile<W, M - 1, N>(m, panel, p, cols, keys, alpha, first, ot);
   F<W> acc[M][N];
   for (int i = 0; i < M; ++i)
     for (int u = 0; u < N; ++u)
       acc[i][u] = first ? splat<W>(0.0f) : load<W>(ot + i * cols + u * W) * load<W>(alpha + u * W);
-  multiply_tile<W, M, N>(v, 1, value_dim, p, cols, keys, acc);
+  multiply_tile<W, M, N>(panel, 1, M, p, cols, keys, acc);
   for (int i = 0; i < M; ++i)
     for (int u = 0; u < N; ++u) store<W>(ot + i * cols + u * W, acc[i][u]);
 }
@@ -151,6 +153,7 @@ template <int W> inline void softmax_tile(int64_t keys, int64_t cols, const Work
 
 template <int W> inline void attend(const AttentionBlock& b, float* workspace) {
   constexpr int M = Isa<W>::M, N = Isa<W>::N;
+  static_assert(kAttentionKeyTile % M == 0, "key tiles of whole panels");
   const int64_t cols = columns<W>(b.rows), dim = b.dim, vd = b.value_dim;
   const Workspace ws = carve(workspace, cols, dim, vd);
   transpose_queries(b, cols, ws.qt);
@@ -161,16 +164,18 @@ template <int W> inline void attend(const AttentionBlock& b, float* workspace) {
     for (int64_t c = 0; c < cols; c += N * W) {
       F<W> top[N];
       for (int u = 0; u < N; ++u) top[u] = splat<W>(-std::numeric_limits<float>::infinity());
-      for (int64_t j = 0; j < keys; j += M)
+      for (int64_t j = 0; j < keys; j += M)  // t and the tile are whole panels
         score_tile<W, M, N>(int(std::min<int64_t>(M, keys - j)), b.k + (t + j) * dim, dim, ws.qt + c, cols,
                             ws.s + j * cols + c, top);
       for (int u = 0; u < N; ++u) store<W>(ws.top + c + u * W, top[u]);
     }
     softmax_tile<W>(keys, cols, ws);
     for (int64_t c = 0; c < cols; c += N * W)
-      for (int64_t e = 0; e < vd; e += M)
-        value_tile<W, M, N>(int(std::min<int64_t>(M, vd - e)), b.v + t * vd + e, vd, ws.s + c, cols, keys,
-                            ws.alpha + c, t == 0, ws.ot + e * cols + c);
+      for (int64_t e = 0; e < vd; e += M) {
+        const int m = int(std::min<int64_t>(M, vd - e));
+        value_tile<W, M, N>(m, b.v + e * b.keys + t * m, ws.s + c, cols, keys, ws.alpha + c, t == 0,
+                            ws.ot + e * cols + c);
+      }
   }
   for (int64_t r = 0; r < b.rows; ++r) {
     const float inverse = 1.0f / ws.l[r];
@@ -183,6 +188,16 @@ __attribute__((target("avx512f"), flatten)) void attend_avx512(const AttentionBl
 }
 __attribute__((target("avx2,fma"), flatten)) void attend_avx2(const AttentionBlock& b, float* w) { attend<8>(b, w); }
 __attribute__((flatten)) void attend_baseline(const AttentionBlock& b, float* w) { attend<4>(b, w); }
+
+// The register tile's broadcast rows at `level`: the width of the key and value panels.
+int panel_rows(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::avx512: return Isa<16>::M;
+    case SimdLevel::avx2: return Isa<8>::M;
+    case SimdLevel::baseline: return Isa<4>::M;
+  }
+  return 1;
+}
 
 template <int W> int64_t workspace_floats(int64_t rows, int64_t dim, int64_t value_dim) {
   const int64_t cols = columns<W>(std::max<int64_t>(rows, 1));
@@ -198,6 +213,27 @@ int64_t attention_block_workspace(SimdLevel level, int64_t rows, int64_t dim, in
     case SimdLevel::baseline: return workspace_floats<4>(rows, dim, value_dim);
   }
   return 0;
+}
+
+void pack_attention_keys(SimdLevel level, const float* k, int64_t stride, int64_t keys, int64_t dim, float* to) {
+  const int64_t M = panel_rows(level);
+  for (int64_t g = 0; g < keys; g += M) {
+    const int64_t m = std::min(M, keys - g);
+    float* panel = to + g * dim;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t d = 0; d < dim; ++d) panel[d * m + i] = k[(g + i) * stride + d];
+  }
+}
+
+void pack_attention_values(SimdLevel level, const float* v, int64_t stride, int64_t keys, int64_t value_dim,
+                           float* to) {
+  const int64_t M = panel_rows(level);
+  for (int64_t e = 0; e < value_dim; e += M) {
+    const int64_t m = std::min(M, value_dim - e);
+    float* panel = to + e * keys;
+    for (int64_t j = 0; j < keys; ++j)
+      for (int64_t i = 0; i < m; ++i) panel[j * m + i] = v[j * stride + e + i];
+  }
 }
 
 void attend_block(SimdLevel level, const AttentionBlock& block, float* workspace) {

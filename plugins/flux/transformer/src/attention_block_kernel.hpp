@@ -13,14 +13,22 @@ struct AttentionBlock {
   const float* q = nullptr;  // rows x dim, row r at q + r * q_stride
   int64_t q_stride = 0;
   int64_t rows = 0;
-  const float* k = nullptr;  // keys x dim, contiguous rows (row j at k + j * dim)
-  const float* v = nullptr;  // keys x value_dim, contiguous rows
+  const float* k = nullptr;  // keys x dim, packed by pack_attention_keys
+  const float* v = nullptr;  // keys x value_dim, packed by pack_attention_values
   int64_t keys = 0;
   int64_t dim = 0;
   int64_t value_dim = 0;
   float* out = nullptr;  // rows x value_dim, row r at out + r * out_stride
   int64_t out_stride = 0;
 };
+
+// Keys (rows `stride` apart) into the panels attend_block reads at `level`: groups of its register tile's rows,
+// each group stored feature by feature. keys x dim floats at `to`.
+void pack_attention_keys(SimdLevel level, const float* k, int64_t stride, int64_t keys, int64_t dim, float* to);
+// Values (rows `stride` apart) into panels of the register tile's rows of value features, each panel key by key.
+// keys x value_dim floats at `to`.
+void pack_attention_values(SimdLevel level, const float* v, int64_t stride, int64_t keys, int64_t value_dim,
+                           float* to);
 
 // The floats of workspace attend_block needs for up to `rows` query rows (the transposed queries, one key tile's
 // scores, the transposed output, and the running max and sum per query).

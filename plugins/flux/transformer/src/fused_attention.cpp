@@ -1,8 +1,7 @@
 // The fused attention path (attention.hpp): attend_block's kernel over (batch x head slice, block of query rows)
-// items taken in turn by the workers. A kernel reads the queries through their row stride, and the keys and
-// values as contiguous rows: where a slice's rows are not (views into a qkv product), each worker copies that
-// slice's keys and values once, the first time it takes one of its blocks (items come in slice order, so a
-// worker never returns to an earlier slice).
+// items taken in turn by the workers. The kernel reads the queries through their row stride, and the keys and
+// values packed into its panels: each worker packs a slice's keys and values once, the first time it takes one
+// of its blocks (items come in slice order, so a worker never returns to an earlier slice).
 #include <genplug/flux/attention.hpp>
 
 #include <algorithm>
@@ -16,15 +15,6 @@ namespace genplug::flux {
 static_assert(kFusedAttentionKeyTile == kAttentionKeyTile);
 
 namespace {
-
-// Rows `count` of `width` floats, `stride` apart, into `to` as contiguous rows; `from` itself where they already
-// are.
-const float* contiguous_rows(const float* from, int64_t stride, int64_t count, int64_t width, std::vector<float>& to) {
-  if (stride == width) return from;
-  to.resize(size_t(count * width));
-  for (int64_t r = 0; r < count; ++r) std::copy(from + r * stride, from + r * stride + width, to.data() + r * width);
-  return to.data();
-}
 
 // The (batch x head) slices of a [B, heads, L, D] tensor whose last dimension is contiguous.
 template <class Float> struct Slices {
@@ -65,22 +55,22 @@ torch::Tensor fused_attention(const torch::Tensor& q_in, const torch::Tensor& k_
   const SimdLevel simd = simd_level();
   std::atomic<int64_t> next{0};
   auto work = [&] {
-    std::vector<float> workspace(size_t(attention_block_workspace(simd, qn, D, Dv))), k_rows, v_rows;
-    int64_t copied = -1;  // the slice whose rows k and v point at
-    const float *kp = nullptr, *vp = nullptr;
+    std::vector<float> workspace(size_t(attention_block_workspace(simd, qn, D, Dv)));
+    std::vector<float> k_panels(size_t(Lk * D)), v_panels(size_t(Lk * Dv));
+    int64_t packed = -1;  // the slice in k_panels and v_panels
     for (int64_t i = next++; i < items; i = next++) {
       const int64_t h = i / row_blocks, s = (i % row_blocks) * qn;
-      if (h != copied) {
-        kp = contiguous_rows(ks.at(h), ks.row_stride, Lk, D, k_rows);
-        vp = contiguous_rows(vs.at(h), vs.row_stride, Lk, Dv, v_rows);
-        copied = h;
+      if (h != packed) {
+        pack_attention_keys(simd, ks.at(h), ks.row_stride, Lk, D, k_panels.data());
+        pack_attention_values(simd, vs.at(h), vs.row_stride, Lk, Dv, v_panels.data());
+        packed = h;
       }
       AttentionBlock b;
       b.q = qs.at(h) + s * qs.row_stride;
       b.q_stride = qs.row_stride;
       b.rows = std::min(qn, Lq - s);
-      b.k = kp;
-      b.v = vp;
+      b.k = k_panels.data();
+      b.v = v_panels.data();
       b.keys = Lk;
       b.dim = D;
       b.value_dim = Dv;

@@ -49,12 +49,12 @@ int attention_workers(int requested);
 // The fused path (float32 CPU tensors; attention() takes it there): for each block of up to `queries` query rows of
 // one (batch x head) slice, scores, online softmax and output in one kernel over register tiles
 // (attention_block_kernel.hpp), compiled for AVX-512, AVX2 + FMA and SSE2 and run at simd_level(). `workers`
-// threads (0: attention_workers(0)) take (slice, block) items in turn, each with its own workspace (~0.3 MB at
+// threads (0: attention_workers(0)) take (slice, block) items in turn, each with its own workspace (~150 KB at
 // head dim 128) and, where a slice's keys and values are not contiguous rows, its own copy of them (2 x keys x
 // head dim floats). Any worker count gives the same output bit for bit. Memory: linear in tokens.
 constexpr int64_t kFusedAttentionKeyTile = 128;  // keys per tile of the online softmax (the kernel's)
 struct FusedAttentionBlocks {
-  int64_t queries = 192;
+  int64_t queries = 96;
   int workers = 0;
 };
 torch::Tensor fused_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
