@@ -1,11 +1,11 @@
 #!/bin/sh
-# Attention against the GEMM rate (issue 18 item 2): the fp32 GEMM (1024^3 and 2048^3), the blocked attention
-# with its online softmax and the chunked attention it replaced, at each token count (24 heads, head dim 128:
-# FLUX.1's shape), alternated in one run. Prints each kernel's best GFLOP/s over the runs and its ratio to the
-# GEMM rate (the best of both sizes over the runs), with the softmax's instruction set.
+# Attention against the GEMM rate (issue 18 item 2): the fp32 GEMM (1024^3 and 2048^3), the fused attention (the
+# default), the blocked attention it replaced and the chunked attention before that, at each token count (24
+# heads, head dim 128: FLUX.1's shape), alternated in one run. Prints each kernel's best GFLOP/s over the runs
+# and its ratio to the GEMM rate (the best of both sizes over the runs), with the kernels' instruction set.
 #
 #   bench/flux_forward/compare_attention.sh [BIN] [--runs 2] [--tokens "4096 16384"]
-#                                           [--kernels "blocked blocked-serial chunked"]
+#                                           [--kernels "fused blocked chunked"]
 #                                           [flux_forward flags...]
 #
 # blocked-serial is the blocked kernel with one worker (OpenBLAS's pool inside each product instead of the
@@ -23,7 +23,7 @@ case "${1:-}" in
 esac
 RUNS=2
 TOKENS="4096 16384"
-KERNELS="blocked blocked-serial chunked"
+KERNELS="fused blocked chunked"
 PASS=
 while [ $# -gt 0 ]; do
   case "$1" in

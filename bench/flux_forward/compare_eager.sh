@@ -58,9 +58,9 @@ done
 echo "load after: $(uptime)" >&2
 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-"$PYTHON" - "$TMP" "$RUNS" "$LOAD_BEFORE" "$LOAD_AFTER" "${OPENBLAS_NUM_THREADS:-default}" <<'EOF'
+"$PYTHON" - "$TMP" "$RUNS" "$LOAD_BEFORE" "$LOAD_AFTER" "${OPENBLAS_NUM_THREADS:-default}" "$OPENBLAS_THREAD_TIMEOUT" <<'EOF'
 import json, os, sys
-tmp, runs, load_before, load_after, blas = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+tmp, runs, load_before, load_after, blas, timeout = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 def best(name):
     rows = [json.load(open(os.path.join(tmp, f"{name}.{i}"))) for i in range(1, runs + 1)]
     return min(rows, key=lambda r: r["median_ms"]), [r["median_ms"] for r in rows]
@@ -81,6 +81,6 @@ print(json.dumps({"time_ratio": time_ratio, "peak_rss_ratio": rss_ratio,
                   "genplug_cpu_utilisation": g["cpu_utilisation"], "eager_cpu_utilisation": e["cpu_utilisation"],
                   "genplug_peak_rss_mb": g["peak_rss_mb"], "eager_peak_rss_mb": e["peak_rss_mb"],
                   "gflop": g["gflop"], "torch_threads": [g["config"]["threads"], e["config"]["threads"]],
-                  "openblas_threads": blas, "runs": runs,
+                  "openblas_threads": blas, "openblas_thread_timeout": timeout, "runs": runs,
                   "loadavg_before": load_before, "loadavg_after": load_after, "config": g["config"]}))
 EOF

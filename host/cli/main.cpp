@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "blas_environment.hpp"
 #include "command.hpp"
 
 namespace genplug::cli {
@@ -29,6 +30,7 @@ host::PluginCatalog Globals::catalog() const {
 
 int main(int argc, char** argv) {
   using namespace genplug;
+  cli::set_blas_thread_defaults();  // before any plugin (and the math libraries it links) is loaded
   CLI::App app{"genplug: run image-generation pipelines assembled from plugins", "genplug"};
   app.set_version_flag("--version", std::string("genplug ") + GENPLUG_VERSION + " (ABI " +
                                         std::to_string(GENPLUG_ABI_MAJOR) + "." +
