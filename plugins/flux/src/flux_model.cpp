@@ -14,6 +14,7 @@
 
 #include <chrono>
 
+#include <genplug/flux/attention.hpp>
 #include <genplug/flux/autoencoder.hpp>
 #include <genplug/flux/latent_packing.hpp>
 #include <genplug/flux/lora.hpp>
@@ -313,7 +314,8 @@ class FluxModel final : public Model {
   //   transformer: over L = text + image tokens, in the model dtype, one block's widest intermediates
   //     (2 x (2 hidden + qkv + mlp) per token: a single-stream block, the larger) on top of what lives through
   //     the blocks (inputs, residual streams, final layer: 5 hidden per token), plus the rotary tables (float32)
-  //     and the attention workspace, which the CPU attention caps at config.attention_memory_mb. The per-token
+  //     and the attention workspace (the fused path's packed keys and values per worker, or the chunked path's
+  //     scores, capped at config.attention_memory_mb). The per-token
   //     terms are what FLUX-dev's shapes measured (docs/performance.md, "Memory at 16 MP");
   //   decode: the widest feature map (ch * max(ch_mult) channels) over the decoded area (a tile when tiled,
   //     else the whole image) x3 for a resblock's temporaries, float32.
@@ -326,8 +328,12 @@ class FluxModel final : public Model {
     const uint64_t per_token = 2 * (uint64_t(2 * c.hidden_size) + widest) + 5 * uint64_t(c.hidden_size);
     const uint64_t activations = L * per_token * elt;
     const uint64_t tables = 2 * L * uint64_t(c.head_dim() / 2) * 4;
-    const uint64_t attention = std::min<uint64_t>(uint64_t(settings_.attention_memory_mb) << 20,
-                                                  uint64_t(c.num_heads) * L * L * 4);
+    // float32 on the CPU: the fused attention, each worker with one head's keys and values packed (float32);
+    // elsewhere the chunked path's scores, capped by the budget.
+    const bool fused = device_.is_cpu() && compute_dtype_ == torch::kFloat32;
+    const uint64_t attention = fused ? uint64_t(attention_workers(0)) * 2 * L * uint64_t(c.head_dim()) * 4
+                                     : std::min<uint64_t>(uint64_t(settings_.attention_memory_mb) << 20,
+                                                          uint64_t(c.num_heads) * L * L * 4);
     uint64_t decode = 0;
     if (vae_) {
       const AutoencoderConfig& v = vae_->config();

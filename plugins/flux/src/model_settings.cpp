@@ -126,7 +126,7 @@ json build_schema() {
               {"scale", {{"type", "number"}, {"default", 1.0}, {"description", "strength (W + scale * alpha/rank * B A)"}}}}}}}}},
         {"attention_memory_mb",
          {{"type", "integer"}, {"minimum", 1}, {"maximum", 1 << 20}, {"default", 16},
-          {"description", "score memory of one attention block (CPU)"}}},
+          {"description", "score memory of one attention chunk (the CPU path for bf16/f16 compute; float32 takes the fused kernel, whose workspace is fixed)"}}},
         {"vae_tiling",
          {{"type", "object"},
           {"additionalProperties", false},
