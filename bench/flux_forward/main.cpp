@@ -198,9 +198,11 @@ Timing time_runs(int repeat, const torch::Device& device, F&& fn) {
 // OpenBLAS reads OPENBLAS_THREAD_TIMEOUT when it is loaded, before main here: unless the caller set it, set the
 // genplug CLI's default and run this program again, so that the bench times what `genplug run` runs.
 void run_with_the_clis_blas_defaults(char** argv) {
-  if (std::getenv("OPENBLAS_THREAD_TIMEOUT") != nullptr) return;
+  if (std::getenv("OPENBLAS_THREAD_TIMEOUT") != nullptr) return;  // the caller's, or set before running again
   genplug::cli::set_blas_thread_defaults();
-  execv("/proc/self/exe", argv);  // returns only on failure: OpenBLAS's own default then
+  if (std::getenv("OPENBLAS_THREAD_TIMEOUT") == nullptr) return;  // not set (no memory): OpenBLAS's default
+  execv("/proc/self/exe", argv);
+  unsetenv("OPENBLAS_THREAD_TIMEOUT");  // execv failed: this process runs under OpenBLAS's default, and says so
 }
 
 std::string openblas_thread_timeout() {

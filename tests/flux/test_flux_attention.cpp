@@ -81,6 +81,20 @@ BOOST_AUTO_TEST_CASE(fused_workers_give_the_serial_output) {
   }
 }
 
+// Fewer keys than queries (and the other way round), a value width other than the head dim, and mismatched
+// shapes refused before any memory is read.
+BOOST_AUTO_TEST_CASE(fused_takes_other_key_counts_and_value_widths_and_refuses_mismatches) {
+  torch::manual_seed(6);
+  const torch::Tensor q = torch::randn({1, 2, 50, 16}) * 2.0, k = torch::randn({1, 2, 131, 16});
+  const torch::Tensor v = torch::randn({1, 2, 131, 24});
+  BOOST_TEST(max_abs(fused_attention(q, k, v) - full_attention(q, k, v)) < 1e-5);
+  BOOST_TEST(max_abs(fused_attention(k, q, q) - full_attention(k, q, q)) < 1e-5);  // 131 queries, 50 keys
+  BOOST_CHECK_THROW(fused_attention(q, k, v.narrow(2, 0, 100)), c10::Error);  // v with fewer tokens than k
+  BOOST_CHECK_THROW(fused_attention(q, k.narrow(1, 0, 1), v), c10::Error);     // k with fewer heads
+  BOOST_CHECK_THROW(fused_attention(q, k.narrow(3, 0, 8), v), c10::Error);     // k with another head dim
+  BOOST_CHECK_THROW(fused_attention(q, k.to(torch::kFloat64), v), c10::Error);
+}
+
 BOOST_AUTO_TEST_CASE(fused_query_blocks_are_evened_out) {
   BOOST_TEST(fused_attention_query_block(4096, 192) == 187);  // 22 blocks: 21 of 187 and one of 169
   BOOST_TEST(fused_attention_query_block(1152, 192) == 192);

@@ -11,8 +11,9 @@
 // contiguous, as a matrix library packs its operands. Against softmax(q k^T / sqrt(d)) v it differs in rounding only, as the
 // blocked path does: the scale is applied to q, the output normalised once.
 //
-// Compiled three times (AVX-512 with 16 lanes, AVX2 + FMA with 8, SSE2 with 4) from one template. Each entry
-// point carries its instruction set and is flattened, so the helpers inline into it and take its instructions.
+// Compiled three times (AVX-512 with 16 lanes, AVX2 + FMA with 8, SSE2 with 4) from one template. The templates
+// are always inlined into the entry point of their instruction set, so every call passing a vector is made from
+// a function compiled for that set (also at -O0); `flatten` then inlines the intrinsics' wrappers too.
 #include "attention_block_kernel.hpp"
 
 #include <immintrin.h>
@@ -54,7 +55,7 @@ template <> struct Isa<4> {
 
 // acc[i][u] += sum_t a[i * ai + t * at] * b[t * ldb + u * W .. + W), for t < T.
 template <int W, int M, int N>
-inline void multiply_tile(const float* a, int64_t ai, int64_t at, const float* b, int64_t ldb, int64_t T,
+GENPLUG_LANES_INLINE void multiply_tile(const float* a, int64_t ai, int64_t at, const float* b, int64_t ldb, int64_t T,
                           F<W> (&acc)[M][N]) {
   for (int64_t t = 0; t < T; ++t) {
     F<W> row[N];
@@ -72,7 +73,7 @@ inline void multiply_tile(const float* a, int64_t ai, int64_t at, const float* b
 // The scores of m <= M keys (one panel: k[d * m + i] is feature d of key i) against N vectors of queries (qt:
 // `dim` rows, `cols` apart), stored as m rows of s (`cols` apart); their column-wise max folded into top.
 template <int W, int M, int N>
-inline void score_tile(int m, const float* panel, int64_t dim, const float* qt, int64_t cols, float* s,
+GENPLUG_LANES_INLINE void score_tile(int m, const float* panel, int64_t dim, const float* qt, int64_t cols, float* s,
                        F<W> (&top)[N]) {
   if constexpr (M > 1)
     if (m < M) return score_tile<W, M - 1, N>(m, panel, dim, qt, cols, s, top);
@@ -89,7 +90,7 @@ inline void score_tile(int m, const float* panel, int64_t dim, const float* qt, 
 // panel[j * m + i] is feature e + i of key j) for N vectors of queries: ot = ot * alpha + v^T p over the tile's
 // `keys` keys (p: the probabilities, rows `cols` apart); ot = v^T p on the first tile.
 template <int W, int M, int N>
-inline void value_tile(int m, const float* panel, const float* p, int64_t cols, int64_t keys, const float* alpha,
+GENPLUG_LANES_INLINE void value_tile(int m, const float* panel, const float* p, int64_t cols, int64_t keys, const float* alpha,
                        bool first, float* ot) {
   if constexpr (M > 1)
     if (m < M) return value_tile<W, M - 1, N>(m, panel, p, cols, keys, alpha, first, ot);
@@ -134,7 +135,7 @@ void transpose_queries(const AttentionBlock& b, int64_t cols, float* qt) {
 
 // The online softmax over one tile's scores s [keys][cols], column by column (top: the tile's column max on
 // entry, used for the sums after).
-template <int W> inline void softmax_tile(int64_t keys, int64_t cols, const Workspace& ws) {
+template <int W> GENPLUG_LANES_INLINE void softmax_tile(int64_t keys, int64_t cols, const Workspace& ws) {
   for (int64_t c = 0; c < cols; c += W) {
     const F<W> m = load<W>(ws.m + c), m_new = max_lanes<W>(m, load<W>(ws.top + c));
     store<W>(ws.alpha + c, exp_lanes<W>(m - m_new));
@@ -151,7 +152,7 @@ template <int W> inline void softmax_tile(int64_t keys, int64_t cols, const Work
     store<W>(ws.l + c, load<W>(ws.l + c) * load<W>(ws.alpha + c) + load<W>(ws.top + c));
 }
 
-template <int W> inline void attend(const AttentionBlock& b, float* workspace) {
+template <int W> GENPLUG_LANES_INLINE void attend(const AttentionBlock& b, float* workspace) {
   constexpr int M = Isa<W>::M, N = Isa<W>::N;
   static_assert(kAttentionKeyTile % M == 0, "key tiles of whole panels");
   const int64_t cols = columns<W>(b.rows), dim = b.dim, vd = b.value_dim;

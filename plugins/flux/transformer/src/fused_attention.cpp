@@ -39,7 +39,13 @@ torch::Tensor fused_attention(const torch::Tensor& q_in, const torch::Tensor& k_
   TORCH_CHECK(q_in.device().is_cpu() && q_in.scalar_type() == torch::kFloat32 &&
                   k_in.scalar_type() == torch::kFloat32 && v_in.scalar_type() == torch::kFloat32,
               "fused_attention: float32 CPU tensors only");
+  TORCH_CHECK(k_in.device().is_cpu() && v_in.device().is_cpu(), "fused_attention: float32 CPU tensors only");
   TORCH_CHECK(q_in.dim() == 4 && k_in.dim() == 4 && v_in.dim() == 4, "fused_attention: [B, heads, L, D] tensors");
+  TORCH_CHECK(k_in.size(0) == q_in.size(0) && v_in.size(0) == q_in.size(0) && k_in.size(1) == q_in.size(1) &&
+                  v_in.size(1) == q_in.size(1),
+              "fused_attention: q, k and v differ in batch or heads");
+  TORCH_CHECK(k_in.size(3) == q_in.size(3) && v_in.size(2) == k_in.size(2),
+              "fused_attention: k must have q's head dim and v k's tokens");
   // The kernel reads rows through a stride; the features of a row must be adjacent.
   const auto rows = [](const torch::Tensor& t) { return t.stride(3) == 1 ? t : t.contiguous(); };
   const torch::Tensor q = rows(q_in), k = rows(k_in), v = rows(v_in);
