@@ -30,43 +30,45 @@ namespace {
 using namespace lanes;
 
 // Per instruction set: the register tile (M rows broadcast x N vectors loaded; M * N accumulators plus N + 1
-// operands fit the register file: 32 zmm, 16 ymm or xmm), a broadcast from memory and a multiply-add. The
-// intrinsics carry their instruction set; GCC builds a generic broadcast element by element.
+// operands fit the register file: 32 zmm, 16 ymm or xmm) and one row of it, acc[u] += broadcast(*x) * row[u],
+// by intrinsics, which carry their instruction set (GCC builds a generic broadcast element by element). Vectors
+// pass by pointer: by value, a call from a function of another instruction set would change their ABI.
 template <int W> struct Isa;
 template <> struct Isa<16> {
   static constexpr int M = 8, N = 3;
-  __attribute__((target("avx512f"))) static F<16> broadcast(const float* p) { return F<16>(_mm512_set1_ps(*p)); }
-  __attribute__((target("avx512f"))) static F<16> fma(F<16> a, F<16> b, F<16> c) {
-    return F<16>(_mm512_fmadd_ps(__m512(a), __m512(b), __m512(c)));
+  template <int n> __attribute__((target("avx512f"))) static void multiply_add(const float* x, const F<16>* row, F<16>* acc) {
+    const __m512 b = _mm512_set1_ps(*x);
+#pragma GCC unroll 8
+    for (int u = 0; u < n; ++u) acc[u] = F<16>(_mm512_fmadd_ps(b, __m512(row[u]), __m512(acc[u])));
   }
 };
 template <> struct Isa<8> {
   static constexpr int M = 4, N = 3;
-  __attribute__((target("avx2,fma"))) static F<8> broadcast(const float* p) { return F<8>(_mm256_set1_ps(*p)); }
-  __attribute__((target("avx2,fma"))) static F<8> fma(F<8> a, F<8> b, F<8> c) {
-    return F<8>(_mm256_fmadd_ps(__m256(a), __m256(b), __m256(c)));
+  template <int n> __attribute__((target("avx2,fma"))) static void multiply_add(const float* x, const F<8>* row, F<8>* acc) {
+    const __m256 b = _mm256_set1_ps(*x);
+#pragma GCC unroll 8
+    for (int u = 0; u < n; ++u) acc[u] = F<8>(_mm256_fmadd_ps(b, __m256(row[u]), __m256(acc[u])));
   }
 };
 template <> struct Isa<4> {
   static constexpr int M = 4, N = 3;
-  static F<4> broadcast(const float* p) { return F<4>(_mm_set1_ps(*p)); }
-  static F<4> fma(F<4> a, F<4> b, F<4> c) { return a * b + c; }  // SSE2 has no fused multiply-add
+  template <int n> static void multiply_add(const float* x, const F<4>* row, F<4>* acc) {
+    const F<4> b = F<4>(_mm_set1_ps(*x));
+#pragma GCC unroll 8
+    for (int u = 0; u < n; ++u) acc[u] = b * row[u] + acc[u];  // SSE2 has no fused multiply-add
+  }
 };
 
 // acc[i][u] += sum_t a[i * ai + t * at] * b[t * ldb + u * W .. + W), for t < T.
 template <int W, int M, int N>
 GENPLUG_LANES_INLINE void multiply_tile(const float* a, int64_t ai, int64_t at, const float* b, int64_t ldb, int64_t T,
-                          F<W> (&acc)[M][N]) {
+                                        F<W> (&acc)[M][N]) {
   for (int64_t t = 0; t < T; ++t) {
     F<W> row[N];
 #pragma GCC unroll 8
     for (int u = 0; u < N; ++u) row[u] = load<W>(b + t * ldb + u * W);
 #pragma GCC unroll 16
-    for (int i = 0; i < M; ++i) {
-      const F<W> x = Isa<W>::broadcast(a + i * ai + t * at);
-#pragma GCC unroll 8
-      for (int u = 0; u < N; ++u) acc[i][u] = Isa<W>::fma(x, row[u], acc[i][u]);
-    }
+    for (int i = 0; i < M; ++i) Isa<W>::template multiply_add<N>(a + i * ai + t * at, row, acc[i]);
   }
 }
 
