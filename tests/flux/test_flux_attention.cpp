@@ -101,7 +101,10 @@ BOOST_AUTO_TEST_CASE(fused_query_blocks_are_evened_out) {
   BOOST_TEST(fused_attention_query_block(200, 192) == 100);
   BOOST_TEST(fused_attention_query_block(10, 192) == 10);
   BOOST_TEST(fused_attention_query_block(0, 192) == 1);
-  BOOST_TEST(fused_attention_query_block(10, 0) == 1);
+  BOOST_TEST(fused_attention_query_block(10, -1) == 10);  // no bound given: the instruction set's rows
+  BOOST_TEST(fused_attention_query_block(1000, 0) == fused_attention_query_block(1000, fused_attention_rows()));
+  const std::string isa = attention_vector_isa();
+  BOOST_TEST(fused_attention_rows() == (isa == "avx512" ? 96 : 48));
 }
 
 BOOST_AUTO_TEST_CASE(blocked_equals_full_for_any_block) {

@@ -54,12 +54,16 @@ int attention_workers(int requested);
 // keys x head dim floats). Any worker count gives the same output bit for bit. Memory: linear in tokens.
 constexpr int64_t kFusedAttentionKeyTile = 128;  // keys per tile of the online softmax (the kernel's)
 struct FusedAttentionBlocks {
-  int64_t queries = 96;
+  int64_t queries = 0;  // 0: fused_attention_rows()
   int workers = 0;
 };
+// The query rows per block that measured fastest for the instruction set this process runs
+// (docs/performance.md): 96 with AVX-512, 48 with AVX2 or SSE2.
+int64_t fused_attention_rows();
 torch::Tensor fused_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                               FusedAttentionBlocks blocks = {});
-// Rows per block for `queries` query rows and blocks of at most `most`: evened out over the blocks that takes.
+// Rows per block for `queries` query rows and blocks of at most `most` (0: fused_attention_rows()): evened out
+// over the blocks that takes.
 int64_t fused_attention_query_block(int64_t queries, int64_t most);
 
 // One chunk of the chunked path: `heads` (batch x head) slices times `queries` query rows.
