@@ -558,7 +558,8 @@ int main(int argc, char** argv) {
   app.add_option("--block-keys", o.block_keys, "attention-only, blocked kernel: keys per block")
       ->check(CLI::PositiveNumber);
   app.add_option("--attention-workers", o.attention_workers,
-                 "attention-only, fused and blocked kernels: threads taking blocks in turn (default 0: OpenBLAS's pool size)")
+                 "attention-only, fused and blocked kernels: threads taking blocks in turn (default 0: OpenBLAS's "
+                 "pool size)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--attention-budget-mb", o.attention_budget_mb, "memory of one attention block's scores (CPU)")
       ->capture_default_str()->check(CLI::PositiveNumber);

@@ -8,8 +8,8 @@
 // and out[c][e] = ot[e][c] / l[c] at the end. Every step is column-wise, so the softmax needs no horizontal
 // reduction. Both products load queries or probabilities as whole vectors and broadcast k or v, which the caller
 // packs once per head into panels of M rows (pack_attention_keys/values), so that each broadcast stream is
-// contiguous, as a matrix library packs its operands. Against softmax(q k^T / sqrt(d)) v it differs in rounding only, as the
-// blocked path does: the scale is applied to q, the output normalised once.
+// contiguous, as a matrix library packs its operands. Against softmax(q k^T / sqrt(d)) v it differs in rounding
+// only, as the blocked path does: the scale is applied to q, the output normalised once.
 //
 // Compiled three times (AVX-512 with 16 lanes, AVX2 + FMA with 8, SSE2 with 4) from one template. The templates
 // are always inlined into the entry point of their instruction set, so every call passing a vector is made from
@@ -36,7 +36,8 @@ using namespace lanes;
 template <int W> struct Isa;
 template <> struct Isa<16> {
   static constexpr int M = 8, N = 3;
-  template <int n> __attribute__((target("avx512f"))) static void multiply_add(const float* x, const F<16>* row, F<16>* acc) {
+  template <int n>
+  __attribute__((target("avx512f"))) static void multiply_add(const float* x, const F<16>* row, F<16>* acc) {
     const __m512 b = _mm512_set1_ps(*x);
 #pragma GCC unroll 8
     for (int u = 0; u < n; ++u) acc[u] = F<16>(_mm512_fmadd_ps(b, __m512(row[u]), __m512(acc[u])));
@@ -44,7 +45,8 @@ template <> struct Isa<16> {
 };
 template <> struct Isa<8> {
   static constexpr int M = 4, N = 3;
-  template <int n> __attribute__((target("avx2,fma"))) static void multiply_add(const float* x, const F<8>* row, F<8>* acc) {
+  template <int n>
+  __attribute__((target("avx2,fma"))) static void multiply_add(const float* x, const F<8>* row, F<8>* acc) {
     const __m256 b = _mm256_set1_ps(*x);
 #pragma GCC unroll 8
     for (int u = 0; u < n; ++u) acc[u] = F<8>(_mm256_fmadd_ps(b, __m256(row[u]), __m256(acc[u])));
@@ -92,8 +94,8 @@ GENPLUG_LANES_INLINE void score_tile(int m, const float* panel, int64_t dim, con
 // panel[j * m + i] is feature e + i of key j) for N vectors of queries: ot = ot * alpha + v^T p over the tile's
 // `keys` keys (p: the probabilities, rows `cols` apart); ot = v^T p on the first tile.
 template <int W, int M, int N>
-GENPLUG_LANES_INLINE void value_tile(int m, const float* panel, const float* p, int64_t cols, int64_t keys, const float* alpha,
-                       bool first, float* ot) {
+GENPLUG_LANES_INLINE void value_tile(int m, const float* panel, const float* p, int64_t cols, int64_t keys,
+                                     const float* alpha, bool first, float* ot) {
   if constexpr (M > 1)
     if (m < M) return value_tile<W, M - 1, N>(m, panel, p, cols, keys, alpha, first, ot);
   F<W> acc[M][N];

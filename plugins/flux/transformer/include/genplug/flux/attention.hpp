@@ -40,8 +40,8 @@ AttentionBlocks attention_blocks(const torch::Tensor& q, const torch::Tensor& k,
 // runs single-threaded (SerialBlas): the thin products scale better over blocks than inside one product.
 torch::Tensor blocked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 AttentionBlocks blocks);
-// The vector instructions the fused kernel and the blocked path's softmax run on here: "avx512", "avx2" or "baseline" (SSE2); the
-// best this CPU has, capped by ATEN_CPU_CAPABILITY as libtorch's own kernels are.
+// The vector instructions the fused kernel and the blocked path's softmax run on here: "avx512", "avx2" or
+// "baseline" (SSE2); the best this CPU has, capped by ATEN_CPU_CAPABILITY as libtorch's own kernels are.
 const char* attention_vector_isa();
 // `requested` if positive, else the size of OpenBLAS's pool (the cores it would use; 1 without OpenBLAS).
 int attention_workers(int requested);
