@@ -6,7 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <vector>
+#include <memory>
 
 #include "attention_block_kernel.hpp"
 #include "worker_threads.hpp"
@@ -38,10 +38,8 @@ int64_t fused_attention_query_block(int64_t queries, int64_t most) {
 
 torch::Tensor fused_attention(const torch::Tensor& q_in, const torch::Tensor& k_in, const torch::Tensor& v_in,
                               FusedAttentionBlocks blocks) {
-  TORCH_CHECK(q_in.device().is_cpu() && q_in.scalar_type() == torch::kFloat32 &&
-                  k_in.scalar_type() == torch::kFloat32 && v_in.scalar_type() == torch::kFloat32,
-              "fused_attention: float32 CPU tensors only");
-  TORCH_CHECK(k_in.device().is_cpu() && v_in.device().is_cpu(), "fused_attention: float32 CPU tensors only");
+  const auto cpu_f32 = [](const torch::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == torch::kFloat32; };
+  TORCH_CHECK(cpu_f32(q_in) && cpu_f32(k_in) && cpu_f32(v_in), "fused_attention: float32 CPU tensors only");
   TORCH_CHECK(q_in.dim() == 4 && k_in.dim() == 4 && v_in.dim() == 4, "fused_attention: [B, heads, L, D] tensors");
   TORCH_CHECK(k_in.size(0) == q_in.size(0) && v_in.size(0) == q_in.size(0) && k_in.size(1) == q_in.size(1) &&
                   v_in.size(1) == q_in.size(1),
@@ -63,28 +61,29 @@ torch::Tensor fused_attention(const torch::Tensor& q_in, const torch::Tensor& k_
   const SimdLevel simd = simd_level();
   std::atomic<int64_t> next{0};
   auto work = [&] {
-    std::vector<float> workspace(size_t(attention_block_workspace(simd, qn, D, Dv)));
-    std::vector<float> k_panels(size_t(Lk * D)), v_panels(size_t(Lk * Dv));
+    // Uninitialised: the kernel and the packing write before they read (a vector would zero megabytes per call).
+    const std::unique_ptr<float[]> workspace(new float[size_t(attention_block_workspace(simd, qn, D, Dv))]);
+    const std::unique_ptr<float[]> k_panels(new float[size_t(Lk * D)]), v_panels(new float[size_t(Lk * Dv)]);
     int64_t packed = -1;  // the slice in k_panels and v_panels
     for (int64_t i = next++; i < items; i = next++) {
       const int64_t h = i / row_blocks, s = (i % row_blocks) * qn;
       if (h != packed) {
-        pack_attention_keys(simd, ks.at(h), ks.row_stride, Lk, D, k_panels.data());
-        pack_attention_values(simd, vs.at(h), vs.row_stride, Lk, Dv, v_panels.data());
+        pack_attention_keys(simd, ks.at(h), ks.row_stride, Lk, D, k_panels.get());
+        pack_attention_values(simd, vs.at(h), vs.row_stride, Lk, Dv, v_panels.get());
         packed = h;
       }
       AttentionBlock b;
       b.q = qs.at(h) + s * qs.row_stride;
       b.q_stride = qs.row_stride;
       b.rows = std::min(qn, Lq - s);
-      b.k = k_panels.data();
-      b.v = v_panels.data();
+      b.k = k_panels.get();
+      b.v = v_panels.get();
       b.keys = Lk;
       b.dim = D;
       b.value_dim = Dv;
       b.out = os.at(h) + s * os.row_stride;
       b.out_stride = os.row_stride;
-      attend_block(simd, b, workspace.data());
+      attend_block(simd, b, workspace.get());
     }
   };
   run_on_threads(int(std::min<int64_t>(attention_workers(blocks.workers), items)), work);
