@@ -80,7 +80,7 @@ note_time() {  # VARIANT PHASE WALL_SECONDS CPU_SECONDS
 # records a garbage range, and the leak check at exit dies scanning it ("Tracer caught signal 11", "LeakSanitizer
 # has encountered a fatal error"). Here it hit test_cli's `genplug run` processes (libtorch and libgomp
 # dlopen'ed with the FLUX plugin) on every run. The cost: memory pointed to only from dynamically loaded
-# libraries' thread_locals is not a root. Our code's one thread_local, the FLUX plugin's widening buffer
+# libraries' thread_locals is not a root. Our code's one thread_local, the FLUX plugin's widening buffers
 # (plugins/flux/transformer/src/layers/weights.hpp), has not been reported in the full suite.
 asan_options=(halt_on_error=1 abort_on_error=0 exitcode=86 detect_leaks=1 detect_stack_use_after_return=1
   check_initialization_order=1 strict_init_order=1 strict_string_checks=1 detect_odr_violation=2

@@ -70,6 +70,7 @@ struct Options {
   bool device_weights = false;  // forward: draw the random weights on --device (see device_random_weights)
   int64_t tokens = 4096, head_dim = 128, gemm = 0;
   int64_t attention_budget_mb = flux::kDefaultAttentionBudgetBytes >> 20;
+  int64_t token_run = flux::kDefaultTokenRun;  // forward: tokens per run of the blocks' per-token work (0: all)
   std::string attention_kernel = "auto";  // attention-only: auto (what the transformer takes) | blocked | chunked
   int64_t block_queries = 0, block_keys = 0;  // attention-only, blocked: this block instead of the budget's
   int attention_workers = 0;                   // attention-only, blocked: threads (0: OpenBLAS's pool size)
@@ -431,6 +432,7 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
     model.emplace(weights, c, dtype, device, weight_dtype);
   }
   model->set_attention_budget(o.attention_budget_mb << 20);
+  model->set_token_run(o.token_run);
   // Drawing the weights (in f32 for int8) peaks above what the model then holds: the forward's own peak
   // (peak_rss_forward_mb) counts from here.
   reset_peak_rss();
@@ -465,6 +467,7 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
                 {"checkpoint_mb", weight_mb}, {"weights_kept_mb", kept_mb}, {"device", o.device},
                 {"threads", at::get_num_threads()}, {"parameters", flux::flux_parameter_count(c)},
                 {"attention_budget_mb", o.attention_budget_mb}, {"attention", attention_path(device, dtype)},
+                {"token_run", o.token_run},
                 {"spectrum", name}, {"spectrum_max_rel_diff_from_plain", relative_difference(spectrum, plain)},
                 {"weights", !o.weights_file.empty() ? o.weights_file
                             : o.device_weights      ? "random, drawn on the device"
@@ -563,6 +566,9 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--attention-budget-mb", o.attention_budget_mb, "memory of one attention block's scores (CPU)")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--token-run", o.token_run,
+                 "forward: tokens per run of the blocks' per-token work (MLPs, projections; 0: every token at once)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--spectrum", o.spectra,
                  "forward: rotary spectrum, plain or a `genplug posenc` JSON file; repeat the option to time several "
                  "on the same model (one JSON line each)")->capture_default_str();

@@ -80,6 +80,16 @@ BOOST_AUTO_TEST_CASE(forward_plain_rope_matches_bfl) {
   BOOST_TEST(err < kTolerance);
 }
 
+// The blocks' per-token work over runs of tokens (memory at large sizes): runs of 3 tokens, ragged in both streams
+// of any golden set, give the same forward.
+BOOST_AUTO_TEST_CASE(forward_in_runs_of_tokens_matches_bfl) {
+  model.set_token_run(3);
+  torch::Tensor out = forward(io_tensor("img"), io_tensor("timesteps").item<double>(), plain());
+  const double err = relative_error(out, io_tensor("out"));
+  BOOST_TEST_MESSAGE("forward in runs of 3 tokens, relative error " << err);
+  BOOST_TEST(err < kTolerance);
+}
+
 BOOST_AUTO_TEST_CASE(diffusers_weights_give_the_same_forward) {
   const safetensors::Checkpoint ckpt(test::golden("flux/flux_tiny_diffusers.safetensors"));
   flux::TensorMap bfl_names = flux::diffusers_to_bfl_transformer(flux::load_tensors(ckpt, torch::kFloat32, torch::kCPU));

@@ -311,12 +311,14 @@ class FluxModel final : public Model {
 
   // Peak working memory of one render of gh x gw tokens (geometry()), an upper-side estimate:
   //   latents: the latent and up to 4 scheduler buffers, float32;
-  //   transformer: over L = text + image tokens, in the model dtype, one block's widest intermediates
-  //     (2 x (2 hidden + qkv + mlp) per token: a single-stream block, the larger) on top of what lives through
-  //     the blocks (inputs, residual streams, final layer: 5 hidden per token), plus the rotary tables (float32)
-  //     and the attention workspace (the fused path's packed keys and values per worker, or the chunked path's
-  //     scores, capped at config.attention_memory_mb). The per-token
-  //     terms are what FLUX-dev's shapes measured (docs/performance.md, "Memory at 16 MP");
+  //   transformer: over L = text + image tokens, in the model dtype, 9 hidden per token (a double-stream block
+  //     during attention: the streams, both qkv products, the joined v, q, k and the output; the single-stream
+  //     block holds less), plus one run of the per-token work (kDefaultTokenRun tokens of the single block's
+  //     2 mlp + 5 hidden: its MLP half, GELU joined with the attention output, linear2, the gate, LayerNorm),
+  //     the rotary tables (float32) and the attention workspace (the fused path's packed keys and values per
+  //     worker, or the chunked path's scores, capped at config.attention_memory_mb). FLUX-dev's shapes measured
+  //     101 KiB per token and ~200 MiB per run against this 108 KiB and 312 MiB (docs/performance.md, "Memory
+  //     at 16 MP");
   //   decode: the widest feature map (ch * max(ch_mult) channels) over the decoded area (a tile when tiled,
   //     else the whole image) x3 for a resblock's temporaries, float32.
   uint64_t working_memory(int64_t gh, int64_t gw) const {
@@ -324,9 +326,8 @@ class FluxModel final : public Model {
     const uint64_t image_tokens = uint64_t(gh * gw), text_tokens = 512, L = image_tokens + text_tokens;
     const uint64_t elt = compute_dtype_ == torch::kFloat32 ? 4 : 2;
     const uint64_t latents = 5 * image_tokens * uint64_t(c.in_channels) * 4;
-    const uint64_t widest = uint64_t(3 * c.hidden_size + c.mlp_hidden());
-    const uint64_t per_token = 2 * (uint64_t(2 * c.hidden_size) + widest) + 5 * uint64_t(c.hidden_size);
-    const uint64_t activations = L * per_token * elt;
+    const uint64_t hidden = uint64_t(c.hidden_size), run = std::min<uint64_t>(L, uint64_t(kDefaultTokenRun));
+    const uint64_t activations = (L * 9 * hidden + run * (2 * uint64_t(c.mlp_hidden()) + 5 * hidden)) * elt;
     const uint64_t tables = 2 * L * uint64_t(c.head_dim() / 2) * 4;
     // float32 on the CPU: the fused attention, each worker with one head's keys and values packed (float32);
     // elsewhere the chunked path's scores, capped by the budget.

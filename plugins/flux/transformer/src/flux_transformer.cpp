@@ -32,7 +32,7 @@ struct FluxTransformer::Impl {
   FluxConfig config;
   torch::Dtype dtype, weight_dtype;
   torch::Device device;
-  int64_t attention_budget = kDefaultAttentionBudgetBytes;
+  BlockMemory memory;  // attention score blocks, runs of tokens
   Linear img_in, txt_in;
   MLPEmbedder time_in, vector_in, guidance_in;
   std::vector<DoubleStreamBlock> double_blocks;
@@ -92,9 +92,11 @@ struct FluxTransformer::Impl {
       throw InvalidArgument("flux forward: rotary tables cover " + std::to_string(pe.cos.size(0)) +
                             " tokens, the input has " + std::to_string(L));
     const RotaryTables tables{pe.cos.to(device), pe.sin.to(device)};
-    for (const auto& block : double_blocks) block(img, txt, vec, tables, attention_budget);
+    for (const auto& block : double_blocks) block(img, txt, vec, tables, memory);
     torch::Tensor x = torch::cat({txt, img}, 1);
-    for (const auto& block : single_blocks) x = block(x, vec, tables, attention_budget);
+    img.reset();  // the streams live on in x only: one copy of the sequence through the single blocks
+    txt.reset();
+    for (const auto& block : single_blocks) x = block(x, vec, tables, memory);
     return (*final_layer)(x.narrow(1, Lt, L - Lt), vec);
   }
 };
@@ -116,6 +118,7 @@ const FluxConfig& FluxTransformer::config() const { return impl_->config; }
 torch::Dtype FluxTransformer::dtype() const { return impl_->dtype; }
 torch::Dtype FluxTransformer::weight_dtype() const { return impl_->weight_dtype; }
 torch::Device FluxTransformer::device() const { return impl_->device; }
-void FluxTransformer::set_attention_budget(int64_t bytes) { impl_->attention_budget = bytes; }
+void FluxTransformer::set_attention_budget(int64_t bytes) { impl_->memory.attention_budget = bytes; }
+void FluxTransformer::set_token_run(int64_t tokens) { impl_->memory.token_run = tokens; }
 
 }  // namespace genplug::flux

@@ -6,6 +6,7 @@
 #include "gelu.hpp"
 #include "modulation.hpp"
 #include "qk_norm.hpp"
+#include "token_runs.hpp"
 
 namespace genplug::flux::layers {
 
@@ -22,7 +23,20 @@ struct StreamWeights {
         mlp_in(w, p + "_mlp.0", c.hidden_size, c.mlp_hidden()),
         mlp_out(w, p + "_mlp.2", c.mlp_hidden(), c.hidden_size),
         norm(w, p + "_attn.norm", c.head_dim()) {}
-  torch::Tensor mlp(const torch::Tensor& x) const { return mlp_out(gelu_tanh_(mlp_in(x))); }
+
+  // x [B, L, H] after attention: x + gate0 proj(attn) (one product over every token: the result is as large as
+  // x), then + gate1 mlp(...) over runs of `token_run` tokens (token_runs.hpp), the MLP's two weights widened once
+  // for every run.
+  torch::Tensor after_attention(const torch::Tensor& x, const torch::Tensor& attn, const std::vector<ModulationOut>& m,
+                                int64_t token_run) const {
+    const torch::Tensor mid = m[0].gated(x, proj(attn));
+    const torch::ScalarType dtype = attn.scalar_type();
+    const DenseLinear up = mlp_in.dense(dtype, 0), down = mlp_out.dense(dtype, 1);
+    return over_token_runs(mid, token_run, [&](int64_t begin, int64_t count) {
+      const torch::Tensor xs = mid.narrow(1, begin, count);
+      return m[1].gated(xs, down(gelu_tanh_(up(m[1].apply(layer_norm(xs))))));
+    });
+  }
 };
 
 struct DoubleStreamBlock {
@@ -34,23 +48,26 @@ struct DoubleStreamBlock {
 
   // Updates img [B, Li, H] and txt [B, Lt, H] in place of the caller's handles.
   void operator()(torch::Tensor& img, torch::Tensor& txt, const torch::Tensor& vec, const RotaryTables& pe,
-                  int64_t budget) const {
-    auto img_mod = img_w.mod(vec), txt_mod = txt_w.mod(vec);
-    auto iqkv = split_qkv(img_w.qkv(img_mod[0].apply(layer_norm(img))), heads);
-    auto tqkv = split_qkv(txt_w.qkv(txt_mod[0].apply(layer_norm(txt))), heads);
+                  const BlockMemory& memory) const {
+    const auto img_mod = img_w.mod(vec), txt_mod = txt_w.mod(vec);
+    const torch::Tensor attn = joint_attention(img, txt, img_mod[0], txt_mod[0], pe, memory.attention_budget);
+    const int64_t Lt = txt.size(1);
+    img = img_w.after_attention(img, attn.narrow(1, Lt, attn.size(1) - Lt), img_mod, memory.token_run);
+    txt = txt_w.after_attention(txt, attn.narrow(1, 0, Lt), txt_mod, memory.token_run);
+  }
+
+ private:
+  // merge_heads(attention) over cat(txt, img) [B, Lt + Li, H]; the qkv products, q, k and v are freed on return.
+  torch::Tensor joint_attention(const torch::Tensor& img, const torch::Tensor& txt, const ModulationOut& img_mod,
+                                const ModulationOut& txt_mod, const RotaryTables& pe, int64_t budget) const {
+    auto iqkv = split_qkv(img_w.qkv(img_mod.apply(layer_norm(img))), heads);
+    auto tqkv = split_qkv(txt_w.qkv(txt_mod.apply(layer_norm(txt))), heads);
     torch::Tensor v = torch::cat({tqkv[2], iqkv[2]}, 2);  // the joint sequence: txt, then img
     torch::Tensor q = norm_and_rotate({{txt_w.norm.query_norm, tqkv[0]}, {img_w.norm.query_norm, iqkv[0]}}, pe,
                                       v.scalar_type());
     torch::Tensor k = norm_and_rotate({{txt_w.norm.key_norm, tqkv[1]}, {img_w.norm.key_norm, iqkv[1]}}, pe,
                                       v.scalar_type());
-    torch::Tensor attn = merge_heads(attention(q, k, v, budget));
-    const int64_t Lt = txt.size(1);
-    torch::Tensor txt_attn = attn.narrow(1, 0, Lt), img_attn = attn.narrow(1, Lt, attn.size(1) - Lt);
-
-    img = img_mod[0].gated(img, img_w.proj(img_attn));
-    img = img_mod[1].gated(img, img_w.mlp(img_mod[1].apply(layer_norm(img))));
-    txt = txt_mod[0].gated(txt, txt_w.proj(txt_attn));
-    txt = txt_mod[1].gated(txt, txt_w.mlp(txt_mod[1].apply(layer_norm(txt))));
+    return merge_heads(attention(q, k, v, budget));
   }
 };
 

@@ -2,6 +2,7 @@
 // layers' weights to their own dtype, which may be narrower than the one the forward computes in.
 #pragma once
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -24,10 +25,14 @@ inline std::string shape_text(c10::IntArrayRef s) {
   return o.str();
 }
 
-// The per-thread buffer narrow weights are widened into, reused by every layer: the product that follows reads
-// it at once, and no layer keeps it. It holds the largest weight widened so far until the thread ends.
-inline torch::Tensor widening_buffer(const torch::Tensor& like, torch::ScalarType to) {
-  thread_local torch::Tensor buffer;
+// The per-thread buffers narrow weights are widened into, reused by every layer: the products that follow read
+// them, and no layer keeps them. Slot 0 serves one product at a time; an MLP run over runs of tokens
+// (token_runs.hpp) needs its two weights widened at once and puts the second in slot 1. Each holds the largest
+// weight widened into it so far until the thread ends.
+constexpr int kWideningSlots = 2;
+inline torch::Tensor widening_buffer(const torch::Tensor& like, torch::ScalarType to, int slot = 0) {
+  thread_local std::array<torch::Tensor, kWideningSlots> buffers;
+  torch::Tensor& buffer = buffers.at(size_t(slot));
   if (!buffer.defined() || buffer.device() != like.device() || buffer.scalar_type() != to)
     buffer = torch::empty({0}, like.options().dtype(to));
   if (buffer.numel() < like.numel()) buffer.resize_({like.numel()});
@@ -38,13 +43,13 @@ inline torch::Tensor widening_buffer(const torch::Tensor& like, torch::ScalarTyp
 constexpr int64_t kWideningRun = int64_t(1) << 17;
 
 // `w` in dtype `to`. A narrower weight (bf16 or f16 kept for memory, f32 compute: CPUs without fast bf16
-// products; int8 per row) is widened into the thread's buffer (without autograd recording; a recorded forward
+// products; int8 per row) is widened into the thread's buffer of `slot` (without autograd recording; a recorded forward
 // takes the differentiable conversion). bf16 and f16 into float32 on the CPU by the vectorised kernels over
 // kernel_threads(); other pairs (int8 per row among them) by libtorch's copy.
-inline torch::Tensor widened(const torch::Tensor& w, torch::ScalarType to) {
+inline torch::Tensor widened(const torch::Tensor& w, torch::ScalarType to, int slot = 0) {
   if (w.scalar_type() == to) return w;
   if (torch::GradMode::is_enabled()) return w.to(to);
-  torch::Tensor out = widening_buffer(w, to);
+  torch::Tensor out = widening_buffer(w, to, slot);
   const torch::ScalarType from = w.scalar_type();
   // int8 stays with libtorch's copy: the kernel measured no faster there (docs/performance.md).
   const bool own = from == torch::kBFloat16 || from == torch::kFloat16;
@@ -65,13 +70,15 @@ inline torch::Tensor widened(const torch::Tensor& w, torch::ScalarType to) {
 // where libtorch's conversion and scaling take two.
 struct Q8Weight {
   torch::Tensor q, d;
-  torch::Tensor widened(torch::ScalarType to) const {
+  // Rows [begin, begin + count): views, contiguous as the whole is.
+  Q8Weight rows(int64_t begin, int64_t count) const { return {q.narrow(0, begin, count), d.narrow(0, begin, count)}; }
+  torch::Tensor widened(torch::ScalarType to, int slot = 0) const {
     const int64_t rows = q.size(0), blocks = q.size(1) / kQ8BlockValues;
     if (torch::GradMode::is_enabled() || to != torch::kFloat32 || !q.device().is_cpu())
       return (q.to(torch::kFloat32).view({rows, blocks, kQ8BlockValues}) * d.to(torch::kFloat32).unsqueeze(-1))
           .view(q.sizes())
           .to(to);
-    torch::Tensor w = widening_buffer(q, torch::kFloat32);
+    torch::Tensor w = widening_buffer(q, torch::kFloat32, slot);
     const SimdLevel simd = simd_level();
     const int8_t* qp = q.data_ptr<int8_t>();
     const auto* dp = static_cast<const uint16_t*>(d.data_ptr());  // float16 bits, contiguous (WeightReader::q8_0)
@@ -146,6 +153,17 @@ inline Int8Rows quantize_rows(const torch::Tensor& w) {
   return {(f / scale.unsqueeze(1)).round().clamp(-127, 127).to(torch::kInt8), scale};
 }
 
+// A linear layer's weight as its products take it: in the compute dtype, widened into a thread buffer if it is
+// kept narrower (valid until that slot is widened into again), with the int8 path's row scales.
+struct DenseLinear {
+  torch::Tensor weight, bias, row_scale;
+  torch::Tensor operator()(const torch::Tensor& x) const {
+    if (!row_scale.defined()) return torch::linear(x, weight, bias);
+    torch::Tensor y = torch::linear(x, weight).mul_(row_scale);
+    return bias.defined() ? y.add_(bias) : y;
+  }
+};
+
 // y = x W^T + b (PyTorch layout [out, in]); W in the reader's weight_dtype, widened to x's dtype for the product.
 // int8 weights: y = (x q^T) s + b, the row scales applied to the product's columns (tokens x out values)
 // rather than to the widened weight. Q8_0 weights: widened with their block scales.
@@ -166,11 +184,21 @@ struct Linear {
     }
     if (has_bias) bias = w.take(name + ".bias", {out});
   }
-  torch::Tensor operator()(const torch::Tensor& x) const {
-    if (blocks) return torch::linear(x, blocks->widened(x.scalar_type()), bias);
-    if (!row_scale.defined()) return torch::linear(x, widened(weight, x.scalar_type()), bias);
-    torch::Tensor y = torch::linear(x, widened(weight, x.scalar_type())).mul_(row_scale);
-    return bias.defined() ? y.add_(bias) : y;
+  torch::Tensor operator()(const torch::Tensor& x) const { return dense(x.scalar_type())(x); }
+
+  // The layer of output rows [begin, begin + count) alone: views of this one's tensors.
+  Linear rows(int64_t begin, int64_t count) const {
+    Linear part;
+    const auto narrowed = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, begin, count) : t; };
+    part.weight = narrowed(weight);
+    part.bias = narrowed(bias);
+    part.row_scale = narrowed(row_scale);
+    if (blocks) part.blocks = blocks->rows(begin, count);
+    return part;
+  }
+  // The weight widened to `to` (into the thread buffer of `slot` when kept narrower), for products to come.
+  DenseLinear dense(torch::ScalarType to, int slot = 0) const {
+    return {blocks ? blocks->widened(to, slot) : widened(weight, to, slot), bias, row_scale};
   }
 };
 

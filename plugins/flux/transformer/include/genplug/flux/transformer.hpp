@@ -16,6 +16,10 @@ namespace genplug::flux {
 
 using TensorMap = std::map<std::string, torch::Tensor>;
 
+// Tokens per run of a block's per-token work (the MLPs, projections and gates; only attention takes every token
+// at once), bounding those intermediates at large sizes (docs/performance.md, memory at 16 MP).
+constexpr int64_t kDefaultTokenRun = 2048;
+
 class FluxTransformer {
  public:
   // Takes the BFL-named tensors it needs from `weights` (checked against `config`; a missing or misshapen
@@ -42,6 +46,9 @@ class FluxTransformer {
   torch::Device device() const;
   // Memory budget of one attention block's scores (the CPU paths).
   void set_attention_budget(int64_t bytes);
+  // Tokens per run of the blocks' per-token work (default kDefaultTokenRun; <= 0: every token in one run). The
+  // forward is the same for any value up to the products' rounding; only its peak memory changes.
+  void set_token_run(int64_t tokens);
 
  private:
   struct Impl;

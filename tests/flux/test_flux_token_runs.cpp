@@ -1,0 +1,137 @@
+// Runs of tokens (layers/token_runs.hpp): the blocks do their per-token work (the MLPs, the output projections,
+// the gates) over runs of tokens to bound its memory at large sizes. The forward must not depend on the run:
+// every value is the same sum of the same products, only which rows a matrix product computes at once changes.
+//
+// Bound: a product's row can come from a different kernel path for a different number of rows (OpenBLAS's small
+// matrix kernels), which may sum its K terms in another order: at most ~K u sum|x_k w_k| per value (K <= 256
+// here, u = 6e-8), a few 1e-6 of the largest output after the tiny model's six blocks. 1e-5 allows for that and
+// still catches a run that is skipped, repeated or misplaced (those change the output at O(1)).
+#define BOOST_TEST_MODULE flux_token_runs
+#include <boost/test/unit_test.hpp>
+
+#include <utility>
+#include <vector>
+
+#include <genplug/flux/presets.hpp>
+#include <genplug/flux/q8_0_tensors.hpp>
+#include <genplug/flux/rotary.hpp>
+#include <genplug/flux/transformer.hpp>
+
+#include "layers/token_runs.hpp"
+
+using namespace genplug::flux;
+using genplug::flux::layers::over_token_runs;
+
+namespace {
+
+struct Inputs {
+  torch::Tensor img, txt, t, y, g;
+  RotaryTables pe;
+  // A batch of two, so that a run of tokens is a strided view of the batch.
+  Inputs(const FluxConfig& c, int64_t rows, int64_t cols, int64_t text) {
+    torch::manual_seed(7);
+    img = torch::randn({2, rows * cols, c.in_channels});
+    txt = torch::randn({2, text, c.context_in_dim});
+    y = torch::randn({2, c.vec_in_dim});
+    t = torch::tensor({0.3, 0.8});
+    g = torch::full({2}, 3.5);
+    pe = rotary_tables(flux_position_ids(text, rows, cols, int64_t(c.axes_dim.size())),
+                       plain_spectrum(c.axes_dim, c.theta), torch::kCPU);
+  }
+  torch::Tensor run(FluxTransformer& m, int64_t token_run) const {
+    torch::NoGradGuard no_grad;
+    m.set_token_run(token_run);
+    return m.forward(img, txt, t, y, g, pe);
+  }
+};
+
+TensorMap q8_0_weights(const TensorMap& f32) {
+  TensorMap out;
+  for (const auto& [name, w] : f32) {
+    if (w.dim() == 2 && w.size(1) % kQ8BlockValues == 0)
+      put_q8_0(out, name, quantize_q8_0(w));
+    else
+      out.emplace(name, w);
+  }
+  return out;
+}
+
+// The calls over_token_runs() makes for `tokens` tokens in runs of `run`, and whether its result holds each
+// run's rows where they belong (outside autograd recording unless `recording`).
+std::vector<std::pair<int64_t, int64_t>> runs_of(int64_t tokens, int64_t run, bool* placed = nullptr,
+                                                 bool recording = false) {
+  torch::AutoGradMode mode(recording);
+  const torch::Tensor x = torch::zeros({2, tokens, 3});
+  const torch::Tensor ids = torch::arange(tokens, torch::kFloat32).view({1, tokens, 1}).expand({2, tokens, 3});
+  std::vector<std::pair<int64_t, int64_t>> calls;
+  const torch::Tensor out = over_token_runs(x, run, [&](int64_t begin, int64_t count) {
+    calls.emplace_back(begin, count);
+    return ids.narrow(1, begin, count) + 0;
+  });
+  if (placed) *placed = torch::equal(out, ids);
+  return calls;
+}
+
+using Runs = std::vector<std::pair<int64_t, int64_t>>;
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(runs_are_evened_out_and_every_token_lands_in_its_place) {
+  bool placed = false;
+  BOOST_TEST((runs_of(5000, 2048, &placed) == Runs{{0, 1667}, {1667, 1667}, {3334, 1666}}));
+  BOOST_TEST(placed);
+  BOOST_TEST((runs_of(29, 3, &placed) == Runs{{0, 3}, {3, 3}, {6, 3}, {9, 3}, {12, 3}, {15, 3}, {18, 3}, {21, 3},
+                                              {24, 3}, {27, 2}}));
+  BOOST_TEST(placed);
+  BOOST_TEST((runs_of(7, 1, &placed).size() == 7));
+  BOOST_TEST(placed);
+  // One call over every token: no run given, or a run that covers them.
+  BOOST_TEST((runs_of(100, 0) == Runs{{0, 100}}));
+  BOOST_TEST((runs_of(100, -5) == Runs{{0, 100}}));
+  BOOST_TEST((runs_of(100, 100) == Runs{{0, 100}}));
+}
+
+// Under autograd recording the saved tensors would keep every run's intermediates: one run, whatever is asked.
+BOOST_AUTO_TEST_CASE(a_recorded_forward_takes_one_run) {
+  BOOST_TEST((runs_of(100, 7, nullptr, /*recording=*/true) == Runs{{0, 100}}));
+}
+
+BOOST_AUTO_TEST_CASE(the_forward_does_not_depend_on_the_run_for_any_weight_kind) {
+  const FluxConfig c = flux_preset("tiny");
+  const Inputs in(c, 4, 6, 5);  // 29 tokens: ragged runs in both streams and in the joint one
+  const TensorMap f32 = random_flux_weights(c, 11, torch::kFloat32);
+  const TensorMap bf16 = random_flux_weights(c, 11, torch::kBFloat16);
+  struct Kind {
+    const char* name;
+    FluxTransformer model;
+  };
+  std::vector<Kind> kinds;
+  kinds.push_back({"f32", FluxTransformer(f32, c)});
+  kinds.push_back({"bf16 kept, f32 compute", FluxTransformer(bf16, c, torch::kFloat32, torch::kCPU, torch::kBFloat16)});
+  kinds.push_back({"int8 per row", FluxTransformer(f32, c, torch::kFloat32, torch::kCPU, torch::kInt8)});
+  kinds.push_back({"Q8_0", FluxTransformer(q8_0_weights(f32), c)});
+  for (Kind& k : kinds) {
+    const torch::Tensor whole = in.run(k.model, 0);
+    const double scale = whole.abs().max().item<double>();
+    BOOST_TEST_REQUIRE(scale > 0);
+    for (int64_t run : {1, 3, 7, 28, 29}) {
+      const torch::Tensor runs = in.run(k.model, run);
+      const double err = (runs - whole).abs().max().item<double>() / scale;
+      BOOST_TEST_MESSAGE(k.name << ", runs of " << run << " tokens: " << err << " from one run");
+      BOOST_TEST(err < 1e-5, k.name << ", runs of " << run << ": " << err);
+    }
+  }
+}
+
+// The runs' weights are widened once per block into two thread buffers (weights.hpp): a second model's layers,
+// run in turn on the same thread, never read the first one's.
+BOOST_AUTO_TEST_CASE(two_narrow_models_in_runs_on_one_thread_stay_apart) {
+  const FluxConfig c = flux_preset("tiny");
+  const Inputs in(c, 3, 4, 4);
+  const TensorMap w1 = random_flux_weights(c, 11, torch::kBFloat16), w2 = random_flux_weights(c, 12, torch::kBFloat16);
+  FluxTransformer m1(w1, c, torch::kFloat32, torch::kCPU, torch::kBFloat16);
+  FluxTransformer m2(w2, c, torch::kFloat32, torch::kCPU, torch::kBFloat16);
+  const torch::Tensor first = in.run(m1, 5), other = in.run(m2, 5), again = in.run(m1, 5);
+  BOOST_TEST(torch::equal(first, again));
+  BOOST_TEST(!torch::allclose(first, other));
+}
