@@ -18,30 +18,19 @@
 #include <genplug/flux/transformer.hpp>
 
 #include "layers/token_runs.hpp"
+#include "random_forward_inputs.hpp"
 
 using namespace genplug::flux;
 using genplug::flux::layers::over_token_runs;
 
 namespace {
 
-struct Inputs {
-  torch::Tensor img, txt, t, y, g;
-  RotaryTables pe;
-  // A batch of two, so that a run of tokens is a strided view of the batch.
-  Inputs(const FluxConfig& c, int64_t rows, int64_t cols, int64_t text) {
-    torch::manual_seed(7);
-    img = torch::randn({2, rows * cols, c.in_channels});
-    txt = torch::randn({2, text, c.context_in_dim});
-    y = torch::randn({2, c.vec_in_dim});
-    t = torch::tensor({0.3, 0.8});
-    g = torch::full({2}, 3.5);
-    pe = rotary_tables(flux_position_ids(text, rows, cols, int64_t(c.axes_dim.size())),
-                       plain_spectrum(c.axes_dim, c.theta), torch::kCPU);
-  }
+// A batch of two, so that a run of tokens is a strided view of the batch.
+struct Inputs : genplug::test::RandomForwardInputs {
+  Inputs(const FluxConfig& c, int64_t rows, int64_t cols, int64_t text) : RandomForwardInputs(c, rows, cols, text, 2, 7) {}
   torch::Tensor run(FluxTransformer& m, int64_t token_run) const {
-    torch::NoGradGuard no_grad;
     m.set_token_run(token_run);
-    return m.forward(img, txt, t, y, g, pe);
+    return RandomForwardInputs::run(m);
   }
 };
 

@@ -9,28 +9,13 @@
 #include <genplug/flux/rotary.hpp>
 #include <genplug/flux/transformer.hpp>
 
+#include "random_forward_inputs.hpp"
+
 using namespace genplug::flux;
 
 namespace {
 
-struct Inputs {
-  torch::Tensor img, txt, t, y, g;
-  RotaryTables pe;
-  Inputs(const FluxConfig& c, int64_t rows, int64_t cols, int64_t text) {
-    torch::manual_seed(5);
-    img = torch::randn({1, rows * cols, c.in_channels});
-    txt = torch::randn({1, text, c.context_in_dim});
-    y = torch::randn({1, c.vec_in_dim});
-    t = torch::full({1}, 0.6);
-    g = torch::full({1}, 3.5);
-    pe = rotary_tables(flux_position_ids(text, rows, cols, int64_t(c.axes_dim.size())),
-                       plain_spectrum(c.axes_dim, c.theta), torch::kCPU);
-  }
-  torch::Tensor run(const FluxTransformer& m) const {
-    torch::NoGradGuard no_grad;
-    return m.forward(img, txt, t, y, g, pe);
-  }
-};
+using Inputs = genplug::test::RandomForwardInputs;
 
 // The weights as a checkpoint of `dtype` holds them, and the same numbers in f32.
 std::pair<TensorMap, TensorMap> weights_in(const FluxConfig& c, torch::Dtype dtype) {
