@@ -73,6 +73,17 @@ BOOST_AUTO_TEST_CASE(version_and_help) {
   BOOST_TEST(r.exit_code == 2);
 }
 
+// A mistyped --plugin-path is a usage error naming it, not an empty search that ends in "plugin not found".
+BOOST_AUTO_TEST_CASE(a_plugin_path_that_does_not_exist_is_a_usage_error) {
+  const TempDir d;
+  const std::string absent = (d.path / "no-such-folder").string();
+  const auto r = run_process({kGenplug, "--plugin-path", absent, "plugins"});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "--plugin-path: Path does not exist: " + absent), r.err);
+  BOOST_TEST(r.out.empty(), r.out);
+  BOOST_TEST(run_process({kGenplug, "--plugin-path", d.path.string(), "plugins"}).exit_code == 0);
+}
+
 BOOST_AUTO_TEST_CASE(plugins_lists_every_kind) {
   auto r = run_process({kGenplug, "plugins", "--json"});
   BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
