@@ -23,6 +23,14 @@ size_t utf8_length(const std::string& s, size_t i, uint32_t& cp) {
   return n;
 }
 
+// Characters that reorder or break the lines around them without being seen (the bidirectional controls of
+// "Trojan Source", CVE-2021-42574, and the Unicode line and paragraph separators): a name or prompt holding one
+// can make a terminal show other text than the bytes that are there.
+bool reorders_or_breaks_lines(uint32_t cp) {
+  return cp == 0x061C || cp == 0x200E || cp == 0x200F || (cp >= 0x2028 && cp <= 0x202E) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
 }  // namespace
 
 std::string printable(const std::string& text) {
@@ -42,7 +50,8 @@ std::string printable(const std::string& text) {
     else if (cp == '\t') out += "\\t";
     else if (cp == '\r') out += "\\r";
     else if (cp < 0x20 || cp == 0x7F) std::snprintf(buf, sizeof buf, "\\x%02x", cp), out += buf;
-    else if (cp >= 0x80 && cp < 0xA0) std::snprintf(buf, sizeof buf, "\\u%04x", cp), out += buf;
+    else if ((cp >= 0x80 && cp < 0xA0) || reorders_or_breaks_lines(cp))
+      std::snprintf(buf, sizeof buf, "\\u%04x", cp), out += buf;
     else out.append(text, i, n);
     i += n;
   }
