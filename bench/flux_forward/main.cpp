@@ -567,7 +567,7 @@ int main(int argc, char** argv) {
   app.add_option("--attention-budget-mb", o.attention_budget_mb, "memory of one attention block's scores (CPU)")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--token-run", o.token_run,
-                 "forward: tokens per run of the blocks' per-token work (MLPs, projections; 0: every token at once)")
+                 "forward: tokens per run of the blocks' per-token work (the MLPs; 0: every token at once)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--spectrum", o.spectra,
                  "forward: rotary spectrum, plain or a `genplug posenc` JSON file; repeat the option to time several "

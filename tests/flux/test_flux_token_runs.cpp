@@ -3,9 +3,11 @@
 // every value is the same sum of the same products, only which rows a matrix product computes at once changes.
 //
 // Bound: a product's row can come from a different kernel path for a different number of rows (OpenBLAS's small
-// matrix kernels), which may sum its K terms in another order: at most ~K u sum|x_k w_k| per value (K <= 256
-// here, u = 6e-8), a few 1e-6 of the largest output after the tiny model's six blocks. 1e-5 allows for that and
-// still catches a run that is skipped, repeated or misplaced (those change the output at O(1)).
+// matrix kernels), which may sum its K terms in another order: at most ~K u sum|x_k w_k| per value (K <= 320
+// here, u = 6e-8), a few 1e-6 of the largest output after the tiny model's four blocks. 1e-5 allows for that and
+// still catches a run that is skipped, repeated or misplaced (those change the output at O(1)). One run is checked
+// against BFL's forward by test_flux_transformer (golden), and narrow weights against f32 by
+// test_flux_weight_dtype; here the runs are checked against one run.
 #define BOOST_TEST_MODULE flux_token_runs
 #include <boost/test/unit_test.hpp>
 
@@ -103,24 +105,11 @@ BOOST_AUTO_TEST_CASE(the_forward_does_not_depend_on_the_run_for_any_weight_kind)
     const torch::Tensor whole = in.run(k.model, 0);
     const double scale = whole.abs().max().item<double>();
     BOOST_TEST_REQUIRE(scale > 0);
-    for (int64_t run : {1, 3, 7, 28, 29}) {
+    for (int64_t run : {1, 3, 7, 15, 28}) {
       const torch::Tensor runs = in.run(k.model, run);
       const double err = (runs - whole).abs().max().item<double>() / scale;
       BOOST_TEST_MESSAGE(k.name << ", runs of " << run << " tokens: " << err << " from one run");
       BOOST_TEST(err < 1e-5, k.name << ", runs of " << run << ": " << err);
     }
   }
-}
-
-// The runs' weights are widened once per block into two thread buffers (weights.hpp): a second model's layers,
-// run in turn on the same thread, never read the first one's.
-BOOST_AUTO_TEST_CASE(two_narrow_models_in_runs_on_one_thread_stay_apart) {
-  const FluxConfig c = flux_preset("tiny");
-  const Inputs in(c, 3, 4, 4);
-  const TensorMap w1 = random_flux_weights(c, 11, torch::kBFloat16), w2 = random_flux_weights(c, 12, torch::kBFloat16);
-  FluxTransformer m1(w1, c, torch::kFloat32, torch::kCPU, torch::kBFloat16);
-  FluxTransformer m2(w2, c, torch::kFloat32, torch::kCPU, torch::kBFloat16);
-  const torch::Tensor first = in.run(m1, 5), other = in.run(m2, 5), again = in.run(m1, 5);
-  BOOST_TEST(torch::equal(first, again));
-  BOOST_TEST(!torch::allclose(first, other));
 }

@@ -103,3 +103,17 @@ BOOST_AUTO_TEST_CASE(int8_weights_are_the_f32_forward_of_the_dequantised_weights
   BOOST_TEST(to_original < 3e-2);
   BOOST_TEST(to_original > to_dequantised);
 }
+
+// The widening buffers' bound (what the plugin's working-memory estimate adds): nothing when every weight is kept
+// in the compute dtype; otherwise the largest weight widened alone (slot 0: here the double block's modulation,
+// 6 hidden x hidden) and the single block's linear2 (slot 1), in the compute dtype.
+BOOST_AUTO_TEST_CASE(the_widening_buffers_are_counted_only_where_weights_are_widened) {
+  const FluxConfig c = flux_preset("tiny");
+  const int64_t H = c.hidden_size, expected = (std::max(6 * H, c.mlp_hidden()) * H + H * (H + c.mlp_hidden())) * 4;
+  const TensorMap f32 = random_flux_weights(c, 11), bf16 = random_flux_weights(c, 11, torch::kBFloat16);
+  BOOST_TEST(FluxTransformer(f32, c).widening_buffer_bytes() == 0);
+  BOOST_TEST(FluxTransformer(bf16, c, torch::kBFloat16, torch::kCPU, torch::kBFloat16).widening_buffer_bytes() == 0);
+  const FluxTransformer kept(bf16, c, torch::kFloat32, torch::kCPU, torch::kBFloat16);
+  BOOST_TEST(kept.widening_buffer_bytes() == expected);
+  BOOST_TEST(FluxTransformer(f32, c, torch::kFloat32, torch::kCPU, torch::kInt8).widening_buffer_bytes() == expected);
+}

@@ -317,8 +317,11 @@ class FluxModel final : public Model {
   //     2 mlp + 5 hidden: its MLP half, GELU joined with the attention output, linear2, the gate, LayerNorm),
   //     the rotary tables (float32) and the attention workspace (the fused path's packed keys and values per
   //     worker, or the chunked path's scores, capped at config.attention_memory_mb). FLUX-dev's shapes measured
-  //     101 KiB per token and ~200 MiB per run against this 108 KiB and 312 MiB (docs/performance.md, "Memory
-  //     at 16 MP");
+  //     101 KiB per token and ~200 MiB per run against this 108 KiB and 312 MiB in float32 on the CPU
+  //     (docs/performance.md, "Memory at 16 MP"). Without the CPU's float32 kernels (other dtypes, CUDA) the
+  //     QK norm and rotary run as libtorch's steps through float32 temporaries (6 hidden per token in float32
+  //     more) and GELU takes a buffer of its own per run (mlp more). The buffers narrow weights are widened
+  //     into are added (FluxTransformer::widening_buffer_bytes);
   //   decode: the widest feature map (ch * max(ch_mult) channels) over the decoded area (a tile when tiled,
   //     else the whole image) x3 for a resblock's temporaries, float32.
   uint64_t working_memory(int64_t gh, int64_t gw) const {
@@ -326,13 +329,16 @@ class FluxModel final : public Model {
     const uint64_t image_tokens = uint64_t(gh * gw), text_tokens = 512, L = image_tokens + text_tokens;
     const uint64_t elt = compute_dtype_ == torch::kFloat32 ? 4 : 2;
     const uint64_t latents = 5 * image_tokens * uint64_t(c.in_channels) * 4;
-    const uint64_t hidden = uint64_t(c.hidden_size), run = std::min<uint64_t>(L, uint64_t(kDefaultTokenRun));
-    const uint64_t activations = (L * 9 * hidden + run * (2 * uint64_t(c.mlp_hidden()) + 5 * hidden)) * elt;
+    const bool own_kernels = device_.is_cpu() && compute_dtype_ == torch::kFloat32;
+    const uint64_t hidden = uint64_t(c.hidden_size), mlp = uint64_t(c.mlp_hidden());
+    const uint64_t run = std::min<uint64_t>(L, uint64_t(kDefaultTokenRun));
+    uint64_t activations = (L * 9 * hidden + run * (2 * mlp + 5 * hidden)) * elt;
+    if (!own_kernels) activations += L * 6 * hidden * 4 + run * mlp * elt;
+    activations += uint64_t(transformer_->widening_buffer_bytes());
     const uint64_t tables = 2 * L * uint64_t(c.head_dim() / 2) * 4;
     // float32 on the CPU: the fused attention, each worker with one head's keys and values packed (float32);
     // elsewhere the chunked path's scores, capped by the budget.
-    const bool fused = device_.is_cpu() && compute_dtype_ == torch::kFloat32;
-    const uint64_t attention = fused ? uint64_t(attention_workers(0)) * 2 * L * uint64_t(c.head_dim()) * 4
+    const uint64_t attention = own_kernels ? uint64_t(attention_workers(0)) * 2 * L * uint64_t(c.head_dim()) * 4
                                      : std::min<uint64_t>(uint64_t(settings_.attention_memory_mb) << 20,
                                                           uint64_t(c.num_heads) * L * L * 4);
     uint64_t decode = 0;

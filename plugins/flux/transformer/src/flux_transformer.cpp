@@ -1,6 +1,7 @@
 // The FLUX denoiser (BFL flux/model.py Flux.forward) assembled from the blocks in layers/.
 #include <genplug/flux/transformer.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include <torch/version.h>
@@ -59,6 +60,18 @@ struct FluxTransformer::Impl {
     for (int64_t i = 0; i < c.depth_single_blocks; ++i)
       single_blocks.emplace_back(w, "single_blocks." + std::to_string(i) + ".", c);
     final_layer = std::make_unique<LastLayer>(w, c);
+  }
+
+  // Whether any linear layer's weight is kept in another form than the compute dtype (bf16, f16, int8, Q8_0).
+  bool widens_weights() const {
+    std::vector<const Linear*> all{&img_in, &txt_in, &final_layer->linear, &final_layer->ada_ln};
+    for (const DoubleStreamBlock& b : double_blocks)
+      for (const StreamWeights* s : {&b.img_w, &b.txt_w})
+        all.insert(all.end(), {&s->qkv, &s->proj, &s->mlp_in, &s->mlp_out, &s->mod.lin});
+    for (const SingleStreamBlock& b : single_blocks) all.insert(all.end(), {&b.linear1, &b.linear2, &b.modulation.lin});
+    return std::any_of(all.begin(), all.end(), [&](const Linear* l) {
+      return l->blocks.has_value() || (l->weight.defined() && l->weight.scalar_type() != dtype);
+    });
   }
 
   void check_input(const torch::Tensor& t, const char* name, int64_t dims, int64_t last) const {
@@ -120,5 +133,16 @@ torch::Dtype FluxTransformer::weight_dtype() const { return impl_->weight_dtype;
 torch::Device FluxTransformer::device() const { return impl_->device; }
 void FluxTransformer::set_attention_budget(int64_t bytes) { impl_->memory.attention_budget = bytes; }
 void FluxTransformer::set_token_run(int64_t tokens) { impl_->memory.token_run = tokens; }
+
+int64_t FluxTransformer::widening_buffer_bytes() const {
+  if (!impl_->widens_weights()) return 0;
+  const FluxConfig& c = impl_->config;
+  const int64_t H = c.hidden_size;
+  // Slot 0: the largest weight widened alone (a double block's modulation, 6 H x H, at FLUX's shapes); slot 1:
+  // the second weight of an MLP's runs, at most the single block's linear2.
+  const int64_t slot0 = std::max({6 * H, c.mlp_hidden(), c.context_in_dim, c.in_channels}) * H;
+  const int64_t slot1 = H * (H + c.mlp_hidden());
+  return (slot0 + slot1) * int64_t(c10::elementSize(impl_->dtype));
+}
 
 }  // namespace genplug::flux

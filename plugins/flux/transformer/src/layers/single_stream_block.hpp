@@ -29,7 +29,8 @@ struct SingleStreamBlock {
 
   // x [B, L, H]. Attention over every token; the MLP half of linear1, GELU, linear2 and the gate over runs of
   // `token_run` tokens (token_runs.hpp), each run's LayerNorm and modulation recomputed (one cheap pass) rather
-  // than kept for the whole sequence. linear1's two halves are products of their own rows: the same numbers.
+  // than kept for the whole sequence. linear1's two halves are products of their own rows: the same sums, up to
+  // the rounding of a product kernel chosen for another shape.
   torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& vec, const RotaryTables& pe,
                            const BlockMemory& memory) const {
     const ModulationOut mod = modulation(vec)[0];

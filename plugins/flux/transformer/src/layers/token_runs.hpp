@@ -1,6 +1,6 @@
-// A block's per-token work (LayerNorm, modulation, the MLP, the output projections and gates) done over runs of
-// tokens: its intermediates then take one run's memory, not the sequence's (at 4096², 66 048 tokens, the single
-// block's MLP input alone is 5.4 GB in float32). Only attention needs every token at once.
+// A block's per-token work (its MLP with LayerNorm, modulation and gate; the single block's linear2) done over
+// runs of tokens: its intermediates then take one run's memory, not the sequence's (at 4096², 66 048 tokens, the
+// single block's MLP input alone is 5.4 GB in float32). Only attention needs every token at once.
 #pragma once
 #include <algorithm>
 
@@ -17,7 +17,7 @@ struct BlockMemory {
 };
 
 // x [B, L, ...] -> the [B, L, ...] tensor whose tokens [begin, begin + count) are `part(begin, count)`, computed
-// over runs of at most `run` tokens, evened out (5 000 tokens in runs of 2 048: three of 1 667, the last 1 666),
+// over runs of at most `run` tokens, evened out (5 000 tokens in runs of 2 048: 1 667, 1 667 and 1 666),
 // each written into the result as it is made. One call over all tokens when `run` <= 0 or it covers them, and
 // under autograd recording, whose saved tensors would keep every run's intermediates anyway.
 template <class Part>

@@ -16,8 +16,8 @@ namespace genplug::flux {
 
 using TensorMap = std::map<std::string, torch::Tensor>;
 
-// Tokens per run of a block's per-token work (the MLPs, projections and gates; only attention takes every token
-// at once), bounding those intermediates at large sizes (docs/performance.md, memory at 16 MP).
+// Tokens per run of a block's per-token work (the MLPs with their gates, the single block's linear2; attention
+// takes every token at once), bounding those intermediates at large sizes (docs/performance.md, memory at 16 MP).
 constexpr int64_t kDefaultTokenRun = 2048;
 
 class FluxTransformer {
@@ -49,6 +49,9 @@ class FluxTransformer {
   // Tokens per run of the blocks' per-token work (default kDefaultTokenRun; <= 0: every token in one run). The
   // forward is the same for any value up to the products' rounding; only its peak memory changes.
   void set_token_run(int64_t tokens);
+  // What the per-thread buffers that narrow weights are widened into reach on the forward's thread (an upper
+  // bound; 0 when every weight is kept in the compute dtype). They stay allocated until that thread ends.
+  int64_t widening_buffer_bytes() const;
 
  private:
   struct Impl;
