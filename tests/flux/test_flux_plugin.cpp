@@ -413,6 +413,30 @@ BOOST_AUTO_TEST_CASE(true_cfg_scale_extrapolates_away_from_the_negative_prompt) 
   }
 }
 
+// config.text "keep_loaded": false unloads the encoders after each image's conditioning (the prompt's and the
+// negative prompt's); the next image loads them again and gets what encoders kept loaded give.
+BOOST_AUTO_TEST_CASE(text_encoders_not_kept_give_the_same_conditioning_image_after_image) {
+  const auto create = [&](bool keep) {
+    return library().create(json{{"transformer", "random"}, {"preset", "tiny"}, {"true_cfg_scale", 2.0},
+                                 {"negative_prompt", "fog"},
+                                 {"text", {{"random", {{"seed", 5}}}, {"keep_loaded", keep}}}}.dump());
+  };
+  ModelProxy kept = create(true), released = create(false);
+  CallContext ctx;
+  for (const char* prompt : {"a lighthouse at dusk", "a red fox", "a lighthouse at dusk"}) {
+    Conditioning a(kept.condition(prompt, "", ctx)), b(released.condition(prompt, "", ctx));
+    BOOST_TEST_REQUIRE(a.items.size() == 4u);
+    BOOST_TEST_REQUIRE(b.items.size() == 4u);
+    for (size_t i = 0; i < a.items.size(); ++i)
+      BOOST_TEST(test::values(a.items[i].second.tensor()) == test::values(b.items[i].second.tensor()),
+                 prompt << ": " << a.items[i].first);
+  }
+  std::string message;
+  BOOST_TEST(create_status(R"({"transformer": "random", "text": {"random": true, "keep_loaded": 1}})", &message) ==
+             GENPLUG_E_CONFIG);
+  BOOST_TEST(message.find("keep_loaded") != std::string::npos, message);
+}
+
 BOOST_AUTO_TEST_CASE(true_cfg_scale_errors_name_the_field) {
   std::string message;
   BOOST_TEST(create_status(R"({"transformer": "random", "preset": "tiny", "true_cfg_scale": 0.5})", &message) ==

@@ -108,6 +108,33 @@ BOOST_AUTO_TEST_CASE(real_mode_matches_tokenizer_plus_encoders) {
   for (const auto& w : warnings) BOOST_TEST(w.find("were dropped") != std::string::npos, w);
 }
 
+// "keep_loaded": false: release_unless_kept() drops the encoders after a prompt, and the next encode() loads them
+// again with the same result. By default they stay.
+BOOST_AUTO_TEST_CASE(encoders_not_kept_are_released_and_load_again_alike) {
+  TinyFiles files;
+  json cfg = files.config(20);
+  auto kept = gf::TextConditioner::create(cfg, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr);
+  const gf::TextConditioning first = kept->encode("a photo of the cat");
+  kept->release_unless_kept();
+  BOOST_TEST(kept->loaded());
+
+  cfg["keep_loaded"] = false;
+  auto released = gf::TextConditioner::create(cfg, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr);
+  for (int round = 0; round < 2; ++round) {
+    const gf::TextConditioning c = released->encode("a photo of the cat");
+    BOOST_TEST(released->loaded());
+    BOOST_TEST(torch::equal(c.txt, first.txt));
+    BOOST_TEST(torch::equal(c.vec, first.vec));
+    released->release_unless_kept();
+    BOOST_TEST(!released->loaded());
+  }
+  cfg["keep_loaded"] = "no";
+  const std::string bad = message_of([&] {
+    gf::TextConditioner::create(cfg, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr);
+  });
+  BOOST_TEST(bad.find("\"keep_loaded\" must be true or false") != std::string::npos, bad);
+}
+
 BOOST_AUTO_TEST_CASE(config_and_file_errors) {
   TinyFiles files;
   json cfg = files.config(16);

@@ -223,8 +223,12 @@ class FluxModel final : public Model {
     current_ctx_ = &ctx;  // the encoders' warnings (prompt and negative prompt) reach this call's host
     struct Reset {
       const Context*& p;
-      ~Reset() { p = nullptr; }
-    } reset{current_ctx_};
+      TextConditioner* text;
+      ~Reset() {
+        p = nullptr;
+        if (text) text->release_unless_kept();  // after the prompt and the negative prompt ("keep_loaded")
+      }
+    } reset{current_ctx_, text_.get()};
     if (fixed_) {
       c = {fixed_->txt.clone(), fixed_->vec.clone()};  // the host owns what it gets: never the cached tensors
     } else if (text_) {
@@ -480,7 +484,11 @@ class FluxModel final : public Model {
     };
     text_ = rethrow_as(GENPLUG_E_CONFIG, "config.text", [&] {
       // Handed over in the dtype the transformer computes in (bf16 weights widened to f32: no bf16 rounding).
-      return TextConditioner::create(text, ctx_dim, vec_dim, device_, compute_dtype_, warn);
+      try {
+        return TextConditioner::create(text, ctx_dim, vec_dim, device_, compute_dtype_, warn);
+      } catch (const std::invalid_argument& e) {  // a bad field or a missing file: the config's fault
+        throw ConfigError(std::string("config.text: ") + e.what());
+      }
     });
   }
 

@@ -90,6 +90,7 @@ struct TextConditioner::Impl {
   torch::ScalarType dtype = torch::kFloat32, text_dtype = torch::kFloat32;
   TextWarning warn;
   bool random = false;
+  bool keep_loaded = true;  // false: release_unless_kept() unloads after each prompt's conditioning
   uint64_t seed = 0;
   fs::path t5_path, t5_tokenizer_path, clip_path, clip_tokenizer_path;
   int64_t clip_num_heads = 0;  // 0: the folder's config.json, else 64-wide heads (CLIP-L: 12)
@@ -200,7 +201,7 @@ std::unique_ptr<TextConditioner> TextConditioner::create(const nlohmann::json& c
   if (!c.is_object()) throw std::invalid_argument(config_error("must be a JSON object"));
   if (context_dim <= 0 || vec_dim <= 0) throw std::invalid_argument(config_error("context_dim and vec_dim must be > 0"));
   static const char* known[] = {"t5", "t5_tokenizer", "clip", "clip_tokenizer", "max_length", "text_device",
-                                "text_dtype", "random", "clip_num_heads"};
+                                "text_dtype", "random", "clip_num_heads", "keep_loaded"};
   for (const auto& [key, value] : c.items())
     if (std::none_of(std::begin(known), std::end(known), [&](const char* k) { return key == k; }) && warn)
       warn(config_error("unknown key \"" + key + "\" ignored"));
@@ -218,6 +219,11 @@ std::unique_ptr<TextConditioner> TextConditioner::create(const nlohmann::json& c
   impl->text_dtype = !text_dtype.empty() ? parse_dtype(text_dtype)
                                          : (impl->text_device.is_cpu() ? torch::kFloat32 : torch::kBFloat16);
 
+  if (c.contains("keep_loaded")) {
+    if (!c["keep_loaded"].is_boolean())
+      throw std::invalid_argument(config_error("\"keep_loaded\" must be true or false"));
+    impl->keep_loaded = c["keep_loaded"].get<bool>();
+  }
   const nlohmann::json random = c.value("random", nlohmann::json(false));
   impl->random = random.is_object() || (random.is_boolean() && random.get<bool>());
   if (!random.is_object() && !random.is_boolean())
@@ -275,6 +281,9 @@ bool TextConditioner::loaded() const { return impl_->loaded(); }
 void TextConditioner::unload() {
   impl_->t5.reset(), impl_->clip.reset();
   impl_->t5_tokenizer.reset(), impl_->clip_tokenizer.reset();
+}
+void TextConditioner::release_unless_kept() {
+  if (!impl_->keep_loaded) unload();
 }
 
 // ---- precomputed conditioning file ----
