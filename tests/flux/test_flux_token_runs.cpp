@@ -29,7 +29,8 @@ namespace {
 
 // A batch of two, so that a run of tokens is a strided view of the batch.
 struct Inputs : genplug::test::RandomForwardInputs {
-  Inputs(const FluxConfig& c, int64_t rows, int64_t cols, int64_t text) : RandomForwardInputs(c, rows, cols, text, 2, 7) {}
+  Inputs(const FluxConfig& c, int64_t rows, int64_t cols, int64_t text)
+      : RandomForwardInputs(c, rows, cols, text, 2, 7) {}
   torch::Tensor run(FluxTransformer& m, int64_t token_run) const {
     m.set_token_run(token_run);
     return RandomForwardInputs::run(m);

@@ -113,13 +113,16 @@ BOOST_AUTO_TEST_CASE(real_mode_matches_tokenizer_plus_encoders) {
 BOOST_AUTO_TEST_CASE(encoders_not_kept_are_released_and_load_again_alike) {
   TinyFiles files;
   json cfg = files.config(20);
-  auto kept = gf::TextConditioner::create(cfg, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr);
+  const auto create = [&] {
+    return gf::TextConditioner::create(cfg, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr);
+  };
+  auto kept = create();
   const gf::TextConditioning first = kept->encode("a photo of the cat");
   kept->release_unless_kept();
   BOOST_TEST(kept->loaded());
 
   cfg["keep_loaded"] = false;
-  auto released = gf::TextConditioner::create(cfg, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr);
+  auto released = create();
   for (int round = 0; round < 2; ++round) {
     const gf::TextConditioning c = released->encode("a photo of the cat");
     BOOST_TEST(released->loaded());
@@ -129,9 +132,7 @@ BOOST_AUTO_TEST_CASE(encoders_not_kept_are_released_and_load_again_alike) {
     BOOST_TEST(!released->loaded());
   }
   cfg["keep_loaded"] = "no";
-  const std::string bad = message_of([&] {
-    gf::TextConditioner::create(cfg, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr);
-  });
+  const std::string bad = message_of([&] { create(); });
   BOOST_TEST(bad.find("\"keep_loaded\" must be true or false") != std::string::npos, bad);
 }
 

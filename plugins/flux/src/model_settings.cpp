@@ -72,8 +72,8 @@ json build_schema() {
         {"text",
          {{"type", "object"},
           {"description", "text encoders (t5, t5_tokenizer, clip, clip_tokenizer, max_length, text_device, "
-                          "text_dtype, random, keep_loaded: false unloads them after each image's prompt); default for random weights: {\"random\": true}; preset mini: its "
-                          "shipped encoders and tokenizers"}}},
+                          "text_dtype, random, keep_loaded: false unloads them after each image's prompt); default "
+                          "for random weights: {\"random\": true}; preset mini: its shipped encoders and tokenizers"}}},
         {"conditioning",
          {{"type", "string"},
           {"description", "precomputed conditioning safetensors (txt [1,T,context], vec [1,vec]) used for "
