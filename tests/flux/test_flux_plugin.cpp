@@ -199,6 +199,7 @@ BOOST_AUTO_TEST_CASE(int8_weights_take_loras_from_their_source) {
   const std::string file = "flux_tiny_bfl.safetensors";
   const ModelProxy quantised = g.create(file, {{"quantize", "int8"}});
   BOOST_TEST(json::parse(quantised.describe()).at("quantize") == "int8");
+  BOOST_TEST(json::parse(quantised.describe()).at("linear_weights") == "int8");
   // Nothing it keeps aliases the loaded file (f32, as the model computes), so the file is no longer mapped.
   BOOST_TEST(!mapped(test::golden("flux/" + file)));
   const std::filesystem::path lora = std::filesystem::temp_directory_path() /
@@ -257,6 +258,8 @@ BOOST_AUTO_TEST_CASE(gguf_q8_0_weights_stay_8_bit_and_take_loras) {
   const json from_gguf = {{"transformer", gguf_file.string()}};
   const ModelProxy model = g.create("flux_tiny_bfl.safetensors", from_gguf);
   BOOST_TEST(!mapped(gguf_file));
+  BOOST_TEST(json::parse(model.describe()).at("linear_weights") == "q8_0");
+  BOOST_TEST(json::parse(model.describe()).at("quantize") == "none");  // the file's blocks, not the setting
   const std::vector<float> q8 = g.predict(model, nullptr);
   const std::vector<float> same_values = g.predict(g.create("", {{"transformer", values.string()}}), nullptr);
   const std::vector<float> f32 = g.predict(g.create("flux_tiny_bfl.safetensors"), nullptr);
@@ -317,6 +320,7 @@ BOOST_AUTO_TEST_CASE(describe_follows_model_h) {
   BOOST_TEST(d.at("rotary").at("theta") == 10000.0);
   BOOST_TEST(d.at("rotary").at("base_extent") == json({1, 4, 4}));
   BOOST_TEST(d.at("conditioning") == json({"txt", "vec"}));
+  BOOST_TEST(d.at("linear_weights") == "f32");
   for (const char* key : {"steps", "guidance", "width", "height"}) BOOST_TEST(d.at("defaults").contains(key), key);
   json schema = json::parse(library().factory().descriptor(&library().factory(), 0)->config_schema);
   BOOST_TEST(schema.at("additionalProperties") == false);
@@ -434,7 +438,7 @@ BOOST_AUTO_TEST_CASE(text_encoders_not_kept_give_the_same_conditioning_image_aft
   std::string message;
   BOOST_TEST(create_status(R"({"transformer": "random", "text": {"random": true, "keep_loaded": 1}})", &message) ==
              GENPLUG_E_CONFIG);
-  BOOST_TEST(message.find("keep_loaded") != std::string::npos, message);
+  BOOST_TEST(message.find("config.text: \"keep_loaded\" must be true or false") != std::string::npos, message);
 }
 
 BOOST_AUTO_TEST_CASE(true_cfg_scale_errors_name_the_field) {

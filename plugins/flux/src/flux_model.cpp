@@ -487,7 +487,10 @@ class FluxModel final : public Model {
       try {
         return TextConditioner::create(text, ctx_dim, vec_dim, device_, compute_dtype_, warn);
       } catch (const std::invalid_argument& e) {  // a bad field or a missing file: the config's fault
-        throw ConfigError(std::string("config.text: ") + e.what());
+        std::string what = e.what();
+        const std::string own_prefix = "text config: ";  // the conditioner's, for its other callers
+        if (what.rfind(own_prefix, 0) == 0) what.erase(0, own_prefix.size());
+        throw ConfigError("config.text: " + what);
       }
     });
   }
@@ -520,6 +523,13 @@ class FluxModel final : public Model {
     return settings_.dtype + " weights" + q + ", " + dtype_name(compute_dtype_) + " compute";
   }
 
+  // How the transformer keeps its linear weight matrices: "q8_0" (a GGUF file's blocks), "int8" (per row),
+  // else their dtype ("f32", "bf16", "f16").
+  std::string linear_weights_text() const {
+    if (transformer_->keeps_q8_0_weights()) return "q8_0";
+    return quantized() ? "int8" : settings_.dtype;
+  }
+
   std::string build_description() const {
     Defaults d = preset_defaults(preset_);
     if (!settings_.base_extent.empty()) d.base_extent = settings_.base_extent;
@@ -543,6 +553,7 @@ class FluxModel final : public Model {
         {"dtype", settings_.dtype},
         {"compute_dtype", dtype_name(compute_dtype_)},
         {"quantize", settings_.quantize},
+        {"linear_weights", linear_weights_text()},
         {"device", device_.str()}};
     if (device_.is_cpu()) j["cpu_native_bf16"] = cpu_has_native_bf16();  // what compute_dtype "auto" went by
     return j.dump();

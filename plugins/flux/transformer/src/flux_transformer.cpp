@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include <torch/version.h>
 
@@ -62,15 +63,24 @@ struct FluxTransformer::Impl {
     final_layer = std::make_unique<LastLayer>(w, c);
   }
 
-  // Whether any linear layer's weight is kept in another form than the compute dtype (bf16, f16, int8, Q8_0).
-  bool widens_weights() const {
+  // The linear layers whose weights may be kept narrower than the compute dtype (the embedders' MLPs are not
+  // listed: they are never the largest).
+  std::vector<const Linear*> linear_layers() const {
     std::vector<const Linear*> all{&img_in, &txt_in, &final_layer->linear, &final_layer->ada_ln};
     for (const DoubleStreamBlock& b : double_blocks)
       for (const StreamWeights* s : {&b.img_w, &b.txt_w})
         all.insert(all.end(), {&s->qkv, &s->proj, &s->mlp_in, &s->mlp_out, &s->mod.lin});
     for (const SingleStreamBlock& b : single_blocks) all.insert(all.end(), {&b.linear1, &b.linear2, &b.modulation.lin});
-    return std::any_of(all.begin(), all.end(), [&](const Linear* l) {
-      return l->blocks.has_value() || (l->weight.defined() && l->weight.scalar_type() != dtype);
+    return all;
+  }
+  bool any_linear(const std::function<bool(const Linear&)>& test) const {
+    const std::vector<const Linear*> all = linear_layers();
+    return std::any_of(all.begin(), all.end(), [&](const Linear* l) { return test(*l); });
+  }
+  // Whether any linear layer's weight is kept in another form than the compute dtype (bf16, f16, int8, Q8_0).
+  bool widens_weights() const {
+    return any_linear([&](const Linear& l) {
+      return l.blocks.has_value() || (l.weight.defined() && l.weight.scalar_type() != dtype);
     });
   }
 
@@ -133,6 +143,10 @@ torch::Dtype FluxTransformer::weight_dtype() const { return impl_->weight_dtype;
 torch::Device FluxTransformer::device() const { return impl_->device; }
 void FluxTransformer::set_attention_budget(int64_t bytes) { impl_->memory.attention_budget = bytes; }
 void FluxTransformer::set_token_run(int64_t tokens) { impl_->memory.token_run = tokens; }
+
+bool FluxTransformer::keeps_q8_0_weights() const {
+  return impl_->any_linear([](const Linear& l) { return l.blocks.has_value(); });
+}
 
 int64_t FluxTransformer::widening_buffer_bytes() const {
   if (!impl_->widens_weights()) return 0;

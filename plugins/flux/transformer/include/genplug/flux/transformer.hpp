@@ -52,6 +52,8 @@ class FluxTransformer {
   // What the per-thread buffers that narrow weights are widened into reach on the forward's thread (an upper
   // bound; 0 when every weight is kept in the compute dtype). They stay allocated until that thread ends.
   int64_t widening_buffer_bytes() const;
+  // Whether linear weights are kept as a GGUF file's Q8_0 blocks (whatever weight_dtype() says).
+  bool keeps_q8_0_weights() const;
 
  private:
   struct Impl;
