@@ -438,7 +438,7 @@ BOOST_AUTO_TEST_CASE(text_encoders_not_kept_give_the_same_conditioning_image_aft
   std::string message;
   BOOST_TEST(create_status(R"({"transformer": "random", "text": {"random": true, "keep_loaded": 1}})", &message) ==
              GENPLUG_E_CONFIG);
-  BOOST_TEST(message.find("config.text: \"keep_loaded\" must be true or false") != std::string::npos, message);
+  BOOST_TEST(message.find("text config: \"keep_loaded\" must be true or false") != std::string::npos, message);
 }
 
 BOOST_AUTO_TEST_CASE(true_cfg_scale_errors_name_the_field) {

@@ -487,10 +487,7 @@ class FluxModel final : public Model {
       try {
         return TextConditioner::create(text, ctx_dim, vec_dim, device_, compute_dtype_, warn);
       } catch (const std::invalid_argument& e) {  // a bad field or a missing file: the config's fault
-        std::string what = e.what();
-        const std::string own_prefix = "text config: ";  // the conditioner's, for its other callers
-        if (what.rfind(own_prefix, 0) == 0) what.erase(0, own_prefix.size());
-        throw ConfigError("config.text: " + what);
+        throw ConfigError(e.what());  // "text config: ..." names the field already
       }
     });
   }

@@ -78,7 +78,7 @@ GENPLUG_LANES_INLINE void multiply_tile(const float* a, int64_t ai, int64_t at, 
 // `dim` rows, `cols` apart), stored as m rows of s (`cols` apart); their column-wise max folded into top.
 template <int W, int M, int N>
 GENPLUG_LANES_INLINE void score_tile(int m, const float* panel, int64_t dim, const float* qt, int64_t cols, float* s,
-                       F<W> (&top)[N]) {
+                                     F<W> (&top)[N]) {
   if constexpr (M > 1)
     if (m < M) return score_tile<W, M - 1, N>(m, panel, dim, qt, cols, s, top);
   F<W> acc[M][N] = {};

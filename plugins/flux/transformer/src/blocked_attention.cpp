@@ -28,9 +28,7 @@ AttentionBlocks attention_blocks(const torch::Tensor& q, const torch::Tensor& k,
   const int64_t rows_of_every_key = budget_bytes / row_bytes;
   AttentionBlocks b;
   if (rows_of_every_key >= std::min(kMinAttentionQueryBlock, Lq)) {
-    const int64_t most = std::min({Lq, rows_of_every_key, kAttentionQueryBlock});
-    const int64_t blocks = (Lq + most - 1) / most;
-    b.queries = (Lq + blocks - 1) / blocks;  // the rows spread evenly over the blocks: the workers end together
+    b.queries = evened_run(Lq, std::min({Lq, rows_of_every_key, kAttentionQueryBlock}));
     b.keys = Lk;
   } else {
     b.queries = std::min(Lq, kMinAttentionQueryBlock);

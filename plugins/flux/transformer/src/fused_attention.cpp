@@ -31,9 +31,7 @@ Slices<const float> slices_of(const torch::Tensor& t) {
 int64_t fused_attention_rows() { return simd_level() == SimdLevel::avx512 ? 96 : 48; }
 
 int64_t fused_attention_query_block(int64_t queries, int64_t most) {
-  const int64_t n = std::max<int64_t>(1, queries), m = most > 0 ? most : fused_attention_rows();
-  const int64_t blocks = (n + m - 1) / m;
-  return (n + blocks - 1) / blocks;  // evened out, so that the workers end together
+  return evened_run(std::max<int64_t>(1, queries), most > 0 ? most : fused_attention_rows());
 }
 
 torch::Tensor fused_attention(const torch::Tensor& q_in, const torch::Tensor& k_in, const torch::Tensor& v_in,

@@ -52,6 +52,14 @@ template <class Item> void run_items(int threads, int64_t count, Item&& item) {
   run_on_threads(int(std::min<int64_t>(threads, count)), work);
 }
 
+// The length of the runs that cover `total` items in as few runs of at most `most` as there can be, evened out
+// (1 152 rows in at most 1 024: two of 576, not 1 024 and 128), so that whoever takes them ends together. The
+// last run may be shorter by less than the number of runs.
+constexpr int64_t evened_run(int64_t total, int64_t most) {
+  const int64_t runs = (total + most - 1) / most;
+  return (total + runs - 1) / runs;
+}
+
 // f(begin, end) over [0, total) split into equal runs, one per thread: kernel_threads() of them, fewer where a
 // run would be shorter than `least` (work too small to be worth a thread).
 template <class Run> void run_parts(int64_t total, int64_t least, Run&& f) {

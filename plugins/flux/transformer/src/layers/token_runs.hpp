@@ -8,6 +8,8 @@
 
 #include <genplug/flux/transformer.hpp>
 
+#include "../worker_threads.hpp"
+
 namespace genplug::flux::layers {
 
 // What bounds a block's working memory beyond its inputs and outputs.
@@ -24,7 +26,7 @@ template <class Part>
 torch::Tensor over_token_runs(const torch::Tensor& x, int64_t run, Part&& part) {
   const int64_t tokens = x.size(1);
   if (run <= 0 || tokens <= run || torch::GradMode::is_enabled()) return part(int64_t(0), tokens);
-  const int64_t runs = (tokens + run - 1) / run, each = (tokens + runs - 1) / runs;
+  const int64_t each = evened_run(tokens, run);
   torch::Tensor out = torch::empty_like(x);
   for (int64_t begin = 0; begin < tokens; begin += each) {
     const int64_t count = std::min(each, tokens - begin);
