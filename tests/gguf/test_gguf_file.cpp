@@ -221,9 +221,15 @@ BOOST_AUTO_TEST_CASE(corrupt_headers_are_named) {
   }
   {
     auto b = header(1, 0);
+    put_tensor(b, "w", {32, 2}, 23, 0);
+    pad_and_data(b, 1024);
+    cases.push_back({"IQ4_XS", b, "'w' is IQ4_XS; genplug reads F32, F16, BF16, Q4_0"});
+  }
+  {
+    auto b = header(1, 0);
     put_tensor(b, "w", {32, 2}, 12, 0);
     pad_and_data(b, 1024);
-    cases.push_back({"Q4_K", b, "'w' is Q4_K; genplug reads F32, F16, BF16 and Q8_0"});
+    cases.push_back({"Q4_K partial block", b, "'w': a Q4_K row of 32 values is not whole blocks of 256"});
   }
   {
     auto b = header(1, 0);

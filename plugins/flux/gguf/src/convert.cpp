@@ -1,5 +1,5 @@
-// Tensor values as float32, and Q8_0 blocks <-> float32: {f16 d; int8 q[32]} per 32 values, value = d * q
-// (exact in float32: an 11-bit significand times an 8-bit integer).
+// Tensor values as float32, Q8_0 blocks <-> float32 ({f16 d; int8 q[32]} per 32 values, value = d * q: exact in
+// float32, an 11-bit significand times an 8-bit integer), and any block type re-blocked as Q8_0.
 #include <genplug/gguf.hpp>
 
 #include <cmath>
@@ -33,22 +33,26 @@ void quantize_q8_0(const float* x, int64_t n, uint8_t* blocks) {
 }
 
 std::vector<float> to_float32(const TensorInfo& info) {
-  const auto n = static_cast<std::size_t>(info.numel());
-  std::vector<float> out(n);
-  auto u16 = [&](std::size_t i) { return static_cast<uint16_t>(info.data[2 * i] | (info.data[2 * i + 1] << 8)); };
-  switch (info.type) {
-    case Type::F32:
-      if (n) std::memcpy(out.data(), info.data, 4 * n);
-      break;
-    case Type::F16:
-      for (std::size_t i = 0; i < n; ++i) out[i] = safetensors::f16_to_float(u16(i));
-      break;
-    case Type::BF16:
-      for (std::size_t i = 0; i < n; ++i) out[i] = safetensors::bf16_to_float(u16(i));
-      break;
-    case Type::Q8_0:
-      dequantize_q8_0(info.data, info.numel(), out.data());
-      break;
+  std::vector<float> out(static_cast<std::size_t>(info.numel()));
+  dequantize(info.type, info.data, info.numel(), out.data());
+  return out;
+}
+
+std::vector<uint8_t> q8_0_blocks_of(const TensorInfo& info) {
+  if (info.shape.size() != 2 || info.shape[1] % kQ8Block)
+    throw Error("tensor '" + info.name + "' is not a matrix with rows of whole blocks of 32, so not Q8_0");
+  const int64_t rows = info.shape[0], cols = info.shape[1];
+  const std::size_t row_bytes = static_cast<std::size_t>(cols / kQ8Block) * kQ8BlockBytes;
+  std::vector<uint8_t> out(static_cast<std::size_t>(rows) * row_bytes);
+  if (info.type == Type::Q8_0) {
+    if (!out.empty()) std::memcpy(out.data(), info.data, out.size());
+    return out;
+  }
+  const std::size_t stored_row = info.nbytes / static_cast<std::size_t>(rows > 0 ? rows : 1);
+  std::vector<float> row(static_cast<std::size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    dequantize(info.type, info.data + r * stored_row, cols, row.data());
+    quantize_q8_0(row.data(), cols, out.data() + r * row_bytes);
   }
   return out;
 }

@@ -135,24 +135,44 @@ std::string type_name(uint32_t type) {
   static const std::map<uint32_t, const char*> names = {
       {0, "F32"},   {1, "F16"},   {2, "Q4_0"},  {3, "Q4_1"},  {6, "Q5_0"},  {7, "Q5_1"},  {8, "Q8_0"},
       {9, "Q8_1"},  {10, "Q2_K"}, {11, "Q3_K"}, {12, "Q4_K"}, {13, "Q5_K"}, {14, "Q6_K"}, {15, "Q8_K"},
-      {24, "I8"},   {25, "I16"},  {26, "I32"},  {27, "I64"},  {28, "F64"},  {30, "BF16"}};
+      {16, "IQ2_XXS"}, {17, "IQ2_XS"}, {18, "IQ3_XXS"}, {19, "IQ1_S"}, {20, "IQ4_NL"}, {21, "IQ3_S"},
+      {22, "IQ2_S"}, {23, "IQ4_XS"}, {24, "I8"},   {25, "I16"},  {26, "I32"},  {27, "I64"},  {28, "F64"},
+      {29, "IQ1_M"}, {30, "BF16"}, {34, "TQ1_0"}, {35, "TQ2_0"}, {39, "MXFP4"}};
   const auto it = names.find(type);
   return it != names.end() ? it->second : "type " + std::to_string(type);
 }
 
+std::optional<BlockLayout> block_layout(uint32_t type) {
+  switch (static_cast<Type>(type)) {
+    case Type::F32: return BlockLayout{1, 4};
+    case Type::F16:
+    case Type::BF16: return BlockLayout{1, 2};
+    case Type::Q4_0: return BlockLayout{32, 18};
+    case Type::Q4_1: return BlockLayout{32, 20};
+    case Type::Q5_0: return BlockLayout{32, 22};
+    case Type::Q5_1: return BlockLayout{32, 24};
+    case Type::Q8_0: return BlockLayout{kQ8Block, kQ8BlockBytes};
+    case Type::Q2_K: return BlockLayout{256, 84};
+    case Type::Q3_K: return BlockLayout{256, 110};
+    case Type::Q4_K: return BlockLayout{256, 144};
+    case Type::Q5_K: return BlockLayout{256, 176};
+    case Type::Q6_K: return BlockLayout{256, 210};
+  }
+  return std::nullopt;
+}
+
+bool is_block_quantised(Type type) { return block_layout(static_cast<uint32_t>(type))->values > 1; }
+
 std::size_t byte_size(Type type, const std::vector<int64_t>& shape) {
+  const auto layout = block_layout(static_cast<uint32_t>(type));
+  if (!layout) throw Error("byte_size: unknown type");
   const int64_t row = shape.empty() ? 1 : shape.back();
   std::size_t rows = 1;
   for (std::size_t i = 0; i + 1 < shape.size(); ++i) rows *= static_cast<std::size_t>(shape[i]);
-  switch (type) {
-    case Type::F32: return rows * static_cast<std::size_t>(row) * 4;
-    case Type::F16:
-    case Type::BF16: return rows * static_cast<std::size_t>(row) * 2;
-    case Type::Q8_0:
-      if (row % kQ8Block) throw Error("a Q8_0 row of " + std::to_string(row) + " values is not whole blocks of 32");
-      return rows * static_cast<std::size_t>(row / kQ8Block) * kQ8BlockBytes;
-  }
-  throw Error("byte_size: unknown type");
+  if (row % layout->values)
+    throw Error("a " + type_name(static_cast<uint32_t>(type)) + " row of " + std::to_string(row) +
+                " values is not whole blocks of " + std::to_string(layout->values));
+  return rows * static_cast<std::size_t>(row / layout->values) * layout->bytes;
 }
 
 std::shared_ptr<const File> File::open(const std::filesystem::path& path) {
@@ -238,6 +258,8 @@ void File::parse_bytes() {
     uint64_t offset;
   };
   std::vector<Raw> raw;
+  const uint64_t max_values = size_ > std::numeric_limits<uint64_t>::max() / 4 ? std::numeric_limits<uint64_t>::max()
+                                                                              : 4 * uint64_t(size_);
   for (uint64_t i = 0; i < n_tensors; ++i) {
     TensorInfo t;
     t.name = c.string("a tensor name", kMaxNameBytes - 1);
@@ -248,15 +270,17 @@ void File::parse_bytes() {
     uint64_t numel = 1;
     for (uint32_t d = 0; d < dims; ++d) {
       const uint64_t ne = c.u64("a tensor dimension");
-      // Every type takes at least a byte per value, so no dimension, nor any product of them, exceeds the file.
-      if (ne > size_ || (ne && numel > size_ / ne))
+      // Every type takes at least 2 bits per value (Q2_K: 2.625), so no dimension, nor any product of them,
+      // exceeds four values per byte of the file.
+      if (ne > max_values || (ne && numel > max_values / ne))
         c.fail("tensor '" + t.name + "' is larger than the file");
       numel *= ne;
       t.shape.insert(t.shape.begin(), static_cast<int64_t>(ne));
     }
     const uint32_t type = c.u32("a tensor type");
-    if (type != 0 && type != 1 && type != 8 && type != 30)
-      c.fail("tensor '" + t.name + "' is " + type_name(type) + "; genplug reads F32, F16, BF16 and Q8_0 tensors");
+    if (!block_layout(type))
+      c.fail("tensor '" + t.name + "' is " + type_name(type) +
+             "; genplug reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K to Q6_K tensors");
     t.type = static_cast<Type>(type);
     try {
       t.nbytes = byte_size(t.type, t.shape);

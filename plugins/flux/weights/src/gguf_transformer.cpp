@@ -1,6 +1,6 @@
 // The FLUX transformer from a GGUF file (stable-diffusion.cpp and ComfyUI-GGUF checkpoints): the safetensors
-// loader's layouts, checks and config inference; Q8_0 matrices kept as Q8_0 (q8_0_layout.hpp). And a path of
-// either format, told by the GGUF magic.
+// loader's layouts, checks and config inference; block-quantised matrices kept as Q8_0 (q8_0_layout.hpp), the
+// other block types re-blocked to it. And a path of either format, told by the GGUF magic.
 #include <genplug/flux/q8_0_tensors.hpp>
 #include <genplug/flux/weights.hpp>
 #include <genplug/gguf.hpp>
@@ -14,38 +14,42 @@ namespace {
 
 torch::ScalarType stored_type(gguf::Type type) {
   switch (type) {
-    case gguf::Type::F32: return torch::kFloat32;
     case gguf::Type::F16: return torch::kFloat16;
     case gguf::Type::BF16: return torch::kBFloat16;
-    case gguf::Type::Q8_0: break;
+    default: return torch::kFloat32;  // F32, and the block types decoded by load_float
   }
-  return torch::kFloat32;  // Q8_0 widened: see load_float
 }
 
-// A tensor that is not kept as Q8_0, as `dtype` on `device` (a copy: the file may be closed afterwards).
+// A tensor that is not kept as Q8_0, as `dtype` on `device` (a copy: the file may be closed afterwards). Block
+// types are decoded to float32 first (ggml's dequantisation).
 torch::Tensor load_float(const gguf::TensorInfo& info, torch::ScalarType dtype, torch::Device device) {
-  torch::Tensor t;
-  if (info.type == gguf::Type::Q8_0) {
-    t = torch::empty(info.shape, torch::kFloat32);
-    gguf::dequantize_q8_0(info.data, info.numel(), t.data_ptr<float>());
-  } else {
-    t = torch::empty(info.shape, stored_type(info.type));
-    if (info.nbytes) std::memcpy(t.data_ptr(), info.data, info.nbytes);
-  }
+  torch::Tensor t = torch::empty(info.shape, stored_type(info.type));
+  if (gguf::is_block_quantised(info.type))
+    gguf::dequantize(info.type, info.data, info.numel(), t.data_ptr<float>());
+  else if (info.nbytes)
+    std::memcpy(t.data_ptr(), info.data, info.nbytes);
   return t.to(device, dtype);
 }
 
+// A matrix of any block type as Q8_0 blocks: Q8_0 as it is, the others (Q4_K, Q5_0, ...) re-blocked by
+// gguf::q8_0_blocks_of, so the transformer has one 8-bit weight path (docs/flux.md: what that costs).
 Q8Blocks load_blocks(const gguf::TensorInfo& info, torch::Device device) {
-  Q8Blocks b = q8_0_from_blocks(info.data, info.shape[0], info.shape[1]);
+  Q8Blocks b;
+  if (info.type == gguf::Type::Q8_0) {
+    b = q8_0_from_blocks(info.data, info.shape[0], info.shape[1]);
+  } else {
+    const std::vector<uint8_t> blocks = gguf::q8_0_blocks_of(info);
+    b = q8_0_from_blocks(blocks.data(), info.shape[0], info.shape[1]);
+  }
   return {b.q.to(device), b.d.to(device)};
 }
 
-// A merge stays Q8_0 when all its parts are Q8_0 matrices (concatenating or swapping whole rows keeps the blocks
-// intact); otherwise its parts are widened to the model dtype.
-bool all_q8_0_matrices(const gguf::File& file, const KeyMerge& m) {
+// A merge is kept as Q8_0 when all its parts are block-quantised matrices (concatenating or swapping whole rows
+// keeps the blocks intact); otherwise its parts are widened to the model dtype.
+bool all_block_matrices(const gguf::File& file, const KeyMerge& m) {
   for (const auto& name : m.sources) {
     const gguf::TensorInfo* t = file.find(name);
-    if (!t || t->type != gguf::Type::Q8_0 || t->shape.size() != 2) return false;
+    if (!t || !gguf::is_block_quantised(t->type) || t->shape.size() != 2) return false;
   }
   return !m.sources.empty();
 }
@@ -60,7 +64,7 @@ FluxTransformerWeights load_flux_transformer(const gguf::File& file, const std::
   out.config = plan.config;
   out.ignored = plan.unused;
   for (const KeyMerge& m : plan.merges) {
-    if (all_q8_0_matrices(file, m)) {
+    if (all_block_matrices(file, m)) {
       std::vector<torch::Tensor> q, d;
       for (const auto& name : m.sources) {
         Q8Blocks b = load_blocks(*file.find(name), device);

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -25,14 +26,30 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// ggml tensor types this reader sizes. Others are refused when the file is opened, by number.
-enum class Type : uint32_t { F32 = 0, F16 = 1, Q8_0 = 8, BF16 = 30 };
+// ggml tensor types this reader sizes and decodes: the float types, and the block-quantised types FLUX files are
+// distributed in (ComfyUI-GGUF and stable-diffusion.cpp write these). Others (I-quants, ggml's intermediate Q8_1
+// and Q8_K, integers) are refused when the file is opened, by name.
+enum class Type : uint32_t {
+  F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8,
+  Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, BF16 = 30
+};
+
+// The values a block of `type` holds along a row, and its bytes: 1 value of 4 or 2 bytes for the float types,
+// 32 values for Q4_0 ... Q8_0, a 256-value super-block for the K types. nullopt for a type number this reader
+// does not know.
+struct BlockLayout {
+  int64_t values = 1;
+  std::size_t bytes = 4;
+};
+std::optional<BlockLayout> block_layout(uint32_t type);
+// Every type but F32, F16 and BF16.
+bool is_block_quantised(Type type);
 
 // Whether `path` is a regular file that starts with the GGUF magic (false when it cannot be read; only regular
 // files are read: a FIFO or a device could block).
 bool is_gguf_file(const std::filesystem::path& path);
 
-// "F32", "F16", "Q8_0", "BF16"; ggml's name for other known type numbers ("Q4_K", ...), else "type <n>".
+// ggml's name for a type number ("F32", "Q4_K", "IQ2_XXS", ...), else "type <n>".
 std::string type_name(uint32_t type);
 
 // Q8_0: blocks of 32 values along each row, each {f16 d; int8 q[32]} (34 bytes); value = d * q.
@@ -97,8 +114,18 @@ class File {
 void dequantize_q8_0(const uint8_t* blocks, int64_t n, float* out);
 void quantize_q8_0(const float* x, int64_t n, uint8_t* blocks);
 
-// The tensor's values, row-major (exact for every type here).
+// `n` values of `type` (a multiple of its block's values) as float32, each block decoded by the arithmetic of
+// ggml's dequantize_row_<type> (dequantize.cpp), so the values are ggml's to the bit.
+void dequantize(Type type, const uint8_t* data, int64_t n, float* out);
+
+// The tensor's values, row-major: exact for the float types and Q8_0, ggml's dequantisation for the others.
 std::vector<float> to_float32(const TensorInfo& info);
+
+// A [rows, cols] tensor of any block type as Q8_0 blocks, cols a multiple of 32: Q8_0 copied as it is, every
+// other type decoded (dequantize) and quantised again by quantize_q8_0, a row at a time. Re-blocking moves each
+// value by at most d/2 + 127·d·2^-11 (d = max|x|/127 over its block of 32, a normal float16): quantize_q8_0's
+// bound. Throws Error for a tensor that is not such a matrix.
+std::vector<uint8_t> q8_0_blocks_of(const TensorInfo& info);
 
 // One tensor to write: `bytes` already in `type` (Q8_0: see quantize_q8_0).
 struct TensorData {
