@@ -18,6 +18,7 @@
 #include <genplug/safetensors.hpp>
 
 #include "flux_plugin_fixture.hpp"
+#include "gguf_of_block_types.hpp"
 #include "gguf_of_safetensors.hpp"
 #include "isa_emulation.hpp"
 #include "temp_dir.hpp"
@@ -287,6 +288,46 @@ BOOST_AUTO_TEST_CASE(gguf_q8_0_weights_stay_8_bit_and_take_loras) {
   BOOST_TEST(err_lora < 3e-2);
   BOOST_TEST(swapped == created, boost::test_tools::per_element());
   BOOST_TEST(restored == q8, boost::test_tools::per_element());
+}
+
+// A GGUF transformer of every other block type (Q4_0 ... Q6_K, gguf_of_block_types.hpp: random blocks at the
+// golden weights' scale). The model keeps the blocks and decodes them per layer to exactly the file's values: its
+// velocity is that of the f32 model of those values up to float32 rounding (bound 1e-6, as for Q8_0). A LoRA
+// through the adapters extension is merged in float32 and stored as Q8_0: close to the f32 values + LoRA (within
+// Q8_0's rounding, bound as for Q8_0), equal to a model created with it; removing it gives the blocks back.
+BOOST_AUTO_TEST_CASE(gguf_2_to_6_bit_weights_stay_in_their_blocks_and_take_loras) {
+  GoldenPlugin g;
+  test::TempDir dir("flux-gguf-blocks");
+  const test::BlockTypeFiles files{dir.path / "quantised.gguf", dir.path / "reblocked.gguf", dir.path / "decoded.gguf"};
+  test::write_block_type_files(*st::File::open(test::golden("flux/flux_tiny_bfl.safetensors")), files);
+  const json from_gguf = {{"transformer", files.quantised.string()}};
+  const ModelProxy model = g.create("", from_gguf);
+  BOOST_TEST(!mapped(files.quantised));
+  BOOST_TEST(json::parse(model.describe()).at("linear_weights") == "q2_k+q3_k+q4_0+q4_1+q4_k+q5_0+q5_1+q5_k+q6_k");
+  const std::vector<float> blocks = g.predict(model, nullptr);
+  const std::vector<float> values = g.predict(g.create("", {{"transformer", files.decoded.string()}}), nullptr);
+  const double err_values = test::relative_error(blocks, values);
+  BOOST_TEST_MESSAGE("GGUF Q4_0 ... Q6_K velocity vs the f32 model of the same values: " << err_values);
+  BOOST_TEST(err_values < 1e-6);
+
+  const std::filesystem::path lora = dir.path / "lora.safetensors";
+  write_attention_lora(lora);
+  const json loras = json::array({{{"path", lora.string()}, {"scale", 1.0}}});
+  json gguf_lora = from_gguf, values_lora = {{"transformer", files.decoded.string()}};
+  gguf_lora["loras"] = values_lora["loras"] = loras;
+  CallContext ctx;
+  model.set_adapters(loras.dump(), ctx);
+  const std::vector<float> swapped = g.predict(model, nullptr);
+  const std::vector<float> created = g.predict(g.create("", gguf_lora), nullptr);
+  const std::vector<float> values_with_lora = g.predict(g.create("", values_lora), nullptr);
+  model.set_adapters("[]", ctx);
+  const std::vector<float> restored = g.predict(model, nullptr);
+  const double err_lora = test::relative_error(swapped, values_with_lora);
+  BOOST_TEST_MESSAGE("with the LoRA, vs the f32 values with the LoRA: " << err_lora);
+  BOOST_TEST(test::relative_error(swapped, blocks) > 1e-3);  // the LoRA changes the velocity
+  BOOST_TEST(err_lora < 3e-2);
+  BOOST_TEST(swapped == created, boost::test_tools::per_element());
+  BOOST_TEST(restored == blocks, boost::test_tools::per_element());
 }
 
 // GGUF files with diffusers names: q, k and v (and the single blocks' parts of linear1) are concatenated back as

@@ -151,14 +151,33 @@ inline std::vector<uint8_t> pack_block(gguf::Type t, const BlockFields& f) {
   return b;
 }
 
-// Fields drawn over their whole ranges; d and m from [-2, 2] rounded to float16 (d non-zero), so every value
-// the format can hold at each position is reachable.
-inline BlockFields random_fields(gguf::Type t, std::mt19937& rng) {
+// The largest |value| a block can hold per unit of |d| and |m| (the scales' and quants' extremes).
+inline float value_span(gguf::Type t) {
+  switch (t) {
+    case gguf::Type::Q4_0: return 8.0f;
+    case gguf::Type::Q4_1: return 16.0f;
+    case gguf::Type::Q5_0: return 16.0f;
+    case gguf::Type::Q5_1: return 32.0f;
+    case gguf::Type::Q2_K: return 15.0f * 3 + 15;
+    case gguf::Type::Q3_K: return 32.0f * 4;
+    case gguf::Type::Q4_K: return 63.0f * 15 + 63;
+    case gguf::Type::Q5_K: return 63.0f * 31 + 63;
+    case gguf::Type::Q6_K: return 128.0f * 32;
+    default: return 1.0f;
+  }
+}
+
+// Fields drawn over their whole ranges; d and m from [-r, r] rounded to float16 (d non-zero), r = 2 or, given
+// `max_abs`, max_abs / value_span(t) so that no value exceeds it. Every value the format can hold at each
+// position is reachable.
+inline BlockFields random_fields(gguf::Type t, std::mt19937& rng, float max_abs = 0.0f) {
   const int values = int(gguf::block_layout(uint32_t(t))->values);
   auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   auto half = [&] {
-    const float v = std::uniform_real_distribution<float>(-2.0f, 2.0f)(rng);
-    return safetensors::f16_to_float(safetensors::float_to_f16(v == 0.0f ? 1.0f : v));
+    const float r = max_abs > 0.0f ? max_abs / value_span(t) : 2.0f;
+    const float v = std::uniform_real_distribution<float>(-r, r)(rng);
+    const float h = safetensors::f16_to_float(safetensors::float_to_f16(v));
+    return h != 0.0f ? h : safetensors::f16_to_float(safetensors::float_to_f16(r));
   };
   BlockFields f;
   f.d = half(), f.m = half();
@@ -179,10 +198,10 @@ struct PackedBlocks {
   std::vector<float> values;
 };
 
-inline PackedBlocks random_blocks(gguf::Type t, int blocks, std::mt19937& rng) {
+inline PackedBlocks random_blocks(gguf::Type t, int blocks, std::mt19937& rng, float max_abs = 0.0f) {
   PackedBlocks out;
   for (int k = 0; k < blocks; ++k) {
-    const BlockFields f = random_fields(t, rng);
+    const BlockFields f = random_fields(t, rng, max_abs);
     const std::vector<uint8_t> b = pack_block(t, f);
     out.bytes.insert(out.bytes.end(), b.begin(), b.end());
     for (int i = 0; i < int(f.q.size()); ++i) out.values.push_back(block_value(t, f, i));

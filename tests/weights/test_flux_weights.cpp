@@ -5,16 +5,16 @@
 
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <set>
 
+#include <genplug/flux/ggml_block_tensors.hpp>
 #include <genplug/flux/q8_0_layout.hpp>
 #include <genplug/flux/weights.hpp>
 #include <genplug/safetensors.hpp>
 #include <nlohmann/json.hpp>
 
 #include "flux_params.hpp"
-#include "ggml_block_packer.hpp"
+#include "gguf_of_block_types.hpp"
 #include "gguf_of_safetensors.hpp"
 #include "golden.hpp"
 
@@ -243,75 +243,41 @@ BOOST_FIXTURE_TEST_CASE(gguf_files_of_both_layouts_keep_q8_0_blocks, Scratch) {
   BOOST_TEST_MESSAGE(q8 << " Q8_0 matrices");
 }
 
-namespace {
-
-// A GGUF file of `source`'s names and shapes whose matrices are random blocks of ggml's quantised types, in turn
-// (the K types where rows are whole blocks of 256), and the same file with each such matrix re-blocked as Q8_0
-// (gguf::q8_0_blocks_of). Other tensors are F32 as stored. Returns the types used.
-std::set<std::string> write_quantised_and_reblocked(const fs::path& source, const fs::path& quantised,
-                                                    const fs::path& reblocked) {
-  namespace gguf = genplug::gguf;
-  std::mt19937 rng(5);
-  std::vector<gguf::TensorData> a, b;
-  std::set<std::string> used;
-  std::size_t turns[2] = {0, 0};
-  const auto file = st::File::open(source);
-  for (const st::TensorInfo& t : file->tensors()) {
-    gguf::TensorData d{t.name, gguf::Type::F32, t.shape, {}};
-    if (t.shape.size() == 2 && t.shape[1] % 32 == 0) {
-      // The first four types hold 32 values a block, the others (the K types) 256.
-      const auto& types = genplug::test::quantised_types();
-      const bool k_types = t.shape[1] % 256 == 0;
-      std::size_t& turn = turns[k_types];
-      d.type = k_types ? types[4 + turn++ % (types.size() - 4)] : types[turn++ % 4];
-      const int blocks = int(t.shape[0] * t.shape[1] / gguf::block_layout(uint32_t(d.type))->values);
-      d.bytes = genplug::test::random_blocks(d.type, blocks, rng).bytes;
-      used.insert(gguf::type_name(uint32_t(d.type)));
-      gguf::TensorInfo info;
-      info.name = d.name, info.type = d.type, info.shape = d.shape, info.data = d.bytes.data();
-      info.nbytes = d.bytes.size();
-      b.push_back({t.name, gguf::Type::Q8_0, t.shape, gguf::q8_0_blocks_of(info)});
-    } else {
-      const std::vector<float> v = st::to_float32(t);
-      d.bytes.resize(v.size() * 4);
-      std::memcpy(d.bytes.data(), v.data(), d.bytes.size());
-      b.push_back(d);
-    }
-    a.push_back(std::move(d));
-  }
-  gguf::write_file(quantised, a, {{"general.architecture", "flux"}});
-  gguf::write_file(reblocked, b, {{"general.architecture", "flux"}});
-  return used;
-}
-
-}  // namespace
-
-// GGUF files of Q4_0 ... Q6_K matrices (the types FLUX files are distributed in) load as the Q8_0 file of their
-// re-blocked values: tensor for tensor equal, in both key layouts, the diffusers parts of one BFL matrix (q/k/v)
-// of different types.
-BOOST_FIXTURE_TEST_CASE(gguf_files_of_other_block_types_load_as_their_q8_0_reblocking, Scratch) {
+// GGUF files of Q4_0 ... Q6_K matrices (the types FLUX files are distributed in), gguf_of_block_types.hpp, in
+// both key layouts. On the CPU a matrix whose parts share one type keeps its blocks (ggml_blocks_layout.hpp):
+// decoded, it equals the file's values exactly (the F32 file of them, loaded). A merge of parts of different
+// types (the diffusers file's q/k/v) is re-blocked as Q8_0: equal to the Q8_0 file of the parts' re-blocking.
+// Every other tensor equals the F32 file's.
+BOOST_FIXTURE_TEST_CASE(gguf_files_of_other_block_types_keep_their_blocks, Scratch) {
   const auto config = golden_config();
   for (const char* layout : {"flux_tiny_bfl.safetensors", "flux_tiny_diffusers.safetensors"}) {
     BOOST_TEST_CONTEXT(layout) {
-      const fs::path quantised = dir / "quantised.gguf", reblocked = dir / "reblocked.gguf";
-      const std::set<std::string> used = write_quantised_and_reblocked(golden_flux(layout), quantised, reblocked);
+      const genplug::test::BlockTypeFiles files{dir / "quantised.gguf", dir / "reblocked.gguf", dir / "decoded.gguf"};
+      const std::set<std::string> used =
+          genplug::test::write_block_type_files(*st::File::open(golden_flux(layout)), files);
       BOOST_TEST(used.size() == genplug::test::quantised_types().size());
-      const auto a = gf::load_flux_transformer(quantised, config, torch::kFloat32, torch::kCPU);
-      const auto b = gf::load_flux_transformer(reblocked, config, torch::kFloat32, torch::kCPU);
-      BOOST_TEST(a.tensors.size() == b.tensors.size());
-      std::size_t q8 = 0;
-      for (const auto& [name, tensor] : b.tensors) {
+      const auto a = gf::load_flux_transformer(files.quantised, config, torch::kFloat32, torch::kCPU);
+      const auto q8 = gf::load_flux_transformer(files.reblocked, config, torch::kFloat32, torch::kCPU);
+      const auto f32 = gf::load_flux_transformer(files.decoded, config, torch::kFloat32, torch::kCPU);
+      std::size_t kept = 0, reblocked = 0;
+      for (const auto& [name, values] : f32.tensors) {
         BOOST_TEST_CONTEXT(name) {
-          BOOST_TEST_REQUIRE(a.tensors.count(name) == 1u);
-          BOOST_TEST((a.tensors.at(name).scalar_type() == tensor.scalar_type()));
-          BOOST_TEST(torch::equal(a.tensors.at(name), tensor));
-          q8 += tensor.scalar_type() == torch::kInt8;
+          if (const auto blocks = gf::find_ggml_blocks(a.tensors, name, values.size(-1))) {
+            ++kept;
+            BOOST_TEST(torch::equal(gf::dequantize_ggml_blocks(*blocks), values));
+          } else if (a.tensors.count(gf::q8_0_scale_name(name))) {
+            ++reblocked;
+            BOOST_TEST(torch::equal(a.tensors.at(name), q8.tensors.at(name)));
+            BOOST_TEST(torch::equal(a.tensors.at(gf::q8_0_scale_name(name)), q8.tensors.at(gf::q8_0_scale_name(name))));
+          } else {
+            BOOST_TEST(torch::equal(a.tensors.at(name), values));
+          }
         }
       }
-      std::string types;
-      for (const auto& t : used) types += t + " ";
-      BOOST_TEST_MESSAGE(layout << ": " << q8 << " Q8_0 matrices from " << types);
-      BOOST_TEST(q8 > 0u);
+      BOOST_TEST_MESSAGE(layout << ": " << kept << " matrices kept in their blocks, " << reblocked
+                                << " merges of mixed types re-blocked as Q8_0");
+      BOOST_TEST(kept > 0u);
+      BOOST_TEST((reblocked > 0u) == (std::string(layout).find("diffusers") != std::string::npos));
     }
   }
 }

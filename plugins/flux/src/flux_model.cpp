@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstring>
 #include <optional>
 
@@ -520,10 +521,13 @@ class FluxModel final : public Model {
     return settings_.dtype + " weights" + q + ", " + dtype_name(compute_dtype_) + " compute";
   }
 
-  // How the transformer keeps its linear weight matrices: "q8_0" (a GGUF file's blocks), "int8" (per row),
-  // else their dtype ("f32", "bf16", "f16").
+  // How the transformer keeps its linear weight matrices: a GGUF file's block types in lower case ("q8_0",
+  // "q4_k+q6_k"), "int8" (per row), else their dtype ("f32", "bf16", "f16").
   std::string linear_weights_text() const {
-    if (transformer_->keeps_q8_0_weights()) return "q8_0";
+    std::string blocks;
+    for (const std::string& type : transformer_->gguf_block_types()) blocks += (blocks.empty() ? "" : "+") + type;
+    std::transform(blocks.begin(), blocks.end(), blocks.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (!blocks.empty()) return blocks;
     return quantized() ? "int8" : settings_.dtype;
   }
 

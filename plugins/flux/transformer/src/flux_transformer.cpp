@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <set>
 
 #include <torch/version.h>
 
@@ -63,10 +64,12 @@ struct FluxTransformer::Impl {
     final_layer = std::make_unique<LastLayer>(w, c);
   }
 
-  // The linear layers whose weights may be kept narrower than the compute dtype (the embedders' MLPs are not
-  // listed: they are never the largest).
+  // Every linear layer: their weights may be kept narrower than the compute dtype. (guidance_in's are empty
+  // without guidance_embed.)
   std::vector<const Linear*> linear_layers() const {
     std::vector<const Linear*> all{&img_in, &txt_in, &final_layer->linear, &final_layer->ada_ln};
+    for (const MLPEmbedder* e : {&time_in, &vector_in, &guidance_in})
+      all.insert(all.end(), {&e->in_layer, &e->out_layer});
     for (const DoubleStreamBlock& b : double_blocks)
       for (const StreamWeights* s : {&b.img_w, &b.txt_w})
         all.insert(all.end(), {&s->qkv, &s->proj, &s->mlp_in, &s->mlp_out, &s->mod.lin});
@@ -77,10 +80,10 @@ struct FluxTransformer::Impl {
     const std::vector<const Linear*> all = linear_layers();
     return std::any_of(all.begin(), all.end(), [&](const Linear* l) { return test(*l); });
   }
-  // Whether any linear layer's weight is kept in another form than the compute dtype (bf16, f16, int8, Q8_0).
+  // Whether any linear layer's weight is kept in another form than the compute dtype (bf16, f16, int8, GGUF blocks).
   bool widens_weights() const {
     return any_linear([&](const Linear& l) {
-      return l.blocks.has_value() || (l.weight.defined() && l.weight.scalar_type() != dtype);
+      return l.blocks || l.ggml || (l.weight.defined() && l.weight.scalar_type() != dtype);
     });
   }
 
@@ -144,8 +147,13 @@ torch::Device FluxTransformer::device() const { return impl_->device; }
 void FluxTransformer::set_attention_budget(int64_t bytes) { impl_->memory.attention_budget = bytes; }
 void FluxTransformer::set_token_run(int64_t tokens) { impl_->memory.token_run = tokens; }
 
-bool FluxTransformer::keeps_q8_0_weights() const {
-  return impl_->any_linear([](const Linear& l) { return l.blocks.has_value(); });
+std::vector<std::string> FluxTransformer::gguf_block_types() const {
+  std::set<std::string> types;
+  for (const Linear* l : impl_->linear_layers()) {
+    if (l->blocks) types.insert("Q8_0");
+    if (l->ggml) types.insert(gguf::type_name(static_cast<uint32_t>(l->ggml->type)));
+  }
+  return {types.begin(), types.end()};
 }
 
 int64_t FluxTransformer::widening_buffer_bytes() const {

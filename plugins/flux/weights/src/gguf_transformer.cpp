@@ -1,6 +1,8 @@
 // The FLUX transformer from a GGUF file (stable-diffusion.cpp and ComfyUI-GGUF checkpoints): the safetensors
-// loader's layouts, checks and config inference; block-quantised matrices kept as Q8_0 (q8_0_layout.hpp), the
-// other block types re-blocked to it. And a path of either format, told by the GGUF magic.
+// loader's layouts, checks and config inference; block-quantised matrices kept in their blocks (Q8_0:
+// q8_0_layout.hpp; Q4_0 ... Q6_K on the CPU: ggml_blocks_layout.hpp), re-blocked as Q8_0 where a merge mixes
+// types or the model is on another device. And a path of either format, told by the GGUF magic.
+#include <genplug/flux/ggml_block_tensors.hpp>
 #include <genplug/flux/q8_0_tensors.hpp>
 #include <genplug/flux/weights.hpp>
 #include <genplug/gguf.hpp>
@@ -32,7 +34,7 @@ torch::Tensor load_float(const gguf::TensorInfo& info, torch::ScalarType dtype, 
 }
 
 // A matrix of any block type as Q8_0 blocks: Q8_0 as it is, the others (Q4_K, Q5_0, ...) re-blocked by
-// gguf::q8_0_blocks_of, so the transformer has one 8-bit weight path (docs/flux.md: what that costs).
+// gguf::q8_0_blocks_of (docs/flux.md: what that costs).
 Q8Blocks load_blocks(const gguf::TensorInfo& info, torch::Device device) {
   Q8Blocks b;
   if (info.type == gguf::Type::Q8_0) {
@@ -44,14 +46,21 @@ Q8Blocks load_blocks(const gguf::TensorInfo& info, torch::Device device) {
   return {b.q.to(device), b.d.to(device)};
 }
 
-// A merge is kept as Q8_0 when all its parts are block-quantised matrices (concatenating or swapping whole rows
-// keeps the blocks intact); otherwise its parts are widened to the model dtype.
+// A merge is kept in blocks when all its parts are block-quantised matrices (concatenating or swapping whole rows
+// keeps the blocks intact): as they are when they share one type, else re-blocked as Q8_0. Otherwise its parts
+// are widened to the model dtype.
 bool all_block_matrices(const gguf::File& file, const KeyMerge& m) {
   for (const auto& name : m.sources) {
     const gguf::TensorInfo* t = file.find(name);
     if (!t || !gguf::is_block_quantised(t->type) || t->shape.size() != 2) return false;
   }
   return !m.sources.empty();
+}
+
+bool one_type(const gguf::File& file, const KeyMerge& m) {
+  for (const auto& name : m.sources)
+    if (file.find(name)->type != file.find(m.sources.front())->type) return false;
+  return true;
 }
 
 }  // namespace
@@ -64,7 +73,15 @@ FluxTransformerWeights load_flux_transformer(const gguf::File& file, const std::
   out.config = plan.config;
   out.ignored = plan.unused;
   for (const KeyMerge& m : plan.merges) {
-    if (all_block_matrices(file, m)) {
+    const bool blocks = all_block_matrices(file, m);
+    const gguf::Type type = blocks ? file.find(m.sources.front())->type : gguf::Type::F32;
+    if (blocks && type != gguf::Type::Q8_0 && one_type(file, m) && device.is_cpu()) {
+      std::vector<torch::Tensor> bytes;
+      for (const auto& name : m.sources) bytes.push_back(ggml_blocks_from(*file.find(name)).bytes);
+      put_ggml_blocks(out.tensors, m.target, {build_merge(m, bytes), type, file.find(m.sources.front())->shape[1]});
+      continue;
+    }
+    if (blocks) {
       std::vector<torch::Tensor> q, d;
       for (const auto& name : m.sources) {
         Q8Blocks b = load_blocks(*file.find(name), device);

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <genplug/flux/ggml_block_tensors.hpp>
 #include <genplug/flux/q8_0_tensors.hpp>
 #include <genplug/flux/weights.hpp>
 #include <genplug/safetensors.hpp>
@@ -14,6 +15,16 @@ namespace genplug::flux {
 namespace {
 
 std::vector<int64_t> shape_of(const torch::Tensor& t) { return t.sizes().vec(); }
+
+// The shape of the weight `name` of `base`: GGUF blocks (ggml_blocks_layout.hpp) stand for [rows, values a row].
+std::vector<int64_t> weight_shape(const TensorMap& base, const std::string& name) {
+  const torch::Tensor& t = base.at(name);
+  const auto type = base.find(ggml_type_key(name));
+  if (type == base.end()) return shape_of(t);
+  const auto layout = gguf::block_layout(static_cast<uint32_t>(type->second.item<int32_t>()));
+  if (!layout || t.dim() != 2) throw WeightError("'" + name + "': GGUF blocks of an unknown type");
+  return {t.size(0), t.size(1) / int64_t(layout->bytes) * layout->values};
+}
 
 // One module of one file, checked against its target.
 struct Planned {
@@ -111,24 +122,30 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras)
       const auto target = base.find(m.target);
       if (target == base.end())
         throw WeightError(source + ": LoRA module '" + m.module + "' changes '" + m.target + "', which this model lacks");
-      const int64_t rank = check_lora_shapes(m, shapes, shape_of(target->second), source);
+      const int64_t rank = check_lora_shapes(m, shapes, weight_shape(base, m.target), source);
       by_target[m.target].push_back({&file, m, lora.scale * alpha_of(m, file, rank) / static_cast<double>(rank)});
     }
     if (const std::string note = note_of(plan, source); !note.empty()) out.notes.push_back(note);
   }
-  // 2. W' = W + sum of the deltas, accumulated in float32 and rounded once to W's dtype; a Q8_0 weight is
-  // dequantised (exactly) and quantised again by ggml's rule, so it stays 8-bit.
+  // 2. W' = W + sum of the deltas, accumulated in float32 and rounded once to W's dtype. A Q8_0 weight is
+  // dequantised (exactly) and quantised again by ggml's rule, so it stays 8-bit; other GGUF blocks (Q4_K, ...)
+  // are decoded and stored as Q8_0 too: a merge is not re-fitted to their 2 to 6 bits.
   out.weights = base;
   for (const auto& [name, planned] : by_target) {
     const std::optional<Q8Blocks> blocks = find_q8_0(base, name);
+    const std::optional<GgmlBlockTensor> ggml =
+        blocks ? std::nullopt : find_ggml_blocks(base, name, weight_shape(base, name).back());
     const torch::Tensor& w = base.at(name);
-    torch::Tensor merged =
-        blocks ? dequantize_q8_0(*blocks) : w.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
+    torch::Tensor merged = blocks ? dequantize_q8_0(*blocks)
+                           : ggml ? dequantize_ggml_blocks(*ggml)
+                                  : w.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
     for (const Planned& p : planned) add_delta(merged, p);
-    if (blocks)
+    if (blocks || ggml) {
       put_q8_0(out.weights, name, quantize_q8_0(merged));
-    else
+      out.weights.erase(ggml_type_key(name));
+    } else {
       out.weights[name] = merged.to(w.scalar_type());
+    }
     out.changed.push_back(name);
   }
   return out;

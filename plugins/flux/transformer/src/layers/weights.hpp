@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include <genplug/flux/ggml_blocks_layout.hpp>
 #include <genplug/flux/q8_0_layout.hpp>
 #include <genplug/flux/transformer.hpp>
+#include <genplug/gguf.hpp>
 #include <genplug/plugin.hpp>
 
 #include "../weight_widening.hpp"
@@ -30,13 +32,18 @@ inline std::string shape_text(c10::IntArrayRef s) {
 // (token_runs.hpp) needs its two weights widened at once and puts the second in slot 1. Each holds the largest
 // weight widened into it so far until the thread ends.
 constexpr int kWideningSlots = 2;
-inline torch::Tensor widening_buffer(const torch::Tensor& like, torch::ScalarType to, int slot = 0) {
+inline torch::Tensor widening_buffer(c10::IntArrayRef sizes, torch::Device device, torch::ScalarType to,
+                                     int slot = 0) {
   thread_local std::array<torch::Tensor, kWideningSlots> buffers;
   torch::Tensor& buffer = buffers.at(size_t(slot));
-  if (!buffer.defined() || buffer.device() != like.device() || buffer.scalar_type() != to)
-    buffer = torch::empty({0}, like.options().dtype(to));
-  if (buffer.numel() < like.numel()) buffer.resize_({like.numel()});
-  return buffer.narrow(0, 0, like.numel()).view(like.sizes());
+  if (!buffer.defined() || buffer.device() != device || buffer.scalar_type() != to)
+    buffer = torch::empty({0}, torch::TensorOptions().device(device).dtype(to));
+  const int64_t numel = c10::multiply_integers(sizes);
+  if (buffer.numel() < numel) buffer.resize_({numel});
+  return buffer.narrow(0, 0, numel).view(sizes);
+}
+inline torch::Tensor widening_buffer(const torch::Tensor& like, torch::ScalarType to, int slot = 0) {
+  return widening_buffer(like.sizes(), like.device(), to, slot);
 }
 
 // Runs of at least 128 Ki values per thread for the widening kernels (weight_widening.hpp).
@@ -90,6 +97,30 @@ struct Q8Weight {
   }
 };
 
+// A GGUF file's blocks of Q4_0 ... Q6_K (ggml_blocks_layout.hpp), kept as the file has them: 2.6 to 6.6 bits a
+// weight, on the CPU. Widened per layer into the thread's buffer by ggml's dequantisation (gguf::dequantize, the
+// values ggml computes), rows split over kernel_threads(), then rounded to `to` if narrower.
+struct GgmlBlocks {
+  torch::Tensor bytes;  // uint8 [rows, bytes per row]
+  gguf::Type type = gguf::Type::Q4_0;
+  int64_t cols = 0;
+  // Rows [begin, begin + count): a view, contiguous as the whole is.
+  GgmlBlocks rows(int64_t begin, int64_t count) const { return {bytes.narrow(0, begin, count), type, cols}; }
+  torch::Tensor widened(torch::ScalarType to, int slot = 0) const {
+    const int64_t rows = bytes.size(0), row_bytes = bytes.size(1);
+    TORCH_CHECK(bytes.device().is_cpu() && bytes.is_contiguous(), "GGUF blocks are kept contiguous on the CPU");
+    // Under autograd recording a fresh tensor: the caller may keep what it is given.
+    torch::Tensor w = torch::GradMode::is_enabled() ? torch::empty({rows, cols}, torch::kFloat32)
+                                                    : widening_buffer({rows, cols}, torch::kCPU, torch::kFloat32, slot);
+    const uint8_t* in = bytes.data_ptr<uint8_t>();
+    float* out = w.data_ptr<float>();
+    run_parts(rows, std::max<int64_t>(1, kWideningRun / std::max<int64_t>(cols, 1)), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) gguf::dequantize(type, in + r * row_bytes, cols, out + r * cols);
+    });
+    return to == torch::kFloat32 ? w : w.to(to);
+  }
+};
+
 struct WeightReader {
   const TensorMap& map;
   torch::Dtype dtype;         // what the forward computes in: biases, norms' scales
@@ -104,6 +135,10 @@ struct WeightReader {
     if (std::optional<Q8Weight> w = q8_0(name, shape)) {
       torch::NoGradGuard no_grad;  // widened into the thread's buffer, then copied out: the caller keeps its own
       return w->widened(torch::kFloat32).to(as.value_or(dtype), /*non_blocking=*/false, /*copy=*/true);
+    }
+    if (std::optional<GgmlBlocks> w = ggml_blocks(name, shape)) {
+      torch::NoGradGuard no_grad;
+      return w->widened(torch::kFloat32).to(device, as.value_or(dtype), /*non_blocking=*/false, /*copy=*/true);
     }
     return stored(name, shape).to(device, as.value_or(dtype)).contiguous();
   }
@@ -128,6 +163,25 @@ struct WeightReader {
       throw Error(GENPLUG_E_CONFIG, "transformer weights: Q8_0 tensor '" + name + "' " + shape_text(q.sizes()) +
                                         " has scales " + shape_text(d->second.sizes()) + ", not " + shape_text(blocks));
     return Q8Weight{q.to(device).contiguous(), d->second.to(device).contiguous()};
+  }
+
+  // The Q4_0 ... Q6_K blocks stored under `name` (a [rows, cols] weight), on the CPU; nullopt when it is stored
+  // otherwise. Their rows must be whole blocks of `shape`'s columns.
+  std::optional<GgmlBlocks> ggml_blocks(const std::string& name, const std::vector<int64_t>& shape) const {
+    const auto type = map.find(ggml_type_key(name));
+    if (type == map.end()) return std::nullopt;
+    const auto number = static_cast<uint32_t>(type->second.item<int32_t>());
+    const auto layout = gguf::block_layout(number);
+    const auto bytes = map.find(name);
+    const bool fits = layout && layout->values > 1 && number != uint32_t(gguf::Type::Q8_0) &&
+                      bytes != map.end() && shape.size() == 2 && shape[1] % layout->values == 0 &&
+                      bytes->second.scalar_type() == torch::kUInt8 && bytes->second.dim() == 2 &&
+                      bytes->second.size(0) == shape[0] &&
+                      bytes->second.size(1) == shape[1] / layout->values * int64_t(layout->bytes);
+    if (!fits)
+      throw Error(GENPLUG_E_CONFIG, "transformer weights: tensor '" + name + "' of GGUF type " +
+                                        gguf::type_name(number) + " does not hold a " + shape_text(shape) + " matrix");
+    return GgmlBlocks{bytes->second.contiguous(), static_cast<gguf::Type>(number), shape[1]};
   }
 
  private:
@@ -166,14 +220,16 @@ struct DenseLinear {
 
 // y = x W^T + b (PyTorch layout [out, in]); W in the reader's weight_dtype, widened to x's dtype for the product.
 // int8 weights: y = (x q^T) s + b, the row scales applied to the product's columns (tokens x out values)
-// rather than to the widened weight. Q8_0 weights: widened with their block scales.
+// rather than to the widened weight. Q8_0 weights: widened with their block scales; other GGUF blocks decoded.
 struct Linear {
   torch::Tensor weight, bias, row_scale;
   std::optional<Q8Weight> blocks;
+  std::optional<GgmlBlocks> ggml;
   Linear() = default;
   Linear(const WeightReader& w, const std::string& name, int64_t in, int64_t out, bool has_bias = true) {
     blocks = w.q8_0(name + ".weight", {out, in});
-    if (blocks) {
+    if (!blocks) ggml = w.ggml_blocks(name + ".weight", {out, in});
+    if (blocks || ggml) {
       // kept as the file has them
     } else if (w.weight_dtype == torch::kInt8) {
       Int8Rows r = quantize_rows(w.take(name + ".weight", {out, in}, torch::kFloat32));
@@ -194,11 +250,14 @@ struct Linear {
     part.bias = narrowed(bias);
     part.row_scale = narrowed(row_scale);
     if (blocks) part.blocks = blocks->rows(begin, count);
+    if (ggml) part.ggml = ggml->rows(begin, count);
     return part;
   }
   // The weight widened to `to` (into the thread buffer of `slot` when kept narrower), for products to come.
   DenseLinear dense(torch::ScalarType to, int slot = 0) const {
-    return {blocks ? blocks->widened(to, slot) : widened(weight, to, slot), bias, row_scale};
+    if (blocks) return {blocks->widened(to, slot), bias, row_scale};
+    if (ggml) return {ggml->widened(to, slot), bias, row_scale};
+    return {widened(weight, to, slot), bias, row_scale};
   }
 };
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -52,8 +53,9 @@ class FluxTransformer {
   // What the per-thread buffers that narrow weights are widened into reach on the forward's thread (an upper
   // bound; 0 when every weight is kept in the compute dtype). They stay allocated until that thread ends.
   int64_t widening_buffer_bytes() const;
-  // Whether linear weights are kept as a GGUF file's Q8_0 blocks (whatever weight_dtype() says).
-  bool keeps_q8_0_weights() const;
+  // The GGUF block types linear weights are kept in, whatever weight_dtype() says ("Q4_K", "Q8_0", ...: ggml's
+  // names, sorted); empty when none is.
+  std::vector<std::string> gguf_block_types() const;
 
  private:
   struct Impl;

@@ -1,0 +1,14 @@
+// How a TensorMap carries a weight kept as a GGUF file's blocks of a type other than Q8_0 (Q4_0 ... Q6_K, 2.6 to
+// 6.6 bits a weight; not widened at load): "<name>" holds the blocks' bytes, uint8 [rows, bytes per row], each
+// row's blocks one after the other as the file has them; "<name>.ggml_type" holds the ggml type number, an int32
+// tensor of one element. CPU only. Producers: the GGUF loader. Consumers: the transformer's linear layers
+// (layers/weights.hpp), which decode a layer's rows per product; LoRA merges, which decode and re-block to Q8_0
+// (q8_0_layout.hpp).
+#pragma once
+#include <string>
+
+namespace genplug::flux {
+
+inline std::string ggml_type_key(const std::string& weight) { return weight + ".ggml_type"; }
+
+}  // namespace genplug::flux
