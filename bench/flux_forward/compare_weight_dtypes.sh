@@ -1,7 +1,7 @@
 #!/bin/sh
-# Half-size and 8-bit weights on the CPU (issue 18 item 4): the FLUX forward with f32 weights against bf16, f16,
-# int8 (per-row) and Q8_0 (GGUF's blocks of 32) weights kept narrow and widened per layer for f32 products, and
-# (optionally) bf16 products,
+# Half-size, 8-bit and 4- to 6-bit weights on the CPU (issue 18 item 4): the FLUX forward with f32 weights against
+# bf16, f16, int8 (per-row), Q8_0 (GGUF's blocks of 32) and GGUF's Q6_K, Q4_K and Q4_0 blocks (random blocks within
+# each weight's range) kept narrow and widened per layer for f32 products, and (optionally) bf16 products,
 # alternated in one run. Prints each variant's best median time and peak RSS (since the model was built) as
 # ratios to f32, and the weights as the model keeps them.
 #
@@ -44,13 +44,17 @@ esac
 compare_start compare_weight_dtypes.sh
 i=1
 while [ "$i" -le "$RUNS" ]; do
-  for variant in f32 bf16-weights f16-weights int8-weights q8_0-weights bf16-products; do
+  for variant in f32 bf16-weights f16-weights int8-weights q8_0-weights q6_k-weights q4_k-weights q4_0-weights \
+      bf16-products; do
     case $variant in
       f32) flags="--dtype f32" ;;
       bf16-weights) flags="--dtype f32 --weight-dtype bf16" ;;
       f16-weights) flags="--dtype f32 --weight-dtype f16" ;;
       int8-weights) flags="--dtype f32 --weight-dtype int8" ;;
       q8_0-weights) flags="--dtype f32 --weight-dtype q8_0" ;;
+      q6_k-weights) flags="--dtype f32 --weight-dtype q6_k" ;;
+      q4_k-weights) flags="--dtype f32 --weight-dtype q4_k" ;;
+      q4_0-weights) flags="--dtype f32 --weight-dtype q4_0" ;;
       bf16-products) [ "$BF16_PRODUCTS" -gt 0 ] || continue; flags="--dtype bf16" ;;
     esac
     # shellcheck disable=SC2086  # word lists on purpose
@@ -83,7 +87,8 @@ base = best.get("f32")
 if not base:
     sys.exit("compare_weight_dtypes.sh: no f32 result")
 print(f"{'variant':<15} {'median s':>9} {'time/f32':>9} {'peak RSS MB':>12} {'RSS/f32':>8} {'weights MB':>11}")
-for v in ["f32", "bf16-weights", "f16-weights", "int8-weights", "q8_0-weights", "bf16-products"]:
+for v in ["f32", "bf16-weights", "f16-weights", "int8-weights", "q8_0-weights", "q6_k-weights", "q4_k-weights",
+          "q4_0-weights", "bf16-products"]:
     r = best.get(v)
     if r is None:
         continue

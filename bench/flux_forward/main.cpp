@@ -10,6 +10,8 @@
 //   flux_forward --preset flux-dev --dtype bf16 --device cuda --img-tokens 4096 --txt-tokens 512 \
 //                --spectrum plain --spectrum dype.json        one model, one JSON line per spectrum (bench/gpu/run.sh)
 #include <algorithm>
+#include <cctype>
+#include <random>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -38,11 +40,14 @@
 
 #include <genplug/flux/attention.hpp>
 #include <genplug/flux/presets.hpp>
+#include <genplug/flux/ggml_block_tensors.hpp>
 #include <genplug/flux/q8_0_tensors.hpp>
 #include <genplug/flux/random_tensor.hpp>
 #include <genplug/flux/transformer.hpp>
 #include <genplug/flux/weights.hpp>
 #include <genplug/gguf.hpp>
+
+#include "ggml_block_packer.hpp"
 #include <genplug/plugin.hpp>
 #include <genplug/safetensors.hpp>
 
@@ -344,6 +349,45 @@ flux::TensorMap to_q8_0(const flux::TensorMap& weights) {
   return out;
 }
 
+// The GGUF block type named `name` in lower case ("q4_k", "q5_0", ...; not q8_0, which to_q8_0 makes), if any.
+std::optional<gguf::Type> ggml_block_type(const std::string& name) {
+  for (gguf::Type t : test::quantised_types()) {
+    std::string n = gguf::type_name(uint32_t(t));
+    std::transform(n.begin(), n.end(), n.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    if (n == name) return t;
+  }
+  return std::nullopt;
+}
+
+// Matrices whose rows are whole blocks of `type` as random blocks of it (ggml_block_packer.hpp), each within its
+// random f32 weight's largest |value|: the values differ, the time and memory of a forward do not depend on them.
+flux::TensorMap to_ggml_blocks(const flux::TensorMap& weights, gguf::Type type, uint64_t seed) {
+  std::mt19937 rng{static_cast<uint32_t>(seed)};
+  const int64_t values = gguf::block_layout(uint32_t(type))->values;
+  flux::TensorMap out;
+  for (const auto& [name, t] : weights) {
+    if (t.dim() != 2 || t.size(1) % values) {
+      out.emplace(name, t);
+      continue;
+    }
+    const float max_abs = t.abs().max().item<float>();
+    test::PackedBlocks p = test::random_blocks(type, int(t.numel() / values), rng, max_abs > 0 ? max_abs : 1.0f);
+    torch::Tensor bytes = torch::empty({t.size(0), int64_t(p.bytes.size()) / t.size(0)}, torch::kUInt8);
+    std::memcpy(bytes.data_ptr(), p.bytes.data(), p.bytes.size());
+    flux::put_ggml_blocks(out, name, {bytes, type, t.size(1)});
+  }
+  return out;
+}
+
+// The GGUF blocks stored under `name` (ggml_blocks_layout.hpp), their row length told by their type.
+std::optional<flux::GgmlBlockTensor> find_ggml(const flux::TensorMap& weights, const std::string& name) {
+  const auto type = weights.find(flux::ggml_type_key(name));
+  if (type == weights.end()) return std::nullopt;
+  const auto layout = gguf::block_layout(uint32_t(type->second.item<int32_t>()));
+  const torch::Tensor& bytes = weights.at(name);
+  return flux::find_ggml_blocks(weights, name, bytes.size(1) / int64_t(layout->bytes) * layout->values);
+}
+
 bool is_q8_0_scale(const std::string& name) {
   const std::string suffix = flux::q8_0_scale_name("");
   return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -359,9 +403,13 @@ json save_checkpoint(const flux::TensorMap& weights, const std::string& path) {
   if (gguf) {
     std::vector<gguf::TensorData> out;
     for (const auto& [name, t] : weights) {
-      if (is_q8_0_scale(name)) continue;  // written with its q
+      if (is_q8_0_scale(name) || weights.count(flux::ggml_type_key(name))) continue;  // written with its q
       if (const auto b = flux::find_q8_0(weights, name)) {
         out.push_back({name, gguf::Type::Q8_0, t.sizes().vec(), flux::q8_0_block_bytes(*b)});
+      } else if (const auto g = find_ggml(weights, name)) {
+        const torch::Tensor bytes = g->bytes.contiguous();
+        out.push_back({name, g->type, {bytes.size(0), g->cols},
+                       std::vector<uint8_t>(bytes.data_ptr<uint8_t>(), bytes.data_ptr<uint8_t>() + bytes.numel())});
       } else {
         const std::vector<float> v = floats(t);
         std::vector<uint8_t> bytes(v.size() * 4);
@@ -373,9 +421,11 @@ json save_checkpoint(const flux::TensorMap& weights, const std::string& path) {
   } else {
     std::vector<safetensors::TensorData> out;
     for (const auto& [name, t] : weights) {
-      if (is_q8_0_scale(name)) continue;
+      if (is_q8_0_scale(name) || weights.count(flux::ggml_type_key(name))) continue;
       const auto b = flux::find_q8_0(weights, name);
-      out.push_back(safetensors::TensorData::from_floats(name, t.sizes().vec(), floats(b ? flux::dequantize_q8_0(*b) : t)));
+      const auto g = find_ggml(weights, name);
+      const torch::Tensor f = b ? flux::dequantize_q8_0(*b) : g ? flux::dequantize_ggml_blocks(*g) : t;
+      out.push_back(safetensors::TensorData::from_floats(name, f.sizes().vec(), floats(f)));
     }
     safetensors::write_file(path, out);
   }
@@ -409,10 +459,11 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
   // int8: the model quantises f32 weights per row as it loads them (layers/weights.hpp). q8_0: the matrices are
   // quantised to Q8_0 blocks first, which the model keeps as they are.
   const bool int8 = o.weight_dtype == "int8", q8_0 = o.weight_dtype == "q8_0";
-  const torch::Dtype weight_dtype = int8                                ? torch::kInt8
-                                    : o.weight_dtype.empty() || q8_0 ? dtype
-                                                                        : flux::parse_dtype(o.weight_dtype);
-  const torch::Dtype drawn_dtype = int8 || q8_0 ? torch::kFloat32 : weight_dtype;
+  const std::optional<gguf::Type> blocks = ggml_block_type(o.weight_dtype);
+  const torch::Dtype weight_dtype = int8                                          ? torch::kInt8
+                                    : o.weight_dtype.empty() || q8_0 || blocks ? dtype
+                                                                                  : flux::parse_dtype(o.weight_dtype);
+  const torch::Dtype drawn_dtype = int8 || q8_0 || blocks ? torch::kFloat32 : weight_dtype;
   double weight_mb = 0, kept_mb = 0;  // as drawn (or loaded); as the model keeps them
   std::optional<flux::FluxTransformer> model;
   {
@@ -427,6 +478,7 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
     }
     for (const auto& [name, t] : weights) weight_mb += double(t.numel() * t.element_size()) / (1 << 20);
     if (q8_0) weights = to_q8_0(weights);
+    if (blocks) weights = to_ggml_blocks(weights, *blocks, o.seed);
     kept_mb = kept_megabytes(weights, int8);
     if (!o.save_weights.empty()) return {save_checkpoint(weights, o.save_weights)};
     model.emplace(weights, c, dtype, device, weight_dtype);
@@ -532,15 +584,17 @@ int main(int argc, char** argv) {
   app.add_option("--vec", o.vec, "pooled vector dim")->capture_default_str();
   app.add_option("--dtype", o.dtype, "f32, bf16 or f16")->capture_default_str();
   app.add_option("--weight-dtype", o.weight_dtype,
-                 "forward: the linear layers' weights kept in f32, bf16, f16, int8 (quantised per row) or q8_0 "
-                 "(GGUF's blocks of 32) and widened to --dtype per layer (default: --dtype)");
+                 "forward: the linear layers' weights kept in f32, bf16, f16, int8 (quantised per row), q8_0 "
+                 "(GGUF's blocks of 32) or another GGUF block type (q4_0, q4_1, q5_0, q5_1, q2_k ... q6_k: random "
+                 "blocks within each weight's range) and widened to --dtype per layer (default: --dtype)");
   app.add_option("--weights", o.weights_file,
                  "forward: a FLUX transformer checkpoint (safetensors or GGUF; its shape replaces the shape flags but --axes "
                  "where its head dim is not 128) "
                  "instead of random weights")->check(CLI::ExistingFile);
   app.add_option("--save-weights", o.save_weights,
-                 "forward: write the weights (after --weight-dtype q8_0 if given) to FILE.gguf (Q8_0 matrices, F32 "
-                 "rest) or FILE.safetensors (F32), print its size, and stop");
+                 "forward: write the weights (after --weight-dtype q8_0 or another GGUF block type if given) to "
+                 "FILE.gguf (block matrices in their type, F32 rest) or FILE.safetensors (F32), print its size, "
+                 "and stop");
   app.add_option("--device", o.device, "cpu, cuda, cuda:N")->capture_default_str();
   app.add_option("--repeat", o.repeat, "timed runs (after one warm-up)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", o.threads, "torch intra-op threads (0: libtorch default)")->capture_default_str();

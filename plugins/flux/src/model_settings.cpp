@@ -56,7 +56,7 @@ json build_schema() {
           {"default", "random"},
           {"description", "\"random\" or a transformer checkpoint: .safetensors file, *.safetensors.index.json, "
                           "a folder, or a .gguf file (F32, F16, BF16, Q8_0, Q4_0 to Q5_1, Q2_K to Q6_K; quantised "
-                          "matrices kept as 8-bit Q8_0); BFL or diffusers key "
+                          "matrices kept in their blocks); BFL or diffusers key "
                           "names (preset mini: its shipped file by default)"}}},
         {"preset",
          {{"enum", {"tiny", "mini", "flux-dev", "flux-schnell"}},

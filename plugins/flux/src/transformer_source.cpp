@@ -1,6 +1,6 @@
 // See transformer_source.hpp. Files go through genplug_flux_weights (load_flux_transformer: layout detection,
 // diffusers -> BFL, config inference and checks, zero-copy memory-mapped tensors where the dtype allows; GGUF
-// files, told by their magic, with quantised matrices kept 8-bit as Q8_0).
+// files, told by their magic, with quantised matrices kept in their blocks).
 #include "transformer_source.hpp"
 
 #include <genplug/flux/presets.hpp>

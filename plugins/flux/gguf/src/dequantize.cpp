@@ -22,12 +22,16 @@ uint32_t u32_at(const uint8_t* p) {
 // Q4_0 {f16 d; u8 qs[16]} per 32: x[j] = (lo4(qs[j]) - 8)·d, x[j+16] = (hi4(qs[j]) - 8)·d.
 // Q4_1 {f16 d, m; u8 qs[16]}:    x[j] = lo4(qs[j])·d + m,     x[j+16] = hi4(qs[j])·d + m.
 void q4_block(const uint8_t* b, float* y, bool with_min) {
-  const float d = f16_at(b), m = with_min ? f16_at(b + 2) : 0.0f;
-  const uint8_t* qs = b + (with_min ? 4 : 2);
-  for (int j = 0; j < 16; ++j) {
-    const int lo = qs[j] & 0x0F, hi = qs[j] >> 4;
-    y[j] = with_min ? lo * d + m : (lo - 8) * d;
-    y[j + 16] = with_min ? hi * d + m : (hi - 8) * d;
+  const float d = f16_at(b);
+  if (with_min) {  // two branch-free loops each way, so that they vectorise
+    const float m = f16_at(b + 2);
+    const uint8_t* qs = b + 4;
+    for (int j = 0; j < 16; ++j) y[j] = (qs[j] & 0x0F) * d + m;
+    for (int j = 0; j < 16; ++j) y[j + 16] = (qs[j] >> 4) * d + m;
+  } else {
+    const uint8_t* qs = b + 2;
+    for (int j = 0; j < 16; ++j) y[j] = ((qs[j] & 0x0F) - 8) * d;
+    for (int j = 0; j < 16; ++j) y[j + 16] = ((qs[j] >> 4) - 8) * d;
   }
 }
 
@@ -114,23 +118,21 @@ void q45_k_block(const uint8_t* b, float* y, bool five_bit) {
   const uint8_t* scales = b + 4;
   const uint8_t* qh = b + 16;
   const uint8_t* q = b + (five_bit ? 48 : 16);
-  for (int group = 0; group < 4; ++group, q += 32) {
-    for (int nibble = 0; nibble < 2; ++nibble) {
-      int sc, mn;
-      scale_min_k4(2 * group + nibble, scales, &sc, &mn);
-      const float dl = d * sc, ml = dmin * mn;
-      const uint8_t bit = static_cast<uint8_t>(1u << (2 * group + nibble));
-      for (int l = 0; l < 32; ++l) {
-        const int low = nibble ? q[l] >> 4 : q[l] & 0xF;
-        *y++ = dl * (low + (five_bit && (qh[l] & bit) ? 16 : 0)) - ml;
-      }
-    }
+  for (int group = 0; group < 4; ++group, q += 32, y += 64) {
+    int sc[2], mn[2];
+    scale_min_k4(2 * group, scales, &sc[0], &mn[0]);
+    scale_min_k4(2 * group + 1, scales, &sc[1], &mn[1]);
+    const float d0 = d * sc[0], m0 = dmin * mn[0], d1 = d * sc[1], m1 = dmin * mn[1];
+    // Branch-free loops, so that they vectorise: the fifth bit is 0 for Q4_K.
+    const int high = five_bit ? 16 : 0, bit = 2 * group;
+    for (int l = 0; l < 32; ++l) y[l] = d0 * ((q[l] & 0xF) + (((qh[l] >> bit) & 1) ? high : 0)) - m0;
+    for (int l = 0; l < 32; ++l) y[32 + l] = d1 * ((q[l] >> 4) + (((qh[l] >> (bit + 1)) & 1) ? high : 0)) - m1;
   }
 }
 
 // Q6_K {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d} per 256: each 128 values read 64 ql and 32 qh bytes; value
 // l + 32k (k < 4, l < 32) takes a nibble of ql[l + 32·(k%2)] (low for k < 2) and bits 2k..2k+1 of qh[l] on top,
-// minus 32; its scale is scales[l/16 + 2k]; x = (d·sc)·q.
+// minus 32; its scale is scales[l/16 + 2k]; x = (d·sc)·q (ggml's d * sc * q, left to right).
 void q6_k_block(const uint8_t* b, float* y) {
   const uint8_t* ql = b;
   const uint8_t* qh = b + 128;
@@ -138,10 +140,14 @@ void q6_k_block(const uint8_t* b, float* y) {
   const float d = f16_at(b + 208);
   for (int half = 0; half < 2; ++half, y += 128, ql += 64, qh += 32, sc += 8)
     for (int k = 0; k < 4; ++k)
-      for (int l = 0; l < 32; ++l) {
-        const int low = k < 2 ? ql[l + 32 * k] & 0xF : ql[l + 32 * (k - 2)] >> 4;
-        const int q = (low | (((qh[l] >> (2 * k)) & 3) << 4)) - 32;
-        y[l + 32 * k] = d * sc[l / 16 + 2 * k] * q;
+      for (int part = 0; part < 2; ++part) {  // values 32k + 16·part + l share a scale
+        const float dl = d * sc[2 * k + part];
+        const uint8_t* low = ql + 32 * (k % 2) + 16 * part;
+        const uint8_t* high = qh + 16 * part;
+        const int low_shift = k < 2 ? 0 : 4;
+        float* out = y + 32 * k + 16 * part;
+        for (int l = 0; l < 16; ++l)
+          out[l] = dl * ((((low[l] >> low_shift) & 0xF) | (((high[l] >> (2 * k)) & 3) << 4)) - 32);
       }
 }
 

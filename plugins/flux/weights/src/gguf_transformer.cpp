@@ -22,7 +22,7 @@ torch::ScalarType stored_type(gguf::Type type) {
   }
 }
 
-// A tensor that is not kept as Q8_0, as `dtype` on `device` (a copy: the file may be closed afterwards). Block
+// A tensor that is not kept in blocks, as `dtype` on `device` (a copy: the file may be closed afterwards). Block
 // types are decoded to float32 first (ggml's dequantisation).
 torch::Tensor load_float(const gguf::TensorInfo& info, torch::ScalarType dtype, torch::Device device) {
   torch::Tensor t = torch::empty(info.shape, stored_type(info.type));

@@ -114,7 +114,8 @@ struct GgmlBlocks {
                                                     : widening_buffer({rows, cols}, torch::kCPU, torch::kFloat32, slot);
     const uint8_t* in = bytes.data_ptr<uint8_t>();
     float* out = w.data_ptr<float>();
-    run_parts(rows, std::max<int64_t>(1, kWideningRun / std::max<int64_t>(cols, 1)), [&](int64_t begin, int64_t end) {
+    const int64_t least_rows = std::max<int64_t>(1, kWideningRun / std::max<int64_t>(cols, 1));
+    run_parts(rows, least_rows, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) gguf::dequantize(type, in + r * row_bytes, cols, out + r * cols);
     });
     return to == torch::kFloat32 ? w : w.to(to);
