@@ -244,6 +244,35 @@ void write_golden_gguf(const std::string& golden_file, const std::filesystem::pa
   st::write_file(values_path, values);
 }
 
+// A model of GGUF blocks (created from `config`) takes write_attention_lora's LoRA through the adapters
+// extension: its velocity then equals a model created with the LoRA, is within 3e-2 of the float32 reference
+// model (a golden file and a config) with the LoRA (the merge is stored as Q8_0, within its rounding), differs from
+// `plain`; removing the LoRA gives `plain` back exactly.
+struct Reference {
+  std::string golden_file;
+  json config;
+};
+void check_lora_on_blocks(GoldenPlugin& g, const ModelProxy& model, const std::vector<float>& plain, json config,
+                          Reference reference, const std::filesystem::path& dir) {
+  const std::filesystem::path lora = dir / "lora.safetensors";
+  write_attention_lora(lora);
+  const json loras = json::array({{{"path", lora.string()}, {"scale", 1.0}}});
+  config["loras"] = reference.config["loras"] = loras;
+  CallContext ctx;
+  model.set_adapters(loras.dump(), ctx);
+  const std::vector<float> swapped = g.predict(model, nullptr);
+  const std::vector<float> created = g.predict(g.create("", config), nullptr);
+  const std::vector<float> reference_with_lora = g.predict(g.create(reference.golden_file, reference.config), nullptr);
+  model.set_adapters("[]", ctx);
+  const std::vector<float> restored = g.predict(model, nullptr);
+  const double err_lora = test::relative_error(swapped, reference_with_lora);
+  BOOST_TEST_MESSAGE("with the LoRA, vs the float32 reference with the LoRA: " << err_lora);
+  BOOST_TEST(test::relative_error(swapped, plain) > 1e-3);  // the LoRA changes the velocity
+  BOOST_TEST(err_lora < 3e-2);
+  BOOST_TEST(swapped == created, boost::test_tools::per_element());
+  BOOST_TEST(restored == plain, boost::test_tools::per_element());
+}
+
 // A GGUF transformer with Q8_0 matrices. The model keeps the blocks (q and d) and widens q * d per layer, exactly
 // the float32 values of the file: its velocity is that of the f32 model of those values up to float32 rounding
 // (the products see the same operands; bound 1e-6). Against the original weights it is off by Q8_0's rounding
@@ -270,24 +299,7 @@ BOOST_AUTO_TEST_CASE(gguf_q8_0_weights_stay_8_bit_and_take_loras) {
   BOOST_TEST(err > 0.0);  // the weights really are 8-bit
   BOOST_TEST(err < 3e-2);
 
-  const std::filesystem::path lora = dir.path / "lora.safetensors";
-  write_attention_lora(lora);
-  const json loras = json::array({{{"path", lora.string()}, {"scale", 1.0}}});
-  json gguf_lora = from_gguf, f32_lora = json::object();
-  gguf_lora["loras"] = f32_lora["loras"] = loras;
-  CallContext ctx;
-  model.set_adapters(loras.dump(), ctx);
-  const std::vector<float> swapped = g.predict(model, nullptr);
-  const std::vector<float> created = g.predict(g.create("", gguf_lora), nullptr);
-  const std::vector<float> f32_with_lora = g.predict(g.create("flux_tiny_bfl.safetensors", f32_lora), nullptr);
-  model.set_adapters("[]", ctx);
-  const std::vector<float> restored = g.predict(model, nullptr);
-  const double err_lora = test::relative_error(swapped, f32_with_lora);
-  BOOST_TEST_MESSAGE("with the LoRA, vs f32 with the LoRA: " << err_lora);
-  BOOST_TEST(test::relative_error(swapped, q8) > 1e-3);  // the LoRA changes the velocity
-  BOOST_TEST(err_lora < 3e-2);
-  BOOST_TEST(swapped == created, boost::test_tools::per_element());
-  BOOST_TEST(restored == q8, boost::test_tools::per_element());
+  check_lora_on_blocks(g, model, q8, from_gguf, {"flux_tiny_bfl.safetensors", json::object()}, dir.path);
 }
 
 // A GGUF transformer of every other block type (Q4_0 ... Q6_K, gguf_of_block_types.hpp: random blocks at the
@@ -310,24 +322,7 @@ BOOST_AUTO_TEST_CASE(gguf_2_to_6_bit_weights_stay_in_their_blocks_and_take_loras
   BOOST_TEST_MESSAGE("GGUF Q4_0 ... Q6_K velocity vs the f32 model of the same values: " << err_values);
   BOOST_TEST(err_values < 1e-6);
 
-  const std::filesystem::path lora = dir.path / "lora.safetensors";
-  write_attention_lora(lora);
-  const json loras = json::array({{{"path", lora.string()}, {"scale", 1.0}}});
-  json gguf_lora = from_gguf, values_lora = {{"transformer", files.decoded.string()}};
-  gguf_lora["loras"] = values_lora["loras"] = loras;
-  CallContext ctx;
-  model.set_adapters(loras.dump(), ctx);
-  const std::vector<float> swapped = g.predict(model, nullptr);
-  const std::vector<float> created = g.predict(g.create("", gguf_lora), nullptr);
-  const std::vector<float> values_with_lora = g.predict(g.create("", values_lora), nullptr);
-  model.set_adapters("[]", ctx);
-  const std::vector<float> restored = g.predict(model, nullptr);
-  const double err_lora = test::relative_error(swapped, values_with_lora);
-  BOOST_TEST_MESSAGE("with the LoRA, vs the f32 values with the LoRA: " << err_lora);
-  BOOST_TEST(test::relative_error(swapped, blocks) > 1e-3);  // the LoRA changes the velocity
-  BOOST_TEST(err_lora < 3e-2);
-  BOOST_TEST(swapped == created, boost::test_tools::per_element());
-  BOOST_TEST(restored == blocks, boost::test_tools::per_element());
+  check_lora_on_blocks(g, model, blocks, from_gguf, {"", {{"transformer", files.decoded.string()}}}, dir.path);
 }
 
 // GGUF files with diffusers names: q, k and v (and the single blocks' parts of linear1) are concatenated back as
