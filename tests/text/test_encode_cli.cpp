@@ -140,6 +140,11 @@ BOOST_AUTO_TEST_CASE(show_tokens_escapes_control_characters_and_reports_errors, 
   BOOST_TEST(err.find("not valid UTF-8") != std::string::npos, err);
   BOOST_TEST(run_capture("encode --show-tokens --random -p x", &out, &err) == 2);
   BOOST_TEST(err.find("no tokenizer") != std::string::npos, err);
+  // Weights whose folder the system cannot look at (a name over NAME_MAX) have no tokenizer beside them: the
+  // same usage error, not an internal one.
+  BOOST_TEST(run_capture("encode --show-tokens --clip /tmp/" + std::string(300, 'x') + "/model.safetensors -p x", &out,
+                         &err) == 2);
+  BOOST_TEST(err.find("no tokenizer") != std::string::npos, err);
   BOOST_TEST(run_capture("encode --show-tokens --clip-tokenizer " + (files.dir / "none.txt.gz").string() + " -p x", &out,
                          &err) != 0);
   BOOST_TEST(err.find("none.txt.gz") != std::string::npos, err);

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <stdexcept>
+#include <system_error>
 #include <vector>
 
 #include <genplug/plugin.hpp>
@@ -23,9 +24,16 @@ std::string string_key(const nlohmann::json& c, const char* key) {
   return c[key].get<std::string>();
 }
 
+// Without exceptions: a path the system cannot look at (a name too long, a folder not searchable) is one that
+// is not there, so the user hears that no tokenizer was found, not an internal error.
+bool is_there(const fs::path& p) {
+  std::error_code ec;
+  return fs::exists(p, ec);
+}
+
 fs::path first_existing(std::initializer_list<fs::path> candidates) {
   for (const fs::path& p : candidates)
-    if (!p.empty() && fs::exists(p)) return p;
+    if (!p.empty() && is_there(p)) return p;
   return {};
 }
 
@@ -35,10 +43,11 @@ fs::path tokenizer_path(const nlohmann::json& c, const char* key, const char* we
   if (std::string p = string_key(c, key); !p.empty()) return p;
   const std::string weights = string_key(c, weights_key);
   if (weights.empty()) return {};
-  const fs::path base = fs::is_directory(weights) ? fs::path(weights) : fs::path(weights).parent_path();
+  std::error_code ec;
+  const fs::path base = fs::is_directory(weights, ec) ? fs::path(weights) : fs::path(weights).parent_path();
   if (std::string(key) == "t5_tokenizer")
     return first_existing({base / ".." / "tokenizer_2" / "spiece.model", base / "spiece.model"});
-  return first_existing({fs::exists(base / ".." / "tokenizer" / "vocab.json") ? base / ".." / "tokenizer" : fs::path(),
+  return first_existing({is_there(base / ".." / "tokenizer" / "vocab.json") ? base / ".." / "tokenizer" : fs::path(),
                          base / "bpe_simple_vocab_16e6.txt.gz"});
 }
 
