@@ -36,7 +36,7 @@ void q4_block(const uint8_t* b, float* y, bool with_min) {
 }
 
 // Q5_0 {f16 d; u32 qh; u8 qs[16]} per 32: the fifth bit of value j is bit j of qh, so
-// x[j] = (lo4(qs[j]) | bit j·16) - 16)·d and x[j+16] = ((hi4(qs[j]) | bit (j+16)·16) - 16)·d.
+// x[j] = ((lo4(qs[j]) | 16·bit j) - 16)·d and x[j+16] = ((hi4(qs[j]) | 16·bit (j+16)) - 16)·d.
 // Q5_1 {f16 d, m; u32 qh; u8 qs[16]}: the same 5-bit q without the -16, times d plus m.
 void q5_block(const uint8_t* b, float* y, bool with_min) {
   const float d = f16_at(b), m = with_min ? f16_at(b + 2) : 0.0f;

@@ -161,7 +161,10 @@ std::optional<BlockLayout> block_layout(uint32_t type) {
   return std::nullopt;
 }
 
-bool is_block_quantised(Type type) { return block_layout(static_cast<uint32_t>(type))->values > 1; }
+bool is_block_quantised(Type type) {
+  const auto layout = block_layout(static_cast<uint32_t>(type));
+  return layout && layout->values > 1;
+}
 
 std::size_t byte_size(Type type, const std::vector<int64_t>& shape) {
   const auto layout = block_layout(static_cast<uint32_t>(type));

@@ -114,8 +114,9 @@ class File {
 void dequantize_q8_0(const uint8_t* blocks, int64_t n, float* out);
 void quantize_q8_0(const float* x, int64_t n, uint8_t* blocks);
 
-// `n` values of `type` (a multiple of its block's values) as float32, each block decoded by the arithmetic of
-// ggml's dequantize_row_<type> (dequantize.cpp), so the values are ggml's to the bit.
+// `n` values of `type` (a multiple of its block's values) as float32, each block decoded by the operations of
+// ggml's dequantize_row_<type>, in their order and without fused multiply-adds (dequantize.cpp): the values of
+// ggml's reference code.
 void dequantize(Type type, const uint8_t* data, int64_t n, float* out);
 
 // The tensor's values, row-major: exact for the float types and Q8_0, ggml's dequantisation for the others.
