@@ -123,17 +123,64 @@ BOOST_AUTO_TEST_CASE(encoders_not_kept_are_released_and_load_again_alike) {
 
   cfg["keep_loaded"] = false;
   auto released = create();
-  for (int round = 0; round < 2; ++round) {
-    const gf::TextConditioning c = released->encode("a photo of the cat");
+  // Each new prompt loads the encoders again: the third is the first again, no longer among the last two.
+  for (const char* prompt : {"a photo of the cat", "a red house", "a green tree", "a photo of the cat"}) {
+    const gf::TextConditioning c = released->encode(prompt);
     BOOST_TEST(released->loaded());
-    BOOST_TEST(torch::equal(c.txt, first.txt));
-    BOOST_TEST(torch::equal(c.vec, first.vec));
+    if (std::string(prompt) == "a photo of the cat") {
+      BOOST_TEST(torch::equal(c.txt, first.txt));
+      BOOST_TEST(torch::equal(c.vec, first.vec));
+    }
     released->release_unless_kept();
     BOOST_TEST(!released->loaded());
   }
   cfg["keep_loaded"] = "no";
   const std::string bad = message_of([&] { create(); });
   BOOST_TEST(bad.find("\"keep_loaded\" must be true or false") != std::string::npos, bad);
+}
+
+// The last two prompts are remembered: encoding one of them again loads nothing (with "keep_loaded": false the
+// encoders stay released; with the tokenizer file gone it still succeeds), gives equal tensors of the caller's own
+// (writing into them changes nothing remembered) and the same tokenizer warnings again. A third prompt pushes
+// out the oldest.
+BOOST_AUTO_TEST_CASE(the_last_two_prompts_are_not_encoded_again) {
+  TinyFiles files;
+  json cfg = files.config(20);
+  cfg["keep_loaded"] = false;
+  std::vector<std::string> warnings;
+  auto cond = gf::TextConditioner::create(cfg, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32,
+                                          [&](const std::string& w) { warnings.push_back(w); });
+  std::string long_prompt;
+  for (int i = 0; i < 40; ++i) long_prompt += "the red house ";
+  const gf::TextConditioning a = cond->encode(long_prompt);
+  const std::size_t said = warnings.size();
+  BOOST_TEST(said == 2u);  // T5's and CLIP's dropped tokens
+  const gf::TextConditioning fog = cond->encode("fog");
+  cond->release_unless_kept();
+  std::filesystem::rename(files.dir / "spiece.model", files.dir / "spiece.moved");
+  for (const std::string& prompt : {long_prompt, std::string("fog"), long_prompt}) {
+    const gf::TextConditioning again = cond->encode(prompt);
+    BOOST_TEST(!cond->loaded());
+    const gf::TextConditioning& before = prompt == "fog" ? fog : a;
+    BOOST_TEST(torch::equal(again.txt, before.txt));
+    BOOST_TEST(torch::equal(again.vec, before.vec));
+    again.txt.fill_(7.0f);  // the caller's own
+  }
+  BOOST_TEST(torch::equal(cond->encode(long_prompt).txt, a.txt));
+  BOOST_TEST(warnings.size() == said * 4);  // the long prompt's warnings with each of its three returns
+  // A new prompt loads the encoders: the tokenizer is gone, so that fails, naming it.
+  const std::string missing = message_of([&] { cond->encode("a green tree"); });
+  BOOST_TEST(missing.find("spiece.model") != std::string::npos, missing);
+  std::filesystem::rename(files.dir / "spiece.moved", files.dir / "spiece.model");
+  cond->encode("a green tree");  // remembered: the tree and the long prompt
+  BOOST_TEST(cond->loaded());
+  cond->release_unless_kept();
+  cond->encode(long_prompt);  // still among the last two: the failed encode remembered nothing
+  BOOST_TEST(!cond->loaded());
+  cond->encode("a blue car");  // remembered: the car and the long prompt; the tree is pushed out
+  cond->release_unless_kept();
+  cond->encode("a green tree");
+  BOOST_TEST(cond->loaded());
 }
 
 BOOST_AUTO_TEST_CASE(config_and_file_errors) {

@@ -6,7 +6,9 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
+#include <algorithm>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <optional>
 #include <stdexcept>
@@ -102,11 +104,24 @@ struct TextConditioner::Impl {
   std::optional<ClipTextModel> clip;
   torch::Tensor txt_projection, vec_projection;  // random mode only
 
+  // The last prompts' conditioning, most recent first, and what the tokenizers warned about each: a refine pass,
+  // the next image of the same prompt and the negative prompt beside it are not encoded again (nor, with
+  // "keep_loaded": false, the encoders loaded again). Two: an image with true CFG encodes its prompt and the
+  // negative one. The warnings are given again with each.
+  struct Encoded {
+    std::string prompt;
+    TextConditioning c;
+    std::vector<std::string> warnings;
+  };
+  static constexpr std::size_t kRemembered = 2;
+  std::deque<Encoded> recent;
+
   bool loaded() const { return t5.has_value(); }
   void load();
   void load_random();
   void check_vocabularies() const;
   TextConditioning encode(const std::string& prompt);
+  TextConditioning remembered(const std::string& prompt);
 };
 
 void TextConditioner::Impl::load_random() {
@@ -190,6 +205,34 @@ TextConditioning TextConditioner::Impl::encode(const std::string& prompt) {
     vec = clip->forward(ids_tensor(clip_tokenizer->encode_padded(prompt, warn))).pooled;
   }
   return {txt.to(device, dtype).contiguous(), vec.to(device, dtype).contiguous()};
+}
+
+TextConditioning TextConditioner::Impl::remembered(const std::string& prompt) {
+  auto hit = std::find_if(recent.begin(), recent.end(), [&](const Encoded& e) { return e.prompt == prompt; });
+  if (hit != recent.end()) {
+    Encoded e = std::move(*hit);
+    recent.erase(hit);
+    if (warn)
+      for (const std::string& w : e.warnings) warn(w);
+    recent.push_front(std::move(e));
+  } else {
+    Encoded e{prompt, {}, {}};
+    const TextWarning live = warn;
+    warn = [&](const std::string& w) {
+      e.warnings.push_back(w);
+      if (live) live(w);
+    };
+    struct Restore {
+      TextWarning& warn;
+      const TextWarning& live;
+      ~Restore() { warn = live; }
+    } restore{warn, live};
+    e.c = encode(prompt);
+    recent.push_front(std::move(e));
+    if (recent.size() > kRemembered) recent.pop_back();
+  }
+  // The caller owns what it gets (a host may write into it): never the remembered tensors.
+  return {recent.front().c.txt.clone(), recent.front().c.vec.clone()};
 }
 
 TextConditioner::TextConditioner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -276,7 +319,7 @@ std::unique_ptr<TextConditioner> TextConditioner::create(const nlohmann::json& c
   return std::unique_ptr<TextConditioner>(new TextConditioner(std::move(impl)));
 }
 
-TextConditioning TextConditioner::encode(const std::string& prompt) { return impl_->encode(prompt); }
+TextConditioning TextConditioner::encode(const std::string& prompt) { return impl_->remembered(prompt); }
 bool TextConditioner::loaded() const { return impl_->loaded(); }
 void TextConditioner::unload() {
   impl_->t5.reset(), impl_->clip.reset();

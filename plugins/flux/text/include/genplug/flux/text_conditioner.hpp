@@ -45,8 +45,10 @@ class TextConditioner {
   TextConditioner(const TextConditioner&) = delete;
   TextConditioner& operator=(const TextConditioner&) = delete;
 
-  // Tokenizes and encodes; result on the transformer's device and dtype. Throws std::runtime_error with a clear
-  // message on missing/corrupt files, vocabulary/embedding mismatch, invalid UTF-8.
+  // Tokenizes and encodes; result on the transformer's device and dtype, the caller's own tensors. The last two
+  // prompts' results are remembered: the same prompt again is neither encoded nor loads the encoders, and its
+  // tokenizer warnings are given again. Throws std::runtime_error with a clear message on missing/corrupt files,
+  // vocabulary/embedding mismatch, invalid UTF-8.
   TextConditioning encode(const std::string& prompt);
 
   // Whether encode() has loaded the encoders yet.
