@@ -388,12 +388,17 @@ std::optional<flux::GgmlBlockTensor> find_ggml(const flux::TensorMap& weights, c
   return flux::find_ggml_blocks(weights, name, bytes.size(1) / int64_t(layout->bytes) * layout->values);
 }
 
-bool is_q8_0_scale(const std::string& name) {
-  const std::string suffix = flux::q8_0_scale_name("");
+bool ends_with(const std::string& name, const std::string& suffix) {
   return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// The weights as a checkpoint: ".gguf" (Q8_0 pairs as Q8_0, the rest F32) or safetensors (F32), BFL names.
+// A companion entry of a block weight (a Q8_0 scale, a GGUF type number): written with its weight.
+bool is_companion(const std::string& name) {
+  return ends_with(name, flux::q8_0_scale_name("")) || ends_with(name, flux::ggml_type_key(""));
+}
+
+// The weights as a checkpoint: ".gguf" (Q8_0 pairs as Q8_0, other GGUF blocks in their type, the rest F32) or
+// safetensors (F32), BFL names.
 json save_checkpoint(const flux::TensorMap& weights, const std::string& path) {
   auto floats = [](const torch::Tensor& t) {
     const torch::Tensor f = t.to(torch::kCPU, torch::kFloat32).contiguous();
@@ -403,7 +408,7 @@ json save_checkpoint(const flux::TensorMap& weights, const std::string& path) {
   if (gguf) {
     std::vector<gguf::TensorData> out;
     for (const auto& [name, t] : weights) {
-      if (is_q8_0_scale(name) || weights.count(flux::ggml_type_key(name))) continue;  // written with its q
+      if (is_companion(name)) continue;
       if (const auto b = flux::find_q8_0(weights, name)) {
         out.push_back({name, gguf::Type::Q8_0, t.sizes().vec(), flux::q8_0_block_bytes(*b)});
       } else if (const auto g = find_ggml(weights, name)) {
@@ -421,7 +426,7 @@ json save_checkpoint(const flux::TensorMap& weights, const std::string& path) {
   } else {
     std::vector<safetensors::TensorData> out;
     for (const auto& [name, t] : weights) {
-      if (is_q8_0_scale(name) || weights.count(flux::ggml_type_key(name))) continue;
+      if (is_companion(name)) continue;
       const auto b = flux::find_q8_0(weights, name);
       const auto g = find_ggml(weights, name);
       const torch::Tensor f = b ? flux::dequantize_q8_0(*b) : g ? flux::dequantize_ggml_blocks(*g) : t;
@@ -464,6 +469,13 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
                                     : o.weight_dtype.empty() || q8_0 || blocks ? dtype
                                                                                   : flux::parse_dtype(o.weight_dtype);
   const torch::Dtype drawn_dtype = int8 || q8_0 || blocks ? torch::kFloat32 : weight_dtype;
+  // GGUF block types are made from random weights, and decoded on the CPU (the plugin's loader re-blocks a file's
+  // for other devices).
+  if ((q8_0 || blocks) && !o.weights_file.empty())
+    throw std::invalid_argument("--weight-dtype " + o.weight_dtype + " quantises random weights; a --weights file "
+                                "keeps the types it has");
+  if (blocks && !device.is_cpu())
+    throw std::invalid_argument("--weight-dtype " + o.weight_dtype + " runs on the CPU only");
   double weight_mb = 0, kept_mb = 0;  // as drawn (or loaded); as the model keeps them
   std::optional<flux::FluxTransformer> model;
   {

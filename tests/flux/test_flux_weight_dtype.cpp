@@ -5,10 +5,15 @@
 #define BOOST_TEST_MODULE flux_weight_dtype
 #include <boost/test/unit_test.hpp>
 
+#include <cstring>
+#include <random>
+
+#include <genplug/flux/ggml_blocks_layout.hpp>
 #include <genplug/flux/presets.hpp>
 #include <genplug/flux/rotary.hpp>
 #include <genplug/flux/transformer.hpp>
 
+#include "ggml_block_packer.hpp"
 #include "random_forward_inputs.hpp"
 
 using namespace genplug::flux;
@@ -116,4 +121,23 @@ BOOST_AUTO_TEST_CASE(the_widening_buffers_are_counted_only_where_weights_are_wid
   const FluxTransformer kept(bf16, c, torch::kFloat32, torch::kCPU, torch::kBFloat16);
   BOOST_TEST(kept.widening_buffer_bytes() == expected);
   BOOST_TEST(FluxTransformer(f32, c, torch::kFloat32, torch::kCPU, torch::kInt8).widening_buffer_bytes() == expected);
+
+  // GGUF blocks (ggml_blocks_layout.hpp) decode into float32 buffers: 4 bytes a value under f32 compute, and a
+  // bf16 copy of each on top under bf16 compute.
+  auto with_blocks = [&](TensorMap m) {
+    const std::string name = "double_blocks.0.img_mlp.0.weight";
+    const torch::Tensor w = m.at(name);
+    std::mt19937 rng(3);
+    const auto p = genplug::test::random_blocks(genplug::gguf::Type::Q4_0, int(w.numel() / 32), rng, 0.1f);
+    torch::Tensor bytes = torch::empty({w.size(0), int64_t(p.bytes.size()) / w.size(0)}, torch::kUInt8);
+    std::memcpy(bytes.data_ptr(), p.bytes.data(), p.bytes.size());
+    m[name] = bytes;
+    m[ggml_type_key(name)] = torch::tensor({int32_t(genplug::gguf::Type::Q4_0)}, torch::kInt32);
+    return m;
+  };
+  const FluxTransformer blocks_f32(with_blocks(f32), c);
+  BOOST_TEST(blocks_f32.gguf_block_types() == std::vector<std::string>{"Q4_0"});
+  BOOST_TEST(blocks_f32.widening_buffer_bytes() == expected);
+  const FluxTransformer blocks_bf16(with_blocks(bf16), c, torch::kBFloat16, torch::kCPU, torch::kBFloat16);
+  BOOST_TEST(blocks_bf16.widening_buffer_bytes() == expected / 4 * (4 + 2));
 }

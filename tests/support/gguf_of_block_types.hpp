@@ -2,7 +2,7 @@
 // quantised types (ggml_block_packer.hpp), each type in turn: the 32-value types where rows are whole blocks of
 // 32, the K types where they are whole blocks of 256; each matrix's values within its source's largest |value|.
 // Written three ways: `quantised` (the blocks), `reblocked` (each such matrix as Q8_0, gguf::q8_0_blocks_of) and
-// `decoded` (each as F32 of its decoded values). Other tensors are F32 as stored in all three. Tests that include
+// `decoded` (each as F32 of its values, gguf::dequantize's). Other tensors are F32 as stored in all three. Tests that include
 // it link genplug_gguf and genplug_safetensors.
 #pragma once
 #include <algorithm>
@@ -51,6 +51,9 @@ inline std::set<std::string> write_block_type_files(const safetensors::File& sou
     for (float x : v) max_abs = std::max(max_abs, std::fabs(x));
     const int blocks = int(t.shape[0] * t.shape[1] / gguf::block_layout(uint32_t(type))->values);
     PackedBlocks p = random_blocks(type, blocks, rng, max_abs > 0.0f ? max_abs : 1.0f);
+    // The library's decode, not block_value: the tests that read these files compare the model with the file's
+    // values exactly, and this header is built without -ffp-contract=off (test_gguf_dequantize checks the decode).
+    gguf::dequantize(type, p.bytes.data(), int64_t(p.values.size()), p.values.data());
     used.insert(gguf::type_name(uint32_t(type)));
     gguf::TensorInfo info;
     info.name = t.name, info.type = type, info.shape = t.shape, info.data = p.bytes.data();

@@ -41,6 +41,9 @@ std::vector<float> to_float32(const TensorInfo& info) {
 std::vector<uint8_t> q8_0_blocks_of(const TensorInfo& info) {
   if (info.shape.size() != 2 || info.shape[1] % kQ8Block)
     throw Error("tensor '" + info.name + "' is not a matrix with rows of whole blocks of 32, so not Q8_0");
+  if (info.nbytes != byte_size(info.type, info.shape))
+    throw Error("tensor '" + info.name + "' holds " + std::to_string(info.nbytes) + " bytes, not its type's " +
+                std::to_string(byte_size(info.type, info.shape)));
   const int64_t rows = info.shape[0], cols = info.shape[1];
   const std::size_t row_bytes = static_cast<std::size_t>(cols / kQ8Block) * kQ8BlockBytes;
   std::vector<uint8_t> out(static_cast<std::size_t>(rows) * row_bytes);

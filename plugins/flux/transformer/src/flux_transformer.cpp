@@ -164,7 +164,11 @@ int64_t FluxTransformer::widening_buffer_bytes() const {
   // the second weight of an MLP's runs, at most the single block's linear2.
   const int64_t slot0 = std::max({6 * H, c.mlp_hidden(), c.context_in_dim, c.in_channels}) * H;
   const int64_t slot1 = H * (H + c.mlp_hidden());
-  return (slot0 + slot1) * int64_t(c10::elementSize(impl_->dtype));
+  // GGUF blocks decode into float32 buffers; under a narrower compute dtype each product takes a copy besides.
+  const bool decoded = impl_->any_linear([](const Linear& l) { return l.ggml.has_value(); });
+  const int64_t compute = int64_t(c10::elementSize(impl_->dtype));
+  const int64_t per_value = decoded && impl_->dtype != torch::kFloat32 ? 4 + compute : compute;
+  return (slot0 + slot1) * per_value;
 }
 
 }  // namespace genplug::flux

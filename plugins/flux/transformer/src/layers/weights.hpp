@@ -167,10 +167,14 @@ struct WeightReader {
   }
 
   // The Q4_0 ... Q6_K blocks stored under `name` (a [rows, cols] weight), on the CPU; nullopt when it is stored
-  // otherwise. Their rows must be whole blocks of `shape`'s columns.
+  // otherwise. Their rows must be whole blocks of `shape`'s columns, and the model on the CPU.
   std::optional<GgmlBlocks> ggml_blocks(const std::string& name, const std::vector<int64_t>& shape) const {
     const auto type = map.find(ggml_type_key(name));
     if (type == map.end()) return std::nullopt;
+    if (!device.is_cpu())
+      throw Error(GENPLUG_E_CONFIG, "transformer weights: tensor '" + name + "' is kept as GGUF blocks, which are "
+                                        "decoded on the CPU only (the GGUF loader re-blocks them as Q8_0 for " +
+                                        device.str() + ")");
     const auto number = static_cast<uint32_t>(type->second.item<int32_t>());
     const auto layout = gguf::block_layout(number);
     const auto bytes = map.find(name);

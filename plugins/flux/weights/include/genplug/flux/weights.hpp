@@ -40,7 +40,8 @@ TensorMap diffusers_to_bfl_transformer(const TensorMap& diffusers);
 
 struct FluxTransformerWeights {
   FluxConfig config;                // the explicit config when given (checked), else the inferred one
-  TensorMap tensors;                // BFL names, exactly the tensors expected_flux_shapes(config) lists
+  TensorMap tensors;                // BFL names: the tensors expected_flux_shapes(config) lists, block weights
+                                    // with their companions (q8_0_layout.hpp, ggml_blocks_layout.hpp)
   TransformerKeys keys;             // the layout and prefix found in the checkpoint
   std::vector<std::string> ignored; // checkpoint tensors (BFL names) the model does not use
 };
