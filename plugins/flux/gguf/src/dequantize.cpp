@@ -4,6 +4,7 @@
 // twice. f16 fields are little-endian, like every GGUF field.
 #include <genplug/gguf.hpp>
 
+#include <array>
 #include <cstring>
 
 #include <genplug/safetensors.hpp>
@@ -43,11 +44,21 @@ void q5_block(const uint8_t* b, float* y, bool with_min) {
   const uint8_t* p = b + (with_min ? 4 : 2);
   const uint32_t qh = u32_at(p);
   const uint8_t* qs = p + 4;
-  for (int j = 0; j < 16; ++j) {
-    const int lo = (qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10);
-    const int hi = (qs[j] >> 4) | ((qh >> (j + 12)) & 0x10);
-    y[j] = with_min ? lo * d + m : (lo - 16) * d;
-    y[j + 16] = with_min ? hi * d + m : (hi - 16) * d;
+  // The fifth bits as 0 or 16, tested against constant masks rather than shifted by j: branch-free loops that
+  // vectorise.
+  static constexpr auto kBit = [] {
+    std::array<uint32_t, 32> bits{};
+    for (int j = 0; j < 32; ++j) bits[j] = 1u << j;
+    return bits;
+  }();
+  int high[32];
+  for (int j = 0; j < 32; ++j) high[j] = (qh & kBit[j]) ? 16 : 0;
+  if (with_min) {
+    for (int j = 0; j < 16; ++j) y[j] = ((qs[j] & 0x0F) | high[j]) * d + m;
+    for (int j = 0; j < 16; ++j) y[j + 16] = ((qs[j] >> 4) | high[j + 16]) * d + m;
+  } else {
+    for (int j = 0; j < 16; ++j) y[j] = (((qs[j] & 0x0F) | high[j]) - 16) * d;
+    for (int j = 0; j < 16; ++j) y[j + 16] = (((qs[j] >> 4) | high[j + 16]) - 16) * d;
   }
 }
 
