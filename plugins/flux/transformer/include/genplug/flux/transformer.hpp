@@ -28,7 +28,8 @@ class FluxTransformer {
   // computes in; `weight_dtype` (default: dtype) what the linear layers' weight matrices are kept in: bf16 or f16
   // there with f32 compute halves their memory, each widened into a reused buffer just before its product
   // (the CPU path for half-size checkpoints, docs/performance.md); int8 quantises them per output row as they
-  // are taken (a quarter of f32; the row scales applied to the product).
+  // are taken (a quarter of f32; the row scales applied to the product). Weights stored as GGUF blocks (Q8_0:
+  // q8_0_layout.hpp; Q4_0 ... Q6_K on the CPU: ggml_blocks_layout.hpp) are kept so whatever weight_dtype says.
   FluxTransformer(const TensorMap& weights, const FluxConfig& config, torch::Dtype dtype = torch::kFloat32,
                   torch::Device device = torch::kCPU, std::optional<torch::Dtype> weight_dtype = std::nullopt);
   ~FluxTransformer();
