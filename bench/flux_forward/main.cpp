@@ -379,15 +379,6 @@ flux::TensorMap to_ggml_blocks(const flux::TensorMap& weights, gguf::Type type, 
   return out;
 }
 
-// The GGUF blocks stored under `name` (ggml_blocks_layout.hpp), their row length told by their type.
-std::optional<flux::GgmlBlockTensor> find_ggml(const flux::TensorMap& weights, const std::string& name) {
-  const auto type = weights.find(flux::ggml_type_key(name));
-  if (type == weights.end()) return std::nullopt;
-  const auto layout = gguf::block_layout(uint32_t(type->second.item<int32_t>()));
-  const torch::Tensor& bytes = weights.at(name);
-  return flux::find_ggml_blocks(weights, name, bytes.size(1) / int64_t(layout->bytes) * layout->values);
-}
-
 bool ends_with(const std::string& name, const std::string& suffix) {
   return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -411,7 +402,7 @@ json save_checkpoint(const flux::TensorMap& weights, const std::string& path) {
       if (is_companion(name)) continue;
       if (const auto b = flux::find_q8_0(weights, name)) {
         out.push_back({name, gguf::Type::Q8_0, t.sizes().vec(), flux::q8_0_block_bytes(*b)});
-      } else if (const auto g = find_ggml(weights, name)) {
+      } else if (const auto g = flux::find_ggml_blocks(weights, name)) {
         const torch::Tensor bytes = g->bytes.contiguous();
         out.push_back({name, g->type, {bytes.size(0), g->cols},
                        std::vector<uint8_t>(bytes.data_ptr<uint8_t>(), bytes.data_ptr<uint8_t>() + bytes.numel())});
@@ -428,7 +419,7 @@ json save_checkpoint(const flux::TensorMap& weights, const std::string& path) {
     for (const auto& [name, t] : weights) {
       if (is_companion(name)) continue;
       const auto b = flux::find_q8_0(weights, name);
-      const auto g = find_ggml(weights, name);
+      const auto g = flux::find_ggml_blocks(weights, name);
       const torch::Tensor f = b ? flux::dequantize_q8_0(*b) : g ? flux::dequantize_ggml_blocks(*g) : t;
       out.push_back(safetensors::TensorData::from_floats(name, f.sizes().vec(), floats(f)));
     }

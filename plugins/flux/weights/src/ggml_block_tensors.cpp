@@ -22,17 +22,15 @@ torch::Tensor dequantize_ggml_blocks(const GgmlBlockTensor& b) {
   return out;
 }
 
-std::optional<GgmlBlockTensor> find_ggml_blocks(const TensorMap& map, const std::string& name, int64_t cols) {
+std::optional<GgmlBlockTensor> find_ggml_blocks(const TensorMap& map, const std::string& name) {
   const auto type = map.find(ggml_type_key(name));
   const auto bytes = map.find(name);
   if (type == map.end() || bytes == map.end()) return std::nullopt;
   const auto number = static_cast<uint32_t>(type->second.item<int32_t>());
-  const auto layout = gguf::block_layout(number);
   const torch::Tensor& b = bytes->second;
-  if (!layout || layout->values == 1 || number == uint32_t(gguf::Type::Q8_0) || b.scalar_type() != torch::kUInt8 ||
-      b.dim() != 2 || cols % layout->values || b.size(1) != cols / layout->values * int64_t(layout->bytes))
-    throw WeightError("'" + name + "': GGUF blocks of " + gguf::type_name(number) + " that do not hold rows of " +
-                      std::to_string(cols) + " values");
+  const int64_t cols = b.scalar_type() == torch::kUInt8 && b.dim() == 2 ? ggml_row_values(number, b.size(1)) : 0;
+  if (cols == 0)
+    throw WeightError("'" + name + "': " + gguf::type_name(number) + " blocks that are not whole rows of blocks");
   return GgmlBlockTensor{b, static_cast<gguf::Type>(number), cols};
 }
 

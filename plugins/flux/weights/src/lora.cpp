@@ -18,12 +18,8 @@ std::vector<int64_t> shape_of(const torch::Tensor& t) { return t.sizes().vec(); 
 
 // The shape of the weight `name` of `base`: GGUF blocks (ggml_blocks_layout.hpp) stand for [rows, values a row].
 std::vector<int64_t> weight_shape(const TensorMap& base, const std::string& name) {
-  const torch::Tensor& t = base.at(name);
-  const auto type = base.find(ggml_type_key(name));
-  if (type == base.end()) return shape_of(t);
-  const auto layout = gguf::block_layout(static_cast<uint32_t>(type->second.item<int32_t>()));
-  if (!layout || t.dim() != 2) throw WeightError("'" + name + "': GGUF blocks of an unknown type");
-  return {t.size(0), t.size(1) / int64_t(layout->bytes) * layout->values};
+  if (const auto blocks = find_ggml_blocks(base, name)) return {blocks->bytes.size(0), blocks->cols};
+  return shape_of(base.at(name));
 }
 
 // One module of one file, checked against its target.
@@ -134,7 +130,7 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras)
   for (const auto& [name, planned] : by_target) {
     const std::optional<Q8Blocks> blocks = find_q8_0(base, name);
     const std::optional<GgmlBlockTensor> ggml =
-        blocks ? std::nullopt : find_ggml_blocks(base, name, weight_shape(base, name).back());
+        blocks ? std::nullopt : find_ggml_blocks(base, name);
     const torch::Tensor& w = base.at(name);
     torch::Tensor merged = blocks ? dequantize_q8_0(*blocks)
                            : ggml ? dequantize_ggml_blocks(*ggml)

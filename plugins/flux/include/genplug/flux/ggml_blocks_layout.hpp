@@ -5,10 +5,23 @@
 // (layers/weights.hpp), which decode a layer's rows per product; LoRA merges, which decode and re-block to Q8_0
 // (q8_0_layout.hpp).
 #pragma once
+#include <cstdint>
 #include <string>
+
+#include <genplug/gguf.hpp>
 
 namespace genplug::flux {
 
 inline std::string ggml_type_key(const std::string& weight) { return weight + ".ggml_type"; }
+
+// The values a row of `row_bytes` bytes of ggml type number `type` holds; 0 when the type is not one kept so
+// (Q4_0 ... Q6_K) or the bytes are not whole blocks. Every reader of the layout checks its rows by this.
+inline int64_t ggml_row_values(uint32_t type, int64_t row_bytes) {
+  const auto layout = gguf::block_layout(type);
+  if (!layout || layout->values == 1 || type == static_cast<uint32_t>(gguf::Type::Q8_0) || row_bytes <= 0 ||
+      row_bytes % static_cast<int64_t>(layout->bytes))
+    return 0;
+  return row_bytes / static_cast<int64_t>(layout->bytes) * layout->values;
+}
 
 }  // namespace genplug::flux

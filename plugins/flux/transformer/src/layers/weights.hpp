@@ -176,13 +176,10 @@ struct WeightReader {
                                         "decoded on the CPU only (the GGUF loader re-blocks them as Q8_0 for " +
                                         device.str() + ")");
     const auto number = static_cast<uint32_t>(type->second.item<int32_t>());
-    const auto layout = gguf::block_layout(number);
     const auto bytes = map.find(name);
-    const bool fits = layout && layout->values > 1 && number != uint32_t(gguf::Type::Q8_0) &&
-                      bytes != map.end() && shape.size() == 2 && shape[1] % layout->values == 0 &&
-                      bytes->second.scalar_type() == torch::kUInt8 && bytes->second.dim() == 2 &&
-                      bytes->second.size(0) == shape[0] &&
-                      bytes->second.size(1) == shape[1] / layout->values * int64_t(layout->bytes);
+    const bool fits = bytes != map.end() && shape.size() == 2 && bytes->second.scalar_type() == torch::kUInt8 &&
+                      bytes->second.dim() == 2 && bytes->second.size(0) == shape[0] &&
+                      ggml_row_values(number, bytes->second.size(1)) == shape[1];
     if (!fits)
       throw Error(GENPLUG_E_CONFIG, "transformer weights: tensor '" + name + "' of GGUF type " +
                                         gguf::type_name(number) + " does not hold a " + shape_text(shape) + " matrix");

@@ -21,9 +21,10 @@ GgmlBlockTensor ggml_blocks_from(const gguf::TensorInfo& info);
 // The values in float32, [rows, cols] (ggml's dequantisation).
 torch::Tensor dequantize_ggml_blocks(const GgmlBlockTensor& b);
 
-// The blocks stored under `name` in `map`; nullopt when `name` is not stored so. Throws WeightError when the
-// entries do not agree (an unknown type number, bytes that are not whole blocks of `cols` values... ).
-std::optional<GgmlBlockTensor> find_ggml_blocks(const TensorMap& map, const std::string& name, int64_t cols);
+// The blocks stored under `name` in `map`, their row length told by their type (ggml_row_values); nullopt when
+// `name` is not stored so. Throws WeightError when the entries do not agree (a type not kept so, rows that are
+// not whole blocks).
+std::optional<GgmlBlockTensor> find_ggml_blocks(const TensorMap& map, const std::string& name);
 // Stores `b` under `name` (and its type key), replacing what was there.
 void put_ggml_blocks(TensorMap& map, const std::string& name, GgmlBlockTensor b);
 
