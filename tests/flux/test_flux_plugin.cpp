@@ -4,13 +4,15 @@
 #define BOOST_TEST_MODULE flux_plugin
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <atomic>
-
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <set>
 
 #include <unistd.h>
 
@@ -311,11 +313,16 @@ BOOST_AUTO_TEST_CASE(gguf_2_to_6_bit_weights_stay_in_their_blocks_and_take_loras
   GoldenPlugin g;
   test::TempDir dir("flux-gguf-blocks");
   const test::BlockTypeFiles files{dir.path / "quantised.gguf", dir.path / "reblocked.gguf", dir.path / "decoded.gguf"};
-  test::write_block_type_files(*st::File::open(test::golden("flux/flux_tiny_bfl.safetensors")), files);
+  const std::set<std::string> used =
+      test::write_block_type_files(*st::File::open(test::golden("flux/flux_tiny_bfl.safetensors")), files);
+  std::string types;  // describe()'s spelling: ggml's names in lower case, sorted, joined by '+'
+  for (const std::string& t : used) types += (types.empty() ? "" : "+") + t;
+  std::transform(types.begin(), types.end(), types.begin(), [](unsigned char ch) { return std::tolower(ch); });
   const json from_gguf = {{"transformer", files.quantised.string()}};
   const ModelProxy model = g.create("", from_gguf);
   BOOST_TEST(!mapped(files.quantised));
-  BOOST_TEST(json::parse(model.describe()).at("linear_weights") == "q2_k+q3_k+q4_0+q4_1+q4_k+q5_0+q5_1+q5_k+q6_k");
+  BOOST_TEST_REQUIRE(!used.empty());
+  BOOST_TEST(json::parse(model.describe()).at("linear_weights") == types);
   const std::vector<float> blocks = g.predict(model, nullptr);
   const std::vector<float> values = g.predict(g.create("", {{"transformer", files.decoded.string()}}), nullptr);
   const double err_values = test::relative_error(blocks, values);

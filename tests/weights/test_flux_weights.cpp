@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -255,15 +256,17 @@ BOOST_FIXTURE_TEST_CASE(gguf_files_of_other_block_types_keep_their_blocks, Scrat
       const genplug::test::BlockTypeFiles files{dir / "quantised.gguf", dir / "reblocked.gguf", dir / "decoded.gguf"};
       const std::set<std::string> used =
           genplug::test::write_block_type_files(*st::File::open(golden_flux(layout)), files);
-      BOOST_TEST(used.size() == genplug::test::quantised_types().size());
+      BOOST_TEST_REQUIRE(!used.empty());  // time_in's rows are 256 timestep features in every FLUX
       const auto a = gf::load_flux_transformer(files.quantised, config, torch::kFloat32, torch::kCPU);
       const auto q8 = gf::load_flux_transformer(files.reblocked, config, torch::kFloat32, torch::kCPU);
       const auto f32 = gf::load_flux_transformer(files.decoded, config, torch::kFloat32, torch::kCPU);
       std::size_t kept = 0, reblocked = 0;
+      std::set<std::string> kept_types;
       for (const auto& [name, values] : f32.tensors) {
         BOOST_TEST_CONTEXT(name) {
           if (const auto blocks = gf::find_ggml_blocks(a.tensors, name)) {
             ++kept;
+            kept_types.insert(genplug::gguf::type_name(uint32_t(blocks->type)));
             BOOST_TEST(torch::equal(gf::dequantize_ggml_blocks(*blocks), values));
           } else if (a.tensors.count(gf::q8_0_scale_name(name))) {
             ++reblocked;
@@ -277,7 +280,13 @@ BOOST_FIXTURE_TEST_CASE(gguf_files_of_other_block_types_keep_their_blocks, Scrat
       BOOST_TEST_MESSAGE(layout << ": " << kept << " matrices kept in their blocks, " << reblocked
                                 << " merges of mixed types re-blocked as Q8_0");
       BOOST_TEST(kept > 0u);
-      BOOST_TEST((reblocked > 0u) == (std::string(layout).find("diffusers") != std::string::npos));
+      // The BFL file has no merges of several tensors: every type written is kept. The diffusers file's q, k and
+      // v (one shape, consecutive in the writer's turn of types) differ in type wherever their rows are whole
+      // blocks of 32, so each such merge is re-blocked.
+      const bool diffusers = std::string(layout).find("diffusers") != std::string::npos;
+      if (!diffusers) BOOST_TEST((kept_types == used));
+      BOOST_TEST(std::includes(used.begin(), used.end(), kept_types.begin(), kept_types.end()));
+      BOOST_TEST((reblocked > 0u) == (diffusers && config.hidden_size % 32 == 0));
     }
   }
 }
