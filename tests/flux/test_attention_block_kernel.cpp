@@ -163,3 +163,45 @@ BOOST_AUTO_TEST_CASE(a_dominant_key_selects_its_values) {
         BOOST_TEST(out[size_t(r * c.out_stride + e)] == c.v[size_t(250 * c.value_dim + e)], simd_level_name(level));
   }
 }
+
+// A NaN or infinity in the inputs gives NaN exactly where the formula in float64 has it (a query's whole row, every
+// row for a key, one value feature in every row; a +inf query feature makes its row inf - inf), and the other
+// outputs stay within the usual bound. A NaN that came out finite would reach the image as plausible pixels,
+// past the host's non-finite check.
+BOOST_AUTO_TEST_CASE(nan_and_inf_inputs_give_nan_where_the_formula_does) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const Case clean(33, 300, 16, 16, 13);
+  struct Poison {
+    const char* what;
+    std::vector<float> Case::*tensor;
+    size_t index;
+    float value;
+  };
+  const std::vector<Poison> poisons{{"q row 5", &Case::q, size_t(5 * clean.q_stride + 3), nan},
+                                    {"q row 7 (+inf)", &Case::q, size_t(7 * clean.q_stride), inf},
+                                    {"key 0 (first tile)", &Case::k, size_t(0 * clean.dim + 1), nan},
+                                    {"key 200 (second tile)", &Case::k, size_t(200 * clean.dim + 1), nan},
+                                    {"key 299 (last)", &Case::k, size_t(299 * clean.dim + 15), nan},
+                                    {"value 200, feature 2", &Case::v, size_t(200 * clean.value_dim + 2), nan}};
+  for (SimdLevel level : genplug::test::simd_levels_here())
+    for (const Poison& poison : poisons) {
+      Case c = clean;
+      (c.*poison.tensor)[poison.index] = poison.value;
+      bool gaps = false;
+      const std::vector<float> out = c.run(level, gaps);
+      const std::vector<double> ref = c.reference();
+      int64_t nans = 0, mismatches = 0;
+      double worst = 0, scale = 0;
+      for (int64_t r = 0; r < c.rows; ++r)
+        for (int64_t e = 0; e < c.value_dim; ++e) {
+          const double x = ref[size_t(r * c.value_dim + e)], y = out[size_t(r * c.out_stride + e)];
+          nans += std::isnan(x);
+          if (std::isnan(x) != std::isnan(y)) ++mismatches;
+          else if (!std::isnan(x)) worst = std::max(worst, std::abs(y - x)), scale = std::max(scale, std::abs(x));
+        }
+      BOOST_TEST(nans > 0, poison.what << ": the formula itself has no NaN (a defect of the test)");
+      BOOST_TEST(mismatches == 0, simd_level_name(level) << ", " << poison.what << ": " << mismatches
+                                                          << " outputs NaN in one and not the other");
+      BOOST_TEST(worst <= 1e-5 * scale, simd_level_name(level) << ", " << poison.what << ": " << worst / scale);
+    }
+}

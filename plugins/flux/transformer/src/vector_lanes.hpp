@@ -40,10 +40,11 @@ template <int W> GENPLUG_LANES_INLINE F<W> min_lanes(const F<W>& a, const F<W>& 
 
 // exp(x) = 2^n exp(r) with n = round(x / ln2) and r = x - n ln2 (ln2 in two parts, Cody and Waite), exp(r) by
 // Cephes' expf polynomial (relative error ~1e-7 on |r| <= ln2 / 2). x is clamped to [-87.34, 88.38], where
-// 2^n stays a normal float.
+// 2^n stays a normal float. The bound is the clamps' first operand: a comparison with NaN is false, so NaN passes
+// through (and comes out NaN, as from std::exp) instead of becoming a bound, which would hide a NaN score.
 template <int W> GENPLUG_LANES_INLINE F<W> exp_lanes(const F<W>& arg) {
-  F<W> x = max_lanes<W>(arg, splat<W>(-87.336544f));
-  x = min_lanes<W>(x, splat<W>(88.376259f));
+  F<W> x = max_lanes<W>(splat<W>(-87.336544f), arg);
+  x = min_lanes<W>(splat<W>(88.376259f), x);
   const F<W> shifter = splat<W>(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer in the low bits
   const F<W> t = x * 1.44269504f + shifter;
   const F<W> n = t - shifter;
