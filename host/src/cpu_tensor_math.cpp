@@ -163,4 +163,16 @@ std::vector<float> to_float(const DLTensor& t) {
   return out;
 }
 
+NonFinite non_finite(const DLTensor& t) {
+  const Dtype d = dtype_of(t.dtype);
+  NonFinite found;
+  const int64_t count = element_count(t);
+  for (int64_t i = 0; i < count; ++i) {
+    const double x = load(t, d, i);
+    if (std::isfinite(x)) continue;
+    if (found.count++ == 0) found.first = i, found.first_is_nan = std::isnan(x);
+  }
+  return found;
+}
+
 }  // namespace genplug::host::cpu

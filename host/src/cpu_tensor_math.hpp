@@ -27,4 +27,11 @@ void normal(const DLTensor& out, uint64_t seed, uint64_t stream);
 // Element i of a tensor of any strides as float (row-major order of i).
 std::vector<float> to_float(const DLTensor& t);
 
+// The NaN and infinite elements of a compact tensor: how many, and the first (its index and whether it is NaN).
+struct NonFinite {
+  int64_t count = 0, first = -1;
+  bool first_is_nan = false;
+};
+NonFinite non_finite(const DLTensor& t);
+
 }  // namespace genplug::host::cpu

@@ -21,6 +21,7 @@
 #include <genplug/host/tensor_ops.hpp>
 
 #include "atomic_output.hpp"
+#include "cpu_tensor_math.hpp"
 #include "fnv1a.hpp"
 #include <genplug/host/memory_budget.hpp>
 #include <genplug/internal/bounded_json.hpp>
@@ -595,6 +596,7 @@ struct JobRun {
     a.spectrum = posenc ? &view : nullptr;
     ManagedTensor velocity = m.model.predict(a, eval_ctx);
     check_like(velocity.tensor(), *a.latent, "predict", "a velocity");
+    check_finite_velocity(velocity.tensor(), sigma);
     ops->adopt(v_out, std::move(velocity));
     ++done;
     capture_x0(x, sigma, v_out);
@@ -604,6 +606,22 @@ struct JobRun {
       progress.seconds_per_evaluation = progress.elapsed_seconds / double(done);
       m.options.progress(progress);
     }
+  }
+
+  // A NaN or infinity in a velocity stays in the latent through every later step and ends as non-finite pixels:
+  // the render stops at the evaluation that made it rather than hours later at the decode. Only velocities in CPU
+  // memory are read (a device's are left to the check of the decoded pixels).
+  void check_finite_velocity(const DLTensor& v, double sigma) const {
+    if (!cpu::unsupported(v).empty() || !cpu::is_compact(v)) return;
+    const cpu::NonFinite bad = cpu::non_finite(v);
+    if (bad.count == 0) return;
+    throw HostError(ErrorKind::runtime,
+                    m.model.id() + ": predict returned a velocity with " + std::to_string(bad.count) + " non-finite " +
+                        (bad.count == 1 ? "value" : "values") + " (NaN/inf) of " +
+                        std::to_string(cpu::element_count(v)) + " at evaluation " + std::to_string(done + 1) + " of " +
+                        std::to_string(progress.evaluations) + " (sigma " + number_text(sigma) +
+                        "), the first at index " + std::to_string(bad.first) + " (" +
+                        (bad.first_is_nan ? "NaN" : "inf") + "); the render stops here, nothing was written");
   }
 
   // After evaluation `done`, when a preview or an EXR layer asks for it: the model's prediction of the final

@@ -158,6 +158,10 @@ BOOST_AUTO_TEST_CASE(the_host_refuses_null_malformed_and_mismatched_tensors) {
                  "cpu:0"}},
       {"decode-shape", ErrorKind::plugin, {kModel + "decode returned an image of shape [1, 3, 64, 65], float32 cpu:0"}},
       {"decode-device", ErrorKind::plugin, {kModel + "decode returned an image of shape [1, 3, 64, 64], float32 cuda:0"}},
+      {"predict-nan", ErrorKind::runtime,
+       {kModel + "predict returned a velocity with 1 non-finite value (NaN/inf) of 256 at evaluation 2 of 3 (sigma ",
+        "), the first at index 37 (NaN); the render stops here, nothing was written"}},
+      {"predict-inf", ErrorKind::runtime, {"1 non-finite value (NaN/inf) of 256 at evaluation 1 of 3", "index 0 (inf)"}},
       {"decode-nan", ErrorKind::runtime,
        {kModel + "the model produced non-finite pixels (NaN/inf): 1 of 12288 values, the first at channel 0, row 3, "
                  "column 5 (NaN); nothing was written"}},
@@ -205,7 +209,8 @@ BOOST_AUTO_TEST_CASE(a_failed_tensor_operation_is_explained_by_the_host) {
 // The CLI maps the refusals onto its exit codes (docs/cli.md): 4 for a plugin that broke the contract, 5 for a
 // render that produced NaN; one line on stderr; nothing in the output folder.
 BOOST_AUTO_TEST_CASE(the_cli_exits_4_for_a_broken_contract_and_5_for_nan_pixels_and_writes_nothing) {
-  for (const auto& [misbehave, code] : std::vector<std::pair<std::string, int>>{{"predict-dtype", 4}, {"decode-nan", 5}}) {
+  for (const auto& [misbehave, code] :
+       std::vector<std::pair<std::string, int>>{{"predict-dtype", 4}, {"predict-nan", 5}, {"decode-nan", 5}}) {
     TempDir out_dir("hostile-cli"), count_dir("hostile-cli-count");
     const fs::path m = count_dir.path / "m.json";
     std::ofstream(m) << manifest(out_dir.path / "image.exr", misbehave, count_dir.path / "counts.txt").dump(2);
