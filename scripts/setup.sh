@@ -6,7 +6,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 export DEBIAN_FRONTEND=noninteractive
 packages=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
-  libtorch-dev libopenblas0-pthread python3-torch
+  libtorch-dev libopenblas0-pthread python3-torch libtcmalloc-minimal4
   libboost-dev libboost-filesystem-dev libboost-test-dev
   nlohmann-json3-dev libopenexr-dev libpng-dev libopencolorio-dev libicu-dev libdlpack-dev libsentencepiece-dev
   libcli11-dev json-schema-test-suite doxygen
