@@ -146,32 +146,38 @@ void normal(const DLTensor& out, uint64_t seed, uint64_t stream) {
   }
 }
 
-std::vector<float> to_float(const DLTensor& t) {
+namespace {
+
+// visit(i, x) for element i (row-major order) of a tensor of any strides, x its value.
+template <class Visit> void for_each_value(const DLTensor& t, Visit&& visit) {
   const Dtype d = dtype_of(t.dtype);
-  std::vector<float> out(size_t(element_count(t)));
+  const int64_t count = element_count(t);
   if (is_compact(t)) {
-    for (size_t i = 0; i < out.size(); ++i) out[i] = float(load(t, d, int64_t(i)));
-    return out;
+    for (int64_t i = 0; i < count; ++i) visit(i, load(t, d, i));
+    return;
   }
   std::vector<int64_t> index(size_t(t.ndim), 0);  // row-major walk over a strided tensor
-  for (size_t i = 0; i < out.size(); ++i) {
+  for (int64_t i = 0; i < count; ++i) {
     int64_t offset = 0;
     for (int k = 0; k < t.ndim; ++k) offset += index[k] * t.strides[k];
-    out[i] = float(load(t, d, offset));
+    visit(i, load(t, d, offset));
     for (int k = t.ndim - 1; k >= 0 && ++index[k] == t.shape[k]; --k) index[k] = 0;
   }
+}
+
+}  // namespace
+
+std::vector<float> to_float(const DLTensor& t) {
+  std::vector<float> out(size_t(element_count(t)));
+  for_each_value(t, [&](int64_t i, double x) { out[size_t(i)] = float(x); });
   return out;
 }
 
 NonFinite non_finite(const DLTensor& t) {
-  const Dtype d = dtype_of(t.dtype);
   NonFinite found;
-  const int64_t count = element_count(t);
-  for (int64_t i = 0; i < count; ++i) {
-    const double x = load(t, d, i);
-    if (std::isfinite(x)) continue;
-    if (found.count++ == 0) found.first = i, found.first_is_nan = std::isnan(x);
-  }
+  for_each_value(t, [&](int64_t i, double x) {
+    if (!std::isfinite(x) && found.count++ == 0) found.first = i, found.first_value = x;
+  });
   return found;
 }
 

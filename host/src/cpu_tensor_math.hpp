@@ -27,10 +27,10 @@ void normal(const DLTensor& out, uint64_t seed, uint64_t stream);
 // Element i of a tensor of any strides as float (row-major order of i).
 std::vector<float> to_float(const DLTensor& t);
 
-// The NaN and infinite elements of a compact tensor: how many, and the first (its index and whether it is NaN).
+// The NaN and infinite elements of a tensor of any strides: how many, and the first (row-major index, value).
 struct NonFinite {
   int64_t count = 0, first = -1;
-  bool first_is_nan = false;
+  double first_value = 0.0;
 };
 NonFinite non_finite(const DLTensor& t);
 

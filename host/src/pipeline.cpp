@@ -45,6 +45,9 @@ std::string number_text(double v) {
   return s.str();
 }
 
+// A value that is not finite, for messages: "NaN", "inf" or "-inf".
+std::string non_finite_name(double v) { return std::isnan(v) ? "NaN" : v < 0 ? "-inf" : "inf"; }
+
 // A number for messages, as a person writes it (0.1, not 0.10000000000000001).
 std::string short_number(double v) {
   std::ostringstream s;
@@ -612,7 +615,7 @@ struct JobRun {
   // the render stops at the evaluation that made it rather than hours later at the decode. Only velocities in CPU
   // memory are read (a device's are left to the check of the decoded pixels).
   void check_finite_velocity(const DLTensor& v, double sigma) const {
-    if (!cpu::unsupported(v).empty() || !cpu::is_compact(v)) return;
+    if (!cpu::unsupported(v).empty()) return;
     const cpu::NonFinite bad = cpu::non_finite(v);
     if (bad.count == 0) return;
     throw HostError(ErrorKind::runtime,
@@ -621,7 +624,7 @@ struct JobRun {
                         std::to_string(cpu::element_count(v)) + " at evaluation " + std::to_string(done + 1) + " of " +
                         std::to_string(progress.evaluations) + " (sigma " + number_text(sigma) +
                         "), the first at index " + std::to_string(bad.first) + " (" +
-                        (bad.first_is_nan ? "NaN" : "inf") + "); the render stops here, nothing was written");
+                        non_finite_name(bad.first_value) + "); the render stops here, nothing was written");
   }
 
   // After evaluation `done`, when a preview or an EXR layer asks for it: the model's prediction of the final
@@ -858,7 +861,7 @@ struct JobRun {
                         std::to_string(bad) + " of " + std::to_string(planar.size()) + " values, the first at channel " +
                         std::to_string(first / plane) + ", row " + std::to_string(first % plane / result.width) +
                         ", column " + std::to_string(first % result.width) + " (" +
-                        (std::isnan(planar[first]) ? "NaN" : "inf") + "); nothing was written");
+                        non_finite_name(planar[first]) + "); nothing was written");
   }
 
   // The first image of `image` (model.h's convention: CPU float32 [N, 3, height, width]) as planar RGB floats.

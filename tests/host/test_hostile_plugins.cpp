@@ -161,7 +161,7 @@ BOOST_AUTO_TEST_CASE(the_host_refuses_null_malformed_and_mismatched_tensors) {
       {"predict-nan", ErrorKind::runtime,
        {kModel + "predict returned a velocity with 1 non-finite value (NaN/inf) of 256 at evaluation 2 of 3 (sigma ",
         "), the first at index 37 (NaN); the render stops here, nothing was written"}},
-      {"predict-inf", ErrorKind::runtime, {"1 non-finite value (NaN/inf) of 256 at evaluation 1 of 3", "index 0 (inf)"}},
+      {"predict-inf", ErrorKind::runtime, {"1 non-finite value (NaN/inf) of 256 at evaluation 1 of 3", "index 0 (-inf)"}},
       {"decode-nan", ErrorKind::runtime,
        {kModel + "the model produced non-finite pixels (NaN/inf): 1 of 12288 values, the first at channel 0, row 3, "
                  "column 5 (NaN); nothing was written"}},

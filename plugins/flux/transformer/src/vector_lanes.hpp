@@ -12,19 +12,19 @@
 
 namespace genplug::flux::lanes {
 
-// W float lanes and their integer twin.
+// W float lanes and their unsigned integer twin.
 template <int W> struct Lanes;
 #define GENPLUG_DEFINE_LANES(W)                                \
   template <> struct Lanes<W> {                                \
     typedef float F __attribute__((vector_size(4 * W)));       \
-    typedef int32_t I __attribute__((vector_size(4 * W)));     \
+    typedef uint32_t U __attribute__((vector_size(4 * W)));    \
   };
 GENPLUG_DEFINE_LANES(4)
 GENPLUG_DEFINE_LANES(8)
 GENPLUG_DEFINE_LANES(16)
 
 template <int W> using F = typename Lanes<W>::F;
-template <int W> using I = typename Lanes<W>::I;
+template <int W> using U = typename Lanes<W>::U;
 
 template <int W> GENPLUG_LANES_INLINE F<W> splat(float x) { return F<W>{} + x; }
 // Through memcpy (one unaligned vector move once compiled): no aliasing of float storage as a vector type.
@@ -56,7 +56,9 @@ template <int W> GENPLUG_LANES_INLINE F<W> exp_lanes(const F<W>& arg) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * (r * r) + r + 1.0f;
-  const I<W> two_to_n = ((I<W>)t - (I<W>)shifter + 127) << 23;  // t's low bits hold n: the float 2^n
+  // t's low bits hold n: the float 2^n. Unsigned, so that a NaN's bits (which come out NaN anyway) wrap rather
+  // than shift a negative integer.
+  const U<W> two_to_n = ((U<W>)t - (U<W>)shifter + 127u) << 23;
   return p * (F<W>)two_to_n;
 }
 
