@@ -19,7 +19,7 @@ for dir in "${sets[@]}"; do
   done
 done
 [ -f "$build/CTestTestfile.cmake" ] || bash "$root/scripts/build.sh"
-cmake --build "$build" -- -j"$(nproc)"
+cmake --build "$build" -- -j"$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"  # nproc obeys OMP_NUM_THREADS
 failed=()
 for dir in "${sets[@]}"; do
   abs=$(cd "$dir" && pwd)
