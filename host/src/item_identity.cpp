@@ -1,0 +1,115 @@
+// What a work item is, for resume: the hash of what decides its pixels, and what is at its output path.
+#include <fstream>
+#include <system_error>
+#include <vector>
+
+#include <genplug/host/errors.hpp>
+#include <genplug/host/exr_writer.hpp>
+
+#include "fnv1a.hpp"
+#include "pipeline_impl.hpp"
+
+namespace genplug::host {
+namespace fs = std::filesystem;
+
+namespace {
+
+// FNV-1a 64 of a regular file's bytes ("" when it is none or cannot be read: the plate check reports that).
+std::string file_hash(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(fs::status(path, ec))) return "";
+  std::ifstream in(path, std::ios::binary);
+  Fnv1a hash;
+  std::vector<char> buffer(1 << 16);
+  while (in.read(buffer.data(), std::streamsize(buffer.size())) || in.gcount() > 0)
+    hash.add(buffer.data(), size_t(in.gcount()));
+  return in.bad() ? "" : hash.hex();
+}
+
+}  // namespace
+
+// What decides the pixels, with every default resolved (so "64" and "64.0", or a default written out, are
+// the same item); where the file goes, its name and its compression do not count.
+std::string Pipeline::Impl::item_hash(const Job& job) const {
+  nlohmann::json identity = {
+      {"prompt", job.prompt},
+      {"seed", job.seed},
+      {"width", job.width.value_or(defaults.width)},
+      {"height", job.height.value_or(defaults.height)},
+      {"steps", job.steps.value_or(defaults.default_steps)},
+      {"guidance", job.guidance.value_or(defaults.default_guidance)},
+      {"loras", normalised_loras(job)},
+      {"model", plugin_identity(&manifest.model)},
+      {"scheduler", plugin_identity(&scheduler_ref(job))},
+      {"posenc", plugin_identity(posenc_ref(job))},
+      {"exr", {{"pixel", job.exr.pixel}, {"encoding", job.exr.encoding}}}};
+  // Settings added later enter the hash only when set, so that older outputs keep their hashes.
+  if (!job.exr.x0_layers.empty()) identity["exr"]["x0_layers"] = job.exr.x0_layers;
+  if (!job.exr.colorspace.empty()) identity["exr"]["colorspace"] = job.exr.colorspace;
+  if (!job.exr.ocio_config.empty()) identity["exr"]["ocio_config"] = job.exr.ocio_config;
+  if (job.init_image || job.refine_pass)  // the plate's bytes (not only its name) and how it enters
+    identity["init_image"] = {{"file", job.init_image ? file_hash(*job.init_image) : "(first pass)"},
+                              {"strength", job.strength}, {"resize", job.resize}, {"colorspace", job.init_colorspace}};
+  if (job.refine) identity["refine"] = item_hash(*job.refine);  // the second pass's own settings
+  return Fnv1a().add(identity.dump()).hex();
+}
+
+nlohmann::json Pipeline::Impl::plugin_identity(const PluginRef* ref) const {
+  if (!ref) return "none";
+  const PluginRecord* r = catalog->find(ref->plugin);
+  return {{"plugin", ref->plugin}, {"version", r ? r->version : ""}, {"config", ref->config}};
+}
+
+// A job's LoRAs with the scale filled in as a number ("scale": 1, 1.0 or left out are one render); null for
+// the model's own.
+nlohmann::json Pipeline::Impl::normalised_loras(const Job& job) {
+  if (!job.loras) return nullptr;
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& l : *job.loras) out.push_back({{"path", l.at("path")}, {"scale", l.value("scale", 1.0)}});
+  return out;
+}
+
+Pipeline::Impl::Existing Pipeline::Impl::existing_output(const Job& job) const {
+  std::map<std::string, std::string> attributes;
+  try {
+    attributes = read_exr_attributes(job.output);
+  } catch (const HostError&) {
+    return Existing::unreadable;
+  }
+  const auto hash = attributes.find("genplug.item.hash");
+  if (hash == attributes.end() || hash->second != item_hash(job)) return Existing::foreign;
+  return exr_pixels_intact(job.output) ? Existing::ours_intact : Existing::ours_damaged;
+}
+
+// An existing output without overwrite: up to date when it is this work item's intact render; rendered
+// again (with a warning) when it is this item's but damaged; else an error (the file is someone else's).
+void Pipeline::Impl::check_existing_output(const Job& job, const std::string& where) {
+  std::error_code ec;
+  if (job.output.filename().string().size() > 255)  // NAME_MAX: the write would fail after the render
+    throw HostError(ErrorKind::output, where + ": the file name is longer than 255 bytes");
+  const fs::file_status status = fs::status(job.output, ec);  // through links: what would be replaced
+  if (fs::is_symlink(fs::symlink_status(job.output, ec)) && !fs::exists(status))
+    throw HostError(ErrorKind::output, where + ": '" + job.output.string() + "' is a dangling symbolic link");
+  if (fs::exists(status) && !fs::is_regular_file(status))
+    throw HostError(ErrorKind::output, where + ": '" + job.output.string() + "' is " +
+                                           (fs::is_directory(status) ? "a folder" : "not a regular file"));
+  if (overwrite(job) || !fs::exists(fs::symlink_status(job.output, ec))) return;
+  const std::string file = where + ": '" + job.output.string() + "'";
+  switch (existing_output(job)) {
+    case Existing::ours_intact:
+      up_to_date.insert(job.index);
+      return;
+    case Existing::ours_damaged:
+      log(GENPLUG_LOG_WARNING, file + " is this work item's render but damaged (its pixels do not match their "
+                                      "hash): rendering it again");
+      damaged.insert(job.index);
+      return;
+    case Existing::foreign:
+      throw HostError(ErrorKind::output, file + " exists and was not rendered from this work item (set "
+                                                "output.overwrite in the manifest or pass --force to replace it)");
+    case Existing::unreadable:
+      throw HostError(ErrorKind::output, file + " exists and is no readable EXR (pass --force to replace it)");
+  }
+}
+
+}  // namespace genplug::host

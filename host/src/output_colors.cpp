@@ -1,0 +1,65 @@
+// The OCIO conversions of a job's output and of its plate, made (and so checked) once per config and colour
+// space.
+#include <genplug/host/errors.hpp>
+#include <genplug/host/exr_writer.hpp>
+#include <genplug/host/plate.hpp>
+
+#include "pipeline_impl.hpp"
+
+namespace genplug::host {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The output's colour space: exr.colorspace, else what exr.encoding stands for (its meaning before OCIO).
+std::string colorspace_of(const ExrSettings& s) {
+  if (!s.colorspace.empty()) return s.colorspace;
+  return s.encoding == "display" ? "sRGB" : "Linear Rec.709 (sRGB)";
+}
+
+}  // namespace
+
+fs::path Pipeline::Impl::ocio_config_of(const Job& job) const {
+  return ocio_config_path(job.exr.ocio_config);  // relative paths: to the working directory, as outputs
+}
+
+// The OCIO conversion of a job's output, made (and so checked) once per config and colour space.
+const ColorConversion& Pipeline::Impl::color_of(const Job& job) {
+  const fs::path config = ocio_config_of(job);
+  const std::string space = colorspace_of(job.exr);
+  const auto key = std::make_pair(config.string(), space);
+  auto it = colors.find(key);
+  if (it == colors.end()) {
+    try {
+      it = colors.emplace(key, ColorConversion(config, space)).first;
+    } catch (const HostError& e) {
+      throw HostError(e.kind(), manifest.path.string() + ": " + job.where + ".exr.colorspace: " + e.what());
+    }
+  }
+  return it->second;
+}
+
+// The conversion of an EXR plate to the model's sRGB: init_colorspace, else the file's oiio:ColorSpace,
+// else scene-linear Rec.709 (what genplug writes by default). PNG plates are sRGB already: none.
+const ColorConversion* Pipeline::Impl::plate_color_of(const Job& job) {
+  if (!job.init_image || is_png_path(*job.init_image)) return nullptr;
+  std::string space = job.init_colorspace;
+  if (space.empty()) {
+    const auto attributes = read_exr_attributes(*job.init_image);
+    const auto it = attributes.find("oiio:ColorSpace");
+    space = it != attributes.end() ? it->second : "Linear Rec.709 (sRGB)";
+  }
+  const fs::path config = ocio_config_of(job);
+  const auto key = std::make_pair(config.string(), space);
+  auto it = plate_colors.find(key);
+  if (it == plate_colors.end()) {
+    try {
+      it = plate_colors.emplace(key, ColorConversion::to_model(config, space)).first;
+    } catch (const HostError& e) {
+      throw HostError(e.kind(), manifest.path.string() + ": " + job.where + ".init_colorspace: " + e.what());
+    }
+  }
+  return &it->second;
+}
+
+}  // namespace genplug::host

@@ -1,0 +1,152 @@
+// What Pipeline checks before any job runs: plugin references and configs, the model's geometry and each
+// job's size, plates, LoRA files, refine passes, output folders.
+#include <system_error>
+
+#include <genplug/host/errors.hpp>
+#include <genplug/host/memory_budget.hpp>
+#include <genplug/host/plate.hpp>
+#include <genplug/internal/bounded_json.hpp>
+
+#include "atomic_output.hpp"
+#include "message_text.hpp"
+#include "pipeline_impl.hpp"
+
+namespace genplug::host {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string nearest_sizes(uint32_t v, uint32_t q) {
+  const uint32_t lo = (v / q) * q, hi = lo + q;
+  return lo == 0 ? std::to_string(hi) : std::to_string(lo) + " or " + std::to_string(hi);
+}
+
+}  // namespace
+
+// Checks an output's folder before any job runs: it exists, and the writer can create its temporary file there
+// (one is created and removed: access(W_OK) says yes to root where nothing can be created, as in /proc).
+void check_output_folder(const fs::path& out, const std::string& where) {
+  const fs::path folder = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  std::error_code ec;
+  if (!fs::is_directory(folder, ec))
+    throw HostError(ErrorKind::output, where + ": folder '" + folder.string() + "' does not exist");
+  try {
+    TemporaryFile probe(out);
+  } catch (const HostError& e) {
+    throw HostError(e.kind(), where + ": " + e.what());
+  }
+}
+
+// A plugin reference: the plugin exists, is of the kind needed there, and its config passes its schema.
+void Pipeline::Impl::check_ref(const PluginRef& ref, const char* kind) const {
+  const PluginRecord* r = catalog->find(ref.plugin);
+  if (!r)
+    throw HostError(ErrorKind::plugin, where(ref) + ".plugin: no plugin '" + ref.plugin + "' found" +
+                                           known_text(kind));
+  if (r->kind != kind)
+    throw HostError(ErrorKind::manifest, where(ref) + ".plugin: '" + ref.plugin + "' is a " + r->kind +
+                                             " plugin, a " + kind + " plugin is needed here");
+  const auto problems = catalog->validate_config(ref.plugin, ref.config);
+  if (!problems.empty()) {
+    std::string p = problems.front();
+    if (p.rfind("config", 0) == 0) p = p.substr(6);  // "config.x: ..." -> ".x: ..."
+    throw HostError(ErrorKind::manifest, where(ref) + ".config" + p + " [plugin " + ref.plugin + "]");
+  }
+}
+
+// " (known posenc plugins: a, b)", for a reference to a plugin that was not found.
+std::string Pipeline::Impl::known_text(const char* kind) const {
+  std::string s;
+  for (const auto& r : catalog->plugins())
+    if (r.kind == kind) s += (s.empty() ? "" : ", ") + r.id;
+  return " (known " + std::string(kind) + " plugins: " + (s.empty() ? "none" : s) + ")";
+}
+
+// The model's description (information) and its geometry at the default size: every default and size
+// rule the host applies comes from there.
+void Pipeline::Impl::read_model_geometry() {
+  try {
+    description = internal::parse_bounded_json(model.describe());
+  } catch (const std::exception& e) {  // not JSON, or nested too deep
+    throw HostError(ErrorKind::plugin, manifest.model.plugin + ": describe() is not JSON: " + e.what());
+  }
+  defaults = model.geometry(0, 0, 0, ctx);
+  if (defaults.size_multiple == 0 || defaults.width == 0 || defaults.height == 0 || defaults.default_steps == 0)
+    throw HostError(ErrorKind::plugin, manifest.model.plugin + ": geometry() states a zero size, size multiple or "
+                                                               "step count");
+}
+
+// The job's size with the model's defaults filled in, checked by the model itself (its geometry).
+genplug_geometry_t Pipeline::Impl::job_geometry(const Job& job) const {
+  const std::string w = manifest.path.string() + ": " + job.where;
+  const uint32_t width = job.width.value_or(defaults.width), height = job.height.value_or(defaults.height);
+  const uint32_t q = defaults.size_multiple;
+  if (width % q)
+    throw HostError(ErrorKind::manifest, w + ".width: " + std::to_string(width) + " is not a multiple of " +
+                                             std::to_string(q) + " (nearest valid: " + nearest_sizes(width, q) + ")");
+  if (height % q)
+    throw HostError(ErrorKind::manifest, w + ".height: " + std::to_string(height) + " is not a multiple of " +
+                                             std::to_string(q) + " (nearest valid: " + nearest_sizes(height, q) + ")");
+  CallContext c;
+  try {
+    return model.geometry(height, width, 0, c);
+  } catch (const PluginError& e) {
+    throw HostError(ErrorKind::manifest, w + ": " + std::to_string(width) + " x " + std::to_string(height) + ": " +
+                                             e.what());
+  }
+}
+
+// A plate must exist, be readable, and (resize "error") have the job's size: checked before any job runs.
+void Pipeline::Impl::check_plate(const Job& job) {
+  if (!job.init_image && !job.refine_pass) return;
+  const std::string where_plate = manifest.path.string() + ": " + job.where + ".init_image: ";
+  const uint32_t steps = job.steps.value_or(defaults.default_steps);
+  if (img2img_start(steps, job.strength) >= steps)
+    throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + ".strength: " +
+                                             short_number(job.strength) + " of " + std::to_string(steps) +
+                                             " steps leaves no step to run");
+  if (!job.init_image) return;  // a refine pass of the first pass's render: its size is checked by check_refine
+  try {
+    const auto [w, h] = plate_size(*job.init_image);
+    const uint32_t jw = job.width.value_or(defaults.width), jh = job.height.value_or(defaults.height);
+    if (job.resize == "error" && (uint32_t(w) != jw || uint32_t(h) != jh))
+      throw HostError(ErrorKind::manifest, "plate '" + job.init_image->string() + "': " + std::to_string(w) + " x " +
+                                               std::to_string(h) + " is not the job's " + std::to_string(jw) + " x " +
+                                               std::to_string(jh) + " (resize: \"fit\" or \"fill\" adapts it)");
+    plate_color_of(job);
+  } catch (const HostError& e) {  // an unreadable plate is the manifest's fault, whatever the reader said
+    throw HostError(ErrorKind::manifest, where_plate + e.what());
+  }
+}
+
+// A refine pass: its posenc, size, memory and plate, like a job's; with resize "error", the first pass's
+// render must already have the refine size.
+void Pipeline::Impl::check_refine(const Job& job, const Job& pass) {
+  const uint32_t w = job.width.value_or(defaults.width), h = job.height.value_or(defaults.height);
+  if (!pass.init_image && pass.resize == "error" && (w != *pass.width || h != *pass.height))
+    throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + pass.where + ".resize: the first pass's " +
+                                             std::to_string(w) + " x " + std::to_string(h) + " is not " +
+                                             std::to_string(*pass.width) + " x " + std::to_string(*pass.height) +
+                                             " (\"fit\" or \"fill\" resizes it)");
+  if (pass.posenc) check_ref(*pass.posenc, "posenc");
+  const std::string refusal = memory_refusal(job_geometry(pass), options.memory_limit);
+  if (!refusal.empty())
+    throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + pass.where + ": " +
+                                             std::to_string(*pass.width) + " x " + std::to_string(*pass.height) +
+                                             " " + refusal);
+  check_plate(pass);
+}
+
+// A job's LoRA files exist before any job runs (their contents are the model's to check when it applies them).
+void Pipeline::Impl::check_lora_files(const Job& job) const {
+  if (!job.loras) return;
+  for (size_t k = 0; k < job.loras->size(); ++k) {
+    const fs::path file = (*job.loras)[k].at("path").get<std::string>();
+    std::error_code ec;
+    if (!fs::is_regular_file(fs::status(file, ec)))
+      throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + ".loras[" + std::to_string(k) +
+                                               "].path: '" + file.string() + "' is not a readable file");
+  }
+}
+
+}  // namespace genplug::host

@@ -1,0 +1,84 @@
+// Pipeline's state shared by all jobs: the plugins, the model's geometry, what resume found, the colour
+// conversions. Its members are defined by concern:
+//   pipeline_checks.cpp   what is checked before any job runs (plugin references, sizes, plates, LoRA files)
+//   item_identity.cpp     what a work item is (its hash) and whether its output is already there (resume)
+//   output_colors.cpp     the OCIO conversions of outputs and plates, made once per config and colour space
+// One job's render is job_run.hpp's.
+#pragma once
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+
+#include <genplug/host.hpp>
+#include <genplug/host/color_management.hpp>
+#include <genplug/host/pipeline.hpp>
+
+namespace genplug::host {
+
+struct Pipeline::Impl {
+  Manifest manifest;
+  PipelineOptions options;
+  std::unique_ptr<PluginCatalog> catalog;
+  ModelProxy model;
+  SchedulerProxy scheduler;
+  std::optional<PosencProxy> posenc;
+  nlohmann::json description;
+  genplug_geometry_t defaults{};  // the model's geometry at its default size: defaults and size multiple
+  CallContext ctx;
+  std::set<size_t> up_to_date;  // work items whose output is already there (resume)
+  std::set<size_t> damaged;     // work items whose own output is damaged: replaced
+  std::string active_loras = "null";  // the adapters set on the model: "null" is its own (config.loras)
+  std::map<std::pair<std::string, std::string>, ColorConversion> colors;        // by (OCIO config, colour space)
+  std::map<std::pair<std::string, std::string>, ColorConversion> plate_colors;  // the other way
+
+  // pipeline_checks.cpp
+  void check_ref(const PluginRef& ref, const char* kind) const;
+  std::string known_text(const char* kind) const;
+  void read_model_geometry();
+  genplug_geometry_t job_geometry(const Job& job) const;
+  void check_plate(const Job& job);
+  void check_refine(const Job& job, const Job& pass);
+  void check_lora_files(const Job& job) const;
+
+  // item_identity.cpp
+  std::string item_hash(const Job& job) const;
+  nlohmann::json plugin_identity(const PluginRef* ref) const;
+  static nlohmann::json normalised_loras(const Job& job);
+  // What is at an existing output path: this work item's render, intact or damaged (its pixels no longer
+  // match their hash), another render or file, or something that is no readable EXR.
+  enum class Existing { ours_intact, ours_damaged, foreign, unreadable };
+  Existing existing_output(const Job& job) const;
+  void check_existing_output(const Job& job, const std::string& where);
+
+  // output_colors.cpp
+  std::filesystem::path ocio_config_of(const Job& job) const;
+  const ColorConversion& color_of(const Job& job);
+  const ColorConversion* plate_color_of(const Job& job);
+
+  // The job's LoRAs (or the model's own) made active, only when they change.
+  void use_job_loras(const Job& job) {
+    const std::string wanted = job.loras ? job.loras->dump() : "null";
+    if (wanted == active_loras) return;
+    model.set_adapters(wanted, ctx);
+    active_loras = wanted;
+  }
+
+  const PluginRef& scheduler_ref(const Job& job) const { return job.scheduler ? *job.scheduler : manifest.scheduler; }
+  const PluginRef* posenc_ref(const Job& job) const {
+    return job.plain_rope ? nullptr : job.posenc ? &*job.posenc : manifest.posenc ? &*manifest.posenc : nullptr;
+  }
+  bool overwrite(const Job& job) const { return job.exr.overwrite || options.overwrite; }
+  std::string where(const PluginRef& ref) const { return manifest.path.string() + ": " + ref.where; }
+  void log(int32_t severity, const std::string& m) const {
+    if (options.log) options.log(severity, m);
+  }
+};
+
+// Checks an output's folder before any job runs (pipeline_checks.cpp).
+void check_output_folder(const std::filesystem::path& out, const std::string& where);
+
+}  // namespace genplug::host
