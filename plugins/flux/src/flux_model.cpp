@@ -24,6 +24,7 @@
 #include <genplug/flux/transformer.hpp>
 #include <genplug/internal/bounded_json.hpp>
 
+#include "autoencoder_threads.hpp"
 #include "compute_dtype.hpp"
 #include "dlpack_bridge.hpp"
 #include "latent_preview.hpp"
@@ -206,6 +207,7 @@ class FluxModel final : public Model {
     auto [gh, gw] = grid(height, width, "preview");
     torch::Tensor z = unpack_latent(checked_latent(latent, gh, gw, "preview"), gh, gw).to(device_, compute_dtype_);
     const Autoencoder& vae = require_vae("preview");
+    const AutoencoderThreads threads(vae.device().is_cpu());
     torch::Tensor image = rethrow_as(GENPLUG_E_FAILED, "preview", [&] {
       return preview_decode(vae, z, height, width, max_side);
     });
@@ -295,6 +297,7 @@ class FluxModel final : public Model {
       if (ctx.progress(uint64_t(done), uint64_t(total), "decode")) throw Cancelled();
       ctx.check_cancelled();
     };
+    const AutoencoderThreads threads(vae.device().is_cpu());
     torch::Tensor image = rethrow_as(GENPLUG_E_FAILED, "decode", [&] { return vae.decode(z, after_tile); });
     return to_dlpack(((image.to(torch::kCPU, torch::kFloat32) + 1.0) * 0.5).contiguous());
   }
@@ -307,6 +310,7 @@ class FluxModel final : public Model {
     grid(uint32_t(image.size(2)), uint32_t(image.size(3)), "encode");
     const Autoencoder& vae = require_vae("encode");
     torch::Tensor x = (image.to(device_, compute_dtype_) * 2.0 - 1.0);
+    const AutoencoderThreads threads(vae.device().is_cpu());
     torch::Tensor z = rethrow_as(GENPLUG_E_FAILED, "encode", [&] { return vae.encode(x); });
     return to_dlpack(pack_latent(z.to(torch::kFloat32)).contiguous());  // on the model's device, as noise()
   }

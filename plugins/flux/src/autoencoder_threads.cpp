@@ -1,0 +1,56 @@
+#include "autoencoder_threads.hpp"
+
+#include <sched.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include <ATen/Parallel.h>
+
+namespace genplug::flux {
+namespace {
+
+bool read_id(const std::string& path, long& id) {
+  std::ifstream in(path);
+  return static_cast<bool>(in >> id);
+}
+
+bool user_chose_threads() { return std::getenv("OMP_NUM_THREADS") || std::getenv("MKL_NUM_THREADS"); }
+
+}  // namespace
+
+int physical_cores(const std::set<int>& cpus, const char* sysfs_cpu) {
+  std::set<std::pair<long, long>> cores;
+  for (int cpu : cpus) {
+    const std::string topology = std::string(sysfs_cpu) + "/cpu" + std::to_string(cpu) + "/topology/";
+    long package = 0, core = 0;
+    if (!read_id(topology + "physical_package_id", package) || !read_id(topology + "core_id", core)) return 0;
+    cores.emplace(package, core);
+  }
+  return static_cast<int>(cores.size());
+}
+
+int physical_cores_available() {
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof mask, &mask) != 0) return 0;
+  std::set<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &mask)) cpus.insert(cpu);
+  return physical_cores(cpus);
+}
+
+AutoencoderThreads::AutoencoderThreads(bool on_cpu) {
+  if (!on_cpu || user_chose_threads()) return;
+  const int now = at::get_num_threads(), cores = physical_cores_available();
+  if (cores <= now) return;
+  previous_ = now;
+  at::set_num_threads(cores);
+}
+
+AutoencoderThreads::~AutoencoderThreads() {
+  if (previous_ > 0) at::set_num_threads(previous_);
+}
+
+}  // namespace genplug::flux

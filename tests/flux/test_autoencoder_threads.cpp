@@ -1,0 +1,99 @@
+// The autoencoder's intra-op threads (plugins/flux/src/autoencoder_threads.hpp): physical cores counted from
+// sysfs topology, raised for a decode's scope and put back, and left alone when the user chose a count.
+#define BOOST_TEST_MODULE autoencoder_threads
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <ATen/Parallel.h>
+
+#include "autoencoder_threads.hpp"
+#include "temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using genplug::flux::AutoencoderThreads;
+using genplug::flux::physical_cores;
+using genplug::flux::physical_cores_available;
+
+namespace {
+
+void add_cpu(const fs::path& root, int cpu, int package, int core) {
+  const fs::path topology = root / ("cpu" + std::to_string(cpu)) / "topology";
+  fs::create_directories(topology);
+  std::ofstream(topology / "physical_package_id") << package << "\n";
+  std::ofstream(topology / "core_id") << core << "\n";
+}
+
+// The variable's value for the scope, or unset (nullptr); the previous state restored after.
+struct EnvScope {
+  std::string name;
+  std::optional<std::string> before;
+  EnvScope(const char* n, const char* value) : name(n) {
+    if (const char* v = std::getenv(n)) before = v;
+    value ? setenv(n, value, 1) : unsetenv(n);
+  }
+  ~EnvScope() { before ? setenv(name.c_str(), before->c_str(), 1) : unsetenv(name.c_str()); }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(hyperthreads_of_one_core_count_once_and_packages_apart) {
+  genplug::test::TempDir sysfs("cpu-topology");
+  const std::string root = sysfs.path.string();
+  add_cpu(sysfs.path, 0, 0, 0);
+  add_cpu(sysfs.path, 1, 0, 0);  // cpu0's hyperthread
+  add_cpu(sysfs.path, 2, 0, 1);
+  add_cpu(sysfs.path, 3, 1, 0);  // core 0 of another package
+  BOOST_TEST(physical_cores({0, 1}, root.c_str()) == 1);
+  BOOST_TEST(physical_cores({0, 2}, root.c_str()) == 2);
+  BOOST_TEST(physical_cores({0, 1, 2, 3}, root.c_str()) == 3);
+  BOOST_TEST(physical_cores({3}, root.c_str()) == 1);
+  BOOST_TEST(physical_cores({0, 7}, root.c_str()) == 0);  // cpu7 has no topology: unknown
+  BOOST_TEST(physical_cores({}, root.c_str()) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(this_machine_has_between_one_core_and_one_per_hardware_thread) {
+  const int cores = physical_cores_available();
+  BOOST_TEST(cores >= 1);
+  BOOST_TEST(cores <= int(std::thread::hardware_concurrency()));
+}
+
+BOOST_AUTO_TEST_CASE(a_decode_gets_every_physical_core_for_its_scope_only) {
+  const EnvScope omp("OMP_NUM_THREADS", nullptr), mkl("MKL_NUM_THREADS", nullptr);
+  at::set_num_threads(1);
+  const int cores = physical_cores_available();
+  {
+    const AutoencoderThreads threads(true);
+    BOOST_TEST(at::get_num_threads() == std::max(1, cores));
+    BOOST_TEST(threads.previous() == (cores > 1 ? 1 : 0));
+  }
+  BOOST_TEST(at::get_num_threads() == 1);
+  {
+    const AutoencoderThreads threads(false);  // another device: libtorch's CPU threads do not matter
+    BOOST_TEST(at::get_num_threads() == 1);
+    BOOST_TEST(threads.previous() == 0);
+  }
+  at::set_num_threads(cores + 1);  // already more than the cores: kept
+  {
+    const AutoencoderThreads threads(true);
+    BOOST_TEST(at::get_num_threads() == cores + 1);
+  }
+  BOOST_TEST(at::get_num_threads() == cores + 1);
+  at::set_num_threads(1);
+}
+
+BOOST_AUTO_TEST_CASE(a_count_the_user_chose_is_left_alone) {
+  for (const char* variable : {"OMP_NUM_THREADS", "MKL_NUM_THREADS"}) {
+    const EnvScope chosen(variable, "1");
+    at::set_num_threads(1);
+    const AutoencoderThreads threads(true);
+    BOOST_TEST(at::get_num_threads() == 1, variable);
+    BOOST_TEST(threads.previous() == 0, variable);
+  }
+}
