@@ -2,7 +2,8 @@
 # genplug's FLUX forward vs a PyTorch-eager FLUX of the same shapes (issue 18): runs build/bin/flux_forward
 # and bench/flux_forward/eager_reference.py --bench alternately, keeps the best of each, prints the ratios.
 #
-#   bench/flux_forward/compare_eager.sh [BIN] [--runs 3] [--threads N] [flux_forward flags...]
+#   bench/flux_forward/compare_eager.sh [BIN] [--runs 3] [--threads N] [--eager-allocator same|libc]
+#                                       [flux_forward flags...]
 #
 # BIN: the flux_forward binary (default build/bin/flux_forward). Further flags (--hidden, --img-tokens,
 # --repeat, --seed, ...) go to both programs unchanged; the defaults are the bench config. Both use the same
@@ -12,6 +13,9 @@
 # `--repeat` runs give a median per process; the best (lowest) median of the `--runs` processes counts, and
 # the peak RSS of that best run. The raw JSON lines go to stderr, the summary (one JSON line after the two
 # ratio lines) to stdout. Run it on an otherwise idle machine; `uptime` is printed for the record.
+# Both also get the same malloc: where flux_forward links tcmalloc (as the genplug CLI does), the eager run gets
+# it preloaded; `--eager-allocator libc` runs eager on the C library's malloc instead, as a plain PyTorch user
+# would, which page-faults every large tensor afresh and was 3.8x slower on one VM (docs/performance.md).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +27,7 @@ case "${1:-}" in
 esac
 RUNS=3
 THREADS=
+EAGER_ALLOCATOR=same
 PASS=
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,13 +35,20 @@ while [ $# -gt 0 ]; do
     --runs=*) RUNS=${1#--runs=}; shift ;;
     --threads) THREADS=$2; shift 2 ;;
     --threads=*) THREADS=${1#--threads=}; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --eager-allocator) EAGER_ALLOCATOR=$2; shift 2 ;;
+    --eager-allocator=*) EAGER_ALLOCATOR=${1#--eager-allocator=}; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) PASS="$PASS $1"; shift ;;
   esac
 done
 
 . "$(dirname "$0")/compare_lib.sh"
 compare_start compare_eager.sh
+case "$EAGER_ALLOCATOR" in
+  same) EAGER_PRELOAD=$(ldd "$BIN" | sed -n 's/.*libtcmalloc_minimal[^ ]* => \([^ ]*\) .*/\1/p' | head -n 1) ;;
+  libc) EAGER_PRELOAD= ;;
+  *) echo "compare_eager.sh: --eager-allocator is same or libc, not '$EAGER_ALLOCATOR'" >&2; exit 2 ;;
+esac
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 i=1
@@ -51,7 +63,8 @@ while [ "$i" -le "$RUNS" ]; do
   fi
   cat "$TMP/genplug.$i" >&2
   # shellcheck disable=SC2086
-  "$PYTHON" "$HERE/eager_reference.py" --bench --threads "$THREADS" $PASS > "$TMP/eager.$i"
+  LD_PRELOAD="${EAGER_PRELOAD:-${LD_PRELOAD:-}}" \
+    "$PYTHON" "$HERE/eager_reference.py" --bench --threads "$THREADS" $PASS > "$TMP/eager.$i"
   cat "$TMP/eager.$i" >&2
   i=$((i + 1))
 done
@@ -75,12 +88,14 @@ time_ratio = g["median_ms"] / e["median_ms"]
 rss_ratio = g["peak_rss_mb"] / e["peak_rss_mb"]
 print(f"time genplug/eager: {time_ratio:.3f}  ({g['median_ms']:.1f} ms vs {e['median_ms']:.1f} ms, best of {runs} medians)")
 print(f"peak RSS genplug/eager: {rss_ratio:.3f}  ({g['peak_rss_mb']:.0f} MB vs {e['peak_rss_mb']:.0f} MB)")
+print(f"malloc: genplug {g['config'].get('allocator')}, eager {e['config'].get('allocator')}")
 print(json.dumps({"time_ratio": time_ratio, "peak_rss_ratio": rss_ratio,
                   "genplug_median_ms": g["median_ms"], "eager_median_ms": e["median_ms"],
                   "genplug_medians_ms": g_all, "eager_medians_ms": e_all,
                   "genplug_cpu_utilisation": g["cpu_utilisation"], "eager_cpu_utilisation": e["cpu_utilisation"],
                   "genplug_peak_rss_mb": g["peak_rss_mb"], "eager_peak_rss_mb": e["peak_rss_mb"],
                   "gflop": g["gflop"], "torch_threads": [g["config"]["threads"], e["config"]["threads"]],
+                  "allocators": [g["config"].get("allocator"), e["config"].get("allocator")],
                   "openblas_threads": blas, "openblas_thread_timeout": timeout, "runs": runs,
                   "loadavg_before": load_before, "loadavg_after": load_after, "config": g["config"]}))
 EOF

@@ -14,6 +14,7 @@ numpy (safetensors files are read by the small reader below).
       times the forward with random fp32 weights; same flags, defaults and JSON fields as build/bin/flux_forward.
 """
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -527,6 +528,12 @@ _DTYPES = {"f32": torch.float32, "float32": torch.float32, "fp32": torch.float32
            "f16": torch.float16, "float16": torch.float16, "fp16": torch.float16}
 
 
+
+def allocator():
+    """tcmalloc where the process runs on it (compare_eager.sh preloads it when flux_forward links it), else the C
+    library's malloc, with which every large tensor is page-faulted afresh (docs/performance.md)."""
+    return "tcmalloc" if hasattr(ctypes.CDLL(None), "tc_malloc") else "libc"
+
 def bench(o):
     if o.dtype not in _DTYPES:
         raise SystemExit(f"eager_reference: dtype: '{o.dtype}' is not one of f32, bf16, f16")
@@ -564,8 +571,14 @@ def bench(o):
         return model(img, img_ids.to(device), txt, txt_ids.to(device), t, y, g)
 
     with torch.no_grad():
-        forward()  # warm-up
-        sync()
+        # Untimed runs for --warmup-s seconds (at least one), as main.cpp: some VMs run at half speed for the
+        # first second of load.
+        warmup_end = time.perf_counter() + o.warmup_s
+        while True:
+            forward()
+            sync()
+            if time.perf_counter() >= warmup_end:
+                break
         ms = []
         cpu0 = cpu_seconds()
         for _ in range(o.repeat):
@@ -584,7 +597,8 @@ def bench(o):
               "img_tokens": o.img_tokens, "txt_tokens": o.txt_tokens, "grid": [rows, cols],
               "in_channels": p["in_channels"], "context": p["context_in_dim"], "vec": p["vec_in_dim"],
               "dtype": o.dtype, "device": o.device, "threads": torch.get_num_threads(),
-              "parameters": parameters, "repeat": o.repeat}
+              "parameters": parameters, "repeat": o.repeat, "warmup_s": o.warmup_s,
+              "allocator": allocator()}
     print(json.dumps({"config": config, "median_ms": median_ms, "min_ms": min_ms,
                       "cpu_utilisation": utilisation, "peak_rss_mb": peak_rss_mb(), "gflop": flops / 1e9,
                       "gflops_per_s": flops / 1e9 / (median_ms / 1e3),
@@ -610,12 +624,16 @@ def main(argv=None):
     ap.add_argument("--vec", type=int, default=768, help="pooled vector dim")
     ap.add_argument("--dtype", default="f32", help="f32, bf16 or f16 (weights drawn in f32, then cast)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
-    ap.add_argument("--repeat", type=int, default=5, help="timed runs (after one warm-up)")
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs (after the warm-up)")
+    ap.add_argument("--warmup-s", type=float, default=1.0,
+                    help="untimed warm-up runs until this many seconds have passed (at least one run)")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=0, help="weights and inputs seed")
     o = ap.parse_args(argv)
     if o.repeat < 1:
         ap.error("--repeat must be positive")
+    if not 0.0 <= o.warmup_s <= 600.0:
+        ap.error("--warmup-s must be in [0, 600]")
     try:
         if o.check_golden is not None:
             return check_golden(golden_dir(o.check_golden))

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include <dlfcn.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -71,6 +72,7 @@ struct Options {
   std::string weights_file;  // forward: a checkpoint (safetensors or GGUF) instead of random weights
   std::string save_weights;  // forward: write the weights as a checkpoint (.gguf or .safetensors) and stop
   int repeat = 5, threads = 0;
+  double warmup_s = 1.0;  // untimed runs until this long has passed (at least one)
   bool attention_only = false, rotary_only = false;
   bool device_weights = false;  // forward: draw the random weights on --device (see device_random_weights)
   int64_t tokens = 4096, head_dim = 128, gemm = 0;
@@ -181,11 +183,16 @@ struct Timing {
   double median_ms, min_ms, cpu_utilisation;  // process CPU time / wall time over the timed runs
 };
 
-// Runs fn once to warm up, then `repeat` timed times.
+// Runs fn untimed until `warmup_s` seconds have passed (at least once), then `repeat` timed times. One warm-up
+// run was not enough for short kernels: some VMs run at about half speed for the first second of load (a 2048³
+// GEMM took 90 ms, then 45 ms from about the tenth run on, on the 2026-12-04 EPYC; docs/performance.md).
 template <class F>
-Timing time_runs(int repeat, const torch::Device& device, F&& fn) {
-  fn();
-  sync(device);
+Timing time_runs(int repeat, double warmup_s, const torch::Device& device, F&& fn) {
+  const auto warmup_end = std::chrono::steady_clock::now() + std::chrono::duration<double>(warmup_s);
+  do {
+    fn();
+    sync(device);
+  } while (std::chrono::steady_clock::now() < warmup_end);
   std::vector<double> ms;
   const double cpu0 = cpu_seconds();
   for (int i = 0; i < repeat; ++i) {
@@ -216,8 +223,14 @@ std::string openblas_thread_timeout() {
   return t != nullptr ? t : "default";
 }
 
+// Which malloc this process runs on: tcmalloc where the build linked it (bench/flux_forward/CMakeLists.txt, as the
+// genplug CLI) or it was preloaded, else the C library's. Figures differ by it: glibc page-faults every large
+// tensor afresh (docs/performance.md, "Memory allocator").
+std::string allocator() { return dlsym(RTLD_DEFAULT, "tc_malloc") != nullptr ? "tcmalloc" : "libc"; }
+
 json report(json config, const Timing& times, double flops) {
   config["openblas_thread_timeout"] = openblas_thread_timeout();
+  config["allocator"] = allocator();
   return {{"config", config},
           {"median_ms", times.median_ms},
           {"min_ms", times.min_ms},
@@ -232,7 +245,7 @@ json report(json config, const Timing& times, double flops) {
 json run_gemm(const Options& o, torch::Dtype dtype, torch::Device device) {
   auto opts = torch::TensorOptions().dtype(dtype).device(device);
   torch::Tensor a = torch::randn({o.gemm, o.gemm}, opts), b = torch::randn({o.gemm, o.gemm}, opts);
-  auto times = time_runs(o.repeat, device, [&] { torch::mm(a, b); });
+  auto times = time_runs(o.repeat, o.warmup_s, device, [&] { torch::mm(a, b); });
   json cfg = {{"mode", "gemm"}, {"n", o.gemm}, {"dtype", o.dtype}, {"device", o.device}, {"threads", at::get_num_threads()}};
   return report(cfg, times, 2.0 * double(o.gemm) * o.gemm * o.gemm);
 }
@@ -251,7 +264,7 @@ json run_attention(const Options& o, torch::Dtype dtype, torch::Device device) {
   if (o.block_queries > 0) fused.queries = o.block_queries;
   fused.workers = o.attention_workers;
   const flux::AttentionChunks chunks = flux::attention_chunks(q, k, budget);
-  auto times = time_runs(o.repeat, device, [&] {
+  auto times = time_runs(o.repeat, o.warmup_s, device, [&] {
     if (o.attention_kernel == "blocked") flux::blocked_attention(q, k, v, blocks);
     else if (o.attention_kernel == "fused") flux::fused_attention(q, k, v, fused);
     else if (o.attention_kernel == "chunked") flux::chunked_attention(q, k, v, chunks);
@@ -269,7 +282,8 @@ json run_attention(const Options& o, torch::Dtype dtype, torch::Device device) {
     cfg["workers"] = flux::attention_workers(blocks.workers);
     cfg["softmax_isa"] = flux::attention_vector_isa();
   } else {  // fused, and auto on a float32 CPU
-    cfg["block_queries"] = flux::fused_attention_query_block(o.tokens, fused.queries);
+    cfg["block_queries"] = flux::fused_attention_query_block(
+        o.tokens, fused.queries > 0 ? fused.queries : flux::fused_attention_rows(o.tokens, o.head_dim));
     cfg["block_keys"] = flux::kFusedAttentionKeyTile;
     cfg["workers"] = flux::attention_workers(fused.workers);
     cfg["softmax_isa"] = flux::attention_vector_isa();
@@ -507,7 +521,7 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
   for (const std::string& name : o.spectra) {
     const flux::RotarySpectrum spectrum = name == "plain" ? plain : read_posenc_spectrum(name, c);
     reset_cuda_peak(device);
-    auto times = time_runs(o.repeat, device, [&] {
+    auto times = time_runs(o.repeat, o.warmup_s, device, [&] {
       // Tables are rebuilt every call, as the plugin does for a time-dependent spectrum.
       flux::RotaryTables pe = flux::rotary_tables(
           flux::flux_position_ids(o.txt_tokens, rows, cols, int64_t(c.axes_dim.size())), spectrum, device);
@@ -527,7 +541,7 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
                 {"weights", !o.weights_file.empty() ? o.weights_file
                             : o.device_weights      ? "random, drawn on the device"
                                                     : "random_flux_weights"},
-                {"repeat", o.repeat}, {"torch_version", torch_version()}};
+                {"repeat", o.repeat}, {"warmup_s", o.warmup_s}, {"torch_version", torch_version()}};
     json r = report(cfg, times, bench::flux_forward_flops(c, o.img_tokens, o.txt_tokens));
     json memory = cuda_memory(device);  // peak over the warm-up and the timed runs (weights included)
     if (!memory.is_null()) memory["weights_and_inputs_bytes"] = weights_memory.at("allocated_bytes");
@@ -547,7 +561,7 @@ json run_rotary(const Options& o, torch::Device device) {
   const std::vector<int64_t>& axes = c.axes_dim;
   const auto [rows, cols] = grid_for(o.img_tokens);
   const flux::RotarySpectrum spectrum = flux::plain_spectrum(axes, c.theta);
-  const Timing tables = time_runs(o.repeat, device, [&] {
+  const Timing tables = time_runs(o.repeat, o.warmup_s, device, [&] {
     flux::rotary_tables(flux::flux_position_ids(o.txt_tokens, rows, cols, int64_t(axes.size())), spectrum, device);
   });
   Options gemm = o;
@@ -599,7 +613,10 @@ int main(int argc, char** argv) {
                  "FILE.gguf (block matrices in their type, F32 rest) or FILE.safetensors (F32), print its size, "
                  "and stop");
   app.add_option("--device", o.device, "cpu, cuda, cuda:N")->capture_default_str();
-  app.add_option("--repeat", o.repeat, "timed runs (after one warm-up)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--repeat", o.repeat, "timed runs (after the warm-up)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--warmup-s", o.warmup_s,
+                 "untimed warm-up runs until this many seconds have passed (at least one run)")
+      ->capture_default_str()->check(CLI::Range(0.0, 600.0));
   app.add_option("--threads", o.threads, "torch intra-op threads (0: libtorch default)")->capture_default_str();
   app.add_option("--seed", o.seed, "weights and inputs seed")->capture_default_str();
   app.add_flag("--device-weights", o.device_weights,

@@ -25,8 +25,8 @@ Steps
      size, FLUX.1's layout (samples/layouts/flux.json: trained at 64 x 64 tokens = 1024^2, so DyPE is plain RoPE
      there and differs at 4096^2).
   4. flux_forward --preset flux-dev --device-weights --dtype bf16: random weights drawn on the GPU, 512 text
-     tokens, (size/16)^2 image tokens, one warm-up, then --repeat timed forwards per spectrum (plain RoPE = DyPE
-     off, then the dy-yarn spectrum = DyPE on) on one model.
+     tokens, (size/16)^2 image tokens, warm-up forwards for 1 s (at least one), then --repeat timed forwards
+     per spectrum (plain RoPE = DyPE off, then the dy-yarn spectrum = DyPE on) on one model.
      Peak GPU memory from libtorch's CUDA caching allocator (c10::cuda::CUDACachingAllocator::getDeviceStats),
      and the device's memory.used sampled by nvidia-smi every 200 ms while each size runs.
   5. JSON (--out): card, driver, torch, golden result, and per size and DyPE on/off: s/step, 28 steps, peak GPU
@@ -42,7 +42,7 @@ Options
   --python PY           the Python whose torch to use (default: python3)
   --device DEV          cuda or cuda:N (default: cuda)
   --sizes LIST          image sizes in pixels, comma separated (default: 1024,4096; with --dry-run 64,128)
-  --repeat N            timed forwards per spectrum after one warm-up (default: 3)
+  --repeat N            timed forwards per spectrum after the warm-up (default: 3)
   --out FILE            the JSON (default: bench-gpu.json; with --dry-run bench-gpu-dry-run.json)
   --cmake-arg ARG       one more argument for the configure step (repeatable)
   --jobs N              build jobs (default: ninja's)
@@ -356,7 +356,7 @@ doc = {
               "flux_forward_args": env["BG_MODEL_ARGS"].split(), "dtype": env["BG_DTYPE"],
               "device": env["BG_DEVICE"], "txt_tokens": txt_tokens,
               "step": "one transformer forward, rotary tables rebuilt inside it as the plugin does; "
-                      "median of the timed forwards after one warm-up"},
+                      "median of the timed forwards after the warm-up"},
     "golden_tests": None if golden_rc is None else {
         "device": env["BG_DEVICE"], "suite": "test_flux_transformer with GENPLUG_TEST_DEVICE",
         "passed": golden_rc == 0, "exit_status": golden_rc, "log": os.path.join(work, "golden.log"),

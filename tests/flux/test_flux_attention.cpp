@@ -105,6 +105,12 @@ BOOST_AUTO_TEST_CASE(fused_query_blocks_are_evened_out) {
   BOOST_TEST(fused_attention_query_block(1000, 0) == fused_attention_query_block(1000, fused_attention_rows()));
   const std::string isa = attention_vector_isa();
   BOOST_TEST(fused_attention_rows() == (isa == "avx512" ? 96 : 48));
+  // Tripled once a worker's packed keys and values (2 x keys x dim floats) reach 8 MiB.
+  BOOST_TEST(fused_attention_rows(4608, 128) == fused_attention_rows());  // 4.5 MiB (FLUX at 1024²)
+  BOOST_TEST(fused_attention_rows(8191, 128) == fused_attention_rows());
+  BOOST_TEST(fused_attention_rows(8192, 128) == 3 * fused_attention_rows());  // 8 MiB
+  BOOST_TEST(fused_attention_rows(16384, 64) == 3 * fused_attention_rows());
+  BOOST_TEST(fused_attention_rows(0, 128) == fused_attention_rows());
 }
 
 BOOST_AUTO_TEST_CASE(blocked_equals_full_for_any_block) {

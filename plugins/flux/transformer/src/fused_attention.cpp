@@ -30,6 +30,14 @@ Slices<const float> slices_of(const torch::Tensor& t) {
 
 int64_t fused_attention_rows() { return simd_level() == SimdLevel::avx512 ? 96 : 48; }
 
+// Measured on the 2026-12-04 EPYC, two workers (docs/performance.md, "Attention alone"): 288 against 96 rows was
+// 0.98x as fast at 4 608 keys (K and V 4.5 MiB), 1.05x at 8 192 (8 MiB) and 1.10x at 16 384; AVX2's 144 against
+// 48, 1.12x at 16 384.
+int64_t fused_attention_rows(int64_t keys, int64_t dim) {
+  const bool wide = 2 * keys * dim * int64_t(sizeof(float)) >= kFusedAttentionWideBlockBytes;
+  return fused_attention_rows() * (wide ? 3 : 1);
+}
+
 int64_t fused_attention_query_block(int64_t queries, int64_t most) {
   return evened_run(std::max<int64_t>(1, queries), most > 0 ? most : fused_attention_rows());
 }
@@ -52,7 +60,7 @@ torch::Tensor fused_attention(const torch::Tensor& q_in, const torch::Tensor& k_
   torch::Tensor out = torch::empty({B, Lq, H, Dv}, q.options());
   const torch::Tensor out_heads = out.permute({0, 2, 1, 3});
   if (Lq == 0 || B * H == 0) return out_heads;
-  const int64_t qn = fused_attention_query_block(Lq, blocks.queries);
+  const int64_t qn = fused_attention_query_block(Lq, blocks.queries > 0 ? blocks.queries : fused_attention_rows(Lk, D));
   const int64_t row_blocks = (Lq + qn - 1) / qn, items = B * H * row_blocks;
   const Slices<const float> qs = slices_of(q), ks = slices_of(k), vs = slices_of(v);
   const Slices<float> os{out.data_ptr<float>(), Lq * H * Dv, Dv, H * Dv, H};  // [B, Lq, H, Dv] memory

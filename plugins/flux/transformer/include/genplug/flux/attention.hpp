@@ -54,12 +54,17 @@ int attention_workers(int requested);
 // keys x head dim floats). Any worker count gives the same output bit for bit. Memory: linear in tokens.
 constexpr int64_t kFusedAttentionKeyTile = 128;  // keys per tile of the online softmax (the kernel's)
 struct FusedAttentionBlocks {
-  int64_t queries = 0;  // 0: fused_attention_rows()
+  int64_t queries = 0;  // 0: fused_attention_rows(keys, head dim)
   int workers = 0;
 };
 // The query rows per block that measured fastest for the instruction set this process runs
 // (docs/performance.md): 96 with AVX-512, 48 with AVX2 or SSE2.
 int64_t fused_attention_rows();
+// The rows per block for `keys` keys of head dim `dim`: fused_attention_rows(), tripled once a worker's packed
+// keys and values (2 x keys x dim floats) reach kFusedAttentionWideBlockBytes. Every block reads all of them,
+// from outside the core's caches at that size; three times the rows per pass cut that traffic to a third.
+constexpr int64_t kFusedAttentionWideBlockBytes = int64_t{8} << 20;
+int64_t fused_attention_rows(int64_t keys, int64_t dim);
 torch::Tensor fused_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                               FusedAttentionBlocks blocks = {});
 // Rows per block for `queries` query rows and blocks of at most `most` (0: fused_attention_rows()): evened out
