@@ -58,8 +58,13 @@ BOOST_AUTO_TEST_CASE(hyperthreads_of_one_core_count_once_and_packages_apart) {
   BOOST_TEST(physical_cores({}, root.c_str()) == 0);
 }
 
+// Where sysfs shows no CPU topology (some sandboxes), the count is unknown (0) and decodes keep libtorch's threads.
 BOOST_AUTO_TEST_CASE(this_machine_has_between_one_core_and_one_per_hardware_thread) {
   const int cores = physical_cores_available();
+  if (!fs::exists("/sys/devices/system/cpu/cpu0/topology/core_id")) {
+    BOOST_TEST(cores == 0);
+    return;
+  }
   BOOST_TEST(cores >= 1);
   BOOST_TEST(cores <= int(std::thread::hardware_concurrency()));
 }
