@@ -528,11 +528,11 @@ _DTYPES = {"f32": torch.float32, "float32": torch.float32, "fp32": torch.float32
            "f16": torch.float16, "float16": torch.float16, "fp16": torch.float16}
 
 
-
 def allocator():
     """tcmalloc where the process runs on it (compare_eager.sh preloads it when flux_forward links it), else the C
     library's malloc, with which every large tensor is page-faulted afresh (docs/performance.md)."""
     return "tcmalloc" if hasattr(ctypes.CDLL(None), "tc_malloc") else "libc"
+
 
 def bench(o):
     if o.dtype not in _DTYPES:

@@ -282,8 +282,7 @@ json run_attention(const Options& o, torch::Dtype dtype, torch::Device device) {
     cfg["workers"] = flux::attention_workers(blocks.workers);
     cfg["softmax_isa"] = flux::attention_vector_isa();
   } else {  // fused, and auto on a float32 CPU
-    cfg["block_queries"] = flux::fused_attention_query_block(
-        o.tokens, fused.queries > 0 ? fused.queries : flux::fused_attention_rows(o.tokens, o.head_dim));
+    cfg["block_queries"] = flux::fused_attention_query_block(o.tokens, o.tokens, o.head_dim, fused.queries);
     cfg["block_keys"] = flux::kFusedAttentionKeyTile;
     cfg["workers"] = flux::attention_workers(fused.workers);
     cfg["softmax_isa"] = flux::attention_vector_isa();

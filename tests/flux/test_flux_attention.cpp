@@ -96,13 +96,14 @@ BOOST_AUTO_TEST_CASE(fused_takes_other_key_counts_and_value_widths_and_refuses_m
 }
 
 BOOST_AUTO_TEST_CASE(fused_query_blocks_are_evened_out) {
-  BOOST_TEST(fused_attention_query_block(4096, 192) == 187);  // 22 blocks: 21 of 187 and one of 169
-  BOOST_TEST(fused_attention_query_block(1152, 192) == 192);
-  BOOST_TEST(fused_attention_query_block(200, 192) == 100);
-  BOOST_TEST(fused_attention_query_block(10, 192) == 10);
-  BOOST_TEST(fused_attention_query_block(0, 192) == 1);
-  BOOST_TEST(fused_attention_query_block(10, -1) == 10);  // no bound given: the instruction set's rows
-  BOOST_TEST(fused_attention_query_block(1000, 0) == fused_attention_query_block(1000, fused_attention_rows()));
+  BOOST_TEST(fused_attention_query_block(4096, 4096, 128, 192) == 187);  // 22 blocks: 21 of 187 and one of 169
+  BOOST_TEST(fused_attention_query_block(1152, 1152, 128, 192) == 192);
+  BOOST_TEST(fused_attention_query_block(200, 200, 128, 192) == 100);
+  BOOST_TEST(fused_attention_query_block(10, 10, 128, 192) == 10);
+  BOOST_TEST(fused_attention_query_block(0, 0, 128, 192) == 1);
+  BOOST_TEST(fused_attention_query_block(10, 10, 128, -1) == 10);  // no bound given: the instruction set's rows
+  BOOST_TEST(fused_attention_query_block(1000, 1000, 128, 0) ==
+             fused_attention_query_block(1000, 1000, 128, fused_attention_rows()));
   const std::string isa = attention_vector_isa();
   BOOST_TEST(fused_attention_rows() == (isa == "avx512" ? 96 : 48));
   // Tripled once a worker's packed keys and values (2 x keys x dim floats) reach 8 MiB.
@@ -111,6 +112,11 @@ BOOST_AUTO_TEST_CASE(fused_query_blocks_are_evened_out) {
   BOOST_TEST(fused_attention_rows(8192, 128) == 3 * fused_attention_rows());  // 8 MiB
   BOOST_TEST(fused_attention_rows(16384, 64) == 3 * fused_attention_rows());
   BOOST_TEST(fused_attention_rows(0, 128) == fused_attention_rows());
+  // With no bound given, the blocks follow the keys: 16 384 queries against 16 384 keys in blocks of the tripled
+  // rows (57 of 288, or 114 of 144), against 4 096 keys in the instruction set's (171 of 96, or 342 of 48).
+  const int64_t rows = fused_attention_rows();
+  BOOST_TEST(fused_attention_query_block(16384, 16384, 128, 0) == 3 * rows);
+  BOOST_TEST(fused_attention_query_block(16384, 4096, 128, 0) == rows);
 }
 
 BOOST_AUTO_TEST_CASE(blocked_equals_full_for_any_block) {

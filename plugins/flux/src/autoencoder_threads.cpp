@@ -43,7 +43,8 @@ int physical_cores_available() {
 
 AutoencoderThreads::AutoencoderThreads(bool on_cpu) {
   if (!on_cpu || user_chose_threads()) return;
-  const int now = at::get_num_threads(), cores = physical_cores_available();
+  static const int cores = physical_cores_available();  // read from sysfs once, not at every preview
+  const int now = at::get_num_threads();
   if (cores <= now) return;
   previous_ = now;
   at::set_num_threads(cores);

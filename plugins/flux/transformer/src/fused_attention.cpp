@@ -38,8 +38,8 @@ int64_t fused_attention_rows(int64_t keys, int64_t dim) {
   return fused_attention_rows() * (wide ? 3 : 1);
 }
 
-int64_t fused_attention_query_block(int64_t queries, int64_t most) {
-  return evened_run(std::max<int64_t>(1, queries), most > 0 ? most : fused_attention_rows());
+int64_t fused_attention_query_block(int64_t queries, int64_t keys, int64_t dim, int64_t most) {
+  return evened_run(std::max<int64_t>(1, queries), most > 0 ? most : fused_attention_rows(keys, dim));
 }
 
 torch::Tensor fused_attention(const torch::Tensor& q_in, const torch::Tensor& k_in, const torch::Tensor& v_in,
@@ -60,7 +60,7 @@ torch::Tensor fused_attention(const torch::Tensor& q_in, const torch::Tensor& k_
   torch::Tensor out = torch::empty({B, Lq, H, Dv}, q.options());
   const torch::Tensor out_heads = out.permute({0, 2, 1, 3});
   if (Lq == 0 || B * H == 0) return out_heads;
-  const int64_t qn = fused_attention_query_block(Lq, blocks.queries > 0 ? blocks.queries : fused_attention_rows(Lk, D));
+  const int64_t qn = fused_attention_query_block(Lq, Lk, D, blocks.queries);
   const int64_t row_blocks = (Lq + qn - 1) / qn, items = B * H * row_blocks;
   const Slices<const float> qs = slices_of(q), ks = slices_of(k), vs = slices_of(v);
   const Slices<float> os{out.data_ptr<float>(), Lq * H * Dv, Dv, H * Dv, H};  // [B, Lq, H, Dv] memory

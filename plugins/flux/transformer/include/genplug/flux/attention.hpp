@@ -67,9 +67,9 @@ constexpr int64_t kFusedAttentionWideBlockBytes = int64_t{8} << 20;
 int64_t fused_attention_rows(int64_t keys, int64_t dim);
 torch::Tensor fused_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                               FusedAttentionBlocks blocks = {});
-// Rows per block for `queries` query rows and blocks of at most `most` (0: fused_attention_rows()): evened out
-// over the blocks that takes.
-int64_t fused_attention_query_block(int64_t queries, int64_t most);
+// Rows per block for `queries` query rows against `keys` keys of head dim `dim`, in blocks of at most `most`
+// (<= 0: fused_attention_rows(keys, dim)): evened out over the blocks that takes.
+int64_t fused_attention_query_block(int64_t queries, int64_t keys, int64_t dim, int64_t most);
 
 // One chunk of the chunked path: `heads` (batch x head) slices times `queries` query rows.
 struct AttentionChunks {
