@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The SDK from outside: install the build into a temporary prefix, then build and run, against that prefix
 # only, (1) samples/out-of-tree with CMake (find_package(genplug)) and (2) samples/out-of-tree-make with a
-# Makefile (pkg-config genplug). Each runs its own plugin next to the installed DyPE.
+# Makefile (pkg-config genplug). Each runs its own plugin next to the installed DyPE. Also the installed C host
+# sample as a standalone project on genplug::sdk alone.
 #   install_test.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 src=$1
@@ -12,7 +13,9 @@ prefix=$work/prefix
 cmake --install "$build" --prefix "$prefix" > "$work/install.log"
 for f in bin/genplug lib/genplug/libgenplug_dype.so lib/genplug/libgenplug_flowmatch.so include/genplug/genplug.h \
          include/genplug/sdk_version.h include/genplug/host/pipeline.hpp lib/libgenplug_host.a \
-         lib/cmake/genplug/genplugConfig.cmake lib/cmake/genplug/plugin.map lib/pkgconfig/genplug.pc; do
+         lib/cmake/genplug/genplugConfig.cmake lib/cmake/genplug/plugin.map lib/pkgconfig/genplug.pc \
+         share/genplug/samples/default.json share/genplug/samples/mini/prompts.txt \
+         share/genplug/samples/layouts/flux.json share/genplug/samples/c-host/CMakeLists.txt; do
   [[ -e $prefix/$f ]] || { echo "install: $f is missing"; exit 1; }
 done
 "$prefix/bin/genplug" --version
@@ -30,12 +33,39 @@ grep -Eq '^org\.genplug\.dype 1\.069314718 ' <<< "$out" || { echo "installed DyP
 "$prefix/bin/genplug" validate "$work/cmake/libexample_posenc.so" > "$work/validate.log" ||
   { cat "$work/validate.log"; exit 1; }
 
-# (2) A plain Makefile through pkg-config.
-export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
-[[ $(pkg-config --modversion genplug) == "$("$prefix/bin/genplug" --version | awk '{print $2}')" ]]
-[[ $(pkg-config --variable=abi_version genplug) == 1.* ]]
-make -s -C "$src/samples/out-of-tree-make" BUILD="$work/make" > "$work/make.log" || { cat "$work/make.log"; exit 1; }
-out=$(make -s -C "$src/samples/out-of-tree-make" BUILD="$work/make" run)
+# (2) The installed C host sample as a project of its own, in C alone, on genplug::sdk.
+cmake -S "$prefix/share/genplug/samples/c-host" -B "$work/c-host" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+  > "$work/c-host.log" || { cat "$work/c-host.log"; exit 1; }
+cmake --build "$work/c-host" > "$work/c-host-build.log" || { cat "$work/c-host-build.log"; exit 1; }
+"$work/c-host/c_host" "$prefix/lib/genplug/libgenplug_dype.so" org.genplug.dype '{"method": "yarn"}' 4096 4096 1.0 |
+  grep -q '"dim": 56, "mscale": 1\.13862943611198' || { echo "installed C host sample: unexpected spectrum"; exit 1; }
+# A C++ plugin project builds with the reference host's dependencies hidden; COMPONENTS host then names them.
+hide="-DCMAKE_DISABLE_FIND_PACKAGE_OpenEXR=ON -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON"
+mkdir -p "$work/plugin-only" "$work/wants-host"
+cat > "$work/plugin-only/CMakeLists.txt" <<EOF
+cmake_minimum_required(VERSION 3.22)
+project(plugin_only LANGUAGES CXX)
+find_package(genplug 0.3 REQUIRED)
+genplug_add_plugin(example_posenc SOURCES $src/samples/out-of-tree/example_posenc.cpp NO_INSTALL)
+EOF
+cmake -S "$work/plugin-only" -B "$work/plugin-only/b" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" $hide \
+  > "$work/plugin-only.log" && cmake --build "$work/plugin-only/b" >> "$work/plugin-only.log" &&
+  grep -q "genplug: genplug::host needs Boost, OpenEXR (Debian: " "$work/plugin-only.log" ||
+  { cat "$work/plugin-only.log"; echo "a plugin project needed the host's dependencies"; exit 1; }
+sed 's/find_package(genplug 0.3 REQUIRED)/find_package(genplug 0.3 REQUIRED COMPONENTS host)/' \
+  "$work/plugin-only/CMakeLists.txt" > "$work/wants-host/CMakeLists.txt"
+if cmake -S "$work/wants-host" -B "$work/wants-host/b" -DCMAKE_PREFIX_PATH="$prefix" $hide > "$work/wants.log" 2>&1 ||
+   ! grep -q "genplug::host needs Boost, OpenEXR (Debian: " "$work/wants.log"; then
+  cat "$work/wants.log"; echo "COMPONENTS host: not refused with the missing packages named"; exit 1
+fi
+
+# (3) A plain Makefile through pkg-config, PKG_CONFIG_PATH given on make's command line as the Makefile says.
+pc=$prefix/lib/pkgconfig
+[[ $(PKG_CONFIG_PATH=$pc pkg-config --modversion genplug) == "$("$prefix/bin/genplug" --version | awk '{print $2}')" ]]
+[[ $(PKG_CONFIG_PATH=$pc pkg-config --variable=abi_version genplug) == 1.* ]]
+make -s -C "$src/samples/out-of-tree-make" BUILD="$work/make" PKG_CONFIG_PATH="$pc" > "$work/make.log" ||
+  { cat "$work/make.log"; exit 1; }
+out=$(make -s -C "$src/samples/out-of-tree-make" BUILD="$work/make" PKG_CONFIG_PATH="$pc" run)
 echo "$out"
 grep -Eq '^org\.example\.half-rope 1\.000000000 0\.5$' <<< "$out" || { echo "make plugin: unexpected spectrum"; exit 1; }
 grep -Eq '^org\.genplug\.dype 1\.069314718 ' <<< "$out" || { echo "make host + installed DyPE: unexpected"; exit 1; }
