@@ -23,7 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import genplug_ctypes as gp  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_LIBRARY = os.path.join(HERE, "..", "..", "build", "plugins", "libgenplug_dype.so")
+# In genplug's tree: build/plugins. Installed (<prefix>/share/genplug/samples/python-host): <prefix>/lib/genplug.
+LIBRARY_PLACES = [os.path.join(HERE, "..", "..", "build", "plugins", "libgenplug_dype.so"),
+                  os.path.join(HERE, "..", "..", "..", "..", "lib", "genplug", "libgenplug_dype.so")]
+DEFAULT_LIBRARY = os.path.normpath(next((p for p in LIBRARY_PLACES if os.path.exists(p)), LIBRARY_PLACES[0]))
 DEFAULT_LAYOUT = "@" + os.path.join(HERE, "..", "layouts", "flux.json")
 
 
@@ -169,8 +172,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (OSError, ValueError, ImportError) as e:
         print(f"dype_spectrum: {e}", file=sys.stderr)
         return 1
-    json.dump(result, sys.stdout, indent=2)
-    print()
+    try:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped early (| head): no traceback, and none at exit either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 
