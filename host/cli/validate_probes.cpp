@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <genplug/host.hpp>
 #include <genplug/host/plugin_catalog.hpp>
@@ -100,6 +102,37 @@ void abi_notes(const host::PluginRecord& p, ProbeWriter& out) {
 
 // Any layout will do: two spatial axes twice past their base, and one the posenc must leave alone.
 const RotaryLayout kProbeLayout{{8, 12, 12}, 10000.0, {1, 16, 16}, 8, {0, GENPLUG_AXIS_SPATIAL, GENPLUG_AXIS_SPATIAL}};
+
+// posenc.h: the plugin writes every frequency and every amplitude. PosencProxy::compute starts them at 0 and 1,
+// which a plugin that writes nothing would leave looking like a spectrum; here they start as NaN, which no
+// spectrum may hold (PosencProxy refuses one), so a NaN left over is a value never written.
+void check_spectrum_written(const PosencProxy& posenc, const std::string& who, ProbeWriter& out) {
+  const std::string what = who + ": compute writes every frequency and amplitude";
+  const genplug_rotary_layout_t layout = kProbeLayout.view();
+  const uint32_t extent[] = {1, 32, 32};
+  genplug_posenc_query_t q{};
+  q.struct_size = sizeof q;
+  q.layout = &layout;
+  q.target_extent = extent;
+  q.t = 0.5;
+  std::vector<double> freqs(kProbeLayout.freq_count(), std::nan("")), amplitude(layout.axis_count, std::nan(""));
+  genplug_spectrum_t s{};
+  s.struct_size = sizeof s;
+  s.freqs = freqs.data();
+  s.freq_capacity = uint32_t(freqs.size());
+  s.amplitude = amplitude.data();
+  s.amplitude_capacity = uint32_t(amplitude.size());
+  CallContext ctx;
+  const genplug_status status = posenc.raw()->compute(posenc.raw(), &q, &s, ctx.get());
+  if (status != GENPLUG_OK) return out.fail(what + ": the same query failed the second time: " + status_name(status));
+  const auto unwritten = [](const std::vector<double>& v) {
+    return std::count_if(v.begin(), v.end(), [](double x) { return std::isnan(x); });
+  };
+  const auto f = unwritten(freqs), a = unwritten(amplitude);
+  out.check(f == 0 && a == 0, what,
+            std::to_string(f) + " of " + std::to_string(freqs.size()) + " frequencies and " + std::to_string(a) +
+                " of " + std::to_string(amplitude.size()) + " amplitudes left unwritten");
+}
 
 // A file that cannot be opened is GENPLUG_E_IO with a message (inspector.h), not a score.
 void probe_missing_file(const InspectorProxy& inspector, const std::string& who, ProbeWriter& out) {
@@ -235,6 +268,7 @@ void probe_plugin(const host::PluginCatalog& catalog, const host::PluginRecord& 
       out.step(who + ": create {} and compute a spectrum");
       auto s = inst.compute(kProbeLayout, {1, 32, 32}, 0.5, ctx);
       out.check(s.freqs.size() == 16 && s.amplitude.size() == 3, who + ": create {} and compute a spectrum");
+      check_spectrum_written(inst, who, out);
       out.step(who + ": destroy");
     } else if (p.kind == "scheduler") {
       auto inst = catalog.create_scheduler(p.id, config, ctx);
