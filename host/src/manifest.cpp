@@ -10,6 +10,7 @@
 #include <genplug/internal/regular_file.hpp>
 
 #include "batch.hpp"
+#include "resolved_path.hpp"
 
 namespace genplug::host {
 namespace fs = std::filesystem;
@@ -213,6 +214,17 @@ Job job_of(const nlohmann::json& j, size_t job_index, size_t index, const std::s
   return job;
 }
 
+// The files a job reads: its plate, its refine pass's plate, its LoRAs.
+void add_inputs(const Job& job, std::map<fs::path, std::string>& inputs) {
+  if (job.init_image) inputs.emplace(resolved_path(*job.init_image), job.where + ".init_image");
+  if (job.refine && job.refine->init_image)
+    inputs.emplace(resolved_path(*job.refine->init_image), job.where + ".refine.plate");
+  if (job.loras)
+    for (size_t k = 0; k < job.loras->size(); ++k)
+      inputs.emplace(resolved_path((*job.loras)[k].at("path").get<std::string>()),
+                     job.where + ".loras[" + std::to_string(k) + "].path");
+}
+
 }  // namespace
 
 const nlohmann::json& manifest_schema() {
@@ -331,6 +343,7 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
   const ExrSettings exr = doc.contains("exr") ? exr_settings(doc["exr"], ExrSettings{}) : ExrSettings{};
 
   const auto& jobs = doc["jobs"];
+  if (fs::exists(path)) m.inputs.emplace(resolved_path(path), "the manifest");
   std::map<fs::path, size_t> outputs;  // resolved output path -> work item
   for (size_t i = 0; i < jobs.size(); ++i) {
     const std::string job_where = "jobs[" + std::to_string(i) + "]";
@@ -339,6 +352,10 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
       items = expand_job(jobs[i], i, m.jobs.size(), base, job_where);
     } catch (const HostError& e) {
       fail(path, e.what());
+    }
+    if (jobs[i].contains("prompts") && jobs[i]["prompts"].is_object()) {
+      const fs::path file = jobs[i]["prompts"]["file"].get<std::string>();
+      m.inputs.emplace(resolved_path(file.is_absolute() ? file : base / file), job_where + ".prompts.file");
     }
     if (m.jobs.size() + items.size() > 1000000) fail(path, job_where + ": the manifest has more than 1000000 work items");
     for (size_t k = 0; k < items.size(); ++k) {
@@ -350,10 +367,8 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
       }
       Job& job = m.jobs.back();
       if (items.size() > 1) job.name += " item " + std::to_string(k);
-      std::error_code ec;  // links resolved where they exist, so two spellings of one file collide
-      fs::path resolved = fs::weakly_canonical(fs::absolute(job.output), ec);
-      if (ec) resolved = fs::absolute(job.output).lexically_normal();
-      const auto [at, added] = outputs.emplace(resolved, job.index);
+      add_inputs(job, m.inputs);
+      const auto [at, added] = outputs.emplace(resolved_path(job.output), job.index);
       if (!added)
         fail(path, where + ".output: \"" + job.output.string() + "\" is also the output of " +
                        m.jobs[at->second].where + (m.jobs[at->second].output != job.output
@@ -361,6 +376,11 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
                                                         : std::string()));
     }
   }
+  for (const auto& [resolved, index] : outputs)
+    if (const auto input = m.inputs.find(resolved); input != m.inputs.end())
+      fail(path, m.jobs[index].where + ".output: \"" + m.jobs[index].output.string() + "\" is " +
+                     (input->second == "the manifest" ? input->second : "the file of " + input->second) +
+                     ", which this run reads (never overwritten, not even with overwrite)");
   return m;
 }
 

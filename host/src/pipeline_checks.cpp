@@ -1,15 +1,18 @@
 // What Pipeline checks before any job runs: plugin references and configs, the model's geometry and each
-// job's size, plates, LoRA files, refine passes, output folders.
+// job's size, plates, LoRA files, refine passes, output folders and previews.
+#include <map>
 #include <system_error>
 
 #include <genplug/host/errors.hpp>
 #include <genplug/host/memory_budget.hpp>
 #include <genplug/host/plate.hpp>
+#include <genplug/host/png_writer.hpp>
 #include <genplug/internal/bounded_json.hpp>
 
 #include "atomic_output.hpp"
 #include "message_text.hpp"
 #include "pipeline_impl.hpp"
+#include "resolved_path.hpp"
 
 namespace genplug::host {
 namespace fs = std::filesystem;
@@ -146,6 +149,24 @@ void Pipeline::Impl::check_lora_files(const Job& job) const {
     if (!fs::is_regular_file(fs::status(file, ec)))
       throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + ".loras[" + std::to_string(k) +
                                                "].path: '" + file.string() + "' is not a readable file");
+  }
+}
+
+// With previews on, each job's preview (its output as .png) is a file of its own: not an output (the job's own,
+// when that is named .png, or another's), not another job's preview, not a file the run reads.
+void Pipeline::Impl::check_preview_paths() const {
+  if (!options.preview && options.preview_every == 0) return;
+  std::map<fs::path, std::string> taken = manifest.inputs;
+  for (const Job& j : manifest.jobs) taken.emplace(resolved_path(j.output), "the output of " + j.where);
+  for (const Job& j : manifest.jobs) {
+    const fs::path preview = preview_path(j.output);
+    const auto [at, added] = taken.emplace(resolved_path(preview), "the preview of " + j.where);
+    if (!added)
+      throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + j.where + ".output: its PNG preview '" +
+                                               preview.string() + "' would replace " +
+                                               (at->second.rfind("the ", 0) == 0 ? at->second
+                                                                                  : "the file of " + at->second) +
+                                               " (previews are the output's name with .png; rename the output)");
   }
 }
 

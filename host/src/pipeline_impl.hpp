@@ -43,6 +43,7 @@ struct Pipeline::Impl {
   void check_plate(const Job& job);
   void check_refine(const Job& job, const Job& pass);
   void check_lora_files(const Job& job) const;
+  void check_preview_paths() const;
 
   // item_identity.cpp
   std::string item_hash(const Job& job) const;

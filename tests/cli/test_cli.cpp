@@ -403,3 +403,31 @@ BOOST_AUTO_TEST_CASE(hostile_paths_and_arguments_fail_before_rendering) {
   BOOST_TEST(events[0]["event"] == "error");
   BOOST_TEST(events[0]["exit_code"] == 3);
 }
+
+// No run replaces a file it reads or writes: with previews on, a preview that is an output (the job's own,
+// named .png, or another job's) is refused before anything renders, and so is an output that is the manifest,
+// even with --force.
+BOOST_AUTO_TEST_CASE(previews_and_outputs_never_replace_the_runs_own_files) {
+  TempDir d;
+  json m = tiny_manifest(d.path / "x.png", 1);
+  auto r = run_process({kGenplug, "run", write(d.path / "m.json", m).string(), "--preview"});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, (d.path / "m.json").string() + ": jobs[0].output: its PNG preview '" +
+                                 (d.path / "x.png").string() + "' would replace the output of jobs[0]"),
+             r.err);
+  m["jobs"][0]["output"] = (d.path / "b.exr").string();
+  m["jobs"].push_back(m["jobs"][0]);
+  m["jobs"][1]["output"] = (d.path / "b.png").string();
+  r = run_process({kGenplug, "run", write(d.path / "m.json", m).string(), "--preview-every", "1"});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, "jobs[0].output: its PNG preview '" + (d.path / "b.png").string() +
+                                 "' would replace the output of jobs[1]"),
+             r.err);
+  r = run_process({kGenplug, "run", write(d.path / "m.json", tiny_manifest(d.path / "m.json", 1)).string(), "--force"});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, "jobs[0].output: \"" + (d.path / "m.json").string() + "\" is the manifest, which this run "
+                             "reads (never overwritten, not even with overwrite)"),
+             r.err);
+  BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"});
+  BOOST_TEST(genplug::test::read_json(d.path / "m.json")["jobs"][0]["output"] == (d.path / "m.json").string());
+}

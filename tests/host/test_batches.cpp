@@ -124,6 +124,27 @@ BOOST_AUTO_TEST_CASE(outputs_that_collide_are_refused_before_anything_runs) {
   BOOST_TEST(contains(e, "is also the output of jobs[0]"), e);
 }
 
+// An output may not be a file the run reads: its plate, LoRA, prompts file or the manifest itself.
+BOOST_AUTO_TEST_CASE(outputs_that_are_inputs_are_refused) {
+  TempDir d;
+  const fs::path plate = d.path / "plate.exr", lora = d.path / "style.safetensors", prompts = d.path / "p.txt";
+  std::ofstream(prompts) << "a\n";
+  std::string e = error_of(with_jobs({{{"init_image", plate.string()}, {"output", "a.exr"}},
+                                     {{"output", (d.path / "." / "plate.exr").string()}}}));
+  BOOST_TEST(contains(e, "jobs[1].output: \"" + (d.path / "." / "plate.exr").string() +
+                             "\" is the file of jobs[0].init_image, which this run reads"),
+             e);
+  e = error_of(with_jobs({{{"loras", {{{"path", lora.string()}}}}, {"output", lora.string()}}}));
+  BOOST_TEST(contains(e, "is the file of jobs[0].loras[0].path"), e);
+  e = error_of(with_jobs({{{"prompts", {{"file", "p.txt"}}}, {"output", prompts.string()}}}),
+               d.path / "m.json");  // the prompts file is relative to the manifest's folder
+  BOOST_TEST(contains(e, "\"" + prompts.string() + "\" is the file of jobs[0].prompts.file"), e);
+  const fs::path manifest = d.path / "m.json";
+  std::ofstream(manifest) << "{}";
+  e = error_of(with_jobs({{{"output", manifest.string()}}}), manifest);
+  BOOST_TEST(contains(e, "\" is the manifest, which this run reads (never overwritten, not even with overwrite)"), e);
+}
+
 BOOST_AUTO_TEST_CASE(batch_keys_exclude_their_single_forms) {
   BOOST_TEST(contains(error_of(with_jobs({{{"seed", 1}, {"seeds", {1}}, {"output", "a{seed}.exr"}}})),
                       "give \"seed\" or \"seeds\", not both"));

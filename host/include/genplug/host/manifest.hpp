@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -67,6 +68,9 @@ struct Manifest {
   PluginRef scheduler;
   std::optional<PluginRef> posenc;
   std::vector<Job> jobs;  // the work items, batch jobs expanded
+  // The files the run reads, resolved (resolved_path) -> what each is for messages ("the manifest",
+  // "jobs[0].init_image", ...): no output may be one of them, not even with overwrite.
+  std::map<std::filesystem::path, std::string> inputs;
   nlohmann::json raw;  // after overrides
 
   // Reads, applies `overrides` ("jobs.0.seed=7"), validates against the schema, and converts.
