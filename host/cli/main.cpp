@@ -1,9 +1,10 @@
 // genplug — the reference host's command line. Subcommands live one per file (cmd_*.cpp).
-#include <genplug/host/printable.hpp>
+#include <csignal>
 #include <iostream>
 #include <new>
 
 #include <CLI/CLI.hpp>
+#include <genplug/host/printable.hpp>
 
 #include "blas_environment.hpp"
 #include "command.hpp"
@@ -30,6 +31,9 @@ host::PluginCatalog Globals::catalog() const {
 
 int main(int argc, char** argv) {
   using namespace genplug;
+  // A reader of stdout or stderr that goes away (`genplug run m.json | head`) must not end a render: writes to
+  // it fail with EPIPE instead, and the outputs are files.
+  std::signal(SIGPIPE, SIG_IGN);
   cli::set_blas_thread_defaults();  // before any plugin (and the math libraries it links) is loaded
   CLI::App app{"genplug: run image-generation pipelines assembled from plugins", "genplug"};
   app.set_version_flag("--version", std::string("genplug ") + GENPLUG_VERSION + " (ABI " +

@@ -431,3 +431,15 @@ BOOST_AUTO_TEST_CASE(previews_and_outputs_never_replace_the_runs_own_files) {
   BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"});
   BOOST_TEST(genplug::test::read_json(d.path / "m.json")["jobs"][0]["output"] == (d.path / "m.json").string());
 }
+
+// A reader of the progress that goes away does not end the render (SIGPIPE ignored): the output is written and
+// the exit status is the render's.
+BOOST_AUTO_TEST_CASE(a_closed_progress_pipe_does_not_end_the_render) {
+  TempDir d;
+  const fs::path mp = write(d.path / "m.json", tiny_manifest(d.path / "out.exr", 2));
+  const auto r = run_process({"/bin/bash", "-c", "'" + kGenplug + "' run '" + mp.string() +
+                                                     "' --progress jsonl 2>&1 | head -c 1 >/dev/null; "
+                                                     "exit ${PIPESTATUS[0]}"});
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(fs::exists(d.path / "out.exr"));
+}
