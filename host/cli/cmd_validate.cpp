@@ -123,7 +123,7 @@ void validate_command(const Options& o) {
 
 void setup(CLI::App& cmd, Globals&) {
   static Options o;
-  cmd.add_option("library", o.library, "Plugin library (.so) to check")->required()->check(CLI::ExistingFile);
+  cmd.add_option("library", o.library, "Plugin library (.so) to check")->required()->check(plugin_file_check());
   cmd.add_flag("--create-models", o.create_models, "Also create model plugins with their default config (may be slow)");
   cmd.add_option("--timeout", o.timeout_seconds, "Seconds each probe may take before it is killed (0: no limit)")
       ->capture_default_str()

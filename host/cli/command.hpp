@@ -34,6 +34,21 @@ struct Command {
 
 std::vector<Command>& commands();
 
+// A plugin library argument: a regular file, links followed (a device, FIFO or folder is no library; the plugin
+// catalog would skip it without a word). With folders_too, a plugin folder is accepted as well.
+inline CLI::Validator plugin_file_check(bool folders_too = false) {
+  return CLI::Validator(
+      [folders_too](std::string& path) {
+        std::error_code ec;
+        const auto status = std::filesystem::status(path, ec);
+        if (std::filesystem::is_regular_file(status) || (folders_too && std::filesystem::is_directory(status)))
+          return std::string();
+        if (!std::filesystem::exists(status)) return "Path does not exist: " + path;
+        return "'" + path + "' is not a " + (folders_too ? "folder or a " : "") + "plugin library (a regular .so file)";
+      },
+      folders_too ? "PATH" : "FILE");
+}
+
 struct RegisterCommand {
   RegisterCommand(std::string name, std::string description, Setup setup) {
     commands().push_back({std::move(name), std::move(description), std::move(setup)});

@@ -82,6 +82,16 @@ BOOST_AUTO_TEST_CASE(a_plugin_path_that_does_not_exist_is_a_usage_error) {
   BOOST_TEST(contains(r.err, "--plugin-path: Path does not exist: " + absent), r.err);
   BOOST_TEST(r.out.empty(), r.out);
   BOOST_TEST(run_process({kGenplug, "--plugin-path", d.path.string(), "plugins"}).exit_code == 0);
+  // A device or FIFO is no plugin library: refused, not skipped in silence (validate had passed /dev/zero).
+  BOOST_REQUIRE(::mkfifo((d.path / "fifo.so").c_str(), 0600) == 0);
+  for (const std::string& bad : {std::string("/dev/zero"), (d.path / "fifo.so").string()}) {
+    auto v = run_process({kGenplug, "validate", bad});
+    BOOST_TEST(v.exit_code == 2, v.out << v.err);
+    BOOST_TEST(contains(v.err, "library: '" + bad + "' is not a plugin library (a regular .so file)"), v.err);
+    v = run_process({kGenplug, "--plugin-path", bad, "plugins"});
+    BOOST_TEST(v.exit_code == 2, v.out << v.err);
+    BOOST_TEST(contains(v.err, "--plugin-path: '" + bad + "' is not a folder or a plugin library"), v.err);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(plugins_lists_every_kind) {
