@@ -76,6 +76,14 @@ RotaryLayout parse_layout(const std::string& text) {
   }
   for (const char* key : {"axis_dims", "theta", "base_extent", "pixels_per_token"})
     if (!j.contains(key)) throw HostError(ErrorKind::usage, std::string("--layout.") + key + ": missing");
+  // The spectrum's buffers are allocated before the plugin sees the layout: bound them here (a rotary head dim
+  // beyond 65 536, or more than 64 axes, is a mistyped layout, as DyPE also says).
+  if (layout.axis_dims.empty() || layout.axis_dims.size() > 64)
+    throw HostError(ErrorKind::usage, "--layout.axis_dims: 1 to 64 axes, got " + std::to_string(layout.axis_dims.size()));
+  for (std::size_t a = 0; a < layout.axis_dims.size(); ++a)
+    if (layout.axis_dims[a] > 65536)
+      throw HostError(ErrorKind::usage, "--layout.axis_dims[" + std::to_string(a) + "]: must be <= 65536, got " +
+                                            std::to_string(layout.axis_dims[a]));
   if (layout.base_extent.size() != layout.axis_dims.size() ||
       (!layout.axis_flags.empty() && layout.axis_flags.size() != layout.axis_dims.size()))
     throw HostError(ErrorKind::usage, "--layout: base_extent and axis_flags need one value per axis (" +

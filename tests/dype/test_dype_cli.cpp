@@ -102,6 +102,9 @@ BOOST_AUTO_TEST_CASE(bad_input_exits_with_a_clear_message) {
       {"posenc --layout '{\"axis_dims\":[16,55,56],\"theta\":10000,\"base_extent\":[1,64,64],\"pixels_per_token\":16}'"
        " --height 4096 --width 4096", "axis_dims[1]"},
       {"posenc --layout '{\"heads\":3}' --height 4096 --width 4096", "--layout.heads"},
+      // Bounded before the spectrum's buffers are allocated (2e9 dims had taken 8 GB before DyPE refused them).
+      {"posenc --layout '{\"axis_dims\":[2000000000],\"theta\":10000,\"base_extent\":[64],\"pixels_per_token\":16}'"
+       " --extent 64", "--layout.axis_dims[0]: must be <= 65536, got 2000000000"},
       {"posenc --layout '{\"axis_dims\":[16,56,56]}' --height 4096 --width 4096", "--layout.theta: missing"},
       {"posenc --height 4096 --width 4096", "--layout is required"},
       {"posenc --layout @/nonexistent.json --height 4096 --width 4096", "cannot read"},
