@@ -180,10 +180,16 @@ void JobRun::check_latent(const DLTensor& t) const {
 // when the schedule starts at 1.
 ManagedTensor JobRun::start_from_plate(std::vector<double>& sigmas) {
   stage("encode");
-  const ImageRGB picture = plate ? adapt_plate(*plate, int(result.width), int(result.height),
-                                               parse_plate_resize(job.resize), "(the first pass's render)")
-                                 : load_plate(*job.init_image, int(result.width), int(result.height),
-                                              parse_plate_resize(job.resize), m.plate_color_of(job));
+  ImageRGB picture;
+  try {
+    picture = plate ? adapt_plate(*plate, int(result.width), int(result.height), parse_plate_resize(job.resize),
+                                  "(the first pass's render)")
+                    : load_plate(*job.init_image, int(result.width), int(result.height),
+                                 parse_plate_resize(job.resize), m.plate_color_of(job));
+  } catch (const HostError& e) {  // name the manifest field, as the checks before the jobs do
+    if (e.kind() != ErrorKind::manifest) throw;
+    throw HostError(ErrorKind::manifest, where + (job.refine_pass ? ".plate: " : ".init_image: ") + e.what());
+  }
   const uint32_t n = uint32_t(sigmas.size() - 1);  // steps: the schedule ends at its last sigma
   const uint32_t start = img2img_start(n, job.strength);
   if (start >= n)

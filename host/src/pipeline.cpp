@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <optional>
+#include <set>
 
 #include <genplug/host/errors.hpp>
 #include <genplug/host/memory_budget.hpp>
@@ -53,7 +54,9 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
     m.posenc = m.catalog->create_posenc(m.manifest.posenc->plugin, m.manifest.posenc->config, m.ctx,
                                         create_where(*m.manifest.posenc));
   // 4. Sizes need the model's geometry; per-job LoRAs need a model that can swap them; outputs already
-  // rendered from the same work item are skipped (resume: the item hash needs the model's defaults).
+  // rendered from the same work item are skipped (resume: the item hash needs the model's defaults); each
+  // job's schedule and spectra are computed once (rehearsed) with the plugins that will make them.
+  std::set<std::string> rehearsed;
   for (const Job& j : m.manifest.jobs) {
     const std::string refusal = memory_refusal(m.job_geometry(j), m.options.memory_limit);
     if (!refusal.empty())
@@ -66,7 +69,11 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
                                                m.manifest.model.plugin + "' cannot swap LoRAs per job");
     m.check_lora_files(j);
     m.check_plate(j);
-    if (j.refine) m.check_refine(j, *j.refine);
+    m.rehearse_schedule(j, rehearsed);
+    if (j.refine) {
+      m.check_refine(j, *j.refine);
+      m.rehearse_schedule(*j.refine, rehearsed);
+    }
   }
 }
 

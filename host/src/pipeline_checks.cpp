@@ -1,6 +1,9 @@
 // What Pipeline checks before any job runs: plugin references and configs, the model's geometry and each
 // job's size, plates, LoRA files, refine passes, output folders and previews.
+#include <algorithm>
 #include <map>
+#include <optional>
+#include <set>
 #include <system_error>
 
 #include <genplug/host/errors.hpp>
@@ -99,7 +102,7 @@ genplug_geometry_t Pipeline::Impl::job_geometry(const Job& job) const {
   }
 }
 
-// A plate must exist, be readable, and (resize "error") have the job's size: checked before any job runs.
+// A plate must exist, decode whole, and (resize "error") have the job's size: checked before any job runs.
 void Pipeline::Impl::check_plate(const Job& job) {
   if (!job.init_image && !job.refine_pass) return;
   const std::string where_plate = manifest.path.string() + ": " + job.where + ".init_image: ";
@@ -117,6 +120,10 @@ void Pipeline::Impl::check_plate(const Job& job) {
                                                std::to_string(h) + " is not the job's " + std::to_string(jw) + " x " +
                                                std::to_string(jh) + " (resize: \"fit\" or \"fill\" adapts it)");
     plate_color_of(job);
+    // Decoded once before any job (its header can be whole and its data truncated); its size as it is, so
+    // nothing is resampled or converted here.
+    if (plates_decoded.insert(resolved_path(*job.init_image)).second)
+      load_plate(*job.init_image, w, h, PlateResize::error, nullptr);
   } catch (const HostError& e) {  // an unreadable plate is the manifest's fault, whatever the reader said
     throw HostError(ErrorKind::manifest, where_plate + e.what());
   }
@@ -149,6 +156,48 @@ void Pipeline::Impl::check_lora_files(const Job& job) const {
     if (!fs::is_regular_file(fs::status(file, ec)))
       throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + ".loras[" + std::to_string(k) +
                                                "].path: '" + file.string() + "' is not a readable file");
+  }
+}
+
+// A job's schedule and spectra, computed once per distinct (scheduler, posenc, size, steps) before any job runs:
+// what the plugins refuse for this job (flowmatch's time shift beyond 11 584², a custom schedule of another
+// length, DyPE's base_resolution below a token) is the manifest's error, found before the first render rather
+// than after the jobs before it. Also the x0 layers against the evaluations the scheduler will make.
+void Pipeline::Impl::rehearse_schedule(const Job& job, std::set<std::string>& rehearsed) {
+  const PluginRef* pe = posenc_ref(job);
+  const genplug_geometry_t g = job_geometry(job);
+  const uint32_t steps = job.steps.value_or(defaults.default_steps);
+  const nlohmann::json key = {scheduler_ref(job).plugin, scheduler_ref(job).config, pe ? pe->plugin : "",
+                              pe ? pe->config : nlohmann::json(), g.width, g.height, steps, job.exr.x0_layers};
+  if (!rehearsed.insert(key.dump()).second) return;
+  try {
+    std::optional<SchedulerProxy> own_scheduler;
+    if (job.scheduler)
+      own_scheduler =
+          catalog->create_scheduler(job.scheduler->plugin, job.scheduler->config, ctx, where(*job.scheduler) + ".config");
+    const SchedulerProxy& s = own_scheduler ? *own_scheduler : scheduler;
+    const std::vector<double> sigmas = s.sigmas(steps, g.image_tokens, ctx);
+    const uint64_t evaluations = s.evaluation_count(uint32_t(sigmas.size()), ctx);
+    for (uint32_t e : job.refine ? std::vector<uint32_t>() : job.exr.x0_layers)  // a refine pass's are the pass's
+      if (e > evaluations)
+        throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + ": exr.x0_layers: evaluation " +
+                                                 std::to_string(e) + " is beyond the " + std::to_string(evaluations) +
+                                                 " model evaluations of this job");
+    if (!pe) return;
+    std::optional<PosencProxy> own_posenc;
+    if (job.posenc)
+      own_posenc = catalog->create_posenc(job.posenc->plugin, job.posenc->config, ctx, where(*job.posenc) + ".config");
+    const PosencProxy& p = own_posenc ? *own_posenc : *posenc;
+    const RotaryLayout layout = RotaryLayout::from_geometry(g);
+    const std::vector<uint32_t> extent(g.target_extent, g.target_extent + g.axis_count);
+    for (double sigma : sigmas) p.compute(layout, extent, std::clamp(sigma, 0.0, 1.0), ctx);
+  } catch (const ContractError& e) {  // the plugin broke the ABI (a NaN spectrum): its fault, as during a job
+    throw HostError(ErrorKind::plugin, manifest.path.string() + ": " + job.where + ": " + e.what());
+  } catch (const PluginError& e) {
+    if (e.code() == GENPLUG_E_CANCELLED) throw HostError(ErrorKind::cancelled, manifest.path.string() + ": cancelled");
+    throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + " (" + std::to_string(g.width) +
+                                             " x " + std::to_string(g.height) + ", " + std::to_string(steps) +
+                                             " steps): " + e.what());
   }
 }
 

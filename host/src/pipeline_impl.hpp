@@ -1,6 +1,7 @@
 // Pipeline's state shared by all jobs: the plugins, the model's geometry, what resume found, the colour
 // conversions. Its members are defined by concern:
-//   pipeline_checks.cpp   what is checked before any job runs (plugin references, sizes, plates, LoRA files)
+//   pipeline_checks.cpp   what is checked before any job runs (plugin references, sizes, plates, LoRA files,
+//                         each job's schedule and spectra)
 //   item_identity.cpp     what a work item is (its hash) and whether its output is already there (resume)
 //   output_colors.cpp     the OCIO conversions of outputs and plates, made once per config and colour space
 // One job's render is job_run.hpp's.
@@ -31,6 +32,7 @@ struct Pipeline::Impl {
   CallContext ctx;
   std::set<size_t> up_to_date;  // work items whose output is already there (resume)
   std::set<size_t> damaged;     // work items whose own output is damaged: replaced
+  std::set<std::filesystem::path> plates_decoded;  // plates read whole by the checks (resolved paths)
   std::string active_loras = "null";  // the adapters set on the model: "null" is its own (config.loras)
   std::map<std::pair<std::string, std::string>, ColorConversion> colors;        // by (OCIO config, colour space)
   std::map<std::pair<std::string, std::string>, ColorConversion> plate_colors;  // the other way
@@ -44,6 +46,7 @@ struct Pipeline::Impl {
   void check_refine(const Job& job, const Job& pass);
   void check_lora_files(const Job& job) const;
   void check_preview_paths() const;
+  void rehearse_schedule(const Job& job, std::set<std::string>& rehearsed);
 
   // item_identity.cpp
   std::string item_hash(const Job& job) const;

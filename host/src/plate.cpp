@@ -20,6 +20,15 @@ namespace fs = std::filesystem;
   throw HostError(ErrorKind::manifest, "plate '" + path.string() + "': " + why);
 }
 
+// Plates are decoded whole, as 8-bit RGB and then float planes (15 bytes a pixel): bounded by pixels, checked
+// from the header before anything is allocated (a 74-byte PNG can claim 60 000 x 60 000).
+constexpr uint64_t kMaxPlatePixels = uint64_t(1) << 28;  // 16 384 x 16 384
+void check_plate_pixels(const fs::path& path, uint64_t width, uint64_t height) {
+  if (width * height > kMaxPlatePixels)
+    fail(path, std::to_string(width) + " x " + std::to_string(height) +
+                   " is more than a plate may have (16384 x 16384 = 268 M pixels)");
+}
+
 
 // A PNG as planar sRGB-encoded floats in [0, 1], RGB whatever its colour type (grey, palette, alpha dropped;
 // 16-bit files are read at 8 bits: libpng's simplified API gives 16-bit samples only linearised).
@@ -28,9 +37,9 @@ ImageRGB read_png(const fs::path& path) {
   png.version = PNG_IMAGE_VERSION;
   if (!png_image_begin_read_from_file(&png, path.c_str())) fail(path, std::string("not a readable PNG: ") + png.message);
   png.format = PNG_FORMAT_RGB;
-  if (png.width > 65536 || png.height > 65536) {
+  if (uint64_t(png.width) * png.height > kMaxPlatePixels) {
     png_image_free(&png);
-    fail(path, "larger than 65536 x 65536");
+    check_plate_pixels(path, png.width, png.height);
   }
   std::vector<png_byte> rgb(PNG_IMAGE_SIZE(png));
   if (!png_image_finish_read(&png, nullptr, rgb.data(), 0, nullptr)) fail(path, std::string("PNG data: ") + png.message);
@@ -111,22 +120,25 @@ std::pair<int, int> plate_size(const fs::path& path) {
     png_image png{};
     png.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_file(&png, path.c_str())) fail(path, std::string("not a readable PNG: ") + png.message);
-    const std::pair<int, int> size{int(std::min<png_uint_32>(png.width, 1u << 30)),
-                                   int(std::min<png_uint_32>(png.height, 1u << 30))};
+    const uint64_t w = png.width, h = png.height;
     png_image_free(&png);
-    if (size.first > 65536 || size.second > 65536) fail(path, "larger than 65536 x 65536");
-    return size;
+    check_plate_pixels(path, w, h);
+    return {int(w), int(h)};
   }
+  std::pair<int, int> size;
   try {
-    return exr_size(path);
+    size = exr_size(path);
   } catch (const HostError& e) {
     fail(path, e.what());
   }
+  check_plate_pixels(path, uint64_t(size.first), uint64_t(size.second));
+  return size;
 }
 
 ImageRGB load_plate(const fs::path& path, int width, int height, PlateResize resize, const ColorConversion* to_srgb) {
   std::error_code ec;
   if (!fs::is_regular_file(fs::status(path, ec))) fail(path, "not a readable file");
+  plate_size(path);  // its header's size within bounds before it is decoded
   ImageRGB plate;
   if (is_png_path(path)) {
     plate = read_png(path);

@@ -453,3 +453,49 @@ BOOST_AUTO_TEST_CASE(a_closed_progress_pipe_does_not_end_the_render) {
   BOOST_TEST(r.exit_code == 0, r.err);
   BOOST_TEST(fs::exists(d.path / "out.exr"));
 }
+
+// What the scheduler or posenc refuses for a job (its schedule, its spectra) is found before the first job
+// renders: a manifest error naming the job, and no output from the jobs before it.
+BOOST_AUTO_TEST_CASE(a_schedule_or_spectrum_the_plugins_refuse_fails_before_any_job_renders) {
+  TempDir d;
+  json m = tiny_manifest(d.path / "a.exr", 2);
+  m["jobs"].push_back(m["jobs"][0]);
+  m["jobs"][1]["output"] = (d.path / "b.exr").string();
+  m["jobs"][1]["scheduler"] = {{"plugin", "org.genplug.flowmatch"},
+                               {"config", {{"schedule", "custom"}, {"sigmas", {1.0, 0.0}}}}};
+  auto r = run_process({kGenplug, "run", write(d.path / "m.json", m).string()});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, "m.json: jobs[1] (64 x 64, 2 steps): org.genplug.flowmatch: sigmas: invalid argument: "
+                             "steps: the custom schedule (config.sigmas) has 1 steps, 2 were asked"),
+             r.err);
+  m["jobs"][1].erase("scheduler");
+  m["jobs"][1]["posenc"] = {{"plugin", "org.genplug.dype"}, {"config", {{"base_resolution", 1}}}};
+  r = run_process({kGenplug, "run", write(d.path / "m.json", m).string()});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, "jobs[1] (64 x 64, 2 steps): org.genplug.dype: compute: invalid argument: "
+                             "config.base_resolution: 1 px is less than one token"),
+             r.err);
+  BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"});
+}
+
+// A plate whose header is whole but whose data is cut short is found before any job renders (it is decoded
+// once by the checks), with the manifest field that names it.
+BOOST_AUTO_TEST_CASE(a_truncated_plate_fails_before_any_job_renders) {
+  TempDir d;
+  const unsigned char truncated_png[] = {  // 16 x 16 RGB; its IDAT chunk claims 16 bytes, 12 follow
+      0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+      0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x10, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x91, 0x68,
+      0x36, 0x00, 0x00, 0x00, 0x10, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x60, 0x18, 0x05, 0xa3,
+      0x60, 0x14, 0xc0, 0x00, 0x00, 0x03, 0x10, 0x00, 0x01, 0x3f, 0x2c, 0x2b};
+  const fs::path plate = d.path / "plate.png";
+  std::ofstream(plate, std::ios::binary).write(reinterpret_cast<const char*>(truncated_png), sizeof truncated_png);
+  json m = tiny_manifest(d.path / "a.exr", 1);
+  m["jobs"].push_back(m["jobs"][0]);
+  m["jobs"][1]["output"] = (d.path / "b.exr").string();
+  m["jobs"][1]["init_image"] = plate.string();
+  m["jobs"][1]["resize"] = "fill";
+  const auto r = run_process({kGenplug, "run", write(d.path / "m.json", m).string()});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, "m.json: jobs[1].init_image: plate '" + plate.string() + "': PNG data: "), r.err);
+  BOOST_TEST(!fs::exists(d.path / "a.exr"));
+}

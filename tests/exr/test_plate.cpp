@@ -4,8 +4,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <string>
 #include <vector>
 
 #include "genplug/host/color_management.hpp"
@@ -66,6 +69,39 @@ BOOST_AUTO_TEST_CASE(fit_letterboxes_and_fill_crops_the_centre) {
   }
   BOOST_CHECK_THROW(genplug::host::load_plate(folder.path / "none.png", 4, 2, PlateResize::error, nullptr),
                     genplug::host::HostError);
+}
+
+// A 65-byte PNG whose header claims 60 000 x 60 000: refused from its header, before its 10.8 GB are allocated.
+BOOST_AUTO_TEST_CASE(a_plate_is_bounded_by_its_headers_pixel_count) {
+  TempFolder folder;
+  const fs::path png = folder.path / "huge.png";
+  const unsigned char bytes[] = {
+      0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00,
+      0x00, 0xea, 0x60, 0x00, 0x00, 0xea, 0x60, 0x08, 0x02, 0x00, 0x00, 0x00, 0x0f, 0xb0, 0xe2, 0x15, 0x00,
+      0x00, 0x00, 0x08, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01, 0x48, 0x06,
+      0x89, 0xd2, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
+  std::ofstream(png, std::ios::binary).write(reinterpret_cast<const char*>(bytes), sizeof bytes);
+  const std::string expected = "plate '" + png.string() + "': 60000 x 60000 is more than a plate may have (16384 x "
+                               "16384 = 268 M pixels)";
+  for (int call = 0; call < 2; ++call) {
+    try {
+      if (call == 0) genplug::host::plate_size(png);
+      else genplug::host::load_plate(png, 16, 16, PlateResize::fill, nullptr);
+      BOOST_ERROR("a plate of 3.6 G pixels was accepted");
+    } catch (const genplug::host::HostError& e) {
+      BOOST_TEST(int(e.kind()) == int(genplug::host::ErrorKind::manifest));
+      BOOST_TEST(e.what() == expected);
+    }
+  }
+  // 16384 x 16384 itself is a plate's size: the same header with that size (and its IHDR CRC) passes.
+  unsigned char edge[sizeof bytes];
+  std::copy(std::begin(bytes), std::end(bytes), edge);
+  const unsigned char side[4] = {0x00, 0x00, 0x40, 0x00}, crc[4] = {0x26, 0xaa, 0x87, 0xd3};
+  std::copy(side, side + 4, edge + 16);  // width
+  std::copy(side, side + 4, edge + 20);  // height
+  std::copy(crc, crc + 4, edge + 29);
+  std::ofstream(folder.path / "edge.png", std::ios::binary).write(reinterpret_cast<const char*>(edge), sizeof edge);
+  BOOST_TEST((genplug::host::plate_size(folder.path / "edge.png") == std::pair<int, int>{16384, 16384}));
 }
 
 // diffusers' FluxImg2ImgPipeline.get_timesteps: t_start = int(max(steps - min(steps * strength, steps), 0)),

@@ -1,6 +1,8 @@
 #include "schedule.hpp"
 
 #include <cmath>
+#include <iomanip>
+#include <sstream>
 #include <string>
 
 #include <genplug/plugin.hpp>
@@ -58,6 +60,13 @@ std::vector<double> closed_form_float64(uint32_t n, const double* mu) {
   return out;
 }
 
+// A number for a message in six significant digits: mu from max_shift 1e300 is 1e+300, not 300 digits.
+std::string short_text(double x) {
+  std::ostringstream out;
+  out << std::setprecision(6) << x;
+  return out.str();
+}
+
 }  // namespace
 
 uint32_t zero_length_steps(const std::vector<double>& sigmas) {
@@ -82,8 +91,9 @@ std::vector<double> make_schedule(const ScheduleSettings& s, uint32_t steps, uin
     mu = schedule_mu(s, image_tokens);
     // float32 e^mu must stay finite and the shifted values must still decrease strictly.
     if (!std::isfinite(static_cast<float>(std::exp(mu))) || !std::isfinite(std::exp(-mu)))
-      throw InvalidArgument("image_tokens: " + std::to_string(image_tokens) + " tokens give mu = " +
-                            std::to_string(mu) + ", outside what the time shift can represent");
+      throw InvalidArgument("image_tokens: " + std::to_string(image_tokens) + " tokens give mu = " + short_text(mu) +
+                            ", outside what the time shift can represent (-709 < mu < 88.7: a smaller image, or "
+                            "config.mu / base_shift / max_shift)");
     shift = &mu;
   }
   std::vector<double> sigmas;
