@@ -4,6 +4,8 @@
 // Every probe runs in a child process (validate.hpp, validate_isolation.cpp), as clap-validator does: a plugin
 // that crashes, calls exit, hangs (--timeout) or floods memory (--memory-limit) fails the check it was in and
 // the validator goes on. The probes themselves are in validate_probes.cpp.
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 
@@ -127,7 +129,15 @@ void setup(CLI::App& cmd, Globals&) {
   cmd.add_flag("--create-models", o.create_models, "Also create model plugins with their default config (may be slow)");
   cmd.add_option("--timeout", o.timeout_seconds, "Seconds each probe may take before it is killed (0: no limit)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Validator(
+          [](std::string& v) {  // CLI::NonNegativeNumber would print DBL_MAX in 300 digits
+            char* end = nullptr;
+            const double x = std::strtod(v.c_str(), &end);
+            return end != v.c_str() && *end == '\0' && x >= 0.0 && std::isfinite(x)
+                       ? std::string()
+                       : "must be a number of seconds >= 0, got '" + v + "'";
+          },
+          "SECONDS"));
   cmd.add_option("--memory-limit", o.memory_limit,
                  "Address space of each probe process (4G, 512M, ...; 0: no limit; raise it for models that load "
                  "weights or initialise a GPU)")

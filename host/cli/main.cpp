@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
                                         std::to_string(GENPLUG_ABI_MAJOR) + "." +
                                         std::to_string(GENPLUG_ABI_MINOR) + ")");
   app.require_subcommand(1);
+  // Usage errors on one line, prefixed as every other error: "genplug: error: --timeout: ...".
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return "genplug: error: " + host::printable(e.what()) + " (see --help)\n";
+  });
   app.footer(
       "Exit codes: 0 ok, 2 usage, 3 manifest error, 4 plugin error, 5 runtime error, 6 output error,\n"
       "75 retryable (out of memory, disk full), 130 SIGINT, 143 SIGTERM. See docs/cli.md.");

@@ -499,3 +499,17 @@ BOOST_AUTO_TEST_CASE(a_truncated_plate_fails_before_any_job_renders) {
   BOOST_TEST(contains(r.err, "m.json: jobs[1].init_image: plate '" + plate.string() + "': PNG data: "), r.err);
   BOOST_TEST(!fs::exists(d.path / "a.exr"));
 }
+
+// Usage errors are one line in the form of every other error, and a bound is printed as a person writes it.
+BOOST_AUTO_TEST_CASE(usage_errors_are_one_prefixed_line) {
+  for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"run"}, "genplug: error: manifest is required (see --help)\n"},
+           {{"validate", "--timeout", "-1", (genplug::test::plugin_build_dir() / "libgenplug_dype.so").string()},
+            "genplug: error: --timeout: must be a number of seconds >= 0, got '-1' (see --help)\n"}}) {
+    std::vector<std::string> argv = {kGenplug};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto r = run_process(argv);
+    BOOST_TEST(r.exit_code == 2, r.err);
+    BOOST_TEST(r.err == message);
+  }
+}
