@@ -33,12 +33,15 @@ PluginRef plugin_ref(const nlohmann::json& j, const std::string& where) {
   return r;
 }
 
-ExrSettings exr_settings(const nlohmann::json& j, ExrSettings base) {
+// `where`: "exr" or "jobs[2].exr", for messages (the owner is a header string: no NUL, as prompts and outputs).
+ExrSettings exr_settings(const nlohmann::json& j, ExrSettings base, const std::string& where) {
   if (j.contains("pixel")) base.pixel = j["pixel"];
   if (j.contains("encoding")) base.encoding = j["encoding"];
   if (j.contains("compression")) base.compression = j["compression"];
   if (j.contains("overwrite")) base.overwrite = j["overwrite"];
   if (j.contains("owner")) base.owner = j["owner"];
+  if (base.owner.find('\0') != std::string::npos)
+    throw HostError(ErrorKind::manifest, where + ".owner: contains a NUL character");
   if (j.contains("colorspace")) base.colorspace = j["colorspace"];
   if (j.contains("ocio_config")) base.ocio_config = j["ocio_config"];
   if (j.contains("x0_layers")) base.x0_layers = j["x0_layers"].get<std::vector<uint32_t>>();
@@ -201,7 +204,7 @@ Job job_of(const nlohmann::json& j, size_t job_index, size_t index, const std::s
     else
       job.posenc = plugin_ref(j["posenc"], where + ".posenc");
   }
-  job.exr = j.contains("exr") ? exr_settings(j["exr"], exr) : exr;
+  job.exr = j.contains("exr") ? exr_settings(j["exr"], exr, where + ".exr") : exr;
   if (j.contains("loras")) job.loras = j["loras"];
   if (j.contains("init_image")) {
     job.init_image = j["init_image"].get<std::string>();
@@ -340,7 +343,12 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
   m.model = plugin_ref(doc["model"], "model");
   m.scheduler = plugin_ref(doc["scheduler"], "scheduler");
   if (doc.contains("posenc")) m.posenc = plugin_ref(doc["posenc"], "posenc");
-  const ExrSettings exr = doc.contains("exr") ? exr_settings(doc["exr"], ExrSettings{}) : ExrSettings{};
+  ExrSettings exr;
+  try {
+    if (doc.contains("exr")) exr = exr_settings(doc["exr"], ExrSettings{}, "exr");
+  } catch (const HostError& e) {
+    fail(path, e.what());
+  }
 
   const auto& jobs = doc["jobs"];
   if (fs::exists(path)) m.inputs.emplace(resolved_path(path), "the manifest");

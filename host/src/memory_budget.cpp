@@ -44,6 +44,8 @@ std::string memory_text(uint64_t bytes) {
   char buf[32];
   if (bytes >= (uint64_t(1) << 30))
     std::snprintf(buf, sizeof buf, "%.1f GiB", double(bytes) / double(uint64_t(1) << 30));
+  else if (bytes < (uint64_t(1) << 20))  // a limit of 1000 bytes is not "1 MiB"
+    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
   else
     std::snprintf(buf, sizeof buf, "%.0f MiB", std::ceil(double(bytes) / double(1 << 20)));
   return buf;
@@ -63,7 +65,7 @@ std::optional<uint64_t> parse_memory_size(const std::string& text) {
   else if (unit == "T" || unit == "TiB") scale = 1024.0 * 1024 * 1024 * 1024;
   else if (!unit.empty()) return std::nullopt;
   const double bytes = value * scale;
-  if (bytes > 1.8e19) return std::nullopt;
+  if (bytes > 1.8e19 || bytes < 1.0) return std::nullopt;  // 0 is no limit of memory: "off" says that
   return uint64_t(bytes);
 }
 

@@ -223,6 +223,12 @@ BOOST_AUTO_TEST_CASE(prompts_files_that_are_not_text_are_refused_without_blockin
                       "jobs[0].prompt: contains a NUL character"));
   BOOST_TEST(contains(error_of(with_jobs({{{"output", std::string("first.exr\0second.exr", 20)}}})),
                       "jobs[0].output: contains a NUL character"));
+  // The EXR owner is a header string too, in the manifest's exr settings or a job's.
+  json doc = with_jobs({{{"output", "x.exr"}, {"exr", {{"owner", std::string("a\0b", 3)}}}}});
+  BOOST_TEST(contains(error_of(doc), "m.json: jobs[0].exr.owner: contains a NUL character"));
+  doc["jobs"][0].erase("exr");
+  doc["exr"] = {{"owner", std::string("a\0b", 3)}};
+  BOOST_TEST(contains(error_of(doc), "m.json: exr.owner: contains a NUL character"));
 }
 
 BOOST_AUTO_TEST_CASE(older_slurm_arrays_without_a_count_use_min_max_and_step) {

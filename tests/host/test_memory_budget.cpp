@@ -14,7 +14,10 @@ BOOST_AUTO_TEST_CASE(sizes_from_the_command_line) {
   BOOST_TEST(*parse_memory_size("2.5GiB") == uint64_t(5) << 29);
   BOOST_TEST(*parse_memory_size("1048576") == uint64_t(1) << 20);
   BOOST_TEST(*parse_memory_size("off") == 0u);
-  for (const char* bad : {"lots", "-1G", "1X", "nan", "1e30", ""}) BOOST_TEST(!parse_memory_size(bad), bad);
+  // 0 is not a limit ("off" is how to say none); nor is less than a byte.
+  for (const char* bad : {"lots", "-1G", "1X", "nan", "1e30", "", "0", "0G", "0.5"}) BOOST_TEST(!parse_memory_size(bad), bad);
+  BOOST_TEST(genplug::host::memory_text(1000) == "1000 bytes");  // not "1 MiB"
+  BOOST_TEST(genplug::host::memory_text(uint64_t(3) << 20) == "3 MiB");
 }
 
 BOOST_AUTO_TEST_CASE(a_job_over_the_limit_is_refused_with_both_numbers) {
