@@ -76,7 +76,14 @@ void run(const Options& o, const Globals& g) {
   host::install_cancel_signals(g_cancel);
   host::Manifest manifest;
   host::Shard shard;
+  std::optional<uint64_t> memory_limit;
   try {
+    if (o.memory_limit) {
+      memory_limit = host::parse_memory_size(*o.memory_limit);
+      if (!memory_limit)
+        throw host::HostError(host::ErrorKind::usage, "--memory-limit: '" + *o.memory_limit +
+                                                          "' is not a size (e.g. 24G, 512M) or off");
+    }
     manifest = host::Manifest::load(o.manifest, o.overrides);
     shard = chosen_shard(o);
   } catch (const host::HostError& e) {
@@ -100,12 +107,7 @@ void run(const Options& o, const Globals& g) {
   po.preview_max_side = o.preview_size;
   po.overwrite = o.force;
   po.cancel = &g_cancel;
-  if (o.memory_limit) {
-    po.memory_limit = host::parse_memory_size(*o.memory_limit);
-    if (!po.memory_limit)
-      throw host::HostError(host::ErrorKind::usage, "--memory-limit: '" + *o.memory_limit +
-                                                        "' is not a size (e.g. 24G, 512M) or off");
-  }
+  po.memory_limit = memory_limit;
   po.extra_plugin_path.assign(g.plugin_path.begin(), g.plugin_path.end());
   if (machine) {
     po.progress = [&jsonl](const host::Progress& p) { jsonl.update(p); };

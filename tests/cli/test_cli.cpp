@@ -412,6 +412,13 @@ BOOST_AUTO_TEST_CASE(hostile_paths_and_arguments_fail_before_rendering) {
   BOOST_TEST_REQUIRE(events.size() == 1u);
   BOOST_TEST(events[0]["event"] == "error");
   BOOST_TEST(events[0]["exit_code"] == 3);
+  // A bad option value is reported to a monitor too.
+  r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--progress", "jsonl", "--memory-limit", "xx"});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  const auto usage = json_lines(r.out);
+  BOOST_TEST_REQUIRE(usage.size() == 1u);
+  BOOST_TEST(usage[0]["event"] == "error");
+  BOOST_TEST(usage[0]["message"] == "--memory-limit: 'xx' is not a size (e.g. 24G, 512M) or off");
 }
 
 // No run replaces a file it reads or writes: with previews on, a preview that is an output (the job's own,
