@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   // A reader of stdout or stderr that goes away (`genplug run m.json | head`) must not end a render: writes to
   // it fail with EPIPE instead, and the outputs are files.
   std::signal(SIGPIPE, SIG_IGN);
-  cli::set_blas_thread_defaults();  // before any plugin (and the math libraries it links) is loaded
+  for (const std::string& w : cli::set_blas_thread_defaults())  // before any plugin (and its math libraries) loads
+    std::cerr << "genplug: warning: " << host::printable(w) << "\n";
   CLI::App app{"genplug: run image-generation pipelines assembled from plugins", "genplug"};
   app.set_version_flag("--version", std::string("genplug ") + GENPLUG_VERSION + " (ABI " +
                                         std::to_string(GENPLUG_ABI_MAJOR) + "." +
