@@ -106,12 +106,13 @@ ColorConversion::ColorConversion(const fs::path& config_path, const std::string&
   impl_->config_path = config_path;
   std::error_code ec;  // OpenColorIO would open a FIFO and wait for a writer
   const fs::file_status status = fs::status(config_path, ec);
-  if (fs::exists(status) && !fs::is_regular_file(status)) fail(config_path, "is not a regular file");
+  if (fs::exists(status) && !fs::is_regular_file(status))
+    throw OcioConfigUnreadable(ErrorKind::manifest, "OCIO config '" + config_path.string() + "': is not a regular file");
   OCIO::ConstConfigRcPtr config;
   try {
     config = OCIO::Config::CreateFromFile(config_path.c_str());
   } catch (const OCIO::Exception& e) {
-    fail(config_path, e.what());
+    throw OcioConfigUnreadable(ErrorKind::manifest, "OCIO config '" + config_path.string() + "': " + e.what());
   }
   const OCIO::ConstColorSpaceRcPtr space = config->getColorSpace(colorspace.c_str());  // names and aliases
   if (!space) fail(config_path, "no colour space '" + colorspace + "' (available: " + available(config) + ")");

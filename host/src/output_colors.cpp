@@ -1,5 +1,7 @@
 // The OCIO conversions of a job's output and of its plate, made (and so checked) once per config and colour
 // space.
+#include <cstdlib>
+
 #include <genplug/host/errors.hpp>
 #include <genplug/host/exr_writer.hpp>
 #include <genplug/host/plate.hpp>
@@ -23,6 +25,13 @@ fs::path Pipeline::Impl::ocio_config_of(const Job& job) const {
   return ocio_config_path(job.exr.ocio_config);  // relative paths: to the working directory, as outputs
 }
 
+// Where a config that cannot be read was named: the job's exr.ocio_config, else $OCIO, else genplug's own.
+std::string Pipeline::Impl::ocio_config_origin(const Job& job) const {
+  if (!job.exr.ocio_config.empty()) return manifest.path.string() + ": " + job.where + ".exr.ocio_config: ";
+  if (const char* env = std::getenv("OCIO"); env && *env) return manifest.path.string() + ": " + job.where + ": $OCIO: ";
+  return manifest.path.string() + ": " + job.where + ": genplug's own config: ";
+}
+
 // The OCIO conversion of a job's output, made (and so checked) once per config and colour space.
 const ColorConversion& Pipeline::Impl::color_of(const Job& job) {
   const fs::path config = ocio_config_of(job);
@@ -32,6 +41,8 @@ const ColorConversion& Pipeline::Impl::color_of(const Job& job) {
   if (it == colors.end()) {
     try {
       it = colors.emplace(key, ColorConversion(config, space)).first;
+    } catch (const OcioConfigUnreadable& e) {
+      throw HostError(e.kind(), ocio_config_origin(job) + e.what());
     } catch (const HostError& e) {
       throw HostError(e.kind(), manifest.path.string() + ": " + job.where + ".exr.colorspace: " + e.what());
     }
@@ -55,6 +66,8 @@ const ColorConversion* Pipeline::Impl::plate_color_of(const Job& job) {
   if (it == plate_colors.end()) {
     try {
       it = plate_colors.emplace(key, ColorConversion::to_model(config, space)).first;
+    } catch (const OcioConfigUnreadable& e) {
+      throw HostError(e.kind(), ocio_config_origin(job) + e.what());
     } catch (const HostError& e) {
       throw HostError(e.kind(), manifest.path.string() + ": " + job.where + ".init_colorspace: " + e.what());
     }

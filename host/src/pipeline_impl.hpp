@@ -60,6 +60,7 @@ struct Pipeline::Impl {
 
   // output_colors.cpp
   std::filesystem::path ocio_config_of(const Job& job) const;
+  std::string ocio_config_origin(const Job& job) const;
   const ColorConversion& color_of(const Job& job);
   const ColorConversion* plate_color_of(const Job& job);
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "genplug/host/errors.hpp"
 #include "genplug/host/exr_writer.hpp"
 
 namespace genplug::host {
@@ -23,11 +24,18 @@ using Chromaticities = std::array<float, 8>;
 // ACES2065-1, CIE XYZ D65, Raw).
 std::filesystem::path ocio_config_path(const std::filesystem::path& manifest_config);
 
+// The config file itself cannot be read (as against a colour space it lacks): the setting to blame is the one
+// that named the file (exr.ocio_config, or $OCIO), not the colour space.
+struct OcioConfigUnreadable : HostError {
+  using HostError::HostError;
+};
+
 // Converts model images (sRGB-encoded Rec.709) to one colour space of one config. Immutable once made; apply()
 // may run on several threads.
 class ColorConversion {
  public:
-  // Throws HostError(ErrorKind::manifest) for a config that cannot be read, a colour space it does not have
+  // Throws HostError(ErrorKind::manifest) for a config that cannot be read (OcioConfigUnreadable), a colour
+  // space it does not have
   // (the message lists those it has), or a config without an sRGB space to convert from (looked up as "sRGB"
   // and its usual aliases "sRGB - Texture", "srgb_tx", "Utility - sRGB - Texture").
   ColorConversion(const std::filesystem::path& config, const std::string& colorspace);
