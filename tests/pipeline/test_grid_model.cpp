@@ -148,7 +148,7 @@ BOOST_AUTO_TEST_CASE(a_job_that_cannot_fit_is_refused_before_it_starts) {
   } catch (const genplug::host::HostError& e) {
     BOOST_TEST(int(e.kind()) == int(genplug::host::ErrorKind::manifest));
     BOOST_TEST(std::string(e.what()).find("jobs[0]") != std::string::npos, e.what());
-    BOOST_TEST(std::string(e.what()).find("the limit given is 1 MiB") != std::string::npos, e.what());
+    BOOST_TEST(std::string(e.what()).find("the limit given is 1024 bytes") != std::string::npos, e.what());
   }
   BOOST_TEST(!fs::exists(dir.path / "grid.exr"));
   o.memory_limit = 0;
