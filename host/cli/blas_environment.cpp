@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <regex>
+#include <string>
 
 namespace genplug::cli {
 
@@ -15,7 +16,11 @@ std::vector<std::string> set_blas_thread_defaults() {
   std::vector<std::string> warnings;
   for (const char* name : {"OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"}) {
     const char* value = std::getenv(name);
-    if (value == nullptr || std::regex_match(value, count)) continue;
+    if (value == nullptr) continue;
+    std::string trimmed = value;  // the libraries skip spaces around the number
+    trimmed.erase(0, trimmed.find_first_not_of(" \t"));
+    trimmed.erase(trimmed.find_last_not_of(" \t") + 1);
+    if (std::regex_match(trimmed, count)) continue;
     warnings.push_back(std::string(name) + "='" + value + "' is not a thread count (a whole number >= 1): ignored");
     unsetenv(name);
   }

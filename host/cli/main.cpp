@@ -1,5 +1,7 @@
 // genplug — the reference host's command line. Subcommands live one per file (cmd_*.cpp).
+#include <algorithm>
 #include <csignal>
+#include <cstring>
 #include <iostream>
 #include <new>
 
@@ -34,8 +36,12 @@ int main(int argc, char** argv) {
   // A reader of stdout or stderr that goes away (`genplug run m.json | head`) must not end a render: writes to
   // it fail with EPIPE instead, and the outputs are files.
   std::signal(SIGPIPE, SIG_IGN);
-  for (const std::string& w : cli::set_blas_thread_defaults())  // before any plugin (and its math libraries) loads
-    std::cerr << "genplug: warning: " << host::printable(w) << "\n";
+  // Before any plugin (and its math libraries) loads, so before the options are parsed: -q is looked for here.
+  const bool quiet = std::any_of(argv + 1, argv + argc, [](const char* a) {
+    return std::strcmp(a, "-q") == 0 || std::strcmp(a, "--quiet") == 0;
+  });
+  for (const std::string& w : cli::set_blas_thread_defaults())
+    if (!quiet) std::cerr << "genplug: warning: " << host::printable(w) << "\n";
   CLI::App app{"genplug: run image-generation pipelines assembled from plugins", "genplug"};
   app.set_version_flag("--version", std::string("genplug ") + GENPLUG_VERSION + " (ABI " +
                                         std::to_string(GENPLUG_ABI_MAJOR) + "." +

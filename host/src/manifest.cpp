@@ -384,11 +384,7 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
                                                         : std::string()));
     }
   }
-  for (const auto& [resolved, index] : outputs)
-    if (const auto input = m.inputs.find(resolved); input != m.inputs.end())
-      fail(path, m.jobs[index].where + ".output: \"" + m.jobs[index].output.string() + "\" is " +
-                     (input->second == "the manifest" ? input->second : "the file of " + input->second) +
-                     ", which this run reads (never overwritten, not even with overwrite)");
+  for (const auto& [resolved, index] : outputs) m.outputs.emplace(resolved, m.jobs[index].where);
   return m;
 }
 

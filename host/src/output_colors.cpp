@@ -25,11 +25,18 @@ fs::path Pipeline::Impl::ocio_config_of(const Job& job) const {
   return ocio_config_path(job.exr.ocio_config);  // relative paths: to the working directory, as outputs
 }
 
-// Where a config that cannot be read was named: the job's exr.ocio_config, else $OCIO, else genplug's own.
-std::string Pipeline::Impl::ocio_config_origin(const Job& job) const {
-  if (!job.exr.ocio_config.empty()) return manifest.path.string() + ": " + job.where + ".exr.ocio_config: ";
-  if (const char* env = std::getenv("OCIO"); env && *env) return manifest.path.string() + ": " + job.where + ": $OCIO: ";
-  return manifest.path.string() + ": " + job.where + ": genplug's own config: ";
+// A config that cannot be read, blamed on what named it: the job's exr.ocio_config, the manifest's, $OCIO
+// (exit 3 each), else genplug's own installation (a runtime error: no manifest can fix it).
+HostError Pipeline::Impl::ocio_config_error(const Job& job, const HostError& e) const {
+  const std::string head = manifest.path.string() + ": ";
+  if (!job.exr.ocio_config.empty()) {
+    const nlohmann::json& raw_job = manifest.raw["jobs"][job.job];
+    const bool own = raw_job.contains("exr") && raw_job["exr"].contains("ocio_config");
+    return HostError(ErrorKind::manifest, head + (own ? job.where + "." : std::string()) + "exr.ocio_config: " + e.what());
+  }
+  if (const char* env = std::getenv("OCIO"); env && *env)
+    return HostError(ErrorKind::manifest, head + job.where + ": $OCIO: " + e.what());
+  return HostError(ErrorKind::runtime, "genplug's own OCIO config: " + std::string(e.what()));
 }
 
 // The OCIO conversion of a job's output, made (and so checked) once per config and colour space.
@@ -42,7 +49,7 @@ const ColorConversion& Pipeline::Impl::color_of(const Job& job) {
     try {
       it = colors.emplace(key, ColorConversion(config, space)).first;
     } catch (const OcioConfigUnreadable& e) {
-      throw HostError(e.kind(), ocio_config_origin(job) + e.what());
+      throw ocio_config_error(job, e);
     } catch (const HostError& e) {
       throw HostError(e.kind(), manifest.path.string() + ": " + job.where + ".exr.colorspace: " + e.what());
     }
@@ -67,7 +74,7 @@ const ColorConversion* Pipeline::Impl::plate_color_of(const Job& job) {
     try {
       it = plate_colors.emplace(key, ColorConversion::to_model(config, space)).first;
     } catch (const OcioConfigUnreadable& e) {
-      throw HostError(e.kind(), ocio_config_origin(job) + e.what());
+      throw ocio_config_error(job, e);
     } catch (const HostError& e) {
       throw HostError(e.kind(), manifest.path.string() + ": " + job.where + ".init_colorspace: " + e.what());
     }

@@ -36,12 +36,12 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
     if (j.scheduler) m.check_ref(*j.scheduler, "scheduler");
     if (j.posenc) m.check_ref(*j.posenc, "posenc");
   }
-  // 2. Outputs' folders can be written; their colour spaces exist; previews replace no other file.
+  // 2. Outputs' folders can be written; their colour spaces exist; outputs and previews replace no input.
   for (const Job& j : m.manifest.jobs) {
     check_output_folder(j.output, m.manifest.path.string() + ": " + j.where + ".output");
     m.color_of(j);
   }
-  m.check_preview_paths();
+  m.check_output_paths();
   // 3. Create the shared instances; the model once for all jobs.
   auto create_where = [&](const PluginRef& r) { return m.where(r) + ".config"; };
   if (m.options.progress) m.options.progress(Progress{0, m.manifest.jobs.size(), "", "load", 0, 0, 0, 0});

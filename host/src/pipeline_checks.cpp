@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <system_error>
 
 #include <genplug/host/errors.hpp>
@@ -105,7 +106,8 @@ genplug_geometry_t Pipeline::Impl::job_geometry(const Job& job) const {
 // A plate must exist, decode whole, and (resize "error") have the job's size: checked before any job runs.
 void Pipeline::Impl::check_plate(const Job& job) {
   if (!job.init_image && !job.refine_pass) return;
-  const std::string where_plate = manifest.path.string() + ": " + job.where + ".init_image: ";
+  const std::string where_plate =
+      manifest.path.string() + ": " + job.where + (job.refine_pass ? ".plate: " : ".init_image: ");
   const uint32_t steps = job.steps.value_or(defaults.default_steps);
   if (img2img_start(steps, job.strength) >= steps)
     throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + ".strength: " +
@@ -167,8 +169,10 @@ void Pipeline::Impl::rehearse_schedule(const Job& job, std::set<std::string>& re
   const PluginRef* pe = posenc_ref(job);
   const genplug_geometry_t g = job_geometry(job);
   const uint32_t steps = job.steps.value_or(defaults.default_steps);
+  const bool from_plate = job.init_image || job.refine_pass;
   const nlohmann::json key = {scheduler_ref(job).plugin, scheduler_ref(job).config, pe ? pe->plugin : "",
-                              pe ? pe->config : nlohmann::json(), g.width, g.height, steps, job.exr.x0_layers};
+                              pe ? pe->config : nlohmann::json(), g.width, g.height, steps, job.exr.x0_layers,
+                              from_plate ? job.strength : -1.0};
   if (!rehearsed.insert(key.dump()).second) return;
   try {
     std::optional<SchedulerProxy> own_scheduler;
@@ -176,7 +180,11 @@ void Pipeline::Impl::rehearse_schedule(const Job& job, std::set<std::string>& re
       own_scheduler =
           catalog->create_scheduler(job.scheduler->plugin, job.scheduler->config, ctx, where(*job.scheduler) + ".config");
     const SchedulerProxy& s = own_scheduler ? *own_scheduler : scheduler;
-    const std::vector<double> sigmas = s.sigmas(steps, g.image_tokens, ctx);
+    std::vector<double> sigmas = s.sigmas(steps, g.image_tokens, ctx);
+    if (from_plate && sigmas.size() > 1) {  // cut where a plate's sampling starts, as JobRun::start_from_plate
+      const uint32_t start = img2img_start(uint32_t(sigmas.size() - 1), job.strength);
+      sigmas.erase(sigmas.begin(), sigmas.begin() + std::min<std::ptrdiff_t>(start, std::ptrdiff_t(sigmas.size() - 1)));
+    }
     const uint64_t evaluations = s.evaluation_count(uint32_t(sigmas.size()), ctx);
     for (uint32_t e : job.refine ? std::vector<uint32_t>() : job.exr.x0_layers)  // a refine pass's are the pass's
       if (e > evaluations)
@@ -194,27 +202,41 @@ void Pipeline::Impl::rehearse_schedule(const Job& job, std::set<std::string>& re
   } catch (const ContractError& e) {  // the plugin broke the ABI (a NaN spectrum): its fault, as during a job
     throw HostError(ErrorKind::plugin, manifest.path.string() + ": " + job.where + ": " + e.what());
   } catch (const PluginError& e) {
-    if (e.code() == GENPLUG_E_CANCELLED) throw HostError(ErrorKind::cancelled, manifest.path.string() + ": cancelled");
-    throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + " (" + std::to_string(g.width) +
-                                             " x " + std::to_string(g.height) + ", " + std::to_string(steps) +
-                                             " steps): " + e.what());
+    // What the plugin refuses in this job's settings is the manifest's; its own failures keep their kind.
+    const ErrorKind kind = e.code() == GENPLUG_E_CANCELLED      ? ErrorKind::cancelled
+                           : e.code() == GENPLUG_E_OUT_OF_MEMORY ? ErrorKind::retryable
+                           : e.code() == GENPLUG_E_INVALID_ARGUMENT || e.code() == GENPLUG_E_CONFIG
+                               ? ErrorKind::manifest
+                               : ErrorKind::runtime;
+    throw HostError(kind, manifest.path.string() + ": " + job.where + " (" + std::to_string(g.width) + " x " +
+                              std::to_string(g.height) + ", " + std::to_string(steps) + " steps): " + e.what());
+  } catch (const std::invalid_argument& e) {  // the model's layout and target extent disagree (PosencProxy)
+    throw HostError(ErrorKind::plugin, manifest.path.string() + ": " + job.where + ": " + model.id() + ": " + e.what());
   }
 }
 
-// With previews on, each job's preview (its output as .png) is a file of its own: not an output (the job's own,
-// when that is named .png, or another's), not another job's preview, not a file the run reads.
-void Pipeline::Impl::check_preview_paths() const {
+// The files a job writes replace none the run reads or another item writes. An output the job may overwrite
+// (exr.overwrite, --force) is not an input: the manifest, a prompts file, a plate, a LoRA (without overwrite an
+// existing file is refused anyway, check_existing_output). With previews on, each job's preview (its output as
+// .png) is a file of its own: not an output of any work item (the job's own, when that is named .png), not
+// another preview, not an input.
+void Pipeline::Impl::check_output_paths() const {
+  auto blame = [](const std::string& what) { return what.rfind("the ", 0) == 0 ? what : "the file of " + what; };
+  for (const Job& j : manifest.jobs)
+    if (overwrite(j))
+      if (const auto input = manifest.inputs.find(resolved_path(j.output)); input != manifest.inputs.end())
+        throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + j.where + ".output: \"" + j.output.string() +
+                                                 "\" is " + blame(input->second) +
+                                                 ", which this run reads: not replaced, even with overwrite");
   if (!options.preview && options.preview_every == 0) return;
   std::map<fs::path, std::string> taken = manifest.inputs;
-  for (const Job& j : manifest.jobs) taken.emplace(resolved_path(j.output), "the output of " + j.where);
+  for (const auto& [path, where] : manifest.outputs) taken.emplace(path, "the output of " + where);
   for (const Job& j : manifest.jobs) {
     const fs::path preview = preview_path(j.output);
     const auto [at, added] = taken.emplace(resolved_path(preview), "the preview of " + j.where);
     if (!added)
       throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + j.where + ".output: its PNG preview '" +
-                                               preview.string() + "' would replace " +
-                                               (at->second.rfind("the ", 0) == 0 ? at->second
-                                                                                  : "the file of " + at->second) +
+                                               preview.string() + "' would replace " + blame(at->second) +
                                                " (previews are the output's name with .png; rename the output)");
   }
 }

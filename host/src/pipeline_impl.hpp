@@ -16,6 +16,7 @@
 
 #include <genplug/host.hpp>
 #include <genplug/host/color_management.hpp>
+#include <genplug/host/errors.hpp>
 #include <genplug/host/pipeline.hpp>
 
 namespace genplug::host {
@@ -45,7 +46,7 @@ struct Pipeline::Impl {
   void check_plate(const Job& job);
   void check_refine(const Job& job, const Job& pass);
   void check_lora_files(const Job& job) const;
-  void check_preview_paths() const;
+  void check_output_paths() const;
   void rehearse_schedule(const Job& job, std::set<std::string>& rehearsed);
 
   // item_identity.cpp
@@ -60,7 +61,7 @@ struct Pipeline::Impl {
 
   // output_colors.cpp
   std::filesystem::path ocio_config_of(const Job& job) const;
-  std::string ocio_config_origin(const Job& job) const;
+  HostError ocio_config_error(const Job& job, const HostError& e) const;
   const ColorConversion& color_of(const Job& job);
   const ColorConversion* plate_color_of(const Job& job);
 

@@ -443,20 +443,20 @@ BOOST_AUTO_TEST_CASE(previews_and_outputs_never_replace_the_runs_own_files) {
   r = run_process({kGenplug, "run", write(d.path / "m.json", tiny_manifest(d.path / "m.json", 1)).string(), "--force"});
   BOOST_TEST(r.exit_code == 3, r.err);
   BOOST_TEST(contains(r.err, "jobs[0].output: \"" + (d.path / "m.json").string() + "\" is the manifest, which this run "
-                             "reads (never overwritten, not even with overwrite)"),
+                             "reads: not replaced, even with overwrite"),
              r.err);
   BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"});
   BOOST_TEST(genplug::test::read_json(d.path / "m.json")["jobs"][0]["output"] == (d.path / "m.json").string());
 }
 
-// A reader of the progress that goes away does not end the render (SIGPIPE ignored): the output is written and
+// A reader of the progress that has gone away does not end the render (SIGPIPE ignored): the output is written and
 // the exit status is the render's.
 BOOST_AUTO_TEST_CASE(a_closed_progress_pipe_does_not_end_the_render) {
   TempDir d;
   const fs::path mp = write(d.path / "m.json", tiny_manifest(d.path / "out.exr", 2));
+  // `true` exits at once, before genplug has loaded its plugins and written its first line.
   const auto r = run_process({"/bin/bash", "-c", "'" + kGenplug + "' run '" + mp.string() +
-                                                     "' --progress jsonl 2>&1 | head -c 1 >/dev/null; "
-                                                     "exit ${PIPESTATUS[0]}"});
+                                                     "' --progress jsonl 2>&1 | true; exit ${PIPESTATUS[0]}"});
   BOOST_TEST(r.exit_code == 0, r.err);
   BOOST_TEST(fs::exists(d.path / "out.exr"));
 }
@@ -517,6 +517,8 @@ BOOST_AUTO_TEST_CASE(usage_errors_are_one_prefixed_line) {
     argv.insert(argv.end(), args.begin(), args.end());
     const auto r = run_process(argv);
     BOOST_TEST(r.exit_code == 2, r.err);
-    BOOST_TEST(r.err == message);
+    // The last line (an environment warning may come first, e.g. for OMP_NUM_THREADS=0).
+    const size_t line = r.err.rfind('\n', r.err.size() >= 2 ? r.err.size() - 2 : 0);
+    BOOST_TEST(r.err.substr(line == std::string::npos ? 0 : line + 1) == message);
   }
 }

@@ -172,11 +172,11 @@ BOOST_AUTO_TEST_CASE(an_ocio_config_that_is_a_fifo_is_refused_before_rendering) 
                               "jobs.0.output=\"" + (dir.path / "x.exr").string() + "\"", "--set",
                               "exr.ocio_config=\"" + fifo.string() + "\"", "--set", "exr.colorspace=\"sRGB\""});
   BOOST_TEST(r.exit_code == 3, r.err);
-  BOOST_TEST(r.err.find("jobs[0].exr.ocio_config: OCIO config '" + fifo.string() + "': is not a regular file") !=
+  BOOST_TEST(r.err.find(".json: exr.ocio_config: OCIO config '" + fifo.string() + "': is not a regular file") !=
                  std::string::npos,
              r.err);
   BOOST_TEST(!fs::exists(dir.path / "x.exr"));
-  // Named by $OCIO instead, the message says so (the manifest has no setting to blame).
+  // Named by the manifest's exr settings above (not the job's); by $OCIO here, and the message says so.
   const auto env = run_process({"/usr/bin/env", "OCIO=" + fifo.string(), kGenplug, "run", kDefault, "--progress",
                                 "none", "--set", "jobs.0.output=\"" + (dir.path / "x.exr").string() + "\""});
   BOOST_TEST(env.exit_code == 3, env.err);

@@ -124,25 +124,30 @@ BOOST_AUTO_TEST_CASE(outputs_that_collide_are_refused_before_anything_runs) {
   BOOST_TEST(contains(e, "is also the output of jobs[0]"), e);
 }
 
-// An output may not be a file the run reads: its plate, LoRA, prompts file or the manifest itself.
-BOOST_AUTO_TEST_CASE(outputs_that_are_inputs_are_refused) {
+// The files a run reads, each once, resolved, with the field that names it (the pipeline refuses an output to
+// be overwritten that is one of them); and every work item's output, resolved, before any shard is chosen.
+BOOST_AUTO_TEST_CASE(the_runs_inputs_and_outputs_are_known_resolved) {
   TempDir d;
-  const fs::path plate = d.path / "plate.exr", lora = d.path / "style.safetensors", prompts = d.path / "p.txt";
-  std::ofstream(prompts) << "a\n";
-  std::string e = error_of(with_jobs({{{"init_image", plate.string()}, {"output", "a.exr"}},
-                                     {{"output", (d.path / "." / "plate.exr").string()}}}));
-  BOOST_TEST(contains(e, "jobs[1].output: \"" + (d.path / "." / "plate.exr").string() +
-                             "\" is the file of jobs[0].init_image, which this run reads"),
-             e);
-  e = error_of(with_jobs({{{"loras", {{{"path", lora.string()}}}}, {"output", lora.string()}}}));
-  BOOST_TEST(contains(e, "is the file of jobs[0].loras[0].path"), e);
-  e = error_of(with_jobs({{{"prompts", {{"file", "p.txt"}}}, {"output", prompts.string()}}}),
-               d.path / "m.json");  // the prompts file is relative to the manifest's folder
-  BOOST_TEST(contains(e, "\"" + prompts.string() + "\" is the file of jobs[0].prompts.file"), e);
-  const fs::path manifest = d.path / "m.json";
+  const fs::path plate = d.path / "plate.exr", lora = d.path / "style.safetensors", manifest = d.path / "m.json";
+  std::ofstream(d.path / "p.txt") << "a\nb\n";
   std::ofstream(manifest) << "{}";
-  e = error_of(with_jobs({{{"output", manifest.string()}}}), manifest);
-  BOOST_TEST(contains(e, "\" is the manifest, which this run reads (never overwritten, not even with overwrite)"), e);
+  const Manifest m = Manifest::parse(
+      with_jobs({{{"init_image", (d.path / "." / "plate.exr").string()}, {"output", (d.path / "a.exr").string()}},
+                 {{"loras", {{{"path", lora.string()}}}}, {"prompts", {{"file", "p.txt"}}},  // beside the manifest
+                  {"output", (d.path / "b{index}.exr").string()}}}),
+      manifest);
+  const std::map<fs::path, std::string> inputs = {{manifest, "the manifest"},
+                                                  {plate, "jobs[0].init_image"},
+                                                  {lora, "jobs[1] (item 0).loras[0].path"},
+                                                  {d.path / "p.txt", "jobs[1].prompts.file"}};
+  BOOST_TEST(m.inputs.size() == inputs.size());
+  for (const auto& [path, where] : inputs) {
+    const auto it = m.inputs.find(fs::weakly_canonical(path));
+    BOOST_TEST_REQUIRE((it != m.inputs.end()), path);
+    BOOST_TEST(it->second == where);  // the first item that reads it
+  }
+  BOOST_TEST(m.outputs.size() == 3u);
+  BOOST_TEST(m.outputs.at(fs::weakly_canonical(d.path / "b2.exr")) == "jobs[1] (item 1)");
 }
 
 BOOST_AUTO_TEST_CASE(batch_keys_exclude_their_single_forms) {

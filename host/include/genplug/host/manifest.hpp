@@ -69,8 +69,11 @@ struct Manifest {
   std::optional<PluginRef> posenc;
   std::vector<Job> jobs;  // the work items, batch jobs expanded
   // The files the run reads, resolved (resolved_path) -> what each is for messages ("the manifest",
-  // "jobs[0].init_image", ...): no output may be one of them, not even with overwrite.
+  // "jobs[0].init_image", ...): an output to be overwritten may not be one of them (Pipeline checks).
   std::map<std::filesystem::path, std::string> inputs;
+  // Every work item's output, resolved -> its `where`, as parsed (before a shard is chosen): what a preview
+  // may not replace.
+  std::map<std::filesystem::path, std::string> outputs;
   nlohmann::json raw;  // after overrides
 
   // Reads, applies `overrides` ("jobs.0.seed=7"), validates against the schema, and converts.
