@@ -63,13 +63,21 @@ std::vector<std::string> prompts_from_file(const fs::path& file, const std::stri
   return out;
 }
 
+}  // namespace
+
+std::optional<fs::path> prompts_file(const json& job, const fs::path& manifest_dir) {
+  if (!job.contains("prompts") || !job["prompts"].is_object()) return std::nullopt;
+  const fs::path file = job["prompts"]["file"].get<std::string>();
+  return file.is_absolute() ? file : manifest_dir / file;
+}
+
+namespace {
+
 std::vector<std::string> prompts_of(const json& job, const fs::path& manifest_dir, const std::string& where) {
   if (!job.contains("prompts")) return {job.value("prompt", std::string())};
   if (job.contains("prompt")) fail(where, "give \"prompt\" or \"prompts\", not both");
-  const json& p = job["prompts"];
-  if (p.is_array()) return p.get<std::vector<std::string>>();
-  const fs::path file = p["file"].get<std::string>();
-  return prompts_from_file(file.is_absolute() ? file : manifest_dir / file, where + ".prompts.file");
+  if (const auto file = prompts_file(job, manifest_dir)) return prompts_from_file(*file, where + ".prompts.file");
+  return job["prompts"].get<std::vector<std::string>>();
 }
 
 // Every combination of the wedge's lists as {key: value} objects, the last key varying fastest.

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ using PatternFields = std::map<std::string, uint64_t>;
 // Fills "{name}" and "{name:0N}" (zero-padded to N digits) from `fields`; "{{" and "}}" are literal braces.
 // Throws HostError(manifest) naming `where` for an unknown field or a malformed placeholder.
 std::string fill_output_pattern(const std::string& pattern, const PatternFields& fields, const std::string& where);
+
+// The prompts file a job reads ("prompts": {"file": ...}), relative to `manifest_dir`; none for a list.
+std::optional<std::filesystem::path> prompts_file(const nlohmann::json& job, const std::filesystem::path& manifest_dir);
 
 // The work items of manifest job `job` (index `job_index`): every combination of its prompts x seeds x wedge
 // values, prompt outermost and the wedge's last key fastest; a job without batch keys gives one item. Items

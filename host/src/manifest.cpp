@@ -361,10 +361,8 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
     } catch (const HostError& e) {
       fail(path, e.what());
     }
-    if (jobs[i].contains("prompts") && jobs[i]["prompts"].is_object()) {
-      const fs::path file = jobs[i]["prompts"]["file"].get<std::string>();
-      m.inputs.emplace(resolved_path(file.is_absolute() ? file : base / file), job_where + ".prompts.file");
-    }
+    if (const auto file = prompts_file(jobs[i], base))
+      m.inputs.emplace(resolved_path(*file), job_where + ".prompts.file");
     if (m.jobs.size() + items.size() > 1000000) fail(path, job_where + ": the manifest has more than 1000000 work items");
     for (size_t k = 0; k < items.size(); ++k) {
       const std::string where = items.size() == 1 ? job_where : job_where + " (item " + std::to_string(k) + ")";

@@ -36,11 +36,7 @@ ImageRGB read_png(const fs::path& path) {
   png_image png{};
   png.version = PNG_IMAGE_VERSION;
   if (!png_image_begin_read_from_file(&png, path.c_str())) fail(path, std::string("not a readable PNG: ") + png.message);
-  png.format = PNG_FORMAT_RGB;
-  if (uint64_t(png.width) * png.height > kMaxPlatePixels) {
-    png_image_free(&png);
-    check_plate_pixels(path, png.width, png.height);
-  }
+  png.format = PNG_FORMAT_RGB;  // its size was bounded from the header by load_plate (plate_size)
   std::vector<png_byte> rgb(PNG_IMAGE_SIZE(png));
   if (!png_image_finish_read(&png, nullptr, rgb.data(), 0, nullptr)) fail(path, std::string("PNG data: ") + png.message);
   ImageRGB image{int(png.width), int(png.height), std::vector<float>(rgb.size())};
