@@ -1,6 +1,8 @@
 // See printable.hpp.
 #include <genplug/host/printable.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 
 namespace genplug::host {
