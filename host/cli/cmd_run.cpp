@@ -9,6 +9,7 @@
 #include <iostream>
 #include <new>
 #include <optional>
+#include <utility>
 #include <unistd.h>
 
 #include <genplug/host/cancel_signals.hpp>
@@ -91,7 +92,7 @@ void run(const Options& o, const Globals& g) {
     if (machine) jsonl.error(std::nullopt, reported.exit_code(), reported.what());  // a monitor sees why nothing started
     throw reported;
   }
-  manifest.jobs = host::select_shard(manifest.jobs, shard);
+  manifest.jobs = host::select_shard(std::move(manifest.jobs), shard);
   if (o.list) return list_items(manifest.jobs);
 
   const bool quiet = g.quiet || o.progress == "none";

@@ -82,9 +82,12 @@ std::string available(const OCIO::ConstConfigRcPtr& config) {
 fs::path ocio_config_path(const fs::path& manifest_config) {
   if (!manifest_config.empty()) return manifest_config;
   if (const char* env = std::getenv("OCIO"); env && *env) return env;
-  const fs::path beside = program_directory() / ".." / "share" / "genplug" / "ocio" / "config.ocio";
-  if (fs::exists(beside) || !*GENPLUG_SOURCE_OCIO_CONFIG) return beside;
-  return GENPLUG_SOURCE_OCIO_CONFIG;  // a host built in this tree, run from elsewhere (tests)
+  static const fs::path own = [] {  // looked for once: a batch's checks ask for each work item
+    const fs::path beside = program_directory() / ".." / "share" / "genplug" / "ocio" / "config.ocio";
+    if (fs::exists(beside) || !*GENPLUG_SOURCE_OCIO_CONFIG) return beside;
+    return fs::path(GENPLUG_SOURCE_OCIO_CONFIG);  // a host built in this tree, run from elsewhere (tests)
+  }();
+  return own;
 }
 
 struct ColorConversion::Impl {

@@ -218,13 +218,13 @@ Job job_of(const nlohmann::json& j, size_t job_index, size_t index, const std::s
 }
 
 // The files a job reads: its plate, its refine pass's plate, its LoRAs.
-void add_inputs(const Job& job, std::map<fs::path, std::string>& inputs) {
-  if (job.init_image) inputs.emplace(resolved_path(*job.init_image), job.where + ".init_image");
+void add_inputs(const Job& job, std::map<fs::path, std::string>& inputs, PathResolver& resolved) {
+  if (job.init_image) inputs.emplace(resolved(*job.init_image), job.where + ".init_image");
   if (job.refine && job.refine->init_image)
-    inputs.emplace(resolved_path(*job.refine->init_image), job.where + ".refine.plate");
+    inputs.emplace(resolved(*job.refine->init_image), job.where + ".refine.plate");
   if (job.loras)
     for (size_t k = 0; k < job.loras->size(); ++k)
-      inputs.emplace(resolved_path((*job.loras)[k].at("path").get<std::string>()),
+      inputs.emplace(resolved((*job.loras)[k].at("path").get<std::string>()),
                      job.where + ".loras[" + std::to_string(k) + "].path");
 }
 
@@ -353,6 +353,7 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
   const auto& jobs = doc["jobs"];
   if (fs::exists(path)) m.inputs.emplace(resolved_path(path), "the manifest");
   std::map<fs::path, size_t> outputs;  // resolved output path -> work item
+  PathResolver resolved;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const std::string job_where = "jobs[" + std::to_string(i) + "]";
     std::vector<nlohmann::json> items;
@@ -373,8 +374,8 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
       }
       Job& job = m.jobs.back();
       if (items.size() > 1) job.name += " item " + std::to_string(k);
-      add_inputs(job, m.inputs);
-      const auto [at, added] = outputs.emplace(resolved_path(job.output), job.index);
+      add_inputs(job, m.inputs, resolved);
+      const auto [at, added] = outputs.emplace(resolved(job.output), job.index);
       if (!added)
         fail(path, where + ".output: \"" + job.output.string() + "\" is also the output of " +
                        m.jobs[at->second].where + (m.jobs[at->second].output != job.output

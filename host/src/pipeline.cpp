@@ -2,8 +2,10 @@
 #include <genplug/host/pipeline.hpp>
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <set>
+#include <utility>
 
 #include <genplug/host/errors.hpp>
 #include <genplug/host/memory_budget.hpp>
@@ -36,9 +38,12 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
     if (j.scheduler) m.check_ref(*j.scheduler, "scheduler");
     if (j.posenc) m.check_ref(*j.posenc, "posenc");
   }
-  // 2. Outputs' folders can be written; their colour spaces exist; outputs and previews replace no input.
+  // 2. Outputs' folders can be written (each folder once: a batch's items share a few); their colour spaces
+  // exist; outputs and previews replace no input.
+  std::set<fs::path> folders_checked;
   for (const Job& j : m.manifest.jobs) {
-    check_output_folder(j.output, m.manifest.path.string() + ": " + j.where + ".output");
+    if (folders_checked.insert(j.output.parent_path()).second)
+      check_output_folder(j.output, m.manifest.path.string() + ": " + j.where + ".output");
     m.color_of(j);
   }
   m.check_output_paths();
@@ -57,8 +62,13 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   // rendered from the same work item are skipped (resume: the item hash needs the model's defaults); each
   // job's schedule and spectra are computed once (rehearsed) with the plugins that will make them.
   std::set<std::string> rehearsed;
+  std::map<std::pair<uint32_t, uint32_t>, std::string> refusals;  // by size: the memory available read once each
   for (const Job& j : m.manifest.jobs) {
-    const std::string refusal = memory_refusal(m.job_geometry(j), m.options.memory_limit);
+    const auto size = std::make_pair(j.width.value_or(m.defaults.width), j.height.value_or(m.defaults.height));
+    auto refused = refusals.find(size);
+    if (refused == refusals.end())
+      refused = refusals.emplace(size, memory_refusal(m.job_geometry(j), m.options.memory_limit)).first;
+    const std::string& refusal = refused->second;
     if (!refusal.empty())
       throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ": " +
                                                 std::to_string(j.width.value_or(m.defaults.width)) + " x " +

@@ -222,9 +222,10 @@ void Pipeline::Impl::rehearse_schedule(const Job& job, std::set<std::string>& re
 // another preview, not an input.
 void Pipeline::Impl::check_output_paths() const {
   auto blame = [](const std::string& what) { return what.rfind("the ", 0) == 0 ? what : "the file of " + what; };
+  PathResolver resolved;
   for (const Job& j : manifest.jobs)
     if (overwrite(j))
-      if (const auto input = manifest.inputs.find(resolved_path(j.output)); input != manifest.inputs.end())
+      if (const auto input = manifest.inputs.find(resolved(j.output)); input != manifest.inputs.end())
         throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + j.where + ".output: \"" + j.output.string() +
                                                  "\" is " + blame(input->second) +
                                                  ", which this run reads: not replaced, even with overwrite");
@@ -233,7 +234,7 @@ void Pipeline::Impl::check_output_paths() const {
   for (const auto& [path, where] : manifest.outputs) taken.emplace(path, "the output of " + where);
   for (const Job& j : manifest.jobs) {
     const fs::path preview = preview_path(j.output);
-    const auto [at, added] = taken.emplace(resolved_path(preview), "the preview of " + j.where);
+    const auto [at, added] = taken.emplace(resolved(preview), "the preview of " + j.where);
     if (!added)
       throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + j.where + ".output: its PNG preview '" +
                                                preview.string() + "' would replace " + blame(at->second) +

@@ -2,6 +2,7 @@
 // as the path exists (so "a/../b.exr", "./b.exr" and a link to it are one file), lexically normal beyond that.
 #pragma once
 #include <filesystem>
+#include <map>
 #include <system_error>
 
 namespace genplug::host {
@@ -11,5 +12,29 @@ inline std::filesystem::path resolved_path(const std::filesystem::path& p) {
   std::filesystem::path r = std::filesystem::weakly_canonical(std::filesystem::absolute(p), ec);
   return ec ? std::filesystem::absolute(p).lexically_normal() : r;
 }
+
+// resolved_path() for many files in few folders (a batch's million outputs): each folder is resolved once, and a
+// file that is no link is its folder's resolution plus its name, one lstat where resolved_path() makes a few
+// system calls per component and reads the working directory again. The same answers, the working directory
+// taken once: for one batch's checks, not across a chdir.
+class PathResolver {
+ public:
+  std::filesystem::path operator()(const std::filesystem::path& p) {
+    namespace fs = std::filesystem;
+    const fs::path name = p.filename();
+    if (name.empty() || name == "." || name == "..") return resolved_path(p);
+    const fs::path absolute = p.is_absolute() ? p : cwd_ / p;
+    std::error_code ec;
+    if (fs::is_symlink(fs::symlink_status(absolute, ec))) return resolved_path(p);
+    const fs::path folder = absolute.parent_path();
+    auto it = folders_.find(folder);
+    if (it == folders_.end()) it = folders_.emplace(folder, resolved_path(folder)).first;
+    return it->second / name;
+  }
+
+ private:
+  std::filesystem::path cwd_ = std::filesystem::current_path();
+  std::map<std::filesystem::path, std::filesystem::path> folders_;
+};
 
 }  // namespace genplug::host

@@ -1,5 +1,7 @@
 #include <genplug/host/shard.hpp>
 
+#include <algorithm>
+
 #include <genplug/host/errors.hpp>
 
 namespace genplug::host {
@@ -56,11 +58,11 @@ std::optional<Shard> shard_from_slurm(const std::function<const char*(const char
   return Shard{(id - min) / step, count};
 }
 
-std::vector<Job> select_shard(const std::vector<Job>& items, Shard shard) {
-  std::vector<Job> out;
-  for (const Job& j : items)
-    if (j.index % shard.count == shard.index) out.push_back(j);
-  return out;
+std::vector<Job> select_shard(std::vector<Job> items, Shard shard) {
+  items.erase(std::remove_if(items.begin(), items.end(),
+                             [&](const Job& j) { return j.index % shard.count != shard.index; }),
+              items.end());
+  return items;
 }
 
 }  // namespace genplug::host

@@ -26,7 +26,8 @@ Shard parse_shard(const std::string& text);
 // do not describe an evenly stepped array (e.g. --array=1,4,9): pass --shard then. `env` reads a variable.
 std::optional<Shard> shard_from_slurm(const std::function<const char*(const char*)>& env);
 
-// The items of `shard`, in order.
-std::vector<Job> select_shard(const std::vector<Job>& items, Shard shard);
+// The items of `shard`, in order: the others removed from `items` (moved in, nothing copied: a batch may hold a
+// million).
+std::vector<Job> select_shard(std::vector<Job> items, Shard shard);
 
 }  // namespace genplug::host
