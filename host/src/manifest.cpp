@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <genplug/host/errors.hpp>
@@ -73,47 +74,56 @@ nlohmann::json parse_limited(Input&& input) {
   }
 }
 
-// Where in `text` the first number no double holds (1e400) is, as a manifest path ("jobs[0].seed"; "" when it is
-// the document itself or the text has none): nlohmann names the number but not its place. A SAX walk, so it
-// keeps an explicit stack and never recurses.
-std::string path_of_overflowing_number(const std::string& text) {
-  struct Walker : nlohmann::json_sax<nlohmann::json> {
-    struct Level {
-      bool object;
-      std::string key;
-      std::size_t index = 0;
-    };
-    std::vector<Level> stack;
-    std::string found;
+// A SAX walk over manifest text that knows where it is, as a manifest path ("jobs[0].seed"; "" for the document
+// itself), with an explicit stack, so that it never recurses. It stops at the first key an object already has
+// (`duplicate`: nlohmann keeps the last value silently) or at the first parse error (`failed_at`: nlohmann names
+// a number no double holds, 1e400, but not its place).
+struct ManifestWalker : nlohmann::json_sax<nlohmann::json> {
+  struct Level {
+    bool object;
+    std::string key;
+    std::size_t index = 0;
+    std::set<std::string> keys;  // an object's keys so far
+  };
+  std::vector<Level> stack;
+  std::string duplicate, failed_at;
 
-    std::string path() const {
-      std::string p;
-      for (const Level& l : stack) p += l.object ? (p.empty() ? "" : ".") + l.key : "[" + std::to_string(l.index) + "]";
-      return p.size() > 200 ? p.substr(0, 200) + "..." : p;
-    }
-    bool value() {  // one more element of the array being read
-      if (!stack.empty() && !stack.back().object) ++stack.back().index;
-      return true;
-    }
-    bool null() override { return value(); }
-    bool boolean(bool) override { return value(); }
-    bool number_integer(number_integer_t) override { return value(); }
-    bool number_unsigned(number_unsigned_t) override { return value(); }
-    bool number_float(number_float_t, const string_t&) override { return value(); }
-    bool string(string_t&) override { return value(); }
-    bool binary(binary_t&) override { return value(); }
-    bool start_object(std::size_t) override { return stack.push_back({true, "", 0}), true; }
-    bool key(string_t& k) override { return stack.back().key = k, true; }
-    bool end_object() override { return stack.pop_back(), value(); }
-    bool start_array(std::size_t) override { return stack.push_back({false, "", 0}), true; }
-    bool end_array() override { return stack.pop_back(), value(); }
-    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-      found = path();
-      return false;
-    }
-  } walker;
+  std::string path() const {
+    std::string p;
+    for (const Level& l : stack) p += l.object ? (p.empty() ? "" : ".") + l.key : "[" + std::to_string(l.index) + "]";
+    return p.size() > 200 ? p.substr(0, 200) + "..." : p;
+  }
+  bool value() {  // one more element of the array being read
+    if (!stack.empty() && !stack.back().object) ++stack.back().index;
+    return true;
+  }
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override { return stack.push_back({true, "", 0, {}}), true; }
+  bool key(string_t& k) override {
+    stack.back().key = k;
+    if (stack.back().keys.insert(k).second) return true;
+    duplicate = path();
+    return false;
+  }
+  bool end_object() override { return stack.pop_back(), value(); }
+  bool start_array(std::size_t) override { return stack.push_back({false, "", 0, {}}), true; }
+  bool end_array() override { return stack.pop_back(), value(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    failed_at = path();
+    return false;
+  }
+};
+
+ManifestWalker walk(const std::string& text) {
+  ManifestWalker walker;
   nlohmann::json::sax_parse(text, &walker, nlohmann::json::input_format_t::json, false);
-  return walker.found;
+  return walker;
 }
 
 bool is_valid_utf8(const std::string& text) {
@@ -303,12 +313,14 @@ Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& ov
   } catch (const nlohmann::json::parse_error& e) {
     fail(path, std::string("not valid JSON: ") + e.what());
   } catch (const nlohmann::json::out_of_range& e) {  // 1e400: no double holds it
-    const std::string field = path_of_overflowing_number(text);
+    const std::string field = walk(text).failed_at;
     fail(path, (field.empty() ? "" : field + ": ") + "a number is outside the range of a double: " +
                    genplug::internal::overflowing_number(e.what()));
   } catch (const HostError& e) {
     fail(path, e.what());
   }
+  if (const ManifestWalker w = walk(text); !w.duplicate.empty())
+    fail(path, w.duplicate + ": the key appears twice in its object (JSON keeps the last value only): remove one");
   return parse(std::move(doc), path, overrides);
 }
 

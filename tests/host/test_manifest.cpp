@@ -197,6 +197,37 @@ BOOST_AUTO_TEST_CASE(the_old_top_level_output_key_is_refused_with_its_new_name) 
   BOOST_TEST(!contains(e, "renamed"), e);
 }
 
+// A key twice in one object is a manifest error naming where (nlohmann keeps the last value, silently: a job
+// written with two seeds rendered the second). The same key in two objects is fine.
+BOOST_AUTO_TEST_CASE(a_key_twice_in_one_object_is_named) {
+  namespace fs = std::filesystem;
+  const fs::path file = fs::temp_directory_path() / ("genplug-dup-" + std::to_string(::getpid()) + ".json");
+  const auto error_for = [&](const std::string& text) -> std::string {
+    std::ofstream(file) << text;
+    try {
+      Manifest::load(file);
+      return "";
+    } catch (const HostError& e) {
+      BOOST_TEST(e.exit_code() == 3);
+      return e.what();
+    }
+  };
+  std::string text = minimal().dump();
+  text.replace(text.find("\"seed\":3"), 8, "\"seed\":3,\"seed\":4");
+  std::string e = error_for(text);
+  BOOST_TEST(contains(e, file.string() + ": jobs[0].seed: the key appears twice in its object"), e);
+  json two_jobs = minimal();
+  two_jobs["jobs"].push_back(two_jobs["jobs"][0]);
+  two_jobs["jobs"].back()["output"] = "second.exr";
+  text = two_jobs.dump();
+  text.insert(text.rfind('}'), ",\"jobs\":[]");  // at the top, after the real list
+  e = error_for(text);
+  BOOST_TEST(contains(e, ": jobs: the key appears twice"), e);
+  e = error_for(two_jobs.dump());
+  BOOST_TEST(e.empty(), e);
+  fs::remove(file);
+}
+
 // Numbers out of range: one no double holds (1e400) is a manifest error naming the file, or the override, and
 // the number (it was a raw library message and exit 5); guidance and LoRA scales are bounded by the schema.
 BOOST_AUTO_TEST_CASE(numbers_out_of_range_name_the_file_and_the_field) {
