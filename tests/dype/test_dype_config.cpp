@@ -98,8 +98,11 @@ BOOST_AUTO_TEST_CASE(bad_configs_name_the_field) {
   expect_error(R"({"gamma_1":20})", {"config.gamma_1", "< config.gamma_0"});
   expect_error(R"({"beta_0":3})", {"config.beta_0", "<= config.gamma_1"});
   expect_error(R"({"gamma_0":-16})", {"config.gamma_0", "> 0"});
-  expect_error(R"({"mscale_coefficient":-0.1})", {"config.mscale_coefficient", ">= 0"});
-  expect_error(R"({"mscale_offset":0})", {"config.mscale_offset", "> 0"});
+  expect_error(R"({"mscale_coefficient":-0.1})", {"config.mscale_coefficient", "[0, 10]"});
+  expect_error(R"({"mscale_offset":0})", {"config.mscale_offset", "(0, 10]"});
+  // Bounded above: 1e300 gave an infinite amplitude and NaN velocities at the job.
+  expect_error(R"({"mscale_coefficient":1e300})", {"config.mscale_coefficient: must be in [0, 10], got 1e+300"});
+  expect_error(R"({"mscale_offset":10.5})", {"config.mscale_offset", "(0, 10]"});
   expect_error(R"({"isotropic":"yes"})", {"config.isotropic", "boolean"});
   expect_error(R"({"base_resolution":0})", {"config.base_resolution", "[1, 1000000]"});
   expect_error(R"({"base_resolution":1024.5})", {"config.base_resolution", "integer"});

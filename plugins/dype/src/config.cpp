@@ -3,7 +3,6 @@
 #include "genplug/dype/config.hpp"
 
 #include <cmath>
-#include <cstdio>
 #include <functional>
 #include <set>
 
@@ -28,12 +27,7 @@ const std::set<std::string>& known_fields() {
 std::string field(const std::string& name) { return "config." + name; }
 
 std::string shown(const json& v) {
-  if (v.is_number_float()) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", v.get<double>());
-    return buf;
-  }
-  std::string text = v.dump();
+  std::string text = v.dump();  // numbers in the shortest text that reads back as the same double (0.7, 1e+300)
   return text.size() > 60 ? text.substr(0, 57) + "..." : text;
 }
 
@@ -96,10 +90,8 @@ Method method_field(const json& c) {
 void check_threshold_order(const YarnThresholds& th) {
   auto order = [](const char* smaller, double a, const char* larger, double b, bool strict) {
     if (strict ? a < b : a <= b) return;
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "config.%s: must be %s config.%s (%.17g), got %.17g", smaller,
-                  strict ? "<" : "<=", larger, b, a);
-    throw ConfigError(buf);
+    throw ConfigError(field(smaller) + ": must be " + (strict ? "< " : "<= ") + field(larger) + " (" + json(b).dump() +
+                      "), got " + json(a).dump());
   };
   order("beta_1", th.beta_1, "beta_0", th.beta_0, true);
   order("gamma_1", th.gamma_1, "gamma_0", th.gamma_0, true);
@@ -149,9 +141,13 @@ MethodConfig parse_config(const std::string& json_text) {
   m.thresholds.gamma_0 = number_field(c, "gamma_0", m.thresholds.gamma_0, "must be > 0", positive);
   m.thresholds.gamma_1 = number_field(c, "gamma_1", m.thresholds.gamma_1, "must be > 0", positive);
   check_threshold_order(m.thresholds);
-  m.mscale_coefficient =
-      number_field(c, "mscale_coefficient", m.mscale_coefficient, "must be >= 0", non_negative);
-  m.mscale_offset = number_field(c, "mscale_offset", m.mscale_offset, "must be > 0", positive);
+  // The amplitude multiplies cos and sin, so an axis's attention logits scale by its square: bounded at 10 each
+  // (the official 0.1 and 1 give 1.28 at 16x), so that no config reaches an infinite amplitude (1e300 did:
+  // NaN velocities found only at the job).
+  m.mscale_coefficient = number_field(c, "mscale_coefficient", m.mscale_coefficient, "must be in [0, 10]",
+                                      [](double v) { return v >= 0.0 && v <= 10.0; });
+  m.mscale_offset = number_field(c, "mscale_offset", m.mscale_offset, "must be in (0, 10]",
+                                 [](double v) { return v > 0.0 && v <= 10.0; });
   if (auto it = c.find("isotropic"); it != c.end()) {
     if (!it->is_boolean())
       throw ConfigError(field("isotropic") + ": must be a boolean, got " + type_name(*it) + " " + shown(*it));

@@ -71,14 +71,16 @@ const std::string& config_schema() {
     "mscale_coefficient": {
       "type": "number",
       "minimum": 0,
+      "maximum": 10,
       "default": 0.1,
-      "description": "Amplitude of a scaled axis for the YaRN methods: mscale_coefficient * ln(s) + mscale_offset, multiplying cos and sin (attention logits of that axis scale by its square). Default 0.1; 0 disables. Range >= 0."
+      "description": "Amplitude of a scaled axis for the YaRN methods: mscale_coefficient * ln(s) + mscale_offset, multiplying cos and sin (attention logits of that axis scale by its square). Default 0.1; 0 disables. Range [0, 10]."
     },
     "mscale_offset": {
       "type": "number",
       "exclusiveMinimum": 0,
+      "maximum": 10,
       "default": 1,
-      "description": "Constant term of the YaRN amplitude formula. Default 1. Range > 0."
+      "description": "Constant term of the YaRN amplitude formula. Default 1. Range (0, 10]."
     },
     "isotropic": {
       "type": "boolean",
