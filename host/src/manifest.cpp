@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -75,9 +76,9 @@ nlohmann::json parse_limited(Input&& input) {
 }
 
 // A SAX walk over manifest text that knows where it is, as a manifest path ("jobs[0].seed"; "" for the document
-// itself), with an explicit stack, so that it never recurses. It stops at the first key an object already has
-// (`duplicate`: nlohmann keeps the last value silently) or at the first parse error (`failed_at`: nlohmann names
-// a number no double holds, 1e400, but not its place).
+// itself), with an explicit stack, so that it never recurses. It notes the first key an object already has
+// (`duplicate`: nlohmann keeps the last value silently) and stops at the first parse error (`failed_at`:
+// nlohmann names a number no double holds, 1e400, but not its place).
 struct ManifestWalker : nlohmann::json_sax<nlohmann::json> {
   struct Level {
     bool object;
@@ -86,7 +87,8 @@ struct ManifestWalker : nlohmann::json_sax<nlohmann::json> {
     std::set<std::string> keys;  // an object's keys so far
   };
   std::vector<Level> stack;
-  std::string duplicate, failed_at;
+  std::optional<std::string> duplicate;
+  std::string failed_at;
 
   std::string path() const {
     std::string p;
@@ -107,9 +109,8 @@ struct ManifestWalker : nlohmann::json_sax<nlohmann::json> {
   bool start_object(std::size_t) override { return stack.push_back({true, "", 0, {}}), true; }
   bool key(string_t& k) override {
     stack.back().key = k;
-    if (stack.back().keys.insert(k).second) return true;
-    duplicate = path();
-    return false;
+    if (!stack.back().keys.insert(k).second && !duplicate) duplicate = path();
+    return true;
   }
   bool end_object() override { return stack.pop_back(), value(); }
   bool start_array(std::size_t) override { return stack.push_back({false, "", 0, {}}), true; }
@@ -319,8 +320,9 @@ Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& ov
   } catch (const HostError& e) {
     fail(path, e.what());
   }
-  if (const ManifestWalker w = walk(text); !w.duplicate.empty())
-    fail(path, w.duplicate + ": the key appears twice in its object (JSON keeps the last value only): remove one");
+  if (const ManifestWalker w = walk(text); w.duplicate)
+    fail(path, (w.duplicate->empty() ? "\"\"" : *w.duplicate) +
+                   ": the key appears twice in its object (JSON keeps the last value only): remove one");
   return parse(std::move(doc), path, overrides);
 }
 

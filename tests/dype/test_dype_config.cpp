@@ -95,7 +95,8 @@ BOOST_AUTO_TEST_CASE(bad_configs_name_the_field) {
   expect_error(R"({"lambda_s":true})", {"config.lambda_s", "must be a number", "boolean"});
   expect_error(R"({"beta_0":0})", {"config.beta_0", "> 0"});
   expect_error(R"({"beta_1":1.5})", {"config.beta_1", "< config.beta_0"});
-  expect_error(R"({"gamma_1":20})", {"config.gamma_1", "< config.gamma_0"});
+  expect_error(R"({"gamma_1":20})", {"config.gamma_1: must be < config.gamma_0 (16), got 20"});
+  expect_error(R"({"beta_1":0.7,"beta_0":0.6})", {"config.beta_1: must be < config.beta_0 (0.6), got 0.7"});
   expect_error(R"({"beta_0":3})", {"config.beta_0", "<= config.gamma_1"});
   expect_error(R"({"gamma_0":-16})", {"config.gamma_0", "> 0"});
   expect_error(R"({"mscale_coefficient":-0.1})", {"config.mscale_coefficient", "[0, 10]"});

@@ -225,6 +225,13 @@ BOOST_AUTO_TEST_CASE(a_key_twice_in_one_object_is_named) {
   BOOST_TEST(contains(e, ": jobs: the key appears twice"), e);
   e = error_for(two_jobs.dump());
   BOOST_TEST(e.empty(), e);
+  // A number no double holds is still placed when a key is doubled before it; an empty key twice is named "".
+  text = minimal().dump();
+  text.replace(text.find("\"seed\":3"), 8, "\"seed\":3,\"seed\":1e400");
+  e = error_for(text);
+  BOOST_TEST(contains(e, "jobs[0].seed: a number is outside the range of a double"), e);
+  e = error_for(R"({"":1,"":2})");
+  BOOST_TEST(contains(e, ": \"\": the key appears twice"), e);
   fs::remove(file);
 }
 

@@ -31,6 +31,13 @@ std::string shown(const json& v) {
   return text.size() > 60 ? text.substr(0, 57) + "..." : text;
 }
 
+// A value read from the config as a double, as it was most likely written: 16, not 16.0; 0.7, not
+// 0.69999999999999996 (the shortest text that reads back as the same double).
+std::string number_text(double v) {
+  if (v == std::trunc(v) && std::fabs(v) < 1e15) return json(static_cast<int64_t>(v)).dump();
+  return json(v).dump();
+}
+
 const char* type_name(const json& v) {
   switch (v.type()) {
     case json::value_t::null: return "null";
@@ -90,8 +97,8 @@ Method method_field(const json& c) {
 void check_threshold_order(const YarnThresholds& th) {
   auto order = [](const char* smaller, double a, const char* larger, double b, bool strict) {
     if (strict ? a < b : a <= b) return;
-    throw ConfigError(field(smaller) + ": must be " + (strict ? "< " : "<= ") + field(larger) + " (" + json(b).dump() +
-                      "), got " + json(a).dump());
+    throw ConfigError(field(smaller) + ": must be " + (strict ? "< " : "<= ") + field(larger) + " (" +
+                      number_text(b) + "), got " + number_text(a));
   };
   order("beta_1", th.beta_1, "beta_0", th.beta_0, true);
   order("gamma_1", th.gamma_1, "gamma_0", th.gamma_0, true);
