@@ -1,5 +1,6 @@
 #include <genplug/host/manifest.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -366,7 +367,6 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
 
   const auto& jobs = doc["jobs"];
   if (fs::exists(path)) m.inputs.emplace(resolved_path(path), "the manifest");
-  std::map<fs::path, size_t> outputs;  // resolved output path -> work item
   PathResolver resolved;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const std::string job_where = "jobs[" + std::to_string(i) + "]";
@@ -379,6 +379,8 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
     if (const auto file = prompts_file(jobs[i], base))
       m.inputs.emplace(resolved_path(*file), job_where + ".prompts.file");
     if (m.jobs.size() + items.size() > 1000000) fail(path, job_where + ": the manifest has more than 1000000 work items");
+    if (m.jobs.capacity() < m.jobs.size() + items.size())  // a batch's items moved once, not once per doubling
+      m.jobs.reserve(std::max(m.jobs.size() + items.size(), 2 * m.jobs.capacity()));
     for (size_t k = 0; k < items.size(); ++k) {
       const std::string where = items.size() == 1 ? job_where : job_where + " (item " + std::to_string(k) + ")";
       try {
@@ -389,15 +391,14 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
       Job& job = m.jobs.back();
       if (items.size() > 1) job.name += " item " + std::to_string(k);
       add_inputs(job, m.inputs, resolved);
-      const auto [at, added] = outputs.emplace(resolved(job.output), job.index);
-      if (!added)
-        fail(path, where + ".output: \"" + job.output.string() + "\" is also the output of " +
-                       m.jobs[at->second].where + (m.jobs[at->second].output != job.output
-                                                        ? " (\"" + m.jobs[at->second].output.string() + "\")"
-                                                        : std::string()));
+      const auto [at, added] = m.outputs.emplace(resolved(job.output), job.where);
+      if (!added) {
+        const Job& other = *std::find_if(m.jobs.begin(), m.jobs.end(), [&](const Job& j) { return j.where == at->second; });
+        fail(path, where + ".output: \"" + job.output.string() + "\" is also the output of " + other.where +
+                       (other.output != job.output ? " (\"" + other.output.string() + "\")" : std::string()));
+      }
     }
   }
-  for (const auto& [resolved, index] : outputs) m.outputs.emplace(resolved, m.jobs[index].where);
   return m;
 }
 

@@ -121,7 +121,7 @@ BOOST_AUTO_TEST_CASE(outputs_that_collide_are_refused_before_anything_runs) {
   fs::create_directory_symlink(d.path / "real", d.path / "link");
   e = error_of(with_jobs({{{"output", (d.path / "real" / "a.exr").string()}},
                           {{"output", (d.path / "link" / "./a.exr").string()}}}));
-  BOOST_TEST(contains(e, "is also the output of jobs[0]"), e);
+  BOOST_TEST(contains(e, "is also the output of jobs[0] (\"" + (d.path / "real" / "a.exr").string() + "\")"), e);
 }
 
 // The files a run reads, each once, resolved, with the field that names it (the pipeline refuses an output to
