@@ -393,7 +393,9 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
       add_inputs(job, m.inputs, resolved);
       const auto [at, added] = m.outputs.emplace(resolved(job.output), job.where);
       if (!added) {
-        const Job& other = *std::find_if(m.jobs.begin(), m.jobs.end(), [&](const Job& j) { return j.where == at->second; });
+        const std::string& other_where = at->second;  // a structured binding: no lambda may capture it in C++17
+        const Job& other =
+            *std::find_if(m.jobs.begin(), m.jobs.end(), [&](const Job& j) { return j.where == other_where; });
         fail(path, where + ".output: \"" + job.output.string() + "\" is also the output of " + other.where +
                        (other.output != job.output ? " (\"" + other.output.string() + "\")" : std::string()));
       }
