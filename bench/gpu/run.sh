@@ -28,10 +28,12 @@ Steps
      tokens, (size/16)^2 image tokens, warm-up forwards for 1 s (at least one), then --repeat timed forwards
      per spectrum (plain RoPE = DyPE off, then the dy-yarn spectrum = DyPE on) on one model.
      Peak GPU memory from libtorch's CUDA caching allocator (c10::cuda::CUDACachingAllocator::getDeviceStats),
-     and the device's memory.used sampled by nvidia-smi every 200 ms while each size runs.
+     and the device's memory.used sampled by nvidia-smi every 200 ms while each size runs. Then the device's own
+     GEMM rate: flux_forward --gemm 8192 (--gemm 64 in the dry run) in the same dtype, 10 timed products.
   5. JSON (--out): card, driver, torch, golden result, and per size and DyPE on/off: s/step, 28 steps, peak GPU
-     memory, FLOPs (bench/flux_forward/flops.hpp), TFLOP/s and the ratio to the card's dense BF16 peak (table below;
-     null for a card not in it). Intermediate files (logs, spectra, raw JSON lines) go to <out without .json>.d/.
+     memory, FLOPs (bench/flux_forward/flops.hpp), TFLOP/s, the ratio to the card's dense BF16 peak (table below;
+     null for a card not in it) and the ratio to the GEMM rate measured in the run ("gemm"). Intermediate files
+     (logs, spectra, raw JSON lines) go to <out without .json>.d/.
 
 Options
   --dry-run             CPU, f32, tiny model (hidden 64, 2 heads, 1 + 1 blocks, axes 8,12,12, 8 text tokens) at
@@ -120,6 +122,7 @@ if [[ $dry_run == 1 ]]; then
            "base_extent": [1, 4, 4], "pixels_per_token": 16}'
   model_args=(--hidden 64 --heads 2 --double 1 --single 1 --axes '8,12,12' --in-channels 64 --context 64 --vec 32
               --device-weights --threads 1)
+  gemm_args=(--gemm 64 --threads 1)
   model_desc='tiny FLUX (hidden 64, 2 heads, 1 double + 1 single block, axes 8,12,12, context 64, vec 32)'
   export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1  # one core: the dry run is a test, often beside other work
 else
@@ -132,6 +135,7 @@ else
   [[ $device =~ ^cuda(:[0-9]+)?$ ]] || die "--device must be cuda or cuda:N, not '$device'"
   layout="@$root/samples/layouts/flux.json"
   model_args=(--preset flux-dev --device-weights)  # weights drawn on the GPU: seconds, not minutes on one CPU core
+  gemm_args=(--gemm 8192)  # 1.1 TFLOP a product: well past launch overhead, 384 MB of operands (6x the L2)
   model_desc='FLUX-dev preset (hidden 3072, 24 heads, 19 double + 38 single blocks, axes 16,56,56, context 4096,'
   model_desc+=' vec 768, in 64, guidance embedding)'
 fi
@@ -265,6 +269,14 @@ for s in "${size_list[@]}"; do
   echo "$rc" > "$work/forward-$s.rc"
   if [[ $rc != 0 ]]; then failed=1; log "flux_forward failed at $s px: $(tail -n 3 "$work/forward-$s.err")"; fi
 done
+# The device's own GEMM rate in the same dtype, measured in this run: the bound the forwards are compared with
+# beside the datasheet peak (on the CPU, docs/performance.md compares with the measured GEMM rate likewise).
+log "GEMM rate: ${gemm_args[1]}^3 $dtype on $device, 10 timed products"
+rc=0
+"$flux_forward" "${gemm_args[@]}" --dtype "$dtype" --device "$device" --repeat 10 \
+  > "$work/gemm.jsonl" 2> "$work/gemm.err" || rc=$?
+echo "$rc" > "$work/gemm.rc"
+if [[ $rc != 0 ]]; then failed=1; log "the GEMM timing failed: $(tail -n 3 "$work/gemm.err")"; fi
 
 # ---- 5. the JSON ---------------------------------------------------------------------------------------------
 git_commit=$(git -C "$root" rev-parse HEAD 2> /dev/null || echo '')
@@ -290,7 +302,7 @@ peak = None if env["BG_PEAK"] == "null" else float(env["BG_PEAK"])
 ppt, txt_tokens = int(env["BG_PPT"]), int(env["BG_TXT_TOKENS"])
 golden_rc = None if env["BG_GOLDEN_RC"] == "null" else int(env["BG_GOLDEN_RC"])
 null_keys = ("s_per_step", "min_s_per_step", "s_per_28_steps", "flop_per_step", "tflops_per_s",
-             "ratio_to_bf16_peak", "peak_gpu_memory_bytes", "peak_gpu_reserved_bytes", "weights_and_inputs_bytes",
+             "ratio_to_measured_gemm", "ratio_to_bf16_peak", "peak_gpu_memory_bytes", "peak_gpu_reserved_bytes", "weights_and_inputs_bytes",
              "peak_rss_bytes", "spectrum_max_rel_diff_from_plain", "attention", "repeat", "cpu_utilisation")
 
 def read(name):
@@ -298,6 +310,12 @@ def read(name):
     return open(path).read() if os.path.exists(path) else ""
 
 runs, dype_cost, torch_version = [], {}, None
+gemm_lines = [json.loads(l) for l in read("gemm.jsonl").splitlines() if l.strip()]
+gemm = {"n": gemm_lines[0]["config"]["n"], "dtype": env["BG_DTYPE"], "device": env["BG_DEVICE"],
+        "tflops_per_s": gemm_lines[0]["gflops_per_s"] / 1e3, "median_ms": gemm_lines[0]["median_ms"],
+        "source": "flux_forward --gemm N: torch::mm of two random N x N matrices, median of 10 after a 1 s warm-up",
+        "error": None} if gemm_lines else {
+        "n": None, "tflops_per_s": None, "error": read("gemm.err").strip() or "flux_forward --gemm printed nothing"}
 for s in sizes:
     rc = int(read(f"forward-{s}.rc") or 1)
     lines = [json.loads(l) for l in read(f"forward-{s}.jsonl").splitlines() if l.strip()]
@@ -325,6 +343,7 @@ for s in sizes:
                 "s_per_step": s_step, "min_s_per_step": r["min_ms"] / 1e3, "s_per_28_steps": 28 * s_step,
                 "flop_per_step": flop, "tflops_per_s": tflops,
                 "ratio_to_bf16_peak": tflops / peak if peak else None,
+                "ratio_to_measured_gemm": tflops / gemm["tflops_per_s"] if gemm["tflops_per_s"] else None,
                 "peak_gpu_memory_bytes": mem.get("peak_allocated_bytes"),
                 "peak_gpu_reserved_bytes": mem.get("peak_reserved_bytes"),
                 "weights_and_inputs_bytes": mem.get("weights_and_inputs_bytes"),
@@ -368,6 +387,7 @@ doc = {
         "peak; peak_gpu_memory_used_nvidia_smi_bytes: nvidia-smi memory.used sampled every 200 ms over the whole "
         "process of that size (CUDA context and any other process included)" if gpu else
         "CPU dry run: no GPU memory (null); peak_rss_bytes is the process's peak RSS (getrusage)"),
+    "gemm": gemm,
     "dype_cost_ratio_on_over_off": dype_cost,
     "runs": runs,
     "notes": [n for n in env["BG_NOTES"].splitlines() if n] + ([] if gpu else [

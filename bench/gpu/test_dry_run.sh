@@ -44,7 +44,7 @@ def need(ok, what):
         sys.exit(f"test_dry_run: FAIL: {what}")
 
 for key in ("schema", "mode", "created_utc", "git", "card", "torch", "model", "golden_tests", "peak_memory_source",
-            "dype_cost_ratio_on_over_off", "runs", "notes"):
+            "gemm", "dype_cost_ratio_on_over_off", "runs", "notes"):
     need(key in doc, f"top-level key {key} missing")
 need(doc["mode"] == "cpu-dry-run", "mode is not cpu-dry-run")
 for key in ("name", "driver", "memory_total_bytes", "bf16_dense_peak_tflops"):
@@ -52,11 +52,15 @@ for key in ("name", "driver", "memory_total_bytes", "bf16_dense_peak_tflops"):
 need(doc["card"]["bf16_dense_peak_tflops"] is None, "a CPU has no BF16 peak")
 need(isinstance(doc["torch"]["version"], str) and doc["torch"]["version"], "torch.version missing")
 need(doc["golden_tests"]["passed"] is True and doc["golden_tests"]["device"] == "cpu", "golden tests did not pass")
+gemm = doc["gemm"]
+need(gemm["error"] is None and gemm["n"] == 64 and gemm["dtype"] == "f32", f"gemm {gemm}")
+need(isinstance(gemm["tflops_per_s"], float) and gemm["tflops_per_s"] > 0, f"gemm rate {gemm['tflops_per_s']}")
 
 runs = doc["runs"]
 need([(r["size_px"], r["dype"]) for r in runs] == [(64, False), (64, True), (128, False), (128, True)],
      "runs are not 64 and 128 px, DyPE off then on")
 keys = ("s_per_step", "min_s_per_step", "s_per_28_steps", "flop_per_step", "tflops_per_s", "ratio_to_bf16_peak",
+        "ratio_to_measured_gemm",
         "peak_gpu_memory_bytes", "peak_gpu_reserved_bytes", "peak_gpu_memory_used_nvidia_smi_bytes",
         "peak_rss_bytes", "spectrum", "spectrum_max_rel_diff_from_plain", "image_tokens", "txt_tokens", "dtype",
         "device", "attention", "repeat", "error", "flux_forward")
@@ -68,6 +72,8 @@ for r in runs:
     for key in ("s_per_step", "min_s_per_step", "s_per_28_steps", "flop_per_step", "tflops_per_s", "peak_rss_bytes"):
         need(isinstance(r[key], (int, float)) and r[key] > 0 and math.isfinite(r[key]), f"{where}: {key} = {r[key]}")
     need(abs(r["s_per_28_steps"] - 28 * r["s_per_step"]) < 1e-12, f"{where}: 28 steps is not 28 x s/step")
+    need(abs(r["ratio_to_measured_gemm"] * gemm["tflops_per_s"] - r["tflops_per_s"]) < 1e-9 * r["tflops_per_s"],
+         f"{where}: ratio to the measured GEMM rate {r['ratio_to_measured_gemm']}")
     need(r["peak_gpu_memory_bytes"] is None and r["ratio_to_bf16_peak"] is None, f"{where}: GPU figures on a CPU")
     need(r["image_tokens"] == (r["size_px"] // 16) ** 2, f"{where}: image tokens")
     need(r["repeat"] == 2, f"{where}: --repeat not passed on")

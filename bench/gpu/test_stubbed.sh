@@ -2,8 +2,9 @@
 # ctest bench_gpu_stubbed: bench/gpu/run.sh's GPU mode on a machine without one. nvidia-smi, the Python torch, the
 # libtorch CMake package, flux_forward and the golden test are stubs; genplug and the DyPE plugin are BUILD_DIR's.
 # Checks what only a GPU run does: the card query (and CUDA_VISIBLE_DEVICES), the libtorch checks (CUDA, C++11 ABI),
-# the arguments of the FLUX-dev runs, the golden run's device, the DyPE spectra at 1024^2 and 4096^2, and the JSON
-# (ratio to the card's BF16 peak, memory fields, a failed size recorded with its error and exit status 1).
+# the arguments of the FLUX-dev runs and of the GEMM timing, the golden run's device, the DyPE spectra at 1024^2 and
+# 4096^2, and the JSON (ratios to the card's BF16 peak and to the measured GEMM rate, memory fields, a failed size
+# recorded with its error and exit status 1).
 #
 #   bench/gpu/test_stubbed.sh BUILD_DIR
 set -euo pipefail
@@ -39,6 +40,10 @@ echo 'add_library(c10_cuda SHARED IMPORTED)' > "$t/prefix/share/cmake/Caffe2/Caf
 cat > "$t/build/bin/flux_forward" <<'STUB'
 #!/usr/bin/env bash
 echo "$*" >> "$STUB_LOG/flux_forward.log"
+if [[ " $* " == *" --gemm "* ]]; then  # the GEMM rate: 791.2 TFLOP/s
+  echo '{"config": {"mode": "gemm", "n": 8192}, "gflops_per_s": 791200.0, "median_ms": 1.39}'
+  exit 0
+fi
 [[ " $* " == *" --img-tokens 65536 "* ]] && { echo "flux_forward: CUDA out of memory (stub)" >&2; exit 1; }
 # Runs until run.sh's nvidia-smi sampler has written its three samples (beside the spectrum: smi-<size>.txt).
 spectrum=${!#}  # the last argument
@@ -93,6 +98,8 @@ expected+=' --repeat 3 --spectrum plain --spectrum '
 [[ $(grep -c -- "$expected" "$t/flux_forward.log") == 1 ]] ||
   fail "flux_forward arguments at 1024^2: $(cat "$t/flux_forward.log")"
 grep -q -- '--img-tokens 65536 ' "$t/flux_forward.log" || fail "no 4096^2 run"
+grep -q -- '--gemm 8192 --dtype bf16 --device cuda:1 --repeat 10' "$t/flux_forward.log" ||
+  fail "GEMM arguments: $(cat "$t/flux_forward.log")"
 
 python3 - "$t/gpu.json" <<'PY'
 import json, sys
@@ -113,11 +120,15 @@ for dype in (False, True):
     need(r["image_tokens"] == 4096 and r["txt_tokens"] == 512 and r["dtype"] == "bf16", "1024 shapes")
     need(r["s_per_step"] == 0.2 and abs(r["s_per_28_steps"] - 5.6) < 1e-12, "s/step")
     need(abs(r["tflops_per_s"] - 494.5) < 1e-9 and abs(r["ratio_to_bf16_peak"] - 0.5) < 1e-12, "TFLOP/s and ratio")
+    need(abs(r["ratio_to_measured_gemm"] - 0.625) < 1e-12, f"ratio to the GEMM rate {r['ratio_to_measured_gemm']}")
     need(r["peak_gpu_memory_bytes"] == 26000000000 and r["peak_gpu_reserved_bytes"] == 27000000000, "CUDA memory")
     need(r["peak_gpu_memory_used_nvidia_smi_bytes"] == 52000 * 2**20, "nvidia-smi peak")
     r = runs[(4096, dype)]
     need(r["image_tokens"] == 65536 and r["s_per_step"] is None and "out of memory" in r["error"], "failed size")
+    need(r["ratio_to_measured_gemm"] is None, "a failed size has a GEMM ratio")
 need(doc["dype_cost_ratio_on_over_off"] == {"1024x1024": 1.0, "4096x4096": None}, "DyPE cost ratios")
+need(doc["gemm"]["n"] == 8192 and abs(doc["gemm"]["tflops_per_s"] - 791.2) < 1e-9 and doc["gemm"]["dtype"] == "bf16",
+     f"gemm {doc['gemm']}")
 # The real DyPE plugin's spectra: plain RoPE at FLUX's training size, stretched at 4x.
 spectrum = lambda s: json.load(open(runs[(s, True)]["spectrum_file"]))["axes"]
 need(all(a["mscale"] == 1.0 for a in spectrum(1024)), "DyPE at 1024^2 is not plain RoPE")
