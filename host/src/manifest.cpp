@@ -68,18 +68,18 @@ constexpr std::uintmax_t kMaxManifestBytes = std::uintmax_t(64) << 20;  // a far
 
 // JSON with nesting bounded while parsing (internal/bounded_json.hpp); too deep is a manifest error.
 template <class Input>
-nlohmann::json parse_limited(Input&& input) {
+nlohmann::json parse_limited(Input&& input, bool* duplicate_key = nullptr) {
   try {
-    return genplug::internal::parse_bounded_json(std::forward<Input>(input), kMaxManifestDepth);
+    return genplug::internal::parse_bounded_json(std::forward<Input>(input), kMaxManifestDepth, duplicate_key);
   } catch (const genplug::internal::JsonTooDeep& e) {
     throw HostError(ErrorKind::manifest, e.what());
   }
 }
 
 // A SAX walk over manifest text that knows where it is, as a manifest path ("jobs[0].seed"; "" for the document
-// itself), with an explicit stack, so that it never recurses. It notes the first key an object already has
-// (`duplicate`: nlohmann keeps the last value silently) and stops at the first parse error (`failed_at`:
-// nlohmann names a number no double holds, 1e400, but not its place).
+// itself), with an explicit stack, so that it never recurses. Run only to place an error the parse found: the
+// first key an object already has (`duplicate`: nlohmann keeps the last value silently), or the first parse
+// error (`failed_at`: nlohmann names a number no double holds, 1e400, but not its place).
 struct ManifestWalker : nlohmann::json_sax<nlohmann::json> {
   struct Level {
     bool object;
@@ -310,8 +310,9 @@ Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& ov
     fail(path, std::string("cannot read manifest: it ") + e.what());
   }
   nlohmann::json doc;
+  bool duplicate_key = false;
   try {
-    doc = parse_limited(text);
+    doc = parse_limited(text, &duplicate_key);
   } catch (const nlohmann::json::parse_error& e) {
     fail(path, std::string("not valid JSON: ") + e.what());
   } catch (const nlohmann::json::out_of_range& e) {  // 1e400: no double holds it
@@ -321,9 +322,11 @@ Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& ov
   } catch (const HostError& e) {
     fail(path, e.what());
   }
-  if (const ManifestWalker w = walk(text); w.duplicate)
-    fail(path, (w.duplicate->empty() ? "\"\"" : *w.duplicate) +
+  if (duplicate_key) {  // the parse saw it; the walk (this path only) says where
+    const std::string where = walk(text).duplicate.value_or("");
+    fail(path, (where.empty() ? "\"\"" : where) +
                    ": the key appears twice in its object (JSON keeps the last value only): remove one");
+  }
   return parse(std::move(doc), path, overrides);
 }
 

@@ -6,9 +6,11 @@
 // Real documents nest a few levels (a manifest 6, a safetensors header 3); 64 leaves room.
 #pragma once
 
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -25,15 +27,30 @@ class JsonTooDeep : public std::runtime_error {
 
 // nlohmann::json::parse(input) with nesting bounded by max_depth. Throws nlohmann::json::exception for text that
 // is not JSON (parse_error) or holds a number no double can hold (out_of_range), JsonTooDeep for deep nesting.
+// With `duplicate_key`, also tells whether an object gave one key twice (nlohmann keeps the last value
+// silently); where is for the caller to find, on that path only.
 template <class Input>
-nlohmann::json parse_bounded_json(Input&& input, int max_depth = kMaxJsonDepth) {
+nlohmann::json parse_bounded_json(Input&& input, int max_depth = kMaxJsonDepth, bool* duplicate_key = nullptr) {
   using json = nlohmann::json;
   bool too_deep = false;
-  const auto limit = [&](int depth, json::parse_event_t event, json&) {
+  // The keys of the object open at each depth: an object's start clears its depth's set, so siblings (which
+  // follow one another) never share one; nothing is kept past max_depth.
+  std::vector<std::set<std::string>> keys;
+  const auto limit = [&](int depth, json::parse_event_t event, json& parsed) {
     if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) && depth > max_depth)
       too_deep = true;
+    if (duplicate_key && !too_deep) {
+      const auto at = static_cast<std::size_t>(depth);
+      if (event == json::parse_event_t::object_start) {
+        if (keys.size() <= at + 1) keys.resize(at + 2);
+        keys[at + 1].clear();
+      } else if (event == json::parse_event_t::key && at < keys.size()) {
+        if (!keys[at].insert(parsed.get_ref<const std::string&>()).second) *duplicate_key = true;
+      }
+    }
     return !too_deep;  // false drops the value; once too deep, drop everything that follows as well
   };
+  if (duplicate_key) *duplicate_key = false;
   json parsed = json::parse(std::forward<Input>(input), limit);
   if (too_deep) throw JsonTooDeep(max_depth);
   return parsed;
