@@ -112,7 +112,9 @@ BOOST_AUTO_TEST_CASE(text_rate_trains_t5_deterministically) {
   BOOST_TEST(bytes(tuned.transformer()) == transformer_once);
   BOOST_TEST(t5_once != bytes(frozen.t5()));
   BOOST_TEST(bytes(tuned.clip()) == bytes(frozen.clip()));
-  BOOST_TEST(transformer_once != bytes(frozen.transformer()));
+  // Not asserted: that the transformer differs from the frozen run's. In 3 warm-up steps T5's change cannot reach
+  // the transformer's float32 bits (--text-rate 1e-20 and 1e-3 write the same file); what differs is rounding of
+  // two T5 code paths (7e-9 on libtorch 1.13, none on 2.11), so such a check would pass or fail by accident.
 
   expect_default_sample_renders(tuned.folder, dir.path / "render.exr");
 }
