@@ -1,4 +1,4 @@
-// genplug host — files written atomically: created exclusively beside their target, renamed into place only
+// genplug host — files written atomically: created exclusively beside what they replace, renamed into place only
 // when complete, removed on every error (and by unlink_pending_output() from a signal handler). Used by the EXR
 // and PNG writers.
 #pragma once
@@ -28,16 +28,28 @@ void clear_pending_output() noexcept;
 
 namespace fs = std::filesystem;
 
-// A file created exclusively next to the target; removed on destruction unless committed.
+// The file a write to `target` replaces. A symbolic link is written through: the file it names is replaced and
+// the link stays ("latest.exr -> v003.exr" rewrites v003.exr), as the run's checks follow links when they
+// compare outputs and inputs (docs/manifest.md, "Paths"). A dangling link, a loop, or no link: `target` itself.
+inline fs::path written_path(const fs::path& target) {
+  std::error_code ec;
+  if (!fs::is_symlink(fs::symlink_status(target, ec))) return target;
+  fs::path followed = fs::canonical(target, ec);
+  return ec ? target : followed;
+}
+
+// A file created exclusively beside what a write to `target` replaces (written_path); removed on destruction
+// unless committed. Messages name `target` as the caller wrote it.
 class TemporaryFile {
  public:
-  explicit TemporaryFile(const fs::path& target) : target_(target) {
-    const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  explicit TemporaryFile(const fs::path& target) : target_(target), destination_(written_path(target)) {
+    const fs::path folder = destination_.has_parent_path() ? destination_.parent_path() : fs::path(".");
     static std::atomic<unsigned> counter{0};
     std::random_device entropy;
     // The target's name is kept in the temporary's only while that stays within NAME_MAX (255 bytes): the
     // suffix takes up to 40, and a target name of 216-255 bytes would otherwise fail only once rendered.
-    const std::string base = target.filename().string().size() <= 200 ? target.filename().string() : "genplug-output";
+    const std::string name = destination_.filename().string();
+    const std::string base = name.size() <= 200 ? name : "genplug-output";
     int error = EEXIST;
     for (int attempt = 0; attempt < 100 && error == EEXIST; ++attempt) {
       std::ostringstream name;
@@ -82,7 +94,7 @@ class TemporaryFile {
     if (::close(fd) != 0) fail_write(target_, std::string("close failed: ") + std::strerror(errno), errno);
   }
 
-  // Renames over the target (only if it does not exist unless overwrite); the temporary is then gone.
+  // Renames over the destination (only if it does not exist unless overwrite); the temporary is then gone.
   void commit(bool overwrite) {
     rename_into_place(overwrite);  // on failure the destructor removes the temporary
     clear_pending_output();        // only now: a second signal before the rename still removes it; after it, the
@@ -94,22 +106,22 @@ class TemporaryFile {
   void rename_into_place(bool overwrite) {
     if (!overwrite) {
 #ifdef RENAME_NOREPLACE
-      if (::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, target_.c_str(), RENAME_NOREPLACE) == 0) return;
+      if (::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, destination_.c_str(), RENAME_NOREPLACE) == 0) return;
       if (errno == EEXIST) fail_output(target_, "the file already exists (overwrite not requested)");
       if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
         fail_output(target_, std::string("rename failed: ") + std::strerror(errno));
 #endif
       // No atomic no-replace rename on this system or file system: check, then rename.
       std::error_code ec;
-      if (fs::exists(fs::symlink_status(target_, ec)))
+      if (fs::exists(fs::symlink_status(destination_, ec)))
         fail_output(target_, "the file already exists (overwrite not requested)");
     }
-    if (std::rename(path_.c_str(), target_.c_str()) != 0)
+    if (std::rename(path_.c_str(), destination_.c_str()) != 0)
       fail_output(target_, std::string("rename failed: ") + std::strerror(errno));
   }
 
   void sync_folder() const {  // best effort: makes the rename itself durable
-    const fs::path folder = target_.has_parent_path() ? target_.parent_path() : fs::path(".");
+    const fs::path folder = destination_.has_parent_path() ? destination_.parent_path() : fs::path(".");
     const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return;
     ::fsync(fd);
@@ -121,7 +133,8 @@ class TemporaryFile {
     fd_ = -1;
   }
 
-  fs::path target_;
+  fs::path target_;       // as the caller named it, for messages
+  fs::path destination_;  // what the rename replaces
   fs::path path_;
   int fd_ = -1;
 };

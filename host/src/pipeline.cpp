@@ -10,6 +10,7 @@
 #include <genplug/host/errors.hpp>
 #include <genplug/host/memory_budget.hpp>
 
+#include "atomic_output.hpp"
 #include "job_run.hpp"
 #include "pipeline_impl.hpp"
 
@@ -38,11 +39,12 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
     if (j.scheduler) m.check_ref(*j.scheduler, "scheduler");
     if (j.posenc) m.check_ref(*j.posenc, "posenc");
   }
-  // 2. Outputs' folders can be written (each folder once: a batch's items share a few); their colour spaces
-  // exist; outputs and previews replace no input.
+  // 2. Outputs' folders can be written (each folder once: a batch's items share a few; a linked output's is the
+  // folder of the file it names, written through the link); their colour spaces exist; outputs and previews
+  // replace no input.
   std::set<fs::path> folders_checked;
   for (const Job& j : m.manifest.jobs) {
-    if (folders_checked.insert(j.output.parent_path()).second)
+    if (folders_checked.insert(written_path(j.output).parent_path()).second)
       check_output_folder(j.output, m.manifest.path.string() + ": " + j.where + ".output");
     m.color_of(j);
   }

@@ -194,6 +194,35 @@ BOOST_AUTO_TEST_CASE(an_existing_output_is_kept_unless_forced) {
   BOOST_TEST(fs::file_size(out) > 100u);
 }
 
+// An output that is a symbolic link is rendered through it (--force replaces the file it names; the link stays),
+// and the folder checked before rendering is that file's: a link into /proc, where nothing can be created, is
+// refused before anything renders.
+BOOST_AUTO_TEST_CASE(a_linked_output_is_rendered_through_its_link) {
+  TempDir d;
+  fs::create_directory(d.path / "renders");
+  std::ofstream(d.path / "renders" / "v1.exr") << "precious";
+  const fs::path link = d.path / "latest.exr";
+  fs::create_symlink(fs::path("renders") / "v1.exr", link);
+  const fs::path mp = write(d.path / "m.json", tiny_manifest(link, 1));
+  auto r = run_process({kGenplug, "-q", "run", mp.string()});
+  BOOST_TEST(r.exit_code == 6, r.err);
+  BOOST_TEST(fs::file_size(d.path / "renders" / "v1.exr") == 8u);
+  r = run_process({kGenplug, "-q", "run", mp.string(), "--force"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  BOOST_TEST(fs::is_symlink(fs::symlink_status(link)));
+  BOOST_TEST(fs::file_size(d.path / "renders" / "v1.exr") > 100u);
+  BOOST_TEST(d.listing() == (std::vector<std::string>{"latest.exr", "m.json", "renders"}));
+
+  const fs::path into_proc = d.path / "proc.exr";
+  fs::create_symlink("/proc/version", into_proc);
+  r = run_process({kGenplug, "run", write(d.path / "m.json", tiny_manifest(into_proc, 1)).string(), "--force"});
+  BOOST_TEST(r.exit_code == 6, r.err);
+  BOOST_TEST(contains(r.err, (d.path / "m.json").string() + ": jobs[0].output"), r.err);
+  BOOST_TEST(contains(r.err, "'/proc'"), r.err);
+  BOOST_TEST(!contains(r.err, "eval "), "it rendered before refusing");
+  BOOST_TEST(fs::is_symlink(fs::symlink_status(into_proc)));
+}
+
 BOOST_AUTO_TEST_CASE(ctrl_c_during_sampling_exits_130_and_leaves_no_file) {
   TempDir d;
   const fs::path out = d.path / "out.exr";

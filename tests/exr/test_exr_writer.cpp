@@ -364,6 +364,29 @@ BOOST_AUTO_TEST_CASE(existing_file_is_kept_unless_overwrite) {
   BOOST_TEST(listing(folder.path) == std::vector<std::string>{"out.exr"}, boost::test_tools::per_element());
 }
 
+// An output that is a symbolic link is written through it: the file it names is replaced (only with overwrite),
+// the temporary file is made in that file's folder, and the link stays a link.
+BOOST_AUTO_TEST_CASE(a_linked_output_is_written_through_its_link) {
+  TempFolder folder;
+  const fs::path versions = folder.path / "versions", named = versions / "v003.exr", link = folder.path / "latest.exr";
+  fs::create_directory(versions);
+  { std::ofstream(named, std::ios::binary) << "precious bytes"; }
+  fs::create_symlink(fs::path("versions") / "v003.exr", link);
+  const ImageRGB image = random_image(8, 8, 11);
+  expect_output_error([&] { genplug::host::write_exr(link, image, {}, {}); }, link);
+  BOOST_TEST(read_bytes(named) == "precious bytes");
+
+  ExrOptions overwrite;
+  overwrite.overwrite = true;
+  genplug::host::write_exr(link, image, {}, overwrite);
+  BOOST_TEST(fs::is_symlink(fs::symlink_status(link)));
+  BOOST_TEST(fs::read_symlink(link) == fs::path("versions") / "v003.exr");
+  BOOST_TEST(count_outside_half(genplug::host::read_exr(named).planar, image.planar) == 0u);
+  BOOST_TEST(listing(versions) == std::vector<std::string>{"v003.exr"}, boost::test_tools::per_element());
+  BOOST_TEST(listing(folder.path) == (std::vector<std::string>{"latest.exr", "versions"}),
+             boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(output_that_is_a_folder_is_refused) {
   TempFolder folder;
   const fs::path path = folder.path / "taken.exr";
