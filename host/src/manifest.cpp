@@ -191,13 +191,13 @@ Job refine_pass_of(const Job& job, const nlohmann::json& r) {
   return pass;
 }
 
-// One work item as a Job: the plain job JSON of a manifest job or of one batch item.
-Job job_of(const nlohmann::json& j, size_t job_index, size_t index, const std::string& where, const ExrSettings& exr) {
+// One work item as a Job: the plain job JSON of a manifest job or of one batch item, kept as the Job's raw (moved,
+// not copied: a batch's million items would otherwise be held twice while it is expanded).
+Job job_of(nlohmann::json j, size_t job_index, size_t index, const std::string& where, const ExrSettings& exr) {
   Job job;
   job.index = index;
   job.job = job_index;
   job.where = where;
-  job.raw = j;
   job.name = j.value("name", "job " + std::to_string(job_index));
   job.prompt = j.value("prompt", "");
   if (job.prompt.find('\0') != std::string::npos)  // a C string ends there: the plugin would see a shorter prompt
@@ -225,7 +225,8 @@ Job job_of(const nlohmann::json& j, size_t job_index, size_t index, const std::s
   job.init_colorspace = j.value("init_colorspace", "");
   job.strength = j.value("strength", 0.6);
   job.resize = j.value("resize", "error");
-  if (j.contains("refine")) job.refine = std::make_shared<const Job>(refine_pass_of(job, j["refine"]));
+  job.raw = std::move(j);  // before the refine pass, which copies the job
+  if (job.raw.contains("refine")) job.refine = std::make_shared<const Job>(refine_pass_of(job, job.raw.at("refine")));
   return job;
 }
 
@@ -387,7 +388,7 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
     for (size_t k = 0; k < items.size(); ++k) {
       const std::string where = items.size() == 1 ? job_where : job_where + " (item " + std::to_string(k) + ")";
       try {
-        m.jobs.push_back(job_of(items[k], i, m.jobs.size(), where, exr));
+        m.jobs.push_back(job_of(std::move(items[k]), i, m.jobs.size(), where, exr));
       } catch (const HostError& e) {
         fail(path, e.what());
       }
