@@ -43,6 +43,7 @@ inline fs::path written_path(const fs::path& target) {
 class TemporaryFile {
  public:
   explicit TemporaryFile(const fs::path& target) : target_(target), destination_(written_path(target)) {
+    refuse_unreplaceable_destination();
     const fs::path folder = destination_.has_parent_path() ? destination_.parent_path() : fs::path(".");
     static std::atomic<unsigned> counter{0};
     std::random_device entropy;
@@ -103,6 +104,19 @@ class TemporaryFile {
   }
 
  private:
+  // Only a regular file is ever replaced: a preview or an encode linked to /dev/null would otherwise replace the
+  // device node itself (root may), a FIFO would lose its reader. A link that leads nowhere is not replaced
+  // either: written through it would create a file the user never named, replacing it would lose the link.
+  void refuse_unreplaceable_destination() const {
+    std::error_code ec;
+    const fs::file_status own = fs::symlink_status(destination_, ec);
+    if (fs::is_symlink(own))  // written_path could not follow it
+      fail_output(target_, "it is a dangling symbolic link or a loop of links: not replaced");
+    if (fs::is_directory(own)) fail_output(target_, "it is a folder");
+    if (fs::exists(own) && !fs::is_regular_file(own))
+      fail_output(target_, "it is not a regular file (a device, FIFO or socket): not replaced");
+  }
+
   void rename_into_place(bool overwrite) {
     if (!overwrite) {
 #ifdef RENAME_NOREPLACE

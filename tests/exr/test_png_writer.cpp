@@ -4,12 +4,14 @@
 #include <boost/test/unit_test.hpp>
 
 #include <png.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <limits>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "png_read.hpp"
@@ -84,4 +86,37 @@ BOOST_AUTO_TEST_CASE(previews_go_beside_the_exr_and_errors_name_the_path) {
     BOOST_TEST(int(e.kind()) == int(genplug::host::ErrorKind::output));
     BOOST_TEST(std::string(e.what()).find("missing") != std::string::npos, e.what());
   }
+}
+
+// A preview is always replaced, but only a regular file is: a link to a FIFO (as to a device such as /dev/null,
+// which root could otherwise replace) or a link that leads nowhere is an output error, and stays as it was. A
+// link to a regular file is written through.
+BOOST_AUTO_TEST_CASE(only_a_regular_file_is_replaced_through_a_link) {
+  TempFolder folder;
+  const fs::path fifo = folder.path / "fifo", to_fifo = folder.path / "to_fifo.png", nowhere = folder.path / "nowhere.png";
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  fs::create_symlink(fifo, to_fifo);
+  fs::create_symlink(folder.path / "absent" / "x.png", nowhere);
+  for (const auto& [path, why] : {std::pair{to_fifo, "not a regular file"}, std::pair{nowhere, "dangling symbolic link"}})
+    try {
+      genplug::host::write_png(path, ramp(4, 4));
+      BOOST_ERROR("replaced " << path);
+    } catch (const genplug::host::HostError& e) {
+      BOOST_TEST(int(e.kind()) == int(genplug::host::ErrorKind::output));
+      BOOST_TEST(std::string(e.what()).find(path.string() + "': it is ") != std::string::npos, e.what());
+      BOOST_TEST(std::string(e.what()).find(why) != std::string::npos, e.what());
+    }
+  BOOST_TEST(fs::is_fifo(fifo));
+  BOOST_TEST(fs::is_symlink(fs::symlink_status(to_fifo)));
+  BOOST_TEST(fs::is_symlink(fs::symlink_status(nowhere)));
+  BOOST_TEST(std::distance(fs::directory_iterator(folder.path), fs::directory_iterator()) == 3);
+
+  const fs::path file = folder.path / "v1.png", link = folder.path / "latest.png";
+  genplug::host::write_png(file, ramp(2, 2));
+  fs::create_symlink(file, link);
+  genplug::host::write_png(link, ramp(8, 4));
+  BOOST_TEST(fs::is_symlink(fs::symlink_status(link)));
+  int w = 0, h = 0;
+  genplug::test::read_png_rgb8(file, w, h);
+  BOOST_TEST(w == 8);
 }
