@@ -85,7 +85,7 @@ void run(const Options& o, const Globals& g) {
         throw host::HostError(host::ErrorKind::usage, "--memory-limit: '" + *o.memory_limit +
                                                           "' is not a size (e.g. 24G, 512M) or off");
     }
-    manifest = host::Manifest::load(o.manifest, o.overrides);
+    manifest = host::Manifest::load(o.manifest, o.overrides, &g_cancel);
     shard = chosen_shard(o);
   } catch (const host::HostError& e) {
     const host::HostError reported = with_signal_code(e);

@@ -299,7 +299,8 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
   }
 }
 
-Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& overrides) {
+Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& overrides,
+                        const std::atomic<bool>* cancel) {
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
   if (fs::exists(status) && !fs::is_regular_file(status))  // a folder or a FIFO would fail late or block
@@ -328,10 +329,11 @@ Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& ov
     fail(path, (where.empty() ? "\"\"" : where) +
                    ": the key appears twice in its object (JSON keeps the last value only): remove one");
   }
-  return parse(std::move(doc), path, overrides);
+  return parse(std::move(doc), path, overrides, cancel);
 }
 
-Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::vector<std::string>& overrides) {
+Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::vector<std::string>& overrides,
+                         const std::atomic<bool>* cancel) {
   refuse_top_level_output(doc, path);  // before the schema, which would only call it an unknown key
   for (const auto& o : overrides) {
     refuse_output_override(o, path);
@@ -387,6 +389,8 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
       m.jobs.reserve(std::max(m.jobs.size() + items.size(), 2 * m.jobs.capacity()));
     for (size_t k = 0; k < items.size(); ++k) {
       const std::string where = items.size() == 1 ? job_where : job_where + " (item " + std::to_string(k) + ")";
+      if (cancel && k % 1024 == 0 && cancel->load())
+        throw HostError(ErrorKind::cancelled, path.string() + ": " + where + ": cancelled while expanding the manifest");
       try {
         m.jobs.push_back(job_of(std::move(items[k]), i, m.jobs.size(), where, exr));
       } catch (const HostError& e) {

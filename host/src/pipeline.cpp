@@ -17,6 +17,15 @@
 namespace genplug::host {
 namespace fs = std::filesystem;
 
+namespace {
+
+// A signal during the checks (a batch of a million items takes tens of seconds) stops them as it stops a render.
+void stop_if_cancelled(const PipelineOptions& o, const std::string& where) {
+  if (o.cancel && o.cancel->load()) throw HostError(ErrorKind::cancelled, where + ": cancelled before rendering");
+}
+
+}  // namespace
+
 Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.manifest = std::move(manifest);
@@ -44,6 +53,7 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   // replace no input.
   std::set<fs::path> folders_checked;
   for (const Job& j : m.manifest.jobs) {
+    if (j.index % 1024 == 0) stop_if_cancelled(m.options, m.manifest.path.string() + ": " + j.where);
     if (folders_checked.insert(written_path(j.output).parent_path()).second)
       check_output_folder(j.output, m.manifest.path.string() + ": " + j.where + ".output");
     m.color_of(j);
@@ -66,6 +76,7 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   std::set<std::string> rehearsed;
   std::map<std::pair<uint32_t, uint32_t>, std::string> refusals;  // by size: the memory available read once each
   for (const Job& j : m.manifest.jobs) {
+    stop_if_cancelled(m.options, m.manifest.path.string() + ": " + j.where);  // a plate's decode can take seconds
     const auto size = std::make_pair(j.width.value_or(m.defaults.width), j.height.value_or(m.defaults.height));
     auto refused = refusals.find(size);
     if (refused == refusals.end())

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -252,4 +253,20 @@ BOOST_AUTO_TEST_CASE(older_slurm_arrays_without_a_count_use_min_max_and_step) {
                     HostError);
   BOOST_CHECK_THROW(genplug::host::shard_from_slurm(env_of({{"SLURM_ARRAY_TASK_ID", "1"}, {"SLURM_ARRAY_TASK_MIN", "0"}})),
                     HostError);
+}
+
+// A signal while a batch expands (a million items take tens of seconds) stops the expansion: with the cancel flag
+// set, parse throws HostError(cancelled) naming the item it stopped at; unset, the same batch parses.
+BOOST_AUTO_TEST_CASE(a_set_cancel_flag_stops_the_expansion) {
+  const json doc = with_jobs({{{"seeds", {{"from", 0}, {"count", 3000}}}, {"output", "o_{index}.exr"}}});
+  std::atomic<bool> cancel{true};
+  try {
+    (void)Manifest::parse(doc, "m.json", {}, &cancel);
+    BOOST_ERROR("a set cancel flag did not stop the expansion");
+  } catch (const HostError& e) {
+    BOOST_TEST(int(e.kind()) == int(genplug::host::ErrorKind::cancelled));
+    BOOST_TEST(contains(e.what(), "m.json: jobs[0] (item 0): cancelled while expanding the manifest"), e.what());
+  }
+  cancel = false;
+  BOOST_TEST(Manifest::parse(doc, "m.json", {}, &cancel).jobs.size() == 3000u);
 }

@@ -7,6 +7,7 @@
 #include <png.h>
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
 #include <cmath>
 #include <cstring>
@@ -448,6 +449,25 @@ BOOST_AUTO_TEST_CASE(sizes_that_are_not_multiples_of_the_token_size_are_rejected
     BOOST_TEST(std::string(e.what()).find("jobs[0].width: 100 is not a multiple of 16 (nearest valid: 96 or 112)") !=
                std::string::npos, e.what());
   }
+}
+
+// A signal during the checks before rendering stops them (a batch's take tens of seconds): with the cancel flag
+// set, the pipeline is not made, the error is a cancellation, and nothing is written.
+BOOST_AUTO_TEST_CASE(a_set_cancel_flag_stops_the_checks_before_rendering) {
+  TempDir dir;
+  json m = genplug::test::read_json(fs::path(GENPLUG_SOURCE_DIR) / "samples" / "default.json");
+  m["jobs"][0]["output"] = (dir.path / "x.exr").string();
+  std::atomic<bool> cancel{true};
+  PipelineOptions o;
+  o.cancel = &cancel;
+  try {
+    Pipeline p(Manifest::parse(m, "m.json"), o);
+    BOOST_FAIL("the checks ran to the end with the cancel flag set");
+  } catch (const genplug::host::HostError& e) {
+    BOOST_TEST(int(e.kind()) == int(genplug::host::ErrorKind::cancelled));
+    BOOST_TEST(std::string(e.what()) == "m.json: jobs[0]: cancelled before rendering");
+  }
+  BOOST_TEST(fs::is_empty(dir.path));
 }
 
 // LoRAs per job on one model load: a job with "loras": [] renders from the base weights exactly as a model

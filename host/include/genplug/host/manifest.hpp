@@ -1,6 +1,7 @@
 // genplug host — the manifest: a pipeline (model, scheduler, optional posenc) and its jobs.
 // Format and rules: docs/manifest.md; schema: host/manifest.schema.json (embedded in the host).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -77,10 +78,12 @@ struct Manifest {
   nlohmann::json raw;  // after overrides
 
   // Reads, applies `overrides` ("jobs.0.seed=7"), validates against the schema, and converts.
-  // Throws HostError(manifest) with one line naming the file and the JSON path.
-  static Manifest load(const std::filesystem::path& path, const std::vector<std::string>& overrides = {});
+  // Throws HostError(manifest) with one line naming the file and the JSON path; HostError(cancelled) once
+  // `cancel` (read every 1024 work items; may be null) is set.
+  static Manifest load(const std::filesystem::path& path, const std::vector<std::string>& overrides = {},
+                       const std::atomic<bool>* cancel = nullptr);
   static Manifest parse(nlohmann::json document, const std::filesystem::path& path,
-                        const std::vector<std::string>& overrides = {});
+                        const std::vector<std::string>& overrides = {}, const std::atomic<bool>* cancel = nullptr);
 };
 
 // The manifest's JSON Schema.
