@@ -111,7 +111,8 @@ class TemporaryFile {
     std::error_code ec;
     const fs::file_status own = fs::symlink_status(destination_, ec);
     if (fs::is_symlink(own))  // written_path could not follow it
-      fail_output(target_, "it is a dangling symbolic link or a loop of links: not replaced");
+      fail_output(target_, "it is a dangling symbolic link, a loop of links, or a link through a folder that cannot "
+                           "be searched: not replaced");
     if (fs::is_directory(own)) fail_output(target_, "it is a folder");
     if (fs::exists(own) && !fs::is_regular_file(own))
       fail_output(target_, "it is not a regular file (a device, FIFO or socket): not replaced");

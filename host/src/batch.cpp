@@ -149,7 +149,7 @@ std::string fill_output_pattern(const std::string& pattern, const PatternFields&
 }
 
 std::vector<json> expand_job(const json& job, size_t job_index, size_t first_index, const fs::path& manifest_dir,
-                             const std::string& where) {
+                             const std::string& where, const std::atomic<bool>* cancel) {
   const std::vector<std::string> prompts = prompts_of(job, manifest_dir, where);
   const std::vector<uint64_t> seeds = seeds_of(job, where);
   const std::vector<json> wedges = wedge_combinations(job, where);
@@ -164,6 +164,9 @@ std::vector<json> expand_job(const json& job, size_t job_index, size_t first_ind
   for (size_t p = 0; p < prompts.size(); ++p)
     for (uint64_t seed : seeds)
       for (size_t w = 0; w < wedges.size(); ++w) {
+        if (cancel && items.size() % 1024 == 0 && cancel->load())
+          throw HostError(ErrorKind::cancelled, where + " (item " + std::to_string(items.size()) +
+                                                    "): cancelled while expanding the manifest");
         json item = plain;
         item["prompt"] = prompts[p];
         item["seed"] = seed;

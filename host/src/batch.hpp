@@ -1,6 +1,7 @@
 // genplug host — batch jobs: a manifest job that lists several seeds, prompts or settings (a wedge) expands
 // into work items, each a plain job with one value of each and its output pattern filled in.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -27,8 +28,10 @@ std::optional<std::filesystem::path> prompts_file(const nlohmann::json& job, con
 // values, prompt outermost and the wedge's last key fastest; a job without batch keys gives one item. Items
 // are numbered from `first_index`. A prompts file is read relative to `manifest_dir`. Each item is the job
 // with "seeds"/"prompts"/"wedge" replaced by one "seed"/"prompt"/wedged value and "output" filled in.
-// Throws HostError(manifest) naming `where` (e.g. "jobs[2]") and the key.
+// Throws HostError(manifest) naming `where` (e.g. "jobs[2]") and the key; HostError(cancelled) once `cancel`
+// (read every 1024 items; may be null) is set.
 std::vector<nlohmann::json> expand_job(const nlohmann::json& job, size_t job_index, size_t first_index,
-                                       const std::filesystem::path& manifest_dir, const std::string& where);
+                                       const std::filesystem::path& manifest_dir, const std::string& where,
+                                       const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace genplug::host

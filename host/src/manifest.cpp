@@ -378,8 +378,9 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
     const std::string job_where = "jobs[" + std::to_string(i) + "]";
     std::vector<nlohmann::json> items;
     try {
-      items = expand_job(jobs[i], i, m.jobs.size(), base, job_where);
+      items = expand_job(jobs[i], i, m.jobs.size(), base, job_where, cancel);
     } catch (const HostError& e) {
+      if (e.kind() == ErrorKind::cancelled) throw HostError(ErrorKind::cancelled, path.string() + ": " + e.what());
       fail(path, e.what());
     }
     if (const auto file = prompts_file(jobs[i], base))

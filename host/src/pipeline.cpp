@@ -9,6 +9,7 @@
 
 #include <genplug/host/errors.hpp>
 #include <genplug/host/memory_budget.hpp>
+#include <genplug/host/png_writer.hpp>
 
 #include "atomic_output.hpp"
 #include "job_run.hpp"
@@ -44,18 +45,24 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   m.check_ref(m.manifest.model, "model");
   m.check_ref(m.manifest.scheduler, "scheduler");
   if (m.manifest.posenc) m.check_ref(*m.manifest.posenc, "posenc");
+  size_t seen = 0;  // items checked: a signal is looked for every 1024 (a shard's indices need not be)
   for (const Job& j : m.manifest.jobs) {
+    if (seen++ % 1024 == 0) stop_if_cancelled(m.options, m.manifest.path.string() + ": " + j.where);
     if (j.scheduler) m.check_ref(*j.scheduler, "scheduler");
     if (j.posenc) m.check_ref(*j.posenc, "posenc");
   }
   // 2. Outputs' folders can be written (each folder once: a batch's items share a few; a linked output's is the
-  // folder of the file it names, written through the link); their colour spaces exist; outputs and previews
-  // replace no input.
+  // folder of the file it names, written through the link), and so can previews' (beside the output's own name:
+  // another folder when the output is a link); their colour spaces exist; outputs and previews replace no input.
   std::set<fs::path> folders_checked;
+  const bool previews = m.options.preview || m.options.preview_every > 0;
+  seen = 0;
   for (const Job& j : m.manifest.jobs) {
-    if (j.index % 1024 == 0) stop_if_cancelled(m.options, m.manifest.path.string() + ": " + j.where);
-    if (folders_checked.insert(written_path(j.output).parent_path()).second)
-      check_output_folder(j.output, m.manifest.path.string() + ": " + j.where + ".output");
+    auto where = [&] { return m.manifest.path.string() + ": " + j.where + ".output"; };
+    if (seen++ % 1024 == 0) stop_if_cancelled(m.options, m.manifest.path.string() + ": " + j.where);
+    if (folders_checked.insert(written_path(j.output).parent_path()).second) check_output_folder(j.output, where());
+    if (previews && folders_checked.insert(written_path(preview_path(j.output)).parent_path()).second)
+      check_output_folder(preview_path(j.output), where() + " (its PNG preview)");
     m.color_of(j);
   }
   m.check_output_paths();

@@ -221,6 +221,21 @@ BOOST_AUTO_TEST_CASE(a_linked_output_is_rendered_through_its_link) {
   BOOST_TEST(contains(r.err, "'/proc'"), r.err);
   BOOST_TEST(!contains(r.err, "eval "), "it rendered before refusing");
   BOOST_TEST(fs::is_symlink(fs::symlink_status(into_proc)));
+
+  // With previews, the preview's folder is checked too: beside the output's link, or what a linked preview names.
+  // A preview linked to a FIFO is refused before rendering, and the FIFO stays.
+  BOOST_REQUIRE(::mkfifo((d.path / "fifo").c_str(), 0600) == 0);
+  fs::create_directory(d.path / "shots");
+  fs::create_symlink(fs::path("..") / "renders" / "v1.exr", d.path / "shots" / "latest.exr");
+  fs::create_symlink(fs::path("..") / "fifo", d.path / "shots" / "latest.png");
+  const fs::path shot = d.path / "shots" / "latest.exr";
+  r = run_process({kGenplug, "run", write(d.path / "m.json", tiny_manifest(shot, 1)).string(), "--force", "--preview"});
+  BOOST_TEST(r.exit_code == 6, r.err);
+  BOOST_TEST(contains(r.err, "jobs[0].output (its PNG preview): cannot write output '" +
+                                 (d.path / "shots" / "latest.png").string() + "': it is not a regular file"),
+             r.err);
+  BOOST_TEST(!contains(r.err, "eval "), "it rendered before refusing");
+  BOOST_TEST(fs::is_fifo(d.path / "fifo"));
 }
 
 BOOST_AUTO_TEST_CASE(ctrl_c_during_sampling_exits_130_and_leaves_no_file) {

@@ -18,6 +18,7 @@
 #include <genplug/host/manifest.hpp>
 #include <genplug/host/pipeline.hpp>
 #include <genplug/host/png_writer.hpp>
+#include <genplug/host/shard.hpp>
 #include <genplug/host/tensor_ops.hpp>
 #include <genplug/safetensors.hpp>
 
@@ -452,20 +453,30 @@ BOOST_AUTO_TEST_CASE(sizes_that_are_not_multiples_of_the_token_size_are_rejected
 }
 
 // A signal during the checks before rendering stops them (a batch's take tens of seconds): with the cancel flag
-// set, the pipeline is not made, the error is a cancellation, and nothing is written.
+// set, the checks stop before the model loads (no "load" progress), also in a shard whose item indices are all
+// odd; the error is a cancellation, and nothing is written.
 BOOST_AUTO_TEST_CASE(a_set_cancel_flag_stops_the_checks_before_rendering) {
   TempDir dir;
   json m = genplug::test::read_json(fs::path(GENPLUG_SOURCE_DIR) / "samples" / "default.json");
-  m["jobs"][0]["output"] = (dir.path / "x.exr").string();
+  m["jobs"][0].erase("seed");
+  m["jobs"][0]["seeds"] = {1, 2};
+  m["jobs"][0]["output"] = (dir.path / "x_{index}.exr").string();
   std::atomic<bool> cancel{true};
-  PipelineOptions o;
-  o.cancel = &cancel;
-  try {
-    Pipeline p(Manifest::parse(m, "m.json"), o);
-    BOOST_FAIL("the checks ran to the end with the cancel flag set");
-  } catch (const genplug::host::HostError& e) {
-    BOOST_TEST(int(e.kind()) == int(genplug::host::ErrorKind::cancelled));
-    BOOST_TEST(std::string(e.what()) == "m.json: jobs[0]: cancelled before rendering");
+  for (const uint64_t shard : {0, 1}) {
+    Manifest manifest = Manifest::parse(m, "m.json");
+    manifest.jobs = genplug::host::select_shard(std::move(manifest.jobs), {shard, 2});
+    std::vector<std::string> stages;
+    PipelineOptions o;
+    o.cancel = &cancel;
+    o.progress = [&](const genplug::host::Progress& p) { stages.push_back(p.stage); };
+    try {
+      Pipeline p(std::move(manifest), o);
+      BOOST_FAIL("the checks ran to the end with the cancel flag set");
+    } catch (const genplug::host::HostError& e) {
+      BOOST_TEST(int(e.kind()) == int(genplug::host::ErrorKind::cancelled));
+      BOOST_TEST(std::string(e.what()) == "m.json: jobs[0] (item " + std::to_string(shard) + "): cancelled before rendering");
+    }
+    BOOST_TEST(stages.empty(), "shard " << shard << ": the model loaded first");
   }
   BOOST_TEST(fs::is_empty(dir.path));
 }
