@@ -50,16 +50,6 @@ host::Shard chosen_shard(const Options& o) {
 
 std::string shard_text(host::Shard s) { return std::to_string(s.index) + "/" + std::to_string(s.count); }
 
-// --list: the work items, one JSON object a line, without loading anything.
-void list_items(const std::vector<host::Job>& items) {
-  for (const host::Job& j : items) {
-    nlohmann::json settings = j.raw;
-    settings.erase("output");
-    nlohmann::json line = {{"index", j.index}, {"job", j.job}, {"output", j.output.string()}, {"settings", settings}};
-    std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-  }
-}
-
 // After a signal, any failure is the cancellation: a read the signal interrupted (EINTR from a FIFO) fails with
 // its own message. Reported with the signal's exit code (130 SIGINT, 143 SIGTERM).
 host::HostError with_signal_code(const host::HostError& e) {
@@ -67,6 +57,22 @@ host::HostError with_signal_code(const host::HostError& e) {
   if (signal == 0) return e;
   const std::string what = e.kind() == host::ErrorKind::cancelled ? e.what() : std::string("cancelled: ") + e.what();
   return host::HostError(signal == SIGTERM ? host::ErrorKind::terminated : host::ErrorKind::cancelled, what);
+}
+
+// --list: the work items, one JSON object a line, without loading anything. A signal stops it (exit 130/143);
+// a reader that has gone away (`| head`: SIGPIPE is ignored) ends it quietly.
+void list_items(const std::vector<host::Job>& items) {
+  size_t listed = 0;
+  for (const host::Job& j : items) {
+    nlohmann::json settings = j.raw;
+    settings.erase("output");
+    nlohmann::json line = {{"index", j.index}, {"job", j.job}, {"output", j.output.string()}, {"settings", settings}};
+    std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    const bool failed = !std::cout;  // also a write the signal interrupted (EINTR)
+    if (g_cancel.load() && (failed || ++listed % 1024 == 0))
+      throw with_signal_code(host::HostError(host::ErrorKind::cancelled, "cancelled while listing the work items"));
+    if (failed) return;
+  }
 }
 
 void run(const Options& o, const Globals& g) {

@@ -309,6 +309,16 @@ BOOST_AUTO_TEST_CASE(list_prints_the_work_items_without_loading_a_plugin) {
   BOOST_TEST(r.exit_code == 2);
   BOOST_TEST(contains(r.err, "--shard"));
   BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"});
+
+  // Ctrl-C stops a long listing (exit 130): 20 000 lines (about 4 MB) cannot all be written before the reader,
+  // which sends the signal at the first line, has read them.
+  m["jobs"][0]["seeds"]["count"] = 20000;
+  write(mp, m);
+  r = run_process({kGenplug, "run", mp.string(), "--list"},
+                  [](const std::string& out) { return contains(out, "\n"); }, SIGINT, true);
+  BOOST_TEST(r.exit_code == 130, r.err);
+  BOOST_TEST(contains(r.err, "cancelled while listing the work items"), r.err);
+  BOOST_TEST(json_lines(r.out).size() < 20000u);
 }
 
 // Four shards render exactly what one process renders, bit for bit; a rerun skips what is done and renders
