@@ -1,19 +1,19 @@
 // genplug host — files written atomically: created exclusively beside what they replace, renamed into place only
 // when complete, removed on every error (and by unlink_pending_output() from a signal handler). Used by the EXR
-// and PNG writers.
+// and PNG writers and `genplug encode`; the rules (links written through, only regular files replaced) are
+// genplug/internal/replaced_file.hpp's, shared with the plugins' writers.
 #pragma once
 
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <random>
-#include <sstream>
 #include <string>
+
+#include <genplug/internal/replaced_file.hpp>
 
 namespace genplug::host {
 
@@ -28,34 +28,19 @@ void clear_pending_output() noexcept;
 
 namespace fs = std::filesystem;
 
-// The file a write to `target` replaces. A symbolic link is written through: the file it names is replaced and
-// the link stays ("latest.exr -> v003.exr" rewrites v003.exr), as the run's checks follow links when they
-// compare outputs and inputs (docs/manifest.md, "Paths"). A dangling link, a loop, or no link: `target` itself.
-inline fs::path written_path(const fs::path& target) {
-  std::error_code ec;
-  if (!fs::is_symlink(fs::symlink_status(target, ec))) return target;
-  fs::path followed = fs::canonical(target, ec);
-  return ec ? target : followed;
-}
+// The file a write to `target` replaces ("latest.exr -> v003.exr" rewrites v003.exr; the link stays).
+using internal::written_path;
 
 // A file created exclusively beside what a write to `target` replaces (written_path); removed on destruction
 // unless committed. Messages name `target` as the caller wrote it.
 class TemporaryFile {
  public:
   explicit TemporaryFile(const fs::path& target) : target_(target), destination_(written_path(target)) {
-    refuse_unreplaceable_destination();
+    if (const std::string why = internal::unreplaceable_reason(destination_); !why.empty()) fail_output(target, why);
     const fs::path folder = destination_.has_parent_path() ? destination_.parent_path() : fs::path(".");
-    static std::atomic<unsigned> counter{0};
-    std::random_device entropy;
-    // The target's name is kept in the temporary's only while that stays within NAME_MAX (255 bytes): the
-    // suffix takes up to 40, and a target name of 216-255 bytes would otherwise fail only once rendered.
-    const std::string name = destination_.filename().string();
-    const std::string base = name.size() <= 200 ? name : "genplug-output";
     int error = EEXIST;
     for (int attempt = 0; attempt < 100 && error == EEXIST; ++attempt) {
-      std::ostringstream name;
-      name << '.' << base << ".tmp-" << ::getpid() << '-' << counter++ << '-' << std::hex << entropy();
-      path_ = folder / name.str();
+      path_ = internal::temporary_name_beside(destination_);
       // Remembered before it exists, so that no instant holds the file unremembered (a second signal then
       // unlinks a name that is not there yet, which is harmless; the name holds our pid and random bits).
       set_pending_output(path_);
@@ -104,20 +89,6 @@ class TemporaryFile {
   }
 
  private:
-  // Only a regular file is ever replaced: a preview or an encode linked to /dev/null would otherwise replace the
-  // device node itself (root may), a FIFO would lose its reader. A link that leads nowhere is not replaced
-  // either: written through it would create a file the user never named, replacing it would lose the link.
-  void refuse_unreplaceable_destination() const {
-    std::error_code ec;
-    const fs::file_status own = fs::symlink_status(destination_, ec);
-    if (fs::is_symlink(own))  // written_path could not follow it
-      fail_output(target_, "it is a dangling symbolic link, a loop of links, or a link through a folder that cannot "
-                           "be searched: not replaced");
-    if (fs::is_directory(own)) fail_output(target_, "it is a folder");
-    if (fs::exists(own) && !fs::is_regular_file(own))
-      fail_output(target_, "it is not a regular file (a device, FIFO or socket): not replaced");
-  }
-
   void rename_into_place(bool overwrite) {
     if (!overwrite) {
 #ifdef RENAME_NOREPLACE

@@ -1,6 +1,9 @@
 #define BOOST_TEST_MODULE safetensors_file
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <fstream>
 
@@ -201,5 +204,41 @@ BOOST_AUTO_TEST_CASE(write_file_rejects_inconsistent_tensors) {
   m = message_of({st::TensorData::from_floats("__metadata__", {1}, {1})});
   BOOST_TEST(!m.empty());
   BOOST_TEST(!fs::exists(out));
+  fs::remove_all(dir);
+}
+
+// The replacement rules shared with the host (genplug/internal/replaced_file.hpp): a link is written through and
+// stays, a FIFO is refused and stays, and a link planted at the name of the old temporary file (the target's name
+// plus ".tmp-PID") is not followed: the file it names keeps its bytes.
+BOOST_AUTO_TEST_CASE(write_file_writes_through_links_and_replaces_only_regular_files) {
+  const auto dir = genplug::test::scratch_dir("st-write-links");
+  const std::vector<st::TensorData> tensors = {st::TensorData::from_floats("w", {2}, {1, 2})};
+  const fs::path file = dir / "v1.safetensors", link = dir / "latest.safetensors", victim = dir / "victim";
+  { std::ofstream(victim) << "precious"; }
+  { std::ofstream(file) << "old"; }
+  fs::create_symlink(file.filename(), link);
+  fs::create_symlink(victim, link.string() + ".tmp-" + std::to_string(::getpid()));
+  fs::create_symlink(victim, file.string() + ".tmp-" + std::to_string(::getpid()));
+  st::write_file(link, tensors);
+  BOOST_TEST(fs::is_symlink(fs::symlink_status(link)));
+  const auto written = st::File::open(file);
+  BOOST_TEST_REQUIRE(written->tensors().size() == 1u);
+  BOOST_TEST(written->tensors()[0].name == "w");
+  BOOST_TEST(read_all(victim) == "precious");
+
+  const fs::path fifo = dir / "fifo", to_fifo = dir / "to_fifo.safetensors";
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  fs::create_symlink(fifo, to_fifo);
+  try {
+    st::write_file(to_fifo, tensors);
+    BOOST_ERROR("replaced a FIFO");
+  } catch (const st::Error& e) {
+    BOOST_TEST(std::string(e.what()).find("it is not a regular file") != std::string::npos, e.what());
+  }
+  BOOST_TEST(fs::is_fifo(fifo));
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  BOOST_TEST(names.size() == 7u);  // victim, v1, latest, the two planted links, fifo, to_fifo
+  for (const auto& name : names) BOOST_TEST(name.front() != '.', "a temporary file was left: " << name);
   fs::remove_all(dir);
 }

@@ -5,6 +5,9 @@
 
 #include <fstream>
 #include <set>
+#include <system_error>
+
+#include <genplug/internal/replaced_file.hpp>
 
 namespace genplug::gguf {
 namespace {
@@ -50,9 +53,18 @@ void write_file(const std::filesystem::path& path, const std::vector<TensorData>
   }
   header.resize((header.size() + kAlignment - 1) / kAlignment * kAlignment, '\0');
 
-  const std::filesystem::path tmp = path.string() + ".tmp-" + std::to_string(::getpid());
+  // The rules of genplug/internal/replaced_file.hpp: links written through, only a regular file replaced.
+  const std::filesystem::path destination = internal::written_path(path);
+  if (const std::string why = internal::unreplaceable_reason(destination); !why.empty())
+    throw Error(path.string() + ": " + why);
+  std::filesystem::path tmp;
+  try {
+    tmp = internal::create_temporary_beside(destination);
+  } catch (const std::system_error& e) {
+    throw Error(path.string() + ": " + e.what());
+  }
   {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);  // the empty file just created, ours alone
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
     const std::string pad(kAlignment, '\0');
     for (const TensorData& t : tensors) {
@@ -66,7 +78,13 @@ void write_file(const std::filesystem::path& path, const std::vector<TensorData>
       throw Error(path.string() + ": cannot write " + tmp.string());
     }
   }
-  std::filesystem::rename(tmp, path);
+  std::error_code ec;
+  std::filesystem::rename(tmp, destination, ec);
+  if (ec) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw Error(path.string() + ": cannot rename the temporary file into place: " + ec.message());
+  }
 }
 
 }  // namespace genplug::gguf

@@ -1,4 +1,5 @@
-// write_file: the standard safetensors layout, written to a temporary file and renamed into place.
+// write_file: the standard safetensors layout, written to a temporary file and renamed into place (the rules of
+// genplug/internal/replaced_file.hpp: links written through, only a regular file replaced).
 #include <genplug/safetensors.hpp>
 
 #include <unistd.h>
@@ -6,7 +7,9 @@
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <system_error>
 
+#include <genplug/internal/replaced_file.hpp>
 #include <nlohmann/json.hpp>
 
 namespace genplug::safetensors {
@@ -77,9 +80,16 @@ void write_file(const fs::path& path, const std::vector<TensorData>& tensors,
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  const fs::path temp = fs::path(where + ".tmp-" + std::to_string(::getpid()));
+  const fs::path destination = internal::written_path(path);
+  if (const std::string why = internal::unreplaceable_reason(destination); !why.empty()) throw Error(where + ": " + why);
+  fs::path temp;
+  try {
+    temp = internal::create_temporary_beside(destination);
+  } catch (const std::system_error& e) {
+    throw Error(where + ": " + e.what());
+  }
   {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);  // the empty file just created, ours alone
     if (!out) throw Error(where + ": cannot create " + temp.string());
     uint8_t length[8];
     for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
@@ -98,7 +108,7 @@ void write_file(const fs::path& path, const std::vector<TensorData>& tensors,
     }
   }
   std::error_code ec;
-  fs::rename(temp, path, ec);
+  fs::rename(temp, destination, ec);
   if (ec) {
     std::error_code ignored;
     fs::remove(temp, ignored);
