@@ -12,6 +12,7 @@
 #include <limits>
 #include <set>
 
+#include <genplug/internal/bounded_json.hpp>
 #include <nlohmann/json.hpp>
 
 namespace genplug::safetensors {
@@ -45,31 +46,19 @@ std::optional<uint64_t> as_unsigned(const json& j) {
   return j.get<uint64_t>();
 }
 
-// Parses the header text, rejecting duplicate top-level keys (nlohmann would keep the last one silently).
+// Parses the header text, rejecting a key given twice in one object (nlohmann would keep the last one silently)
+// and nesting deeper than 8 levels (a safetensors header has 3; deeper ones would recurse later).
 json parse_header_json(const std::filesystem::path& path, const char* begin, const char* end) {
-  std::set<std::string> seen;
-  std::string duplicate;
-  bool too_deep = false;  // a valid header nests 3 levels; deeper ones are dropped as parsed (no deep recursion later)
-  auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
-    if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) && depth > 8) {
-      too_deep = true;
-      return false;
-    }
-    if (event == json::parse_event_t::key && depth == 1 && duplicate.empty()) {
-      const auto& key = parsed.get_ref<const std::string&>();
-      if (!seen.insert(key).second) duplicate = key;
-    }
-    return true;
-  };
-  json header;
+  genplug::internal::BoundedJsonBuilder builder(8, nullptr);
   try {
-    header = json::parse(begin, end, on_event);
+    json::sax_parse(begin, end, &builder);
   } catch (const json::exception& e) {
     fail(path, std::string("header is not valid UTF-8 JSON (") + e.what() + ")");
   }
-  if (too_deep) fail(path, "header nests deeper than 8 levels (a safetensors header has 3)");
-  if (!duplicate.empty()) fail_tensor(path, duplicate, "appears twice in the header");
-  return header;
+  if (builder.too_deep()) fail(path, "header nests deeper than 8 levels (a safetensors header has 3)");
+  if (builder.duplicate_depth() == 1) fail_tensor(path, builder.duplicate(), "appears twice in the header");
+  if (builder.duplicate_depth() > 1) fail(path, "key '" + builder.duplicate() + "' appears twice in one object of the header");
+  return std::move(builder.result());
 }
 
 }  // namespace
