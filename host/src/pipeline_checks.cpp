@@ -1,6 +1,7 @@
 // What Pipeline checks before any job runs: plugin references and configs, the model's geometry and each
 // job's size, plates, LoRA files, refine passes, output folders and previews.
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <set>
@@ -26,6 +27,16 @@ namespace {
 std::string nearest_sizes(uint32_t v, uint32_t q) {
   const uint32_t lo = (v / q) * q, hi = lo + q;
   return lo == 0 ? std::to_string(hi) : std::to_string(lo) + " or " + std::to_string(hi);
+}
+
+// A plate of NaN or infinite values would be encoded into a latent the model turns into NaN velocities: the
+// plate's fault, found before anything renders.
+void check_finite_plate(const fs::path& path, const ImageRGB& plate) {
+  const size_t bad = size_t(std::count_if(plate.planar.begin(), plate.planar.end(), [](float v) { return !std::isfinite(v); }));
+  if (bad)
+    throw HostError(ErrorKind::manifest, "plate '" + path.string() + "': " + std::to_string(bad) + " of its " +
+                                             std::to_string(plate.planar.size()) +
+                                             " values are not finite (NaN or infinity)");
 }
 
 }  // namespace
@@ -125,7 +136,7 @@ void Pipeline::Impl::check_plate(const Job& job) {
     // Decoded once before any job (its header can be whole and its data truncated); its size as it is, so
     // nothing is resampled or converted here.
     if (plates_decoded.insert(resolved_path(*job.init_image)).second)
-      load_plate(*job.init_image, w, h, PlateResize::error, nullptr);
+      check_finite_plate(*job.init_image, load_plate(*job.init_image, w, h, PlateResize::error, nullptr));
   } catch (const HostError& e) {  // an unreadable plate is the manifest's fault, whatever the reader said
     throw HostError(ErrorKind::manifest, where_plate + e.what());
   }

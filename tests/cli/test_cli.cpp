@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -555,9 +556,25 @@ BOOST_AUTO_TEST_CASE(a_truncated_plate_fails_before_any_job_renders) {
   m["jobs"][1]["output"] = (d.path / "b.exr").string();
   m["jobs"][1]["init_image"] = plate.string();
   m["jobs"][1]["resize"] = "fill";
-  const auto r = run_process({kGenplug, "run", write(d.path / "m.json", m).string()});
+  auto r = run_process({kGenplug, "run", write(d.path / "m.json", m).string()});
   BOOST_TEST(r.exit_code == 3, r.err);
   BOOST_TEST(contains(r.err, "m.json: jobs[1].init_image: plate '" + plate.string() + "': PNG data: "), r.err);
+  BOOST_TEST(!fs::exists(d.path / "a.exr"));
+
+  // A float EXR plate with a NaN and an infinity decodes whole, but would give the model NaN latents.
+  genplug::host::ImageRGB nan_plate{16, 16, std::vector<float>(3 * 16 * 16, 0.5f)};
+  nan_plate.planar[7] = std::numeric_limits<float>::quiet_NaN();
+  nan_plate.planar[300] = std::numeric_limits<float>::infinity();
+  genplug::host::ExrOptions float_pixels;
+  float_pixels.pixel = genplug::host::ExrOptions::Pixel::float32;
+  const fs::path exr_plate = d.path / "nan.exr";
+  genplug::host::write_exr(exr_plate, nan_plate, {}, float_pixels);
+  m["jobs"][1]["init_image"] = exr_plate.string();
+  r = run_process({kGenplug, "run", write(d.path / "m.json", m).string()});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, "m.json: jobs[1].init_image: plate '" + exr_plate.string() +
+                                 "': 2 of its 768 values are not finite (NaN or infinity)"),
+             r.err);
   BOOST_TEST(!fs::exists(d.path / "a.exr"));
 }
 

@@ -165,6 +165,24 @@ BOOST_AUTO_TEST_CASE(custom_schedule_and_step_rules) {
   BOOST_TEST(sigmas_of("{\"steps\":6}", 0, 4096) == sigmas_of("{}", 6, 4096), tt::per_element());
 }
 
+// A pinned mu whose float32 e^mu is no longer a normal float (mu < -87.3) is refused: sigma(1) = e / e would be
+// NaN. Just inside the bound, every sigma is finite; float64 precision goes down to -709.
+BOOST_AUTO_TEST_CASE(mu_is_refused_where_the_float32_shift_is_not_finite) {
+  CallContext ctx;
+  for (const char* config : {R"({"mu":-88})", R"({"mu":-100})", R"({"mu":-700})", R"({"mu":88.8})"}) {
+    SchedulerProxy s = make_scheduler(config);
+    BOOST_CHECK_EXCEPTION(s.sigmas(4, 4096, ctx), PluginError, [](const PluginError& e) {
+      return e.code() == GENPLUG_E_INVALID_ARGUMENT && std::string(e.what()).find("outside what the time shift can "
+                                                                                   "represent") != std::string::npos;
+    });
+  }
+  for (const char* config : {R"({"mu":-87.3})", R"({"mu":88.7})", R"({"mu":-700,"precision":"float64"})"}) {
+    const std::vector<double> sigmas = sigmas_of(config, 4, 4096);
+    BOOST_TEST((sigmas.front() > 0.99 && sigmas.front() <= 1.0), config);
+    for (double sigma : sigmas) BOOST_TEST(std::isfinite(sigma), config);
+  }
+}
+
 // The raw C call reports the needed size when the buffer is short.
 BOOST_AUTO_TEST_CASE(sigmas_buffer_too_small) {
   SchedulerProxy s = make_scheduler("{}");

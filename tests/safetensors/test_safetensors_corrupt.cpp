@@ -199,6 +199,11 @@ BOOST_AUTO_TEST_CASE(duplicate_tensor_names) {
       raw_safetensors(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                       kEightBytes));
   check_error(m, "dup", "a", "twice");
+  // A key doubled inside a tensor's entry: which dtype would count is as ambiguous.
+  const auto inner = open_error(
+      dir, "dup_inner",
+      raw_safetensors(R"({"a":{"dtype":"F32","dtype":"I32","shape":[1],"data_offsets":[0,4]}})", kEightBytes));
+  BOOST_TEST(inner.find("key 'dtype' appears twice in one object of the header") != std::string::npos, inner);
 }
 
 BOOST_AUTO_TEST_CASE(metadata_must_be_strings) {

@@ -89,11 +89,15 @@ std::vector<double> make_schedule(const ScheduleSettings& s, uint32_t steps, uin
   const double* shift = nullptr;
   if (s.kind == ScheduleKind::flux) {
     mu = schedule_mu(s, image_tokens);
-    // float32 e^mu must stay finite and the shifted values must still decrease strictly.
-    if (!std::isfinite(static_cast<float>(std::exp(mu))) || !std::isfinite(std::exp(-mu)))
+    // e^mu must stay finite as a float32 and e^-mu as a float64; in float32 precision e^mu must also be a normal
+    // float (below 1.2e-38, mu < -87.3, its reciprocal overflows and sigma(1) = e / e is NaN).
+    const float e = static_cast<float>(std::exp(mu));
+    const bool float32 = s.precision == Precision::float32;
+    if (!std::isfinite(e) || !std::isfinite(std::exp(-mu)) || (float32 && !std::isnormal(e)))
       throw InvalidArgument("image_tokens: " + std::to_string(image_tokens) + " tokens give mu = " + short_text(mu) +
-                            ", outside what the time shift can represent (-709 < mu < 88.7: a smaller image, or "
-                            "config.mu / base_shift / max_shift)");
+                            ", outside what the time shift can represent (" +
+                            (float32 ? "-87.3 < mu < 88.7 in float32 precision" : "-709 < mu < 88.7") +
+                            ": a smaller image, or config.mu / base_shift / max_shift)");
     shift = &mu;
   }
   std::vector<double> sigmas;
