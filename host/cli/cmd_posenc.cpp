@@ -5,6 +5,7 @@
 //
 // Output: {"axes":[{"dim":16,"freqs":[...],"mscale":1.0},...]} with every double at round-trip precision.
 // The layout is given (--layout JSON or @FILE; samples/layouts/flux.json is FLUX.1's): the CLI knows no model.
+#include <cstdint>
 #include <iostream>
 #include <memory>
 
@@ -40,6 +41,23 @@ T layout_field(const json& value, const std::string& name) {
   }
 }
 
+// A count or size of the layout: a JSON integer in [0, 2^32) (nlohmann's get<uint32_t> would wrap -1 or 2^32 + 64
+// and truncate 1.5 silently).
+uint32_t layout_uint(const json& v, const std::string& name) {
+  const bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() <= UINT32_MAX
+                                               : v.is_number_integer() && v.get<int64_t>() >= 0;
+  if (!in_range)
+    throw HostError(ErrorKind::usage, "--layout." + name + ": expected an integer from 0 to 4294967295, got " + v.dump());
+  return v.get<uint32_t>();
+}
+
+std::vector<uint32_t> layout_uints(const json& v, const std::string& name) {
+  std::vector<uint32_t> values;
+  for (std::size_t a = 0; a < layout_field<json::array_t>(v, name).size(); ++a)
+    values.push_back(layout_uint(v[a], name + "[" + std::to_string(a) + "]"));
+  return values;
+}
+
 uint32_t axis_flag(const json& v, const std::string& where) {
   const std::string name = v.is_string() ? v.get<std::string>() : "";
   if (name == "spatial") return GENPLUG_AXIS_SPATIAL;
@@ -59,13 +77,13 @@ RotaryLayout parse_layout(const std::string& text) {
   for (const auto& item : j.items()) {
     const std::string& key = item.key();
     if (key == "axis_dims")
-      layout.axis_dims = layout_field<std::vector<uint32_t>>(item.value(), key);
+      layout.axis_dims = layout_uints(item.value(), key);
     else if (key == "theta")
       layout.theta = layout_field<double>(item.value(), key);
     else if (key == "base_extent")
-      layout.base_extent = layout_field<std::vector<uint32_t>>(item.value(), key);
+      layout.base_extent = layout_uints(item.value(), key);
     else if (key == "pixels_per_token")
-      layout.pixels_per_token = layout_field<uint32_t>(item.value(), key);
+      layout.pixels_per_token = layout_uint(item.value(), key);
     else if (key == "axis_flags")
       for (std::size_t a = 0; a < layout_field<json::array_t>(item.value(), key).size(); ++a)
         layout.axis_flags.push_back(axis_flag(item.value()[a], "--layout.axis_flags[" + std::to_string(a) + "]"));

@@ -62,6 +62,9 @@ const RegisterCommand kSchedule(
       cmd.add_option("--image-tokens", o->image_tokens,
                      "Image tokens: (height / 16) x (width / 16) for FLUX, e.g. 4096 at 1024 x 1024")
           ->required()
+          ->check([](const std::string& v) {  // CLI11 converts -1 to a uint64_t by wrapping it
+            return v.find('-') == std::string::npos ? std::string() : "must be 0 or more, got " + v;
+          })
           ->type_name("L");
       cmd.callback([o, &globals] { run_schedule(*o, globals); });
     });

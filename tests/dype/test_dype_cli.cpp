@@ -106,6 +106,13 @@ BOOST_AUTO_TEST_CASE(bad_input_exits_with_a_clear_message) {
       {"posenc --layout '{\"axis_dims\":[2000000000],\"theta\":10000,\"base_extent\":[64],\"pixels_per_token\":16}'"
        " --extent 64", "--layout.axis_dims[0]: must be <= 65536, got 2000000000"},
       {"posenc --layout '{\"axis_dims\":[16,56,56]}' --height 4096 --width 4096", "--layout.theta: missing"},
+      // Integers out of a uint32's range, or not integers, are refused, not wrapped or truncated.
+      {"posenc --layout '{\"axis_dims\":[64],\"theta\":10000,\"base_extent\":[4294967360],\"pixels_per_token\":16}'"
+       " --extent 64", "--layout.base_extent[0]: expected an integer from 0 to 4294967295, got 4294967360"},
+      {"posenc --layout '{\"axis_dims\":[-2],\"theta\":10000,\"base_extent\":[64],\"pixels_per_token\":16}'"
+       " --extent 64", "--layout.axis_dims[0]: expected an integer from 0 to 4294967295, got -2"},
+      {"posenc --layout '{\"axis_dims\":[64],\"theta\":10000,\"base_extent\":[64],\"pixels_per_token\":1.5}'"
+       " --extent 64", "--layout.pixels_per_token: expected an integer from 0 to 4294967295, got 1.5"},
       {"posenc --height 4096 --width 4096", "--layout is required"},
       {"posenc --layout @/nonexistent.json --height 4096 --width 4096", "cannot read"},
       {"posenc --height 4096" + kFluxLayout, "--width"},

@@ -99,6 +99,7 @@ BOOST_AUTO_TEST_CASE(bad_input_fails_clearly) {
       {"--config '{\"sampler\":\"lms\"}' --steps 4 --image-tokens 4096", 2, "sampler"},
       {"--config '{\"schedule\":\"custom\",\"sigmas\":[1,0.5,0.7,0]}' --steps 3 --image-tokens 1", 2, "config.sigmas[2]"},
       {"--config '[1' --steps 4 --image-tokens 4096", 2, "--config"},
+      {"--steps 4 --image-tokens -1", 2, "--image-tokens: must be 0 or more, got -1"},
       {"--steps 0 --image-tokens 4096", 2, "steps"},
       {"--steps 1000000000 --image-tokens 4096", 2, "steps"},  // refused before any buffer of that size exists
       {"--image-tokens 4096", 2, "--steps"},
