@@ -81,32 +81,43 @@ PlateResize parse_plate_resize(const std::string& name) {
   throw std::invalid_argument("unknown resize '" + name + "' (allowed: error, fit, fill)");
 }
 
-ImageRGB resample(const ImageRGB& image, int width, int height) {
-  if (image.width == width && image.height == height) return image;
-  const size_t in_plane = size_t(image.width) * image.height;
-  std::vector<float> rows(3 * size_t(width) * image.height);  // horizontal pass
+namespace {
+
+// The window [x0, x0 + ww) x [y0, y0 + wh) of `image` resampled to width x height: each of its pixels computed as
+// resample() computes it (same taps, same order), and nothing outside it. A fill crop needs only what it keeps:
+// a 65536 x 1 plate filling 64 x 64 is 64 x 64 of a 4 194 304 x 64 scaling (3.2 GB whole).
+ImageRGB resample_window(const ImageRGB& image, int width, int height, int x0, int y0, int ww, int wh) {
+  const size_t in_plane = size_t(image.width) * image.height, mid_plane = size_t(ww) * image.height;
+  std::vector<float> rows(3 * mid_plane);  // horizontal pass, the window's columns only
   std::vector<std::pair<int, float>> taps;
-  for (int x = 0; x < width; ++x) {
-    tent(x, image.width, width, taps);
+  for (int x = 0; x < ww; ++x) {
+    tent(x0 + x, image.width, width, taps);
     for (size_t c = 0; c < 3; ++c)
       for (int y = 0; y < image.height; ++y) {
         float v = 0;
         for (const auto& [i, w] : taps) v += w * image.planar[c * in_plane + size_t(y) * image.width + i];
-        rows[c * size_t(width) * image.height + size_t(y) * width + x] = v;
+        rows[c * mid_plane + size_t(y) * ww + x] = v;
       }
   }
-  ImageRGB out{width, height, std::vector<float>(3 * size_t(width) * height)};
-  const size_t mid_plane = size_t(width) * image.height, out_plane = size_t(width) * height;
-  for (int y = 0; y < height; ++y) {  // vertical pass
-    tent(y, image.height, height, taps);
+  ImageRGB out{ww, wh, std::vector<float>(3 * size_t(ww) * wh)};
+  const size_t out_plane = size_t(ww) * wh;
+  for (int y = 0; y < wh; ++y) {  // vertical pass, the window's rows only
+    tent(y0 + y, image.height, height, taps);
     for (size_t c = 0; c < 3; ++c)
-      for (int x = 0; x < width; ++x) {
+      for (int x = 0; x < ww; ++x) {
         float v = 0;
-        for (const auto& [i, w] : taps) v += w * rows[c * mid_plane + size_t(i) * width + x];
-        out.planar[c * out_plane + size_t(y) * width + x] = v;
+        for (const auto& [i, w] : taps) v += w * rows[c * mid_plane + size_t(i) * ww + x];
+        out.planar[c * out_plane + size_t(y) * ww + x] = v;
       }
   }
   return out;
+}
+
+}  // namespace
+
+ImageRGB resample(const ImageRGB& image, int width, int height) {
+  if (image.width == width && image.height == height) return image;
+  return resample_window(image, width, height, 0, 0, width, height);
 }
 
 std::pair<int, int> plate_size(const fs::path& path) {
@@ -158,16 +169,17 @@ ImageRGB adapt_plate(const ImageRGB& plate, int width, int height, PlateResize r
   const double sx = double(width) / plate.width, sy = double(height) / plate.height;
   const double s = resize == PlateResize::fit ? std::min(sx, sy) : std::max(sx, sy);
   const int w = std::max(1, int(std::lround(plate.width * s))), h = std::max(1, int(std::lround(plate.height * s)));
-  const ImageRGB scaled = resample(plate, w, h);
-  ImageRGB out{width, height, std::vector<float>(3 * size_t(width) * height, 0.0f)};
   const int ox = (width - w) / 2, oy = (height - h) / 2;  // negative for fill: the crop
+  // Only the part of the scaled plate that lands in the frame is computed.
+  const int vx0 = std::max(0, -ox), vy0 = std::max(0, -oy);
+  const int vw = std::min(w, width - ox) - vx0, vh = std::min(h, height - oy) - vy0;
+  const ImageRGB visible = resample_window(plate, w, h, vx0, vy0, vw, vh);
+  ImageRGB out{width, height, std::vector<float>(3 * size_t(width) * height, 0.0f)};
   for (size_t c = 0; c < 3; ++c)
-    for (int y = 0; y < height; ++y)
-      for (int x = 0; x < width; ++x) {
-        const int sxp = x - ox, syp = y - oy;
-        if (sxp < 0 || syp < 0 || sxp >= w || syp >= h) continue;
-        out.planar[c * size_t(width) * height + size_t(y) * width + x] = scaled.planar[c * size_t(w) * h + size_t(syp) * w + sxp];
-      }
+    for (int y = 0; y < vh; ++y)
+      for (int x = 0; x < vw; ++x)
+        out.planar[c * size_t(width) * height + size_t(y + vy0 + oy) * width + (x + vx0 + ox)] =
+            visible.planar[c * size_t(vw) * vh + size_t(y) * vw + x];
   return out;
 }
 

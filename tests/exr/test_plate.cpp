@@ -2,6 +2,8 @@
 #define BOOST_TEST_MODULE plate
 #include <boost/test/unit_test.hpp>
 
+#include <array>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -69,6 +71,25 @@ BOOST_AUTO_TEST_CASE(fit_letterboxes_and_fill_crops_the_centre) {
   }
   BOOST_CHECK_THROW(genplug::host::load_plate(folder.path / "none.png", 4, 2, PlateResize::error, nullptr),
                     genplug::host::HostError);
+}
+
+// Fill computes only the part of the scaled plate that lands in the frame, bit for bit what cropping the whole
+// scaling gives; so a 16384 x 1 plate filling 16 x 16 needs a 16 x 16 window of a 262144 x 16 scaling.
+BOOST_AUTO_TEST_CASE(fill_computes_only_the_kept_window_bit_for_bit) {
+  for (const auto& [pw, ph, width, height] : std::vector<std::array<int, 4>>{{7, 3, 5, 5}, {3, 7, 6, 4}, {9, 4, 4, 9}}) {
+    const ImageRGB plate = levels(pw, ph);
+    const ImageRGB fill = genplug::host::adapt_plate(plate, width, height, PlateResize::fill, "p.png");
+    const double s = std::max(double(width) / pw, double(height) / ph);
+    const int w = int(std::lround(pw * s)), h = int(std::lround(ph * s));
+    const ImageRGB whole = genplug::host::resample(plate, w, h);
+    const int ox = (w - width) / 2, oy = (h - height) / 2;
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < height; ++y)
+        for (int x = 0; x < width; ++x)
+          BOOST_TEST(at(fill, c, x, y) == at(whole, c, x + ox, y + oy), pw << "x" << ph << " -> " << width << "x" << height);
+  }
+  const ImageRGB wide = genplug::host::adapt_plate(levels(16384, 1), 16, 16, PlateResize::fill, "wide.png");
+  BOOST_TEST(wide.planar.size() == 3u * 16 * 16);
 }
 
 // A 65-byte PNG whose header claims 60 000 x 60 000: refused from its header, before its 10.8 GB are allocated.
