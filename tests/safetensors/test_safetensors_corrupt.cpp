@@ -97,6 +97,20 @@ BOOST_AUTO_TEST_CASE(a_shard_name_over_name_max_is_an_error_naming_it) {
   }
 }
 
+// A NUL in a shard name would end the name the file system sees: "a.safetensors\u0000x" opened a.safetensors.
+BOOST_AUTO_TEST_CASE(a_shard_name_with_a_nul_is_an_error) {
+  std::ofstream(dir / "a.safetensors", std::ios::binary)
+      << raw_safetensors(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", kEightBytes);
+  const fs::path index = dir / "nul.safetensors.index.json";
+  std::ofstream(index) << R"({"weight_map": {"a": "a.safetensors\u0000x"}})";
+  try {
+    st::Checkpoint checkpoint(index);
+    BOOST_FAIL("an index with a NUL in a shard name opened");
+  } catch (const st::Error& e) {
+    BOOST_TEST(contains(e.what(), "tensor 'a': shard name contains a NUL character"), e.what());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(file_shorter_than_the_length_field) {
   check_error(open_error(dir, "tiny", "\x05\x00\x00"), "tiny", "", "shorter than the 8-byte");
   check_error(open_error(dir, "zero", ""), "zero", "", "shorter than the 8-byte");

@@ -96,6 +96,8 @@ void Checkpoint::open_index(const fs::path& index) {
   std::map<std::string, std::shared_ptr<const File>> shards;
   for (const auto& [tensor, shard] : doc["weight_map"].items()) {
     if (!shard.is_string()) throw Error(where + ": tensor '" + tensor + "': shard name is not a string");
+    if (shard.get_ref<const std::string&>().find('\0') != std::string::npos)  // the file system would stop there
+      throw Error(where + ": tensor '" + tensor + "': shard name contains a NUL character");
     shards.emplace(shard.get<std::string>(), nullptr);
   }
   for (auto& [shard, file] : shards) {
