@@ -76,7 +76,8 @@ const ColorConversion* Pipeline::Impl::plate_color_of(const Job& job) {
     } catch (const OcioConfigUnreadable& e) {
       throw ocio_config_error(job, e);
     } catch (const HostError& e) {
-      throw HostError(e.kind(), manifest.path.string() + ": " + job.where + ".init_colorspace: " + e.what());
+      const char* field = job.refine_pass ? ".plate_colorspace: " : ".init_colorspace: ";  // where = "jobs[0].refine"
+      throw HostError(e.kind(), manifest.path.string() + ": " + job.where + field + e.what());
     }
   }
   return &it->second;

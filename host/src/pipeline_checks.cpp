@@ -132,7 +132,6 @@ void Pipeline::Impl::check_plate(const Job& job) {
       throw HostError(ErrorKind::manifest, "plate '" + job.init_image->string() + "': " + std::to_string(w) + " x " +
                                                std::to_string(h) + " is not the job's " + std::to_string(jw) + " x " +
                                                std::to_string(jh) + " (resize: \"fit\" or \"fill\" adapts it)");
-    plate_color_of(job);
     // Decoded once before any job (its header can be whole and its data truncated); its size as it is, so
     // nothing is resampled or converted here.
     if (plates_decoded.insert(resolved_path(*job.init_image)).second)
@@ -140,6 +139,7 @@ void Pipeline::Impl::check_plate(const Job& job) {
   } catch (const HostError& e) {  // an unreadable plate is the manifest's fault, whatever the reader said
     throw HostError(ErrorKind::manifest, where_plate + e.what());
   }
+  plate_color_of(job);  // its colour space, named by its own field
 }
 
 // A refine pass: its posenc, size, memory and plate, like a job's; with resize "error", the first pass's

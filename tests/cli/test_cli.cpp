@@ -576,6 +576,25 @@ BOOST_AUTO_TEST_CASE(a_truncated_plate_fails_before_any_job_renders) {
                                  "': 2 of its 768 values are not finite (NaN or infinity)"),
              r.err);
   BOOST_TEST(!fs::exists(d.path / "a.exr"));
+
+  // A colour space the OCIO config lacks is named by its own field, once, for a plate and for a refine plate.
+  nan_plate.planar[7] = nan_plate.planar[300] = 0.5f;
+  float_pixels.overwrite = true;
+  genplug::host::write_exr(exr_plate, nan_plate, {}, float_pixels);
+  m["jobs"][1]["init_colorspace"] = "Nope";
+  r = run_process({kGenplug, "run", write(d.path / "m.json", m).string()});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, "genplug: error: " + (d.path / "m.json").string() + ": jobs[1].init_colorspace: OCIO config"),
+             r.err);
+  m["jobs"][1].erase("init_colorspace");
+  m["jobs"][1].erase("init_image");
+  m["jobs"][1]["refine"] = {{"width", 64}, {"height", 64}, {"plate", exr_plate.string()}, {"plate_colorspace", "Nope"}};
+  r = run_process({kGenplug, "run", write(d.path / "m.json", m).string()});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, "genplug: error: " + (d.path / "m.json").string() +
+                                 ": jobs[1].refine.plate_colorspace: OCIO config"),
+             r.err);
+  BOOST_TEST(!fs::exists(d.path / "a.exr"));
 }
 
 // Usage errors are one line in the form of every other error, and a bound is printed as a person writes it.
