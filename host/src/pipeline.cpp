@@ -20,9 +20,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A signal during the checks (a batch of a million items takes tens of seconds) stops them as it stops a render.
-void stop_if_cancelled(const PipelineOptions& o, const std::string& where) {
-  if (o.cancel && o.cancel->load()) throw HostError(ErrorKind::cancelled, where + ": cancelled before rendering");
+// A signal during the checks (a batch of a million items takes tens of seconds) stops them as it stops a render;
+// the message is built only then (this runs once per item).
+void stop_if_cancelled(const PipelineOptions& o, const Manifest& manifest, const Job& job) {
+  if (o.cancel && o.cancel->load())
+    throw HostError(ErrorKind::cancelled, manifest.path.string() + ": " + job.where + ": cancelled before rendering");
 }
 
 }  // namespace
@@ -47,7 +49,7 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   if (m.manifest.posenc) m.check_ref(*m.manifest.posenc, "posenc");
   size_t seen = 0;  // items checked: a signal is looked for every 1024 (a shard's indices need not be)
   for (const Job& j : m.manifest.jobs) {
-    if (seen++ % 1024 == 0) stop_if_cancelled(m.options, m.manifest.path.string() + ": " + j.where);
+    if (seen++ % 1024 == 0) stop_if_cancelled(m.options, m.manifest, j);
     if (j.scheduler) m.check_ref(*j.scheduler, "scheduler");
     if (j.posenc) m.check_ref(*j.posenc, "posenc");
   }
@@ -59,7 +61,7 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   seen = 0;
   for (const Job& j : m.manifest.jobs) {
     auto where = [&] { return m.manifest.path.string() + ": " + j.where + ".output"; };
-    if (seen++ % 1024 == 0) stop_if_cancelled(m.options, m.manifest.path.string() + ": " + j.where);
+    if (seen++ % 1024 == 0) stop_if_cancelled(m.options, m.manifest, j);
     if (folders_checked.insert(written_path(j.output).parent_path()).second) check_output_folder(j.output, where());
     if (previews && folders_checked.insert(written_path(preview_path(j.output)).parent_path()).second)
       check_output_folder(preview_path(j.output), where() + " (its PNG preview)");
@@ -83,7 +85,7 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   std::set<std::string> rehearsed;
   std::map<std::pair<uint32_t, uint32_t>, std::string> refusals;  // by size: the memory available read once each
   for (const Job& j : m.manifest.jobs) {
-    stop_if_cancelled(m.options, m.manifest.path.string() + ": " + j.where);  // a plate's decode can take seconds
+    stop_if_cancelled(m.options, m.manifest, j);  // a plate's decode can take seconds
     const auto size = std::make_pair(j.width.value_or(m.defaults.width), j.height.value_or(m.defaults.height));
     auto refused = refusals.find(size);
     if (refused == refusals.end())
