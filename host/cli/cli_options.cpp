@@ -2,9 +2,12 @@
 #include <genplug/host/printable.hpp>
 #include "cli_options.hpp"
 
+#include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <genplug/internal/bounded_json.hpp>
 #include <genplug/internal/regular_file.hpp>
 
@@ -31,8 +34,9 @@ nlohmann::json json_object_option(const std::string& option, const std::string& 
   }
   // Nesting bounded while parsing, as in manifests (genplug posenc --config @deep.json segfaulted).
   nlohmann::json j;
+  std::optional<std::string> duplicate;
   try {
-    j = genplug::internal::parse_bounded_json(text);
+    j = genplug::internal::parse_bounded_json(text, duplicate);
   } catch (const nlohmann::json::out_of_range& e) {  // 1e999: no double holds it
     const std::string number = genplug::internal::overflowing_number(e.what());
     throw HostError(ErrorKind::usage, where + ": a number is outside the range of a double: " + number);
@@ -41,8 +45,23 @@ nlohmann::json json_object_option(const std::string& option, const std::string& 
   } catch (const genplug::internal::JsonTooDeep& e) {
     throw HostError(ErrorKind::usage, where + ": " + e.what());
   }
+  if (duplicate)  // refused, as in manifests: JSON keeps the last value only, and the first was meant too
+    throw HostError(ErrorKind::usage, where + ": the key " + nlohmann::json(*duplicate).dump() +
+                                          " appears twice in one object (JSON keeps the last value only): remove one");
   if (!j.is_object()) throw HostError(ErrorKind::usage, where + ": expected a JSON object, got " + j.dump());
   return j;
+}
+
+CLI::Validator number_in(double lo, double hi, const std::string& what) {
+  return CLI::Validator(
+      [lo, hi, what](std::string& v) {
+        char* end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        const bool whole = !v.empty() && end == v.c_str() + v.size();
+        return whole && std::isfinite(x) && x >= lo && x <= hi ? std::string()
+                                                               : "must be " + what + ", got '" + host::printable(v) + "'";
+      },
+      "");
 }
 
 void log_to_stderr(CallContext& ctx, const Globals& globals) {

@@ -15,6 +15,10 @@ namespace genplug::cli {
 // when the text is not JSON or not an object.
 nlohmann::json json_object_option(const std::string& option, const std::string& value);
 
+// A check for a number option: text strtod reads whole, finite and in [lo, hi], else "must be <what>, got '<text>'".
+// CLI11 alone reads '' as 0 and lets nan through.
+CLI::Validator number_in(double lo, double hi, const std::string& what);
+
 // Sends a plugin's warnings and errors to stderr (errors only with --quiet).
 void log_to_stderr(CallContext& ctx, const Globals& globals);
 

@@ -28,6 +28,7 @@ struct PosencOptions {
   std::string layout;  // JSON text or @FILE
   uint32_t height = 0;
   uint32_t width = 0;
+  bool size_given = false;  // --height and --width both given (0 included)
   std::vector<uint32_t> extent;  // tokens per axis, instead of --height/--width
   double t = 1.0;
 };
@@ -124,7 +125,7 @@ std::vector<uint32_t> target_extent(const PosencOptions& o, const RotaryLayout& 
                                             std::to_string(axes) + " axes");
     return o.extent;
   }
-  if (o.height == 0 || o.width == 0)
+  if (!o.size_given)
     throw HostError(ErrorKind::usage, "--height and --width (pixels) are required unless --extent is given");
   std::vector<std::size_t> rows_cols;
   for (std::size_t a = 0; a < axes; ++a)
@@ -145,7 +146,6 @@ std::vector<uint32_t> target_extent(const PosencOptions& o, const RotaryLayout& 
 }
 
 void run_posenc(const PosencOptions& o, const Globals& globals) {
-  if (!(o.t >= 0.0 && o.t <= 1.0)) throw HostError(ErrorKind::usage, "--t: must be in [0, 1], got " + json(o.t).dump());
   const json config = json_object_option("--config", o.config);
   const RotaryLayout layout = parse_layout(o.layout);
   const std::vector<uint32_t> target = target_extent(o, layout);
@@ -191,8 +191,14 @@ const RegisterCommand kPosenc(
       cmd.add_option("--extent", o->extent, "Target tokens per axis instead of --height/--width")
           ->type_name("TOKENS")
           ->delimiter(',');
-      cmd.add_option("--t", o->t, "Diffusion time in [0, 1] (1 = pure noise)")->capture_default_str()->type_name("T");
-      cmd.callback([o, &globals] { run_posenc(*o, globals); });
+      cmd.add_option("--t", o->t, "Diffusion time in [0, 1] (1 = pure noise)")
+          ->capture_default_str()
+          ->type_name("T")
+          ->check(number_in(0.0, 1.0, "a number in [0, 1]"));
+      cmd.callback([o, &globals, &cmd] {
+        o->size_given = cmd.count("--height") > 0 && cmd.count("--width") > 0;
+        run_posenc(*o, globals);
+      });
     });
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include <genplug/host/printable.hpp>
 
+#include "cli_options.hpp"
 #include "command.hpp"
 #include "validate.hpp"
 
@@ -129,15 +130,8 @@ void setup(CLI::App& cmd, Globals&) {
   cmd.add_flag("--create-models", o.create_models, "Also create model plugins with their default config (may be slow)");
   cmd.add_option("--timeout", o.timeout_seconds, "Seconds each probe may take before it is killed (0: no limit)")
       ->capture_default_str()
-      ->check(CLI::Validator(
-          [](std::string& v) {  // CLI::NonNegativeNumber would print DBL_MAX in 300 digits
-            char* end = nullptr;
-            const double x = std::strtod(v.c_str(), &end);
-            return end != v.c_str() && *end == '\0' && x >= 0.0 && std::isfinite(x)
-                       ? std::string()
-                       : "must be a number of seconds >= 0, got '" + v + "'";
-          },
-          "SECONDS"));
+      ->type_name("SECONDS")
+      ->check(number_in(0.0, HUGE_VAL, "a number of seconds >= 0"));  // CLI::NonNegativeNumber prints DBL_MAX
   cmd.add_option("--memory-limit", o.memory_limit,
                  "Address space of each probe process (4G, 512M, ...; 0: no limit; raise it for models that load "
                  "weights or initialise a GPU)")

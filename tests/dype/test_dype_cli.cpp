@@ -117,6 +117,16 @@ BOOST_AUTO_TEST_CASE(bad_input_exits_with_a_clear_message) {
       {"posenc --layout @/nonexistent.json --height 4096 --width 4096", "cannot read"},
       {"posenc --height 4096" + kFluxLayout, "--width"},
       {"posenc --height 8 --width 4096" + kFluxLayout, "one token"},
+      {"posenc --height 0 --width 0" + kFluxLayout, "at least one token of 16 px is needed, got 0x0"},
+      // Not a number in range: refused as given, not printed as null nor read as 0.
+      {"posenc --height 4096 --width 4096 --t nan" + kFluxLayout, "--t: must be a number in [0, 1], got 'nan'"},
+      {"posenc --height 4096 --width 4096 --t ''" + kFluxLayout, "--t: must be a number in [0, 1], got ''"},
+      {"posenc --height 4096 --width 4096 --t 0.5x" + kFluxLayout, "got '0.5x'"},
+      // A key given twice is refused, as in manifests (JSON would keep only the last).
+      {"posenc --config '{\"method\":\"yarn\",\"method\":\"dy-yarn\"}' --height 4096 --width 4096" + kFluxLayout,
+       "--config: the key \"method\" appears twice in one object"},
+      {"posenc --height 4096 --width 4096 --layout '{\"axis_dims\":[64],\"theta\":1,\"theta\":2}'",
+       "--layout: the key \"theta\" appears twice"},
   };
   for (const auto& [args, needle] : usage) {
     const Run r = genplug_cli(args);

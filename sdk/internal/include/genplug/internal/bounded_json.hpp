@@ -6,6 +6,7 @@
 // Real documents nest a few levels (a manifest 6, a safetensors header 3); 64 leaves room.
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -115,6 +116,19 @@ nlohmann::json parse_bounded_json(Input&& input, int max_depth = kMaxJsonDepth, 
   BoundedJsonBuilder builder(max_depth, duplicate_key);
   nlohmann::json::sax_parse(std::forward<Input>(input), &builder);
   if (builder.too_deep()) throw JsonTooDeep(max_depth);
+  return std::move(builder.result());
+}
+
+// As parse_bounded_json, and in `duplicate` the first key an object gave twice (none: no value), for a caller
+// that names it in its error.
+template <class Input>
+nlohmann::json parse_bounded_json(Input&& input, std::optional<std::string>& duplicate, int max_depth = kMaxJsonDepth) {
+  bool doubled = false;
+  BoundedJsonBuilder builder(max_depth, &doubled);
+  nlohmann::json::sax_parse(std::forward<Input>(input), &builder);
+  if (builder.too_deep()) throw JsonTooDeep(max_depth);
+  duplicate.reset();
+  if (doubled) duplicate = builder.duplicate();
   return std::move(builder.result());
 }
 
