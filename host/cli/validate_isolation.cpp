@@ -274,6 +274,8 @@ uint64_t parse_bytes(const std::string& text) {
     scale = std::pow(1024.0, double(k + 1));
   }
   if (!(v >= 0) || v * scale >= 1.8e19) throw std::invalid_argument("'" + text + "' is not a size");
+  if (v > 0 && v * scale < 1)  // would round to 0, which turns the limit off
+    throw std::invalid_argument("'" + text + "' is less than one byte (0 for no limit)");
   return uint64_t(v * scale);
 }
 

@@ -286,6 +286,13 @@ BOOST_AUTO_TEST_CASE(validate_limits_are_options) {
   auto r = run_process({kGenplug, "validate", "--memory-limit", "lots", lib("hostile_posenc")});
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "--memory-limit"), r.err);
+  // Less than a byte would round to 0, which means no limit.
+  r = run_process({kGenplug, "validate", "--memory-limit", "0.5", lib("hostile_posenc")});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "'0.5' is less than one byte"), r.err);
+  r = run_process({kGenplug, "validate", "--timeout", "nan", lib("hostile_posenc")});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "--timeout: must be a number of seconds >= 0, got 'nan'"), r.err);
   r = run_process({kGenplug, "validate", "--help"});
   BOOST_TEST(contains(r.out, "--timeout"), r.out);
   BOOST_TEST(!contains(r.out, "--report-fd"), r.out);
