@@ -12,7 +12,9 @@
 # unset = one thread per core) — both programs load the same system libtorch and OpenBLAS. Each program's
 # `--repeat` runs give a median per process; the best (lowest) median of the `--runs` processes counts, and
 # the peak RSS of that best run. The raw JSON lines go to stderr, the summary (one JSON line after the two
-# ratio lines) to stdout. Run it on an otherwise idle machine; `uptime` is printed for the record.
+# ratio lines) to stdout. Run it on an otherwise idle machine; `uptime` is printed for the record. Each genplug run
+# and the eager run after it also give a ratio: their median, with a distribution-free 95 % interval from 6 runs
+# (bench/median_interval.py), is the figure to quote where the machine's speed moves from run to run.
 # Both also get the same malloc: where flux_forward links tcmalloc (as the genplug CLI does), the eager run gets
 # it preloaded; `--eager-allocator libc` runs eager on the C library's malloc instead, as a plain PyTorch user
 # would, which page-faults every large tensor afresh and was 3.8x slower on one VM (docs/performance.md).
@@ -37,7 +39,7 @@ while [ $# -gt 0 ]; do
     --threads=*) THREADS=${1#--threads=}; shift ;;
     --eager-allocator) EAGER_ALLOCATOR=$2; shift 2 ;;
     --eager-allocator=*) EAGER_ALLOCATOR=${1#--eager-allocator=}; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) PASS="$PASS $1"; shift ;;
   esac
 done
@@ -71,9 +73,12 @@ done
 echo "load after: $(uptime)" >&2
 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-"$PYTHON" - "$TMP" "$RUNS" "$LOAD_BEFORE" "$LOAD_AFTER" "${OPENBLAS_NUM_THREADS:-default}" "$OPENBLAS_THREAD_TIMEOUT" <<'EOF'
-import json, os, sys
+"$PYTHON" - "$TMP" "$RUNS" "$LOAD_BEFORE" "$LOAD_AFTER" "${OPENBLAS_NUM_THREADS:-default}" "$OPENBLAS_THREAD_TIMEOUT" \
+  "$HERE/.." <<'EOF'
+import json, os, statistics, sys
 tmp, runs, load_before, load_after, blas, timeout = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+sys.path.insert(0, sys.argv[7])
+from median_interval import median_interval
 def best(name):
     rows = [json.load(open(os.path.join(tmp, f"{name}.{i}"))) for i in range(1, runs + 1)]
     return min(rows, key=lambda r: r["median_ms"]), [r["median_ms"] for r in rows]
@@ -88,10 +93,18 @@ time_ratio = g["median_ms"] / e["median_ms"]
 rss_ratio = g["peak_rss_mb"] / e["peak_rss_mb"]
 print(f"time genplug/eager: {time_ratio:.3f}  ({g['median_ms']:.1f} ms vs {e['median_ms']:.1f} ms, best of {runs} medians)")
 print(f"peak RSS genplug/eager: {rss_ratio:.3f}  ({g['peak_rss_mb']:.0f} MB vs {e['peak_rss_mb']:.0f} MB)")
+# Each run of genplug and the eager run after it form a pair: on a machine whose speed moves between runs, the
+# median of the pairs' ratios (with its interval, from 6 runs) is steadier than the ratio of the best medians.
+pairs = sorted(gm / em for gm, em in zip(g_all, e_all))
+pair_median, pair_95 = statistics.median(pairs), median_interval(pairs)
+print(f"per-run time genplug/eager: median {pair_median:.3f}, 95 % interval " +
+      (f"[{pair_95[0]:.3f}, {pair_95[1]:.3f}]" if pair_95 else "(needs --runs 6 or more)") +
+      f", range {pairs[0]:.3f}-{pairs[-1]:.3f} over {runs} runs")
 print(f"malloc: genplug {g['config'].get('allocator')}, eager {e['config'].get('allocator')}")
 print(json.dumps({"time_ratio": time_ratio, "peak_rss_ratio": rss_ratio,
                   "genplug_median_ms": g["median_ms"], "eager_median_ms": e["median_ms"],
                   "genplug_medians_ms": g_all, "eager_medians_ms": e_all,
+                  "pair_ratio_median": pair_median, "pair_ratio_median_95": pair_95,
                   "genplug_cpu_utilisation": g["cpu_utilisation"], "eager_cpu_utilisation": e["cpu_utilisation"],
                   "genplug_peak_rss_mb": g["peak_rss_mb"], "eager_peak_rss_mb": e["peak_rss_mb"],
                   "gflop": g["gflop"], "torch_threads": [g["config"]["threads"], e["config"]["threads"]],

@@ -57,8 +57,10 @@ EOF
 "$genplug" run --force --progress jsonl "$work/manifest.json" > "$work/progress.jsonl" 2> "$work/stderr.txt" ||
   { cat "$work/stderr.txt" >&2; exit 1; }
 
-python3 - "$work/progress.jsonl" "$work/manifest.json" "$tokens" "$steps" "$rounds" <<'EOF'
-import json, math, statistics, sys
+python3 - "$work/progress.jsonl" "$work/manifest.json" "$tokens" "$steps" "$rounds" "$root/bench" <<'EOF'
+import json, statistics, sys
+sys.path.insert(0, sys.argv[6])
+from median_interval import median_interval
 progress, manifest = sys.argv[1], json.load(open(sys.argv[2]))
 tokens, steps, rounds = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 outputs = {j["output"]: j["name"] for j in manifest["jobs"]}
@@ -75,17 +77,6 @@ seconds = {c: [last[f"r{r}-{c}"] for r in range(rounds)] for c in configs}
 ratios = lambda c: sorted(last[f"r{r}-{c}"] / last[f"r{r}-rope"] for r in range(rounds))
 ratio = lambda c: statistics.median(ratios(c))
 
-def median_interval(sorted_values, coverage=0.95):
-    """Distribution-free interval of the median: order statistics k and n + 1 - k, k the largest with
-    P(Binomial(n, 1/2) < k) <= (1 - coverage) / 2 (None when n is too small for the coverage)."""
-    n = len(sorted_values)
-    below, k = 0.0, 0
-    while True:
-        below += math.comb(n, k) / 2 ** n  # P(fewer than k + 1 of n below the median)
-        if below > (1 - coverage) / 2:
-            break
-        k += 1
-    return [sorted_values[k - 1], sorted_values[n - k]] if k >= 1 else None
 print(json.dumps({"image_tokens": tokens, "steps": steps, "rounds": rounds,
                   "seconds": {c: {"best": min(v), "median": statistics.median(v)} for c, v in seconds.items()},
                   "ratio_to_rope_median": {"dy-yarn": ratio("dy-yarn"), "none": ratio("none")},
