@@ -167,6 +167,7 @@ void run_encode(const EncodeOptions& o, const Globals& globals) {
     tensors = model.condition(o.prompt, "", ctx);
   } catch (const PluginError& e) {
     throw HostError(e.code() == GENPLUG_E_INVALID_ARGUMENT || e.code() == GENPLUG_E_CONFIG ? ErrorKind::usage
+                    : e.code() == GENPLUG_E_OUT_OF_MEMORY                                  ? ErrorKind::retryable
                                                                                             : ErrorKind::runtime,
                     e.what());
   }

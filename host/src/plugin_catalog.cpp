@@ -209,13 +209,17 @@ struct PluginCatalog::Impl {
     if (s != GENPLUG_OK) {
       // Named first by where the config came from (the manifest's "model.config", a command line option): it
       // holds what the plugin could not use, a value or a file it names. A refused config is the config's fault
-      // (ErrorKind::manifest); anything else, a file that cannot be read included, the plugin's (ErrorKind::plugin).
+      // (ErrorKind::manifest); out of memory may pass on a retry (ErrorKind::retryable); anything else, a file that
+      // cannot be read included, the plugin's (ErrorKind::plugin).
       const bool config = s == GENPLUG_E_CONFIG;
       std::string msg = where + ": " + r.id + (config ? "" : ": create failed") + ": " + status_name(s);
       msg += ctx.error().empty() ? " (the plugin gave no message)" : ": " + ctx.error();
       msg += " [plugin " + r.library.string() + "]";
       if (out) msg += " (and it returned an instance anyway; leaked rather than trusted)";
-      throw HostError(config ? ErrorKind::manifest : ErrorKind::plugin, msg);
+      throw HostError(config                           ? ErrorKind::manifest
+                      : s == GENPLUG_E_OUT_OF_MEMORY ? ErrorKind::retryable
+                                                     : ErrorKind::plugin,
+                      msg);
     }
     if (!out) throw HostError(ErrorKind::plugin, r.library.string() + ": " + r.id + ": create succeeded but returned no instance");
     return out;

@@ -203,6 +203,18 @@ BOOST_AUTO_TEST_CASE(encode_writes_what_the_conditioner_computes, *utf::precondi
   BOOST_TEST(run("encode --random -p x --max-length 0 -o " + out.string() + " --force", &err) == 2);
   fs::remove(out);
 
+  // Widths too large for memory (vector_in alone 25.6 TB): out of memory, exit 75 as in `run`, said without
+  // libtorch's backtrace, and no file. ASan's allocator (scripts/sanitize.sh) is told to fail the allocation as
+  // malloc does, not to abort.
+  const std::string asan = std::getenv("ASAN_OPTIONS") ? std::getenv("ASAN_OPTIONS") : "";
+  ::setenv("ASAN_OPTIONS", ((asan.empty() ? "" : asan + ":") + "allocator_may_return_null=1").c_str(), 1);
+  const int oom = run("encode --random -p x --vec-dim 100000000000 -o " + out.string(), &err);
+  ::setenv("ASAN_OPTIONS", asan.c_str(), 1);
+  BOOST_TEST(oom == 75, err);
+  BOOST_TEST(err.find("out of memory") != std::string::npos, err);
+  BOOST_TEST(err.find("frame #") == std::string::npos, err);
+  BOOST_TEST(!fs::exists(out));
+
   // An output that cannot be written is refused before anything is encoded (exit 6), and leaves nothing behind.
   BOOST_TEST(run("encode --random -p x -o /proc/genplug-encode.safetensors", &err) == 6);
   BOOST_TEST(err.find("cannot write output '/proc/genplug-encode.safetensors'") != std::string::npos, err);

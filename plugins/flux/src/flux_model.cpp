@@ -51,6 +51,16 @@ Defaults preset_defaults(const std::string& preset) {
   return {28, 1024, 1024, {1, 64, 64}};
 }
 
+// libtorch reports a failed allocation as OutOfMemoryError (CUDA) or, on the CPU, a plain c10::Error from
+// DefaultCPUAllocator ("can't allocate memory: you tried to allocate N bytes" where posix_memalign fails, "not
+// enough memory" where malloc does; 1.13): out of memory for the host, which may retry.
+bool allocation_failed(const c10::Error& e) {
+  const std::string m = e.what_without_backtrace();
+  return dynamic_cast<const c10::OutOfMemoryError*>(&e) ||
+         (m.find("DefaultCPUAllocator") != std::string::npos &&
+          (m.find("can't allocate memory") != std::string::npos || m.find("not enough memory") != std::string::npos));
+}
+
 // Runs f, turning other libraries' exceptions into a genplug::Error with `code`, prefixed by `what`.
 template <class F>
 auto rethrow_as(genplug_status code, const std::string& what, F&& f) -> decltype(f()) {
@@ -61,7 +71,7 @@ auto rethrow_as(genplug_status code, const std::string& what, F&& f) -> decltype
   } catch (const std::bad_alloc&) {
     throw;
   } catch (const c10::Error& e) {  // libtorch: keep the message, drop the C++ backtrace
-    throw Error(code, what + ": " + e.what_without_backtrace());
+    throw Error(allocation_failed(e) ? GENPLUG_E_OUT_OF_MEMORY : code, what + ": " + e.what_without_backtrace());
   } catch (const std::invalid_argument& e) {  // bad input (a prompt that is not UTF-8), not a failure of ours
     throw Error(GENPLUG_E_INVALID_ARGUMENT, what + ": " + e.what());
   } catch (const std::exception& e) {
@@ -587,7 +597,9 @@ class FluxModel final : public Model {
 }  // namespace
 
 std::unique_ptr<Model> make_flux_model(const std::string& config_json, Context& ctx) {
-  return std::make_unique<FluxModel>(config_json, ctx);
+  // What the constructor's own steps do not name (random weights of a config too large for memory) still
+  // arrives without libtorch's backtrace.
+  return rethrow_as(GENPLUG_E_FAILED, "building the model", [&] { return std::make_unique<FluxModel>(config_json, ctx); });
 }
 
 }  // namespace genplug::flux
