@@ -145,6 +145,9 @@ void run_encode(const EncodeOptions& o, const Globals& globals) {
   // no temporary file behind.
   if (std::filesystem::path(o.output).filename().string().size() > 255)
     throw HostError(ErrorKind::output, "'" + o.output + "': the file name is longer than 255 bytes");
+  // A folder, FIFO or device is never replaced, --force or not: say so rather than "exists".
+  if (const std::string why = internal::unreplaceable_reason(host::written_path(o.output)); !why.empty())
+    host::fail_output(o.output, why);
   std::error_code ec;
   if (!o.force && std::filesystem::exists(o.output, ec))
     throw HostError(ErrorKind::output, "'" + o.output + "' exists (use --force to overwrite)");

@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE encode_cli
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -216,6 +217,14 @@ BOOST_AUTO_TEST_CASE(encode_writes_what_the_conditioner_computes, *utf::precondi
   BOOST_TEST(!fs::exists(out));
 
   // An output that cannot be written is refused before anything is encoded (exit 6), and leaves nothing behind.
+  // A folder or FIFO in its place is named as such, not as a file that exists.
+  const fs::path fifo = out.parent_path() / ("genplug_encode_fifo_" + std::to_string(::getpid()));
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  BOOST_TEST(run("encode --random -p x -o " + fifo.string(), &err) == 6);
+  BOOST_TEST(err.find("it is not a regular file (a device, FIFO or socket)") != std::string::npos, err);
+  fs::remove(fifo);
+  BOOST_TEST(run("encode --random -p x --force -o " + out.parent_path().string(), &err) == 6);
+  BOOST_TEST(err.find("it is a folder") != std::string::npos, err);
   BOOST_TEST(run("encode --random -p x -o /proc/genplug-encode.safetensors", &err) == 6);
   BOOST_TEST(err.find("cannot write output '/proc/genplug-encode.safetensors'") != std::string::npos, err);
   const fs::path folder = out.parent_path() / ("genplug_encode_names_" + std::to_string(::getpid()));
