@@ -114,8 +114,22 @@ genplug_geometry_t Pipeline::Impl::job_geometry(const Job& job) const {
   }
 }
 
+// A plate's colour space is read only for an EXR plate: given for a PNG (sRGB by definition), for a refine pass of
+// the first pass's render or for a job without a plate, it would be ignored, yet change the item's identity.
+void Pipeline::Impl::check_plate_colorspace_applies(const Job& job) const {
+  if (job.init_colorspace.empty() || (job.init_image && !is_png_path(*job.init_image))) return;
+  const std::string field = job.refine_pass ? ".plate_colorspace: " : ".init_colorspace: ";
+  const std::string why = !job.init_image ? (job.refine_pass ? "there is no plate (the pass refines the first pass's "
+                                                               "render)"
+                                                             : "there is no init_image")
+                                          : "a PNG plate is read as sRGB";
+  throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + field +
+                                           "applies to EXR plates only, and " + why + ": remove it");
+}
+
 // A plate must exist, decode whole, and (resize "error") have the job's size: checked before any job runs.
 void Pipeline::Impl::check_plate(const Job& job) {
+  check_plate_colorspace_applies(job);
   if (!job.init_image && !job.refine_pass) return;
   const std::string where_plate =
       manifest.path.string() + ": " + job.where + (job.refine_pass ? ".plate: " : ".init_image: ");

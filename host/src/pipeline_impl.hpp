@@ -43,6 +43,7 @@ struct Pipeline::Impl {
   std::string known_text(const char* kind) const;
   void read_model_geometry();
   genplug_geometry_t job_geometry(const Job& job) const;
+  void check_plate_colorspace_applies(const Job& job) const;
   void check_plate(const Job& job);
   void check_refine(const Job& job, const Job& pass);
   void check_lora_files(const Job& job) const;

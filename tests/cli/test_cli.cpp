@@ -595,6 +595,24 @@ BOOST_AUTO_TEST_CASE(a_truncated_plate_fails_before_any_job_renders) {
                                  ": jobs[1].refine.plate_colorspace: OCIO config"),
              r.err);
   BOOST_TEST(!fs::exists(d.path / "a.exr"));
+
+  // A colour space where none is read is refused, not ignored (it would still change the work item's identity):
+  // a refine pass without a plate refines the first pass's render, and a PNG plate is sRGB.
+  m["jobs"][1]["refine"].erase("plate");
+  r = run_process({kGenplug, "run", write(d.path / "m.json", m).string()});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, "m.json: jobs[1].refine.plate_colorspace: applies to EXR plates only, and there is no "
+                             "plate (the pass refines the first pass's render): remove it"),
+             r.err);
+  m["jobs"][1].erase("refine");
+  m["jobs"][1]["init_image"] = plate.string();
+  m["jobs"][1]["init_colorspace"] = "sRGB";
+  r = run_process({kGenplug, "run", write(d.path / "m.json", m).string()});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, "m.json: jobs[1].init_colorspace: applies to EXR plates only, and a PNG plate is read "
+                             "as sRGB: remove it"),
+             r.err);
+  BOOST_TEST(!fs::exists(d.path / "a.exr"));
 }
 
 // Usage errors are one line in the form of every other error, and a bound is printed as a person writes it.
