@@ -436,10 +436,15 @@ ImageRGB read_exr(const fs::path& path, std::map<std::string, std::string>* stri
     Imf::InputFile& file = open_limited(opened, path);
     const Imf::Header& header = file.header();
     const std::string prefix = layer.empty() ? "" : layer + ".";
-    const std::string names[] = {prefix + "R", prefix + "G", prefix + "B"};
+    const auto has = [&](const char* c) { return header.channels().findChannel(prefix + c) != nullptr; };
+    // Greyscale: luminance alone (a luminance-chroma file, Y with RY and BY, would need its own conversion).
+    const bool grey = !has("R") && !has("G") && !has("B") && has("Y") && !has("RY") && !has("BY");
+    const std::vector<std::string> names =
+        grey ? std::vector<std::string>{prefix + "Y"} : std::vector<std::string>{prefix + "R", prefix + "G", prefix + "B"};
     for (const std::string& channel : names)
       if (!header.channels().findChannel(channel))
-        throw HostError(ErrorKind::output, "cannot read EXR '" + path.string() + "': no channel " + channel);
+        throw HostError(ErrorKind::output, "cannot read EXR '" + path.string() + "': no channel " + channel +
+                                               (has("Y") ? "" : " (nor a greyscale Y channel)"));
     const Imath::Box2i window = header.dataWindow();
     ImageRGB image;
     image.width = window.max.x - window.min.x + 1;
@@ -448,6 +453,12 @@ ImageRGB read_exr(const fs::path& path, std::map<std::string, std::string>* stri
     for (const std::string& name : names)
       read_channel<float>(file, name.c_str(),
                           [&](const float* v, size_t n) { image.planar.insert(image.planar.end(), v, v + n); });
+    if (grey) {  // Y into G and B as well
+      const size_t plane = image.planar.size();
+      image.planar.resize(3 * plane);
+      std::copy_n(image.planar.begin(), plane, image.planar.begin() + long(plane));
+      std::copy_n(image.planar.begin(), plane, image.planar.begin() + long(2 * plane));
+    }
     if (string_attributes) *string_attributes = string_attributes_of(header);
     return image;
   } catch (const HostError&) {

@@ -18,8 +18,10 @@
 
 #include <ImfChannelList.h>
 #include <ImfChromaticities.h>
+#include <ImfFrameBuffer.h>
 #include <ImfHeader.h>
 #include <ImfInputFile.h>
+#include <ImfOutputFile.h>
 #include <ImfStandardAttributes.h>
 
 #include "genplug/host/color_management.hpp"
@@ -504,6 +506,42 @@ BOOST_AUTO_TEST_CASE(reading_a_missing_or_broken_file_names_it) {
   const fs::path broken = folder.path / "broken.exr";
   { std::ofstream(broken, std::ios::binary) << "not an exr"; }
   expect_output_error([&] { genplug::host::read_exr(broken); }, broken);
+}
+
+// A greyscale EXR (luminance Y alone, as a greyscale PNG plate is accepted) reads as R = G = B = Y; a
+// luminance-chroma one is refused by its channels.
+BOOST_AUTO_TEST_CASE(a_greyscale_exr_reads_as_equal_rgb) {
+  TempFolder folder;
+  const int w = 3, h = 2;
+  const std::vector<float> y = {0.0f, 0.25f, 0.5f, 1.0f, 2.0f, 0.125f};
+  const auto write_channels = [&](const fs::path& path, const std::vector<const char*>& channels) {
+    Imf::Header header(w, h);
+    Imf::FrameBuffer frame;
+    for (const char* c : channels) {
+      header.channels().insert(c, Imf::Channel(Imf::FLOAT));
+      frame.insert(c, Imf::Slice(Imf::FLOAT, reinterpret_cast<char*>(const_cast<float*>(y.data())), sizeof(float),
+                                 sizeof(float) * w));
+    }
+    Imf::OutputFile file(path.c_str(), header);
+    file.setFrameBuffer(frame);
+    file.writePixels(h);
+  };
+  const fs::path grey = folder.path / "grey.exr";
+  write_channels(grey, {"Y"});
+  const genplug::host::ImageRGB image = genplug::host::read_exr(grey);
+  BOOST_TEST(image.width == w);
+  BOOST_TEST(image.height == h);
+  std::vector<float> rgb;
+  for (int c = 0; c < 3; ++c) rgb.insert(rgb.end(), y.begin(), y.end());
+  BOOST_TEST(image.planar == rgb, boost::test_tools::per_element());
+  const fs::path chroma = folder.path / "yc.exr";
+  write_channels(chroma, {"Y", "RY", "BY"});
+  try {
+    genplug::host::read_exr(chroma);
+    BOOST_FAIL("a luminance-chroma EXR was read");
+  } catch (const genplug::host::HostError& e) {
+    BOOST_TEST(std::string(e.what()).find("no channel R") != std::string::npos, e.what());
+  }
 }
 
 // A name of up to 255 bytes is written: the temporary file beside it must not be the name that is too long.

@@ -93,7 +93,8 @@ std::map<std::string, std::string> read_exr_attributes(const std::filesystem::pa
 ExrMetadata read_exr_metadata(const std::filesystem::path& path);
 
 // Reads the R, G, B channels of an EXR (or of `layer`: LAYER.R, LAYER.G, LAYER.B) as float (data window,
-// row-major planar), and optionally every string attribute of its header. Throws HostError(ErrorKind::output)
+// row-major planar), and optionally every string attribute of its header. A greyscale file (a Y channel and no
+// R, G, B or chroma) gives R = G = B = Y, as OpenEXR's RgbaInputFile reads it. Throws HostError(ErrorKind::output)
 // naming the path when it cannot be read or lacks one of the channels.
 ImageRGB read_exr(const std::filesystem::path& path,
                   std::map<std::string, std::string>* string_attributes = nullptr, const std::string& layer = "");
