@@ -1,6 +1,6 @@
 """The median of repeated paired measurements with a distribution-free confidence interval, for benchmarks on
-shared machines whose speed moves between runs (docs/performance.md): each round alternates the programs, a ratio
-per round cancels what the machine did to both, and the median of the ratios with its interval says what a run
+shared machines whose speed moves between runs (docs/performance.md): each round runs each program once, a ratio
+per round cancels most of what the machine did to both, and the median of the ratios with its interval says what a run
 resolved. Used by bench/posenc/bench_dype_sampling.sh and bench/flux_forward/compare_eager.sh."""
 import math
 

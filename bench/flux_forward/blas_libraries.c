@@ -53,13 +53,17 @@ static double best_pass(sgemm_fn sgemm, const int shapes[kShapes][2], int tokens
   return best;
 }
 
-static int positive_flag(int argc, char** argv, int* i, const char* name, int* value) {
+// --NAME N: a whole number in [1, most], else a usage error (atoi would read 1e3 as 1).
+static int count_flag(int argc, char** argv, int* i, const char* name, long most, int* value) {
   if (strcmp(argv[*i], name) != 0) return 0;
-  if (*i + 1 >= argc || atoi(argv[*i + 1]) <= 0) {
-    fprintf(stderr, "blas_libraries: %s needs a positive integer\n", name);
+  char* end = NULL;
+  const long v = *i + 1 < argc ? strtol(argv[*i + 1], &end, 10) : 0;
+  if (*i + 1 >= argc || end == argv[*i + 1] || *end != '\0' || v < 1 || v > most) {
+    fprintf(stderr, "blas_libraries: %s needs a whole number from 1 to %ld\n", name, most);
     exit(2);
   }
-  *value = atoi(argv[++*i]);
+  *value = (int)v;
+  ++*i;
   return 1;
 }
 
@@ -68,8 +72,9 @@ int main(int argc, char** argv) {
   const char* paths[8];
   int libraries = 0;
   for (int i = 1; i < argc; ++i) {
-    if (positive_flag(argc, argv, &i, "--hidden", &hidden) || positive_flag(argc, argv, &i, "--tokens", &tokens) ||
-        positive_flag(argc, argv, &i, "--rounds", &rounds) || positive_flag(argc, argv, &i, "--repeat", &repeat))
+    // The products' sizes fit an int (cblas's) at these bounds: 7 x 16 384 columns, 65 536 rows.
+    if (count_flag(argc, argv, &i, "--hidden", 16384, &hidden) || count_flag(argc, argv, &i, "--tokens", 65536, &tokens) ||
+        count_flag(argc, argv, &i, "--rounds", 1000, &rounds) || count_flag(argc, argv, &i, "--repeat", 1000, &repeat))
       continue;
     if (argv[i][0] == '-' || libraries == 8) {
       fprintf(stderr, "usage: blas_libraries [--hidden N] [--tokens N] [--rounds N] [--repeat N] LIBRARY... (1 to 8)\n");

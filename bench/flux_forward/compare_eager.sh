@@ -11,10 +11,11 @@
 # libtorch's default, 1 on Debian's build), and OpenBLAS's pool from the environment (OPENBLAS_NUM_THREADS;
 # unset = one thread per core) — both programs load the same system libtorch and OpenBLAS. Each program's
 # `--repeat` runs give a median per process; the best (lowest) median of the `--runs` processes counts, and
-# the peak RSS of that best run. The raw JSON lines go to stderr, the summary (one JSON line after the two
-# ratio lines) to stdout. Run it on an otherwise idle machine; `uptime` is printed for the record. Each genplug run
-# and the eager run after it also give a ratio: their median, with a distribution-free 95 % interval from 6 runs
-# (bench/median_interval.py), is the figure to quote where the machine's speed moves from run to run.
+# the peak RSS of that best run. The raw JSON lines go to stderr, the summary (the ratio lines, then one JSON
+# line) to stdout. Run it on an otherwise idle machine; `uptime` is printed for the record. Each run is a pair, one
+# process of each, genplug first in odd runs and eager first in even ones; the pairs' ratios give a median with a
+# distribution-free 95 % interval from 6 runs (bench/median_interval.py): the figure to quote where the machine's
+# speed moves from run to run.
 # Both also get the same malloc: where flux_forward links tcmalloc (as the genplug CLI does), the eager run gets
 # it preloaded; `--eager-allocator libc` runs eager on the C library's malloc instead, as a plain PyTorch user
 # would, which page-faults every large tensor afresh and was 3.8x slower on one VM (docs/performance.md).
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
     --threads=*) THREADS=${1#--threads=}; shift ;;
     --eager-allocator) EAGER_ALLOCATOR=$2; shift 2 ;;
     --eager-allocator=*) EAGER_ALLOCATOR=${1#--eager-allocator=}; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) PASS="$PASS $1"; shift ;;
   esac
 done
@@ -53,21 +54,34 @@ case "$EAGER_ALLOCATOR" in
 esac
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-i=1
-while [ "$i" -le "$RUNS" ]; do
+run_genplug() {  # RUN
   # shellcheck disable=SC2086  # PASS is a word list on purpose
   if [ -n "$THREADS" ]; then
-    "$BIN" --threads "$THREADS" $PASS > "$TMP/genplug.$i"
+    "$BIN" --threads "$THREADS" $PASS > "$TMP/genplug.$1"
   else
-    "$BIN" $PASS > "$TMP/genplug.$i"
+    "$BIN" $PASS > "$TMP/genplug.$1"
     # The eager run gets the intra-op thread count the C++ bench used.
-    THREADS=$("$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["config"]["threads"])' < "$TMP/genplug.$i")
+    THREADS=$("$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["config"]["threads"])' < "$TMP/genplug.$1")
   fi
-  cat "$TMP/genplug.$i" >&2
+  cat "$TMP/genplug.$1" >&2
+}
+run_eager() {  # RUN
   # shellcheck disable=SC2086
   LD_PRELOAD="${EAGER_PRELOAD:-${LD_PRELOAD:-}}" \
-    "$PYTHON" "$HERE/eager_reference.py" --bench --threads "$THREADS" $PASS > "$TMP/eager.$i"
-  cat "$TMP/eager.$i" >&2
+    "$PYTHON" "$HERE/eager_reference.py" --bench --threads "$THREADS" $PASS > "$TMP/eager.$1"
+  cat "$TMP/eager.$1" >&2
+}
+# Run i is a pair; every other pair runs eager first, so that a machine slowing down (or speeding up) through a
+# run does not favour the side that always goes first. Run 1 starts with genplug, whose thread count eager takes.
+i=1
+while [ "$i" -le "$RUNS" ]; do
+  if [ $((i % 2)) -eq 1 ]; then
+    run_genplug "$i"
+    run_eager "$i"
+  else
+    run_eager "$i"
+    run_genplug "$i"
+  fi
   i=$((i + 1))
 done
 echo "load after: $(uptime)" >&2
@@ -93,8 +107,8 @@ time_ratio = g["median_ms"] / e["median_ms"]
 rss_ratio = g["peak_rss_mb"] / e["peak_rss_mb"]
 print(f"time genplug/eager: {time_ratio:.3f}  ({g['median_ms']:.1f} ms vs {e['median_ms']:.1f} ms, best of {runs} medians)")
 print(f"peak RSS genplug/eager: {rss_ratio:.3f}  ({g['peak_rss_mb']:.0f} MB vs {e['peak_rss_mb']:.0f} MB)")
-# Each run of genplug and the eager run after it form a pair: on a machine whose speed moves between runs, the
-# median of the pairs' ratios (with its interval, from 6 runs) is steadier than the ratio of the best medians.
+# The two processes of a run form a pair: on a machine whose speed moves between runs, the median of the pairs'
+# ratios (with its interval, from 6 runs) is steadier than the ratio of the best medians.
 pairs = sorted(gm / em for gm, em in zip(g_all, e_all))
 pair_median, pair_95 = statistics.median(pairs), median_interval(pairs)
 print(f"per-run time genplug/eager: median {pair_median:.3f}, 95 % interval " +
