@@ -2,6 +2,7 @@
 #include <genplug/host/printable.hpp>
 #include "cli_options.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -60,6 +61,19 @@ CLI::Validator number_in(double lo, double hi, const std::string& what) {
         const bool whole = !v.empty() && end == v.c_str() + v.size();
         return whole && std::isfinite(x) && x >= lo && x <= hi ? std::string()
                                                                : "must be " + what + ", got '" + host::printable(v) + "'";
+      },
+      "");
+}
+
+CLI::Validator decimal_integer() {
+  return CLI::Validator(
+      [](std::string& v) {
+        const size_t sign = !v.empty() && (v[0] == '-' || v[0] == '+') ? 1 : 0;
+        if (v.size() == sign || v.find_first_not_of("0123456789", sign) != std::string::npos)
+          return "must be a whole number in decimal digits, got '" + host::printable(v) + "'";
+        const size_t first = std::min(v.find_first_not_of('0', sign), v.size() - 1);  // "000" keeps one 0
+        v = v.substr(0, sign) + v.substr(first);
+        return std::string();
       },
       "");
 }

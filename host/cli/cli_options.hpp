@@ -19,6 +19,10 @@ nlohmann::json json_object_option(const std::string& option, const std::string& 
 // CLI11 alone reads '' as 0 and lets nan through.
 CLI::Validator number_in(double lo, double hi, const std::string& what);
 
+// A transform for a whole-number option: decimal digits (with a sign) only, read as decimal. CLI11 alone reads
+// '010' as octal 8 and '0x10' as 16, and '' as 0; here '010' is 10, and '0x10', '' and '1e3' are refused.
+CLI::Validator decimal_integer();
+
 // Sends a plugin's warnings and errors to stderr (errors only with --quiet).
 void log_to_stderr(CallContext& ctx, const Globals& globals);
 

@@ -186,10 +186,11 @@ const RegisterCommand kPosenc(
                      "Rotary layout: JSON {axis_dims, theta, base_extent, pixels_per_token[, axis_flags]} or @FILE "
                      "(FLUX.1: @samples/layouts/flux.json)")
           ->type_name("JSON|@FILE");
-      cmd.add_option("--height", o->height, "Image height in pixels")->type_name("PX");
-      cmd.add_option("--width", o->width, "Image width in pixels")->type_name("PX");
+      cmd.add_option("--height", o->height, "Image height in pixels")->type_name("PX")->transform(decimal_integer());
+      cmd.add_option("--width", o->width, "Image width in pixels")->type_name("PX")->transform(decimal_integer());
       cmd.add_option("--extent", o->extent, "Target tokens per axis instead of --height/--width")
           ->type_name("TOKENS")
+          ->transform(decimal_integer())
           ->delimiter(',');
       cmd.add_option("--t", o->t, "Diffusion time in [0, 1] (1 = pure noise)")
           ->capture_default_str()
@@ -197,6 +198,8 @@ const RegisterCommand kPosenc(
           ->check(number_in(0.0, 1.0, "a number in [0, 1]"));
       cmd.callback([o, &globals, &cmd] {
         o->size_given = cmd.count("--height") > 0 && cmd.count("--width") > 0;
+        if (cmd.count("--extent") > 0 && (cmd.count("--height") > 0 || cmd.count("--width") > 0))
+          throw HostError(ErrorKind::usage, "--extent replaces --height/--width: give one or the other");
         run_posenc(*o, globals);
       });
     });

@@ -18,6 +18,7 @@
 #include <genplug/host/pipeline.hpp>
 #include <genplug/host/shard.hpp>
 
+#include "cli_options.hpp"
 #include "command.hpp"
 #include <genplug/host/memory_budget.hpp>
 #include "progress_display.hpp"
@@ -87,9 +88,14 @@ void run(const Options& o, const Globals& g) {
   try {
     if (o.memory_limit) {
       memory_limit = host::parse_memory_size(*o.memory_limit);
-      if (!memory_limit)
-        throw host::HostError(host::ErrorKind::usage, "--memory-limit: '" + *o.memory_limit +
-                                                          "' is not a size (e.g. 24G, 512M) or off");
+      if (!memory_limit) {
+        char* end = nullptr;  // a size of 0 is refused on purpose: it would refuse every job
+        const bool zero = std::strtod(o.memory_limit->c_str(), &end) == 0.0 && end != o.memory_limit->c_str();
+        throw host::HostError(host::ErrorKind::usage,
+                              "--memory-limit: '" + *o.memory_limit +
+                                  (zero ? "' would leave no memory for any job (off turns the check off)"
+                                        : "' is not a size (e.g. 24G, 512M) or off"));
+      }
     }
     manifest = host::Manifest::load(o.manifest, o.overrides, &g_cancel);
     shard = chosen_shard(o);
@@ -169,9 +175,11 @@ void setup(CLI::App& cmd, Globals& g) {
                  "Also update the preview with the model's current prediction of the image after every N-th model "
                  "evaluation (implies --preview)")
       ->type_name("N")
+      ->transform(decimal_integer())
       ->check(CLI::Range(1u, 100000u));
   cmd.add_option("--preview-size", o.preview_size, "Longest side of the previews in pixels")
       ->type_name("PIXELS")
+      ->transform(decimal_integer())
       ->check(CLI::Range(16u, 65536u))
       ->capture_default_str();
   cmd.add_flag("--list", o.list, "Print the work items (one JSON object a line: index, job, output, settings) "

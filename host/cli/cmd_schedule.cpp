@@ -58,10 +58,12 @@ const RegisterCommand kSchedule(
                      "Number of sampling steps (the schedule has steps + 1 sigmas); 0 asks for the scheduler's own "
                      "count where it has one (flowmatch: config.steps or the custom list)")
           ->required()
-          ->type_name("N");
+          ->type_name("N")
+          ->transform(decimal_integer());
       cmd.add_option("--image-tokens", o->image_tokens,
                      "Image tokens: (height / 16) x (width / 16) for FLUX, e.g. 4096 at 1024 x 1024")
           ->required()
+          ->transform(decimal_integer())
           ->check([](const std::string& v) {  // CLI11 converts -1 to a uint64_t by wrapping it
             return v.find('-') == std::string::npos ? std::string() : "must be 0 or more, got " + v;
           })

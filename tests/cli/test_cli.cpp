@@ -474,6 +474,14 @@ BOOST_AUTO_TEST_CASE(hostile_paths_and_arguments_fail_before_rendering) {
   BOOST_TEST_REQUIRE(usage.size() == 1u);
   BOOST_TEST(usage[0]["event"] == "error");
   BOOST_TEST(usage[0]["message"] == "--memory-limit: 'xx' is not a size (e.g. 24G, 512M) or off");
+  r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--memory-limit", "0"});  // not "no limit"
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "--memory-limit: '0' would leave no memory for any job (off turns the check off)"), r.err);
+  r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--preview-every", "010", "--list"});
+  BOOST_TEST(r.exit_code == 0, r.err);  // a leading zero is accepted, as decimal (schedule checks the value)
+  r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--preview-size", "0x100", "--list"});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "--preview-size: must be a whole number in decimal digits, got '0x100'"), r.err);
 }
 
 // No run replaces a file it reads or writes: with previews on, a preview that is an output (the job's own,

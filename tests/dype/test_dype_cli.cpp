@@ -118,6 +118,10 @@ BOOST_AUTO_TEST_CASE(bad_input_exits_with_a_clear_message) {
       {"posenc --height 4096" + kFluxLayout, "--width"},
       {"posenc --height 8 --width 4096" + kFluxLayout, "one token"},
       {"posenc --height 0 --width 0" + kFluxLayout, "at least one token of 16 px is needed, got 0x0"},
+      {"posenc --height '' --width 64" + kFluxLayout, "--height: must be a whole number in decimal digits, got ''"},
+      {"posenc --height 0x40 --width 64" + kFluxLayout, "got '0x40'"},
+      {"posenc --extent 1,64,64 --height 1024 --width 1024" + kFluxLayout,
+       "--extent replaces --height/--width: give one or the other"},
       // Not a number in range: refused as given, not printed as null nor read as 0.
       {"posenc --height 4096 --width 4096 --t nan" + kFluxLayout, "--t: must be a number in [0, 1], got 'nan'"},
       {"posenc --height 4096 --width 4096 --t ''" + kFluxLayout, "--t: must be a number in [0, 1], got ''"},

@@ -100,6 +100,10 @@ BOOST_AUTO_TEST_CASE(bad_input_fails_clearly) {
       {"--config '{\"schedule\":\"custom\",\"sigmas\":[1,0.5,0.7,0]}' --steps 3 --image-tokens 1", 2, "config.sigmas[2]"},
       {"--config '[1' --steps 4 --image-tokens 4096", 2, "--config"},
       {"--steps 4 --image-tokens -1", 2, "--image-tokens: must be 0 or more, got -1"},
+      // Decimal digits only: CLI11 alone read 0x10 as 16 (and 010 as octal 8), and '' as 0.
+      {"--steps 4 --image-tokens 0x10", 2, "--image-tokens: must be a whole number in decimal digits, got '0x10'"},
+      {"--steps '' --image-tokens 16", 2, "--steps: must be a whole number in decimal digits, got ''"},
+      {"--steps 4 --image-tokens 1e3", 2, "got '1e3'"},
       {"--steps 0 --image-tokens 4096", 2, "steps"},
       {"--steps 1000000000 --image-tokens 4096", 2, "steps"},  // refused before any buffer of that size exists
       {"--image-tokens 4096", 2, "--steps"},
@@ -111,4 +115,9 @@ BOOST_AUTO_TEST_CASE(bad_input_fails_clearly) {
     BOOST_TEST(o.err.find(c.message) != std::string::npos, c.args << ": \"" << o.err << "\" lacks " << c.message);
     BOOST_TEST(o.out.empty(), c.args);
   }
+  // A leading zero is a decimal number's, not an octal prefix.
+  const Output padded = run_schedule("--steps 010 --image-tokens 01000"), plain = run_schedule("--steps 10 --image-tokens 1000");
+  BOOST_TEST(padded.exit_code == 0, padded.err);
+  BOOST_TEST(!plain.out.empty());
+  BOOST_TEST(padded.out == plain.out);
 }
