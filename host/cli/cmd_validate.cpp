@@ -98,9 +98,22 @@ class Validator {
       else if (on_data)
         on_data(r);
     });
+    if (!out.started) throw not_started(out);
     if (!out.failure.empty())
       rep_.fail((out.ended || out.last_step.empty() ? title : out.last_step) + ": " + out.failure);
     return rep_.failures == before;
+  }
+
+  // A probe process that ended before its first record never reached the library (it reports a step first):
+  // the limits or the machine stopped genplug itself, and no check of the plugin's may fail for that.
+  host::HostError not_started(const v::Outcome& out) const {
+    std::string text = "the probe process " + out.failure + " before it loaded " + o_.library;
+    if (out.timed_out)
+      return host::HostError(host::ErrorKind::usage, text + ": genplug itself needs longer to start; raise --timeout");
+    if (limits_.memory_bytes)
+      return host::HostError(host::ErrorKind::usage, text + ": genplug itself does not start under --memory-limit " +
+                                                         v::bytes_text(limits_.memory_bytes) + "; raise it");
+    return host::HostError(host::ErrorKind::runtime, text);
   }
 
   const Options& o_;

@@ -125,7 +125,7 @@ std::string failure_of(int status, const RecordReader& reader, bool timed_out, b
   const std::string limit = bytes_text(limits.memory_bytes);
   const bool ended = reader.ended;
   if (!reader.heard && WIFEXITED(status) && WEXITSTATUS(status) == 127)
-    return "the probe process could not be started (exec of /proc/self/exe failed)";
+    return "could not start (exit status 127: the program or one of its libraries could not be loaded)";
   if (timed_out) return "timed out after " + seconds_text(limits.timeout_seconds) + " s (killed)";
   if (flooded) return "exceeded the memory limit of " + limit + " (killed at " + bytes_text(peak) + " resident)";
   const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
@@ -240,6 +240,8 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
   peak = std::max(peak, uint64_t(usage.ru_maxrss) * 1024);
   outcome.failure = failure_of(status, reader, timed_out, flooded, peak, limits);
   outcome.ended = reader.ended;
+  outcome.started = reader.heard;
+  outcome.timed_out = timed_out;
   return outcome;
 }
 
