@@ -240,6 +240,49 @@ BOOST_AUTO_TEST_CASE(encode_writes_what_the_conditioner_computes, *utf::precondi
   fs::remove_all(folder);
 }
 
+// A text device or dtype this libtorch cannot compute in is refused when the model is created, not at the first
+// prompt as an I/O error: CUDA in a CPU build is a device error (exit 4, as config.device), float16 where the CPU
+// has no float16 products (libtorch 1.x) a config error (exit 2: the option's). Which applies is asked of the
+// libtorch the test runs on, so that a CUDA or libtorch 2.x build expects success instead.
+BOOST_AUTO_TEST_CASE(encode_refuses_a_text_device_or_dtype_libtorch_cannot_use, *utf::precondition(CliBuilt())) {
+  const fs::path out = fs::temp_directory_path() / ("genplug_encode_dev_" + std::to_string(::getpid()) + ".safetensors");
+  const std::string common = "encode --random --max-length 8 --context-dim 16 --vec-dim 8 -p x --force -o " + out.string();
+  std::string err;
+  const int cuda = run(common + " --text-device cuda", &err);
+  if (!at::hasCUDA()) {
+    BOOST_TEST(cuda == 4, err);
+    BOOST_TEST(err.find("device error: text config: \"text_device\": 'cuda' requested but this libtorch has no CUDA "
+                        "device") != std::string::npos,
+               err);
+    BOOST_TEST(!fs::exists(out));
+  }
+  bool half_products = true;
+  try {
+    const torch::Tensor one = torch::ones({1, 1}, torch::kHalf);
+    torch::addmm(one, one, one);
+  } catch (const std::exception&) {
+    half_products = false;
+  }
+  const int half = run(common + " --text-dtype float16", &err);
+  BOOST_TEST(half == (half_products ? 0 : 2), err);
+  if (!half_products)
+    BOOST_TEST(err.find("\"text_dtype\": this libtorch has no float16 matrix products on the CPU; use bfloat16 or "
+                        "float32") != std::string::npos,
+               err);
+
+  // The random encoders' options are checked like the others', and unknown ones are warned about.
+  BOOST_TEST(run("encode -p x --force -o " + out.string() + " --text '{\"random\": {\"seed\": \"7\"}}'", &err) == 2);
+  BOOST_TEST(err.find("\"random.seed\" must be an integer >= 0") != std::string::npos, err);
+  BOOST_TEST(err.find("json.exception") == std::string::npos, err);
+  BOOST_TEST(run("encode -p x --force -o " + out.string() + " --text '{\"random\": {\"max_length\": -3}}'", &err) == 2);
+  BOOST_TEST(err.find("\"random.max_length\" must be a positive integer") != std::string::npos, err);
+  BOOST_TEST(run("encode -p x --force -o " + out.string() + " --text '{\"random\": {\"sed\": 7}, \"foo\": 1}'", &err) == 0,
+             err);
+  BOOST_TEST(err.find("unknown key \"random.sed\" ignored") != std::string::npos, err);
+  BOOST_TEST(err.find("unknown key \"foo\" ignored") != std::string::npos, err);
+  fs::remove(out);
+}
+
 BOOST_AUTO_TEST_CASE(encode_with_real_tokenizers_and_encoders, *utf::precondition(CliBuilt())) {
   // The tiny golden T5 and CLIP with their tokenizer files, through the plugin's config.text.
   genplug::test::TinyFiles files;

@@ -513,12 +513,19 @@ class FluxModel final : public Model {
     auto warn = [this](const std::string& m) {
       if (current_ctx_) current_ctx_->warn("org.genplug.flux text: " + m);
     };
+    current_ctx_ = &ctx;  // create's own warnings (unknown keys) reach this host too
+    struct Reset {
+      const Context*& p;
+      ~Reset() { p = nullptr; }
+    } reset{current_ctx_};
     text_ = rethrow_as(GENPLUG_E_CONFIG, "config.text", [&] {
       // Handed over in the dtype the transformer computes in (bf16 weights widened to f32: no bf16 rounding).
       try {
         return TextConditioner::create(text, ctx_dim, vec_dim, device_, compute_dtype_, warn);
       } catch (const std::invalid_argument& e) {  // a bad field or a missing file: the config's fault
         throw ConfigError(e.what());  // "text config: ..." names the field already
+      } catch (const TextDeviceUnavailable& e) {  // as config.device on this machine
+        throw Error(GENPLUG_E_DEVICE, e.what());
       }
     });
   }

@@ -50,6 +50,48 @@ torch::ScalarType parse_dtype(const std::string& name) {
   throw std::invalid_argument(config_error("\"text_dtype\" must be float32, bfloat16 or float16, not \"" + name + "\""));
 }
 
+// libtorch 1.x has no float16 matrix products on the CPU ("addmm_impl_cpu_" not implemented for 'Half'); 2.x
+// has. Asked of libtorch with a 1 x 1 product rather than read from its version.
+bool has_matrix_products(torch::Device device, torch::ScalarType dtype) {
+  try {
+    const torch::Tensor one = torch::ones({1, 1}, torch::TensorOptions().device(device).dtype(dtype));
+    torch::addmm(one, one, one);
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// The device and dtype the encoders run in, checked now rather than at the first prompt.
+void check_text_device(torch::Device device, torch::ScalarType dtype, const std::string& dtype_name) {
+  if (device.is_cuda() && !at::hasCUDA())
+    throw TextDeviceUnavailable(config_error("\"text_device\": '" + device.str() +
+                                             "' requested but this libtorch has no CUDA device"));
+  if (device.is_cpu() && !has_matrix_products(device, dtype))
+    throw std::invalid_argument(config_error("\"text_dtype\": this libtorch has no " + dtype_name +
+                                             " matrix products on the CPU; use bfloat16 or float32"));
+}
+
+// "random": true, false or {"seed": N, "max_length": T}; unknown keys are warned about, as at the top level.
+void read_random_options(const nlohmann::json& random, uint64_t& seed, int64_t& max_length, const TextWarning& warn) {
+  if (!random.is_object()) return;
+  for (const auto& item : random.items()) {
+    const std::string& key = item.key();
+    if (key != "seed" && key != "max_length" && warn) warn(config_error("unknown key \"random." + key + "\" ignored"));
+  }
+  if (random.contains("seed")) {
+    const nlohmann::json& n = random["seed"];
+    if (!n.is_number_integer() || (!n.is_number_unsigned() && n.get<int64_t>() < 0))
+      throw std::invalid_argument(config_error("\"random.seed\" must be an integer >= 0"));
+    seed = random["seed"].get<uint64_t>();
+  }
+  if (random.contains("max_length")) {
+    if (!random["max_length"].is_number_integer() || random["max_length"].get<int64_t>() < 1)
+      throw std::invalid_argument(config_error("\"random.max_length\" must be a positive integer"));
+    max_length = random["max_length"].get<int64_t>();
+  }
+}
+
 // The first existing candidate, else empty.
 fs::path first_existing(std::initializer_list<fs::path> candidates) {
   for (const auto& p : candidates)
@@ -261,6 +303,7 @@ std::unique_ptr<TextConditioner> TextConditioner::create(const nlohmann::json& c
   const std::string text_dtype = string_field(c, "text_dtype");
   impl->text_dtype = !text_dtype.empty() ? parse_dtype(text_dtype)
                                          : (impl->text_device.is_cpu() ? torch::kFloat32 : torch::kBFloat16);
+  check_text_device(impl->text_device, impl->text_dtype, text_dtype);
 
   if (c.contains("keep_loaded")) {
     if (!c["keep_loaded"].is_boolean())
@@ -272,10 +315,7 @@ std::unique_ptr<TextConditioner> TextConditioner::create(const nlohmann::json& c
   if (!random.is_object() && !random.is_boolean())
     throw std::invalid_argument(config_error("\"random\" must be true/false or {\"seed\": N, \"max_length\": T}"));
   impl->max_length = impl->random ? 64 : 512;
-  if (random.is_object()) {
-    impl->seed = random.value("seed", uint64_t{0});
-    impl->max_length = random.value("max_length", impl->max_length);
-  }
+  read_random_options(random, impl->seed, impl->max_length, impl->warn);
   if (c.contains("max_length")) {
     if (!c["max_length"].is_number_integer() || c["max_length"].get<int64_t>() < 1)
       throw std::invalid_argument(config_error("\"max_length\" must be a positive integer"));

@@ -1,6 +1,7 @@
 // FLUX text conditioning: prompt -> (T5 token states `txt`, CLIP pooled vector `vec`), and the precomputed
 // conditioning file that can replace the encoders.
 #pragma once
+#include <stdexcept>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -35,7 +36,12 @@ using TextWarning = std::function<void(const std::string&)>;
 //                     heads, i.e. 12 for CLIP-L)
 //   "random":         true or {"seed": N, "max_length": T}: tiny random encoders with a byte-level tokenizer whose
 //                     outputs have context_dim / vec_dim (demo and tests; no files needed)
-// Encoders and tokenizers load lazily on the first encode(); create() only validates the config.
+// Encoders and tokenizers load lazily on the first encode(); create() only validates the config, and throws
+// std::invalid_argument for a bad field (naming it), TextDeviceUnavailable for a text_device this libtorch cannot
+// use (CUDA in a CPU build).
+struct TextDeviceUnavailable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 class TextConditioner {
  public:
   static std::unique_ptr<TextConditioner> create(const nlohmann::json& text_config, int64_t context_dim,
