@@ -139,7 +139,10 @@ void validate_command(const Options& o) {
 
 void setup(CLI::App& cmd, Globals&) {
   static Options o;
-  cmd.add_option("library", o.library, "Plugin library (.so) to check")->required()->check(plugin_file_check());
+  cmd.add_option("library", o.library, "Plugin library (.so) to check")
+      ->required()
+      ->type_name("FILE")
+      ->check(plugin_file_check());
   cmd.add_flag("--create-models", o.create_models, "Also create model plugins with their default config (may be slow)");
   cmd.add_option("--timeout", o.timeout_seconds, "Seconds each probe may take before it is killed (0: no limit)")
       ->capture_default_str()
@@ -148,7 +151,8 @@ void setup(CLI::App& cmd, Globals&) {
   cmd.add_option("--memory-limit", o.memory_limit,
                  "Address space of each probe process (4G, 512M, ...; 0: no limit; raise it for models that load "
                  "weights or initialise a GPU)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->type_name("SIZE");
   // The probe mode the validator runs in its child processes (validate.hpp); hidden from --help.
   cmd.add_option("--probe", o.probe)->group("");
   cmd.add_option("--plugin", o.plugin)->group("");

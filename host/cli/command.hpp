@@ -46,7 +46,7 @@ inline CLI::Validator plugin_file_check(bool folders_too = false) {
         if (!std::filesystem::exists(status)) return "Path does not exist: " + path;
         return "'" + path + "' is not a " + (folders_too ? "folder or a " : "") + "plugin library (a regular .so file)";
       },
-      folders_too ? "PATH" : "FILE");
+      "");  // no description: CLI11 would show it after the type ("PATH:PATH", read as a colon list)
 }
 
 struct RegisterCommand {

@@ -47,6 +47,9 @@ int main(int argc, char** argv) {
                                         std::to_string(GENPLUG_ABI_MAJOR) + "." +
                                         std::to_string(GENPLUG_ABI_MINOR) + ")");
   app.require_subcommand(1);
+  // Global options after the command too (`genplug run m.json --plugin-path ./plugins`): what a command does not
+  // know falls through to here. Set before the commands are added, which take it over.
+  app.fallthrough();
   // Usage errors on one line, prefixed as every other error: "genplug: error: --timeout: ...".
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
     return "genplug: error: " + host::printable(e.what()) + " (see --help)\n";

@@ -26,6 +26,16 @@ std::map<std::string, std::weak_ptr<PluginLibrary>>& loaded() {
   static std::map<std::string, std::weak_ptr<PluginLibrary>> libraries;
   return libraries;
 }
+
+// boost::dll says "boost::dll::shared_library::load() failed (dlerror system message: TEXT): ERRNO", where ERRNO is
+// left over from some earlier call ("Bad file descriptor" for a file that is no ELF library): dlerror's TEXT alone,
+// which names the file and what is wrong ("file too short", "cannot open shared object file: ...").
+std::string load_failure(const std::string& what) {
+  const std::string marker = "dlerror system message: ";
+  const size_t from = what.find(marker), to = what.rfind("): ");
+  if (from == std::string::npos || to == std::string::npos || to < from) return what;
+  return what.substr(from + marker.size(), to - from - marker.size());
+}
 }  // namespace
 
 std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& path) {
@@ -52,7 +62,7 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load_new(const std::filesystem::pa
     self->dll_->lib.load(boost::dll::fs::path(where),
                          boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
-    throw HostError(ErrorKind::plugin, where + ": cannot load library: " + e.what());
+    throw HostError(ErrorKind::plugin, where + ": cannot load library: " + load_failure(e.what()));
   }
   if (!self->dll_->lib.has(GENPLUG_ENTRY_SYMBOL))
     throw HostError(ErrorKind::plugin, where + ": not a genplug plugin: no '" GENPLUG_ENTRY_SYMBOL "' symbol");

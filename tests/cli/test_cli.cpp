@@ -95,6 +95,28 @@ BOOST_AUTO_TEST_CASE(a_plugin_path_that_does_not_exist_is_a_usage_error) {
   }
 }
 
+// The global options may follow the command too; --help shows one path per --plugin-path (CLI11 had printed
+// "PATH:PATH", which reads as a colon list that the option refuses). A file that is no library is rejected with
+// the loader's reason alone (boost::dll had appended "Bad file descriptor", an unrelated errno).
+BOOST_AUTO_TEST_CASE(global_options_follow_the_command_and_a_bad_library_says_why) {
+  const TempDir d;
+  std::ofstream(d.path / "libgenplug_junk.so") << "not an ELF file";
+  auto r = run_process({kGenplug, "plugins", "--plugin-path", d.path.string(), "-q"});
+  BOOST_TEST(r.exit_code == 0, r.err);
+  const std::string junk = (d.path / "libgenplug_junk.so").string();
+  BOOST_TEST(contains(r.out, "rejected: " + junk + ": cannot load library: " + junk + ": file too short\n"), r.out);
+  BOOST_TEST(!contains(r.out, "Bad file descriptor"), r.out);
+  r = run_process({kGenplug, "plugins", "--plugin-path", (d.path / "absent").string()});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "--plugin-path: Path does not exist"), r.err);
+  r = run_process({kGenplug, "plugins", "--bogus"});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "not expected: --bogus"), r.err);
+  r = run_process({kGenplug, "--help"});
+  BOOST_TEST(contains(r.out, "--plugin-path PATH ..."), r.out);
+  BOOST_TEST(!contains(r.out, "PATH:PATH"), r.out);
+}
+
 BOOST_AUTO_TEST_CASE(plugins_lists_every_kind) {
   auto r = run_process({kGenplug, "plugins", "--json"});
   BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
