@@ -48,8 +48,10 @@ std::string joined(const std::vector<std::string>& items) {
 // The report of the chosen inspector; throws HostError (runtime, exit 5) when no inspector knows the file.
 json inspect(const host::PluginCatalog& catalog, const std::string& path) {
   std::error_code ec;
+  if (path.empty()) throw host::HostError(host::ErrorKind::usage, "FILE: an empty path names no file");
+  // The reason where there is one: a symlink loop or a folder without permission is not "no such file".
   if (!std::filesystem::exists(path, ec))
-    throw host::HostError(host::ErrorKind::runtime, path + ": no such file or folder");
+    throw host::HostError(host::ErrorKind::runtime, path + ": " + (ec ? ec.message() : "no such file or folder"));
   std::vector<std::string> tried, failures;
   std::optional<Choice> choice = choose_inspector(catalog, path, tried, failures);
   if (tried.empty())

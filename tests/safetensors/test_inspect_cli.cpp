@@ -122,6 +122,15 @@ BOOST_AUTO_TEST_CASE(a_file_no_inspector_knows_is_a_clear_error) {
   const auto folder = genplug::test::run_process({GENPLUG_CLI, "inspect", dir.path.string()});
   BOOST_TEST(folder.exit_code == 5);
   BOOST_TEST(contains(folder.err, "no inspector recognises this file"), folder.err);
+  // A path that cannot be reached says why; an empty one is a usage error.
+  std::filesystem::create_symlink(dir.path / "loop-b", dir.path / "loop-a");
+  std::filesystem::create_symlink(dir.path / "loop-a", dir.path / "loop-b");
+  const auto loop = genplug::test::run_process({GENPLUG_CLI, "inspect", (dir.path / "loop-a").string()});
+  BOOST_TEST(loop.exit_code == 5);
+  BOOST_TEST(contains(loop.err, "loop-a: Too many levels of symbolic links"), loop.err);
+  const auto empty = genplug::test::run_process({GENPLUG_CLI, "inspect", ""});
+  BOOST_TEST(empty.exit_code == 2);
+  BOOST_TEST(contains(empty.err, "an empty path names no file"), empty.err);
 }
 
 // A corrupt .safetensors file is claimed by its name, and the inspector says what is wrong with it: exit 5.
