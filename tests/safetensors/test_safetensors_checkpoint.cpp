@@ -153,6 +153,13 @@ BOOST_AUTO_TEST_CASE(broken_index_files) {
   const auto m = open_error(index_path());
   BOOST_TEST(contains(m, "'a'"));
   BOOST_TEST(contains(m, "model.safetensors.index.json"));
+  // A tensor listed twice, in two shards: JSON would keep the second silently.
+  const std::string tensor = weight_map.begin().key();
+  std::ofstream(index_path()) << "{\"weight_map\": {\"" << tensor << "\": \"" << shard_name(0) << "\", \"" << tensor
+                              << "\": \"" << shard_name(1) << "\"}}";
+  const auto twice = open_error(index_path());
+  BOOST_TEST(contains(twice, "model.safetensors.index.json: index gives the key '" + tensor + "' twice in one object"),
+             twice);
 }
 
 BOOST_AUTO_TEST_CASE(a_corrupt_shard_is_reported_with_its_name) {

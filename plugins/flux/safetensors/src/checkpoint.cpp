@@ -2,6 +2,7 @@
 #include <genplug/safetensors.hpp>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -81,13 +82,16 @@ void Checkpoint::open_index(const fs::path& index) {
   }
   // Nesting bounded while parsing (an index nests 2 levels): non-string metadata is printed below.
   json doc;
+  std::optional<std::string> duplicate;
   try {
-    doc = genplug::internal::parse_bounded_json(text);
+    doc = genplug::internal::parse_bounded_json(text, duplicate);
   } catch (const json::exception& e) {
     throw Error(where + ": index is not valid JSON (" + e.what() + ")");
   } catch (const genplug::internal::JsonTooDeep& e) {
     throw Error(where + ": index " + e.what());
   }
+  // JSON keeps the last of a key given twice: a tensor listed twice would load from whichever shard came last.
+  if (duplicate) throw Error(where + ": index gives the key '" + *duplicate + "' twice in one object");
   if (!doc.is_object() || !doc.contains("weight_map") || !doc["weight_map"].is_object())
     throw Error(where + ": index has no \"weight_map\" object");
   if (doc["weight_map"].empty()) throw Error(where + ": index \"weight_map\" is empty");
