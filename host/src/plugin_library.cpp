@@ -1,5 +1,7 @@
 #include "plugin_library.hpp"
 
+#include "elf_extent.hpp"
+
 #include <map>
 #include <mutex>
 
@@ -57,6 +59,8 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load_new(const std::filesystem::pa
   self->path_ = path;
   self->dll_ = std::make_unique<Dll>();
   const std::string where = path.string();
+  if (const std::string cut = elf_truncation(path); !cut.empty())
+    throw HostError(ErrorKind::plugin, where + ": cannot load library: " + cut);
   try {
     // rtld_now: a missing dependency fails here, not at the first call into the plugin.
     self->dll_->lib.load(boost::dll::fs::path(where),

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <algorithm>
@@ -175,6 +177,29 @@ BOOST_AUTO_TEST_CASE(a_symlink_loop_in_a_plugin_folder_does_not_hide_the_others)
   BOOST_TEST(any_line(warnings, "libloop.so", "symbolic links"));
   BOOST_TEST(any_line(c.rejections(), "libloop.so", "symbolic links"));  // what `genplug plugins` lists
   std::filesystem::remove_all(dir);
+}
+
+// A library cut short (an interrupted copy or install) is rejected before dlopen, which would map its segments
+// past the end of the file and die of SIGBUS at the first touch: every command that scans the folder crashed.
+// Cut anywhere inside its loadable segments, it is named as truncated; the folder's other plugins still load.
+BOOST_AUTO_TEST_CASE(a_truncated_library_is_rejected_not_a_crash) {
+  const genplug::test::TempDir dir("truncated");
+  const std::filesystem::path whole = std::filesystem::path(GENPLUG_FIXTURE_DIR) / "libminimal_posenc.so";
+  std::ifstream in(whole, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  BOOST_REQUIRE(bytes.size() > 4096);
+  for (const size_t cut : {size_t(100), size_t(2000), bytes.size() / 4, bytes.size() / 2}) {
+    std::filesystem::remove_all(dir.path);
+    std::filesystem::create_directories(dir.path);
+    std::ofstream(dir.path / "libcut.so", std::ios::binary).write(bytes.data(), std::streamsize(cut));
+    std::filesystem::copy_file(whole, dir.path / "libwhole.so");
+    PluginCatalog::Options o;
+    o.search_path = {dir.path};
+    PluginCatalog c(o);
+    BOOST_TEST_INFO("cut at " << cut << " of " << bytes.size() << " bytes");
+    BOOST_TEST(c.find("org.genplug.test.minimal") != nullptr);
+    BOOST_TEST(any_line(c.rejections(), "libcut.so: cannot load library: truncated", "-byte file"));
+  }
 }
 
 // The descriptor cache (plugin_index.hpp): a second catalog lists the same plugins without loading any library,
