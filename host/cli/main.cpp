@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   app.add_option("--plugin-path", globals.plugin_path,
                  "Extra plugin folder or library (searched before GENPLUG_PLUGIN_PATH and the defaults)")
       ->type_name("PATH")
+      ->allow_extra_args(false)  // one path per --plugin-path: `run --plugin-path DIR m.json` keeps m.json
       ->check(cli::plugin_file_check(true));  // a mistyped folder is an error, not an empty search that blames the manifest
   app.add_flag("-q,--quiet", globals.quiet, "Only errors on stderr");
   for (auto& c : cli::commands()) {

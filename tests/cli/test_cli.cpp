@@ -95,7 +95,7 @@ BOOST_AUTO_TEST_CASE(a_plugin_path_that_does_not_exist_is_a_usage_error) {
   }
 }
 
-// The global options may follow the command too; --help shows one path per --plugin-path (CLI11 had printed
+// The global options may follow the command too, one path per --plugin-path; --help shows one path each (CLI11 had printed
 // "PATH:PATH", which reads as a colon list that the option refuses). A file that is no library is rejected with
 // the loader's reason alone (boost::dll had appended "Bad file descriptor", an unrelated errno).
 BOOST_AUTO_TEST_CASE(global_options_follow_the_command_and_a_bad_library_says_why) {
@@ -109,6 +109,14 @@ BOOST_AUTO_TEST_CASE(global_options_follow_the_command_and_a_bad_library_says_wh
   r = run_process({kGenplug, "plugins", "--plugin-path", (d.path / "absent").string()});
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "--plugin-path: Path does not exist"), r.err);
+  // One path per --plugin-path: the word after it is the command's again (it had taken every word as a path).
+  const std::string absent = (d.path / "absent.safetensors").string();
+  r = run_process({kGenplug, "inspect", "--plugin-path", d.path.string(), absent});
+  BOOST_TEST(r.exit_code == 5, r.err);
+  BOOST_TEST(contains(r.err, absent + ": no such file or folder"), r.err);
+  r = run_process({kGenplug, "--plugin-path", d.path.string(), d.path.string(), "plugins"});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "not expected: " + d.path.string()), r.err);
   r = run_process({kGenplug, "plugins", "--bogus"});
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "not expected: --bogus"), r.err);
