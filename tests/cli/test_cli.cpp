@@ -95,9 +95,9 @@ BOOST_AUTO_TEST_CASE(a_plugin_path_that_does_not_exist_is_a_usage_error) {
   }
 }
 
-// The global options may follow the command too, one path per --plugin-path; --help shows one path each (CLI11 had printed
-// "PATH:PATH", which reads as a colon list that the option refuses). A file that is no library is rejected with
-// the loader's reason alone (boost::dll had appended "Bad file descriptor", an unrelated errno).
+// The global options may follow the command too, one path per --plugin-path; --help shows one path each (CLI11
+// had printed "PATH:PATH", which reads as a colon list that the option refuses). A file that is no library is
+// rejected with the loader's reason alone (boost::dll had appended "Bad file descriptor", an unrelated errno).
 BOOST_AUTO_TEST_CASE(global_options_follow_the_command_and_a_bad_library_says_why) {
   const TempDir d;
   std::ofstream(d.path / "libgenplug_junk.so") << "not an ELF file";
