@@ -110,7 +110,7 @@ class Validator {
     std::string text = "the probe process " + out.failure + " before it loaded " + o_.library;
     if (out.timed_out)
       return host::HostError(host::ErrorKind::usage, text + ": genplug itself needs longer to start; raise --timeout");
-    if (limits_.memory_bytes)
+    if (limits_.memory_bytes && out.memory_like)
       return host::HostError(host::ErrorKind::usage, text + ": genplug itself does not start under --memory-limit " +
                                                          v::bytes_text(limits_.memory_bytes) + "; raise it");
     return host::HostError(host::ErrorKind::runtime, text);

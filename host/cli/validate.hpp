@@ -84,8 +84,9 @@ struct Outcome {
   std::string failure;    // "" when it wrote END and exited 0; else what went wrong ("crashed with SIGSEGV ...")
   std::string last_step;  // the last STEP record: the check that was running
   bool ended = false;     // it wrote END: the failure came after the probe, while the process exited
-  bool started = true;    // it wrote a record: the probe ran (it writes one before it loads the library)
-  bool timed_out = false; // killed at the time-out
+  bool started = true;      // it wrote a record in time: the probe ran (it writes one before it loads the library)
+  bool timed_out = false;   // killed at the time-out
+  bool memory_like = false; // ended as a memory limit ends it: a signal, exit 127 (the loader), the resident check
 };
 
 // Runs this program again (/proc/self/exe) with `args` (argv[1..]: the subcommand, then its arguments;

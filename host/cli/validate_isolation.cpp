@@ -124,10 +124,14 @@ std::string failure_of(int status, const RecordReader& reader, bool timed_out, b
                        const Limits& limits) {
   const std::string limit = bytes_text(limits.memory_bytes);
   const bool ended = reader.ended;
-  if (!reader.heard && WIFEXITED(status) && WEXITSTATUS(status) == 127)
-    return "could not start (exit status 127: the program or one of its libraries could not be loaded)";
   if (timed_out) return "timed out after " + seconds_text(limits.timeout_seconds) + " s (killed)";
   if (flooded) return "exceeded the memory limit of " + limit + " (killed at " + bytes_text(peak) + " resident)";
+  if (!reader.heard) {  // genplug itself, before the probe began: no plugin was loaded yet
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+      return "could not start (exit status 127: the program or one of its libraries could not be loaded)";
+    return WIFSIGNALED(status) ? "crashed with " + signal_text(WTERMSIG(status))
+                               : "exited with status " + std::to_string(WEXITSTATUS(status));
+  }
   const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   if (clean && ended) return "";
   std::string how = WIFSIGNALED(status) ? "crashed with " + signal_text(WTERMSIG(status))
@@ -192,6 +196,7 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
   const auto deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
   bool timed_out = false, flooded = false, exited = false, pipe_open = true;
+  auto first_record = Clock::time_point::max();
   uint64_t peak = 0;
   int status = 0;
   rusage usage{};
@@ -202,9 +207,10 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
       if (::poll(&p, 1, 50) > 0) {
         char buf[4096];
         const ssize_t n = ::read(report[0], buf, sizeof buf);
-        if (n > 0)
+        if (n > 0) {
           reader.feed(buf, size_t(n));
-        else if (n == 0 || errno != EINTR)
+          if (reader.heard && first_record == Clock::time_point::max()) first_record = Clock::now();
+        } else if (n == 0 || errno != EINTR)
           pipe_open = false;
       }
     } else {
@@ -240,8 +246,10 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
   peak = std::max(peak, uint64_t(usage.ru_maxrss) * 1024);
   outcome.failure = failure_of(status, reader, timed_out, flooded, peak, limits);
   outcome.ended = reader.ended;
-  outcome.started = reader.heard;
+  // A first record read after the deadline came too late to count: the time-out stopped genplug's own start.
+  outcome.started = reader.heard && !(timed_out && first_record >= deadline);
   outcome.timed_out = timed_out;
+  outcome.memory_like = flooded || WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 127);
   return outcome;
 }
 
@@ -252,7 +260,7 @@ std::string bytes_text(uint64_t bytes) {
   while (v >= 1024 && u < 4) v /= 1024, ++u;
   std::ostringstream o;
   o.precision(v < 10 && u > 0 && std::fmod(v, 1.0) != 0 ? 2 : 4);
-  o << v << " " << units[u];
+  o << v << " " << (bytes == 1 ? "byte" : units[u]);
   return o.str();
 }
 

@@ -12,6 +12,7 @@
 #include <new>
 #include <optional>
 #include <sstream>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -312,13 +313,20 @@ void probe_concurrency(const host::PluginCatalog& catalog, const host::PluginRec
   try {
     run(0.0, alone_a);
     run(0.5, alone_b);
-    std::thread other([&] {
-      try {
-        run(0.5, b);
-      } catch (const std::exception& e) {
-        error = failure_text(e, r);
-      }
-    });
+    std::thread other;
+    try {
+      other = std::thread([&] {
+        try {
+          run(0.5, b);
+        } catch (const std::exception& e) {
+          error = failure_text(e, r);
+        }
+      });
+    } catch (const std::system_error& e) {  // the validator's own thread (its stack under the limit): not the plugin's
+      out.skip(what + ": the validator could not start a second thread (" + e.what() + ")" +
+               (r.memory_limit ? "; raise --memory-limit (" + bytes_text(r.memory_limit) + ")" : std::string()));
+      return;
+    }
     try {
       run(0.0, a);
     } catch (const std::exception& e) {

@@ -314,6 +314,12 @@ BOOST_AUTO_TEST_CASE(validate_limits_are_options) {
     BOOST_TEST(contains(r.err, "genplug itself does not start under --memory-limit 4 MiB; raise it"), r.err);
     BOOST_TEST(!contains(r.out, "FAIL"), r.out);
   }
+  // So is a time-out shorter than genplug's own start (the probe's first report came after it).
+  r = run_process({kGenplug, "validate", "--timeout", "0.001", lib("hostile_posenc")});
+  BOOST_TEST(r.exit_code == 2, r.out << r.err);
+  BOOST_TEST(contains(r.err, "timed out after 0.001 s (killed) before it loaded"), r.err);
+  BOOST_TEST(contains(r.err, "genplug itself needs longer to start; raise --timeout"), r.err);
+  BOOST_TEST(!contains(r.out, "FAIL"), r.out);
   r = run_process({kGenplug, "validate", "--help"});
   BOOST_TEST(contains(r.out, "--timeout"), r.out);
   BOOST_TEST(!contains(r.out, "--report-fd"), r.out);
