@@ -47,7 +47,7 @@ json text_config(const EncodeOptions& o) {
   set("text_device", o.text_device);
   set("text_dtype", o.text_dtype);
   if (o.max_length > 0) text["max_length"] = o.max_length;
-  if (o.random) text["random"] = true;
+  if (o.random && !text.value("random", json()).is_object()) text["random"] = true;  // --text's options stay
   if (text.empty())
     throw HostError(ErrorKind::usage, "no text encoders: give --t5/--clip (and tokenizers), --text JSON or --random");
   return text;

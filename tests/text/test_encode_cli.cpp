@@ -275,7 +275,22 @@ BOOST_AUTO_TEST_CASE(encode_refuses_a_text_device_or_dtype_libtorch_cannot_use, 
   BOOST_TEST(err.find("\"random.seed\" must be an integer >= 0") != std::string::npos, err);
   BOOST_TEST(err.find("json.exception") == std::string::npos, err);
   BOOST_TEST(run("encode -p x --force -o " + out.string() + " --text '{\"random\": {\"max_length\": -3}}'", &err) == 2);
-  BOOST_TEST(err.find("\"random.max_length\" must be a positive integer") != std::string::npos, err);
+  BOOST_TEST(err.find("\"random.max_length\" must be an integer in [1, 1048576]") != std::string::npos, err);
+  // Bounded as --max-length is: a billion tokens was refused only by the allocator, after gigabytes were written.
+  BOOST_TEST(run("encode -p x --force -o " + out.string() + " --text '{\"random\": true, \"max_length\": 1000000000}'",
+                 &err) == 2);
+  BOOST_TEST(err.find("\"max_length\" must be an integer in [1, 1048576]") != std::string::npos, err);
+  // Devices libtorch knows but the encoders do not run on are refused with the others.
+  BOOST_TEST(run(common + " --text-device meta", &err) == 2);
+  BOOST_TEST(err.find("\"text_device\": 'meta' is not one of cpu, cuda, cuda:N") != std::string::npos, err);
+  // --random keeps the options --text gives it.
+  const fs::path seeded = out.string() + ".seeded";
+  BOOST_TEST(run("encode -p x --force --random -o " + seeded.string() + " --text '{\"random\": {\"seed\": 5}}'", &err) == 0,
+             err);
+  BOOST_TEST(run("encode -p x --force --random -o " + out.string(), &err) == 0, err);
+  BOOST_TEST(!torch::equal(genplug::test::to_torch(genplug::safetensors::File::open(seeded)->at("txt")),
+                           genplug::test::to_torch(genplug::safetensors::File::open(out)->at("txt"))));
+  fs::remove(seeded);
   BOOST_TEST(run("encode -p x --force -o " + out.string() + " --text '{\"random\": {\"sed\": 7}, \"foo\": 1}'", &err) == 0,
              err);
   BOOST_TEST(err.find("unknown key \"random.sed\" ignored") != std::string::npos, err);

@@ -34,6 +34,8 @@ using namespace genplug::flux::text;
 namespace {
 
 constexpr int64_t kRandomWidth = 32;  // tiny random encoders' own width (a fixed projection maps it to the dims)
+// T5 tokens at most, as `genplug encode --max-length` allows: a billion would be refused only by the allocator.
+constexpr int64_t kMaxLength = int64_t{1} << 20;
 
 std::string config_error(const std::string& what) { return "text config: " + what; }
 
@@ -50,8 +52,8 @@ torch::ScalarType parse_dtype(const std::string& name) {
   throw std::invalid_argument(config_error("\"text_dtype\" must be float32, bfloat16 or float16, not \"" + name + "\""));
 }
 
-// libtorch 1.x has no float16 matrix products on the CPU ("addmm_impl_cpu_" not implemented for 'Half'); 2.x
-// has. Asked of libtorch with a 1 x 1 product rather than read from its version.
+// libtorch 1.13 has no float16 matrix products on the CPU ("addmm_impl_cpu_" not implemented for 'Half'); later
+// versions add them. Asked of libtorch with a 1 x 1 product rather than read from its version.
 bool has_matrix_products(torch::Device device, torch::ScalarType dtype) {
   try {
     const torch::Tensor one = torch::ones({1, 1}, torch::TensorOptions().device(device).dtype(dtype));
@@ -62,8 +64,16 @@ bool has_matrix_products(torch::Device device, torch::ScalarType dtype) {
   }
 }
 
+// An integer in [1, kMaxLength] (a JSON number above 2^63 reads as unsigned).
+bool is_token_count(const nlohmann::json& n) {
+  if (n.is_number_unsigned()) return n.get<uint64_t>() >= 1 && n.get<uint64_t>() <= uint64_t(kMaxLength);
+  return n.is_number_integer() && n.get<int64_t>() >= 1 && n.get<int64_t>() <= kMaxLength;
+}
+
 // The device and dtype the encoders run in, checked now rather than at the first prompt.
 void check_text_device(torch::Device device, torch::ScalarType dtype, const std::string& dtype_name) {
+  if (!device.is_cpu() && !device.is_cuda())  // mps, xla, meta, ...: libtorch parses them, the encoders do not run there
+    throw std::invalid_argument(config_error("\"text_device\": '" + device.str() + "' is not one of cpu, cuda, cuda:N"));
   if (device.is_cuda() && !at::hasCUDA())
     throw TextDeviceUnavailable(config_error("\"text_device\": '" + device.str() +
                                              "' requested but this libtorch has no CUDA device"));
@@ -86,8 +96,9 @@ void read_random_options(const nlohmann::json& random, uint64_t& seed, int64_t& 
     seed = random["seed"].get<uint64_t>();
   }
   if (random.contains("max_length")) {
-    if (!random["max_length"].is_number_integer() || random["max_length"].get<int64_t>() < 1)
-      throw std::invalid_argument(config_error("\"random.max_length\" must be a positive integer"));
+    if (!is_token_count(random["max_length"]))
+      throw std::invalid_argument(config_error("\"random.max_length\" must be an integer in [1, " +
+                                               std::to_string(kMaxLength) + "]"));
     max_length = random["max_length"].get<int64_t>();
   }
 }
@@ -317,8 +328,9 @@ std::unique_ptr<TextConditioner> TextConditioner::create(const nlohmann::json& c
   impl->max_length = impl->random ? 64 : 512;
   read_random_options(random, impl->seed, impl->max_length, impl->warn);
   if (c.contains("max_length")) {
-    if (!c["max_length"].is_number_integer() || c["max_length"].get<int64_t>() < 1)
-      throw std::invalid_argument(config_error("\"max_length\" must be a positive integer"));
+    if (!is_token_count(c["max_length"]))
+      throw std::invalid_argument(config_error("\"max_length\" must be an integer in [1, " + std::to_string(kMaxLength) +
+                                               "]"));
     impl->max_length = c["max_length"].get<int64_t>();
   }
   if (impl->max_length < 1) throw std::invalid_argument(config_error("max_length must be a positive integer"));
