@@ -91,7 +91,10 @@ void Checkpoint::open_index(const fs::path& index) {
     throw Error(where + ": index " + e.what());
   }
   // JSON keeps the last of a key given twice: a tensor listed twice would load from whichever shard came last.
-  if (duplicate) throw Error(where + ": index gives the key '" + *duplicate + "' twice in one object");
+  if (duplicate) {
+    const std::string key = duplicate->size() > 200 ? duplicate->substr(0, 200) + "..." : *duplicate;
+    throw Error(where + ": index gives the key '" + key + "' twice in one object");
+  }
   if (!doc.is_object() || !doc.contains("weight_map") || !doc["weight_map"].is_object())
     throw Error(where + ": index has no \"weight_map\" object");
   if (doc["weight_map"].empty()) throw Error(where + ": index \"weight_map\" is empty");
