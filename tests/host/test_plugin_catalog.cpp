@@ -182,6 +182,7 @@ BOOST_AUTO_TEST_CASE(a_symlink_loop_in_a_plugin_folder_does_not_hide_the_others)
 // A library cut short (an interrupted copy or install) is rejected before dlopen, which would map its segments
 // past the end of the file and die of SIGBUS at the first touch: every command that scans the folder crashed.
 // Cut anywhere inside its loadable segments, it is named as truncated; the folder's other plugins still load.
+// Only what the loader would map is judged so (elf_extent.hpp).
 BOOST_AUTO_TEST_CASE(a_truncated_library_is_rejected_not_a_crash) {
   const genplug::test::TempDir dir("truncated");
   const std::filesystem::path whole = std::filesystem::path(GENPLUG_FIXTURE_DIR) / "libminimal_posenc.so";
@@ -200,6 +201,21 @@ BOOST_AUTO_TEST_CASE(a_truncated_library_is_rejected_not_a_crash) {
     BOOST_TEST(c.find("org.genplug.test.minimal") != nullptr);
     BOOST_TEST(any_line(c.rejections(), "libcut.so: cannot load library: truncated", "-byte file"));
   }
+  // A whole file the loader refuses before mapping anything keeps the loader's reason: big-endian, or an object
+  // file (e_type ET_REL) named .so.
+  std::string big_endian = bytes, object = bytes;
+  big_endian[5] = 2;  // e_ident[EI_DATA] = ELFDATA2MSB
+  object[16] = 1, object[17] = 0;  // e_type = ET_REL, little-endian
+  std::filesystem::remove_all(dir.path);
+  std::filesystem::create_directories(dir.path);
+  std::ofstream(dir.path / "libbig.so", std::ios::binary) << big_endian;
+  std::ofstream(dir.path / "libobject.so", std::ios::binary) << object;
+  PluginCatalog::Options o;
+  o.search_path = {dir.path};
+  PluginCatalog c(o);
+  BOOST_TEST(c.rejections().size() == 2u);
+  for (const std::string& line : c.rejections())
+    BOOST_TEST(line.find("cannot load library: truncated") == std::string::npos, line);
 }
 
 // The descriptor cache (plugin_index.hpp): a second catalog lists the same plugins without loading any library,
