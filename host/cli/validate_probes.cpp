@@ -411,7 +411,11 @@ void run_probe(const ProbeRequest& r, ProbeWriter& out) {
     out.step(load);
     std::optional<host::PluginCatalog> catalog(std::in_place, catalog_options(r.library));
     if (r.probe == "load") {
-      for (const auto& why : catalog->rejections()) out.fail("load: " + why);
+      for (const auto& why : catalog->rejections())  // the loader cannot map under a small RLIMIT_AS: say which
+        out.fail("load: " + why +
+                 (r.memory_limit && why.find("failed to map segment") != std::string::npos
+                      ? " (under the memory limit of " + bytes_text(r.memory_limit) + "; raise --memory-limit)"
+                      : ""));
       if (catalog->rejections().empty() || !catalog->plugins().empty()) out.pass(load);
       for (const auto& p : catalog->plugins()) out.plugin(p.kind, p.id);
     } else {
