@@ -140,7 +140,7 @@ BOOST_AUTO_TEST_CASE(a_corrupt_checkpoint_is_named_with_its_fault) {
   std::ofstream(bad) << "abc";
   const auto r = genplug::test::run_process({GENPLUG_CLI, "inspect", bad.string()});
   BOOST_TEST(r.exit_code == 5);
-  BOOST_TEST(contains(r.err, "org.genplug.flux.inspect: inspect: I/O error: " + bad.string() + ": file is 3 bytes"),
+  BOOST_TEST(contains(r.err, "org.genplug.flux.inspect: inspect: file error: " + bad.string() + ": file is 3 bytes"),
              r.err);
 }
 

@@ -136,7 +136,7 @@ BOOST_AUTO_TEST_CASE(show_tokens_escapes_control_characters_and_reports_errors, 
   BOOST_TEST(out.find("prompt: red\\x1b[2Jhouse") != std::string::npos, out);
   BOOST_TEST(out.find("  text:   redhouse") != std::string::npos, out);
   BOOST_TEST(out.find("t5 (") == std::string::npos, out);  // only the tokenizer asked for
-  // Invalid UTF-8 and a config naming no tokenizer are usage errors; a missing file an I/O error.
+  // Invalid UTF-8 and a config naming no tokenizer are usage errors; a missing file a file error.
   BOOST_TEST(run_capture("encode --show-tokens" + tok + " -p \"$(printf 'caf\351')\"", &out, &err) == 2);
   BOOST_TEST(err.find("not valid UTF-8") != std::string::npos, err);
   BOOST_TEST(run_capture("encode --show-tokens --random -p x", &out, &err) == 2);
@@ -241,7 +241,7 @@ BOOST_AUTO_TEST_CASE(encode_writes_what_the_conditioner_computes, *utf::precondi
 }
 
 // A text device or dtype this libtorch cannot compute in is refused when the model is created, not at the first
-// prompt as an I/O error: CUDA in a CPU build is a device error (exit 4, as config.device), float16 where the CPU
+// prompt as an 'I/O error': CUDA in a CPU build is a device error (exit 4, as config.device), float16 where the CPU
 // has no float16 products (libtorch 1.x) a config error (exit 2: the option's). Which applies is asked of the
 // libtorch the test runs on, so that a CUDA or libtorch 2.x build expects success instead.
 BOOST_AUTO_TEST_CASE(encode_refuses_a_text_device_or_dtype_libtorch_cannot_use, *utf::precondition(CliBuilt())) {

@@ -33,7 +33,7 @@ inline const char* status_name(genplug_status s) noexcept {
     case GENPLUG_E_CANCELLED: return "cancelled";
     case GENPLUG_E_ABI_MISMATCH: return "ABI mismatch";
     case GENPLUG_E_INTERNAL: return "internal error";
-    case GENPLUG_E_IO: return "I/O error";
+    case GENPLUG_E_IO: return "file error";  // status.h: "could not be read or is corrupt"; not a disk's EIO
     case GENPLUG_E_DEVICE: return "device error";
     case GENPLUG_E_BUFFER_TOO_SMALL: return "buffer too small";
     default: return "failed";
