@@ -77,7 +77,7 @@ void check_text_device(torch::Device device, torch::ScalarType dtype, const std:
   if (device.is_cuda() && !at::hasCUDA())
     throw TextDeviceUnavailable(config_error("\"text_device\": '" + device.str() +
                                              "' requested but this libtorch has no CUDA device"));
-  if (device.is_cpu() && !has_matrix_products(device, dtype))
+  if (device.is_cpu() && dtype != torch::kFloat32 && !has_matrix_products(device, dtype))
     throw std::invalid_argument(config_error("\"text_dtype\": this libtorch has no " + dtype_name +
                                              " matrix products on the CPU; use bfloat16 or float32"));
 }
@@ -93,7 +93,7 @@ void read_random_options(const nlohmann::json& random, uint64_t& seed, int64_t& 
     const nlohmann::json& n = random["seed"];
     if (!n.is_number_integer() || (!n.is_number_unsigned() && n.get<int64_t>() < 0))
       throw std::invalid_argument(config_error("\"random.seed\" must be an integer >= 0"));
-    seed = random["seed"].get<uint64_t>();
+    seed = n.get<uint64_t>();
   }
   if (random.contains("max_length")) {
     if (!is_token_count(random["max_length"]))
@@ -333,7 +333,6 @@ std::unique_ptr<TextConditioner> TextConditioner::create(const nlohmann::json& c
                                                "]"));
     impl->max_length = c["max_length"].get<int64_t>();
   }
-  if (impl->max_length < 1) throw std::invalid_argument(config_error("max_length must be a positive integer"));
   if (impl->random) return std::unique_ptr<TextConditioner>(new TextConditioner(std::move(impl)));
   if (c.contains("clip_num_heads")) {
     if (!c["clip_num_heads"].is_number_integer() || c["clip_num_heads"].get<int64_t>() < 1)
