@@ -34,7 +34,7 @@ struct StreamWeights {
     const DenseLinear up = mlp_in.dense(dtype, 0), down = mlp_out.dense(dtype, 1);
     return over_token_runs(mid, token_run, [&](int64_t begin, int64_t count) {
       const torch::Tensor xs = mid.narrow(1, begin, count);
-      return m[1].gated(xs, down(gelu_tanh_(up(m[1].apply(layer_norm(xs))))));
+      return m[1].gated(xs, down(gelu_tanh_(up(m[1].apply_norm(xs)))));
     });
   }
 };
@@ -60,8 +60,8 @@ struct DoubleStreamBlock {
   // merge_heads(attention) over cat(txt, img) [B, Lt + Li, H]; the qkv products, q, k and v are freed on return.
   torch::Tensor joint_attention(const torch::Tensor& img, const torch::Tensor& txt, const ModulationOut& img_mod,
                                 const ModulationOut& txt_mod, const RotaryTables& pe, int64_t budget) const {
-    auto iqkv = split_qkv(img_w.qkv(img_mod.apply(layer_norm(img))), heads);
-    auto tqkv = split_qkv(txt_w.qkv(txt_mod.apply(layer_norm(txt))), heads);
+    auto iqkv = split_qkv(img_w.qkv(img_mod.apply_norm(img)), heads);
+    auto tqkv = split_qkv(txt_w.qkv(txt_mod.apply_norm(txt)), heads);
     torch::Tensor v = torch::cat({tqkv[2], iqkv[2]}, 2);  // the joint sequence: txt, then img
     torch::Tensor q = norm_and_rotate({{txt_w.norm.query_norm, tqkv[0]}, {img_w.norm.query_norm, iqkv[0]}}, pe,
                                       v.scalar_type());

@@ -1,7 +1,7 @@
 // LastLayer (BFL layers.py): adaLN modulation (shift first, then scale), LayerNorm, linear to the patch
 // channels.
 #pragma once
-#include "weights.hpp"
+#include "modulation.hpp"
 
 namespace genplug::flux::layers {
 
@@ -13,8 +13,8 @@ struct LastLayer {
 
   torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& vec) const {
     auto shift_scale = ada_ln(torch::silu(vec)).chunk(2, 1);
-    torch::Tensor shift = shift_scale[0].unsqueeze(1), scale = shift_scale[1].unsqueeze(1);
-    return linear((1 + scale) * layer_norm(x) + shift);
+    const ModulationOut m{shift_scale[0].unsqueeze(1), shift_scale[1].unsqueeze(1), {}};
+    return linear(m.apply_norm(x));
   }
 };
 

@@ -34,13 +34,13 @@ struct SingleStreamBlock {
   torch::Tensor operator()(const torch::Tensor& x, const torch::Tensor& vec, const RotaryTables& pe,
                            const BlockMemory& memory) const {
     const ModulationOut mod = modulation(vec)[0];
-    torch::Tensor xm = mod.apply(layer_norm(x));  // its own statement: LayerNorm's output is freed here
+    torch::Tensor xm = mod.apply_norm(x);
     const torch::Tensor attn = attention_part(std::move(xm), pe, memory.attention_budget);
     const torch::ScalarType dtype = attn.scalar_type();
     const DenseLinear mlp_in = linear1.rows(3 * hidden, mlp_hidden).dense(dtype, 0), out = linear2.dense(dtype, 1);
     return over_token_runs(x, memory.token_run, [&](int64_t begin, int64_t count) {
       const torch::Tensor xs = x.narrow(1, begin, count);
-      return mod.gated(xs, out(cat_gelu(attn.narrow(1, begin, count), mlp_in(mod.apply(layer_norm(xs))))));
+      return mod.gated(xs, out(cat_gelu(attn.narrow(1, begin, count), mlp_in(mod.apply_norm(xs)))));
     });
   }
 

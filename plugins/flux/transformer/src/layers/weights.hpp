@@ -16,6 +16,7 @@
 
 #include "../weight_widening.hpp"
 #include "../worker_threads.hpp"
+#include "linear_product.hpp"
 
 namespace genplug::flux::layers {
 
@@ -214,7 +215,7 @@ inline Int8Rows quantize_rows(const torch::Tensor& w) {
 struct DenseLinear {
   torch::Tensor weight, bias, row_scale;
   torch::Tensor operator()(const torch::Tensor& x) const {
-    if (!row_scale.defined()) return torch::linear(x, weight, bias);
+    if (!row_scale.defined()) return linear_product(x, weight, bias);
     torch::Tensor y = torch::linear(x, weight).mul_(row_scale);
     return bias.defined() ? y.add_(bias) : y;
   }

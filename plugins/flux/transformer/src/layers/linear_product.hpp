@@ -1,0 +1,40 @@
+// y = x W^T + b for the linear layers, the bias written into the output's rows over the cores before the product
+// adds into them. libtorch's addmm copies the bias into every row on one thread, OpenBLAS's pool idling
+// meanwhile: 1.3 ms of the 40 ms of a 1 152 x 1 024 -> 3 072 product (Zen 3, 2026-12-05), and such copies were
+// 1.8 % of the bench forward's time (docs/performance.md, "The bias rows").
+#pragma once
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "../worker_threads.hpp"
+
+namespace genplug::flux::layers {
+
+// Float32 on the CPU, x's rows contiguous, a bias, and no autograd recording (whose graph needs linear's own op).
+inline bool own_bias_rows_apply(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  const auto cpu_f32 = [](const torch::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == torch::kFloat32; };
+  const bool recording = torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad() || b.requires_grad());
+  return b.defined() && cpu_f32(x) && cpu_f32(w) && cpu_f32(b) && !recording && x.dim() >= 2 && x.numel() > 0 &&
+         x.is_contiguous() && w.dim() == 2 && b.dim() == 1 && b.is_contiguous() && b.size(0) == w.size(0);
+}
+
+// torch::linear(x, w, b): the same products and sums (addmm's beta = 1 over the bias rows).
+inline torch::Tensor linear_product(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  if (!own_bias_rows_apply(x, w, b)) return torch::linear(x, w, b);
+  const int64_t outs = w.size(0), rows = x.numel() / x.size(-1);
+  torch::Tensor y = torch::empty({rows, outs}, x.options());
+  const float* bias = b.data_ptr<float>();
+  float* out = y.data_ptr<float>();
+  run_parts(rows, (int64_t(1) << 16) / std::max<int64_t>(outs, 1), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) std::memcpy(out + r * outs, bias, size_t(outs) * sizeof(float));
+  });
+  y.addmm_(x.reshape({rows, x.size(-1)}), w.t());
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = outs;
+  return y.view(shape);
+}
+
+}  // namespace genplug::flux::layers
