@@ -4,6 +4,7 @@
 //   flux_forward                                   the bench config (defaults below)
 //   flux_forward --attention-only --tokens 4096 --heads 24
 //   flux_forward --gemm 2048
+//   flux_forward --fma-peak 2                      the cores' multiply-add peak on 2 threads (the GEMM's roof)
 //   flux_forward --rotary-only --img-tokens 65536   the rotary tables' rebuild against the forward it precedes
 //   flux_forward --weight-dtype q8_0 --save-weights peer.gguf     a checkpoint of the random weights
 //   flux_forward --weights peer.gguf               the forward of a checkpoint's transformer
@@ -48,6 +49,7 @@
 #include <genplug/flux/weights.hpp>
 #include <genplug/gguf.hpp>
 
+#include "fma_peak.hpp"
 #include "ggml_block_packer.hpp"
 #include <genplug/plugin.hpp>
 #include <genplug/safetensors.hpp>
@@ -76,6 +78,7 @@ struct Options {
   bool attention_only = false, rotary_only = false;
   bool device_weights = false;  // forward: draw the random weights on --device (see device_random_weights)
   int64_t tokens = 4096, head_dim = 128, gemm = 0;
+  int fma_peak = 0;  // threads
   int64_t attention_budget_mb = flux::kDefaultAttentionBudgetBytes >> 20;
   int64_t token_run = flux::kDefaultTokenRun;  // forward: tokens per run of the blocks' per-token work (0: all)
   std::string attention_kernel = "auto";  // attention-only: auto (what the transformer takes) | blocked | chunked
@@ -248,6 +251,14 @@ json run_gemm(const Options& o, torch::Dtype dtype, torch::Device device) {
   auto times = time_runs(o.repeat, o.warmup_s, device, [&] { torch::mm(a, b); });
   json cfg = {{"mode", "gemm"}, {"n", o.gemm}, {"dtype", o.dtype}, {"device", o.device}, {"threads", at::get_num_threads()}};
   return report(cfg, times, 2.0 * double(o.gemm) * o.gemm * o.gemm);
+}
+
+// The multiply-add peak (fma_peak.hpp) on o.fma_peak threads, each round ~0.1 s of one thread at 100 GFLOP/s.
+json run_fma_peak(const Options& o) {
+  constexpr int64_t iterations = int64_t(1) << 25;
+  auto times = time_runs(o.repeat, o.warmup_s, torch::kCPU, [&] { bench::fma_peak_run(o.fma_peak, iterations); });
+  json cfg = {{"mode", "fma_peak"}, {"threads", o.fma_peak}, {"isa", bench::fma_peak_isa()}};
+  return report(cfg, times, o.fma_peak * bench::fma_peak_flops(iterations));
 }
 
 json run_attention(const Options& o, torch::Dtype dtype, torch::Device device) {
@@ -646,13 +657,17 @@ int main(int argc, char** argv) {
                  "forward: rotary spectrum, plain or a `genplug posenc` JSON file; repeat the option to time several "
                  "on the same model (one JSON line each)")->capture_default_str();
   app.add_option("--gemm", o.gemm, "time an N x N x N torch::mm instead")->capture_default_str();
+  app.add_option("--fma-peak", o.fma_peak,
+                 "time fp32 multiply-adds on registers on N threads instead: the cores' peak, the GEMM's roof")
+      ->check(CLI::Range(1, 256));
   CLI11_PARSE(app, argc, argv);
 
   try {
     if (o.threads > 0) at::set_num_threads(o.threads);
     const torch::Dtype dtype = flux::parse_dtype(o.dtype);
     const torch::Device device = flux::parse_device(o.device);
-    const std::vector<json> results = o.gemm > 0         ? std::vector<json>{run_gemm(o, dtype, device)}
+    const std::vector<json> results = o.fma_peak > 0     ? std::vector<json>{run_fma_peak(o)}
+                                      : o.gemm > 0         ? std::vector<json>{run_gemm(o, dtype, device)}
                                       : o.attention_only ? std::vector<json>{run_attention(o, dtype, device)}
                                       : o.rotary_only    ? std::vector<json>{run_rotary(o, device)}
                                                          : run_forward(o, dtype, device);
