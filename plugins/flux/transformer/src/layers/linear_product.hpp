@@ -1,7 +1,7 @@
 // y = x W^T + b for the linear layers, the bias written into the output's rows over the cores before the product
 // adds into them. libtorch's addmm copies the bias into every row on one thread, OpenBLAS's pool idling
 // meanwhile: 1.3 ms of the 40 ms of a 1 152 x 1 024 -> 3 072 product (Zen 3, 2026-12-05), and such copies were
-// 1.8 % of the bench forward's time (docs/performance.md, "The bias rows").
+// about 1.8 % of the bench forward's time (docs/performance.md, "The per-token work over both cores").
 #pragma once
 #include <algorithm>
 #include <cstring>
