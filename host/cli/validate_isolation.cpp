@@ -94,11 +94,16 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
 
 // Reads records from the report pipe; lines may arrive in pieces.
 struct RecordReader {
+  using Clock = std::chrono::steady_clock;
   std::string pending;
   Outcome& outcome;
+  const std::function<void(const Record&)>& on_record;
+  Clock::time_point deadline = Clock::time_point::max();
   bool ended = false;
   bool heard = false;  // any record at all: the probe process started
-  const std::function<void(const Record&)>& on_record;
+  // The first record was read after the deadline: the time-out stopped genplug's own start, whether or not the
+  // kill came before the process ended (it may end between two looks). Its records are then not passed on.
+  bool late = false;
 
   void feed(const char* data, size_t n) {
     pending.append(data, n);
@@ -107,13 +112,14 @@ struct RecordReader {
       pending.erase(0, eol + 1);
       nlohmann::json j = internal::parse_bounded_json_or_discarded(line);
       if (!j.is_object()) continue;  // not ours
+      if (!heard) late = Clock::now() >= deadline;
       heard = true;
       Record r{j.value("type", ""), j.value("text", ""), j.value("kind", "")};
       if (r.type == "STEP")
         outcome.last_step = r.text;
       else if (r.type == "END")
         ended = true;
-      else
+      else if (!late)
         on_record(r);
     }
   }
@@ -158,6 +164,11 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
   std::vector<char*> argv = pointers(argv_text), envp = pointers(env_text);
   const rlim_t address_space = kSanitized ? 0 : rlim_t(limits.memory_bytes);
 
+  // From before the fork: a parent that runs late after it must not move the deadline past the child's start.
+  using Clock = std::chrono::steady_clock;
+  const double timeout = std::min(limits.timeout_seconds, 1e9);  // ~30 years: as good as none, and no overflow
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
   int report[2];
   if (::pipe2(report, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
   const pid_t parent = ::getpid();
@@ -190,13 +201,9 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
   ::close(report[1]);
 
   Outcome outcome;
-  RecordReader reader{{}, outcome, false, false, on_record};
-  using Clock = std::chrono::steady_clock;
-  const double timeout = std::min(limits.timeout_seconds, 1e9);  // ~30 years: as good as none, and no overflow
-  const auto deadline =
-      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
+  RecordReader reader{{}, outcome, on_record};
+  if (limits.timeout_seconds > 0) reader.deadline = deadline;
   bool timed_out = false, flooded = false, exited = false, pipe_open = true;
-  auto first_record = Clock::time_point::max();
   uint64_t peak = 0;
   int status = 0;
   rusage usage{};
@@ -207,10 +214,9 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
       if (::poll(&p, 1, 50) > 0) {
         char buf[4096];
         const ssize_t n = ::read(report[0], buf, sizeof buf);
-        if (n > 0) {
+        if (n > 0)
           reader.feed(buf, size_t(n));
-          if (reader.heard && first_record == Clock::time_point::max()) first_record = Clock::now();
-        } else if (n == 0 || errno != EINTR)
+        else if (n == 0 || errno != EINTR)
           pipe_open = false;
       }
     } else {
@@ -245,10 +251,12 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
   ::kill(-pid, SIGKILL);  // anything the plugin left running in the group
   peak = std::max(peak, uint64_t(usage.ru_maxrss) * 1024);
   outcome.failure = failure_of(status, reader, timed_out, flooded, peak, limits);
+  // A first record read after the deadline came too late to count, even from a process that then ended before
+  // the kill: the time-out stopped genplug's own start.
+  if (reader.late && !timed_out) outcome.failure = "timed out after " + seconds_text(limits.timeout_seconds) + " s";
   outcome.ended = reader.ended;
-  // A first record read after the deadline came too late to count: the time-out stopped genplug's own start.
-  outcome.started = reader.heard && !(timed_out && first_record >= deadline);
-  outcome.timed_out = timed_out;
+  outcome.started = reader.heard && !reader.late;
+  outcome.timed_out = timed_out || reader.late;
   outcome.memory_like = flooded || WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 127);
   return outcome;
 }

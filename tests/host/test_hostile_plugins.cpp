@@ -317,7 +317,10 @@ BOOST_AUTO_TEST_CASE(validate_limits_are_options) {
   // So is a time-out shorter than genplug's own start (the probe's first report came after it).
   r = run_process({kGenplug, "validate", "--timeout", "0.001", lib("hostile_posenc")});
   BOOST_TEST(r.exit_code == 2, r.out << r.err);
-  BOOST_TEST(contains(r.err, "timed out after 0.001 s (killed) before it loaded"), r.err);
+  // Killed at the deadline, or ended before the kill came: a first report after the deadline is late either way
+  // (a parent that looks late, on a busy machine, had taken such a probe for one that started).
+  BOOST_TEST(contains(r.err, "timed out after 0.001 s"), r.err);
+  BOOST_TEST(contains(r.err, " before it loaded "), r.err);
   BOOST_TEST(contains(r.err, "genplug itself needs longer to start; raise --timeout"), r.err);
   BOOST_TEST(!contains(r.out, "FAIL"), r.out);
   r = run_process({kGenplug, "validate", "--help"});
