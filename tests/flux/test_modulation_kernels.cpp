@@ -4,19 +4,23 @@
 // replace for float32 on the CPU.
 //
 // Bound of modulated_layer_norm, per value, in units of u = 2^-24 (float rounding), with z = (x - mean) r the
-// normalised value, o = 1 + scale and s = shift, for n values in W lanes:
-//   the mean's lane sums (n / W terms each, then W lanes) are within (n / W + W) u of sum |x| / n; that error
-//   reaches z times r;
-//   the sum of squares (positive terms) is within (n / W + W + 1) u of itself, r half of that plus 1 u;
-//   x - mean, the product with r, with o and the sum with s: 1 u each of |o z|, and of |s|.
-// So |y - y_exact| <= u [(n / W + W + 8) (|o z| + |o| r mean|x|) + 2 |s|]: 1.6e-5 of |o z| at n = 1 024 in the
-// baseline's 4 lanes, far above what is met (~1e-7) and far below what a wrong formula gives (a variance over
-// n - 1: 5e-4; no eps where the variance is eps: 40 %).
+// normalised value, o = 1 + scale and s = shift, for n values in W lanes (each lane sums n / W values in float, the
+// lanes are added in double):
+//   the mean is within (n / W + 1) u of sum |x| / n, and that error reaches z times r (the second pass's
+//   correction removes most of it; not counted here);
+//   the sum of squares (positive terms, each d^2 within 3 u) is within (n / W + 4) u of itself, r half of that
+//   plus 1 u;
+//   x - mean, the product with r, with o and the sum with s: 1 u each of |o z|, and 1 u of |s|.
+// So |y - y_exact| <= u [(n / W + W + 8) (|o z| + |o| r mean|x|) + 2 |s|] with room to spare: 1.6e-5 of |o z| at
+// n = 1 024 in the baseline's 4 lanes, far above what is met (~1e-7) and below what a wrong formula gives (a
+// variance over n - 1 at n = 3 072: ~1.7 times the bound at |z| = 3; no eps where the variance is eps: 40 %).
+// A NaN anywhere, or a value written past the row, fails.
 // gated_residual: y = x + g y, one product and one sum (or one fused multiply-add): within 2 u (|x| + |g y|).
 #define BOOST_TEST_MODULE modulation_kernels
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -40,8 +44,10 @@ int lanes(SimdLevel s) { return s == SimdLevel::avx512 ? 16 : s == SimdLevel::av
 double worst_norm_row(SimdLevel level, const std::vector<float>& x, const std::vector<float>& ops,
                       const std::vector<float>& shift) {
   const size_t n = x.size();
-  std::vector<float> y(n, -7.0f);
+  std::vector<float> y(n + 16, -7.0f);  // 16 guard values past the row, which the kernel must not write
   modulated_layer_norm(level, x.data(), ops.data(), shift.data(), float(kEps), y.data(), int64_t(n));
+  for (size_t c = n; c < y.size(); ++c)
+    if (y[c] != -7.0f) return 1e30;
   double mean = 0.0, abs_mean = 0.0, var = 0.0;
   for (float v : x) mean += v, abs_mean += std::abs(double(v));
   mean /= double(n), abs_mean /= double(n);
@@ -53,7 +59,8 @@ double worst_norm_row(SimdLevel level, const std::vector<float>& x, const std::v
     const double bound =
         kU * ((double(n) / W + W + 8) * (std::abs(ops[c] * z) + std::abs(ops[c]) * r * abs_mean) +
               2 * std::abs(shift[c]));
-    worst = std::max(worst, std::abs(y[c] - exact) / bound);
+    const double ratio = std::abs(y[c] - exact) / bound;
+    if (!(ratio <= worst)) worst = ratio;  // NaN too
   }
   return worst;
 }
@@ -84,12 +91,15 @@ BOOST_AUTO_TEST_CASE(the_gate_kernel_is_the_formula_at_every_level) {
     for (size_t n : {size_t(1), size_t(9), size_t(33), size_t(1024)}) {
       const auto x = normal(n, 0.0, 2.0, 1), gate = normal(n, 0.0, 1.0, 2), branch = normal(n, 0.0, 3.0, 3);
       std::vector<float> y = branch;
+      y.resize(n + 16, -7.0f);  // guard values past the row
       gated_residual(s, x.data(), gate.data(), y.data(), int64_t(n));
       double worst = 0.0;
       for (size_t c = 0; c < n; ++c) {
         const double gy = double(gate[c]) * branch[c];
-        worst = std::max(worst, std::abs(y[c] - (x[c] + gy)) / (2 * kU * (std::abs(x[c]) + std::abs(gy))));
+        const double ratio = std::abs(y[c] - (x[c] + gy)) / (2 * kU * (std::abs(x[c]) + std::abs(gy)));
+        if (!(ratio <= worst)) worst = ratio;  // NaN too
       }
+      for (size_t c = n; c < y.size(); ++c) BOOST_TEST(y[c] == -7.0f, simd_level_name(s) << ": wrote past the row");
       BOOST_TEST(worst <= 1.0, simd_level_name(s) << ", " << n << " values: " << worst);
     }
 }
@@ -130,6 +140,17 @@ BOOST_AUTO_TEST_CASE(tensors_match_libtorch_in_double_and_threads_do_not_change_
                               .item<double>();
   BOOST_TEST(gate_err <= 1.0, gate_err);
 
+  // A NaN or an infinity in a row makes the whole row NaN, as libtorch's layer_norm does; other rows are untouched.
+  torch::Tensor bad = x.clone();
+  bad[0][3][7] = std::numeric_limits<float>::quiet_NaN();
+  bad[1][5][0] = std::numeric_limits<float>::infinity();
+  const torch::Tensor normed_bad = m.apply_norm(bad);
+  BOOST_TEST(normed_bad[0][3].isnan().all().item<bool>());
+  BOOST_TEST(normed_bad[1][5].isnan().all().item<bool>());
+  BOOST_TEST(torch::equal(normed_bad[0][4], norms[0][0][4]));
+  const torch::Tensor libtorch_bad = torch::addcmul(m.shift, 1 + m.scale, torch::layer_norm(bad, {H}, {}, {}, kEps));
+  BOOST_TEST(libtorch_bad[0][3].isnan().all().item<bool>());
+
   // The branch's storage is the result.
   torch::Tensor fresh = branch.clone();
   const float* storage = fresh.data_ptr<float>();
@@ -153,7 +174,8 @@ BOOST_AUTO_TEST_CASE(linear_product_is_torch_linear) {
   torch::manual_seed(12);
   const torch::Tensor w = torch::randn({200, 96}), b = torch::randn({200});
   const int pool_before = openblas_threads();
-  for (const torch::Tensor& x : {torch::randn({2, 150, 96}), torch::randn({333, 96})})
+  // 800 x 200 and 999 x 200 outputs: over 2 x 64 Ki values, so the bias rows are written by two threads.
+  for (const torch::Tensor& x : {torch::randn({2, 400, 96}), torch::randn({999, 96})})
     for (int threads : {1, 2}) {
       if (pool_before > 0) set_openblas_threads(threads);
       const torch::Tensor y = layers::linear_product(x, w, b);
@@ -166,4 +188,7 @@ BOOST_AUTO_TEST_CASE(linear_product_is_torch_linear) {
   const torch::Tensor recorded = layers::linear_product(x, w.clone().requires_grad_(true), b);
   BOOST_TEST(recorded.requires_grad());
   BOOST_CHECK_THROW(layers::linear_product(torch::randn({4, 95}), w, b), c10::Error);
+  // 4-D: libtorch's linear itself (matmul, then the bias), the same values.
+  const torch::Tensor x4 = torch::randn({2, 3, 5, 96});
+  BOOST_TEST(torch::equal(layers::linear_product(x4, w, b), torch::linear(x4, w, b)));
 }

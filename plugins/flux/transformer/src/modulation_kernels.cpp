@@ -2,6 +2,7 @@
 // compiled for AVX-512, AVX2 + FMA and the SSE2 baseline like the GELU.
 #include "modulation_kernels.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -28,24 +29,30 @@ template <int W> GENPLUG_LANES_INLINE double lane_sum(const F<W>& v) {
   return s;
 }
 
-// The mean and 1 / sqrt(var + eps) of a row.
+// The mean and 1 / sqrt(var + eps) of a row. The second pass also sums d = x - mean, whose mean corrects the
+// first pass's rounding (the corrected two-pass algorithm: Chan, Golub and LeVeque 1983): the first mean's error
+// would otherwise reach every z through the rows' offset, ~(n / W) u of mean|x| / sigma.
 template <int W> GENPLUG_LANES_INLINE void moments(const float* x, int64_t n, float eps, float& mean, float& rstd) {
   F<W> sum = splat<W>(0.0f);
   int64_t i = 0;
   for (; i + W <= n; i += W) sum += load<W>(x + i);
   if (i < n) sum += load_part<W>(x + i, n - i, 0.0f);
-  mean = float(lane_sum<W>(sum) / double(n));
-  const F<W> m = splat<W>(mean);
-  F<W> squares = splat<W>(0.0f);
+  const float first = float(lane_sum<W>(sum) / double(n));
+  const F<W> m = splat<W>(first);
+  F<W> squares = splat<W>(0.0f), diffs = splat<W>(0.0f);
   for (i = 0; i + W <= n; i += W) {
     const F<W> d = load<W>(x + i) - m;
     squares += d * d;
+    diffs += d;
   }
   if (i < n) {
-    const F<W> d = load_part<W>(x + i, n - i, mean) - m;  // the lanes past the row are mean: no difference
+    const F<W> d = load_part<W>(x + i, n - i, first) - m;  // the lanes past the row are the mean: no difference
     squares += d * d;
+    diffs += d;
   }
-  rstd = float(1.0 / std::sqrt(lane_sum<W>(squares) / double(n) + double(eps)));
+  const double shift = lane_sum<W>(diffs) / double(n);  // the first mean's rounding, as seen in the row
+  mean = float(double(first) + shift);
+  rstd = float(1.0 / std::sqrt(std::max(0.0, lane_sum<W>(squares) / double(n) - shift * shift) + double(eps)));
 }
 
 template <int W>

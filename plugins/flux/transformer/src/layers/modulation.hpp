@@ -52,7 +52,8 @@ struct ModulationOut {
     return y;
   }
 
-  // x + gate * y, y the branch's fresh output (overwritten by the kernel, which takes float32 on the CPU).
+  // x + gate * y, y the branch's fresh output: the kernel (float32 on the CPU) writes the sum over it, so y must be a
+  // tensor nothing else holds or views (a linear layer's result, as every caller passes).
   torch::Tensor gated(const torch::Tensor& x, torch::Tensor&& y) const {
     const bool y_fits = y.device().is_cpu() && y.scalar_type() == torch::kFloat32 && y.is_contiguous() &&
                         y.sizes() == x.sizes() && !(torch::GradMode::is_enabled() && y.requires_grad());
