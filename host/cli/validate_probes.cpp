@@ -12,7 +12,6 @@
 #include <new>
 #include <optional>
 #include <sstream>
-#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -322,7 +321,8 @@ void probe_concurrency(const host::PluginCatalog& catalog, const host::PluginRec
           error = failure_text(e, r);
         }
       });
-    } catch (const std::system_error& e) {  // the validator's own thread (its stack under the limit): not the plugin's
+    } catch (const std::exception& e) {  // starting the validator's own thread (system_error, or bad_alloc for its
+                                         // state under the limit): not the plugin's; the plugin runs inside it
       out.skip(what + ": the validator could not start a second thread (" + e.what() + ")" +
                (r.memory_limit ? "; raise --memory-limit (" + bytes_text(r.memory_limit) + ")" : std::string()));
       return;
