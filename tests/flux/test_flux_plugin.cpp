@@ -663,4 +663,20 @@ BOOST_AUTO_TEST_CASE(config_errors_name_the_field_or_file) {
   BOOST_TEST(create_status(json{{"transformer", test::golden("flux/flux_tiny_io.safetensors").string()}}.dump(),
                            &message) != GENPLUG_OK);
   BOOST_TEST(message.find("flux_tiny_io.safetensors") != std::string::npos, message);
+  // Integers past a field's range are refused with the value given, not cut to 32 bits (2^32 + 64 had become a
+  // width of 64) nor, past 2^63, called negative; a seed takes any unsigned 64-bit value.
+  struct OutOfRange {
+    const char *config, *field, *value;
+  };
+  for (const OutOfRange& c : {OutOfRange{R"({"width": 4294967360})", "config.width", "4294967360"},
+                              OutOfRange{R"({"steps": 4294967298})", "config.steps", "4294967298"},
+                              OutOfRange{R"({"base_extent": [1, 4294967296, 4]})", "config.base_extent[1]", "4294967296"},
+                              OutOfRange{R"({"height": 18446744073709551615})", "config.height", "18446744073709551615"}}) {
+    BOOST_TEST(create_status(c.config, &message) == GENPLUG_E_CONFIG, c.config);
+    BOOST_TEST(message.find(c.field) != std::string::npos, message);
+    BOOST_TEST(message.find(c.value) != std::string::npos, message);
+  }
+  BOOST_TEST(create_status(R"({"seed": 18446744073709551615})", &message) == GENPLUG_OK, message);
+  BOOST_TEST(create_status(R"({"seed": -1})", &message) == GENPLUG_E_CONFIG);
+  BOOST_TEST(message.find("config.seed") != std::string::npos, message);
 }

@@ -3,6 +3,8 @@
 #include "model_settings.hpp"
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 
 #include <genplug/plugin.hpp>
 #include <genplug/internal/bounded_json.hpp>
@@ -63,7 +65,12 @@ json build_schema() {
           {"description", "shapes of random weights (default tiny); with a file, the expected model. \"mini\": "
                           "the project's trained model (docs/mini-model.md), whose shipped transformer, VAE and "
                           "text encoders are the defaults of transformer, vae and text"}}},
-        {"seed", {{"type", "integer"}, {"minimum", 0}, {"default", 0}, {"description", "seed of random weights"}}},
+        {"seed",
+         {{"type", "integer"},
+          {"minimum", 0},
+          {"maximum", std::numeric_limits<uint64_t>::max()},
+          {"default", 0},
+          {"description", "seed of random weights"}}},
         {"config", config_properties_schema()},
         {"vae",
          {{"type", "string"},
@@ -106,12 +113,21 @@ json build_schema() {
          {{"type", "string"},
           {"default", ""},
           {"description", "the prompt true_cfg_scale guides away from (\"\" = unconditional)"}}},
-        {"steps", {{"type", "integer"}, {"minimum", 1}, {"description", "default step count (describe())"}}},
-        {"width", {{"type", "integer"}, {"minimum", 16}, {"description", "default width in pixels (multiple of 16)"}}},
-        {"height", {{"type", "integer"}, {"minimum", 16}, {"description", "default height in pixels (multiple of 16)"}}},
+        {"steps",
+         {{"type", "integer"}, {"minimum", 1}, {"maximum", 10000}, {"description", "default step count (describe())"}}},
+        {"width",
+         {{"type", "integer"},
+          {"minimum", 16},
+          {"maximum", 65536},
+          {"description", "default width in pixels (multiple of 16)"}}},
+        {"height",
+         {{"type", "integer"},
+          {"minimum", 16},
+          {"maximum", 65536},
+          {"description", "default height in pixels (multiple of 16)"}}},
         {"base_extent",
          {{"type", "array"},
-          {"items", {{"type", "integer"}, {"minimum", 1}}},
+          {"items", {{"type", "integer"}, {"minimum", 1}, {"maximum", 65536}}},
           {"minItems", 3},
           {"maxItems", 3},
           {"description", "tokens per axis the model was trained at (posenc input); FLUX [1,64,64], tiny [1,4,4]"}}},
@@ -144,15 +160,28 @@ std::string get_string(const json& j, const char* name) {
   return j.at(name).get<std::string>();
 }
 
-int64_t int_value(const json& v, const std::string& field, int64_t minimum) {
-  if (!v.is_number_integer() || v.get<int64_t>() < minimum)
-    throw ConfigError(field + ": must be an integer >= " + std::to_string(minimum));
-  return v.get<int64_t>();
+// An integer in [minimum, maximum]. Compared as JSON holds it (an unsigned past 2^63 is not a negative number),
+// so that no value is cut to a narrower type later; the value given is quoted when it is out of range.
+int64_t int_value(const json& v, const std::string& field, int64_t minimum,
+                  int64_t maximum = std::numeric_limits<int64_t>::max()) {
+  const bool below = v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < minimum;
+  const bool above = v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(maximum)
+                                            : v.is_number_integer() && v.get<int64_t>() > maximum;
+  if (v.is_number_integer() && !below && !above) return v.get<int64_t>();
+  const std::string got = v.is_number_integer() ? ", got " + v.dump() : "";
+  if (maximum == std::numeric_limits<int64_t>::max())
+    throw ConfigError(field + ": must be an integer >= " + std::to_string(minimum) + got);
+  throw ConfigError(field + ": must be an integer from " + std::to_string(minimum) + " to " + std::to_string(maximum) +
+                    got);
 }
 
-int64_t get_int(const json& j, const std::string& where, const std::string& name, int64_t minimum) {
-  return int_value(j.at(name), where + name, minimum);
+int64_t get_int(const json& j, const std::string& where, const std::string& name, int64_t minimum,
+                int64_t maximum = std::numeric_limits<int64_t>::max()) {
+  return int_value(j.at(name), where + name, minimum, maximum);
 }
+
+// The manifest's own bounds on a job's size and steps (host/manifest.schema.json), for the defaults here.
+constexpr int64_t kMaxSide = 65536, kMaxSteps = 10000, kMaxExtent = 65536;
 
 }  // namespace
 
@@ -185,7 +214,13 @@ ModelSettings parse_model_settings(const std::string& config_json) {
     if (*s.preset == "mini" && !j.contains("transformer")) s.transformer = kMiniShipped;
     if (*s.preset == "mini" && !j.contains("vae")) s.vae = kMiniShipped;
   }
-  if (j.contains("seed")) s.seed = uint64_t(get_int(j, "config.", "seed", 0));
+  if (j.contains("seed")) {  // any unsigned 64-bit integer, as a job's seed
+    const json& v = j["seed"];
+    if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0))
+      throw ConfigError("config.seed: must be an integer from 0 to 18446744073709551615" +
+                        (v.is_number_integer() ? ", got " + v.dump() : std::string()));
+    s.seed = v.get<uint64_t>();
+  }
   if (j.contains("config")) {
     if (!j["config"].is_object()) throw ConfigError("config.config: must be an object");
     s.overrides = j["config"];
@@ -219,10 +254,10 @@ ModelSettings parse_model_settings(const std::string& config_json) {
     s.true_cfg_scale = v.get<double>();
   }
   if (j.contains("negative_prompt")) s.negative_prompt = get_string(j, "negative_prompt");
-  if (j.contains("steps")) s.steps = uint32_t(get_int(j, "config.", "steps", 1));
+  if (j.contains("steps")) s.steps = uint32_t(get_int(j, "config.", "steps", 1, kMaxSteps));
   for (const char* name : {"width", "height"}) {
     if (!j.contains(name)) continue;
-    const int64_t v = get_int(j, "config.", name, 16);
+    const int64_t v = get_int(j, "config.", name, 16, kMaxSide);
     if (v % 16) throw ConfigError(std::string("config.") + name + ": must be a multiple of 16");
     (std::string(name) == "width" ? s.width : s.height) = uint32_t(v);
   }
@@ -230,7 +265,8 @@ ModelSettings parse_model_settings(const std::string& config_json) {
     const json& b = j["base_extent"];
     if (!b.is_array() || b.size() != 3) throw ConfigError("config.base_extent: must be an array of 3 integers");
     for (size_t i = 0; i < b.size(); ++i)
-      s.base_extent.push_back(uint32_t(int_value(b[i], "config.base_extent[" + std::to_string(i) + "]", 1)));
+      s.base_extent.push_back(
+          uint32_t(int_value(b[i], "config.base_extent[" + std::to_string(i) + "]", 1, kMaxExtent)));
   }
   if (j.contains("attention_memory_mb")) {
     s.attention_memory_mb = get_int(j, "config.", "attention_memory_mb", 1);
