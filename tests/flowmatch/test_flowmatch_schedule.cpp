@@ -181,6 +181,14 @@ BOOST_AUTO_TEST_CASE(mu_is_refused_where_the_float32_shift_is_not_finite) {
     BOOST_TEST((sigmas.front() > 0.99 && sigmas.front() <= 1.0), config);
     for (double sigma : sigmas) BOOST_TEST(std::isfinite(sigma), config);
   }
+  // Near the top of the range torch's float32 (1 / e) * e is 1 + 1 ulp at t = 1: held at 1, which samplers take,
+  // in both float32 spacings (515 000 tokens on the default token line give mu ~ 88.3).
+  for (const char* config : {R"({"mu":88.72})", R"({"mu":88.3,"spacing":"diffusers"})", R"({})"})
+    for (uint32_t steps : {1u, 3u, 28u}) {
+      const std::vector<double> sigmas = sigmas_of(config, steps, 515000);
+      for (double sigma : sigmas)
+        BOOST_TEST((sigma >= 0.0 && sigma <= 1.0), config << ", " << steps << " steps: " << sigma);
+    }
 }
 
 // The raw C call reports the needed size when the buffer is short.

@@ -668,10 +668,11 @@ BOOST_AUTO_TEST_CASE(config_errors_name_the_field_or_file) {
   struct OutOfRange {
     const char *config, *field, *value;
   };
-  for (const OutOfRange& c : {OutOfRange{R"({"width": 4294967360})", "config.width", "4294967360"},
-                              OutOfRange{R"({"steps": 4294967298})", "config.steps", "4294967298"},
-                              OutOfRange{R"({"base_extent": [1, 4294967296, 4]})", "config.base_extent[1]", "4294967296"},
-                              OutOfRange{R"({"height": 18446744073709551615})", "config.height", "18446744073709551615"}}) {
+  for (const OutOfRange& c :
+       {OutOfRange{R"({"width": 4294967360})", "config.width", "4294967360"},
+        OutOfRange{R"({"steps": 4294967298})", "config.steps", "4294967298"},
+        OutOfRange{R"({"base_extent": [1, 4294967296, 4]})", "config.base_extent[1]", "4294967296"},
+        OutOfRange{R"({"height": 18446744073709551615})", "config.height", "18446744073709551615"}}) {
     BOOST_TEST(create_status(c.config, &message) == GENPLUG_E_CONFIG, c.config);
     BOOST_TEST(message.find(c.field) != std::string::npos, message);
     BOOST_TEST(message.find(c.value) != std::string::npos, message);

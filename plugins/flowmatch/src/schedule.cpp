@@ -1,5 +1,6 @@
 #include "schedule.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <sstream>
@@ -107,6 +108,10 @@ std::vector<double> make_schedule(const ScheduleSettings& s, uint32_t steps, uin
     sigmas = diffusers_float32(n, shift);
   else
     sigmas = bfl_float32(n, shift);
+  // Near the largest mu (about 88.2 to 88.7), torch's float32 sigma(1) = (1 / e) * e rounds to 1 + 1 ulp, which
+  // BFL's code would feed its model; a sigma is a fraction of noise, at most 1, as samplers check: held at 1 here
+  // (the only change from the reference's values, and only where they leave [0, 1]).
+  for (double& sigma : sigmas) sigma = std::min(sigma, 1.0);
   // At a large mu, float32 rounds 1 - (1/t - 1) e^-mu to exactly 1.0 for the first steps (BFL's own schedule
   // does; e.g. mu = 25.4 at 147 456 tokens): equal neighbours are zero-length steps and allowed, as in BFL.
   // A schedule that increases anywhere is an error.
