@@ -42,7 +42,7 @@ nlohmann::json json_object_option(const std::string& option, const std::string& 
     const std::string number = genplug::internal::overflowing_number(e.what());
     throw HostError(ErrorKind::usage, where + ": a number is outside the range of a double: " + number);
   } catch (const nlohmann::json::exception& e) {
-    throw HostError(ErrorKind::usage, where + ": not valid JSON: " + e.what());
+    throw HostError(ErrorKind::usage, where + ": not valid JSON: " + genplug::internal::json_error_text(e));
   } catch (const genplug::internal::JsonTooDeep& e) {
     throw HostError(ErrorKind::usage, where + ": " + e.what());
   }

@@ -14,6 +14,7 @@
 #include <genplug/host/cancel_signals.hpp>
 #include <genplug/host/printable.hpp>
 #include <genplug/inspector.h>
+#include <genplug/internal/bounded_json.hpp>
 
 #include "atomic_output.hpp"
 #include "cli_options.hpp"
@@ -116,7 +117,7 @@ void run_show_tokens(const EncodeOptions& o, const Globals& globals, bool as_jso
   try {
     report = json::parse(out);
   } catch (const json::exception& e) {
-    throw HostError(ErrorKind::runtime, o.inspector + ": tokenize returned invalid JSON: " + e.what());
+    throw HostError(ErrorKind::runtime, o.inspector + ": tokenize returned invalid JSON: " + genplug::internal::json_error_text(e));
   }
   if (!report.is_object() || !report.contains("tokenizers") || !report["tokenizers"].is_array())
     throw HostError(ErrorKind::runtime, o.inspector + ": tokenize returned no \"tokenizers\" list");

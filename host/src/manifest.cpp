@@ -316,7 +316,7 @@ Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& ov
   try {
     doc = parse_limited(text, &duplicate_key);
   } catch (const nlohmann::json::parse_error& e) {
-    fail(path, std::string("not valid JSON: ") + e.what());
+    fail(path, std::string("not valid JSON: ") + genplug::internal::json_error_text(e));
   } catch (const nlohmann::json::out_of_range& e) {  // 1e400: no double holds it
     const std::string field = walk(text).failed_at;
     fail(path, (field.empty() ? "" : field + ": ") + "a number is outside the range of a double: " +

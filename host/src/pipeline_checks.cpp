@@ -86,7 +86,7 @@ void Pipeline::Impl::read_model_geometry() {
   try {
     description = internal::parse_bounded_json(model.describe());
   } catch (const std::exception& e) {  // not JSON, or nested too deep
-    throw HostError(ErrorKind::plugin, manifest.model.plugin + ": describe() is not JSON: " + e.what());
+    throw HostError(ErrorKind::plugin, manifest.model.plugin + ": describe() is not JSON: " + genplug::internal::json_error_text(e));
   }
   defaults = model.geometry(0, 0, 0, ctx);
   if (defaults.size_multiple == 0 || defaults.width == 0 || defaults.height == 0 || defaults.default_steps == 0)

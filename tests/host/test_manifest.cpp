@@ -54,6 +54,25 @@ BOOST_AUTO_TEST_CASE(deeply_nested_json_is_refused) {
   BOOST_TEST(contains(e, "nested deeper than 64 levels"));
 }
 
+// A valid manifest followed by a NUL byte and garbage: nlohmann's parser ends the text at the NUL, which had the
+// manifest accepted. The error names the byte and carries no nlohmann tag ("[json.exception...]").
+BOOST_AUTO_TEST_CASE(a_nul_byte_is_not_valid_json) {
+  const auto path = std::filesystem::temp_directory_path() / ("genplug-nul-" + std::to_string(::getpid()) + ".json");
+  const std::string text = minimal().dump();
+  std::ofstream(path, std::ios::binary) << text << '\0' << " garbage {{{";
+  try {
+    Manifest::load(path);
+    BOOST_FAIL("accepted");
+  } catch (const HostError& e) {
+    BOOST_TEST(e.exit_code() == 3);
+    BOOST_TEST(contains(e.what(), "not valid JSON: parse error at byte " + std::to_string(text.size() + 1) +
+                                      ": syntax error: a NUL byte"),
+               e.what());
+    BOOST_TEST(!contains(e.what(), "json.exception"), e.what());
+  }
+  std::filesystem::remove(path);
+}
+
 BOOST_AUTO_TEST_CASE(a_valid_manifest_converts) {
   Manifest m = Manifest::parse(minimal(), "dir/m.json");
   BOOST_TEST(m.model.plugin == "org.genplug.flux");

@@ -125,7 +125,7 @@ MethodConfig parse_config(const std::string& json_text) {
   try {
     c = genplug::internal::parse_bounded_json(json_text.empty() ? std::string("{}") : json_text);
   } catch (const json::exception& e) {  // parse_error, and out_of_range for a number no double holds (1e400)
-    throw ConfigError(std::string("config: not valid JSON: ") + e.what());
+    throw ConfigError(std::string("config: not valid JSON: ") + genplug::internal::json_error_text(e));
   } catch (const genplug::internal::JsonTooDeep& e) {
     throw ConfigError(std::string("config: ") + e.what());
   }

@@ -115,7 +115,7 @@ class CheckpointInspector : public Inspector {
       try {
         config = genplug::internal::parse_bounded_json(std::string(config_json));
       } catch (const std::exception& e) {
-        throw ConfigError(std::string("text: not valid JSON: ") + e.what());
+        throw ConfigError(std::string("text: not valid JSON: ") + genplug::internal::json_error_text(e));
       }
       self->last_tokens_ = token_report(config, prompt).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       *out_json = self->last_tokens_.c_str();

@@ -203,7 +203,7 @@ class FluxModel final : public Model {
       try {
         list = genplug::internal::parse_bounded_json(std::string(json_text));
       } catch (const nlohmann::json::exception& e) {
-        throw ConfigError(std::string("loras: not valid JSON: ") + e.what());
+        throw ConfigError(std::string("loras: not valid JSON: ") + genplug::internal::json_error_text(e));
       } catch (const genplug::internal::JsonTooDeep& e) {
         throw ConfigError(std::string("loras: ") + e.what());
       }

@@ -198,7 +198,7 @@ ModelSettings parse_model_settings(const std::string& config_json) {
   } catch (const genplug::internal::JsonTooDeep& e) {
     throw ConfigError(std::string("config: ") + e.what());
   } catch (const std::exception& e) {
-    throw ConfigError(std::string("config: not valid JSON: ") + e.what());
+    throw ConfigError(std::string("config: not valid JSON: ") + genplug::internal::json_error_text(e));
   }
   if (!j.is_object()) throw ConfigError("config: must be a JSON object");
   const json props = build_schema().at("properties");

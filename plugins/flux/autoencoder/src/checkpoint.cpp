@@ -190,7 +190,7 @@ AutoencoderConfig factors_beside(const std::filesystem::path& weights) {
   try {  // a regular file (checked above) of a few hundred bytes; bounded all the same
     config = genplug::internal::parse_bounded_json(genplug::internal::read_regular_file(path, kMaxConfigBytes));
   } catch (const std::exception& e) {
-    throw std::runtime_error(path.string() + ": not valid JSON (" + e.what() + ")");
+    throw std::runtime_error(path.string() + ": not valid JSON (" + genplug::internal::json_error_text(e) + ")");
   }
   if (!config.is_object() || config.value("_class_name", std::string()) != "AutoencoderKL") return factors;
   auto number = [&](const char* field, double fallback) {

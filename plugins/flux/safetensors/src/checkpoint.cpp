@@ -86,7 +86,7 @@ void Checkpoint::open_index(const fs::path& index) {
   try {
     doc = genplug::internal::parse_bounded_json(text, duplicate);
   } catch (const json::exception& e) {
-    throw Error(where + ": index is not valid JSON (" + e.what() + ")");
+    throw Error(where + ": index is not valid JSON (" + genplug::internal::json_error_text(e) + ")");
   } catch (const genplug::internal::JsonTooDeep& e) {
     throw Error(where + ": index " + e.what());
   }

@@ -53,7 +53,7 @@ json parse_header_json(const std::filesystem::path& path, const char* begin, con
   try {
     json::sax_parse(begin, end, &builder);
   } catch (const json::exception& e) {
-    fail(path, std::string("header is not valid UTF-8 JSON (") + e.what() + ")");
+    fail(path, std::string("header is not valid UTF-8 JSON (") + genplug::internal::json_error_text(e) + ")");
   }
   if (builder.too_deep()) fail(path, "header nests deeper than 8 levels (a safetensors header has 3)");
   if (builder.duplicate_depth() == 1) fail_tensor(path, builder.duplicate(), "appears twice in the header");

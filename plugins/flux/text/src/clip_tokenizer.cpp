@@ -13,6 +13,7 @@
 
 #include <genplug/flux/text/clip_text_cleanup.hpp>
 #include <genplug/flux/text/unicode_text.hpp>
+#include <genplug/internal/bounded_json.hpp>
 #include <genplug/internal/regular_file.hpp>
 
 namespace genplug::flux::text {
@@ -226,9 +227,9 @@ ClipTokenizer ClipTokenizer::load(const fs::path& path) {
       throw std::runtime_error("CLIP tokenizer: '" + path.string() + "' does not exist");
     nlohmann::json vocab;
     try {
-      vocab = nlohmann::json::parse(read_file(vocab_path, "vocabulary"));
-    } catch (const nlohmann::json::exception& e) {
-      throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() + "' is not valid JSON: " + e.what());
+      vocab = genplug::internal::parse_bounded_json(read_file(vocab_path, "vocabulary"));  // nesting bounded
+    } catch (const std::exception& e) {  // parse_error, out_of_range (1e400), JsonTooDeep
+      throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() + "' is not valid JSON: " + genplug::internal::json_error_text(e));
     }
     if (!vocab.is_object() || vocab.empty())
       throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() + "' is not a token -> id object");

@@ -128,7 +128,7 @@ int64_t config_json_int(const fs::path& weights, const char* key, int64_t fallba
     const nlohmann::json j = genplug::internal::parse_bounded_json(text);
     return j.is_object() ? j.value(key, fallback) : fallback;
   } catch (const std::exception& e) {
-    throw std::runtime_error("'" + path.string() + "' is not valid JSON: " + e.what());
+    throw std::runtime_error("'" + path.string() + "' is not valid JSON: " + genplug::internal::json_error_text(e));
   }
 }
 

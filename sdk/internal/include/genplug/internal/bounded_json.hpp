@@ -6,9 +6,12 @@
 // Real documents nest a few levels (a manifest 6, a safetensors header 3); 64 leaves room.
 #pragma once
 
+#include <exception>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -106,6 +109,33 @@ class BoundedJsonBuilder {
   json* slot_ = nullptr;
 };
 
+// nlohmann's parser ends the input at a NUL byte ("needed when parsing from string literals"), so a manifest
+// followed by a NUL and anything at all parsed as the manifest. JSON text has no raw NUL (in a string it is
+// written as the escape u0000): one in text given whole is a parse_error, as any other byte JSON does not allow.
+template <class Input> void refuse_nul_bytes(const Input& input) {
+  if constexpr (std::is_convertible_v<const Input&, std::string_view> && !std::is_pointer_v<std::decay_t<Input>>) {
+    const std::string_view text(input);
+    const size_t at = text.find('\0');
+    if (at == std::string_view::npos) return;
+    const std::string what = "syntax error: a NUL byte, which JSON text never holds (in a string: \\u0000)";
+#if NLOHMANN_JSON_VERSION_MAJOR > 3 || (NLOHMANN_JSON_VERSION_MAJOR == 3 && NLOHMANN_JSON_VERSION_MINOR >= 11)
+    throw nlohmann::json::parse_error::create(101, at + 1, what, nullptr);
+#elif NLOHMANN_JSON_VERSION_MAJOR == 3 && NLOHMANN_JSON_VERSION_MINOR == 10
+    throw nlohmann::json::parse_error::create(101, at + 1, what, nlohmann::json());
+#else
+    throw nlohmann::json::parse_error::create(101, at + 1, what);
+#endif
+  }
+}
+
+// nlohmann's message without its tag ("[json.exception.parse_error.101] "), which names its own source, not the
+// input: what follows "not valid JSON: " in an error.
+inline std::string json_error_text(const std::exception& e) {
+  const std::string m = e.what();
+  const size_t close = m.find("] ");
+  return m.rfind("[json.exception.", 0) == 0 && close != std::string::npos ? m.substr(close + 2) : m;
+}
+
 // nlohmann::json::parse(input) with nesting bounded by max_depth. Throws nlohmann::json::exception for text that
 // is not JSON (parse_error) or holds a number no double can hold (out_of_range), JsonTooDeep for deep nesting.
 // With `duplicate_key`, also tells whether an object gave one key twice (nlohmann keeps the last value
@@ -113,6 +143,7 @@ class BoundedJsonBuilder {
 template <class Input>
 nlohmann::json parse_bounded_json(Input&& input, int max_depth = kMaxJsonDepth, bool* duplicate_key = nullptr) {
   if (duplicate_key) *duplicate_key = false;
+  refuse_nul_bytes(input);
   BoundedJsonBuilder builder(max_depth, duplicate_key);
   nlohmann::json::sax_parse(std::forward<Input>(input), &builder);
   if (builder.too_deep()) throw JsonTooDeep(max_depth);
@@ -124,6 +155,7 @@ nlohmann::json parse_bounded_json(Input&& input, int max_depth = kMaxJsonDepth, 
 template <class Input>
 nlohmann::json parse_bounded_json(Input&& input, std::optional<std::string>& duplicate, int max_depth = kMaxJsonDepth) {
   bool doubled = false;
+  refuse_nul_bytes(input);
   BoundedJsonBuilder builder(max_depth, &doubled);
   nlohmann::json::sax_parse(std::forward<Input>(input), &builder);
   if (builder.too_deep()) throw JsonTooDeep(max_depth);
