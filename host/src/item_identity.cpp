@@ -106,7 +106,7 @@ void Pipeline::Impl::check_existing_output(const Job& job, const std::string& wh
       return;
     case Existing::foreign:
       throw HostError(ErrorKind::output, file + " exists and was not rendered from this work item (set "
-                                                "output.overwrite in the manifest or pass --force to replace it)");
+                                                "exr.overwrite in the manifest or pass --force to replace it)");
     case Existing::unreadable:
       throw HostError(ErrorKind::output, file + " exists and is no readable EXR (pass --force to replace it)");
   }
