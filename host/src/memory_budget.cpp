@@ -85,4 +85,14 @@ std::string memory_refusal(const genplug_geometry_t& g, std::optional<uint64_t> 
          what + " is " + memory_text(*room) + " (pass --memory-limit SIZE or off to override)";
 }
 
+std::string plate_memory_refusal(uint64_t pixels, std::optional<uint64_t> limit) {
+  if (limit && *limit == 0) return "";
+  const std::optional<uint64_t> room = limit ? limit : available_cpu_memory();
+  const uint64_t needed = pixels * kPlateBytesPerPixel;  // at most 2^28 pixels (plate.cpp): no overflow
+  if (!room || needed <= *room) return "";
+  return "decoding it needs about " + memory_text(needed) + " (" + std::to_string(pixels) + " pixels), " +
+         (limit ? "the limit given" : "the memory available") + " is " + memory_text(*room) +
+         " (a smaller plate, or --memory-limit SIZE or off to override)";
+}
+
 }  // namespace genplug::host

@@ -141,6 +141,10 @@ void Pipeline::Impl::check_plate(const Job& job) {
   if (!job.init_image) return;  // a refine pass of the first pass's render: its size is checked by check_refine
   try {
     const auto [w, h] = plate_size(*job.init_image);
+    const std::string refusal = plate_memory_refusal(uint64_t(w) * uint64_t(h), options.memory_limit);
+    if (!refusal.empty())
+      throw HostError(ErrorKind::manifest, "plate '" + job.init_image->string() + "': " + std::to_string(w) + " x " +
+                                               std::to_string(h) + ": " + refusal);
     const uint32_t jw = job.width.value_or(defaults.width), jh = job.height.value_or(defaults.height);
     if (job.resize == "error" && (uint32_t(w) != jw || uint32_t(h) != jh))
       throw HostError(ErrorKind::manifest, "plate '" + job.init_image->string() + "': " + std::to_string(w) + " x " +

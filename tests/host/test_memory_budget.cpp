@@ -6,7 +6,9 @@
 #include <genplug/host/memory_budget.hpp>
 
 using genplug::host::memory_refusal;
+using genplug::host::kPlateBytesPerPixel;
 using genplug::host::parse_memory_size;
+using genplug::host::plate_memory_refusal;
 
 BOOST_AUTO_TEST_CASE(sizes_from_the_command_line) {
   BOOST_TEST(*parse_memory_size("24G") == uint64_t(24) << 30);
@@ -36,4 +38,17 @@ BOOST_AUTO_TEST_CASE(a_job_over_the_limit_is_refused_with_both_numbers) {
   g.working_memory_bytes = uint64_t(1) << 62;           // on the CPU the default limit is what is available
   g.latent_device = {kDLCPU, 0};
   BOOST_TEST(!memory_refusal(g, std::nullopt).empty());
+}
+
+// A plate's decode: a 16 384 x 16 384 PNG of a few hundred kilobytes peaked at 7.3 GB whatever --memory-limit said.
+BOOST_AUTO_TEST_CASE(a_plate_over_the_limit_is_refused_with_both_numbers) {
+  const uint64_t largest = uint64_t(16384) * 16384;
+  const std::string why = plate_memory_refusal(largest, uint64_t(2) << 30);
+  BOOST_TEST(why.find("7.0 GiB") != std::string::npos, why);
+  BOOST_TEST(why.find("2.0 GiB") != std::string::npos, why);
+  BOOST_TEST(why.find("268435456 pixels") != std::string::npos, why);
+  BOOST_TEST(plate_memory_refusal(64 * 64, uint64_t(2) << 30).empty());
+  BOOST_TEST(plate_memory_refusal(largest, uint64_t(0)).empty());  // off
+  BOOST_TEST(plate_memory_refusal(largest, largest * kPlateBytesPerPixel).empty());
+  BOOST_TEST(!plate_memory_refusal(largest, largest * kPlateBytesPerPixel - 1).empty());
 }
