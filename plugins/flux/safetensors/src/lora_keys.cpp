@@ -225,7 +225,8 @@ int64_t check_lora_shapes(const LoraModule& m, const ShapeMap& shapes, const std
   if (down.size() != 2 || up.size() != 2) bad("down and up must be matrices");
   const int64_t rank = down[0];
   const auto [first, rows] = lora_rows(m, target_shape);
-  if (rank <= 0 || up[1] != rank) bad("the ranks of down and up differ");
+  if (rank <= 0) bad("rank " + std::to_string(rank) + ": down has no rows, so the module changes nothing");
+  if (up[1] != rank) bad("the ranks of down and up differ");
   if (down[1] != target_shape[1]) bad("down has " + std::to_string(down[1]) + " inputs, the target " +
                                       std::to_string(target_shape[1]));
   if (rows <= 0 || first + rows > target_shape[0] || up[0] != rows)
