@@ -677,6 +677,17 @@ BOOST_AUTO_TEST_CASE(config_errors_name_the_field_or_file) {
     BOOST_TEST(message.find(c.field) != std::string::npos, message);
     BOOST_TEST(message.find(c.value) != std::string::npos, message);
   }
+  // ... and below it, whether JSON holds the number as signed or (0 and up) as unsigned.
+  for (const OutOfRange& c : {OutOfRange{R"({"steps": 0})", "config.steps", "got 0"},
+                              OutOfRange{R"({"width": 0})", "config.width", "got 0"},
+                              OutOfRange{R"({"height": -16})", "config.height", "got -16"},
+                              OutOfRange{R"({"base_extent": [1, 0, 4]})", "config.base_extent[1]", "got 0"},
+                              OutOfRange{R"({"vae_tiling": {"tile": 4}})", "config.vae_tiling.tile", "got 4"},
+                              OutOfRange{R"({"attention_memory_mb": 0})", "config.attention_memory_mb", "got 0"}}) {
+    BOOST_TEST(create_status(c.config, &message) == GENPLUG_E_CONFIG, c.config);
+    BOOST_TEST(message.find(c.field) != std::string::npos, message);
+    BOOST_TEST(message.find(c.value) != std::string::npos, message);
+  }
   BOOST_TEST(create_status(R"({"seed": 18446744073709551615})", &message) == GENPLUG_OK, message);
   BOOST_TEST(create_status(R"({"seed": -1})", &message) == GENPLUG_E_CONFIG);
   BOOST_TEST(message.find("config.seed") != std::string::npos, message);

@@ -164,7 +164,9 @@ std::string get_string(const json& j, const char* name) {
 // so that no value is cut to a narrower type later; the value given is quoted when it is out of range.
 int64_t int_value(const json& v, const std::string& field, int64_t minimum,
                   int64_t maximum = std::numeric_limits<int64_t>::max()) {
-  const bool below = v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < minimum;
+  // nlohmann keeps every integer >= 0 it parses as unsigned, every negative one as signed.
+  const bool below = v.is_number_unsigned() ? minimum > 0 && v.get<uint64_t>() < uint64_t(minimum)
+                                            : v.is_number_integer() && v.get<int64_t>() < minimum;
   const bool above = v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(maximum)
                                             : v.is_number_integer() && v.get<int64_t>() > maximum;
   if (v.is_number_integer() && !below && !above) return v.get<int64_t>();
