@@ -133,6 +133,9 @@ BOOST_AUTO_TEST_CASE(header_is_not_json) {
               "not valid UTF-8 JSON");
   // A lone continuation byte inside a string is not UTF-8.
   check_error(open_error(dir, "bad_utf8", raw_safetensors("{\"a\xff\": 1}", "")), "bad_utf8", "", "UTF-8");
+  // A header padded with NUL bytes: nlohmann ends the text at the first (the reference reader refuses it).
+  check_error(open_error(dir, "nul_padded", raw_safetensors(std::string("{}") + '\0' + "  garbage", "")), "nul_padded",
+              "", "a NUL byte");
 }
 
 BOOST_AUTO_TEST_CASE(header_is_not_an_object) {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <set>
+#include <string_view>
 
 #include <genplug/internal/bounded_json.hpp>
 #include <nlohmann/json.hpp>
@@ -51,6 +52,7 @@ std::optional<uint64_t> as_unsigned(const json& j) {
 json parse_header_json(const std::filesystem::path& path, const char* begin, const char* end) {
   genplug::internal::BoundedJsonBuilder builder(8, nullptr);
   try {
+    genplug::internal::refuse_nul_bytes(std::string_view(begin, size_t(end - begin)));  // nlohmann stops at one
     json::sax_parse(begin, end, &builder);
   } catch (const json::exception& e) {
     fail(path, std::string("header is not valid UTF-8 JSON (") + genplug::internal::json_error_text(e) + ")");

@@ -225,11 +225,15 @@ ClipTokenizer ClipTokenizer::load(const fs::path& path) {
     const fs::path merges_path = folder / "merges.txt";
     if (!fs::exists(path))
       throw std::runtime_error("CLIP tokenizer: '" + path.string() + "' does not exist");
+    const std::string vocab_text = read_file(vocab_path, "vocabulary");
     nlohmann::json vocab;
     try {
-      vocab = genplug::internal::parse_bounded_json(read_file(vocab_path, "vocabulary"));  // nesting bounded
-    } catch (const std::exception& e) {  // parse_error, out_of_range (1e400), JsonTooDeep
-      throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() + "' is not valid JSON: " + genplug::internal::json_error_text(e));
+      vocab = genplug::internal::parse_bounded_json(vocab_text);  // nesting bounded
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400
+      throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() +
+                               "' is not valid JSON: " + genplug::internal::json_error_text(e));
+    } catch (const genplug::internal::JsonTooDeep& e) {
+      throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() + "': " + e.what());
     }
     if (!vocab.is_object() || vocab.empty())
       throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() + "' is not a token -> id object");
