@@ -141,7 +141,11 @@ void Pipeline::Impl::check_plate(const Job& job) {
   if (!job.init_image) return;  // a refine pass of the first pass's render: its size is checked by check_refine
   try {
     const auto [w, h] = plate_size(*job.init_image);
-    const std::string refusal = plate_memory_refusal(uint64_t(w) * uint64_t(h), options.memory_limit);
+    // Against an explicit limit always; against the memory available where a job's own estimate is (a model
+    // on the CPU: a GPU container's page cache must not refuse a plate).
+    const bool cpu_model = job_geometry(job).latent_device.device_type == kDLCPU;
+    const std::optional<uint64_t> limit = options.memory_limit || cpu_model ? options.memory_limit : uint64_t(0);
+    const std::string refusal = plate_memory_refusal(uint64_t(w) * uint64_t(h), limit);
     if (!refusal.empty())
       throw HostError(ErrorKind::manifest, "plate '" + job.init_image->string() + "': " + std::to_string(w) + " x " +
                                                std::to_string(h) + ": " + refusal);

@@ -28,8 +28,8 @@ std::string memory_refusal(const genplug_geometry_t& g, std::optional<uint64_t> 
 // copies (measured: a 16 384 x 16 384 PNG peaked at 7.3 GB more than a 64 x 64 job, 27 bytes a pixel).
 constexpr uint64_t kPlateBytesPerPixel = 28;
 
-// As memory_refusal, for decoding a plate of `pixels` (kPlateBytesPerPixel each), on the CPU whatever the model's
-// device: a plate of a few hundred kilobytes can claim 268 M pixels.
+// As memory_refusal, for decoding a plate of `pixels` (kPlateBytesPerPixel each) on the CPU: a plate of a few
+// hundred kilobytes can claim 268 M pixels. `limit`: nullopt = what is available on the CPU, 0 = never refuse.
 std::string plate_memory_refusal(uint64_t pixels, std::optional<uint64_t> limit);
 
 }  // namespace genplug::host
