@@ -4,6 +4,9 @@
 #define BOOST_TEST_MODULE lora
 #include <boost/test/unit_test.hpp>
 
+#include <cmath>
+#include <tuple>
+
 #include <genplug/flux/lora.hpp>
 #include <genplug/flux/lora_keys.hpp>
 #include <genplug/flux/q8_0_tensors.hpp>
@@ -355,5 +358,19 @@ BOOST_FIXTURE_TEST_CASE(loras_that_do_not_fit_are_named, Fixture) {
     BOOST_FAIL("accepted");
   } catch (const gf::WeightError& e) {
     BOOST_TEST(std::string(e.what()).find("which this model lacks") != std::string::npos, e.what());
+  }
+  // An alpha (or scale) whose factor no float32 holds, or a NaN alpha: named with its parts, before any merge.
+  for (const auto& [alpha, job_scale, text] : {std::tuple{3e38, 100.0, "scale 100 x alpha 3e+38 / rank 4"},
+                                                std::tuple{std::nan(""), 1.0, "x alpha nan / rank 4"}}) {
+    std::vector<Update> huge = {updates[0]};
+    huge[0].alpha = alpha;
+    write_lora(path, huge, gf::LoraFormat::kohya, config.hidden_size);
+    try {
+      gf::merge_loras(base, {{path, job_scale}});
+      BOOST_FAIL("accepted");
+    } catch (const gf::WeightError& e) {
+      BOOST_TEST(std::string(e.what()).find(text) != std::string::npos, e.what());
+      BOOST_TEST(std::string(e.what()).find("is no finite float32 factor") != std::string::npos, e.what());
+    }
   }
 }

@@ -1,7 +1,11 @@
 #include <genplug/flux/lora.hpp>
 
+#include <cmath>
+#include <cstdio>
+#include <limits>
 #include <map>
 #include <optional>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -63,6 +67,13 @@ double alpha_of(const LoraModule& m, const safetensors::Checkpoint& file, int64_
   return metadata_alpha(file, m.module).value_or(static_cast<double>(rank));
 }
 
+// A factor's parts as printf's %g writes them ("1e+300", "nan").
+std::string g_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 // Adds factor * up @ down to the module's rows of `w` (float32), in one GEMM pass per row range: the delta is
 // never materialised. Where the file orders the rows' halves the other way (diffusers norm_out), each half of
 // `up` goes to the other half of the rows.
@@ -119,7 +130,14 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras)
       if (target == base.end())
         throw WeightError(source + ": LoRA module '" + m.module + "' changes '" + m.target + "', which this model lacks");
       const int64_t rank = check_lora_shapes(m, shapes, weight_shape(base, m.target), source);
-      by_target[m.target].push_back({&file, m, lora.scale * alpha_of(m, file, rank) / static_cast<double>(rank)});
+      const double alpha = alpha_of(m, file, rank), factor = lora.scale * alpha / static_cast<double>(rank);
+      // The products run in float32: a factor no float holds (an alpha of 1e300, NaN) is the file's fault, named
+      // here rather than by libtorch's "cannot be converted to type float without overflow".
+      if (!(std::abs(factor) <= double(std::numeric_limits<float>::max())))
+        throw WeightError(source + ": LoRA module '" + m.module + "': scale " + g_text(lora.scale) +
+                          " x alpha " + g_text(alpha) + " / rank " + std::to_string(rank) +
+                          " is no finite float32 factor");
+      by_target[m.target].push_back({&file, m, factor});
     }
     if (const std::string note = note_of(plan, source); !note.empty()) out.notes.push_back(note);
   }
