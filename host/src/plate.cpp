@@ -20,6 +20,18 @@ namespace fs = std::filesystem;
   throw HostError(ErrorKind::manifest, "plate '" + path.string() + "': " + why);
 }
 
+// Fails unless `path` is a regular file, saying what it is instead (as files read whole are named:
+// internal/regular_file.hpp).
+void require_regular_file(const fs::path& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (fs::is_regular_file(st)) return;
+  if (st.type() == fs::file_type::not_found) fail(path, "does not exist");
+  if (ec) fail(path, "cannot be examined: " + ec.message());
+  if (fs::is_directory(st)) fail(path, "is not a regular file (a folder)");
+  fail(path, "is not a regular file (a device, pipe or socket)");
+}
+
 // Plates are decoded whole, as 8-bit RGB and then float planes (15 bytes a pixel): bounded by pixels, checked
 // from the header before anything is allocated (a 74-byte PNG can claim 60 000 x 60 000).
 constexpr uint64_t kMaxPlatePixels = uint64_t(1) << 28;  // 16 384 x 16 384
@@ -121,8 +133,7 @@ ImageRGB resample(const ImageRGB& image, int width, int height) {
 }
 
 std::pair<int, int> plate_size(const fs::path& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(fs::status(path, ec))) fail(path, "not a readable file");
+  require_regular_file(path);
   if (is_png_path(path)) {
     png_image png{};
     png.version = PNG_IMAGE_VERSION;
@@ -143,9 +154,7 @@ std::pair<int, int> plate_size(const fs::path& path) {
 }
 
 ImageRGB load_plate(const fs::path& path, int width, int height, PlateResize resize, const ColorConversion* to_srgb) {
-  std::error_code ec;
-  if (!fs::is_regular_file(fs::status(path, ec))) fail(path, "not a readable file");
-  plate_size(path);  // its header's size within bounds before it is decoded
+  plate_size(path);  // a regular file, its header's size within bounds, before it is decoded
   ImageRGB plate;
   if (is_png_path(path)) {
     plate = read_png(path);

@@ -2,11 +2,11 @@
 #define BOOST_TEST_MODULE plate
 #include <boost/test/unit_test.hpp>
 
-#include <array>
-
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -127,6 +127,24 @@ BOOST_AUTO_TEST_CASE(a_plate_is_bounded_by_its_headers_pixel_count) {
 
 // diffusers' FluxImg2ImgPipeline.get_timesteps: t_start = int(max(steps - min(steps * strength, steps), 0)),
 // in floating point; values computed with Python's float arithmetic.
+// A plate that is no regular file says what it is instead (it had been "not a readable file" for all of them).
+BOOST_AUTO_TEST_CASE(a_plate_that_is_no_file_says_what_it_is) {
+  TempFolder folder;
+  const fs::path fifo = folder.path / "pipe.png";
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  for (const auto& [path, why] : {std::pair{folder.path / "missing.png", "does not exist"},
+                                  std::pair{folder.path, "is not a regular file (a folder)"},
+                                  std::pair{fifo, "is not a regular file (a device, pipe or socket)"}}) {
+    try {
+      genplug::host::load_plate(path, 16, 16, PlateResize::fill, nullptr);
+      BOOST_ERROR("accepted " << path);
+    } catch (const genplug::host::HostError& e) {
+      BOOST_TEST(int(e.kind()) == int(genplug::host::ErrorKind::manifest));
+      BOOST_TEST(e.what() == "plate '" + path.string() + "': " + why);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(the_schedule_is_cut_where_diffusers_cuts_it) {
   BOOST_TEST(genplug::host::img2img_start(28, 0.6) == 11u);    // 28 - 16.8 = 11.2: 17 steps run
   BOOST_TEST(genplug::host::img2img_start(100, 0.29) == 71u);  // 100 * 0.29 = 28.999999999999996
