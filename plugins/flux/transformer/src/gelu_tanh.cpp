@@ -2,8 +2,6 @@
 // AVX2 + FMA and the SSE2 baseline like the online softmax.
 #include "gelu_tanh.hpp"
 
-#include <cstring>
-
 #include "vector_lanes.hpp"
 
 namespace genplug::flux {
@@ -21,12 +19,7 @@ template <int W> GENPLUG_LANES_INLINE F<W> gelu_lanes(const F<W>& x) {
 template <int W> GENPLUG_LANES_INLINE void span(const float* x, float* y, int64_t n) {
   int64_t i = 0;
   for (; i + W <= n; i += W) store<W>(y + i, gelu_lanes<W>(load<W>(x + i)));
-  if (i < n) {  // the ragged end through one partial vector
-    F<W> tail = splat<W>(0.0f);
-    std::memcpy(&tail, x + i, size_t(n - i) * sizeof(float));
-    const F<W> g = gelu_lanes<W>(tail);
-    std::memcpy(y + i, &g, size_t(n - i) * sizeof(float));
-  }
+  if (i < n) store_part<W>(y + i, gelu_lanes<W>(load_part<W>(x + i, n - i, 0.0f)), n - i);  // the ragged end
 }
 
 __attribute__((target("avx512f"))) void span_avx512(const float* x, float* y, int64_t n) { span<16>(x, y, n); }

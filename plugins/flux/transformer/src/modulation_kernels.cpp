@@ -13,16 +13,6 @@ namespace {
 
 using namespace lanes;
 
-// The last n < W values of a row through one vector: loaded over `fill` lanes, stored back in part.
-template <int W> GENPLUG_LANES_INLINE F<W> load_part(const float* p, int64_t n, float fill) {
-  F<W> v = splat<W>(fill);
-  std::memcpy(&v, p, size_t(n) * sizeof(float));
-  return v;
-}
-template <int W> GENPLUG_LANES_INLINE void store_part(float* p, const F<W>& v, int64_t n) {
-  std::memcpy(p, &v, size_t(n) * sizeof(float));
-}
-
 template <int W> GENPLUG_LANES_INLINE double lane_sum(const F<W>& v) {
   double s = 0.0;
   for (int i = 0; i < W; ++i) s += v[i];

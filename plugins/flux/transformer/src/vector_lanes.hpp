@@ -34,6 +34,15 @@ template <int W> GENPLUG_LANES_INLINE F<W> load(const float* p) {
   return v;
 }
 template <int W> GENPLUG_LANES_INLINE void store(float* p, const F<W>& v) { std::memcpy(p, &v, sizeof v); }
+// The first n < W values at p (a row's ragged end) in one vector, its other lanes `fill`; and stored back in part.
+template <int W> GENPLUG_LANES_INLINE F<W> load_part(const float* p, int64_t n, float fill) {
+  F<W> v = splat<W>(fill);
+  std::memcpy(&v, p, size_t(n) * sizeof(float));
+  return v;
+}
+template <int W> GENPLUG_LANES_INLINE void store_part(float* p, const F<W>& v, int64_t n) {
+  std::memcpy(p, &v, size_t(n) * sizeof(float));
+}
 
 template <int W> GENPLUG_LANES_INLINE F<W> max_lanes(const F<W>& a, const F<W>& b) { return a > b ? a : b; }
 template <int W> GENPLUG_LANES_INLINE F<W> min_lanes(const F<W>& a, const F<W>& b) { return a < b ? a : b; }

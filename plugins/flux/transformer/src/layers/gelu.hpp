@@ -8,13 +8,9 @@
 
 #include "../gelu_tanh.hpp"
 #include "../worker_threads.hpp"
+#include "own_kernels.hpp"
 
 namespace genplug::flux::layers {
-
-inline bool own_gelu_applies(const torch::Tensor& x) {
-  return x.device().is_cpu() && x.scalar_type() == torch::kFloat32 &&
-         !(torch::GradMode::is_enabled() && x.requires_grad());
-}
 
 // out <- gelu(x) for x and out of one shape whose rows (last dimension) are contiguous, as narrow() leaves them;
 // rows split over kernel_threads(), none fewer than 64 Ki values each.
@@ -37,7 +33,7 @@ inline void gelu_tanh_into(const torch::Tensor& x, torch::Tensor out) {
 
 // GELU(approximate="tanh").
 inline torch::Tensor gelu_tanh(const torch::Tensor& x) {
-  if (!own_gelu_applies(x)) return torch::gelu(x, "tanh");
+  if (!own_kernel_takes(x)) return torch::gelu(x, "tanh");
   torch::Tensor out = torch::empty(x.sizes(), x.options());
   gelu_tanh_into(x, out);
   return out;
@@ -45,14 +41,14 @@ inline torch::Tensor gelu_tanh(const torch::Tensor& x) {
 
 // GELU in place, for a product nothing else holds (the double block's MLP): no fresh output to page in.
 inline torch::Tensor gelu_tanh_(torch::Tensor x) {
-  if (!own_gelu_applies(x) || !x.is_contiguous()) return gelu_tanh(x);
+  if (!own_kernel_takes(x) || !x.is_contiguous()) return gelu_tanh(x);
   gelu_tanh_into(x, x);
   return x;
 }
 
 // cat({a, gelu(x)}, -1), the GELU written straight into its place (no copy of x or of its GELU).
 inline torch::Tensor cat_gelu(const torch::Tensor& a, const torch::Tensor& x) {
-  if (!own_gelu_applies(x) || a.scalar_type() != x.scalar_type()) return torch::cat({a, gelu_tanh(x)}, -1);
+  if (!own_kernel_takes(x) || a.scalar_type() != x.scalar_type()) return torch::cat({a, gelu_tanh(x)}, -1);
   std::vector<int64_t> shape = a.sizes().vec();
   shape.back() += x.size(-1);
   torch::Tensor joined = torch::empty(shape, a.options());

@@ -10,17 +10,16 @@
 #include <torch/types.h>
 
 #include "../worker_threads.hpp"
+#include "own_kernels.hpp"
 
 namespace genplug::flux::layers {
 
 // Float32 on the CPU, x of 2 or 3 dimensions with its rows contiguous (libtorch's linear is addmm for those: for more
 // it is matmul then add_, other roundings), a bias, and no autograd recording (whose graph needs linear's own op).
 inline bool own_bias_rows_apply(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
-  const auto cpu_f32 = [](const torch::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == torch::kFloat32; };
-  const bool recording = torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad() || b.requires_grad());
-  return b.defined() && cpu_f32(x) && cpu_f32(w) && cpu_f32(b) && !recording && (x.dim() == 2 || x.dim() == 3) &&
-         x.numel() > 0 && x.is_contiguous() && w.dim() == 2 && b.dim() == 1 && b.is_contiguous() &&
-         b.size(0) == w.size(0);
+  return b.defined() && own_kernel_takes(x) && own_kernel_takes(w) && own_kernel_takes(b) &&
+         (x.dim() == 2 || x.dim() == 3) && x.numel() > 0 && x.is_contiguous() && w.dim() == 2 && b.dim() == 1 &&
+         b.is_contiguous() && b.size(0) == w.size(0);
 }
 
 // torch::linear(x, w, b): the same products and sums, bit for bit (addmm's beta = 1 over the bias rows).

@@ -6,6 +6,7 @@
 
 #include "../modulation_kernels.hpp"
 #include "../worker_threads.hpp"
+#include "own_kernels.hpp"
 #include "weights.hpp"
 
 namespace genplug::flux::layers {
@@ -13,13 +14,9 @@ namespace genplug::flux::layers {
 // Whether the modulation kernels take x [B, L, H] (rows of H contiguous) and the [B, 1, H] modulation vectors
 // `m`: float32 on the CPU, outside autograd recording.
 inline bool own_modulation_applies(const torch::Tensor& x, std::initializer_list<torch::Tensor> m) {
-  const auto fits = [&](const torch::Tensor& t) {
-    return t.device().is_cpu() && t.scalar_type() == torch::kFloat32 &&
-           !(torch::GradMode::is_enabled() && t.requires_grad());
-  };
-  if (!fits(x) || x.dim() != 3 || x.stride(2) != 1) return false;
+  if (!own_kernel_takes(x) || x.dim() != 3 || x.stride(2) != 1) return false;
   return std::all_of(m.begin(), m.end(), [&](const torch::Tensor& v) {
-    return fits(v) && v.dim() == 3 && v.size(0) == x.size(0) && v.size(1) == 1 && v.size(2) == x.size(2) &&
+    return own_kernel_takes(v) && v.dim() == 3 && v.size(0) == x.size(0) && v.size(1) == 1 && v.size(2) == x.size(2) &&
            v.stride(2) == 1;
   });
 }
@@ -55,8 +52,7 @@ struct ModulationOut {
   // x + gate * y, y the branch's fresh output: the kernel (float32 on the CPU) writes the sum over it, so y must be a
   // tensor nothing else holds or views (a linear layer's result, as every caller passes).
   torch::Tensor gated(const torch::Tensor& x, torch::Tensor&& y) const {
-    const bool y_fits = y.device().is_cpu() && y.scalar_type() == torch::kFloat32 && y.is_contiguous() &&
-                        y.sizes() == x.sizes() && !(torch::GradMode::is_enabled() && y.requires_grad());
+    const bool y_fits = own_kernel_takes(y) && y.is_contiguous() && y.sizes() == x.sizes();
     if (!y_fits || !own_modulation_applies(x, {gate})) return torch::addcmul(x, gate, y);
     const SimdLevel simd = simd_level();
     const float *in = x.data_ptr<float>(), *g = gate.data_ptr<float>();
