@@ -68,8 +68,9 @@ BOOST_AUTO_TEST_CASE(fused_reads_views_of_a_qkv_product_and_other_strides) {
   BOOST_TEST(o.permute({0, 2, 1, 3}).is_contiguous());  // [B, L, heads, D] memory: merging heads is a view
 }
 
-// Each worker takes (slice, block) items in turn with its own workspace and copies: any worker count gives
-// one worker's output bit for bit.
+// Each worker takes whole slices in turn with its own workspace and copies, then helps with the blocks of
+// slices still running: any worker count gives one worker's output bit for bit, also where there are more
+// workers than slices (every block but the helped slices' first taken by a helper) and one slice alone.
 BOOST_AUTO_TEST_CASE(fused_workers_give_the_serial_output) {
   Qkv x(5, 130, 16, 11, /*batch=*/2);
   const torch::Tensor k = x.k.transpose(2, 3).contiguous().transpose(2, 3);  // rows not contiguous: copied
@@ -78,6 +79,13 @@ BOOST_AUTO_TEST_CASE(fused_workers_give_the_serial_output) {
   for (int workers : {2, 3, 7, 64}) {
     const torch::Tensor o = fused_attention(x.q, k, x.v, FusedAttentionBlocks{32, workers});
     BOOST_TEST(torch::equal(o, serial), workers << " workers: " << max_abs(o - serial));
+  }
+  Qkv one(1, 300, 16, 12);
+  const torch::Tensor alone = fused_attention(one.q, one.k, one.v, FusedAttentionBlocks{16, 1});
+  BOOST_TEST(max_abs(alone - full_attention(one.q, one.k, one.v)) < 1e-5);
+  for (int workers : {2, 3, 64}) {
+    const torch::Tensor o = fused_attention(one.q, one.k, one.v, FusedAttentionBlocks{16, workers});
+    BOOST_TEST(torch::equal(o, alone), workers << " workers on one slice: " << max_abs(o - alone));
   }
 }
 

@@ -31,7 +31,7 @@ void pack_attention_values(SimdLevel level, const float* v, int64_t stride, int6
                            float* to);
 
 // The floats of workspace attend_block needs for up to `rows` query rows (the transposed queries, one key tile's
-// scores, the transposed output, and the running max and sum per query).
+// scores, the transposed output, and the running max, sum and rescaling per query).
 int64_t attention_block_workspace(SimdLevel level, int64_t rows, int64_t dim, int64_t value_dim);
 
 // Computes block.out with the kernel compiled for `level` (which this CPU must support). keys >= 1. The result

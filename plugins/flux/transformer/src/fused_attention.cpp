@@ -1,12 +1,14 @@
 // The fused attention path (attention.hpp): attend_block's kernel over (batch x head slice, block of query rows)
-// items taken in turn by the workers. The kernel reads the queries through their row stride, and the keys and
-// values packed into its panels: each worker packs a slice's keys and values once, the first time it takes one
-// of its blocks (items come in slice order, so a worker never returns to an earlier slice).
+// items. The kernel reads the queries through their row stride, and the keys and values packed into its panels,
+// which each worker packs for the slice it works on. So that a slice is packed once rather than by every worker,
+// the workers take whole slices in turn and run all of a slice's blocks; one that finds no slice left helps
+// with the blocks of one still running (packing it too), so that all end together.
 #include <genplug/flux/attention.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <vector>
 
 #include "attention_block_kernel.hpp"
 #include "worker_threads.hpp"
@@ -25,6 +27,37 @@ template <class Float> struct Slices {
 Slices<const float> slices_of(const torch::Tensor& t) {
   return {t.data_ptr<float>(), t.stride(0), t.stride(1), t.stride(2), t.size(1)};
 }
+
+// Who runs which block: a slice at a time per worker, from a shared counter, then (once every slice has been
+// taken) blocks of a slice still running. Thread-safe; take_block(h) hands out each of a slice's blocks once.
+class SliceTurns {
+ public:
+  SliceTurns(int64_t slices, int64_t blocks) : blocks_(blocks), next_block_(size_t(slices)) {
+    for (auto& n : next_block_) n.store(0, std::memory_order_relaxed);
+  }
+  // A fresh slice, else the running slice with the most blocks left (at least two: joining costs a packing, about
+  // a block's time), else -1.
+  int64_t take_slice() {
+    const int64_t fresh = next_slice_++;
+    if (fresh < int64_t(next_block_.size())) return fresh;
+    int64_t best = -1, most = 1;
+    for (size_t h = 0; h < next_block_.size(); ++h) {
+      const int64_t left = blocks_ - next_block_[h].load(std::memory_order_relaxed);
+      if (left > most) best = int64_t(h), most = left;
+    }
+    return best;
+  }
+  // The next block of slice h, or -1 when all of them have been taken.
+  int64_t take_block(int64_t h) {
+    const int64_t block = next_block_[size_t(h)]++;
+    return block < blocks_ ? block : -1;
+  }
+
+ private:
+  const int64_t blocks_;
+  std::atomic<int64_t> next_slice_{0};
+  std::vector<std::atomic<int64_t>> next_block_;
+};
 
 }  // namespace
 
@@ -65,31 +98,34 @@ torch::Tensor fused_attention(const torch::Tensor& q_in, const torch::Tensor& k_
   const Slices<const float> qs = slices_of(q), ks = slices_of(k), vs = slices_of(v);
   const Slices<float> os{out.data_ptr<float>(), Lq * H * Dv, Dv, H * Dv, H};  // [B, Lq, H, Dv] memory
   const SimdLevel simd = simd_level();
-  std::atomic<int64_t> next{0};
+  const int64_t slices = B * H;
+  SliceTurns turns(slices, row_blocks);
   auto work = [&] {
     // Uninitialised: the kernel and the packing write before they read (a vector would zero megabytes per call).
     const std::unique_ptr<float[]> workspace(new float[size_t(attention_block_workspace(simd, qn, D, Dv))]);
     const std::unique_ptr<float[]> k_panels(new float[size_t(Lk * D)]), v_panels(new float[size_t(Lk * Dv)]);
-    int64_t packed = -1;  // the slice in k_panels and v_panels
-    for (int64_t i = next++; i < items; i = next++) {
-      const int64_t h = i / row_blocks, s = (i % row_blocks) * qn;
-      if (h != packed) {
-        pack_attention_keys(simd, ks.at(h), ks.row_stride, Lk, D, k_panels.get());
-        pack_attention_values(simd, vs.at(h), vs.row_stride, Lk, Dv, v_panels.get());
-        packed = h;
+    for (int64_t h = turns.take_slice(); h >= 0; h = turns.take_slice()) {
+      bool packed = false;
+      for (int64_t block = turns.take_block(h); block >= 0; block = turns.take_block(h)) {
+        if (!packed) {
+          pack_attention_keys(simd, ks.at(h), ks.row_stride, Lk, D, k_panels.get());
+          pack_attention_values(simd, vs.at(h), vs.row_stride, Lk, Dv, v_panels.get());
+          packed = true;
+        }
+        const int64_t s = block * qn;
+        AttentionBlock b;
+        b.q = qs.at(h) + s * qs.row_stride;
+        b.q_stride = qs.row_stride;
+        b.rows = std::min(qn, Lq - s);
+        b.k = k_panels.get();
+        b.v = v_panels.get();
+        b.keys = Lk;
+        b.dim = D;
+        b.value_dim = Dv;
+        b.out = os.at(h) + s * os.row_stride;
+        b.out_stride = os.row_stride;
+        attend_block(simd, b, workspace.get());
       }
-      AttentionBlock b;
-      b.q = qs.at(h) + s * qs.row_stride;
-      b.q_stride = qs.row_stride;
-      b.rows = std::min(qn, Lq - s);
-      b.k = k_panels.get();
-      b.v = v_panels.get();
-      b.keys = Lk;
-      b.dim = D;
-      b.value_dim = Dv;
-      b.out = os.at(h) + s * os.row_stride;
-      b.out_stride = os.row_stride;
-      attend_block(simd, b, workspace.get());
     }
   };
   run_on_threads(int(std::min<int64_t>(attention_workers(blocks.workers), items)), work);
