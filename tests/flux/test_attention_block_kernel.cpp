@@ -1,7 +1,7 @@
 // The fused attention's kernel alone (attention_block_kernel.hpp), at every vector instruction set this CPU has,
-// against softmax(q k^T / sqrt(d)) v in float64: ragged register tiles in every dimension (query rows, keys,
-// value features), several key tiles with a running max that moves between them, strided rows, and a
-// workspace full of garbage.
+// against softmax(q k^T / sqrt(d)) v in float64: ragged register tiles, query groups and transpose tiles in every
+// dimension (query rows, keys, value features, head dims), several key tiles with a running max that moves between
+// them, strided rows, and a workspace full of garbage.
 #define BOOST_TEST_MODULE attention_block_kernel
 #include <boost/test/unit_test.hpp>
 
@@ -103,16 +103,20 @@ struct Case {
 
 }  // namespace
 
-// Every shape that leaves a register tile, or a key tile, partly filled: rows not a multiple of any tile's
-// query vectors, keys not a multiple of the tile rows nor of kAttentionKeyTile, one key, value features not a
-// multiple of the tile rows, and head dims other than FLUX's.
+// Every shape that leaves a register tile, a group of queries, a transpose tile or a key tile partly filled:
+// rows not a multiple of any tile's query vectors, keys not a multiple of the tile rows nor of
+// kAttentionKeyTile, one key, value features not a multiple of the tile rows, and head dims other than FLUX's.
 BOOST_AUTO_TEST_CASE(ragged_tiles_equal_the_formula_at_every_instruction_set) {
   struct Shape {
     int64_t rows, keys, dim, value_dim;
   };
-  const std::vector<Shape> shapes{{1, 1, 4, 4},     {5, 7, 16, 16},    {13, 129, 32, 12},
-                                  {49, 300, 8, 3},  {100, 128, 24, 24}, {7, 257, 5, 9},
-                                  {48, 2 * kAttentionKeyTile + 1, 16, 16}};
+  const std::vector<Shape> shapes{{1, 1, 4, 4},      {5, 7, 16, 16},     {13, 129, 32, 12},
+                                  {49, 300, 8, 3},   {100, 128, 24, 24}, {7, 257, 5, 9},
+                                  {48, 2 * kAttentionKeyTile + 1, 16, 16},
+                                  // Whole transpose tiles of rows with a ragged end of features, and none.
+                                  {8, 9, 9, 8},      {17, 40, 3, 3},     {20, 130, 12, 20},
+                                  // Three AVX-512 groups, the last with one real query; exactly whole groups.
+                                  {97, 300, 20, 13}, {96, 129, 16, 16}};
   for (SimdLevel level : genplug::test::simd_levels_here())
     for (const Shape& s : shapes) {
       const Case c(s.rows, s.keys, s.dim, s.value_dim, unsigned(s.rows * 31 + s.keys));
@@ -161,6 +165,20 @@ BOOST_AUTO_TEST_CASE(a_dominant_key_selects_its_values) {
     for (int64_t r = 0; r < c.rows; ++r)
       for (int64_t e = 0; e < c.value_dim; ++e)
         BOOST_TEST(out[size_t(r * c.out_stride + e)] == c.v[size_t(250 * c.value_dim + e)], simd_level_name(level));
+  }
+}
+
+// A NaN query feature past the last whole transpose tile (feature 18 of 20) reaches exactly its row's outputs.
+BOOST_AUTO_TEST_CASE(a_nan_in_a_ragged_feature_reaches_its_row) {
+  Case c(33, 300, 20, 20, 17);
+  c.q[size_t(5 * c.q_stride + 18)] = std::numeric_limits<float>::quiet_NaN();
+  for (SimdLevel level : genplug::test::simd_levels_here()) {
+    bool gaps = false;
+    const std::vector<float> out = c.run(level, gaps);
+    int64_t wrong = 0;
+    for (int64_t r = 0; r < c.rows; ++r)
+      for (int64_t e = 0; e < c.value_dim; ++e) wrong += std::isnan(out[size_t(r * c.out_stride + e)]) != (r == 5);
+    BOOST_TEST(wrong == 0, simd_level_name(level) << ": " << wrong << " outputs NaN where the formula is not, or not");
   }
 }
 

@@ -70,7 +70,8 @@ BOOST_AUTO_TEST_CASE(fused_reads_views_of_a_qkv_product_and_other_strides) {
 
 // Each worker takes whole slices in turn with its own workspace and copies, then helps with the blocks of
 // slices still running: any worker count gives one worker's output bit for bit, also where there are more
-// workers than slices (every block but the helped slices' first taken by a helper) and one slice alone.
+// workers than slices (helpers then share the slices' blocks with their owners), with one slice alone, and
+// with one block per slice (nothing to help with).
 BOOST_AUTO_TEST_CASE(fused_workers_give_the_serial_output) {
   Qkv x(5, 130, 16, 11, /*batch=*/2);
   const torch::Tensor k = x.k.transpose(2, 3).contiguous().transpose(2, 3);  // rows not contiguous: copied
@@ -86,6 +87,15 @@ BOOST_AUTO_TEST_CASE(fused_workers_give_the_serial_output) {
   for (int workers : {2, 3, 64}) {
     const torch::Tensor o = fused_attention(one.q, one.k, one.v, FusedAttentionBlocks{16, workers});
     BOOST_TEST(torch::equal(o, alone), workers << " workers on one slice: " << max_abs(o - alone));
+  }
+  Qkv odd(3, 257, 20, 13);  // a head dim that leaves part of a transpose tile
+  const torch::Tensor odd_serial = fused_attention(odd.q, odd.k, odd.v, FusedAttentionBlocks{16, 1});
+  BOOST_TEST(max_abs(odd_serial - full_attention(odd.q, odd.k, odd.v)) < 1e-5);
+  for (int workers : {3, 64}) {
+    const torch::Tensor o = fused_attention(odd.q, odd.k, odd.v, FusedAttentionBlocks{16, workers});
+    BOOST_TEST(torch::equal(o, odd_serial), workers << " workers, head dim 20: " << max_abs(o - odd_serial));
+    const torch::Tensor whole = fused_attention(odd.q, odd.k, odd.v, FusedAttentionBlocks{1000, workers});
+    BOOST_TEST(max_abs(whole - odd_serial) < 1e-5, workers << " workers, one block per slice");
   }
 }
 

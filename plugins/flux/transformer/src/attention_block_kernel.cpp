@@ -119,9 +119,10 @@ GENPLUG_LANES_INLINE void multiply_tile(const float* a, int64_t ai, int64_t at, 
 }
 
 // The queries are taken in groups of G = N * W columns, one register tile wide, and each group's transposed
-// queries, transposed output and scores are stored as rows of G floats, one after the other. Rows a whole
-// group's width apart instead (`cols`, say 48 floats) had the products' loads straddle cache lines and ran at
-// 0.90 of the multiply-add peak where adjacent rows run at 0.99.
+// queries, transposed output and scores are stored as rows of G floats, one after the other. With rows a whole
+// block's width apart instead (`cols`: 48 floats for AVX2's 24-column groups), a group's operands were spread
+// over twice as many cache lines, which the streamed keys or values then evicted from L1: in a loop alone, rows
+// 2 G apart ran at 0.90 of the multiply-add peak, 4 G apart at 0.64, adjacent at 0.99.
 template <int W> constexpr int64_t group_columns() { return Isa<W>::N * W; }
 
 // The scores of m <= M keys (one panel: k[d * m + i] is feature d of key i) against one group of queries (qt:
@@ -203,7 +204,8 @@ Workspace carve(float* w, int64_t cols, int64_t dim, int64_t value_dim) {
 // qt: query c's feature d times log2(e) / sqrt(dim) at row d, column c % G of group c / G, by T x T tiles where
 // whole (element by element, the transposes had taken 4 % of the kernel's time). The padding columns are zero
 // queries, whose outputs are never written.
-template <int W> GENPLUG_LANES_INLINE void transpose_queries(const AttentionBlock& b, int64_t cols, const Workspace& ws) {
+template <int W>
+GENPLUG_LANES_INLINE void transpose_queries(const AttentionBlock& b, int64_t cols, const Workspace& ws) {
   constexpr int T = Isa<W>::T;
   constexpr int64_t G = group_columns<W>();
   static_assert(G % T == 0, "transpose tiles within a group");
@@ -218,6 +220,7 @@ template <int W> GENPLUG_LANES_INLINE void transpose_queries(const AttentionBloc
     for (; d + T <= b.dim; d += T) {
       F<T> column[T];
       transpose_tile<T>(b.q + c * b.q_stride + d, b.q_stride, column);
+#pragma GCC unroll 8
       for (int j = 0; j < T; ++j) store<T>(group + (d + j) * G, column[j] * scale);
     }
     for (; d < b.dim; ++d)
@@ -241,6 +244,7 @@ template <int W> GENPLUG_LANES_INLINE void write_output(const AttentionBlock& b,
     for (; e + T <= b.value_dim; e += T) {
       F<T> row[T];  // row[i]: query r + i's features e .. e + T
       transpose_tile<T>(group + e * G, G, row);
+#pragma GCC unroll 8
       for (int i = 0; i < T; ++i) store<T>(b.out + (r + i) * b.out_stride + e, row[i] * (1.0f / ws.l[r + i]));
     }
     for (; e < b.value_dim; ++e)
@@ -252,9 +256,10 @@ template <int W> GENPLUG_LANES_INLINE void write_output(const AttentionBlock& b,
 
 // 2^x for x <= 0 or NaN: the scores less their running max, in base 2 (the queries carry log2(e), so that the
 // range reduction is exact and needs no multiply). 2^x = 2^n 2^r with n = round(x) and r = x - n in [-1/2, 1/2]
-// exactly; 2^r by a degree-6 polynomial fitted to the least largest relative error (8e-8 in float, as exp_lanes'
-// 1e-7). x is held >= -126, where 2^n is a normal float, by a max that keeps NaN. About half the instructions of
-// exp_lanes, which clamps both ends, multiplies by log2(e) and reduces by ln 2 in two parts.
+// exactly; 2^r by a degree-6 polynomial fitted to the least largest relative error (2e-8; under 1e-7 evaluated in
+// float, with or without fused multiply-adds, as exp_lanes' 1e-7). x is held >= -126, where 2^n is a normal
+// float, by a max that keeps NaN. About half the instructions of exp_lanes, which clamps both ends, multiplies by
+// log2(e) and reduces by ln 2 in two parts.
 template <int W> GENPLUG_LANES_INLINE F<W> exp2_nonpositive(const F<W>& arg) {
   F<W> x = arg;
   Isa<W>::raise_to(splat<W>(-126.0f), &x);
@@ -273,12 +278,13 @@ template <int W> GENPLUG_LANES_INLINE F<W> exp2_nonpositive(const F<W>& arg) {
 }
 
 // The online softmax over one key tile's scores of the group of queries from column c on (s [keys][G]), whose
-// max over the tile is top (in base 2, as the scores). Each column's sum stays in a register over the keys, which go in order, as the
-// formula's sum does.
+// max over the tile is top (in base 2, as the scores). Each column's sum stays in a register over the keys, which
+// go in order, as the formula's sum does.
 template <int W, int N>
 GENPLUG_LANES_INLINE void softmax_tile(int64_t keys, int64_t c, const F<W> (&top)[N], const Workspace& ws) {
   constexpr int64_t G = group_columns<W>();
-  F<W> m[N], sum[N];
+  F<W> m[N], sum[N];  // in registers: every loop over u unrolled, as in score_tile
+#pragma GCC unroll 8
   for (int u = 0; u < N; ++u) {
     const F<W> m_old = load<W>(ws.m + c + u * W);
     m[u] = max_lanes<W>(m_old, top[u]);
@@ -287,12 +293,14 @@ GENPLUG_LANES_INLINE void softmax_tile(int64_t keys, int64_t c, const F<W> (&top
     sum[u] = splat<W>(0.0f);
   }
   for (int64_t j = 0; j < keys; ++j)
+#pragma GCC unroll 8
     for (int u = 0; u < N; ++u) {
       float* s = ws.s + j * G + u * W;
       const F<W> p = exp2_nonpositive<W>(load<W>(s) - m[u]);
       store<W>(s, p);
       sum[u] += p;
     }
+#pragma GCC unroll 8
   for (int u = 0; u < N; ++u) {
     float* l = ws.l + c + u * W;
     store<W>(l, load<W>(l) * load<W>(ws.alpha + c + u * W) + sum[u]);
@@ -314,6 +322,7 @@ template <int W> GENPLUG_LANES_INLINE void attend(const AttentionBlock& b, float
     const int64_t keys = std::min(kAttentionKeyTile, b.keys - t);
     for (int64_t c = 0; c < cols; c += G) {
       F<W> top[N];
+#pragma GCC unroll 8
       for (int u = 0; u < N; ++u) top[u] = splat<W>(-std::numeric_limits<float>::infinity());
       for (int64_t j = 0; j < keys; j += M)  // t and the tile are whole panels
         score_tile<W, M, N>(int(std::min<int64_t>(M, keys - j)), b.k + (t + j) * dim, dim, ws.queries<W>(c / G),

@@ -30,8 +30,8 @@ void pack_attention_keys(SimdLevel level, const float* k, int64_t stride, int64_
 void pack_attention_values(SimdLevel level, const float* v, int64_t stride, int64_t keys, int64_t value_dim,
                            float* to);
 
-// The floats of workspace attend_block needs for up to `rows` query rows (the transposed queries, one key tile's
-// scores, the transposed output, and the running max, sum and rescaling per query).
+// The floats of workspace attend_block needs for up to `rows` query rows (the transposed queries and output, the
+// scores of one group of queries over one key tile, and the running max, sum and rescaling per query).
 int64_t attention_block_workspace(SimdLevel level, int64_t rows, int64_t dim, int64_t value_dim);
 
 // Computes block.out with the kernel compiled for `level` (which this CPU must support). keys >= 1. The result

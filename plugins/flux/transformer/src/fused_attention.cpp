@@ -35,8 +35,8 @@ class SliceTurns {
   SliceTurns(int64_t slices, int64_t blocks) : blocks_(blocks), next_block_(size_t(slices)) {
     for (auto& n : next_block_) n.store(0, std::memory_order_relaxed);
   }
-  // A fresh slice, else the running slice with the most blocks left (at least two: joining costs a packing, about
-  // a block's time), else -1.
+  // A fresh slice, else the running slice with the most blocks left (at least two: joining costs a packing, a
+  // third to half of a block's time at head dim 128), else -1.
   int64_t take_slice() {
     const int64_t fresh = next_slice_++;
     if (fresh < int64_t(next_block_.size())) return fresh;
@@ -101,12 +101,17 @@ torch::Tensor fused_attention(const torch::Tensor& q_in, const torch::Tensor& k_
   const int64_t slices = B * H;
   SliceTurns turns(slices, row_blocks);
   auto work = [&] {
-    // Uninitialised: the kernel and the packing write before they read (a vector would zero megabytes per call).
-    const std::unique_ptr<float[]> workspace(new float[size_t(attention_block_workspace(simd, qn, D, Dv))]);
-    const std::unique_ptr<float[]> k_panels(new float[size_t(Lk * D)]), v_panels(new float[size_t(Lk * Dv)]);
+    // Allocated with the worker's first block (a worker that gets none costs nothing), uninitialised: the kernel
+    // and the packing write before they read (a vector would zero megabytes per call).
+    std::unique_ptr<float[]> workspace, k_panels, v_panels;
     for (int64_t h = turns.take_slice(); h >= 0; h = turns.take_slice()) {
       bool packed = false;
       for (int64_t block = turns.take_block(h); block >= 0; block = turns.take_block(h)) {
+        if (!workspace) {
+          workspace.reset(new float[size_t(attention_block_workspace(simd, qn, D, Dv))]);
+          k_panels.reset(new float[size_t(Lk * D)]);
+          v_panels.reset(new float[size_t(Lk * Dv)]);
+        }
         if (!packed) {
           pack_attention_keys(simd, ks.at(h), ks.row_stride, Lk, D, k_panels.get());
           pack_attention_values(simd, vs.at(h), vs.row_stride, Lk, Dv, v_panels.get());

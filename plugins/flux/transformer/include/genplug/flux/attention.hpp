@@ -49,9 +49,10 @@ int attention_workers(int requested);
 // The fused path (float32 CPU tensors; attention() takes it there): for each block of up to `queries` query rows of
 // one (batch x head) slice, scores, online softmax and output in one kernel over register tiles
 // (attention_block_kernel.hpp), compiled for AVX-512, AVX2 + FMA and SSE2 and run at simd_level(). `workers`
-// threads (0: attention_workers(0)) take (slice, block) items in turn, each with its own workspace (~150 KB at
-// head dim 128) and its own copy of the current slice's keys and values, packed into the kernel's panels (2 x
-// keys x head dim floats). Any worker count gives the same output bit for bit. Memory: linear in tokens.
+// threads (0: attention_workers(0)) take whole slices in turn, then help with the blocks of slices still running;
+// each has its own workspace (62 KB with AVX2, 124 KB with AVX-512 at head dim 128) and its own copy of its
+// slice's keys and values, packed into the kernel's panels (2 x keys x head dim floats). Any worker count gives
+// the same output bit for bit. Memory: linear in tokens.
 constexpr int64_t kFusedAttentionKeyTile = 128;  // keys per tile of the online softmax (the kernel's)
 struct FusedAttentionBlocks {
   int64_t queries = 0;  // 0: fused_attention_rows(keys, head dim)
