@@ -267,13 +267,8 @@ template <int W> GENPLUG_LANES_INLINE F<W> exp2_nonpositive(const F<W>& arg) {
   const F<W> shifter = splat<W>(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer in the low bits
   const F<W> t = x + shifter;
   const F<W> r = x - (t - shifter);
-  F<W> p = splat<W>(1.534579205e-4f);
-  p = p * r + 1.339992974e-3f;
-  p = p * r + 9.618489072e-3f;
-  p = p * r + 5.550328642e-2f;
-  p = p * r + 2.402264625e-1f;
-  p = p * r + 6.931471825e-1f;
-  p = p * r + 1.0f;
+  const F<W> p = horner<W>(r, splat<W>(1.534579205e-4f), 1.339992974e-3f, 9.618489072e-3f, 5.550328642e-2f,
+                           2.402264625e-1f, 6.931471825e-1f, 1.0f);
   const U<W> two_to_n = ((U<W>)t - (U<W>)shifter + 127u) << 23;  // as in exp_lanes
   return p * (F<W>)two_to_n;
 }

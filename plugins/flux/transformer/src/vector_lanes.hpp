@@ -47,6 +47,14 @@ template <int W> GENPLUG_LANES_INLINE void store_part(float* p, const F<W>& v, i
 template <int W> GENPLUG_LANES_INLINE F<W> max_lanes(const F<W>& a, const F<W>& b) { return a > b ? a : b; }
 template <int W> GENPLUG_LANES_INLINE F<W> min_lanes(const F<W>& a, const F<W>& b) { return a < b ? a : b; }
 
+// p x^k + c1 x^(k-1) + ... + ck by Horner's rule, p a vector and the coefficients from the highest power down:
+// horner<W>(x, splat<W>(c0), c1, c2) is (c0 x + c1) x + c2. One multiply-add per coefficient, in this order.
+template <int W> GENPLUG_LANES_INLINE F<W> horner(const F<W>&, const F<W>& p) { return p; }
+template <int W, class... Rest>
+GENPLUG_LANES_INLINE F<W> horner(const F<W>& x, const F<W>& p, float c, Rest... rest) {
+  return horner<W>(x, p * x + c, rest...);
+}
+
 // exp(x) = 2^n exp(r) with n = round(x / ln2) and r = x - n ln2 (ln2 in two parts, Cody and Waite), exp(r) by
 // Cephes' expf polynomial (relative error ~1e-7 on |r| <= ln2 / 2). x is clamped to [-87.34, 88.38], where
 // 2^n stays a normal float. The bound is the clamps' first operand: a comparison with NaN is false, so NaN passes
@@ -58,12 +66,8 @@ template <int W> GENPLUG_LANES_INLINE F<W> exp_lanes(const F<W>& arg) {
   const F<W> t = x * 1.44269504f + shifter;
   const F<W> n = t - shifter;
   const F<W> r = x - n * 0.693359375f - n * -2.12194440e-4f;
-  F<W> p = splat<W>(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
+  F<W> p = horner<W>(r, splat<W>(1.9875691500e-4f), 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+                     1.6666665459e-1f, 5.0000001201e-1f);
   p = p * (r * r) + r + 1.0f;
   // t's low bits hold n: the float 2^n. Unsigned, so that a NaN's bits (which come out NaN anyway) wrap rather
   // than shift a negative integer.
