@@ -149,7 +149,7 @@ void setup(CLI::App& cmd, Globals&) {
       ->type_name("SECONDS")
       ->check(number_in(0.0, HUGE_VAL, "a number of seconds >= 0"));  // CLI::NonNegativeNumber prints DBL_MAX
   cmd.add_option("--memory-limit", o.memory_limit,
-                 "Address space of each probe process (4G, 512M, ...; 0: no limit; raise it for models that load "
+                 "Address space of each probe process (4G, 512M, ...; 0 or off: no limit; raise it for models that load "
                  "weights or initialise a GPU)")
       ->capture_default_str()
       ->type_name("SIZE");

@@ -97,7 +97,8 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
 
 // "4 GiB", "512 MiB", "1536 KiB", "100 bytes".
 std::string bytes_text(uint64_t bytes);
-// "4G", "4GiB", "512M", "100K", "1048576" (bytes), "0" (none); throws std::invalid_argument.
+// host::parse_byte_count's grammar ("4G", "4GiB", "512M", "100K", "1048576"), and "0" or "off" for none; throws
+// std::invalid_argument.
 uint64_t parse_bytes(const std::string& text);
 
 }  // namespace genplug::cli::validate

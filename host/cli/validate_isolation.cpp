@@ -26,6 +26,7 @@
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
+#include <genplug/host/memory_budget.hpp>
 #include <genplug/internal/bounded_json.hpp>
 
 #include "validate.hpp"
@@ -273,28 +274,13 @@ std::string bytes_text(uint64_t bytes) {
 }
 
 uint64_t parse_bytes(const std::string& text) {
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    throw std::invalid_argument("'" + text + "' is not a size (e.g. 4G, 512M, 0 for none)");
-  }
-  std::string unit = text.substr(used);
-  if (!unit.empty() && unit.back() == 'B') unit.pop_back();         // 4GB, 4GiB
-  if (unit.size() == 2 && unit.back() == 'i') unit.pop_back();      // 4Gi
-  const std::string units = "KMGT";
-  double scale = 1;
-  if (!unit.empty()) {
-    const size_t k = unit.size() == 1 ? units.find(char(std::toupper(static_cast<unsigned char>(unit[0]))))
-                                      : std::string::npos;
-    if (k == std::string::npos) throw std::invalid_argument("'" + text + "': unknown unit (K, M, G or T)");
-    scale = std::pow(1024.0, double(k + 1));
-  }
-  if (!(v >= 0) || v * scale >= 1.8e19) throw std::invalid_argument("'" + text + "' is not a size");
-  if (v > 0 && v * scale < 1)  // would round to 0, which turns the limit off
+  if (text == "off") return 0;
+  const std::optional<double> bytes = host::parse_byte_count(text);  // the grammar of `run`'s --memory-limit
+  if (!bytes) throw std::invalid_argument("'" + text + "' is not a size (e.g. 4G, 512M; 0 or off for no limit)");
+  if (*bytes >= 1.8e19) throw std::invalid_argument("'" + text + "' is 2^64 bytes or more");
+  if (*bytes > 0 && *bytes < 1)  // would round to 0, which turns the limit off
     throw std::invalid_argument("'" + text + "' is less than one byte (0 for no limit)");
-  return uint64_t(v * scale);
+  return uint64_t(*bytes);
 }
 
 }  // namespace genplug::cli::validate

@@ -1,7 +1,9 @@
 // See memory_budget.hpp.
 #include <genplug/host/memory_budget.hpp>
 
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -51,22 +53,46 @@ std::string memory_text(uint64_t bytes) {
   return buf;
 }
 
+namespace {
+
+// The digits at text[i...], i moved past them; how many.
+size_t skip_digits(const std::string& text, size_t& i) {
+  const size_t from = i;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  return i - from;
+}
+
+// 1024^k for a unit "", "B", "K", "KB", "Ki", "KiB" (and M, G, T, in either case), -1 for anything else.
+double unit_scale(const std::string& unit) {
+  if (unit.empty() || unit == "B") return 1;
+  const size_t k = std::string("KMGT").find(char(std::toupper(static_cast<unsigned char>(unit[0]))));
+  const std::string rest = unit.substr(1);
+  if (k == std::string::npos || !(rest.empty() || rest == "B" || rest == "i" || rest == "iB")) return -1;
+  return std::pow(1024.0, double(k + 1));
+}
+
+}  // namespace
+
+std::optional<double> parse_byte_count(const std::string& text) {
+  // The number is checked to be decimal before strtod reads it: strtod alone takes hex, inf, nan and signs.
+  size_t i = 0, mantissa = skip_digits(text, i);
+  if (i < text.size() && text[i] == '.') mantissa += skip_digits(text, ++i);
+  if (mantissa == 0) return std::nullopt;
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    if (++i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+    if (skip_digits(text, i) == 0) return std::nullopt;
+  }
+  const double number = std::strtod(text.substr(0, i).c_str(), nullptr);
+  const double scale = unit_scale(text.substr(i < text.size() && text[i] == ' ' ? i + 1 : i));
+  if (scale < 0 || !std::isfinite(number * scale)) return std::nullopt;
+  return number * scale;
+}
+
 std::optional<uint64_t> parse_memory_size(const std::string& text) {
   if (text == "off") return 0;
-  std::istringstream in(text);
-  double value = 0;
-  std::string unit;
-  if (!(in >> value) || !(value >= 0) || !std::isfinite(value)) return std::nullopt;
-  in >> unit;
-  double scale = 1;
-  if (unit == "K" || unit == "KiB") scale = 1024.0;
-  else if (unit == "M" || unit == "MiB") scale = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GiB") scale = 1024.0 * 1024 * 1024;
-  else if (unit == "T" || unit == "TiB") scale = 1024.0 * 1024 * 1024 * 1024;
-  else if (!unit.empty()) return std::nullopt;
-  const double bytes = value * scale;
-  if (bytes > 1.8e19 || bytes < 1.0) return std::nullopt;  // 0 is no limit of memory: "off" says that
-  return uint64_t(bytes);
+  const std::optional<double> bytes = parse_byte_count(text);
+  if (!bytes || *bytes >= 1.8e19 || *bytes < 1.0) return std::nullopt;  // 0 is no limit of memory: "off" says that
+  return uint64_t(*bytes);
 }
 
 std::string memory_refusal(const genplug_geometry_t& g, std::optional<uint64_t> limit) {

@@ -302,6 +302,10 @@ BOOST_AUTO_TEST_CASE(validate_limits_are_options) {
   r = run_process({kGenplug, "validate", "--memory-limit", "0.5", lib("hostile_posenc")});
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "'0.5' is less than one byte"), r.err);
+  // The grammar of `run`'s --memory-limit: hex is no size there, nor here.
+  r = run_process({kGenplug, "validate", "--memory-limit", "0x10", lib("hostile_posenc")});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "--memory-limit: '0x10' is not a size"), r.err);
   r = run_process({kGenplug, "validate", "--timeout", "nan", lib("hostile_posenc")});
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "--timeout: must be a number of seconds >= 0, got 'nan'"), r.err);

@@ -16,8 +16,20 @@ BOOST_AUTO_TEST_CASE(sizes_from_the_command_line) {
   BOOST_TEST(*parse_memory_size("2.5GiB") == uint64_t(5) << 29);
   BOOST_TEST(*parse_memory_size("1048576") == uint64_t(1) << 20);
   BOOST_TEST(*parse_memory_size("off") == 0u);
-  // 0 is not a limit ("off" is how to say none); nor is less than a byte.
-  for (const char* bad : {"lots", "-1G", "1X", "nan", "1e30", "", "0", "0G", "0.5"}) BOOST_TEST(!parse_memory_size(bad), bad);
+  BOOST_TEST(*parse_memory_size("4GB") == uint64_t(4) << 30);
+  BOOST_TEST(*parse_memory_size("4g") == uint64_t(4) << 30);
+  BOOST_TEST(*parse_memory_size("4 Gi") == uint64_t(4) << 30);
+  BOOST_TEST(*parse_memory_size("3KiB") == 3072u);
+  BOOST_TEST(*parse_memory_size("7B") == 7u);
+  BOOST_TEST(*parse_memory_size("1e3") == 1000u);
+  // 0 is not a limit ("off" is how to say none); nor is less than a byte, nor 2^64 bytes.
+  for (const char* bad : {"lots", "-1G", "1X", "nan", "1e30", "", "0", "0G", "0.5", "16E"})
+    BOOST_TEST(!parse_memory_size(bad), bad);
+  // Decimal only: strtod would have read hex, inf and signs.
+  for (const char* bad : {"0x10", "0x1p4", "inf", "infinity", "+1G", " 1G", "1G ", "1GX", "1 G B", "1e", ".", "1,5G"})
+    BOOST_TEST(!genplug::host::parse_byte_count(bad), bad);
+  BOOST_TEST(*genplug::host::parse_byte_count("0") == 0.0);    // the options decide what 0 and half a byte mean
+  BOOST_TEST(*genplug::host::parse_byte_count("0.5") == 0.5);
   BOOST_TEST(genplug::host::memory_text(1000) == "1000 bytes");  // not "1 MiB"
   BOOST_TEST(genplug::host::memory_text(uint64_t(3) << 20) == "3 MiB");
 }

@@ -15,8 +15,15 @@ std::optional<uint64_t> available_cpu_memory();
 // "12.3 GiB" / "512 MiB" / "1000 bytes".
 std::string memory_text(uint64_t bytes);
 
-// A size from the command line: "24G", "512M", "2.5GiB", "1073741824"; "off" is 0 (no check). nullopt when
-// the text is not a size of at least one byte (so "0" is refused rather than taken for "off").
+// A number of bytes as the command line gives one: a decimal number (a fraction and an exponent allowed) and an
+// optional unit, B or K, M, G, T (powers of 1024, either case, optionally followed by i and by B: 4G, 4g, 4GB,
+// 4GiB, 4Gi), a space between allowed. nullopt for anything else (hex, inf, nan, a sign, another unit). Not
+// rounded: "0.5" is half a byte, which each option refuses or not. Both `run` and `validate` read theirs so.
+std::optional<double> parse_byte_count(const std::string& text);
+
+// `run`'s --memory-limit: a byte count ("24G", "512M", "2.5GiB", "1073741824") or "off", which is 0 (no check).
+// nullopt when the text is not a size of at least one byte and under 2^64 (so "0" is refused rather than taken for
+// "off").
 std::optional<uint64_t> parse_memory_size(const std::string& text);
 
 // Empty when the job fits (or nothing can be said: no estimate, a device other than the CPU and no explicit
