@@ -65,14 +65,19 @@ CLI::Validator number_in(double lo, double hi, const std::string& what) {
       "");
 }
 
-CLI::Validator decimal_integer() {
+CLI::Validator decimal_integer(uint64_t most, bool negative) {
   return CLI::Validator(
-      [](std::string& v) {
+      [most, negative](std::string& v) {
         const size_t sign = !v.empty() && (v[0] == '-' || v[0] == '+') ? 1 : 0;
         if (v.size() == sign || v.find_first_not_of("0123456789", sign) != std::string::npos)
           return "must be a whole number in decimal digits, got '" + host::printable(v) + "'";
         const size_t first = std::min(v.find_first_not_of('0', sign), v.size() - 1);  // "000" keeps one 0
-        v = v.substr(0, sign) + v.substr(first);
+        const std::string digits = v.substr(first), limit = std::to_string(most);
+        const bool minus = v[0] == '-' && digits != "0";
+        if (minus && !negative) return "must be 0 or more, got " + v;
+        if (digits.size() > limit.size() || (digits.size() == limit.size() && digits > limit))
+          return (negative ? "must be from -" + limit + " to " : "must be at most ") + limit + ", got " + v;
+        v = v.substr(0, sign) + digits;
         return std::string();
       },
       "");

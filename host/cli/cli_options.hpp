@@ -1,6 +1,8 @@
 // genplug CLI — what every command reads the same way: JSON-object options (text or @FILE), plugin creation
 // from a command-line config, and plugin log lines on stderr.
 #pragma once
+#include <cstdint>
+#include <limits>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -19,9 +21,16 @@ nlohmann::json json_object_option(const std::string& option, const std::string& 
 // CLI11 alone reads '' as 0 and lets nan through.
 CLI::Validator number_in(double lo, double hi, const std::string& what);
 
-// A transform for a whole-number option: decimal digits (with a sign) only, read as decimal. CLI11 alone reads
-// '010' as octal 8 and '0x10' as 16, and '' as 0; here '010' is 10, and '0x10', '' and '1e3' are refused.
-CLI::Validator decimal_integer();
+// A transform for a whole-number option: decimal digits (with a sign) only, read as decimal, of a magnitude up to
+// `most`, and negative only where `negative` allows. CLI11 alone reads '010' as octal 8 and '0x10' as 16, and ''
+// as 0, saturates a uint64_t at 2^64 - 1, wraps -1 into one and says only "Could not convert" for a value its type
+// cannot hold; here '010' is 10, and '0x10', '', '1e3', -1 for a count and 2^32 for a uint32_t are refused, saying
+// what the option takes.
+CLI::Validator decimal_integer(uint64_t most, bool negative);
+// decimal_integer() for an option read into `target`: its type's range.
+template <class T> CLI::Validator decimal_integer_for(const T& /*target*/) {
+  return decimal_integer(uint64_t(std::numeric_limits<T>::max()), std::numeric_limits<T>::is_signed);
+}
 
 // Sends a plugin's warnings and errors to stderr (errors only with --quiet).
 void log_to_stderr(CallContext& ctx, const Globals& globals);

@@ -29,7 +29,8 @@ struct PosencOptions {
   uint32_t height = 0;
   uint32_t width = 0;
   bool size_given = false;  // --height and --width both given (0 included)
-  std::vector<uint32_t> extent;  // tokens per axis, instead of --height/--width
+  std::string extent_text;  // --extent: tokens per axis, instead of --height/--width
+  bool extent_given = false;
   double t = 1.0;
 };
 
@@ -115,15 +116,33 @@ bool spatial(const RotaryLayout& layout, std::size_t a) {
   return layout.axis_flags.empty() ? a > 0 : (layout.axis_flags[a] & GENPLUG_AXIS_SPATIAL) != 0;
 }
 
+// --extent's text: whole numbers of tokens, comma separated, each as decimal_integer reads an option (an empty
+// item is refused, not skipped: "1,,64" is no extent of two axes).
+std::vector<uint32_t> extent_values(const std::string& text) {
+  const CLI::Validator whole = decimal_integer_for(uint32_t{});
+  std::vector<uint32_t> values;
+  for (size_t from = 0;;) {
+    const size_t comma = text.find(',', from);
+    std::string item = text.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+    const std::string error = whole(item);
+    if (!error.empty())
+      throw HostError(ErrorKind::usage, "--extent: item " + std::to_string(values.size() + 1) + " " + error);
+    values.push_back(uint32_t(std::stoul(item)));
+    if (comma == std::string::npos) return values;
+    from = comma + 1;
+  }
+}
+
 // Tokens per axis: --extent as given, else height and width over the layout's two spatial axes (rows, then
 // cols) in tokens of pixels_per_token, and 1 on every other axis.
 std::vector<uint32_t> target_extent(const PosencOptions& o, const RotaryLayout& layout) {
   const std::size_t axes = layout.axis_dims.size();
-  if (!o.extent.empty()) {
-    if (o.extent.size() != axes)
-      throw HostError(ErrorKind::usage, "--extent: " + std::to_string(o.extent.size()) + " values for a layout of " +
+  if (o.extent_given) {
+    const std::vector<uint32_t> extent = extent_values(o.extent_text);
+    if (extent.size() != axes)
+      throw HostError(ErrorKind::usage, "--extent: " + std::to_string(extent.size()) + " values for a layout of " +
                                             std::to_string(axes) + " axes");
-    return o.extent;
+    return extent;
   }
   if (!o.size_given)
     throw HostError(ErrorKind::usage, "--height and --width (pixels) are required unless --extent is given");
@@ -186,18 +205,20 @@ const RegisterCommand kPosenc(
                      "Rotary layout: JSON {axis_dims, theta, base_extent, pixels_per_token[, axis_flags]} or @FILE "
                      "(FLUX.1: @samples/layouts/flux.json)")
           ->type_name("JSON|@FILE");
-      cmd.add_option("--height", o->height, "Image height in pixels")->type_name("PX")->transform(decimal_integer());
-      cmd.add_option("--width", o->width, "Image width in pixels")->type_name("PX")->transform(decimal_integer());
-      cmd.add_option("--extent", o->extent, "Target tokens per axis instead of --height/--width")
-          ->type_name("TOKENS")
-          ->transform(decimal_integer())
-          ->delimiter(',');
+      cmd.add_option("--height", o->height, "Image height in pixels")
+          ->type_name("PX")
+          ->transform(decimal_integer_for(o->height));
+      cmd.add_option("--width", o->width, "Image width in pixels")->type_name("PX")->transform(decimal_integer_for(o->width));
+      cmd.add_option("--extent", o->extent_text,
+                     "Target tokens per axis instead of --height/--width, comma separated")
+          ->type_name("TOKENS,...");
       cmd.add_option("--t", o->t, "Diffusion time in [0, 1] (1 = pure noise)")
           ->capture_default_str()
           ->type_name("T")
           ->check(number_in(0.0, 1.0, "a number in [0, 1]"));
       cmd.callback([o, &globals, &cmd] {
         o->size_given = cmd.count("--height") > 0 && cmd.count("--width") > 0;
+        o->extent_given = cmd.count("--extent") > 0;
         if (cmd.count("--extent") > 0 && (cmd.count("--height") > 0 || cmd.count("--width") > 0))
           throw HostError(ErrorKind::usage, "--extent replaces --height/--width: give one or the other");
         run_posenc(*o, globals);

@@ -175,11 +175,11 @@ void setup(CLI::App& cmd, Globals& g) {
                  "Also update the preview with the model's current prediction of the image after every N-th model "
                  "evaluation (implies --preview)")
       ->type_name("N")
-      ->transform(decimal_integer())
+      ->transform(decimal_integer_for(o.preview_every))
       ->check(CLI::Range(1u, 100000u));
   cmd.add_option("--preview-size", o.preview_size, "Longest side of the previews in pixels")
       ->type_name("PIXELS")
-      ->transform(decimal_integer())
+      ->transform(decimal_integer_for(o.preview_size))
       ->check(CLI::Range(16u, 65536u))
       ->capture_default_str();
   cmd.add_flag("--list", o.list, "Print the work items (one JSON object a line: index, job, output, settings) "

@@ -59,14 +59,11 @@ const RegisterCommand kSchedule(
                      "count where it has one (flowmatch: config.steps or the custom list)")
           ->required()
           ->type_name("N")
-          ->transform(decimal_integer());
+          ->transform(decimal_integer_for(o->steps));
       cmd.add_option("--image-tokens", o->image_tokens,
                      "Image tokens: (height / 16) x (width / 16) for FLUX, e.g. 4096 at 1024 x 1024")
           ->required()
-          ->transform(decimal_integer())
-          ->check([](const std::string& v) {  // CLI11 converts -1 to a uint64_t by wrapping it
-            return v.find('-') == std::string::npos ? std::string() : "must be 0 or more, got " + v;
-          })
+          ->transform(decimal_integer_for(o->image_tokens))
           ->type_name("L");
       cmd.callback([o, &globals] { run_schedule(*o, globals); });
     });

@@ -120,6 +120,14 @@ BOOST_AUTO_TEST_CASE(bad_input_exits_with_a_clear_message) {
       {"posenc --height 0 --width 0" + kFluxLayout, "at least one token of 16 px is needed, got 0x0"},
       {"posenc --height '' --width 64" + kFluxLayout, "--height: must be a whole number in decimal digits, got ''"},
       {"posenc --height 0x40 --width 64" + kFluxLayout, "got '0x40'"},
+      // Out of a uint32's range, or negative: said so, not CLI11's "Could not convert".
+      {"posenc --height 4294967296 --width 64" + kFluxLayout, "--height: must be at most 4294967295, got 4294967296"},
+      {"posenc --height -64 --width 64" + kFluxLayout, "--height: must be 0 or more, got -64"},
+      // Each item of --extent as a whole-number option reads it; an empty one is refused, not skipped.
+      {"posenc --extent 64,,64" + kFluxLayout, "--extent: item 2 must be a whole number in decimal digits, got ''"},
+      {"posenc --extent 1,64,64," + kFluxLayout, "--extent: item 4 must be a whole number in decimal digits, got ''"},
+      {"posenc --extent 1,64,0x40" + kFluxLayout, "--extent: item 3 must be a whole number in decimal digits"},
+      {"posenc --extent 1,64,4294967296" + kFluxLayout, "--extent: item 3 must be at most 4294967295"},
       {"posenc --extent 1,64,64 --height 1024 --width 1024" + kFluxLayout,
        "--extent replaces --height/--width: give one or the other"},
       // Not a number in range: refused as given, not printed as null nor read as 0.

@@ -104,6 +104,10 @@ BOOST_AUTO_TEST_CASE(bad_input_fails_clearly) {
       {"--steps 4 --image-tokens 0x10", 2, "--image-tokens: must be a whole number in decimal digits, got '0x10'"},
       {"--steps '' --image-tokens 16", 2, "--steps: must be a whole number in decimal digits, got ''"},
       {"--steps 4 --image-tokens 1e3", 2, "got '1e3'"},
+      // Past the option's type: said so (CLI11 had saturated a uint64_t at 2^64 - 1 and said "Could not convert"
+      // for a uint32_t).
+      {"--steps 4 --image-tokens 18446744073709551616", 2, "--image-tokens: must be at most 18446744073709551615"},
+      {"--steps 4294967296 --image-tokens 4096", 2, "--steps: must be at most 4294967295, got 4294967296"},
       {"--steps 0 --image-tokens 4096", 2, "steps"},
       {"--steps 1000000000 --image-tokens 4096", 2, "steps"},  // refused before any buffer of that size exists
       {"--image-tokens 4096", 2, "--steps"},
