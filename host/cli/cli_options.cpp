@@ -65,20 +65,27 @@ CLI::Validator number_in(double lo, double hi, const std::string& what) {
       "");
 }
 
-CLI::Validator decimal_integer(uint64_t most, bool negative) {
+namespace {
+// A whole number within a 64-bit integer's range, as decimal digits.
+std::string whole_text(long double x) {
+  return x < 0 ? std::to_string(static_cast<long long>(x)) : std::to_string(static_cast<unsigned long long>(x));
+}
+}  // namespace
+
+CLI::Validator decimal_integer(long double least, long double most) {
   return CLI::Validator(
-      [most, negative](std::string& v) {
+      [least, most](std::string& v) {
         const size_t sign = !v.empty() && (v[0] == '-' || v[0] == '+') ? 1 : 0;
         if (v.size() == sign || v.find_first_not_of("0123456789", sign) != std::string::npos)
           return "must be a whole number in decimal digits, got '" + host::printable(v) + "'";
         const size_t first = std::min(v.find_first_not_of('0', sign), v.size() - 1);  // "000" keeps one 0
-        const std::string digits = v.substr(first), limit = std::to_string(most);
-        const bool minus = v[0] == '-' && digits != "0";
-        if (minus && !negative) return "must be 0 or more, got " + v;
-        if (digits.size() > limit.size() || (digits.size() == limit.size() && digits > limit))
-          return (negative ? "must be from -" + limit + " to " : "must be at most ") + limit + ", got " + v;
-        v = v.substr(0, sign) + digits;
-        return std::string();
+        v = v.substr(0, sign) + v.substr(first);
+        // Exact up to 2^64 (a 64-bit mantissa); longer numbers are out of every range anyway.
+        const long double x = v.size() - sign > 30 ? (v[0] == '-' ? -1e30L : 1e30L) : std::strtold(v.c_str(), nullptr);
+        if (x >= least && x <= most) return std::string();
+        if (least == 0 && x < 0) return "must be 0 or more, got " + v;
+        if (least == 0) return "must be at most " + whole_text(most) + ", got " + v;
+        return "must be from " + whole_text(least) + " to " + whole_text(most) + ", got " + v;
       },
       "");
 }

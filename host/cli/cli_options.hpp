@@ -21,15 +21,15 @@ nlohmann::json json_object_option(const std::string& option, const std::string& 
 // CLI11 alone reads '' as 0 and lets nan through.
 CLI::Validator number_in(double lo, double hi, const std::string& what);
 
-// A transform for a whole-number option: decimal digits (with a sign) only, read as decimal, of a magnitude up to
-// `most`, and negative only where `negative` allows. CLI11 alone reads '010' as octal 8 and '0x10' as 16, and ''
-// as 0, saturates a uint64_t at 2^64 - 1, wraps -1 into one and says only "Could not convert" for a value its type
-// cannot hold; here '010' is 10, and '0x10', '', '1e3', -1 for a count and 2^32 for a uint32_t are refused, saying
-// what the option takes.
-CLI::Validator decimal_integer(uint64_t most, bool negative);
-// decimal_integer() for an option read into `target`: its type's range.
+// A transform for a whole-number option: decimal digits (with a sign) only, read as decimal, from `least` to
+// `most` (both within the option's type, which long double holds exactly), else "must be 0 or more", "must be at
+// most N" or "must be from M to N". CLI11 alone reads '010' as octal 8 and '0x10' as 16, and '' as 0, saturates a
+// uint64_t at 2^64 - 1, wraps -1 into one and says only "Could not convert" for a value its type cannot hold;
+// here '010' is 10, and '0x10', '', '1e3', -1 for a count and 2^32 for a uint32_t are refused.
+CLI::Validator decimal_integer(long double least, long double most);
+// decimal_integer() over the whole range of the type of an option read into `target`.
 template <class T> CLI::Validator decimal_integer_for(const T& /*target*/) {
-  return decimal_integer(uint64_t(std::numeric_limits<T>::max()), std::numeric_limits<T>::is_signed);
+  return decimal_integer(std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max());
 }
 
 // Sends a plugin's warnings and errors to stderr (errors only with --quiet).

@@ -29,7 +29,7 @@ struct PosencOptions {
   uint32_t height = 0;
   uint32_t width = 0;
   bool size_given = false;  // --height and --width both given (0 included)
-  std::string extent_text;  // --extent: tokens per axis, instead of --height/--width
+  std::vector<std::string> extent_text;  // --extent: tokens per axis, instead of --height/--width
   bool extent_given = false;
   double t = 1.0;
 };
@@ -116,9 +116,12 @@ bool spatial(const RotaryLayout& layout, std::size_t a) {
   return layout.axis_flags.empty() ? a > 0 : (layout.axis_flags[a] & GENPLUG_AXIS_SPATIAL) != 0;
 }
 
-// --extent's text: whole numbers of tokens, comma separated, each as decimal_integer reads an option (an empty
-// item is refused, not skipped: "1,,64" is no extent of two axes).
-std::vector<uint32_t> extent_values(const std::string& text) {
+// --extent's values (`--extent 1,64,64`, `--extent 1 64 64` or the option repeated): whole numbers of tokens,
+// each as decimal_integer reads an option. An empty item is refused, not skipped: "1,,64" is no extent of two axes
+// (CLI11's own splitting at commas drops it).
+std::vector<uint32_t> extent_values(const std::vector<std::string>& given) {
+  std::string text;
+  for (size_t i = 0; i < given.size(); ++i) text += (i > 0 ? "," : "") + given[i];
   const CLI::Validator whole = decimal_integer_for(uint32_t{});
   std::vector<uint32_t> values;
   for (size_t from = 0;;) {

@@ -88,13 +88,13 @@ void run(const Options& o, const Globals& g) {
   try {
     if (o.memory_limit) {
       memory_limit = host::parse_memory_size(*o.memory_limit);
-      if (!memory_limit) {
-        char* end = nullptr;  // a size of 0 is refused on purpose: it would refuse every job
-        const bool zero = std::strtod(o.memory_limit->c_str(), &end) == 0.0 && end != o.memory_limit->c_str();
-        throw host::HostError(host::ErrorKind::usage,
-                              "--memory-limit: '" + *o.memory_limit +
-                                  (zero ? "' would leave no memory for any job (off turns the check off)"
-                                        : "' is not a size (e.g. 24G, 512M) or off"));
+      if (!memory_limit) {  // why not, as the same grammar reads it; 0 is refused on purpose: it would refuse every job
+        const std::optional<double> bytes = host::parse_byte_count(*o.memory_limit);
+        const std::string why = !bytes                  ? "is not a size (e.g. 24G, 512M) or off"
+                                : *bytes == 0           ? "would leave no memory for any job (off turns the check off)"
+                                : *bytes < 1            ? "is less than one byte"
+                                                        : "is 2^64 bytes or more";
+        throw host::HostError(host::ErrorKind::usage, "--memory-limit: '" + *o.memory_limit + "' " + why);
       }
     }
     manifest = host::Manifest::load(o.manifest, o.overrides, &g_cancel);
@@ -175,12 +175,10 @@ void setup(CLI::App& cmd, Globals& g) {
                  "Also update the preview with the model's current prediction of the image after every N-th model "
                  "evaluation (implies --preview)")
       ->type_name("N")
-      ->transform(decimal_integer_for(o.preview_every))
-      ->check(CLI::Range(1u, 100000u));
+      ->transform(decimal_integer(1, 100000));
   cmd.add_option("--preview-size", o.preview_size, "Longest side of the previews in pixels")
       ->type_name("PIXELS")
-      ->transform(decimal_integer_for(o.preview_size))
-      ->check(CLI::Range(16u, 65536u))
+      ->transform(decimal_integer(16, 65536))
       ->capture_default_str();
   cmd.add_flag("--list", o.list, "Print the work items (one JSON object a line: index, job, output, settings) "
                                  "of the manifest or shard, and stop; loads no plugin");

@@ -277,7 +277,7 @@ uint64_t parse_bytes(const std::string& text) {
   if (text == "off") return 0;
   const std::optional<double> bytes = host::parse_byte_count(text);  // the grammar of `run`'s --memory-limit
   if (!bytes) throw std::invalid_argument("'" + text + "' is not a size (e.g. 4G, 512M; 0 or off for no limit)");
-  if (*bytes >= 1.8e19) throw std::invalid_argument("'" + text + "' is 2^64 bytes or more");
+  if (*bytes >= host::kTwoTo64) throw std::invalid_argument("'" + text + "' is 2^64 bytes or more");
   if (*bytes > 0 && *bytes < 1)  // would round to 0, which turns the limit off
     throw std::invalid_argument("'" + text + "' is less than one byte (0 for no limit)");
   return uint64_t(*bytes);

@@ -2,8 +2,9 @@
 #include <genplug/host/memory_budget.hpp>
 
 #include <cctype>
+#include <charconv>
 #include <cmath>
-#include <cstdlib>
+#include <system_error>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -74,7 +75,8 @@ double unit_scale(const std::string& unit) {
 }  // namespace
 
 std::optional<double> parse_byte_count(const std::string& text) {
-  // The number is checked to be decimal before strtod reads it: strtod alone takes hex, inf, nan and signs.
+  // The number's grammar is checked first: from_chars alone takes "inf", "nan" and a leading minus. It reads
+  // in no locale (strtod would take 2,5 under a comma locale and stop at 2.5's point).
   size_t i = 0, mantissa = skip_digits(text, i);
   if (i < text.size() && text[i] == '.') mantissa += skip_digits(text, ++i);
   if (mantissa == 0) return std::nullopt;
@@ -82,8 +84,11 @@ std::optional<double> parse_byte_count(const std::string& text) {
     if (++i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
     if (skip_digits(text, i) == 0) return std::nullopt;
   }
-  const double number = std::strtod(text.substr(0, i).c_str(), nullptr);
-  const double scale = unit_scale(text.substr(i < text.size() && text[i] == ' ' ? i + 1 : i));
+  double number = 0;
+  const auto read = std::from_chars(text.data(), text.data() + i, number);
+  if (read.ec != std::errc() || read.ptr != text.data() + i) return std::nullopt;  // out of range: 1e-400, 1e400
+  const bool spaced = i + 1 < text.size() && text[i] == ' ';  // one space, then a unit
+  const double scale = unit_scale(text.substr(spaced ? i + 1 : i));
   if (scale < 0 || !std::isfinite(number * scale)) return std::nullopt;
   return number * scale;
 }
@@ -91,7 +96,8 @@ std::optional<double> parse_byte_count(const std::string& text) {
 std::optional<uint64_t> parse_memory_size(const std::string& text) {
   if (text == "off") return 0;
   const std::optional<double> bytes = parse_byte_count(text);
-  if (!bytes || *bytes >= 1.8e19 || *bytes < 1.0) return std::nullopt;  // 0 is no limit of memory: "off" says that
+  // 0 is no limit of memory ("off" says that); 2^64 is past a uint64_t.
+  if (!bytes || *bytes >= kTwoTo64 || *bytes < 1.0) return std::nullopt;
   return uint64_t(*bytes);
 }
 

@@ -507,6 +507,15 @@ BOOST_AUTO_TEST_CASE(hostile_paths_and_arguments_fail_before_rendering) {
   r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--memory-limit", "0"});  // not "no limit"
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "--memory-limit: '0' would leave no memory for any job (off turns the check off)"), r.err);
+  // Said as the grammar reads the text: no number (hex), or less than a byte.
+  r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--memory-limit", "0x0"});
+  BOOST_TEST(contains(r.err, "--memory-limit: '0x0' is not a size"), r.err);
+  r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--memory-limit", "0.5"});
+  BOOST_TEST(contains(r.err, "--memory-limit: '0.5' is less than one byte"), r.err);
+  // An option's own range, not its type's.
+  r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--preview-size", "4294967296", "--list"});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "--preview-size: must be from 16 to 65536, got 4294967296"), r.err);
   r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--preview-every", "010", "--list"});
   BOOST_TEST(r.exit_code == 0, r.err);  // a leading zero is accepted, as decimal (schedule checks the value)
   r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--preview-size", "0x100", "--list"});

@@ -91,6 +91,12 @@ BOOST_AUTO_TEST_CASE(flux_layout_file) {
   BOOST_CHECK_EQUAL(axes[1].at("dim"), 56);
   BOOST_CHECK_EQUAL(axes[1].at("mscale").get<double>(), 0.1 * std::log(2.0) + 1.0);  // dy-yarn, s_h = 2
   BOOST_CHECK_EQUAL(axes[2].at("mscale").get<double>(), 1.0);                        // 1024 px: untouched
+  // The same size as --extent, comma separated, space separated or repeated.
+  for (const char* extent : {"--extent 1,128,64", "--extent 1 128 64", "--extent 1 --extent 128 --extent 64"}) {
+    const Run e = genplug_cli(std::string("posenc --t 1 ") + extent + kFluxLayout);
+    BOOST_TEST(e.exit_code == 0, extent << ": " << e.out);
+    BOOST_TEST(e.out == r.out, extent);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(bad_input_exits_with_a_clear_message) {
@@ -128,6 +134,7 @@ BOOST_AUTO_TEST_CASE(bad_input_exits_with_a_clear_message) {
       {"posenc --extent 1,64,64," + kFluxLayout, "--extent: item 4 must be a whole number in decimal digits, got ''"},
       {"posenc --extent 1,64,0x40" + kFluxLayout, "--extent: item 3 must be a whole number in decimal digits"},
       {"posenc --extent 1,64,4294967296" + kFluxLayout, "--extent: item 3 must be at most 4294967295"},
+      {"posenc --extent '' --extent 64 --extent 64" + kFluxLayout, "--extent: item 1 must be a whole number"},
       {"posenc --extent 1,64,64 --height 1024 --width 1024" + kFluxLayout,
        "--extent replaces --height/--width: give one or the other"},
       // Not a number in range: refused as given, not printed as null nor read as 0.

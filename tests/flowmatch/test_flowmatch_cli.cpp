@@ -108,6 +108,9 @@ BOOST_AUTO_TEST_CASE(bad_input_fails_clearly) {
       // for a uint32_t).
       {"--steps 4 --image-tokens 18446744073709551616", 2, "--image-tokens: must be at most 18446744073709551615"},
       {"--steps 4294967296 --image-tokens 4096", 2, "--steps: must be at most 4294967295, got 4294967296"},
+      // The type's largest values pass the command line; the plugin then says what it takes.
+      {"--steps 4294967295 --image-tokens 4096", 2, "steps: at most 1000000, got 4294967295"},
+      {"--steps 4 --image-tokens 18446744073709551615", 2, "image_tokens: 18446744073709551615 tokens give mu"},
       {"--steps 0 --image-tokens 4096", 2, "steps"},
       {"--steps 1000000000 --image-tokens 4096", 2, "steps"},  // refused before any buffer of that size exists
       {"--image-tokens 4096", 2, "--steps"},

@@ -306,6 +306,9 @@ BOOST_AUTO_TEST_CASE(validate_limits_are_options) {
   r = run_process({kGenplug, "validate", "--memory-limit", "0x10", lib("hostile_posenc")});
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "--memory-limit: '0x10' is not a size"), r.err);
+  r = run_process({kGenplug, "validate", "--memory-limit", "1e-400", lib("hostile_posenc")});  // not 0: no limit
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "--memory-limit: '1e-400' is not a size"), r.err);
   r = run_process({kGenplug, "validate", "--timeout", "nan", lib("hostile_posenc")});
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "--timeout: must be a number of seconds >= 0, got 'nan'"), r.err);

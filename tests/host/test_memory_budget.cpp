@@ -22,11 +22,14 @@ BOOST_AUTO_TEST_CASE(sizes_from_the_command_line) {
   BOOST_TEST(*parse_memory_size("3KiB") == 3072u);
   BOOST_TEST(*parse_memory_size("7B") == 7u);
   BOOST_TEST(*parse_memory_size("1e3") == 1000u);
+  BOOST_TEST(*parse_memory_size("18446744073709549568") == 18446744073709549568u);  // the largest double < 2^64
   // 0 is not a limit ("off" is how to say none); nor is less than a byte, nor 2^64 bytes.
-  for (const char* bad : {"lots", "-1G", "1X", "nan", "1e30", "", "0", "0G", "0.5", "16E"})
+  for (const char* bad : {"lots", "-1G", "1X", "nan", "1e30", "", "0", "0G", "0.5", "18446744073709551616", "16E"})
     BOOST_TEST(!parse_memory_size(bad), bad);
-  // Decimal only: strtod would have read hex, inf and signs.
-  for (const char* bad : {"0x10", "0x1p4", "inf", "infinity", "+1G", " 1G", "1G ", "1GX", "1 G B", "1e", ".", "1,5G"})
+  // Decimal only (strtod would have read hex, inf and signs), in a double's range (1e-400 is not 0), and a space
+  // only before a unit.
+  for (const char* bad : {"0x10", "0x1p4", "inf", "infinity", "+1G", "-0", " 1G", "1G ", "4 ", "4  G", "1GX", "1 G B",
+                          "1e", ".", "1,5G", "1e-400", "1e400"})
     BOOST_TEST(!genplug::host::parse_byte_count(bad), bad);
   BOOST_TEST(*genplug::host::parse_byte_count("0") == 0.0);    // the options decide what 0 and half a byte mean
   BOOST_TEST(*genplug::host::parse_byte_count("0.5") == 0.5);

@@ -16,10 +16,13 @@ std::optional<uint64_t> available_cpu_memory();
 std::string memory_text(uint64_t bytes);
 
 // A number of bytes as the command line gives one: a decimal number (a fraction and an exponent allowed) and an
-// optional unit, B or K, M, G, T (powers of 1024, either case, optionally followed by i and by B: 4G, 4g, 4GB,
-// 4GiB, 4Gi), a space between allowed. nullopt for anything else (hex, inf, nan, a sign, another unit). Not
-// rounded: "0.5" is half a byte, which each option refuses or not. Both `run` and `validate` read theirs so.
+// optional unit after at most one space, B or K, M, G, T (powers of 1024, the letter in either case, optionally
+// followed by i and by B: 4G, 4g, 4GB, 4GiB, 4Gi, 4 G). nullopt for anything else (hex, inf, nan, a sign, another
+// unit, a number out of a double's range). Not rounded: "0.5" is half a byte, which each option refuses or not.
+// Both `run` and `validate` read theirs so.
 std::optional<double> parse_byte_count(const std::string& text);
+// 2^64: the byte counts from parse_byte_count that a uint64_t holds are those below it.
+constexpr double kTwoTo64 = 18446744073709551616.0;
 
 // `run`'s --memory-limit: a byte count ("24G", "512M", "2.5GiB", "1073741824") or "off", which is 0 (no check).
 // nullopt when the text is not a size of at least one byte and under 2^64 (so "0" is refused rather than taken for
