@@ -81,7 +81,8 @@ CLI::Validator decimal_integer(long double least, long double most) {
         const size_t first = std::min(v.find_first_not_of('0', sign), v.size() - 1);  // "000" keeps one 0
         v = v.substr(0, sign) + v.substr(first);
         // Exact up to 2^64 (a 64-bit mantissa); longer numbers are out of every range anyway.
-        const long double x = v.size() - sign > 30 ? (v[0] == '-' ? -1e30L : 1e30L) : std::strtold(v.c_str(), nullptr);
+        const bool huge = v.size() - sign > 30;
+        const long double x = huge ? (v[0] == '-' ? -1e30L : 1e30L) : std::strtold(v.c_str(), nullptr);
         if (x >= least && x <= most) return std::string();
         if (least == 0 && x < 0) return "must be 0 or more, got " + v;
         if (least == 0) return "must be at most " + whole_text(most) + ", got " + v;

@@ -4,10 +4,10 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <system_error>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
 namespace genplug::host {
 

@@ -130,7 +130,10 @@ BOOST_AUTO_TEST_CASE(header_length_over_the_cap) {
 
 BOOST_AUTO_TEST_CASE(header_is_not_json) {
   check_error(open_error(dir, "bad_json", raw_safetensors(R"({"a": {"dtype": "F32", )", "")), "bad_json", "",
-              "not valid UTF-8 JSON");
+              "not valid JSON");
+  // Valid UTF-8, and JSON in form, but a number no double holds: said so (it had been called "not valid UTF-8").
+  check_error(open_error(dir, "overflow", raw_safetensors(R"({"__metadata__": {"a": 1e400}})", "")), "overflow", "",
+              "number overflow");
   // A lone continuation byte inside a string is not UTF-8.
   check_error(open_error(dir, "bad_utf8", raw_safetensors("{\"a\xff\": 1}", "")), "bad_utf8", "", "UTF-8");
   // A header padded with NUL bytes: nlohmann ends the text at the first (the reference reader refuses it).

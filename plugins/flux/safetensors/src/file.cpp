@@ -55,7 +55,7 @@ json parse_header_json(const std::filesystem::path& path, const char* begin, con
     genplug::internal::refuse_nul_bytes(std::string_view(begin, size_t(end - begin)));  // nlohmann stops at one
     json::sax_parse(begin, end, &builder);
   } catch (const json::exception& e) {
-    fail(path, std::string("header is not valid UTF-8 JSON (") + genplug::internal::json_error_text(e) + ")");
+    fail(path, std::string("header is not valid JSON (") + genplug::internal::json_error_text(e) + ")");
   }
   if (builder.too_deep()) fail(path, "header nests deeper than 8 levels (a safetensors header has 3)");
   if (builder.duplicate_depth() == 1) fail_tensor(path, builder.duplicate(), "appears twice in the header");
