@@ -231,12 +231,15 @@ GENPLUG_LANES_INLINE void transpose_queries(const AttentionBlock& b, int64_t col
     for (int64_t d = 0; d < b.dim; ++d) one(c, d);
 }
 
-// out[r][e] = ot's (e, r) / l[r], by T x T tiles where whole.
+// out[r][e] = ot's (e, r) / l[r], by T x T tiles where whole. Each 1 / l[r] is taken once, into alpha (free once
+// the last key tile is done), not once per tile of features.
 template <int W> GENPLUG_LANES_INLINE void write_output(const AttentionBlock& b, const Workspace& ws) {
   constexpr int T = Isa<W>::T;
   constexpr int64_t G = group_columns<W>();
+  float* const inverse = ws.alpha;
+  for (int64_t r = 0; r < b.rows; ++r) inverse[r] = 1.0f / ws.l[r];
   const auto one = [&](int64_t r, int64_t e) {
-    b.out[r * b.out_stride + e] = ws.output<W>(r / G)[e * G + r % G] * (1.0f / ws.l[r]);
+    b.out[r * b.out_stride + e] = ws.output<W>(r / G)[e * G + r % G] * inverse[r];
   };
   int64_t r = 0;
   for (; r + T <= b.rows; r += T) {
@@ -246,7 +249,7 @@ template <int W> GENPLUG_LANES_INLINE void write_output(const AttentionBlock& b,
       F<T> row[T];  // row[i]: query r + i's features e .. e + T
       transpose_tile<T>(group + e * G, G, row);
 #pragma GCC unroll 8
-      for (int i = 0; i < T; ++i) store<T>(b.out + (r + i) * b.out_stride + e, row[i] * (1.0f / ws.l[r + i]));
+      for (int i = 0; i < T; ++i) store<T>(b.out + (r + i) * b.out_stride + e, row[i] * inverse[r + i]);
     }
     for (; e < b.value_dim; ++e)
       for (int64_t i = r; i < r + T; ++i) one(i, e);
