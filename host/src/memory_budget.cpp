@@ -1,47 +1,17 @@
 // See memory_budget.hpp.
 #include <genplug/host/memory_budget.hpp>
 
+#include <genplug/internal/cpu_memory.hpp>
+
 #include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 
 namespace genplug::host {
 
-namespace {
-
-std::optional<uint64_t> read_number(const char* path) {
-  std::ifstream in(path);
-  std::string text;
-  if (!(in >> text) || text == "max") return std::nullopt;
-  try {
-    return std::stoull(text);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
-}  // namespace
-
-std::optional<uint64_t> available_cpu_memory() {
-  std::optional<uint64_t> available;
-  std::ifstream meminfo("/proc/meminfo");
-  for (std::string key; meminfo >> key;) {
-    uint64_t kib = 0;
-    meminfo >> kib;
-    meminfo.ignore(64, '\n');
-    if (key == "MemAvailable:") available = kib * 1024;
-  }
-  const auto max = read_number("/sys/fs/cgroup/memory.max"), used = read_number("/sys/fs/cgroup/memory.current");
-  if (max && used) {
-    const uint64_t room = *max > *used ? *max - *used : 0;
-    available = available ? std::min(*available, room) : room;
-  }
-  return available;
-}
+std::optional<uint64_t> available_cpu_memory() { return internal::available_cpu_memory(); }
 
 std::string memory_text(uint64_t bytes) {
   char buf[32];

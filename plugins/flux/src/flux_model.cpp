@@ -30,6 +30,7 @@
 #include "compute_dtype.hpp"
 #include "dlpack_bridge.hpp"
 #include "latent_preview.hpp"
+#include "machine_memory.hpp"
 #include "mini_model.hpp"
 #include "model_settings.hpp"
 #include "model_tensor_ops.hpp"
@@ -63,19 +64,6 @@ bool allocation_failed(const c10::Error& e) {
           (m.find("can't allocate memory") != std::string::npos || m.find("not enough memory") != std::string::npos));
 }
 
-// libtorch's allocation failure said without its internals: "could not allocate N bytes (X GiB)" from "[enforce
-// fail at alloc_cpu.cpp:75] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate N bytes.
-// Error code 12 (...)"; the message itself where it names no size.
-std::string allocation_message(const std::string& m) {
-  const std::string tried = "you tried to allocate ";
-  const size_t at = m.find(tried);
-  if (at == std::string::npos) return m;
-  const double bytes = std::strtod(m.c_str() + at + tried.size(), nullptr);
-  char text[96];
-  std::snprintf(text, sizeof text, "could not allocate %.0f bytes (%.1f GiB)", bytes, bytes / double(1ull << 30));
-  return text;
-}
-
 // Runs f, turning other libraries' exceptions into a genplug::Error with `code`, prefixed by `what`.
 template <class F>
 auto rethrow_as(genplug_status code, const std::string& what, F&& f) -> decltype(f()) {
@@ -86,7 +74,7 @@ auto rethrow_as(genplug_status code, const std::string& what, F&& f) -> decltype
   } catch (const std::bad_alloc&) {
     throw;
   } catch (const c10::Error& e) {  // libtorch: keep the message, drop the C++ backtrace
-    if (allocation_failed(e)) throw Error(GENPLUG_E_OUT_OF_MEMORY, what + ": " + allocation_message(e.what_without_backtrace()));
+    if (allocation_failed(e)) throw allocation_error(what, e.what_without_backtrace());
     throw Error(code, what + ": " + e.what_without_backtrace());
   } catch (const std::invalid_argument& e) {  // bad input (a prompt that is not UTF-8), not a failure of ours
     throw Error(GENPLUG_E_INVALID_ARGUMENT, what + ": " + e.what());

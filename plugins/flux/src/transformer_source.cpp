@@ -3,6 +3,8 @@
 // files, told by their magic, with quantised matrices kept in their blocks).
 #include "transformer_source.hpp"
 
+#include "machine_memory.hpp"
+
 #include <genplug/flux/presets.hpp>
 #include <genplug/flux/transformer_keys.hpp>
 #include <genplug/flux/weights.hpp>
@@ -52,6 +54,9 @@ TransformerSource load_transformer_source(const ModelSettings& s, torch::Dtype d
     out.preset = s.preset.value_or("tiny");
     out.config = apply_config_overrides(flux_preset(out.preset), s.overrides);
     validate_flux_config(out.config);
+    if (device.is_cpu())
+      check_random_weights_fit(out.config, c10::elementSize(dtype), s.dtype,
+                               out.preset + (s.overrides.empty() ? "" : " with config.config's changes"));
     out.weights = random_flux_weights(out.config, s.seed, dtype, device);
     return out;
   }

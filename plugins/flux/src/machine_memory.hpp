@@ -1,0 +1,36 @@
+// What the plugin builds against the CPU memory this machine can give it. Linux overcommits: weights too large
+// for memory are "allocated" without complaint, and the OOM killer then ends the process (SIGKILL, no message)
+// while their pages are written. So random weights are checked before they are drawn, and a failed allocation
+// is told apart: a shortage now (the host may retry) or more than the machine holds (no retry helps).
+#pragma once
+#include <cstddef>
+#include <string>
+
+#include <genplug/flux/flux_config.hpp>
+#include <genplug/plugin.hpp>
+
+namespace genplug::flux {
+
+// Throws before random weights of `config`, `element_bytes` each (`dtype` names them), are drawn on the CPU when
+// they cannot be held: ConfigError when they exceed memory and swap in all, Error(GENPLUG_E_OUT_OF_MEMORY) when
+// they exceed what is available now (free swap included). The message names them as of `preset`.
+void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, const std::string& dtype,
+                              const std::string& preset);
+
+// Whether `bytes` are more than this process could ever hold (memory and swap, within its cgroup's limits).
+bool beyond_machine(double bytes);
+
+// libtorch's failed CPU allocation as the plugin's error, prefixed by `what`, said without libtorch's internals:
+// "could not allocate N bytes (X GiB)" from "... DefaultCPUAllocator: can't allocate memory: you tried to allocate
+// N bytes. Error code 12 (...)"; the message itself where it names no size. Out of memory (the host may retry)
+// unless the request is more than this machine could ever hold: then the sizes asked for are at fault, and a
+// retry fails alike (GENPLUG_E_CONFIG).
+Error allocation_error(const std::string& what, const std::string& libtorch_message);
+
+// The most this process could ever hold, as "31.0 GiB of memory and swap"; empty when unknown.
+std::string machine_memory_text();
+
+// "44.4 GiB".
+std::string gib_text(double bytes);
+
+}  // namespace genplug::flux
