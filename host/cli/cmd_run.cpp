@@ -86,6 +86,8 @@ void run(const Options& o, const Globals& g) {
   host::Shard shard;
   std::optional<uint64_t> memory_limit;
   try {
+    // As `inspect ""`: an empty argument (an unset variable) is the command line's fault, not a manifest's.
+    if (o.manifest.empty()) throw host::HostError(host::ErrorKind::usage, "MANIFEST: an empty path names no file");
     if (o.memory_limit) {
       memory_limit = host::parse_memory_size(*o.memory_limit);
       if (!memory_limit) {  // why not, as the same grammar reads it; 0 is refused on purpose: it would refuse every job

@@ -67,6 +67,9 @@ int main(int argc, char** argv) {
   for (auto& c : cli::commands()) {
     CLI::App* sub = app.add_subcommand(c.name, c.description);
     c.setup(*sub, globals);
+    // A command's help shows only its own options; these fall through from anywhere on the line.
+    sub->footer(sub->get_footer() + "\n\nGlobal options, before or after the command: --plugin-path PATH "
+                                    "(repeatable), -q/--quiet (genplug --help).");
   }
   try {
     app.parse(argc, argv);

@@ -70,6 +70,11 @@ BOOST_AUTO_TEST_CASE(version_and_help) {
   r = run_process({kGenplug, "run", "--help"});
   BOOST_TEST(r.exit_code == 0);
   BOOST_TEST(contains(r.out, "130 cancelled"));
+  // Every command's help names the global options, which it does not list itself.
+  for (const char* command : {"run", "validate", "posenc", "encode"}) {
+    r = run_process({kGenplug, command, "--help"});
+    BOOST_TEST(contains(r.out, "Global options, before or after the command: --plugin-path PATH"), command);
+  }
   r = run_process({kGenplug, "frobnicate"});
   BOOST_TEST(r.exit_code == 2);
 }
@@ -497,6 +502,15 @@ BOOST_AUTO_TEST_CASE(hostile_paths_and_arguments_fail_before_rendering) {
   BOOST_TEST_REQUIRE(events.size() == 1u);
   BOOST_TEST(events[0]["event"] == "error");
   BOOST_TEST(events[0]["exit_code"] == 3);
+  // An empty path (an unset variable) is the command line's fault, as with inspect and validate: exit 2, not a
+  // manifest error about a file named "".
+  r = run_process({kGenplug, "run", "", "--progress", "jsonl"});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "genplug: error: MANIFEST: an empty path names no file"), r.err);
+  BOOST_TEST(json_lines(r.out).size() == 1u);
+  r = run_process({kGenplug, "validate", ""});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "library: an empty path names no file"), r.err);
   // A bad option value is reported to a monitor too.
   r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--progress", "jsonl", "--memory-limit", "xx"});
   BOOST_TEST(r.exit_code == 2, r.err);
