@@ -45,7 +45,14 @@ void JobRun::release_conditioning() {
 }
 
 void JobRun::condition() {
-  m.use_job_loras(job);
+  try {
+    m.use_job_loras(job);
+  } catch (const PluginError& e) {
+    // A LoRA the model cannot take (a module it lacks, shapes, NaN factors) is the manifest's, as in the model's
+    // config.loras at create: exit 3, not a failure of the model's.
+    if (e.code() == GENPLUG_E_CONFIG) throw HostError(ErrorKind::manifest, where + ": " + e.what());
+    throw;
+  }
   stage("condition");
   cond = m.model.condition(job.prompt, "", m.ctx);
   for (auto& [name, t] : cond) {

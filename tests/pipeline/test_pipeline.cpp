@@ -483,6 +483,14 @@ BOOST_AUTO_TEST_CASE(a_set_cancel_flag_stops_the_checks_before_rendering) {
 
 // LoRAs per job on one model load: a job with "loras": [] renders from the base weights exactly as a model
 // created without LoRAs does, and the next job without "loras" gets the model's own LoRA back bit for bit.
+namespace {
+// `m` with the model's own LoRAs replaced by the one file `lora`.
+json m_with_model_loras(json m, const fs::path& lora) {
+  m["model"]["config"]["loras"] = json::array({{{"path", lora.string()}, {"scale", 1.0}}});
+  return m;
+}
+}  // namespace
+
 BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
   GoldenRun g;
   // A rank-4 LoRA on the first double block's image qkv, BFL keys, deterministic values.
@@ -553,10 +561,43 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
   after["output"] = (g.dir.path / "after.exr").string();
   m["jobs"] = {bad, after};
   Pipeline p(Manifest::parse(m, g.dir.path / "m.json"), o);
+  // A manifest error (3), as the same file in the model's config.loras is, naming the job, its loras and the file.
   BOOST_CHECK_EXCEPTION(p.run(p.manifest().jobs[0]), genplug::host::HostError, [&](const genplug::host::HostError& e) {
-    return std::string(e.what()).find("junk.safetensors") != std::string::npos;
+    const std::string m = e.what();
+    BOOST_TEST(e.exit_code() == 3, m);
+    BOOST_TEST(m.find("jobs[0]") != std::string::npos, m);
+    BOOST_TEST(m.find("loras: " + junk.string()) != std::string::npos, m);
+    return true;
   });
   p.run(p.manifest().jobs[1]);
   BOOST_REQUIRE_EQUAL(finals.size(), 1u);
   BOOST_TEST(finals[0] == swapped[0], boost::test_tools::per_element());
+  try {
+    Pipeline from_config(Manifest::parse(m_with_model_loras(with_lora, junk), g.dir.path / "m.json"), {});
+    BOOST_FAIL("a LoRA that does not fit was accepted in config.loras");
+  } catch (const genplug::host::HostError& e) {
+    BOOST_TEST(e.exit_code() == 3, e.what());
+    BOOST_TEST(std::string(e.what()).find("config.loras: " + junk.string()) != std::string::npos, e.what());
+  }
+
+  // NaN in a factor is the file's fault, named with the tensor, before any image is NaN (it had been reported as
+  // the model's predict producing NaN, exit 5).
+  std::vector<float> nan_b = b;
+  nan_b[3] = std::nanf("");
+  const fs::path nan_lora = g.dir.path / "nan.safetensors";
+  st::write_file(nan_lora, {st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", {4, qkv[1]}, a),
+                            st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight", {qkv[0], 4}, nan_b)});
+  json with_nan = job;
+  with_nan["loras"] = json::array({{{"path", nan_lora.string()}}});
+  with_nan["output"] = (g.dir.path / "nan.exr").string();
+  m["jobs"] = {with_nan};
+  Pipeline q(Manifest::parse(m, g.dir.path / "m.json"), o);
+  BOOST_CHECK_EXCEPTION(q.run(q.manifest().jobs[0]), genplug::host::HostError, [&](const genplug::host::HostError& e) {
+    const std::string m = e.what();
+    BOOST_TEST(e.exit_code() == 3, m);
+    BOOST_TEST(m.find("nan.safetensors: LoRA module '") != std::string::npos, m);
+    BOOST_TEST(m.find("lora_B.weight' holds NaN or infinite values") != std::string::npos, m);
+    return true;
+  });
+  BOOST_TEST(!fs::exists(g.dir.path / "nan.exr"));
 }

@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <limits>
 #include <tuple>
 
 #include <genplug/flux/lora.hpp>
@@ -372,5 +373,29 @@ BOOST_FIXTURE_TEST_CASE(loras_that_do_not_fit_are_named, Fixture) {
       BOOST_TEST(std::string(e.what()).find(text) != std::string::npos, e.what());
       BOOST_TEST(std::string(e.what()).find("is no finite float32 factor") != std::string::npos, e.what());
     }
+  }
+  // Finite factors whose product overflows float32 (1e30 x 1e30): the weight and the file are named.
+  std::vector<Update> overflowing = {updates[0]};
+  overflowing[0].up = torch::full_like(overflowing[0].up, 1e30);
+  overflowing[0].down = torch::full_like(overflowing[0].down, 1e30);
+  write_lora(path, overflowing, gf::LoraFormat::bfl, config.hidden_size);
+  try {
+    gf::merge_loras(base, {{path, 1.0}});
+    BOOST_FAIL("accepted");
+  } catch (const gf::WeightError& e) {
+    const std::string m = e.what();
+    BOOST_TEST(m.find("'double_blocks.0.img_attn.qkv.weight' overflows float32 with the LoRA deltas of ") == 0u, m);
+    BOOST_TEST(m.find("wrong.safetensors") != std::string::npos, m);
+  }
+  // An infinity in a factor is named with its tensor, as a NaN is (test_pipeline).
+  std::vector<Update> infinite = {updates[0]};
+  infinite[0].down = infinite[0].down.clone();
+  infinite[0].down.view(-1)[5] = std::numeric_limits<float>::infinity();
+  write_lora(path, infinite, gf::LoraFormat::bfl, config.hidden_size);
+  try {
+    gf::merge_loras(base, {{path, 1.0}});
+    BOOST_FAIL("accepted");
+  } catch (const gf::WeightError& e) {
+    BOOST_TEST(std::string(e.what()).find("lora_A.weight' holds NaN or infinite values") != std::string::npos, e.what());
   }
 }

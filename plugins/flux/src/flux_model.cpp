@@ -93,7 +93,7 @@ class FluxModel final : public Model {
     TransformerSource source = load_transformer_source(settings_, dtype_, device_);
     preset_ = source.preset;
     flux_config_ = source.config;
-    use_loras(settings_.loras, std::move(source.weights), ctx);
+    use_loras(settings_.loras, std::move(source.weights), ctx, "config.loras");
     if (config().in_channels != config().out_channels)  // e.g. Fill / Canny checkpoints take extra channels
       throw ConfigError("config.transformer: in_channels " + std::to_string(config().in_channels) +
                         " != out_channels " + std::to_string(config().out_channels) +
@@ -157,11 +157,17 @@ class FluxModel final : public Model {
   // is replaced, so a failure leaves the active LoRAs as they were. The base is kept for the next merge, except
   // under 8-bit weights: kept beside them it would cost 2-4 times what they save, so a LoRA change loads it
   // again from its source (the same file, or the same seed).
-  void use_loras(const std::vector<LoraFile>& loras, TensorMap base, Context& ctx) {
+  // `where` names the list: "config.loras", or "loras" when a job's replace them. A LoRA that does not fit this
+  // model (a module it lacks, shapes, NaN factors) is a config error; one that cannot be read, an I/O error.
+  void use_loras(const std::vector<LoraFile>& loras, TensorMap base, Context& ctx, const std::string& where) {
     const auto t0 = std::chrono::steady_clock::now();
-    LoraMerge merged = rethrow_as(GENPLUG_E_IO, "config.loras", [&] {
+    LoraMerge merged = rethrow_as(GENPLUG_E_IO, where, [&] {
       if (loras.empty()) return LoraMerge{base, {}, {}};
-      return merge_loras(base, loras);
+      try {
+        return merge_loras(base, loras);
+      } catch (const WeightError& e) {
+        throw ConfigError(where + ": " + e.what());
+      }
     });
     const torch::Dtype weight_dtype = quantized() ? torch::kInt8 : dtype_;
     auto transformer = rethrow_as(GENPLUG_E_FAILED, "transformer", [&] {
@@ -198,7 +204,7 @@ class FluxModel final : public Model {
       Context ctx(c);
       const std::vector<LoraFile> loras = list.is_null() ? self->settings_.loras : parse_lora_list(list, "loras");
       if (same_loras(loras, self->active_loras_)) return;
-      self->use_loras(loras, self->base_weights(), ctx);
+      self->use_loras(loras, self->base_weights(), ctx, "loras");
     });
   }
 

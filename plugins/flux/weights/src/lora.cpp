@@ -77,9 +77,19 @@ std::string g_text(double v) {
 // Adds factor * up @ down to the module's rows of `w` (float32), in one GEMM pass per row range: the delta is
 // never materialised. Where the file orders the rows' halves the other way (diffusers norm_out), each half of
 // `up` goes to the other half of the rows.
+// A NaN or infinity in a factor would make every image NaN, then blamed on the model's predict: the file's fault,
+// named here with the tensor.
+torch::Tensor finite_factor(const Planned& p, const std::string& name, torch::Device device) {
+  torch::Tensor t = load_tensor(p.file->at(name), torch::kFloat32, device);
+  if (!torch::isfinite(t).all().item<bool>())
+    throw WeightError(p.file->path().string() + ": LoRA module '" + p.module.module + "': '" + name +
+                      "' holds NaN or infinite values");
+  return t;
+}
+
 void add_delta(torch::Tensor& w, const Planned& p) {
-  const torch::Tensor down = load_tensor(p.file->at(p.module.down), torch::kFloat32, w.device());
-  const torch::Tensor up = load_tensor(p.file->at(p.module.up), torch::kFloat32, w.device());
+  const torch::Tensor down = finite_factor(p, p.module.down, w.device());
+  const torch::Tensor up = finite_factor(p, p.module.up, w.device());
   const auto [first, rows] = lora_rows(p.module, shape_of(w));
   if (!p.module.swap_halves) {
     w.slice(0, first, first + rows).addmm_(up, down, 1.0, p.factor);
@@ -154,6 +164,14 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras)
                            : ggml ? dequantize_ggml_blocks(*ggml)
                                   : w.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
     for (const Planned& p : planned) add_delta(merged, p);
+    // Finite factors can still overflow float32 (large factors, or a base weight near its edge).
+    if (!torch::isfinite(merged).all().item<bool>()) {
+      if (!blocks && !ggml && !torch::isfinite(w).all().item<bool>())  // GGUF blocks decode to finite values
+        throw WeightError("'" + name + "' holds NaN or infinite values before any LoRA is added (the checkpoint's)");
+      std::string files;
+      for (const Planned& p : planned) files += (files.empty() ? "" : ", ") + p.file->path().string();
+      throw WeightError("'" + name + "' overflows float32 with the LoRA deltas of " + files + " added");
+    }
     if (blocks || ggml) {
       put_q8_0(out.weights, name, quantize_q8_0(merged));
       out.weights.erase(ggml_type_key(name));
