@@ -375,11 +375,13 @@ class PosencProxy : public InstanceProxy<genplug_posenc_t> {
     q.target_extent = target_extent.data();
     q.t = t;
     // Each buffer has guard slots on both sides, filled with a NaN of a payload no arithmetic makes: a plugin
-    // that writes past the capacity it was given (or before the buffer) changes one and is refused.
+    // that writes past the capacity it was given (or before the buffer) changes one and is refused. The slots
+    // it must write start as a NaN of another payload: one left so is refused too (a start of 0 and 1 had passed
+    // for a spectrum: a partial one was used silently).
     const size_t nf = layout.freq_count(), na = layout.axis_dims.size();
-    std::vector<double> freqs(nf + 2 * kGuard, guard_value()), amplitude(na + 2 * kGuard, guard_value());
-    std::fill_n(freqs.begin() + kGuard, nf, 0.0);
-    std::fill_n(amplitude.begin() + kGuard, na, 1.0);
+    std::vector<double> freqs(nf + 2 * kGuard, bits_value(kGuardBits)), amplitude(na + 2 * kGuard, bits_value(kGuardBits));
+    std::fill_n(freqs.begin() + kGuard, nf, bits_value(kUnwrittenBits));
+    std::fill_n(amplitude.begin() + kGuard, na, bits_value(kUnwrittenBits));
     genplug_spectrum_t out{};
     out.struct_size = sizeof(out);
     out.freqs = freqs.data() + kGuard;
@@ -389,6 +391,7 @@ class PosencProxy : public InstanceProxy<genplug_posenc_t> {
     ctx.check(raw()->compute(raw(), &q, &out, ctx.get()), id_ + ": compute");
     check_guards(freqs, nf, "frequency", na);
     check_guards(amplitude, na, "amplitude", na);
+    check_written(freqs, amplitude, layout);
     Spectrum s;
     s.axis_dims = layout.axis_dims;
     s.freqs.assign(freqs.begin() + kGuard, freqs.begin() + kGuard + nf);
@@ -401,17 +404,33 @@ class PosencProxy : public InstanceProxy<genplug_posenc_t> {
  private:
   static constexpr size_t kGuard = 4;  ///< guard slots on each side of a spectrum buffer
   static constexpr uint64_t kGuardBits = 0x7ffa677561726400ULL;  ///< a quiet NaN with a payload ("guard")
-  static double guard_value() {
+  static constexpr uint64_t kUnwrittenBits = 0x7ffa6e6f6e650000ULL;  ///< another ("none"): a slot not yet written
+  static double bits_value(uint64_t bits) {
     double d;
-    std::memcpy(&d, &kGuardBits, sizeof d);
+    std::memcpy(&d, &bits, sizeof d);
     return d;
+  }
+  static bool has_bits(double d, uint64_t bits) {
+    uint64_t b;
+    std::memcpy(&b, &d, sizeof b);
+    return b == bits;
+  }
+  void check_written(const std::vector<double>& freqs, const std::vector<double>& amplitude,
+                     const RotaryLayout& layout) const {
+    const auto unwritten = [](const std::vector<double>& v) {
+      return std::count_if(v.begin() + kGuard, v.end() - kGuard, [](double d) { return has_bits(d, kUnwrittenBits); });
+    };
+    const auto f = unwritten(freqs), a = unwritten(amplitude);
+    if (f == 0 && a == 0) return;
+    throw ContractError(id_ + ": compute returned success and left " + std::to_string(f) + " of " +
+                        std::to_string(layout.freq_count()) + " frequencies and " + std::to_string(a) + " of " +
+                        std::to_string(layout.axis_dims.size()) +
+                        " amplitudes unwritten: a posenc writes every frequency and amplitude (posenc.h)");
   }
   void check_guards(const std::vector<double>& buffer, size_t capacity, const char* what, size_t axes) const {
     for (size_t i = 0; i < buffer.size(); ++i) {
       if (i >= kGuard && i < kGuard + capacity) continue;
-      uint64_t bits;
-      std::memcpy(&bits, &buffer[i], sizeof bits);
-      if (bits != kGuardBits)
+      if (!has_bits(buffer[i], kGuardBits))
         throw ContractError(id_ + ": compute wrote " + (i < kGuard ? "before the start" : "past the end") + " of the " +
                             what + " buffer (capacity " + std::to_string(capacity) + " for " + std::to_string(axes) +
                             " axes): a posenc writes at most the capacity it is given and returns "

@@ -60,7 +60,8 @@ typedef struct genplug_spectrum {
   double* freqs;        /**< host buffer of freq_capacity doubles; the plugin writes sum(axis_dims/2) values,
                              axis after axis */
   uint32_t freq_capacity; /**< length of `freqs` in doubles */
-  double* amplitude;    /**< host buffer of amplitude_capacity doubles; one factor per axis (1 = none) */
+  double* amplitude;    /**< host buffer of amplitude_capacity doubles; the plugin writes one factor per axis
+                             (1 = none). Every value is written: the host refuses a spectrum with one left */
   uint32_t amplitude_capacity; /**< length of `amplitude` in doubles */
 } genplug_spectrum_t;
 
