@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
   // A reader of stdout or stderr that goes away (`genplug run m.json | head`) must not end a render: writes to
   // it fail with EPIPE instead, and the outputs are files.
   std::signal(SIGPIPE, SIG_IGN);
+  // Nor a file size limit (ulimit -f, a farm's RLIMIT_FSIZE): past it a write fails with EFBIG, reported as an
+  // output error with the temporary file removed, instead of SIGXFSZ killing the process mid-write.
+  std::signal(SIGXFSZ, SIG_IGN);
   // Before any plugin (and its math libraries) loads, so before the options are parsed: -q is looked for here.
   const bool quiet = std::any_of(argv + 1, argv + argc, [](const char* a) {
     return std::strcmp(a, "-q") == 0 || std::strcmp(a, "--quiet") == 0;

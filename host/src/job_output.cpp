@@ -210,9 +210,10 @@ void JobRun::write(std::vector<float> planar) {
     write_exr(job.output, converted, metadata(), options, layers);
   } catch (const HostError& e) {
     // Another process (an overlapping shard, a resubmitted task) finished the same item meanwhile: done.
-    if (e.kind() == ErrorKind::cancelled || replace ||
-        m.existing_output(item ? *item : job) != Pipeline::Impl::Existing::ours_intact)
-      throw;
+    if (e.kind() == ErrorKind::cancelled) throw;
+    // Said with the work item, as every other failure of a job ("disk full" alone had named only the file).
+    if (replace || m.existing_output(item ? *item : job) != Pipeline::Impl::Existing::ours_intact)
+      throw HostError(e.kind(), where + ": " + e.what());
     result.skipped = true;
   }
   if (m.options.preview && !result.skipped) {

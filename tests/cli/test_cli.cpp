@@ -230,6 +230,21 @@ BOOST_AUTO_TEST_CASE(an_existing_output_is_kept_unless_forced) {
   BOOST_TEST(fs::file_size(out) > 100u);
 }
 
+// Past a file size limit (ulimit -f, a farm's RLIMIT_FSIZE) the write fails as an output error naming the work item
+// and the file, and leaves nothing behind: SIGXFSZ had killed genplug mid-write (exit 153, a core dump).
+BOOST_AUTO_TEST_CASE(a_file_size_limit_fails_the_job_cleanly) {
+  TempDir d;
+  const fs::path out = d.path / "out.exr";
+  const fs::path mp = write(d.path / "m.json", tiny_manifest(out, 1));
+  BOOST_REQUIRE(fs::exists("/usr/bin/prlimit"));  // util-linux, essential in Debian
+  auto r = run_process({"/usr/bin/prlimit", "--fsize=2048", kGenplug, "-q", "run", mp.string()});
+  BOOST_TEST(r.exit_code == 6, r.err);
+  BOOST_TEST(contains(r.err, mp.string() + ": jobs[0]"), r.err);
+  BOOST_TEST(contains(r.err, "cannot write output '" + out.string() + "'"), r.err);
+  BOOST_TEST(contains(r.err, "File too large"), r.err);
+  BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"}, boost::test_tools::per_element());
+}
+
 // An output that is a symbolic link is rendered through it (--force replaces the file it names; the link stays),
 // and the folder checked before rendering is that file's: a link into /proc, where nothing can be created, is
 // refused before anything renders.
