@@ -3,12 +3,15 @@
 #define BOOST_TEST_MODULE machine_memory
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <genplug/flux/presets.hpp>
 #include <genplug/internal/cpu_memory.hpp>
 
 #include "machine_memory.hpp"
+#include "temp_dir.hpp"
 
 using namespace genplug;
 using namespace genplug::flux;
@@ -30,20 +33,98 @@ BOOST_AUTO_TEST_CASE(the_machine_holds_at_least_what_is_available) {
   BOOST_TEST(beyond_machine(double(*total) + 4096.0));
 }
 
+namespace {
+constexpr uint64_t kMiB = uint64_t(1) << 20, kGiB = uint64_t(1) << 30;
+
+// A machine of 8 GiB and 2 GiB of swap (half of each free) whose process sits in the cgroup /farm/job/step.
+struct FakeKernel {
+  genplug::test::TempDir dir;
+  internal::MemorySources sources;
+  FakeKernel() {
+    sources.proc = (dir.path / "proc").string();
+    sources.cgroup = (dir.path / "cgroup").string();
+    sources.address_space_limit = false;
+    std::filesystem::create_directories(dir.path / "proc" / "self");
+    std::filesystem::create_directories(dir.path / "cgroup" / "farm" / "job" / "step");
+    put("proc/meminfo", "MemTotal:        8388608 kB\nMemFree:         1000 kB\nMemAvailable:    4194304 kB\n"
+                        "SwapTotal:       2097152 kB\nSwapFree:        1048576 kB\n");
+    put("proc/self/cgroup", "0::/farm/job/step\n");
+  }
+  void put(const std::string& file, const std::string& text) const { std::ofstream(dir.path / file) << text; }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(without_cgroup_limits_the_machine_counts) {
+  const FakeKernel k;
+  BOOST_TEST(*internal::available_cpu_memory(k.sources) == 4 * kGiB);
+  BOOST_TEST(*internal::free_swap(k.sources) == 1 * kGiB);
+  BOOST_TEST(*internal::total_cpu_memory(k.sources) == 10 * kGiB);
+  k.put("cgroup/farm/job/step/memory.max", "max\n");  // a cgroup without a limit changes nothing
+  k.put("cgroup/farm/job/step/memory.current", "123\n");
+  BOOST_TEST(*internal::available_cpu_memory(k.sources) == 4 * kGiB);
+  BOOST_TEST(*internal::total_cpu_memory(k.sources) == 10 * kGiB);
+}
+
+// A Slurm job's limit sits on the job's cgroup, above the step the process runs in (no cgroup namespace): every
+// level up to the root is read, the tightest wins, and reclaimable page cache is not counted as held.
+BOOST_AUTO_TEST_CASE(the_tightest_cgroup_above_the_process_limits_it) {
+  const FakeKernel k;
+  k.put("cgroup/farm/job/step/memory.max", "max\n");
+  k.put("cgroup/farm/job/step/memory.current", "100\n");
+  k.put("cgroup/farm/job/memory.max", std::to_string(3 * kGiB) + "\n");
+  k.put("cgroup/farm/job/memory.current", std::to_string(2 * kGiB) + "\n");
+  k.put("cgroup/farm/job/memory.stat", "anon 1\nfile 9\ninactive_file " + std::to_string(512 * kMiB) + "\nactive_file 3\n");
+  k.put("cgroup/farm/job/memory.swap.max", "0\n");
+  k.put("cgroup/farm/memory.max", std::to_string(6 * kGiB) + "\n");
+  k.put("cgroup/farm/memory.current", std::to_string(5 * kGiB) + "\n");
+  // job: 3 GiB - (2 GiB - 512 MiB of cache) = 1.5 GiB; farm: 1 GiB; the machine: 4 GiB.
+  BOOST_TEST(*internal::available_cpu_memory(k.sources) == 1 * kGiB);
+  // No swap for the job, whatever the machine has free.
+  BOOST_TEST(*internal::free_swap(k.sources) == 0u);
+  // job: 3 GiB + no swap; farm: 6 GiB + the machine's 2 GiB.
+  BOOST_TEST(*internal::total_cpu_memory(k.sources) == 3 * kGiB);
+  // Inside a cgroup namespace the process's cgroup is the root of the hierarchy.
+  k.put("proc/self/cgroup", "0::/\n");
+  k.put("cgroup/memory.max", std::to_string(2 * kGiB) + "\n");
+  k.put("cgroup/memory.current", std::to_string(kGiB + 256 * kMiB) + "\n");
+  BOOST_TEST(*internal::available_cpu_memory(k.sources) == 768 * kMiB);
+  BOOST_TEST(*internal::total_cpu_memory(k.sources) == 4 * kGiB);  // 2 GiB + the machine's 2 GiB of swap
+}
+
+// cgroup v1 (hybrid hierarchies, older farms): the memory controller's own tree, "no limit" written as
+// PAGE_COUNTER_MAX, and swap limited together with memory (memsw).
+BOOST_AUTO_TEST_CASE(a_cgroup_v1_memory_limit_counts_too) {
+  const FakeKernel k;
+  k.put("proc/self/cgroup", "9:name=systemd:/\n4:memory:/slurm/uid_0/job_7\n1:cpu:/\n0::/\n");
+  const std::string job = "cgroup/memory/slurm/uid_0/job_7/";
+  std::filesystem::create_directories(k.dir.path / job);
+  k.put(job + "memory.limit_in_bytes", std::to_string(2 * kGiB) + "\n");
+  k.put(job + "memory.usage_in_bytes", std::to_string(kGiB + 512 * kMiB) + "\n");
+  k.put(job + "memory.stat", "cache 5\ninactive_file 7\ntotal_inactive_file " + std::to_string(512 * kMiB) + "\n");
+  k.put(job + "memory.memsw.limit_in_bytes", std::to_string(2 * kGiB + 512 * kMiB) + "\n");
+  k.put(job + "memory.memsw.usage_in_bytes", std::to_string(kGiB + 512 * kMiB) + "\n");
+  k.put("cgroup/memory/memory.limit_in_bytes", "9223372036854771712\n");  // the root: no limit
+  k.put("cgroup/memory/memory.usage_in_bytes", std::to_string(7 * kGiB) + "\n");
+  // 2 GiB - (1.5 GiB - 512 MiB of cache); memory and swap: 2.5 GiB - 1.5 GiB; at most memsw's 2.5 GiB.
+  BOOST_TEST(*internal::available_cpu_memory(k.sources) == 1 * kGiB);
+  BOOST_TEST(*internal::free_swap(k.sources) == 1 * kGiB);
+  BOOST_TEST(*internal::total_cpu_memory(k.sources) == 2 * kGiB + 512 * kMiB);
+}
+
 BOOST_AUTO_TEST_CASE(an_allocation_beyond_the_machine_is_a_config_error) {
   const Error e = allocation_error("predict", libtorch_refusal("2560000000000000"));  // 2.56 PB
   BOOST_TEST(e.code() == GENPLUG_E_CONFIG);
   const std::string m = e.what();
-  BOOST_TEST(m.find("predict: could not allocate 2560000000000000 bytes (2384185.8 GiB), more than this machine's ") ==
+  BOOST_TEST(m.find("predict: could not allocate 2560000000000000 bytes (2384185.8 GiB), more than this process can ever hold (") ==
                  0u, m);
   BOOST_TEST(m.find(" of memory and swap") != std::string::npos, m);
   BOOST_TEST(m.find("alloc_cpu") == std::string::npos, m);
 }
 
 BOOST_AUTO_TEST_CASE(an_allocation_the_machine_could_hold_is_out_of_memory) {
-  const Error small = allocation_error("decode", libtorch_refusal("1073741824"));
+  const Error small = allocation_error("decode", libtorch_refusal("4096"));
   BOOST_TEST(small.code() == GENPLUG_E_OUT_OF_MEMORY);
-  BOOST_TEST(std::string(small.what()) == "decode: could not allocate 1073741824 bytes (1.0 GiB)");
+  BOOST_TEST(std::string(small.what()) == "decode: could not allocate 4096 bytes (0.0 GiB)");
   // No size named ("not enough memory" where malloc failed): passed on as it is, out of memory.
   const Error unsized = allocation_error("predict", "DefaultCPUAllocator: not enough memory: you tried");
   BOOST_TEST(unsized.code() == GENPLUG_E_OUT_OF_MEMORY);
@@ -61,6 +142,6 @@ BOOST_AUTO_TEST_CASE(random_weights_that_fit_are_drawn) {
     BOOST_TEST(e.code() == GENPLUG_E_CONFIG);
     // 6.4e14 weights: 2 bytes each, and the largest (vector_in, 6.4e14 of them) drawn in float32 first.
     BOOST_TEST(std::string(e.what()).find("(640000000") != std::string::npos, e.what());
-    BOOST_TEST(std::string(e.what()).find("GiB as bf16, more than this machine's") != std::string::npos, e.what());
+    BOOST_TEST(std::string(e.what()).find("GiB as bf16, more than this process can ever hold (") != std::string::npos, e.what());
   }
 }

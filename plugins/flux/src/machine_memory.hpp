@@ -27,8 +27,8 @@ bool beyond_machine(double bytes);
 // retry fails alike (GENPLUG_E_CONFIG).
 Error allocation_error(const std::string& what, const std::string& libtorch_message);
 
-// The most this process could ever hold, as "31.0 GiB of memory and swap"; empty when unknown.
-std::string machine_memory_text();
+// "more than this process can ever hold (31.0 GiB of memory and swap, within its cgroup and ulimit -v)".
+std::string beyond_machine_text();
 
 // "44.4 GiB".
 std::string gib_text(double bytes);

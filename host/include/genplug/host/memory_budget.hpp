@@ -8,8 +8,9 @@
 
 namespace genplug::host {
 
-// Bytes this process can still use on the CPU: MemAvailable (/proc/meminfo), capped by the cgroup's memory.max
-// less memory.current when one is set. nullopt when neither can be read.
+// Bytes this process can still use on the CPU: MemAvailable (/proc/meminfo), capped under the limit of its cgroup
+// and of every cgroup above it (v2 or v1's memory controller) by what the cgroup holds, reclaimable cache aside
+// (genplug/internal/cpu_memory.hpp). nullopt when nothing can be read.
 std::optional<uint64_t> available_cpu_memory();
 
 // "12.3 GiB" / "512 MiB" / "1000 bytes".

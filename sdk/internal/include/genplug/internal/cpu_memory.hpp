@@ -1,19 +1,33 @@
 // How much CPU memory this process has — shared by the host (a job's working memory against what is available)
 // and the bundled FLUX plugin (weights and allocations no state of the machine could hold); not installed.
+//
+// Limits come from the machine (/proc/meminfo), from this process's cgroup and every cgroup above it (a Slurm
+// job step, a systemd scope or a container: /proc/self/cgroup names it, in the v2 hierarchy or v1's memory
+// controller; in a cgroup namespace it is the hierarchy's root), and from its address-space limit (ulimit -v).
 #pragma once
+
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace genplug::internal {
 
+// Where the kernel's files are read from: the real ones, or a test's copies.
+struct MemorySources {
+  std::string proc = "/proc";             // meminfo, self/cgroup
+  std::string cgroup = "/sys/fs/cgroup";  // the cgroup v2 hierarchy; v1's memory controller in memory/
+  bool address_space_limit = true;        // cap the total by RLIMIT_AS
+};
+
 namespace cpu_memory_detail {
 
-// A cgroup v2 limit file's number; nullopt for "max" (no limit) or a file that cannot be read.
-inline std::optional<uint64_t> cgroup_number(const char* path) {
+// A cgroup file's number; nullopt for "max" (no limit) or a file that cannot be read.
+inline std::optional<uint64_t> number_in(const std::string& path) {
   std::ifstream in(path);
   std::string text;
   if (!(in >> text) || text == "max") return std::nullopt;
@@ -24,48 +38,131 @@ inline std::optional<uint64_t> cgroup_number(const char* path) {
   }
 }
 
-// A "Key: N kB" line of /proc/meminfo in bytes.
-inline std::optional<uint64_t> meminfo_bytes(const std::string& wanted) {
-  std::ifstream meminfo("/proc/meminfo");
-  for (std::string key; meminfo >> key;) {
-    uint64_t kib = 0;
-    meminfo >> kib;
-    meminfo.ignore(64, '\n');
-    if (key == wanted) return kib * 1024;
+// The value of a "key N" line of a memory.stat, or of a "Key: N kB" line of /proc/meminfo (scale 1024).
+inline std::optional<uint64_t> keyed_value(const std::string& path, const std::string& wanted, uint64_t scale) {
+  std::ifstream in(path);
+  for (std::string key; in >> key;) {
+    uint64_t value = 0;
+    in >> value;
+    in.ignore(256, '\n');
+    if (key == wanted) return value * scale;
   }
   return std::nullopt;
 }
 
+inline std::optional<uint64_t> meminfo_bytes(const MemorySources& s, const std::string& key) {
+  return keyed_value(s.proc + "/meminfo", key, 1024);
+}
+
+// The folders of the cgroup `relative` (as /proc/self/cgroup names it) and of every cgroup above it, innermost
+// first, ending at the hierarchy's root `root`.
+inline std::vector<std::string> cgroup_chain(const std::string& root, std::string relative) {
+  std::vector<std::string> chain;
+  while (!relative.empty() && relative != "/" && relative.find("..") == std::string::npos) {
+    chain.push_back(root + relative);
+    relative.erase(relative.find_last_of('/'));
+  }
+  chain.push_back(root);
+  return chain;
+}
+
+// One cgroup's memory accounting, from either hierarchy. v1's swap limit counts memory and swap together.
+struct CgroupLevel {
+  std::optional<uint64_t> limit, used;  // memory.max, memory.current (v1: limit_in_bytes, usage_in_bytes)
+  uint64_t cache = 0;                   // reclaimable page cache in `used`: inactive_file
+  std::optional<uint64_t> swap_limit, swap_used;
+  bool swap_with_memory = false;        // v1: memsw.*, memory and swap together
+};
+
+// v1 writes "no limit" as PAGE_COUNTER_MAX pages (9223372036854771712 with 4 KiB pages).
+inline std::optional<uint64_t> v1_limit(const std::string& path) {
+  const auto n = number_in(path);
+  return n && *n < (uint64_t(1) << 62) ? n : std::nullopt;
+}
+
+// This process's cgroups, innermost first: the v2 hierarchy ("0::/path") and v1's memory controller
+// ("N:memory:/path", under root/memory), each up to its root. In a cgroup namespace the path is "/".
+inline std::vector<CgroupLevel> cgroup_levels(const MemorySources& s) {
+  std::vector<CgroupLevel> levels;
+  std::ifstream in(s.proc + "/self/cgroup");
+  for (std::string line; std::getline(in, line);) {
+    const size_t first = line.find(':'), second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    const std::string controllers = "," + line.substr(first + 1, second - first - 1) + ",", path = line.substr(second + 1);
+    if (line.rfind("0::", 0) == 0) {
+      for (const std::string& g : cgroup_chain(s.cgroup, path)) {
+        CgroupLevel l;
+        l.limit = number_in(g + "/memory.max");
+        l.used = number_in(g + "/memory.current");
+        l.cache = keyed_value(g + "/memory.stat", "inactive_file", 1).value_or(0);
+        l.swap_limit = number_in(g + "/memory.swap.max");
+        l.swap_used = number_in(g + "/memory.swap.current");
+        levels.push_back(l);
+      }
+    } else if (controllers.find(",memory,") != std::string::npos) {
+      for (const std::string& g : cgroup_chain(s.cgroup + "/memory", path)) {
+        CgroupLevel l;
+        l.limit = v1_limit(g + "/memory.limit_in_bytes");
+        l.used = number_in(g + "/memory.usage_in_bytes");
+        l.cache = keyed_value(g + "/memory.stat", "total_inactive_file", 1).value_or(0);
+        l.swap_limit = v1_limit(g + "/memory.memsw.limit_in_bytes");
+        l.swap_used = number_in(g + "/memory.memsw.usage_in_bytes");
+        l.swap_with_memory = true;
+        levels.push_back(l);
+      }
+    }
+  }
+  return levels;
+}
+
+// a - b, or 0 where b is larger.
+inline uint64_t room(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+
+// min(a, b) where either may be unknown.
+inline std::optional<uint64_t> lower(std::optional<uint64_t> a, std::optional<uint64_t> b) {
+  if (!a) return b;
+  if (!b) return a;
+  return std::min(*a, *b);
+}
+
 }  // namespace cpu_memory_detail
 
-// Bytes this process can still use on the CPU without swapping: MemAvailable, capped by the cgroup's memory.max
-// less memory.current when one is set. nullopt when neither can be read.
-inline std::optional<uint64_t> available_cpu_memory() {
+// Bytes this process can still use on the CPU without swapping: MemAvailable, capped under each cgroup limit by
+// the limit less what the cgroup holds (its reclaimable inactive_file cache not counted). nullopt when nothing
+// can be read.
+inline std::optional<uint64_t> available_cpu_memory(const MemorySources& s = {}) {
   using namespace cpu_memory_detail;
-  std::optional<uint64_t> available = meminfo_bytes("MemAvailable:");
-  const auto max = cgroup_number("/sys/fs/cgroup/memory.max"), used = cgroup_number("/sys/fs/cgroup/memory.current");
-  if (max && used) {
-    const uint64_t room = *max > *used ? *max - *used : 0;
-    available = available ? std::min(*available, room) : room;
-  }
+  std::optional<uint64_t> available = meminfo_bytes(s, "MemAvailable:");
+  for (const CgroupLevel& l : cgroup_levels(s))
+    if (l.limit && l.used) available = lower(available, room(*l.limit, room(*l.used, l.cache)));
   return available;
 }
 
-// Swap not in use (SwapFree); nullopt when /proc/meminfo cannot be read.
-inline std::optional<uint64_t> free_swap() { return cpu_memory_detail::meminfo_bytes("SwapFree:"); }
-
-// The most this process could ever hold: memory and swap (MemTotal + SwapTotal), capped by the cgroup's
-// memory.max plus its swap allowance when a limit is set. A request above it fails however much is freed, so it
-// is no transient shortage. nullopt when /proc/meminfo cannot be read.
-inline std::optional<uint64_t> total_cpu_memory() {
+// Swap not in use (SwapFree), capped by each cgroup's swap allowance left (v1: memory and swap together left).
+inline std::optional<uint64_t> free_swap(const MemorySources& s = {}) {
   using namespace cpu_memory_detail;
-  const auto ram = meminfo_bytes("MemTotal:"), swap = meminfo_bytes("SwapTotal:");
+  std::optional<uint64_t> free = meminfo_bytes(s, "SwapFree:");
+  for (const CgroupLevel& l : cgroup_levels(s))
+    if (l.swap_limit) free = lower(free, room(*l.swap_limit, l.swap_used.value_or(0)));
+  return free;
+}
+
+// The most this process could ever hold: memory and swap (MemTotal + SwapTotal), capped by each cgroup's limit
+// with its swap allowance, and by the address-space limit. A request above it fails however much is freed, so it
+// is no transient shortage. nullopt when /proc/meminfo cannot be read.
+inline std::optional<uint64_t> total_cpu_memory(const MemorySources& s = {}) {
+  using namespace cpu_memory_detail;
+  const auto ram = meminfo_bytes(s, "MemTotal:");
   if (!ram) return std::nullopt;
-  uint64_t total = *ram + swap.value_or(0);
-  if (const auto max = cgroup_number("/sys/fs/cgroup/memory.max")) {
-    const uint64_t cgroup_swap = cgroup_number("/sys/fs/cgroup/memory.swap.max").value_or(swap.value_or(0));
-    total = std::min(total, *max + std::min(cgroup_swap, swap.value_or(0)));
+  const uint64_t swap = meminfo_bytes(s, "SwapTotal:").value_or(0);
+  uint64_t total = *ram + swap;
+  for (const CgroupLevel& l : cgroup_levels(s)) {
+    if (l.swap_with_memory && l.swap_limit) total = std::min(total, *l.swap_limit);
+    if (l.limit) total = std::min(total, *l.limit + (l.swap_with_memory ? swap : std::min(l.swap_limit.value_or(swap), swap)));
   }
+  rlimit address_space{};
+  if (s.address_space_limit && ::getrlimit(RLIMIT_AS, &address_space) == 0 && address_space.rlim_cur != RLIM_INFINITY)
+    total = std::min<uint64_t>(total, address_space.rlim_cur);
   return total;
 }
 
