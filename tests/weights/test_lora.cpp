@@ -387,6 +387,20 @@ BOOST_FIXTURE_TEST_CASE(loras_that_do_not_fit_are_named, Fixture) {
     BOOST_TEST(m.find("'double_blocks.0.img_attn.qkv.weight' overflows float32 with the LoRA deltas of ") == 0u, m);
     BOOST_TEST(m.find("wrong.safetensors") != std::string::npos, m);
   }
+  // Within float32 but past float16's 65504 (1e3 x 1e3 x rank 4): caught where the weight is rounded back to f16.
+  std::vector<Update> past_f16 = {updates[0]};
+  past_f16[0].up = torch::full_like(past_f16[0].up, 1e3);
+  past_f16[0].down = torch::full_like(past_f16[0].down, 1e3);
+  write_lora(path, past_f16, gf::LoraFormat::bfl, config.hidden_size);
+  gf::TensorMap f16 = base;
+  for (auto& [name, t] : f16) t = t.to(torch::kFloat16);
+  BOOST_CHECK_NO_THROW(gf::merge_loras(base, {{path, 1.0}}));  // float32 holds it
+  try {
+    gf::merge_loras(f16, {{path, 1.0}});
+    BOOST_FAIL("accepted");
+  } catch (const gf::WeightError& e) {
+    BOOST_TEST(std::string(e.what()).find("'double_blocks.0.img_attn.qkv.weight' overflows float16 with") == 0u, e.what());
+  }
   // An infinity in a factor is named with its tensor, as a NaN is (test_pipeline).
   std::vector<Update> infinite = {updates[0]};
   infinite[0].down = infinite[0].down.clone();

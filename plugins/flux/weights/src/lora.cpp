@@ -100,6 +100,19 @@ void add_delta(torch::Tensor& w, const Planned& p) {
   w.slice(0, first + half, first + rows).addmm_(up.slice(0, 0, half), down, 1.0, p.factor);
 }
 
+// Why the merged weight `name` is not finite: its base already was (the transformer checkpoint's fault), or the
+// deltas of these files overflow its dtype.
+[[noreturn]] void throw_not_finite(const std::string& name, const torch::Tensor& base, bool blocks,
+                                   const std::vector<Planned>& planned) {
+  if (!blocks && !torch::isfinite(base).all().item<bool>())  // GGUF blocks decode to finite values
+    throw WeightError("the transformer's '" + name + "' holds NaN or infinite values before any LoRA is added");
+  std::string files;
+  for (const Planned& p : planned) files += (files.empty() ? "" : ", ") + p.file->path().string();
+  const torch::ScalarType type = blocks ? torch::kFloat32 : base.scalar_type();
+  const char* dtype = type == torch::kFloat16 ? "float16" : type == torch::kBFloat16 ? "bfloat16" : "float32";
+  throw WeightError("'" + name + "' overflows " + dtype + " with the LoRA deltas of " + files + " added");
+}
+
 std::string note_of(const LoraPlan& plan, const std::string& source) {
   std::string note;
   if (!plan.text_encoder.empty())
@@ -164,19 +177,15 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras)
                            : ggml ? dequantize_ggml_blocks(*ggml)
                                   : w.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
     for (const Planned& p : planned) add_delta(merged, p);
-    // Finite factors can still overflow float32 (large factors, or a base weight near its edge).
-    if (!torch::isfinite(merged).all().item<bool>()) {
-      if (!blocks && !ggml && !torch::isfinite(w).all().item<bool>())  // GGUF blocks decode to finite values
-        throw WeightError("'" + name + "' holds NaN or infinite values before any LoRA is added (the checkpoint's)");
-      std::string files;
-      for (const Planned& p : planned) files += (files.empty() ? "" : ", ") + p.file->path().string();
-      throw WeightError("'" + name + "' overflows float32 with the LoRA deltas of " + files + " added");
-    }
+    // Finite factors can still overflow: float32 in the sum, or the weight's own dtype when it is rounded back
+    // (f16 ends at 65504). Q8_0 blocks hold any float32 (one scale a block).
+    torch::Tensor stored = blocks || ggml ? merged : merged.to(w.scalar_type());
+    if (!torch::isfinite(stored).all().item<bool>()) throw_not_finite(name, w, blocks || ggml, planned);
     if (blocks || ggml) {
       put_q8_0(out.weights, name, quantize_q8_0(merged));
       out.weights.erase(ggml_type_key(name));
     } else {
-      out.weights[name] = merged.to(w.scalar_type());
+      out.weights[name] = stored;
     }
     out.changed.push_back(name);
   }
