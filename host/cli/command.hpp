@@ -39,7 +39,7 @@ std::vector<Command>& commands();
 inline CLI::Validator plugin_file_check(bool folders_too = false) {
   return CLI::Validator(
       [folders_too](std::string& path) {
-        if (path.empty()) return std::string("an empty path names no file");
+        if (path.empty()) return std::string(folders_too ? "an empty path names nothing" : "an empty path names no file");
         std::error_code ec;
         const auto status = std::filesystem::status(path, ec);
         if (std::filesystem::is_regular_file(status) || (folders_too && std::filesystem::is_directory(status)))

@@ -209,9 +209,9 @@ void JobRun::write(std::vector<float> planar) {
     options.cancel = m.options.cancel;  // a signal stops the write too, leaving no file
     write_exr(job.output, converted, metadata(), options, layers);
   } catch (const HostError& e) {
-    // Another process (an overlapping shard, a resubmitted task) finished the same item meanwhile: done.
     if (e.kind() == ErrorKind::cancelled) throw;
-    // Said with the work item, as every other failure of a job ("disk full" alone had named only the file).
+    // Said with the work item, as every other failure of a job ("disk full" alone had named only the file),
+    // unless another process (an overlapping shard, a resubmitted task) finished the same item meanwhile: done.
     if (replace || m.existing_output(item ? *item : job) != Pipeline::Impl::Existing::ours_intact)
       throw HostError(e.kind(), where + ": " + e.what());
     result.skipped = true;

@@ -425,7 +425,8 @@ class PosencProxy : public InstanceProxy<genplug_posenc_t> {
     throw ContractError(id_ + ": compute returned success and left " + std::to_string(f) + " of " +
                         std::to_string(layout.freq_count()) + " frequencies and " + std::to_string(a) + " of " +
                         std::to_string(layout.axis_dims.size()) +
-                        " amplitudes unwritten: a posenc writes every frequency and amplitude (posenc.h)");
+                        " amplitudes unwritten (or computed from the host's unwritten marker): a posenc writes every frequency "
+                        "and amplitude (posenc.h)");
   }
   void check_guards(const std::vector<double>& buffer, size_t capacity, const char* what, size_t axes) const {
     for (size_t i = 0; i < buffer.size(); ++i) {
