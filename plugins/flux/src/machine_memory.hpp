@@ -12,12 +12,14 @@
 namespace genplug::flux {
 
 // Throws before random weights of `config`, `element_bytes` each (`dtype` names them), are drawn on the CPU when
-// they cannot be held: ConfigError when they exceed memory and swap in all, Error(GENPLUG_E_OUT_OF_MEMORY) when
-// they exceed what is available now (free swap included). The message names them as of `preset`.
+// they and what building the model takes besides cannot be held: ConfigError when that is more than the process
+// can ever add (beyond_machine), Error(GENPLUG_E_OUT_OF_MEMORY) when more than is available now (free swap
+// included). The message names them as of `preset`. Any depth is counted without listing its blocks.
 void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, const std::string& dtype,
                               const std::string& preset);
 
-// Whether `bytes` are more than this process could ever hold (memory and swap, within its cgroup's limits).
+// Whether `bytes` are more than this process could ever add to what it holds (internal::cpu_memory_ceiling:
+// memory and swap within its cgroups, less its own; ulimit -v less what it has mapped).
 bool beyond_machine(double bytes);
 
 // libtorch's failed CPU allocation as the plugin's error, prefixed by `what`, said without libtorch's internals:
@@ -27,7 +29,8 @@ bool beyond_machine(double bytes);
 // retry fails alike (GENPLUG_E_CONFIG).
 Error allocation_error(const std::string& what, const std::string& libtorch_message);
 
-// "more than this process can ever hold (31.0 GiB of memory and swap, within its cgroup and ulimit -v)".
+// "more than this process can ever add (31.0 GiB: memory and swap within its cgroup and ulimit -v, less what it
+// holds)".
 std::string beyond_machine_text();
 
 // "44.4 GiB".

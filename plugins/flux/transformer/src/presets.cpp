@@ -2,6 +2,7 @@
 #include <genplug/flux/presets.hpp>
 
 #include <numeric>
+#include <utility>
 
 #include <genplug/plugin.hpp>
 
@@ -60,7 +61,16 @@ void validate_flux_config(const FluxConfig& c) {
   need(c.in_channels > 0 && c.out_channels > 0, "in_channels and out_channels must be > 0");
   need(c.vec_in_dim > 0 && c.context_in_dim > 0, "vec_in_dim and context_in_dim must be > 0");
   need(c.depth >= 0 && c.depth_single_blocks >= 0, "depths must be >= 0");
-  need(c.mlp_ratio > 0, "mlp_ratio must be > 0");
+  // Widths past 2^48 fit no memory, and the shapes' sums (3 * hidden + mlp width) would overflow int64 near 2^62.
+  constexpr int64_t kWidest = int64_t(1) << 48;
+  for (const auto& [name, width] : {std::pair{"hidden_size", c.hidden_size}, {"in_channels", c.in_channels},
+                                    {"out_channels", c.out_channels}, {"vec_in_dim", c.vec_in_dim},
+                                    {"context_in_dim", c.context_in_dim}})
+    need(width <= kWidest, std::string(name) + " " + std::to_string(width) + " is wider than 2^48");
+  const double mlp_width = double(c.hidden_size) * c.mlp_ratio;  // int64_t(hidden * ratio): mlp_hidden()
+  need(mlp_width >= 1 && mlp_width <= double(kWidest),
+       "mlp_ratio " + std::to_string(c.mlp_ratio) + " makes the MLP " + std::to_string(mlp_width) +
+           " wide (hidden_size x mlp_ratio): from 1 to 2^48");
   need(!c.axes_dim.empty(), "axes_dim must not be empty");
   for (int64_t d : c.axes_dim) need(d > 0 && d % 2 == 0, "every axes_dim entry must be even and > 0");
   int64_t sum = std::accumulate(c.axes_dim.begin(), c.axes_dim.end(), int64_t(0));

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -39,13 +40,16 @@ inline std::optional<uint64_t> number_in(const std::string& path) {
 }
 
 // The value of a "key N" line of a memory.stat, or of a "Key: N kB" line of /proc/meminfo (scale 1024).
+// Line by line: /proc/self/status has lines that hold no number ("Name:\tgenplug").
 inline std::optional<uint64_t> keyed_value(const std::string& path, const std::string& wanted, uint64_t scale) {
   std::ifstream in(path);
-  for (std::string key; in >> key;) {
+  for (std::string line; std::getline(in, line);) {
+    if (line.compare(0, wanted.size(), wanted) != 0 || line.size() == wanted.size() ||
+        (line[wanted.size()] != ' ' && line[wanted.size()] != '\t'))
+      continue;
+    std::istringstream fields(line.substr(wanted.size()));
     uint64_t value = 0;
-    in >> value;
-    in.ignore(256, '\n');
-    if (key == wanted) return value * scale;
+    if (fields >> value) return value * scale;
   }
   return std::nullopt;
 }
@@ -147,10 +151,11 @@ inline std::optional<uint64_t> free_swap(const MemorySources& s = {}) {
   return free;
 }
 
-// The most this process could ever hold: memory and swap (MemTotal + SwapTotal), capped by each cgroup's limit
-// with its swap allowance, and by the address-space limit. A request above it fails however much is freed, so it
-// is no transient shortage. nullopt when /proc/meminfo cannot be read.
-inline std::optional<uint64_t> total_cpu_memory(const MemorySources& s = {}) {
+// The most this process could still add to what it holds, however much else were freed: memory and swap
+// (MemTotal + SwapTotal), capped by each cgroup's limit with its swap allowance, less its own anonymous memory
+// (RssAnon); and the address-space limit (ulimit -v) less what it has mapped (VmSize). A request above it fails
+// in any state of the machine, so it is no transient shortage. nullopt when /proc/meminfo cannot be read.
+inline std::optional<uint64_t> cpu_memory_ceiling(const MemorySources& s = {}) {
   using namespace cpu_memory_detail;
   const auto ram = meminfo_bytes(s, "MemTotal:");
   if (!ram) return std::nullopt;
@@ -160,10 +165,12 @@ inline std::optional<uint64_t> total_cpu_memory(const MemorySources& s = {}) {
     if (l.swap_with_memory && l.swap_limit) total = std::min(total, *l.swap_limit);
     if (l.limit) total = std::min(total, *l.limit + (l.swap_with_memory ? swap : std::min(l.swap_limit.value_or(swap), swap)));
   }
+  const std::string status = s.proc + "/self/status";
+  uint64_t ceiling = room(total, keyed_value(status, "RssAnon:", 1024).value_or(0));
   rlimit address_space{};
   if (s.address_space_limit && ::getrlimit(RLIMIT_AS, &address_space) == 0 && address_space.rlim_cur != RLIM_INFINITY)
-    total = std::min<uint64_t>(total, address_space.rlim_cur);
-  return total;
+    ceiling = std::min(ceiling, room(address_space.rlim_cur, keyed_value(status, "VmSize:", 1024).value_or(0)));
+  return ceiling;
 }
 
 }  // namespace genplug::internal
