@@ -78,10 +78,31 @@ struct CgroupLevel {
   bool swap_with_memory = false;        // v1: memsw.*, memory and swap together
 };
 
-// v1 writes "no limit" as PAGE_COUNTER_MAX pages (9223372036854771712 with 4 KiB pages).
-inline std::optional<uint64_t> v1_limit(const std::string& path) {
+// A limit: nullopt for v2's "max" and for v1's "no limit", PAGE_COUNTER_MAX pages (9223372036854771712).
+inline std::optional<uint64_t> limit_in(const std::string& path) {
   const auto n = number_in(path);
   return n && *n < (uint64_t(1) << 62) ? n : std::nullopt;
+}
+
+// Where one hierarchy keeps a cgroup's memory accounting.
+struct CgroupFiles {
+  const char *limit, *used, *cache_key, *swap_limit, *swap_used;
+  bool swap_with_memory;
+};
+constexpr CgroupFiles kCgroupV2{"memory.max", "memory.current", "inactive_file", "memory.swap.max",
+                                "memory.swap.current", false};
+constexpr CgroupFiles kCgroupV1{"memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file",
+                                "memory.memsw.limit_in_bytes", "memory.memsw.usage_in_bytes", true};
+
+inline CgroupLevel level_of(const std::string& group, const CgroupFiles& f) {
+  CgroupLevel l;
+  l.limit = limit_in(group + "/" + f.limit);
+  l.used = number_in(group + "/" + f.used);
+  l.cache = keyed_value(group + "/memory.stat", f.cache_key, 1).value_or(0);
+  l.swap_limit = limit_in(group + "/" + f.swap_limit);
+  l.swap_used = number_in(group + "/" + f.swap_used);
+  l.swap_with_memory = f.swap_with_memory;
+  return l;
 }
 
 // This process's cgroups, innermost first: the v2 hierarchy ("0::/path") and v1's memory controller
@@ -94,26 +115,9 @@ inline std::vector<CgroupLevel> cgroup_levels(const MemorySources& s) {
     if (first == std::string::npos || second == std::string::npos) continue;
     const std::string controllers = "," + line.substr(first + 1, second - first - 1) + ",", path = line.substr(second + 1);
     if (line.rfind("0::", 0) == 0) {
-      for (const std::string& g : cgroup_chain(s.cgroup, path)) {
-        CgroupLevel l;
-        l.limit = number_in(g + "/memory.max");
-        l.used = number_in(g + "/memory.current");
-        l.cache = keyed_value(g + "/memory.stat", "inactive_file", 1).value_or(0);
-        l.swap_limit = number_in(g + "/memory.swap.max");
-        l.swap_used = number_in(g + "/memory.swap.current");
-        levels.push_back(l);
-      }
+      for (const std::string& g : cgroup_chain(s.cgroup, path)) levels.push_back(level_of(g, kCgroupV2));
     } else if (controllers.find(",memory,") != std::string::npos) {
-      for (const std::string& g : cgroup_chain(s.cgroup + "/memory", path)) {
-        CgroupLevel l;
-        l.limit = v1_limit(g + "/memory.limit_in_bytes");
-        l.used = number_in(g + "/memory.usage_in_bytes");
-        l.cache = keyed_value(g + "/memory.stat", "total_inactive_file", 1).value_or(0);
-        l.swap_limit = v1_limit(g + "/memory.memsw.limit_in_bytes");
-        l.swap_used = number_in(g + "/memory.memsw.usage_in_bytes");
-        l.swap_with_memory = true;
-        levels.push_back(l);
-      }
+      for (const std::string& g : cgroup_chain(s.cgroup + "/memory", path)) levels.push_back(level_of(g, kCgroupV1));
     }
   }
   return levels;
