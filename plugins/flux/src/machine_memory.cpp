@@ -65,17 +65,11 @@ std::string gib_text(double bytes) {
   return text;
 }
 
-bool beyond_machine(double bytes) {
+std::optional<std::string> beyond_machine(double bytes) {
   const std::optional<uint64_t> ceiling = internal::cpu_memory_ceiling();
-  return ceiling && bytes > double(*ceiling);
-}
-
-std::string beyond_machine_text() {
-  const std::optional<uint64_t> ceiling = internal::cpu_memory_ceiling();
-  return "more than this process can ever add" +
-         (ceiling ? " (" + gib_text(double(*ceiling)) +
-                        ": memory and swap within its cgroup and ulimit -v, less what it holds)"
-                  : "");
+  if (!ceiling || bytes <= double(*ceiling)) return std::nullopt;
+  return "more than this process can ever add (" + gib_text(double(*ceiling)) +
+         ": memory and swap within its cgroup and ulimit -v, less what it holds)";
 }
 
 Error allocation_error(const std::string& what, const std::string& libtorch_message) {
@@ -83,10 +77,11 @@ Error allocation_error(const std::string& what, const std::string& libtorch_mess
   const size_t at = libtorch_message.find(tried);
   if (at == std::string::npos) return Error(GENPLUG_E_OUT_OF_MEMORY, what + ": " + libtorch_message);
   const double bytes = std::strtod(libtorch_message.c_str() + at + tried.size(), nullptr);
-  char text[96];
-  std::snprintf(text, sizeof text, "could not allocate %.0f bytes (%.1f GiB)", bytes, bytes / double(1ull << 30));
-  if (beyond_machine(bytes)) return Error(GENPLUG_E_CONFIG, what + ": " + text + ", " + beyond_machine_text());
-  return Error(GENPLUG_E_OUT_OF_MEMORY, what + ": " + text);
+  char count[32];
+  std::snprintf(count, sizeof count, "%.0f", bytes);
+  const std::string text = what + ": could not allocate " + count + " bytes (" + gib_text(bytes) + ")";
+  if (const auto beyond = beyond_machine(bytes)) return Error(GENPLUG_E_CONFIG, text + ", " + *beyond);
+  return Error(GENPLUG_E_OUT_OF_MEMORY, text);
 }
 
 void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, const std::string& dtype,
@@ -99,8 +94,8 @@ void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, co
   const std::string what = "random weights of preset " + preset + " (" + count_text(w.elements) +
                            " parameters) need " + gib_text(weights) + " as " + dtype + ", " + gib_text(bytes) +
                            " with what building the model takes besides";
-  if (beyond_machine(bytes))
-    throw ConfigError(what + ", " + beyond_machine_text() +
+  if (const auto beyond = beyond_machine(bytes))
+    throw ConfigError(what + ", " + *beyond +
                       ". Instead: a checkpoint file (memory-mapped where its dtype is kept), " +
                       (element_bytes == 4 ? "dtype bf16, " : "") + "or a smaller preset or config");
   const std::optional<uint64_t> available = internal::available_cpu_memory();

@@ -4,6 +4,7 @@
 // is told apart: a shortage now (the host may retry) or more than the machine holds (no retry helps).
 #pragma once
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include <genplug/flux/flux_config.hpp>
@@ -18,9 +19,10 @@ namespace genplug::flux {
 void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, const std::string& dtype,
                               const std::string& preset);
 
-// Whether `bytes` are more than this process could ever add to what it holds (internal::cpu_memory_ceiling:
-// memory and swap within its cgroups, less its own; ulimit -v less what it has mapped).
-bool beyond_machine(double bytes);
+// When `bytes` are more than this process could ever add to what it holds (internal::cpu_memory_ceiling: memory
+// and swap within its cgroups, less its own; ulimit -v less what it has mapped), that said: "more than this
+// process can ever add (31.0 GiB: memory and swap within its cgroup and ulimit -v, less what it holds)".
+std::optional<std::string> beyond_machine(double bytes);
 
 // libtorch's failed CPU allocation as the plugin's error, prefixed by `what`, said without libtorch's internals:
 // "could not allocate N bytes (X GiB)" from "... DefaultCPUAllocator: can't allocate memory: you tried to allocate
@@ -28,10 +30,6 @@ bool beyond_machine(double bytes);
 // unless the request is more than this machine could ever hold: then the sizes asked for are at fault, and a
 // retry fails alike (GENPLUG_E_CONFIG).
 Error allocation_error(const std::string& what, const std::string& libtorch_message);
-
-// "more than this process can ever add (31.0 GiB: memory and swap within its cgroup and ulimit -v, less what it
-// holds)".
-std::string beyond_machine_text();
 
 // "44.4 GiB".
 std::string gib_text(double bytes);
