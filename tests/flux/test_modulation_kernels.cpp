@@ -192,3 +192,37 @@ BOOST_AUTO_TEST_CASE(linear_product_is_torch_linear) {
   const torch::Tensor x4 = torch::randn({2, 3, 5, 96});
   BOOST_TEST(torch::equal(layers::linear_product(x4, w, b), torch::linear(x4, w, b)));
 }
+
+// One row goes to a matrix-vector product, whose sums run in another order than the GEMM's. With small integers
+// every product and partial sum is exact in float32 (|sum| <= 3 072 x 64 < 2^24), so any order gives the exact
+// value: the row, the bias and the shape must be the right ones. With random floats each value is within the
+// worst case of a sum of K products in any order, (K + 1) u (sum |w x| + |b|), of the sums in double.
+BOOST_AUTO_TEST_CASE(one_row_is_a_matrix_vector_product) {
+  torch::manual_seed(13);
+  const int64_t out = 1'500, K = 3'072;
+  const torch::Tensor wi = torch::randint(-8, 9, {out, K}, torch::kFloat32),
+                      bi = torch::randint(-8, 9, {out}, torch::kFloat32);
+  const int pool_before = openblas_threads();
+  for (const std::vector<int64_t>& shape : {std::vector<int64_t>{1, K}, {1, 1, K}, {K}}) {
+    const torch::Tensor xi = torch::randint(-8, 9, shape, torch::kFloat32);
+    BOOST_TEST(layers::one_row_product_applies(xi, wi, bi));
+    for (int threads : {1, 2}) {
+      if (pool_before > 0) set_openblas_threads(threads);
+      const torch::Tensor y = layers::linear_product(xi, wi, bi);
+      BOOST_TEST(y.sizes() == torch::linear(xi, wi, bi).sizes());
+      BOOST_TEST(torch::equal(y, torch::linear(xi, wi, bi)), "threads " << threads << ", dims " << xi.dim());
+      BOOST_TEST(torch::equal(layers::linear_product(xi, wi, torch::Tensor()), torch::linear(xi, wi)));
+    }
+  }
+  if (pool_before > 0) set_openblas_threads(pool_before);
+  const torch::Tensor w = torch::randn({out, K}), b = torch::randn({out}), x = torch::randn({1, K});
+  const torch::Tensor exact = torch::linear(x.to(torch::kDouble), w.to(torch::kDouble), b.to(torch::kDouble));
+  const torch::Tensor bound =
+      double(K + 1) * kU * (torch::linear(x.abs(), w.abs()).to(torch::kDouble) + b.abs().to(torch::kDouble));
+  const torch::Tensor err = (layers::linear_product(x, w, b).to(torch::kDouble) - exact).abs();
+  BOOST_TEST((err <= bound).all().item<bool>(), "worst error / bound " << (err / bound).max().item<double>());
+  // Two rows, a weight being recorded, or another dtype: not this path.
+  BOOST_TEST(!layers::one_row_product_applies(torch::randn({2, K}), w, b));
+  BOOST_TEST(!layers::one_row_product_applies(x, w.clone().requires_grad_(true), b));
+  BOOST_TEST(!layers::one_row_product_applies(x.to(torch::kDouble), w.to(torch::kDouble), b.to(torch::kDouble)));
+}
