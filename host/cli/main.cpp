@@ -29,6 +29,17 @@ host::PluginCatalog Globals::catalog() const {
   return host::PluginCatalog(std::move(o));
 }
 
+// The first option written with an empty value after '=' ("--plugin-path="), before any "--". CLI11 reads one as
+// the option alone, then takes the next word as its value ("--plugin-path= run" searched a folder named "run") or
+// refuses it as unexpected, depending on the option.
+static const char* option_with_empty_value(int argc, char** argv) {
+  for (int i = 1; i < argc && std::strcmp(argv[i], "--") != 0; ++i) {
+    const char* equals = std::strchr(argv[i], '=');
+    if (std::strncmp(argv[i], "--", 2) == 0 && equals && equals[1] == '\0') return argv[i];
+  }
+  return nullptr;
+}
+
 }  // namespace genplug::cli
 
 int main(int argc, char** argv) {
@@ -45,6 +56,10 @@ int main(int argc, char** argv) {
   });
   for (const std::string& w : cli::set_blas_thread_defaults())
     if (!quiet) std::cerr << "genplug: warning: " << host::printable(w) << "\n";
+  if (const char* empty = cli::option_with_empty_value(argc, argv)) {
+    std::cerr << "genplug: error: " << host::printable(empty) << ": the value after '=' is empty (see --help)\n";
+    return static_cast<int>(host::ErrorKind::usage);
+  }
   CLI::App app{"genplug: run image-generation pipelines assembled from plugins", "genplug"};
   app.set_version_flag("--version", std::string("genplug ") + GENPLUG_VERSION + " (ABI " +
                                         std::to_string(GENPLUG_ABI_MAJOR) + "." +

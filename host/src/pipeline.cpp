@@ -56,15 +56,25 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   // 2. Outputs' folders can be written (each folder once: a batch's items share a few; a linked output's is the
   // folder of the file it names, written through the link), and so can previews' (beside the output's own name:
   // another folder when the output is a link); their colour spaces exist; outputs and previews replace no input.
-  std::set<fs::path> folders_checked;
+  // An output that exists may be up to date, which is known once the model is there (4.): an unwritable folder is
+  // then its error only if it is rendered again (resume from a read-only archive).
+  std::map<fs::path, std::optional<HostError>> folders;  // each folder checked once
+  auto check_folder = [&](const Job& j, const fs::path& out, const std::string& where) {
+    auto [folder, fresh] = folders.try_emplace(written_path(out).parent_path());
+    if (fresh) folder->second = output_folder_problem(out);
+    if (!folder->second) return;
+    HostError e(folder->second->kind(), where + ": " + folder->second->what());
+    std::error_code ec;
+    if (m.overwrite(j) || !fs::is_regular_file(j.output, ec)) throw e;
+    m.unwritable.emplace(j.index, std::move(e));
+  };
   const bool previews = m.options.preview || m.options.preview_every > 0;
   seen = 0;
   for (const Job& j : m.manifest.jobs) {
-    auto where = [&] { return m.manifest.path.string() + ": " + j.where + ".output"; };
+    const std::string where = m.manifest.path.string() + ": " + j.where + ".output";
     if (seen++ % 1024 == 0) stop_if_cancelled(m.options, m.manifest, j);
-    if (folders_checked.insert(written_path(j.output).parent_path()).second) check_output_folder(j.output, where());
-    if (previews && folders_checked.insert(written_path(preview_path(j.output)).parent_path()).second)
-      check_output_folder(preview_path(j.output), where() + " (its PNG preview)");
+    check_folder(j, j.output, where);
+    if (previews) check_folder(j, preview_path(j.output), where + " (its PNG preview)");
     m.color_of(j);
   }
   m.check_output_paths();
@@ -96,6 +106,8 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
                                                 std::to_string(j.width.value_or(m.defaults.width)) + " x " +
                                                 std::to_string(j.height.value_or(m.defaults.height)) + " " + refusal);
     m.check_existing_output(j, m.manifest.path.string() + ": " + j.where + ".output");
+    if (const auto u = m.unwritable.find(j.index); u != m.unwritable.end() && !m.up_to_date.count(j.index))
+      throw u->second;
     if (j.loras && !m.model.adapters())
       throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
                                                m.manifest.model.plugin + "' cannot swap LoRAs per job");

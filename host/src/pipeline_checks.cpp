@@ -41,18 +41,19 @@ void check_finite_plate(const fs::path& path, const ImageRGB& plate) {
 
 }  // namespace
 
-// Checks an output's folder before any job runs: it exists, and the writer can create its temporary file there
-// (one is created and removed: access(W_OK) says yes to root where nothing can be created, as in /proc).
-void check_output_folder(const fs::path& out, const std::string& where) {
+// Why an output's folder cannot take it, if it cannot: the folder does not exist, or the writer cannot create its
+// temporary file there (one is created and removed: access(W_OK) says yes to root where nothing can be created,
+// as in /proc).
+std::optional<HostError> output_folder_problem(const fs::path& out) {
   const fs::path folder = out.has_parent_path() ? out.parent_path() : fs::path(".");
   std::error_code ec;
-  if (!fs::is_directory(folder, ec))
-    throw HostError(ErrorKind::output, where + ": folder '" + folder.string() + "' does not exist");
+  if (!fs::is_directory(folder, ec)) return HostError(ErrorKind::output, "folder '" + folder.string() + "' does not exist");
   try {
     TemporaryFile probe(out);
   } catch (const HostError& e) {
-    throw HostError(e.kind(), where + ": " + e.what());
+    return e;
   }
+  return std::nullopt;
 }
 
 // A plugin reference: the plugin exists, is of the kind needed there, and its config passes its schema.

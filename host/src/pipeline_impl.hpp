@@ -33,6 +33,8 @@ struct Pipeline::Impl {
   CallContext ctx;
   std::set<size_t> up_to_date;  // work items whose output is already there (resume)
   std::set<size_t> damaged;     // work items whose own output is damaged: replaced
+  // Work items whose output exists in a folder that cannot be written: the error, unless the output is up to date.
+  std::map<size_t, HostError> unwritable;
   std::set<std::filesystem::path> plates_decoded;  // plates read whole by the checks (resolved paths)
   std::string active_loras = "null";  // the adapters set on the model: "null" is its own (config.loras)
   std::map<std::pair<std::string, std::string>, ColorConversion> colors;        // by (OCIO config, colour space)
@@ -85,7 +87,7 @@ struct Pipeline::Impl {
   }
 };
 
-// Checks an output's folder before any job runs (pipeline_checks.cpp).
-void check_output_folder(const std::filesystem::path& out, const std::string& where);
+// Why an output's folder cannot take it, if it cannot (pipeline_checks.cpp).
+std::optional<HostError> output_folder_problem(const std::filesystem::path& out);
 
 }  // namespace genplug::host

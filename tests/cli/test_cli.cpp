@@ -119,6 +119,18 @@ BOOST_AUTO_TEST_CASE(global_options_follow_the_command_and_a_bad_library_says_wh
   r = run_process({kGenplug, "inspect", "--plugin-path", d.path.string(), absent});
   BOOST_TEST(r.exit_code == 5, r.err);
   BOOST_TEST(contains(r.err, absent + ": no such file or folder"), r.err);
+  // An empty value after '=' is refused as such; CLI11 had taken the next word as the value.
+  for (const std::vector<std::string>& argv :
+       {std::vector<std::string>{kGenplug, "--plugin-path=", "plugins"},
+        std::vector<std::string>{kGenplug, "schedule", "--plugin=", "org.genplug.flowmatch", "--steps", "4",
+                                 "--image-tokens", "16"}}) {
+    r = run_process(argv);
+    BOOST_TEST(r.exit_code == 2, r.err);
+    BOOST_TEST(contains(r.err, "error: " + argv.at(argv.size() == 3 ? 1 : 2) + ": the value after '=' is empty"), r.err);
+    BOOST_TEST(r.out.empty(), r.out);
+  }
+  r = run_process({kGenplug, "schedule", "--plugin=org.genplug.flowmatch", "--steps=4", "--image-tokens", "16"});
+  BOOST_TEST(r.exit_code == 0, r.err);
   r = run_process({kGenplug, "--plugin-path", d.path.string(), d.path.string(), "plugins"});
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "not expected: " + d.path.string()), r.err);
@@ -415,6 +427,42 @@ BOOST_AUTO_TEST_CASE(shards_render_bit_identical_images_and_resume_skips_what_is
   BOOST_TEST(r.exit_code == 6, r.err);
   BOOST_TEST(contains(r.err, "was not rendered from this work item"), r.err);
   BOOST_TEST((fs::last_write_time(d.path / "farm" / "img_1.exr") == kept_time));
+}
+
+// Resume from a folder that cannot be written (a read-only archive of the renders): an output that is up to date
+// is skipped; one that would be written is refused before anything renders, naming the item.
+BOOST_AUTO_TEST_CASE(resume_skips_up_to_date_outputs_in_a_read_only_folder) {
+  TempDir d;
+  fs::create_directories(d.path / "archive");
+  const fs::path mp = write(d.path / "m.json", batch_manifest(d.path / "archive"));
+  auto r = run_process({kGenplug, "-q", "run", mp.string(), "--set", "jobs.0.seeds.count=1"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  const auto rendered_time = fs::last_write_time(d.path / "archive" / "img_1.exr");
+  fs::permissions(d.path / "archive", fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
+                  fs::perm_options::remove);
+  // A folder's mode does not stop root: run as nobody then.
+  const std::vector<std::string> as_user = ::geteuid() == 0
+      ? std::vector<std::string>{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}
+      : std::vector<std::string>{};
+  auto run_as_user = [&](std::vector<std::string> argv) {
+    argv.insert(argv.begin(), as_user.begin(), as_user.end());
+    return run_process(argv);
+  };
+  r = run_as_user({kGenplug, "run", mp.string(), "--set", "jobs.0.seeds.count=1", "--progress", "jsonl"});
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(count_events(json_lines(r.out), "skipped") == 1u, r.out);
+  for (const std::vector<std::string>& rerun : {std::vector<std::string>{"--set", "jobs.0.seeds.count=1", "--force"},
+                                                 std::vector<std::string>{"--set", "jobs.0.seeds.count=2"}}) {
+    std::vector<std::string> argv{kGenplug, "run", mp.string()};
+    argv.insert(argv.end(), rerun.begin(), rerun.end());
+    r = run_as_user(argv);
+    BOOST_TEST(r.exit_code == 6, r.err);
+    BOOST_TEST(contains(r.err, (d.path / "archive").string()), r.err);
+    BOOST_TEST(contains(r.err, ".output: "), r.err);
+    BOOST_TEST(!contains(r.err, "eval "), "it rendered before refusing");
+  }
+  BOOST_TEST((fs::last_write_time(d.path / "archive" / "img_1.exr") == rendered_time));
+  fs::permissions(d.path / "archive", fs::perms::owner_write, fs::perm_options::add);
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_during_sampling_exits_143_and_leaves_no_file) {
