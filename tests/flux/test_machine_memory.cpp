@@ -166,3 +166,21 @@ BOOST_AUTO_TEST_CASE(random_weights_that_fit_are_drawn) {
     BOOST_TEST(std::string(e.what()).find(parameters) != std::string::npos, e.what() << " / " << parameters);
   }
 }
+
+// A checkpoint's copies (what the load does not map): none is no check at all; beyond the machine, a config error
+// naming the file and dtype and saying what loads it without copies.
+BOOST_AUTO_TEST_CASE(checkpoint_copies_beyond_the_machine_are_a_config_error) {
+  BOOST_CHECK_NO_THROW(check_checkpoint_copies_fit(0, "/models/flux.safetensors", "f32"));
+  BOOST_CHECK_NO_THROW(check_checkpoint_copies_fit(1 << 20, "/models/flux.safetensors", "f32"));
+  try {
+    check_checkpoint_copies_fit(2.56e15, "/models/flux.safetensors", "f32");
+    BOOST_FAIL("2.56 PB of copies were let through");
+  } catch (const Error& e) {
+    BOOST_TEST(e.code() == GENPLUG_E_CONFIG);
+    const std::string m = e.what();
+    BOOST_TEST(m.find("transformer /models/flux.safetensors: loading it as f32 copies 2384185.8 GiB out of the file") !=
+                   std::string::npos, m);
+    BOOST_TEST(m.find("more than this process can ever add (") != std::string::npos, m);
+    BOOST_TEST(m.find("Instead: the dtype the file stores") != std::string::npos, m);
+  }
+}

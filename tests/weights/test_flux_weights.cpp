@@ -210,6 +210,52 @@ BOOST_AUTO_TEST_CASE(load_flux_transformer_gives_identical_weights_from_both_lay
   }
 }
 
+namespace {
+
+// The bytes of `w`'s tensors that are no view of a tensor at `mapped` (a checkpoint's own data).
+double copied_bytes(const gf::FluxTransformerWeights& w, const std::set<const void*>& mapped) {
+  double bytes = 0;
+  for (const auto& [name, t] : w.tensors)
+    if (!mapped.count(t.data_ptr())) bytes += double(t.nbytes());
+  return bytes;
+}
+
+}  // namespace
+
+// BeforeLoad is told, once and before anything is read, the bytes the load then copies out of the file: none for
+// the stored dtype of a BFL file (views of the mapping), the concatenated projections of a diffusers file, every
+// tensor in another dtype, and every tensor of a GGUF file. A BeforeLoad that throws stops the load.
+BOOST_FIXTURE_TEST_CASE(before_load_is_told_what_the_load_copies, Scratch) {
+  const auto config = golden_config();
+  for (const char* layout : {"flux_tiny_bfl.safetensors", "flux_tiny_diffusers.safetensors"}) {
+    st::Checkpoint checkpoint(golden_flux(layout));
+    std::set<const void*> mapped;
+    for (const auto& info : checkpoint.tensors()) mapped.insert(info.data);
+    for (const torch::ScalarType dtype : {torch::kFloat32, torch::kBFloat16}) {
+      BOOST_TEST_CONTEXT(layout << " as " << dtype) {
+        int calls = 0;
+        double told = -1;
+        const auto w = gf::load_flux_transformer(checkpoint, config, dtype, torch::kCPU, [&](double bytes) {
+          ++calls;
+          told = bytes;
+        });
+        BOOST_TEST(calls == 1);
+        BOOST_TEST(told == copied_bytes(w, mapped));
+        const bool stored = dtype == torch::kFloat32 && checkpoint.tensors().front().dtype == st::DType::F32;
+        BOOST_TEST((told == 0) == (stored && std::string(layout).find("bfl") != std::string::npos));
+      }
+    }
+    BOOST_CHECK_THROW(gf::load_flux_transformer(checkpoint, config, torch::kBFloat16, torch::kCPU,
+                                                [](double) { throw std::runtime_error("too large"); }),
+                      std::runtime_error);
+    const fs::path gguf = dir / "checkpoint.gguf";
+    genplug::test::write_gguf_of(*st::File::open(golden_flux(layout)), gguf);
+    double told = -1;
+    const auto w = gf::load_flux_transformer(gguf, config, torch::kFloat32, torch::kCPU, [&](double b) { told = b; });
+    BOOST_TEST(told == copied_bytes(w, {}), layout);
+  }
+}
+
 // GGUF files of both layouts (gguf_of_safetensors.hpp: matrices with whole blocks as Q8_0). Every such BFL matrix
 // stays Q8_0 (q int8 and d f16 under its scale name), those built from diffusers parts too: q/k/v concatenated and
 // norm_out's halves swapped as blocks, which gives the BFL file's blocks exactly. The rest is float32 as stored.

@@ -84,6 +84,31 @@ Error allocation_error(const std::string& what, const std::string& libtorch_mess
   return Error(GENPLUG_E_OUT_OF_MEMORY, text);
 }
 
+namespace {
+
+// Throws when `bytes` cannot be held: ConfigError (`what`, why, then `instead`) beyond the machine, out of memory
+// beyond what is available now (free swap included).
+void check_fits(double bytes, const std::string& what, const std::string& instead) {
+  if (const auto beyond = beyond_machine(bytes)) throw ConfigError(what + ", " + *beyond + ". Instead: " + instead);
+  const std::optional<uint64_t> available = internal::available_cpu_memory();
+  const uint64_t swap = internal::free_swap().value_or(0);
+  if (available && bytes > double(*available + swap))
+    throw Error(GENPLUG_E_OUT_OF_MEMORY, what + "; " + gib_text(double(*available + swap)) +
+                                             " of memory (free swap included) is available now");
+}
+
+}  // namespace
+
+void check_checkpoint_copies_fit(double copied_bytes, const std::string& file, const std::string& dtype) {
+  if (copied_bytes <= 0) return;  // every tensor a view of the mapped file: the page cache holds them
+  const double bytes = copied_bytes + build_margin(copied_bytes);
+  check_fits(bytes,
+             "transformer " + file + ": loading it as " + dtype + " copies " + gib_text(copied_bytes) +
+                 " out of the file (tensors of another dtype, or concatenated), " + gib_text(bytes) +
+                 " with what building the model takes besides",
+             "the dtype the file stores (its tensors are then mapped, not copied), or a smaller model");
+}
+
 void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, const std::string& dtype,
                               const std::string& preset) {
   // Each tensor is drawn in float32 and scaled (randn(...) * k: two float32 tensors), then converted: at the peak,
@@ -94,15 +119,9 @@ void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, co
   const std::string what = "random weights of preset " + preset + " (" + count_text(w.elements) +
                            " parameters) need " + gib_text(weights) + " as " + dtype + ", " + gib_text(bytes) +
                            " with what building the model takes besides";
-  if (const auto beyond = beyond_machine(bytes))
-    throw ConfigError(what + ", " + *beyond +
-                      ". Instead: a checkpoint file (memory-mapped where its dtype is kept), " +
-                      (element_bytes == 4 ? "dtype bf16, " : "") + "or a smaller preset or config");
-  const std::optional<uint64_t> available = internal::available_cpu_memory();
-  const uint64_t swap = internal::free_swap().value_or(0);
-  if (available && bytes > double(*available + swap))
-    throw Error(GENPLUG_E_OUT_OF_MEMORY, what + "; " + gib_text(double(*available + swap)) +
-                                             " of memory (free swap included) is available now");
+  check_fits(bytes, what,
+             std::string("a checkpoint file (memory-mapped where its dtype is kept), ") +
+                 (element_bytes == 4 ? "dtype bf16, " : "") + "or a smaller preset or config");
 }
 
 }  // namespace genplug::flux

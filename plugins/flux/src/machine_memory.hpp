@@ -19,6 +19,11 @@ namespace genplug::flux {
 void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, const std::string& dtype,
                               const std::string& preset);
 
+// Throws before a checkpoint is loaded on the CPU when what the load copies out of the file (`copied_bytes`,
+// BeforeLoad in weights.hpp) and what building the model takes besides cannot be held, as above; nothing when
+// every tensor is a view of the mapped file. The message names `file` and `dtype`.
+void check_checkpoint_copies_fit(double copied_bytes, const std::string& file, const std::string& dtype);
+
 // When `bytes` are more than this process could ever add to what it holds (internal::cpu_memory_ceiling: memory
 // and swap within its cgroups, less its own; ulimit -v less what it has mapped), that said: "more than this
 // process can ever add (31.0 GiB: memory and swap within its cgroup and ulimit -v, less what it holds)".

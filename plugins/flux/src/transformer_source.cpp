@@ -38,7 +38,9 @@ TransformerSource from_checkpoint(const ModelSettings& s, torch::Dtype dtype, to
       throw ConfigError("config.config.axes_dim: " + source + " has head dim " + std::to_string(inferred.head_dim()) +
                         "; its rotary axes cannot be inferred from weights, give them explicitly");
   }
-  FluxTransformerWeights w = load_flux_transformer(std::filesystem::path(source), explicit_config, dtype, device);
+  // Linux overcommits: copies beyond memory would be "allocated", then the OOM killer would end the process.
+  const BeforeLoad check = [&](double bytes) { check_checkpoint_copies_fit(bytes, source, s.dtype); };
+  FluxTransformerWeights w = load_flux_transformer(std::filesystem::path(source), explicit_config, dtype, device, check);
   TransformerSource out;
   out.config = w.config;
   out.weights = std::move(w.tensors);

@@ -63,22 +63,46 @@ bool one_type(const gguf::File& file, const KeyMerge& m) {
   return true;
 }
 
+bool kept_as_ggml_blocks(const gguf::File& file, const KeyMerge& m, torch::Device device) {
+  return all_block_matrices(file, m) && file.find(m.sources.front())->type != gguf::Type::Q8_0 && one_type(file, m) &&
+         device.is_cpu();
+}
+
+// What loading `plan` allocates on the CPU (everything is copied out of the file): blocks kept as they are, their
+// bytes; Q8_0 blocks, an int8 per value and a float16 scale per 32; anything else, `dtype`.
+double allocated_bytes(const gguf::File& file, const TransformerPlan& plan, torch::ScalarType dtype,
+                       torch::Device device) {
+  if (!device.is_cpu()) return 0;
+  double bytes = 0;
+  for (const KeyMerge& m : plan.merges) {
+    const bool ggml = kept_as_ggml_blocks(file, m, device), q8_0 = !ggml && all_block_matrices(file, m);
+    for (const auto& name : m.sources) {
+      const gguf::TensorInfo& t = *file.find(name);
+      const double n = double(t.numel());
+      bytes += ggml ? double(t.nbytes) : q8_0 ? n + n / 32 * 2 : n * double(c10::elementSize(dtype));
+    }
+  }
+  return bytes;
+}
+
 }  // namespace
 
 FluxTransformerWeights load_flux_transformer(const gguf::File& file, const std::optional<FluxConfig>& explicit_config,
-                                             torch::ScalarType dtype, torch::Device device) {
+                                             torch::ScalarType dtype, torch::Device device,
+                                             const BeforeLoad& before_load) {
   const TransformerPlan plan = plan_flux_transformer(file.shapes(), explicit_config, file.name());
+  if (before_load) before_load(allocated_bytes(file, plan, dtype, device));
   FluxTransformerWeights out;
   out.keys = plan.keys;
   out.config = plan.config;
   out.ignored = plan.unused;
   for (const KeyMerge& m : plan.merges) {
     const bool blocks = all_block_matrices(file, m);
-    const gguf::Type type = blocks ? file.find(m.sources.front())->type : gguf::Type::F32;
-    if (blocks && type != gguf::Type::Q8_0 && one_type(file, m) && device.is_cpu()) {
+    if (kept_as_ggml_blocks(file, m, device)) {
       std::vector<torch::Tensor> bytes;
       for (const auto& name : m.sources) bytes.push_back(ggml_blocks_from(*file.find(name)).bytes);
-      put_ggml_blocks(out.tensors, m.target, {build_merge(m, bytes), type, file.find(m.sources.front())->shape[1]});
+      const gguf::TensorInfo& first = *file.find(m.sources.front());
+      put_ggml_blocks(out.tensors, m.target, {build_merge(m, bytes), first.type, first.shape[1]});
       continue;
     }
     if (blocks) {
@@ -104,9 +128,11 @@ ShapeMap checkpoint_shapes(const std::filesystem::path& path) {
 
 FluxTransformerWeights load_flux_transformer(const std::filesystem::path& path,
                                              const std::optional<FluxConfig>& explicit_config,
-                                             torch::ScalarType dtype, torch::Device device) {
-  if (gguf::is_gguf_file(path)) return load_flux_transformer(*gguf::File::open(path), explicit_config, dtype, device);
-  return load_flux_transformer(safetensors::Checkpoint(path), explicit_config, dtype, device);
+                                             torch::ScalarType dtype, torch::Device device,
+                                             const BeforeLoad& before_load) {
+  if (gguf::is_gguf_file(path))
+    return load_flux_transformer(*gguf::File::open(path), explicit_config, dtype, device, before_load);
+  return load_flux_transformer(safetensors::Checkpoint(path), explicit_config, dtype, device, before_load);
 }
 
 }  // namespace genplug::flux

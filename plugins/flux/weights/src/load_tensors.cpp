@@ -62,6 +62,13 @@ torch::Tensor load_tensor(const st::TensorInfo& info, torch::ScalarType dtype, t
   return t.to(device, target);
 }
 
+double load_tensor_allocation(const st::TensorInfo& info, torch::ScalarType dtype, torch::Device device) {
+  if (!device.is_cpu()) return 0;
+  const torch::ScalarType target = st::is_floating(info.dtype) ? dtype : torch_dtype(info.dtype);
+  const bool view = !is_f8(info.dtype) && torch_dtype(info.dtype) == target && aligned(info.data, st::dtype_size(info.dtype));
+  return view ? 0.0 : double(info.numel()) * double(c10::elementSize(target));
+}
+
 TensorMap load_tensors(const st::Checkpoint& checkpoint, torch::ScalarType dtype, torch::Device device,
                        const std::string& prefix) {
   TensorMap out;

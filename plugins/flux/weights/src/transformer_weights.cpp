@@ -61,6 +61,22 @@ torch::Tensor load_weight(const st::Checkpoint& checkpoint, const std::string& n
   return (weight * scale).to(device, dtype);
 }
 
+// What loading `plan` allocates on the CPU: a merge that is one tensor as it is costs what load_tensor allocates
+// for it (nothing for a view of the mapping), one decoded from fp8 with its scale, or a concatenation or swap,
+// the whole target (its parts are temporaries then, not counted).
+double allocated_bytes(const st::Checkpoint& checkpoint, const TransformerPlan& plan, torch::ScalarType dtype,
+                       torch::Device device) {
+  if (!device.is_cpu()) return 0;
+  double bytes = 0;
+  for (const KeyMerge& m : plan.merges)
+    for (const auto& name : m.sources) {
+      const st::TensorInfo& info = checkpoint.at(name);
+      const bool copied = m.op != KeyMerge::Op::copy || fp8_scale_of(checkpoint, info);
+      bytes += copied ? double(info.numel()) * double(c10::elementSize(dtype)) : load_tensor_allocation(info, dtype, device);
+    }
+  return bytes;
+}
+
 }  // namespace
 
 TensorMap apply_key_plan(const std::vector<KeyMerge>& plan, const TensorMap& tensors, const std::string& source) {
@@ -119,8 +135,10 @@ TransformerPlan plan_flux_transformer(const ShapeMap& shapes, const std::optiona
 
 FluxTransformerWeights load_flux_transformer(const st::Checkpoint& checkpoint,
                                              const std::optional<FluxConfig>& explicit_config,
-                                             torch::ScalarType dtype, torch::Device device) {
+                                             torch::ScalarType dtype, torch::Device device,
+                                             const BeforeLoad& before_load) {
   TransformerPlan plan = plan_flux_transformer(shapes_of(checkpoint), explicit_config, checkpoint.path().string());
+  if (before_load) before_load(allocated_bytes(checkpoint, plan, dtype, device));
   FluxTransformerWeights out;
   out.keys = plan.keys;
   out.config = plan.config;

@@ -1,6 +1,7 @@
 // Checkpoint tensors as torch tensors, and the FLUX transformer's weights under BFL names from either layout.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,9 @@ torch::ScalarType torch_dtype(safetensors::DType dtype);
 // integer and bool tensors keep their type. F8 values are decoded exactly (safetensors::to_float32).
 // Writing into a zero-copy tensor is allowed and never reaches the file (the mapping is copy-on-write).
 torch::Tensor load_tensor(const safetensors::TensorInfo& info, torch::ScalarType dtype, torch::Device device);
+// The bytes load_tensor allocates on the CPU for `info`: none where it returns a view of the mapping, else the
+// tensor in the dtype it becomes. Device memory is not counted.
+double load_tensor_allocation(const safetensors::TensorInfo& info, torch::ScalarType dtype, torch::Device device);
 
 // Every tensor whose name starts with `prefix`, keyed by the name without it.
 TensorMap load_tensors(const safetensors::Checkpoint& checkpoint, torch::ScalarType dtype, torch::Device device,
@@ -37,6 +41,12 @@ TensorMap apply_key_plan(const std::vector<KeyMerge>& plan, const TensorMap& ten
 // diffusers FluxTransformer2DModel tensors (names without any prefix) under BFL names: q/k/v merged into qkv,
 // add_*_proj into the text qkv, single-block to_q/to_k/to_v/proj_mlp into linear1, norm_out halves swapped.
 TensorMap diffusers_to_bfl_transformer(const TensorMap& diffusers);
+
+// Called by load_flux_transformer once the checkpoint's plan is made and before any tensor is read, with the
+// bytes the load will allocate on the CPU (what is not a view of the mapped file: tensors converted to another
+// dtype, fp8 decoded, diffusers' projections concatenated, every tensor of a GGUF file). It may throw: then
+// nothing is loaded. The FLUX plugin checks them against the machine's memory (machine_memory.hpp).
+using BeforeLoad = std::function<void(double allocated_bytes)>;
 
 struct FluxTransformerWeights {
   FluxConfig config;                // the explicit config when given (checked), else the inferred one
@@ -55,13 +65,15 @@ struct FluxTransformerWeights {
 // such scales are not listed as ignored.
 FluxTransformerWeights load_flux_transformer(const safetensors::Checkpoint& checkpoint,
                                              const std::optional<FluxConfig>& explicit_config,
-                                             torch::ScalarType dtype, torch::Device device);
+                                             torch::ScalarType dtype, torch::Device device,
+                                             const BeforeLoad& before_load = {});
 
 // The same from a GGUF file (stable-diffusion.cpp, ComfyUI-GGUF): F32, F16 and BF16 tensors become `dtype`; a
 // Q8_0 matrix stays Q8_0 (q8_0_layout.hpp: q under its name, d under its scale name), any other Q8_0 tensor is
 // widened to `dtype`. Everything is copied out of the file (Q8_0 blocks are repacked), so it may be closed after.
 FluxTransformerWeights load_flux_transformer(const gguf::File& file, const std::optional<FluxConfig>& explicit_config,
-                                             torch::ScalarType dtype, torch::Device device);
+                                             torch::ScalarType dtype, torch::Device device,
+                                             const BeforeLoad& before_load = {});
 
 // A transformer checkpoint of either format: GGUF when gguf::is_gguf_file(), else safetensors (file, index or
 // folder; what cannot be read is the safetensors reader's to report).
@@ -70,6 +82,7 @@ FluxTransformerWeights load_flux_transformer(const gguf::File& file, const std::
 ShapeMap checkpoint_shapes(const std::filesystem::path& path);
 FluxTransformerWeights load_flux_transformer(const std::filesystem::path& path,
                                              const std::optional<FluxConfig>& explicit_config,
-                                             torch::ScalarType dtype, torch::Device device);
+                                             torch::ScalarType dtype, torch::Device device,
+                                             const BeforeLoad& before_load = {});
 
 }  // namespace genplug::flux
