@@ -216,11 +216,13 @@ const RegisterCommand kEncode(
       cmd.add_option("--text-device", o.text_device, "Device the encoders run on (cpu, cuda, cuda:N)");
       cmd.add_option("--text-dtype", o.text_dtype, "float32, bfloat16 or float16");
       cmd.add_flag("--random", o.random, "Tiny random encoders (demo; no files)");
-      cmd.add_option("--context-dim", o.context_dim, "Width of txt (T5-XXL: 4096)")
-          ->transform(decimal_integer_for(o.context_dim))
+      // Widths of text encoders' outputs, bounded here: the tiny transformer that carries them would otherwise be
+      // refused for its weights' memory, a message about a preset and dtype this command never showed.
+      cmd.add_option("--context-dim", o.context_dim, "Width of txt (T5-XXL: 4096; up to 65536)")
+          ->transform(decimal_integer(1, 1 << 16))
           ->capture_default_str();
-      cmd.add_option("--vec-dim", o.vec_dim, "Width of vec (CLIP-L: 768)")
-          ->transform(decimal_integer_for(o.vec_dim))
+      cmd.add_option("--vec-dim", o.vec_dim, "Width of vec (CLIP-L: 768; up to 65536)")
+          ->transform(decimal_integer(1, 1 << 16))
           ->capture_default_str();
       cmd.add_option("--plugin", o.plugin, "Model plugin that encodes")->capture_default_str();
       cmd.add_flag("-f,--force", o.force, "Overwrite the output file");
