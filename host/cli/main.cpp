@@ -1,5 +1,6 @@
 // genplug — the reference host's command line. Subcommands live one per file (cmd_*.cpp).
 #include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -29,18 +30,24 @@ host::PluginCatalog Globals::catalog() const {
   return host::PluginCatalog(std::move(o));
 }
 
+}  // namespace genplug::cli
+
+namespace {
+
 // The first option written with an empty value after '=' ("--plugin-path="), before any "--". CLI11 reads one as
 // the option alone, then takes the next word as its value ("--plugin-path= run" searched a folder named "run") or
-// refuses it as unexpected, depending on the option.
-static const char* option_with_empty_value(int argc, char** argv) {
+// refuses it as unexpected, depending on the option. An option's name starts with a letter or digit.
+const char* option_with_empty_value(int argc, char** argv) {
   for (int i = 1; i < argc && std::strcmp(argv[i], "--") != 0; ++i) {
     const char* equals = std::strchr(argv[i], '=');
-    if (std::strncmp(argv[i], "--", 2) == 0 && equals && equals[1] == '\0') return argv[i];
+    if (std::strncmp(argv[i], "--", 2) == 0 && std::isalnum(static_cast<unsigned char>(argv[i][2])) && equals &&
+        equals[1] == '\0')
+      return argv[i];
   }
   return nullptr;
 }
 
-}  // namespace genplug::cli
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace genplug;
@@ -56,7 +63,7 @@ int main(int argc, char** argv) {
   });
   for (const std::string& w : cli::set_blas_thread_defaults())
     if (!quiet) std::cerr << "genplug: warning: " << host::printable(w) << "\n";
-  if (const char* empty = cli::option_with_empty_value(argc, argv)) {
+  if (const char* empty = option_with_empty_value(argc, argv)) {
     std::cerr << "genplug: error: " << host::printable(empty) << ": the value after '=' is empty (see --help)\n";
     return static_cast<int>(host::ErrorKind::usage);
   }

@@ -58,23 +58,20 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   // another folder when the output is a link); their colour spaces exist; outputs and previews replace no input.
   // An output that exists may be up to date, which is known once the model is there (4.): an unwritable folder is
   // then its error only if it is rendered again (resume from a read-only archive).
-  std::map<fs::path, std::optional<HostError>> folders;  // each folder checked once
-  auto check_folder = [&](const Job& j, const fs::path& out, const std::string& where) {
-    auto [folder, fresh] = folders.try_emplace(written_path(out).parent_path());
-    if (fresh) folder->second = output_folder_problem(out);
-    if (!folder->second) return;
-    HostError e(folder->second->kind(), where + ": " + folder->second->what());
+  std::set<fs::path> folders_checked;
+  auto check_folder = [&](const Job& j, const fs::path& out, const auto& where) {
+    const fs::path folder = written_path(out).parent_path();
+    if (folders_checked.insert(folder).second && output_folder_problem(out)) m.unwritable_folders.insert(folder);
     std::error_code ec;
-    if (m.overwrite(j) || !fs::is_regular_file(j.output, ec)) throw e;
-    m.unwritable.emplace(j.index, std::move(e));
+    if (m.unwritable_folders.count(folder) && (m.overwrite(j) || !fs::is_regular_file(j.output, ec)))
+      throw output_folder_error(out, where());
   };
-  const bool previews = m.options.preview || m.options.preview_every > 0;
   seen = 0;
   for (const Job& j : m.manifest.jobs) {
-    const std::string where = m.manifest.path.string() + ": " + j.where + ".output";
+    auto where = [&] { return m.manifest.path.string() + ": " + j.where + ".output"; };
     if (seen++ % 1024 == 0) stop_if_cancelled(m.options, m.manifest, j);
     check_folder(j, j.output, where);
-    if (previews) check_folder(j, preview_path(j.output), where + " (its PNG preview)");
+    if (m.previews()) check_folder(j, preview_path(j.output), [&] { return where() + " (its PNG preview)"; });
     m.color_of(j);
   }
   m.check_output_paths();
@@ -105,9 +102,14 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
       throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ": " +
                                                 std::to_string(j.width.value_or(m.defaults.width)) + " x " +
                                                 std::to_string(j.height.value_or(m.defaults.height)) + " " + refusal);
-    m.check_existing_output(j, m.manifest.path.string() + ": " + j.where + ".output");
-    if (const auto u = m.unwritable.find(j.index); u != m.unwritable.end() && !m.up_to_date.count(j.index))
-      throw u->second;
+    const std::string output_where = m.manifest.path.string() + ": " + j.where + ".output";
+    if (const auto out = m.unwritable_output(j)) {  // it exists (2.): skipped when up to date, else the folder's error
+      if (m.existing_output(j) != Pipeline::Impl::Existing::ours_intact)
+        throw output_folder_error(*out, output_where + (*out == j.output ? "" : " (its PNG preview)"));
+      m.up_to_date.insert(j.index);
+    } else {
+      m.check_existing_output(j, output_where);
+    }
     if (j.loras && !m.model.adapters())
       throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
                                                m.manifest.model.plugin + "' cannot swap LoRAs per job");

@@ -56,6 +56,21 @@ std::optional<HostError> output_folder_problem(const fs::path& out) {
   return std::nullopt;
 }
 
+// Probed again for this output: the folder's first probe named another item's file.
+HostError output_folder_error(const fs::path& out, const std::string& where) {
+  const std::optional<HostError> e = output_folder_problem(out);
+  return e ? HostError(e->kind(), where + ": " + e->what())
+           : HostError(ErrorKind::output, where + ": the folder of '" + out.string() + "' could not be written");
+}
+
+// The job's output or preview whose folder cannot be written (checks, 2.), if any.
+std::optional<fs::path> Pipeline::Impl::unwritable_output(const Job& job) const {
+  if (unwritable_folders.count(written_path(job.output).parent_path())) return job.output;
+  const fs::path preview = preview_path(job.output);
+  if (previews() && unwritable_folders.count(written_path(preview).parent_path())) return preview;
+  return std::nullopt;
+}
+
 // A plugin reference: the plugin exists, is of the kind needed there, and its config passes its schema.
 void Pipeline::Impl::check_ref(const PluginRef& ref, const char* kind) const {
   const PluginRecord* r = catalog->find(ref.plugin);
@@ -263,7 +278,7 @@ void Pipeline::Impl::check_output_paths() const {
         throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + j.where + ".output: \"" + j.output.string() +
                                                  "\" is " + blame(input->second) +
                                                  ", which this run reads: not replaced, even with overwrite");
-  if (!options.preview && options.preview_every == 0) return;
+  if (!previews()) return;
   std::map<fs::path, std::string> taken = manifest.inputs;
   for (const auto& [path, where] : manifest.outputs) taken.emplace(path, "the output of " + where);
   for (const Job& j : manifest.jobs) {

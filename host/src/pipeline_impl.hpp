@@ -33,8 +33,7 @@ struct Pipeline::Impl {
   CallContext ctx;
   std::set<size_t> up_to_date;  // work items whose output is already there (resume)
   std::set<size_t> damaged;     // work items whose own output is damaged: replaced
-  // Work items whose output exists in a folder that cannot be written: the error, unless the output is up to date.
-  std::map<size_t, HostError> unwritable;
+  std::set<std::filesystem::path> unwritable_folders;  // output folders that cannot take a file (checks, 2.)
   std::set<std::filesystem::path> plates_decoded;  // plates read whole by the checks (resolved paths)
   std::string active_loras = "null";  // the adapters set on the model: "null" is its own (config.loras)
   std::map<std::pair<std::string, std::string>, ColorConversion> colors;        // by (OCIO config, colour space)
@@ -50,6 +49,7 @@ struct Pipeline::Impl {
   void check_refine(const Job& job, const Job& pass);
   void check_lora_files(const Job& job) const;
   void check_output_paths() const;
+  std::optional<std::filesystem::path> unwritable_output(const Job& job) const;
   void rehearse_schedule(const Job& job, std::set<std::string>& rehearsed);
 
   // item_identity.cpp
@@ -81,13 +81,16 @@ struct Pipeline::Impl {
     return job.plain_rope ? nullptr : job.posenc ? &*job.posenc : manifest.posenc ? &*manifest.posenc : nullptr;
   }
   bool overwrite(const Job& job) const { return job.exr.overwrite || options.overwrite; }
+  bool previews() const { return options.preview || options.preview_every > 0; }
   std::string where(const PluginRef& ref) const { return manifest.path.string() + ": " + ref.where; }
   void log(int32_t severity, const std::string& m) const {
     if (options.log) options.log(severity, m);
   }
 };
 
-// Why an output's folder cannot take it, if it cannot (pipeline_checks.cpp).
+// Why an output's folder cannot take it, if it cannot, and that as the error of the output at `where`
+// (pipeline_checks.cpp).
 std::optional<HostError> output_folder_problem(const std::filesystem::path& out);
+HostError output_folder_error(const std::filesystem::path& out, const std::string& where);
 
 }  // namespace genplug::host

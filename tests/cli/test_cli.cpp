@@ -451,17 +451,27 @@ BOOST_AUTO_TEST_CASE(resume_skips_up_to_date_outputs_in_a_read_only_folder) {
   r = run_as_user({kGenplug, "run", mp.string(), "--set", "jobs.0.seeds.count=1", "--progress", "jsonl"});
   BOOST_TEST(r.exit_code == 0, r.err);
   BOOST_TEST(count_events(json_lines(r.out), "skipped") == 1u, r.out);
-  for (const std::vector<std::string>& rerun : {std::vector<std::string>{"--set", "jobs.0.seeds.count=1", "--force"},
-                                                 std::vector<std::string>{"--set", "jobs.0.seeds.count=2"}}) {
+  // Refused, naming the file that would be written: img_1 forced, img_2 new, and img_1 damaged (its pixels no
+  // longer match their hash: it would be rendered again).
+  auto refused = [&](const std::vector<std::string>& rerun, const std::string& file) {
     std::vector<std::string> argv{kGenplug, "run", mp.string()};
     argv.insert(argv.end(), rerun.begin(), rerun.end());
     r = run_as_user(argv);
     BOOST_TEST(r.exit_code == 6, r.err);
-    BOOST_TEST(contains(r.err, (d.path / "archive").string()), r.err);
+    BOOST_TEST(contains(r.err, "cannot write output '" + (d.path / "archive" / file).string() + "'"), r.err);
     BOOST_TEST(contains(r.err, ".output: "), r.err);
     BOOST_TEST(!contains(r.err, "eval "), "it rendered before refusing");
-  }
+    BOOST_TEST(!contains(r.err, "rendering it again"), r.err);
+  };
+  refused({"--set", "jobs.0.seeds.count=1", "--force"}, "img_1.exr");
+  refused({"--set", "jobs.0.seeds.count=2"}, "img_2.exr");
   BOOST_TEST((fs::last_write_time(d.path / "archive" / "img_1.exr") == rendered_time));
+  {
+    std::fstream f(d.path / "archive" / "img_1.exr", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(std::streamoff(fs::file_size(d.path / "archive" / "img_1.exr") - 64));
+    f.write("\x55\x55\x55\x55\x55\x55\x55\x55", 8);
+  }
+  refused({"--set", "jobs.0.seeds.count=1"}, "img_1.exr");
   fs::permissions(d.path / "archive", fs::perms::owner_write, fs::perm_options::add);
 }
 
