@@ -303,7 +303,10 @@ BOOST_FIXTURE_TEST_CASE(gguf_files_of_other_block_types_keep_their_blocks, Scrat
       const std::set<std::string> used =
           genplug::test::write_block_type_files(*st::File::open(golden_flux(layout)), files);
       BOOST_TEST_REQUIRE(!used.empty());  // time_in's rows are 256 timestep features in every FLUX
-      const auto a = gf::load_flux_transformer(files.quantised, config, torch::kFloat32, torch::kCPU);
+      double told = -1;  // BeforeLoad: every tensor is copied out of a GGUF file, blocks kept or re-blocked
+      const auto a = gf::load_flux_transformer(files.quantised, config, torch::kFloat32, torch::kCPU,
+                                               [&](double bytes) { told = bytes; });
+      BOOST_TEST(told == copied_bytes(a, {}));
       const auto q8 = gf::load_flux_transformer(files.reblocked, config, torch::kFloat32, torch::kCPU);
       const auto f32 = gf::load_flux_transformer(files.decoded, config, torch::kFloat32, torch::kCPU);
       std::size_t kept = 0, reblocked = 0;

@@ -104,9 +104,9 @@ void check_checkpoint_copies_fit(double copied_bytes, const std::string& file, c
   const double bytes = copied_bytes + build_margin(copied_bytes);
   check_fits(bytes,
              "transformer " + file + ": loading it as " + dtype + " copies " + gib_text(copied_bytes) +
-                 " out of the file (tensors of another dtype, or concatenated), " + gib_text(bytes) +
-                 " with what building the model takes besides",
-             "the dtype the file stores (its tensors are then mapped, not copied), or a smaller model");
+                 " out of the file, " + gib_text(bytes) + " with what building the model takes besides",
+             "a smaller file, or for a safetensors file of BFL's layout the dtype it stores (its tensors are then "
+             "mapped, not copied)");
 }
 
 void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, const std::string& dtype,

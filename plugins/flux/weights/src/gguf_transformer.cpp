@@ -69,13 +69,14 @@ bool kept_as_ggml_blocks(const gguf::File& file, const KeyMerge& m, torch::Devic
 }
 
 // What loading `plan` allocates on the CPU (everything is copied out of the file): blocks kept as they are, their
-// bytes; Q8_0 blocks, an int8 per value and a float16 scale per 32; anything else, `dtype`.
+// bytes and their type; Q8_0 blocks, an int8 per value and a float16 scale per 32; anything else, `dtype`.
 double allocated_bytes(const gguf::File& file, const TransformerPlan& plan, torch::ScalarType dtype,
                        torch::Device device) {
   if (!device.is_cpu()) return 0;
   double bytes = 0;
   for (const KeyMerge& m : plan.merges) {
     const bool ggml = kept_as_ggml_blocks(file, m, device), q8_0 = !ggml && all_block_matrices(file, m);
+    if (ggml) bytes += sizeof(int32_t);  // the type beside the blocks (put_ggml_blocks)
     for (const auto& name : m.sources) {
       const gguf::TensorInfo& t = *file.find(name);
       const double n = double(t.numel());

@@ -22,11 +22,11 @@ inline bool own_bias_rows_apply(const torch::Tensor& x, const torch::Tensor& w, 
          b.is_contiguous() && b.size(0) == w.size(0);
 }
 
-// One row of float32 on the CPU (the modulations and embedders, which take the conditioning vector): a
-// matrix-vector product.
+// One row of float32 on the CPU (the modulations and embedders, which take the conditioning vector; any product of
+// one token): a matrix-vector product.
 inline bool one_row_product_applies(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
   return own_kernel_takes(x) && own_kernel_takes(w) && (!b.defined() || (own_kernel_takes(b) && b.dim() == 1)) &&
-         x.dim() >= 1 && x.numel() == x.size(-1) && w.dim() == 2 && w.size(1) == x.size(-1);
+         x.dim() >= 1 && x.size(-1) > 0 && x.numel() == x.size(-1) && w.dim() == 2 && w.size(1) == x.size(-1);
 }
 
 // y = W x + b for one row x. OpenBLAS 0.3.21's sgemm packs the whole weight even for one row, and the
