@@ -122,7 +122,7 @@ void JobRun::check_finite_pixels(const std::vector<float>& planar) const {
                       std::to_string(bad) + " of " + std::to_string(planar.size()) + " values, the first at channel " +
                       std::to_string(first / plane) + ", row " + std::to_string(first % plane / result.width) +
                       ", column " + std::to_string(first % result.width) + " (" +
-                      non_finite_name(planar[first]) + "); nothing was written");
+                      non_finite_name(planar[first]) + "); nothing was written" + lora_hint());
 }
 
 // The first image of `image` (model.h's convention: CPU float32 [N, 3, height, width]) as planar RGB floats.

@@ -128,7 +128,18 @@ void JobRun::check_finite_velocity(const DLTensor& v, double sigma) const {
                       std::to_string(cpu::element_count(v)) + " at evaluation " + std::to_string(done + 1) + " of " +
                       std::to_string(progress.evaluations) + " (sigma " + number_text(sigma) +
                       "), the first at index " + std::to_string(bad.first) + " (" +
-                      non_finite_name(bad.first_value) + "); the render stops here, nothing was written");
+                      non_finite_name(bad.first_value) + "); the render stops here, nothing was written" +
+                      lora_hint());
+}
+
+// Where LoRAs are merged, the likeliest cause of a non-finite velocity from a model that renders without them:
+// factors or a strength so large that the forward overflows though every merged weight is finite.
+std::string JobRun::lora_hint() const {
+  const auto& own = m.manifest.model.config;  // a job's loras replace these
+  const bool merged = job.loras ? !job.loras->empty() : own.is_object() && own.contains("loras") && !own["loras"].empty();
+  if (!merged) return "";
+  return std::string(". LoRAs are merged (") + (job.loras ? job.where + ".loras" : "model.config.loras") +
+         "): a factor or strength too large for the model overflows its forward; render without them to tell";
 }
 
 genplug_status JobRun::velocity(void* user, genplug_tensor_handle x, double sigma, genplug_tensor_handle v_out) {

@@ -77,6 +77,7 @@ struct JobRun {
   void check_latent(const DLTensor& t) const;
   void check_like(const DLTensor& t, const DLTensor& like, const char* call, const char* what) const;
   void check_finite_velocity(const DLTensor& v, double sigma) const;
+  std::string lora_hint() const;
 
   // job_output.cpp
   std::vector<float> decode(const ManagedTensor& latent);

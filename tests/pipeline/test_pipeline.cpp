@@ -600,4 +600,29 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
     return true;
   });
   BOOST_TEST(!fs::exists(g.dir.path / "nan.exr"));
+
+  // Finite factors so large that the forward overflows: a runtime error at the first evaluation (5), which names the
+  // job's LoRAs as the likely cause. Each factor is at most 0.2 x 4e19, so each merged weight at most 4 x 6.4e37,
+  // finite in float32 (the merge refuses one that is not); typically about 1e38, so a product over the hidden width
+  // overflows to infinity, and QK RMSNorm makes NaN of it.
+  std::vector<float> huge_a = a, huge_b = b;
+  for (float& v : huge_a) v *= 4e19f;
+  for (float& v : huge_b) v *= 4e19f;
+  const fs::path huge_lora = g.dir.path / "huge.safetensors";
+  st::write_file(huge_lora, {st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", {4, qkv[1]}, huge_a),
+                             st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight", {qkv[0], 4}, huge_b)});
+  json with_huge = job;
+  with_huge["loras"] = json::array({{{"path", huge_lora.string()}}});
+  with_huge["output"] = (g.dir.path / "huge.exr").string();
+  m["jobs"] = {with_huge};
+  Pipeline h(Manifest::parse(m, g.dir.path / "m.json"), o);
+  BOOST_CHECK_EXCEPTION(h.run(h.manifest().jobs[0]), genplug::host::HostError, [&](const genplug::host::HostError& e) {
+    const std::string m = e.what();
+    BOOST_TEST(e.exit_code() == 5, m);
+    BOOST_TEST(m.find("non-finite") != std::string::npos, m);
+    BOOST_TEST(m.find("at evaluation 1 of") != std::string::npos, m);
+    BOOST_TEST(m.find(". LoRAs are merged (jobs[0].loras): a factor or strength too large") != std::string::npos, m);
+    return true;
+  });
+  BOOST_TEST(!fs::exists(g.dir.path / "huge.exr"));
 }
