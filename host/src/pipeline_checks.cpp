@@ -203,10 +203,12 @@ void Pipeline::Impl::check_lora_files(const Job& job) const {
   if (!job.loras) return;
   for (size_t k = 0; k < job.loras->size(); ++k) {
     const fs::path file = (*job.loras)[k].at("path").get<std::string>();
+    // A file or a folder (of shards, as the model's own config.loras takes them); what is in it is the plugin's.
     std::error_code ec;
-    if (!fs::is_regular_file(fs::status(file, ec)))
+    const fs::file_status status = fs::status(file, ec);
+    if (!fs::is_regular_file(status) && !fs::is_directory(status))
       throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + ".loras[" + std::to_string(k) +
-                                               "].path: '" + file.string() + "' is not a readable file");
+                                               "].path: '" + file.string() + "' is no file or folder");
   }
 }
 

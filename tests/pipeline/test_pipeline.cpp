@@ -534,6 +534,14 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
   BOOST_TEST(relative_error(swapped[0], plain[0]) > 1e-4);  // the model's LoRA changes the render
   BOOST_TEST(swapped[1] == plain[0], boost::test_tools::per_element());     // "loras": [] is the base, exactly
   BOOST_TEST(swapped[2] == swapped[0], boost::test_tools::per_element());   // and the model's LoRA comes back
+  // A job's LoRA given as a folder holding the file is read as the model's config.loras reads one (its
+  // *.safetensors as shards): the same render as the file in config.loras.
+  fs::create_directories(g.dir.path / "lora_folder");
+  fs::copy_file(lora, g.dir.path / "lora_folder" / "pytorch_lora_weights.safetensors");
+  const auto from_folder = run_jobs(g.manifest("none"),
+                                    {json::array({{{"path", (g.dir.path / "lora_folder").string()}, {"scale", 1.0}}})});
+  BOOST_REQUIRE_EQUAL(from_folder.size(), 1u);
+  BOOST_TEST(from_folder[0] == swapped[0], boost::test_tools::per_element());
   // A job's LoRA file that does not exist is a manifest error before anything runs, naming the job and file.
   try {
     run_jobs(with_lora, {json(), json::array({{{"path", (g.dir.path / "absent.safetensors").string()}}})});
