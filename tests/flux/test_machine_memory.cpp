@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE machine_memory
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -168,20 +169,40 @@ BOOST_AUTO_TEST_CASE(random_weights_that_fit_are_drawn) {
 }
 
 // A checkpoint's copies (what the load does not map): none is no check at all; beyond the machine, a config error
-// naming the file and dtype and saying what loads it without copies.
+// naming the file and dtype and saying what loads it with less; the int8 weights built from it count too.
 BOOST_AUTO_TEST_CASE(checkpoint_copies_beyond_the_machine_are_a_config_error) {
-  BOOST_CHECK_NO_THROW(check_checkpoint_copies_fit(0, "/models/flux.safetensors", "f32"));
-  BOOST_CHECK_NO_THROW(check_checkpoint_copies_fit(1 << 20, "/models/flux.safetensors", "f32"));
-  try {
-    check_checkpoint_copies_fit(2.56e15, "/models/flux.safetensors", "f32");
-    BOOST_FAIL("2.56 PB of copies were let through");
-  } catch (const Error& e) {
-    BOOST_TEST(e.code() == GENPLUG_E_CONFIG);
-    const std::string m = e.what();
-    BOOST_TEST(m.find("transformer /models/flux.safetensors: loading it as f32 copies 2384185.8 GiB out of the file") !=
-                   std::string::npos, m);
-    BOOST_TEST(m.find("more than this process can ever add (") != std::string::npos, m);
-    BOOST_TEST(m.find("Instead: a smaller file, or for a safetensors file of BFL's layout the dtype it stores") !=
-                   std::string::npos, m);
+  BOOST_CHECK_NO_THROW(check_checkpoint_copies_fit(0, 0, 0, "/models/flux.safetensors", "f32"));
+  BOOST_CHECK_NO_THROW(check_checkpoint_copies_fit(1 << 20, 1 << 20, 0, "/models/flux.safetensors", "f32"));
+  auto refusal = [](double copied, double temporary, double quantized) {
+    try {
+      check_checkpoint_copies_fit(copied, temporary, quantized, "/models/flux.safetensors", "bf16");
+    } catch (const Error& e) {
+      BOOST_TEST(e.code() == GENPLUG_E_CONFIG);
+      return std::string(e.what());
+    }
+    return std::string("let through");
+  };
+  std::string m = refusal(2.56e15, 0, 0);
+  BOOST_TEST(m.find("transformer /models/flux.safetensors: loading it as bf16 copies 2384185.8 GiB out of the file, ") !=
+                 std::string::npos, m);
+  BOOST_TEST(m.find("more than this process can ever add (") != std::string::npos, m);
+  BOOST_TEST(m.find("Instead: a smaller model, or for a safetensors file of BFL's layout the dtype it stores") !=
+                 std::string::npos, m);
+  BOOST_TEST(m.find("quantize") == std::string::npos, m);
+  m = refusal(0, 2.56e15, 0);  // a decode's peak alone
+  BOOST_TEST(m.find("copies 0.0 GiB out of the file, 2384186.") != std::string::npos, m);
+  // Mapped (nothing copied), but int8 weights built from it: the quantized bytes, and no advice about the dtype.
+  m = refusal(0, 0, 2.56e15);
+  BOOST_TEST(m.find("copies 0.0 GiB out of the file and quantizes its weights to int8 in 2384185.8 GiB") !=
+                 std::string::npos, m);
+  BOOST_TEST(m.find("Instead: a smaller model, or quantize \"none\"") != std::string::npos, m);
+  // quantized_build_bytes: a byte per weight and the largest three times in float32.
+  const FluxConfig tiny = flux_preset("tiny");
+  double largest = 0;
+  for (const auto& [name, shape] : flux_weight_shapes(tiny)) {
+    double n = 1;
+    for (int64_t d : shape) n *= double(d);
+    largest = std::max(largest, n);
   }
+  BOOST_TEST(quantized_build_bytes(tiny) == double(flux_parameter_count(tiny)) + largest * 12);
 }

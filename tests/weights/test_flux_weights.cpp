@@ -222,37 +222,45 @@ double copied_bytes(const gf::FluxTransformerWeights& w, const std::set<const vo
 
 }  // namespace
 
-// BeforeLoad is told, once and before anything is read, the bytes the load then copies out of the file: none for
-// the stored dtype of a BFL file (views of the mapping), the concatenated projections of a diffusers file, every
-// tensor in another dtype, and every tensor of a GGUF file. A BeforeLoad that throws stops the load.
+// BeforeLoad is told, once and before anything is read, the model and the bytes the load then copies out of the
+// file: none for the stored dtype of a BFL file (views of the mapping), the concatenated projections of a diffusers
+// file, every tensor in another dtype, and every tensor of a GGUF file; and besides, at the peak, the parts of a
+// merge where they are copies (diffusers' projections in another dtype). A BeforeLoad that throws stops the load.
 BOOST_FIXTURE_TEST_CASE(before_load_is_told_what_the_load_copies, Scratch) {
   const auto config = golden_config();
   for (const char* layout : {"flux_tiny_bfl.safetensors", "flux_tiny_diffusers.safetensors"}) {
     st::Checkpoint checkpoint(golden_flux(layout));
     std::set<const void*> mapped;
     for (const auto& info : checkpoint.tensors()) mapped.insert(info.data);
+    const bool diffusers = std::string(layout).find("diffusers") != std::string::npos;
     for (const torch::ScalarType dtype : {torch::kFloat32, torch::kBFloat16}) {
       BOOST_TEST_CONTEXT(layout << " as " << dtype) {
         int calls = 0;
-        double told = -1;
-        const auto w = gf::load_flux_transformer(checkpoint, config, dtype, torch::kCPU, [&](double bytes) {
+        gf::LoadBytes told;
+        told.copied = -1;
+        const auto w = gf::load_flux_transformer(checkpoint, config, dtype, torch::kCPU, [&](const gf::LoadBytes& b) {
           ++calls;
-          told = bytes;
+          told = b;
         });
         BOOST_TEST(calls == 1);
-        BOOST_TEST(told == copied_bytes(w, mapped));
+        BOOST_TEST(told.copied == copied_bytes(w, mapped));
+        BOOST_TEST(told.config.hidden_size == config.hidden_size);
+        BOOST_TEST(told.config.depth == config.depth);
         const bool stored = dtype == torch::kFloat32 && checkpoint.tensors().front().dtype == st::DType::F32;
-        BOOST_TEST((told == 0) == (stored && std::string(layout).find("bfl") != std::string::npos));
+        BOOST_TEST((told.copied == 0) == (stored && !diffusers));
+        BOOST_TEST((told.temporary > 0) == (diffusers && !stored));
       }
     }
     BOOST_CHECK_THROW(gf::load_flux_transformer(checkpoint, config, torch::kBFloat16, torch::kCPU,
-                                                [](double) { throw std::runtime_error("too large"); }),
+                                                [](const gf::LoadBytes&) { throw std::runtime_error("too large"); }),
                       std::runtime_error);
     const fs::path gguf = dir / "checkpoint.gguf";
     genplug::test::write_gguf_of(*st::File::open(golden_flux(layout)), gguf);
-    double told = -1;
-    const auto w = gf::load_flux_transformer(gguf, config, torch::kFloat32, torch::kCPU, [&](double b) { told = b; });
-    BOOST_TEST(told == copied_bytes(w, {}), layout);
+    gf::LoadBytes told;
+    const auto w =
+        gf::load_flux_transformer(gguf, config, torch::kFloat32, torch::kCPU, [&](const gf::LoadBytes& b) { told = b; });
+    BOOST_TEST(told.copied == copied_bytes(w, {}), layout);
+    BOOST_TEST(told.temporary > 0, layout);
   }
 }
 
@@ -305,7 +313,7 @@ BOOST_FIXTURE_TEST_CASE(gguf_files_of_other_block_types_keep_their_blocks, Scrat
       BOOST_TEST_REQUIRE(!used.empty());  // time_in's rows are 256 timestep features in every FLUX
       double told = -1;  // BeforeLoad: every tensor is copied out of a GGUF file, blocks kept or re-blocked
       const auto a = gf::load_flux_transformer(files.quantised, config, torch::kFloat32, torch::kCPU,
-                                               [&](double bytes) { told = bytes; });
+                                               [&](const gf::LoadBytes& b) { told = b.copied; });
       BOOST_TEST(told == copied_bytes(a, {}));
       const auto q8 = gf::load_flux_transformer(files.reblocked, config, torch::kFloat32, torch::kCPU);
       const auto f32 = gf::load_flux_transformer(files.decoded, config, torch::kFloat32, torch::kCPU);
@@ -460,8 +468,14 @@ BOOST_AUTO_TEST_CASE(fp8_weights_with_scales_are_rescaled) {
   const fs::path path = s.dir / "fp8.safetensors";
   rewrite(golden_flux("flux_tiny_bfl.safetensors"), path,
           [](const std::string& n) { return n == "img_in.weight" || n == "txt_in.weight" ? std::string() : n; }, extra);
-  const auto w = gf::load_flux_transformer(st::Checkpoint(path), golden_config(), torch::kFloat32, torch::kCPU);
+  gf::LoadBytes told;
+  const auto w = gf::load_flux_transformer(st::Checkpoint(path), golden_config(), torch::kFloat32, torch::kCPU,
+                                           [&](const gf::LoadBytes& b) { told = b; });
   BOOST_TEST(w.ignored.empty());
+  // Told: the two decoded weights kept (float32), and at the peak one of them decoded twice (a vector, its clone) and
+  // multiplied by its scale: 12 bytes a value.
+  BOOST_TEST(told.copied == double(img_in.numel() + txt_in.numel()) * 4);
+  BOOST_TEST(told.temporary == double(std::max(img_in.numel(), txt_in.numel())) * 12);
   BOOST_TEST(torch::equal(w.tensors.at("img_in.weight"), torch::full({img_in.shape[0], img_in.shape[1]}, 0.25f)));
   const auto expected_txt = (2.0f * torch::tensor(rows)).reshape({-1, 1}).expand({txt_in.shape[0], txt_in.shape[1]});
   BOOST_TEST(torch::equal(w.tensors.at("txt_in.weight"), expected_txt));

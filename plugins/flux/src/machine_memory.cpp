@@ -99,22 +99,33 @@ void check_fits(double bytes, const std::string& what, const std::string& instea
 
 }  // namespace
 
-void check_checkpoint_copies_fit(double copied_bytes, const std::string& file, const std::string& dtype) {
-  if (copied_bytes <= 0) return;  // every tensor a view of the mapped file: the page cache holds them
-  const double bytes = copied_bytes + build_margin(copied_bytes);
-  check_fits(bytes,
-             "transformer " + file + ": loading it as " + dtype + " copies " + gib_text(copied_bytes) +
-                 " out of the file, " + gib_text(bytes) + " with what building the model takes besides",
-             "a smaller file, or for a safetensors file of BFL's layout the dtype it stores (its tensors are then "
-             "mapped, not copied)");
+double quantized_build_bytes(const FluxConfig& config) {
+  const WeightCount w = count_weights(config);
+  return w.elements + w.largest * 4.0 * 3;
+}
+
+void check_checkpoint_copies_fit(double copied_bytes, double temporary_bytes, double quantized_bytes,
+                                 const std::string& file, const std::string& dtype) {
+  const double held = copied_bytes + quantized_bytes;
+  if (held + temporary_bytes <= 0) return;  // every tensor a view of the mapped file: the page cache holds them
+  const double bytes = held + temporary_bytes + build_margin(held);
+  std::string what = "transformer " + file + ": loading it as " + dtype + " copies " + gib_text(copied_bytes) +
+                     " out of the file";
+  if (quantized_bytes > 0) what += " and quantizes its weights to int8 in " + gib_text(quantized_bytes);
+  std::string instead = "a smaller model";
+  if (copied_bytes > 0)
+    instead += ", or for a safetensors file of BFL's layout the dtype it stores (its tensors are then mapped, not copied)";
+  if (quantized_bytes > 0) instead += ", or quantize \"none\"";
+  check_fits(bytes, what + ", " + gib_text(bytes) + " with what building the model takes besides", instead);
 }
 
 void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, const std::string& dtype,
-                              const std::string& preset) {
+                              const std::string& preset, double quantized_bytes) {
   // Each tensor is drawn in float32 and scaled (randn(...) * k: two float32 tensors), then converted: at the peak,
   // the largest tensor twice in float32 besides the weights in their dtype (once, where the product is kept).
   const WeightCount w = count_weights(config);
-  const double weights = w.elements * double(element_bytes) + w.largest * 4.0 * (element_bytes == 4 ? 1.0 : 2.0);
+  const double weights = w.elements * double(element_bytes) + w.largest * 4.0 * (element_bytes == 4 ? 1.0 : 2.0) +
+                         quantized_bytes;
   const double bytes = weights + build_margin(weights);
   const std::string what = "random weights of preset " + preset + " (" + count_text(w.elements) +
                            " parameters) need " + gib_text(weights) + " as " + dtype + ", " + gib_text(bytes) +

@@ -16,13 +16,20 @@ namespace genplug::flux {
 // they and what building the model takes besides cannot be held: ConfigError when that is more than the process
 // can ever add (beyond_machine), Error(GENPLUG_E_OUT_OF_MEMORY) when more than is available now (free swap
 // included). The message names them as of `preset`. Any depth is counted without listing its blocks.
+// `quantized_bytes`: what the model's build adds besides (quantized_build_bytes under quantize int8, else 0).
 void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, const std::string& dtype,
-                              const std::string& preset);
+                              const std::string& preset, double quantized_bytes = 0);
 
-// Throws before a checkpoint is loaded on the CPU when what the load copies out of the file (`copied_bytes`,
-// BeforeLoad in weights.hpp) and what building the model takes besides cannot be held, as above; nothing when
-// every tensor is a view of the mapped file. The message names `file` and `dtype`.
-void check_checkpoint_copies_fit(double copied_bytes, const std::string& file, const std::string& dtype);
+// What building the transformer adds under quantize int8 (FluxTransformer, quantize_rows): a byte per weight (every
+// weight counted, the few kept in dtype too) and, while the largest is quantized, it three times in float32.
+double quantized_build_bytes(const FluxConfig& config);
+
+// Throws before a checkpoint is loaded on the CPU when what the load copies out of the file (`copied_bytes`, and
+// `temporary_bytes` at its peak: LoadBytes in weights.hpp), the int8 weights built from it (`quantized_bytes`) and
+// what building the model takes besides cannot be held, as above; nothing when every tensor is a view of the mapped
+// file and nothing is quantized. The message names `file` and `dtype`.
+void check_checkpoint_copies_fit(double copied_bytes, double temporary_bytes, double quantized_bytes,
+                                 const std::string& file, const std::string& dtype);
 
 // When `bytes` are more than this process could ever add to what it holds (internal::cpu_memory_ceiling: memory
 // and swap within its cgroups, less its own; ulimit -v less what it has mapped), that said: "more than this

@@ -39,7 +39,10 @@ TransformerSource from_checkpoint(const ModelSettings& s, torch::Dtype dtype, to
                         "; its rotary axes cannot be inferred from weights, give them explicitly");
   }
   // Linux overcommits: copies beyond memory would be "allocated", then the OOM killer would end the process.
-  const BeforeLoad check = [&](double bytes) { check_checkpoint_copies_fit(bytes, source, s.dtype); };
+  const BeforeLoad check = [&](const LoadBytes& b) {
+    check_checkpoint_copies_fit(b.copied, b.temporary, s.quantize == "int8" ? quantized_build_bytes(b.config) : 0,
+                                source, s.dtype);
+  };
   FluxTransformerWeights w = load_flux_transformer(std::filesystem::path(source), explicit_config, dtype, device, check);
   TransformerSource out;
   out.config = w.config;
@@ -58,7 +61,8 @@ TransformerSource load_transformer_source(const ModelSettings& s, torch::Dtype d
     validate_flux_config(out.config);
     if (device.is_cpu())
       check_random_weights_fit(out.config, c10::elementSize(dtype), s.dtype,
-                               out.preset + (s.overrides.empty() ? "" : " with config.config's changes"));
+                               out.preset + (s.overrides.empty() ? "" : " with config.config's changes"),
+                               s.quantize == "int8" ? quantized_build_bytes(out.config) : 0);
     out.weights = random_flux_weights(out.config, s.seed, dtype, device);
     return out;
   }

@@ -7,6 +7,7 @@
 #include <genplug/flux/weights.hpp>
 #include <genplug/gguf.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 #include "transformer_plan.hpp"
@@ -70,18 +71,23 @@ bool kept_as_ggml_blocks(const gguf::File& file, const KeyMerge& m, torch::Devic
 
 // What loading `plan` allocates on the CPU (everything is copied out of the file): blocks kept as they are, their
 // bytes and their type; Q8_0 blocks, an int8 per value and a float16 scale per 32; anything else, `dtype`.
-double allocated_bytes(const gguf::File& file, const TransformerPlan& plan, torch::ScalarType dtype,
-                       torch::Device device) {
-  if (!device.is_cpu()) return 0;
-  double bytes = 0;
+// Meanwhile, per merge, at most its parts decoded to float32 (or re-blocked, or in their stored type): 4 bytes a
+// value, over-counted where they are narrower.
+LoadBytes load_bytes(const gguf::File& file, const TransformerPlan& plan, torch::ScalarType dtype, torch::Device device) {
+  LoadBytes bytes;
+  bytes.config = plan.config;
+  if (!device.is_cpu()) return bytes;
   for (const KeyMerge& m : plan.merges) {
     const bool ggml = kept_as_ggml_blocks(file, m, device), q8_0 = !ggml && all_block_matrices(file, m);
-    if (ggml) bytes += sizeof(int32_t);  // the type beside the blocks (put_ggml_blocks)
+    if (ggml) bytes.copied += sizeof(int32_t);  // the type beside the blocks (put_ggml_blocks)
+    double temporary = 0;
     for (const auto& name : m.sources) {
       const gguf::TensorInfo& t = *file.find(name);
       const double n = double(t.numel());
-      bytes += ggml ? double(t.nbytes) : q8_0 ? n + n / 32 * 2 : n * double(c10::elementSize(dtype));
+      bytes.copied += ggml ? double(t.nbytes) : q8_0 ? n + n / 32 * 2 : n * double(c10::elementSize(dtype));
+      temporary += n * 4;
     }
+    bytes.temporary = std::max(bytes.temporary, temporary);
   }
   return bytes;
 }
@@ -92,7 +98,7 @@ FluxTransformerWeights load_flux_transformer(const gguf::File& file, const std::
                                              torch::ScalarType dtype, torch::Device device,
                                              const BeforeLoad& before_load) {
   const TransformerPlan plan = plan_flux_transformer(file.shapes(), explicit_config, file.name());
-  if (before_load) before_load(allocated_bytes(file, plan, dtype, device));
+  if (before_load) before_load(load_bytes(file, plan, dtype, device));
   FluxTransformerWeights out;
   out.keys = plan.keys;
   out.config = plan.config;

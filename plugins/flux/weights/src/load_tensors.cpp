@@ -69,6 +69,14 @@ double load_tensor_allocation(const st::TensorInfo& info, torch::ScalarType dtyp
   return view ? 0.0 : double(info.numel()) * double(c10::elementSize(target));
 }
 
+double load_tensor_temporary(const st::TensorInfo& info, torch::ScalarType dtype) {
+  const double n = double(info.numel());
+  if (is_f8(info.dtype)) return n * 8;
+  const torch::ScalarType target = st::is_floating(info.dtype) ? dtype : torch_dtype(info.dtype);
+  const bool copied_then_converted = !aligned(info.data, st::dtype_size(info.dtype)) && torch_dtype(info.dtype) != target;
+  return copied_then_converted ? n * double(st::dtype_size(info.dtype)) : 0.0;
+}
+
 TensorMap load_tensors(const st::Checkpoint& checkpoint, torch::ScalarType dtype, torch::Device device,
                        const std::string& prefix) {
   TensorMap out;

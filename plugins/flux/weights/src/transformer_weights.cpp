@@ -61,19 +61,27 @@ torch::Tensor load_weight(const st::Checkpoint& checkpoint, const std::string& n
   return (weight * scale).to(device, dtype);
 }
 
-// What loading `plan` allocates on the CPU: a merge that is one tensor as it is costs what load_tensor allocates
-// for it (nothing for a view of the mapping), one decoded from fp8 with its scale, or a concatenation or swap,
-// the whole target (its parts are temporaries then, not counted).
-double allocated_bytes(const st::Checkpoint& checkpoint, const TransformerPlan& plan, torch::ScalarType dtype,
-                       torch::Device device) {
-  if (!device.is_cpu()) return 0;
-  double bytes = 0;
-  for (const KeyMerge& m : plan.merges)
+// What loading `plan` allocates on the CPU: a merge that is one tensor as it is keeps what load_tensor allocates
+// for it (nothing for a view of the mapping); one decoded from fp8 with its scale, or a concatenation or swap, the
+// whole target. Meanwhile, per merge: the parts' decodes, an fp8 weight's product with its scale (float32), and the
+// parts themselves where they are copies that the merge copies again.
+LoadBytes load_bytes(const st::Checkpoint& checkpoint, const TransformerPlan& plan, torch::ScalarType dtype,
+                     torch::Device device) {
+  LoadBytes bytes;
+  bytes.config = plan.config;
+  if (!device.is_cpu()) return bytes;
+  for (const KeyMerge& m : plan.merges) {
+    double temporary = 0;
     for (const auto& name : m.sources) {
       const st::TensorInfo& info = checkpoint.at(name);
-      const bool copied = m.op != KeyMerge::Op::copy || fp8_scale_of(checkpoint, info);
-      bytes += copied ? double(info.numel()) * double(c10::elementSize(dtype)) : load_tensor_allocation(info, dtype, device);
+      const double n = double(info.numel()), part = load_tensor_allocation(info, dtype, device);
+      const bool scaled = fp8_scale_of(checkpoint, info) != nullptr;
+      bytes.copied += m.op != KeyMerge::Op::copy || scaled ? n * double(c10::elementSize(dtype)) : part;
+      temporary += load_tensor_temporary(info, torch::kFloat32) + (scaled ? n * 4 : 0) +
+                   (m.op != KeyMerge::Op::copy ? part : 0);
     }
+    bytes.temporary = std::max(bytes.temporary, temporary);
+  }
   return bytes;
 }
 
@@ -138,7 +146,7 @@ FluxTransformerWeights load_flux_transformer(const st::Checkpoint& checkpoint,
                                              torch::ScalarType dtype, torch::Device device,
                                              const BeforeLoad& before_load) {
   TransformerPlan plan = plan_flux_transformer(shapes_of(checkpoint), explicit_config, checkpoint.path().string());
-  if (before_load) before_load(allocated_bytes(checkpoint, plan, dtype, device));
+  if (before_load) before_load(load_bytes(checkpoint, plan, dtype, device));
   FluxTransformerWeights out;
   out.keys = plan.keys;
   out.config = plan.config;

@@ -27,8 +27,10 @@ torch::ScalarType torch_dtype(safetensors::DType dtype);
 // Writing into a zero-copy tensor is allowed and never reaches the file (the mapping is copy-on-write).
 torch::Tensor load_tensor(const safetensors::TensorInfo& info, torch::ScalarType dtype, torch::Device device);
 // The bytes load_tensor allocates on the CPU for `info`: none where it returns a view of the mapping, else the
-// tensor in the dtype it becomes. Device memory is not counted.
+// tensor in the dtype it becomes. Device memory is not counted. And what it holds meanwhile: an F8 tensor's
+// float32 decode twice (a vector, its clone), a misaligned one's aligned copy before it is converted.
 double load_tensor_allocation(const safetensors::TensorInfo& info, torch::ScalarType dtype, torch::Device device);
+double load_tensor_temporary(const safetensors::TensorInfo& info, torch::ScalarType dtype);
 
 // Every tensor whose name starts with `prefix`, keyed by the name without it.
 TensorMap load_tensors(const safetensors::Checkpoint& checkpoint, torch::ScalarType dtype, torch::Device device,
@@ -42,11 +44,17 @@ TensorMap apply_key_plan(const std::vector<KeyMerge>& plan, const TensorMap& ten
 // add_*_proj into the text qkv, single-block to_q/to_k/to_v/proj_mlp into linear1, norm_out halves swapped.
 TensorMap diffusers_to_bfl_transformer(const TensorMap& diffusers);
 
-// Called by load_flux_transformer once the checkpoint's plan is made and before any tensor is read, with the
-// bytes the load will allocate on the CPU (what is not a view of the mapped file: tensors converted to another
-// dtype, fp8 decoded, diffusers' projections concatenated, every tensor of a GGUF file). It may throw: then
-// nothing is loaded. The FLUX plugin checks them against the machine's memory (machine_memory.hpp).
-using BeforeLoad = std::function<void(double allocated_bytes)>;
+// What a load will allocate on the CPU, told before any tensor is read.
+struct LoadBytes {
+  double copied = 0;     // kept: what is not a view of the mapped file (tensors converted to another dtype, fp8
+                         // decoded, diffusers' projections concatenated, every tensor of a GGUF file)
+  double temporary = 0;  // besides, at the peak of one tensor's load (a decode, a merge's parts)
+  FluxConfig config;     // the model the file holds (the plan's)
+};
+
+// Called by load_flux_transformer once the checkpoint's plan is made and before any tensor is read. It may throw:
+// then nothing is loaded. The FLUX plugin checks the bytes against the machine's memory (machine_memory.hpp).
+using BeforeLoad = std::function<void(const LoadBytes&)>;
 
 struct FluxTransformerWeights {
   FluxConfig config;                // the explicit config when given (checked), else the inferred one
