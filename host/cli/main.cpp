@@ -1,6 +1,5 @@
 // genplug — the reference host's command line. Subcommands live one per file (cmd_*.cpp).
 #include <algorithm>
-#include <cctype>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -34,14 +33,22 @@ host::PluginCatalog Globals::catalog() const {
 
 namespace {
 
-// The first option written with an empty value after '=' ("--plugin-path="), before any "--". CLI11 reads one as
-// the option alone, then takes the next word as its value ("--plugin-path= run" searched a folder named "run") or
-// refuses it as unexpected, depending on the option. An option's name starts with a letter or digit.
-const char* option_with_empty_value(int argc, char** argv) {
+// Whether `name` ("--plugin-path") is an option of the program or of one of its commands.
+bool known_option(CLI::App& app, const std::string& name) {
+  if (app.get_option_no_throw(name)) return true;
+  for (const auto& c : genplug::cli::commands())
+    if (app.get_subcommand(c.name)->get_option_no_throw(name)) return true;
+  return false;
+}
+
+// The first of the program's options written with an empty value after '=' ("--plugin-path="), before any "--".
+// CLI11 reads one as the option alone, then takes the next word as its value ("--plugin-path= run" searched a folder
+// named "run") or refuses it as unexpected, depending on the option. Other words ("-p --x=", a prompt) are values.
+const char* option_with_empty_value(int argc, char** argv, CLI::App& app) {
   for (int i = 1; i < argc && std::strcmp(argv[i], "--") != 0; ++i) {
     const char* equals = std::strchr(argv[i], '=');
-    if (std::strncmp(argv[i], "--", 2) == 0 && std::isalnum(static_cast<unsigned char>(argv[i][2])) && equals &&
-        equals[1] == '\0')
+    if (std::strncmp(argv[i], "--", 2) == 0 && equals && equals[1] == '\0' &&
+        known_option(app, std::string(argv[i], size_t(equals - argv[i]))))
       return argv[i];
   }
   return nullptr;
@@ -63,10 +70,6 @@ int main(int argc, char** argv) {
   });
   for (const std::string& w : cli::set_blas_thread_defaults())
     if (!quiet) std::cerr << "genplug: warning: " << host::printable(w) << "\n";
-  if (const char* empty = option_with_empty_value(argc, argv)) {
-    std::cerr << "genplug: error: " << host::printable(empty) << ": the value after '=' is empty (see --help)\n";
-    return static_cast<int>(host::ErrorKind::usage);
-  }
   CLI::App app{"genplug: run image-generation pipelines assembled from plugins", "genplug"};
   app.set_version_flag("--version", std::string("genplug ") + GENPLUG_VERSION + " (ABI " +
                                         std::to_string(GENPLUG_ABI_MAJOR) + "." +
@@ -95,6 +98,10 @@ int main(int argc, char** argv) {
     // A command's help shows only its own options; these fall through from anywhere on the line.
     sub->footer(sub->get_footer() + "\n\nGlobal options, before or after the command: --plugin-path PATH "
                                     "(repeatable), -q/--quiet (genplug --help).");
+  }
+  if (const char* empty = option_with_empty_value(argc, argv, app)) {
+    std::cerr << "genplug: error: " << host::printable(empty) << ": the value after '=' is empty (see --help)\n";
+    return static_cast<int>(host::ErrorKind::usage);
   }
   try {
     app.parse(argc, argv);

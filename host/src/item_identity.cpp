@@ -81,6 +81,16 @@ Pipeline::Impl::Existing Pipeline::Impl::existing_output(const Job& job) const {
   return exr_pixels_intact(job.output) ? Existing::ours_intact : Existing::ours_damaged;
 }
 
+const char* Pipeline::Impl::existing_text(Existing e) {
+  switch (e) {
+    case Existing::ours_intact: return "is this work item's render, up to date";
+    case Existing::ours_damaged: return "is this work item's render but damaged";
+    case Existing::foreign: return "was not rendered from this work item";
+    case Existing::unreadable: return "is no readable EXR";
+  }
+  return "";
+}
+
 // An existing output without overwrite: up to date when it is this work item's intact render; rendered
 // again (with a warning) when it is this item's but damaged; else an error (the file is someone else's).
 void Pipeline::Impl::check_existing_output(const Job& job, const std::string& where) {

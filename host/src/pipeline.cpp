@@ -104,9 +104,15 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
                                                 std::to_string(j.height.value_or(m.defaults.height)) + " " + refusal);
     const std::string output_where = m.manifest.path.string() + ": " + j.where + ".output";
     if (const auto out = m.unwritable_output(j)) {  // it exists (2.): skipped when up to date, else the folder's error
-      if (m.existing_output(j) != Pipeline::Impl::Existing::ours_intact)
-        throw output_folder_error(*out, output_where + (*out == j.output ? "" : " (its PNG preview)"));
-      m.up_to_date.insert(j.index);
+      const Pipeline::Impl::Existing existing = m.existing_output(j);
+      if (existing == Pipeline::Impl::Existing::ours_intact) {
+        m.up_to_date.insert(j.index);
+      } else if (const auto e = output_folder_problem(*out)) {
+        throw HostError(e->kind(), output_where + (*out == j.output ? "" : " (its PNG preview)") + ": " + e->what() +
+                                       " (the output there " + Pipeline::Impl::existing_text(existing) + ")");
+      } else {
+        m.check_existing_output(j, output_where);  // the folder has become writable since
+      }
     } else {
       m.check_existing_output(j, output_where);
     }

@@ -60,6 +60,7 @@ struct Pipeline::Impl {
   // match their hash), another render or file, or something that is no readable EXR.
   enum class Existing { ours_intact, ours_damaged, foreign, unreadable };
   Existing existing_output(const Job& job) const;
+  static const char* existing_text(Existing e);  // "is this item's render but damaged", ...
   void check_existing_output(const Job& job, const std::string& where);
 
   // output_colors.cpp

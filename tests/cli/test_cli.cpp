@@ -131,6 +131,10 @@ BOOST_AUTO_TEST_CASE(global_options_follow_the_command_and_a_bad_library_says_wh
   }
   r = run_process({kGenplug, "schedule", "--plugin=org.genplug.flowmatch", "--steps=4", "--image-tokens", "16"});
   BOOST_TEST(r.exit_code == 0, r.err);
+  // A word that is no option of genplug's stays a value: a prompt "--x=".
+  r = run_process({kGenplug, "encode", "--random", "--max-length", "8", "--context-dim", "16", "--vec-dim", "8", "-p",
+                   "--x=", "-o", (d.path / "x.safetensors").string()});
+  BOOST_TEST(r.exit_code == 0, r.err);
   r = run_process({kGenplug, "--plugin-path", d.path.string(), d.path.string(), "plugins"});
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "not expected: " + d.path.string()), r.err);
@@ -472,6 +476,7 @@ BOOST_AUTO_TEST_CASE(resume_skips_up_to_date_outputs_in_a_read_only_folder) {
     f.write("\x55\x55\x55\x55\x55\x55\x55\x55", 8);
   }
   refused({"--set", "jobs.0.seeds.count=1"}, "img_1.exr");
+  BOOST_TEST(contains(r.err, "(the output there is this work item's render but damaged)"), r.err);
   fs::permissions(d.path / "archive", fs::perms::owner_write, fs::perm_options::add);
 }
 
