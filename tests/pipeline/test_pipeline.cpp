@@ -588,26 +588,33 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
     BOOST_TEST(std::string(e.what()).find("config.loras: " + junk.string()) != std::string::npos, e.what());
   }
 
+  // A job with the LoRA `name` of factors `down` and `up` fails: its error, and no output left.
+  auto failed_job = [&](const std::string& name, const std::vector<float>& down, const std::vector<float>& up) {
+    const fs::path file = g.dir.path / (name + ".safetensors");
+    st::write_file(file, {st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", {4, qkv[1]}, down),
+                          st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight", {qkv[0], 4}, up)});
+    json with_lora = job;
+    with_lora["loras"] = json::array({{{"path", file.string()}}});
+    with_lora["output"] = (g.dir.path / (name + ".exr")).string();
+    m["jobs"] = {with_lora};
+    Pipeline q(Manifest::parse(m, g.dir.path / "m.json"), o);
+    std::pair<int, std::string> error{0, "no error"};
+    try {
+      q.run(q.manifest().jobs[0]);
+    } catch (const genplug::host::HostError& e) {
+      error = {e.exit_code(), e.what()};
+    }
+    BOOST_TEST(!fs::exists(g.dir.path / (name + ".exr")), name);
+    return error;
+  };
   // NaN in a factor is the file's fault, named with the tensor, before any image is NaN (it had been reported as
   // the model's predict producing NaN, exit 5).
   std::vector<float> nan_b = b;
   nan_b[3] = std::nanf("");
-  const fs::path nan_lora = g.dir.path / "nan.safetensors";
-  st::write_file(nan_lora, {st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", {4, qkv[1]}, a),
-                            st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight", {qkv[0], 4}, nan_b)});
-  json with_nan = job;
-  with_nan["loras"] = json::array({{{"path", nan_lora.string()}}});
-  with_nan["output"] = (g.dir.path / "nan.exr").string();
-  m["jobs"] = {with_nan};
-  Pipeline q(Manifest::parse(m, g.dir.path / "m.json"), o);
-  BOOST_CHECK_EXCEPTION(q.run(q.manifest().jobs[0]), genplug::host::HostError, [&](const genplug::host::HostError& e) {
-    const std::string m = e.what();
-    BOOST_TEST(e.exit_code() == 3, m);
-    BOOST_TEST(m.find("nan.safetensors: LoRA module '") != std::string::npos, m);
-    BOOST_TEST(m.find("lora_B.weight' holds NaN or infinite values") != std::string::npos, m);
-    return true;
-  });
-  BOOST_TEST(!fs::exists(g.dir.path / "nan.exr"));
+  const auto [nan_code, nan_message] = failed_job("nan", a, nan_b);
+  BOOST_TEST(nan_code == 3, nan_message);
+  BOOST_TEST(nan_message.find("nan.safetensors: LoRA module '") != std::string::npos, nan_message);
+  BOOST_TEST(nan_message.find("lora_B.weight' holds NaN or infinite values") != std::string::npos, nan_message);
 
   // Finite factors so large that the forward overflows: a runtime error at the first evaluation (5), which names the
   // job's LoRAs as the likely cause. Each factor is at most 0.2 x 4e19, so each merged weight at most 4 x 6.4e37,
@@ -616,21 +623,10 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
   std::vector<float> huge_a = a, huge_b = b;
   for (float& v : huge_a) v *= 4e19f;
   for (float& v : huge_b) v *= 4e19f;
-  const fs::path huge_lora = g.dir.path / "huge.safetensors";
-  st::write_file(huge_lora, {st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", {4, qkv[1]}, huge_a),
-                             st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight", {qkv[0], 4}, huge_b)});
-  json with_huge = job;
-  with_huge["loras"] = json::array({{{"path", huge_lora.string()}}});
-  with_huge["output"] = (g.dir.path / "huge.exr").string();
-  m["jobs"] = {with_huge};
-  Pipeline h(Manifest::parse(m, g.dir.path / "m.json"), o);
-  BOOST_CHECK_EXCEPTION(h.run(h.manifest().jobs[0]), genplug::host::HostError, [&](const genplug::host::HostError& e) {
-    const std::string m = e.what();
-    BOOST_TEST(e.exit_code() == 5, m);
-    BOOST_TEST(m.find("non-finite") != std::string::npos, m);
-    BOOST_TEST(m.find("at evaluation 1 of") != std::string::npos, m);
-    BOOST_TEST(m.find(". LoRAs are merged (jobs[0].loras): a factor or strength too large") != std::string::npos, m);
-    return true;
-  });
-  BOOST_TEST(!fs::exists(g.dir.path / "huge.exr"));
+  const auto [huge_code, huge_message] = failed_job("huge", huge_a, huge_b);
+  BOOST_TEST(huge_code == 5, huge_message);
+  BOOST_TEST(huge_message.find("non-finite") != std::string::npos, huge_message);
+  BOOST_TEST(huge_message.find("at evaluation 1 of") != std::string::npos, huge_message);
+  BOOST_TEST(huge_message.find(". LoRAs are merged (jobs[0].loras): a factor or strength too large") != std::string::npos,
+             huge_message);
 }
