@@ -220,6 +220,17 @@ double copied_bytes(const gf::FluxTransformerWeights& w, const std::set<const vo
   return bytes;
 }
 
+// The values of `w`'s float matrices (what int8 quantizes; Q8_0 blocks and their scales are not) and the largest.
+std::pair<double, double> matrix_values(const gf::FluxTransformerWeights& w) {
+  double values = 0, largest = 0;
+  for (const auto& [name, t] : w.tensors)
+    if (t.dim() == 2 && t.is_floating_point() && name.find(gf::q8_0_scale_name("")) == std::string::npos) {
+      values += double(t.numel());
+      largest = std::max(largest, double(t.numel()));
+    }
+  return {values, largest};
+}
+
 }  // namespace
 
 // BeforeLoad is told, once and before anything is read, the model and the bytes the load then copies out of the
@@ -245,6 +256,8 @@ BOOST_FIXTURE_TEST_CASE(before_load_is_told_what_the_load_copies, Scratch) {
         BOOST_TEST(calls == 1);
         BOOST_TEST(told.copied == copied_bytes(w, mapped));
         BOOST_TEST(told.config.hidden_size == config.hidden_size);
+        BOOST_TEST(told.matrix_values == matrix_values(w).first);
+        BOOST_TEST(told.largest_matrix == matrix_values(w).second);
         BOOST_TEST(told.config.depth == config.depth);
         const bool stored = dtype == torch::kFloat32 && checkpoint.tensors().front().dtype == st::DType::F32;
         BOOST_TEST((told.copied == 0) == (stored && !diffusers));
@@ -261,6 +274,7 @@ BOOST_FIXTURE_TEST_CASE(before_load_is_told_what_the_load_copies, Scratch) {
         gf::load_flux_transformer(gguf, config, torch::kFloat32, torch::kCPU, [&](const gf::LoadBytes& b) { told = b; });
     BOOST_TEST(told.copied == copied_bytes(w, {}), layout);
     BOOST_TEST(told.temporary > 0, layout);
+    BOOST_TEST(told.matrix_values == matrix_values(w).first, layout);  // Q8_0 matrices are not quantized again
   }
 }
 

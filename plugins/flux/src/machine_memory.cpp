@@ -99,9 +99,13 @@ void check_fits(double bytes, const std::string& what, const std::string& instea
 
 }  // namespace
 
+double quantized_build_bytes(double matrix_values, double largest_matrix) {
+  return matrix_values + largest_matrix * 4.0 * 2;
+}
+
 double quantized_build_bytes(const FluxConfig& config) {
   const WeightCount w = count_weights(config);
-  return w.elements + w.largest * 4.0 * 3;
+  return quantized_build_bytes(w.elements, w.largest);
 }
 
 void check_checkpoint_copies_fit(double copied_bytes, double temporary_bytes, double quantized_bytes,

@@ -20,8 +20,10 @@ namespace genplug::flux {
 void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, const std::string& dtype,
                               const std::string& preset, double quantized_bytes = 0);
 
-// What building the transformer adds under quantize int8 (FluxTransformer, quantize_rows): a byte per weight (every
-// weight counted, the few kept in dtype too) and, while the largest is quantized, it three times in float32.
+// What building the transformer adds under quantize int8 (FluxTransformer, quantize_rows): a byte per value of
+// the matrices it quantizes and, while the largest is quantized, it twice in float32 (taken as float32, divided by
+// its row scales). Of a config: every weight counted (the few kept in dtype too).
+double quantized_build_bytes(double matrix_values, double largest_matrix);
 double quantized_build_bytes(const FluxConfig& config);
 
 // Throws before a checkpoint is loaded on the CPU when what the load copies out of the file (`copied_bytes`, and

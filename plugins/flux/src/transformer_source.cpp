@@ -40,7 +40,9 @@ TransformerSource from_checkpoint(const ModelSettings& s, torch::Dtype dtype, to
   }
   // Linux overcommits: copies beyond memory would be "allocated", then the OOM killer would end the process.
   const BeforeLoad check = [&](const LoadBytes& b) {
-    check_checkpoint_copies_fit(b.copied, b.temporary, s.quantize == "int8" ? quantized_build_bytes(b.config) : 0,
+    if (!device.is_cpu()) return;  // device memory is not checked (nor quantized there against this one)
+    const bool int8 = s.quantize == "int8";
+    check_checkpoint_copies_fit(b.copied, b.temporary, int8 ? quantized_build_bytes(b.matrix_values, b.largest_matrix) : 0,
                                 source, s.dtype);
   };
   FluxTransformerWeights w = load_flux_transformer(std::filesystem::path(source), explicit_config, dtype, device, check);

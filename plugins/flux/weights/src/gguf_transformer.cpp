@@ -80,14 +80,17 @@ LoadBytes load_bytes(const gguf::File& file, const TransformerPlan& plan, torch:
   for (const KeyMerge& m : plan.merges) {
     const bool ggml = kept_as_ggml_blocks(file, m, device), q8_0 = !ggml && all_block_matrices(file, m);
     if (ggml) bytes.copied += sizeof(int32_t);  // the type beside the blocks (put_ggml_blocks)
-    double temporary = 0;
+    double temporary = 0, values = 0;
     for (const auto& name : m.sources) {
       const gguf::TensorInfo& t = *file.find(name);
       const double n = double(t.numel());
       bytes.copied += ggml ? double(t.nbytes) : q8_0 ? n + n / 32 * 2 : n * double(c10::elementSize(dtype));
       temporary += n * 4;
+      if (!ggml && !q8_0 && t.shape.size() == 2) values += n;  // block matrices stay in their blocks
     }
     bytes.temporary = std::max(bytes.temporary, temporary);
+    bytes.matrix_values += values;
+    bytes.largest_matrix = std::max(bytes.largest_matrix, values);
   }
   return bytes;
 }

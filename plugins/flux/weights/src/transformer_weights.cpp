@@ -71,16 +71,19 @@ LoadBytes load_bytes(const st::Checkpoint& checkpoint, const TransformerPlan& pl
   bytes.config = plan.config;
   if (!device.is_cpu()) return bytes;
   for (const KeyMerge& m : plan.merges) {
-    double temporary = 0;
+    double temporary = 0, values = 0;
     for (const auto& name : m.sources) {
       const st::TensorInfo& info = checkpoint.at(name);
       const double n = double(info.numel()), part = load_tensor_allocation(info, dtype, device);
       const bool scaled = fp8_scale_of(checkpoint, info) != nullptr;
       bytes.copied += m.op != KeyMerge::Op::copy || scaled ? n * double(c10::elementSize(dtype)) : part;
-      temporary += load_tensor_temporary(info, torch::kFloat32) + (scaled ? n * 4 : 0) +
+      temporary += load_tensor_temporary(info, scaled ? torch::kFloat32 : dtype) + (scaled ? n * 4 : 0) +
                    (m.op != KeyMerge::Op::copy ? part : 0);
+      if (info.shape.size() == 2 && st::is_floating(info.dtype)) values += n;
     }
     bytes.temporary = std::max(bytes.temporary, temporary);
+    bytes.matrix_values += values;
+    bytes.largest_matrix = std::max(bytes.largest_matrix, values);
   }
   return bytes;
 }

@@ -49,6 +49,7 @@ struct LoadBytes {
   double copied = 0;     // kept: what is not a view of the mapped file (tensors converted to another dtype, fp8
                          // decoded, diffusers' projections concatenated, every tensor of a GGUF file)
   double temporary = 0;  // besides, at the peak of one tensor's load (a decode, a merge's parts)
+  double matrix_values = 0, largest_matrix = 0;  // of the 2-D tensors loaded as floats (what int8 quantizes)
   FluxConfig config;     // the model the file holds (the plan's)
 };
 
