@@ -109,7 +109,7 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
         m.up_to_date.insert(j.index);
       } else if (const auto e = output_folder_problem(*out)) {
         throw HostError(e->kind(), output_where + (*out == j.output ? "" : " (its PNG preview)") + ": " + e->what() +
-                                       " (the output there " + Pipeline::Impl::existing_text(existing) + ")");
+                                       " (the output " + Pipeline::Impl::existing_text(existing) + ")");
       } else {
         m.check_existing_output(j, output_where);  // the folder has become writable since
       }

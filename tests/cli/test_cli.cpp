@@ -476,7 +476,7 @@ BOOST_AUTO_TEST_CASE(resume_skips_up_to_date_outputs_in_a_read_only_folder) {
     f.write("\x55\x55\x55\x55\x55\x55\x55\x55", 8);
   }
   refused({"--set", "jobs.0.seeds.count=1"}, "img_1.exr");
-  BOOST_TEST(contains(r.err, "(the output there is this work item's render but damaged)"), r.err);
+  BOOST_TEST(contains(r.err, "(the output is this work item's render but damaged)"), r.err);
   fs::permissions(d.path / "archive", fs::perms::owner_write, fs::perm_options::add);
 }
 

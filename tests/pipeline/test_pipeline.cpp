@@ -588,11 +588,13 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
     BOOST_TEST(std::string(e.what()).find("config.loras: " + junk.string()) != std::string::npos, e.what());
   }
 
-  // A job with the LoRA `name` of factors `down` and `up` fails: its error, and no output left.
-  auto failed_job = [&](const std::string& name, const std::vector<float>& down, const std::vector<float>& up) {
+  // A job with the LoRA `name` of rank-4 factors `down` and `up` on `module` (of weight shape `target`) fails: its
+  // error, and no output left.
+  auto failed_job = [&](const std::string& name, const std::string& module, const std::vector<int64_t>& target,
+                        const std::vector<float>& down, const std::vector<float>& up) {
     const fs::path file = g.dir.path / (name + ".safetensors");
-    st::write_file(file, {st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", {4, qkv[1]}, down),
-                          st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight", {qkv[0], 4}, up)});
+    st::write_file(file, {st::TensorData::from_floats("diffusion_model." + module + ".lora_A.weight", {4, target[1]}, down),
+                          st::TensorData::from_floats("diffusion_model." + module + ".lora_B.weight", {target[0], 4}, up)});
     json with_lora = job;
     with_lora["loras"] = json::array({{{"path", file.string()}}});
     with_lora["output"] = (g.dir.path / (name + ".exr")).string();
@@ -611,19 +613,22 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
   // the model's predict producing NaN, exit 5).
   std::vector<float> nan_b = b;
   nan_b[3] = std::nanf("");
-  const auto [nan_code, nan_message] = failed_job("nan", a, nan_b);
+  const auto [nan_code, nan_message] = failed_job("nan", "double_blocks.0.img_attn.qkv", qkv, a, nan_b);
   BOOST_TEST(nan_code == 3, nan_message);
   BOOST_TEST(nan_message.find("nan.safetensors: LoRA module '") != std::string::npos, nan_message);
   BOOST_TEST(nan_message.find("lora_B.weight' holds NaN or infinite values") != std::string::npos, nan_message);
 
   // Finite factors so large that the forward overflows: a runtime error at the first evaluation (5), which names the
-  // job's LoRAs as the likely cause. Each factor is at most 0.2 x 4e19, so each merged weight at most 4 x 6.4e37,
-  // finite in float32 (the merge refuses one that is not); typically about 1e38, so a product over the hidden width
-  // overflows to infinity, and QK RMSNorm makes NaN of it.
-  std::vector<float> huge_a = a, huge_b = b;
-  for (float& v : huge_a) v *= 4e19f;
-  for (float& v : huge_b) v *= 4e19f;
-  const auto [huge_code, huge_message] = failed_job("huge", huge_a, huge_b);
+  // job's LoRAs as the likely cause. On img_in, every merged weight is 2.56e38 times a sign (finite in float32: the
+  // merge refuses one that is not), row j taking the signs s of rank j mod 4; so each token's embedding is 2.56e38
+  // <s, x> for four sign patterns s, over the first latent x, noise: float32 overflows where |<s, x>| > 1.33, which
+  // some token and pattern reach on any latent of a few values (for N(0, 1) values, <s, x> is N(0, channels)), and
+  // the LayerNorm after makes NaN of infinity.
+  const auto& img_in = bfl->at("img_in.weight").shape;
+  std::vector<float> huge_a(size_t(4 * img_in[1])), huge_b(size_t(img_in[0] * 4), 0.f);
+  for (size_t i = 0; i < huge_a.size(); ++i) huge_a[i] = std::sin(0.7 * double(i) + 0.1) < 0 ? -8e18f : 8e18f;
+  for (size_t j = 0; j < size_t(img_in[0]); ++j) huge_b[j * 4 + j % 4] = 3.2e19f;
+  const auto [huge_code, huge_message] = failed_job("huge", "img_in", img_in, huge_a, huge_b);
   BOOST_TEST(huge_code == 5, huge_message);
   BOOST_TEST(huge_message.find("non-finite") != std::string::npos, huge_message);
   BOOST_TEST(huge_message.find("at evaluation 1 of") != std::string::npos, huge_message);
