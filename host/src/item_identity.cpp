@@ -105,7 +105,14 @@ void Pipeline::Impl::check_existing_output(const Job& job, const std::string& wh
                                            (fs::is_directory(status) ? "a folder" : "not a regular file"));
   if (overwrite(job) || !fs::exists(fs::symlink_status(job.output, ec))) return;
   const std::string file = where + ": '" + job.output.string() + "'";
-  switch (existing_output(job)) {
+  const Existing existing = existing_output(job);
+  // In a folder that cannot be written (checks, 2.), anything but an up-to-date output is that folder's error,
+  // unless it has become writable since.
+  if (const auto out = unwritable_output(job); out && existing != Existing::ours_intact)
+    if (const auto e = output_folder_problem(*out))
+      throw HostError(e->kind(), where + (*out == job.output ? "" : " (its PNG preview)") + ": " + e->what() +
+                                     " (the output " + existing_text(existing) + ")");
+  switch (existing) {
     case Existing::ours_intact:
       up_to_date.insert(job.index);
       return;

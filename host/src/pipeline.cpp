@@ -102,20 +102,7 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
       throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ": " +
                                                 std::to_string(j.width.value_or(m.defaults.width)) + " x " +
                                                 std::to_string(j.height.value_or(m.defaults.height)) + " " + refusal);
-    const std::string output_where = m.manifest.path.string() + ": " + j.where + ".output";
-    if (const auto out = m.unwritable_output(j)) {  // it exists (2.): skipped when up to date, else the folder's error
-      const Pipeline::Impl::Existing existing = m.existing_output(j);
-      if (existing == Pipeline::Impl::Existing::ours_intact) {
-        m.up_to_date.insert(j.index);
-      } else if (const auto e = output_folder_problem(*out)) {
-        throw HostError(e->kind(), output_where + (*out == j.output ? "" : " (its PNG preview)") + ": " + e->what() +
-                                       " (the output " + Pipeline::Impl::existing_text(existing) + ")");
-      } else {
-        m.check_existing_output(j, output_where);  // the folder has become writable since
-      }
-    } else {
-      m.check_existing_output(j, output_where);
-    }
+    m.check_existing_output(j, m.manifest.path.string() + ": " + j.where + ".output");
     if (j.loras && !m.model.adapters())
       throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
                                                m.manifest.model.plugin + "' cannot swap LoRAs per job");
