@@ -454,6 +454,18 @@ BOOST_AUTO_TEST_CASE(sharded_diffusers_checkpoint_loads_like_the_single_file) {
                                            torch::kFloat32, torch::kCPU);
   BOOST_REQUIRE_EQUAL(a.tensors.size(), b.tensors.size());
   for (const auto& [name, t] : b.tensors) BOOST_TEST(torch::equal(a.tensors.at(name), t), name);
+  // Without the index the folder's *.safetensors are the shards; dangling links beside them are no files (the one
+  // listed last had failed the folder as one that "cannot be listed").
+  fs::create_directories(s.dir / "no_index");
+  for (size_t k = 0; k < 3; ++k) {
+    const std::string name = "diffusion_pytorch_model-0000" + std::to_string(k + 1) + "-of-00003.safetensors";
+    fs::copy_file(s.dir / name, s.dir / "no_index" / name);
+  }
+  for (int k = 0; k < 20; ++k) fs::create_symlink(s.dir / "nowhere", s.dir / "no_index" / ("z" + std::to_string(k)));
+  const st::Checkpoint listed(s.dir / "no_index");
+  BOOST_TEST(listed.files().size() == 3u);
+  const auto c = gf::load_flux_transformer(listed, golden_config(), torch::kFloat32, torch::kCPU);
+  for (const auto& [name, t] : b.tensors) BOOST_TEST(torch::equal(c.tensors.at(name), t), name);
 }
 
 BOOST_AUTO_TEST_CASE(fp8_weights_with_scales_are_rescaled) {

@@ -27,10 +27,11 @@ bool is_index_file(const fs::path& p) { return ends_with(p.filename().string(), 
 std::vector<fs::path> folder_entries(const fs::path& folder, bool index_files) {
   std::vector<fs::path> found;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(folder, ec)) {
-    if (!e.is_regular_file(ec)) continue;
-    const std::string name = e.path().filename().string();
-    if (index_files ? is_index_file(e.path()) : ends_with(name, ".safetensors")) found.push_back(e.path());
+  for (fs::directory_iterator e(folder, ec), end; !ec && e != end; e.increment(ec)) {
+    std::error_code entry;  // a dangling link is no file here, not a folder that cannot be listed
+    if (!e->is_regular_file(entry)) continue;
+    const std::string name = e->path().filename().string();
+    if (index_files ? is_index_file(e->path()) : ends_with(name, ".safetensors")) found.push_back(e->path());
   }
   if (ec) throw Error(folder.string() + ": cannot list folder: " + ec.message());
   std::sort(found.begin(), found.end());
