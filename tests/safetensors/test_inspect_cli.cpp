@@ -236,5 +236,13 @@ BOOST_AUTO_TEST_CASE(lora_files_report_format_rank_alpha_and_fit) {
   const std::string text = run_cli("inspect --summary \"" + path.string() + "\"", &status);
   BOOST_TEST(text.find("lora: kohya keys, 2 modules") != std::string::npos, text);
   BOOST_TEST(text.find("unknown tensor (ignored): mystery.weight") != std::string::npos, text);
+  // A LoRA on img_in alone: the hidden size is its output width, not its input's (the latent's channels).
+  const auto img_in = bfl->at("img_in.weight").shape;
+  st::write_file(path, {st::TensorData::from_floats("lora_unet_img_in.lora_down.weight", {rank, img_in[1]}, zeros(rank * img_in[1])),
+                        st::TensorData::from_floats("lora_unet_img_in.lora_up.weight", {img_in[0], rank}, zeros(img_in[0] * rank))});
+  const auto embedder = nlohmann::json::parse(run_cli("inspect --json \"" + path.string() + "\"", &status));
+  BOOST_TEST(status == 0);
+  BOOST_TEST(embedder.at("lora").at("modules") == 1);
+  BOOST_TEST(embedder.at("lora").at("hidden_size") == hidden, embedder.dump());
   std::filesystem::remove(path);
 }

@@ -14,7 +14,7 @@ using nlohmann::json;
 
 bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
-// Projections that read the hidden state tell the hidden size; mlp outputs and input embedders do not.
+// Whether a projection reads the hidden state: mlp outputs and input embedders do not (they write it).
 bool reads_hidden(const std::string& target) {
   return !(target.find("mlp.2.") != std::string::npos || target.find("linear2.") != std::string::npos ||
            target.find("_in.") != std::string::npos || target.find("img_in") == 0 || target.find("txt_in") == 0);
@@ -24,13 +24,18 @@ struct Tally {
   std::set<std::string> formats;
   std::set<int64_t> ranks;
   std::set<double> alphas;
-  std::map<int64_t, int64_t> inputs;  // input width -> weighted module count
+  std::map<int64_t, int64_t> hidden_widths;  // hidden size as each module tells it -> module count
   int64_t doubles = 0, singles = 0, others = 0, deepest_double = -1, deepest_single = -1;
 
   void add(const LoraModule& m, const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
     formats.insert(lora_format_name(m.format));
     const auto& down = shapes.at(m.down);
-    if (down.size() == 2) ranks.insert(down[0]), inputs[down[1]] += reads_hidden(m.target) ? 1000 : 1;
+    const auto& up = shapes.at(m.up);
+    if (down.size() == 2) ranks.insert(down[0]);
+    // Its input width where it reads the hidden state, else its output width (an img_in LoRA alone had been
+    // reported with the latent's channels as the hidden size).
+    if (reads_hidden(m.target) && down.size() == 2) ++hidden_widths[down[1]];
+    if (!reads_hidden(m.target) && up.size() == 2) ++hidden_widths[up[0]];
     if (!m.alpha.empty()) alphas.insert(safetensors::to_float32(ckpt.at(m.alpha)).at(0));
     auto index = [&](const std::string& block) { return int64_t(std::stoll(m.target.substr(block.size()))); };
     if (starts_with(m.target, "double_blocks."))
@@ -40,10 +45,10 @@ struct Tally {
     else
       ++others;
   }
-  // Most projections read the hidden state, so the commonest (weighted) input width is the hidden size.
+  // The width most modules tell.
   int64_t hidden_size() const {
     int64_t hidden = 0, most = 0;
-    for (const auto& [width, count] : inputs)
+    for (const auto& [width, count] : hidden_widths)
       if (count > most) hidden = width, most = count;
     return hidden;
   }
