@@ -28,6 +28,18 @@ torch::Tensor stored_view(const st::TensorInfo& info) {
 
 bool is_f8(st::DType d) { return d == st::DType::F8_E4M3 || d == st::DType::F8_E5M2; }
 
+// What load_tensor does with `info`, told from its header alone (load_tensor and the byte counts below agree).
+struct LoadWay {
+  torch::ScalarType target;  // floating tensors become `dtype`; the others keep their type
+  bool stored_view;          // its stored bytes usable in place: aligned, and no F8 to decode
+  bool converted;            // its stored type is not the target
+};
+LoadWay load_way(const st::TensorInfo& info, torch::ScalarType dtype) {
+  const torch::ScalarType target = st::is_floating(info.dtype) ? dtype : torch_dtype(info.dtype);
+  return {target, !is_f8(info.dtype) && aligned(info.data, st::dtype_size(info.dtype)),
+          is_f8(info.dtype) || torch_dtype(info.dtype) != target};
+}
+
 }  // namespace
 
 torch::ScalarType torch_dtype(st::DType dtype) {
@@ -49,7 +61,7 @@ torch::ScalarType torch_dtype(st::DType dtype) {
 }
 
 torch::Tensor load_tensor(const st::TensorInfo& info, torch::ScalarType dtype, torch::Device device) {
-  const torch::ScalarType target = st::is_floating(info.dtype) ? dtype : torch_dtype(info.dtype);
+  const torch::ScalarType target = load_way(info, dtype).target;
   torch::Tensor t;
   if (is_f8(info.dtype)) {
     // Exact decode (libtorch 1.13 has no float8 types); float32 holds every F8 value.
@@ -63,18 +75,16 @@ torch::Tensor load_tensor(const st::TensorInfo& info, torch::ScalarType dtype, t
 }
 
 double load_tensor_allocation(const st::TensorInfo& info, torch::ScalarType dtype, torch::Device device) {
-  if (!device.is_cpu()) return 0;
-  const torch::ScalarType target = st::is_floating(info.dtype) ? dtype : torch_dtype(info.dtype);
-  const bool view = !is_f8(info.dtype) && torch_dtype(info.dtype) == target && aligned(info.data, st::dtype_size(info.dtype));
-  return view ? 0.0 : double(info.numel()) * double(c10::elementSize(target));
+  const LoadWay way = load_way(info, dtype);
+  if (!device.is_cpu() || (way.stored_view && !way.converted)) return 0;
+  return double(info.numel()) * double(c10::elementSize(way.target));
 }
 
 double load_tensor_temporary(const st::TensorInfo& info, torch::ScalarType dtype) {
   const double n = double(info.numel());
-  if (is_f8(info.dtype)) return n * 8;
-  const torch::ScalarType target = st::is_floating(info.dtype) ? dtype : torch_dtype(info.dtype);
-  const bool copied_then_converted = !aligned(info.data, st::dtype_size(info.dtype)) && torch_dtype(info.dtype) != target;
-  return copied_then_converted ? n * double(st::dtype_size(info.dtype)) : 0.0;
+  if (is_f8(info.dtype)) return n * 8;  // the float32 decode and its clone
+  const LoadWay way = load_way(info, dtype);
+  return !way.stored_view && way.converted ? n * double(st::dtype_size(info.dtype)) : 0.0;  // the aligned copy
 }
 
 TensorMap load_tensors(const st::Checkpoint& checkpoint, torch::ScalarType dtype, torch::Device device,
