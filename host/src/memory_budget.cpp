@@ -3,6 +3,8 @@
 
 #include <genplug/internal/cpu_memory.hpp>
 
+#include <sched.h>
+
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -71,6 +73,29 @@ std::optional<uint64_t> parse_memory_size(const std::string& text) {
   return uint64_t(*bytes);
 }
 
+uint64_t library_address_space() {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  const uint64_t cores = ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? uint64_t(CPU_COUNT(&cpus)) : 1;
+  return (128 + 16 * cores + 32) << 20;
+}
+
+namespace {
+
+// Why the address-space limit (ulimit -v) cannot take a CPU job of `working` bytes and the libraries' first
+// mappings besides; empty when it can, or when there is no such limit.
+std::string address_space_refusal(uint64_t working) {
+  const std::optional<uint64_t> left = internal::address_space_left();
+  const uint64_t libraries = library_address_space();
+  if (!left || working + libraries <= *left) return "";
+  return "needs about " + memory_text(working + libraries) + " of address space (" + memory_text(working) +
+         " of working memory, the model's estimate, and " + memory_text(libraries) +
+         " that its libraries map when they first run: buffers, thread stacks, compiled kernels), and ulimit -v "
+         "leaves " + memory_text(*left) + " (raise ulimit -v, or pass --memory-limit SIZE or off to override)";
+}
+
+}  // namespace
+
 std::string memory_refusal(const genplug_geometry_t& g, std::optional<uint64_t> limit) {
   if (!GENPLUG_HAS_FIELD(&g, genplug_geometry_t, working_memory_bytes) || g.working_memory_bytes == 0) return "";
   if (limit && *limit == 0) return "";
@@ -78,6 +103,7 @@ std::string memory_refusal(const genplug_geometry_t& g, std::optional<uint64_t> 
   std::string what = "the limit given";
   if (!room) {
     if (g.latent_device.device_type != kDLCPU) return "";  // device memory: only an explicit limit is checked
+    if (std::string why = address_space_refusal(g.working_memory_bytes); !why.empty()) return why;
     room = available_cpu_memory();
     what = "the memory available";
     if (!room) return "";

@@ -3,6 +3,13 @@
 #define BOOST_TEST_MODULE memory_budget
 #include <boost/test/unit_test.hpp>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
 #include <genplug/host/memory_budget.hpp>
 
 using genplug::host::memory_refusal;
@@ -66,4 +73,58 @@ BOOST_AUTO_TEST_CASE(a_plate_over_the_limit_is_refused_with_both_numbers) {
   BOOST_TEST(plate_memory_refusal(largest, uint64_t(0)).empty());  // off
   BOOST_TEST(plate_memory_refusal(largest, largest * kPlateBytesPerPixel).empty());
   BOOST_TEST(!plate_memory_refusal(largest, largest * kPlateBytesPerPixel - 1).empty());
+}
+
+namespace {
+
+// This process's mapped bytes (VmSize).
+uint64_t vm_size() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmSize:", 0) == 0) return std::stoull(line.substr(7)) * 1024;
+  return 0;
+}
+
+// What `check` says in a child process whose ulimit -v leaves `left` bytes past what it has mapped: 0 when true,
+// 1 when false, 2 when the limit could not be set.
+template <class Check>
+int under_address_space_limit(uint64_t left, Check check) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const rlimit limit{rlim_t(vm_size() + left), RLIM_INFINITY};
+    if (::setrlimit(RLIMIT_AS, &limit) != 0) ::_exit(2);
+    ::_exit(check() ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+// Under a ulimit -v that leaves less than a CPU job's working memory and what the libraries map when they first run
+// (library_address_space), the job is refused, naming ulimit -v: oneDNN had crashed, a thread pool deadlocked and
+// OpenBLAS spun forever under such limits. With room for both it is not refused for that; an explicit limit (the
+// user's --memory-limit) and "off" are not checked against it.
+BOOST_AUTO_TEST_CASE(a_cpu_job_beyond_ulimit_v_is_refused) {
+  genplug_geometry_t g{};
+  g.struct_size = sizeof g;
+  g.latent_device = {kDLCPU, 0};
+  g.working_memory_bytes = uint64_t(8) << 20;
+  const uint64_t libraries = genplug::host::library_address_space();
+  BOOST_TEST(libraries >= (uint64_t(128 + 16 + 32) << 20));  // a core at least
+  const uint64_t tight = g.working_memory_bytes + libraries - (uint64_t(16) << 20);
+  BOOST_TEST(under_address_space_limit(tight, [&] {
+    const std::string why = memory_refusal(g, std::nullopt);
+    return why.find("of address space (8 MiB of working memory, the model's estimate, and ") != std::string::npos &&
+           why.find("ulimit -v leaves") != std::string::npos;
+  }) == 0);
+  BOOST_TEST(under_address_space_limit(tight, [&] {
+    return memory_refusal(g, uint64_t(0)).empty() && memory_refusal(g, uint64_t(1) << 40).empty();
+  }) == 0);
+  BOOST_TEST(under_address_space_limit(g.working_memory_bytes + libraries + (uint64_t(64) << 20), [&] {
+    return memory_refusal(g, std::nullopt).find("ulimit -v") == std::string::npos;
+  }) == 0);
+  // The test process itself has no such limit here, or the cases above say nothing of it.
+  BOOST_TEST(memory_refusal(g, std::nullopt).find("ulimit -v") == std::string::npos);
 }

@@ -30,9 +30,17 @@ constexpr double kTwoTo64 = 18446744073709551616.0;
 // "off").
 std::optional<uint64_t> parse_memory_size(const std::string& text);
 
+// Address space that the libraries under a CPU model (OpenBLAS, oneDNN, thread pools) map the first time they run,
+// besides a job's working memory: OpenBLAS's 128 MiB buffer, 16 MiB a core for the stacks and allocator room of the
+// threads they start, 32 MiB of compiled kernels and primitives. Measured on 2 cores (the mini model at 128 x 128,
+// 2026-12-05): 160 MiB past the loaded model's mappings; counted 192 MiB there. Under a ulimit -v that leaves less,
+// those libraries did not fail cleanly: oneDNN crashed (SIGSEGV) compiling a convolution, a thread pool deadlocked
+// starting its threads, and OpenBLAS retried its buffer forever.
+uint64_t library_address_space();
+
 // Empty when the job fits (or nothing can be said: no estimate, a device other than the CPU and no explicit
-// limit); else why not, with the estimate and the limit. `limit`: nullopt = what is available on the CPU,
-// 0 = never refuse.
+// limit); else why not, with the estimate and the limit. `limit`: nullopt = what is available on the CPU (and, under
+// ulimit -v, the address space it leaves for the job and library_address_space()), 0 = never refuse.
 std::string memory_refusal(const genplug_geometry_t& g, std::optional<uint64_t> limit);
 
 // Bytes a plate of `pixels` takes while it is decoded: 8-bit RGB, float planes and their converted and resized

@@ -155,6 +155,15 @@ inline std::optional<uint64_t> free_swap(const MemorySources& s = {}) {
   return free;
 }
 
+// What the address-space limit (ulimit -v) leaves this process to map: RLIMIT_AS less VmSize. nullopt without one.
+inline std::optional<uint64_t> address_space_left(const MemorySources& s = {}) {
+  using namespace cpu_memory_detail;
+  rlimit address_space{};
+  if (!s.address_space_limit || ::getrlimit(RLIMIT_AS, &address_space) != 0 || address_space.rlim_cur == RLIM_INFINITY)
+    return std::nullopt;
+  return room(address_space.rlim_cur, keyed_value(s.proc + "/self/status", "VmSize:", 1024).value_or(0));
+}
+
 // The most this process could still add to what it holds, however much else were freed: memory and swap
 // (MemTotal + SwapTotal), capped by each cgroup's limit with its swap allowance, less its own anonymous memory
 // (RssAnon); and the address-space limit (ulimit -v) less what it has mapped (VmSize). A request above it fails
@@ -169,12 +178,8 @@ inline std::optional<uint64_t> cpu_memory_ceiling(const MemorySources& s = {}) {
     if (l.swap_with_memory && l.swap_limit) total = std::min(total, *l.swap_limit);
     if (l.limit) total = std::min(total, *l.limit + (l.swap_with_memory ? swap : std::min(l.swap_limit.value_or(swap), swap)));
   }
-  const std::string status = s.proc + "/self/status";
-  uint64_t ceiling = room(total, keyed_value(status, "RssAnon:", 1024).value_or(0));
-  rlimit address_space{};
-  if (s.address_space_limit && ::getrlimit(RLIMIT_AS, &address_space) == 0 && address_space.rlim_cur != RLIM_INFINITY)
-    ceiling = std::min(ceiling, room(address_space.rlim_cur, keyed_value(status, "VmSize:", 1024).value_or(0)));
-  return ceiling;
+  const uint64_t ceiling = room(total, keyed_value(s.proc + "/self/status", "RssAnon:", 1024).value_or(0));
+  return lower(ceiling, address_space_left(s));
 }
 
 }  // namespace genplug::internal
