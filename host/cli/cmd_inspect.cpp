@@ -60,8 +60,9 @@ json inspect(const host::PluginCatalog& catalog, const std::string& path) {
                           "lists what is installed)");
   if (!choice && !failures.empty()) throw host::HostError(host::ErrorKind::runtime, failures.front());
   if (!choice)
-    throw host::HostError(host::ErrorKind::runtime, path + ": no inspector recognises this file (tried: " +
-                                                        joined(tried) + ")");
+    throw host::HostError(host::ErrorKind::runtime, path + ": no inspector recognises this " +
+                                                        (std::filesystem::is_directory(path, ec) ? "folder" : "file") +
+                                                        " (tried: " + joined(tried) + ")");
   CallContext ctx;
   const std::string text = choice->inspector.inspect(path, ctx);  // PluginError: exit 5
   json report = internal::parse_bounded_json_or_discarded(text);

@@ -198,17 +198,31 @@ void Pipeline::Impl::check_refine(const Job& job, const Job& pass) {
   check_plate(pass);
 }
 
-// A job's LoRA files exist before any job runs (their contents are the model's to check when it applies them).
-void Pipeline::Impl::check_lora_files(const Job& job) const {
+// A job's LoRA files exist before any job runs, and fit the model as far as it can tell without applying them
+// (GENPLUG_EXT_MODEL_ADAPTER_CHECK: a module it lacks, shapes, a folder with no LoRA in it): what would otherwise
+// fail that job after the jobs before it had rendered. Each distinct list is checked once.
+void Pipeline::Impl::check_lora_files(const Job& job) {
   if (!job.loras) return;
+  const std::string where = manifest.path.string() + ": " + job.where + ".loras";
   for (size_t k = 0; k < job.loras->size(); ++k) {
     const fs::path file = (*job.loras)[k].at("path").get<std::string>();
     // A file or a folder (of shards, as the model's own config.loras takes them); what is in it is the plugin's.
     std::error_code ec;
     const fs::file_status status = fs::status(file, ec);
     if (!fs::is_regular_file(status) && !fs::is_directory(status))
-      throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + ".loras[" + std::to_string(k) +
-                                               "].path: '" + file.string() + "' is no file or folder");
+      throw HostError(ErrorKind::manifest, where + "[" + std::to_string(k) + "].path: '" + file.string() +
+                                               "' is no file or folder");
+  }
+  const std::string list = job.loras->dump();  // as use_job_loras sets it
+  if (!model.can_check_adapters() || !loras_checked.insert(list).second) return;
+  try {
+    model.check_adapters(list, ctx);
+  } catch (const PluginError& e) {
+    // What does not fit, or cannot be read, is the manifest's (exit 3), as at the job's own time; a shortage of
+    // memory now is the model's to report (retryable).
+    if (e.code() == GENPLUG_E_CONFIG || e.code() == GENPLUG_E_IO || e.code() == GENPLUG_E_INVALID_ARGUMENT)
+      throw HostError(ErrorKind::manifest, where + ": " + e.what());
+    throw;
   }
 }
 

@@ -36,6 +36,7 @@ struct Pipeline::Impl {
   std::set<std::filesystem::path> unwritable_folders;  // output folders that cannot take a file (checks, 2.)
   std::set<std::filesystem::path> plates_decoded;  // plates read whole by the checks (resolved paths)
   std::string active_loras = "null";  // the adapters set on the model: "null" is its own (config.loras)
+  std::set<std::string> loras_checked;  // the LoRA lists (as set_adapters takes them) the model has checked
   std::map<std::pair<std::string, std::string>, ColorConversion> colors;        // by (OCIO config, colour space)
   std::map<std::pair<std::string, std::string>, ColorConversion> plate_colors;  // the other way
 
@@ -47,7 +48,7 @@ struct Pipeline::Impl {
   void check_plate_colorspace_applies(const Job& job) const;
   void check_plate(const Job& job);
   void check_refine(const Job& job, const Job& pass);
-  void check_lora_files(const Job& job) const;
+  void check_lora_files(const Job& job);
   void check_output_paths() const;
   std::optional<std::filesystem::path> unwritable_output(const Job& job) const;
   void rehearse_schedule(const Job& job, std::set<std::string>& rehearsed);

@@ -275,6 +275,35 @@ BOOST_AUTO_TEST_CASE(int8_weights_take_loras_from_their_source) {
 
   const std::vector<float> plain = g.predict(quantised, nullptr), f32 = g.predict(g.create(file), nullptr);
   CallContext ctx;
+  // The adapter check (what a host asks before any job renders) works from the weights' shapes, which the model
+  // keeps under int8 too, and changes nothing: a LoRA that fits passes, a file that is absent is an I/O error, and
+  // one with a module the model lacks (the same LoRA under another block index) a config error.
+  BOOST_TEST(quantised.can_check_adapters());
+  BOOST_CHECK_NO_THROW(quantised.check_adapters(loras.dump(), ctx));
+  auto check_code = [&](const json& list) {
+    try {
+      quantised.check_adapters(list.dump(), ctx);
+    } catch (const PluginError& e) {
+      return e.code();
+    }
+    return GENPLUG_OK;
+  };
+  BOOST_TEST(check_code(json::array({{{"path", lora.string() + ".absent"}}})) == GENPLUG_E_IO);
+  const std::filesystem::path deeper = lora.string() + ".deeper.safetensors";
+  {
+    const st::Checkpoint source(lora);
+    std::vector<st::TensorData> renamed;
+    for (const st::TensorInfo& t : source.tensors()) {
+      std::string name = t.name;
+      for (const std::string block : {"double_blocks.0.", "single_blocks.0."})
+        if (const size_t at = name.find(block); at != std::string::npos) name.replace(at, block.size(), block.substr(0, block.size() - 2) + "999.");
+      renamed.push_back(st::TensorData::from_floats(name, t.shape, st::to_float32(t)));
+    }
+    st::write_file(deeper, renamed);
+  }
+  BOOST_TEST(check_code(json::array({{{"path", deeper.string()}}})) == GENPLUG_E_CONFIG);
+  std::filesystem::remove(deeper);
+  BOOST_TEST(g.predict(quantised, nullptr) == plain, boost::test_tools::per_element());
   quantised.set_adapters(loras.dump(), ctx);
   const std::vector<float> swapped = g.predict(quantised, nullptr);
   const std::vector<float> created = g.predict(g.create(file, int8_lora), nullptr);

@@ -207,3 +207,26 @@ BOOST_AUTO_TEST_CASE(checkpoint_copies_beyond_the_machine_are_a_config_error) {
   BOOST_TEST(quantized_build_bytes(tiny) == double(flux_parameter_count(tiny)) + largest * 8);
   BOOST_TEST(quantized_build_bytes(1000, 100) == 1000 + 800);
 }
+
+// A LoRA merge: a copy of each weight it changes in the weights' dtype, and the largest target and module factors in
+// float32 while they are merged. Beyond the machine, a config error ahead of the merge and at it; a merge that fits
+// now passes both.
+BOOST_AUTO_TEST_CASE(lora_merges_beyond_the_machine_are_a_config_error) {
+  BOOST_TEST(lora_merge_bytes(1000, 300, 50, 2) == 1000 * 2 + (300 + 50) * 4);
+  BOOST_TEST(lora_merge_bytes(0, 0, 0, 4) == 0);
+  BOOST_CHECK_NO_THROW(check_lora_merge_fits(0, "loras", true));
+  BOOST_CHECK_NO_THROW(check_lora_merge_fits(1 << 20, "loras", true));
+  BOOST_CHECK_NO_THROW(check_lora_merge_fits(1 << 20, "loras", false));
+  for (const bool now : {false, true}) {
+    try {
+      check_lora_merge_fits(2.56e15, "config.loras", now);
+      BOOST_FAIL("a merge beyond the machine was let through");
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      BOOST_TEST(e.code() == GENPLUG_E_CONFIG, m);
+      BOOST_TEST(m.find("config.loras: merging them copies the weights they change, 2682209.0 GiB, more than this "
+                        "process can ever add (") != std::string::npos, m);
+      BOOST_TEST(m.find("Instead: fewer LoRAs, or LoRAs that change fewer weights") != std::string::npos, m);
+    }
+  }
+}

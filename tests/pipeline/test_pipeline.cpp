@@ -550,10 +550,13 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
     BOOST_TEST(e.exit_code() == 3);
     BOOST_TEST(std::string(e.what()).find("loras[0].path: '" + (g.dir.path / "absent.safetensors").string()) != std::string::npos, e.what());
   }
-  // One that exists but does not fit fails its job; the model keeps its LoRAs, so the next job renders as before.
+  // One that exists but does not fit is a manifest error (3) before anything renders, as the same file in the
+  // model's config.loras is, naming the job, its loras and the file (it had failed its job, after the jobs before
+  // it had rendered). An empty folder, likewise.
   const fs::path junk = g.dir.path / "junk.safetensors";
   st::write_file(junk, {st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", {4, 3}, std::vector<float>(12, 0.f)),
                         st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight", {5, 4}, std::vector<float>(20, 0.f))});
+  fs::create_directories(g.dir.path / "empty_folder");
   std::vector<std::vector<float>> finals;
   PipelineOptions o;
   o.on_final_latent = [&](const DLTensor& latent) { finals.push_back(genplug::host::to_cpu_float(latent)); };
@@ -564,17 +567,40 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
   job["height"] = g.info["grid_tokens_hw"][0].get<uint32_t>() * ppt;
   job["width"] = g.info["grid_tokens_hw"][1].get<uint32_t>() * ppt;
   json bad = job, after = job;
-  bad["loras"] = json::array({{{"path", junk.string()}}});
   bad["output"] = (g.dir.path / "bad.exr").string();
   after["output"] = (g.dir.path / "after.exr").string();
+  using Case = std::pair<fs::path, std::string>;
+  for (const auto& [file, text] : {Case{junk, "loras: " + junk.string() + ": LoRA module"},
+                                   Case{g.dir.path / "empty_folder", "folder has no *.safetensors files"}}) {
+    bad["loras"] = json::array({{{"path", file.string()}}});
+    m["jobs"] = {after, bad};
+    try {
+      Pipeline p(Manifest::parse(m, g.dir.path / "m.json"), o);
+      BOOST_ERROR("a LoRA that does not fit was accepted in jobs[1]: " << file);
+    } catch (const genplug::host::HostError& e) {
+      const std::string message = e.what();
+      BOOST_TEST(e.exit_code() == 3, message);
+      BOOST_TEST(message.find("m.json: jobs[1].loras: ") != std::string::npos, message);
+      BOOST_TEST(message.find(text) != std::string::npos, message);
+    }
+    BOOST_TEST(finals.empty());
+    BOOST_TEST(!fs::exists(after["output"].get<std::string>()));
+  }
+  // What only the values tell (a NaN factor) fails its job; the model keeps its LoRAs, so the next job renders as
+  // before.
+  std::vector<float> nan_a = a;
+  nan_a[1] = std::nanf("");
+  const fs::path nan_file = g.dir.path / "nan_first.safetensors";
+  st::write_file(nan_file, {st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", {4, qkv[1]}, nan_a),
+                            st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight", {qkv[0], 4}, b)});
+  bad["loras"] = json::array({{{"path", nan_file.string()}}});
   m["jobs"] = {bad, after};
   Pipeline p(Manifest::parse(m, g.dir.path / "m.json"), o);
-  // A manifest error (3), as the same file in the model's config.loras is, naming the job, its loras and the file.
   BOOST_CHECK_EXCEPTION(p.run(p.manifest().jobs[0]), genplug::host::HostError, [&](const genplug::host::HostError& e) {
     const std::string m = e.what();
     BOOST_TEST(e.exit_code() == 3, m);
     BOOST_TEST(m.find("jobs[0]") != std::string::npos, m);
-    BOOST_TEST(m.find("loras: " + junk.string()) != std::string::npos, m);
+    BOOST_TEST(m.find("loras: " + nan_file.string()) != std::string::npos, m);
     return true;
   });
   p.run(p.manifest().jobs[1]);

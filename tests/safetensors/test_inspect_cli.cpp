@@ -118,10 +118,10 @@ BOOST_AUTO_TEST_CASE(a_file_no_inspector_knows_is_a_clear_error) {
   BOOST_TEST(r.out.empty(), r.out);
   BOOST_TEST(contains(r.err, "genplug: error: " + text.string() + ": no inspector recognises this file"), r.err);
   BOOST_TEST(contains(r.err, "org.genplug.flux.inspect"), r.err);
-  // A folder without checkpoints is no different.
+  // A folder without checkpoints is no different, said of a folder.
   const auto folder = genplug::test::run_process({GENPLUG_CLI, "inspect", dir.path.string()});
   BOOST_TEST(folder.exit_code == 5);
-  BOOST_TEST(contains(folder.err, "no inspector recognises this file"), folder.err);
+  BOOST_TEST(contains(folder.err, "no inspector recognises this folder"), folder.err);
   // A path that cannot be reached says why; an empty one is a usage error.
   std::filesystem::create_symlink(dir.path / "loop-b", dir.path / "loop-a");
   std::filesystem::create_symlink(dir.path / "loop-a", dir.path / "loop-b");
@@ -244,5 +244,35 @@ BOOST_AUTO_TEST_CASE(lora_files_report_format_rank_alpha_and_fit) {
   BOOST_TEST(status == 0);
   BOOST_TEST(embedder.at("lora").at("modules") == 1);
   BOOST_TEST(embedder.at("lora").at("hidden_size") == hidden, embedder.dump());
+  BOOST_TEST(embedder.at("lora").at("overlaps").empty());
+  // The same module under kohya and BFL names: both counted, and the overlap said.
+  st::write_file(path, {st::TensorData::from_floats("lora_unet_img_in.lora_down.weight", {rank, img_in[1]}, zeros(rank * img_in[1])),
+                        st::TensorData::from_floats("lora_unet_img_in.lora_up.weight", {img_in[0], rank}, zeros(img_in[0] * rank)),
+                        st::TensorData::from_floats("diffusion_model.img_in.lora_A.weight", {rank, img_in[1]}, zeros(rank * img_in[1])),
+                        st::TensorData::from_floats("diffusion_model.img_in.lora_B.weight", {img_in[0], rank}, zeros(img_in[0] * rank))});
+  const std::string twice = run_cli("inspect --summary \"" + path.string() + "\"", &status);
+  BOOST_TEST(status == 0);
+  BOOST_TEST(twice.find("lora: bfl, kohya keys, 2 modules") != std::string::npos, twice);
+  BOOST_TEST(twice.find("overlap: modules 'diffusion_model.img_in' and 'lora_unet_img_in' both change 'img_in.weight': "
+                        "both are added") != std::string::npos, twice);
+  // What a run refuses whatever the model is "cannot be applied", with the run's reason (these had been reported
+  // as fitting a model, and text-encoder tensors alone with "none (alpha = rank)" as their formats and ranks).
+  const std::vector<std::pair<std::vector<st::TensorData>, std::string>> refused = {
+      {{st::TensorData::from_floats("lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", {1}, {0})},
+       "no LoRA module for the FLUX transformer in this file (1 text-encoder tensors"},
+      {{st::TensorData::from_floats("lora_unet_img_in.lora_down.weight", {0, img_in[1]}, {}),
+        st::TensorData::from_floats("lora_unet_img_in.lora_up.weight", {img_in[0], 0}, {})},
+       "LoRA module 'lora_unet_img_in': rank 0: down has no rows"},
+      {{st::TensorData::from_floats("lora_unet_img_in.lora_down.weight", {rank, img_in[1]}, zeros(rank * img_in[1])),
+        st::TensorData::from_floats("lora_unet_img_in.lora_up.weight", {img_in[0], rank}, zeros(img_in[0] * rank)),
+        st::TensorData::from_floats("lora_unet_img_in.alpha", {3}, {1, 2, 3})},
+       "LoRA module 'lora_unet_img_in': alpha has shape [3], expected a scalar"}};
+  for (const auto& [tensors, reason] : refused) {
+    st::write_file(path, tensors);
+    const std::string out = run_cli("inspect --summary \"" + path.string() + "\"", &status);
+    BOOST_TEST(status == 0, out);
+    BOOST_TEST(out.find("lora: cannot be applied: " + path.string() + ": " + reason) != std::string::npos, out);
+    BOOST_TEST(out.find("fits:") == std::string::npos, out);
+  }
   std::filesystem::remove(path);
 }

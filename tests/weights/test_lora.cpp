@@ -4,6 +4,7 @@
 #define BOOST_TEST_MODULE lora
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <tuple>
@@ -412,4 +413,133 @@ BOOST_FIXTURE_TEST_CASE(loras_that_do_not_fit_are_named, Fixture) {
   } catch (const gf::WeightError& e) {
     BOOST_TEST(std::string(e.what()).find("lora_A.weight' holds NaN or infinite values") != std::string::npos, e.what());
   }
+}
+
+// check_loras (what a host asks before any job renders) refuses what merge_loras refuses from the headers, with the
+// same message, and reads no factor's values: a NaN factor passes it and fails the merge. Of a LoRA that fits, it
+// counts what the merge copies: each target once, whichever files and modules change it.
+BOOST_FIXTURE_TEST_CASE(check_loras_refuses_from_the_headers_what_the_merge_refuses, Fixture) {
+  const gf::ShapeMap shapes = gf::lora_target_shapes(base);
+  BOOST_TEST(shapes.size() == base.size());
+  const auto a = file(gf::LoraFormat::bfl), b = file(gf::LoraFormat::diffusers);
+  const gf::LoraCheck check = gf::check_loras(shapes, {{a, 0.5}, {b, 0.3}});
+  double values = 0, largest = 0, factors = 0;
+  std::vector<std::string> targets;
+  for (const Update& u : updates) {
+    targets.push_back(u.module + ".weight");
+    const double n = double(base.at(u.module + ".weight").numel());
+    values += n;
+    largest = std::max(largest, n);
+    factors = std::max(factors, double(u.down.numel() + u.up.numel()));  // a diffusers part has fewer rows
+  }
+  std::sort(targets.begin(), targets.end());
+  BOOST_TEST(check.targets == targets, boost::test_tools::per_element());
+  BOOST_TEST(check.target_values == values);
+  BOOST_TEST(check.largest_target == largest);
+  BOOST_TEST(check.largest_factors == factors);
+  BOOST_TEST(check.notes.empty());
+  const gf::LoraMerge merged = gf::merge_loras(base, {{a, 0.5}, {b, 0.3}});
+  BOOST_TEST(merged.changed == targets, boost::test_tools::per_element());
+
+  auto refusal = [&](const std::filesystem::path& path, bool check_only) {
+    try {
+      if (check_only) gf::check_loras(shapes, {{path, 1.0}});
+      else gf::merge_loras(base, {{path, 1.0}});
+    } catch (const gf::WeightError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  std::vector<Update> wrong = {updates[0]};
+  wrong[0].up = wrong[0].up.slice(0, 1);
+  const auto path = dir.path / "wrong.safetensors";
+  write_lora(path, wrong, gf::LoraFormat::bfl, config.hidden_size);
+  BOOST_TEST(refusal(path, true).find("does not fit") != std::string::npos, refusal(path, true));
+  BOOST_TEST(refusal(path, true) == refusal(path, false));
+  std::vector<Update> nan = {updates[0]};
+  nan[0].down = nan[0].down.clone();
+  nan[0].down.view(-1)[2] = std::nanf("");
+  write_lora(path, nan, gf::LoraFormat::bfl, config.hidden_size);
+  BOOST_TEST(refusal(path, true) == "accepted");
+  BOOST_TEST(refusal(path, false).find("holds NaN or infinite values") != std::string::npos, refusal(path, false));
+}
+
+// One file that changes the same rows twice (one module under kohya and BFL names) gets both deltas, as other
+// tools apply such a file, and a note that says so; q of diffusers beside BFL's whole qkv overlap too, while
+// diffusers' q, k and v (other rows of one weight) do not.
+BOOST_FIXTURE_TEST_CASE(modules_that_change_the_same_rows_are_added_and_said, Fixture) {
+  const Update& u = updates[0];  // double_blocks.0.img_attn.qkv
+  std::vector<st::TensorData> both;
+  for (const std::string& m : {"diffusion_model." + u.module, "lora_unet_" + underscored(u.module)}) {
+    const bool kohya = m.rfind("lora_unet_", 0) == 0;
+    both.push_back(tensor(m + (kohya ? ".lora_down.weight" : ".lora_A.weight"), u.down));
+    both.push_back(tensor(m + (kohya ? ".lora_up.weight" : ".lora_B.weight"), u.up));
+    both.push_back(tensor(m + ".alpha", torch::full({}, u.alpha, torch::kFloat32)));
+  }
+  const auto twice = dir.path / "twice.safetensors";
+  st::write_file(twice, both);
+  const gf::LoraMerge merged = gf::merge_loras(base, {{twice, 1.0}});
+  const gf::LoraMerge doubled = gf::merge_loras(base, {{file(gf::LoraFormat::bfl), 2.0}});
+  const std::string name = u.module + ".weight";
+  BOOST_TEST(relative_error(merged.weights.at(name), doubled.weights.at(name)) <= 8 * 0x1p-24);
+  BOOST_REQUIRE_EQUAL(merged.notes.size(), 1u);
+  BOOST_TEST(merged.notes[0] == twice.string() + ": modules 'diffusion_model." + u.module + "' and 'lora_unet_" +
+                                    underscored(u.module) + "' both change '" + name + "': both are added");
+  const gf::LoraPlan split = gf::plan_lora({"transformer.transformer_blocks.0.attn.to_q.lora_A.weight",
+                                            "transformer.transformer_blocks.0.attn.to_q.lora_B.weight",
+                                            "transformer.transformer_blocks.0.attn.to_k.lora_A.weight",
+                                            "transformer.transformer_blocks.0.attn.to_k.lora_B.weight"},
+                                           "split.safetensors");
+  BOOST_TEST(gf::lora_overlaps(split).empty());
+  gf::LoraPlan with_whole = split;
+  with_whole.modules.push_back(gf::plan_lora({"diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight",
+                                              "diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight"},
+                                             "whole.safetensors").modules.at(0));
+  BOOST_TEST(gf::lora_overlaps(with_whole).size() == 2u);
+}
+
+// Two PEFT adapters of one module in one file ("lora_A.default" and "lora_A.other"), or lora_A beside lora_down:
+// refused, naming both tensors (the last in name order had silently replaced the first).
+BOOST_AUTO_TEST_CASE(two_tensors_of_one_role_are_refused) {
+  for (const auto& [first, second] :
+       {std::pair<std::string, std::string>{"transformer.transformer_blocks.0.attn.to_q.lora_A.default.weight",
+                                            "transformer.transformer_blocks.0.attn.to_q.lora_A.other.weight"},
+        {"diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight",
+         "diffusion_model.double_blocks.0.img_attn.qkv.lora_down.weight"}}) {
+    try {
+      gf::plan_lora({first, second}, "two.safetensors");
+      BOOST_ERROR("accepted: " << first << ", " << second);
+    } catch (const gf::WeightError& e) {
+      const std::string m = e.what();
+      BOOST_TEST(m.find("two.safetensors: LoRA module '") != std::string::npos, m);
+      BOOST_TEST(m.find("has two tensors of one role, '" + first + "' and '" + second + "'") != std::string::npos, m);
+    }
+  }
+}
+
+// A diffusers PEFT config that cannot say alpha (not JSON, a lora_alpha that is no number): alpha = rank, as
+// without one, and a note that says so.
+BOOST_FIXTURE_TEST_CASE(an_unreadable_peft_config_is_said, Fixture) {
+  const std::vector<Update> one = {updates[0]};
+  const auto plain = dir.path / "plain.safetensors";
+  write_lora(plain, one, gf::LoraFormat::diffusers, config.hidden_size, false, true);
+  for (const auto& [meta, text] : {std::pair<std::string, std::string>{"{not json", "is no JSON object"},
+                                   {R"({"transformer.lora_alpha": "8"})", "has a lora_alpha that is no number"}}) {
+    const auto path = dir.path / "meta.safetensors";
+    std::vector<st::TensorData> tensors;
+    const st::Checkpoint source(plain);
+    for (const auto& t : source.tensors())
+      tensors.push_back(tensor(t.name, gf::load_tensor(t, torch::kFloat32, torch::kCPU)));
+    st::write_file(path, tensors, {{"lora_adapter_metadata", meta}});
+    const gf::LoraCheck check = gf::check_loras(gf::lora_target_shapes(base), {{path, 1.0}});
+    BOOST_REQUIRE_EQUAL(check.notes.size(), 1u);
+    BOOST_TEST(check.notes[0] == path.string() + ": its lora_adapter_metadata " + text +
+                                     ": modules without .alpha tensors take alpha = rank");
+    // alpha = rank: the factor is the scale, 1.
+    const gf::LoraMerge merged = gf::merge_loras(base, {{path, 1.0}});
+    const std::string name = one[0].module + ".weight";
+    const torch::Tensor expected = base.at(name) + torch::matmul(one[0].up, one[0].down);
+    BOOST_TEST(relative_error(merged.weights.at(name), expected) <= 1e-5);
+  }
+  BOOST_TEST(gf::check_loras(gf::lora_target_shapes(base), {{plain, 1.0}}).notes.empty());
 }

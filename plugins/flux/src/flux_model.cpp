@@ -110,8 +110,10 @@ class FluxModel final : public Model {
 
   const void* extension(const char* id) noexcept override {
     static const genplug_model_adapters_t adapters{sizeof(genplug_model_adapters_t), &set_adapters};
+    static const genplug_model_adapter_check_t adapter_check{sizeof(genplug_model_adapter_check_t), &check_adapters};
     static const genplug_model_preview_t preview{sizeof(genplug_model_preview_t), &preview_thunk};
     if (std::strcmp(id, GENPLUG_EXT_MODEL_ADAPTERS) == 0) return &adapters;
+    if (std::strcmp(id, GENPLUG_EXT_MODEL_ADAPTER_CHECK) == 0) return &adapter_check;
     if (std::strcmp(id, GENPLUG_EXT_MODEL_PREVIEW) == 0) return vae_ ? &preview : nullptr;
     if (std::strcmp(id, GENPLUG_EXT_MODEL_TENSOR_OPS) == 0) return &torch_tensor_ops();
     return nullptr;
@@ -161,6 +163,8 @@ class FluxModel final : public Model {
   // model (a module it lacks, shapes, NaN factors) is a config error; one that cannot be read, an I/O error.
   void use_loras(const std::vector<LoraFile>& loras, TensorMap base, Context& ctx, const std::string& where) {
     const auto t0 = std::chrono::steady_clock::now();
+    if (lora_shapes_.empty()) lora_shapes_ = lora_target_shapes(base);
+    if (!loras.empty()) checked_loras(loras, where, /*now=*/true);
     LoraMerge merged = rethrow_as(GENPLUG_E_IO, where, [&] {
       if (loras.empty()) return LoraMerge{base, {}, {}};
       try {
@@ -188,23 +192,58 @@ class FluxModel final : public Model {
       ctx.info("org.genplug.flux: LoRAs removed, base weights back in " + ms);
   }
 
+  // What merging `loras` would copy, checked against the model's weights from the files' headers (check_loras)
+  // and against memory: all the process could ever add, and (`now`) what is available now.
+  LoraCheck checked_loras(const std::vector<LoraFile>& loras, const std::string& where, bool now) const {
+    const LoraCheck check = rethrow_as(GENPLUG_E_IO, where, [&] {
+      try {
+        return check_loras(lora_shapes_, loras);
+      } catch (const WeightError& e) {
+        throw ConfigError(where + ": " + e.what());
+      }
+    });
+    if (device_.is_cpu())  // a merge on the GPU is the card's memory, which the allocator reports itself
+      check_lora_merge_fits(lora_merge_bytes(check.target_values, check.largest_target, check.largest_factors,
+                                             double(c10::elementSize(dtype_))),
+                            where, now);
+    return check;
+  }
+
+  // The LoRA list of the adapters extensions: a JSON array (model.h), or null for the model's own.
+  static std::vector<LoraFile> adapter_list(const FluxModel& self, const char* json_text) {
+    nlohmann::json list;
+    try {
+      list = genplug::internal::parse_bounded_json(std::string(json_text));
+    } catch (const nlohmann::json::exception& e) {
+      throw ConfigError(std::string("loras: not valid JSON: ") + genplug::internal::json_error_text(e));
+    } catch (const genplug::internal::JsonTooDeep& e) {
+      throw ConfigError(std::string("loras: ") + e.what());
+    }
+    return list.is_null() ? self.settings_.loras : parse_lora_list(list, "loras");
+  }
+
+  static FluxModel& adapters_self(genplug_model_t* model, const char* json_text, const char* what) {
+    if (!model || !json_text) throw InvalidArgument(std::string(what) + ": NULL argument");
+    auto* self = dynamic_cast<FluxModel*>(detail::ModelInstance::self(model)->impl.get());
+    if (!self) throw InvalidArgument(std::string(what) + ": not an org.genplug.flux instance");
+    return *self;
+  }
+
   static genplug_status set_adapters(genplug_model_t* model, const char* json_text, const genplug_context_t* c) {
     return detail::guard(c, [&] {
-      if (!model || !json_text) throw InvalidArgument("adapters.set: NULL argument");
-      auto* self = dynamic_cast<FluxModel*>(detail::ModelInstance::self(model)->impl.get());
-      if (!self) throw InvalidArgument("adapters.set: not an org.genplug.flux instance");
-      nlohmann::json list;
-      try {
-        list = genplug::internal::parse_bounded_json(std::string(json_text));
-      } catch (const nlohmann::json::exception& e) {
-        throw ConfigError(std::string("loras: not valid JSON: ") + genplug::internal::json_error_text(e));
-      } catch (const genplug::internal::JsonTooDeep& e) {
-        throw ConfigError(std::string("loras: ") + e.what());
-      }
+      FluxModel& self = adapters_self(model, json_text, "adapters.set");
       Context ctx(c);
-      const std::vector<LoraFile> loras = list.is_null() ? self->settings_.loras : parse_lora_list(list, "loras");
-      if (same_loras(loras, self->active_loras_)) return;
-      self->use_loras(loras, self->base_weights(), ctx, "loras");
+      const std::vector<LoraFile> loras = adapter_list(self, json_text);
+      if (same_loras(loras, self.active_loras_)) return;
+      self.use_loras(loras, self.base_weights(), ctx, "loras");
+    });
+  }
+
+  // GENPLUG_EXT_MODEL_ADAPTER_CHECK: what set_adapters would refuse before it reads a factor's values.
+  static genplug_status check_adapters(genplug_model_t* model, const char* json_text, const genplug_context_t* c) {
+    return detail::guard(c, [&] {
+      const FluxModel& self = adapters_self(model, json_text, "adapter_check.check");
+      self.checked_loras(adapter_list(self, json_text), "loras", /*now=*/false);
     });
   }
 
@@ -594,6 +633,7 @@ class FluxModel final : public Model {
   ModelSettings settings_;
   FluxConfig flux_config_;
   TensorMap base_weights_;  // BFL names; never modified (LoRA merges are copies); empty under 8-bit weights
+  ShapeMap lora_shapes_;    // what a LoRA can change: the base weights' shapes, kept under 8-bit weights too
   std::vector<LoraFile> active_loras_;
   torch::Dtype dtype_ = torch::kFloat32;          // the transformer's weights in memory (config.dtype)
   torch::Dtype compute_dtype_ = torch::kFloat32;  // the transformer's and VAE's activations (compute_dtype.hpp)

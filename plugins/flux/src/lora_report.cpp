@@ -54,11 +54,11 @@ struct Tally {
   }
 };
 
-// "1, 2" for a list of values; "none (alpha = rank)" for an empty one.
-std::string list(const json& values) {
+// "1, 2" for a list of values; `none` for an empty one.
+std::string list(const json& values, const std::string& none) {
   std::string s;
   for (const auto& v : values) s += (s.empty() ? "" : ", ") + (v.is_string() ? v.get<std::string>() : v.dump());
-  return s.empty() ? std::string("none (alpha = rank)") : s;
+  return s.empty() ? none : s;
 }
 
 }  // namespace
@@ -66,13 +66,20 @@ std::string list(const json& values) {
 json lora_report(const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
   std::vector<std::string> names;
   for (const auto& [name, shape] : shapes) names.push_back(name);
+  const std::string source = ckpt.path().string();
   LoraPlan plan;
   try {
-    plan = plan_lora(names, ckpt.path().string());
+    plan = plan_lora(names, source);
+    // What the run refuses whatever the model: no transformer module (text-encoder tensors alone), factors that
+    // do not make a low-rank update (not matrices, rank 0, ranks that differ), an alpha that is no scalar.
+    if (plan.modules.empty() && !plan.text_encoder.empty())
+      throw WeightError(source + ": no LoRA module for the FLUX transformer in this file (" +
+                        std::to_string(plan.text_encoder.size()) + " text-encoder tensors; only the transformer is adapted)");
+    for (const auto& m : plan.modules) check_lora_factors(m, shapes, source);
   } catch (const WeightError& e) {  // a LoRA genplug cannot apply: say why
     return {{"error", e.what()}};
   }
-  if (plan.modules.empty() && plan.text_encoder.empty()) return nullptr;
+  if (plan.modules.empty()) return nullptr;
   Tally t;
   for (const auto& m : plan.modules) t.add(m, ckpt, shapes);
   const int64_t hidden = t.hidden_size();
@@ -80,7 +87,7 @@ json lora_report(const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
             {"double_block_modules", t.doubles}, {"single_block_modules", t.singles}, {"other_modules", t.others},
             {"hidden_size", hidden}, {"min_depth", t.deepest_double + 1},
             {"min_depth_single_blocks", t.deepest_single + 1}, {"text_encoder_tensors", plan.text_encoder.size()},
-            {"unknown_tensors", plan.unknown}};
+            {"unknown_tensors", plan.unknown}, {"overlaps", lora_overlaps(plan)}};
   j["fits"] = "a FLUX transformer with hidden size " + std::to_string(hidden) + ", at least " +
               std::to_string(t.deepest_double + 1) + " double and " + std::to_string(t.deepest_single + 1) +
               " single blocks" + (hidden == 3072 ? " (FLUX.1-dev / -schnell shapes)" : "");
@@ -90,11 +97,12 @@ json lora_report(const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
 std::vector<std::string> lora_notes(const json& l) {
   if (l.contains("error")) return {"lora: cannot be applied: " + l["error"].get<std::string>()};
   std::vector<std::string> lines;
-  lines.push_back("lora: " + list(l["formats"]) + " keys, " + l["modules"].dump() + " modules (" +
+  lines.push_back("lora: " + list(l["formats"], "no") + " keys, " + l["modules"].dump() + " modules (" +
                   l["double_block_modules"].dump() + " in double blocks, " + l["single_block_modules"].dump() +
                   " in single blocks, " + l["other_modules"].dump() + " other)");
-  lines.push_back("  rank: " + list(l["ranks"]) + "; alpha: " + list(l["alphas"]));
+  lines.push_back("  rank: " + list(l["ranks"], "none") + "; alpha: " + list(l["alphas"], "none (alpha = rank)"));
   lines.push_back("  fits: " + l["fits"].get<std::string>());
+  for (const auto& o : l["overlaps"]) lines.push_back("  overlap: " + o.get<std::string>());
   if (l["text_encoder_tensors"].get<int64_t>() > 0)
     lines.push_back("  ignored: " + l["text_encoder_tensors"].dump() +
                     " text-encoder tensors (only the transformer is adapted)");

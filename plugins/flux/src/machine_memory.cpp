@@ -123,6 +123,19 @@ void check_checkpoint_copies_fit(double copied_bytes, double temporary_bytes, do
   check_fits(bytes, what + ", " + gib_text(bytes) + " with what building the model takes besides", instead);
 }
 
+double lora_merge_bytes(double target_values, double largest_target, double largest_factors, double element_bytes) {
+  return target_values * element_bytes + (largest_target + largest_factors) * 4.0;
+}
+
+void check_lora_merge_fits(double bytes, const std::string& where, bool now) {
+  if (bytes <= 0) return;
+  const double held = bytes * 1.125;  // the allocator's slack; a merge builds nothing else
+  const std::string what = where + ": merging them copies the weights they change, " + gib_text(held);
+  const std::string instead = "fewer LoRAs, or LoRAs that change fewer weights";
+  if (now) return check_fits(held, what, instead);
+  if (const auto beyond = beyond_machine(held)) throw ConfigError(what + ", " + *beyond + ". Instead: " + instead);
+}
+
 void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, const std::string& dtype,
                               const std::string& preset, double quantized_bytes) {
   // Each tensor is drawn in float32 and scaled (randn(...) * k: two float32 tensors), then converted: at the peak,

@@ -33,6 +33,16 @@ double quantized_build_bytes(const FluxConfig& config);
 void check_checkpoint_copies_fit(double copied_bytes, double temporary_bytes, double quantized_bytes,
                                  const std::string& file, const std::string& dtype);
 
+// What merging LoRAs holds beside the weights (LoraCheck in lora.hpp): a copy of every weight they change,
+// `element_bytes` a value, and while the largest is merged, it in float32 beside its copy and the largest
+// module's factors in float32.
+double lora_merge_bytes(double target_values, double largest_target, double largest_factors, double element_bytes);
+
+// Throws as check_checkpoint_copies_fit when merging LoRAs (`where`: "loras", "config.loras") that holds `bytes`
+// beside the weights cannot be held. `now` false (a check ahead of the merge): only when that is more than the
+// process can ever add, since what is available now says nothing of the merge's time.
+void check_lora_merge_fits(double bytes, const std::string& where, bool now);
+
 // When `bytes` are more than this process could ever add to what it holds (internal::cpu_memory_ceiling: memory
 // and swap within its cgroups, less its own; ulimit -v less what it has mapped), that said: "more than this
 // process can ever add (31.0 GiB: memory and swap within its cgroup and ulimit -v, less what it holds)".

@@ -573,6 +573,15 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
     if (!a) throw PluginError(GENPLUG_E_UNSUPPORTED, id_ + ": this model cannot swap adapters (LoRAs)");
     ctx.check(a->set(raw(), adapters_json.c_str(), ctx.get()), id_ + ": adapters");
   }
+  /// True when the model can check a list of adapters without applying it (GENPLUG_EXT_MODEL_ADAPTER_CHECK).
+  bool can_check_adapters() const { return adapter_check_table() != nullptr; }
+  /// Checks `adapters_json` as set_adapters would take it, without applying it (see
+  /// genplug_model_adapter_check). Throws PluginError; GENPLUG_E_UNSUPPORTED when the model cannot check.
+  void check_adapters(const std::string& adapters_json, CallContext& ctx) const {
+    const genplug_model_adapter_check_t* c = adapter_check_table();
+    if (!c) throw PluginError(GENPLUG_E_UNSUPPORTED, id_ + ": this model cannot check adapters (LoRAs)");
+    ctx.check(c->check(raw(), adapters_json.c_str(), ctx.get()), id_ + ": adapters");
+  }
   /// True when the model offers a quick preview of a latent (GENPLUG_EXT_MODEL_PREVIEW).
   bool has_preview() const { return preview_table() != nullptr; }
   /// A quick picture of `latent` within max_side x max_side (see genplug_model_preview). Throws PluginError,
@@ -625,6 +634,11 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
     const auto* p = static_cast<const genplug_model_preview_t*>(
         raw()->get_extension ? raw()->get_extension(raw(), GENPLUG_EXT_MODEL_PREVIEW) : nullptr);
     return p && GENPLUG_HAS_FIELD(p, genplug_model_preview_t, preview) && p->preview ? p : nullptr;
+  }
+  const genplug_model_adapter_check_t* adapter_check_table() const {
+    const auto* c = static_cast<const genplug_model_adapter_check_t*>(
+        raw()->get_extension ? raw()->get_extension(raw(), GENPLUG_EXT_MODEL_ADAPTER_CHECK) : nullptr);
+    return c && GENPLUG_HAS_FIELD(c, genplug_model_adapter_check_t, check) && c->check ? c : nullptr;
   }
   // Owns `t` from here on (its deleter runs even when it is refused), then checks it is well-formed DLPack.
   ManagedTensor expect(DLManagedTensor* t, const char* what) const {

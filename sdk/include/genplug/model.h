@@ -223,6 +223,23 @@ typedef struct genplug_model_adapters {
   genplug_status (*set)(struct genplug_model* model, const char* adapters_json, const genplug_context_t* ctx);
 } genplug_model_adapters_t;
 
+/** Optional model extension (genplug 0.3, get_extension(GENPLUG_EXT_MODEL_ADAPTER_CHECK)): whether a list of
+ * adapters would fit this model, told without applying it, so that a host can refuse a manifest's bad LoRA
+ * before the first job renders rather than when the job that names it comes. The struct is model-owned, valid
+ * until destroy. */
+#define GENPLUG_EXT_MODEL_ADAPTER_CHECK "org.genplug.model.adapter_check/1"
+
+/** The table of GENPLUG_EXT_MODEL_ADAPTER_CHECK: model-owned, valid until destroy. */
+typedef struct genplug_model_adapter_check {
+  uint32_t struct_size; /**< sizeof(genplug_model_adapter_check_t) as the plugin compiled it */
+  /** Checks `adapters_json` (UTF-8, borrowed for the call; as genplug_model_adapters.set takes it) as set would,
+   * from what the files say of themselves (formats, names, shapes: headers, not the values), and against what
+   * the model could ever hold: GENPLUG_E_CONFIG for a list or file that does not fit, GENPLUG_E_IO for one that
+   * cannot be read, message in ctx. GENPLUG_OK does not promise that set succeeds (the values are read then,
+   * and memory is what is free then). Changes nothing: the active adapters stay. [thread: control] */
+  genplug_status (*check)(struct genplug_model* model, const char* adapters_json, const genplug_context_t* ctx);
+} genplug_model_adapter_check_t;
+
 /** Optional model extension (get_extension(GENPLUG_EXT_MODEL_PREVIEW)): a quick, approximate picture of a
  * latent, for watching a long render (the host's `--preview-every`). Hosts without it decode in full and
  * shrink the image, which at 4096 x 4096 costs as much as the final decode. The struct is model-owned, valid

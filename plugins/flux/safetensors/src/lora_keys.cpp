@@ -189,8 +189,11 @@ LoraPlan plan_lora(const std::vector<std::string>& names, const std::string& sou
       plan.text_encoder.push_back(name);
     } else if (!split || !classify(split->first)) {
       plan.unknown.push_back(name);
-    } else {
-      modules[split->first][split->second] = name;
+    } else if (const auto [it, added] = modules[split->first].emplace(split->second, name); !added) {
+      // Two PEFT adapters of one module ("lora_A.default", "lora_A.other"), or lora_A beside lora_down: which one
+      // is meant is not said, and taking either would drop the other without a word.
+      fail(source, "LoRA module '" + split->first + "' has two tensors of one role, '" + it->second + "' and '" +
+                       name + "' (two adapters in one file?): save one adapter per file");
     }
   }
   for (const auto& [module, roles] : modules) {
@@ -213,6 +216,36 @@ std::pair<int64_t, int64_t> lora_rows(const LoraModule& m, const std::vector<int
   return {3 * in, out - 3 * in};
 }
 
+namespace {
+
+// What is wrong with a module's down and up on their own, or "".
+std::string factor_problem(const std::vector<int64_t>& down, const std::vector<int64_t>& up) {
+  if (down.size() != 2 || up.size() != 2) return "down and up must be matrices";
+  if (down[0] <= 0) return "rank " + std::to_string(down[0]) + ": down has no rows, so the module changes nothing";
+  if (up[1] != down[0]) return "the ranks of down and up differ";
+  return "";
+}
+
+void check_alpha(const LoraModule& m, const ShapeMap& shapes, const std::string& source) {
+  if (m.alpha.empty()) return;
+  const auto& alpha = shapes.at(m.alpha);
+  int64_t n = 1;
+  for (int64_t d : alpha) n *= d;
+  if (n != 1) fail(source, "LoRA module '" + m.module + "': alpha has shape " + shape_string(alpha) + ", expected a scalar");
+}
+
+}  // namespace
+
+int64_t check_lora_factors(const LoraModule& m, const ShapeMap& shapes, const std::string& source) {
+  const auto& down = shapes.at(m.down);
+  const auto& up = shapes.at(m.up);
+  if (const std::string why = factor_problem(down, up); !why.empty())
+    fail(source, "LoRA module '" + m.module + "': " + why + " (down " + shape_string(down) + ", up " +
+                     shape_string(up) + ")");
+  check_alpha(m, shapes, source);
+  return down[0];
+}
+
 int64_t check_lora_shapes(const LoraModule& m, const ShapeMap& shapes, const std::vector<int64_t>& target_shape,
                           const std::string& source) {
   const auto& down = shapes.at(m.down);
@@ -222,23 +255,29 @@ int64_t check_lora_shapes(const LoraModule& m, const ShapeMap& shapes, const std
                      ": " + why + " (down " + shape_string(down) + ", up " + shape_string(up) + ")");
   };
   if (target_shape.size() != 2) bad("the target is not a matrix");
-  if (down.size() != 2 || up.size() != 2) bad("down and up must be matrices");
+  if (const std::string why = factor_problem(down, up); !why.empty()) bad(why);
   const int64_t rank = down[0];
   const auto [first, rows] = lora_rows(m, target_shape);
-  if (rank <= 0) bad("rank " + std::to_string(rank) + ": down has no rows, so the module changes nothing");
-  if (up[1] != rank) bad("the ranks of down and up differ");
   if (down[1] != target_shape[1]) bad("down has " + std::to_string(down[1]) + " inputs, the target " +
                                       std::to_string(target_shape[1]));
   if (rows <= 0 || first + rows > target_shape[0] || up[0] != rows)
     bad("up has " + std::to_string(up[0]) + " rows, the target part " + std::to_string(rows));
   if (m.swap_halves && rows % 2) bad("an odd row count cannot be swapped in halves");
-  if (!m.alpha.empty()) {
-    const auto& alpha = shapes.at(m.alpha);
-    int64_t n = 1;
-    for (int64_t d : alpha) n *= d;
-    if (n != 1) fail(source, "LoRA module '" + m.module + "': alpha has shape " + shape_string(alpha) + ", expected a scalar");
-  }
+  check_alpha(m, shapes, source);
   return rank;
+}
+
+std::vector<std::string> lora_overlaps(const LoraPlan& plan) {
+  std::vector<std::string> out;
+  std::map<std::string, std::vector<const LoraModule*>> by_target;
+  for (const LoraModule& m : plan.modules) {
+    for (const LoraModule* other : by_target[m.target])
+      if (other->part == m.part || other->part < 0 || m.part < 0)
+        out.push_back("modules '" + other->module + "' and '" + m.module + "' both change '" + m.target + "'" +
+                      (other->part == m.part && m.part >= 0 ? " (the same rows)" : "") + ": both are added");
+    by_target[m.target].push_back(&m);
+  }
+  return out;
 }
 
 }  // namespace genplug::flux

@@ -1,9 +1,11 @@
 #include <genplug/flux/lora.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -35,30 +37,49 @@ struct Planned {
 
 // diffusers (0.34 and later) writes the PEFT config into the header rather than .alpha tensors:
 // __metadata__["lora_adapter_metadata"] = {"transformer.lora_alpha": a, "transformer.alpha_pattern": {...}, ...}.
+// That object; null when the file has none, a discarded value when it is no JSON object.
+nlohmann::json adapter_metadata(const safetensors::Checkpoint& file) {
+  const auto it = file.metadata().find("lora_adapter_metadata");
+  if (it == file.metadata().end()) return nullptr;
+  try {
+    nlohmann::json meta = genplug::internal::parse_bounded_json(it->second);
+    return meta.is_object() ? meta : nlohmann::json(nlohmann::json::value_t::discarded);
+  } catch (const std::exception&) {
+    return nlohmann::json(nlohmann::json::value_t::discarded);
+  }
+}
+
+// A field of the PEFT config: "transformer.<name>", "<name>" or "transformer": {"<name>"}; NULL when absent.
+const nlohmann::json* adapter_field(const nlohmann::json& meta, const char* name) {
+  if (!meta.is_object()) return nullptr;
+  for (const std::string key : {std::string("transformer.") + name, std::string(name)})
+    if (meta.contains(key)) return &meta.at(key);
+  if (meta.contains("transformer") && meta["transformer"].is_object() && meta["transformer"].contains(name))
+    return &meta["transformer"].at(name);
+  return nullptr;
+}
+
 // An alpha_pattern entry whose key ends the module's name overrides the global alpha.
 std::optional<double> metadata_alpha(const safetensors::Checkpoint& file, const std::string& module) {
-  const auto it = file.metadata().find("lora_adapter_metadata");
-  if (it == file.metadata().end()) return std::nullopt;
-  nlohmann::json meta;
-  try {  // an unreadable entry is as good as none: alpha then comes from .alpha tensors or the rank
-    meta = genplug::internal::parse_bounded_json(it->second);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-  if (!meta.is_object()) return std::nullopt;
-  auto field = [&](const char* name) -> const nlohmann::json* {
-    for (const std::string key : {std::string("transformer.") + name, std::string(name)})
-      if (meta.contains(key)) return &meta.at(key);
-    if (meta.contains("transformer") && meta["transformer"].is_object() && meta["transformer"].contains(name))
-      return &meta["transformer"].at(name);
-    return nullptr;
-  };
-  if (const auto* pattern = field("alpha_pattern"); pattern && pattern->is_object())
+  const nlohmann::json meta = adapter_metadata(file);
+  if (const auto* pattern = adapter_field(meta, "alpha_pattern"); pattern && pattern->is_object())
     for (const auto& [key, value] : pattern->items())
       if (value.is_number() && module.size() >= key.size() && module.compare(module.size() - key.size(), key.size(), key) == 0)
         return value.get<double>();
-  if (const auto* alpha = field("lora_alpha"); alpha && alpha->is_number()) return alpha->get<double>();
+  if (const auto* alpha = adapter_field(meta, "lora_alpha"); alpha && alpha->is_number()) return alpha->get<double>();
   return std::nullopt;
+}
+
+// A PEFT config that cannot say alpha (no JSON object, a lora_alpha that is no number): the modules without
+// .alpha tensors then take alpha = rank, a strength the file may not mean; said, not refused (other tools read
+// the same file so).
+std::string metadata_note(const safetensors::Checkpoint& file, const std::string& source) {
+  const nlohmann::json meta = adapter_metadata(file);
+  const nlohmann::json* alpha = adapter_field(meta, "lora_alpha");
+  if (!meta.is_discarded() && !(alpha && !alpha->is_number())) return "";
+  return source + ": its lora_adapter_metadata " +
+         (meta.is_discarded() ? "is no JSON object" : "has a lora_alpha that is no number") +
+         ": modules without .alpha tensors take alpha = rank";
 }
 
 // The module's alpha: its .alpha tensor, else the file's PEFT metadata, else the rank (scale 1).
@@ -125,16 +146,18 @@ std::string note_of(const LoraPlan& plan, const std::string& source) {
   return note.empty() ? "" : source + ": " + note;
 }
 
-}  // namespace
-
-LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras) {
-  // 1. Every file read and every module checked before any weight is copied.
+// Every file opened and every module checked against its target, before any weight is copied.
+struct MergePlan {
   std::vector<std::unique_ptr<safetensors::Checkpoint>> files;
-  std::map<std::string, std::vector<Planned>> by_target;
-  LoraMerge out;
+  std::map<std::string, std::vector<Planned>> by_target;  // each target's modules, of every file
+  std::vector<std::string> notes;
+};
+
+MergePlan plan_merge(const ShapeMap& target_shapes, const std::vector<LoraFile>& loras) {
+  MergePlan out;
   for (const LoraFile& lora : loras) {
-    files.push_back(std::make_unique<safetensors::Checkpoint>(lora.path));
-    const safetensors::Checkpoint& file = *files.back();
+    out.files.push_back(std::make_unique<safetensors::Checkpoint>(lora.path));
+    const safetensors::Checkpoint& file = *out.files.back();
     const std::string source = lora.path.string();
     std::vector<std::string> names;
     for (const auto& t : file.tensors()) names.push_back(t.name);
@@ -149,10 +172,10 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras)
     }
     const ShapeMap shapes = shapes_of(file);
     for (const LoraModule& m : plan.modules) {
-      const auto target = base.find(m.target);
-      if (target == base.end())
+      const auto target = target_shapes.find(m.target);
+      if (target == target_shapes.end())
         throw WeightError(source + ": LoRA module '" + m.module + "' changes '" + m.target + "', which this model lacks");
-      const int64_t rank = check_lora_shapes(m, shapes, weight_shape(base, m.target), source);
+      const int64_t rank = check_lora_shapes(m, shapes, target->second, source);
       const double alpha = alpha_of(m, file, rank), factor = lora.scale * alpha / static_cast<double>(rank);
       // The products run in float32: a factor no float holds (an alpha of 1e300, NaN) is the file's fault, named
       // here rather than by libtorch's "cannot be converted to type float without overflow".
@@ -160,15 +183,52 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras)
         throw WeightError(source + ": LoRA module '" + m.module + "': scale " + g_text(lora.scale) +
                           " x alpha " + g_text(alpha) + " / rank " + std::to_string(rank) +
                           " is no finite float32 factor");
-      by_target[m.target].push_back({&file, m, factor});
+      out.by_target[m.target].push_back({&file, m, factor});
     }
+    for (const std::string& overlap : lora_overlaps(plan)) out.notes.push_back(source + ": " + overlap);
+    if (const std::string note = metadata_note(file, source); !note.empty()) out.notes.push_back(note);
     if (const std::string note = note_of(plan, source); !note.empty()) out.notes.push_back(note);
   }
+  return out;
+}
+
+}  // namespace
+
+ShapeMap lora_target_shapes(const TensorMap& base) {
+  ShapeMap out;
+  for (const auto& [name, tensor] : base) out.emplace(name, weight_shape(base, name));
+  return out;
+}
+
+LoraCheck check_loras(const ShapeMap& target_shapes, const std::vector<LoraFile>& loras) {
+  const MergePlan plan = plan_merge(target_shapes, loras);
+  LoraCheck out;
+  out.notes = plan.notes;
+  for (const auto& [name, planned] : plan.by_target) {
+    double values = 1;
+    for (int64_t d : target_shapes.at(name)) values *= double(d);
+    out.targets.push_back(name);
+    out.target_values += values;
+    out.largest_target = std::max(out.largest_target, values);
+    for (const Planned& p : planned) {
+      const auto& down = p.file->at(p.module.down).shape;
+      const auto& up = p.file->at(p.module.up).shape;
+      out.largest_factors = std::max(out.largest_factors, double(down[0]) * double(down[1]) + double(up[0]) * double(up[1]));
+    }
+  }
+  return out;
+}
+
+LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras) {
+  // 1. Every file read and every module checked before any weight is copied.
+  const MergePlan plan = plan_merge(lora_target_shapes(base), loras);
+  LoraMerge out;
+  out.notes = plan.notes;
   // 2. W' = W + sum of the deltas, accumulated in float32 and rounded once to W's dtype. A Q8_0 weight is
   // dequantised (exactly) and quantised again by ggml's rule, so it stays 8-bit; other GGUF blocks (Q4_K, ...)
   // are decoded and stored as Q8_0 too: a merge is not re-fitted to their 2 to 6 bits.
   out.weights = base;
-  for (const auto& [name, planned] : by_target) {
+  for (const auto& [name, planned] : plan.by_target) {
     const std::optional<Q8Blocks> blocks = find_q8_0(base, name);
     const std::optional<GgmlBlockTensor> ggml =
         blocks ? std::nullopt : find_ggml_blocks(base, name);

@@ -47,6 +47,15 @@ LoraPlan plan_lora(const std::vector<std::string>& names, const std::string& sou
 // v are `in` rows each (in = hidden_size for every fused FLUX projection); the mlp part is the rest.
 std::pair<int64_t, int64_t> lora_rows(const LoraModule& m, const std::vector<int64_t>& target_shape);
 
+// Checks what a module's tensors say of themselves: down and up matrices of one rank > 0, alpha a scalar. Throws
+// WeightError naming `source` and the module. Returns the rank.
+int64_t check_lora_factors(const LoraModule& m, const ShapeMap& lora_shapes, const std::string& source);
+
+// Modules of the plan that change the same rows of one weight (the same module under two naming formats), one line
+// each: "modules 'a' and 'b' both change 'w': both are added". Both are, as other tools do; a file is not expected
+// to hold that, so it is said.
+std::vector<std::string> lora_overlaps(const LoraPlan& plan);
+
 // Checks a module's tensor shapes against its target's: down [rank, in], up [rows, rank], alpha a scalar.
 // Throws WeightError naming `source`, the module, and both shapes. Returns the rank.
 int64_t check_lora_shapes(const LoraModule& m, const ShapeMap& lora_shapes, const std::vector<int64_t>& target_shape,
