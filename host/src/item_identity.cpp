@@ -81,6 +81,15 @@ Pipeline::Impl::Existing Pipeline::Impl::existing_output(const Job& job) const {
   return exr_pixels_intact(job.output) ? Existing::ours_intact : Existing::ours_damaged;
 }
 
+std::optional<Pipeline::Impl::Existing> Pipeline::Impl::existing_without_model(const fs::path& output) {
+  try {
+    if (!read_exr_attributes(output).count("genplug.item.hash")) return Existing::foreign;
+  } catch (const HostError&) {
+    return Existing::unreadable;
+  }
+  return std::nullopt;
+}
+
 const char* Pipeline::Impl::existing_text(Existing e) {
   switch (e) {
     case Existing::ours_intact: return "is this work item's render, up to date";

@@ -59,12 +59,18 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   // An output that exists may be up to date, which is known once the model is there (4.): an unwritable folder is
   // then its error only if it is rendered again (resume from a read-only archive).
   std::set<fs::path> folders_checked;
+  // An output that no item hash could match (no readable EXR, or one without a hash) will be rendered: its
+  // folder's error too, told before the model loads rather than after.
   auto check_folder = [&](const Job& j, const fs::path& out, const auto& where) {
     const fs::path folder = written_path(out).parent_path();
     if (folders_checked.insert(folder).second && output_folder_problem(out)) m.unwritable_folders.insert(folder);
+    if (!m.unwritable_folders.count(folder)) return;
     std::error_code ec;
-    if (m.unwritable_folders.count(folder) && (m.overwrite(j) || !fs::is_regular_file(j.output, ec)))
-      throw output_folder_error(out, where());
+    if (m.overwrite(j) || !fs::is_regular_file(j.output, ec)) throw output_folder_error(out, where());
+    if (const auto existing = Impl::existing_without_model(j.output)) {
+      const HostError e = output_folder_error(out, where());
+      throw HostError(e.kind(), std::string(e.what()) + " (the output " + Impl::existing_text(*existing) + ")");
+    }
   };
   seen = 0;
   for (const Job& j : m.manifest.jobs) {

@@ -61,6 +61,9 @@ struct Pipeline::Impl {
   // match their hash), another render or file, or something that is no readable EXR.
   enum class Existing { ours_intact, ours_damaged, foreign, unreadable };
   Existing existing_output(const Job& job) const;
+  // What an existing output is where that is known without the model: no readable EXR, or one without an item
+  // hash (foreign to every work item); nullopt where only the item hash can tell.
+  static std::optional<Existing> existing_without_model(const std::filesystem::path& output);
   static const char* existing_text(Existing e);  // "is this item's render but damaged", ...
   void check_existing_output(const Job& job, const std::string& where);
 

@@ -469,6 +469,17 @@ BOOST_AUTO_TEST_CASE(resume_skips_up_to_date_outputs_in_a_read_only_folder) {
   };
   refused({"--set", "jobs.0.seeds.count=1", "--force"}, "img_1.exr");
   refused({"--set", "jobs.0.seeds.count=2"}, "img_2.exr");
+  // A file there that no item hash could match (no EXR) is refused so too, and before the model loads (it had been
+  // found foreign only after).
+  fs::permissions(d.path / "archive", fs::perms::owner_write, fs::perm_options::add);
+  std::ofstream(d.path / "archive" / "img_2.exr") << "notes, not an image\n";
+  fs::permissions(d.path / "archive", fs::perms::owner_write, fs::perm_options::remove);
+  refused({"--set", "jobs.0.seeds.count=2"}, "img_2.exr");
+  BOOST_TEST(contains(r.err, "(the output is no readable EXR)"), r.err);
+  BOOST_TEST(!contains(r.err, "transformer on cpu"), "the model loaded before the refusal: " << r.err);
+  fs::permissions(d.path / "archive", fs::perms::owner_write, fs::perm_options::add);
+  fs::remove(d.path / "archive" / "img_2.exr");
+  fs::permissions(d.path / "archive", fs::perms::owner_write, fs::perm_options::remove);
   BOOST_TEST((fs::last_write_time(d.path / "archive" / "img_1.exr") == rendered_time));
   {
     std::fstream f(d.path / "archive" / "img_1.exr", std::ios::in | std::ios::out | std::ios::binary);
