@@ -230,3 +230,23 @@ BOOST_AUTO_TEST_CASE(lora_merges_beyond_the_machine_are_a_config_error) {
     }
   }
 }
+
+// A text encoder's load on the CPU: beyond the machine, a config error naming the encoder, its file and dtype, and
+// advising bfloat16 where it loads as float32, and precomputed conditioning in every case.
+BOOST_AUTO_TEST_CASE(text_encoders_beyond_the_machine_are_a_config_error) {
+  BOOST_CHECK_NO_THROW(check_text_encoder_fits("T5 encoder", "/models/t5.safetensors", "float32", 1 << 20, 1 << 16));
+  for (const std::string dtype : {"float32", "bfloat16"}) {
+    try {
+      check_text_encoder_fits("T5 encoder", "/models/t5.safetensors", dtype, 2.56e15, 1e9);
+      BOOST_FAIL("a load beyond the machine was let through");
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      BOOST_TEST(e.code() == GENPLUG_E_CONFIG, m);
+      BOOST_TEST(m.find("T5 encoder /models/t5.safetensors: loading it as " + dtype + " takes 2384185.8 GiB, ") !=
+                     std::string::npos, m);
+      BOOST_TEST(m.find("more than this process can ever add (") != std::string::npos, m);
+      BOOST_TEST(m.find("precomputed conditioning (genplug encode, then config.conditioning)") != std::string::npos, m);
+      BOOST_TEST((m.find("text_dtype \"bfloat16\"") != std::string::npos) == (dtype == "float32"), m);
+    }
+  }
+}

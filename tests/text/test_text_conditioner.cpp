@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <genplug/flux/text/t5_encoder.hpp>
 #include <genplug/flux/text/t5_tokenizer.hpp>
 #include <genplug/flux/text_conditioner.hpp>
+#include <genplug/safetensors.hpp>
 
 #include "golden.hpp"
 #include "text_test_util.hpp"
@@ -264,4 +266,57 @@ BOOST_AUTO_TEST_CASE(conditioning_file_round_trip_and_errors) {
   const std::string junk = message_of([&] { gf::read_conditioning_file(dir / "junk.safetensors", 24, 16, torch::kCPU, torch::kFloat32); });
   BOOST_TEST(junk.find("not a valid safetensors file") != std::string::npos, junk);
   fs::remove_all(dir);
+}
+
+// Before each encoder loads on the CPU the conditioner tells what it will hold (its tensors in the dtype they load
+// as) and need besides (one tensor's stored bytes), so that the model can refuse a load the machine cannot hold
+// rather than meet the out-of-memory killer; a refusal leaves nothing loaded.
+BOOST_AUTO_TEST_CASE(each_encoder_load_is_told_before_it_happens) {
+  TinyFiles files;
+  const json cfg = files.config(20);
+  struct Told {
+    std::string what, file, dtype;
+    double held, temporary;
+  };
+  // What load_text_weights would hold and copy for the golden file as `dtype`: the floating tensors (T5's and
+  // CLIP's golden files hold no other), each in `dtype`, and the largest one's stored bytes.
+  auto expected = [](const fs::path& file, double element) {
+    double held = 0, temporary = 0;
+    const genplug::safetensors::Checkpoint checkpoint(file);
+    for (const auto& info : checkpoint.tensors()) {
+      held += double(info.numel()) * element;
+      temporary = std::max(temporary, double(info.nbytes));
+    }
+    return std::pair{held, temporary};
+  };
+  for (const auto& [dtype, element] : {std::pair<std::string, double>{"float32", 4}, {"bfloat16", 2}}) {
+    json with_dtype = cfg;
+    with_dtype["text_dtype"] = dtype;
+    std::vector<Told> told;
+    auto cond = gf::TextConditioner::create(
+        with_dtype, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr,
+        [&](const std::string& what, const fs::path& file, const std::string& d, double held, double temporary) {
+          told.push_back({what, file.string(), d, held, temporary});
+        });
+    BOOST_TEST(told.empty());  // lazily: nothing loads at create
+    cond->encode("a red house");
+    BOOST_REQUIRE_EQUAL(told.size(), 2u);
+    BOOST_TEST(told[0].what == "CLIP text encoder");
+    BOOST_TEST(told[0].file == cfg["clip"].get<std::string>());
+    BOOST_TEST(told[1].what == "T5 encoder");
+    BOOST_TEST(told[1].file == cfg["t5"].get<std::string>());
+    for (const Told& t : told) {
+      BOOST_TEST(t.dtype == dtype);
+      const auto [held, temporary] = expected(t.file, element);
+      BOOST_TEST(t.held == held, t.what);
+      BOOST_TEST(t.temporary == temporary, t.what);
+    }
+  }
+  auto refusing = gf::TextConditioner::create(
+      cfg, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr,
+      [](const std::string& what, const fs::path&, const std::string&, double, double) {
+        if (what == "T5 encoder") throw std::runtime_error("T5 refused");
+      });
+  BOOST_TEST(message_of([&] { refusing->encode("a red house"); }) == "T5 refused");
+  BOOST_TEST(!refusing->loaded());
 }

@@ -554,7 +554,11 @@ class FluxModel final : public Model {
     text_ = rethrow_as(GENPLUG_E_CONFIG, "config.text", [&] {
       // Handed over in the dtype the transformer computes in (bf16 weights widened to f32: no bf16 rounding).
       try {
-        return TextConditioner::create(text, ctx_dim, vec_dim, device_, compute_dtype_, warn);
+        return TextConditioner::create(text, ctx_dim, vec_dim, device_, compute_dtype_, warn,
+                                       [](const std::string& what, const std::filesystem::path& file,
+                                          const std::string& dtype, double held, double temporary) {
+                                         check_text_encoder_fits(what, file.string(), dtype, held, temporary);
+                                       });
       } catch (const std::invalid_argument& e) {  // a bad field or a missing file: the config's fault
         throw ConfigError(e.what());  // "text config: ..." names the field already
       } catch (const TextDeviceUnavailable& e) {  // as config.device on this machine

@@ -136,6 +136,16 @@ void check_lora_merge_fits(double bytes, const std::string& where, bool now) {
   if (const auto beyond = beyond_machine(held)) throw ConfigError(what + ", " + *beyond + ". Instead: " + instead);
 }
 
+void check_text_encoder_fits(const std::string& what, const std::string& file, const std::string& dtype,
+                             double held_bytes, double temporary_bytes) {
+  const double bytes = held_bytes + temporary_bytes + build_margin(held_bytes);
+  std::string instead = "precomputed conditioning (genplug encode, then config.conditioning) on this machine";
+  if (dtype == "float32") instead = "text_dtype \"bfloat16\" (half of it), or " + instead;
+  check_fits(bytes, what + " " + file + ": loading it as " + dtype + " takes " + gib_text(held_bytes) + ", " +
+                        gib_text(bytes) + " with what loading it takes besides",
+             instead);
+}
+
 void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, const std::string& dtype,
                               const std::string& preset, double quantized_bytes) {
   // Each tensor is drawn in float32 and scaled (randn(...) * k: two float32 tensors), then converted: at the peak,

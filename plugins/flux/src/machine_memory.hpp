@@ -43,6 +43,12 @@ double lora_merge_bytes(double target_values, double largest_target, double larg
 // process can ever add, since what is available now says nothing of the merge's time.
 void check_lora_merge_fits(double bytes, const std::string& where, bool now);
 
+// Throws as check_checkpoint_copies_fit before a text encoder (`what`: "T5 encoder") is loaded on the CPU from `file`
+// as `dtype` when what it will hold and what it needs besides while it loads (TextBeforeLoad) cannot be held. T5-XXL
+// is 17.7 GiB in float32, the CPU's default.
+void check_text_encoder_fits(const std::string& what, const std::string& file, const std::string& dtype,
+                             double held_bytes, double temporary_bytes);
+
 // When `bytes` are more than this process could ever add to what it holds (internal::cpu_memory_ceiling: memory
 // and swap within its cgroups, less its own; ulimit -v less what it has mapped), that said: "more than this
 // process can ever add (31.0 GiB: memory and swap within its cgroup and ulimit -v, less what it holds)".

@@ -71,6 +71,11 @@ bool is_token_count(const nlohmann::json& n) {
 }
 
 // The device and dtype the encoders run in, checked now rather than at the first prompt.
+// The text config's name of a dtype.
+const char* text_dtype_name(torch::ScalarType t) {
+  return t == torch::kBFloat16 ? "bfloat16" : t == torch::kFloat16 ? "float16" : "float32";
+}
+
 void check_text_device(torch::Device device, torch::ScalarType dtype, const std::string& dtype_name) {
   if (!device.is_cpu() && !device.is_cuda())  // mps, xla, meta, ...: libtorch parses them, the encoders do not run there
     throw std::invalid_argument(config_error("\"text_device\": '" + device.str() + "' is not one of cpu, cuda, cuda:N"));
@@ -144,6 +149,7 @@ struct TextConditioner::Impl {
   torch::Device device{torch::kCPU}, text_device{torch::kCPU};
   torch::ScalarType dtype = torch::kFloat32, text_dtype = torch::kFloat32;
   TextWarning warn;
+  TextBeforeLoad before_load;  // told before each encoder loads on the CPU
   bool random = false;
   bool keep_loaded = true;  // false: release_unless_kept() unloads after each prompt's conditioning
   uint64_t seed = 0;
@@ -204,13 +210,21 @@ void TextConditioner::Impl::load() {
                                             ? std::vector<std::string>{"DenseReluDense.wo.weight"}
                                             : std::vector<std::string>{};
   const int64_t heads = clip_num_heads > 0 ? clip_num_heads : config_json_int(clip_path, "num_attention_heads", 0);
+  auto told = [&](const std::string& what, const fs::path& file) -> BeforeTextLoad {
+    if (!before_load || !text_device.is_cpu()) return {};
+    return [this, what, file](const text::TextLoadBytes& b) {
+      before_load(what, file, text_dtype_name(text_dtype), b.held, b.temporary);
+    };
+  };
   clip.emplace(ClipTextModel::from_weights(
-      load_text_weights(clip_path, "text_model.final_layer_norm.weight", "CLIP text encoder", text_device, text_dtype),
+      load_text_weights(clip_path, "text_model.final_layer_norm.weight", "CLIP text encoder", text_device, text_dtype,
+                        {}, told("CLIP text encoder", clip_path)),
       heads));
-  t5.emplace(T5Encoder::from_weights(
-      load_text_weights(t5_path, "encoder.final_layer_norm.weight", "T5 encoder", text_device, text_dtype, keep),
-      config_json_int(t5_path, "relative_attention_max_distance", 128)));
-  try {
+  try {  // nothing stays loaded when T5 cannot be (its load refused, its file unreadable) or does not fit
+    t5.emplace(T5Encoder::from_weights(
+        load_text_weights(t5_path, "encoder.final_layer_norm.weight", "T5 encoder", text_device, text_dtype, keep,
+                          told("T5 encoder", t5_path)),
+        config_json_int(t5_path, "relative_attention_max_distance", 128)));
     check_vocabularies();
   } catch (...) {
     t5.reset(), clip.reset();
@@ -293,7 +307,7 @@ TextConditioner::~TextConditioner() = default;
 
 std::unique_ptr<TextConditioner> TextConditioner::create(const nlohmann::json& c, int64_t context_dim, int64_t vec_dim,
                                                          torch::Device device, torch::ScalarType dtype,
-                                                         TextWarning warn) {
+                                                         TextWarning warn, TextBeforeLoad before_load) {
   if (!c.is_object()) throw std::invalid_argument(config_error("must be a JSON object"));
   if (context_dim <= 0 || vec_dim <= 0) throw std::invalid_argument(config_error("context_dim and vec_dim must be > 0"));
   static const char* known[] = {"t5", "t5_tokenizer", "clip", "clip_tokenizer", "max_length", "text_device",
@@ -304,7 +318,7 @@ std::unique_ptr<TextConditioner> TextConditioner::create(const nlohmann::json& c
 
   auto impl = std::make_unique<Impl>();
   impl->context_dim = context_dim, impl->vec_dim = vec_dim;
-  impl->device = device, impl->dtype = dtype, impl->warn = std::move(warn);
+  impl->device = device, impl->dtype = dtype, impl->warn = std::move(warn), impl->before_load = std::move(before_load);
   const std::string text_device = string_field(c, "text_device");
   try {
     impl->text_device = text_device.empty() ? device : torch::Device(text_device);

@@ -58,7 +58,7 @@ const torch::Tensor& TextWeights::at(const std::string& name, const std::vector<
 
 TextWeights load_text_weights(const std::filesystem::path& path, const std::string& anchor, const std::string& what,
                               torch::Device device, torch::ScalarType dtype,
-                              const std::vector<std::string>& keep_float32) {
+                              const std::vector<std::string>& keep_float32, const BeforeTextLoad& before_load) {
   if (!std::filesystem::exists(path))
     throw std::runtime_error(what + ": weights '" + path.string() + "' do not exist");
   st::Checkpoint checkpoint = [&] {
@@ -82,16 +82,30 @@ TextWeights load_text_weights(const std::filesystem::path& path, const std::stri
   if (!found)
     throw std::runtime_error(what + ": '" + path.string() + "' has no tensor '" + anchor +
                              "' (not a " + what + " checkpoint?)");
-  TextWeights weights;
-  weights.source = path;
+  // The tensors to load and the dtype of each.
+  std::vector<std::pair<const st::TensorInfo*, torch::ScalarType>> plan;
   for (const auto& info : checkpoint.tensors()) {
     if (info.name.compare(0, prefix.size(), prefix) != 0 || !st::is_floating(info.dtype)) continue;
     const std::string name = info.name.substr(prefix.size());
     const bool fp32 = std::any_of(keep_float32.begin(), keep_float32.end(), [&](const std::string& suffix) {
       return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
     });
-    weights.tensors[name] = copy_to_torch(info).to(device, fp32 ? torch::kFloat32 : dtype);
+    plan.emplace_back(&info, fp32 ? torch::kFloat32 : dtype);
   }
+  if (before_load) {
+    TextLoadBytes bytes;
+    for (const auto& [info, type] : plan) {
+      double values = 1;
+      for (int64_t d : info->shape) values *= double(d);
+      bytes.held += values * double(c10::elementSize(type));
+      const bool float8 = st::dtype_size(info->dtype) == 1;  // read as float32 values, then cloned
+      bytes.temporary = std::max(bytes.temporary, double(info->nbytes) + (float8 ? values * 4.0 * 2 : 0.0));
+    }
+    before_load(bytes);
+  }
+  TextWeights weights;
+  weights.source = path;
+  for (const auto& [info, type] : plan) weights.tensors[info->name.substr(prefix.size())] = copy_to_torch(*info).to(device, type);
   return weights;
 }
 

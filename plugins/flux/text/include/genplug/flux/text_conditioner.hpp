@@ -22,6 +22,12 @@ struct TextConditioning {
 
 using TextWarning = std::function<void(const std::string&)>;
 
+// Told before an encoder's weights are loaded on the CPU (not on a GPU): which encoder ("T5 encoder", "CLIP text
+// encoder"), its file, the dtype it loads as ("float32", ...), the bytes it will hold and those it needs besides
+// while it loads. It may throw to refuse the load; the exception leaves encode() as it is.
+using TextBeforeLoad = std::function<void(const std::string& what, const std::filesystem::path& file,
+                                          const std::string& dtype, double held_bytes, double temporary_bytes)>;
+
 // Owns the tokenizers and encoders selected by a text config (JSON object):
 //   "t5":             T5 v1.1 encoder weights: a .safetensors file (ComfyUI t5xxl_fp16.safetensors, prefixed keys
 //                     allowed) or a diffusers text_encoder_2/ folder (single file or sharded with index.json)
@@ -46,7 +52,7 @@ class TextConditioner {
  public:
   static std::unique_ptr<TextConditioner> create(const nlohmann::json& text_config, int64_t context_dim,
                                                  int64_t vec_dim, torch::Device device, torch::ScalarType dtype,
-                                                 TextWarning warn);
+                                                 TextWarning warn, TextBeforeLoad before_load = {});
   ~TextConditioner();
   TextConditioner(const TextConditioner&) = delete;
   TextConditioner& operator=(const TextConditioner&) = delete;
