@@ -155,7 +155,7 @@ void run(const Options& o, const Globals& g) {
     if (machine) jsonl.error(current, reported.exit_code(), reported.what());
     throw reported;
   } catch (const std::bad_alloc&) {
-    const host::HostError reported(host::ErrorKind::retryable, "out of memory");
+    const host::HostError reported(host::ErrorKind::retryable, host::out_of_memory_text());
     if (machine) jsonl.error(current, reported.exit_code(), reported.what());
     throw reported;
   }

@@ -1,11 +1,15 @@
 // genplug — the reference host's command line. Subcommands live one per file (cmd_*.cpp).
 #include <algorithm>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <new>
+#include <string>
 
 #include <CLI/CLI.hpp>
+#include <genplug/host/memory_budget.hpp>
 #include <genplug/host/printable.hpp>
 
 #include "blas_environment.hpp"
@@ -55,6 +59,17 @@ const char* option_with_empty_value(int argc, char** argv, CLI::App& app) {
 }
 
 }  // namespace
+
+// A failed command's exit, once its message is out: the libraries' exit handlers are skipped, since after a
+// failure some may never end. OpenBLAS's workers, under a ulimit -v that cannot take their buffer, retry it forever,
+// and exit() waits for them (a run refused with exit 3 had spun until SIGKILL). Every file genplug writes is
+// complete or removed before this point (its objects are gone with the stack).
+[[noreturn]] static void failed(int code) {
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(code);
+}
 
 int main(int argc, char** argv) {
   using namespace genplug;
@@ -110,18 +125,18 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : static_cast<int>(host::ErrorKind::usage);
   } catch (const host::HostError& e) {
     std::cerr << "genplug: error: " << host::printable(e.what()) << "\n";
-    return e.exit_code();
+    failed(e.exit_code());
   } catch (const PluginError& e) {
     std::cerr << "genplug: error: " << host::printable(e.what()) << "\n";
-    if (e.code() == GENPLUG_E_CANCELLED) return static_cast<int>(host::ErrorKind::cancelled);
-    if (e.code() == GENPLUG_E_OUT_OF_MEMORY) return static_cast<int>(host::ErrorKind::retryable);
-    return static_cast<int>(host::ErrorKind::runtime);
+    if (e.code() == GENPLUG_E_CANCELLED) failed(static_cast<int>(host::ErrorKind::cancelled));
+    if (e.code() == GENPLUG_E_OUT_OF_MEMORY) failed(static_cast<int>(host::ErrorKind::retryable));
+    failed(static_cast<int>(host::ErrorKind::runtime));
   } catch (const std::bad_alloc&) {
-    std::cerr << "genplug: error: out of memory\n";
-    return static_cast<int>(host::ErrorKind::retryable);
+    std::cerr << "genplug: error: " << host::out_of_memory_text() << "\n";
+    failed(static_cast<int>(host::ErrorKind::retryable));
   } catch (const std::exception& e) {
     std::cerr << "genplug: error: " << host::printable(e.what()) << "\n";
-    return static_cast<int>(host::ErrorKind::runtime);
+    failed(static_cast<int>(host::ErrorKind::runtime));
   }
   return 0;
 }

@@ -4,6 +4,10 @@
 #include <genplug/internal/cpu_memory.hpp>
 
 #include <sched.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cerrno>
 
 #include <cctype>
 #include <charconv>
@@ -73,28 +77,53 @@ std::optional<uint64_t> parse_memory_size(const std::string& text) {
   return uint64_t(*bytes);
 }
 
-uint64_t library_address_space() {
-  cpu_set_t cpus;
-  CPU_ZERO(&cpus);
-  const uint64_t cores = ::sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? uint64_t(CPU_COUNT(&cpus)) : 1;
-  return (128 + 16 * cores + 32) << 20;
-}
-
 namespace {
 
-// Why the address-space limit (ulimit -v) cannot take a CPU job of `working` bytes and the libraries' first
-// mappings besides; empty when it can, or when there is no such limit.
+// The CPUs this process may run on (a mask of any size: CPU_ALLOC).
+uint64_t usable_cores() {
+  for (int n = 1024; n <= (1 << 20); n *= 4) {
+    cpu_set_t* set = CPU_ALLOC(n);
+    const size_t size = CPU_ALLOC_SIZE(n);
+    const int got = ::sched_getaffinity(0, size, set);
+    const int count = got == 0 ? CPU_COUNT_S(size, set) : 0;
+    CPU_FREE(set);
+    if (got == 0) return uint64_t(std::max(count, 1));
+    if (errno != EINVAL) break;  // EINVAL: the kernel's mask is larger
+  }
+  return 1;
+}
+
+// A thread's stack: glibc gives new threads RLIMIT_STACK's size where it is set, else 8 MiB.
+uint64_t thread_stack() {
+  rlimit stack{};
+  if (::getrlimit(RLIMIT_STACK, &stack) == 0 && stack.rlim_cur != RLIM_INFINITY && stack.rlim_cur > (8u << 20))
+    return stack.rlim_cur;
+  return uint64_t(8) << 20;
+}
+
+}  // namespace
+
+uint64_t library_address_space() {
+  return (uint64_t(128) << 20) + usable_cores() * 2 * thread_stack() + (uint64_t(32) << 20);
+}
+
+std::string out_of_memory_text() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return "out of memory";
+  return "out of memory (within ulimit -v, " + memory_text(uint64_t(limit.rlim_cur)) + ")";
+}
+
 std::string address_space_refusal(uint64_t working) {
   const std::optional<uint64_t> left = internal::address_space_left();
   const uint64_t libraries = library_address_space();
   if (!left || working + libraries <= *left) return "";
-  return "needs about " + memory_text(working + libraries) + " of address space (" + memory_text(working) +
-         " of working memory, the model's estimate, and " + memory_text(libraries) +
-         " that its libraries map when they first run: buffers, thread stacks, compiled kernels), and ulimit -v "
-         "leaves " + memory_text(*left) + " (raise ulimit -v, or pass --memory-limit SIZE or off to override)";
+  const std::string libs = memory_text(libraries) + " that the libraries under a model map when they first run "
+                           "(buffers, thread stacks, compiled kernels)";
+  return "needs about " + memory_text(working + libraries) + " of address space (" +
+         (working ? memory_text(working) + " of working memory, the model's estimate, and " : "") + libs +
+         "), and ulimit -v leaves " + memory_text(*left) + " (raise ulimit -v, or pass --memory-limit SIZE or off to "
+         "override)";
 }
-
-}  // namespace
 
 std::string memory_refusal(const genplug_geometry_t& g, std::optional<uint64_t> limit) {
   if (!GENPLUG_HAS_FIELD(&g, genplug_geometry_t, working_memory_bytes) || g.working_memory_bytes == 0) return "";

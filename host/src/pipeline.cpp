@@ -81,7 +81,11 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
     m.color_of(j);
   }
   m.check_output_paths();
-  // 3. Create the shared instances; the model once for all jobs.
+  // 3. Create the shared instances; the model once for all jobs. Not under a ulimit -v that cannot take what the
+  // model's libraries map when they first run: their threads, once started, may never end (memory_budget.hpp).
+  if (!m.options.memory_limit)
+    if (const std::string why = address_space_refusal(0); !why.empty())
+      throw HostError(ErrorKind::manifest, m.where(m.manifest.model) + ": loading the model " + why);
   auto create_where = [&](const PluginRef& r) { return m.where(r) + ".config"; };
   if (m.options.progress) m.options.progress(Progress{0, m.manifest.jobs.size(), "", "load", 0, 0, 0, 0});
   m.model = m.catalog->create_model(m.manifest.model.plugin, m.manifest.model.config, m.ctx,

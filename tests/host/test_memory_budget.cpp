@@ -122,6 +122,18 @@ BOOST_AUTO_TEST_CASE(a_cpu_job_beyond_ulimit_v_is_refused) {
   BOOST_TEST(under_address_space_limit(tight, [&] {
     return memory_refusal(g, uint64_t(0)).empty() && memory_refusal(g, uint64_t(1) << 40).empty();
   }) == 0);
+  // Before a model exists (the pipeline asks before it creates one): the libraries' part alone, said so.
+  BOOST_TEST(under_address_space_limit(libraries - (uint64_t(16) << 20), [&] {
+    const std::string why = genplug::host::address_space_refusal(0);
+    return why.rfind("needs about " + genplug::host::memory_text(libraries) + " of address space (" +
+                         genplug::host::memory_text(libraries) + " that the libraries under a model map", 0) == 0 &&
+           why.find("working memory") == std::string::npos;
+  }) == 0);
+  BOOST_TEST(under_address_space_limit(libraries + (uint64_t(16) << 20), [&] {
+    return genplug::host::address_space_refusal(0).empty() &&
+           genplug::host::out_of_memory_text().rfind("out of memory (within ulimit -v, ", 0) == 0;
+  }) == 0);
+  BOOST_TEST(genplug::host::out_of_memory_text() == "out of memory");
   BOOST_TEST(under_address_space_limit(g.working_memory_bytes + libraries + (uint64_t(64) << 20), [&] {
     return memory_refusal(g, std::nullopt).find("ulimit -v") == std::string::npos;
   }) == 0);

@@ -31,12 +31,21 @@ constexpr double kTwoTo64 = 18446744073709551616.0;
 std::optional<uint64_t> parse_memory_size(const std::string& text);
 
 // Address space that the libraries under a CPU model (OpenBLAS, oneDNN, thread pools) map the first time they run,
-// besides a job's working memory: OpenBLAS's 128 MiB buffer, 16 MiB a core for the stacks and allocator room of the
-// threads they start, 32 MiB of compiled kernels and primitives. Measured on 2 cores (the mini model at 128 x 128,
-// 2026-12-05): 160 MiB past the loaded model's mappings; counted 192 MiB there. Under a ulimit -v that leaves less,
-// those libraries did not fail cleanly: oneDNN crashed (SIGSEGV) compiling a convolution, a thread pool deadlocked
-// starting its threads, and OpenBLAS retried its buffer forever.
+// besides a job's working memory: OpenBLAS's 128 MiB buffer, two thread stacks a usable core (8 MiB each, or
+// ulimit -s where that is more) for the threads they start, 32 MiB of compiled kernels and primitives. Measured on 2
+// cores (the mini model at 128 x 128, 2026-12-05): 160 MiB past the loaded model's mappings; counted 192 MiB there.
+// Under a ulimit -v that leaves less, those libraries did not fail cleanly: oneDNN crashed (SIGSEGV) compiling a
+// convolution, a thread pool deadlocked starting its threads, and OpenBLAS retried its buffer forever (and exit()
+// then waited for it).
 uint64_t library_address_space();
+
+// "out of memory", and " (within ulimit -v, N MiB)" under an address-space limit, which is then the likelier cause.
+std::string out_of_memory_text();
+
+// Why ulimit -v cannot take `working` bytes and library_address_space() besides ("needs about ... of address
+// space ..., and ulimit -v leaves ..."); empty when it can, or when there is no such limit. With `working` 0, before a
+// model exists: what its libraries will map.
+std::string address_space_refusal(uint64_t working);
 
 // Empty when the job fits (or nothing can be said: no estimate, a device other than the CPU and no explicit
 // limit); else why not, with the estimate and the limit. `limit`: nullopt = what is available on the CPU (and, under
