@@ -213,15 +213,18 @@ void Pipeline::Impl::check_lora_files(const Job& job) {
       throw HostError(ErrorKind::manifest, where + "[" + std::to_string(k) + "].path: '" + file.string() +
                                                "' is no file or folder");
   }
+  // Not for an item that is up to date (resume): it will not render, and its hash covers the LoRAs' paths, not
+  // their contents.
   const std::string list = job.loras->dump();  // as use_job_loras sets it
-  if (!model.can_check_adapters() || !loras_checked.insert(list).second) return;
+  if (up_to_date.count(job.index) || !model.can_check_adapters() || !loras_checked.insert(list).second) return;
   try {
     model.check_adapters(list, ctx);
   } catch (const PluginError& e) {
-    // What does not fit, or cannot be read, is the manifest's (exit 3), as at the job's own time; a shortage of
-    // memory now is the model's to report (retryable).
+    // What does not fit, or cannot be read, is the manifest's (exit 3), as at the job's own time; a model that
+    // cannot tell says nothing (the job's time will); a shortage of memory now is the model's to report.
     if (e.code() == GENPLUG_E_CONFIG || e.code() == GENPLUG_E_IO || e.code() == GENPLUG_E_INVALID_ARGUMENT)
       throw HostError(ErrorKind::manifest, where + ": " + e.what());
+    if (e.code() == GENPLUG_E_UNSUPPORTED) return;
     throw;
   }
 }

@@ -586,6 +586,23 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
     BOOST_TEST(finals.empty());
     BOOST_TEST(!fs::exists(after["output"].get<std::string>()));
   }
+  // An item rendered with a LoRA is up to date on resume whatever its file holds now (the item hash covers its
+  // path and scale): its LoRA is not checked again, so a file replaced in place is no error (the check had refused
+  // such a resume with exit 3).
+  {
+    const fs::path replaced = g.dir.path / "replaced.safetensors";
+    fs::copy_file(lora, replaced);
+    json done = job;
+    done["loras"] = json::array({{{"path", replaced.string()}}});
+    done["output"] = (g.dir.path / "done.exr").string();
+    m["jobs"] = {done};
+    m["exr"]["overwrite"] = false;  // resume
+    Pipeline(Manifest::parse(m, g.dir.path / "m.json"), {}).run_all();
+    fs::copy_file(junk, replaced, fs::copy_options::overwrite_existing);
+    Pipeline resumed(Manifest::parse(m, g.dir.path / "m.json"), {});
+    BOOST_TEST(resumed.run(resumed.manifest().jobs[0]).skipped);
+    m["exr"]["overwrite"] = true;
+  }
   // What only the values tell (a NaN factor) fails its job; the model keeps its LoRAs, so the next job renders as
   // before.
   std::vector<float> nan_a = a;

@@ -288,6 +288,12 @@ BOOST_FIXTURE_TEST_CASE(q8_0_weights_are_quantised_again, Fixture) {
     ++checked;
   }
   BOOST_TEST_MESSAGE(checked << " of " << updates.size() << " LoRA targets are Q8_0 (rows of whole blocks)");
+  // What check_loras counts a merge to copy: a Q8_0 target as Q8_0 (34 bytes a block of 32), the others in float32.
+  const gf::LoraTargets targets = gf::lora_targets(q8);
+  for (const Update& u : updates) {
+    const std::string name = u.module + ".weight";
+    BOOST_TEST(targets.stored_bytes.at(name) == (gf::find_q8_0(q8, name) ? 34.0 / 32 : 4.0), name);
+  }
   for (const auto& [name, t] : q8)
     if (std::find(merged.changed.begin(), merged.changed.end(), name) == merged.changed.end() &&
         name.find(".q8_0_scale") == std::string::npos)
@@ -419,8 +425,9 @@ BOOST_FIXTURE_TEST_CASE(loras_that_do_not_fit_are_named, Fixture) {
 // same message, and reads no factor's values: a NaN factor passes it and fails the merge. Of a LoRA that fits, it
 // counts what the merge copies: each target once, whichever files and modules change it.
 BOOST_FIXTURE_TEST_CASE(check_loras_refuses_from_the_headers_what_the_merge_refuses, Fixture) {
-  const gf::ShapeMap shapes = gf::lora_target_shapes(base);
-  BOOST_TEST(shapes.size() == base.size());
+  const gf::LoraTargets shapes = gf::lora_targets(base);
+  BOOST_TEST(shapes.shapes.size() == base.size());
+  for (const auto& [name, bytes] : shapes.stored_bytes) BOOST_TEST(bytes == 4.0, name);  // float32 weights
   const auto a = file(gf::LoraFormat::bfl), b = file(gf::LoraFormat::diffusers);
   const gf::LoraCheck check = gf::check_loras(shapes, {{a, 0.5}, {b, 0.3}});
   double values = 0, largest = 0, factors = 0;
@@ -428,13 +435,13 @@ BOOST_FIXTURE_TEST_CASE(check_loras_refuses_from_the_headers_what_the_merge_refu
   for (const Update& u : updates) {
     targets.push_back(u.module + ".weight");
     const double n = double(base.at(u.module + ".weight").numel());
-    values += n;
+    values += n * 4;
     largest = std::max(largest, n);
     factors = std::max(factors, double(u.down.numel() + u.up.numel()));  // a diffusers part has fewer rows
   }
   std::sort(targets.begin(), targets.end());
   BOOST_TEST(check.targets == targets, boost::test_tools::per_element());
-  BOOST_TEST(check.target_values == values);
+  BOOST_TEST(check.target_bytes == values);
   BOOST_TEST(check.largest_target == largest);
   BOOST_TEST(check.largest_factors == factors);
   BOOST_TEST(check.notes.empty());
@@ -531,7 +538,7 @@ BOOST_FIXTURE_TEST_CASE(an_unreadable_peft_config_is_said, Fixture) {
     for (const auto& t : source.tensors())
       tensors.push_back(tensor(t.name, gf::load_tensor(t, torch::kFloat32, torch::kCPU)));
     st::write_file(path, tensors, {{"lora_adapter_metadata", meta}});
-    const gf::LoraCheck check = gf::check_loras(gf::lora_target_shapes(base), {{path, 1.0}});
+    const gf::LoraCheck check = gf::check_loras(gf::lora_targets(base), {{path, 1.0}});
     BOOST_REQUIRE_EQUAL(check.notes.size(), 1u);
     BOOST_TEST(check.notes[0] == path.string() + ": its lora_adapter_metadata " + text +
                                      ": modules without .alpha tensors take alpha = rank");
@@ -541,5 +548,5 @@ BOOST_FIXTURE_TEST_CASE(an_unreadable_peft_config_is_said, Fixture) {
     const torch::Tensor expected = base.at(name) + torch::matmul(one[0].up, one[0].down);
     BOOST_TEST(relative_error(merged.weights.at(name), expected) <= 1e-5);
   }
-  BOOST_TEST(gf::check_loras(gf::lora_target_shapes(base), {{plain, 1.0}}).notes.empty());
+  BOOST_TEST(gf::check_loras(gf::lora_targets(base), {{plain, 1.0}}).notes.empty());
 }

@@ -163,7 +163,7 @@ class FluxModel final : public Model {
   // model (a module it lacks, shapes, NaN factors) is a config error; one that cannot be read, an I/O error.
   void use_loras(const std::vector<LoraFile>& loras, TensorMap base, Context& ctx, const std::string& where) {
     const auto t0 = std::chrono::steady_clock::now();
-    if (lora_shapes_.empty()) lora_shapes_ = lora_target_shapes(base);
+    if (lora_targets_.shapes.empty()) lora_targets_ = lora_targets(base);
     if (!loras.empty()) checked_loras(loras, where, /*now=*/true);
     LoraMerge merged = rethrow_as(GENPLUG_E_IO, where, [&] {
       if (loras.empty()) return LoraMerge{base, {}, {}};
@@ -197,15 +197,14 @@ class FluxModel final : public Model {
   LoraCheck checked_loras(const std::vector<LoraFile>& loras, const std::string& where, bool now) const {
     const LoraCheck check = rethrow_as(GENPLUG_E_IO, where, [&] {
       try {
-        return check_loras(lora_shapes_, loras);
+        return check_loras(lora_targets_, loras);
       } catch (const WeightError& e) {
         throw ConfigError(where + ": " + e.what());
       }
     });
     if (device_.is_cpu())  // a merge on the GPU is the card's memory, which the allocator reports itself
-      check_lora_merge_fits(lora_merge_bytes(check.target_values, check.largest_target, check.largest_factors,
-                                             double(c10::elementSize(dtype_))),
-                            where, now);
+      check_lora_merge_fits(lora_merge_bytes(check.target_bytes, check.largest_target, check.largest_factors), where,
+                            now);
     return check;
   }
 
@@ -243,7 +242,9 @@ class FluxModel final : public Model {
   static genplug_status check_adapters(genplug_model_t* model, const char* json_text, const genplug_context_t* c) {
     return detail::guard(c, [&] {
       const FluxModel& self = adapters_self(model, json_text, "adapter_check.check");
-      self.checked_loras(adapter_list(self, json_text), "loras", /*now=*/false);
+      const std::vector<LoraFile> loras = adapter_list(self, json_text);
+      if (same_loras(loras, self.active_loras_)) return;  // set will merge nothing: they are merged already
+      self.checked_loras(loras, "loras", /*now=*/false);
     });
   }
 
@@ -637,7 +638,7 @@ class FluxModel final : public Model {
   ModelSettings settings_;
   FluxConfig flux_config_;
   TensorMap base_weights_;  // BFL names; never modified (LoRA merges are copies); empty under 8-bit weights
-  ShapeMap lora_shapes_;    // what a LoRA can change: the base weights' shapes, kept under 8-bit weights too
+  LoraTargets lora_targets_;  // what a LoRA can change: the base weights' shapes, kept under 8-bit weights too
   std::vector<LoraFile> active_loras_;
   torch::Dtype dtype_ = torch::kFloat32;          // the transformer's weights in memory (config.dtype)
   torch::Dtype compute_dtype_ = torch::kFloat32;  // the transformer's and VAE's activations (compute_dtype.hpp)

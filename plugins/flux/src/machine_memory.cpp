@@ -123,8 +123,8 @@ void check_checkpoint_copies_fit(double copied_bytes, double temporary_bytes, do
   check_fits(bytes, what + ", " + gib_text(bytes) + " with what building the model takes besides", instead);
 }
 
-double lora_merge_bytes(double target_values, double largest_target, double largest_factors, double element_bytes) {
-  return target_values * element_bytes + (largest_target + largest_factors) * 4.0;
+double lora_merge_bytes(double target_bytes, double largest_target, double largest_factors) {
+  return target_bytes + (largest_target + largest_factors) * 4.0 + double(32 << 20);
 }
 
 void check_lora_merge_fits(double bytes, const std::string& where, bool now) {
@@ -138,7 +138,7 @@ void check_lora_merge_fits(double bytes, const std::string& where, bool now) {
 
 void check_text_encoder_fits(const std::string& what, const std::string& file, const std::string& dtype,
                              double held_bytes, double temporary_bytes) {
-  const double bytes = held_bytes + temporary_bytes + build_margin(held_bytes);
+  const double bytes = held_bytes + temporary_bytes + held_bytes / 8;  // the allocator's slack; nothing else is built
   std::string instead = "precomputed conditioning (genplug encode, then config.conditioning) on this machine";
   if (dtype == "float32") instead = "text_dtype \"bfloat16\" (half of it), or " + instead;
   check_fits(bytes, what + " " + file + ": loading it as " + dtype + " takes " + gib_text(held_bytes) + ", " +

@@ -33,10 +33,10 @@ double quantized_build_bytes(const FluxConfig& config);
 void check_checkpoint_copies_fit(double copied_bytes, double temporary_bytes, double quantized_bytes,
                                  const std::string& file, const std::string& dtype);
 
-// What merging LoRAs holds beside the weights (LoraCheck in lora.hpp): a copy of every weight they change,
-// `element_bytes` a value, and while the largest is merged, it in float32 beside its copy and the largest
-// module's factors in float32.
-double lora_merge_bytes(double target_values, double largest_target, double largest_factors, double element_bytes);
+// What merging LoRAs holds beside the weights (LoraCheck in lora.hpp): a copy of every weight they change as the
+// merge stores it (`target_bytes`), and while one is merged, the largest in float32 beside its copy, the largest
+// module's factors in float32, and 32 MiB for the finiteness check's row blocks.
+double lora_merge_bytes(double target_bytes, double largest_target, double largest_factors);
 
 // Throws as check_checkpoint_copies_fit when merging LoRAs (`where`: "loras", "config.loras") that holds `bytes`
 // beside the weights cannot be held. `now` false (a check ahead of the merge): only when that is more than the

@@ -218,8 +218,8 @@ typedef struct genplug_model_adapters {
   /** Makes `adapters_json` (UTF-8, borrowed for the call) the active adapters: a JSON array of
    * {"path": file, "scale": number} objects, "[]" for none, or "null" for those the model was created with.
    * The base weights are restored exactly when adapters are removed. On failure (GENPLUG_E_CONFIG for a bad
-   * list, GENPLUG_E_IO for an unreadable or unfitting file, message in ctx) the previous adapters stay
-   * active. [thread: control] */
+   * list or a file that does not fit the model, GENPLUG_E_IO for one that cannot be read, message in ctx) the
+   * previous adapters stay active. [thread: control] */
   genplug_status (*set)(struct genplug_model* model, const char* adapters_json, const genplug_context_t* ctx);
 } genplug_model_adapters_t;
 
@@ -235,8 +235,9 @@ typedef struct genplug_model_adapter_check {
   /** Checks `adapters_json` (UTF-8, borrowed for the call; as genplug_model_adapters.set takes it) as set would,
    * from what the files say of themselves (formats, names, shapes: headers, not the values), and against what
    * the model could ever hold: GENPLUG_E_CONFIG for a list or file that does not fit, GENPLUG_E_IO for one that
-   * cannot be read, message in ctx. GENPLUG_OK does not promise that set succeeds (the values are read then,
-   * and memory is what is free then). Changes nothing: the active adapters stay. [thread: control] */
+   * cannot be read, message in ctx; GENPLUG_E_UNSUPPORTED where the model cannot tell (a host then goes on, and
+   * set decides). GENPLUG_OK does not promise that set succeeds (the values are read then, and memory is what is
+   * free then). Changes nothing: the active adapters stay. [thread: control] */
   genplug_status (*check)(struct genplug_model* model, const char* adapters_json, const genplug_context_t* ctx);
 } genplug_model_adapter_check_t;
 

@@ -95,6 +95,17 @@ std::string g_text(double v) {
   return buf;
 }
 
+// Whether every value of `t` is finite, a few million values at a time: torch::isfinite of a whole weight
+// materialises abs() and boolean masks, about 7 bytes a value besides it (what check_loras does not count).
+bool all_finite(const torch::Tensor& t) {
+  if (t.dim() == 0 || t.numel() == 0) return torch::isfinite(t).all().item<bool>();
+  const int64_t rows = t.size(0), per_row = std::max<int64_t>(t.numel() / std::max<int64_t>(rows, 1), 1);
+  const int64_t step = std::max<int64_t>((int64_t(1) << 22) / per_row, 1);
+  for (int64_t r = 0; r < rows; r += step)
+    if (!torch::isfinite(t.slice(0, r, std::min(rows, r + step))).all().item<bool>()) return false;
+  return true;
+}
+
 // Adds factor * up @ down to the module's rows of `w` (float32), in one GEMM pass per row range: the delta is
 // never materialised. Where the file orders the rows' halves the other way (diffusers norm_out), each half of
 // `up` goes to the other half of the rows.
@@ -102,7 +113,7 @@ std::string g_text(double v) {
 // named here with the tensor.
 torch::Tensor finite_factor(const Planned& p, const std::string& name, torch::Device device) {
   torch::Tensor t = load_tensor(p.file->at(name), torch::kFloat32, device);
-  if (!torch::isfinite(t).all().item<bool>())
+  if (!all_finite(t))
     throw WeightError(p.file->path().string() + ": LoRA module '" + p.module.module + "': '" + name +
                       "' holds NaN or infinite values");
   return t;
@@ -125,7 +136,7 @@ void add_delta(torch::Tensor& w, const Planned& p) {
 // deltas of these files overflow its dtype.
 [[noreturn]] void throw_not_finite(const std::string& name, const torch::Tensor& base, bool blocks,
                                    const std::vector<Planned>& planned) {
-  if (!blocks && !torch::isfinite(base).all().item<bool>())  // GGUF blocks decode to finite values
+  if (!blocks && !all_finite(base))  // GGUF blocks decode to finite values
     throw WeightError("the transformer's '" + name + "' holds NaN or infinite values before any LoRA is added");
   std::string files;
   for (const Planned& p : planned) files += (files.empty() ? "" : ", ") + p.file->path().string();
@@ -194,21 +205,25 @@ MergePlan plan_merge(const ShapeMap& target_shapes, const std::vector<LoraFile>&
 
 }  // namespace
 
-ShapeMap lora_target_shapes(const TensorMap& base) {
-  ShapeMap out;
-  for (const auto& [name, tensor] : base) out.emplace(name, weight_shape(base, name));
+LoraTargets lora_targets(const TensorMap& base) {
+  LoraTargets out;
+  for (const auto& [name, tensor] : base) {
+    out.shapes.emplace(name, weight_shape(base, name));
+    const bool blocks = find_q8_0(base, name) || find_ggml_blocks(base, name);
+    out.stored_bytes.emplace(name, blocks ? 34.0 / 32 : double(tensor.element_size()));
+  }
   return out;
 }
 
-LoraCheck check_loras(const ShapeMap& target_shapes, const std::vector<LoraFile>& loras) {
-  const MergePlan plan = plan_merge(target_shapes, loras);
+LoraCheck check_loras(const LoraTargets& targets, const std::vector<LoraFile>& loras) {
+  const MergePlan plan = plan_merge(targets.shapes, loras);
   LoraCheck out;
   out.notes = plan.notes;
   for (const auto& [name, planned] : plan.by_target) {
     double values = 1;
-    for (int64_t d : target_shapes.at(name)) values *= double(d);
+    for (int64_t d : targets.shapes.at(name)) values *= double(d);
     out.targets.push_back(name);
-    out.target_values += values;
+    out.target_bytes += values * targets.stored_bytes.at(name);
     out.largest_target = std::max(out.largest_target, values);
     for (const Planned& p : planned) {
       const auto& down = p.file->at(p.module.down).shape;
@@ -221,7 +236,7 @@ LoraCheck check_loras(const ShapeMap& target_shapes, const std::vector<LoraFile>
 
 LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras) {
   // 1. Every file read and every module checked before any weight is copied.
-  const MergePlan plan = plan_merge(lora_target_shapes(base), loras);
+  const MergePlan plan = plan_merge(lora_targets(base).shapes, loras);
   LoraMerge out;
   out.notes = plan.notes;
   // 2. W' = W + sum of the deltas, accumulated in float32 and rounded once to W's dtype. A Q8_0 weight is
@@ -240,7 +255,7 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras)
     // Finite factors can still overflow: float32 in the sum, or the weight's own dtype when it is rounded back
     // (f16 ends at 65504). Q8_0 blocks hold any float32 (one scale a block).
     torch::Tensor stored = blocks || ggml ? merged : merged.to(w.scalar_type());
-    if (!torch::isfinite(stored).all().item<bool>()) throw_not_finite(name, w, blocks || ggml, planned);
+    if (!all_finite(stored)) throw_not_finite(name, w, blocks || ggml, planned);
     if (blocks || ggml) {
       put_q8_0(out.weights, name, quantize_q8_0(merged));
       out.weights.erase(ggml_type_key(name));

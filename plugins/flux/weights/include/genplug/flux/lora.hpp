@@ -3,6 +3,7 @@
 // each delta computed in float32 from the file's factors, added to W in float32 and rounded once to W's dtype.
 #pragma once
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,14 +18,19 @@ struct LoraMerge {
   std::vector<std::string> notes;     // ignored text-encoder tensors and unknown keys, one line per file
 };
 
-// The shape of every weight of `base` (BFL names) that a LoRA could change, as check_loras takes them: GGUF
-// blocks stand for [rows, values a row]. Small: kept by a model that drops its base weights (int8).
-ShapeMap lora_target_shapes(const TensorMap& base);
+// What a LoRA could change in `base` (BFL names), as check_loras takes it: each weight's shape (GGUF blocks stand for
+// [rows, values a row]) and the bytes a value of it takes as a merge stores it (its dtype's; Q8_0's 34/32 for GGUF
+// blocks, which a merge stores as Q8_0). Small: kept by a model that drops its base weights (int8).
+struct LoraTargets {
+  ShapeMap shapes;
+  std::map<std::string, double> stored_bytes;  // per value
+};
+LoraTargets lora_targets(const TensorMap& base);
 
 struct LoraCheck {
   std::vector<std::string> targets;  // BFL names of the weights the merge copies (each once)
   std::vector<std::string> notes;    // as LoraMerge's, and modules of one file that change the same rows
-  double target_values = 0;          // their values, summed: what a merge copies
+  double target_bytes = 0;           // what the merge copies: those weights as it stores them
   double largest_target = 0;         // the largest's values: merged in float32 beside its copy
   double largest_factors = 0;        // one module's down and up values at most: read in float32 for its product
 };
@@ -32,7 +38,7 @@ struct LoraCheck {
 // Checks `loras` against a model's weights as merge_loras does before it copies anything: every file opened and
 // its names, shapes and alphas read; every module matched to its target and its shapes checked. The factors'
 // values are not read (merge_loras checks that they are finite). Throws as merge_loras.
-LoraCheck check_loras(const ShapeMap& target_shapes, const std::vector<LoraFile>& loras);
+LoraCheck check_loras(const LoraTargets& targets, const std::vector<LoraFile>& loras);
 
 // Merges `loras` into a copy of `base` (BFL names). Weights no LoRA touches are the base's own tensors
 // (a zero-copy mapping stays one); the base is never modified, so dropping the result restores it exactly.
