@@ -77,34 +77,8 @@ std::optional<uint64_t> parse_memory_size(const std::string& text) {
   return uint64_t(*bytes);
 }
 
-namespace {
-
-// The CPUs this process may run on (a mask of any size: CPU_ALLOC).
-uint64_t usable_cores() {
-  for (int n = 1024; n <= (1 << 20); n *= 4) {
-    cpu_set_t* set = CPU_ALLOC(n);
-    const size_t size = CPU_ALLOC_SIZE(n);
-    const int got = ::sched_getaffinity(0, size, set);
-    const int count = got == 0 ? CPU_COUNT_S(size, set) : 0;
-    CPU_FREE(set);
-    if (got == 0) return uint64_t(std::max(count, 1));
-    if (errno != EINVAL) break;  // EINVAL: the kernel's mask is larger
-  }
-  return 1;
-}
-
-// A thread's stack: glibc gives new threads RLIMIT_STACK's size where it is set, else 8 MiB.
-uint64_t thread_stack() {
-  rlimit stack{};
-  if (::getrlimit(RLIMIT_STACK, &stack) == 0 && stack.rlim_cur != RLIM_INFINITY && stack.rlim_cur > (8u << 20))
-    return stack.rlim_cur;
-  return uint64_t(8) << 20;
-}
-
-}  // namespace
-
 uint64_t library_address_space() {
-  return (uint64_t(128) << 20) + usable_cores() * 2 * thread_stack() + (uint64_t(32) << 20);
+  return (uint64_t(128) << 20) + internal::usable_cpus() * 2 * internal::thread_stack_bytes() + (uint64_t(32) << 20);
 }
 
 std::string out_of_memory_text() {
@@ -121,18 +95,20 @@ std::string address_space_refusal(uint64_t working) {
                            "(buffers, thread stacks, compiled kernels)";
   return "needs about " + memory_text(working + libraries) + " of address space (" +
          (working ? memory_text(working) + " of working memory, the model's estimate, and " : "") + libs +
-         "), and ulimit -v leaves " + memory_text(*left) + " (raise ulimit -v, or pass --memory-limit SIZE or off to "
+         "), and ulimit -v leaves " + memory_text(*left) + " (raise ulimit -v, or pass --memory-limit off to "
          "override)";
 }
 
 std::string memory_refusal(const genplug_geometry_t& g, std::optional<uint64_t> limit) {
   if (!GENPLUG_HAS_FIELD(&g, genplug_geometry_t, working_memory_bytes) || g.working_memory_bytes == 0) return "";
   if (limit && *limit == 0) return "";
+  // ulimit -v binds a CPU job whatever limit is given: only "off" lifts the check.
+  if (g.latent_device.device_type == kDLCPU)
+    if (std::string why = address_space_refusal(g.working_memory_bytes); !why.empty()) return why;
   std::optional<uint64_t> room = limit;
   std::string what = "the limit given";
   if (!room) {
     if (g.latent_device.device_type != kDLCPU) return "";  // device memory: only an explicit limit is checked
-    if (std::string why = address_space_refusal(g.working_memory_bytes); !why.empty()) return why;
     room = available_cpu_memory();
     what = "the memory available";
     if (!room) return "";

@@ -83,7 +83,7 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   m.check_output_paths();
   // 3. Create the shared instances; the model once for all jobs. Not under a ulimit -v that cannot take what the
   // model's libraries map when they first run: their threads, once started, may never end (memory_budget.hpp).
-  if (!m.options.memory_limit)
+  if (m.options.memory_limit.value_or(1) != 0)  // --memory-limit off lifts it
     if (const std::string why = address_space_refusal(0); !why.empty())
       throw HostError(ErrorKind::manifest, m.where(m.manifest.model) + ": loading the model " + why);
   auto create_where = [&](const PluginRef& r) { return m.where(r) + ".config"; };
@@ -103,6 +103,9 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   std::map<std::pair<uint32_t, uint32_t>, std::string> refusals;  // by size: the memory available read once each
   for (const Job& j : m.manifest.jobs) {
     stop_if_cancelled(m.options, m.manifest, j);  // a plate's decode can take seconds
+    // An item up to date (resume) will not render: what it would need is not asked.
+    m.check_existing_output(j, m.manifest.path.string() + ": " + j.where + ".output");
+    if (m.up_to_date.count(j.index)) continue;
     const auto size = std::make_pair(j.width.value_or(m.defaults.width), j.height.value_or(m.defaults.height));
     auto refused = refusals.find(size);
     if (refused == refusals.end())
@@ -112,7 +115,6 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
       throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ": " +
                                                 std::to_string(j.width.value_or(m.defaults.width)) + " x " +
                                                 std::to_string(j.height.value_or(m.defaults.height)) + " " + refusal);
-    m.check_existing_output(j, m.manifest.path.string() + ": " + j.where + ".output");
     if (j.loras && !m.model.adapters())
       throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
                                                m.manifest.model.plugin + "' cannot swap LoRAs per job");
@@ -181,7 +183,7 @@ JobResult Pipeline::run(const Job& job) {
   } catch (const HostError&) {
     throw;
   } catch (const std::bad_alloc&) {
-    throw HostError(ErrorKind::retryable, r.where + ": out of memory");
+    throw HostError(ErrorKind::retryable, r.where + ": " + out_of_memory_text());
   } catch (const std::exception& e) {
     throw HostError(ErrorKind::runtime, r.where + ": " + e.what());
   }

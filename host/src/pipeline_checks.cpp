@@ -213,10 +213,8 @@ void Pipeline::Impl::check_lora_files(const Job& job) {
       throw HostError(ErrorKind::manifest, where + "[" + std::to_string(k) + "].path: '" + file.string() +
                                                "' is no file or folder");
   }
-  // Not for an item that is up to date (resume): it will not render, and its hash covers the LoRAs' paths, not
-  // their contents.
   const std::string list = job.loras->dump();  // as use_job_loras sets it
-  if (up_to_date.count(job.index) || !model.can_check_adapters() || !loras_checked.insert(list).second) return;
+  if (!model.can_check_adapters() || !loras_checked.insert(list).second) return;
   try {
     model.check_adapters(list, ctx);
   } catch (const PluginError& e) {
@@ -225,6 +223,7 @@ void Pipeline::Impl::check_lora_files(const Job& job) {
     if (e.code() == GENPLUG_E_CONFIG || e.code() == GENPLUG_E_IO || e.code() == GENPLUG_E_INVALID_ARGUMENT)
       throw HostError(ErrorKind::manifest, where + ": " + e.what());
     if (e.code() == GENPLUG_E_UNSUPPORTED) return;
+    if (e.code() == GENPLUG_E_OUT_OF_MEMORY) throw HostError(ErrorKind::retryable, where + ": " + e.what());
     throw;
   }
 }

@@ -442,6 +442,10 @@ BOOST_AUTO_TEST_CASE(resume_skips_up_to_date_outputs_in_a_read_only_folder) {
   auto r = run_process({kGenplug, "-q", "run", mp.string(), "--set", "jobs.0.seeds.count=1"});
   BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
   const auto rendered_time = fs::last_write_time(d.path / "archive" / "img_1.exr");
+  // An item up to date is not held to what rendering it would need: a memory limit it could not render under (or
+  // a ulimit -v) had refused the resume with exit 3.
+  r = run_process({kGenplug, "-q", "run", mp.string(), "--set", "jobs.0.seeds.count=1", "--memory-limit", "1K"});
+  BOOST_TEST(r.exit_code == 0, r.err);
   fs::permissions(d.path / "archive", fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
                   fs::perm_options::remove);
   // A folder's mode does not stop root: run as nobody then.

@@ -14,6 +14,8 @@
 #include <numeric>
 #include <set>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <genplug/gguf.hpp>
@@ -653,6 +655,41 @@ BOOST_AUTO_TEST_CASE(wrong_sizes_are_invalid_arguments) {
   Conditioning none({});
   auto no_text = predict_args(x.tensor(), 64, 64, 0.5, 3.5, none, nullptr);
   expect_invalid([&] { model.predict(no_text, ctx); }, "predict without conditioning");
+}
+
+// Under a ulimit -v that leaves a CPU decode less than its maps and its threads' room, decode is out of memory, said
+// with ulimit -v, before it starts a thread: there a thread pool had deadlocked and oneDNN crashed (SIGSEGV). In a
+// child process (fork), whose limit ends with it; what the child calls before the refusal starts no thread.
+BOOST_AUTO_TEST_CASE(a_decode_beyond_ulimit_v_is_out_of_memory) {
+  ModelProxy model = library().create(R"({"transformer": "random", "preset": "tiny", "seed": 3})");
+  CallContext ctx;
+  ManagedTensor x = model.noise(4, 128, 128, ctx);
+  std::ifstream status_file("/proc/self/status");
+  uint64_t vm_size = 0;
+  for (std::string line; std::getline(status_file, line);)
+    if (line.rfind("VmSize:", 0) == 0) vm_size = std::stoull(line.substr(7)) * 1024;
+  BOOST_TEST_REQUIRE(vm_size > 0u);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const rlimit limit{rlim_t(vm_size + (uint64_t(8) << 20)), RLIM_INFINITY};
+    if (::setrlimit(RLIMIT_AS, &limit) != 0) ::_exit(2);
+    try {
+      CallContext c;
+      model.decode(x.tensor(), 128, 128, c);
+      ::_exit(3);
+    } catch (const PluginError& e) {
+      const bool said = std::string(e.what()).find("of address space (its feature maps, its threads' stacks and "
+                                                   "compiled kernels), and ulimit -v leaves") != std::string::npos;
+      ::_exit(e.code() == GENPLUG_E_OUT_OF_MEMORY && said ? 0 : 4);
+    } catch (...) {
+      ::_exit(5);
+    }
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  BOOST_TEST_REQUIRE(WIFEXITED(status), "the child ended by signal " << WTERMSIG(status));
+  BOOST_TEST(WEXITSTATUS(status) == 0);  // 3: decoded; 4: another error; 5: another exception
+  BOOST_CHECK_NO_THROW(model.decode(x.tensor(), 128, 128, ctx));  // without the limit, it decodes
 }
 
 BOOST_AUTO_TEST_CASE(vae_tiling_is_configurable) {

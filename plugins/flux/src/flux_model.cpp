@@ -25,6 +25,7 @@
 #include <genplug/flux/text_conditioner.hpp>
 #include <genplug/flux/transformer.hpp>
 #include <genplug/internal/bounded_json.hpp>
+#include <genplug/internal/cpu_memory.hpp>
 
 #include "autoencoder_threads.hpp"
 #include "compute_dtype.hpp"
@@ -357,6 +358,7 @@ class FluxModel final : public Model {
       if (ctx.progress(uint64_t(done), uint64_t(total), "decode")) throw Cancelled();
       ctx.check_cancelled();
     };
+    check_decode_address_space(gh, gw);
     const AutoencoderThreads threads(vae.device().is_cpu());
     torch::Tensor image = rethrow_as(GENPLUG_E_FAILED, "decode", [&] { return vae.decode(z, after_tile); });
     return to_dlpack(((image.to(torch::kCPU, torch::kFloat32) + 1.0) * 0.5).contiguous());
@@ -410,18 +412,36 @@ class FluxModel final : public Model {
     const uint64_t attention = own_kernels ? uint64_t(attention_workers(0)) * 2 * L * uint64_t(c.head_dim()) * 4
                                      : std::min<uint64_t>(uint64_t(settings_.attention_memory_mb) << 20,
                                                           uint64_t(c.num_heads) * L * L * 4);
-    uint64_t decode = 0;
-    if (vae_) {
-      const AutoencoderConfig& v = vae_->config();
-      const TiledDecode& t = vae_->tiled_decode();
-      const int64_t lh = 2 * gh, lw = 2 * gw;  // latent pixels (2 x 2 per token)
-      const bool tiled = t.enabled && t.applies_to(lh, lw);
-      const uint64_t area = tiled ? uint64_t(t.tile * t.tile) : uint64_t(lh * lw);
-      const uint64_t width = uint64_t(v.ch * *std::max_element(v.ch_mult.begin(), v.ch_mult.end()));
-      decode = 3 * area * uint64_t(v.downscale() * v.downscale()) * width * 4 / 4;  // widest maps run at 1/2 res
-      decode += 3 * uint64_t(lh * lw) * uint64_t(v.downscale() * v.downscale()) * 4;  // the image itself
-    }
-    return latents + activations + tables + attention + decode;
+    return latents + activations + tables + attention + decode_memory(gh, gw);
+  }
+
+  // The decode's part of working_memory (0 without a VAE).
+  uint64_t decode_memory(int64_t gh, int64_t gw) const {
+    if (!vae_) return 0;
+    const AutoencoderConfig& v = vae_->config();
+    const TiledDecode& t = vae_->tiled_decode();
+    const int64_t lh = 2 * gh, lw = 2 * gw;  // latent pixels (2 x 2 per token)
+    const bool tiled = t.enabled && t.applies_to(lh, lw);
+    const uint64_t area = tiled ? uint64_t(t.tile * t.tile) : uint64_t(lh * lw);
+    const uint64_t width = uint64_t(v.ch * *std::max_element(v.ch_mult.begin(), v.ch_mult.end()));
+    uint64_t decode = 3 * area * uint64_t(v.downscale() * v.downscale()) * width * 4 / 4;  // widest maps at 1/2 res
+    decode += 3 * uint64_t(lh * lw) * uint64_t(v.downscale() * v.downscale()) * 4;          // the image itself
+    return decode;
+  }
+
+  // Under ulimit -v, a CPU decode needs room besides its maps for the threads it starts (two stacks a CPU) and
+  // oneDNN's compiled kernels (32 MiB). Short of it, a thread pool had deadlocked starting its threads and oneDNN
+  // crashed (SIGSEGV) on a JIT buffer it did not check, rather than failing: refused as out of memory instead.
+  void check_decode_address_space(int64_t gh, int64_t gw) const {
+    if (!vae_ || !vae_->device().is_cpu()) return;
+    const std::optional<uint64_t> left = internal::address_space_left();
+    const uint64_t needed =
+        decode_memory(gh, gw) + internal::usable_cpus() * 2 * internal::thread_stack_bytes() + (uint64_t(32) << 20);
+    if (!left || needed <= *left) return;
+    auto mib = [](uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; };
+    throw Error(GENPLUG_E_OUT_OF_MEMORY, "needs about " + mib(needed) +
+                                             " of address space (its feature maps, its threads' stacks and compiled "
+                                             "kernels), and ulimit -v leaves " + mib(*left));
   }
 
   // FLUX's position ids for a text length and token grid, kept on the device between evaluations of one image.

@@ -48,8 +48,9 @@ std::string out_of_memory_text();
 std::string address_space_refusal(uint64_t working);
 
 // Empty when the job fits (or nothing can be said: no estimate, a device other than the CPU and no explicit
-// limit); else why not, with the estimate and the limit. `limit`: nullopt = what is available on the CPU (and, under
-// ulimit -v, the address space it leaves for the job and library_address_space()), 0 = never refuse.
+// limit); else why not, with the estimate and the limit. `limit`: nullopt = what is available on the CPU, 0 = never
+// refuse. A CPU job is also held, unless `limit` is 0, to the address space ulimit -v leaves for it and
+// library_address_space().
 std::string memory_refusal(const genplug_geometry_t& g, std::optional<uint64_t> limit);
 
 // Bytes a plate of `pixels` takes while it is decoded: 8-bit RGB, float planes and their converted and resized

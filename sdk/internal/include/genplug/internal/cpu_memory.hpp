@@ -6,9 +6,11 @@
 // controller; in a cgroup namespace it is the hierarchy's root), and from its address-space limit (ulimit -v).
 #pragma once
 
+#include <sched.h>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <fstream>
 #include <optional>
@@ -153,6 +155,28 @@ inline std::optional<uint64_t> free_swap(const MemorySources& s = {}) {
   for (const CgroupLevel& l : cgroup_levels(s))
     if (l.swap_limit) free = lower(free, room(*l.swap_limit, l.swap_used.value_or(0)));
   return free;
+}
+
+// The CPUs this process may run on (its affinity mask, of any size); 1 when it cannot be read.
+inline uint64_t usable_cpus() {
+  for (int n = 1024; n <= (1 << 20); n *= 4) {
+    cpu_set_t* set = CPU_ALLOC(n);
+    const size_t size = CPU_ALLOC_SIZE(n);
+    const int got = ::sched_getaffinity(0, size, set);
+    const int count = got == 0 ? CPU_COUNT_S(size, set) : 0;
+    CPU_FREE(set);
+    if (got == 0) return uint64_t(std::max(count, 1));
+    if (errno != EINVAL) break;  // EINVAL: the kernel's mask is larger
+  }
+  return 1;
+}
+
+// A new thread's stack: glibc gives it RLIMIT_STACK's size where that is set and larger than 8 MiB, else 8 MiB.
+inline uint64_t thread_stack_bytes() {
+  rlimit stack{};
+  if (::getrlimit(RLIMIT_STACK, &stack) == 0 && stack.rlim_cur != RLIM_INFINITY && stack.rlim_cur > (8u << 20))
+    return stack.rlim_cur;
+  return uint64_t(8) << 20;
 }
 
 // What the address-space limit (ulimit -v) leaves this process to map: RLIMIT_AS less VmSize. nullopt without one.
