@@ -429,14 +429,15 @@ class FluxModel final : public Model {
     return decode;
   }
 
-  // Under ulimit -v, a CPU decode needs room besides its maps for the threads it starts (two stacks a CPU) and
-  // oneDNN's compiled kernels (32 MiB). Short of it, a thread pool had deadlocked starting its threads and oneDNN
-  // crashed (SIGSEGV) on a JIT buffer it did not check, rather than failing: refused as out of memory instead.
+  // Under ulimit -v, a CPU decode needs room besides its maps for the threads it starts (a stack a CPU) and
+  // oneDNN's compiled kernels and primitives (24 MiB): on 2 CPUs, 30 MiB was measured past the decode's entry (9 for
+  // threads, 21 for primitives), 40 is counted. Short of it, a thread pool had deadlocked starting its threads and
+  // oneDNN crashed (SIGSEGV) on a JIT buffer it did not check, rather than failing: refused as out of memory instead.
   void check_decode_address_space(int64_t gh, int64_t gw) const {
     if (!vae_ || !vae_->device().is_cpu()) return;
     const std::optional<uint64_t> left = internal::address_space_left();
     const uint64_t needed =
-        decode_memory(gh, gw) + internal::usable_cpus() * 2 * internal::thread_stack_bytes() + (uint64_t(32) << 20);
+        decode_memory(gh, gw) + internal::usable_cpus() * internal::thread_stack_bytes() + (uint64_t(24) << 20);
     if (!left || needed <= *left) return;
     auto mib = [](uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; };
     throw Error(GENPLUG_E_OUT_OF_MEMORY, "needs about " + mib(needed) +
