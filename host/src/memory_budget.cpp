@@ -3,11 +3,7 @@
 
 #include <genplug/internal/cpu_memory.hpp>
 
-#include <sched.h>
 #include <sys/resource.h>
-
-#include <algorithm>
-#include <cerrno>
 
 #include <cctype>
 #include <charconv>

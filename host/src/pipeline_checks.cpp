@@ -219,7 +219,7 @@ void Pipeline::Impl::check_lora_files(const Job& job) {
     model.check_adapters(list, ctx);
   } catch (const PluginError& e) {
     // What does not fit, or cannot be read, is the manifest's (exit 3), as at the job's own time; a model that
-    // cannot tell says nothing (the job's time will); a shortage of memory now is the model's to report.
+    // cannot tell says nothing (the job's time will); a shortage of memory now is retryable (75).
     if (e.code() == GENPLUG_E_CONFIG || e.code() == GENPLUG_E_IO || e.code() == GENPLUG_E_INVALID_ARGUMENT)
       throw HostError(ErrorKind::manifest, where + ": " + e.what());
     if (e.code() == GENPLUG_E_UNSUPPORTED) return;
