@@ -72,9 +72,7 @@ json lora_report(const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
     plan = plan_lora(names, source);
     // What the run refuses whatever the model: no transformer module (text-encoder tensors alone), factors that
     // do not make a low-rank update (not matrices, rank 0, ranks that differ), an alpha that is no scalar.
-    if (plan.modules.empty() && !plan.text_encoder.empty())
-      throw WeightError(source + ": no LoRA module for the FLUX transformer in this file (" +
-                        std::to_string(plan.text_encoder.size()) + " text-encoder tensors; only the transformer is adapted)");
+    if (!plan.text_encoder.empty()) check_lora_has_modules(plan, source);
     for (const auto& m : plan.modules) check_lora_factors(m, shapes, source);
   } catch (const WeightError& e) {  // a LoRA genplug cannot apply: say why
     return {{"error", e.what()}};

@@ -236,6 +236,16 @@ void check_alpha(const LoraModule& m, const ShapeMap& shapes, const std::string&
 
 }  // namespace
 
+void check_lora_has_modules(const LoraPlan& plan, const std::string& source) {
+  if (!plan.modules.empty()) return;
+  std::string unknown;
+  for (size_t i = 0; i < plan.unknown.size() && i < 8; ++i) unknown += (i ? ", '" : " '") + plan.unknown[i] + "'";
+  fail(source, "no LoRA module for the FLUX transformer in this file (" + std::to_string(plan.text_encoder.size()) +
+                   " text-encoder tensors, " + std::to_string(plan.unknown.size()) + " unknown:" +
+                   (unknown.empty() ? " none" : unknown) +
+                   (plan.unknown.size() > 8 ? ", ...; genplug inspect lists them all)" : ")"));
+}
+
 int64_t check_lora_factors(const LoraModule& m, const ShapeMap& shapes, const std::string& source) {
   const auto& down = shapes.at(m.down);
   const auto& up = shapes.at(m.up);

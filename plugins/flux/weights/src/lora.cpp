@@ -173,14 +173,7 @@ MergePlan plan_merge(const ShapeMap& target_shapes, const std::vector<LoraFile>&
     std::vector<std::string> names;
     for (const auto& t : file.tensors()) names.push_back(t.name);
     const LoraPlan plan = plan_lora(names, source);
-    if (plan.modules.empty()) {
-      std::string unknown;
-      for (size_t i = 0; i < plan.unknown.size() && i < 8; ++i) unknown += (i ? ", '" : " '") + plan.unknown[i] + "'";
-      throw WeightError(source + ": no LoRA module for the FLUX transformer in this file (" +
-                        std::to_string(plan.text_encoder.size()) + " text-encoder tensors, " +
-                        std::to_string(plan.unknown.size()) + " unknown:" + (unknown.empty() ? " none" : unknown) +
-                        (plan.unknown.size() > 8 ? ", ...; genplug inspect lists them all)" : ")"));
-    }
+    check_lora_has_modules(plan, source);
     const ShapeMap shapes = shapes_of(file);
     for (const LoraModule& m : plan.modules) {
       const auto target = target_shapes.find(m.target);

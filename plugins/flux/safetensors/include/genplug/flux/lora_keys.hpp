@@ -47,6 +47,10 @@ LoraPlan plan_lora(const std::vector<std::string>& names, const std::string& sou
 // v are `in` rows each (in = hidden_size for every fused FLUX projection); the mlp part is the rest.
 std::pair<int64_t, int64_t> lora_rows(const LoraModule& m, const std::vector<int64_t>& target_shape);
 
+// Throws WeightError naming `source` when the plan holds no transformer module: the counts of text-encoder and
+// unknown tensors, and the first unknown names.
+void check_lora_has_modules(const LoraPlan& plan, const std::string& source);
+
 // Checks what a module's tensors say of themselves: down and up matrices of one rank > 0, alpha a scalar. Throws
 // WeightError naming `source` and the module. Returns the rank.
 int64_t check_lora_factors(const LoraModule& m, const ShapeMap& lora_shapes, const std::string& source);
