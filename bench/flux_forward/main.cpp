@@ -627,7 +627,9 @@ int main(int argc, char** argv) {
   app.add_option("--warmup-s", o.warmup_s,
                  "untimed warm-up runs until this many seconds have passed (at least one run)")
       ->capture_default_str()->check(CLI::Range(0.0, 600.0));
-  app.add_option("--threads", o.threads, "torch intra-op threads (0: libtorch default)")->capture_default_str();
+  app.add_option("--threads", o.threads,
+                 "torch intra-op threads (0: libtorch's default, raised to the physical cores inside a forward whose "
+                 "compute dtype is not f32 unless OMP_NUM_THREADS is set)")->capture_default_str();
   app.add_option("--seed", o.seed, "weights and inputs seed")->capture_default_str();
   app.add_flag("--device-weights", o.device_weights,
                "forward: draw the random weights on --device in --dtype (fast for FLUX-dev; other values than the "
@@ -663,7 +665,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    if (o.threads > 0) at::set_num_threads(o.threads);
+    if (o.threads > 0) {
+      at::set_num_threads(o.threads);
+      // A count chosen here holds inside the forward too, which raises libtorch's for non-f32 products unless the
+      // user chose one (genplug/flux/intra_op_threads.hpp). OpenBLAS read its own variables when it was loaded.
+      setenv("OMP_NUM_THREADS", std::to_string(o.threads).c_str(), 1);
+    }
     const torch::Dtype dtype = flux::parse_dtype(o.dtype);
     const torch::Device device = flux::parse_device(o.device);
     const std::vector<json> results = o.fma_peak > 0     ? std::vector<json>{run_fma_peak(o)}

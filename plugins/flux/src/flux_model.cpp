@@ -27,7 +27,7 @@
 #include <genplug/internal/bounded_json.hpp>
 #include <genplug/internal/cpu_memory.hpp>
 
-#include "autoencoder_threads.hpp"
+#include <genplug/flux/intra_op_threads.hpp>
 #include "compute_dtype.hpp"
 #include "dlpack_bridge.hpp"
 #include "latent_preview.hpp"
@@ -268,7 +268,7 @@ class FluxModel final : public Model {
     auto [gh, gw] = grid(height, width, "preview");
     torch::Tensor z = unpack_latent(checked_latent(latent, gh, gw, "preview"), gh, gw).to(device_, compute_dtype_);
     const Autoencoder& vae = require_vae("preview");
-    const AutoencoderThreads threads(vae.device().is_cpu());
+    const IntraOpThreads threads(vae.device().is_cpu());
     torch::Tensor image = rethrow_as(GENPLUG_E_FAILED, "preview", [&] {
       return preview_decode(vae, z, height, width, max_side);
     });
@@ -359,7 +359,7 @@ class FluxModel final : public Model {
       ctx.check_cancelled();
     };
     check_decode_address_space(gh, gw);
-    const AutoencoderThreads threads(vae.device().is_cpu());
+    const IntraOpThreads threads(vae.device().is_cpu());
     torch::Tensor image = rethrow_as(GENPLUG_E_FAILED, "decode", [&] { return vae.decode(z, after_tile); });
     return to_dlpack(((image.to(torch::kCPU, torch::kFloat32) + 1.0) * 0.5).contiguous());
   }
@@ -372,7 +372,7 @@ class FluxModel final : public Model {
     grid(uint32_t(image.size(2)), uint32_t(image.size(3)), "encode");
     const Autoencoder& vae = require_vae("encode");
     torch::Tensor x = (image.to(device_, compute_dtype_) * 2.0 - 1.0);
-    const AutoencoderThreads threads(vae.device().is_cpu());
+    const IntraOpThreads threads(vae.device().is_cpu());
     torch::Tensor z = rethrow_as(GENPLUG_E_FAILED, "encode", [&] { return vae.encode(x); });
     return to_dlpack(pack_latent(z.to(torch::kFloat32)).contiguous());  // on the model's device, as noise()
   }

@@ -1,4 +1,4 @@
-#include "autoencoder_threads.hpp"
+#include <genplug/flux/intra_op_threads.hpp>
 
 #include <sched.h>
 
@@ -41,7 +41,7 @@ int physical_cores_available() {
   return physical_cores(cpus);
 }
 
-AutoencoderThreads::AutoencoderThreads(bool on_cpu) {
+IntraOpThreads::IntraOpThreads(bool on_cpu) {
   if (!on_cpu || user_chose_threads()) return;
   static const int cores = physical_cores_available();  // read from sysfs once, not at every preview
   const int now = at::get_num_threads();
@@ -50,7 +50,7 @@ AutoencoderThreads::AutoencoderThreads(bool on_cpu) {
   at::set_num_threads(cores);
 }
 
-AutoencoderThreads::~AutoencoderThreads() {
+IntraOpThreads::~IntraOpThreads() {
   if (previous_ > 0) at::set_num_threads(previous_);
 }
 

@@ -1,6 +1,6 @@
-// The autoencoder's intra-op threads (plugins/flux/src/autoencoder_threads.hpp): physical cores counted from
+// libtorch's intra-op threads for oneDNN's work (genplug/flux/intra_op_threads.hpp): physical cores counted from
 // sysfs topology, raised for a decode's scope and put back, and left alone when the user chose a count.
-#define BOOST_TEST_MODULE autoencoder_threads
+#define BOOST_TEST_MODULE intra_op_threads
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -13,11 +13,11 @@
 
 #include <ATen/Parallel.h>
 
-#include "autoencoder_threads.hpp"
+#include <genplug/flux/intra_op_threads.hpp>
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
-using genplug::flux::AutoencoderThreads;
+using genplug::flux::IntraOpThreads;
 using genplug::flux::physical_cores;
 using genplug::flux::physical_cores_available;
 
@@ -69,24 +69,24 @@ BOOST_AUTO_TEST_CASE(this_machine_has_between_one_core_and_one_per_hardware_thre
   BOOST_TEST(cores <= int(std::thread::hardware_concurrency()));
 }
 
-BOOST_AUTO_TEST_CASE(a_decode_gets_every_physical_core_for_its_scope_only) {
+BOOST_AUTO_TEST_CASE(a_decode_or_a_bf16_forward_gets_every_physical_core_for_its_scope_only) {
   const EnvScope omp("OMP_NUM_THREADS", nullptr), mkl("MKL_NUM_THREADS", nullptr);
   at::set_num_threads(1);
   const int cores = physical_cores_available();
   {
-    const AutoencoderThreads threads(true);
+    const IntraOpThreads threads(true);
     BOOST_TEST(at::get_num_threads() == std::max(1, cores));
     BOOST_TEST(threads.previous() == (cores > 1 ? 1 : 0));
   }
   BOOST_TEST(at::get_num_threads() == 1);
   {
-    const AutoencoderThreads threads(false);  // another device: libtorch's CPU threads do not matter
+    const IntraOpThreads threads(false);  // another device: libtorch's CPU threads do not matter
     BOOST_TEST(at::get_num_threads() == 1);
     BOOST_TEST(threads.previous() == 0);
   }
   at::set_num_threads(cores + 1);  // already more than the cores: kept
   {
-    const AutoencoderThreads threads(true);
+    const IntraOpThreads threads(true);
     BOOST_TEST(at::get_num_threads() == cores + 1);
   }
   BOOST_TEST(at::get_num_threads() == cores + 1);
@@ -97,7 +97,7 @@ BOOST_AUTO_TEST_CASE(a_count_the_user_chose_is_left_alone) {
   for (const char* variable : {"OMP_NUM_THREADS", "MKL_NUM_THREADS"}) {
     const EnvScope chosen(variable, "1");
     at::set_num_threads(1);
-    const AutoencoderThreads threads(true);
+    const IntraOpThreads threads(true);
     BOOST_TEST(at::get_num_threads() == 1, variable);
     BOOST_TEST(threads.previous() == 0, variable);
   }
