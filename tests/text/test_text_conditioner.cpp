@@ -18,6 +18,7 @@
 #include <genplug/safetensors.hpp>
 
 #include "golden.hpp"
+#include "isa_emulation.hpp"
 #include "text_test_util.hpp"
 #include "tiny_text_files.hpp"
 
@@ -272,6 +273,7 @@ BOOST_AUTO_TEST_CASE(conditioning_file_round_trip_and_errors) {
 // as) and need besides (one tensor's stored bytes), so that the model can refuse a load the machine cannot hold
 // rather than meet the out-of-memory killer; a refusal leaves nothing loaded.
 BOOST_AUTO_TEST_CASE(each_encoder_load_is_told_before_it_happens) {
+  const genplug::test::Bf16AsOnCappedIsa isa;  // the bfloat16 encode of the avx2 variant, on an AVX-512 CPU too
   TinyFiles files;
   const json cfg = files.config(20);
   struct Told {
