@@ -43,6 +43,7 @@
 #include <genplug/flux/attention.hpp>
 #include <genplug/flux/presets.hpp>
 #include <genplug/flux/ggml_block_tensors.hpp>
+#include <genplug/flux/intra_op_threads.hpp>
 #include <genplug/flux/q8_0_tensors.hpp>
 #include <genplug/flux/random_tensor.hpp>
 #include <genplug/flux/transformer.hpp>
@@ -544,8 +545,9 @@ std::vector<json> run_forward(const Options& o, torch::Dtype dtype, torch::Devic
                 {"context", c.context_in_dim}, {"vec", c.vec_in_dim}, {"guidance_embed", c.guidance_embed},
                 {"dtype", o.dtype}, {"weight_dtype", o.weight_dtype.empty() ? o.dtype : o.weight_dtype},
                 {"checkpoint_mb", weight_mb}, {"weights_kept_mb", kept_mb}, {"device", o.device},
-                {"threads", at::get_num_threads()}, {"parameters", flux::flux_parameter_count(c)},
-                {"attention_budget_mb", o.attention_budget_mb}, {"attention", attention_path(device, dtype)},
+                // inside the forward, which raises libtorch's count for bf16 products (intra_op_threads.hpp)
+                {"threads", flux::IntraOpThreads::count_in_scope(model->raises_intra_op_threads())},
+                {"parameters", flux::flux_parameter_count(c)}, {"attention_budget_mb", o.attention_budget_mb}, {"attention", attention_path(device, dtype)},
                 {"token_run", o.token_run},
                 {"spectrum", name}, {"spectrum_max_rel_diff_from_plain", relative_difference(spectrum, plain)},
                 {"weights", !o.weights_file.empty() ? o.weights_file
@@ -628,8 +630,8 @@ int main(int argc, char** argv) {
                  "untimed warm-up runs until this many seconds have passed (at least one run)")
       ->capture_default_str()->check(CLI::Range(0.0, 600.0));
   app.add_option("--threads", o.threads,
-                 "torch intra-op threads (0: libtorch's default, raised to the physical cores inside a forward whose "
-                 "compute dtype is not f32 unless OMP_NUM_THREADS is set)")->capture_default_str();
+                 "torch intra-op threads (0: libtorch's default, raised to the physical cores inside a bf16 or f16 "
+                 "forward unless OMP_NUM_THREADS is set; the JSON's threads: the count inside the forward)")->capture_default_str();
   app.add_option("--seed", o.seed, "weights and inputs seed")->capture_default_str();
   app.add_flag("--device-weights", o.device_weights,
                "forward: draw the random weights on --device in --dtype (fast for FLUX-dev; other values than the "

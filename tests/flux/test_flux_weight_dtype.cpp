@@ -14,6 +14,7 @@
 #include <ATen/Parallel.h>
 
 #include <genplug/flux/ggml_blocks_layout.hpp>
+#include <genplug/flux/intra_op_threads.hpp>
 #include <genplug/flux/presets.hpp>
 #include <genplug/flux/rotary.hpp>
 #include <genplug/flux/transformer.hpp>
@@ -68,23 +69,38 @@ BOOST_AUTO_TEST_CASE(models_of_different_weights_interleaved_on_one_thread_stay_
 }
 
 // bf16 products run in oneDNN on libtorch's intra-op threads, which the forward raises to the physical cores unless
-// the user chose a count (OMP_NUM_THREADS; CTest sets 1). The count is put back after, and the threads change the
-// velocity no more than bf16 rounding does: both runs lie within bf16's distance of the f32 forward (1.1e-2 of the
-// largest output on this model, test_flux_plugin), so within twice that of each other.
+// the user chose a count (OMP_NUM_THREADS; scripts/test.sh sets 1). The count is put back after, and the threads
+// change the velocity no more than bf16 rounding does: both runs lie within bf16's distance of the f32 forward
+// (1.1e-2 of the largest output on this model, test_flux_plugin), so within twice that of each other.
 BOOST_AUTO_TEST_CASE(a_bf16_forward_on_every_core_puts_libtorchs_thread_count_back) {
+  struct OmpThreads {  // OMP_NUM_THREADS for the scope (nullptr: unset), restored on every way out
+    std::optional<std::string> before;
+    explicit OmpThreads(const char* value) {
+      if (const char* v = std::getenv("OMP_NUM_THREADS")) before = v;
+      value ? setenv("OMP_NUM_THREADS", value, 1) : unsetenv("OMP_NUM_THREADS");
+    }
+    ~OmpThreads() { before ? setenv("OMP_NUM_THREADS", before->c_str(), 1) : unsetenv("OMP_NUM_THREADS"); }
+  };
   const FluxConfig c = flux_preset("tiny");
   const Inputs in(c, 4, 6, 5);
   const FluxTransformer m(random_flux_weights(c, 11, torch::kBFloat16), c, torch::kBFloat16, torch::kCPU,
                           torch::kBFloat16);
-  std::optional<std::string> omp;
-  if (const char* v = std::getenv("OMP_NUM_THREADS")) omp = v;
-  setenv("OMP_NUM_THREADS", "1", 1);
+  BOOST_TEST(m.raises_intra_op_threads());
+  BOOST_TEST(!FluxTransformer(random_flux_weights(c, 11), c).raises_intra_op_threads());  // f32: OpenBLAS's pool
   at::set_num_threads(1);
-  const torch::Tensor one = in.run(m).to(torch::kFloat32);
-  unsetenv("OMP_NUM_THREADS");
-  const torch::Tensor all = in.run(m).to(torch::kFloat32);
+  const long raised_before = IntraOpThreads::raises();
+  torch::Tensor one, all;
+  {
+    const OmpThreads chosen("1");
+    one = in.run(m).to(torch::kFloat32);
+  }
+  BOOST_TEST(IntraOpThreads::raises() == raised_before);
+  {
+    const OmpThreads unset(nullptr);
+    all = in.run(m).to(torch::kFloat32);
+  }
+  BOOST_TEST(IntraOpThreads::raises() == raised_before + (physical_cores_available() > 1 ? 1 : 0));
   BOOST_TEST(at::get_num_threads() == 1);
-  omp ? setenv("OMP_NUM_THREADS", omp->c_str(), 1) : unsetenv("OMP_NUM_THREADS");
   const double scale = one.abs().max().item<double>();
   BOOST_TEST(scale > 0);
   BOOST_TEST((all - one).abs().max().item<double>() <= 2 * 1.1e-2 * scale);

@@ -73,6 +73,9 @@ BOOST_AUTO_TEST_CASE(a_decode_or_a_bf16_forward_gets_every_physical_core_for_its
   const EnvScope omp("OMP_NUM_THREADS", nullptr), mkl("MKL_NUM_THREADS", nullptr);
   at::set_num_threads(1);
   const int cores = physical_cores_available();
+  BOOST_TEST(IntraOpThreads::count_in_scope(true) == std::max(1, cores));  // what a scope would set, unchanged now
+  BOOST_TEST(IntraOpThreads::count_in_scope(false) == 1);
+  BOOST_TEST(at::get_num_threads() == 1);
   {
     const IntraOpThreads threads(true);
     BOOST_TEST(at::get_num_threads() == std::max(1, cores));

@@ -138,10 +138,14 @@ FluxTransformer& FluxTransformer::operator=(FluxTransformer&&) noexcept = defaul
 torch::Tensor FluxTransformer::forward(const torch::Tensor& img, const torch::Tensor& txt,
                                        const torch::Tensor& timesteps, const torch::Tensor& y,
                                        const torch::Tensor& guidance, const RotaryTables& pe) const {
-  // Products in another dtype than f32 run in oneDNN on libtorch's intra-op threads, not on OpenBLAS's pool: give
-  // them every core for the forward (intra_op_threads.hpp; a bf16 peer forward 3.1-3.5 s -> 1.9 s on two cores).
-  const IntraOpThreads threads(impl_->device.is_cpu() && impl_->dtype != torch::kFloat32);
+  const IntraOpThreads threads(raises_intra_op_threads());
   return impl_->forward(img, txt, timesteps, y, guidance, pe);
+}
+
+// bf16 (and f16) products run in oneDNN on libtorch's intra-op threads, not on OpenBLAS's pool as f32 and f64 ones
+// do: they get every core for the forward (intra_op_threads.hpp; a bf16 peer forward 3.1-3.5 s -> 1.9 s on two).
+bool FluxTransformer::raises_intra_op_threads() const {
+  return impl_->device.is_cpu() && (impl_->dtype == torch::kBFloat16 || impl_->dtype == torch::kFloat16);
 }
 
 const FluxConfig& FluxTransformer::config() const { return impl_->config; }

@@ -2,6 +2,8 @@
 
 #include <sched.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -17,6 +19,13 @@ bool read_id(const std::string& path, long& id) {
 }
 
 bool user_chose_threads() { return std::getenv("OMP_NUM_THREADS") || std::getenv("MKL_NUM_THREADS"); }
+
+std::atomic<long> raised{0};
+
+int cores_once() {
+  static const int cores = physical_cores_available();  // read from sysfs once, not at every preview
+  return cores;
+}
 
 }  // namespace
 
@@ -41,13 +50,19 @@ int physical_cores_available() {
   return physical_cores(cpus);
 }
 
-IntraOpThreads::IntraOpThreads(bool on_cpu) {
-  if (!on_cpu || user_chose_threads()) return;
-  static const int cores = physical_cores_available();  // read from sysfs once, not at every preview
+int IntraOpThreads::count_in_scope(bool on_cpu) {
   const int now = at::get_num_threads();
-  if (cores <= now) return;
+  return !on_cpu || user_chose_threads() ? now : std::max(now, cores_once());
+}
+
+long IntraOpThreads::raises() { return raised.load(); }
+
+IntraOpThreads::IntraOpThreads(bool on_cpu) {
+  const int now = at::get_num_threads(), in_scope = count_in_scope(on_cpu);
+  if (in_scope <= now) return;
   previous_ = now;
-  at::set_num_threads(cores);
+  at::set_num_threads(in_scope);
+  ++raised;
 }
 
 IntraOpThreads::~IntraOpThreads() {

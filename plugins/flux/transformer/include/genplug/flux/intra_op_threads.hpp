@@ -18,9 +18,9 @@ int physical_cores(const std::set<int>& cpus, const char* sysfs_cpu = "/sys/devi
 // The physical cores this process may run on (its affinity mask); 0 when unknown.
 int physical_cores_available();
 
-// For the scope of a decode, an encode or a reduced-precision forward on the CPU: libtorch's intra-op threads
-// raised to the physical cores available, then put back. Does nothing when OMP_NUM_THREADS or MKL_NUM_THREADS is set (the user chose, and
-// libtorch already follows it), on other devices, or when libtorch already has as many.
+// For the scope of a decode, an encode or a bf16 forward on the CPU: libtorch's intra-op threads raised to the
+// physical cores available, then put back. Does nothing when OMP_NUM_THREADS or MKL_NUM_THREADS is set (the user
+// chose, and libtorch already follows it), on other devices, or when libtorch already has as many.
 // Thread: libtorch's count is process-wide; the model's calls run on one thread at a time ([thread: render]).
 class IntraOpThreads {
  public:
@@ -30,6 +30,11 @@ class IntraOpThreads {
   IntraOpThreads& operator=(const IntraOpThreads&) = delete;
 
   int previous() const { return previous_; }  // 0 when nothing was changed
+
+  // The count libtorch would run with inside such a scope, now (what a bench reports as a forward's threads).
+  static int count_in_scope(bool on_cpu);
+  // How many scopes have raised the count in this process (tests: that a forward opened one).
+  static long raises();
 
  private:
   int previous_ = 0;

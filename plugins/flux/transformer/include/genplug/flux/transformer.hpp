@@ -39,9 +39,13 @@ class FluxTransformer {
   // img [B, Li, in_channels], txt [B, Lt, context_in_dim], timesteps [B] (sigma in [0, 1]),
   // y [B, vec_in_dim], guidance [B] (required when config.guidance_embed, else ignored; may be undefined),
   // pe: tables for the Lt + Li tokens of cat(txt, img). Returns [B, Li, out_channels] in the model dtype.
+  // Where raises_intra_op_threads(), the forward sets libtorch's process-wide intra-op thread count to the physical
+  // cores for its duration (intra_op_threads.hpp): one thread calls forward at a time.
   torch::Tensor forward(const torch::Tensor& img, const torch::Tensor& txt, const torch::Tensor& timesteps,
                         const torch::Tensor& y, const torch::Tensor& guidance, const RotaryTables& pe) const;
 
+  // A bf16 or f16 model on the CPU, whose products run on libtorch's intra-op threads.
+  bool raises_intra_op_threads() const;
   const FluxConfig& config() const;
   torch::Dtype dtype() const;
   torch::Dtype weight_dtype() const;
