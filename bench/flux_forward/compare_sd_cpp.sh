@@ -14,7 +14,7 @@
 # it); sd.cpp's includes loading, its CLIP-L and its VAE's decode: give it small ones.
 #
 #   bench/flux_forward/compare_sd_cpp.sh [BIN] [--sd PATH] [--sd-args "ARGS"] [--weights q8_0|f32] [--runs 2]
-#                                        [--steps 3] [--threads 2] [--dir DIR] [flux_forward flags...]
+#                                        [--steps 3] [--threads N] [--dir DIR] [flux_forward flags...]
 #
 # BIN: flux_forward (default build/bin/flux_forward). sd.cpp is --sd, else `sd-cli` (its name since 2025) or `sd`
 # on PATH; it needs a CLIP-L and a VAE or TAE besides the transformer (without a T5 it conditions on zeros of 256
@@ -22,8 +22,9 @@
 # genplug alone is timed and the script says so. --dir keeps the checkpoint (default: a temporary folder; a file
 # already there is used as it is). Further flags go to flux_forward (e.g. --weight-dtype bf16, or another shape:
 # --hidden 64 --heads 2 ...; the peer shape is then not used). Both programs take OpenBLAS's pool from the
-# environment (OPENBLAS_NUM_THREADS; unset: a thread per core); sd.cpp gets --threads. Nothing is downloaded. Run
-# it on an idle machine.
+# environment (OPENBLAS_NUM_THREADS; unset: a thread per core); sd.cpp gets --threads (default: the physical
+# cores). sd_cpp_components.py writes a random CLIP-L and TAE where no real ones are at hand. Nothing is
+# downloaded. Run it on an idle machine.
 set -eu
 
 BIN=build/bin/flux_forward
@@ -36,7 +37,9 @@ SD_ARGS=
 WEIGHTS=q8_0
 RUNS=2
 STEPS=3
-THREADS=2
+# sd.cpp threads: the physical cores, as genplug uses (OpenBLAS takes one per core)
+THREADS=$(lscpu -p=core,socket 2>/dev/null | grep -v "^#" | sort -u | wc -l)
+[ "$THREADS" -gt 0 ] || THREADS=$(nproc)
 DIR=
 SHAPE="--hidden 3072 --heads 24 --double 1 --single 2 --axes 16,56,56"
 TOKENS="--img-tokens 1024 --txt-tokens 256"
@@ -50,7 +53,7 @@ while [ $# -gt 0 ]; do
     --steps) STEPS=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --dir) DIR=$2; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) PASS="$PASS $1"; shift ;;
   esac
 done
@@ -107,10 +110,12 @@ while [ "$i" -le "$RUNS" ]; do
     { sed "s/^/genplug: /" "$TMP/genplug.$i" >&2; echo "compare_sd_cpp.sh: flux_forward failed" >&2; exit 1; }
   sed "s/^/genplug: /" "$TMP/genplug.$i" >&2
   if [ -n "$SD" ]; then
+    set -f  # SD_ARGS split into words but not globbed (a --tensor-type-rules regex)
     # shellcheck disable=SC2086
     measured "$TMP/sd.$i" "$SD" --diffusion-model "$CKPT" $SD_ARGS -p "a lighthouse at dusk" -W 512 -H 512 \
       --steps "$STEPS" --cfg-scale 1.0 --sampling-method euler -t "$THREADS" -s 42 -o "$TMP/image.png" ||
       { echo "compare_sd_cpp.sh: sd.cpp failed (its output is above)" >&2; sed "s/^/sd.cpp: /" "$TMP/sd.$i" >&2; exit 1; }
+    set +f
     sed "s/^/sd.cpp: /" "$TMP/sd.$i" >&2
   fi
   i=$((i + 1))
@@ -118,7 +123,7 @@ done
 echo "load after: $(uptime)" >&2
 
 python3 - "$TMP" "$RUNS" "$STEPS" "$WEIGHTS" <<'PY'
-import glob, json, os, re, sys
+import glob, json, os, re, statistics, sys
 tmp, runs, steps, weights = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 def peak_mb(text):
     m = re.search(r"^peak_rss_kb (\d+)", text, re.M)
@@ -129,9 +134,11 @@ for path in sorted(glob.glob(os.path.join(tmp, "genplug.[0-9]*"))):
     r = json.loads([l for l in text.splitlines() if l.startswith("{")][-1])
     genplug.append((r["median_ms"] / 1000, peak_mb(text), r["config"]["weights_kept_mb"]))
 def steady_step_s(text):
-    # the progress bar's per-step seconds (each "k/N - T s/it" is step k's own time), after the first step
-    steps_s = [float(t) for t in re.findall(r"\d+/\d+ - ([0-9.]+)s/it", text)][1:]
-    return sorted(steps_s)[len(steps_s) // 2] if steps_s else float("nan")
+    # the progress bar's per-step times after the first step: "k/N - T s/it" is step k's own seconds, printed as
+    # "k/N - R it/s" (R = 1/T) when the step took under a second
+    steps = re.findall(r"\d+/\d+ - ([0-9.]+)(s/it|it/s)", text)[1:]
+    seconds = [float(v) if unit == "s/it" else 1 / float(v) for v, unit in steps if float(v) > 0]
+    return statistics.median(seconds) if seconds else float("nan")
 def sd_weights_mb(text):
     m = re.search(r"diffusion_model ([0-9.]+) ?MB", text)
     return float(m.group(1)) if m else float("nan")
@@ -150,6 +157,8 @@ if sd:
     # steps after the first where there were any, else the whole sampling over its steps
     s = min(sd, key=lambda r: r[0] if r[0] == r[0] else r[1])
     step = s[0] if s[0] == s[0] else s[1]
+    if s[0] != s[0]:
+        print("sd.cpp: no step times after the first (one step?): its s/step includes the first", file=sys.stderr)
     print(f"{'sd.cpp':<10} {step:8.2f} {s[1]:9.2f} {s[2]:12.0f} {s[3]:16.1f}")
     print(f"sd.cpp / genplug: {step / g[0]:.2f} (time per step), {s[1] / g[0]:.2f} (with sd.cpp's first step), "
           f"{s[2] / g[1]:.2f} (peak RSS)")
