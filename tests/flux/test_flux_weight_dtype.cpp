@@ -5,11 +5,8 @@
 #define BOOST_TEST_MODULE flux_weight_dtype
 #include <boost/test/unit_test.hpp>
 
-#include <cstdlib>
 #include <cstring>
-#include <optional>
 #include <random>
-#include <string>
 
 #include <ATen/Parallel.h>
 
@@ -19,7 +16,9 @@
 #include <genplug/flux/rotary.hpp>
 #include <genplug/flux/transformer.hpp>
 
+#include "env_scope.hpp"
 #include "ggml_block_packer.hpp"
+#include "isa_emulation.hpp"
 #include "random_forward_inputs.hpp"
 
 using namespace genplug::flux;
@@ -73,14 +72,7 @@ BOOST_AUTO_TEST_CASE(models_of_different_weights_interleaved_on_one_thread_stay_
 // change the velocity no more than bf16 rounding does: both runs lie within bf16's distance of the f32 forward
 // (1.1e-2 of the largest output on this model, test_flux_plugin), so within twice that of each other.
 BOOST_AUTO_TEST_CASE(a_bf16_forward_on_every_core_puts_libtorchs_thread_count_back) {
-  struct OmpThreads {  // OMP_NUM_THREADS for the scope (nullptr: unset), restored on every way out
-    std::optional<std::string> before;
-    explicit OmpThreads(const char* value) {
-      if (const char* v = std::getenv("OMP_NUM_THREADS")) before = v;
-      value ? setenv("OMP_NUM_THREADS", value, 1) : unsetenv("OMP_NUM_THREADS");
-    }
-    ~OmpThreads() { before ? setenv("OMP_NUM_THREADS", before->c_str(), 1) : unsetenv("OMP_NUM_THREADS"); }
-  };
+  const genplug::test::Bf16AsOnCappedIsa isa;  // under ONEDNN_MAX_CPU_ISA=AVX2 on an AVX-512 CPU, as on AVX2 hardware
   const FluxConfig c = flux_preset("tiny");
   const Inputs in(c, 4, 6, 5);
   const FluxTransformer m(random_flux_weights(c, 11, torch::kBFloat16), c, torch::kBFloat16, torch::kCPU,
@@ -91,12 +83,12 @@ BOOST_AUTO_TEST_CASE(a_bf16_forward_on_every_core_puts_libtorchs_thread_count_ba
   const long raised_before = IntraOpThreads::raises();
   torch::Tensor one, all;
   {
-    const OmpThreads chosen("1");
+    const genplug::test::EnvScope chosen("OMP_NUM_THREADS", "1");
     one = in.run(m).to(torch::kFloat32);
   }
   BOOST_TEST(IntraOpThreads::raises() == raised_before);
   {
-    const OmpThreads unset(nullptr);
+    const genplug::test::EnvScope unset("OMP_NUM_THREADS", nullptr);
     all = in.run(m).to(torch::kFloat32);
   }
   BOOST_TEST(IntraOpThreads::raises() == raised_before + (physical_cores_available() > 1 ? 1 : 0));

@@ -7,17 +7,18 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <string>
 #include <thread>
 
 #include <ATen/Parallel.h>
 
 #include <genplug/flux/intra_op_threads.hpp>
+#include "env_scope.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using genplug::flux::IntraOpThreads;
+using genplug::test::EnvScope;
 using genplug::flux::physical_cores;
 using genplug::flux::physical_cores_available;
 
@@ -29,17 +30,6 @@ void add_cpu(const fs::path& root, int cpu, int package, int core) {
   std::ofstream(topology / "physical_package_id") << package << "\n";
   std::ofstream(topology / "core_id") << core << "\n";
 }
-
-// The variable's value for the scope, or unset (nullptr); the previous state restored after.
-struct EnvScope {
-  std::string name;
-  std::optional<std::string> before;
-  EnvScope(const char* n, const char* value) : name(n) {
-    if (const char* v = std::getenv(n)) before = v;
-    value ? setenv(n, value, 1) : unsetenv(n);
-  }
-  ~EnvScope() { before ? setenv(name.c_str(), before->c_str(), 1) : unsetenv(name.c_str()); }
-};
 
 }  // namespace
 
