@@ -20,7 +20,7 @@
 #include "cli_options.hpp"
 #include "f32_safetensors.hpp"
 
-namespace genplug::cli {
+namespace genplug::cli::encode_command {
 namespace {
 
 using host::ErrorKind;
@@ -240,4 +240,4 @@ const RegisterCommand kEncode(
     });
 
 }  // namespace
-}  // namespace genplug::cli
+}  // namespace genplug::cli::encode_command

@@ -9,7 +9,7 @@
 #include "command.hpp"
 #include "inspect_text.hpp"
 
-namespace genplug::cli {
+namespace genplug::cli::inspect_command {
 namespace {
 
 using nlohmann::json;
@@ -98,4 +98,4 @@ void setup(CLI::App& cmd, Globals& g) {
 RegisterCommand reg("inspect", "Describe a weights file through the installed inspector plugins", setup);
 
 }  // namespace
-}  // namespace genplug::cli
+}  // namespace genplug::cli::inspect_command

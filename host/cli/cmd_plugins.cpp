@@ -5,7 +5,7 @@
 
 #include "command.hpp"
 
-namespace genplug::cli {
+namespace genplug::cli::plugins_command {
 namespace {
 
 void setup(CLI::App& cmd, Globals& g) {
@@ -37,4 +37,4 @@ void setup(CLI::App& cmd, Globals& g) {
 RegisterCommand reg("plugins", "List the plugins found on the search path", setup);
 
 }  // namespace
-}  // namespace genplug::cli
+}  // namespace genplug::cli::plugins_command

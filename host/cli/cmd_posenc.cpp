@@ -15,7 +15,7 @@
 
 #include "cli_options.hpp"
 
-namespace genplug::cli {
+namespace genplug::cli::posenc_command {
 namespace {
 
 using host::ErrorKind;
@@ -229,4 +229,4 @@ const RegisterCommand kPosenc(
     });
 
 }  // namespace
-}  // namespace genplug::cli
+}  // namespace genplug::cli::posenc_command

@@ -24,7 +24,7 @@
 #include "progress_display.hpp"
 #include "progress_jsonl.hpp"
 
-namespace genplug::cli {
+namespace genplug::cli::run_command {
 namespace {
 
 std::atomic<bool> g_cancel{false};
@@ -205,4 +205,4 @@ void setup(CLI::App& cmd, Globals& g) {
 RegisterCommand reg("run", "Run the jobs of a manifest and write OpenEXR images", setup);
 
 }  // namespace
-}  // namespace genplug::cli
+}  // namespace genplug::cli::run_command

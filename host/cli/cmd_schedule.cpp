@@ -13,7 +13,7 @@
 
 #include "cli_options.hpp"
 
-namespace genplug::cli {
+namespace genplug::cli::schedule_command {
 namespace {
 
 using host::ErrorKind;
@@ -69,4 +69,4 @@ const RegisterCommand kSchedule(
     });
 
 }  // namespace
-}  // namespace genplug::cli
+}  // namespace genplug::cli::schedule_command

@@ -15,7 +15,7 @@
 #include "command.hpp"
 #include "validate.hpp"
 
-namespace genplug::cli {
+namespace genplug::cli::validate_command {
 namespace {
 
 namespace v = validate;
@@ -164,4 +164,4 @@ void setup(CLI::App& cmd, Globals&) {
 RegisterCommand reg("validate", "Check a plugin library against the genplug contract", setup);
 
 }  // namespace
-}  // namespace genplug::cli
+}  // namespace genplug::cli::validate_command

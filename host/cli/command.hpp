@@ -1,4 +1,5 @@
-// genplug CLI — subcommand registration. Each cmd_*.cpp registers itself with a static RegisterCommand.
+// genplug CLI — subcommand registration. Each cmd_*.cpp registers itself with a static RegisterCommand, and keeps
+// its names (setup, reg, Options) in its own namespace, genplug::cli::<name>_command: the CLI is a unity build.
 #pragma once
 #include <filesystem>
 #include <functional>

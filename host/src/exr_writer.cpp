@@ -72,7 +72,7 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string join(const std::vector<std::string>& items) {
+std::string comma_list(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
   return out;
@@ -263,7 +263,7 @@ std::string parse_compression(const std::string& value) {
   const std::string name = lower(value);
   for (const auto& entry : kCompressions)
     if (name == entry.name) return name;
-  throw std::invalid_argument("unknown EXR compression '" + value + "' (allowed: " + join(compression_names()) +
+  throw std::invalid_argument("unknown EXR compression '" + value + "' (allowed: " + comma_list(compression_names()) +
                               ")");
 }
 

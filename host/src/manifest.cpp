@@ -24,7 +24,7 @@ const char kSchemaText[] =
 #include "manifest_schema.inc"
     ;
 
-[[noreturn]] void fail(const fs::path& file, const std::string& message) {
+[[noreturn]] void fail_file(const fs::path& file, const std::string& message) {
   throw HostError(ErrorKind::manifest, file.string() + ": " + message);
 }
 
@@ -152,13 +152,13 @@ const char kOutputRenamed[] = "output: renamed to \"exr\" in genplug 0.2 (ABI 1.
 void refuse_top_level_output(const nlohmann::json& doc, const fs::path& path) {
   if (!doc.is_object()) return;
   const auto it = doc.find("output");
-  if (it != doc.end() && it->is_object()) fail(path, std::string(kOutputRenamed) + "\"exr\": {...}");
+  if (it != doc.end() && it->is_object()) fail_file(path, std::string(kOutputRenamed) + "\"exr\": {...}");
 }
 
 void refuse_output_override(const std::string& assignment, const fs::path& path) {
   const size_t end = assignment.find_first_of(".=");
   if (assignment.find('=') == std::string::npos || assignment.compare(0, end, "output") != 0) return;
-  fail(path, "override '" + shown_override(assignment) + "': " + kOutputRenamed +
+  fail_file(path, "override '" + shown_override(assignment) + "': " + kOutputRenamed +
                  shown_override("exr" + assignment.substr(6)));  // output.pixel=float -> exr.pixel=float
 }
 
@@ -304,29 +304,29 @@ Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& ov
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
   if (fs::exists(status) && !fs::is_regular_file(status))  // a folder or a FIFO would fail late or block
-    fail(path, std::string("is not a regular file (") + (fs::is_directory(status) ? "a folder" : "a device or pipe") + ")");
+    fail_file(path, std::string("is not a regular file (") + (fs::is_directory(status) ? "a folder" : "a device or pipe") + ")");
   std::string text;
   try {
     text = genplug::internal::read_regular_file(path, kMaxManifestBytes);
   } catch (const genplug::internal::UnreadableFile& e) {
-    fail(path, std::string("cannot read manifest: it ") + e.what());
+    fail_file(path, std::string("cannot read manifest: it ") + e.what());
   }
   nlohmann::json doc;
   bool duplicate_key = false;
   try {
     doc = parse_limited(text, &duplicate_key);
   } catch (const nlohmann::json::parse_error& e) {
-    fail(path, std::string("not valid JSON: ") + genplug::internal::json_error_text(e));
+    fail_file(path, std::string("not valid JSON: ") + genplug::internal::json_error_text(e));
   } catch (const nlohmann::json::out_of_range& e) {  // 1e400: no double holds it
     const std::string field = walk(text).failed_at;
-    fail(path, (field.empty() ? "" : field + ": ") + "a number is outside the range of a double: " +
+    fail_file(path, (field.empty() ? "" : field + ": ") + "a number is outside the range of a double: " +
                    genplug::internal::overflowing_number(e.what()));
   } catch (const HostError& e) {
-    fail(path, e.what());
+    fail_file(path, e.what());
   }
   if (duplicate_key) {  // the parse saw it; the walk (this path only) says where
     const std::string where = walk(text).duplicate.value_or("");
-    fail(path, (where.empty() ? "\"\"" : where) +
+    fail_file(path, (where.empty() ? "\"\"" : where) +
                    ": the key appears twice in its object (JSON keeps the last value only): remove one");
   }
   return parse(std::move(doc), path, overrides, cancel);
@@ -340,7 +340,7 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
     try {
       apply_override(doc, o);
     } catch (const HostError& e) {
-      fail(path, e.what());
+      fail_file(path, e.what());
     }
   }
   static const JsonSchema schema(manifest_schema());
@@ -349,7 +349,7 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
     std::string msg = problems.front().path.empty() ? "" : problems.front().path + ": ";
     msg += problems.front().message;
     if (problems.size() > 1) msg += " (and " + std::to_string(problems.size() - 1) + " more problems)";
-    fail(path, msg);
+    fail_file(path, msg);
   }
 
   Manifest m;
@@ -368,7 +368,7 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
   try {
     if (doc.contains("exr")) exr = exr_settings(doc["exr"], ExrSettings{}, "exr");
   } catch (const HostError& e) {
-    fail(path, e.what());
+    fail_file(path, e.what());
   }
 
   const auto& jobs = doc["jobs"];
@@ -381,11 +381,11 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
       items = expand_job(jobs[i], i, m.jobs.size(), base, job_where, cancel);
     } catch (const HostError& e) {
       if (e.kind() == ErrorKind::cancelled) throw HostError(ErrorKind::cancelled, path.string() + ": " + e.what());
-      fail(path, e.what());
+      fail_file(path, e.what());
     }
     if (const auto file = prompts_file(jobs[i], base))
       m.inputs.emplace(resolved_path(*file), job_where + ".prompts.file");
-    if (m.jobs.size() + items.size() > 1000000) fail(path, job_where + ": the manifest has more than 1000000 work items");
+    if (m.jobs.size() + items.size() > 1000000) fail_file(path, job_where + ": the manifest has more than 1000000 work items");
     if (m.jobs.capacity() < m.jobs.size() + items.size())  // a batch's items moved once, not once per doubling
       m.jobs.reserve(std::max(m.jobs.size() + items.size(), 2 * m.jobs.capacity()));
     for (size_t k = 0; k < items.size(); ++k) {
@@ -395,7 +395,7 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
       try {
         m.jobs.push_back(job_of(std::move(items[k]), i, m.jobs.size(), where, exr));
       } catch (const HostError& e) {
-        fail(path, e.what());
+        fail_file(path, e.what());
       }
       Job& job = m.jobs.back();
       if (items.size() > 1) job.name += " item " + std::to_string(k);
@@ -405,7 +405,7 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
         const std::string& other_where = at->second;  // a structured binding: no lambda may capture it in C++17
         const Job& other =
             *std::find_if(m.jobs.begin(), m.jobs.end(), [&](const Job& j) { return j.where == other_where; });
-        fail(path, where + ".output: \"" + job.output.string() + "\" is also the output of " + other.where +
+        fail_file(path, where + ".output: \"" + job.output.string() + "\" is also the output of " + other.where +
                        (other.output != job.output ? " (\"" + other.output.string() + "\")" : std::string()));
       }
     }

@@ -16,7 +16,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-[[noreturn]] void fail(const fs::path& path, const std::string& why) {
+[[noreturn]] void fail_plate(const fs::path& path, const std::string& why) {
   throw HostError(ErrorKind::manifest, "plate '" + path.string() + "': " + why);
 }
 
@@ -26,10 +26,10 @@ void require_regular_file(const fs::path& path) {
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
   if (fs::is_regular_file(st)) return;
-  if (st.type() == fs::file_type::not_found) fail(path, "does not exist");
-  if (ec) fail(path, "cannot be examined: " + ec.message());
-  if (fs::is_directory(st)) fail(path, "is not a regular file (a folder)");
-  fail(path, "is not a regular file (a device, pipe or socket)");
+  if (st.type() == fs::file_type::not_found) fail_plate(path, "does not exist");
+  if (ec) fail_plate(path, "cannot be examined: " + ec.message());
+  if (fs::is_directory(st)) fail_plate(path, "is not a regular file (a folder)");
+  fail_plate(path, "is not a regular file (a device, pipe or socket)");
 }
 
 // Plates are decoded whole, as 8-bit RGB and then float planes (15 bytes a pixel): bounded by pixels, checked
@@ -37,7 +37,7 @@ void require_regular_file(const fs::path& path) {
 constexpr uint64_t kMaxPlatePixels = uint64_t(1) << 28;  // 16 384 x 16 384
 void check_plate_pixels(const fs::path& path, uint64_t width, uint64_t height) {
   if (width * height > kMaxPlatePixels)
-    fail(path, std::to_string(width) + " x " + std::to_string(height) +
+    fail_plate(path, std::to_string(width) + " x " + std::to_string(height) +
                    " is more than a plate may have (16384 x 16384 = 268 M pixels)");
 }
 
@@ -47,10 +47,10 @@ void check_plate_pixels(const fs::path& path, uint64_t width, uint64_t height) {
 ImageRGB read_png(const fs::path& path) {
   png_image png{};
   png.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_file(&png, path.c_str())) fail(path, std::string("not a readable PNG: ") + png.message);
+  if (!png_image_begin_read_from_file(&png, path.c_str())) fail_plate(path, std::string("not a readable PNG: ") + png.message);
   png.format = PNG_FORMAT_RGB;  // its size was bounded from the header by load_plate (plate_size)
   std::vector<png_byte> rgb(PNG_IMAGE_SIZE(png));
-  if (!png_image_finish_read(&png, nullptr, rgb.data(), 0, nullptr)) fail(path, std::string("PNG data: ") + png.message);
+  if (!png_image_finish_read(&png, nullptr, rgb.data(), 0, nullptr)) fail_plate(path, std::string("PNG data: ") + png.message);
   ImageRGB image{int(png.width), int(png.height), std::vector<float>(rgb.size())};
   const size_t plane = size_t(png.width) * png.height;
   for (size_t i = 0; i < plane; ++i)
@@ -137,7 +137,7 @@ std::pair<int, int> plate_size(const fs::path& path) {
   if (is_png_path(path)) {
     png_image png{};
     png.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&png, path.c_str())) fail(path, std::string("not a readable PNG: ") + png.message);
+    if (!png_image_begin_read_from_file(&png, path.c_str())) fail_plate(path, std::string("not a readable PNG: ") + png.message);
     const uint64_t w = png.width, h = png.height;
     png_image_free(&png);
     check_plate_pixels(path, w, h);
@@ -147,7 +147,7 @@ std::pair<int, int> plate_size(const fs::path& path) {
   try {
     size = exr_size(path);
   } catch (const HostError& e) {
-    fail(path, e.what());
+    fail_plate(path, e.what());
   }
   check_plate_pixels(path, uint64_t(size.first), uint64_t(size.second));
   return size;
@@ -162,7 +162,7 @@ ImageRGB load_plate(const fs::path& path, int width, int height, PlateResize res
     try {
       plate = read_exr(path);
     } catch (const HostError& e) {
-      fail(path, e.what());
+      fail_plate(path, e.what());
     }
     if (to_srgb) to_srgb->apply(plate);
   }
@@ -172,7 +172,7 @@ ImageRGB load_plate(const fs::path& path, int width, int height, PlateResize res
 ImageRGB adapt_plate(const ImageRGB& plate, int width, int height, PlateResize resize, const fs::path& path) {
   if (plate.width == width && plate.height == height) return plate;
   if (resize == PlateResize::error)
-    fail(path, std::to_string(plate.width) + " x " + std::to_string(plate.height) + " is not the job's " +
+    fail_plate(path, std::to_string(plate.width) + " x " + std::to_string(plate.height) + " is not the job's " +
                    std::to_string(width) + " x " + std::to_string(height) + " (resize: \"fit\" or \"fill\" adapts it)");
   // fit: the smaller scale, so all of the plate shows; fill: the larger, so all of the frame is covered.
   const double sx = double(width) / plate.width, sy = double(height) / plate.height;

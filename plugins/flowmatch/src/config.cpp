@@ -1,9 +1,9 @@
 #include "config.hpp"
+#include "number_text.hpp"
 
 #include <cmath>
 #include <functional>
 #include <map>
-#include <sstream>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -16,8 +16,6 @@ namespace genplug::flowmatch {
 namespace {
 
 using nlohmann::json;
-
-constexpr uint32_t kMaxSteps = 1000000;
 
 const std::vector<std::pair<ScheduleKind, const char*>> kSchedules = {
     {ScheduleKind::flux, "flux"}, {ScheduleKind::none, "none"}, {ScheduleKind::custom, "custom"}};
@@ -42,13 +40,6 @@ std::string join(const std::vector<std::string>& items) {
   std::string s;
   for (const auto& i : items) s += (s.empty() ? "" : ", ") + i;
   return s;
-}
-
-std::string number_text(double v) {
-  std::ostringstream os;
-  os.precision(17);
-  os << v;
-  return os.str();
 }
 
 [[noreturn]] void fail(const std::string& field, const std::string& problem) {

@@ -9,6 +9,9 @@
 
 namespace genplug::flowmatch {
 
+// The most steps a schedule may have, from config.steps, config.sigmas or the host.
+inline constexpr uint32_t kMaxSteps = 1000000;
+
 enum class ScheduleKind { flux, none, custom };
 enum class Spacing { bfl, diffusers };
 enum class Precision { float32, float64 };

@@ -1,7 +1,7 @@
 #include "sampling_run.hpp"
+#include "number_text.hpp"
 
 #include <cmath>
-#include <cstdio>
 #include <string>
 
 namespace genplug::flowmatch {
@@ -21,12 +21,6 @@ const genplug_tensor_ops_t& checked_ops(const genplug_tensor_ops_t* ops) {
   if (!ops->linear_combination || !ops->alloc_like || !ops->release)
     throw InvalidArgument("request.ops: linear_combination, alloc_like and release are required");
   return *ops;
-}
-
-std::string number_text(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
 }
 
 std::vector<double> checked_sigmas(const genplug_sample_request_t& r) {

@@ -14,8 +14,6 @@ namespace genplug::flowmatch {
 
 namespace {
 
-constexpr uint32_t kMaxSteps = 1000000;
-
 uint32_t resolve_steps(const ScheduleSettings& s, uint32_t steps) {
   if (s.kind == ScheduleKind::custom) {
     const uint32_t list_steps = static_cast<uint32_t>(s.custom_sigmas.size() - 1);

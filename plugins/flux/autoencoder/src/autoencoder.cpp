@@ -43,12 +43,6 @@ void place(Autoencoder::Impl& impl) {
 
 namespace {
 
-std::string shape_text(torch::IntArrayRef sizes) {
-  std::ostringstream s;
-  s << sizes;
-  return s.str();
-}
-
 void check_image_like(const torch::Tensor& t, int64_t channels, const char* what) {
   if (!t.defined() || t.dim() != 4 || t.size(1) != channels || !t.is_floating_point())
     throw std::invalid_argument(std::string("Autoencoder::") + what + ": expected a floating tensor [B, " +

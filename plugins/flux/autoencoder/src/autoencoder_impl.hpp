@@ -1,12 +1,21 @@
 // State behind genplug::flux::Autoencoder (shared by autoencoder.cpp and checkpoint.cpp).
 #pragma once
 #include <memory>
+#include <sstream>
+#include <string>
 
 #include <genplug/flux/autoencoder.hpp>
 
 #include "modules.hpp"
 
 namespace genplug::flux {
+
+// "[1, 16, 64, 64]", for error messages.
+inline std::string shape_text(torch::IntArrayRef sizes) {
+  std::ostringstream s;
+  s << sizes;
+  return s.str();
+}
 
 struct Autoencoder::Impl {
   AutoencoderConfig config;

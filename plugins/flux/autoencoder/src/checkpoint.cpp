@@ -23,12 +23,6 @@ constexpr std::uintmax_t kMaxConfigBytes = std::uintmax_t(1) << 20;
 
 using TensorSource = std::function<torch::Tensor(const std::string& original_name)>;
 
-std::string shape_text(torch::IntArrayRef sizes) {
-  std::ostringstream s;
-  s << sizes;
-  return s.str();
-}
-
 std::string config_text(const AutoencoderConfig& c) {
   std::ostringstream s;
   s << "in_channels " << c.in_channels << ", ch " << c.ch << ", out_ch " << c.out_ch << ", ch_mult "
