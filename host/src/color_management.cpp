@@ -36,7 +36,7 @@ const std::map<std::string, Chromaticities>& known_chromaticities() {
   return table;
 }
 
-std::string lower(std::string s) {
+std::string lowercase(std::string s) {
   for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
@@ -46,7 +46,7 @@ std::optional<Chromaticities> from_table(const OCIO::ConstColorSpaceRcPtr& space
   std::vector<std::string> names = {space->getName()};
   for (size_t i = 0; i < space->getNumAliases(); ++i) names.emplace_back(space->getAlias(i));
   for (const auto& n : names)
-    if (auto it = table.find(lower(n)); it != table.end()) return it->second;
+    if (auto it = table.find(lowercase(n)); it != table.end()) return it->second;
   return std::nullopt;
 }
 
@@ -73,7 +73,7 @@ std::string available(const OCIO::ConstConfigRcPtr& config) {
   return out;
 }
 
-[[noreturn]] void fail(const fs::path& config, const std::string& why) {
+[[noreturn]] void fail_config(const fs::path& config, const std::string& why) {
   throw HostError(ErrorKind::manifest, "OCIO config '" + config.string() + "': " + why);
 }
 
@@ -118,11 +118,11 @@ ColorConversion::ColorConversion(const fs::path& config_path, const std::string&
     throw OcioConfigUnreadable(ErrorKind::manifest, "OCIO config '" + config_path.string() + "': " + e.what());
   }
   const OCIO::ConstColorSpaceRcPtr space = config->getColorSpace(colorspace.c_str());  // names and aliases
-  if (!space) fail(config_path, "no colour space '" + colorspace + "' (available: " + available(config) + ")");
+  if (!space) fail_config(config_path, "no colour space '" + colorspace + "' (available: " + available(config) + ")");
   OCIO::ConstColorSpaceRcPtr source;
   for (const char* s : {"sRGB", "sRGB - Texture", "srgb_tx", "Utility - sRGB - Texture"})
     if ((source = config->getColorSpace(s))) break;
-  if (!source) fail(config_path, "no sRGB colour space to convert the model's images from (named sRGB, sRGB - "
+  if (!source) fail_config(config_path, "no sRGB colour space to convert the model's images from (named sRGB, sRGB - "
                                  "Texture, srgb_tx or Utility - sRGB - Texture)");
   try {
     impl_->cpu = (to_model ? config->getProcessor(space, source) : config->getProcessor(source, space))
@@ -131,7 +131,7 @@ ColorConversion::ColorConversion(const fs::path& config_path, const std::string&
     impl_->chromaticities = from_table(space);
     if (!impl_->chromaticities && !space->isData()) impl_->chromaticities = measured(config, impl_->name);
   } catch (const OCIO::Exception& e) {
-    fail(config_path, "sRGB to '" + colorspace + "': " + e.what());
+    fail_config(config_path, "sRGB to '" + colorspace + "': " + e.what());
   }
 }
 
