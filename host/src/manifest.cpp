@@ -304,7 +304,8 @@ Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& ov
   std::error_code ec;
   const fs::file_status status = fs::status(path, ec);
   if (fs::exists(status) && !fs::is_regular_file(status))  // a folder or a FIFO would fail late or block
-    fail_file(path, std::string("is not a regular file (") + (fs::is_directory(status) ? "a folder" : "a device or pipe") + ")");
+    fail_file(path, std::string("is not a regular file (") +
+              (fs::is_directory(status) ? "a folder" : "a device or pipe") + ")");
   std::string text;
   try {
     text = genplug::internal::read_regular_file(path, kMaxManifestBytes);
@@ -385,7 +386,8 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
     }
     if (const auto file = prompts_file(jobs[i], base))
       m.inputs.emplace(resolved_path(*file), job_where + ".prompts.file");
-    if (m.jobs.size() + items.size() > 1000000) fail_file(path, job_where + ": the manifest has more than 1000000 work items");
+    if (m.jobs.size() + items.size() > 1000000)
+      fail_file(path, job_where + ": the manifest has more than 1000000 work items");
     if (m.jobs.capacity() < m.jobs.size() + items.size())  // a batch's items moved once, not once per doubling
       m.jobs.reserve(std::max(m.jobs.size() + items.size(), 2 * m.jobs.capacity()));
     for (size_t k = 0; k < items.size(); ++k) {

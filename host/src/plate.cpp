@@ -47,10 +47,12 @@ void check_plate_pixels(const fs::path& path, uint64_t width, uint64_t height) {
 ImageRGB read_png(const fs::path& path) {
   png_image png{};
   png.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_file(&png, path.c_str())) fail_plate(path, std::string("not a readable PNG: ") + png.message);
+  if (!png_image_begin_read_from_file(&png, path.c_str()))
+    fail_plate(path, std::string("not a readable PNG: ") + png.message);
   png.format = PNG_FORMAT_RGB;  // its size was bounded from the header by load_plate (plate_size)
   std::vector<png_byte> rgb(PNG_IMAGE_SIZE(png));
-  if (!png_image_finish_read(&png, nullptr, rgb.data(), 0, nullptr)) fail_plate(path, std::string("PNG data: ") + png.message);
+  if (!png_image_finish_read(&png, nullptr, rgb.data(), 0, nullptr))
+    fail_plate(path, std::string("PNG data: ") + png.message);
   ImageRGB image{int(png.width), int(png.height), std::vector<float>(rgb.size())};
   const size_t plane = size_t(png.width) * png.height;
   for (size_t i = 0; i < plane; ++i)
@@ -137,7 +139,8 @@ std::pair<int, int> plate_size(const fs::path& path) {
   if (is_png_path(path)) {
     png_image png{};
     png.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&png, path.c_str())) fail_plate(path, std::string("not a readable PNG: ") + png.message);
+    if (!png_image_begin_read_from_file(&png, path.c_str()))
+      fail_plate(path, std::string("not a readable PNG: ") + png.message);
     const uint64_t w = png.width, h = png.height;
     png_image_free(&png);
     check_plate_pixels(path, w, h);
