@@ -456,6 +456,17 @@ BOOST_AUTO_TEST_CASE(resume_skips_up_to_date_outputs_in_a_read_only_folder) {
     argv.insert(argv.begin(), as_user.begin(), as_user.end());
     return run_process(argv);
   };
+  // nobody must reach the binary and its plugins: not so in a tree under /root (mode 700), say. Skipped there, saying
+  // so, rather than failed for the tree's place.
+  if (!as_user.empty()) {
+    const auto probe = run_as_user({kGenplug, "plugins"});
+    if (probe.exit_code != 0 || !contains(probe.out, "org.genplug.flux ")) {
+      BOOST_TEST_MESSAGE("skipped the read-only part: nobody cannot run " << kGenplug << " and its plugins (exit "
+                                                                          << probe.exit_code << "): " << probe.err);
+      fs::permissions(d.path / "archive", fs::perms::owner_write, fs::perm_options::add);
+      return;
+    }
+  }
   r = run_as_user({kGenplug, "run", mp.string(), "--set", "jobs.0.seeds.count=1", "--progress", "jsonl"});
   BOOST_TEST(r.exit_code == 0, r.err);
   BOOST_TEST(count_events(json_lines(r.out), "skipped") == 1u, r.out);
