@@ -11,6 +11,7 @@
 #include <genplug/gguf.hpp>
 #include <genplug/safetensors.hpp>
 
+#include "address_space_limit.hpp"
 #include "temp_dir.hpp"
 
 namespace gguf = genplug::gguf;
@@ -317,4 +318,31 @@ BOOST_AUTO_TEST_CASE(open_names_the_missing_file_and_the_writer_checks_sizes) {
   // A file written over keeps no temporary beside it.
   gguf::write_file(dir.path / "ok.gguf", {{"w", gguf::Type::F32, {2}, std::vector<uint8_t>(8)}}, {});
   BOOST_TEST(std::distance(std::filesystem::directory_iterator(dir.path), std::filesystem::directory_iterator()) == 1);
+}
+
+// A file that cannot be mapped for want of address space (under ulimit -v) is OutOfMemory, naming the file and its
+// size, not a bad file: "GGUF" and 1 GiB of zeros (sparse), which without the limit maps and is refused for its
+// version.
+BOOST_AUTO_TEST_CASE(a_file_beyond_ulimit_v_is_out_of_memory_not_corrupt) {
+  genplug::test::TempDir dir{"gguf"};
+  const std::filesystem::path big = dir.path / "big.gguf";
+  std::ofstream(big, std::ios::binary) << "GGUF";
+  std::filesystem::resize_file(big, std::uintmax_t(1) << 30);
+  const int child = genplug::test::under_address_space_limit(uint64_t(256) << 20, [&] {
+    try {
+      gguf::File::open(big);
+    } catch (const gguf::OutOfMemory& e) {
+      return contains(e.what(), big.string() + ": cannot map its 1073741824 bytes");
+    }
+    return false;
+  });
+  BOOST_TEST(child == 0);  // 1: another message or none; 3: another exception
+  try {
+    gguf::File::open(big);
+    BOOST_FAIL("a file of zeros opened");
+  } catch (const gguf::OutOfMemory&) {
+    BOOST_FAIL("out of memory without a limit");
+  } catch (const gguf::Error& e) {
+    BOOST_TEST(contains(e.what(), "big.gguf"), e.what());
+  }
 }

@@ -3,14 +3,11 @@
 #define BOOST_TEST_MODULE memory_budget
 #include <boost/test/unit_test.hpp>
 
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <fstream>
 #include <string>
 
 #include <genplug/host/memory_budget.hpp>
+
+#include "address_space_limit.hpp"
 
 using genplug::host::memory_refusal;
 using genplug::host::kPlateBytesPerPixel;
@@ -75,32 +72,7 @@ BOOST_AUTO_TEST_CASE(a_plate_over_the_limit_is_refused_with_both_numbers) {
   BOOST_TEST(!plate_memory_refusal(largest, largest * kPlateBytesPerPixel - 1).empty());
 }
 
-namespace {
-
-// This process's mapped bytes (VmSize).
-uint64_t vm_size() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmSize:", 0) == 0) return std::stoull(line.substr(7)) * 1024;
-  return 0;
-}
-
-// What `check` says in a child process whose ulimit -v leaves `left` bytes past what it has mapped: 0 when true,
-// 1 when false, 2 when the limit could not be set.
-template <class Check>
-int under_address_space_limit(uint64_t left, Check check) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const rlimit limit{rlim_t(vm_size() + left), RLIM_INFINITY};
-    if (::setrlimit(RLIMIT_AS, &limit) != 0) ::_exit(2);
-    ::_exit(check() ? 0 : 1);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-}  // namespace
+using genplug::test::under_address_space_limit;
 
 // Under a ulimit -v that leaves less than a CPU job's working memory and what the libraries map when they first run
 // (library_address_space), the job is refused, naming ulimit -v: oneDNN had crashed, a thread pool deadlocked and

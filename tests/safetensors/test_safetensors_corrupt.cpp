@@ -7,6 +7,7 @@
 
 #include <genplug/safetensors.hpp>
 
+#include "address_space_limit.hpp"
 #include "golden.hpp"
 #include "raw_file.hpp"
 
@@ -267,6 +268,26 @@ BOOST_AUTO_TEST_CASE(at_names_file_and_tensor) {
     BOOST_TEST(contains(e.what(), "flux_tiny_bfl.safetensors"));
     BOOST_TEST(contains(e.what(), "'" + absent + "'"));
   }
+}
+
+// A file that cannot be mapped for want of address space (under ulimit -v) is OutOfMemory, naming the file and its
+// size: it may be sound, so it is not called corrupt. Without the limit the same file (1 GiB of zeros, sparse) maps,
+// and is refused for its header.
+BOOST_AUTO_TEST_CASE(a_file_beyond_ulimit_v_is_out_of_memory_not_corrupt) {
+  const fs::path big = dir / "big.safetensors";
+  genplug::test::write_bytes(big, "");
+  fs::resize_file(big, std::uintmax_t(1) << 30);
+  const int child = genplug::test::under_address_space_limit(uint64_t(256) << 20, [&] {
+    try {
+      st::File::open(big);
+    } catch (const st::OutOfMemory& e) {
+      return contains(e.what(), big.string() + ": cannot memory-map its 1073741824 bytes");
+    }
+    return false;
+  });
+  BOOST_TEST(child == 0);  // 1: another message or none; 3: another exception
+  const std::string m = open_error(dir, "big", std::string(64, '\0'));
+  BOOST_TEST(contains(m, "header does not start with a JSON object"), m);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -88,6 +88,10 @@ class CheckpointInspector : public Inspector {
       const auto replace = nlohmann::json::error_handler_t::replace;
       if (gguf::is_gguf_file(path)) return gguf_report(*gguf::File::open(path)).dump(-1, ' ', false, replace);
       return checkpoint_report(st::Checkpoint(path)).dump(-1, ' ', false, replace);
+    } catch (const st::OutOfMemory& e) {  // a file that could not be mapped: not a bad file
+      throw Error(GENPLUG_E_OUT_OF_MEMORY, e.what());
+    } catch (const gguf::OutOfMemory& e) {
+      throw Error(GENPLUG_E_OUT_OF_MEMORY, e.what());
     } catch (const st::Error& e) {
       throw Error(GENPLUG_E_IO, e.what());
     } catch (const gguf::Error& e) {

@@ -24,8 +24,10 @@
 #include <genplug/flux/mini_model_files.hpp>
 #include <genplug/flux/text_conditioner.hpp>
 #include <genplug/flux/transformer.hpp>
+#include <genplug/gguf.hpp>
 #include <genplug/internal/bounded_json.hpp>
 #include <genplug/internal/cpu_memory.hpp>
+#include <genplug/safetensors.hpp>
 
 #include <genplug/flux/intra_op_threads.hpp>
 #include "compute_dtype.hpp"
@@ -77,6 +79,10 @@ auto rethrow_as(genplug_status code, const std::string& what, F&& f) -> decltype
   } catch (const c10::Error& e) {  // libtorch: keep the message, drop the C++ backtrace
     if (allocation_failed(e)) throw allocation_error(what, e.what_without_backtrace());
     throw Error(code, what + ": " + e.what_without_backtrace());
+  } catch (const safetensors::OutOfMemory& e) {  // a file that could not be mapped: not a bad file
+    throw Error(GENPLUG_E_OUT_OF_MEMORY, what + ": " + e.what());
+  } catch (const gguf::OutOfMemory& e) {
+    throw Error(GENPLUG_E_OUT_OF_MEMORY, what + ": " + e.what());
   } catch (const std::invalid_argument& e) {  // bad input (a prompt that is not UTF-8), not a failure of ours
     throw Error(GENPLUG_E_INVALID_ARGUMENT, what + ": " + e.what());
   } catch (const std::exception& e) {

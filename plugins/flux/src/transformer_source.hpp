@@ -17,7 +17,8 @@ struct TransformerSource {
   std::string preset;  // "tiny", "flux-dev", "flux-schnell" (for files: the closest, by guidance_embed)
 };
 
-// Throws genplug::Error naming the file and tensor (GENPLUG_E_IO) or the config field (GENPLUG_E_CONFIG).
+// Throws genplug::Error naming the file and tensor (GENPLUG_E_IO), the config field (GENPLUG_E_CONFIG), or the file
+// that could not be mapped for want of address space (GENPLUG_E_OUT_OF_MEMORY).
 TransformerSource load_transformer_source(const ModelSettings& settings, torch::Dtype dtype, torch::Device device);
 
 }  // namespace genplug::flux

@@ -192,8 +192,12 @@ std::shared_ptr<const File> File::open(const std::filesystem::path& path) {
   if (file->size_ > 0) {
     void* p = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
+      const int err = errno;
       ::close(fd);
-      throw Error(file->name_ + ": cannot map (" + std::strerror(errno) + ")");
+      if (err == ENOMEM)
+        throw OutOfMemory(file->name_ + ": cannot map its " + std::to_string(file->size_) + " bytes (" +
+                          std::strerror(err) + ")");
+      throw Error(file->name_ + ": cannot map (" + std::strerror(err) + ")");
     }
     file->base_ = static_cast<const uint8_t*>(p);
     file->mapped_ = true;

@@ -101,6 +101,9 @@ void File::map(const std::filesystem::path& path) {
   void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
   const int err = errno;
   ::close(fd);
+  if (p == MAP_FAILED && err == ENOMEM)
+    throw OutOfMemory(path.string() + ": cannot memory-map its " + std::to_string(size_) + " bytes: " +
+                      std::strerror(err));
   if (p == MAP_FAILED) fail(path, std::string("cannot memory-map: ") + std::strerror(err));
   base_ = static_cast<const uint8_t*>(p);
 }

@@ -424,6 +424,8 @@ TextConditioning read_conditioning_file(const fs::path& path, int64_t context_di
   std::shared_ptr<const st::File> file;
   try {
     file = st::File::open(path);
+  } catch (const st::OutOfMemory&) {  // a sound file that could not be mapped: out of memory, not invalid
+    throw;
   } catch (const std::exception& e) {
     throw std::runtime_error(where + " is not a valid safetensors file: " + e.what());
   }

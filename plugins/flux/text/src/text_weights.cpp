@@ -64,6 +64,8 @@ TextWeights load_text_weights(const std::filesystem::path& path, const std::stri
   st::Checkpoint checkpoint = [&] {
     try {
       return st::Checkpoint::open(path);
+    } catch (const st::OutOfMemory& e) {  // kept as such: the caller reports it as out of memory
+      throw st::OutOfMemory(what + ": cannot read weights: " + e.what());
     } catch (const std::exception& e) {
       throw std::runtime_error(what + ": cannot read weights: " + e.what());
     }

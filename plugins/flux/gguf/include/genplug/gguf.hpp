@@ -26,6 +26,13 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The file could not be mapped for want of memory or address space (mmap's ENOMEM: under `ulimit -v`, say). The
+// file may be sound: a caller reports it as out of memory, not as a bad file.
+class OutOfMemory : public Error {
+ public:
+  using Error::Error;
+};
+
 // ggml tensor types this reader sizes and decodes: the float types, and the block-quantised types FLUX files are
 // distributed in (ComfyUI-GGUF and stable-diffusion.cpp write these). Others (I-quants, ggml's intermediate Q8_1
 // and Q8_K, integers) are refused when the file is opened, by name.
@@ -73,6 +80,7 @@ struct TensorInfo {
 // overlapping. Nothing is allocated in proportion to a length the file claims before it is checked.
 class File {
  public:
+  // Throws OutOfMemory where the file cannot be mapped for want of address space, Error for anything else.
   static std::shared_ptr<const File> open(const std::filesystem::path& path);
   // The same checks on bytes in memory (`name` for messages); the File keeps its own copy.
   static std::shared_ptr<const File> parse(std::vector<uint8_t> bytes, const std::string& name);

@@ -25,6 +25,13 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The file could not be mapped for want of memory or address space (mmap's ENOMEM: under `ulimit -v`, say). The
+// file may be sound: a caller reports it as out of memory, not as a bad file.
+class OutOfMemory : public Error {
+ public:
+  using Error::Error;
+};
+
 enum class DType { F64, F32, F16, BF16, F8_E4M3, F8_E5M2, I64, I32, I16, I8, U8, BOOL };
 
 // The safetensors spelling ("F32", "BF16", "F8_E4M3", ...).
@@ -57,6 +64,7 @@ class File : public std::enable_shared_from_this<File> {
   // header a UTF-8 JSON object without duplicate keys, each entry {dtype: known string, shape: [non-negative
   // ints], data_offsets: [begin <= end]} with numel * dtype_size == end - begin, offsets inside the data
   // buffer, no two tensors overlapping; "__metadata__" a map of strings. Gaps between tensors are allowed.
+  // Throws OutOfMemory where the file cannot be mapped for want of address space, Error for anything else.
   static std::shared_ptr<const File> open(const std::filesystem::path& path);
 
   ~File();
