@@ -93,7 +93,8 @@ std::string Pipeline::Impl::known_text(const char* kind) const {
   std::string s;
   for (const auto& r : catalog->plugins())
     if (r.kind == kind) s += (s.empty() ? "" : ", ") + r.id;
-  return " (known " + std::string(kind) + " plugins: " + (s.empty() ? "none" : s) + ")";
+  return " (known " + std::string(kind) + " plugins: " + (s.empty() ? "none" : s) + catalog->rejections_text() +
+         ")";
 }
 
 // The model's description (information) and its geometry at the default size: every default and size

@@ -177,7 +177,17 @@ struct PluginCatalog::Impl {
       if (r.kind == kind) known << (known.tellp() > 0 ? ", " : "") << r.id;
     throw HostError(ErrorKind::plugin, "no " + std::string(kind) + " plugin '" + id + "' found (known: " +
                                            (known.tellp() > 0 ? known.str() : std::string("none")) +
-                                           "); search path: " + search_path_text());
+                                           rejections_text() + "); search path: " + search_path_text());
+  }
+
+  std::string rejections_text() const {
+    constexpr size_t kShown = 2;
+    std::string s;
+    for (size_t i = 0; i < rejections.size() && i < kShown; ++i)
+      s += (i == 0 ? "; not loaded: " : "; ") + rejections[i];
+    if (rejections.size() > kShown)
+      s += " (and " + std::to_string(rejections.size() - kShown) + " more: `genplug plugins` lists them)";
+    return s;
   }
 
   std::string search_path_text() const {
@@ -286,6 +296,8 @@ const PluginRecord* PluginCatalog::find(const std::string& id) const {
 }
 
 const std::vector<std::string>& PluginCatalog::rejections() const { return impl_->rejections; }
+
+std::string PluginCatalog::rejections_text() const { return impl_->rejections_text(); }
 
 int PluginCatalog::instances_created(const std::string& kind) const {
   std::lock_guard<std::mutex> lock(impl_->mutex);

@@ -111,6 +111,12 @@ BOOST_AUTO_TEST_CASE(global_options_follow_the_command_and_a_bad_library_says_wh
   const std::string junk = (d.path / "libgenplug_junk.so").string();
   BOOST_TEST(contains(r.out, "rejected: " + junk + ": cannot load library: " + junk + ": file too short\n"), r.out);
   BOOST_TEST(!contains(r.out, "Bad file descriptor"), r.out);
+  // A plugin not found names the libraries that could not be loaded, where -q hides the scan's warnings.
+  r = run_process({kGenplug, "-q", "run", (fs::path(GENPLUG_SOURCE_DIR) / "samples" / "default.json").string(),
+                   "--plugin-path", d.path.string(), "--set", "posenc.plugin=org.example.absent"});
+  BOOST_TEST(r.exit_code == 4, r.err);
+  BOOST_TEST(contains(r.err, "posenc.plugin: no plugin 'org.example.absent' found (known posenc plugins: "), r.err);
+  BOOST_TEST(contains(r.err, "; not loaded: " + junk + ": cannot load library: "), r.err);
   r = run_process({kGenplug, "plugins", "--plugin-path", (d.path / "absent").string()});
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "--plugin-path: Path does not exist"), r.err);

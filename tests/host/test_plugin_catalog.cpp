@@ -116,6 +116,13 @@ BOOST_AUTO_TEST_CASE(unknown_plugins_and_wrong_kinds_name_what_is_known) {
   CallContext ctx;
   expect_error([&] { c.create_posenc("org.example.nope", nlohmann::json::object(), ctx); }, ErrorKind::plugin,
                {"org.example.nope", "org.genplug.test.minimal"});
+  // The libraries that could not be loaded are named too (the plugin may be in one; -q hides the scan's warnings):
+  // the first two, and how many more.
+  const auto& rej = c.rejections();
+  BOOST_TEST_REQUIRE(rej.size() > 2u);
+  expect_error([&] { c.create_posenc("org.example.nope", nlohmann::json::object(), ctx); }, ErrorKind::plugin,
+               {"; not loaded: " + rej[0] + "; " + rej[1] + " (and " + std::to_string(rej.size() - 2) +
+                " more: `genplug plugins` lists them)"});
   expect_error([&] { c.create_scheduler("org.genplug.test.minimal", nlohmann::json::object(), ctx); },
                ErrorKind::plugin, {"is a posenc plugin", "scheduler"});
 }

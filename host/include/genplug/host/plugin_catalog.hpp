@@ -60,6 +60,10 @@ class PluginCatalog {
 
   // One line per library or plugin that was rejected while scanning.
   const std::vector<std::string>& rejections() const;
+  // For a plugin that was not found: "; not loaded: <the first two rejections> (and N more)", or "" when none was
+  // rejected. The plugin may be in one of them (a library that could not be mapped under ulimit -v, say), and -q
+  // hides the scan's warnings.
+  std::string rejections_text() const;
 
   // Validate `config` against the plugin's schema (HostError kind plugin/manifest on failure, message
   // naming `where`, e.g. "manifest.json: posenc.config"), then create the instance.
