@@ -12,6 +12,7 @@
 #include <genplug/host/memory_budget.hpp>
 #include <genplug/host/printable.hpp>
 
+#include "allocation_reserve.hpp"
 #include "blas_environment.hpp"
 #include "command.hpp"
 
@@ -79,6 +80,8 @@ int main(int argc, char** argv) {
   // Nor a file size limit (ulimit -f, a farm's RLIMIT_FSIZE): past it a write fails with EFBIG, reported as an
   // output error with the temporary file removed, instead of SIGXFSZ killing the process mid-write.
   std::signal(SIGXFSZ, SIG_IGN);
+  // Room for the unwinding after an allocation fails, which itself allocates (allocation_reserve.hpp).
+  cli::hold_allocation_reserve();
   // Before any plugin (and its math libraries) loads, so before the options are parsed: -q is looked for here.
   const bool quiet = std::any_of(argv + 1, argv + argc, [](const char* a) {
     return std::strcmp(a, "-q") == 0 || std::strcmp(a, "--quiet") == 0;
