@@ -57,12 +57,12 @@ json inspect(const host::PluginCatalog& catalog, const std::string& path) {
   if (tried.empty())
     throw host::HostError(host::ErrorKind::plugin,
                           "no inspector plugin found (set GENPLUG_PLUGIN_PATH or --plugin-path; `genplug plugins` "
-                          "lists what is installed)");
+                          "lists what is installed" + catalog.rejections_text() + ")");
   if (!choice && !failures.empty()) throw host::HostError(host::ErrorKind::runtime, failures.front());
   if (!choice)
     throw host::HostError(host::ErrorKind::runtime, path + ": no inspector recognises this " +
                                                         (std::filesystem::is_directory(path, ec) ? "folder" : "file") +
-                                                        " (tried: " + joined(tried) + ")");
+                                                        " (tried: " + joined(tried) + catalog.rejections_text() + ")");
   CallContext ctx;
   const std::string text = choice->inspector.inspect(path, ctx);  // PluginError: exit 5
   json report = internal::parse_bounded_json_or_discarded(text);

@@ -122,6 +122,16 @@ BOOST_AUTO_TEST_CASE(a_file_no_inspector_knows_is_a_clear_error) {
   const auto folder = genplug::test::run_process({GENPLUG_CLI, "inspect", dir.path.string()});
   BOOST_TEST(folder.exit_code == 5);
   BOOST_TEST(contains(folder.err, "no inspector recognises this folder"), folder.err);
+  // A library that could not be loaded is named (under -q, which hides the scan's warnings): it may hold the
+  // inspector that knows the file.
+  const auto plugins = dir.path / "plugins";
+  std::filesystem::create_directory(plugins);
+  std::ofstream(plugins / "libgenplug_junk.so") << "not an ELF file";
+  const auto junk = genplug::test::run_process(
+      {GENPLUG_CLI, "-q", "inspect", "--plugin-path", plugins.string(), text.string()});
+  BOOST_TEST(junk.exit_code == 5);
+  BOOST_TEST(contains(junk.err, "; not loaded: " + (plugins / "libgenplug_junk.so").string() + ": cannot load library"),
+             junk.err);
   // A path that cannot be reached says why; an empty one is a usage error.
   std::filesystem::create_symlink(dir.path / "loop-b", dir.path / "loop-a");
   std::filesystem::create_symlink(dir.path / "loop-a", dir.path / "loop-b");

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <string>
@@ -20,13 +21,18 @@ inline uint64_t vm_size() {
 }
 
 // What `check` says in a forked child whose ulimit -v leaves `left` bytes past what it has mapped: 0 when true,
-// 1 when false, 2 when the limit could not be set, 3 when check threw; 128 + signal when a signal ended it. The
-// limit ends with the child.
+// 1 when false, 2 when the limit could not be set (or /proc gave no size), 3 when check threw; 128 + signal when
+// a signal ended it. Only the soft limit is lowered: a hard limit the runner set stays, and bounds it. The limit
+// ends with the child.
 template <class Check>
 int under_address_space_limit(uint64_t left, Check check) {
   const pid_t pid = ::fork();
   if (pid == 0) {
-    const rlimit limit{rlim_t(vm_size() + left), RLIM_INFINITY};
+    rlimit limit{};
+    const uint64_t mapped = vm_size();
+    if (mapped == 0 || ::getrlimit(RLIMIT_AS, &limit) != 0) ::_exit(2);
+    limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? rlim_t(mapped + left)
+                                                     : std::min(rlim_t(mapped + left), limit.rlim_max);
     if (::setrlimit(RLIMIT_AS, &limit) != 0) ::_exit(2);
     try {
       ::_exit(check() ? 0 : 1);
