@@ -29,7 +29,6 @@ namespace genplug::flux {
 
 namespace fs = std::filesystem;
 namespace st = genplug::safetensors;
-using namespace genplug::flux::text;
 
 namespace {
 
@@ -157,10 +156,10 @@ struct TextConditioner::Impl {
   int64_t clip_num_heads = 0;  // 0: the folder's config.json, else 64-wide heads (CLIP-L: 12)
 
   // Loaded on the first encode().
-  std::optional<T5Tokenizer> t5_tokenizer;
-  std::optional<ClipTokenizer> clip_tokenizer;
-  std::optional<T5Encoder> t5;
-  std::optional<ClipTextModel> clip;
+  std::optional<text::T5Tokenizer> t5_tokenizer;
+  std::optional<text::ClipTokenizer> clip_tokenizer;
+  std::optional<text::T5Encoder> t5;
+  std::optional<text::ClipTextModel> clip;
   torch::Tensor txt_projection, vec_projection;  // random mode only
 
   // The last prompts' conditioning, most recent first, and what the tokenizers warned about each: a refine pass,
@@ -184,14 +183,14 @@ struct TextConditioner::Impl {
 };
 
 void TextConditioner::Impl::load_random() {
-  T5Config t5c;
-  t5c.vocab_size = ByteTokenizer::kVocabSize;
+  text::T5Config t5c;
+  t5c.vocab_size = text::ByteTokenizer::kVocabSize;
   t5c.d_model = kRandomWidth, t5c.d_kv = 8, t5c.num_heads = 4, t5c.d_ff = 64, t5c.num_layers = 1;
-  t5.emplace(T5Encoder::random(t5c, seed, text_device, text_dtype));
-  ClipTextConfig cc;
-  cc.vocab_size = ByteTokenizer::kClipVocabSize;
+  t5.emplace(text::T5Encoder::random(t5c, seed, text_device, text_dtype));
+  text::ClipTextConfig cc;
+  cc.vocab_size = text::ByteTokenizer::kClipVocabSize;
   cc.hidden_size = kRandomWidth, cc.intermediate_size = 64, cc.num_layers = 1, cc.num_heads = 4;
-  clip.emplace(ClipTextModel::random(cc, seed + 1, text_device, text_dtype));
+  clip.emplace(text::ClipTextModel::random(cc, seed + 1, text_device, text_dtype));
   auto gen = at::detail::createCPUGenerator(seed + 2);
   const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
   const double scale = 1.0 / std::sqrt(static_cast<double>(kRandomWidth));
@@ -203,27 +202,27 @@ void TextConditioner::Impl::load() {
   if (loaded()) return;
   if (random) return load_random();
   // Tokenizers first: they are small and their errors are the commonest.
-  t5_tokenizer.emplace(T5Tokenizer::load(t5_tokenizer_path));
-  clip_tokenizer.emplace(ClipTokenizer::load(clip_tokenizer_path));
+  t5_tokenizer.emplace(text::T5Tokenizer::load(t5_tokenizer_path));
+  clip_tokenizer.emplace(text::ClipTokenizer::load(clip_tokenizer_path));
   // transformers keeps T5's wo in float32 for float16 weights (_keep_in_fp32_modules).
   const std::vector<std::string> keep = text_dtype == torch::kFloat16
                                             ? std::vector<std::string>{"DenseReluDense.wo.weight"}
                                             : std::vector<std::string>{};
   const int64_t heads = clip_num_heads > 0 ? clip_num_heads : config_json_int(clip_path, "num_attention_heads", 0);
-  auto told = [&](const std::string& what, const fs::path& file) -> BeforeTextLoad {
+  auto told = [&](const std::string& what, const fs::path& file) -> text::BeforeTextLoad {
     if (!before_load || !text_device.is_cpu()) return {};
     return [this, what, file](const text::TextLoadBytes& b) {
       before_load(what, file, text_dtype_name(text_dtype), b.held, b.temporary);
     };
   };
-  clip.emplace(ClipTextModel::from_weights(
-      load_text_weights(clip_path, "text_model.final_layer_norm.weight", "CLIP text encoder", text_device, text_dtype,
-                        {}, told("CLIP text encoder", clip_path)),
+  clip.emplace(text::ClipTextModel::from_weights(
+      text::load_text_weights(clip_path, "text_model.final_layer_norm.weight", "CLIP text encoder", text_device,
+                              text_dtype, {}, told("CLIP text encoder", clip_path)),
       heads));
   try {  // nothing stays loaded when T5 cannot be (its load refused, its file unreadable) or does not fit
-    t5.emplace(T5Encoder::from_weights(
-        load_text_weights(t5_path, "encoder.final_layer_norm.weight", "T5 encoder", text_device, text_dtype, keep,
-                          told("T5 encoder", t5_path)),
+    t5.emplace(text::T5Encoder::from_weights(
+        text::load_text_weights(t5_path, "encoder.final_layer_norm.weight", "T5 encoder", text_device, text_dtype,
+                                keep, told("T5 encoder", t5_path)),
         config_json_int(t5_path, "relative_attention_max_distance", 128)));
     check_vocabularies();
   } catch (...) {
@@ -243,7 +242,7 @@ void TextConditioner::Impl::check_vocabularies() const {
                              std::to_string(clip_tokenizer->vocab_size()) + " tokens but the encoder '" +
                              clip_path.string() + "' embeds " + std::to_string(clip->config().vocab_size) +
                              ": tokenizer and encoder do not belong together");
-  if (clip->config().max_positions < ClipTokenizer::kContextLength)
+  if (clip->config().max_positions < text::ClipTokenizer::kContextLength)
     throw std::runtime_error("CLIP encoder '" + clip_path.string() + "' has " +
                              std::to_string(clip->config().max_positions) + " positions, 77 are needed");
   if (t5->config().d_model != context_dim)
@@ -257,15 +256,16 @@ void TextConditioner::Impl::check_vocabularies() const {
 
 TextConditioning TextConditioner::Impl::encode(const std::string& prompt) {
   std::size_t bad = 0;
-  if (!is_valid_utf8(prompt, &bad))
+  if (!text::is_valid_utf8(prompt, &bad))
     throw std::invalid_argument("prompt is not valid UTF-8 (invalid byte sequence at byte offset " +
                                 std::to_string(bad) + ")");
   load();
   torch::NoGradGuard no_grad;
   torch::Tensor txt, vec;
   if (random) {
-    txt = torch::linear(t5->forward(ids_tensor(ByteTokenizer::encode_t5_layout(prompt, max_length))), txt_projection);
-    const auto clip_ids = ByteTokenizer::encode_clip_layout(prompt, ClipTokenizer::kContextLength);
+    const auto t5_ids = text::ByteTokenizer::encode_t5_layout(prompt, max_length);
+    txt = torch::linear(t5->forward(ids_tensor(t5_ids)), txt_projection);
+    const auto clip_ids = text::ByteTokenizer::encode_clip_layout(prompt, text::ClipTokenizer::kContextLength);
     vec = torch::linear(clip->forward(ids_tensor(clip_ids)).pooled, vec_projection);
   } else {
     txt = t5->forward(ids_tensor(t5_tokenizer->encode_padded(prompt, max_length, warn)));
