@@ -19,10 +19,16 @@ struct Choice {
   uint32_t score = 0;
 };
 
+// A probe that failed: its message, and whether the plugin ran out of memory (a file it could not map).
+struct ProbeFailure {
+  std::string what;
+  bool out_of_memory = false;
+};
+
 // The inspector with the highest probe score (> 0) for `path`; ties go to the first found. Probe failures of
-// single inspectors are collected in `failures` (one line each), not fatal: another inspector may know the file.
+// single inspectors are collected in `failures`, not fatal: another inspector may know the file.
 std::optional<Choice> choose_inspector(const host::PluginCatalog& catalog, const std::string& path,
-                                       std::vector<std::string>& tried, std::vector<std::string>& failures) {
+                                       std::vector<std::string>& tried, std::vector<ProbeFailure>& failures) {
   std::optional<Choice> best;
   for (const auto& p : catalog.plugins()) {
     if (p.kind != "inspector") continue;
@@ -32,8 +38,10 @@ std::optional<Choice> choose_inspector(const host::PluginCatalog& catalog, const
       InspectorProxy inspector = catalog.create_inspector(p.id, json::object(), ctx);
       const uint32_t score = inspector.probe(path, ctx);
       if (score > 0 && (!best || score > best->score)) best = Choice{std::move(inspector), score};
+    } catch (const PluginError& e) {
+      failures.push_back({e.what(), e.code() == GENPLUG_E_OUT_OF_MEMORY});
     } catch (const std::exception& e) {
-      failures.push_back(e.what());
+      failures.push_back({e.what()});
     }
   }
   return best;
@@ -52,13 +60,19 @@ json inspect(const host::PluginCatalog& catalog, const std::string& path) {
   // The reason where there is one: a symlink loop or a folder without permission is not "no such file".
   if (!std::filesystem::exists(path, ec))
     throw host::HostError(host::ErrorKind::runtime, path + ": " + (ec ? ec.message() : "no such file or folder"));
-  std::vector<std::string> tried, failures;
+  std::vector<std::string> tried;
+  std::vector<ProbeFailure> failures;
   std::optional<Choice> choice = choose_inspector(catalog, path, tried, failures);
   if (tried.empty())
     throw host::HostError(host::ErrorKind::plugin,
                           "no inspector plugin found (set GENPLUG_PLUGIN_PATH or --plugin-path; `genplug plugins` "
                           "lists what is installed" + catalog.rejections_text() + ")");
-  if (!choice && !failures.empty()) throw host::HostError(host::ErrorKind::runtime, failures.front());
+  if (!choice && !failures.empty()) {
+    // Out of memory is retryable (exit 75) where it happened, whichever inspector it was.
+    for (const auto& f : failures)
+      if (f.out_of_memory) throw host::HostError(host::ErrorKind::retryable, f.what);
+    throw host::HostError(host::ErrorKind::runtime, failures.front().what);
+  }
   if (!choice)
     throw host::HostError(host::ErrorKind::runtime, path + ": no inspector recognises this " +
                                                         (std::filesystem::is_directory(path, ec) ? "folder" : "file") +

@@ -154,6 +154,28 @@ BOOST_AUTO_TEST_CASE(a_corrupt_checkpoint_is_named_with_its_fault) {
              r.err);
 }
 
+// A checkpoint the CLI cannot map under its ulimit -v is out of memory (exit 75: retry where there is room), not a
+// bad file (5). The probe says so already: a score would let another inspector describe a file that may be sound.
+// A sparse file of 3 GiB (zeros past its first byte), the limit 1 GiB: enough for the libraries. Skipped under a
+// sanitizer, whose shadow memory needs more address space than any such limit leaves.
+BOOST_AUTO_TEST_CASE(a_checkpoint_beyond_ulimit_v_is_out_of_memory) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  BOOST_TEST_MESSAGE("skipped under a sanitizer (ulimit -v)");
+#else
+  genplug::test::TempDir dir("inspect");
+  const auto big = dir.path / "big.safetensors";
+  std::ofstream(big, std::ios::binary).put('\0');
+  std::filesystem::resize_file(big, std::uintmax_t(3) << 30);
+  const auto r = genplug::test::run_process(
+      {"/bin/sh", "-c", "ulimit -v 1048576 && exec \"$0\" -q inspect \"$1\"", GENPLUG_CLI, big.string()});
+  BOOST_TEST(r.exit_code == 75, r.err);
+  BOOST_TEST(contains(r.err, "org.genplug.flux.inspect: probe: out of memory: " + big.string() +
+                                ": cannot memory-map its 3221225472 bytes"),
+             r.err);
+  BOOST_TEST(r.out.empty(), r.out);
+#endif
+}
+
 // A GGUF file (what ComfyUI-GGUF and stable-diffusion.cpp users have): the golden transformer written with its
 // matrices as Q8_0 is reported like the safetensors file (layout, inferred config), with GGUF's types; a corrupt
 // one is claimed by its magic and named with its fault.

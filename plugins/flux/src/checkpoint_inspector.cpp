@@ -5,6 +5,8 @@
 //    1  safetensors by name or by its first bytes, or GGUF by its magic, but not a valid one (inspect() then says
 //       what is wrong)
 //    0  anything else
+// A file that cannot be mapped (out of address space) fails the probe with GENPLUG_E_OUT_OF_MEMORY: it may be valid,
+// and a score would let another inspector describe it instead.
 #include "checkpoint_inspector.hpp"
 
 #include <cstring>
@@ -70,6 +72,8 @@ class CheckpointInspector : public Inspector {
     if (gguf::is_gguf_file(path)) {
       try {
         return gguf_holds_flux_weights(*gguf::File::open(path)) ? 90 : 10;
+      } catch (const gguf::OutOfMemory& e) {
+        throw Error(GENPLUG_E_OUT_OF_MEMORY, e.what());
       } catch (const gguf::Error&) {
         return 1;
       }
@@ -77,6 +81,8 @@ class CheckpointInspector : public Inspector {
     if (!looks_like_safetensors(path)) return 0;
     try {
       return holds_flux_weights(st::Checkpoint(path)) ? 90 : 10;
+    } catch (const st::OutOfMemory& e) {
+      throw Error(GENPLUG_E_OUT_OF_MEMORY, e.what());
     } catch (const st::Error&) {
       return 1;
     }
