@@ -84,20 +84,33 @@ void destroy_instance(const std::string& kind, void* inst) {
   }
 }
 
-// What a plugin built against an older ABI minor should change for ABI 1.1 (docs/abi.md, change log). Notes,
-// not failures: 1.0 plugins still load; a model without geometry() fails check_geometry.
+// What a plugin built against an older ABI minor should change, release by release (docs/abi.md, change log).
+// Notes, not failures: older plugins still load; a model without geometry() fails check_geometry.
+std::vector<std::string> abi_changes_since(uint32_t minor, const std::string& kind) {
+  std::vector<std::string> what;
+  if (minor < 1) {  // 1.1
+    what.push_back("init/deinit may now be called concurrently by independent hosts: count them under a lock (the "
+                   "1.1 C++ wrapper does)");
+    if (kind == "model")
+      what.push_back("add geometry() (the host derives layout, target extent, latent and defaults from it), return "
+                     "velocities in the latent's dtype and device, and lend GENPLUG_EXT_MODEL_TENSOR_OPS for non-CPU "
+                     "tensors");
+    if (kind == "scheduler") what.push_back("add count_evaluations() (evaluation_count cannot report failure)");
+    if (kind == "posenc") what.push_back("read layout->axis_flags when present: rescale only axes flagged spatial");
+  }
+  if (minor < 2 && kind == "model")  // 1.2
+    what.push_back("state geometry.working_memory_bytes, so that a host refuses a job that cannot fit before it starts");
+  return what;
+}
+
 void abi_notes(const host::PluginRecord& p, ProbeWriter& out) {
-  if (p.abi_minor >= GENPLUG_ABI_MINOR) return;
-  std::string what = "init/deinit may now be called concurrently by independent hosts: count them under a lock "
-                     "(the 1.1 C++ wrapper does)";
-  if (p.kind == "model")
-    what += "; add geometry() (the host derives layout, target extent, latent and defaults from it), return "
-            "velocities in the latent's dtype and device, and lend GENPLUG_EXT_MODEL_TENSOR_OPS for non-CPU tensors";
-  if (p.kind == "scheduler") what += "; add count_evaluations() (evaluation_count cannot report failure)";
-  if (p.kind == "posenc") what += "; read layout->axis_flags when present: rescale only axes flagged spatial";
+  const std::vector<std::string> what = abi_changes_since(p.abi_minor, p.kind);
+  if (what.empty()) return;
+  std::string text;
+  for (const auto& w : what) text += (text.empty() ? "" : "; ") + w;
   out.note(p.kind + " " + p.id + ": built against ABI " + std::to_string(GENPLUG_ABI_MAJOR) + "." +
            std::to_string(p.abi_minor) + ", this host is " + std::to_string(GENPLUG_ABI_MAJOR) + "." +
-           std::to_string(GENPLUG_ABI_MINOR) + ": " + what);
+           std::to_string(GENPLUG_ABI_MINOR) + ": " + text);
 }
 
 // Any layout will do: two spatial axes twice past their base, and one the posenc must leave alone.

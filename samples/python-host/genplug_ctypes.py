@@ -40,7 +40,7 @@ from typing import Callable, List, Optional, Sequence
 # ---- version.h, status.h, context.h, entry.h, posenc.h constants ---------------------------------------------
 
 ABI_MAJOR = 1
-ABI_MINOR = 1
+ABI_MINOR = 2  # 1.2 appended to the model's geometry only: the posenc structs mirrored here are 1.1's
 ENTRY_SYMBOL = "genplug_entry"
 
 KIND_POSENC = "genplug.posenc/1"

@@ -1,5 +1,5 @@
-// ABI 1.1 only appends: every field a 1.0 reader knows keeps its offset, each new field lies past the end of
-// the 1.0 struct (tail padding included), and GENPLUG_HAS_FIELD says "absent" for a struct of the 1.0 size.
+// ABI 1.1 and 1.2 only append: every field a 1.0 reader knows keeps its offset, each new field lies past the end
+// of the older struct (tail padding included), and GENPLUG_HAS_FIELD says "absent" for a struct of the older size.
 // The v1_0 structs copy the 1.0 headers' layouts (every function pointer as one generic pointer type).
 #define BOOST_TEST_MODULE abi_layout
 #include <boost/test/unit_test.hpp>
@@ -92,4 +92,15 @@ BOOST_AUTO_TEST_CASE(model_geometry_is_appended) {
   CHECK_OLD_FIELD(T, O, get_extension, geometry);
   check_has_field<T>(sizeof(O), offsetof(T, geometry),
                      [](const T* p) { return GENPLUG_HAS_FIELD(p, T, geometry); });
+}
+
+// 1.2 appended working_memory_bytes to the 1.1 geometry, which ended with `reserved` (kept so that its size was a
+// multiple of 8 without tail padding): the new field starts right there.
+BOOST_AUTO_TEST_CASE(geometry_working_memory_bytes_is_appended) {
+  using T = genplug_geometry_t;
+  const std::size_t v1_1_size = offsetof(T, reserved) + sizeof(T::reserved);
+  BOOST_CHECK_EQUAL(v1_1_size % 8, 0u);
+  BOOST_CHECK_EQUAL(offsetof(T, working_memory_bytes), v1_1_size);
+  check_has_field<T>(v1_1_size, offsetof(T, working_memory_bytes),
+                     [](const T* p) { return GENPLUG_HAS_FIELD(p, T, working_memory_bytes); });
 }

@@ -298,6 +298,21 @@ BOOST_AUTO_TEST_CASE(validate_fails_bad_spectra_and_samplers_and_passes_the_host
   r = run_process({kGenplug, "validate", "--create-models", lib("hostile_model")});
   BOOST_TEST(r.exit_code == 0, r.out << r.err);
   BOOST_TEST(!contains(r.out, "FAIL"), r.out);
+  BOOST_TEST(!contains(r.out, "NOTE"), r.out);  // built against this ABI minor: nothing to change
+}
+
+// A library built against ABI 1.0 loads, and validate notes what changed since, for its kind: the text comes from
+// the change log's releases after the library's minor (a posenc: nothing from 1.2, which appended to models).
+BOOST_AUTO_TEST_CASE(validate_notes_what_changed_since_an_older_abi_minor) {
+  const std::string old = std::string(GENPLUG_HOSTILE_DIR) + "/abi_1_0/libabi_1_0_posenc.so";
+  const auto r = run_process({kGenplug, "validate", old});
+  const std::string host = std::to_string(GENPLUG_ABI_MAJOR) + "." + std::to_string(GENPLUG_ABI_MINOR);
+  BOOST_TEST(contains(r.out, "NOTE posenc org.genplug.test.minimal: built against ABI 1.0, this host is " + host +
+                                 ": init/deinit may now be called concurrently by independent hosts: count them under "
+                                 "a lock (the 1.1 C++ wrapper does); read layout->axis_flags when present: rescale "
+                                 "only axes flagged spatial\n"),
+             r.out);
+  BOOST_TEST(contains(r.out, "PASS posenc org.genplug.test.minimal: create {} and compute a spectrum"), r.out);
 }
 
 // The limits are options; a bad size is a usage error.

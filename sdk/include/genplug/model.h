@@ -5,7 +5,8 @@
  * host as DLPack. Rules:
  *  - Inputs are `const DLTensor*`, borrowed for the duration of the call; the plugin copies what it keeps.
  *  - Outputs are `DLManagedTensor*` whose ownership passes to the host, which calls `deleter` exactly once;
- *    the deleter is [thread: any]. It runs plugin code: the host keeps the library loaded until every
+ *    the deleter is [thread: any]. A producer always sets it (DLPack allows NULL; a careful host treats NULL as
+ *    nothing to free). It runs plugin code: the host keeps the library loaded until every
  *    tensor it received from it has been deleted.
  *  - Producers always fill `strides`, and latents (noise, predict, encode) are compact row-major: a host's
  *    CPU operations need no stride logic. Shapes are the model's own; the host treats latents as opaque apart
@@ -103,9 +104,11 @@ typedef struct genplug_geometry {
   uint32_t default_steps;  /**< sampling steps */
   uint32_t reserved;       /**< 0; keeps the size a multiple of 8 without tail padding */
   /** @} */
-  /** Estimated peak working memory, in bytes on latent_device, of one render at this size beyond what the
-   *  created model already holds (its weights): latents and scheduler buffers, activations, the attention
-   *  workspace, decode. 0 = no estimate. Hosts refuse a job that cannot fit before it starts (docs/reliability.md). */
+  /** ABI 1.2. Estimated peak working memory, in bytes on latent_device, of one render at this size beyond what
+   *  the created model already holds (its weights): latents and scheduler buffers, activations, the attention
+   *  workspace, decode. 0 = no estimate. Hosts refuse a job that cannot fit before it starts (docs/reliability.md).
+   *  A host reads it only when GENPLUG_HAS_FIELD(out, genplug_geometry_t, working_memory_bytes) after the call:
+   *  a 1.1 model writes up to `reserved` and sets struct_size to that. */
   uint64_t working_memory_bytes;
 } genplug_geometry_t;
 
@@ -146,8 +149,9 @@ typedef struct genplug_model {
    * plugin, reported as such). [thread: any] */
   const char* (*describe)(struct genplug_model* self);
 
-  /** Encodes a prompt (UTF-8, borrowed) into named conditioning tensors passed to `sink`.
-   * `options_json` may be NULL. The tensors stay on the model's device, in its dtype. [thread: render] */
+  /** Encodes a prompt (UTF-8, borrowed for the call) into named conditioning tensors passed to `sink` (lent for
+   * the call). `options_json` (a JSON object, borrowed for the call) may be NULL. The tensors stay on the model's
+   * device, in its dtype. [thread: render] */
   genplug_status (*condition)(struct genplug_model* self, const char* prompt, const char* options_json,
                               const genplug_tensor_sink_t* sink, const genplug_context_t* ctx);
 
@@ -195,7 +199,8 @@ typedef struct genplug_model {
  *  [thread: render]. */
 typedef struct genplug_model_tensor_ops {
   uint32_t struct_size; /**< sizeof(genplug_model_tensor_ops_t) as the plugin compiled it */
-  /** out = sum over i < count of coeffs[i] * inputs[i]; `out` may be one of the inputs. [thread: render] */
+  /** out = sum over i < count of coeffs[i] * inputs[i]; `out` may be one of the inputs. Every tensor and the
+   * `inputs` and `coeffs` arrays are the caller's, borrowed for the call. [thread: render] */
   genplug_status (*linear_combination)(struct genplug_model* model, const DLTensor* out, uint32_t count,
                                        const DLTensor* const* inputs, const double* coeffs,
                                        const genplug_context_t* ctx);

@@ -17,9 +17,9 @@
 /** ABI major version. Changes only when an existing struct's layout or a function's meaning changes; a host
  *  rejects a plugin whose major differs from its own (genplug_entry_t.abi_major). */
 #define GENPLUG_ABI_MAJOR 1
-/** ABI minor version. Grows when fields or functions are appended to a struct (1.1: see docs/abi.md,
+/** ABI minor version. Grows when fields or functions are appended to a struct (1.1, 1.2: see docs/abi.md,
  *  "Change log of the ABI"). */
-#define GENPLUG_ABI_MINOR 1
+#define GENPLUG_ABI_MINOR 2
 
 /** @def GENPLUG_EXTERN_C
  *  `extern "C"` when compiled as C++, nothing in C: C linkage for one declaration. */
