@@ -4,6 +4,7 @@
  *   c_host LIBRARY [PLUGIN_ID [CONFIG_JSON [HEIGHT WIDTH [T]]]]
  *
  * With no PLUGIN_ID the first posenc plugin of the library is used. Exit status 0 on success. */
+#define _XOPEN_SOURCE 700 /* realpath, under -std=c11 */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,21 +29,27 @@ int main(int argc, char** argv) {
   const unsigned width = argc > 5 ? (unsigned)strtoul(argv[5], NULL, 10) : 4096;
   const double t = argc > 6 ? strtod(argv[6], NULL) : 0.5;
 
-  void* lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+  /* init gets the library's absolute path (entry.h): a plugin finds its files beside it. */
+  char* path = realpath(argv[1], NULL);
+  void* lib = path ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
   if (!lib) {
-    fprintf(stderr, "cannot load %s: %s\n", argv[1], dlerror());
+    fprintf(stderr, "cannot load %s: %s\n", argv[1], path ? dlerror() : "no such file");
+    free(path);
     return 1;
   }
   const genplug_entry_t* entry = (const genplug_entry_t*)dlsym(lib, GENPLUG_ENTRY_SYMBOL);
   if (!entry || entry->abi_major != GENPLUG_ABI_MAJOR) {
     fprintf(stderr, "%s: no compatible genplug entry\n", argv[1]);
+    free(path);
     return 1;
   }
   genplug_context_t ctx;
   memset(&ctx, 0, sizeof ctx);
   ctx.struct_size = sizeof ctx;
   ctx.set_error = on_error;
-  if (entry->init(argv[1], &ctx) != GENPLUG_OK) {
+  const genplug_status initialised = entry->init(path, &ctx);
+  free(path);
+  if (initialised != GENPLUG_OK) {
     fprintf(stderr, "init failed: %s\n", last_error);
     return 1;
   }

@@ -7,6 +7,7 @@
  *   c_render MODEL_LIB MODEL_ID MODEL_CONFIG SCHEDULER_LIB POSENC_LIB OUT.ppm [PROMPT]
  *
  * The scheduler and posenc are the first plugin of their library (flowmatch Euler, DyPE's default). */
+#define _XOPEN_SOURCE 700 /* realpath, under -std=c11 */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,14 +35,23 @@ typedef struct library {
   const genplug_entry_t* entry;
 } library_t;
 
+/* init gets the library's absolute path (entry.h): a plugin finds its files beside it. */
 static int load(const char* path, library_t* lib, const genplug_context_t* ctx) {
-  lib->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!lib->handle) return fprintf(stderr, "cannot load %s: %s\n", path, dlerror()), 1;
-  lib->entry = (const genplug_entry_t*)dlsym(lib->handle, GENPLUG_ENTRY_SYMBOL);
-  if (!lib->entry || lib->entry->abi_major != GENPLUG_ABI_MAJOR)
-    return fprintf(stderr, "%s: no genplug entry of ABI major %d\n", path, GENPLUG_ABI_MAJOR), 1;
-  if (lib->entry->init(path, ctx) != GENPLUG_OK) return fprintf(stderr, "%s: init: %s\n", path, last_error), 1;
-  return 0;
+  char* absolute = realpath(path, NULL);
+  int failed = 1;
+  if (!absolute) return fprintf(stderr, "cannot load %s: no such file\n", path), 1;
+  lib->handle = dlopen(absolute, RTLD_NOW | RTLD_LOCAL);
+  lib->entry = lib->handle ? (const genplug_entry_t*)dlsym(lib->handle, GENPLUG_ENTRY_SYMBOL) : NULL;
+  if (!lib->handle)
+    fprintf(stderr, "cannot load %s: %s\n", path, dlerror());
+  else if (!lib->entry || lib->entry->abi_major != GENPLUG_ABI_MAJOR)
+    fprintf(stderr, "%s: no genplug entry of ABI major %d\n", path, GENPLUG_ABI_MAJOR);
+  else if (lib->entry->init(absolute, ctx) != GENPLUG_OK)
+    fprintf(stderr, "%s: init: %s\n", path, last_error);
+  else
+    failed = 0;
+  free(absolute);
+  return failed;
 }
 
 /* The instance of plugin `id` (NULL: the first) of a kind, made from `config`. */

@@ -39,6 +39,17 @@ cmake -S "$prefix/share/genplug/samples/c-host" -B "$work/c-host" -G Ninja -DCMA
 cmake --build "$work/c-host" > "$work/c-host-build.log" || { cat "$work/c-host-build.log"; exit 1; }
 "$work/c-host/c_host" "$prefix/lib/genplug/libgenplug_dype.so" org.genplug.dype '{"method": "yarn"}' 4096 4096 1.0 |
   grep -q '"dim": 56, "mscale": 1\.13862943611198' || { echo "installed C host sample: unexpected spectrum"; exit 1; }
+# The installed C render sample on the installed FLUX plugin's mini model, as docs/getting-started-c-host.md shows
+# (where the prefix has FLUX: a build with libtorch).
+if [[ -e $prefix/lib/genplug/libgenplug_flux.so ]]; then
+  cmake -S "$prefix/share/genplug/samples/c-render" -B "$work/c-render" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+    > "$work/c-render.log" && cmake --build "$work/c-render" >> "$work/c-render.log" ||
+    { cat "$work/c-render.log"; exit 1; }
+  p=$prefix/lib/genplug
+  "$work/c-render/c_render" "$p/libgenplug_flux.so" org.genplug.flux '{"preset": "mini"}' "$p/libgenplug_flowmatch.so" \
+    "$p/libgenplug_dype.so" "$work/mini.ppm" "a yellow square at the top left on a plain navy background"
+  [[ $(head -c 2 "$work/mini.ppm") == P6 ]] || { echo "installed c-render sample: no PPM"; exit 1; }
+fi
 # A C++ plugin project builds with the reference host's dependencies hidden; COMPONENTS host then names them.
 hide="-DCMAKE_DISABLE_FIND_PACKAGE_OpenEXR=ON -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON"
 mkdir -p "$work/plugin-only" "$work/wants-host"
@@ -71,4 +82,7 @@ grep -Eq '^org\.example\.half-rope 1\.000000000 0\.5$' <<< "$out" || { echo "mak
 grep -Eq '^org\.genplug\.dype 1\.069314718 ' <<< "$out" || { echo "make host + installed DyPE: unexpected"; exit 1; }
 nm -D --defined-only "$work/make/libhalf_rope.so" | grep -v ' genplug_entry$' | grep -q . &&
   { echo "the Makefile plugin exports more than genplug_entry"; exit 1; }
+# The complete C plugin of docs/abi.md passes the contract checks, with nothing to note.
+"$prefix/bin/genplug" validate "$work/make/libhalf_rope.so" > "$work/validate-make.log" &&
+  ! grep -q NOTE "$work/validate-make.log" || { cat "$work/validate-make.log"; exit 1; }
 echo "install_test: installed SDK used from CMake and from a Makefile"

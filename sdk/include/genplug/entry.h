@@ -71,8 +71,8 @@ typedef struct genplug_factory {
   /** Creates an instance of plugin `plugin_id` from `config_json` (UTF-8 JSON object text, NUL-terminated,
    * borrowed for the call; "{}" means every default). On success `*out_instance` points to the kind's
    * instance struct (genplug_posenc_t*, genplug_scheduler_t*, genplug_model_t*, genplug_inspector_t*),
-   * owned by the caller until it calls the instance's destroy(); the thread that calls create() is the
-   * instance's control thread. On failure `*out_instance` is NULL and the error is reported
+   * owned by the caller until it calls the instance's destroy(); [thread: control] calls on it never overlap
+   * any other call on it (context.h), whichever thread makes them. On failure `*out_instance` is NULL and the error is reported
    * through ctx->set_error, naming the offending config field where there is one.
    * The plugin validates the config itself (not every host checks it against config_schema first): text
    * that is not a JSON object, unknown fields and out-of-range values are GENPLUG_E_CONFIG.
@@ -89,8 +89,9 @@ typedef struct genplug_entry {
   uint32_t abi_major;   /**< GENPLUG_ABI_MAJOR the plugin was built with */
   uint32_t abi_minor;   /**< GENPLUG_ABI_MINOR the plugin was built with */
 
-  /** Called after loading, before anything else. `library_path` is the absolute path of the library
-   * (UTF-8, borrowed), so a plugin can find files beside it. Must be cheap: no weights, no device.
+  /** Called after loading, before anything else. `library_path` is the path the host loaded the library from
+   * (UTF-8, borrowed for the call; the reference host passes it absolute, a host should), so a plugin can find
+   * files beside it. Must be cheap: no weights, no device.
    * Several independent hosts in one process may share one loaded copy of a library, each from its own
    * thread, and no host can know of the others: init and deinit come in pairs per host, possibly
    * concurrently. The library counts them under its own lock; the first init sets up, only the last deinit

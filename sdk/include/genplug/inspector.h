@@ -28,8 +28,9 @@ typedef struct genplug_inspector {
 
   /** How well this inspector knows `path` (UTF-8, borrowed): `*out_score` 0 = not a file it reads,
    * 1..100 = the more certain, the higher (a file of its format, but not of its model: low). Reads as little
-   * as it needs. A file that cannot be opened is GENPLUG_E_IO; a file of another format is GENPLUG_OK with
-   * score 0. [thread: control] */
+   * as it needs. A file that cannot be opened is GENPLUG_E_IO; a file of its format that cannot be mapped for
+   * want of memory or address space is GENPLUG_E_OUT_OF_MEMORY (it may be sound); a file of another format is
+   * GENPLUG_OK with score 0. [thread: control] */
   genplug_status (*probe)(struct genplug_inspector* self, const char* path, uint32_t* out_score,
                           const genplug_context_t* ctx);
 
@@ -40,7 +41,8 @@ typedef struct genplug_inspector {
   genplug_status (*inspect)(struct genplug_inspector* self, const char* path, const char** out_json,
                             const genplug_context_t* ctx);
 
-  /** Optional interfaces by versioned id, or NULL when none (a lookup that cannot fail). [thread: any] */
+  /** Optional interfaces by versioned id, or NULL when the instance has none of that id (a lookup that cannot
+   * fail). The same id gives the same pointer, which lives as long as the instance. [thread: any] */
   const void* (*get_extension)(struct genplug_inspector* self, const char* extension_id);
 } genplug_inspector_t;
 

@@ -140,12 +140,13 @@ class Scheduler {
  public:
   virtual ~Scheduler() = default;
   /// genplug_scheduler_t.sigmas: the schedule of `steps` + 1 values for an image of `image_tokens` tokens
-  /// (the wrapper copies it into the host's buffer or reports GENPLUG_E_BUFFER_TOO_SMALL). [thread: render]
+  /// (the wrapper copies it into the host's buffer or reports GENPLUG_E_BUFFER_TOO_SMALL). Thread-safe: calls may
+  /// overlap each other and sample() (keep no unlocked mutable state). [thread: any]
   virtual std::vector<double> sigmas(uint32_t steps, uint64_t image_tokens, Context& ctx) = 0;
   /// The number of model evaluations sample() makes for `sigma_count` sigmas (serves both
   /// genplug_scheduler_t.count_evaluations and the 1.0 evaluation_count).
   /// Throws (InvalidArgument) for a count it cannot sample; the 1.0 evaluation_count thunk then returns 0.
-  /// [thread: render]
+  /// Thread-safe, like sigmas(). [thread: any]
   virtual uint64_t evaluation_count(uint32_t sigma_count) = 0;
   /// genplug_scheduler_t.sample: runs the sampler over `request` (the wrapper has checked its struct sizes).
   /// [thread: render]
@@ -176,6 +177,7 @@ class Model {
  public:
   virtual ~Model() = default;
   /// JSON text; called once when the instance is made (an error then fails create()), kept by the wrapper.
+  /// [thread: control]
   virtual std::string describe() = 0;
   /// The geometry for `query` (model.h); `out` arrives zeroed with struct_size set. Throw InvalidArgument
   /// for a size the model cannot make. [thread: any]

@@ -31,7 +31,8 @@ typedef struct genplug_tensor_ops {
 
   /** out = sum over i < count of coeffs[i] * inputs[i]. All tensors have the same shape; `out` may be one of
    * the inputs. The result is rounded to the tensors' dtype; intermediate precision is the provider's (at
-   * least the dtype's), so the host's and a model's operations may differ in the last bit. [thread: caller] */
+   * least the dtype's), so the host's and a model's operations may differ in the last bit. The `inputs` and
+   * `coeffs` arrays are the scheduler's, borrowed for the call. [thread: caller] */
   genplug_status (*linear_combination)(const struct genplug_tensor_ops* ops, genplug_tensor_handle out,
                                        uint32_t count, const genplug_tensor_handle* inputs,
                                        const double* coeffs);

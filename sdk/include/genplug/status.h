@@ -18,7 +18,9 @@ typedef int32_t genplug_status;
 #define GENPLUG_E_UNSUPPORTED (-4)      /**< a valid request this plugin cannot serve (dtype, device, feature) */
 #define GENPLUG_E_OUT_OF_MEMORY (-5)    /**< the host may free caches and retry */
 #define GENPLUG_E_CANCELLED (-6)        /**< the host asked to stop; the instance stays usable */
-#define GENPLUG_E_ABI_MISMATCH (-7)     /**< incompatible ABI major version or struct too small */
+#define GENPLUG_E_ABI_MISMATCH (-7)     /**< a library built for another ABI major (a loader's verdict; a call
+                                             given a struct too small for a field it reads is
+                                             GENPLUG_E_INVALID_ARGUMENT) */
 #define GENPLUG_E_INTERNAL (-8)         /**< a bug in the plugin (uncaught exception, broken invariant) */
 #define GENPLUG_E_IO (-9)               /**< a file could not be read or is corrupt */
 #define GENPLUG_E_DEVICE (-10)          /**< the compute device failed or is unavailable */
