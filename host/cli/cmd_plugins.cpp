@@ -1,4 +1,5 @@
-// genplug plugins — lists the plugins found on the search path, and the libraries that were rejected.
+// genplug plugins — lists the plugins found on the search path, and the libraries that were rejected; --json
+// adds each plugin's config schema and the ABI minor its library was built against.
 #include <genplug/host/printable.hpp>
 #include <iomanip>
 #include <iostream>
@@ -20,7 +21,9 @@ void setup(CLI::App& cmd, Globals& g) {
       for (const auto& p : catalog.plugins())
         out["plugins"].push_back({{"id", p.id}, {"kind", p.kind}, {"version", p.version}, {"name", p.name},
                                   {"vendor", p.vendor}, {"features", p.features}, {"library", p.library.string()},
-                                  {"description", p.description}});
+                                  {"description", p.description},
+                                  {"abi", std::to_string(GENPLUG_ABI_MAJOR) + "." + std::to_string(p.abi_minor)},
+                                  {"config_schema", p.schema}});
       std::cout << out.dump(2) << "\n";
       return;
     }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <genplug/host/exr_writer.hpp>
+#include <genplug/version.h>
 
 #include "golden.hpp"
 #include "subprocess.hpp"
@@ -167,6 +168,16 @@ BOOST_AUTO_TEST_CASE(plugins_lists_every_kind) {
   BOOST_TEST(ids.count("org.genplug.flowmatch") == 1u);
   BOOST_TEST(ids.count("org.genplug.flux") == 1u);
   BOOST_TEST(ids.count("org.genplug.flux.inspect") == 1u);
+  // Each with the schema its config is checked against, and the ABI it was built for.
+  for (const auto& p : j["plugins"]) {
+    BOOST_TEST(p.at("config_schema").is_object(), p.dump());
+    BOOST_TEST(p.at("abi").get<std::string>() ==
+                   std::to_string(GENPLUG_ABI_MAJOR) + "." + std::to_string(GENPLUG_ABI_MINOR), p.dump());
+    if (p["id"] == "org.genplug.dype") {
+      const json& methods = p["config_schema"].at("properties").at("method").at("enum");
+      BOOST_TEST((std::find(methods.begin(), methods.end(), "dy-yarn") != methods.end()), methods.dump());
+    }
+  }
   r = run_process({kGenplug, "plugins"});  // the table: one row per plugin, its kind spelled out
   BOOST_TEST(contains(r.out, "org.genplug.flux.inspect    inspector"), r.out);
 }
