@@ -1,12 +1,40 @@
 #include "blas_environment.hpp"
 
+#include <sched.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <regex>
+#include <sstream>
 #include <string>
+#include <thread>
 
 namespace genplug::cli {
 
-std::vector<std::string> set_blas_thread_defaults() {
+unsigned thread_count_limit(unsigned cpus) { return std::max(16u, 4 * std::max(cpus, 1u)); }
+
+namespace {
+
+// The largest count of a nested list ("4,2"), for a value the pattern below matched.
+unsigned long largest_count(const std::string& list) {
+  unsigned long largest = 0;
+  std::istringstream in(list);
+  for (std::string item; std::getline(in, item, ',');) largest = std::max(largest, std::stoul(item));
+  return largest;
+}
+
+// The CPUs this process may run on (its affinity mask: a container's or taskset's share, not the host's).
+unsigned cpus_available() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return static_cast<unsigned>(CPU_COUNT(&set));
+  return std::thread::hardware_concurrency();
+}
+
+}  // namespace
+
+std::vector<std::string> set_blas_thread_defaults() { return set_blas_thread_defaults(cpus_available()); }
+
+std::vector<std::string> set_blas_thread_defaults(unsigned cpus) {
   // 2^16 cycles (~20 us): the pool stays awake across back-to-back products and sleeps before a plugin's
   // kernels start (every value from 2^4 to 2^20 measured the same; the default 2^28 cost 11-15 % per forward).
   setenv("OPENBLAS_THREAD_TIMEOUT", "16", /*overwrite=*/0);
@@ -20,9 +48,17 @@ std::vector<std::string> set_blas_thread_defaults() {
     std::string trimmed = value;  // the libraries skip spaces around the number
     trimmed.erase(0, trimmed.find_first_not_of(" \t"));
     trimmed.erase(trimmed.find_last_not_of(" \t") + 1);
-    if (std::regex_match(trimmed, count)) continue;
-    warnings.push_back(std::string(name) + "='" + value + "' is not a thread count (a whole number >= 1): ignored");
-    unsetenv(name);
+    if (!std::regex_match(trimmed, count)) {
+      warnings.push_back(std::string(name) + "='" + value + "' is not a thread count (a whole number >= 1): ignored");
+      unsetenv(name);
+    } else if (largest_count(trimmed) > thread_count_limit(cpus)) {
+      // libgomp starts every thread it is told to: 10 000 took minutes to render a thumbnail, ~96 000 crashed in
+      // its first parallel region (SIGSEGV) when the process ran out of threads.
+      warnings.push_back(std::string(name) + "='" + value + "' is more threads than this machine can use (" +
+                         std::to_string(std::max(cpus, 1u)) + " CPUs; at most " +
+                         std::to_string(thread_count_limit(cpus)) + " taken): ignored");
+      unsetenv(name);
+    }
   }
   return warnings;
 }

@@ -42,3 +42,23 @@ BOOST_AUTO_TEST_CASE(drops_thread_counts_that_are_no_count) {
   BOOST_TEST(warnings[1] == "OPENBLAS_NUM_THREADS='two' is not a thread count (a whole number >= 1): ignored");
   unsetenv("MKL_NUM_THREADS");
 }
+
+// A count no machine here can use is dropped too (libgomp started every thread: OMP_NUM_THREADS=99999 crashed the
+// first parallel region); up to 4 per CPU, at least 16, stays.
+BOOST_AUTO_TEST_CASE(drops_thread_counts_beyond_four_per_cpu) {
+  BOOST_TEST(genplug::cli::thread_count_limit(2) == 16u);
+  BOOST_TEST(genplug::cli::thread_count_limit(0) == 16u);  // unknown
+  BOOST_TEST(genplug::cli::thread_count_limit(64) == 256u);
+  setenv("OMP_NUM_THREADS", "99999", 1);
+  setenv("MKL_NUM_THREADS", "8,33", 1);
+  setenv("OPENBLAS_NUM_THREADS", "32", 1);
+  const auto warnings = genplug::cli::set_blas_thread_defaults(8);
+  BOOST_TEST(std::getenv("OMP_NUM_THREADS") == nullptr);
+  BOOST_TEST(std::getenv("MKL_NUM_THREADS") == nullptr);
+  BOOST_TEST(std::string(std::getenv("OPENBLAS_NUM_THREADS")) == "32");
+  BOOST_TEST_REQUIRE(warnings.size() == 2u);
+  BOOST_TEST(warnings[0] == "OMP_NUM_THREADS='99999' is more threads than this machine can use (8 CPUs; at most 32 "
+                            "taken): ignored");
+  BOOST_TEST(warnings[1].rfind("MKL_NUM_THREADS='8,33' is more threads", 0) == 0u, warnings[1]);
+  unsetenv("OPENBLAS_NUM_THREADS");
+}
