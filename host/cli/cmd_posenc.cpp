@@ -53,10 +53,21 @@ uint32_t layout_uint(const json& v, const std::string& name) {
   return v.get<uint32_t>();
 }
 
+constexpr std::size_t kMaxAxes = 64;  // more is a mistyped layout, as DyPE also says
+
+// A per-axis array of the layout, refused by its length before any element is read.
+const json::array_t& layout_axes(const json& v, const std::string& name) {
+  if (!v.is_array()) throw HostError(ErrorKind::usage, "--layout." + name + ": wrong type, got " + v.dump());
+  if (v.size() > kMaxAxes)
+    throw HostError(ErrorKind::usage, "--layout." + name + ": 1 to 64 axes, got " + std::to_string(v.size()));
+  return v.get_ref<const json::array_t&>();
+}
+
 std::vector<uint32_t> layout_uints(const json& v, const std::string& name) {
   std::vector<uint32_t> values;
-  for (std::size_t a = 0; a < layout_field<json::array_t>(v, name).size(); ++a)
-    values.push_back(layout_uint(v[a], name + "[" + std::to_string(a) + "]"));
+  const json::array_t& axes = layout_axes(v, name);
+  for (std::size_t a = 0; a < axes.size(); ++a)
+    values.push_back(layout_uint(axes[a], name + "[" + std::to_string(a) + "]"));
   return values;
 }
 
@@ -87,8 +98,9 @@ RotaryLayout parse_layout(const std::string& text) {
     else if (key == "pixels_per_token")
       layout.pixels_per_token = layout_uint(item.value(), key);
     else if (key == "axis_flags")
-      for (std::size_t a = 0; a < layout_field<json::array_t>(item.value(), key).size(); ++a)
-        layout.axis_flags.push_back(axis_flag(item.value()[a], "--layout.axis_flags[" + std::to_string(a) + "]"));
+      for (const json& flag : layout_axes(item.value(), key))
+        layout.axis_flags.push_back(
+            axis_flag(flag, "--layout.axis_flags[" + std::to_string(layout.axis_flags.size()) + "]"));
     else if (key != "description")
       throw HostError(ErrorKind::usage, "--layout." + key +
                                             ": unknown field (known: axis_dims, axis_flags, theta, base_extent, "
@@ -98,7 +110,7 @@ RotaryLayout parse_layout(const std::string& text) {
     if (!j.contains(key)) throw HostError(ErrorKind::usage, std::string("--layout.") + key + ": missing");
   // The spectrum's buffers are allocated before the plugin sees the layout: bound them here (a rotary head dim
   // beyond 65 536, or more than 64 axes, is a mistyped layout, as DyPE also says).
-  if (layout.axis_dims.empty() || layout.axis_dims.size() > 64)
+  if (layout.axis_dims.empty() || layout.axis_dims.size() > kMaxAxes)
     throw HostError(ErrorKind::usage, "--layout.axis_dims: 1 to 64 axes, got " + std::to_string(layout.axis_dims.size()));
   for (std::size_t a = 0; a < layout.axis_dims.size(); ++a)
     if (layout.axis_dims[a] > 65536)

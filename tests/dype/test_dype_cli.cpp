@@ -79,6 +79,13 @@ BOOST_AUTO_TEST_CASE(printed_spectrum_matches_golden_cases) {
   }
 }
 
+// `item` n times, comma-separated: a JSON array's elements.
+std::string repeated(const std::string& item, int n) {
+  std::string s = item;
+  for (int i = 1; i < n; ++i) s += "," + item;
+  return s;
+}
+
 // FLUX.1's layout as shipped in samples/layouts/flux.json: height and width go to the two spatial axes.
 const std::string kFluxLayout = " --layout @" GENPLUG_SOURCE_DIR "/samples/layouts/flux.json";
 
@@ -112,6 +119,14 @@ BOOST_AUTO_TEST_CASE(bad_input_exits_with_a_clear_message) {
       {"posenc --layout '{\"axis_dims\":[2000000000],\"theta\":10000,\"base_extent\":[64],\"pixels_per_token\":16}'"
        " --extent 64", "--layout.axis_dims[0]: must be <= 65536, got 2000000000"},
       {"posenc --layout '{\"axis_dims\":[16,56,56]}' --height 4096 --width 4096", "--layout.theta: missing"},
+      // Any per-axis array is refused by its length before its elements are read (a 100 000-axis layout had taken
+      // two minutes: each element's read copied the whole array).
+      {"posenc --layout '{\"axis_dims\":[64],\"theta\":10000,\"base_extent\":[" + repeated("1", 65) +
+           "],\"pixels_per_token\":16}' --extent 64",
+       "--layout.base_extent: 1 to 64 axes, got 65"},
+      {"posenc --layout '{\"axis_dims\":[64],\"theta\":10000,\"base_extent\":[64],\"pixels_per_token\":16,"
+       "\"axis_flags\":[" + repeated("\"spatial\"", 5000) + "]}' --extent 64",
+       "--layout.axis_flags: 1 to 64 axes, got 5000"},
       // Integers out of a uint32's range, or not integers, are refused, not wrapped or truncated.
       {"posenc --layout '{\"axis_dims\":[64],\"theta\":10000,\"base_extent\":[4294967360],\"pixels_per_token\":16}'"
        " --extent 64", "--layout.base_extent[0]: expected an integer from 0 to 4294967295, got 4294967360"},
