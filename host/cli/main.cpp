@@ -6,6 +6,7 @@
 #include <cstring>
 #include <iostream>
 #include <new>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +16,7 @@
 #include "allocation_reserve.hpp"
 #include "blas_environment.hpp"
 #include "command.hpp"
+#include "standard_output.hpp"
 
 namespace genplug::cli {
 
@@ -140,6 +142,10 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::cerr << "genplug: error: " << host::printable(e.what()) << "\n";
     failed(static_cast<int>(host::ErrorKind::runtime));
+  }
+  if (const std::optional<host::HostError> e = cli::standard_output_error()) {
+    std::cerr << "genplug: error: " << e->what() << "\n";
+    failed(e->exit_code());
   }
   return 0;
 }

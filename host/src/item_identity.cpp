@@ -104,14 +104,7 @@ const char* Pipeline::Impl::existing_text(Existing e) {
 // again (with a warning) when it is this item's but damaged; else an error (the file is someone else's).
 void Pipeline::Impl::check_existing_output(const Job& job, const std::string& where) {
   std::error_code ec;
-  if (job.output.filename().string().size() > 255)  // NAME_MAX: the write would fail after the render
-    throw HostError(ErrorKind::output, where + ": the file name is longer than 255 bytes");
-  const fs::file_status status = fs::status(job.output, ec);  // through links: what would be replaced
-  if (fs::is_symlink(fs::symlink_status(job.output, ec)) && !fs::exists(status))
-    throw HostError(ErrorKind::output, where + ": '" + job.output.string() + "' is a dangling symbolic link");
-  if (fs::exists(status) && !fs::is_regular_file(status))
-    throw HostError(ErrorKind::output, where + ": '" + job.output.string() + "' is " +
-                                           (fs::is_directory(status) ? "a folder" : "not a regular file"));
+  if (const auto why = file_cannot_be_written(job.output)) throw HostError(ErrorKind::output, where + ": " + *why);
   if (overwrite(job) || !fs::exists(fs::symlink_status(job.output, ec))) return;
   const std::string file = where + ": '" + job.output.string() + "'";
   const Existing existing = existing_output(job);

@@ -28,6 +28,17 @@ const char kSchemaText[] =
   throw HostError(ErrorKind::manifest, file.string() + ": " + message);
 }
 
+// A plugin_path entry names a folder or a library file, as --plugin-path must: the catalog would skip anything else
+// without a word, and the plugin it was meant to hold would then be "not found".
+void check_plugin_path_entry(const fs::path& manifest, const std::string& where, const fs::path& entry) {
+  std::error_code ec;
+  const fs::file_status s = fs::status(entry, ec);
+  if (fs::is_directory(s) || fs::is_regular_file(s)) return;
+  if (!fs::exists(s))
+    fail_file(manifest, where + ": '" + entry.string() + "': " + (ec ? ec.message() : "no such file or folder"));
+  fail_file(manifest, where + ": '" + entry.string() + "' is not a folder or a plugin library (a regular .so file)");
+}
+
 PluginRef plugin_ref(const nlohmann::json& j, const std::string& where) {
   PluginRef r;
   r.plugin = j.at("plugin").get<std::string>();
@@ -359,8 +370,10 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
   const fs::path base = path.has_parent_path() ? path.parent_path() : fs::path(".");
   if (doc.contains("plugin_path"))
     for (const auto& p : doc["plugin_path"]) {
-      fs::path pp = p.get<std::string>();
+      const fs::path pp = p.get<std::string>();
       m.plugin_path.push_back(pp.is_absolute() ? pp : base / pp);
+      check_plugin_path_entry(path, "plugin_path[" + std::to_string(m.plugin_path.size() - 1) + "]",
+                              m.plugin_path.back());
     }
   m.model = plugin_ref(doc["model"], "model");
   m.scheduler = plugin_ref(doc["scheduler"], "scheduler");

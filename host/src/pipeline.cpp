@@ -77,7 +77,14 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
     auto where = [&] { return m.manifest.path.string() + ": " + j.where + ".output"; };
     if (seen++ % 1024 == 0) stop_if_cancelled(m.options, m.manifest, j);
     check_folder(j, j.output, where);
-    if (m.previews()) check_folder(j, preview_path(j.output), [&] { return where() + " (its PNG preview)"; });
+    if (m.previews()) {
+      const fs::path preview = preview_path(j.output);
+      check_folder(j, preview, [&] { return where() + " (its PNG preview)"; });
+      // Its name and what is there now, as the output's (check_existing_output): found after the render, it had
+      // cost the preview with a warning only.
+      if (const auto why = file_cannot_be_written(preview))
+        throw HostError(ErrorKind::output, where() + " (its PNG preview): " + *why);
+    }
     m.color_of(j);
   }
   m.check_output_paths();

@@ -97,5 +97,8 @@ struct Pipeline::Impl {
 // (pipeline_checks.cpp).
 std::optional<HostError> output_folder_problem(const std::filesystem::path& out);
 HostError output_folder_error(const std::filesystem::path& out, const std::string& where);
+// Why a file cannot be written at `file` whatever its folder allows, if it cannot: a name longer than NAME_MAX, a
+// dangling link, or something there that is no regular file (a folder, a FIFO, a device) (pipeline_checks.cpp).
+std::optional<std::string> file_cannot_be_written(const std::filesystem::path& file);
 
 }  // namespace genplug::host

@@ -321,6 +321,23 @@ BOOST_AUTO_TEST_CASE(a_linked_output_is_rendered_through_its_link) {
              r.err);
   BOOST_TEST(!contains(r.err, "eval "), "it rendered before refusing");
   BOOST_TEST(fs::is_fifo(d.path / "fifo"));
+
+  // A FIFO or a folder in the preview's own place, or a preview name longer than 255 bytes, likewise: they had
+  // passed the folder's check and cost the preview, with a warning, after the render.
+  BOOST_REQUIRE(::mkfifo((d.path / "piped.png").c_str(), 0600) == 0);
+  fs::create_directory(d.path / "folder.png");
+  const std::string long_name(255, 'x');  // a valid output name; its preview's, with ".png", is not
+  const std::pair<std::string, std::string> previews[] = {
+      {"piped.exr", "'" + (d.path / "piped.png").string() + "' is not a regular file"},
+      {"folder.exr", "'" + (d.path / "folder.png").string() + "' is a folder"},
+      {long_name, "the file name is longer than 255 bytes"}};
+  for (const auto& [output, why] : previews) {
+    r = run_process({kGenplug, "run", write(d.path / "m.json", tiny_manifest(d.path / output, 1)).string(), "--preview"});
+    BOOST_TEST(r.exit_code == 6, r.err);
+    BOOST_TEST(contains(r.err, "jobs[0].output (its PNG preview): " + why), r.err);
+    BOOST_TEST(!contains(r.err, "eval "), "it rendered before refusing");
+  }
+  BOOST_TEST(fs::is_fifo(d.path / "piped.png"));
 }
 
 BOOST_AUTO_TEST_CASE(ctrl_c_during_sampling_exits_130_and_leaves_no_file) {
@@ -699,6 +716,22 @@ BOOST_AUTO_TEST_CASE(a_closed_progress_pipe_does_not_end_the_render) {
                                                      "' --progress jsonl 2>&1 | true; exit ${PIPESTATUS[0]}"});
   BOOST_TEST(r.exit_code == 0, r.err);
   BOOST_TEST(fs::exists(d.path / "out.exr"));
+}
+
+// Where stdout is the product (--list, --json), a write to it that fails is the command's failure: a full disk is
+// retryable (75), a closed descriptor an output error (6). Both had exited 0 with nothing written.
+BOOST_AUTO_TEST_CASE(a_failed_write_to_stdout_fails_the_command) {
+  TempDir d;
+  const fs::path mp = write(d.path / "m.json", tiny_manifest(d.path / "out.exr", 2));
+  for (const std::string& command : {std::string("plugins --json"), "run '" + mp.string() + "' --list"}) {
+    auto r = run_process({"/bin/sh", "-c", "exec '" + kGenplug + "' " + command + " > /dev/full"});
+    BOOST_TEST(r.exit_code == 75, command << ": " << r.err);
+    BOOST_TEST(contains(r.err, "genplug: error: cannot write to standard output: "), r.err);
+    r = run_process({"/bin/sh", "-c", "exec '" + kGenplug + "' " + command + " >&-"});
+    BOOST_TEST(r.exit_code == 6, command << ": " << r.err);
+    BOOST_TEST(contains(r.err, "genplug: error: standard output is closed"), r.err);
+  }
+  BOOST_TEST(!fs::exists(d.path / "out.exr"));
 }
 
 // What the scheduler or posenc refuses for a job (its schedule, its spectra) is found before the first job

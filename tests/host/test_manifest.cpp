@@ -115,6 +115,12 @@ BOOST_AUTO_TEST_CASE(bad_manifests_name_the_file_and_the_json_path) {
       {"same output twice", [](json& d) { d["jobs"][1]["output"] = "a.exr"; }, {"jobs[1].output", "jobs[0]"}},
       {"bad compression", [](json& d) { d["exr"] = {{"compression", "jpeg"}}; }, {"exr.compression"}},
       {"negative steps", [](json& d) { d["jobs"][0]["steps"] = 0; }, {"jobs[0].steps"}},
+      // A plugin folder that is not there, or no folder or library, as --plugin-path refuses it (the catalog had
+      // skipped it without a word).
+      {"plugin_path missing", [](json& d) { d["plugin_path"] = {"/", "/nonexistent/plugins"}; },
+       {"m.json: plugin_path[1]: '/nonexistent/plugins': No such file or directory"}},
+      {"plugin_path a device", [](json& d) { d["plugin_path"] = {"/dev/zero"}; },
+       {"plugin_path[0]: '/dev/zero' is not a folder or a plugin library"}},
   };
   for (const auto& c : cases) {
     json d = minimal();
