@@ -699,7 +699,7 @@ BOOST_AUTO_TEST_CASE(weights_beyond_ulimit_v_are_out_of_memory) {
 
 BOOST_AUTO_TEST_CASE(vae_tiling_is_configurable) {
   // Forced tiling (auto_above 0, 4-latent-pixel tiles) changes the decode of a 128 px image only by the
-  // seams' blending; an overlap as large as the tile is refused at create, naming the field.
+  // seams' blending; an overlap beyond half the tile is refused at create, naming the field.
   ModelProxy untiled = library().create(R"({"transformer": "random", "preset": "tiny", "seed": 3,
                                             "vae_tiling": {"enabled": false}})");
   ModelProxy tiled = library().create(R"({"transformer": "random", "preset": "tiny", "seed": 3,
@@ -712,13 +712,21 @@ BOOST_AUTO_TEST_CASE(vae_tiling_is_configurable) {
   BOOST_TEST_MESSAGE("forced tiling vs untiled, relative error " << err);
   BOOST_TEST(err > 0.0);  // it really tiled
   BOOST_TEST(err < 1.0);  // and it is the same picture, give or take the seams (random weights: docs/vae.md)
-  try {
-    library().create(R"({"transformer": "random", "preset": "tiny", "vae_tiling": {"tile": 8, "overlap": 8}})");
-    BOOST_ERROR("an overlap as large as the tile was accepted");
-  } catch (const PluginError& e) {
-    BOOST_TEST(e.code() == GENPLUG_E_CONFIG);
-    BOOST_TEST(std::string(e.what()).find("config.vae_tiling.overlap") != std::string::npos, e.what());
+  // An overlap beyond half the tile is refused too: 8 and 7 stepped by one latent pixel, a decode per pixel.
+  for (const char* overlap : {"8", "5"}) {
+    try {
+      library().create(std::string(R"({"transformer": "random", "preset": "tiny", "vae_tiling": {"tile": 8, "overlap": )") +
+                       overlap + "}}");
+      BOOST_ERROR("an overlap of " << overlap << " on a tile of 8 was accepted");
+    } catch (const PluginError& e) {
+      BOOST_TEST(e.code() == GENPLUG_E_CONFIG);
+      BOOST_TEST(std::string(e.what()).find("config.vae_tiling.overlap: " + std::string(overlap) +
+                                            " must be at most half of tile (8)") != std::string::npos,
+                 e.what());
+    }
   }
+  BOOST_CHECK_NO_THROW(
+      library().create(R"({"transformer": "random", "preset": "tiny", "vae_tiling": {"tile": 8, "overlap": 4}})"));
 }
 
 // A tiled decode reports each tile run and stops within one tile when the host asks: by the progress callback's
@@ -802,6 +810,11 @@ BOOST_AUTO_TEST_CASE(config_errors_name_the_field_or_file) {
   BOOST_TEST(message.find("compute_dtype") != std::string::npos, message);
   BOOST_TEST(create_status(R"({"config": {"num_heads": 5}})", &message) == GENPLUG_E_CONFIG);
   BOOST_TEST(message.find("num_heads") != std::string::npos, message);
+  // Three rotary axes (index, row, column): a fourth had passed create and failed the first geometry() as an
+  // internal error.
+  BOOST_TEST(create_status(R"({"config": {"axes_dim": [4, 4, 4, 4], "hidden_size": 32, "num_heads": 2}})", &message) ==
+             GENPLUG_E_CONFIG);
+  BOOST_TEST(message.find("config.config.axes_dim: must be an array of 3 integers") != std::string::npos, message);
   // An MLP no int64 holds (hidden x 1e18 had become a negative shape, a libtorch error) or narrower than one unit
   // (it had passed create and failed in predict).
   for (const char* config : {R"({"config": {"mlp_ratio": 1e18}})", R"({"config": {"mlp_ratio": 0.0001}})"}) {

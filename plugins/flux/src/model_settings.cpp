@@ -39,6 +39,7 @@ json config_properties_schema() {
          {{"type", "array"},
           {"items", {{"type", "integer"}, {"minimum", 2}}},
           {"minItems", 3},
+          {"maxItems", 3},
           {"description", "rotary dims per axis (index, row, column), even, summing to the head dim"}}},
         {"theta", {{"type", "number"}, {"exclusiveMinimum", 0}, {"description", "rotary base"}}},
         {"qkv_bias", {{"type", "boolean"}, {"description", "q/k/v projections have a bias"}}},
@@ -152,7 +153,7 @@ json build_schema() {
            {{"enabled", {{"type", "boolean"}, {"default", true}, {"description", "false: never tile"}}},
             {"auto_above", integer(0, "tile when the latent's height or width exceeds this (default 128 = 1024 px)")},
             {"tile", integer(8, "latent pixels per tile side (default 64 = 512 px)")},
-            {"overlap", integer(0, "latent pixels shared by neighbouring tiles, < tile (default 16)")}}}}}}}};
+            {"overlap", integer(0, "latent pixels shared by neighbouring tiles, at most tile / 2 (default 16)")}}}}}}}};
 }
 
 std::string get_string(const json& j, const char* name) {
@@ -349,7 +350,8 @@ FluxConfig apply_config_overrides(FluxConfig c, const json& o) {
     else if (key == "qkv_bias") c.qkv_bias = boolean();
     else if (key == "guidance_embed") c.guidance_embed = boolean();
     else if (key == "axes_dim") {
-      if (!value.is_array() || value.size() < 3) throw ConfigError(where + "axes_dim: must be an array of >= 3 integers");
+      // Three axes: FLUX's position ids are (index, row, column), and its geometry states three.
+      if (!value.is_array() || value.size() != 3) throw ConfigError(where + "axes_dim: must be an array of 3 integers");
       c.axes_dim.clear();
       for (size_t i = 0; i < value.size(); ++i) c.axes_dim.push_back(int_value(value[i], where + "axes_dim[" + std::to_string(i) + "]", 2));
     } else {
