@@ -48,6 +48,21 @@ bool known_option(CLI::App& app, const std::string& name) {
   return false;
 }
 
+// The word where the command belongs when the line names no command ("genplug frobnicate"), or nullptr: the first
+// word that is neither an option nor --plugin-path's value. CLI11 would say only "A subcommand is required".
+const char* unknown_command(int argc, char** argv) {
+  const char* first = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    for (const auto& c : genplug::cli::commands())
+      if (c.name == argv[i]) return nullptr;  // a stray word before it is CLI11's to name ("not expected")
+    if (std::strcmp(argv[i], "--plugin-path") == 0)
+      ++i;
+    else if (argv[i][0] != '-' && !first)
+      first = argv[i];
+  }
+  return first;
+}
+
 // The first of the program's options written with an empty value after '=' ("--plugin-path="), before any "--".
 // CLI11 reads one as the option alone, then takes the next word as its value ("--plugin-path= run" searched a folder
 // named "run") or refuses it as unexpected, depending on the option. Other words ("-p --x=", a prompt) are values.
@@ -118,6 +133,13 @@ int main(int argc, char** argv) {
     // A command's help shows only its own options; these fall through from anywhere on the line.
     sub->footer(sub->get_footer() + "\n\nGlobal options, before or after the command: --plugin-path PATH "
                                     "(repeatable), -q/--quiet (genplug --help).");
+  }
+  if (const char* word = unknown_command(argc, argv)) {
+    std::string names;
+    for (const auto& c : cli::commands()) names += (names.empty() ? "" : ", ") + c.name;
+    std::cerr << "genplug: error: '" << host::printable(word) << "' is no command (commands: " << names
+              << "; see --help)\n";
+    return static_cast<int>(host::ErrorKind::usage);
   }
   if (const char* empty = option_with_empty_value(argc, argv, app)) {
     std::cerr << "genplug: error: " << host::printable(empty) << ": the value after '=' is empty (see --help)\n";

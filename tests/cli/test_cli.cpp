@@ -149,6 +149,11 @@ BOOST_AUTO_TEST_CASE(global_options_follow_the_command_and_a_bad_library_says_wh
   r = run_process({kGenplug, "plugins", "--bogus"});
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "not expected: --bogus"), r.err);
+  // A line without a command names the word that is none, and the commands (CLI11 said "A subcommand is required").
+  r = run_process({kGenplug, "-q", "--plugin-path", d.path.string(), "frobnicate", "m.json"});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "genplug: error: 'frobnicate' is no command (commands: "), r.err);
+  BOOST_TEST((contains(r.err, "run, ") || contains(r.err, ", run")), r.err);
   r = run_process({kGenplug, "--help"});
   BOOST_TEST(contains(r.out, "--plugin-path PATH ..."), r.out);
   BOOST_TEST(!contains(r.out, "PATH:PATH"), r.out);
