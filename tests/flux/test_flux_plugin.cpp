@@ -802,6 +802,8 @@ BOOST_AUTO_TEST_CASE(config_errors_name_the_field_or_file) {
   std::string message;
   BOOST_TEST(create_status(R"({"transformer": "random", "presett": "tiny"})", &message) == GENPLUG_E_CONFIG);
   BOOST_TEST(message.find("presett") != std::string::npos, message);
+  BOOST_TEST(create_status(R"({"device": "cpu:99"})", &message) == GENPLUG_E_CONFIG);  // one CPU device
+  BOOST_TEST(message.find("device: 'cpu:99' is not one of cpu, cuda, cuda:N") != std::string::npos, message);
   BOOST_TEST(create_status(R"({"dtype": "f64"})", &message) == GENPLUG_E_CONFIG);
   BOOST_TEST(message.find("dtype") != std::string::npos, message);
   BOOST_TEST(create_status(R"({"quantize": "int4"})", &message) == GENPLUG_E_CONFIG);
@@ -821,6 +823,7 @@ BOOST_AUTO_TEST_CASE(config_errors_name_the_field_or_file) {
     BOOST_TEST(create_status(config, &message) == GENPLUG_E_CONFIG, config);
     BOOST_TEST(message.find("mlp_ratio") != std::string::npos, message);
     BOOST_TEST(message.find("from 1 to 2^48") != std::string::npos, message);
+    BOOST_TEST(message.find("000000") == std::string::npos, message);  // 1e+18, not in 19 digits and 6 decimals
   }
   BOOST_TEST(create_status(R"({"config": {"context_in_dim": 1000000000000000}})", &message) == GENPLUG_E_CONFIG);
   BOOST_TEST(message.find("context_in_dim 1000000000000000 is wider than 2^48") != std::string::npos, message);

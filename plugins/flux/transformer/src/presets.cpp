@@ -2,6 +2,7 @@
 #include <genplug/flux/presets.hpp>
 
 #include <numeric>
+#include <sstream>
 #include <utility>
 
 #include <genplug/plugin.hpp>
@@ -68,8 +69,13 @@ void validate_flux_config(const FluxConfig& c) {
                                     {"context_in_dim", c.context_in_dim}})
     need(width <= kWidest, std::string(name) + " " + std::to_string(width) + " is wider than 2^48");
   const double mlp_width = double(c.hidden_size) * c.mlp_ratio;  // int64_t(hidden * ratio): mlp_hidden()
+  auto shortest = [](double v) {  // 1e+308 and 1e-300 as such, not in 300 digits or as 0.000000
+    std::ostringstream o;
+    o << v;
+    return o.str();
+  };
   need(mlp_width >= 1 && mlp_width <= double(kWidest),
-       "mlp_ratio " + std::to_string(c.mlp_ratio) + " makes the MLP " + std::to_string(mlp_width) +
+       "mlp_ratio " + shortest(c.mlp_ratio) + " makes the MLP " + shortest(mlp_width) +
            " wide (hidden_size x mlp_ratio): from 1 to 2^48");
   need(!c.axes_dim.empty(), "axes_dim must not be empty");
   for (int64_t d : c.axes_dim) need(d > 0 && d % 2 == 0, "every axes_dim entry must be even and > 0");

@@ -51,7 +51,12 @@ torch::Device parse_device(const std::string& name) {
   } catch (const std::exception&) {
     throw ConfigError("device: '" + name + "' is not one of cpu, cuda, cuda:N");
   }
-  if (device.is_cpu()) return device;
+  if (device.is_cpu()) {
+    // libtorch reads "cpu:99" as a CPU with an index, which every CPU tensor then carries: there is one CPU.
+    if (device.has_index() && device.index() != 0)
+      throw ConfigError("device: '" + name + "' is not one of cpu, cuda, cuda:N (there is one CPU device: cpu)");
+    return torch::kCPU;
+  }
   if (!device.is_cuda()) throw ConfigError("device: '" + name + "' is not one of cpu, cuda, cuda:N");
   if (!at::hasCUDA()) throw Error(GENPLUG_E_DEVICE, "device: '" + name + "' requested but this libtorch has no CUDA device");
   return device;
