@@ -94,6 +94,8 @@ int main(int argc, char** argv) {
   // A reader of stdout or stderr that goes away (`genplug run m.json | head`) must not end a render: writes to
   // it fail with EPIPE instead, and the outputs are files.
   std::signal(SIGPIPE, SIG_IGN);
+  // Before anything opens a file: one must not take a closed stdout's number.
+  cli::occupy_closed_standard_descriptors();
   // Nor a file size limit (ulimit -f, a farm's RLIMIT_FSIZE): past it a write fails with EFBIG, reported as an
   // output error with the temporary file removed, instead of SIGXFSZ killing the process mid-write.
   std::signal(SIGXFSZ, SIG_IGN);

@@ -1,6 +1,9 @@
 #include "standard_output.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -9,6 +12,34 @@
 #include <string>
 
 namespace genplug::cli {
+namespace {
+
+bool g_stdout_was_closed = false;
+
+// Opens `device` on descriptor `fd` when the caller left it closed.
+bool occupy_if_closed(int fd, const char* device, int flags) {
+  if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) return false;
+  const int opened = ::open(device, flags);  // the lowest free number: `fd`, when the ones below it are open
+  if (opened >= 0 && opened != fd) {
+    ::dup2(opened, fd);
+    ::close(opened);
+  }
+  return true;
+}
+
+// For a pipe or socket: whether its reader has gone away (the kernel reports an error condition on the write end).
+bool reader_gone(int fd) {
+  pollfd p{fd, POLLOUT, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)) != 0;
+}
+
+}  // namespace
+
+void occupy_closed_standard_descriptors() {
+  occupy_if_closed(STDIN_FILENO, "/dev/null", O_RDONLY);
+  g_stdout_was_closed = occupy_if_closed(STDOUT_FILENO, "/dev/full", O_WRONLY);
+  occupy_if_closed(STDERR_FILENO, "/dev/null", O_WRONLY);
+}
 
 std::optional<host::HostError> standard_output_error() {
   std::cout.flush();  // into stdout's buffer (cout is synchronised with stdio); a stream already failed skips it
@@ -18,10 +49,11 @@ std::optional<host::HostError> standard_output_error() {
   // write, and errno has moved on since), which on a file or a device is a full disk or an I/O error.
   const int error = flushed ? 0 : errno;
   if (flushed && !std::ferror(stdout)) return std::nullopt;
-  struct stat s {};
-  if (::fstat(STDOUT_FILENO, &s) != 0)
+  if (g_stdout_was_closed)
     return host::HostError(host::ErrorKind::output, "standard output is closed: what this command prints was lost");
-  if ((S_ISFIFO(s.st_mode) || S_ISSOCK(s.st_mode)) && (error == 0 || error == EPIPE)) return std::nullopt;
+  struct stat s {};
+  const bool stream = ::fstat(STDOUT_FILENO, &s) == 0 && (S_ISFIFO(s.st_mode) || S_ISSOCK(s.st_mode));
+  if (stream && (error == EPIPE || (error == 0 && reader_gone(STDOUT_FILENO)))) return std::nullopt;
   const bool transient = error == 0 || error == ENOSPC || error == EDQUOT || error == EIO;
   return host::HostError(transient ? host::ErrorKind::retryable : host::ErrorKind::output,
                          std::string("cannot write to standard output: ") +

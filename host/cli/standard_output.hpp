@@ -7,9 +7,15 @@
 
 namespace genplug::cli {
 
-// Flushes stdout; the error to exit with when a write to it failed: 75 (retryable) for a full disk or an I/O error,
-// 6 (output) otherwise, e.g. a closed descriptor. None when every write landed, or when stdout is a pipe or socket
-// whose reader went away (`genplug run m.json --list | head`: SIGPIPE is ignored, docs/cli.md).
+// First thing in main: a standard descriptor the caller closed (`>&-`) is opened on a device, so that no file the
+// command opens takes its number (stdout's lines would land in it): stdin and stderr on /dev/null, stdout on
+// /dev/full, where every write fails and standard_output_error() reports it.
+void occupy_closed_standard_descriptors();
+
+// Flushes stdout; the error to exit with when a write to it failed: 6 (output) for a stdout the caller closed,
+// 75 (retryable) for a file or device that did not take it all (a full disk, an I/O error), 6 for another error.
+// None when every write landed, or when stdout is a pipe or socket whose reader went away (`genplug run m.json
+// --list | head`: SIGPIPE is ignored, docs/cli.md).
 std::optional<host::HostError> standard_output_error();
 
 }  // namespace genplug::cli
