@@ -20,7 +20,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 stage setup bash "$root/scripts/setup.sh"
 stage build bash "$root/scripts/build.sh"
 stage suite ctest --test-dir "$build" --output-on-failure --timeout 1200 -j2
-# The same sources without libtorch, in a clean tree: SDK, host, CLI, DyPE and flowmatch (ABI 1.1).
+# The same sources without libtorch, in a clean tree: SDK, host, CLI, DyPE and flowmatch (ABI 1.2).
 stage without-torch bash "$root/scripts/build-without-torch.sh" "${build}-notorch"
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer + LeakSanitizer, the threading tests under
 # ThreadSanitizer (trees build-asan, build-tsan), then every libFuzzer target for a bounded number of runs from

@@ -15,12 +15,13 @@ unsigned thread_count_limit(unsigned cpus) { return std::max(16u, 4 * std::max(c
 
 namespace {
 
-// The largest count of a nested list ("4,2"), for a value the pattern below matched.
-unsigned long largest_count(const std::string& list) {
-  unsigned long largest = 0;
+// The threads a count asks for at most, for a value the pattern below matched: a nested list ("4,2") multiplies,
+// as libgomp's nested regions do.
+unsigned long long threads_asked(const std::string& list) {
+  unsigned long long product = 1;
   std::istringstream in(list);
-  for (std::string item; std::getline(in, item, ',');) largest = std::max(largest, std::stoul(item));
-  return largest;
+  for (std::string item; std::getline(in, item, ',');) product = std::min(product * std::stoull(item), 1ull << 40);
+  return product;
 }
 
 // The CPUs this process may run on (its affinity mask: a container's or taskset's share, not the host's).
@@ -51,7 +52,7 @@ std::vector<std::string> set_blas_thread_defaults(unsigned cpus) {
     if (!std::regex_match(trimmed, count)) {
       warnings.push_back(std::string(name) + "='" + value + "' is not a thread count (a whole number >= 1): ignored");
       unsetenv(name);
-    } else if (largest_count(trimmed) > thread_count_limit(cpus)) {
+    } else if (threads_asked(trimmed) > thread_count_limit(cpus)) {
       // libgomp starts every thread it is told to: 10 000 took minutes to render a thumbnail, ~96 000 crashed in
       // its first parallel region (SIGSEGV) when the process ran out of threads.
       warnings.push_back(std::string(name) + "='" + value + "' is more threads than this machine can use (" +

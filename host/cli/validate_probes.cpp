@@ -99,7 +99,8 @@ std::vector<std::string> abi_changes_since(uint32_t minor, const std::string& ki
     if (kind == "posenc") what.push_back("read layout->axis_flags when present: rescale only axes flagged spatial");
   }
   if (minor < 2 && kind == "model")  // 1.2
-    what.push_back("state geometry.working_memory_bytes, so that a host refuses a job that cannot fit before it starts");
+    what.push_back("geometry() may state working_memory_bytes (a host refuses a job that cannot fit before it "
+                   "starts)");
   return what;
 }
 

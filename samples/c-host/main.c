@@ -6,6 +6,7 @@
  * With no PLUGIN_ID the first posenc plugin of the library is used. Exit status 0 on success. */
 #define _XOPEN_SOURCE 700 /* realpath, under -std=c11 */
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
   char* path = realpath(argv[1], NULL);
   void* lib = path ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
   if (!lib) {
-    fprintf(stderr, "cannot load %s: %s\n", argv[1], path ? dlerror() : "no such file");
+    fprintf(stderr, "cannot load %s: %s\n", argv[1], path ? dlerror() : strerror(errno));
     free(path);
     return 1;
   }
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   if (!entry || entry->abi_major != GENPLUG_ABI_MAJOR) {
     fprintf(stderr, "%s: no compatible genplug entry\n", argv[1]);
     free(path);
+    dlclose(lib);
     return 1;
   }
   genplug_context_t ctx;

@@ -9,6 +9,7 @@
  * The scheduler and posenc are the first plugin of their library (flowmatch Euler, DyPE's default). */
 #define _XOPEN_SOURCE 700 /* realpath, under -std=c11 */
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,11 +36,16 @@ typedef struct library {
   const genplug_entry_t* entry;
 } library_t;
 
+/* A tensor the host received: its deleter runs once (model.h: producers set it; NULL would be nothing to free). */
+static void free_tensor(DLManagedTensor* t) {
+  if (t && t->deleter) t->deleter(t);
+}
+
 /* init gets the library's absolute path (entry.h): a plugin finds its files beside it. */
 static int load(const char* path, library_t* lib, const genplug_context_t* ctx) {
   char* absolute = realpath(path, NULL);
   int failed = 1;
-  if (!absolute) return fprintf(stderr, "cannot load %s: no such file\n", path), 1;
+  if (!absolute) return fprintf(stderr, "cannot load %s: %s\n", path, strerror(errno)), 1;
   lib->handle = dlopen(absolute, RTLD_NOW | RTLD_LOCAL);
   lib->entry = lib->handle ? (const genplug_entry_t*)dlsym(lib->handle, GENPLUG_ENTRY_SYMBOL) : NULL;
   if (!lib->handle)
@@ -145,7 +151,7 @@ static genplug_status velocity(void* user, genplug_tensor_handle x, double sigma
   s = r->model->predict(r->model, &args, &v, r->ctx);
   if (s != GENPLUG_OK) return s;
   memcpy(((tensor_t*)v_out)->data, v->dl_tensor.data, ((tensor_t*)v_out)->count * sizeof(float));
-  v->deleter(v); /* a host may instead adopt v as v_out's memory: no copy (the reference host does) */
+  free_tensor(v); /* a host may instead adopt v as v_out's memory: no copy (the reference host does) */
   return GENPLUG_OK;
 }
 
@@ -161,7 +167,7 @@ typedef struct collected {
 
 static genplug_status put(const genplug_tensor_sink_t* sink, const char* name, DLManagedTensor* t) {
   collected_t* c = sink->host_data;
-  if (c->count == 8) return t->deleter(t), GENPLUG_E_OUT_OF_MEMORY; /* put() owns t even when it fails */
+  if (c->count == 8) return free_tensor(t), GENPLUG_E_OUT_OF_MEMORY; /* put() owns t even when it fails */
   snprintf(c->storage[c->count], sizeof c->storage[0], "%s", name);
   c->names[c->count] = c->storage[c->count];
   c->owned[c->count] = t;
@@ -267,12 +273,12 @@ int main(int argc, char** argv) {
     if (rc == 0)
       printf("%u x %u, %u steps, %u rotary axes -> %s\n", r.geometry.width, r.geometry.height, n_sigmas - 1,
              r.geometry.axis_count, argv[6]);
-    image->deleter(image);
+    free_tensor(image);
   }
 
   /* Tensors first (their deleters are plugin code), then instances, then the libraries. */
-  latent->deleter(latent);
-  for (i = 0; i < cond.count; ++i) cond.owned[i]->deleter(cond.owned[i]);
+  free_tensor(latent);
+  for (i = 0; i < cond.count; ++i) free_tensor(cond.owned[i]);
   r.posenc->destroy(r.posenc);
   scheduler->destroy(scheduler);
   r.model->destroy(r.model);

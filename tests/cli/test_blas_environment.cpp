@@ -44,13 +44,13 @@ BOOST_AUTO_TEST_CASE(drops_thread_counts_that_are_no_count) {
 }
 
 // A count no machine here can use is dropped too (libgomp started every thread: OMP_NUM_THREADS=99999 crashed the
-// first parallel region); up to 4 per CPU, at least 16, stays.
+// first parallel region); up to 4 per CPU, at least 16, stays. A nested list counts its levels' product.
 BOOST_AUTO_TEST_CASE(drops_thread_counts_beyond_four_per_cpu) {
   BOOST_TEST(genplug::cli::thread_count_limit(2) == 16u);
   BOOST_TEST(genplug::cli::thread_count_limit(0) == 16u);  // unknown
   BOOST_TEST(genplug::cli::thread_count_limit(64) == 256u);
   setenv("OMP_NUM_THREADS", "99999", 1);
-  setenv("MKL_NUM_THREADS", "8,33", 1);
+  setenv("MKL_NUM_THREADS", "8,5", 1);  // nested: 8 x 5 threads
   setenv("OPENBLAS_NUM_THREADS", "32", 1);
   const auto warnings = genplug::cli::set_blas_thread_defaults(8);
   BOOST_TEST(std::getenv("OMP_NUM_THREADS") == nullptr);
@@ -59,6 +59,6 @@ BOOST_AUTO_TEST_CASE(drops_thread_counts_beyond_four_per_cpu) {
   BOOST_TEST_REQUIRE(warnings.size() == 2u);
   BOOST_TEST(warnings[0] == "OMP_NUM_THREADS='99999' is more threads than this machine can use (8 CPUs; at most 32 "
                             "taken): ignored");
-  BOOST_TEST(warnings[1].rfind("MKL_NUM_THREADS='8,33' is more threads", 0) == 0u, warnings[1]);
+  BOOST_TEST(warnings[1].rfind("MKL_NUM_THREADS='8,5' is more threads", 0) == 0u, warnings[1]);
   unsetenv("OPENBLAS_NUM_THREADS");
 }

@@ -302,7 +302,8 @@ BOOST_AUTO_TEST_CASE(validate_fails_bad_spectra_and_samplers_and_passes_the_host
 }
 
 // A library built against ABI 1.0 loads, and validate notes what changed since, for its kind: the text comes from
-// the change log's releases after the library's minor (a posenc: nothing from 1.2, which appended to models).
+// the change log's releases after the library's minor. A posenc built against 1.1 has nothing to change (1.2
+// appended to models only).
 BOOST_AUTO_TEST_CASE(validate_notes_what_changed_since_an_older_abi_minor) {
   const std::string old = std::string(GENPLUG_HOSTILE_DIR) + "/abi_1_0/libabi_1_0_posenc.so";
   const auto r = run_process({kGenplug, "validate", old});
@@ -313,6 +314,9 @@ BOOST_AUTO_TEST_CASE(validate_notes_what_changed_since_an_older_abi_minor) {
                                  "only axes flagged spatial\n"),
              r.out);
   BOOST_TEST(contains(r.out, "PASS posenc org.genplug.test.minimal: create {} and compute a spectrum"), r.out);
+  const auto one = run_process({kGenplug, "validate", std::string(GENPLUG_HOSTILE_DIR) + "/abi_1_1/libabi_1_1_posenc.so"});
+  BOOST_TEST(contains(one.out, "PASS posenc org.genplug.test.minimal: create {} and compute a spectrum"), one.out);
+  BOOST_TEST(!contains(one.out, "NOTE"), one.out);
 }
 
 // The limits are options; a bad size is a usage error.
