@@ -53,6 +53,7 @@ bool known_option(CLI::App& app, const std::string& name) {
 const char* unknown_command(int argc, char** argv) {
   const char* first = nullptr;
   for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) return nullptr;  // help first
     for (const auto& c : genplug::cli::commands())
       if (c.name == argv[i]) return nullptr;  // a stray word before it is CLI11's to name ("not expected")
     if (std::strcmp(argv[i], "--plugin-path") == 0)
@@ -151,7 +152,12 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
-    return rc == 0 ? 0 : static_cast<int>(host::ErrorKind::usage);
+    if (rc != 0) return static_cast<int>(host::ErrorKind::usage);
+    if (const std::optional<host::HostError> out = cli::standard_output_error()) {  // --help, --version
+      std::cerr << "genplug: error: " << out->what() << "\n";
+      return out->exit_code();
+    }
+    return 0;
   } catch (const host::HostError& e) {
     std::cerr << "genplug: error: " << host::printable(e.what()) << "\n";
     failed(e.exit_code());

@@ -154,6 +154,12 @@ BOOST_AUTO_TEST_CASE(global_options_follow_the_command_and_a_bad_library_says_wh
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "genplug: error: 'frobnicate' is no command (commands: "), r.err);
   BOOST_TEST((contains(r.err, "run, ") || contains(r.err, ", run")), r.err);
+  // Help wins over that, and is itself output that must land.
+  r = run_process({kGenplug, "frobnicate", "--help"});
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(contains(r.out, "Exit codes:"), r.out);
+  r = run_process({"/bin/sh", "-c", "exec '" + kGenplug + "' --help > /dev/full"});
+  BOOST_TEST(r.exit_code == 75, r.err);
   r = run_process({kGenplug, "--help"});
   BOOST_TEST(contains(r.out, "--plugin-path PATH ..."), r.out);
   BOOST_TEST(!contains(r.out, "PATH:PATH"), r.out);
