@@ -5,6 +5,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -45,7 +46,10 @@ class TemporaryFile {
       // unlinks a name that is not there yet, which is harmless; the name holds our pid and random bits).
       set_pending_output(path_);
       fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd_ >= 0) return;
+      if (fd_ >= 0) {
+        keep_replaced_mode();
+        return;
+      }
       error = errno;
       clear_pending_output();
     }
@@ -89,6 +93,14 @@ class TemporaryFile {
   }
 
  private:
+  // A file written over keeps its permission bits (a shot made group-readable only stays so), as `sed -i` does;
+  // a new one gets 0666 less the umask. Best effort: the owner is the writer's either way.
+  void keep_replaced_mode() const {
+    struct stat replaced {};
+    if (::stat(destination_.c_str(), &replaced) == 0 && S_ISREG(replaced.st_mode))
+      ::fchmod(fd_, replaced.st_mode & 0777);
+  }
+
   void rename_into_place(bool overwrite) {
     if (!overwrite) {
 #ifdef RENAME_NOREPLACE

@@ -361,9 +361,12 @@ BOOST_AUTO_TEST_CASE(existing_file_is_kept_unless_overwrite) {
 
   ExrOptions overwrite;
   overwrite.overwrite = true;
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);  // 0640
   genplug::host::write_exr(path, image, {}, overwrite);
   BOOST_TEST(count_outside_half(genplug::host::read_exr(path).planar, image.planar) == 0u);
   BOOST_TEST(listing(folder.path) == std::vector<std::string>{"out.exr"}, boost::test_tools::per_element());
+  // The file written over keeps its permission bits (they had become 0666 less the umask).
+  BOOST_TEST(int(fs::status(path).permissions() & fs::perms::all) == 0640);
 }
 
 // An output that is a symbolic link is written through it: the file it names is replaced (only with overwrite),
