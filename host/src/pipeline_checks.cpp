@@ -57,15 +57,12 @@ std::optional<HostError> output_folder_problem(const fs::path& out) {
 }
 
 std::optional<std::string> file_cannot_be_written(const fs::path& file) {
-  std::error_code ec;
   if (file.filename().string().size() > 255)  // NAME_MAX: the write would fail after the render
     return "the file name is longer than 255 bytes";
-  const fs::file_status status = fs::status(file, ec);  // through links: what would be replaced
-  if (fs::is_symlink(fs::symlink_status(file, ec)) && !fs::exists(status))
-    return "'" + file.string() + "' is a dangling symbolic link";
-  if (fs::exists(status) && !fs::is_regular_file(status))
-    return "'" + file.string() + "' is " + (fs::is_directory(status) ? "a folder" : "not a regular file");
-  return std::nullopt;
+  // The writers' own rule (replaced_file.hpp), through links: what the write would replace.
+  const std::string why = internal::unreplaceable_reason(written_path(file));
+  if (why.empty()) return std::nullopt;
+  return "'" + file.string() + "': " + why;
 }
 
 // Probed again for this output: the folder's first probe named another item's file.

@@ -339,8 +339,8 @@ BOOST_AUTO_TEST_CASE(a_linked_output_is_rendered_through_its_link) {
   fs::create_directory(d.path / "folder.png");
   const std::string long_name(255, 'x');  // a valid output name; its preview's, with ".png", is not
   const std::pair<std::string, std::string> previews[] = {
-      {"piped.exr", "'" + (d.path / "piped.png").string() + "' is not a regular file"},
-      {"folder.exr", "'" + (d.path / "folder.png").string() + "' is a folder"},
+      {"piped.exr", "'" + (d.path / "piped.png").string() + "': it is not a regular file"},
+      {"folder.exr", "'" + (d.path / "folder.png").string() + "': it is a folder"},
       {long_name, "the file name is longer than 255 bytes"}};
   for (const auto& [output, why] : previews) {
     r = run_process({kGenplug, "run", write(d.path / "m.json", tiny_manifest(d.path / output, 1)).string(), "--preview"});
