@@ -11,7 +11,9 @@
 
 #include <genplug/flux/presets.hpp>
 #include <genplug/internal/cpu_memory.hpp>
+#include <genplug/safetensors.hpp>
 
+#include "address_space_limit.hpp"
 #include "machine_memory.hpp"
 #include "temp_dir.hpp"
 
@@ -134,6 +136,25 @@ BOOST_AUTO_TEST_CASE(an_allocation_the_machine_could_hold_is_out_of_memory) {
   const Error unsized = allocation_error("predict", "DefaultCPUAllocator: not enough memory: you tried");
   BOOST_TEST(unsized.code() == GENPLUG_E_OUT_OF_MEMORY);
   BOOST_TEST(std::string(unsized.what()) == "predict: DefaultCPUAllocator: not enough memory: you tried");
+}
+
+// A mapping of more than ulimit -v leaves is beyond reach, said with what is left; one within it, or any without a
+// limit, is not. A file the readers could not map is then a config error (no retry maps it), else out of memory.
+BOOST_AUTO_TEST_CASE(a_mapping_beyond_ulimit_v_is_beyond_reach) {
+  internal::MemorySources unlimited;
+  unlimited.address_space_limit = false;
+  BOOST_TEST(!internal::beyond_address_space(uint64_t(1) << 60, unlimited).has_value());
+  const int child = genplug::test::under_address_space_limit(256 * kMiB, [] {
+    const std::optional<std::string> far = internal::beyond_address_space(kGiB);
+    return far && far->rfind("more than ulimit -v leaves this process (", 0) == 0 &&
+           !internal::beyond_address_space(kMiB).has_value();
+  });
+  BOOST_TEST(child == 0);  // 1: wrong answer; 2: no limit could be set
+  const Error beyond = unmappable_file_error("transformer: ", safetensors::OutOfMemory("f: cannot memory-map", true));
+  BOOST_TEST(beyond.code() == GENPLUG_E_CONFIG);
+  const Error retry = unmappable_file_error("transformer: ", safetensors::OutOfMemory("f: cannot memory-map"));
+  BOOST_TEST(retry.code() == GENPLUG_E_OUT_OF_MEMORY);
+  BOOST_TEST(std::string(retry.what()) == "transformer: f: cannot memory-map");
 }
 
 BOOST_AUTO_TEST_CASE(random_weights_that_fit_are_drawn) {

@@ -73,6 +73,7 @@ class CheckpointInspector : public Inspector {
       try {
         return gguf_holds_flux_weights(*gguf::File::open(path)) ? 90 : 10;
       } catch (const gguf::OutOfMemory& e) {
+        if (e.beyond_reach()) return 1;  // no retry maps it: inspect says why, as of a bad file
         throw Error(GENPLUG_E_OUT_OF_MEMORY, e.what());
       } catch (const gguf::Error&) {
         return 1;
@@ -82,6 +83,7 @@ class CheckpointInspector : public Inspector {
     try {
       return holds_flux_weights(st::Checkpoint(path)) ? 90 : 10;
     } catch (const st::OutOfMemory& e) {
+      if (e.beyond_reach()) return 1;
       throw Error(GENPLUG_E_OUT_OF_MEMORY, e.what());
     } catch (const st::Error&) {
       return 1;
@@ -94,10 +96,10 @@ class CheckpointInspector : public Inspector {
       const auto replace = nlohmann::json::error_handler_t::replace;
       if (gguf::is_gguf_file(path)) return gguf_report(*gguf::File::open(path)).dump(-1, ' ', false, replace);
       return checkpoint_report(st::Checkpoint(path)).dump(-1, ' ', false, replace);
-    } catch (const st::OutOfMemory& e) {  // a file that could not be mapped: not a bad file
-      throw Error(GENPLUG_E_OUT_OF_MEMORY, e.what());
+    } catch (const st::OutOfMemory& e) {  // a file that could not be mapped: not a bad file, unless no retry can
+      throw Error(e.beyond_reach() ? GENPLUG_E_IO : GENPLUG_E_OUT_OF_MEMORY, e.what());
     } catch (const gguf::OutOfMemory& e) {
-      throw Error(GENPLUG_E_OUT_OF_MEMORY, e.what());
+      throw Error(e.beyond_reach() ? GENPLUG_E_IO : GENPLUG_E_OUT_OF_MEMORY, e.what());
     } catch (const st::Error& e) {
       throw Error(GENPLUG_E_IO, e.what());
     } catch (const gguf::Error& e) {

@@ -80,9 +80,9 @@ auto rethrow_as(genplug_status code, const std::string& what, F&& f) -> decltype
     if (allocation_failed(e)) throw allocation_error(what, e.what_without_backtrace());
     throw Error(code, what + ": " + e.what_without_backtrace());
   } catch (const safetensors::OutOfMemory& e) {  // a file that could not be mapped: not a bad file
-    throw Error(GENPLUG_E_OUT_OF_MEMORY, what + ": " + e.what());
+    throw unmappable_file_error(what + ": ", e);
   } catch (const gguf::OutOfMemory& e) {
-    throw Error(GENPLUG_E_OUT_OF_MEMORY, what + ": " + e.what());
+    throw unmappable_file_error(what + ": ", e);
   } catch (const std::invalid_argument& e) {  // bad input (a prompt that is not UTF-8), not a failure of ours
     throw Error(GENPLUG_E_INVALID_ARGUMENT, what + ": " + e.what());
   } catch (const std::exception& e) {

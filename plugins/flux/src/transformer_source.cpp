@@ -75,9 +75,9 @@ TransformerSource load_transformer_source(const ModelSettings& s, torch::Dtype d
   } catch (const WeightError& e) {
     throw Error(GENPLUG_E_CONFIG, std::string("transformer: ") + e.what());
   } catch (const st::OutOfMemory& e) {
-    throw Error(GENPLUG_E_OUT_OF_MEMORY, std::string("transformer: ") + e.what());
+    throw unmappable_file_error("transformer: ", e);
   } catch (const gguf::OutOfMemory& e) {
-    throw Error(GENPLUG_E_OUT_OF_MEMORY, std::string("transformer: ") + e.what());
+    throw unmappable_file_error("transformer: ", e);
   } catch (const st::Error& e) {
     throw Error(GENPLUG_E_IO, std::string("transformer: ") + e.what());
   } catch (const gguf::Error& e) {

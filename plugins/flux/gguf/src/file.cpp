@@ -15,6 +15,8 @@
 #include <optional>
 #include <utility>
 
+#include <genplug/internal/cpu_memory.hpp>
+
 namespace genplug::gguf {
 namespace {
 
@@ -194,9 +196,12 @@ std::shared_ptr<const File> File::open(const std::filesystem::path& path) {
     if (p == MAP_FAILED) {
       const int err = errno;
       ::close(fd);
-      if (err == ENOMEM)
+      if (err == ENOMEM) {
+        const std::optional<std::string> beyond = internal::beyond_address_space(file->size_);
         throw OutOfMemory(file->name_ + ": cannot map its " + std::to_string(file->size_) + " bytes (" +
-                          std::strerror(err) + ")");
+                              beyond.value_or(std::strerror(err)) + ")",
+                          beyond.has_value());
+      }
       throw Error(file->name_ + ": cannot map (" + std::strerror(err) + ")");
     }
     file->base_ = static_cast<const uint8_t*>(p);

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include <genplug/internal/bounded_json.hpp>
+#include <genplug/internal/cpu_memory.hpp>
 #include <nlohmann/json.hpp>
 
 namespace genplug::safetensors {
@@ -101,9 +102,12 @@ void File::map(const std::filesystem::path& path) {
   void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
   const int err = errno;
   ::close(fd);
-  if (p == MAP_FAILED && err == ENOMEM)
+  if (p == MAP_FAILED && err == ENOMEM) {
+    const std::optional<std::string> beyond = internal::beyond_address_space(size_);
     throw OutOfMemory(path.string() + ": cannot memory-map its " + std::to_string(size_) + " bytes: " +
-                      std::strerror(err));
+                          beyond.value_or(std::strerror(err)),
+                      beyond.has_value());
+  }
   if (p == MAP_FAILED) fail(path, std::string("cannot memory-map: ") + std::strerror(err));
   base_ = static_cast<const uint8_t*>(p);
 }

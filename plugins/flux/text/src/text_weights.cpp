@@ -65,7 +65,7 @@ TextWeights load_text_weights(const std::filesystem::path& path, const std::stri
     try {
       return st::Checkpoint::open(path);
     } catch (const st::OutOfMemory& e) {  // kept as such: the caller reports it as out of memory
-      throw st::OutOfMemory(what + ": cannot read weights: " + e.what());
+      throw st::OutOfMemory(what + ": cannot read weights: " + e.what(), e.beyond_reach());
     } catch (const std::exception& e) {
       throw std::runtime_error(what + ": cannot read weights: " + e.what());
     }

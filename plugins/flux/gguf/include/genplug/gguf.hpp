@@ -26,11 +26,17 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The file could not be mapped for want of memory or address space (mmap's ENOMEM: under `ulimit -v`, say). The
-// file may be sound: a caller reports it as out of memory, not as a bad file.
+// The file could not be mapped for want of memory or address space (mmap's ENOMEM). The file may be sound: a
+// caller reports it as out of memory, not as a bad file. `beyond_reach`: it is more than the address-space limit
+// (ulimit -v) leaves this process, so the same command fails alike on any machine; a caller reports it as
+// permanent, not as a shortage worth a retry.
 class OutOfMemory : public Error {
  public:
-  using Error::Error;
+  explicit OutOfMemory(const std::string& what, bool beyond_reach = false) : Error(what), beyond_reach_(beyond_reach) {}
+  bool beyond_reach() const noexcept { return beyond_reach_; }
+
+ private:
+  bool beyond_reach_;
 };
 
 // ggml tensor types this reader sizes and decodes: the float types, and the block-quantised types FLUX files are

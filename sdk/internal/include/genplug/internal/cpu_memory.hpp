@@ -188,6 +188,15 @@ inline std::optional<uint64_t> address_space_left(const MemorySources& s = {}) {
   return room(address_space.rlim_cur, keyed_value(s.proc + "/self/status", "VmSize:", 1024).value_or(0));
 }
 
+// Why a mapping of `bytes` more can never succeed in this process: they are more than its address-space limit
+// (ulimit -v) leaves past what it has mapped, and that limit is the same at every attempt of the same command.
+// nullopt without a limit, or where they fit (a failed mapping then wants room the machine may have later).
+inline std::optional<std::string> beyond_address_space(uint64_t bytes, const MemorySources& s = {}) {
+  const std::optional<uint64_t> left = address_space_left(s);
+  if (!left || bytes <= *left) return std::nullopt;
+  return "more than ulimit -v leaves this process (" + std::to_string(*left) + " bytes)";
+}
+
 // The most this process could still add to what it holds, however much else were freed: memory and swap
 // (MemTotal + SwapTotal), capped by each cgroup's limit with its swap allowance, less its own anonymous memory
 // (RssAnon); and the address-space limit (ulimit -v) less what it has mapped (VmSize). A request above it fails
