@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -18,6 +19,8 @@
 #include <genplug/host/color_management.hpp>
 #include <genplug/host/errors.hpp>
 #include <genplug/host/pipeline.hpp>
+
+#include "fnv1a.hpp"
 
 namespace genplug::host {
 
@@ -88,9 +91,19 @@ struct Pipeline::Impl {
   bool overwrite(const Job& job) const { return job.exr.overwrite || options.overwrite; }
   bool previews() const { return options.preview || options.preview_every > 0; }
   std::string where(const PluginRef& ref) const { return manifest.path.string() + ": " + ref.where; }
+  // A warning is given once per run: the checks rehearse each job's schedule, which the job computes again, and a
+  // batch's jobs repeat a plugin's remark. Remembered by hash (fnv1a.hpp), 8 bytes each, under a lock: plugins may
+  // log from any thread.
   void log(int32_t severity, const std::string& m) const {
-    if (options.log) options.log(severity, m);
+    if (!options.log) return;
+    if (severity == GENPLUG_LOG_WARNING) {
+      std::lock_guard<std::mutex> lock(warned_mutex);
+      if (!warned.insert(Fnv1a().add(m).value()).second) return;
+    }
+    options.log(severity, m);
   }
+  mutable std::mutex warned_mutex;
+  mutable std::set<uint64_t> warned;
 };
 
 // Why an output's folder cannot take it, if it cannot, and that as the error of the output at `where`
