@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include <genplug/host/cancel_signals.hpp>
+#include <genplug/host/json_schema.hpp>
 #include <genplug/host/printable.hpp>
 #include <genplug/inspector.h>
 #include <genplug/internal/bounded_json.hpp>
@@ -138,6 +139,27 @@ void run_show_tokens(const EncodeOptions& o, const Globals& globals, bool as_jso
   }
 }
 
+// --text against the part of the model plugin's schema that describes its config.text, where there is one: errors
+// then name --text's own keys ("--text.random: unknown key"), not the config encode builds around them. A part that
+// cannot stand alone (a $ref into the whole schema) is left to create, which checks the whole config.
+void check_text_option(const host::PluginCatalog& catalog, const std::string& plugin, const json& text) {
+  for (const host::PluginRecord& p : catalog.plugins()) {
+    if (p.id != plugin || !p.schema.is_object() || !p.schema.contains("properties")) continue;
+    const json& properties = p.schema["properties"];
+    if (!properties.is_object() || !properties.contains("text")) continue;
+    std::vector<host::SchemaViolation> problems;
+    try {
+      problems = host::JsonSchema(properties["text"]).validate(text, "--text");
+    } catch (const host::SchemaError&) {
+      return;
+    }
+    if (problems.empty()) return;
+    std::string message = problems.front().path + ": " + problems.front().message;
+    if (problems.size() > 1) message += " (and " + std::to_string(problems.size() - 1) + " more)";
+    throw HostError(ErrorKind::usage, message + " [plugin " + plugin + "]");
+  }
+}
+
 void run_encode(const EncodeOptions& o, const Globals& globals) {
   const json text = text_config(o);
   if (o.output.empty()) throw HostError(ErrorKind::usage, "--output is required (unless --show-tokens)");
@@ -165,6 +187,7 @@ void run_encode(const EncodeOptions& o, const Globals& globals) {
   host::PluginCatalog catalog = globals.catalog();
   CallContext ctx;
   log_to_stderr(ctx, globals);
+  check_text_option(catalog, o.plugin, text);
   ModelProxy model = create_from_option([&] { return catalog.create_model(o.plugin, model_config, ctx, "--text"); });
   std::vector<std::pair<std::string, ManagedTensor>> tensors;
   try {

@@ -265,16 +265,16 @@ BOOST_AUTO_TEST_CASE(encode_refuses_a_text_device_or_dtype_libtorch_cannot_use, 
                         "float32") != std::string::npos,
                err);
 
-  // The random encoders' options are checked like the others', and unknown ones are warned about.
+  // The random encoders' options are checked like the others' against the plugin's schema, naming --text's keys.
   BOOST_TEST(run("encode -p x --force -o " + out.string() + " --text '{\"random\": {\"seed\": \"7\"}}'", &err) == 2);
-  BOOST_TEST(err.find("\"random.seed\" must be an integer >= 0") != std::string::npos, err);
+  BOOST_TEST(err.find("--text.random.seed: expected integer, got \"7\"") != std::string::npos, err);
   BOOST_TEST(err.find("json.exception") == std::string::npos, err);
   BOOST_TEST(run("encode -p x --force -o " + out.string() + " --text '{\"random\": {\"max_length\": -3}}'", &err) == 2);
-  BOOST_TEST(err.find("\"random.max_length\" must be an integer in [1, 1048576]") != std::string::npos, err);
+  BOOST_TEST(err.find("--text.random.max_length: expected number >= 1, got -3") != std::string::npos, err);
   // Bounded as --max-length is: a billion tokens was refused only by the allocator, after gigabytes were written.
   BOOST_TEST(run("encode -p x --force -o " + out.string() + " --text '{\"random\": true, \"max_length\": 1000000000}'",
                  &err) == 2);
-  BOOST_TEST(err.find("\"max_length\" must be an integer in [1, 1048576]") != std::string::npos, err);
+  BOOST_TEST(err.find("--text.max_length: expected number <= 1048576, got 1000000000") != std::string::npos, err);
   // Devices libtorch knows but the encoders do not run on are refused with the others.
   BOOST_TEST(run(common + " --text-device meta", &err) == 2);
   BOOST_TEST(err.find("\"text_device\": 'meta' is not one of cpu, cuda, cuda:N") != std::string::npos, err);
@@ -286,11 +286,13 @@ BOOST_AUTO_TEST_CASE(encode_refuses_a_text_device_or_dtype_libtorch_cannot_use, 
   BOOST_TEST(!torch::equal(genplug::test::to_torch(genplug::safetensors::File::open(seeded)->at("txt")),
                            genplug::test::to_torch(genplug::safetensors::File::open(out)->at("txt"))));
   fs::remove(seeded);
-  BOOST_TEST(run("encode -p x --force -o " + out.string() + " --text '{\"random\": {\"sed\": 7}, \"foo\": 1}'", &err) == 0,
-             err);
-  BOOST_TEST(err.find("unknown key \"random.sed\" ignored") != std::string::npos, err);
-  BOOST_TEST(err.find("unknown key \"foo\" ignored") != std::string::npos, err);
+  // A mistyped key is refused (a usage error, as every bad --text), naming it and what is allowed.
   fs::remove(out);
+  BOOST_TEST(run("encode -p x -o " + out.string() + " --text '{\"random\": {\"sed\": 7}}'", &err) == 2, err);
+  BOOST_TEST(err.find("--text.random: unknown key \"sed\" (did you mean \"seed\"?)") != std::string::npos, err);
+  BOOST_TEST(run("encode -p x -o " + out.string() + " --text '{\"random\": true, \"t5_tokenzier\": \"t\"}'", &err) == 2, err);
+  BOOST_TEST(err.find("--text: unknown key \"t5_tokenzier\" (did you mean \"t5_tokenizer\"?)") != std::string::npos, err);
+  BOOST_TEST(!fs::exists(out));
 }
 
 BOOST_AUTO_TEST_CASE(encode_with_real_tokenizers_and_encoders, *utf::precondition(CliBuilt())) {

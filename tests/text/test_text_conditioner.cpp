@@ -196,6 +196,21 @@ BOOST_AUTO_TEST_CASE(config_and_file_errors) {
   const std::string none = message_of([&] { gf::TextConditioner::create(json::object(), files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr); });
   BOOST_TEST(none.find("\"t5\"") != std::string::npos, none);
 
+  // For hosts that do not validate against the schema: a mistyped key is refused, naming it and what is allowed (it
+  // had been ignored with a warning), and so are the random encoders' own keys and values.
+  auto create_error = [&](const json& c) {
+    return message_of([&] { gf::TextConditioner::create(c, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32, nullptr); });
+  };
+  const std::string typo = create_error({{"random", true}, {"t5_tokenzier", "x"}});
+  BOOST_TEST(typo.find("text config: unknown key \"t5_tokenzier\" (allowed: t5, t5_tokenizer, clip, clip_tokenizer, "
+                       "max_length, text_device, text_dtype, random, clip_num_heads, keep_loaded)") != std::string::npos, typo);
+  const std::string random_typo = create_error({{"random", {{"sed", 7}}}});
+  BOOST_TEST(random_typo.find("unknown key \"random.sed\" (allowed: seed, max_length)") != std::string::npos, random_typo);
+  const std::string seed = create_error({{"random", {{"seed", "7"}}}});
+  BOOST_TEST(seed.find("\"random.seed\" must be an integer >= 0") != std::string::npos, seed);
+  const std::string length = create_error({{"random", true}, {"max_length", 1000000000}});
+  BOOST_TEST(length.find("\"max_length\" must be an integer in [1, 1048576]") != std::string::npos, length);
+
   // Corrupt tokenizer: reported on the first encode (loading is lazy), naming the file.
   std::ofstream(files.dir / "corrupt.model") << "not a model";
   cfg = files.config(16);

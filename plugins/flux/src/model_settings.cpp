@@ -46,6 +46,25 @@ json config_properties_schema() {
         {"guidance_embed", {{"type", "boolean"}, {"description", "distilled guidance input (dev: true)"}}}}}};
 }
 
+// config.text's keys, as TextConditioner::create reads them (it checks them again for hosts that do not validate).
+json text_properties_schema() {
+  const json path = {{"type", {"string", "null"}}};
+  const json token_count = {{"type", "integer"}, {"minimum", 1}, {"maximum", int64_t(1) << 20}};
+  return {{"t5", path},
+          {"t5_tokenizer", path},
+          {"clip", path},
+          {"clip_tokenizer", path},
+          {"text_device", path},
+          {"text_dtype", path},
+          {"max_length", token_count},
+          {"clip_num_heads", integer(1, "CLIP's attention heads")},
+          {"keep_loaded", {{"type", "boolean"}}},
+          {"random",
+           {{"type", {"boolean", "object"}},
+            {"properties", {{"seed", {{"type", "integer"}, {"minimum", 0}}}, {"max_length", token_count}}},
+            {"additionalProperties", false}}}};
+}
+
 json build_schema() {
   return {
       {"$schema", "https://json-schema.org/draft/2020-12/schema"},
@@ -80,6 +99,8 @@ json build_schema() {
                           "preset mini: its shipped file by default"}}},
         {"text",
          {{"type", "object"},
+          {"properties", text_properties_schema()},
+          {"additionalProperties", false},  // a mistyped key (t5_tokenzier) is refused, not ignored
           {"description", "text encoders (t5, t5_tokenizer, clip, clip_tokenizer, max_length, text_device, "
                           "text_dtype, random, keep_loaded: false unloads them after each image's prompt); default "
                           "for random weights: {\"random\": true}; preset mini: its shipped encoders and tokenizers"}}},

@@ -38,6 +38,14 @@ constexpr int64_t kMaxLength = int64_t{1} << 20;
 
 std::string config_error(const std::string& what) { return "text config: " + what; }
 
+// "a, b, c".
+template <size_t N>
+std::string comma_list(const char* const (&words)[N]) {
+  std::string text;
+  for (const char* w : words) text += (text.empty() ? "" : ", ") + std::string(w);
+  return text;
+}
+
 std::string string_field(const nlohmann::json& c, const char* key) {
   if (!c.contains(key) || c[key].is_null()) return {};
   if (!c[key].is_string()) throw std::invalid_argument(config_error(std::string("\"") + key + "\" must be a string"));
@@ -86,13 +94,12 @@ void check_text_device(torch::Device device, torch::ScalarType dtype, const std:
                                              " matrix products on the CPU; use bfloat16 or float32"));
 }
 
-// "random": true, false or {"seed": N, "max_length": T}; unknown keys are warned about, as at the top level.
-void read_random_options(const nlohmann::json& random, uint64_t& seed, int64_t& max_length, const TextWarning& warn) {
+// "random": true, false or {"seed": N, "max_length": T}; an unknown key is refused, as at the top level.
+void read_random_options(const nlohmann::json& random, uint64_t& seed, int64_t& max_length) {
   if (!random.is_object()) return;
-  for (const auto& item : random.items()) {
-    const std::string& key = item.key();
-    if (key != "seed" && key != "max_length" && warn) warn(config_error("unknown key \"random." + key + "\" ignored"));
-  }
+  for (const auto& item : random.items())
+    if (item.key() != "seed" && item.key() != "max_length")
+      throw std::invalid_argument(config_error("unknown key \"random." + item.key() + "\" (allowed: seed, max_length)"));
   if (random.contains("seed")) {
     const nlohmann::json& n = random["seed"];
     if (!n.is_number_integer() || (!n.is_number_unsigned() && n.get<int64_t>() < 0))
@@ -310,11 +317,12 @@ std::unique_ptr<TextConditioner> TextConditioner::create(const nlohmann::json& c
                                                          TextWarning warn, TextBeforeLoad before_load) {
   if (!c.is_object()) throw std::invalid_argument(config_error("must be a JSON object"));
   if (context_dim <= 0 || vec_dim <= 0) throw std::invalid_argument(config_error("context_dim and vec_dim must be > 0"));
+  // A mistyped key (t5_tokenzier) is refused: ignored, it would leave a default in its place unnoticed.
   static const char* known[] = {"t5", "t5_tokenizer", "clip", "clip_tokenizer", "max_length", "text_device",
                                 "text_dtype", "random", "clip_num_heads", "keep_loaded"};
-  for (const auto& [key, value] : c.items())
-    if (std::none_of(std::begin(known), std::end(known), [&](const char* k) { return key == k; }) && warn)
-      warn(config_error("unknown key \"" + key + "\" ignored"));
+  for (const auto& item : c.items())
+    if (std::none_of(std::begin(known), std::end(known), [&](const char* k) { return item.key() == k; }))
+      throw std::invalid_argument(config_error("unknown key \"" + item.key() + "\" (allowed: " + comma_list(known) + ")"));
 
   auto impl = std::make_unique<Impl>();
   impl->context_dim = context_dim, impl->vec_dim = vec_dim;
@@ -340,7 +348,7 @@ std::unique_ptr<TextConditioner> TextConditioner::create(const nlohmann::json& c
   if (!random.is_object() && !random.is_boolean())
     throw std::invalid_argument(config_error("\"random\" must be true/false or {\"seed\": N, \"max_length\": T}"));
   impl->max_length = impl->random ? 64 : 512;
-  read_random_options(random, impl->seed, impl->max_length, impl->warn);
+  read_random_options(random, impl->seed, impl->max_length);
   if (c.contains("max_length")) {
     if (!is_token_count(c["max_length"]))
       throw std::invalid_argument(config_error("\"max_length\" must be an integer in [1, " + std::to_string(kMaxLength) +
