@@ -5,7 +5,6 @@
 #include <map>
 #include <optional>
 #include <set>
-#include <sstream>
 
 #include <genplug/host/errors.hpp>
 #include <genplug/host/json_schema.hpp>
@@ -62,11 +61,12 @@ ExrSettings exr_settings(const nlohmann::json& j, ExrSettings base, const std::s
   return base;
 }
 
+// Every segment, empty ones too: "jobs.0." is jobs, 0 and "" (getline would drop the last, and set jobs.0).
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, sep)) out.push_back(item);
+  size_t start = 0;
+  for (size_t at; (at = s.find(sep, start)) != std::string::npos; start = at + 1) out.push_back(s.substr(start, at - start));
+  out.push_back(s.substr(start));
   return out;
 }
 

@@ -94,6 +94,9 @@ BOOST_AUTO_TEST_CASE(overrides_change_values_and_bad_overrides_are_named) {
   BOOST_TEST(m.jobs[1].exr.pixel == "float");
   BOOST_TEST(contains(error_of(minimal(), {"jobs.5.seed=1"}), "index 5 is out of range"));
   BOOST_TEST(contains(error_of(minimal(), {"jobs.0.seed"}), "expected PATH=VALUE"));
+  // An empty segment anywhere, the last too: "jobs.0.=1" had set jobs[0] to 1.
+  for (const char* empty : {"jobs.0.=1", "jobs..seed=1", ".jobs=1"})
+    BOOST_TEST(contains(error_of(minimal(), {empty}), "empty path segment"), empty);
   BOOST_TEST(contains(error_of(minimal(), {"jobs.0.seed=-4"}), "jobs[0].seed"));
 }
 
