@@ -106,6 +106,8 @@ void Checkpoint::open_index(const fs::path& index) {
     if (!shard.is_string()) throw Error(where + ": tensor '" + tensor + "': shard name is not a string");
     if (shard.get_ref<const std::string&>().find('\0') != std::string::npos)  // the file system would stop there
       throw Error(where + ": tensor '" + tensor + "': shard name contains a NUL character");
+    if (shard.get_ref<const std::string&>().empty())  // it would name the index's folder
+      throw Error(where + ": tensor '" + tensor + "': shard name is empty");
     shards.emplace(shard.get<std::string>(), nullptr);
   }
   for (auto& [shard, file] : shards) {
