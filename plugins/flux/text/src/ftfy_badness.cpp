@@ -16,8 +16,6 @@
 namespace genplug::flux::text::ftfy {
 namespace {
 
-using namespace ftfy_data;
-
 // One position of a pattern: a character in any of the classes `mask`, or one of `chars`, or one of the
 // character kinds in `kinds`.
 enum Kind : uint8_t {
@@ -60,6 +58,7 @@ Position kind(uint8_t kinds) { return Position{0, {}, kinds}; }
 // The alternatives of ftfy's BADNESS_RE, each a fixed sequence of positions. `[a-z]\s?[ÃÂ][ ]` is written as its two
 // lengths.
 const std::vector<Pattern>& patterns() {
+  using namespace ftfy_data;  // the class masks; in the function, so that no other file of a unity batch gets them
   constexpr uint32_t accented = kLowerAccented | kUpperAccented;
   constexpr uint32_t punct = kStartPunct | kEndPunct;
   static const std::vector<Pattern> all = [] {
@@ -143,6 +142,7 @@ const std::array<std::vector<const Pattern*>, 128>& patterns_starting_with_ascii
 }  // namespace
 
 uint32_t char_classes(char32_t c) {
+  using ftfy_data::ClassEntry, ftfy_data::kClasses, ftfy_data::kClassesCount;
   const auto* end = kClasses + kClassesCount;
   const auto* it = std::lower_bound(kClasses, end, c, [](const ClassEntry& e, char32_t v) { return e.codepoint < v; });
   return (it != end && it->codepoint == c) ? it->mask : 0;
