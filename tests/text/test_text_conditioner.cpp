@@ -186,6 +186,17 @@ BOOST_AUTO_TEST_CASE(the_last_two_prompts_are_not_encoded_again) {
   BOOST_TEST(cond->loaded());
 }
 
+// bf16 encoders on the CPU run their products in oneDNN on libtorch's intra-op threads, which the model raises
+// around encode() as for a bf16 forward (they had run on one thread of two); float32 ones use OpenBLAS's pool.
+BOOST_AUTO_TEST_CASE(narrow_encoders_on_the_cpu_are_told_apart) {
+  auto random_encoders = [](const char* dtype) {
+    return gf::TextConditioner::create({{"random", true}, {"text_dtype", dtype}}, 64, 32, torch::kCPU, torch::kFloat32,
+                                       nullptr);
+  };
+  BOOST_TEST(random_encoders("bfloat16")->narrow_on_cpu());
+  BOOST_TEST(!random_encoders("float32")->narrow_on_cpu());
+}
+
 BOOST_AUTO_TEST_CASE(config_and_file_errors) {
   TinyFiles files;
   json cfg = files.config(16);

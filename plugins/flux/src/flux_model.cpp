@@ -299,6 +299,7 @@ class FluxModel final : public Model {
         if (text) text->release_unless_kept();  // after the prompt and the negative prompt ("keep_loaded")
       }
     } reset{current_ctx_, text_.get()};
+    const IntraOpThreads threads(text_ && !fixed_ && text_->narrow_on_cpu());  // bf16 encoders: oneDNN's threads
     if (fixed_) {
       c = {fixed_->txt.clone(), fixed_->vec.clone()};  // the host owns what it gets: never the cached tensors
     } else if (text_) {

@@ -394,6 +394,9 @@ std::unique_ptr<TextConditioner> TextConditioner::create(const nlohmann::json& c
 
 TextConditioning TextConditioner::encode(const std::string& prompt) { return impl_->remembered(prompt); }
 bool TextConditioner::loaded() const { return impl_->loaded(); }
+bool TextConditioner::narrow_on_cpu() const {
+  return impl_->text_device.is_cpu() && impl_->text_dtype != torch::kFloat32;
+}
 void TextConditioner::unload() {
   impl_->t5.reset(), impl_->clip.reset();
   impl_->t5_tokenizer.reset(), impl_->clip_tokenizer.reset();

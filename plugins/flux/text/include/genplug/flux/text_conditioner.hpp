@@ -66,6 +66,10 @@ class TextConditioner {
   // Whether encode() has loaded the encoders yet.
   bool loaded() const;
 
+  // Whether the encoders compute in bf16 or f16 on the CPU: their products then run in oneDNN on libtorch's intra-op
+  // threads, not on OpenBLAS's pool, so a caller raises those around encode() (genplug/flux/intra_op_threads.hpp).
+  bool narrow_on_cpu() const;
+
   // Drops the loaded encoders (they reload on the next encode()).
   void unload();
   // unload() when the config says "keep_loaded": false (default true): a caller that has encoded what one image
