@@ -1,9 +1,13 @@
-// Whether a shared library's file holds every byte its loadable segments name, checked before dlopen: the loader
-// maps a segment by its offset and size, so a file cut short (an interrupted copy or install) maps pages past its
-// end, and the first touch of one kills the whole process with SIGBUS. Only the file named is checked, not the
-// libraries it needs, and not against a file that changes between this check and the load.
+// What a shared library's file tells before dlopen, which runs its constructors and maps its segments:
+// - whether it holds every byte its loadable segments name: the loader maps a segment by its offset and size, so a
+//   file cut short (an interrupted copy or install) maps pages past its end, and the first touch of one kills the
+//   whole process with SIGBUS;
+// - whether it defines a given dynamic symbol: a folder scan then leaves a library that is no plugin unloaded, so
+//   that a search path naming a system folder runs none of its libraries' constructors.
+// Only the file named is read, not the libraries it needs, and not against a file that changes before the load.
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace genplug::host {
@@ -13,5 +17,10 @@ namespace genplug::host {
 // (no ELF, another class, byte order or file type, an unexpected program-header size or count): the loader then
 // says why itself.
 std::string elf_truncation(const std::filesystem::path& path);
+
+// Whether `path`'s dynamic symbol table (.dynsym, found through the section headers) defines `name`; nullopt when
+// that cannot be told (no ELF the loader would map, no section headers, a table out of bounds or over 64 MiB): the
+// loader then decides.
+std::optional<bool> elf_defines_symbol(const std::filesystem::path& path, const std::string& name);
 
 }  // namespace genplug::host

@@ -61,6 +61,10 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load_new(const std::filesystem::pa
   const std::string where = path.string();
   if (const std::string cut = elf_truncation(path); !cut.empty())
     throw HostError(ErrorKind::plugin, where + ": cannot load library: " + cut);
+  // No entry symbol: not loaded, so that none of its constructors runs (a search path naming a system folder).
+  if (const std::optional<bool> entry = elf_defines_symbol(path, GENPLUG_ENTRY_SYMBOL); entry && !*entry)
+    throw HostError(ErrorKind::plugin,
+                    where + ": not a genplug plugin: it defines no '" GENPLUG_ENTRY_SYMBOL "' symbol (not loaded)");
   try {
     // rtld_now: a missing dependency fails here, not at the first call into the plugin.
     self->dll_->lib.load(boost::dll::fs::path(where),

@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE plugin_catalog
 #include <boost/test/unit_test.hpp>
 
+#include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 
 #include <genplug/host/plugin_catalog.hpp>
 
+#include "env_scope.hpp"
 #include "golden.hpp"
 #include "temp_dir.hpp"
 
@@ -58,12 +60,18 @@ void expect_error(F&& f, ErrorKind kind, std::initializer_list<std::string> frag
 
 }  // namespace
 
+// A library that is no plugin (libno_entry.so) is told so from its dynamic symbol table, without dlopen: a search
+// path naming a system folder ran every library's constructors. Its constructor would create the marker file.
 BOOST_AUTO_TEST_CASE(broken_libraries_are_rejected_with_one_clear_line_and_the_rest_load) {
+  const genplug::test::TempDir marker_dir("loaded-marker");
+  const std::filesystem::path marker = marker_dir.path / "no_entry-was-loaded";
+  const genplug::test::EnvScope told("GENPLUG_TEST_LOADED_MARKER", marker.c_str());
   PluginCatalog c = fixtures();
+  BOOST_TEST(!std::filesystem::exists(marker));
   const auto& rej = c.rejections();
   for (const auto& r : rej) BOOST_TEST_MESSAGE("rejected: " << r);
   BOOST_TEST(any_line(rej, "libwrong_abi.so", "ABI mismatch: host expects major 1, plugin was built with 2.0"));
-  BOOST_TEST(any_line(rej, "libno_entry.so", "no 'genplug_entry' symbol"));
+  BOOST_TEST(any_line(rej, "libno_entry.so", "not a genplug plugin: it defines no 'genplug_entry' symbol (not loaded)"));
   BOOST_TEST(any_line(rej, "libinit_fails.so", "data file next to the library is missing"));
   BOOST_TEST(any_line(rej, "org.genplug.test.bad-schema", "invalid config schema"));
   BOOST_TEST(any_line(rej, "libbroken_plugins.so", "scheduler factory lists 4294967295 plugins"));
@@ -74,6 +82,11 @@ BOOST_AUTO_TEST_CASE(broken_libraries_are_rejected_with_one_clear_line_and_the_r
   BOOST_TEST(c.find("org.genplug.test.bad-schema") == nullptr);
   BOOST_TEST(c.find("org.genplug.test.minimal")->kind == "posenc");
   BOOST_TEST(c.find("org.genplug.test.minimal")->features == std::vector<std::string>{"test"});
+  // The marker tells a load: dlopen creates it.
+  void* loaded = ::dlopen((std::filesystem::path(GENPLUG_FIXTURE_DIR) / "libno_entry.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+  BOOST_TEST(loaded != nullptr);
+  BOOST_TEST(std::filesystem::exists(marker));
+  if (loaded) ::dlclose(loaded);
 }
 
 BOOST_AUTO_TEST_CASE(a_throwing_create_is_reported_and_the_host_goes_on) {
