@@ -547,6 +547,27 @@ BOOST_AUTO_TEST_CASE(a_greyscale_exr_reads_as_equal_rgb) {
   }
 }
 
+// An output of every compression and pixel type reads back intact, so resume skips it: with a lossy one (B44/B44A
+// on half, PXR24 on float, DWAA, DWAB) the stored values are not the hashed ones, and such outputs had been
+// "damaged" at every run (rendered again; a read-only archive failed). Cut short, each is damaged.
+BOOST_AUTO_TEST_CASE(outputs_of_every_compression_read_back_intact_and_cut_short_damaged) {
+  TempFolder dir;
+  const ImageRGB image = random_image(96, 80, 7);
+  for (const std::string& compression : genplug::host::compression_names())
+    for (const auto pixel : {genplug::host::ExrOptions::Pixel::half, genplug::host::ExrOptions::Pixel::float32}) {
+      BOOST_TEST_CONTEXT(compression << ", " << genplug::host::to_string(pixel)) {
+        genplug::host::ExrOptions options;
+        options.compression = compression;
+        options.pixel = pixel;
+        const fs::path out = dir.path / (compression + "-" + genplug::host::to_string(pixel) + ".exr");
+        genplug::host::write_exr(out, image, {}, options);
+        BOOST_TEST(genplug::host::exr_pixels_intact(out));
+        fs::resize_file(out, fs::file_size(out) - 40);
+        BOOST_TEST(!genplug::host::exr_pixels_intact(out));
+      }
+    }
+}
+
 // A name of up to 255 bytes is written: the temporary file beside it must not be the name that is too long.
 BOOST_AUTO_TEST_CASE(a_name_of_255_bytes_is_written) {
   TempFolder dir;

@@ -73,7 +73,9 @@ void write_exr(const std::filesystem::path& path, const ImageRGB& image,
                const ExrMetadata& metadata, const ExrOptions& options, const std::vector<ExrLayer>& layers = {});
 
 // Whether the EXR at `path` reads completely and its pixel data still hash to its genplug.pixels.hash
-// attribute (false for a truncated or altered file, or one without the attribute). Reads every pixel.
+// attribute (false for a truncated or altered file, or one without the attribute). Reads every pixel. With a
+// lossy compression (B44/B44A on half, PXR24 on float, DWAA, DWAB), whose stored values are not the ones hashed,
+// only that R, G and B decode whole.
 bool exr_pixels_intact(const std::filesystem::path& path);
 
 // Removes the temporary file of a write_exr in progress, if any. Async-signal-safe: for a signal handler that
