@@ -2,7 +2,9 @@
 #include "genplug/host/cancel_signals.hpp"
 
 #include <signal.h>
+#include <time.h>
 
+#include <cstdint>
 #include <cstdlib>
 
 #include "genplug/host/exr_writer.hpp"
@@ -11,27 +13,49 @@ namespace genplug::host {
 namespace {
 
 std::atomic<std::atomic<bool>*> g_cancel{nullptr};
-std::atomic<int> g_signal{0};
+std::atomic<int> g_signal{0};    // the first signal, once recorded
+std::atomic<int> g_claimed{0};   // 1 from the moment a handler starts recording the first signal
+std::atomic<pid_t> g_sender{0};  // who sent the first (kill(2)), 0 for the kernel (a terminal's Ctrl-C)
+std::atomic<int64_t> g_first_ns{0};
 
-extern "C" void on_cancel_signal(int signal) {
-  int none = 0;
-  if (!g_signal.compare_exchange_strong(none, signal)) {  // the second: no waiting, but no temporary file left
-    unlink_pending_output();
-    std::_Exit(128 + signal);
-  }
-  if (std::atomic<bool>* cancel = g_cancel.load()) cancel->store(true);
+int64_t monotonic_ns() {  // clock_gettime is async-signal-safe
+  timespec t{};
+  ::clock_gettime(CLOCK_MONOTONIC, &t);
+  return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
-extern "C" void on_exit_signal(int signal) {
+// The first signal once more, sent by the same process within 0.1 s: one request delivered twice, not a second
+// one. GNU timeout signals the process and then its process group (kill(pid), kill(0)), and a signal to a group
+// also reaches the process that got the first. Signals from the kernel (Ctrl-C) are never taken for a repeat.
+bool repeat_of_first(int signal, const siginfo_t* info) {
+  if (g_signal.load() == 0) return true;  // the first is still being recorded on another thread
+  return info && info->si_code == SI_USER && info->si_pid != 0 && signal == g_signal.load() &&
+         info->si_pid == g_sender.load() && monotonic_ns() - g_first_ns.load() < 100000000;
+}
+
+extern "C" void on_cancel_signal(int signal, siginfo_t* info, void*) {
+  if (g_claimed.exchange(1) == 0) {  // the first: cancel
+    g_sender.store(info && info->si_code == SI_USER ? info->si_pid : 0);
+    g_first_ns.store(monotonic_ns());
+    g_signal.store(signal);
+    if (std::atomic<bool>* cancel = g_cancel.load()) cancel->store(true);
+    return;
+  }
+  if (repeat_of_first(signal, info)) return;
+  unlink_pending_output();  // the second: no waiting, but no temporary file left
+  std::_Exit(128 + signal);
+}
+
+extern "C" void on_exit_signal(int signal, siginfo_t*, void*) {
   unlink_pending_output();
   std::_Exit(128 + signal);
 }
 
-void install(void (*handler)(int)) {
+void install(void (*handler)(int, siginfo_t*, void*)) {
   struct sigaction action {};
-  action.sa_handler = handler;
+  action.sa_sigaction = handler;
   sigemptyset(&action.sa_mask);
-  action.sa_flags = 0;  // no SA_RESTART: a blocked open() or read() returns EINTR
+  action.sa_flags = SA_SIGINFO;  // no SA_RESTART: a blocked open() or read() returns EINTR
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
 }

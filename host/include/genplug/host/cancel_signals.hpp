@@ -4,7 +4,9 @@
 // and writes nothing partial. The handlers are installed without SA_RESTART, so that first signal also ends a
 // system call blocked on a FIFO or a slow device with EINTR: a read that would wait for ever fails instead, and
 // cancel_signal() tells the caller to report that failure as the cancellation it is. A second signal does not
-// wait: it removes the temporary output being written (unlink_pending_output) and exits with 128 + signal.
+// wait: it removes the temporary output being written (unlink_pending_output) and exits with 128 + signal. The
+// first one again from the same sender within 0.1 s is no second signal: GNU timeout sends it to the process and
+// then to its process group, and that one time-out had ended runs without their error line.
 #pragma once
 
 #include <atomic>
