@@ -458,14 +458,23 @@ ImageRGB read_exr(const fs::path& path, std::map<std::string, std::string>* stri
     const Imf::Header& header = file.header();
     const std::string prefix = layer.empty() ? "" : layer + ".";
     const auto has = [&](const char* c) { return header.channels().findChannel(prefix + c) != nullptr; };
-    // Greyscale: luminance alone (a luminance-chroma file, Y with RY and BY, would need its own conversion).
-    const bool grey = !has("R") && !has("G") && !has("B") && has("Y") && !has("RY") && !has("BY");
+    // The layer's own channels (not those of layers under it): greyscale is Y alone, or with A. Y beside others
+    // (chroma RY and BY, or X and Z) would need its own conversion, and is refused rather than read as grey.
+    std::vector<std::string> own;
+    for (auto c = header.channels().begin(); c != header.channels().end(); ++c) {
+      const std::string name = c.name();
+      if (name.compare(0, prefix.size(), prefix) == 0 && name.find('.', prefix.size()) == std::string::npos)
+        own.push_back(name.substr(prefix.size()));
+    }
+    const bool grey = has("Y") && std::all_of(own.begin(), own.end(), [](const std::string& c) { return c == "Y" || c == "A"; });
     const std::vector<std::string> names =
         grey ? std::vector<std::string>{prefix + "Y"} : std::vector<std::string>{prefix + "R", prefix + "G", prefix + "B"};
     for (const std::string& channel : names)
       if (!header.channels().findChannel(channel))
         throw HostError(ErrorKind::output, "cannot read EXR '" + path.string() + "': no channel " + channel +
-                                               (has("Y") ? "" : " (nor a greyscale Y channel)"));
+                                               (has("Y") ? " (Y is greyscale only alone or with A; channels: " +
+                                                               comma_list(own) + ")"
+                                                         : " (nor a greyscale Y channel)"));
     const Imath::Box2i window = header.dataWindow();
     ImageRGB image;
     image.width = window.max.x - window.min.x + 1;

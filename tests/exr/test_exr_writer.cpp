@@ -511,8 +511,8 @@ BOOST_AUTO_TEST_CASE(reading_a_missing_or_broken_file_names_it) {
   expect_output_error([&] { genplug::host::read_exr(broken); }, broken);
 }
 
-// A greyscale EXR (luminance Y alone, as a greyscale PNG plate is accepted) reads as R = G = B = Y; a
-// luminance-chroma one is refused by its channels.
+// A greyscale EXR (luminance Y alone or with A, as a greyscale PNG plate is accepted) reads as R = G = B = Y; a
+// luminance-chroma one, or X, Y, Z (read as grey Y before), is refused by its channels.
 BOOST_AUTO_TEST_CASE(a_greyscale_exr_reads_as_equal_rgb) {
   TempFolder folder;
   const int w = 3, h = 2;
@@ -545,6 +545,19 @@ BOOST_AUTO_TEST_CASE(a_greyscale_exr_reads_as_equal_rgb) {
   } catch (const genplug::host::HostError& e) {
     BOOST_TEST(std::string(e.what()).find("no channel R") != std::string::npos, e.what());
   }
+  const fs::path xyz = folder.path / "xyz.exr";
+  write_channels(xyz, {"X", "Y", "Z"});
+  try {
+    genplug::host::read_exr(xyz);
+    BOOST_FAIL("an X, Y, Z EXR was read");
+  } catch (const genplug::host::HostError& e) {
+    BOOST_TEST(std::string(e.what()).find("no channel R (Y is greyscale only alone or with A; channels: X, Y, Z)") !=
+                   std::string::npos,
+               e.what());
+  }
+  const fs::path with_alpha = folder.path / "ya.exr";
+  write_channels(with_alpha, {"Y", "A"});
+  BOOST_TEST(genplug::host::read_exr(with_alpha).planar == rgb, boost::test_tools::per_element());
 }
 
 // An output of every compression and pixel type reads back intact, so resume skips it: with a lossy one (B44/B44A
