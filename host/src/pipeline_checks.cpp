@@ -47,7 +47,13 @@ void check_finite_plate(const fs::path& path, const ImageRGB& plate) {
 std::optional<HostError> output_folder_problem(const fs::path& out) {
   const fs::path folder = out.has_parent_path() ? out.parent_path() : fs::path(".");
   std::error_code ec;
-  if (!fs::is_directory(folder, ec)) return HostError(ErrorKind::output, "folder '" + folder.string() + "' does not exist");
+  const fs::file_status status = fs::status(folder, ec);
+  if (!fs::is_directory(status)) {  // the reason where there is one: a file, a symlink loop, no permission
+    const std::string why = fs::exists(status) ? "is not a folder" : ec && ec != std::errc::no_such_file_or_directory
+                                                                         ? "cannot be reached: " + ec.message()
+                                                                         : "does not exist";
+    return HostError(ErrorKind::output, "folder '" + folder.string() + "' " + why);
+  }
   try {
     TemporaryFile probe(out);
   } catch (const HostError& e) {

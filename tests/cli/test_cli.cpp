@@ -233,6 +233,8 @@ BOOST_AUTO_TEST_CASE(bad_manifests_exit_with_their_code_name_the_path_and_write_
        {"jobs[0].width", "64 or 80"}},
       {"output folder missing", [&](json& m) { m["jobs"][0]["output"] = (d.path / "no" / "x.exr").string(); }, 6,
        {"jobs[0].output", "does not exist"}},
+      {"output folder a file", [&](json& m) { m["jobs"][0]["output"] = (d.path / "m.json" / "x.exr").string(); }, 6,
+       {"jobs[0].output", "m.json' is not a folder"}},
       {"bad override", [](json&) {}, 3, {"override", "jobs.3.seed"}, {"--set", "jobs.3.seed=2"}},
       {"override to a bad value", [](json&) {}, 3, {"jobs[0].steps"}, {"--set", "jobs.0.steps=0"}},
       {"top-level output (renamed to exr)", [](json& m) { m["output"] = m["exr"]; }, 3,

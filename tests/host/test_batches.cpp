@@ -78,6 +78,12 @@ BOOST_AUTO_TEST_CASE(prompts_come_from_a_list_or_a_file_beside_the_manifest) {
   BOOST_TEST(contains(error_of(with_jobs({{{"prompts", {{"file", "absent.txt"}}}, {"output", "x{prompt}.exr"}}}),
                                d.path / "m.json"),
                       "jobs[0].prompts.file: cannot read prompts file"));
+  // A symlink loop is named as one, not as a missing file.
+  std::filesystem::create_symlink("loop-b.txt", d.path / "loop-a.txt");
+  std::filesystem::create_symlink("loop-a.txt", d.path / "loop-b.txt");
+  const std::string loop =
+      error_of(with_jobs({{{"prompts", {{"file", "loop-a.txt"}}}, {"output", "x{prompt}.exr"}}}), d.path / "m.json");
+  BOOST_TEST(contains(loop, "loop-a.txt': Too many levels of symbolic links"), loop);
   std::ofstream(d.path / "bad.txt", std::ios::binary) << "ok\ncaf\xE9\n";
   BOOST_TEST(contains(error_of(with_jobs({{{"prompts", {{"file", "bad.txt"}}}, {"output", "x{prompt}.exr"}}}),
                                d.path / "m.json"),
