@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <set>
 
 #include "genplug/host/errors.hpp"
 #include "program_location.hpp"
@@ -77,6 +78,47 @@ std::string available(const OCIO::ConstConfigRcPtr& config) {
   throw HostError(ErrorKind::manifest, "OCIO config '" + config.string() + "': " + why);
 }
 
+// Refuses a file that a transform of colour space `name` reads (a FileTransform's source, through group
+// transforms and the colour spaces a ColorSpaceTransform names) where OCIO finds it, when it is no regular file.
+// OCIO opens each such file while it builds a processor, once for every file format it tries: a FIFO blocked it
+// for ever, and past the first signal. A file OCIO cannot find is left to OCIO, which names it. `seen`: the colour
+// spaces looked at, so that a cycle of ColorSpaceTransforms ends.
+void check_lut_files(const OCIO::ConstConfigRcPtr& config, const fs::path& config_path, const std::string& name,
+                     std::set<std::string>& seen);
+
+void check_transform_files(const OCIO::ConstConfigRcPtr& config, const fs::path& config_path,
+                           const OCIO::ConstTransformRcPtr& transform, const std::string& space,
+                           std::set<std::string>& seen) {
+  if (!transform) return;
+  if (const auto group = OCIO::DynamicPtrCast<const OCIO::GroupTransform>(transform)) {
+    for (int i = 0; i < group->getNumTransforms(); ++i)
+      check_transform_files(config, config_path, group->getTransform(i), space, seen);
+  } else if (const auto other = OCIO::DynamicPtrCast<const OCIO::ColorSpaceTransform>(transform)) {
+    check_lut_files(config, config_path, other->getSrc(), seen);
+    check_lut_files(config, config_path, other->getDst(), seen);
+  } else if (const auto file = OCIO::DynamicPtrCast<const OCIO::FileTransform>(transform)) {
+    std::string found;
+    try {
+      found = config->getCurrentContext()->resolveFileLocation(file->getSrc());
+    } catch (const OCIO::Exception&) {
+      return;
+    }
+    std::error_code ec;
+    const fs::file_status status = fs::status(found, ec);
+    if (fs::exists(status) && !fs::is_regular_file(status))
+      fail_config(config_path, "colour space '" + space + "': its file '" + found + "' is not a regular file (" +
+                                   (fs::is_directory(status) ? "a folder" : "a device, FIFO or socket") + ")");
+  }
+}
+
+void check_lut_files(const OCIO::ConstConfigRcPtr& config, const fs::path& config_path, const std::string& name,
+                     std::set<std::string>& seen) {
+  const OCIO::ConstColorSpaceRcPtr space = config->getColorSpace(name.c_str());
+  if (!space || !seen.insert(space->getName()).second) return;
+  for (const auto direction : {OCIO::COLORSPACE_DIR_TO_REFERENCE, OCIO::COLORSPACE_DIR_FROM_REFERENCE})
+    check_transform_files(config, config_path, space->getTransform(direction), space->getName(), seen);
+}
+
 }  // namespace
 
 fs::path ocio_config_path(const fs::path& manifest_config) {
@@ -124,6 +166,10 @@ ColorConversion::ColorConversion(const fs::path& config_path, const std::string&
     if ((source = config->getColorSpace(s))) break;
   if (!source) fail_config(config_path, "no sRGB colour space to convert the model's images from (named sRGB, sRGB - "
                                  "Texture, srgb_tx or Utility - sRGB - Texture)");
+  std::set<std::string> seen;  // the spaces whose processors are built below, with the files they read
+  for (const std::string name : {std::string(space->getName()), std::string(source->getName()),
+                                 std::string("cie_xyz_d65_interchange")})
+    check_lut_files(config, config_path, name, seen);
   try {
     impl_->cpu = (to_model ? config->getProcessor(space, source) : config->getProcessor(source, space))
                      ->getOptimizedCPUProcessor(OCIO::OPTIMIZATION_LOSSLESS);

@@ -12,6 +12,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -161,6 +163,32 @@ BOOST_AUTO_TEST_CASE(an_unknown_colour_space_is_a_manifest_error_listing_the_kno
   BOOST_TEST(r.err.find("no colour space 'Rec.2020 PQ'") != std::string::npos, r.err);
   BOOST_TEST(r.err.find("available: Linear Rec.709 (sRGB), sRGB, ACEScg, ACES2065-1") != std::string::npos, r.err);
   BOOST_TEST(!fs::exists(dir.path / "bad.exr"));
+}
+
+// A LUT that a colour space's FileTransform reads, found as a FIFO where OCIO looks for it, is refused by name before
+// OCIO opens it: OCIO blocked on it for ever, and the first SIGINT did not stop it (it opens the file again for each
+// format it tries).
+BOOST_AUTO_TEST_CASE(a_lut_that_is_a_fifo_is_refused_before_ocio_opens_it) {
+  genplug::test::TempDir dir("colour-lut-fifo");
+  const fs::path lut = dir.path / "lut.spi1d";
+  BOOST_REQUIRE(::mkfifo(lut.c_str(), 0600) == 0);
+  std::ifstream in(kConfig);
+  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string empty_search = "search_path: \"\"";
+  BOOST_REQUIRE(config.find(empty_search) != std::string::npos);
+  config.replace(config.find(empty_search), empty_search.size(), "search_path: \"" + dir.path.string() + "\"");
+  config += "  - !<ColorSpace>\n    name: Lutted\n    isdata: false\n"
+            "    from_scene_reference: !<FileTransform> {src: lut.spi1d, interpolation: linear}\n";
+  const fs::path path = dir.path / "lut.ocio";
+  std::ofstream(path) << config;
+  const auto r = run_process({"/usr/bin/timeout", "60", kGenplug, "run", kDefault, "--progress", "none", "--set",
+                              "jobs.0.output=\"" + (dir.path / "x.exr").string() + "\"", "--set",
+                              "exr.ocio_config=\"" + path.string() + "\"", "--set", "exr.colorspace=\"Lutted\""});
+  BOOST_TEST(r.exit_code == 3, r.err);  // 124: timeout ended it
+  BOOST_TEST(r.err.find("colour space 'Lutted': its file '" + lut.string() +
+                        "' is not a regular file (a device, FIFO or socket)") != std::string::npos,
+             r.err);
+  BOOST_TEST(!fs::exists(dir.path / "x.exr"));
 }
 
 // An OCIO config that is a FIFO is refused at once (OpenColorIO would open it and wait for a writer).
