@@ -107,10 +107,11 @@ void JobRun::evaluate(genplug_tensor_handle x, double sigma, genplug_tensor_hand
   ops->adopt(v_out, std::move(velocity));
   ++done;
   capture_x0(x, sigma, v_out);
-  if (m.options.progress) {
-    progress.evaluation = done;
-    progress.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    progress.seconds_per_evaluation = progress.elapsed_seconds / double(done);
+  if (m.options.progress) {  // the item's: a refine job's first pass counts in its second
+    progress.evaluation = evaluations_before + done;
+    progress.elapsed_seconds =
+        seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    progress.seconds_per_evaluation = progress.elapsed_seconds / double(progress.evaluation);
     m.options.progress(progress);
   }
 }
@@ -126,7 +127,7 @@ void JobRun::check_finite_velocity(const DLTensor& v, double sigma) const {
                   m.model.id() + ": predict returned a velocity with " + std::to_string(bad.count) + " non-finite " +
                       (bad.count == 1 ? "value" : "values") + " (NaN/inf) of " +
                       std::to_string(cpu::element_count(v)) + " at evaluation " + std::to_string(done + 1) + " of " +
-                      std::to_string(progress.evaluations) + " (sigma " + number_text(sigma) +
+                      std::to_string(own_evaluations) + " (sigma " + number_text(sigma) +
                       "), the first at index " + std::to_string(bad.first) + " (" +
                       non_finite_name(bad.first_value) + "); the render stops here, nothing was written" +
                       lora_hint());
@@ -193,6 +194,27 @@ void JobRun::check_latent(const DLTensor& t) const {
   }
 }
 
+// The model evaluations this pass will make (after settle()): the scheduler's count for its schedule, cut for a
+// plate as start_from_plate cuts it. A refine job's first pass counts them into the item's progress.
+uint64_t JobRun::planned_evaluations() const {
+  std::vector<double> sigmas = scheduler->sigmas(steps, geometry.image_tokens, m.ctx);
+  if ((job.init_image || job.refine_pass || plate) && sigmas.size() > 1) {
+    const uint32_t n = uint32_t(sigmas.size() - 1);
+    sigmas.erase(sigmas.begin(), sigmas.begin() + std::ptrdiff_t(std::min(img2img_start(n, job.strength), n)));
+  }
+  return scheduler->evaluation_count(uint32_t(sigmas.size()), m.ctx);
+}
+
+// A refine job's second pass, after the first: its progress goes on from the first's.
+void JobRun::continue_from(const JobRun& first_pass) {
+  evaluations_before = first_pass.done;
+  seconds_before = first_pass.done ? std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                                   first_pass.start).count()
+                                   : 0.0;
+  progress.evaluation = evaluations_before;
+  progress.evaluations = first_pass.progress.evaluations;
+}
+
 // img2img: the plate, encoded by the model, and the schedule cut where diffusers' image-to-image pipelines
 // cut it (img2img_start). Strength 1 keeps the whole schedule: the plate enters with weight 1 - sigma_0 = 0
 // when the schedule starts at 1.
@@ -241,11 +263,12 @@ ManagedTensor JobRun::sample() {
   std::vector<double> sigmas = scheduler->sigmas(steps, geometry.image_tokens, m.ctx);
   std::optional<ManagedTensor> plate_latent;
   if (job.init_image || plate) plate_latent = start_from_plate(sigmas);
-  progress.evaluations = scheduler->evaluation_count(static_cast<uint32_t>(sigmas.size()), m.ctx);
+  own_evaluations = scheduler->evaluation_count(static_cast<uint32_t>(sigmas.size()), m.ctx);
+  progress.evaluations = evaluations_before + own_evaluations + evaluations_after;
   for (uint32_t e : job.exr.x0_layers)
-    if (e > progress.evaluations)
+    if (e > own_evaluations)
       throw HostError(ErrorKind::manifest, where + ": exr.x0_layers: evaluation " + std::to_string(e) +
-                                               " is beyond the " + std::to_string(progress.evaluations) +
+                                               " is beyond the " + std::to_string(own_evaluations) +
                                                " model evaluations of this job");
 
   HostTensorOps tensor_ops(m.model.raw(), m.model.tensor_ops());
@@ -287,10 +310,10 @@ ManagedTensor JobRun::sample() {
     const bool oom = s == GENPLUG_E_OUT_OF_MEMORY || error_code == GENPLUG_E_OUT_OF_MEMORY;
     throw HostError(error_kind ? *error_kind : oom ? ErrorKind::retryable : ErrorKind::runtime, where + ": " + msg);
   }
-  if (done == 0 && progress.evaluations > 0)  // the latent is still pure noise
+  if (done == 0 && own_evaluations > 0)  // the latent is still pure noise
     throw HostError(ErrorKind::plugin, where + ": " + scheduler->id() + ": sample() returned success without asking "
                                        "for a single velocity (count_evaluations said " +
-                                       std::to_string(progress.evaluations) + ")");
+                                       std::to_string(own_evaluations) + ")");
   if (leaked > 0)
     m.log(GENPLUG_LOG_WARNING, scheduler->id() + ": sample() did not release " + std::to_string(leaked) +
                                    " tensor(s); freed by the host");

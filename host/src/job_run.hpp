@@ -38,6 +38,10 @@ struct JobRun {
   std::vector<ExrLayer> layers;  // x0 predictions asked for by exr.x0_layers, in evaluation order
   std::optional<ImageRGB> plate;  // a refine pass's plate: the first pass's render (else job.init_image is read)
   const Job* item = nullptr;      // the work item (a refine pass's parent job): its hash goes in the header
+  // A refine job's passes report the item's progress: the evaluations of the pass before this one (made) and of
+  // the pass after it (planned), and the seconds the one before sampled. own_evaluations: this pass's count.
+  uint64_t evaluations_before = 0, evaluations_after = 0, own_evaluations = 0;
+  double seconds_before = 0;
   bool preview_failed = false;   // a preview that cannot be written is reported once, and the render goes on
 
   // Conditioning, kept for the sampling loop.
@@ -71,6 +75,8 @@ struct JobRun {
   void condition();
   void release_conditioning();
   ManagedTensor sample();
+  uint64_t planned_evaluations() const;
+  void continue_from(const JobRun& first_pass);
   ManagedTensor start_from_plate(std::vector<double>& sigmas);
   static genplug_status velocity(void* user, genplug_tensor_handle x, double sigma, genplug_tensor_handle v_out);
   void evaluate(genplug_tensor_handle x, double sigma, genplug_tensor_handle v_out);

@@ -166,13 +166,15 @@ JobResult Pipeline::run(const Job& job) {
     if (job.refine) {  // the first pass's image, rendered again at the refine size from a plate of it
       pass.emplace(m, *job.refine);
       pass->item = &job;
+      pass->settle();
       if (!job.refine->init_image) {
         r.settle();
+        r.evaluations_after = pass->planned_evaluations();  // the progress reported is the item's
         r.condition();
         pass->plate = ImageRGB{int(r.result.width), int(r.result.height), r.decode(r.sample())};
         r.release_conditioning();
+        pass->continue_from(r);
       }
-      pass->settle();
       pass->condition();
       pass->write(pass->decode(pass->sample()));
       pass->result.evaluations += r.result.evaluations;

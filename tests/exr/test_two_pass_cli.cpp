@@ -5,7 +5,10 @@
 #include <boost/test/unit_test.hpp>
 
 #include <filesystem>
+#include <sstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "genplug/host/exr_writer.hpp"
 #include "subprocess.hpp"
@@ -47,4 +50,37 @@ BOOST_AUTO_TEST_CASE(refine_writes_the_larger_image_resumes_and_refuses_what_it_
   BOOST_TEST(r.exit_code == 3, r.err);
   BOOST_TEST(r.err.find("jobs[0].refine.resize: the first pass's 128 x 128 is not 256 x 192") != std::string::npos, r.err);
   BOOST_TEST(!fs::exists(refused));
+}
+
+// A refine job's progress is the item's (docs/cli.md: --progress jsonl): the step events count both passes' model
+// evaluations up to the total that item_done reports, with the same total in every event, so that eta_seconds is
+// 0 only at the last one. Each pass had counted from 1 to its own total.
+BOOST_AUTO_TEST_CASE(a_refine_jobs_progress_counts_both_passes) {
+  genplug::test::TempDir dir("two-pass-progress");
+  const fs::path out = dir.path / "p.exr";
+  const auto r = run_process({kGenplug, "run", kDefault, "--progress", "jsonl", "--set",
+                              "jobs.0.output=\"" + out.string() + "\"", "--set", "jobs.0.steps=4", "--set",
+                              R"(jobs.0.refine={"width": 192, "height": 192, "strength": 0.5, "steps": 4})"});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  std::istringstream lines(r.out);
+  std::vector<uint64_t> evaluation, evaluations;
+  std::vector<double> eta;
+  uint64_t done = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json e = nlohmann::json::parse(line);
+    if (e.at("event") == "step") {
+      evaluation.push_back(e.at("evaluation").get<uint64_t>());
+      evaluations.push_back(e.at("evaluations").get<uint64_t>());
+      eta.push_back(e.at("eta_seconds").get<double>());
+    } else if (e.at("event") == "item_done") {
+      done = e.at("evaluations").get<uint64_t>();
+    }
+  }
+  BOOST_TEST(done == 6u);  // 4 steps, then 4 from the plate at strength 0.5: 2
+  BOOST_REQUIRE_EQUAL(evaluation.size(), done);
+  for (size_t i = 0; i < evaluation.size(); ++i) {
+    BOOST_TEST(evaluation[i] == i + 1);
+    BOOST_TEST(evaluations[i] == done);
+    BOOST_TEST((eta[i] > 0) == (i + 1 < done));
+  }
 }
