@@ -5,8 +5,8 @@
 // system call blocked on a FIFO or a slow device with EINTR: a read that would wait for ever fails instead, and
 // cancel_signal() tells the caller to report that failure as the cancellation it is. A second signal does not
 // wait: it removes the temporary output being written (unlink_pending_output) and exits with 128 + signal. The
-// first one again from the same sender within 0.1 s is no second signal: GNU timeout sends it to the process and
-// then to its process group, and that one time-out had ended runs without their error line.
+// first one again within 0.25 s is no second signal: GNU timeout sends it to the process and then to its process
+// group, or passes on what its group got, and that one time-out had ended runs without their error line.
 #pragma once
 
 #include <atomic>
