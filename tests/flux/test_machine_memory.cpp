@@ -138,16 +138,19 @@ BOOST_AUTO_TEST_CASE(an_allocation_the_machine_could_hold_is_out_of_memory) {
   BOOST_TEST(std::string(unsized.what()) == "predict: DefaultCPUAllocator: not enough memory: you tried");
 }
 
-// A mapping of more than ulimit -v leaves is beyond reach, said with what is left; one within it, or any without a
-// limit, is not. A file the readers could not map is then a config error (no retry maps it), else out of memory.
+// A mapping larger than the ulimit -v itself is beyond reach, said with the limit; one within it (however little
+// is left), or any without a limit, is not. A file the readers could not map is then a config error (no retry maps
+// it), else out of memory.
 BOOST_AUTO_TEST_CASE(a_mapping_beyond_ulimit_v_is_beyond_reach) {
   internal::MemorySources unlimited;
   unlimited.address_space_limit = false;
   BOOST_TEST(!internal::beyond_address_space(uint64_t(1) << 60, unlimited).has_value());
   const int child = genplug::test::under_address_space_limit(256 * kMiB, [] {
-    const std::optional<std::string> far = internal::beyond_address_space(kGiB);
-    return far && far->rfind("more than ulimit -v leaves this process (", 0) == 0 &&
-           !internal::beyond_address_space(kMiB).has_value();
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_AS, &limit) != 0) return false;
+    const std::optional<std::string> far = internal::beyond_address_space(limit.rlim_cur + 1);
+    return far && *far == "more than the address-space limit (ulimit -v) of " + std::to_string(limit.rlim_cur) + " bytes" &&
+           !internal::beyond_address_space(limit.rlim_cur).has_value();  // within it, though not within what is left
   });
   BOOST_TEST(child == 0);  // 1: wrong answer; 2: no limit could be set
   const Error beyond = unmappable_file_error("transformer: ", safetensors::OutOfMemory("f: cannot memory-map", true));

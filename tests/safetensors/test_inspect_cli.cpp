@@ -154,9 +154,9 @@ BOOST_AUTO_TEST_CASE(a_corrupt_checkpoint_is_named_with_its_fault) {
              r.err);
 }
 
-// A checkpoint larger than what the CLI's ulimit -v leaves it cannot be mapped by any retry of the command: exit 5
-// (the file cannot be read), naming the limit, where it had been 75 (out of memory, worth a retry), which a farm
-// would have retried forever. A sparse file of 3 GiB (zeros past its first byte), the limit 1 GiB: enough for the
+// A checkpoint larger than the CLI's ulimit -v cannot be mapped by any retry of the command: the probe says so
+// (GENPLUG_E_IO, inspector.h) and the CLI exits 5 (the file cannot be read), naming the limit, where it had been
+// 75 (out of memory, worth a retry), which a farm would have retried forever. A sparse file of 3 GiB (zeros past its first byte), the limit 1 GiB: enough for the
 // libraries. Skipped under a sanitizer, whose shadow memory needs more address space than any such limit leaves.
 BOOST_AUTO_TEST_CASE(a_checkpoint_beyond_ulimit_v_is_permanent) {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -169,8 +169,8 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_beyond_ulimit_v_is_permanent) {
   const auto r = genplug::test::run_process(
       {"/bin/sh", "-c", "ulimit -v 1048576 && exec \"$0\" -q inspect \"$1\"", GENPLUG_CLI, big.string()});
   BOOST_TEST(r.exit_code == 5, r.err);
-  BOOST_TEST(contains(r.err, "org.genplug.flux.inspect: inspect: file error: " + big.string() +
-                                ": cannot memory-map its 3221225472 bytes: more than ulimit -v leaves this process ("),
+  BOOST_TEST(contains(r.err, "org.genplug.flux.inspect: probe: file error: " + big.string() +
+                                ": cannot memory-map its 3221225472 bytes: more than the address-space limit (ulimit -v) of 1073741824 bytes"),
              r.err);
   BOOST_TEST(r.out.empty(), r.out);
 #endif

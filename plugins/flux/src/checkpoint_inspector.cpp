@@ -72,9 +72,8 @@ class CheckpointInspector : public Inspector {
     if (gguf::is_gguf_file(path)) {
       try {
         return gguf_holds_flux_weights(*gguf::File::open(path)) ? 90 : 10;
-      } catch (const gguf::OutOfMemory& e) {
-        if (e.beyond_reach()) return 1;  // no retry maps it: inspect says why, as of a bad file
-        throw Error(GENPLUG_E_OUT_OF_MEMORY, e.what());
+      } catch (const gguf::OutOfMemory& e) {  // larger than ulimit -v: no retry maps it (inspector.h)
+        throw Error(e.beyond_reach() ? GENPLUG_E_IO : GENPLUG_E_OUT_OF_MEMORY, e.what());
       } catch (const gguf::Error&) {
         return 1;
       }
@@ -83,8 +82,7 @@ class CheckpointInspector : public Inspector {
     try {
       return holds_flux_weights(st::Checkpoint(path)) ? 90 : 10;
     } catch (const st::OutOfMemory& e) {
-      if (e.beyond_reach()) return 1;
-      throw Error(GENPLUG_E_OUT_OF_MEMORY, e.what());
+      throw Error(e.beyond_reach() ? GENPLUG_E_IO : GENPLUG_E_OUT_OF_MEMORY, e.what());
     } catch (const st::Error&) {
       return 1;
     }

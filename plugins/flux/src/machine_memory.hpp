@@ -62,8 +62,8 @@ std::optional<std::string> beyond_machine(double bytes);
 Error allocation_error(const std::string& what, const std::string& libtorch_message);
 
 // A file the safetensors or GGUF reader could not map (their OutOfMemory), as the plugin's error, prefixed by
-// `what`: out of memory (the host may retry) unless it is more than ulimit -v leaves this process, which no retry
-// changes: then, as in allocation_error, the request is at fault (GENPLUG_E_CONFIG).
+// `what`: out of memory (the host may retry) unless it is larger than the address-space limit (ulimit -v), which no
+// retry changes: then, as in allocation_error, the request is at fault (GENPLUG_E_CONFIG).
 template <class Unmappable>
 Error unmappable_file_error(const std::string& what, const Unmappable& e) {
   return Error(e.beyond_reach() ? GENPLUG_E_CONFIG : GENPLUG_E_OUT_OF_MEMORY, what + e.what());

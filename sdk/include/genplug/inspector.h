@@ -29,7 +29,8 @@ typedef struct genplug_inspector {
   /** How well this inspector knows `path` (UTF-8, borrowed): `*out_score` 0 = not a file it reads,
    * 1..100 = the more certain, the higher (a file of its format, but not of its model: low). Reads as little
    * as it needs. A file that cannot be opened is GENPLUG_E_IO; a file of its format that cannot be mapped for
-   * want of memory or address space is GENPLUG_E_OUT_OF_MEMORY (it may be sound); a file of another format is
+   * want of memory or address space is GENPLUG_E_OUT_OF_MEMORY (it may be sound), or GENPLUG_E_IO where it is
+   * larger than the process's address-space limit itself (no retry maps it); a file of another format is
    * GENPLUG_OK with score 0. [thread: control] */
   genplug_status (*probe)(struct genplug_inspector* self, const char* path, uint32_t* out_score,
                           const genplug_context_t* ctx);

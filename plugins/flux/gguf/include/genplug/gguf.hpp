@@ -27,9 +27,9 @@ class Error : public std::runtime_error {
 };
 
 // The file could not be mapped for want of memory or address space (mmap's ENOMEM). The file may be sound: a
-// caller reports it as out of memory, not as a bad file. `beyond_reach`: it is more than the address-space limit
-// (ulimit -v) leaves this process, so the same command fails alike on any machine; a caller reports it as
-// permanent, not as a shortage worth a retry.
+// caller reports it as out of memory, not as a bad file. `beyond_reach`: it is larger than the address-space limit
+// (ulimit -v) itself, so the same command fails alike wherever that limit holds; a caller reports it as permanent,
+// not as a shortage worth a retry.
 class OutOfMemory : public Error {
  public:
   explicit OutOfMemory(const std::string& what, bool beyond_reach = false) : Error(what), beyond_reach_(beyond_reach) {}

@@ -188,13 +188,16 @@ inline std::optional<uint64_t> address_space_left(const MemorySources& s = {}) {
   return room(address_space.rlim_cur, keyed_value(s.proc + "/self/status", "VmSize:", 1024).value_or(0));
 }
 
-// Why a mapping of `bytes` more can never succeed in this process: they are more than its address-space limit
-// (ulimit -v) leaves past what it has mapped, and that limit is the same at every attempt of the same command.
-// nullopt without a limit, or where they fit (a failed mapping then wants room the machine may have later).
+// Why a mapping of `bytes` can never succeed in this process: they are more than its address-space limit (ulimit -v)
+// itself, which nothing the process frees and no other machine with the same limit changes. nullopt without a limit,
+// or within it: a failed mapping then wants room that another attempt may have (what is mapped besides differs with
+// the machine's cores and with what was loaded first).
 inline std::optional<std::string> beyond_address_space(uint64_t bytes, const MemorySources& s = {}) {
-  const std::optional<uint64_t> left = address_space_left(s);
-  if (!left || bytes <= *left) return std::nullopt;
-  return "more than ulimit -v leaves this process (" + std::to_string(*left) + " bytes)";
+  rlimit limit{};
+  if (!s.address_space_limit || ::getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY ||
+      bytes <= limit.rlim_cur)
+    return std::nullopt;
+  return "more than the address-space limit (ulimit -v) of " + std::to_string(limit.rlim_cur) + " bytes";
 }
 
 // The most this process could still add to what it holds, however much else were freed: memory and swap
