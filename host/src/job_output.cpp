@@ -63,9 +63,10 @@ void JobRun::capture_x0(genplug_tensor_handle x, double sigma, genplug_tensor_ha
   }
 }
 
-// x0_eN, N zero-padded to the digits of the job's evaluation count (x0_e03 of 12): layers sort in order.
+// x0_eN, N zero-padded to the digits of the pass's evaluation count (x0_e03 of 12): layers sort in order. A
+// refine job's layers are its second pass's, numbered in that pass.
 std::string JobRun::layer_name(uint64_t evaluation) const {
-  const std::string n = std::to_string(evaluation), all = std::to_string(progress.evaluations);
+  const std::string n = std::to_string(evaluation), all = std::to_string(own_evaluations);
   return "x0_e" + std::string(all.size() > n.size() ? all.size() - n.size() : 0, '0') + n;
 }
 

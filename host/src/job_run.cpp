@@ -198,10 +198,7 @@ void JobRun::check_latent(const DLTensor& t) const {
 // plate as start_from_plate cuts it. A refine job's first pass counts them into the item's progress.
 uint64_t JobRun::planned_evaluations() const {
   std::vector<double> sigmas = scheduler->sigmas(steps, geometry.image_tokens, m.ctx);
-  if ((job.init_image || job.refine_pass || plate) && sigmas.size() > 1) {
-    const uint32_t n = uint32_t(sigmas.size() - 1);
-    sigmas.erase(sigmas.begin(), sigmas.begin() + std::ptrdiff_t(std::min(img2img_start(n, job.strength), n)));
-  }
+  if (job.init_image || job.refine_pass || plate) sigmas = plate_schedule(std::move(sigmas), job.strength);
   return scheduler->evaluation_count(uint32_t(sigmas.size()), m.ctx);
 }
 
@@ -235,7 +232,7 @@ ManagedTensor JobRun::start_from_plate(std::vector<double>& sigmas) {
   if (start >= n)
     throw HostError(ErrorKind::manifest, where + ".strength: " + short_number(job.strength) + " of " +
                                              std::to_string(n) + " steps leaves no step to run");
-  sigmas.erase(sigmas.begin(), sigmas.begin() + std::ptrdiff_t(start));
+  sigmas = plate_schedule(std::move(sigmas), job.strength);
   int64_t shape[4] = {1, 3, int64_t(result.height), int64_t(result.width)};
   DLTensor image{};
   image.data = const_cast<float*>(picture.planar.data());

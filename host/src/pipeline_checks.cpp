@@ -264,10 +264,7 @@ void Pipeline::Impl::rehearse_schedule(const Job& job, std::set<std::string>& re
           catalog->create_scheduler(job.scheduler->plugin, job.scheduler->config, ctx, where(*job.scheduler) + ".config");
     const SchedulerProxy& s = own_scheduler ? *own_scheduler : scheduler;
     std::vector<double> sigmas = s.sigmas(steps, g.image_tokens, ctx);
-    if (from_plate && sigmas.size() > 1) {  // cut where a plate's sampling starts, as JobRun::start_from_plate
-      const uint32_t start = img2img_start(uint32_t(sigmas.size() - 1), job.strength);
-      sigmas.erase(sigmas.begin(), sigmas.begin() + std::min<std::ptrdiff_t>(start, std::ptrdiff_t(sigmas.size() - 1)));
-    }
+    if (from_plate) sigmas = plate_schedule(std::move(sigmas), job.strength);  // as JobRun::start_from_plate
     const uint64_t evaluations = s.evaluation_count(uint32_t(sigmas.size()), ctx);
     for (uint32_t e : job.refine ? std::vector<uint32_t>() : job.exr.x0_layers)  // a refine pass's are the pass's
       if (e > evaluations)

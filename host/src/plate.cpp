@@ -88,6 +88,13 @@ uint32_t img2img_start(uint32_t steps, double strength) {
   return uint32_t(std::max(double(steps) - init, 0.0));  // int() in Python: towards zero
 }
 
+std::vector<double> plate_schedule(std::vector<double> sigmas, double strength) {
+  if (sigmas.size() < 2) return sigmas;
+  const uint32_t steps = uint32_t(sigmas.size() - 1);
+  sigmas.erase(sigmas.begin(), sigmas.begin() + std::ptrdiff_t(std::min(img2img_start(steps, strength), steps)));
+  return sigmas;
+}
+
 PlateResize parse_plate_resize(const std::string& name) {
   if (name == "error") return PlateResize::error;
   if (name == "fit") return PlateResize::fit;

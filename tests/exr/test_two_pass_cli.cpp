@@ -8,6 +8,9 @@
 #include <sstream>
 #include <string>
 
+#include <ImfChannelList.h>
+#include <ImfHeader.h>
+#include <ImfInputFile.h>
 #include <nlohmann/json.hpp>
 
 #include "genplug/host/exr_writer.hpp"
@@ -54,13 +57,15 @@ BOOST_AUTO_TEST_CASE(refine_writes_the_larger_image_resumes_and_refuses_what_it_
 
 // A refine job's progress is the item's (docs/cli.md: --progress jsonl): the step events count both passes' model
 // evaluations up to the total that item_done reports, with the same total in every event, so that eta_seconds is
-// 0 only at the last one. Each pass had counted from 1 to its own total.
+// 0 only at the last one. Each pass had counted from 1 to its own total. Its x0 layers stay the second pass's,
+// numbered and padded in that pass (x0_e1 of 2, not x0_e01 of the item's 10).
 BOOST_AUTO_TEST_CASE(a_refine_jobs_progress_counts_both_passes) {
   genplug::test::TempDir dir("two-pass-progress");
   const fs::path out = dir.path / "p.exr";
   const auto r = run_process({kGenplug, "run", kDefault, "--progress", "jsonl", "--set",
-                              "jobs.0.output=\"" + out.string() + "\"", "--set", "jobs.0.steps=4", "--set",
-                              R"(jobs.0.refine={"width": 192, "height": 192, "strength": 0.5, "steps": 4})"});
+                              "jobs.0.output=\"" + out.string() + "\"", "--set", "jobs.0.steps=8", "--set",
+                              R"(jobs.0.refine={"width": 192, "height": 192, "strength": 0.5, "steps": 4})", "--set",
+                              "exr.x0_layers=[1,2]"});
   BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   std::istringstream lines(r.out);
   std::vector<uint64_t> evaluation, evaluations;
@@ -76,11 +81,14 @@ BOOST_AUTO_TEST_CASE(a_refine_jobs_progress_counts_both_passes) {
       done = e.at("evaluations").get<uint64_t>();
     }
   }
-  BOOST_TEST(done == 6u);  // 4 steps, then 4 from the plate at strength 0.5: 2
+  BOOST_TEST(done == 10u);  // 8 steps, then 4 from the plate at strength 0.5: 2
   BOOST_REQUIRE_EQUAL(evaluation.size(), done);
   for (size_t i = 0; i < evaluation.size(); ++i) {
     BOOST_TEST(evaluation[i] == i + 1);
     BOOST_TEST(evaluations[i] == done);
     BOOST_TEST((eta[i] > 0) == (i + 1 < done));
   }
+  Imf::InputFile file(out.c_str());
+  for (const char* channel : {"x0_e1.R", "x0_e2.B"})
+    BOOST_TEST(file.header().channels().findChannel(channel) != nullptr, channel);
 }

@@ -23,7 +23,7 @@ struct Progress {
   size_t job_index = 0, job_count = 0;
   std::string job_name;
   std::string stage;              // "load", "condition", "sample", "decode", "write"
-  uint64_t evaluation = 0, evaluations = 0;
+  uint64_t evaluation = 0, evaluations = 0;  // the item's: a refine job's two passes count as one
   double elapsed_seconds = 0;     // in this job
   double seconds_per_evaluation = 0;
 };

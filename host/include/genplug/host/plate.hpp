@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 #include <utility>
 
 #include "genplug/host/exr_writer.hpp"
@@ -34,6 +35,10 @@ ImageRGB adapt_plate(const ImageRGB& plate, int width, int height, PlateResize r
 // t_start = int(max(steps - init, 0)); the steps run are steps - t_start (28 at 0.6: t_start 11, 17 steps).
 // A strength so small that no step is left (steps x strength rounds away) gives t_start = steps.
 uint32_t img2img_start(uint32_t steps, double strength);
+
+// The schedule an image-to-image job samples: `sigmas` (steps + 1 values) from img2img_start on, kept to the last
+// sigma at least (where no step is left, the job refuses its strength before it samples).
+std::vector<double> plate_schedule(std::vector<double> sigmas, double strength);
 
 // Whether `path` names a PNG (by its extension, any case); anything else is read as an EXR.
 bool is_png_path(const std::filesystem::path& path);
