@@ -133,6 +133,7 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
       m.rehearse_schedule(*j.refine, rehearsed);
     }
   }
+  m.checked = true;  // from here on, a warning the checks gave is not given again (Impl::log)
 }
 
 Pipeline::~Pipeline() = default;

@@ -91,19 +91,21 @@ struct Pipeline::Impl {
   bool overwrite(const Job& job) const { return job.exr.overwrite || options.overwrite; }
   bool previews() const { return options.preview || options.preview_every > 0; }
   std::string where(const PluginRef& ref) const { return manifest.path.string() + ": " + ref.where; }
-  // A warning is given once per run: the checks rehearse each job's schedule, which the job computes again, and a
-  // batch's jobs repeat a plugin's remark. Remembered by hash (fnv1a.hpp), 8 bytes each, under a lock: plugins may
-  // log from any thread.
+  // A warning the checks gave is not given again: they rehearse each job's schedule, which the job then computes
+  // again (flowmatch's zero-length steps). A job's own warnings (a prompt's tokens dropped) are all given, since
+  // they need not name the job. Remembered by hash (fnv1a.hpp), under a lock: plugins may log from any thread.
   void log(int32_t severity, const std::string& m) const {
     if (!options.log) return;
     if (severity == GENPLUG_LOG_WARNING) {
       std::lock_guard<std::mutex> lock(warned_mutex);
-      if (!warned.insert(Fnv1a().add(m).value()).second) return;
+      const uint64_t key = Fnv1a().add(m).value();
+      if (checked ? warned_in_checks.count(key) != 0 : !warned_in_checks.insert(key).second) return;
     }
     options.log(severity, m);
   }
+  bool checked = false;  // the checks before the jobs are done
   mutable std::mutex warned_mutex;
-  mutable std::set<uint64_t> warned;
+  mutable std::set<uint64_t> warned_in_checks;
 };
 
 // Why an output's folder cannot take it, if it cannot, and that as the error of the output at `where`

@@ -140,9 +140,9 @@ BOOST_AUTO_TEST_CASE(plain_rope_when_the_job_names_no_posenc) {
   BOOST_TEST(worst < 1e-5);
 }
 
-// A plugin's warning is given once in a run, though the checks before the jobs compute each job's schedule as the
-// job then does again: flowmatch's zero-length steps, at a pinned mu so large that float32 rounds every sigma but
-// the last to 1. It had been printed twice.
+// A warning the checks before the jobs gave is not given again when the job computes its schedule again:
+// flowmatch's zero-length steps, at a pinned mu so large that float32 rounds every sigma but the last to 1. It had
+// been printed twice.
 BOOST_AUTO_TEST_CASE(a_warning_is_given_once) {
   const Render r = render(json::object(), nullptr, {{"sampler", "euler"}, {"schedule", "flux"}, {"mu", 40}});
   const auto warnings = std::count_if(r.log.begin(), r.log.end(), [](const std::string& l) {
