@@ -577,7 +577,7 @@ class FluxModel final : public Model {
     auto warn = [this](const std::string& m) {
       if (current_ctx_) current_ctx_->warn("org.genplug.flux text: " + m);
     };
-    current_ctx_ = &ctx;  // create's own warnings (unknown keys) reach this host too
+    current_ctx_ = &ctx;  // whatever create() warns of reaches this host too (it refuses unknown keys)
     struct Reset {
       const Context*& p;
       ~Reset() { p = nullptr; }

@@ -102,7 +102,8 @@ json build_schema() {
           {"properties", text_properties_schema()},
           {"additionalProperties", false},  // a mistyped key (t5_tokenzier) is refused, not ignored
           {"description", "text encoders (t5, t5_tokenizer, clip, clip_tokenizer, max_length, text_device, "
-                          "text_dtype, random, keep_loaded: false unloads them after each image's prompt); default "
+                          "text_dtype, clip_num_heads, random, keep_loaded: false unloads them after each image's "
+                          "prompt); default "
                           "for random weights: {\"random\": true}; preset mini: its shipped encoders and tokenizers"}}},
         {"conditioning",
          {{"type", "string"},
