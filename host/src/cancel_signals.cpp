@@ -32,7 +32,7 @@ bool repeat_of_first(int signal) {
   return signal == g_signal.load() && monotonic_ns() - g_first_ns.load() < 250000000;
 }
 
-extern "C" void on_cancel_signal(int signal, siginfo_t*, void*) {
+extern "C" void on_cancel_signal(int signal) {
   if (g_claimed.exchange(1) == 0) {  // the first: cancel
     g_first_ns.store(monotonic_ns());
     g_signal.store(signal);
@@ -44,16 +44,16 @@ extern "C" void on_cancel_signal(int signal, siginfo_t*, void*) {
   std::_Exit(128 + signal);
 }
 
-extern "C" void on_exit_signal(int signal, siginfo_t*, void*) {
+extern "C" void on_exit_signal(int signal) {
   unlink_pending_output();
   std::_Exit(128 + signal);
 }
 
-void install(void (*handler)(int, siginfo_t*, void*)) {
+void install(void (*handler)(int)) {
   struct sigaction action {};
-  action.sa_sigaction = handler;
+  action.sa_handler = handler;
   sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_SIGINFO;  // no SA_RESTART: a blocked open() or read() returns EINTR
+  action.sa_flags = 0;  // no SA_RESTART: a blocked open() or read() returns EINTR
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
 }

@@ -537,24 +537,21 @@ BOOST_AUTO_TEST_CASE(a_greyscale_exr_reads_as_equal_rgb) {
   std::vector<float> rgb;
   for (int c = 0; c < 3; ++c) rgb.insert(rgb.end(), y.begin(), y.end());
   BOOST_TEST(image.planar == rgb, boost::test_tools::per_element());
-  const fs::path chroma = folder.path / "yc.exr";
-  write_channels(chroma, {"Y", "RY", "BY"});
-  try {
-    genplug::host::read_exr(chroma);
-    BOOST_FAIL("a luminance-chroma EXR was read");
-  } catch (const genplug::host::HostError& e) {
-    BOOST_TEST(std::string(e.what()).find("no channel R") != std::string::npos, e.what());
-  }
-  const fs::path xyz = folder.path / "xyz.exr";
-  write_channels(xyz, {"X", "Y", "Z"});
-  try {
-    genplug::host::read_exr(xyz);
-    BOOST_FAIL("an X, Y, Z EXR was read");
-  } catch (const genplug::host::HostError& e) {
-    BOOST_TEST(std::string(e.what()).find("no channel R (Y is greyscale only alone or with A; channels: X, Y, Z)") !=
-                   std::string::npos,
-               e.what());
-  }
+  // Why read_exr refuses a file of `channels`; "" when it reads it.
+  const auto refusal = [&](const char* name, const std::vector<const char*>& channels) -> std::string {
+    const fs::path path = folder.path / name;
+    write_channels(path, channels);
+    try {
+      genplug::host::read_exr(path);
+    } catch (const genplug::host::HostError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const std::string chroma = refusal("yc.exr", {"Y", "RY", "BY"});  // luminance-chroma
+  BOOST_TEST(chroma.find("no channel R") != std::string::npos, chroma);
+  const std::string xyz = refusal("xyz.exr", {"X", "Y", "Z"});
+  BOOST_TEST(xyz.find("no channel R (Y is greyscale only alone or with A; channels: X, Y, Z)") != std::string::npos, xyz);
   const fs::path with_alpha = folder.path / "ya.exr";
   write_channels(with_alpha, {"Y", "A"});
   BOOST_TEST(genplug::host::read_exr(with_alpha).planar == rgb, boost::test_tools::per_element());

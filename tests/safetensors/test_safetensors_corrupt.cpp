@@ -288,34 +288,32 @@ BOOST_AUTO_TEST_CASE(at_names_file_and_tensor) {
 // Without the limit the same files (zeros, sparse) map, and are refused for their header.
 BOOST_AUTO_TEST_CASE(a_file_beyond_ulimit_v_is_out_of_memory_not_corrupt) {
   const uint64_t left = uint64_t(256) << 20, mapped = genplug::test::vm_size();
+  auto file_of = [&](const char* name, uint64_t size) {
+    const fs::path path = dir / name;
+    genplug::test::write_bytes(path, "");
+    fs::resize_file(path, size);
+    return path;
+  };
+  // 0 when, under a limit leaving `left`, opening `path` is OutOfMemory, beyond reach or not, with the message;
+  // 1: another message or none; 3: another exception.
+  auto unmappable = [&](const fs::path& path, uint64_t size, bool beyond, const std::string& why) {
+    return genplug::test::under_address_space_limit(left, [&] {
+      try {
+        st::File::open(path);
+      } catch (const st::OutOfMemory& e) {
+        return e.beyond_reach() == beyond &&
+               contains(e.what(), path.string() + ": cannot memory-map its " + std::to_string(size) + " bytes: " + why);
+      }
+      return false;
+    });
+  };
   const uint64_t within = left + std::min(mapped / 2, uint64_t(1) << 30);  // more than is left, within the limit
-  const fs::path near = dir / "near.safetensors";
-  genplug::test::write_bytes(near, "");
-  fs::resize_file(near, within);
-  const int child = genplug::test::under_address_space_limit(left, [&] {
-    try {
-      st::File::open(near);
-    } catch (const st::OutOfMemory& e) {
-      return !e.beyond_reach() && contains(e.what(), near.string() + ": cannot memory-map its " + std::to_string(within) + " bytes");
-    }
-    return false;
-  });
-  BOOST_TEST(child == 0);  // 1: another message or none; 3: another exception
+  const fs::path near = file_of("near.safetensors", within);
+  BOOST_TEST(unmappable(near, within, false, "") == 0);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)  // their shadow maps: terabytes of VmSize
   const uint64_t beyond = mapped + left + (uint64_t(1) << 30);        // larger than the limit the child sets
-  const fs::path big = dir / "big.safetensors";
-  genplug::test::write_bytes(big, "");
-  fs::resize_file(big, beyond);
-  const int beyond_child = genplug::test::under_address_space_limit(left, [&] {
-    try {
-      st::File::open(big);
-    } catch (const st::OutOfMemory& e) {
-      return e.beyond_reach() && contains(e.what(), big.string() + ": cannot memory-map its " + std::to_string(beyond) +
-                                                        " bytes: more than the address-space limit (ulimit -v) of ");
-    }
-    return false;
-  });
-  BOOST_TEST(beyond_child == 0);
+  BOOST_TEST(unmappable(file_of("big.safetensors", beyond), beyond, true,
+                        "more than the address-space limit (ulimit -v) of ") == 0);
 #endif
   try {
     st::File::open(near);
