@@ -137,26 +137,45 @@ BOOST_AUTO_TEST_CASE(a_second_signal_removes_the_temporary_output_and_exits_at_o
 // so the same SIGTERM comes twice within microseconds, from one or two senders: one request, which cancels; the
 // run then ends on its own, with its error line. It had ended 3 runs in 25 at once, without a word. Here the
 // second comes from another process (a child of the test's), a pipe round trip after the first was handled.
-BOOST_AUTO_TEST_CASE(the_same_signal_twice_at_once_is_one_request) {
+// Returns the child's exit code, or -1 when the repeat took 0.2 s or more to send (a loaded machine): then it
+// may rightly count as a second request, and the attempt says nothing.
+int repeat_from_another_sender() {
   genplug::test::TempDir dir("signals");
+  int go[2];  // the test tells the child the repeat was sent: it is then pending or handled
+  BOOST_REQUIRE(::pipe(go) == 0);
   const Child child = start_child([&](int ready) {
     genplug::host::TemporaryFile temporary(dir.path / "out.exr");
     if (::write(ready, "1", 1) != 1) ::_exit(3);
     while (!g_cancel.load()) std::this_thread::sleep_for(1ms);
     if (::write(ready, "2", 1) != 1) ::_exit(3);  // the first was handled: the repeat cannot merge with it
-    std::this_thread::sleep_for(300ms);           // the repeat has come by now
+    char c = 0;
+    while (::read(go[0], &c, 1) != 1) {  // EINTR when the repeat comes here
+    }
     ::_exit(genplug::host::cancel_signal() == SIGTERM ? 0 : 1);  // ~TemporaryFile does not run: _exit
   });
   BOOST_REQUIRE(child_reached(child.ready));
+  const auto first = std::chrono::steady_clock::now();
   ::kill(child.pid, SIGTERM);
   BOOST_REQUIRE(child_reached(child.ready));
   const pid_t relay = ::fork();  // within a few milliseconds of the first, from another sender
   if (relay == 0) ::_exit(::kill(child.pid, SIGTERM) == 0 ? 0 : 1);
   int relayed = 0;
   ::waitpid(relay, &relayed, 0);
+  const bool in_time = std::chrono::steady_clock::now() - first < 200ms;
+  BOOST_REQUIRE(::write(go[1], "g", 1) == 1);
   const int status = wait_for(child.pid);
+  ::close(go[0]);
+  ::close(go[1]);
   BOOST_TEST(WIFEXITED(status));
-  BOOST_TEST(WEXITSTATUS(status) == 0, "exit " << WEXITSTATUS(status) << ": the repeat was taken for a second signal");
+  BOOST_TEST((WIFEXITED(relayed) && WEXITSTATUS(relayed) == 0), "the repeat was not sent");
+  return in_time ? WEXITSTATUS(status) : -1;
+}
+
+BOOST_AUTO_TEST_CASE(the_same_signal_twice_at_once_is_one_request) {
+  int code = -1;
+  for (int attempt = 0; attempt < 5 && code == -1; ++attempt) code = repeat_from_another_sender();
+  BOOST_TEST(code != -1, "each of 5 repeats took 0.2 s or more to send");
+  BOOST_TEST(code == 0, "exit " << code << ": the repeat was taken for a second signal");
 }
 
 // Commands that do not stop part-way (genplug encode) end at the first signal, without their temporary output.
