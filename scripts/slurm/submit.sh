@@ -7,7 +7,8 @@
 # Counts the manifest's work items (`genplug run MANIFEST --list`, one JSON line each), submits
 # genplug-array.sbatch (beside this script, or $GENPLUG_SBATCH_SCRIPT) as
 # `sbatch --array=0-(T-1)[%M] [sbatch options] genplug-array.sbatch --genplug PATH MANIFEST`
-# with T = min(N, work items) tasks (default: one task per work item), and prints the job id on stdout.
+# with T = min(N, work items, MaxArraySize) tasks (default: one task per work item), and prints the job id on
+# stdout. MaxArraySize is the cluster's (`scontrol show config`; Slurm's default 1001 where scontrol cannot say).
 # Each array task renders the items i with i mod T == its index. Relative output paths are relative
 # to the job's working folder: the submitting folder, or DIR with --chdir=DIR.
 #   --tasks N         at most N array tasks
@@ -75,6 +76,14 @@ items=$(printf '%s\n' "$list" | grep -c '^[[:space:]]*{' || true)
 [ "$items" -gt 0 ] || die 2 "manifest '$manifest' has no work items: nothing to submit"
 n=${tasks:-$items}
 [ "$n" -le "$items" ] || n=$items
+# Array indices must stay below the cluster's MaxArraySize: more items than that share the tasks.
+max_array=$(scontrol show config 2>/dev/null | sed -n 's/^MaxArraySize *= *\([0-9][0-9]*\).*/\1/p')
+max_array=${max_array:-1001}
+[ "$max_array" -gt 0 ] || die 1 "this cluster has MaxArraySize=0: job arrays are disabled"
+if [ "$n" -gt "$max_array" ]; then
+  echo "$me: $n tasks would exceed the cluster's MaxArraySize=$max_array: using $max_array tasks" >&2
+  n=$max_array
+fi
 array="0-$((n - 1))${max_running:+%$max_running}"
 
 cmd=(sbatch --parsable "--array=$array" "${sbatch_args[@]}" "$script" --genplug "$genplug" "$manifest" "${genplug_args[@]}")

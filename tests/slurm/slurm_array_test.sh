@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of scripts/slurm/: a private single-node Slurm (munged + slurmctld + slurmd, all
 # in a temp dir, bound to 127.0.0.1 on free ports) renders a manifest as a 4-task job array, and a
-# resubmission after deleting two outputs re-renders only those two.
+# resubmission after deleting two outputs re-renders only those two. Without --tasks the array is capped
+# at the cluster's MaxArraySize.
 #
 # Usage: slurm_array_test.sh GENPLUG PLUGIN_DIR SOURCE_DIR
 #        slurm_array_test.sh --bringup-only [SOURCE_DIR]   (Slurm + a trivial 4-task array, no genplug)
@@ -195,6 +196,7 @@ SchedulerType=sched/builtin
 ReturnToService=2
 MailProg=/bin/true
 MinJobAge=600
+MaxArraySize=6
 NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=$CPUS State=UNKNOWN
 PartitionName=test Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
@@ -304,6 +306,11 @@ events() {  # events RUN EVENT: the outputs named by EVENT lines in RUN's task l
   cat "$D"/logs/"$1"-"$JOB"_*.log | grep -E "\"event\"[[:space:]]*:[[:space:]]*\"$2\"" \
     | sed -n 's/.*"output"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | xargs -r -n1 basename | sort
 }
+
+# Without --tasks, one task per item, but no more than MaxArraySize=6 allows (indices 0-5).
+dry=$("$SUBMIT" --dry-run --genplug "$GENPLUG" "$M" 2>"$D/logs/dry.err") || { cat "$D/logs/dry.err" >&2; fail "submit.sh --dry-run failed"; }
+[[ $dry == *"--array=0-5 "* ]] || fail "submit.sh --dry-run for 8 items and MaxArraySize=6 gave: $dry"
+grep -q "MaxArraySize=6" "$D/logs/dry.err" || fail "submit.sh did not say it capped the tasks: $(cat "$D/logs/dry.err")"
 
 t=$SECONDS
 submit run1
