@@ -420,6 +420,24 @@ bool exr_pixels_intact(const fs::path& path) {
   }
 }
 
+bool compression_is_lossy(const std::string& name, ExrOptions::Pixel pixel) {
+  return lossy(compression_value(name), pixel == ExrOptions::Pixel::half ? Imf::HALF : Imf::FLOAT);
+}
+
+StoredCompression exr_stored_compression(const fs::path& path) {
+  try {
+    std::optional<Imf::InputFile> file;
+    const Imf::Header& header = open_limited(file, path).header();
+    const Imf::Channel* r = header.channels().findChannel("R");
+    if (!r) throw std::runtime_error("no R channel");
+    for (const auto& [name, value] : kCompressions)
+      if (value == header.compression()) return {name, lossy(value, r->type)};
+    throw std::runtime_error("unknown compression " + std::to_string(int(header.compression())));
+  } catch (const std::exception& e) {
+    throw HostError(ErrorKind::output, "cannot read EXR '" + path.string() + "': " + e.what());
+  }
+}
+
 std::map<std::string, std::string> read_exr_attributes(const fs::path& path) {
   try {
     std::optional<Imf::InputFile> file;

@@ -69,6 +69,16 @@ nlohmann::json Pipeline::Impl::normalised_loras(const Job& job) {
   return out;
 }
 
+// Whether this item's existing output holds other values than the job would store: the compression is not in the
+// item hash (a file's name and place are not either), so a switch from a lossless one to another lossless one
+// keeps the file, whose pixels are the same, but a switch from or to a lossy one (B44 on half, PXR24 on float,
+// DWA) renders again.
+bool Pipeline::Impl::stored_otherwise(const Job& job) {
+  const StoredCompression stored = exr_stored_compression(job.output);
+  if (stored.name == parse_compression(job.exr.compression)) return false;
+  return stored.lossy || compression_is_lossy(job.exr.compression, parse_pixel(job.exr.pixel));
+}
+
 Pipeline::Impl::Existing Pipeline::Impl::existing_output(const Job& job) const {
   std::map<std::string, std::string> attributes;
   try {
@@ -78,6 +88,11 @@ Pipeline::Impl::Existing Pipeline::Impl::existing_output(const Job& job) const {
   }
   const auto hash = attributes.find("genplug.item.hash");
   if (hash == attributes.end() || hash->second != item_hash(job)) return Existing::foreign;
+  try {
+    if (stored_otherwise(job)) return Existing::ours_stored_otherwise;
+  } catch (const HostError&) {
+    return Existing::unreadable;
+  }
   return exr_pixels_intact(job.output) ? Existing::ours_intact : Existing::ours_damaged;
 }
 
@@ -94,6 +109,7 @@ const char* Pipeline::Impl::existing_text(Existing e) {
   switch (e) {
     case Existing::ours_intact: return "is this work item's render, up to date";
     case Existing::ours_damaged: return "is this work item's render but damaged";
+    case Existing::ours_stored_otherwise: return "is this work item's render, stored with another compression";
     case Existing::foreign: return "was not rendered from this work item";
     case Existing::unreadable: return "is no readable EXR";
   }
@@ -101,7 +117,8 @@ const char* Pipeline::Impl::existing_text(Existing e) {
 }
 
 // An existing output without overwrite: up to date when it is this work item's intact render; rendered
-// again (with a warning) when it is this item's but damaged; else an error (the file is someone else's).
+// again (with a warning) when it is this item's but damaged, or (with a note) stored with other values than the
+// job would store; else an error (the file is someone else's).
 void Pipeline::Impl::check_existing_output(const Job& job, const std::string& where) {
   std::error_code ec;
   if (const auto why = file_cannot_be_written(job.output)) throw HostError(ErrorKind::output, where + ": " + *why);
@@ -121,7 +138,14 @@ void Pipeline::Impl::check_existing_output(const Job& job, const std::string& wh
     case Existing::ours_damaged:
       log(GENPLUG_LOG_WARNING, file + " is this work item's render but damaged (its pixels do not match their "
                                       "hash): rendering it again");
-      damaged.insert(job.index);
+      render_again.insert(job.index);
+      return;
+    case Existing::ours_stored_otherwise:
+      log(GENPLUG_LOG_INFO, file + " is this work item's render stored with " +
+                                exr_stored_compression(job.output).name + " compression; the job asks for " +
+                                parse_compression(job.exr.compression) +
+                                ", and a lossy one stores other pixels: rendering it again");
+      render_again.insert(job.index);
       return;
     case Existing::foreign:
       throw HostError(ErrorKind::output, file + " exists and was not rendered from this work item (set "

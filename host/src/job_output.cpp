@@ -199,7 +199,7 @@ ExrMetadata JobRun::metadata() const {
 void JobRun::write(std::vector<float> planar) {
   stage("write");
   const ImageRGB img{static_cast<int>(result.width), static_cast<int>(result.height), std::move(planar)};
-  const bool replace = m.overwrite(job) || m.damaged.count(job.index);
+  const bool replace = m.overwrite(job) || m.render_again.count(job.index);
   // The model's sRGB values, and the layers', converted to the output's colour space (OCIO).
   const ColorConversion& color = m.color_of(job);
   ImageRGB converted = img;

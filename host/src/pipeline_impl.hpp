@@ -35,7 +35,7 @@ struct Pipeline::Impl {
   genplug_geometry_t defaults{};  // the model's geometry at its default size: defaults and size multiple
   CallContext ctx;
   std::set<size_t> up_to_date;  // work items whose output is already there (resume)
-  std::set<size_t> damaged;     // work items whose own output is damaged: replaced
+  std::set<size_t> render_again;  // work items whose own output is damaged or stored otherwise: replaced
   std::set<std::filesystem::path> unwritable_folders;  // output folders that cannot take a file (checks, 2.)
   std::set<std::filesystem::path> plates_decoded;  // plates read whole by the checks (resolved paths)
   std::string active_loras = "null";  // the adapters set on the model: "null" is its own (config.loras)
@@ -60,10 +60,12 @@ struct Pipeline::Impl {
   std::string item_hash(const Job& job) const;
   nlohmann::json plugin_identity(const PluginRef* ref) const;
   static nlohmann::json normalised_loras(const Job& job);
-  // What is at an existing output path: this work item's render, intact or damaged (its pixels no longer
-  // match their hash), another render or file, or something that is no readable EXR.
-  enum class Existing { ours_intact, ours_damaged, foreign, unreadable };
+  // What is at an existing output path: this work item's render, intact, damaged (its pixels no longer match
+  // their hash) or stored with other values than the job would store (a lossy compression on either side, and
+  // another one), another render or file, or something that is no readable EXR.
+  enum class Existing { ours_intact, ours_damaged, ours_stored_otherwise, foreign, unreadable };
   Existing existing_output(const Job& job) const;
+  static bool stored_otherwise(const Job& job);
   // What an existing output is where that is known without the model: no readable EXR, or one without an item
   // hash (foreign to every work item); nullopt where only the item hash can tell.
   static std::optional<Existing> existing_without_model(const std::filesystem::path& output);

@@ -559,7 +559,8 @@ BOOST_AUTO_TEST_CASE(a_greyscale_exr_reads_as_equal_rgb) {
 
 // An output of every compression and pixel type reads back intact, so resume skips it: with a lossy one (B44/B44A
 // on half, PXR24 on float, DWAA, DWAB) the stored values are not the hashed ones, and such outputs had been
-// "damaged" at every run (rendered again; a read-only archive failed). Cut short, each is damaged.
+// "damaged" at every run (rendered again; a read-only archive failed). Cut short, each is damaged. The header
+// names the compression, and whether it is lossy for the file's pixel type.
 BOOST_AUTO_TEST_CASE(outputs_of_every_compression_read_back_intact_and_cut_short_damaged) {
   TempFolder dir;
   const ImageRGB image = random_image(96, 80, 7);
@@ -572,6 +573,13 @@ BOOST_AUTO_TEST_CASE(outputs_of_every_compression_read_back_intact_and_cut_short
         const fs::path out = dir.path / (compression + "-" + genplug::host::to_string(pixel) + ".exr");
         genplug::host::write_exr(out, image, {}, options);
         BOOST_TEST(genplug::host::exr_pixels_intact(out));
+        const genplug::host::StoredCompression stored = genplug::host::exr_stored_compression(out);
+        BOOST_TEST(stored.name == compression);
+        BOOST_TEST(stored.lossy == genplug::host::compression_is_lossy(compression, pixel));
+        const bool lossy = compression == "dwaa" || compression == "dwab" ||
+                           (pixel == genplug::host::ExrOptions::Pixel::half ? compression.rfind("b44", 0) == 0
+                                                                             : compression == "pxr24");
+        BOOST_TEST(stored.lossy == lossy);
         fs::resize_file(out, fs::file_size(out) - 40);
         BOOST_TEST(!genplug::host::exr_pixels_intact(out));
       }

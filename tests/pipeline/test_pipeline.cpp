@@ -355,6 +355,44 @@ BOOST_AUTO_TEST_CASE(half_exr_holds_the_linear_image_within_half_precision) {
   }
 }
 
+// The compression is not in the item hash, so resume keeps an output whose stored pixels are those the job would
+// store (lossless to lossless: zip, piz, PXR24 on half), and renders again one stored lossily, or asked lossily,
+// with another compression (a DWAA render asked as zip had been kept as up to date).
+BOOST_AUTO_TEST_CASE(resume_renders_again_an_output_stored_with_another_compression_when_either_is_lossy) {
+  GoldenRun g;
+  json m = g.manifest("none");
+  m["exr"] = {{"pixel", "half"}, {"overwrite", false}};
+  std::string said;
+  PipelineOptions o;
+  o.log = [&](int32_t, const std::string& message) { said += message + "\n"; };
+  Pipeline probe(Manifest::parse(m, g.dir.path / "m.json"), o);
+  const uint32_t ppt = probe.model_description()["pixels_per_token"].get<uint32_t>();
+  m["jobs"][0]["width"] = 2 * ppt;
+  m["jobs"][0]["height"] = 2 * ppt;
+  const fs::path out = m["jobs"][0]["output"].get<std::string>();
+  // The compression asked, and whether resume keeps what is there.
+  struct Step {
+    const char* asked;
+    bool skipped;
+  };
+  for (const Step step : {Step{"dwaa", false}, Step{"zip", false}, Step{"piz", true}, Step{"pxr24", true},
+                          Step{"b44", false}, Step{"b44", true}, Step{"none", false}}) {
+    BOOST_TEST_CONTEXT(step.asked) {
+      const std::string before = fs::exists(out) ? genplug::host::exr_stored_compression(out).name : "";
+      said.clear();
+      m["exr"]["compression"] = step.asked;
+      Pipeline p(Manifest::parse(m, g.dir.path / "m.json"), o);
+      BOOST_TEST(p.run(p.manifest().jobs[0]).skipped == step.skipped);
+      const std::string stored = genplug::host::exr_stored_compression(out).name;
+      BOOST_TEST(stored == (step.skipped ? before : genplug::host::parse_compression(step.asked)));
+      BOOST_TEST(genplug::host::exr_pixels_intact(out));
+      if (!before.empty() && !step.skipped)
+        BOOST_TEST(said.find("stored with " + before + " compression; the job asks for " + stored) != std::string::npos,
+                   said);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(golden_vae_decode_through_the_model_abi) {
   // decode.z of the VAE golden, packed as the model lays latents out, decoded by the plugin: the image is the
   // golden decode mapped from [-1, 1] to the ABI's [0, 1].

@@ -78,6 +78,18 @@ void write_exr(const std::filesystem::path& path, const ImageRGB& image,
 // only that R, G and B decode whole.
 bool exr_pixels_intact(const std::filesystem::path& path);
 
+// The compression an EXR's header names (one of compression_names()), and whether it stores other values than it
+// was given for R's pixel type (B44/B44A on half, PXR24 on float, DWAA, DWAB). Throws HostError(ErrorKind::output)
+// naming the path when it is no readable EXR with an R channel.
+struct StoredCompression {
+  std::string name;
+  bool lossy = false;
+};
+StoredCompression exr_stored_compression(const std::filesystem::path& path);
+
+// Whether compression `name` (one of compression_names()) stores other values than it is given for `pixel`.
+bool compression_is_lossy(const std::string& name, ExrOptions::Pixel pixel);
+
 // Removes the temporary file of a write_exr in progress, if any. Async-signal-safe: for a signal handler that
 // ends the process during a write (the writer's own clean-up would not run).
 void unlink_pending_output() noexcept;
