@@ -20,15 +20,13 @@ void ProgressJsonl::start(size_t items, const std::string& shard) {
 void ProgressJsonl::item_start(const host::Job& job) {
   std::lock_guard<std::mutex> lock(mutex_);
   current_ = job.index;
-  last_evaluation_ = 0;
   output_ = job.output.string();
   emit({{"event", "item_start"}, {"index", job.index}, {"job", job.job}, {"output", output_}});
 }
 
 void ProgressJsonl::update(const host::Progress& p) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (p.stage != "sample" || p.evaluation == 0 || p.evaluations == 0 || p.evaluation == last_evaluation_) return;
-  last_evaluation_ = p.evaluation;
+  if (!p.step || p.evaluations == 0) return;  // a stage's start is no step
   const uint64_t left = p.evaluations > p.evaluation ? p.evaluations - p.evaluation : 0;
   emit({{"event", "step"},
         {"index", current_},

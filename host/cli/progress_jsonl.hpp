@@ -37,7 +37,6 @@ class ProgressJsonl {
   std::mutex mutex_;
   bool quiet_;
   size_t current_ = 0;
-  uint64_t last_evaluation_ = 0;  // of the current item: a step is reported once (a refine pass's start repeats it)
   std::string output_;
 };
 

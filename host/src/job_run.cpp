@@ -112,6 +112,7 @@ void JobRun::evaluate(genplug_tensor_handle x, double sigma, genplug_tensor_hand
     progress.elapsed_seconds =
         seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     progress.seconds_per_evaluation = progress.elapsed_seconds / double(progress.evaluation);
+    progress.step = true;
     m.options.progress(progress);
   }
 }

@@ -67,6 +67,7 @@ struct JobRun {
   void stage(const char* name) {
     if (!m.options.progress) return;
     progress.stage = name;
+    progress.step = false;
     m.options.progress(progress);
   }
 

@@ -145,8 +145,23 @@ BOOST_AUTO_TEST_CASE(golden_euler_sampling_is_reproduced_end_to_end_with_plain_r
   std::vector<float> final_latent, image;
   uint32_t w = 0, h = 0;
   uint64_t evaluations = 0;
-  g.run("none", final_latent, image, w, h, evaluations);
+  // Progress: each stage once as it begins (step false), and each model evaluation once as it ends (step true).
+  std::vector<std::string> stages;
+  std::vector<uint64_t> steps;
+  PipelineOptions o;
+  o.progress = [&](const genplug::host::Progress& p) {
+    if (p.step)
+      steps.push_back(p.evaluation);
+    else
+      stages.push_back(p.stage);
+  };
+  g.run("none", final_latent, image, w, h, evaluations, json::object(), o);
   BOOST_TEST(evaluations == g.info["sampling"]["num_steps"].get<uint64_t>());
+  BOOST_REQUIRE_EQUAL(steps.size(), evaluations);
+  for (size_t i = 0; i < steps.size(); ++i) BOOST_TEST(steps[i] == i + 1);
+  // Two pipelines (the probe at the default size, then the sized one): "load" twice, then the job's stages.
+  BOOST_TEST(stages == (std::vector<std::string>{"load", "load", "condition", "sample", "decode", "write"}),
+             boost::test_tools::per_element());
   const double err = relative_error(final_latent, golden_tensor(*g.sample, "final"));
   BOOST_TEST_MESSAGE("plain RoPE final latent relative error " << err);
   BOOST_TEST(err < 1e-4);

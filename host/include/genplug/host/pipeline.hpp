@@ -26,6 +26,9 @@ struct Progress {
   uint64_t evaluation = 0, evaluations = 0;  // the item's: a refine job's two passes count as one
   double elapsed_seconds = 0;     // in this job
   double seconds_per_evaluation = 0;
+  // True when this call reports a model evaluation that just finished; false when it reports a stage that begins
+  // (which repeats the evaluation count so far: a refine job's second pass starts at the first pass's last).
+  bool step = false;
 };
 
 struct PipelineOptions {
