@@ -187,8 +187,16 @@ BOOST_AUTO_TEST_CASE(evaluation_count_matches_calls) {
         BOOST_TEST(r.sigmas_seen == std::vector<double>(sigmas.begin(), sigmas.end() - 1));
       }
     }
-    BOOST_TEST(s.evaluation_count(0, ctx_) == 0u);
-    BOOST_TEST(s.evaluation_count(1, ctx_) == 0u);
+    // No step (fewer than 2 sigmas) is a count it cannot sample: INVALID_ARGUMENT with a message (scheduler.h),
+    // and 0 through ABI 1.0's evaluation_count, whose only failure signal that is. It had returned OK and 0.
+    for (uint32_t count : {0u, 1u}) {
+      BOOST_CHECK_EXCEPTION(s.evaluation_count(count, ctx_), genplug::PluginError, [](const genplug::PluginError& e) {
+        BOOST_TEST(e.code() == GENPLUG_E_INVALID_ARGUMENT);
+        BOOST_TEST(std::string(e.what()).find("needs at least 2 sigmas") != std::string::npos, e.what());
+        return true;
+      });
+      BOOST_TEST(s.raw()->evaluation_count(s.raw(), count) == 0u);
+    }
   }
 }
 

@@ -191,7 +191,7 @@ BOOST_AUTO_TEST_CASE(mu_is_refused_where_the_float32_shift_is_not_finite) {
     }
 }
 
-// The raw C call reports the needed size when the buffer is short.
+// The raw C call reports the needed size when the buffer is short or absent.
 BOOST_AUTO_TEST_CASE(sigmas_buffer_too_small) {
   SchedulerProxy s = make_scheduler("{}");
   CallContext ctx;
@@ -199,4 +199,10 @@ BOOST_AUTO_TEST_CASE(sigmas_buffer_too_small) {
   uint32_t count = 0;
   BOOST_TEST(s.raw()->sigmas(s.raw(), 4, 4096, buffer, 3, &count, ctx.get()) == GENPLUG_E_BUFFER_TOO_SMALL);
   BOOST_TEST(count == 5u);
+  BOOST_TEST(ctx.error() == "scheduler.sigmas: buffer holds 3 values, 5 needed");
+  // No buffer (a host asking for the count) holds nothing, whatever capacity it passes.
+  count = 0;
+  BOOST_TEST(s.raw()->sigmas(s.raw(), 4, 4096, nullptr, 100, &count, ctx.get()) == GENPLUG_E_BUFFER_TOO_SMALL);
+  BOOST_TEST(count == 5u);
+  BOOST_TEST(ctx.error() == "scheduler.sigmas: buffer holds 0 values, 5 needed");
 }

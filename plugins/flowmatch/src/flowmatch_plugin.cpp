@@ -30,7 +30,11 @@ class FlowmatchScheduler final : public genplug::Scheduler {
     return s;
   }
 
-  uint64_t evaluation_count(uint32_t sigma_count) override { return sampler_->evaluation_count(sigma_count); }
+  uint64_t evaluation_count(uint32_t sigma_count) override {
+    if (sigma_count < 2)  // no step: nothing this scheduler can sample (scheduler.h)
+      throw InvalidArgument("sigma_count: needs at least 2 sigmas (one step), got " + std::to_string(sigma_count));
+    return sampler_->evaluation_count(sigma_count);
+  }
 
   void sample(const genplug_sample_request_t& request, Context& ctx) override {
     if (!GENPLUG_HAS_FIELD(&request, genplug_sample_request_t, seed))

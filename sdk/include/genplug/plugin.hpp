@@ -287,7 +287,7 @@ struct SchedulerInstance {
       *out_count = static_cast<uint32_t>(s.size());
       if (!out || capacity < s.size())
         throw Error(GENPLUG_E_BUFFER_TOO_SMALL,
-                    "scheduler.sigmas: buffer holds " + std::to_string(capacity) + " values, " +
+                    "scheduler.sigmas: buffer holds " + std::to_string(out ? capacity : 0) + " values, " +
                         std::to_string(s.size()) + " needed");
       std::memcpy(out, s.data(), s.size() * sizeof(double));
     });
@@ -368,7 +368,10 @@ struct ModelInstance {
   static genplug_status condition(genplug_model_t* p, const char* prompt, const char* options,
                                   const genplug_tensor_sink_t* sink, const genplug_context_t* ctx) noexcept {
     return guard(ctx, [&] {
-      if (!p || !prompt || !sink || !sink->put) throw InvalidArgument("model.condition: NULL argument");
+      if (!p || !prompt || !sink) throw InvalidArgument("model.condition: NULL argument");
+      if (!GENPLUG_HAS_FIELD(sink, genplug_tensor_sink_t, put) || !sink->put)
+        throw InvalidArgument("model.condition: sink struct_size " + std::to_string(sink->struct_size) +
+                              " is too small, or its put is NULL");
       Context c(ctx);
       self(p)->impl->condition(prompt, options ? options : "", *sink, c);
     });
