@@ -654,6 +654,67 @@ BOOST_AUTO_TEST_CASE(wrong_sizes_are_invalid_arguments) {
   Conditioning none({});
   auto no_text = predict_args(x.tensor(), 64, 64, 0.5, 3.5, none, nullptr);
   expect_invalid([&] { model.predict(no_text, ctx); }, "predict without conditioning");
+  // Sizes beyond the manifest's 65536 pixels a side: geometry had answered with a wrapped memory estimate and
+  // noise failed as an internal error with libtorch's stack.
+  expect_invalid([&] { model.geometry(65536 + 16, 64, 1, ctx); }, "a side of 65552 pixels");
+  expect_invalid([&] { model.geometry(4294967280u, 4294967280u, 1, ctx); }, "a side of 2^32 - 16 pixels");
+  expect_invalid([&] { model.noise(1, 4294967280u, 4294967280u, ctx); }, "noise of 2^32 - 16 pixels a side");
+  BOOST_TEST(model.geometry(65536, 64, 1, ctx).image_tokens == 4096u * 4u);
+  // sigma outside [0, 1] (model.h) had given NaN velocities and OK; a guidance no float32 holds, libtorch's error.
+  for (double sigma : {std::nan(""), -0.5, 1.5, double(INFINITY)}) {
+    auto bad_sigma = predict_args(x.tensor(), 64, 64, sigma, 3.5, c, nullptr);
+    expect_invalid([&] { model.predict(bad_sigma, ctx); }, "a sigma outside [0, 1]");
+  }
+  if (model.geometry(64, 64, 1, ctx).default_guidance != 0) {  // a model with distilled guidance reads it
+    auto bad_guidance = predict_args(x.tensor(), 64, 64, 0.5, 1e308, c, nullptr);
+    expect_invalid([&] { model.predict(bad_guidance, ctx); }, "a guidance of 1e308");
+  }
+  // A negative dimension in a latent is a malformed struct, not libtorch's internal error.
+  DLTensor negative = x.tensor();
+  std::vector<int64_t> shape(negative.shape, negative.shape + negative.ndim);
+  shape[1] = -5;
+  negative.shape = shape.data();
+  negative.strides = nullptr;
+  auto negative_args = predict_args(negative, 64, 64, 0.5, 3.5, c, nullptr);
+  expect_invalid([&] { model.predict(negative_args, ctx); }, "a latent of shape[1] -5");
+  // condition()'s options are a JSON object (model.h), and FLUX takes none.
+  expect_invalid([&] { model.condition("x", "not json", ctx); }, "condition options that are no JSON");
+  expect_invalid([&] { model.condition("x", "[1]", ctx); }, "condition options that are an array");
+  try {
+    model.condition("x", R"({"steps": 4})", ctx);
+    BOOST_ERROR("a condition option FLUX does not take was accepted");
+  } catch (const PluginError& e) {
+    BOOST_TEST(e.code() == GENPLUG_E_CONFIG, e.what());
+    BOOST_TEST(std::string(e.what()).find("'steps'") != std::string::npos, e.what());
+  }
+  BOOST_TEST(Conditioning(model.condition("x", "{}", ctx)).items.size() == 2u);
+  // A sink of ABI 1.0's size 0 (no put) is refused rather than called.
+  genplug_tensor_sink_t short_sink{};
+  short_sink.put = [](const genplug_tensor_sink_t*, const char*, DLManagedTensor* t) {
+    if (t && t->deleter) t->deleter(t);
+    return GENPLUG_OK;
+  };
+  BOOST_TEST(model.raw()->condition(model.raw(), "x", nullptr, &short_sink, ctx.get()) == GENPLUG_E_INVALID_ARGUMENT);
+}
+
+// A latent said to be on a CUDA device, in a process without one (or a libtorch without CUDA): unsupported, said
+// so, where libtorch's own error had been an internal one with its stack trace.
+BOOST_AUTO_TEST_CASE(a_cuda_latent_without_cuda_is_unsupported) {
+  ModelProxy model = library().create(kTiny);
+  CallContext ctx;
+  if (std::filesystem::exists("/dev/nvidiactl")) return;  // a GPU here: host memory said to be a device's is UB
+  ManagedTensor x = model.noise(1, 64, 64, ctx);
+  Conditioning c(model.condition("", "", ctx));
+  DLTensor on_cuda = x.tensor();
+  on_cuda.device = {kDLCUDA, 0};
+  auto args = predict_args(on_cuda, 64, 64, 0.5, 3.5, c, nullptr);
+  try {
+    model.predict(args, ctx);
+    BOOST_ERROR("a CUDA latent was accepted by a CPU model");
+  } catch (const PluginError& e) {
+    BOOST_TEST((e.code() == GENPLUG_E_UNSUPPORTED || e.code() == GENPLUG_E_INVALID_ARGUMENT), e.what());
+    BOOST_TEST(std::string(e.what()).find("frame #") == std::string::npos, e.what());
+  }
 }
 
 // Under a ulimit -v that leaves a CPU decode less than its maps and its threads' room, decode is out of memory, said

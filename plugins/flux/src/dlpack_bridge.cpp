@@ -3,6 +3,8 @@
 
 #include <vector>
 
+#include <torch/cuda.h>
+
 #include <genplug/plugin.hpp>
 
 namespace genplug::flux {
@@ -68,9 +70,16 @@ DLManagedTensor* to_dlpack(const torch::Tensor& tensor) {
 torch::Tensor from_dlpack(const DLTensor& t, const std::string& what) {
   if (!t.data) throw InvalidArgument(what + ": tensor data is NULL");
   if (t.ndim < 0 || (t.ndim > 0 && !t.shape)) throw InvalidArgument(what + ": malformed shape");
+  for (int i = 0; i < t.ndim; ++i)
+    if (t.shape[i] < 0)
+      throw InvalidArgument(what + ": shape[" + std::to_string(i) + "] is " + std::to_string(t.shape[i]));
   torch::Device device = torch::kCPU;
-  if (t.device.device_type == kDLCUDA)
+  if (t.device.device_type == kDLCUDA) {
+    if (!torch::cuda::is_available())  // libtorch's own error would be an internal one, with its stack
+      throw Error(GENPLUG_E_UNSUPPORTED, what + ": a CUDA tensor, and this process has no CUDA device or a "
+                                                "libtorch without CUDA");
     device = torch::Device(torch::kCUDA, c10::DeviceIndex(t.device.device_id));
+  }
   else if (t.device.device_type != kDLCPU && t.device.device_type != kDLCUDAHost)
     throw InvalidArgument(what + ": unsupported device type " + std::to_string(t.device.device_type));
   std::vector<int64_t> shape(t.shape, t.shape + t.ndim);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -42,6 +43,9 @@
 namespace genplug::flux {
 
 namespace {
+
+// The largest side a render may have, in pixels: the manifest's bound (host/manifest.schema.json) and config.width's.
+constexpr uint32_t kMaxRenderSide = 65536;
 
 struct Defaults {
   uint32_t steps, width, height;
@@ -286,9 +290,10 @@ class FluxModel final : public Model {
                       [](const LoraFile& x, const LoraFile& y) { return x.path == y.path && x.scale == y.scale; });
   }
 
-  void condition(const std::string& prompt, const std::string& /*options_json*/, const genplug_tensor_sink_t& sink,
+  void condition(const std::string& prompt, const std::string& options_json, const genplug_tensor_sink_t& sink,
                  Context& ctx) override {
     ctx.check_cancelled();
+    check_no_condition_options(options_json);
     TextConditioning c;
     current_ctx_ = &ctx;  // the encoders' warnings (prompt and negative prompt) reach this call's host
     struct Reset {
@@ -336,7 +341,8 @@ class FluxModel final : public Model {
     const RotarySpectrum spectrum = spectrum_of(args.spectrum);
     const RotaryTables pe = rotary_tables(position_ids(txt.size(1), gh, gw), spectrum, device_);
     const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(device_);
-    torch::Tensor t = torch::full({B}, args.sigma, f32), g = torch::full({B}, args.guidance, f32);
+    const double guidance = checked_guidance(args.sigma, args.guidance);
+    torch::Tensor t = torch::full({B}, args.sigma, f32), g = torch::full({B}, guidance, f32);
     torch::NoGradGuard no_grad;  // inference: the transformer's forward itself records when its caller trains
     torch::Tensor v = rethrow_as(GENPLUG_E_FAILED, "predict", [&] { return transformer_->forward(latent, txt, t, vec, g, pe); });
     if (cfg_scale_ > 1.0) {
@@ -475,7 +481,38 @@ class FluxModel final : public Model {
     if (height == 0 || width == 0 || height % p || width % p)
       throw InvalidArgument(std::string(what) + ": " + std::to_string(width) + " x " + std::to_string(height) +
                             " is not a positive multiple of " + std::to_string(p) + " pixels");
+    if (height > kMaxRenderSide || width > kMaxRenderSide)  // beyond, the token count and memory estimate lose their meaning
+      throw InvalidArgument(std::string(what) + ": " + std::to_string(width) + " x " + std::to_string(height) +
+                            " is larger than " + std::to_string(kMaxRenderSide) + " pixels a side");
     return {height / p, width / p};
+  }
+
+  // condition()'s options: a JSON object (model.h), and FLUX takes none.
+  static void check_no_condition_options(const std::string& options_json) {
+    if (options_json.empty()) return;
+    nlohmann::json options;
+    try {
+      options = genplug::internal::parse_bounded_json(options_json);
+    } catch (const nlohmann::json::exception& e) {
+      throw InvalidArgument(std::string("condition: options are not valid JSON: ") +
+                            genplug::internal::json_error_text(e));
+    } catch (const genplug::internal::JsonTooDeep& e) {
+      throw InvalidArgument(std::string("condition: options: ") + e.what());
+    }
+    if (!options.is_object() && !options.is_null())
+      throw InvalidArgument("condition: options must be a JSON object, not " + std::string(options.type_name()));
+    if (options.is_object() && !options.empty())
+      throw ConfigError("condition: options: FLUX takes none, got '" + options.begin().key() + "'");
+  }
+
+  // predict()'s sigma in [0, 1] (model.h), and a guidance a float32 holds; a model without guidance ignores it.
+  double checked_guidance(double sigma, double guidance) const {
+    if (!(sigma >= 0.0 && sigma <= 1.0))
+      throw InvalidArgument("predict: sigma " + std::to_string(sigma) + " is outside [0, 1]");
+    if (!config().guidance_embed) return 0.0;
+    if (!std::isfinite(float(guidance)))
+      throw InvalidArgument("predict: guidance " + std::to_string(guidance) + " is not a finite float32");
+    return guidance;
   }
 
   torch::Tensor checked_latent(const DLTensor& t, int64_t gh, int64_t gw, const char* what) const {
