@@ -299,6 +299,12 @@ BOOST_AUTO_TEST_CASE(lora_files_report_format_rank_alpha_and_fit) {
         st::TensorData::from_floats("lora_unet_img_in.lora_up.weight", {img_in[0], rank}, zeros(img_in[0] * rank)),
         st::TensorData::from_floats("lora_unet_img_in.alpha", {3}, {1, 2, 3})},
        "LoRA module 'lora_unet_img_in': alpha has shape [3], expected a scalar"}};
+  // Integer factors (libtorch's matmul of them had failed the run without naming the file).
+  st::TensorData int_down;
+  int_down.name = "lora_unet_img_in.lora_down.weight";
+  int_down.dtype = st::DType::I32;
+  int_down.shape = {rank, img_in[1]};
+  int_down.bytes.assign(size_t(rank * img_in[1]) * 4, 0);
   for (const auto& [tensors, reason] : refused) {
     st::write_file(path, tensors);
     const std::string out = run_cli("inspect --summary \"" + path.string() + "\"", &status);
@@ -306,5 +312,20 @@ BOOST_AUTO_TEST_CASE(lora_files_report_format_rank_alpha_and_fit) {
     BOOST_TEST(out.find("lora: cannot be applied: " + path.string() + ": " + reason) != std::string::npos, out);
     BOOST_TEST(out.find("fits:") == std::string::npos, out);
   }
+  st::write_file(path, {int_down, st::TensorData::from_floats("lora_unet_img_in.lora_up.weight", {img_in[0], rank},
+                                                              zeros(img_in[0] * rank))});
+  const std::string integers = run_cli("inspect --summary \"" + path.string() + "\"", &status);
+  BOOST_TEST(integers.find("lora: cannot be applied: " + path.string() + ": LoRA module 'lora_unet_img_in': "
+                           "'lora_unet_img_in.lora_down.weight' is I32, not a floating-point type") != std::string::npos,
+             integers);
+  // diffusers' PEFT config in the header says alpha where no .alpha tensor does: reported as the run takes it
+  // (it had said "none (alpha = rank)").
+  st::write_file(path,
+                 {st::TensorData::from_floats("transformer.x_embedder.lora_A.weight", {rank, img_in[1]}, zeros(rank * img_in[1])),
+                  st::TensorData::from_floats("transformer.x_embedder.lora_B.weight", {img_in[0], rank}, zeros(img_in[0] * rank))},
+                 {{"lora_adapter_metadata", R"({"transformer.lora_alpha": 8})"}});
+  const auto peft = nlohmann::json::parse(run_cli("inspect --json \"" + path.string() + "\"", &status));
+  BOOST_TEST(status == 0);
+  BOOST_TEST(peft.at("lora").at("alphas") == nlohmann::json({8.0}), peft.dump());
   std::filesystem::remove(path);
 }

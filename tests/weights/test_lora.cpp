@@ -11,6 +11,7 @@
 
 #include <genplug/flux/lora.hpp>
 #include <genplug/flux/lora_keys.hpp>
+#include <genplug/flux/lora_metadata.hpp>
 #include <genplug/flux/q8_0_tensors.hpp>
 #include <genplug/flux/transformer.hpp>
 #include <genplug/flux/weights.hpp>
@@ -421,6 +422,97 @@ BOOST_FIXTURE_TEST_CASE(loras_that_do_not_fit_are_named, Fixture) {
   }
 }
 
+// A merge into Q8_0 blocks whose values pass 65504 x 127: each block's scale d = max|x| / 127 is float16 (ggml),
+// which overflowed to infinity, and every image was NaN, blamed on the model's forward (exit 5). Now the weight
+// and the file are named, as for float16 weights; just under the bound it merges.
+BOOST_FIXTURE_TEST_CASE(a_merge_past_q8_0s_float16_scale_is_named, Fixture) {
+  gf::TensorMap q8 = base;
+  const std::string name = updates[0].module + ".weight";
+  BOOST_REQUIRE(base.at(name).size(1) % gf::kQ8BlockValues == 0);
+  q8.erase(name);
+  gf::put_q8_0(q8, name, gf::quantize_q8_0(base.at(name)));
+  const auto path = dir.path / "big.safetensors";
+  const double rank = 4, largest = 65504.0 * 127.0;
+  for (const double merged : {1.01 * largest, 0.97 * largest}) {  // each delta value: rank x a x b = merged
+    std::vector<Update> big = {updates[0]};
+    const double each = std::sqrt(merged / rank);
+    big[0].up = torch::full_like(big[0].up, each);
+    big[0].down = torch::full_like(big[0].down, each);
+    big[0].alpha = rank;  // factor 1
+    write_lora(path, big, gf::LoraFormat::bfl, config.hidden_size);
+    if (merged < largest) {
+      const gf::LoraMerge ok = gf::merge_loras(q8, {{path, 1.0}});
+      BOOST_TEST(std::isfinite(gf::dequantize_q8_0(*gf::find_q8_0(ok.weights, name)).abs().max().item<double>()));
+      continue;
+    }
+    try {
+      gf::merge_loras(q8, {{path, 1.0}});
+      BOOST_ERROR("a merge past Q8_0's scale was accepted");
+    } catch (const gf::WeightError& e) {
+      const std::string m = e.what();
+      BOOST_TEST(m.find("'" + name + "' overflows Q8_0") == 0u, m);
+      BOOST_TEST(m.find(path.string()) != std::string::npos, m);
+    }
+  }
+}
+
+// Integer factors (I32, U8, ...) are no update a float weight takes: refused from the header, naming the tensor, by
+// check_loras and the merge; libtorch's "self and mat2 must have the same dtype" had named no file. A BOOL alpha
+// too.
+BOOST_FIXTURE_TEST_CASE(integer_factors_are_refused_from_the_header, Fixture) {
+  const auto path = dir.path / "ints.safetensors";
+  const std::string m = "diffusion_model." + updates[0].module;
+  auto ints = [](const std::string& name, std::vector<int64_t> shape, st::DType type, std::size_t bytes_each) {
+    st::TensorData t;
+    t.name = name;
+    t.dtype = type;
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    t.shape = std::move(shape);
+    t.bytes.assign(std::size_t(n) * bytes_each, 1);
+    return t;
+  };
+  const auto& down = updates[0].down;
+  const auto& up = updates[0].up;
+  for (const auto& [type, bytes, what] : {std::tuple{st::DType::I32, std::size_t(4), "is I32"},
+                                          std::tuple{st::DType::U8, std::size_t(1), "is U8"}}) {
+    st::write_file(path, {ints(m + ".lora_A.weight", down.sizes().vec(), type, bytes), tensor(m + ".lora_B.weight", up)});
+    for (int merge = 0; merge < 2; ++merge) {
+      try {
+        if (merge)
+          gf::merge_loras(base, {{path, 1.0}});
+        else
+          gf::check_loras(gf::lora_targets(base), {{path, 1.0}});
+        BOOST_ERROR("integer factors were accepted");
+      } catch (const gf::WeightError& e) {
+        const std::string message = e.what();
+        BOOST_TEST(message.find(path.string() + ": LoRA module '" + m + "': '" + m + ".lora_A.weight' " + what +
+                                ", not a floating-point type") == 0u,
+                   message);
+      }
+    }
+  }
+  st::write_file(path, {tensor(m + ".lora_A.weight", down), tensor(m + ".lora_B.weight", up),
+                        ints(m + ".alpha", {}, st::DType::BOOL, 1)});
+  BOOST_CHECK_EXCEPTION(gf::check_loras(gf::lora_targets(base), {{path, 1.0}}), gf::WeightError,
+                        [](const gf::WeightError& e) { return std::string(e.what()).find("is BOOL") != std::string::npos; });
+}
+
+// alpha_pattern keys name a module by its last dot-separated parts, as PEFT's (.*\.)?(key)$: "0.attn.to_q" is block
+// 0's, not block 10's (a plain suffix had given block 10 block 0's alpha).
+BOOST_AUTO_TEST_CASE(alpha_pattern_keys_name_whole_parts) {
+  genplug::test::TempDir dir("lora-pattern");
+  const auto path = dir.path / "pattern.safetensors";
+  st::write_file(path, {st::TensorData::from_floats("x", {1}, {0.0f})},
+                 {{"lora_adapter_metadata",
+                   R"({"transformer.lora_alpha": 4, "transformer.alpha_pattern": {"0.attn.to_q": 2}})"}});
+  const st::Checkpoint file(path);
+  BOOST_TEST(gf::metadata_alpha(file, "transformer.transformer_blocks.0.attn.to_q").value() == 2.0);
+  BOOST_TEST(gf::metadata_alpha(file, "0.attn.to_q").value() == 2.0);
+  BOOST_TEST(gf::metadata_alpha(file, "transformer.transformer_blocks.10.attn.to_q").value() == 4.0);
+  BOOST_TEST(gf::metadata_alpha(file, "transformer.transformer_blocks.0.attn.to_q_x").value() == 4.0);
+}
+
 // check_loras (what a host asks before any job renders) refuses what merge_loras refuses from the headers, with the
 // same message, and reads no factor's values: a NaN factor passes it and fails the merge. Of a LoRA that fits, it
 // counts what the merge copies: each target once, whichever files and modules change it.
@@ -530,7 +622,7 @@ BOOST_FIXTURE_TEST_CASE(an_unreadable_peft_config_is_said, Fixture) {
   const std::vector<Update> one = {updates[0]};
   const auto plain = dir.path / "plain.safetensors";
   write_lora(plain, one, gf::LoraFormat::diffusers, config.hidden_size, false, true);
-  for (const auto& [meta, text] : {std::pair<std::string, std::string>{"{not json", "is no JSON object"},
+  for (const auto& [meta, text] : {std::pair<std::string, std::string>{"{not json", "is no readable JSON object"},
                                    {R"({"transformer.lora_alpha": "8"})", "has a lora_alpha that is no number"}}) {
     const auto path = dir.path / "meta.safetensors";
     std::vector<st::TensorData> tensors;

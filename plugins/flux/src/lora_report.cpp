@@ -6,6 +6,7 @@
 #include <set>
 
 #include <genplug/flux/lora_keys.hpp>
+#include <genplug/flux/lora_metadata.hpp>
 
 namespace genplug::flux {
 namespace {
@@ -36,7 +37,11 @@ struct Tally {
     // reported with the latent's channels as the hidden size).
     if (reads_hidden(m.target) && down.size() == 2) ++hidden_widths[down[1]];
     if (!reads_hidden(m.target) && up.size() == 2) ++hidden_widths[up[0]];
-    if (!m.alpha.empty()) alphas.insert(safetensors::to_float32(ckpt.at(m.alpha)).at(0));
+    // Its .alpha tensor, else the header's PEFT config, as the run takes them (lora_metadata.hpp).
+    if (!m.alpha.empty())
+      alphas.insert(safetensors::to_float32(ckpt.at(m.alpha)).at(0));
+    else if (const std::optional<double> alpha = metadata_alpha(ckpt, m.module))
+      alphas.insert(*alpha);
     auto index = [&](const std::string& block) { return int64_t(std::stoll(m.target.substr(block.size()))); };
     if (starts_with(m.target, "double_blocks."))
       ++doubles, deepest_double = std::max(deepest_double, index("double_blocks."));
@@ -71,9 +76,13 @@ json lora_report(const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
   try {
     plan = plan_lora(names, source);
     // What the run refuses whatever the model: no transformer module (text-encoder tensors alone), factors that
-    // do not make a low-rank update (not matrices, rank 0, ranks that differ), an alpha that is no scalar.
+    // do not make a low-rank update (not matrices, rank 0, ranks that differ, integers), an alpha that is no
+    // scalar.
     if (!plan.text_encoder.empty()) check_lora_has_modules(plan, source);
-    for (const auto& m : plan.modules) check_lora_factors(m, shapes, source);
+    for (const auto& m : plan.modules) {
+      check_lora_factors(m, shapes, source);
+      check_lora_dtypes(m, ckpt, source);
+    }
   } catch (const WeightError& e) {  // a LoRA genplug cannot apply: say why
     return {{"error", e.what()}};
   }

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include <genplug/flux/transformer_keys.hpp>
+#include <genplug/safetensors.hpp>
 
 #include "name_text.hpp"
 
@@ -254,6 +255,17 @@ int64_t check_lora_factors(const LoraModule& m, const ShapeMap& shapes, const st
                      shape_string(up) + ")");
   check_alpha(m, shapes, source);
   return down[0];
+}
+
+void check_lora_dtypes(const LoraModule& m, const safetensors::Checkpoint& file, const std::string& source) {
+  for (const std::string& factor : {m.down, m.up}) {
+    const safetensors::DType type = file.at(factor).dtype;
+    if (!safetensors::is_floating(type))
+      fail(source, "LoRA module '" + m.module + "': '" + factor + "' is " + safetensors::dtype_name(type) +
+                       ", not a floating-point type (F64, F32, F16, BF16, F8)");
+  }
+  if (!m.alpha.empty() && file.at(m.alpha).dtype == safetensors::DType::BOOL)
+    fail(source, "LoRA module '" + m.module + "': its alpha '" + m.alpha + "' is BOOL, not a number");
 }
 
 int64_t check_lora_shapes(const LoraModule& m, const ShapeMap& shapes, const std::vector<int64_t>& target_shape,

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <genplug/flux/ggml_block_tensors.hpp>
+#include <genplug/flux/lora_metadata.hpp>
 #include <genplug/flux/q8_0_tensors.hpp>
 #include <genplug/flux/weights.hpp>
 #include <genplug/safetensors.hpp>
@@ -35,53 +36,6 @@ struct Planned {
   double factor;  // scale * alpha / rank
 };
 
-// diffusers (0.34 and later) writes the PEFT config into the header rather than .alpha tensors:
-// __metadata__["lora_adapter_metadata"] = {"transformer.lora_alpha": a, "transformer.alpha_pattern": {...}, ...}.
-// That object; null when the file has none, a discarded value when it is no JSON object.
-nlohmann::json adapter_metadata(const safetensors::Checkpoint& file) {
-  const auto it = file.metadata().find("lora_adapter_metadata");
-  if (it == file.metadata().end()) return nullptr;
-  try {
-    nlohmann::json meta = genplug::internal::parse_bounded_json(it->second);
-    return meta.is_object() ? meta : nlohmann::json(nlohmann::json::value_t::discarded);
-  } catch (const std::exception&) {
-    return nlohmann::json(nlohmann::json::value_t::discarded);
-  }
-}
-
-// A field of the PEFT config: "transformer.<name>", "<name>" or "transformer": {"<name>"}; NULL when absent.
-const nlohmann::json* adapter_field(const nlohmann::json& meta, const char* name) {
-  if (!meta.is_object()) return nullptr;
-  for (const std::string key : {std::string("transformer.") + name, std::string(name)})
-    if (meta.contains(key)) return &meta.at(key);
-  if (meta.contains("transformer") && meta["transformer"].is_object() && meta["transformer"].contains(name))
-    return &meta["transformer"].at(name);
-  return nullptr;
-}
-
-// An alpha_pattern entry whose key ends the module's name overrides the global alpha.
-std::optional<double> metadata_alpha(const safetensors::Checkpoint& file, const std::string& module) {
-  const nlohmann::json meta = adapter_metadata(file);
-  if (const auto* pattern = adapter_field(meta, "alpha_pattern"); pattern && pattern->is_object())
-    for (const auto& [key, value] : pattern->items())
-      if (value.is_number() && module.size() >= key.size() && module.compare(module.size() - key.size(), key.size(), key) == 0)
-        return value.get<double>();
-  if (const auto* alpha = adapter_field(meta, "lora_alpha"); alpha && alpha->is_number()) return alpha->get<double>();
-  return std::nullopt;
-}
-
-// A PEFT config that cannot say alpha (no JSON object, a lora_alpha that is no number): the modules without
-// .alpha tensors then take alpha = rank, a strength the file may not mean; said, not refused (other tools read
-// the same file so).
-std::string metadata_note(const safetensors::Checkpoint& file, const std::string& source) {
-  const nlohmann::json meta = adapter_metadata(file);
-  const nlohmann::json* alpha = adapter_field(meta, "lora_alpha");
-  if (!meta.is_discarded() && !(alpha && !alpha->is_number())) return "";
-  return source + ": its lora_adapter_metadata " +
-         (meta.is_discarded() ? "is no JSON object" : "has a lora_alpha that is no number") +
-         ": modules without .alpha tensors take alpha = rank";
-}
-
 // The module's alpha: its .alpha tensor, else the file's PEFT metadata, else the rank (scale 1).
 double alpha_of(const LoraModule& m, const safetensors::Checkpoint& file, int64_t rank) {
   if (!m.alpha.empty()) return load_tensor(file.at(m.alpha), torch::kFloat64, torch::kCPU).reshape({-1})[0].item<double>();
@@ -103,6 +57,19 @@ bool all_finite(const torch::Tensor& t) {
   const int64_t step = std::max<int64_t>((int64_t(1) << 22) / per_row, 1);
   for (int64_t r = 0; r < rows; r += step)
     if (!torch::isfinite(t.slice(0, r, std::min(rows, r + step))).all().item<bool>()) return false;
+  return true;
+}
+
+// The largest |value| a Q8_0 block holds: ggml stores its scale d = max|x| / 127 as float16, at most 65504.
+constexpr double kQ8_0Largest = 65504.0 * 127.0;
+
+// Whether every value of `t` lies in [-limit, limit] (a NaN does not), a few million values at a time.
+bool all_within(const torch::Tensor& t, double limit) {
+  if (t.numel() == 0) return true;
+  const torch::Tensor flat = t.reshape({-1});
+  const int64_t n = flat.numel(), step = int64_t(1) << 22;
+  for (int64_t i = 0; i < n; i += step)
+    if (!(flat.slice(0, i, std::min(n, i + step)).abs().max().item<double>() <= limit)) return false;
   return true;
 }
 
@@ -140,8 +107,11 @@ void add_delta(torch::Tensor& w, const Planned& p) {
     throw WeightError("the transformer's '" + name + "' holds NaN or infinite values before any LoRA is added");
   std::string files;
   for (const Planned& p : planned) files += (files.empty() ? "" : ", ") + p.file->path().string();
-  const torch::ScalarType type = blocks ? torch::kFloat32 : base.scalar_type();
-  const char* dtype = type == torch::kFloat16 ? "float16" : type == torch::kBFloat16 ? "bfloat16" : "float32";
+  const torch::ScalarType type = base.scalar_type();
+  const char* dtype = blocks                        ? "Q8_0 (its float16 block scale holds |w| up to 65504 x 127)"
+                      : type == torch::kFloat16  ? "float16"
+                      : type == torch::kBFloat16 ? "bfloat16"
+                                                 : "float32";
   throw WeightError("'" + name + "' overflows " + dtype + " with the LoRA deltas of " + files + " added");
 }
 
@@ -180,6 +150,7 @@ MergePlan plan_merge(const ShapeMap& target_shapes, const std::vector<LoraFile>&
       if (target == target_shapes.end())
         throw WeightError(source + ": LoRA module '" + m.module + "' changes '" + m.target + "', which this model lacks");
       const int64_t rank = check_lora_shapes(m, shapes, target->second, source);
+      check_lora_dtypes(m, file, source);
       const double alpha = alpha_of(m, file, rank), factor = lora.scale * alpha / static_cast<double>(rank);
       // The products run in float32: a factor no float holds (an alpha of 1e300, NaN) is the file's fault, named
       // here rather than by libtorch's "cannot be converted to type float without overflow".
@@ -246,9 +217,10 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras)
                                   : w.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
     for (const Planned& p : planned) add_delta(merged, p);
     // Finite factors can still overflow: float32 in the sum, or the weight's own dtype when it is rounded back
-    // (f16 ends at 65504). Q8_0 blocks hold any float32 (one scale a block).
+    // (f16 ends at 65504; a Q8_0 block's float16 scale at 65504 x 127).
     torch::Tensor stored = blocks || ggml ? merged : merged.to(w.scalar_type());
-    if (!all_finite(stored)) throw_not_finite(name, w, blocks || ggml, planned);
+    if (!(blocks || ggml ? all_within(merged, kQ8_0Largest) : all_finite(stored)))
+      throw_not_finite(name, w, blocks || ggml, planned);
     if (blocks || ggml) {
       put_q8_0(out.weights, name, quantize_q8_0(merged));
       out.weights.erase(ggml_type_key(name));

@@ -55,6 +55,11 @@ void check_lora_has_modules(const LoraPlan& plan, const std::string& source);
 // WeightError naming `source` and the module. Returns the rank.
 int64_t check_lora_factors(const LoraModule& m, const ShapeMap& lora_shapes, const std::string& source);
 
+// Checks that a module's factors are floating point (F64 to F8) and its alpha a number, not BOOL: integer factors
+// make no update libtorch multiplies into a float weight, and its error named no file. Throws WeightError naming
+// `source`, the module and the tensor.
+void check_lora_dtypes(const LoraModule& m, const safetensors::Checkpoint& file, const std::string& source);
+
 // Modules of the plan that change the same rows of one weight (the same module under two naming formats), one line
 // each: "modules 'a' and 'b' both change 'w': both are added". Both are, as other tools do; a file is not expected
 // to hold that, so it is said.

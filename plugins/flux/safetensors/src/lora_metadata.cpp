@@ -1,0 +1,64 @@
+// See lora_metadata.hpp.
+#include <genplug/flux/lora_metadata.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <genplug/internal/bounded_json.hpp>
+#include <genplug/safetensors.hpp>
+
+namespace genplug::flux {
+namespace {
+
+// The PEFT config object; null when the file has none, a discarded value when it is no JSON object.
+nlohmann::json adapter_metadata(const safetensors::Checkpoint& file) {
+  const auto it = file.metadata().find("lora_adapter_metadata");
+  if (it == file.metadata().end()) return nullptr;
+  try {
+    nlohmann::json meta = genplug::internal::parse_bounded_json(it->second);
+    return meta.is_object() ? meta : nlohmann::json(nlohmann::json::value_t::discarded);
+  } catch (const std::exception&) {
+    return nlohmann::json(nlohmann::json::value_t::discarded);
+  }
+}
+
+// A field of the PEFT config: "transformer.<name>", "<name>" or "transformer": {"<name>"}; NULL when absent.
+const nlohmann::json* adapter_field(const nlohmann::json& meta, const char* name) {
+  if (!meta.is_object()) return nullptr;
+  for (const std::string key : {std::string("transformer.") + name, std::string(name)})
+    if (meta.contains(key)) return &meta.at(key);
+  if (meta.contains("transformer") && meta["transformer"].is_object() && meta["transformer"].contains(name))
+    return &meta["transformer"].at(name);
+  return nullptr;
+}
+
+// Whether alpha_pattern's `key` names `module`: the whole name or its last dot-separated parts, as PEFT's
+// re.match(rf"(.*\.)?({key})$", module) does for a key that is a plain name ("0.attn.to_q" names
+// "transformer_blocks.0.attn.to_q", not "transformer_blocks.10.attn.to_q"). PEFT reads a key as a regular
+// expression; genplug takes it literally.
+bool pattern_names(const std::string& key, const std::string& module) {
+  if (key.empty() || key.size() > module.size()) return false;
+  const std::size_t at = module.size() - key.size();
+  return module.compare(at, key.size(), key) == 0 && (at == 0 || module[at - 1] == '.');
+}
+
+}  // namespace
+
+std::optional<double> metadata_alpha(const safetensors::Checkpoint& file, const std::string& module) {
+  const nlohmann::json meta = adapter_metadata(file);
+  if (const auto* pattern = adapter_field(meta, "alpha_pattern"); pattern && pattern->is_object())
+    for (const auto& [key, value] : pattern->items())
+      if (value.is_number() && pattern_names(key, module)) return value.get<double>();
+  if (const auto* alpha = adapter_field(meta, "lora_alpha"); alpha && alpha->is_number()) return alpha->get<double>();
+  return std::nullopt;
+}
+
+std::string metadata_note(const safetensors::Checkpoint& file, const std::string& source) {
+  const nlohmann::json meta = adapter_metadata(file);
+  const nlohmann::json* alpha = adapter_field(meta, "lora_alpha");
+  if (!meta.is_discarded() && !(alpha && !alpha->is_number())) return "";
+  return source + ": its lora_adapter_metadata " +
+         (meta.is_discarded() ? "is no readable JSON object" : "has a lora_alpha that is no number") +
+         ": modules without .alpha tensors take alpha = rank";
+}
+
+}  // namespace genplug::flux
