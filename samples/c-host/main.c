@@ -3,32 +3,87 @@
  *
  *   c_host LIBRARY [PLUGIN_ID [CONFIG_JSON [HEIGHT WIDTH [T]]]]
  *
- * With no PLUGIN_ID the first posenc plugin of the library is used. Exit status 0 on success. */
+ * With no PLUGIN_ID the first posenc plugin of the library is used. HEIGHT and WIDTH are pixels, at least 16
+ * (one token), 4096 x 4096 unless both are given; T is the diffusion time in [0, 1], 0.5 unless given.
+ * Exit status 0 on success, 1 when the library or a plugin call fails, 2 for bad arguments. */
 #define _XOPEN_SOURCE 700 /* realpath, under -std=c11 */
+#include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <genplug/genplug.h>
 
+/* ---- Arguments: parsed strictly, so that a typo is refused instead of becoming another request ---- */
+
+static int usage(const char* program, const char* problem, const char* text) {
+  if (problem) fprintf(stderr, "%s: %s, got '%s'\n", program, problem, text);
+  fprintf(stderr, "usage: %s LIBRARY [PLUGIN_ID [CONFIG_JSON [HEIGHT WIDTH [T]]]]\n", program);
+  return 2;
+}
+
+/* Decimal digits only, in [least, most]. strtoul alone would read "abc" as 0, skip spaces, and turn "-16"
+ * into a huge number; errno catches numbers beyond unsigned long. */
+static int parse_unsigned(const char* text, unsigned long least, unsigned long most, unsigned long* out) {
+  char* end;
+  if (!isdigit((unsigned char)text[0])) return 0;
+  errno = 0;
+  *out = strtoul(text, &end, 10);
+  return *end == '\0' && errno == 0 && *out >= least && *out <= most;
+}
+
+/* A number and nothing after it, in [least, most] (which also refuses nan and inf). */
+static int parse_double(const char* text, double least, double most, double* out) {
+  char* end;
+  errno = 0;
+  *out = strtod(text, &end);
+  return end != text && *end == '\0' && errno == 0 && *out >= least && *out <= most;
+}
+
+/* ---- Errors: the plugin reports them through the context ------------------------------------------------ */
+
 static char last_error[1024];
 
+/* The host copies the message at once: the plugin may pass a stack buffer. */
 static void on_error(const genplug_context_t* ctx, genplug_status code, const char* message) {
-  (void)ctx;
-  snprintf(last_error, sizeof last_error, "%s (status %d)", message ? message : "", (int)code);
+  (void)ctx, (void)code; /* the failing call returns the code too */
+  snprintf(last_error, sizeof last_error, "%s", message ? message : "");
+}
+
+/* Whether a call failed; if so, says why. A plugin may fail without a message: that is said too
+ * (docs/abi.md, "Errors"). The message is cleared after every call checked here, so that it can never be
+ * shown for a later call that failed silently. */
+static int failed(genplug_status status, const char* who, const char* call) {
+  if (status != GENPLUG_OK)
+    fprintf(stderr, "%s: %s failed: %s (status %d)\n", who, call,
+            last_error[0] ? last_error : "(the plugin gave no message)", (int)status);
+  last_error[0] = '\0';
+  return status != GENPLUG_OK;
+}
+
+/* The id of the first plugin a factory lists, or NULL. A broken library may list no descriptor where its
+ * count says there is one, or an incomplete one: GENPLUG_HAS_FIELD checks for NULL and for the size. */
+static const char* first_id(const genplug_factory_t* factory) {
+  const genplug_descriptor_t* d = factory->count(factory) > 0 ? factory->descriptor(factory, 0) : NULL;
+  return GENPLUG_HAS_FIELD(d, genplug_descriptor_t, id) ? d->id : NULL;
 }
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: %s LIBRARY [PLUGIN_ID [CONFIG_JSON [HEIGHT WIDTH [T]]]]\n", argv[0]);
-    return 2;
-  }
+  const char* program = argc > 0 ? argv[0] : "c_host"; /* argv[0] is NULL when argc is 0 */
+  /* HEIGHT without WIDTH is refused rather than ignored: the default would not be what was asked for. */
+  if (argc < 2 || argc == 5 || argc > 7) return usage(program, NULL, NULL);
   const char* config = argc > 3 ? argv[3] : "{}";
-  const unsigned height = argc > 5 ? (unsigned)strtoul(argv[4], NULL, 10) : 4096;
-  const unsigned width = argc > 5 ? (unsigned)strtoul(argv[5], NULL, 10) : 4096;
-  const double t = argc > 6 ? strtod(argv[6], NULL) : 0.5;
+  unsigned long height = 4096, width = 4096;
+  double t = 0.5;
+  if (argc > 5 && !parse_unsigned(argv[4], 16, UINT32_MAX, &height))
+    return usage(program, "HEIGHT must be a whole number of pixels from 16 to 4294967295", argv[4]);
+  if (argc > 5 && !parse_unsigned(argv[5], 16, UINT32_MAX, &width))
+    return usage(program, "WIDTH must be a whole number of pixels from 16 to 4294967295", argv[5]);
+  if (argc > 6 && !parse_double(argv[6], 0.0, 1.0, &t))
+    return usage(program, "T must be a number from 0 to 1", argv[6]);
 
   /* init gets the library's absolute path (entry.h): a plugin finds its files beside it. */
   char* path = realpath(argv[1], NULL);
@@ -51,21 +106,22 @@ int main(int argc, char** argv) {
   ctx.set_error = on_error;
   const genplug_status initialised = entry->init(path, &ctx);
   free(path);
-  if (initialised != GENPLUG_OK) {
-    fprintf(stderr, "init failed: %s\n", last_error);
+  if (failed(initialised, argv[1], "init")) {
+    dlclose(lib); /* no deinit: a failed init is not undone (entry.h) */
     return 1;
   }
   int rc = 1;
   const genplug_factory_t* factory = entry->get_factory(GENPLUG_KIND_POSENC);
-  if (!factory || factory->count(factory) == 0) {
+  const char* id = argc > 2 ? argv[2] : factory ? first_id(factory) : NULL;
+  if (!factory || !id) {
     fprintf(stderr, "%s holds no posenc plugin\n", argv[1]);
     goto done;
   }
-  const char* id = argc > 2 ? argv[2] : factory->descriptor(factory, 0)->id;
 
   void* instance = NULL;
-  if (factory->create(factory, id, config, &ctx, &instance) != GENPLUG_OK) {
-    fprintf(stderr, "create %s failed: %s\n", id, last_error);
+  if (failed(factory->create(factory, id, config, &ctx, &instance), id, "create")) goto done;
+  if (!instance) { /* OK without an instance breaks the contract (entry.h): refuse it, do not crash on it */
+    fprintf(stderr, "%s: create succeeded but returned no instance\n", id);
     goto done;
   }
   {
@@ -73,17 +129,15 @@ int main(int argc, char** argv) {
     /* FLUX.1: axes 16, 56, 56, theta 10000, trained at 64 x 64 tokens of 16 px. */
     const uint32_t dims[3] = {16, 56, 56};
     const uint32_t base[3] = {1, 64, 64};
-    const uint32_t target[3] = {1, height / 16, width / 16};
+    const uint32_t target[3] = {1, (uint32_t)(height / 16), (uint32_t)(width / 16)};
     double freqs[64];
     double amplitude[3];
     const uint32_t flags[3] = {0, GENPLUG_AXIS_SPATIAL, GENPLUG_AXIS_SPATIAL}; /* the index axis is never scaled */
     genplug_rotary_layout_t layout = {sizeof(genplug_rotary_layout_t), 3, dims, 10000.0, base, 16, flags};
     genplug_posenc_query_t query = {sizeof(genplug_posenc_query_t), &layout, target, t};
     genplug_spectrum_t out = {sizeof(genplug_spectrum_t), freqs, 64, amplitude, 3};
-    if (posenc->compute(posenc, &query, &out, &ctx) != GENPLUG_OK) {
-      fprintf(stderr, "compute failed: %s\n", last_error);
-    } else {
-      printf("{\"plugin\": \"%s\", \"height\": %u, \"width\": %u, \"t\": %.17g, \"axes\": [", id, height, width, t);
+    if (!failed(posenc->compute(posenc, &query, &out, &ctx), id, "compute")) {
+      printf("{\"plugin\": \"%s\", \"height\": %lu, \"width\": %lu, \"t\": %.17g, \"axes\": [", id, height, width, t);
       unsigned offset = 0;
       for (unsigned a = 0; a < 3; ++a) {
         printf("%s{\"dim\": %u, \"mscale\": %.17g, \"freqs\": [", a ? ", " : "", dims[a], amplitude[a]);

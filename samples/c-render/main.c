@@ -6,7 +6,8 @@
  *
  *   c_render MODEL_LIB MODEL_ID MODEL_CONFIG SCHEDULER_LIB POSENC_LIB OUT.ppm [PROMPT]
  *
- * The scheduler and posenc are the first plugin of their library (flowmatch Euler, DyPE's default). */
+ * The scheduler and posenc are the first plugin of their library (flowmatch Euler, DyPE's default).
+ * Exit status 0 on success, 1 when a library or a plugin call fails, 2 for bad arguments. */
 #define _XOPEN_SOURCE 700 /* realpath, under -std=c11 */
 #include <dlfcn.h>
 #include <errno.h>
@@ -19,9 +20,22 @@
 /* ---- 1. Loading: dlopen, the entry, init; errors land in one buffer through the context ---------- */
 
 static char last_error[1024];
+
+/* The host copies the message at once: the plugin may pass a stack buffer. */
 static void on_error(const genplug_context_t* ctx, genplug_status code, const char* message) {
-  (void)ctx;
-  snprintf(last_error, sizeof last_error, "%s (status %d)", message ? message : "", (int)code);
+  (void)ctx, (void)code; /* the failing call returns the code too */
+  snprintf(last_error, sizeof last_error, "%s", message ? message : "");
+}
+
+/* Whether a call failed; if so, says why. A plugin may fail without a message: that is said too
+ * (docs/abi.md, "Errors"). The message is cleared after every call checked here, so that it can never be
+ * shown for a later call that failed silently. */
+static int failed(genplug_status status, const char* who, const char* call) {
+  if (status != GENPLUG_OK)
+    fprintf(stderr, "%s: %s failed: %s (status %d)\n", who, call,
+            last_error[0] ? last_error : "(the plugin gave no message)", (int)status);
+  last_error[0] = '\0';
+  return status != GENPLUG_OK;
 }
 static genplug_context_t context(void) {
   genplug_context_t c;
@@ -32,8 +46,9 @@ static genplug_context_t context(void) {
 }
 
 typedef struct library {
+  const char* path;
   void* handle;
-  const genplug_entry_t* entry;
+  const genplug_entry_t* entry; /* set once init succeeded: deinit is then due (never after a failed init) */
 } library_t;
 
 /* A tensor the host received: its deleter runs once (model.h: producers set it; NULL would be nothing to free). */
@@ -44,31 +59,62 @@ static void free_tensor(DLManagedTensor* t) {
 /* init gets the library's absolute path (entry.h): a plugin finds its files beside it. */
 static int load(const char* path, library_t* lib, const genplug_context_t* ctx) {
   char* absolute = realpath(path, NULL);
-  int failed = 1;
+  const genplug_entry_t* entry;
+  lib->path = path;
   if (!absolute) return fprintf(stderr, "cannot load %s: %s\n", path, strerror(errno)), 1;
   lib->handle = dlopen(absolute, RTLD_NOW | RTLD_LOCAL);
-  lib->entry = lib->handle ? (const genplug_entry_t*)dlsym(lib->handle, GENPLUG_ENTRY_SYMBOL) : NULL;
+  entry = lib->handle ? (const genplug_entry_t*)dlsym(lib->handle, GENPLUG_ENTRY_SYMBOL) : NULL;
   if (!lib->handle)
     fprintf(stderr, "cannot load %s: %s\n", path, dlerror());
-  else if (!lib->entry || lib->entry->abi_major != GENPLUG_ABI_MAJOR)
+  else if (!entry || entry->abi_major != GENPLUG_ABI_MAJOR)
     fprintf(stderr, "%s: no genplug entry of ABI major %d\n", path, GENPLUG_ABI_MAJOR);
-  else if (lib->entry->init(absolute, ctx) != GENPLUG_OK)
-    fprintf(stderr, "%s: init: %s\n", path, last_error);
-  else
-    failed = 0;
+  else if (!failed(entry->init(absolute, ctx), path, "init"))
+    lib->entry = entry;
   free(absolute);
-  return failed;
+  return lib->entry == NULL;
 }
 
-/* The instance of plugin `id` (NULL: the first) of a kind, made from `config`. */
+/* Undoes load(), as far as it went. */
+static void unload(const library_t* lib) {
+  if (lib->entry) lib->entry->deinit();
+  if (lib->handle) dlclose(lib->handle);
+}
+
+/* The instance of plugin `id` (NULL: the first the library lists) of a kind, made from `config`; NULL, said
+ * why, when there is none. A broken library may list a NULL or short descriptor, or say OK and give no
+ * instance: both are refused here rather than crashed on. */
 static void* create(const library_t* lib, const char* kind, const char* id, const char* config,
                     const genplug_context_t* ctx) {
   const genplug_factory_t* f = lib->entry->get_factory(kind);
+  const genplug_descriptor_t* first = f && f->count(f) > 0 ? f->descriptor(f, 0) : NULL;
   void* instance = NULL;
-  if (!f || f->count(f) == 0) return fprintf(stderr, "no %s plugin in the library\n", kind), NULL;
-  if (!id) id = f->descriptor(f, 0)->id;
-  if (f->create(f, id, config, ctx, &instance) != GENPLUG_OK) fprintf(stderr, "create %s: %s\n", id, last_error);
+  if (!id) id = GENPLUG_HAS_FIELD(first, genplug_descriptor_t, id) ? first->id : NULL;
+  if (!f || !id) return fprintf(stderr, "%s: no %s plugin in the library\n", lib->path, kind), NULL;
+  if (failed(f->create(f, id, config, ctx, &instance), id, "create")) return NULL;
+  if (!instance) fprintf(stderr, "%s: create succeeded but returned no instance\n", id);
   return instance;
+}
+
+/* A tensor a plugin handed over is read only once it is what this host reads: CPU float32 values, compact,
+ * of the expected shape. A plugin that says OK with no tensor, or another one, is refused, not trusted. */
+static int readable(const DLManagedTensor* m, int32_t ndim, const int64_t* shape) {
+  const DLTensor* t = m ? &m->dl_tensor : NULL;
+  int64_t compact = 1; /* the stride of dimension i in compact row-major order */
+  int32_t i;
+  if (!t || !t->data || !t->shape || t->device.device_type != kDLCPU || t->dtype.code != kDLFloat ||
+      t->dtype.bits != 32 || t->dtype.lanes != 1 || t->ndim != ndim)
+    return 0;
+  for (i = ndim - 1; i >= 0; --i) {
+    if (t->shape[i] != shape[i]) return 0;
+    if (t->strides && shape[i] > 1 && t->strides[i] != compact) return 0; /* NULL strides: compact (DLPack) */
+    compact *= shape[i];
+  }
+  return 1;
+}
+
+/* The first value of a tensor: DLPack counts byte_offset from data. */
+static float* values(const DLTensor* t) {
+  return (float*)((char*)t->data + t->byte_offset);
 }
 
 /* ---- 2. The tensor operations lent to the scheduler: handles over float arrays ------------------- */
@@ -123,6 +169,7 @@ typedef struct render {
   genplug_geometry_t geometry;
   genplug_tensor_list_t conditioning;
   const genplug_context_t* ctx;
+  const char *model_name, *posenc_name; /* for messages */
   DLTensor latent_view; /* the latent's shape and dtype, with data swapped in per call */
 } render_t;
 
@@ -136,8 +183,9 @@ static genplug_status velocity(void* user, genplug_tensor_handle x, double sigma
   genplug_spectrum_t spectrum = {sizeof spectrum, freqs, 512, amplitude, GENPLUG_MAX_AXES};
   genplug_predict_args_t args;
   DLManagedTensor* v = NULL;
+  /* Failures are said here: the scheduler may report its own message for the failed callback over them. */
   genplug_status s = r->posenc->compute(r->posenc, &query, &spectrum, r->ctx);
-  if (s != GENPLUG_OK) return s;
+  if (failed(s, r->posenc_name, "compute")) return s;
   r->latent_view.data = ((tensor_t*)x)->data;
   memset(&args, 0, sizeof args);
   args.struct_size = sizeof args;
@@ -149,8 +197,13 @@ static genplug_status velocity(void* user, genplug_tensor_handle x, double sigma
   args.conditioning = &r->conditioning;
   args.spectrum = &spectrum;
   s = r->model->predict(r->model, &args, &v, r->ctx);
-  if (s != GENPLUG_OK) return s;
-  memcpy(((tensor_t*)v_out)->data, v->dl_tensor.data, ((tensor_t*)v_out)->count * sizeof(float));
+  if (failed(s, r->model_name, "predict")) return s;
+  if (!readable(v, r->latent_view.ndim, r->latent_view.shape)) {
+    fprintf(stderr, "%s: predict() made no velocity of the latent's shape, dtype and device\n", r->model_name);
+    free_tensor(v);
+    return GENPLUG_E_INTERNAL;
+  }
+  memcpy(((tensor_t*)v_out)->data, values(&v->dl_tensor), ((tensor_t*)v_out)->count * sizeof(float));
   free_tensor(v); /* a host may instead adopt v as v_out's memory: no copy (the reference host does) */
   return GENPLUG_OK;
 }
@@ -167,6 +220,7 @@ typedef struct collected {
 
 static genplug_status put(const genplug_tensor_sink_t* sink, const char* name, DLManagedTensor* t) {
   collected_t* c = sink->host_data;
+  if (!t || !name) return free_tensor(t), GENPLUG_E_INVALID_ARGUMENT;
   if (c->count == 8) return free_tensor(t), GENPLUG_E_OUT_OF_MEMORY; /* put() owns t even when it fails */
   snprintf(c->storage[c->count], sizeof c->storage[0], "%s", name);
   c->names[c->count] = c->storage[c->count];
@@ -180,7 +234,7 @@ static genplug_status put(const genplug_tensor_sink_t* sink, const char* name, D
 
 static int write_ppm(const char* path, const DLTensor* image) {
   const int64_t h = image->shape[2], w = image->shape[3];
-  const float* p = (const float*)image->data;
+  const float* p = values(image);
   int64_t y, x, c;
   FILE* f = fopen(path, "wb");
   if (!f) return fprintf(stderr, "cannot write %s\n", path), 1;
@@ -189,9 +243,10 @@ static int write_ppm(const char* path, const DLTensor* image) {
     for (x = 0; x < w; ++x)
       for (c = 0; c < 3; ++c) {
         const float v = p[(c * h + y) * w + x];
-        fputc((int)(255.0f * (v < 0 ? 0 : v > 1 ? 1 : v) + 0.5f), f);
+        fputc((int)(255.0f * (v > 0 ? (v < 1 ? v : 1) : 0) + 0.5f), f); /* NaN too becomes 0 */
       }
-  return fclose(f) == 0 ? 0 : 1;
+  if (fclose(f) == 0) return 0; /* a full disk shows here, when the buffered bytes are written */
+  return fprintf(stderr, "cannot write %s\n", path), 1;
 }
 
 int main(int argc, char** argv) {
@@ -201,7 +256,7 @@ int main(int argc, char** argv) {
   collected_t cond;
   genplug_tensor_sink_t sink = {sizeof sink, &cond, put};
   genplug_geometry_query_t defaults = {sizeof defaults, 0, 0, 0};
-  genplug_scheduler_t* scheduler;
+  genplug_scheduler_t* scheduler = NULL;
   DLManagedTensor *latent = NULL, *image = NULL;
   double sigmas[1024];
   uint32_t n_sigmas = 0, i;
@@ -210,48 +265,71 @@ int main(int argc, char** argv) {
   genplug_sample_request_t request;
   int rc = 1;
 
-  if (argc < 7) {
-    fprintf(stderr, "usage: %s MODEL_LIB MODEL_ID MODEL_CONFIG SCHEDULER_LIB POSENC_LIB OUT.ppm [PROMPT]\n", argv[0]);
+  if (argc < 7 || argc > 8) {
+    fprintf(stderr, "usage: %s MODEL_LIB MODEL_ID MODEL_CONFIG SCHEDULER_LIB POSENC_LIB OUT.ppm [PROMPT]\n",
+            argc > 0 ? argv[0] : "c_render");
     return 2;
   }
-  if (load(argv[1], &model_lib, &ctx) || load(argv[4], &scheduler_lib, &ctx) || load(argv[5], &posenc_lib, &ctx))
-    return 1;
+  /* Everything starts empty, so that one clean-up at the end undoes whatever was done before a failure. */
+  memset(&model_lib, 0, sizeof model_lib);
+  memset(&scheduler_lib, 0, sizeof scheduler_lib);
+  memset(&posenc_lib, 0, sizeof posenc_lib);
   memset(&r, 0, sizeof r);
   memset(&cond, 0, sizeof cond);
   r.ctx = &ctx;
+  r.model_name = argv[2];
+  r.posenc_name = argv[5];
+  if (load(argv[1], &model_lib, &ctx) || load(argv[4], &scheduler_lib, &ctx) || load(argv[5], &posenc_lib, &ctx))
+    goto done;
   r.model = create(&model_lib, GENPLUG_KIND_MODEL, argv[2], argv[3], &ctx);
   scheduler = create(&scheduler_lib, GENPLUG_KIND_SCHEDULER, NULL, "{\"sampler\": \"euler\"}", &ctx);
   r.posenc = create(&posenc_lib, GENPLUG_KIND_POSENC, NULL, "{}", &ctx);
-  if (!r.model || !scheduler || !r.posenc) return 1;
+  if (!r.model || !scheduler || !r.posenc) goto done;
 
   /* The model says everything about its geometry: size, rotary layout, target extent, latent, defaults. */
   r.geometry.struct_size = sizeof r.geometry;
-  if (!GENPLUG_HAS_FIELD(r.model, genplug_model_t, geometry) || !r.model->geometry) /* an ABI 1.0 model */
-    return fprintf(stderr, "the model states no geometry (ABI 1.0): rebuild it against 1.1\n"), 1;
-  if (r.model->geometry(r.model, &defaults, &r.geometry, &ctx) != GENPLUG_OK)
-    return fprintf(stderr, "geometry: %s\n", last_error), 1;
+  if (!GENPLUG_HAS_FIELD(r.model, genplug_model_t, geometry) || !r.model->geometry) { /* an ABI 1.0 model */
+    fprintf(stderr, "the model states no geometry (ABI 1.0): rebuild it against 1.1\n");
+    goto done;
+  }
+  if (failed(r.model->geometry(r.model, &defaults, &r.geometry, &ctx), argv[2], "geometry")) goto done;
+  /* It sets struct_size to what it wrote; counts beyond the arrays would send posenc and this host past them. */
+  if (!GENPLUG_HAS_FIELD(&r.geometry, genplug_geometry_t, default_steps) || r.geometry.axis_count > GENPLUG_MAX_AXES ||
+      r.geometry.latent_ndim < 1 || r.geometry.latent_ndim > GENPLUG_MAX_AXES) {
+    fprintf(stderr, "%s: geometry() wrote an incomplete or impossible geometry\n", argv[2]);
+    goto done;
+  }
   /* This host's arithmetic (and the velocity memcpy below) is for CPU float32 latents only. */
   if (r.geometry.latent_device.device_type != kDLCPU || r.geometry.latent_dtype.code != kDLFloat ||
-      r.geometry.latent_dtype.bits != 32)
-    return fprintf(stderr, "this host samples CPU float32 latents only\n"), 1;
-  if (r.model->condition(r.model, argc > 7 ? argv[7] : "a red circle", NULL, &sink, &ctx) != GENPLUG_OK ||
-      r.model->noise(r.model, 1, r.geometry.height, r.geometry.width, &latent, &ctx) != GENPLUG_OK)
-    return fprintf(stderr, "condition/noise: %s\n", last_error), 1;
-  if (latent->dl_tensor.device.device_type != kDLCPU || latent->dl_tensor.dtype.code != kDLFloat ||
-      latent->dl_tensor.dtype.bits != 32)
-    return fprintf(stderr, "noise() made another latent than geometry() stated\n"), 1;
+      r.geometry.latent_dtype.bits != 32) {
+    fprintf(stderr, "this host samples CPU float32 latents only\n");
+    goto done;
+  }
+  if (failed(r.model->condition(r.model, argc > 7 ? argv[7] : "a red circle", NULL, &sink, &ctx), argv[2],
+             "condition") ||
+      failed(r.model->noise(r.model, 1, r.geometry.height, r.geometry.width, &latent, &ctx), argv[2], "noise"))
+    goto done;
+  if (!readable(latent, r.geometry.latent_ndim, r.geometry.latent_shape)) {
+    fprintf(stderr, "%s: noise() made another latent than geometry() stated\n", argv[2]);
+    goto done;
+  }
   r.conditioning.struct_size = sizeof r.conditioning;
   r.conditioning.count = cond.count;
   r.conditioning.names = cond.names;
   r.conditioning.tensors = cond.tensors;
   r.latent_view = latent->dl_tensor;
+  r.latent_view.byte_offset = 0; /* velocity() swaps in data that already points at the first value */
 
   /* The schedule for the model's default step count, shifted by its image token count. */
-  if (scheduler->sigmas(scheduler, r.geometry.default_steps, r.geometry.image_tokens, sigmas, 1024, &n_sigmas,
-                        &ctx) != GENPLUG_OK)
-    return fprintf(stderr, "sigmas: %s\n", last_error), 1;
+  if (failed(scheduler->sigmas(scheduler, r.geometry.default_steps, r.geometry.image_tokens, sigmas, 1024, &n_sigmas,
+                               &ctx), argv[4], "sigmas"))
+    goto done;
+  if (n_sigmas == 0 || n_sigmas > 1024) {
+    fprintf(stderr, "%s: sigmas() said it wrote %u values into room for 1024\n", argv[4], n_sigmas);
+    goto done;
+  }
 
-  x.data = (float*)latent->dl_tensor.data;
+  x.data = values(&latent->dl_tensor);
   x.count = 1;
   for (i = 0; i < (uint32_t)latent->dl_tensor.ndim; ++i) x.count *= (size_t)latent->dl_tensor.shape[i];
   x.lent = 0;
@@ -264,29 +342,31 @@ int main(int argc, char** argv) {
   request.velocity = velocity;
   request.velocity_user = &r;
   request.seed = 1;
-  if (scheduler->sample(scheduler, &request, &ctx) != GENPLUG_OK) {
-    fprintf(stderr, "sample: %s\n", last_error);
-  } else if (r.model->decode(r.model, &latent->dl_tensor, r.geometry.height, r.geometry.width, &image, &ctx) != GENPLUG_OK) {
-    fprintf(stderr, "decode: %s\n", last_error);
-  } else {
-    rc = write_ppm(argv[6], &image->dl_tensor);
-    if (rc == 0)
-      printf("%u x %u, %u steps, %u rotary axes -> %s\n", r.geometry.width, r.geometry.height, n_sigmas - 1,
-             r.geometry.axis_count, argv[6]);
-    free_tensor(image);
+  if (failed(scheduler->sample(scheduler, &request, &ctx), argv[4], "sample") ||
+      failed(r.model->decode(r.model, &latent->dl_tensor, r.geometry.height, r.geometry.width, &image, &ctx),
+             argv[2], "decode"))
+    goto done;
+  if (!readable(image, 4, (const int64_t[4]){1, 3, r.geometry.height, r.geometry.width})) { /* model.h */
+    fprintf(stderr, "%s: decode() made no CPU float32 [1, 3, %u, %u] image\n", argv[2], r.geometry.height,
+            r.geometry.width);
+    goto done;
   }
+  rc = write_ppm(argv[6], &image->dl_tensor);
+  if (rc == 0)
+    printf("%u x %u, %u steps, %u rotary axes -> %s\n", r.geometry.width, r.geometry.height, n_sigmas - 1,
+           r.geometry.axis_count, argv[6]);
 
-  /* Tensors first (their deleters are plugin code), then instances, then the libraries. */
+done:
+  /* Tensors first (their deleters are plugin code), then instances, then the libraries; on every path, and
+   * only what was made. */
+  free_tensor(image);
   free_tensor(latent);
   for (i = 0; i < cond.count; ++i) free_tensor(cond.owned[i]);
-  r.posenc->destroy(r.posenc);
-  scheduler->destroy(scheduler);
-  r.model->destroy(r.model);
-  posenc_lib.entry->deinit();
-  scheduler_lib.entry->deinit();
-  model_lib.entry->deinit();
-  dlclose(posenc_lib.handle);
-  dlclose(scheduler_lib.handle);
-  dlclose(model_lib.handle);
+  if (r.posenc) r.posenc->destroy(r.posenc);
+  if (scheduler) scheduler->destroy(scheduler);
+  if (r.model) r.model->destroy(r.model);
+  unload(&posenc_lib);
+  unload(&scheduler_lib);
+  unload(&model_lib);
   return rc;
 }
