@@ -7,15 +7,18 @@ cos/sin tables a FLUX-style attention uses from that spectrum in PyTorch.
     python3 samples/python-host/dype_spectrum.py --config '{"method":"dy-yarn"}' --height 4096 --width 4096 --t 0.5
     python3 samples/python-host/dype_spectrum.py --tables --height 2048 --width 2048 --t 0.5 --rows 3
 
-Errors of the plugin (a bad config, an odd axis dim) exit 1 with the plugin's message; usage errors exit 2.
-The table functions (rope_tables, flux_position_ids, bfl_pe) import torch only when called.
+Errors of the plugin (a bad config, an odd axis dim) exit 1 with the plugin's message; usage errors (a bad
+option, layout or @FILE) exit 2 with one line; never a traceback. The table functions (rope_tables,
+flux_position_ids, bfl_pe) import torch only when called.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import stat
 import sys
 from typing import List, Optional, Sequence
 
@@ -28,6 +31,8 @@ LIBRARY_PLACES = [os.path.join(HERE, "..", "..", "build", "plugins", "libgenplug
                   os.path.join(HERE, "..", "..", "..", "..", "lib", "genplug", "libgenplug_dype.so")]
 DEFAULT_LIBRARY = os.path.normpath(next((p for p in LIBRARY_PLACES if os.path.exists(p)), LIBRARY_PLACES[0]))
 DEFAULT_LAYOUT = "@" + os.path.join(HERE, "..", "layouts", "flux.json")
+MAX_OPTION_FILE_BYTES = 16 << 20  # an @FILE config or layout is a few KB; genplug's own bound
+MAX_TABLE_VALUES = 1 << 26  # per table: 256 MiB of float32, a FLUX image of 724 x 724 tokens (11 584 px a side)
 
 
 # ---- tables, as a Python engine builds them from a spectrum --------------------------------------------------
@@ -37,6 +42,8 @@ def flux_position_ids(text_tokens: int, grid_h: int, grid_w: int):
     """FLUX position ids [text_tokens + grid_h*grid_w, 3] (float32): text tokens (0, 0, 0) first, then the image
     tokens row-major as (index axis 0 = 0, row, col) -- BFL's prepare() and diffusers' _prepare_latent_image_ids."""
     import torch
+    if min(text_tokens, grid_h, grid_w) < 0:
+        raise ValueError(f"position ids: negative count (text_tokens {text_tokens}, grid {grid_h}x{grid_w})")
     rows = torch.arange(grid_h, dtype=torch.float32).repeat_interleave(grid_w)
     cols = torch.arange(grid_w, dtype=torch.float32).repeat(grid_h)
     image = torch.stack([torch.zeros_like(rows), rows, cols], dim=1)
@@ -76,15 +83,70 @@ def bfl_pe(cos, sin):
 # ---- the command line ----------------------------------------------------------------------------------------
 
 
-def json_option(text: str, what: str):
-    """A JSON value given as text or as @FILE."""
+def read_option_file(path: str) -> bytes:
+    """The bytes of the regular file at `path`, at most MAX_OPTION_FILE_BYTES, as genplug reads @FILE. Opened
+    with O_NONBLOCK, so a FIFO opens at once and is then refused by fstat instead of blocking; /dev/zero is
+    refused too. Raises ValueError saying why, without the path."""
     try:
-        if text.startswith("@"):
-            with open(text[1:], encoding="utf-8") as f:
-                return json.load(f)
-        return json.loads(text)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{what}: {e}") from None
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise ValueError("does not exist") from None
+    except OSError as e:
+        raise ValueError(f"cannot be opened: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ValueError("is not a regular file (a folder)")
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("is not a regular file (a device, pipe or socket)")
+        if st.st_size > MAX_OPTION_FILE_BYTES:
+            raise ValueError(f"is larger than {MAX_OPTION_FILE_BYTES} bytes")
+        chunks, size = [], 0
+        while size <= MAX_OPTION_FILE_BYTES:  # bounded even if it grew since fstat
+            chunk = os.read(fd, MAX_OPTION_FILE_BYTES + 1 - size)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+        raise ValueError(f"is larger than {MAX_OPTION_FILE_BYTES} bytes")
+    except OSError as e:
+        raise ValueError(f"cannot be read: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def json_object_option(value: str, option: str):
+    """A JSON object given as text or as @FILE, read as `genplug` reads it: (the object, its text). The text is
+    what the user wrote, so the plugin's messages quote it. Raises ValueError naming the option."""
+    text, where = value, option
+    if value.startswith("@"):
+        try:
+            text = read_option_file(value[1:]).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{option} {value}: not valid JSON: not UTF-8 text ({e.reason} at byte {e.start})") \
+                from None
+        except ValueError as e:
+            raise ValueError(f"{option}: cannot read '{value[1:]}': it {e}") from None
+        where = f"{option} {value}"
+    try:
+        obj = gp.parse_json(text)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {gp.brief_json(obj)}")
+    return obj, text
+
+
+def extent_values(text: str, axes: int) -> List[int]:
+    """--extent's comma-separated tokens per axis: whole numbers that fit the ABI's uint32_t."""
+    values = []
+    for i, item in enumerate(text.split(","), 1):
+        if not (item.isascii() and item.isdigit()) or int(item) >= 2 ** 32:
+            raise ValueError(f"--extent: item {i} must be a whole number from 0 to 4294967295, got '{item}'")
+        values.append(int(item))
+    if len(values) != axes:
+        raise ValueError(f"--extent: {len(values)} values for a layout of {axes} axes")
+    return values
 
 
 def target_extent(layout: gp.RotaryLayout, height: int, width: int, extent: Optional[str]) -> List[int]:
@@ -92,10 +154,7 @@ def target_extent(layout: gp.RotaryLayout, height: int, width: int, extent: Opti
     then cols) in tokens of pixels_per_token and 1 on every other axis, as `genplug posenc` does."""
     axes = len(layout.axis_dims)
     if extent:
-        values = [int(v) for v in extent.split(",")]
-        if len(values) != axes:
-            raise ValueError(f"--extent: {len(values)} values for a layout of {axes} axes")
-        return values
+        return extent_values(extent, axes)
     spatial = [a for a in range(axes) if layout.is_spatial(a)]
     if len(spatial) != 2:
         raise ValueError(f"--height/--width need a layout with two spatial axes; this one has {len(spatial)}: "
@@ -108,23 +167,64 @@ def target_extent(layout: gp.RotaryLayout, height: int, width: int, extent: Opti
     return out
 
 
+def check_tables(layout: gp.RotaryLayout, extent: Sequence[int], text_tokens: int) -> None:
+    """Refuses tables --tables cannot build, before any is: a layout not FLUX-shaped (index axis 0, then two
+    spatial axes, rows and cols), a negative --text-tokens, or tables of more than MAX_TABLE_VALUES values."""
+    if len(layout.axis_dims) != 3 or layout.is_spatial(0) or not (layout.is_spatial(1) and layout.is_spatial(2)):
+        raise ValueError("--tables builds FLUX position ids: the layout needs axes (index, rows, cols)")
+    if text_tokens < 0:
+        raise ValueError(f"--text-tokens: must be >= 0, got {text_tokens}")
+    rows, width = text_tokens + extent[1] * extent[2], sum(layout.axis_dims)
+    if rows * width > MAX_TABLE_VALUES:
+        raise ValueError(f"--tables: {rows} x {width} tables are too large to build: at most {MAX_TABLE_VALUES} "
+                         "values (256 MiB of float32) a table; ask for a smaller image or fewer --text-tokens")
+
+
 def table_summary(spectrum: gp.Spectrum, layout: gp.RotaryLayout, extent: Sequence[int], text_tokens: int,
                   rows: int) -> dict:
     """Builds the full-grid FLUX tables and returns their shape and `rows` sample rows (first to last image
-    token). Needs a FLUX-style layout: one index axis 0 and two spatial axes, rows then cols."""
-    if len(layout.axis_dims) != 3 or layout.is_spatial(0) or not (layout.is_spatial(1) and layout.is_spatial(2)):
-        raise ValueError("--tables builds FLUX position ids: the layout needs axes (index, rows, cols)")
+    token; more rows than image tokens give every image token). Needs a FLUX-style layout: one index axis 0 and
+    two spatial axes, rows then cols."""
+    check_tables(layout, extent, text_tokens)
     ids = flux_position_ids(text_tokens, extent[1], extent[2])
     cos, sin = rope_tables(spectrum, ids)
     n_image = extent[1] * extent[2]
-    picks = sorted({text_tokens + (n_image - 1) * i // max(rows - 1, 1) for i in range(max(rows, 0))})
+    rows = min(max(rows, 0), n_image)  # past n_image every token is picked already: no set over range(10**9)
+    picks = sorted({text_tokens + (n_image - 1) * i // max(rows - 1, 1) for i in range(rows)})
     return {"shape": list(cos.shape), "dtype": str(cos.dtype).replace("torch.", ""), "text_tokens": text_tokens,
             "rows": [{"token": i, "position": ids[i].tolist(), "cos": cos[i].tolist(), "sin": sin[i].tolist()}
                      for i in picks]}
 
 
+# ---- option values: argparse reports a bad one as a usage error ----------------------------------------------
+
+
+def whole_number(text: str) -> int:
+    """--height, --width, --text-tokens, --rows: decimal digits within the ABI's uint32_t (ctypes would wrap)."""
+    if not (text.isascii() and text.isdigit()) or int(text) >= 2 ** 32:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 4294967295, got '{text}'")
+    return int(text)
+
+
+def diffusion_time(text: str) -> float:
+    try:
+        t = float(text)
+    except ValueError:
+        t = math.nan
+    if not 0.0 <= t <= 1.0:  # NaN included
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got '{text}'")
+    return t
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """One line and exit 2, as genplug's own usage errors (argparse would print the usage block first)."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="dype_spectrum", description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("library", nargs="?", default=DEFAULT_LIBRARY, help="plugin library (default: %(default)s)")
     p.add_argument("--list", action="store_true", help="print the library's posenc plugins and config schemas")
     p.add_argument("--plugin", help="posenc plugin id (default: the library's first)")
@@ -132,21 +232,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--layout", default=DEFAULT_LAYOUT,
                    help="rotary layout, JSON {axis_dims, theta, base_extent, pixels_per_token[, axis_flags]} or "
                         "@FILE (default: FLUX.1's, samples/layouts/flux.json)")
-    p.add_argument("--height", type=int, default=4096, help="image height in px (default: %(default)s)")
-    p.add_argument("--width", type=int, default=4096, help="image width in px (default: %(default)s)")
+    p.add_argument("--height", type=whole_number, default=4096, help="image height in px (default: %(default)s)")
+    p.add_argument("--width", type=whole_number, default=4096, help="image width in px (default: %(default)s)")
     p.add_argument("--extent", help="tokens per axis instead of --height/--width, e.g. 1,256,256")
-    p.add_argument("--t", type=float, default=0.5, help="diffusion time in [0, 1], 1 = noise (default: %(default)s)")
+    p.add_argument("--t", type=diffusion_time, default=0.5,
+                   help="diffusion time in [0, 1], 1 = noise (default: %(default)s)")
     p.add_argument("--tables", action="store_true", help="also build the FLUX cos/sin tables in PyTorch")
-    p.add_argument("--text-tokens", type=int, default=0, help="text tokens before the image ones (--tables)")
-    p.add_argument("--rows", type=int, default=2, help="table rows to print, first to last image token (--tables)")
+    p.add_argument("--text-tokens", type=whole_number, default=0, help="text tokens before the image ones (--tables)")
+    p.add_argument("--rows", type=whole_number, default=2,
+                   help="table rows to print, first to last image token (--tables; at most every image token)")
     args = p.parse_args(argv)
 
     try:
-        config = json_option(args.config, "--config")
-        if not isinstance(config, dict):
-            raise ValueError("--config: expected a JSON object")
-        layout = gp.RotaryLayout.from_json(json_option(args.layout, "--layout"))
+        config, config_text = json_object_option(args.config, "--config")
+        layout = gp.RotaryLayout.from_json(json_object_option(args.layout, "--layout")[0], "--layout")
         extent = target_extent(layout, args.height, args.width, args.extent)
+        if args.tables:
+            check_tables(layout, extent, args.text_tokens)
     except ValueError as e:
         p.error(str(e))
 
@@ -160,7 +262,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 result = {"library": lib.path, "abi": "%d.%d" % lib.abi,
                           "plugins": [d.to_json() for d in factory.descriptors()]}
             else:
-                with factory.create(args.plugin, config) as posenc:
+                with factory.create(args.plugin, config_text) as posenc:
                     spectrum = posenc.compute(layout, extent, args.t)
                 result = {"plugin": posenc.plugin_id, "config": config, "layout": layout.to_json(),
                           "target_extent": extent, "t": args.t, **spectrum.to_json()}

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import os
+import re
 import threading
 import warnings
 import weakref
@@ -387,21 +389,136 @@ def _text(b: Optional[bytes]) -> str:
     return b.decode("utf-8") if b else ""
 
 
+# ---- JSON as genplug's host reads it (docs/reliability.md) ---------------------------------------------------
+
+MAX_JSON_DEPTH = 64  # containers below the top level; deeper is refused before parsing, so nothing recurses
+# A string (skipped whole, so its brackets do not count) or a bracket.
+_JSON_NESTING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)
+
+
+def brief_json(value, limit: int = 80) -> str:
+    """A value as JSON text for an error message, cut short (a user's 10 MB array is not echoed back)."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        try:
+            text = repr(value)
+        except ValueError:  # an int past str()'s digit limit
+            text = f"an integer of {value.bit_length()} bits" if isinstance(value, int) else type(value).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _check_nesting(text: str) -> None:
+    depth = 0
+    for match in _JSON_NESTING.finditer(text):
+        bracket = match.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH + 1:  # the top level is depth 0, as genplug's parse_bounded_json
+                raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+        elif bracket in "]}":
+            depth -= 1
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: Python reads inf and would write it back as Infinity, text nobody wrote
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ValueError(f"a number is outside the range of a double: {shown}")
+    return value
+
+
+def _finite_int(text: str) -> int:
+    if len(text.lstrip("-")) <= 309:  # JSON has no leading zeros: 310 digits are past 1.8e308 (and int() slow)
+        value = int(text)
+        try:
+            float(value)
+            return value
+        except OverflowError:
+            pass
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    raise ValueError(f"a number is outside the range of a double: {shown}")
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")  # Python reads NaN and Infinity, JSON has neither
+
+
+def _unique_keys(pairs):
+    seen = {}
+    for key, value in pairs:
+        if key in seen:  # JSON keeps the last value only, and the first was meant too
+            raise ValueError(f"the key {json.dumps(key)} appears twice in one object (JSON keeps the last value "
+                             "only): remove one")
+        seen[key] = value
+    return seen
+
+
+def parse_json(text: str):
+    """JSON text as genplug's host reads it: nesting bounded (MAX_JSON_DEPTH), numbers within a double's range,
+    no NaN or Infinity, no key twice in one object. Raises ValueError with a one-line reason."""
+    _check_nesting(text)
+    try:
+        return json.loads(text, parse_float=_finite_float, parse_int=_finite_int, parse_constant=_no_constant,
+                          object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not valid JSON: {e}") from None
+
+
+# ---- the rotary layout ---------------------------------------------------------------------------------------
+
+MAX_AXES = 64  # more is a mistyped layout, as `genplug posenc` and DyPE say
+MAX_AXIS_DIM = 65536  # a rotary head dim beyond this is a mistyped layout (the spectrum buffers are sized by it)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _uint32(value, what: str) -> int:
+    """`value` when it is an integer in [0, 2^32): ctypes would wrap anything else silently."""
+    if not _is_int(value) or not 0 <= value < 2 ** 32:
+        raise ValueError(f"{what}: expected an integer from 0 to 4294967295, got {brief_json(value)}")
+    return value
+
+
 def _uint32s(values: Sequence[int], what: str):
     values = list(values)
     for i, v in enumerate(values):
-        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2 ** 32:
-            raise ValueError(f"{what}[{i}]: expected an unsigned 32-bit integer, got {v!r}")
+        _uint32(v, f"{what}[{i}]")
     return (c_uint32 * len(values))(*values)
 
 
-def axis_flag(value) -> int:
+def _axes(value, what: str, count: Optional[int] = None) -> list:
+    """A per-axis JSON array: 1 to MAX_AXES values, `count` of them when given."""
+    if not isinstance(value, list):
+        raise ValueError(f"{what}: expected an array with one value per axis, got {brief_json(value)}")
+    if count is None and not 1 <= len(value) <= MAX_AXES:
+        raise ValueError(f"{what}: 1 to {MAX_AXES} axes, got {len(value)}")
+    if count is not None and len(value) != count:
+        raise ValueError(f"{what}: {len(value)} values for a layout of {count} axes (one per axis)")
+    return value
+
+
+def _finite(value, what: str) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ValueError(f"{what}: expected a number, got {brief_json(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{what}: expected a finite number, got {brief_json(value)}")
+    return number
+
+
+def axis_flag(value, what: str = "axis_flags") -> int:
     """A layout's axis flag from its JSON form: "index" (0), "spatial", "temporal", or the number."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
+    if _is_int(value):
+        return _uint32(value, what)
     names = {"index": 0, "spatial": AXIS_SPATIAL, "temporal": AXIS_TEMPORAL}
-    if value not in names:
-        raise ValueError(f'axis_flags: expected "index", "spatial", "temporal" or a number, got {value!r}')
+    if not isinstance(value, str) or value not in names:
+        raise ValueError(f'{what}: expected "index", "spatial", "temporal" or a number, got {brief_json(value)}')
     return names[value]
 
 
@@ -417,18 +534,31 @@ class RotaryLayout:
     axis_flags: Optional[List[int]] = None
 
     @classmethod
-    def from_json(cls, obj: dict) -> "RotaryLayout":
-        """From the JSON of samples/layouts/*.json and `genplug posenc --layout` (axis_flags as names)."""
+    def from_json(cls, obj: dict, name: str = "layout") -> "RotaryLayout":
+        """From the JSON of samples/layouts/*.json and `genplug posenc --layout` (axis_flags as names), checked as
+        `genplug posenc` checks it: raises ValueError naming the field (`name`.axis_dims[1], ...)."""
+        if not isinstance(obj, dict):
+            raise ValueError(f"{name}: expected a JSON object, got {brief_json(obj)}")
         known = {"axis_dims", "theta", "base_extent", "pixels_per_token", "axis_flags", "description"}
         unknown = sorted(set(obj) - known)
         if unknown:
-            raise ValueError(f"layout.{unknown[0]}: unknown field (known: {', '.join(sorted(known))})")
+            raise ValueError(f"{name}.{unknown[0]}: unknown field (known: {', '.join(sorted(known))})")
         for key in ("axis_dims", "theta", "base_extent", "pixels_per_token"):
             if key not in obj:
-                raise ValueError(f"layout.{key}: missing")
+                raise ValueError(f"{name}.{key}: missing")
+        dims = [_uint32(d, f"{name}.axis_dims[{a}]") for a, d in enumerate(_axes(obj["axis_dims"],
+                                                                                   f"{name}.axis_dims"))]
+        for a, d in enumerate(dims):  # bounded before any buffer is sized by them
+            if d > MAX_AXIS_DIM:
+                raise ValueError(f"{name}.axis_dims[{a}]: must be <= {MAX_AXIS_DIM}, got {d}")
+        base = [_uint32(b, f"{name}.base_extent[{a}]")
+                for a, b in enumerate(_axes(obj["base_extent"], f"{name}.base_extent", len(dims)))]
         flags = obj.get("axis_flags")
-        return cls(list(obj["axis_dims"]), float(obj["theta"]), list(obj["base_extent"]),
-                   int(obj["pixels_per_token"]), None if flags is None else [axis_flag(f) for f in flags])
+        if flags is not None:
+            flags = [axis_flag(f, f"{name}.axis_flags[{a}]")
+                     for a, f in enumerate(_axes(flags, f"{name}.axis_flags", len(dims)))]
+        return cls(dims, _finite(obj["theta"], f"{name}.theta"), base,
+                   _uint32(obj["pixels_per_token"], f"{name}.pixels_per_token"), flags)
 
     def to_json(self) -> dict:
         names = {0: "index", AXIS_SPATIAL: "spatial", AXIS_TEMPORAL: "temporal"}
@@ -491,8 +621,9 @@ class Posenc:
         base = _uint32s(layout.base_extent, "layout.base_extent")
         flags = None if layout.axis_flags is None else _uint32s(layout.axis_flags, "layout.axis_flags")
         target = _uint32s(target_extent, "target_extent")
+        ppt = _uint32(layout.pixels_per_token, "layout.pixels_per_token")
         c_layout = genplug_rotary_layout_t(ctypes.sizeof(genplug_rotary_layout_t), n, dims, float(layout.theta),
-                                           base, int(layout.pixels_per_token), flags)
+                                           base, ppt, flags)
         query = genplug_posenc_query_t(ctypes.sizeof(genplug_posenc_query_t), ctypes.pointer(c_layout), target,
                                        float(t))
         freq_count = sum(d // 2 for d in layout.axis_dims)
@@ -524,6 +655,20 @@ class Posenc:
                 self.close()
             except Exception:
                 pass
+
+
+def _config_text(config) -> str:
+    """The config as JSON text for create: a str passes unchanged (the plugin quotes what the caller wrote)."""
+    if config is None:
+        return "{}"
+    if not isinstance(config, str):
+        try:
+            config = json.dumps(config, allow_nan=False)
+        except ValueError as e:  # allow_nan=False: NaN or Infinity would be written, which no JSON parser reads
+            raise ValueError(f"config: cannot be written as JSON: {e}") from None
+    if "\0" in config:  # the plugin reads a C string: it would end at the NUL and the rest go unseen
+        raise ValueError("config: contains a NUL character (the C string would end there)")
+    return config
 
 
 class Factory:
@@ -560,16 +705,21 @@ class Factory:
             while c.features[i] is not None:
                 features.append(_text(c.features[i]))
                 i += 1
-        schema = json.loads(_text(c.config_schema) or "{}")
-        return Descriptor(_text(c.id), _text(c.name), _text(c.vendor), _text(c.version), _text(c.description),
+        plugin_id = _text(c.id)
+        try:
+            schema = parse_json(_text(c.config_schema) or "{}")
+        except ValueError as e:  # the plugin's fault: say whose schema, as genplug's host does
+            raise ValueError(f"{self._library.path}: {plugin_id}: invalid config schema: {e}") from None
+        return Descriptor(plugin_id, _text(c.name), _text(c.vendor), _text(c.version), _text(c.description),
                           features, schema)
 
     def descriptors(self) -> List[Descriptor]:
         return [self.descriptor(i) for i in range(self.count())]
 
     def create(self, plugin_id: Optional[str] = None, config=None, ctx: Optional[CallContext] = None) -> Posenc:
-        """An instance of `plugin_id` (default: the first plugin) from `config`: a dict or JSON object text
-        (None: every default). A bad config raises ConfigError naming the field."""
+        """An instance of `plugin_id` (default: the first plugin) from `config`: a dict or JSON object text,
+        passed unchanged (None: every default). A bad config raises ConfigError naming the field; one the
+        plugin could not read whole (a NUL character, a NaN or infinite number in a dict) raises ValueError."""
         if self.kind != KIND_POSENC:
             raise NotImplementedError(f"this sample wraps {KIND_POSENC} instances only, not {self.kind}")
         if plugin_id is None:
@@ -577,7 +727,9 @@ class Factory:
             if first is None:
                 raise LookupError(f"{self._library.path} holds no {self.kind} plugin")
             plugin_id = first.id
-        text = "{}" if config is None else config if isinstance(config, str) else json.dumps(config)
+        text = _config_text(config)
+        if "\0" in plugin_id:
+            raise ValueError(f"plugin id {plugin_id!r}: contains a NUL character (the C string would end there)")
         ctx = ctx or self._library._new_context()
         raw = self._factory()
         out = c_void_p()

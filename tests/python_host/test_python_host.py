@@ -10,7 +10,9 @@ golden set (GENPLUG_GOLDEN_DIR, default tests/golden):
   (caseK.cos/sin) and flux/flux_tiny_io.safetensors (dype.cos/sin, dype.pe), to 1e-6 absolute as
   tests/dype/test_dype_tables.cpp and tests/flux/test_flux_transformer.cpp;
 * plugin errors as Python exceptions with the plugin's status and message; the CLI; lifetimes (deinit, unload,
-  no ctypes object left behind).
+  no ctypes object left behind);
+* what the host refuses before a plugin sees it (values ctypes would wrap or cut at a NUL, layouts of the wrong
+  shape, schemas that are not JSON) and the CLI's usage errors: exit 2 and one line, never a traceback.
 
 Every shape, config, case and tensor name comes from the golden files. PyTorch (Debian python3-torch) is a
 declared dependency: without it the table tests fail, they are not skipped.
@@ -19,15 +21,20 @@ declared dependency: without it the table tests fail, they are not skipped.
 """
 
 import argparse
+import contextlib
 import ctypes
 import gc
+import io
 import json
 import os
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
+import types
 import unittest
+import unittest.mock
 import warnings
 import weakref
 
@@ -148,6 +155,22 @@ def spectrum_error(spectrum, expected_freqs, expected_amplitude):
 
 def open_library():
     return gp.Library(ARGS.library)
+
+
+def fake_factory(schema: bytes, path="/fake/libbad_schema.so"):
+    """A posenc factory made in Python, as a plugin makes its own, with one descriptor whose config_schema is
+    `schema`; (factory, keep-alive objects). No built plugin has a broken schema."""
+    fields = dict(gp.genplug_factory_t._fields_)
+    desc = gp.genplug_descriptor_t(ctypes.sizeof(gp.genplug_descriptor_t), b"org.test.bad_schema", b"Bad schema",
+                                   b"test", b"1.0", b"", None, schema)
+    # ctypes callbacks cannot return a pointer type: return the address and cast the function pointer.
+    descriptor = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32)(
+        lambda factory, i: ctypes.addressof(desc) if i == 0 else None)
+    count = fields["count"](lambda factory: 1)
+    raw = gp.genplug_factory_t(ctypes.sizeof(gp.genplug_factory_t), count,
+                               ctypes.cast(descriptor, fields["descriptor"]), fields["create"]())
+    library = types.SimpleNamespace(closed=False, path=path)
+    return gp.Factory(library, ctypes.pointer(raw), gp.KIND_POSENC), (desc, descriptor, count, raw)
 
 
 class TorchCase(unittest.TestCase):
@@ -408,6 +431,74 @@ class Errors(unittest.TestCase):
         self.assertEqual(failures, [])
 
 
+class HostChecks(unittest.TestCase):
+    """What the host refuses before the plugin sees it: values ctypes would wrap or cut short, layouts of the
+    wrong shape, schemas that are not JSON."""
+
+    def test_pixels_per_token_is_checked_not_wrapped(self):
+        layout = dype_golden_layout(read_json("dype/cases.json")["meta"])
+        target = [1] + layout.base_extent[1:]
+        with open_library() as lib, lib.posenc_factory().create(None, "{}") as posenc:
+            for ppt in (2 ** 32 + 16, -4294967280, 16.0, None):
+                with self.subTest(pixels_per_token=ppt):
+                    wrong = gp.RotaryLayout(layout.axis_dims, layout.theta, layout.base_extent, ppt,
+                                            layout.axis_flags)
+                    with self.assertRaises(ValueError) as caught:
+                        posenc.compute(wrong, target, 0.5)
+                    self.assertIn("layout.pixels_per_token: expected an integer from 0 to 4294967295",
+                                  str(caught.exception))
+
+    def test_configs_the_plugin_could_not_read_whole_are_refused(self):
+        with open_library() as lib:
+            factory = lib.posenc_factory()
+            for config, needle in (("{}\0garbage", "NUL"), ({"lambda_s": float("inf")}, "cannot be written as JSON"),
+                                   ({"lambda_s": float("nan")}, "cannot be written as JSON")):
+                with self.subTest(config=config):
+                    with self.assertRaises(ValueError) as caught:
+                        factory.create("org.genplug.dype", config)
+                    self.assertIn(needle, str(caught.exception))
+            with self.assertRaises(ValueError):
+                factory.create("org.genplug.dype\0x", "{}")
+            self.assertEqual(len(lib._instances), 0)
+
+    def test_layouts_of_the_wrong_shape_are_value_errors_naming_the_field(self):
+        good = {"axis_dims": [16, 56, 56], "theta": 10000, "base_extent": [1, 64, 64], "pixels_per_token": 16}
+        for change, needle in (
+                (5, "layout: expected a JSON object, got 5"),
+                ({"axis_flags": [[1], 2, 3]}, "layout.axis_flags[0]"),
+                ({"axis_flags": ["index"]}, "layout.axis_flags: 1 values for a layout of 3 axes"),
+                ({"axis_flags": ["index", "spatial", -1]}, "layout.axis_flags[2]"),
+                ({"axis_dims": []}, "layout.axis_dims: 1 to 64 axes"),
+                ({"axis_dims": [2] * 65}, "layout.axis_dims: 1 to 64 axes"),
+                ({"axis_dims": [16, 56, 65538]}, "layout.axis_dims[2]: must be <= 65536"),
+                ({"base_extent": [1, 64]}, "layout.base_extent: 2 values for a layout of 3 axes"),
+                ({"theta": float("inf")}, "layout.theta: expected a finite number"),
+                ({"theta": 10 ** 400}, "layout.theta: expected a finite number"),
+                ({"theta": True}, "layout.theta: expected a number"),
+                ({"pixels_per_token": 1e400}, "layout.pixels_per_token"),
+                ({"pixels_per_token": 2 ** 32 + 16}, "layout.pixels_per_token")):
+            with self.subTest(change=change):
+                obj = dict(good, **change) if isinstance(change, dict) else change
+                with self.assertRaises(ValueError) as caught:
+                    gp.RotaryLayout.from_json(obj)
+                self.assertIn(needle, str(caught.exception))
+        layout = gp.RotaryLayout.from_json(dict(good, axis_flags=["index", "spatial", 1]))
+        self.assertEqual(layout.axis_flags, [0, gp.AXIS_SPATIAL, gp.AXIS_SPATIAL])
+
+    def test_an_invalid_schema_names_the_plugin(self):
+        for schema, needle in ((b"{bad", "not valid JSON"), (b"[" * 100000, "nested deeper than 64 levels"),
+                               (b'{"maximum": 1e400}', "outside the range of a double")):
+            with self.subTest(schema=schema[:10]):
+                factory, keep = fake_factory(schema)
+                with self.assertRaises(ValueError) as caught:
+                    factory.descriptors()
+                message = str(caught.exception)
+                self.assertIn("/fake/libbad_schema.so: org.test.bad_schema: invalid config schema: ", message)
+                self.assertIn(needle, message)
+        factory, keep = fake_factory(b'{"type": "object"}')
+        self.assertEqual(factory.descriptor(0).config_schema, {"type": "object"})
+
+
 class HostServices(unittest.TestCase):
     """The context's callbacks, called through their C function pointers as a plugin calls them."""
 
@@ -499,9 +590,124 @@ class Lifetime(unittest.TestCase):
 class CommandLine(TorchCase):
     """samples/python-host/dype_spectrum.py, run as a user would."""
 
-    def run_cli(self, *args):
+    def run_cli(self, *args, timeout=120):
         return subprocess.run([sys.executable, os.path.join(SAMPLE, "dype_spectrum.py"), ARGS.library, *args],
-                              capture_output=True, text=True, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+                              capture_output=True, text=True, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"),
+                              timeout=timeout)
+
+    def assert_usage_error(self, r, needle):
+        """Exit 2 and one line naming what was wrong; never a traceback."""
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(needle, r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
+    def test_cli_refuses_bad_layouts_as_usage_errors(self):
+        base = '"axis_dims":[16,56,56],"theta":10000,"base_extent":[1,64,64]'
+        for layout, needle in (
+                ("5", "--layout: expected a JSON object, got 5"),
+                ("null", "--layout: expected a JSON object, got null"),
+                ('{%s,"pixels_per_token":16,"axis_flags":[[1],2,3]}' % base, "--layout.axis_flags[0]: expected"),
+                ('{%s,"pixels_per_token":16,"axis_flags":["index"]}' % base,
+                 "--layout.axis_flags: 1 values for a layout of 3 axes"),
+                ('{%s,"pixels_per_token":16,"axis_flags":5}' % base, "--layout.axis_flags: expected an array"),
+                ('{"axis_dims":16,"theta":10000,"base_extent":[1,64,64],"pixels_per_token":16}',
+                 "--layout.axis_dims: expected an array"),
+                ('{"axis_dims":[16,56,56],"theta":[1],"base_extent":[1,64,64],"pixels_per_token":16}',
+                 "--layout.theta: expected a number"),
+                ('{%s,"pixels_per_token":null}' % base, "--layout.pixels_per_token: expected an integer"),
+                ('{%s,"pixels_per_token":1e400}' % base, "--layout: a number is outside the range of a double: 1e400"),
+                ('{%s,"pixels_per_token":4294967312}' % base,
+                 "--layout.pixels_per_token: expected an integer from 0 to 4294967295, got 4294967312"),
+                ('{%s,"pixels_per_token":-4294967280}' % base, "--layout.pixels_per_token: expected an integer")):
+            with self.subTest(layout=layout):
+                self.assert_usage_error(self.run_cli("--layout", layout, "--height", "256", "--width", "256"), needle)
+
+    def test_cli_json_options_are_read_as_genplug_reads_them(self):
+        self.assert_usage_error(self.run_cli("--config", "[" * 100000), "--config: nested deeper than 64 levels")
+        self.assert_usage_error(self.run_cli("--config", '{"a":' + "[" * 65 + "]" * 65 + "}"),
+                                "--config: nested deeper than 64 levels")
+        r = self.run_cli("--config", '{"a":' + "[" * 64 + "]" * 64 + "}")  # 64 levels parse: the plugin answers
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("config error", r.stderr)
+        # Refused as the user wrote it, not read as inf and quoted back as Infinity.
+        r = self.run_cli("--config", '{"lambda_s":1e400}')
+        self.assert_usage_error(r, "--config: a number is outside the range of a double: 1e400")
+        self.assertNotIn("Infinity", r.stderr)
+        self.assert_usage_error(self.run_cli("--config", '{"lambda_s":NaN}'), "--config: NaN is not JSON")
+        self.assert_usage_error(self.run_cli("--config", '{"method":"yarn","method":"dy-yarn"}'),
+                                'the key "method" appears twice')
+
+    def test_cli_reads_option_files_only_when_regular_and_bounded(self):
+        with tempfile.TemporaryDirectory() as d:
+            fifo, big, limit = os.path.join(d, "fifo"), os.path.join(d, "big.json"), os.path.join(d, "limit.json")
+            os.mkfifo(fifo)  # no writer: an open() without O_NONBLOCK waits for ever
+            with open(big, "wb") as f:
+                f.truncate(16 * 1024 * 1024 + 1)  # sparse
+            with open(limit, "wb") as f:
+                f.write(b"{}" + b" " * (16 * 1024 * 1024 - 2))
+            for value, needle in ((f"@{fifo}", "is not a regular file (a device, pipe or socket)"),
+                                  ("@/dev/zero", "is not a regular file (a device, pipe or socket)"),
+                                  (f"@{d}", "is not a regular file (a folder)"),
+                                  (f"@{big}", "is larger than 16777216 bytes"),
+                                  (f"@{d}/none.json", "it does not exist")):
+                with self.subTest(value=value):
+                    self.assert_usage_error(self.run_cli("--config", value, timeout=30),
+                                            f"--config: cannot read '{value[1:]}': it ")
+            r = self.run_cli("--config", f"@{limit}")  # exactly 16 MiB is read
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_cli_bad_option_values_are_usage_errors(self):
+        for args, needle in ((["--height", "99999999999999"], "--height: must be a whole number from 0 to 4294967295"),
+                             (["--width", "-1"], "--width: must be a whole number"),
+                             (["--extent", "1,-1,5"], "--extent: item 2 must be a whole number"),
+                             (["--extent", "1,64"], "--extent: 2 values for a layout of 3 axes"),
+                             (["--t", "2"], "--t: must be a number in [0, 1]"),
+                             (["--t", "nan"], "--t: must be a number in [0, 1]"),
+                             (["--tables", "--height", "256", "--width", "256", "--text-tokens", "-5"],
+                              "--text-tokens: must be a whole number from 0")):
+            with self.subTest(args=args):
+                self.assert_usage_error(self.run_cli(*args), needle)
+
+    def test_cli_refuses_tables_too_large_to_build(self):
+        for args in (["--text-tokens", "1000000000"], ["--extent", "1,100000,100000"],
+                     ["--height", "11600", "--width", "11600"]):  # 725 x 725 tokens: just past the bound
+            with self.subTest(args=args):
+                self.assert_usage_error(self.run_cli("--tables", *args, timeout=60),
+                                        "--tables: 525625 x 128 tables are too large" if "11600" in args else
+                                        "tables are too large to build: at most 67108864 values")
+
+    def test_cli_rows_past_the_image_tokens_print_each_token_once(self):
+        self.require_torch()
+        r = self.run_cli("--tables", "--extent", "1,4,4", "--text-tokens", "3", "--rows", "1000000000", timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        tables = json.loads(r.stdout)["tables"]
+        self.assertEqual(tables["shape"], [3 + 16, 128])
+        self.assertEqual([row["token"] for row in tables["rows"]], list(range(3, 3 + 16)))
+
+    def test_cli_list_names_a_plugin_whose_schema_is_not_json(self):
+        factory, keep = fake_factory(b"{bad")
+
+        class FakeLibrary:  # dype_spectrum's Library, holding the Python-made factory
+            def __init__(self, path, log=None):
+                self.path, self.abi, self.closed = factory._library.path, (gp.ABI_MAJOR, gp.ABI_MINOR), False
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                pass
+
+            def posenc_factory(self):
+                return factory
+
+        err = io.StringIO()
+        with unittest.mock.patch.object(dype_spectrum.gp, "Library", FakeLibrary), \
+                contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = dype_spectrum.main(["/fake/libbad_schema.so", "--list"])
+        self.assertEqual(code, 1)
+        self.assertIn("dype_spectrum: /fake/libbad_schema.so: org.test.bad_schema: invalid config schema: not valid "
+                      "JSON", err.getvalue())
 
     def test_cli_prints_the_golden_spectrum(self):
         doc = read_json("dype/cases.json")
