@@ -192,6 +192,21 @@ BOOST_AUTO_TEST_CASE(html_unescape_matches_python) {
   BOOST_TEST(unescape("a&b &;") == std::string("a&b &;"));
 }
 
+// Each pass of ftfy's fixers undoes one level of nested escapes: up to kFtfyMaxPasses levels come undone as ftfy
+// undoes them; beyond, the rest stays (ftfy's unbounded loop had taken minutes on 400 KB of levels, a pass per
+// level over the whole text).
+BOOST_AUTO_TEST_CASE(nested_escapes_come_undone_up_to_the_pass_bound) {
+  auto nested = [](int levels) {
+    std::string s = "&";
+    for (int i = 0; i < levels; ++i) s += "amp;";
+    return s;
+  };
+  BOOST_TEST(ftfy(nested(gt::kFtfyMaxPasses - 1)) == std::string("&"));  // the last pass finds nothing to change
+  BOOST_TEST(ftfy(nested(gt::kFtfyMaxPasses + 5)) == nested(5));
+  const std::string many = nested(100000) + " x";
+  BOOST_TEST(gt::encode_utf8(gt::clip_clean_text(many)) == nested(100000 - gt::kFtfyMaxPasses - 2) + " x");
+}
+
 BOOST_AUTO_TEST_CASE(ftfy_subset) {
   // Curly quotes, ligatures, full-width letters, ideographic space, C1 controls, control characters.
   BOOST_TEST(ftfy("\xE2\x80\x9Cq\xE2\x80\x9D \xE2\x80\x98s\xE2\x80\x99") == std::string("\"q\" 's'"));

@@ -257,10 +257,11 @@ std::u32string html_unescape(std::u32string_view text) {
   return out;
 }
 
-// ftfy fix_and_explain with the default configuration: the fixers in ftfy's order, repeated until nothing changes.
+// ftfy fix_and_explain with the default configuration: the fixers in ftfy's order, repeated until nothing changes,
+// or kFtfyMaxPasses times (the deviation: ftfy has no bound).
 std::u32string ftfy_fix_segment(std::u32string_view segment, bool unescape) {
   std::u32string text(segment);
-  while (true) {
+  for (int pass = 0; pass < kFtfyMaxPasses; ++pass) {
     const std::u32string before = text;
     if (unescape) text = ftfy_unescape_html(text);
     text = ftfy::fix_encoding(text);
@@ -271,6 +272,7 @@ std::u32string ftfy_fix_segment(std::u32string_view segment, bool unescape) {
     text = nfc(text);
     if (text == before) return text;
   }
+  return text;
 }
 
 std::u32string ftfy_fix_text(std::u32string_view input) {
