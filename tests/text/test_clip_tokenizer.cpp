@@ -415,14 +415,14 @@ BOOST_AUTO_TEST_CASE(ftfy_cesu8_pair_before_a_final_newline) {
 // A vocabulary whose ids do not fit its size is refused by name instead of sizing a table by them.
 BOOST_AUTO_TEST_CASE(a_vocabulary_with_ids_beyond_its_size_is_corrupt) {
   const fs::path dir = temp_dir("bad_ids");
-  nlohmann::json vocab = {{"a</w>", 0}, {"<|startoftext|>", 1}, {"<|endoftext|>", 1000000000}};
+  nlohmann::json vocab = {{"a", 0}, {"b", 1}, {"ab", 2}, {"<|startoftext|>", 3}, {"<|endoftext|>", 1000000000}};
   std::ofstream(dir / "vocab.json") << vocab.dump();
   std::ofstream(dir / "merges.txt") << "#version: 0.2\na b\n";
   try {
     gt::ClipTokenizer::load(dir);
-    BOOST_ERROR("a vocabulary with id 1000000000 for 3 tokens loaded");
+    BOOST_ERROR("a vocabulary with id 1000000000 for 5 tokens loaded");
   } catch (const std::runtime_error& e) {
-    BOOST_TEST(std::string(e.what()).find("has id 1000000000, outside 0..2") != std::string::npos, e.what());
+    BOOST_TEST(std::string(e.what()).find("has id 1000000000, outside 0..4") != std::string::npos, e.what());
   }
   fs::remove_all(dir);
 }
@@ -482,7 +482,18 @@ BOOST_AUTO_TEST_CASE(missing_and_corrupt_files) {
   const std::string merges = message_of(dir / "tok");
   BOOST_TEST(merges.find("merges.txt") != std::string::npos, merges);
 
+  // A merge naming a unit the vocabulary lacks (a merges.txt cut short mid-line, or another tokenizer's): refused
+  // with its line, where it had been taken and given other ids.
   std::ofstream(dir / "tok" / "merges.txt") << "#version\na b\n";
+  const std::string unknown = message_of(dir / "tok");
+  BOOST_TEST(unknown.find("merges.txt' line 2: merge 'a b' names 'ab', which the vocabulary lacks") != std::string::npos,
+             unknown);
+  std::ofstream(dir / "tok" / "vocab.json") << "{\"a\": 0, \"b\": 1, \"ab</w>\": 1}";
+  const std::string same_id = message_of(dir / "tok");
+  BOOST_TEST(same_id.find("tokens 'ab</w>' and 'b' have the same id 1") != std::string::npos, same_id);
+
+  std::ofstream(dir / "tok" / "vocab.json") << "{\"a\": 0, \"b</w>\": 1, \"ab</w>\": 2}";
+  std::ofstream(dir / "tok" / "merges.txt") << "#version\na b</w>\n";
   const std::string special = message_of(dir / "tok");
   BOOST_TEST(special.find("<|startoftext|>") != std::string::npos, special);
 

@@ -232,7 +232,7 @@ BOOST_AUTO_TEST_CASE(config_and_file_errors) {
   BOOST_TEST(!bad_tok->loaded());
 
   // Vocabulary that does not match the encoder's embedding.
-  json vocab = {{"a</w>", 0}, {"<|startoftext|>", 1}, {"<|endoftext|>", 2}};
+  json vocab = {{"a", 0}, {"b", 1}, {"ab", 2}, {"a</w>", 3}, {"<|startoftext|>", 4}, {"<|endoftext|>", 5}};
   fs::create_directories(files.dir / "small");
   std::ofstream(files.dir / "small" / "vocab.json") << vocab.dump();
   std::ofstream(files.dir / "small" / "merges.txt") << "#version: 0.2\na b\n";

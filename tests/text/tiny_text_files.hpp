@@ -63,6 +63,7 @@ struct TinyFiles {
     int64_t id = 0;
     for (char c = 'a'; c <= 'z'; ++c) vocab[std::string(1, c)] = id++;
     for (char c = 'a'; c <= 'z'; ++c) vocab[std::string(1, c) + "</w>"] = id++;
+    vocab["qz"] = id++;  // the one merge's result
     while (id < clip_vocab - 2) vocab["filler" + std::to_string(id)] = id, ++id;
     vocab["<|startoftext|>"] = id++;
     vocab["<|endoftext|>"] = id++;

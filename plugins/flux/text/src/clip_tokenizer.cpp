@@ -202,6 +202,20 @@ ClipTokenizer::ClipTokenizer(std::unique_ptr<Data> data) : data_(std::move(data)
 ClipTokenizer::ClipTokenizer(ClipTokenizer&&) noexcept = default;
 ClipTokenizer& ClipTokenizer::operator=(ClipTokenizer&&) noexcept = default;
 ClipTokenizer::~ClipTokenizer() = default;
+// Every merge joins two units of the vocabulary into a third (HF tokenizers refuses a file where one does not):
+// a merges.txt cut short or from another tokenizer had been taken, giving other ids without a word. Line numbers
+// count from 1, the version line included.
+void check_merges_in_vocabulary(const std::vector<std::pair<std::string, std::string>>& merges,
+                                const std::unordered_map<std::string, int64_t>& vocab, const fs::path& path) {
+  for (std::size_t i = 0; i < merges.size(); ++i) {
+    const auto& [a, b] = merges[i];
+    for (const std::string& unit : {a, b, a + b})
+      if (!vocab.count(unit))
+        throw std::runtime_error("CLIP tokenizer: '" + path.string() + "' line " + std::to_string(i + 2) +
+                                 ": merge '" + a + " " + b + "' names '" + unit +
+                                 "', which the vocabulary lacks (corrupt file, or another tokenizer's?)");
+  }
+}
 
 ClipTokenizer ClipTokenizer::load(const fs::path& path) {
   auto data = std::make_unique<Data>();
@@ -237,10 +251,14 @@ ClipTokenizer ClipTokenizer::load(const fs::path& path) {
     }
     if (!vocab.is_object() || vocab.empty())
       throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() + "' is not a token -> id object");
+    std::unordered_map<int64_t, std::string> token_of_id;
     for (const auto& [token, id] : vocab.items()) {
       if (!id.is_number_integer() || id.get<int64_t>() < 0)
         throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() + "': token '" + token +
                                  "' has no valid id");
+      if (const auto [other, added] = token_of_id.emplace(id.get<int64_t>(), token); !added)
+        throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() + "': tokens '" + other->second +
+                                 "' and '" + token + "' have the same id " + id.dump() + " (corrupt file?)");
       data->vocab.emplace(token, id.get<int64_t>());
     }
     std::string text = read_file(merges_path, "merges");
@@ -249,6 +267,7 @@ ClipTokenizer ClipTokenizer::load(const fs::path& path) {
     const auto last = text.find_last_not_of(" \t\r\n");
     text = first == std::string::npos ? std::string() : text.substr(first, last - first + 1);
     merges = parse_merges(text, merges_path);
+    check_merges_in_vocabulary(merges, data->vocab, merges_path);
   }
   for (std::size_t i = 0; i < merges.size(); ++i)
     data->merge_rank.emplace(merges[i].first + " " + merges[i].second, static_cast<int64_t>(i));
