@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE flux_weights
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -466,6 +468,16 @@ BOOST_AUTO_TEST_CASE(sharded_diffusers_checkpoint_loads_like_the_single_file) {
   BOOST_TEST(listed.files().size() == 3u);
   const auto c = gf::load_flux_transformer(listed, golden_config(), torch::kFloat32, torch::kCPU);
   for (const auto& [name, t] : b.tensors) BOOST_TEST(torch::equal(c.tensors.at(name), t), name);
+  // An entry named as a shard that is no file (a link to a blob never downloaded, a FIFO) fails the folder naming
+  // it: it had been skipped, the shard dropped without a word.
+  const fs::path missing = s.dir / "no_index" / "diffusion_pytorch_model-00004-of-00003.safetensors";
+  fs::create_symlink(s.dir / "blobs" / "never-downloaded", missing);
+  const std::string dangling = error_of([&] { st::Checkpoint(s.dir / "no_index"); });
+  BOOST_TEST(contains(dangling, missing.string() + ": is a dangling symbolic link"), dangling);
+  fs::remove(missing);
+  BOOST_REQUIRE(::mkfifo(missing.c_str(), 0600) == 0);
+  const std::string fifo = error_of([&] { st::Checkpoint(s.dir / "no_index"); });
+  BOOST_TEST(contains(fifo, missing.string() + ": not a regular file"), fifo);
 }
 
 BOOST_AUTO_TEST_CASE(fp8_weights_with_scales_are_rescaled) {

@@ -27,9 +27,9 @@ bool is_index_file(const fs::path& p) { return ends_with(p.filename().string(), 
 std::vector<fs::path> folder_entries(const fs::path& folder, bool index_files) {
   std::vector<fs::path> found;
   std::error_code ec;
+  // Every entry named as a weights file, whatever it is: opening one that is none (a dangling link of a download
+  // cut short, a FIFO) then fails naming it, where it had been skipped and a shard dropped without a word.
   for (fs::directory_iterator e(folder, ec), end; !ec && e != end; e.increment(ec)) {
-    std::error_code entry;  // a dangling link is no file here, not a folder that cannot be listed
-    if (!e->is_regular_file(entry)) continue;
     const std::string name = e->path().filename().string();
     if (index_files ? is_index_file(e->path()) : ends_with(name, ".safetensors")) found.push_back(e->path());
   }

@@ -81,7 +81,13 @@ File::~File() {
 void File::map(const std::filesystem::path& path) {
   // O_NONBLOCK: a FIFO opens at once (and is refused below as not a regular file) instead of blocking.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
+  if (fd < 0) {
+    const int err = errno;
+    std::error_code ec;  // a link whose target is gone: the download cut short of a cache of links to blobs
+    if (err == ENOENT && std::filesystem::is_symlink(std::filesystem::symlink_status(path, ec)))
+      fail(path, "is a dangling symbolic link (to '" + std::filesystem::read_symlink(path, ec).string() + "')");
+    fail(path, std::string("cannot open: ") + std::strerror(err));
+  }
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     const int err = errno;
