@@ -5,6 +5,8 @@
 
 #include <sys/stat.h>
 
+#include <nlohmann/json.hpp>
+
 #include <genplug/safetensors.hpp>
 
 #include "address_space_limit.hpp"
@@ -122,6 +124,30 @@ BOOST_AUTO_TEST_CASE(an_empty_shard_name_is_an_error) {
   } catch (const st::Error& e) {
     BOOST_TEST(contains(e.what(), "tensor 'a': shard name is empty"), e.what());
   }
+}
+
+// Shards lie beside their index: an absolute shard path or one through ".." is refused (an index had made the
+// inspector open /etc/passwd), a subfolder is not.
+BOOST_AUTO_TEST_CASE(a_shard_outside_the_index_folder_is_an_error) {
+  std::ofstream(dir / "a.safetensors", std::ios::binary)
+      << raw_safetensors(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", kEightBytes);
+  fs::create_directories(dir / "sub");
+  fs::copy_file(dir / "a.safetensors", dir / "sub" / "a.safetensors", fs::copy_options::overwrite_existing);
+  const fs::path index = dir / "outside.safetensors.index.json";
+  const std::string absolute = (dir / "a.safetensors").string();
+  for (const auto& [shard, why] : {std::pair<std::string, std::string>{absolute, "is an absolute path"},
+                                   {"../" + dir.filename().string() + "/a.safetensors", "leaves the index's folder"},
+                                   {"sub/../a.safetensors", "leaves the index's folder"}}) {
+    std::ofstream(index) << nlohmann::json{{"weight_map", {{"a", shard}}}}.dump();
+    try {
+      st::Checkpoint checkpoint(index);
+      BOOST_ERROR("an index with shard '" << shard << "' opened");
+    } catch (const st::Error& e) {
+      BOOST_TEST(contains(e.what(), "tensor 'a': shard name '" + shard + "' " + why), e.what());
+    }
+  }
+  std::ofstream(index) << R"({"weight_map": {"a": "sub/a.safetensors"}})";
+  BOOST_TEST(st::Checkpoint(index).files().size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(file_shorter_than_the_length_field) {

@@ -38,6 +38,16 @@ std::vector<fs::path> folder_entries(const fs::path& folder, bool index_files) {
   return found;
 }
 
+// Why a shard name reaches outside the index's folder ("" when it does not): shards lie beside their index, so an
+// absolute path or a ".." part (an index copied from elsewhere, or made to read another file) is refused.
+std::string outside_the_folder(const std::string& shard) {
+  const fs::path p(shard);
+  if (p.is_absolute()) return "is an absolute path; shards lie beside their index";
+  for (const fs::path& part : p)
+    if (part == "..") return "leaves the index's folder (\"..\"); shards lie beside their index";
+  return "";
+}
+
 }  // namespace
 
 Checkpoint::Checkpoint(const fs::path& path) : path_(path) {
@@ -108,6 +118,8 @@ void Checkpoint::open_index(const fs::path& index) {
       throw Error(where + ": tensor '" + tensor + "': shard name contains a NUL character");
     if (shard.get_ref<const std::string&>().empty())  // it would name the index's folder
       throw Error(where + ": tensor '" + tensor + "': shard name is empty");
+    if (const std::string why = outside_the_folder(shard.get_ref<const std::string&>()); !why.empty())
+      throw Error(where + ": tensor '" + tensor + "': shard name '" + shard.get<std::string>() + "' " + why);
     shards.emplace(shard.get<std::string>(), nullptr);
   }
   for (auto& [shard, file] : shards) {
