@@ -150,6 +150,18 @@ BOOST_AUTO_TEST_CASE(a_shard_outside_the_index_folder_is_an_error) {
   BOOST_TEST(st::Checkpoint(index).files().size() == 1u);
 }
 
+// A GGUF file opened as safetensors (a LoRA, a VAE): said, where its magic had been read as a header length of
+// 14 064 895 815 bytes.
+BOOST_AUTO_TEST_CASE(a_gguf_file_is_named_as_one) {
+  std::ofstream(dir / "model.gguf", std::ios::binary) << std::string("GGUF\x03\0\0\0", 8) << std::string(64, '\0');
+  try {
+    st::File::open(dir / "model.gguf");
+    BOOST_FAIL("a GGUF file opened as safetensors");
+  } catch (const st::Error& e) {
+    BOOST_TEST(contains(e.what(), "model.gguf: is a GGUF file, not safetensors"), e.what());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(file_shorter_than_the_length_field) {
   check_error(open_error(dir, "tiny", "\x05\x00\x00"), "tiny", "", "shorter than the 8-byte");
   check_error(open_error(dir, "zero", ""), "zero", "", "shorter than the 8-byte");

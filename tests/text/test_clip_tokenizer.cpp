@@ -491,6 +491,9 @@ BOOST_AUTO_TEST_CASE(missing_and_corrupt_files) {
   std::ofstream(dir / "tok" / "vocab.json") << "{\"a\": 0, \"b\": 1, \"ab</w>\": 1}";
   const std::string same_id = message_of(dir / "tok");
   BOOST_TEST(same_id.find("tokens 'ab</w>' and 'b' have the same id 1") != std::string::npos, same_id);
+  std::ofstream(dir / "tok" / "vocab.json") << "{\"a\": 0, \"b\": 1, \"a\": 2}";
+  const std::string twice = message_of(dir / "tok");
+  BOOST_TEST(twice.find("vocab.json' gives the token 'a' twice") != std::string::npos, twice);
 
   std::ofstream(dir / "tok" / "vocab.json") << "{\"a\": 0, \"b</w>\": 1, \"ab</w>\": 2}";
   std::ofstream(dir / "tok" / "merges.txt") << "#version\na b</w>\n";

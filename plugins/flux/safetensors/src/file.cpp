@@ -119,6 +119,8 @@ void File::map(const std::filesystem::path& path) {
 }
 
 void File::parse_header() {
+  if (std::memcmp(base_, "GGUF", 4) == 0)  // its magic read as a header length is some 10^10 bytes
+    fail(path_, "is a GGUF file, not safetensors (genplug reads GGUF for the transformer only: config.transformer)");
   const uint64_t n = read_u64_le(base_);
   if (n > kMaxHeaderBytes)
     fail(path_, "header length " + std::to_string(n) + " exceeds the 100,000,000-byte limit");

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <optional>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -241,14 +242,18 @@ ClipTokenizer ClipTokenizer::load(const fs::path& path) {
       throw std::runtime_error("CLIP tokenizer: '" + path.string() + "' does not exist");
     const std::string vocab_text = read_file(vocab_path, "vocabulary");
     nlohmann::json vocab;
+    std::optional<std::string> duplicate;  // JSON keeps the last of a token given twice
     try {
-      vocab = genplug::internal::parse_bounded_json(vocab_text);  // nesting bounded
+      vocab = genplug::internal::parse_bounded_json(vocab_text, duplicate);  // nesting bounded
     } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400
       throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() +
                                "' is not valid JSON: " + genplug::internal::json_error_text(e));
     } catch (const genplug::internal::JsonTooDeep& e) {
       throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() + "': " + e.what());
     }
+    if (duplicate)
+      throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() + "' gives the token '" + *duplicate +
+                               "' twice (corrupt file?)");
     if (!vocab.is_object() || vocab.empty())
       throw std::runtime_error("CLIP tokenizer: '" + vocab_path.string() + "' is not a token -> id object");
     std::unordered_map<int64_t, std::string> token_of_id;
