@@ -393,7 +393,9 @@ def _text(b: Optional[bytes]) -> str:
 
 MAX_JSON_DEPTH = 64  # containers below the top level; deeper is refused before parsing, so nothing recurses
 # A string (skipped whole, so its brackets do not count) or a bracket.
-_JSON_NESTING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)
+# A string (its closing quote optional: an unterminated one is matched once, to the end, not rescanned from each
+# quote inside it) or a bracket.
+_JSON_NESTING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.S)
 
 
 def brief_json(value, limit: int = 80) -> str:

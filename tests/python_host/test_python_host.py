@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import types
+import time
 import unittest
 import unittest.mock
 import warnings
@@ -460,6 +461,16 @@ class HostChecks(unittest.TestCase):
             with self.assertRaises(ValueError):
                 factory.create("org.genplug.dype\0x", "{}")
             self.assertEqual(len(lib._instances), 0)
+
+    def test_an_unterminated_string_is_refused_in_linear_time(self):
+        # The nesting scan had rescanned to the end from every quote inside an unterminated string: 160 KB took
+        # 2 minutes, so a 16 MiB @FILE hung. 1 MB of them now takes well under a second; 20 s is the alarm.
+        text = '"' + '\\"' * 500000
+        started = time.monotonic()
+        with self.assertRaises(ValueError) as caught:
+            gp.parse_json(text)
+        self.assertLess(time.monotonic() - started, 20.0)
+        self.assertIn("Unterminated string", str(caught.exception))
 
     def test_layouts_of_the_wrong_shape_are_value_errors_naming_the_field(self):
         good = {"axis_dims": [16, 56, 56], "theta": 10000, "base_extent": [1, 64, 64], "pixels_per_token": 16}
