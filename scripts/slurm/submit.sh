@@ -77,7 +77,8 @@ items=$(printf '%s\n' "$list" | grep -c '^[[:space:]]*{' || true)
 n=${tasks:-$items}
 [ "$n" -le "$items" ] || n=$items
 # Array indices must stay below the cluster's MaxArraySize: more items than that share the tasks.
-max_array=$(scontrol show config 2>/dev/null | sed -n 's/^MaxArraySize *= *\([0-9][0-9]*\).*/\1/p')
+# No scontrol, or no controller to ask (a --dry-run off the cluster): Slurm's default (pipefail would end here).
+max_array=$( { scontrol show config 2>/dev/null || true; } | sed -n 's/^MaxArraySize *= *\([0-9][0-9]*\).*/\1/p')
 max_array=${max_array:-1001}
 [ "$max_array" -gt 0 ] || die 1 "this cluster has MaxArraySize=0: job arrays are disabled"
 if [ "$n" -gt "$max_array" ]; then
