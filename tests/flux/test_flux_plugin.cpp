@@ -680,6 +680,7 @@ BOOST_AUTO_TEST_CASE(wrong_sizes_are_invalid_arguments) {
   // condition()'s options are a JSON object (model.h), and FLUX takes none.
   expect_invalid([&] { model.condition("x", "not json", ctx); }, "condition options that are no JSON");
   expect_invalid([&] { model.condition("x", "[1]", ctx); }, "condition options that are an array");
+  expect_invalid([&] { model.condition("x", "null", ctx); }, "condition options that are null");
   try {
     model.condition("x", R"({"steps": 4})", ctx);
     BOOST_ERROR("a condition option FLUX does not take was accepted");
@@ -688,7 +689,7 @@ BOOST_AUTO_TEST_CASE(wrong_sizes_are_invalid_arguments) {
     BOOST_TEST(std::string(e.what()).find("'steps'") != std::string::npos, e.what());
   }
   BOOST_TEST(Conditioning(model.condition("x", "{}", ctx)).items.size() == 2u);
-  // A sink of ABI 1.0's size 0 (no put) is refused rather than called.
+  // A sink whose struct_size (0) does not reach put is refused rather than called.
   genplug_tensor_sink_t short_sink{};
   short_sink.put = [](const genplug_tensor_sink_t*, const char*, DLManagedTensor* t) {
     if (t && t->deleter) t->deleter(t);

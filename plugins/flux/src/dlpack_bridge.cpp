@@ -79,9 +79,9 @@ torch::Tensor from_dlpack(const DLTensor& t, const std::string& what) {
       throw Error(GENPLUG_E_UNSUPPORTED, what + ": a CUDA tensor, and this process has no CUDA device or a "
                                                 "libtorch without CUDA");
     device = torch::Device(torch::kCUDA, c10::DeviceIndex(t.device.device_id));
-  }
-  else if (t.device.device_type != kDLCPU && t.device.device_type != kDLCUDAHost)
+  } else if (t.device.device_type != kDLCPU && t.device.device_type != kDLCUDAHost) {
     throw InvalidArgument(what + ": unsupported device type " + std::to_string(t.device.device_type));
+  }
   std::vector<int64_t> shape(t.shape, t.shape + t.ndim);
   std::vector<int64_t> strides(t.ndim);
   if (t.strides) {

@@ -499,9 +499,9 @@ class FluxModel final : public Model {
     } catch (const genplug::internal::JsonTooDeep& e) {
       throw InvalidArgument(std::string("condition: options: ") + e.what());
     }
-    if (!options.is_object() && !options.is_null())
+    if (!options.is_object())
       throw InvalidArgument("condition: options must be a JSON object, not " + std::string(options.type_name()));
-    if (options.is_object() && !options.empty())
+    if (!options.empty())
       throw ConfigError("condition: options: FLUX takes none, got '" + options.begin().key() + "'");
   }
 

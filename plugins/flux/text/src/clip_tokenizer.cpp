@@ -6,8 +6,8 @@
 #include <limits>
 #include <mutex>
 #include <sstream>
-#include <stdexcept>
 #include <optional>
+#include <stdexcept>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -137,6 +137,21 @@ bool starts_with_at(const std::u32string& s, std::size_t i, const char32_t* lit)
   return true;
 }
 
+// Every merge joins two units of the vocabulary into a third (HF tokenizers refuses a file where one does not):
+// a merges.txt cut short or from another tokenizer had been taken, giving other ids without a word. Line numbers
+// count from 1, the version line included, in the file as HF reads it (stripped of leading blank lines).
+void check_merges_in_vocabulary(const std::vector<std::pair<std::string, std::string>>& merges,
+                                const std::unordered_map<std::string, int64_t>& vocab, const fs::path& path) {
+  for (std::size_t i = 0; i < merges.size(); ++i) {
+    const auto& [a, b] = merges[i];
+    for (const std::string& unit : {a, b, a + b})
+      if (!vocab.count(unit))
+        throw std::runtime_error("CLIP tokenizer: '" + path.string() + "' line " + std::to_string(i + 2) +
+                                 ": merge '" + a + " " + b + "' names '" + unit +
+                                 "', which the vocabulary lacks (corrupt file, or another tokenizer's?)");
+  }
+}
+
 }  // namespace
 
 // IGNORECASE also changes the classes for one character: U+0345 COMBINING GREEK YPOGEGRAMMENI (Mn, case-folds to
@@ -203,20 +218,6 @@ ClipTokenizer::ClipTokenizer(std::unique_ptr<Data> data) : data_(std::move(data)
 ClipTokenizer::ClipTokenizer(ClipTokenizer&&) noexcept = default;
 ClipTokenizer& ClipTokenizer::operator=(ClipTokenizer&&) noexcept = default;
 ClipTokenizer::~ClipTokenizer() = default;
-// Every merge joins two units of the vocabulary into a third (HF tokenizers refuses a file where one does not):
-// a merges.txt cut short or from another tokenizer had been taken, giving other ids without a word. Line numbers
-// count from 1, the version line included.
-void check_merges_in_vocabulary(const std::vector<std::pair<std::string, std::string>>& merges,
-                                const std::unordered_map<std::string, int64_t>& vocab, const fs::path& path) {
-  for (std::size_t i = 0; i < merges.size(); ++i) {
-    const auto& [a, b] = merges[i];
-    for (const std::string& unit : {a, b, a + b})
-      if (!vocab.count(unit))
-        throw std::runtime_error("CLIP tokenizer: '" + path.string() + "' line " + std::to_string(i + 2) +
-                                 ": merge '" + a + " " + b + "' names '" + unit +
-                                 "', which the vocabulary lacks (corrupt file, or another tokenizer's?)");
-  }
-}
 
 ClipTokenizer ClipTokenizer::load(const fs::path& path) {
   auto data = std::make_unique<Data>();
