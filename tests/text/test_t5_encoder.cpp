@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -148,6 +149,29 @@ BOOST_AUTO_TEST_CASE(errors_name_the_problem) {
   const auto encoder = load(genplug::test::golden("t5/t5_tiny.safetensors"), golden_config()["relative_attention_max_distance"]);
   const std::string ids = message([&] { encoder.forward(torch::full({1, 4}, encoder.config().vocab_size, torch::kLong)); });
   BOOST_TEST(ids.find("outside the embedding") != std::string::npos, ids);
+  // The relative attention bias: no head ([32, 0] had divided by zero, SIGFPE), too few buckets (an index out of
+  // range, naming no file), or integers (reported as a missing tensor).
+  const std::string bias = "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight";
+  const auto golden = st::File::open(genplug::test::golden("t5/t5_tiny.safetensors"));
+  for (const auto& [shape, type, text] :
+       {std::tuple{std::vector<int64_t>{32, 0}, st::DType::F32, std::string("is 32 x 0, expected at least 4 buckets x 1 head")},
+        std::tuple{std::vector<int64_t>{2, 4}, st::DType::F32, std::string("is 2 x 4, expected at least 4 buckets x 1 head")},
+        std::tuple{golden->at(bias).shape, st::DType::I32, "tensor '" + bias + "' has dtype I32, expected a floating-point type"}}) {
+    std::vector<st::TensorData> tensors;
+    for (const auto& info : golden->tensors())
+      if (info.name != bias) tensors.push_back(st::TensorData::borrow(info));
+    st::TensorData replaced;
+    replaced.name = bias;
+    replaced.dtype = type;
+    replaced.shape = shape;
+    replaced.bytes.assign(std::size_t(shape[0] * shape[1]) * 4, 0);
+    tensors.push_back(std::move(replaced));
+    st::write_file(dir / "bias.safetensors", tensors);
+    const std::string m = message([&] { load(dir / "bias.safetensors", 128); });
+    BOOST_TEST(m.find("bias.safetensors': " + (type == st::DType::I32 ? "" : std::string("relative_attention_bias.weight ")) + text) !=
+                   std::string::npos,
+               m);
+  }
   fs::remove_all(dir);
 }
 

@@ -44,6 +44,12 @@ T5Encoder T5Encoder::from_weights(TextWeights w, int64_t max_distance) {
     throw std::runtime_error("'" + w.source.string() + "': relative_attention_bias.weight is not 2-D");
   c.num_buckets = e.relative_bias_.size(0);
   c.num_heads = e.relative_bias_.size(1);
+  // Buckets: T5's bucketing addresses num_buckets / 2 per direction, the exact ones (half of those) among them,
+  // so it needs 4 or more (T5: 32); heads divide q's rows below.
+  if (c.num_buckets < 4 || c.num_heads < 1)
+    throw std::runtime_error("'" + w.source.string() + "': relative_attention_bias.weight is " +
+                             std::to_string(c.num_buckets) + " x " + std::to_string(c.num_heads) +
+                             ", expected at least 4 buckets x 1 head");
   const torch::Tensor& q0 = w.at(block_key(0, "layer.0.SelfAttention.q.weight"));
   if (q0.dim() != 2 || q0.size(0) % c.num_heads != 0)
     throw std::runtime_error("'" + w.source.string() + "': q.weight rows are not a multiple of " +

@@ -43,6 +43,9 @@ torch::Tensor copy_to_torch(const st::TensorInfo& info) {
 
 const torch::Tensor& TextWeights::at(const std::string& name) const {
   auto it = tensors.find(name);
+  if (it == tensors.end() && not_floating.count(name))
+    throw std::runtime_error("'" + source.string() + "': tensor '" + name + "' has dtype " + not_floating.at(name) +
+                             ", expected a floating-point type");
   if (it == tensors.end())
     throw std::runtime_error("'" + source.string() + "': missing tensor '" + name + "'");
   return it->second;
@@ -86,8 +89,13 @@ TextWeights load_text_weights(const std::filesystem::path& path, const std::stri
                              "' (not a " + what + " checkpoint?)");
   // The tensors to load and the dtype of each.
   std::vector<std::pair<const st::TensorInfo*, torch::ScalarType>> plan;
+  std::map<std::string, std::string> not_floating;
   for (const auto& info : checkpoint.tensors()) {
-    if (info.name.compare(0, prefix.size(), prefix) != 0 || !st::is_floating(info.dtype)) continue;
+    if (info.name.compare(0, prefix.size(), prefix) != 0) continue;
+    if (!st::is_floating(info.dtype)) {  // a buffer (position ids), or a weight the encoder will say is no float
+      not_floating.emplace(info.name.substr(prefix.size()), st::dtype_name(info.dtype));
+      continue;
+    }
     const std::string name = info.name.substr(prefix.size());
     const bool fp32 = std::any_of(keep_float32.begin(), keep_float32.end(), [&](const std::string& suffix) {
       return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -107,6 +115,7 @@ TextWeights load_text_weights(const std::filesystem::path& path, const std::stri
   }
   TextWeights weights;
   weights.source = path;
+  weights.not_floating = std::move(not_floating);
   for (const auto& [info, type] : plan) weights.tensors[info->name.substr(prefix.size())] = copy_to_torch(*info).to(device, type);
   return weights;
 }

@@ -13,9 +13,12 @@ namespace genplug::flux::text {
 struct TextWeights {
   std::filesystem::path source;
   std::map<std::string, torch::Tensor> tensors;  // HF names
+  // Tensors of the file that are no floating point (CLIP's int64 position_ids buffer), by HF name: their dtype,
+  // for the error when one of them is a weight the encoder needs.
+  std::map<std::string, std::string> not_floating;
 
   bool has(const std::string& name) const { return tensors.count(name) != 0; }
-  // Throws std::runtime_error naming the checkpoint and the missing tensor.
+  // Throws std::runtime_error naming the checkpoint and the tensor: missing, or of an integer dtype.
   const torch::Tensor& at(const std::string& name) const;
   // at(name) after checking its shape; the error names the tensor, expected and found shapes.
   const torch::Tensor& at(const std::string& name, const std::vector<int64_t>& shape) const;
