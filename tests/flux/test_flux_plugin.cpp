@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <set>
 
@@ -210,6 +211,31 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_whose_copies_exceed_the_machine_is_a_config_er
   BOOST_TEST(message.find("transformer " + wide.string() + ": loading it as bf16 copies 0.0 GiB out of the file and "
                           "quantizes its weights to int8 in 2304.0 GiB") != std::string::npos, message);
   BOOST_TEST(message.find("or quantize \"none\"") != std::string::npos, message);
+}
+
+// Conditioning that holds NaN or infinity fails condition() naming where it came from: it would make every image
+// NaN, found only at the first evaluation, and `genplug encode` had written it with exit 0 (the encoders' own
+// check, "the T5 encoder's txt", is the same function).
+BOOST_AUTO_TEST_CASE(non_finite_conditioning_fails_condition) {
+  GoldenPlugin g;
+  const st::TensorInfo& txt = g.io->at("txt");
+  std::vector<float> values = st::to_float32(txt);
+  values[1] = std::numeric_limits<float>::infinity();
+  const std::filesystem::path bad = g.conditioning.string() + ".inf.safetensors";
+  st::write_file(bad, {st::TensorData::from_floats("txt", txt.shape, values),
+                       st::TensorData::from_floats("vec", g.io->at("y").shape, st::to_float32(g.io->at("y")))});
+  ModelProxy model = g.create("flux_tiny_bfl.safetensors", {{"conditioning", bad.string()}});
+  CallContext ctx;
+  try {
+    model.condition("x", "", ctx);
+    BOOST_ERROR("conditioning with an infinity was accepted");
+  } catch (const PluginError& e) {
+    BOOST_TEST(e.code() == GENPLUG_E_FAILED, e.what());
+    BOOST_TEST(std::string(e.what()).find("config.conditioning's txt holds 1 non-finite values of " +
+                                          std::to_string(values.size())) != std::string::npos,
+               e.what());
+  }
+  std::filesystem::remove(bad);
 }
 
 BOOST_AUTO_TEST_CASE(a_short_spectrum_buffer_is_an_invalid_argument) {
