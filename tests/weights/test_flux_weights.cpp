@@ -394,6 +394,20 @@ BOOST_AUTO_TEST_CASE(missing_wrong_shape_mismatch_and_layout_errors_name_file_an
   BOOST_TEST_INFO(m);
   BOOST_TEST(contains(m, "missing.safetensors"));
   BOOST_TEST(contains(m, "'" + dropped + "'"));
+  // A weight relabelled I32 (its bytes as they were): refused by its dtype, where its values had been converted
+  // as integers and the render was noise with exit 0.
+  const fs::path integers = s.dir / "i32.safetensors";
+  const std::string qkv = "double_blocks.0.img_attn.qkv.weight";
+  {
+    const auto golden = st::File::open(golden_flux("flux_tiny_bfl.safetensors"));
+    BOOST_REQUIRE(golden->at(qkv).dtype == st::DType::F32);
+    st::TensorData relabelled = st::TensorData::borrow(golden->at(qkv));
+    relabelled.dtype = st::DType::I32;
+    rewrite(golden_flux("flux_tiny_bfl.safetensors"), integers,
+            [&](const std::string& n) { return n == qkv ? std::string() : n; }, {relabelled});
+  }
+  m = error_of([&] { gf::load_flux_transformer(st::Checkpoint(integers), config, torch::kFloat32, torch::kCPU); });
+  BOOST_TEST(contains(m, "i32.safetensors: tensor '" + qkv + "' has dtype I32, expected a floating-point type"), m);
   // Wrong shape (a diffusers part with a bad row count: caught when merging).
   const fs::path bad = s.dir / "bad_shape.safetensors";
   const std::string last_single = std::to_string(config.depth_single_blocks - 1);

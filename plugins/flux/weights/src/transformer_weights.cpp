@@ -41,10 +41,14 @@ const st::TensorInfo* fp8_scale_of(const st::Checkpoint& checkpoint, const st::T
   return nullptr;
 }
 
-// A checkpoint tensor as `dtype` on `device`, with its fp8 scale applied (in float32) when it has one.
+// A checkpoint tensor as `dtype` on `device`, with its fp8 scale applied (in float32) when it has one. An integer
+// tensor is no weight: its values had been converted as numbers (an I32 relabelling rendered noise with exit 0).
 torch::Tensor load_weight(const st::Checkpoint& checkpoint, const std::string& name, torch::ScalarType dtype,
                           torch::Device device) {
   const st::TensorInfo& info = checkpoint.at(name);
+  if (!st::is_floating(info.dtype))
+    throw WeightError(checkpoint.path().string() + ": tensor '" + name + "' has dtype " + st::dtype_name(info.dtype) +
+                      ", expected a floating-point type (F32, F16, BF16, F8, F64)");
   const st::TensorInfo* scale_info = fp8_scale_of(checkpoint, info);
   if (!scale_info) return load_tensor(info, dtype, device);
   torch::Tensor weight = load_tensor(info, torch::kFloat32, torch::kCPU);
