@@ -39,6 +39,17 @@ bool is_library(const fs::path& p) {
 
 std::string str_or_empty(const char* s) { return s ? s : ""; }
 
+// Whether `s` is valid UTF-8, which JSON (a manifest naming the id, the cache, `plugins --json`) can carry: a
+// descriptor string that is not had made every command fail on the cache's JSON.
+bool is_utf8(const std::string& s) {
+  try {
+    (void)nlohmann::json(s).dump();
+    return true;
+  } catch (const nlohmann::json::type_error&) {
+    return false;
+  }
+}
+
 }  // namespace
 
 struct PluginCatalog::Impl {
@@ -142,6 +153,16 @@ struct PluginCatalog::Impl {
     if (d->features)
       for (const char* const* f = d->features; *f; ++f) r.features.emplace_back(*f);
     r.schema_text = str_or_empty(d->config_schema);
+    std::vector<std::pair<const char*, const std::string*>> texts = {
+        {"id", &r.id},           {"name", &r.name},
+        {"vendor", &r.vendor},   {"version", &r.version},
+        {"description", &r.description}, {"config_schema", &r.schema_text}};
+    for (const std::string& f : r.features) texts.emplace_back("features", &f);
+    for (const auto& [field, text] : texts)
+      if (!is_utf8(*text)) {
+        reject(where + ": descriptor's " + field + " is not valid UTF-8");
+        return std::nullopt;
+      }
     return r;
   }
 

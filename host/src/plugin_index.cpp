@@ -122,10 +122,12 @@ void PluginIndex::save() const {
   const fs::path tmp = file_.string() + ".tmp-" + host + "-" + std::to_string(::getpid()) + "-" +
                        std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id())) + "-" +
                        std::to_string(reinterpret_cast<uintptr_t>(this));
+  // Library paths need not be UTF-8: such a key is written with U+FFFD, so it never matches and is probed again.
+  const std::string text = doc_.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   {
     std::ofstream out(tmp);
     if (!out) return;
-    out << doc_.dump() << "\n";
+    out << text << "\n";
     if (!out) {
       fs::remove(tmp, ec);
       return;

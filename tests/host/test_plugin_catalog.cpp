@@ -268,6 +268,26 @@ BOOST_AUTO_TEST_CASE(cached_descriptors_load_a_library_only_when_a_plugin_is_cre
   fs::remove_all(dir);
 }
 
+// Names that are not UTF-8, which JSON cannot carry: a library's file name is listed and cached (the cache's JSON
+// had failed every command, exit 5, leaving a temporary file each time); a descriptor's id is rejected.
+BOOST_AUTO_TEST_CASE(names_that_are_not_utf8_neither_fail_the_catalog_nor_its_cache) {
+  namespace fs = std::filesystem;
+  const genplug::test::TempDir dir("not-utf8");
+  fs::create_directories(dir.path / "libs");
+  fs::copy_file(fs::path(GENPLUG_FIXTURE_DIR) / "libminimal_posenc.so", dir.path / "libs" / "min\xff.so");
+  fs::copy_file(fs::path(GENPLUG_FIXTURE_DIR) / "bad_utf8" / "libbad_utf8_posenc.so", dir.path / "libs" / "libbad.so");
+  PluginCatalog::Options o;
+  o.search_path = {dir.path / "libs"};
+  o.cache_file = dir.path / "plugins.json";
+  for (int run = 0; run < 2; ++run) {  // the second reads the cache the first wrote
+    PluginCatalog c(o);
+    BOOST_TEST(c.find("org.genplug.test.minimal") != nullptr);
+    BOOST_TEST(any_line(c.rejections(), "libbad.so: posenc plugin #0", "descriptor's id is not valid UTF-8"));
+    BOOST_TEST(fs::is_regular_file(o.cache_file));
+    BOOST_TEST(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 2);  // no .tmp-*
+  }
+}
+
 // A cache path that is no regular file (a FIFO; for root, /dev/zero or /dev/null) is neither waited on nor replaced:
 // the catalog scans as without a cache.
 BOOST_AUTO_TEST_CASE(a_cache_that_is_no_regular_file_is_neither_read_nor_replaced) {
