@@ -249,124 +249,158 @@ static int write_ppm(const char* path, const DLTensor* image) {
   return fprintf(stderr, "cannot write %s\n", path), 1;
 }
 
-int main(int argc, char** argv) {
+/* ---- 6. The host: what it made, each step in the order of docs/abi.md, one clean-up for them all - */
+
+/* Everything that clean_up() undoes lives here, so that every step can fail by returning 1 and leave it due. */
+typedef struct host {
   library_t model_lib, scheduler_lib, posenc_lib;
-  genplug_context_t ctx = context();
+  genplug_context_t ctx;
   render_t r;
   collected_t cond;
-  genplug_tensor_sink_t sink = {sizeof sink, &cond, put};
-  genplug_geometry_query_t defaults = {sizeof defaults, 0, 0, 0};
-  genplug_scheduler_t* scheduler = NULL;
-  DLManagedTensor *latent = NULL, *image = NULL;
+  genplug_scheduler_t* scheduler;
+  DLManagedTensor *latent, *image;
   double sigmas[1024];
-  uint32_t n_sigmas = 0, i;
-  tensor_t x;
+  uint32_t n_sigmas;
+} host_t;
+
+/* Loads the three libraries and makes one instance of each; the scheduler and posenc are their library's first. */
+static int set_up(host_t* h, char** argv) {
+  if (load(argv[1], &h->model_lib, &h->ctx) || load(argv[4], &h->scheduler_lib, &h->ctx) ||
+      load(argv[5], &h->posenc_lib, &h->ctx))
+    return 1;
+  h->r.model = create(&h->model_lib, GENPLUG_KIND_MODEL, argv[2], argv[3], &h->ctx);
+  h->scheduler = create(&h->scheduler_lib, GENPLUG_KIND_SCHEDULER, NULL, "{\"sampler\": \"euler\"}", &h->ctx);
+  h->r.posenc = create(&h->posenc_lib, GENPLUG_KIND_POSENC, NULL, "{}", &h->ctx);
+  return !h->r.model || !h->scheduler || !h->r.posenc;
+}
+
+/* The model says everything about its geometry: size, rotary layout, target extent, latent, defaults. */
+static int ask_geometry(host_t* h) {
+  genplug_geometry_query_t defaults = {sizeof defaults, 0, 0, 0};
+  genplug_geometry_t* g = &h->r.geometry;
+  g->struct_size = sizeof *g;
+  if (!GENPLUG_HAS_FIELD(h->r.model, genplug_model_t, geometry) || !h->r.model->geometry) { /* an ABI 1.0 model */
+    fprintf(stderr, "the model states no geometry (ABI 1.0): rebuild it against 1.1\n");
+    return 1;
+  }
+  if (failed(h->r.model->geometry(h->r.model, &defaults, g, &h->ctx), h->r.model_name, "geometry")) return 1;
+  /* It sets struct_size to what it wrote; counts beyond the arrays would send posenc and this host past them. */
+  if (!GENPLUG_HAS_FIELD(g, genplug_geometry_t, default_steps) || g->axis_count > GENPLUG_MAX_AXES ||
+      g->latent_ndim < 1 || g->latent_ndim > GENPLUG_MAX_AXES) {
+    fprintf(stderr, "%s: geometry() wrote an incomplete or impossible geometry\n", h->r.model_name);
+    return 1;
+  }
+  /* This host's arithmetic (and the velocity memcpy) is for CPU float32 latents only. */
+  if (g->latent_device.device_type != kDLCPU || g->latent_dtype.code != kDLFloat || g->latent_dtype.bits != 32) {
+    fprintf(stderr, "this host samples CPU float32 latents only\n");
+    return 1;
+  }
+  return 0;
+}
+
+/* The conditioning lands in h->cond through the sink; the latent must be what geometry() stated. */
+static int condition_and_noise(host_t* h, const char* prompt) {
+  genplug_tensor_sink_t sink = {sizeof sink, &h->cond, put};
+  const genplug_geometry_t* g = &h->r.geometry;
+  if (failed(h->r.model->condition(h->r.model, prompt, NULL, &sink, &h->ctx), h->r.model_name, "condition") ||
+      failed(h->r.model->noise(h->r.model, 1, g->height, g->width, &h->latent, &h->ctx), h->r.model_name, "noise"))
+    return 1;
+  if (!readable(h->latent, g->latent_ndim, g->latent_shape)) {
+    fprintf(stderr, "%s: noise() made another latent than geometry() stated\n", h->r.model_name);
+    return 1;
+  }
+  h->r.conditioning.struct_size = sizeof h->r.conditioning;
+  h->r.conditioning.count = h->cond.count;
+  h->r.conditioning.names = h->cond.names;
+  h->r.conditioning.tensors = h->cond.tensors;
+  h->r.latent_view = h->latent->dl_tensor;
+  h->r.latent_view.byte_offset = 0; /* velocity() swaps in data that already points at the first value */
+  return 0;
+}
+
+/* The schedule for the model's default step count, shifted by its image token count. */
+static int schedule(host_t* h) {
+  const char* who = h->scheduler_lib.path;
+  if (failed(h->scheduler->sigmas(h->scheduler, h->r.geometry.default_steps, h->r.geometry.image_tokens, h->sigmas,
+                                  1024, &h->n_sigmas, &h->ctx), who, "sigmas"))
+    return 1;
+  if (h->n_sigmas == 0 || h->n_sigmas > 1024) {
+    fprintf(stderr, "%s: sigmas() said it wrote %u values into room for 1024\n", who, h->n_sigmas);
+    return 1;
+  }
+  return 0;
+}
+
+/* The scheduler moves the latent in place, through the ops lent here; x and ops only need to outlive sample(). */
+static int sample(host_t* h) {
   genplug_tensor_ops_t ops = {sizeof ops, NULL, op_lincomb, op_alloc, op_release, op_normal};
   genplug_sample_request_t request;
-  int rc = 1;
+  tensor_t x;
+  int32_t i;
+  x.data = values(&h->latent->dl_tensor);
+  x.count = 1;
+  for (i = 0; i < h->latent->dl_tensor.ndim; ++i) x.count *= (size_t)h->latent->dl_tensor.shape[i];
+  x.lent = 0;
+  memset(&request, 0, sizeof request);
+  request.struct_size = sizeof request;
+  request.sigmas = h->sigmas;
+  request.sigma_count = h->n_sigmas;
+  request.latent = (genplug_tensor_handle)&x;
+  request.ops = &ops;
+  request.velocity = velocity;
+  request.velocity_user = &h->r;
+  request.seed = 1;
+  return failed(h->scheduler->sample(h->scheduler, &request, &h->ctx), h->scheduler_lib.path, "sample");
+}
 
+/* Decodes the sampled latent and writes the image; says what was made only once it is on disk. */
+static int decode_and_write(host_t* h, const char* out) {
+  const genplug_geometry_t* g = &h->r.geometry;
+  if (failed(h->r.model->decode(h->r.model, &h->latent->dl_tensor, g->height, g->width, &h->image, &h->ctx),
+             h->r.model_name, "decode"))
+    return 1;
+  if (!readable(h->image, 4, (const int64_t[4]){1, 3, g->height, g->width})) { /* model.h */
+    fprintf(stderr, "%s: decode() made no CPU float32 [1, 3, %u, %u] image\n", h->r.model_name, g->height,
+            g->width);
+    return 1;
+  }
+  if (write_ppm(out, &h->image->dl_tensor)) return 1;
+  printf("%u x %u, %u steps, %u rotary axes -> %s\n", g->width, g->height, h->n_sigmas - 1, g->axis_count, out);
+  return 0;
+}
+
+/* Tensors first (their deleters are plugin code), then instances, then the libraries; on every path, and only
+ * what was made. */
+static void clean_up(host_t* h) {
+  uint32_t i;
+  free_tensor(h->image);
+  free_tensor(h->latent);
+  for (i = 0; i < h->cond.count; ++i) free_tensor(h->cond.owned[i]);
+  if (h->r.posenc) h->r.posenc->destroy(h->r.posenc);
+  if (h->scheduler) h->scheduler->destroy(h->scheduler);
+  if (h->r.model) h->r.model->destroy(h->r.model);
+  unload(&h->posenc_lib);
+  unload(&h->scheduler_lib);
+  unload(&h->model_lib);
+}
+
+int main(int argc, char** argv) {
+  host_t h;
+  int rc;
   if (argc < 7 || argc > 8) {
     fprintf(stderr, "usage: %s MODEL_LIB MODEL_ID MODEL_CONFIG SCHEDULER_LIB POSENC_LIB OUT.ppm [PROMPT]\n",
             argc > 0 ? argv[0] : "c_render");
     return 2;
   }
   /* Everything starts empty, so that one clean-up at the end undoes whatever was done before a failure. */
-  memset(&model_lib, 0, sizeof model_lib);
-  memset(&scheduler_lib, 0, sizeof scheduler_lib);
-  memset(&posenc_lib, 0, sizeof posenc_lib);
-  memset(&r, 0, sizeof r);
-  memset(&cond, 0, sizeof cond);
-  r.ctx = &ctx;
-  r.model_name = argv[2];
-  r.posenc_name = argv[5];
-  if (load(argv[1], &model_lib, &ctx) || load(argv[4], &scheduler_lib, &ctx) || load(argv[5], &posenc_lib, &ctx))
-    goto done;
-  r.model = create(&model_lib, GENPLUG_KIND_MODEL, argv[2], argv[3], &ctx);
-  scheduler = create(&scheduler_lib, GENPLUG_KIND_SCHEDULER, NULL, "{\"sampler\": \"euler\"}", &ctx);
-  r.posenc = create(&posenc_lib, GENPLUG_KIND_POSENC, NULL, "{}", &ctx);
-  if (!r.model || !scheduler || !r.posenc) goto done;
-
-  /* The model says everything about its geometry: size, rotary layout, target extent, latent, defaults. */
-  r.geometry.struct_size = sizeof r.geometry;
-  if (!GENPLUG_HAS_FIELD(r.model, genplug_model_t, geometry) || !r.model->geometry) { /* an ABI 1.0 model */
-    fprintf(stderr, "the model states no geometry (ABI 1.0): rebuild it against 1.1\n");
-    goto done;
-  }
-  if (failed(r.model->geometry(r.model, &defaults, &r.geometry, &ctx), argv[2], "geometry")) goto done;
-  /* It sets struct_size to what it wrote; counts beyond the arrays would send posenc and this host past them. */
-  if (!GENPLUG_HAS_FIELD(&r.geometry, genplug_geometry_t, default_steps) || r.geometry.axis_count > GENPLUG_MAX_AXES ||
-      r.geometry.latent_ndim < 1 || r.geometry.latent_ndim > GENPLUG_MAX_AXES) {
-    fprintf(stderr, "%s: geometry() wrote an incomplete or impossible geometry\n", argv[2]);
-    goto done;
-  }
-  /* This host's arithmetic (and the velocity memcpy below) is for CPU float32 latents only. */
-  if (r.geometry.latent_device.device_type != kDLCPU || r.geometry.latent_dtype.code != kDLFloat ||
-      r.geometry.latent_dtype.bits != 32) {
-    fprintf(stderr, "this host samples CPU float32 latents only\n");
-    goto done;
-  }
-  if (failed(r.model->condition(r.model, argc > 7 ? argv[7] : "a red circle", NULL, &sink, &ctx), argv[2],
-             "condition") ||
-      failed(r.model->noise(r.model, 1, r.geometry.height, r.geometry.width, &latent, &ctx), argv[2], "noise"))
-    goto done;
-  if (!readable(latent, r.geometry.latent_ndim, r.geometry.latent_shape)) {
-    fprintf(stderr, "%s: noise() made another latent than geometry() stated\n", argv[2]);
-    goto done;
-  }
-  r.conditioning.struct_size = sizeof r.conditioning;
-  r.conditioning.count = cond.count;
-  r.conditioning.names = cond.names;
-  r.conditioning.tensors = cond.tensors;
-  r.latent_view = latent->dl_tensor;
-  r.latent_view.byte_offset = 0; /* velocity() swaps in data that already points at the first value */
-
-  /* The schedule for the model's default step count, shifted by its image token count. */
-  if (failed(scheduler->sigmas(scheduler, r.geometry.default_steps, r.geometry.image_tokens, sigmas, 1024, &n_sigmas,
-                               &ctx), argv[4], "sigmas"))
-    goto done;
-  if (n_sigmas == 0 || n_sigmas > 1024) {
-    fprintf(stderr, "%s: sigmas() said it wrote %u values into room for 1024\n", argv[4], n_sigmas);
-    goto done;
-  }
-
-  x.data = values(&latent->dl_tensor);
-  x.count = 1;
-  for (i = 0; i < (uint32_t)latent->dl_tensor.ndim; ++i) x.count *= (size_t)latent->dl_tensor.shape[i];
-  x.lent = 0;
-  memset(&request, 0, sizeof request);
-  request.struct_size = sizeof request;
-  request.sigmas = sigmas;
-  request.sigma_count = n_sigmas;
-  request.latent = (genplug_tensor_handle)&x;
-  request.ops = &ops;
-  request.velocity = velocity;
-  request.velocity_user = &r;
-  request.seed = 1;
-  if (failed(scheduler->sample(scheduler, &request, &ctx), argv[4], "sample") ||
-      failed(r.model->decode(r.model, &latent->dl_tensor, r.geometry.height, r.geometry.width, &image, &ctx),
-             argv[2], "decode"))
-    goto done;
-  if (!readable(image, 4, (const int64_t[4]){1, 3, r.geometry.height, r.geometry.width})) { /* model.h */
-    fprintf(stderr, "%s: decode() made no CPU float32 [1, 3, %u, %u] image\n", argv[2], r.geometry.height,
-            r.geometry.width);
-    goto done;
-  }
-  rc = write_ppm(argv[6], &image->dl_tensor);
-  if (rc == 0)
-    printf("%u x %u, %u steps, %u rotary axes -> %s\n", r.geometry.width, r.geometry.height, n_sigmas - 1,
-           r.geometry.axis_count, argv[6]);
-
-done:
-  /* Tensors first (their deleters are plugin code), then instances, then the libraries; on every path, and
-   * only what was made. */
-  free_tensor(image);
-  free_tensor(latent);
-  for (i = 0; i < cond.count; ++i) free_tensor(cond.owned[i]);
-  if (r.posenc) r.posenc->destroy(r.posenc);
-  if (scheduler) scheduler->destroy(scheduler);
-  if (r.model) r.model->destroy(r.model);
-  unload(&posenc_lib);
-  unload(&scheduler_lib);
-  unload(&model_lib);
+  memset(&h, 0, sizeof h);
+  h.ctx = context();
+  h.r.ctx = &h.ctx;
+  h.r.model_name = argv[2];
+  h.r.posenc_name = argv[5];
+  /* Each step runs only if all before it succeeded: || stops at the first failure, which said why. */
+  rc = set_up(&h, argv) || ask_geometry(&h) || condition_and_noise(&h, argc > 7 ? argv[7] : "a red circle") ||
+       schedule(&h) || sample(&h) || decode_and_write(&h, argv[6]);
+  clean_up(&h);
   return rc;
 }
