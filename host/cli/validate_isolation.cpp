@@ -106,23 +106,39 @@ struct RecordReader {
   // kill came before the process ended (it may end between two looks). Its records are then not passed on.
   bool late = false;
 
+  // The probe's records are short lines: a longer one is not ours, and is dropped as it comes. A plugin writing to
+  // the report without a newline had grown `pending` without bound, rescanned whole at every read.
+  static constexpr size_t kMaxRecord = size_t(1) << 20;
+  bool skipping = false;  // within a line past kMaxRecord, until its newline
+
   void feed(const char* data, size_t n) {
+    const size_t old_size = pending.size();  // no newline before it
     pending.append(data, n);
-    for (size_t eol; (eol = pending.find('\n')) != std::string::npos;) {
-      const std::string line = pending.substr(0, eol);
-      pending.erase(0, eol + 1);
-      nlohmann::json j = internal::parse_bounded_json_or_discarded(line);
-      if (!j.is_object()) continue;  // not ours
-      if (!heard) late = Clock::now() >= deadline;
-      heard = true;
-      Record r{j.value("type", ""), j.value("text", ""), j.value("kind", "")};
-      if (r.type == "STEP")
-        outcome.last_step = r.text;
-      else if (r.type == "END")
-        ended = true;
-      else if (!late)
-        on_record(r);
+    size_t start = 0;
+    for (size_t eol = pending.find('\n', old_size); eol != std::string::npos; eol = pending.find('\n', start)) {
+      if (!skipping) take(pending.substr(start, eol - start));
+      skipping = false;
+      start = eol + 1;
     }
+    pending.erase(0, start);
+    if (pending.size() > kMaxRecord) {
+      pending.clear();
+      skipping = true;
+    }
+  }
+
+  void take(const std::string& line) {
+    nlohmann::json j = internal::parse_bounded_json_or_discarded(line);
+    if (!j.is_object()) return;  // not ours
+    if (!heard) late = Clock::now() >= deadline;
+    heard = true;
+    Record r{j.value("type", ""), j.value("text", ""), j.value("kind", "")};
+    if (r.type == "STEP")
+      outcome.last_step = r.text;
+    else if (r.type == "END")
+      ended = true;
+    else if (!late)
+      on_record(r);
   }
 };
 
