@@ -93,6 +93,8 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
   return p;
 }
 
+constexpr int kReportFd = 3;  // the probe's report pipe, in the probe process
+
 // Reads records from the report pipe; lines may arrive in pieces.
 struct RecordReader {
   using Clock = std::chrono::steady_clock;
@@ -106,10 +108,12 @@ struct RecordReader {
   // kill came before the process ended (it may end between two looks). Its records are then not passed on.
   bool late = false;
 
-  // The probe's records are short lines: a longer one is not ours, and is dropped as it comes. A plugin writing to
-  // the report without a newline had grown `pending` without bound, rescanned whole at every read.
+  // The probe's records are short lines (a plugin's text in them is cut at 64 KiB): a longer one is not the probe's,
+  // and is dropped as it comes, failing the probe. A plugin writing to the report without a newline had grown
+  // `pending` without bound, rescanned whole at every read.
   static constexpr size_t kMaxRecord = size_t(1) << 20;
   bool skipping = false;  // within a line past kMaxRecord, until its newline
+  bool overlong = false;  // a line was dropped
 
   void feed(const char* data, size_t n) {
     const size_t old_size = pending.size();  // no newline before it
@@ -123,8 +127,14 @@ struct RecordReader {
     pending.erase(0, start);
     if (pending.size() > kMaxRecord) {
       pending.clear();
-      skipping = true;
+      skipping = overlong = true;
     }
+  }
+
+  // A string field of a record ("" when absent or of another type: a line a plugin wrote is no record).
+  static std::string field(const nlohmann::json& j, const char* name) {
+    const auto it = j.find(name);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : "";
   }
 
   void take(const std::string& line) {
@@ -132,7 +142,7 @@ struct RecordReader {
     if (!j.is_object()) return;  // not ours
     if (!heard) late = Clock::now() >= deadline;
     heard = true;
-    Record r{j.value("type", ""), j.value("text", ""), j.value("kind", "")};
+    Record r{field(j, "type"), field(j, "text"), field(j, "kind")};
     if (r.type == "STEP")
       outcome.last_step = r.text;
     else if (r.type == "END")
@@ -149,6 +159,9 @@ std::string failure_of(int status, const RecordReader& reader, bool timed_out, b
   const bool ended = reader.ended;
   if (timed_out) return "timed out after " + seconds_text(limits.timeout_seconds) + " s (killed)";
   if (flooded) return "exceeded the memory limit of " + limit + " (killed at " + bytes_text(peak) + " resident)";
+  if (reader.overlong)  // the probe's own lines are far shorter: something else wrote to the report
+    return "wrote a line of more than 1 MiB to the probe's report (file descriptor " + std::to_string(kReportFd) +
+           "; a plugin must not write to descriptors it did not open)";
   if (!reader.heard) {  // genplug itself, before the probe began: no plugin was loaded yet
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
       return "could not start (exit status 127: the program or one of its libraries could not be loaded)";
@@ -172,7 +185,6 @@ std::string failure_of(int status, const RecordReader& reader, bool timed_out, b
 
 Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
                      const std::function<void(const Record&)>& on_record) {
-  constexpr int kReportFd = 3;
   std::vector<std::string> argv_text = {"genplug"};
   argv_text.insert(argv_text.end(), args.begin(), args.end());
   // After the subcommand, before anything else (the arguments may end with "--" and positionals).

@@ -400,7 +400,16 @@ std::string factory_case_name(int index) {
   return index >= 0 && index < factory_case_count() ? kFactoryCases[index].what : "no such case";
 }
 
-void ProbeWriter::put(const char* type, const std::string& text, const std::string& kind) {
+// A plugin's text in a record (its error message, its id) is cut at 64 KiB: the parent drops a report line past
+// 1 MiB as not the probe's (RecordReader), and JSON escapes make a text up to 6 times longer.
+std::string report_text(const std::string& text) {
+  constexpr size_t kMaxReportText = 64 * 1024;
+  if (text.size() <= kMaxReportText) return text;
+  return text.substr(0, kMaxReportText) + "... (" + std::to_string(text.size()) + " bytes)";
+}
+
+void ProbeWriter::put(const char* type, const std::string& full_text, const std::string& kind) {
+  const std::string text = report_text(full_text);
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
       if (fd_ < 0) {

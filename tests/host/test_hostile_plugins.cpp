@@ -238,7 +238,7 @@ BOOST_AUTO_TEST_CASE(the_cli_exits_4_for_a_broken_contract_and_5_for_nan_pixels_
   }
 }
 
-// A plugin that crashes, exits, hangs or floods memory takes only a probe process down.
+// A plugin that crashes, exits, hangs, floods memory or its report pipe takes only a probe process down.
 // The flood must reach the memory limit well within the time-out: under ThreadSanitizer (shadow writes on every
 // memset) 512 MiB took about 2 s here and timed out on a slower CI machine; 256 MiB still timed out at 5 s under
 // ASan with both cores busy beside it (2026-12-03). 256 MiB within 10 s leaves ~10x.
@@ -253,7 +253,11 @@ BOOST_AUTO_TEST_CASE(validate_reports_crashes_exits_hangs_and_floods_as_failures
         p + "crash-create: config that is not JSON rejected with a message: crashed with SIGSEGV",
         p + "exit-compute: create {} and compute a spectrum: ended the process with exit status 3 before the probe "
             "finished (a plugin must never call exit)",
-        p + "hang-compute: create {} and compute a spectrum: timed out after 10 s (killed)"})
+        p + "hang-compute: create {} and compute a spectrum: timed out after 10 s (killed)",
+        // Its report pipe flooded: a line far past what the probe writes, dropped and failed, where it had grown
+        // the validator's buffer without bound.
+        p + "report-flood: create and use: wrote a line of more than 1 MiB to the probe's report "
+            "(file descriptor 3; a plugin must not write to descriptors it did not open)"})
     BOOST_TEST(contains(r.out, line), "lacks: " << line << "\n" << r.out);
   // A flood ends as the plugin reports it (malloc failed under RLIMIT_AS), as a crash at the limit, or killed
   // at the limit (sanitizer builds): the check names the limit in every case.
@@ -263,7 +267,7 @@ BOOST_AUTO_TEST_CASE(validate_reports_crashes_exits_hangs_and_floods_as_failures
   // What the plugins do right is still checked and passes.
   BOOST_TEST(contains(r.out, "PASS posenc org.genplug.test.hostile.hang-compute: config that is not JSON rejected"), r.out);
   BOOST_TEST(contains(r.out, "PASS posenc org.genplug.test.hostile.crash-create: unknown plugin id rejected"), r.out);
-  BOOST_TEST(contains(r.out, "\n5 plugins, "), r.out);
+  BOOST_TEST(contains(r.out, "\n6 plugins, "), r.out);
   BOOST_TEST(contains(r.err, "genplug: error: " + lib("hostile_process") + ": "), r.err);
   // One probe waits out the 10 s time-out; the rest end at once (~15 s in all, ~25 s under the sanitizers). Only
   // a bound against waiting on every probe: the PASS lines above already show the others did not time out.
