@@ -150,28 +150,40 @@ BOOST_AUTO_TEST_CASE(errors_name_the_problem) {
   const std::string ids = message([&] { encoder.forward(torch::full({1, 4}, encoder.config().vocab_size, torch::kLong)); });
   BOOST_TEST(ids.find("outside the embedding") != std::string::npos, ids);
   // The relative attention bias: no head ([32, 0] had divided by zero, SIGFPE), too few buckets (an index out of
-  // range, naming no file), or integers (reported as a missing tensor).
+  // range, naming no file), or integers (reported as a missing tensor); an integer q of the last block (the layers
+  // had been counted without it).
   const std::string bias = "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight";
   const auto golden = st::File::open(genplug::test::golden("t5/t5_tiny.safetensors"));
-  for (const auto& [shape, type, text] :
-       {std::tuple{std::vector<int64_t>{32, 0}, st::DType::F32, std::string("is 32 x 0, expected at least 4 buckets x 1 head")},
-        std::tuple{std::vector<int64_t>{2, 4}, st::DType::F32, std::string("is 2 x 4, expected at least 4 buckets x 1 head")},
-        std::tuple{golden->at(bias).shape, st::DType::I32, "tensor '" + bias + "' has dtype I32, expected a floating-point type"}}) {
+  int64_t blocks = 0;
+  while (golden->find("encoder.block." + std::to_string(blocks) + ".layer.0.SelfAttention.q.weight")) ++blocks;
+  const std::string last_q = "encoder.block." + std::to_string(blocks - 1) + ".layer.0.SelfAttention.q.weight";
+  const std::string integers = "' has dtype I32, expected a floating-point type";
+  for (const auto& [name, shape, type, text] :
+       {std::tuple{bias, std::vector<int64_t>{32, 0}, st::DType::F32,
+                   std::string("relative_attention_bias.weight is 32 x 0, expected at least 4 buckets x 1 head")},
+        std::tuple{bias, std::vector<int64_t>{2, 4}, st::DType::F32,
+                   std::string("relative_attention_bias.weight is 2 x 4, expected at least 4 buckets x 1 head")},
+        std::tuple{bias, golden->at(bias).shape, st::DType::I32, "tensor '" + bias + integers},
+        std::tuple{last_q, golden->at(last_q).shape, st::DType::I32, "tensor '" + last_q + integers}}) {
     std::vector<st::TensorData> tensors;
     for (const auto& info : golden->tensors())
-      if (info.name != bias) tensors.push_back(st::TensorData::borrow(info));
+      if (info.name != name) tensors.push_back(st::TensorData::borrow(info));
     st::TensorData replaced;
-    replaced.name = bias;
+    replaced.name = name;
     replaced.dtype = type;
     replaced.shape = shape;
     replaced.bytes.assign(std::size_t(shape[0] * shape[1]) * 4, 0);
     tensors.push_back(std::move(replaced));
     st::write_file(dir / "bias.safetensors", tensors);
     const std::string m = message([&] { load(dir / "bias.safetensors", 128); });
-    BOOST_TEST(m.find("bias.safetensors': " + (type == st::DType::I32 ? "" : std::string("relative_attention_bias.weight ")) + text) !=
-                   std::string::npos,
-               m);
+    BOOST_TEST(m.find("bias.safetensors': " + text) != std::string::npos, m);
   }
+  // A max_distance within the exact buckets (num_buckets / 4) makes the log-spaced ones index outside the bias.
+  const int64_t buckets = golden->at(bias).shape[0];
+  const std::string near = message([&] { load(genplug::test::golden("t5/t5_tiny.safetensors"), buckets / 4); });
+  BOOST_TEST(near.find("relative_attention_max_distance " + std::to_string(buckets / 4) + " must exceed") !=
+                 std::string::npos,
+             near);
   fs::remove_all(dir);
 }
 

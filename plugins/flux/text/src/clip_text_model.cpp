@@ -37,7 +37,7 @@ ClipTextModel ClipTextModel::from_weights(const TextWeights& w, int64_t num_head
                              std::to_string(c.num_heads) + " heads");
   c.intermediate_size = w.at(layer_key(0, "mlp.fc1.weight")).size(0);
   c.num_layers = 0;
-  while (w.has(layer_key(c.num_layers, "self_attn.q_proj.weight"))) ++c.num_layers;
+  while (w.listed(layer_key(c.num_layers, "self_attn.q_proj.weight"))) ++c.num_layers;
   const int64_t h = c.hidden_size, f = c.intermediate_size;
   for (int64_t i = 0; i < c.num_layers; ++i) {
     Layer l;

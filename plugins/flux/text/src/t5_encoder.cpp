@@ -31,7 +31,7 @@ torch::Tensor clamp_fp16(const torch::Tensor& x) {
 
 T5Encoder T5Encoder::from_weights(TextWeights w, int64_t max_distance) {
   T5Encoder e;
-  if (!w.has("shared.weight") && w.has("encoder.embed_tokens.weight"))
+  if (!w.listed("shared.weight") && w.has("encoder.embed_tokens.weight"))
     w.tensors["shared.weight"] = w.tensors["encoder.embed_tokens.weight"];
   e.shared_ = w.at("shared.weight");
   if (e.shared_.dim() != 2) throw std::runtime_error("'" + w.source.string() + "': shared.weight is not 2-D");
@@ -50,6 +50,12 @@ T5Encoder T5Encoder::from_weights(TextWeights w, int64_t max_distance) {
     throw std::runtime_error("'" + w.source.string() + "': relative_attention_bias.weight is " +
                              std::to_string(c.num_buckets) + " x " + std::to_string(c.num_heads) +
                              ", expected at least 4 buckets x 1 head");
+  // The log-spaced buckets run from max_exact = num_buckets / 4 to max_distance: a distance at or below it gives a
+  // log of 0 or less, and bucket indices no embedding has.
+  if (max_distance <= c.num_buckets / 4)
+    throw std::runtime_error("'" + w.source.string() + "': relative_attention_max_distance " +
+                             std::to_string(max_distance) + " must exceed " + std::to_string(c.num_buckets / 4) +
+                             " (a quarter of its " + std::to_string(c.num_buckets) + " buckets)");
   const torch::Tensor& q0 = w.at(block_key(0, "layer.0.SelfAttention.q.weight"));
   if (q0.dim() != 2 || q0.size(0) % c.num_heads != 0)
     throw std::runtime_error("'" + w.source.string() + "': q.weight rows are not a multiple of " +
@@ -57,7 +63,7 @@ T5Encoder T5Encoder::from_weights(TextWeights w, int64_t max_distance) {
   c.d_kv = q0.size(0) / c.num_heads;
   c.d_ff = w.at(block_key(0, "layer.1.DenseReluDense.wi_0.weight")).size(0);
   c.num_layers = 0;
-  while (w.has(block_key(c.num_layers, "layer.0.SelfAttention.q.weight"))) ++c.num_layers;
+  while (w.listed(block_key(c.num_layers, "layer.0.SelfAttention.q.weight"))) ++c.num_layers;
   const int64_t inner = c.num_heads * c.d_kv;
   for (int64_t i = 0; i < c.num_layers; ++i) {
     Block b;

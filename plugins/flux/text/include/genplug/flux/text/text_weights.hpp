@@ -18,6 +18,8 @@ struct TextWeights {
   std::map<std::string, std::string> not_floating;
 
   bool has(const std::string& name) const { return tensors.count(name) != 0; }
+  // In the file, whatever its dtype: what counts layers, so that an integer one is named by at(), not left out.
+  bool listed(const std::string& name) const { return has(name) || not_floating.count(name) != 0; }
   // Throws std::runtime_error naming the checkpoint and the tensor: missing, or of an integer dtype.
   const torch::Tensor& at(const std::string& name) const;
   // at(name) after checking its shape; the error names the tensor, expected and found shapes.
