@@ -126,7 +126,7 @@ struct PluginCatalog::Impl {
     libraries[abs.string()] = lib;
     // Cached only when the library itself is sound, so its warnings are never lost; every plugin it offers, so
     // a duplicate id is rejected again next time.
-    if (clean) index->store(abs, found);
+    if (clean && is_utf8(abs.string())) index->store(abs, found);  // the cache's keys are JSON strings
   }
 
   std::optional<PluginRecord> record_of(const fs::path& lib, const KindSpec& k, const genplug_descriptor_t* d,

@@ -276,6 +276,7 @@ BOOST_AUTO_TEST_CASE(names_that_are_not_utf8_neither_fail_the_catalog_nor_its_ca
   fs::create_directories(dir.path / "libs");
   fs::copy_file(fs::path(GENPLUG_FIXTURE_DIR) / "libminimal_posenc.so", dir.path / "libs" / "min\xff.so");
   fs::copy_file(fs::path(GENPLUG_FIXTURE_DIR) / "bad_utf8" / "libbad_utf8_posenc.so", dir.path / "libs" / "libbad.so");
+  fs::copy_file(fs::path(GENPLUG_FIXTURE_DIR) / "libthrowing_create.so", dir.path / "libs" / "libclean.so");
   PluginCatalog::Options o;
   o.search_path = {dir.path / "libs"};
   o.cache_file = dir.path / "plugins.json";
@@ -283,9 +284,15 @@ BOOST_AUTO_TEST_CASE(names_that_are_not_utf8_neither_fail_the_catalog_nor_its_ca
     PluginCatalog c(o);
     BOOST_TEST(c.find("org.genplug.test.minimal") != nullptr);
     BOOST_TEST(any_line(c.rejections(), "libbad.so: posenc plugin #0", "descriptor's id is not valid UTF-8"));
-    BOOST_TEST(fs::is_regular_file(o.cache_file));
+    BOOST_TEST(fs::is_regular_file(o.cache_file));  // libclean.so's entry
     BOOST_TEST(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 2);  // no .tmp-*
   }
+  // The library of a name JSON cannot carry is not cached (its key would be written with U+FFFD, once per run).
+  std::ifstream cache(o.cache_file);
+  const std::string text((std::istreambuf_iterator<char>(cache)), std::istreambuf_iterator<char>());
+  BOOST_TEST(text.find("libclean.so") != std::string::npos, text);
+  BOOST_TEST(text.find("\xEF\xBF\xBD") == std::string::npos, text);
+  BOOST_TEST(text.find("\\ufffd") == std::string::npos, text);
 }
 
 // A cache path that is no regular file (a FIFO; for root, /dev/zero or /dev/null) is neither waited on nor replaced:

@@ -313,14 +313,14 @@ class FluxModel final : public Model {
     } else {
       throw Error(GENPLUG_E_UNSUPPORTED, "condition: no text encoders configured; set config.text or config.conditioning");
     }
-    check_finite_conditioning(c, fixed_ ? "config.conditioning" : "");
+    check_finite_conditioning(c, fixed_ ? "config.conditioning" : "", "");
     put(sink, "txt", c.txt);
     put(sink, "vec", c.vec);
     if (cfg_scale_ > 1.0) {  // the negative prompt's conditioning, encoded once: predict() needs it every step
       if (!negative_) negative_ = rethrow_as(GENPLUG_E_IO, "condition: negative_prompt", [&] {
         return text_->encode(settings_.negative_prompt);
       });
-      check_finite_conditioning(*negative_, "");
+      check_finite_conditioning(*negative_, "", "negative_prompt: ");
       put(sink, "txt_negative", negative_->txt.clone());
       put(sink, "vec_negative", negative_->vec.clone());
     }
@@ -493,12 +493,14 @@ class FluxModel final : public Model {
   // NaN or infinity in the conditioning would make every image NaN, found only at the first evaluation of `run`, and
   // never by `genplug encode`, which had written it to a file with exit 0. Said here with the encoder that made it:
   // T5 makes txt, CLIP vec. `source` names precomputed conditioning ("" for the encoders).
-  static void check_finite_conditioning(const TextConditioning& c, const std::string& source) {
+  // `prompt` says whose conditioning it is ("negative_prompt: " for true_cfg_scale's).
+  static void check_finite_conditioning(const TextConditioning& c, const std::string& source,
+                                        const std::string& prompt) {
     for (const auto& [name, t, encoder] : {std::tuple{"txt", &c.txt, "T5"}, std::tuple{"vec", &c.vec, "CLIP"}}) {
       const int64_t bad = t->numel() - torch::isfinite(*t).sum().item<int64_t>();
       if (bad == 0) continue;
       const std::string what = source.empty() ? std::string("the ") + encoder + " encoder's " + name : source + "'s " + name;
-      throw Error(GENPLUG_E_FAILED, "condition: " + what + " holds " + std::to_string(bad) + " non-finite values of " +
+      throw Error(GENPLUG_E_FAILED, "condition: " + prompt + what + " holds " + std::to_string(bad) + " non-finite values of " +
                                         std::to_string(t->numel()) +
                                         (source.empty() ? " (NaN or infinity in its weights, or an overflow in its "
                                                           "dtype)"
