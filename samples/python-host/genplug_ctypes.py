@@ -392,9 +392,8 @@ def _text(b: Optional[bytes]) -> str:
 # ---- JSON as genplug's host reads it (docs/reliability.md) ---------------------------------------------------
 
 MAX_JSON_DEPTH = 64  # containers below the top level; deeper is refused before parsing, so nothing recurses
-# A string (skipped whole, so its brackets do not count) or a bracket.
-# A string (its closing quote optional: an unterminated one is matched once, to the end, not rescanned from each
-# quote inside it) or a bracket.
+# A string (skipped whole, so its brackets do not count; its closing quote optional, so that an unterminated one is
+# matched once, to the end, not rescanned from each quote inside it) or a bracket.
 _JSON_NESTING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.S)
 
 

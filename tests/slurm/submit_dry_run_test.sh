@@ -6,7 +6,7 @@
 # Usage: submit_dry_run_test.sh SOURCE_DIR. Exit 0 pass, 1 fail.
 set -uo pipefail
 SUBMIT=$1/scripts/slurm/submit.sh
-D=$(mktemp -d /tmp/genplug-submit.XXXXXX) || exit 1
+D=$(mktemp -d "${TMPDIR:-/tmp}/genplug-submit.XXXXXX") || exit 1  # TMPDIR: the build folder (CTest)
 trap 'rm -rf "$D"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
