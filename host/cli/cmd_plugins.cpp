@@ -24,7 +24,8 @@ void setup(CLI::App& cmd, Globals& g) {
                                   {"description", p.description},
                                   {"abi", std::to_string(GENPLUG_ABI_MAJOR) + "." + std::to_string(p.abi_minor)},
                                   {"config_schema", p.schema}});
-      std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";  // paths need not be UTF-8
+      // Library paths need not be UTF-8: U+FFFD stands in for what JSON cannot carry.
+      std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       return;
     }
     std::cout << std::left << std::setw(28) << "ID" << std::setw(11) << "KIND" << std::setw(10) << "VERSION"
