@@ -49,29 +49,24 @@ std::string g_text(double v) {
   return buf;
 }
 
-// Whether every value of `t` is finite, a few million values at a time: torch::isfinite of a whole weight
-// materialises abs() and boolean masks, about 7 bytes a value besides it (what check_loras does not count).
-bool all_finite(const torch::Tensor& t) {
-  if (t.dim() == 0 || t.numel() == 0) return torch::isfinite(t).all().item<bool>();
-  const int64_t rows = t.size(0), per_row = std::max<int64_t>(t.numel() / std::max<int64_t>(rows, 1), 1);
+// Whether every value of `t` lies in [-limit, limit] (a NaN does not), a few million values at a time: abs() and
+// the comparison of a whole weight would materialise several bytes a value besides it (what check_loras does not
+// count).
+bool all_within(const torch::Tensor& t, double limit) {
+  if (t.numel() == 0) return true;
+  if (t.dim() == 0) return t.abs().max().item<double>() <= limit;
+  const int64_t rows = t.size(0), per_row = std::max<int64_t>(t.numel() / rows, 1);
   const int64_t step = std::max<int64_t>((int64_t(1) << 22) / per_row, 1);
   for (int64_t r = 0; r < rows; r += step)
-    if (!torch::isfinite(t.slice(0, r, std::min(rows, r + step))).all().item<bool>()) return false;
+    if (!(t.slice(0, r, std::min(rows, r + step)).abs().max().item<double>() <= limit)) return false;
   return true;
 }
+
+// Whether every value of `t` is finite: an infinity exceeds the largest double, and a NaN compares false.
+bool all_finite(const torch::Tensor& t) { return all_within(t, std::numeric_limits<double>::max()); }
 
 // The largest |value| a Q8_0 block holds: ggml stores its scale d = max|x| / 127 as float16, at most 65504.
 constexpr double kQ8_0Largest = 65504.0 * 127.0;
-
-// Whether every value of `t` lies in [-limit, limit] (a NaN does not), a few million values at a time.
-bool all_within(const torch::Tensor& t, double limit) {
-  if (t.numel() == 0) return true;
-  const torch::Tensor flat = t.reshape({-1});
-  const int64_t n = flat.numel(), step = int64_t(1) << 22;
-  for (int64_t i = 0; i < n; i += step)
-    if (!(flat.slice(0, i, std::min(n, i + step)).abs().max().item<double>() <= limit)) return false;
-  return true;
-}
 
 // Adds factor * up @ down to the module's rows of `w` (float32), in one GEMM pass per row range: the delta is
 // never materialised. Where the file orders the rows' halves the other way (diffusers norm_out), each half of
