@@ -597,7 +597,27 @@ BOOST_AUTO_TEST_CASE(text_encoders_not_kept_give_the_same_conditioning_image_aft
   std::string message;
   BOOST_TEST(create_status(R"({"transformer": "random", "text": {"random": true, "keep_loaded": 1}})", &message) ==
              GENPLUG_E_CONFIG);
-  BOOST_TEST(message.find("text config: \"keep_loaded\" must be true or false") != std::string::npos, message);
+  BOOST_TEST(message.find("config.text.keep_loaded: must be true or false") != std::string::npos, message);
+}
+
+// config.text is checked when the config is parsed, as its schema says (the fuzz target holds the parser to it).
+BOOST_AUTO_TEST_CASE(text_options_are_checked_against_their_schema) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"6random": true})", "config.text.6random: unknown field (allowed: clip, clip_num_heads"},
+      {R"({"t5": 5})", "config.text.t5: must be a string or null"},
+      {R"({"max_length": 0})", "config.text.max_length: must be an integer from 1 to 1048576, got 0"},
+      {R"({"clip_num_heads": true})", "config.text.clip_num_heads: must be an integer >= 1"},
+      {R"({"random": 1})", "config.text.random: must be true, false or"},
+      {R"({"random": {"seed": -1}})", "config.text.random.seed: must be an integer from 0"},
+      {R"({"random": {"max_length": 1048577}})", "config.text.random.max_length: must be an integer from 1 to"},
+      {R"({"random": {"sed": 1}})", "config.text.random.sed: unknown field (allowed: seed, max_length)"}};
+  for (const auto& [text, expected] : cases) {
+    std::string message;
+    BOOST_TEST(create_status(std::string(R"({"transformer": "random", "text": )") + text + "}", &message) ==
+                   GENPLUG_E_CONFIG,
+               text);
+    BOOST_TEST(message.find(expected) != std::string::npos, text << ": " << message);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(true_cfg_scale_errors_name_the_field) {

@@ -15,6 +15,9 @@ using nlohmann::json;
 
 namespace {
 
+// Text tokens per prompt at most (TextConditioner's kMaxLength).
+constexpr int64_t kMaxTextTokens = int64_t(1) << 20;
+
 json integer(int64_t minimum, const char* description) {
   return {{"type", "integer"}, {"minimum", minimum}, {"description", description}};
 }
@@ -49,7 +52,7 @@ json config_properties_schema() {
 // config.text's keys, as TextConditioner::create reads them (it checks them again for hosts that do not validate).
 json text_properties_schema() {
   const json path = {{"type", {"string", "null"}}};
-  const json token_count = {{"type", "integer"}, {"minimum", 1}, {"maximum", int64_t(1) << 20}};
+  const json token_count = {{"type", "integer"}, {"minimum", 1}, {"maximum", kMaxTextTokens}};
   return {{"t5", path},
           {"t5_tokenizer", path},
           {"clip", path},
@@ -208,6 +211,47 @@ int64_t get_int(const json& j, const std::string& where, const std::string& name
 // The manifest's own bounds on a job's size and steps (host/manifest.schema.json), for the defaults here.
 constexpr int64_t kMaxSide = 65536, kMaxSteps = 10000, kMaxExtent = 65536;
 
+// config.text.random: true, false or {"seed": N >= 0 (any 64-bit unsigned), "max_length": T}.
+void check_random_text(const json& v, const std::string& at) {
+  if (v.is_boolean()) return;
+  if (!v.is_object()) throw ConfigError(at + ": must be true, false or {\"seed\": N, \"max_length\": T}");
+  for (const auto& [key, value] : v.items()) {
+    if (key == "seed") {
+      if (!value.is_number_unsigned() && !(value.is_number_integer() && value.get<int64_t>() >= 0))
+        throw ConfigError(at + ".seed: must be an integer from 0 to 18446744073709551615");
+    } else if (key == "max_length") {
+      int_value(value, at + ".max_length", 1, kMaxTextTokens);
+    } else {
+      throw ConfigError(at + "." + key + ": unknown field (allowed: seed, max_length)");
+    }
+  }
+}
+
+// config.text as text_properties_schema() says: checked here, not first at TextConditioner::create (which
+// checks again for its own callers), so that the parser refuses what the schema refuses, naming the field.
+void check_text_options(const json& text) {
+  static const json schema = text_properties_schema();
+  for (const auto& [key, v] : text.items()) {
+    const std::string at = "config.text." + key;
+    if (!schema.contains(key)) {
+      std::string allowed;
+      for (const auto& item : schema.items()) allowed += (allowed.empty() ? "" : ", ") + item.key();
+      throw ConfigError(at + ": unknown field (allowed: " + allowed + ")");
+    }
+    if (key == "max_length") {
+      int_value(v, at, 1, kMaxTextTokens);
+    } else if (key == "clip_num_heads") {
+      int_value(v, at, 1);
+    } else if (key == "keep_loaded") {
+      if (!v.is_boolean()) throw ConfigError(at + ": must be true or false");
+    } else if (key == "random") {
+      check_random_text(v, at);
+    } else if (!v.is_string() && !v.is_null()) {  // the paths, text_device and text_dtype
+      throw ConfigError(at + ": must be a string or null");
+    }
+  }
+}
+
 }  // namespace
 
 const std::string& model_config_schema() {
@@ -254,6 +298,7 @@ ModelSettings parse_model_settings(const std::string& config_json) {
   if (j.contains("vae")) s.vae = get_string(j, "vae");
   if (j.contains("text")) {
     if (!j["text"].is_object()) throw ConfigError("config.text: must be an object");
+    check_text_options(j["text"]);
     s.text = j["text"];
   }
   if (j.contains("conditioning")) s.conditioning = get_string(j, "conditioning");
