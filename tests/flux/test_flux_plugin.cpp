@@ -610,13 +610,40 @@ BOOST_AUTO_TEST_CASE(text_options_are_checked_against_their_schema) {
       {R"({"random": 1})", "config.text.random: must be true, false or"},
       {R"({"random": {"seed": -1}})", "config.text.random.seed: must be an integer from 0"},
       {R"({"random": {"max_length": 1048577}})", "config.text.random.max_length: must be an integer from 1 to"},
-      {R"({"random": {"sed": 1}})", "config.text.random.sed: unknown field (allowed: seed, max_length)"}};
+      {R"({"random": {"sed": 1}})", "config.text.random.sed: unknown field (allowed: seed, max_length)"},
+      {R"({"random": {"seed": -3}})", "config.text.random.seed: must be an integer from 0 to 18446744073709551615, got -3"},
+      {R"({"random": true, "clip": "a\u0000b"})", "config.text.clip: contains a NUL character"}};
   for (const auto& [text, expected] : cases) {
     std::string message;
     BOOST_TEST(create_status(std::string(R"({"transformer": "random", "text": )") + text + "}", &message) ==
                    GENPLUG_E_CONFIG,
                text);
     BOOST_TEST(message.find(expected) != std::string::npos, text << ": " << message);
+  }
+  // What the schema allows at its edges is taken (random text encoders: nothing is read from the paths).
+  for (const char* text : {R"({"random": {}, "t5": null, "clip_tokenizer": null})",
+                           R"({"random": {"seed": 18446744073709551615, "max_length": 1048576}})",
+                           R"({"random": true, "keep_loaded": false, "max_length": 1, "clip_num_heads": 1})"}) {
+    std::string message;
+    BOOST_TEST(create_status(std::string(R"({"transformer": "random", "text": )") + text + "}", &message) == GENPLUG_OK,
+               text << ": " << message);
+  }
+}
+
+// A file name with a NUL would open the file its first part names; a LoRA's scale is bounded as a job's.
+BOOST_AUTO_TEST_CASE(paths_and_lora_scales_are_refused_as_the_schema_says) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"transformer": "random\u0000.safetensors"})", "config.transformer: contains a NUL character"},
+      {R"({"vae": "x\u0000"})", "config.vae: contains a NUL character"},
+      {R"({"conditioning": "c.safetensors\u0000x"})", "config.conditioning: contains a NUL character"},
+      {R"({"loras": [{"path": "l.safetensors\u0000"}]})", "config.loras[0].path: contains a NUL character"},
+      {R"({"loras": [{"path": "l.safetensors", "scale": 100.5}]})", "config.loras[0].scale: must be a number from -100"},
+      {R"({"loras": [{"path": "l.safetensors", "scale": -101}]})", "config.loras[0].scale: must be a number from -100"},
+      {R"({"width": 24})", "config.width: must be a multiple of 16"}};
+  for (const auto& [config, expected] : cases) {
+    std::string message;
+    BOOST_TEST(create_status(config, &message) == GENPLUG_E_CONFIG, config);
+    BOOST_TEST(message.find(expected) != std::string::npos, config << ": " << message);
   }
 }
 

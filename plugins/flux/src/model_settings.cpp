@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
 
 #include <genplug/plugin.hpp>
 #include <genplug/internal/bounded_json.hpp>
@@ -17,6 +18,8 @@ namespace {
 
 // Text tokens per prompt at most (TextConditioner's kMaxLength).
 constexpr int64_t kMaxTextTokens = int64_t(1) << 20;
+// A LoRA's strength at most, either sign (as a manifest job's loras[].scale).
+constexpr double kMaxLoraScale = 100;
 
 json integer(int64_t minimum, const char* description) {
   return {{"type", "integer"}, {"minimum", minimum}, {"description", description}};
@@ -64,7 +67,9 @@ json text_properties_schema() {
           {"keep_loaded", {{"type", "boolean"}}},
           {"random",
            {{"type", {"boolean", "object"}},
-            {"properties", {{"seed", {{"type", "integer"}, {"minimum", 0}}}, {"max_length", token_count}}},
+            {"properties",
+             {{"seed", {{"type", "integer"}, {"minimum", 0}, {"maximum", std::numeric_limits<uint64_t>::max()}}},
+              {"max_length", token_count}}},
             {"additionalProperties", false}}}};
 }
 
@@ -78,11 +83,10 @@ json build_schema() {
       {"properties",
        {{"transformer",
          {{"type", "string"},
-          {"default", "random"},
-          {"description", "\"random\" or a transformer checkpoint: .safetensors file, *.safetensors.index.json, "
-                          "a folder, or a .gguf file (F32, F16, BF16, Q8_0, Q4_0 to Q5_1, Q2_K to Q6_K; quantised "
-                          "matrices kept in their blocks); BFL or diffusers key "
-                          "names (preset mini: its shipped file by default)"}}},
+          {"description", "\"random\" (the default) or a transformer checkpoint: .safetensors file, "
+                          "*.safetensors.index.json, a folder, or a .gguf file (F32, F16, BF16, Q8_0, Q4_0 to Q5_1, "
+                          "Q2_K to Q6_K; quantised matrices kept in their blocks); BFL or diffusers key names (preset "
+                          "mini: its shipped file by default)"}}},
         {"preset",
          {{"enum", {"tiny", "mini", "flux-dev", "flux-schnell"}},
           {"description", "shapes of random weights (default tiny); with a file, the expected model. \"mini\": "
@@ -97,9 +101,8 @@ json build_schema() {
         {"config", config_properties_schema()},
         {"vae",
          {{"type", "string"},
-          {"default", "random"},
-          {"description", "\"random\", \"none\" or an autoencoder checkpoint (BFL ae.safetensors or diffusers vae/); "
-                          "preset mini: its shipped file by default"}}},
+          {"description", "\"random\" (the default), \"none\" or an autoencoder checkpoint (BFL ae.safetensors or "
+                          "diffusers vae/); preset mini: its shipped file by default"}}},
         {"text",
          {{"type", "object"},
           {"properties", text_properties_schema()},
@@ -145,11 +148,13 @@ json build_schema() {
          {{"type", "integer"},
           {"minimum", 16},
           {"maximum", 65536},
+          {"multipleOf", 16},
           {"description", "default width in pixels (multiple of 16)"}}},
         {"height",
          {{"type", "integer"},
           {"minimum", 16},
           {"maximum", 65536},
+          {"multipleOf", 16},
           {"description", "default height in pixels (multiple of 16)"}}},
         {"base_extent",
          {{"type", "array"},
@@ -166,7 +171,12 @@ json build_schema() {
             {"required", {"path"}},
             {"properties",
              {{"path", {{"type", "string"}, {"minLength", 1}, {"description", "LoRA .safetensors file"}}},
-              {"scale", {{"type", "number"}, {"default", 1.0}, {"description", "strength (W + scale * alpha/rank * B A)"}}}}}}}}},
+              {"scale",
+               {{"type", "number"},
+                {"minimum", -kMaxLoraScale},
+                {"maximum", kMaxLoraScale},
+                {"default", 1.0},
+                {"description", "strength (W + scale * alpha/rank * B A)"}}}}}}}}},
         {"attention_memory_mb",
          {{"type", "integer"}, {"minimum", 1}, {"maximum", 1 << 20}, {"default", 16},
           {"description", "score memory of one attention chunk (the CPU path for bf16/f16 compute; float32 takes the fused kernel, whose workspace is fixed)"}}},
@@ -184,6 +194,21 @@ json build_schema() {
 std::string get_string(const json& j, const char* name) {
   if (!j.at(name).is_string()) throw ConfigError(std::string("config.") + name + ": must be a string");
   return j.at(name).get<std::string>();
+}
+
+// A file name: a string with no NUL, where the C string that opens it would end and name another file.
+std::string path_value(const json& v, const std::string& field) {
+  if (!v.is_string()) throw ConfigError(field + ": must be a string");
+  if (v.get_ref<const std::string&>().find('\0') != std::string::npos)
+    throw ConfigError(field + ": contains a NUL character");
+  return v.get<std::string>();
+}
+
+// Any unsigned 64-bit integer (a seed); the value given is quoted when it is not one.
+uint64_t seed_value(const json& v, const std::string& field) {
+  if (v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0)) return v.get<uint64_t>();
+  throw ConfigError(field + ": must be an integer from 0 to 18446744073709551615" +
+                    (v.is_number_integer() ? ", got " + v.dump() : std::string()));
 }
 
 // An integer in [minimum, maximum]. Compared as JSON holds it (an unsigned past 2^63 is not a negative number),
@@ -217,8 +242,7 @@ void check_random_text(const json& v, const std::string& at) {
   if (!v.is_object()) throw ConfigError(at + ": must be true, false or {\"seed\": N, \"max_length\": T}");
   for (const auto& [key, value] : v.items()) {
     if (key == "seed") {
-      if (!value.is_number_unsigned() && !(value.is_number_integer() && value.get<int64_t>() >= 0))
-        throw ConfigError(at + ".seed: must be an integer from 0 to 18446744073709551615");
+      seed_value(value, at + ".seed");
     } else if (key == "max_length") {
       int_value(value, at + ".max_length", 1, kMaxTextTokens);
     } else {
@@ -246,8 +270,12 @@ void check_text_options(const json& text) {
       if (!v.is_boolean()) throw ConfigError(at + ": must be true or false");
     } else if (key == "random") {
       check_random_text(v, at);
-    } else if (!v.is_string() && !v.is_null()) {  // the paths, text_device and text_dtype
-      throw ConfigError(at + ": must be a string or null");
+    } else if (key == "t5" || key == "t5_tokenizer" || key == "clip" || key == "clip_tokenizer" ||
+               key == "text_device" || key == "text_dtype") {
+      if (!v.is_null() && !v.is_string()) throw ConfigError(at + ": must be a string or null");
+      if (v.is_string()) path_value(v, at);
+    } else {
+      throw std::logic_error(at + ": in the schema but not checked");  // a key added to one and not the other
     }
   }
 }
@@ -275,7 +303,7 @@ ModelSettings parse_model_settings(const std::string& config_json) {
     if (!props.contains(key)) throw ConfigError("config." + key + ": unknown field");
 
   ModelSettings s;
-  if (j.contains("transformer")) s.transformer = get_string(j, "transformer");
+  if (j.contains("transformer")) s.transformer = path_value(j["transformer"], "config.transformer");
   if (j.contains("preset")) {
     s.preset = get_string(j, "preset");
     if (*s.preset != "tiny" && *s.preset != "mini" && *s.preset != "flux-dev" && *s.preset != "flux-schnell")
@@ -283,25 +311,19 @@ ModelSettings parse_model_settings(const std::string& config_json) {
     if (*s.preset == "mini" && !j.contains("transformer")) s.transformer = kMiniShipped;
     if (*s.preset == "mini" && !j.contains("vae")) s.vae = kMiniShipped;
   }
-  if (j.contains("seed")) {  // any unsigned 64-bit integer, as a job's seed
-    const json& v = j["seed"];
-    if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0))
-      throw ConfigError("config.seed: must be an integer from 0 to 18446744073709551615" +
-                        (v.is_number_integer() ? ", got " + v.dump() : std::string()));
-    s.seed = v.get<uint64_t>();
-  }
+  if (j.contains("seed")) s.seed = seed_value(j["seed"], "config.seed");  // as a job's seed
   if (j.contains("config")) {
     if (!j["config"].is_object()) throw ConfigError("config.config: must be an object");
     s.overrides = j["config"];
     apply_config_overrides(FluxConfig{}, s.overrides);  // field names and types checked now
   }
-  if (j.contains("vae")) s.vae = get_string(j, "vae");
+  if (j.contains("vae")) s.vae = path_value(j["vae"], "config.vae");
   if (j.contains("text")) {
     if (!j["text"].is_object()) throw ConfigError("config.text: must be an object");
     check_text_options(j["text"]);
     s.text = j["text"];
   }
-  if (j.contains("conditioning")) s.conditioning = get_string(j, "conditioning");
+  if (j.contains("conditioning")) s.conditioning = path_value(j["conditioning"], "config.conditioning");
   if (j.contains("device")) s.device = get_string(j, "device");
   if (j.contains("dtype")) s.dtype = get_string(j, "dtype");
   if (s.dtype != "f32" && s.dtype != "bf16" && s.dtype != "f16")
@@ -375,9 +397,10 @@ std::vector<LoraFile> parse_lora_list(const json& list, const std::string& where
     for (const auto& [key, value] : e.items()) {
       if (key == "path") {
         if (!value.is_string() || value.get<std::string>().empty()) throw ConfigError(at + ".path: must be a file path");
-        f.path = value.get<std::string>();
+        f.path = path_value(value, at + ".path");
       } else if (key == "scale") {
-        if (!value.is_number() || !std::isfinite(value.get<double>())) throw ConfigError(at + ".scale: must be a finite number");
+        if (!value.is_number() || !(std::abs(value.get<double>()) <= kMaxLoraScale))
+          throw ConfigError(at + ".scale: must be a number from -100 to 100");
         f.scale = value.get<double>();
       } else {
         throw ConfigError(at + "." + key + ": unknown field (allowed: path, scale)");
