@@ -17,6 +17,9 @@ namespace {
 
 using nlohmann::json;
 
+// Image tokens at most in base_image_tokens and max_image_tokens: far past any image, and exact as a double.
+constexpr uint64_t kMaxImageTokens = uint64_t(1) << 40;
+
 const std::vector<std::pair<ScheduleKind, const char*>> kSchedules = {
     {ScheduleKind::flux, "flux"}, {ScheduleKind::none, "none"}, {ScheduleKind::custom, "custom"}};
 const std::vector<std::pair<Spacing, const char*>> kSpacings = {{Spacing::bfl, "bfl"},
@@ -138,11 +141,11 @@ const std::map<std::string, FieldReader>& field_readers() {
       {"max_shift", [](const json& v, FlowmatchConfig& c) { c.schedule.max_shift = read_number(v, "max_shift"); }},
       {"base_image_tokens",
        [](const json& v, FlowmatchConfig& c) {
-         c.schedule.base_image_tokens = read_integer(v, "base_image_tokens", 1, uint64_t(1) << 40);
+         c.schedule.base_image_tokens = read_integer(v, "base_image_tokens", 1, kMaxImageTokens);
        }},
       {"max_image_tokens",
        [](const json& v, FlowmatchConfig& c) {
-         c.schedule.max_image_tokens = read_integer(v, "max_image_tokens", 1, uint64_t(1) << 40);
+         c.schedule.max_image_tokens = read_integer(v, "max_image_tokens", 1, kMaxImageTokens);
        }},
       {"sigmas", [](const json& v, FlowmatchConfig& c) { c.schedule.custom_sigmas = read_sigma_list(v); }},
       {"steps",
@@ -205,15 +208,18 @@ json build_schema() {
   p["base_image_tokens"] = {{"description", "Token count where mu = base_shift"},
                             {"type", "integer"},
                             {"minimum", 1},
+                            {"maximum", kMaxImageTokens},
                             {"default", 256}};
   p["max_image_tokens"] = {{"description", "Token count where mu = max_shift (must differ from base_image_tokens)"},
                            {"type", "integer"},
                            {"minimum", 1},
+                           {"maximum", kMaxImageTokens},
                            {"default", 4096}};
   p["sigmas"] = {{"description", "Schedule custom: strictly decreasing values within [0, 1] ending at 0"},
                  {"type", "array"},
                  {"items", {{"type", "number"}, {"minimum", 0}, {"maximum", 1}}},
-                 {"minItems", 2}};
+                 {"minItems", 2},
+                 {"maxItems", uint64_t(kMaxSteps) + 1}};
   p["steps"] = {{"description", "Step count used when the host asks for 0 steps"},
                 {"type", "integer"},
                 {"minimum", 1},
