@@ -38,6 +38,19 @@ void check_plugin_path_entry(const fs::path& manifest, const std::string& where,
   fail_file(manifest, where + ": '" + entry.string() + "' is not a folder or a plugin library (a regular .so file)");
 }
 
+// A string with a NUL anywhere in the manifest: a C string ends there, so a path would name another file, a colour
+// space or plugin id another one. Plugin configs are left to their plugin, which gets them as JSON text (escaped).
+void refuse_nul_strings(const fs::path& file, const nlohmann::json& j, const std::string& where) {
+  if (j.is_string() && j.get_ref<const std::string&>().find('\0') != std::string::npos)
+    fail_file(file, where + ": contains a NUL character");
+  if (j.is_object())
+    for (const auto& [key, value] : j.items())
+      if (key != "config" || !j.contains("plugin"))
+        refuse_nul_strings(file, value, where.empty() ? key : where + "." + key);
+  if (j.is_array())
+    for (size_t i = 0; i < j.size(); ++i) refuse_nul_strings(file, j[i], where + "[" + std::to_string(i) + "]");
+}
+
 PluginRef plugin_ref(const nlohmann::json& j, const std::string& where) {
   PluginRef r;
   r.plugin = j.at("plugin").get<std::string>();
@@ -363,6 +376,7 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
     if (problems.size() > 1) msg += " (and " + std::to_string(problems.size() - 1) + " more problems)";
     fail_file(path, msg);
   }
+  refuse_nul_strings(path, doc, "");
 
   Manifest m;
   m.path = path;

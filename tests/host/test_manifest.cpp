@@ -124,6 +124,15 @@ BOOST_AUTO_TEST_CASE(bad_manifests_name_the_file_and_the_json_path) {
        {"m.json: plugin_path[1]: '/nonexistent/plugins': No such file or directory"}},
       {"plugin_path a device", [](json& d) { d["plugin_path"] = {"/dev/zero"}; },
        {"plugin_path[0]: '/dev/zero' is not a folder or a plugin library"}},
+      // A NUL ends a C string: the path or name read would be another one.
+      {"NUL in plugin_path", [](json& d) { d["plugin_path"] = {std::string("/\0x", 3)}; },
+       {"m.json: plugin_path[0]: contains a NUL character"}},
+      {"NUL in a plugin id", [](json& d) { d["model"]["plugin"] = std::string("org.genplug.flux\0x", 18); },
+       {"m.json: model.plugin: contains a NUL character"}},
+      {"NUL in a colour space", [](json& d) { d["exr"] = {{"colorspace", std::string("ACEScg\0", 7)}}; },
+       {"m.json: exr.colorspace: contains a NUL character"}},
+      {"NUL in a job's LoRA", [](json& d) { d["jobs"][0]["loras"] = {{{"path", std::string("l\0", 2)}}}; },
+       {"m.json: jobs[0].loras[0].path: contains a NUL character"}},
   };
   for (const auto& c : cases) {
     json d = minimal();
@@ -133,6 +142,15 @@ BOOST_AUTO_TEST_CASE(bad_manifests_name_the_file_and_the_json_path) {
     BOOST_TEST(!e.empty(), c.what);
     for (const auto& f : c.fragments) BOOST_TEST(contains(e, f), c.what << ": expected '" << f << "' in: " << e);
   }
+}
+
+// A plugin's config reaches the plugin as JSON, a NUL escaped: the plugin judges it (flux refuses it in a path).
+BOOST_AUTO_TEST_CASE(a_nul_in_a_plugin_config_is_the_plugins_to_judge) {
+  json d = minimal();
+  d["model"]["config"]["transformer"] = std::string("a\0b", 3);
+  const Manifest m = Manifest::parse(d, "m.json");
+  BOOST_TEST(m.model.config.at("transformer").get<std::string>() == std::string("a\0b", 3));
+  BOOST_TEST(contains(m.model.config.dump(), "a\\u0000b"));
 }
 
 BOOST_AUTO_TEST_CASE(load_reports_an_unreadable_file_by_name) {
