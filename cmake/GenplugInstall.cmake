@@ -26,7 +26,8 @@ install(FILES ${CMAKE_BINARY_DIR}/genplugConfig.cmake ${CMAKE_BINARY_DIR}/genplu
 install(FILES ${CMAKE_BINARY_DIR}/genplug.pc DESTINATION lib/pkgconfig COMPONENT sdk)
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/samples/ DESTINATION share/genplug/samples COMPONENT samples
         FILES_MATCHING PATTERN "*.json" PATTERN "*.c" PATTERN "*.cpp" PATTERN "*.py" PATTERN "*.md"
-                       PATTERN "*.txt" PATTERN "Makefile")
+                       PATTERN "*.txt" PATTERN "Makefile"
+        REGEX "/samples/CMakeLists\\.txt$" EXCLUDE)  # in-tree only (genplug's build); each sample's own stays
 
 # Debian package: one package (SDK, plugins, CLI, samples). dpkg-shlibdeps names the runtime libraries
 # (libtorch, OpenEXR, Boost, ...) as Debian 12 packages; the headers need DLPack's.

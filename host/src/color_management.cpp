@@ -6,19 +6,27 @@
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "genplug/host/errors.hpp"
 #include "program_location.hpp"
-
-#ifndef GENPLUG_SOURCE_OCIO_CONFIG
-#define GENPLUG_SOURCE_OCIO_CONFIG ""
-#endif
 
 namespace OCIO = OCIO_NAMESPACE;
 namespace fs = std::filesystem;
 
 namespace genplug::host {
 namespace {
+
+// genplug's own config (host/ocio/config.ocio), compiled in: a host linked to this library finds it wherever it
+// runs, with no file beside the program and no path into the tree it was built in. It reads no files itself.
+const char kOwnConfig[] =
+#include "ocio_config.inc"
+    ;
+
+// How messages name a config: its file, or the compiled-in one (the empty path).
+std::string config_name(const fs::path& config) {
+  return config.empty() ? "genplug's built-in OCIO config" : "OCIO config '" + config.string() + "'";
+}
 
 // Known spaces by lower-case name or alias. ITU-R BT.709 with D65; ACES AP1 / AP0 with the ACES white
 // (S-2014-004, SMPTE ST 2065-1); CIE XYZ as OpenEXR tags it (ImfChromaticities.h: primaries on the axes, white
@@ -75,7 +83,7 @@ std::string available(const OCIO::ConstConfigRcPtr& config) {
 }
 
 [[noreturn]] void fail_config(const fs::path& config, const std::string& why) {
-  throw HostError(ErrorKind::manifest, "OCIO config '" + config.string() + "': " + why);
+  throw HostError(ErrorKind::manifest, config_name(config) + ": " + why);
 }
 
 // Refuses a file that a transform of colour space `name` reads (a FileTransform's source, through group
@@ -119,6 +127,21 @@ void check_lut_files(const OCIO::ConstConfigRcPtr& config, const fs::path& confi
     check_transform_files(config, config_path, space->getTransform(direction), space->getName(), seen);
 }
 
+// The config at `path`, or the compiled-in one for the empty path.
+OCIO::ConstConfigRcPtr read_config(const fs::path& path) {
+  std::error_code ec;  // OpenColorIO would open a FIFO and wait for a writer
+  const fs::file_status status = fs::status(path, ec);
+  if (!path.empty() && fs::exists(status) && !fs::is_regular_file(status))
+    throw OcioConfigUnreadable(ErrorKind::manifest, config_name(path) + ": is not a regular file");
+  try {
+    if (!path.empty()) return OCIO::Config::CreateFromFile(path.c_str());
+    std::istringstream text(kOwnConfig);
+    return OCIO::Config::CreateFromStream(text);
+  } catch (const OCIO::Exception& e) {
+    throw OcioConfigUnreadable(ErrorKind::manifest, config_name(path) + ": " + e.what());
+  }
+}
+
 }  // namespace
 
 fs::path ocio_config_path(const fs::path& manifest_config) {
@@ -126,8 +149,7 @@ fs::path ocio_config_path(const fs::path& manifest_config) {
   if (const char* env = std::getenv("OCIO"); env && *env) return env;
   static const fs::path own = [] {  // looked for once: a batch's checks ask for each work item
     const fs::path beside = program_directory() / ".." / "share" / "genplug" / "ocio" / "config.ocio";
-    if (fs::exists(beside) || !*GENPLUG_SOURCE_OCIO_CONFIG) return beside;
-    return fs::path(GENPLUG_SOURCE_OCIO_CONFIG);  // a host built in this tree, run from elsewhere (tests)
+    return fs::exists(beside) ? beside : fs::path();  // else the compiled-in copy
   }();
   return own;
 }
@@ -149,16 +171,7 @@ ColorConversion ColorConversion::to_model(const fs::path& config_path, const std
 ColorConversion::ColorConversion(const fs::path& config_path, const std::string& colorspace, bool to_model)
     : impl_(std::make_unique<Impl>()) {
   impl_->config_path = config_path;
-  std::error_code ec;  // OpenColorIO would open a FIFO and wait for a writer
-  const fs::file_status status = fs::status(config_path, ec);
-  if (fs::exists(status) && !fs::is_regular_file(status))
-    throw OcioConfigUnreadable(ErrorKind::manifest, "OCIO config '" + config_path.string() + "': is not a regular file");
-  OCIO::ConstConfigRcPtr config;
-  try {
-    config = OCIO::Config::CreateFromFile(config_path.c_str());
-  } catch (const OCIO::Exception& e) {
-    throw OcioConfigUnreadable(ErrorKind::manifest, "OCIO config '" + config_path.string() + "': " + e.what());
-  }
+  const OCIO::ConstConfigRcPtr config = read_config(config_path);
   const OCIO::ConstColorSpaceRcPtr space = config->getColorSpace(colorspace.c_str());  // names and aliases
   if (!space) fail_config(config_path, "no colour space '" + colorspace + "' (available: " + available(config) + ")");
   OCIO::ConstColorSpaceRcPtr source;

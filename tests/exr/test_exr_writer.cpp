@@ -163,6 +163,31 @@ BOOST_AUTO_TEST_CASE(ocio_srgb_decode_follows_iec_61966_2_1_to_its_rounding) {
   BOOST_TEST(points.planar[4] == -points.planar[5]);  // mirrored
 }
 
+// genplug's config is compiled into the host library (the empty path), so that a host linked to it needs no file
+// beside it: it converts as host/ocio/config.ocio does, space by space and alias by alias, to the bit.
+BOOST_AUTO_TEST_CASE(the_compiled_in_ocio_config_converts_as_its_file) {
+  const fs::path file = GENPLUG_SOURCE_DIR "/host/ocio/config.ocio";
+  ImageRGB ramp{256, 1, {}};
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 256; ++i) ramp.planar.push_back(-0.25f + 1.5f * float((i * (c + 3)) % 256) / 255.0f);
+  for (const char* space : {"Linear Rec.709 (sRGB)", "sRGB", "ACEScg", "aces2065_1", "CIE-XYZ-D65", "Raw", "lin_srgb"}) {
+    const genplug::host::ColorConversion built_in(fs::path(), space), from_file(file, space);
+    BOOST_TEST(built_in.name() == from_file.name());
+    BOOST_TEST((built_in.chromaticities() == from_file.chromaticities()), space);
+    ImageRGB a = ramp, b = ramp;
+    built_in.apply(a);
+    from_file.apply(b);
+    BOOST_TEST(a.planar == b.planar, space);
+  }
+  try {
+    genplug::host::ColorConversion(fs::path(), "Rec.2020");
+    BOOST_FAIL("no error for an unknown colour space");
+  } catch (const HostError& e) {
+    BOOST_TEST(std::string(e.what()).find("genplug's built-in OCIO config: no colour space 'Rec.2020' (available: ") == 0,
+               e.what());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(half_round_trip_within_half_precision) {
   TempFolder folder;
   const ImageRGB image = random_image(37, 23, 1);  // odd sizes: no hidden assumption about blocks

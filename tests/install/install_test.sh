@@ -19,6 +19,13 @@ for f in bin/genplug lib/genplug/libgenplug_dype.so lib/genplug/libgenplug_flowm
   [[ -e $prefix/$f ]] || { echo "install: $f is missing"; exit 1; }
 done
 "$prefix/bin/genplug" --version
+[[ ! -e $prefix/share/genplug/samples/CMakeLists.txt ]] || { echo "install: samples/CMakeLists.txt is genplug's own"; exit 1; }
+# No installed library or program reads data from the tree it was built in (file names in assertion messages
+# are not read): a prefix copied to another machine works the same.
+if strings -a "$prefix"/lib/*.a "$prefix"/lib/genplug/*.so "$prefix"/bin/* | grep -F "$src/" |
+   grep -Ev '\.(c|cc|cpp|h|hpp|inc)(:[0-9]+)?$'; then
+  echo "install: the strings above name files of the source tree"; exit 1
+fi
 
 # (1) CMake: a fresh project that knows only the prefix.
 cmake -S "$src/samples/out-of-tree" -B "$work/cmake" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \

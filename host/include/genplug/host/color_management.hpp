@@ -20,8 +20,9 @@ namespace genplug::host {
 using Chromaticities = std::array<float, 8>;
 
 // The OCIO config a job uses: `manifest_config` when not empty, else the file named by $OCIO when set, else
-// genplug's own (share/genplug/ocio/config.ocio beside the program: sRGB, scene-linear Rec.709, ACEScg,
-// ACES2065-1, CIE XYZ D65, Raw).
+// genplug's own (sRGB, scene-linear Rec.709, ACEScg, ACES2065-1, CIE XYZ D65, Raw): its copy beside the program
+// (bin/../share/genplug/ocio/config.ocio) where there is one, else the empty path, which ColorConversion reads
+// as the copy compiled into this library.
 std::filesystem::path ocio_config_path(const std::filesystem::path& manifest_config);
 
 // The config file itself cannot be read (as against a colour space it lacks): the setting to blame is the one
@@ -53,7 +54,7 @@ class ColorConversion {
   // and AP0, CIE XYZ), else measured through the config's cie_xyz_d65_interchange role when it has one, else
   // none (the EXR then has no chromaticities attribute).
   const std::optional<Chromaticities>& chromaticities() const;
-  // The config's file, for messages.
+  // The config's file, for messages (empty: the compiled-in config).
   const std::filesystem::path& config() const;
 
  private:
