@@ -3,10 +3,12 @@
 
 #include <OpenColorIO/OpenColorIO.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "genplug/host/errors.hpp"
 #include "program_location.hpp"
@@ -76,9 +78,16 @@ std::optional<Chromaticities> measured(const OCIO::ConstConfigRcPtr& config, con
   return c;
 }
 
+// A name as messages quote it: at most 200 bytes (a manifest's string may be megabytes long).
+std::string shown(const std::string& name) {
+  return name.size() <= 200 ? name : name.substr(0, 200) + "... (" + std::to_string(name.size()) + " bytes)";
+}
+
 std::string available(const OCIO::ConstConfigRcPtr& config) {
   std::string out;
-  for (int i = 0; i < config->getNumColorSpaces(); ++i) out += (i ? ", " : "") + std::string(config->getColorSpaceNameByIndex(i));
+  const int n = config->getNumColorSpaces(), listed = std::min(n, 50);  // a studio config has hundreds
+  for (int i = 0; i < listed; ++i) out += (i ? ", " : "") + shown(config->getColorSpaceNameByIndex(i));
+  if (listed < n) out += " and " + std::to_string(n - listed) + " more";
   return out;
 }
 
@@ -86,46 +95,127 @@ std::string available(const OCIO::ConstConfigRcPtr& config) {
   throw HostError(ErrorKind::manifest, config_name(config) + ": " + why);
 }
 
-// Refuses a file that a transform of colour space `name` reads (a FileTransform's source, through group
-// transforms and the colour spaces a ColorSpaceTransform names) where OCIO finds it, when it is no regular file.
-// OCIO opens each such file while it builds a processor, once for every file format it tries: a FIFO blocked it
-// for ever, and past the first signal. A file OCIO cannot find is left to OCIO, which names it. `seen`: the colour
-// spaces looked at, so that a cycle of ColorSpaceTransforms ends.
-void check_lut_files(const OCIO::ConstConfigRcPtr& config, const fs::path& config_path, const std::string& name,
-                     std::set<std::string>& seen);
+// What a conversion will build, walked before OCIO builds it (OCIO cannot be stopped once it has begun): the colour
+// spaces, looks, view transforms and named transforms reached through ColorSpace-, Look-, DisplayView- and group
+// transforms. Refused: a file a transform reads that is no regular file where OCIO finds it (OCIO opens each, once
+// per file format it tries: a FIFO blocked it for ever, past the first signal), and anything defined through itself
+// (OCIO recursed until the stack overflowed). A file OCIO cannot find is left to OCIO, which names it. A space is
+// one node for both directions, so spaces defined through each other are refused even where OCIO might take the
+// direction that avoids the loop.
+class ConfigWalk {
+ public:
+  ConfigWalk(const OCIO::ConstConfigRcPtr& config, const fs::path& path) : config_(config), path_(path) {}
 
-void check_transform_files(const OCIO::ConstConfigRcPtr& config, const fs::path& config_path,
-                           const OCIO::ConstTransformRcPtr& transform, const std::string& space,
-                           std::set<std::string>& seen) {
-  if (!transform) return;
-  if (const auto group = OCIO::DynamicPtrCast<const OCIO::GroupTransform>(transform)) {
-    for (int i = 0; i < group->getNumTransforms(); ++i)
-      check_transform_files(config, config_path, group->getTransform(i), space, seen);
-  } else if (const auto other = OCIO::DynamicPtrCast<const OCIO::ColorSpaceTransform>(transform)) {
-    check_lut_files(config, config_path, other->getSrc(), seen);
-    check_lut_files(config, config_path, other->getDst(), seen);
-  } else if (const auto file = OCIO::DynamicPtrCast<const OCIO::FileTransform>(transform)) {
+  // A colour space, role or named transform by name; unknown names are left to OCIO.
+  void space(const std::string& name) {
+    if (const auto cs = config_->getColorSpace(name.c_str())) {
+      const std::string node = "colour space '" + std::string(cs->getName()) + "'";
+      visit(node, [&] {
+        for (const auto d : {OCIO::COLORSPACE_DIR_TO_REFERENCE, OCIO::COLORSPACE_DIR_FROM_REFERENCE})
+          transform(cs->getTransform(d), node);
+      });
+    } else if (const auto nt = config_->getNamedTransform(name.c_str())) {
+      const std::string node = "named transform '" + std::string(nt->getName()) + "'";
+      visit(node, [&] {
+        for (const auto d : {OCIO::TRANSFORM_DIR_FORWARD, OCIO::TRANSFORM_DIR_INVERSE})
+          transform(nt->getTransform(d), node);
+      });
+    }
+  }
+
+ private:
+  static constexpr size_t kMaxDepth = 256;  // far deeper than any real config; our own stack stays small
+
+  static std::string text(const char* s) { return s ? s : ""; }  // OCIO's names: "" or null when there is none
+
+  // Walks `node` once; a node met again while its own walk is under way closes a cycle.
+  template <class Walk>
+  void visit(const std::string& node, Walk walk) {
+    if (done_.count(node)) return;
+    if (const auto it = std::find(stack_.begin(), stack_.end(), node); it != stack_.end()) {
+      std::string cycle;
+      for (auto i = it; i != stack_.end(); ++i) cycle += *i + " -> ";
+      fail_config(path_, node + " is defined through itself (" + cycle + node + ")");
+    }
+    if (stack_.size() >= kMaxDepth)
+      fail_config(path_, node + ": transforms nest more than " + std::to_string(kMaxDepth) + " deep");
+    stack_.push_back(node);
+    walk();
+    stack_.pop_back();
+    done_.insert(node);
+  }
+
+  void transform(const OCIO::ConstTransformRcPtr& t, const std::string& owner) {
+    if (!t) return;
+    if (const auto group = OCIO::DynamicPtrCast<const OCIO::GroupTransform>(t)) {
+      for (int i = 0; i < group->getNumTransforms(); ++i) transform(group->getTransform(i), owner);
+    } else if (const auto cst = OCIO::DynamicPtrCast<const OCIO::ColorSpaceTransform>(t)) {
+      space(text(cst->getSrc()));
+      space(text(cst->getDst()));
+    } else if (const auto lt = OCIO::DynamicPtrCast<const OCIO::LookTransform>(t)) {
+      space(text(lt->getSrc()));
+      space(text(lt->getDst()));
+      looks(text(lt->getLooks()));
+    } else if (const auto dv = OCIO::DynamicPtrCast<const OCIO::DisplayViewTransform>(t)) {
+      display_view(*dv);
+    } else if (const auto file = OCIO::DynamicPtrCast<const OCIO::FileTransform>(t)) {
+      check_file(text(file->getSrc()), owner);
+    }
+  }
+
+  // "+a, -b | c": look names, each with an optional direction, alternatives after '|'.
+  void looks(const std::string& list) {
+    std::string name;
+    for (const char c : list + ",") {
+      if (c != ',' && c != ':' && c != '|' && c != ' ' && c != '\t' && !((c == '+' || c == '-') && name.empty())) {
+        name += c;
+      } else if (!name.empty()) {
+        const std::string node = "look '" + name + "'";
+        if (const auto look = config_->getLook(name.c_str()))
+          visit(node, [&] {
+            space(text(look->getProcessSpace()));
+            transform(look->getTransform(), node);
+            transform(look->getInverseTransform(), node);
+          });
+        name.clear();
+      }
+    }
+  }
+
+  void display_view(const OCIO::DisplayViewTransform& dv) {
+    space(text(dv.getSrc()));
+    const char* display = dv.getDisplay();
+    const char* view = dv.getView();
+    space(text(config_->getDisplayViewColorSpaceName(display, view)));
+    looks(text(config_->getDisplayViewLooks(display, view)));
+    const std::string name = text(config_->getDisplayViewTransformName(display, view));
+    const std::string node = "view transform '" + name + "'";
+    if (const auto vt = config_->getViewTransform(name.c_str()))
+      visit(node, [&] {
+        for (const auto d : {OCIO::VIEWTRANSFORM_DIR_TO_REFERENCE, OCIO::VIEWTRANSFORM_DIR_FROM_REFERENCE})
+          transform(vt->getTransform(d), node);
+      });
+  }
+
+  void check_file(const std::string& src, const std::string& owner) {
     std::string found;
     try {
-      found = config->getCurrentContext()->resolveFileLocation(file->getSrc());
+      found = config_->getCurrentContext()->resolveFileLocation(src.c_str());
     } catch (const OCIO::Exception&) {
       return;
     }
     std::error_code ec;
     const fs::file_status status = fs::status(found, ec);
     if (fs::exists(status) && !fs::is_regular_file(status))
-      fail_config(config_path, "colour space '" + space + "': its file '" + found + "' is not a regular file (" +
-                                   (fs::is_directory(status) ? "a folder" : "a device, FIFO or socket") + ")");
+      fail_config(path_, owner + ": its file '" + found + "' is not a regular file (" +
+                             (fs::is_directory(status) ? "a folder" : "a device, FIFO or socket") + ")");
   }
-}
 
-void check_lut_files(const OCIO::ConstConfigRcPtr& config, const fs::path& config_path, const std::string& name,
-                     std::set<std::string>& seen) {
-  const OCIO::ConstColorSpaceRcPtr space = config->getColorSpace(name.c_str());
-  if (!space || !seen.insert(space->getName()).second) return;
-  for (const auto direction : {OCIO::COLORSPACE_DIR_TO_REFERENCE, OCIO::COLORSPACE_DIR_FROM_REFERENCE})
-    check_transform_files(config, config_path, space->getTransform(direction), space->getName(), seen);
-}
+  const OCIO::ConstConfigRcPtr& config_;
+  const fs::path& path_;
+  std::set<std::string> done_;
+  std::vector<std::string> stack_;
+};
 
 // The config at `path`, or the compiled-in one for the empty path.
 OCIO::ConstConfigRcPtr read_config(const fs::path& path) {
@@ -173,16 +263,24 @@ ColorConversion::ColorConversion(const fs::path& config_path, const std::string&
   impl_->config_path = config_path;
   const OCIO::ConstConfigRcPtr config = read_config(config_path);
   const OCIO::ConstColorSpaceRcPtr space = config->getColorSpace(colorspace.c_str());  // names and aliases
-  if (!space) fail_config(config_path, "no colour space '" + colorspace + "' (available: " + available(config) + ")");
+  if (!space)
+    fail_config(config_path, "no colour space '" + shown(colorspace) + "' (available: " + available(config) + ")");
   OCIO::ConstColorSpaceRcPtr source;
   for (const char* s : {"sRGB", "sRGB - Texture", "srgb_tx", "Utility - sRGB - Texture"})
     if ((source = config->getColorSpace(s))) break;
-  if (!source) fail_config(config_path, "no sRGB colour space to convert the model's images from (named sRGB, sRGB - "
-                                 "Texture, srgb_tx or Utility - sRGB - Texture)");
-  std::set<std::string> seen;  // the spaces whose processors are built below, with the files they read
+  // These two are faults of the config, whatever colour space a job asks for: blamed on what named the config.
+  if (!source)
+    throw OcioConfigUnreadable(ErrorKind::manifest, config_name(config_path) + ": no sRGB colour space to convert the "
+                               "model's images from (named sRGB, sRGB - Texture, srgb_tx or Utility - sRGB - Texture)");
+  if (source->isData())  // OCIO converts nothing from a data space: the file would hold sRGB values under a new name
+    throw OcioConfigUnreadable(ErrorKind::manifest, config_name(config_path) + ": its sRGB colour space '" +
+                                                        std::string(source->getName()) +
+                                                        "' is marked as data (isdata: true): OpenColorIO converts "
+                                                        "nothing from a data space");
+  ConfigWalk walk(config, config_path);  // what the processors below are built from
   for (const std::string name : {std::string(space->getName()), std::string(source->getName()),
                                  std::string("cie_xyz_d65_interchange")})
-    check_lut_files(config, config_path, name, seen);
+    walk.space(name);
   try {
     impl_->cpu = (to_model ? config->getProcessor(space, source) : config->getProcessor(source, space))
                      ->getOptimizedCPUProcessor(OCIO::OPTIMIZATION_LOSSLESS);
@@ -190,7 +288,7 @@ ColorConversion::ColorConversion(const fs::path& config_path, const std::string&
     impl_->chromaticities = from_table(space);
     if (!impl_->chromaticities && !space->isData()) impl_->chromaticities = measured(config, impl_->name);
   } catch (const OCIO::Exception& e) {
-    fail_config(config_path, "sRGB to '" + colorspace + "': " + e.what());
+    fail_config(config_path, "sRGB to '" + shown(colorspace) + "': " + e.what());
   }
 }
 

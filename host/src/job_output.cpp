@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <limits>
 #include <new>
 
 #include <genplug/host/png_writer.hpp>
@@ -126,6 +127,22 @@ void JobRun::check_finite_pixels(const std::vector<float>& planar) const {
                       non_finite_name(planar[first]) + "); nothing was written" + lora_hint());
 }
 
+// The converted image as the file will hold it: finite, and within half precision's range (65504; past it a half
+// is infinity) when written as half. A config's conversion can take the model's finite pixels out of either.
+void JobRun::check_storable(const ImageRGB& image, const std::string& what, const ColorConversion& color) const {
+  const bool half = job.exr.pixel != "float";
+  const float limit = half ? 65504.0f : std::numeric_limits<float>::max();
+  size_t bad = 0;
+  for (const float v : image.planar) bad += !(std::fabs(v) <= limit);
+  if (!bad) return;
+  throw HostError(ErrorKind::runtime,
+                  where + ": " + what + " in colour space '" + color.name() + "' has " + std::to_string(bad) + " of " +
+                      std::to_string(image.planar.size()) + " values that are " +
+                      (half ? "beyond half precision's range (65504) or not finite" : "not finite (NaN/inf)") +
+                      " after the OCIO conversion" + (half ? " (exr.pixel \"float\" holds up to 3.4e38)" : "") +
+                      "; nothing was written");
+}
+
 // The first image of `image` (model.h's convention: CPU float32 [N, 3, height, width]) as planar RGB floats.
 std::vector<float> JobRun::planar_of(const ManagedTensor& image, uint32_t height, uint32_t width, const char* call) const {
   const DLTensor& it = image.tensor();
@@ -204,7 +221,11 @@ void JobRun::write(std::vector<float> planar) {
   const ColorConversion& color = m.color_of(job);
   ImageRGB converted = img;
   color.apply(converted);
-  for (ExrLayer& layer : layers) color.apply(layer.image);
+  check_storable(converted, "the image", color);
+  for (ExrLayer& layer : layers) {
+    color.apply(layer.image);
+    check_storable(layer.image, "layer " + layer.name, color);
+  }
   try {
     ExrOptions options = exr_options(job.exr, replace, color);
     options.cancel = m.options.cancel;  // a signal stops the write too, leaving no file

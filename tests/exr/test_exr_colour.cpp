@@ -13,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -213,3 +214,115 @@ BOOST_AUTO_TEST_CASE(an_ocio_config_that_is_a_fifo_is_refused_before_rendering) 
              env.err);
 }
 
+
+namespace {
+
+// genplug's config with `edit` applied and `more` appended (colour spaces, or a top-level section), as DIR/NAME.
+fs::path config_with(const fs::path& dir, const std::string& name, const std::string& more,
+                     const std::function<void(std::string&)>& edit = nullptr) {
+  std::ifstream in(kConfig);
+  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (edit) edit(config);
+  const fs::path path = dir / name;
+  std::ofstream(path) << config << more;
+  return path;
+}
+
+// The default job, small and short, with `settings` (--set values) and a 60 s bound: a hang is exit 124.
+genplug::test::ProcessResult run_with(const fs::path& dir, const std::vector<std::string>& settings) {
+  std::vector<std::string> argv = {"/usr/bin/timeout", "60", kGenplug, "run", kDefault, "--progress", "none",
+                                   "--set", "jobs.0.output=\"" + (dir / "x.exr").string() + "\"",
+                                   "--set", "jobs.0.steps=1", "--set", "jobs.0.width=64", "--set", "jobs.0.height=64"};
+  for (const auto& s : settings) argv.insert(argv.end(), {"--set", s});
+  return run_process(argv);
+}
+
+}  // namespace
+
+// A colour space or look defined through itself is refused, naming the loop: OpenColorIO recursed until the
+// stack overflowed (a segmentation fault, no message).
+BOOST_AUTO_TEST_CASE(a_colour_space_or_look_defined_through_itself_is_refused) {
+  genplug::test::TempDir dir("colour-loop");
+  const fs::path loop = config_with(dir.path, "loop.ocio",
+                                    "  - !<ColorSpace>\n    name: Loop\n    isdata: false\n"
+                                    "    from_scene_reference: !<ColorSpaceTransform> "
+                                    "{src: Linear Rec.709 (sRGB), dst: Loop}\n");
+  auto r = run_with(dir.path, {"exr.ocio_config=\"" + loop.string() + "\"", "exr.colorspace=\"Loop\""});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(r.err.find("colour space 'Loop' is defined through itself (colour space 'Loop' -> colour space 'Loop')") !=
+                 std::string::npos,
+             r.err);
+  const fs::path look = config_with(dir.path, "look.ocio",
+                                    "  - !<ColorSpace>\n    name: Graded\n    isdata: false\n"
+                                    "    from_scene_reference: !<LookTransform> {src: Linear Rec.709 (sRGB), "
+                                    "dst: Linear Rec.709 (sRGB), looks: +grade}\n"
+                                    "looks:\n  - !<Look>\n    name: grade\n    process_space: Graded\n"
+                                    "    transform: !<ExponentTransform> {value: [1.1, 1.1, 1.1, 1]}\n");
+  r = run_with(dir.path, {"exr.ocio_config=\"" + look.string() + "\"", "exr.colorspace=\"Graded\""});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(r.err.find("colour space 'Graded' is defined through itself (colour space 'Graded' -> look 'grade' -> "
+                        "colour space 'Graded')") != std::string::npos,
+             r.err);
+  BOOST_TEST(!fs::exists(dir.path / "x.exr"));
+}
+
+// A FIFO read by a look inside the output space's own transform is refused as one in the space itself: OCIO
+// blocked on it, past the first SIGTERM.
+BOOST_AUTO_TEST_CASE(a_lut_fifo_behind_a_look_is_refused_before_ocio_opens_it) {
+  genplug::test::TempDir dir("colour-look-fifo");
+  const fs::path lut = dir.path / "grade.spi1d";
+  BOOST_REQUIRE(::mkfifo(lut.c_str(), 0600) == 0);
+  const fs::path config = config_with(
+      dir.path, "look.ocio",
+      "  - !<ColorSpace>\n    name: Looked\n    isdata: false\n"
+      "    from_scene_reference: !<LookTransform> {src: Linear Rec.709 (sRGB), dst: Linear Rec.709 (sRGB), "
+      "looks: grade}\n"
+      "looks:\n  - !<Look>\n    name: grade\n    process_space: Linear Rec.709 (sRGB)\n"
+      "    transform: !<FileTransform> {src: grade.spi1d, interpolation: linear}\n",
+      [&](std::string& c) {
+        c.replace(c.find("search_path: \"\""), 15, "search_path: \"" + dir.path.string() + "\"");
+      });
+  const auto r = run_with(dir.path, {"exr.ocio_config=\"" + config.string() + "\"", "exr.colorspace=\"Looked\""});
+  BOOST_TEST(r.exit_code == 3, r.err);  // 124: timeout ended it
+  BOOST_TEST(r.err.find("look 'grade': its file '" + lut.string() + "' is not a regular file") != std::string::npos,
+             r.err);
+}
+
+// A config whose sRGB space is marked as data converts nothing (OCIO skips data spaces): the file would hold the
+// model's sRGB values under another space's name. Refused, and blamed on the setting that named the config.
+BOOST_AUTO_TEST_CASE(a_config_whose_srgb_is_data_is_refused) {
+  genplug::test::TempDir dir("colour-srgb-data");
+  const fs::path config = config_with(dir.path, "data.ocio", "", [](std::string& c) {
+    const size_t at = c.find("isdata: false", c.find("    name: sRGB\n"));
+    c.replace(at, 13, "isdata: true");
+  });
+  const auto r = run_with(dir.path, {"exr.ocio_config=\"" + config.string() + "\"", "exr.colorspace=\"ACEScg\""});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(r.err.find("exr.ocio_config: OCIO config '" + config.string() +
+                        "': its sRGB colour space 'sRGB' is marked as data") != std::string::npos,
+             r.err);
+  BOOST_TEST(!fs::exists(dir.path / "x.exr"));
+}
+
+// A conversion that takes the model's pixels past half precision's range (a 1e5 gain) would store infinities:
+// refused with exit 5 and no file; float pixels hold them.
+BOOST_AUTO_TEST_CASE(pixels_past_half_range_after_conversion_are_refused) {
+  genplug::test::TempDir dir("colour-huge");
+  const fs::path config = config_with(dir.path, "gain.ocio",
+                                      "  - !<ColorSpace>\n    name: Gain\n    isdata: false\n"
+                                      "    from_scene_reference: !<MatrixTransform> {matrix: [100000, 0, 0, 0, 0, "
+                                      "100000, 0, 0, 0, 0, 100000, 0, 0, 0, 0, 1]}\n");
+  const std::vector<std::string> gain = {"exr.ocio_config=\"" + config.string() + "\"", "exr.colorspace=\"Gain\""};
+  auto settings = gain;
+  settings.push_back("exr.pixel=\"half\"");
+  auto r = run_with(dir.path, settings);
+  BOOST_TEST(r.exit_code == 5, r.err);
+  BOOST_TEST(r.err.find("the image in colour space 'Gain' has ") != std::string::npos, r.err);
+  BOOST_TEST(r.err.find("beyond half precision's range (65504)") != std::string::npos, r.err);
+  BOOST_TEST(!fs::exists(dir.path / "x.exr"));
+  settings = gain;
+  settings.push_back("exr.pixel=\"float\"");
+  r = run_with(dir.path, settings);
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(fs::exists(dir.path / "x.exr"));
+}

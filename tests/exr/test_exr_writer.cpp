@@ -188,6 +188,20 @@ BOOST_AUTO_TEST_CASE(the_compiled_in_ocio_config_converts_as_its_file) {
   }
 }
 
+// A colour space name of a megabyte is quoted shortened (the message had been the whole name).
+BOOST_AUTO_TEST_CASE(an_unknown_colour_space_is_quoted_shortened) {
+  try {
+    genplug::host::ColorConversion(fs::path(), std::string(1 << 20, 'x'));
+    BOOST_FAIL("no error for an unknown colour space");
+  } catch (const HostError& e) {
+    const std::string what = e.what();
+    BOOST_TEST(what.size() < 1000u, what.size());
+    BOOST_TEST(what.find("no colour space '" + std::string(200, 'x') + "... (1048576 bytes)' (available: ") !=
+                   std::string::npos,
+               what.substr(0, 400));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(half_round_trip_within_half_precision) {
   TempFolder folder;
   const ImageRGB image = random_image(37, 23, 1);  // odd sizes: no hidden assumption about blocks

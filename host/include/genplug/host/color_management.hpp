@@ -25,8 +25,9 @@ using Chromaticities = std::array<float, 8>;
 // as the copy compiled into this library.
 std::filesystem::path ocio_config_path(const std::filesystem::path& manifest_config);
 
-// The config file itself cannot be read (as against a colour space it lacks): the setting to blame is the one
-// that named the file (exr.ocio_config, or $OCIO), not the colour space.
+// The config file itself cannot be read or used, whatever the colour space (no sRGB space to convert from, or
+// one marked as data), as against a colour space it lacks: the setting to blame is the one that named the file
+// (exr.ocio_config, or $OCIO), not the colour space.
 struct OcioConfigUnreadable : HostError {
   using HostError::HostError;
 };
