@@ -281,8 +281,9 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
   if (!is_valid_utf8(path))  // a key that is not UTF-8 would make every later dump of the manifest throw
     throw HostError(ErrorKind::manifest, bad + "the path is not valid UTF-8");
   nlohmann::json value;
+  bool duplicate_key = false;
   try {
-    value = parse_limited(text);
+    value = parse_limited(text, &duplicate_key);
   } catch (const HostError& e) {
     throw HostError(ErrorKind::manifest, bad + e.what());
   } catch (const nlohmann::json::out_of_range& e) {
@@ -292,6 +293,11 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
     if (!is_valid_utf8(text))  // say so now, not when a job's JSON is dumped after a render
       throw HostError(ErrorKind::manifest, bad + "the value is not valid UTF-8");
     value = text;  // a bare word is a string: --set jobs.0.prompt=cat
+  }
+  if (duplicate_key) {  // as in a manifest file
+    const std::string where = walk(text).duplicate.value_or("");
+    throw HostError(ErrorKind::manifest, bad + "the value's " + (where.empty() ? "\"\"" : where) +
+                                             ": the key appears twice in its object (JSON keeps the last value only)");
   }
   std::vector<std::string> keys = split(path, '.');
   if (!keys.empty() && keys[0] == "job") keys[0] = "jobs";

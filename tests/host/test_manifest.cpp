@@ -145,6 +145,14 @@ BOOST_AUTO_TEST_CASE(bad_manifests_name_the_file_and_the_json_path) {
 }
 
 // A plugin's config reaches the plugin as JSON, a NUL escaped: the plugin judges it (flux refuses it in a path).
+// A key twice in an override's JSON value is refused, as in the manifest file (JSON keeps the last value only).
+BOOST_AUTO_TEST_CASE(a_duplicate_key_in_an_override_value_is_refused) {
+  const std::string e = error_of(minimal(), {R"(exr={"pixel": "half", "pixel": "float"})"});
+  BOOST_TEST(contains(e, "override 'exr={\"pixel\": \"half\", \"pixel\": \"float\"}': the value's pixel: the key appears "
+                         "twice in its object"),
+             e);
+}
+
 BOOST_AUTO_TEST_CASE(a_nul_in_a_plugin_config_is_the_plugins_to_judge) {
   json d = minimal();
   d["model"]["config"]["transformer"] = std::string("a\0b", 3);
