@@ -605,12 +605,17 @@ class FluxModel final : public Model {
     if (t.enabled) tiling.enabled = *t.enabled;
     if (t.auto_above) tiling.auto_above = *t.auto_above;
     if (t.tile) tiling.tile = *t.tile;
-    if (t.overlap) tiling.overlap = *t.overlap;
     // Tiles step by tile - overlap: at least half a tile keeps a decode within 4x the untiled work (8 and 7 had
-    // stepped by 1 latent pixel, a tile per pixel: minutes for a thumbnail).
-    if (2 * tiling.overlap > tiling.tile)
-      throw ConfigError("config.vae_tiling.overlap: " + std::to_string(tiling.overlap) + " must be at most half of tile (" +
-                        std::to_string(tiling.tile) + ")");
+    // stepped by 1 latent pixel, a tile per pixel: minutes for a thumbnail). The default overlap shrinks with a
+    // smaller tile; one given with the default tile is checked here (both given: when parsed).
+    if (t.overlap) {
+      tiling.overlap = *t.overlap;
+      if (tiling.overlap > tiling.tile / 2)
+        throw ConfigError("config.vae_tiling.overlap: " + std::to_string(tiling.overlap) +
+                          " must be at most half of tile (" + std::to_string(tiling.tile) + ", the default)");
+    } else {
+      tiling.overlap = std::min(tiling.overlap, tiling.tile / 2);
+    }
     vae_->set_tiled_decode(tiling);
     if (vae_->config().z_channels != latent_channels())
       throw ConfigError("config.vae: the autoencoder has " + std::to_string(vae_->config().z_channels) +

@@ -188,7 +188,8 @@ json build_schema() {
            {{"enabled", {{"type", "boolean"}, {"default", true}, {"description", "false: never tile"}}},
             {"auto_above", integer(0, "tile when the latent's height or width exceeds this (default 128 = 1024 px)")},
             {"tile", integer(8, "latent pixels per tile side (default 64 = 512 px)")},
-            {"overlap", integer(0, "latent pixels shared by neighbouring tiles, at most tile / 2 (default 16)")}}}}}}}};
+            {"overlap", integer(0, "latent pixels shared by neighbouring tiles, at most tile / 2 (default 16, or "
+                                   "tile / 2 when that is less)")}}}}}}}};
 }
 
 std::string get_string(const json& j, const char* name) {
@@ -382,6 +383,10 @@ ModelSettings parse_model_settings(const std::string& config_json) {
         throw ConfigError("config.vae_tiling." + key + ": unknown field");
       }
     }
+    const auto& v = s.vae_tiling;
+    if (v.tile && v.overlap && *v.overlap > *v.tile / 2)
+      throw ConfigError("config.vae_tiling.overlap: " + std::to_string(*v.overlap) + " must be at most half of tile (" +
+                        std::to_string(*v.tile) + ")");
   }
   return s;
 }
