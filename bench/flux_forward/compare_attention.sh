@@ -25,7 +25,27 @@ RUNS=2
 TOKENS="4096 16384"
 KERNELS="fused blocked chunked"
 PASS=
+# Usage errors exit 2 before anything runs: --runs 0 ended in a KeyError, and a bogus kernel failed, only after the
+# GEMM runs.
+usage_error() {
+  echo "compare_attention.sh: $1 (see --help)" >&2
+  exit 2
+}
+# counts NAME WORD...: at least one word, each an integer from 1 to 999999999.
+counts() {
+  name=$1
+  shift
+  [ $# -gt 0 ] || usage_error "$name: no value"
+  for word in "$@"; do
+    case "$word" in
+      '' | 0* | *[!0-9]* | ??????????*) usage_error "$name: '$word' is not an integer from 1 to 999999999" ;;
+    esac
+  done
+}
 while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs|--tokens|--kernels) [ $# -ge 2 ] || usage_error "$1 needs a value" ;;
+  esac
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
     --tokens) TOKENS=$2; shift 2 ;;
@@ -34,6 +54,17 @@ while [ $# -gt 0 ]; do
     *) PASS="$PASS $1"; shift ;;
   esac
 done
+counts --runs "$RUNS"
+# shellcheck disable=SC2086  # word lists on purpose
+counts --tokens $TOKENS
+kernels=0
+for kernel in $KERNELS; do
+  case "$kernel" in
+    auto|fused|blocked|chunked|blocked-serial) kernels=$((kernels + 1)) ;;
+    *) usage_error "--kernels: unknown kernel '$kernel' (auto, fused, blocked, chunked, blocked-serial)" ;;
+  esac
+done
+[ "$kernels" -gt 0 ] || usage_error "--kernels: no kernel"
 case "$PASS" in
   *--repeat*) ;;
   *) PASS="$PASS --repeat 2" ;;

@@ -12,6 +12,7 @@
 //                --spectrum plain --spectrum dype.json        one model, one JSON line per spectrum (bench/gpu/run.sh)
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <random>
 #include <chrono>
 #include <cmath>
@@ -20,6 +21,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -111,21 +114,34 @@ double peak_rss_mb() {
   return double(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
+// `text` as a whole decimal integer, or nothing: no sign but '-', no spaces, no trailing characters, no overflow
+// (std::stoll took "12abc" as 12 and named only itself on "a").
+std::optional<int64_t> whole_integer(const std::string& text) {
+  int64_t v = 0;
+  const char* end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(text.data(), end, v);
+  if (error != std::errc() || stop != end) return std::nullopt;
+  return v;
+}
+
 std::vector<int64_t> parse_axes(const std::string& text) {
   std::vector<int64_t> out;
   size_t start = 0;
   while (start <= text.size()) {
     size_t comma = text.find(',', start);
-    out.push_back(std::stoll(text.substr(start, comma - start)));
+    const std::optional<int64_t> dim = whole_integer(text.substr(start, comma - start));
+    if (!dim || *dim < 1)
+      throw std::invalid_argument("--axes: '" + text + "' is not a comma-separated list of positive integers");
+    out.push_back(*dim);
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
   return out;
 }
 
-// The most square grid with rows * cols == tokens.
+// The most square grid with rows * cols == tokens (at least one row: 0 tokens would divide by zero).
 std::pair<int64_t, int64_t> grid_for(int64_t tokens) {
-  int64_t rows = int64_t(std::sqrt(double(tokens)));
+  int64_t rows = std::max<int64_t>(1, int64_t(std::sqrt(double(tokens))));
   while (rows > 1 && tokens % rows) --rows;
   return {rows, tokens / rows};
 }
@@ -322,17 +338,31 @@ flux::FluxConfig bench_flux_config(const Options& o) {
   return c;
 }
 
+// A --spectrum file's text. A folder opens as a stream and fails only when read, with libstdc++'s
+// "basic_filebuf::underflow error" and no path: checked first.
+std::string read_spectrum_text(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw std::runtime_error("--spectrum " + path + ": not a file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("--spectrum " + path + ": cannot open it");
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 // A spectrum as `genplug posenc` prints it ({"axes": [{"dim", "freqs", "mscale"}, ...]}: a posenc plugin's output,
 // e.g. DyPE's dy-yarn at the target size), checked against the model's rotary axes.
 flux::RotarySpectrum read_posenc_spectrum(const std::string& path, const flux::FluxConfig& c) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("--spectrum: cannot read " + path);
-  const json j = json::parse(in);
   flux::RotarySpectrum s;
-  for (const json& axis : j.at("axes")) {
-    s.axes_dim.push_back(axis.at("dim").get<int64_t>());
-    for (const json& f : axis.at("freqs")) s.freqs.push_back(f.get<double>());
-    s.amplitude.push_back(axis.at("mscale").get<double>());
+  try {  // nlohmann's errors (an empty file, a missing key) name no file
+    const json j = json::parse(read_spectrum_text(path));
+    for (const json& axis : j.at("axes")) {
+      s.axes_dim.push_back(axis.at("dim").get<int64_t>());
+      for (const json& f : axis.at("freqs")) s.freqs.push_back(f.get<double>());
+      s.amplitude.push_back(axis.at("mscale").get<double>());
+    }
+  } catch (const json::exception& e) {
+    throw std::runtime_error("--spectrum " + path + ": " + e.what());
+  } catch (const std::ios_base::failure& e) {  // a read error, thrown through the stream buffer
+    throw std::runtime_error("--spectrum " + path + ": " + e.what());
   }
   if (s.axes_dim != c.axes_dim || int64_t(s.freqs.size()) * 2 != c.head_dim())
     throw std::runtime_error("--spectrum " + path + ": its axes do not match the model's rotary axes");
@@ -592,6 +622,76 @@ json run_rotary(const Options& o, torch::Device device) {
           {"tables_share_of_forward_at_most", tables.median_ms / forward_ms_at_gemm_rate}};
 }
 
+// An integer option's check: a whole decimal integer from `least` to `most`, rewritten as the number read, since
+// CLI11's own conversion takes "010" as octal 8. A count of 0 divided by zero further on (grid_for,
+// attention_chunks); a negative one aborted in libtorch or was ignored. CLI11 names the option in the message.
+CLI::Validator integer_in(int64_t least, int64_t most = std::numeric_limits<int64_t>::max()) {
+  const std::string range = most == std::numeric_limits<int64_t>::max()
+                                ? ">= " + std::to_string(least)
+                                : "from " + std::to_string(least) + " to " + std::to_string(most);
+  return CLI::Validator(
+      [least, most, range](std::string& text) -> std::string {
+        const std::optional<int64_t> v = whole_integer(text);
+        if (!v || *v < least || *v > most) return "'" + text + "' is not an integer " + range;
+        text = std::to_string(*v);
+        return {};
+      },
+      "INT " + range);
+}
+
+// --warmup-s: seconds from 0 to `most`. CLI::Range lets NaN through (it compares).
+CLI::Validator seconds_up_to(double most) {
+  return CLI::Validator(
+      [most](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || !(v >= 0 && v <= most))
+          return "'" + text + "' is not a number of seconds from 0 to " + std::to_string(int64_t(most));
+        return {};
+      },
+      "SECONDS");
+}
+
+// --seed: a whole unsigned integer; CLI11's conversion took "-1" as 2^64 - 1.
+CLI::Validator unsigned_integer() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        uint64_t v = 0;
+        const char* end = text.data() + text.size();
+        const auto [stop, error] = std::from_chars(text.data(), end, v);
+        if (error != std::errc() || stop != end) return "'" + text + "' is not an unsigned integer";
+        text = std::to_string(v);
+        return {};
+      },
+      "UINT");
+}
+
+// --axes: the list parse_axes reads, checked on the command line (a usage error, exit 2).
+CLI::Validator axes_list() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        try {
+          parse_axes(text);
+        } catch (const std::invalid_argument&) {
+          return "'" + text + "' is not a comma-separated list of positive integers";
+        }
+        return {};
+      },
+      "DIM,DIM,...");
+}
+
+// --spectrum: plain or a file (a folder or a missing path is a usage error before the model is built; the file's
+// JSON is read once the model's axes are known).
+CLI::Validator spectrum_source() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        std::error_code ec;
+        if (text == "plain" || std::filesystem::is_regular_file(text, ec)) return {};
+        return "'" + text + "' is neither plain nor a file";
+      },
+      "plain|FILE");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -601,16 +701,17 @@ int main(int argc, char** argv) {
   CLI::App app{"Times the FLUX transformer (random weights), attention alone, or an fp32 GEMM"};
   app.add_option("--preset", o.preset,
                  "a named FLUX config (flux-dev, flux-schnell, mini, tiny) instead of --hidden ... --vec");
-  app.add_option("--hidden", o.hidden, "hidden size")->capture_default_str();
-  app.add_option("--heads", o.heads, "attention heads")->capture_default_str();
-  app.add_option("--double", o.double_blocks, "double-stream blocks")->capture_default_str();
-  app.add_option("--single", o.single_blocks, "single-stream blocks")->capture_default_str();
-  app.add_option("--axes", o.axes, "rotary axes dims, comma separated (sum = hidden/heads)")->capture_default_str();
-  app.add_option("--img-tokens", o.img_tokens, "image tokens")->capture_default_str();
-  app.add_option("--txt-tokens", o.txt_tokens, "text tokens")->capture_default_str();
-  app.add_option("--in-channels", o.in_channels, "packed latent channels")->capture_default_str();
-  app.add_option("--context", o.context, "text context dim")->capture_default_str();
-  app.add_option("--vec", o.vec, "pooled vector dim")->capture_default_str();
+  app.add_option("--hidden", o.hidden, "hidden size")->capture_default_str()->transform(integer_in(1));
+  app.add_option("--heads", o.heads, "attention heads")->capture_default_str()->transform(integer_in(1));
+  app.add_option("--double", o.double_blocks, "double-stream blocks")->capture_default_str()->transform(integer_in(0));
+  app.add_option("--single", o.single_blocks, "single-stream blocks")->capture_default_str()->transform(integer_in(0));
+  app.add_option("--axes", o.axes, "rotary axes dims, comma separated (sum = hidden/heads)")
+      ->capture_default_str()->check(axes_list());
+  app.add_option("--img-tokens", o.img_tokens, "image tokens")->capture_default_str()->transform(integer_in(1));
+  app.add_option("--txt-tokens", o.txt_tokens, "text tokens")->capture_default_str()->transform(integer_in(0));
+  app.add_option("--in-channels", o.in_channels, "packed latent channels")->capture_default_str()->transform(integer_in(1));
+  app.add_option("--context", o.context, "text context dim")->capture_default_str()->transform(integer_in(1));
+  app.add_option("--vec", o.vec, "pooled vector dim")->capture_default_str()->transform(integer_in(1));
   app.add_option("--dtype", o.dtype, "f32, bf16 or f16")->capture_default_str();
   app.add_option("--weight-dtype", o.weight_dtype,
                  "forward: the linear layers' weights kept in f32, bf16, f16, int8 (quantised per row), q8_0 "
@@ -625,46 +726,55 @@ int main(int argc, char** argv) {
                  "FILE.gguf (block matrices in their type, F32 rest) or FILE.safetensors (F32), print its size, "
                  "and stop");
   app.add_option("--device", o.device, "cpu, cuda, cuda:N")->capture_default_str();
-  app.add_option("--repeat", o.repeat, "timed runs (after the warm-up)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--repeat", o.repeat, "timed runs (after the warm-up)")
+      ->capture_default_str()->transform(integer_in(1, std::numeric_limits<int>::max()));
   app.add_option("--warmup-s", o.warmup_s,
                  "untimed warm-up runs until this many seconds have passed (at least one run)")
-      ->capture_default_str()->check(CLI::Range(0.0, 600.0));
+      ->capture_default_str()->check(seconds_up_to(600.0));
   app.add_option("--threads", o.threads,
                  "torch intra-op threads (0: libtorch's default, raised to the physical cores inside a bf16 or f16 "
-                 "forward unless OMP_NUM_THREADS is set; the JSON's threads: the count inside the forward)")->capture_default_str();
-  app.add_option("--seed", o.seed, "weights and inputs seed")->capture_default_str();
+                 "forward unless OMP_NUM_THREADS is set; the JSON's threads: the count inside the forward)")
+      ->capture_default_str()->transform(integer_in(0, std::numeric_limits<int>::max()));
+  app.add_option("--seed", o.seed, "weights and inputs seed")->capture_default_str()->transform(unsigned_integer());
   app.add_flag("--device-weights", o.device_weights,
                "forward: draw the random weights on --device in --dtype (fast for FLUX-dev; other values than the "
                "default CPU draw, which the eager comparison needs)");
   app.add_flag("--attention-only", o.attention_only, "time attention alone on random q, k, v");
   app.add_flag("--rotary-only", o.rotary_only,
                "time the rotary tables' rebuild at --img-tokens + --txt-tokens against the forward's FLOPs");
-  app.add_option("--tokens", o.tokens, "attention-only: tokens")->capture_default_str();
-  app.add_option("--head-dim", o.head_dim, "attention-only: head dim")->capture_default_str();
+  app.add_option("--tokens", o.tokens, "attention-only: tokens")->capture_default_str()->transform(integer_in(1));
+  app.add_option("--head-dim", o.head_dim, "attention-only: head dim")->capture_default_str()->transform(integer_in(1));
   app.add_option("--attention-kernel", o.attention_kernel, "attention-only: auto | fused | blocked | chunked")
       ->check(CLI::IsMember({"auto", "fused", "blocked", "chunked"}))
       ->capture_default_str();
   app.add_option("--block-queries", o.block_queries, "attention-only, fused and blocked kernels: query rows per block")
-      ->check(CLI::PositiveNumber);
+      ->transform(integer_in(1));
   app.add_option("--block-keys", o.block_keys, "attention-only, blocked kernel: keys per block")
-      ->check(CLI::PositiveNumber);
+      ->transform(integer_in(1));
   app.add_option("--attention-workers", o.attention_workers,
                  "attention-only, fused and blocked kernels: threads taking blocks in turn (default 0: OpenBLAS's "
                  "pool size)")
-      ->check(CLI::NonNegativeNumber);
+      ->transform(integer_in(0, std::numeric_limits<int>::max()));
+  // At most what stays within int64 as bytes (<< 20).
   app.add_option("--attention-budget-mb", o.attention_budget_mb, "memory of one attention block's scores (CPU)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->transform(integer_in(1, std::numeric_limits<int64_t>::max() >> 20));
   app.add_option("--token-run", o.token_run,
                  "forward: tokens per run of the blocks' per-token work (the MLPs; 0: every token at once)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->transform(integer_in(0));
   app.add_option("--spectrum", o.spectra,
                  "forward: rotary spectrum, plain or a `genplug posenc` JSON file; repeat the option to time several "
-                 "on the same model (one JSON line each)")->capture_default_str();
-  app.add_option("--gemm", o.gemm, "time an N x N x N torch::mm instead")->capture_default_str();
+                 "on the same model (one JSON line each)")->capture_default_str()->check(spectrum_source());
+  // Given, at least 1: 0 (the default, no GEMM) or a negative N ran the forward instead.
+  app.add_option("--gemm", o.gemm, "time an N x N x N torch::mm instead")->transform(integer_in(1));
   app.add_option("--fma-peak", o.fma_peak,
                  "time fp32 multiply-adds on registers on N threads instead: the cores' peak, the GEMM's roof")
-      ->check(CLI::Range(1, 256));
-  CLI11_PARSE(app, argc, argv);
+      ->transform(integer_in(1, 256));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // A usage error exits 2, as the genplug CLI's (CLI11's own codes are 105 to 127); --help exits 0.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   try {
     if (o.threads > 0) {

@@ -64,6 +64,8 @@ EOF
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 log() { echo "bench/gpu/run.sh: $*" >&2; }
 die() { log "error: $*"; exit 2; }
+# An option's value, or a usage error: `need WHAT "$@"` in the option loop. ${2:?} exited 1, not 2.
+need() { [[ $# -ge 3 && -n $3 ]] || die "$2 needs $1"; }
 
 # Dense BF16 tensor-core peak in TFLOP/s of an nvidia-smi card name, or null. Datasheets give the sparse figure
 # with an asterisk; these are half of it. nvidia-smi names: "NVIDIA H100 80GB HBM3" (SXM), "NVIDIA H100 PCIe",
@@ -89,26 +91,27 @@ cmake_args=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --dry-run) dry_run=1 ;;
-    --build-dir) build_dir=${2:?--build-dir needs a folder}; shift ;;
-    --torch-prefix) torch_prefix=${2:?--torch-prefix needs a folder}; shift ;;
-    --python) python=${2:?--python needs an interpreter}; shift ;;
-    --device) device=${2:?--device needs cuda or cuda:N}; shift ;;
-    --sizes) sizes=${2:?--sizes needs a list}; shift ;;
-    --repeat) repeat=${2:?--repeat needs a number}; shift ;;
-    --out) out=${2:?--out needs a file}; shift ;;
-    --cmake-arg) cmake_args+=("${2:?--cmake-arg needs an argument}"); shift ;;
-    --jobs) jobs=${2:?--jobs needs a number}; shift ;;
+    --build-dir) need 'a folder' "$@"; build_dir=$2; shift ;;
+    --torch-prefix) need 'a folder' "$@"; torch_prefix=$2; shift ;;
+    --python) need 'an interpreter' "$@"; python=$2; shift ;;
+    --device) need 'cuda or cuda:N' "$@"; device=$2; shift ;;
+    --sizes) need 'a list' "$@"; sizes=$2; shift ;;
+    --repeat) need 'a number' "$@"; repeat=$2; shift ;;
+    --out) need 'a file' "$@"; out=$2; shift ;;
+    --cmake-arg) need 'an argument' "$@"; cmake_args+=("$2"); shift ;;
+    --jobs) need 'a number' "$@"; jobs=$2; shift ;;
     --build) do_build=1 ;;
     --no-build) do_build=0 ;;
     --no-golden) golden=0 ;;
-    --bf16-peak) bf16_peak "${2:?--bf16-peak needs a card name}"; exit 0 ;;
+    --bf16-peak) need 'a card name' "$@"; bf16_peak "$2"; exit 0 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option '$1'" ;;
   esac
   shift
 done
-[[ $repeat =~ ^[1-9][0-9]*$ ]] || die "--repeat must be a positive integer, not '$repeat'"
-[[ -z $jobs || $jobs =~ ^[1-9][0-9]*$ ]] || die "--jobs must be a positive integer, not '$jobs'"
+# Nine digits at most: flux_forward takes --repeat as an int, and bash's arithmetic below stays exact.
+[[ $repeat =~ ^[1-9][0-9]{0,8}$ ]] || die "--repeat must be an integer from 1 to 999999999, not '$repeat'"
+[[ -z $jobs || $jobs =~ ^[1-9][0-9]{0,8}$ ]] || die "--jobs must be an integer from 1 to 999999999, not '$jobs'"
 
 if [[ $dry_run == 1 ]]; then
   mode=cpu-dry-run
@@ -142,13 +145,22 @@ fi
 build_dir=$(realpath -m "$build_dir")
 IFS=, read -ra size_list <<< "$sizes"
 for s in "${size_list[@]}"; do
-  [[ $s =~ ^[1-9][0-9]*$ && $((s % ppt)) == 0 ]] || die "--sizes: '$s' is not a positive multiple of $ppt px"
+  [[ $s =~ ^[1-9][0-9]{0,8}$ && $((s % ppt)) == 0 ]] ||
+    die "--sizes: '$s' is not a positive multiple of $ppt px (at most 999999999)"
 done
 notes=()
 # Logs, spectra and raw JSON lines beside the output; made once the checks below have passed.
 work=${out%.json}.d
+# --out checked before anything runs: a folder there ran every step, then failed in the JSON writer (and left
+# <folder>.d/); a place that cannot be written failed at mkdir with status 1.
+[[ ! -d $out ]] || die "--out: $out is a folder, not a file (e.g. ${out%/}/bench-gpu.json)"
+[[ ! -e $out || -f $out ]] || die "--out: $out is not a regular file"
+out_dir=$(dirname -- "$out")
+[[ -d $out_dir && -w $out_dir ]] || die "--out: $out_dir is not a folder this user can write to"
+[[ ! -e $out || -w $out ]] || die "--out: $out cannot be written"
+[[ ! -e $work || -d $work ]] || die "--out: $work (for the intermediate files) is not a folder"
 make_work() {
-  mkdir -p "$work"
+  mkdir -p "$work" || die "cannot make $work"
   work=$(cd "$work" && pwd)
   : > "$work/steps.log"
 }

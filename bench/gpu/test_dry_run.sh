@@ -28,10 +28,22 @@ check_peak 'NVIDIA L40' null
 check_peak 'NVIDIA GeForce RTX 4090' 165
 check_peak 'Tesla T4' null
 
-# Usage errors exit 2 before doing anything.
-rc=0
-"$here/run.sh" --dry-run --repeat 0 > /dev/null 2>&1 || rc=$?
-[[ $rc == 2 ]] || fail "--repeat 0 exited $rc, not 2"
+# Usage errors exit 2 before doing anything: a bad count, an option without its value (${2:?} had exited 1), an
+# --out that cannot be written, or a folder (which had run every step, then failed and left <folder>.d/).
+usage_error() {
+  local rc=0
+  "$here/run.sh" "$@" > /dev/null 2>&1 || rc=$?
+  [[ $rc == 2 ]] || fail "run.sh $* exited $rc, not 2"
+}
+usage_error --dry-run --repeat 0
+usage_error --dry-run --repeat
+usage_error --dry-run --no-golden --sizes ''
+usage_error --dry-run --no-golden --sizes 64,abc
+usage_error --dry-run --no-golden --out /proc/no-such-process/g.json
+mkdir "$tmp/folder"
+usage_error --dry-run --no-golden --build-dir "$build" --out "$tmp/folder"
+[[ ! -e $tmp/folder.d ]] || fail "run.sh --out FOLDER made $tmp/folder.d"
+usage_error --bf16-peak
 
 "$here/run.sh" --dry-run --build-dir "$build" --out "$tmp/dry.json" --repeat 2
 

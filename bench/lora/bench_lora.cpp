@@ -5,6 +5,7 @@
 // for the same block at `tokens` tokens, and the number of evaluations after which merging is cheaper.
 #include <chrono>
 #include <iostream>
+#include <limits>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -23,17 +24,12 @@ double seconds_of(const std::function<void()>& f, int repeats) {
   return best;
 }
 
-}  // namespace
+// Sizes of at least 1 (a negative one aborted in libtorch) and at most 2^40: more fits no memory, and 7 x hidden
+// stays far from int64's end.
+const CLI::Range kSize{int64_t(1), int64_t(1) << 40};
 
-int main(int argc, char** argv) {
-  CLI::App app{"LoRA merge vs run-time application on FLUX block shapes"};
-  int64_t hidden = 3072, rank = 16, tokens = 4608;
-  int repeats = 3;
-  app.add_option("--hidden", hidden, "hidden size (FLUX.1: 3072)")->capture_default_str();
-  app.add_option("--rank", rank, "LoRA rank")->capture_default_str();
-  app.add_option("--tokens", tokens, "image + text tokens of one evaluation (1024 px: 4096 + 512)")->capture_default_str();
-  app.add_option("--repeats", repeats, "best of N")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+// The JSON the file's head describes.
+nlohmann::json measure(int64_t hidden, int64_t rank, int64_t tokens, int repeats) {
   torch::NoGradGuard no_grad;
   const int64_t H = hidden;
   // Token-wise linears of one double block (image and text streams share the count here) and one single block;
@@ -49,12 +45,37 @@ int main(int argc, char** argv) {
     plain += seconds_of([&] { torch::Tensor y = torch::matmul(x, w.t()); }, repeats);
     branch += seconds_of([&] { torch::Tensor y = torch::matmul(torch::matmul(x, a.t()), b.t()); }, repeats);
   }
-  nlohmann::json out = {{"hidden", hidden}, {"rank", rank}, {"tokens", tokens},
-                        {"merge_seconds_per_block_pair", merge},
-                        {"plain_linears_seconds_per_evaluation", plain},
-                        {"runtime_branch_seconds_per_evaluation", branch},
-                        {"runtime_overhead_ratio", branch / plain},
-                        {"evaluations_to_amortise_merge", merge / branch}};
-  std::cout << out.dump(2) << "\n";
+  return {{"hidden", hidden}, {"rank", rank}, {"tokens", tokens},
+          {"merge_seconds_per_block_pair", merge},
+          {"plain_linears_seconds_per_evaluation", plain},
+          {"runtime_branch_seconds_per_evaluation", branch},
+          {"runtime_overhead_ratio", branch / plain},
+          {"evaluations_to_amortise_merge", merge / branch}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"LoRA merge vs run-time application on FLUX block shapes"};
+  int64_t hidden = 3072, rank = 16, tokens = 4608;
+  int repeats = 3;
+  app.add_option("--hidden", hidden, "hidden size (FLUX.1: 3072)")->capture_default_str()->check(kSize);
+  app.add_option("--rank", rank, "LoRA rank")->capture_default_str()->check(kSize);
+  app.add_option("--tokens", tokens, "image + text tokens of one evaluation (1024 px: 4096 + 512)")
+      ->capture_default_str()->check(kSize);
+  // At least 1: --repeats 0 left the minimum's 1e30 s start in the JSON.
+  app.add_option("--repeats", repeats, "best of N")->capture_default_str()
+      ->check(CLI::Range(1, std::numeric_limits<int>::max()));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // a usage error exits 2 (CLI11's own codes are 105 to 127); --help 0
+  }
+  try {  // sizes too large for memory: libtorch's error, not an abort
+    std::cout << measure(hidden, rank, tokens, repeats).dump(2) << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "bench_lora: " << e.what() << "\n";
+    return 1;
+  }
   return 0;
 }

@@ -13,18 +13,36 @@
 #   bench/posenc/bench_dype_sampling.sh [GENPLUG_BINARY] [ROUNDS] [TOKENS] [STEPS]   (default build/bin/genplug, 5,
 #                                                                                     2048, 8)
 set -euo pipefail
+usage="usage: bench_dype_sampling.sh [GENPLUG_BINARY] [ROUNDS] [TOKENS] [STEPS]   (positive integers; default 5, 2048, 8)"
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+  echo "$usage"
+  exit 0
+fi
+fail() {
+  echo "bench_dype_sampling.sh: $1" >&2
+  echo "$usage" >&2
+  exit 2
+}
+(($# <= 4)) || fail "at most four arguments, got $#"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 genplug=${1:-$root/build/bin/genplug}
-rounds=${2:-5}
-tokens=${3:-2048}
-steps=${4:-8}
+rounds=${2-5}
+tokens=${3-2048}
+steps=${4-8}
+# Checked before genplug runs: 0 or -1 rounds failed in the summary's Python after the whole run, 0 tokens divided
+# by zero, and a TOKENS of Python source ran as such. Nine digits at most keep bash's arithmetic exact.
+for arg in "ROUNDS:$rounds" "TOKENS:$tokens" "STEPS:$steps"; do
+  [[ ${arg#*:} =~ ^[1-9][0-9]{0,8}$ ]] || fail "${arg%%:*} must be an integer from 1 to 999999999, not '${arg#*:}'"
+done
+command -v "$genplug" > /dev/null || fail "no genplug program at '$genplug'"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# The most square grid of `tokens` 16-pixel tokens.
-rows=$(python3 -c "import math; t=$tokens; r=int(math.isqrt(t))
-while t % r: r -= 1
-print(r)")
+# The most square grid of `tokens` 16-pixel tokens: rows the largest divisor up to its square root.
+rows=1
+for ((r = 2; r * r <= tokens; ++r)); do
+  ((tokens % r)) || rows=$r
+done
 cols=$((tokens / rows))
 height=$((rows * 16)) width=$((cols * 16))
 

@@ -8,10 +8,13 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -30,18 +33,48 @@ struct Options {
   std::string plugin = std::string(GENPLUG_PLUGIN_BUILD_DIR) + "/libgenplug_dype.so";
 };
 
+constexpr const char* kUsage =
+    "usage: bench_posenc [--height PX] [--width PX] [--iterations N] [--plugin PATH]\n"
+    "  --height, --width  target size in pixels, at least one token (16) (default 4096 each)\n"
+    "  --iterations N     timed calls per repetition, >= 1 (default 20000)\n"
+    "  --plugin PATH      the DyPE plugin library (default: the build's)\n";
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::fprintf(stderr, "bench_posenc: %s\n%s", message.c_str(), kUsage);
+  std::exit(2);
+}
+
+// `v` as a whole decimal integer from `least` to `most`, else a usage error naming `flag`: std::stoul took "12abc"
+// as 12, "-16" as 4294967280 and 99999999999 cut to 32 bits, and threw out of main on "abc".
+template <class T>
+T integer_option(const std::string& flag, const std::string& v, T least, T most) {
+  T n{};
+  const char* end = v.data() + v.size();
+  const auto [stop, error] = std::from_chars(v.data(), end, n);
+  if (error != std::errc() || stop != end || n < least || n > most)
+    usage_error(flag + ": '" + v + "' is not an integer from " + std::to_string(least) + " to " + std::to_string(most));
+  return n;
+}
+
+// Every flag takes a value; one missing, or a flag not known, is a usage error (exit 2) rather than a full run
+// with the defaults.
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--height") o.height = uint32_t(std::stoul(v));
-    else if (k == "--width") o.width = uint32_t(std::stoul(v));
-    else if (k == "--iterations") o.iterations = std::stol(v);
-    else if (k == "--plugin") o.plugin = v;
-    else {
-      std::fprintf(stderr, "bench_posenc: unknown option %s\n", k.c_str());
-      std::exit(2);
+  // Fewer pixels than one token make an empty grid, which the spectrum refuses.
+  const uint32_t least_px = dype::Layout::flux().pixels_per_token;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    if (k == "--help" || k == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
     }
+    if (k != "--height" && k != "--width" && k != "--iterations" && k != "--plugin") usage_error("unknown option " + k);
+    if (i + 1 >= argc) usage_error(k + " needs a value");
+    const std::string v = argv[++i];
+    if (k == "--height") o.height = integer_option(k, v, least_px, std::numeric_limits<uint32_t>::max());
+    else if (k == "--width") o.width = integer_option(k, v, least_px, std::numeric_limits<uint32_t>::max());
+    else if (k == "--iterations") o.iterations = integer_option(k, v, 1L, std::numeric_limits<long>::max());
+    else o.plugin = v;
   }
   return o;
 }
@@ -81,10 +114,8 @@ Plugin load(const std::string& path) {
   return p;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const Options o = parse(argc, argv);
+// Prints the JSON object for `o`.
+void run(const Options& o) {
   const dype::Layout layout = dype::Layout::flux();
   const genplug_rotary_layout_t view = layout.view();
   const std::vector<uint32_t> target = {1, o.height / layout.pixels_per_token, o.width / layout.pixels_per_token};
@@ -127,5 +158,17 @@ int main(int argc, char** argv) {
   std::printf("  ],\n  \"checksum\": %.6g\n}\n", checksum);
   if (plugin.entry) plugin.entry->deinit();
   if (plugin.handle) ::dlclose(plugin.handle);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  try {  // the spectrum's own checks throw (genplug::InvalidArgument); uncaught, they aborted
+    run(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_posenc: %s\n", e.what());
+    return 1;
+  }
   return 0;
 }

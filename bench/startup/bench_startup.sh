@@ -6,9 +6,23 @@
 #
 #   bench/startup/bench_startup.sh [GENPLUG_BINARY] [RUNS]      (default build/bin/genplug, 7)
 set -euo pipefail
+usage="usage: bench_startup.sh [GENPLUG_BINARY] [RUNS]   (RUNS: a positive integer, default 7)"
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+  echo "$usage"
+  exit 0
+fi
+# Usage errors exit 2 before anything runs: RUNS 0, -2 or abc gave 0.0000 seconds everywhere and exit 0.
+fail() {
+  echo "bench_startup.sh: $1" >&2
+  echo "$usage" >&2
+  exit 2
+}
+(($# <= 2)) || fail "at most two arguments, got $#"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 genplug=${1:-$root/build/bin/genplug}
-runs=${2:-7}
+runs=${2-7}  # an empty RUNS is an error, not the default
+[[ $runs =~ ^[1-9][0-9]{0,5}$ ]] || fail "RUNS must be an integer from 1 to 999999, not '$runs'"
+command -v "$genplug" > /dev/null || fail "no genplug program at '$genplug'"
 cache=$(mktemp -d)/plugins.json
 trap 'rm -rf "$(dirname "$cache")"' EXIT
 

@@ -20,7 +20,9 @@ AttentionChunks attention_chunks(const torch::Tensor& q, const torch::Tensor& k,
   // Per query row of one head: its Lk scores (the softmax runs in place).
   const int64_t row_bytes = k.size(-2) * int64_t(q.element_size());
   const int64_t rows = std::max<int64_t>(1, budget_bytes / std::max<int64_t>(1, row_bytes));
-  const int64_t heads = q.size(0) * q.size(1), queries = q.size(-2);
+  // At least one of each where q has no query rows or no heads: the plan is then one chunk that chunked_attention's
+  // loops never take, where a count of 0 divided by zero below.
+  const int64_t heads = std::max<int64_t>(1, q.size(0) * q.size(1)), queries = std::max<int64_t>(1, q.size(-2));
   AttentionChunks c;
   c.queries = std::min(queries, rows);
   c.heads = std::clamp<int64_t>(rows / c.queries, 1, heads);
@@ -30,6 +32,8 @@ AttentionChunks attention_chunks(const torch::Tensor& q, const torch::Tensor& k,
 torch::Tensor chunked_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                 AttentionChunks chunks) {
   const int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), Lk = k.size(2), D = q.size(3), Dv = v.size(3);
+  // Nothing to attend: std::clamp(x, 1, 0) below would be undefined.
+  if (B * H == 0 || Lq == 0) return torch::empty({B, H, Lq, Dv}, q.options());
   const int64_t hn = std::clamp<int64_t>(chunks.heads, 1, B * H), qn = std::clamp<int64_t>(chunks.queries, 1, Lq);
   const double scale = 1.0 / std::sqrt(double(D));
   // Batch and heads flattened into one dimension of independent slices.

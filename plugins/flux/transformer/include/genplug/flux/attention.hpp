@@ -79,7 +79,8 @@ struct AttentionChunks {
 };
 
 // The chunk whose scores fit `budget_bytes`: as many query rows as fit (up to all), then as
-// many heads as fit beside them; at least one row of one head.
+// many heads as fit beside them; at least one row of one head, also where q has no rows or heads (a chunk that
+// chunked_attention then never takes).
 AttentionChunks attention_chunks(const torch::Tensor& q, const torch::Tensor& k, int64_t budget_bytes);
 
 // The chunked path (attention() takes it for dtypes other than float32 and for CUDA on libtorch < 2.0).
