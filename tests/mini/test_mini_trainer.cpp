@@ -8,6 +8,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <genplug/flux/mini_model_files.hpp>
@@ -184,6 +187,72 @@ BOOST_AUTO_TEST_CASE(the_window_t5_binds_words_to_their_neighbours) {
   BOOST_TEST_MESSAGE("cosine of 'circle' after red / after blue: content " << bag << ", windows " << bound);
   BOOST_TEST(bag > 0.98);
   BOOST_TEST(bound < 0.9);
+}
+
+// Every numeric flag and --out are checked before any work: exit 2, the flag named, nothing written.
+BOOST_AUTO_TEST_CASE(bad_flags_exit_2_naming_the_flag_before_any_work) {
+  genplug::test::TempDir dir("mini-trainer-flags");
+  const fs::path out = dir.path / "out";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--vae-steps", "0"}, "--vae-steps"},          {{"--transformer-steps", "-4"}, "--transformer-steps"},
+      {{"--vae-threads", "0"}, "--vae-threads"},      {{"--transformer-threads", "0"}, "--transformer-threads"},
+      {{"--vae-batch", "0"}, "--vae-batch"},          {{"--vae-rate", "nan"}, "--vae-rate"},
+      {{"--rate", "0"}, "--rate"},                    {{"--rate", "inf"}, "--rate"},
+      {{"--text-rate", "-1"}, "--text-rate"},         {{"--scenes", "0"}, "--scenes"},
+      {{"--factor-scenes", "0"}, "--factor-scenes"},  {{"--times-per-scene", "0"}, "--times-per-scene"},
+      {{"--seed", "-1"}, "--seed"},                   {{"--seed", "18446744073709551615"}, "--seed"},
+      {{"--uncond-share", "nan"}, "--uncond-share"},  {{"--object-weight", "inf"}, "--object-weight"}};
+  for (const auto& [flags, name] : cases) {
+    std::vector<std::string> argv = {kTrainer, "--out", out.string()};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    const auto r = run_process(argv);
+    BOOST_TEST(r.exit_code == 2, flags[0] << " " << flags[1] << ": " << r.err);
+    BOOST_TEST(r.err.find(name) != std::string::npos, r.err);
+    BOOST_TEST(r.err.find("frame #") == std::string::npos, r.err);  // no libtorch backtrace
+  }
+  BOOST_TEST(!fs::exists(out));
+  BOOST_TEST(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 0);
+
+  std::ofstream(dir.path / "a-file") << "x";
+  const auto file = run_process({kTrainer, "--out", (dir.path / "a-file").string()});
+  BOOST_TEST(file.exit_code == 2, file.err);
+  BOOST_TEST(file.err.find("--out") != std::string::npos, file.err);
+  const auto missing = run_process({kTrainer, "--out", (dir.path / "empty").string(), "--only", "transformer"});
+  BOOST_TEST(missing.exit_code == 2, missing.err);
+  BOOST_TEST(missing.err.find("--only transformer") != std::string::npos, missing.err);
+  BOOST_TEST(!fs::exists(dir.path / "empty"));
+}
+
+// A run that fails (a diverged loss) or is interrupted (SIGINT once its new text encoders are written) leaves
+// --out's files as they were; the failed one also removes its staging folder.
+BOOST_AUTO_TEST_CASE(a_failed_or_interrupted_run_leaves_the_folder_as_it_was) {
+  genplug::test::TempDir dir("mini-trainer-staging");
+  const fs::path base = dir.path / "base";
+  const auto trained = train(base);
+  BOOST_TEST_REQUIRE(trained.exit_code == 0, trained.err);
+  std::map<std::string, std::string> before;
+  for (const auto& e : fs::recursive_directory_iterator(base))
+    if (e.is_regular_file()) before[e.path().lexically_relative(base).string()] = bytes(e.path());
+  auto expect_unchanged = [&] {
+    std::map<std::string, std::string> after;
+    for (const auto& e : fs::recursive_directory_iterator(base))
+      if (e.is_regular_file()) after[e.path().lexically_relative(base).string()] = bytes(e.path());
+    BOOST_TEST((after == before));
+  };
+
+  const auto diverged = run_process({kTrainer, "--out", base.string(), "--only", "transformer", "--transformer-steps",
+                                     "3", "--checkpoint-every", "0", "--rate", "1e30"});
+  BOOST_TEST(diverged.exit_code == 1, diverged.err);
+  BOOST_TEST(diverged.err.find("diverged") != std::string::npos, diverged.err);
+  expect_unchanged();
+  for (const auto& e : fs::directory_iterator(dir.path))
+    BOOST_TEST(e.path().filename().string().find(".partial-") == std::string::npos, e.path());
+
+  const auto interrupted = run_process(
+      {kTrainer, "--out", base.string(), "--seed", "1", "--vae-steps", "1000", "--factor-scenes", "16"},
+      [](const std::string& out) { return out.find("text encoders written") != std::string::npos; }, SIGINT, true);
+  BOOST_TEST(interrupted.exit_code == 128 + SIGINT, interrupted.err);
+  expect_unchanged();
 }
 
 BOOST_AUTO_TEST_CASE(preset_mini_says_where_it_looked_when_the_model_is_missing) {

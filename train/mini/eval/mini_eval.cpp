@@ -4,6 +4,7 @@
 // background. Writes results.json, a Markdown table and a contact sheet per prompt.
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "adherence_tally.hpp"
 #include "scene.hpp"
 #include "scene_detect.hpp"
+#include "tool_main.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -27,13 +29,27 @@ namespace {
 
 using mini::Tally;
 
+// At least one prompt, or a UsageError naming --prompts (before anything is written into --out).
 std::vector<std::string> read_prompts(const fs::path& path) {
   std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path.string());
+  if (fs::is_directory(path) || !in) throw mini::UsageError("--prompts " + path.string() + ": cannot read");
   std::vector<std::string> prompts;
   for (std::string line; std::getline(in, line);)
     if (!line.empty() && line[0] != '#') prompts.push_back(line);
+  if (prompts.empty()) throw mini::UsageError("--prompts " + path.string() + ": holds no prompt");
   return prompts;
+}
+
+// A plugin config given on the command line: a JSON object, or a UsageError naming its flag.
+json parse_config(const std::string& text, const std::string& flag) {
+  json config;
+  try {
+    config = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw mini::UsageError(flag + ": not JSON: " + e.what());
+  }
+  if (!config.is_object()) throw mini::UsageError(flag + ": must be a JSON object, not " + text);
+  return config;
 }
 
 // Contact sheet: the first `columns` renders of one prompt side by side.
@@ -52,7 +68,7 @@ void write_sheet(const fs::path& path, const std::vector<mini::Image>& images) {
 
 }  // namespace
 
-int main(int argc, char** argv) try {
+int run_eval(int argc, char** argv) {
   CLI::App app{"Scores prompt adherence of a model on the mini scene grammar through genplug's pipeline"};
   fs::path prompts_file = "samples/mini/prompts.txt", out = "mini-eval";
   int seeds = 64, width = 128, height = 128, sheet_columns = 8;
@@ -62,30 +78,38 @@ int main(int argc, char** argv) try {
   std::optional<int> steps;
   std::vector<fs::path> plugin_path;
   app.add_option("--prompts", prompts_file, "one grammar prompt per line")->capture_default_str();
-  app.add_option("--seeds", seeds, "seeds per prompt")->capture_default_str();
-  app.add_option("--first-seed", first_seed, "first seed")->capture_default_str();
-  app.add_option("--width", width, "pixels")->capture_default_str();
-  app.add_option("--height", height, "pixels")->capture_default_str();
-  app.add_option("--steps", steps, "sampling steps (default: the model's)");
+  app.add_option("--seeds", seeds, "seeds per prompt")->check(mini::kAtLeastOne)->capture_default_str();
+  app.add_option("--first-seed", first_seed, "first seed")->check(mini::kNotNegative)->capture_default_str();
+  app.add_option("--width", width, "pixels")->check(mini::kAtLeastOne)->capture_default_str();
+  app.add_option("--height", height, "pixels")->check(mini::kAtLeastOne)->capture_default_str();
+  app.add_option("--steps", steps, "sampling steps (default: the model's)")->check(mini::kAtLeastOne);
   app.add_option("--model", model, "org.genplug.flux config (JSON)")->capture_default_str();
   app.add_option("--posenc", posenc, "org.genplug.dype config (JSON)")->capture_default_str();
   app.add_option("--scheduler", scheduler, "org.genplug.flowmatch config (JSON)")->capture_default_str();
   app.add_option("--out", out, "folder for renders and results")->capture_default_str();
-  app.add_option("--sheet", sheet_columns, "renders per prompt on its contact sheet (0: none)")->capture_default_str();
+  app.add_option("--sheet", sheet_columns, "renders per prompt on its contact sheet (0: none)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--plugin-path", plugin_path, "more plugin folders");
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = mini::parse_or_exit(app, argc, argv); rc >= 0) return rc;
 
+  // Every flag is checked before --out is touched: a refused run leaves no empty renders/ folder behind.
+  if (first_seed > std::numeric_limits<uint64_t>::max() - uint64_t(seeds - 1))
+    throw mini::UsageError("--first-seed " + std::to_string(first_seed) + " + --seeds " + std::to_string(seeds) +
+                           " passes the largest seed, 2^64 - 1");
+  const json model_config = parse_config(model, "--model"), posenc_config = parse_config(posenc, "--posenc"),
+             scheduler_config = parse_config(scheduler, "--scheduler");
+  mini::check_output_folder(out, "--out");
   const std::vector<std::string> prompts = read_prompts(prompts_file);
   std::vector<mini::Scene> scenes;
   for (const std::string& p : prompts) {
     const auto scene = mini::parse_prompt(p);
-    if (!scene) throw std::runtime_error(prompts_file.string() + ": not a prompt of the grammar: " + p);
+    if (!scene) throw mini::UsageError("--prompts " + prompts_file.string() + ": not a prompt of the grammar: " + p);
     scenes.push_back(*scene);
   }
   fs::create_directories(out / "renders");
-  json manifest = {{"model", {{"plugin", "org.genplug.flux"}, {"config", json::parse(model)}}},
-                   {"scheduler", {{"plugin", "org.genplug.flowmatch"}, {"config", json::parse(scheduler)}}},
-                   {"posenc", {{"plugin", "org.genplug.dype"}, {"config", json::parse(posenc)}}},
+  json manifest = {{"model", {{"plugin", "org.genplug.flux"}, {"config", model_config}}},
+                   {"scheduler", {{"plugin", "org.genplug.flowmatch"}, {"config", scheduler_config}}},
+                   {"posenc", {{"plugin", "org.genplug.dype"}, {"config", posenc_config}}},
                    {"exr", {{"pixel", "half"}, {"compression", "zip"}}},
                    {"jobs", json::array()}};
   for (std::size_t p = 0; p < prompts.size(); ++p)
@@ -133,8 +157,8 @@ int main(int argc, char** argv) try {
   }
 
   json results = {{"width", width}, {"height", height}, {"seeds", seeds}, {"first_seed", first_seed},
-                  {"model", json::parse(model)}, {"posenc", json::parse(posenc)},
-                  {"scheduler", json::parse(scheduler)}, {"total", total.to_json()}, {"prompts", json::array()},
+                  {"model", model_config}, {"posenc", posenc_config},
+                  {"scheduler", scheduler_config}, {"total", total.to_json()}, {"prompts", json::array()},
                   {"renders", renders}};
   std::ofstream table(out / "results.md");
   table << "| prompt | objects right | colour | kind | position | count | background | scenes all right |\n"
@@ -158,7 +182,8 @@ int main(int argc, char** argv) try {
   row("**all**", total);
   std::ofstream(out / "results.json") << results.dump(2) << '\n';
   return 0;
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "genplug-mini-eval: %s\n", e.what());
-  return 1;
+}
+
+int main(int argc, char** argv) {
+  return mini::guarded_main("genplug-mini-eval", [&] { return run_eval(argc, argv); });
 }

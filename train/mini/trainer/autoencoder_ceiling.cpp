@@ -20,6 +20,7 @@
 #include "scene_batches.hpp"
 #include "scene_detect.hpp"
 #include "scene_sampler.hpp"
+#include "tool_main.hpp"
 
 using namespace genplug;
 
@@ -60,21 +61,44 @@ void print_row(const char* name, const mini::Tally& t) {
 
 }  // namespace
 
-int main(int argc, char** argv) try {
+// --sheet is written after the whole evaluation: its folder must take it before that starts.
+void check_sheet(const std::filesystem::path& sheet) {
+  if (sheet.empty()) return;
+  if (std::filesystem::is_directory(sheet)) throw mini::UsageError("--sheet " + sheet.string() + ": is a folder");
+  const std::filesystem::path folder = sheet.has_parent_path() ? sheet.parent_path() : ".";
+  if (!std::filesystem::is_directory(folder))
+    throw mini::UsageError("--sheet " + sheet.string() + ": no folder " + folder.string());
+  mini::check_output_folder(folder, "--sheet");
+}
+
+int run_ceiling(int argc, char** argv) {
   CLI::App app{"Prompt adherence of exact renders after the mini model's autoencoder round trip"};
   std::filesystem::path folder = "models/mini";
   int scenes = 256, size = 128, threads = 2, sheet_columns = 8;
   std::filesystem::path sheet;
   app.add_option("--model", folder, "model folder (vae/ae.safetensors, vae/config.json)")->capture_default_str();
-  app.add_option("--scenes", scenes, "evaluation scenes (seeds 0..N-1 of the grammar's sampler)")->capture_default_str();
-  app.add_option("--size", size, "render size in pixels (a multiple of 8)")->capture_default_str();
-  app.add_option("--threads", threads, "libtorch intra-op threads")->capture_default_str();
+  app.add_option("--scenes", scenes, "evaluation scenes (seeds 0..N-1 of the grammar's sampler)")
+      ->check(mini::kAtLeastOne)->capture_default_str();
+  app.add_option("--size", size, "render size in pixels (a multiple of the autoencoder's factor, 8)")
+      ->check(mini::kAtLeastOne)->capture_default_str();
+  app.add_option("--threads", threads, "libtorch intra-op threads")->check(mini::kAtLeastOne)->capture_default_str();
   app.add_option("--sheet", sheet, "PNG: the first scenes, exact above round trip");
-  app.add_option("--sheet-columns", sheet_columns, "scenes on the sheet")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  app.add_option("--sheet-columns", sheet_columns, "scenes on the sheet")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  if (const int rc = mini::parse_or_exit(app, argc, argv); rc >= 0) return rc;
+  check_sheet(sheet);
+  const flux::MiniModelFiles files{folder};
+  if (!std::filesystem::is_regular_file(files.vae()))
+    throw mini::UsageError("--model " + folder.string() + ": no " + files.vae().string());
   at::set_num_threads(threads);
   torch::NoGradGuard no_grad;
-  const flux::Autoencoder vae = flux::Autoencoder::from_checkpoint(flux::MiniModelFiles{folder}.vae());
+  const flux::Autoencoder vae = flux::Autoencoder::from_checkpoint(files.vae());
+  // The round trip of a size the autoencoder does not divide comes back smaller (100 -> 96), and the detector
+  // would read the exact render's size out of it.
+  const int64_t factor = vae.config().downscale();
+  if (size % factor != 0)
+    throw mini::UsageError("--size " + std::to_string(size) + " must be a multiple of the autoencoder's factor " +
+                           std::to_string(factor));
   mini::Tally exact, round_trip;
   std::vector<mini::Image> sheet_exact, sheet_round_trip;
   for (int seed = 0; seed < scenes; ++seed) {
@@ -91,7 +115,8 @@ int main(int argc, char** argv) try {
   print_row("autoencoder round trip", round_trip);
   if (!sheet.empty()) write_pairs(sheet, sheet_exact, sheet_round_trip);
   return 0;
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "genplug-mini-autoencoder-ceiling: %s\n", e.what());
-  return 1;
+}
+
+int main(int argc, char** argv) {
+  return mini::guarded_main("genplug-mini-autoencoder-ceiling", [&] { return run_ceiling(argc, argv); });
 }

@@ -23,6 +23,7 @@
 
 #include "mini_architecture.hpp"
 #include "text_encoders.hpp"
+#include "tool_main.hpp"
 
 using namespace genplug;
 
@@ -75,7 +76,18 @@ torch::Tensor sample(const flux::FluxTransformer& model, torch::Tensor x, const 
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// The prompts of `path` (blank lines and # comments skipped): at least one, or a UsageError naming --prompts.
+std::vector<std::string> read_prompts(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (std::filesystem::is_directory(path) || !in) throw mini::UsageError("--prompts " + path.string() + ": cannot read");
+  std::vector<std::string> prompts;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line[0] != '#') prompts.push_back(line);
+  if (prompts.empty()) throw mini::UsageError("--prompts " + path.string() + ": holds no prompt");
+  return prompts;
+}
+
+int run_precision(int argc, char** argv) {
   CLI::App app{"float32 vs float64 sampling of the mini model: the rounding a CPU's kernels can move a render by"};
   std::filesystem::path folder = "models/mini", prompts_file = "samples/mini/prompts.txt";
   uint64_t seed = 0;
@@ -83,14 +95,18 @@ int main(int argc, char** argv) {
   double cfg_scale = flux::kMiniTrueCfgScale;
   app.add_option("--model", folder, "mini model folder")->capture_default_str();
   app.add_option("--prompts", prompts_file, "prompts, one per line")->capture_default_str();
-  app.add_option("--seed", seed, "noise seed")->capture_default_str();
-  app.add_option("--steps", steps, "Euler steps")->capture_default_str();
+  app.add_option("--seed", seed, "noise seed")->check(mini::kNotNegative)->capture_default_str();
+  app.add_option("--steps", steps, "Euler steps")->check(mini::kAtLeastOne)->capture_default_str();
   app.add_option("--true-cfg-scale", cfg_scale, "guidance from the empty prompt (the preset's default)")
-      ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+      ->check(mini::kFinite)->capture_default_str();
+  if (const int rc = mini::parse_or_exit(app, argc, argv); rc >= 0) return rc;
+  // Read first: a worst deviation over no prompts would print 0 and look like a result.
+  const std::vector<std::string> prompts = read_prompts(prompts_file);
+  const flux::MiniModelFiles files{folder};
+  if (!std::filesystem::is_regular_file(files.transformer()))
+    throw mini::UsageError("--model " + folder.string() + ": no " + files.transformer().string());
 
   torch::NoGradGuard no_grad;
-  const flux::MiniModelFiles files{folder};
   const flux::FluxConfig config = mini::transformer_config();
   const safetensors::Checkpoint checkpoint(files.transformer());
   const flux::TensorMap weights = flux::load_tensors(checkpoint, torch::kFloat32, torch::kCPU);
@@ -104,10 +120,8 @@ int main(int argc, char** argv) {
   const auto sigmas = flux_sigmas(steps, grid * grid);
 
   const flux::TextConditioning negative = text.encode({""});
-  std::ifstream in(prompts_file);
   double worst = 0;
-  for (std::string prompt; std::getline(in, prompt);) {
-    if (prompt.empty() || prompt[0] == '#') continue;
+  for (const std::string& prompt : prompts) {
     auto gen = at::detail::createCPUGenerator(seed);
     const torch::Tensor noise = flux::pack_latent(torch::randn({1, 16, 2 * grid, 2 * grid}, gen, torch::kFloat32));
     const flux::TextConditioning c = text.encode({prompt});
@@ -120,4 +134,8 @@ int main(int argc, char** argv) {
   std::printf("worst %.3e (max |x32 - x64| / max |x64| of the final latent, %d steps, seed %llu, true CFG %g)\n",
               worst, steps, static_cast<unsigned long long>(seed), cfg_scale);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return mini::guarded_main("genplug-mini-precision", [&] { return run_precision(argc, argv); });
 }

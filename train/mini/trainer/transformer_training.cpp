@@ -5,6 +5,7 @@
 #include <fstream>
 #include <memory>
 #include <stdexcept>
+#include <string>
 
 #include <ATen/Parallel.h>
 #include <torch/nn/utils/clip_grad.h>
@@ -173,6 +174,11 @@ flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& t
     const torch::Tensor xt = (1.0 - tt) * x0 + tt * noise;
     const torch::Tensor prediction = transformer.forward(xt, txt, t, vec, torch::Tensor(), pe);
     const torch::Tensor loss = weighted_mean_square(prediction - (noise - x0), loss_weights);
+    const double value = loss.item<double>();
+    // Stop at the first non-finite loss: every later step only spreads the NaN through the weights and the EMA.
+    if (!std::isfinite(value))
+      throw std::runtime_error("transformer loss is " + std::to_string(value) + " at step " + std::to_string(step + 1) +
+                               ": training diverged (lower --rate or --text-rate)");
     optimizer.zero_grad();
     if (t5) text_optimizer->zero_grad();
     loss.backward();
@@ -187,7 +193,7 @@ flux::TensorMap train_transformer(const flux::Autoencoder& vae, PromptEncoder& t
     const double decay = std::min(o.ema, double(1 + step) / double(10 + step));
     update_moving_average(ema, weights, decay);
     if (t5) t5->update_average(decay);
-    progress.record(loss.item<double>());
+    progress.record(value);
     if ((step + 1) % o.report_every == 0 || step + 1 == o.steps) {
       progress.report();
       log << step + 1 << ',' << progress.smoothed_loss() << '\n' << std::flush;

@@ -1,6 +1,9 @@
 #include "vae_training.hpp"
 
+#include <cmath>
 #include <fstream>
+#include <stdexcept>
+#include <string>
 
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
@@ -48,11 +51,16 @@ flux::Autoencoder train_autoencoder(const VaeTraining& o) {
     const torch::Tensor sample =
         o.posterior_noise > 0 ? mean + o.posterior_noise * (0.5 * logvar).exp() * torch::randn_like(mean) : mean;
     const torch::Tensor loss = autoencoder_loss(x, vae.decode_unscaled_recording(sample), mean, logvar, o.kl_weight);
+    const double value = loss.item<double>();
+    // Stop at the first non-finite loss: every later step only spreads the NaN through the weights.
+    if (!std::isfinite(value))
+      throw std::runtime_error("autoencoder loss is " + std::to_string(value) + " at step " + std::to_string(step + 1) +
+                               ": training diverged (lower --vae-rate)");
     optimizer.zero_grad();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(vae.trainable_parameters(), 1.0);
     optimizer.step();
-    progress.record(loss.item<double>());
+    progress.record(value);
     if ((step + 1) % o.report_every == 0 || step + 1 == o.steps) {
       progress.report();
       log << step + 1 << ',' << progress.smoothed_loss() << '\n' << std::flush;

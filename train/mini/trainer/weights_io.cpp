@@ -1,6 +1,7 @@
 #include "weights_io.hpp"
 
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include <genplug/safetensors.hpp>
@@ -12,6 +13,10 @@ void save_tensors(const std::filesystem::path& path, const std::map<std::string,
   std::vector<safetensors::TensorData> out;
   for (const auto& [name, tensor] : tensors) {
     const torch::Tensor t = tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    // A diverged run (a rate far too high) must fail, not ship NaN weights that render black.
+    if (!torch::isfinite(t).all().item<bool>())
+      throw std::runtime_error("not writing " + path.string() + ": '" + name +
+                               "' holds NaN or infinite values (training diverged; lower the learning rate)");
     safetensors::TensorData d;
     d.name = name;
     d.dtype = safetensors::DType::F32;

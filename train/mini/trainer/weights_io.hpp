@@ -8,7 +8,8 @@
 
 namespace genplug::mini {
 
-// Writes atomically (the writer's temporary file + rename); creates the parent folder.
+// Writes atomically (the writer's temporary file + rename); creates the parent folder. Throws, writing nothing,
+// when a tensor holds NaN or infinity.
 void save_tensors(const std::filesystem::path& path, const std::map<std::string, torch::Tensor>& tensors,
                   const std::map<std::string, std::string>& metadata = {});
 
