@@ -163,6 +163,45 @@ void describe_setup(json& run, const Experiment& e, const PluginFacts& facts, co
   run["jobs"] = jobs;
 }
 
+// ---- An earlier run's outputs ----
+
+// A real folder, not a link to one: the clean-up below never follows a link out of --out.
+bool real_folder(const fs::path& p) { return fs::is_directory(fs::symlink_status(p)); }
+
+// Removes `folder` when empty (a user's file in it keeps it, and is kept).
+void remove_if_empty(const fs::path& folder) {
+  std::error_code ec;
+  if (real_folder(folder) && fs::is_empty(folder, ec)) fs::remove(folder, ec);
+}
+
+// cells/<size>/<config>/scores.jsonl of every earlier cell, and the folders that held nothing else.
+void remove_cell_scores(const fs::path& cells) {
+  if (!real_folder(cells)) return;
+  for (const Size& s : known_sizes()) {
+    const fs::path size = cells / s.label;
+    if (!real_folder(size)) continue;
+    for (const fs::directory_entry& config : fs::directory_iterator(size)) {
+      if (!real_folder(config.path())) continue;
+      fs::remove(config.path() / "scores.jsonl");
+      remove_if_empty(config.path());
+    }
+    remove_if_empty(size);
+  }
+  remove_if_empty(cells);
+}
+
+// The result files an earlier run wrote into `out` (run.json is replaced next), so that the folder never holds one
+// run's run.json beside another's results: a run that stops after the probe, over the budget, by an error or a
+// signal leaves its run.json alone (resume is not implemented). Only the files this program writes go, by name.
+void remove_earlier_results(const fs::path& out) {
+  for (const char* name : {"results.json", "results.md", "spectra.json"}) fs::remove(out / name);
+  remove_cell_scores(out / "cells");
+  if (!real_folder(out / "grids")) return;
+  for (const Size& s : known_sizes())
+    for (const char* ext : {".png", ".md"}) fs::remove(out / "grids" / (s.label + ext));
+  remove_if_empty(out / "grids");
+}
+
 // ---- The cells' scores ----
 
 // Every cell's records (by size, then config, one slot per unit), the exact-render sets and the grids' pictures.
@@ -433,6 +472,7 @@ Summaries summarise_and_draw(const fs::path& out, const Experiment& e, const Plu
     const auto by_config = records_by_config(e, sf, s, cells);
     summaries.sizes.push_back(summarise_size(s, configs_at(e, s), by_config, sf.alias_of, real, resampling));
     summaries.spectra["sizes"][s.label] = size_spectra(e, sf, s, real, by_config);
+    fs::create_directories(out / "grids");
     write_grid(out / "grids" / (s.label + ".png"), out / "grids" / (s.label + ".md"), s,
                grid_rows(e, facts, s, cells), e.units);
   }
@@ -473,6 +513,8 @@ void render_and_report(const Options& o, const Experiment& e, const PluginFacts&
   ProgressTracker tracker(e.sizes, probe.per_size, int(renderers.size()));
   const auto main_start = Clock::now();
   render_and_score(e, facts, renderers, cells, tracker);
+  // A signal after the last render stopped no pipeline: the run ends here, not after the summary.
+  if (cancel_requested()) throw std::runtime_error("cancelled after rendering; no results written");
   const double main_seconds = seconds_since(main_start);
   tracker.print("rendered and scored", true);
   write_cell_scores(o.out, e, facts, cells);
@@ -513,8 +555,6 @@ int run_benchmark(const Options& o) {
   const Experiment e = make_experiment(o.choice);
   const double budget = o.budget_minutes.value_or(e.set == "reduced" ? 30.0 : 0.0);
   const json model_config = internal::parse_bounded_json(o.model);
-  const ScratchDir tmp(o.out, ".dype-effect-tmp-");  // the renders' EXRs, each deleted once its picture is back
-  fs::create_directories(o.out / "grids");
   json run = run_header(o, e, budget);
 
   std::fprintf(stderr, "genplug-dype-effect: %s set, %zu units, %zu sizes, %zu configs; reading the plugins\n",
@@ -522,6 +562,8 @@ int run_benchmark(const Options& o) {
   auto t = Clock::now();
   const PluginFacts facts = read_plugin_facts(e, model_config, benchmark_scheduler_config(), o.plugin_path);
   const double facts_seconds = seconds_since(t);
+  // Made once the plugins have accepted the configs: a refused --model leaves no folder behind.
+  const ScratchDir tmp(o.out, ".dype-effect-tmp-");  // the renders' EXRs, each deleted once its picture is back
   t = Clock::now();
   CellRenderer renderer(e, facts, model_config, tmp.path(), o.plugin_path);
   const double setup_seconds = seconds_since(t);
@@ -532,6 +574,7 @@ int run_benchmark(const Options& o) {
   print_probe(e, probe, budget);
   run["probe"] = probe_json(probe);
   run["timings"] = {{"plugin_facts_seconds", facts_seconds}, {"pipeline_setup_seconds", setup_seconds}};
+  remove_earlier_results(o.out);
   write_json(o.out / "run.json", run);
   if (const std::optional<int> status = stop_after_probe(o, probe.estimate(), budget)) return *status;
   // The other render threads' pipelines, each loading the model once more (the mini model: a few MB).

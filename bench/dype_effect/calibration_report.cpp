@@ -142,6 +142,9 @@ std::string report_markdown(const CalibrationResult& r) {
 fs::path write_calibration(const fs::path& out, const CalibrationResult& r, const std::vector<std::string>& arguments) {
   fs::create_directories(out);
   const std::string stem = r.method + "-" + r.size.label;
+  // An earlier run's three files go first: each is renamed into place on its own, so one stopped between two
+  // renames would otherwise leave its report beside the earlier run's posenc file. Only this method and size's.
+  for (const std::string& name : {stem + ".json", stem + ".report.json", stem + ".md"}) fs::remove(out / name);
   write_atomically(out / (stem + ".report.json"), report_json(r, arguments).dump(2) + "\n");
   write_atomically(out / (stem + ".md"), report_markdown(r));
   write_atomically(out / (stem + ".json"), r.posenc.dump(2) + "\n");

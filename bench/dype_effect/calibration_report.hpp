@@ -28,7 +28,8 @@ nlohmann::json report_json(const CalibrationResult& result, const std::vector<st
 std::string report_markdown(const CalibrationResult& result);
 
 // <out>/<method>-<size>.{json,report.json,md}; returns the posenc file's path. Each file is written under a
-// temporary name and renamed, so a reader never sees half of one.
+// temporary name and renamed, so a reader never sees half of one; an earlier run's three are removed first, so the
+// folder never holds two runs' files for one method and size.
 std::filesystem::path write_calibration(const std::filesystem::path& out, const CalibrationResult& result,
                                         const std::vector<std::string>& arguments);
 

@@ -10,9 +10,14 @@
 #include <CLI/CLI.hpp>
 
 #include "benchmark.hpp"
+#include "command_line.hpp"
+#include "render_cells.hpp"  // cancel_requested
 
-int main(int argc, char** argv) try {
-  using namespace genplug::dype_effect;
+namespace {
+
+using namespace genplug::dype_effect;
+
+int run(int argc, char** argv) {
   Options o;
   for (int i = 0; i < argc; ++i) o.arguments.emplace_back(argv[i]);
   CLI::App app{"DyPE's effect on the mini model: renders grammar prompts at several sizes with every position "
@@ -23,7 +28,7 @@ int main(int argc, char** argv) try {
                                         "the ablation row)")
       ->check(CLI::IsMember({"reduced", "full"}))
       ->capture_default_str();
-  app.add_option("--units", units, "units (default: 64 reduced, 512 full)")->check(CLI::PositiveNumber);
+  app.add_option("--units", units, "units (default: 64 reduced, 512 full)")->check(genplug::mini::kAtLeastOne);
   app.add_option("--sizes", o.choice.sizes, "sizes, comma-separated, of 1x 2x 3x 4x 4x1 1x3 (default: the set's)")
       ->delimiter(',');
   app.add_option("--methods", o.choice.methods,
@@ -33,12 +38,12 @@ int main(int argc, char** argv) try {
   app.add_option("--posenc", posenc_files,
                  "one more row: NAME=FILE, FILE a manifest posenc ref such as genplug-dype-calibrate's output "
                  "(repeatable)");
-  app.add_option("--steps", steps, "sampling steps (default: the model's)")->check(CLI::PositiveNumber);
+  app.add_option("--steps", steps, "sampling steps (default: the model's)")->check(genplug::mini::kAtLeastOne);
   app.add_option("--out", o.out, "output folder")->capture_default_str();
   app.add_option("--budget-min", o.budget_minutes,
                  "stop after the probe when its estimate exceeds this many minutes (default: 30 for the reduced set, "
                  "none for the full set; 0: none)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(genplug::mini::kNonNegativeFinite);
   app.add_flag("--force", o.force, "run even when the estimate exceeds --budget-min");
   app.add_flag("--probe-only", o.probe_only, "stop after the probe (its figures are in run.json)");
   app.add_option("--model", o.model, "org.genplug.flux config (JSON)")->capture_default_str();
@@ -47,12 +52,20 @@ int main(int argc, char** argv) try {
                  "cells rendered at once, each on a pipeline of its own with one compute thread (default: one per "
                  "core, at most 2)")
       ->check(CLI::Range(1, 64));
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = genplug::mini::parse_or_exit(app, argc, argv); rc >= 0) return rc;
+  json_object_flag("--model", o.model);  // checked here, before anything is read or written
   if (units > 0) o.choice.units = units;
   for (const std::string& spec : posenc_files) o.choice.extra_configs.push_back(config_from_file(spec));
   o.choice.steps = steps;
+  // From here SIGINT and SIGTERM stop the renders (a second one exits at once), so the scratch folder goes too.
+  genplug::host::install_cancel_signals(cancel_requested());
   return run_benchmark(o);
-} catch (const std::exception& e) {
-  std::fprintf(stderr, "genplug-dype-effect: %s\n", e.what());
-  return 1;
+}
+
+}  // namespace
+
+// Exit status: 0 done, 1 an error, 2 a bad flag, 3 over the budget (benchmark.hpp), 130/143 SIGINT/SIGTERM.
+int main(int argc, char** argv) {
+  const int status = genplug::mini::guarded_main("genplug-dype-effect", [&] { return run(argc, argv); });
+  return status == 1 ? status_after_signals(status) : status;
 }

@@ -47,7 +47,7 @@ nlohmann::json read_posenc_ref(const std::string& file) {
   try {
     ref = internal::parse_bounded_json(in);
   } catch (const std::exception& e) {
-    throw std::invalid_argument(std::string("not JSON: ") + e.what());
+    throw std::invalid_argument(std::string("not JSON: ") + internal::json_error_text(e));  // without nlohmann's tag
   }
   const bool shaped = ref.is_object() && ref.contains("plugin") && ref.at("plugin").is_string() &&
                       (!ref.contains("config") || ref.at("config").is_object()) &&

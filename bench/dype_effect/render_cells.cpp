@@ -11,6 +11,11 @@ namespace genplug::dype_effect {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+std::atomic<bool>& cancel_requested() {
+  static std::atomic<bool> cancel{false};
+  return cancel;
+}
+
 CellRenderer::CellRenderer(const Experiment& experiment, const PluginFacts& facts, const json& model_config,
                            const fs::path& tmp, const std::vector<fs::path>& plugin_path) {
   manifest_ = {{"model", {{"plugin", "org.genplug.flux"}, {"config", model_config}}},
@@ -41,6 +46,7 @@ CellRenderer::CellRenderer(const Experiment& experiment, const PluginFacts& fact
   options.overwrite = true;
   options.memory_limit = 0;
   options.extra_plugin_path = plugin_path;
+  options.cancel = &cancel_requested();
   options.on_image = [this](const std::vector<float>& planar, uint32_t w, uint32_t h) {
     last_ = mini::Image(int(w), int(h));
     last_.planar = planar;

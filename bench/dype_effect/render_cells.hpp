@@ -3,6 +3,7 @@
 // one Pipeline (the model is loaded once), the decoded picture taken from the on_image hook. Each job's EXR goes
 // to a temporary folder and is deleted as soon as its picture is back.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -20,6 +21,11 @@
 #include "plugin_facts.hpp"
 
 namespace genplug::dype_effect {
+
+// The flag every CellRenderer's pipeline stops on (PipelineOptions::cancel): set by the first SIGINT or SIGTERM once
+// the program has passed it to host::install_cancel_signals, so that an interrupted run ends by an exception and
+// its scratch folder (scratch_dir.hpp) is removed on the way instead of being left in --out.
+std::atomic<bool>& cancel_requested();
 
 class CellRenderer {
  public:

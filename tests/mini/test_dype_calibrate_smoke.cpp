@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -27,9 +28,11 @@ struct Run {
   std::string log;  // stdout, then stderr
 };
 
-Run run(const std::string& program, Args arguments) {
+// `on_stderr` may return true once to send SIGINT (subprocess.hpp).
+Run run(const std::string& program, Args arguments,
+        std::function<bool(const std::string&)> on_stderr = nullptr) {
   arguments.insert(arguments.begin(), std::string(GENPLUG_BINARY_DIR) + "/bin/" + program);
-  const genplug::test::ProcessResult r = genplug::test::run_process(arguments);
+  const genplug::test::ProcessResult r = genplug::test::run_process(arguments, std::move(on_stderr));
   return {r.exit_code, r.out + r.err};
 }
 
@@ -209,4 +212,36 @@ BOOST_AUTO_TEST_CASE(bad_options_fail_with_a_message_and_write_nothing) {
   BOOST_TEST(slash.status == 1);
   BOOST_TEST(slash.log.find("NAME must start") != std::string::npos, slash.log);
   BOOST_TEST(!fs::exists(dir.path / "bench"));
+}
+
+// --model and --steps are refused while the flags are read: exit 2, the flag named, nothing written.
+BOOST_AUTO_TEST_CASE(a_bad_model_or_steps_exits_2_before_any_work) {
+  genplug::test::TempDir dir{"dype-calibrate-flags"};
+  const std::string out = (dir.path / "out").string();
+  const struct {
+    std::string option, value, message;
+  } cases[] = {{"--model", "{bad", "--model: not valid JSON: "},
+               {"--model", "\"mini\"", "--model: expected a JSON object"},
+               {"--steps", "0", "--steps: must be at least 1, not 0"},
+               {"--steps", "abc", "--steps: 'abc' is not an integer"}};
+  for (const auto& c : cases) {
+    const Run r = run("genplug-dype-calibrate", {c.option, c.value, "--out", out});
+    BOOST_TEST(r.status == 2, c.option << " " << c.value << ": " << r.log);
+    BOOST_TEST(r.log.find(c.message) != std::string::npos, c.option << " " << c.value << ": " << r.log);
+    BOOST_TEST(r.log.find("json.exception") == std::string::npos, r.log);
+    BOOST_TEST(!fs::exists(out), c.option << " " << c.value);
+  }
+}
+
+// SIGINT as phase 1 starts: the renders stop at once, the scratch folder goes, no output file is written, and the
+// exit status is 130.
+BOOST_AUTO_TEST_CASE(an_interrupted_calibration_leaves_no_scratch_folder) {
+  genplug::test::TempDir dir{"dype-calibrate-interrupted"};
+  const fs::path out = dir.path / "cal";
+  const Run r = run("genplug-dype-calibrate",
+                    {"--units", "2", "--steps", "4", "--size", "2x", "--method", "dy-yarn", "--out", out.string()},
+                    [](const std::string& err) { return err.find("phase 1 of 2") != std::string::npos; });
+  BOOST_TEST(r.status == 130, r.log);
+  if (fs::is_directory(out))
+    for (const auto& entry : fs::directory_iterator(out)) BOOST_TEST(false, "left behind: " << entry.path());
 }

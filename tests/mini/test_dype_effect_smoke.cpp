@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -21,6 +22,7 @@
 #include "png_read.hpp"
 #include "rng.hpp"
 #include "sliced_wasserstein.hpp"
+#include "subprocess.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -248,4 +250,112 @@ BOOST_AUTO_TEST_CASE(swd_replicates_equal_the_direct_swd) {
   BOOST_TEST(*self.delta == 0.0);
   BOOST_TEST(*self.lo == 0.0);
   BOOST_TEST(*self.hi == 0.0);
+}
+
+// ---- Bad flags, reruns into the same folder, signals ----
+
+namespace {
+
+using Args = std::vector<std::string>;
+
+// The smallest run: unit 0 at 1x with rope, 4 steps, one render thread.
+const Args kTiny = {"--units", "1", "--sizes", "1x", "--methods", "rope", "--steps", "4", "--render-threads", "1"};
+
+genplug::test::ProcessResult run_effect(Args args, std::function<bool(const std::string&)> on_stderr = nullptr) {
+  args.insert(args.begin(), std::string(GENPLUG_BINARY_DIR) + "/bin/genplug-dype-effect");
+  return genplug::test::run_process(args, std::move(on_stderr));
+}
+
+Args with(Args args, const Args& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+bool holds_scratch_folder(const fs::path& out) {
+  for (const auto& entry : fs::directory_iterator(out))
+    if (entry.path().filename().string().rfind(".dype-effect-tmp-", 0) == 0) return true;
+  return false;
+}
+
+void write_file(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << text;
+}
+
+}  // namespace
+
+// A bad flag is refused before anything is read or written: exit 2, one line naming the flag, no nlohmann or
+// CLI11 range text.
+BOOST_AUTO_TEST_CASE(bad_flags_exit_2_naming_the_flag_and_write_nothing) {
+  genplug::test::TempDir dir{"dype-effect-flags"};
+  const std::string out = (dir.path / "out").string();
+  const struct {
+    Args args;
+    std::string message;
+  } cases[] = {{{"--model", "{bad"}, "--model: not valid JSON: "},
+               {{"--model", "[1]"}, "--model: expected a JSON object, got [1]"},
+               {{"--model", R"({"preset": "mini", "preset": "tiny"})"}, "--model: the key \"preset\" appears twice"},
+               {{"--units", "0"}, "--units: must be at least 1, not 0"},
+               {{"--units", "abc"}, "--units: 'abc' is not an integer"},
+               {{"--steps", "0"}, "--steps: must be at least 1, not 0"},
+               {{"--budget-min", "-1"}, "--budget-min: must be >= 0, not -1"},
+               {{"--budget-min", "nan"}, "--budget-min: must be a finite number"}};
+  for (const auto& c : cases) {
+    const genplug::test::ProcessResult r = run_effect(with(c.args, {"--out", out}));
+    BOOST_TEST_CONTEXT(c.args.at(0) << " " << c.args.at(1)) {
+      BOOST_TEST(r.exit_code == 2, r.err);
+      BOOST_TEST(r.err.find(c.message) != std::string::npos, r.err);
+      BOOST_TEST(r.err.find("json.exception") == std::string::npos, r.err);
+      BOOST_TEST(r.err.find("not in range") == std::string::npos, r.err);
+      BOOST_TEST(!fs::exists(out));
+    }
+  }
+}
+
+// A model config that is a JSON object but one the flux plugin refuses fails when the plugins are read, before
+// --out is made: no empty grids/ or scratch folder is left.
+BOOST_AUTO_TEST_CASE(a_model_the_plugin_refuses_leaves_no_folder) {
+  genplug::test::TempDir dir{"dype-effect-refused-model"};
+  const fs::path out = dir.path / "out";
+  const auto r = run_effect(with(kTiny, {"--model", R"({"preset": "no-such-preset"})", "--out", out.string()}));
+  BOOST_TEST(r.exit_code == 1, r.err);
+  BOOST_TEST(r.err.find("no-such-preset") != std::string::npos, r.err);
+  BOOST_TEST(!fs::exists(out));
+}
+
+// A run into a folder that holds an earlier run's results removes them (by name) before it writes its run.json,
+// so the folder never mixes two runs; files it does not write stay, and so do the folders holding them.
+BOOST_AUTO_TEST_CASE(a_rerun_removes_the_earlier_results_and_nothing_else) {
+  genplug::test::TempDir dir{"dype-effect-rerun"};
+  const fs::path out = dir.path / "out";
+  const std::vector<std::string> earlier = {"results.json", "results.md", "spectra.json", "cells/1x/rope/scores.jsonl",
+                                            "cells/2x/yarn/scores.jsonl", "grids/2x.png", "grids/2x.md"};
+  const std::vector<std::string> mine = {"notes.txt", "cells/2x/yarn/notes.txt", "grids/README",
+                                         "cells/other/x/scores.jsonl"};
+  for (const std::string& f : earlier) write_file(out / f, "earlier run\n");
+  for (const std::string& f : mine) write_file(out / f, "mine\n");
+  const auto r = run_effect(with(kTiny, {"--probe-only", "--out", out.string()}));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_TEST(fs::is_regular_file(out / "run.json"));
+  for (const std::string& f : earlier) BOOST_TEST(!fs::exists(out / f), f);
+  BOOST_TEST(!fs::exists(out / "cells/1x"));  // emptied, so removed
+  for (const std::string& f : mine) BOOST_TEST(fs::is_regular_file(out / f), f);
+  BOOST_TEST(!holds_scratch_folder(out));
+}
+
+// SIGINT while the cells render (after the probe has written run.json): the renders stop, the scratch folder goes,
+// no results are written, and the exit status says which signal ended the run.
+BOOST_AUTO_TEST_CASE(an_interrupted_run_leaves_no_scratch_folder) {
+  genplug::test::TempDir dir{"dype-effect-interrupted"};
+  const fs::path out = dir.path / "out";
+  const auto r = run_effect({"--units", "4", "--sizes", "2x", "--methods", "rope", "--steps", "4", "--render-threads",
+                             "1", "--budget-min", "0", "--out", out.string()},
+                            [](const std::string& err) {
+                              return err.find("genplug-dype-effect: estimate") != std::string::npos;
+                            });
+  BOOST_TEST(r.exit_code == 130, r.err);
+  BOOST_REQUIRE(fs::is_directory(out));
+  BOOST_TEST(!holds_scratch_folder(out));
+  BOOST_TEST(fs::is_regular_file(out / "run.json"));
+  BOOST_TEST(!fs::exists(out / "results.json"));
 }
