@@ -26,6 +26,12 @@ inline ProcessResult run_process(const std::vector<std::string>& argv,
   if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) return {};
   const pid_t pid = fork();
   if (pid == 0) {
+    // The child starts with the default actions and no signal blocked, whatever the test runner's shell left
+    // (a background job's SIGINT is ignored, and the child would inherit that).
+    for (const int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::signal(s, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     dup2(out_pipe[1], 1);
     dup2(err_pipe[1], 2);
     close(out_pipe[0]);

@@ -1,7 +1,9 @@
 #include "staged_folder.hpp"
 
 #include <array>
+#include <cerrno>
 #include <csignal>
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -24,14 +26,17 @@ extern "C" void hold_signal(int signal) { held_signal = signal; }
 class HeldSignals {
  public:
   HeldSignals() {
+    held_signal = 0;
     struct sigaction hold {};
     hold.sa_handler = hold_signal;
+    hold.sa_flags = SA_RESTART;  // a held signal must not fail a rename or copy with EINTR
     sigemptyset(&hold.sa_mask);
     for (std::size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &hold, &old_[i]);
   }
   ~HeldSignals() {
     for (std::size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &old_[i], nullptr);
-    if (held_signal != 0) std::raise(held_signal);
+    // Not while an error unwinds: its message (where the staged files are) is worth more than the exit status.
+    if (held_signal != 0 && std::uncaught_exceptions() == 0) std::raise(held_signal);
   }
   HeldSignals(const HeldSignals&) = delete;
   HeldSignals& operator=(const HeldSignals&) = delete;
@@ -46,19 +51,23 @@ bool is_run_record(const fs::path& relative) {
   return relative.parent_path() == "training" && name.rfind("run-", 0) == 0;
 }
 
-// rename() replaces the file in one step; where the target lies on another filesystem (a symlinked folder),
-// copy instead.
+// rename() replaces the file in one step. Across filesystems (a folder inside --out that is a link elsewhere) the
+// file is copied beside its destination first and renamed there, so that no reader sees half of it.
 void move_file(const fs::path& from, const fs::path& to) {
   fs::create_directories(to.parent_path());
   std::error_code ec;
   fs::rename(from, to, ec);
   if (!ec) return;
-  fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+  if (ec != std::errc::cross_device_link) throw fs::filesystem_error("cannot move the file", from, to, ec);
+  const fs::path copy = to.parent_path() / (to.filename().string() + ".partial-" + std::to_string(::getpid()));
+  fs::copy_file(from, copy, fs::copy_options::overwrite_existing);
+  fs::rename(copy, to);
   fs::remove(from);
 }
 
+// The folder itself, links resolved: the staging folder goes beside it, on its filesystem.
 fs::path normalised(const fs::path& path) {
-  fs::path p = fs::absolute(path).lexically_normal();
+  fs::path p = fs::weakly_canonical(fs::absolute(path));
   return p.has_filename() ? p : p.parent_path();  // "models/mini/" -> ".../models/mini"
 }
 
@@ -72,7 +81,7 @@ StagedFolder::StagedFolder(const fs::path& target) : target_(normalised(target))
 }
 
 StagedFolder::~StagedFolder() {
-  if (committed_) return;
+  if (committed_ || moving_) return;  // a commit that failed midway: the staged files are the run's only copy
   std::error_code ec;
   fs::remove_all(staging_, ec);
 }
@@ -87,8 +96,16 @@ void StagedFolder::commit() {
   files.insert(files.end(), records.begin(), records.end());
   {
     const HeldSignals held;
-    fs::create_directories(target_);
-    for (const fs::path& relative : files) move_file(staging_ / relative, target_ / relative);
+    moving_ = true;
+    std::size_t moved = 0;
+    try {
+      fs::create_directories(target_);
+      for (const fs::path& relative : files) move_file(staging_ / relative, target_ / relative), ++moved;
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string(e.what()) + "; " + std::to_string(moved) + " of " +
+                               std::to_string(files.size()) + " files were moved into " + target_.string() +
+                               " (which now mixes two runs); the rest of this run is in " + staging_.string());
+    }
     committed_ = true;
     std::error_code ec;
     fs::remove_all(staging_, ec);  // its empty folders

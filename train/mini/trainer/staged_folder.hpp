@@ -21,12 +21,13 @@ class StagedFolder {
 
   // Moves every file of the staging folder to the same place under the target (replacing a file there; the
   // target's other files stay), the run records (training/run-*.json) last, then removes the staging folder.
-  // SIGINT, SIGTERM and SIGHUP are held while the files move and delivered after.
+  // SIGINT, SIGTERM and SIGHUP are held while the files move and delivered after. A move that fails throws,
+  // saying how many files moved, and keeps the staging folder (the rest of the run).
   void commit();
 
  private:
   std::filesystem::path target_, staging_;
-  bool committed_ = false;
+  bool committed_ = false, moving_ = false;
 };
 
 }  // namespace genplug::mini
