@@ -163,22 +163,27 @@ class ConfigWalk {
     }
   }
 
-  // "+a, -b | c": look names, each with an optional direction, alternatives after '|'.
+  // "+a, -b | c d": look names (spaces inside one), separated by ',' or ':', alternatives after '|', each with an
+  // optional direction, as OCIO splits them.
   void looks(const std::string& list) {
-    std::string name;
+    std::string item;
     for (const char c : list + ",") {
-      if (c != ',' && c != ':' && c != '|' && c != ' ' && c != '\t' && !((c == '+' || c == '-') && name.empty())) {
-        name += c;
-      } else if (!name.empty()) {
-        const std::string node = "look '" + name + "'";
-        if (const auto look = config_->getLook(name.c_str()))
-          visit(node, [&] {
-            space(text(look->getProcessSpace()));
-            transform(look->getTransform(), node);
-            transform(look->getInverseTransform(), node);
-          });
-        name.clear();
+      if (c != ',' && c != ':' && c != '|') {
+        item += c;
+        continue;
       }
+      const size_t first = item.find_first_not_of(" \t"), last = item.find_last_not_of(" \t");
+      std::string name = first == std::string::npos ? "" : item.substr(first, last - first + 1);
+      if (!name.empty() && (name[0] == '+' || name[0] == '-')) name.erase(0, 1);
+      item.clear();
+      const auto look = name.empty() ? nullptr : config_->getLook(name.c_str());
+      if (!look) continue;
+      const std::string node = "look '" + name + "'";
+      visit(node, [&] {
+        space(text(look->getProcessSpace()));
+        transform(look->getTransform(), node);
+        transform(look->getInverseTransform(), node);
+      });
     }
   }
 
@@ -186,16 +191,24 @@ class ConfigWalk {
     space(text(dv.getSrc()));
     const char* display = dv.getDisplay();
     const char* view = dv.getView();
-    space(text(config_->getDisplayViewColorSpaceName(display, view)));
+    const std::string view_space = text(config_->getDisplayViewColorSpaceName(display, view));
+    space(view_space == "<USE_DISPLAY_NAME>" ? text(display) : view_space);  // the shared views' placeholder
     looks(text(config_->getDisplayViewLooks(display, view)));
-    const std::string name = text(config_->getDisplayViewTransformName(display, view));
+    view_transform(text(config_->getDisplayViewTransformName(display, view)));
+  }
+
+ public:
+  // A view transform by name (the config's default one joins scene- and display-referred spaces).
+  void view_transform(const std::string& name) {
     const std::string node = "view transform '" + name + "'";
-    if (const auto vt = config_->getViewTransform(name.c_str()))
+    if (const auto vt = name.empty() ? nullptr : config_->getViewTransform(name.c_str()))
       visit(node, [&] {
         for (const auto d : {OCIO::VIEWTRANSFORM_DIR_TO_REFERENCE, OCIO::VIEWTRANSFORM_DIR_FROM_REFERENCE})
           transform(vt->getTransform(d), node);
       });
   }
+
+ private:
 
   void check_file(const std::string& src, const std::string& owner) {
     std::string found;
@@ -278,9 +291,15 @@ ColorConversion::ColorConversion(const fs::path& config_path, const std::string&
                                                         "' is marked as data (isdata: true): OpenColorIO converts "
                                                         "nothing from a data space");
   ConfigWalk walk(config, config_path);  // what the processors below are built from
-  for (const std::string name : {std::string(space->getName()), std::string(source->getName()),
-                                 std::string("cie_xyz_d65_interchange")})
-    walk.space(name);
+  try {  // whatever the job asks for, these are built: a fault in them is the config's
+    walk.space(source->getName());
+    walk.space("cie_xyz_d65_interchange");
+    const char* view_transform = config->getDefaultViewTransformName();
+    walk.view_transform(view_transform ? view_transform : "");
+  } catch (const HostError& e) {
+    throw OcioConfigUnreadable(ErrorKind::manifest, e.what());
+  }
+  walk.space(space->getName());
   try {
     impl_->cpu = (to_model ? config->getProcessor(space, source) : config->getProcessor(source, space))
                      ->getOptimizedCPUProcessor(OCIO::OPTIMIZATION_LOSSLESS);

@@ -127,20 +127,19 @@ void JobRun::check_finite_pixels(const std::vector<float>& planar) const {
                       non_finite_name(planar[first]) + "); nothing was written" + lora_hint());
 }
 
-// The converted image as the file will hold it: finite, and within half precision's range (65504; past it a half
-// is infinity) when written as half. A config's conversion can take the model's finite pixels out of either.
-void JobRun::check_storable(const ImageRGB& image, const std::string& what, const ColorConversion& color) const {
+// Why the converted image cannot be stored as it is ("" when it can): values not finite, or beyond half
+// precision's range (65504; past it a half is infinity) when written as half. A config's conversion can take the
+// model's finite pixels out of either.
+std::string JobRun::unstorable(const ImageRGB& image, const std::string& what, const ColorConversion& color) const {
   const bool half = job.exr.pixel != "float";
   const float limit = half ? 65504.0f : std::numeric_limits<float>::max();
   size_t bad = 0;
   for (const float v : image.planar) bad += !(std::fabs(v) <= limit);
-  if (!bad) return;
-  throw HostError(ErrorKind::runtime,
-                  where + ": " + what + " in colour space '" + color.name() + "' has " + std::to_string(bad) + " of " +
-                      std::to_string(image.planar.size()) + " values that are " +
-                      (half ? "beyond half precision's range (65504) or not finite" : "not finite (NaN/inf)") +
-                      " after the OCIO conversion" + (half ? " (exr.pixel \"float\" holds up to 3.4e38)" : "") +
-                      "; nothing was written");
+  if (!bad) return "";
+  return where + ": " + what + " in colour space '" + color.name() + "' has " + std::to_string(bad) + " of " +
+         std::to_string(image.planar.size()) + " values that are " +
+         (half ? "beyond half precision's range (65504) or not finite" : "not finite (NaN/inf)") +
+         " after the OCIO conversion" + (half ? " (exr.pixel \"float\" holds up to 3.4e38)" : "");
 }
 
 // The first image of `image` (model.h's convention: CPU float32 [N, 3, height, width]) as planar RGB floats.
@@ -221,10 +220,17 @@ void JobRun::write(std::vector<float> planar) {
   const ColorConversion& color = m.color_of(job);
   ImageRGB converted = img;
   color.apply(converted);
-  check_storable(converted, "the image", color);
-  for (ExrLayer& layer : layers) {
-    color.apply(layer.image);
-    check_storable(layer.image, "layer " + layer.name, color);
+  if (const std::string why = unstorable(converted, "the image", color); !why.empty())
+    throw HostError(ErrorKind::runtime, why + "; nothing was written");
+  for (auto layer = layers.begin(); layer != layers.end();) {  // diagnostics: one that cannot be stored is dropped
+    color.apply(layer->image);
+    const std::string why = unstorable(layer->image, "layer " + layer->name, color);
+    if (why.empty()) {
+      ++layer;
+      continue;
+    }
+    m.log(GENPLUG_LOG_WARNING, why + "; the layer is left out");
+    layer = layers.erase(layer);
   }
   try {
     ExrOptions options = exr_options(job.exr, replace, color);

@@ -90,7 +90,7 @@ struct JobRun {
   std::vector<float> decode(const ManagedTensor& latent);
   std::vector<float> planar_of(const ManagedTensor& image, uint32_t height, uint32_t width, const char* call) const;
   void check_finite_pixels(const std::vector<float>& planar) const;
-  void check_storable(const ImageRGB& image, const std::string& what, const ColorConversion& color) const;
+  std::string unstorable(const ImageRGB& image, const std::string& what, const ColorConversion& color) const;
   void capture_x0(genplug_tensor_handle x, double sigma, genplug_tensor_handle v);
   std::string layer_name(uint64_t evaluation) const;
   void write_preview(const DLTensor& latent);

@@ -293,6 +293,7 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
     if (!is_valid_utf8(text))  // say so now, not when a job's JSON is dumped after a render
       throw HostError(ErrorKind::manifest, bad + "the value is not valid UTF-8");
     value = text;  // a bare word is a string: --set jobs.0.prompt=cat
+    duplicate_key = false;  // seen in text that then proved not to be JSON
   }
   if (duplicate_key) {  // as in a manifest file
     const std::string where = walk(text).duplicate.value_or("");

@@ -36,7 +36,8 @@ HostError Pipeline::Impl::ocio_config_error(const Job& job, const HostError& e) 
   }
   if (const char* env = std::getenv("OCIO"); env && *env)
     return HostError(ErrorKind::manifest, head + job.where + ": $OCIO: " + e.what());
-  return HostError(ErrorKind::runtime, "genplug's own OCIO config: " + std::string(e.what()));
+  const std::string what = e.what();  // the built-in config names itself so
+  return HostError(ErrorKind::runtime, what.rfind("genplug's", 0) == 0 ? what : "genplug's own " + what);
 }
 
 // The OCIO conversion of a job's output, made (and so checked) once per config and colour space.

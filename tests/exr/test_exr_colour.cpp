@@ -267,7 +267,7 @@ BOOST_AUTO_TEST_CASE(a_colour_space_or_look_defined_through_itself_is_refused) {
 }
 
 // A FIFO read by a look inside the output space's own transform is refused as one in the space itself: OCIO
-// blocked on it, past the first SIGTERM.
+// blocked on it, past the first SIGTERM. The look's name has a space, as the ACES configs' do.
 BOOST_AUTO_TEST_CASE(a_lut_fifo_behind_a_look_is_refused_before_ocio_opens_it) {
   genplug::test::TempDir dir("colour-look-fifo");
   const fs::path lut = dir.path / "grade.spi1d";
@@ -276,15 +276,15 @@ BOOST_AUTO_TEST_CASE(a_lut_fifo_behind_a_look_is_refused_before_ocio_opens_it) {
       dir.path, "look.ocio",
       "  - !<ColorSpace>\n    name: Looked\n    isdata: false\n"
       "    from_scene_reference: !<LookTransform> {src: Linear Rec.709 (sRGB), dst: Linear Rec.709 (sRGB), "
-      "looks: grade}\n"
-      "looks:\n  - !<Look>\n    name: grade\n    process_space: Linear Rec.709 (sRGB)\n"
+      "looks: \"+film grade\"}\n"
+      "looks:\n  - !<Look>\n    name: film grade\n    process_space: Linear Rec.709 (sRGB)\n"
       "    transform: !<FileTransform> {src: grade.spi1d, interpolation: linear}\n",
       [&](std::string& c) {
         c.replace(c.find("search_path: \"\""), 15, "search_path: \"" + dir.path.string() + "\"");
       });
   const auto r = run_with(dir.path, {"exr.ocio_config=\"" + config.string() + "\"", "exr.colorspace=\"Looked\""});
   BOOST_TEST(r.exit_code == 3, r.err);  // 124: timeout ended it
-  BOOST_TEST(r.err.find("look 'grade': its file '" + lut.string() + "' is not a regular file") != std::string::npos,
+  BOOST_TEST(r.err.find("look 'film grade': its file '" + lut.string() + "' is not a regular file") != std::string::npos,
              r.err);
 }
 

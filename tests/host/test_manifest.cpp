@@ -153,6 +153,12 @@ BOOST_AUTO_TEST_CASE(a_duplicate_key_in_an_override_value_is_refused) {
              e);
 }
 
+// Text that is not JSON is a bare string, whatever keys it seemed to repeat before it stopped being JSON.
+BOOST_AUTO_TEST_CASE(a_bare_word_override_with_repeated_keys_is_a_string) {
+  const Manifest m = Manifest::parse(minimal(), "m.json", {R"(jobs.0.prompt={"a": 1, "a": 2} red)"});
+  BOOST_TEST(m.jobs.at(0).prompt == R"({"a": 1, "a": 2} red)");
+}
+
 BOOST_AUTO_TEST_CASE(a_nul_in_a_plugin_config_is_the_plugins_to_judge) {
   json d = minimal();
   d["model"]["config"]["transformer"] = std::string("a\0b", 3);
