@@ -873,12 +873,14 @@ BOOST_AUTO_TEST_CASE(vae_tiling_is_configurable) {
   BOOST_CHECK_NO_THROW(
       library().create(R"({"transformer": "random", "preset": "tiny", "vae_tiling": {"tile": 8, "overlap": 4}})"));
   // A small tile alone takes half of it as overlap (the default 16 would be too much); an overlap alone is held
-  // to the default tile, which the message says; values near 2^63 are compared without overflow.
+  // to the default tile, which the message says; a tile is at most 8192 latent pixels (its area fits int64).
   BOOST_CHECK_NO_THROW(library().create(R"({"transformer": "random", "preset": "tiny", "vae_tiling": {"tile": 16}})"));
   for (const auto& [tiling, expected] :
        {std::pair{R"({"overlap": 33})", "config.vae_tiling.overlap: 33 must be at most half of tile (64, the default)"},
-        std::pair{R"({"tile": 9223372036854775807, "overlap": 4611686018427387905})",
-                  "config.vae_tiling.overlap: 4611686018427387905 must be at most half of tile (9223372036854775807)"}}) {
+        std::pair{R"({"tile": 9223372036854775807})",
+                  "config.vae_tiling.tile: must be an integer from 8 to 8192, got 9223372036854775807"},
+        std::pair{R"({"tile": 8192, "overlap": 4097})",
+                  "config.vae_tiling.overlap: 4097 must be at most half of tile (8192)"}}) {
     std::string message;
     BOOST_TEST(create_status(std::string(R"({"transformer": "random", "vae_tiling": )") + tiling + "}", &message) ==
                GENPLUG_E_CONFIG);

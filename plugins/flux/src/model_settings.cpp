@@ -20,6 +20,8 @@ namespace {
 constexpr int64_t kMaxTextTokens = int64_t(1) << 20;
 // A LoRA's strength at most, either sign (as a manifest job's loras[].scale).
 constexpr double kMaxLoraScale = 100;
+// A VAE tile's side at most, in latent pixels: a 65536 px image's latent (its area stays within int64).
+constexpr int64_t kMaxTile = 8192;
 
 json integer(int64_t minimum, const char* description) {
   return {{"type", "integer"}, {"minimum", minimum}, {"description", description}};
@@ -187,7 +189,11 @@ json build_schema() {
           {"properties",
            {{"enabled", {{"type", "boolean"}, {"default", true}, {"description", "false: never tile"}}},
             {"auto_above", integer(0, "tile when the latent's height or width exceeds this (default 128 = 1024 px)")},
-            {"tile", integer(8, "latent pixels per tile side (default 64 = 512 px)")},
+            {"tile",
+             {{"type", "integer"},
+              {"minimum", 8},
+              {"maximum", kMaxTile},
+              {"description", "latent pixels per tile side (default 64 = 512 px)"}}},
             {"overlap", integer(0, "latent pixels shared by neighbouring tiles, at most tile / 2 (default 16, or "
                                    "tile / 2 when that is less)")}}}}}}}};
 }
@@ -276,7 +282,7 @@ void check_text_options(const json& text) {
       if (!v.is_null() && !v.is_string()) throw ConfigError(at + ": must be a string or null");
       if (v.is_string()) path_value(v, at);
     } else {
-      throw std::logic_error(at + ": in the schema but not checked");  // a key added to one and not the other
+      throw ConfigError(at + ": in the schema but not checked here");  // a key added to one and not the other
     }
   }
 }
@@ -376,7 +382,7 @@ ModelSettings parse_model_settings(const std::string& config_json) {
       } else if (key == "auto_above") {
         s.vae_tiling.auto_above = get_int(t, "config.vae_tiling.", key, 0);
       } else if (key == "tile") {
-        s.vae_tiling.tile = get_int(t, "config.vae_tiling.", key, 8);
+        s.vae_tiling.tile = get_int(t, "config.vae_tiling.", key, 8, kMaxTile);
       } else if (key == "overlap") {
         s.vae_tiling.overlap = get_int(t, "config.vae_tiling.", key, 0);
       } else {

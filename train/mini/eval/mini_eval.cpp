@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -96,6 +97,9 @@ int run_eval(int argc, char** argv) {
   if (first_seed > std::numeric_limits<uint64_t>::max() - uint64_t(seeds - 1))
     throw mini::UsageError("--first-seed " + std::to_string(first_seed) + " + --seeds " + std::to_string(seeds) +
                            " passes the largest seed, 2^64 - 1");
+  for (const auto& [flag, pixels] : {std::pair{"--width", width}, std::pair{"--height", height}})
+    if (pixels % 16)  // the FLUX plugin's patch of 2 latent pixels of 8 image pixels
+      throw mini::UsageError(std::string(flag) + ": must be a multiple of 16, got " + std::to_string(pixels));
   const json model_config = parse_config(model, "--model"), posenc_config = parse_config(posenc, "--posenc"),
              scheduler_config = parse_config(scheduler, "--scheduler");
   mini::check_output_folder(out, "--out");

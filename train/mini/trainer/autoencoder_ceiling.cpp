@@ -86,6 +86,8 @@ int run_ceiling(int argc, char** argv) {
   app.add_option("--sheet-columns", sheet_columns, "scenes on the sheet")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   if (const int rc = mini::parse_or_exit(app, argc, argv); rc >= 0) return rc;
+  if (!sheet.empty() && sheet_columns < 1)  // a sheet of no scenes: nothing would be written, without a word
+    throw mini::UsageError("--sheet-columns: must be at least 1 with --sheet, got " + std::to_string(sheet_columns));
   check_sheet(sheet);
   const flux::MiniModelFiles files{folder};
   if (!std::filesystem::is_regular_file(files.vae()))
