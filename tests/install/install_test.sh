@@ -20,12 +20,13 @@ for f in bin/genplug lib/genplug/libgenplug_dype.so lib/genplug/libgenplug_flowm
 done
 "$prefix/bin/genplug" --version
 [[ ! -e $prefix/share/genplug/samples/CMakeLists.txt ]] || { echo "install: samples/CMakeLists.txt is genplug's own"; exit 1; }
-# No installed library or program reads data from the tree it was built in (file names in assertion messages
-# are not read): a prefix copied to another machine works the same.
-if strings -a "$prefix"/lib/*.a "$prefix"/lib/genplug/*.so "$prefix"/bin/* | grep -F "$src/" |
-   grep -Ev '\.(c|cc|cpp|h|hpp|inc)(:[0-9]+)?$'; then
-  echo "install: the strings above name files of the source tree"; exit 1
-fi
+# No installed library or program reads a data file from the tree it was built in (an OCIO config, a schema, a
+# LUT...): a prefix copied to another machine works the same. Source files and folders may be named (assertion
+# messages, debug information), data files may not.
+leaked=$(strings -a "$prefix"/lib/*.a "$prefix"/lib/genplug/*.so "$prefix"/bin/* | grep -aoE "/[^[:space:]\"'<>:]+" |
+         grep -F "$src/" | grep -E '\.(ocio|json|txt|csv|yaml|safetensors|gguf|model|png|exr|cube|spi1d|spi3d)$' |
+         sort -u || true)
+[[ -z $leaked ]] || { echo "install: installed files name data files of the source tree:"; echo "$leaked"; exit 1; }
 
 # (1) CMake: a fresh project that knows only the prefix.
 cmake -S "$src/samples/out-of-tree" -B "$work/cmake" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
