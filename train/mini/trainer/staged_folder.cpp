@@ -102,9 +102,10 @@ void StagedFolder::commit() {
       fs::create_directories(target_);
       for (const fs::path& relative : files) move_file(staging_ / relative, target_ / relative), ++moved;
     } catch (const std::exception& e) {
+      const std::string state = moved == 0 ? " (which is as it was)" : " (which now mixes two runs)";
       throw std::runtime_error(std::string(e.what()) + "; " + std::to_string(moved) + " of " +
-                               std::to_string(files.size()) + " files were moved into " + target_.string() +
-                               " (which now mixes two runs); the rest of this run is in " + staging_.string());
+                               std::to_string(files.size()) + " files were moved into " + target_.string() + state +
+                               "; the rest of this run is in " + staging_.string());
     }
     committed_ = true;
     std::error_code ec;
