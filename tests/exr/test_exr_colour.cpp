@@ -63,6 +63,36 @@ struct NoOcioFromTheEnvironment {
 };
 BOOST_TEST_GLOBAL_FIXTURE(NoOcioFromTheEnvironment);
 
+// genplug's config with `edit` applied and `more` appended (colour spaces, or a top-level section), as DIR/NAME.
+fs::path config_with(const fs::path& dir, const std::string& name, const std::string& more,
+                     const std::function<void(std::string&)>& edit = nullptr) {
+  std::ifstream in(kConfig);
+  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (edit) edit(config);
+  const fs::path path = dir / name;
+  std::ofstream(path) << config << more;
+  return path;
+}
+
+// The default job, small and short, with `settings` (--set values) and a 60 s bound: a hang is exit 124.
+genplug::test::ProcessResult run_with(const fs::path& dir, const std::vector<std::string>& settings) {
+  std::vector<std::string> argv = {"/usr/bin/timeout", "60", kGenplug, "run", kDefault, "--progress", "none",
+                                   "--set", "jobs.0.output=\"" + (dir / "x.exr").string() + "\"",
+                                   "--set", "jobs.0.steps=1", "--set", "jobs.0.width=64", "--set", "jobs.0.height=64"};
+  for (const auto& s : settings) argv.insert(argv.end(), {"--set", s});
+  return run_process(argv);
+}
+
+
+// An edit for config_with: OCIO looks for the config's files in `dir`.
+std::function<void(std::string&)> searching(const fs::path& dir) {
+  return [dir](std::string& config) {
+    const std::string empty_search = "search_path: \"\"";
+    BOOST_REQUIRE(config.find(empty_search) != std::string::npos);
+    config.replace(config.find(empty_search), empty_search.size(), "search_path: \"" + dir.string() + "\"");
+  };
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(acescg_converted_back_by_oiiotool_equals_the_rec709_render) {
@@ -173,15 +203,11 @@ BOOST_AUTO_TEST_CASE(a_lut_that_is_a_fifo_is_refused_before_ocio_opens_it) {
   genplug::test::TempDir dir("colour-lut-fifo");
   const fs::path lut = dir.path / "lut.spi1d";
   BOOST_REQUIRE(::mkfifo(lut.c_str(), 0600) == 0);
-  std::ifstream in(kConfig);
-  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string empty_search = "search_path: \"\"";
-  BOOST_REQUIRE(config.find(empty_search) != std::string::npos);
-  config.replace(config.find(empty_search), empty_search.size(), "search_path: \"" + dir.path.string() + "\"");
-  config += "  - !<ColorSpace>\n    name: Lutted\n    isdata: false\n"
-            "    from_scene_reference: !<FileTransform> {src: lut.spi1d, interpolation: linear}\n";
-  const fs::path path = dir.path / "lut.ocio";
-  std::ofstream(path) << config;
+  const fs::path path = config_with(dir.path, "lut.ocio",
+                                    "  - !<ColorSpace>\n    name: Lutted\n    isdata: false\n"
+                                    "    from_scene_reference: !<FileTransform> "
+                                    "{src: lut.spi1d, interpolation: linear}\n",
+                                    searching(dir.path));
   const auto r = run_process({"/usr/bin/timeout", "60", kGenplug, "run", kDefault, "--progress", "none", "--set",
                               "jobs.0.output=\"" + (dir.path / "x.exr").string() + "\"", "--set",
                               "exr.ocio_config=\"" + path.string() + "\"", "--set", "exr.colorspace=\"Lutted\""});
@@ -215,29 +241,6 @@ BOOST_AUTO_TEST_CASE(an_ocio_config_that_is_a_fifo_is_refused_before_rendering) 
 }
 
 
-namespace {
-
-// genplug's config with `edit` applied and `more` appended (colour spaces, or a top-level section), as DIR/NAME.
-fs::path config_with(const fs::path& dir, const std::string& name, const std::string& more,
-                     const std::function<void(std::string&)>& edit = nullptr) {
-  std::ifstream in(kConfig);
-  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (edit) edit(config);
-  const fs::path path = dir / name;
-  std::ofstream(path) << config << more;
-  return path;
-}
-
-// The default job, small and short, with `settings` (--set values) and a 60 s bound: a hang is exit 124.
-genplug::test::ProcessResult run_with(const fs::path& dir, const std::vector<std::string>& settings) {
-  std::vector<std::string> argv = {"/usr/bin/timeout", "60", kGenplug, "run", kDefault, "--progress", "none",
-                                   "--set", "jobs.0.output=\"" + (dir / "x.exr").string() + "\"",
-                                   "--set", "jobs.0.steps=1", "--set", "jobs.0.width=64", "--set", "jobs.0.height=64"};
-  for (const auto& s : settings) argv.insert(argv.end(), {"--set", s});
-  return run_process(argv);
-}
-
-}  // namespace
 
 // A colour space or look defined through itself is refused, naming the loop: OpenColorIO recursed until the
 // stack overflowed (a segmentation fault, no message).
@@ -279,9 +282,7 @@ BOOST_AUTO_TEST_CASE(a_lut_fifo_behind_a_look_is_refused_before_ocio_opens_it) {
       "looks: \"+film grade\"}\n"
       "looks:\n  - !<Look>\n    name: film grade\n    process_space: Linear Rec.709 (sRGB)\n"
       "    transform: !<FileTransform> {src: grade.spi1d, interpolation: linear}\n",
-      [&](std::string& c) {
-        c.replace(c.find("search_path: \"\""), 15, "search_path: \"" + dir.path.string() + "\"");
-      });
+      searching(dir.path));
   const auto r = run_with(dir.path, {"exr.ocio_config=\"" + config.string() + "\"", "exr.colorspace=\"Looked\""});
   BOOST_TEST(r.exit_code == 3, r.err);  // 124: timeout ended it
   BOOST_TEST(r.err.find("look 'film grade': its file '" + lut.string() + "' is not a regular file") != std::string::npos,
