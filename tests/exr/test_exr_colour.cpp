@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include <ImfChannelList.h>
 #include <ImfChromaticities.h>
 #include <ImfHeader.h>
 #include <ImfInputFile.h>
@@ -326,4 +328,56 @@ BOOST_AUTO_TEST_CASE(pixels_past_half_range_after_conversion_are_refused) {
   r = run_with(dir.path, settings);
   BOOST_TEST(r.exit_code == 0, r.err);
   BOOST_TEST(fs::exists(dir.path / "x.exr"));
+}
+
+// An x0 layer is a diagnostic: one that a conversion takes past half's range is left out with a warning, and the
+// image, which fits, is written. The first evaluation's prediction reaches further below zero than the final
+// image, so a space that keeps only negative values and multiplies them splits the two. The gain is
+// chosen from a float render of the same job in the reference space, halfway (geometrically) between the
+// image's and the layer's limits, so the test does not depend on the model's exact values.
+BOOST_AUTO_TEST_CASE(an_x0_layer_past_half_range_is_left_out_and_the_image_written) {
+  genplug::test::TempDir dir("colour-layer-drop");
+  const fs::path out = dir.path / "x.exr";
+  auto render_into = [&](const std::vector<std::string>& settings) {
+    std::vector<std::string> argv = {"/usr/bin/timeout", "60", kGenplug, "run", kDefault, "--force",
+                                     "--set", "jobs.0.output=\"" + out.string() + "\"", "--set", "jobs.0.steps=4",
+                                     "--set", "jobs.0.width=64", "--set", "jobs.0.height=64",
+                                     "--set", "exr.x0_layers=[1]"};
+    for (const auto& s : settings) argv.insert(argv.end(), {"--set", s});
+    return run_process(argv);
+  };
+  auto r = render_into({"exr.pixel=\"float\"", "exr.colorspace=\"Linear Rec.709 (sRGB)\""});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto lowest = [](const std::vector<float>& v) { return double(*std::min_element(v.begin(), v.end())); };
+  const double image_low = lowest(genplug::host::read_exr(out).planar);
+  const double layer_low = lowest(genplug::host::read_exr(out, nullptr, "x0_e1").planar);
+  BOOST_REQUIRE_MESSAGE(layer_low < 0 && layer_low < 2 * std::min(image_low, -1e-6),
+                        "the premise: the layer reaches twice as far below zero as the image (" << layer_low
+                                                                                               << " vs " << image_low
+                                                                                               << ")");
+  const double gain = 65504.0 / std::sqrt(-layer_low * -std::min(image_low, -1e-6));
+  const std::string g = std::to_string(gain);
+  const fs::path config = config_with(
+      dir.path, "negative-gain.ocio",
+      "  - !<ColorSpace>\n    name: NegativeGain\n    isdata: false\n"
+      "    from_scene_reference: !<GroupTransform> {children: [!<RangeTransform> {min_in_value: -1, max_in_value: 0,"
+      " min_out_value: -1, max_out_value: 0}, !<MatrixTransform> {matrix: [" + g + ", 0, 0, 0, 0, " + g +
+      ", 0, 0, 0, 0, " + g + ", 0, 0, 0, 0, 1]}]}\n");
+  fs::remove(out);
+  r = render_into({"exr.ocio_config=\"" + config.string() + "\"", "exr.colorspace=\"NegativeGain\"",
+                   "exr.pixel=\"half\""});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_TEST(r.err.find("warning: " + kDefault + ": jobs[0]: layer x0_e1 in colour space 'NegativeGain' has ") !=
+                 std::string::npos,
+             r.err);
+  BOOST_TEST(r.err.find("beyond half precision's range (65504) or not finite after the OCIO conversion") !=
+                 std::string::npos,
+             r.err);
+  BOOST_TEST(r.err.find("; the layer is left out") != std::string::npos, r.err);
+  Imf::InputFile file(out.c_str());
+  BOOST_TEST(file.header().channels().findChannel("R") != nullptr);
+  BOOST_TEST(file.header().channels().findChannel("x0_e1.R") == nullptr);
+  const auto image = genplug::host::read_exr(out).planar;
+  BOOST_TEST(lowest(image) < -1000.0);  // the image went through the gain, and fits
+  BOOST_TEST(std::all_of(image.begin(), image.end(), [](float v) { return std::isfinite(v); }));
 }
