@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <genplug/host/memory_budget.hpp>
 #include <genplug/host/printable.hpp>
+#include <genplug/sdk_version.h>
 
 #include "allocation_reserve.hpp"
 #include "blas_environment.hpp"
@@ -109,7 +110,7 @@ int main(int argc, char** argv) {
   for (const std::string& w : cli::set_blas_thread_defaults())
     if (!quiet) std::cerr << "genplug: warning: " << host::printable(w) << "\n";
   CLI::App app{"genplug: run image-generation pipelines assembled from plugins", "genplug"};
-  app.set_version_flag("--version", std::string("genplug ") + GENPLUG_VERSION + " (ABI " +
+  app.set_version_flag("--version", std::string("genplug ") + GENPLUG_SDK_VERSION_STRING + " (ABI " +
                                         std::to_string(GENPLUG_ABI_MAJOR) + "." +
                                         std::to_string(GENPLUG_ABI_MINOR) + ")");
   app.require_subcommand(1);

@@ -34,12 +34,9 @@
 #include <ImfStringAttribute.h>
 
 #include "genplug/host/errors.hpp"
+#include "genplug/sdk_version.h"
 #include "atomic_output.hpp"
 #include "fnv1a.hpp"
-
-#ifndef GENPLUG_VERSION
-#define GENPLUG_VERSION "unknown"
-#endif
 
 namespace genplug::host {
 namespace {
@@ -173,7 +170,7 @@ Imf::Header make_header(const ImageRGB& image, const std::vector<std::string>& c
                                                        Imath::V2f((*c)[4], (*c)[5]), Imath::V2f((*c)[6], (*c)[7])));
   if (!options.colorspace.empty()) header.insert("oiio:ColorSpace", Imf::StringAttribute(options.colorspace));
   // OpenEXR 3.1 has no addSoftware(); this is the same attribute (name "software", type string).
-  header.insert("software", Imf::StringAttribute(std::string("genplug ") + GENPLUG_VERSION));
+  header.insert("software", Imf::StringAttribute(std::string("genplug ") + GENPLUG_SDK_VERSION_STRING));
   for (const auto& [key, value] : metadata) {
     if (key.empty()) throw std::invalid_argument("write_exr: metadata key is empty");
     for (const char* reserved : kReservedAttributes)

@@ -6,6 +6,7 @@
 #include <new>
 
 #include <genplug/host/png_writer.hpp>
+#include <genplug/sdk_version.h>
 
 #include "job_run.hpp"
 #include "message_text.hpp"
@@ -184,7 +185,7 @@ ExrMetadata JobRun::metadata() const {
     meta[k + ".version"] = r ? r->version : "";
     meta[k + ".config"] = ref->config.dump();
   };
-  meta["genplug.version"] = GENPLUG_VERSION;
+  meta["genplug.version"] = GENPLUG_SDK_VERSION_STRING;
   meta["genplug.prompt"] = job.prompt;
   // EXR has no 64-bit integer: a seed beyond int32 stays exact as text (docs/exr.md).
   if (job.seed <= uint64_t(INT32_MAX))

@@ -10,6 +10,7 @@
 #include <thread>
 #include <genplug/internal/bounded_json.hpp>
 #include <genplug/internal/regular_file.hpp>
+#include <genplug/sdk_version.h>
 
 namespace genplug::host {
 namespace fs = std::filesystem;
@@ -31,7 +32,7 @@ nlohmann::json file_key(const fs::path& p) {
 
 // The cache belongs to this host build: another genplug version or ABI may read descriptors differently.
 std::string host_stamp() {
-  return std::string(GENPLUG_VERSION) + " abi " + std::to_string(GENPLUG_ABI_MAJOR) + "." +
+  return std::string(GENPLUG_SDK_VERSION_STRING) + " abi " + std::to_string(GENPLUG_ABI_MAJOR) + "." +
          std::to_string(GENPLUG_ABI_MINOR);
 }
 

@@ -27,6 +27,9 @@ leaked=$(strings -a "$prefix"/lib/*.a "$prefix"/lib/genplug/*.so "$prefix"/bin/*
          grep -F "$src/" | grep -E '\.(ocio|json|txt|csv|yaml|safetensors|gguf|model|png|exr|cube|spi1d|spi3d)$' |
          sort -u || true)
 [[ -z $leaked ]] || { echo "install: installed files name data files of the source tree:"; echo "$leaked"; exit 1; }
+# The exported targets define no macro in their consumers' code: the version is genplug/sdk_version.h's.
+! grep -l "INTERFACE_COMPILE_DEFINITIONS" "$prefix"/lib/cmake/genplug/*.cmake ||
+  { echo "install: exported targets define macros in consumers' code"; exit 1; }
 
 # (1) CMake: a fresh project that knows only the prefix.
 cmake -S "$src/samples/out-of-tree" -B "$work/cmake" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
