@@ -42,10 +42,13 @@ struct Options {
   uint32_t preview_size = 1024;
 };
 
-// The shard to render: --shard, else the Slurm array task's, else everything.
-host::Shard chosen_shard(const Options& o) {
+// The shard to render: --shard, else the Slurm array task's, else everything. `from` says which, for the notice.
+host::Shard chosen_shard(const Options& o, std::string& from) {
+  from = "--shard";
   if (o.shard) return host::parse_shard(*o.shard);  // also when given empty ("--shard $UNSET"): an error
+  from = "SLURM_ARRAY_TASK_ID";
   if (auto slurm = host::shard_from_slurm([](const char* name) { return std::getenv(name); })) return *slurm;
+  from.clear();
   return {};
 }
 
@@ -84,6 +87,7 @@ void run(const Options& o, const Globals& g) {
   host::install_cancel_signals(g_cancel);
   host::Manifest manifest;
   host::Shard shard;
+  std::string shard_from;
   std::optional<uint64_t> memory_limit;
   try {
     // As `inspect ""`: an empty argument (an unset variable) is the command line's fault, not a manifest's.
@@ -100,16 +104,21 @@ void run(const Options& o, const Globals& g) {
       }
     }
     manifest = host::Manifest::load(o.manifest, o.overrides, &g_cancel);
-    shard = chosen_shard(o);
+    shard = chosen_shard(o, shard_from);
   } catch (const host::HostError& e) {
     const host::HostError reported = with_signal_code(e);
     if (machine) jsonl.error(std::nullopt, reported.exit_code(), reported.what());  // a monitor sees why nothing started
     throw reported;
   }
+  const size_t items = manifest.jobs.size();
   manifest.jobs = host::select_shard(std::move(manifest.jobs), shard);
   if (o.list) return list_items(manifest.jobs);
 
   const bool quiet = g.quiet || o.progress == "none";
+  // A shard taken from the environment renders a part of the manifest without being asked on the command line.
+  if (!quiet && !machine && shard.count > 1 && !manifest.jobs.empty())
+    std::cerr << "genplug: shard " << shard_text(shard) << " (from " << shard_from << "): " << manifest.jobs.size()
+              << " of the manifest's " << items << " work items\n";
   ProgressDisplay display(quiet || o.progress == "jsonl", ::isatty(STDERR_FILENO) != 0);
   if (manifest.jobs.empty()) {
     if (machine) jsonl.start(0, shard_text(shard)), jsonl.done(0, 0, 0);

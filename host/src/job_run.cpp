@@ -8,12 +8,22 @@
 #include "message_text.hpp"
 
 namespace genplug::host {
+namespace {
+
+// The item's place among the jobs the pipeline runs, which are in order of index: a shard's are every N-th item,
+// so its third is "job 3/5" however far into the manifest it lies. An item that is not among them keeps its index.
+size_t position_of(const std::vector<Job>& jobs, size_t index) {
+  const auto at = std::lower_bound(jobs.begin(), jobs.end(), index, [](const Job& j, size_t i) { return j.index < i; });
+  return at != jobs.end() && at->index == index ? size_t(at - jobs.begin()) : index;
+}
+
+}  // namespace
 
 JobRun::JobRun(Pipeline::Impl& pipeline, const Job& j)
     : m(pipeline), job(j), where(pipeline.manifest.path.string() + ": " + j.where) {
   eval_ctx.cancel_flag(m.options.cancel);
   eval_ctx.on_log([this](int32_t sev, const std::string& msg) { m.log(sev, msg); });
-  progress.job_index = job.index;
+  progress.job_index = position_of(m.manifest.jobs, job.index);
   progress.job_count = m.manifest.jobs.size();
   progress.job_name = job.name;
 }

@@ -484,6 +484,30 @@ BOOST_AUTO_TEST_CASE(shards_render_bit_identical_images_and_resume_skips_what_is
   BOOST_TEST((fs::last_write_time(d.path / "farm" / "img_1.exr") == kept_time));
 }
 
+// A shard in text mode says which it is, where it came from and how many items it holds (a Slurm array task
+// renders a part of the manifest unasked), and numbers its jobs among its own: its second is "job 2/2", not the
+// manifest's sixth item over 2.
+BOOST_AUTO_TEST_CASE(a_shard_names_itself_and_numbers_its_own_jobs) {
+  TempDir d;
+  const fs::path mp = write(d.path / "m.json", batch_manifest(d.path));
+  auto r = run_process({"/usr/bin/env", "SLURM_ARRAY_TASK_ID=1", "SLURM_ARRAY_TASK_MIN=0", "SLURM_ARRAY_TASK_COUNT=4",
+                        kGenplug, "run", mp.string(), "--progress", "text"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  BOOST_TEST(contains(r.err, "genplug: shard 1/4 (from SLURM_ARRAY_TASK_ID): 2 of the manifest's 8 work items\n"),
+             r.err);
+  BOOST_TEST(contains(r.err, "genplug: job 2/2 "), r.err);
+  BOOST_TEST(!contains(r.err, "job 6/"), r.err);
+  BOOST_TEST(fs::exists(d.path / "img_2.exr"));  // items 1 and 5: seeds 2 and 6
+  BOOST_TEST(fs::exists(d.path / "img_6.exr"));
+  BOOST_TEST(!fs::exists(d.path / "img_1.exr"));
+  r = run_process({kGenplug, "run", mp.string(), "--shard", "0/4", "--progress", "text"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  BOOST_TEST(contains(r.err, "genplug: shard 0/4 (from --shard): 2 of the manifest's 8 work items\n"), r.err);
+  r = run_process({kGenplug, "run", mp.string(), "--shard", "2/4", "--progress", "none"});  // quiet: no notice
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  BOOST_TEST(!contains(r.err, "shard"), r.err);
+}
+
 // Resume from a folder that cannot be written (a read-only archive of the renders): an output that is up to date
 // is skipped; one that would be written is refused before anything renders, naming the item.
 BOOST_AUTO_TEST_CASE(resume_skips_up_to_date_outputs_in_a_read_only_folder) {

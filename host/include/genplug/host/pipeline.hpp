@@ -20,6 +20,8 @@
 namespace genplug::host {
 
 struct Progress {
+  // The item's place among the manifest's jobs as the pipeline holds them (0-based; under a shard, among the
+  // shard's), and their count; Job::index is its index in the whole manifest.
   size_t job_index = 0, job_count = 0;
   std::string job_name;
   std::string stage;              // "load", "condition", "sample", "decode", "write"
