@@ -14,6 +14,7 @@
 namespace genplug::host {
 
 std::optional<uint64_t> available_cpu_memory() { return internal::available_cpu_memory(); }
+std::optional<uint64_t> total_cpu_memory() { return internal::total_cpu_memory(); }
 
 std::string memory_text(uint64_t bytes) {
   char buf[32];
@@ -96,22 +97,31 @@ std::string address_space_refusal(uint64_t working) {
 }
 
 std::string memory_refusal(const genplug_geometry_t& g, std::optional<uint64_t> limit) {
-  if (!GENPLUG_HAS_FIELD(&g, genplug_geometry_t, working_memory_bytes) || g.working_memory_bytes == 0) return "";
-  if (limit && *limit == 0) return "";
+  return memory_verdict(g, limit).refusal;
+}
+
+MemoryVerdict memory_verdict(const genplug_geometry_t& g, std::optional<uint64_t> limit, std::optional<uint64_t> total) {
+  if (!GENPLUG_HAS_FIELD(&g, genplug_geometry_t, working_memory_bytes) || g.working_memory_bytes == 0) return {};
+  if (limit && *limit == 0) return {};
   // ulimit -v binds a CPU job whatever limit is given: only "off" lifts the check.
   if (g.latent_device.device_type == kDLCPU)
-    if (std::string why = address_space_refusal(g.working_memory_bytes); !why.empty()) return why;
-  std::optional<uint64_t> room = limit;
-  std::string what = "the limit given";
-  if (!room) {
-    if (g.latent_device.device_type != kDLCPU) return "";  // device memory: only an explicit limit is checked
-    room = available_cpu_memory();
-    what = "the memory available";
-    if (!room) return "";
+    if (std::string why = address_space_refusal(g.working_memory_bytes); !why.empty()) return {why};
+  const std::string needs =
+      "needs about " + memory_text(g.working_memory_bytes) + " of working memory (the model's estimate), ";
+  const std::string override_it = "pass --memory-limit SIZE or off to override";
+  if (limit) {
+    if (g.working_memory_bytes <= *limit) return {};
+    return {needs + "the limit given is " + memory_text(*limit) + " (" + override_it + ")"};
   }
-  if (g.working_memory_bytes <= *room) return "";
-  return "needs about " + memory_text(g.working_memory_bytes) + " of working memory (the model's estimate), " +
-         what + " is " + memory_text(*room) + " (pass --memory-limit SIZE or off to override)";
+  if (g.latent_device.device_type != kDLCPU) return {};  // device memory: only an explicit limit is checked
+  const std::optional<uint64_t> room = available_cpu_memory();
+  if (!room || g.working_memory_bytes <= *room) return {};
+  const std::string refusal = needs + "the memory available is " + memory_text(*room);
+  if (total && g.working_memory_bytes <= *total)
+    return {refusal + " of the machine's " + memory_text(*total) +
+                " (other processes hold the rest: retry later, or " + override_it + ")",
+            true};
+  return {refusal + " (" + override_it + ")"};
 }
 
 std::string plate_memory_refusal(uint64_t pixels, std::optional<uint64_t> limit) {

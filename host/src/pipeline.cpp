@@ -107,7 +107,7 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   // rendered from the same work item are skipped (resume: the item hash needs the model's defaults); each
   // job's schedule and spectra are computed once (rehearsed) with the plugins that will make them.
   std::set<std::string> rehearsed;
-  std::map<std::pair<uint32_t, uint32_t>, std::string> refusals;  // by size: the memory available read once each
+  std::map<std::pair<uint32_t, uint32_t>, MemoryVerdict> refusals;  // by size: the memory available read once each
   for (const Job& j : m.manifest.jobs) {
     stop_if_cancelled(m.options, m.manifest, j);  // a plate's decode can take seconds
     // An item up to date (resume) will not render: what it would need is not asked.
@@ -116,12 +116,12 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
     const auto size = std::make_pair(j.width.value_or(m.defaults.width), j.height.value_or(m.defaults.height));
     auto refused = refusals.find(size);
     if (refused == refusals.end())
-      refused = refusals.emplace(size, memory_refusal(m.job_geometry(j), m.options.memory_limit)).first;
-    const std::string& refusal = refused->second;
-    if (!refusal.empty())
-      throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ": " +
-                                                std::to_string(j.width.value_or(m.defaults.width)) + " x " +
-                                                std::to_string(j.height.value_or(m.defaults.height)) + " " + refusal);
+      refused = refusals.emplace(size, memory_verdict(m.job_geometry(j), m.options.memory_limit)).first;
+    const MemoryVerdict& verdict = refused->second;
+    if (!verdict.refusal.empty())  // a passing shortage is retried (exit 75); the rest need a change (exit 3)
+      throw HostError(verdict.passing ? ErrorKind::retryable : ErrorKind::manifest,
+                      m.manifest.path.string() + ": " + j.where + ": " + std::to_string(size.first) + " x " +
+                          std::to_string(size.second) + " " + verdict.refusal);
     if (j.loras && !m.model.adapters())
       throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
                                                m.manifest.model.plugin + "' cannot swap LoRAs per job");

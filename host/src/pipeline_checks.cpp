@@ -206,11 +206,11 @@ void Pipeline::Impl::check_refine(const Job& job, const Job& pass) {
                                              std::to_string(*pass.width) + " x " + std::to_string(*pass.height) +
                                              " (\"fit\" or \"fill\" resizes it)");
   if (pass.posenc) check_ref(*pass.posenc, "posenc");
-  const std::string refusal = memory_refusal(job_geometry(pass), options.memory_limit);
-  if (!refusal.empty())
-    throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + pass.where + ": " +
-                                             std::to_string(*pass.width) + " x " + std::to_string(*pass.height) +
-                                             " " + refusal);
+  const MemoryVerdict verdict = memory_verdict(job_geometry(pass), options.memory_limit);
+  if (!verdict.refusal.empty())
+    throw HostError(verdict.passing ? ErrorKind::retryable : ErrorKind::manifest,
+                    manifest.path.string() + ": " + pass.where + ": " + std::to_string(*pass.width) + " x " +
+                        std::to_string(*pass.height) + " " + verdict.refusal);
   check_plate(pass);
 }
 

@@ -66,6 +66,7 @@ BOOST_AUTO_TEST_CASE(without_cgroup_limits_the_machine_counts) {
   BOOST_TEST(*internal::available_cpu_memory(k.sources) == 4 * kGiB);
   BOOST_TEST(*internal::free_swap(k.sources) == 1 * kGiB);
   BOOST_TEST(*internal::cpu_memory_ceiling(k.sources) == 10 * kGiB - 256 * kMiB);  // less its own RssAnon
+  BOOST_TEST(*internal::total_cpu_memory(k.sources) == 8 * kGiB);                   // MemTotal: no swap
   k.put("cgroup/farm/job/step/memory.max", "max\n");  // a cgroup without a limit changes nothing
   k.put("cgroup/farm/job/step/memory.current", "123\n");
   BOOST_TEST(*internal::available_cpu_memory(k.sources) == 4 * kGiB);
@@ -90,12 +91,14 @@ BOOST_AUTO_TEST_CASE(the_tightest_cgroup_above_the_process_limits_it) {
   BOOST_TEST(*internal::free_swap(k.sources) == 0u);
   // job: 3 GiB + no swap; farm: 6 GiB + the machine's 2 GiB.
   BOOST_TEST(*internal::cpu_memory_ceiling(k.sources) == 3 * kGiB - 256 * kMiB);
+  BOOST_TEST(*internal::total_cpu_memory(k.sources) == 3 * kGiB);  // the job's limit, however much it holds
   // Inside a cgroup namespace the process's cgroup is the root of the hierarchy.
   k.put("proc/self/cgroup", "0::/\n");
   k.put("cgroup/memory.max", std::to_string(2 * kGiB) + "\n");
   k.put("cgroup/memory.current", std::to_string(kGiB + 256 * kMiB) + "\n");
   BOOST_TEST(*internal::available_cpu_memory(k.sources) == 768 * kMiB);
   BOOST_TEST(*internal::cpu_memory_ceiling(k.sources) == 4 * kGiB - 256 * kMiB);  // 2 GiB + 2 GiB of swap
+  BOOST_TEST(*internal::total_cpu_memory(k.sources) == 2 * kGiB);
 }
 
 // cgroup v1 (hybrid hierarchies, older farms): the memory controller's own tree, "no limit" written as
@@ -116,6 +119,7 @@ BOOST_AUTO_TEST_CASE(a_cgroup_v1_memory_limit_counts_too) {
   BOOST_TEST(*internal::available_cpu_memory(k.sources) == 1 * kGiB);
   BOOST_TEST(*internal::free_swap(k.sources) == 1 * kGiB);
   BOOST_TEST(*internal::cpu_memory_ceiling(k.sources) == 2 * kGiB + 256 * kMiB);
+  BOOST_TEST(*internal::total_cpu_memory(k.sources) == 2 * kGiB);  // the root's PAGE_COUNTER_MAX is no limit
 }
 
 BOOST_AUTO_TEST_CASE(an_allocation_beyond_the_machine_is_a_config_error) {

@@ -10,6 +10,8 @@
 #include "address_space_limit.hpp"
 
 using genplug::host::memory_refusal;
+using genplug::host::memory_verdict;
+using genplug::host::MemoryVerdict;
 using genplug::host::kPlateBytesPerPixel;
 using genplug::host::parse_memory_size;
 using genplug::host::plate_memory_refusal;
@@ -57,6 +59,32 @@ BOOST_AUTO_TEST_CASE(a_job_over_the_limit_is_refused_with_both_numbers) {
   g.working_memory_bytes = uint64_t(1) << 62;           // on the CPU the default limit is what is available
   g.latent_device = {kDLCPU, 0};
   BOOST_TEST(!memory_refusal(g, std::nullopt).empty());
+}
+
+// A refusal against the memory available now is passing when the machine holds the job in all (other processes
+// hold the rest: a farm retries it, exit 75); beyond the machine, or beyond an explicit limit, it is not (exit 3).
+BOOST_AUTO_TEST_CASE(a_refusal_within_the_machines_memory_is_passing) {
+  genplug_geometry_t g{};
+  g.struct_size = sizeof g;
+  g.latent_device = {kDLCPU, 0};
+  g.working_memory_bytes = uint64_t(1) << 62;  // more than any machine has available
+  const uint64_t machine = uint64_t(1) << 63;
+  MemoryVerdict v = memory_verdict(g, std::nullopt, machine);
+  BOOST_TEST(v.passing);
+  BOOST_TEST(v.refusal.find("of the machine's 8589934592.0 GiB (other processes hold the rest: retry later") !=
+                 std::string::npos,
+             v.refusal);
+  v = memory_verdict(g, std::nullopt, uint64_t(1) << 40);  // a machine of 1 TiB never holds it
+  BOOST_TEST(!v.passing);
+  BOOST_TEST(!v.refusal.empty());
+  BOOST_TEST(v.refusal.find("retry") == std::string::npos, v.refusal);
+  BOOST_TEST(!memory_verdict(g, std::nullopt, std::nullopt).passing);  // the machine's size unknown
+  v = memory_verdict(g, uint64_t(1) << 30, machine);                   // the user's limit does not change
+  BOOST_TEST(!v.passing);
+  BOOST_TEST(v.refusal.find("the limit given is 1.0 GiB") != std::string::npos, v.refusal);
+  g.working_memory_bytes = 1 << 20;  // fits
+  BOOST_TEST(memory_verdict(g, std::nullopt, machine).refusal.empty());
+  BOOST_TEST(memory_refusal(g, std::nullopt) == memory_verdict(g, std::nullopt).refusal);
 }
 
 // A plate's decode: a 16 384 x 16 384 PNG of a few hundred kilobytes peaked at 7.3 GB whatever --memory-limit said.

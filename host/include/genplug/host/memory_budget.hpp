@@ -12,6 +12,8 @@ namespace genplug::host {
 // and of every cgroup above it (v2 or v1's memory controller) by what the cgroup holds, reclaimable cache aside
 // (genplug/internal/cpu_memory.hpp). nullopt when nothing can be read.
 std::optional<uint64_t> available_cpu_memory();
+// MemTotal, capped by the limit of this process's cgroup and of each above it; nullopt when it cannot be read.
+std::optional<uint64_t> total_cpu_memory();
 
 // "12.3 GiB" / "512 MiB" / "1000 bytes".
 std::string memory_text(uint64_t bytes);
@@ -52,6 +54,16 @@ std::string address_space_refusal(uint64_t working);
 // refuse. A CPU job is also held, unless `limit` is 0, to the address space ulimit -v leaves for it and
 // library_address_space().
 std::string memory_refusal(const genplug_geometry_t& g, std::optional<uint64_t> limit);
+
+// memory_refusal's answer, and whether it is passing: refused against the memory available now (no explicit limit),
+// by a job that fits in the machine's memory (total_cpu_memory: MemTotal under the cgroup limits). Other processes
+// hold the rest, so a later try may fit: the pipeline reports it as retryable (exit 75), the others as exit 3.
+struct MemoryVerdict {
+  std::string refusal;   // empty when the job fits
+  bool passing = false;
+};
+MemoryVerdict memory_verdict(const genplug_geometry_t& g, std::optional<uint64_t> limit,
+                             std::optional<uint64_t> total = total_cpu_memory());
 
 // Bytes a plate of `pixels` takes while it is decoded: 8-bit RGB, float planes and their converted and resized
 // copies (measured: a 16 384 x 16 384 PNG peaked at 7.3 GB more than a 64 x 64 job, 27 bytes a pixel).

@@ -148,6 +148,16 @@ inline std::optional<uint64_t> available_cpu_memory(const MemorySources& s = {})
   return available;
 }
 
+// The memory this process could use if nothing else held any: MemTotal, capped by each cgroup's limit. Swap is not
+// counted, as available_cpu_memory does not count it. nullopt when /proc/meminfo cannot be read.
+inline std::optional<uint64_t> total_cpu_memory(const MemorySources& s = {}) {
+  using namespace cpu_memory_detail;
+  std::optional<uint64_t> total = meminfo_bytes(s, "MemTotal:");
+  if (!total) return std::nullopt;
+  for (const CgroupLevel& l : cgroup_levels(s)) total = lower(total, l.limit);
+  return total;
+}
+
 // Swap not in use (SwapFree), capped by each cgroup's swap allowance left (v1: memory and swap together left).
 inline std::optional<uint64_t> free_swap(const MemorySources& s = {}) {
   using namespace cpu_memory_detail;
