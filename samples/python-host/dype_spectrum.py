@@ -7,8 +7,9 @@ cos/sin tables a FLUX-style attention uses from that spectrum in PyTorch.
     python3 samples/python-host/dype_spectrum.py --config '{"method":"dy-yarn"}' --height 4096 --width 4096 --t 0.5
     python3 samples/python-host/dype_spectrum.py --tables --height 2048 --width 2048 --t 0.5 --rows 3
 
-Errors of the plugin (a bad config, an odd axis dim) exit 1 with the plugin's message; usage errors (a bad
-option, layout or @FILE) exit 2 with one line; never a traceback. The table functions (rope_tables,
+Errors of the plugin (a bad config, an odd axis dim, a NaN or out-of-bounds spectrum) and a library that cannot be
+loaded exit 1 with the message; usage errors (a bad option, layout or @FILE, text that is not UTF-8) exit 2 with
+one line; never a traceback. The table functions (rope_tables,
 flux_position_ids, bfl_pe) import torch only when called.
 """
 
@@ -118,7 +119,7 @@ def read_option_file(path: str) -> bytes:
 def json_object_option(value: str, option: str):
     """A JSON object given as text or as @FILE, read as `genplug` reads it: (the object, its text). The text is
     what the user wrote, so the plugin's messages quote it. Raises ValueError naming the option."""
-    text, where = value, option
+    text, where = utf8_option(value, option), option
     if value.startswith("@"):
         try:
             text = read_option_file(value[1:]).decode("utf-8")
@@ -135,6 +136,17 @@ def json_object_option(value: str, option: str):
     if not isinstance(obj, dict):
         raise ValueError(f"{where}: expected a JSON object, got {gp.brief_json(obj)}")
     return obj, text
+
+
+def utf8_option(value: str, option: str) -> str:
+    """`value` when it is UTF-8 text. Python reads a command line's other bytes as lone surrogates, which no
+    plugin could be given: a usage error naming the option (ValueError), not a failure of the plugin."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"{option}: not UTF-8 text (byte {gp.printable(value[e.start])} at character {e.start})") \
+            from None
+    return value
 
 
 def extent_values(text: str, axes: int) -> List[int]:
@@ -160,7 +172,10 @@ def target_extent(layout: gp.RotaryLayout, height: int, width: int, extent: Opti
         raise ValueError(f"--height/--width need a layout with two spatial axes; this one has {len(spatial)}: "
                          "use --extent")
     ppt = layout.pixels_per_token
-    if ppt == 0 or height < ppt or width < ppt:
+    if ppt == 0:  # the layout's fault, not the size's
+        raise ValueError("--layout.pixels_per_token: must be >= 1 to turn --height/--width into tokens, got 0: "
+                         "give the layout's pixels per token, or --extent")
+    if height < ppt or width < ppt:
         raise ValueError(f"--height/--width: at least one token of {ppt} px is needed, got {height}x{width}")
     out = [1] * axes
     out[spatial[0]], out[spatial[1]] = height // ppt, width // ppt
@@ -245,6 +260,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         config, config_text = json_object_option(args.config, "--config")
+        if args.plugin is not None:
+            utf8_option(args.plugin, "--plugin")
         layout = gp.RotaryLayout.from_json(json_object_option(args.layout, "--layout")[0], "--layout")
         extent = target_extent(layout, args.height, args.width, args.extent)
         if args.tables:
@@ -275,8 +292,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"dype_spectrum: {e}", file=sys.stderr)
         return 1
     try:
-        json.dump(result, sys.stdout, indent=2)
-        print()
+        text = json.dumps(result, indent=2, allow_nan=False)  # whole, before a byte is written
+    except ValueError as e:  # NaN or Infinity: no JSON reader reads it (the host refuses them; belt and braces)
+        print(f"dype_spectrum: the result cannot be written as JSON: {e}", file=sys.stderr)
+        return 1
+    try:
+        print(text)
         sys.stdout.flush()
     except BrokenPipeError:  # the reader stopped early (| head): no traceback, and none at exit either
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

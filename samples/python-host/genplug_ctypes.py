@@ -4,6 +4,7 @@ The structs below mirror sdk/include/genplug/*.h field for field (same order, sa
 with ``uint32_t struct_size``. Only what a posenc host needs is wrapped; the rest of the ABI follows the same
 pattern. Typical use::
 
+    import json
     from genplug_ctypes import Library, RotaryLayout
 
     with Library("build/plugins/libgenplug_dype.so") as lib:      # dlopen, genplug_entry, ABI check, init
@@ -16,7 +17,14 @@ pattern. Typical use::
 
 A failing call raises a GenplugError subclass (InvalidArgument, ConfigError, ...) carrying the plugin's
 status code (``.status``) and message (``.message``), which the plugin reported through the call context's
-set_error callback.
+set_error callback. What the plugin breaks of the ABI is refused as the C++ host refuses it: a library with no
+genplug_entry symbol is not loaded (NotAPlugin), a NULL function pointer or a spectrum written out of bounds,
+left unwritten or not finite is an InternalError naming the library or plugin -- never a crash or a NaN passed on.
+
+Threads: calls on one Posenc run one at a time (a lock per instance, as context.h asks), and close() waits for a
+compute in flight on it; Library.close() waits the same way for every instance it destroys, so closing from
+another thread never unloads code a compute is running. Control calls (create, destroy, descriptors, init,
+deinit) are serialised per library. Closing from inside a callback of the same call would wait for itself.
 
 Ownership, as docs/abi.md states it: strings from descriptors are copied into Python objects at once (they
 are plugin-owned and die at deinit); the arrays a call borrows are Python-owned ctypes arrays kept alive for
@@ -30,8 +38,12 @@ from __future__ import annotations
 import ctypes
 import json
 import math
+import numbers
+import operator
 import os
 import re
+import stat
+import struct
 import threading
 import warnings
 import weakref
@@ -251,6 +263,13 @@ class AbiMismatch(GenplugError):
     status_code, status_name = E_ABI_MISMATCH, "ABI mismatch"
 
 
+class NotAPlugin(GenplugError):
+    """A library that defines no genplug_entry symbol: no plugin of any ABI (not an AbiMismatch). Refused before
+    dlopen when its ELF file tells, so that none of its constructors runs. Not made by error_for."""
+
+    status_code, status_name = E_ABI_MISMATCH, "not a genplug plugin"
+
+
 class InternalError(GenplugError):
     status_code, status_name = E_INTERNAL, "internal error"
 
@@ -385,8 +404,31 @@ class Descriptor:
                 "config_schema": self.config_schema}
 
 
-def _text(b: Optional[bytes]) -> str:
-    return b.decode("utf-8") if b else ""
+def _text(b: Optional[bytes], what: str) -> str:
+    """A plugin's C string as str; ValueError naming `what` (library, descriptor, field) when it is not UTF-8."""
+    try:
+        return b.decode("utf-8") if b else ""
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{what}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _c_string(value, what: str) -> bytes:
+    """A str argument as the UTF-8 C string a plugin reads. bytes are refused (no encoding to assume), and so is
+    a NUL (the C string would end there and the plugin never see the rest)."""
+    if not isinstance(value, str):
+        hint = " (decode bytes to str first)" if isinstance(value, (bytes, bytearray, memoryview)) else ""
+        raise TypeError(f"{what}: expected str, got {type(value).__name__}{hint}")
+    if "\0" in value:
+        raise ValueError(f"{what}: contains a NUL character (the C string would end there)")
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate, as os.fsdecode makes of a non-UTF-8 byte
+        raise ValueError(f"{what}: not UTF-8 text ({e.reason} at character {e.start})") from None
+
+
+def printable(path: str) -> str:
+    """A path for a message: bytes that are not UTF-8 (surrogates from os.fsdecode) as \\xNN escapes."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 # ---- JSON as genplug's host reads it (docs/reliability.md) ---------------------------------------------------
@@ -397,16 +439,67 @@ MAX_JSON_DEPTH = 64  # containers below the top level; deeper is refused before 
 _JSON_NESTING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.S)
 
 
+BRIEF_DEPTH = 16  # containers brief_json opens; deeper ones are shown as [...] or {...}
+
+
 def brief_json(value, limit: int = 80) -> str:
-    """A value as JSON text for an error message, cut short (a user's 10 MB array is not echoed back)."""
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        try:
-            text = repr(value)
-        except ValueError:  # an int past str()'s digit limit
-            text = f"an integer of {value.bit_length()} bits" if isinstance(value, int) else type(value).__name__
+    """A value as JSON text for an error message, cut short: written piece by piece and stopped once past
+    `limit`, so a user's 10^7-element array is not written whole first, and nested at most BRIEF_DEPTH deep, so
+    a deep one cannot exhaust the stack."""
+    out = _Brief(limit + 1)
+    out.value(value, 0)
+    text = "".join(out.parts)
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class _Brief:
+    """brief_json's writer: `room` characters left to write; once spent, nothing more is visited."""
+
+    def __init__(self, room: int):
+        self.room = room
+        self.parts: List[str] = []
+
+    def emit(self, text: str) -> None:
+        text = text[:max(self.room, 0)]
+        self.parts.append(text)
+        self.room -= len(text)
+
+    def value(self, value, depth: int) -> None:
+        if self.room <= 0:
+            return
+        if isinstance(value, (list, tuple, dict)):
+            self.container(value, depth)
+        else:
+            self.emit(_brief_scalar(value, self.room))
+
+    def container(self, value, depth: int) -> None:
+        is_dict = isinstance(value, dict)
+        ends = "{}" if is_dict else "[]"
+        if depth >= BRIEF_DEPTH:
+            self.emit(ends[0] + "..." + ends[1])
+            return
+        self.emit(ends[0])
+        for i, item in enumerate(value.items() if is_dict else value):
+            if self.room <= 0:
+                return
+            self.emit(", " if i else "")
+            if is_dict:
+                self.emit(_brief_scalar(str(item[0]), self.room) + ": ")
+                item = item[1]
+            self.value(item, depth + 1)
+        self.emit(ends[1])
+
+
+def _brief_scalar(value, room: int) -> str:
+    """One value that is no list or dict, as JSON where it is JSON (strings cut to `room` first), else repr."""
+    if isinstance(value, str):
+        return json.dumps(value[:room])
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 1000:
+        return f"an integer of {value.bit_length()} bits"  # past str()'s digit limit, and long anyway
+    try:
+        return json.dumps(value) if value is None or isinstance(value, (bool, int, float)) else repr(value)[:room]
+    except Exception:  # noqa: BLE001 -- a message must not fail on a value's own repr
+        return type(value).__name__
 
 
 def _check_nesting(text: str) -> None:
@@ -472,21 +565,47 @@ MAX_AXES = 64  # more is a mistyped layout, as `genplug posenc` and DyPE say
 MAX_AXIS_DIM = 65536  # a rotary head dim beyond this is a mistyped layout (the spectrum buffers are sized by it)
 
 
+def _is_bool(value) -> bool:
+    return isinstance(value, bool) or type(value).__name__ in ("bool_", "bool")  # numpy's bool too
+
+
+def _as_int(value) -> Optional[int]:
+    """`value` as a plain int when it is an integer -- an int, or a numpy or torch integer through __index__ --
+    and None otherwise; a bool is no integer here (True would pass for 1)."""
+    if _is_bool(value):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
 def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return _as_int(value) is not None
 
 
 def _uint32(value, what: str) -> int:
-    """`value` when it is an integer in [0, 2^32): ctypes would wrap anything else silently."""
-    if not _is_int(value) or not 0 <= value < 2 ** 32:
+    """`value` as an int when it is an integer in [0, 2^32): ctypes would wrap anything else silently."""
+    number = _as_int(value)
+    if number is None or not 0 <= number < 2 ** 32:
         raise ValueError(f"{what}: expected an integer from 0 to 4294967295, got {brief_json(value)}")
-    return value
+    return number
+
+
+def _uint32_list(values, what: str) -> List[int]:
+    """A per-axis sequence as plain ints in [0, 2^32). Text and bytes are refused: they iterate as characters
+    (and bytes as small integers ctypes would take)."""
+    if isinstance(values, (str, bytes, bytearray, memoryview)):
+        raise TypeError(f"{what}: expected a sequence of integers, got {type(values).__name__}")
+    try:
+        values = list(values)
+    except TypeError:
+        raise TypeError(f"{what}: expected a sequence of integers, got {type(values).__name__}") from None
+    return [_uint32(v, f"{what}[{i}]") for i, v in enumerate(values)]
 
 
 def _uint32s(values: Sequence[int], what: str):
-    values = list(values)
-    for i, v in enumerate(values):
-        _uint32(v, f"{what}[{i}]")
+    values = _uint32_list(values, what)
     return (c_uint32 * len(values))(*values)
 
 
@@ -502,11 +621,13 @@ def _axes(value, what: str, count: Optional[int] = None) -> list:
 
 
 def _finite(value, what: str) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
+    """`value` as a finite float: a real number (int, float, numpy's) -- not a bool, text or None -- within a
+    double's range. ValueError for anything else, as for every other number the host checks."""
+    if _is_bool(value) or not (isinstance(value, numbers.Real) or _is_int(value)):
         raise ValueError(f"{what}: expected a number, got {brief_json(value)}")
     try:
         number = float(value)
-    except OverflowError:
+    except OverflowError:  # 10**400
         number = math.inf
     if not math.isfinite(number):
         raise ValueError(f"{what}: expected a finite number, got {brief_json(value)}")
@@ -595,14 +716,150 @@ class Spectrum:
                          for a, d in enumerate(self.axis_dims)]}
 
 
+# ---- the spectrum buffers, guarded as the C++ host's PosencProxy guards them -------------------------------------
+
+SPECTRUM_GUARD = 4  # guard slots on each side of a spectrum buffer
+# A quiet NaN of a payload no arithmetic makes ("guard"): a plugin writing before or past its buffer changes one.
+GUARD_BITS = 0x7ffa677561726400
+# Another ("none"): the slots a plugin must write start so, and one left so is refused.
+UNWRITTEN_BITS = 0x7ffa6e6f6e650000
+_SLOT = struct.Struct("=Q")
+
+
+class _GuardedBuffer:
+    """`capacity` doubles for a plugin to write, host-owned, between SPECTRUM_GUARD guard slots on each side: a
+    write past the capacity lands in a guard (and is refused) instead of in the heap."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        guard = _SLOT.pack(GUARD_BITS) * SPECTRUM_GUARD
+        self._guard = guard
+        self._bytes = bytearray(guard + _SLOT.pack(UNWRITTEN_BITS) * capacity + guard)
+        self._array = (c_double * (capacity + 2 * SPECTRUM_GUARD)).from_buffer(self._bytes)
+
+    def pointer(self):
+        """The first writable slot, past the front guard (the array stays alive with self)."""
+        return ctypes.cast(ctypes.addressof(self._array) + _SLOT.size * SPECTRUM_GUARD, POINTER(c_double))
+
+    def overrun(self) -> Optional[str]:
+        """Where the plugin wrote outside the buffer ("before the start", "past the end"), or None."""
+        g = len(self._guard)
+        if self._bytes[:g] != self._guard:
+            return "before the start"
+        if self._bytes[-g:] != self._guard:
+            return "past the end"
+        return None
+
+    def _body(self, code: str):
+        g = len(self._guard)
+        return memoryview(self._bytes)[g:len(self._bytes) - g].cast(code)
+
+    def unwritten(self) -> int:
+        return self._body("Q").tolist().count(UNWRITTEN_BITS)
+
+    def values(self) -> List[float]:
+        return self._body("d").tolist()
+
+
+def _axis_of(index: int, dims: Sequence[int]) -> int:
+    """The axis frequency `index` belongs to (frequencies are laid out axis after axis, dims[a]/2 each)."""
+    end = 0
+    for axis, d in enumerate(dims):
+        end += d // 2
+        if index < end:
+            return axis
+    return len(dims) - 1
+
+
+class _SpectrumCheck:
+    """What PosencProxy::compute checks of a spectrum a plugin said it wrote; each failure is an InternalError
+    naming the plugin (`what`: "<plugin id>: compute")."""
+
+    def __init__(self, what: str, dims: Sequence[int]):
+        self.what = what
+        self.dims = dims
+
+    def fail(self, message: str) -> InternalError:
+        return InternalError(E_INTERNAL, message, self.what)
+
+    def guards(self, buffer: _GuardedBuffer, name: str) -> None:
+        where = buffer.overrun()
+        if where:
+            raise self.fail(f"wrote {where} of the {name} buffer (capacity {buffer.capacity} for {len(self.dims)} "
+                            "axes): a posenc writes at most the capacity it is given and returns "
+                            "GENPLUG_E_BUFFER_TOO_SMALL when it needs more")
+
+    def written(self, freqs: _GuardedBuffer, amplitude: _GuardedBuffer) -> None:
+        f, a = freqs.unwritten(), amplitude.unwritten()
+        if f or a:
+            raise self.fail(f"returned success and left {f} of {freqs.capacity} frequencies and {a} of "
+                            f"{amplitude.capacity} amplitudes unwritten (or computed from the host's unwritten "
+                            "marker): a posenc writes every frequency and amplitude (posenc.h)")
+
+    def finite(self, values: List[float], name: str) -> None:
+        for i, v in enumerate(values):
+            if not math.isfinite(v):
+                axis = _axis_of(i, self.dims) if name == "frequency" else i
+                raise self.fail(f"returned a non-finite {name} ({'NaN' if math.isnan(v) else 'inf'} at index {i}, "
+                                f"axis {axis}): a spectrum holds finite numbers only")
+
+
+def _fn(struct_obj, field: str, what: str):
+    """A function pointer of a plugin-made struct, refused when NULL: ctypes would call address 0 (a crash)."""
+    fn = getattr(struct_obj, field)
+    if not fn:
+        raise InternalError(E_INTERNAL, f"its {field} function pointer is NULL (the plugin breaks the ABI)", what)
+    return fn
+
+
+class _Query:
+    """A layout, target extent and t, checked and laid out as the C structs a compute borrows (kept alive here
+    until the call returns)."""
+
+    def __init__(self, layout: "RotaryLayout", target_extent, t):
+        if not isinstance(layout, RotaryLayout):
+            raise TypeError(f"layout: expected a RotaryLayout (RotaryLayout.from_json reads a dict), got "
+                            f"{type(layout).__name__}")
+        self.dims = _checked_dims(layout.axis_dims)
+        n = len(self.dims)
+        base = _uint32_list(layout.base_extent, "layout.base_extent")
+        target = _uint32_list(target_extent, "target_extent")
+        flags = None if layout.axis_flags is None else _uint32_list(layout.axis_flags, "layout.axis_flags")
+        if len(base) != n or len(target) != n or (flags is not None and len(flags) != n):
+            raise ValueError(f"base_extent, target_extent and axis_flags need one value per axis ({n} axes)")
+        ppt = _uint32(layout.pixels_per_token, "layout.pixels_per_token")
+        theta = _finite(layout.theta, "layout.theta")
+        self.t = _finite(t, "t")
+        self._arrays = [(c_uint32 * n)(*v) for v in (self.dims, base, target)]
+        self._flags = None if flags is None else (c_uint32 * n)(*flags)
+        self.layout = genplug_rotary_layout_t(ctypes.sizeof(genplug_rotary_layout_t), n, self._arrays[0], theta,
+                                              self._arrays[1], ppt, self._flags)
+        self.query = genplug_posenc_query_t(ctypes.sizeof(genplug_posenc_query_t), ctypes.pointer(self.layout),
+                                            self._arrays[2], self.t)
+
+
+def _checked_dims(axis_dims) -> List[int]:
+    """axis_dims within MAX_AXES and MAX_AXIS_DIM, as from_json bounds them, for a layout built directly: the
+    spectrum buffers are sized by them."""
+    dims = _uint32_list(axis_dims, "layout.axis_dims")
+    if not 1 <= len(dims) <= MAX_AXES:
+        raise ValueError(f"layout.axis_dims: 1 to {MAX_AXES} axes, got {len(dims)}")
+    for a, d in enumerate(dims):
+        if d > MAX_AXIS_DIM:
+            raise ValueError(f"layout.axis_dims[{a}]: must be <= {MAX_AXIS_DIM}, got {d}")
+    return dims
+
+
 class Posenc:
     """A genplug_posenc_t instance. Destroyed exactly once: close(), the end of a with block, or (with a
-    ResourceWarning) garbage collection. Keeps its Library alive."""
+    ResourceWarning) garbage collection. Keeps its Library alive. Calls on it run one at a time (its lock):
+    close() from another thread waits for a compute in flight."""
 
     def __init__(self, library: "Library", raw, plugin_id: str):
         self._library = library
         self._raw = raw  # POINTER(genplug_posenc_t)
         self.plugin_id = plugin_id
+        self._lock = threading.Lock()  # context.h: render calls on one instance never overlap, nor a destroy
 
     @property
     def closed(self) -> bool:
@@ -610,38 +867,49 @@ class Posenc:
 
     def compute(self, layout: RotaryLayout, target_extent: Sequence[int], t: float,
                 ctx: Optional[CallContext] = None) -> Spectrum:
-        """The spectrum for `layout` at `target_extent` (tokens per axis) and diffusion time t."""
-        if self._raw is None:
-            raise ValueError(f"{self.plugin_id}: compute on a destroyed instance")
-        n = len(layout.axis_dims)
-        if len(layout.base_extent) != n or len(target_extent) != n or (
-                layout.axis_flags is not None and len(layout.axis_flags) != n):
-            raise ValueError(f"base_extent, target_extent and axis_flags need one value per axis ({n} axes)")
-        # Every array the call borrows is a local here, alive until compute returns.
-        dims = _uint32s(layout.axis_dims, "layout.axis_dims")
-        base = _uint32s(layout.base_extent, "layout.base_extent")
-        flags = None if layout.axis_flags is None else _uint32s(layout.axis_flags, "layout.axis_flags")
-        target = _uint32s(target_extent, "target_extent")
-        ppt = _uint32(layout.pixels_per_token, "layout.pixels_per_token")
-        c_layout = genplug_rotary_layout_t(ctypes.sizeof(genplug_rotary_layout_t), n, dims, float(layout.theta),
-                                           base, ppt, flags)
-        query = genplug_posenc_query_t(ctypes.sizeof(genplug_posenc_query_t), ctypes.pointer(c_layout), target,
-                                       float(t))
-        freq_count = sum(d // 2 for d in layout.axis_dims)
-        freqs = (c_double * max(freq_count, 1))()
-        amplitude = (c_double * max(n, 1))()
-        out = genplug_spectrum_t(ctypes.sizeof(genplug_spectrum_t), freqs, freq_count, amplitude, n)
+        """The spectrum for `layout` at `target_extent` (tokens per axis) and diffusion time t. Raises
+        InternalError when the plugin writes outside the buffers, leaves a value unwritten or a NaN or infinity."""
+        q = _Query(layout, target_extent, t)  # every array the call borrows lives in q until it returns
+        freqs, amplitude = _GuardedBuffer(sum(d // 2 for d in q.dims)), _GuardedBuffer(len(q.dims))
+        out = genplug_spectrum_t(ctypes.sizeof(genplug_spectrum_t), freqs.pointer(), freqs.capacity,
+                                 amplitude.pointer(), amplitude.capacity)
         ctx = ctx or self._library._new_context()
-        status = self._raw.contents.compute(self._raw, ctypes.byref(query), ctypes.byref(out), ctx.get())
-        ctx.check(status, f"{self.plugin_id}: compute")
-        return Spectrum(list(layout.axis_dims), list(freqs[:freq_count]), list(amplitude[:n]))
+        what = f"{self.plugin_id}: compute"
+        with self._lock:
+            if self._raw is None:
+                raise ValueError(f"{self.plugin_id}: compute on a destroyed instance")
+            status = _fn(self._raw.contents, "compute", what)(self._raw, ctypes.byref(q.query), ctypes.byref(out),
+                                                              ctx.get())
+        ctx.check(status, what)
+        return _checked_spectrum(what, q.dims, freqs, amplitude)
 
     def close(self) -> None:
-        """Destroys the instance (once; later calls do nothing)."""
-        raw, self._raw = self._raw, None
-        if raw is not None:
-            raw.contents.destroy(raw)
-            self._library._instances.discard(self)
+        """Destroys the instance (once; later calls do nothing), after a compute in flight on it returns."""
+        with self._library._lock:
+            self._destroy_locked()
+
+    def _destroy_locked(self) -> None:
+        """close() with the library's lock held (Library.close holds it around every instance it destroys)."""
+        with self._lock:
+            raw, self._raw = self._raw, None
+        if raw is None:
+            return
+        self._library._instances.discard(self)
+        if not self._library.closed:  # after deinit the plugin's code may be unmapped: nothing left to call
+            _fn(raw.contents, "destroy", f"{self.plugin_id}: destroy")(raw)
+
+    def _close_from_gc(self) -> None:
+        """close() for the garbage collector, which may run inside a call on any thread: never wait for the
+        library's lock (its holder may be this very thread); a busy library destroys the instance at its close."""
+        library = self._library
+        if library._lock.acquire(blocking=False):
+            try:
+                self._destroy_locked()
+            finally:
+                library._lock.release()
+        else:
+            raw, self._raw = self._raw, None
+            library._orphans.append((self.plugin_id, raw))
 
     def __enter__(self) -> "Posenc":
         return self
@@ -650,30 +918,47 @@ class Posenc:
         self.close()
 
     def __del__(self):
-        if getattr(self, "_raw", None) is not None:
+        if getattr(self, "_raw", None) is None:
+            return
+        try:  # an error filter for ResourceWarning raises here: the instance is still destroyed
             warnings.warn(f"unclosed genplug posenc instance {self.plugin_id}", ResourceWarning, source=self)
+        finally:
             try:
-                self.close()
+                self._close_from_gc()
             except Exception:
                 pass
 
 
-def _config_text(config) -> str:
+def _checked_spectrum(what: str, dims: List[int], freqs: _GuardedBuffer, amplitude: _GuardedBuffer) -> Spectrum:
+    """The spectrum a plugin returned OK for, checked as PosencProxy::compute checks it: guards intact, every
+    value written, every value finite."""
+    check = _SpectrumCheck(what, dims)
+    check.guards(freqs, "frequency")
+    check.guards(amplitude, "amplitude")
+    check.written(freqs, amplitude)
+    spectrum = Spectrum(list(dims), freqs.values(), amplitude.values())
+    check.finite(spectrum.freqs, "frequency")
+    check.finite(spectrum.amplitude, "amplitude")
+    return spectrum
+
+
+def _config_text(config) -> bytes:
     """The config as JSON text for create: a str passes unchanged (the plugin quotes what the caller wrote)."""
     if config is None:
-        return "{}"
-    if not isinstance(config, str):
+        return b"{}"
+    if not isinstance(config, (str, bytes, bytearray, memoryview)):
         try:
             config = json.dumps(config, allow_nan=False)
         except ValueError as e:  # allow_nan=False: NaN or Infinity would be written, which no JSON parser reads
             raise ValueError(f"config: cannot be written as JSON: {e}") from None
-    if "\0" in config:  # the plugin reads a C string: it would end at the NUL and the rest go unseen
-        raise ValueError("config: contains a NUL character (the C string would end there)")
-    return config
+        except TypeError as e:  # a set, an object
+            raise TypeError(f"config: cannot be written as JSON: {e}") from None
+    return _c_string(config, "config")
 
 
 class Factory:
-    """A genplug_factory_t of one kind (here: posenc)."""
+    """A genplug_factory_t of one kind (here: posenc). Its calls hold the library's lock, so that none runs
+    while Library.close() deinits."""
 
     def __init__(self, library: "Library", raw, kind: str):
         self._library = library
@@ -685,34 +970,39 @@ class Factory:
             raise ValueError(f"{self._library.path}: the library is closed")
         return self._raw
 
+    def _call(self, field: str):
+        return _fn(self._factory().contents, field, f"{self._library.path}: factory '{self.kind}'")
+
     def count(self) -> int:
-        raw = self._factory()
-        return int(raw.contents.count(raw))
+        with self._library._lock:
+            return int(self._call("count")(self._raw))
 
     def descriptor(self, index: int) -> Optional[Descriptor]:
-        """Descriptor `index`, copied; None when out of range (the plugin returns NULL)."""
-        raw = self._factory()
-        d = raw.contents.descriptor(raw, index)
-        if not d:
-            return None
+        """Descriptor `index` (a uint32), copied; None when out of range (the plugin returns NULL)."""
+        index = _uint32(index, "descriptor index")
+        with self._library._lock:
+            d = self._call("descriptor")(self._raw, index)
+            return self._copy(d, index) if d else None
+
+    def _copy(self, d, index: int) -> Descriptor:
         address = ctypes.addressof(d.contents)
+        where = f"{self._library.path}: descriptor {index}"
         if not has_field(address, genplug_descriptor_t, "config_schema"):
             raise AbiMismatch(E_ABI_MISMATCH, f"descriptor {index}: struct_size "
                               f"{c_uint32.from_address(address).value} is too small", self._library.path)
         c = d.contents
         features = []
         if c.features:
-            i = 0
-            while c.features[i] is not None:
-                features.append(_text(c.features[i]))
-                i += 1
-        plugin_id = _text(c.id)
+            while c.features[len(features)] is not None:
+                features.append(_text(c.features[len(features)], f"{where}: features[{len(features)}]"))
+        fields = {f: _text(getattr(c, f), f"{where}: {f}")
+                  for f in ("id", "name", "vendor", "version", "description", "config_schema")}
         try:
-            schema = parse_json(_text(c.config_schema) or "{}")
+            schema = parse_json(fields["config_schema"] or "{}")
         except ValueError as e:  # the plugin's fault: say whose schema, as genplug's host does
-            raise ValueError(f"{self._library.path}: {plugin_id}: invalid config schema: {e}") from None
-        return Descriptor(plugin_id, _text(c.name), _text(c.vendor), _text(c.version), _text(c.description),
-                          features, schema)
+            raise ValueError(f"{self._library.path}: {fields['id']}: invalid config schema: {e}") from None
+        return Descriptor(fields["id"], fields["name"], fields["vendor"], fields["version"],
+                          fields["description"], features, schema)
 
     def descriptors(self) -> List[Descriptor]:
         return [self.descriptor(i) for i in range(self.count())]
@@ -720,7 +1010,8 @@ class Factory:
     def create(self, plugin_id: Optional[str] = None, config=None, ctx: Optional[CallContext] = None) -> Posenc:
         """An instance of `plugin_id` (default: the first plugin) from `config`: a dict or JSON object text,
         passed unchanged (None: every default). A bad config raises ConfigError naming the field; one the
-        plugin could not read whole (a NUL character, a NaN or infinite number in a dict) raises ValueError."""
+        plugin could not read whole (a NUL character, a NaN or infinite number in a dict) raises ValueError;
+        bytes for the id or config raise TypeError."""
         if self.kind != KIND_POSENC:
             raise NotImplementedError(f"this sample wraps {KIND_POSENC} instances only, not {self.kind}")
         if plugin_id is None:
@@ -728,52 +1019,187 @@ class Factory:
             if first is None:
                 raise LookupError(f"{self._library.path} holds no {self.kind} plugin")
             plugin_id = first.id
-        text = _config_text(config)
-        if "\0" in plugin_id:
-            raise ValueError(f"plugin id {plugin_id!r}: contains a NUL character (the C string would end there)")
+        id_text, config_text = _c_string(plugin_id, f"plugin id {plugin_id!r}"), _config_text(config)
         ctx = ctx or self._library._new_context()
-        raw = self._factory()
-        out = c_void_p()
-        status = raw.contents.create(raw, plugin_id.encode(), text.encode(), ctx.get(), ctypes.byref(out))
-        ctx.check(status, f"{plugin_id}: create")
-        if not out.value:
-            raise InternalError(E_INTERNAL, "create returned OK and no instance", f"{plugin_id}: create")
-        raw = ctypes.cast(out.value, POINTER(genplug_posenc_t))
-        instance = Posenc(self._library, raw, plugin_id)
-        if not has_field(out.value, genplug_posenc_t, "get_extension"):
-            instance.close()
-            raise AbiMismatch(E_ABI_MISMATCH, "instance struct_size is too small", f"{plugin_id}: create")
-        self._library._instances.add(instance)
-        return instance
+        with self._library._lock:
+            out = c_void_p()
+            status = self._call("create")(self._raw, id_text, config_text, ctx.get(), ctypes.byref(out))
+            ctx.check(status, f"{plugin_id}: create")
+            if not out.value:
+                raise InternalError(E_INTERNAL, "create returned OK and no instance", f"{plugin_id}: create")
+            instance = Posenc(self._library, ctypes.cast(out.value, POINTER(genplug_posenc_t)), plugin_id)
+            self._check_instance(instance, out.value)
+            self._library._instances.add(instance)
+            return instance
 
+    def _check_instance(self, instance: Posenc, address: int) -> None:
+        """Refuses an instance whose struct is short or whose destroy or compute is NULL (destroyed when it can
+        be; with no destroy nothing can free it)."""
+        what = f"{self._library.path}: {instance.plugin_id}: create"
+        raw = instance._raw
+        if not has_field(address, genplug_posenc_t, "get_extension"):
+            problem, cls, code = "instance struct_size is too small", AbiMismatch, E_ABI_MISMATCH
+        elif not (raw.contents.destroy and raw.contents.compute):
+            missing = "destroy" if not raw.contents.destroy else "compute"
+            problem, cls, code = f"the instance's {missing} function pointer is NULL", InternalError, E_INTERNAL
+        else:
+            return
+        instance._raw = None
+        if has_field(address, genplug_posenc_t, "destroy") and raw.contents.destroy:
+            raw.contents.destroy(raw)
+        raise cls(code, problem, what)
+
+
+# ---- refusing what is no plugin before loading it ------------------------------------------------------------
+
+_ELF_MAX_TABLE = 64 << 20  # a section table or symbol table past this is not read (the loader then decides)
+_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")  # Elf64_Ehdr
+_SHDR = struct.Struct("<IIQQQQIIQQ")  # Elf64_Shdr
+_SYM = struct.Struct("<IBBHQQ")  # Elf64_Sym
+_SHT_DYNSYM = 11
+
+
+def _pread(fd: int, offset: int, size: int, file_size: int) -> Optional[bytes]:
+    """`size` bytes at `offset`, or None when they lie outside the file or the table bound."""
+    if size == 0 or size > _ELF_MAX_TABLE or offset > file_size or size > file_size - offset:
+        return None
+    data = os.pread(fd, size, offset)
+    return data if len(data) == size else None
+
+
+def _dynsym_names(fd: int, file_size: int):
+    """(the .dynsym symbol table, its string table) of a 64-bit little-endian ELF file the loader would map, found
+    through the section headers as host/src/elf_extent.cpp finds them; None when that cannot be told."""
+    header = _pread(fd, 0, _EHDR.size, file_size)
+    if header is None:
+        return None
+    (ident, e_type, _, _, _, _, shoff, _, _, phentsize, phnum, shentsize, shnum, _) = _EHDR.unpack(header)
+    if (ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1 or e_type not in (2, 3) or phentsize != 56
+            or not 0 < phnum < 0xffff or shentsize != _SHDR.size):
+        return None
+    table = _pread(fd, shoff, shnum * _SHDR.size, file_size)
+    sections = [] if table is None else list(_SHDR.iter_unpack(table))
+    for sh in sections:
+        if sh[1] != _SHT_DYNSYM:
+            continue
+        if sh[9] != _SYM.size or sh[6] >= len(sections):
+            return None
+        names = sections[sh[6]]
+        symbols = _pread(fd, sh[4], sh[5] // _SYM.size * _SYM.size, file_size)
+        strings = _pread(fd, names[4], names[5], file_size)
+        return None if symbols is None or strings is None else (symbols, strings)
+    return None
+
+
+def elf_defines_symbol(path: str, name: str) -> Optional[bool]:
+    """Whether the ELF file at `path` defines the dynamic symbol `name` (in .dynsym, not undefined), read without
+    loading it; None when that cannot be told (not a regular file, no ELF the loader would map, no .dynsym, a
+    table out of bounds or over 64 MiB): the loader then decides."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)  # a FIFO opens at once, then is skipped
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        tables = _dynsym_names(fd, st.st_size) if stat.S_ISREG(st.st_mode) else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if tables is None:
+        return None
+    symbols, strings = tables
+    wanted, at = name.encode() + b"\0", set()
+    i = strings.find(wanted)
+    while i >= 0:  # a name may also end a longer string ("x_genplug_entry"): every match counts
+        at.add(i)
+        i = strings.find(wanted, i + 1)
+    return any(st_name in at and shndx != 0 for st_name, _, _, shndx, _, _ in _SYM.iter_unpack(symbols))
+
+
+# ---- the library ---------------------------------------------------------------------------------------------
 
 _libc = ctypes.CDLL(None)
 _libc.dlclose.argtypes = [c_void_p]
 _libc.dlclose.restype = ctypes.c_int
+_libc.dlopen.argtypes = [c_char_p, ctypes.c_int]
+_libc.dlopen.restype = c_void_p
+_libc.dlerror.argtypes = []
+_libc.dlerror.restype = c_char_p
+
+
+def _dlopen(path: str) -> ctypes.CDLL:
+    """dlopen (RTLD_NOW | RTLD_LOCAL); OSError "PATH: cannot load: WHY" (ctypes fails to decode the loader's
+    message itself when the path is not UTF-8)."""
+    try:
+        return ctypes.CDLL(path, mode=os.RTLD_NOW | os.RTLD_LOCAL)
+    except (OSError, UnicodeDecodeError) as e:
+        why = str(e) if isinstance(e, OSError) and e.args else _loader_reason(path)
+    shown = printable(path)
+    why = why[len(shown) + 2:] if why.startswith(shown + ": ") else why  # dlerror names the path first too
+    raise OSError(f"{shown}: cannot load: {why or 'the loader gave no reason'}")
+
+
+def _loader_reason(path: str) -> str:
+    """dlerror's text, decoded leniently, for a library that failed to load: ctypes gives none (or fails itself)
+    when that text, which quotes the path, is not UTF-8. Asked by loading once more, which fails again."""
+    handle = _libc.dlopen(os.fsencode(path), os.RTLD_NOW | os.RTLD_LOCAL)
+    if handle:  # it loads now (the file changed): nothing to report, and nothing kept loaded
+        _libc.dlclose(handle)
+        return ""
+    reason = _libc.dlerror()
+    return reason.decode("utf-8", "backslashreplace") if reason else ""
+
+
+def check_entry(entry: genplug_entry_t, path: str) -> None:
+    """What the C++ host checks of a genplug_entry before init (host/src/plugin_library.cpp): the struct holds
+    the ABI version, the major is this host's, the struct holds every function and none is NULL."""
+    address = ctypes.addressof(entry)
+    size = c_uint32.from_address(address).value
+    if not has_field(address, genplug_entry_t, "abi_minor"):
+        raise AbiMismatch(E_ABI_MISMATCH, f"{ENTRY_SYMBOL}.struct_size {size} is too small", path)
+    if entry.abi_major != ABI_MAJOR:
+        raise AbiMismatch(E_ABI_MISMATCH, f"plugin ABI {entry.abi_major}.{entry.abi_minor}, "
+                          f"host ABI {ABI_MAJOR}.{ABI_MINOR}", path)
+    if not has_field(address, genplug_entry_t, "get_factory"):
+        raise AbiMismatch(E_ABI_MISMATCH, f"{ENTRY_SYMBOL}.struct_size {size} is too small", path)
+    for field in ("init", "deinit", "get_factory"):
+        _fn(entry, field, f"{path}: {ENTRY_SYMBOL}")
+
+
+def check_factory(raw, kind: str, path: str) -> None:
+    """What the C++ host checks of a factory: it holds count, descriptor and create, and none is NULL."""
+    if not has_field(ctypes.addressof(raw.contents), genplug_factory_t, "create"):
+        raise AbiMismatch(E_ABI_MISMATCH, f"{kind} factory struct_size is too small", path)
+    for field in ("count", "descriptor", "create"):
+        _fn(raw.contents, field, f"{path}: factory '{kind}' is incomplete")
 
 
 class Library:
-    """One plugin library: dlopen (RTLD_NOW | RTLD_LOCAL), genplug_entry, ABI major check, init.
-    close() (or the end of a with block) destroys live instances, calls deinit once and unloads it.
-    `log(severity, message)` receives the plugin's log lines of every call made through this object."""
+    """One plugin library: its ELF file checked for genplug_entry (NotAPlugin, not loaded, when absent), dlopen
+    (RTLD_NOW | RTLD_LOCAL), the entry and ABI major checked, init. close() (or the end of a with block) waits for
+    computes in flight, destroys live instances, calls deinit once and unloads it; dropped unclosed it is closed
+    with a ResourceWarning. `log(severity, message)` receives the plugin's log lines of every call made through
+    this object."""
 
-    def __init__(self, path: str, log: Optional[Callable[[int, str], None]] = None):
-        self.path = os.path.abspath(path)
+    def __init__(self, path, log: Optional[Callable[[int, str], None]] = None):
+        self.path = os.path.abspath(os.fsdecode(path))  # str, bytes or a path-like object
         self.log = log
         self._instances: "weakref.WeakSet[Posenc]" = weakref.WeakSet()
+        self._orphans: list = []  # (plugin id, raw) of instances collected while the library was busy
+        self._lock = threading.Lock()  # control calls one at a time (context.h), and none during deinit
         self._entry = None
-        self._dll = ctypes.CDLL(self.path, mode=os.RTLD_NOW | os.RTLD_LOCAL)  # OSError when it cannot load
+        self._dll = None
+        if elf_defines_symbol(self.path, ENTRY_SYMBOL) is False:  # not loaded: none of its constructors runs
+            raise NotAPlugin(E_ABI_MISMATCH, f"it defines no '{ENTRY_SYMBOL}' symbol (not loaded)",
+                             printable(self.path))
+        self._dll = _dlopen(self.path)
         try:
             try:
-                size = c_uint32.in_dll(self._dll, ENTRY_SYMBOL).value
+                entry = genplug_entry_t.in_dll(self._dll, ENTRY_SYMBOL)  # a view on the plugin's const struct
             except ValueError:
-                raise AbiMismatch(E_ABI_MISMATCH, f"no {ENTRY_SYMBOL} symbol", self.path) from None
-            entry = genplug_entry_t.in_dll(self._dll, ENTRY_SYMBOL)  # a view on the plugin's const struct
-            if not has_field(ctypes.addressof(entry), genplug_entry_t, "get_factory"):
-                raise AbiMismatch(E_ABI_MISMATCH, f"{ENTRY_SYMBOL}.struct_size {size} is too small", self.path)
-            if entry.abi_major != ABI_MAJOR:
-                raise AbiMismatch(E_ABI_MISMATCH, f"plugin ABI {entry.abi_major}.{entry.abi_minor}, "
-                                  f"host ABI {ABI_MAJOR}.{ABI_MINOR}", self.path)
+                raise NotAPlugin(E_ABI_MISMATCH, f"no '{ENTRY_SYMBOL}' symbol", printable(self.path)) from None
+            check_entry(entry, self.path)
             self.abi = (int(entry.abi_major), int(entry.abi_minor))
             ctx = self._new_context()
             ctx.check(entry.init(os.fsencode(self.path), ctx.get()), f"{self.path}: init")
@@ -791,28 +1217,38 @@ class Library:
 
     def factory(self, kind: str) -> Optional[Factory]:
         """The factory of `kind` (KIND_*), or None when the library holds no plugin of that kind."""
-        if self._entry is None:
-            raise ValueError(f"{self.path}: the library is closed")
-        raw = self._entry.get_factory(kind.encode())
-        if not raw:
-            return None
-        if not has_field(ctypes.addressof(raw.contents), genplug_factory_t, "create"):
-            raise AbiMismatch(E_ABI_MISMATCH, f"{kind} factory struct_size is too small", self.path)
-        return Factory(self, raw, kind)
+        kind_text = _c_string(kind, "kind")
+        with self._lock:
+            if self._entry is None:
+                raise ValueError(f"{self.path}: the library is closed")
+            self._destroy_orphans()
+            raw = self._entry.get_factory(kind_text)
+            if not raw:
+                return None
+            check_factory(raw, kind, self.path)
+            return Factory(self, raw, kind)
 
     def posenc_factory(self) -> Optional[Factory]:
         return self.factory(KIND_POSENC)
 
     def close(self) -> None:
-        """Destroys every instance still alive, calls deinit (once) and unloads the library."""
-        if self._entry is None:
-            return
-        for instance in list(self._instances):
-            instance.close()
-        entry, self._entry = self._entry, None
-        entry.deinit()
-        del entry
-        self._unload()
+        """Waits for computes in flight on its instances, destroys every instance still alive, calls deinit
+        (once) and unloads the library."""
+        with self._lock:
+            if self._entry is None:
+                return
+            for instance in list(self._instances):
+                instance._destroy_locked()  # takes the instance's lock: a compute in flight finishes first
+            self._destroy_orphans()
+            entry, self._entry = self._entry, None
+            entry.deinit()
+            del entry
+            self._unload()
+
+    def _destroy_orphans(self) -> None:
+        while self._orphans:
+            plugin_id, raw = self._orphans.pop()
+            _fn(raw.contents, "destroy", f"{plugin_id}: destroy")(raw)
 
     def _unload(self) -> None:
         dll, self._dll = self._dll, None
@@ -826,3 +1262,14 @@ class Library:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def __del__(self):
+        if getattr(self, "_entry", None) is None:
+            return
+        try:  # at interpreter exit the warnings module may be gone already: the library is still closed
+            warnings.warn(f"unclosed genplug library {self.path}", ResourceWarning, source=self)
+        finally:
+            try:
+                self.close()
+            except Exception:
+                pass

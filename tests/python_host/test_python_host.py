@@ -17,7 +17,8 @@ golden set (GENPLUG_GOLDEN_DIR, default tests/golden):
 Every shape, config, case and tensor name comes from the golden files. PyTorch (Debian python3-torch) is a
 declared dependency: without it the table tests fail, they are not skipped.
 
-    python3 test_python_host.py --library build/plugins/libgenplug_dype.so [--abi-layout build/tests/python_host_abi_layout]
+    python3 test_python_host.py --library build/plugins/libgenplug_dype.so \
+        [--abi-layout build/tests/python_host_abi_layout]
 """
 
 import argparse
@@ -25,6 +26,7 @@ import contextlib
 import ctypes
 import gc
 import io
+import itertools
 import json
 import os
 import signal
@@ -32,6 +34,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import types
 import time
@@ -58,7 +61,7 @@ except ImportError as e:  # a declared dependency: the tests that need it fail b
 SPECTRUM_BOUND = 1e-12  # relative; tests/dype/test_dype_golden.cpp, test_dype_plugin.cpp
 TABLE_BOUND = 1e-6  # absolute; tests/dype/test_dype_tables.cpp, tests/flux/test_flux_transformer.cpp
 
-ARGS = argparse.Namespace(library=None, abi_layout=None, default_golden_dir=None)
+ARGS = argparse.Namespace(library=None, abi_layout=None, default_golden_dir=None, fixture_dir=None)
 
 
 def report(line):
@@ -159,9 +162,16 @@ def open_library():
     return gp.Library(ARGS.library)
 
 
-def fake_factory(schema: bytes, path="/fake/libbad_schema.so"):
+def fake_library(path):
+    """What a Factory and its instances use of their Library, for factories made in Python."""
+    return types.SimpleNamespace(closed=False, path=path, _lock=threading.Lock(), _instances=weakref.WeakSet(),
+                                 _orphans=[], _new_context=gp.CallContext)
+
+
+def fake_factory(schema: bytes, path="/fake/libbad_schema.so", create=None):
     """A posenc factory made in Python, as a plugin makes its own, with one descriptor whose config_schema is
-    `schema`; (factory, keep-alive objects). No built plugin has a broken schema."""
+    `schema` and `create(out_address) -> status` as its create (None: a NULL create); (factory, keep-alive
+    objects). No built plugin has a broken schema or a NULL function pointer."""
     fields = dict(gp.genplug_factory_t._fields_)
     desc = gp.genplug_descriptor_t(ctypes.sizeof(gp.genplug_descriptor_t), b"org.test.bad_schema", b"Bad schema",
                                    b"test", b"1.0", b"", None, schema)
@@ -169,10 +179,63 @@ def fake_factory(schema: bytes, path="/fake/libbad_schema.so"):
     descriptor = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32)(
         lambda factory, i: ctypes.addressof(desc) if i == 0 else None)
     count = fields["count"](lambda factory: 1)
+    make = fields["create"](lambda factory, plugin_id, config, ctx, out: create(out)) if create else fields["create"]()
     raw = gp.genplug_factory_t(ctypes.sizeof(gp.genplug_factory_t), count,
-                               ctypes.cast(descriptor, fields["descriptor"]), fields["create"]())
-    library = types.SimpleNamespace(closed=False, path=path)
-    return gp.Factory(library, ctypes.pointer(raw), gp.KIND_POSENC), (desc, descriptor, count, raw)
+                               ctypes.cast(descriptor, fields["descriptor"]), make)
+    return gp.Factory(fake_library(path), ctypes.pointer(raw), gp.KIND_POSENC), (desc, descriptor, count, make, raw)
+
+
+class FakeInstance:
+    """A genplug_posenc_t made in Python: `compute(query, out)` writes the spectrum (None: a NULL compute);
+    `destroyed` counts destroy calls (destroy=False: a NULL destroy)."""
+
+    def __init__(self, compute=None, destroy=True):
+        fields = dict(gp.genplug_posenc_t._fields_)
+        self.destroyed = 0
+        self._destroy = fields["destroy"](self._on_destroy) if destroy else fields["destroy"]()
+        self._compute = fields["compute"](lambda me, q, out, ctx: compute(q.contents, out.contents)) \
+            if compute else fields["compute"]()
+        self.c = gp.genplug_posenc_t(ctypes.sizeof(gp.genplug_posenc_t), None, self._destroy, self._compute,
+                                     fields["get_extension"]())
+
+    def _on_destroy(self, me):
+        self.destroyed += 1
+
+    def create(self, out):
+        """A fake factory's create: hands this instance out."""
+        out[0] = ctypes.addressof(self.c)
+        return gp.OK
+
+    def posenc(self, library, plugin_id="org.test.fake"):
+        """A Posenc over this instance, as Factory.create makes one."""
+        return gp.Posenc(library, ctypes.pointer(self.c), plugin_id)
+
+
+def write_spectrum(q, out, freqs=None, amplitude=1.0):
+    """A well-behaved compute: every frequency (`freqs` or 0.5) and amplitude written, OK."""
+    n = sum(q.layout.contents.axis_dims[a] // 2 for a in range(q.layout.contents.axis_count))
+    for i in range(n):
+        out.freqs[i] = 0.5 if freqs is None else freqs
+    for a in range(q.layout.contents.axis_count):
+        out.amplitude[a] = amplitude
+    return gp.OK
+
+
+def fixture(relative):
+    """A fixture plugin of the host tests (tests/host/CMakeLists.txt) in --fixture-dir (CTest passes the build's
+    tests/fixtures and builds them first; GENPLUG_TEST_FIXTURE_DIR overrides). A missing one fails the test that
+    loads it: a skipped test would pass a tree that checks nothing."""
+    root = os.environ.get("GENPLUG_TEST_FIXTURE_DIR") or ARGS.fixture_dir or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(ARGS.library))), "tests", "fixtures")
+    path = os.path.join(root, relative)
+    if not os.path.exists(path):
+        raise AssertionError(f"fixture {path} is not built (build the host tests' fixtures)")
+    return path
+
+
+HOSTILE = "hostile/libhostile_posenc.so"
+HOSTILE_ID = "org.genplug.test.hostile."
+SMALL_LAYOUT = gp.RotaryLayout([16, 56, 56], 10000.0, [1, 64, 64], 16, [0, gp.AXIS_SPATIAL, gp.AXIS_SPATIAL])
 
 
 class TorchCase(unittest.TestCase):
@@ -608,20 +671,27 @@ class Lifetime(unittest.TestCase):
             return any(line.rstrip().endswith(real) for line in f)
 
 
-class CommandLine(TorchCase):
-    """samples/python-host/dype_spectrum.py, run as a user would."""
+def run_cli(*args, library=None, timeout=120):
+    """samples/python-host/dype_spectrum.py LIBRARY ARGS... (str or bytes), run as a user would."""
+    return subprocess.run([sys.executable, os.path.join(SAMPLE, "dype_spectrum.py"), library or ARGS.library, *args],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"),
+                          timeout=timeout)
 
-    def run_cli(self, *args, timeout=120):
-        return subprocess.run([sys.executable, os.path.join(SAMPLE, "dype_spectrum.py"), ARGS.library, *args],
-                              capture_output=True, text=True, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"),
-                              timeout=timeout)
 
+class UsageErrors:
     def assert_usage_error(self, r, needle):
         """Exit 2 and one line naming what was wrong; never a traceback."""
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn(needle, r.stderr)
         self.assertNotIn("Traceback", r.stderr)
         self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
+
+class CommandLine(TorchCase, UsageErrors):
+    """samples/python-host/dype_spectrum.py, run as a user would."""
+
+    def run_cli(self, *args, timeout=120):
+        return run_cli(*args, timeout=timeout)
 
     def test_cli_refuses_bad_layouts_as_usage_errors(self):
         base = '"axis_dims":[16,56,56],"theta":10000,"base_extent":[1,64,64]'
@@ -777,11 +847,412 @@ class CommandLine(TorchCase):
         self.assertEqual(sin.tolist(), [row["sin"] for row in tables["rows"]])
 
 
+# ---- what a plugin breaks of the ABI, and what a caller gets wrong (the hostile tester's findings) -------------
+
+
+class SpectrumGuards(unittest.TestCase):
+    """A spectrum is checked as the C++ host's PosencProxy::compute checks it: guard slots on both sides of each
+    buffer, every value written, every value finite; anything else is an InternalError naming the plugin."""
+
+    def compute_hostile(self, which, layout=SMALL_LAYOUT, target=(1, 128, 128)):
+        with gp.Library(fixture(HOSTILE)) as lib, lib.posenc_factory().create(HOSTILE_ID + which, "{}") as pe:
+            return pe.compute(layout, list(target), 0.5)
+
+    def test_hostile_spectra_are_internal_errors_naming_the_plugin(self):
+        for which, needle in (("nan-spectrum", "returned a non-finite frequency (NaN at index 8, axis 1)"),
+                              ("inf-amplitude", "returned a non-finite amplitude (inf at index 0, axis 0)"),
+                              ("partial-spectrum", "left 56 of 64 frequencies and 3 of 3 amplitudes unwritten"),
+                              ("overflow-spectrum", "wrote past the end of the frequency buffer (capacity 64")):
+            with self.subTest(which=which):
+                with self.assertRaises(gp.InternalError) as caught:
+                    self.compute_hostile(which)
+                self.assertEqual(caught.exception.status, gp.E_INTERNAL)
+                self.assertIn(f"{HOSTILE_ID}{which}: compute: internal error: ", str(caught.exception))
+                self.assertIn(needle, str(caught.exception))
+
+    def test_an_overflowing_plugin_never_reaches_the_heap(self):
+        # Unguarded, two doubles past buffers of 8 to 240 bytes corrupted pymalloc's blocks within a few
+        # thousand calls (a segfault); each write now lands in a guard slot and is refused.
+        with gp.Library(fixture(HOSTILE)) as lib:
+            with lib.posenc_factory().create(HOSTILE_ID + "overflow-spectrum", "{}") as pe:
+                keep = []
+                for i in range(3000):
+                    d = 2 * (1 + i % 30)
+                    with self.assertRaises(gp.InternalError):
+                        pe.compute(gp.RotaryLayout([d], 10000.0, [1], 16, [1]), [1], 0.5)
+                    keep = (keep + [[i] * (i % 7), str(i)])[-500:]
+
+    def test_writes_before_the_start_and_unwritten_markers_are_refused(self):
+        def before(q, out):
+            write_spectrum(q, out)
+            out.amplitude[-1] = 1.0  # the slot before the buffer
+            return gp.OK
+
+        cases = ((before, "wrote before the start of the amplitude buffer (capacity 3 for 3 axes)"),
+                 (lambda q, out: gp.OK, "returned success and left 64 of 64 frequencies and 3 of 3 amplitudes "
+                  "unwritten"),
+                 (lambda q, out: write_spectrum(q, out, freqs=float("inf")),
+                  "returned a non-finite frequency (inf at index 0, axis 0)"))
+        for compute, needle in cases:
+            with self.subTest(needle=needle):
+                fake = FakeInstance(compute)
+                with fake.posenc(fake_library("/fake/libfake.so")) as pe, self.assertRaises(gp.InternalError) as caught:
+                    pe.compute(SMALL_LAYOUT, [1, 64, 64], 0.5)
+                self.assertIn("org.test.fake: compute: internal error: " + needle, str(caught.exception))
+        fake = FakeInstance(write_spectrum)  # a well-behaved one passes, values as written
+        with fake.posenc(fake_library("/fake/libfake.so")) as pe:
+            spectrum = pe.compute(SMALL_LAYOUT, [1, 64, 64], 0.5)
+        self.assertEqual((spectrum.freqs, spectrum.amplitude), ([0.5] * 64, [1.0] * 3))
+        self.assertEqual(fake.destroyed, 1)
+
+    def test_the_cli_exits_1_naming_the_plugin_and_prints_no_nan(self):
+        r = run_cli("--plugin", HOSTILE_ID + "nan-spectrum", "--extent", "1,128,128",
+                                library=fixture(HOSTILE))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertIn(f"dype_spectrum: {HOSTILE_ID}nan-spectrum: compute: internal error: returned a non-finite",
+                      r.stderr)
+
+
+class Threads(unittest.TestCase):
+    """close() from another thread waits for a compute in flight: ctypes releases the GIL during the call, so an
+    unguarded close destroyed the instance (or unloaded the library) under it."""
+
+    def blocking_instance(self):
+        entered, release = threading.Event(), threading.Event()
+
+        def compute(q, out):
+            entered.set()
+            release.wait(30)
+            return write_spectrum(q, out)
+
+        return FakeInstance(compute), entered, release
+
+    def close_during_compute(self, pe, close, fake, entered, release):
+        results = []
+        worker = threading.Thread(target=lambda: results.append(pe.compute(SMALL_LAYOUT, [1, 64, 64], 0.5)))
+        worker.start()
+        self.assertTrue(entered.wait(30))
+        closer = threading.Thread(target=close)
+        closer.start()
+        closer.join(0.3)
+        self.assertTrue(closer.is_alive(), "close() waits for the compute in flight")
+        self.assertEqual(fake.destroyed, 0)
+        release.set()
+        worker.join(30)
+        closer.join(30)
+        self.assertEqual((len(results), fake.destroyed), (1, 1))
+        with self.assertRaises(ValueError):
+            pe.compute(SMALL_LAYOUT, [1, 64, 64], 0.5)
+
+    def test_posenc_close_waits_for_a_compute_in_flight(self):
+        fake, entered, release = self.blocking_instance()
+        pe = fake.posenc(fake_library("/fake/libfake.so"))
+        self.close_during_compute(pe, pe.close, fake, entered, release)
+
+    def test_library_close_waits_for_a_compute_in_flight(self):
+        fake, entered, release = self.blocking_instance()
+        lib = open_library()
+        pe = fake.posenc(lib)
+        lib._instances.add(pe)
+        self.close_during_compute(pe, lib.close, fake, entered, release)
+        self.assertTrue(lib.closed)
+
+    def test_closing_while_computing_on_another_thread_never_crashes(self):
+        script = textwrap.dedent("""
+            import sys, threading, time
+            sys.path.insert(0, sys.argv[1])
+            import genplug_ctypes as gp
+            layout = gp.RotaryLayout([16, 56, 56], 10000.0, [1, 64, 64], 16, [0, 1, 1])
+            for mode in ("lib", "posenc") * 15:
+                lib = gp.Library(sys.argv[2])
+                pe = lib.posenc_factory().create(None, {"method": "dy-yarn"})
+                def work():
+                    while True:
+                        try:
+                            pe.compute(layout, [1, 256, 256], 0.5)
+                        except ValueError:
+                            return  # destroyed
+                th = threading.Thread(target=work)
+                th.start()
+                time.sleep(0.002)
+                (lib if mode == "lib" else pe).close()
+                th.join()
+                lib.close()
+            print("survived")
+            """)
+        r = subprocess.run([sys.executable, "-c", script, SAMPLE, ARGS.library], capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "survived"), r.stderr)
+
+
+class NullFunctionPointers(unittest.TestCase):
+    """A NULL function pointer from a plugin is refused with an error naming the library, as
+    host/src/plugin_library.cpp refuses it, before anything calls it (ctypes would call address 0)."""
+
+    def entry(self, **null):
+        fields = dict(gp.genplug_entry_t._fields_)
+        # get_factory returns a pointer, which a ctypes callback cannot: made as returning void*, then cast.
+        get_factory = ctypes.cast(ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)(lambda kind: None),
+                                  fields["get_factory"])
+        funcs = {"init": fields["init"](lambda path, ctx: gp.OK), "deinit": fields["deinit"](lambda: None),
+                 "get_factory": get_factory}
+        values = [fields[f]() if f in null else fn for f, fn in funcs.items()]
+        return gp.genplug_entry_t(ctypes.sizeof(gp.genplug_entry_t), gp.ABI_MAJOR, gp.ABI_MINOR, *values), values
+
+    def test_an_entry_missing_a_function_is_refused(self):
+        for field in ("init", "deinit", "get_factory"):
+            with self.subTest(field=field):
+                entry, keep = self.entry(**{field: None})
+                with self.assertRaises(gp.InternalError) as caught:
+                    gp.check_entry(entry, "/fake/libnull.so")
+                self.assertIn(f"/fake/libnull.so: genplug_entry: internal error: its {field} function pointer is NULL",
+                              str(caught.exception))
+        entry, keep = self.entry()
+        gp.check_entry(entry, "/fake/libnull.so")
+        entry.abi_major = 2  # another major stays an ABI mismatch
+        with self.assertRaises(gp.AbiMismatch):
+            gp.check_entry(entry, "/fake/libnull.so")
+
+    def test_an_incomplete_factory_is_refused(self):
+        factory, keep = fake_factory(b"{}", path="/fake/libnull.so")  # its create is NULL
+        with self.assertRaises(gp.InternalError) as caught:
+            gp.check_factory(factory._raw, gp.KIND_POSENC, "/fake/libnull.so")
+        self.assertIn("/fake/libnull.so: factory 'genplug.posenc/1' is incomplete: internal error: its create",
+                      str(caught.exception))
+        with self.assertRaises(gp.InternalError) as caught:  # a Factory made without the check refuses the call
+            factory.create("org.test.bad_schema", "{}")
+        self.assertIn("/fake/libnull.so: factory 'genplug.posenc/1': internal error: its create function pointer "
+                      "is NULL", str(caught.exception))
+
+    def test_an_instance_missing_compute_or_destroy_is_refused(self):
+        for fake, needle in ((FakeInstance(None), "the instance's compute function pointer is NULL"),
+                             (FakeInstance(write_spectrum, destroy=False),
+                              "the instance's destroy function pointer is NULL")):
+            with self.subTest(needle=needle):
+                factory, keep = fake_factory(b"{}", path="/fake/libnull.so", create=fake.create)
+                with self.assertRaises(gp.InternalError) as caught:
+                    factory.create("org.test.bad_schema", "{}")
+                self.assertIn(f"/fake/libnull.so: org.test.bad_schema: create: internal error: {needle}",
+                              str(caught.exception))
+                self.assertEqual(len(factory._library._instances), 0)
+                self.assertEqual(fake.destroyed, 1 if fake.c.destroy else 0)  # destroyed when it can be
+        fake = FakeInstance(None)
+        with fake.posenc(fake_library("/fake/libnull.so")) as pe, self.assertRaises(gp.InternalError) as caught:
+            pe.compute(SMALL_LAYOUT, [1, 64, 64], 0.5)
+        self.assertIn("org.test.fake: compute: internal error: its compute function pointer is NULL",
+                      str(caught.exception))
+
+
+class LoadingRefusals(unittest.TestCase):
+    """What is no plugin is refused before dlopen (its ELF .dynsym has no genplug_entry), so none of its
+    constructors runs; a real other ABI major stays an AbiMismatch; descriptor text must be UTF-8."""
+
+    def test_a_library_without_the_entry_symbol_is_not_loaded(self):
+        path = fixture("libno_entry.so")
+        with tempfile.TemporaryDirectory() as d:
+            marker = os.path.join(d, "loaded")
+            with unittest.mock.patch.dict(os.environ, GENPLUG_TEST_LOADED_MARKER=marker):
+                with self.assertRaises(gp.NotAPlugin) as caught:
+                    gp.Library(path)
+            self.assertFalse(os.path.exists(marker), "its constructor ran: it was loaded")
+        self.assertNotIsInstance(caught.exception, gp.AbiMismatch)
+        self.assertEqual(str(caught.exception), f"{path}: not a genplug plugin: it defines no 'genplug_entry' "
+                         "symbol (not loaded)")
+        self.assertFalse(Lifetime.mapped(path))
+
+    def test_the_elf_symbol_check(self):
+        self.assertIs(gp.elf_defines_symbol(ARGS.library, gp.ENTRY_SYMBOL), True)
+        self.assertIs(gp.elf_defines_symbol(fixture("libno_entry.so"), gp.ENTRY_SYMBOL), False)
+        self.assertIs(gp.elf_defines_symbol(fixture("libno_entry.so"), "not_a_genplug_plugin"), True)
+        self.assertIs(gp.elf_defines_symbol(ARGS.library, "genplug_entr"), False)  # whole names only
+        with tempfile.TemporaryDirectory() as d:
+            cut = os.path.join(d, "cut.so")
+            with open(ARGS.library, "rb") as f, open(cut, "wb") as out:
+                out.write(f.read(4096))  # the section headers lie past the end
+            for path in (cut, __file__, d, os.path.join(d, "none.so")):
+                with self.subTest(path=path):
+                    self.assertIsNone(gp.elf_defines_symbol(path, gp.ENTRY_SYMBOL))  # the loader decides
+
+    def test_another_abi_major_is_still_an_abi_mismatch(self):
+        with self.assertRaises(gp.AbiMismatch) as caught:
+            gp.Library(fixture("libwrong_abi.so"))
+        self.assertIn("ABI mismatch: plugin ABI 2.", str(caught.exception))
+
+    def test_a_descriptor_that_is_not_utf8_is_a_value_error_naming_the_field(self):
+        path = fixture("bad_utf8/libbad_utf8_posenc.so")
+        with gp.Library(path) as lib:
+            for call in (lib.posenc_factory().descriptors, lib.posenc_factory().create):
+                with self.subTest(call=call.__name__):
+                    with self.assertRaises(ValueError) as caught:
+                        call()
+                    self.assertNotIsInstance(caught.exception, UnicodeDecodeError)
+                    self.assertEqual(str(caught.exception), f"{path}: descriptor 0: id: not UTF-8 text (invalid start "
+                                     "byte at byte 20)")
+        r = run_cli("--list", library=path)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(f"dype_spectrum: {path}: descriptor 0: id: not UTF-8 text", r.stderr)
+
+    def test_a_library_path_that_is_not_utf8_names_the_load_failure(self):
+        path = os.fsdecode(b"/nonexistent/lib\xff.so")
+        with self.assertRaises(OSError) as caught:
+            gp.Library(path)
+        self.assertEqual(str(caught.exception), "/nonexistent/lib\\xff.so: cannot load: cannot open shared object "
+                         "file: No such file or directory")
+        r = run_cli("--list", library=os.fsencode(path))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("dype_spectrum: /nonexistent/lib\\xff.so: cannot load: cannot open shared object", r.stderr)
+
+
+class Arguments(unittest.TestCase):
+    """Arguments are checked before ctypes sees them: it would wrap integers, take bools and bytes, cut at a NUL."""
+
+    class Index:  # a numpy or torch integer, as far as __index__ goes
+        def __init__(self, value):
+            self.value = value
+
+        def __index__(self):
+            return self.value
+
+    def test_descriptor_indexes_are_uint32(self):
+        with open_library() as lib:
+            factory = lib.posenc_factory()
+            for index in (2 ** 32, -2 ** 32, 2 ** 64, -1, True, 1.0, "0", None):
+                with self.subTest(index=index):
+                    with self.assertRaises(ValueError) as caught:
+                        factory.descriptor(index)
+                    self.assertIn("descriptor index: expected an integer from 0 to 4294967295", str(caught.exception))
+            self.assertEqual(factory.descriptor(self.Index(0)), factory.descriptor(0))
+
+    def test_integers_with_index_are_taken_and_bools_are_not(self):
+        layout = gp.RotaryLayout([self.Index(16), 56, 56], 10000.0, [1, self.Index(64), 64], self.Index(16),
+                                 [0, 1, self.Index(1)])
+        with open_library() as lib, lib.posenc_factory().create(None, "{}") as pe:
+            expected = pe.compute(SMALL_LAYOUT, [1, 128, 128], 0.5)
+            self.assertEqual(pe.compute(layout, [self.Index(1), 128, self.Index(128)], 0.5), expected)
+            if torch is not None:
+                self.assertEqual(pe.compute(SMALL_LAYOUT, list(torch.tensor([1, 128, 128])), 0.5), expected)
+            with self.assertRaises(ValueError) as caught:
+                pe.compute(SMALL_LAYOUT, [True, 128, 128], 0.5)
+            self.assertIn("target_extent[0]: expected an integer", str(caught.exception))
+
+    def test_t_and_theta_are_finite_real_numbers(self):
+        with open_library() as lib, lib.posenc_factory().create(None, "{}") as pe:
+            for value in (True, "0.5", None, 10 ** 400, float("nan"), float("inf"), b"1"):
+                with self.subTest(value=value):
+                    for name, call in (("t", lambda: pe.compute(SMALL_LAYOUT, [1, 64, 64], value)),
+                                       ("layout.theta", lambda: pe.compute(gp.RotaryLayout(
+                                           [16, 56, 56], value, [1, 64, 64], 16), [1, 64, 64], 0.5))):
+                        with self.assertRaises(ValueError) as caught:
+                            call()
+                        self.assertTrue(str(caught.exception).startswith(f"{name}: expected a "), caught.exception)
+            self.assertEqual(pe.compute(SMALL_LAYOUT, [1, 64, 64], 1), pe.compute(SMALL_LAYOUT, [1, 64, 64], 1.0))
+
+    def test_layouts_built_directly_are_bounded_before_any_buffer(self):
+        with open_library() as lib, lib.posenc_factory().create(None, "{}") as pe:
+            for dims, needle in (([2 ** 32 - 2], "layout.axis_dims[0]: must be <= 65536"),
+                                 ([2 ** 31] * 3, "layout.axis_dims[0]: must be <= 65536"),
+                                 ([2] * 65, "layout.axis_dims: 1 to 64 axes, got 65"),
+                                 ([], "layout.axis_dims: 1 to 64 axes, got 0")):
+                with self.subTest(dims=dims[:3]):
+                    n = len(dims)
+                    with self.assertRaises(ValueError) as caught:
+                        pe.compute(gp.RotaryLayout(dims, 10000.0, [1] * n, 16, [1] * n), [1] * n, 0.5)
+                    self.assertIn(needle, str(caught.exception))
+            with self.assertRaises(TypeError):
+                pe.compute({"axis_dims": [16, 56, 56]}, [1, 64, 64], 0.5)
+
+    def test_strings_are_str_without_nul(self):
+        with open_library() as lib, lib.posenc_factory().create(None, "{}") as pe:
+            factory = lib.posenc_factory()
+            for call, error, needle in ((lambda: lib.factory(b"genplug.posenc/1"), TypeError, "kind: expected str"),
+                                        (lambda: lib.factory("genplug.posenc/1\0x"), ValueError,
+                                         "kind: contains a NUL"),
+                                        (lambda: factory.create(b"org.genplug.dype"), TypeError, "expected str, got "
+                                         "bytes (decode bytes to str first)"),
+                                        (lambda: factory.create(None, b"{}"), TypeError, "config: expected str"),
+                                        (lambda: factory.create(None, {1, 2}), TypeError, "config: cannot be written"),
+                                        (lambda: factory.create("org\0x"), ValueError, "contains a NUL character"),
+                                        (lambda: pe.compute(SMALL_LAYOUT, b"\x01\x40\x40", 0.5), TypeError,
+                                         "target_extent: expected a sequence of integers, got bytes")):
+                with self.subTest(needle=needle):
+                    with self.assertRaises(error) as caught:
+                        call()
+                    self.assertIn(needle, str(caught.exception))
+
+    def test_brief_json_is_bounded(self):
+        deep, big = [], list(range(10 ** 7))
+        for _ in range(100000):
+            deep = [deep]
+        for value in (deep, big, {"k" * 10 ** 6: big}, "x" * 10 ** 7, 10 ** 5000):
+            with self.subTest(kind=type(value).__name__):
+                started = time.monotonic()
+                text = gp.brief_json(value)
+                self.assertLessEqual(len(text), 80)
+                self.assertLess(time.monotonic() - started, 1.0)
+        for value in (5, None, [1, 2], {"a": [1.5, "b"]}, True, "é"):
+            self.assertEqual(gp.brief_json(value), json.dumps(value))
+        self.assertEqual(gp.brief_json(list(range(100))), json.dumps(list(range(100)))[:77] + "...")
+
+    def test_an_unclosed_library_is_closed_with_a_resource_warning(self):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            open_library()  # dropped at once
+            gc.collect()
+        found = [w for w in caught if issubclass(w.category, ResourceWarning) and "unclosed genplug library" in
+                 str(w.message)]
+        self.assertEqual(len(found), 1)
+        self.assertTrue(found[0].source.closed, "deinit was called and the library unloaded")
+
+
+class CommandLineRefusals(unittest.TestCase, UsageErrors):
+    """The CLI's usage errors for what the hostile tester typed: exit 2, one line naming the option."""
+
+    def test_text_that_is_not_utf8_is_a_usage_error(self):
+        for option, value in ((b"--config", b'{"method":"\xff"}'), (b"--plugin", b"org.genplug.\xff")):
+            with self.subTest(option=option):
+                r = run_cli(option, value)
+                self.assert_usage_error(r, f"{option.decode()}: not UTF-8 text (byte \\xff at character")
+
+    def test_zero_pixels_per_token_is_blamed_on_the_layout(self):
+        layout = '{"axis_dims":[16,56,56],"theta":10000,"base_extent":[1,64,64],"pixels_per_token":0}'
+        r = run_cli("--layout", layout, "--height", "256", "--width", "256")
+        self.assert_usage_error(r, "--layout.pixels_per_token: must be >= 1")
+        self.assertNotIn("--height/--width: at least one token", r.stderr)
+
+
+class DocumentedExamples(TorchCase):
+    """The examples of the module docstring, samples/python-host/README.md and docs/getting-started-python-host.md
+    run as written (in genplug's tree; the library path is the one under test)."""
+
+    def examples(self):
+        lines = gp.__doc__.split("::\n", 1)[1].splitlines()
+        block = itertools.takewhile(lambda line: not line or line.startswith("    "), lines)
+        yield "genplug_ctypes docstring", textwrap.dedent("\n".join(block))
+        for doc in (os.path.join(SAMPLE, "README.md"), os.path.join(REPO, "docs", "getting-started-python-host.md")):
+            with open(doc, encoding="utf-8") as f:
+                for i, block in enumerate(f.read().split("```python\n")[1:]):
+                    yield f"{os.path.basename(doc)} example {i + 1}", block.split("```", 1)[0]
+
+    def test_examples_run_as_written(self):
+        self.require_torch()
+        ran = 0
+        for name, code in self.examples():
+            with self.subTest(example=name):
+                code = code.replace('"build/plugins/libgenplug_dype.so"', repr(ARGS.library))
+                r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                                   env=dict(os.environ, PYTHONPATH=SAMPLE, PYTHONDONTWRITEBYTECODE="1"))
+                self.assertEqual(r.returncode, 0, f"{name}:\n{r.stderr}")
+                ran += 1
+        self.assertEqual(ran, 3)
+
+
 def main():
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--library", required=True, help="the built libgenplug_dype.so")
     parser.add_argument("--abi-layout", help="the built tests/python_host/abi_layout.c program")
     parser.add_argument("--default-golden-dir", help="golden set when GENPLUG_GOLDEN_DIR is not set")
+    parser.add_argument("--fixture-dir", help="the host tests' fixture plugins (<build>/tests/fixtures)")
     args, rest = parser.parse_known_args()
     ARGS.__dict__.update(vars(args))
     report(f"{sys.executable} {sys.version.split()[0]}, torch "
