@@ -2,7 +2,9 @@
 # End-to-end test of scripts/slurm/: a private single-node Slurm (munged + slurmctld + slurmd, all
 # in a temp dir, bound to 127.0.0.1 on free ports) renders a manifest as a 4-task job array, and a
 # resubmission after deleting two outputs re-renders only those two. Without --tasks the array is capped
-# at the cluster's MaxArraySize.
+# at the cluster's MaxArraySize. The manifest is submitted as a relative path through a link in another folder,
+# whose prompts.txt (the one the job must read) differs from the target's. A job whose --chdir folder is gone
+# when it starts (Slurm then runs it in /tmp) fails with exit 2 instead of rendering there.
 #
 # Usage: slurm_array_test.sh GENPLUG PLUGIN_DIR SOURCE_DIR
 #        slurm_array_test.sh --bringup-only [SOURCE_DIR]   (Slurm + a trivial 4-task array, no genplug)
@@ -216,10 +218,10 @@ done
 [ "$state" = idle ] || slurm_fail "node $NODE not idle after 60 s (sinfo state '${state:-none}')"
 log "Slurm up in $(( $(date +%s) - T0 )) s: node $NODE, $CPUS CPUs, ports $PORT/$((PORT + 1)), $D"
 
-# wait_job ID SECONDS: until the (array) job has left squeue; then every task must have completed
-# with exit code 0 (scontrol still knows finished jobs for MinJobAge seconds).
+# wait_job ID SECONDS [STATE CODE]: until the (array) job has left squeue; then every task must have ended
+# in STATE with exit code CODE (default COMPLETED, 0; scontrol still knows finished jobs for MinJobAge seconds).
 wait_job() {
-  local id=$1 limit=$2 t0=$SECONDS out
+  local id=$1 limit=$2 state=${3:-COMPLETED} code=${4:-0} t0=$SECONDS out
   while :; do
     out=$(timeout 10 squeue -h -j "$id" -o '%i %T' 2>/dev/null)
     [ -z "$out" ] && break
@@ -230,12 +232,12 @@ wait_job() {
     sleep 1
   done
   out=$(scontrol -o show job "$id" 2>&1) || { log "scontrol show job $id: $out"; return 1; }
-  if echo "$out" | grep -v 'JobState=COMPLETED .*ExitCode=0:0' | grep -q .; then
-    log "job $id: not every task completed with exit code 0:"
+  if echo "$out" | grep -v "JobState=$state .*ExitCode=$code:0" | grep -q .; then
+    log "job $id: not every task ended $state with exit code $code:"
     echo "$out" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^(ArrayJobId|ArrayTaskId|JobState|ExitCode)=/) printf "  %s", $i; print "" }' >&2
     return 1
   fi
-  log "job $id done after $((SECONDS - t0)) s, $(echo "$out" | grep -c .) task(s), all exit 0"
+  log "job $id done after $((SECONDS - t0)) s, $(echo "$out" | grep -c .) task(s), all $state, exit $code"
 }
 
 # ---- smoke: a trivial 4-task array ------------------------------------------------------------
@@ -254,15 +256,21 @@ fi
 
 # ---- the real test ----------------------------------------------------------------------------
 export GENPLUG_PLUGIN_PATH=$PLUGIN_DIR
-M=$D/m.json
-python3 - "$SOURCE_DIR/samples/default.json" "$M" <<'EOF' || fail "cannot write the manifest"
+# The manifest as users name it: mlink/m.json, a link to target/m.json. Its prompts.file resolves beside the
+# link (genplug run mlink/m.json); the target's folder holds another prompts.txt, which the farm must not read.
+mkdir -p "$D/target" "$D/mlink"
+M=$D/mlink/m.json
+python3 - "$SOURCE_DIR/samples/default.json" "$D/target/m.json" <<'EOF' || fail "cannot write the manifest"
 import json, sys
 src = json.load(open(sys.argv[1]))
 m = {k: src[k] for k in ("model", "scheduler", "posenc", "exr")}
-m["jobs"] = [{"prompt": "a lighthouse", "width": 64, "height": 64, "steps": 2,
+m["jobs"] = [{"prompts": {"file": "prompts.txt"}, "width": 64, "height": 64, "steps": 2,
               "seeds": {"from": 1, "count": 8}, "output": "img_{seed}.exr"}]
 json.dump(m, open(sys.argv[2], "w"), indent=2)
 EOF
+ln -s ../target/m.json "$M"
+echo 'a lighthouse' > "$D/mlink/prompts.txt"
+echo 'an old prompt' > "$D/target/prompts.txt"
 OUTS=(); for s in 1 2 3 4 5 6 7 8; do OUTS+=("img_$s.exr"); done
 
 items=$("$GENPLUG" run "$M" --list 2>"$D/list.err" | grep -c '^[[:space:]]*{')
@@ -274,9 +282,11 @@ t=$SECONDS
   || { tail -n 30 "$D/logs/local.log" >&2; fail "local reference run exited with $?"; }
 log "local reference: 8 images in $((SECONDS - t)) s"
 
-hash_of() {  # the genplug.pixels.hash attribute of an EXR, or nothing
-  exrheader "$1" 2>/dev/null | sed -n 's/^genplug\.pixels\.hash[^:]*:[[:space:]]*"\{0,1\}\([^"]*\)"\{0,1\}[[:space:]]*$/\1/p' | head -n 1
+attr_of() {  # attr_of NAME EXR: a string attribute of an EXR, or nothing
+  exrheader "$2" 2>/dev/null | sed -n "s/^${1//./\\.}"'[^:]*:[[:space:]]*"\{0,1\}\([^"]*\)"\{0,1\}[[:space:]]*$/\1/p' |
+    head -n 1
 }
+hash_of() { attr_of genplug.pixels.hash "$1"; }
 declare -A LOCAL_HASH
 for o in "${OUTS[@]}"; do
   [ -f "$D/local/$o" ] || fail "local reference did not write $o"
@@ -289,12 +299,14 @@ check_farm() {  # check_farm OUTPUT...: each exists in farm/ with the local pixe
     [ -f "$D/farm/$o" ] || fail "farm/$o missing"
     h=$(hash_of "$D/farm/$o"); [ -n "$h" ] || fail "farm/$o has no genplug.pixels.hash attribute"
     [ "$h" = "${LOCAL_HASH[$o]}" ] || fail "farm/$o pixel hash $h differs from local ${LOCAL_HASH[$o]}"
+    h=$(attr_of genplug.prompt "$D/farm/$o")
+    [ "$h" = 'a lighthouse' ] || fail "farm/$o has prompt '$h', not mlink/prompts.txt's 'a lighthouse'"
   done
 }
-submit() {  # submit RUN: submit.sh --tasks 4, wait; per-task logs in logs/RUN-%A_%a.log
+submit() {  # submit RUN: submit.sh --tasks 4 in mlink/ (the manifest relative, a link), wait; logs/RUN-%A_%a.log
   local out
-  out=$("$SUBMIT" --tasks 4 --genplug "$GENPLUG" --chdir="$D/farm" \
-        --output="$D/logs/$1-%A_%a.log" "$M" 2>"$D/logs/$1-submit.err") \
+  out=$(cd "$D/mlink" && "$SUBMIT" --tasks 4 --genplug "$GENPLUG" --chdir="$D/farm" \
+        --output="$D/logs/$1-%A_%a.log" m.json 2>"$D/logs/$1-submit.err") \
     || { cat "$D/logs/$1-submit.err" >&2; fail "submit.sh ($1) failed"; }
   [[ $out =~ ^[0-9]+$ ]] || { cat "$D/logs/$1-submit.err" >&2; fail "submit.sh ($1) printed '$out', not a job id"; }
   JOB=$out
@@ -336,5 +348,21 @@ want_done=$(printf '%s\n' "${DELETED[@]}" | sort); got_done=$(events run2 item_d
 [ "$got_done" = "$want_done" ] || fail "run2 rendered: '$(echo $got_done)', expected '$(echo $want_done)'"
 log "run2 (array job $JOB): re-rendered $(echo $got_done), skipped 6 untouched, in $((SECONDS - t)) s"
 
-log "PASS in $(( $(date +%s) - T0 )) s: 8-item manifest as a 4-task array equals the local run pixel for pixel; resume re-renders only missing outputs"
+# A --chdir folder that exists at submission but not when the task starts: slurmstepd runs the task in /tmp
+# then, where relative outputs would land unseen with exit 0. The job script must fail with exit 2 instead.
+mkdir -p "$D/vanish"
+JOB=$("$SUBMIT" --tasks 1 --genplug "$GENPLUG" --chdir="$D/vanish" --hold \
+      --output="$D/logs/vanish-%A_%a.log" "$M" 2>"$D/logs/vanish-submit.err")
+if ! [[ $JOB =~ ^[0-9]+$ ]]; then
+  cat "$D/logs/vanish-submit.err" >&2; fail "submit.sh (vanishing --chdir) printed '$JOB', not a job id"
+fi
+rmdir "$D/vanish"
+timeout 10 scontrol release "$JOB" || fail "scontrol release $JOB"
+wait_job "$JOB" 120 FAILED 2 || { cat "$D"/logs/vanish-*.log >&2; fail "job $JOB in a vanished --chdir"; }
+grep -q "not in $D/vanish" "$D"/logs/vanish-"$JOB"_0.log ||
+  fail "job $JOB in a vanished --chdir: no word of it in its log: $(cat "$D"/logs/vanish-"$JOB"_0.log)"
+log "job $JOB whose --chdir vanished failed with exit 2, rendering nothing"
+
+log "PASS in $(( $(date +%s) - T0 )) s: 8-item manifest (through a link) as a 4-task array equals the local run" \
+    "pixel for pixel; resume re-renders only missing outputs; a task outside its --chdir fails with exit 2"
 exit 0
