@@ -160,6 +160,15 @@ void check_text_option(const host::PluginCatalog& catalog, const std::string& pl
   }
 }
 
+// The transformer encode builds is its own, so a width it "expects" is --context-dim's or --vec-dim's: say so.
+std::string width_hint(const std::string& message) {
+  const bool context = message.find("context_in_dim") != std::string::npos;
+  const bool vec = message.find("vec_in_dim") != std::string::npos;
+  if (!context && !vec) return "";
+  return std::string(" (encode's ") + (context ? "--context-dim" : "") + (context && vec ? " and " : "") +
+         (vec ? "--vec-dim" : "") + " set what the transformer expects: give the encoders' widths)";
+}
+
 void run_encode(const EncodeOptions& o, const Globals& globals) {
   const json text = text_config(o);
   if (o.output.empty()) throw HostError(ErrorKind::usage, "--output is required (unless --show-tokens)");
@@ -196,7 +205,7 @@ void run_encode(const EncodeOptions& o, const Globals& globals) {
     throw HostError(e.code() == GENPLUG_E_INVALID_ARGUMENT || e.code() == GENPLUG_E_CONFIG ? ErrorKind::usage
                     : e.code() == GENPLUG_E_OUT_OF_MEMORY                                  ? ErrorKind::retryable
                                                                                             : ErrorKind::runtime,
-                    e.what());
+                    e.what() + width_hint(e.what()));
   }
   std::vector<F32Tensor> data;
   for (const auto& [name, t] : tensors) data.push_back(to_tensor_data(name, t));
@@ -212,14 +221,17 @@ void run_encode(const EncodeOptions& o, const Globals& globals) {
   } catch (const std::exception& e) {
     throw HostError(ErrorKind::output, "cannot write '" + o.output + "': " + e.what());
   }
+  // On stderr, as run's "wrote" lines: the file is the product, and stdout failing now (a full disk) must not turn
+  // a command whose file is written into a retryable failure that the retry then finds "exists".
   if (!globals.quiet) {
-    std::cout << o.output << ":";
+    std::ostringstream line;
+    line << "genplug: wrote " << host::printable(o.output) << ":";
     for (const auto& d : data) {
-      std::cout << " " << d.name << " [";
-      for (std::size_t i = 0; i < d.shape.size(); ++i) std::cout << (i ? ", " : "") << d.shape[i];
-      std::cout << "]";
+      line << " " << d.name << " [";
+      for (std::size_t i = 0; i < d.shape.size(); ++i) line << (i ? ", " : "") << d.shape[i];
+      line << "]";
     }
-    std::cout << "\n";
+    std::cerr << line.str() << "\n";
   }
 }
 
@@ -258,6 +270,8 @@ const RegisterCommand kEncode(
           ->capture_default_str();
       cmd.callback([&globals] {
         if (as_json && !o.show_tokens) throw HostError(ErrorKind::usage, "--json goes with --show-tokens");
+        if (o.show_tokens && !o.output.empty())  // it writes no file: an -o would be ignored silently
+          throw HostError(ErrorKind::usage, "--output does not go with --show-tokens, which prints and writes nothing");
         o.show_tokens ? run_show_tokens(o, globals, as_json) : run_encode(o, globals);
       });
     });

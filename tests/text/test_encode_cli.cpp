@@ -235,6 +235,38 @@ BOOST_AUTO_TEST_CASE(encode_writes_what_the_conditioner_computes, *utf::precondi
   fs::remove_all(folder);
 }
 
+// Encoders of other widths than --context-dim / --vec-dim: one usage error naming both and the options (the
+// transformer encode builds is its own), and no file. With the encoders' widths the file is written, and the line
+// that says so goes to stderr, escaped: stdout failing then (a full disk) leaves the command's result as it is.
+BOOST_AUTO_TEST_CASE(encode_names_the_width_options_and_reports_on_stderr, *utf::precondition(CliBuilt())) {
+  genplug::test::TinyFiles files;
+  const fs::path config = files.dir / "text.json";
+  std::ofstream(config) << files.config(16).dump();
+  const fs::path out = files.dir / "q\x1b[31m.safetensors";
+  const std::string text = "encode --text @" + config.string() + " -p 'a red fish' -o \"" + out.string() + "\"";
+  auto widths = [](int64_t context, int64_t vec) {
+    return " --context-dim " + std::to_string(context) + " --vec-dim " + std::to_string(vec);
+  };
+  std::string err;
+  BOOST_TEST(run(text + widths(2 * files.t5_width, 2 * files.clip_width), &err) == 2, err);
+  BOOST_TEST(err.find("wide but the transformer expects context_in_dim " + std::to_string(2 * files.t5_width)) !=
+                 std::string::npos, err);
+  BOOST_TEST(err.find("wide but the transformer expects vec_in_dim " + std::to_string(2 * files.clip_width)) !=
+                 std::string::npos, err);
+  BOOST_TEST(err.find("(encode's --context-dim and --vec-dim set what the transformer expects") != std::string::npos,
+             err);
+  BOOST_TEST(!fs::exists(out));
+  BOOST_TEST(run(text + widths(files.t5_width, files.clip_width), &err, "/dev/full") == 0, err);
+  BOOST_TEST(err.find("genplug: wrote " + files.dir.string() + "/q\\x1b[31m.safetensors: txt [1, 16, " +
+                      std::to_string(files.t5_width) + "] vec [1, " + std::to_string(files.clip_width) + "]") !=
+                 std::string::npos, err);
+  BOOST_TEST(fs::exists(out));
+  // --show-tokens writes nothing: an --output beside it is refused, not ignored.
+  BOOST_TEST(run("encode --show-tokens --text @" + config.string() + " -p x -o " + (files.dir / "t.st").string(),
+                 &err) == 2, err);
+  BOOST_TEST(err.find("--output does not go with --show-tokens") != std::string::npos, err);
+}
+
 // A text device or dtype this libtorch cannot compute in is refused when the model is created, not at the first
 // prompt as an 'I/O error': CUDA in a CPU build is a device error (exit 4, as config.device), float16 where the CPU
 // has no float16 products (libtorch 1.x) a config error (exit 2: the option's). Which applies is asked of the

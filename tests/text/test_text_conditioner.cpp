@@ -247,6 +247,13 @@ BOOST_AUTO_TEST_CASE(config_and_file_errors) {
   auto wide = gf::TextConditioner::create(files.config(16), wider, files.clip_width, torch::kCPU, torch::kFloat32, nullptr);
   const std::string width = message_of([&] { wide->encode("a"); });
   BOOST_TEST(width.find("context_in_dim " + std::to_string(wider)) != std::string::npos, width);
+  // Both wrong: the config's fault (invalid_argument, a usage error in `genplug encode`), both named at once.
+  auto both = gf::TextConditioner::create(files.config(16), wider, 2 * files.clip_width, torch::kCPU, torch::kFloat32,
+                                          nullptr);
+  BOOST_CHECK_THROW(both->encode("a"), std::invalid_argument);
+  const std::string widths = message_of([&] { both->encode("a"); });
+  BOOST_TEST(widths.find("context_in_dim " + std::to_string(wider) + "; CLIP encoder") != std::string::npos, widths);
+  BOOST_TEST(widths.find("vec_in_dim " + std::to_string(2 * files.clip_width)) != std::string::npos, widths);
 
   // A transformers folder whose config.json nests 100 000 deep: refused by name (it overflowed the stack).
   const fs::path deep = files.dir / "deep_t5";

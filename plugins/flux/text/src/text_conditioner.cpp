@@ -252,13 +252,16 @@ void TextConditioner::Impl::check_vocabularies() const {
   if (clip->config().max_positions < text::ClipTokenizer::kContextLength)
     throw std::runtime_error("CLIP encoder '" + clip_path.string() + "' has " +
                              std::to_string(clip->config().max_positions) + " positions, 77 are needed");
+  // Encoders that do not fit the transformer are the config's fault (invalid_argument), both named at once.
+  std::string widths;
   if (t5->config().d_model != context_dim)
-    throw std::runtime_error("T5 encoder '" + t5_path.string() + "' is " + std::to_string(t5->config().d_model) +
-                             " wide but the transformer expects context_in_dim " + std::to_string(context_dim));
+    widths = "T5 encoder '" + t5_path.string() + "' is " + std::to_string(t5->config().d_model) +
+             " wide but the transformer expects context_in_dim " + std::to_string(context_dim);
   if (clip->config().hidden_size != vec_dim)
-    throw std::runtime_error("CLIP encoder '" + clip_path.string() + "' is " +
-                             std::to_string(clip->config().hidden_size) +
-                             " wide but the transformer expects vec_in_dim " + std::to_string(vec_dim));
+    widths += (widths.empty() ? "" : "; ") + std::string("CLIP encoder '") + clip_path.string() + "' is " +
+              std::to_string(clip->config().hidden_size) + " wide but the transformer expects vec_in_dim " +
+              std::to_string(vec_dim);
+  if (!widths.empty()) throw std::invalid_argument(widths);
 }
 
 TextConditioning TextConditioner::Impl::encode(const std::string& prompt) {
