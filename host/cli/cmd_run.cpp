@@ -40,6 +40,7 @@ struct Options {
   bool preview = false;
   uint32_t preview_every = 0;
   uint32_t preview_size = 1024;
+  bool preview_size_given = false;  // --preview-size implies --preview, as --preview-every does
 };
 
 // The shard to render: --shard, else the Slurm array task's, else everything. `from` says which, for the notice.
@@ -126,7 +127,7 @@ void run(const Options& o, const Globals& g) {
     return;
   }
   host::PipelineOptions po;
-  po.preview = o.preview || o.preview_every > 0;
+  po.preview = o.preview || o.preview_every > 0 || o.preview_size_given;
   po.preview_every = o.preview_every;
   po.preview_max_side = o.preview_size;
   po.overwrite = o.force;
@@ -187,10 +188,15 @@ void setup(CLI::App& cmd, Globals& g) {
                  "evaluation (implies --preview)")
       ->type_name("N")
       ->transform(decimal_integer(1, 100000));
-  cmd.add_option("--preview-size", o.preview_size, "Longest side of the previews in pixels")
+  cmd.add_option_function<uint32_t>(
+         "--preview-size",
+         [](const uint32_t& side) {
+           o.preview_size = side;
+           o.preview_size_given = true;
+         },
+         "Longest side of the previews in pixels (implies --preview; default 1024)")
       ->type_name("PIXELS")
-      ->transform(decimal_integer(16, 65536))
-      ->capture_default_str();
+      ->transform(decimal_integer(16, 65536));
   cmd.add_flag("--list", o.list, "Print the work items (one JSON object a line: index, job, output, settings) "
                                  "of the manifest or shard, and stop; loads no plugin");
   cmd.add_option("--shard", o.shard,

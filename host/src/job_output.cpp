@@ -6,6 +6,7 @@
 #include <new>
 
 #include <genplug/host/png_writer.hpp>
+#include <genplug/internal/replaced_file.hpp>
 #include <genplug/sdk_version.h>
 
 #include "job_run.hpp"
@@ -86,6 +87,16 @@ void JobRun::write_preview(const DLTensor& latent) {
   } catch (const std::bad_alloc&) {
     no_more_previews("out of memory");
   }
+}
+
+// After the final preview failed: the file there (an earlier run's, or this render's intermediate x0) would pass
+// for this image's. Removed where it is a regular file, as a write would have replaced it; what is said of it.
+std::string JobRun::remove_stale_preview() const {
+  std::error_code ec;
+  const std::filesystem::path png = internal::written_path(preview_path(job.output));
+  if (!std::filesystem::is_regular_file(std::filesystem::symlink_status(png, ec))) return "";
+  if (std::filesystem::remove(png, ec)) return "; the earlier preview there was removed, as it is not this image";
+  return "; the earlier preview there is not this image (and could not be removed: " + ec.message() + ")";
 }
 
 void JobRun::no_more_previews(const std::string& why) {
@@ -249,7 +260,7 @@ void JobRun::write(std::vector<float> planar) {
     try {  // the EXR is the output of record: a preview that cannot be written is a warning
       write_png(preview_path(job.output), shrink_to_fit(img, int(m.options.preview_max_side)));
     } catch (const HostError& e) {
-      m.log(GENPLUG_LOG_WARNING, where + ": " + e.what());
+      m.log(GENPLUG_LOG_WARNING, where + ": " + e.what() + remove_stale_preview());
     }
   }
 }

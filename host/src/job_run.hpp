@@ -96,6 +96,7 @@ struct JobRun {
   void write_preview(const DLTensor& latent);
   void make_and_write_preview(const DLTensor& latent);
   void no_more_previews(const std::string& why);
+  std::string remove_stale_preview() const;
   ExrMetadata metadata() const;
   void write(std::vector<float> planar);
 };

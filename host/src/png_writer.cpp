@@ -32,14 +32,20 @@ std::vector<png_byte> encode_png(const ImageRGB& image, const std::filesystem::p
   png.width = png_uint_32(image.width);
   png.height = png_uint_32(image.height);
   png.format = PNG_FORMAT_RGB;  // 8-bit components: libpng tags the file sRGB
-  png_alloc_size_t bytes = 0;
-  if (!png_image_write_to_memory(&png, nullptr, &bytes, 0, rgb.data(), 0, nullptr) || bytes == 0)
-    fail_output(path, std::string("PNG encoding failed: ") + png.message);
+  // One compression: a buffer of libpng's bound on any PNG of this image (asking for the exact size first, with a
+  // NULL buffer, compresses the whole image to count its bytes). Should the bound be short, libpng says how much.
+  png_alloc_size_t bytes = PNG_IMAGE_PNG_SIZE_MAX(png);
   std::vector<png_byte> out(bytes);
-  if (!png_image_write_to_memory(&png, out.data(), &bytes, 0, rgb.data(), 0, nullptr))
-    fail_output(path, std::string("PNG encoding failed: ") + png.message);
-  out.resize(bytes);
-  return out;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const png_alloc_size_t capacity = bytes;
+    if (png_image_write_to_memory(&png, out.data(), &bytes, 0, rgb.data(), 0, nullptr)) {
+      out.resize(bytes);
+      return out;
+    }
+    if (bytes <= capacity) break;  // not a buffer too small: an error
+    out.resize(bytes);
+  }
+  fail_output(path, std::string("PNG encoding failed: ") + png.message);
 }
 
 }  // namespace

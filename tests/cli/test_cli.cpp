@@ -17,6 +17,7 @@
 #include <genplug/version.h>
 
 #include "golden.hpp"
+#include "png_read.hpp"
 #include "subprocess.hpp"
 
 namespace fs = std::filesystem;
@@ -716,6 +717,18 @@ BOOST_AUTO_TEST_CASE(hostile_paths_and_arguments_fail_before_rendering) {
   r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--preview-size", "0x100", "--list"});
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "--preview-size: must be a whole number in decimal digits, got '0x100'"), r.err);
+}
+
+// --preview-size asks for previews as --preview-every does: alone it had been ignored, and no PNG written.
+BOOST_AUTO_TEST_CASE(preview_size_alone_asks_for_previews_of_that_size) {
+  TempDir d;
+  const auto r = run_process({kGenplug, "-q", "run", write(d.path / "m.json", tiny_manifest(d.path / "x.exr")).string(),
+                              "--preview-size", "32"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  int width = 0, height = 0;
+  BOOST_TEST(genplug::test::read_png_rgb8(d.path / "x.png", width, height).size() == 32u * 32u * 3u);
+  BOOST_TEST(width == 32);
+  BOOST_TEST(height == 32);
 }
 
 // No run replaces a file it reads or writes: with previews on, a preview that is an output (the job's own,

@@ -330,6 +330,45 @@ BOOST_AUTO_TEST_CASE(pixels_past_half_range_after_conversion_are_refused) {
   BOOST_TEST(fs::exists(dir.path / "x.exr"));
 }
 
+// A final preview that cannot be written must not leave an earlier one (another seed's) beside the new EXR, where
+// it would pass for it: removed, with the warning. The failure is a file size limit that the EXR stays under (its
+// space makes every pixel zero in half precision: a few kilobytes) and the PNG of the model's image does not; the
+// limit is set between the two sizes as a first render measures them.
+BOOST_AUTO_TEST_CASE(a_preview_that_cannot_be_written_leaves_no_earlier_one) {
+  genplug::test::TempDir dir("colour-stale-preview");
+  const fs::path out = dir.path / "x.exr", png = dir.path / "x.png";
+  const fs::path config =
+      config_with(dir.path, "zero.ocio",
+                  "  - !<ColorSpace>\n    name: Zero\n    isdata: false\n"
+                  "    from_scene_reference: !<MatrixTransform> {matrix: [1e-30, 0, 0, 0, 0, 1e-30, "
+                  "0, 0, 0, 0, 1e-30, 0, 0, 0, 0, 1]}\n");  // invertible; zero in half
+  auto render = [&](int seed, const std::vector<std::string>& before) {
+    std::vector<std::string> argv = before;
+    for (const std::string& a : {std::string("/usr/bin/timeout"), std::string("60"), kGenplug, std::string("run"),
+                                 kDefault, std::string("--force"), std::string("--preview")})
+      argv.push_back(a);
+    for (const std::string& set :
+         {"jobs.0.output=\"" + out.string() + "\"", std::string("jobs.0.steps=2"), std::string("jobs.0.width=256"),
+          std::string("jobs.0.height=256"), "jobs.0.seed=" + std::to_string(seed),
+          "exr.ocio_config=\"" + config.string() + "\"", std::string("exr.colorspace=\"Zero\"")})
+      argv.insert(argv.end(), {"--set", set});
+    return run_process(argv);
+  };
+  auto r = render(1, {});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const uintmax_t exr_size = fs::file_size(out), png_size = fs::file_size(png);
+  BOOST_REQUIRE_MESSAGE(4 * exr_size < png_size, "the premise: the EXR (" << exr_size << " bytes) is much smaller "
+                                                                          "than the preview (" << png_size << ")");
+  const uintmax_t limit = uintmax_t(std::sqrt(double(exr_size) * double(png_size)));
+  r = render(2, {"/usr/bin/prlimit", "--fsize=" + std::to_string(limit)});
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_TEST(std::get<int32_t>(genplug::host::read_exr_metadata(out).at("genplug.seed")) == 2);
+  BOOST_TEST(r.err.find("File too large") != std::string::npos, r.err);
+  BOOST_TEST(r.err.find("; the earlier preview there was removed, as it is not this image") != std::string::npos,
+             r.err);
+  BOOST_TEST(!fs::exists(png));
+}
+
 // An x0 layer is a diagnostic: one that a conversion takes past half's range is left out with a warning, and the
 // image, which fits, is written. The first evaluation's prediction reaches further below zero than the final
 // image, so a space that keeps only negative values and multiplies them splits the two. The gain is
