@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstring>
+#include <fstream>
 #include <vector>
 
 #include "genplug/host/color_management.hpp"
@@ -32,6 +34,20 @@ void require_regular_file(const fs::path& path) {
   fail_plate(path, "is not a regular file (a device, pipe or socket)");
 }
 
+// Why libpng could not open `path` (a regular file): what the file is when that says more than libpng's "Read
+// Error" (empty, shorter than the signature, not a PNG at all), else libpng's own message.
+std::string not_readable_png(const fs::path& path, const char* libpng_message) {
+  static constexpr unsigned char kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  char head[8] = {};
+  std::ifstream in(path, std::ios::binary);
+  const auto got = in.read(head, sizeof head).gcount();
+  if (got == 0 && in.eof()) return "is empty (0 bytes), not a PNG";
+  if (in.eof()) return "is " + std::to_string(got) + " bytes, shorter than a PNG's 8-byte signature";
+  if (in && std::memcmp(head, kSignature, sizeof head) != 0)
+    return "is not a PNG (it does not start with the PNG signature)";
+  return std::string("not a readable PNG: ") + libpng_message;
+}
+
 // Plates are decoded whole, as 8-bit RGB and then float planes (15 bytes a pixel): bounded by pixels, checked
 // from the header before anything is allocated (a 74-byte PNG can claim 60 000 x 60 000).
 constexpr uint64_t kMaxPlatePixels = uint64_t(1) << 28;  // 16 384 x 16 384
@@ -47,8 +63,7 @@ void check_plate_pixels(const fs::path& path, uint64_t width, uint64_t height) {
 ImageRGB read_png(const fs::path& path) {
   png_image png{};
   png.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_file(&png, path.c_str()))
-    fail_plate(path, std::string("not a readable PNG: ") + png.message);
+  if (!png_image_begin_read_from_file(&png, path.c_str())) fail_plate(path, not_readable_png(path, png.message));
   png.format = PNG_FORMAT_RGB;  // its size was bounded from the header by load_plate (plate_size)
   std::vector<png_byte> rgb(PNG_IMAGE_SIZE(png));
   if (!png_image_finish_read(&png, nullptr, rgb.data(), 0, nullptr))
@@ -146,8 +161,7 @@ std::pair<int, int> plate_size(const fs::path& path) {
   if (is_png_path(path)) {
     png_image png{};
     png.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&png, path.c_str()))
-      fail_plate(path, std::string("not a readable PNG: ") + png.message);
+    if (!png_image_begin_read_from_file(&png, path.c_str())) fail_plate(path, not_readable_png(path, png.message));
     const uint64_t w = png.width, h = png.height;
     png_image_free(&png);
     check_plate_pixels(path, w, h);

@@ -125,8 +125,6 @@ BOOST_AUTO_TEST_CASE(a_plate_is_bounded_by_its_headers_pixel_count) {
   BOOST_TEST((genplug::host::plate_size(folder.path / "edge.png") == std::pair<int, int>{16384, 16384}));
 }
 
-// diffusers' FluxImg2ImgPipeline.get_timesteps: t_start = int(max(steps - min(steps * strength, steps), 0)),
-// in floating point; values computed with Python's float arithmetic.
 // A plate that is no regular file says what it is instead (it had been "not a readable file" for all of them).
 BOOST_AUTO_TEST_CASE(a_plate_that_is_no_file_says_what_it_is) {
   TempFolder folder;
@@ -145,6 +143,36 @@ BOOST_AUTO_TEST_CASE(a_plate_that_is_no_file_says_what_it_is) {
   }
 }
 
+// A file that is no PNG says what it is, not libpng's "Read Error": empty, shorter than the signature, or another
+// format; a PNG cut short keeps libpng's reason.
+BOOST_AUTO_TEST_CASE(a_plate_that_is_no_png_says_so) {
+  TempFolder folder;
+  std::ofstream(folder.path / "empty.png");
+  std::ofstream(folder.path / "short.png") << "\x89PNG";
+  std::ofstream(folder.path / "text.png") << "this is a text file, not an image\n";
+  std::ofstream(folder.path / "cut.png", std::ios::binary).write("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR", 16);
+  const std::pair<const char*, std::string> cases[] = {
+      {"empty.png", "is empty (0 bytes), not a PNG"},
+      {"short.png", "is 4 bytes, shorter than a PNG's 8-byte signature"},
+      {"text.png", "is not a PNG (it does not start with the PNG signature)"},
+      {"cut.png", "not a readable PNG: "}};
+  for (const auto& [name, why] : cases) {
+    const fs::path path = folder.path / name;
+    for (int reader = 0; reader < 2; ++reader) {
+      try {
+        if (reader == 0) genplug::host::plate_size(path);
+        if (reader == 1) genplug::host::load_plate(path, 16, 16, PlateResize::fill, nullptr);
+        BOOST_ERROR("accepted " << path);
+      } catch (const genplug::host::HostError& e) {
+        BOOST_TEST(int(e.kind()) == int(genplug::host::ErrorKind::manifest));
+        BOOST_TEST(std::string(e.what()).rfind("plate '" + path.string() + "': " + why, 0) == 0, e.what());
+      }
+    }
+  }
+}
+
+// diffusers' FluxImg2ImgPipeline.get_timesteps: t_start = int(max(steps - min(steps * strength, steps), 0)),
+// in floating point; values computed with Python's float arithmetic.
 BOOST_AUTO_TEST_CASE(the_schedule_is_cut_where_diffusers_cuts_it) {
   BOOST_TEST(genplug::host::img2img_start(28, 0.6) == 11u);    // 28 - 16.8 = 11.2: 17 steps run
   BOOST_TEST(genplug::host::img2img_start(100, 0.29) == 71u);  // 100 * 0.29 = 28.999999999999996
