@@ -5,6 +5,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -96,42 +97,80 @@ std::string address_space_refusal(uint64_t working) {
          "override)";
 }
 
+CpuMemoryState CpuMemoryState::now() {
+  return {available_cpu_memory(), total_cpu_memory(), internal::own_anonymous_memory()};
+}
+
+bool may_fit_later(uint64_t bytes, const CpuMemoryState& state) {
+  if (!state.total) return false;
+  const uint64_t base = std::max(*state.total / 16, uint64_t(512) << 20);
+  const uint64_t room = *state.total > base + state.own ? *state.total - base - state.own : 0;
+  return bytes <= room;
+}
+
+namespace {
+
+// The refusal of `bytes` against state.available ("needs ..." said by the caller): how much is available of what,
+// and whether a retry may fit.
+MemoryVerdict against_available(const std::string& needs, uint64_t bytes, const CpuMemoryState& state,
+                                const std::string& override_it) {
+  std::string refusal = needs + "the memory available is " + memory_text(*state.available);
+  if (!may_fit_later(bytes, state)) return {refusal + " (" + override_it + ")"};
+  const uint64_t held = *state.total - std::min(*state.total, *state.available + state.own);
+  return {refusal + " of the " + memory_text(*state.total) + " this process may use; other processes hold about " +
+              memory_text(held) + " (retry when they have ended, or " + override_it + ")",
+          true};
+}
+
+}  // namespace
+
 std::string memory_refusal(const genplug_geometry_t& g, std::optional<uint64_t> limit) {
   return memory_verdict(g, limit).refusal;
 }
 
-MemoryVerdict memory_verdict(const genplug_geometry_t& g, std::optional<uint64_t> limit, std::optional<uint64_t> total) {
+MemoryVerdict memory_verdict(const genplug_geometry_t& g, std::optional<uint64_t> limit) {
+  const bool reads_state = !limit && g.latent_device.device_type == kDLCPU;
+  return memory_verdict(g, limit, reads_state ? CpuMemoryState::now() : CpuMemoryState{});
+}
+
+MemoryVerdict memory_verdict(const genplug_geometry_t& g, std::optional<uint64_t> limit, const CpuMemoryState& state) {
   if (!GENPLUG_HAS_FIELD(&g, genplug_geometry_t, working_memory_bytes) || g.working_memory_bytes == 0) return {};
   if (limit && *limit == 0) return {};
   // ulimit -v binds a CPU job whatever limit is given: only "off" lifts the check.
   if (g.latent_device.device_type == kDLCPU)
     if (std::string why = address_space_refusal(g.working_memory_bytes); !why.empty()) return {why};
-  const std::string needs =
-      "needs about " + memory_text(g.working_memory_bytes) + " of working memory (the model's estimate), ";
+  const uint64_t bytes = g.working_memory_bytes;
+  const std::string needs = "needs about " + memory_text(bytes) + " of working memory (the model's estimate), ";
   const std::string override_it = "pass --memory-limit SIZE or off to override";
   if (limit) {
-    if (g.working_memory_bytes <= *limit) return {};
+    if (bytes <= *limit) return {};
     return {needs + "the limit given is " + memory_text(*limit) + " (" + override_it + ")"};
   }
   if (g.latent_device.device_type != kDLCPU) return {};  // device memory: only an explicit limit is checked
-  const std::optional<uint64_t> room = available_cpu_memory();
-  if (!room || g.working_memory_bytes <= *room) return {};
-  const std::string refusal = needs + "the memory available is " + memory_text(*room);
-  if (total && g.working_memory_bytes <= *total)
-    return {refusal + " of the machine's " + memory_text(*total) +
-                " (other processes hold the rest: retry later, or " + override_it + ")",
-            true};
-  return {refusal + " (" + override_it + ")"};
+  if (!state.available || bytes <= *state.available) return {};
+  return against_available(needs, bytes, state, override_it);
 }
 
 std::string plate_memory_refusal(uint64_t pixels, std::optional<uint64_t> limit) {
-  if (limit && *limit == 0) return "";
-  const std::optional<uint64_t> room = limit ? limit : available_cpu_memory();
+  return plate_memory_verdict(pixels, limit).refusal;
+}
+
+MemoryVerdict plate_memory_verdict(uint64_t pixels, std::optional<uint64_t> limit) {
+  return plate_memory_verdict(pixels, limit, limit ? CpuMemoryState{} : CpuMemoryState::now());
+}
+
+MemoryVerdict plate_memory_verdict(uint64_t pixels, std::optional<uint64_t> limit, const CpuMemoryState& state) {
+  if (limit && *limit == 0) return {};
   const uint64_t needed = pixels * kPlateBytesPerPixel;  // at most 2^28 pixels (plate.cpp): no overflow
-  if (!room || needed <= *room) return "";
-  return "decoding it needs about " + memory_text(needed) + " (" + std::to_string(pixels) + " pixels), " +
-         (limit ? "the limit given" : "the memory available") + " is " + memory_text(*room) +
-         " (a smaller plate, or --memory-limit SIZE or off to override)";
+  const std::string needs = "decoding it needs about " + memory_text(needed) + " (" + std::to_string(pixels) +
+                            " pixels), ";
+  const std::string override_it = "a smaller plate, or --memory-limit SIZE or off to override";
+  if (limit) {
+    if (needed <= *limit) return {};
+    return {needs + "the limit given is " + memory_text(*limit) + " (" + override_it + ")"};
+  }
+  if (!state.available || needed <= *state.available) return {};
+  return against_available(needs, needed, state, override_it);
 }
 
 }  // namespace genplug::host

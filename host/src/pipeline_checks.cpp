@@ -177,10 +177,11 @@ void Pipeline::Impl::check_plate(const Job& job) {
     // on the CPU: a GPU container's page cache must not refuse a plate).
     const bool cpu_model = job_geometry(job).latent_device.device_type == kDLCPU;
     const std::optional<uint64_t> limit = options.memory_limit || cpu_model ? options.memory_limit : uint64_t(0);
-    const std::string refusal = plate_memory_refusal(uint64_t(w) * uint64_t(h), limit);
-    if (!refusal.empty())
-      throw HostError(ErrorKind::manifest, "plate '" + job.init_image->string() + "': " + std::to_string(w) + " x " +
-                                               std::to_string(h) + ": " + refusal);
+    const MemoryVerdict verdict = plate_memory_verdict(uint64_t(w) * uint64_t(h), limit);
+    if (!verdict.refusal.empty())
+      throw HostError(verdict.retryable ? ErrorKind::retryable : ErrorKind::manifest,
+                      "plate '" + job.init_image->string() + "': " + std::to_string(w) + " x " + std::to_string(h) +
+                          ": " + verdict.refusal);
     const uint32_t jw = job.width.value_or(defaults.width), jh = job.height.value_or(defaults.height);
     if (job.resize == "error" && (uint32_t(w) != jw || uint32_t(h) != jh))
       throw HostError(ErrorKind::manifest, "plate '" + job.init_image->string() + "': " + std::to_string(w) + " x " +
@@ -191,7 +192,8 @@ void Pipeline::Impl::check_plate(const Job& job) {
     if (plates_decoded.insert(resolved_path(*job.init_image)).second)
       check_finite_plate(*job.init_image, load_plate(*job.init_image, w, h, PlateResize::error, nullptr));
   } catch (const HostError& e) {  // an unreadable plate is the manifest's fault, whatever the reader said
-    throw HostError(ErrorKind::manifest, where_plate + e.what());
+    const bool retryable = e.kind() == ErrorKind::retryable;  // the memory a retry may find: not the plate's fault
+    throw HostError(retryable ? ErrorKind::retryable : ErrorKind::manifest, where_plate + e.what());
   }
   plate_color_of(job);  // its colour space, named by its own field
 }
@@ -208,7 +210,7 @@ void Pipeline::Impl::check_refine(const Job& job, const Job& pass) {
   if (pass.posenc) check_ref(*pass.posenc, "posenc");
   const MemoryVerdict verdict = memory_verdict(job_geometry(pass), options.memory_limit);
   if (!verdict.refusal.empty())
-    throw HostError(verdict.passing ? ErrorKind::retryable : ErrorKind::manifest,
+    throw HostError(verdict.retryable ? ErrorKind::retryable : ErrorKind::manifest,
                     manifest.path.string() + ": " + pass.where + ": " + std::to_string(*pass.width) + " x " +
                         std::to_string(*pass.height) + " " + verdict.refusal);
   check_plate(pass);

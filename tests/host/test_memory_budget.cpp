@@ -11,7 +11,10 @@
 
 using genplug::host::memory_refusal;
 using genplug::host::memory_verdict;
+using genplug::host::CpuMemoryState;
+using genplug::host::may_fit_later;
 using genplug::host::MemoryVerdict;
+using genplug::host::plate_memory_verdict;
 using genplug::host::kPlateBytesPerPixel;
 using genplug::host::parse_memory_size;
 using genplug::host::plate_memory_refusal;
@@ -61,30 +64,46 @@ BOOST_AUTO_TEST_CASE(a_job_over_the_limit_is_refused_with_both_numbers) {
   BOOST_TEST(!memory_refusal(g, std::nullopt).empty());
 }
 
-// A refusal against the memory available now is passing when the machine holds the job in all (other processes
-// hold the rest: a farm retries it, exit 75); beyond the machine, or beyond an explicit limit, it is not (exit 3).
-BOOST_AUTO_TEST_CASE(a_refusal_within_the_machines_memory_is_passing) {
+// A refusal against the memory available now may succeed on a retry when what other processes hold stands in its
+// way: the job fits in the total less this process's own memory and a base for the system (1/16, at least 512 MiB).
+// Then retryable (exit 75); beyond that, or beyond an explicit limit, not (exit 3). Small sizes and a given state:
+// the machine's own memory and a ulimit -v play no part.
+BOOST_AUTO_TEST_CASE(a_refusal_a_retry_may_meet_is_retryable) {
+  constexpr uint64_t MiB = uint64_t(1) << 20, GiB = uint64_t(1) << 30;
   genplug_geometry_t g{};
   g.struct_size = sizeof g;
   g.latent_device = {kDLCPU, 0};
-  g.working_memory_bytes = uint64_t(1) << 62;  // more than any machine has available
-  const uint64_t machine = uint64_t(1) << 63;
-  MemoryVerdict v = memory_verdict(g, std::nullopt, machine);
-  BOOST_TEST(v.passing);
-  BOOST_TEST(v.refusal.find("of the machine's 8589934592.0 GiB (other processes hold the rest: retry later") !=
-                 std::string::npos,
+  g.working_memory_bytes = 64 * MiB;
+  CpuMemoryState state{32 * MiB, 16 * GiB, 1 * GiB};  // available, total, this process's own
+  MemoryVerdict v = memory_verdict(g, std::nullopt, state);
+  BOOST_TEST(v.retryable);
+  BOOST_TEST(v.refusal.find("the memory available is 32 MiB of the 16.0 GiB this process may use; other processes "
+                            "hold about 15.0 GiB (retry when they have ended") != std::string::npos,
              v.refusal);
-  v = memory_verdict(g, std::nullopt, uint64_t(1) << 40);  // a machine of 1 TiB never holds it
-  BOOST_TEST(!v.passing);
-  BOOST_TEST(!v.refusal.empty());
+  // 16 GiB less 1 GiB of its own and 1 GiB of base: 14 GiB at most.
+  BOOST_TEST(may_fit_later(14 * GiB, state));
+  BOOST_TEST(!may_fit_later(14 * GiB + 1, state));
+  g.working_memory_bytes = 15 * GiB;
+  v = memory_verdict(g, std::nullopt, state);
+  BOOST_TEST(!v.retryable);
   BOOST_TEST(v.refusal.find("retry") == std::string::npos, v.refusal);
-  BOOST_TEST(!memory_verdict(g, std::nullopt, std::nullopt).passing);  // the machine's size unknown
-  v = memory_verdict(g, uint64_t(1) << 30, machine);                   // the user's limit does not change
-  BOOST_TEST(!v.passing);
-  BOOST_TEST(v.refusal.find("the limit given is 1.0 GiB") != std::string::npos, v.refusal);
-  g.working_memory_bytes = 1 << 20;  // fits
-  BOOST_TEST(memory_verdict(g, std::nullopt, machine).refusal.empty());
-  BOOST_TEST(memory_refusal(g, std::nullopt) == memory_verdict(g, std::nullopt).refusal);
+  // A cgroup whose only tenant is this process: what is missing is its own, and a retry holds it again.
+  g.working_memory_bytes = 3 * GiB;
+  v = memory_verdict(g, std::nullopt, CpuMemoryState{1 * GiB, 4 * GiB, 3 * GiB});
+  BOOST_TEST(!v.refusal.empty());
+  BOOST_TEST(!v.retryable);
+  BOOST_TEST(!may_fit_later(1, CpuMemoryState{1 * GiB, 256 * MiB, 0}));  // smaller than the base
+  BOOST_TEST(!may_fit_later(1, CpuMemoryState{1 * GiB, std::nullopt, 0}));  // the total unknown
+  g.working_memory_bytes = 64 * MiB;
+  v = memory_verdict(g, 32 * MiB, state);  // the user's limit does not change
+  BOOST_TEST(!v.retryable);
+  BOOST_TEST(v.refusal.find("the limit given is 32 MiB") != std::string::npos, v.refusal);
+  BOOST_TEST(memory_verdict(g, std::nullopt, CpuMemoryState{64 * MiB, 16 * GiB, 0}).refusal.empty());  // fits
+  // A plate alike.
+  const MemoryVerdict plate = plate_memory_verdict(4096 * 4096, std::nullopt, state);
+  BOOST_TEST(plate.retryable);
+  BOOST_TEST(plate.refusal.find("decoding it needs about 448 MiB (16777216 pixels), the memory available is 32 MiB")
+                 == 0u, plate.refusal);
 }
 
 // A plate's decode: a 16 384 x 16 384 PNG of a few hundred kilobytes peaked at 7.3 GB whatever --memory-limit said.

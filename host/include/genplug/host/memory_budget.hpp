@@ -55,15 +55,28 @@ std::string address_space_refusal(uint64_t working);
 // library_address_space().
 std::string memory_refusal(const genplug_geometry_t& g, std::optional<uint64_t> limit);
 
-// memory_refusal's answer, and whether it is passing: refused against the memory available now (no explicit limit),
-// by a job that fits in the machine's memory (total_cpu_memory: MemTotal under the cgroup limits). Other processes
-// hold the rest, so a later try may fit: the pipeline reports it as retryable (exit 75), the others as exit 3.
+// The CPU's memory as a check reads it, once: what this process may still use (available_cpu_memory), all it could
+// use (total_cpu_memory) and what it holds itself (RssAnon).
+struct CpuMemoryState {
+  std::optional<uint64_t> available, total;
+  uint64_t own = 0;
+  static CpuMemoryState now();
+};
+
+// Whether `bytes`, refused against state.available, may fit on a later try: when it fits in the total less what
+// this process holds (a retry holds it again) and a base for the kernel and the system (1/16 of the total, at
+// least 512 MiB; 1.1 GiB of 23.5 measured on an idle machine), so that only other processes stand in its way.
+bool may_fit_later(uint64_t bytes, const CpuMemoryState& state);
+
+// memory_refusal's answer, and whether a retry may succeed: refused against the memory available now (no explicit
+// limit), by a job that may_fit_later. The pipeline reports that as retryable (exit 75), every other refusal as
+// exit 3. The state is read only where the check needs it (a CPU model, no explicit limit).
 struct MemoryVerdict {
   std::string refusal;   // empty when the job fits
-  bool passing = false;
+  bool retryable = false;
 };
-MemoryVerdict memory_verdict(const genplug_geometry_t& g, std::optional<uint64_t> limit,
-                             std::optional<uint64_t> total = total_cpu_memory());
+MemoryVerdict memory_verdict(const genplug_geometry_t& g, std::optional<uint64_t> limit);
+MemoryVerdict memory_verdict(const genplug_geometry_t& g, std::optional<uint64_t> limit, const CpuMemoryState& state);
 
 // Bytes a plate of `pixels` takes while it is decoded: 8-bit RGB, float planes and their converted and resized
 // copies (measured: a 16 384 x 16 384 PNG peaked at 7.3 GB more than a 64 x 64 job, 27 bytes a pixel).
@@ -72,5 +85,8 @@ constexpr uint64_t kPlateBytesPerPixel = 28;
 // As memory_refusal, for decoding a plate of `pixels` (kPlateBytesPerPixel each) on the CPU: a plate of a few
 // hundred kilobytes can claim 268 M pixels. `limit`: nullopt = what is available on the CPU, 0 = never refuse.
 std::string plate_memory_refusal(uint64_t pixels, std::optional<uint64_t> limit);
+// The same, and whether a retry may succeed (as memory_verdict's).
+MemoryVerdict plate_memory_verdict(uint64_t pixels, std::optional<uint64_t> limit);
+MemoryVerdict plate_memory_verdict(uint64_t pixels, std::optional<uint64_t> limit, const CpuMemoryState& state);
 
 }  // namespace genplug::host

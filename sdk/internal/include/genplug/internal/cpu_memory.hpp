@@ -158,6 +158,12 @@ inline std::optional<uint64_t> total_cpu_memory(const MemorySources& s = {}) {
   return total;
 }
 
+// This process's anonymous memory (RssAnon): what it holds itself, and another attempt would hold again.
+inline uint64_t own_anonymous_memory(const MemorySources& s = {}) {
+  using namespace cpu_memory_detail;
+  return keyed_value(s.proc + "/self/status", "RssAnon:", 1024).value_or(0);
+}
+
 // Swap not in use (SwapFree), capped by each cgroup's swap allowance left (v1: memory and swap together left).
 inline std::optional<uint64_t> free_swap(const MemorySources& s = {}) {
   using namespace cpu_memory_detail;
