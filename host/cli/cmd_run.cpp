@@ -116,7 +116,7 @@ void run(const Options& o, const Globals& g) {
   if (o.list) return list_items(manifest.jobs);
 
   const bool quiet = g.quiet || o.progress == "none";
-  // A shard taken from the environment renders a part of the manifest without being asked on the command line.
+  // A shard says so: one from the environment (a Slurm array task) renders a part of the manifest unasked.
   if (!quiet && !machine && shard.count > 1 && !manifest.jobs.empty())
     std::cerr << "genplug: shard " << shard_text(shard) << " (from " << shard_from << "): " << manifest.jobs.size()
               << " of the manifest's " << items << " work items\n";
@@ -148,7 +148,8 @@ void run(const Options& o, const Globals& g) {
     if (machine) jsonl.start(manifest.jobs.size(), shard_text(shard));
     host::Pipeline pipeline(std::move(manifest), std::move(po));
     size_t rendered = 0, skipped = 0;
-    for (const host::Job& job : pipeline.manifest().jobs) {
+    const std::vector<host::Job>& jobs = pipeline.manifest().jobs;
+    for (const host::Job& job : jobs) {
       current = ProgressJsonl::Item{job.index, job.output.string()};
       if (machine) jsonl.item_start(job);
       const host::JobResult r = pipeline.run(job);
@@ -156,7 +157,7 @@ void run(const Options& o, const Globals& g) {
       if (machine)
         jsonl.item_done(job, r);
       else
-        display.job_done(job, r);
+        display.job_done(size_t(&job - jobs.data()), jobs.size(), job, r);
     }
     if (machine)
       jsonl.done(rendered, skipped, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

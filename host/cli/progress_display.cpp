@@ -70,19 +70,19 @@ void ProgressDisplay::log(int32_t severity, const std::string& message) {
   std::cerr << "genplug: " << tag << host::printable(message) << "\n";
 }
 
-void ProgressDisplay::job_done(const host::Job& job, const host::JobResult& r) {
+void ProgressDisplay::job_done(size_t position, size_t count, const host::Job& job, const host::JobResult& r) {
   std::lock_guard<std::mutex> lock(mutex_);
   clear_line();
   last_stage_.clear();
   if (quiet_) return;
+  const std::string which = "genplug: job " + std::to_string(position + 1) + "/" + std::to_string(count);
   if (r.skipped) {
-    std::cerr << "genplug: job " << job.index + 1 << " skipped: " << host::printable(job.output.string())
+    std::cerr << which << " skipped: " << host::printable(job.output.string())
               << " is up to date (rendered from the same work item; --force renders it again)\n";
     return;
   }
-  std::cerr << "genplug: job " << job.index + 1 << " wrote " << host::printable(r.output.string()) << " (" << r.width << "x"
-            << r.height << ", " << r.steps << " steps, " << r.evaluations << " evaluations, "
-            << seconds_text(r.seconds) << ")\n";
+  std::cerr << which << " wrote " << host::printable(r.output.string()) << " (" << r.width << "x" << r.height << ", "
+            << r.steps << " steps, " << r.evaluations << " evaluations, " << seconds_text(r.seconds) << ")\n";
 }
 
 }  // namespace genplug::cli

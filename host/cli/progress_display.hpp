@@ -15,7 +15,8 @@ class ProgressDisplay {
   ~ProgressDisplay();
   void update(const host::Progress& p);
   void log(int32_t severity, const std::string& message);
-  void job_done(const host::Job& job, const host::JobResult& r);
+  // `position` of `count`: the job's place among those this run renders (a shard's), as the progress lines say.
+  void job_done(size_t position, size_t count, const host::Job& job, const host::JobResult& r);
 
  private:
   void clear_line();
