@@ -166,7 +166,8 @@ std::string width_hint(const std::string& message) {
   const bool vec = message.find("vec_in_dim") != std::string::npos;
   if (!context && !vec) return "";
   return std::string(" (encode's ") + (context ? "--context-dim" : "") + (context && vec ? " and " : "") +
-         (vec ? "--vec-dim" : "") + " set what the transformer expects: give the encoders' widths)";
+         (vec ? "--vec-dim" : "") + (context && vec ? " set" : " sets") +
+         " what the transformer expects: give the encoders' widths)";
 }
 
 void run_encode(const EncodeOptions& o, const Globals& globals) {

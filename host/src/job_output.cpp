@@ -256,11 +256,15 @@ void JobRun::write(std::vector<float> planar) {
       throw HostError(e.kind(), where + ": " + e.what());
     result.skipped = true;
   }
-  if (m.options.preview && !result.skipped) {
+  // Also when another process wrote the item first (skipped): this render's intermediate previews may have come
+  // after that one's final, and its image is the same bits.
+  if (m.options.preview) {
     try {  // the EXR is the output of record: a preview that cannot be written is a warning
       write_png(preview_path(job.output), shrink_to_fit(img, int(m.options.preview_max_side)));
     } catch (const HostError& e) {
       m.log(GENPLUG_LOG_WARNING, where + ": " + e.what() + remove_stale_preview());
+    } catch (const std::bad_alloc&) {
+      m.log(GENPLUG_LOG_WARNING, where + ": no preview: out of memory" + remove_stale_preview());
     }
   }
 }
