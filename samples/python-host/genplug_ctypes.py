@@ -24,7 +24,11 @@ left unwritten or not finite is an InternalError naming the library or plugin --
 Threads: calls on one Posenc run one at a time (a lock per instance, as context.h asks), and close() waits for a
 compute in flight on it; Library.close() waits the same way for every instance it destroys, so closing from
 another thread never unloads code a compute is running. Control calls (create, destroy, descriptors, init,
-deinit) are serialised per library. Closing from inside a callback of the same call would wait for itself.
+deinit) are serialised per library by a library lock, which is never held while waiting for an instance: a
+callback of a compute may make control calls (or close another instance) while another thread closes. Once
+Library.close() has begun, new control calls and computes on its instances are refused (ValueError). Closing an
+instance or its library from a callback of that instance's compute raises RuntimeError (it would wait for
+itself); a control call from a callback of a control call (create's log, ...) waits for itself.
 
 Ownership, as docs/abi.md states it: strings from descriptors are copied into Python objects at once (they
 are plugin-owned and die at deinit); the arrays a call borrows are Python-owned ctypes arrays kept alive for
@@ -36,6 +40,7 @@ calls deinit once and unloads the library.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import json
 import math
 import numbers
@@ -264,8 +269,9 @@ class AbiMismatch(GenplugError):
 
 
 class NotAPlugin(GenplugError):
-    """A library that defines no genplug_entry symbol: no plugin of any ABI (not an AbiMismatch). Refused before
-    dlopen when its ELF file tells, so that none of its constructors runs. Not made by error_for."""
+    """A library that defines no genplug_entry symbol, or a path that is no regular file (a FIFO, device or
+    folder): no plugin of any ABI (not an AbiMismatch). Refused before dlopen when its ELF file (or the file's
+    type) tells, so that none of its constructors runs and dlopen never waits on a FIFO. Not made by error_for."""
 
     status_code, status_name = E_ABI_MISMATCH, "not a genplug plugin"
 
@@ -850,16 +856,50 @@ def _checked_dims(axis_dims) -> List[int]:
     return dims
 
 
+_instance_keys = itertools.count()  # a key per instance, never reused (an id() may be, once its object is gone)
+_computing = threading.local()  # .instances: the Posencs this thread is in a compute of (their callbacks run here)
+
+
+def _computing_here() -> list:
+    instances = getattr(_computing, "instances", None)
+    if instances is None:
+        instances = _computing.instances = []
+    return instances
+
+
+def _destroy_owned(library, key: int) -> None:
+    """Destroys the instance `key` if the library still owns it (library lock held). Whoever pops an instance
+    from library._live under that lock destroys it: so exactly once, and never after deinit (which empties it)."""
+    owned = library._live.pop(key, None)
+    if owned is not None and not library.closed:
+        plugin_id, raw = owned
+        _fn(raw.contents, "destroy", f"{plugin_id}: destroy")(raw)
+
+
+def _destroy_orphans(library) -> None:
+    """Destroys the instances garbage-collected while the library lock was busy (library lock held)."""
+    while library._orphans:
+        _destroy_owned(library, library._orphans.pop())
+
+
 class Posenc:
-    """A genplug_posenc_t instance. Destroyed exactly once: close(), the end of a with block, or (with a
-    ResourceWarning) garbage collection. Keeps its Library alive. Calls on it run one at a time (its lock):
-    close() from another thread waits for a compute in flight."""
+    """A genplug_posenc_t instance. Destroyed exactly once: close(), the end of a with block, its Library's
+    close(), or (with a ResourceWarning) garbage collection. Keeps its Library alive. Calls on it run one at a time
+    (its lock): close() from another thread waits for a compute in flight.
+
+    Lock order: the instance's lock, then the library's, never the other way; the library's lock is never held
+    while waiting for an instance. The raw pointer is owned by the library (library._live) until destroyed, so
+    that Library.close() destroys every instance not yet destroyed -- however and on whatever thread it was let
+    go -- before deinit."""
 
     def __init__(self, library: "Library", raw, plugin_id: str):
         self._library = library
-        self._raw = raw  # POINTER(genplug_posenc_t)
+        self._raw = raw  # POINTER(genplug_posenc_t); None once detached (closed)
         self.plugin_id = plugin_id
         self._lock = threading.Lock()  # context.h: render calls on one instance never overlap, nor a destroy
+        self._key = next(_instance_keys)
+        library._live[self._key] = (plugin_id, raw)  # atomic under the GIL: no lock needed
+        library._instances.add(self)
 
     @property
     def closed(self) -> bool:
@@ -878,38 +918,55 @@ class Posenc:
         with self._lock:
             if self._raw is None:
                 raise ValueError(f"{self.plugin_id}: compute on a destroyed instance")
-            status = _fn(self._raw.contents, "compute", what)(self._raw, ctypes.byref(q.query), ctypes.byref(out),
-                                                              ctx.get())
+            if self._library._closing:
+                raise ValueError(f"{self.plugin_id}: compute: the library is closing")
+            busy = _computing_here()
+            busy.append(self)  # its callbacks run on this thread: a close from one of them is refused
+            try:
+                status = _fn(self._raw.contents, "compute", what)(self._raw, ctypes.byref(q.query),
+                                                                  ctypes.byref(out), ctx.get())
+            finally:
+                busy.pop()
         ctx.check(status, what)
         return _checked_spectrum(what, q.dims, freqs, amplitude)
 
     def close(self) -> None:
-        """Destroys the instance (once; later calls do nothing), after a compute in flight on it returns."""
-        with self._library._lock:
-            self._destroy_locked()
-
-    def _destroy_locked(self) -> None:
-        """close() with the library's lock held (Library.close holds it around every instance it destroys)."""
-        with self._lock:
-            raw, self._raw = self._raw, None
-        if raw is None:
+        """Destroys the instance (once; later calls do nothing), after a compute in flight on it returns. Allowed
+        while its library closes (the instance is destroyed once, by whichever gets to it first). From a callback
+        of this instance's own compute it raises RuntimeError: it would wait for itself."""
+        if self in _computing_here():
+            raise RuntimeError(f"{self.plugin_id}: close from inside a callback of its own compute (it would wait "
+                               "for itself)")
+        if not self._detach():
             return
+        library = self._library
+        with library._lock:  # after the instance's lock, never before it
+            _destroy_owned(library, self._key)
+
+    def _detach(self) -> bool:
+        """Takes the instance's lock (a compute in flight returns first) and marks it closed, so that no compute
+        starts on it; True when this call detached it. The destroy is left to the library's lock."""
+        with self._lock:
+            detached, self._raw = self._raw is not None, None
         self._library._instances.discard(self)
-        if not self._library.closed:  # after deinit the plugin's code may be unmapped: nothing left to call
-            _fn(raw.contents, "destroy", f"{self.plugin_id}: destroy")(raw)
+        return detached
 
     def _close_from_gc(self) -> None:
-        """close() for the garbage collector, which may run inside a call on any thread: never wait for the
-        library's lock (its holder may be this very thread); a busy library destroys the instance at its close."""
+        """close() for the garbage collector, which may run inside a call on any thread: no compute can be in
+        flight (it would hold a reference), and it never waits for the library's lock (its holder may be this very
+        thread). With the lock busy the instance stays owned by the library (library._live) and is destroyed at its
+        next control call or at its close, whichever comes first."""
         library = self._library
+        self._raw = None
+        library._instances.discard(self)
+        if library.closed:
+            return  # destroyed by Library.close() before deinit
+        library._orphans.append(self._key)
         if library._lock.acquire(blocking=False):
             try:
-                self._destroy_locked()
+                _destroy_orphans(library)
             finally:
                 library._lock.release()
-        else:
-            raw, self._raw = self._raw, None
-            library._orphans.append((self.plugin_id, raw))
 
     def __enter__(self) -> "Posenc":
         return self
@@ -966,8 +1023,7 @@ class Factory:
         self.kind = kind
 
     def _factory(self):
-        if self._library.closed:  # the factory died with the library's deinit
-            raise ValueError(f"{self._library.path}: the library is closed")
+        self._library._check_open()  # the factory dies with the library's deinit; none is called once it closes
         return self._raw
 
     def _call(self, field: str):
@@ -1022,6 +1078,8 @@ class Factory:
         id_text, config_text = _c_string(plugin_id, f"plugin id {plugin_id!r}"), _config_text(config)
         ctx = ctx or self._library._new_context()
         with self._library._lock:
+            self._library._check_open()
+            _destroy_orphans(self._library)
             out = c_void_p()
             status = self._call("create")(self._raw, id_text, config_text, ctx.get(), ctypes.byref(out))
             ctx.check(status, f"{plugin_id}: create")
@@ -1029,7 +1087,6 @@ class Factory:
                 raise InternalError(E_INTERNAL, "create returned OK and no instance", f"{plugin_id}: create")
             instance = Posenc(self._library, ctypes.cast(out.value, POINTER(genplug_posenc_t)), plugin_id)
             self._check_instance(instance, out.value)
-            self._library._instances.add(instance)
             return instance
 
     def _check_instance(self, instance: Posenc, address: int) -> None:
@@ -1045,6 +1102,8 @@ class Factory:
         else:
             return
         instance._raw = None
+        self._library._live.pop(instance._key, None)  # destroyed here, not by the library
+        self._library._instances.discard(instance)
         if has_field(address, genplug_posenc_t, "destroy") and raw.contents.destroy:
             raw.contents.destroy(raw)
         raise cls(code, problem, what)
@@ -1094,9 +1153,12 @@ def _dynsym_names(fd: int, file_size: int):
 def elf_defines_symbol(path: str, name: str) -> Optional[bool]:
     """Whether the ELF file at `path` defines the dynamic symbol `name` (in .dynsym, not undefined), read without
     loading it; None when that cannot be told (not a regular file, no ELF the loader would map, no .dynsym, a
-    table out of bounds or over 64 MiB): the loader then decides."""
+    table out of bounds or over 64 MiB). None does not make a path safe to dlopen: dlopen waits for ever on a FIFO
+    with no writer, so Library refuses what is no regular file before it gets here (check_regular_file)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)  # a FIFO opens at once, then is skipped
+        # O_NONBLOCK: opening a FIFO here returns at once (without it, it would wait for a writer); it is then
+        # not read (None). This protects this function only, not a dlopen that follows.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return None
     try:
@@ -1115,6 +1177,24 @@ def elf_defines_symbol(path: str, name: str) -> Optional[bool]:
         at.add(i)
         i = strings.find(wanted, i + 1)
     return any(st_name in at and shndx != 0 for st_name, _, _, shndx, _, _ in _SYM.iter_unpack(symbols))
+
+
+def check_regular_file(path: str) -> None:
+    """Refuses (NotAPlugin) a path that exists and is no regular file once links are followed -- a FIFO, a device,
+    a socket or a folder -- as the C++ host's command line refuses one ("is not a plugin library (a regular .so
+    file)"): dlopen would wait for ever on a FIFO with no writer, or read a device. A path that cannot be
+    stat()ed is left to dlopen, which names why it cannot load it."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else
+            "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "no regular file")
+    raise NotAPlugin(E_ABI_MISMATCH, f"it is not a plugin library (a regular .so file) but {kind} (not loaded)",
+                     printable(path))
 
 
 # ---- the library ---------------------------------------------------------------------------------------------
@@ -1176,20 +1256,24 @@ def check_factory(raw, kind: str, path: str) -> None:
 
 
 class Library:
-    """One plugin library: its ELF file checked for genplug_entry (NotAPlugin, not loaded, when absent), dlopen
-    (RTLD_NOW | RTLD_LOCAL), the entry and ABI major checked, init. close() (or the end of a with block) waits for
-    computes in flight, destroys live instances, calls deinit once and unloads it; dropped unclosed it is closed
-    with a ResourceWarning. `log(severity, message)` receives the plugin's log lines of every call made through
-    this object."""
+    """One plugin library: a regular file (NotAPlugin for a FIFO, device or folder), its ELF file checked for
+    genplug_entry (NotAPlugin, not loaded, when absent), dlopen (RTLD_NOW | RTLD_LOCAL), the entry and ABI major
+    checked, init. close() (or the end of a with block) waits for computes in flight, destroys live instances,
+    calls deinit once and unloads it; dropped unclosed it is closed with a ResourceWarning. `log(severity,
+    message)` receives the plugin's log lines of every call made through this object."""
 
     def __init__(self, path, log: Optional[Callable[[int, str], None]] = None):
         self.path = os.path.abspath(os.fsdecode(path))  # str, bytes or a path-like object
         self.log = log
-        self._instances: "weakref.WeakSet[Posenc]" = weakref.WeakSet()
-        self._orphans: list = []  # (plugin id, raw) of instances collected while the library was busy
-        self._lock = threading.Lock()  # control calls one at a time (context.h), and none during deinit
         self._entry = None
         self._dll = None
+        self._instances: "weakref.WeakSet[Posenc]" = weakref.WeakSet()  # to wait for, at close
+        self._live: dict = {}  # key -> (plugin id, raw) of every instance not yet destroyed (see Posenc)
+        self._orphans: list = []  # keys of instances collected while the library lock was busy
+        self._lock = threading.Lock()  # control calls one at a time (context.h), and none during deinit
+        self._closing = False  # set once, by close(): control calls and computes are refused from then on
+        self._closed_event = threading.Event()  # set when close() has unloaded the library
+        check_regular_file(self.path)  # before dlopen, which would wait for ever on a FIFO
         if elf_defines_symbol(self.path, ENTRY_SYMBOL) is False:  # not loaded: none of its constructors runs
             raise NotAPlugin(E_ABI_MISMATCH, f"it defines no '{ENTRY_SYMBOL}' symbol (not loaded)",
                              printable(self.path))
@@ -1215,13 +1299,17 @@ class Library:
     def closed(self) -> bool:
         return self._entry is None
 
+    def _check_open(self) -> None:
+        """ValueError once close() has begun: no control call reaches the plugin after that."""
+        if self._entry is None or self._closing:
+            raise ValueError(f"{self.path}: the library is {'closed' if self._entry is None else 'closing'}")
+
     def factory(self, kind: str) -> Optional[Factory]:
         """The factory of `kind` (KIND_*), or None when the library holds no plugin of that kind."""
         kind_text = _c_string(kind, "kind")
         with self._lock:
-            if self._entry is None:
-                raise ValueError(f"{self.path}: the library is closed")
-            self._destroy_orphans()
+            self._check_open()
+            _destroy_orphans(self)
             raw = self._entry.get_factory(kind_text)
             if not raw:
                 return None
@@ -1232,23 +1320,57 @@ class Library:
         return self.factory(KIND_POSENC)
 
     def close(self) -> None:
-        """Waits for computes in flight on its instances, destroys every instance still alive, calls deinit
-        (once) and unloads the library."""
+        """Waits for computes in flight on its instances, destroys every instance not yet destroyed, calls deinit
+        (once) and unloads the library. From the moment it begins, control calls and new computes are refused
+        (ValueError); a second close() on another thread waits for the first to finish. From a callback of a
+        compute on one of its instances it raises RuntimeError (it would wait for that compute, and so for itself).
+
+        The library lock is never held while waiting: it is taken to mark the library closing and list the
+        instances, released while each instance's lock is waited for (a compute in flight returns first, its
+        callbacks free to make control calls, which are refused, or close other instances), and taken again to
+        destroy what is left -- instances closed meanwhile and those collected on any thread included -- and to
+        deinit and unload."""
+        if any(instance._library is self for instance in _computing_here()):
+            raise RuntimeError(f"{self.path}: close from inside a callback of a compute on one of its instances "
+                               "(it would wait for itself)")
         with self._lock:
             if self._entry is None:
                 return
-            for instance in list(self._instances):
-                instance._destroy_locked()  # takes the instance's lock: a compute in flight finishes first
-            self._destroy_orphans()
-            entry, self._entry = self._entry, None
+            first = not self._closing
+            self._closing = True
+            instances = list(self._instances) if first else []
+        if not first:
+            self._closed_event.wait()
+            return
+        try:
+            for instance in instances:
+                instance._detach()  # its lock alone: a compute in flight on it returns first
+        finally:
+            del instances
+            with self._lock:
+                self._finish_close()
+
+    def _finish_close(self) -> None:
+        """close()'s last step, library lock held: destroys every instance the library still owns (last created
+        first), then deinit and dlclose. A destroy that fails does not keep the library loaded; the first error is
+        raised once it is unloaded."""
+        error = None
+        while self._live:
+            key, (plugin_id, raw) = self._live.popitem()
+            try:
+                _fn(raw.contents, "destroy", f"{plugin_id}: destroy")(raw)
+            except Exception as e:  # noqa: BLE001 -- a NULL destroy (InternalError): the others are still owed
+                error = error or e
+        self._orphans.clear()  # their instances were in _live: destroyed above
+        entry, self._entry = self._entry, None
+        try:
             entry.deinit()
+        finally:
             del entry
             self._unload()
-
-    def _destroy_orphans(self) -> None:
-        while self._orphans:
-            plugin_id, raw = self._orphans.pop()
-            _fn(raw.contents, "destroy", f"{plugin_id}: destroy")(raw)
+            self._closed_event.set()
+        if error is not None:
+            raise error
 
     def _unload(self) -> None:
         dll, self._dll = self._dll, None

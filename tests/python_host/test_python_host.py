@@ -165,7 +165,8 @@ def open_library():
 def fake_library(path):
     """What a Factory and its instances use of their Library, for factories made in Python."""
     return types.SimpleNamespace(closed=False, path=path, _lock=threading.Lock(), _instances=weakref.WeakSet(),
-                                 _orphans=[], _new_context=gp.CallContext)
+                                 _live={}, _orphans=[], _closing=False, _check_open=lambda: None,
+                                 _new_context=gp.CallContext)
 
 
 def fake_factory(schema: bytes, path="/fake/libbad_schema.so", create=None):
@@ -986,6 +987,215 @@ class Threads(unittest.TestCase):
         self.assertEqual((r.returncode, r.stdout.strip()), (0, "survived"), r.stderr)
 
 
+    def test_callbacks_may_make_control_calls_while_another_thread_closes(self):
+        # A compute's log callback makes a control call (factory and descriptors, create, closing another
+        # instance) while another thread closes the computing instance or the whole library. The closer used to
+        # hold the library lock while waiting for the instance's lock, and the callback to wait for the library
+        # lock under the instance's: a deadlock. In a subprocess, so that one fails this test instead of hanging.
+        script = textwrap.dedent("""
+            import ctypes, json, sys, threading, time
+            sys.path.insert(0, sys.argv[1])
+            import genplug_ctypes as gp
+            fields = dict(gp.genplug_posenc_t._fields_)
+            layout = gp.RotaryLayout([16, 56, 56], 10000.0, [1, 64, 64], 16, [0, 1, 1])
+            results = []
+            for closer in ("posenc", "library"):
+                for action in ("descriptors", "create", "close-other"):
+                    lib = gp.Library(sys.argv[2])
+                    other = lib.posenc_factory().create(None, {})
+                    entered, destroyed, seen, spectra = threading.Event(), [], [], []
+
+                    def compute(me, q, out, ctx):
+                        entered.set()
+                        deadline = time.monotonic() + 10
+                        while closer == "library" and not lib._closing and time.monotonic() < deadline:
+                            time.sleep(0.01)
+                        time.sleep(0.3)  # the closer is waiting for this instance by now
+                        gp._LOG(ctx, gp.LOG_INFO, b"halfway")  # the plugin logs: the host's callback runs
+                        q, out = q.contents, out.contents
+                        for i in range(sum(q.layout.contents.axis_dims[a] // 2 for a in range(3))):
+                            out.freqs[i] = 0.5
+                        for a in range(3):
+                            out.amplitude[a] = 1.0
+                        return gp.OK
+
+                    keep = (fields["compute"](compute), fields["destroy"](lambda me: destroyed.append(1)))
+                    raw = gp.genplug_posenc_t(ctypes.sizeof(gp.genplug_posenc_t), None, keep[1], keep[0],
+                                              fields["get_extension"]())
+                    pe = gp.Posenc(lib, ctypes.pointer(raw), "org.test.fake")
+
+                    def on_log(severity, line):
+                        try:
+                            if action == "descriptors":
+                                lib.posenc_factory().descriptors()
+                            elif action == "create":
+                                lib.posenc_factory().create(None, {}).close()
+                            else:
+                                other.close()
+                            seen.append("done")
+                        except ValueError as e:
+                            seen.append("refused" if "the library is closing" in str(e) else repr(e))
+                        except BaseException as e:
+                            seen.append(repr(e))
+
+                    ctx = gp.CallContext(log=on_log)
+                    worker = threading.Thread(target=lambda: spectra.append(pe.compute(layout, [1, 64, 64], 0.5,
+                                                                                       ctx)))
+                    worker.start()
+                    entered.wait(30)
+                    closing = threading.Thread(target=pe.close if closer == "posenc" else lib.close)
+                    closing.start()
+                    worker.join()
+                    closing.join()
+                    lib.close()
+                    results.append([closer, action, seen, len(spectra), len(destroyed), other.closed, lib.closed])
+            print(json.dumps(results))
+            """)
+        try:
+            r = subprocess.run([sys.executable, "-c", script, SAMPLE, ARGS.library], capture_output=True, text=True,
+                               timeout=60)
+        except subprocess.TimeoutExpired:
+            self.fail("deadlocked: a callback's control call and a close on another thread waited for each other")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        results = json.loads(r.stdout)
+        self.assertEqual(len(results), 6)
+        for closer, action, seen, spectra, destroyed, other_closed, lib_closed in results:
+            with self.subTest(closer=closer, action=action):
+                # Closing the instance leaves the library open: the call is made. Once the library closes,
+                # control calls are refused; closing another instance still is allowed.
+                done = closer == "posenc" or action == "close-other"
+                self.assertEqual(seen, ["done" if done else "refused"])
+                self.assertEqual((spectra, destroyed, lib_closed), (1, 1, True))
+                self.assertEqual(other_closed, True)
+
+    def test_closing_from_a_callback_of_its_own_compute_is_refused(self):
+        # It would wait for the compute it is called from: a RuntimeError, not a hang. In a subprocess, so that a
+        # regression fails this test instead of hanging.
+        script = textwrap.dedent("""
+            import ctypes, json, sys
+            sys.path.insert(0, sys.argv[1])
+            import genplug_ctypes as gp
+            lib = gp.Library(sys.argv[2])
+            seen = []
+
+            def compute(me, q, out, ctx):
+                gp._LOG(ctx, gp.LOG_INFO, b"closing")
+                q, out = q.contents, out.contents
+                for i in range(sum(q.layout.contents.axis_dims[a] // 2 for a in range(3))):
+                    out.freqs[i] = 0.5
+                for a in range(3):
+                    out.amplitude[a] = 1.0
+                return gp.OK
+
+            def on_log(severity, line):
+                for close in (pe.close, lib.close):
+                    try:
+                        close()
+                        seen.append("closed")
+                    except RuntimeError as e:
+                        seen.append(str(e))
+
+            fields = dict(gp.genplug_posenc_t._fields_)
+            keep = (fields["compute"](compute), fields["destroy"](lambda me: None))
+            raw = gp.genplug_posenc_t(ctypes.sizeof(gp.genplug_posenc_t), None, keep[1], keep[0],
+                                      fields["get_extension"]())
+            pe = gp.Posenc(lib, ctypes.pointer(raw), "org.test.fake")
+            layout = gp.RotaryLayout([16, 56, 56], 10000.0, [1, 64, 64], 16, [0, 1, 1])
+            pe.compute(layout, [1, 64, 64], 0.5, gp.CallContext(log=on_log))
+            still_open = [pe.closed, lib.closed]
+            lib.close()
+            print(json.dumps([lib.path, seen, still_open, pe.closed]))
+            """)
+        try:
+            r = subprocess.run([sys.executable, "-c", script, SAMPLE, ARGS.library], capture_output=True, text=True,
+                               timeout=60)
+        except subprocess.TimeoutExpired:
+            self.fail("a close from a callback of its own compute waited for itself")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        path, seen, still_open, closed = json.loads(r.stdout)
+        self.assertEqual(seen, ["org.test.fake: close from inside a callback of its own compute (it would wait for "
+                                "itself)", f"{path}: close from inside a callback of a compute on one of its "
+                                "instances (it would wait for itself)"])
+        self.assertEqual((still_open, closed), ([False, False], True))
+
+    def test_an_instance_collected_while_close_holds_the_lock_is_destroyed_before_deinit(self):
+        # The collector clears an object's weak references (here: the library's set of instances) before it
+        # runs its __del__, so an instance being collected can be missing from the instances close() waits for;
+        # its __del__ may then run on another thread while close() holds the library lock -- here, while deinit
+        # runs. It used to be queued as an orphan after close() had drained them, and never destroyed. Made
+        # deterministic: deinit blocks until the instance is collected.
+        lib = open_library()
+        events = []
+        in_deinit, collected = threading.Event(), threading.Event()
+        real = lib._entry
+
+        def deinit():
+            events.append("deinit")
+            in_deinit.set()
+            collected.wait(10)
+            real.deinit()
+
+        fields = dict(gp.genplug_entry_t._fields_)
+        blocking = fields["deinit"](deinit)
+        lib._entry = gp.genplug_entry_t(ctypes.sizeof(gp.genplug_entry_t), gp.ABI_MAJOR, gp.ABI_MINOR,
+                                        fields["init"](), blocking, fields["get_factory"]())
+        fake = FakeInstance(write_spectrum)
+        fields = dict(gp.genplug_posenc_t._fields_)
+        fake._destroy = fields["destroy"](lambda me: events.append("destroy"))
+        fake.c.destroy = fake._destroy
+        pe = fake.posenc(lib)
+        lib._instances.discard(pe)  # as the collector does first, before __del__
+        closing = threading.Thread(target=lib.close)
+        closing.start()
+        try:
+            self.assertTrue(in_deinit.wait(30))
+            self.assertTrue(lib._lock.locked(), "close() holds the library lock through deinit")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                del pe  # its __del__ runs here, on this thread, while close() holds the lock
+                gc.collect()
+        finally:
+            collected.set()
+            closing.join(30)
+        self.assertFalse(closing.is_alive())
+        self.assertEqual(events, ["destroy", "deinit"], "destroyed exactly once, before deinit")
+        self.assertTrue(lib.closed)
+        self.assertEqual((lib._live, lib._orphans), ({}, []))
+
+    def test_an_instance_collected_while_another_is_destroyed_is_destroyed_once(self):
+        # The same while close() destroys another instance (its destroy blocks): destroyed once, before deinit.
+        lib = open_library()
+        events, in_destroy, collected = [], threading.Event(), threading.Event()
+
+        def slow_destroy(me):
+            events.append("destroy slow")
+            in_destroy.set()
+            collected.wait(10)
+
+        fields = dict(gp.genplug_posenc_t._fields_)
+        quick, slow = FakeInstance(write_spectrum), FakeInstance(write_spectrum)
+        quick._destroy = fields["destroy"](lambda me: events.append("destroy quick"))
+        slow._destroy = fields["destroy"](slow_destroy)
+        quick.c.destroy, slow.c.destroy = quick._destroy, slow._destroy
+        quick_pe = quick.posenc(lib)
+        slow_pe = slow.posenc(lib)  # destroyed first (last created first)
+        lib._instances.discard(quick_pe)  # as the collector does first, before __del__
+        closing = threading.Thread(target=lib.close)
+        closing.start()
+        try:
+            self.assertTrue(in_destroy.wait(30))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                del quick_pe
+                gc.collect()
+        finally:
+            collected.set()
+            closing.join(30)
+        self.assertEqual(events, ["destroy slow", "destroy quick"])
+        self.assertTrue(slow_pe.closed and lib.closed)
+        self.assertEqual((lib._live, lib._orphans), ({}, []))
+
+
 class NullFunctionPointers(unittest.TestCase):
     """A NULL function pointer from a plugin is refused with an error naming the library, as
     host/src/plugin_library.cpp refuses it, before anything calls it (ctypes would call address 0)."""
@@ -1092,6 +1302,44 @@ class LoadingRefusals(unittest.TestCase):
         r = run_cli("--list", library=path)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(f"dype_spectrum: {path}: descriptor 0: id: not UTF-8 text", r.stderr)
+
+    def test_what_is_no_regular_file_is_refused_before_dlopen(self):
+        # dlopen of a FIFO with no writer waits for ever (the ELF check could not tell, and left it to dlopen):
+        # each is refused at once, as the C++ host's command line refuses it. In a subprocess, so that a
+        # regression fails this test instead of hanging.
+        with tempfile.TemporaryDirectory() as d:
+            fifo, link = os.path.join(d, "fifo.so"), os.path.join(d, "libx.so")
+            os.mkfifo(fifo)
+            os.symlink(fifo, link)  # links are followed
+            script = textwrap.dedent("""
+                import json, sys
+                sys.path.insert(0, sys.argv[1])
+                import genplug_ctypes as gp
+                out = []
+                for path in sys.argv[2:]:
+                    try:
+                        gp.Library(path).close()
+                        out.append(["loaded", ""])
+                    except Exception as e:
+                        out.append([type(e).__name__, str(e)])
+                print(json.dumps(out))
+                """)
+            paths = [fifo, link, d, "/dev/null"]
+            try:
+                r = subprocess.run([sys.executable, "-c", script, SAMPLE, *paths], capture_output=True, text=True,
+                                   timeout=30)
+            except subprocess.TimeoutExpired:
+                self.fail("Library() waited on a FIFO")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            kinds = ("a FIFO", "a FIFO", "a folder", "a character device")
+            for path, kind, (cls, message) in zip(paths, kinds, json.loads(r.stdout)):
+                with self.subTest(path=path):
+                    self.assertEqual(cls, "NotAPlugin")
+                    self.assertEqual(message, f"{path}: not a genplug plugin: it is not a plugin library (a "
+                                     f"regular .so file) but {kind} (not loaded)")
+        with self.assertRaises(OSError) as caught:  # a path that does not exist is still the loader's to name
+            gp.Library("/nonexistent/libnone.so")
+        self.assertIn("cannot load: ", str(caught.exception))
 
     def test_a_library_path_that_is_not_utf8_names_the_load_failure(self):
         path = os.fsdecode(b"/nonexistent/lib\xff.so")
