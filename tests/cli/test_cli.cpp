@@ -720,6 +720,31 @@ BOOST_AUTO_TEST_CASE(hostile_paths_and_arguments_fail_before_rendering) {
   BOOST_TEST(contains(r.err, "--preview-size: must be a whole number in decimal digits, got '0x100'"), r.err);
 }
 
+// A weights file cut short while a render maps it (copied onto in place): SIGBUS had ended the process with "Bus
+// error", exit 135, nothing said. The CLI says what happened and exits 75 (retryable), with no output written.
+BOOST_AUTO_TEST_CASE(a_weights_file_cut_short_under_a_render_is_exit_75) {
+  TempDir d;
+  const fs::path weights = d.path / "transformer.safetensors";
+  fs::copy_file(fs::path(GENPLUG_SOURCE_DIR) / "models" / "mini" / "transformer.safetensors", weights);
+  json m = tiny_manifest(d.path / "x.exr", 400);
+  BOOST_REQUIRE(m["model"]["config"].value("preset", "") == "mini");  // zero-copy: f32 weights, f32 model
+  m["model"]["config"]["transformer"] = weights.string();
+  bool cut = false;
+  const auto r = run_process({kGenplug, "run", write(d.path / "m.json", m).string(), "--progress", "text"},
+                             [&](const std::string& err) {
+                               if (!cut && contains(err, "): sample\n")) {
+                                 fs::resize_file(weights, 4096);
+                                 cut = true;
+                               }
+                               return false;
+                             });
+  BOOST_TEST_REQUIRE(cut, r.err);
+  BOOST_TEST(r.exit_code == 75, r.err);
+  BOOST_TEST(contains(r.err, "genplug: error: a memory-mapped file was cut short, or could not be read, while in use"),
+             r.err);
+  BOOST_TEST(!fs::exists(d.path / "x.exr"));
+}
+
 // --preview-size asks for previews as --preview-every does: alone it had been ignored, and no PNG written.
 BOOST_AUTO_TEST_CASE(preview_size_alone_asks_for_previews_of_that_size) {
   TempDir d;
