@@ -337,6 +337,23 @@ BOOST_AUTO_TEST_CASE(int8_weights_take_loras_from_their_source) {
   const std::vector<float> f32_with_lora = g.predict(g.create(file, f32_lora), nullptr);
   quantised.set_adapters("[]", ctx);
   const std::vector<float> restored = g.predict(quantised, nullptr);
+  {  // The source replaced under its path (a rename) after create: a merge would take other weights as its base.
+    test::TempDir dir("flux-int8-replaced");
+    const std::filesystem::path copy = dir.path / file;
+    std::filesystem::copy_file(test::golden("flux/" + file), copy);
+    const ModelProxy from_copy = g.create("", {{"transformer", copy.string()}, {"quantize", "int8"}});
+    std::filesystem::copy_file(copy, dir.path / "new.safetensors");
+    std::filesystem::rename(dir.path / "new.safetensors", copy);
+    try {
+      from_copy.set_adapters(loras.dump(), ctx);
+      BOOST_ERROR("a LoRA was merged into a replaced checkpoint");
+    } catch (const PluginError& e) {
+      BOOST_TEST(e.code() == GENPLUG_E_CONFIG);
+      BOOST_TEST(std::string(e.what()).find("config.transformer: '" + copy.string() + "' has changed since the model "
+                                            "was created") != std::string::npos,
+                 e.what());
+    }
+  }
   std::filesystem::remove(lora);
 
   const double err = test::relative_error(plain, f32), err_lora = test::relative_error(swapped, f32_with_lora);
@@ -347,6 +364,36 @@ BOOST_AUTO_TEST_CASE(int8_weights_take_loras_from_their_source) {
   BOOST_TEST(test::relative_error(swapped, plain) > 1e-3);  // the LoRA changes the velocity
   BOOST_TEST(swapped == created, boost::test_tools::per_element());
   BOOST_TEST(restored == plain, boost::test_tools::per_element());
+}
+
+// Weights that are not finite (a damaged checkpoint) make a velocity that is not: predict names the tensor and the
+// file, which the host's count of non-finite velocity values could not.
+BOOST_AUTO_TEST_CASE(a_non_finite_weight_is_named_by_predict) {
+  GoldenPlugin g;
+  const std::string file = "flux_tiny_bfl.safetensors";
+  test::TempDir dir("flux-nan-weight");
+  const std::filesystem::path damaged = dir.path / file;
+  {
+    const st::Checkpoint source(test::golden("flux/" + file));
+    std::vector<st::TensorData> tensors;
+    for (const st::TensorInfo& t : source.tensors()) {
+      std::vector<float> values = st::to_float32(t);
+      if (t.name == "img_in.weight") values.at(3) = std::numeric_limits<float>::quiet_NaN();
+      tensors.push_back(st::TensorData::from_floats(t.name, t.shape, values));
+    }
+    st::write_file(damaged, tensors);
+  }
+  const ModelProxy model = g.create("", {{"transformer", damaged.string()}});
+  try {
+    g.predict(model, nullptr);
+    BOOST_ERROR("a NaN weight gave a velocity");
+  } catch (const PluginError& e) {
+    BOOST_TEST(e.code() == GENPLUG_E_FAILED);
+    BOOST_TEST(std::string(e.what()).find("predict: the velocity is not finite: the transformer's 'img_in.weight' "
+                                          "holds 1 NaN or infinite values (config.transformer: " +
+                                          damaged.string() + ")") != std::string::npos,
+               e.what());
+  }
 }
 
 // A golden weights file as GGUF (gguf_of_safetensors.hpp), and the values the GGUF file holds in F32
@@ -955,6 +1002,34 @@ BOOST_AUTO_TEST_CASE(random_weights_beyond_the_machine_are_a_config_error) {
              GENPLUG_E_CONFIG);
   BOOST_TEST(message.find(" as bf16, ") != std::string::npos, message);
   BOOST_TEST(message.find("dtype bf16,") == std::string::npos, message);
+}
+
+// A decoder of other than 3 channels (an RGBA one, a VAE of another family) is refused at create, naming both
+// convolutions: it had passed, and the render failed after its whole denoise as a breach of model.h (exit 4).
+BOOST_AUTO_TEST_CASE(an_autoencoder_that_is_not_rgb_is_a_config_error) {
+  const std::filesystem::path mini = std::filesystem::path(GENPLUG_SOURCE_DIR) / "models" / "mini" / "vae";
+  test::TempDir dir("flux-rgba-vae");
+  {
+    const st::Checkpoint source(mini / "ae.safetensors");
+    std::vector<st::TensorData> tensors;
+    for (const st::TensorInfo& t : source.tensors()) {
+      std::vector<int64_t> shape = t.shape;
+      std::vector<float> values = st::to_float32(t);
+      if (t.name.find("decoder.conv_out.") != std::string::npos) {  // one more output channel, a copy of the last
+        const size_t per_channel = values.size() / size_t(shape[0]);
+        values.insert(values.end(), values.end() - std::ptrdiff_t(per_channel), values.end());
+        shape[0] += 1;
+      }
+      tensors.push_back(st::TensorData::from_floats(t.name, shape, values));
+    }
+    st::write_file(dir.path / "ae.safetensors", tensors);
+  }
+  std::string message;  // no config.json beside it: its out_channels would refuse the file before the check does
+  const json config = {{"preset", "mini"}, {"vae", (dir.path / "ae.safetensors").string()}};
+  BOOST_TEST(create_status(config.dump(), &message) == GENPLUG_E_CONFIG, message);
+  BOOST_TEST(message.find("config.vae: the autoencoder decodes 4 channels and encodes 3 (decoder.conv_out, "
+                          "encoder.conv_in); images are RGB, 3 channels") != std::string::npos,
+             message);
 }
 
 BOOST_AUTO_TEST_CASE(config_errors_name_the_field_or_file) {

@@ -157,6 +157,36 @@ BOOST_AUTO_TEST_CASE(diffusers_config_gives_the_group_count) {
   }
 }
 
+// scaling_factor and shift_factor in config.json: a scale of 0 made every latent infinite (a render failed at its
+// pixels, naming no file), a negative or huge one rendered another image with exit 0. Refused by file and field.
+BOOST_AUTO_TEST_CASE(diffusers_config_factors_are_bounded) {
+  for (const auto& set : golden_sets()) {
+    const auto dir = scratch_dir("factors_" + set.stem);
+    const auto weights = dir / "diffusion_pytorch_model.safetensors";
+    fs::copy_file(set.weights("diffusers"), weights);
+    const std::pair<const char*, const char*> cases[] = {
+        {"scaling_factor", "0"}, {"scaling_factor", "-1"}, {"scaling_factor", "1e-320"}, {"scaling_factor", "1e300"},
+        {"shift_factor", "1e308"}, {"shift_factor", "-1e7"}};
+    for (const auto& [field, bad] : cases) {
+      std::ofstream(dir / "config.json") << R"({"_class_name": "AutoencoderKL", ")" << field << "\": " << bad << "}";
+      try {
+        Autoencoder::from_checkpoint(weights);
+        BOOST_ERROR(field << " " << bad << " was accepted");
+      } catch (const std::exception& e) {
+        const std::string message = e.what();
+        BOOST_TEST(message.find((dir / "config.json").string() + ": field '" + field + "' must be a finite number") !=
+                       std::string::npos,
+                   message);
+      }
+    }
+    std::ofstream(dir / "config.json") << R"({"_class_name": "AutoencoderKL", "scaling_factor": 0.5, "shift_factor": -2})";
+    const auto ae = Autoencoder::from_checkpoint(weights);
+    BOOST_TEST(ae.config().scale_factor == 0.5);
+    BOOST_TEST(ae.config().shift_factor == -2.0);
+    fs::remove_all(dir);
+  }
+}
+
 // Single-file checkpoints keep the autoencoder under a prefix beside other models' tensors.
 BOOST_AUTO_TEST_CASE(prefixed_keys_and_foreign_tensors) {
   for (const auto& set : golden_sets())

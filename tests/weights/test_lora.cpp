@@ -456,6 +456,31 @@ BOOST_FIXTURE_TEST_CASE(a_merge_past_q8_0s_float16_scale_is_named, Fixture) {
   }
 }
 
+// A Q8_0 block whose float16 scale is NaN or infinite (a damaged GGUF) is the transformer's fault, named as such:
+// a small finite LoRA on that weight had been blamed for "overflowing Q8_0".
+BOOST_FIXTURE_TEST_CASE(a_q8_0_block_scale_not_finite_is_the_transformers_fault, Fixture) {
+  const std::string name = updates[0].module + ".weight";
+  BOOST_REQUIRE(base.at(name).size(1) % gf::kQ8BlockValues == 0);
+  const auto path = dir.path / "small.safetensors";
+  write_lora(path, {updates[0]}, gf::LoraFormat::bfl, config.hidden_size);
+  for (const float scale : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    gf::TensorMap q8 = base;
+    q8.erase(name);
+    gf::Q8Blocks blocks = gf::quantize_q8_0(base.at(name));
+    blocks.d.view(-1)[1] = scale;  // float16 holds both
+    gf::put_q8_0(q8, name, blocks);
+    try {
+      gf::merge_loras(q8, {{path, 1.0}});
+      BOOST_ERROR("a merge into a block scale of " << scale << " was accepted");
+    } catch (const gf::WeightError& e) {
+      const std::string m = e.what();
+      BOOST_TEST(m.find("the transformer's '" + name + "' holds NaN or infinite values before any LoRA is added "
+                        "(a GGUF block's scale)") == 0u,
+                 m);
+    }
+  }
+}
+
 // Integer factors (I32, U8, ...) are no update a float weight takes: refused from the header, naming the tensor, by
 // check_loras and the merge; libtorch's "self and mat2 must have the same dtype" had named no file. A BOOL alpha
 // too.

@@ -102,6 +102,7 @@ class FluxModel final : public Model {
     dtype_ = parse_dtype(settings_.dtype);
     device_ = parse_device(settings_.device);
     compute_dtype_ = resolve_compute_dtype(settings_.compute_dtype, dtype_, device_);
+    if (quantized() && settings_.transformer != "random") source_stamp_ = source_stamp(settings_.transformer);
     TransformerSource source = load_transformer_source(settings_, dtype_, device_);
     preset_ = source.preset;
     flux_config_ = source.config;
@@ -360,7 +361,22 @@ class FluxModel final : public Model {
       });
       v = v_neg + cfg_scale_ * (v - v_neg);
     }
+    if (!torch::isfinite(v).all().item<bool>()) throw_if_weights_not_finite();  // else the host names the velocity
     return to_dlpack(v.to(latent.device(), latent.scalar_type()).contiguous());  // model.h: where the latent is
+  }
+
+  // A velocity that is not finite, from weights that are not (a damaged checkpoint, a GGUF block's NaN scale): the
+  // tensor and file named, which the host's "velocity with N non-finite values" cannot. Scanned only then. 8-bit
+  // weights keep no base to scan.
+  void throw_if_weights_not_finite() const {
+    for (const auto& [name, w] : base_weights_) {
+      if (!w.is_floating_point()) continue;
+      const int64_t bad = w.numel() - torch::isfinite(w).sum().item<int64_t>();
+      if (bad > 0)
+        throw Error(GENPLUG_E_FAILED, "predict: the velocity is not finite: the transformer's '" + name + "' holds " +
+                                          std::to_string(bad) + " NaN or infinite values (config.transformer: " +
+                                          settings_.transformer + ")");
+    }
   }
 
   DLManagedTensor* decode(const DLTensor& latent, uint32_t height, uint32_t width, Context& ctx) override {
@@ -621,6 +637,11 @@ class FluxModel final : public Model {
       throw ConfigError("config.vae: the autoencoder has " + std::to_string(vae_->config().z_channels) +
                         " latent channels, the transformer takes " + std::to_string(latent_channels()) +
                         " (in_channels " + std::to_string(config().in_channels) + " / 4)");
+    // The host takes RGB images (model.h): another decoder would fail only after the whole denoise.
+    if (vae_->config().out_ch != 3 || vae_->config().in_channels != 3)
+      throw ConfigError("config.vae: the autoencoder decodes " + std::to_string(vae_->config().out_ch) +
+                        " channels and encodes " + std::to_string(vae_->config().in_channels) +
+                        " (decoder.conv_out, encoder.conv_in); images are RGB, 3 channels");
   }
 
   void load_conditioning(Context& ctx) {
@@ -676,9 +697,13 @@ class FluxModel final : public Model {
 
   bool quantized() const { return settings_.quantize == "int8"; }
 
-  // The weights LoRAs are merged into: those kept, or (8-bit weights) those of the source, loaded again.
+  // The weights LoRAs are merged into: those kept, or (8-bit weights) those of the source, loaded again: from the
+  // same files, or not at all (a checkpoint replaced under the same path would silently change the base model).
   TensorMap base_weights() const {
     if (!quantized()) return base_weights_;
+    if (source_stamp_ != source_stamp(settings_.transformer))
+      throw ConfigError("config.transformer: '" + settings_.transformer + "' has changed since the model was created "
+                        "(its 8-bit weights are loaded again from it for each LoRA merge); create the model again");
     return load_transformer_source(settings_, dtype_, device_).weights;
   }
 
@@ -731,6 +756,7 @@ class FluxModel final : public Model {
   ModelSettings settings_;
   FluxConfig flux_config_;
   TensorMap base_weights_;  // BFL names; never modified (LoRA merges are copies); empty under 8-bit weights
+  std::string source_stamp_;  // 8-bit weights: the transformer files as they were loaded (base_weights)
   LoraTargets lora_targets_;  // what a LoRA can change: the base weights' shapes, kept under 8-bit weights too
   std::vector<LoraFile> active_loras_;
   torch::Dtype dtype_ = torch::kFloat32;          // the transformer's weights in memory (config.dtype)

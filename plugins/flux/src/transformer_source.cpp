@@ -12,8 +12,12 @@
 #include <genplug/plugin.hpp>
 #include <genplug/safetensors.hpp>
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <optional>
+#include <vector>
 
 namespace genplug::flux {
 
@@ -53,7 +57,27 @@ TransformerSource from_checkpoint(const ModelSettings& s, torch::Dtype dtype, to
   return out;
 }
 
+std::string stamp_of(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return file.string() + ": gone";
+  return file.string() + ":" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
+         std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec) + "\n";
+}
+
 }  // namespace
+
+std::string source_stamp(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec)) return stamp_of(path);
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(path, ec))
+    if (e.is_regular_file(ec)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  std::string stamp;
+  for (const auto& f : files) stamp += stamp_of(f);
+  return stamp;
+}
 
 TransformerSource load_transformer_source(const ModelSettings& s, torch::Dtype dtype, torch::Device device) {
   if (s.transformer == "random") {

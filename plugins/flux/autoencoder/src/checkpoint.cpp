@@ -194,6 +194,13 @@ AutoencoderConfig factors_beside(const std::filesystem::path& weights) {
   };
   factors.scale_factor = number("scaling_factor", factors.scale_factor);
   factors.shift_factor = number("shift_factor", 0.0);
+  // A latent divided by 0 (or by a subnormal) is infinite, and a negative scale inverts it: no autoencoder's.
+  if (!(std::isfinite(factors.scale_factor) && factors.scale_factor >= 1e-6 && factors.scale_factor <= 1e6))
+    throw std::runtime_error(path.string() + ": field 'scaling_factor' must be a finite number from 1e-6 to 1e6, got " +
+                             config["scaling_factor"].dump());
+  if (!(std::isfinite(factors.shift_factor) && std::fabs(factors.shift_factor) <= 1e6))
+    throw std::runtime_error(path.string() + ": field 'shift_factor' must be a finite number within +-1e6, got " +
+                             config["shift_factor"].dump());
   const double groups = number("norm_num_groups", double(factors.norm_groups));
   if (!(groups >= 1 && groups <= 4096) || groups != std::floor(groups))
     throw std::runtime_error(path.string() + ": field 'norm_num_groups' must be a whole number from 1 to 4096");

@@ -95,11 +95,13 @@ void add_delta(torch::Tensor& w, const Planned& p) {
 }
 
 // Why the merged weight `name` is not finite: its base already was (the transformer checkpoint's fault), or the
-// deltas of these files overflow its dtype.
-[[noreturn]] void throw_not_finite(const std::string& name, const torch::Tensor& base, bool blocks,
+// deltas of these files overflow its dtype. `base_finite`: GGUF blocks' decoded values, checked before the deltas
+// (a block's float16 scale can itself be NaN or infinite); other weights' are `base` itself.
+[[noreturn]] void throw_not_finite(const std::string& name, const torch::Tensor& base, bool blocks, bool base_finite,
                                    const std::vector<Planned>& planned) {
-  if (!blocks && !all_finite(base))  // GGUF blocks decode to finite values
-    throw WeightError("the transformer's '" + name + "' holds NaN or infinite values before any LoRA is added");
+  if (blocks ? !base_finite : !all_finite(base))
+    throw WeightError("the transformer's '" + name + "' holds NaN or infinite values before any LoRA is added" +
+                      (blocks ? std::string(" (a GGUF block's scale)") : std::string()));
   std::string files;
   for (const Planned& p : planned) files += (files.empty() ? "" : ", ") + p.file->path().string();
   const torch::ScalarType type = base.scalar_type();
@@ -210,12 +212,13 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras)
     torch::Tensor merged = blocks ? dequantize_q8_0(*blocks)
                            : ggml ? dequantize_ggml_blocks(*ggml)
                                   : w.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
+    const bool base_finite = !(blocks || ggml) || all_finite(merged);  // the blocks' own scales, before the deltas
     for (const Planned& p : planned) add_delta(merged, p);
     // Finite factors can still overflow: float32 in the sum, or the weight's own dtype when it is rounded back
     // (f16 ends at 65504; a Q8_0 block's float16 scale at 65504 x 127).
     torch::Tensor stored = blocks || ggml ? merged : merged.to(w.scalar_type());
     if (!(blocks || ggml ? all_within(merged, kQ8_0Largest) : all_finite(stored)))
-      throw_not_finite(name, w, blocks || ggml, planned);
+      throw_not_finite(name, w, blocks || ggml, base_finite, planned);
     if (blocks || ggml) {
       put_q8_0(out.weights, name, quantize_q8_0(merged));
       out.weights.erase(ggml_type_key(name));
