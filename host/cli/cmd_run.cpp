@@ -20,6 +20,7 @@
 
 #include "cli_options.hpp"
 #include "command.hpp"
+#include "mapped_file_fault.hpp"
 #include <genplug/host/memory_budget.hpp>
 #include "progress_display.hpp"
 #include "progress_jsonl.hpp"
@@ -86,6 +87,8 @@ void run(const Options& o, const Globals& g) {
   const bool machine = o.progress == "jsonl" && !o.list;
   ProgressJsonl jsonl(g.quiet);
   host::install_cancel_signals(g_cancel);
+  // A weights file cut short while it is mapped: a message and exit 75, not "Bus error" (mapped_file_fault.hpp).
+  install_mapped_file_fault_handler();
   host::Manifest manifest;
   host::Shard shard;
   std::string shard_from;

@@ -17,7 +17,6 @@
 #include "allocation_reserve.hpp"
 #include "blas_environment.hpp"
 #include "command.hpp"
-#include "mapped_file_fault.hpp"
 #include "standard_output.hpp"
 
 namespace genplug::cli {
@@ -102,8 +101,6 @@ int main(int argc, char** argv) {
   // Nor a file size limit (ulimit -f, a farm's RLIMIT_FSIZE): past it a write fails with EFBIG, reported as an
   // output error with the temporary file removed, instead of SIGXFSZ killing the process mid-write.
   std::signal(SIGXFSZ, SIG_IGN);
-  // A weights file cut short while it is mapped: a message and exit 75, not "Bus error" (mapped_file_fault.hpp).
-  cli::install_mapped_file_fault_handler();
   // Room for the unwinding after an allocation fails, which itself allocates (allocation_reserve.hpp).
   cli::hold_allocation_reserve();
   // Before any plugin (and its math libraries) loads, so before the options are parsed: -q is looked for here.

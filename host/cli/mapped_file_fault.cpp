@@ -3,17 +3,33 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
+
+#include <genplug/host/exr_writer.hpp>
 
 namespace genplug::cli {
 namespace {
 
-void on_sigbus(int, siginfo_t*, void*) {
-  static const char message[] =
-      "genplug: error: a memory-mapped file was cut short, or could not be read, while in use (a weights file "
-      "copied onto in place, or a disk error); the job in progress was not written. Replace model files by "
-      "renaming a complete copy over them (docs/flux.md)\n";
-  [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, message, sizeof message - 1);
+std::atomic<bool> g_reported{false};
+
+// Async-signal-safe only: write(2), unlink (unlink_pending_output), _exit. Not reset to the default action: a
+// second thread faulting on the same mapping before _exit also waits here (SIGBUS is blocked while it runs, and a
+// synchronous fault on a blocked signal would take the default action: "Bus error" after all).
+void on_sigbus(int signal, siginfo_t* info, void*) {
+  if (info->si_code != BUS_ADRERR && info->si_code != BUS_OBJERR) {  // not a mapped file's: as before
+    ::signal(signal, SIG_DFL);
+    ::raise(signal);
+    return;
+  }
+  if (!g_reported.exchange(true)) {
+    host::unlink_pending_output();
+    static const char message[] =
+        "genplug: error: a memory-mapped file was cut short, or could not be read, while in use (a weights file "
+        "copied onto in place, or a disk error); the job in progress was not written. Replace model files by "
+        "renaming a complete copy over them (docs/flux.md)\n";
+    [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, message, sizeof message - 1);
+  }
   ::_exit(75);  // EX_TEMPFAIL, as every retryable failure (docs/cli.md)
 }
 
@@ -23,7 +39,7 @@ void install_mapped_file_fault_handler() {
   struct sigaction action;
   std::memset(&action, 0, sizeof action);
   action.sa_sigaction = on_sigbus;
-  action.sa_flags = SA_SIGINFO | SA_RESETHAND;  // a fault in the handler itself ends the process as before
+  action.sa_flags = SA_SIGINFO;
   sigemptyset(&action.sa_mask);
   ::sigaction(SIGBUS, &action, nullptr);
 }
