@@ -98,13 +98,14 @@ std::string address_space_refusal(uint64_t working) {
 }
 
 CpuMemoryState CpuMemoryState::now() {
-  return {available_cpu_memory(), total_cpu_memory(), internal::own_anonymous_memory()};
+  return {available_cpu_memory(), total_cpu_memory(), internal::own_resident_memory()};
 }
 
 bool may_fit_later(uint64_t bytes, const CpuMemoryState& state) {
   if (!state.total) return false;
   const uint64_t base = std::max(*state.total / 16, uint64_t(512) << 20);
-  const uint64_t room = *state.total > base + state.own ? *state.total - base - state.own : 0;
+  const uint64_t after_base = *state.total > base ? *state.total - base : 0;  // step by step: no wrap
+  const uint64_t room = after_base > state.own ? after_base - state.own : 0;
   return bytes <= room;
 }
 

@@ -118,7 +118,7 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
     if (refused == refusals.end())
       refused = refusals.emplace(size, memory_verdict(m.job_geometry(j), m.options.memory_limit)).first;
     const MemoryVerdict& verdict = refused->second;
-    if (!verdict.refusal.empty())  // a shortage a retry may not meet is retried (exit 75); the rest need a change (3)
+    if (!verdict.refusal.empty())  // a shortage a retry may meet: exit 75; the rest need a change: exit 3
       throw HostError(verdict.retryable ? ErrorKind::retryable : ErrorKind::manifest,
                       m.manifest.path.string() + ": " + j.where + ": " + std::to_string(size.first) + " x " +
                           std::to_string(size.second) + " " + verdict.refusal);

@@ -67,6 +67,7 @@ BOOST_AUTO_TEST_CASE(without_cgroup_limits_the_machine_counts) {
   BOOST_TEST(*internal::free_swap(k.sources) == 1 * kGiB);
   BOOST_TEST(*internal::cpu_memory_ceiling(k.sources) == 10 * kGiB - 256 * kMiB);  // less its own RssAnon
   BOOST_TEST(*internal::total_cpu_memory(k.sources) == 8 * kGiB);                   // MemTotal: no swap
+  BOOST_TEST(internal::own_resident_memory(k.sources) == 700000u * 1024u);           // VmRSS: mapped files too
   k.put("cgroup/farm/job/step/memory.max", "max\n");  // a cgroup without a limit changes nothing
   k.put("cgroup/farm/job/step/memory.current", "123\n");
   BOOST_TEST(*internal::available_cpu_memory(k.sources) == 4 * kGiB);

@@ -56,7 +56,7 @@ std::string address_space_refusal(uint64_t working);
 std::string memory_refusal(const genplug_geometry_t& g, std::optional<uint64_t> limit);
 
 // The CPU's memory as a check reads it, once: what this process may still use (available_cpu_memory), all it could
-// use (total_cpu_memory) and what it holds itself (RssAnon).
+// use (total_cpu_memory) and what it holds itself (VmRSS, its mapped weights included).
 struct CpuMemoryState {
   std::optional<uint64_t> available, total;
   uint64_t own = 0;

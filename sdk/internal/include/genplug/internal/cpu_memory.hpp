@@ -158,10 +158,11 @@ inline std::optional<uint64_t> total_cpu_memory(const MemorySources& s = {}) {
   return total;
 }
 
-// This process's anonymous memory (RssAnon): what it holds itself, and another attempt would hold again.
-inline uint64_t own_anonymous_memory(const MemorySources& s = {}) {
+// This process's resident memory (VmRSS: anonymous, file-backed and shared pages): what it holds itself, and
+// another attempt would hold again. Mapped weights count: a cgroup charges their pages as used.
+inline uint64_t own_resident_memory(const MemorySources& s = {}) {
   using namespace cpu_memory_detail;
-  return keyed_value(s.proc + "/self/status", "RssAnon:", 1024).value_or(0);
+  return keyed_value(s.proc + "/self/status", "VmRSS:", 1024).value_or(0);
 }
 
 // Swap not in use (SwapFree), capped by each cgroup's swap allowance left (v1: memory and swap together left).
