@@ -365,18 +365,27 @@ class FluxModel final : public Model {
     return to_dlpack(v.to(latent.device(), latent.scalar_type()).contiguous());  // model.h: where the latent is
   }
 
-  // A velocity that is not finite, from weights that are not (a damaged checkpoint, a GGUF block's NaN scale): the
-  // tensor and file named, which the host's "velocity with N non-finite values" cannot. Scanned only then. 8-bit
-  // weights keep no base to scan.
+  // A velocity that is not finite, from weights that are not (a damaged checkpoint, a Q8_0 block's NaN scale): the
+  // tensor and file named, which the host's "velocity with N non-finite values" cannot. Scanned only then, and
+  // only the floating-point tensors: 8-bit weights keep no base, other GGUF blocks are bytes. A scan that fails
+  // (no memory for its temporary on a full GPU) leaves the host's message.
   void throw_if_weights_not_finite() const {
-    for (const auto& [name, w] : base_weights_) {
-      if (!w.is_floating_point()) continue;
-      const int64_t bad = w.numel() - torch::isfinite(w).sum().item<int64_t>();
-      if (bad > 0)
-        throw Error(GENPLUG_E_FAILED, "predict: the velocity is not finite: the transformer's '" + name + "' holds " +
-                                          std::to_string(bad) + " NaN or infinite values (config.transformer: " +
-                                          settings_.transformer + ")");
+    std::string found;
+    try {
+      for (const auto& [name, w] : base_weights_) {
+        if (!w.is_floating_point()) continue;
+        const int64_t bad = w.numel() - torch::isfinite(w).sum().item<int64_t>();
+        if (bad > 0) {
+          found = "'" + name + "' holds " + std::to_string(bad);
+          break;
+        }
+      }
+    } catch (const std::exception&) {
+      return;
     }
+    if (!found.empty())
+      throw Error(GENPLUG_E_FAILED, "predict: the velocity is not finite: the transformer's " + found +
+                                        " NaN or infinite values (config.transformer: " + settings_.transformer + ")");
   }
 
   DLManagedTensor* decode(const DLTensor& latent, uint32_t height, uint32_t width, Context& ctx) override {

@@ -57,21 +57,29 @@ TransformerSource from_checkpoint(const ModelSettings& s, torch::Dtype dtype, to
   return out;
 }
 
+// ctime too: `cp -p` or `rsync -t --inplace` onto a file of the same size keeps its inode, size and mtime.
 std::string stamp_of(const std::filesystem::path& file) {
   struct stat st {};
-  if (::stat(file.c_str(), &st) != 0) return file.string() + ": gone";
+  if (::stat(file.c_str(), &st) != 0) return file.string() + ": gone\n";
+  auto time = [](const timespec& t) { return std::to_string(t.tv_sec) + "." + std::to_string(t.tv_nsec); };
   return file.string() + ":" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
-         std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
-         std::to_string(st.st_mtim.tv_nsec) + "\n";
+         std::to_string(st.st_size) + ":" + time(st.st_mtim) + ":" + time(st.st_ctim) + "\n";
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
 
 std::string source_stamp(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(path, ec)) return stamp_of(path);
+  // An index names shards beside it: the folder is what holds the weights.
+  const std::filesystem::path folder =
+      ends_with(path, ".index.json") ? std::filesystem::path(path).parent_path() : std::filesystem::path(path);
+  if (!std::filesystem::is_directory(folder, ec)) return stamp_of(path);
   std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::directory_iterator(path, ec))
+  for (const auto& e : std::filesystem::directory_iterator(folder, ec))
     if (e.is_regular_file(ec)) files.push_back(e.path());
   std::sort(files.begin(), files.end());
   std::string stamp;

@@ -21,9 +21,10 @@ struct TransformerSource {
 // that could not be mapped for want of address space (GENPLUG_E_OUT_OF_MEMORY).
 TransformerSource load_transformer_source(const ModelSettings& settings, torch::Dtype dtype, torch::Device device);
 
-// What identifies the files behind `path` as they are now (a file, or the regular files in a folder: device, inode,
-// size and modification time each); equal stamps, the same files. 8-bit weights are loaded again from the path for
-// every LoRA merge, which must not take a checkpoint replaced since (a rename keeps the path).
+// What identifies the files behind `path` as they are now (a file, or the regular files in a folder or beside an
+// index: device, inode, size, modification and change time each); equal stamps, the same files. 8-bit weights are
+// loaded again from the path for every LoRA merge, which must not take a checkpoint replaced since (a rename keeps
+// the path).
 std::string source_stamp(const std::string& path);
 
 }  // namespace genplug::flux

@@ -212,13 +212,16 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras)
     torch::Tensor merged = blocks ? dequantize_q8_0(*blocks)
                            : ggml ? dequantize_ggml_blocks(*ggml)
                                   : w.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
-    const bool base_finite = !(blocks || ggml) || all_finite(merged);  // the blocks' own scales, before the deltas
     for (const Planned& p : planned) add_delta(merged, p);
     // Finite factors can still overflow: float32 in the sum, or the weight's own dtype when it is rounded back
     // (f16 ends at 65504; a Q8_0 block's float16 scale at 65504 x 127).
     torch::Tensor stored = blocks || ggml ? merged : merged.to(w.scalar_type());
-    if (!(blocks || ggml ? all_within(merged, kQ8_0Largest) : all_finite(stored)))
+    if (!(blocks || ggml ? all_within(merged, kQ8_0Largest) : all_finite(stored))) {
+      // Only now decoded again: the blocks' own scales may be what is not finite.
+      const bool base_finite =
+          !(blocks || ggml) || all_finite(blocks ? dequantize_q8_0(*blocks) : dequantize_ggml_blocks(*ggml));
       throw_not_finite(name, w, blocks || ggml, base_finite, planned);
+    }
     if (blocks || ggml) {
       put_q8_0(out.weights, name, quantize_q8_0(merged));
       out.weights.erase(ggml_type_key(name));
