@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import ctypes
 import gc
+import inspect
 import io
 import itertools
 import json
@@ -220,6 +221,10 @@ def write_spectrum(q, out, freqs=None, amplitude=1.0):
     for a in range(q.layout.contents.axis_count):
         out.amplitude[a] = amplitude
     return gp.OK
+
+
+# write_spectrum's source, for the scripts a test runs in a subprocess (each imports genplug_ctypes as gp).
+WRITE_SPECTRUM_SOURCE = inspect.getsource(write_spectrum)
 
 
 def fixture(relative):
@@ -1012,12 +1017,7 @@ class Threads(unittest.TestCase):
                             time.sleep(0.01)
                         time.sleep(0.3)  # the closer is waiting for this instance by now
                         gp._LOG(ctx, gp.LOG_INFO, b"halfway")  # the plugin logs: the host's callback runs
-                        q, out = q.contents, out.contents
-                        for i in range(sum(q.layout.contents.axis_dims[a] // 2 for a in range(3))):
-                            out.freqs[i] = 0.5
-                        for a in range(3):
-                            out.amplitude[a] = 1.0
-                        return gp.OK
+                        return write_spectrum(q.contents, out.contents)
 
                     keep = (fields["compute"](compute), fields["destroy"](lambda me: destroyed.append(1)))
                     raw = gp.genplug_posenc_t(ctypes.sizeof(gp.genplug_posenc_t), None, keep[1], keep[0],
@@ -1052,8 +1052,8 @@ class Threads(unittest.TestCase):
             print(json.dumps(results))
             """)
         try:
-            r = subprocess.run([sys.executable, "-c", script, SAMPLE, ARGS.library], capture_output=True, text=True,
-                               timeout=60)
+            r = subprocess.run([sys.executable, "-c", WRITE_SPECTRUM_SOURCE + script, SAMPLE, ARGS.library],
+                               capture_output=True, text=True, timeout=60)
         except subprocess.TimeoutExpired:
             self.fail("deadlocked: a callback's control call and a close on another thread waited for each other")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -1080,12 +1080,7 @@ class Threads(unittest.TestCase):
 
             def compute(me, q, out, ctx):
                 gp._LOG(ctx, gp.LOG_INFO, b"closing")
-                q, out = q.contents, out.contents
-                for i in range(sum(q.layout.contents.axis_dims[a] // 2 for a in range(3))):
-                    out.freqs[i] = 0.5
-                for a in range(3):
-                    out.amplitude[a] = 1.0
-                return gp.OK
+                return write_spectrum(q.contents, out.contents)
 
             def on_log(severity, line):
                 for close in (pe.close, lib.close):
@@ -1107,8 +1102,8 @@ class Threads(unittest.TestCase):
             print(json.dumps([lib.path, seen, still_open, pe.closed]))
             """)
         try:
-            r = subprocess.run([sys.executable, "-c", script, SAMPLE, ARGS.library], capture_output=True, text=True,
-                               timeout=60)
+            r = subprocess.run([sys.executable, "-c", WRITE_SPECTRUM_SOURCE + script, SAMPLE, ARGS.library],
+                               capture_output=True, text=True, timeout=60)
         except subprocess.TimeoutExpired:
             self.fail("a close from a callback of its own compute waited for itself")
         self.assertEqual(r.returncode, 0, r.stderr)
