@@ -9,9 +9,13 @@
 // and a score would let another inspector describe it instead.
 #include "checkpoint_inspector.hpp"
 
+#include <sys/stat.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -66,12 +70,34 @@ bool looks_like_safetensors(const fs::path& path) {
   return fs::is_regular_file(status) && safetensors_signature(path, fs::file_size(path, ec));
 }
 
+// What names a regular file as it is now (device, inode, size, modification and change time); empty for anything
+// else. Equal identities: the same file, unchanged.
+std::string file_identity(const std::string& path) {
+  struct stat s {};
+  if (::stat(path.c_str(), &s) != 0 || !S_ISREG(s.st_mode)) return {};
+  return std::to_string(s.st_dev) + ":" + std::to_string(s.st_ino) + ":" + std::to_string(s.st_size) + ":" +
+         std::to_string(s.st_mtim.tv_sec) + "." + std::to_string(s.st_mtim.tv_nsec) + ":" +
+         std::to_string(s.st_ctim.tv_sec) + "." + std::to_string(s.st_ctim.tv_nsec);
+}
+
+// The file probe() read, kept for the inspect() that follows on the same path (a host probes with every inspector,
+// then inspects with the best): a header near the format's 100 MB limit takes seconds to parse, each time.
+// Kept only for a regular file, and taken only while it is still the same file.
+struct OpenedFile {
+  std::string path, identity;
+  std::shared_ptr<const st::Checkpoint> checkpoint;
+  std::shared_ptr<const gguf::File> gguf;
+};
+
 class CheckpointInspector : public Inspector {
  public:
   uint32_t probe(const std::string& path, Context&) override {
+    opened_ = OpenedFile{path, file_identity(path), nullptr, nullptr};
     if (gguf::is_gguf_file(path)) {
       try {
-        return gguf_holds_flux_weights(*gguf::File::open(path)) ? 90 : 10;
+        auto file = gguf::File::open(path);
+        if (!opened_.identity.empty()) opened_.gguf = file;
+        return gguf_holds_flux_weights(*file) ? 90 : 10;
       } catch (const gguf::OutOfMemory& e) {  // larger than ulimit -v: no retry maps it (inspector.h)
         throw Error(e.beyond_reach() ? GENPLUG_E_IO : GENPLUG_E_OUT_OF_MEMORY, e.what());
       } catch (const gguf::Error&) {
@@ -80,7 +106,9 @@ class CheckpointInspector : public Inspector {
     }
     if (!looks_like_safetensors(path)) return 0;
     try {
-      return holds_flux_weights(st::Checkpoint(path)) ? 90 : 10;
+      auto checkpoint = std::make_shared<const st::Checkpoint>(path);
+      if (!opened_.identity.empty()) opened_.checkpoint = checkpoint;
+      return holds_flux_weights(*checkpoint) ? 90 : 10;
     } catch (const st::OutOfMemory& e) {
       throw Error(e.beyond_reach() ? GENPLUG_E_IO : GENPLUG_E_OUT_OF_MEMORY, e.what());
     } catch (const st::Error&) {
@@ -89,9 +117,13 @@ class CheckpointInspector : public Inspector {
   }
 
   std::string inspect(const std::string& path, Context&) override {
+    OpenedFile opened = std::exchange(opened_, OpenedFile{});
+    const bool reuse = opened.path == path && !opened.identity.empty() && opened.identity == file_identity(path);
     try {
       // Invalid UTF-8 (a file name, a metadata string) is replaced, not an error: the report is for reading.
       const auto replace = nlohmann::json::error_handler_t::replace;
+      if (reuse && opened.gguf) return gguf_report(*opened.gguf).dump(-1, ' ', false, replace);
+      if (reuse && opened.checkpoint) return checkpoint_report(*opened.checkpoint).dump(-1, ' ', false, replace);
       if (gguf::is_gguf_file(path)) return gguf_report(*gguf::File::open(path)).dump(-1, ' ', false, replace);
       return checkpoint_report(st::Checkpoint(path)).dump(-1, ' ', false, replace);
     } catch (const st::OutOfMemory& e) {  // a file that could not be mapped: not a bad file, unless no retry can
@@ -113,6 +145,7 @@ class CheckpointInspector : public Inspector {
 
  private:
   std::string last_tokens_;  // the text tokenize() returned: valid until the next call
+  OpenedFile opened_;        // see OpenedFile
 
   static genplug_status tokenize(genplug_inspector_t* inspector, const char* config_json, const char* prompt,
                                  const char** out_json, const genplug_context_t* ctx) {
