@@ -162,6 +162,9 @@ int main(int argc, char** argv) {
   } catch (const host::HostError& e) {
     std::cerr << "genplug: error: " << host::printable(e.what()) << "\n";
     failed(e.exit_code());
+  } catch (const ContractError& e) {  // a plugin that broke the ABI, wherever it surfaced: exit 4
+    std::cerr << "genplug: error: " << host::printable(e.what()) << "\n";
+    failed(static_cast<int>(host::ErrorKind::plugin));
   } catch (const PluginError& e) {
     std::cerr << "genplug: error: " << host::printable(e.what()) << "\n";
     if (e.code() == GENPLUG_E_CANCELLED) failed(static_cast<int>(host::ErrorKind::cancelled));

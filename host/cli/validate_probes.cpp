@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -210,9 +211,12 @@ void check_sample(const SchedulerProxy& scheduler, const std::vector<double>& si
   host::HostTensorOps ops;
   struct State {
     host::HostTensorOps* ops;
+    std::thread::id thread = std::this_thread::get_id();  // the only one velocity serves ([thread: caller])
+    std::atomic<uint64_t> foreign{0};
     uint64_t calls = 0;
     std::string bad_sigma;
   } state{&ops};
+  ops.serve_only_this_thread();
   const genplug_tensor_handle x = ops.view(latent);
   genplug_sample_request_t req{};
   req.struct_size = sizeof(req);
@@ -224,6 +228,10 @@ void check_sample(const SchedulerProxy& scheduler, const std::vector<double>& si
   req.velocity_user = &state;
   req.velocity = [](void* user, genplug_tensor_handle, double sigma, genplug_tensor_handle v) -> genplug_status {
     auto* s = static_cast<State*>(user);
+    if (std::this_thread::get_id() != s->thread) {
+      ++s->foreign;
+      return GENPLUG_E_INVALID_ARGUMENT;
+    }
     ++s->calls;
     if (!(sigma >= 0.0 && sigma <= 1.0) && s->bad_sigma.empty()) {
       std::ostringstream text;
@@ -243,6 +251,16 @@ void check_sample(const SchedulerProxy& scheduler, const std::vector<double>& si
   };
   const genplug_status status = scheduler.raw()->sample(scheduler.raw(), &req, ctx.get());
   ops.release(x);
+  if (state.foreign || ops.foreign_thread_calls()) {
+    out.fail(what + ": called the velocity callback or the tensor operations from a thread other than its own " +
+             std::to_string(state.foreign + uint64_t(ops.foreign_thread_calls())) + " time(s) (scheduler.h: "
+             "[thread: caller])");
+    return;
+  }
+  if (status == GENPLUG_E_CANCELLED) {  // the probe never asks to stop (status.h: only then)
+    out.fail(what + ": returned GENPLUG_E_CANCELLED, but nothing asked it to stop");
+    return;
+  }
   if (status != GENPLUG_OK) {
     out.fail(what + ": " + status_name(status) + (ctx.error().empty() ? " (no message)" : ": " + ctx.error()));
     return;

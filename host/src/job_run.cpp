@@ -2,6 +2,7 @@
 // the velocity callback the scheduler calls, and img2img's plate.
 #include <algorithm>
 #include <optional>
+#include <thread>
 
 #include "cpu_tensor_math.hpp"
 #include "job_run.hpp"
@@ -166,6 +167,10 @@ genplug_status JobRun::velocity(void* user, genplug_tensor_handle x, double sigm
     }
     return r->error_code;
   };
+  if (std::this_thread::get_id() != r->sampling_thread) {  // [thread: caller]: counted, nothing else touched
+    ++r->foreign_velocity_calls;
+    return GENPLUG_E_INVALID_ARGUMENT;
+  }
   if (r->error_code != GENPLUG_OK) return r->error_code;
   try {  // nothing may unwind through the scheduler's C frames
     if (r->cancelled()) return fail(GENPLUG_E_CANCELLED, "cancelled");
@@ -185,6 +190,28 @@ genplug_status JobRun::velocity(void* user, genplug_tensor_handle x, double sigm
   } catch (...) {
     return fail(GENPLUG_E_FAILED, "unknown exception in the host's velocity callback");
   }
+}
+
+// The velocity callback and the tensor operations are [thread: caller] (scheduler.h): called from another thread,
+// they would run the model and the posenc plugin concurrently with the render, which their own labels forbid.
+void JobRun::check_sample_threads(const HostTensorOps& tensor_ops) const {
+  const int64_t velocity = foreign_velocity_calls.load(), table = tensor_ops.foreign_thread_calls();
+  if (velocity == 0 && table == 0) return;
+  throw HostError(ErrorKind::plugin,
+                  where + ": " + scheduler->id() + ": sample() called " +
+                      (velocity ? "the velocity callback " + std::to_string(velocity) + " time(s)" : "") +
+                      (velocity && table ? " and " : "") +
+                      (table ? "the tensor operations " + std::to_string(table) + " time(s)" : "") +
+                      " from a thread other than its own (scheduler.h: [thread: caller]); refused");
+}
+
+// GENPLUG_E_CANCELLED is the answer to the host's request only (status.h): on its own it would pass for the
+// user's cancel, exit 130, which a farm retries.
+void JobRun::check_cancel_asked(genplug_status s) const {
+  if (s != GENPLUG_E_CANCELLED || error_code == GENPLUG_E_CANCELLED || cancelled()) return;
+  throw HostError(ErrorKind::plugin, where + ": " + scheduler->id() +
+                                         ": sample returned GENPLUG_E_CANCELLED, but the host asked nothing to stop" +
+                                         (m.ctx.error().empty() ? "" : ": " + m.ctx.error()));
 }
 
 // noise() must make the latent geometry() stated: shape, dtype and device (model.h).
@@ -303,11 +330,16 @@ ManagedTensor JobRun::sample() {
   req.seed = job.seed;
   start = std::chrono::steady_clock::now();
   stage("sample");
+  sampling_thread = std::this_thread::get_id();
+  tensor_ops.serve_only_this_thread();
   const genplug_status s = scheduler->raw()->sample(scheduler->raw(), &req, m.ctx.get());
+  sampling_thread = std::thread::id();
   const int64_t leaked = tensor_ops.live_handles() - 1;  // only the latent view should be left
   const std::string ops_failure = tensor_ops.first_failure();
   tensor_ops.release(x);
   ops = nullptr;
+  check_sample_threads(tensor_ops);
+  check_cancel_asked(s);
   if (s == GENPLUG_E_CANCELLED || error_code == GENPLUG_E_CANCELLED || cancelled())
     throw HostError(ErrorKind::cancelled, where + ": cancelled");
   if (s != GENPLUG_OK || error_code != GENPLUG_OK) {  // a failed evaluation fails the job, whatever sample() says

@@ -2,10 +2,12 @@
 //   job_run.cpp      settle the job's plugins and numbers, condition, sample (the velocity callback), img2img
 //   job_output.cpp   decode, the x0 layers and previews, the EXR header, write
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -57,6 +59,8 @@ struct JobRun {
   std::string error;  // first failure inside the callback, reported by sample()
   genplug_status error_code = GENPLUG_OK;
   std::optional<ErrorKind> error_kind;  // a plugin breaking the contract (kind plugin) rather than a failed call
+  std::thread::id sampling_thread;      // the thread running sample(): the only one velocity serves
+  std::atomic<int64_t> foreign_velocity_calls{0};
 
   JobRun(Pipeline::Impl& pipeline, const Job& j);
 
@@ -84,6 +88,8 @@ struct JobRun {
   void check_latent(const DLTensor& t) const;
   void check_like(const DLTensor& t, const DLTensor& like, const char* call, const char* what) const;
   void check_finite_velocity(const DLTensor& v, double sigma) const;
+  void check_sample_threads(const HostTensorOps& tensor_ops) const;
+  void check_cancel_asked(genplug_status s) const;
   std::string lora_hint() const;
 
   // job_output.cpp

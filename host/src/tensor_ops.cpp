@@ -7,6 +7,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <unordered_set>
 
 #include <genplug/host/errors.hpp>
@@ -63,11 +64,22 @@ struct HostTensorOps::Impl {
   std::mutex mutex;
   std::unordered_set<Handle*> handles;  // every live handle: a foreign or stale pointer is never touched
   std::string first_failure;            // the table's calls return a status only: the message is kept here
+  std::atomic<std::thread::id> owner{};  // serve_only_this_thread(); no id: any thread
+  std::atomic<int64_t> foreign{0};
+
+  // A call from a thread other than the one the table serves: counted, and touches nothing else.
+  bool from_foreign_thread() {
+    const std::thread::id o = owner.load();
+    if (o == std::thread::id() || o == std::this_thread::get_id()) return false;
+    ++foreign;
+    return true;
+  }
 
   // Wraps a C callback body (`op` names it): the table never throws into a plugin; the first failure's message
   // is kept for the host's error (HostTensorOps::first_failure), which the scheduler cannot pass on.
   template <class F>
   genplug_status no_throw(const char* op, F&& f) noexcept {
+    if (from_foreign_thread()) return GENPLUG_E_INVALID_ARGUMENT;  // its message: the count, reported by the host
     genplug_status code = GENPLUG_E_FAILED;
     std::string message = "unknown exception";
     try {
@@ -193,7 +205,9 @@ struct HostTensorOps::Impl {
       *out = handle_of(self(ops)->alloc(self(ops)->checked(like)->dl, true));
     });
   }
-  static void release_fn(const genplug_tensor_ops_t* ops, genplug_tensor_handle h) { self(ops)->drop(H(h), true); }
+  static void release_fn(const genplug_tensor_ops_t* ops, genplug_tensor_handle h) {
+    if (!self(ops)->from_foreign_thread()) self(ops)->drop(H(h), true);
+  }
   static genplug_status normal_fn(const genplug_tensor_ops_t* ops, genplug_tensor_handle out, uint64_t seed,
                                   uint64_t stream) {
     return self(ops)->no_throw("normal", [&] { self(ops)->normal(out, seed, stream); });
@@ -291,6 +305,10 @@ void HostTensorOps::adopt(genplug_tensor_handle dst, ManagedTensor t) {
 int64_t HostTensorOps::copies() const { return impl_->copies.load(); }
 
 int64_t HostTensorOps::live_handles() const { return impl_->live.load(); }
+
+void HostTensorOps::serve_only_this_thread() { impl_->owner = std::this_thread::get_id(); }
+
+int64_t HostTensorOps::foreign_thread_calls() const { return impl_->foreign.load(); }
 
 std::string HostTensorOps::first_failure() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);

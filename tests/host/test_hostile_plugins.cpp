@@ -213,6 +213,36 @@ BOOST_AUTO_TEST_CASE(the_host_refuses_a_scheduler_that_asks_outside_0_1_or_never
                   "velocity (count_evaluations said 3)"});
 }
 
+// What scheduler.h asks of a schedule, of the evaluation count and of the threads: each breach is the plugin's
+// (exit 4), found before any job renders where it can be. A rising schedule or a negative last sigma had rendered
+// a degraded image, a count of 0 pure noise, an unasked cancel exited 130 (retried by a farm forever), and
+// velocities from another thread ran the model concurrently with the render; all with no error.
+BOOST_AUTO_TEST_CASE(the_host_refuses_a_broken_schedule_count_cancel_or_thread) {
+  auto scheduler = [](const char* id) { return json{{"plugin", id}, {"config", json::object()}}; };
+  const std::string p = "org.genplug.test.hostile.";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"schedule-rises", "sigmas: value 2 (0.79166666666666674) is above the one before it (0.66666666666666674): "
+                         "a schedule never increases"},
+      {"schedule-overrun", "sigmas returned success with 7 values for a buffer of 4"},
+      {"zero-count", "count_evaluations: 0 model evaluations for 4 sigmas"},
+      {"cancels-unasked", "sample returned GENPLUG_E_CANCELLED, but the host asked nothing to stop"},
+      {"foreign-thread", "sample() called the velocity callback 1 time(s) from a thread other than its own "
+                         "(scheduler.h: [thread: caller])"}};
+  for (const auto& [id, message] : cases)
+    expect_refusal(render("none", scheduler((p + id).c_str())), id, ErrorKind::plugin, {p + id + ": " + message});
+}
+
+// The CLI's schedule command takes the same checks, and exits 4 for them.
+BOOST_AUTO_TEST_CASE(the_schedule_command_refuses_a_schedule_that_breaks_the_contract) {
+  for (const char* id : {"schedule-rises", "schedule-overrun", "zero-count"}) {
+    const auto r = run_process({kGenplug, "--plugin-path", lib("hostile_scheduler"), "schedule", "--plugin",
+                                std::string("org.genplug.test.hostile.") + id, "--steps", "4", "--image-tokens", "16"});
+    BOOST_TEST(r.exit_code == 4, id << ": " << r.err);
+    BOOST_TEST(r.out.empty(), id << ": " << r.out);
+    BOOST_TEST(contains(r.err, std::string("genplug: error: org.genplug.test.hostile.") + id + ": "), r.err);
+  }
+}
+
 // The tensor-operation table returns a status only; the host keeps why its first failed call failed and adds it
 // to the job's error, after what the scheduler said.
 BOOST_AUTO_TEST_CASE(a_failed_tensor_operation_is_explained_by_the_host) {
@@ -298,6 +328,19 @@ BOOST_AUTO_TEST_CASE(validate_fails_bad_spectra_and_samplers_and_passes_the_host
                              "count_evaluations velocities, each at a sigma in [0, 1]: 0 velocities asked, "
                              "count_evaluations said 4"),
              r.out);
+  const std::string schedule = "FAIL scheduler org.genplug.test.hostile.";
+  for (const std::string& line :
+       {schedule + "schedule-rises: create/use with the default config: org.genplug.test.hostile.schedule-rises: "
+                   "sigmas: value 2 (0.875) is above the one before it (0.75)",
+        schedule + "schedule-overrun: create/use with the default config: org.genplug.test.hostile.schedule-overrun: "
+                   "sigmas returned success with 8 values for a buffer of 5",
+        schedule + "zero-count: create/use with the default config: org.genplug.test.hostile.zero-count: "
+                   "count_evaluations: 0 model evaluations for 5 sigmas",
+        schedule + "cancels-unasked: sample() asks for count_evaluations velocities, each at a sigma in [0, 1]: "
+                   "returned GENPLUG_E_CANCELLED, but nothing asked it to stop",
+        schedule + "foreign-thread: sample() asks for count_evaluations velocities, each at a sigma in [0, 1]: called "
+                   "the velocity callback or the tensor operations from a thread other than its own 1 time(s)"})
+    BOOST_TEST(contains(r.out, line), "lacks: " << line << "\n" << r.out);
 
   r = run_process({kGenplug, "validate", "--create-models", lib("hostile_model")});
   BOOST_TEST(r.exit_code == 0, r.out << r.err);

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -139,6 +140,7 @@ class CallContext {
   const genplug_context_t* get() {
     error_code_ = GENPLUG_OK;
     error_.clear();
+    stop_asked_ = false;
     return &c_;
   }
   /// Where the plugin's log lines go (nowhere by default).
@@ -153,9 +155,17 @@ class CallContext {
   /// The code the plugin gave through set_error in the current call (GENPLUG_OK if none).
   genplug_status error_code() const { return error_code_; }
 
+  /// Whether this context asked the current call to stop: is_cancelled() or progress() answered 1.
+  bool stop_asked() const { return stop_asked_; }
+
   /// Throws PluginError when `status` is a failure; `what` names the call ("org.genplug.dype: compute").
+  /// GENPLUG_E_CANCELLED when nothing asked the call to stop is a ContractError: a host would otherwise take
+  /// the plugin's failure for the user's cancel (the reference host's exit 130, which a farm retries).
   void check(genplug_status status, const std::string& what) const {
     if (status == GENPLUG_OK) return;
+    if (status == GENPLUG_E_CANCELLED && !stop_asked_ && !(cancel_ && cancel_->load()))
+      throw ContractError(what + ": returned GENPLUG_E_CANCELLED, but the host asked nothing to stop (context.h)" +
+                          (error_.empty() ? std::string() : ": " + error_));
     std::string msg = what + ": " + status_name(status);
     if (!error_.empty())
       msg += ": " + error_;
@@ -184,14 +194,19 @@ class CallContext {
     try {
       CallContext* s = self(c);
       bool stop = s->progress_ ? s->progress_(done, total, stage ? stage : "") : false;
-      return (stop || (s->cancel_ && s->cancel_->load())) ? 1 : 0;
+      stop = stop || (s->cancel_ && s->cancel_->load());
+      if (stop) s->stop_asked_ = true;
+      return stop ? 1 : 0;
     } catch (...) {
+      self(c)->stop_asked_ = true;
       return 1;
     }
   }
   static int32_t cancelled_thunk(const genplug_context_t* c) {
     const std::atomic<bool>* f = self(c)->cancel_;
-    return f && f->load() ? 1 : 0;
+    if (!(f && f->load())) return 0;
+    self(c)->stop_asked_ = true;
+    return 1;
   }
 
   genplug_context_t c_{};
@@ -199,6 +214,7 @@ class CallContext {
   std::mutex log_mutex_;
   ProgressFn progress_;
   const std::atomic<bool>* cancel_ = nullptr;
+  std::atomic<bool> stop_asked_{false};  // progress and is_cancelled are [thread: any]
   std::string error_;
   genplug_status error_code_ = GENPLUG_OK;
 };
@@ -459,7 +475,13 @@ class SchedulerProxy : public InstanceProxy<genplug_scheduler_t> {
  public:
   using InstanceProxy::InstanceProxy;
 
-  /// The sigma schedule for `steps` steps of an image of `image_tokens` tokens. Throws PluginError.
+  /// Most sigmas a schedule of the scheduler's own step count (steps 0) may have: a host allocates what the
+  /// plugin says it needs, so a count is bounded before it is believed.
+  static constexpr uint32_t kMaxDefaultSigmas = (uint32_t(1) << 20) + 1;
+
+  /// The sigma schedule for `steps` steps of an image of `image_tokens` tokens. Throws PluginError, or
+  /// ContractError for a schedule that breaks scheduler.h: not steps + 1 values (2 to kMaxDefaultSigmas for
+  /// steps 0), more values than the buffer held, a value outside [0, 1] or NaN, or one above the value before.
   std::vector<double> sigmas(uint32_t steps, uint64_t image_tokens, CallContext& ctx) const {
     // A modest first buffer: the plugin says how many it needs (GENPLUG_E_BUFFER_TOO_SMALL) after it has
     // accepted the step count, so an absurd count is refused without allocating for it first.
@@ -467,15 +489,22 @@ class SchedulerProxy : public InstanceProxy<genplug_scheduler_t> {
     uint32_t n = 0;
     genplug_status s = raw()->sigmas(raw(), steps, image_tokens, out.data(), uint32_t(out.size()), &n, ctx.get());
     if (s == GENPLUG_E_BUFFER_TOO_SMALL && n > out.size()) {
+      check_sigma_count(n, steps, "asked for a buffer of ");
       out.resize(n);
       s = raw()->sigmas(raw(), steps, image_tokens, out.data(), uint32_t(out.size()), &n, ctx.get());
     }
     ctx.check(s, id_ + ": sigmas");
+    if (n > out.size())
+      throw ContractError(id_ + ": sigmas returned success with " + std::to_string(n) + " values for a buffer of " +
+                          std::to_string(out.size()));
+    check_sigma_count(n, steps, "returned ");
     out.resize(n);
+    check_schedule(out);
     return out;
   }
   /// Model evaluations sample() makes for `sigma_count` sigmas; through count_evaluations (1.1, can fail)
-  /// when the plugin has it. Throws PluginError.
+  /// when the plugin has it. Throws PluginError; ContractError for 0 evaluations of 2 or more sigmas, which
+  /// would leave the latent pure noise.
   uint64_t evaluation_count(uint32_t sigma_count, CallContext& ctx) const {
     if (!GENPLUG_HAS_FIELD(raw(), genplug_scheduler_t, count_evaluations) || !raw()->count_evaluations) {
       const uint64_t n = raw()->evaluation_count(raw(), sigma_count);  // ABI 1.0: 0 is its only failure signal
@@ -486,11 +515,40 @@ class SchedulerProxy : public InstanceProxy<genplug_scheduler_t> {
     }
     uint64_t n = 0;
     ctx.check(raw()->count_evaluations(raw(), sigma_count, &n, ctx.get()), id_ + ": count_evaluations");
+    if (n == 0 && sigma_count >= 2)
+      throw ContractError(id_ + ": count_evaluations: 0 model evaluations for " + std::to_string(sigma_count) +
+                          " sigmas: no sampler moves a latent without the model");
     return n;
   }
   /// Runs the sampler over `request`. Throws PluginError (GENPLUG_E_CANCELLED included).
   void sample(const genplug_sample_request_t& request, CallContext& ctx) const {
     ctx.check(raw()->sample(raw(), &request, ctx.get()), id_ + ": sample");
+  }
+
+ private:
+  // `n` sigmas for `steps` steps: steps + 1, or for steps 0 (the scheduler's own count) 2 to kMaxDefaultSigmas.
+  void check_sigma_count(uint32_t n, uint32_t steps, const char* said) const {
+    const bool ok = steps ? uint64_t(n) == uint64_t(steps) + 1 : n >= 2 && n <= kMaxDefaultSigmas;
+    if (ok) return;
+    throw ContractError(id_ + ": sigmas " + said + std::to_string(n) + " values for " +
+                        (steps ? std::to_string(steps) + " steps; a schedule has steps + 1"
+                               : "its own step count; a schedule has 2 to " + std::to_string(kMaxDefaultSigmas)));
+  }
+  // Finite, in [0, 1] (the flow-matching time, model.h), never increasing (scheduler.h).
+  void check_schedule(const std::vector<double>& sigmas) const {
+    auto text = [](double v) {
+      char b[32];
+      std::snprintf(b, sizeof b, "%.17g", v);
+      return std::string(b);
+    };
+    for (size_t i = 0; i < sigmas.size(); ++i) {
+      if (!(sigmas[i] >= 0.0 && sigmas[i] <= 1.0))  // NaN fails too
+        throw ContractError(id_ + ": sigmas: value " + std::to_string(i) + " is " + text(sigmas[i]) +
+                            ", outside [0, 1] (a sigma is the flow-matching time: scheduler.h, model.h)");
+      if (i > 0 && sigmas[i] > sigmas[i - 1])
+        throw ContractError(id_ + ": sigmas: value " + std::to_string(i) + " (" + text(sigmas[i]) +
+                            ") is above the one before it (" + text(sigmas[i - 1]) + "): a schedule never increases");
+    }
   }
 };
 

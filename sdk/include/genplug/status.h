@@ -17,7 +17,8 @@ typedef int32_t genplug_status;
 #define GENPLUG_E_CONFIG (-3)           /**< a configuration that does not satisfy the plugin's schema or rules */
 #define GENPLUG_E_UNSUPPORTED (-4)      /**< a valid request this plugin cannot serve (dtype, device, feature) */
 #define GENPLUG_E_OUT_OF_MEMORY (-5)    /**< the host may free caches and retry */
-#define GENPLUG_E_CANCELLED (-6)        /**< the host asked to stop; the instance stays usable */
+#define GENPLUG_E_CANCELLED (-6)        /**< the host asked to stop (progress, is_cancelled, a callback's
+                                             GENPLUG_E_CANCELLED), and only then; the instance stays usable */
 #define GENPLUG_E_ABI_MISMATCH (-7)     /**< a library built for another ABI major (a loader's verdict; a call
                                              given a struct too small for a field it reads is
                                              GENPLUG_E_INVALID_ARGUMENT) */

@@ -48,6 +48,12 @@ class HostTensorOps {
   // The first failed call of the table, "op: STATUS: why" ("" if none). The table returns a status only, so a
   // scheduler can say that an operation failed but not why: the host adds this to the job's error.
   std::string first_failure() const;
+  // From now on the table serves only the calling thread (scheduler.h: its members are [thread: caller], the
+  // thread running sample()): a call from another fails with GENPLUG_E_INVALID_ARGUMENT, a release there is
+  // ignored, and each is counted.
+  void serve_only_this_thread();
+  // Table calls refused because they came from another thread.
+  int64_t foreign_thread_calls() const;
 
   struct Impl;
 
