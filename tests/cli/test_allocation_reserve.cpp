@@ -20,11 +20,16 @@ constexpr bool kSanitized = false;
 #endif
 
 // Grows a JSON array until an allocation fails, as a large manifest being read does under a tight ulimit -v; true
-// when std::bad_alloc reached this catch, after the unwinding had destroyed the array.
+// when std::bad_alloc reached this catch, after the unwinding had destroyed the array. Each job is a copy, built
+// in place as the parser builds values: a job made from an initializer list destroys temporaries with members
+// on the way, and where the allocation in such a destructor (nlohmann's destroy allocates) is the one that fails,
+// no reserve helps: it ends in std::terminate. Which allocation fails first depends on the memory layout, and a
+// machine in 2026-12 met it every time.
 bool grow_until_bad_alloc() {
   try {
+    const nlohmann::json job = {{"prompt", std::string(100, 'x')}, {"seed", 0}};
     nlohmann::json jobs = nlohmann::json::array();
-    for (;;) jobs.push_back({{"prompt", std::string(100, 'x')}, {"seed", jobs.size()}});
+    for (;;) jobs.push_back(job);
   } catch (const std::bad_alloc&) {
     return true;
   }
