@@ -5,11 +5,13 @@
  *
  * With no PLUGIN_ID the first posenc plugin of the library is used. HEIGHT and WIDTH are pixels, at least 16
  * (one token), 4096 x 4096 unless both are given; T is the diffusion time in [0, 1], 0.5 unless given.
- * Exit status 0 on success, 1 when the library or a plugin call fails, 2 for bad arguments. */
+ * Exit status 0 on success, 1 when the library or a plugin call fails or a plugin breaks the ABI's contract (a
+ * NULL function, a spectrum left unwritten, not finite or written past its end), 2 for bad arguments. */
 #define _XOPEN_SOURCE 700 /* realpath, under -std=c11 */
 #include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +73,110 @@ static const char* first_id(const genplug_factory_t* factory) {
   return GENPLUG_HAS_FIELD(d, genplug_descriptor_t, id) ? d->id : NULL;
 }
 
+/* A table a plugin hands over is called through only when its struct_size reaches the functions called and none
+ * of them is NULL: a broken library is refused with a message instead of crashing the host. */
+static const char* entry_problem(const genplug_entry_t* e) {
+  if (!GENPLUG_HAS_FIELD(e, genplug_entry_t, abi_major) || e->abi_major != GENPLUG_ABI_MAJOR)
+    return "no compatible genplug entry";
+  if (!GENPLUG_HAS_FIELD(e, genplug_entry_t, get_factory) || !e->init || !e->deinit || !e->get_factory)
+    return "its genplug entry is too small or has a NULL init, deinit or get_factory";
+  return NULL;
+}
+static int factory_complete(const genplug_factory_t* f) {
+  return GENPLUG_HAS_FIELD(f, genplug_factory_t, create) && f->count && f->descriptor && f->create;
+}
+static int posenc_complete(const genplug_posenc_t* p) {
+  return GENPLUG_HAS_FIELD(p, genplug_posenc_t, compute) && p->destroy && p->compute;
+}
+
+/* ---- The spectrum: checked before it is printed, as the reference host checks it (host.hpp) ------------ */
+
+/* Slots after each buffer, past the capacity the plugin is told: a plugin that writes beyond it changes one. */
+#define GUARD 4
+
+/* A quiet NaN with a payload no arithmetic makes. Every slot starts as it: one still holding it after compute
+ * was not written (printing it would have shown whatever the stack held), and a guard slot that no longer holds
+ * it was written past the end. */
+static double marker(void) {
+  const uint64_t bits = UINT64_C(0x7ffa6e6f6e650000);
+  double d;
+  memcpy(&d, &bits, sizeof d);
+  return d;
+}
+static int is_marker(double d) {
+  const double m = marker();
+  return memcmp(&d, &m, sizeof d) == 0;
+}
+static void fill_marker(double* buffer, unsigned count) {
+  for (unsigned i = 0; i < count + GUARD; ++i) buffer[i] = marker();
+}
+
+/* Whether `count` values of `what` the plugin `id` wrote (GUARD slots after them) are unfit to use; if so, says
+ * which and why. NaN and inf are refused too: they are no frequency, and JSON has no way to print them. */
+static int bad_values(const double* buffer, unsigned count, const char* id, const char* what) {
+  for (unsigned i = 0; i < count + GUARD; ++i) {
+    const char* problem = i >= count ? (is_marker(buffer[i]) ? NULL : "past the capacity it was given, yet written")
+                          : is_marker(buffer[i]) ? "left unwritten"
+                          : isnan(buffer[i])     ? "NaN"
+                          : !isfinite(buffer[i]) ? "infinite"
+                                                 : NULL;
+    if (problem) {
+      fprintf(stderr, "%s: compute returned success, but %s %u is %s (posenc.h: a posenc writes all %u, finite, "
+              "and nothing past them)\n", id, what, i, problem, count);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped (a plugin id is any text the user gave). */
+static void print_json_string(const char* s) {
+  putchar('"');
+  for (; *s; ++s) {
+    const unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      printf("\\%c", c);
+    else if (c < 0x20)
+      printf("\\u%04x", c);
+    else
+      putchar(c);
+  }
+  putchar('"');
+}
+
+/* Asks the posenc for the spectrum of FLUX.1's layout at height x width pixels and time t, and prints it as JSON
+ * once it is known sound. Returns 0 on success, 1 (said why) otherwise. */
+static int print_spectrum(genplug_posenc_t* posenc, const char* id, unsigned long height, unsigned long width,
+                          double t, const genplug_context_t* ctx) {
+  /* FLUX.1: axes 16, 56, 56, theta 10000, trained at 64 x 64 tokens of 16 px: 64 frequencies, 3 amplitudes. */
+  const uint32_t dims[3] = {16, 56, 56};
+  const uint32_t base[3] = {1, 64, 64};
+  const uint32_t target[3] = {1, (uint32_t)(height / 16), (uint32_t)(width / 16)};
+  double freqs[64 + GUARD];
+  double amplitude[3 + GUARD];
+  const uint32_t flags[3] = {0, GENPLUG_AXIS_SPATIAL, GENPLUG_AXIS_SPATIAL}; /* the index axis is never scaled */
+  genplug_rotary_layout_t layout = {sizeof(genplug_rotary_layout_t), 3, dims, 10000.0, base, 16, flags};
+  genplug_posenc_query_t query = {sizeof(genplug_posenc_query_t), &layout, target, t};
+  genplug_spectrum_t out = {sizeof(genplug_spectrum_t), freqs, 64, amplitude, 3}; /* the guards are not told */
+  fill_marker(freqs, 64);
+  fill_marker(amplitude, 3);
+  if (failed(posenc->compute(posenc, &query, &out, ctx), id, "compute") || bad_values(freqs, 64, id, "frequency") ||
+      bad_values(amplitude, 3, id, "amplitude"))
+    return 1;
+  printf("{\"plugin\": ");
+  print_json_string(id);
+  printf(", \"height\": %lu, \"width\": %lu, \"t\": %.17g, \"axes\": [", height, width, t);
+  unsigned offset = 0;
+  for (unsigned a = 0; a < 3; ++a) {
+    printf("%s{\"dim\": %u, \"mscale\": %.17g, \"freqs\": [", a ? ", " : "", dims[a], amplitude[a]);
+    for (unsigned j = 0; j < dims[a] / 2; ++j) printf("%s%.17g", j ? ", " : "", freqs[offset + j]);
+    printf("]}");
+    offset += dims[a] / 2;
+  }
+  printf("]}\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const char* program = argc > 0 ? argv[0] : "c_host"; /* argv[0] is NULL when argc is 0 */
   /* HEIGHT without WIDTH is refused rather than ignored: the default would not be what was asked for. */
@@ -94,8 +200,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const genplug_entry_t* entry = (const genplug_entry_t*)dlsym(lib, GENPLUG_ENTRY_SYMBOL);
-  if (!entry || entry->abi_major != GENPLUG_ABI_MAJOR) {
-    fprintf(stderr, "%s: no compatible genplug entry\n", argv[1]);
+  const char* problem = entry_problem(entry);
+  if (problem) {
+    fprintf(stderr, "%s: %s\n", argv[1], problem);
     free(path);
     dlclose(lib);
     return 1;
@@ -112,6 +219,10 @@ int main(int argc, char** argv) {
   }
   int rc = 1;
   const genplug_factory_t* factory = entry->get_factory(GENPLUG_KIND_POSENC);
+  if (factory && !factory_complete(factory)) {
+    fprintf(stderr, "%s: its posenc factory is too small or has a NULL count, descriptor or create\n", argv[1]);
+    goto done;
+  }
   const char* id = argc > 2 ? argv[2] : factory ? first_id(factory) : NULL;
   if (!factory || !id) {
     fprintf(stderr, "%s holds no posenc plugin\n", argv[1]);
@@ -124,32 +235,12 @@ int main(int argc, char** argv) {
     fprintf(stderr, "%s: create succeeded but returned no instance\n", id);
     goto done;
   }
-  {
-    genplug_posenc_t* posenc = (genplug_posenc_t*)instance;
-    /* FLUX.1: axes 16, 56, 56, theta 10000, trained at 64 x 64 tokens of 16 px. */
-    const uint32_t dims[3] = {16, 56, 56};
-    const uint32_t base[3] = {1, 64, 64};
-    const uint32_t target[3] = {1, (uint32_t)(height / 16), (uint32_t)(width / 16)};
-    double freqs[64];
-    double amplitude[3];
-    const uint32_t flags[3] = {0, GENPLUG_AXIS_SPATIAL, GENPLUG_AXIS_SPATIAL}; /* the index axis is never scaled */
-    genplug_rotary_layout_t layout = {sizeof(genplug_rotary_layout_t), 3, dims, 10000.0, base, 16, flags};
-    genplug_posenc_query_t query = {sizeof(genplug_posenc_query_t), &layout, target, t};
-    genplug_spectrum_t out = {sizeof(genplug_spectrum_t), freqs, 64, amplitude, 3};
-    if (!failed(posenc->compute(posenc, &query, &out, &ctx), id, "compute")) {
-      printf("{\"plugin\": \"%s\", \"height\": %lu, \"width\": %lu, \"t\": %.17g, \"axes\": [", id, height, width, t);
-      unsigned offset = 0;
-      for (unsigned a = 0; a < 3; ++a) {
-        printf("%s{\"dim\": %u, \"mscale\": %.17g, \"freqs\": [", a ? ", " : "", dims[a], amplitude[a]);
-        for (unsigned j = 0; j < dims[a] / 2; ++j) printf("%s%.17g", j ? ", " : "", freqs[offset + j]);
-        printf("]}");
-        offset += dims[a] / 2;
-      }
-      printf("]}\n");
-      rc = 0;
-    }
-    posenc->destroy(posenc);
-  }
+  genplug_posenc_t* posenc = (genplug_posenc_t*)instance;
+  if (posenc_complete(posenc))
+    rc = print_spectrum(posenc, id, height, width, t, &ctx);
+  else
+    fprintf(stderr, "%s: its instance is too small or has a NULL destroy or compute\n", id);
+  if (GENPLUG_HAS_FIELD(posenc, genplug_posenc_t, destroy) && posenc->destroy) posenc->destroy(posenc);
 done:
   entry->deinit();
   dlclose(lib);

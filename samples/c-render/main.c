@@ -7,10 +7,13 @@
  *   c_render MODEL_LIB MODEL_ID MODEL_CONFIG SCHEDULER_LIB POSENC_LIB OUT.ppm [PROMPT]
  *
  * The scheduler and posenc are the first plugin of their library (flowmatch Euler, DyPE's default).
- * Exit status 0 on success, 1 when a library or a plugin call fails, 2 for bad arguments. */
+ * Exit status 0 on success, 1 when a library or a plugin call fails or a plugin breaks the ABI's contract (a NULL
+ * function, a spectrum, schedule, sigma or image that is not what the headers promise), 2 for bad arguments. */
 #define _XOPEN_SOURCE 700 /* realpath, under -std=c11 */
 #include <dlfcn.h>
 #include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,8 +69,11 @@ static int load(const char* path, library_t* lib, const genplug_context_t* ctx) 
   entry = lib->handle ? (const genplug_entry_t*)dlsym(lib->handle, GENPLUG_ENTRY_SYMBOL) : NULL;
   if (!lib->handle)
     fprintf(stderr, "cannot load %s: %s\n", path, dlerror());
-  else if (!entry || entry->abi_major != GENPLUG_ABI_MAJOR)
+  else if (!GENPLUG_HAS_FIELD(entry, genplug_entry_t, abi_major) || entry->abi_major != GENPLUG_ABI_MAJOR)
     fprintf(stderr, "%s: no genplug entry of ABI major %d\n", path, GENPLUG_ABI_MAJOR);
+  else if (!GENPLUG_HAS_FIELD(entry, genplug_entry_t, get_factory) || !entry->init || !entry->deinit ||
+           !entry->get_factory) /* every table is called through only where its struct_size reaches, never at NULL */
+    fprintf(stderr, "%s: its genplug entry is too small or has a NULL init, deinit or get_factory\n", path);
   else if (!failed(entry->init(absolute, ctx), path, "init"))
     lib->entry = entry;
   free(absolute);
@@ -86,14 +92,29 @@ static void unload(const library_t* lib) {
 static void* create(const library_t* lib, const char* kind, const char* id, const char* config,
                     const genplug_context_t* ctx) {
   const genplug_factory_t* f = lib->entry->get_factory(kind);
-  const genplug_descriptor_t* first = f && f->count(f) > 0 ? f->descriptor(f, 0) : NULL;
+  const genplug_descriptor_t* first;
   void* instance = NULL;
+  if (f && !(GENPLUG_HAS_FIELD(f, genplug_factory_t, create) && f->count && f->descriptor && f->create))
+    return fprintf(stderr, "%s: its %s factory is too small or has a NULL function\n", lib->path, kind), NULL;
+  first = f && f->count(f) > 0 ? f->descriptor(f, 0) : NULL;
   if (!id) id = GENPLUG_HAS_FIELD(first, genplug_descriptor_t, id) ? first->id : NULL;
   if (!f || !id) return fprintf(stderr, "%s: no %s plugin in the library\n", lib->path, kind), NULL;
   if (failed(f->create(f, id, config, ctx, &instance), id, "create")) return NULL;
   if (!instance) fprintf(stderr, "%s: create succeeded but returned no instance\n", id);
   return instance;
 }
+
+/* An instance is called through only when its struct_size reaches the functions this host calls, none NULL. */
+static int incomplete(int complete, const char* who, const char* needs) {
+  if (!complete) fprintf(stderr, "%s: its instance is too small or has a NULL %s\n", who, needs);
+  return !complete;
+}
+
+/* Frees an instance through its destroy(), where it has one (an incomplete instance may not). */
+#define DESTROY(type, p)                                                      \
+  do {                                                                        \
+    if (GENPLUG_HAS_FIELD(p, type, destroy) && (p)->destroy) (p)->destroy(p); \
+  } while (0)
 
 /* A tensor a plugin handed over is read only once it is what this host reads: CPU float32 values, compact,
  * of the expected shape. A plugin that says OK with no tensor, or another one, is refused, not trusted. */
@@ -117,6 +138,14 @@ static float* values(const DLTensor* t) {
   return (float*)((char*)t->data + t->byte_offset);
 }
 
+/* The index of the first NaN or infinity among n values, or n when there is none. A NaN in a velocity stays in the
+ * latent through every later step, and one in an image has no colour: both are refused, never drawn as black. */
+static size_t first_non_finite(const float* p, size_t n) {
+  size_t i = 0;
+  while (i < n && isfinite(p[i])) ++i;
+  return i;
+}
+
 /* ---- 2. The tensor operations lent to the scheduler: handles over float arrays ------------------- */
 
 typedef struct tensor {
@@ -133,7 +162,10 @@ static genplug_status op_lincomb(const genplug_tensor_ops_t* ops, genplug_tensor
   (void)ops;
   for (i = 0; i < o->count; ++i) { /* element by element: out may alias an input */
     float acc = 0.0f;
-    for (k = 0; k < n; ++k) acc = k ? acc + (float)c[k] * ((tensor_t*)in[k])->data[i] : (float)c[k] * ((tensor_t*)in[k])->data[i];
+    for (k = 0; k < n; ++k) {
+      const float term = (float)c[k] * ((tensor_t*)in[k])->data[i];
+      acc = k ? acc + term : term;
+    }
     o->data[i] = acc;
   }
   return GENPLUG_OK;
@@ -163,29 +195,91 @@ static genplug_status op_normal(const genplug_tensor_ops_t* ops, genplug_tensor_
 
 /* ---- 3. The velocity callback: posenc spectrum, then the model's prediction ------------------------ */
 
+/* The spectrum is checked before the model sees it, as the reference host checks it (host.hpp): each buffer has
+ * GUARD slots past the capacity the plugin is told, and every slot starts as a quiet NaN with a payload no
+ * arithmetic makes. A value still holding it was not written; a guard slot that lost it was written past the
+ * end; NaN and inf are no frequency. */
+#define MAX_FREQS 512
+#define GUARD 4
+
+static double marker(void) {
+  const uint64_t bits = UINT64_C(0x7ffa6e6f6e650000);
+  double d;
+  memcpy(&d, &bits, sizeof d);
+  return d;
+}
+static int is_marker(double d) {
+  const double m = marker();
+  return memcmp(&d, &m, sizeof d) == 0;
+}
+static void fill_marker(double* buffer, uint32_t count) {
+  uint32_t i;
+  for (i = 0; i < count + GUARD; ++i) buffer[i] = marker();
+}
+
+/* Whether `count` values of `what` that `who` wrote (GUARD slots after them) are unfit to use; if so, says why. */
+static int bad_values(const double* buffer, uint32_t count, const char* who, const char* what) {
+  uint32_t i;
+  for (i = 0; i < count + GUARD; ++i) {
+    const char* problem = i >= count ? (is_marker(buffer[i]) ? NULL : "past the capacity it was given, yet written")
+                          : is_marker(buffer[i]) ? "left unwritten"
+                          : isnan(buffer[i])     ? "NaN"
+                          : !isfinite(buffer[i]) ? "infinite"
+                                                 : NULL;
+    if (problem) {
+      fprintf(stderr, "%s: compute returned success, but %s %u is %s (posenc.h: a posenc writes all %u, finite, "
+              "and nothing past them)\n", who, what, (unsigned)i, problem, (unsigned)count);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 typedef struct render {
   genplug_model_t* model;
   genplug_posenc_t* posenc;
   genplug_geometry_t geometry;
+  uint32_t freq_count; /* sum of axis_dims / 2: the frequencies a spectrum holds */
   genplug_tensor_list_t conditioning;
   const genplug_context_t* ctx;
-  const char *model_name, *posenc_name; /* for messages */
-  DLTensor latent_view; /* the latent's shape and dtype, with data swapped in per call */
+  const char *model_name, *posenc_name, *scheduler_name; /* for messages */
+  DLTensor latent_view;   /* the latent's shape and dtype, with data swapped in per call */
+  uint32_t evaluations;   /* velocities made: a scheduler that asked for none has left the latent pure noise */
+  genplug_status failure; /* the first failed evaluation: the job fails even if the scheduler went on */
 } render_t;
+
+static genplug_status evaluation_failed(render_t* r, genplug_status s) {
+  if (r->failure == GENPLUG_OK) r->failure = s;
+  return s;
+}
 
 static genplug_status velocity(void* user, genplug_tensor_handle x, double sigma, genplug_tensor_handle v_out) {
   render_t* r = user;
   const genplug_geometry_t* g = &r->geometry;
-  double freqs[512], amplitude[GENPLUG_MAX_AXES];
+  double freqs[MAX_FREQS + GUARD], amplitude[GENPLUG_MAX_AXES + GUARD];
   genplug_rotary_layout_t layout = {sizeof layout, g->axis_count, g->axis_dims, g->theta, g->base_extent,
                                     g->pixels_per_token, g->axis_flags};
-  genplug_posenc_query_t query = {sizeof query, &layout, g->target_extent, sigma < 0 ? 0 : sigma > 1 ? 1 : sigma};
-  genplug_spectrum_t spectrum = {sizeof spectrum, freqs, 512, amplitude, GENPLUG_MAX_AXES};
+  genplug_posenc_query_t query = {sizeof query, &layout, g->target_extent, sigma};
+  /* The capacity told is exactly what the layout needs: the guard slots after it are not the plugin's. */
+  genplug_spectrum_t spectrum = {sizeof spectrum, freqs, r->freq_count, amplitude, g->axis_count};
   genplug_predict_args_t args;
   DLManagedTensor* v = NULL;
+  const size_t count = ((tensor_t*)v_out)->count;
+  size_t bad;
+  genplug_status s;
   /* Failures are said here: the scheduler may report its own message for the failed callback over them. */
-  genplug_status s = r->posenc->compute(r->posenc, &query, &spectrum, r->ctx);
-  if (failed(s, r->posenc_name, "compute")) return s;
+  if (!(sigma >= 0.0 && sigma <= 1.0)) { /* NaN fails too; neither posenc nor model is asked outside [0, 1] */
+    fprintf(stderr, "%s: sample asked for a velocity at sigma %g, outside [0, 1] (scheduler.h)\n", r->scheduler_name,
+            sigma);
+    return evaluation_failed(r, GENPLUG_E_INVALID_ARGUMENT);
+  }
+  fill_marker(freqs, r->freq_count);
+  fill_marker(amplitude, g->axis_count);
+  s = r->posenc->compute(r->posenc, &query, &spectrum, r->ctx);
+  if (failed(s, r->posenc_name, "compute")) return evaluation_failed(r, s);
+  if (bad_values(freqs, r->freq_count, r->posenc_name, "frequency") ||
+      bad_values(amplitude, g->axis_count, r->posenc_name, "amplitude"))
+    return evaluation_failed(r, GENPLUG_E_INTERNAL);
   r->latent_view.data = ((tensor_t*)x)->data;
   memset(&args, 0, sizeof args);
   args.struct_size = sizeof args;
@@ -197,32 +291,56 @@ static genplug_status velocity(void* user, genplug_tensor_handle x, double sigma
   args.conditioning = &r->conditioning;
   args.spectrum = &spectrum;
   s = r->model->predict(r->model, &args, &v, r->ctx);
-  if (failed(s, r->model_name, "predict")) return s;
+  if (failed(s, r->model_name, "predict")) return evaluation_failed(r, s);
   if (!readable(v, r->latent_view.ndim, r->latent_view.shape)) {
     fprintf(stderr, "%s: predict() made no velocity of the latent's shape, dtype and device\n", r->model_name);
     free_tensor(v);
-    return GENPLUG_E_INTERNAL;
+    return evaluation_failed(r, GENPLUG_E_INTERNAL);
   }
-  memcpy(((tensor_t*)v_out)->data, values(&v->dl_tensor), ((tensor_t*)v_out)->count * sizeof(float));
+  bad = first_non_finite(values(&v->dl_tensor), count);
+  if (bad < count) {
+    fprintf(stderr, "%s: predict() made a velocity with a NaN or infinity (value %zu of %zu) at sigma %g\n",
+            r->model_name, bad, count, sigma);
+    free_tensor(v);
+    return evaluation_failed(r, GENPLUG_E_INTERNAL);
+  }
+  memcpy(((tensor_t*)v_out)->data, values(&v->dl_tensor), count * sizeof(float));
   free_tensor(v); /* a host may instead adopt v as v_out's memory: no copy (the reference host does) */
+  ++r->evaluations;
   return GENPLUG_OK;
 }
 
 /* ---- 4. Conditioning arrives through a sink: up to 8 named tensors kept until the end ------------- */
 
+#define MAX_TENSORS 8
+#define MAX_NAME 63
+
 typedef struct collected {
-  const char* names[8];
-  char storage[8][64];
-  const DLTensor* tensors[8];
-  DLManagedTensor* owned[8];
+  const char* names[MAX_TENSORS];
+  char storage[MAX_TENSORS][MAX_NAME + 1];
+  const DLTensor* tensors[MAX_TENSORS];
+  DLManagedTensor* owned[MAX_TENSORS];
   uint32_t count;
+  const char* who; /* the model, for messages */
+  int refused;     /* a tensor was refused: the job fails even if condition() went on and said OK */
 } collected_t;
+
+/* put() owns t even when it fails: it is freed here. The limits are this host's, and said as such. */
+static genplug_status refuse_tensor(collected_t* c, DLManagedTensor* t, genplug_status code, const char* why) {
+  fprintf(stderr, "%s: condition: a tensor was refused: %s\n", c->who, why);
+  free_tensor(t);
+  c->refused = 1;
+  return code;
+}
 
 static genplug_status put(const genplug_tensor_sink_t* sink, const char* name, DLManagedTensor* t) {
   collected_t* c = sink->host_data;
-  if (!t || !name) return free_tensor(t), GENPLUG_E_INVALID_ARGUMENT;
-  if (c->count == 8) return free_tensor(t), GENPLUG_E_OUT_OF_MEMORY; /* put() owns t even when it fails */
-  snprintf(c->storage[c->count], sizeof c->storage[0], "%s", name);
+  if (!t || !name) return refuse_tensor(c, t, GENPLUG_E_INVALID_ARGUMENT, "no tensor or no name");
+  if (c->count == MAX_TENSORS)
+    return refuse_tensor(c, t, GENPLUG_E_UNSUPPORTED, "this host keeps at most 8 conditioning tensors");
+  if (strlen(name) > MAX_NAME) /* cut short, it would reach predict() as another name */
+    return refuse_tensor(c, t, GENPLUG_E_UNSUPPORTED, "its name is longer than the 63 characters this host keeps");
+  memcpy(c->storage[c->count], name, strlen(name) + 1);
   c->names[c->count] = c->storage[c->count];
   c->owned[c->count] = t;
   c->tensors[c->count] = &t->dl_tensor;
@@ -242,10 +360,11 @@ static int write_ppm(const char* path, const DLTensor* image) {
   for (y = 0; y < h; ++y)
     for (x = 0; x < w; ++x)
       for (c = 0; c < 3; ++c) {
-        const float v = p[(c * h + y) * w + x];
-        fputc((int)(255.0f * (v > 0 ? (v < 1 ? v : 1) : 0) + 0.5f), f); /* NaN too becomes 0 */
+        const float v = p[(c * h + y) * w + x]; /* finite (checked before), but may overshoot [0, 1] slightly */
+        fputc((int)(255.0f * (v > 0 ? (v < 1 ? v : 1) : 0) + 0.5f), f);
       }
   if (fclose(f) == 0) return 0; /* a full disk shows here, when the buffered bytes are written */
+  remove(path);                 /* no partial image left behind */
   return fprintf(stderr, "cannot write %s\n", path), 1;
 }
 
@@ -271,13 +390,24 @@ static int set_up(host_t* h, char** argv) {
   h->r.model = create(&h->model_lib, GENPLUG_KIND_MODEL, argv[2], argv[3], &h->ctx);
   h->scheduler = create(&h->scheduler_lib, GENPLUG_KIND_SCHEDULER, NULL, "{\"sampler\": \"euler\"}", &h->ctx);
   h->r.posenc = create(&h->posenc_lib, GENPLUG_KIND_POSENC, NULL, "{}", &h->ctx);
-  return !h->r.model || !h->scheduler || !h->r.posenc;
+  if (!h->r.model || !h->scheduler || !h->r.posenc) return 1;
+  return incomplete(GENPLUG_HAS_FIELD(h->r.model, genplug_model_t, decode) && h->r.model->destroy &&
+                        h->r.model->condition && h->r.model->noise && h->r.model->predict && h->r.model->decode,
+                    argv[2], "destroy, condition, noise, predict or decode") ||
+         incomplete(GENPLUG_HAS_FIELD(h->scheduler, genplug_scheduler_t, sample) && h->scheduler->destroy &&
+                        h->scheduler->sigmas && h->scheduler->sample,
+                    argv[4], "destroy, sigmas or sample") ||
+         incomplete(GENPLUG_HAS_FIELD(h->r.posenc, genplug_posenc_t, compute) && h->r.posenc->destroy &&
+                        h->r.posenc->compute,
+                    argv[5], "destroy or compute");
 }
 
 /* The model says everything about its geometry: size, rotary layout, target extent, latent, defaults. */
 static int ask_geometry(host_t* h) {
   genplug_geometry_query_t defaults = {sizeof defaults, 0, 0, 0};
   genplug_geometry_t* g = &h->r.geometry;
+  uint64_t freqs = 0;
+  uint32_t a;
   g->struct_size = sizeof *g;
   if (!GENPLUG_HAS_FIELD(h->r.model, genplug_model_t, geometry) || !h->r.model->geometry) { /* an ABI 1.0 model */
     fprintf(stderr, "the model states no geometry (ABI 1.0): rebuild it against 1.1\n");
@@ -295,6 +425,13 @@ static int ask_geometry(host_t* h) {
     fprintf(stderr, "this host samples CPU float32 latents only\n");
     return 1;
   }
+  for (a = 0; a < g->axis_count; ++a) freqs += g->axis_dims[a] / 2;
+  if (freqs > MAX_FREQS) {
+    fprintf(stderr, "%s: geometry() states %llu rotary frequencies; this host has room for %d\n", h->r.model_name,
+            (unsigned long long)freqs, MAX_FREQS);
+    return 1;
+  }
+  h->r.freq_count = (uint32_t)freqs;
   return 0;
 }
 
@@ -302,7 +439,9 @@ static int ask_geometry(host_t* h) {
 static int condition_and_noise(host_t* h, const char* prompt) {
   genplug_tensor_sink_t sink = {sizeof sink, &h->cond, put};
   const genplug_geometry_t* g = &h->r.geometry;
+  h->cond.who = h->r.model_name;
   if (failed(h->r.model->condition(h->r.model, prompt, NULL, &sink, &h->ctx), h->r.model_name, "condition") ||
+      h->cond.refused || /* said by put(); the model may have gone on */
       failed(h->r.model->noise(h->r.model, 1, g->height, g->width, &h->latent, &h->ctx), h->r.model_name, "noise"))
     return 1;
   if (!readable(h->latent, g->latent_ndim, g->latent_shape)) {
@@ -318,15 +457,27 @@ static int condition_and_noise(host_t* h, const char* prompt) {
   return 0;
 }
 
-/* The schedule for the model's default step count, shifted by its image token count. */
+/* The schedule for the model's default step count, shifted by its image token count. It is used only as
+ * scheduler.h promises it: steps + 1 sigmas, each a number in [0, 1], never increasing. */
 static int schedule(host_t* h) {
-  const char* who = h->scheduler_lib.path;
-  if (failed(h->scheduler->sigmas(h->scheduler, h->r.geometry.default_steps, h->r.geometry.image_tokens, h->sigmas,
-                                  1024, &h->n_sigmas, &h->ctx), who, "sigmas"))
+  const char* who = h->r.scheduler_name;
+  const uint32_t steps = h->r.geometry.default_steps;
+  uint32_t i;
+  if (failed(h->scheduler->sigmas(h->scheduler, steps, h->r.geometry.image_tokens, h->sigmas, 1024, &h->n_sigmas,
+                                  &h->ctx), who, "sigmas"))
     return 1;
-  if (h->n_sigmas == 0 || h->n_sigmas > 1024) {
-    fprintf(stderr, "%s: sigmas() said it wrote %u values into room for 1024\n", who, h->n_sigmas);
+  if (h->n_sigmas > 1024 || h->n_sigmas != (uint64_t)steps + 1) {
+    fprintf(stderr, "%s: sigmas() said it wrote %u values for %u steps into room for 1024 (scheduler.h: steps + 1)\n",
+            who, h->n_sigmas, steps);
     return 1;
+  }
+  for (i = 0; i < h->n_sigmas; ++i) {
+    const double s = h->sigmas[i];
+    if (!(s >= 0.0 && s <= 1.0)) /* NaN and inf fail too */
+      return fprintf(stderr, "%s: sigmas() wrote sigma %u = %g, outside [0, 1]\n", who, i, s), 1;
+    if (i > 0 && s > h->sigmas[i - 1]) /* equal neighbours are allowed: zero-length steps */
+      return fprintf(stderr, "%s: sigmas() wrote a schedule that goes up at sigma %u (%g after %g); a schedule never "
+                     "increases\n", who, i, s, h->sigmas[i - 1]), 1;
   }
   return 0;
 }
@@ -350,18 +501,32 @@ static int sample(host_t* h) {
   request.velocity = velocity;
   request.velocity_user = &h->r;
   request.seed = 1;
-  return failed(h->scheduler->sample(h->scheduler, &request, &h->ctx), h->scheduler_lib.path, "sample");
+  if (failed(h->scheduler->sample(h->scheduler, &request, &h->ctx), h->r.scheduler_name, "sample")) return 1;
+  if (h->r.failure != GENPLUG_OK) /* said when it failed */
+    return fprintf(stderr, "%s: sample() returned success after a failed evaluation\n", h->r.scheduler_name), 1;
+  if (h->r.evaluations == 0 && h->n_sigmas > 1) /* the latent is still the noise it started as */
+    return fprintf(stderr, "%s: sample() returned success without asking for a single velocity over %u steps\n",
+                   h->r.scheduler_name, h->n_sigmas - 1), 1;
+  return 0;
 }
 
 /* Decodes the sampled latent and writes the image; says what was made only once it is on disk. */
 static int decode_and_write(host_t* h, const char* out) {
   const genplug_geometry_t* g = &h->r.geometry;
+  size_t n, bad;
   if (failed(h->r.model->decode(h->r.model, &h->latent->dl_tensor, g->height, g->width, &h->image, &h->ctx),
              h->r.model_name, "decode"))
     return 1;
   if (!readable(h->image, 4, (const int64_t[4]){1, 3, g->height, g->width})) { /* model.h */
     fprintf(stderr, "%s: decode() made no CPU float32 [1, 3, %u, %u] image\n", h->r.model_name, g->height,
             g->width);
+    return 1;
+  }
+  n = 3 * (size_t)g->height * g->width;
+  bad = first_non_finite(values(&h->image->dl_tensor), n);
+  if (bad < n) { /* written as black, it would pass for a render */
+    fprintf(stderr, "%s: decode() made an image with a NaN or infinity (value %zu of %zu): nothing written\n",
+            h->r.model_name, bad, n);
     return 1;
   }
   if (write_ppm(out, &h->image->dl_tensor)) return 1;
@@ -376,9 +541,9 @@ static void clean_up(host_t* h) {
   free_tensor(h->image);
   free_tensor(h->latent);
   for (i = 0; i < h->cond.count; ++i) free_tensor(h->cond.owned[i]);
-  if (h->r.posenc) h->r.posenc->destroy(h->r.posenc);
-  if (h->scheduler) h->scheduler->destroy(h->scheduler);
-  if (h->r.model) h->r.model->destroy(h->r.model);
+  DESTROY(genplug_posenc_t, h->r.posenc);
+  DESTROY(genplug_scheduler_t, h->scheduler);
+  DESTROY(genplug_model_t, h->r.model);
   unload(&h->posenc_lib);
   unload(&h->scheduler_lib);
   unload(&h->model_lib);
@@ -398,6 +563,7 @@ int main(int argc, char** argv) {
   h.r.ctx = &h.ctx;
   h.r.model_name = argv[2];
   h.r.posenc_name = argv[5];
+  h.r.scheduler_name = argv[4];
   /* Each step runs only if all before it succeeded: || stops at the first failure, which said why. */
   rc = set_up(&h, argv) || ask_geometry(&h) || condition_and_noise(&h, argc > 7 ? argv[7] : "a red circle") ||
        schedule(&h) || sample(&h) || decode_and_write(&h, argv[6]);

@@ -1,6 +1,7 @@
 // org.example.linear-pi: a third-party posenc plugin. Plain RoPE frequencies divided by the scale
 // s = target / base on every axis the model flags spatial (position interpolation), amplitude 1.
 // Config: {"strength": number in [0, 1]} blends plain RoPE (0) and full interpolation (1, the default).
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -15,7 +16,8 @@ class LinearPi final : public genplug::Posenc {
 
   void compute(const genplug_posenc_query_t& q, genplug_spectrum_t& out, genplug::Context&) override {
     const genplug_rotary_layout_t& l = *q.layout;
-    uint32_t needed = 0;
+    check(q);
+    uint64_t needed = 0;  // a sum of uint32_t dims: no wrap-around that would pass the capacity check
     for (uint32_t a = 0; a < l.axis_count; ++a) needed += l.axis_dims[a] / 2;
     if (out.freq_capacity < needed || out.amplitude_capacity < l.axis_count)
       throw genplug::Error(GENPLUG_E_BUFFER_TOO_SMALL, "linear-pi: " + std::to_string(needed) + " freqs needed");
@@ -32,6 +34,18 @@ class LinearPi final : public genplug::Posenc {
   }
 
  private:
+  // posenc.h: an odd axis dim, a zero extent (the scale divides by the base one) or t outside [0, 1] is
+  // GENPLUG_E_INVALID_ARGUMENT, which genplug::InvalidArgument becomes at the ABI.
+  static void check(const genplug_posenc_query_t& q) {
+    const genplug_rotary_layout_t& l = *q.layout;
+    if (!(q.t >= 0.0 && q.t <= 1.0)) throw genplug::InvalidArgument("linear-pi: t must be in [0, 1]");  // NaN too
+    for (uint32_t a = 0; a < l.axis_count; ++a) {
+      const std::string axis = "linear-pi: axis " + std::to_string(a);
+      if (l.axis_dims[a] % 2 != 0) throw genplug::InvalidArgument(axis + ": odd dim " + std::to_string(l.axis_dims[a]));
+      if (l.base_extent[a] == 0 || q.target_extent[a] == 0) throw genplug::InvalidArgument(axis + ": zero extent");
+    }
+  }
+
   double strength_;
 };
 
@@ -45,6 +59,9 @@ void register_plugins(genplug::Registry& r) {
     if (!j.is_object()) throw genplug::ConfigError("config: not a JSON object");
     for (const auto& item : j.items())  // a plugin checks its own config: not every host applies the schema
       if (item.key() != "strength") throw genplug::ConfigError("config." + item.key() + ": unknown field");
+    // j.value() would throw nlohmann's own error for a string (an internal error at the ABI): say which field.
+    if (j.contains("strength") && !j.at("strength").is_number())
+      throw genplug::ConfigError("config.strength: must be a number in [0, 1]");
     const double strength = j.value("strength", 1.0);
     if (!(strength >= 0.0 && strength <= 1.0)) throw genplug::ConfigError("config.strength: must be in [0, 1]");
     return std::make_unique<LinearPi>(strength);
