@@ -78,6 +78,28 @@ std::string percent_decode(const std::string& text) {
   return out;
 }
 
+// How deep a pattern nests its groups: '(' outside a character class and not escaped. The regex compiler and
+// matcher recurse per level.
+int group_depth(const std::string& pattern) {
+  int depth = 0, deepest = 0;
+  bool in_class = false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\') {
+      ++i;  // the escaped character is literal
+    } else if (in_class) {
+      in_class = c != ']';
+    } else if (c == '[') {
+      in_class = true;
+    } else if (c == '(') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ')') {
+      depth = std::max(0, depth - 1);
+    }
+  }
+  return deepest;
+}
+
 std::size_t code_points(const std::string& utf8) {
   return static_cast<std::size_t>(std::count_if(utf8.begin(), utf8.end(), [](char ch) {
     return (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
@@ -300,6 +322,12 @@ class SchemaChecker {
     if (!value.is_string()) fail(at, "pattern must be a string, got " + brief(value));
     const auto text = value.get<std::string>();
     if (compiled_.regexes.count(text)) return;
+    if (text.size() > kMaxPatternLength)
+      fail(at, "pattern " + brief(value) + " has " + std::to_string(text.size()) + " characters; at most " +
+                   std::to_string(kMaxPatternLength) + " are checked");
+    if (const int depth = group_depth(text); depth > kMaxPatternDepth)
+      fail(at, "pattern " + brief(value) + " nests groups " + std::to_string(depth) + " deep; at most " +
+                   std::to_string(kMaxPatternDepth) + " are checked");
     try {
       compiled_.regexes.emplace(text, std::regex(text, std::regex::ECMAScript));
     } catch (const std::regex_error& error) {
@@ -444,7 +472,11 @@ class Validator {
                                " (" + std::to_string(length) + ")"});
     if (const auto pattern = schema.find("pattern"); pattern != schema.end()) {
       const auto& regex = compiled_.regexes.at(pattern->get<std::string>());
-      if (!std::regex_search(text, regex))
+      if (text.size() > kMaxPatternSubject)
+        out.push_back({path, "a string of " + std::to_string(text.size()) + " bytes is too long to check against /" +
+                                 pattern->get<std::string>() + "/ (at most " + std::to_string(kMaxPatternSubject) +
+                                 "), got " + brief(value)});
+      else if (!std::regex_search(text, regex))
         out.push_back({path, "expected a string matching /" + pattern->get<std::string>() + "/, got " + brief(value)});
     }
   }

@@ -116,6 +116,38 @@ BOOST_AUTO_TEST_CASE(strings_count_code_points_and_match_patterns) {
              boost::test_tools::per_element());
 }
 
+// std::regex recurses per character matched and per group nested: a long enough string or a deep enough pattern
+// overflowed the stack (SIGSEGV at 26 000 characters against ^[a-z]+$, in the host's own code). Both are bounded:
+// the string is a violation, the pattern a schema error; at the bounds they are checked as usual.
+BOOST_AUTO_TEST_CASE(pattern_checks_are_bounded_where_std_regex_would_overflow_the_stack) {
+  using genplug::host::kMaxPatternDepth;
+  using genplug::host::kMaxPatternLength;
+  using genplug::host::kMaxPatternSubject;
+  const JsonSchema schema(json::parse(R"({"properties": {"id": {"pattern": "^[a-z]+$"}}})"));
+  BOOST_TEST(schema.validate(json{{"id", std::string(kMaxPatternSubject, 'a')}}).empty());
+  BOOST_TEST(lines(schema, json{{"id", std::string(kMaxPatternSubject - 1, 'a') + "A"}}).size() == 1u);
+  const Lines too_long = lines(schema, json{{"id", std::string(26000, 'a')}});
+  BOOST_TEST_REQUIRE(too_long.size() == 1u);
+  BOOST_TEST(too_long[0].rfind("id: a string of 26000 bytes is too long to check against /^[a-z]+$/ (at most " +
+                                   std::to_string(kMaxPatternSubject) + "), got \"aaa",
+                               0) == 0,
+             too_long[0]);
+
+  auto nested = [](int depth) { return std::string(depth, '(') + "a" + std::string(depth, ')'); };
+  BOOST_TEST(schema_error(json{{"pattern", nested(kMaxPatternDepth)}}).empty());
+  BOOST_TEST(contains(schema_error(json{{"pattern", nested(kMaxPatternDepth + 1)}}),
+                      "nests groups " + std::to_string(kMaxPatternDepth + 1) + " deep; at most"));
+  BOOST_TEST(contains(schema_error(json{{"pattern", nested(200000)}}), "characters; at most"));
+  // Escaped parentheses and those in a class are no groups.
+  BOOST_TEST(schema_error(json{{"pattern", "\\(((((a))))\\)[(((((]"}}).empty());
+  BOOST_TEST(schema_error(json{{"pattern", std::string(kMaxPatternLength, 'a')}}).empty());
+  BOOST_TEST(contains(schema_error(json{{"pattern", std::string(kMaxPatternLength + 1, 'a')}}),
+                      "has " + std::to_string(kMaxPatternLength + 1) + " characters"));
+  // At the bounds, the deepest pattern against the longest string runs (within the stack) and matches.
+  const JsonSchema deep(json{{"pattern", "^" + nested(kMaxPatternDepth) + "*$"}});
+  BOOST_TEST(deep.validate(json(std::string(kMaxPatternSubject, 'a'))).empty());
+}
+
 BOOST_AUTO_TEST_CASE(arrays_report_counts_and_duplicates) {
   const JsonSchema schema(json::parse(
       R"({"type": "array", "minItems": 2, "maxItems": 3, "uniqueItems": true, "items": {"type": "number"}})"));
