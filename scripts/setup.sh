@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency of genplug from Debian 12 packages.
-# Idempotent: re-running it only refreshes the package lists and installs what is missing.
+# Idempotent: with every package present it does nothing (no apt, no root needed); otherwise it refreshes the
+# package lists and installs what is missing, as root or through sudo.
 set -euo pipefail
-if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-export DEBIAN_FRONTEND=noninteractive
 packages=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
   libtorch-dev libopenblas0-pthread python3-torch libtcmalloc-minimal4
@@ -16,10 +15,19 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-$SUDO apt-get update -qq
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-else
+if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all packages present"
+  exit 0
 fi
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 ||
+    { echo "setup: missing packages (${missing[*]}); run this script as root, or install sudo" >&2; exit 1; }
+  as_root=(sudo)
+fi
+# sudo resets the environment: the front end is set on apt-get's own command line. A lock held by another apt
+# (unattended-upgrades on a fresh machine) is waited for rather than failed on.
+apt=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
+"${apt[@]}" update -qq
+echo "setup: installing ${missing[*]}"
+"${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}"

@@ -28,8 +28,10 @@ struct Options {
   // The hidden probe mode, run by the validator in its child processes.
   std::string probe;
   std::string plugin;
+  int plugin_index = -1;
   int factory_case = 0;
   int report_fd = -1;
+  std::string report_token;
 };
 
 // Counts failures; flushed line by line, so what was checked so far is never lost.
@@ -44,7 +46,8 @@ struct Report {
 
 // The plugins the library holds, from the load probe.
 struct Found {
-  std::string kind, id;
+  std::string kind, id;  // id as the records name it (cut past 256 bytes)
+  int index;             // what the probes are given: an id on their argv could read as an option, or be cut
 };
 
 class Validator {
@@ -54,18 +57,13 @@ class Validator {
   void run() {
     std::vector<Found> plugins;
     const bool loaded = probe({"--probe", "load"}, "load", [&](const v::Record& r) {
-      if (r.type == "PLUGIN") plugins.push_back({r.kind, r.text});
+      if (r.type == "PLUGIN") plugins.push_back({r.kind, r.text, int(plugins.size())});
     });
     if (plugins.empty() && (!loaded || rep_.failures)) {
       std::cout << "1 library, 0 plugins, " << rep_.failures << " failures\n";
       throw host::HostError(host::ErrorKind::plugin, o_.library + ": does not satisfy the genplug contract");
     }
-    for (const Found& p : plugins) {
-      const bool usable = probe(with_plugin("plugin", p), p.kind + " " + p.id + ": create and use");
-      // Two instances at once only once one works alone (else the failure would only be reported again).
-      if (p.kind == "posenc" && usable)
-        probe(with_plugin("concurrency", p), p.kind + " " + p.id + ": two instances on two threads");
-    }
+    for (const Found& p : plugins) probe_plugin(p);
     for (const Found& p : plugins)
       for (int c = 0; c < v::factory_case_count(); ++c) {
         std::vector<std::string> args = with_plugin("factory", p);
@@ -80,28 +78,47 @@ class Validator {
 
  private:
   std::vector<std::string> with_plugin(const char* probe, const Found& p) const {
-    return {"--probe", probe, "--plugin", p.id};
+    return {"--probe", probe, "--plugin-index", std::to_string(p.index)};
   }
 
-  // Runs one probe in a child process; true when it ended normally without a failure. A process that died
-  // (crash, exit, time-out, memory limit) fails the check that was running: its last STEP, else `title`; one
-  // that failed after the probe (library destructors, exit handlers) fails `title`.
+  // Create and use; then, for a posenc, two instances at once, but only once one was created and used alone
+  // (else its failure would only be reported again). A descriptor's FAIL no longer skips it, and a skip says why.
+  void probe_plugin(const Found& p) {
+    const std::string who = p.kind + " " + p.id;
+    bool used = false;  // its probe got through create, use and destroy ("PASS ...: destroy")
+    const bool clean = probe(with_plugin("plugin", p), who + ": create and use", [&](const v::Record& r) {
+      used = used || (r.type == "PASS" && r.text == who + ": destroy");
+    });
+    if (p.kind != "posenc") return;
+    const std::string title = who + ": two instances on two threads";
+    if (used && clean)
+      probe(with_plugin("concurrency", p), title);
+    else if (!used)
+      rep_.print({"SKIP", title + ": not run, since one instance alone did not get through create, use and "
+                                  "destroy (above)", ""});
+    else
+      rep_.print({"SKIP", title + ": not run, since the probe of one instance alone failed (above)", ""});
+  }
+
+  // Runs one probe in a child process; true when its process ended normally and nothing else wrote to its report.
+  // A process that died (crash, exit, time-out, memory limit) fails the check that was running: its last STEP,
+  // else `title`; one that failed after the probe (library destructors, exit handlers) fails `title`. Bytes or
+  // records on the report from anything but the probe fail the check that was running when they came.
   bool probe(std::vector<std::string> args, const std::string& title,
              const std::function<void(const v::Record&)>& on_data = nullptr) {
     args.insert(args.begin(), "validate");
     if (o_.create_models) args.push_back("--create-models");
     args.insert(args.end(), {"--memory-limit", std::to_string(limits_.memory_bytes) + "B", "--", o_.library});
-    const int before = rep_.failures;
     const v::Outcome out = v::run_isolated(args, limits_, [&](const v::Record& r) {
-      if (r.type == "PASS" || r.type == "FAIL" || r.type == "NOTE" || r.type == "SKIP")
-        rep_.print(r);
-      else if (on_data)
-        on_data(r);
+      if (r.type == "PASS" || r.type == "FAIL" || r.type == "NOTE" || r.type == "SKIP") rep_.print(r);
+      if (on_data) on_data(r);
     });
     if (!out.started) throw not_started(out);
+    if (!out.foreign.empty())
+      rep_.fail((out.foreign_step.empty() ? title : out.foreign_step) + ": " + o_.library + " " + out.foreign);
     if (!out.failure.empty())
       rep_.fail((out.ended || out.last_step.empty() ? title : out.last_step) + ": " + out.failure);
-    return rep_.failures == before;
+    return out.failure.empty() && out.foreign.empty();
   }
 
   // A probe process that ended before its first record never reached the library (it reports a step first):
@@ -110,9 +127,11 @@ class Validator {
     std::string text = "the probe process " + out.failure + " before it loaded " + o_.library;
     if (out.timed_out)
       return host::HostError(host::ErrorKind::usage, text + ": genplug itself needs longer to start; raise --timeout");
-    if (limits_.memory_bytes && out.memory_like)
+    if (limits_.memory_bytes && out.memory_like)  // execve's ENOMEM included
       return host::HostError(host::ErrorKind::usage, text + ": genplug itself does not start under --memory-limit " +
                                                          v::bytes_text(limits_.memory_bytes) + "; raise it");
+    if (!out.exec_error.empty())  // e.g. E2BIG: an environment too large to pass on; no limit of ours is at fault
+      return host::HostError(host::ErrorKind::runtime, "the probe process could not be started: " + out.exec_error);
     return host::HostError(host::ErrorKind::runtime, text);
   }
 
@@ -120,6 +139,18 @@ class Validator {
   v::Limits limits_;
   Report rep_;
 };
+
+// The hidden probe mode: one probe, its records on the report pipe (a child process of the validator's), or
+// printed when run by hand, which then exits 4 after any FAIL (it had exited 0).
+void run_probe_mode(const Options& o, const v::Limits& limits) {
+  v::ProbeWriter out(o.report_fd, o.report_token, o.library);
+  v::run_probe({o.probe, o.library, o.plugin, o.plugin_index, o.factory_case, o.create_models, limits.memory_bytes},
+               out);
+  if (out.report_lost()) std::_Exit(v::kReportLostStatus);  // the parent names the cause, not an exit
+  if (o.report_fd < 0 && out.failures())
+    throw host::HostError(host::ErrorKind::plugin,
+                          o.library + ": " + std::to_string(out.failures()) + " contract checks failed");
+}
 
 void validate_command(const Options& o) {
   v::Limits limits;
@@ -129,11 +160,7 @@ void validate_command(const Options& o) {
   } catch (const std::invalid_argument& e) {
     throw host::HostError(host::ErrorKind::usage, std::string("--memory-limit: ") + e.what());
   }
-  if (!o.probe.empty()) {  // a child process: one probe, its records on the report pipe
-    v::ProbeWriter out(o.report_fd);
-    v::run_probe({o.probe, o.library, o.plugin, o.factory_case, o.create_models, limits.memory_bytes}, out);
-    return;
-  }
+  if (!o.probe.empty()) return run_probe_mode(o, limits);
   Validator(o, limits).run();
 }
 
@@ -156,8 +183,10 @@ void setup(CLI::App& cmd, Globals&) {
   // The probe mode the validator runs in its child processes (validate.hpp); hidden from --help.
   cmd.add_option("--probe", o.probe)->group("");
   cmd.add_option("--plugin", o.plugin)->group("");
+  cmd.add_option("--plugin-index", o.plugin_index)->group("");
   cmd.add_option("--case", o.factory_case)->group("");
   cmd.add_option("--report-fd", o.report_fd)->group("");
+  cmd.add_option("--report-token", o.report_token)->group("");
   cmd.callback([] { validate_command(o); });
 }
 

@@ -2,8 +2,9 @@
 // (validate_probes.cpp) and the child processes they run in (validate_isolation.cpp).
 //
 // Every probe of a plugin library runs in a process of its own: `genplug validate` re-executes itself
-// (/proc/self/exe) in a hidden mode, `validate --probe NAME [--plugin ID] [--case N] --report-fd 3 LIBRARY`, which
-// loads the library, makes one probe's checks and writes them to the report pipe as JSON lines. A plugin that
+// (/proc/self/exe) in a hidden mode, `validate --probe NAME [--plugin-index I | --plugin ID] [--case N] --report-fd 3
+// --report-token T LIBRARY`, which loads the library, makes one probe's checks and writes them to the report pipe as
+// framed JSON lines (ProbeWriter). Run by hand (no --report-fd) it prints them, and exits 4 after any FAIL. A plugin that
 // crashes, calls exit, hangs or floods memory takes only that process down; the validator reports it as a
 // failure of the check that was running, and goes on with the next probe.
 #pragma once
@@ -23,12 +24,15 @@ struct Record {
   std::string kind;
 };
 
-// Writes a probe's records: JSON lines on a file descriptor (the report pipe), or, with fd -1, plain text on
-// stdout (running `validate --probe ...` by hand, e.g. under a debugger). Unbuffered: what was written survives
-// a crash.
+// Writes a probe's records: framed JSON lines on a file descriptor (the report pipe), or, with fd -1, plain text
+// on stdout (running `validate --probe ...` by hand, e.g. under a debugger). Unbuffered: what was written survives
+// a crash. Each record is "\n<token> <pid> <json>\n": a fresh line, the token the parent passed (--report-token)
+// and the writer's pid, so that bytes a plugin writes to the pipe cannot merge with a record, and records of a
+// process the plugin forked are told apart (validate_isolation.cpp). The records go through a close-on-exec copy of
+// the descriptor taken before the library loads: a plugin that closes or reuses fd 3 cannot silence them.
 class ProbeWriter {
  public:
-  explicit ProbeWriter(int fd) : fd_(fd) {}
+  explicit ProbeWriter(int fd, std::string token = "", std::string library = "");
   void pass(const std::string& what) { put("PASS", what); }
   void fail(const std::string& what) {
     ++failures_;
@@ -42,22 +46,37 @@ class ProbeWriter {
     else
       fail(what + (why.empty() ? "" : ": " + why));
   }
-  void step(const std::string& what) { put("STEP", what); }
+  void step(const std::string& what) {
+    put("STEP", what);  // first: a descriptor closed before this step is blamed on the step before
+    last_step_ = what;
+  }
   void plugin(const std::string& kind, const std::string& id) { put("PLUGIN", id, kind); }
   void end() { put("END", ""); }
   int failures() const { return failures_; }
+  bool report_lost() const { return lost_; }  // a write found the report's descriptor closed
 
  private:
   void put(const char* type, const std::string& text, const std::string& kind = "");
-  int fd_;
+  void write_record(const char* type, const std::string& text, const std::string& kind);
+  void check_report_descriptor();
+  int fd_;           // the report as the parent passed it (fd 3), or -1
+  int copy_ = -1;    // where the records go: a copy of fd_
+  std::string token_, library_, last_step_;
+  uint64_t device_ = 0, inode_ = 0;  // what fd_ was when the probe began
+  bool replaced_ = false, lost_ = false;
   int failures_ = 0;
 };
+
+// The exit status of a probe process whose report's descriptors a plugin closed (ProbeWriter::report_lost): its
+// records were lost, and the parent says so rather than blaming an exit.
+constexpr int kReportLostStatus = 86;
 
 // What one probe process is asked to do.
 struct ProbeRequest {
   std::string probe;           // "load", "plugin", "concurrency" or "factory"
   std::string library;
-  std::string plugin;          // the plugin's id (all probes but "load")
+  std::string plugin;          // the plugin's id (all probes but "load"), or:
+  int plugin_index = -1;       // its index among the library's plugins (what the validator passes: no id on argv)
   int factory_case = 0;        // "factory": which bad argument (0 .. factory_case_count() - 1)
   bool create_models = false;  // "plugin": also create model plugins
   uint64_t memory_limit = 0;   // bytes, 0 = none: the limit the parent set, for messages
@@ -87,10 +106,15 @@ struct Outcome {
   bool started = true;      // it wrote a record in time: the probe ran (it writes one before it loads the library)
   bool timed_out = false;   // killed at the time-out
   bool memory_like = false; // ended as a memory limit ends it: a signal, exit 127 (the loader), the resident check
+  // Something other than the probe wrote to its report pipe (a plugin's bytes, or records of a process it forked):
+  // what, and the check that was running then ("" when nothing did). Its records still count: they are framed.
+  std::string foreign;
+  std::string foreign_step;
+  std::string exec_error;  // execve of the probe failed: why ("Argument list too long"), from the child; "" if it ran
 };
 
 // Runs this program again (/proc/self/exe) with `args` (argv[1..]: the subcommand, then its arguments;
-// "--report-fd 3" is added after the subcommand) in a child process
+// "--report-fd 3 --report-token T" is added after the subcommand, T random per call) in a child process
 // of its own process group, under `limits`, with core dumps off; passes each record to on_record as it arrives.
 Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
                      const std::function<void(const Record&)>& on_record);

@@ -21,6 +21,8 @@
 #include <cmath>
 #include <cstring>
 #include <iterator>
+#include <random>
+#include <utility>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -62,14 +64,6 @@ std::string signal_text(int sig) {
   return (abbrev ? "SIG" + std::string(abbrev) : "signal " + std::to_string(sig)) + (what ? " (" + std::string(what) + ")" : "");
 }
 
-// Resident bytes of process `pid` (0 when it cannot be read).
-uint64_t resident_bytes(pid_t pid) {
-  std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
-  uint64_t size = 0, resident = 0;
-  statm >> size >> resident;
-  return resident * uint64_t(::sysconf(_SC_PAGESIZE));
-}
-
 // The environment of the child: ours, and under a sanitizer, crashes left to the kernel (so that a plugin's
 // SIGSEGV is reported as one, not as the sanitizer's exit status).
 std::vector<std::string> child_environment() {
@@ -95,12 +89,23 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
 
 constexpr int kReportFd = 3;  // the probe's report pipe, in the probe process
 
-// Reads records from the report pipe; lines may arrive in pieces.
+// What a plugin wrote, for a message: its first bytes.
+std::string excerpt(const std::string& bytes) {
+  constexpr size_t kShown = 60;
+  return bytes.size() <= kShown ? bytes : bytes.substr(0, kShown) + "... (" + std::to_string(bytes.size()) + " bytes)";
+}
+
+// Reads records from the report pipe; lines may arrive in pieces. A record is a whole line "<token> <pid> <json>"
+// (ProbeWriter): anything else on the pipe is bytes a plugin wrote, and a record of another pid is a process the
+// plugin forked. Neither counts, and the first of either fails the check (Outcome::foreign): a plugin's bytes without
+// a newline had swallowed the next record (a FAIL lost, exit 0), and a fork in init had doubled every record.
 struct RecordReader {
   using Clock = std::chrono::steady_clock;
   std::string pending;
   Outcome& outcome;
   const std::function<void(const Record&)>& on_record;
+  std::string prefix;  // "<token> "
+  pid_t child = 0;
   Clock::time_point deadline = Clock::time_point::max();
   bool ended = false;
   bool heard = false;  // any record at all: the probe process started
@@ -131,15 +136,39 @@ struct RecordReader {
     }
   }
 
-  // A string field of a record ("" when absent or of another type: a line a plugin wrote is no record).
+  // A string field of a record ("" when absent or of another type).
   static std::string field(const nlohmann::json& j, const char* name) {
     const auto it = j.find(name);
     return it != j.end() && it->is_string() ? it->get<std::string>() : "";
   }
 
+  // The writer's pid and the record of a whole framed line; pid 0 when the line is no record.
+  std::pair<pid_t, nlohmann::json> parse(const std::string& line) const {
+    if (prefix.size() < 2 || line.compare(0, prefix.size(), prefix) != 0) return {0, {}};
+    const size_t space = line.find(' ', prefix.size());
+    const std::string digits = line.substr(prefix.size(), space == std::string::npos ? 0 : space - prefix.size());
+    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
+      return {0, {}};
+    nlohmann::json j = internal::parse_bounded_json_or_discarded(line.substr(space + 1));
+    if (!j.is_object() || field(j, "type").empty()) return {0, {}};
+    return {pid_t(std::stol(digits)), std::move(j)};
+  }
+
+  void foreign(const std::string& what) {
+    if (!outcome.foreign.empty()) return;  // the first says it
+    outcome.foreign = what;
+    outcome.foreign_step = outcome.last_step;
+  }
+
   void take(const std::string& line) {
-    nlohmann::json j = internal::parse_bounded_json_or_discarded(line);
-    if (!j.is_object()) return;  // not ours
+    if (line.empty()) return;  // each record starts a fresh line
+    auto [pid, j] = parse(line);
+    if (pid == 0)
+      return foreign("wrote to the probe's report, file descriptor " + std::to_string(kReportFd) +
+                     ", which it did not open: \"" + excerpt(line) + "\"");
+    if (pid != child)
+      return foreign("forked a process (pid " + std::to_string(pid) + ") that went on with the probe without exec "
+                     "and wrote its records to the probe's report; they were not counted");
     if (!heard) late = Clock::now() >= deadline;
     heard = true;
     Record r{field(j, "type"), field(j, "text"), field(j, "kind")};
@@ -152,11 +181,67 @@ struct RecordReader {
   }
 };
 
+// The peak address space of the probe process, as far as the validator can tell: the largest it saw, or the peak
+// resident size plus what was mapped but not resident (its libraries, the probe's reserve) when it last looked.
+struct MemoryWatch {
+  uint64_t resident_peak = 0, size_peak = 0, nonresident = 0;
+  // What this process maps but does not hold resident (the same program and libraries as the probe's, before
+  // its plugin): a floor for the probe's own, which a probe that floods and dies before its first sample never
+  // shows (under load its peak had then looked like 172 of 256 MiB, and the crash was not put on the limit).
+  void baseline_from_this_process() {
+    uint64_t size = 0, resident = 0;
+    if (kSanitized || !read_statm("self", size, resident)) return;
+    nonresident = size >= resident ? (size - resident) * uint64_t(::sysconf(_SC_PAGESIZE)) : 0;
+  }
+  void sample(pid_t pid) {
+    uint64_t size = 0, resident = 0;
+    if (!read_statm(std::to_string(pid), size, resident)) return;
+    const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
+    resident_peak = std::max(resident_peak, resident * page);
+    if (kSanitized) return;  // terabytes of shadow: the limit is on the resident size
+    size_peak = std::max(size_peak, size * page);
+    nonresident = std::max(nonresident, size >= resident ? (size - resident) * page : 0);
+  }
+  static bool read_statm(const std::string& process, uint64_t& size, uint64_t& resident) {
+    std::ifstream statm("/proc/" + process + "/statm");
+    return bool(statm >> size >> resident);
+  }
+  uint64_t address_peak() const { return std::max(size_peak, resident_peak + nonresident); }
+  // Whether the process came near enough to the limit to have been refused memory. The peak resident size alone
+  // (>= half the limit) had blamed the limit for a crash at 312 MiB of 512 MiB.
+  bool near(uint64_t limit) const {
+    if (!limit) return false;
+    const uint64_t margin = std::max(limit / 8, uint64_t(64) << 20);
+    return address_peak() + margin >= limit;
+  }
+};
+
+std::string exec_error_text(int error) {
+  std::string text = std::string("execve(/proc/self/exe): ") + std::strerror(error);
+  if (error == E2BIG) text += " (the environment and arguments are larger than the kernel passes to a program)";
+  return text;
+}
+
+// How a probe process that started ended, when it did not end cleanly with its END record.
+std::string end_text(int status, const RecordReader& reader, bool foreign) {
+  if (WIFSIGNALED(status)) return "crashed with " + signal_text(WTERMSIG(status));
+  const int code = WEXITSTATUS(status);
+  if (!reader.ended && code == kReportLostStatus)
+    return "closed the probe's report (file descriptor " + std::to_string(kReportFd) +
+           " and the copy the probe writes to): the probe's records were lost";
+  if (reader.ended) return "exited with status " + std::to_string(code);
+  if (foreign)
+    return "ended the process with exit status " + std::to_string(code) + " before the probe's last record (END) "
+           "came: its report was written to by something other than the probe (above)";
+  return "ended the process with exit status " + std::to_string(code) +
+         " before the probe finished (a plugin must never call exit)";
+}
+
 // What went wrong, from the child's end and what the validator saw.
-std::string failure_of(int status, const RecordReader& reader, bool timed_out, bool flooded, uint64_t peak,
+std::string failure_of(int status, const RecordReader& reader, bool timed_out, bool flooded, const MemoryWatch& memory,
                        const Limits& limits) {
   const std::string limit = bytes_text(limits.memory_bytes);
-  const bool ended = reader.ended;
+  const uint64_t peak = memory.resident_peak;
   if (timed_out) return "timed out after " + seconds_text(limits.timeout_seconds) + " s (killed)";
   if (flooded) return "exceeded the memory limit of " + limit + " (killed at " + bytes_text(peak) + " resident)";
   if (reader.overlong)  // the probe's own lines are far shorter: something else wrote to the report
@@ -168,17 +253,56 @@ std::string failure_of(int status, const RecordReader& reader, bool timed_out, b
     return WIFSIGNALED(status) ? "crashed with " + signal_text(WTERMSIG(status))
                                : "exited with status " + std::to_string(WEXITSTATUS(status));
   }
-  const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  if (clean && ended) return "";
-  std::string how = WIFSIGNALED(status) ? "crashed with " + signal_text(WTERMSIG(status))
-                    : ended ? "exited with status " + std::to_string(WEXITSTATUS(status))
-                            : "ended the process with exit status " + std::to_string(WEXITSTATUS(status)) +
-                                  " before the probe finished (a plugin must never call exit)";
-  if (ended) how += " after the probe, while the process exited (library destructors or exit handlers)";
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && reader.ended) return "";
+  std::string how = end_text(status, reader, !reader.outcome.foreign.empty());
+  if (reader.ended) how += " after the probe, while the process exited (library destructors or exit handlers)";
   // Out of address space, a plugin that does not check what malloc returns crashes: name the cause.
-  if (limits.memory_bytes && peak >= limits.memory_bytes / 2)
+  if (memory.near(limits.memory_bytes))
     return "exceeded the memory limit of " + limit + " (" + bytes_text(peak) + " resident at the peak), then " + how;
+  if (limits.memory_bytes && WIFSIGNALED(status) && peak >= limits.memory_bytes / 4)
+    how += " (" + bytes_text(peak) + " resident at the peak, under the memory limit of " + limit + ")";
   return how;
+}
+
+// 16 random hex digits: the frame of this probe's records.
+std::string random_token() {
+  std::random_device random;
+  std::ostringstream o;
+  o << std::hex << random() << random();
+  std::string token = o.str();
+  token.resize(16, '0');
+  return token;
+}
+
+// The errno execve sent back on the close-on-exec pipe `fd` (0 when exec succeeded: the pipe closed empty).
+int exec_errno(int fd) {
+  int error = 0;
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, 0) > 0 && ::read(fd, &error, sizeof error) != ssize_t(sizeof error)) error = 0;
+  return error;
+}
+
+// Reads what is on the report pipe now; false at its end (or an error).
+bool read_some(int fd, RecordReader& reader) {
+  char buf[65536];
+  const ssize_t n = ::read(fd, buf, sizeof buf);
+  if (n > 0) reader.feed(buf, size_t(n));
+  return n > 0 || (n < 0 && errno == EINTR);
+}
+
+// What the child wrote before it ended, once its group is killed: a process that left the group may hold the
+// pipe open and keep writing, so a bounded amount.
+void drain(int fd, RecordReader& reader) {
+  const auto stop = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  for (pollfd p{fd, POLLIN, 0}; ::poll(&p, 1, 0) > 0 && std::chrono::steady_clock::now() < stop;)
+    if (!read_some(fd, reader)) break;
+}
+
+// Kills the probe process and its group: the process itself too, since a plugin may move it out of its group
+// (setpgid), which had left a timed-out probe running and the validator waiting on it for ever.
+void kill_probe(pid_t pid) {
+  ::kill(-pid, SIGKILL);
+  ::kill(pid, SIGKILL);
 }
 
 }  // namespace
@@ -187,8 +311,10 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
                      const std::function<void(const Record&)>& on_record) {
   std::vector<std::string> argv_text = {"genplug"};
   argv_text.insert(argv_text.end(), args.begin(), args.end());
+  const std::string token = random_token();
   // After the subcommand, before anything else (the arguments may end with "--" and positionals).
-  argv_text.insert(argv_text.begin() + (args.empty() ? 1 : 2), {"--report-fd", std::to_string(kReportFd)});
+  argv_text.insert(argv_text.begin() + (args.empty() ? 1 : 2),
+                   {"--report-fd", std::to_string(kReportFd), "--report-token", token});
   std::vector<std::string> env_text = child_environment();
   std::vector<char*> argv = pointers(argv_text), envp = pointers(env_text);
   const rlim_t address_space = kSanitized ? 0 : rlim_t(limits.memory_bytes);
@@ -198,13 +324,18 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
   const double timeout = std::min(limits.timeout_seconds, 1e9);  // ~30 years: as good as none, and no overflow
   const auto deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
-  int report[2];
+  int report[2], exec_error[2];  // exec_error: execve's errno, else closed by the exec
   if (::pipe2(report, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(exec_error, O_CLOEXEC) != 0) {
+    const int error = errno;
+    ::close(report[0]);
+    ::close(report[1]);
+    throw std::runtime_error(std::string("pipe: ") + std::strerror(error));
+  }
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
-    ::close(report[0]);
-    ::close(report[1]);
+    for (int fd : {report[0], report[1], exec_error[0], exec_error[1]}) ::close(fd);
     throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   }
   if (pid == 0) {  // async-signal-safe calls only until exec
@@ -224,30 +355,32 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
       ::setrlimit(RLIMIT_AS, &as);
     }
     ::execve("/proc/self/exe", argv.data(), envp.data());
+    const int error = errno;  // E2BIG had been blamed on --memory-limit: say what failed
+    if (::write(exec_error[1], &error, sizeof error) < 0) {
+    }
     ::_exit(127);
   }
   ::setpgid(pid, pid);  // also here: no race with the kill below
   ::close(report[1]);
+  ::close(exec_error[1]);
 
   Outcome outcome;
-  RecordReader reader{{}, outcome, on_record};
+  RecordReader reader{{}, outcome, on_record, token + " ", pid};
   if (limits.timeout_seconds > 0) reader.deadline = deadline;
-  bool timed_out = false, flooded = false, exited = false, pipe_open = true;
-  uint64_t peak = 0;
+  bool timed_out = false, flooded = false, exited = false, pipe_open = true, unkillable = false;
+  MemoryWatch memory;
+  memory.baseline_from_this_process();
   int status = 0;
   rusage usage{};
-  auto kill_group = [&] { ::kill(-pid, SIGKILL); };
+  auto killed_at = Clock::time_point::max();
+  auto kill_now = [&] {
+    kill_probe(pid);
+    killed_at = Clock::now();
+  };
   while (!exited) {
     if (pipe_open) {
       pollfd p{report[0], POLLIN, 0};
-      if (::poll(&p, 1, 50) > 0) {
-        char buf[4096];
-        const ssize_t n = ::read(report[0], buf, sizeof buf);
-        if (n > 0)
-          reader.feed(buf, size_t(n));
-        else if (n == 0 || errno != EINTR)
-          pipe_open = false;
-      }
+      if (::poll(&p, 1, 50) > 0) pipe_open = read_some(report[0], reader);
     } else {
       ::usleep(20000);  // the plugin closed the report pipe: wait for the process itself
     }
@@ -256,30 +389,32 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
       exited = true;
       break;
     }
-    if (timed_out || flooded) continue;  // killed: wait for it to go
+    if (timed_out || flooded) {  // killed: wait for it to go, but not for ever (a process stuck in the kernel)
+      if (Clock::now() - killed_at > std::chrono::seconds(10)) {
+        unkillable = true;
+        break;
+      }
+      continue;
+    }
     if (limits.timeout_seconds > 0 && Clock::now() >= deadline) {
       timed_out = true;
-      kill_group();
+      kill_now();
     } else if (limits.memory_bytes) {
-      const uint64_t rss = resident_bytes(pid);
-      peak = std::max(peak, rss);
-      if (rss > limits.memory_bytes) {
+      memory.sample(pid);
+      if (memory.resident_peak > limits.memory_bytes) {
         flooded = true;
-        kill_group();
+        kill_now();
       }
     }
   }
-  // What the child wrote before it ended (a process it started may hold the pipe open: read what is there).
-  for (pollfd p{report[0], POLLIN, 0}; pipe_open && ::poll(&p, 1, 0) > 0;) {
-    char buf[4096];
-    const ssize_t n = ::read(report[0], buf, sizeof buf);
-    if (n <= 0) break;
-    reader.feed(buf, size_t(n));
-  }
+  kill_probe(pid);  // anything the plugin left running in the group, before the drain: a writer that never stops
+  drain(report[0], reader);
   ::close(report[0]);
-  ::kill(-pid, SIGKILL);  // anything the plugin left running in the group
-  peak = std::max(peak, uint64_t(usage.ru_maxrss) * 1024);
-  outcome.failure = failure_of(status, reader, timed_out, flooded, peak, limits);
+  const int exec_errno_value = exited ? exec_errno(exec_error[0]) : 0;
+  ::close(exec_error[0]);
+  memory.resident_peak = std::max(memory.resident_peak, uint64_t(usage.ru_maxrss) * 1024);
+  outcome.failure = failure_of(status, reader, timed_out, flooded, memory, limits);
+  if (unkillable) outcome.failure += "; it did not end within 10 s of SIGKILL, and was left behind";
   // A first record read after the deadline came too late to count, even from a process that then ended before
   // the kill: the time-out stopped genplug's own start.
   if (reader.late && !timed_out) outcome.failure = "timed out after " + seconds_text(limits.timeout_seconds) + " s";
@@ -287,6 +422,11 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
   outcome.started = reader.heard && !reader.late;
   outcome.timed_out = timed_out || reader.late;
   outcome.memory_like = flooded || WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 127);
+  if (exec_errno_value) {
+    outcome.exec_error = exec_error_text(exec_errno_value);
+    outcome.failure = "could not start: " + outcome.exec_error;
+    outcome.memory_like = exec_errno_value == ENOMEM;
+  }
   return outcome;
 }
 

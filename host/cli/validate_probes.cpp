@@ -1,6 +1,8 @@
 // genplug validate — the checks of one probe, run inside a probe process (validate.hpp): load the library,
 // check descriptors, create and use each plugin, feed its factory bad arguments, run two instances at once.
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,14 +54,26 @@ std::string failure_text(const std::exception& e, const ProbeRequest& r) {
   return "exceeded the memory limit of " + bytes_text(r.memory_limit) + " (" + e.what() + ")";
 }
 
-void write_all(int fd, const std::string& s) {
+// Whether all of `s` was written; errno tells why not (EPIPE: the parent is gone; EBADF: a plugin closed `fd`).
+bool write_all(int fd, const std::string& s) {
   for (size_t done = 0; done < s.size();) {
     const ssize_t n = ::write(fd, s.data() + done, s.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // the parent is gone
+    if (n <= 0) return false;
     done += size_t(n);
   }
+  return true;
 }
+
+// A plugin's id as the records name it: an id of 70 000 bytes made every line of its checks as long, and the cut at
+// 64 KiB (report_text) took the check's own name off the end.
+std::string display_id(const std::string& id) {
+  constexpr size_t kMaxShown = 256;
+  if (id.size() <= kMaxShown) return id;
+  return id.substr(0, kMaxShown) + "... (" + std::to_string(id.size()) + " bytes)";
+}
+
+std::string plugin_name(const host::PluginRecord& p) { return p.kind + " " + display_id(p.id); }
 
 host::PluginCatalog::Options catalog_options(const std::string& library) {
   host::PluginCatalog::Options o;
@@ -110,7 +124,7 @@ void abi_notes(const host::PluginRecord& p, ProbeWriter& out) {
   if (what.empty()) return;
   std::string text;
   for (const auto& w : what) text += (text.empty() ? "" : "; ") + w;
-  out.note(p.kind + " " + p.id + ": built against ABI " + std::to_string(GENPLUG_ABI_MAJOR) + "." +
+  out.note(plugin_name(p) + ": built against ABI " + std::to_string(GENPLUG_ABI_MAJOR) + "." +
            std::to_string(p.abi_minor) + ", this host is " + std::to_string(GENPLUG_ABI_MAJOR) + "." +
            std::to_string(GENPLUG_ABI_MINOR) + ": " + text);
 }
@@ -280,12 +294,12 @@ void check_sample(const SchedulerProxy& scheduler, const std::vector<double>& si
 // Descriptor checks, then create with the default config and use.
 void probe_plugin(const host::PluginCatalog& catalog, const host::PluginRecord& p, const ProbeRequest& r,
                   ProbeWriter& out) {
-  const std::string who = p.kind + " " + p.id;
+  const std::string who = plugin_name(p);
   out.check(!p.name.empty() && !p.vendor.empty(), who + ": descriptor has name and vendor");
   out.check(!p.version.empty() && std::isdigit(static_cast<unsigned char>(p.version[0])),
             who + ": version looks like semver", "'" + p.version + "'");
   out.check(p.schema.is_object() && p.schema.value("type", "") == "object", who + ": config schema is an object schema");
-  out.check(p.id.find('.') != std::string::npos, who + ": id is reverse-DNS", "'" + p.id + "'");
+  out.check(p.id.find('.') != std::string::npos, who + ": id is reverse-DNS", "'" + display_id(p.id) + "'");
   abi_notes(p, out);
   if (p.kind == "model" && !r.create_models) {
     out.skip(who + ": create with the default config (pass --create-models)");
@@ -331,7 +345,7 @@ void probe_plugin(const host::PluginCatalog& catalog, const host::PluginRecord& 
 // what one gives alone (a plugin with hidden shared state fails this, or crashes here rather than in a host).
 void probe_concurrency(const host::PluginCatalog& catalog, const host::PluginRecord& p, const ProbeRequest& r,
                        ProbeWriter& out) {
-  const std::string what = p.kind + " " + p.id + ": two instances computing on two threads agree with one alone";
+  const std::string what = plugin_name(p) + ": two instances computing on two threads agree with one alone";
   out.step(what);
   auto run = [&](double t0, std::vector<std::vector<double>>& result) {
     CallContext ctx;
@@ -392,7 +406,7 @@ void probe_factory(const host::PluginCatalog& catalog, const host::PluginRecord&
   const FactoryCase& c = kFactoryCases[r.factory_case];
   const bool closed = p.schema.contains("additionalProperties") && p.schema["additionalProperties"] == false;
   if (!closed && std::strcmp(c.what, "config with an unknown field") == 0) return;  // its schema allows them
-  const std::string who = p.kind + " " + p.id;
+  const std::string who = plugin_name(p);
   const genplug_factory_t* f = catalog.factory_of(p.id);
   const char* id = c.null_id ? nullptr : c.unknown_id ? "org.genplug.no-such-plugin" : p.id.c_str();
   out.step(who + ": " + c.what + " rejected with a message");
@@ -426,7 +440,35 @@ std::string report_text(const std::string& text) {
   return text.substr(0, kMaxReportText) + "... (" + std::to_string(text.size()) + " bytes)";
 }
 
-void ProbeWriter::put(const char* type, const std::string& full_text, const std::string& kind) {
+ProbeWriter::ProbeWriter(int fd, std::string token, std::string library)
+    : fd_(fd), copy_(fd), token_(std::move(token)), library_(std::move(library)) {
+  if (fd_ < 0) return;
+  const int copy = ::fcntl(fd_, F_DUPFD_CLOEXEC, 10);  // before the library loads: the plugin never saw it
+  if (copy >= 0) copy_ = copy;
+  struct stat st {};
+  if (::fstat(fd_, &st) == 0) device_ = uint64_t(st.st_dev), inode_ = uint64_t(st.st_ino);
+}
+
+// A plugin that closed fd 3, or opened something else onto it, fails the check that was running (once): the
+// records go on through the copy. It had been blamed as an exit, its records lost.
+void ProbeWriter::check_report_descriptor() {
+  if (fd_ < 0 || copy_ == fd_ || replaced_) return;
+  struct stat st {};
+  if (::fstat(fd_, &st) == 0 && uint64_t(st.st_dev) == device_ && uint64_t(st.st_ino) == inode_) return;
+  replaced_ = true;
+  ++failures_;
+  write_record("FAIL", (last_step_.empty() ? std::string("load") : last_step_) + ": " + library_ +
+                           " closed the probe's report (file descriptor " + std::to_string(fd_) +
+                           "), which it did not open",
+               "");
+}
+
+void ProbeWriter::put(const char* type, const std::string& text, const std::string& kind) {
+  check_report_descriptor();
+  write_record(type, text, kind);
+}
+
+void ProbeWriter::write_record(const char* type, const std::string& full_text, const std::string& kind) {
   const std::string text = report_text(full_text);
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
@@ -436,8 +478,11 @@ void ProbeWriter::put(const char* type, const std::string& full_text, const std:
       }
       nlohmann::json j = {{"type", type}, {"text", text}};
       if (!kind.empty()) j["kind"] = kind;
-      // Invalid UTF-8 from a plugin is replaced rather than failing the report.
-      write_all(fd_, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+      // Invalid UTF-8 from a plugin is replaced rather than failing the report. A fresh line first: bytes a plugin
+      // wrote without a newline end there, apart from the record.
+      const std::string line = "\n" + token_ + " " + std::to_string(::getpid()) + " " +
+                               j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      if (!write_all(copy_, line) && errno == EBADF) lost_ = true;
       return;
     } catch (const std::bad_alloc&) {
       reserve.give_back();  // a plugin took all the memory the limit allows: make room for the line
@@ -445,25 +490,52 @@ void ProbeWriter::put(const char* type, const std::string& full_text, const std:
   }
 }
 
+namespace {
+
+// The plugin a probe is about: by index (what the validator passes), else by id (by hand).
+const host::PluginRecord* chosen_plugin(const host::PluginCatalog& catalog, const ProbeRequest& r) {
+  if (r.plugin_index < 0) return catalog.find(r.plugin);
+  const auto& all = catalog.plugins();
+  return size_t(r.plugin_index) < all.size() ? &all[size_t(r.plugin_index)] : nullptr;
+}
+
+std::string missing_plugin_text(const ProbeRequest& r) {
+  if (r.plugin_index < 0) return "load: no plugin '" + r.plugin + "' in the library";
+  return "load: no plugin number " + std::to_string(r.plugin_index) + " in the library (the load probe listed more)";
+}
+
+// "load": the library's plugins (PLUGIN records). One that provides none fails: it had passed, "0 plugins".
+void probe_load(const host::PluginCatalog& catalog, const std::string& load, const ProbeRequest& r,
+                ProbeWriter& out) {
+  for (const auto& why : catalog.rejections())  // the loader cannot map under a small RLIMIT_AS: say which
+    out.fail("load: " + why +
+             (r.memory_limit && why.find("failed to map segment") != std::string::npos
+                  ? " (under the memory limit of " + bytes_text(r.memory_limit) + "; raise --memory-limit)"
+                  : ""));
+  if (catalog.plugins().empty() && catalog.rejections().empty())
+    out.fail(load + ": the library provides no plugin (get_factory returned no factory for any kind, or every "
+                    "factory's count() is 0)");
+  else if (catalog.rejections().empty() || !catalog.plugins().empty())
+    out.pass(load);
+  for (const auto& p : catalog.plugins()) out.plugin(p.kind, display_id(p.id));
+}
+
+}  // namespace
+
 void run_probe(const ProbeRequest& r, ProbeWriter& out) {
   if (r.memory_limit) reserve.take();
   try {
     const std::string load = "load: entry symbol, ABI major " + std::to_string(GENPLUG_ABI_MAJOR) + ", init";
     out.step(load);
     std::optional<host::PluginCatalog> catalog(std::in_place, catalog_options(r.library));
+    std::string subject = "load";
     if (r.probe == "load") {
-      for (const auto& why : catalog->rejections())  // the loader cannot map under a small RLIMIT_AS: say which
-        out.fail("load: " + why +
-                 (r.memory_limit && why.find("failed to map segment") != std::string::npos
-                      ? " (under the memory limit of " + bytes_text(r.memory_limit) + "; raise --memory-limit)"
-                      : ""));
-      if (catalog->rejections().empty() || !catalog->plugins().empty()) out.pass(load);
-      for (const auto& p : catalog->plugins()) out.plugin(p.kind, p.id);
+      probe_load(*catalog, load, r, out);
+    } else if (const host::PluginRecord* p = chosen_plugin(*catalog, r); !p) {
+      out.fail(missing_plugin_text(r));
     } else {
-      const host::PluginRecord* p = catalog->find(r.plugin);
-      if (!p)
-        out.fail("load: no plugin '" + r.plugin + "' in the library");
-      else if (r.probe == "plugin")
+      subject = display_id(p->id);
+      if (r.probe == "plugin")
         probe_plugin(*catalog, *p, r, out);
       else if (r.probe == "concurrency")
         probe_concurrency(*catalog, *p, r, out);
@@ -472,8 +544,7 @@ void run_probe(const ProbeRequest& r, ProbeWriter& out) {
       else
         out.fail("no probe '" + r.probe + "'");
     }
-    out.step((r.plugin.empty() ? std::string("load") : r.plugin) + ": deinit and close the library (after the " +
-             r.probe + " probe)");
+    out.step(subject + ": deinit and close the library (after the " + r.probe + " probe)");
     catalog.reset();
   } catch (const std::exception& e) {
     out.fail(r.probe + " probe: " + failure_text(e, r));
