@@ -1,8 +1,11 @@
 // genplug plugins — lists the plugins found on the search path, and the libraries that were rejected; --json
 // adds each plugin's config schema and the ABI minor its library was built against.
-#include <genplug/host/printable.hpp>
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
+#include <string>
+
+#include <genplug/host/printable.hpp>
 
 #include "command.hpp"
 
@@ -28,11 +31,22 @@ void setup(CLI::App& cmd, Globals& g) {
       std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       return;
     }
-    std::cout << std::left << std::setw(28) << "ID" << std::setw(11) << "KIND" << std::setw(10) << "VERSION"
-              << "LIBRARY\n";
+    // Columns as wide as their longest entry and two spaces: a long id or version had run into the next column.
+    std::size_t id_width = 2, kind_width = 4, version_width = 7;
+    for (const auto& p : catalog.plugins()) {
+      id_width = std::max(id_width, host::printable(p.id).size());
+      kind_width = std::max(kind_width, host::printable(p.kind).size());
+      version_width = std::max(version_width, host::printable(p.version).size());
+    }
+    auto row = [&](const std::string& id, const std::string& kind, const std::string& version,
+                   const std::string& library) {
+      std::cout << std::left << std::setw(int(id_width + 2)) << id << std::setw(int(kind_width + 2)) << kind
+                << std::setw(int(version_width + 2)) << version << library << "\n";
+    };
+    row("ID", "KIND", "VERSION", "LIBRARY");
     for (const auto& p : catalog.plugins())
-      std::cout << std::setw(28) << host::printable(p.id) << std::setw(11) << p.kind << std::setw(10)
-                << host::printable(p.version) << host::printable(p.library.string()) << "\n";
+      row(host::printable(p.id), host::printable(p.kind), host::printable(p.version),
+          host::printable(p.library.string()));
     if (catalog.plugins().empty()) std::cout << "(no plugins found; set GENPLUG_PLUGIN_PATH or --plugin-path)\n";
     for (const auto& r : catalog.rejections()) std::cout << "rejected: " << host::printable(r) << "\n";
   });

@@ -17,6 +17,7 @@
 #include "allocation_reserve.hpp"
 #include "blas_environment.hpp"
 #include "command.hpp"
+#include "foreign_exit.hpp"
 #include "standard_output.hpp"
 
 namespace genplug::cli {
@@ -91,18 +92,23 @@ const char* option_with_empty_value(int argc, char** argv, CLI::App& app) {
   std::_Exit(code);
 }
 
-int main(int argc, char** argv) {
+static int run_genplug(int argc, char** argv) {
   using namespace genplug;
   // A reader of stdout or stderr that goes away (`genplug run m.json | head`) must not end a render: writes to
   // it fail with EPIPE instead, and the outputs are files.
   std::signal(SIGPIPE, SIG_IGN);
   // Before anything opens a file: one must not take a closed stdout's number.
   cli::occupy_closed_standard_descriptors();
+  // Before any plugin loads: what plugins print goes to stderr, not into the product on stdout.
+  cli::keep_stdout_for_the_product();
   // Nor a file size limit (ulimit -f, a farm's RLIMIT_FSIZE): past it a write fails with EFBIG, reported as an
   // output error with the temporary file removed, instead of SIGXFSZ killing the process mid-write.
   std::signal(SIGXFSZ, SIG_IGN);
   // Room for the unwinding after an allocation fails, which itself allocates (allocation_reserve.hpp).
   cli::hold_allocation_reserve();
+  // A plugin's exit() is its error, not genplug's status (foreign_exit.hpp); validate's probes report it themselves.
+  if (std::none_of(argv + 1, argv + argc, [](const char* a) { return std::strcmp(a, "--probe") == 0; }))
+    cli::guard_against_foreign_exit();
   // Before any plugin (and its math libraries) loads, so before the options are parsed: -q is looked for here.
   const bool quiet = std::any_of(argv + 1, argv + argc, [](const char* a) {
     return std::strcmp(a, "-q") == 0 || std::strcmp(a, "--quiet") == 0;
@@ -182,4 +188,10 @@ int main(int argc, char** argv) {
     failed(e->exit_code());
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  const int code = run_genplug(argc, argv);
+  genplug::cli::genplug_finished();
+  return code;
 }

@@ -11,10 +11,13 @@
 #include <iostream>
 #include <string>
 
+#include <ext/stdio_filebuf.h>
+
 namespace genplug::cli {
 namespace {
 
 bool g_stdout_was_closed = false;
+int g_product_fd = STDOUT_FILENO;  // where std::cout writes: a copy of the original stdout once kept
 
 // Opens `device` on descriptor `fd` when the caller left it closed.
 bool occupy_if_closed(int fd, const char* device, int flags) {
@@ -41,19 +44,32 @@ void occupy_closed_standard_descriptors() {
   occupy_if_closed(STDERR_FILENO, "/dev/null", O_WRONLY);
 }
 
+void keep_stdout_for_the_product() {
+  const int product = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+  if (product < 0 || ::dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {  // as before: the product on descriptor 1
+    if (product >= 0) ::close(product);
+    return;
+  }
+  // Never destroyed: std::cout is flushed at exit after every static object is gone.
+  auto* buffer = new __gnu_cxx::stdio_filebuf<char>(product, std::ios::out);
+  std::cout.flush();
+  std::cout.rdbuf(buffer);
+  g_product_fd = product;
+}
+
 std::optional<host::HostError> standard_output_error() {
-  std::cout.flush();  // into stdout's buffer (cout is synchronised with stdio); a stream already failed skips it
   errno = 0;
-  const bool flushed = std::fflush(stdout) == 0 && std::cout.good();
-  // errno from this flush when it failed; 0 when only an earlier write failed (glibc drops what it could not
+  // A stream already failed skips the flush (its error state stays); otherwise errno is this flush's.
+  const bool flushed = std::cout.flush().good() && (g_product_fd != STDOUT_FILENO || std::fflush(stdout) == 0);
+  // errno from this flush when it failed; 0 when only an earlier write failed (the buffer drops what it could not
   // write, and errno has moved on since), which on a file or a device is a full disk or an I/O error.
   const int error = flushed ? 0 : errno;
-  if (flushed && !std::ferror(stdout)) return std::nullopt;
+  if (flushed && (g_product_fd != STDOUT_FILENO || !std::ferror(stdout))) return std::nullopt;
   if (g_stdout_was_closed)
     return host::HostError(host::ErrorKind::output, "standard output is closed: what this command prints was lost");
   struct stat s {};
-  const bool stream = ::fstat(STDOUT_FILENO, &s) == 0 && (S_ISFIFO(s.st_mode) || S_ISSOCK(s.st_mode));
-  if (stream && (error == EPIPE || (error == 0 && reader_gone(STDOUT_FILENO)))) return std::nullopt;
+  const bool stream = ::fstat(g_product_fd, &s) == 0 && (S_ISFIFO(s.st_mode) || S_ISSOCK(s.st_mode));
+  if (stream && (error == EPIPE || (error == 0 && reader_gone(g_product_fd)))) return std::nullopt;
   const bool transient = error == 0 || error == ENOSPC || error == EDQUOT || error == EIO;
   return host::HostError(transient ? host::ErrorKind::retryable : host::ErrorKind::output,
                          std::string("cannot write to standard output: ") +

@@ -12,6 +12,11 @@ namespace genplug::cli {
 // /dev/full, where every write fails and standard_output_error() reports it.
 void occupy_closed_standard_descriptors();
 
+// Next: stdout is the command's product (JSON, --progress jsonl), and plugins run in this process: a line a plugin
+// prints (printf in its init, a debug line) would land in it. Descriptor 1 is pointed at stderr, and std::cout
+// alone writes to a copy of what stdout was (close-on-exec). Write the product through std::cout only.
+void keep_stdout_for_the_product();
+
 // Flushes stdout; the error to exit with when a write to it failed: 6 (output) for a stdout the caller closed,
 // 75 (retryable) for a file or device that did not take it all (a full disk, an I/O error), 6 for another error.
 // None when every write landed, or when stdout is a pipe or socket whose reader went away (`genplug run m.json

@@ -122,6 +122,8 @@ struct PluginCatalog::Impl {
     }
     const bool clean = rejections.size() == rejections_before;
     for (const PluginRecord& r : found) any |= add_record(r);
+    if (found.empty() && clean)  // a library meant as a plugin that offers nothing is said, not passed over
+      reject(abs.string() + ": it provides no plugin (no factory of a known kind lists one)");
     if (!any) return;
     libraries[abs.string()] = lib;
     // Cached only when the library itself is sound, so its warnings are never lost; every plugin it offers, so
@@ -276,6 +278,7 @@ PluginCatalog::PluginCatalog(Options options) : impl_(std::make_unique<Impl>()) 
           impl_->reject(de.path().string() + ": " + entry_ec.message());
         }
       }
+      if (ec) impl_->reject(entry.string() + ": cannot list the folder: " + ec.message());
       std::sort(files.begin(), files.end());
       for (const auto& f : files) impl_->scan_library(f);
     }

@@ -191,7 +191,7 @@ BOOST_AUTO_TEST_CASE(plugins_lists_every_kind) {
     }
   }
   r = run_process({kGenplug, "plugins"});  // the table: one row per plugin, its kind spelled out
-  BOOST_TEST(contains(r.out, "org.genplug.flux.inspect    inspector"), r.out);
+  BOOST_TEST(contains(r.out, "org.genplug.flux.inspect  inspector"), r.out);  // columns as wide as the longest
 }
 
 BOOST_AUTO_TEST_CASE(validate_passes_our_plugins_and_fails_a_broken_one) {

@@ -118,6 +118,8 @@ void expect_refusal(const Outcome& r, const std::string& what, ErrorKind kind, c
 }
 
 const std::string kModel = "org.genplug.test.hostile.model: ";
+const std::string kSmallLayout = R"({"axis_dims": [4, 6, 6], "theta": 10000, "base_extent": [1, 8, 8], )"
+                                 R"("pixels_per_token": 16})";
 
 // The first line of `out` that starts with `prefix` ("" when none).
 std::string fail_line(const std::string& out, const std::string& prefix) {
@@ -232,6 +234,18 @@ BOOST_AUTO_TEST_CASE(the_host_refuses_a_broken_schedule_count_cancel_or_thread) 
     expect_refusal(render("none", scheduler((p + id).c_str())), id, ErrorKind::plugin, {p + id + ": " + message});
 }
 
+// The table's columns are as wide as their longest entry: ids of 28 characters or more had run into the kind.
+BOOST_AUTO_TEST_CASE(the_plugins_table_keeps_long_ids_apart_from_their_kind) {
+  const auto r = run_process({kGenplug, "--plugin-path", lib("hostile_scheduler"), "plugins"});
+  BOOST_TEST(r.exit_code == 0, r.err);
+  const std::string longest = "org.genplug.test.hostile.sigma-out-of-range";
+  BOOST_TEST(contains(r.out, "ID" + std::string(longest.size(), ' ') + "KIND"), r.out);
+  BOOST_TEST(contains(r.out, longest + "  scheduler  1.0.0    "), r.out);
+  BOOST_TEST(contains(r.out, "\norg.genplug.test.hostile.zero-count" + std::string(longest.size() - 35, ' ') +
+                                 "  scheduler  "),
+             r.out);
+}
+
 // The CLI's schedule command takes the same checks, and exits 4 for them.
 BOOST_AUTO_TEST_CASE(the_schedule_command_refuses_a_schedule_that_breaks_the_contract) {
   for (const char* id : {"schedule-rises", "schedule-overrun", "zero-count"}) {
@@ -241,6 +255,28 @@ BOOST_AUTO_TEST_CASE(the_schedule_command_refuses_a_schedule_that_breaks_the_con
     BOOST_TEST(r.out.empty(), id << ": " << r.out);
     BOOST_TEST(contains(r.err, std::string("genplug: error: org.genplug.test.hostile.") + id + ": "), r.err);
   }
+}
+
+// stdout is the command's product: a plugin that prints there (its own debug line) lands on stderr instead, and
+// the product stays JSON.
+BOOST_AUTO_TEST_CASE(what_a_plugin_prints_to_stdout_goes_to_stderr_not_into_the_product) {
+  const auto r = run_process({kGenplug, "--plugin-path", lib("hostile_posenc"), "posenc", "--plugin",
+                              "org.genplug.test.hostile.prints-to-stdout", "--layout",
+                              kSmallLayout, "--height", "128", "--width", "128", "--t", "0.5"});
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(!contains(r.out, "debug line"), r.out);
+  BOOST_TEST(json::accept(r.out), r.out);
+  BOOST_TEST(contains(r.err, "hostile posenc: a debug line on stdout\n"), r.err);
+}
+
+// A plugin's message is cut at 64 KiB, saying how much more there was: a 1 MiB message had been one 1 MiB line.
+BOOST_AUTO_TEST_CASE(a_huge_plugin_message_is_cut_and_said_so) {
+  const auto r = run_process({kGenplug, "--plugin-path", lib("hostile_posenc"), "posenc", "--plugin",
+                              "org.genplug.test.hostile.huge-error", "--layout",
+                              kSmallLayout, "--height", "128", "--width", "128", "--t", "0.5"});
+  BOOST_TEST(r.exit_code == 4, r.err);
+  BOOST_TEST(contains(r.err, std::string(65536, 'x') + "... (983039 more bytes)"), r.err.size());
+  BOOST_TEST(r.err.size() < 66000u);
 }
 
 // The tensor-operation table returns a status only; the host keeps why its first failed call failed and adds it
@@ -266,6 +302,23 @@ BOOST_AUTO_TEST_CASE(the_cli_exits_4_for_a_broken_contract_and_5_for_nan_pixels_
     BOOST_TEST(contains(r.err, "genplug: error: " + m.string() + ": jobs[0]: " + kModel), r.err);
     BOOST_TEST(fs::is_empty(out_dir.path), misbehave);
   }
+}
+
+// A plugin that calls exit() in the middle of a render ends genplug as a plugin error (exit 4), with one line and
+// no output; exit(0) had read as success to a farm, and any other status as whatever it happened to mean.
+BOOST_AUTO_TEST_CASE(a_plugins_exit_during_a_render_is_a_plugin_error_and_leaves_no_output) {
+  TempDir out_dir("hostile-exit"), count_dir("hostile-exit-count");
+  const fs::path m = count_dir.path / "m.json";
+  const json posenc = {{"plugin", "org.genplug.test.hostile.exit-compute"}, {"config", json::object()}};
+  std::ofstream(m) << manifest(out_dir.path / "image.exr", "none", count_dir.path / "counts.txt", kFlowmatch, posenc)
+                          .dump(2);
+  const auto r = run_process({kGenplug, "--plugin-path", lib("hostile_model"), "--plugin-path", lib("hostile_process"),
+                              "run", m.string()});
+  BOOST_TEST(r.exit_code == 4, r.err);
+  BOOST_TEST(contains(r.err, "genplug: error: exit(3) was called by a plugin or a library it uses before genplug "
+                             "finished (a plugin must never call exit)"),
+             r.err);
+  BOOST_TEST(fs::is_empty(out_dir.path));
 }
 
 // A plugin that crashes, exits, hangs, floods memory or its report pipe takes only a probe process down.

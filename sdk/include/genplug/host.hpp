@@ -176,17 +176,28 @@ class CallContext {
 
  private:
   static CallContext* self(const genplug_context_t* c) { return static_cast<CallContext*>(c->host_data); }
+  /// Most bytes of a plugin's message or log line kept: an 8 MB message had been printed whole, on one line.
+  static constexpr size_t kMaxMessage = 64 * 1024;
+
   static void set_error_thunk(const genplug_context_t* c, genplug_status code, const char* m) {
     try {
       self(c)->error_code_ = code;
-      self(c)->error_ = m ? m : "";
+      self(c)->error_ = bounded(m ? m : "");
     } catch (...) {
     }
+  }
+  // `m` cut to kMaxMessage bytes on a UTF-8 character boundary, saying how much was cut.
+  static std::string bounded(const char* m) {
+    const size_t n = std::strlen(m);
+    if (n <= kMaxMessage) return m;
+    size_t keep = kMaxMessage;
+    while (keep > 0 && (static_cast<unsigned char>(m[keep]) & 0xC0) == 0x80) --keep;  // not inside a character
+    return std::string(m, keep) + "... (" + std::to_string(n - keep) + " more bytes)";
   }
   static void log_thunk(const genplug_context_t* c, int32_t severity, const char* m) {
     try {
       std::lock_guard<std::mutex> lock(self(c)->log_mutex_);  // log is [thread-safe] in the ABI
-      if (self(c)->log_) self(c)->log_(severity, m ? m : "");
+      if (self(c)->log_) self(c)->log_(severity, bounded(m ? m : ""));
     } catch (...) {
     }
   }

@@ -161,7 +161,7 @@ class Inspector {
  public:
   virtual ~Inspector() = default;
   /// genplug_inspector_t.probe: how well it knows `path`: 0 = not a file it reads, 1..100 = the more certain,
-  /// the higher (larger values are clamped to 100). [thread: control]
+  /// the higher (a larger value is a bug: the call fails with GENPLUG_E_INTERNAL). [thread: control]
   virtual uint32_t probe(const std::string& path, Context& ctx) = 0;    // 0 = not a file it reads
   /// genplug_inspector_t.inspect: the description of `path`, as JSON object text; the wrapper keeps the text
   /// until the next call. [thread: control]
