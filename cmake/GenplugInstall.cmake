@@ -5,6 +5,7 @@
 #   lib/cmake/genplug/                genplugConfig.cmake (genplug::sdk, genplug::host, genplug_add_plugin)
 #   lib/pkgconfig/genplug.pc          pkg-config for the SDK
 #   share/genplug/samples/            manifests and layouts (genplug run /usr/share/genplug/samples/default.json)
+#   share/doc/genplug/                README.md and docs/*.md, which the README and the CLI's messages point to
 include(CMakePackageConfigHelpers)
 set(GENPLUG_INSTALL_CMAKE_DIR lib/cmake/genplug)
 set(GENPLUG_INSTALL_PLUGIN_DIR lib/genplug)
@@ -28,6 +29,9 @@ install(DIRECTORY ${CMAKE_SOURCE_DIR}/samples/ DESTINATION share/genplug/samples
         FILES_MATCHING PATTERN "*.json" PATTERN "*.c" PATTERN "*.cpp" PATTERN "*.py" PATTERN "*.md"
                        PATTERN "*.txt" PATTERN "Makefile"
         REGEX "/samples/CMakeLists\\.txt$" EXCLUDE)  # in-tree only (genplug's build); each sample's own stays
+install(FILES ${CMAKE_SOURCE_DIR}/README.md DESTINATION share/doc/genplug COMPONENT docs)
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/ DESTINATION share/doc/genplug/docs COMPONENT docs
+        FILES_MATCHING PATTERN "*.md" PATTERN "*.png")  # the pages and the images they show
 
 # Debian package: one package (SDK, plugins, CLI, samples). dpkg-shlibdeps names the runtime libraries
 # (libtorch, OpenEXR, Boost, ...) as Debian 12 packages; the headers need DLPack's.
@@ -35,7 +39,8 @@ set(CPACK_PACKAGE_NAME genplug)
 set(CPACK_PACKAGE_VENDOR "genplug")
 set(CPACK_PACKAGE_CONTACT "genplug maintainers <genplug@localhost>")
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Plugin SDK (C ABI) for image generation, with DyPE, flow-matching and FLUX.1 plugins")
+# Debian's synopsis is at most 80 characters.
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "image-generation plugin SDK (C ABI) and CLI, with DyPE and FLUX.1 plugins")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_PACKAGE_SECTION devel)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
