@@ -386,16 +386,19 @@ void probe_concurrency(const host::PluginCatalog& catalog, const host::PluginRec
 }
 
 // Bad arguments straight at the C factory (no host-side schema check): errors with messages, no crash.
+// A config the plugin refuses is GENPLUG_E_CONFIG (entry.h); a bad id may be refused with any failure.
 struct FactoryCase {
   bool null_id, unknown_id;
   const char* config;
   const char* what;
+  genplug_status expected;  // GENPLUG_OK: any failure
 };
-const FactoryCase kFactoryCases[] = {{false, false, "not json", "config that is not JSON"},
-                                     {false, false, "[1, 2]", "config that is not an object"},
-                                     {false, false, "{\"__no_such_field__\": 1}", "config with an unknown field"},
-                                     {false, true, "{}", "unknown plugin id"},
-                                     {true, false, "{}", "NULL plugin id"}};
+const FactoryCase kFactoryCases[] = {
+    {false, false, "not json", "config that is not JSON", GENPLUG_E_CONFIG},
+    {false, false, "[1, 2]", "config that is not an object", GENPLUG_E_CONFIG},
+    {false, false, "{\"__no_such_field__\": 1}", "config with an unknown field", GENPLUG_E_CONFIG},
+    {false, true, "{}", "unknown plugin id", GENPLUG_OK},
+    {true, false, "{}", "NULL plugin id", GENPLUG_OK}};
 
 void probe_factory(const host::PluginCatalog& catalog, const host::PluginRecord& p, const ProbeRequest& r,
                    ProbeWriter& out) {
@@ -419,9 +422,11 @@ void probe_factory(const host::PluginCatalog& catalog, const host::PluginRecord&
     destroy_instance(p.kind, instance);
     return;
   }
-  out.check(instance == nullptr && !ctx.error().empty(), who + ": " + c.what + " rejected with a message",
+  const bool right_code = c.expected == GENPLUG_OK || s == c.expected;
+  out.check(instance == nullptr && !ctx.error().empty() && right_code, who + ": " + c.what + " rejected with a message",
             std::string(status_name(s)) + (ctx.error().empty() ? ", no message" : "") +
-                (instance ? ", instance returned" : ""));
+                (instance ? ", instance returned" : "") +
+                (right_code ? "" : std::string(", where entry.h asks for ") + status_name(c.expected)));
 }
 
 }  // namespace

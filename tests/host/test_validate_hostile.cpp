@@ -175,6 +175,17 @@ BOOST_AUTO_TEST_CASE(a_crash_well_under_the_memory_limit_is_not_blamed_on_it) {
   BOOST_TEST(!contains(r.out, "exceeded the memory limit"), r.out);
 }
 
+// entry.h: a config the plugin refuses is GENPLUG_E_CONFIG. Any failure with a message had passed.
+BOOST_AUTO_TEST_CASE(a_config_refused_with_another_code_than_config_fails) {
+  const auto r = validate({lib("config_as_internal")});
+  BOOST_TEST(r.exit_code == 4, r.out << r.err);
+  for (const char* what : {"config that is not JSON", "config that is not an object", "config with an unknown field"})
+    BOOST_TEST(has_line(r.out, "FAIL posenc " + kId + ": " + what + " rejected with a message: internal error, where "
+                               "entry.h asks for config error"),
+               r.out);
+  BOOST_TEST(has_line(r.out, "PASS posenc " + kId + ": unknown plugin id rejected with a message"), r.out);
+}
+
 // The hidden probe mode, run by hand, had exited 0 after a FAIL.
 BOOST_AUTO_TEST_CASE(the_probe_mode_run_by_hand_exits_4_after_a_fail) {
   const auto r = validate({"--probe", "plugin", "--plugin-index", "0", lib("odd_ids")});
