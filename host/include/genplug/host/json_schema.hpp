@@ -9,11 +9,11 @@
 // draft 2019-09 and later). Annotation-only keywords (format, deprecated, readOnly, writeOnly, x-*) are ignored;
 // any other keyword is rejected when the schema is constructed, so a schema never silently checks less than it says.
 //
-// `pattern` runs on std::regex, whose matcher recurses once per character or more (a 26 000-character string
-// overflowed an 8 MiB stack against `^[a-z]+$`, 5 700 against a pattern of 4 nested groups) and whose compiler
-// recurses per group: a pattern is at most kMaxPatternLength characters with groups nested at most
-// kMaxPatternDepth deep (a schema error), and a string longer than kMaxPatternSubject is a violation ("too long to
-// check"), not a match attempt.
+// `pattern` runs on std::regex in libstdc++'s polynomial mode (a breadth-first matcher: time linear in the string,
+// stack bounded by the pattern), since its default depth-first matcher recurses once per character or more (a
+// 26 000-character string overflowed an 8 MiB stack against `^[a-z]+$`) and backtracks exponentially (`^(a+)+$`).
+// Back-references, which that mode cannot match, are a schema error; so is a pattern over kMaxPatternLength
+// characters (the compiler recurses per nested group: 200 000 of them overflowed the stack).
 #pragma once
 #include <memory>
 #include <stdexcept>
@@ -25,8 +25,6 @@
 namespace genplug::host {
 
 inline constexpr std::size_t kMaxPatternLength = 1024;
-inline constexpr int kMaxPatternDepth = 4;
-inline constexpr std::size_t kMaxPatternSubject = 2048;  // bytes of UTF-8
 
 // The schema itself is malformed or uses a keyword outside the supported set. The message names the keyword and
 // its location in the schema as a JSON pointer ("#/properties/width").
