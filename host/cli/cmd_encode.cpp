@@ -20,6 +20,7 @@
 #include "atomic_output.hpp"
 #include "cli_options.hpp"
 #include "f32_safetensors.hpp"
+#include "standard_output.hpp"
 
 namespace genplug::cli::encode_command {
 namespace {
@@ -123,14 +124,14 @@ void run_show_tokens(const EncodeOptions& o, const Globals& globals, bool as_jso
   if (!report.is_object() || !report.contains("tokenizers") || !report["tokenizers"].is_array())
     throw HostError(ErrorKind::runtime, o.inspector + ": tokenize returned no \"tokenizers\" list");
   if (as_json) {
-    std::cout << report.dump(2, ' ', true, json::error_handler_t::replace) << "\n";
+    product() << report.dump(2, ' ', true, json::error_handler_t::replace) << "\n";
     return;
   }
-  std::cout << "prompt: " << host::printable(o.prompt) << "\n";
+  product() << "prompt: " << host::printable(o.prompt) << "\n";
   for (const auto& t : report["tokenizers"]) {
     const auto str = [&](const char* key) { return t.contains(key) && t[key].is_string() ? t[key].get<std::string>() : std::string(); };
     const json ids = t.value("ids", json::array()), pieces = t.value("pieces", json::array());
-    std::cout << host::printable(str("name")) << " (" << host::printable(str("file")) << ")\n"
+    product() << host::printable(str("name")) << " (" << host::printable(str("file")) << ")\n"
               << "  text:   " << host::printable(str("text")) << "\n"
               << "  ids:    " << join_ids(ids) << "  (" << ids.size() << " of max " << t.value("max_length", json()).dump()
               << (t.value("dropped", 0) > 0 ? ", " + std::to_string(t.value("dropped", 0)) + " dropped" : std::string())

@@ -103,9 +103,9 @@ void setup(CLI::App& cmd, Globals& g) {
     json report = inspect(g.catalog(), path);
     if (summary) report.erase("tensors");
     if (as_json)
-      std::cout << report.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+      product() << report.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
     else
-      print_inspect_report(report, std::cout);
+      print_inspect_report(report, product());
   });
 }
 

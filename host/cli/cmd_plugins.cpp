@@ -28,7 +28,7 @@ void setup(CLI::App& cmd, Globals& g) {
                                   {"abi", std::to_string(GENPLUG_ABI_MAJOR) + "." + std::to_string(p.abi_minor)},
                                   {"config_schema", p.schema}});
       // Library paths need not be UTF-8: U+FFFD stands in for what JSON cannot carry.
-      std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      product() << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       return;
     }
     // Columns as wide as their longest entry and two spaces: a long id or version had run into the next column.
@@ -40,15 +40,15 @@ void setup(CLI::App& cmd, Globals& g) {
     }
     auto row = [&](const std::string& id, const std::string& kind, const std::string& version,
                    const std::string& library) {
-      std::cout << std::left << std::setw(int(id_width + 2)) << id << std::setw(int(kind_width + 2)) << kind
+      product() << std::left << std::setw(int(id_width + 2)) << id << std::setw(int(kind_width + 2)) << kind
                 << std::setw(int(version_width + 2)) << version << library << "\n";
     };
     row("ID", "KIND", "VERSION", "LIBRARY");
     for (const auto& p : catalog.plugins())
       row(host::printable(p.id), host::printable(p.kind), host::printable(p.version),
           host::printable(p.library.string()));
-    if (catalog.plugins().empty()) std::cout << "(no plugins found; set GENPLUG_PLUGIN_PATH or --plugin-path)\n";
-    for (const auto& r : catalog.rejections()) std::cout << "rejected: " << host::printable(r) << "\n";
+    if (catalog.plugins().empty()) product() << "(no plugins found; set GENPLUG_PLUGIN_PATH or --plugin-path)\n";
+    for (const auto& r : catalog.rejections()) product() << "rejected: " << host::printable(r) << "\n";
   });
 }
 

@@ -14,6 +14,7 @@
 #include <genplug/host.hpp>
 
 #include "cli_options.hpp"
+#include "standard_output.hpp"
 
 namespace genplug::cli::posenc_command {
 namespace {
@@ -210,7 +211,7 @@ void run_posenc(const PosencOptions& o, const Globals& globals) {
                     {"mscale", spectrum.amplitude[a]}});
     offset += n;
   }
-  std::cout << json{{"axes", axes}}.dump(2) << "\n";
+  product() << json{{"axes", axes}}.dump(2) << "\n";
 }
 
 const RegisterCommand kPosenc(

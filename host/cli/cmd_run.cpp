@@ -73,8 +73,8 @@ void list_items(const std::vector<host::Job>& items) {
     nlohmann::json settings = j.raw;
     settings.erase("output");
     nlohmann::json line = {{"index", j.index}, {"job", j.job}, {"output", j.output.string()}, {"settings", settings}};
-    std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-    const bool failed = !std::cout;  // also a write the signal interrupted (EINTR)
+    product() << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    const bool failed = !product();  // also a write the signal interrupted (EINTR)
     if (g_cancel.load() && (failed || ++listed % 1024 == 0))
       throw with_signal_code(host::HostError(host::ErrorKind::cancelled, "cancelled while listing the work items"));
     if (failed) return;

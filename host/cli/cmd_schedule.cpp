@@ -12,6 +12,7 @@
 #include <genplug/host.hpp>
 
 #include "cli_options.hpp"
+#include "standard_output.hpp"
 
 namespace genplug::cli::schedule_command {
 namespace {
@@ -48,7 +49,7 @@ void run_schedule(const ScheduleOptions& o, const Globals& globals) {
   nlohmann::ordered_json out;  // sigmas first, as documented
   out["sigmas"] = sigmas;
   out["evaluations"] = evaluations;
-  std::cout << out.dump() << "\n";
+  product() << out.dump() << "\n";
 }
 
 const RegisterCommand kSchedule(

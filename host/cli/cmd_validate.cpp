@@ -39,7 +39,7 @@ struct Report {
   int failures = 0;
   void print(const v::Record& r) {
     if (r.type == "FAIL") ++failures;
-    std::cout << r.type << " " << host::printable(r.text) << std::endl;  // plugin messages and ids, made safe
+    product() << r.type << " " << host::printable(r.text) << std::endl;  // plugin messages and ids, made safe
   }
   void fail(const std::string& what) { print({"FAIL", what, ""}); }
 };
@@ -60,7 +60,7 @@ class Validator {
       if (r.type == "PLUGIN") plugins.push_back({r.kind, r.text, int(plugins.size())});
     });
     if (plugins.empty() && (!loaded || rep_.failures)) {
-      std::cout << "1 library, 0 plugins, " << rep_.failures << " failures\n";
+      product() << "1 library, 0 plugins, " << rep_.failures << " failures\n";
       throw host::HostError(host::ErrorKind::plugin, o_.library + ": does not satisfy the genplug contract");
     }
     for (const Found& p : plugins) probe_plugin(p);
@@ -70,7 +70,7 @@ class Validator {
         args.insert(args.end(), {"--case", std::to_string(c)});
         probe(args, p.kind + " " + p.id + ": factory: " + v::factory_case_name(c));
       }
-    std::cout << plugins.size() << " plugins, " << rep_.failures << " failures\n";
+    product() << plugins.size() << " plugins, " << rep_.failures << " failures\n";
     if (rep_.failures)
       throw host::HostError(host::ErrorKind::plugin,
                             o_.library + ": " + std::to_string(rep_.failures) + " contract checks failed");

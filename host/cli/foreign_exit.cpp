@@ -15,7 +15,8 @@ namespace {
 
 std::atomic<bool> g_finished{false};
 
-// Runs inside exit(), on whichever thread called it: write(2), unlink and _exit only, as in a signal handler.
+// Runs inside exit(), on whichever thread called it, after the handlers registered since (a plugin's static
+// destructors: one that deadlocks or crashes there ends the process before this line). Allocates nothing.
 void on_foreign_exit(int status, void*) {
   if (g_finished.load()) return;
   char line[256];

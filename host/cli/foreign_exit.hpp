@@ -5,7 +5,8 @@
 namespace genplug::cli {
 
 // Installs the guard (on_exit): an exit() before genplug_finished() writes one line naming the status, removes
-// the output being written, and ends the process with exit code 4 (a plugin error). Not for `validate`'s probes,
+// the output being written, and ends the process with exit code 4 (a plugin error). Exit handlers run last
+// registered first, so a plugin's static destructors run before it. Not for `validate`'s probes,
 // which report a plugin's exit() as a failure of its check, with the plugin's status.
 void guard_against_foreign_exit();
 

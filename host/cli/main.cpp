@@ -86,6 +86,7 @@ const char* option_with_empty_value(int argc, char** argv, CLI::App& app) {
 // and exit() waits for them (a run refused with exit 3 had spun until SIGKILL). Every file genplug writes is
 // complete or removed before this point (its objects are gone with the stack).
 [[noreturn]] static void failed(int code) {
+  genplug::cli::product().flush();
   std::cout.flush();
   std::cerr.flush();
   std::fflush(nullptr);
@@ -158,7 +159,7 @@ static int run_genplug(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
+    int rc = app.exit(e, cli::product(), std::cerr);  // --help and --version are the product
     if (rc != 0) return static_cast<int>(host::ErrorKind::usage);
     if (const std::optional<host::HostError> out = cli::standard_output_error()) {  // --help, --version
       std::cerr << "genplug: error: " << out->what() << "\n";

@@ -4,12 +4,14 @@
 
 #include <genplug/genplug.h>
 
+#include "standard_output.hpp"
+
 namespace genplug::cli {
 
 void ProgressJsonl::emit(const nlohmann::json& event) {
   // One line each, flushed: a monitor tailing the stream sees every event as it happens. Invalid UTF-8 in
   // a path or message is replaced rather than thrown.
-  std::cout << event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n" << std::flush;
+  product() << event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n" << std::flush;
 }
 
 void ProgressJsonl::start(size_t items, const std::string& shard) {

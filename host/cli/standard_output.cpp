@@ -11,13 +11,14 @@
 #include <iostream>
 #include <string>
 
-#include <ext/stdio_filebuf.h>
+#include <ext/stdio_sync_filebuf.h>
 
 namespace genplug::cli {
 namespace {
 
 bool g_stdout_was_closed = false;
-int g_product_fd = STDOUT_FILENO;  // where std::cout writes: a copy of the original stdout once kept
+FILE* g_product_file = stdout;       // the product's stdio stream: a copy of the original stdout once kept
+std::ostream* g_product = &std::cout;  // genplug's writes of its product
 
 // Opens `device` on descriptor `fd` when the caller left it closed.
 bool occupy_if_closed(int fd, const char* device, int flags) {
@@ -45,31 +46,39 @@ void occupy_closed_standard_descriptors() {
 }
 
 void keep_stdout_for_the_product() {
-  const int product = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
-  if (product < 0 || ::dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {  // as before: the product on descriptor 1
-    if (product >= 0) ::close(product);
+  const int fd = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+  FILE* file = fd >= 0 ? ::fdopen(fd, "w") : nullptr;
+  if (!file || ::dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {  // as before: the product on descriptor 1
+    if (file) std::fclose(file);
+    else if (fd >= 0) ::close(fd);
     return;
   }
-  // Never destroyed: std::cout is flushed at exit after every static object is gone.
-  auto* buffer = new __gnu_cxx::stdio_filebuf<char>(product, std::ios::out);
-  std::cout.flush();
-  std::cout.rdbuf(buffer);
-  g_product_fd = product;
+  // What plugins print with printf comes out line by line, in order with genplug's own lines on stderr.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  // Through stdio, whose FILE is locked per call: a plugin's thread writing std::cout (stderr now) races nothing.
+  // Never destroyed: the product is flushed at exit after every static object is gone.
+  static auto* buffer = new __gnu_cxx::stdio_sync_filebuf<char>(file);
+  static auto* stream = new std::ostream(buffer);
+  g_product_file = file;
+  g_product = stream;
 }
+
+std::ostream& product() { return *g_product; }
 
 std::optional<host::HostError> standard_output_error() {
   errno = 0;
   // A stream already failed skips the flush (its error state stays); otherwise errno is this flush's.
-  const bool flushed = std::cout.flush().good() && (g_product_fd != STDOUT_FILENO || std::fflush(stdout) == 0);
-  // errno from this flush when it failed; 0 when only an earlier write failed (the buffer drops what it could not
+  const bool flushed = g_product->flush().good() && std::fflush(g_product_file) == 0;
+  // errno from this flush when it failed; 0 when only an earlier write failed (stdio drops what it could not
   // write, and errno has moved on since), which on a file or a device is a full disk or an I/O error.
   const int error = flushed ? 0 : errno;
-  if (flushed && (g_product_fd != STDOUT_FILENO || !std::ferror(stdout))) return std::nullopt;
+  if (flushed && !std::ferror(g_product_file)) return std::nullopt;
   if (g_stdout_was_closed)
     return host::HostError(host::ErrorKind::output, "standard output is closed: what this command prints was lost");
   struct stat s {};
-  const bool stream = ::fstat(g_product_fd, &s) == 0 && (S_ISFIFO(s.st_mode) || S_ISSOCK(s.st_mode));
-  if (stream && (error == EPIPE || (error == 0 && reader_gone(g_product_fd)))) return std::nullopt;
+  const int fd = ::fileno(g_product_file);
+  const bool stream = ::fstat(fd, &s) == 0 && (S_ISFIFO(s.st_mode) || S_ISSOCK(s.st_mode));
+  if (stream && (error == EPIPE || (error == 0 && reader_gone(fd)))) return std::nullopt;
   const bool transient = error == 0 || error == ENOSPC || error == EDQUOT || error == EIO;
   return host::HostError(transient ? host::ErrorKind::retryable : host::ErrorKind::output,
                          std::string("cannot write to standard output: ") +

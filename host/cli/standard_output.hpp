@@ -2,6 +2,7 @@
 // and `posenc`, stdout is the product, and a full disk or a closed descriptor must not end in exit 0.
 #pragma once
 #include <optional>
+#include <ostream>
 
 #include <genplug/host/errors.hpp>
 
@@ -13,11 +14,14 @@ namespace genplug::cli {
 void occupy_closed_standard_descriptors();
 
 // Next: stdout is the command's product (JSON, --progress jsonl), and plugins run in this process: a line a plugin
-// prints (printf in its init, a debug line) would land in it. Descriptor 1 is pointed at stderr, and std::cout
-// alone writes to a copy of what stdout was (close-on-exec). Write the product through std::cout only.
+// prints (printf or std::cout in its init, a debug line) would land in it. Descriptor 1 is pointed at stderr, where
+// stdout and std::cout now go, and product() writes to a copy of what stdout was (close-on-exec).
 void keep_stdout_for_the_product();
 
-// Flushes stdout; the error to exit with when a write to it failed: 6 (output) for a stdout the caller closed,
+// Where genplug writes its product: the kept stdout (std::cout until keep_stdout_for_the_product()).
+std::ostream& product();
+
+// Flushes the product; the error to exit with when a write to it failed: 6 (output) for a stdout the caller closed,
 // 75 (retryable) for a file or device that did not take it all (a full disk, an I/O error), 6 for another error.
 // None when every write landed, or when stdout is a pipe or socket whose reader went away (`genplug run m.json
 // --list | head`: SIGPIPE is ignored, docs/cli.md).

@@ -269,6 +269,22 @@ BOOST_AUTO_TEST_CASE(what_a_plugin_prints_to_stdout_goes_to_stderr_not_into_the_
   BOOST_TEST(contains(r.err, "hostile posenc: a debug line on stdout\n"), r.err);
 }
 
+// The same for a C++ plugin's std::cout, the one object every library in the process shares: the JSON lines of
+// --progress jsonl stay JSON.
+BOOST_AUTO_TEST_CASE(what_a_cpp_plugin_writes_to_std_cout_stays_out_of_progress_jsonl) {
+  TempDir out_dir("hostile-cout"), count_dir("hostile-cout-count");
+  const fs::path m = count_dir.path / "m.json";
+  std::ofstream(m) << manifest(out_dir.path / "image.exr", "cout", count_dir.path / "counts.txt").dump(2);
+  const auto r = run_process({kGenplug, "--plugin-path", lib("hostile_model"), "run", m.string(), "--progress",
+                              "jsonl"});
+  BOOST_TEST(r.exit_code == 0, r.err);
+  std::istringstream lines(r.out);
+  int events = 0;
+  for (std::string line; std::getline(lines, line); ++events) BOOST_TEST(json::accept(line), line);
+  BOOST_TEST(events > 2);
+  BOOST_TEST(contains(r.err, "hostile model: a debug line on std::cout\n"), r.err);
+}
+
 // A plugin's message is cut at 64 KiB, saying how much more there was: a 1 MiB message had been one 1 MiB line.
 BOOST_AUTO_TEST_CASE(a_huge_plugin_message_is_cut_and_said_so) {
   const auto r = run_process({kGenplug, "--plugin-path", lib("hostile_posenc"), "posenc", "--plugin",
