@@ -51,6 +51,11 @@ class ProbeWriter {
     last_step_ = what;
   }
   void plugin(const std::string& kind, const std::string& id) { put("PLUGIN", id, kind); }
+  // This process's address space mapped but not resident, before the plugin loads (for the validator's estimate
+  // of the probe's peak; not printed by hand).
+  void mapped_not_resident(uint64_t bytes) {
+    if (fd_ >= 0) put("MAPPED", std::to_string(bytes));
+  }
   void end() { put("END", ""); }
   int failures() const { return failures_; }
   bool report_lost() const { return lost_; }  // a write found the report's descriptor closed
@@ -69,7 +74,7 @@ class ProbeWriter {
 
 // The exit status of a probe process whose report's descriptors a plugin closed (ProbeWriter::report_lost): its
 // records were lost, and the parent says so rather than blaming an exit.
-constexpr int kReportLostStatus = 86;
+constexpr int kReportLostStatus = 89;  // not 86 or 66: scripts/sanitize.sh's sanitizer exit codes
 
 // What one probe process is asked to do.
 struct ProbeRequest {
@@ -111,6 +116,7 @@ struct Outcome {
   std::string foreign;
   std::string foreign_step;
   std::string exec_error;  // execve of the probe failed: why ("Argument list too long"), from the child; "" if it ran
+  uint64_t mapped_not_resident = 0;  // what the probe said it mapped but did not hold resident, before the plugin
 };
 
 // Runs this program again (/proc/self/exe) with `args` (argv[1..]: the subcommand, then its arguments;

@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <random>
@@ -174,6 +175,8 @@ struct RecordReader {
     Record r{field(j, "type"), field(j, "text"), field(j, "kind")};
     if (r.type == "STEP")
       outcome.last_step = r.text;
+    else if (r.type == "MAPPED")
+      outcome.mapped_not_resident = std::strtoull(r.text.c_str(), nullptr, 10);
     else if (r.type == "END")
       ended = true;
     else if (!late)
@@ -185,13 +188,11 @@ struct RecordReader {
 // resident size plus what was mapped but not resident (its libraries, the probe's reserve) when it last looked.
 struct MemoryWatch {
   uint64_t resident_peak = 0, size_peak = 0, nonresident = 0;
-  // What this process maps but does not hold resident (the same program and libraries as the probe's, before
-  // its plugin): a floor for the probe's own, which a probe that floods and dies before its first sample never
-  // shows (under load its peak had then looked like 172 of 256 MiB, and the crash was not put on the limit).
-  void baseline_from_this_process() {
-    uint64_t size = 0, resident = 0;
-    if (kSanitized || !read_statm("self", size, resident)) return;
-    nonresident = size >= resident ? (size - resident) * uint64_t(::sysconf(_SC_PAGESIZE)) : 0;
+  // What the probe said it mapped but did not hold resident before its plugin loaded: a floor for what a probe
+  // that floods and dies before its first sample shows (under load its peak had looked like 172 of 256 MiB, and
+  // the crash was not put on the limit).
+  void at_least_mapped(uint64_t bytes) {
+    if (!kSanitized) nonresident = std::max(nonresident, bytes);
   }
   void sample(pid_t pid) {
     uint64_t size = 0, resident = 0;
@@ -369,7 +370,6 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
   if (limits.timeout_seconds > 0) reader.deadline = deadline;
   bool timed_out = false, flooded = false, exited = false, pipe_open = true, unkillable = false;
   MemoryWatch memory;
-  memory.baseline_from_this_process();
   int status = 0;
   rusage usage{};
   auto killed_at = Clock::time_point::max();
@@ -407,12 +407,24 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
       }
     }
   }
-  kill_probe(pid);  // anything the plugin left running in the group, before the drain: a writer that never stops
+  // Anything the plugin left running in the group, before the drain (a writer that never stops). The probe itself
+  // is reaped once it exited, and its number may be another process's by now: only the group is signalled then.
+  if (exited) {
+    // A process still in the probe's group once the probe ended is the plugin's: a fork that went on without exec
+    // (whose records may not have come yet: this finds it either way).
+    if (::kill(-pid, 0) == 0)
+      reader.foreign("left a process running in the probe's process group after the probe ended (a fork without "
+                     "exec?); it was killed");
+    ::kill(-pid, SIGKILL);
+  } else {
+    kill_probe(pid);
+  }
   drain(report[0], reader);
   ::close(report[0]);
   const int exec_errno_value = exited ? exec_errno(exec_error[0]) : 0;
   ::close(exec_error[0]);
   memory.resident_peak = std::max(memory.resident_peak, uint64_t(usage.ru_maxrss) * 1024);
+  memory.at_least_mapped(outcome.mapped_not_resident);
   outcome.failure = failure_of(status, reader, timed_out, flooded, memory, limits);
   if (unkillable) outcome.failure += "; it did not end within 10 s of SIGKILL, and was left behind";
   // A first record read after the deadline came too late to count, even from a process that then ended before

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <new>
 #include <optional>
@@ -22,6 +23,7 @@
 #include <genplug/host/plugin_catalog.hpp>
 #include <genplug/host/tensor_ops.hpp>
 
+#include "standard_output.hpp"
 #include "validate.hpp"
 
 namespace genplug::cli::validate {
@@ -478,7 +480,7 @@ void ProbeWriter::write_record(const char* type, const std::string& full_text, c
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
       if (fd_ < 0) {
-        std::cout << type << (kind.empty() ? "" : " " + kind) << (text.empty() ? "" : " " + text) << std::endl;
+        product() << type << (kind.empty() ? "" : " " + kind) << (text.empty() ? "" : " " + text) << std::endl;
         return;
       }
       nlohmann::json j = {{"type", type}, {"text", text}};
@@ -527,8 +529,17 @@ void probe_load(const host::PluginCatalog& catalog, const std::string& load, con
 
 }  // namespace
 
+// This process's mapped size less its resident size (/proc/self/statm): its libraries, the reserve, its stacks.
+uint64_t own_mapped_not_resident() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  if (!(statm >> size >> resident) || size < resident) return 0;
+  return (size - resident) * uint64_t(::sysconf(_SC_PAGESIZE));
+}
+
 void run_probe(const ProbeRequest& r, ProbeWriter& out) {
   if (r.memory_limit) reserve.take();
+  if (r.memory_limit) out.mapped_not_resident(own_mapped_not_resident());
   try {
     const std::string load = "load: entry symbol, ABI major " + std::to_string(GENPLUG_ABI_MAJOR) + ", init";
     out.step(load);

@@ -101,15 +101,17 @@ BOOST_AUTO_TEST_CASE(records_of_a_process_the_plugin_forked_do_not_count_and_fai
   BOOST_TEST(r.exit_code == 4, r.out << r.err);
   BOOST_TEST(contains(r.out, "\n1 plugins, "), r.out);
   BOOST_TEST(count_lines(r.out, "PASS posenc " + kId + ": descriptor has name and vendor") == 1, r.out);
-  // Blamed on the step that was running when the child's first record arrived: init or the deinit after it,
-  // as the two processes happen to be scheduled.
+  // Each probe fails: by the child's records, whose first blames the step then running, or, where none came
+  // before the probe ended (as the two were scheduled), by the child still in the probe's process group.
   const std::string forked = ": " + lib("fork") + " forked a process (pid ";
-  BOOST_TEST((contains(r.out, "FAIL " + kLoad + forked) ||
-              contains(r.out, "FAIL load: deinit and close the library (after the load probe)" + forked)),
-             r.out);
-  BOOST_TEST(contains(r.out, ") that went on with the probe without exec and wrote its records to the probe's report; "
-                             "they were not counted"),
-             r.out);
+  const std::string left = ": " + lib("fork") + " left a process running in the probe's process group after the "
+                           "probe ended (a fork without exec?); it was killed";
+  std::istringstream lines(r.out);
+  int blamed = 0;
+  for (std::string line; std::getline(lines, line);)
+    blamed += line.rfind("FAIL ", 0) == 0 && (contains(line, forked) || contains(line, left));
+  BOOST_TEST(blamed >= 5, r.out);  // the load probe, the plugin's and its factory cases'
+  BOOST_TEST(r.out.find("they were counted") == std::string::npos, r.out);
 }
 
 // F4: a probe that moved itself into the validator's process group escaped the group kill at the time-out, and
@@ -184,6 +186,19 @@ BOOST_AUTO_TEST_CASE(a_config_refused_with_another_code_than_config_fails) {
                                "entry.h asks for config error"),
                r.out);
   BOOST_TEST(has_line(r.out, "PASS posenc " + kId + ": unknown plugin id rejected with a message"), r.out);
+}
+
+// Outside validate, a plugin's exit() is the CLI's plugin error: exit(0) in an init had ended `genplug plugins`
+// with status 0 and nothing listed.
+BOOST_AUTO_TEST_CASE(a_plugins_exit_0_ends_a_command_with_exit_4_and_says_so) {
+  const auto r = run_process({kGenplug, "--plugin-path", lib("exit0"), "plugins"});
+  BOOST_TEST(r.exit_code == 4, r.out << r.err);
+  BOOST_TEST(contains(r.err, "genplug: error: exit(0) was called by a plugin or a library it uses before genplug "
+                             "finished"),
+             r.err);
+  const auto v = validate({lib("exit0")});  // in a probe, as before: the plugin's own status, named as an exit
+  BOOST_TEST(v.exit_code == 4, v.out << v.err);
+  BOOST_TEST(contains(v.out, "ended the process with exit status 0"), v.out);
 }
 
 // The hidden probe mode, run by hand, had exited 0 after a FAIL.
