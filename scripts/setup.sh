@@ -25,8 +25,8 @@ if [ "$(id -u)" -ne 0 ]; then
     { echo "setup: missing packages (${missing[*]}); run this script as root, or install sudo" >&2; exit 1; }
   as_root=(sudo)
 fi
-# sudo resets the environment: the front end is set on apt-get's own command line. A lock held by another apt
-# (unattended-upgrades on a fresh machine) is waited for rather than failed on.
+# sudo resets the environment: the front end is set on apt-get's own command line. The dpkg lock held by another
+# apt (unattended-upgrades on a fresh machine) is waited for at install rather than failed on.
 apt=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
 "${apt[@]}" update -qq
 echo "setup: installing ${missing[*]}"

@@ -167,7 +167,7 @@ genplug_status JobRun::velocity(void* user, genplug_tensor_handle x, double sigm
     }
     return r->error_code;
   };
-  if (std::this_thread::get_id() != r->sampling_thread) {  // [thread: caller]: counted, nothing else touched
+  if (std::this_thread::get_id() != r->sampling_thread.load()) {  // [thread: caller]: counted, nothing else touched
     ++r->foreign_velocity_calls;
     return GENPLUG_E_INVALID_ARGUMENT;
   }
@@ -208,7 +208,7 @@ void JobRun::check_sample_threads(const HostTensorOps& tensor_ops) const {
 // GENPLUG_E_CANCELLED is the answer to the host's request only (status.h): on its own it would pass for the
 // user's cancel, exit 130, which a farm retries.
 void JobRun::check_cancel_asked(genplug_status s) const {
-  if (s != GENPLUG_E_CANCELLED || error_code == GENPLUG_E_CANCELLED || cancelled()) return;
+  if (s != GENPLUG_E_CANCELLED || error_code != GENPLUG_OK || cancelled()) return;
   throw HostError(ErrorKind::plugin, where + ": " + scheduler->id() +
                                          ": sample returned GENPLUG_E_CANCELLED, but the host asked nothing to stop" +
                                          (m.ctx.error().empty() ? "" : ": " + m.ctx.error()));
@@ -330,17 +330,18 @@ ManagedTensor JobRun::sample() {
   req.seed = job.seed;
   start = std::chrono::steady_clock::now();
   stage("sample");
-  sampling_thread = std::this_thread::get_id();
+  sampling_thread.store(std::this_thread::get_id());
   tensor_ops.serve_only_this_thread();
   const genplug_status s = scheduler->raw()->sample(scheduler->raw(), &req, m.ctx.get());
-  sampling_thread = std::thread::id();
+  sampling_thread.store(std::thread::id());
   const int64_t leaked = tensor_ops.live_handles() - 1;  // only the latent view should be left
   const std::string ops_failure = tensor_ops.first_failure();
   tensor_ops.release(x);
   ops = nullptr;
   check_sample_threads(tensor_ops);
   check_cancel_asked(s);
-  if (s == GENPLUG_E_CANCELLED || error_code == GENPLUG_E_CANCELLED || cancelled())
+  // A scheduler may pass on a failed evaluation as GENPLUG_E_CANCELLED: that failure is reported below.
+  if (cancelled() || error_code == GENPLUG_E_CANCELLED || (s == GENPLUG_E_CANCELLED && error_code == GENPLUG_OK))
     throw HostError(ErrorKind::cancelled, where + ": cancelled");
   if (s != GENPLUG_OK || error_code != GENPLUG_OK) {  // a failed evaluation fails the job, whatever sample() says
     std::string msg = !error.empty() ? error

@@ -59,7 +59,7 @@ struct JobRun {
   std::string error;  // first failure inside the callback, reported by sample()
   genplug_status error_code = GENPLUG_OK;
   std::optional<ErrorKind> error_kind;  // a plugin breaking the contract (kind plugin) rather than a failed call
-  std::thread::id sampling_thread;      // the thread running sample(): the only one velocity serves
+  std::atomic<std::thread::id> sampling_thread{};  // the thread running sample(): the only one velocity serves
   std::atomic<int64_t> foreign_velocity_calls{0};
 
   JobRun(Pipeline::Impl& pipeline, const Job& j);

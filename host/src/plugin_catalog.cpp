@@ -122,7 +122,9 @@ struct PluginCatalog::Impl {
     }
     const bool clean = rejections.size() == rejections_before;
     for (const PluginRecord& r : found) any |= add_record(r);
-    if (found.empty() && clean)  // a library meant as a plugin that offers nothing is said, not passed over
+    // A library meant as a plugin that offers nothing is said, not passed over; one built for a newer ABI minor may
+    // offer only kinds this host does not know.
+    if (found.empty() && clean && lib->entry().abi_minor <= GENPLUG_ABI_MINOR)
       reject(abs.string() + ": it provides no plugin (no factory of a known kind lists one)");
     if (!any) return;
     libraries[abs.string()] = lib;

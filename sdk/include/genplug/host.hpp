@@ -531,9 +531,12 @@ class SchedulerProxy : public InstanceProxy<genplug_scheduler_t> {
                           " sigmas: no sampler moves a latent without the model");
     return n;
   }
-  /// Runs the sampler over `request`. Throws PluginError (GENPLUG_E_CANCELLED included).
+  /// Runs the sampler over `request`. Throws PluginError (GENPLUG_E_CANCELLED included: the scheduler passes on
+  /// the velocity callback's, which the context cannot see, so it is not checked against the context here).
   void sample(const genplug_sample_request_t& request, CallContext& ctx) const {
-    ctx.check(raw()->sample(raw(), &request, ctx.get()), id_ + ": sample");
+    const genplug_status s = raw()->sample(raw(), &request, ctx.get());
+    if (s == GENPLUG_E_CANCELLED) throw PluginError(s, id_ + ": sample: " + status_name(s));
+    ctx.check(s, id_ + ": sample");
   }
 
  private:

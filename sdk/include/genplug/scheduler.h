@@ -85,7 +85,8 @@ typedef struct genplug_scheduler {
   /** Writes the sigma schedule for `steps` steps of an image of `image_tokens` tokens into `out` (host
    * buffer of `capacity` doubles): steps + 1 values in [0, 1] (the flow-matching time, model.h) that never
    * increase, the last normally 0 (equal neighbours are zero-length steps, as float32 schedules at very large
-   * shifts have). Hosts refuse any other schedule. `*out_count` receives
+   * shifts have). For steps 0 the scheduler's own step count (its config's), where it has one: hosts take 2 to
+   * 2^20 + 1 values then. Hosts refuse any other schedule. `*out_count` receives
    * the number written (or needed, with GENPLUG_E_BUFFER_TOO_SMALL). [thread: any] */
   genplug_status (*sigmas)(struct genplug_scheduler* self, uint32_t steps, uint64_t image_tokens,
                            double* out, uint32_t capacity, uint32_t* out_count,
