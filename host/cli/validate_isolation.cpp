@@ -185,12 +185,13 @@ struct RecordReader {
 };
 
 // The peak address space of the probe process, as far as the validator can tell: the largest it saw, or the peak
-// resident size plus what was mapped but not resident (its libraries, the probe's reserve) when it last looked.
+// resident size plus what the probe mapped but did not hold before its plugin loaded (its libraries, its reserve).
+// Not a sample's mapped-but-not-resident part: one taken while a plugin touched a fresh block counted the block
+// twice (a crash at 212 of 512 MiB was put on the limit).
 struct MemoryWatch {
   uint64_t resident_peak = 0, size_peak = 0, nonresident = 0;
-  // What the probe said it mapped but did not hold resident before its plugin loaded: a floor for what a probe
-  // that floods and dies before its first sample shows (under load its peak had looked like 172 of 256 MiB, and
-  // the crash was not put on the limit).
+  // What the probe said it mapped but did not hold resident before its plugin loaded (a probe that floods and
+  // dies before its first sample shows nothing else: its peak had looked like 172 of 256 MiB).
   void at_least_mapped(uint64_t bytes) {
     if (!kSanitized) nonresident = std::max(nonresident, bytes);
   }
@@ -201,7 +202,6 @@ struct MemoryWatch {
     resident_peak = std::max(resident_peak, resident * page);
     if (kSanitized) return;  // terabytes of shadow: the limit is on the resident size
     size_peak = std::max(size_peak, size * page);
-    nonresident = std::max(nonresident, size >= resident ? (size - resident) * page : 0);
   }
   static bool read_statm(const std::string& process, uint64_t& size, uint64_t& resident) {
     std::ifstream statm("/proc/" + process + "/statm");
