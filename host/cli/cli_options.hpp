@@ -35,6 +35,14 @@ template <class T> CLI::Validator decimal_integer_for(const T& /*target*/) {
 // Sends a plugin's warnings and errors to stderr (errors only with --quiet).
 void log_to_stderr(CallContext& ctx, const Globals& globals);
 
+// A tool command's plugin call that failed: a count or size the plugin refuses came from the command line (exit
+// 2), out of memory is retryable (75, as in run), anything else the plugin's (4).
+inline host::ErrorKind tool_call_error_kind(genplug_status code) {
+  return code == GENPLUG_E_INVALID_ARGUMENT ? host::ErrorKind::usage
+         : code == GENPLUG_E_OUT_OF_MEMORY ? host::ErrorKind::retryable
+                                           : host::ErrorKind::plugin;
+}
+
 // Runs a catalog create_*(): a config the schema or the plugin rejects is a usage error here (exit 2), not a
 // manifest one.
 template <class F>

@@ -193,10 +193,7 @@ void run_posenc(const PosencOptions& o, const Globals& globals) {
   try {
     spectrum = posenc.compute(layout, target, o.t, ctx);
   } catch (const PluginError& e) {
-    throw HostError(e.code() == GENPLUG_E_INVALID_ARGUMENT    ? ErrorKind::usage
-                    : e.code() == GENPLUG_E_OUT_OF_MEMORY ? ErrorKind::retryable  // docs/cli.md: 75, as in run
-                                                          : ErrorKind::plugin,
-                    e.what());
+    throw HostError(tool_call_error_kind(e.code()), e.what());
   } catch (const std::invalid_argument& e) {
     throw HostError(ErrorKind::usage, e.what());
   }

@@ -40,10 +40,7 @@ void run_schedule(const ScheduleOptions& o, const Globals& globals) {
     sigmas = scheduler.sigmas(o.steps, o.image_tokens, ctx);
   } catch (const PluginError& e) {
     // The plugin refuses a step or token count it cannot serve: the command line asked for it.
-    throw HostError(e.code() == GENPLUG_E_INVALID_ARGUMENT    ? ErrorKind::usage
-                    : e.code() == GENPLUG_E_OUT_OF_MEMORY ? ErrorKind::retryable  // docs/cli.md: 75, as in run
-                                                          : ErrorKind::plugin,
-                    e.what());
+    throw HostError(tool_call_error_kind(e.code()), e.what());
   }
   const uint64_t evaluations = scheduler.evaluation_count(static_cast<uint32_t>(sigmas.size()), ctx);
   nlohmann::ordered_json out;  // sigmas first, as documented

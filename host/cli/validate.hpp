@@ -125,6 +125,9 @@ struct Outcome {
 Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
                      const std::function<void(const Record&)>& on_record);
 
+// A process's mapped and resident size in pages (/proc/PROCESS/statm; PROCESS "self" or a pid); false when unread.
+bool read_statm(const std::string& process, uint64_t& size, uint64_t& resident);
+
 // "4 GiB", "512 MiB", "1536 KiB", "100 bytes".
 std::string bytes_text(uint64_t bytes);
 // host::parse_byte_count's grammar ("4G", "4GiB", "512M", "100K", "1048576"), and "0" or "off" for none; throws

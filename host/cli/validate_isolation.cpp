@@ -184,6 +184,15 @@ struct RecordReader {
   }
 };
 
+}  // namespace
+
+bool read_statm(const std::string& process, uint64_t& size, uint64_t& resident) {
+  std::ifstream statm("/proc/" + process + "/statm");
+  return bool(statm >> size >> resident);
+}
+
+namespace {
+
 // The peak address space of the probe process, as far as the validator can tell: the largest it saw, or the peak
 // resident size plus what the probe mapped but did not hold before its plugin loaded (its libraries, its reserve).
 // Not a sample's mapped-but-not-resident part: one taken while a plugin touched a fresh block counted the block
@@ -202,10 +211,6 @@ struct MemoryWatch {
     resident_peak = std::max(resident_peak, resident * page);
     if (kSanitized) return;  // terabytes of shadow: the limit is on the resident size
     size_peak = std::max(size_peak, size * page);
-  }
-  static bool read_statm(const std::string& process, uint64_t& size, uint64_t& resident) {
-    std::ifstream statm("/proc/" + process + "/statm");
-    return bool(statm >> size >> resident);
   }
   uint64_t address_peak() const { return std::max(size_peak, resident_peak + nonresident); }
   // Whether the process came near enough to the limit to have been refused memory. The peak resident size alone

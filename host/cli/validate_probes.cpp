@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <new>
 #include <optional>
@@ -531,9 +530,8 @@ void probe_load(const host::PluginCatalog& catalog, const std::string& load, con
 
 // This process's mapped size less its resident size (/proc/self/statm): its libraries, the reserve, its stacks.
 uint64_t own_mapped_not_resident() {
-  std::ifstream statm("/proc/self/statm");
   uint64_t size = 0, resident = 0;
-  if (!(statm >> size >> resident) || size < resident) return 0;
+  if (!read_statm("self", size, resident) || size < resident) return 0;
   return (size - resident) * uint64_t(::sysconf(_SC_PAGESIZE));
 }
 
