@@ -16,6 +16,7 @@
 
 #include "allocation_reserve.hpp"
 #include "blas_environment.hpp"
+#include "crash_report.hpp"
 #include "command.hpp"
 #include "foreign_exit.hpp"
 #include "standard_output.hpp"
@@ -108,8 +109,11 @@ static int run_genplug(int argc, char** argv) {
   // Room for the unwinding after an allocation fails, which itself allocates (allocation_reserve.hpp).
   cli::hold_allocation_reserve();
   // A plugin's exit() is its error, not genplug's status (foreign_exit.hpp); validate's probes report it themselves.
-  if (std::none_of(argv + 1, argv + argc, [](const char* a) { return std::strcmp(a, "--probe") == 0; }))
+  // So is its crash, which is named (crash_report.hpp).
+  if (std::none_of(argv + 1, argv + argc, [](const char* a) { return std::strcmp(a, "--probe") == 0; })) {
     cli::guard_against_foreign_exit();
+    cli::install_crash_report();
+  }
   // Before any plugin (and its math libraries) loads, so before the options are parsed: -q is looked for here.
   const bool quiet = std::any_of(argv + 1, argv + argc, [](const char* a) {
     return std::strcmp(a, "-q") == 0 || std::strcmp(a, "--quiet") == 0;

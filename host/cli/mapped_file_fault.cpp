@@ -8,6 +8,8 @@
 
 #include <genplug/host/exr_writer.hpp>
 
+#include "crash_report.hpp"
+
 namespace genplug::cli {
 namespace {
 
@@ -16,10 +18,9 @@ std::atomic<bool> g_reported{false};
 // Async-signal-safe only: write(2), unlink (unlink_pending_output), _exit. Not reset to the default action: a
 // second thread faulting on the same mapping before _exit also waits here (SIGBUS is blocked while it runs, and a
 // synchronous fault on a blocked signal would take the default action: "Bus error" after all).
-void on_sigbus(int signal, siginfo_t* info, void*) {
-  if (info->si_code != BUS_ADRERR && info->si_code != BUS_OBJERR) {  // not a mapped file's: as before
-    ::signal(signal, SIG_DFL);
-    ::raise(signal);
+void on_sigbus(int signal, siginfo_t* info, void* context) {
+  if (info->si_code != BUS_ADRERR && info->si_code != BUS_OBJERR) {  // not a mapped file's: any other crash
+    report_crash(signal, info, context);
     return;
   }
   if (!g_reported.exchange(true)) {
@@ -39,7 +40,7 @@ void install_mapped_file_fault_handler() {
   struct sigaction action;
   std::memset(&action, 0, sizeof action);
   action.sa_sigaction = on_sigbus;
-  action.sa_flags = SA_SIGINFO;
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigemptyset(&action.sa_mask);
   ::sigaction(SIGBUS, &action, nullptr);
 }

@@ -1,0 +1,22 @@
+// A crash named: which library a fatal signal came from, instead of a bare "Segmentation fault". Plugins run in
+// genplug's process, so a plugin that crashes takes genplug down; this says which one did.
+#pragma once
+
+#include <signal.h>
+
+namespace genplug::cli {
+
+// Installs the report on SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT (process-wide, before any plugin loads), and
+// an alternate signal stack for the calling thread, so that a stack overflow on it is reported too. On a fatal
+// signal it removes the output being written and writes what crashed to stderr: the signal, the faulting address,
+// the libraries on the crashing thread's stack (innermost first) and the first of them that is neither the C or
+// C++ runtime nor genplug, named as the culprit. Then the process ends by the same signal, so its exit status (139,
+// 134, ...) and any core dump stay as they were. Not for `validate`'s probes, which report a crash themselves, nor
+// under a sanitizer, whose own report says more.
+void install_crash_report();
+
+// The report for a fatal signal another handler declined (mapped_file_fault.cpp passes on a SIGBUS that no mapped
+// file raised). Ends the process by `signal`; without install_crash_report(), with no report.
+void report_crash(int signal, siginfo_t* info, void* context);
+
+}  // namespace genplug::cli
