@@ -2,6 +2,9 @@
 
 #include "elf_extent.hpp"
 
+#include <dlfcn.h>
+#include <link.h>
+
 #include <map>
 #include <mutex>
 
@@ -37,6 +40,37 @@ std::string load_failure(const std::string& what) {
   const size_t from = what.find(marker), to = what.rfind("): ");
   if (from == std::string::npos || to == std::string::npos || to < from) return what;
   return what.substr(from + marker.size(), to - from - marker.size());
+}
+// What the dynamic symbol table says of the entry symbol at `entry`, where the loader can tell (entry.h asks for a
+// `const genplug_entry_t` object): a function of that name had been read as data, its machine code as an ABI
+// version ("ABI mismatch ... built with 1208009472.…"), and an object shorter than the fields it claims as
+// whatever follows it in memory.
+struct EntrySymbol {
+  bool function = false;
+  size_t bytes = 0;  // 0: unknown
+};
+EntrySymbol entry_symbol(const void* entry) {
+  Dl_info info;
+  void* found = nullptr;  // the library's ElfW(Sym)
+  if (!dladdr1(entry, &info, &found, RTLD_DL_SYMENT) || !found ||
+      info.dli_saddr != entry)
+    return {};
+  const auto* symbol = static_cast<const ElfW(Sym)*>(found);
+  const unsigned type = ELF64_ST_TYPE(symbol->st_info);  // the same macro as ELF32_ST_TYPE
+  return {type == STT_FUNC || type == STT_GNU_IFUNC, size_t(symbol->st_size)};
+}
+
+// Why the entry's symbol cannot be the struct it claims to be, or "".
+std::string entry_symbol_problem(const genplug_entry_t& e) {
+  const EntrySymbol symbol = entry_symbol(&e);
+  if (symbol.function)
+    return "'" GENPLUG_ENTRY_SYMBOL "' is a function; entry.h asks for an object: "
+           "GENPLUG_EXPORT const genplug_entry_t " GENPLUG_ENTRY_SYMBOL " = {...}";
+  const size_t header = sizeof(uint32_t) * 3;  // struct_size, abi_major, abi_minor
+  if (symbol.bytes != 0 && (symbol.bytes < header || symbol.bytes < e.struct_size))
+    return "entry struct is " + std::to_string(symbol.bytes) + " bytes in the library's symbol table" +
+           (symbol.bytes < header ? std::string() : ", but says it is " + std::to_string(e.struct_size));
+  return "";
 }
 }  // namespace
 
@@ -76,6 +110,8 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load_new(const std::filesystem::pa
     throw HostError(ErrorKind::plugin, where + ": not a genplug plugin: no '" GENPLUG_ENTRY_SYMBOL "' symbol");
   self->entry_ = &self->dll_->lib.get<const genplug_entry_t>(GENPLUG_ENTRY_SYMBOL);
   const genplug_entry_t& e = *self->entry_;
+  if (const std::string problem = entry_symbol_problem(e); !problem.empty())
+    throw HostError(ErrorKind::plugin, where + ": " + problem);
   if (e.struct_size < sizeof(uint32_t) * 3)
     throw HostError(ErrorKind::plugin, where + ": entry struct too small (" + std::to_string(e.struct_size) + " bytes)");
   if (e.abi_major != GENPLUG_ABI_MAJOR)
