@@ -5,6 +5,7 @@
 #include <genplug/host/errors.hpp>
 #include <genplug/host/exr_writer.hpp>
 #include <genplug/host/plate.hpp>
+#include <genplug/host/png_writer.hpp>
 
 #include "pipeline_impl.hpp"
 
@@ -82,6 +83,26 @@ const ColorConversion* Pipeline::Impl::plate_color_of(const Job& job) {
     }
   }
   return &it->second;
+}
+
+// Not rendered again: the EXR holds the image (half floats at worst, far finer than the PNG's 8 bits). Without
+// --preview, or with a PNG there (or a link by that name), nothing is done.
+void Pipeline::Impl::restore_missing_preview(const Job& job) {
+  if (!options.preview) return;
+  const fs::path png = preview_path(job.output);
+  std::error_code ec;
+  if (fs::symlink_status(png, ec).type() != fs::file_type::not_found) return;  // there, or unknown: left alone
+  const std::string where = manifest.path.string() + ": " + job.where + ".output";
+  try {
+    ImageRGB image = read_exr(job.output);
+    ColorConversion::to_model(ocio_config_of(job), colorspace_of(job.exr)).apply(image);
+    write_png(png, shrink_to_fit(image, int(options.preview_max_side)));
+    log(GENPLUG_LOG_INFO, where + ": up to date; its missing preview was made from it: '" + png.string() + "'");
+  } catch (const HostError& e) {
+    log(GENPLUG_LOG_WARNING, where + ": up to date, but its missing preview could not be made: " + e.what());
+  } catch (const std::bad_alloc&) {
+    log(GENPLUG_LOG_WARNING, where + ": up to date, but its missing preview could not be made: out of memory");
+  }
 }
 
 }  // namespace genplug::host

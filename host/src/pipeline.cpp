@@ -154,6 +154,7 @@ JobResult Pipeline::run(const Job& job) {
   Impl& m = *impl_;
   const auto t0 = std::chrono::steady_clock::now();
   if (m.up_to_date.count(job.index)) {
+    m.restore_missing_preview(job);
     JobResult skipped;
     skipped.output = job.output;
     skipped.skipped = true;

@@ -77,6 +77,9 @@ struct Pipeline::Impl {
   HostError ocio_config_error(const Job& job, const HostError& e) const;
   const ColorConversion& color_of(const Job& job);
   const ColorConversion* plate_color_of(const Job& job);
+  // An up-to-date output's missing PNG preview, made from the EXR (read back, converted to sRGB): a warning when
+  // that fails, as for any preview.
+  void restore_missing_preview(const Job& job);
 
   // The job's LoRAs (or the model's own) made active, only when they change.
   void use_job_loras(const Job& job) {

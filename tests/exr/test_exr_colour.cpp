@@ -17,6 +17,7 @@
 #include <functional>
 #include <iterator>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <ImfChannelList.h>
@@ -27,6 +28,7 @@
 #include <ImfStringAttribute.h>
 
 #include "genplug/host/exr_writer.hpp"
+#include "png_read.hpp"
 #include "subprocess.hpp"
 #include "temp_dir.hpp"
 
@@ -328,6 +330,46 @@ BOOST_AUTO_TEST_CASE(pixels_past_half_range_after_conversion_are_refused) {
   r = run_with(dir.path, settings);
   BOOST_TEST(r.exit_code == 0, r.err);
   BOOST_TEST(fs::exists(dir.path / "x.exr"));
+}
+
+// An output up to date is not rendered again for its preview: a PNG missing beside it (deleted, or never asked
+// for) is made from the EXR, converted back to sRGB through the output's colour space. It agrees with the render's
+// own preview in every byte when the EXR holds the model's values as float, within one 8-bit step through half
+// floats in a linear space or in ACEScg.
+BOOST_AUTO_TEST_CASE(a_missing_preview_of_an_up_to_date_output_is_made_from_it) {
+  for (const auto& [space, pixel, tolerance] : {std::tuple<std::string, std::string, int>{"sRGB", "float", 0},
+                                                {"Linear Rec.709 (sRGB)", "half", 1}, {"ACEScg", "half", 1}}) {
+    BOOST_TEST_CONTEXT(space << ", " << pixel) {
+      genplug::test::TempDir dir("colour-missing-preview");
+      const fs::path out = dir.path / "x.exr", png = dir.path / "x.png";
+      auto render = [&](const std::string& force) {
+        std::vector<std::string> argv = {kGenplug, "run", kDefault, "--preview", "--preview-size", "4096"};
+        if (!force.empty()) argv.push_back(force);
+        for (const std::string& set : {"jobs.0.output=\"" + out.string() + "\"", std::string("jobs.0.steps=2"),
+                                       std::string("jobs.0.width=256"), std::string("jobs.0.height=256"),
+                                       "exr.colorspace=\"" + space + "\"", "exr.pixel=\"" + pixel + "\""})
+          argv.insert(argv.end(), {"--set", set});
+        return run_process(argv);
+      };
+      auto r = render("--force");
+      BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+      int w = 0, h = 0;
+      const auto rendered = genplug::test::read_png_rgb8(png, w, h);
+      const auto rendered_at = fs::last_write_time(out);
+      fs::remove(png);
+      r = render("");
+      BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+      BOOST_TEST((fs::last_write_time(out) == rendered_at));  // skipped, not rendered again
+      BOOST_TEST(r.err.find("warning") == std::string::npos, r.err);
+      int rw = 0, rh = 0;
+      const auto remade = genplug::test::read_png_rgb8(png, rw, rh);
+      BOOST_TEST_REQUIRE((rw == w && rh == h));
+      int worst = 0;
+      for (size_t i = 0; i < rendered.size(); ++i) worst = std::max(worst, std::abs(int(rendered[i]) - int(remade[i])));
+      BOOST_TEST_MESSAGE(space << ", " << pixel << ": largest difference " << worst << " of 255");
+      BOOST_TEST(worst <= tolerance);
+    }
+  }
 }
 
 // A final preview that cannot be written must not leave an earlier one (another seed's) beside the new EXR, where
