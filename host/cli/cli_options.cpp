@@ -58,7 +58,9 @@ CLI::Validator number_in(double lo, double hi, const std::string& what) {
       [lo, hi, what](std::string& v) {
         char* end = nullptr;
         const double x = std::strtod(v.c_str(), &end);
-        const bool whole = !v.empty() && end == v.c_str() + v.size();
+        // Decimal notation only: strtod also reads hexadecimal ("0x10": 16) and skips leading blanks.
+        const bool decimal = v.find_first_not_of("0123456789.eE+-") == std::string::npos;
+        const bool whole = !v.empty() && decimal && end == v.c_str() + v.size();
         return whole && std::isfinite(x) && x >= lo && x <= hi ? std::string()
                                                                : "must be " + what + ", got '" + host::printable(v) + "'";
       },

@@ -76,6 +76,23 @@ std::string display_id(const std::string& id) {
 
 std::string plugin_name(const host::PluginRecord& p) { return p.kind + " " + display_id(p.id); }
 
+// entry.h's reverse-DNS: two or more labels joined by dots, each of ASCII letters, digits, '-' or '_'
+// ("org.genplug.dype", "com.u-he.rope_2"). A dot alone had passed ("--x.", "org..a", ". ").
+bool is_reverse_dns(const std::string& id) {
+  size_t labels = 0, label_size = 0;
+  for (const char c : id) {
+    if (c == '.') {
+      if (label_size == 0) return false;
+      ++labels, label_size = 0;
+    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_') {
+      ++label_size;
+    } else {
+      return false;
+    }
+  }
+  return label_size > 0 && labels >= 1;
+}
+
 host::PluginCatalog::Options catalog_options(const std::string& library) {
   host::PluginCatalog::Options o;
   o.search_path = {library};
@@ -300,7 +317,7 @@ void probe_plugin(const host::PluginCatalog& catalog, const host::PluginRecord& 
   out.check(!p.version.empty() && std::isdigit(static_cast<unsigned char>(p.version[0])),
             who + ": version looks like semver", "'" + p.version + "'");
   out.check(p.schema.is_object() && p.schema.value("type", "") == "object", who + ": config schema is an object schema");
-  out.check(p.id.find('.') != std::string::npos, who + ": id is reverse-DNS", "'" + display_id(p.id) + "'");
+  out.check(is_reverse_dns(p.id), who + ": id is reverse-DNS", "'" + display_id(p.id) + "'");
   abi_notes(p, out);
   if (p.kind == "model" && !r.create_models) {
     out.skip(who + ": create with the default config (pass --create-models)");

@@ -167,6 +167,11 @@ struct PluginCatalog::Impl {
         reject(where + ": descriptor's " + field + " is not valid UTF-8");
         return std::nullopt;
       }
+    // An id is typed into manifests and printed in tables: a tab, a newline or an escape sequence in one cannot be.
+    if (std::any_of(r.id.begin(), r.id.end(), [](char c) { return (unsigned char)c < 0x20 || c == 0x7f; })) {
+      reject(where + ": descriptor's id has a control character: " + nlohmann::json(r.id).dump());
+      return std::nullopt;
+    }
     return r;
   }
 

@@ -454,6 +454,12 @@ BOOST_AUTO_TEST_CASE(validate_limits_are_options) {
   r = run_process({kGenplug, "validate", "--timeout", "nan", lib("hostile_posenc")});
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "--timeout: must be a number of seconds >= 0, got 'nan'"), r.err);
+  // Nor hexadecimal, which strtod reads ("0x10" had been 16 s), nor blanks before the number.
+  for (const std::string t : {"0x10", " 5"}) {
+    r = run_process({kGenplug, "validate", "--timeout", t, lib("hostile_posenc")});
+    BOOST_TEST(r.exit_code == 2, r.err);
+    BOOST_TEST(contains(r.err, "--timeout: must be a number of seconds >= 0, got '" + t + "'"), r.err);
+  }
   // A limit under which genplug itself cannot start is the option's fault, not the plugin's: the probe never
   // reached the library. Under a sanitizer the limit is a resident size polled every 50 ms (validate.hpp), which
   // a process may pass after it has started.

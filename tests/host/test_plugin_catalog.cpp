@@ -298,6 +298,16 @@ BOOST_AUTO_TEST_CASE(names_that_are_not_utf8_neither_fail_the_catalog_nor_its_ca
   BOOST_TEST(text.find("\\ufffd") == std::string::npos, text);
 }
 
+// An id with a control character is rejected: no manifest can name it, and a table would print it raw.
+BOOST_AUTO_TEST_CASE(an_id_with_a_control_character_is_rejected) {
+  PluginCatalog::Options o;
+  o.search_path = {std::filesystem::path(GENPLUG_FIXTURE_DIR) / "control"};
+  PluginCatalog c(o);
+  BOOST_TEST(c.plugins().empty());
+  BOOST_TEST(any_line(c.rejections(), "libcontrol_posenc.so: posenc plugin #0",
+                      "descriptor's id has a control character: \"org.genplug.test.tab\\there\""));
+}
+
 // A cache path that is no regular file (a FIFO; for root, /dev/zero or /dev/null) is neither waited on nor replaced:
 // the catalog scans as without a cache.
 BOOST_AUTO_TEST_CASE(a_cache_that_is_no_regular_file_is_neither_read_nor_replaced) {
