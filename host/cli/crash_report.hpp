@@ -8,11 +8,12 @@ namespace genplug::cli {
 
 // Installs the report on SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT (process-wide, before any plugin loads), and
 // an alternate signal stack for the calling thread, so that a stack overflow on it is reported too. On a fatal
-// signal it removes the output being written and writes what crashed to stderr: the signal, the faulting address,
-// the libraries on the crashing thread's stack (innermost first) and the first of them that is neither the C or
-// C++ runtime nor genplug, named as the culprit. Then the process ends by the same signal, so its exit status (139,
-// 134, ...) and any core dump stay as they were. Not for `validate`'s probes, which report a crash themselves, nor
-// under a sanitizer, whose own report says more.
+// signal it removes the output being written and writes what crashed to stderr: the signal and where it struck
+// first, then the libraries on the crashing thread's stack (innermost first), then the first of them that is
+// neither a runtime (C, C++, allocator) nor genplug, named as the culprit (genplug when there is none). A signal
+// sent by another process is said to be one. Then the process ends by the same signal, within 10 s whatever the
+// report meets, so its exit status (139, 134, ...) and any core dump stay as they were. Not for `validate`'s
+// probes, which report a crash themselves, nor under a sanitizer, whose own report says more.
 void install_crash_report();
 
 // The report for a fatal signal another handler declined (mapped_file_fault.cpp passes on a SIGBUS that no mapped

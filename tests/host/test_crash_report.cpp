@@ -1,12 +1,14 @@
-// A plugin that crashes genplug is named (host/cli/crash_report.hpp): a segfault during a render, an abort() and a
-// stack overflow while the plugins are listed. Each had ended genplug with the shell's bare "Segmentation fault"
-// (or nothing at all), whichever of the libraries in the process was to blame. The process still ends by the
-// signal, so its exit status stays what a farm or a shell knows.
+// A plugin that crashes genplug is named (host/cli/crash_report.hpp): a segfault during a render; an abort(), a stack
+// overflow, a call through NULL and a crash on a thread the dynamic loader waits for while the plugins are listed.
+// Each had ended genplug with the shell's bare "Segmentation fault" (or nothing at all), whichever of the libraries
+// in the process was to blame. The process still ends by the signal, so its exit status stays what a farm or a
+// shell knows; a signal another process sends is said to be no crash.
 #define BOOST_TEST_MODULE crash_report
 #include <boost/test/unit_test.hpp>
 
 #include <signal.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -49,6 +51,20 @@ std::string line_of(const std::string& err, const std::string& prefix) {
   return err.substr(at, err.find('\n', at) - at);
 }
 
+const std::string kChain = "genplug: the crashing thread's libraries, innermost first: ";
+const std::string kCulprit = "genplug: a plugin or a library it uses crashed: ";
+
+// A manifest of one job: the hostile model, and `posenc` (a plugin of libhostile_process.so) as its posenc.
+fs::path write_manifest(const fs::path& dir, const fs::path& output, const std::string& posenc) {
+  const fs::path manifest = dir / "m.json";
+  std::ofstream(manifest) << R"({"model": {"plugin": "org.genplug.test.hostile.model",
+      "config": {"misbehave": "none", "count_file": ")" << (dir / "counts.txt").string() << R"("}},
+    "scheduler": {"plugin": "org.genplug.flowmatch", "config": {"sampler": "euler", "schedule": "none"}},
+    "posenc": {"plugin": ")" << posenc << R"(", "config": {}},
+    "jobs": [{"prompt": "a grey square", "seed": 7, "output": ")" << output.string() << R"("}]})";
+  return manifest;
+}
+
 // `genplug plugins` over one library whose init crashes, with a cache of its own (a shared one is no concern here).
 genplug::test::ProcessResult list_plugins(const std::string& library) {
   TempDir cache("crash-cache");
@@ -60,12 +76,7 @@ genplug::test::ProcessResult list_plugins(const std::string& library) {
 
 BOOST_AUTO_TEST_CASE(a_segfault_in_a_plugin_during_a_render_names_its_library_and_leaves_no_file) {
   TempDir out_dir("crash-out"), work("crash-work");
-  const fs::path manifest = work.path / "m.json";
-  std::ofstream(manifest) << R"({"model": {"plugin": "org.genplug.test.hostile.model",
-      "config": {"misbehave": "none", "count_file": ")" << (work.path / "counts.txt").string() << R"("}},
-    "scheduler": {"plugin": "org.genplug.flowmatch", "config": {"sampler": "euler", "schedule": "none"}},
-    "posenc": {"plugin": "org.genplug.test.hostile.crash-create", "config": {}},
-    "jobs": [{"prompt": "a grey square", "seed": 7, "output": ")" << (out_dir.path / "image.exr").string() << R"("}]})";
+  const fs::path manifest = write_manifest(work.path, out_dir.path / "image.exr", "org.genplug.test.hostile.crash-create");
   const auto r = run_process({kGenplug, "--plugin-path", hostile("hostile_model"), "--plugin-path",
                               hostile("hostile_process"), "run", manifest.string()});
   BOOST_TEST(fs::is_empty(out_dir.path));
@@ -77,9 +88,10 @@ BOOST_AUTO_TEST_CASE(a_segfault_in_a_plugin_during_a_render_names_its_library_an
   const std::string what = line_of(r.err, "genplug: fatal: ");
   BOOST_TEST(contains(what, "genplug: fatal: SIGSEGV (Segmentation fault) at address 0x"), r.err);
   BOOST_TEST(contains(what, " in " + hostile("hostile_process") + "; nothing more was done"), r.err);
-  const std::string chain = line_of(r.err, "genplug: the crashing thread's libraries, innermost first: ");
-  BOOST_TEST(contains(chain, "first: libhostile_process.so <- genplug"), r.err);
-  BOOST_TEST(contains(r.err, "genplug: a plugin or a library it uses crashed; `genplug validate LIBRARY`"), r.err);
+  BOOST_TEST(contains(line_of(r.err, kChain), kChain + "libhostile_process.so <- genplug"), r.err);
+  BOOST_TEST(line_of(r.err, kCulprit) == kCulprit + hostile("hostile_process") +
+                                             " (`genplug validate LIBRARY` checks a plugin library in child processes)",
+             r.err);
 }
 
 // abort() stops in the C library; the plugin that called it is the one named.
@@ -90,10 +102,9 @@ BOOST_AUTO_TEST_CASE(an_abort_while_listing_plugins_names_the_library_that_calle
     return;
   }
   BOOST_TEST(r.exit_code == 128 + SIGABRT, r.err);
-  BOOST_TEST(contains(r.err, "genplug: fatal: SIGABRT (Aborted), abort() called in " + validate_lib("abort") + ";"),
-             r.err);
-  const std::string chain = line_of(r.err, "genplug: the crashing thread's libraries, innermost first: ");
-  BOOST_TEST(contains(chain, "first: libc.so.6 <- libhostile_validate_abort.so <- "), r.err);
+  BOOST_TEST(contains(r.err, "genplug: fatal: SIGABRT (Aborted), abort() called; nothing more was done\n"), r.err);
+  BOOST_TEST(contains(line_of(r.err, kChain), kChain + "libc.so.6 <- libhostile_validate_abort.so <- "), r.err);
+  BOOST_TEST(contains(r.err, kCulprit + validate_lib("abort") + " ("), r.err);
   BOOST_TEST(r.out.empty(), r.out);
 }
 
@@ -107,4 +118,52 @@ BOOST_AUTO_TEST_CASE(a_stack_overflow_while_listing_plugins_is_reported_too) {
   BOOST_TEST(r.exit_code == 128 + SIGSEGV, r.err);
   BOOST_TEST(contains(r.err, "genplug: fatal: SIGSEGV (Segmentation fault) at address 0x"), r.err);
   BOOST_TEST(contains(r.err, " in " + validate_lib("overflow") + "; nothing more was done"), r.err);
+  BOOST_TEST(contains(r.err, kCulprit + validate_lib("overflow") + " ("), r.err);
+}
+
+// A call through NULL lands in no library, where nothing can be unwound (the unwinder itself had crashed on such
+// addresses, and the report with it): the caller is read from the return address the call left.
+BOOST_AUTO_TEST_CASE(a_call_through_null_names_the_caller) {
+  const auto r = list_plugins(validate_lib("null_call"));
+  if (kSanitized) {
+    BOOST_TEST(r.exit_code != 0, r.err);
+    return;
+  }
+  BOOST_TEST(r.exit_code == 128 + SIGSEGV, r.err);
+  BOOST_TEST(contains(r.err, "genplug: fatal: SIGSEGV (Segmentation fault) at address 0x0 in no library (a jump "
+                             "through a bad pointer); nothing more was done\n"),
+             r.err);
+  BOOST_TEST(line_of(r.err, kChain) == kChain + "? <- libhostile_validate_null_call.so", r.err);
+  BOOST_TEST(contains(r.err, kCulprit + validate_lib("null_call") + " ("), r.err);
+}
+
+// The thread that crashes is one a library's constructor waits for, inside dlopen, holding the dynamic loader's
+// lock: a report that asked the loader (dladdr) waited for ever, until its own deadline ended it by SIGALRM.
+BOOST_AUTO_TEST_CASE(a_crash_on_a_thread_the_loader_waits_for_is_reported_at_once) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto r = list_plugins(validate_lib("ctor_thread"));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (kSanitized) {
+    BOOST_TEST(r.exit_code != 0, r.err);
+    return;
+  }
+  BOOST_TEST(r.exit_code == 128 + SIGSEGV, r.err);
+  BOOST_TEST(seconds < 8.0);  // the report's own deadline is 10 s
+  BOOST_TEST(contains(r.err, " in " + validate_lib("ctor_thread") + "; nothing more was done"), r.err);
+}
+
+// A fatal signal from another process (a farm's watchdog, `timeout -s ABRT`) is no crash of anything in genplug.
+BOOST_AUTO_TEST_CASE(a_fatal_signal_sent_from_outside_is_said_to_be_no_crash) {
+  TempDir out_dir("crash-out"), work("crash-work");
+  const fs::path manifest = write_manifest(work.path, out_dir.path / "image.exr", "org.genplug.test.hostile.hang-compute");
+  const auto r = run_process({"/usr/bin/timeout", "--preserve-status", "-s", "ABRT", "3", kGenplug, "--plugin-path",
+                              hostile("hostile_model"), "--plugin-path", hostile("hostile_process"), "run",
+                              manifest.string()});
+  BOOST_TEST(fs::is_empty(out_dir.path));
+  if (kSanitized) return;
+  BOOST_TEST(r.exit_code == 128 + SIGABRT, r.err);
+  BOOST_TEST(contains(r.err, "genplug: fatal: SIGABRT (Aborted) sent by process "), r.err);
+  BOOST_TEST(contains(r.err, " (not a crash); nothing more was done\n"), r.err);
+  BOOST_TEST(!contains(r.err, kChain), r.err);
+  BOOST_TEST(!contains(r.err, "crashed"), r.err);
 }
