@@ -35,7 +35,7 @@ std::vector<T> read_array(std::ifstream& in, uint64_t offset, uint64_t count, ui
 
 }  // namespace
 
-std::optional<bool> elf_defines_symbol(const std::filesystem::path& path, const std::string& name) {
+std::optional<ElfSymbol> elf_dynamic_symbol(const std::filesystem::path& path, const std::string& name) {
   std::ifstream in(path, std::ios::binary);
   std::error_code ec;
   const uintmax_t file = std::filesystem::file_size(path, ec);
@@ -55,9 +55,10 @@ std::optional<bool> elf_defines_symbol(const std::filesystem::path& path, const 
       if (s.st_shndx == SHN_UNDEF || s.st_name >= names.size()) continue;  // needed from elsewhere, or no name
       const char* at = names.data() + s.st_name;
       const size_t room = names.size() - s.st_name;
-      if (name.size() < room && std::memcmp(at, name.c_str(), name.size() + 1) == 0) return true;
+      if (name.size() < room && std::memcmp(at, name.c_str(), name.size() + 1) == 0)
+        return ElfSymbol{true, ELF64_ST_TYPE(s.st_info), s.st_size};
     }
-    return false;
+    return ElfSymbol{};
   }
   return std::nullopt;  // no .dynsym: nothing to tell
 }

@@ -2,10 +2,12 @@
 // - whether it holds every byte its loadable segments name: the loader maps a segment by its offset and size, so a
 //   file cut short (an interrupted copy or install) maps pages past its end, and the first touch of one kills the
 //   whole process with SIGBUS;
-// - whether it defines a given dynamic symbol: a folder scan then leaves a library that is no plugin unloaded, so
-//   that a search path naming a system folder runs none of its libraries' constructors.
+// - whether it defines a given dynamic symbol, and as what: a folder scan then leaves a library that is no plugin
+//   unloaded, so that a search path naming a system folder runs none of its libraries' constructors, and a plugin
+//   whose entry is no object is refused before any of its code runs.
 // Only the file named is read, not the libraries it needs, and not against a file that changes before the load.
 #pragma once
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -18,9 +20,16 @@ namespace genplug::host {
 // says why itself.
 std::string elf_truncation(const std::filesystem::path& path);
 
-// Whether `path`'s dynamic symbol table (.dynsym, found through the section headers) defines `name`; nullopt when
-// that cannot be told (no ELF the loader would map, no section headers, a table out of bounds or over 64 MiB): the
-// loader then decides.
-std::optional<bool> elf_defines_symbol(const std::filesystem::path& path, const std::string& name);
+// A dynamic symbol as the file defines it.
+struct ElfSymbol {
+  bool defined = false;
+  unsigned type = 0;  // STT_OBJECT, STT_FUNC, STT_GNU_IFUNC, STT_TLS, ...
+  uint64_t size = 0;  // st_size: 0 where the assembler gave none
+};
+
+// `name` in `path`'s dynamic symbol table (.dynsym, found through the section headers): its first definition there
+// (of several versions, the first listed), or defined = false. nullopt when that cannot be told (no ELF the loader
+// would map, no section headers, a table out of bounds or over 64 MiB): the loader then decides.
+std::optional<ElfSymbol> elf_dynamic_symbol(const std::filesystem::path& path, const std::string& name);
 
 }  // namespace genplug::host

@@ -2,8 +2,7 @@
 
 #include "elf_extent.hpp"
 
-#include <dlfcn.h>
-#include <link.h>
+#include <elf.h>
 
 #include <map>
 #include <mutex>
@@ -41,35 +40,18 @@ std::string load_failure(const std::string& what) {
   if (from == std::string::npos || to == std::string::npos || to < from) return what;
   return what.substr(from + marker.size(), to - from - marker.size());
 }
-// What the dynamic symbol table says of the entry symbol at `entry`, where the loader can tell (entry.h asks for a
-// `const genplug_entry_t` object): a function of that name had been read as data, its machine code as an ABI
-// version ("ABI mismatch ... built with 1208009472.…"), and an object shorter than the fields it claims as
-// whatever follows it in memory.
-struct EntrySymbol {
-  bool function = false;
-  size_t bytes = 0;  // 0: unknown
-};
-EntrySymbol entry_symbol(const void* entry) {
-  Dl_info info;
-  void* found = nullptr;  // the library's ElfW(Sym)
-  if (!dladdr1(entry, &info, &found, RTLD_DL_SYMENT) || !found ||
-      info.dli_saddr != entry)
-    return {};
-  const auto* symbol = static_cast<const ElfW(Sym)*>(found);
-  const unsigned type = ELF64_ST_TYPE(symbol->st_info);  // the same macro as ELF32_ST_TYPE
-  return {type == STT_FUNC || type == STT_GNU_IFUNC, size_t(symbol->st_size)};
-}
-
-// Why the entry's symbol cannot be the struct it claims to be, or "".
-std::string entry_symbol_problem(const genplug_entry_t& e) {
-  const EntrySymbol symbol = entry_symbol(&e);
-  if (symbol.function)
+// Why the entry symbol, as the file defines it, cannot be the `const genplug_entry_t` object entry.h asks for, or
+// "": a function (or an IFUNC, whose resolver the loader would run) had been read as data, its machine code as an
+// ABI version ("ABI mismatch ... built with 3229829120.49921"); a thread-local one is another object per thread;
+// one shorter than the three fields every version has is read past its end.
+std::string entry_symbol_problem(const ElfSymbol& entry) {
+  if (entry.type == STT_FUNC || entry.type == STT_GNU_IFUNC)
     return "'" GENPLUG_ENTRY_SYMBOL "' is a function; entry.h asks for an object: "
            "GENPLUG_EXPORT const genplug_entry_t " GENPLUG_ENTRY_SYMBOL " = {...}";
-  const size_t header = sizeof(uint32_t) * 3;  // struct_size, abi_major, abi_minor
-  if (symbol.bytes != 0 && (symbol.bytes < header || symbol.bytes < e.struct_size))
-    return "entry struct is " + std::to_string(symbol.bytes) + " bytes in the library's symbol table" +
-           (symbol.bytes < header ? std::string() : ", but says it is " + std::to_string(e.struct_size));
+  if (entry.type == STT_TLS)
+    return "'" GENPLUG_ENTRY_SYMBOL "' is thread-local; entry.h asks for one const object for the process";
+  if (entry.size != 0 && entry.size < sizeof(uint32_t) * 3)
+    return "entry struct is " + std::to_string(entry.size) + " bytes in the library's symbol table";
   return "";
 }
 }  // namespace
@@ -95,10 +77,15 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load_new(const std::filesystem::pa
   const std::string where = path.string();
   if (const std::string cut = elf_truncation(path); !cut.empty())
     throw HostError(ErrorKind::plugin, where + ": cannot load library: " + cut);
-  // No entry symbol: not loaded, so that none of its constructors runs (a search path naming a system folder).
-  if (const std::optional<bool> entry = elf_defines_symbol(path, GENPLUG_ENTRY_SYMBOL); entry && !*entry)
+  // No entry symbol, or one that is no object: not loaded, so that none of its constructors runs (a search path
+  // naming a system folder).
+  const std::optional<ElfSymbol> entry_symbol = elf_dynamic_symbol(path, GENPLUG_ENTRY_SYMBOL);
+  if (entry_symbol && !entry_symbol->defined)
     throw HostError(ErrorKind::plugin,
                     where + ": not a genplug plugin: it defines no '" GENPLUG_ENTRY_SYMBOL "' symbol (not loaded)");
+  if (entry_symbol)
+    if (const std::string problem = entry_symbol_problem(*entry_symbol); !problem.empty())
+      throw HostError(ErrorKind::plugin, where + ": " + problem + " (not loaded)");
   try {
     // rtld_now: a missing dependency fails here, not at the first call into the plugin.
     self->dll_->lib.load(boost::dll::fs::path(where),
@@ -110,8 +97,10 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load_new(const std::filesystem::pa
     throw HostError(ErrorKind::plugin, where + ": not a genplug plugin: no '" GENPLUG_ENTRY_SYMBOL "' symbol");
   self->entry_ = &self->dll_->lib.get<const genplug_entry_t>(GENPLUG_ENTRY_SYMBOL);
   const genplug_entry_t& e = *self->entry_;
-  if (const std::string problem = entry_symbol_problem(e); !problem.empty())
-    throw HostError(ErrorKind::plugin, where + ": " + problem);
+  if (entry_symbol && entry_symbol->size != 0 && entry_symbol->size < e.struct_size)
+    throw HostError(ErrorKind::plugin, where + ": entry struct is " + std::to_string(entry_symbol->size) +
+                                           " bytes in the library's symbol table, but says it is " +
+                                           std::to_string(e.struct_size));
   if (e.struct_size < sizeof(uint32_t) * 3)
     throw HostError(ErrorKind::plugin, where + ": entry struct too small (" + std::to_string(e.struct_size) + " bytes)");
   if (e.abi_major != GENPLUG_ABI_MAJOR)
