@@ -76,15 +76,16 @@ std::string display_id(const std::string& id) {
 
 std::string plugin_name(const host::PluginRecord& p) { return p.kind + " " + display_id(p.id); }
 
-// entry.h's reverse-DNS: two or more labels joined by dots, each of ASCII letters, digits, '-' or '_'
-// ("org.genplug.dype", "com.u-he.rope_2"). A dot alone had passed ("--x.", "org..a", ". ").
+// entry.h's reverse-DNS: two or more labels joined by dots, each an ASCII letter or digit followed by letters,
+// digits, '-' or '_' ("org.genplug.dype", "com.u-he.rope_2"). A dot alone had passed ("--x.y", "org..a", ". ").
 bool is_reverse_dns(const std::string& id) {
+  const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
   size_t labels = 0, label_size = 0;
   for (const char c : id) {
     if (c == '.') {
       if (label_size == 0) return false;
       ++labels, label_size = 0;
-    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_') {
+    } else if (alnum(c) || (label_size > 0 && (c == '-' || c == '_'))) {
       ++label_size;
     } else {
       return false;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 #include <genplug/host/json_schema.hpp>
 #include <genplug/internal/bounded_json.hpp>
@@ -38,6 +39,19 @@ bool is_library(const fs::path& p) {
 }
 
 std::string str_or_empty(const char* s) { return s ? s : ""; }
+
+// Whether UTF-8 `s` holds a control character (C0, DEL, C1) or a bidirectional override or isolate (U+202A-U+202E,
+// U+2066-U+2069), none of which an id typed into a manifest or printed in a table can show as it is.
+bool has_control_character(const std::string& s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto b = [&](size_t k) { return k < s.size() ? static_cast<unsigned char>(s[k]) : 0u; };
+    if (b(i) < 0x20 || b(i) == 0x7f) return true;
+    if (b(i) == 0xc2 && b(i + 1) >= 0x80 && b(i + 1) <= 0x9f) return true;
+    if (b(i) == 0xe2 && b(i + 1) == 0x80 && b(i + 2) >= 0xaa && b(i + 2) <= 0xae) return true;
+    if (b(i) == 0xe2 && b(i + 1) == 0x81 && b(i + 2) >= 0xa6 && b(i + 2) <= 0xa9) return true;
+  }
+  return false;
+}
 
 // Whether `s` is valid UTF-8, which JSON (a manifest naming the id, the cache, `plugins --json`) can carry: a
 // descriptor string that is not had made every command fail on the cache's JSON.
@@ -86,7 +100,11 @@ struct PluginCatalog::Impl {
 
   void scan_library(const fs::path& path) {
     const fs::path abs = fs::absolute(path).lexically_normal();
-    if (!scanned.insert(abs.string()).second) return;
+    // Once per file: a folder on the path twice, or once through a symbolic link, had made each of its plugins a
+    // "duplicate plugin id, already provided by" itself.
+    std::error_code ec;
+    const fs::path file = fs::canonical(abs, ec);
+    if (!scanned.insert(ec ? abs.string() : file.string()).second) return;
     if (auto cached = index->lookup(abs)) {  // its plugins as last scanned: the library stays unloaded
       for (PluginRecord& r : *cached) add_record(std::move(r));
       return;
@@ -167,19 +185,23 @@ struct PluginCatalog::Impl {
         reject(where + ": descriptor's " + field + " is not valid UTF-8");
         return std::nullopt;
       }
-    // An id is typed into manifests and printed in tables: a tab, a newline or an escape sequence in one cannot be.
-    if (std::any_of(r.id.begin(), r.id.end(), [](char c) { return (unsigned char)c < 0x20 || c == 0x7f; })) {
-      reject(where + ": descriptor's id has a control character: " + nlohmann::json(r.id).dump());
-      return std::nullopt;
-    }
     return r;
   }
 
-  // Adds a plugin whose schema the host can enforce and whose id is not taken yet.
+  // Adds a plugin whose id can be typed and is not taken yet, and whose schema the host can enforce. Also for
+  // records from the cache, which an earlier genplug may have written.
   bool add_record(PluginRecord r) {
+    if (has_control_character(r.id)) {
+      reject(r.library.string() + ": a plugin's id has a control character: " + nlohmann::json(r.id).dump());
+      return false;
+    }
     const std::string who = r.library.string() + ": " + r.id;
     try {
-      r.schema = internal::parse_bounded_json(r.schema_text.empty() ? "{}" : r.schema_text);
+      std::optional<std::string> duplicate;
+      r.schema = internal::parse_bounded_json(r.schema_text.empty() ? "{}" : r.schema_text, duplicate);
+      if (duplicate)  // JSON keeps the last value only, and the first may be the one meant: as in manifests
+        throw std::invalid_argument("the key " + nlohmann::json(*duplicate).dump() +
+                                    " appears twice in one object (JSON keeps the last value only)");
       JsonSchema check(r.schema);  // the schema must be one the host can enforce
     } catch (const std::exception& e) {
       reject(who + ": invalid config schema: " + e.what());
@@ -269,7 +291,6 @@ struct PluginCatalog::Impl {
 PluginCatalog::PluginCatalog(Options options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->index = std::make_unique<PluginIndex>(impl_->options.cache_file);
-  std::set<std::string> seen;
   for (const fs::path& entry : impl_->options.search_path) {
     std::error_code ec;
     if (fs::is_regular_file(entry, ec)) {

@@ -74,15 +74,21 @@ BOOST_AUTO_TEST_CASE(broken_libraries_are_rejected_with_one_clear_line_and_the_r
   BOOST_TEST(any_line(rej, "libno_entry.so", "not a genplug plugin: it defines no 'genplug_entry' symbol (not loaded)"));
   BOOST_TEST(any_line(rej, "libentry_function.so", "'genplug_entry' is a function; entry.h asks for an object: "
                                                     "GENPLUG_EXPORT const genplug_entry_t genplug_entry = {...}"));
+  BOOST_TEST(any_line(rej, "libentry_ifunc.so", "'genplug_entry' is a function; entry.h asks for an object"));
+  BOOST_TEST(any_line(rej, "libentry_thread_local.so", "'genplug_entry' is thread-local; entry.h asks for one const "
+                                                       "object for the process (not loaded)"));
   BOOST_TEST(any_line(rej, "libentry_too_small.so", ": entry struct is 4 bytes in the library's symbol table"));
   BOOST_TEST(any_line(rej, "libinit_fails.so", "data file next to the library is missing"));
   BOOST_TEST(any_line(rej, "org.genplug.test.bad-schema", "invalid config schema"));
+  BOOST_TEST(any_line(rej, "org.genplug.test.twice-schema", "invalid config schema: the key \"maximum\" appears twice "
+                                                            "in one object (JSON keeps the last value only)"));
   BOOST_TEST(any_line(rej, "libbroken_plugins.so", "scheduler factory lists 4294967295 plugins"));
   // The well-behaved plugins of the same folder (and of the same library as a broken one) are there.
   BOOST_TEST(c.find("org.genplug.test.minimal") != nullptr);
   BOOST_TEST(c.find("org.genplug.test.silent") != nullptr);
   BOOST_TEST(c.find("org.genplug.test.throwing") != nullptr);
   BOOST_TEST(c.find("org.genplug.test.bad-schema") == nullptr);
+  BOOST_TEST(c.find("org.genplug.test.twice-schema") == nullptr);
   BOOST_TEST(c.find("org.genplug.test.minimal")->kind == "posenc");
   BOOST_TEST(c.find("org.genplug.test.minimal")->features == std::vector<std::string>{"test"});
   // The marker tells a load: dlopen creates it.
@@ -202,6 +208,22 @@ BOOST_AUTO_TEST_CASE(a_symlink_loop_in_a_plugin_folder_does_not_hide_the_others)
   std::filesystem::remove_all(dir);
 }
 
+// A folder on the search path twice, once through a symbolic link: each library is scanned once, and none of its
+// plugins is a "duplicate plugin id, already provided by" itself.
+BOOST_AUTO_TEST_CASE(a_folder_reached_twice_through_a_link_is_scanned_once) {
+  const genplug::test::TempDir dir("linked-folder");
+  std::filesystem::create_directories(dir.path / "real");
+  std::filesystem::copy_file(std::filesystem::path(GENPLUG_FIXTURE_DIR) / "libminimal_posenc.so",
+                             dir.path / "real" / "libminimal_posenc.so");
+  std::filesystem::create_directory_symlink("real", dir.path / "link");
+  PluginCatalog::Options o;
+  o.search_path = {dir.path / "real", dir.path / "link", dir.path / "real" / ".." / "link" / "libminimal_posenc.so"};
+  PluginCatalog c(o);
+  BOOST_TEST(c.find("org.genplug.test.minimal") != nullptr);
+  for (const auto& r : c.rejections()) BOOST_TEST_MESSAGE("rejected: " << r);
+  BOOST_TEST(c.rejections().empty());
+}
+
 // A library cut short (an interrupted copy or install) is rejected before dlopen, which would map its segments
 // past the end of the file and die of SIGBUS at the first touch: every command that scans the folder crashed.
 // Cut anywhere inside its loadable segments, it is named as truncated; the folder's other plugins still load.
@@ -298,14 +320,31 @@ BOOST_AUTO_TEST_CASE(names_that_are_not_utf8_neither_fail_the_catalog_nor_its_ca
   BOOST_TEST(text.find("\\ufffd") == std::string::npos, text);
 }
 
-// An id with a control character is rejected: no manifest can name it, and a table would print it raw.
+// An id with a control character is rejected: no manifest can name it, and a table would print it raw. Also when
+// it comes from a cache (written by a genplug that took it): here the cached id of a library that had none.
 BOOST_AUTO_TEST_CASE(an_id_with_a_control_character_is_rejected) {
   PluginCatalog::Options o;
   o.search_path = {std::filesystem::path(GENPLUG_FIXTURE_DIR) / "control"};
   PluginCatalog c(o);
   BOOST_TEST(c.plugins().empty());
-  BOOST_TEST(any_line(c.rejections(), "libcontrol_posenc.so: posenc plugin #0",
-                      "descriptor's id has a control character: \"org.genplug.test.tab\\there\""));
+  BOOST_TEST(any_line(c.rejections(), "libcontrol_posenc.so: a plugin's id has a control character: ",
+                      "\"org.genplug.test.tab\\there\""));
+
+  const genplug::test::TempDir dir("control-id-cache");
+  o.search_path = {std::filesystem::path(GENPLUG_FIXTURE_DIR) / "accent"};
+  o.cache_file = dir.path / "plugins.json";
+  BOOST_TEST_REQUIRE(PluginCatalog(o).find("org.genplug.test.caf\xc3\xa9") != nullptr);
+  std::ifstream in(o.cache_file);
+  std::string cache((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  const size_t at = cache.find("org.genplug.test.caf\xc3\xa9");
+  BOOST_TEST_REQUIRE(at != std::string::npos, cache);
+  cache.replace(at, 22, "org.genplug.test.ta\\tb");
+  std::ofstream(o.cache_file) << cache;
+  PluginCatalog cached(o);
+  BOOST_TEST(cached.plugins().empty());
+  BOOST_TEST(any_line(cached.rejections(), "libaccent_posenc.so: a plugin's id has a control character: ",
+                      "\"org.genplug.test.ta\\tb\""));
 }
 
 // A cache path that is no regular file (a FIFO; for root, /dev/zero or /dev/null) is neither waited on nor replaced:
