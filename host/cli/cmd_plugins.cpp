@@ -1,7 +1,6 @@
 // genplug plugins — lists the plugins found on the search path, and the libraries that were rejected; --json
 // adds each plugin's config schema and the ABI minor its library was built against.
 #include <algorithm>
-#include <iomanip>
 #include <iostream>
 #include <string>
 
@@ -11,6 +10,17 @@
 
 namespace genplug::cli::plugins_command {
 namespace {
+
+// The columns printable text takes: one per UTF-8 character, whose continuation bytes take none (setw counts
+// bytes: an id with an accent had pushed its row's later columns left). Wide characters count one too.
+std::size_t columns(const std::string& text) {
+  return std::size_t(std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
+// `text` and the spaces that bring it to `width` columns and two more.
+std::string cell(const std::string& text, std::size_t width) {
+  return text + std::string(width + 2 - std::min(width, columns(text)), ' ');
+}
 
 void setup(CLI::App& cmd, Globals& g) {
   static bool as_json = false;
@@ -34,14 +44,13 @@ void setup(CLI::App& cmd, Globals& g) {
     // Columns as wide as their longest entry and two spaces: a long id or version had run into the next column.
     std::size_t id_width = 2, kind_width = 4, version_width = 7;
     for (const auto& p : catalog.plugins()) {
-      id_width = std::max(id_width, host::printable(p.id).size());
-      kind_width = std::max(kind_width, host::printable(p.kind).size());
-      version_width = std::max(version_width, host::printable(p.version).size());
+      id_width = std::max(id_width, columns(host::printable(p.id)));
+      kind_width = std::max(kind_width, columns(host::printable(p.kind)));
+      version_width = std::max(version_width, columns(host::printable(p.version)));
     }
     auto row = [&](const std::string& id, const std::string& kind, const std::string& version,
                    const std::string& library) {
-      product() << std::left << std::setw(int(id_width + 2)) << id << std::setw(int(kind_width + 2)) << kind
-                << std::setw(int(version_width + 2)) << version << library << "\n";
+      product() << cell(id, id_width) << cell(kind, kind_width) << cell(version, version_width) << library << "\n";
     };
     row("ID", "KIND", "VERSION", "LIBRARY");
     for (const auto& p : catalog.plugins())

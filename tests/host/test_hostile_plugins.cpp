@@ -244,6 +244,13 @@ BOOST_AUTO_TEST_CASE(the_plugins_table_keeps_long_ids_apart_from_their_kind) {
   BOOST_TEST(contains(r.out, "\norg.genplug.test.hostile.zero-count" + std::string(longest.size() - 35, ' ') +
                                  "  scheduler  "),
              r.out);
+  // Columns are counted in characters, not bytes: an id with an accent (22 bytes, 21 characters) had pushed the
+  // rest of its row one column left.
+  const auto accent = run_process({kGenplug, "--plugin-path", lib("hostile_scheduler"), "--plugin-path",
+                                   std::string(GENPLUG_FIXTURE_DIR) + "/accent/libaccent_posenc.so", "plugins"});
+  BOOST_TEST(contains(accent.out, "\norg.genplug.test.caf\xc3\xa9" + std::string(longest.size() - 21, ' ') +
+                                      "  posenc     1.0.0  "),
+             accent.out);
 }
 
 // The CLI's schedule command takes the same checks, and exits 4 for them.
