@@ -85,23 +85,34 @@ const ColorConversion* Pipeline::Impl::plate_color_of(const Job& job) {
   return &it->second;
 }
 
-// Not rendered again: the EXR holds the image (half floats at worst, far finer than the PNG's 8 bits). Without
-// --preview, or with a PNG there (or a link by that name), nothing is done.
+// Not rendered again: the EXR holds the image (half floats at worst, far finer than the PNG's 8 bits), read back
+// only while it is still this item's intact render (it may have been replaced since the checks). Without --preview,
+// or with a PNG there (or a link by that name), nothing is done. The conversion is the one plates use, made once.
 void Pipeline::Impl::restore_missing_preview(const Job& job) {
   if (!options.preview) return;
   const fs::path png = preview_path(job.output);
   std::error_code ec;
   if (fs::symlink_status(png, ec).type() != fs::file_type::not_found) return;  // there, or unknown: left alone
   const std::string where = manifest.path.string() + ": " + job.where + ".output";
+  const std::string failed = where + ": up to date, but its missing preview could not be made: ";
   try {
+    if (!fs::is_regular_file(job.output, ec) || existing_output(job) != Existing::ours_intact) {
+      log(GENPLUG_LOG_WARNING, failed + "the EXR is no longer this work item's intact render");
+      return;
+    }
     ImageRGB image = read_exr(job.output);
-    ColorConversion::to_model(ocio_config_of(job), colorspace_of(job.exr)).apply(image);
+    const fs::path config = ocio_config_of(job);
+    const std::string space = colorspace_of(job.exr);
+    const auto key = std::make_pair(config.string(), space);
+    auto it = plate_colors.find(key);
+    if (it == plate_colors.end()) it = plate_colors.emplace(key, ColorConversion::to_model(config, space)).first;
+    it->second.apply(image);
     write_png(png, shrink_to_fit(image, int(options.preview_max_side)));
     log(GENPLUG_LOG_INFO, where + ": up to date; its missing preview was made from it: '" + png.string() + "'");
-  } catch (const HostError& e) {
-    log(GENPLUG_LOG_WARNING, where + ": up to date, but its missing preview could not be made: " + e.what());
   } catch (const std::bad_alloc&) {
-    log(GENPLUG_LOG_WARNING, where + ": up to date, but its missing preview could not be made: out of memory");
+    log(GENPLUG_LOG_WARNING, failed + "out of memory");
+  } catch (const std::exception& e) {  // HostError, and whatever a library below throws: a preview is no output
+    log(GENPLUG_LOG_WARNING, failed + e.what());
   }
 }
 
