@@ -1,5 +1,6 @@
 #include "foreign_exit.hpp"
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -13,12 +14,13 @@
 namespace genplug::cli {
 namespace {
 
+std::atomic<bool> g_guarding{false};
 std::atomic<bool> g_finished{false};
 
-// Runs inside exit(), on whichever thread called it, after the handlers registered since (a plugin's static
-// destructors: one that deadlocks or crashes there ends the process before this line). Allocates nothing.
+// Runs first thing in exit() (interposed, below), else inside it after the handlers registered since; on
+// whichever thread called it. Allocates nothing.
 void on_foreign_exit(int status, void*) {
-  if (g_finished.load()) return;
+  if (!g_guarding.load() || g_finished.load()) return;
   char line[256];
   const int n = std::snprintf(line, sizeof line,
                               "genplug: error: exit(%d) was called by a plugin or a library it uses before genplug "
@@ -31,8 +33,23 @@ void on_foreign_exit(int status, void*) {
 
 }  // namespace
 
-void guard_against_foreign_exit() { ::on_exit(on_foreign_exit, nullptr); }
+void guard_against_foreign_exit() {
+  g_guarding.store(true);
+  ::on_exit(on_foreign_exit, nullptr);  // for a call the interposition below does not see (inside libc: error())
+}
 
 void genplug_finished() { g_finished.store(true); }
 
 }  // namespace genplug::cli
+
+// exit() itself, for every library the process loads: the executable exports it (host/CMakeLists.txt), so a
+// plugin's call binds here, and the guard acts before any exit handler runs. Through on_exit alone, a plugin's own
+// static destructors (registered after the guard, so run before it) had run first, and one that waited for a
+// thread of its own hung the process. genplug's own end (main returning) calls libc's exit directly.
+extern "C" [[noreturn]] void exit(int status) noexcept {
+  genplug::cli::on_foreign_exit(status, nullptr);  // returns where genplug has finished, or guards nothing
+  using Exit = void (*)(int);
+  static const Exit next = reinterpret_cast<Exit>(dlsym(RTLD_NEXT, "exit"));
+  if (next) next(status);
+  std::_Exit(status);  // no libc exit to be found: not reached on glibc
+}

@@ -203,6 +203,14 @@ BOOST_AUTO_TEST_CASE(a_plugins_exit_0_ends_a_command_with_exit_4_and_says_so) {
   BOOST_TEST(contains(v.out, "ended the process with exit status 0"), v.out);
 }
 
+// The guard acts inside the plugin's exit() call, before the exit handlers: one the plugin registered that never
+// returns (a static destructor joining a thread of its own) had hung genplug.
+BOOST_AUTO_TEST_CASE(a_plugins_exit_ends_genplug_before_its_exit_handlers_run) {
+  const auto r = run_process({"/usr/bin/timeout", "20", kGenplug, "--plugin-path", lib("exit_hanging"), "plugins"});
+  BOOST_TEST(r.exit_code == 4, r.out << r.err);
+  BOOST_TEST(contains(r.err, "genplug: error: exit(0) was called by a plugin or a library it uses"), r.err);
+}
+
 // The hidden probe mode, run by hand, had exited 0 after a FAIL.
 BOOST_AUTO_TEST_CASE(the_probe_mode_run_by_hand_exits_4_after_a_fail) {
   const auto r = validate({"--probe", "plugin", "--plugin-index", "0", lib("odd_ids")});
