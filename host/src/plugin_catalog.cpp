@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include <genplug/host/json_schema.hpp>
+#include <genplug/host/printable.hpp>
 #include <genplug/internal/bounded_json.hpp>
 
 #include "plugin_index.hpp"
@@ -39,19 +40,6 @@ bool is_library(const fs::path& p) {
 }
 
 std::string str_or_empty(const char* s) { return s ? s : ""; }
-
-// Whether UTF-8 `s` holds a control character (C0, DEL, C1) or a bidirectional override or isolate (U+202A-U+202E,
-// U+2066-U+2069), none of which an id typed into a manifest or printed in a table can show as it is.
-bool has_control_character(const std::string& s) {
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto b = [&](size_t k) { return k < s.size() ? static_cast<unsigned char>(s[k]) : 0u; };
-    if (b(i) < 0x20 || b(i) == 0x7f) return true;
-    if (b(i) == 0xc2 && b(i + 1) >= 0x80 && b(i + 1) <= 0x9f) return true;
-    if (b(i) == 0xe2 && b(i + 1) == 0x80 && b(i + 2) >= 0xaa && b(i + 2) <= 0xae) return true;
-    if (b(i) == 0xe2 && b(i + 1) == 0x81 && b(i + 2) >= 0xa6 && b(i + 2) <= 0xa9) return true;
-  }
-  return false;
-}
 
 // Whether `s` is valid UTF-8, which JSON (a manifest naming the id, the cache, `plugins --json`) can carry: a
 // descriptor string that is not had made every command fail on the cache's JSON.
@@ -191,8 +179,9 @@ struct PluginCatalog::Impl {
   // Adds a plugin whose id can be typed and is not taken yet, and whose schema the host can enforce. Also for
   // records from the cache, which an earlier genplug may have written.
   bool add_record(PluginRecord r) {
-    if (has_control_character(r.id)) {
-      reject(r.library.string() + ": a plugin's id has a control character: " + nlohmann::json(r.id).dump());
+    if (printable(r.id) != r.id) {  // a control character, or one that reorders the text around it
+      reject(r.library.string() + ": a plugin's id has a control character or one that reorders text: " +
+             nlohmann::json(r.id).dump());
       return false;
     }
     const std::string who = r.library.string() + ": " + r.id;

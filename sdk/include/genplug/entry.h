@@ -48,7 +48,7 @@ typedef struct genplug_descriptor {
   uint32_t struct_size;    /**< sizeof(genplug_descriptor_t) as the plugin compiled it */
   const char* id;          /**< reverse-DNS, unique: "org.genplug.dype" (labels of ASCII letters, digits, '-', '_',
                                  each starting with a letter or digit; a host rejects an id that is not UTF-8 or
-                                 has a control character) */
+                                 has a control or bidirectional character) */
   const char* name;        /**< human-readable */
   const char* vendor;      /**< who makes the plugin */
   const char* version;     /**< semver of the plugin: "1.2.0" */
