@@ -4,10 +4,12 @@
 
 namespace genplug::cli {
 
-// Installs the guard (on_exit): an exit() before genplug_finished() writes one line naming the status, removes
-// the output being written, and ends the process with exit code 4 (a plugin error). Exit handlers run last
-// registered first, so a plugin's static destructors run before it. Not for `validate`'s probes,
-// which report a plugin's exit() as a failure of its check, with the plugin's status.
+// Installs the guard: an exit() before genplug_finished() writes one line naming the status, removes the output
+// being written, and ends the process with exit code 4 (a plugin error). It acts inside exit() itself, which the
+// executable exports for plugins to bind to, before any exit handler runs (a plugin's static destructors
+// included); a call from inside libc (error()) meets it as an on_exit handler, after those registered since. Not
+// for `validate`'s probes, which report a plugin's exit() as a failure of its check, with the plugin's status,
+// nor for a child process a plugin forked.
 void guard_against_foreign_exit();
 
 // genplug's own end: main returns, and exit() runs the usual handlers.

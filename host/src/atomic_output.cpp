@@ -11,6 +11,7 @@ namespace {
 // allocation in the handler) guarded by a flag set only while the buffer holds a complete path.
 char g_pending_path[4096];
 std::atomic<bool> g_pending{false};
+std::atomic<pid_t> g_pending_writer{0};  // the process writing it: a child a plugin forked leaves it alone
 
 }  // namespace
 
@@ -20,12 +21,14 @@ void set_pending_output(const fs::path& path) noexcept {
   const size_t n = std::strlen(s);
   if (n >= sizeof g_pending_path) return;  // too long to remember: the normal paths still clean up
   std::memcpy(g_pending_path, s, n + 1);
+  g_pending_writer.store(::getpid());
   g_pending.store(true);
 }
 
 void clear_pending_output() noexcept { g_pending.store(false); }
 
 void unlink_pending_output() noexcept {
+  if (::getpid() != g_pending_writer.load()) return;  // a forked child's exit or crash: the parent still writes it
   if (g_pending.exchange(false)) ::unlink(g_pending_path);
 }
 
