@@ -6,13 +6,18 @@
 #include <setjmp.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 
 #include <genplug/host/exr_writer.hpp>
+#include <genplug/host/printable.hpp>
+
+#include "sanitized.hpp"
 
 namespace genplug::cli {
 namespace {
@@ -21,36 +26,30 @@ constexpr int kFatalSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 constexpr int kReportSeconds = 10;  // then the process ends by its signal, reported or not
 
 std::atomic<bool> g_installed{false};
-std::atomic<pid_t> g_reporter{0};  // the thread writing the report (0: none yet)
-volatile sig_atomic_t g_signal = 0;
+pid_t g_reporting_process = 0;  // genplug's: a process a plugin forked (or vforked) crashes on its own
+std::atomic<pid_t> g_reporter{0};   // the thread writing the report (0: none yet)
+volatile sig_atomic_t g_signal = 0;   // the signal being reported
+volatile sig_atomic_t g_guarded = 0;  // the reporter is inside guarded(): a fault there jumps back
+sigjmp_buf g_escape;
+timer_t g_deadline;  // the report's own timer: a plugin's alarm() or setitimer must not end the report
+bool g_have_deadline = false;
 const void* g_genplug_start = nullptr;  // where the genplug executable is mapped (the host library is linked in)
+const void* g_genplug_libraries[128];   // and the libraries it was linked with (OpenEXR, OCIO, ...): genplug's too
+int g_genplug_library_count = 0;
 alignas(16) char g_alternate_stack[64 * 1024];
-sigjmp_buf g_unwind_escape;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
-// One line of the report, built without allocating: a fixed buffer, cut when full, written with write(2). Control
-// characters (a library's path may hold a newline) are escaped, as host::printable escapes them.
+// One line of the report, built without allocating and written with write(2). Its buffer is static: only the
+// thread that claimed the report writes, one line at a time, and a plugin thread's small stack must hold the
+// handler. Text from libraries (their paths) is escaped as host::printable escapes it.
 class Line {
  public:
+  Line() { size_ = 0; }
   Line& operator<<(const char* s) {
-    for (; s && *s; ++s) {
-      const auto c = static_cast<unsigned char>(*s);
-      if (c >= 0x20 && c != 0x7f) {
-        put(char(c));
-      } else {
-        put('\\'), put('x'), put("0123456789abcdef"[c >> 4]), put("0123456789abcdef"[c & 0xf]);
-      }
+    const size_t n = s ? strlen(s) : 0;
+    char piece[host::kMaxPrintablePiece];
+    for (size_t i = 0, consumed = 0; i < n; i += consumed) {
+      const size_t k = host::printable_piece(s, n, i, piece, consumed);
+      for (size_t j = 0; j < k; ++j) put(piece[j]);
     }
     return *this;
   }
@@ -70,9 +69,11 @@ class Line {
     return *this;
   }
   void write_out() {
+    if (size_ == sizeof text_ - 1) text_[size_ - 4] = text_[size_ - 3] = text_[size_ - 2] = '.';  // cut: said
     text_[size_++] = '\n';
     for (size_t done = 0; done < size_;) {
       const ssize_t n = ::write(STDERR_FILENO, text_ + done, size_ - done);
+      if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return;
       done += size_t(n);
     }
@@ -82,9 +83,31 @@ class Line {
   void put(char c) {
     if (size_ < sizeof text_ - 1) text_[size_++] = c;
   }
-  char text_[4096];
-  size_t size_ = 0;
+  static char text_[4096];
+  static size_t size_;
 };
+char Line::text_[4096];
+size_t Line::size_ = 0;
+
+// Runs `f`, which may fault (unwinding a smashed stack, reading a name a plugin overwrote): true when it finished,
+// false when a SIGSEGV or SIGBUS on this thread cut it short. Such a fault reaches on_fatal_signal again, which
+// jumps back here; unblocked for that, as a fault on a blocked signal would end the process.
+template <class F> bool guarded(F&& f) {
+  sigset_t faults, before;
+  sigemptyset(&faults);
+  sigaddset(&faults, SIGSEGV);
+  sigaddset(&faults, SIGBUS);
+  pthread_sigmask(SIG_UNBLOCK, &faults, &before);
+  volatile bool finished = false;
+  g_guarded = 1;
+  if (sigsetjmp(g_escape, 1) == 0) {
+    f();
+    finished = true;
+  }
+  g_guarded = 0;
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  return finished;
+}
 
 const char* base_name(const char* path) {
   const char* slash = strrchr(path, '/');
@@ -107,20 +130,26 @@ Object object_of(const void* address) {
   const char* name = found.dlfo_link_map ? found.dlfo_link_map->l_name : nullptr;
   return {found.dlfo_map_start, name && *name ? name : "?"};
 #else
-  Dl_info info;
-  if (!dladdr(address, &info)) return {};
-  if (info.dli_fbase == g_genplug_start) return {info.dli_fbase, "genplug"};
-  return {info.dli_fbase, info.dli_fname && *info.dli_fname ? info.dli_fname : "?"};
+  (void)address;
+  return {};  // no report before glibc 2.35 (install_crash_report)
 #endif
 }
 
 bool starts_with(const char* s, const char* prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
+// genplug's own code: the executable and the libraries it was linked with, loaded before any plugin.
+bool is_genplug(const Object& o) {
+  if (o.start == g_genplug_start) return true;
+  for (int i = 0; i < g_genplug_library_count; ++i)
+    if (o.start == g_genplug_libraries[i]) return true;
+  return false;
+}
+
 // The C and C++ runtimes and the allocators: where a crash often happens (memcpy, abort, a throw nobody caught, a
 // heap found corrupt) but seldom begins.
 bool is_runtime(const Object& o) {
-  static const char* const prefixes[] = {"libc.so",     "libm.so",   "libstdc++.so",  "libgcc_s.so", "ld-linux",
-                                         "libpthread.so", "linux-vdso", "libtcmalloc", "libjemalloc"};
+  static const char* const prefixes[] = {"libc.so",       "libm.so",    "libstdc++.so", "libgcc_s.so", "ld-linux",
+                                         "libpthread.so", "linux-vdso", "libtcmalloc",  "libjemalloc"};
   for (const char* p : prefixes)
     if (starts_with(base_name(o.path), p)) return true;
   return false;
@@ -161,36 +190,19 @@ Object caller_of_wild_jump(const Registers& r) {
   return object_of(returns_to);
 }
 
-void escape_from_unwinding(int) { siglongjmp(g_unwind_escape, 1); }
-
-// backtrace(), where a fault while unwinding (a smashed stack, a wild stack pointer) gives -1 instead of ending
-// the process before the report: those faults jump back here.
-int guarded_backtrace(void** frames, int capacity) {
-  struct sigaction escape{}, old_segv{}, old_bus{};
-  escape.sa_handler = escape_from_unwinding;
-  escape.sa_flags = SA_NODEFER | SA_ONSTACK;
-  sigemptyset(&escape.sa_mask);
-  sigaction(SIGSEGV, &escape, &old_segv);
-  sigaction(SIGBUS, &escape, &old_bus);
-  sigset_t faults, before;
-  sigemptyset(&faults);
-  sigaddset(&faults, SIGSEGV);
-  sigaddset(&faults, SIGBUS);
-  pthread_sigmask(SIG_UNBLOCK, &faults, &before);  // a fault on a blocked signal would end the process
-  volatile int n = -1;
-  if (sigsetjmp(g_unwind_escape, 1) == 0) n = backtrace(frames, capacity);
-  pthread_sigmask(SIG_SETMASK, &before, nullptr);
-  sigaction(SIGSEGV, &old_segv, nullptr);
-  sigaction(SIGBUS, &old_bus, nullptr);
-  return n;
-}
-
 // The objects on this thread's stack from the interrupted instruction outwards, each once per run of frames; -1
-// when the stack could not be read.
-int stack_objects(const Registers& r, Object* out, int capacity) {
+// when the unwinder did not reach the interrupted frame. Not from an address in no object: the unwinder would
+// read code that is not there.
+int stack_objects(const Registers& r, const Object& at, Object* out, int capacity) {
+  if (!at.start) {
+    out[0] = at;
+    const Object caller = caller_of_wild_jump(r);
+    if (!caller.start) return 1;
+    out[1] = caller;
+    return 2;
+  }
   void* frames[64];
-  const int n = guarded_backtrace(frames, 64);
-  if (n < 0) return -1;
+  const int n = backtrace(frames, 64);
   int first = 0;  // the interrupted frame: the frames before it are this handler's and the signal trampoline's
   while (first < n && frames[first] != r.pc) ++first;
   if (first == n) return -1;
@@ -204,8 +216,8 @@ int stack_objects(const Registers& r, Object* out, int capacity) {
 
 bool sent_from_outside(const siginfo_t* info) { return info && info->si_code <= 0 && info->si_pid != getpid(); }
 
-// The first line, written before anything that could fail: the signal, and where it struck.
-void write_signal_line(int signal, const siginfo_t* info, const Object& at) {
+// The first line: the signal, and where it struck (`at`: nullptr when that could not be told).
+void write_signal_line(int signal, const siginfo_t* info, const Object* at) {
   Line line;
   line << "genplug: fatal: SIG" << sigabbrev_np(signal) << " (" << sigdescr_np(signal) << ")";
   if (sent_from_outside(info)) {
@@ -220,41 +232,47 @@ void write_signal_line(int signal, const siginfo_t* info, const Object& at) {
     line << " at address ";
     line.hex(reinterpret_cast<uintptr_t>(info->si_addr));
   }
-  if (!at.start)
-    line << " in no library (a jump through a bad pointer)";
-  else if (!is_runtime(at))
-    line << " in " << at.path;
+  if (at && !at->start)
+    line << " in no library (code generated at run time, or a jump through a bad pointer)";
+  else if (at && !is_runtime(*at))
+    line << " in " << at->path;
   line << "; nothing more was done";
   line.write_out();
 }
 
-void write_chain(const Object* objects, int count, bool unreadable) {
+void write_chain(const Object* objects, int count, bool cut) {
   Line chain;
   chain << "genplug: the crashing thread's libraries, innermost first:";
   for (int i = 0; i < count; ++i) chain << (i ? " <- " : " ") << base_name(objects[i].path);
-  if (unreadable) chain << " (the rest of the stack could not be read)";
+  if (cut) chain << (count ? " (the rest of the stack could not be read)" : " (the stack could not be read)");
   chain.write_out();
 }
 
 // Who is to blame: the first object on the stack that is neither a runtime nor genplug; genplug when there is
-// none (its own bug, or data a plugin handed it earlier).
-void write_culprit(const Object* objects, int count) {
+// none (its own bug, data a plugin handed it earlier, or a plugin's function that ended in a jump to the runtime,
+// which leaves no frame of its own).
+void write_culprit(const Object* objects, int count, bool cut) {
   const Object* innermost = nullptr;  // of those that are no runtime
   const Object* plugin = nullptr;
   for (int i = 0; i < count; ++i) {
     if (!objects[i].start || is_runtime(objects[i])) continue;
     if (!innermost) innermost = &objects[i];
-    if (objects[i].start != g_genplug_start && !plugin) plugin = &objects[i];
+    if (!is_genplug(objects[i]) && !plugin) plugin = &objects[i];
   }
   Line line;
   if (plugin && innermost == plugin)
     line << "genplug: a plugin or a library it uses crashed: " << plugin->path;
   else if (plugin)
     line << "genplug: genplug crashed on what a plugin gave it, called from " << plugin->path;
+  else if (cut)
+    line << "genplug: which library is to blame is not known (its stack could not be read)";
   else
-    line << "genplug: no plugin is on the crashing thread's stack: a bug in genplug, or data a plugin gave it "
-            "earlier; please report it with the command that crashed";
-  if (plugin) line << " (`genplug validate LIBRARY` checks a plugin library in child processes)";
+    line << "genplug: no plugin is on the crashing thread's stack: a bug in genplug, data a plugin gave it earlier, "
+            "or a plugin function that ended in a jump to the C runtime (which leaves no frame)";
+  if (plugin)
+    line << " (`genplug validate LIBRARY` checks a plugin library in child processes)";
+  else if (!cut)
+    line << "; please report it with the command that crashed";
   line.write_out();
   bool allocator = false;  // among the runtimes where the crash struck (an abort() it called is libc's)
   for (int i = 0; i < count && is_runtime(objects[i]); ++i) allocator |= is_allocator(objects[i]);
@@ -265,30 +283,32 @@ void write_culprit(const Object* objects, int count) {
   }
 }
 
+// Each step guarded: whatever faults (a smashed stack, a name a plugin overwrote) loses that step's detail, not
+// the lines before it.
 void write_report(int signal, const siginfo_t* info, void* context) {
   const Registers r = registers_of(context);
-  const Object at = object_of(r.pc);
-  write_signal_line(signal, info, at);
+  Object at;
+  const bool located = guarded([&] {
+    at = object_of(r.pc);
+    write_signal_line(signal, info, &at);
+  });
+  if (!located) write_signal_line(signal, info, nullptr);
   if (sent_from_outside(info)) return;
   Object objects[12];
-  int count = 0;
-  bool unreadable = false;
-  if (!at.start) {  // no unwinding from an address in no object: the unwinder would read code that is not there
-    objects[count++] = at;
-    if (const Object caller = caller_of_wild_jump(r); caller.start) objects[count++] = caller;
-  } else {
-    count = stack_objects(r, objects, 12);
-    if (count < 0) objects[0] = at, count = 1, unreadable = true;
-  }
-  write_chain(objects, count, unreadable);
-  write_culprit(objects, count);
+  int count = -1;
+  if (located) guarded([&] { count = stack_objects(r, at, objects, 12); });
+  const bool cut = count < 0;
+  if (cut && located) objects[0] = at, count = 1;
+  if (cut && !located) count = 0;
+  if (!guarded([&] { write_chain(objects, count, cut); })) write_chain(objects, 0, true);
+  if (!guarded([&] { write_culprit(objects, count, cut); })) write_culprit(objects, 0, true);
 }
 
 void restore_default_actions() {
   for (int s : kFatalSignals) ::signal(s, SIG_DFL);
 }
 
-// The process ends by `signal`, whatever the report did: default action, unblocked, raised.
+// The process ends by `signal`, whatever the report did: default action, raised, unblocked.
 [[noreturn]] void end_by(int signal) {
   restore_default_actions();
   sigset_t only;
@@ -299,41 +319,83 @@ void restore_default_actions() {
   _exit(128 + signal);  // not reached: the signal ends the process once unblocked
 }
 
-void on_report_deadline(int) { end_by(g_signal); }
+// The deadline's signal: the report's own timer's only (a plugin may use the same signal for its own).
+void on_deadline(int, siginfo_t* info, void*) {
+  if (!g_have_deadline || (info && info->si_code == SI_TIMER && info->si_value.sival_ptr == &g_deadline))
+    end_by(g_signal);
+}
 
-// Async-signal-safe, apart from backtrace (warmed up at installation, and guarded against faults). The thread
-// that claims the report writes it; another thread crashing meanwhile waits for the end that report brings.
+// A real-time signal no library is known to use (glibc takes the first two or three).
+int deadline_signal() { return SIGRTMAX - 3; }
+
+// kReportSeconds from now the process ends by the signal being reported, whatever the report waits for: through
+// the report's own timer, else (none could be made) alarm(), whose SIGALRM a plugin may have armed too.
+void arm_deadline() {
+  const int signal = g_have_deadline ? deadline_signal() : SIGALRM;
+  struct sigaction action{};
+  action.sa_sigaction = on_deadline;
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&action.sa_mask);
+  sigaction(signal, &action, nullptr);
+  sigset_t only;
+  sigemptyset(&only);
+  sigaddset(&only, signal);
+  pthread_sigmask(SIG_UNBLOCK, &only, nullptr);
+  if (g_have_deadline) {
+    itimerspec when{};
+    when.it_value.tv_sec = kReportSeconds;
+    if (timer_settime(g_deadline, 0, &when, nullptr) == 0) return;
+  }
+  alarm(kReportSeconds);
+}
+
+// Async-signal-safe, apart from backtrace (warmed up at installation, and guarded). The thread that claims the
+// report writes it; another thread crashing meanwhile waits for the end that report brings.
 void on_fatal_signal(int signal, siginfo_t* info, void* context) {
+  if (getpid() != g_reporting_process) end_by(signal);  // a child a plugin forked: its crash, its status
   const pid_t me = gettid();
   pid_t expected = 0;
   if (!g_reporter.compare_exchange_strong(expected, me)) {
-    if (expected == me) end_by(signal);  // a fault inside the report itself
-    for (;;) pause();
+    if (expected != me)
+      for (;;) pause();
+    if (g_guarded) siglongjmp(g_escape, 1);  // a fault the report was ready for
+    end_by(g_signal);                        // any other fault inside the report ends it as the crash would have
   }
   g_signal = signal;
-  struct sigaction deadline{};
-  deadline.sa_handler = on_report_deadline;  // ignored or not, SIGALRM now ends the process by `signal`
-  deadline.sa_flags = SA_ONSTACK;
-  sigemptyset(&deadline.sa_mask);
-  sigaction(SIGALRM, &deadline, nullptr);
-  sigset_t alarm_only;
-  sigemptyset(&alarm_only);
-  sigaddset(&alarm_only, SIGALRM);
-  pthread_sigmask(SIG_UNBLOCK, &alarm_only, nullptr);
-  alarm(kReportSeconds);
+  arm_deadline();
   host::unlink_pending_output();
   write_report(signal, info, context);
   end_by(signal);
 }
 
+// For dl_iterate_phdr at installation: each object loaded then, by where it is mapped, as _dl_find_object says.
+int note_genplug_library(dl_phdr_info* info, size_t, void*) {
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    if (info->dlpi_phdr[i].p_type != PT_LOAD) continue;
+    const Object o = object_of(reinterpret_cast<const void*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr));
+    if (o.start && g_genplug_library_count < int(sizeof g_genplug_libraries / sizeof *g_genplug_libraries))
+      g_genplug_libraries[g_genplug_library_count++] = o.start;
+    break;
+  }
+  return 0;
+}
+
 }  // namespace
 
 void install_crash_report() {
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 35)
   if (kSanitized) return;
+  g_reporting_process = getpid();
   if (const Object self = object_of(reinterpret_cast<const void*>(&install_crash_report)); self.start)
     g_genplug_start = self.start;
+  dl_iterate_phdr(note_genplug_library, nullptr);
   void* warm_up[4];
   backtrace(warm_up, 4);  // loads the unwinder now: a first call would allocate
+  sigevent when_due{};
+  when_due.sigev_notify = SIGEV_SIGNAL;
+  when_due.sigev_signo = deadline_signal();
+  when_due.sigev_value.sival_ptr = &g_deadline;
+  g_have_deadline = timer_create(CLOCK_MONOTONIC, &when_due, &g_deadline) == 0;
   stack_t stack{};
   stack.ss_sp = g_alternate_stack;
   stack.ss_size = sizeof g_alternate_stack;
@@ -344,7 +406,10 @@ void install_crash_report() {
   sigemptyset(&action.sa_mask);
   for (int s : kFatalSignals) sigaction(s, &action, nullptr);
   g_installed.store(true);
+#endif
 }
+
+bool crash_report_claimed() { return g_reporter.load() != 0; }
 
 void report_crash(int signal, siginfo_t* info, void* context) {
   if (g_installed.load()) on_fatal_signal(signal, info, context);

@@ -15,11 +15,12 @@ namespace {
 
 std::atomic<bool> g_reported{false};
 
-// Async-signal-safe only: write(2), unlink (unlink_pending_output), _exit. Not reset to the default action: a
-// second thread faulting on the same mapping before _exit also waits here (SIGBUS is blocked while it runs, and a
-// synchronous fault on a blocked signal would take the default action: "Bus error" after all).
+// Async-signal-safe: write(2), unlink (unlink_pending_output), _exit, or the crash report. Not reset to the default
+// action: a second thread faulting on the same mapping before _exit also waits here (SIGBUS is blocked while it
+// runs, and a synchronous fault on a blocked signal would take the default action: "Bus error" after all).
 void on_sigbus(int signal, siginfo_t* info, void* context) {
-  if (info->si_code != BUS_ADRERR && info->si_code != BUS_OBJERR) {  // not a mapped file's: any other crash
+  // Not a mapped file's: any other crash; nor while a crash report runs, which ends the process by its signal.
+  if ((info->si_code != BUS_ADRERR && info->si_code != BUS_OBJERR) || crash_report_claimed()) {
     report_crash(signal, info, context);
     return;
   }

@@ -32,26 +32,13 @@
 #include <genplug/host/memory_budget.hpp>
 #include <genplug/internal/bounded_json.hpp>
 
+#include "sanitized.hpp"
 #include "validate.hpp"
 
 extern char** environ;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define GENPLUG_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-#define GENPLUG_SANITIZED 1
-#endif
-#endif
-
 namespace genplug::cli::validate {
 namespace {
-
-#ifdef GENPLUG_SANITIZED
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
 
 std::string seconds_text(double s) {
   std::ostringstream o;
