@@ -20,6 +20,7 @@
 #include "atomic_output.hpp"
 #include "cli_options.hpp"
 #include "f32_safetensors.hpp"
+#include "mapped_file_fault.hpp"
 #include "standard_output.hpp"
 
 namespace genplug::cli::encode_command {
@@ -217,7 +218,8 @@ void run_encode(const EncodeOptions& o, const Globals& globals) {
   try {
     write_f32_safetensors(o.output, data,
                           {{"format", "genplug.flux.conditioning/1"}, {"prompt", o.prompt}, {"text", text.dump()},
-                           {"plugin", o.plugin}});
+                           {"plugin", o.plugin}},
+                          o.force);
   } catch (const HostError&) {
     throw;  // names the file already
   } catch (const std::exception& e) {
@@ -271,6 +273,7 @@ const RegisterCommand kEncode(
       cmd.add_option("--inspector", o.inspector, "Inspector plugin whose tokenizers --show-tokens uses")
           ->capture_default_str();
       cmd.callback([&globals] {
+        install_mapped_file_fault_handler();  // the encoders' weights are mapped: one cut short is exit 75
         if (as_json && !o.show_tokens) throw HostError(ErrorKind::usage, "--json goes with --show-tokens");
         if (o.show_tokens && !o.output.empty())  // it writes no file: an -o would be ignored silently
           throw HostError(ErrorKind::usage, "--output does not go with --show-tokens, which prints and writes nothing");

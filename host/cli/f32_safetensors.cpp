@@ -56,7 +56,7 @@ void write_all(int fd, const fs::path& path, const void* data, std::size_t bytes
 }  // namespace
 
 void write_f32_safetensors(const fs::path& path, const std::vector<F32Tensor>& tensors,
-                           const std::map<std::string, std::string>& metadata) {
+                           const std::map<std::string, std::string>& metadata, bool overwrite) {
   static_assert(sizeof(float) == 4, "safetensors F32 is 4 bytes, little-endian like every target genplug builds for");
   const std::string text = header_text(path.string(), tensors, metadata);
   // Beside the target, under a name of its own, and removed by every error and by a signal's clean-up
@@ -68,7 +68,9 @@ void write_f32_safetensors(const fs::path& path, const std::vector<F32Tensor>& t
   write_all(temporary.fd(), path, text.data(), text.size());
   for (const auto& t : tensors) write_all(temporary.fd(), path, t.values.data(), t.values.size() * sizeof(float));
   temporary.sync_and_close();
-  temporary.commit(/*overwrite=*/true);  // the command has refused an existing file without --force
+  // Without overwrite, also a file that appeared since the command looked (another encode of the same output, a
+  // user's copy): the rename refuses to replace it.
+  temporary.commit(overwrite);
 }
 
 }  // namespace genplug::cli

@@ -19,8 +19,9 @@ struct F32Tensor {
 
 // Throws std::runtime_error naming `path` (and the tensor) for an empty, reserved or repeated name or a shape
 // that does not match the values; host::HostError (output, or retryable for a full disk) when it cannot be
-// written. Leaves no temporary file, also when a signal ends the process (host::install_exit_signals).
+// written, or when a file is there by then and `overwrite` is false. Leaves no temporary file, also when a signal
+// ends the process (host::install_exit_signals).
 void write_f32_safetensors(const std::filesystem::path& path, const std::vector<F32Tensor>& tensors,
-                           const std::map<std::string, std::string>& metadata);
+                           const std::map<std::string, std::string>& metadata, bool overwrite);
 
 }  // namespace genplug::cli
