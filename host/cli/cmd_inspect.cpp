@@ -8,6 +8,7 @@
 
 #include "command.hpp"
 #include "inspect_text.hpp"
+#include "mapped_file_fault.hpp"
 
 namespace genplug::cli::inspect_command {
 namespace {
@@ -100,6 +101,8 @@ void setup(CLI::App& cmd, Globals& g) {
   cmd.add_flag("--json", as_json, "Print the inspector's JSON report instead of text");
   cmd.add_flag("--summary", summary, "Leave out the per-tensor list");
   cmd.callback([&g] {
+    // A checkpoint cut short while the inspector maps it (a copy still in progress): said, exit 75, not "Bus error".
+    install_mapped_file_fault_handler();
     json report = inspect(g.catalog(), path);
     if (summary) report.erase("tensors");
     if (as_json)

@@ -28,8 +28,8 @@ void on_sigbus(int signal, siginfo_t* info, void* context) {
     host::unlink_pending_output();
     static const char message[] =
         "genplug: error: a memory-mapped file was cut short, or could not be read, while in use (a weights file "
-        "copied onto in place, or a disk error); the job in progress was not written. Replace model files by "
-        "renaming a complete copy over them (docs/flux.md)\n";
+        "copied onto in place, or a disk error); nothing more was done, and no output was written. Replace model "
+        "files by renaming a complete copy over them (docs/flux.md)\n";
     [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, message, sizeof message - 1);
   }
   ::_exit(75);  // EX_TEMPFAIL, as every retryable failure (docs/cli.md)
