@@ -227,9 +227,13 @@ void Pipeline::Impl::check_lora_files(const Job& job) {
     // A file or a folder (of shards, as the model's own config.loras takes them); what is in it is the plugin's.
     std::error_code ec;
     const fs::file_status status = fs::status(file, ec);
-    if (!fs::is_regular_file(status) && !fs::is_directory(status))
+    if (!fs::is_regular_file(status) && !fs::is_directory(status)) {
+      const char* what = ec == std::errc::too_many_symbolic_link_levels ? "a loop of symbolic links"
+                         : !fs::exists(status)                           ? "nothing is there"
+                                                                         : "a device, FIFO or socket";
       throw HostError(ErrorKind::manifest, where + "[" + std::to_string(k) + "].path: '" + file.string() +
-                                               "' is no file or folder");
+                                               "' is no file or folder (" + what + ")");
+    }
   }
   const std::string list = job.loras->dump();  // as use_job_loras sets it
   if (!model.can_check_adapters() || !loras_checked.insert(list).second) return;

@@ -601,7 +601,19 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
     BOOST_FAIL("accepted");
   } catch (const genplug::host::HostError& e) {
     BOOST_TEST(e.exit_code() == 3);
-    BOOST_TEST(std::string(e.what()).find("loras[0].path: '" + (g.dir.path / "absent.safetensors").string()) != std::string::npos, e.what());
+    BOOST_TEST(std::string(e.what()).find("loras[0].path: '" + (g.dir.path / "absent.safetensors").string() +
+                                          "' is no file or folder (nothing is there)") != std::string::npos,
+               e.what());
+  }
+  // One that is there but no file nor folder says what it is (it had read "is no file or folder" for a device).
+  try {
+    run_jobs(with_lora, {json(), json::array({{{"path", "/dev/null"}}})});
+    BOOST_FAIL("accepted");
+  } catch (const genplug::host::HostError& e) {
+    BOOST_TEST(e.exit_code() == 3);
+    BOOST_TEST(std::string(e.what()).find("loras[0].path: '/dev/null' is no file or folder (a device, FIFO or "
+                                          "socket)") != std::string::npos,
+               e.what());
   }
   // One that exists but does not fit is a manifest error (3) before anything renders, as the same file in the
   // model's config.loras is, naming the job, its loras and the file (it had failed its job, after the jobs before
