@@ -641,14 +641,16 @@ BOOST_AUTO_TEST_CASE(two_tensors_of_one_role_are_refused) {
   }
 }
 
-// A diffusers PEFT config that cannot say alpha (not JSON, a lora_alpha that is no number): alpha = rank, as
-// without one, and a note that says so.
+// A diffusers PEFT config that cannot say alpha (not JSON, a lora_alpha that is no number, a key given twice,
+// whose last value had been taken silently): alpha = rank, as without one, and a note that says so.
 BOOST_FIXTURE_TEST_CASE(an_unreadable_peft_config_is_said, Fixture) {
   const std::vector<Update> one = {updates[0]};
   const auto plain = dir.path / "plain.safetensors";
   write_lora(plain, one, gf::LoraFormat::diffusers, config.hidden_size, false, true);
   for (const auto& [meta, text] : {std::pair<std::string, std::string>{"{not json", "is no readable JSON object"},
-                                   {R"({"transformer.lora_alpha": "8"})", "has a lora_alpha that is no number"}}) {
+                                   {R"({"transformer.lora_alpha": "8"})", "has a lora_alpha that is no number"},
+                                   {R"({"transformer.lora_alpha": 1, "transformer.lora_alpha": 2})",
+                                    "gives the key \"transformer.lora_alpha\" twice"}}) {
     const auto path = dir.path / "meta.safetensors";
     std::vector<st::TensorData> tensors;
     const st::Checkpoint source(plain);

@@ -1,6 +1,9 @@
 // See lora_metadata.hpp.
 #include <genplug/flux/lora_metadata.hpp>
 
+#include <optional>
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 #include <genplug/internal/bounded_json.hpp>
@@ -9,15 +12,23 @@
 namespace genplug::flux {
 namespace {
 
-// The PEFT config object; null when the file has none, a discarded value when it is no JSON object.
-nlohmann::json adapter_metadata(const safetensors::Checkpoint& file) {
+// The PEFT config object; null when the file has none, a discarded value when it is no JSON object or gives a key
+// twice (which of the two was meant cannot be told: the manifest, --text and indexes refuse the same), and then
+// in `why` what is wrong.
+nlohmann::json adapter_metadata(const safetensors::Checkpoint& file, std::string* why = nullptr) {
   const auto it = file.metadata().find("lora_adapter_metadata");
   if (it == file.metadata().end()) return nullptr;
-  try {
-    nlohmann::json meta = genplug::internal::parse_bounded_json(it->second);
-    return meta.is_object() ? meta : nlohmann::json(nlohmann::json::value_t::discarded);
-  } catch (const std::exception&) {
+  const auto discarded = [&](const std::string& reason) {
+    if (why) *why = reason;
     return nlohmann::json(nlohmann::json::value_t::discarded);
+  };
+  try {
+    std::optional<std::string> duplicate;
+    nlohmann::json meta = genplug::internal::parse_bounded_json(it->second, duplicate);
+    if (duplicate) return discarded("gives the key " + nlohmann::json(*duplicate).dump() + " twice");
+    return meta.is_object() ? meta : discarded("is no readable JSON object");
+  } catch (const std::exception&) {
+    return discarded("is no readable JSON object");
   }
 }
 
@@ -53,11 +64,11 @@ std::optional<double> metadata_alpha(const safetensors::Checkpoint& file, const 
 }
 
 std::string metadata_note(const safetensors::Checkpoint& file, const std::string& source) {
-  const nlohmann::json meta = adapter_metadata(file);
+  std::string why;
+  const nlohmann::json meta = adapter_metadata(file, &why);
   const nlohmann::json* alpha = adapter_field(meta, "lora_alpha");
   if (!meta.is_discarded() && !(alpha && !alpha->is_number())) return "";
-  return source + ": its lora_adapter_metadata " +
-         (meta.is_discarded() ? "is no readable JSON object" : "has a lora_alpha that is no number") +
+  return source + ": its lora_adapter_metadata " + (meta.is_discarded() ? why : "has a lora_alpha that is no number") +
          ": modules without .alpha tensors take alpha = rank";
 }
 
