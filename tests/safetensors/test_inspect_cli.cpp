@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -268,6 +269,16 @@ BOOST_AUTO_TEST_CASE(lora_files_report_format_rank_alpha_and_fit) {
   const std::string text = run_cli("inspect --summary \"" + path.string() + "\"", &status);
   BOOST_TEST(text.find("lora: kohya keys, 2 modules") != std::string::npos, text);
   BOOST_TEST(text.find("unknown tensor (ignored): mystery.weight") != std::string::npos, text);
+  // An alpha that is NaN: the run refuses the file (exit 3), so the report says it cannot be applied (it had said
+  // the LoRA fits, with "alpha: null").
+  st::write_file(path, {st::TensorData::from_floats(k1 + ".lora_down.weight", {rank, qkv[1]}, zeros(rank * qkv[1])),
+                        st::TensorData::from_floats(k1 + ".lora_up.weight", {qkv[0], rank}, zeros(qkv[0] * rank)),
+                        st::TensorData::from_floats(k1 + ".alpha", {}, {std::nanf("")})});
+  const std::string nan_alpha = run_cli("inspect --summary \"" + path.string() + "\"", &status);
+  BOOST_TEST(status == 0);
+  BOOST_TEST(nan_alpha.find("lora: cannot be applied: " + path.string() + ": ") != std::string::npos, nan_alpha);
+  BOOST_TEST(nan_alpha.find(": its alpha is NaN, of which no finite factor can be made") != std::string::npos,
+             nan_alpha);
   // A LoRA on img_in alone: the hidden size is its output width, not its input's (the latent's channels).
   const auto img_in = bfl->at("img_in.weight").shape;
   st::write_file(path, {st::TensorData::from_floats("lora_unet_img_in.lora_down.weight", {rank, img_in[1]}, zeros(rank * img_in[1])),

@@ -2,6 +2,7 @@
 #include "lora_report.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -27,6 +28,7 @@ struct Tally {
   std::set<double> alphas;
   std::map<int64_t, int64_t> hidden_widths;  // hidden size as each module tells it -> module count
   int64_t doubles = 0, singles = 0, others = 0, deepest_double = -1, deepest_single = -1;
+  std::string infinite_alpha;  // the first module whose alpha is NaN or infinite: the run refuses the file for it
 
   void add(const LoraModule& m, const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
     formats.insert(lora_format_name(m.format));
@@ -38,10 +40,14 @@ struct Tally {
     if (reads_hidden(m.target) && down.size() == 2) ++hidden_widths[down[1]];
     if (!reads_hidden(m.target) && up.size() == 2) ++hidden_widths[up[0]];
     // Its .alpha tensor, else the header's PEFT config, as the run takes them (lora_metadata.hpp).
+    std::optional<double> alpha;
     if (!m.alpha.empty())
-      alphas.insert(safetensors::to_float32(ckpt.at(m.alpha)).at(0));
-    else if (const std::optional<double> alpha = metadata_alpha(ckpt, m.module))
-      alphas.insert(*alpha);
+      alpha = safetensors::to_float32(ckpt.at(m.alpha)).at(0);
+    else
+      alpha = metadata_alpha(ckpt, m.module);
+    if (alpha && std::isfinite(*alpha)) alphas.insert(*alpha);
+    if (alpha && !std::isfinite(*alpha) && infinite_alpha.empty())
+      infinite_alpha = m.module + ": its alpha is " + (std::isnan(*alpha) ? "NaN" : "infinite");
     auto index = [&](const std::string& block) { return int64_t(std::stoll(m.target.substr(block.size()))); };
     if (starts_with(m.target, "double_blocks."))
       ++doubles, deepest_double = std::max(deepest_double, index("double_blocks."));
@@ -89,6 +95,8 @@ json lora_report(const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
   if (plan.modules.empty()) return nullptr;
   Tally t;
   for (const auto& m : plan.modules) t.add(m, ckpt, shapes);
+  if (!t.infinite_alpha.empty())  // a set of doubles holding NaN is no set; and the run refuses it (exit 3)
+    return {{"error", source + ": " + t.infinite_alpha + ", of which no finite factor can be made"}};
   const int64_t hidden = t.hidden_size();
   json j = {{"formats", t.formats}, {"modules", plan.modules.size()}, {"ranks", t.ranks}, {"alphas", t.alphas},
             {"double_block_modules", t.doubles}, {"single_block_modules", t.singles}, {"other_modules", t.others},
