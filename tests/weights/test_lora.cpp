@@ -228,6 +228,23 @@ BOOST_FIXTURE_TEST_CASE(every_format_merges_as_the_reference_formula, Fixture) {
 }
 
 // diffusers (>= 0.34) writes alpha into the header's PEFT metadata instead of .alpha tensors.
+// The merge calls back before each weight it changes, and a callback that throws (the plugin's cancel check)
+// stops it there: a host's SIGINT had waited for the whole list to be merged.
+BOOST_FIXTURE_TEST_CASE(a_merge_asks_between_weights_and_stops_when_told, Fixture) {
+  const auto lora = file(gf::LoraFormat::diffusers, false);
+  size_t asked = 0;
+  const gf::LoraMerge merged = gf::merge_loras(base, {{lora, scale}}, [&] { ++asked; });
+  BOOST_TEST(asked == merged.changed.size());
+  BOOST_TEST_REQUIRE(asked >= 2u);
+  struct Stop {};
+  asked = 0;
+  BOOST_CHECK_THROW(gf::merge_loras(base, {{lora, scale}}, [&] {
+                      if (++asked == 2) throw Stop{};
+                    }),
+                    Stop);
+  BOOST_TEST(asked == 2u);
+}
+
 BOOST_FIXTURE_TEST_CASE(alpha_from_diffusers_metadata, Fixture) {
   const auto path = dir.path / "meta.safetensors";
   write_lora(path, updates, gf::LoraFormat::diffusers, config.hidden_size, false, /*metadata_alpha=*/true);

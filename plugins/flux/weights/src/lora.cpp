@@ -195,7 +195,8 @@ LoraCheck check_loras(const LoraTargets& targets, const std::vector<LoraFile>& l
   return out;
 }
 
-LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras) {
+LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras,
+                      const std::function<void()>& between_weights) {
   // 1. Every file read and every module checked before any weight is copied.
   const MergePlan plan = plan_merge(lora_targets(base).shapes, loras);
   LoraMerge out;
@@ -205,6 +206,7 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras)
   // are decoded and stored as Q8_0 too: a merge is not re-fitted to their 2 to 6 bits.
   out.weights = base;
   for (const auto& [name, planned] : plan.by_target) {
+    if (between_weights) between_weights();
     const std::optional<Q8Blocks> blocks = find_q8_0(base, name);
     const std::optional<GgmlBlockTensor> ggml =
         blocks ? std::nullopt : find_ggml_blocks(base, name);

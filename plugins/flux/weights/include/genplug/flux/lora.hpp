@@ -3,6 +3,7 @@
 // each delta computed in float32 from the file's factors, added to W in float32 and rounded once to W's dtype.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -44,7 +45,9 @@ LoraCheck check_loras(const LoraTargets& targets, const std::vector<LoraFile>& l
 // (a zero-copy mapping stays one); the base is never modified, so dropping the result restores it exactly.
 // A Q8_0 weight (q8_0_layout.hpp) is merged in float32 and quantised again to Q8_0 by ggml's rule.
 // Throws WeightError / safetensors::Error naming the file and module: a target the model lacks, shapes that
-// do not fit (both shapes named), a module without its down or up matrix.
-LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras);
+// do not fit (both shapes named), a module without its down or up matrix. `between_weights`, when given, runs
+// before each weight is merged, and may throw to stop the merge (a host's cancel: a long list takes minutes).
+LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras,
+                      const std::function<void()>& between_weights = nullptr);
 
 }  // namespace genplug::flux
