@@ -181,7 +181,7 @@ class FluxModel final : public Model {
     LoraMerge merged = rethrow_as(GENPLUG_E_IO, where, [&] {
       if (loras.empty()) return LoraMerge{base, {}, {}};
       try {
-        return merge_loras(base, loras, [&] { ctx.check_cancelled(); });  // SIGINT had waited for the whole merge
+        return merge_loras(base, loras, [&] { ctx.check_cancelled(); });  // SIGINT had waited for the merge
       } catch (const WeightError& e) {
         throw ConfigError(where + ": " + e.what());
       }

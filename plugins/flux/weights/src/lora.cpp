@@ -196,7 +196,7 @@ LoraCheck check_loras(const LoraTargets& targets, const std::vector<LoraFile>& l
 }
 
 LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras,
-                      const std::function<void()>& between_weights) {
+                      const std::function<void()>& between_deltas) {
   // 1. Every file read and every module checked before any weight is copied.
   const MergePlan plan = plan_merge(lora_targets(base).shapes, loras);
   LoraMerge out;
@@ -206,7 +206,6 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras,
   // are decoded and stored as Q8_0 too: a merge is not re-fitted to their 2 to 6 bits.
   out.weights = base;
   for (const auto& [name, planned] : plan.by_target) {
-    if (between_weights) between_weights();
     const std::optional<Q8Blocks> blocks = find_q8_0(base, name);
     const std::optional<GgmlBlockTensor> ggml =
         blocks ? std::nullopt : find_ggml_blocks(base, name);
@@ -214,7 +213,10 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras,
     torch::Tensor merged = blocks ? dequantize_q8_0(*blocks)
                            : ggml ? dequantize_ggml_blocks(*ggml)
                                   : w.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true);
-    for (const Planned& p : planned) add_delta(merged, p);
+    for (const Planned& p : planned) {
+      if (between_deltas) between_deltas();
+      add_delta(merged, p);
+    }
     // Finite factors can still overflow: float32 in the sum, or the weight's own dtype when it is rounded back
     // (f16 ends at 65504; a Q8_0 block's float16 scale at 65504 x 127).
     torch::Tensor stored = blocks || ggml ? merged : merged.to(w.scalar_type());

@@ -45,9 +45,10 @@ LoraCheck check_loras(const LoraTargets& targets, const std::vector<LoraFile>& l
 // (a zero-copy mapping stays one); the base is never modified, so dropping the result restores it exactly.
 // A Q8_0 weight (q8_0_layout.hpp) is merged in float32 and quantised again to Q8_0 by ggml's rule.
 // Throws WeightError / safetensors::Error naming the file and module: a target the model lacks, shapes that
-// do not fit (both shapes named), a module without its down or up matrix. `between_weights`, when given, runs
-// before each weight is merged, and may throw to stop the merge (a host's cancel: a long list takes minutes).
+// do not fit (both shapes named), a module without its down or up matrix. `between_deltas`, when given, runs
+// before each LoRA module's product is added, and may throw to stop the merge (a host's cancel: a long list
+// takes minutes).
 LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras,
-                      const std::function<void()>& between_weights = nullptr);
+                      const std::function<void()>& between_deltas = nullptr);
 
 }  // namespace genplug::flux
