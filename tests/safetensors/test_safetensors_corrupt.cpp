@@ -126,6 +126,21 @@ BOOST_AUTO_TEST_CASE(an_empty_shard_name_is_an_error) {
   }
 }
 
+// An index naming itself (or another index) as a shard: said, where the index had been read as safetensors
+// ("header length 7017841271895827067 exceeds ...").
+BOOST_AUTO_TEST_CASE(an_index_named_as_a_shard_is_an_error) {
+  const fs::path index = dir / "self.safetensors.index.json";
+  std::ofstream(index) << R"({"weight_map": {"a": "self.safetensors.index.json"}})";
+  try {
+    st::Checkpoint checkpoint(index);
+    BOOST_FAIL("an index naming itself opened");
+  } catch (const st::Error& e) {
+    BOOST_TEST(contains(e.what(), "tensor 'a': shard name 'self.safetensors.index.json' names an index, not a "
+                                  "safetensors shard"),
+               e.what());
+  }
+}
+
 // Shards lie beside their index: an absolute shard path or one through ".." is refused (an index had made the
 // inspector open /etc/passwd), a subfolder is not.
 BOOST_AUTO_TEST_CASE(a_shard_outside_the_index_folder_is_an_error) {

@@ -120,6 +120,11 @@ void Checkpoint::open_index(const fs::path& index) {
       throw Error(where + ": tensor '" + tensor + "': shard name is empty");
     if (const std::string why = outside_the_folder(shard.get_ref<const std::string&>()); !why.empty())
       throw Error(where + ": tensor '" + tensor + "': shard name '" + shard.get<std::string>() + "' " + why);
+    // An index is no shard: one naming itself, or another index, had been read as safetensors ("header length
+    // 7017841271895827067 exceeds ...").
+    if (ends_with(shard.get_ref<const std::string&>(), ".index.json"))
+      throw Error(where + ": tensor '" + tensor + "': shard name '" + shard.get<std::string>() +
+                  "' names an index, not a safetensors shard");
     shards.emplace(shard.get<std::string>(), nullptr);
   }
   for (auto& [shard, file] : shards) {
