@@ -255,6 +255,14 @@ BOOST_AUTO_TEST_CASE(offsets_outside_the_data_section) {
   check_error(m, "bounds", "w", "data section");
 }
 
+// An offset past 2^64 - 1 (JSON reads it as a float): the message names which of the two it is.
+BOOST_AUTO_TEST_CASE(an_offset_past_two_to_the_64_is_named) {
+  const auto m = open_error(dir, "huge-end", raw_safetensors(R"({"w":{"dtype":"F32","shape":[1],)"
+                                                             R"("data_offsets":[0,18446744073709551616]}})",
+                                                             kEightBytes));
+  check_error(m, "huge-end", "w", ": its end is not a whole number from 0 to 2^64 - 1");
+}
+
 BOOST_AUTO_TEST_CASE(overlapping_tensors) {
   const auto m = open_error(
       dir, "overlap",

@@ -181,7 +181,9 @@ void File::parse_header() {
     }
     const auto begin = as_unsigned((*offsets_it)[0]);
     const auto end = as_unsigned((*offsets_it)[1]);
-    if (!begin || !end) fail_tensor(path_, name, "'data_offsets' " + offsets_it->dump() + " are not non-negative integers");
+    if (!begin || !end)  // which one: 2^64 reads as a float, and "[18446744073709551612, 1.8e+19]" hid it
+      fail_tensor(path_, name, "'data_offsets' " + offsets_it->dump() + ": its " + (begin ? "end" : "begin") +
+                                   " is not a whole number from 0 to 2^64 - 1");
     if (*begin > *end) fail_tensor(path_, name, "'data_offsets' " + offsets_it->dump() + " has begin > end");
     if (overflow || bytes != *end - *begin)
       fail_tensor(path_, name,
