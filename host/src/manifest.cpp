@@ -320,7 +320,15 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
         (*node)[k] = value;
         return;
       }
-      if (!node->contains(k)) (*node)[k] = nlohmann::json::object();
+      if (!node->contains(k)) {
+        // Where a list would be ("loras.0.scale" with no loras): an object keyed "0" had been made, and the schema
+        // then blamed the manifest for it.
+        const std::string here = walked + (walked.empty() ? "" : ".") + k;
+        if (is_index(keys[i + 1]))
+          throw HostError(ErrorKind::manifest, bad + here + " is not there, so it has no entry " + keys[i + 1] +
+                                                   ": set the whole list (" + here + "=[...])");
+        (*node)[k] = nlohmann::json::object();
+      }
       node = &(*node)[k];
     } else {
       throw HostError(ErrorKind::manifest, bad + (walked.empty() ? "the manifest" : walked) + " is not an object or list");

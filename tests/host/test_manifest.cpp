@@ -93,6 +93,10 @@ BOOST_AUTO_TEST_CASE(overrides_change_values_and_bad_overrides_are_named) {
   BOOST_TEST(m.jobs[1].prompt == "a dog");
   BOOST_TEST(m.jobs[1].exr.pixel == "float");
   BOOST_TEST(contains(error_of(minimal(), {"jobs.5.seed=1"}), "index 5 is out of range"));
+  // An entry of a list the job does not have: named as the override's, not as the manifest's "expected array".
+  BOOST_TEST(contains(error_of(minimal(), {"jobs.0.loras.0.scale=2"}),
+                      "override 'jobs.0.loras.0.scale=2': jobs.0.loras is not there, so it has no entry 0: set the "
+                      "whole list (jobs.0.loras=[...])"));
   BOOST_TEST(contains(error_of(minimal(), {"jobs.0.seed"}), "expected PATH=VALUE"));
   // An empty segment anywhere, the last too: "jobs.0.=1" had set jobs[0] to 1.
   for (const char* empty : {"jobs.0.=1", "jobs..seed=1", ".jobs=1"})
