@@ -16,8 +16,8 @@
 
 #include <genplug/host/exr_writer.hpp>
 #include <genplug/host/printable.hpp>
+#include <genplug/internal/sanitized.hpp>
 
-#include "sanitized.hpp"
 
 namespace genplug::cli {
 namespace {
@@ -384,7 +384,7 @@ int note_genplug_library(dl_phdr_info* info, size_t, void*) {
 
 void install_crash_report() {
 #if defined(__GLIBC__) && __GLIBC_PREREQ(2, 35)
-  if (kSanitized) return;
+  if (internal::kSanitized) return;
   g_reporting_process = getpid();
   if (const Object self = object_of(reinterpret_cast<const void*>(&install_crash_report)); self.start)
     g_genplug_start = self.start;

@@ -31,14 +31,16 @@
 #include <nlohmann/json.hpp>
 #include <genplug/host/memory_budget.hpp>
 #include <genplug/internal/bounded_json.hpp>
+#include <genplug/internal/sanitized.hpp>
 
-#include "sanitized.hpp"
 #include "validate.hpp"
 
 extern char** environ;
 
 namespace genplug::cli::validate {
 namespace {
+
+using internal::kSanitized;
 
 std::string seconds_text(double s) {
   std::ostringstream o;

@@ -13,6 +13,8 @@
 #include <fstream>
 #include <string>
 
+#include <genplug/internal/sanitized.hpp>
+
 #include "subprocess.hpp"
 #include "temp_dir.hpp"
 
@@ -24,18 +26,7 @@ namespace {
 
 const std::string kGenplug = GENPLUG_BINARY_DIR "/bin/genplug";
 
-// Under a sanitizer genplug leaves crashes to the sanitizer's own report.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+using genplug::internal::kSanitized;  // under a sanitizer, genplug leaves crashes to its report
 
 std::string hostile(const std::string& name) { return std::string(GENPLUG_HOSTILE_DIR) + "/lib" + name + ".so"; }
 std::string validate_lib(const std::string& name) {

@@ -13,6 +13,8 @@
 #include <genplug/host/manifest.hpp>
 #include <genplug/host/pipeline.hpp>
 
+#include <genplug/internal/sanitized.hpp>
+
 #include "subprocess.hpp"
 #include "temp_dir.hpp"
 
@@ -27,17 +29,7 @@ namespace {
 
 const std::string kGenplug = GENPLUG_BINARY_DIR "/bin/genplug";
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+using genplug::internal::kSanitized;  // under a sanitizer, genplug leaves crashes to its report
 
 std::string lib(const std::string& name) { return std::string(GENPLUG_HOSTILE_DIR) + "/lib" + name + ".so"; }
 

@@ -1,8 +1,8 @@
-// Whether this genplug was built with a sanitizer: it then leaves crashes to the sanitizer's report, and limits
-// memory by polling (the sanitizers reserve terabytes of address space).
+// Whether this code was built with a sanitizer: the CLI then leaves crashes to the sanitizer's report and limits
+// memory by polling (the sanitizers reserve terabytes of address space), and the tests expect that.
 #pragma once
 
-namespace genplug::cli {
+namespace genplug::internal {
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kSanitized = true;
@@ -16,4 +16,4 @@ constexpr bool kSanitized = false;
 constexpr bool kSanitized = false;
 #endif
 
-}  // namespace genplug::cli
+}  // namespace genplug::internal
