@@ -130,12 +130,11 @@ BOOST_AUTO_TEST_CASE(a_call_through_null_names_the_caller) {
 
 // The thread that crashes is one a library's constructor waits for, inside dlopen, holding the dynamic loader's
 // lock: a report that asked the loader (dladdr) waited for ever, until its deadline ended it with no line at all.
+// Not under a sanitizer: AddressSanitizer's own report asks the loader and waits for ever there, the very hang
+// genplug's report avoids.
 BOOST_AUTO_TEST_CASE(a_crash_on_a_thread_the_loader_waits_for_is_reported) {
+  if (kSanitized) return;
   const auto r = list_plugins(validate_lib("ctor_thread"));
-  if (kSanitized) {
-    BOOST_TEST(r.exit_code != 0, r.err);
-    return;
-  }
   BOOST_TEST(r.exit_code == 128 + SIGSEGV, r.err);
   BOOST_TEST(contains(r.err, " in " + validate_lib("ctor_thread") + "; nothing more was done"), r.err);
   BOOST_TEST(contains(line_of(r.err, kChain), kChain + "libhostile_validate_ctor_thread.so <- libc.so.6"), r.err);
