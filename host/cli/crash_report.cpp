@@ -19,6 +19,13 @@
 #include <genplug/internal/sanitized.hpp>
 
 
+// _dl_find_object, which the report needs (glibc 2.35): dladdr waits for the dynamic loader's lock.
+#if defined(__GLIBC__)
+#if __GLIBC_PREREQ(2, 35)
+#define GENPLUG_CRASH_REPORT 1
+#endif
+#endif
+
 namespace genplug::cli {
 namespace {
 
@@ -36,14 +43,14 @@ bool g_have_deadline = false;
 const void* g_genplug_start = nullptr;  // where the genplug executable is mapped (the host library is linked in)
 const void* g_genplug_libraries[128];   // and the libraries it was linked with (OpenEXR, OCIO, ...): genplug's too
 int g_genplug_library_count = 0;
-alignas(16) char g_alternate_stack[64 * 1024];
+[[maybe_unused]] alignas(16) char g_alternate_stack[64 * 1024];
 
 // One line of the report, built without allocating and written with write(2). Its buffer is static: only the
 // thread that claimed the report writes, one line at a time, and a plugin thread's small stack must hold the
 // handler. Text from libraries (their paths) is escaped as host::printable escapes it.
 class Line {
  public:
-  Line() { size_ = 0; }
+  Line() { size_ = 0, cut_ = false; }
   Line& operator<<(const char* s) {
     const size_t n = s ? strlen(s) : 0;
     char piece[host::kMaxPrintablePiece];
@@ -69,7 +76,7 @@ class Line {
     return *this;
   }
   void write_out() {
-    if (size_ == sizeof text_ - 1) text_[size_ - 4] = text_[size_ - 3] = text_[size_ - 2] = '.';  // cut: said
+    if (cut_) text_[size_ - 3] = text_[size_ - 2] = text_[size_ - 1] = '.';  // cut short: said so
     text_[size_++] = '\n';
     for (size_t done = 0; done < size_;) {
       const ssize_t n = ::write(STDERR_FILENO, text_ + done, size_ - done);
@@ -81,13 +88,18 @@ class Line {
 
  private:
   void put(char c) {
-    if (size_ < sizeof text_ - 1) text_[size_++] = c;
+    if (size_ < sizeof text_ - 1)
+      text_[size_++] = c;
+    else
+      cut_ = true;
   }
   static char text_[4096];
   static size_t size_;
+  static bool cut_;
 };
 char Line::text_[4096];
 size_t Line::size_ = 0;
+bool Line::cut_ = false;
 
 // Runs `f`, which may fault (unwinding a smashed stack, reading a name a plugin overwrote): true when it finished,
 // false when a SIGSEGV or SIGBUS on this thread cut it short. Such a fault reaches on_fatal_signal again, which
@@ -99,8 +111,8 @@ template <class F> bool guarded(F&& f) {
   sigaddset(&faults, SIGBUS);
   pthread_sigmask(SIG_UNBLOCK, &faults, &before);
   volatile bool finished = false;
-  g_guarded = 1;
   if (sigsetjmp(g_escape, 1) == 0) {
+    g_guarded = 1;
     f();
     finished = true;
   }
@@ -123,7 +135,7 @@ struct Object {
 };
 
 Object object_of(const void* address) {
-#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 35)
+#ifdef GENPLUG_CRASH_REPORT
   dl_find_object found;
   if (_dl_find_object(const_cast<void*>(address), &found) != 0) return {};
   if (found.dlfo_map_start == g_genplug_start) return {found.dlfo_map_start, "genplug"};
@@ -288,11 +300,9 @@ void write_culprit(const Object* objects, int count, bool cut) {
 void write_report(int signal, const siginfo_t* info, void* context) {
   const Registers r = registers_of(context);
   Object at;
-  const bool located = guarded([&] {
-    at = object_of(r.pc);
-    write_signal_line(signal, info, &at);
-  });
-  if (!located) write_signal_line(signal, info, nullptr);
+  const bool located = guarded([&] { at = object_of(r.pc); });
+  if (!guarded([&] { write_signal_line(signal, info, located ? &at : nullptr); }))
+    write_signal_line(signal, info, nullptr);  // the faulting library's name could not be read
   if (sent_from_outside(info)) return;
   Object objects[12];
   int count = -1;
@@ -319,9 +329,11 @@ void restore_default_actions() {
   _exit(128 + signal);  // not reached: the signal ends the process once unblocked
 }
 
-// The deadline's signal: the report's own timer's only (a plugin may use the same signal for its own).
+volatile sig_atomic_t g_timer_armed = 0;  // the deadline is the report's timer, not alarm()
+
+// The deadline's signal: the report's own timer's only, when it runs (a plugin may use the same signal).
 void on_deadline(int, siginfo_t* info, void*) {
-  if (!g_have_deadline || (info && info->si_code == SI_TIMER && info->si_value.sival_ptr == &g_deadline))
+  if (!g_timer_armed || (info && info->si_code == SI_TIMER && info->si_value.sival_ptr == &g_deadline))
     end_by(g_signal);
 }
 
@@ -330,8 +342,7 @@ int deadline_signal() { return SIGRTMAX - 3; }
 
 // kReportSeconds from now the process ends by the signal being reported, whatever the report waits for: through
 // the report's own timer, else (none could be made) alarm(), whose SIGALRM a plugin may have armed too.
-void arm_deadline() {
-  const int signal = g_have_deadline ? deadline_signal() : SIGALRM;
+void handle_deadline(int signal) {
   struct sigaction action{};
   action.sa_sigaction = on_deadline;
   action.sa_flags = SA_SIGINFO | SA_ONSTACK;
@@ -341,11 +352,17 @@ void arm_deadline() {
   sigemptyset(&only);
   sigaddset(&only, signal);
   pthread_sigmask(SIG_UNBLOCK, &only, nullptr);
+}
+
+void arm_deadline() {
   if (g_have_deadline) {
+    handle_deadline(deadline_signal());
     itimerspec when{};
     when.it_value.tv_sec = kReportSeconds;
-    if (timer_settime(g_deadline, 0, &when, nullptr) == 0) return;
+    g_timer_armed = timer_settime(g_deadline, 0, &when, nullptr) == 0;
+    if (g_timer_armed) return;
   }
+  handle_deadline(SIGALRM);
   alarm(kReportSeconds);
 }
 
@@ -369,7 +386,7 @@ void on_fatal_signal(int signal, siginfo_t* info, void* context) {
 }
 
 // For dl_iterate_phdr at installation: each object loaded then, by where it is mapped, as _dl_find_object says.
-int note_genplug_library(dl_phdr_info* info, size_t, void*) {
+[[maybe_unused]] int note_genplug_library(dl_phdr_info* info, size_t, void*) {
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     if (info->dlpi_phdr[i].p_type != PT_LOAD) continue;
     const Object o = object_of(reinterpret_cast<const void*>(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr));
@@ -383,7 +400,7 @@ int note_genplug_library(dl_phdr_info* info, size_t, void*) {
 }  // namespace
 
 void install_crash_report() {
-#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 35)
+#ifdef GENPLUG_CRASH_REPORT
   if (internal::kSanitized) return;
   g_reporting_process = getpid();
   if (const Object self = object_of(reinterpret_cast<const void*>(&install_crash_report)); self.start)

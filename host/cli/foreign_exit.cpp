@@ -11,6 +11,8 @@
 #include <genplug/host/exr_writer.hpp>
 #include <genplug/host/errors.hpp>
 
+#include "crash_report.hpp"
+
 namespace genplug::cli {
 namespace {
 
@@ -22,6 +24,8 @@ pid_t g_guarded_process = 0;  // genplug's: a child a plugin forked exits with i
 // whichever thread called it. Allocates nothing.
 void on_foreign_exit(int status, void*) {
   if (!g_guarding.load() || g_finished.load() || ::getpid() != g_guarded_process) return;
+  if (crash_report_claimed())  // another thread is reporting a crash: its end, by the crash's signal, is the one
+    for (;;) ::pause();
   char line[256];
   const int n = std::snprintf(line, sizeof line,
                               "genplug: error: exit(%d) was called by a plugin or a library it uses before genplug "

@@ -27,9 +27,10 @@ struct ElfSymbol {
   uint64_t size = 0;  // st_size: 0 where the assembler gave none
 };
 
-// `name` in `path`'s dynamic symbol table (.dynsym, found through the section headers): its first definition there
-// (of several versions, the first listed, which need not be the default one dlsym binds), or defined = false. nullopt when that cannot be told (no ELF the loader
-// would map, no section headers, a table out of bounds or over 64 MiB): the loader then decides.
+// `name` in `path`'s dynamic symbol table (.dynsym, found through the section headers): its first definition there (of
+// several versions, the first listed, which need not be the default one dlsym binds), or defined = false. nullopt when
+// that cannot be told (no ELF the loader would map, no section headers, a table out of bounds or over 64 MiB): the
+// loader then decides.
 std::optional<ElfSymbol> elf_dynamic_symbol(const std::filesystem::path& path, const std::string& name);
 
 }  // namespace genplug::host

@@ -321,10 +321,12 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
         return;
       }
       if (!node->contains(k)) {
-        // Where a list would be ("loras.0.scale" with no loras): an object keyed "0" had been made, and the schema
-        // then blamed the manifest for it.
+        // Where the manifest has a list ("loras.0.scale" with no loras): an object keyed "0" had been made, and the
+        // schema then blamed the manifest for it. In a plugin's config, whose schema is the plugin's, a key of
+        // digits may be meant: made as any other.
         const std::string here = walked + (walked.empty() ? "" : ".") + k;
-        if (is_index(keys[i + 1]))
+        const bool in_config = std::find(keys.begin(), keys.begin() + long(i), "config") != keys.begin() + long(i);
+        if (is_index(keys[i + 1]) && !in_config)
           throw HostError(ErrorKind::manifest, bad + here + " is not there, so it has no entry " + keys[i + 1] +
                                                    ": set the whole list (" + here + "=[...])");
         (*node)[k] = nlohmann::json::object();

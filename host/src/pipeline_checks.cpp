@@ -228,9 +228,11 @@ void Pipeline::Impl::check_lora_files(const Job& job) {
     std::error_code ec;
     const fs::file_status status = fs::status(file, ec);
     if (!fs::is_regular_file(status) && !fs::is_directory(status)) {
-      const char* what = ec == std::errc::too_many_symbolic_link_levels ? "a loop of symbolic links"
-                         : !fs::exists(status)                           ? "nothing is there"
-                                                                         : "a device, FIFO or socket";
+      const bool absent = ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory;
+      const std::string what = ec == std::errc::too_many_symbolic_link_levels ? "a loop of symbolic links"
+                               : absent                                         ? "nothing is there"
+                               : ec                                             ? ec.message()
+                                                                                : "a device, FIFO or socket";
       throw HostError(ErrorKind::manifest, where + "[" + std::to_string(k) + "].path: '" + file.string() +
                                                "' is no file or folder (" + what + ")");
     }

@@ -67,7 +67,8 @@ genplug::test::ProcessResult list_plugins(const std::string& library) {
 
 BOOST_AUTO_TEST_CASE(a_segfault_in_a_plugin_during_a_render_names_its_library_and_leaves_no_file) {
   TempDir out_dir("crash-out"), work("crash-work");
-  const fs::path manifest = write_manifest(work.path, out_dir.path / "image.exr", "org.genplug.test.hostile.crash-create");
+  const fs::path manifest =
+      write_manifest(work.path, out_dir.path / "image.exr", "org.genplug.test.hostile.crash-create");
   const auto r = run_process({kGenplug, "--plugin-path", hostile("hostile_model"), "--plugin-path",
                               hostile("hostile_process"), "run", manifest.string()});
   BOOST_TEST(fs::is_empty(out_dir.path));
@@ -161,7 +162,8 @@ BOOST_AUTO_TEST_CASE(a_fault_with_a_wild_stack_pointer_is_reported_as_far_as_it_
 // A fatal signal from another process (a farm's watchdog, `timeout -s ABRT`) is no crash of anything in genplug.
 BOOST_AUTO_TEST_CASE(a_fatal_signal_sent_from_outside_is_said_to_be_no_crash) {
   TempDir out_dir("crash-out"), work("crash-work");
-  const fs::path manifest = write_manifest(work.path, out_dir.path / "image.exr", "org.genplug.test.hostile.hang-compute");
+  const fs::path manifest =
+      write_manifest(work.path, out_dir.path / "image.exr", "org.genplug.test.hostile.hang-compute");
   const auto r = run_process({"/usr/bin/timeout", "--preserve-status", "-s", "ABRT", "3", kGenplug, "--plugin-path",
                               hostile("hostile_model"), "--plugin-path", hostile("hostile_process"), "run",
                               manifest.string()});

@@ -97,6 +97,9 @@ BOOST_AUTO_TEST_CASE(overrides_change_values_and_bad_overrides_are_named) {
   BOOST_TEST(contains(error_of(minimal(), {"jobs.0.loras.0.scale=2"}),
                       "override 'jobs.0.loras.0.scale=2': jobs.0.loras is not there, so it has no entry 0: set the "
                       "whole list (jobs.0.loras=[...])"));
+  // In a plugin's config, a key of digits is the plugin's to allow: made as an object's key, as before.
+  const Manifest digits = Manifest::parse(minimal(), "m.json", {"scheduler.config.by_size.1024=30"});
+  BOOST_TEST(digits.scheduler.config["by_size"]["1024"] == 30);
   BOOST_TEST(contains(error_of(minimal(), {"jobs.0.seed"}), "expected PATH=VALUE"));
   // An empty segment anywhere, the last too: "jobs.0.=1" had set jobs[0] to 1.
   for (const char* empty : {"jobs.0.=1", "jobs..seed=1", ".jobs=1"})

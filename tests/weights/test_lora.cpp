@@ -227,9 +227,8 @@ BOOST_FIXTURE_TEST_CASE(every_format_merges_as_the_reference_formula, Fixture) {
   BOOST_TEST(torch::equal(forward(base), base_out));  // the base weights are as they were
 }
 
-// diffusers (>= 0.34) writes alpha into the header's PEFT metadata instead of .alpha tensors.
-// The merge calls back before each module's product it adds (one per changed weight and LoRA), and a callback
-// that throws (the plugin's cancel check) stops it there: a host's SIGINT had waited for the whole list.
+// The merge calls back before each module's product it adds, and a callback that throws (the plugin's cancel
+// check) stops it there: a host's SIGINT had waited for the whole list.
 BOOST_FIXTURE_TEST_CASE(a_merge_asks_between_products_and_stops_when_told, Fixture) {
   const auto lora = file(gf::LoraFormat::diffusers, false);
   size_t asked = 0;
@@ -249,6 +248,7 @@ BOOST_FIXTURE_TEST_CASE(a_merge_asks_between_products_and_stops_when_told, Fixtu
   BOOST_TEST(asked == 2u);
 }
 
+// diffusers (>= 0.34) writes alpha into the header's PEFT metadata instead of .alpha tensors.
 BOOST_FIXTURE_TEST_CASE(alpha_from_diffusers_metadata, Fixture) {
   const auto path = dir.path / "meta.safetensors";
   write_lora(path, updates, gf::LoraFormat::diffusers, config.hidden_size, false, /*metadata_alpha=*/true);

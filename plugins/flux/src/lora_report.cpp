@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -28,7 +29,7 @@ struct Tally {
   std::set<double> alphas;
   std::map<int64_t, int64_t> hidden_widths;  // hidden size as each module tells it -> module count
   int64_t doubles = 0, singles = 0, others = 0, deepest_double = -1, deepest_single = -1;
-  std::string infinite_alpha;  // the first module whose alpha is NaN or infinite: the run refuses the file for it
+  std::string unusable_alpha;  // the first module whose alpha / rank is no finite float32: the run refuses it
 
   void add(const LoraModule& m, const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
     formats.insert(lora_format_name(m.format));
@@ -45,9 +46,13 @@ struct Tally {
       alpha = safetensors::to_float32(ckpt.at(m.alpha)).at(0);
     else
       alpha = metadata_alpha(ckpt, m.module);
-    if (alpha && std::isfinite(*alpha)) alphas.insert(*alpha);
-    if (alpha && !std::isfinite(*alpha) && infinite_alpha.empty())
-      infinite_alpha = m.module + ": its alpha is " + (std::isnan(*alpha) ? "NaN" : "infinite");
+    // The run's factor is scale x alpha / rank in float32 (lora.cpp); at scale 1, a NaN, an infinity or 1e300:
+    const double rank = down.size() == 2 && down[0] > 0 ? double(down[0]) : 1.0;
+    const bool usable = !alpha || std::abs(*alpha / rank) <= double(std::numeric_limits<float>::max());
+    if (alpha && usable) alphas.insert(*alpha);
+    if (!usable && unusable_alpha.empty())
+      unusable_alpha = m.module + ": its alpha, " + (std::isnan(*alpha) ? std::string("NaN") : json(*alpha).dump()) +
+                       ", over its rank is no finite float32 factor";
     auto index = [&](const std::string& block) { return int64_t(std::stoll(m.target.substr(block.size()))); };
     if (starts_with(m.target, "double_blocks."))
       ++doubles, deepest_double = std::max(deepest_double, index("double_blocks."));
@@ -95,8 +100,7 @@ json lora_report(const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
   if (plan.modules.empty()) return nullptr;
   Tally t;
   for (const auto& m : plan.modules) t.add(m, ckpt, shapes);
-  if (!t.infinite_alpha.empty())  // a set of doubles holding NaN is no set; and the run refuses it (exit 3)
-    return {{"error", source + ": " + t.infinite_alpha + ", of which no finite factor can be made"}};
+  if (!t.unusable_alpha.empty()) return {{"error", source + ": " + t.unusable_alpha}};  // as the run refuses it
   const int64_t hidden = t.hidden_size();
   json j = {{"formats", t.formats}, {"modules", plan.modules.size()}, {"ranks", t.ranks}, {"alphas", t.alphas},
             {"double_block_modules", t.doubles}, {"single_block_modules", t.singles}, {"other_modules", t.others},
