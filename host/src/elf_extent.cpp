@@ -56,7 +56,7 @@ std::optional<ElfSymbol> elf_dynamic_symbol(const std::filesystem::path& path, c
       const char* at = names.data() + s.st_name;
       const size_t room = names.size() - s.st_name;
       if (name.size() < room && std::memcmp(at, name.c_str(), name.size() + 1) == 0)
-        return ElfSymbol{true, ELF64_ST_TYPE(s.st_info), s.st_size};
+        return ElfSymbol{true, static_cast<unsigned>(ELF64_ST_TYPE(s.st_info)), s.st_size};
     }
     return ElfSymbol{};
   }
