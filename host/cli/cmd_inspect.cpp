@@ -9,6 +9,7 @@
 #include "command.hpp"
 #include "inspect_text.hpp"
 #include "mapped_file_fault.hpp"
+#include "standard_output.hpp"
 
 namespace genplug::cli::inspect_command {
 namespace {

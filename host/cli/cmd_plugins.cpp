@@ -7,6 +7,7 @@
 #include <genplug/host/printable.hpp>
 
 #include "command.hpp"
+#include "standard_output.hpp"
 
 namespace genplug::cli::plugins_command {
 namespace {

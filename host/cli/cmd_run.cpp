@@ -21,6 +21,7 @@
 #include "cli_options.hpp"
 #include "command.hpp"
 #include "mapped_file_fault.hpp"
+#include "standard_output.hpp"
 #include <genplug/host/memory_budget.hpp>
 #include "progress_display.hpp"
 #include "progress_jsonl.hpp"

@@ -13,6 +13,7 @@
 
 #include "cli_options.hpp"
 #include "command.hpp"
+#include "standard_output.hpp"
 #include "validate.hpp"
 
 namespace genplug::cli::validate_command {

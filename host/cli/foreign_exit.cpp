@@ -59,7 +59,7 @@ using Exit = void (*)(int);
 const Exit g_libc_exit = reinterpret_cast<Exit>(dlsym(RTLD_NEXT, "exit"));
 }  // namespace
 
-extern "C" [[noreturn]] void exit(int status) noexcept {
+extern "C" void exit(int status) noexcept {  // noreturn, as <stdlib.h> declares it
   genplug::cli::on_foreign_exit(status, nullptr);  // returns where genplug has finished, or guards nothing
   if (g_libc_exit) g_libc_exit(status);
   std::_Exit(status);  // no libc exit to be found: not reached on glibc
