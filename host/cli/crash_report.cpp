@@ -157,18 +157,18 @@ bool is_genplug(const Object& o) {
   return false;
 }
 
+bool is_allocator(const Object& o) {
+  return starts_with(base_name(o.path), "libtcmalloc") || starts_with(base_name(o.path), "libjemalloc");
+}
+
 // The C and C++ runtimes and the allocators: where a crash often happens (memcpy, abort, a throw nobody caught, a
 // heap found corrupt) but seldom begins.
 bool is_runtime(const Object& o) {
-  static const char* const prefixes[] = {"libc.so",       "libm.so",    "libstdc++.so", "libgcc_s.so", "ld-linux",
-                                         "libpthread.so", "linux-vdso", "libtcmalloc",  "libjemalloc"};
+  static const char* const prefixes[] = {"libc.so", "libm.so",       "libstdc++.so", "libgcc_s.so",
+                                         "ld-linux", "libpthread.so", "linux-vdso"};
   for (const char* p : prefixes)
     if (starts_with(base_name(o.path), p)) return true;
-  return false;
-}
-
-bool is_allocator(const Object& o) {
-  return starts_with(base_name(o.path), "libtcmalloc") || starts_with(base_name(o.path), "libjemalloc");
+  return is_allocator(o);
 }
 
 struct Registers {
