@@ -236,7 +236,9 @@ BOOST_FIXTURE_TEST_CASE(a_merge_asks_between_products_and_stops_when_told, Fixtu
   BOOST_TEST(asked >= merged.changed.size());  // a fused weight (qkv) takes a product per module
   const size_t once = asked;
   asked = 0;
-  gf::merge_loras(base, {{lora, scale}, {lora, scale}}, [&] { ++asked; });
+  const auto copy = dir.path / "copy.safetensors";  // a second file: one listed twice is merged once
+  std::filesystem::copy_file(lora, copy);
+  gf::merge_loras(base, {{lora, scale}, {copy, scale}}, [&] { ++asked; });
   BOOST_TEST(asked == 2 * once);
   BOOST_TEST_REQUIRE(asked >= 2u);
   struct Stop {};
@@ -641,6 +643,24 @@ BOOST_FIXTURE_TEST_CASE(modules_that_change_the_same_rows_are_added_and_said, Fi
                                               "diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight"},
                                              "whole.safetensors").modules.at(0));
   BOOST_TEST(gf::lora_overlaps(with_whole).size() == 2u);
+}
+
+// A file listed more than once, under any spelling, is read once and merged once at the sum of its scales, with a
+// note that says so: the same weights, bit for bit, as the file listed once at that sum.
+BOOST_FIXTURE_TEST_CASE(a_file_listed_twice_is_merged_once_at_its_scales_sum, Fixture) {
+  const auto path = file(gf::LoraFormat::kohya);
+  const auto link = dir.path / "link.safetensors";
+  std::filesystem::create_symlink(path.filename(), link);
+  const std::vector<gf::LoraFile> listed = {{path, 0.5}, {dir.path / "." / path.filename(), 0.125}, {link, 0.125}};
+  const gf::LoraMerge merged = gf::merge_loras(base, listed);
+  const gf::LoraMerge once = gf::merge_loras(base, {{path, 0.75}});
+  BOOST_TEST(merged.changed == once.changed);
+  for (const std::string& name : once.changed) BOOST_TEST(torch::equal(merged.weights.at(name), once.weights.at(name)));
+  const std::string note = path.string() + ": listed 3 times, merged once at scale 0.5 + 0.125 + 0.125 = 0.75";
+  BOOST_TEST(merged.notes == std::vector<std::string>{note});
+  const gf::LoraCheck check = gf::check_loras(gf::lora_targets(base), listed);
+  BOOST_TEST(check.notes == std::vector<std::string>{note});
+  BOOST_TEST(check.targets == gf::check_loras(gf::lora_targets(base), {{path, 0.75}}).targets);
 }
 
 // Two PEFT adapters of one module in one file ("lora_A.default" and "lora_A.other"), or lora_A beside lora_down:
