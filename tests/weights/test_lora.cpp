@@ -651,16 +651,20 @@ BOOST_FIXTURE_TEST_CASE(a_file_listed_twice_is_merged_once_at_its_scales_sum, Fi
   const auto path = file(gf::LoraFormat::kohya);
   const auto link = dir.path / "link.safetensors";
   std::filesystem::create_symlink(path.filename(), link);
-  const std::vector<gf::LoraFile> listed = {{path, 0.5}, {dir.path / "." / path.filename(), 0.125}, {link, 0.125}};
+  const auto hard = dir.path / "hard.safetensors";
+  std::filesystem::create_hard_link(path, hard);
+  const std::vector<gf::LoraFile> listed = {
+      {path, 0.5}, {dir.path / "." / path.filename(), 0.125}, {link, 0.125}, {hard, 0.25}};
   const gf::LoraMerge merged = gf::merge_loras(base, listed);
-  const gf::LoraMerge once = gf::merge_loras(base, {{path, 0.75}});
+  const gf::LoraMerge once = gf::merge_loras(base, {{path, 1.0}});
+  BOOST_TEST(merged.files == 1u);
   BOOST_TEST(merged.changed == once.changed);
   for (const std::string& name : once.changed) BOOST_TEST(torch::equal(merged.weights.at(name), once.weights.at(name)));
-  const std::string note = path.string() + ": listed 3 times, merged once at scale 0.5 + 0.125 + 0.125 = 0.75";
+  const std::string note = path.string() + ": listed 4 times, merged once at scale 0.5 + 0.125 + 0.125 + 0.25 = 1";
   BOOST_TEST(merged.notes == std::vector<std::string>{note});
   const gf::LoraCheck check = gf::check_loras(gf::lora_targets(base), listed);
   BOOST_TEST(check.notes == std::vector<std::string>{note});
-  BOOST_TEST(check.targets == gf::check_loras(gf::lora_targets(base), {{path, 0.75}}).targets);
+  BOOST_TEST(check.targets == gf::check_loras(gf::lora_targets(base), {{path, 1.0}}).targets);
 }
 
 // Two PEFT adapters of one module in one file ("lora_A.default" and "lora_A.other"), or lora_A beside lora_down:

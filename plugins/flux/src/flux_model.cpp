@@ -199,7 +199,7 @@ class FluxModel final : public Model {
     const std::string ms =
         std::to_string(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()) + " ms";
     if (!loras.empty())
-      ctx.info("org.genplug.flux: " + std::to_string(loras.size()) + " LoRA(s) merged into " +
+      ctx.info("org.genplug.flux: " + std::to_string(merged.files) + " LoRA(s) merged into " +
                std::to_string(merged.changed.size()) + " weights in " + ms);
     else if (had_loras)
       ctx.info("org.genplug.flux: LoRAs removed, base weights back in " + ms);

@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 
+#include <sys/stat.h>
+
 #include <nlohmann/json.hpp>
 
 #include <genplug/flux/ggml_block_tensors.hpp>
@@ -131,12 +133,12 @@ struct MergePlan {
   std::vector<std::string> notes;
 };
 
-// A file's identity in a list: its canonical path (another spelling or a link names the same file), else the
-// path as given, for Checkpoint to say what is wrong with it.
+// A file's identity in a list: its device and inode (another spelling, a symbolic or a hard link name the same
+// file), else the path as given, for Checkpoint to say what is wrong with it.
 std::string identity_of(const std::filesystem::path& path) {
-  std::error_code ec;
-  const std::filesystem::path canonical = std::filesystem::canonical(path, ec);
-  return ec ? path.string() : canonical.string();
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return "path " + path.string();
+  return "inode " + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
 }
 
 // The list with each file once, at its first place, its scales added: s_1 B A + s_2 B A = (s_1 + s_2) B A. A file
@@ -234,6 +236,7 @@ LoraMerge merge_loras(const TensorMap& base, const std::vector<LoraFile>& loras,
   const MergePlan plan = plan_merge(lora_targets(base).shapes, loras);
   LoraMerge out;
   out.notes = plan.notes;
+  out.files = plan.files.size();
   // 2. W' = W + sum of the deltas, accumulated in float32 and rounded once to W's dtype. A Q8_0 weight is
   // dequantised (exactly) and quantised again by ggml's rule, so it stays 8-bit; other GGUF blocks (Q4_K, ...)
   // are decoded and stored as Q8_0 too: a merge is not re-fitted to their 2 to 6 bits.

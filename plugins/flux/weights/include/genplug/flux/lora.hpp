@@ -17,6 +17,7 @@ struct LoraMerge {
   TensorMap weights;                  // the base map, with new tensors for the weights a LoRA changes
   std::vector<std::string> changed;   // BFL names of those weights
   std::vector<std::string> notes;     // ignored text-encoder tensors and unknown keys, one line per file
+  size_t files = 0;                   // the files merged: each once, however often the list names it
 };
 
 // What a LoRA could change in `base` (BFL names), as check_loras takes it: each weight's shape (GGUF blocks stand for
