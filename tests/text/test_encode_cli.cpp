@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <genplug/flux/openblas_core.hpp>
 #include <genplug/flux/text/clip_tokenizer.hpp>
 #include <genplug/flux/text/t5_tokenizer.hpp>
 #include <genplug/flux/text_conditioner.hpp>
@@ -338,6 +339,9 @@ BOOST_AUTO_TEST_CASE(encode_with_real_tokenizers_and_encoders, *utf::preconditio
   const int code = run("encode --text @" + config.string() + dims + " -p 'a red house' -o " + out.string(), &err);
   BOOST_REQUIRE_MESSAGE(code == 0, "genplug encode failed (" << code << "): " << err);
   const auto read = genplug::flux::read_conditioning_file(out, files.t5_width, files.clip_width, torch::kCPU, torch::kFloat32);
+  // The same sums as the CLI's plugin: it repairs OpenBLAS's kernels on the CPUs OpenBLAS takes for a Prescott
+  // (openblas_core.hpp), where this process would otherwise run the Prescott ones.
+  genplug::flux::repair_openblas_core();
   auto cond = genplug::flux::TextConditioner::create(files.config(16), files.t5_width, files.clip_width, torch::kCPU,
                                                      torch::kFloat32, nullptr);
   const auto expected = cond->encode("a red house");

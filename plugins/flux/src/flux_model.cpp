@@ -23,6 +23,7 @@
 #include <genplug/flux/autoencoder.hpp>
 #include <genplug/flux/latent_packing.hpp>
 #include <genplug/flux/lora.hpp>
+#include <genplug/flux/openblas_core.hpp>
 #include <genplug/flux/mini_model_files.hpp>
 #include <genplug/flux/text_conditioner.hpp>
 #include <genplug/flux/transformer.hpp>
@@ -97,7 +98,8 @@ auto rethrow_as(genplug_status code, const std::string& what, F&& f) -> decltype
 
 class FluxModel final : public Model {
  public:
-  FluxModel(const std::string& config_json, Context& ctx)
+  // `blas_note`: what make_flux_model did to OpenBLAS's kernels, said on the model's info line ("" for nothing).
+  FluxModel(const std::string& config_json, Context& ctx, const std::string& blas_note)
       : settings_(with_mini_files(parse_model_settings(config_json))) {
     dtype_ = parse_dtype(settings_.dtype);
     device_ = parse_device(settings_.device);
@@ -116,7 +118,7 @@ class FluxModel final : public Model {
     choose_guidance_scale(ctx);
     description_ = build_description();
     ctx.info("org.genplug.flux: " + std::string(settings_.transformer == "random" ? "random " + preset_ : settings_.transformer) +
-             " transformer on " + device_.str() + " (" + dtype_text() + ")");
+             " transformer on " + device_.str() + " (" + dtype_text() + ")" + blas_note);
   }
 
   std::string describe() override { return description_; }
@@ -787,9 +789,16 @@ class FluxModel final : public Model {
 }  // namespace
 
 std::unique_ptr<Model> make_flux_model(const std::string& config_json, Context& ctx) {
+  // Before any product: a LoRA merge at create runs one (openblas_core.hpp).
+  std::string blas_note;
+  if (const auto change = repair_openblas_core())
+    blas_note = "; OpenBLAS runs its " + change->to + " kernels, not the " + change->from + " (SSE3) ones it took " +
+                "this CPU (" + change->cpu + ") for, an error of OpenBLAS before 0.3.25 that made the forward ~4x " +
+                "slower (OPENBLAS_CORETYPE=Prescott keeps them)";
   // What the constructor's own steps do not name (random weights of a config too large for memory) still
   // arrives without libtorch's backtrace.
-  return rethrow_as(GENPLUG_E_FAILED, "building the model", [&] { return std::make_unique<FluxModel>(config_json, ctx); });
+  return rethrow_as(GENPLUG_E_FAILED, "building the model",
+                    [&] { return std::make_unique<FluxModel>(config_json, ctx, blas_note); });
 }
 
 }  // namespace genplug::flux
