@@ -63,6 +63,16 @@ run_genplug() {  # RUN
     # The eager run gets the intra-op thread count the C++ bench used.
     THREADS=$("$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["config"]["threads"])' < "$TMP/genplug.$1")
   fi
+  # Where flux_forward switched OpenBLAS off the Prescott kernels it took this CPU for (openblas_core.hpp), eager
+  # gets the same kernels; every later run of both then takes them from OPENBLAS_CORETYPE.
+  if [ -z "${OPENBLAS_CORETYPE+set}" ]; then
+    CORE=$("$PYTHON" -c 'import json, sys; c = json.load(sys.stdin)["config"]
+print(c["blas_core"] if c.get("blas_core_repaired") else "")' < "$TMP/genplug.$1")
+    if [ -n "$CORE" ]; then
+      export OPENBLAS_CORETYPE="$CORE"
+      echo "compare_eager.sh: both programs run OpenBLAS's $CORE kernels (OPENBLAS_CORETYPE)" >&2
+    fi
+  fi
   cat "$TMP/genplug.$1" >&2
 }
 run_eager() {  # RUN

@@ -534,6 +534,20 @@ def allocator():
     return "tcmalloc" if hasattr(ctypes.CDLL(None), "tc_malloc") else "libc"
 
 
+def blas_core():
+    """The kernels the OpenBLAS libtorch loaded runs ("Haswell", "Prescott", ...), "" where it is no OpenBLAS:
+    flux_forward reports its own (it may switch them: plugins/flux/transformer/.../openblas_core.hpp)."""
+    for name in ("libopenblas.so.0", "libblas.so.3"):
+        try:
+            lib = ctypes.CDLL(name, mode=os.RTLD_NOLOAD)
+        except OSError:
+            continue
+        if hasattr(lib, "openblas_get_corename"):
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return lib.openblas_get_corename().decode()
+    return ""
+
+
 def bench(o):
     if o.dtype not in _DTYPES:
         raise SystemExit(f"eager_reference: dtype: '{o.dtype}' is not one of f32, bf16, f16")
@@ -598,7 +612,7 @@ def bench(o):
               "in_channels": p["in_channels"], "context": p["context_in_dim"], "vec": p["vec_in_dim"],
               "dtype": o.dtype, "device": o.device, "threads": torch.get_num_threads(),
               "parameters": parameters, "repeat": o.repeat, "warmup_s": o.warmup_s,
-              "allocator": allocator()}
+              "allocator": allocator(), "blas_core": blas_core()}
     print(json.dumps({"config": config, "median_ms": median_ms, "min_ms": min_ms,
                       "cpu_utilisation": utilisation, "peak_rss_mb": peak_rss_mb(), "gflop": flops / 1e9,
                       "gflops_per_s": flops / 1e9 / (median_ms / 1e3),

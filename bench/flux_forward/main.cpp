@@ -47,6 +47,7 @@
 #include <genplug/flux/presets.hpp>
 #include <genplug/flux/ggml_block_tensors.hpp>
 #include <genplug/flux/intra_op_threads.hpp>
+#include <genplug/flux/openblas_core.hpp>
 #include <genplug/flux/q8_0_tensors.hpp>
 #include <genplug/flux/random_tensor.hpp>
 #include <genplug/flux/transformer.hpp>
@@ -248,8 +249,13 @@ std::string openblas_thread_timeout() {
 // tensor afresh (docs/performance.md, "Memory allocator").
 std::string allocator() { return dlsym(RTLD_DEFAULT, "tc_malloc") != nullptr ? "tcmalloc" : "libc"; }
 
+// Whether this process switched OpenBLAS's kernels from the Prescott ones it took this CPU for (openblas_core.hpp).
+bool blas_core_repaired = false;
+
 json report(json config, const Timing& times, double flops) {
   config["openblas_thread_timeout"] = openblas_thread_timeout();
+  config["blas_core"] = genplug::flux::openblas_core();
+  config["blas_core_repaired"] = blas_core_repaired;
   config["allocator"] = allocator();
   return {{"config", config},
           {"median_ms", times.median_ms},
@@ -696,6 +702,7 @@ CLI::Validator spectrum_source() {
 
 int main(int argc, char** argv) {
   run_with_the_clis_blas_defaults(argv);
+  blas_core_repaired = genplug::flux::repair_openblas_core().has_value();  // as the plugin does at create
   torch::NoGradGuard no_grad;  // inference, as the plugin's predict()
   Options o;
   CLI::App app{"Times the FLUX transformer (random weights), attention alone, or an fp32 GEMM"};

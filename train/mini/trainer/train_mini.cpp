@@ -15,6 +15,7 @@
 
 #include <genplug/flux/blas_threads.hpp>
 #include <genplug/flux/mini_model_files.hpp>
+#include <genplug/flux/openblas_core.hpp>
 #include <genplug/flux/presets.hpp>
 
 #include "loss_plot.hpp"
@@ -217,6 +218,9 @@ int run_trainer(int argc, char** argv) {
   add_options(app, s);
   if (const int rc = parse_or_exit(app, argc, argv); rc >= 0) return rc;
   check_settings(s);
+  if (const auto change = flux::repair_openblas_core())  // as the plugin does at create (openblas_core.hpp)
+    std::printf("note: OpenBLAS runs its %s kernels, not the %s ones it took this CPU (%s) for\n", change->to.c_str(),
+                change->from.c_str(), change->cpu.c_str());
 
   torch::manual_seed(s.seed);
   const auto start = std::chrono::steady_clock::now();
