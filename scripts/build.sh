@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds genplug (Release with assertions, Ninja, ccache) into build/ or $GENPLUG_BUILD_DIR,
-# one job per CPU (or $GENPLUG_BUILD_JOBS).
+# one job per CPU (or $GENPLUG_BUILD_JOBS): every target, or the one $GENPLUG_BUILD_TARGET names (demo.sh:
+# genplug-runtime, the CLI and its plugins). Arguments go to the configure step.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${GENPLUG_BUILD_DIR:-$root/build}
@@ -15,4 +16,4 @@ fi
 cmake -S "$root" -B "$build" -G Ninja "$@"
 # nproc obeys OMP_NUM_THREADS (GNU coreutils), which test.sh sets to 1 for the tests: it built at -j1 there.
 jobs=${GENPLUG_BUILD_JOBS:-$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)}
-cmake --build "$build" -- -j"$jobs"
+cmake --build "$build" ${GENPLUG_BUILD_TARGET:+--target "$GENPLUG_BUILD_TARGET"} -- -j"$jobs"

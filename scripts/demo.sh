@@ -4,6 +4,7 @@
 # default.png beside it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bash "$root/scripts/setup.sh"
-bash "$root/scripts/build.sh"
+# Only what the demo needs is installed and built; scripts/test.sh adds the rest.
+bash "$root/scripts/setup.sh" --demo
+GENPLUG_BUILD_TARGET=genplug-runtime bash "$root/scripts/build.sh"
 "${GENPLUG_BUILD_DIR:-$root/build}/bin/genplug" run --force --preview "$root/samples/default.json"
