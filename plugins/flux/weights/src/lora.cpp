@@ -133,36 +133,65 @@ struct MergePlan {
   std::vector<std::string> notes;
 };
 
-// A file's identity in a list: its device and inode (another spelling, a symbolic or a hard link name the same
-// file), else the path as given, for Checkpoint to say what is wrong with it.
-std::string identity_of(const std::filesystem::path& path) {
+// "<dev>:<ino>" of what `path` names, "" when it cannot be read.
+std::string inode_of(const std::filesystem::path& path) {
   struct stat st {};
-  if (stat(path.c_str(), &st) != 0) return "path " + path.string();
-  return "inode " + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  if (stat(path.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
+// What a list entry reads, as Checkpoint opens it: a folder, a safetensors file (its inode: another spelling, a
+// symbolic or hard link name the same), or an index file with the shards of the folder the path is written in (a
+// link to an index from another folder reads that folder's shards). The path itself when it cannot be read, for
+// Checkpoint to say why.
+std::string identity_of(const std::filesystem::path& path) {
+  const std::string inode = inode_of(path);
+  if (inode.empty()) return "path " + path.string();
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return "folder " + inode;
+  const std::string name = path.filename().string(), suffix = ".safetensors.index.json";
+  if (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return "file " + inode;
+  const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  return "index " + inode + " in " + inode_of(folder);
 }
 
 // The list with each file once, at its first place, its scales added: s_1 B A + s_2 B A = (s_1 + s_2) B A. A file
 // listed 300 times had been mapped and parsed 300 times (12 GB for a 40 MB LoRA). `notes` gets one line per file
-// listed more than once.
+// listed more than once, with the other spellings it was listed under.
 std::vector<LoraFile> each_file_once(const std::vector<LoraFile>& loras, std::vector<std::string>& notes) {
-  std::vector<LoraFile> out;
-  std::vector<std::string> scales;  // "0.5 + 0.25" per entry of `out`
-  std::vector<size_t> times;
+  struct Entry {
+    LoraFile file;
+    std::vector<std::string> scales, other_names;
+  };
+  std::vector<Entry> entries;
   std::map<std::string, size_t> index;
   for (const LoraFile& lora : loras) {
-    const auto [it, first] = index.emplace(identity_of(lora.path), out.size());
+    const auto [it, first] = index.emplace(identity_of(lora.path), entries.size());
     if (first) {
-      out.push_back(lora), scales.push_back(g_text(lora.scale)), times.push_back(1);
+      entries.push_back({lora, {g_text(lora.scale)}, {}});
       continue;
     }
-    out[it->second].scale += lora.scale;
-    scales[it->second] += " + " + g_text(lora.scale);
-    ++times[it->second];
+    Entry& e = entries[it->second];
+    e.file.scale += lora.scale;
+    e.scales.push_back(g_text(lora.scale));
+    const std::string name = lora.path.string();
+    const auto& others = e.other_names;
+    if (name != e.file.path.string() && std::find(others.begin(), others.end(), name) == others.end())
+      e.other_names.push_back(name);
   }
-  for (size_t i = 0; i < out.size(); ++i)
-    if (times[i] > 1)
-      notes.push_back(out[i].path.string() + ": listed " + std::to_string(times[i]) + " times, merged once at scale " +
-                      (times[i] <= 8 ? scales[i] + " = " : std::string()) + g_text(out[i].scale));
+  std::vector<LoraFile> out;
+  for (const Entry& e : entries) {
+    out.push_back(e.file);
+    if (e.scales.size() == 1) continue;
+    std::string as, sum;
+    for (size_t i = 0; i < e.other_names.size() && i < 3; ++i) as += (i ? ", " : " (also as ") + e.other_names[i];
+    if (e.other_names.size() > 3) as += " and " + std::to_string(e.other_names.size() - 3) + " more";
+    if (!as.empty()) as += ")";
+    for (size_t i = 0; i < e.scales.size() && e.scales.size() <= 8; ++i) sum += (i ? " + " : "") + e.scales[i];
+    notes.push_back(e.file.path.string() + ": listed " + std::to_string(e.scales.size()) + " times" + as +
+                    ", merged once at scale " + (sum.empty() ? "" : sum + " = ") + g_text(e.file.scale));
+  }
   return out;
 }
 
