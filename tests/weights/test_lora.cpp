@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <limits>
 #include <tuple>
 
@@ -660,11 +661,36 @@ BOOST_FIXTURE_TEST_CASE(a_file_listed_twice_is_merged_once_at_its_scales_sum, Fi
   BOOST_TEST(merged.files == 1u);
   BOOST_TEST(merged.changed == once.changed);
   for (const std::string& name : once.changed) BOOST_TEST(torch::equal(merged.weights.at(name), once.weights.at(name)));
-  const std::string note = path.string() + ": listed 4 times, merged once at scale 0.5 + 0.125 + 0.125 + 0.25 = 1";
+  const std::string note = path.string() + ": listed 4 times (also as " + (dir.path / "." / path.filename()).string() +
+                           ", " + link.string() + ", " + hard.string() +
+                           "), merged once at scale 0.5 + 0.125 + 0.125 + 0.25 = 1";
   BOOST_TEST(merged.notes == std::vector<std::string>{note});
   const gf::LoraCheck check = gf::check_loras(gf::lora_targets(base), listed);
   BOOST_TEST(check.notes == std::vector<std::string>{note});
   BOOST_TEST(check.targets == gf::check_loras(gf::lora_targets(base), {{path, 1.0}}).targets);
+  // One index file linked into two folders reads each folder's shards: two LoRAs, not one listed twice.
+  const auto index_in = [&](const std::string& folder, const std::vector<Update>& lora) {
+    const auto d = dir.path / folder;
+    std::filesystem::create_directory(d);
+    write_lora(d / "s1.safetensors", lora, gf::LoraFormat::bfl, config.hidden_size);
+    nlohmann::json map;
+    const st::Checkpoint shard(d / "s1.safetensors");
+    for (const auto& t : shard.tensors()) map[t.name] = "s1.safetensors";
+    return std::pair{d, nlohmann::json{{"weight_map", map}}.dump()};
+  };
+  std::vector<Update> other = updates;
+  for (Update& u : other) u.up = -2 * u.up;
+  const auto [d1, map1] = index_in("d1", updates);
+  const auto [d2, map2] = index_in("d2", other);
+  BOOST_REQUIRE(map1 == map2);  // same names: one index serves both folders
+  std::ofstream(d1 / "x.safetensors.index.json") << map1;
+  std::filesystem::create_hard_link(d1 / "x.safetensors.index.json", d2 / "x.safetensors.index.json");
+  const gf::LoraMerge both =
+      gf::merge_loras(base, {{d1 / "x.safetensors.index.json", 1.0}, {d2 / "x.safetensors.index.json", 1.0}});
+  const gf::LoraMerge apart = gf::merge_loras(base, {{d1 / "s1.safetensors", 1.0}, {d2 / "s1.safetensors", 1.0}});
+  BOOST_TEST(both.files == 2u);
+  BOOST_TEST(both.notes.empty());
+  for (const std::string& name : apart.changed) BOOST_TEST(torch::equal(both.weights.at(name), apart.weights.at(name)));
 }
 
 // Two PEFT adapters of one module in one file ("lora_A.default" and "lora_A.other"), or lora_A beside lora_down:
@@ -713,4 +739,21 @@ BOOST_FIXTURE_TEST_CASE(an_unreadable_peft_config_is_said, Fixture) {
     BOOST_TEST(relative_error(merged.weights.at(name), expected) <= 1e-5);
   }
   BOOST_TEST(gf::check_loras(gf::lora_targets(base), {{plain, 1.0}}).notes.empty());
+  // An alpha_pattern value that is no number is passed over, with a note: the module takes lora_alpha.
+  for (const auto& [pattern, text] :
+       {std::pair<std::string, std::string>{R"({"x.to_q": "16", "y": [1], "z": 2})",
+                                            "gives the alpha_pattern key \"x.to_q\" and 1 more no number"},
+        {R"("16")", "has an alpha_pattern that is no object"}}) {
+    const auto path = dir.path / "pattern.safetensors";
+    std::vector<st::TensorData> tensors;
+    const st::Checkpoint source(plain);
+    for (const auto& t : source.tensors())
+      tensors.push_back(tensor(t.name, gf::load_tensor(t, torch::kFloat32, torch::kCPU)));
+    const std::string meta = R"({"transformer.lora_alpha": 2, "transformer.alpha_pattern": )" + pattern + "}";
+    st::write_file(path, tensors, {{"lora_adapter_metadata", meta}});
+    const gf::LoraCheck check = gf::check_loras(gf::lora_targets(base), {{path, 1.0}});
+    BOOST_REQUIRE_EQUAL(check.notes.size(), 1u);
+    BOOST_TEST(check.notes[0] == path.string() + ": its lora_adapter_metadata " + text +
+                                     ": the modules it names take lora_alpha unless they have .alpha tensors");
+  }
 }

@@ -52,6 +52,20 @@ bool pattern_names(const std::string& key, const std::string& module) {
   return module.compare(at, key.size(), key) == 0 && (at == 0 || module[at - 1] == '.');
 }
 
+// What is wrong with alpha_pattern, which metadata_alpha then passes over: "" when nothing (or it is absent).
+std::string alpha_pattern_problem(const nlohmann::json& meta) {
+  const nlohmann::json* pattern = adapter_field(meta, "alpha_pattern");
+  if (pattern == nullptr || pattern->is_null()) return "";
+  if (!pattern->is_object()) return "has an alpha_pattern that is no object";
+  std::string first;
+  std::size_t count = 0;
+  for (const auto& [key, value] : pattern->items())
+    if (!value.is_number() && count++ == 0) first = key;
+  if (count == 0) return "";
+  return "gives the alpha_pattern key " + nlohmann::json(first).dump() +
+         (count > 1 ? " and " + std::to_string(count - 1) + " more" : std::string()) + " no number";
+}
+
 }  // namespace
 
 std::optional<double> metadata_alpha(const safetensors::Checkpoint& file, const std::string& module) {
@@ -67,9 +81,15 @@ std::string metadata_note(const safetensors::Checkpoint& file, const std::string
   std::string why;
   const nlohmann::json meta = adapter_metadata(file, &why);
   const nlohmann::json* alpha = adapter_field(meta, "lora_alpha");
-  if (!meta.is_discarded() && !(alpha && !alpha->is_number())) return "";
-  return source + ": its lora_adapter_metadata " + (meta.is_discarded() ? why : "has a lora_alpha that is no number") +
-         ": modules without .alpha tensors take alpha = rank";
+  if (meta.is_discarded() || (alpha && !alpha->is_number()))
+    return source + ": its lora_adapter_metadata " +
+           (meta.is_discarded() ? why : "has a lora_alpha that is no number") +
+           ": modules without .alpha tensors take alpha = rank";
+  // A value PEFT would have used for some modules (a string "16") had been passed over silently.
+  if (const std::string problem = alpha_pattern_problem(meta); !problem.empty())
+    return source + ": its lora_adapter_metadata " + problem + ": the modules it names take " +
+           (alpha ? "lora_alpha" : "alpha = rank") + " unless they have .alpha tensors";
+  return "";
 }
 
 }  // namespace genplug::flux
