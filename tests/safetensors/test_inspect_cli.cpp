@@ -309,7 +309,14 @@ BOOST_AUTO_TEST_CASE(lora_files_report_format_rank_alpha_and_fit) {
       {{st::TensorData::from_floats("lora_unet_img_in.lora_down.weight", {rank, img_in[1]}, zeros(rank * img_in[1])),
         st::TensorData::from_floats("lora_unet_img_in.lora_up.weight", {img_in[0], rank}, zeros(img_in[0] * rank)),
         st::TensorData::from_floats("lora_unet_img_in.alpha", {3}, {1, 2, 3})},
-       "LoRA module 'lora_unet_img_in': alpha has shape [3], expected a scalar"}};
+       "LoRA module 'lora_unet_img_in': alpha has shape [3], expected a scalar"},
+      // A block index no model's names have ("00"): the run finds no such weight (it had fitted "1 double block").
+      {{st::TensorData::from_floats("lora_unet_double_blocks_00_img_attn_qkv.lora_down.weight", {rank, qkv[1]},
+                                    zeros(rank * qkv[1])),
+        st::TensorData::from_floats("lora_unet_double_blocks_00_img_attn_qkv.lora_up.weight", {qkv[0], rank},
+                                    zeros(qkv[0] * rank))},
+       "LoRA module 'lora_unet_double_blocks_00_img_attn_qkv' changes 'double_blocks.00.img_attn.qkv.weight', "
+       "which no FLUX transformer has"}};
   // Integer factors (libtorch's matmul of them had failed the run without naming the file).
   st::TensorData int_down;
   int_down.name = "lora_unet_img_in.lora_down.weight";

@@ -23,6 +23,15 @@ bool reads_hidden(const std::string& target) {
            target.find("_in.") != std::string::npos || target.find("img_in") == 0 || target.find("txt_in") == 0);
 }
 
+// The block index of `target` from `at` ("double_blocks.12.img_attn.qkv.weight", 14: 12) as the model's own names
+// write it, decimal without leading zeros; -1 for any other ("00", "1e3", past 10^9): no weight is named so.
+int64_t block_index(const std::string& target, std::size_t at) {
+  std::size_t end = at;
+  while (end < target.size() && end - at < 10 && target[end] >= '0' && target[end] <= '9') ++end;
+  const bool canonical = end > at && end < target.size() && target[end] == '.' && (target[at] != '0' || end == at + 1);
+  return canonical ? std::stoll(target.substr(at, end - at)) : -1;
+}
+
 struct Tally {
   std::set<std::string> formats;
   std::set<int64_t> ranks;
@@ -30,6 +39,7 @@ struct Tally {
   std::map<int64_t, int64_t> hidden_widths;  // hidden size as each module tells it -> module count
   int64_t doubles = 0, singles = 0, others = 0, deepest_double = -1, deepest_single = -1;
   std::string unusable_alpha;  // the first module whose alpha / rank is no finite float32: the run refuses it
+  std::string unusable_index;  // the first module whose block index no model has ("00"): the run refuses it
 
   void add(const LoraModule& m, const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
     formats.insert(lora_format_name(m.format));
@@ -53,7 +63,12 @@ struct Tally {
     if (!usable && unusable_alpha.empty())
       unusable_alpha = m.module + ": its alpha, " + (std::isnan(*alpha) ? std::string("NaN") : json(*alpha).dump()) +
                        ", over its rank is no finite float32 factor";
-    auto index = [&](const std::string& block) { return int64_t(std::stoll(m.target.substr(block.size()))); };
+    auto index = [&](const std::string& block) {
+      const int64_t i = block_index(m.target, block.size());
+      if (i < 0 && unusable_index.empty())
+        unusable_index = "LoRA module '" + m.module + "' changes '" + m.target + "', which no FLUX transformer has";
+      return i;
+    };
     if (starts_with(m.target, "double_blocks."))
       ++doubles, deepest_double = std::max(deepest_double, index("double_blocks."));
     else if (starts_with(m.target, "single_blocks."))
@@ -101,6 +116,7 @@ json lora_report(const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
   Tally t;
   for (const auto& m : plan.modules) t.add(m, ckpt, shapes);
   if (!t.unusable_alpha.empty()) return {{"error", source + ": " + t.unusable_alpha}};  // as the run refuses it
+  if (!t.unusable_index.empty()) return {{"error", source + ": " + t.unusable_index}};
   const int64_t hidden = t.hidden_size();
   json j = {{"formats", t.formats}, {"modules", plan.modules.size()}, {"ranks", t.ranks}, {"alphas", t.alphas},
             {"double_block_modules", t.doubles}, {"single_block_modules", t.singles}, {"other_modules", t.others},
