@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <tuple>
 
@@ -788,17 +789,40 @@ class FluxModel final : public Model {
 
 }  // namespace
 
+namespace {
+
+// The kernel change repair_openblas_core() made, until a created model's info line has said it: a create that
+// fails (a config error) leaves it to the next one.
+std::mutex unsaid_blas_mutex;
+std::optional<BlasCoreChange> unsaid_blas_change;
+
+std::string blas_note(const std::optional<BlasCoreChange>& change) {
+  if (!change) return "";
+  return "; OpenBLAS runs its " + change->to + " kernels, not the " + change->from + " (SSE3) ones its CPU table " +
+         "gives this CPU (" + change->cpu + "), with which the forward ran ~4x slower (OPENBLAS_CORETYPE=" +
+         change->from + " keeps them)";
+}
+
+}  // namespace
+
 std::unique_ptr<Model> make_flux_model(const std::string& config_json, Context& ctx) {
-  // Before any product: a LoRA merge at create runs one (openblas_core.hpp).
-  std::string blas_note;
-  if (const auto change = repair_openblas_core())
-    blas_note = "; OpenBLAS runs its " + change->to + " kernels, not the " + change->from + " (SSE3) ones it took " +
-                "this CPU (" + change->cpu + ") for, an error of OpenBLAS before 0.3.25 that made the forward ~4x " +
-                "slower (OPENBLAS_CORETYPE=Prescott keeps them)";
-  // What the constructor's own steps do not name (random weights of a config too large for memory) still
-  // arrives without libtorch's backtrace.
-  return rethrow_as(GENPLUG_E_FAILED, "building the model",
-                    [&] { return std::make_unique<FluxModel>(config_json, ctx, blas_note); });
+  std::optional<BlasCoreChange> change;
+  {
+    // Before any product: a LoRA merge at create runs one (openblas_core.hpp).
+    const std::lock_guard<std::mutex> lock(unsaid_blas_mutex);
+    if (auto now = repair_openblas_core()) unsaid_blas_change = std::move(now);
+    change.swap(unsaid_blas_change);
+  }
+  try {
+    // What the constructor's own steps do not name (random weights of a config too large for memory) still
+    // arrives without libtorch's backtrace.
+    return rethrow_as(GENPLUG_E_FAILED, "building the model",
+                      [&] { return std::make_unique<FluxModel>(config_json, ctx, blas_note(change)); });
+  } catch (...) {
+    const std::lock_guard<std::mutex> lock(unsaid_blas_mutex);
+    if (!unsaid_blas_change) unsaid_blas_change = std::move(change);
+    throw;
+  }
 }
 
 }  // namespace genplug::flux

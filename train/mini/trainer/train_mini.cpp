@@ -219,8 +219,8 @@ int run_trainer(int argc, char** argv) {
   if (const int rc = parse_or_exit(app, argc, argv); rc >= 0) return rc;
   check_settings(s);
   if (const auto change = flux::repair_openblas_core())  // as the plugin does at create (openblas_core.hpp)
-    std::printf("note: OpenBLAS runs its %s kernels, not the %s ones it took this CPU (%s) for\n", change->to.c_str(),
-                change->from.c_str(), change->cpu.c_str());
+    std::printf("note: OpenBLAS runs its %s kernels, not the %s ones its CPU table gives this CPU (%s)\n",
+                change->to.c_str(), change->from.c_str(), change->cpu.c_str());
 
   torch::manual_seed(s.seed);
   const auto start = std::chrono::steady_clock::now();

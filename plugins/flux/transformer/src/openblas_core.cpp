@@ -42,9 +42,10 @@ std::string openblas_fallback_core(const CpuVectorUnits& units) {
 }
 
 std::string openblas_repair_core(const CpuIdentity& cpu, const std::string& chosen, bool user_chose) {
-  // Extended model 11-15: past the last case of OpenBLAS 0.3.21's family-6 table (openblas_core.hpp).
-  const bool falls_through = cpu.vendor == "GenuineIntel" && cpu.family == 6 && cpu.model >= 176;
-  if (user_chose || chosen != "Prescott" || !falls_through) return "";
+  // Family 6 past the last case of OpenBLAS 0.3.21's table (extended model 11-15), or family 15 and up
+  // (openblas_core.hpp). A CPU with AVX is no Prescott whatever it reports.
+  const bool misread = cpu.vendor == "GenuineIntel" && ((cpu.family == 6 && cpu.model >= 176) || cpu.family >= 15);
+  if (user_chose || chosen != "Prescott" || !misread) return "";
   return openblas_fallback_core(cpu.units);
 }
 

@@ -1,10 +1,13 @@
 // Which kernels OpenBLAS runs, and the repair of one wrong choice. No torch here.
 //
-// OpenBLAS before 0.3.25 (Debian 12 ships 0.3.21) runs its Prescott (SSE3) kernels on Intel family-6 CPUs of
-// extended model 11 or more, i.e. model 176 and up (Raptor Lake, Lunar and Arrow Lake, Emerald Rapids, ...): past
-// its table's last case for family 6, the switch falls through into family 15's (fixed upstream by "Fix unwanted
-// fallthrough from Intel Family 6 to 15", 0.3.25). On a 2-core Emerald Rapids Xeon (family 6, model 207) the bench
-// forward took 2.99-3.20 s with those kernels against 0.79-0.81 s with its AVX-512 ones (docs/performance.md).
+// OpenBLAS's CPU table gives its Prescott (SSE3) kernels to Intel CPUs it does not know in two cases:
+// - before 0.3.25 (Debian 12 ships 0.3.21), family 6 of extended model 11 or more, i.e. model 176 and up (Raptor
+//   Lake, Lunar and Arrow Lake, Emerald Rapids, ...): past its table's last case for family 6, the switch falls
+//   through into family 15's (fixed upstream by "Fix unwanted fallthrough from Intel Family 6 to 15", 0.3.25);
+// - in every version so far, family 15 and up: the Pentium 4's family, which Intel's next families (18, 19) extend,
+//   and which virtual machines report (QEMU's kvm64).
+// On a 2-core Emerald Rapids Xeon (family 6, model 207) the bench forward took 2.99-3.20 s with those kernels
+// against 0.79-0.81 s with its AVX-512 ones (docs/performance.md).
 #pragma once
 
 #include <optional>
@@ -34,8 +37,8 @@ CpuIdentity this_cpu();
 // their float32 and float64 kernels.
 std::string openblas_fallback_core(const CpuVectorUnits& units);
 
-// The kernels to select instead of `chosen` (what OpenBLAS runs): the fallback's where OpenBLAS chose Prescott for a
-// CPU of the fall-through above and the user did not choose (`user_chose`: OPENBLAS_CORETYPE set); else "".
+// The kernels to select instead of `chosen` (what OpenBLAS runs): the fallback's where OpenBLAS chose Prescott for
+// an Intel CPU of the cases above and the user did not choose (`user_chose`: OPENBLAS_CORETYPE set); else "".
 std::string openblas_repair_core(const CpuIdentity& cpu, const std::string& chosen, bool user_chose);
 
 // The kernels the process's OpenBLAS runs ("Haswell", "Prescott", ...), or "" when libtorch's BLAS is not OpenBLAS.
