@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <genplug/flux/transformer.hpp>
@@ -19,30 +20,59 @@ std::string dtype_name(torch::Dtype dtype) {
 
 namespace {
 
-// oneDNN's ISA cap, if any, leaves bf16 products native: AVX512_CORE_BF16, _FP16 (a superset), the AMX levels, ALL.
-bool onednn_cap_allows_bf16() {
+// oneDNN's ISA cap, upper-cased, "" when none.
+std::string onednn_cap() {
   const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA");
   if (!cap) cap = std::getenv("DNNL_MAX_CPU_ISA");
-  if (!cap || !*cap) return true;
-  std::string v(cap);
+  std::string v(cap ? cap : "");
   for (char& ch : v) ch = char(std::toupper(static_cast<unsigned char>(ch)));
-  return v == "ALL" || v == "DEFAULT" || v.find("BF16") != std::string::npos ||
-         v.find("FP16") != std::string::npos || v.find("AMX") != std::string::npos;
+  return v;
+}
+
+// Whether oneDNN's cap `v` (upper case, "" for none) leaves it the AMX levels: AMX_*, ALL.
+bool cap_allows_amx(const std::string& v) {
+  return v.empty() || v == "ALL" || v == "DEFAULT" || v.find("AMX") != std::string::npos;
+}
+
+// Whether it leaves bf16 products native: AVX512_CORE_BF16, _FP16 (a superset), the AMX levels, ALL.
+bool cap_allows_bf16(const std::string& v) {
+  return cap_allows_amx(v) || v.find("BF16") != std::string::npos || v.find("FP16") != std::string::npos;
+}
+
+// The first processor's vendor and flags in /proc/cpuinfo: they stand for all.
+struct CpuInfo {
+  std::string vendor;
+  std::set<std::string> flags;
+};
+CpuInfo cpu_info() {
+  CpuInfo out;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    const std::string value = line.find(':') == std::string::npos ? "" : line.substr(line.find(':') + 1);
+    if (line.rfind("vendor_id", 0) == 0 && out.vendor.empty()) std::istringstream(value) >> out.vendor;
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(value);
+    for (std::string flag; words >> flag;) out.flags.insert(flag);
+    break;
+  }
+  return out;
 }
 
 }  // namespace
 
 bool cpu_has_native_bf16() {
-  if (!onednn_cap_allows_bf16()) return false;
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  for (std::string line; std::getline(cpuinfo, line);) {
-    if (line.rfind("flags", 0) != 0) continue;
-    std::istringstream words(line.substr(line.find(':') + 1));
-    for (std::string flag; words >> flag;)
-      if (flag == "avx512_bf16" || flag == "amx_bf16") return true;
-    return false;  // the first processor's flags stand for all
-  }
-  return false;
+  const CpuInfo cpu = cpu_info();
+  return cap_allows_bf16(onednn_cap()) && (cpu.flags.count("avx512_bf16") || cpu.flags.count("amx_bf16"));
+}
+
+bool bf16_outruns_f32(const std::string& vendor, const std::set<std::string>& flags, const std::string& onednn_cap) {
+  if (flags.count("amx_bf16") && cap_allows_amx(onednn_cap)) return true;
+  return vendor == "AuthenticAMD" && flags.count("avx512_bf16") && cap_allows_bf16(onednn_cap);
+}
+
+bool cpu_bf16_outruns_f32() {
+  const CpuInfo cpu = cpu_info();
+  return bf16_outruns_f32(cpu.vendor, cpu.flags, onednn_cap());
 }
 
 torch::Dtype resolve_compute_dtype(const std::string& setting, torch::Dtype weights, const torch::Device& device) {
@@ -54,7 +84,7 @@ torch::Dtype resolve_compute_dtype(const std::string& setting, torch::Dtype weig
     }
   }
   if (device.is_cuda() || weights == torch::kFloat32) return weights;
-  if (weights == torch::kBFloat16 && cpu_has_native_bf16()) return weights;
+  if (weights == torch::kBFloat16 && cpu_bf16_outruns_f32()) return weights;
   return torch::kFloat32;
 }
 

@@ -761,7 +761,10 @@ class FluxModel final : public Model {
         {"quantize", settings_.quantize},
         {"linear_weights", linear_weights_text()},
         {"device", device_.str()}};
-    if (device_.is_cpu()) j["cpu_native_bf16"] = cpu_has_native_bf16();  // what compute_dtype "auto" went by
+    if (device_.is_cpu()) {
+      j["cpu_native_bf16"] = cpu_has_native_bf16();
+      j["cpu_bf16_outruns_f32"] = cpu_bf16_outruns_f32();  // what compute_dtype "auto" went by
+    }
     return j.dump();
   }
 
