@@ -134,5 +134,6 @@ print(json.dumps({"time_ratio": time_ratio, "peak_rss_ratio": rss_ratio,
                   "gflop": g["gflop"], "torch_threads": [g["config"]["threads"], e["config"]["threads"]],
                   "allocators": [g["config"].get("allocator"), e["config"].get("allocator")],
                   "openblas_threads": blas, "openblas_thread_timeout": timeout, "runs": runs,
+                  "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
                   "loadavg_before": load_before, "loadavg_after": load_after, "config": g["config"]}))
 EOF

@@ -732,7 +732,6 @@ BOOST_AUTO_TEST_CASE(bf16_weights_track_f32) {
   const json automatic = json::parse(
       library().create(R"({"transformer": "random", "preset": "tiny", "seed": 3, "dtype": "bf16"})").describe());
   BOOST_TEST(automatic.at("compute_dtype") == (automatic.at("cpu_bf16_outruns_f32").get<bool>() ? "bf16" : "f32"));
-  BOOST_TEST((automatic.at("cpu_native_bf16").get<bool>() || !automatic.at("cpu_bf16_outruns_f32").get<bool>()));
   BOOST_TEST(json::parse(f32.describe()).at("compute_dtype") == "f32");
   CallContext ctx;
   // Conditioning comes in the compute dtype: widened bf16 weights get it unrounded.

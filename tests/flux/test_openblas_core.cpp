@@ -78,6 +78,7 @@ BOOST_AUTO_TEST_CASE(only_the_fall_through_is_repaired) {
   BOOST_TEST(gf::openblas_repair_core(cpu("GenuineIntel", 6, 207, avx512), "SkylakeX", false) == "");
   BOOST_TEST(gf::openblas_repair_core(cpu("GenuineIntel", 6, 207, none), "Prescott", false) == "");
   BOOST_TEST(gf::openblas_repair_core(cpu("GenuineIntel", 6, 175, avx2), "Prescott", false) == "");
+  BOOST_TEST(gf::openblas_repair_core(cpu("GenuineIntel", 6, 173, avx512), "Prescott", false) == "");
   BOOST_TEST(gf::openblas_repair_core(cpu("GenuineIntel", 15, 6, avx2), "Prescott", false) == "Haswell");
   BOOST_TEST(gf::openblas_repair_core(cpu("GenuineIntel", 19, 1, avx512), "Prescott", false) == "SkylakeX");
   BOOST_TEST(gf::openblas_repair_core(cpu("GenuineIntel", 15, 2, none), "Prescott", false) == "");  // a Pentium 4

@@ -75,7 +75,8 @@ bool cpu_bf16_outruns_f32() {
   return bf16_outruns_f32(cpu.vendor, cpu.flags, onednn_cap());
 }
 
-torch::Dtype resolve_compute_dtype(const std::string& setting, torch::Dtype weights, const torch::Device& device) {
+torch::Dtype resolve_compute_dtype(const std::string& setting, torch::Dtype weights, const torch::Device& device,
+                                   bool bf16_outruns) {
   if (setting != "auto") {
     try {
       return parse_dtype(setting);
@@ -84,8 +85,12 @@ torch::Dtype resolve_compute_dtype(const std::string& setting, torch::Dtype weig
     }
   }
   if (device.is_cuda() || weights == torch::kFloat32) return weights;
-  if (weights == torch::kBFloat16 && cpu_bf16_outruns_f32()) return weights;
+  if (weights == torch::kBFloat16 && bf16_outruns) return weights;
   return torch::kFloat32;
+}
+
+torch::Dtype resolve_compute_dtype(const std::string& setting, torch::Dtype weights, const torch::Device& device) {
+  return resolve_compute_dtype(setting, weights, device, device.is_cpu() && cpu_bf16_outruns_f32());
 }
 
 }  // namespace genplug::flux

@@ -4,8 +4,8 @@
 // EPYC, issue #18), and libtorch < 2 has no f16 products on the CPU at all. There, bf16 and f16 weights stay in
 // their dtype in memory and each linear layer widens its weight to f32 just before its product
 // (layers/weights.hpp widened()). A CPU whose bf16 products outrun its f32 ones (AMX; AMD's AVX512-BF16) computes
-// bf16 fastest of all; Intel's AVX512-BF16 without AMX does not: 1.84x f32 on an Emerald Rapids Xeon whose AMX a VM
-// hid, where the widened weights took 1.15x (docs/performance.md).
+// bf16 fastest of all; Intel's AVX512-BF16 without AMX does not: 1.6-1.9x f32 on an Emerald Rapids Xeon whose AMX a
+// VM hid, where the widened weights took 0.84-1.06x (docs/performance.md). AMX's speed is assumed, not measured.
 #pragma once
 #include <set>
 #include <string>
@@ -32,5 +32,9 @@ bool bf16_outruns_f32(const std::string& vendor, const std::set<std::string>& fl
 // cpu_bf16_outruns_f32(), else f32 for bf16 and f16 weights (see above; docs/performance.md has the figures).
 // "f32", "bf16", "f16": that dtype. Throws ConfigError for anything else.
 torch::Dtype resolve_compute_dtype(const std::string& setting, torch::Dtype weights, const torch::Device& device);
+
+// The same with the CPU's answer given (`bf16_outruns`: cpu_bf16_outruns_f32()).
+torch::Dtype resolve_compute_dtype(const std::string& setting, torch::Dtype weights, const torch::Device& device,
+                                   bool bf16_outruns);
 
 }  // namespace genplug::flux

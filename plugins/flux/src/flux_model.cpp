@@ -802,7 +802,7 @@ std::optional<BlasCoreChange> unsaid_blas_change;
 std::string blas_note(const std::optional<BlasCoreChange>& change) {
   if (!change) return "";
   return "; OpenBLAS runs its " + change->to + " kernels, not the " + change->from + " (SSE3) ones its CPU table " +
-         "gives this CPU (" + change->cpu + "), with which the forward ran ~4x slower (OPENBLAS_CORETYPE=" +
+         "gives this CPU (" + change->cpu + "), with which its products ran ~4x slower (OPENBLAS_CORETYPE=" +
          change->from + " keeps them)";
 }
 

@@ -24,7 +24,7 @@ bool reads_hidden(const std::string& target) {
 }
 
 // The block index of `target` from `at` ("double_blocks.12.img_attn.qkv.weight", 14: 12) as the model's own names
-// write it, decimal without leading zeros; -1 for any other ("00", "1e3", past 10^9): no weight is named so.
+// write it, decimal without leading zeros; -1 for any other ("00", "1e3", past 10^10): no weight is named so.
 int64_t block_index(const std::string& target, std::size_t at) {
   std::size_t end = at;
   while (end < target.size() && end - at < 10 && target[end] >= '0' && target[end] <= '9') ++end;

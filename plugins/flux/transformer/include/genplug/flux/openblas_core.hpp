@@ -33,8 +33,8 @@ CpuIdentity this_cpu();
 
 // The kernels OpenBLAS 0.3.25 and later pick for a CPU their table does not name, by name as OPENBLAS_CORETYPE
 // takes it: "SkylakeX", "Haswell", "Sandybridge", or "" where Prescott's are the right ones (no AVX). Later versions
-// pick Cooperlake over SkylakeX where the CPU has AVX512-BF16; 0.3.21 cannot be told that name, and the two share
-// their float32 and float64 kernels.
+// pick Cooperlake over SkylakeX where the CPU has AVX512-BF16; 0.3.21's name lookup lacks it (its fallback by vector
+// units reaches it), and the two share their float32 and float64 kernels.
 std::string openblas_fallback_core(const CpuVectorUnits& units);
 
 // The kernels to select instead of `chosen` (what OpenBLAS runs): the fallback's where OpenBLAS chose Prescott for
@@ -54,8 +54,9 @@ struct BlasCoreChange {
 // start-up, as OPENBLAS_CORETYPE would have at load. Returns the change to the first caller only; nothing where no
 // change was made: another BLAS, an OpenBLAS built for one CPU, a CPU it named, a choice the user made
 // (OPENBLAS_CORETYPE=Prescott keeps those kernels).
-// Thread: call before the process's first BLAS call, while no other thread calls BLAS or reads the environment:
-// OpenBLAS has no kernels between its quit and init, and OPENBLAS_CORETYPE is set for the switch and unset again.
+// Thread: call while no other thread calls BLAS or reads the environment (products before it ran on the old
+// kernels, after it on the new): OpenBLAS has no kernels between its quit and init, and OPENBLAS_CORETYPE is set
+// for the switch and unset again.
 std::optional<BlasCoreChange> repair_openblas_core();
 
 // Switches OpenBLAS to the kernels `core` names (OPENBLAS_CORETYPE's names; an unknown one gets its fallback) as
