@@ -668,6 +668,14 @@ BOOST_FIXTURE_TEST_CASE(a_file_listed_twice_is_merged_once_at_its_scales_sum, Fi
   const gf::LoraCheck check = gf::check_loras(gf::lora_targets(base), listed);
   BOOST_TEST(check.notes == std::vector<std::string>{note});
   BOOST_TEST(check.targets == gf::check_loras(gf::lora_targets(base), {{path, 1.0}}).targets);
+  // Scales that cancel, or 0: checked, nothing copied; every weight is the base's own tensor.
+  for (const std::vector<gf::LoraFile>& off : {std::vector<gf::LoraFile>{{path, 0.0}}, {{path, 1.0}, {link, -1.0}}}) {
+    const gf::LoraMerge none = gf::merge_loras(base, off);
+    BOOST_TEST(none.files == 1u);
+    BOOST_TEST(none.changed.empty());
+    for (const auto& [name, t] : base) BOOST_TEST(none.weights.at(name).data_ptr() == t.data_ptr(), name);
+    BOOST_TEST(gf::check_loras(gf::lora_targets(base), off).target_bytes == 0.0);
+  }
   // One index file linked into two folders reads each folder's shards: two LoRAs, not one listed twice.
   const auto index_in = [&](const std::string& folder, const std::vector<Update>& lora) {
     const auto d = dir.path / folder;

@@ -45,7 +45,8 @@ LoraCheck check_loras(const LoraTargets& targets, const std::vector<LoraFile>& l
 // Merges `loras` into a copy of `base` (BFL names). Weights no LoRA touches are the base's own tensors
 // (a zero-copy mapping stays one); the base is never modified, so dropping the result restores it exactly.
 // A Q8_0 weight (q8_0_layout.hpp) is merged in float32 and quantised again to Q8_0 by ggml's rule. A file listed
-// more than once is read and merged once, at the sum of its scales (a note says so).
+// more than once is read and merged once, at the sum of its scales (a note says so). A module whose factor is 0
+// (scale 0, scales that cancel) is checked but not applied: its target stays the base's own tensor.
 // Throws WeightError / safetensors::Error naming the file and module: a target the model lacks, shapes that
 // do not fit (both shapes named), a module without its down or up matrix. `between_deltas`, when given, runs
 // before each LoRA module's product is added, and may throw to stop the merge (a host's cancel: a long list
