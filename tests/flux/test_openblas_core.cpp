@@ -142,5 +142,11 @@ BOOST_AUTO_TEST_CASE(the_repair_does_what_the_rule_says_once) {
     BOOST_TEST(std::getenv("OPENBLAS_CORETYPE") == nullptr);
   }
   check_product_within_rounding("after the repair");
-  BOOST_TEST(!gf::repair_openblas_core().has_value());  // once a process
+  // Once a process: a later call switches nothing (Prescott's kernels, selected since, stay) and tells the same.
+  BOOST_TEST_REQUIRE(gf::select_openblas_core("Prescott") == "Prescott");
+  const auto again = gf::repair_openblas_core();
+  BOOST_TEST(gf::openblas_core() == "Prescott");
+  BOOST_TEST(again.has_value() == change.has_value());
+  if (again && change)
+    BOOST_TEST((again->from == change->from && again->to == change->to && again->cpu == change->cpu));
 }

@@ -39,12 +39,13 @@ bool cap_allows_bf16(const std::string& v) {
   return cap_allows_amx(v) || v.find("BF16") != std::string::npos || v.find("FP16") != std::string::npos;
 }
 
-// The first processor's vendor and flags in /proc/cpuinfo: they stand for all.
+// The first processor's vendor and flags in /proc/cpuinfo: they stand for all. Read once (a many-core machine's
+// file is large; create asks three times).
 struct CpuInfo {
   std::string vendor;
   std::set<std::string> flags;
 };
-CpuInfo cpu_info() {
+CpuInfo read_cpu_info() {
   CpuInfo out;
   std::ifstream cpuinfo("/proc/cpuinfo");
   for (std::string line; std::getline(cpuinfo, line);) {
@@ -58,10 +59,15 @@ CpuInfo cpu_info() {
   return out;
 }
 
+const CpuInfo& cpu_info() {
+  static const CpuInfo info = read_cpu_info();
+  return info;
+}
+
 }  // namespace
 
 bool cpu_has_native_bf16() {
-  const CpuInfo cpu = cpu_info();
+  const CpuInfo& cpu = cpu_info();
   return cap_allows_bf16(onednn_cap()) && (cpu.flags.count("avx512_bf16") || cpu.flags.count("amx_bf16"));
 }
 
@@ -71,7 +77,7 @@ bool bf16_outruns_f32(const std::string& vendor, const std::set<std::string>& fl
 }
 
 bool cpu_bf16_outruns_f32() {
-  const CpuInfo cpu = cpu_info();
+  const CpuInfo& cpu = cpu_info();
   return bf16_outruns_f32(cpu.vendor, cpu.flags, onednn_cap());
 }
 

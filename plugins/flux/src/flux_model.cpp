@@ -6,12 +6,12 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <optional>
 #include <tuple>
 
@@ -790,14 +790,9 @@ class FluxModel final : public Model {
   torch::Tensor ids_;
 };
 
-}  // namespace
-
-namespace {
-
-// The kernel change repair_openblas_core() made, until a created model's info line has said it: a create that
-// fails (a config error) leaves it to the next one.
-std::mutex unsaid_blas_mutex;
-std::optional<BlasCoreChange> unsaid_blas_change;
+// Whether a created model's info line has said what repair_openblas_core() changed: a create that failed (a config
+// error) had not, and the next one says it.
+std::atomic<bool> blas_change_said{false};
 
 std::string blas_note(const std::optional<BlasCoreChange>& change) {
   if (!change) return "";
@@ -809,23 +804,15 @@ std::string blas_note(const std::optional<BlasCoreChange>& change) {
 }  // namespace
 
 std::unique_ptr<Model> make_flux_model(const std::string& config_json, Context& ctx) {
-  std::optional<BlasCoreChange> change;
-  {
-    // Before any product: a LoRA merge at create runs one (openblas_core.hpp).
-    const std::lock_guard<std::mutex> lock(unsaid_blas_mutex);
-    if (auto now = repair_openblas_core()) unsaid_blas_change = std::move(now);
-    change.swap(unsaid_blas_change);
-  }
-  try {
-    // What the constructor's own steps do not name (random weights of a config too large for memory) still
-    // arrives without libtorch's backtrace.
-    return rethrow_as(GENPLUG_E_FAILED, "building the model",
-                      [&] { return std::make_unique<FluxModel>(config_json, ctx, blas_note(change)); });
-  } catch (...) {
-    const std::lock_guard<std::mutex> lock(unsaid_blas_mutex);
-    if (!unsaid_blas_change) unsaid_blas_change = std::move(change);
-    throw;
-  }
+  const auto change = repair_openblas_core();  // before any product: a LoRA merge at create runs one
+  const bool say = change && !blas_change_said.load();
+  // What the constructor's own steps do not name (random weights of a config too large for memory) still
+  // arrives without libtorch's backtrace.
+  auto model = rethrow_as(GENPLUG_E_FAILED, "building the model", [&] {
+    return std::make_unique<FluxModel>(config_json, ctx, blas_note(say ? change : std::nullopt));
+  });
+  if (say) blas_change_said.store(true);
+  return model;
 }
 
 }  // namespace genplug::flux

@@ -50,6 +50,8 @@ std::string outside_the_folder(const std::string& shard) {
 
 }  // namespace
 
+bool Checkpoint::names_an_index(const fs::path& path) { return is_index_file(path); }
+
 Checkpoint::Checkpoint(const fs::path& path) : path_(path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {

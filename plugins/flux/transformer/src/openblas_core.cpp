@@ -3,7 +3,6 @@
 #include <cpuid.h>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 
 // Weak: resolved from whichever libblas.so.3 libtorch loaded; null when it is not OpenBLAS, or (the last two) an
 // OpenBLAS built for one CPU. gotoblas_dynamic_init() picks the kernels (from OPENBLAS_CORETYPE, else its CPU table)
@@ -72,18 +71,16 @@ std::string select_openblas_core(const std::string& core) {
 }
 
 std::optional<BlasCoreChange> repair_openblas_core() {
-  static std::once_flag once;
-  std::optional<BlasCoreChange> change;
-  std::call_once(once, [&] {
+  static const std::optional<BlasCoreChange> change = []() -> std::optional<BlasCoreChange> {
     const CpuIdentity cpu = this_cpu();
     const std::string chosen = openblas_core();
     const std::string core = openblas_repair_core(cpu, chosen, std::getenv("OPENBLAS_CORETYPE") != nullptr);
-    if (core.empty()) return;
+    if (core.empty()) return std::nullopt;
     const std::string now = select_openblas_core(core);
-    if (!now.empty() && now != chosen)
-      change = BlasCoreChange{
-          cpu.vendor + " family " + std::to_string(cpu.family) + " model " + std::to_string(cpu.model), chosen, now};
-  });
+    if (now.empty() || now == chosen) return std::nullopt;
+    return BlasCoreChange{
+        cpu.vendor + " family " + std::to_string(cpu.family) + " model " + std::to_string(cpu.model), chosen, now};
+  }();
   return change;
 }
 

@@ -149,9 +149,7 @@ std::string identity_of(const std::filesystem::path& path) {
   if (inode.empty()) return "path " + path.string();
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return "folder " + inode;
-  const std::string name = path.filename().string(), suffix = ".safetensors.index.json";
-  if (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
-    return "file " + inode;
+  if (!safetensors::Checkpoint::names_an_index(path)) return "file " + inode;
   const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
   return "index " + inode + " in " + inode_of(folder);
 }

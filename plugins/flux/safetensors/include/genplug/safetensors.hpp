@@ -113,6 +113,8 @@ class Checkpoint {
  public:
   explicit Checkpoint(const std::filesystem::path& path);
   static Checkpoint open(const std::filesystem::path& path) { return Checkpoint(path); }
+  // Whether a path that is no folder is opened as an index: its name ends in ".safetensors.index.json".
+  static bool names_an_index(const std::filesystem::path& path);
 
   const std::filesystem::path& path() const { return path_; }
   const std::vector<std::shared_ptr<const File>>& files() const { return files_; }

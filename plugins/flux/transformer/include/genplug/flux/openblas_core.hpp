@@ -51,8 +51,8 @@ struct BlasCoreChange {
 };
 
 // Selects the kernels of openblas_repair_core() for this process's OpenBLAS, through its own dynamic-arch
-// start-up, as OPENBLAS_CORETYPE would have at load. Returns the change to the first caller only; nothing where no
-// change was made: another BLAS, an OpenBLAS built for one CPU, a CPU it named, a choice the user made
+// start-up, as OPENBLAS_CORETYPE would have at load, once a process: every call returns that first call's change;
+// nothing where none was made: another BLAS, an OpenBLAS built for one CPU, a CPU it named, a choice the user made
 // (OPENBLAS_CORETYPE=Prescott keeps those kernels).
 // Thread: call while no other thread calls BLAS or reads the environment (products before it ran on the old
 // kernels, after it on the new): OpenBLAS has no kernels between its quit and init, and OPENBLAS_CORETYPE is set
