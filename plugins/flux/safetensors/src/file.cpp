@@ -64,6 +64,108 @@ json parse_header_json(const std::filesystem::path& path, const char* begin, con
   return std::move(builder.result());
 }
 
+
+// The bytes after the header, into which data_offsets point.
+struct DataSection {
+  const uint8_t* begin;
+  uint64_t size;
+};
+
+using ByteRange = std::pair<uint64_t, uint64_t>;  // [begin, end) in the data section
+
+std::map<std::string, std::string> read_metadata(const std::filesystem::path& path, const json& entry) {
+  if (!entry.is_object()) fail(path, "__metadata__ is not an object of strings");
+  std::map<std::string, std::string> metadata;
+  for (const auto& [key, value] : entry.items()) {
+    if (!value.is_string()) fail(path, "__metadata__ value of '" + key + "' is not a string");
+    metadata[key] = value.get<std::string>();
+  }
+  return metadata;
+}
+
+// numel * element size of `shape` (a JSON array) into info.shape; nullopt when the product passes 2^64.
+std::optional<uint64_t> read_shape(const std::filesystem::path& path, const std::string& name, const json& shape,
+                                   TensorInfo& info) {
+  uint64_t bytes = dtype_size(info.dtype);
+  bool overflow = false;
+  for (const auto& d : shape) {
+    const auto dim = as_unsigned(d);
+    if (!dim) fail_tensor(path, name, "shape " + shape.dump() + " has an entry that is not a non-negative integer");
+    if (*dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      fail_tensor(path, name, "shape " + shape.dump() + " has an entry too large");
+    info.shape.push_back(static_cast<int64_t>(*dim));
+    if (*dim != 0 && bytes > std::numeric_limits<uint64_t>::max() / *dim) overflow = true;
+    bytes *= *dim;
+  }
+  if (std::find(info.shape.begin(), info.shape.end(), 0) != info.shape.end()) return 0;
+  if (overflow) return std::nullopt;
+  return bytes;
+}
+
+// One tensor's entry {"dtype", "shape", "data_offsets"}: its bytes must be numel * dtype size and lie inside the
+// data section. `range` receives its data_offsets.
+TensorInfo read_tensor_entry(const std::filesystem::path& path, const std::string& name, const json& entry,
+                             const DataSection& data, ByteRange& range) {
+  if (name.empty()) fail(path, "a tensor has an empty name");
+  if (!entry.is_object()) fail_tensor(path, name, "entry is not an object");
+  const auto dtype_it = entry.find("dtype");
+  const auto shape_it = entry.find("shape");
+  const auto offsets_it = entry.find("data_offsets");
+  if (dtype_it == entry.end() || !dtype_it->is_string()) fail_tensor(path, name, "missing string 'dtype'");
+  if (shape_it == entry.end() || !shape_it->is_array()) fail_tensor(path, name, "missing array 'shape'");
+  if (offsets_it == entry.end() || !offsets_it->is_array() || offsets_it->size() != 2)
+    fail_tensor(path, name, "'data_offsets' is not an array [begin, end]");
+
+  TensorInfo info;
+  info.name = name;
+  const std::string dtype_text = dtype_it->get<std::string>();
+  const auto dtype = parse_dtype(dtype_text);
+  if (!dtype) fail_tensor(path, name, "unknown or unsupported dtype '" + dtype_text + "'");
+  info.dtype = *dtype;
+  const std::optional<uint64_t> bytes = read_shape(path, name, *shape_it, info);
+
+  const auto begin = as_unsigned((*offsets_it)[0]);
+  const auto end = as_unsigned((*offsets_it)[1]);
+  if (!begin || !end)  // which one: 2^64 reads as a float, and "[18446744073709551612, 1.8e+19]" hid it
+    fail_tensor(path, name, "'data_offsets' " + offsets_it->dump() + ": its " + (begin ? "end" : "begin") +
+                                " is not a whole number from 0 to 2^64 - 1");
+  if (*begin > *end) fail_tensor(path, name, "'data_offsets' " + offsets_it->dump() + " has begin > end");
+  if (!bytes || *bytes != *end - *begin)
+    fail_tensor(path, name,
+                std::string("shape ") + shape_it->dump() + " x " + dtype_name(info.dtype) + " needs " +
+                    (bytes ? std::to_string(*bytes) : std::string("more than 2^64")) + " bytes but data_offsets " +
+                    offsets_it->dump() + " span " + std::to_string(*end - *begin));
+  if (*end > data.size)
+    fail_tensor(path, name,
+                "data_offsets " + offsets_it->dump() + " run past the " + std::to_string(data.size) +
+                    "-byte data section (truncated file?)");
+  info.data = data.begin + *begin;
+  info.nbytes = static_cast<std::size_t>(*bytes);
+  range = {*begin, *end};
+  return info;
+}
+
+// The tensors' indices in data order (ties by name); neighbours must not overlap (empty tensors occupy no bytes).
+std::vector<std::size_t> data_order(const std::filesystem::path& path, const std::vector<TensorInfo>& tensors,
+                                    const std::vector<ByteRange>& ranges) {
+  std::vector<std::size_t> order(tensors.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return ranges[a] != ranges[b] ? ranges[a] < ranges[b] : tensors[a].name < tensors[b].name;
+  });
+  std::size_t furthest = order.size();  // the tensor reaching furthest so far
+  for (std::size_t i : order) {
+    if (ranges[i].first == ranges[i].second) continue;
+    if (furthest != order.size() && ranges[i].first < ranges[furthest].second)
+      fail_tensor(path, tensors[i].name,
+                  "bytes [" + std::to_string(ranges[i].first) + ", " + std::to_string(ranges[i].second) +
+                      ") overlap tensor '" + tensors[furthest].name + "' [" +
+                      std::to_string(ranges[furthest].first) + ", " + std::to_string(ranges[furthest].second) + ")");
+    if (furthest == order.size() || ranges[i].second > ranges[furthest].second) furthest = i;
+  }
+  return order;
+}
+
 }  // namespace
 
 std::shared_ptr<const File> File::open(const std::filesystem::path& path) {
@@ -133,89 +235,18 @@ void File::parse_header() {
   const json header = parse_header_json(path_, text, text + n);
   if (!header.is_object()) fail(path_, "header is not a JSON object");
 
-  const uint8_t* data = base_ + 8 + header_size_;
-  const uint64_t data_size = size_ - 8 - header_size_;
-  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [begin, end) per tensor, same order as tensors_
+  const DataSection data{base_ + 8 + header_size_, size_ - 8 - header_size_};
+  std::vector<ByteRange> ranges;  // per tensor, same order as tensors_
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
-      if (!entry.is_object()) fail(path_, "__metadata__ is not an object of strings");
-      for (const auto& [key, value] : entry.items()) {
-        if (!value.is_string()) fail(path_, "__metadata__ value of '" + key + "' is not a string");
-        metadata_[key] = value.get<std::string>();
-      }
+      metadata_ = read_metadata(path_, entry);
       continue;
     }
-    if (name.empty()) fail(path_, "a tensor has an empty name");
-    if (!entry.is_object()) fail_tensor(path_, name, "entry is not an object");
-    const auto dtype_it = entry.find("dtype");
-    const auto shape_it = entry.find("shape");
-    const auto offsets_it = entry.find("data_offsets");
-    if (dtype_it == entry.end() || !dtype_it->is_string()) fail_tensor(path_, name, "missing string 'dtype'");
-    if (shape_it == entry.end() || !shape_it->is_array()) fail_tensor(path_, name, "missing array 'shape'");
-    if (offsets_it == entry.end() || !offsets_it->is_array() || offsets_it->size() != 2)
-      fail_tensor(path_, name, "'data_offsets' is not an array [begin, end]");
-
-    TensorInfo info;
-    info.name = name;
+    TensorInfo info = read_tensor_entry(path_, name, entry, data, ranges.emplace_back());
     info.file = this;
-    const std::string dtype_text = dtype_it->get<std::string>();
-    const auto dtype = parse_dtype(dtype_text);
-    if (!dtype) fail_tensor(path_, name, "unknown or unsupported dtype '" + dtype_text + "'");
-    info.dtype = *dtype;
-
-    // numel * element size, checked for overflow against the largest possible data buffer.
-    uint64_t bytes = dtype_size(info.dtype);
-    bool overflow = false;
-    for (const auto& d : *shape_it) {
-      const auto dim = as_unsigned(d);
-      if (!dim) fail_tensor(path_, name, "shape " + shape_it->dump() + " has an entry that is not a non-negative integer");
-      if (*dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        fail_tensor(path_, name, "shape " + shape_it->dump() + " has an entry too large");
-      info.shape.push_back(static_cast<int64_t>(*dim));
-      if (*dim != 0 && bytes > std::numeric_limits<uint64_t>::max() / *dim) overflow = true;
-      bytes *= *dim;
-    }
-    if (std::find(info.shape.begin(), info.shape.end(), 0) != info.shape.end()) {
-      bytes = 0;
-      overflow = false;
-    }
-    const auto begin = as_unsigned((*offsets_it)[0]);
-    const auto end = as_unsigned((*offsets_it)[1]);
-    if (!begin || !end)  // which one: 2^64 reads as a float, and "[18446744073709551612, 1.8e+19]" hid it
-      fail_tensor(path_, name, "'data_offsets' " + offsets_it->dump() + ": its " + (begin ? "end" : "begin") +
-                                   " is not a whole number from 0 to 2^64 - 1");
-    if (*begin > *end) fail_tensor(path_, name, "'data_offsets' " + offsets_it->dump() + " has begin > end");
-    if (overflow || bytes != *end - *begin)
-      fail_tensor(path_, name,
-                  std::string("shape ") + shape_it->dump() + " x " + dtype_name(info.dtype) + " needs " +
-                      (overflow ? std::string("more than 2^64") : std::to_string(bytes)) +
-                      " bytes but data_offsets " + offsets_it->dump() + " span " + std::to_string(*end - *begin));
-    if (*end > data_size)
-      fail_tensor(path_, name,
-                  "data_offsets " + offsets_it->dump() + " run past the " + std::to_string(data_size) +
-                      "-byte data section (truncated file?)");
-    info.data = data + *begin;
-    info.nbytes = static_cast<std::size_t>(bytes);
     tensors_.push_back(std::move(info));
-    ranges.emplace_back(*begin, *end);
   }
-
-  // Data order; then neighbours must not overlap (empty tensors occupy no bytes).
-  std::vector<std::size_t> order(tensors_.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return ranges[a] != ranges[b] ? ranges[a] < ranges[b] : tensors_[a].name < tensors_[b].name;
-  });
-  std::size_t furthest = order.size();  // the tensor reaching furthest so far
-  for (std::size_t i : order) {
-    if (ranges[i].first == ranges[i].second) continue;
-    if (furthest != order.size() && ranges[i].first < ranges[furthest].second)
-      fail_tensor(path_, tensors_[i].name,
-                  "bytes [" + std::to_string(ranges[i].first) + ", " + std::to_string(ranges[i].second) +
-                      ") overlap tensor '" + tensors_[furthest].name + "' [" +
-                      std::to_string(ranges[furthest].first) + ", " + std::to_string(ranges[furthest].second) + ")");
-    if (furthest == order.size() || ranges[i].second > ranges[furthest].second) furthest = i;
-  }
+  const std::vector<std::size_t> order = data_order(path_, tensors_, ranges);
   std::vector<TensorInfo> sorted;
   sorted.reserve(order.size());
   for (std::size_t i : order) sorted.push_back(std::move(tensors_[i]));
