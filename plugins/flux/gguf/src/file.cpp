@@ -237,6 +237,84 @@ std::map<std::string, std::vector<int64_t>> File::shapes() const {
   return out;
 }
 
+namespace {
+
+// The key-value section: general.alignment is read into `alignment`, string values (outside arrays, up to
+// kMaxKeptString bytes) into `strings`, everything else checked and passed over.
+void read_metadata(Cursor& c, uint64_t n_kv, std::size_t& alignment, std::map<std::string, std::string>& strings) {
+  std::map<std::string, bool> keys;
+  for (uint64_t i = 0; i < n_kv; ++i) {
+    const std::string key = c.string("a metadata key", kMaxKeyBytes);
+    if (!keys.emplace(key, true).second) c.fail("metadata key '" + key + "' appears twice");
+    const uint32_t type = c.u32("a metadata value type");
+    if (key == "general.alignment") {
+      if (type != 4) c.fail("general.alignment is not a u32");
+      alignment = c.u32("general.alignment");
+      if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > (1u << 20))
+        c.fail("general.alignment " + std::to_string(alignment) + " is not a power of two up to 1 MiB");
+      continue;
+    }
+    if (auto text = read_value(c, type, key, 0)) strings[key] = std::move(*text);
+  }
+}
+
+// Tensor `i`'s info record (name, dimensions innermost first, type, offset into the data section); `data` is left
+// for place_tensors. No dimension, nor their product, may exceed `max_values`.
+TensorInfo read_tensor_info(Cursor& c, uint64_t i, const std::unordered_map<std::string, std::size_t>& seen,
+                            uint64_t max_values, uint64_t& offset) {
+  TensorInfo t;
+  t.name = c.string("a tensor name", kMaxNameBytes - 1);
+  if (t.name.empty()) c.fail("tensor " + std::to_string(i) + " has an empty name");
+  if (seen.count(t.name)) c.fail("tensor '" + t.name + "' appears twice");
+  const uint32_t dims = c.u32("a tensor's dimension count");
+  if (dims > kMaxDims) c.fail("tensor '" + t.name + "' has " + std::to_string(dims) + " dimensions (at most 4)");
+  uint64_t numel = 1;
+  for (uint32_t d = 0; d < dims; ++d) {
+    const uint64_t ne = c.u64("a tensor dimension");
+    if (ne > max_values || (ne && numel > max_values / ne)) c.fail("tensor '" + t.name + "' is larger than the file");
+    numel *= ne;
+    t.shape.insert(t.shape.begin(), static_cast<int64_t>(ne));
+  }
+  const uint32_t type = c.u32("a tensor type");
+  if (!block_layout(type))
+    c.fail("tensor '" + t.name + "' is " + type_name(type) +
+           "; genplug reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K to Q6_K tensors");
+  t.type = static_cast<Type>(type);
+  try {
+    t.nbytes = byte_size(t.type, t.shape);
+  } catch (const Error& e) {
+    c.fail("tensor '" + t.name + "': " + e.what());
+  }
+  offset = c.u64("a tensor offset");
+  return t;
+}
+
+// Points each tensor into the data section at `data_start`: aligned, inside the file, no two overlapping.
+void place_tensors(const Cursor& c, std::vector<TensorInfo>& tensors, const std::vector<uint64_t>& offsets,
+                   const uint8_t* base, std::size_t size, std::size_t data_start, std::size_t alignment) {
+  if (data_start > size) c.fail("truncated: the data section starts past the end of the file");
+  const std::size_t data_size = size - data_start;
+  std::vector<std::pair<uint64_t, std::size_t>> spans;  // (offset, tensor)
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    TensorInfo& t = tensors[i];
+    const uint64_t offset = offsets[i];
+    if (offset % alignment) c.fail("tensor '" + t.name + "' has offset " + std::to_string(offset) + ", not aligned");
+    if (offset > data_size || t.nbytes > data_size - offset)
+      c.fail("tensor '" + t.name + "' (" + std::to_string(t.nbytes) + " bytes at " + std::to_string(offset) +
+             ") runs past the end of the file");
+    t.data = base + data_start + offset;
+    spans.emplace_back(offset, i);
+  }
+  std::sort(spans.begin(), spans.end());
+  for (std::size_t k = 1; k < spans.size(); ++k) {
+    const TensorInfo& prev = tensors[spans[k - 1].second];
+    if (spans[k - 1].first + prev.nbytes > spans[k].first)
+      c.fail("tensors '" + prev.name + "' and '" + tensors[spans[k].second].name + "' overlap");
+  }
+}
+
+}  // namespace
+
 void File::parse_bytes() {
   Cursor c(base_, size_, name_);
   if (size_ < 4 || std::memcmp(base_, "GGUF", 4) != 0) throw Error(name_ + ": not a GGUF file (no 'GGUF' magic)");
@@ -249,83 +327,21 @@ void File::parse_bytes() {
   // Each entry takes well over 8 bytes: counts beyond the file size are corrupt, not merely large.
   if (n_tensors > size_ / 8 || n_kv > size_ / 8)
     c.fail("claims " + std::to_string(n_tensors) + " tensors and " + std::to_string(n_kv) + " metadata entries");
+  read_metadata(c, n_kv, alignment_, strings_);
 
-  std::map<std::string, bool> keys;
-  for (uint64_t i = 0; i < n_kv; ++i) {
-    const std::string key = c.string("a metadata key", kMaxKeyBytes);
-    if (!keys.emplace(key, true).second) c.fail("metadata key '" + key + "' appears twice");
-    const uint32_t type = c.u32("a metadata value type");
-    if (key == "general.alignment") {
-      if (type != 4) c.fail("general.alignment is not a u32");
-      alignment_ = c.u32("general.alignment");
-      if (alignment_ == 0 || (alignment_ & (alignment_ - 1)) != 0 || alignment_ > (1u << 20))
-        c.fail("general.alignment " + std::to_string(alignment_) + " is not a power of two up to 1 MiB");
-      continue;
-    }
-    if (auto text = read_value(c, type, key, 0)) strings_[key] = std::move(*text);
-  }
-
-  struct Raw {
-    uint32_t type;
-    uint64_t offset;
-  };
-  std::vector<Raw> raw;
+  // Every type takes at least 2 bits per value (Q2_K: 2.625), so no dimension, nor any product of them, exceeds
+  // four values per byte of the file.
   const uint64_t max_values = size_ > std::numeric_limits<uint64_t>::max() / 4 ? std::numeric_limits<uint64_t>::max()
                                                                               : 4 * uint64_t(size_);
+  std::vector<uint64_t> offsets;
   for (uint64_t i = 0; i < n_tensors; ++i) {
-    TensorInfo t;
-    t.name = c.string("a tensor name", kMaxNameBytes - 1);
-    if (t.name.empty()) c.fail("tensor " + std::to_string(i) + " has an empty name");
-    if (index_.count(t.name)) c.fail("tensor '" + t.name + "' appears twice");
-    const uint32_t dims = c.u32("a tensor's dimension count");
-    if (dims > kMaxDims) c.fail("tensor '" + t.name + "' has " + std::to_string(dims) + " dimensions (at most 4)");
-    uint64_t numel = 1;
-    for (uint32_t d = 0; d < dims; ++d) {
-      const uint64_t ne = c.u64("a tensor dimension");
-      // Every type takes at least 2 bits per value (Q2_K: 2.625), so no dimension, nor any product of them,
-      // exceeds four values per byte of the file.
-      if (ne > max_values || (ne && numel > max_values / ne))
-        c.fail("tensor '" + t.name + "' is larger than the file");
-      numel *= ne;
-      t.shape.insert(t.shape.begin(), static_cast<int64_t>(ne));
-    }
-    const uint32_t type = c.u32("a tensor type");
-    if (!block_layout(type))
-      c.fail("tensor '" + t.name + "' is " + type_name(type) +
-             "; genplug reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K to Q6_K tensors");
-    t.type = static_cast<Type>(type);
-    try {
-      t.nbytes = byte_size(t.type, t.shape);
-    } catch (const Error& e) {
-      c.fail("tensor '" + t.name + "': " + e.what());
-    }
-    raw.push_back({type, c.u64("a tensor offset")});
+    TensorInfo t = read_tensor_info(c, i, index_, max_values, offsets.emplace_back());
     index_.emplace(t.name, tensors_.size());
     tensors_.push_back(std::move(t));
   }
-
   // A file without tensors needs no data section, nor the padding before it.
-  const std::size_t data_start = align_up(c.offset(), alignment_);
-  if (tensors_.empty()) return;
-  if (data_start > size_) c.fail("truncated: the data section starts past the end of the file");
-  const std::size_t data_size = size_ - data_start;
-  std::vector<std::pair<uint64_t, std::size_t>> spans;  // (offset, tensor)
-  for (std::size_t i = 0; i < tensors_.size(); ++i) {
-    TensorInfo& t = tensors_[i];
-    const uint64_t offset = raw[i].offset;
-    if (offset % alignment_) c.fail("tensor '" + t.name + "' has offset " + std::to_string(offset) + ", not aligned");
-    if (offset > data_size || t.nbytes > data_size - offset)
-      c.fail("tensor '" + t.name + "' (" + std::to_string(t.nbytes) + " bytes at " + std::to_string(offset) +
-             ") runs past the end of the file");
-    t.data = base_ + data_start + offset;
-    spans.emplace_back(offset, i);
-  }
-  std::sort(spans.begin(), spans.end());
-  for (std::size_t k = 1; k < spans.size(); ++k) {
-    const TensorInfo& prev = tensors_[spans[k - 1].second];
-    if (spans[k - 1].first + prev.nbytes > spans[k].first)
-      c.fail("tensors '" + prev.name + "' and '" + tensors_[spans[k].second].name + "' overlap");
-  }
+  if (!tensors_.empty())
+    place_tensors(c, tensors_, offsets, base_, size_, align_up(c.offset(), alignment_), alignment_);
 }
 
 }  // namespace genplug::gguf
