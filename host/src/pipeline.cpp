@@ -18,16 +18,113 @@
 namespace genplug::host {
 namespace fs = std::filesystem;
 
-namespace {
-
 // A signal during the checks (a batch of a million items takes tens of seconds) stops them as it stops a render;
 // the message is built only then (this runs once per item).
-void stop_if_cancelled(const PipelineOptions& o, const Manifest& manifest, const Job& job) {
-  if (o.cancel && o.cancel->load())
+void Pipeline::Impl::stop_if_cancelled(const Job& job) const {
+  if (options.cancel && options.cancel->load())
     throw HostError(ErrorKind::cancelled, manifest.path.string() + ": " + job.where + ": cancelled before rendering");
 }
 
-}  // namespace
+// 1. Every plugin reference of every job exists, is of the right kind, and its config is valid.
+void Pipeline::Impl::check_plugin_refs() const {
+  check_ref(manifest.model, "model");
+  check_ref(manifest.scheduler, "scheduler");
+  if (manifest.posenc) check_ref(*manifest.posenc, "posenc");
+  size_t seen = 0;  // items checked: a signal is looked for every 1024 (a shard's indices need not be)
+  for (const Job& j : manifest.jobs) {
+    if (seen++ % 1024 == 0) stop_if_cancelled(j);
+    if (j.scheduler) check_ref(*j.scheduler, "scheduler");
+    if (j.posenc) check_ref(*j.posenc, "posenc");
+  }
+}
+
+// 2. Outputs' folders can be written (each folder once: a batch's items share a few; a linked output's is the
+// folder of the file it names, written through the link), and so can previews' (beside the output's own name:
+// another folder when the output is a link); their colour spaces exist; outputs and previews replace no input.
+// An output that exists may be up to date, which is known once the model is there (4.): an unwritable folder is
+// then its error only if it is rendered again (resume from a read-only archive).
+void Pipeline::Impl::check_output_folders() {
+  std::set<fs::path> folders_checked;
+  // An output that no item hash could match (no readable EXR, or one without a hash) will be rendered: its
+  // folder's error too, told before the model loads rather than after.
+  auto check_folder = [&](const Job& j, const fs::path& out, const auto& where) {
+    const fs::path folder = written_path(out).parent_path();
+    if (folders_checked.insert(folder).second && output_folder_problem(out)) unwritable_folders.insert(folder);
+    if (!unwritable_folders.count(folder)) return;
+    std::error_code ec;
+    if (overwrite(j) || !fs::is_regular_file(j.output, ec)) throw output_folder_error(out, where());
+    if (const auto existing = existing_without_model(j.output)) {
+      const HostError e = output_folder_error(out, where());
+      throw HostError(e.kind(), std::string(e.what()) + " (the output " + existing_text(*existing) + ")");
+    }
+  };
+  size_t seen = 0;
+  for (const Job& j : manifest.jobs) {
+    auto where = [&] { return manifest.path.string() + ": " + j.where + ".output"; };
+    if (seen++ % 1024 == 0) stop_if_cancelled(j);
+    check_folder(j, j.output, where);
+    if (previews()) {
+      const fs::path preview = preview_path(j.output);
+      check_folder(j, preview, [&] { return where() + " (its PNG preview)"; });
+      // Its name and what is there now, as the output's (check_existing_output): found after the render, it had
+      // cost the preview with a warning only.
+      if (const auto why = file_cannot_be_written(preview))
+        throw HostError(ErrorKind::output, where() + " (its PNG preview): " + *why);
+    }
+    color_of(j);
+  }
+  check_output_paths();
+}
+
+// 3. Create the shared instances; the model once for all jobs. Not under a ulimit -v that cannot take what the
+// model's libraries map when they first run: their threads, once started, may never end (memory_budget.hpp).
+void Pipeline::Impl::create_plugins() {
+  if (options.memory_limit.value_or(1) != 0)  // --memory-limit off lifts it
+    if (const std::string why = address_space_refusal(0); !why.empty())
+      throw HostError(ErrorKind::manifest, where(manifest.model) + ": loading the model " + why);
+  auto create_where = [&](const PluginRef& r) { return where(r) + ".config"; };
+  if (options.progress) options.progress(Progress{0, manifest.jobs.size(), "", "load", 0, 0, 0, 0});
+  model = catalog->create_model(manifest.model.plugin, manifest.model.config, ctx, create_where(manifest.model));
+  read_model_geometry();
+  scheduler = catalog->create_scheduler(manifest.scheduler.plugin, manifest.scheduler.config, ctx,
+                                        create_where(manifest.scheduler));
+  if (manifest.posenc)
+    posenc = catalog->create_posenc(manifest.posenc->plugin, manifest.posenc->config, ctx,
+                                    create_where(*manifest.posenc));
+}
+
+// 4. Sizes need the model's geometry; per-job LoRAs need a model that can swap them; outputs already rendered
+// from the same work item are skipped (resume: the item hash needs the model's defaults); each job's schedule and
+// spectra are computed once (rehearsed) with the plugins that will make them.
+void Pipeline::Impl::check_jobs() {
+  std::set<std::string> rehearsed;
+  std::map<std::pair<uint32_t, uint32_t>, MemoryVerdict> refusals;  // by size: the memory available read once each
+  for (const Job& j : manifest.jobs) {
+    stop_if_cancelled(j);  // a plate's decode can take seconds
+    // An item up to date (resume) will not render: what it would need is not asked.
+    check_existing_output(j, manifest.path.string() + ": " + j.where + ".output");
+    if (up_to_date.count(j.index)) continue;
+    const auto size = std::make_pair(j.width.value_or(defaults.width), j.height.value_or(defaults.height));
+    auto refused = refusals.find(size);
+    if (refused == refusals.end())
+      refused = refusals.emplace(size, memory_verdict(job_geometry(j), options.memory_limit)).first;
+    const MemoryVerdict& verdict = refused->second;
+    if (!verdict.refusal.empty())  // a shortage a retry may meet: exit 75; the rest need a change: exit 3
+      throw HostError(verdict.retryable ? ErrorKind::retryable : ErrorKind::manifest,
+                      manifest.path.string() + ": " + j.where + ": " + std::to_string(size.first) + " x " +
+                          std::to_string(size.second) + " " + verdict.refusal);
+    if (j.loras && !model.adapters())
+      throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
+                                               manifest.model.plugin + "' cannot swap LoRAs per job");
+    check_lora_files(j);
+    check_plate(j);
+    rehearse_schedule(j, rehearsed);
+    if (j.refine) {
+      check_refine(j, *j.refine);
+      rehearse_schedule(*j.refine, rehearsed);
+    }
+  }
+}
 
 Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
@@ -43,96 +140,10 @@ Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make
   co.warn = [this](const std::string& line) { impl_->log(GENPLUG_LOG_WARNING, "skipped " + line); };
   m.catalog = std::make_unique<PluginCatalog>(std::move(co));
 
-  // 1. Every plugin reference of every job exists, is of the right kind, and its config is valid.
-  m.check_ref(m.manifest.model, "model");
-  m.check_ref(m.manifest.scheduler, "scheduler");
-  if (m.manifest.posenc) m.check_ref(*m.manifest.posenc, "posenc");
-  size_t seen = 0;  // items checked: a signal is looked for every 1024 (a shard's indices need not be)
-  for (const Job& j : m.manifest.jobs) {
-    if (seen++ % 1024 == 0) stop_if_cancelled(m.options, m.manifest, j);
-    if (j.scheduler) m.check_ref(*j.scheduler, "scheduler");
-    if (j.posenc) m.check_ref(*j.posenc, "posenc");
-  }
-  // 2. Outputs' folders can be written (each folder once: a batch's items share a few; a linked output's is the
-  // folder of the file it names, written through the link), and so can previews' (beside the output's own name:
-  // another folder when the output is a link); their colour spaces exist; outputs and previews replace no input.
-  // An output that exists may be up to date, which is known once the model is there (4.): an unwritable folder is
-  // then its error only if it is rendered again (resume from a read-only archive).
-  std::set<fs::path> folders_checked;
-  // An output that no item hash could match (no readable EXR, or one without a hash) will be rendered: its
-  // folder's error too, told before the model loads rather than after.
-  auto check_folder = [&](const Job& j, const fs::path& out, const auto& where) {
-    const fs::path folder = written_path(out).parent_path();
-    if (folders_checked.insert(folder).second && output_folder_problem(out)) m.unwritable_folders.insert(folder);
-    if (!m.unwritable_folders.count(folder)) return;
-    std::error_code ec;
-    if (m.overwrite(j) || !fs::is_regular_file(j.output, ec)) throw output_folder_error(out, where());
-    if (const auto existing = Impl::existing_without_model(j.output)) {
-      const HostError e = output_folder_error(out, where());
-      throw HostError(e.kind(), std::string(e.what()) + " (the output " + Impl::existing_text(*existing) + ")");
-    }
-  };
-  seen = 0;
-  for (const Job& j : m.manifest.jobs) {
-    auto where = [&] { return m.manifest.path.string() + ": " + j.where + ".output"; };
-    if (seen++ % 1024 == 0) stop_if_cancelled(m.options, m.manifest, j);
-    check_folder(j, j.output, where);
-    if (m.previews()) {
-      const fs::path preview = preview_path(j.output);
-      check_folder(j, preview, [&] { return where() + " (its PNG preview)"; });
-      // Its name and what is there now, as the output's (check_existing_output): found after the render, it had
-      // cost the preview with a warning only.
-      if (const auto why = file_cannot_be_written(preview))
-        throw HostError(ErrorKind::output, where() + " (its PNG preview): " + *why);
-    }
-    m.color_of(j);
-  }
-  m.check_output_paths();
-  // 3. Create the shared instances; the model once for all jobs. Not under a ulimit -v that cannot take what the
-  // model's libraries map when they first run: their threads, once started, may never end (memory_budget.hpp).
-  if (m.options.memory_limit.value_or(1) != 0)  // --memory-limit off lifts it
-    if (const std::string why = address_space_refusal(0); !why.empty())
-      throw HostError(ErrorKind::manifest, m.where(m.manifest.model) + ": loading the model " + why);
-  auto create_where = [&](const PluginRef& r) { return m.where(r) + ".config"; };
-  if (m.options.progress) m.options.progress(Progress{0, m.manifest.jobs.size(), "", "load", 0, 0, 0, 0});
-  m.model = m.catalog->create_model(m.manifest.model.plugin, m.manifest.model.config, m.ctx,
-                                    create_where(m.manifest.model));
-  m.read_model_geometry();
-  m.scheduler = m.catalog->create_scheduler(m.manifest.scheduler.plugin, m.manifest.scheduler.config, m.ctx,
-                                            create_where(m.manifest.scheduler));
-  if (m.manifest.posenc)
-    m.posenc = m.catalog->create_posenc(m.manifest.posenc->plugin, m.manifest.posenc->config, m.ctx,
-                                        create_where(*m.manifest.posenc));
-  // 4. Sizes need the model's geometry; per-job LoRAs need a model that can swap them; outputs already
-  // rendered from the same work item are skipped (resume: the item hash needs the model's defaults); each
-  // job's schedule and spectra are computed once (rehearsed) with the plugins that will make them.
-  std::set<std::string> rehearsed;
-  std::map<std::pair<uint32_t, uint32_t>, MemoryVerdict> refusals;  // by size: the memory available read once each
-  for (const Job& j : m.manifest.jobs) {
-    stop_if_cancelled(m.options, m.manifest, j);  // a plate's decode can take seconds
-    // An item up to date (resume) will not render: what it would need is not asked.
-    m.check_existing_output(j, m.manifest.path.string() + ": " + j.where + ".output");
-    if (m.up_to_date.count(j.index)) continue;
-    const auto size = std::make_pair(j.width.value_or(m.defaults.width), j.height.value_or(m.defaults.height));
-    auto refused = refusals.find(size);
-    if (refused == refusals.end())
-      refused = refusals.emplace(size, memory_verdict(m.job_geometry(j), m.options.memory_limit)).first;
-    const MemoryVerdict& verdict = refused->second;
-    if (!verdict.refusal.empty())  // a shortage a retry may meet: exit 75; the rest need a change: exit 3
-      throw HostError(verdict.retryable ? ErrorKind::retryable : ErrorKind::manifest,
-                      m.manifest.path.string() + ": " + j.where + ": " + std::to_string(size.first) + " x " +
-                          std::to_string(size.second) + " " + verdict.refusal);
-    if (j.loras && !m.model.adapters())
-      throw HostError(ErrorKind::manifest, m.manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
-                                               m.manifest.model.plugin + "' cannot swap LoRAs per job");
-    m.check_lora_files(j);
-    m.check_plate(j);
-    m.rehearse_schedule(j, rehearsed);
-    if (j.refine) {
-      m.check_refine(j, *j.refine);
-      m.rehearse_schedule(*j.refine, rehearsed);
-    }
-  }
+  m.check_plugin_refs();
+  m.check_output_folders();
+  m.create_plugins();
+  m.check_jobs();
   m.checked = true;  // from here on, a warning the checks gave is not given again (Impl::log)
 }
 

@@ -1,5 +1,7 @@
 // Pipeline's state shared by all jobs: the plugins, the model's geometry, what resume found, the colour
 // conversions. Its members are defined by concern:
+//   pipeline.cpp          the steps before any job runs, in order (checks, then the plugins created, then the
+//                         checks that need the model)
 //   pipeline_checks.cpp   what is checked before any job runs (plugin references, sizes, plates, LoRA files,
 //                         each job's schedule and spectra)
 //   item_identity.cpp     what a work item is (its hash) and whether its output is already there (resume)
@@ -42,6 +44,13 @@ struct Pipeline::Impl {
   std::set<std::string> loras_checked;  // the LoRA lists (as set_adapters takes them) the model has checked
   std::map<std::pair<std::string, std::string>, ColorConversion> colors;        // by (OCIO config, colour space)
   std::map<std::pair<std::string, std::string>, ColorConversion> plate_colors;  // the other way
+
+  // pipeline.cpp: the constructor's steps, in order
+  void stop_if_cancelled(const Job& job) const;
+  void check_plugin_refs() const;
+  void check_output_folders();
+  void create_plugins();
+  void check_jobs();
 
   // pipeline_checks.cpp
   void check_ref(const PluginRef& ref, const char* kind) const;
