@@ -294,7 +294,10 @@ const std::string& model_config_schema() {
   return text;
 }
 
-ModelSettings parse_model_settings(const std::string& config_json) {
+namespace {
+
+// The config text as a JSON object whose every key the schema names.
+json parse_config_object(const std::string& config_json) {
   // Nesting bounded while parsing: "text" and "config" are copied below. The deepest real config nests 3 levels.
   json j;
   try {
@@ -308,8 +311,12 @@ ModelSettings parse_model_settings(const std::string& config_json) {
   const json props = build_schema().at("properties");
   for (const auto& [key, value] : j.items())
     if (!props.contains(key)) throw ConfigError("config." + key + ": unknown field");
+  return j;
+}
 
-  ModelSettings s;
+// Where the weights come from: a file or a preset (the mini preset's shipped files), shape overrides, the VAE,
+// the text encoders' options, precomputed conditioning; and the seed of random weights.
+void read_sources(const json& j, ModelSettings& s) {
   if (j.contains("transformer")) s.transformer = path_value(j["transformer"], "config.transformer");
   if (j.contains("preset")) {
     s.preset = get_string(j, "preset");
@@ -331,6 +338,10 @@ ModelSettings parse_model_settings(const std::string& config_json) {
     s.text = j["text"];
   }
   if (j.contains("conditioning")) s.conditioning = path_value(j["conditioning"], "config.conditioning");
+}
+
+// The device and how weights are kept and computed.
+void read_placement(const json& j, ModelSettings& s) {
   if (j.contains("device")) s.device = get_string(j, "device");
   if (j.contains("dtype")) s.dtype = get_string(j, "dtype");
   if (s.dtype != "f32" && s.dtype != "bf16" && s.dtype != "f16")
@@ -341,6 +352,10 @@ ModelSettings parse_model_settings(const std::string& config_json) {
   if (j.contains("quantize")) s.quantize = get_string(j, "quantize");
   if (s.quantize != "none" && s.quantize != "int8")
     throw ConfigError("config.quantize: '" + s.quantize + "' is not one of none, int8");
+}
+
+// The defaults a job may leave out: guidance, true CFG and its negative prompt, steps, size, DyPE's base extent.
+void read_job_defaults(const json& j, ModelSettings& s) {
   if (j.contains("guidance")) {
     if (!j["guidance"].is_number() || j["guidance"].get<double>() < 0)
       throw ConfigError("config.guidance: must be a number >= 0");
@@ -367,33 +382,45 @@ ModelSettings parse_model_settings(const std::string& config_json) {
       s.base_extent.push_back(
           uint32_t(int_value(b[i], "config.base_extent[" + std::to_string(i) + "]", 1, kMaxExtent)));
   }
+}
+
+ModelSettings::VaeTiling read_vae_tiling(const json& t) {
+  if (!t.is_object()) throw ConfigError("config.vae_tiling: must be an object");
+  ModelSettings::VaeTiling v;
+  for (const auto& [key, value] : t.items()) {
+    if (key == "enabled") {
+      if (!value.is_boolean()) throw ConfigError("config.vae_tiling.enabled: must be true or false");
+      v.enabled = value.get<bool>();
+    } else if (key == "auto_above") {
+      v.auto_above = get_int(t, "config.vae_tiling.", key, 0);
+    } else if (key == "tile") {
+      v.tile = get_int(t, "config.vae_tiling.", key, 8, kMaxTile);
+    } else if (key == "overlap") {
+      v.overlap = get_int(t, "config.vae_tiling.", key, 0);
+    } else {
+      throw ConfigError("config.vae_tiling." + key + ": unknown field");
+    }
+  }
+  if (v.tile && v.overlap && *v.overlap > *v.tile / 2)
+    throw ConfigError("config.vae_tiling.overlap: " + std::to_string(*v.overlap) + " must be at most half of tile (" +
+                      std::to_string(*v.tile) + ")");
+  return v;
+}
+
+}  // namespace
+
+ModelSettings parse_model_settings(const std::string& config_json) {
+  const json j = parse_config_object(config_json);
+  ModelSettings s;
+  read_sources(j, s);
+  read_placement(j, s);
+  read_job_defaults(j, s);
   if (j.contains("attention_memory_mb")) {
     s.attention_memory_mb = get_int(j, "config.", "attention_memory_mb", 1);
     if (s.attention_memory_mb > (1 << 20)) throw ConfigError("config.attention_memory_mb: must be <= 1048576");
   }
   if (j.contains("loras")) s.loras = parse_lora_list(j["loras"], "config.loras");
-  if (j.contains("vae_tiling")) {
-    const json& t = j["vae_tiling"];
-    if (!t.is_object()) throw ConfigError("config.vae_tiling: must be an object");
-    for (const auto& [key, value] : t.items()) {
-      if (key == "enabled") {
-        if (!value.is_boolean()) throw ConfigError("config.vae_tiling.enabled: must be true or false");
-        s.vae_tiling.enabled = value.get<bool>();
-      } else if (key == "auto_above") {
-        s.vae_tiling.auto_above = get_int(t, "config.vae_tiling.", key, 0);
-      } else if (key == "tile") {
-        s.vae_tiling.tile = get_int(t, "config.vae_tiling.", key, 8, kMaxTile);
-      } else if (key == "overlap") {
-        s.vae_tiling.overlap = get_int(t, "config.vae_tiling.", key, 0);
-      } else {
-        throw ConfigError("config.vae_tiling." + key + ": unknown field");
-      }
-    }
-    const auto& v = s.vae_tiling;
-    if (v.tile && v.overlap && *v.overlap > *v.tile / 2)
-      throw ConfigError("config.vae_tiling.overlap: " + std::to_string(*v.overlap) + " must be at most half of tile (" +
-                        std::to_string(*v.tile) + ")");
-  }
+  if (j.contains("vae_tiling")) s.vae_tiling = read_vae_tiling(j["vae_tiling"]);
   return s;
 }
 
