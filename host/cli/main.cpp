@@ -94,7 +94,8 @@ const char* option_with_empty_value(int argc, char** argv, CLI::App& app) {
   std::_Exit(code);
 }
 
-static int run_genplug(int argc, char** argv) {
+// What the process needs before any plugin loads or any option is parsed.
+static void prepare_process(int argc, char** argv) {
   using namespace genplug;
   // A reader of stdout or stderr that goes away (`genplug run m.json | head`) must not end a render: writes to
   // it fail with EPIPE instead, and the outputs are files.
@@ -120,7 +121,11 @@ static int run_genplug(int argc, char** argv) {
   });
   for (const std::string& w : cli::set_blas_thread_defaults())
     if (!quiet) std::cerr << "genplug: warning: " << host::printable(w) << "\n";
-  CLI::App app{"genplug: run image-generation pipelines assembled from plugins", "genplug"};
+}
+
+// The program's options, its commands and their help.
+static void add_options_and_commands(CLI::App& app, genplug::cli::Globals& globals) {
+  using namespace genplug;
   app.set_version_flag("--version", std::string("genplug ") + GENPLUG_SDK_VERSION_STRING + " (ABI " +
                                         std::to_string(GENPLUG_ABI_MAJOR) + "." +
                                         std::to_string(GENPLUG_ABI_MINOR) + ")");
@@ -135,7 +140,6 @@ static int run_genplug(int argc, char** argv) {
   app.footer(
       "Exit codes: 0 ok, 2 usage, 3 manifest error, 4 plugin error, 5 runtime error, 6 output error,\n"
       "75 retryable (out of memory, disk full), 130 SIGINT, 143 SIGTERM. See docs/cli.md.");
-  cli::Globals globals;
   app.add_option("--plugin-path", globals.plugin_path,
                  "Extra plugin folder or library (searched before GENPLUG_PLUGIN_PATH and the defaults)")
       ->type_name("PATH")
@@ -149,6 +153,12 @@ static int run_genplug(int argc, char** argv) {
     sub->footer(sub->get_footer() + "\n\nGlobal options, before or after the command: --plugin-path PATH "
                                     "(repeatable), -q/--quiet (genplug --help).");
   }
+}
+
+// The usage errors CLI11 would get wrong (unknown_command, option_with_empty_value): their message, and the exit
+// code; nullopt when there is none.
+static std::optional<int> usage_error_before_parse(int argc, char** argv, CLI::App& app) {
+  using namespace genplug;
   if (const char* word = unknown_command(argc, argv)) {
     std::string names;
     for (const auto& c : cli::commands()) names += (names.empty() ? "" : ", ") + c.name;
@@ -160,6 +170,12 @@ static int run_genplug(int argc, char** argv) {
     std::cerr << "genplug: error: " << host::printable(empty) << ": the value after '=' is empty (see --help)\n";
     return static_cast<int>(host::ErrorKind::usage);
   }
+  return std::nullopt;
+}
+
+// Parses the line, which runs its command; every error becomes its message and its exit code.
+static int parse_and_run(int argc, char** argv, CLI::App& app) {
+  using namespace genplug;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -193,6 +209,15 @@ static int run_genplug(int argc, char** argv) {
     failed(e->exit_code());
   }
   return 0;
+}
+
+static int run_genplug(int argc, char** argv) {
+  prepare_process(argc, argv);
+  CLI::App app{"genplug: run image-generation pipelines assembled from plugins", "genplug"};
+  genplug::cli::Globals globals;
+  add_options_and_commands(app, globals);
+  if (const std::optional<int> rc = usage_error_before_parse(argc, argv, app)) return *rc;
+  return parse_and_run(argc, argv, app);
 }
 
 int main(int argc, char** argv) {
