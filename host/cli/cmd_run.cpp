@@ -82,6 +82,74 @@ void list_items(const std::vector<host::Job>& items) {
   }
 }
 
+// --memory-limit as bytes (nullopt: not given; 0: off). 0 bytes is refused on purpose: it would refuse every job.
+std::optional<uint64_t> memory_limit_option(const Options& o) {
+  if (!o.memory_limit) return std::nullopt;
+  if (const std::optional<uint64_t> limit = host::parse_memory_size(*o.memory_limit)) return limit;
+  const std::optional<double> bytes = host::parse_byte_count(*o.memory_limit);  // why not, as the grammar reads it
+  const std::string why = !bytes          ? "is not a size (e.g. 24G, 512M) or off"
+                          : *bytes == 0   ? "would leave no memory for any job (off turns the check off)"
+                          : *bytes < 1    ? "is less than one byte"
+                                          : "is 2^64 bytes or more";
+  throw host::HostError(host::ErrorKind::usage, "--memory-limit: '" + *o.memory_limit + "' " + why);
+}
+
+// What the pipeline is told: previews, overwrite, cancel flag, memory limit, plugin path, and where progress and
+// plugins' messages go (JSON lines on stdout, or the display on stderr).
+host::PipelineOptions pipeline_options(const Options& o, const Globals& g, std::optional<uint64_t> memory_limit,
+                                       ProgressJsonl* jsonl, ProgressDisplay& display) {
+  host::PipelineOptions po;
+  po.preview = o.preview || o.preview_every > 0 || o.preview_size_given;
+  po.preview_every = o.preview_every;
+  po.preview_max_side = o.preview_size;
+  po.overwrite = o.force;
+  po.cancel = &g_cancel;
+  po.memory_limit = memory_limit;
+  po.extra_plugin_path.assign(g.plugin_path.begin(), g.plugin_path.end());
+  if (jsonl) {
+    po.progress = [jsonl](const host::Progress& p) { jsonl->update(p); };
+    po.log = [jsonl](int32_t severity, const std::string& m) { jsonl->log(severity, m); };
+  } else {
+    po.progress = [&display](const host::Progress& p) { display.update(p); };
+    po.log = [&display](int32_t severity, const std::string& m) { display.log(severity, m); };
+  }
+  return po;
+}
+
+// Renders the shard's items in order; an error is reported as the item's (JSON lines) with its exit code.
+void render_items(host::Manifest manifest, host::PipelineOptions po, const host::Shard& shard, ProgressJsonl* jsonl,
+                  ProgressDisplay& display) {
+  const auto t0 = std::chrono::steady_clock::now();
+  // The item being rendered, copied: when an error unwinds the pipeline (which owns the jobs), it is reported.
+  std::optional<ProgressJsonl::Item> current;
+  try {
+    if (jsonl) jsonl->start(manifest.jobs.size(), shard_text(shard));
+    host::Pipeline pipeline(std::move(manifest), std::move(po));
+    size_t rendered = 0, skipped = 0;
+    const std::vector<host::Job>& jobs = pipeline.manifest().jobs;
+    for (const host::Job& job : jobs) {
+      current = ProgressJsonl::Item{job.index, job.output.string()};
+      if (jsonl) jsonl->item_start(job);
+      const host::JobResult r = pipeline.run(job);
+      (r.skipped ? skipped : rendered) += 1;
+      if (jsonl)
+        jsonl->item_done(job, r);
+      else
+        display.job_done(size_t(&job - jobs.data()), jobs.size(), job, r);
+    }
+    if (jsonl)
+      jsonl->done(rendered, skipped, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  } catch (const host::HostError& e) {
+    const host::HostError reported = with_signal_code(e);
+    if (jsonl) jsonl->error(current, reported.exit_code(), reported.what());
+    throw reported;
+  } catch (const std::bad_alloc&) {
+    const host::HostError reported(host::ErrorKind::retryable, host::out_of_memory_text());
+    if (jsonl) jsonl->error(current, reported.exit_code(), reported.what());
+    throw reported;
+  }
+}
+
 void run(const Options& o, const Globals& g) {
   if (o.progress != "text" && o.progress != "jsonl" && o.progress != "none")
     throw host::HostError(host::ErrorKind::usage, "--progress: expected text, jsonl or none, got '" + o.progress + "'");
@@ -97,17 +165,7 @@ void run(const Options& o, const Globals& g) {
   try {
     // As `inspect ""`: an empty argument (an unset variable) is the command line's fault, not a manifest's.
     if (o.manifest.empty()) throw host::HostError(host::ErrorKind::usage, "MANIFEST: an empty path names no file");
-    if (o.memory_limit) {
-      memory_limit = host::parse_memory_size(*o.memory_limit);
-      if (!memory_limit) {  // why not, as the same grammar reads it; 0 is refused on purpose: it would refuse every job
-        const std::optional<double> bytes = host::parse_byte_count(*o.memory_limit);
-        const std::string why = !bytes                  ? "is not a size (e.g. 24G, 512M) or off"
-                                : *bytes == 0           ? "would leave no memory for any job (off turns the check off)"
-                                : *bytes < 1            ? "is less than one byte"
-                                                        : "is 2^64 bytes or more";
-        throw host::HostError(host::ErrorKind::usage, "--memory-limit: '" + *o.memory_limit + "' " + why);
-      }
-    }
+    memory_limit = memory_limit_option(o);
     manifest = host::Manifest::load(o.manifest, o.overrides, &g_cancel);
     shard = chosen_shard(o, shard_from);
   } catch (const host::HostError& e) {
@@ -130,50 +188,9 @@ void run(const Options& o, const Globals& g) {
     if (!quiet) std::cerr << "genplug: shard " << shard_text(shard) << " has no work items\n";
     return;
   }
-  host::PipelineOptions po;
-  po.preview = o.preview || o.preview_every > 0 || o.preview_size_given;
-  po.preview_every = o.preview_every;
-  po.preview_max_side = o.preview_size;
-  po.overwrite = o.force;
-  po.cancel = &g_cancel;
-  po.memory_limit = memory_limit;
-  po.extra_plugin_path.assign(g.plugin_path.begin(), g.plugin_path.end());
-  if (machine) {
-    po.progress = [&jsonl](const host::Progress& p) { jsonl.update(p); };
-    po.log = [&jsonl](int32_t severity, const std::string& m) { jsonl.log(severity, m); };
-  } else {
-    po.progress = [&display](const host::Progress& p) { display.update(p); };
-    po.log = [&display](int32_t severity, const std::string& m) { display.log(severity, m); };
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  // The item being rendered, copied: when an error unwinds the pipeline (which owns the jobs), it is reported.
-  std::optional<ProgressJsonl::Item> current;
-  try {
-    if (machine) jsonl.start(manifest.jobs.size(), shard_text(shard));
-    host::Pipeline pipeline(std::move(manifest), std::move(po));
-    size_t rendered = 0, skipped = 0;
-    const std::vector<host::Job>& jobs = pipeline.manifest().jobs;
-    for (const host::Job& job : jobs) {
-      current = ProgressJsonl::Item{job.index, job.output.string()};
-      if (machine) jsonl.item_start(job);
-      const host::JobResult r = pipeline.run(job);
-      (r.skipped ? skipped : rendered) += 1;
-      if (machine)
-        jsonl.item_done(job, r);
-      else
-        display.job_done(size_t(&job - jobs.data()), jobs.size(), job, r);
-    }
-    if (machine)
-      jsonl.done(rendered, skipped, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  } catch (const host::HostError& e) {
-    const host::HostError reported = with_signal_code(e);
-    if (machine) jsonl.error(current, reported.exit_code(), reported.what());
-    throw reported;
-  } catch (const std::bad_alloc&) {
-    const host::HostError reported(host::ErrorKind::retryable, host::out_of_memory_text());
-    if (machine) jsonl.error(current, reported.exit_code(), reported.what());
-    throw reported;
-  }
+  ProgressJsonl* lines = machine ? &jsonl : nullptr;
+  host::PipelineOptions po = pipeline_options(o, g, memory_limit, lines, display);
+  render_items(std::move(manifest), std::move(po), shard, lines, display);
 }
 
 void setup(CLI::App& cmd, Globals& g) {
