@@ -290,6 +290,53 @@ ManagedTensor JobRun::start_from_plate(std::vector<double>& sigmas) {
   return latent;
 }
 
+// The scheduler's evaluation count for these sigmas, into the progress; the EXR's x0 layers must lie within it.
+void JobRun::count_own_evaluations(const std::vector<double>& sigmas) {
+  own_evaluations = scheduler->evaluation_count(static_cast<uint32_t>(sigmas.size()), m.ctx);
+  progress.evaluations = evaluations_before + own_evaluations + evaluations_after;
+  for (uint32_t e : job.exr.x0_layers)
+    if (e > own_evaluations)
+      throw HostError(ErrorKind::manifest, where + ": exr.x0_layers: evaluation " + std::to_string(e) +
+                                               " is beyond the " + std::to_string(own_evaluations) +
+                                               " model evaluations of this job");
+}
+
+// x = sigma0 x + (1 - sigma0) plate: the plate noised to the first sigma left (x holds the noise).
+void JobRun::noise_plate_into(HostTensorOps& tensor_ops, genplug_tensor_handle x, const ManagedTensor& plate_latent,
+                              double sigma0) {
+  const genplug_tensor_handle plate = tensor_ops.view(plate_latent.tensor());
+  const genplug_tensor_handle in[2] = {x, plate};
+  const double coeffs[2] = {sigma0, 1.0 - sigma0};
+  const genplug_status mixed = tensor_ops.table()->linear_combination(tensor_ops.table(), x, 2, in, coeffs);
+  tensor_ops.release(plate);
+  if (mixed != GENPLUG_OK)
+    throw HostError(ErrorKind::runtime, where + ": noising the plate: " + tensor_ops.first_failure());
+}
+
+// What sample() returned, against what the velocity callback saw: cancelled, a failed evaluation (whatever sample()
+// says), success without a single evaluation, tensors left unreleased (a warning).
+void JobRun::check_sample_outcome(genplug_status s, const std::string& ops_failure, int64_t leaked) const {
+  check_cancel_asked(s);
+  // A scheduler may pass on a failed evaluation as GENPLUG_E_CANCELLED: that failure is reported below.
+  if (cancelled() || error_code == GENPLUG_E_CANCELLED || (s == GENPLUG_E_CANCELLED && error_code == GENPLUG_OK))
+    throw HostError(ErrorKind::cancelled, where + ": cancelled");
+  if (s != GENPLUG_OK || error_code != GENPLUG_OK) {
+    std::string msg = !error.empty() ? error
+                                     : scheduler->id() + ": sample: " + status_name(s) +
+                                           (m.ctx.error().empty() ? " (the plugin gave no message)" : ": " + m.ctx.error());
+    if (!ops_failure.empty()) msg += " (the host's tensor operations failed first: " + ops_failure + ")";
+    const bool oom = s == GENPLUG_E_OUT_OF_MEMORY || error_code == GENPLUG_E_OUT_OF_MEMORY;
+    throw HostError(error_kind ? *error_kind : oom ? ErrorKind::retryable : ErrorKind::runtime, where + ": " + msg);
+  }
+  if (done == 0 && own_evaluations > 0)  // the latent is still pure noise
+    throw HostError(ErrorKind::plugin, where + ": " + scheduler->id() + ": sample() returned success without asking "
+                                       "for a single velocity (count_evaluations said " +
+                                       std::to_string(own_evaluations) + ")");
+  if (leaked > 0)
+    m.log(GENPLUG_LOG_WARNING, scheduler->id() + ": sample() did not release " + std::to_string(leaked) +
+                                   " tensor(s); freed by the host");
+}
+
 // The initial latent, sampled in place by the scheduler with the model's (or the host's) tensor operations.
 ManagedTensor JobRun::sample() {
   ManagedTensor latent = m.model.noise(job.seed, result.height, result.width, m.ctx);
@@ -298,27 +345,13 @@ ManagedTensor JobRun::sample() {
   std::vector<double> sigmas = scheduler->sigmas(steps, geometry.image_tokens, m.ctx);
   std::optional<ManagedTensor> plate_latent;
   if (job.init_image || plate) plate_latent = start_from_plate(sigmas);
-  own_evaluations = scheduler->evaluation_count(static_cast<uint32_t>(sigmas.size()), m.ctx);
-  progress.evaluations = evaluations_before + own_evaluations + evaluations_after;
-  for (uint32_t e : job.exr.x0_layers)
-    if (e > own_evaluations)
-      throw HostError(ErrorKind::manifest, where + ": exr.x0_layers: evaluation " + std::to_string(e) +
-                                               " is beyond the " + std::to_string(own_evaluations) +
-                                               " model evaluations of this job");
+  count_own_evaluations(sigmas);
 
   HostTensorOps tensor_ops(m.model.raw(), m.model.tensor_ops());
   tensor_ops.on_log([this](int32_t sev, const std::string& msg) { m.log(sev, msg); });
   ops = &tensor_ops;
   genplug_tensor_handle x = tensor_ops.view(latent.tensor());
-  if (plate_latent) {  // x = sigma noise + (1 - sigma) plate: the plate noised to the first sigma left
-    const genplug_tensor_handle plate = tensor_ops.view(plate_latent->tensor());
-    const genplug_tensor_handle in[2] = {x, plate};
-    const double coeffs[2] = {sigmas.front(), 1.0 - sigmas.front()};
-    const genplug_status mixed = tensor_ops.table()->linear_combination(tensor_ops.table(), x, 2, in, coeffs);
-    tensor_ops.release(plate);
-    if (mixed != GENPLUG_OK)
-      throw HostError(ErrorKind::runtime, where + ": noising the plate: " + tensor_ops.first_failure());
-  }
+  if (plate_latent) noise_plate_into(tensor_ops, x, *plate_latent, sigmas.front());
   genplug_sample_request_t req{};
   req.struct_size = sizeof(req);
   req.sigmas = sigmas.data();
@@ -339,25 +372,7 @@ ManagedTensor JobRun::sample() {
   tensor_ops.release(x);
   ops = nullptr;
   check_sample_threads(tensor_ops);
-  check_cancel_asked(s);
-  // A scheduler may pass on a failed evaluation as GENPLUG_E_CANCELLED: that failure is reported below.
-  if (cancelled() || error_code == GENPLUG_E_CANCELLED || (s == GENPLUG_E_CANCELLED && error_code == GENPLUG_OK))
-    throw HostError(ErrorKind::cancelled, where + ": cancelled");
-  if (s != GENPLUG_OK || error_code != GENPLUG_OK) {  // a failed evaluation fails the job, whatever sample() says
-    std::string msg = !error.empty() ? error
-                                     : scheduler->id() + ": sample: " + status_name(s) +
-                                           (m.ctx.error().empty() ? " (the plugin gave no message)" : ": " + m.ctx.error());
-    if (!ops_failure.empty()) msg += " (the host's tensor operations failed first: " + ops_failure + ")";
-    const bool oom = s == GENPLUG_E_OUT_OF_MEMORY || error_code == GENPLUG_E_OUT_OF_MEMORY;
-    throw HostError(error_kind ? *error_kind : oom ? ErrorKind::retryable : ErrorKind::runtime, where + ": " + msg);
-  }
-  if (done == 0 && own_evaluations > 0)  // the latent is still pure noise
-    throw HostError(ErrorKind::plugin, where + ": " + scheduler->id() + ": sample() returned success without asking "
-                                       "for a single velocity (count_evaluations said " +
-                                       std::to_string(own_evaluations) + ")");
-  if (leaked > 0)
-    m.log(GENPLUG_LOG_WARNING, scheduler->id() + ": sample() did not release " + std::to_string(leaked) +
-                                   " tensor(s); freed by the host");
+  check_sample_outcome(s, ops_failure, leaked);
   result.evaluations = done;
   result.tensor_copies = tensor_ops.copies();
   if (m.options.on_final_latent) m.options.on_final_latent(latent.tensor());

@@ -80,6 +80,10 @@ struct JobRun {
   void condition();
   void release_conditioning();
   ManagedTensor sample();
+  void count_own_evaluations(const std::vector<double>& sigmas);
+  void noise_plate_into(HostTensorOps& tensor_ops, genplug_tensor_handle x, const ManagedTensor& plate_latent,
+                        double sigma0);
+  void check_sample_outcome(genplug_status s, const std::string& ops_failure, int64_t leaked) const;
   uint64_t planned_evaluations() const;
   void continue_from(const JobRun& first_pass);
   ManagedTensor start_from_plate(std::vector<double>& sigmas);
