@@ -272,14 +272,11 @@ const nlohmann::json& manifest_schema() {
   return schema;
 }
 
-void apply_override(nlohmann::json& doc, const std::string& assignment) {
-  const auto eq = assignment.find('=');
-  const std::string bad = "override '" + shown_override(assignment) + "': ";
-  if (eq == std::string::npos || eq == 0) throw HostError(ErrorKind::manifest, bad + "expected PATH=VALUE");
-  const std::string path = assignment.substr(0, eq);
-  const std::string text = assignment.substr(eq + 1);
-  if (!is_valid_utf8(path))  // a key that is not UTF-8 would make every later dump of the manifest throw
-    throw HostError(ErrorKind::manifest, bad + "the path is not valid UTF-8");
+namespace {
+
+// An override's VALUE: JSON, or else a bare word taken as a string (--set jobs.0.prompt=cat). `bad` starts each
+// message ("override '...': ").
+nlohmann::json override_value(const std::string& text, const std::string& bad) {
   nlohmann::json value;
   bool duplicate_key = false;
   try {
@@ -292,16 +289,20 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
   } catch (const nlohmann::json::exception&) {
     if (!is_valid_utf8(text))  // say so now, not when a job's JSON is dumped after a render
       throw HostError(ErrorKind::manifest, bad + "the value is not valid UTF-8");
-    value = text;  // a bare word is a string: --set jobs.0.prompt=cat
-    duplicate_key = false;  // seen in text that then proved not to be JSON
+    return text;  // seen as a duplicate key or not, the text proved not to be JSON
   }
   if (duplicate_key) {  // as in a manifest file
     const std::string where = walk(text).duplicate.value_or("");
     throw HostError(ErrorKind::manifest, bad + "the value's " + (where.empty() ? "\"\"" : where) +
                                              ": the key appears twice in its object (JSON keeps the last value only)");
   }
-  std::vector<std::string> keys = split(path, '.');
-  if (!keys.empty() && keys[0] == "job") keys[0] = "jobs";
+  return value;
+}
+
+// Sets `value` at the dotted PATH's `keys` in `doc`: list entries must exist; missing objects are made, except
+// where the next key is an index (a list the manifest does not have).
+void set_at_path(nlohmann::json& doc, const std::vector<std::string>& keys, const nlohmann::json& value,
+                 const std::string& bad) {
   nlohmann::json* node = &doc;
   std::string walked;
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -338,6 +339,22 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
     walked += (walked.empty() ? "" : ".") + k;
     if (last) *node = value;
   }
+}
+
+}  // namespace
+
+void apply_override(nlohmann::json& doc, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  const std::string bad = "override '" + shown_override(assignment) + "': ";
+  if (eq == std::string::npos || eq == 0) throw HostError(ErrorKind::manifest, bad + "expected PATH=VALUE");
+  const std::string path = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  if (!is_valid_utf8(path))  // a key that is not UTF-8 would make every later dump of the manifest throw
+    throw HostError(ErrorKind::manifest, bad + "the path is not valid UTF-8");
+  const nlohmann::json value = override_value(text, bad);
+  std::vector<std::string> keys = split(path, '.');
+  if (!keys.empty() && keys[0] == "job") keys[0] = "jobs";
+  set_at_path(doc, keys, value, bad);
 }
 
 Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& overrides,
