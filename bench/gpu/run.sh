@@ -30,6 +30,8 @@ Steps
      Peak GPU memory from libtorch's CUDA caching allocator (c10::cuda::CUDACachingAllocator::getDeviceStats),
      and the device's memory.used sampled by nvidia-smi every 200 ms while each size runs. Then the device's own
      GEMM rate: flux_forward --gemm 8192 (--gemm 64 in the dry run) in the same dtype, 10 timed products.
+     Last, the first size once more with plain RoPE and --token-run 0: the blocks' per-token work in one piece
+     instead of runs of 2 048 tokens (a memory bound made for the CPU), "token_runs" in the JSON.
   5. JSON (--out): card, driver, torch, golden result, and per size and DyPE on/off: s/step, 28 steps, peak GPU
      memory, FLOPs (bench/flux_forward/flops.hpp), TFLOP/s, the ratio to the card's dense BF16 peak (table below;
      null for a card not in it) and the ratio to the GEMM rate measured in the run ("gemm"). Intermediate files
@@ -290,6 +292,18 @@ rc=0
 echo "$rc" > "$work/gemm.rc"
 if [[ $rc != 0 ]]; then failed=1; log "the GEMM timing failed: $(tail -n 3 "$work/gemm.err")"; fi
 
+# The blocks' per-token work in one piece (--token-run 0) against its default runs of tokens (token_runs.hpp: a
+# memory bound made for the CPU, which CUDA takes too), at the first size with plain RoPE: whether the runs cost the
+# device time (the 1024^2 step ran at 0.38 of the BF16 peak, and where it lost the rest was not measured).
+first=${size_list[0]}
+log "token runs: ${first}x$first with --token-run 0 (the per-token work whole), plain RoPE, $repeat timed forwards"
+rc=0
+"$flux_forward" "${model_args[@]}" --img-tokens "$(((first / ppt) * (first / ppt)))" --txt-tokens "$txt_tokens" \
+  --dtype "$dtype" --device "$device" --repeat "$repeat" --token-run 0 --spectrum plain \
+  > "$work/token-run-whole.jsonl" 2> "$work/token-run-whole.err" || rc=$?
+echo "$rc" > "$work/token-run-whole.rc"
+if [[ $rc != 0 ]]; then failed=1; log "the --token-run 0 timing failed: $(tail -n 3 "$work/token-run-whole.err")"; fi
+
 # ---- 5. the JSON ---------------------------------------------------------------------------------------------
 git_commit=$(git -C "$root" rev-parse HEAD 2> /dev/null || echo '')
 git_dirty=false
@@ -368,6 +382,18 @@ for s in sizes:
     on, off = per_dype[True]["s_per_step"], per_dype[False]["s_per_step"]
     dype_cost[f"{s}x{s}"] = on / off if on and off else None
 
+# The first size's default step (DyPE off) against the same with the per-token work whole (--token-run 0).
+first = sizes[0]
+default = next(r for r in runs if r["size_px"] == first and not r["dype"])
+whole_lines = [json.loads(l) for l in read("token-run-whole.jsonl").splitlines() if l.strip()]
+whole = whole_lines[0]["median_ms"] / 1e3 if whole_lines else None
+token_runs = {
+    "size": f"{first}x{first}", "spectrum": "plain RoPE",
+    "token_run_default": default["flux_forward"]["config"]["token_run"] if default["flux_forward"] else None,
+    "s_per_step_default": default["s_per_step"], "s_per_step_whole": whole,
+    "ratio_whole_over_default": whole / default["s_per_step"] if whole and default["s_per_step"] else None,
+    "error": None if whole_lines else (read("token-run-whole.err").strip() or "flux_forward printed nothing")}
+
 doc = {
     "schema": "genplug-bench-gpu/1",
     "mode": mode,
@@ -401,6 +427,7 @@ doc = {
         "CPU dry run: no GPU memory (null); peak_rss_bytes is the process's peak RSS (getrusage)"),
     "gemm": gemm,
     "dype_cost_ratio_on_over_off": dype_cost,
+    "token_runs": token_runs,
     "runs": runs,
     "notes": [n for n in env["BG_NOTES"].splitlines() if n] + ([] if gpu else [
         "CPU dry run: tiny shapes in f32 on one CPU thread; it tests the script and measures nothing"]),

@@ -56,7 +56,7 @@ def need(ok, what):
         sys.exit(f"test_dry_run: FAIL: {what}")
 
 for key in ("schema", "mode", "created_utc", "git", "card", "torch", "model", "golden_tests", "peak_memory_source",
-            "gemm", "dype_cost_ratio_on_over_off", "runs", "notes"):
+            "gemm", "dype_cost_ratio_on_over_off", "token_runs", "runs", "notes"):
     need(key in doc, f"top-level key {key} missing")
 need(doc["mode"] == "cpu-dry-run", "mode is not cpu-dry-run")
 for key in ("name", "driver", "memory_total_bytes", "bf16_dense_peak_tflops"):
@@ -96,5 +96,10 @@ need(diff[(128, True)] > 0, "the DyPE spectrum at 2x equals plain RoPE")
 for size in ("64x64", "128x128"):
     ratio = doc["dype_cost_ratio_on_over_off"].get(size)
     need(isinstance(ratio, float) and ratio > 0, f"dype cost ratio at {size}: {ratio}")
+tr = doc["token_runs"]
+need(tr["error"] is None and tr["size"] == "64x64" and tr["token_run_default"] > 0, f"token runs {tr}")
+need(tr["s_per_step_default"] == runs[0]["s_per_step"] and tr["s_per_step_whole"] > 0
+     and abs(tr["ratio_whole_over_default"] * tr["s_per_step_default"] - tr["s_per_step_whole"]) < 1e-12,
+     f"token runs' times {tr}")
 print("test_dry_run: ok:", ", ".join(f"{r['size']} dype={r['dype']} {r['s_per_step'] * 1e3:.2f} ms" for r in runs))
 PY

@@ -44,6 +44,10 @@ if [[ " $* " == *" --gemm "* ]]; then  # the GEMM rate: 791.2 TFLOP/s
   echo '{"config": {"mode": "gemm", "n": 8192}, "gflops_per_s": 791200.0, "median_ms": 1.39}'
   exit 0
 fi
+if [[ " $* " == *" --token-run 0 "* ]]; then  # the per-token work whole: 180 ms a step against 200
+  echo '{"config": {"token_run": 0}, "median_ms": 180.0, "min_ms": 175.0}'
+  exit 0
+fi
 [[ " $* " == *" --img-tokens 65536 "* ]] && { echo "flux_forward: CUDA out of memory (stub)" >&2; exit 1; }
 # Runs until run.sh's nvidia-smi sampler has written its three samples (beside the spectrum: smi-<size>.txt).
 spectrum=${!#}  # the last argument
@@ -53,7 +57,7 @@ for _ in $(seq 100); do [[ -f $samples && $(wc -l < "$samples") -ge 3 ]] && brea
 for s in 0.0 0.5; do  # one line per spectrum, as flux_forward prints them
   tr -d '\n' <<JSON; echo
 {"config": {"attention": "scaled_dot_product_attention", "repeat": 3, "spectrum_max_rel_diff_from_plain": $s,
- "torch_version": "2.7.0"}, "cpu_utilisation": 1.0, "cuda_memory": {"allocated_bytes": 24000000000,
+ "torch_version": "2.7.0", "token_run": 2048}, "cpu_utilisation": 1.0, "cuda_memory": {"allocated_bytes": 24000000000,
  "peak_allocated_bytes": 26000000000, "peak_reserved_bytes": 27000000000, "weights_and_inputs_bytes": 23900000000},
  "gflop": 98900, "median_ms": 200.0, "min_ms": 190.0, "peak_rss_mb": 3000}
 JSON
@@ -100,6 +104,8 @@ expected+=' --repeat 3 --spectrum plain --spectrum '
 grep -q -- '--img-tokens 65536 ' "$t/flux_forward.log" || fail "no 4096^2 run"
 grep -q -- '--gemm 8192 --dtype bf16 --device cuda:1 --repeat 10' "$t/flux_forward.log" ||
   fail "GEMM arguments: $(cat "$t/flux_forward.log")"
+grep -q -- '--img-tokens 4096 --txt-tokens 512 --dtype bf16 --device cuda:1 --repeat 3 --token-run 0 --spectrum plain' \
+  "$t/flux_forward.log" || fail "--token-run 0 arguments: $(cat "$t/flux_forward.log")"
 
 python3 - "$t/gpu.json" <<'PY'
 import json, sys
@@ -129,6 +135,10 @@ for dype in (False, True):
 need(doc["dype_cost_ratio_on_over_off"] == {"1024x1024": 1.0, "4096x4096": None}, "DyPE cost ratios")
 need(doc["gemm"]["n"] == 8192 and abs(doc["gemm"]["tflops_per_s"] - 791.2) < 1e-9 and doc["gemm"]["dtype"] == "bf16",
      f"gemm {doc['gemm']}")
+tr = doc["token_runs"]
+need({k: tr[k] for k in ("size", "token_run_default", "s_per_step_default", "s_per_step_whole", "error")} ==
+     {"size": "1024x1024", "token_run_default": 2048, "s_per_step_default": 0.2, "s_per_step_whole": 0.18,
+      "error": None} and abs(tr["ratio_whole_over_default"] - 0.9) < 1e-12, f"token runs {tr}")
 # The real DyPE plugin's spectra: plain RoPE at FLUX's training size, stretched at 4x.
 spectrum = lambda s: json.load(open(runs[(s, True)]["spectrum_file"]))["axes"]
 need(all(a["mscale"] == 1.0 for a in spectrum(1024)), "DyPE at 1024^2 is not plain RoPE")
