@@ -17,6 +17,10 @@ namespace {
 const std::string kSpaceSymbol = "\xE2\x96\x81";  // ▁
 constexpr float kUnkPenalty = 10.0f;
 
+[[noreturn]] void invalid_model(const std::string& name, const std::string& what) {
+  throw std::runtime_error("T5 tokenizer: '" + name + "' is not a valid SentencePiece model (" + what + ")");
+}
+
 // Minimal protobuf wire-format reader: (field, wire type) then varint / fixed32 / length-delimited values.
 class WireReader {
  public:
@@ -61,9 +65,7 @@ class WireReader {
       default: fail("unsupported wire type " + std::to_string(wire_type));
     }
   }
-  [[noreturn]] void fail(const std::string& what) const {
-    throw std::runtime_error("T5 tokenizer: '" + name_ + "' is not a valid SentencePiece model (" + what + ")");
-  }
+  [[noreturn]] void fail(const std::string& what) const { invalid_model(name_, what); }
 
  private:
   void advance(std::size_t n) {
@@ -99,91 +101,124 @@ SentencePieceModel SentencePieceModel::load(const std::filesystem::path& path) {
   return parse(bytes, path.string());
 }
 
+namespace {
+
+// ModelProto's fields this tokenizer reads, with sentencepiece's defaults. A message given twice updates them.
+struct TrainerSpec {
+  int model_type = 1, eos = 2, pad = -1;
+  bool byte_fallback = false, treat_whitespace_as_suffix = false;
+};
+struct NormalizerSpec {
+  std::string_view charsmap;
+  bool add_dummy_prefix = true, remove_extra_whitespaces = true, escape_whitespaces = true;
+};
+
+SentencePieceModel::Piece read_piece(std::string_view message, const std::string& name) {
+  WireReader p(message, name);
+  SentencePieceModel::Piece piece;
+  while (!p.done()) {
+    const auto [f, w] = p.tag();
+    if (f == 1 && w == 2) piece.text = std::string(p.bytes());
+    else if (f == 2 && w == 5) piece.score = p.fixed32_float();
+    else if (f == 3 && w == 0) piece.type = static_cast<SentencePieceModel::PieceType>(p.varint());
+    else p.skip(w);
+  }
+  return piece;
+}
+
+void read_trainer_spec(std::string_view message, const std::string& name, TrainerSpec& spec) {
+  WireReader t(message, name);
+  while (!t.done()) {
+    const auto [f, w] = t.tag();
+    if (w != 0) { t.skip(w); continue; }
+    const auto v = static_cast<int>(static_cast<int32_t>(t.varint()));
+    if (f == 3) spec.model_type = v;
+    else if (f == 42) spec.eos = v;
+    else if (f == 43) spec.pad = v;
+    else if (f == 24) spec.treat_whitespace_as_suffix = v != 0;
+    else if (f == 35) spec.byte_fallback = v != 0;
+  }
+}
+
+void read_normalizer_spec(std::string_view message, const std::string& name, NormalizerSpec& spec) {
+  WireReader n(message, name);
+  while (!n.done()) {
+    const auto [f, w] = n.tag();
+    if (f == 2 && w == 2) spec.charsmap = n.bytes();
+    else if (f == 3 && w == 0) spec.add_dummy_prefix = n.varint() != 0;
+    else if (f == 4 && w == 0) spec.remove_extra_whitespaces = n.varint() != 0;
+    else if (f == 5 && w == 0) spec.escape_whitespaces = n.varint() != 0;
+    else n.skip(w);
+  }
+}
+
+}  // namespace
+
 SentencePieceModel SentencePieceModel::parse(std::string_view bytes, const std::string& name) {
   SentencePieceModel m;
   m.name_ = name;
   WireReader model(bytes, name);
-  int model_type = 1, unk = 0, eos = 2, pad = -1;
-  bool byte_fallback = false;
-  std::string_view charsmap;
+  TrainerSpec trainer;
+  NormalizerSpec normalizer;
   while (!model.done()) {
     const auto [field, wire] = model.tag();
-    if (field == 1 && wire == 2) {  // SentencePiece pieces
-      WireReader p(model.bytes(), name);
-      Piece piece;
-      while (!p.done()) {
-        const auto [f, w] = p.tag();
-        if (f == 1 && w == 2) piece.text = std::string(p.bytes());
-        else if (f == 2 && w == 5) piece.score = p.fixed32_float();
-        else if (f == 3 && w == 0) piece.type = static_cast<PieceType>(p.varint());
-        else p.skip(w);
-      }
-      m.pieces_.push_back(std::move(piece));
-    } else if (field == 2 && wire == 2) {  // TrainerSpec
-      WireReader t(model.bytes(), name);
-      while (!t.done()) {
-        const auto [f, w] = t.tag();
-        if (w != 0) { t.skip(w); continue; }
-        const auto v = static_cast<int>(static_cast<int32_t>(t.varint()));
-        if (f == 3) model_type = v;
-        else if (f == 40) unk = v;
-        else if (f == 42) eos = v;
-        else if (f == 43) pad = v;
-        else if (f == 24) m.treat_whitespace_as_suffix_ = v != 0;
-        else if (f == 35) byte_fallback = v != 0;
-      }
-    } else if (field == 3 && wire == 2) {  // NormalizerSpec
-      WireReader n(model.bytes(), name);
-      while (!n.done()) {
-        const auto [f, w] = n.tag();
-        if (f == 2 && w == 2) charsmap = n.bytes();
-        else if (f == 3 && w == 0) m.add_dummy_prefix_ = n.varint() != 0;
-        else if (f == 4 && w == 0) m.remove_extra_whitespaces_ = n.varint() != 0;
-        else if (f == 5 && w == 0) m.escape_whitespaces_ = n.varint() != 0;
-        else n.skip(w);
-      }
-    } else {
-      model.skip(wire);
-    }
+    if (field == 1 && wire == 2) m.pieces_.push_back(read_piece(model.bytes(), name));
+    else if (field == 2 && wire == 2) read_trainer_spec(model.bytes(), name, trainer);
+    else if (field == 3 && wire == 2) read_normalizer_spec(model.bytes(), name, normalizer);
+    else model.skip(wire);
   }
   if (m.pieces_.empty()) model.fail("no pieces");
-  if (model_type != 1) model.fail("model type " + std::to_string(model_type) + ", only unigram (T5) is supported");
-  if (byte_fallback) model.fail("byte fallback is not supported");
-  m.min_score_ = FLT_MAX;
-  m.max_score_ = FLT_MIN;
-  for (int i = 0; i < m.piece_count(); ++i) {
-    const Piece& p = m.pieces_[static_cast<std::size_t>(i)];
+  if (trainer.model_type != 1)
+    model.fail("model type " + std::to_string(trainer.model_type) + ", only unigram (T5) is supported");
+  if (trainer.byte_fallback) model.fail("byte fallback is not supported");
+  m.treat_whitespace_as_suffix_ = trainer.treat_whitespace_as_suffix;
+  m.add_dummy_prefix_ = normalizer.add_dummy_prefix;
+  m.remove_extra_whitespaces_ = normalizer.remove_extra_whitespaces;
+  m.escape_whitespaces_ = normalizer.escape_whitespaces;
+  m.index_pieces();
+  auto valid_id = [&](int id) { return id >= 0 && id < m.piece_count() ? id : -1; };
+  m.eos_id_ = valid_id(trainer.eos);
+  m.pad_id_ = valid_id(trainer.pad);
+  if (!normalizer.charsmap.empty()) m.read_charsmap(normalizer.charsmap);
+  return m;
+}
+
+// The pieces' ids by text, score range, longest piece, the unknown piece and the user-defined symbols (longest
+// first).
+void SentencePieceModel::index_pieces() {
+  min_score_ = FLT_MAX;
+  max_score_ = FLT_MIN;
+  for (int i = 0; i < piece_count(); ++i) {
+    const Piece& p = pieces_[static_cast<std::size_t>(i)];
     // As libsentencepiece: an empty piece would match everywhere and consume nothing (an endless loop).
-    if (p.text.empty()) model.fail("piece " + std::to_string(i) + " is empty");
+    if (p.text.empty()) invalid_model(name_, "piece " + std::to_string(i) + " is empty");
     if (p.type == PieceType::Normal || p.type == PieceType::UserDefined || p.type == PieceType::Unused) {
-      if (!m.piece_ids_.emplace(p.text, i).second) model.fail("piece " + std::to_string(i) + " ('" + p.text + "') is a duplicate");
-      m.max_piece_bytes_ = std::max(m.max_piece_bytes_, p.text.size());
+      if (!piece_ids_.emplace(p.text, i).second)
+        invalid_model(name_, "piece " + std::to_string(i) + " ('" + p.text + "') is a duplicate");
+      max_piece_bytes_ = std::max(max_piece_bytes_, p.text.size());
     }
     if (p.type == PieceType::Normal) {
-      m.min_score_ = std::min(m.min_score_, p.score);
-      m.max_score_ = std::max(m.max_score_, p.score);
+      min_score_ = std::min(min_score_, p.score);
+      max_score_ = std::max(max_score_, p.score);
     }
-    if (p.type == PieceType::Unknown) m.unk_id_ = i;
-    if (p.type == PieceType::UserDefined) m.user_defined_.push_back(p.text);
+    if (p.type == PieceType::Unknown) unk_id_ = i;
+    if (p.type == PieceType::UserDefined) user_defined_.push_back(p.text);
   }
-  if (m.unk_id_ < 0) model.fail("no unknown piece");
-  auto valid_id = [&](int id) { return id >= 0 && id < m.piece_count() ? id : -1; };
-  m.eos_id_ = valid_id(eos);
-  m.pad_id_ = valid_id(pad);
-  (void)unk;
-  std::sort(m.user_defined_.begin(), m.user_defined_.end(),
+  if (unk_id_ < 0) invalid_model(name_, "no unknown piece");
+  std::sort(user_defined_.begin(), user_defined_.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  if (!charsmap.empty()) {
-    uint32_t trie_bytes = 0;
-    if (charsmap.size() <= 4) model.fail("precompiled charsmap too small");
-    std::memcpy(&trie_bytes, charsmap.data(), 4);
-    if (trie_bytes > charsmap.size() - 4 || trie_bytes % 4) model.fail("precompiled charsmap is corrupt");
-    m.trie_.resize(trie_bytes / 4);
-    if (trie_bytes > 0)  // an empty trie (no rules): data() may be null, and memcpy's pointers must not be
-      std::memcpy(m.trie_.data(), charsmap.data() + 4, trie_bytes);
-    m.normalized_ = std::string(charsmap.substr(4 + trie_bytes));
-  }
-  return m;
+}
+
+// The precompiled charsmap: a 4-byte trie size, the darts-clone trie, then the \0-separated replacements.
+void SentencePieceModel::read_charsmap(std::string_view charsmap) {
+  uint32_t trie_bytes = 0;
+  if (charsmap.size() <= 4) invalid_model(name_, "precompiled charsmap too small");
+  std::memcpy(&trie_bytes, charsmap.data(), 4);
+  if (trie_bytes > charsmap.size() - 4 || trie_bytes % 4) invalid_model(name_, "precompiled charsmap is corrupt");
+  trie_.resize(trie_bytes / 4);
+  if (trie_bytes > 0)  // an empty trie (no rules): data() may be null, and memcpy's pointers must not be
+    std::memcpy(trie_.data(), charsmap.data() + 4, trie_bytes);
+  normalized_ = std::string(charsmap.substr(4 + trie_bytes));
 }
 
 std::pair<std::string_view, std::size_t> SentencePieceModel::normalize_prefix(std::string_view input) const {

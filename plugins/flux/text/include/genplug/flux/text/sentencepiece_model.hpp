@@ -42,6 +42,8 @@ class SentencePieceModel {
   int pad_id() const { return pad_id_; }
 
  private:
+  void index_pieces();
+  void read_charsmap(std::string_view charsmap);
   // Longest charsmap rule at the start of `input`: (replacement, consumed bytes).
   std::pair<std::string_view, std::size_t> normalize_prefix(std::string_view input) const;
 
