@@ -96,13 +96,24 @@ BOOST_AUTO_TEST_CASE(dype_pipeline_diffusers_is_bit_exact) {
   }
 }
 
-// The families really differ: the test above would not pass with BFL spacing (README: 28 steps, index 3).
-BOOST_AUTO_TEST_CASE(spacing_families_differ_in_float32) {
+// The two spacing families shift the same grid t = 1 - i/n and differ only in float32 rounding: BFL spacing stays
+// within a few ulp (the bound of float64_closed_form below) of diffusers' references, and where the set's lists
+// differ at all (the shipped set: 28 steps, index 3), only the test above tells the families apart.
+BOOST_AUTO_TEST_CASE(spacing_families_differ_only_in_float32_rounding) {
+  size_t differing = 0, cases = 0;
   for (const json& e : schedules().at("dype_pipeline_diffusers")) {
     const json config = {{"schedule", "flux"}, {"mu", e.at("mu")}};
     const auto bfl = sigmas_of(config.dump(), e.at("num_steps"), e.at("image_seq_len"));
-    BOOST_TEST(bfl != golden_sigmas(e), describe(e));
+    const auto ref = golden_sigmas(e);
+    BOOST_TEST_REQUIRE(bfl.size() == ref.size(), describe(e));
+    for (size_t i = 0; i < bfl.size(); ++i) {
+      const double ulp = std::max(std::abs(ref[i]), 1e-30) * FLT_EPSILON;
+      BOOST_TEST(std::abs(bfl[i] - ref[i]) <= 8.0 * ulp, "index " << i << " of " << describe(e));
+    }
+    differing += bfl != ref;
+    ++cases;
   }
+  BOOST_TEST_MESSAGE(differing << " of " << cases << " diffusers-spaced cases differ from BFL spacing in float32");
 }
 
 // Float64 closed form: 1e-12 relative against the formula; float32 rounding against the references.

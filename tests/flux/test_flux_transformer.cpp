@@ -107,8 +107,13 @@ BOOST_AUTO_TEST_CASE(forward_dype_spectrum_matches_official_dype) {
   const double err = relative_error(out, io_tensor("dype.out"));
   BOOST_TEST_MESSAGE("forward (DyPE spectrum) relative error " << err);
   BOOST_TEST(err < kTolerance);
-  // And the spectrum matters: the plain output is measurably different from dype.out.
-  BOOST_TEST(relative_error(io_tensor("out"), io_tensor("dype.out")) > 10 * kTolerance);
+  // And the spectrum reached the model: our output is not the plain one. That shows only where the set's own DyPE
+  // and plain outputs lie well apart (10x the bound above).
+  const double golden_gap = relative_error(io_tensor("dype.out"), io_tensor("out"));
+  if (golden_gap > 10 * kTolerance)
+    BOOST_TEST(relative_error(out, io_tensor("out")) > golden_gap / 2);
+  else
+    BOOST_TEST_MESSAGE("this set's DyPE and plain outputs differ by " << golden_gap << " only: not checked");
 }
 
 // BFL denoise(): img += (t_prev - t_curr) * model(img, t_curr), sigmas from the golden file.

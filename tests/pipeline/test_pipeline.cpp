@@ -193,15 +193,14 @@ BOOST_AUTO_TEST_CASE(golden_euler_sampling_is_reproduced_end_to_end_with_plain_r
 
 // exr.x0_layers: the model's prediction of the final image after chosen evaluations, as EXR layers. With Euler
 // the last evaluation's prediction x - sigma v is the last step itself (sigma_next = 0): that layer is the image,
-// bit for bit; the first evaluation's is another picture.
+// bit for bit; the first evaluation's is another picture (where the set samples more than one step).
 BOOST_AUTO_TEST_CASE(x0_layers_hold_the_predictions_and_the_last_one_is_the_image) {
   GoldenRun g;
   const uint32_t n = g.info["sampling"]["num_steps"].get<uint32_t>();
-  BOOST_REQUIRE(n >= 2);
   std::vector<float> final_latent, image;
   uint32_t w = 0, h = 0;
   uint64_t evaluations = 0;
-  g.run("none", final_latent, image, w, h, evaluations, {{"x0_layers", {1, n}}});
+  g.run("none", final_latent, image, w, h, evaluations, {{"x0_layers", n >= 2 ? json{1, n} : json{n}}});
   const fs::path exr = g.dir.path / "golden.exr";
   const std::string digits = std::to_string(n);
   auto name = [&](uint32_t e) {
@@ -209,9 +208,8 @@ BOOST_AUTO_TEST_CASE(x0_layers_hold_the_predictions_and_the_last_one_is_the_imag
     return "x0_e" + std::string(digits.size() - s.size(), '0') + s;
   };
   const auto last = genplug::host::read_exr(exr, nullptr, name(n)).planar;
-  const auto first = genplug::host::read_exr(exr, nullptr, name(1)).planar;
   BOOST_TEST(last == genplug::host::read_exr(exr).planar, boost::test_tools::per_element());
-  BOOST_TEST(relative_error(first, last) > 1e-3);
+  if (n >= 2) BOOST_TEST(relative_error(genplug::host::read_exr(exr, nullptr, name(1)).planar, last) > 1e-3);
 
   // An evaluation the job does not make is a manifest error, before anything is written.
   fs::remove(exr);
@@ -257,6 +255,7 @@ BOOST_AUTO_TEST_CASE(plates_at_strength_1_are_text_to_image_and_small_strength_s
   const auto full = img2img(1.0, encoded);
   BOOST_TEST(full == txt2img, boost::test_tools::per_element());
   BOOST_TEST(evaluations == n);
+  if (n < 2) return;  // a one-step set has no smaller strength than the whole schedule
   const auto small = img2img(1.0 / n, encoded);  // the last step only
   BOOST_TEST(evaluations == 1u);
   const double near = relative_error(small, encoded), far = relative_error(txt2img, encoded);
@@ -334,12 +333,21 @@ BOOST_AUTO_TEST_CASE(golden_dype_sampling_is_reproduced_end_to_end) {
   std::vector<float> final_latent, image;
   uint32_t w = 0, h = 0;
   uint64_t evaluations = 0;
-  g.run({{"plugin", "org.genplug.dype"}, {"config", {{"method", "dy-yarn"}}}}, final_latent, image, w, h, evaluations);
-  const double err = relative_error(final_latent, golden_tensor(*g.sample, "dype.final"));
+  // The set's method, as "dy-yarn (HEAD)" names it: the plugin's method is the first word.
+  const std::string method = g.info["dype"]["method"].get<std::string>();
+  g.run({{"plugin", "org.genplug.dype"}, {"config", {{"method", method.substr(0, method.find(' '))}}}}, final_latent,
+        image, w, h, evaluations);
+  const std::vector<float> dype_final = golden_tensor(*g.sample, "dype.final"), plain = golden_tensor(*g.sample, "final");
+  const double err = relative_error(final_latent, dype_final);
   BOOST_TEST_MESSAGE("DyPE final latent relative error " << err);
   BOOST_TEST(err < 1e-4);
-  // And it is not the plain-RoPE result: the spectrum really reached the model.
-  BOOST_TEST(relative_error(final_latent, golden_tensor(*g.sample, "final")) > 1e-3);
+  // And it is not the plain-RoPE result: the spectrum really reached the model. That shows only where the set's
+  // own DyPE and plain results lie well apart (10x the bound above).
+  const double golden_gap = relative_error(dype_final, plain);
+  if (golden_gap > 1e-3)
+    BOOST_TEST(relative_error(final_latent, plain) > golden_gap / 2);
+  else
+    BOOST_TEST_MESSAGE("this set's DyPE and plain final latents differ by " << golden_gap << " only: not checked");
 }
 
 BOOST_AUTO_TEST_CASE(half_exr_holds_the_linear_image_within_half_precision) {

@@ -203,13 +203,25 @@ BOOST_AUTO_TEST_CASE(golden_config_is_what_the_encoder_implements) {
   BOOST_TEST(cfg.value("layer_norm_epsilon", encoder.config().eps) == encoder.config().eps);
 }
 
+namespace {
+// The io file's first "<case>" of "<case>.input_ids" (the golden set names its cases).
+std::string first_case_of(const st::File& io) {
+  for (const auto& info : io.tensors())
+    if (info.name.size() > 10 && info.name.compare(info.name.size() - 10, 10, ".input_ids") == 0)
+      return info.name.substr(0, info.name.size() - 10);
+  return "";
+}
+}  // namespace
+
 BOOST_AUTO_TEST_CASE(bfloat16_weights_follow_float32) {
   const genplug::test::Bf16AsOnCappedIsa isa;
   const auto cfg = golden_config();
   const fs::path file = genplug::test::golden("t5/t5_tiny.safetensors");
   const auto io = st::File::open(genplug::test::golden("t5/t5_tiny_io.safetensors"));
-  const auto ids = genplug::test::to_torch(io->at("case0.input_ids"));
-  const auto expected = genplug::test::to_torch(io->at("case0.last_hidden_state"));
+  const std::string first_case = first_case_of(*io);
+  BOOST_TEST_REQUIRE(!first_case.empty());
+  const auto ids = genplug::test::to_torch(io->at(first_case + ".input_ids"));
+  const auto expected = genplug::test::to_torch(io->at(first_case + ".last_hidden_state"));
 
   auto rounded = gt::load_text_weights(file, kAnchor, "T5 encoder", torch::kCPU, torch::kBFloat16);
   for (auto& [name, t] : rounded.tensors) t = t.to(torch::kFloat32);
@@ -222,7 +234,7 @@ BOOST_AUTO_TEST_CASE(bfloat16_weights_follow_float32) {
   const torch::Tensor out = encoder.forward(ids);
   BOOST_TEST(out.scalar_type() == torch::kBFloat16);
   const double err = genplug::test::relative_error(out.to(torch::kFloat32), expected);
-  BOOST_TEST_MESSAGE("bfloat16 case0: relative error " << err << "; float32 with bfloat16-rounded weights " << e_w);
+  BOOST_TEST_MESSAGE("bfloat16 " << first_case << ": relative error " << err << "; float32 with bfloat16-rounded weights " << e_w);
   BOOST_TEST(e_w > 0.0);  // the rounding is real
   BOOST_TEST(err <= 4.0 * e_w + 0x1p-8);
 }
@@ -234,10 +246,7 @@ BOOST_AUTO_TEST_CASE(forward_trains_weights_that_require_grad) {
   const auto cfg = golden_config();
   const fs::path file = genplug::test::golden("t5/t5_tiny.safetensors");
   const auto io = st::File::open(genplug::test::golden("t5/t5_tiny_io.safetensors"));
-  std::string first_case;  // the io file's first "<case>.input_ids"
-  for (const auto& info : io->tensors())
-    if (first_case.empty() && info.name.size() > 10 && info.name.compare(info.name.size() - 10, 10, ".input_ids") == 0)
-      first_case = info.name.substr(0, info.name.size() - 10);
+  const std::string first_case = first_case_of(*io);
   BOOST_TEST_REQUIRE(!first_case.empty());
   const auto ids = genplug::test::to_torch(io->at(first_case + ".input_ids"));
   const auto expected = genplug::test::to_torch(io->at(first_case + ".last_hidden_state"));
