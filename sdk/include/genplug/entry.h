@@ -43,7 +43,7 @@ GENPLUG_BEGIN_DECLS
 #define GENPLUG_ENTRY_SYMBOL "genplug_entry"
 
 /** What a plugin says about itself. Plugin-owned; every pointer stays valid until the library's last
- * entry.deinit(). */
+ * entry.deinit(), so a host may rely on it until its own deinit. */
 typedef struct genplug_descriptor {
   uint32_t struct_size;    /**< sizeof(genplug_descriptor_t) as the plugin compiled it */
   const char* id;          /**< reverse-DNS, unique: "org.genplug.dype" (labels of ASCII letters, digits, '-', '_',
@@ -58,7 +58,7 @@ typedef struct genplug_descriptor {
 } genplug_descriptor_t;
 
 /** One factory layout serves every kind; the kind id it was obtained with decides what create() makes.
- * Plugin-owned, valid until the library's last entry.deinit(). */
+ * Plugin-owned, valid until the library's last entry.deinit(), so a host may rely on it until its own deinit. */
 typedef struct genplug_factory {
   uint32_t struct_size; /**< sizeof(genplug_factory_t) as the plugin compiled it */
 
@@ -70,15 +70,16 @@ typedef struct genplug_factory {
   /** Descriptor of plugin `index` (< count), or NULL when out of range. [thread: any] */
   const genplug_descriptor_t* (*descriptor)(const struct genplug_factory* factory, uint32_t index);
 
-  /** Creates an instance of plugin `plugin_id` from `config_json` (UTF-8 JSON object text, NUL-terminated,
-   * borrowed for the call; "{}" means every default). On success `*out_instance` points to the kind's
+  /** Creates an instance of plugin `plugin_id` (non-NULL, borrowed for the call) from `config_json` (UTF-8
+   * JSON object text, NUL-terminated, non-NULL, borrowed for the call; "{}" means every default). On success `*out_instance` points to the kind's
    * instance struct (genplug_posenc_t*, genplug_scheduler_t*, genplug_model_t*, genplug_inspector_t*),
    * owned by the caller until it calls the instance's destroy(); [thread: control] calls on it never overlap
    * any other call on it (context.h), whichever thread makes them. On failure `*out_instance` is NULL and the error is reported
    * through ctx->set_error, naming the offending config field where there is one.
    * The plugin validates the config itself (not every host checks it against config_schema first): text
-   * that is not a JSON object, unknown fields and out-of-range values are GENPLUG_E_CONFIG.
-   * [thread: control; may be slow for models (loads weights)] */
+   * that is not a JSON object, unknown fields and out-of-range values are GENPLUG_E_CONFIG. May be slow for
+   * models (it loads weights). Hosts sharing the library (init) may create concurrently (context.h).
+   * [thread: control] */
   genplug_status (*create)(const struct genplug_factory* factory, const char* plugin_id,
                            const char* config_json, const genplug_context_t* ctx, void** out_instance);
 } genplug_factory_t;

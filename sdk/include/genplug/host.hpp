@@ -196,7 +196,7 @@ class CallContext {
   }
   static void log_thunk(const genplug_context_t* c, int32_t severity, const char* m) {
     try {
-      std::lock_guard<std::mutex> lock(self(c)->log_mutex_);  // log is [thread-safe] in the ABI
+      std::lock_guard<std::mutex> lock(self(c)->log_mutex_);  // log is [thread: any] in the ABI
       if (self(c)->log_) self(c)->log_(severity, bounded(m ? m : ""));
     } catch (...) {
     }
@@ -225,7 +225,7 @@ class CallContext {
   std::mutex log_mutex_;
   ProgressFn progress_;
   const std::atomic<bool>* cancel_ = nullptr;
-  std::atomic<bool> stop_asked_{false};  // progress and is_cancelled are [thread: any]
+  std::atomic<bool> stop_asked_{false};  // set by progress ([thread: caller]) and is_cancelled ([thread: any])
   std::string error_;
   genplug_status error_code_ = GENPLUG_OK;
 };

@@ -36,7 +36,7 @@ typedef struct genplug_inspector {
                           const genplug_context_t* ctx);
 
   /** Describes `path` into `*out_json`: a JSON object (UTF-8, NUL-terminated, inspector-owned, valid until the
-   * next call on this instance or destroy) with at least "format" (a short name) and "summary" (one line for
+   * next probe, inspect or tokenize on this instance, or destroy) with at least "format" (a short name) and "summary" (one line for
    * people); inspectors add what they know ("tensors", "config", "components", ...). A file it cannot
    * describe (corrupt, not its format) is GENPLUG_E_IO with a message naming what is wrong. [thread: control] */
   genplug_status (*inspect)(struct genplug_inspector* self, const char* path, const char** out_json,
@@ -57,8 +57,8 @@ typedef struct genplug_inspector_tokenize {
   uint32_t struct_size; /**< sizeof(genplug_inspector_tokenize_t) as the plugin compiled it */
   /** Tokenizes `prompt` (UTF-8, borrowed for the call) with the tokenizers that `config_json` (a JSON object,
    * UTF-8, borrowed for the call; the keys of the plugin's own text config, FLUX: config.text) names, into
-   * `*out_json`: a JSON object (UTF-8, NUL-terminated, inspector-owned, valid until the next call on this
-   * instance or destroy) {"tokenizers": [{"name", "file", "text" (what the tokenizer segments: the prompt after
+   * `*out_json`: a JSON object (UTF-8, NUL-terminated, inspector-owned, valid until the next probe, inspect or
+   * tokenize on this instance, or destroy) {"tokenizers": [{"name", "file", "text" (what the tokenizer segments: the prompt after
    * its clean-up or normalisation), "ids" (with the tokenizer's special tokens, without padding), "pieces" (one
    * string per id), "max_length", "dropped" (content tokens cut by max_length)}, ...]}. A prompt that is not
    * UTF-8 (or longer than the plugin tokenizes: FLUX, 64 KiB) is GENPLUG_E_INVALID_ARGUMENT, a config naming no tokenizer GENPLUG_E_CONFIG, a missing or corrupt

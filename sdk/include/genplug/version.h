@@ -47,7 +47,8 @@
 
 /** True when a struct received from the other side is large enough to hold `field`: `ptr` is not NULL and its
  *  leading `struct_size` reaches past the end of `field` of `type`. Check it before reading a field appended
- *  after the oldest ABI minor the reader supports. */
+ *  after the oldest ABI minor the reader supports, and before writing one into a struct the other side owns
+ *  (an out-struct such as genplug_spectrum_t or genplug_geometry_t). */
 #define GENPLUG_HAS_FIELD(ptr, type, field) \
   ((ptr) != 0 && (ptr)->struct_size >= (offsetof(type, field) + sizeof(((type*)0)->field)))
 
