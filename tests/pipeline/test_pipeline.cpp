@@ -554,15 +554,18 @@ json m_with_model_loras(json m, const fs::path& lora) {
 
 BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
   GoldenRun g;
-  // A rank-4 LoRA on the first double block's image qkv, BFL keys, deterministic values.
+  // A rank-4 LoRA on the first block's attention (a double block's image qkv, or a single block's linear1 where
+  // the set has no double blocks), BFL keys, deterministic values.
   const auto bfl = st::File::open(genplug::test::golden("flux/flux_tiny_bfl.safetensors"));
-  const auto& qkv = bfl->at("double_blocks.0.img_attn.qkv.weight").shape;
+  const std::string module = g.info["meta"]["params"]["depth"].get<int>() > 0 ? "double_blocks.0.img_attn.qkv"
+                                                                               : "single_blocks.0.linear1";
+  const auto& qkv = bfl->at(module + ".weight").shape;
   std::vector<float> a(size_t(4 * qkv[1])), b(size_t(qkv[0] * 4));
   for (size_t i = 0; i < a.size(); ++i) a[i] = float(std::sin(0.7 * double(i))) * 0.2f;
   for (size_t i = 0; i < b.size(); ++i) b[i] = float(std::cos(1.3 * double(i))) * 0.2f;
   const fs::path lora = g.dir.path / "lora.safetensors";
-  st::write_file(lora, {st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", {4, qkv[1]}, a),
-                        st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight", {qkv[0], 4}, b)});
+  st::write_file(lora, {st::TensorData::from_floats("diffusion_model." + module + ".lora_A.weight", {4, qkv[1]}, a),
+                        st::TensorData::from_floats("diffusion_model." + module + ".lora_B.weight", {qkv[0], 4}, b)});
 
   auto run_jobs = [&](json m, const std::vector<json>& loras_per_job) {
     std::vector<std::vector<float>> finals;
@@ -627,8 +630,8 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
   // model's config.loras is, naming the job, its loras and the file (it had failed its job, after the jobs before
   // it had rendered). An empty folder, likewise.
   const fs::path junk = g.dir.path / "junk.safetensors";
-  st::write_file(junk, {st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", {4, 3}, std::vector<float>(12, 0.f)),
-                        st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight", {5, 4}, std::vector<float>(20, 0.f))});
+  st::write_file(junk, {st::TensorData::from_floats("diffusion_model." + module + ".lora_A.weight", {4, 3}, std::vector<float>(12, 0.f)),
+                        st::TensorData::from_floats("diffusion_model." + module + ".lora_B.weight", {5, 4}, std::vector<float>(20, 0.f))});
   fs::create_directories(g.dir.path / "empty_folder");
   std::vector<std::vector<float>> finals;
   PipelineOptions o;
@@ -681,8 +684,8 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
   std::vector<float> nan_a = a;
   nan_a[1] = std::nanf("");
   const fs::path nan_file = g.dir.path / "nan_first.safetensors";
-  st::write_file(nan_file, {st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight", {4, qkv[1]}, nan_a),
-                            st::TensorData::from_floats("diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight", {qkv[0], 4}, b)});
+  st::write_file(nan_file, {st::TensorData::from_floats("diffusion_model." + module + ".lora_A.weight", {4, qkv[1]}, nan_a),
+                            st::TensorData::from_floats("diffusion_model." + module + ".lora_B.weight", {qkv[0], 4}, b)});
   bad["loras"] = json::array({{{"path", nan_file.string()}}});
   m["jobs"] = {bad, after};
   Pipeline p(Manifest::parse(m, g.dir.path / "m.json"), o);
@@ -729,7 +732,7 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
   // the model's predict producing NaN, exit 5).
   std::vector<float> nan_b = b;
   nan_b[3] = std::nanf("");
-  const auto [nan_code, nan_message] = failed_job("nan", "double_blocks.0.img_attn.qkv", qkv, a, nan_b);
+  const auto [nan_code, nan_message] = failed_job("nan", module, qkv, a, nan_b);
   BOOST_TEST(nan_code == 3, nan_message);
   BOOST_TEST(nan_message.find("nan.safetensors: LoRA module '") != std::string::npos, nan_message);
   BOOST_TEST(nan_message.find("lora_B.weight' holds NaN or infinite values") != std::string::npos, nan_message);

@@ -96,13 +96,17 @@ BOOST_AUTO_TEST_CASE(text_output_and_errors) {
   const std::string text = run_cli("inspect " + bfl, &status);
   BOOST_TEST(status == 0);
   BOOST_TEST(text.find("layout: flux-transformer (bfl keys") != std::string::npos);
-  BOOST_TEST(text.find("double_blocks.0.img_attn.qkv.weight") != std::string::npos);
+  const auto info = genplug::test::read_json(genplug::test::golden("flux/flux_tiny_info.json"));
+  const auto& params = info.at("meta").at("params");
+  const std::string qkv = params.at("depth").get<int>() > 0 ? "double_blocks.0.img_attn.qkv.weight"
+                                                           : "single_blocks.0.linear1.weight";  // a stack may be empty
+  BOOST_TEST(text.find(qkv) != std::string::npos);
   BOOST_TEST(contains(text, "format: safetensors (inspector org.genplug.flux.inspect)"), text);
   BOOST_TEST(contains(text, "\n  config: "), text);
   BOOST_TEST(contains(text, " hidden_size="), text);
   const std::string summary = run_cli("inspect --summary " + bfl, &status);  // no tensor table
   BOOST_TEST(status == 0);
-  BOOST_TEST(!contains(summary, "double_blocks.0.img_attn.qkv.weight"), summary);
+  BOOST_TEST(!contains(summary, qkv), summary);
   const auto j = nlohmann::json::parse(run_cli("inspect --json --summary " + bfl, &status));
   BOOST_TEST(!j.contains("tensors"));
   run_cli("inspect /nonexistent/genplug-test.safetensors", &status);
@@ -238,27 +242,40 @@ BOOST_AUTO_TEST_CASE(lora_files_report_format_rank_alpha_and_fit) {
   const auto params = genplug::test::read_json(genplug::test::golden("flux/flux_tiny_info.json")).at("meta").at("params");
   const int64_t hidden = params.at("hidden_size"), depth = params.at("depth"), singles = params.at("depth_single_blocks");
   const auto bfl = st::File::open(genplug::test::golden("flux/flux_tiny_bfl.safetensors"));
-  const std::string d = std::to_string(depth - 1), s = std::to_string(singles - 1);
-  const auto qkv = bfl->at("double_blocks." + d + ".img_attn.qkv.weight").shape;
-  const auto linear1 = bfl->at("single_blocks." + s + ".linear1.weight").shape;
   const int64_t rank = 3;
   auto zeros = [](int64_t n) { return std::vector<float>(size_t(n), 0.0f); };
+  // A kohya module on the last block of each stack the set has (a set may lack one).
+  std::vector<std::pair<std::string, std::vector<int64_t>>> modules;  // kohya key, the weight's shape
+  if (depth > 0) {
+    const std::string d = std::to_string(depth - 1);
+    modules.emplace_back("lora_unet_double_blocks_" + d + "_img_attn_qkv",
+                         bfl->at("double_blocks." + d + ".img_attn.qkv.weight").shape);
+  }
+  if (singles > 0) {
+    const std::string s = std::to_string(singles - 1);
+    modules.emplace_back("lora_unet_single_blocks_" + s + "_linear1",
+                         bfl->at("single_blocks." + s + ".linear1.weight").shape);
+  }
+  auto module_tensors = [&](const std::string& k, const std::vector<int64_t>& w, float alpha) {
+    using T = st::TensorData;
+    return std::vector<T>{T::from_floats(k + ".lora_down.weight", {rank, w[1]}, zeros(rank * w[1])),
+                          T::from_floats(k + ".lora_up.weight", {w[0], rank}, zeros(w[0] * rank)),
+                          T::from_floats(k + ".alpha", {}, {alpha})};
+  };
   const auto path = std::filesystem::temp_directory_path() / ("genplug_inspect_lora_" + std::to_string(::getpid()) + ".safetensors");
-  const std::string k1 = "lora_unet_double_blocks_" + d + "_img_attn_qkv", k2 = "lora_unet_single_blocks_" + s + "_linear1";
-  st::write_file(path, {st::TensorData::from_floats(k1 + ".lora_down.weight", {rank, qkv[1]}, zeros(rank * qkv[1])),
-                        st::TensorData::from_floats(k1 + ".lora_up.weight", {qkv[0], rank}, zeros(qkv[0] * rank)),
-                        st::TensorData::from_floats(k1 + ".alpha", {}, {1.5f}),
-                        st::TensorData::from_floats(k2 + ".lora_down.weight", {rank, linear1[1]}, zeros(rank * linear1[1])),
-                        st::TensorData::from_floats(k2 + ".lora_up.weight", {linear1[0], rank}, zeros(linear1[0] * rank)),
-                        st::TensorData::from_floats(k2 + ".alpha", {}, {1.5f}),
-                        st::TensorData::from_floats("lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", {1}, {0}),
-                        st::TensorData::from_floats("mystery.weight", {1}, {0})});
+  std::vector<st::TensorData> tensors = {
+      st::TensorData::from_floats("lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight", {1}, {0}),
+      st::TensorData::from_floats("mystery.weight", {1}, {0})};
+  for (const auto& [k, w] : modules)
+    for (auto& t : module_tensors(k, w, 1.5f)) tensors.push_back(std::move(t));
+  const std::vector<int64_t> w0 = modules.at(0).second;  // the first module's weight shape
+  st::write_file(path, tensors);
   int status = 0;
   const auto j = nlohmann::json::parse(run_cli("inspect --json \"" + path.string() + "\"", &status));
   BOOST_TEST(status == 0);
   const auto& l = j.at("lora");
   BOOST_TEST(l.at("formats") == nlohmann::json({"kohya"}));
-  BOOST_TEST(l.at("modules") == 2);
+  BOOST_TEST(l.at("modules") == modules.size());
   BOOST_TEST(l.at("ranks") == nlohmann::json({rank}));
   BOOST_TEST(l.at("alphas") == nlohmann::json({1.5}));
   BOOST_TEST(l.at("hidden_size") == hidden);
@@ -267,13 +284,11 @@ BOOST_AUTO_TEST_CASE(lora_files_report_format_rank_alpha_and_fit) {
   BOOST_TEST(l.at("text_encoder_tensors") == 1);
   BOOST_TEST(l.at("unknown_tensors") == nlohmann::json({"mystery.weight"}));
   const std::string text = run_cli("inspect --summary \"" + path.string() + "\"", &status);
-  BOOST_TEST(text.find("lora: kohya keys, 2 modules") != std::string::npos, text);
+  BOOST_TEST(text.find("lora: kohya keys, " + std::to_string(modules.size()) + " module") != std::string::npos, text);
   BOOST_TEST(text.find("unknown tensor (ignored): mystery.weight") != std::string::npos, text);
   // An alpha that is NaN: the run refuses the file (exit 3), so the report says it cannot be applied (it had said
   // the LoRA fits, with "alpha: null").
-  st::write_file(path, {st::TensorData::from_floats(k1 + ".lora_down.weight", {rank, qkv[1]}, zeros(rank * qkv[1])),
-                        st::TensorData::from_floats(k1 + ".lora_up.weight", {qkv[0], rank}, zeros(qkv[0] * rank)),
-                        st::TensorData::from_floats(k1 + ".alpha", {}, {std::nanf("")})});
+  st::write_file(path, module_tensors(modules[0].first, modules[0].second, std::nanf("")));
   const std::string nan_alpha = run_cli("inspect --summary \"" + path.string() + "\"", &status);
   BOOST_TEST(status == 0);
   BOOST_TEST(nan_alpha.find("lora: cannot be applied: " + path.string() + ": ") != std::string::npos, nan_alpha);
@@ -311,10 +326,10 @@ BOOST_AUTO_TEST_CASE(lora_files_report_format_rank_alpha_and_fit) {
         st::TensorData::from_floats("lora_unet_img_in.alpha", {3}, {1, 2, 3})},
        "LoRA module 'lora_unet_img_in': alpha has shape [3], expected a scalar"},
       // A block index no model's names have ("00"): the run finds no such weight (it had fitted "1 double block").
-      {{st::TensorData::from_floats("lora_unet_double_blocks_00_img_attn_qkv.lora_down.weight", {rank, qkv[1]},
-                                    zeros(rank * qkv[1])),
-        st::TensorData::from_floats("lora_unet_double_blocks_00_img_attn_qkv.lora_up.weight", {qkv[0], rank},
-                                    zeros(qkv[0] * rank))},
+      {{st::TensorData::from_floats("lora_unet_double_blocks_00_img_attn_qkv.lora_down.weight", {rank, w0[1]},
+                                    zeros(rank * w0[1])),
+        st::TensorData::from_floats("lora_unet_double_blocks_00_img_attn_qkv.lora_up.weight", {w0[0], rank},
+                                    zeros(w0[0] * rank))},
        "LoRA module 'lora_unet_double_blocks_00_img_attn_qkv' changes 'double_blocks.00.img_attn.qkv.weight', "
        "which no FLUX transformer has"}};
   // Integer factors (libtorch's matmul of them had failed the run without naming the file).

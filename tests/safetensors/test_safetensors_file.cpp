@@ -118,10 +118,15 @@ BOOST_AUTO_TEST_CASE(golden_bfl_shapes_follow_the_documented_config) {
   const int64_t heads = params.at("num_heads");
   const auto file = st::File::open(genplug::test::golden("flux/flux_tiny_bfl.safetensors"));
   BOOST_TEST(file->at("img_in.weight").shape == (std::vector<int64_t>{hidden, in_ch}), boost::test_tools::per_element());
-  BOOST_TEST(file->at("double_blocks.0.img_attn.qkv.weight").shape == (std::vector<int64_t>{3 * hidden, hidden}),
+  // The first block's attention, of whichever stack the set has (one may be empty): qkv (with the MLP's input
+  // rows in a single block's linear1) and the per-head query norm.
+  const bool doubles = params.at("depth").get<int64_t>() > 0;
+  const int64_t mlp = doubles ? 0 : int64_t(params.at("mlp_ratio").get<double>() * double(hidden));
+  const std::string block = doubles ? "double_blocks.0.img_attn." : "single_blocks.0.";
+  BOOST_TEST(file->at(block + (doubles ? "qkv.weight" : "linear1.weight")).shape ==
+                 (std::vector<int64_t>{3 * hidden + mlp, hidden}),
              boost::test_tools::per_element());
-  BOOST_TEST(file->at("double_blocks.0.img_attn.norm.query_norm.scale").shape ==
-                 (std::vector<int64_t>{hidden / heads}),
+  BOOST_TEST(file->at(block + "norm.query_norm.scale").shape == (std::vector<int64_t>{hidden / heads}),
              boost::test_tools::per_element());
 }
 

@@ -1,5 +1,7 @@
 // Test support: the golden FLUX sets' FluxParams (flux_tiny_info.json meta.params) as our FluxConfig.
 #pragma once
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 #include <genplug/flux/flux_config.hpp>
@@ -24,6 +26,18 @@ inline flux::FluxConfig flux_config_from_params(const nlohmann::json& p) {
   c.qkv_bias = p.at("qkv_bias");
   c.guidance_embed = p.at("guidance_embed");
   return c;
+}
+
+// A linear module every golden transformer has, whichever of its two stacks is empty (a set may have no double or
+// no single blocks; not both): the first double block's image qkv, else the first single block's linear1.
+inline std::string first_attention_module(const flux::FluxConfig& c) {
+  return c.depth > 0 ? "double_blocks.0.img_attn.qkv" : "single_blocks.0.linear1";
+}
+
+// The same module in the block one past its stack's last, which the model lacks.
+inline std::string attention_module_past_the_end(const flux::FluxConfig& c) {
+  return c.depth > 0 ? "double_blocks." + std::to_string(c.depth) + ".img_attn.qkv"
+                     : "single_blocks." + std::to_string(c.depth_single_blocks) + ".linear1";
 }
 
 // The golden tiny transformer's config, read from the golden folder.

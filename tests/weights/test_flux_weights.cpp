@@ -201,8 +201,8 @@ BOOST_AUTO_TEST_CASE(load_flux_transformer_gives_identical_weights_from_both_lay
   }
   // bfloat16 load: the same values rounded once.
   const auto c = gf::load_flux_transformer(diffusers_ckpt, config, torch::kBFloat16, torch::kCPU);
-  BOOST_TEST(torch::equal(c.tensors.at("double_blocks.0.img_attn.qkv.weight"),
-                          a.tensors.at("double_blocks.0.img_attn.qkv.weight").to(torch::kBFloat16)));
+  const std::string qkv = genplug::test::first_attention_module(config) + ".weight";
+  BOOST_TEST(torch::equal(c.tensors.at(qkv), a.tensors.at(qkv).to(torch::kBFloat16)));
   // Without an explicit config a head dim other than FLUX.1's 128 leaves axes_dim unknown: a clear error, not
   // a guess.
   if (config.head_dim() != 128) {
@@ -367,12 +367,13 @@ BOOST_FIXTURE_TEST_CASE(gguf_files_of_other_block_types_keep_their_blocks, Scrat
 BOOST_AUTO_TEST_CASE(comfy_single_file_with_prefix_and_extra_tensors) {
   Scratch s;
   const fs::path path = s.dir / "flux_comfy.safetensors";
+  const std::string scale = genplug::test::first_attention_module(golden_config()) + ".weight_scale";  // fp8 files'
   rewrite(golden_flux("flux_tiny_bfl.safetensors"), path, [](const std::string& n) { return "model.diffusion_model." + n; },
           {st::TensorData::from_floats("first_stage_model.decoder.conv_in.bias", {2}, {1, 2}),
-           st::TensorData::from_floats("model.diffusion_model.single_blocks.0.linear1.weight_scale", {}, {1})});
+           st::TensorData::from_floats("model.diffusion_model." + scale, {}, {1})});
   const auto w = gf::load_flux_transformer(st::Checkpoint(path), golden_config(), torch::kFloat32, torch::kCPU);
   BOOST_TEST(w.keys.prefix == "model.diffusion_model.");
-  BOOST_TEST(w.ignored == std::vector<std::string>{"single_blocks.0.linear1.weight_scale"}, boost::test_tools::per_element());
+  BOOST_TEST(w.ignored == std::vector<std::string>{scale}, boost::test_tools::per_element());
   const auto reference = gf::load_tensors(st::Checkpoint(golden_flux("flux_tiny_bfl.safetensors")), torch::kFloat32, torch::kCPU);
   BOOST_REQUIRE_EQUAL(w.tensors.size(), reference.size());
   for (const auto& [name, t] : reference) BOOST_TEST(torch::equal(w.tensors.at(name), t));
@@ -387,7 +388,9 @@ BOOST_AUTO_TEST_CASE(missing_wrong_shape_mismatch_and_layout_errors_name_file_an
   const auto config = golden_config();
   // Missing tensor.
   const fs::path missing = s.dir / "missing.safetensors";
-  const std::string dropped = "double_blocks." + std::to_string(config.depth - 1) + ".txt_mlp.2.bias";
+  const std::string dropped = config.depth > 0
+                                  ? "double_blocks." + std::to_string(config.depth - 1) + ".txt_mlp.2.bias"
+                                  : "single_blocks." + std::to_string(config.depth_single_blocks - 1) + ".linear2.bias";
   rewrite(golden_flux("flux_tiny_bfl.safetensors"), missing,
           [&](const std::string& n) { return n == dropped ? std::string() : n; });
   auto m = error_of([&] { gf::load_flux_transformer(st::Checkpoint(missing), config, torch::kFloat32, torch::kCPU); });
@@ -397,7 +400,7 @@ BOOST_AUTO_TEST_CASE(missing_wrong_shape_mismatch_and_layout_errors_name_file_an
   // A weight relabelled I32 (its bytes as they were): refused by its dtype, where its values had been converted
   // as integers and the render was noise with exit 0.
   const fs::path integers = s.dir / "i32.safetensors";
-  const std::string qkv = "double_blocks.0.img_attn.qkv.weight";
+  const std::string qkv = genplug::test::first_attention_module(config) + ".weight";
   {
     const auto golden = st::File::open(golden_flux("flux_tiny_bfl.safetensors"));
     BOOST_REQUIRE(golden->at(qkv).dtype == st::DType::F32);
@@ -408,9 +411,15 @@ BOOST_AUTO_TEST_CASE(missing_wrong_shape_mismatch_and_layout_errors_name_file_an
   }
   m = error_of([&] { gf::load_flux_transformer(st::Checkpoint(integers), config, torch::kFloat32, torch::kCPU); });
   BOOST_TEST(contains(m, "i32.safetensors: tensor '" + qkv + "' has dtype I32, expected a floating-point type"), m);
-  // Wrong shape (a diffusers part with a bad row count: caught when merging).
+  // Wrong shape (a diffusers part with a bad row count: caught when merging into the last block's BFL tensor, of
+  // the single stack where the set has one).
   const fs::path bad = s.dir / "bad_shape.safetensors";
-  const std::string last_single = std::to_string(config.depth_single_blocks - 1);
+  const bool singles = config.depth_single_blocks > 0;
+  const std::string last = std::to_string((singles ? config.depth_single_blocks : config.depth) - 1);
+  const std::string part = singles ? "single_transformer_blocks." + last + ".proj_mlp.weight"
+                                   : "transformer_blocks." + last + ".attn.to_q.weight";
+  const std::string merged = singles ? "single_blocks." + last + ".linear1.weight"
+                                     : "double_blocks." + last + ".img_attn.qkv.weight";
   {
     const auto file = st::File::open(golden_flux("flux_tiny_diffusers.safetensors"));
     std::vector<st::TensorData> out;
@@ -420,7 +429,7 @@ BOOST_AUTO_TEST_CASE(missing_wrong_shape_mismatch_and_layout_errors_name_file_an
       t.dtype = info.dtype;
       t.shape = info.shape;
       t.bytes.assign(info.data, info.data + info.nbytes);
-      if (info.name == "single_transformer_blocks." + last_single + ".proj_mlp.weight") {
+      if (info.name == part) {
         t.shape[0] -= 1;
         t.bytes.resize(t.bytes.size() - 4 * static_cast<size_t>(t.shape[1]));
       }
@@ -431,7 +440,7 @@ BOOST_AUTO_TEST_CASE(missing_wrong_shape_mismatch_and_layout_errors_name_file_an
   m = error_of([&] { gf::load_flux_transformer(st::Checkpoint(bad), config, torch::kFloat32, torch::kCPU); });
   BOOST_TEST_INFO(m);
   BOOST_TEST(contains(m, "bad_shape.safetensors"));
-  BOOST_TEST(contains(m, "'single_blocks." + last_single + ".linear1.weight'"));
+  BOOST_TEST(contains(m, "'" + merged + "'"));
   // Explicit config that disagrees with the tensors.
   auto wrong = config;
   wrong.num_heads *= 2;

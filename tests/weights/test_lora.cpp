@@ -109,10 +109,14 @@ struct Fixture : genplug::test::FluxGoldenCase {
 
   Fixture() {
     torch::manual_seed(7);
-    const std::string last_single = std::to_string(config.depth_single_blocks - 1);
-    for (const std::string& m : {std::string("double_blocks.0.img_attn.qkv"), "single_blocks." + last_single + ".linear1",
-                                 std::string("final_layer.adaLN_modulation.1"), std::string("txt_in"),
-                                 std::string("double_blocks.0.txt_mlp.2")}) {
+    // Attention, the last single block's linear1, the final layer, the text input and a double block's MLP, of
+    // the stacks the set has (updates[0]: genplug::test::first_attention_module).
+    std::vector<std::string> modules = {genplug::test::first_attention_module(config)};
+    const std::string last_linear1 = "single_blocks." + std::to_string(config.depth_single_blocks - 1) + ".linear1";
+    if (config.depth_single_blocks > 0 && last_linear1 != modules[0]) modules.push_back(last_linear1);
+    modules.insert(modules.end(), {"final_layer.adaLN_modulation.1", "txt_in"});
+    if (config.depth > 0) modules.push_back("double_blocks.0.txt_mlp.2");
+    for (const std::string& m : modules) {
       const torch::Tensor& w = base.at(m + ".weight");
       const int64_t rank = 4;
       updates.push_back({m, 0.2 * torch::randn({rank, w.size(1)}), 0.2 * torch::randn({w.size(0), rank}), 2.0});
@@ -378,13 +382,13 @@ BOOST_FIXTURE_TEST_CASE(loras_that_do_not_fit_are_named, Fixture) {
   } catch (const gf::WeightError& e) {
     const std::string m = e.what();
     BOOST_TEST(m.find("wrong.safetensors") != std::string::npos, m);
-    BOOST_TEST(m.find("'diffusion_model.double_blocks.0.img_attn.qkv'") != std::string::npos, m);
-    BOOST_TEST(m.find(gf::shape_string(base.at("double_blocks.0.img_attn.qkv.weight").sizes().vec())) != std::string::npos, m);
+    BOOST_TEST(m.find("'diffusion_model." + updates[0].module + "'") != std::string::npos, m);
+    BOOST_TEST(m.find(gf::shape_string(base.at(updates[0].module + ".weight").sizes().vec())) != std::string::npos, m);
     BOOST_TEST(m.find(gf::shape_string(wrong[0].up.sizes().vec())) != std::string::npos, m);
   }
   // A block the model does not have.
   std::vector<Update> deeper = {updates[0]};
-  deeper[0].module = "double_blocks." + std::to_string(config.depth) + ".img_attn.qkv";
+  deeper[0].module = genplug::test::attention_module_past_the_end(config);
   write_lora(path, deeper, gf::LoraFormat::kohya, config.hidden_size);
   try {
     gf::merge_loras(base, {{path, 1.0}});
@@ -416,7 +420,7 @@ BOOST_FIXTURE_TEST_CASE(loras_that_do_not_fit_are_named, Fixture) {
     BOOST_FAIL("accepted");
   } catch (const gf::WeightError& e) {
     const std::string m = e.what();
-    BOOST_TEST(m.find("'double_blocks.0.img_attn.qkv.weight' overflows float32 with the LoRA deltas of ") == 0u, m);
+    BOOST_TEST(m.find("'" + updates[0].module + ".weight' overflows float32 with the LoRA deltas of ") == 0u, m);
     BOOST_TEST(m.find("wrong.safetensors") != std::string::npos, m);
   }
   // Within float32 but past float16's 65504 (1e3 x 1e3 x rank 4): caught where the weight is rounded back to f16.
@@ -431,7 +435,7 @@ BOOST_FIXTURE_TEST_CASE(loras_that_do_not_fit_are_named, Fixture) {
     gf::merge_loras(f16, {{path, 1.0}});
     BOOST_FAIL("accepted");
   } catch (const gf::WeightError& e) {
-    BOOST_TEST(std::string(e.what()).find("'double_blocks.0.img_attn.qkv.weight' overflows float16 with") == 0u, e.what());
+    BOOST_TEST(std::string(e.what()).find("'" + updates[0].module + ".weight' overflows float16 with") == 0u, e.what());
   }
   // An infinity in a factor is named with its tensor, as a NaN is (test_pipeline).
   std::vector<Update> infinite = {updates[0]};
@@ -616,7 +620,7 @@ BOOST_FIXTURE_TEST_CASE(check_loras_refuses_from_the_headers_what_the_merge_refu
 // tools apply such a file, and a note that says so; q of diffusers beside BFL's whole qkv overlap too, while
 // diffusers' q, k and v (other rows of one weight) do not.
 BOOST_FIXTURE_TEST_CASE(modules_that_change_the_same_rows_are_added_and_said, Fixture) {
-  const Update& u = updates[0];  // double_blocks.0.img_attn.qkv
+  const Update& u = updates[0];  // the first block's attention
   std::vector<st::TensorData> both;
   for (const std::string& m : {"diffusion_model." + u.module, "lora_unet_" + underscored(u.module)}) {
     const bool kohya = m.rfind("lora_unet_", 0) == 0;
