@@ -13,17 +13,18 @@
  *   host callback.
  * - A function that fails passes no ownership: the callee has freed whatever it made for the call, and the
  *   caller reads from its out-parameters only what the function's comment says a failure reports (the size a
- *   too-small buffer needs; create's NULL instance).
+ *   too-small buffer needs; create's NULL instance). What already crossed stays where it went (a tensor
+ *   condition passed to its sink is the host's).
  *
  * @par THREAD LABELS — a closed vocabulary.
  * Every function, callback and table member of the ABI says one of:
  *
- * - `[thread: control]`  Calls that create, change or free an instance, or that need it to themselves
- *                        (inspect, tokenize). A host makes them one at a time, and a control call on an
- *                        instance never overlaps any other call on it. They are not tied to one thread (a
- *                        host's garbage collector may destroy from another). Hosts that share one library
- *                        (entry.h, init) each make their own: factory create may run concurrently with another
- *                        host's create and with any call on other instances.
+ * - `[thread: control]`  Calls that create, change or free an instance, or that need it to themselves (an
+ *                        inspector's probe, inspect and tokenize). A host makes them one at a time, and a
+ *                        control call on an instance never overlaps any other call on it. They are not tied to
+ *                        one thread (a host's garbage collector may destroy from another). Hosts that share one
+ *                        library (entry.h, init) each make their own, so control calls on different instances,
+ *                        create included, may overlap.
  * - `[thread: render]`   A thread the host renders on (it may be the control thread). The host makes render
  *                        calls on one instance one at a time, never overlapping a control call on it.
  *                        Different instances, even of one plugin, may render concurrently on different threads.

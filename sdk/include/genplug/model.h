@@ -151,7 +151,8 @@ typedef struct genplug_model {
 
   /** Encodes a prompt (UTF-8, borrowed for the call) into named conditioning tensors passed to `sink` (lent for
    * the call). `options_json` (a JSON object, borrowed for the call) may be NULL. The tensors stay on the model's
-   * device, in its dtype. [thread: render] */
+   * device, in its dtype. A tensor passed to the sink's put is the host's whatever this call then returns.
+   * [thread: render] */
   genplug_status (*condition)(struct genplug_model* self, const char* prompt, const char* options_json,
                               const genplug_tensor_sink_t* sink, const genplug_context_t* ctx);
 
