@@ -385,14 +385,16 @@ for s in sizes:
 # The first size's default step (DyPE off) against the same with the per-token work whole (--token-run 0).
 first = sizes[0]
 default = next(r for r in runs if r["size_px"] == first and not r["dype"])
-whole_lines = [json.loads(l) for l in read("token-run-whole.jsonl").splitlines() if l.strip()]
+whole_rc = int(read("token-run-whole.rc") or 1)
+whole_lines = [json.loads(l) for l in read("token-run-whole.jsonl").splitlines() if l.strip()] if whole_rc == 0 else []
 whole = whole_lines[0]["median_ms"] / 1e3 if whole_lines else None
 token_runs = {
     "size": f"{first}x{first}", "spectrum": "plain RoPE",
     "token_run_default": default["flux_forward"]["config"]["token_run"] if default["flux_forward"] else None,
     "s_per_step_default": default["s_per_step"], "s_per_step_whole": whole,
     "ratio_whole_over_default": whole / default["s_per_step"] if whole and default["s_per_step"] else None,
-    "error": None if whole_lines else (read("token-run-whole.err").strip() or "flux_forward printed nothing")}
+    "error": None if whole_lines else (read("token-run-whole.err").strip() or
+                                       f"flux_forward exited with status {whole_rc}, printing nothing")}
 
 doc = {
     "schema": "genplug-bench-gpu/1",
