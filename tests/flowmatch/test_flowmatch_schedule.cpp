@@ -113,7 +113,8 @@ BOOST_AUTO_TEST_CASE(spacing_families_differ_only_in_float32_rounding) {
     differing += bfl != ref;
     ++cases;
   }
-  BOOST_TEST_MESSAGE(differing << " of " << cases << " diffusers-spaced cases differ from BFL spacing in float32");
+  BOOST_WARN_MESSAGE(differing > 0, differing << " of " << cases << " diffusers-spaced cases differ from BFL spacing "
+                                   "in float32 (none: the bit-exact test cannot tell the families apart on this set)");
 }
 
 // Float64 closed form: 1e-12 relative against the formula; float32 rounding against the references.

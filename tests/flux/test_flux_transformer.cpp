@@ -107,13 +107,10 @@ BOOST_AUTO_TEST_CASE(forward_dype_spectrum_matches_official_dype) {
   const double err = relative_error(out, io_tensor("dype.out"));
   BOOST_TEST_MESSAGE("forward (DyPE spectrum) relative error " << err);
   BOOST_TEST(err < kTolerance);
-  // And the spectrum reached the model: our output is not the plain one. That shows only where the set's own DyPE
-  // and plain outputs lie well apart (10x the bound above).
-  const double golden_gap = relative_error(io_tensor("dype.out"), io_tensor("out"));
-  if (golden_gap > 10 * kTolerance)
-    BOOST_TEST(relative_error(out, io_tensor("out")) > golden_gap / 2);
-  else
-    BOOST_TEST_MESSAGE("this set's DyPE and plain outputs differ by " << golden_gap << " only: not checked");
+  // The bound tells DyPE from plain RoPE (and so shows that the spectrum reached the model) where the set's own
+  // two outputs lie more than 2x the bound apart; how far they are is said, not asserted: it is the set's.
+  const double apart = relative_error(io_tensor("dype.out"), io_tensor("out"));
+  BOOST_TEST_MESSAGE("this set's DyPE and plain outputs differ by " << apart << " (the bound: " << kTolerance << ")");
 }
 
 // BFL denoise(): img += (t_prev - t_curr) * model(img, t_curr), sigmas from the golden file.

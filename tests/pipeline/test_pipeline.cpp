@@ -341,13 +341,9 @@ BOOST_AUTO_TEST_CASE(golden_dype_sampling_is_reproduced_end_to_end) {
   const double err = relative_error(final_latent, dype_final);
   BOOST_TEST_MESSAGE("DyPE final latent relative error " << err);
   BOOST_TEST(err < 1e-4);
-  // And it is not the plain-RoPE result: the spectrum really reached the model. That shows only where the set's
-  // own DyPE and plain results lie well apart (10x the bound above).
-  const double golden_gap = relative_error(dype_final, plain);
-  if (golden_gap > 1e-3)
-    BOOST_TEST(relative_error(final_latent, plain) > golden_gap / 2);
-  else
-    BOOST_TEST_MESSAGE("this set's DyPE and plain final latents differ by " << golden_gap << " only: not checked");
+  // The bound tells DyPE from plain RoPE (the spectrum reached the model) where the set's own two results lie more
+  // than 2x the bound apart; how far they are is said, not asserted: it is the set's.
+  BOOST_TEST_MESSAGE("this set's DyPE and plain final latents differ by " << relative_error(dype_final, plain));
 }
 
 BOOST_AUTO_TEST_CASE(half_exr_holds_the_linear_image_within_half_precision) {
@@ -557,8 +553,7 @@ BOOST_AUTO_TEST_CASE(per_job_loras_swap_without_reloading_and_restore_exactly) {
   // A rank-4 LoRA on the first block's attention (a double block's image qkv, or a single block's linear1 where
   // the set has no double blocks), BFL keys, deterministic values.
   const auto bfl = st::File::open(genplug::test::golden("flux/flux_tiny_bfl.safetensors"));
-  const std::string module = g.info["meta"]["params"]["depth"].get<int>() > 0 ? "double_blocks.0.img_attn.qkv"
-                                                                               : "single_blocks.0.linear1";
+  const std::string module = genplug::test::flux_first_attention_module(g.info["meta"]["params"]["depth"]);
   const auto& qkv = bfl->at(module + ".weight").shape;
   std::vector<float> a(size_t(4 * qkv[1])), b(size_t(qkv[0] * 4));
   for (size_t i = 0; i < a.size(); ++i) a[i] = float(std::sin(0.7 * double(i))) * 0.2f;

@@ -98,8 +98,7 @@ BOOST_AUTO_TEST_CASE(text_output_and_errors) {
   BOOST_TEST(text.find("layout: flux-transformer (bfl keys") != std::string::npos);
   const auto info = genplug::test::read_json(genplug::test::golden("flux/flux_tiny_info.json"));
   const auto& params = info.at("meta").at("params");
-  const std::string qkv = params.at("depth").get<int>() > 0 ? "double_blocks.0.img_attn.qkv.weight"
-                                                           : "single_blocks.0.linear1.weight";  // a stack may be empty
+  const std::string qkv = genplug::test::flux_first_attention_module(params.at("depth")) + ".weight";
   BOOST_TEST(text.find(qkv) != std::string::npos);
   BOOST_TEST(contains(text, "format: safetensors (inspector org.genplug.flux.inspect)"), text);
   BOOST_TEST(contains(text, "\n  config: "), text);

@@ -28,11 +28,8 @@ inline flux::FluxConfig flux_config_from_params(const nlohmann::json& p) {
   return c;
 }
 
-// A linear module every golden transformer has, whichever of its two stacks is empty (a set may have no double or
-// no single blocks; not both): the first double block's image qkv, else the first single block's linear1.
-inline std::string first_attention_module(const flux::FluxConfig& c) {
-  return c.depth > 0 ? "double_blocks.0.img_attn.qkv" : "single_blocks.0.linear1";
-}
+// golden.hpp's flux_first_attention_module of this config.
+inline std::string first_attention_module(const flux::FluxConfig& c) { return flux_first_attention_module(c.depth); }
 
 // The same module in the block one past its stack's last, which the model lacks.
 inline std::string attention_module_past_the_end(const flux::FluxConfig& c) {

@@ -1,5 +1,6 @@
 // Test support: where golden data and plugins are.
 #pragma once
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +23,12 @@ inline nlohmann::json read_json(const std::filesystem::path& p) {
   std::ifstream in(p);
   if (!in) throw std::runtime_error("cannot open " + p.string());
   return nlohmann::json::parse(in);
+}
+
+// A linear module every golden FLUX transformer with `depth` double blocks has (a set may have no double or no
+// single blocks; not both): the first double block's image qkv, else the first single block's linear1.
+inline std::string flux_first_attention_module(int64_t depth) {
+  return depth > 0 ? "double_blocks.0.img_attn.qkv" : "single_blocks.0.linear1";
 }
 
 // The folder the build puts plugin libraries in.
