@@ -154,9 +154,10 @@ asan_flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 #   avx2       the precision suites again with libtorch's AVX2 kernels forced: the same code of ours on other
 #              (uninstrumented) libtorch kernels, checked for precision by the plain suite.
 # and the test debian_package: CPack's .deb of the tree, installed and listed (packaging, no code of ours runs
-# that the other tests do not run; it runs alone, RUN_SERIAL, 36 s under ASan).
+# that the other tests do not run; it runs alone, RUN_SERIAL, 36 s under ASan), and golden_structure_variants
+# (programs of this suite again on sets of other structure: it tests the tests, not memory).
 asan_exclude_labels='sanitizer|slurm|python|avx2'
-asan_exclude_tests='^debian_package$'
+asan_exclude_tests='^debian_package$|^golden_structure_variants$'
 # Not even built in the ASan tree (GENPLUG_TEST_SKIP): the golden comparisons of the FLUX transformer, the
 # autoencoder (whole and tiled) and the text encoders. Their code of ours only composes libtorch operators
 # (whose memory is libtorch's, uninstrumented, bounds-checked); what handles raw memory on that side (the
