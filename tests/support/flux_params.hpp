@@ -28,10 +28,7 @@ inline flux::FluxConfig flux_config_from_params(const nlohmann::json& p) {
   return c;
 }
 
-// golden.hpp's flux_first_attention_module of this config.
-inline std::string first_attention_module(const flux::FluxConfig& c) { return flux_first_attention_module(c.depth); }
-
-// The same module in the block one past its stack's last, which the model lacks.
+// golden.hpp's flux_first_attention_module in the block one past its stack's last, which the model lacks.
 inline std::string attention_module_past_the_end(const flux::FluxConfig& c) {
   return c.depth > 0 ? "double_blocks." + std::to_string(c.depth) + ".img_attn.qkv"
                      : "single_blocks." + std::to_string(c.depth_single_blocks) + ".linear1";

@@ -244,7 +244,7 @@ BOOST_AUTO_TEST_CASE(missing_and_misshapen_tensors_are_named) {
   BOOST_TEST(contains(m, "'" + mlp + "' has shape " + shape_text(narrower(right)) + ", expected " + shape_text(right)), m);
 
   shapes = golden_shapes("flux_tiny_bfl.safetensors");
-  const std::string scale = genplug::test::first_attention_module(config) + ".weight_scale";
+  const std::string scale = genplug::test::flux_first_attention_module(config.depth) + ".weight_scale";
   shapes[scale] = {};
   const auto ignored = gf::check_flux_shapes(shapes, config, "c");
   BOOST_TEST(ignored == std::vector<std::string>{scale}, boost::test_tools::per_element());

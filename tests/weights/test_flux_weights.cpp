@@ -201,7 +201,7 @@ BOOST_AUTO_TEST_CASE(load_flux_transformer_gives_identical_weights_from_both_lay
   }
   // bfloat16 load: the same values rounded once.
   const auto c = gf::load_flux_transformer(diffusers_ckpt, config, torch::kBFloat16, torch::kCPU);
-  const std::string qkv = genplug::test::first_attention_module(config) + ".weight";
+  const std::string qkv = genplug::test::flux_first_attention_module(config.depth) + ".weight";
   BOOST_TEST(torch::equal(c.tensors.at(qkv), a.tensors.at(qkv).to(torch::kBFloat16)));
   // Without an explicit config a head dim other than FLUX.1's 128 leaves axes_dim unknown: a clear error, not
   // a guess.
@@ -367,7 +367,8 @@ BOOST_FIXTURE_TEST_CASE(gguf_files_of_other_block_types_keep_their_blocks, Scrat
 BOOST_AUTO_TEST_CASE(comfy_single_file_with_prefix_and_extra_tensors) {
   Scratch s;
   const fs::path path = s.dir / "flux_comfy.safetensors";
-  const std::string scale = genplug::test::first_attention_module(golden_config()) + ".weight_scale";  // fp8 files'
+  // An fp8 file's per-tensor scale, of a module the set has.
+  const std::string scale = genplug::test::flux_first_attention_module(golden_config().depth) + ".weight_scale";
   rewrite(golden_flux("flux_tiny_bfl.safetensors"), path, [](const std::string& n) { return "model.diffusion_model." + n; },
           {st::TensorData::from_floats("first_stage_model.decoder.conv_in.bias", {2}, {1, 2}),
            st::TensorData::from_floats("model.diffusion_model." + scale, {}, {1})});
@@ -400,7 +401,7 @@ BOOST_AUTO_TEST_CASE(missing_wrong_shape_mismatch_and_layout_errors_name_file_an
   // A weight relabelled I32 (its bytes as they were): refused by its dtype, where its values had been converted
   // as integers and the render was noise with exit 0.
   const fs::path integers = s.dir / "i32.safetensors";
-  const std::string qkv = genplug::test::first_attention_module(config) + ".weight";
+  const std::string qkv = genplug::test::flux_first_attention_module(config.depth) + ".weight";
   {
     const auto golden = st::File::open(golden_flux("flux_tiny_bfl.safetensors"));
     BOOST_REQUIRE(golden->at(qkv).dtype == st::DType::F32);

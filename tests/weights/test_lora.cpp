@@ -110,8 +110,8 @@ struct Fixture : genplug::test::FluxGoldenCase {
   Fixture() {
     torch::manual_seed(7);
     // Attention, the last single block's linear1, the final layer, the text input and a double block's MLP, of
-    // the stacks the set has (updates[0]: genplug::test::first_attention_module).
-    std::vector<std::string> modules = {genplug::test::first_attention_module(config)};
+    // the stacks the set has (updates[0]: genplug::test::flux_first_attention_module).
+    std::vector<std::string> modules = {genplug::test::flux_first_attention_module(config.depth)};
     const std::string last_linear1 = "single_blocks." + std::to_string(config.depth_single_blocks - 1) + ".linear1";
     if (config.depth_single_blocks > 0 && last_linear1 != modules[0]) modules.push_back(last_linear1);
     modules.insert(modules.end(), {"final_layer.adaLN_modulation.1", "txt_in"});
