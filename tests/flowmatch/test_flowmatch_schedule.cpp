@@ -9,7 +9,6 @@
 #define BOOST_TEST_MODULE flowmatch_schedule
 #include <boost/test/unit_test.hpp>
 
-#include <cfloat>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -54,7 +53,46 @@ std::string describe(const json& e) {
   return d.dump();
 }
 
-double closed_form(double mu, double t) { return t == 0 ? 0.0 : std::exp(mu) / (std::exp(mu) + 1.0 / t - 1.0); }
+// (1/t - 1) first, as the references group it: exactly 0 at t = 1 however small e^mu is.
+double closed_form(double mu, double t) { return t == 0 ? 0.0 : std::exp(mu) / (std::exp(mu) + (1.0 / t - 1.0)); }
+
+// A float32 evaluation of sigma = E / (E + x), x = 1/t - 1, E = e^mu, at a float32 time t taken as exact: how far
+// it can be from the exact sigma at that t, relative to sigma, to first order in u = 2^-24 (the next order is
+// below 1e-12 relative). Roundings: E (u), 1/t (u), 1/t - 1 (u), E + x (u), and E / (E + x) as one division
+// (numpy) or a reciprocal and a product (torch): 2u. With d ln sigma = (1 - sigma)(d ln E - d ln x) + the last
+// three, and 1/t's rounding reaching ln x multiplied by (1/t) / x = 1 / (1 - t), where (1 - sigma) / (1 - t) =
+// 1 / (tE + 1 - t):
+//   |d sigma / sigma| <= u (2 (1 - sigma) + 1 / (tE + 1 - t) + 3).
+// Large where E is small and t near 1 (a negative mu: 11 ulp at mu = -3, 1 000 steps, in torch).
+double shift_rounding_bound(double mu, double t) {
+  if (t == 0) return 0.0;
+  const double u = std::ldexp(1.0, -24), e = std::exp(mu);
+  return u * (2.0 * (1.0 - closed_form(mu, t)) + 1.0 / (t * e + (1.0 - t)) + 3.0);
+}
+
+// The float32 times a family's references shift: its unshifted schedule, which the bit-exact tests hold to the
+// references' own (torch.linspace(1, 0, N + 1); float32 of np.linspace(1, 1/N, N) and a terminal 0).
+std::vector<double> float32_times(const std::string& spacing, uint32_t steps) {
+  const json config = {{"schedule", "none"}, {"spacing", spacing}};
+  return sigmas_of(config.dump(), steps, 1);
+}
+
+// How far a family's float32 sigma_i can be from the exact sigma at t_i = 1 - i/N: the float32 time's own
+// distance (computed) plus the shift's rounding at that time (bounded above).
+std::vector<double> float32_reach(const std::vector<double>& times, const double* mu) {
+  std::vector<double> reach(times.size());
+  const size_t n = times.size() - 1;
+  for (size_t i = 0; i < times.size(); ++i) {
+    const double t = double(n - i) / double(n);
+    if (!mu) {
+      reach[i] = std::abs(times[i] - t);
+      continue;
+    }
+    const double at_float32_time = closed_form(*mu, times[i]);
+    reach[i] = std::abs(at_float32_time - closed_form(*mu, t)) + shift_rounding_bound(*mu, times[i]) * at_float32_time;
+  }
+  return reach;
+}
 
 }  // namespace
 
@@ -97,18 +135,22 @@ BOOST_AUTO_TEST_CASE(dype_pipeline_diffusers_is_bit_exact) {
 }
 
 // The two spacing families shift the same grid t = 1 - i/n and differ only in float32 rounding: BFL spacing stays
-// within a few ulp (the bound of float64_closed_form below) of diffusers' references, and where the set's lists
-// differ at all (the shipped set: 28 steps, index 3), only the test above tells the families apart.
+// within both families' float32 reach (float32_reach) of diffusers' references, and where the set's lists differ
+// at all (the shipped set: 28 steps, index 3), only the test above tells the families apart.
 BOOST_AUTO_TEST_CASE(spacing_families_differ_only_in_float32_rounding) {
   size_t differing = 0, cases = 0;
   for (const json& e : schedules().at("dype_pipeline_diffusers")) {
     const json config = {{"schedule", "flux"}, {"mu", e.at("mu")}};
-    const auto bfl = sigmas_of(config.dump(), e.at("num_steps"), e.at("image_seq_len"));
+    const uint32_t n = e.at("num_steps");
+    const auto bfl = sigmas_of(config.dump(), n, e.at("image_seq_len"));
     const auto ref = golden_sigmas(e);
     BOOST_TEST_REQUIRE(bfl.size() == ref.size(), describe(e));
+    const double mu = e.at("mu");
+    const auto reach_bfl = float32_reach(float32_times("bfl", n), &mu);
+    const auto reach_diffusers = float32_reach(float32_times("diffusers", n), &mu);
     for (size_t i = 0; i < bfl.size(); ++i) {
-      const double ulp = std::max(std::abs(ref[i]), 1e-30) * FLT_EPSILON;
-      BOOST_TEST(std::abs(bfl[i] - ref[i]) <= 8.0 * ulp, "index " << i << " of " << describe(e));
+      const double bound = reach_bfl[i] + reach_diffusers[i];
+      BOOST_TEST(std::abs(bfl[i] - ref[i]) <= bound, "index " << i << " of " << describe(e) << ": bound " << bound);
     }
     differing += bfl != ref;
     ++cases;
@@ -117,7 +159,7 @@ BOOST_AUTO_TEST_CASE(spacing_families_differ_only_in_float32_rounding) {
                                    "in float32 (none: the bit-exact test cannot tell the families apart on this set)");
 }
 
-// Float64 closed form: 1e-12 relative against the formula; float32 rounding against the references.
+// Float64 closed form: 1e-12 relative against the formula; the float32 references within their float32 reach.
 BOOST_AUTO_TEST_CASE(float64_closed_form) {
   for (const json& e : schedules().at("bfl_get_schedule")) {
     const bool shift = e.at("shift").get<bool>();
@@ -128,16 +170,17 @@ BOOST_AUTO_TEST_CASE(float64_closed_form) {
     const auto ref = golden_sigmas(e);
     BOOST_REQUIRE_EQUAL(got.size(), ref.size());
     const double mu = shift ? e.at("mu").get<double>() : 0.0;
-    double worst_ulps = 0;
+    const auto reach = float32_reach(float32_times("bfl", n), shift ? &mu : nullptr);
+    double worst = 0;  // of the reach used
     for (size_t i = 0; i < got.size(); ++i) {
-      const double t = 1.0 - double(i) / n;
+      const double t = double(n - i) / n;  // 1 - i/N, exact at both ends (as the plugin's float64)
       const double expected = shift ? closed_form(mu, t) : t;
       BOOST_TEST(std::abs(got[i] - expected) <= 1e-12 * std::abs(expected), "index " << i << " of " << describe(e));
-      // float32 rounding: the references' chain of float32 operations, a few units in the last place.
-      const double ulp = std::max(std::abs(ref[i]), 1e-30) * FLT_EPSILON;
-      worst_ulps = std::max(worst_ulps, std::abs(got[i] - ref[i]) / ulp);
+      const double bound = reach[i] + 1e-12 * std::abs(expected);
+      BOOST_TEST(std::abs(got[i] - ref[i]) <= bound, "index " << i << " of " << describe(e) << ": bound " << bound);
+      if (bound > 0) worst = std::max(worst, std::abs(got[i] - ref[i]) / bound);
     }
-    BOOST_TEST(worst_ulps <= 8.0, describe(e) << ": float64 vs float32 reference differ by " << worst_ulps << " ulp");
+    BOOST_TEST_MESSAGE(describe(e) << ": float64 vs the float32 reference, at most " << worst << " of the bound");
   }
 }
 
