@@ -10,6 +10,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -114,6 +115,21 @@ BOOST_AUTO_TEST_CASE(bfl_schedule_with_pinned_mu_is_bit_exact) {
       const uint64_t tokens = e.value("image_seq_len", 1);  // ignored when mu is pinned
       const auto got = sigmas_of(config.dump(), e.at("num_steps"), tokens);
       BOOST_TEST_CONTEXT(family << " " << describe(e)) { BOOST_TEST(got == golden_sigmas(e), tt::per_element()); }
+    }
+  }
+}
+
+// BFL spacing's times are torch.linspace's float32 values at every step count, not only the golden set's: the
+// references' AVX2 kernel rounds start + step*i once (a fused multiply-add) and its arange lanes twice, which
+// differ at 9, 13 and most counts above 70 (torch_linspace_avx2.json, from make_torch_linspace.py; not golden
+// data, so the same whatever GENPLUG_GOLDEN_DIR names).
+BOOST_AUTO_TEST_CASE(bfl_spacing_times_are_torch_linspace) {
+  const json data = read_json(std::filesystem::path(GENPLUG_SOURCE_DIR) / "tests/flowmatch/torch_linspace_avx2.json");
+  BOOST_REQUIRE(!data.at("linspace").empty());
+  for (const json& e : data.at("linspace")) {
+    const uint32_t n = e.at("num_steps");
+    BOOST_TEST_CONTEXT(n << " steps") {
+      BOOST_TEST(float32_times("bfl", n) == e.at("times").get<std::vector<double>>(), tt::per_element());
     }
   }
 }

@@ -14,9 +14,11 @@ std::vector<float> torch_linspace_f32(float start, float end, uint32_t count, ui
   const int64_t steps = count;
   const float step = (end - start) / static_cast<float>(steps - 1);
   const int64_t halfway = steps / 2;
+  // The kernel is compiled with FMA and contracts these two into one fused multiply-add (one rounding); the
+  // arange lanes below round the product and the sum apart.
   auto scalar_at = [&](int64_t idx) -> float {
-    return idx < halfway ? start + step * static_cast<float>(idx)
-                         : end - step * static_cast<float>(steps - idx - 1);
+    return idx < halfway ? std::fma(step, static_cast<float>(idx), start)
+                         : std::fma(-step, static_cast<float>(steps - idx - 1), end);
   };
   int64_t i = 0;
   const int64_t w = vector_width;

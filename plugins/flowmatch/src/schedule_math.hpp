@@ -15,9 +15,9 @@
 namespace genplug::flowmatch {
 
 // torch.linspace(start, end, count) in float32 as torch 1.13's CPU kernel computes it: the first half as
-// start + step*i, the second as end - step*(count-1-i), and the leading 2*vector_width-sized blocks
-// through Vectorized<float>::arange (base + k*step). vector_width 8 is the AVX2 kernel (the references'
-// machine); 0 gives the plain scalar loop.
+// start + step*i, the second as end - step*(count-1-i) (each one fused multiply-add), and the leading
+// 2*vector_width-sized blocks through Vectorized<float>::arange (base + k*step, rounded twice). vector_width 8
+// is the AVX2 kernel (the references' machine); 0 gives the plain scalar loop.
 std::vector<float> torch_linspace_f32(float start, float end, uint32_t count, uint32_t vector_width = 8);
 
 // np.linspace(start, stop, count) in float64 (arange * step + start, last value set to stop).
