@@ -4,7 +4,8 @@
 // core: one thread on a 2-vCPU machine with one thread per core, where a FLUX 512² decode then took 21.1 s against
 // 12.4 s with two, and a bf16 forward of the peer checkpoint 3.1-3.5 s against 1.9 s. The f32 transformer keeps
 // libtorch's default: its products run on OpenBLAS's own pool, and two OpenMP threads on top of it made the bench
-// forward 15 % slower (docs/performance.md, "Thread settings").
+// forward 15 % slower (docs/performance.md, "Thread settings"). libtorch 2.x counts physical cores itself
+// (c10's defaultNumThreads through cpuinfo), so there the raise usually finds nothing to change.
 #pragma once
 #include <cstdint>
 #include <set>
