@@ -1,10 +1,13 @@
-// DPM-Solver++(2M) (Lu et al. 2022; k-diffusion sample_dpmpp_2m) in the flow-matching parametrisation:
+// DPM-Solver++(2M) (Lu et al. 2022) in the flow-matching parametrisation, as diffusers'
+// DPMSolverMultistepScheduler with flow sigmas and flow prediction computes it:
 // x_s = alpha x0 + sigma n with alpha = 1 - s, sigma = s, lambda = log(alpha / sigma), and the data
 // prediction x0 = x - s v. One step from s to s_next with h = lambda_next - lambda_s:
 //   x <- (s_next / s) x + alpha_next (1 - e^-h) D,
 //   D = (1 + 1/(2r)) x0_i - 1/(2r) x0_{i-1},  r = h_{i-1} / h   (second order, multistep),
 // with D = x0_i (first order) on the first step, after a step that starts at s = 1 (lambda = -inf, so
 // r = inf) and on the final step to s_next = 0, where the update is x <- x0_i. One evaluation per step.
+// k-diffusion's sample_dpmpp_2m, run on a flow model as ComfyUI runs it, has the same coefficients but takes
+// lambda = -log s for r, so its values differ (docs/schedulers.md).
 #include <cmath>
 #include <limits>
 

@@ -4,7 +4,8 @@
 // The last step is a plain Euler step. For a full run it ends at sigma 0, where k-diffusion also skips the
 // corrector (it would evaluate the model on the finished image); for a schedule that stops early the rule
 // keeps the evaluation count a function of the step count alone (2N - 1), as evaluation_count promises,
-// and a single first-order step adds only O(h^2) to the error, so the method stays second order.
+// and a single first-order step adds only O(h^2) to the error, so the method stays second order. diffusers'
+// FlowMatchHeunDiscreteScheduler does the same, so on such a schedule it is the one this matches.
 #include "sampler.hpp"
 
 namespace genplug::flowmatch {
