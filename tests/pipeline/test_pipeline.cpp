@@ -414,29 +414,23 @@ BOOST_AUTO_TEST_CASE(resume_renders_again_an_output_stored_with_another_compress
 
 BOOST_AUTO_TEST_CASE(golden_vae_decode_through_the_model_abi) {
   // decode.z of the VAE golden, packed as the model lays latents out, decoded by the plugin: the image is the
-  // golden decode mapped from [-1, 1] to the ABI's [0, 1].
+  // golden decode mapped from [-1, 1] to the ABI's [0, 1]. The VAE comes as a diffusers folder, so that its
+  // config.json gives the set's scale and shift (BFL weights alone take FLUX's).
   auto vae_io = st::File::open(genplug::test::golden("vae/vae_tiny_io.safetensors"));
   const auto& z = vae_io->at("decode.z");
   const auto& out = vae_io->at("decode.out");
   const int64_t c = z.shape[1], zh = z.shape[2], zw = z.shape[3];
-  std::vector<float> zv = st::to_float32(z), packed(zv.size());
-  // b c (h 2) (w 2) -> b (h w) (c 2 2)
-  for (int64_t ch = 0; ch < c; ++ch)
-    for (int64_t y = 0; y < zh; ++y)
-      for (int64_t x = 0; x < zw; ++x) {
-        const int64_t token = (y / 2) * (zw / 2) + (x / 2);
-        const int64_t feature = ch * 4 + (y % 2) * 2 + (x % 2);
-        packed[token * c * 4 + feature] = zv[(ch * zh + y) * zw + x];
-      }
+  TempDir vae;
+  fs::copy_file(genplug::test::golden("vae/vae_tiny_diffusers.safetensors"), vae.path / "diffusion_pytorch_model.safetensors");
+  fs::copy_file(genplug::test::golden("vae/vae_tiny_diffusers_config.json"), vae.path / "config.json");
   genplug::host::PluginCatalog catalog({genplug::host::PluginCatalog::default_search_path(), nullptr});
   genplug::CallContext ctx;
   auto model = catalog.create_model(
       "org.genplug.flux",
       {{"transformer", genplug::test::golden("flux/flux_tiny_bfl.safetensors").string()},
-       {"vae", genplug::test::golden("vae/vae_tiny_bfl.safetensors").string()},
+       {"vae", vae.path.string()},
        {"config", {{"axes_dim", genplug::test::read_json(genplug::test::golden("flux/flux_tiny_info.json"))["meta"]["params"]["axes_dim"]}}}},
       ctx);
-  std::vector<int64_t> shape = {1, (zh / 2) * (zw / 2), c * 4};
   const uint32_t height = uint32_t(out.shape[2]), width = uint32_t(out.shape[3]);
   if (zh % 2 || zw % 2) {
     // FLUX packs 2 x 2 latent patches: a latent of odd size has no packed form, and the ABI refuses its size.
@@ -446,6 +440,16 @@ BOOST_AUTO_TEST_CASE(golden_vae_decode_through_the_model_abi) {
     });
     return;
   }
+  std::vector<float> zv = st::to_float32(z), packed(zv.size());
+  // b c (h 2) (w 2) -> b (h w) (c 2 2)
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t y = 0; y < zh; ++y)
+      for (int64_t x = 0; x < zw; ++x) {
+        const int64_t token = (y / 2) * (zw / 2) + (x / 2);
+        const int64_t feature = ch * 4 + (y % 2) * 2 + (x % 2);
+        packed[token * c * 4 + feature] = zv[(ch * zh + y) * zw + x];
+      }
+  std::vector<int64_t> shape = {1, (zh / 2) * (zw / 2), c * 4};
   DLTensor t{};
   t.data = packed.data();
   t.device = {kDLCPU, 0};
