@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include <genplug/gguf.hpp>
+#include <genplug/flux/name_text.hpp>
 #include <genplug/safetensors.hpp>
 #include <genplug/internal/bounded_json.hpp>
 
@@ -32,10 +33,6 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace st = genplug::safetensors;
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 bool safetensors_name(const fs::path& p) {
   const std::string name = p.filename().string();

@@ -3,14 +3,13 @@
 
 #include <set>
 
+#include <genplug/flux/name_text.hpp>
 #include <genplug/flux/transformer_keys.hpp>
 
 namespace genplug::flux {
 namespace {
 
 using nlohmann::json;
-
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
 // How many consecutive "<block>N." indices exist.
 int64_t count_indexed(const ShapeMap& shapes, const std::string& block) {

@@ -9,13 +9,12 @@
 
 #include <genplug/flux/lora_keys.hpp>
 #include <genplug/flux/lora_metadata.hpp>
+#include <genplug/flux/name_text.hpp>
 
 namespace genplug::flux {
 namespace {
 
 using nlohmann::json;
-
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
 // Whether a projection reads the hidden state: mlp outputs and input embedders do not (they write it).
 bool reads_hidden(const std::string& target) {

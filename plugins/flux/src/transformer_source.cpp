@@ -6,6 +6,7 @@
 #include "machine_memory.hpp"
 
 #include <genplug/flux/presets.hpp>
+#include <genplug/flux/name_text.hpp>
 #include <genplug/flux/transformer_keys.hpp>
 #include <genplug/flux/weights.hpp>
 #include <genplug/gguf.hpp>
@@ -64,10 +65,6 @@ std::string stamp_of(const std::filesystem::path& file) {
   auto time = [](const timespec& t) { return std::to_string(t.tv_sec) + "." + std::to_string(t.tv_nsec); };
   return file.string() + ":" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
          std::to_string(st.st_size) + ":" + time(st.st_mtim) + ":" + time(st.st_ctim) + "\n";
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace

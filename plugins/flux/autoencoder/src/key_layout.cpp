@@ -9,13 +9,13 @@
 #include <set>
 #include <stdexcept>
 
+#include <genplug/flux/name_text.hpp>
+
 namespace genplug::flux::vae {
 namespace {
 
 const std::string kAnchor = "decoder.conv_in.weight";
 const std::vector<std::string> kRoots = {"encoder.", "decoder.", "quant_conv.", "post_quant_conv."};
-
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
 bool is_autoencoder_key(const std::string& key, const std::string& prefix) {
   if (!starts_with(key, prefix)) return false;

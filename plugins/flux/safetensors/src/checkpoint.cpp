@@ -8,19 +8,17 @@
 #include <nlohmann/json.hpp>
 #include <genplug/internal/bounded_json.hpp>
 #include <genplug/internal/regular_file.hpp>
+#include <genplug/flux/name_text.hpp>
 
 namespace genplug::safetensors {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using genplug::flux::ends_with;
 
 // An index lists each tensor's shard: FLUX.1's has ~1 000 entries in ~100 KB.
 constexpr std::uintmax_t kMaxIndexBytes = std::uintmax_t(64) << 20;
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 bool is_index_file(const fs::path& p) { return ends_with(p.filename().string(), ".safetensors.index.json"); }
 

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <optional>
 
-#include "name_text.hpp"
+#include <genplug/flux/name_text.hpp>
 
 namespace genplug::flux {
 namespace {

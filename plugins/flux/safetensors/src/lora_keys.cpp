@@ -9,7 +9,7 @@
 #include <genplug/flux/transformer_keys.hpp>
 #include <genplug/safetensors.hpp>
 
-#include "name_text.hpp"
+#include <genplug/flux/name_text.hpp>
 
 namespace genplug::flux {
 namespace {

@@ -7,7 +7,7 @@
 #include <optional>
 #include <set>
 
-#include "name_text.hpp"
+#include <genplug/flux/name_text.hpp>
 
 namespace genplug::flux {
 namespace {

@@ -7,16 +7,11 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <genplug/flux/presets.hpp>
+#include <genplug/flux/name_text.hpp>
 #include <genplug/flux/random_tensor.hpp>
 #include <genplug/plugin.hpp>
 
 namespace genplug::flux {
-
-namespace {
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-}  // namespace
 
 torch::Tensor random_flux_tensor(const std::string& name, at::IntArrayRef shape, const torch::TensorOptions& options,
                                  c10::optional<at::Generator> generator) {

@@ -1,5 +1,6 @@
 // The FLUX transformer's weights under BFL names, from a BFL or diffusers checkpoint.
 #include <genplug/flux/weights.hpp>
+#include <genplug/flux/name_text.hpp>
 
 #include <algorithm>
 
@@ -24,10 +25,6 @@ torch::Tensor build_merge(const KeyMerge& m, const std::vector<torch::Tensor>& p
 }
 
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // fp8 checkpoints store "<layer>.weight" with a per-tensor (or per-row) scale beside it: "<layer>.weight_scale"
 // (sd.cpp convention) or "<layer>.scale_weight" (ComfyUI scaled_fp8). nullptr when there is none.

@@ -1,4 +1,4 @@
-// Tensor-name helpers shared by the checkpoint and key-layout code of this library.
+// Name and path tests shared by the FLUX plugin's libraries (C++17 strings have no starts_with / ends_with).
 #pragma once
 #include <string>
 
