@@ -49,6 +49,29 @@ inline std::string describe(const json& c) {
          std::to_string(c.at("width_px").get<int>()) + " t=" + c.at("t").dump();
 }
 
+// Whether the official code meets the case in the regime where genplug deviates from it on purpose (docs/dype.md,
+// "Deviation from the official code near t = 0"): dy-yarn, whose thresholds times t^2 become so small that
+// find_correction_range's low index lies above d/2 on a scaled axis (the official ramp then turns toward PI;
+// genplug clamps low to d/2), or t = 0 (the official code divides by zero). A set made at such t holds values
+// genplug does not give by design. From the documented formula C(r) = d ln(L / (2 pi r)) / (2 ln theta) with the
+// official thresholds (YarnThresholds' defaults), not from the plugin's code.
+inline bool in_documented_deviation(const json& c, const genplug::dype::Layout& layout) {
+  if (golden_method(c) != genplug::dype::Method::dy_yarn) return false;
+  const double kappa = std::pow(c.at("t").get<double>(), 2.0);
+  const genplug::dype::YarnThresholds official;
+  const std::vector<uint32_t> target = golden_target(c);
+  for (std::size_t a = 1; a < layout.axis_dims.size(); ++a) {
+    if (target[a] <= layout.base_extent[a]) continue;  // not extrapolated: no YaRN on this axis
+    const double d = layout.axis_dims[a], extent = layout.base_extent[a];
+    for (const double fast : {official.beta_0 * kappa, official.gamma_0 * kappa}) {
+      if (!(fast > 0.0)) return true;
+      const double low = std::floor(d * std::log(extent / (2.0 * M_PI * fast)) / (2.0 * std::log(layout.theta)));
+      if (low > std::floor(d / 2.0)) return true;
+    }
+  }
+  return false;
+}
+
 // |a - b| relative to the larger magnitude (0 when both are 0).
 inline double relative_error(double a, double b) {
   const double scale = std::max(std::fabs(a), std::fabs(b));

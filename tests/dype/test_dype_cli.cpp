@@ -39,7 +39,9 @@ Run genplug_cli(const std::string& args) {
 BOOST_AUTO_TEST_CASE(printed_spectrum_matches_golden_cases) {
   const json doc = genplug::test::read_json(genplug::test::golden("dype/cases.json"));
   std::map<std::string, json> one_per_method;  // the non-square, most-scaled case of each method
+  const genplug::dype::Layout golden = golden_layout(doc.at("meta"));
   for (const json& c : doc.at("cases")) {
+    if (in_documented_deviation(c, golden)) continue;  // test_dype_golden counts them
     const std::string m = c.at("method").get<std::string>();
     const double score = c.at("s_h").get<double>() + c.at("s_w").get<double>() +
                          (c.at("s_h") != c.at("s_w") ? 100.0 : 0.0) + (c.at("t").get<double>() < 1.0 ? 10.0 : 0.0);

@@ -57,8 +57,12 @@ BOOST_AUTO_TEST_CASE(every_case_matches_official_frequencies_and_mscale) {
   Golden g;
   const dype::Layout layout = golden_layout(g.meta());
   double worst_overall = 0.0;
-  std::size_t checked = 0;
+  std::size_t checked = 0, deviating = 0;
   for (const json& c : g.cases()) {
+    if (in_documented_deviation(c, layout)) {
+      ++deviating;
+      continue;
+    }
     const dype::MethodConfig config = dype::MethodConfig::defaults(golden_method(c));
     const auto got = dype::compute_spectrum(config, layout, golden_target(c), c.at("t").get<double>());
     BOOST_REQUIRE_EQUAL(got.size(), layout.axis_dims.size());
@@ -68,7 +72,24 @@ BOOST_AUTO_TEST_CASE(every_case_matches_official_frequencies_and_mscale) {
     worst_overall = std::max(worst_overall, err);
     ++checked;
   }
-  BOOST_TEST_MESSAGE("checked " << checked << " golden cases; largest relative error " << worst_overall);
+  BOOST_TEST_MESSAGE("checked " << checked << " golden cases; largest relative error " << worst_overall << "; "
+                                << deviating << " left out (dy-yarn at a t where genplug deviates on purpose)");
+  BOOST_TEST(checked > 0u);
+}
+
+// The regime the golden tests leave out is the one docs/dype.md gives for FLUX: below t ~ 0.0245 (the beta pair's
+// low index past d/2) at any extrapolated size, and never at t = 1 or for another method.
+BOOST_AUTO_TEST_CASE(documented_deviation_regime_is_the_documented_one) {
+  const dype::Layout flux = dype::Layout::flux();
+  auto query = [](const char* method, double t) {
+    return json{{"method", method}, {"t", t}, {"grid_h", 256}, {"grid_w", 256}};
+  };
+  BOOST_TEST(in_documented_deviation(query("dy-yarn", 0.024), flux));
+  BOOST_TEST(!in_documented_deviation(query("dy-yarn", 0.025), flux));
+  BOOST_TEST(in_documented_deviation(query("dy-yarn", 0.0), flux));
+  BOOST_TEST(!in_documented_deviation(query("dy-yarn", 1.0), flux));
+  BOOST_TEST(!in_documented_deviation(query("yarn", 0.001), flux));
+  BOOST_TEST(!in_documented_deviation(json{{"method", "dy-yarn"}, {"t", 0.001}, {"grid_h", 64}, {"grid_w", 64}}, flux));
 }
 
 // The per-axis scales the official code applies (s = grid / base when grid > base, strictly).

@@ -82,6 +82,7 @@ BOOST_AUTO_TEST_CASE(every_golden_case_through_the_c_entry) {
   const genplug::RotaryLayout host = host_layout(layout);
   double worst = 0.0;
   for (const json& c : doc.at("cases")) {
+    if (in_documented_deviation(c, layout)) continue;  // test_dype_golden counts them
     const auto proxy = plugin.create(json{{"method", c.at("method")}}.dump());
     genplug::CallContext ctx;
     const genplug::Spectrum s = proxy.compute(host, golden_target(c), c.at("t").get<double>(), ctx);

@@ -66,7 +66,10 @@ BOOST_AUTO_TEST_CASE(tables_from_the_spectrum_match_the_official_cos_sin) {
   const dype::Layout layout = golden_layout(meta);
   BOOST_REQUIRE_GT(cases.size(), 0u);
   double worst = 0.0;
+  std::size_t checked = 0;
   for (const json& c : cases) {
+    if (in_documented_deviation(c, layout)) continue;  // as test_dype_golden
+    ++checked;
     const std::string key = c.at("key").get<std::string>();
     const st::TensorInfo& ids_info = file->at(key + ".ids");
     const st::TensorInfo& cos_info = file->at(key + ".cos");
@@ -88,5 +91,6 @@ BOOST_AUTO_TEST_CASE(tables_from_the_spectrum_match_the_official_cos_sin) {
     BOOST_CHECK_MESSAGE(err_sin <= kTolerance, key << " (" << describe(c) << ") sin off by " << err_sin);
     worst = std::max({worst, err_cos, err_sin});
   }
-  BOOST_TEST_MESSAGE("checked " << cases.size() << " table cases; largest abs error " << worst);
+  BOOST_TEST_MESSAGE("checked " << checked << " of " << cases.size() << " table cases; largest abs error " << worst);
+  BOOST_TEST(checked > 0u);
 }
