@@ -123,6 +123,14 @@ struct Fixture : genplug::test::FluxGoldenCase {
     }
   }
 
+  // The first update whose weight is rows of whole Q8_0 blocks (its columns a multiple of 32); none in a set whose
+  // widths are not (hidden 48: only the MLP's output takes 4 x 48 = 192 columns).
+  const Update* q8_0_update() const {
+    for (const Update& u : updates)
+      if (base.at(u.module + ".weight").size(1) % gf::kQ8BlockValues == 0) return &u;
+    return nullptr;
+  }
+
   // The merge computed here in float64: W + scale * alpha / rank * B A, rounded to float32 once.
   gf::TensorMap reference() const {
     gf::TensorMap ref = base;
@@ -463,15 +471,19 @@ BOOST_FIXTURE_TEST_CASE(loras_that_do_not_fit_are_named, Fixture) {
 // which overflowed to infinity, and every image was NaN, blamed on the model's forward (exit 5). Now the weight
 // and the file are named, as for float16 weights; just under the bound it merges.
 BOOST_FIXTURE_TEST_CASE(a_merge_past_q8_0s_float16_scale_is_named, Fixture) {
+  const Update* target = q8_0_update();
+  if (!target) {
+    BOOST_TEST_MESSAGE("no LoRA target of whole Q8_0 blocks in this set");
+    return;
+  }
   gf::TensorMap q8 = base;
-  const std::string name = updates[0].module + ".weight";
-  BOOST_REQUIRE(base.at(name).size(1) % gf::kQ8BlockValues == 0);
+  const std::string name = target->module + ".weight";
   q8.erase(name);
   gf::put_q8_0(q8, name, gf::quantize_q8_0(base.at(name)));
   const auto path = dir.path / "big.safetensors";
   const double rank = 4, largest = 65504.0 * 127.0;
   for (const double merged : {1.01 * largest, 0.97 * largest}) {  // each delta value: rank x a x b = merged
-    std::vector<Update> big = {updates[0]};
+    std::vector<Update> big = {*target};
     const double each = std::sqrt(merged / rank);
     big[0].up = torch::full_like(big[0].up, each);
     big[0].down = torch::full_like(big[0].down, each);
@@ -496,10 +508,14 @@ BOOST_FIXTURE_TEST_CASE(a_merge_past_q8_0s_float16_scale_is_named, Fixture) {
 // A Q8_0 block whose float16 scale is NaN or infinite (a damaged GGUF) is the transformer's fault, named as such:
 // a small finite LoRA on that weight had been blamed for "overflowing Q8_0".
 BOOST_FIXTURE_TEST_CASE(a_q8_0_block_scale_not_finite_is_the_transformers_fault, Fixture) {
-  const std::string name = updates[0].module + ".weight";
-  BOOST_REQUIRE(base.at(name).size(1) % gf::kQ8BlockValues == 0);
+  const Update* target = q8_0_update();
+  if (!target) {
+    BOOST_TEST_MESSAGE("no LoRA target of whole Q8_0 blocks in this set");
+    return;
+  }
+  const std::string name = target->module + ".weight";
   const auto path = dir.path / "small.safetensors";
-  write_lora(path, {updates[0]}, gf::LoraFormat::bfl, config.hidden_size);
+  write_lora(path, {*target}, gf::LoraFormat::bfl, config.hidden_size);
   for (const float scale : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
     gf::TensorMap q8 = base;
     q8.erase(name);
