@@ -52,8 +52,9 @@ inline std::string describe(const json& c) {
 // Whether the official code meets the case in the regime where genplug deviates from it on purpose (docs/dype.md,
 // "Deviation from the official code near t = 0"): dy-yarn, whose thresholds times t^2 become so small that
 // find_correction_range's low index lies above d/2 on a scaled axis (the official ramp then turns toward PI;
-// genplug clamps low to d/2), or t = 0 (the official code divides by zero). A set made at such t holds values
-// genplug does not give by design. From the documented formula C(r) = d ln(L / (2 pi r)) / (2 ln theta) with the
+// genplug clamps low to d/2), or t = 0 (the official code divides by zero). A set made at such t may hold values
+// genplug does not give by design. The gamma pair's threshold is larger, so its low index passes d/2 only after
+// the beta pair's: the beta pair decides. From the documented formula C(r) = d ln(L / (2 pi r)) / (2 ln theta) with the
 // official thresholds (YarnThresholds' defaults), not from the plugin's code.
 inline bool in_documented_deviation(const json& c, const genplug::dype::Layout& layout) {
   if (golden_method(c) != genplug::dype::Method::dy_yarn) return false;
@@ -63,11 +64,10 @@ inline bool in_documented_deviation(const json& c, const genplug::dype::Layout& 
   for (std::size_t a = 1; a < layout.axis_dims.size(); ++a) {
     if (target[a] <= layout.base_extent[a]) continue;  // not extrapolated: no YaRN on this axis
     const double d = layout.axis_dims[a], extent = layout.base_extent[a];
-    for (const double fast : {official.beta_0 * kappa, official.gamma_0 * kappa}) {
-      if (!(fast > 0.0)) return true;
-      const double low = std::floor(d * std::log(extent / (2.0 * M_PI * fast)) / (2.0 * std::log(layout.theta)));
-      if (low > std::floor(d / 2.0)) return true;
-    }
+    const double fast = official.beta_0 * kappa;
+    if (!(fast > 0.0)) return true;
+    const double low = std::floor(d * std::log(extent / (2.0 * M_PI * fast)) / (2.0 * std::log(layout.theta)));
+    if (low > std::floor(d / 2.0)) return true;
   }
   return false;
 }

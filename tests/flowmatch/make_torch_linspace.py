@@ -3,7 +3,8 @@
 from Debian 12's python3-torch (1.13) with the AVX2 kernel the golden schedules came from. The step counts are
 ones where rounding start + step*i once (the kernel's fused multiply-add) or twice gives different times.
 
-    ATEN_CPU_CAPABILITY=avx2 /usr/bin/python3 tests/flowmatch/make_torch_linspace.py > tests/flowmatch/torch_linspace_avx2.json
+    ATEN_CPU_CAPABILITY=avx2 /usr/bin/python3 tests/flowmatch/make_torch_linspace.py \
+        > tests/flowmatch/torch_linspace_avx2.json
 """
 import json
 import os

@@ -59,7 +59,7 @@ double closed_form(double mu, double t) { return t == 0 ? 0.0 : std::exp(mu) / (
 
 // A float32 evaluation of sigma = E / (E + x), x = 1/t - 1, E = e^mu, at a float32 time t taken as exact: how far
 // it can be from the exact sigma at that t, relative to sigma, to first order in u = 2^-24 (the next order is
-// below 1e-12 relative). Roundings: E (u), 1/t (u), 1/t - 1 (u), E + x (u), and E / (E + x) as one division
+// about the first's square: 2e-12 at mu = -3, below 1e-12 above it). Roundings: E (u), 1/t (u), 1/t - 1 (u), E + x (u), and E / (E + x) as one division
 // (numpy) or a reciprocal and a product (torch): 2u. With d ln sigma = (1 - sigma)(d ln E - d ln x) + the last
 // three, and 1/t's rounding reaching ln x multiplied by (1/t) / x = 1 / (1 - t), where (1 - sigma) / (1 - t) =
 // 1 / (tE + 1 - t):
@@ -198,6 +198,24 @@ BOOST_AUTO_TEST_CASE(float64_closed_form) {
     }
     BOOST_TEST_MESSAGE(describe(e) << ": float64 vs the float32 reference, at most " << worst << " of the bound");
   }
+}
+
+// The reach holds beyond the golden set's shifts and step counts: the plugin's float32 schedules (which replay the
+// references' operations) against its float64 closed form, at a negative mu (where 1 / (tE + 1 - t) grows: torch's
+// own values reach 11 ulp at mu = -3 and 1 000 steps), FLUX's and a large one, in both spacings.
+BOOST_AUTO_TEST_CASE(float32_schedules_stay_within_their_reach_at_any_shift) {
+  for (const double mu : {-3.0, 1.15, 11.55})
+    for (const uint32_t n : {9u, 28u, 1000u})
+      for (const char* spacing : {"bfl", "diffusers"}) {
+        const json f32 = {{"schedule", "flux"}, {"mu", mu}, {"spacing", spacing}};
+        const json f64 = {{"schedule", "flux"}, {"mu", mu}, {"precision", "float64"}};
+        const auto got = sigmas_of(f32.dump(), n, 1), exact = sigmas_of(f64.dump(), n, 1);
+        const auto reach = float32_reach(float32_times(spacing, n), &mu);
+        BOOST_TEST_REQUIRE(got.size() == exact.size());
+        for (size_t i = 0; i < got.size(); ++i)
+          BOOST_TEST(std::abs(got[i] - exact[i]) <= reach[i] + 1e-12 * exact[i],
+                     spacing << " spacing, mu " << mu << ", " << n << " steps, index " << i);
+      }
 }
 
 BOOST_AUTO_TEST_CASE(mu_follows_the_token_line) {

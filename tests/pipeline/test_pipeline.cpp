@@ -421,7 +421,8 @@ BOOST_AUTO_TEST_CASE(golden_vae_decode_through_the_model_abi) {
   const auto& out = vae_io->at("decode.out");
   const int64_t c = z.shape[1], zh = z.shape[2], zw = z.shape[3];
   TempDir vae;
-  fs::copy_file(genplug::test::golden("vae/vae_tiny_diffusers.safetensors"), vae.path / "diffusion_pytorch_model.safetensors");
+  fs::copy_file(genplug::test::golden("vae/vae_tiny_diffusers.safetensors"),
+                vae.path / "diffusion_pytorch_model.safetensors");
   fs::copy_file(genplug::test::golden("vae/vae_tiny_diffusers_config.json"), vae.path / "config.json");
   genplug::host::PluginCatalog catalog({genplug::host::PluginCatalog::default_search_path(), nullptr});
   genplug::CallContext ctx;

@@ -286,12 +286,12 @@ BOOST_FIXTURE_TEST_CASE(bf16_weights_are_rounded_once, Fixture) {
     const torch::Tensor sum = w + torch::matmul(up, down) * a;
     const torch::Tensor once = sum.to(torch::kBFloat16).to(torch::kFloat64);  // one rounding of the exact sum
     BOOST_TEST((merged.weights.at(name).scalar_type() == torch::kBFloat16));
-    // The float32 merge x is within E = gamma_{r+2} (|W| + |a| |up| |down|) of the float64 sum s (a rank-r dot
-    // product, the scale and the sum; u = 2^-24). Rounding x to bf16 moves it by at most 2^-8 |x|, and `once` is
-    // 2^-8 |s| from s: |merged - once| <= 2^-8 (|x| + |s|) + E, one bf16 ulp (2^-7) but where W + delta nearly
-    // cancels: there E, which scales with |W| and not with the small sum, is the larger (a real set's
-    // txt_in.weight: W 0.011, sum 3.9e-8, float32 off by 4.4e-10).
-    const double r = static_cast<double>(up.size(1)), gamma = (r + 2) * 0x1p-24 / (1 - (r + 2) * 0x1p-24);
+    // The float32 merge x is within E = gamma_{r+3} (|W| + |a| |up| |down|) of the float64 sum s (a rank-r dot
+    // product, the factor a rounded to float32, its product and the sum; u = 2^-24). Rounding x to bf16 moves it
+    // by at most 2^-8 |x|, and `once` is 2^-8 |s| from s: |merged - once| <= 2^-8 (|x| + |s|) + E, one bf16 ulp
+    // (2^-7) but where W + delta nearly cancels: there E, which scales with |W| and not with the small sum, is
+    // the larger (a real set's txt_in.weight: W 0.011, sum 3.9e-8, float32 off by 4.4e-10).
+    const double r = static_cast<double>(up.size(1)), gamma = (r + 3) * 0x1p-24 / (1 - (r + 3) * 0x1p-24);
     const torch::Tensor reach = gamma * (w.abs() + torch::matmul(up.abs(), down.abs()) * std::abs(a));
     const torch::Tensor got = merged.weights.at(name).to(torch::kFloat64);
     const torch::Tensor diff = (got - once).abs();

@@ -4,7 +4,7 @@
 
 namespace genplug::flowmatch {
 
-std::vector<float> torch_linspace_f32(float start, float end, uint32_t count, uint32_t vector_width) {
+std::vector<float> torch_linspace_f32(float start, float end, uint32_t count) {
   std::vector<float> out(count);
   if (count == 0) return out;
   if (count == 1) {
@@ -21,14 +21,12 @@ std::vector<float> torch_linspace_f32(float start, float end, uint32_t count, ui
                          : std::fma(-step, static_cast<float>(steps - idx - 1), end);
   };
   int64_t i = 0;
-  const int64_t w = vector_width;
-  if (w > 0) {
-    // at::native::vectorized_loop: two vectors per iteration while two whole vectors remain.
-    for (; i <= steps - 2 * w; i += 2 * w) {
-      for (int64_t block = i; block < i + 2 * w; block += w) {
-        const float base = scalar_at(block);
-        for (int64_t k = 0; k < w; ++k) out[block + k] = base + static_cast<float>(k) * step;
-      }
+  const int64_t w = 8;  // floats per AVX2 vector
+  // at::native::vectorized_loop: two vectors per iteration while two whole vectors remain.
+  for (; i <= steps - 2 * w; i += 2 * w) {
+    for (int64_t block = i; block < i + 2 * w; block += w) {
+      const float base = scalar_at(block);
+      for (int64_t k = 0; k < w; ++k) out[block + k] = base + static_cast<float>(k) * step;
     }
   }
   for (; i < steps; ++i) out[i] = scalar_at(i);

@@ -14,11 +14,11 @@
 
 namespace genplug::flowmatch {
 
-// torch.linspace(start, end, count) in float32 as torch 1.13's CPU kernel computes it: the first half as
-// start + step*i, the second as end - step*(count-1-i) (each one fused multiply-add), and the leading
-// 2*vector_width-sized blocks through Vectorized<float>::arange (base + k*step, rounded twice). vector_width 8
-// is the AVX2 kernel (the references' machine); 0 gives the plain scalar loop.
-std::vector<float> torch_linspace_f32(float start, float end, uint32_t count, uint32_t vector_width = 8);
+// torch.linspace(start, end, count) in float32 as torch 1.13's AVX2 CPU kernel (the references' machine) computes
+// it: the first half as start + step*i, the second as end - step*(count-1-i) (each one fused multiply-add), and the
+// leading blocks of 2 x 8 values through Vectorized<float>::arange (base + k*step, rounded twice). Its AVX-512 and
+// scalar kernels round differently (docs/schedulers.md).
+std::vector<float> torch_linspace_f32(float start, float end, uint32_t count);
 
 // np.linspace(start, stop, count) in float64 (arange * step + start, last value set to stop).
 std::vector<double> numpy_linspace_f64(double start, double stop, uint32_t count);
