@@ -59,10 +59,10 @@ double closed_form(double mu, double t) { return t == 0 ? 0.0 : std::exp(mu) / (
 
 // A float32 evaluation of sigma = E / (E + x), x = 1/t - 1, E = e^mu, at a float32 time t taken as exact: how far
 // it can be from the exact sigma at that t, relative to sigma, to first order in u = 2^-24 (the next order is
-// about the first's square: 2e-12 at mu = -3, below 1e-12 above it). Roundings: E (u), 1/t (u), 1/t - 1 (u), E + x (u), and E / (E + x) as one division
-// (numpy) or a reciprocal and a product (torch): 2u. With d ln sigma = (1 - sigma)(d ln E - d ln x) + the last
-// three, and 1/t's rounding reaching ln x multiplied by (1/t) / x = 1 / (1 - t), where (1 - sigma) / (1 - t) =
-// 1 / (tE + 1 - t):
+// about the first's square: 2e-12 at mu = -3, below 1e-12 above it). Roundings: E (u), 1/t (u), 1/t - 1 (u),
+// E + x (u), and E / (E + x) as one division (numpy) or a reciprocal and a product (torch): 2u. With
+// d ln sigma = (1 - sigma)(d ln E - d ln x) + the last three, and 1/t's rounding reaching ln x multiplied by
+// (1/t) / x = 1 / (1 - t), where (1 - sigma) / (1 - t) = 1 / (tE + 1 - t):
 //   |d sigma / sigma| <= u (2 (1 - sigma) + 1 / (tE + 1 - t) + 3).
 // Large where E is small and t near 1 (a negative mu: 11 ulp at mu = -3, 1 000 steps, in torch).
 double shift_rounding_bound(double mu, double t) {
