@@ -2,7 +2,7 @@
 //
 // Vocabulary, loaded once: $GENPLUG_FUZZ_CLIP_VOCAB (a bpe_simple_vocab_16e6.txt.gz, a vocab.json or a folder
 // with vocab.json + merges.txt); else OpenAI's bpe_simple_vocab_16e6.txt.gz where the tests find it
-// (tests/golden/tokenizers, ../shared/golden/tokenizers); else the mini model's vocab.json + merges.txt (all 256
+// ($GENPLUG_GOLDEN_DIR/tokenizers, tests/golden/tokenizers, ../shared/golden/tokenizers); else the mini model's vocab.json + merges.txt (all 256
 // byte units, 115 merges: models/mini/tokenizer, always in the tree).
 #include <cstdint>
 #include <cstdio>
@@ -31,7 +31,8 @@ void check_ids(const std::vector<int64_t>& ids) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   fs::path path = gf::env_path("GENPLUG_FUZZ_CLIP_VOCAB", {});
-  for (const fs::path candidate : {fs::path(GENPLUG_SOURCE_DIR "/tests/golden/tokenizers/bpe_simple_vocab_16e6.txt.gz"),
+  const fs::path golden = gf::env_path("GENPLUG_GOLDEN_DIR", GENPLUG_SOURCE_DIR "/tests/golden");
+  for (const fs::path candidate : {golden / "tokenizers/bpe_simple_vocab_16e6.txt.gz",
                                    fs::path(GENPLUG_SOURCE_DIR "/../shared/golden/tokenizers/bpe_simple_vocab_16e6.txt.gz")})
     if (path.empty() && fs::exists(candidate)) path = candidate;
   if (path.empty()) path = GENPLUG_SOURCE_DIR "/models/mini/tokenizer";  // a clone without ../shared

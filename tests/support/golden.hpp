@@ -19,6 +19,16 @@ inline std::filesystem::path golden_dir() {
 
 inline std::filesystem::path golden(const std::string& relative) { return golden_dir() / relative; }
 
+// OpenAI's CLIP vocabulary (bpe_simple_vocab_16e6.txt.gz): the golden set's own, else the copy in ../shared
+// beside the checkout (the repository does not hold it); empty when neither has it.
+inline std::filesystem::path clip_vocabulary_file() {
+  const std::filesystem::path name = "tokenizers/bpe_simple_vocab_16e6.txt.gz";
+  for (const std::filesystem::path& p : {golden(name.string()),
+                                         std::filesystem::path(GENPLUG_SOURCE_DIR) / ".." / "shared" / "golden" / name})
+    if (std::filesystem::exists(p)) return p;
+  return {};
+}
+
 inline nlohmann::json read_json(const std::filesystem::path& p) {
   std::ifstream in(p);
   if (!in) throw std::runtime_error("cannot open " + p.string());

@@ -28,15 +28,7 @@ namespace utf = boost::unit_test;
 
 namespace {
 
-// OpenAI's vocabulary file lives in ../shared (not copied into the repository): golden dir first, then shared.
-fs::path vocabulary_file() {
-  const fs::path in_golden = genplug::test::golden("tokenizers/bpe_simple_vocab_16e6.txt.gz");
-  if (fs::exists(in_golden)) return in_golden;
-  const fs::path shared = fs::path(GENPLUG_SOURCE_DIR) / ".." / "shared" / "golden" / "tokenizers" /
-                          "bpe_simple_vocab_16e6.txt.gz";
-  if (fs::exists(shared)) return shared;
-  return {};
-}
+fs::path vocabulary_file() { return genplug::test::clip_vocabulary_file(); }
 
 struct VocabularyPresent {
   boost::test_tools::assertion_result operator()(utf::test_unit_id) const {

@@ -76,13 +76,7 @@ std::string join(const std::vector<int64_t>& ids) {
   return s;
 }
 
-// OpenAI's CLIP vocabulary, where the golden folder or ../shared has it.
-fs::path openai_vocabulary() {
-  for (const fs::path& p : {genplug::test::golden("tokenizers/bpe_simple_vocab_16e6.txt.gz"),
-                            fs::path(GENPLUG_SOURCE_DIR) / ".." / "shared" / "golden" / "tokenizers" / "bpe_simple_vocab_16e6.txt.gz"})
-    if (fs::exists(p)) return p;
-  return {};
-}
+fs::path openai_vocabulary() { return genplug::test::clip_vocabulary_file(); }
 
 }  // namespace
 
