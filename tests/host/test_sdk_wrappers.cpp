@@ -100,3 +100,46 @@ BOOST_AUTO_TEST_CASE(structs_too_small_for_what_the_plugin_reads_are_refused) {
   BOOST_TEST(ctx.error().find("spectrum.struct_size") != std::string::npos);
   p->destroy(p);
 }
+
+namespace {
+genplug::PluginInfo info_with_id(const std::string& id) {
+  genplug::PluginInfo info;
+  info.id = id;
+  info.config_schema = R"({"type": "object"})";
+  return info;
+}
+auto no_posenc = [](const std::string&, genplug::Context&) { return std::unique_ptr<genplug::Posenc>(); };
+auto no_scheduler = [](const std::string&, genplug::Context&) { return std::unique_ptr<genplug::Scheduler>(); };
+
+void register_one_id_twice(genplug::Registry& r) {
+  r.add_posenc(info_with_id("org.example.same"), no_posenc);
+  r.add_scheduler(info_with_id("org.example.same"), no_scheduler);  // another kind: hosts still take it as taken
+}
+void register_without_id(genplug::Registry& r) { r.add_posenc(info_with_id(""), no_posenc); }
+void register_two_ids(genplug::Registry& r) {
+  r.add_posenc(info_with_id("org.example.one"), no_posenc);
+  r.add_scheduler(info_with_id("org.example.two"), no_scheduler);
+}
+}  // namespace
+
+// A library that adds one id twice, or none, fails its init with the reason, as a host would reject it anyway.
+BOOST_AUTO_TEST_CASE(a_registry_refuses_an_id_twice_or_none_and_init_says_so) {
+  genplug::CallContext ctx;
+  using Twice = genplug::detail::EntryThunks<&register_one_id_twice>;
+  BOOST_TEST(Twice::init("/x/libsame.so", ctx.get()) == GENPLUG_E_INVALID_ARGUMENT);
+  BOOST_TEST(ctx.error() == "plugin id 'org.example.same' was added twice by this library");
+  BOOST_TEST(Twice::get_factory(GENPLUG_KIND_POSENC) == nullptr);  // nothing registered, nothing to deinit
+  using Unnamed = genplug::detail::EntryThunks<&register_without_id>;
+  BOOST_TEST(Unnamed::init("/x/libunnamed.so", ctx.get()) == GENPLUG_E_INVALID_ARGUMENT);
+  BOOST_TEST(ctx.error() == "a plugin was added without an id");
+
+  using Two = genplug::detail::EntryThunks<&register_two_ids>;
+  BOOST_TEST_REQUIRE(Two::init("/x/libtwo.so", ctx.get()) == GENPLUG_OK);
+  const genplug_factory_t* posenc = Two::get_factory(GENPLUG_KIND_POSENC);
+  const genplug_factory_t* scheduler = Two::get_factory(GENPLUG_KIND_SCHEDULER);
+  BOOST_TEST_REQUIRE((posenc && scheduler));
+  BOOST_TEST(posenc->count(posenc) == 1u);
+  BOOST_TEST(std::string(posenc->descriptor(posenc, 0)->id) == "org.example.one");
+  BOOST_TEST(std::string(scheduler->descriptor(scheduler, 0)->id) == "org.example.two");
+  Two::deinit();
+}

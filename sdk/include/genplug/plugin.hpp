@@ -545,18 +545,22 @@ struct KindFactory {
 }  // namespace detail
 
 /// Collects a library's plugins; filled by the library's registration function during init().
+/// Each add throws InvalidArgument for an empty id or one this library already added (of any kind): hosts reject
+/// both, so init() fails with the message rather than the host finding the second copy later.
 class Registry {
  public:
   /// Adds a position-encoding plugin: its descriptor and how to make an instance.
-  void add_posenc(PluginInfo info, MakeFn<Posenc> make) { posenc_.add(std::move(info), std::move(make)); }
+  void add_posenc(PluginInfo info, MakeFn<Posenc> make) { posenc_.add(claim(std::move(info)), std::move(make)); }
   /// Adds a scheduler plugin.
   void add_scheduler(PluginInfo info, MakeFn<Scheduler> make) {
-    scheduler_.add(std::move(info), std::move(make));
+    scheduler_.add(claim(std::move(info)), std::move(make));
   }
   /// Adds a model plugin.
-  void add_model(PluginInfo info, MakeFn<Model> make) { model_.add(std::move(info), std::move(make)); }
+  void add_model(PluginInfo info, MakeFn<Model> make) { model_.add(claim(std::move(info)), std::move(make)); }
   /// Adds an inspector plugin.
-  void add_inspector(PluginInfo info, MakeFn<Inspector> make) { inspector_.add(std::move(info), std::move(make)); }
+  void add_inspector(PluginInfo info, MakeFn<Inspector> make) {
+    inspector_.add(claim(std::move(info)), std::move(make));
+  }
 
   /// The C factory for a kind id (GENPLUG_KIND_*), or NULL when no plugin of that kind was added.
   const genplug_factory_t* factory(const char* kind_id) const noexcept {
@@ -571,6 +575,15 @@ class Registry {
   std::string library_path;
 
  private:
+  PluginInfo claim(PluginInfo info) {
+    if (info.id.empty()) throw InvalidArgument("a plugin was added without an id");
+    for (const std::string& id : ids_)
+      if (id == info.id) throw InvalidArgument("plugin id '" + info.id + "' was added twice by this library");
+    ids_.push_back(info.id);
+    return info;
+  }
+
+  std::vector<std::string> ids_;  // every kind's: hosts take an id to name one plugin whatever its kind
   detail::KindFactory<Posenc, detail::PosencInstance> posenc_;
   detail::KindFactory<Scheduler, detail::SchedulerInstance> scheduler_;
   detail::KindFactory<Model, detail::ModelInstance> model_;
