@@ -23,6 +23,9 @@ import stat
 import sys
 from typing import List, Optional, Sequence
 
+# Installed, this folder is the package's (<prefix>/share/genplug/samples): a run as root must not leave a
+# __pycache__ there that no package owns. Two small modules gain nothing from cached bytecode.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import genplug_ctypes as gp  # noqa: E402
 

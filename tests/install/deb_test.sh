@@ -26,6 +26,14 @@ echo "$plugins"
 for id in org.genplug.dype org.genplug.flowmatch org.genplug.flux; do
   grep -q "^$id " <<< "$plugins" || { echo "deb: plugin $id is not listed"; exit 1; }
 done
+# The Python host sample, as installed: it finds the package's DyPE library and writes nothing into the package's
+# tree (no __pycache__ beside it when run as root, whatever the caller's PYTHONDONTWRITEBYTECODE).
+sample=$usr/share/genplug/samples/python-host/dype_spectrum.py
+env -u PYTHONDONTWRITEBYTECODE python3 "$sample" --list > "$work/python.log" 2>&1 ||
+  { cat "$work/python.log"; exit 1; }
+grep -q "org.genplug.dype" "$work/python.log" || { cat "$work/python.log"; exit 1; }
+cache=$(find "$usr" -name __pycache__)
+[[ -z $cache ]] || { echo "deb: the Python sample wrote $cache"; exit 1; }
 mkdir "$work/render"
 (cd "$work/render" && "$usr/bin/genplug" run "$usr/share/genplug/samples/default.json" --set jobs.0.steps=2 > run.log 2>&1) ||
   { cat "$work/render/run.log"; exit 1; }
