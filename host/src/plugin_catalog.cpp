@@ -208,9 +208,9 @@ struct PluginCatalog::Impl {
   const PluginRecord& require(const std::string& id, const char* kind) const {
     for (const auto& r : records)
       if (r.id == id) {
-        if (r.kind != kind)
-          throw HostError(ErrorKind::plugin, "plugin '" + id + "' is a " + r.kind + " plugin, a " + kind +
-                                                 " plugin was expected (" + r.library.string() + ")");
+        if (r.kind != kind)  // the caller's mistake, which no installation mends (as in a manifest: exit 3)
+          throw HostError(ErrorKind::manifest, "plugin '" + id + "' is a " + r.kind + " plugin, a " + kind +
+                                                   " plugin was expected (" + r.library.string() + ")");
         return r;
       }
     std::ostringstream known;

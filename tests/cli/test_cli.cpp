@@ -673,6 +673,17 @@ BOOST_AUTO_TEST_CASE(hostile_paths_and_arguments_fail_before_rendering) {
     BOOST_TEST(r.exit_code == 2, r.err);
     BOOST_TEST(contains(r.err, "--config: cannot read '" + file + "': it is not a regular file"), r.err);
   }
+  // A plugin of another kind named on the command line is the command line's mistake (2), as one in a manifest is
+  // the manifest's (3); an id that no library provides may be a matter of installation (4).
+  r = run_process({kGenplug, "schedule", "--plugin", "org.genplug.dype", "--steps", "4", "--image-tokens", "16"});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "plugin 'org.genplug.dype' is a posenc plugin, a scheduler plugin was expected"), r.err);
+  r = run_process({kGenplug, "posenc", "--plugin", "org.genplug.flowmatch", "--layout",
+                   "@" GENPLUG_SOURCE_DIR "/samples/layouts/flux.json", "--height", "64", "--width", "64"});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "a posenc plugin was expected"), r.err);
+  r = run_process({kGenplug, "schedule", "--plugin", "org.example.nope", "--steps", "4", "--image-tokens", "16"});
+  BOOST_TEST(r.exit_code == 4, r.err);
   r = run_process({kGenplug, "schedule", "--plugin", "org.genplug.flowmatch", "--config", R"({"shift": 1e999})",
                    "--steps", "4", "--image-tokens", "16"});
   BOOST_TEST(r.exit_code == 2, r.err);

@@ -148,8 +148,9 @@ BOOST_AUTO_TEST_CASE(unknown_plugins_and_wrong_kinds_name_what_is_known) {
   expect_error([&] { c.create_posenc("org.example.nope", nlohmann::json::object(), ctx); }, ErrorKind::plugin,
                {"; not loaded: " + rej[0] + "; " + rej[1] + " (and " + std::to_string(rej.size() - 2) +
                 " more: `genplug plugins` lists them)"});
+  // A wrong kind is the caller's mistake, which no installation mends: a manifest error, as in a manifest.
   expect_error([&] { c.create_scheduler("org.genplug.test.minimal", nlohmann::json::object(), ctx); },
-               ErrorKind::plugin, {"is a posenc plugin", "scheduler"});
+               ErrorKind::manifest, {"is a posenc plugin", "scheduler"});
 }
 
 BOOST_AUTO_TEST_CASE(instances_keep_their_library_alive_after_the_catalog_is_gone) {
