@@ -64,6 +64,8 @@ fs::path write(const fs::path& p, const json& j) {
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+std::string mini_transformer() { return std::string(GENPLUG_SOURCE_DIR) + "/models/mini/transformer.safetensors"; }
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(version_and_help) {
@@ -244,6 +246,15 @@ BOOST_AUTO_TEST_CASE(bad_manifests_exit_with_their_code_name_the_path_and_write_
        {"m.json: override 'output.pixel=float': output: renamed to \"exr\"", "write exr.pixel=float"},
        {"--set", "output.pixel=float"}},
       {"not JSON", [](json&) {}, 3, {"m.json", "not valid JSON"}, {"__raw__"}},
+      // Weights: a file that reads but is not the model it must be is the config's mistake (3), the VAE's as the
+      // transformer's; one that cannot be read is the plugin's failure to create (4).
+      {"vae file that holds no autoencoder", [](json& m) { m["model"]["config"]["vae"] = mini_transformer(); }, 3,
+       {"vae: ", "no autoencoder found"}},
+      {"transformer file that holds an autoencoder", [](json& m) {
+         m["model"]["config"]["transformer"] = std::string(GENPLUG_SOURCE_DIR) + "/models/mini/vae/ae.safetensors";
+       }, 3, {"transformer: "}},
+      {"vae file missing", [&](json& m) { m["model"]["config"]["vae"] = (d.path / "none.safetensors").string(); }, 4,
+       {"none.safetensors", "cannot open"}},
   };
   for (const auto& c : cases) {
     json m = tiny_manifest(out);

@@ -625,8 +625,15 @@ class FluxModel final : public Model {
       const AutoencoderConfig c = small ? AutoencoderConfig::tiny() : AutoencoderConfig::flux();
       vae_ = Autoencoder::random(c, settings_.seed + 1, compute_dtype_, device_);
     } else {
-      vae_ = rethrow_as(GENPLUG_E_IO, "vae " + settings_.vae,
-                        [&] { return Autoencoder::from_checkpoint(settings_.vae, compute_dtype_, device_); });
+      // As the transformer's: a file that cannot be read is an I/O error (4), one that reads but is no autoencoder
+      // of a shape this model takes is the config's (3).
+      vae_ = rethrow_as(GENPLUG_E_IO, "vae " + settings_.vae, [&] {
+        try {
+          return Autoencoder::from_checkpoint(settings_.vae, compute_dtype_, device_);
+        } catch (const WeightError& e) {
+          throw Error(GENPLUG_E_CONFIG, std::string("vae: ") + e.what());
+        }
+      });
     }
     TiledDecode tiling = vae_->tiled_decode();
     const auto& t = settings_.vae_tiling;

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <genplug/flux/checkpoint_layout.hpp>
 #include <genplug/safetensors.hpp>
 #include <genplug/internal/bounded_json.hpp>
 #include <genplug/internal/regular_file.hpp>
@@ -42,11 +43,11 @@ class ShapeReader {
   int64_t conv_size(const std::string& internal, int64_t dim, int up_levels) const {
     const std::string original = vae::original_name(mapping_, internal, up_levels);
     if (!has(internal))
-      throw std::runtime_error(name_ + ": missing tensor '" + original + "' (needed to infer the autoencoder config)");
+      throw WeightError(name_ + ": missing tensor '" + original + "' (needed to infer the autoencoder config)");
     const auto tensor = source_(original);
     if (tensor.dim() != 4)
-      throw std::runtime_error(name_ + ": tensor '" + original + "' has shape " + shape_text(tensor.sizes()) +
-                               ", expected a 4-D convolution weight");
+      throw WeightError(name_ + ": tensor '" + original + "' has shape " + shape_text(tensor.sizes()) +
+                        ", expected a 4-D convolution weight");
     return tensor.size(dim);
   }
 
@@ -68,34 +69,34 @@ AutoencoderConfig infer_config(const vae::KeyMapping& mapping, const TensorSourc
   AutoencoderConfig c = factors;
   const int levels = count_indexed(mapping, "decoder.up.", ".block.0.conv1.weight");
   if (levels == 0)
-    throw std::runtime_error(name + ": missing tensor '" + vae::original_name(mapping, "decoder.up.0.block.0.conv1.weight", 1) +
-                             "' (needed to infer the autoencoder config)");
+    throw WeightError(name + ": missing tensor '" + vae::original_name(mapping, "decoder.up.0.block.0.conv1.weight", 1) +
+                      "' (needed to infer the autoencoder config)");
   c.ch = reader.conv_size("decoder.conv_out.weight", 1, levels);
   c.out_ch = reader.conv_size("decoder.conv_out.weight", 0, levels);
   c.z_channels = reader.conv_size("decoder.conv_in.weight", 1, levels);
   if (c.ch < 1 || c.out_ch < 1 || c.z_channels < 1)
-    throw std::runtime_error(name + ": tensor '" +
-                             vae::original_name(mapping, c.z_channels < 1 ? "decoder.conv_in.weight" : "decoder.conv_out.weight",
-                                                levels) +
-                             "' has a zero-sized dimension");
+    throw WeightError(name + ": tensor '" +
+                      vae::original_name(mapping, c.z_channels < 1 ? "decoder.conv_in.weight" : "decoder.conv_out.weight",
+                                         levels) +
+                      "' has a zero-sized dimension");
   c.num_res_blocks = count_indexed(mapping, "decoder.up.0.block.", ".conv1.weight") - 1;
   if (c.num_res_blocks < 1)
-    throw std::runtime_error(name + ": missing tensor '" + vae::original_name(mapping, "decoder.up.0.block.1.conv1.weight", levels) +
-                             "' (decoder levels have num_res_blocks + 1 blocks)");
+    throw WeightError(name + ": missing tensor '" + vae::original_name(mapping, "decoder.up.0.block.1.conv1.weight", levels) +
+                      "' (decoder levels have num_res_blocks + 1 blocks)");
   c.ch_mult.clear();
   for (int l = 0; l < levels; ++l) {
     const std::string key = "decoder.up." + std::to_string(l) + ".block.0.conv2.weight";
     const int64_t channels = reader.conv_size(key, 0, levels);
     if (channels % c.ch != 0)
-      throw std::runtime_error(name + ": tensor '" + vae::original_name(mapping, key, levels) + "' has shape " +
-                               shape_text(source(vae::original_name(mapping, key, levels)).sizes()) + ": " +
-                               std::to_string(channels) + " output channels, not a multiple of ch = " +
-                               std::to_string(c.ch));
+      throw WeightError(name + ": tensor '" + vae::original_name(mapping, key, levels) + "' has shape " +
+                        shape_text(source(vae::original_name(mapping, key, levels)).sizes()) + ": " +
+                        std::to_string(channels) + " output channels, not a multiple of ch = " +
+                        std::to_string(c.ch));
     c.ch_mult.push_back(channels / c.ch);
     if (channels % c.norm_groups != 0)
-      throw std::runtime_error(name + ": " + std::to_string(channels) + " channels at level " + std::to_string(l) +
-                               " do not split into norm_groups = " + std::to_string(c.norm_groups) +
-                               " GroupNorm groups (norm_num_groups of the config.json beside the weights)");
+      throw WeightError(name + ": " + std::to_string(channels) + " channels at level " + std::to_string(l) +
+                        " do not split into norm_groups = " + std::to_string(c.norm_groups) +
+                        " GroupNorm groups (norm_num_groups of the config.json beside the weights)");
   }
   if (reader.has("encoder.conv_in.weight")) c.in_channels = reader.conv_size("encoder.conv_in.weight", 1, levels);
   return c;
@@ -117,29 +118,29 @@ void load_parameters(Autoencoder::Impl& impl, const vae::KeyMapping& mapping, co
   for (const auto& [internal, parameter] : impl.named_parameters()) {
     const std::string original = vae::original_name(mapping, internal, levels);
     if (!unused.erase(internal))
-      throw std::runtime_error(name + ": missing tensor '" + original + "' (expected shape " +
-                               shape_text(parameter.sizes()) + "; " + vae::layout_name(mapping.layout) + " layout)");
+      throw WeightError(name + ": missing tensor '" + original + "' (expected shape " +
+                        shape_text(parameter.sizes()) + "; " + vae::layout_name(mapping.layout) + " layout)");
     auto tensor = source(original);
     // diffusers stores the attention's 1x1 convs as Linear weights [C, C].
     if (tensor.dim() == 2 && parameter.dim() == 4 && parameter.size(2) == 1 && parameter.size(3) == 1)
       tensor = tensor.view({tensor.size(0), tensor.size(1), 1, 1});
     if (!tensor.sizes().equals(parameter.sizes()))
-      throw std::runtime_error(name + ": tensor '" + original + "' has shape " + shape_text(tensor.sizes()) +
-                               ", expected " + shape_text(parameter.sizes()) + " (config inferred from the checkpoint: " +
-                               config_text(impl.config) + ")");
+      throw WeightError(name + ": tensor '" + original + "' has shape " + shape_text(tensor.sizes()) +
+                        ", expected " + shape_text(parameter.sizes()) + " (config inferred from the checkpoint: " +
+                        config_text(impl.config) + ")");
     if (!tensor.is_floating_point())
-      throw std::runtime_error(name + ": tensor '" + original + "' has dtype " + std::string(tensor.dtype().name()) +
-                               ", expected a floating-point type");
+      throw WeightError(name + ": tensor '" + original + "' has dtype " + std::string(tensor.dtype().name()) +
+                        ", expected a floating-point type");
     parameter.copy_(tensor);
   }
   if (!unused.empty()) {
     const std::string first = mapping.internal_to_original.at(*unused.begin());
     const bool quant = first.find("quant_conv.") != std::string::npos;
-    throw std::runtime_error(name + ": unexpected tensor '" + first + "'" +
-                             (unused.size() > 1 ? " (and " + std::to_string(unused.size() - 1) + " more)" : "") +
-                             (quant ? ": quant_conv/post_quant_conv belong to SD-style VAEs; the FLUX autoencoder has none"
-                                    : ": not a parameter of the autoencoder inferred from the checkpoint (" +
-                                          config_text(impl.config) + ")"));
+    throw WeightError(name + ": unexpected tensor '" + first + "'" +
+                      (unused.size() > 1 ? " (and " + std::to_string(unused.size() - 1) + " more)" : "") +
+                      (quant ? ": quant_conv/post_quant_conv belong to SD-style VAEs; the FLUX autoencoder has none"
+                             : ": not a parameter of the autoencoder inferred from the checkpoint (" +
+                                   config_text(impl.config) + ")"));
   }
 }
 
@@ -167,8 +168,8 @@ torch::Tensor to_torch(const safetensors::TensorInfo& info, const std::string& f
     case DType::BF16: return torch::from_blob(data, info.shape, torch::kBFloat16);
     default:
       if (!safetensors::is_floating(info.dtype))
-        throw std::runtime_error(file + ": tensor '" + info.name + "' has dtype " +
-                                 safetensors::dtype_name(info.dtype) + ", expected a floating-point type");
+        throw WeightError(file + ": tensor '" + info.name + "' has dtype " +
+                          safetensors::dtype_name(info.dtype) + ", expected a floating-point type");
       return torch::tensor(safetensors::to_float32(info), torch::kFloat).view(info.shape);
   }
 }
@@ -189,21 +190,21 @@ AutoencoderConfig factors_beside(const std::filesystem::path& weights) {
   if (!config.is_object() || config.value("_class_name", std::string()) != "AutoencoderKL") return factors;
   auto number = [&](const char* field, double fallback) {
     if (!config.contains(field) || config[field].is_null()) return fallback;
-    if (!config[field].is_number()) throw std::runtime_error(path.string() + ": field '" + field + "' is not a number");
+    if (!config[field].is_number()) throw WeightError(path.string() + ": field '" + field + "' is not a number");
     return config[field].get<double>();
   };
   factors.scale_factor = number("scaling_factor", factors.scale_factor);
   factors.shift_factor = number("shift_factor", 0.0);
   // A latent divided by 0 (or by a subnormal) is infinite, and a negative scale inverts it: no autoencoder's.
   if (!(std::isfinite(factors.scale_factor) && factors.scale_factor >= 1e-6 && factors.scale_factor <= 1e6))
-    throw std::runtime_error(path.string() + ": field 'scaling_factor' must be a finite number from 1e-6 to 1e6, got " +
-                             config["scaling_factor"].dump());
+    throw WeightError(path.string() + ": field 'scaling_factor' must be a finite number from 1e-6 to 1e6, got " +
+                      config["scaling_factor"].dump());
   if (!(std::isfinite(factors.shift_factor) && std::fabs(factors.shift_factor) <= 1e6))
-    throw std::runtime_error(path.string() + ": field 'shift_factor' must be a finite number within +-1e6, got " +
-                             config["shift_factor"].dump());
+    throw WeightError(path.string() + ": field 'shift_factor' must be a finite number within +-1e6, got " +
+                      config["shift_factor"].dump());
   const double groups = number("norm_num_groups", double(factors.norm_groups));
   if (!(groups >= 1 && groups <= 4096) || groups != std::floor(groups))
-    throw std::runtime_error(path.string() + ": field 'norm_num_groups' must be a whole number from 1 to 4096");
+    throw WeightError(path.string() + ": field 'norm_num_groups' must be a whole number from 1 to 4096");
   factors.norm_groups = int64_t(groups);
   return factors;
 }
@@ -222,8 +223,8 @@ void check_against_diffusers_config(const AutoencoderConfig& inferred, const std
   if (!config.is_object() || config.value("_class_name", std::string()) != "AutoencoderKL") return;
   auto expect = [&](const char* field, const nlohmann::json& value) {
     if (config.contains(field) && config[field] != value)
-      throw std::runtime_error(path.string() + ": field '" + field + "' is " + config[field].dump() +
-                               " but the weights in " + weights.string() + " have " + value.dump());
+      throw WeightError(path.string() + ": field '" + field + "' is " + config[field].dump() +
+                        " but the weights in " + weights.string() + " have " + value.dump());
   };
   std::vector<int64_t> block_out;
   for (int64_t m : inferred.ch_mult) block_out.push_back(inferred.ch * m);

@@ -9,6 +9,7 @@
 #include <set>
 #include <stdexcept>
 
+#include <genplug/flux/checkpoint_layout.hpp>
 #include <genplug/flux/name_text.hpp>
 
 namespace genplug::flux::vae {
@@ -105,12 +106,12 @@ KeyMapping map_autoencoder_keys(const std::vector<std::string>& keys, const std:
     if (key.size() >= kAnchor.size() && key.compare(key.size() - kAnchor.size(), kAnchor.size(), kAnchor) == 0)
       prefixes.insert(key.substr(0, key.size() - kAnchor.size()));
   if (prefixes.empty())
-    throw std::runtime_error(source + ": no autoencoder found (no tensor '" + kAnchor +
-                             "', with or without a prefix)");
+    throw WeightError(source + ": no autoencoder found (no tensor '" + kAnchor +
+                      "', with or without a prefix)");
   if (prefixes.size() > 1) {
     std::string list;
     for (const auto& p : prefixes) list += (list.empty() ? "'" : ", '") + p + kAnchor + "'";
-    throw std::runtime_error(source + ": several autoencoders found (" + list + ")");
+    throw WeightError(source + ": several autoencoders found (" + list + ")");
   }
 
   KeyMapping mapping;
@@ -134,12 +135,12 @@ KeyMapping map_autoencoder_keys(const std::vector<std::string>& keys, const std:
     if (mapping.layout == KeyLayout::diffusers) {
       internal = diffusers_to_bfl(bare, up_blocks.empty() ? 0 : *up_blocks.rbegin() + 1);
       if (internal.empty())
-        throw std::runtime_error(source + ": tensor '" + key +
-                                 "' is not a known diffusers AutoencoderKL name (layout detected: diffusers)");
+        throw WeightError(source + ": tensor '" + key +
+                          "' is not a known diffusers AutoencoderKL name (layout detected: diffusers)");
     }
     if (!mapping.internal_to_original.emplace(internal, key).second)
-      throw std::runtime_error(source + ": tensors '" + mapping.internal_to_original[internal] + "' and '" + key +
-                               "' both map to '" + internal + "'");
+      throw WeightError(source + ": tensors '" + mapping.internal_to_original[internal] + "' and '" + key +
+                        "' both map to '" + internal + "'");
   }
   return mapping;
 }
