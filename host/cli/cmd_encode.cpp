@@ -9,13 +9,17 @@
 #include <iostream>
 #include <sstream>
 
+#include <cerrno>
 #include <cstring>
+
+#include <unistd.h>
 
 #include <genplug/host/cancel_signals.hpp>
 #include <genplug/host/json_schema.hpp>
 #include <genplug/host/printable.hpp>
 #include <genplug/inspector.h>
 #include <genplug/internal/bounded_json.hpp>
+#include <genplug/internal/regular_file.hpp>
 
 #include "atomic_output.hpp"
 #include "cli_options.hpp"
@@ -31,11 +35,56 @@ using host::HostError;
 using nlohmann::json;
 
 struct EncodeOptions {
-  std::string prompt, output, plugin = "org.genplug.flux", text = "{}", inspector = "org.genplug.flux.inspect";
+  std::string prompt, prompt_file, output;
+  std::string plugin = "org.genplug.flux", text = "{}", inspector = "org.genplug.flux.inspect";
   std::string t5, t5_tokenizer, clip, clip_tokenizer, text_device, text_dtype;
   int64_t max_length = 0, context_dim = 4096, vec_dim = 768;
   bool random = false, force = false, show_tokens = false;
 };
+
+// A prompt is at most 64 KiB, as one in a manifest's prompts file; a file is read up to 1 MiB to say so.
+constexpr std::size_t kMaxPromptBytes = std::size_t(64) << 10, kMaxPromptFileBytes = std::size_t(1) << 20;
+
+// Standard input up to `max_bytes` + 1 (a FIFO or terminal is read, as `-` asks); throws on a read error.
+std::string read_standard_input(std::size_t max_bytes) {
+  std::string bytes(max_bytes + 1, '\0');
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::read(STDIN_FILENO, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw HostError(ErrorKind::usage, std::string("--prompt-file -: ") + std::strerror(errno));
+    if (n == 0) break;
+    done += std::size_t(n);
+  }
+  bytes.resize(done);
+  return bytes;
+}
+
+// --prompt-file PATH ("-": standard input): the whole text is one prompt, so a long one need not fit the command
+// line (128 KiB an argument). A leading UTF-8 BOM and one final line end (LF or CR LF) are dropped, as an editor or
+// `echo` adds them; a NUL byte is refused (the prompt is C text across the ABI).
+std::string prompt_from_file(const std::string& path) {
+  std::string text;
+  if (path == "-") {
+    text = read_standard_input(kMaxPromptFileBytes);
+  } else {
+    try {  // a FIFO is refused, not waited on; /dev/zero is not read for ever
+      text = genplug::internal::read_regular_file(path, kMaxPromptFileBytes);
+    } catch (const genplug::internal::UnreadableFile& e) {
+      throw HostError(ErrorKind::usage, "--prompt-file: cannot read '" + host::printable(path) + "': it " + e.what());
+    }
+  }
+  const std::string where = "--prompt-file " + (path == "-" ? std::string("-") : "'" + host::printable(path) + "'");
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  if (text.size() > kMaxPromptBytes)
+    throw HostError(ErrorKind::usage, where + ": the prompt is over 64 KiB");
+  if (const auto nul = text.find('\0'); nul != std::string::npos)
+    throw HostError(ErrorKind::usage, where + ": a NUL byte at offset " + std::to_string(nul) + " (a prompt is text)");
+  if (text.empty()) throw HostError(ErrorKind::usage, where + ": the prompt is empty");
+  return text;
+}
 
 // --text: inline JSON or @file.
 // The text config: --text, then the individual flags over it.
@@ -243,7 +292,10 @@ const RegisterCommand kEncode(
     "encode", "Write precomputed text conditioning (txt, vec) for a prompt to a safetensors file",
     [](CLI::App& cmd, Globals& globals) {
       static EncodeOptions o;
-      cmd.add_option("-p,--prompt", o.prompt, "The prompt (UTF-8)")->required();
+      CLI::Option* prompt = cmd.add_option("-p,--prompt", o.prompt, "The prompt (UTF-8)");
+      cmd.add_option("--prompt-file", o.prompt_file,
+                     "Read the prompt from a file, or standard input for '-' (the whole text, up to 64 KiB)")
+          ->excludes(prompt);
       cmd.add_option("-o,--output", o.output, "Conditioning file to write (.safetensors)");
       cmd.add_option("--text", o.text, "Text config as JSON or @file (keys as the FLUX plugin's config.text)");
       cmd.add_option("--t5", o.t5, "T5 encoder: t5xxl_*.safetensors or a diffusers text_encoder_2/ folder");
@@ -272,8 +324,11 @@ const RegisterCommand kEncode(
       cmd.add_flag("--json", as_json, "With --show-tokens: print the report as JSON");
       cmd.add_option("--inspector", o.inspector, "Inspector plugin whose tokenizers --show-tokens uses")
           ->capture_default_str();
-      cmd.callback([&globals] {
+      cmd.callback([&globals, &cmd] {
         install_mapped_file_fault_handler();  // the encoders' weights are mapped: one cut short is exit 75
+        if (cmd.count("--prompt") == 0 && cmd.count("--prompt-file") == 0)
+          throw HostError(ErrorKind::usage, "give the prompt: --prompt TEXT or --prompt-file PATH");
+        if (cmd.count("--prompt-file")) o.prompt = prompt_from_file(o.prompt_file);
         if (as_json && !o.show_tokens) throw HostError(ErrorKind::usage, "--json goes with --show-tokens");
         if (o.show_tokens && !o.output.empty())  // it writes no file: an -o would be ignored silently
           throw HostError(ErrorKind::usage, "--output does not go with --show-tokens, which prints and writes nothing");

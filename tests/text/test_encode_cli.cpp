@@ -233,6 +233,44 @@ BOOST_AUTO_TEST_CASE(encode_writes_what_the_conditioner_computes, *utf::precondi
 // Encoders of other widths than --context-dim / --vec-dim: one usage error naming both and the options (the
 // transformer encode builds is its own), and no file. With the encoders' widths the file is written, and the line
 // that says so goes to stderr, escaped: stdout failing then (a full disk) leaves the command's result as it is.
+// --prompt-file: a prompt too long for the command line, from a file or standard input; the file's BOM and final
+// line end are not part of it; what is not one prompt of text is refused as the option's mistake (2), no file.
+BOOST_AUTO_TEST_CASE(encode_reads_the_prompt_from_a_file_or_standard_input, *utf::precondition(CliBuilt())) {
+  const fs::path dir = fs::temp_directory_path() / ("genplug_prompt_file_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path out = dir / "c.safetensors", prompt = dir / "prompt.txt";
+  const std::string long_prompt = "a lighthouse at dusk" + std::string(60000, ' ') + "with gulls";  // argv: 128 KiB
+  std::ofstream(prompt, std::ios::binary) << "\xEF\xBB\xBF" << long_prompt << "\r\n";
+  const std::string common =
+      "encode --random --max-length 20 --context-dim 48 --vec-dim 32 --force -o " + out.string();
+  std::string err;
+  const std::string from_file = "--prompt-file " + prompt.string(), from_stdin = "--prompt-file - < " + prompt.string();
+  for (const std::string& source : {from_file, from_stdin}) {
+    BOOST_TEST_REQUIRE(run(common + " " + source, &err) == 0, source << ": " << err);
+    BOOST_TEST(genplug::safetensors::File::open(out)->metadata().at("prompt") == long_prompt, source);
+  }
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"printf 'a\\000b' > " + prompt.string(), "a NUL byte at offset 1"},
+      {"head -c 70000 /dev/zero | tr '\\000' a > " + prompt.string(), "the prompt is over 64 KiB"},
+      {": > " + prompt.string(), "the prompt is empty"}};
+  for (const auto& [make, message] : refused) {
+    BOOST_REQUIRE(std::system(make.c_str()) == 0);
+    fs::remove(out);
+    BOOST_TEST(run(common + " --prompt-file " + prompt.string(), &err) == 2, make);
+    BOOST_TEST(err.find(message) != std::string::npos, err);
+    BOOST_TEST(run(common + " --prompt-file - < " + prompt.string(), &err) == 2, make);
+    BOOST_TEST(err.find(message) != std::string::npos, err);
+    BOOST_TEST(!fs::exists(out));
+  }
+  BOOST_TEST(run(common + " --prompt-file " + dir.string(), &err) == 2);
+  const std::string not_regular = "--prompt-file: cannot read '" + dir.string() + "': it is not a regular file";
+  BOOST_TEST(err.find(not_regular) != std::string::npos, err);
+  BOOST_TEST(run(common + " -p x --prompt-file " + prompt.string(), &err) == 2);
+  BOOST_TEST(run(common, &err) == 2);
+  BOOST_TEST(err.find("give the prompt: --prompt TEXT or --prompt-file PATH") != std::string::npos, err);
+  fs::remove_all(dir);
+}
+
 BOOST_AUTO_TEST_CASE(encode_names_the_width_options_and_reports_on_stderr, *utf::precondition(CliBuilt())) {
   genplug::test::TinyFiles files;
   const fs::path config = files.dir / "text.json";
