@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <set>
 
 #include <genplug/flux/ggml_block_tensors.hpp>
@@ -547,4 +548,36 @@ BOOST_AUTO_TEST_CASE(fp8_weights_with_scales_are_rescaled) {
           [](const std::string& n) { return n == "img_in.weight" || n == "txt_in.weight" ? std::string() : n; }, extra);
   const auto m = error_of([&] { gf::load_flux_transformer(st::Checkpoint(path), golden_config(), torch::kFloat32, torch::kCPU); });
   BOOST_TEST(contains(m, "'img_in.weight_scale'"));
+
+  // Scales that cannot be meant are named, not applied: a scale under both names with other values (which one?), a
+  // value that is not finite, a per-tensor 0 that zeroes the layer. Both names with one value load as one.
+  auto load_with = [&](std::vector<st::TensorData> scales) {
+    std::vector<st::TensorData> tensors = {extra[0], extra[2]};  // txt_in's scale unless `scales` has one
+    tensors.insert(tensors.end(), scales.begin(), scales.end());
+    auto names_txt_scale = [](const st::TensorData& t) { return t.name == "txt_in.scale_weight"; };
+    if (std::none_of(scales.begin(), scales.end(), names_txt_scale)) tensors.push_back(extra[3]);
+    rewrite(golden_flux("flux_tiny_bfl.safetensors"), path,
+            [](const std::string& n) { return n == "img_in.weight" || n == "txt_in.weight" ? std::string() : n; },
+            tensors);
+    return gf::load_flux_transformer(st::Checkpoint(path), golden_config(), torch::kFloat32, torch::kCPU);
+  };
+  const auto both = load_with({st::TensorData::from_floats("img_in.weight_scale", {}, {0.25f}),
+                               st::TensorData::from_floats("img_in.scale_weight", {}, {0.25f})});
+  BOOST_TEST(both.ignored.empty());
+  BOOST_TEST(torch::equal(both.tensors.at("img_in.weight"), torch::full({img_in.shape[0], img_in.shape[1]}, 0.25f)));
+  const std::vector<std::pair<std::vector<st::TensorData>, std::string>> refused = {
+      {{st::TensorData::from_floats("img_in.weight_scale", {}, {0.25f}),
+        st::TensorData::from_floats("img_in.scale_weight", {}, {250.f})},
+       "'img_in.weight' has two different scales, 'img_in.weight_scale' and 'img_in.scale_weight'"},
+      {{st::TensorData::from_floats("img_in.weight_scale", {}, {0.f})}, "'img_in.weight_scale' is 0: it would zero"},
+      {{st::TensorData::from_floats("img_in.weight_scale", {}, {std::numeric_limits<float>::quiet_NaN()})},
+       "'img_in.weight_scale' holds a value that is not finite"},
+      {{st::TensorData::from_floats("img_in.weight_scale", {}, {0.25f}),
+        st::TensorData::from_floats("txt_in.scale_weight", {txt_in.shape[0]},
+                                    std::vector<float>(rows.size(), std::numeric_limits<float>::infinity()))},
+       "'txt_in.scale_weight' holds a value that is not finite"}};
+  for (const auto& [scales, message] : refused) {
+    const auto e = error_of([&] { load_with(scales); });
+    BOOST_TEST(contains(e, message), e);
+  }
 }

@@ -3,6 +3,7 @@
 #include <genplug/flux/name_text.hpp>
 
 #include <algorithm>
+#include <cstring>
 
 #include "transformer_plan.hpp"
 
@@ -26,16 +27,35 @@ torch::Tensor build_merge(const KeyMerge& m, const std::vector<torch::Tensor>& p
 
 namespace {
 
+bool same_tensor(const st::TensorInfo& a, const st::TensorInfo& b) {
+  return a.dtype == b.dtype && a.shape == b.shape && a.nbytes == b.nbytes && std::memcmp(a.data, b.data, a.nbytes) == 0;
+}
+
 // fp8 checkpoints store "<layer>.weight" with a per-tensor (or per-row) scale beside it: "<layer>.weight_scale"
-// (sd.cpp convention) or "<layer>.scale_weight" (ComfyUI scaled_fp8). nullptr when there is none.
+// (sd.cpp convention) or "<layer>.scale_weight" (ComfyUI scaled_fp8). nullptr when there is none. Both names with
+// different values is an error: which one the file's writer meant cannot be told (nothing reconciles them).
 const st::TensorInfo* fp8_scale_of(const st::Checkpoint& checkpoint, const st::TensorInfo& weight) {
   if (!ends_with(weight.name, ".weight") ||
       (weight.dtype != st::DType::F8_E4M3 && weight.dtype != st::DType::F8_E5M2))
     return nullptr;
   const std::string base = weight.name.substr(0, weight.name.size() - 6);
-  for (const char* suffix : {"weight_scale", "scale_weight"})
-    if (const st::TensorInfo* scale = checkpoint.find(base + suffix)) return scale;
-  return nullptr;
+  const st::TensorInfo* first = checkpoint.find(base + "weight_scale");
+  const st::TensorInfo* second = checkpoint.find(base + "scale_weight");
+  if (first && second && !same_tensor(*first, *second))
+    throw WeightError(checkpoint.path().string() + ": '" + weight.name + "' has two different scales, '" +
+                      first->name + "' and '" + second->name + "': remove the one that is not meant");
+  return first ? first : second;
+}
+
+// A scale that is not finite makes its layer NaN or infinite; a per-tensor scale of 0 over codes that are not all 0
+// zeroes the whole layer, which no quantiser writes (absmax gives amax / 448). A row's scale of 0 (a pruned row)
+// is taken as it is.
+void check_fp8_scale(const st::Checkpoint& checkpoint, const st::TensorInfo& scale_info, const torch::Tensor& scale,
+                     const torch::Tensor& weight) {
+  const std::string what = checkpoint.path().string() + ": tensor '" + scale_info.name + "'";
+  if (!torch::isfinite(scale).all().item<bool>()) throw WeightError(what + " holds a value that is not finite");
+  if (scale.numel() == 1 && scale.item<float>() == 0 && weight.ne(0).any().item<bool>())
+    throw WeightError(what + " is 0: it would zero the whole layer");
 }
 
 // A checkpoint tensor as `dtype` on `device`, with its fp8 scale applied (in float32) when it has one. An integer
@@ -59,6 +79,7 @@ torch::Tensor load_weight(const st::Checkpoint& checkpoint, const std::string& n
                       shape_string(scale_info->shape) + "; a scale for '" + name + "' " +
                       shape_string(info.shape) + " must have 1 or " + std::to_string(weight.size(0)) + " entries");
   }
+  check_fp8_scale(checkpoint, *scale_info, scale, weight);
   return (weight * scale).to(device, dtype);
 }
 
