@@ -144,6 +144,39 @@ BOOST_AUTO_TEST_CASE(listed_tensor_absent_from_its_shard) {
   BOOST_TEST(contains(m, shard_name(0)));
 }
 
+// A shard is read whole, as transformers and diffusers read it: a tensor the weight_map leaves out is there all the
+// same (it had been dropped, and the model then missed it), and one that two shards hold is refused, not taken
+// from the shard the map names while the other copy went unseen.
+BOOST_AUTO_TEST_CASE(shards_are_read_whole_and_a_tensor_in_two_is_refused) {
+  auto map = weight_map;
+  const std::string left_out = map.begin().key();
+  map.erase(left_out);
+  write_index(map);
+  check_matches(st::Checkpoint(index_path()), *original);
+
+  write_index(weight_map);
+  auto copy_of = [](const st::TensorInfo& info) {  // not borrowed: shard 1 is rewritten from its own tensors
+    st::TensorData t = st::TensorData::borrow(info);
+    t.bytes.assign(info.data, info.data + info.nbytes);
+    t.data = nullptr;
+    t.size = 0;
+    return t;
+  };
+  std::vector<st::TensorData> second;
+  const auto shard1 = st::File::open(dir / shard_name(1));
+  for (const auto& info : shard1->tensors()) second.push_back(copy_of(info));
+  BOOST_REQUIRE(weight_map[left_out] == shard_name(0));
+  st::TensorData twin = copy_of(original->at(left_out));  // another value under shard 0's name
+  std::fill(twin.bytes.begin(), twin.bytes.end(), uint8_t(0));
+  second.push_back(twin);
+  st::write_file(dir / shard_name(1), second, {{"format", "pt"}});
+  const auto m = open_error(index_path());
+  BOOST_TEST_INFO(m);
+  BOOST_TEST(contains(m, "'" + left_out + "' appears in both"));
+  BOOST_TEST(contains(m, shard_name(0)));
+  BOOST_TEST(contains(m, shard_name(1)));
+}
+
 BOOST_AUTO_TEST_CASE(broken_index_files) {
   std::ofstream(index_path()) << "{\"weight_map\": ";
   BOOST_TEST(contains(open_error(index_path()), "not valid JSON"));

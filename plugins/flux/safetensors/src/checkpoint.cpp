@@ -136,14 +136,15 @@ void Checkpoint::open_index(const fs::path& index) {
     file = File::open(shard_path);
     files_.push_back(file);
   }
-  for (const auto& [tensor, shard] : doc["weight_map"].items()) {
-    const auto& file = shards.at(shard.get<std::string>());
-    const TensorInfo* info = file->find(tensor);
-    if (!info)
+  // Every tensor of the shards it names is read, as transformers and diffusers load whole shards: one the
+  // weight_map leaves out is still there, and one that two shards hold is refused (add) rather than taken from
+  // whichever the map happens to name. Each tensor the map lists must be in the shard it names.
+  for (const auto& [shard, file] : shards)
+    for (const auto& info : file->tensors()) add(info);
+  for (const auto& [tensor, shard] : doc["weight_map"].items())
+    if (!shards.at(shard.get<std::string>())->find(tensor))
       throw Error(where + ": tensor '" + tensor + "' is listed in shard '" + shard.get<std::string>() +
                   "' but that file has no such tensor");
-    add(*info);
-  }
   metadata_ = files_.front()->metadata();
   if (doc.contains("metadata") && doc["metadata"].is_object())
     for (const auto& [key, value] : doc["metadata"].items())

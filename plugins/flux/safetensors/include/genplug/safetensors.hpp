@@ -103,9 +103,10 @@ class File : public std::enable_shared_from_this<File> {
 
 // A model's tensors, possibly spread over several files:
 //   * one .safetensors file;
-//   * a "*.safetensors.index.json" ({"weight_map": {tensor: shard file}}): every shard opened, every listed
-//     tensor must be present in its shard (errors name the index file, the shard and the tensor), and no key
-//     may appear twice in one object (a tensor listed in two shards);
+//   * a "*.safetensors.index.json" ({"weight_map": {tensor: shard file}}): every shard it names opened and read
+//     whole (a tensor the map leaves out is read too, as transformers and diffusers do), every listed tensor must
+//     be present in its shard (errors name the index file, the shard and the tensor), a tensor may be in only one
+//     shard, and no key may appear twice in one object (a tensor listed in two shards);
 //   * a folder: its *.safetensors.index.json if there is exactly one, else all its *.safetensors files
 //     (a tensor name may appear in only one of them).
 // Copies share the open files; the mappings stay alive as long as any Checkpoint copy or zero-copy tensor.
