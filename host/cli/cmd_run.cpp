@@ -9,6 +9,7 @@
 #include <iostream>
 #include <new>
 #include <optional>
+#include <string>
 #include <utility>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <genplug/host/exr_writer.hpp>
 #include <genplug/host/manifest.hpp>
 #include <genplug/host/pipeline.hpp>
+#include <genplug/host/printable.hpp>
 #include <genplug/host/shard.hpp>
 
 #include "cli_options.hpp"
@@ -150,12 +152,23 @@ void render_items(host::Manifest manifest, host::PipelineOptions po, const host:
   }
 }
 
+// GENPLUG_CANCEL_GRACE: whole seconds from 0 (wait however long) to 86 400; unset or empty: the default.
+std::chrono::seconds cancel_grace() {
+  const char* text = std::getenv("GENPLUG_CANCEL_GRACE");
+  if (!text || !*text) return host::kCancelGrace;
+  const std::string value = text;
+  if (value.size() > 5 || value.find_first_not_of("0123456789") != std::string::npos || std::stol(value) > 86400)
+    throw host::HostError(host::ErrorKind::usage,
+                          "GENPLUG_CANCEL_GRACE: expected whole seconds from 0 to 86400, got '" + host::printable(value) +
+                              "'");
+  return std::chrono::seconds(std::stol(value));
+}
+
 void run(const Options& o, const Globals& g) {
   if (o.progress != "text" && o.progress != "jsonl" && o.progress != "none")
     throw host::HostError(host::ErrorKind::usage, "--progress: expected text, jsonl or none, got '" + o.progress + "'");
   const bool machine = o.progress == "jsonl" && !o.list;
   ProgressJsonl jsonl(g.quiet);
-  host::install_cancel_signals(g_cancel);
   // A weights file cut short while it is mapped: a message and exit 75, not "Bus error" (mapped_file_fault.hpp).
   install_mapped_file_fault_handler();
   host::Manifest manifest;
@@ -163,6 +176,7 @@ void run(const Options& o, const Globals& g) {
   std::string shard_from;
   std::optional<uint64_t> memory_limit;
   try {
+    host::install_cancel_signals(g_cancel, cancel_grace());  // first: a bad grace is reported as any usage error
     // As `inspect ""`: an empty argument (an unset variable) is the command line's fault, not a manifest's.
     if (o.manifest.empty()) throw host::HostError(host::ErrorKind::usage, "MANIFEST: an empty path names no file");
     memory_limit = memory_limit_option(o);

@@ -3,9 +3,13 @@
 
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "genplug/host/exr_writer.hpp"
 
@@ -32,11 +36,38 @@ bool repeat_of_first(int signal) {
   return signal == g_signal.load() && monotonic_ns() - g_first_ns.load() < 250000000;
 }
 
+// The grace after the first signal: a timer of its own (a plugin may use alarm() or setitimer), whose signal is a
+// real-time one no library is known to use (glibc takes the first two or three; the crash report SIGRTMAX - 3).
+timer_t g_grace_timer;
+bool g_have_grace_timer = false;
+time_t g_grace_seconds = 0;
+char g_grace_message[192];
+std::size_t g_grace_message_size = 0;
+
+int grace_signal() { return SIGRTMAX - 4; }
+
+// The grace is over and the call the signal found running has not come back to look at the cancel flag (OpenBLAS
+// 0.3.21 retries a failed buffer allocation for ever under ulimit -v): end as a second signal would.
+extern "C" void on_grace_over(int, siginfo_t* info, void*) {
+  if (!info || info->si_code != SI_TIMER || info->si_value.sival_ptr != &g_grace_timer) return;  // not our timer
+  [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, g_grace_message, g_grace_message_size);
+  unlink_pending_output();
+  std::_Exit(128 + g_signal.load());
+}
+
+void arm_grace() {  // timer_settime is async-signal-safe
+  if (!g_have_grace_timer) return;
+  itimerspec when{};
+  when.it_value.tv_sec = g_grace_seconds;
+  timer_settime(g_grace_timer, 0, &when, nullptr);
+}
+
 extern "C" void on_cancel_signal(int signal) {
-  if (g_claimed.exchange(1) == 0) {  // the first: cancel
+  if (g_claimed.exchange(1) == 0) {  // the first: cancel, and end anyway when the grace is over
     g_first_ns.store(monotonic_ns());
     g_signal.store(signal);
     if (std::atomic<bool>* cancel = g_cancel.load()) cancel->store(true);
+    arm_grace();
     return;
   }
   if (repeat_of_first(signal)) return;
@@ -58,10 +89,32 @@ void install(void (*handler)(int)) {
   sigaction(SIGTERM, &action, nullptr);
 }
 
+// The grace's timer and handler, made once (a second install keeps the first timer and takes the new grace).
+void install_grace(std::chrono::seconds grace) {
+  g_grace_seconds = time_t(std::max<std::chrono::seconds::rep>(grace.count(), 0));
+  std::snprintf(g_grace_message, sizeof g_grace_message,
+                "genplug: cancelled, but the plugin call running then did not return within %lld s: ended without "
+                "waiting for it\n",
+                static_cast<long long>(grace.count()));
+  g_grace_message_size = std::strlen(g_grace_message);
+  if (g_grace_seconds == 0 || g_have_grace_timer) return;
+  struct sigaction action {};
+  action.sa_sigaction = on_grace_over;
+  action.sa_flags = SA_SIGINFO;
+  sigemptyset(&action.sa_mask);
+  sigaction(grace_signal(), &action, nullptr);
+  sigevent when_due{};
+  when_due.sigev_notify = SIGEV_SIGNAL;
+  when_due.sigev_signo = grace_signal();
+  when_due.sigev_value.sival_ptr = &g_grace_timer;
+  g_have_grace_timer = timer_create(CLOCK_MONOTONIC, &when_due, &g_grace_timer) == 0;
+}
+
 }  // namespace
 
-void install_cancel_signals(std::atomic<bool>& cancel) {
+void install_cancel_signals(std::atomic<bool>& cancel, std::chrono::seconds grace) {
   g_cancel.store(&cancel);
+  install_grace(grace);
   install(on_cancel_signal);
 }
 

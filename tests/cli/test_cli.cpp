@@ -716,6 +716,10 @@ BOOST_AUTO_TEST_CASE(hostile_paths_and_arguments_fail_before_rendering) {
   r = run_process({kGenplug, "validate", ""});
   BOOST_TEST(r.exit_code == 2, r.err);
   BOOST_TEST(contains(r.err, "library: an empty path names no file"), r.err);
+  // The cancel grace from the environment: whole seconds, or a usage error before anything is read.
+  r = run_process({"/usr/bin/env", "GENPLUG_CANCEL_GRACE=1.5", kGenplug, "run", (d.path / "m.json").string()});
+  BOOST_TEST(r.exit_code == 2, r.err);
+  BOOST_TEST(contains(r.err, "GENPLUG_CANCEL_GRACE: expected whole seconds from 0 to 86400, got '1.5'"), r.err);
   // A bad option value is reported to a monitor too.
   r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--progress", "jsonl", "--memory-limit", "xx"});
   BOOST_TEST(r.exit_code == 2, r.err);

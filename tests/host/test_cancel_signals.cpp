@@ -17,6 +17,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 
@@ -70,13 +71,13 @@ struct Child {
   int ready;
 };
 template <class Body>
-Child start_child(Body body) {
+Child start_child(Body body, std::chrono::seconds grace = genplug::host::kCancelGrace) {
   int ready[2];
   BOOST_REQUIRE(::pipe(ready) == 0);
   const pid_t pid = ::fork();
   BOOST_REQUIRE(pid >= 0);
   if (pid == 0) {
-    genplug::host::install_cancel_signals(g_cancel);
+    genplug::host::install_cancel_signals(g_cancel, grace);
     body(ready[1]);
     ::_exit(4);
   }
@@ -177,6 +178,40 @@ BOOST_AUTO_TEST_CASE(the_same_signal_twice_at_once_is_one_request) {
   for (int attempt = 0; attempt < 5 && code == -1; ++attempt) code = repeat_from_another_sender();
   BOOST_TEST(code != -1, "each of 5 repeats took 0.1 s or more to send");
   BOOST_TEST(code == 0, "exit " << code << ": the repeat was taken for a second signal");
+}
+
+// A call that never comes back to look at the flag (OpenBLAS 0.3.21 retrying a failed allocation for ever under
+// ulimit -v spun so, and the one SIGTERM of GNU timeout, delivered twice at once, made no second signal): when the
+// grace after the first signal is over, the process ends as at a second signal, the temporary output removed, and
+// says why on stderr. Not before: the grace is given.
+BOOST_AUTO_TEST_CASE(a_call_that_never_returns_ends_when_the_grace_is_over) {
+  genplug::test::TempDir dir("signals"), logs("signals-log");
+  const fs::path log = logs.path / "stderr";
+  const Child child = start_child(
+      [&](int ready) {
+        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || ::dup2(fd, STDERR_FILENO) < 0) ::_exit(3);
+        genplug::host::TemporaryFile temporary(dir.path / "out.exr");
+        if (::write(ready, "1", 1) != 1) ::_exit(3);
+        for (volatile unsigned spin = 0;; spin = spin + 1) {  // never looks at the flag
+        }
+      },
+      1s);
+  BOOST_REQUIRE(child_reached(child.ready));
+  BOOST_TEST(files_in(dir.path) == 1u);
+  const auto sent = std::chrono::steady_clock::now();
+  ::kill(child.pid, SIGTERM);
+  ::kill(child.pid, SIGTERM);  // as timeout sends it: to the process, then to its group
+  const int status = wait_for(child.pid);
+  const auto waited = std::chrono::steady_clock::now() - sent;
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 128 + SIGTERM);
+  BOOST_TEST(std::chrono::duration<double>(waited).count() >= 0.9, "it ended before the grace was over");
+  BOOST_TEST(files_in(dir.path) == 0u, "the temporary file was left behind");
+  std::ifstream in(log);
+  const std::string said((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  BOOST_TEST(said == "genplug: cancelled, but the plugin call running then did not return within 1 s: ended without "
+                     "waiting for it\n");
 }
 
 // Commands that do not stop part-way (genplug encode) end at the first signal, without their temporary output.
