@@ -208,7 +208,7 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_whose_copies_exceed_the_machine_is_a_config_er
   // Mapped as it is stored, but quantized: the int8 weights (a byte a value, 256 GiB) and vector_in twice in
   // float32 while it is quantized (2 TiB) are what cannot be held.
   message = refusal(wide, {{"dtype", "bf16"}, {"quantize", "int8"}});
-  BOOST_TEST(message.find("transformer " + wide.string() + ": loading it as bf16 copies 0.0 GiB out of the file and "
+  BOOST_TEST(message.find("transformer " + wide.string() + ": loading it as bf16 copies 0 bytes out of the file and "
                           "quantizes its weights to int8 in 2304.0 GiB") != std::string::npos, message);
   BOOST_TEST(message.find("or quantize \"none\"") != std::string::npos, message);
 }

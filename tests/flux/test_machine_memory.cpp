@@ -136,7 +136,11 @@ BOOST_AUTO_TEST_CASE(an_allocation_beyond_the_machine_is_a_config_error) {
 BOOST_AUTO_TEST_CASE(an_allocation_the_machine_could_hold_is_out_of_memory) {
   const Error small = allocation_error("decode", libtorch_refusal("4096"));
   BOOST_TEST(small.code() == GENPLUG_E_OUT_OF_MEMORY);
-  BOOST_TEST(std::string(small.what()) == "decode: could not allocate 4096 bytes (0.0 GiB)");
+  BOOST_TEST(std::string(small.what()) == "decode: could not allocate 4096 bytes (4.0 KiB)");  // not "0.0 GiB"
+  BOOST_TEST(flux::byte_size_text(36.0 * kMiB) == "36.0 MiB");
+  BOOST_TEST(flux::byte_size_text(1023) == "1023 bytes");
+  BOOST_TEST(flux::byte_size_text(1.5 * kGiB) == "1.5 GiB");
+  BOOST_TEST(flux::byte_size_text(4096.0 * kGiB) == "4096.0 GiB");
   // No size named ("not enough memory" where malloc failed): passed on as it is, out of memory.
   const Error unsized = allocation_error("predict", "DefaultCPUAllocator: not enough memory: you tried");
   BOOST_TEST(unsized.code() == GENPLUG_E_OUT_OF_MEMORY);
@@ -219,10 +223,10 @@ BOOST_AUTO_TEST_CASE(checkpoint_copies_beyond_the_machine_are_a_config_error) {
                  std::string::npos, m);
   BOOST_TEST(m.find("quantize") == std::string::npos, m);
   m = refusal(0, 2.56e15, 0);  // a decode's peak alone
-  BOOST_TEST(m.find("copies 0.0 GiB out of the file, 2384186.") != std::string::npos, m);
+  BOOST_TEST(m.find("copies 0 bytes out of the file, 2384186.") != std::string::npos, m);
   // Mapped (nothing copied), but int8 weights built from it: the quantized bytes, and no advice about the dtype.
   m = refusal(0, 0, 2.56e15);
-  BOOST_TEST(m.find("copies 0.0 GiB out of the file and quantizes its weights to int8 in 2384185.8 GiB") !=
+  BOOST_TEST(m.find("copies 0 bytes out of the file and quantizes its weights to int8 in 2384185.8 GiB") !=
                  std::string::npos, m);
   BOOST_TEST(m.find("Instead: a smaller model, or quantize \"none\"") != std::string::npos, m);
   // quantized_build_bytes: a byte per weight and the largest twice in float32.

@@ -59,16 +59,25 @@ std::string count_text(double n) {
 
 }  // namespace
 
-std::string gib_text(double bytes) {
+std::string byte_size_text(double bytes) {
   char text[32];
-  std::snprintf(text, sizeof text, "%.1f GiB", bytes / double(uint64_t(1) << 30));
+  const char* units[] = {"KiB", "MiB", "GiB"};
+  int unit = -1;
+  while (unit < 2 && bytes >= 1024) {
+    bytes /= 1024;
+    ++unit;
+  }
+  if (unit < 0)
+    std::snprintf(text, sizeof text, "%.0f bytes", bytes);
+  else
+    std::snprintf(text, sizeof text, "%.1f %s", bytes, units[unit]);
   return text;
 }
 
 std::optional<std::string> beyond_machine(double bytes) {
   const std::optional<uint64_t> ceiling = internal::cpu_memory_ceiling();
   if (!ceiling || bytes <= double(*ceiling)) return std::nullopt;
-  return "more than this process can ever add (" + gib_text(double(*ceiling)) +
+  return "more than this process can ever add (" + byte_size_text(double(*ceiling)) +
          ": memory and swap within its cgroup and ulimit -v, less what it holds)";
 }
 
@@ -79,7 +88,7 @@ Error allocation_error(const std::string& what, const std::string& libtorch_mess
   const double bytes = std::strtod(libtorch_message.c_str() + at + tried.size(), nullptr);
   char count[32];
   std::snprintf(count, sizeof count, "%.0f", bytes);
-  const std::string text = what + ": could not allocate " + count + " bytes (" + gib_text(bytes) + ")";
+  const std::string text = what + ": could not allocate " + count + " bytes (" + byte_size_text(bytes) + ")";
   if (const auto beyond = beyond_machine(bytes)) return Error(GENPLUG_E_CONFIG, text + ", " + *beyond);
   return Error(GENPLUG_E_OUT_OF_MEMORY, text);
 }
@@ -93,7 +102,7 @@ void check_fits(double bytes, const std::string& what, const std::string& instea
   const std::optional<uint64_t> available = internal::available_cpu_memory();
   const uint64_t swap = internal::free_swap().value_or(0);
   if (available && bytes > double(*available + swap))
-    throw Error(GENPLUG_E_OUT_OF_MEMORY, what + "; " + gib_text(double(*available + swap)) +
+    throw Error(GENPLUG_E_OUT_OF_MEMORY, what + "; " + byte_size_text(double(*available + swap)) +
                                              " of memory (free swap included) is available now");
 }
 
@@ -113,14 +122,14 @@ void check_checkpoint_copies_fit(double copied_bytes, double temporary_bytes, do
   const double held = copied_bytes + quantized_bytes;
   if (held + temporary_bytes <= 0) return;  // every tensor a view of the mapped file: the page cache holds them
   const double bytes = held + temporary_bytes + build_margin(held);
-  std::string what = "transformer " + file + ": loading it as " + dtype + " copies " + gib_text(copied_bytes) +
+  std::string what = "transformer " + file + ": loading it as " + dtype + " copies " + byte_size_text(copied_bytes) +
                      " out of the file";
-  if (quantized_bytes > 0) what += " and quantizes its weights to int8 in " + gib_text(quantized_bytes);
+  if (quantized_bytes > 0) what += " and quantizes its weights to int8 in " + byte_size_text(quantized_bytes);
   std::string instead = "a smaller model";
   if (copied_bytes > 0)
     instead += ", or for a safetensors file of BFL's layout the dtype it stores (its tensors are then mapped, not copied)";
   if (quantized_bytes > 0) instead += ", or quantize \"none\"";
-  check_fits(bytes, what + ", " + gib_text(bytes) + " with what building the model takes besides", instead);
+  check_fits(bytes, what + ", " + byte_size_text(bytes) + " with what building the model takes besides", instead);
 }
 
 double lora_merge_bytes(double target_bytes, double largest_target, double largest_factors) {
@@ -130,7 +139,7 @@ double lora_merge_bytes(double target_bytes, double largest_target, double large
 void check_lora_merge_fits(double bytes, const std::string& where, bool now) {
   if (bytes <= 0) return;
   const double held = bytes * 1.125;  // the allocator's slack; a merge builds nothing else
-  const std::string what = where + ": merging them copies the weights they change, " + gib_text(held);
+  const std::string what = where + ": merging them copies the weights they change, " + byte_size_text(held);
   const std::string instead = "fewer LoRAs, or LoRAs that change fewer weights";
   if (now) return check_fits(held, what, instead);
   if (const auto beyond = beyond_machine(held)) throw ConfigError(what + ", " + *beyond + ". Instead: " + instead);
@@ -141,8 +150,8 @@ void check_text_encoder_fits(const std::string& what, const std::string& file, c
   const double bytes = held_bytes + temporary_bytes + held_bytes / 8;  // the allocator's slack; nothing else is built
   std::string instead = "precomputed conditioning (genplug encode, then config.conditioning) on this machine";
   if (dtype == "float32") instead = "text_dtype \"bfloat16\" (half of it), or " + instead;
-  check_fits(bytes, what + " " + file + ": loading it as " + dtype + " takes " + gib_text(held_bytes) + ", " +
-                        gib_text(bytes) + " with what loading it takes besides",
+  check_fits(bytes, what + " " + file + ": loading it as " + dtype + " takes " + byte_size_text(held_bytes) + ", " +
+                        byte_size_text(bytes) + " with what loading it takes besides",
              instead);
 }
 
@@ -155,7 +164,7 @@ void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, co
                          quantized_bytes;
   const double bytes = weights + build_margin(weights);
   const std::string what = "random weights of preset " + preset + " (" + count_text(w.elements) +
-                           " parameters) need " + gib_text(weights) + " as " + dtype + ", " + gib_text(bytes) +
+                           " parameters) need " + byte_size_text(weights) + " as " + dtype + ", " + byte_size_text(bytes) +
                            " with what building the model takes besides";
   check_fits(bytes, what,
              std::string("a checkpoint file (memory-mapped where its dtype is kept), ") +

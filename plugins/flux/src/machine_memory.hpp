@@ -69,7 +69,7 @@ Error unmappable_file_error(const std::string& what, const Unmappable& e) {
   return Error(e.beyond_reach() ? GENPLUG_E_CONFIG : GENPLUG_E_OUT_OF_MEMORY, what + e.what());
 }
 
-// "44.4 GiB".
-std::string gib_text(double bytes);
+// "44.4 GiB", "36.0 MiB", "4.0 KiB", "12 bytes": a size in the largest binary unit it fills (GiB at most).
+std::string byte_size_text(double bytes);
 
 }  // namespace genplug::flux
