@@ -122,6 +122,10 @@ json lora_report(const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
             {"hidden_size", hidden}, {"min_depth", t.deepest_double + 1},
             {"min_depth_single_blocks", t.deepest_single + 1}, {"text_encoder_tensors", plan.text_encoder.size()},
             {"unknown_tensors", plan.unknown}, {"overlaps", lora_overlaps(plan)}};
+  // What the run warns of the header's PEFT config (a lora_alpha or alpha_pattern value that is no number): the file
+  // is the report's subject, so the note starts at "its".
+  const std::string metadata = metadata_note(ckpt, "");
+  j["notes"] = metadata.empty() ? json::array() : json::array({metadata.substr(2)});
   j["fits"] = "a FLUX transformer with hidden size " + std::to_string(hidden) + ", at least " +
               std::to_string(t.deepest_double + 1) + " double and " + std::to_string(t.deepest_single + 1) +
               " single blocks" + (hidden == 3072 ? " (FLUX.1-dev / -schnell shapes)" : "");
@@ -137,6 +141,7 @@ std::vector<std::string> lora_notes(const json& l) {
   lines.push_back("  rank: " + list(l["ranks"], "none") + "; alpha: " + list(l["alphas"], "none (alpha = rank)"));
   lines.push_back("  fits: " + l["fits"].get<std::string>());
   for (const auto& o : l["overlaps"]) lines.push_back("  overlap: " + o.get<std::string>());
+  for (const auto& n : l.value("notes", json::array())) lines.push_back("  note: " + n.get<std::string>());
   if (l["text_encoder_tensors"].get<int64_t>() > 0)
     lines.push_back("  ignored: " + l["text_encoder_tensors"].dump() +
                     " text-encoder tensors (only the transformer is adapted)");
