@@ -38,11 +38,13 @@
 /* DLPack's structs carry no struct_size (docs/abi.md): both sides must agree on the width of its enum and int
  * fields, which the compilers' defaults make 4 bytes and a flag such as -fshort-enums changes. Such a build stops
  * here rather than misread every tensor's device. */
+/** @cond */
 #ifdef __cplusplus
 static_assert(sizeof(DLDeviceType) == 4 && sizeof(int) == 4, "genplug's ABI needs DLPack's enums and ints of 4 bytes");
 #else
 _Static_assert(sizeof(DLDeviceType) == 4 && sizeof(int) == 4, "genplug's ABI needs DLPack's enums and ints of 4 bytes");
 #endif
+/** @endcond */
 
 GENPLUG_BEGIN_DECLS
 
