@@ -24,6 +24,7 @@
 #include <genplug/flux/autoencoder.hpp>
 #include <genplug/flux/latent_packing.hpp>
 #include <genplug/flux/lora.hpp>
+#include <genplug/flux/openblas_buffers.hpp>
 #include <genplug/flux/openblas_core.hpp>
 #include <genplug/flux/mini_model_files.hpp>
 #include <genplug/flux/text_conditioner.hpp>
@@ -812,6 +813,9 @@ std::string blas_note(const std::optional<BlasCoreChange>& change) {
 
 std::unique_ptr<Model> make_flux_model(const std::string& config_json, Context& ctx) {
   const auto change = repair_openblas_core();  // before any product: a LoRA merge at create runs one
+  // Then OpenBLAS's work buffers, while the address space is the most free (before the weights are mapped): a job's
+  // first product that could not map one had retried for ever (openblas_buffers.hpp). Beyond ulimit -v: exit 3.
+  if (const std::string why = map_openblas_buffers(); !why.empty()) throw Error(GENPLUG_E_CONFIG, why);
   const bool say = change && !blas_change_said.load();
   // What the constructor's own steps do not name (random weights of a config too large for memory) still
   // arrives without libtorch's backtrace.
