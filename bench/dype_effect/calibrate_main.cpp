@@ -34,7 +34,7 @@ int run(int argc, char** argv) {
   if (const int rc = genplug::mini::parse_or_exit(app, argc, argv); rc >= 0) return rc;
   json_object_flag("--model", o.model);  // checked here, before anything is read or written
   // From here SIGINT and SIGTERM stop the renders (a second one exits at once), so the scratch folder goes too.
-  genplug::host::install_cancel_signals(cancel_requested());
+  genplug::host::install_cancel_signals(cancel_requested(), std::chrono::seconds(0));  // it cleans up
   run_calibration(o);
   return 0;
 }

@@ -58,7 +58,7 @@ int run(int argc, char** argv) {
   for (const std::string& spec : posenc_files) o.choice.extra_configs.push_back(config_from_file(spec));
   o.choice.steps = steps;
   // From here SIGINT and SIGTERM stop the renders (a second one exits at once), so the scratch folder goes too.
-  genplug::host::install_cancel_signals(cancel_requested());
+  genplug::host::install_cancel_signals(cancel_requested(), std::chrono::seconds(0));  // it cleans up
   return run_benchmark(o);
 }
 

@@ -64,6 +64,7 @@ std::string shard_text(host::Shard s) { return std::to_string(s.index) + "/" + s
 host::HostError with_signal_code(const host::HostError& e) {
   const int signal = host::cancel_signal();
   if (signal == 0) return e;
+  host::disarm_cancel_grace();  // back from the plugin: the run ends on its own, its error line and event said
   const std::string what = e.kind() == host::ErrorKind::cancelled ? e.what() : std::string("cancelled: ") + e.what();
   return host::HostError(signal == SIGTERM ? host::ErrorKind::terminated : host::ErrorKind::cancelled, what);
 }

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstdint>
 
+#include <genplug/host/cancel_signals.hpp>
 #include <genplug/host/exr_writer.hpp>
 #include <genplug/host/printable.hpp>
 #include <genplug/internal/sanitized.hpp>
@@ -379,6 +380,7 @@ void on_fatal_signal(int signal, siginfo_t* info, void* context) {
     end_by(g_signal);                        // any other fault inside the report ends it as the crash would have
   }
   g_signal = signal;
+  host::disarm_cancel_grace();  // a cancellation's grace must not cut the report short: it has its own deadline
   arm_deadline();
   host::unlink_pending_output();
   write_report(signal, info, context);

@@ -41,6 +41,7 @@ bool repeat_of_first(int signal) {
 timer_t g_grace_timer;
 bool g_have_grace_timer = false;
 time_t g_grace_seconds = 0;
+pid_t g_installed_by = 0;  // a child a plugin forked inherits the handler, not the timer: it arms nothing
 char g_grace_message[192];
 std::size_t g_grace_message_size = 0;
 
@@ -55,8 +56,8 @@ extern "C" void on_grace_over(int, siginfo_t* info, void*) {
   std::_Exit(128 + g_signal.load());
 }
 
-void arm_grace() {  // timer_settime is async-signal-safe
-  if (!g_have_grace_timer) return;
+void arm_grace() {  // timer_settime and getpid are async-signal-safe
+  if (!g_have_grace_timer || ::getpid() != g_installed_by) return;
   itimerspec when{};
   when.it_value.tv_sec = g_grace_seconds;
   timer_settime(g_grace_timer, 0, &when, nullptr);
@@ -93,10 +94,11 @@ void install(void (*handler)(int)) {
 void install_grace(std::chrono::seconds grace) {
   g_grace_seconds = time_t(std::max<std::chrono::seconds::rep>(grace.count(), 0));
   std::snprintf(g_grace_message, sizeof g_grace_message,
-                "genplug: cancelled, but the plugin call running then did not return within %lld s: ended without "
-                "waiting for it\n",
+                "\ngenplug: stopped %lld s after the signal, without waiting for the plugin call under way to return "
+                "(GENPLUG_CANCEL_GRACE)\n",
                 static_cast<long long>(grace.count()));
   g_grace_message_size = std::strlen(g_grace_message);
+  g_installed_by = ::getpid();
   if (g_grace_seconds == 0 || g_have_grace_timer) return;
   struct sigaction action {};
   action.sa_sigaction = on_grace_over;
@@ -119,6 +121,12 @@ void install_cancel_signals(std::atomic<bool>& cancel, std::chrono::seconds grac
 }
 
 void install_exit_signals() { install(on_exit_signal); }
+
+void disarm_cancel_grace() noexcept {
+  if (!g_have_grace_timer) return;
+  itimerspec never{};
+  timer_settime(g_grace_timer, 0, &never, nullptr);
+}
 
 int cancel_signal() noexcept { return g_signal.load(); }
 

@@ -88,6 +88,26 @@ BOOST_AUTO_TEST_CASE(forward_plain_rope_matches_bfl) {
   BOOST_TEST(err < kTolerance);
 }
 
+// between_blocks runs after every block, double and single, on the calling thread, and what it throws ends the
+// forward (the plugin's cancellation between blocks).
+BOOST_AUTO_TEST_CASE(between_blocks_runs_after_each_block_and_can_end_the_forward) {
+  const flux::RotaryTables pe = flux::rotary_tables(ids(), plain(), model.device());
+  const torch::Tensor t = torch::full({1}, io_tensor("timesteps").item<double>(), torch::kFloat32);
+  int64_t calls = 0;
+  const torch::Tensor out = model.forward(io_tensor("img"), io_tensor("txt"), t, io_tensor("y"), guidance(), pe,
+                                          [&] { ++calls; });
+  BOOST_TEST(calls == config.depth + config.depth_single_blocks);
+  BOOST_TEST(relative_error(out.cpu(), io_tensor("out")) < kTolerance);
+  struct Stop {};
+  calls = 0;
+  BOOST_CHECK_THROW(model.forward(io_tensor("img"), io_tensor("txt"), t, io_tensor("y"), guidance(), pe,
+                                  [&] {
+                                    if (++calls == 1) throw Stop{};
+                                  }),
+                    Stop);
+  BOOST_TEST(calls == 1);
+}
+
 // The blocks' per-token work over runs of tokens (memory at large sizes): runs of 3 tokens, ragged in both streams
 // of any golden set, give the same forward.
 BOOST_AUTO_TEST_CASE(forward_in_runs_of_tokens_matches_bfl) {

@@ -352,7 +352,10 @@ class FluxModel final : public Model {
     const double guidance = checked_guidance(args.sigma, args.guidance);
     torch::Tensor t = torch::full({B}, args.sigma, f32), g = torch::full({B}, guidance, f32);
     torch::NoGradGuard no_grad;  // inference: the transformer's forward itself records when its caller trains
-    torch::Tensor v = rethrow_as(GENPLUG_E_FAILED, "predict", [&] { return transformer_->forward(latent, txt, t, vec, g, pe); });
+    const auto cancelled = [&] { ctx.check_cancelled(); };  // between blocks: a Ctrl-C waits one block, not a step
+    torch::Tensor v = rethrow_as(GENPLUG_E_FAILED, "predict", [&] {
+      return transformer_->forward(latent, txt, t, vec, g, pe, cancelled);
+    });
     if (cfg_scale_ > 1.0) {
       // Classifier-free guidance: v = v_neg + s (v - v_neg). A second evaluation rather than a batch of two, so
       // that a step's working memory stays that of one evaluation (geometry()).
@@ -361,7 +364,7 @@ class FluxModel final : public Model {
         throw InvalidArgument("predict: 'txt_negative' has " + std::to_string(neg_txt.size(1)) + " tokens, 'txt' " +
                               std::to_string(txt.size(1)));
       const torch::Tensor v_neg = rethrow_as(GENPLUG_E_FAILED, "predict (negative prompt)", [&] {
-        return transformer_->forward(latent, neg_txt, t, neg_vec, g, pe);
+        return transformer_->forward(latent, neg_txt, t, neg_vec, g, pe, cancelled);
       });
       v = v_neg + cfg_scale_ * (v - v_neg);
     }

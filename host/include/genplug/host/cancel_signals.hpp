@@ -7,8 +7,9 @@
 // wait: it removes the temporary output being written (unlink_pending_output) and exits with 128 + signal. The
 // first one again within 0.25 s is no second signal: GNU timeout sends it to the process and then to its process
 // group, or passes on what its group got, and that one time-out had ended runs without their error line.
-// A plugin call that does not come back to look at the flag (one stuck in a library's loop) would make the first
-// signal wait for ever: `grace` after it, the process ends as at a second signal, saying so on stderr.
+// A plugin call that does not come back to look at the flag (one stuck in a library's loop, or an evaluation that
+// takes minutes between two looks) would make the first signal wait as long: `grace` after it, the process ends as
+// at a second signal, saying so on stderr, unless the caller has come back (disarm_cancel_grace).
 #pragma once
 
 #include <atomic>
@@ -17,9 +18,10 @@
 namespace genplug::host {
 
 // How long after the first signal the process waits for the pipeline to stop before it ends without it: longer than
-// a step between two cancellation checks takes (one FLUX block at 16 MP on two cores: a few seconds), shorter than
-// the time a farm gives before SIGKILL (Slurm's KillWait: 30 s).
-inline constexpr std::chrono::seconds kCancelGrace{10};
+// most steps between two cancellation checks take (the FLUX plugin looks between its blocks: well under a second
+// each at 1024 x 1024 on two cores), shorter than the time before the SIGKILL that follows a SIGTERM (docker stop:
+// 10 s; Slurm's KillWait: 30 s).
+inline constexpr std::chrono::seconds kCancelGrace{8};
 
 // Installs the handlers of SIGINT and SIGTERM. `cancel` is set by the first signal and must outlive the process;
 // `grace` (0: none, wait however long) as above. Thread: the main thread, before it starts others (they inherit
@@ -28,6 +30,10 @@ void install_cancel_signals(std::atomic<bool>& cancel, std::chrono::seconds grac
 
 // The first signal that came (SIGINT or SIGTERM), 0 while none has. Async-signal-safe; any thread.
 int cancel_signal() noexcept;
+
+// The caller has come back from the call the signal found running and is ending on its own: no grace to enforce
+// (a slow clean-up, a crash report, is not cut short). Async-signal-safe; any thread.
+void disarm_cancel_grace() noexcept;
 
 // For commands that do not stop part-way (`genplug encode`): SIGINT and SIGTERM remove the temporary output being
 // written, if any, and exit at once with 128 + signal. Thread: the main thread, before it starts others.

@@ -96,7 +96,8 @@ struct FluxTransformer::Impl {
   }
 
   torch::Tensor forward(torch::Tensor img, torch::Tensor txt, const torch::Tensor& timesteps,
-                        const torch::Tensor& y, const torch::Tensor& guidance, const RotaryTables& pe) const {
+                        const torch::Tensor& y, const torch::Tensor& guidance, const RotaryTables& pe,
+                        const std::function<void()>& between_blocks) const {
     check_input(img, "img", 3, config.in_channels);
     check_input(txt, "txt", 3, config.context_in_dim);
     check_input(y, "y", 2, config.vec_in_dim);
@@ -119,11 +120,20 @@ struct FluxTransformer::Impl {
       throw InvalidArgument("flux forward: rotary tables cover " + std::to_string(pe.cos.size(0)) +
                             " tokens, the input has " + std::to_string(L));
     const RotaryTables tables{pe.cos.to(device), pe.sin.to(device)};
-    for (const auto& block : double_blocks) block(img, txt, vec, tables, memory);
+    const auto after_block = [&] {
+      if (between_blocks) between_blocks();
+    };
+    for (const auto& block : double_blocks) {
+      block(img, txt, vec, tables, memory);
+      after_block();
+    }
     torch::Tensor x = torch::cat({txt, img}, 1);
     img.reset();  // the streams live on in x only: one copy of the sequence through the single blocks
     txt.reset();
-    for (const auto& block : single_blocks) x = block(x, vec, tables, memory);
+    for (const auto& block : single_blocks) {
+      x = block(x, vec, tables, memory);
+      after_block();
+    }
     return (*final_layer)(x.narrow(1, Lt, L - Lt), vec);
   }
 };
@@ -137,9 +147,10 @@ FluxTransformer& FluxTransformer::operator=(FluxTransformer&&) noexcept = defaul
 
 torch::Tensor FluxTransformer::forward(const torch::Tensor& img, const torch::Tensor& txt,
                                        const torch::Tensor& timesteps, const torch::Tensor& y,
-                                       const torch::Tensor& guidance, const RotaryTables& pe) const {
+                                       const torch::Tensor& guidance, const RotaryTables& pe,
+                                       const std::function<void()>& between_blocks) const {
   const IntraOpThreads threads(raises_intra_op_threads());
-  return impl_->forward(img, txt, timesteps, y, guidance, pe);
+  return impl_->forward(img, txt, timesteps, y, guidance, pe, between_blocks);
 }
 
 // bf16 (and f16) products run in oneDNN on libtorch's intra-op threads, not on OpenBLAS's pool as f32 and f64 ones

@@ -1,6 +1,7 @@
 // The FLUX.1 denoiser (BFL `flux.model.Flux`), exact to the reference forward, with weights in BFL names.
 // Rotary tables come from outside (rotary.hpp), so any posenc spectrum can drive it.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -40,9 +41,12 @@ class FluxTransformer {
   // y [B, vec_in_dim], guidance [B] (required when config.guidance_embed, else ignored; may be undefined),
   // pe: tables for the Lt + Li tokens of cat(txt, img). Returns [B, Li, out_channels] in the model dtype.
   // Where raises_intra_op_threads(), the forward sets libtorch's process-wide intra-op thread count to the physical
-  // cores for its duration (intra_op_threads.hpp): one thread calls forward at a time.
+  // cores for its duration (intra_op_threads.hpp): one thread calls forward at a time. `between_blocks`, when set,
+  // runs after each block on the calling thread: where a caller looks for a cancellation (an exception it throws
+  // ends the forward), a block's time apart rather than a whole evaluation's.
   torch::Tensor forward(const torch::Tensor& img, const torch::Tensor& txt, const torch::Tensor& timesteps,
-                        const torch::Tensor& y, const torch::Tensor& guidance, const RotaryTables& pe) const;
+                        const torch::Tensor& y, const torch::Tensor& guidance, const RotaryTables& pe,
+                        const std::function<void()>& between_blocks = {}) const;
 
   // A bf16 or f16 model on the CPU, whose products run on libtorch's intra-op threads.
   bool raises_intra_op_threads() const;
