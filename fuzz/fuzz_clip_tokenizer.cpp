@@ -2,8 +2,8 @@
 //
 // Vocabulary, loaded once: $GENPLUG_FUZZ_CLIP_VOCAB (a bpe_simple_vocab_16e6.txt.gz, a vocab.json or a folder
 // with vocab.json + merges.txt); else OpenAI's bpe_simple_vocab_16e6.txt.gz where the tests find it
-// ($GENPLUG_GOLDEN_DIR/tokenizers, tests/golden/tokenizers, ../shared/golden/tokenizers); else the mini model's vocab.json + merges.txt (all 256
-// byte units, 115 merges: models/mini/tokenizer, always in the tree).
+// ($GENPLUG_GOLDEN_DIR/tokenizers, tests/golden/tokenizers, ../shared/golden/tokenizers); else the mini model's
+// vocab.json + merges.txt (all 256 byte units, 115 merges: models/mini/tokenizer, always in the tree).
 #include <cstdint>
 #include <cstdio>
 #include <stdexcept>
@@ -32,8 +32,9 @@ void check_ids(const std::vector<int64_t>& ids) {
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   fs::path path = gf::env_path("GENPLUG_FUZZ_CLIP_VOCAB", {});
   const fs::path golden = gf::env_path("GENPLUG_GOLDEN_DIR", GENPLUG_SOURCE_DIR "/tests/golden");
-  for (const fs::path candidate : {golden / "tokenizers/bpe_simple_vocab_16e6.txt.gz",
-                                   fs::path(GENPLUG_SOURCE_DIR "/../shared/golden/tokenizers/bpe_simple_vocab_16e6.txt.gz")})
+  const fs::path shared = GENPLUG_SOURCE_DIR "/../shared/golden";
+  for (const fs::path& candidate : {golden / "tokenizers/bpe_simple_vocab_16e6.txt.gz",
+                                    shared / "tokenizers/bpe_simple_vocab_16e6.txt.gz"})
     if (path.empty() && fs::exists(candidate)) path = candidate;
   if (path.empty()) path = GENPLUG_SOURCE_DIR "/models/mini/tokenizer";  // a clone without ../shared
   std::fprintf(stderr, "fuzz_clip_tokenizer: vocabulary %s\n", path.c_str());

@@ -5,6 +5,7 @@
 // --show-tokens prints instead what FLUX's tokenizers make of the prompt (cleaned text, ids, pieces), through the
 // tokenize extension of the torch-free FLUX inspector (GENPLUG_EXT_INSPECTOR_TOKENIZE): no model is created.
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -60,10 +61,12 @@ std::string read_standard_input(std::size_t max_bytes) {
   return bytes;
 }
 
-// --prompt-file PATH ("-": standard input): the whole text is one prompt, so a long one need not fit the command
-// line (128 KiB an argument). A leading UTF-8 BOM and one final line end (LF or CR LF) are dropped, as an editor or
-// `echo` adds them; a NUL byte is refused (the prompt is C text across the ABI).
+// --prompt-file PATH ("-": standard input): the whole text is one prompt, for one kept in a file or with quotes and
+// line breaks a shell would need escaped. A leading UTF-8 BOM and one final line end (LF or CR LF) are dropped, as
+// an editor or `echo` adds them; a UTF-16 file, a NUL byte (the prompt is C text across the ABI), a blank prompt
+// and one over 64 KiB are refused.
 std::string prompt_from_file(const std::string& path) {
+  const std::string where = "--prompt-file " + (path == "-" ? std::string("-") : "'" + host::printable(path) + "'");
   std::string text;
   if (path == "-") {
     text = read_standard_input(kMaxPromptFileBytes);
@@ -71,18 +74,22 @@ std::string prompt_from_file(const std::string& path) {
     try {  // a FIFO is refused, not waited on; /dev/zero is not read for ever
       text = genplug::internal::read_regular_file(path, kMaxPromptFileBytes);
     } catch (const genplug::internal::UnreadableFile& e) {
+      std::error_code ec;
+      if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) > kMaxPromptFileBytes)
+        throw HostError(ErrorKind::usage, where + ": the prompt is over 64 KiB");
       throw HostError(ErrorKind::usage, "--prompt-file: cannot read '" + host::printable(path) + "': it " + e.what());
     }
   }
-  const std::string where = "--prompt-file " + (path == "-" ? std::string("-") : "'" + host::printable(path) + "'");
+  if (text.rfind("\xFF\xFE", 0) == 0 || text.rfind("\xFE\xFF", 0) == 0)
+    throw HostError(ErrorKind::usage, where + ": the file is UTF-16; save it as UTF-8");
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
   if (!text.empty() && text.back() == '\n') text.pop_back();
   if (!text.empty() && text.back() == '\r') text.pop_back();
-  if (text.size() > kMaxPromptBytes)
-    throw HostError(ErrorKind::usage, where + ": the prompt is over 64 KiB");
+  if (text.size() > kMaxPromptBytes) throw HostError(ErrorKind::usage, where + ": the prompt is over 64 KiB");
   if (const auto nul = text.find('\0'); nul != std::string::npos)
     throw HostError(ErrorKind::usage, where + ": a NUL byte at offset " + std::to_string(nul) + " (a prompt is text)");
-  if (text.empty()) throw HostError(ErrorKind::usage, where + ": the prompt is empty");
+  if (text.find_first_not_of(" \t\r\n\f\v") == std::string::npos)
+    throw HostError(ErrorKind::usage, where + ": the prompt is empty");
   return text;
 }
 

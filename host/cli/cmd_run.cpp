@@ -158,10 +158,9 @@ std::chrono::seconds cancel_grace() {
   const char* text = std::getenv("GENPLUG_CANCEL_GRACE");
   if (!text || !*text) return host::kCancelGrace;
   const std::string value = text;
-  if (value.size() > 5 || value.find_first_not_of("0123456789") != std::string::npos || std::stol(value) > 86400)
-    throw host::HostError(host::ErrorKind::usage,
-                          "GENPLUG_CANCEL_GRACE: expected whole seconds from 0 to 86400, got '" + host::printable(value) +
-                              "'");
+  if (value.size() > 9 || value.find_first_not_of("0123456789") != std::string::npos || std::stol(value) > 86400)
+    throw host::HostError(host::ErrorKind::usage, "GENPLUG_CANCEL_GRACE: expected whole seconds from 0 to 86400, "
+                                                  "got '" + host::printable(value) + "'");
   return std::chrono::seconds(std::stol(value));
 }
 

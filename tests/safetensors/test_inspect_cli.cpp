@@ -361,10 +361,11 @@ BOOST_AUTO_TEST_CASE(lora_files_report_format_rank_alpha_and_fit) {
   BOOST_TEST(peft.at("lora").at("alphas") == nlohmann::json({8.0}), peft.dump());
   BOOST_TEST(peft.at("lora").at("notes").empty(), peft.dump());
   // A value of it that is no number: what the run warns of, inspect says too (it had said nothing).
-  st::write_file(path,
-                 {st::TensorData::from_floats("transformer.x_embedder.lora_A.weight", {rank, img_in[1]}, zeros(rank * img_in[1])),
-                  st::TensorData::from_floats("transformer.x_embedder.lora_B.weight", {img_in[0], rank}, zeros(img_in[0] * rank))},
-                 {{"lora_adapter_metadata", R"({"transformer.lora_alpha": 2, "transformer.alpha_pattern": {"x": "16"}})"}});
+  const std::vector<st::TensorData> factors = {
+      st::TensorData::from_floats("transformer.x_embedder.lora_A.weight", {rank, img_in[1]}, zeros(rank * img_in[1])),
+      st::TensorData::from_floats("transformer.x_embedder.lora_B.weight", {img_in[0], rank}, zeros(img_in[0] * rank))};
+  const std::string pattern = R"({"transformer.lora_alpha": 2, "transformer.alpha_pattern": {"x": "16"}})";
+  st::write_file(path, factors, {{"lora_adapter_metadata", pattern}});
   const std::string noted = run_cli("inspect --summary \"" + path.string() + "\"", &status);
   BOOST_TEST(status == 0, noted);
   BOOST_TEST(noted.find("  note: its lora_adapter_metadata gives the alpha_pattern key \"x\" no number") !=

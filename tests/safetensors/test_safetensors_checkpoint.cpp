@@ -149,7 +149,7 @@ BOOST_AUTO_TEST_CASE(listed_tensor_absent_from_its_shard) {
 // from the shard the map names while the other copy went unseen.
 BOOST_AUTO_TEST_CASE(shards_are_read_whole_and_a_tensor_in_two_is_refused) {
   auto map = weight_map;
-  const std::string left_out = map.begin().key();
+  const std::string left_out = original->tensors().front().name;  // in shard 0: the shards split the data order
   map.erase(left_out);
   write_index(map);
   check_matches(st::Checkpoint(index_path()), *original);

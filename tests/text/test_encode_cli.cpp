@@ -230,16 +230,13 @@ BOOST_AUTO_TEST_CASE(encode_writes_what_the_conditioner_computes, *utf::precondi
   fs::remove_all(folder);
 }
 
-// Encoders of other widths than --context-dim / --vec-dim: one usage error naming both and the options (the
-// transformer encode builds is its own), and no file. With the encoders' widths the file is written, and the line
-// that says so goes to stderr, escaped: stdout failing then (a full disk) leaves the command's result as it is.
-// --prompt-file: a prompt too long for the command line, from a file or standard input; the file's BOM and final
-// line end are not part of it; what is not one prompt of text is refused as the option's mistake (2), no file.
+// --prompt-file: a long prompt from a file or standard input; the file's BOM and final line end are not part of
+// it; what is not one prompt of UTF-8 text is refused as the option's mistake (2), and no file written.
 BOOST_AUTO_TEST_CASE(encode_reads_the_prompt_from_a_file_or_standard_input, *utf::precondition(CliBuilt())) {
   const fs::path dir = fs::temp_directory_path() / ("genplug_prompt_file_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const fs::path out = dir / "c.safetensors", prompt = dir / "prompt.txt";
-  const std::string long_prompt = "a lighthouse at dusk" + std::string(60000, ' ') + "with gulls";  // argv: 128 KiB
+  const std::string long_prompt = "a lighthouse at dusk" + std::string(60000, ' ') + "with \"gulls\"\nand 'terns'";
   std::ofstream(prompt, std::ios::binary) << "\xEF\xBB\xBF" << long_prompt << "\r\n";
   const std::string common =
       "encode --random --max-length 20 --context-dim 48 --vec-dim 32 --force -o " + out.string();
@@ -252,7 +249,10 @@ BOOST_AUTO_TEST_CASE(encode_reads_the_prompt_from_a_file_or_standard_input, *utf
   const std::vector<std::pair<std::string, std::string>> refused = {
       {"printf 'a\\000b' > " + prompt.string(), "a NUL byte at offset 1"},
       {"head -c 70000 /dev/zero | tr '\\000' a > " + prompt.string(), "the prompt is over 64 KiB"},
-      {": > " + prompt.string(), "the prompt is empty"}};
+      {": > " + prompt.string(), "the prompt is empty"},
+      {"printf ' \\t\\n' > " + prompt.string(), "the prompt is empty"},
+      {"printf '\\377\\376a\\000' > " + prompt.string(), "the file is UTF-16; save it as UTF-8"},
+      {"head -c 2000000 /dev/zero | tr '\\000' a > " + prompt.string(), "the prompt is over 64 KiB"}};
   for (const auto& [make, message] : refused) {
     BOOST_REQUIRE(std::system(make.c_str()) == 0);
     fs::remove(out);
@@ -271,6 +271,9 @@ BOOST_AUTO_TEST_CASE(encode_reads_the_prompt_from_a_file_or_standard_input, *utf
   fs::remove_all(dir);
 }
 
+// Encoders of other widths than --context-dim / --vec-dim: one usage error naming both and the options (the
+// transformer encode builds is its own), and no file. With the encoders' widths the file is written, and the line
+// that says so goes to stderr, escaped: stdout failing then (a full disk) leaves the command's result as it is.
 BOOST_AUTO_TEST_CASE(encode_names_the_width_options_and_reports_on_stderr, *utf::precondition(CliBuilt())) {
   genplug::test::TinyFiles files;
   const fs::path config = files.dir / "text.json";

@@ -550,7 +550,8 @@ BOOST_AUTO_TEST_CASE(fp8_weights_with_scales_are_rescaled) {
   BOOST_TEST(contains(m, "'img_in.weight_scale'"));
 
   // Scales that cannot be meant are named, not applied: a scale under both names with other values (which one?), a
-  // value that is not finite, a per-tensor 0 that zeroes the layer. Both names with one value load as one.
+  // value that is not finite, a per-tensor 0 that zeroes the layer. Both names with one value (of any shape or
+  // dtype) load as one.
   auto load_with = [&](std::vector<st::TensorData> scales) {
     std::vector<st::TensorData> tensors = {extra[0], extra[2]};  // txt_in's scale unless `scales` has one
     tensors.insert(tensors.end(), scales.begin(), scales.end());
@@ -562,7 +563,7 @@ BOOST_AUTO_TEST_CASE(fp8_weights_with_scales_are_rescaled) {
     return gf::load_flux_transformer(st::Checkpoint(path), golden_config(), torch::kFloat32, torch::kCPU);
   };
   const auto both = load_with({st::TensorData::from_floats("img_in.weight_scale", {}, {0.25f}),
-                               st::TensorData::from_floats("img_in.scale_weight", {}, {0.25f})});
+                               st::TensorData::from_floats("img_in.scale_weight", {1}, {0.25f})});  // [] and [1]
   BOOST_TEST(both.ignored.empty());
   BOOST_TEST(torch::equal(both.tensors.at("img_in.weight"), torch::full({img_in.shape[0], img_in.shape[1]}, 0.25f)));
   const std::vector<std::pair<std::vector<st::TensorData>, std::string>> refused = {

@@ -122,10 +122,10 @@ json lora_report(const safetensors::Checkpoint& ckpt, const ShapeMap& shapes) {
             {"hidden_size", hidden}, {"min_depth", t.deepest_double + 1},
             {"min_depth_single_blocks", t.deepest_single + 1}, {"text_encoder_tensors", plan.text_encoder.size()},
             {"unknown_tensors", plan.unknown}, {"overlaps", lora_overlaps(plan)}};
-  // What the run warns of the header's PEFT config (a lora_alpha or alpha_pattern value that is no number): the file
-  // is the report's subject, so the note starts at "its".
+  // What the run warns of the header's PEFT config (a lora_alpha or alpha_pattern value that is no number), without
+  // the file's name: the file is the report's subject.
   const std::string metadata = metadata_note(ckpt, "");
-  j["notes"] = metadata.empty() ? json::array() : json::array({metadata.substr(2)});
+  j["notes"] = metadata.empty() ? json::array() : json::array({metadata});
   j["fits"] = "a FLUX transformer with hidden size " + std::to_string(hidden) + ", at least " +
               std::to_string(t.deepest_double + 1) + " double and " + std::to_string(t.deepest_single + 1) +
               " single blocks" + (hidden == 3072 ? " (FLUX.1-dev / -schnell shapes)" : "");

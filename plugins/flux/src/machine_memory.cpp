@@ -164,8 +164,8 @@ void check_random_weights_fit(const FluxConfig& config, size_t element_bytes, co
                          quantized_bytes;
   const double bytes = weights + build_margin(weights);
   const std::string what = "random weights of preset " + preset + " (" + count_text(w.elements) +
-                           " parameters) need " + byte_size_text(weights) + " as " + dtype + ", " + byte_size_text(bytes) +
-                           " with what building the model takes besides";
+                           " parameters) need " + byte_size_text(weights) + " as " + dtype + ", " +
+                           byte_size_text(bytes) + " with what building the model takes besides";
   check_fits(bytes, what,
              std::string("a checkpoint file (memory-mapped where its dtype is kept), ") +
                  (element_bytes == 4 ? "dtype bf16, " : "") + "or a smaller preset or config");

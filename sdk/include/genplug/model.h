@@ -39,10 +39,12 @@
  * fields, which the compilers' defaults make 4 bytes and a flag such as -fshort-enums changes. Such a build stops
  * here rather than misread every tensor's device. */
 /** @cond */
-#ifdef __cplusplus
+#if defined(__cplusplus) && __cplusplus >= 201103L
 static_assert(sizeof(DLDeviceType) == 4 && sizeof(int) == 4, "genplug's ABI needs DLPack's enums and ints of 4 bytes");
-#else
+#elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(DLDeviceType) == 4 && sizeof(int) == 4, "genplug's ABI needs DLPack's enums and ints of 4 bytes");
+#else /* C++98, C99: an array of negative size */
+typedef char genplug_dlpack_enums_and_ints_of_4_bytes[(sizeof(DLDeviceType) == 4 && sizeof(int) == 4) ? 1 : -1];
 #endif
 /** @endcond */
 

@@ -69,19 +69,21 @@ AutoencoderConfig infer_config(const vae::KeyMapping& mapping, const TensorSourc
   AutoencoderConfig c = factors;
   const int levels = count_indexed(mapping, "decoder.up.", ".block.0.conv1.weight");
   if (levels == 0)
-    throw WeightError(name + ": missing tensor '" + vae::original_name(mapping, "decoder.up.0.block.0.conv1.weight", 1) +
+    throw WeightError(name + ": missing tensor '" +
+                      vae::original_name(mapping, "decoder.up.0.block.0.conv1.weight", 1) +
                       "' (needed to infer the autoencoder config)");
   c.ch = reader.conv_size("decoder.conv_out.weight", 1, levels);
   c.out_ch = reader.conv_size("decoder.conv_out.weight", 0, levels);
   c.z_channels = reader.conv_size("decoder.conv_in.weight", 1, levels);
-  if (c.ch < 1 || c.out_ch < 1 || c.z_channels < 1)
-    throw WeightError(name + ": tensor '" +
-                      vae::original_name(mapping, c.z_channels < 1 ? "decoder.conv_in.weight" : "decoder.conv_out.weight",
-                                         levels) +
+  if (c.ch < 1 || c.out_ch < 1 || c.z_channels < 1) {
+    const char* zero_sized = c.z_channels < 1 ? "decoder.conv_in.weight" : "decoder.conv_out.weight";
+    throw WeightError(name + ": tensor '" + vae::original_name(mapping, zero_sized, levels) +
                       "' has a zero-sized dimension");
+  }
   c.num_res_blocks = count_indexed(mapping, "decoder.up.0.block.", ".conv1.weight") - 1;
   if (c.num_res_blocks < 1)
-    throw WeightError(name + ": missing tensor '" + vae::original_name(mapping, "decoder.up.0.block.1.conv1.weight", levels) +
+    throw WeightError(name + ": missing tensor '" +
+                      vae::original_name(mapping, "decoder.up.0.block.1.conv1.weight", levels) +
                       "' (decoder levels have num_res_blocks + 1 blocks)");
   c.ch_mult.clear();
   for (int l = 0; l < levels; ++l) {

@@ -78,16 +78,17 @@ std::optional<double> metadata_alpha(const safetensors::Checkpoint& file, const 
 }
 
 std::string metadata_note(const safetensors::Checkpoint& file, const std::string& source) {
+  const std::string prefix = source.empty() ? "" : source + ": ";
   std::string why;
   const nlohmann::json meta = adapter_metadata(file, &why);
   const nlohmann::json* alpha = adapter_field(meta, "lora_alpha");
   if (meta.is_discarded() || (alpha && !alpha->is_number()))
-    return source + ": its lora_adapter_metadata " +
+    return prefix + "its lora_adapter_metadata " +
            (meta.is_discarded() ? why : "has a lora_alpha that is no number") +
            ": modules without .alpha tensors take alpha = rank";
   // A value PEFT would have used for some modules (a string "16") had been passed over silently.
   if (const std::string problem = alpha_pattern_problem(meta); !problem.empty())
-    return source + ": its lora_adapter_metadata " + problem + ": the modules it names take " +
+    return prefix + "its lora_adapter_metadata " + problem + ": the modules it names take " +
            (alpha ? "lora_alpha" : "alpha = rank") + " unless they have .alpha tensors";
   return "";
 }

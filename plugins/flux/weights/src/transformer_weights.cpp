@@ -3,7 +3,6 @@
 #include <genplug/flux/name_text.hpp>
 
 #include <algorithm>
-#include <cstring>
 
 #include "transformer_plan.hpp"
 
@@ -27,8 +26,11 @@ torch::Tensor build_merge(const KeyMerge& m, const std::vector<torch::Tensor>& p
 
 namespace {
 
-bool same_tensor(const st::TensorInfo& a, const st::TensorInfo& b) {
-  return a.dtype == b.dtype && a.shape == b.shape && a.nbytes == b.nbytes && std::memcmp(a.data, b.data, a.nbytes) == 0;
+// Two scales with the same values, whatever their dtypes and shapes ([] beside [1], F32 beside BF16: a converted
+// file that kept both names).
+bool same_values(const st::TensorInfo& a, const st::TensorInfo& b) {
+  return torch::equal(load_tensor(a, torch::kFloat32, torch::kCPU).reshape({-1}),
+                      load_tensor(b, torch::kFloat32, torch::kCPU).reshape({-1}));
 }
 
 // fp8 checkpoints store "<layer>.weight" with a per-tensor (or per-row) scale beside it: "<layer>.weight_scale"
@@ -41,7 +43,7 @@ const st::TensorInfo* fp8_scale_of(const st::Checkpoint& checkpoint, const st::T
   const std::string base = weight.name.substr(0, weight.name.size() - 6);
   const st::TensorInfo* first = checkpoint.find(base + "weight_scale");
   const st::TensorInfo* second = checkpoint.find(base + "scale_weight");
-  if (first && second && !same_tensor(*first, *second))
+  if (first && second && !same_values(*first, *second))
     throw WeightError(checkpoint.path().string() + ": '" + weight.name + "' has two different scales, '" +
                       first->name + "' and '" + second->name + "': remove the one that is not meant");
   return first ? first : second;

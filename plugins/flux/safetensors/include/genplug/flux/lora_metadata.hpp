@@ -17,7 +17,7 @@ std::optional<double> metadata_alpha(const safetensors::Checkpoint& file, const 
 
 // Why the header cannot say alpha ("" when it can, or has no PEFT config): no JSON object, a lora_alpha that is
 // no number. Modules without .alpha tensors then take alpha = rank, a strength the file may not mean; said, not
-// refused (other tools read the same file so). Prefixed with `source`.
+// refused (other tools read the same file so). Prefixed with `source` and ": " (nothing for an empty source).
 std::string metadata_note(const safetensors::Checkpoint& file, const std::string& source);
 
 }  // namespace genplug::flux
