@@ -65,6 +65,11 @@ host::HostError with_signal_code(const host::HostError& e) {
   const int signal = host::cancel_signal();
   if (signal == 0) return e;
   host::disarm_cancel_grace();  // back from the plugin: the run ends on its own, its error line and event said
+  if (host::cancel_signal_from_self())  // no one cancelled: a library gave up (a retry would fail alike)
+    return host::HostError(host::ErrorKind::plugin, std::string("a library raised SIG") +
+                                                        (signal == SIGTERM ? "TERM" : "INT") +
+                                                        " in genplug's own process (OpenBLAS does when it cannot "
+                                                        "start its threads: ulimit -u or -v): " + e.what());
   const std::string what = e.kind() == host::ErrorKind::cancelled ? e.what() : std::string("cancelled: ") + e.what();
   return host::HostError(signal == SIGTERM ? host::ErrorKind::terminated : host::ErrorKind::cancelled, what);
 }

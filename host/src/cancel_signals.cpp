@@ -36,6 +36,16 @@ bool repeat_of_first(int signal) {
   return signal == g_signal.load() && monotonic_ns() - g_first_ns.load() < 250000000;
 }
 
+std::atomic<bool> g_from_self{false};
+
+// A signal the process sent itself (raise, kill(getpid())): no person's or farm's request, but a library giving up,
+// as OpenBLAS raises SIGINT when it cannot start its threads (a ulimit -u or -v too low), expecting to end the
+// process. getpid is async-signal-safe.
+bool sent_by_this_process(const siginfo_t* info) { return info && info->si_code <= 0 && info->si_pid == ::getpid(); }
+
+// What the process ends with when it does not wait: a library's own signal is a failure of the plugin under it.
+int exit_status(int signal) { return g_from_self.load() ? 4 : 128 + signal; }
+
 // The grace after the first signal: a timer of its own (a plugin may use alarm() or setitimer), whose signal is a
 // real-time one no library is known to use (glibc takes the first two or three; the crash report SIGRTMAX - 3).
 timer_t g_grace_timer;
@@ -53,7 +63,7 @@ extern "C" void on_grace_over(int, siginfo_t* info, void*) {
   if (!info || info->si_code != SI_TIMER || info->si_value.sival_ptr != &g_grace_timer) return;  // not our timer
   [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, g_grace_message, g_grace_message_size);
   unlink_pending_output();
-  std::_Exit(128 + g_signal.load());
+  std::_Exit(exit_status(g_signal.load()));
 }
 
 void arm_grace() {  // timer_settime and getpid are async-signal-safe
@@ -63,9 +73,10 @@ void arm_grace() {  // timer_settime and getpid are async-signal-safe
   timer_settime(g_grace_timer, 0, &when, nullptr);
 }
 
-extern "C" void on_cancel_signal(int signal) {
+extern "C" void on_cancel_signal(int signal, siginfo_t* info, void*) {
   if (g_claimed.exchange(1) == 0) {  // the first: cancel, and end anyway when the grace is over
     g_first_ns.store(monotonic_ns());
+    g_from_self.store(sent_by_this_process(info));
     g_signal.store(signal);
     if (std::atomic<bool>* cancel = g_cancel.load()) cancel->store(true);
     arm_grace();
@@ -76,16 +87,21 @@ extern "C" void on_cancel_signal(int signal) {
   std::_Exit(128 + signal);
 }
 
-extern "C" void on_exit_signal(int signal) {
+extern "C" void on_exit_signal(int signal, siginfo_t* info, void*) {
+  if (sent_by_this_process(info)) {
+    static const char line[] = "genplug: a library raised SIGINT or SIGTERM in genplug's own process (OpenBLAS does "
+                               "when it cannot start its threads)\n";
+    [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, line, sizeof line - 1);
+  }
   unlink_pending_output();
-  std::_Exit(128 + signal);
+  std::_Exit(sent_by_this_process(info) ? 4 : 128 + signal);
 }
 
-void install(void (*handler)(int)) {
+void install(void (*handler)(int, siginfo_t*, void*)) {
   struct sigaction action {};
-  action.sa_handler = handler;
+  action.sa_sigaction = handler;
   sigemptyset(&action.sa_mask);
-  action.sa_flags = 0;  // no SA_RESTART: a blocked open() or read() returns EINTR
+  action.sa_flags = SA_SIGINFO;  // no SA_RESTART: a blocked open() or read() returns EINTR
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
 }
@@ -129,5 +145,7 @@ void disarm_cancel_grace() noexcept {
 }
 
 int cancel_signal() noexcept { return g_signal.load(); }
+
+bool cancel_signal_from_self() noexcept { return g_signal.load() != 0 && g_from_self.load(); }
 
 }  // namespace genplug::host

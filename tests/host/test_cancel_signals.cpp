@@ -232,6 +232,43 @@ BOOST_AUTO_TEST_CASE(a_disarmed_grace_ends_nothing) {
   BOOST_TEST(WEXITSTATUS(status) == 7, "the grace ended the child (exit " << WEXITSTATUS(status) << ")");
 }
 
+// A signal the process sends itself is a library giving up (OpenBLAS raises SIGINT when it cannot start its threads),
+// not a request: it cancels, is told apart (cancel_signal_from_self), and the grace then ends the process with 4,
+// a plugin's failure, not 130 "cancelled" (which a farm retries, to fail alike). A signal from elsewhere is not.
+BOOST_AUTO_TEST_CASE(a_signal_the_process_raises_itself_is_a_failure_not_a_cancel) {
+  const Child child = start_child(
+      [&](int) {
+        ::raise(SIGINT);
+        if (!g_cancel.load() || !genplug::host::cancel_signal_from_self()) ::_exit(1);
+        for (volatile unsigned spin = 0;; spin = spin + 1) {  // the library's call goes on, as OpenBLAS's did
+        }
+      },
+      1s);
+  const int status = wait_for(child.pid);
+  BOOST_TEST(WIFEXITED(status));
+  BOOST_TEST(WEXITSTATUS(status) == 4, "exit " << WEXITSTATUS(status) << " (1: not cancelled or not told apart)");
+  const Child other = start_child([&](int ready) {
+    if (::write(ready, "1", 1) != 1) ::_exit(3);
+    while (!g_cancel.load()) std::this_thread::sleep_for(1ms);
+    ::_exit(genplug::host::cancel_signal_from_self() ? 1 : 0);
+  });
+  BOOST_REQUIRE(child_reached(other.ready));
+  ::kill(other.pid, SIGINT);
+  const int from_parent = wait_for(other.pid);
+  BOOST_TEST((WIFEXITED(from_parent) && WEXITSTATUS(from_parent) == 0), "another process's signal taken as its own");
+}
+
+// A command that does not stop part-way says so for its own signal and exits 4.
+BOOST_AUTO_TEST_CASE(with_exit_signals_a_signal_the_process_raises_itself_exits_4) {
+  const Child child = start_child([&](int) {
+    genplug::host::install_exit_signals();
+    ::raise(SIGTERM);
+    ::_exit(1);
+  });
+  const int status = wait_for(child.pid);
+  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 4), "status " << status);
+}
+
 // Commands that do not stop part-way (genplug encode) end at the first signal, without their temporary output.
 BOOST_AUTO_TEST_CASE(with_exit_signals_the_first_signal_removes_the_temporary_output_and_exits) {
   genplug::test::TempDir dir("signals");

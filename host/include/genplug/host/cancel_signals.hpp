@@ -31,12 +31,18 @@ void install_cancel_signals(std::atomic<bool>& cancel, std::chrono::seconds grac
 // The first signal that came (SIGINT or SIGTERM), 0 while none has. Async-signal-safe; any thread.
 int cancel_signal() noexcept;
 
+// Whether that first signal came from this process itself (raise, kill(getpid())): a library giving up, as OpenBLAS
+// raises SIGINT when it cannot start its threads, not a request to cancel. It cancels all the same (the library
+// expected the process to end), and a process that ends without waiting then exits 4, as for a plugin's failure.
+bool cancel_signal_from_self() noexcept;
+
 // The caller has come back from the call the signal found running and is ending on its own: no grace to enforce
 // (a slow clean-up, a crash report, is not cut short). Async-signal-safe; any thread.
 void disarm_cancel_grace() noexcept;
 
 // For commands that do not stop part-way (`genplug encode`): SIGINT and SIGTERM remove the temporary output being
-// written, if any, and exit at once with 128 + signal. Thread: the main thread, before it starts others.
+// written, if any, and exit at once with 128 + signal (4, with a line, for one the process sent itself). Thread:
+// the main thread, before it starts others.
 void install_exit_signals();
 
 }  // namespace genplug::host
