@@ -46,6 +46,11 @@ bool sent_by_this_process(const siginfo_t* info) { return info && info->si_code 
 // What the process ends with when it does not wait: a library's own signal is a failure of the plugin under it.
 int exit_status(int signal) { return g_from_self.load() ? 4 : 128 + signal; }
 
+// What is said then, for a library's own signal (in a signal handler: a constant, written whole).
+constexpr char kLibrarySignalLine[] =
+    "genplug: error: a library raised SIGINT or SIGTERM in genplug's own process (OpenBLAS does when it cannot start "
+    "its threads: ulimit -u or -v)\n";
+
 // The grace after the first signal: a timer of its own (a plugin may use alarm() or setitimer), whose signal is a
 // real-time one no library is known to use (glibc takes the first two or three; the crash report SIGRTMAX - 3).
 timer_t g_grace_timer;
@@ -61,7 +66,9 @@ int grace_signal() { return SIGRTMAX - 4; }
 // 0.3.21 retries a failed buffer allocation for ever under ulimit -v): end as a second signal would.
 extern "C" void on_grace_over(int, siginfo_t* info, void*) {
   if (!info || info->si_code != SI_TIMER || info->si_value.sival_ptr != &g_grace_timer) return;  // not our timer
-  [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, g_grace_message, g_grace_message_size);
+  [[maybe_unused]] const ssize_t written =
+      g_from_self.load() ? ::write(STDERR_FILENO, kLibrarySignalLine, sizeof kLibrarySignalLine - 1)
+                         : ::write(STDERR_FILENO, g_grace_message, g_grace_message_size);
   unlink_pending_output();
   std::_Exit(exit_status(g_signal.load()));
 }
@@ -89,9 +96,7 @@ extern "C" void on_cancel_signal(int signal, siginfo_t* info, void*) {
 
 extern "C" void on_exit_signal(int signal, siginfo_t* info, void*) {
   if (sent_by_this_process(info)) {
-    static const char line[] = "genplug: a library raised SIGINT or SIGTERM in genplug's own process (OpenBLAS does "
-                               "when it cannot start its threads)\n";
-    [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, line, sizeof line - 1);
+    [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, kLibrarySignalLine, sizeof kLibrarySignalLine - 1);
   }
   unlink_pending_output();
   std::_Exit(sent_by_this_process(info) ? 4 : 128 + signal);

@@ -260,13 +260,20 @@ BOOST_AUTO_TEST_CASE(a_signal_the_process_raises_itself_is_a_failure_not_a_cance
 
 // A command that does not stop part-way says so for its own signal and exits 4.
 BOOST_AUTO_TEST_CASE(with_exit_signals_a_signal_the_process_raises_itself_exits_4) {
+  genplug::test::TempDir logs("signals-log");
+  const fs::path log = logs.path / "stderr";
   const Child child = start_child([&](int) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || ::dup2(fd, STDERR_FILENO) < 0) ::_exit(3);
     genplug::host::install_exit_signals();
     ::raise(SIGTERM);
     ::_exit(1);
   });
   const int status = wait_for(child.pid);
   BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 4), "status " << status);
+  std::ifstream in(log);
+  const std::string said((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  BOOST_TEST(said.rfind("genplug: error: a library raised SIGINT or SIGTERM in genplug's own process", 0) == 0, said);
 }
 
 // Commands that do not stop part-way (genplug encode) end at the first signal, without their temporary output.
