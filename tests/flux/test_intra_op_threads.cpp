@@ -3,6 +3,10 @@
 #define BOOST_TEST_MODULE intra_op_threads
 #include <boost/test/unit_test.hpp>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -94,4 +98,36 @@ BOOST_AUTO_TEST_CASE(a_count_the_user_chose_is_left_alone) {
     BOOST_TEST(at::get_num_threads() == 1, variable);
     BOOST_TEST(threads.previous() == 0, variable);
   }
+}
+
+// Under a thread limit that leaves none (RLIMIT_NPROC 1 for a user with this one process), no thread can be started,
+// and a scope then changes nothing: libtorch's pool, asked for threads it could not start, had waited for ever. In a
+// child as the user nobody, since RLIMIT_NPROC does not bind root; run as root (CI is), else the case says so.
+BOOST_AUTO_TEST_CASE(threads_that_cannot_be_started_are_not_asked_of_libtorch) {
+  BOOST_TEST(genplug::flux::can_start_threads(2));
+  BOOST_TEST(genplug::flux::can_start_threads(0));
+  if (::geteuid() != 0) {
+    BOOST_TEST_MESSAGE("not root: RLIMIT_NPROC cannot be made to bind here (the case needs to become another user)");
+    return;
+  }
+  const EnvScope omp("OMP_NUM_THREADS", nullptr), mkl("MKL_NUM_THREADS", nullptr);
+  at::set_num_threads(1);
+  const bool would_raise = IntraOpThreads::count_in_scope(true) > 1;  // two cores or more
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::alarm(30);  // a hang ends the child
+    const rlimit one{1, 1};
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0 || ::setrlimit(RLIMIT_NPROC, &one) != 0) ::_exit(2);
+    if (genplug::flux::can_start_threads(1)) ::_exit(3);
+    {
+      const IntraOpThreads scope(true);
+      if (scope.previous() != 0 || at::get_num_threads() != 1) ::_exit(4);
+    }
+    ::_exit(0);
+  }
+  if (!would_raise) BOOST_TEST_MESSAGE("one core: no scope would raise the count here; the thread check alone");
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0),
+             "status " << status << " (2: could not become nobody; 3: a thread started; 4: the scope raised)");
 }

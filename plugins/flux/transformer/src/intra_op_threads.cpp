@@ -7,6 +7,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 #include <ATen/Parallel.h>
 
@@ -57,9 +60,30 @@ int IntraOpThreads::count_in_scope(bool on_cpu) {
 
 long IntraOpThreads::raises() { return raised.load(); }
 
+bool can_start_threads(int threads) {
+  std::atomic<int> started{0};
+  std::atomic<bool> release{false};
+  std::vector<std::thread> pool;
+  bool all = true;
+  try {
+    for (int i = 0; i < threads; ++i)
+      pool.emplace_back([&] {
+        ++started;
+        while (!release.load()) std::this_thread::yield();  // alive together, as a pool's threads are
+      });
+  } catch (const std::system_error&) {
+    all = false;  // EAGAIN: a thread limit, or no memory for a stack
+  }
+  while (started.load() < int(pool.size())) std::this_thread::yield();
+  release.store(true);
+  for (auto& t : pool) t.join();
+  return all;
+}
+
 IntraOpThreads::IntraOpThreads(bool on_cpu) {
   const int now = at::get_num_threads(), in_scope = count_in_scope(on_cpu);
-  if (in_scope <= now) return;
+  // libtorch's pool starts a thread for each of the count (the caller's among them), in a new pool beside the old.
+  if (in_scope <= now || !can_start_threads(in_scope)) return;
   previous_ = now;
   at::set_num_threads(in_scope);
   ++raised;

@@ -19,9 +19,15 @@ int physical_cores(const std::set<int>& cpus, const char* sysfs_cpu = "/sys/devi
 // The physical cores this process may run on (its affinity mask); 0 when unknown.
 int physical_cores_available();
 
+// Whether `threads` more threads can run at once now: started together, then ended. A thread limit (ulimit -u)
+// that leaves fewer says no, where libtorch's thread pool, asked for them, waited for ever for the ones it could not
+// start (caffe2's pthreadpool_create: a decode as a user of ulimit -u 2 or 3 hung until SIGKILL).
+bool can_start_threads(int threads);
+
 // For the scope of a decode, an encode or a bf16 forward on the CPU: libtorch's intra-op threads raised to the
 // physical cores available, then put back. Does nothing when OMP_NUM_THREADS or MKL_NUM_THREADS is set (the user
-// chose, and libtorch already follows it), on other devices, or when libtorch already has as many.
+// chose, and libtorch already follows it), on other devices, when libtorch already has as many, or when the threads
+// it would add cannot be started (can_start_threads).
 // Thread: libtorch's count is process-wide; the model's calls run on one thread at a time ([thread: render]).
 class IntraOpThreads {
  public:
