@@ -5,6 +5,7 @@
 #include <link.h>
 #include <setjmp.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <ucontext.h>
@@ -298,6 +299,26 @@ void write_culprit(const Object* objects, int count, bool cut) {
 
 // Each step guarded: whatever faults (a smashed stack, a name a plugin overwrote) loses that step's detail, not
 // the lines before it.
+// A fault within 256 KiB of the stack pointer: the stack's own memory is mapped there, so only its end (the guard
+// below it) can fault. Said with the limit that sizes the main thread's stack and, by default, every other's: under
+// a small ulimit -s the reports had blamed libtorch, or genplug ("a bug"), for what the limit did.
+void write_stack_overflow_line(int signal, const siginfo_t* info, const Registers& r) {
+  if ((signal != SIGSEGV && signal != SIGBUS) || !info || info->si_code <= 0 || !r.sp) return;
+  const uintptr_t address = reinterpret_cast<uintptr_t>(info->si_addr), sp = reinterpret_cast<uintptr_t>(r.sp);
+  const uintptr_t distance = address > sp ? address - sp : sp - address;
+  if (distance >= (uintptr_t(256) << 10)) return;
+  Line line;
+  line << "genplug: the fault is at the end of the crashing thread's stack: a stack overflow (ulimit -s is ";
+  rlimit stack{};
+  if (::getrlimit(RLIMIT_STACK, &stack) != 0)
+    line << "unknown)";
+  else if (stack.rlim_cur == RLIM_INFINITY)
+    line << "unlimited)";
+  else
+    line.decimal(uint64_t(stack.rlim_cur) >> 10) << " KiB)";
+  line.write_out();
+}
+
 void write_report(int signal, const siginfo_t* info, void* context) {
   const Registers r = registers_of(context);
   Object at;
@@ -305,6 +326,7 @@ void write_report(int signal, const siginfo_t* info, void* context) {
   if (!guarded([&] { write_signal_line(signal, info, located ? &at : nullptr); }))
     write_signal_line(signal, info, nullptr);  // the faulting library's name could not be read
   if (sent_from_outside(info)) return;
+  write_stack_overflow_line(signal, info, r);
   Object objects[12];
   int count = -1;
   if (located) guarded([&] { count = stack_objects(r, at, objects, 12); });

@@ -93,6 +93,7 @@ BOOST_AUTO_TEST_CASE(a_segfault_in_a_plugin_during_a_render_names_its_library_an
   BOOST_TEST(contains(line_of(r.err, "genplug: fatal: "), "genplug: fatal: SIGSEGV (Segmentation fault) at address 0x"),
              r.err);
   BOOST_TEST(contains(line_of(r.err, kChain), kChain + "libhostile_process.so <- genplug"), r.err);
+  BOOST_TEST(!contains(r.err, "a stack overflow"), r.err);  // a fault far from the stack's end
 }
 
 // abort() stops in the C library; the plugin that called it is the one named.
@@ -109,6 +110,9 @@ BOOST_AUTO_TEST_CASE(a_stack_overflow_while_listing_plugins_is_reported_too) {
   const auto r = list_plugins(validate_lib("overflow"));
   if (!expect_blamed(r, SIGSEGV, validate_lib("overflow"))) return;
   BOOST_TEST(contains(r.err, "genplug: fatal: SIGSEGV (Segmentation fault) at address 0x"), r.err);
+  BOOST_TEST(contains(r.err, "genplug: the fault is at the end of the crashing thread's stack: a stack overflow "
+                             "(ulimit -s is "),
+             r.err);
 }
 
 // A call through NULL lands in no library, where nothing can be unwound (the unwinder itself had crashed on such
