@@ -1,5 +1,7 @@
 #include "plugin_library.hpp"
 
+#include <genplug/host/memory_budget.hpp>
+
 #include "elf_extent.hpp"
 
 #include <elf.h>
@@ -90,6 +92,9 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load_new(const std::filesystem::pa
     // rtld_now: a missing dependency fails here, not at the first call into the plugin.
     self->dll_->lib.load(boost::dll::fs::path(where),
                          boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  } catch (const std::bad_alloc&) {  // a constructor of the library or of one it needs (tcmalloc under ulimit -v)
+    throw HostError(ErrorKind::plugin, where + ": cannot load library: " + out_of_memory_text() +
+                                           " in its constructors or those of the libraries it needs");
   } catch (const std::exception& e) {
     throw HostError(ErrorKind::plugin, where + ": cannot load library: " + load_failure(e.what()));
   }
