@@ -182,6 +182,10 @@ void run(const Options& o, const Globals& g) {
   std::optional<uint64_t> memory_limit;
   try {
     host::install_cancel_signals(g_cancel, cancel_grace());  // first: a bad grace is reported as any usage error
+    if (machine)  // the grace's end is a monitor's last event too
+      host::set_cancel_grace_lines(ProgressJsonl::error_line(130, host::cancel_grace_text(false)),
+                                   ProgressJsonl::error_line(143, host::cancel_grace_text(false)),
+                                   ProgressJsonl::error_line(4, host::cancel_grace_text(true)));
     // As `inspect ""`: an empty argument (an unset variable) is the command line's fault, not a manifest's.
     if (o.manifest.empty()) throw host::HostError(host::ErrorKind::usage, "MANIFEST: an empty path names no file");
     memory_limit = memory_limit_option(o);

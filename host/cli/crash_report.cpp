@@ -297,8 +297,6 @@ void write_culprit(const Object* objects, int count, bool cut) {
   }
 }
 
-// Each step guarded: whatever faults (a smashed stack, a name a plugin overwrote) loses that step's detail, not
-// the lines before it.
 // A fault within 256 KiB of the stack pointer: the stack's own memory is mapped there, so only its end (the guard
 // below it) can fault. Said with the limit that sizes the main thread's stack and, by default, every other's: under
 // a small ulimit -s the reports had blamed libtorch, or genplug ("a bug"), for what the limit did.
@@ -309,7 +307,7 @@ void write_stack_overflow_line(int signal, const siginfo_t* info, const Register
   if (distance >= (uintptr_t(256) << 10)) return;
   Line line;
   line << "genplug: the fault is at the end of the crashing thread's stack: a stack overflow (ulimit -s is ";
-  rlimit stack{};
+  rlimit stack{};  // getrlimit is one system call in glibc, safe here though not on POSIX's list
   if (::getrlimit(RLIMIT_STACK, &stack) != 0)
     line << "unknown)";
   else if (stack.rlim_cur == RLIM_INFINITY)
@@ -319,6 +317,8 @@ void write_stack_overflow_line(int signal, const siginfo_t* info, const Register
   line.write_out();
 }
 
+// Each step guarded: whatever faults (a smashed stack, a name a plugin overwrote) loses that step's detail, not
+// the lines before it.
 void write_report(int signal, const siginfo_t* info, void* context) {
   const Registers r = registers_of(context);
   Object at;

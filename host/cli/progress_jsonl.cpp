@@ -59,6 +59,11 @@ void ProgressJsonl::error(const std::optional<Item>& item, int exit_code, const 
   emit(e);
 }
 
+std::string ProgressJsonl::error_line(int exit_code, const std::string& message) {
+  const nlohmann::json e = {{"event", "error"}, {"exit_code", exit_code}, {"message", message}};
+  return e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 void ProgressJsonl::done(size_t rendered, size_t skipped, double seconds) {
   std::lock_guard<std::mutex> lock(mutex_);
   emit({{"event", "done"}, {"rendered", rendered}, {"skipped", skipped}, {"seconds", seconds}});

@@ -29,6 +29,8 @@ class ProgressJsonl {
     std::string output;
   };
   void error(const std::optional<Item>& item, int exit_code, const std::string& message);
+  // That event's line, with its line end, for whoever writes it without this object (the cancel grace's handler).
+  static std::string error_line(int exit_code, const std::string& message);
   void done(size_t rendered, size_t skipped, double seconds);
   void log(int32_t severity, const std::string& message);  // stderr, as text
 

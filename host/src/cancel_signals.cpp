@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "genplug/host/exr_writer.hpp"
 
@@ -48,7 +49,7 @@ int exit_status(int signal) { return g_from_self.load() ? 4 : 128 + signal; }
 
 // What is said then, for a library's own signal (in a signal handler: a constant, written whole).
 constexpr char kLibrarySignalLine[] =
-    "genplug: error: a library raised SIGINT or SIGTERM in genplug's own process (OpenBLAS does when it cannot start "
+    "\ngenplug: error: a library raised SIGINT or SIGTERM in genplug's own process (OpenBLAS does when it cannot start "
     "its threads: ulimit -u or -v)\n";
 
 // The grace after the first signal: a timer of its own (a plugin may use alarm() or setitimer), whose signal is a
@@ -59,6 +60,16 @@ time_t g_grace_seconds = 0;
 pid_t g_installed_by = 0;  // a child a plugin forked inherits the handler, not the timer: it arms nothing
 char g_grace_message[192];
 std::size_t g_grace_message_size = 0;
+// The caller's lines for standard output as the grace ends the process (a --progress jsonl monitor's last event):
+// SIGINT's, SIGTERM's, a library's own signal's. Set before any signal can come; read only by the handler.
+char g_grace_out[3][1024];
+std::size_t g_grace_out_size[3] = {0, 0, 0};
+
+void write_grace_out(int signal) {
+  const int which = g_from_self.load() ? 2 : signal == SIGTERM ? 1 : 0;
+  if (g_grace_out_size[which] == 0) return;
+  [[maybe_unused]] const ssize_t written = ::write(STDOUT_FILENO, g_grace_out[which], g_grace_out_size[which]);
+}
 
 int grace_signal() { return SIGRTMAX - 4; }
 
@@ -69,6 +80,7 @@ extern "C" void on_grace_over(int, siginfo_t* info, void*) {
   [[maybe_unused]] const ssize_t written =
       g_from_self.load() ? ::write(STDERR_FILENO, kLibrarySignalLine, sizeof kLibrarySignalLine - 1)
                          : ::write(STDERR_FILENO, g_grace_message, g_grace_message_size);
+  write_grace_out(g_signal.load());
   unlink_pending_output();
   std::_Exit(exit_status(g_signal.load()));
 }
@@ -143,8 +155,28 @@ void install_cancel_signals(std::atomic<bool>& cancel, std::chrono::seconds grac
 
 void install_exit_signals() { install(on_exit_signal); }
 
+std::string cancel_grace_text(bool library_signal) {
+  if (library_signal) {
+    const std::string line = kLibrarySignalLine, prefix = "\ngenplug: error: ";
+    return line.substr(prefix.size(), line.size() - prefix.size() - 1);
+  }
+  if (g_grace_message_size == 0) return "";
+  const std::string line(g_grace_message, g_grace_message_size), prefix = "\ngenplug: ";
+  return line.substr(prefix.size(), line.size() - prefix.size() - 1);
+}
+
+void set_cancel_grace_lines(const std::string& interrupted, const std::string& terminated,
+                            const std::string& library_signal) {
+  const std::string* lines[3] = {&interrupted, &terminated, &library_signal};
+  for (int i = 0; i < 3; ++i) {
+    const std::size_t n = lines[i]->size() < sizeof g_grace_out[i] ? lines[i]->size() : 0;  // whole, or none
+    std::memcpy(g_grace_out[i], lines[i]->data(), n);
+    g_grace_out_size[i] = n;
+  }
+}
+
 void disarm_cancel_grace() noexcept {
-  if (!g_have_grace_timer) return;
+  if (!g_have_grace_timer || ::getpid() != g_installed_by) return;  // a forked child's timer is not ours
   itimerspec never{};
   timer_settime(g_grace_timer, 0, &never, nullptr);
 }

@@ -14,13 +14,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <string>
 
 namespace genplug::host {
 
-// How long after the first signal the process waits for the pipeline to stop before it ends without it: longer than
-// most steps between two cancellation checks take (the FLUX plugin looks between its blocks: well under a second
-// each at 1024 x 1024 on two cores), shorter than the time before the SIGKILL that follows a SIGTERM (docker stop:
-// 10 s; Slurm's KillWait: 30 s).
+// How long after the first signal the process waits for the pipeline to stop before it ends without it: shorter than
+// the time before the SIGKILL that follows a SIGTERM (docker stop: 10 s; Slurm's KillWait: 30 s), so that the end is
+// genplug's (no temporary file left). The FLUX plugin looks between its blocks, which takes a fraction of a second
+// at the mini model's sizes but one FLUX.1 block at 1024 x 1024 is ~1.3 TFLOP, ~8 s on two cores: there the grace
+// often ends a cancelled render, the same end with its own line (and event, set_cancel_grace_lines).
 inline constexpr std::chrono::seconds kCancelGrace{8};
 
 // Installs the handlers of SIGINT and SIGTERM. `cancel` is set by the first signal and must outlive the process;
@@ -35,6 +37,16 @@ int cancel_signal() noexcept;
 // raises SIGINT when it cannot start its threads, not a request to cancel. It cancels all the same (the library
 // expected the process to end), and a process that ends without waiting then exits 4, as for a plugin's failure.
 bool cancel_signal_from_self() noexcept;
+
+// What the grace says as it ends the process (without "genplug: " and the line end): its stopping, or a library's
+// own signal. Empty before install_cancel_signals with a grace.
+std::string cancel_grace_text(bool library_signal);
+
+// Lines (each with its line end, 1 KiB at most) the grace also writes to standard output as it ends the process, by
+// the first signal: SIGINT's, SIGTERM's, a library's own. `genplug run --progress jsonl` gives its final "error"
+// event so. Thread: the main thread, before a signal can come.
+void set_cancel_grace_lines(const std::string& interrupted, const std::string& terminated,
+                            const std::string& library_signal);
 
 // The caller has come back from the call the signal found running and is ending on its own: no grace to enforce
 // (a slow clean-up, a crash report, is not cut short). Async-signal-safe; any thread.

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -61,21 +63,26 @@ int IntraOpThreads::count_in_scope(bool on_cpu) {
 long IntraOpThreads::raises() { return raised.load(); }
 
 bool can_start_threads(int threads) {
-  std::atomic<int> started{0};
-  std::atomic<bool> release{false};
+  std::mutex mutex;
+  std::condition_variable released;
+  bool release = false;
   std::vector<std::thread> pool;
+  pool.reserve(size_t(std::max(threads, 0)));  // no allocation between a start and its join
   bool all = true;
   try {
     for (int i = 0; i < threads; ++i)
-      pool.emplace_back([&] {
-        ++started;
-        while (!release.load()) std::this_thread::yield();  // alive together, as a pool's threads are
+      pool.emplace_back([&] {  // alive together, as a pool's threads are; asleep meanwhile
+        std::unique_lock<std::mutex> lock(mutex);
+        released.wait(lock, [&] { return release; });
       });
   } catch (const std::system_error&) {
     all = false;  // EAGAIN: a thread limit, or no memory for a stack
   }
-  while (started.load() < int(pool.size())) std::this_thread::yield();
-  release.store(true);
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    release = true;
+  }
+  released.notify_all();
   for (auto& t : pool) t.join();
   return all;
 }
