@@ -258,7 +258,8 @@ void setup(CLI::App& cmd, Globals& g) {
       "75 retryable (out of memory, disk full, I/O error); 130 cancelled (SIGINT); 143 terminated (SIGTERM).\n"
       "2-6 are permanent: running again fails again. Outputs are written to a temporary file and renamed\n"
       "when complete: a failed or cancelled job leaves no file (jobs finished before it keep theirs), and a\n"
-      "rerun skips outputs already rendered from the same work item.");
+      "rerun skips outputs already rendered from the same work item. A first SIGINT/SIGTERM stops at the\n"
+      "plugin's next check, or 8 s later without waiting (GENPLUG_CANCEL_GRACE=S; 0: wait); a second at once.");
   cmd.callback([&g] { run(o, g); });
 }
 
