@@ -10,7 +10,6 @@
 #include <iostream>
 #include <sstream>
 
-#include <cerrno>
 #include <cstring>
 
 #include <unistd.h>
@@ -46,21 +45,6 @@ struct EncodeOptions {
 // A prompt is at most 64 KiB, as one in a manifest's prompts file; a file is read up to 1 MiB to say so.
 constexpr std::size_t kMaxPromptBytes = std::size_t(64) << 10, kMaxPromptFileBytes = std::size_t(1) << 20;
 
-// Standard input up to `max_bytes` + 1 (a FIFO or terminal is read, as `-` asks); throws on a read error.
-std::string read_standard_input(std::size_t max_bytes) {
-  std::string bytes(max_bytes + 1, '\0');
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::read(STDIN_FILENO, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw HostError(ErrorKind::usage, std::string("--prompt-file -: ") + std::strerror(errno));
-    if (n == 0) break;
-    done += std::size_t(n);
-  }
-  bytes.resize(done);
-  return bytes;
-}
-
 // --prompt-file PATH ("-": standard input): the whole text is one prompt, for one kept in a file or with quotes and
 // line breaks a shell would need escaped. A leading UTF-8 BOM and one final line end (LF or CR LF) are dropped, as
 // an editor or `echo` adds them; a UTF-16 file, a NUL byte (the prompt is C text across the ABI), a blank prompt
@@ -68,8 +52,12 @@ std::string read_standard_input(std::size_t max_bytes) {
 std::string prompt_from_file(const std::string& path) {
   const std::string where = "--prompt-file " + (path == "-" ? std::string("-") : "'" + host::printable(path) + "'");
   std::string text;
-  if (path == "-") {
-    text = read_standard_input(kMaxPromptFileBytes);
+  if (path == "-") {  // a FIFO or terminal is read, as `-` asks
+    try {
+      text = genplug::internal::read_up_to(STDIN_FILENO, kMaxPromptFileBytes + 1);
+    } catch (const genplug::internal::UnreadableFile& e) {
+      throw HostError(ErrorKind::usage, "--prompt-file -: standard input " + std::string(e.what()));
+    }
   } else {
     try {  // a FIFO is refused, not waited on; /dev/zero is not read for ever
       text = genplug::internal::read_regular_file(path, kMaxPromptFileBytes);

@@ -66,10 +66,7 @@ host::HostError with_signal_code(const host::HostError& e) {
   if (signal == 0) return e;
   host::disarm_cancel_grace();  // back from the plugin: the run ends on its own, its error line and event said
   if (host::cancel_signal_from_self())  // no one cancelled: a library gave up (a retry would fail alike)
-    return host::HostError(host::ErrorKind::plugin, std::string("a library raised SIG") +
-                                                        (signal == SIGTERM ? "TERM" : "INT") +
-                                                        " in genplug's own process (OpenBLAS does when it cannot "
-                                                        "start its threads: ulimit -u or -v): " + e.what());
+    return host::HostError(host::ErrorKind::plugin, host::library_signal_text() + ": " + e.what());
   const std::string what = e.kind() == host::ErrorKind::cancelled ? e.what() : std::string("cancelled: ") + e.what();
   return host::HostError(signal == SIGTERM ? host::ErrorKind::terminated : host::ErrorKind::cancelled, what);
 }
@@ -183,9 +180,9 @@ void run(const Options& o, const Globals& g) {
   try {
     host::install_cancel_signals(g_cancel, cancel_grace());  // first: a bad grace is reported as any usage error
     if (machine)  // the grace's end is a monitor's last event too
-      host::set_cancel_grace_lines(ProgressJsonl::error_line(130, host::cancel_grace_text(false)),
-                                   ProgressJsonl::error_line(143, host::cancel_grace_text(false)),
-                                   ProgressJsonl::error_line(4, host::cancel_grace_text(true)));
+      host::set_cancel_grace_lines(ProgressJsonl::error_line(130, host::cancel_grace_text()),
+                                   ProgressJsonl::error_line(143, host::cancel_grace_text()),
+                                   ProgressJsonl::error_line(4, host::library_signal_text()));
     // As `inspect ""`: an empty argument (an unset variable) is the command line's fault, not a manifest's.
     if (o.manifest.empty()) throw host::HostError(host::ErrorKind::usage, "MANIFEST: an empty path names no file");
     memory_limit = memory_limit_option(o);

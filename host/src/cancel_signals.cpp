@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "genplug/host/exr_writer.hpp"
 
@@ -47,10 +48,17 @@ bool sent_by_this_process(const siginfo_t* info) { return info && info->si_code 
 // What the process ends with when it does not wait: a library's own signal is a failure of the plugin under it.
 int exit_status(int signal) { return g_from_self.load() ? 4 : 128 + signal; }
 
-// What is said then, for a library's own signal (in a signal handler: a constant, written whole).
-constexpr char kLibrarySignalLine[] =
-    "\ngenplug: error: a library raised SIGINT or SIGTERM in genplug's own process (OpenBLAS does when it cannot start "
-    "its threads: ulimit -u or -v)\n";
+// What is said then, for a library's own signal.
+constexpr char kLibrarySignalText[] =
+    "a library raised SIGINT or SIGTERM in genplug's own process (OpenBLAS does when it cannot start its threads: "
+    "ulimit -u or -v)";
+
+// `text` on stderr as a line of its own after `prefix` (a progress line may be unfinished). Async-signal-safe.
+void write_line(const char* prefix, const char* text, std::size_t size) {
+  const std::pair<const char*, std::size_t> pieces[] = {
+      {"\n", 1}, {prefix, std::strlen(prefix)}, {text, size}, {"\n", 1}};
+  for (const auto& [data, n] : pieces) [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, data, n);
+}
 
 // The grace after the first signal: a timer of its own (a plugin may use alarm() or setitimer), whose signal is a
 // real-time one no library is known to use (glibc takes the first two or three; the crash report SIGRTMAX - 3).
@@ -58,8 +66,8 @@ timer_t g_grace_timer;
 bool g_have_grace_timer = false;
 time_t g_grace_seconds = 0;
 pid_t g_installed_by = 0;  // a child a plugin forked inherits the handler, not the timer: it arms nothing
-char g_grace_message[192];
-std::size_t g_grace_message_size = 0;
+char g_grace_text[160];  // formatted with the grace's seconds when installed
+std::size_t g_grace_text_size = 0;
 // The caller's lines for standard output as the grace ends the process (a --progress jsonl monitor's last event):
 // SIGINT's, SIGTERM's, a library's own signal's. Set before any signal can come; read only by the handler.
 char g_grace_out[3][1024];
@@ -77,9 +85,10 @@ int grace_signal() { return SIGRTMAX - 4; }
 // 0.3.21 retries a failed buffer allocation for ever under ulimit -v): end as a second signal would.
 extern "C" void on_grace_over(int, siginfo_t* info, void*) {
   if (!info || info->si_code != SI_TIMER || info->si_value.sival_ptr != &g_grace_timer) return;  // not our timer
-  [[maybe_unused]] const ssize_t written =
-      g_from_self.load() ? ::write(STDERR_FILENO, kLibrarySignalLine, sizeof kLibrarySignalLine - 1)
-                         : ::write(STDERR_FILENO, g_grace_message, g_grace_message_size);
+  if (g_from_self.load())
+    write_line("genplug: error: ", kLibrarySignalText, sizeof kLibrarySignalText - 1);
+  else
+    write_line("genplug: ", g_grace_text, g_grace_text_size);
   write_grace_out(g_signal.load());
   unlink_pending_output();
   std::_Exit(exit_status(g_signal.load()));
@@ -107,9 +116,7 @@ extern "C" void on_cancel_signal(int signal, siginfo_t* info, void*) {
 }
 
 extern "C" void on_exit_signal(int signal, siginfo_t* info, void*) {
-  if (sent_by_this_process(info)) {
-    [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, kLibrarySignalLine, sizeof kLibrarySignalLine - 1);
-  }
+  if (sent_by_this_process(info)) write_line("genplug: error: ", kLibrarySignalText, sizeof kLibrarySignalText - 1);
   unlink_pending_output();
   std::_Exit(sent_by_this_process(info) ? 4 : 128 + signal);
 }
@@ -126,11 +133,11 @@ void install(void (*handler)(int, siginfo_t*, void*)) {
 // The grace's timer and handler, made once (a second install keeps the first timer and takes the new grace).
 void install_grace(std::chrono::seconds grace) {
   g_grace_seconds = time_t(std::max<std::chrono::seconds::rep>(grace.count(), 0));
-  std::snprintf(g_grace_message, sizeof g_grace_message,
-                "\ngenplug: stopped %lld s after the signal, without waiting for the plugin call under way to return "
-                "(GENPLUG_CANCEL_GRACE)\n",
+  std::snprintf(g_grace_text, sizeof g_grace_text,
+                "stopped %lld s after the signal, without waiting for the plugin call under way to return "
+                "(GENPLUG_CANCEL_GRACE)",
                 static_cast<long long>(grace.count()));
-  g_grace_message_size = std::strlen(g_grace_message);
+  g_grace_text_size = std::strlen(g_grace_text);
   g_installed_by = ::getpid();
   if (g_grace_seconds == 0 || g_have_grace_timer) return;
   struct sigaction action {};
@@ -155,15 +162,9 @@ void install_cancel_signals(std::atomic<bool>& cancel, std::chrono::seconds grac
 
 void install_exit_signals() { install(on_exit_signal); }
 
-std::string cancel_grace_text(bool library_signal) {
-  if (library_signal) {
-    const std::string line = kLibrarySignalLine, prefix = "\ngenplug: error: ";
-    return line.substr(prefix.size(), line.size() - prefix.size() - 1);
-  }
-  if (g_grace_message_size == 0) return "";
-  const std::string line(g_grace_message, g_grace_message_size), prefix = "\ngenplug: ";
-  return line.substr(prefix.size(), line.size() - prefix.size() - 1);
-}
+std::string cancel_grace_text() { return std::string(g_grace_text, g_grace_text_size); }
+
+std::string library_signal_text() { return kLibrarySignalText; }
 
 void set_cancel_grace_lines(const std::string& interrupted, const std::string& terminated,
                             const std::string& library_signal) {

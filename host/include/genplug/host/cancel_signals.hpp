@@ -38,9 +38,11 @@ int cancel_signal() noexcept;
 // expected the process to end), and a process that ends without waiting then exits 4, as for a plugin's failure.
 bool cancel_signal_from_self() noexcept;
 
-// What the grace says as it ends the process (without "genplug: " and the line end): its stopping, or a library's
-// own signal. Empty before install_cancel_signals with a grace.
-std::string cancel_grace_text(bool library_signal);
+// What the grace says as it ends the process, without "genplug: " and the line end. Empty before
+// install_cancel_signals.
+std::string cancel_grace_text();
+// What is said of a signal the process sent itself (cancel_signal_from_self), likewise.
+std::string library_signal_text();
 
 // Lines (each with its line end, 1 KiB at most) the grace also writes to standard output as it ends the process, by
 // the first signal: SIGINT's, SIGTERM's, a library's own. `genplug run --progress jsonl` gives its final "error"

@@ -26,6 +26,22 @@ class UnreadableFile : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Up to `max_bytes` from the open descriptor `fd`, fewer where it ends first (a file that shrank while read, a pipe
+// closed); throws UnreadableFile on a read error.
+inline std::string read_up_to(int fd, std::size_t max_bytes) {
+  std::string bytes(max_bytes, '\0');
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw UnreadableFile(std::string("cannot be read: ") + std::strerror(errno));
+    if (n == 0) break;
+    done += std::size_t(n);
+  }
+  bytes.resize(done);
+  return bytes;
+}
+
 // The bytes of the regular file at `path`, of at most `max_bytes`; throws UnreadableFile otherwise.
 inline std::string read_regular_file(const std::filesystem::path& path, std::uintmax_t max_bytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -43,17 +59,7 @@ inline std::string read_regular_file(const std::filesystem::path& path, std::uin
   if (!S_ISREG(st.st_mode)) throw UnreadableFile("is not a regular file (a device, pipe or socket)");
   if (std::uintmax_t(st.st_size) > max_bytes)
     throw UnreadableFile("is larger than " + std::to_string(max_bytes) + " bytes");
-  std::string bytes(std::size_t(st.st_size), '\0');
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw UnreadableFile(std::string("cannot be read: ") + std::strerror(errno));
-    if (n == 0) break;  // shrank while being read: what is there
-    done += std::size_t(n);
-  }
-  bytes.resize(done);
-  return bytes;
+  return read_up_to(fd, std::size_t(st.st_size));  // one that shrank while being read: what is there
 }
 
 }  // namespace genplug::internal
