@@ -39,23 +39,6 @@ std::vector<double> flux_sigmas(int steps, int64_t image_tokens) {
   return s;
 }
 
-// The plugin's rotary tables (rotary.cpp) without their final rounding to float32.
-flux::RotaryTables float64_tables(const torch::Tensor& ids, const flux::RotarySpectrum& spectrum) {
-  const torch::Tensor pos = ids.to(torch::kFloat64);
-  std::vector<torch::Tensor> cos_parts, sin_parts;
-  int64_t offset = 0;
-  for (std::size_t a = 0; a < spectrum.axes_dim.size(); ++a) {
-    const int64_t n = spectrum.axes_dim[a] / 2;
-    const torch::Tensor freqs = torch::tensor(std::vector<double>(spectrum.freqs.begin() + offset,
-                                                                  spectrum.freqs.begin() + offset + n), torch::kFloat64);
-    const torch::Tensor angle = pos.select(1, int64_t(a)).unsqueeze(1) * freqs.unsqueeze(0);
-    cos_parts.push_back(angle.cos() * spectrum.amplitude[a]);
-    sin_parts.push_back(angle.sin() * spectrum.amplitude[a]);
-    offset += n;
-  }
-  return {torch::cat(cos_parts, 1), torch::cat(sin_parts, 1)};
-}
-
 // Euler; with cfg_scale > 1 the plugin's true CFG, v = v_neg + s (v - v_neg), from the empty prompt's `negative`.
 torch::Tensor sample(const flux::FluxTransformer& model, torch::Tensor x, const flux::TextConditioning& c,
                      const flux::TextConditioning& negative, double cfg_scale, const flux::RotaryTables& pe,
@@ -116,7 +99,7 @@ int run_precision(int argc, char** argv) {
   const auto ids = flux::flux_position_ids(mini::kTextTokens, grid, grid);
   const auto spectrum = flux::plain_spectrum(config.axes_dim, config.theta);
   const auto pe32 = flux::rotary_tables(ids, spectrum, torch::kCPU);
-  const flux::RotaryTables pe64 = float64_tables(ids, spectrum);
+  const flux::RotaryTables pe64 = flux::rotary_tables_float64(ids, spectrum);
   const auto sigmas = flux_sigmas(steps, grid * grid);
 
   const flux::TextConditioning negative = text.encode({""});

@@ -30,7 +30,11 @@ torch::Tensor flux_position_ids(int64_t txt_tokens, int64_t grid_h, int64_t grid
   return ids;
 }
 
-RotaryTables rotary_tables(const torch::Tensor& ids, const RotarySpectrum& spectrum, torch::Device device) {
+namespace {
+
+// cos/sin of pos x freq per axis, times the axis's amplitude; rounded to float32 (the model's tables) or not (a
+// float64 reference run's).
+RotaryTables tables(const torch::Tensor& ids, const RotarySpectrum& spectrum, torch::Device device, bool float32) {
   const int64_t axes = int64_t(spectrum.axes_dim.size());
   if (ids.dim() != 2 || ids.size(1) != axes)
     throw InvalidArgument("rotary_tables: ids must be [L, " + std::to_string(axes) + "]");
@@ -51,9 +55,13 @@ RotaryTables rotary_tables(const torch::Tensor& ids, const RotarySpectrum& spect
     torch::Tensor freqs =
         torch::from_blob(const_cast<double*>(spectrum.freqs.data() + offset), {n}, f64).to(f64_on_device);
     torch::Tensor angle = pos.select(1, a).unsqueeze(1) * freqs.unsqueeze(0);  // float64, [L, n]
-    const float amp = float(spectrum.amplitude[a]);
-    torch::Tensor c = angle.cos().to(torch::kFloat32), s = angle.sin().to(torch::kFloat32);
-    if (amp != 1.0f) {  // DyPE/YaRN-style attention scaling, applied in float32 like the reference
+    torch::Tensor c = angle.cos(), s = angle.sin();
+    if (float32) {
+      c = c.to(torch::kFloat32);
+      s = s.to(torch::kFloat32);
+    }
+    const double amp = float32 ? double(float(spectrum.amplitude[a])) : spectrum.amplitude[a];
+    if (amp != 1.0) {  // DyPE/YaRN-style attention scaling, applied in float32 like the reference
       c = c * amp;
       s = s * amp;
     }
@@ -62,6 +70,16 @@ RotaryTables rotary_tables(const torch::Tensor& ids, const RotarySpectrum& spect
     offset += n;
   }
   return {torch::cat(cos_parts, 1), torch::cat(sin_parts, 1)};
+}
+
+}  // namespace
+
+RotaryTables rotary_tables(const torch::Tensor& ids, const RotarySpectrum& spectrum, torch::Device device) {
+  return tables(ids, spectrum, device, true);
+}
+
+RotaryTables rotary_tables_float64(const torch::Tensor& ids, const RotarySpectrum& spectrum, torch::Device device) {
+  return tables(ids, spectrum, device, false);
 }
 
 torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTables& t) {

@@ -38,6 +38,11 @@ torch::Tensor flux_position_ids(int64_t txt_tokens, int64_t grid_h, int64_t grid
 RotaryTables rotary_tables(const torch::Tensor& ids, const RotarySpectrum& spectrum,
                            torch::Device device = torch::kCPU);
 
+// The same tables in float64, not rounded to float32: a float64 reference run's (genplug-mini-precision, the
+// golden tests' rounding bounds).
+RotaryTables rotary_tables_float64(const torch::Tensor& ids, const RotarySpectrum& spectrum,
+                                   torch::Device device = torch::kCPU);
+
 // Rotates x [B, heads, L, head_dim] by the tables (computed in float32, returned in x's dtype).
 torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTables& tables);
 
