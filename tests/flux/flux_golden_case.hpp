@@ -1,5 +1,6 @@
 // The tiny FLUX golden case (tests/golden/flux): config, inputs and spectra, all read from the golden files.
 #pragma once
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -7,6 +8,7 @@
 
 #include <genplug/flux/flux_config.hpp>
 #include <genplug/flux/rotary.hpp>
+#include <genplug/flux/transformer.hpp>
 
 #include "flux_params.hpp"
 #include "golden_tensors.hpp"
@@ -37,6 +39,36 @@ struct FluxGoldenCase {
   torch::Tensor ids() const { return flux::flux_position_ids(n_txt, grid_h, grid_w, int64_t(config.axes_dim.size())); }
   flux::RotarySpectrum plain() const { return flux::plain_spectrum(config.axes_dim, config.theta); }
   flux::RotarySpectrum dype() const { return spectrum_from_json(info.at("dype"), config.axes_dim); }
+
+  // The BFL weights in float64 on the CPU, and their forward of a golden input: inputs widened (exactly), t the
+  // float32 timestep, the tables of `spectrum` not rounded to float32 (or given). The exact output the rounding
+  // bounds (rounding_bound.hpp) measure float32 forwards against.
+  flux::FluxTransformer exact_model() const {
+    return {golden_tensor_map(*golden_file("flux/flux_tiny_bfl.safetensors")), config, torch::kFloat64};
+  }
+  torch::Tensor exact_forward(const flux::FluxTransformer& exact, const torch::Tensor& img, double t,
+                              const flux::RotaryTables& tables) const {
+    const auto wide = [](const torch::Tensor& x) { return x.defined() ? x.to(torch::kFloat64) : x; };
+    return exact.forward(wide(img), wide(io_tensor("txt")), torch::full({1}, t, torch::kFloat32),
+                         wide(io_tensor("y")), wide(guidance()), {wide(tables.cos), wide(tables.sin)});
+  }
+  torch::Tensor exact_forward(const flux::FluxTransformer& exact, const torch::Tensor& img, double t,
+                              const flux::RotarySpectrum& spectrum) const {
+    return exact_forward(exact, img, t, flux::rotary_tables_float64(ids(), spectrum));
+  }
+  // BFL's plain tables as it built them, in float32 (pe_plain: [..., L, D/2, 2, 2] rotation matrices
+  // [[cos, -sin], [sin, cos]]): the reference's own rounding of an input (rounding_bound.hpp).
+  flux::RotaryTables bfl_plain_tables() const {
+    const torch::Tensor m = io_tensor("pe_plain");
+    const torch::Tensor pairs = m.reshape({-1, m.size(-3), 2, 2}).select(-1, 0);
+    return {pairs.select(-1, 0), pairs.select(-1, 1)};
+  }
+  // The longest sum of the forward: the single blocks' linear2 (hidden + MLP width), attention over every token,
+  // the input projections, the timestep MLP (256 frequencies).
+  int64_t longest_reduction() const {
+    return std::max({config.hidden_size + config.mlp_hidden(), n_txt + grid_h * grid_w, config.context_in_dim,
+                     config.vec_in_dim, config.in_channels, int64_t(256)});
+  }
 };
 
 }  // namespace genplug::test

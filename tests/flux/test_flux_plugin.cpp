@@ -22,10 +22,12 @@
 #include <genplug/safetensors.hpp>
 
 #include "address_space_limit.hpp"
+#include "flux_golden_case.hpp"
 #include "flux_plugin_fixture.hpp"
 #include "gguf_of_block_types.hpp"
 #include "gguf_of_safetensors.hpp"
 #include "isa_emulation.hpp"
+#include "rounding_bound.hpp"
 #include "temp_dir.hpp"
 
 using namespace genplug;
@@ -123,18 +125,34 @@ struct GoldenPlugin {
   }
 };
 
+// The plugin's float32 output for the golden input against the reference's `reference` output, within the rounding
+// bound (rounding_bound.hpp) measured against the transformer library's float64 forward (the plugin's own code).
+struct ExactGolden : test::FluxGoldenCase {
+  flux::FluxTransformer model = exact_model();
+  // With plain RoPE ("out") BFL's float32 tables are the reference's own rounding of an input (rounding_bound.hpp).
+  test::RoundingBound bound(const std::vector<float>& ours, const flux::RotarySpectrum& spectrum,
+                            const std::string& reference) const {
+    const double t = io_tensor("timesteps").item<double>();
+    const torch::Tensor exact = exact_forward(model, io_tensor("img"), t, spectrum).reshape({-1});
+    const torch::Tensor on_bfl_tables =
+        reference == "out" ? exact_forward(model, io_tensor("img"), t, bfl_plain_tables()).reshape({-1}) : torch::Tensor();
+    return test::rounding_bound(torch::tensor(ours, torch::kFloat32), exact, io_tensor(reference).reshape({-1}),
+                                longest_reduction(), on_bfl_tables);
+  }
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(golden)
 
 BOOST_AUTO_TEST_CASE(bfl_and_diffusers_files_reproduce_the_bfl_forward) {
   GoldenPlugin g;
-  const std::vector<float> ref = st::to_float32(g.io->at("out"));
+  const ExactGolden exact;
   for (const char* file : {"flux_tiny_bfl.safetensors", "flux_tiny_diffusers.safetensors"}) {
     ModelProxy model = g.create(file);
-    const double err = test::relative_error(g.predict(model, nullptr), ref);
-    BOOST_TEST_MESSAGE(file << ": plugin predict vs BFL out, relative error " << err);
-    BOOST_TEST(err < 1e-4, file);
+    const test::RoundingBound b = exact.bound(g.predict(model, nullptr), exact.plain(), "out");
+    BOOST_TEST_MESSAGE(file << ": plugin predict vs BFL out: " << b);
+    BOOST_TEST(b.holds(), file << ": " << b);
   }
 }
 
@@ -146,11 +164,12 @@ BOOST_AUTO_TEST_CASE(dype_spectrum_reproduces_official_dype) {
   for (double m : g.info.at("dype").at("mscale")) amplitude.push_back(m);
   genplug_spectrum_t s{sizeof(genplug_spectrum_t), freqs.data(), uint32_t(freqs.size()), amplitude.data(),
                        uint32_t(amplitude.size())};
+  const ExactGolden exact;
   for (const char* file : {"flux_tiny_bfl.safetensors", "flux_tiny_diffusers.safetensors"}) {
     ModelProxy model = g.create(file);
-    const double err = test::relative_error(g.predict(model, &s), st::to_float32(g.io->at("dype.out")));
-    BOOST_TEST_MESSAGE(file << ": plugin predict with DyPE spectrum vs dype.out, relative error " << err);
-    BOOST_TEST(err < 1e-4, file);
+    const test::RoundingBound b = exact.bound(g.predict(model, &s), exact.dype(), "dype.out");
+    BOOST_TEST_MESSAGE(file << ": plugin predict with DyPE spectrum vs dype.out: " << b);
+    BOOST_TEST(b.holds(), file << ": " << b);
   }
 }
 

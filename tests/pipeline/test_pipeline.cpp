@@ -36,6 +36,15 @@ namespace {
 
 using genplug::test::TempDir;
 
+// The golden comparisons here check plumbing: that the host, the scheduler and the posenc plugin give the model the
+// reference run's inputs at every step, and the ABI its tensors. The arithmetic is the model plugin's, held to bounds
+// from a rounding analysis (ours in float32 measured against float64) by test_flux_transformer (the same sampling),
+// test_flux_plugin and test_vae_golden: on every set so far their errors are 1e-7 to 3e-6 of the largest value, their
+// bounds at most 2.4e-5. This host-only test has no tensor library to run a float64 model with, so its bound is fixed
+// above those; a step, sigma or spectrum of the wrong kind moves the result further (DyPE's spectrum for plain RoPE:
+// 5e-4 to 1e-3 of the final latent on the real sets).
+constexpr double kPlumbingBound = 1e-4;
+
 std::vector<float> golden_tensor(const st::File& f, const std::string& name) { return st::to_float32(f.at(name)); }
 
 // max |a - b| relative to max |b|.
@@ -164,7 +173,7 @@ BOOST_AUTO_TEST_CASE(golden_euler_sampling_is_reproduced_end_to_end_with_plain_r
              boost::test_tools::per_element());
   const double err = relative_error(final_latent, golden_tensor(*g.sample, "final"));
   BOOST_TEST_MESSAGE("plain RoPE final latent relative error " << err);
-  BOOST_TEST(err < 1e-4);
+  BOOST_TEST(err < kPlumbingBound);
 
   // The EXR holds the decoded image (display encoding, float) and every metadata field.
   std::map<std::string, std::string> attrs;
@@ -340,7 +349,7 @@ BOOST_AUTO_TEST_CASE(golden_dype_sampling_is_reproduced_end_to_end) {
   const std::vector<float> dype_final = golden_tensor(*g.sample, "dype.final"), plain = golden_tensor(*g.sample, "final");
   const double err = relative_error(final_latent, dype_final);
   BOOST_TEST_MESSAGE("DyPE final latent relative error " << err);
-  BOOST_TEST(err < 1e-4);
+  BOOST_TEST(err < kPlumbingBound);
   // The bound tells DyPE from plain RoPE (the spectrum reached the model) where the set's own two results lie more
   // than 2x the bound apart; how far they are is said, not asserted: it is the set's.
   BOOST_TEST_MESSAGE("this set's DyPE and plain final latents differ by " << relative_error(dype_final, plain));
@@ -463,7 +472,7 @@ BOOST_AUTO_TEST_CASE(golden_vae_decode_through_the_model_abi) {
   for (auto& v : expected) v = (v + 1.0f) * 0.5f;
   const double err = relative_error(got, expected);
   BOOST_TEST_MESSAGE("VAE decode through the ABI, relative error " << err);
-  BOOST_TEST(err < 1e-4);
+  BOOST_TEST(err < kPlumbingBound);
 }
 
 BOOST_AUTO_TEST_CASE(one_model_load_serves_jobs_that_swap_posenc_and_scheduler) {

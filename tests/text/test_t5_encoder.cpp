@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <tuple>
@@ -14,6 +15,7 @@
 
 #include "golden.hpp"
 #include "isa_emulation.hpp"
+#include "rounding_bound.hpp"
 #include "text_test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -24,12 +26,27 @@ namespace {
 
 const char* kAnchor = "encoder.final_layer_norm.weight";
 
-gt::T5Encoder load(const fs::path& path, int64_t max_distance) {
-  return gt::T5Encoder::from_weights(
-      gt::load_text_weights(path, kAnchor, "T5 encoder", torch::kCPU, torch::kFloat32), max_distance);
+gt::T5Encoder load(const fs::path& path, int64_t max_distance, torch::ScalarType dtype = torch::kFloat32) {
+  return gt::T5Encoder::from_weights(gt::load_text_weights(path, kAnchor, "T5 encoder", torch::kCPU, dtype),
+                                     max_distance);
 }
 
 nlohmann::json golden_config() { return genplug::test::read_json(genplug::test::golden("t5/t5_tiny_info.json"))["config"]; }
+
+// The golden weights in float64: the exact encoder the rounding bounds measure ours against.
+gt::T5Encoder load_float64() {
+  return load(genplug::test::golden("t5/t5_tiny.safetensors"), golden_config()["relative_attention_max_distance"],
+              torch::kFloat64);
+}
+
+// `out` for `ids` against the reference's output, bounded by rounding (rounding_bound.hpp). The longest sum: the
+// feed-forward's output (d_ff), the attention's (heads x d_kv) and its softmax over the tokens, d_model.
+genplug::test::RoundingBound bound(const torch::Tensor& out, const torch::Tensor& ids, const torch::Tensor& expected) {
+  const auto cfg = golden_config();
+  const int64_t longest = std::max({cfg["d_ff"].get<int64_t>(), cfg["d_model"].get<int64_t>(),
+                                    cfg["num_heads"].get<int64_t>() * cfg["d_kv"].get<int64_t>(), ids.size(1)});
+  return genplug::test::rounding_bound(out, load_float64().forward(ids), expected, longest);
+}
 
 // Every "<case>.input_ids" in the io file, with its expected last_hidden_state.
 void check_cases(const gt::T5Encoder& encoder, const std::string& label) {
@@ -44,9 +61,9 @@ void check_cases(const gt::T5Encoder& encoder, const std::string& label) {
     const torch::Tensor expected = genplug::test::to_torch(io->at(name + ".last_hidden_state"));
     const torch::Tensor out = encoder.forward(ids);
     BOOST_TEST_REQUIRE(out.sizes() == expected.sizes());
-    const double err = genplug::test::relative_error(out, expected);
-    BOOST_TEST_MESSAGE(label << " " << name << " " << ids.sizes() << ": max relative error " << err);
-    BOOST_TEST(err <= 1e-4, label << " " << name << ": relative error " << err);
+    const genplug::test::RoundingBound b = bound(out, ids, expected);
+    BOOST_TEST_MESSAGE(label << " " << name << " " << ids.sizes() << ": " << b);
+    BOOST_TEST(b.holds(), label << " " << name << ": " << b);
     if (const auto* bias = io->find(name + ".position_bias")) {
       const torch::Tensor expected_bias = genplug::test::to_torch(*bias);
       const torch::Tensor got = encoder.position_bias(ids.size(1))[0];
@@ -259,8 +276,8 @@ BOOST_AUTO_TEST_CASE(forward_trains_weights_that_require_grad) {
   const auto tensors = weights.tensors;
   const torch::Tensor out = gt::T5Encoder::from_weights(weights, cfg["relative_attention_max_distance"]).forward(ids);
   BOOST_TEST_REQUIRE(out.requires_grad());
-  BOOST_TEST(genplug::test::relative_error(out.detach(), frozen) <= 1e-6);  // the same function
-  BOOST_TEST(genplug::test::relative_error(out.detach(), expected) <= 1e-4);  // as golden_last_hidden_state
+  BOOST_TEST(bound(out, ids, frozen).holds(), bound(out, ids, frozen));  // the same function
+  BOOST_TEST(bound(out, ids, expected).holds(), bound(out, ids, expected));  // as golden_last_hidden_state
   out.square().sum().backward();
   for (const auto& [name, t] : tensors) {
     if (name == "encoder.embed_tokens.weight" && tensors.count("shared.weight")) continue;  // an alias of shared
