@@ -3,7 +3,8 @@
 // Which comparison is which:
 //  - precision float32 (the default) replays the references' own float32 arithmetic, so its values must be
 //    EQUAL to the golden ones, bit for bit (BFL get_schedule, BFL time_shift with pinned mu, and the
-//    diffusers/DyPE pipeline with spacing "diffusers");
+//    diffusers/DyPE pipeline with spacing "diffusers"); a BFL set made on another torch CPU kernel than the
+//    plugin's AVX2 one equals that kernel's replay instead (torch_schedule_replay.hpp);
 //  - precision float64 is the closed form e^mu / (e^mu + 1/t - 1), t = 1 - i/N: it must agree with the same
 //    formula evaluated here to 1e-12 relative, and with the float32 golden values to float32 rounding.
 #define BOOST_TEST_MODULE flowmatch_schedule
@@ -18,6 +19,7 @@
 
 #include "flowmatch_plugin.hpp"
 #include "golden.hpp"
+#include "torch_schedule_replay.hpp"
 
 using namespace genplug;
 using namespace genplug::test;
@@ -38,6 +40,22 @@ std::vector<double> sigmas_of(const std::string& config, uint32_t steps, uint64_
 }
 
 std::vector<double> golden_sigmas(const json& entry) { return entry.at("sigmas").get<std::vector<double>>(); }
+
+// The torch kernel a BFL-spaced golden entry came from (torch_schedule_replay.hpp), its sigmas shifted by the
+// entry's mu (none: unshifted); required to be one.
+const flowmatch::TorchLinspaceKernel& kernel_of(const json& e) {
+  const double mu = e.at("mu").is_null() ? 0.0 : e.at("mu").get<double>();
+  const auto* kernel = torch_kernel_of(golden_sigmas(e), e.at("num_steps"), e.at("mu").is_null() ? nullptr : &mu);
+  BOOST_TEST_REQUIRE(kernel, "no torch kernel's linspace gives the set's sigmas: " << e.dump());
+  return *kernel;
+}
+
+// The plugin's sigmas for such an entry: the golden values, or AVX2's replay where the set came from another kernel.
+std::vector<double> expected_bfl_sigmas(const json& e) {
+  const double mu = e.at("mu").is_null() ? 0.0 : e.at("mu").get<double>();
+  kernel_of(e);
+  return plugin_sigmas_for(golden_sigmas(e), e.at("num_steps"), e.at("mu").is_null() ? nullptr : &mu);
+}
 
 // Config of a bfl_get_schedule entry: its shift parameters, token endpoints left at the plugin's defaults.
 json bfl_config(const json& e) {
@@ -102,7 +120,7 @@ BOOST_AUTO_TEST_CASE(bfl_get_schedule_is_bit_exact) {
   BOOST_REQUIRE(!cases.empty());
   for (const json& e : cases) {
     const auto got = sigmas_of(bfl_config(e).dump(), e.at("num_steps"), e.at("image_seq_len"));
-    BOOST_TEST_CONTEXT(describe(e)) { BOOST_TEST(got == golden_sigmas(e), tt::per_element()); }
+    BOOST_TEST_CONTEXT(describe(e)) { BOOST_TEST(got == expected_bfl_sigmas(e), tt::per_element()); }
   }
 }
 
@@ -114,22 +132,28 @@ BOOST_AUTO_TEST_CASE(bfl_schedule_with_pinned_mu_is_bit_exact) {
       const json config = {{"schedule", "flux"}, {"mu", e.at("mu")}};
       const uint64_t tokens = e.value("image_seq_len", 1);  // ignored when mu is pinned
       const auto got = sigmas_of(config.dump(), e.at("num_steps"), tokens);
-      BOOST_TEST_CONTEXT(family << " " << describe(e)) { BOOST_TEST(got == golden_sigmas(e), tt::per_element()); }
+      BOOST_TEST_CONTEXT(family << " " << describe(e)) { BOOST_TEST(got == expected_bfl_sigmas(e), tt::per_element()); }
     }
   }
 }
 
 // BFL spacing's times are torch.linspace's float32 values at every step count, not only the golden set's: the
 // references' AVX2 kernel rounds start + step*i once (a fused multiply-add) and its arange lanes twice, which
-// differ at 9, 13 and most counts above 70 (torch_linspace_avx2.json, from make_torch_linspace.py; not golden
-// data, so the same whatever GENPLUG_GOLDEN_DIR names).
+// differ at 9, 13 and most counts above 70; the AVX-512 kernel's (16 lanes) and the scalar dispatch's (unfused)
+// times, which another set may hold, are replayed too (torch_linspace_<kernel>.json, from make_torch_linspace.py
+// on python3-torch; not golden data, so the same whatever GENPLUG_GOLDEN_DIR names).
 BOOST_AUTO_TEST_CASE(bfl_spacing_times_are_torch_linspace) {
-  const json data = read_json(std::filesystem::path(GENPLUG_SOURCE_DIR) / "tests/flowmatch/torch_linspace_avx2.json");
-  BOOST_REQUIRE(!data.at("linspace").empty());
-  for (const json& e : data.at("linspace")) {
-    const uint32_t n = e.at("num_steps");
-    BOOST_TEST_CONTEXT(n << " steps") {
-      BOOST_TEST(float32_times("bfl", n) == e.at("times").get<std::vector<double>>(), tt::per_element());
+  for (const auto* kernel : {&flowmatch::kTorchAvx2, &flowmatch::kTorchAvx512, &flowmatch::kTorchScalar}) {
+    const std::string file = std::string("tests/flowmatch/torch_linspace_") + kernel->name + ".json";
+    const json data = read_json(std::filesystem::path(GENPLUG_SOURCE_DIR) / file);
+    BOOST_REQUIRE(!data.at("linspace").empty());
+    for (const json& e : data.at("linspace")) {
+      const uint32_t n = e.at("num_steps");
+      const auto times = e.at("times").get<std::vector<double>>();
+      BOOST_TEST_CONTEXT(kernel->name << ", " << n << " steps") {
+        BOOST_TEST(flowmatch::bfl_schedule_f32(n, nullptr, *kernel) == times, tt::per_element());
+        if (kernel == &flowmatch::kTorchAvx2) BOOST_TEST(float32_times("bfl", n) == times, tt::per_element());
+      }
     }
   }
 }
@@ -186,7 +210,8 @@ BOOST_AUTO_TEST_CASE(float64_closed_form) {
     const auto ref = golden_sigmas(e);
     BOOST_REQUIRE_EQUAL(got.size(), ref.size());
     const double mu = shift ? e.at("mu").get<double>() : 0.0;
-    const auto reach = float32_reach(float32_times("bfl", n), shift ? &mu : nullptr);
+    // The reference's own float32 times: its torch kernel's.
+    const auto reach = float32_reach(flowmatch::bfl_schedule_f32(n, nullptr, kernel_of(e)), shift ? &mu : nullptr);
     double worst = 0;  // of the reach used
     for (size_t i = 0; i < got.size(); ++i) {
       const double t = double(n - i) / n;  // 1 - i/N, exact at both ends (as the plugin's float64)

@@ -31,13 +31,6 @@ uint32_t resolve_steps(const ScheduleSettings& s, uint32_t steps) {
 }
 
 // The unshifted times t_i (i = 0..N, t_N = 0) and the shift, each in the chosen arithmetic.
-std::vector<double> bfl_float32(uint32_t n, const double* mu) {
-  const std::vector<float> t = torch_linspace_f32(1.0f, 0.0f, n + 1);
-  std::vector<double> out(t.size());
-  for (size_t i = 0; i < t.size(); ++i) out[i] = mu ? time_shift_torch_f32(*mu, t[i]) : t[i];
-  return out;
-}
-
 std::vector<double> diffusers_float32(uint32_t n, const double* mu) {
   const std::vector<double> t = numpy_linspace_f64(1.0, 1.0 / n, n);  // np.linspace(1, 1/N, N)
   std::vector<double> out;
@@ -105,7 +98,7 @@ std::vector<double> make_schedule(const ScheduleSettings& s, uint32_t steps, uin
   else if (s.spacing == Spacing::diffusers)
     sigmas = diffusers_float32(n, shift);
   else
-    sigmas = bfl_float32(n, shift);
+    sigmas = bfl_schedule_f32(n, shift);
   // Near the largest mu (about 88.2 to 88.7), torch's float32 sigma(1) = (1 / e) * e rounds to 1 + 1 ulp, which
   // BFL's code would feed its model; a sigma is a fraction of noise, at most 1, as samplers check: held at 1 here
   // (the only change from the reference's values, and only where they leave [0, 1]).

@@ -4,7 +4,7 @@
 
 namespace genplug::flowmatch {
 
-std::vector<float> torch_linspace_f32(float start, float end, uint32_t count) {
+std::vector<float> torch_linspace_f32(float start, float end, uint32_t count, const TorchLinspaceKernel& kernel) {
   std::vector<float> out(count);
   if (count == 0) return out;
   if (count == 1) {
@@ -14,14 +14,16 @@ std::vector<float> torch_linspace_f32(float start, float end, uint32_t count) {
   const int64_t steps = count;
   const float step = (end - start) / static_cast<float>(steps - 1);
   const int64_t halfway = steps / 2;
-  // The kernel is compiled with FMA and contracts these two into one fused multiply-add (one rounding); the
-  // arange lanes below round the product and the sum apart.
+  // A kernel compiled with FMA contracts these two into one fused multiply-add (one rounding); the arange lanes
+  // below round the product and the sum apart in every kernel.
   auto scalar_at = [&](int64_t idx) -> float {
-    return idx < halfway ? std::fma(step, static_cast<float>(idx), start)
-                         : std::fma(-step, static_cast<float>(steps - idx - 1), end);
+    const float from_start = static_cast<float>(idx), from_end = static_cast<float>(steps - idx - 1);
+    if (kernel.fused)
+      return idx < halfway ? std::fma(step, from_start, start) : std::fma(-step, from_end, end);
+    return idx < halfway ? start + step * from_start : end - step * from_end;
   };
   int64_t i = 0;
-  const int64_t w = 8;  // floats per AVX2 vector
+  const int64_t w = kernel.lanes;
   // at::native::vectorized_loop: two vectors per iteration while two whole vectors remain.
   for (; i <= steps - 2 * w; i += 2 * w) {
     for (int64_t block = i; block < i + 2 * w; block += w) {
@@ -74,6 +76,13 @@ double time_shift_f64(double mu, double t) {
   if (t == 0.0) return 0.0;
   const double e = std::exp(mu);
   return e / (e + (1.0 / t - 1.0));  // (1/t - 1) first: exactly 0 at t = 1, so sigma(1) = 1
+}
+
+std::vector<double> bfl_schedule_f32(uint32_t n, const double* mu, const TorchLinspaceKernel& kernel) {
+  const std::vector<float> t = torch_linspace_f32(1.0f, 0.0f, n + 1, kernel);
+  std::vector<double> out(t.size());
+  for (size_t i = 0; i < t.size(); ++i) out[i] = mu ? time_shift_torch_f32(*mu, t[i]) : t[i];
+  return out;
 }
 
 }  // namespace genplug::flowmatch

@@ -14,11 +14,25 @@
 
 namespace genplug::flowmatch {
 
-// torch.linspace(start, end, count) in float32 as torch 1.13's AVX2 CPU kernel (the references' machine) computes
-// it: the first half as start + step*i, the second as end - step*(count-1-i) (each one fused multiply-add), and the
-// leading blocks of 2 x 8 values through Vectorized<float>::arange (base + k*step, rounded twice). Its AVX-512 and
-// scalar kernels round differently (docs/schedulers.md).
-std::vector<float> torch_linspace_f32(float start, float end, uint32_t count);
+// One of torch 1.13's CPU linspace kernels, which ATen picks by the CPU (ATEN_CPU_CAPABILITY): they differ in the
+// floats per Vectorized<float> and in whether start + step*i is one fused multiply-add (the AVX2 and AVX-512
+// builds are compiled with FMA) or a product and a sum (the scalar dispatch). From 9 or 15 steps on their last bits
+// differ (docs/schedulers.md).
+struct TorchLinspaceKernel {
+  const char* name;  // as ATEN_CPU_CAPABILITY names it
+  int64_t lanes;
+  bool fused;
+};
+inline constexpr TorchLinspaceKernel kTorchAvx2{"avx2", 8, true};
+inline constexpr TorchLinspaceKernel kTorchAvx512{"avx512", 16, true};
+inline constexpr TorchLinspaceKernel kTorchScalar{"default", 8, false};
+
+// torch.linspace(start, end, count) in float32 as `kernel` computes it for fewer than 32 769 values (more are split
+// among threads): the first half as start + step*i, the second as end - step*(count-1-i), and the leading blocks
+// of 2 x lanes values through Vectorized<float>::arange (base + k*step, rounded twice). The plugin's schedules use
+// the AVX2 kernel's, which made the golden files.
+std::vector<float> torch_linspace_f32(float start, float end, uint32_t count,
+                                      const TorchLinspaceKernel& kernel = kTorchAvx2);
 
 // np.linspace(start, stop, count) in float64 (arange * step + start, last value set to stop).
 std::vector<double> numpy_linspace_f64(double start, double stop, uint32_t count);
@@ -37,5 +51,8 @@ float time_shift_numpy_f32(double mu, float t);
 
 // The closed form in float64. t = 0 gives 0, t = 1 gives 1.
 double time_shift_f64(double mu, double t);
+
+// BFL's get_schedule in float32: torch.linspace(1, 0, n + 1) by `kernel`, then time_shift with mu (none: unshifted).
+std::vector<double> bfl_schedule_f32(uint32_t n, const double* mu, const TorchLinspaceKernel& kernel = kTorchAvx2);
 
 }  // namespace genplug::flowmatch
