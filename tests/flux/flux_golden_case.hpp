@@ -12,6 +12,7 @@
 
 #include "flux_params.hpp"
 #include "golden_tensors.hpp"
+#include "rounding_bound.hpp"
 
 namespace genplug::test {
 
@@ -42,19 +43,32 @@ struct FluxGoldenCase {
 
   // The BFL weights in float64 on the CPU, and their forward of a golden input: inputs widened (exactly), t the
   // float32 timestep, the tables of `spectrum` not rounded to float32 (or given). The exact output the rounding
-  // bounds (rounding_bound.hpp) measure float32 forwards against.
+  // bounds (rounding_bound.hpp) measure float32 forwards against. The timestep and guidance are embedded in float32
+  // as our float32 run embeds them (the same values: e then counts what the network does with them), or exactly.
+  enum class Embedding { float32, exact };
   flux::FluxTransformer exact_model() const {
     return {golden_tensor_map(*golden_file("flux/flux_tiny_bfl.safetensors")), config, torch::kFloat64};
   }
   torch::Tensor exact_forward(const flux::FluxTransformer& exact, const torch::Tensor& img, double t,
-                              const flux::RotaryTables& tables) const {
+                              const flux::RotaryTables& tables, Embedding embedding = Embedding::float32) const {
     const auto wide = [](const torch::Tensor& x) { return x.defined() ? x.to(torch::kFloat64) : x; };
-    return exact.forward(wide(img), wide(io_tensor("txt")), torch::full({1}, t, torch::kFloat32),
-                         wide(io_tensor("y")), wide(guidance()), {wide(tables.cos), wide(tables.sin)});
+    const auto embedded = embedding == Embedding::exact ? torch::kFloat64 : torch::kFloat32;
+    const torch::Tensor g = guidance();
+    return exact.forward(wide(img), wide(io_tensor("txt")), torch::full({1}, t, torch::kFloat32).to(embedded),
+                         wide(io_tensor("y")), g.defined() ? g.to(embedded) : g, {wide(tables.cos), wide(tables.sin)});
   }
   torch::Tensor exact_forward(const flux::FluxTransformer& exact, const torch::Tensor& img, double t,
-                              const flux::RotarySpectrum& spectrum) const {
-    return exact_forward(exact, img, t, flux::rotary_tables_float64(ids(), spectrum));
+                              const flux::RotarySpectrum& spectrum, Embedding embedding = Embedding::float32) const {
+    return exact_forward(exact, img, t, flux::rotary_tables_float64(ids(), spectrum), embedding);
+  }
+  // What the reference rounds otherwise, in the exact forward `exact64` of img at t (rounding_bound.hpp's inputs):
+  // twice what our float32 embedding does against the exact one (theirs, of other exp and cos, is as far at most),
+  // and with plain RoPE what BFL's float32 tables do.
+  double reference_inputs(const flux::FluxTransformer& exact, const torch::Tensor& exact64, const torch::Tensor& img,
+                          double t, const flux::RotarySpectrum& spectrum, bool bfl_tables) const {
+    double share = 2 * max_relative(exact_forward(exact, img, t, spectrum, Embedding::exact), exact64);
+    if (bfl_tables) share += max_relative(exact_forward(exact, img, t, bfl_plain_tables()), exact64);
+    return share;
   }
   // BFL's plain tables as it built them, in float32 (pe_plain: [..., L, D/2, 2, 2] rotation matrices
   // [[cos, -sin], [sin, cos]]): the reference's own rounding of an input (rounding_bound.hpp).
@@ -62,6 +76,16 @@ struct FluxGoldenCase {
     const torch::Tensor m = io_tensor("pe_plain");
     const torch::Tensor pairs = m.reshape({-1, m.size(-3), 2, 2}).select(-1, 0);
     return {pairs.select(-1, 0), pairs.select(-1, 1)};
+  }
+  // `out`, a float32 forward of the golden input at its timestep, against the reference's output `reference`
+  // ("out": plain RoPE, on BFL's tables; "dype.out").
+  RoundingBound golden_forward_bound(const flux::FluxTransformer& exact, const torch::Tensor& out,
+                                     const flux::RotarySpectrum& spectrum, const std::string& reference) const {
+    const double t = io_tensor("timesteps").item<double>();
+    const torch::Tensor exact64 = exact_forward(exact, io_tensor("img"), t, spectrum);
+    const double inputs = reference_inputs(exact, exact64, io_tensor("img"), t, spectrum, reference == "out");
+    return rounding_bound(out, exact64.reshape(out.sizes()), io_tensor(reference).reshape(out.sizes()),
+                          longest_reduction(), inputs);
   }
   // The longest sum of the forward: the single blocks' linear2 (hidden + MLP width), attention over every token,
   // the input projections, the timestep MLP (256 frequencies).

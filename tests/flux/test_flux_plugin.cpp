@@ -129,15 +129,9 @@ struct GoldenPlugin {
 // bound (rounding_bound.hpp) measured against the transformer library's float64 forward (the plugin's own code).
 struct ExactGolden : test::FluxGoldenCase {
   flux::FluxTransformer model = exact_model();
-  // With plain RoPE ("out") BFL's float32 tables are the reference's own rounding of an input (rounding_bound.hpp).
   test::RoundingBound bound(const std::vector<float>& ours, const flux::RotarySpectrum& spectrum,
                             const std::string& reference) const {
-    const double t = io_tensor("timesteps").item<double>();
-    const torch::Tensor exact = exact_forward(model, io_tensor("img"), t, spectrum).reshape({-1});
-    const torch::Tensor on_bfl_tables =
-        reference == "out" ? exact_forward(model, io_tensor("img"), t, bfl_plain_tables()).reshape({-1}) : torch::Tensor();
-    return test::rounding_bound(torch::tensor(ours, torch::kFloat32), exact, io_tensor(reference).reshape({-1}),
-                                longest_reduction(), on_bfl_tables);
+    return golden_forward_bound(model, torch::tensor(ours, torch::kFloat32), spectrum, reference);
   }
 };
 

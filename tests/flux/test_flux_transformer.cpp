@@ -36,16 +36,9 @@ struct Fixture : test::FluxGoldenCase {
     flux::RotaryTables pe = flux::rotary_tables(ids(), spectrum, model.device());
     return model.forward(img, io_tensor("txt"), torch::full({1}, t, torch::kFloat32), io_tensor("y"), guidance(), pe).cpu();
   }
-  torch::Tensor forward64(const torch::Tensor& img, double t, const flux::RotarySpectrum& spectrum) const {
-    return exact_forward(model64, img, t, spectrum);
-  }
-  // The plain forward in float64 on BFL's float32 tables: what its rounding of them does (rounding_bound.hpp).
-  torch::Tensor forward64_on_bfl_tables(const torch::Tensor& img, double t) const {
-    return exact_forward(model64, img, t, bfl_plain_tables());
-  }
-  test::RoundingBound bound(const torch::Tensor& ours, const torch::Tensor& ours64, const torch::Tensor& ref,
-                            const torch::Tensor& on_reference_inputs = {}) const {
-    return test::rounding_bound(ours, ours64, ref, longest_reduction(), on_reference_inputs);
+  test::RoundingBound bound(const torch::Tensor& out, const flux::RotarySpectrum& spectrum,
+                            const std::string& reference) const {
+    return golden_forward_bound(model64, out, spectrum, reference);
   }
 };
 
@@ -97,12 +90,9 @@ BOOST_AUTO_TEST_CASE(dype_tables_match_official_dype) {
 }
 
 BOOST_AUTO_TEST_CASE(forward_plain_rope_matches_bfl) {
-  const double t = io_tensor("timesteps").item<double>();
-  torch::Tensor out = forward(io_tensor("img"), t, plain());
-  torch::Tensor ref = io_tensor("out");
-  BOOST_TEST_REQUIRE(out.sizes() == ref.sizes());
-  const test::RoundingBound b =
-      bound(out, forward64(io_tensor("img"), t, plain()), ref, forward64_on_bfl_tables(io_tensor("img"), t));
+  torch::Tensor out = forward(io_tensor("img"), io_tensor("timesteps").item<double>(), plain());
+  BOOST_TEST_REQUIRE(out.sizes() == io_tensor("out").sizes());
+  const test::RoundingBound b = bound(out, plain(), "out");
   BOOST_TEST_MESSAGE("forward (BFL weights, plain RoPE, on " << model.device() << "): " << b);
   BOOST_TEST(b.holds(), b);
 }
@@ -131,10 +121,8 @@ BOOST_AUTO_TEST_CASE(between_blocks_runs_after_each_block_and_can_end_the_forwar
 // of any golden set, give the same forward.
 BOOST_AUTO_TEST_CASE(forward_in_runs_of_tokens_matches_bfl) {
   model.set_token_run(3);
-  const double t = io_tensor("timesteps").item<double>();
-  torch::Tensor out = forward(io_tensor("img"), t, plain());
-  const test::RoundingBound b = bound(out, forward64(io_tensor("img"), t, plain()), io_tensor("out"),
-                                      forward64_on_bfl_tables(io_tensor("img"), t));
+  torch::Tensor out = forward(io_tensor("img"), io_tensor("timesteps").item<double>(), plain());
+  const test::RoundingBound b = bound(out, plain(), "out");
   BOOST_TEST_MESSAGE("forward in runs of 3 tokens: " << b);
   BOOST_TEST(b.holds(), b);
 }
@@ -146,17 +134,14 @@ BOOST_AUTO_TEST_CASE(diffusers_weights_give_the_same_forward) {
   flux::RotaryTables pe = flux::rotary_tables(ids(), plain(), model.device());
   torch::Tensor out =
       from_diffusers.forward(io_tensor("img"), io_tensor("txt"), io_tensor("timesteps"), io_tensor("y"), guidance(), pe).cpu();
-  const double t = io_tensor("timesteps").item<double>();
-  const test::RoundingBound b = bound(out, forward64(io_tensor("img"), t, plain()), io_tensor("out"),
-                                      forward64_on_bfl_tables(io_tensor("img"), t));
+  const test::RoundingBound b = bound(out, plain(), "out");
   BOOST_TEST_MESSAGE("forward (diffusers weights via diffusers_to_bfl_transformer): " << b);
   BOOST_TEST(b.holds(), b);
 }
 
 BOOST_AUTO_TEST_CASE(forward_dype_spectrum_matches_official_dype) {
-  const double t = io_tensor("timesteps").item<double>();
-  torch::Tensor out = forward(io_tensor("img"), t, dype());
-  const test::RoundingBound b = bound(out, forward64(io_tensor("img"), t, dype()), io_tensor("dype.out"));
+  torch::Tensor out = forward(io_tensor("img"), io_tensor("timesteps").item<double>(), dype());
+  const test::RoundingBound b = bound(out, dype(), "dype.out");
   BOOST_TEST_MESSAGE("forward (DyPE spectrum): " << b);
   BOOST_TEST(b.holds(), b);
   // The bound tells DyPE from plain RoPE (and so shows that the spectrum reached the model) where the set's own
@@ -173,21 +158,28 @@ BOOST_AUTO_TEST_CASE(euler_sampling_matches_bfl_denoise) {
   BOOST_TEST_REQUIRE(dype_steps.size() + 1 == sigmas.size());
   for (bool use_dype : {false, true}) {
     torch::Tensor img = test::golden_tensor(*sample, "noise");
-    // The exact trajectory beside ours, and with plain RoPE the exact one on BFL's float32 tables.
-    torch::Tensor img64 = img.to(torch::kFloat64), img64_bfl = use_dype ? torch::Tensor() : img64;
+    // Exact trajectories beside ours: on our float32 embedding (e), on the exact embedding, and with plain RoPE on
+    // BFL's float32 tables (the reference's inputs, rounding_bound.hpp).
+    std::vector<torch::Tensor> exact(use_dype ? 2 : 3, img.to(torch::kFloat64));
+    const auto inputs = [&](const std::vector<torch::Tensor>& x) {
+      return 2 * test::max_relative(x[1], x[0]) + (use_dype ? 0.0 : test::max_relative(x[2], x[0]));
+    };
     const std::string prefix = use_dype ? "dype." : "";
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
       flux::RotarySpectrum spectrum = use_dype ? test::spectrum_from_json(dype_steps[i], config.axes_dim) : plain();
-      torch::Tensor pred = forward(img, sigmas[i], spectrum), pred64 = forward64(img64, sigmas[i], spectrum);
-      const torch::Tensor pred64_bfl = use_dype ? torch::Tensor() : forward64_on_bfl_tables(img64_bfl, sigmas[i]);
+      const torch::Tensor pred = forward(img, sigmas[i], spectrum);
+      std::vector<torch::Tensor> pred64 = {exact_forward(model64, exact[0], sigmas[i], spectrum),
+                                           exact_forward(model64, exact[1], sigmas[i], spectrum, Embedding::exact)};
+      if (!use_dype) pred64.push_back(exact_forward(model64, exact[2], sigmas[i], bfl_plain_tables()));
       const std::string step = prefix + "step" + std::to_string(i) + ".pred";
-      const test::RoundingBound b = bound(pred, pred64, test::golden_tensor(*sample, step), pred64_bfl);
+      const test::RoundingBound b = test::rounding_bound(pred, pred64[0], test::golden_tensor(*sample, step),
+                                                         longest_reduction(), inputs(pred64));
       BOOST_TEST(b.holds(), step << ": " << b);
       img = img + (sigmas[i + 1] - sigmas[i]) * pred;
-      img64 = img64 + (sigmas[i + 1] - sigmas[i]) * pred64;
-      if (!use_dype) img64_bfl = img64_bfl + (sigmas[i + 1] - sigmas[i]) * pred64_bfl;
+      for (size_t k = 0; k < exact.size(); ++k) exact[k] = exact[k] + (sigmas[i + 1] - sigmas[i]) * pred64[k];
     }
-    const test::RoundingBound b = bound(img, img64, test::golden_tensor(*sample, prefix + "final"), img64_bfl);
+    const test::RoundingBound b = test::rounding_bound(img, exact[0], test::golden_tensor(*sample, prefix + "final"),
+                                                       longest_reduction(), inputs(exact));
     BOOST_TEST_MESSAGE(prefix << "final: " << b);
     BOOST_TEST(b.holds(), b);
   }

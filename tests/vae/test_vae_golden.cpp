@@ -32,13 +32,18 @@ void check_config(const Autoencoder& ae, const GoldenSet& set) {
   BOOST_TEST(c.shift_factor == expected.shift_factor);
 }
 
-// The longest sum of the autoencoder on an image of h x w pixels, bounded from above: a 3x3 convolution over the
-// widest level's channels, a GroupNorm's statistics over one group of those channels at full resolution, the mid
-// block's attention over the latent's pixels.
+// The longest sum of the autoencoder on an image of h x w pixels: at level i (h / 2^i rows) a 3x3 convolution and a
+// GroupNorm's statistics over one group, of that level's channels or a neighbour's (the encoder's input comes from
+// the level above, the decoder's from the level below); the mid block's attention over the latent's pixels.
 int64_t longest_reduction(const genplug::flux::AutoencoderConfig& c, int64_t h, int64_t w) {
-  const int64_t widest = c.ch * *std::max_element(c.ch_mult.begin(), c.ch_mult.end());
-  const int64_t latent_pixels = (h >> (c.ch_mult.size() - 1)) * (w >> (c.ch_mult.size() - 1));
-  return std::max({9 * widest, widest / c.norm_groups * h * w, latent_pixels});
+  const std::vector<int64_t>& m = c.ch_mult;
+  int64_t longest = (h >> (m.size() - 1)) * (w >> (m.size() - 1));
+  for (size_t i = 0; i < m.size(); ++i) {
+    const int64_t widest =
+        c.ch * std::max({m[i], i > 0 ? m[i - 1] : m[i], i + 1 < m.size() ? m[i + 1] : m[i]});
+    longest = std::max({longest, 9 * widest, widest / c.norm_groups * (h >> i) * (w >> i)});
+  }
+  return longest;
 }
 
 // decode, decoder_raw, encode and the raw moments of `ae` against the golden outputs, each within the rounding

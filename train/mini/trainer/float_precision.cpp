@@ -3,8 +3,8 @@
 // (docs/mini-model.md, "Stability"). For each prompt: BFL noise for the seed, the prompt's conditioning
 // through the plugin's text encoders, FLUX's shifted schedule (mu of 64 tokens), plain RoPE, Euler; the
 // same weights run as float32 and as float64 (float64 throughout: the plugin's float32 islands — RMSNorm,
-// rotary — keep float64 inputs wide, and the rotary tables here are not rounded to float32); true CFG as the
-// preset's default guides (--true-cfg-scale). Prints
+// rotary, the timestep embedding — keep float64 inputs wide, and the rotary tables here are not rounded to
+// float32); true CFG as the preset's default guides (--true-cfg-scale). Prints
 // max |x32 - x64| / max |x64| of the final latent.
 #include <ATen/CPUGeneratorImpl.h>
 #include <CLI/CLI.hpp>
@@ -46,7 +46,8 @@ torch::Tensor sample(const flux::FluxTransformer& model, torch::Tensor x, const 
   const auto dtype = model.dtype();
   x = x.to(dtype);
   for (std::size_t i = 0; i + 1 < sigmas.size(); ++i) {
-    const torch::Tensor t = torch::full({1}, sigmas[i], torch::kFloat32);
+    // The float32 timestep, embedded in the model's dtype (float64: exactly).
+    const torch::Tensor t = torch::full({1}, sigmas[i], torch::kFloat32).to(dtype);
     torch::Tensor v = model.forward(x, c.txt.to(dtype), t, c.vec.to(dtype), torch::Tensor(), pe);
     if (cfg_scale > 1.0) {
       const torch::Tensor v_neg = model.forward(x, negative.txt.to(dtype), t, negative.vec.to(dtype), torch::Tensor(), pe);

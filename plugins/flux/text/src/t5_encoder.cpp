@@ -139,7 +139,9 @@ torch::Tensor T5Encoder::position_bias(int64_t length) const {
 }
 
 torch::Tensor T5Encoder::rms_norm(const torch::Tensor& x, const torch::Tensor& weight) const {
-  const torch::Tensor variance = x.to(torch::kFloat32).pow(2).mean(-1, /*keepdim=*/true);
+  // In float32 at least, as Hugging Face's T5LayerNorm (float64 stays float64: a float64 reference run's).
+  const auto wide = x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  const torch::Tensor variance = x.to(wide).pow(2).mean(-1, /*keepdim=*/true);
   torch::Tensor h = x * torch::rsqrt(variance + config_.eps);
   if (weight.scalar_type() == torch::kFloat16 || weight.scalar_type() == torch::kBFloat16)
     h = h.to(weight.scalar_type());
@@ -156,7 +158,8 @@ torch::Tensor T5Encoder::self_attention(const Block& b, const torch::Tensor& x, 
   const torch::Tensor v = heads(torch::linear(x, b.v));
   torch::Tensor scores = torch::matmul(q, k.transpose(3, 2));  // no 1/sqrt(d_kv) in T5
   scores = scores + bias.to(scores.scalar_type());
-  const torch::Tensor p = torch::softmax(scores.to(torch::kFloat32), -1).to(scores.scalar_type());
+  const auto wide = scores.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  const torch::Tensor p = torch::softmax(scores.to(wide), -1).to(scores.scalar_type());
   const torch::Tensor out = torch::matmul(p, v).transpose(1, 2).contiguous().view({batch, length, -1});
   return torch::linear(out, b.o);
 }

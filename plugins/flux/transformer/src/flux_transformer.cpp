@@ -23,10 +23,11 @@ using namespace layers;
 torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim, double max_period, double time_factor) {
   torch::Tensor scaled = time_factor * t;
   const int64_t half = dim / 2;
-  torch::Tensor freqs =
-      torch::exp(-std::log(max_period) * torch::arange(0, half, torch::TensorOptions().dtype(torch::kFloat32)
-                                                                     .device(t.device())) / double(half));
-  torch::Tensor args = scaled.to(torch::kFloat32).unsqueeze(1) * freqs.unsqueeze(0);
+  const auto wide = t.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  torch::Tensor freqs = torch::exp(-std::log(max_period) *
+                                   torch::arange(0, half, torch::TensorOptions().dtype(wide).device(t.device())) /
+                                   double(half));
+  torch::Tensor args = scaled.to(wide).unsqueeze(1) * freqs.unsqueeze(0);
   torch::Tensor emb = torch::cat({torch::cos(args), torch::sin(args)}, -1);
   if (dim % 2) emb = torch::cat({emb, torch::zeros_like(emb.narrow(-1, 0, 1))}, -1);
   return emb;
@@ -107,12 +108,17 @@ struct FluxTransformer::Impl {
     // same forward with autograd recording through weights that require grad.
     img = img_in(img.to(model));
     txt = txt_in(txt.to(model));
-    const torch::Tensor t = timesteps.to(device, torch::kFloat32);
-    torch::Tensor vec = time_in(timestep_embedding(t).to(model));
+    // Embedded in float32 as BFL does, whatever the model's dtype; a float64 model keeps float64 values float64
+    // (a float64 reference run's, as QKNorm and the rotation do).
+    const auto embedded = [&](const torch::Tensor& x) {
+      const bool wide = dtype == torch::kFloat64 && x.scalar_type() == torch::kFloat64;
+      return timestep_embedding(x.to(device, wide ? torch::kFloat64 : torch::kFloat32)).to(model);
+    };
+    torch::Tensor vec = time_in(embedded(timesteps));
     if (config.guidance_embed) {
       if (!guidance.defined())
         throw InvalidArgument("flux forward: this model embeds guidance; 'guidance' is required");
-      vec = vec + guidance_in(timestep_embedding(guidance.to(device, torch::kFloat32)).to(model));
+      vec = vec + guidance_in(embedded(guidance));
     }
     vec = vec + vector_in(y.to(model));
     const int64_t Lt = txt.size(1), L = Lt + img.size(1);

@@ -71,7 +71,8 @@ class FluxTransformer {
   std::unique_ptr<Impl> impl_;
 };
 
-// BFL timestep_embedding: t * 1000, 10000^(-k/half) frequencies, [cos | sin]; float32 [B, dim].
+// BFL timestep_embedding: t * 1000, 10000^(-k/half) frequencies, [cos | sin]; float32 [B, dim] (float64 for a
+// float64 t: a float64 reference run's).
 torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim = 256, double max_period = 10000.0,
                                  double time_factor = 1000.0);
 
