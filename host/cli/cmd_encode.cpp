@@ -244,7 +244,8 @@ void run_encode(const EncodeOptions& o, const Globals& globals) {
   CallContext ctx;
   log_to_stderr(ctx, globals);
   check_text_option(catalog, o.plugin, text);
-  ModelProxy model = create_from_option([&] { return catalog.create_model(o.plugin, model_config, ctx, "--text"); });
+  // Named "encode", not "--text": the plugin may refuse for the machine's sake (ulimit -v), not --text's.
+  ModelProxy model = create_from_option([&] { return catalog.create_model(o.plugin, model_config, ctx, "encode"); });
   std::vector<std::pair<std::string, ManagedTensor>> tensors;
   try {
     tensors = model.condition(o.prompt, "", ctx);

@@ -368,6 +368,8 @@ Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& ov
   try {
     text = genplug::internal::read_regular_file(path, kMaxManifestBytes);
   } catch (const genplug::internal::UnreadableFile& e) {
+    const std::string message = path.string() + ": cannot read manifest: it " + e.what();
+    if (e.out_of_resources()) throw HostError(ErrorKind::runtime, message);  // the process's limits, not the file
     fail_file(path, std::string("cannot read manifest: it ") + e.what());
   }
   nlohmann::json doc;

@@ -307,6 +307,24 @@ BOOST_AUTO_TEST_CASE(a_file_size_limit_fails_the_job_cleanly) {
   BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"}, boost::test_tools::per_element());
 }
 
+// A process out of file descriptors cannot open its manifest: the limit is named, and the exit is 5, the process's
+// condition (it had been 3, "invalid manifest", which sends the user to a file that is fine).
+BOOST_AUTO_TEST_CASE(a_descriptor_limit_is_named_not_blamed_on_the_manifest) {
+  TempDir d;
+  const fs::path mp = write(d.path / "m.json", tiny_manifest(d.path / "out.exr", 1));
+  // Standard input, output and error take three, and genplug's copy of standard output (descriptor 1 then goes to
+  // stderr, so that a plugin's prints cannot mix with the product) the fourth: the manifest finds none left. What
+  // the test runner left open is closed first.
+  const std::string close_and_limit =
+      "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2> /dev/null; done; "
+      "ulimit -n 4 && exec \"$@\"";
+  auto r = run_process({"/bin/bash", "-c", close_and_limit, "bash", kGenplug, "-q", "run", mp.string()});
+  BOOST_TEST(r.exit_code == 5, r.err);
+  BOOST_TEST(contains(r.err, mp.string() + ": cannot read manifest: it cannot be opened: "), r.err);
+  BOOST_TEST(contains(r.err, "(ulimit -n is 4)"), r.err);
+  BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"}, boost::test_tools::per_element());
+}
+
 // An output that is a symbolic link is rendered through it (--force replaces the file it names; the link stays),
 // and the folder checked before rendering is that file's: a link into /proc, where nothing can be created, is
 // refused before anything renders.

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,11 +20,26 @@
 
 namespace genplug::internal {
 
+// strerror(error), and for a process out of file descriptors the limit it reached (a file the process cannot open
+// then is no fault of the file's, nor of whatever named it).
+inline std::string open_error_text(int error) {
+  std::string text = std::strerror(error);
+  struct rlimit limit {};
+  if (error == EMFILE && ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    text += " (ulimit -n is " + std::to_string(limit.rlim_cur) + ")";
+  return text;
+}
+
 // Why a file could not be read, without its path ("does not exist", "is not a regular file (a folder)", ...):
 // callers put the file and the field that named it in front.
 class UnreadableFile : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit UnreadableFile(const std::string& why, int error = 0) : std::runtime_error(why), error_(error) {}
+  // The process, not the file, ran out: of file descriptors (its own or the system's) or of memory.
+  bool out_of_resources() const { return error_ == EMFILE || error_ == ENFILE || error_ == ENOMEM; }
+
+ private:
+  int error_;
 };
 
 // Up to `max_bytes` from the open descriptor `fd`, fewer where it ends first (a file that shrank while read, a pipe
@@ -33,8 +49,9 @@ inline std::string read_up_to(int fd, std::size_t max_bytes) {
   std::size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw UnreadableFile(std::string("cannot be read: ") + std::strerror(errno));
+    const int error = errno;
+    if (n < 0 && error == EINTR) continue;
+    if (n < 0) throw UnreadableFile(std::string("cannot be read: ") + std::strerror(error), error);
     if (n == 0) break;
     done += std::size_t(n);
   }
@@ -47,7 +64,7 @@ inline std::string read_regular_file(const std::filesystem::path& path, std::uin
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int error = errno;
-    throw UnreadableFile(error == ENOENT ? "does not exist" : std::string("cannot be opened: ") + std::strerror(error));
+    throw UnreadableFile(error == ENOENT ? "does not exist" : "cannot be opened: " + open_error_text(error), error);
   }
   struct Closer {
     int fd;
