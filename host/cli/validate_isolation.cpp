@@ -31,6 +31,7 @@
 #include <nlohmann/json.hpp>
 #include <genplug/host/memory_budget.hpp>
 #include <genplug/internal/bounded_json.hpp>
+#include <genplug/internal/regular_file.hpp>
 #include <genplug/internal/sanitized.hpp>
 
 #include "validate.hpp"
@@ -211,6 +212,15 @@ struct MemoryWatch {
   }
 };
 
+// fork's errno, and the process limit it reached (EAGAIN: ulimit -u, counted over the user's processes).
+std::string fork_error_text(int error) {
+  std::string text = std::strerror(error);
+  struct rlimit limit {};
+  if (error == EAGAIN && ::getrlimit(RLIMIT_NPROC, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    text += " (ulimit -u is " + std::to_string(limit.rlim_cur) + ", over all of the user's processes)";
+  return text;
+}
+
 std::string exec_error_text(int error) {
   std::string text = std::string("execve(/proc/self/exe): ") + std::strerror(error);
   if (error == E2BIG) text += " (the environment and arguments are larger than the kernel passes to a program)";
@@ -320,18 +330,20 @@ Outcome run_isolated(const std::vector<std::string>& args, const Limits& limits,
   const auto deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
   int report[2], exec_error[2];  // exec_error: execve's errno, else closed by the exec
-  if (::pipe2(report, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  using genplug::internal::open_error_text;  // names ulimit -n when the descriptors ran out
+  if (::pipe2(report, O_CLOEXEC) != 0) throw std::runtime_error("pipe: " + open_error_text(errno));
   if (::pipe2(exec_error, O_CLOEXEC) != 0) {
     const int error = errno;
     ::close(report[0]);
     ::close(report[1]);
-    throw std::runtime_error(std::string("pipe: ") + std::strerror(error));
+    throw std::runtime_error("pipe: " + open_error_text(error));
   }
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
+    const int error = errno;
     for (int fd : {report[0], report[1], exec_error[0], exec_error[1]}) ::close(fd);
-    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    throw std::runtime_error("fork: " + fork_error_text(error));
   }
   if (pid == 0) {  // async-signal-safe calls only until exec
     ::setpgid(0, 0);

@@ -66,6 +66,18 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 std::string mini_transformer() { return std::string(GENPLUG_SOURCE_DIR) + "/models/mini/transformer.safetensors"; }
 
+// genplug with `args` under ulimit -n `descriptors`, what the test runner left open closed first: standard input,
+// output and error take three, genplug's copy of standard output (descriptor 1 then goes to stderr, so that a
+// plugin's prints cannot mix with the product) the fourth.
+genplug::test::ProcessResult run_with_descriptors(int descriptors, const std::vector<std::string>& args) {
+  const std::string close_and_limit =
+      "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2> /dev/null; done; "
+      "ulimit -n " + std::to_string(descriptors) + " && exec \"$@\"";
+  std::vector<std::string> argv = {"/bin/bash", "-c", close_and_limit, "bash", kGenplug};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_process(argv);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(version_and_help) {
@@ -308,21 +320,20 @@ BOOST_AUTO_TEST_CASE(a_file_size_limit_fails_the_job_cleanly) {
 }
 
 // A process out of file descriptors cannot open its manifest: the limit is named, and the exit is 5, the process's
-// condition (it had been 3, "invalid manifest", which sends the user to a file that is fine).
-BOOST_AUTO_TEST_CASE(a_descriptor_limit_is_named_not_blamed_on_the_manifest) {
+// condition (it had been 3, "invalid manifest", which sends the user to a file that is fine). validate's probes
+// name it too (ulimit -u likewise, which binds only a user other than root: checked by hand).
+BOOST_AUTO_TEST_CASE(a_descriptor_limit_is_named_and_not_blamed_on_the_manifest) {
   TempDir d;
   const fs::path mp = write(d.path / "m.json", tiny_manifest(d.path / "out.exr", 1));
-  // Standard input, output and error take three, and genplug's copy of standard output (descriptor 1 then goes to
-  // stderr, so that a plugin's prints cannot mix with the product) the fourth: the manifest finds none left. What
-  // the test runner left open is closed first.
-  const std::string close_and_limit =
-      "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2> /dev/null; done; "
-      "ulimit -n 4 && exec \"$@\"";
-  auto r = run_process({"/bin/bash", "-c", close_and_limit, "bash", kGenplug, "-q", "run", mp.string()});
+  auto r = run_with_descriptors(4, {"-q", "run", mp.string()});  // the manifest finds none left
   BOOST_TEST(r.exit_code == 5, r.err);
   BOOST_TEST(contains(r.err, mp.string() + ": cannot read manifest: it cannot be opened: "), r.err);
   BOOST_TEST(contains(r.err, "(ulimit -n is 4)"), r.err);
   BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"}, boost::test_tools::per_element());
+  // validate's probes need a pipe each: a limit they cannot get one under is named too.
+  r = run_with_descriptors(5, {"validate", (genplug::test::plugin_build_dir() / "libgenplug_dype.so").string()});
+  BOOST_TEST(r.exit_code == 5, r.err);
+  BOOST_TEST(contains(r.err, "pipe: Too many open files (ulimit -n is 5)"), r.err);
 }
 
 // An output that is a symbolic link is rendered through it (--force replaces the file it names; the link stays),
