@@ -93,6 +93,17 @@ grep -Eq '^org\.example\.half-rope 1\.000000000 0\.5$' <<< "$out" || { echo "mak
 grep -Eq '^org\.genplug\.dype 1\.069314718 ' <<< "$out" || { echo "make host + installed DyPE: unexpected"; exit 1; }
 nm -D --defined-only "$work/make/libhalf_rope.so" | grep -v ' genplug_entry$' | grep -q . &&
   { echo "the Makefile plugin exports more than genplug_entry"; exit 1; }
+# A BUILD with a space is refused before anything is made or removed (it had split in two: files in the samples
+# folder, and a clean that removes both halves).
+mkdir -p "$work/two words"
+for goal in all clean; do
+  if make -s -C "$src/samples/out-of-tree-make" BUILD="$work/two words" PKG_CONFIG_PATH="$pc" "$goal" \
+      > "$work/space.log" 2>&1 || ! grep -q "must be one path without spaces" "$work/space.log"; then
+    cat "$work/space.log"; echo "make $goal: a BUILD with a space was not refused"; exit 1
+  fi
+done
+[[ -d "$work/two words" && ! -e "$src/samples/out-of-tree-make/words" ]] ||
+  { echo "make: a BUILD with a space touched its halves"; exit 1; }
 # The complete C plugin of docs/abi.md passes the contract checks, with nothing to note.
 "$prefix/bin/genplug" validate "$work/make/libhalf_rope.so" > "$work/validate-make.log" &&
   ! grep -q NOTE "$work/validate-make.log" || { cat "$work/validate-make.log"; exit 1; }
