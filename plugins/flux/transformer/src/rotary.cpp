@@ -61,7 +61,7 @@ RotaryTables tables(const torch::Tensor& ids, const RotarySpectrum& spectrum, to
       s = s.to(torch::kFloat32);
     }
     const double amp = float32 ? double(float(spectrum.amplitude[a])) : spectrum.amplitude[a];
-    if (amp != 1.0) {  // DyPE/YaRN-style attention scaling, applied in float32 like the reference
+    if (amp != 1.0) {  // DyPE/YaRN-style attention scaling, in float32 like the reference (float64 tables: exact)
       c = c * amp;
       s = s * amp;
     }
