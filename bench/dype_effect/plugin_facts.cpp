@@ -6,7 +6,7 @@
 #include <genplug/host.hpp>
 #include <genplug/host/plugin_catalog.hpp>
 
-#include "schedule_math.hpp"  // plugins/flowmatch/src: the scheduler's own mu formula
+#include "schedule_math.hpp"  // plugins/flowmatch/math: the scheduler's own mu formula
 
 namespace genplug::dype_effect {
 namespace {
@@ -87,9 +87,9 @@ PluginFacts read_plugin_facts(const Experiment& experiment, const json& model_co
   if (!same_bits(own, at_pin))
     throw std::runtime_error("the flowmatch plugin's schedule at " + std::to_string(training.image_tokens) +
                              " tokens differs from its schedule with mu pinned to " + std::to_string(facts.mu) +
-                             ": its mu formula or parameters changed (plugins/flowmatch/src/schedule_math.cpp)");
+                             ": its mu formula or parameters changed (plugins/flowmatch/math/schedule_math.cpp)");
   facts.mu_derivation = {
-      {"formula", "plugins/flowmatch/src/schedule_math.cpp mu_for_tokens (BFL get_lin_function)"},
+      {"formula", "plugins/flowmatch/math/schedule_math.cpp mu_for_tokens (BFL get_lin_function)"},
       {"image_tokens", training.image_tokens}, {"training_size", {training_side, training_side}},
       {"base_shift", base_shift}, {"max_shift", max_shift}, {"base_image_tokens", base_tokens},
       {"max_image_tokens", max_tokens},

@@ -1,6 +1,6 @@
 // What the benchmark learns from the plugins before it renders (docs/dype-effect.md sections 0-1):
 //  * the pinned shift: mu = the flux schedule's value at the training size's image-token count (128 x 128: 64),
-//    computed by the flowmatch plugin's own formula (plugins/flowmatch/src/schedule_math.cpp mu_for_tokens, compiled
+//    computed by the flowmatch plugin's own formula (plugins/flowmatch/math/schedule_math.cpp mu_for_tokens, linked
 //    into this program) from the scheduler config's parameters, defaults taken from the plugin's schema; then checked
 //    against the plugin itself: its schedule with mu pinned must equal, bit for bit, its unpinned schedule at 64 tokens;
 //  * every size's sigmas under that pin, as the scheduler plugin gives them;

@@ -4,13 +4,14 @@ times, from Debian 12's python3-torch (1.13) with the CPU kernel ATEN_CPU_CAPABI
 golden schedules came from; avx512, which needs such a CPU; default: the scalar dispatch). The step counts are ones
 where the kernels, or rounding start + step*i once (a fused multiply-add) and twice, give different times.
 
-    for k in avx2 avx512 default; do
-      ATEN_CPU_CAPABILITY=$k /usr/bin/python3 tests/flowmatch/make_torch_linspace.py \\
-          > tests/flowmatch/torch_linspace_$k.json
-    done
+    for k in avx2 avx512 default; do ATEN_CPU_CAPABILITY=$k /usr/bin/python3 tests/flowmatch/make_torch_linspace.py; done
+
+It writes tests/flowmatch/torch_linspace_<kernel>.json itself, and only once torch is known to run that kernel (a
+shell redirection would have emptied the file first).
 """
 import json
 import os
+import pathlib
 import sys
 
 import torch
@@ -26,5 +27,8 @@ if f"CPU capability usage: {shown}\n" not in torch.__config__.show() + "\n":
     sys.exit(f"torch does not run the {kernel} kernel here (the CPU may lack it)")
 entries = [json.dumps({"num_steps": n, "times": torch.linspace(1, 0, n + 1).tolist()}) for n in STEPS]
 source = f"torch {torch.__version__}, ATEN_CPU_CAPABILITY={kernel}: torch.linspace(1, 0, N + 1), float32"
-print('{"source": %s,\n "kernel": %s,\n "linspace": [\n  %s\n]}' % (json.dumps(source), json.dumps(kernel),
-                                                                   ",\n  ".join(entries)))
+text = '{"source": %s,\n "kernel": %s,\n "linspace": [\n  %s\n]}\n' % (json.dumps(source), json.dumps(kernel),
+                                                                      ",\n  ".join(entries))
+out = pathlib.Path(__file__).with_name(f"torch_linspace_{kernel}.json")
+out.write_text(text)
+print(f"wrote {out}")

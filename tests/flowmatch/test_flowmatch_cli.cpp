@@ -67,9 +67,9 @@ BOOST_AUTO_TEST_CASE(prints_the_golden_bfl_schedules) {
       BOOST_REQUIRE_MESSAGE(o.exit_code == 0, o.err);
       const json printed = json::parse(o.out);
       // The set's values, or torch's AVX2 kernel's where the set came from another (torch_schedule_replay.hpp).
-      const double mu = e.at("mu").is_null() ? 0.0 : e.at("mu").get<double>();
+      double mu = 0;
       const auto sigmas = plugin_sigmas_for(e.at("sigmas").get<std::vector<double>>(), e.at("num_steps"),
-                                            e.at("mu").is_null() ? nullptr : &mu);
+                                            entry_mu(e, mu));
       BOOST_REQUIRE_MESSAGE(!sigmas.empty(), "no torch kernel's linspace gives the set's sigmas");
       BOOST_TEST(printed.at("sigmas").get<std::vector<double>>() == sigmas, boost::test_tools::per_element());
       BOOST_TEST(printed.at("evaluations").get<uint64_t>() == e.at("num_steps").get<uint64_t>());  // Euler

@@ -44,17 +44,18 @@ std::vector<double> golden_sigmas(const json& entry) { return entry.at("sigmas")
 // The torch kernel a BFL-spaced golden entry came from (torch_schedule_replay.hpp), its sigmas shifted by the
 // entry's mu (none: unshifted); required to be one.
 const flowmatch::TorchLinspaceKernel& kernel_of(const json& e) {
-  const double mu = e.at("mu").is_null() ? 0.0 : e.at("mu").get<double>();
-  const auto* kernel = torch_kernel_of(golden_sigmas(e), e.at("num_steps"), e.at("mu").is_null() ? nullptr : &mu);
+  double mu = 0;
+  const auto* kernel = torch_kernel_of(golden_sigmas(e), e.at("num_steps"), entry_mu(e, mu));
   BOOST_TEST_REQUIRE(kernel, "no torch kernel's linspace gives the set's sigmas: " << e.dump());
   return *kernel;
 }
 
 // The plugin's sigmas for such an entry: the golden values, or AVX2's replay where the set came from another kernel.
 std::vector<double> expected_bfl_sigmas(const json& e) {
-  const double mu = e.at("mu").is_null() ? 0.0 : e.at("mu").get<double>();
-  kernel_of(e);
-  return plugin_sigmas_for(golden_sigmas(e), e.at("num_steps"), e.at("mu").is_null() ? nullptr : &mu);
+  double mu = 0;
+  const std::vector<double> expected = plugin_sigmas_for(golden_sigmas(e), e.at("num_steps"), entry_mu(e, mu));
+  BOOST_TEST_REQUIRE(!expected.empty(), "no torch kernel's linspace gives the set's sigmas: " << e.dump());
+  return expected;
 }
 
 // Config of a bfl_get_schedule entry: its shift parameters, token endpoints left at the plugin's defaults.
@@ -143,7 +144,7 @@ BOOST_AUTO_TEST_CASE(bfl_schedule_with_pinned_mu_is_bit_exact) {
 // times, which another set may hold, are replayed too (torch_linspace_<kernel>.json, from make_torch_linspace.py
 // on python3-torch; not golden data, so the same whatever GENPLUG_GOLDEN_DIR names).
 BOOST_AUTO_TEST_CASE(bfl_spacing_times_are_torch_linspace) {
-  for (const auto* kernel : {&flowmatch::kTorchAvx2, &flowmatch::kTorchAvx512, &flowmatch::kTorchScalar}) {
+  for (const auto* kernel : kTorchKernels) {
     const std::string file = std::string("tests/flowmatch/torch_linspace_") + kernel->name + ".json";
     const json data = read_json(std::filesystem::path(GENPLUG_SOURCE_DIR) / file);
     BOOST_REQUIRE(!data.at("linspace").empty());

@@ -9,14 +9,27 @@
 #include <cstdint>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "schedule_math.hpp"
 
 namespace genplug::test {
 
+// AVX2's first: it is the one taken where kernels agree (below 9 steps all do).
+inline constexpr const flowmatch::TorchLinspaceKernel* kTorchKernels[] = {
+    &flowmatch::kTorchAvx2, &flowmatch::kTorchAvx512, &flowmatch::kTorchScalar};
+
+// A golden entry's mu, in `storage`; none (unshifted) for a null one.
+inline const double* entry_mu(const nlohmann::json& entry, double& storage) {
+  if (entry.at("mu").is_null()) return nullptr;
+  storage = entry.at("mu").get<double>();
+  return &storage;
+}
+
 inline const flowmatch::TorchLinspaceKernel* torch_kernel_of(const std::vector<double>& golden, uint32_t steps,
                                                              const double* mu) {
-  for (const auto* kernel : {&flowmatch::kTorchAvx2, &flowmatch::kTorchAvx512, &flowmatch::kTorchScalar})
-    if (flowmatch::bfl_schedule_f32(steps, mu, *kernel) == golden) return kernel;  // AVX2's first where they agree
+  for (const auto* kernel : kTorchKernels)
+    if (flowmatch::bfl_schedule_f32(steps, mu, *kernel) == golden) return kernel;
   return nullptr;
 }
 
