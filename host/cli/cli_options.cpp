@@ -29,7 +29,8 @@ nlohmann::json json_object_option(const std::string& option, const std::string& 
     try {  // a FIFO is refused, not waited on; /dev/zero is not read for ever
       text = genplug::internal::read_regular_file(value.substr(1), kMaxOptionFileBytes);
     } catch (const genplug::internal::UnreadableFile& e) {
-      throw HostError(ErrorKind::usage, option + ": cannot read '" + value.substr(1) + "': it " + e.what());
+      throw HostError(unreadable_option_file_kind(e),
+                      option + ": cannot read '" + value.substr(1) + "': it " + e.what());
     }
     where = option + " " + value;
   }

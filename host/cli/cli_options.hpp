@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <genplug/host.hpp>
+#include <genplug/internal/regular_file.hpp>
 
 #include "command.hpp"
 
@@ -41,6 +42,15 @@ inline host::ErrorKind tool_call_error_kind(genplug_status code) {
   return code == GENPLUG_E_INVALID_ARGUMENT ? host::ErrorKind::usage
          : code == GENPLUG_E_OUT_OF_MEMORY ? host::ErrorKind::retryable
                                            : host::ErrorKind::plugin;
+}
+
+// The exit code of a file a command-line option names that cannot be read: a usage error when it is the file's
+// fault, 5 for the process's descriptor limit (ulimit -n), 75 for a system short of open files or memory.
+inline host::ErrorKind unreadable_option_file_kind(const genplug::internal::UnreadableFile& e) {
+  using Cause = genplug::internal::UnreadableFile::Cause;
+  return e.cause() == Cause::descriptor_limit ? host::ErrorKind::runtime
+         : e.cause() == Cause::shortage       ? host::ErrorKind::retryable
+                                              : host::ErrorKind::usage;
 }
 
 // Runs a catalog create_*(): a config the schema or the plugin rejects is a usage error here (exit 2), not a

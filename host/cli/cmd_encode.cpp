@@ -56,7 +56,7 @@ std::string prompt_from_file(const std::string& path) {
     try {
       text = genplug::internal::read_up_to(STDIN_FILENO, kMaxPromptFileBytes + 1);
     } catch (const genplug::internal::UnreadableFile& e) {
-      throw HostError(ErrorKind::usage, "--prompt-file -: standard input " + std::string(e.what()));
+      throw HostError(unreadable_option_file_kind(e), "--prompt-file -: standard input " + std::string(e.what()));
     }
   } else {
     try {  // a FIFO is refused, not waited on; /dev/zero is not read for ever
@@ -65,7 +65,8 @@ std::string prompt_from_file(const std::string& path) {
       std::error_code ec;
       if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) > kMaxPromptFileBytes)
         throw HostError(ErrorKind::usage, where + ": the prompt is over 64 KiB");
-      throw HostError(ErrorKind::usage, "--prompt-file: cannot read '" + host::printable(path) + "': it " + e.what());
+      throw HostError(unreadable_option_file_kind(e),
+                      "--prompt-file: cannot read '" + host::printable(path) + "': it " + e.what());
     }
   }
   if (text.rfind("\xFF\xFE", 0) == 0 || text.rfind("\xFE\xFF", 0) == 0)

@@ -212,13 +212,16 @@ struct MemoryWatch {
   }
 };
 
-// fork's errno, and the process limit it reached (EAGAIN: ulimit -u, counted over the user's processes).
+// fork's errno, and for EAGAIN the limits that may have bound: ulimit -u, counted over all of the user's processes
+// (root is exempt), or a cgroup's pids.max or the system's thread count, which no rlimit shows.
 std::string fork_error_text(int error) {
   std::string text = std::strerror(error);
+  if (error != EAGAIN) return text;
   struct rlimit limit {};
-  if (error == EAGAIN && ::getrlimit(RLIMIT_NPROC, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
-    text += " (ulimit -u is " + std::to_string(limit.rlim_cur) + ", over all of the user's processes)";
-  return text;
+  const bool nproc = ::geteuid() != 0 && ::getrlimit(RLIMIT_NPROC, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY;
+  return text + (nproc ? " (ulimit -u is " + std::to_string(limit.rlim_cur) + ", over all of the user's processes; "
+                       : " (") +
+         "or a cgroup's pids limit)";
 }
 
 std::string exec_error_text(int error) {

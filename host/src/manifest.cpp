@@ -368,8 +368,10 @@ Manifest Manifest::load(const fs::path& path, const std::vector<std::string>& ov
   try {
     text = genplug::internal::read_regular_file(path, kMaxManifestBytes);
   } catch (const genplug::internal::UnreadableFile& e) {
+    using Cause = genplug::internal::UnreadableFile::Cause;
     const std::string message = path.string() + ": cannot read manifest: it " + e.what();
-    if (e.out_of_resources()) throw HostError(ErrorKind::runtime, message);  // the process's limits, not the file
+    if (e.cause() == Cause::descriptor_limit) throw HostError(ErrorKind::runtime, message);  // not the file's fault
+    if (e.cause() == Cause::shortage) throw HostError(ErrorKind::retryable, message);
     fail_file(path, std::string("cannot read manifest: it ") + e.what());
   }
   nlohmann::json doc;

@@ -34,9 +34,15 @@ inline std::string open_error_text(int error) {
 // callers put the file and the field that named it in front.
 class UnreadableFile : public std::runtime_error {
  public:
+  // Whose fault: the file's (or whatever named it); the process's descriptor limit (ulimit -n: running again fails
+  // again); the system running short of open files or memory (another attempt may pass).
+  enum class Cause { file, descriptor_limit, shortage };
+
   explicit UnreadableFile(const std::string& why, int error = 0) : std::runtime_error(why), error_(error) {}
-  // The process, not the file, ran out: of file descriptors (its own or the system's) or of memory.
-  bool out_of_resources() const { return error_ == EMFILE || error_ == ENFILE || error_ == ENOMEM; }
+  Cause cause() const {
+    if (error_ == EMFILE) return Cause::descriptor_limit;
+    return error_ == ENFILE || error_ == ENOMEM ? Cause::shortage : Cause::file;
+  }
 
  private:
   int error_;
