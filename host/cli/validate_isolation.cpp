@@ -212,16 +212,17 @@ struct MemoryWatch {
   }
 };
 
-// fork's errno, and for EAGAIN the limits that may have bound: ulimit -u, counted over all of the user's processes
-// (root is exempt), or a cgroup's pids.max or the system's thread count, which no rlimit shows.
+// fork's errno, and for EAGAIN the limits that may have bound: ulimit -u, counted over all of the processes of the
+// real user (root is exempt), or a cgroup's pids.max or the system's thread count, which no rlimit shows.
 std::string fork_error_text(int error) {
   std::string text = std::strerror(error);
   if (error != EAGAIN) return text;
+  const std::string others = "a cgroup's pids limit or the system's thread limit";
   struct rlimit limit {};
-  const bool nproc = ::geteuid() != 0 && ::getrlimit(RLIMIT_NPROC, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY;
-  return text + (nproc ? " (ulimit -u is " + std::to_string(limit.rlim_cur) + ", over all of the user's processes; "
-                       : " (") +
-         "or a cgroup's pids limit)";
+  if (::getuid() == 0 || ::getrlimit(RLIMIT_NPROC, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY)
+    return text + " (" + others + ")";
+  return text + " (ulimit -u is " + std::to_string(limit.rlim_cur) + ", over all of the user's processes; or " +
+         others + ")";
 }
 
 std::string exec_error_text(int error) {

@@ -330,6 +330,12 @@ BOOST_AUTO_TEST_CASE(a_descriptor_limit_is_named_and_not_blamed_on_the_manifest)
   BOOST_TEST(contains(r.err, mp.string() + ": cannot read manifest: it cannot be opened: "), r.err);
   BOOST_TEST(contains(r.err, "(ulimit -n is 4)"), r.err);
   BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"}, boost::test_tools::per_element());
+  // An option's file likewise: 5, not the usage error a file's own fault is.
+  const fs::path config = write(d.path / "config.json", json{{"sampler", "euler"}});
+  r = run_with_descriptors(4, {"schedule", "--config", "@" + config.string(), "--steps", "4", "--image-tokens", "256"});
+  BOOST_TEST(r.exit_code == 5, r.err);
+  BOOST_TEST(contains(r.err, "--config: cannot read '" + config.string() + "': it cannot be opened: "), r.err);
+  BOOST_TEST(contains(r.err, "(ulimit -n is 4)"), r.err);
   // validate's probes need a pipe each: a limit they cannot get one under is named too.
   r = run_with_descriptors(5, {"validate", (genplug::test::plugin_build_dir() / "libgenplug_dype.so").string()});
   BOOST_TEST(r.exit_code == 5, r.err);

@@ -19,7 +19,8 @@
 // Code only the float32 run takes (hand-written float32 kernels, a device's) would raise e with any mistake it makes,
 // and the bound with it. So the same analysis is held the other way too: the reference's error r against our float64
 // output is measured as well, and our e must be within 2 F r (r at least u) — our float32 error no larger than
-// a float32 implementation's can be, where the reference's is r.
+// a float32 implementation's can be, where the reference's is r. r holds the reference's other inputs too (below),
+// so where they count (FLUX's timestep embedding) this side is looser by up to 2 F times their share.
 //
 // Where the reference rounds an input otherwise than the analysis covers, that input's share is measured in float64
 // and added (`inputs`): BFL builds its rotary tables in float32 (3u |angle| against our u): the float64 output on

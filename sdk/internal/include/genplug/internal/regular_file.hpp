@@ -77,7 +77,10 @@ inline std::string read_regular_file(const std::filesystem::path& path, std::uin
     ~Closer() { ::close(fd); }
   } closer{fd};
   struct stat st {};
-  if (::fstat(fd, &st) != 0) throw UnreadableFile(std::string("cannot be examined: ") + std::strerror(errno));
+  if (::fstat(fd, &st) != 0) {
+    const int error = errno;
+    throw UnreadableFile(std::string("cannot be examined: ") + std::strerror(error), error);
+  }
   if (S_ISDIR(st.st_mode)) throw UnreadableFile("is not a regular file (a folder)");
   if (!S_ISREG(st.st_mode)) throw UnreadableFile("is not a regular file (a device, pipe or socket)");
   if (std::uintmax_t(st.st_size) > max_bytes)
