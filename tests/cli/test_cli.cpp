@@ -18,6 +18,7 @@
 
 #include "golden.hpp"
 #include "png_read.hpp"
+#include "sanitizer_share.hpp"
 #include "subprocess.hpp"
 
 namespace fs = std::filesystem;
@@ -69,6 +70,16 @@ std::string mini_transformer() { return std::string(GENPLUG_SOURCE_DIR) + "/mode
 // genplug with `args` under ulimit -n `descriptors`, what the test runner left open closed first: standard input,
 // output and error take three, genplug's copy of standard output (descriptor 1 then goes to stderr, so that a
 // plugin's prints cannot mix with the product) the fourth.
+// Not under the sanitizers: their runtime needs descriptors of its own (UBSan's vptr check, unable to read the
+// process's maps, reports a false error in the first stream genplug builds).
+struct OutsideSanitizers {
+  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
+    boost::test_tools::assertion_result r(!genplug::test::under_address_sanitizer);
+    if (!r) r.message() << "SKIPPED under the sanitizers: their runtime needs file descriptors of its own";
+    return r;
+  }
+};
+
 genplug::test::ProcessResult run_with_descriptors(int descriptors, const std::vector<std::string>& args) {
   const std::string close_and_limit =
       "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\" 2> /dev/null; done; "
@@ -322,7 +333,8 @@ BOOST_AUTO_TEST_CASE(a_file_size_limit_fails_the_job_cleanly) {
 // A process out of file descriptors cannot open its manifest: the limit is named, and the exit is 5, the process's
 // condition (it had been 3, "invalid manifest", which sends the user to a file that is fine). validate's probes
 // name it too (ulimit -u likewise, which binds only a user other than root: checked by hand).
-BOOST_AUTO_TEST_CASE(a_descriptor_limit_is_named_and_not_blamed_on_the_manifest) {
+BOOST_AUTO_TEST_CASE(a_descriptor_limit_is_named_and_not_blamed_on_the_manifest,
+                     *boost::unit_test::precondition(OutsideSanitizers{})) {
   TempDir d;
   const fs::path mp = write(d.path / "m.json", tiny_manifest(d.path / "out.exr", 1));
   auto r = run_with_descriptors(4, {"-q", "run", mp.string()});  // the manifest finds none left
