@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include <genplug/flux/autoencoder_attention.hpp>
+#include <genplug/flux/float32_at_least.hpp>
 #include <torch/nn/functional/upsampling.h>
 
 namespace genplug::flux {
@@ -89,8 +90,7 @@ torch::Tensor GroupNormImpl::forward(const torch::Tensor& x, GroupNormSync* sync
   const auto& sums = sync->previous[layer];
   const auto mean = sums.sum / sums.count;
   const auto variance = (sums.sum_of_squares / sums.count - mean * mean).clamp_min(0);
-  // Normalise in float32 at least (as torch's group_norm kernels do for half types).
-  const auto compute = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  const auto compute = float32_at_least(x.scalar_type());  // as torch's group_norm kernels do for half types
   const auto inv_std = torch::rsqrt(variance + kEps).to(compute).unsqueeze(-1);
   const auto normalized = (x.to(compute).reshape({b, groups, -1}) - mean.to(compute).unsqueeze(-1)) * inv_std;
   return normalized.to(x.scalar_type()).reshape({b, c, height, width}) * weight.view({1, c, 1, 1}) +

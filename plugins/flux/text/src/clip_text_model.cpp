@@ -4,6 +4,8 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
+#include <genplug/flux/float32_at_least.hpp>
+
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -110,8 +112,7 @@ torch::Tensor ClipTextModel::attention(const Layer& l, const torch::Tensor& x, c
   const torch::Tensor k = heads(torch::linear(x, l.k_w, l.k_b));
   const torch::Tensor v = heads(torch::linear(x, l.v_w, l.v_b));
   torch::Tensor scores = torch::matmul(q, k.transpose(2, 3)) + causal_mask.to(q.scalar_type());
-  const auto wide = scores.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;  // float32 at least
-  const torch::Tensor p = torch::softmax(scores.to(wide), -1).to(q.scalar_type());
+  const torch::Tensor p = torch::softmax(scores.to(float32_at_least(scores.scalar_type())), -1).to(q.scalar_type());
   const torch::Tensor out = torch::matmul(p, v).transpose(1, 2).contiguous().view({batch, length, -1});
   return torch::linear(out, l.out_w, l.out_b);
 }

@@ -4,6 +4,8 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
+#include <genplug/flux/float32_at_least.hpp>
+
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -139,9 +141,8 @@ torch::Tensor T5Encoder::position_bias(int64_t length) const {
 }
 
 torch::Tensor T5Encoder::rms_norm(const torch::Tensor& x, const torch::Tensor& weight) const {
-  // In float32 at least, as Hugging Face's T5LayerNorm (float64 stays float64: a float64 reference run's).
-  const auto wide = x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-  const torch::Tensor variance = x.to(wide).pow(2).mean(-1, /*keepdim=*/true);
+  // As Hugging Face's T5LayerNorm.
+  const torch::Tensor variance = x.to(float32_at_least(x.scalar_type())).pow(2).mean(-1, /*keepdim=*/true);
   torch::Tensor h = x * torch::rsqrt(variance + config_.eps);
   if (weight.scalar_type() == torch::kFloat16 || weight.scalar_type() == torch::kBFloat16)
     h = h.to(weight.scalar_type());
@@ -158,8 +159,8 @@ torch::Tensor T5Encoder::self_attention(const Block& b, const torch::Tensor& x, 
   const torch::Tensor v = heads(torch::linear(x, b.v));
   torch::Tensor scores = torch::matmul(q, k.transpose(3, 2));  // no 1/sqrt(d_kv) in T5
   scores = scores + bias.to(scores.scalar_type());
-  const auto wide = scores.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-  const torch::Tensor p = torch::softmax(scores.to(wide), -1).to(scores.scalar_type());
+  const torch::Tensor p =
+      torch::softmax(scores.to(float32_at_least(scores.scalar_type())), -1).to(scores.scalar_type());
   const torch::Tensor out = torch::matmul(p, v).transpose(1, 2).contiguous().view({batch, length, -1});
   return torch::linear(out, b.o);
 }

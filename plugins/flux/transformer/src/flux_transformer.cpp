@@ -8,6 +8,7 @@
 
 #include <torch/version.h>
 
+#include <genplug/flux/float32_at_least.hpp>
 #include <genplug/flux/intra_op_threads.hpp>
 #include <genplug/flux/presets.hpp>
 
@@ -23,7 +24,7 @@ using namespace layers;
 torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim, double max_period, double time_factor) {
   torch::Tensor scaled = time_factor * t;
   const int64_t half = dim / 2;
-  const auto wide = t.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
+  const auto wide = float32_at_least(t.scalar_type());
   torch::Tensor freqs = torch::exp(-std::log(max_period) *
                                    torch::arange(0, half, torch::TensorOptions().dtype(wide).device(t.device())) /
                                    double(half));
@@ -111,8 +112,8 @@ struct FluxTransformer::Impl {
     // Embedded in float32 as BFL does, whatever the model's dtype; a float64 model keeps float64 values float64
     // (a float64 reference run's, as QKNorm and the rotation do).
     const auto embedded = [&](const torch::Tensor& x) {
-      const bool wide = dtype == torch::kFloat64 && x.scalar_type() == torch::kFloat64;
-      return timestep_embedding(x.to(device, wide ? torch::kFloat64 : torch::kFloat32)).to(model);
+      const auto wide = dtype == torch::kFloat64 ? float32_at_least(x.scalar_type()) : torch::kFloat32;
+      return timestep_embedding(x.to(device, wide)).to(model);
     };
     torch::Tensor vec = time_in(embedded(timesteps));
     if (config.guidance_embed) {

@@ -2,6 +2,8 @@
 // arbitrary per-axis frequencies and amplitudes).
 #include <genplug/flux/rotary.hpp>
 
+#include <genplug/flux/float32_at_least.hpp>
+
 #include <cmath>
 #include <numeric>
 #include <string>
@@ -88,9 +90,8 @@ torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTables& t) {
     throw InvalidArgument("apply_rotary: tables are [" + std::to_string(t.cos.size(0)) + ", " +
                           std::to_string(t.cos.size(1)) + "] but x has " + std::to_string(L) + " tokens of dim " +
                           std::to_string(D));
-  // float32 as BFL's apply_rope (float64 stays float64: genplug-mini-precision's reference trajectory).
-  const auto wide = x.scalar_type() == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-  torch::Tensor x32 = x.to(wide).reshape({x.size(0), x.size(1), L, D / 2, 2});
+  // float32 at least, as BFL's apply_rope.
+  torch::Tensor x32 = x.to(float32_at_least(x.scalar_type())).reshape({x.size(0), x.size(1), L, D / 2, 2});
   torch::Tensor x0 = x32.select(-1, 0), x1 = x32.select(-1, 1);
   torch::Tensor y0 = t.cos * x0 - t.sin * x1;  // [[cos, -sin], [sin, cos]] per pair (2k, 2k+1)
   torch::Tensor y1 = t.sin * x0 + t.cos * x1;

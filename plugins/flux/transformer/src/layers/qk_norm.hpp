@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include <genplug/flux/float32_at_least.hpp>
 #include <genplug/flux/rotary.hpp>
 
 #include "../rms_norm_rope.hpp"
@@ -15,7 +16,7 @@ namespace genplug::flux::layers {
 struct RMSNorm {
   torch::Tensor scale;  // [D]
   torch::Tensor operator()(const torch::Tensor& x) const {
-    torch::Tensor x32 = x.scalar_type() == torch::kFloat64 ? x : x.to(torch::kFloat32);
+    torch::Tensor x32 = x.to(float32_at_least(x.scalar_type()));
     torch::Tensor r = torch::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + 1e-6);
     return (x32 * r).to(x.scalar_type()) * scale;
   }
