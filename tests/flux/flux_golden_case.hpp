@@ -66,8 +66,8 @@ struct FluxGoldenCase {
   // and with plain RoPE what BFL's float32 tables do.
   double reference_inputs(const flux::FluxTransformer& exact, const torch::Tensor& exact64, const torch::Tensor& img,
                           double t, const flux::RotarySpectrum& spectrum, bool bfl_tables) const {
-    double share = 2 * max_relative(exact_forward(exact, img, t, spectrum, Embedding::exact), exact64);
-    if (bfl_tables) share += max_relative(exact_forward(exact, img, t, bfl_plain_tables()), exact64);
+    double share = 2 * relative_error(exact_forward(exact, img, t, spectrum, Embedding::exact), exact64);
+    if (bfl_tables) share += relative_error(exact_forward(exact, img, t, bfl_plain_tables()), exact64);
     return share;
   }
   // BFL's plain tables as it built them, in float32 (pe_plain: [..., L, D/2, 2, 2] rotation matrices

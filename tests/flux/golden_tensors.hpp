@@ -9,6 +9,7 @@
 #include <genplug/safetensors.hpp>
 
 #include "golden.hpp"
+#include "tensor_error.hpp"
 
 namespace genplug::test {
 
@@ -32,13 +33,6 @@ inline flux::TensorMap golden_tensor_map(const safetensors::File& file) {
   flux::TensorMap map;
   for (const auto& info : file.tensors()) map.emplace(info.name, golden_tensor(file, info.name).to(torch::kFloat32));
   return map;
-}
-
-// max |a - b| / max |reference|
-inline double relative_error(const torch::Tensor& actual, const torch::Tensor& reference) {
-  torch::Tensor a = actual.to(torch::kFloat64), r = reference.to(torch::kFloat64);
-  const double scale = std::max(r.abs().max().item<double>(), 1e-30);
-  return (a - r).abs().max().item<double>() / scale;
 }
 
 }  // namespace genplug::test

@@ -162,7 +162,7 @@ BOOST_AUTO_TEST_CASE(euler_sampling_matches_bfl_denoise) {
     // BFL's float32 tables (the reference's inputs, rounding_bound.hpp).
     std::vector<torch::Tensor> exact(use_dype ? 2 : 3, img.to(torch::kFloat64));
     const auto inputs = [&](const std::vector<torch::Tensor>& x) {
-      return 2 * test::max_relative(x[1], x[0]) + (use_dype ? 0.0 : test::max_relative(x[2], x[0]));
+      return 2 * test::relative_error(x[1], x[0]) + (use_dype ? 0.0 : test::relative_error(x[2], x[0]));
     };
     const std::string prefix = use_dype ? "dype." : "";
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {

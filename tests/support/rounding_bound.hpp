@@ -35,16 +35,9 @@
 
 #include <torch/torch.h>
 
-namespace genplug::test {
+#include "tensor_error.hpp"
 
-// max |a - b| / max |b|, in float64 on the CPU; infinite for other shapes or a NaN.
-inline double max_relative(const torch::Tensor& a, const torch::Tensor& b) {
-  const torch::Tensor x = a.detach().to(torch::kCPU, torch::kFloat64);
-  const torch::Tensor r = b.detach().to(torch::kCPU, torch::kFloat64);
-  if (x.sizes() != r.sizes()) return INFINITY;
-  const double diff = (x - r).abs().max().item<double>();
-  return std::isnan(diff) ? INFINITY : diff / std::max(r.abs().max().item<double>(), 1e-30);
-}
+namespace genplug::test {
 
 struct RoundingBound {
   double error;               // max |ours - reference| / max |reference|
@@ -73,7 +66,7 @@ inline std::ostream& operator<<(std::ostream& out, const RoundingBound& b) {
 // shares of inputs the reference rounds otherwise.
 inline RoundingBound rounding_bound(const torch::Tensor& ours, const torch::Tensor& ours_float64,
                                     const torch::Tensor& reference, int64_t longest_reduction, double inputs = 0) {
-  return {max_relative(ours, reference), max_relative(ours, ours_float64), max_relative(reference, ours_float64),
+  return {relative_error(ours, reference), relative_error(ours, ours_float64), relative_error(reference, ours_float64),
           longest_reduction, inputs};
 }
 

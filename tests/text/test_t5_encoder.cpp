@@ -33,10 +33,11 @@ gt::T5Encoder load(const fs::path& path, int64_t max_distance, torch::ScalarType
 
 nlohmann::json golden_config() { return genplug::test::read_json(genplug::test::golden("t5/t5_tiny_info.json"))["config"]; }
 
-// The golden weights in float64: the exact encoder the rounding bounds measure ours against.
-gt::T5Encoder load_float64() {
-  return load(genplug::test::golden("t5/t5_tiny.safetensors"), golden_config()["relative_attention_max_distance"],
-              torch::kFloat64);
+// The golden weights in float64: the exact encoder the rounding bounds measure ours against (loaded once).
+const gt::T5Encoder& exact_encoder() {
+  static const gt::T5Encoder exact = load(genplug::test::golden("t5/t5_tiny.safetensors"),
+                                          golden_config()["relative_attention_max_distance"], torch::kFloat64);
+  return exact;
 }
 
 // `out` for `ids` against the reference's output, bounded by rounding (rounding_bound.hpp). The longest sum: the
@@ -45,7 +46,7 @@ genplug::test::RoundingBound bound(const torch::Tensor& out, const torch::Tensor
   const auto cfg = golden_config();
   const int64_t longest = std::max({cfg["d_ff"].get<int64_t>(), cfg["d_model"].get<int64_t>(),
                                     cfg["num_heads"].get<int64_t>() * cfg["d_kv"].get<int64_t>(), ids.size(1)});
-  return genplug::test::rounding_bound(out, load_float64().forward(ids), expected, longest);
+  return genplug::test::rounding_bound(out, exact_encoder().forward(ids), expected, longest);
 }
 
 // Every "<case>.input_ids" in the io file, with its expected last_hidden_state.

@@ -1,4 +1,4 @@
-// Helpers shared by the text tests: golden safetensors tensors as torch tensors, closeness report.
+// Helpers shared by the text tests: golden safetensors tensors as torch tensors, and their relative error.
 #pragma once
 #include <cstring>
 #include <string>
@@ -6,6 +6,8 @@
 #include <torch/types.h>
 
 #include <genplug/safetensors.hpp>
+
+#include "tensor_error.hpp"
 
 namespace genplug::test {
 
@@ -18,12 +20,6 @@ inline torch::Tensor to_torch(const genplug::safetensors::TensorInfo& info) {
   }
   std::vector<float> values = genplug::safetensors::to_float32(info);
   return torch::from_blob(values.data(), info.shape, torch::kFloat32).clone();
-}
-
-// max |a - b| / max |b|
-inline double relative_error(const torch::Tensor& a, const torch::Tensor& b) {
-  const double scale = b.abs().max().item<double>();
-  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>() / (scale > 0 ? scale : 1.0);
 }
 
 }  // namespace genplug::test

@@ -13,8 +13,11 @@
 #include <genplug/safetensors.hpp>
 
 #include "golden.hpp"
+#include "tensor_error.hpp"
 
 namespace genplug::test::vae {
+
+using genplug::test::relative_error;
 
 namespace fs = std::filesystem;
 
@@ -85,12 +88,6 @@ inline std::vector<safetensors::TensorData> raw_tensors(const fs::path& file) {
     out.push_back(std::move(t));
   }
   return out;
-}
-
-// max |a - b| / max |reference|: the "relative" error the goldens are held to.
-inline double relative_error(const torch::Tensor& actual, const torch::Tensor& reference) {
-  const auto a = actual.to(torch::kDouble).cpu(), r = reference.to(torch::kDouble).cpu();
-  return (a - r).abs().max().item<double>() / std::max(r.abs().max().item<double>(), 1e-30);
 }
 
 inline double max_abs(const torch::Tensor& a, const torch::Tensor& b) {
