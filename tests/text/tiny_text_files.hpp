@@ -51,7 +51,8 @@ inline std::string sentencepiece_model() {
 struct TinyFiles {
   std::filesystem::path dir;
   int64_t clip_vocab = 0;
-  // The encoders' output widths: the transformer's context_in_dim (T5 d_model) and vec_in_dim (CLIP hidden).
+  // The encoders' output widths, T5's d_model and CLIP's hidden size (the shipped set's transformer takes them as
+  // context_in_dim and vec_in_dim; the second set's CLIP is wider than its vec_in_dim).
   int64_t t5_width = read_json(golden("t5/t5_tiny_info.json"))["config"]["d_model"];
   int64_t clip_width = read_json(golden("clip/clip_text_tiny_info.json"))["config"]["hidden_size"];
   TinyFiles() {

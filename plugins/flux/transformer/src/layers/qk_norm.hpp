@@ -16,9 +16,9 @@ namespace genplug::flux::layers {
 struct RMSNorm {
   torch::Tensor scale;  // [D]
   torch::Tensor operator()(const torch::Tensor& x) const {
-    torch::Tensor x32 = x.to(float32_at_least(x.scalar_type()));
-    torch::Tensor r = torch::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + 1e-6);
-    return (x32 * r).to(x.scalar_type()) * scale;
+    torch::Tensor wide = x.to(float32_at_least(x.scalar_type()));
+    torch::Tensor r = torch::rsqrt(wide.pow(2).mean(-1, /*keepdim=*/true) + 1e-6);
+    return (wide * r).to(x.scalar_type()) * scale;
   }
 };
 

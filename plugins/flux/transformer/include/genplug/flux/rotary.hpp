@@ -43,7 +43,8 @@ RotaryTables rotary_tables(const torch::Tensor& ids, const RotarySpectrum& spect
 RotaryTables rotary_tables_float64(const torch::Tensor& ids, const RotarySpectrum& spectrum,
                                    torch::Device device = torch::kCPU);
 
-// Rotates x [B, heads, L, head_dim] by the tables (computed in float32, returned in x's dtype).
+// Rotates x [B, heads, L, head_dim] by the tables (computed in float32, float64 for float64 x; returned in x's
+// dtype).
 torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTables& tables);
 
 }  // namespace genplug::flux
