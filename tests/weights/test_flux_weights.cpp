@@ -414,7 +414,7 @@ BOOST_AUTO_TEST_CASE(missing_wrong_shape_mismatch_and_layout_errors_name_file_an
   m = error_of([&] { gf::load_flux_transformer(st::Checkpoint(integers), config, torch::kFloat32, torch::kCPU); });
   BOOST_TEST(contains(m, "i32.safetensors: tensor '" + qkv + "' has dtype I32, expected a floating-point type"), m);
   // Wrong shape (a diffusers part with a bad row count: caught when merging into the last block's BFL tensor, of
-  // the single stack where the set has one).
+  // the single stack where the set has one; where that block is the only one, by the MLP width read from it, named).
   const fs::path bad = s.dir / "bad_shape.safetensors";
   const bool singles = config.depth_single_blocks > 0;
   const std::string last = std::to_string((singles ? config.depth_single_blocks : config.depth) - 1);
@@ -442,7 +442,7 @@ BOOST_AUTO_TEST_CASE(missing_wrong_shape_mismatch_and_layout_errors_name_file_an
   m = error_of([&] { gf::load_flux_transformer(st::Checkpoint(bad), config, torch::kFloat32, torch::kCPU); });
   BOOST_TEST_INFO(m);
   BOOST_TEST(contains(m, "bad_shape.safetensors"));
-  BOOST_TEST(contains(m, "'" + merged + "'"));
+  BOOST_TEST(contains(m, "'" + merged + "'"), m);
   // Explicit config that disagrees with the tensors.
   auto wrong = config;
   wrong.num_heads *= 2;
@@ -450,6 +450,8 @@ BOOST_AUTO_TEST_CASE(missing_wrong_shape_mismatch_and_layout_errors_name_file_an
     gf::load_flux_transformer(st::Checkpoint(golden_flux("flux_tiny_bfl.safetensors")), wrong, torch::kFloat32, torch::kCPU);
   });
   BOOST_TEST(contains(m, "'num_heads'"));
+  const std::string norm = config.depth > 0 ? "double_blocks.0.img_attn" : "single_blocks.0";
+  BOOST_TEST(contains(m, "hidden size over tensor '" + norm + ".norm.query_norm.scale'"), m);  // whence its value
   // A VAE given as the transformer.
   m = error_of([&] {
     gf::load_flux_transformer(st::Checkpoint(genplug::test::golden("vae/vae_tiny_bfl.safetensors")), config,

@@ -301,22 +301,33 @@ FluxConfig infer_flux_config(const ShapeMap& s, const std::string& source) {
 }
 
 void check_flux_config(const FluxConfig& e, const FluxConfig& inferred, const std::string& source) {
-  auto field = [&](const char* name, auto configured, auto found) {
+  // Each field with what infer_flux_config read it from (BFL names: a diffusers file's parts are merged into
+  // them), so that a damaged tensor is named beside the field it contradicts.
+  auto field = [&](const char* name, auto configured, auto found, const std::string& evidence) {
     if (configured != found)
       fail(source, std::string("config field '") + name + "' is " + std::to_string(configured) +
-                       " but the checkpoint's tensors say " + std::to_string(found));
+                       " but the checkpoint's tensors say " + std::to_string(found) + " (" + evidence + ")");
   };
-  field("in_channels", e.in_channels, inferred.in_channels);
-  field("out_channels", e.out_channels, inferred.out_channels);
-  field("vec_in_dim", e.vec_in_dim, inferred.vec_in_dim);
-  field("context_in_dim", e.context_in_dim, inferred.context_in_dim);
-  field("hidden_size", e.hidden_size, inferred.hidden_size);
-  field("num_heads", e.num_heads, inferred.num_heads);
-  field("depth", e.depth, inferred.depth);
-  field("depth_single_blocks", e.depth_single_blocks, inferred.depth_single_blocks);
-  field("mlp_hidden (hidden_size * mlp_ratio)", e.mlp_hidden(), inferred.mlp_hidden());
-  field("qkv_bias", static_cast<int>(e.qkv_bias), static_cast<int>(inferred.qkv_bias));
-  field("guidance_embed", static_cast<int>(e.guidance_embed), static_cast<int>(inferred.guidance_embed));
+  const bool doubles = inferred.depth > 0;
+  const auto tensor = [](const std::string& name) { return "tensor '" + name + "'"; };
+  field("in_channels", e.in_channels, inferred.in_channels, tensor("img_in.weight"));
+  field("out_channels", e.out_channels, inferred.out_channels, tensor("final_layer.linear.weight"));
+  field("vec_in_dim", e.vec_in_dim, inferred.vec_in_dim, tensor("vector_in.in_layer.weight"));
+  field("context_in_dim", e.context_in_dim, inferred.context_in_dim, tensor("txt_in.weight"));
+  field("hidden_size", e.hidden_size, inferred.hidden_size, tensor("img_in.weight"));
+  field("num_heads", e.num_heads, inferred.num_heads,
+        "hidden size over " + tensor(doubles ? "double_blocks.0.img_attn.norm.query_norm.scale"
+                                             : "single_blocks.0.norm.query_norm.scale"));
+  field("depth", e.depth, inferred.depth, "its double_blocks.N tensors");
+  field("depth_single_blocks", e.depth_single_blocks, inferred.depth_single_blocks, "its single_blocks.N tensors");
+  field("mlp_hidden (hidden_size * mlp_ratio)", e.mlp_hidden(), inferred.mlp_hidden(),
+        doubles ? tensor("double_blocks.0.img_mlp.0.weight")
+                : tensor("single_blocks.0.linear1.weight") + " less 3 x hidden size");
+  field("qkv_bias", static_cast<int>(e.qkv_bias), static_cast<int>(inferred.qkv_bias),
+        doubles ? "whether it holds " + tensor("double_blocks.0.img_attn.qkv.bias")
+                : "single blocks only, whose linear1 has its bias");
+  field("guidance_embed", static_cast<int>(e.guidance_embed), static_cast<int>(inferred.guidance_embed),
+        "whether it holds " + tensor("guidance_in.in_layer.weight"));
   int64_t axes_sum = 0;
   for (int64_t a : e.axes_dim) axes_sum += a;
   if (e.num_heads <= 0 || axes_sum != e.head_dim())
