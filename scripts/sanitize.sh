@@ -155,9 +155,9 @@ asan_flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 #              (uninstrumented) libtorch kernels, checked for precision by the plain suite.
 # and the test debian_package: CPack's .deb of the tree, installed and listed (packaging, no code of ours runs
 # that the other tests do not run; it runs alone, RUN_SERIAL, 36 s under ASan), and golden_structure_variants
-# (programs of this suite again on sets of other structure: it tests the tests, not memory), as the second golden
-# set's runs (label second_set) do.
-asan_exclude_labels='sanitizer|slurm|python|avx2|second_set'
+# (programs of this suite again on sets of other structure: it tests the tests, not memory), as the other golden
+# sets' runs (labels second_set, third_set) do.
+asan_exclude_labels='sanitizer|slurm|python|avx2|second_set|third_set'
 asan_exclude_tests='^debian_package$|^golden_structure_variants$'
 # Not even built in the ASan tree (GENPLUG_TEST_SKIP): the golden comparisons of the FLUX transformer, the
 # autoencoder (whole and tiled) and the text encoders. Their code of ours only composes libtorch operators
