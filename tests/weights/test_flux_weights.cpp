@@ -414,7 +414,8 @@ BOOST_AUTO_TEST_CASE(missing_wrong_shape_mismatch_and_layout_errors_name_file_an
   m = error_of([&] { gf::load_flux_transformer(st::Checkpoint(integers), config, torch::kFloat32, torch::kCPU); });
   BOOST_TEST(contains(m, "i32.safetensors: tensor '" + qkv + "' has dtype I32, expected a floating-point type"), m);
   // Wrong shape (a diffusers part with a bad row count: caught when merging into the last block's BFL tensor, of
-  // the single stack where the set has one; where that block is the only one, by the MLP width read from it, named).
+  // the single stack where the set has one; with no double blocks and one single block, by the MLP width read from
+  // that block, named).
   const fs::path bad = s.dir / "bad_shape.safetensors";
   const bool singles = config.depth_single_blocks > 0;
   const std::string last = std::to_string((singles ? config.depth_single_blocks : config.depth) - 1);

@@ -293,7 +293,11 @@ FluxConfig infer_flux_config(const ShapeMap& s, const std::string& source) {
 
   const int64_t mlp_hidden = c.depth > 0 ? need(s, "double_blocks.0.img_mlp.0.weight", 2, source)[0]
                                          : need(s, "single_blocks.0.linear1.weight", 2, source)[0] - 3 * c.hidden_size;
+  // The ratio whose mlp_hidden() (BFL's int(hidden_size * mlp_ratio)) gives the width back: mlp / hidden rounded to
+  // a double can land a hair below it (hidden 60, width 245: 244.99999999999997), and the model was built a column
+  // short and refused its own checkpoint.
   c.mlp_ratio = static_cast<double>(mlp_hidden) / static_cast<double>(c.hidden_size);
+  while (c.mlp_hidden() < mlp_hidden) c.mlp_ratio = std::nextafter(c.mlp_ratio, INFINITY);
   c.qkv_bias = c.depth > 0 ? s.count("double_blocks.0.img_attn.qkv.bias") > 0 : true;
   c.guidance_embed = s.count("guidance_in.in_layer.weight") > 0;
   c.axes_dim = head_dim == 128 ? std::vector<int64_t>{16, 56, 56} : std::vector<int64_t>{};
@@ -325,7 +329,7 @@ void check_flux_config(const FluxConfig& e, const FluxConfig& inferred, const st
                 : tensor("single_blocks.0.linear1.weight") + " less 3 x hidden size");
   field("qkv_bias", static_cast<int>(e.qkv_bias), static_cast<int>(inferred.qkv_bias),
         doubles ? "whether it holds " + tensor("double_blocks.0.img_attn.qkv.bias")
-                : "single blocks only, whose linear1 has its bias");
+                : "taken as 1 for single blocks only: their linear1 always has a bias");
   field("guidance_embed", static_cast<int>(e.guidance_embed), static_cast<int>(inferred.guidance_embed),
         "whether it holds " + tensor("guidance_in.in_layer.weight"));
   int64_t axes_sum = 0;
