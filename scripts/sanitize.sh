@@ -157,7 +157,8 @@ asan_flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 # that the other tests do not run; it runs alone, RUN_SERIAL, 36 s under ASan), and golden_structure_variants
 # (programs of this suite again on sets of other structure: it tests the tests, not memory), as the other golden
 # sets' runs (labels second_set, third_set) do.
-asan_exclude_labels='sanitizer|slurm|python|avx2|second_set|third_set'
+other_sets='second_set|third_set'
+asan_exclude_labels="sanitizer|slurm|python|avx2|$other_sets"
 asan_exclude_tests='^debian_package$|^golden_structure_variants$'
 # Not even built in the ASan tree (GENPLUG_TEST_SKIP): the golden comparisons of the FLUX transformer, the
 # autoencoder (whole and tiled) and the text encoders. Their code of ours only composes libtorch operators
@@ -188,10 +189,12 @@ run_asan() {
   # The ASan runtime must be the first library of the process, so it is preloaded (into ctest and what it
   # starts). Leak checking is off in that process only: CPython and PyTorch keep their allocations until exit
   # by design, which are not our leaks (the DyPE library's own leaks are checked by dype_* above).
-  if ctest --test-dir "$tree" -N -L python "${extra_ctest[@]}" | grep -q 'Total Tests: [1-9]'; then
+  # The other golden sets' runs stay out here too (above).
+  if ctest --test-dir "$tree" -N -L python -LE "$other_sets" "${extra_ctest[@]}" | grep -q 'Total Tests: [1-9]'; then
     LD_PRELOAD="$($CC -print-file-name=libasan.so) $($CC -print-file-name=libubsan.so)" \
       ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" \
-      run_nice ctest --test-dir "$tree" --output-on-failure --timeout 1800 -L python "${extra_ctest[@]}" ||
+      run_nice ctest --test-dir "$tree" --output-on-failure --timeout 1800 -L python -LE "$other_sets" \
+      "${extra_ctest[@]}" ||
       status=1
   fi
   t3=$(clock); cpu_now; c3=$CPU

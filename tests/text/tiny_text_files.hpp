@@ -51,8 +51,8 @@ inline std::string sentencepiece_model() {
 struct TinyFiles {
   std::filesystem::path dir;
   int64_t clip_vocab = 0;
-  // The encoders' output widths, T5's d_model and CLIP's hidden size (neither set's transformer need take them:
-  // the shipped T5 is 32 wide against context_in_dim 48, the second set's CLIP 48 against vec_in_dim 24).
+  // The encoders' output widths, T5's d_model and CLIP's hidden size (no set's transformer need take them: the
+  // shipped T5 is 32 wide against context_in_dim 48, the second set's CLIP 48 against vec_in_dim 24).
   int64_t t5_width = read_json(golden("t5/t5_tiny_info.json"))["config"]["d_model"];
   int64_t clip_width = read_json(golden("clip/clip_text_tiny_info.json"))["config"]["hidden_size"];
   TinyFiles() {
