@@ -295,9 +295,13 @@ FluxConfig infer_flux_config(const ShapeMap& s, const std::string& source) {
                                          : need(s, "single_blocks.0.linear1.weight", 2, source)[0] - 3 * c.hidden_size;
   // The ratio whose mlp_hidden() (BFL's int(hidden_size * mlp_ratio)) gives the width back: mlp / hidden rounded to
   // a double can land a hair below it (hidden 60, width 245: 244.99999999999997), and the model was built a column
-  // short and refused its own checkpoint.
+  // short and refused its own checkpoint. A step or two of the last bit does it; widths beyond 2^53, which only a
+  // hostile header of empty tensors gives, are left to the config's range check (no endless loop where the product
+  // passes int64's range).
   c.mlp_ratio = static_cast<double>(mlp_hidden) / static_cast<double>(c.hidden_size);
-  while (c.mlp_hidden() < mlp_hidden) c.mlp_ratio = std::nextafter(c.mlp_ratio, INFINITY);
+  if (mlp_hidden > 0 && mlp_hidden < (int64_t(1) << 53))
+    for (int step = 0; step < 8 && c.mlp_hidden() < mlp_hidden; ++step)
+      c.mlp_ratio = std::nextafter(c.mlp_ratio, INFINITY);
   c.qkv_bias = c.depth > 0 ? s.count("double_blocks.0.img_attn.qkv.bias") > 0 : true;
   c.guidance_embed = s.count("guidance_in.in_layer.weight") > 0;
   c.axes_dim = head_dim == 128 ? std::vector<int64_t>{16, 56, 56} : std::vector<int64_t>{};
