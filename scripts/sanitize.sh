@@ -156,9 +156,8 @@ asan_flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 # and the test debian_package: CPack's .deb of the tree, installed and listed (packaging, no code of ours runs
 # that the other tests do not run; it runs alone, RUN_SERIAL, 36 s under ASan), and golden_structure_variants
 # (programs of this suite again on sets of other structure: it tests the tests, not memory), as the other golden
-# sets' runs (labels second_set, third_set) do.
-other_sets='second_set|third_set'
-asan_exclude_labels="sanitizer|slurm|python|avx2|$other_sets"
+# sets' runs (label other_sets) do.
+asan_exclude_labels='sanitizer|slurm|python|avx2|other_sets'
 asan_exclude_tests='^debian_package$|^golden_structure_variants$'
 # Not even built in the ASan tree (GENPLUG_TEST_SKIP): the golden comparisons of the FLUX transformer, the
 # autoencoder (whole and tiled) and the text encoders. Their code of ours only composes libtorch operators
@@ -190,10 +189,10 @@ run_asan() {
   # starts). Leak checking is off in that process only: CPython and PyTorch keep their allocations until exit
   # by design, which are not our leaks (the DyPE library's own leaks are checked by dype_* above).
   # The other golden sets' runs stay out here too (above).
-  if ctest --test-dir "$tree" -N -L python -LE "$other_sets" "${extra_ctest[@]}" | grep -q 'Total Tests: [1-9]'; then
+  if ctest --test-dir "$tree" -N -L python -LE other_sets "${extra_ctest[@]}" | grep -q 'Total Tests: [1-9]'; then
     LD_PRELOAD="$($CC -print-file-name=libasan.so) $($CC -print-file-name=libubsan.so)" \
       ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" \
-      run_nice ctest --test-dir "$tree" --output-on-failure --timeout 1800 -L python -LE "$other_sets" \
+      run_nice ctest --test-dir "$tree" --output-on-failure --timeout 1800 -L python -LE other_sets \
       "${extra_ctest[@]}" ||
       status=1
   fi
