@@ -98,4 +98,13 @@ inline double relative_error(const std::vector<float>& a, const std::vector<floa
   return diff / scale;
 }
 
+// Whether two outputs differ by more than `threshold` relative to b, both finite: the checks that a change has teeth,
+// which relative_error's infinity for a NaN in a (and its max() dropping one in b) would pass or decide.
+inline bool differ_by_more_than(const std::vector<float>& a, const std::vector<float>& b, double threshold) {
+  const auto finite = [](const std::vector<float>& v) {
+    return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+  };
+  return a.size() == b.size() && finite(a) && finite(b) && relative_error(a, b) > threshold;
+}
+
 }  // namespace genplug::test

@@ -374,7 +374,7 @@ BOOST_AUTO_TEST_CASE(int8_weights_take_loras_from_their_source) {
   BOOST_TEST(err > 0.0);  // the weights really are 8-bit
   BOOST_TEST(err < 3e-2);
   BOOST_TEST(err_lora < 3e-2);
-  BOOST_TEST(test::relative_error(swapped, plain) > 1e-3);  // the LoRA changes the velocity
+  BOOST_TEST(test::differ_by_more_than(swapped, plain, 1e-3));  // the LoRA changes the velocity
   BOOST_TEST(swapped == created, boost::test_tools::per_element());
   BOOST_TEST(restored == plain, boost::test_tools::per_element());
 }
@@ -445,7 +445,7 @@ void check_lora_on_blocks(GoldenPlugin& g, const ModelProxy& model, const std::v
   const std::vector<float> restored = g.predict(model, nullptr);
   const double err_lora = test::relative_error(swapped, reference_with_lora);
   BOOST_TEST_MESSAGE("with the LoRA, vs the float32 reference with the LoRA: " << err_lora);
-  BOOST_TEST(test::relative_error(swapped, plain) > 1e-3);  // the LoRA changes the velocity
+  BOOST_TEST(test::differ_by_more_than(swapped, plain, 1e-3));  // the LoRA changes the velocity
   BOOST_TEST(err_lora < 3e-2);
   BOOST_TEST(swapped == created, boost::test_tools::per_element());
   BOOST_TEST(restored == plain, boost::test_tools::per_element());
@@ -587,7 +587,7 @@ BOOST_AUTO_TEST_CASE(condition_predict_decode_encode) {
   const auto vs = test::values(model.predict(with_spectrum, ctx).tensor());
   BOOST_TEST(test::relative_error(vs, vp) < 1e-5);
   amplitude = {1.0, 1.2, 1.2};
-  BOOST_TEST(test::relative_error(test::values(model.predict(with_spectrum, ctx).tensor()), vp) > 1e-4);
+  BOOST_TEST(test::differ_by_more_than(test::values(model.predict(with_spectrum, ctx).tensor()), vp, 1e-4));
 
   ManagedTensor image = model.decode(x.tensor(), 64, 64, ctx);
   BOOST_TEST(image.shape() == std::vector<int64_t>({1, 3, 64, 64}));
@@ -624,7 +624,7 @@ BOOST_AUTO_TEST_CASE(true_cfg_scale_extrapolates_away_from_the_negative_prompt) 
   for (size_t i = 0; i < expected.size(); ++i)
     expected[i] = float(v_negative[i] + scale * (double(v_prompt[i]) - v_negative[i]));
   BOOST_TEST(test::relative_error(v_guided, expected) < 1e-5);
-  BOOST_TEST(test::relative_error(v_prompt, v_negative) > 1e-3);  // the prompts do differ: the check has teeth
+  BOOST_TEST(test::differ_by_more_than(v_prompt, v_negative, 1e-3));  // the prompts do differ: the check has teeth
 
   // Without the negative conditioning (a host that dropped it) predict says what is missing.
   try {
