@@ -49,7 +49,7 @@ std::string load_failure(const std::string& what) {
 std::string entry_symbol_problem(const ElfSymbol& entry) {
   if (entry.type == STT_FUNC || entry.type == STT_GNU_IFUNC)
     return "'" GENPLUG_ENTRY_SYMBOL "' is a function; entry.h asks for an object: "
-           "GENPLUG_EXPORT const genplug_entry_t " GENPLUG_ENTRY_SYMBOL " = {...}";
+           "GENPLUG_EXTERN_C GENPLUG_EXPORT const genplug_entry_t " GENPLUG_ENTRY_SYMBOL " = {...}";
   if (entry.type == STT_TLS)
     return "'" GENPLUG_ENTRY_SYMBOL "' is thread-local; entry.h asks for one const object for the process";
   if (entry.size != 0 && entry.size < sizeof(uint32_t) * 3)

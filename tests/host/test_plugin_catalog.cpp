@@ -73,7 +73,7 @@ BOOST_AUTO_TEST_CASE(broken_libraries_are_rejected_with_one_clear_line_and_the_r
   BOOST_TEST(any_line(rej, "libwrong_abi.so", "ABI mismatch: host expects major 1, plugin was built with 2.0"));
   BOOST_TEST(any_line(rej, "libno_entry.so", "not a genplug plugin: it defines no 'genplug_entry' symbol (not loaded)"));
   BOOST_TEST(any_line(rej, "libentry_function.so", "'genplug_entry' is a function; entry.h asks for an object: "
-                                                    "GENPLUG_EXPORT const genplug_entry_t genplug_entry = {...}"));
+                                                    "GENPLUG_EXTERN_C GENPLUG_EXPORT const genplug_entry_t genplug_entry = {...}"));
   BOOST_TEST(any_line(rej, "libentry_ifunc.so", "'genplug_entry' is a function; entry.h asks for an object"));
   BOOST_TEST(any_line(rej, "libentry_thread_local.so", "'genplug_entry' is thread-local; entry.h asks for one const "
                                                        "object for the process (not loaded)"));
@@ -82,6 +82,10 @@ BOOST_AUTO_TEST_CASE(broken_libraries_are_rejected_with_one_clear_line_and_the_r
   BOOST_TEST(any_line(rej, "libentry_short_of_its_size.so", ": entry struct is 12 bytes in the library's symbol "
                                                             "table, but says it is 40"));
   BOOST_TEST(any_line(rej, "libinit_fails.so", "data file next to the library is missing"));
+  // The same library in C++: its entry was found and its init ran (a const object without C linkage would have
+  // left the library without the symbol), with GENPLUG_EXTERN_C and without it (entry.h's declaration).
+  BOOST_TEST(any_line(rej, "libinit_fails_cxx.so", "data file next to the library is missing"));
+  BOOST_TEST(any_line(rej, "libentry_without_extern_c.so", "data file next to the library is missing"));
   BOOST_TEST(any_line(rej, "org.genplug.test.bad-schema", "invalid config schema"));
   BOOST_TEST(any_line(rej, "org.genplug.test.twice-schema", "invalid config schema: the key \"maximum\" appears twice "
                                                             "in one object (JSON keeps the last value only)"));

@@ -116,6 +116,17 @@ typedef struct genplug_entry {
   const genplug_factory_t* (*get_factory)(const char* kind_id);
 } genplug_entry_t;
 
+/** The plugin library's definition, in C and in C++ alike:
+ *  `GENPLUG_EXTERN_C GENPLUG_EXPORT const genplug_entry_t genplug_entry = {sizeof(genplug_entry_t),
+ *  GENPLUG_ABI_MAJOR, GENPLUG_ABI_MINOR, init, deinit, get_factory};`. This declaration checks its type, and backs
+ *  up a C++ definition that leaves out GENPLUG_EXTERN_C: a const object at namespace scope is internal in C++, so
+ *  the library would export nothing; declared here, it is exported (g++ still warns that the visibility attribute
+ *  was ignored: write GENPLUG_EXTERN_C). Define GENPLUG_NO_ENTRY_DECLARATION before including to leave it out (genplug's tests of libraries
+ *  whose `genplug_entry` is of another type). Hosts find the symbol with dlsym and never use this name. */
+#ifndef GENPLUG_NO_ENTRY_DECLARATION
+GENPLUG_EXPORT extern const genplug_entry_t genplug_entry;
+#endif
+
 GENPLUG_END_DECLS
 
 #endif /* GENPLUG_ENTRY_H */
