@@ -143,7 +143,7 @@ void run(const Options& o) {
       if (plugin.factory->create(plugin.factory, "org.genplug.dype", cfg.c_str(), nullptr, &instance) == GENPLUG_OK) {
         auto* posenc = static_cast<genplug_posenc_t*>(instance);
         genplug_spectrum_t out{sizeof(genplug_spectrum_t), freqs.data(), uint32_t(freqs.size()), amplitude.data(),
-                               uint32_t(amplitude.size())};
+                               uint32_t(amplitude.size()), 0};
         abi_ns = time_per_call(o.iterations, [&](double t) {
           const genplug_posenc_query_t q{sizeof(genplug_posenc_query_t), &view, target.data(), t};
           posenc->compute(posenc, &q, &out, nullptr);

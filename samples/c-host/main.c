@@ -157,7 +157,7 @@ static int print_spectrum(genplug_posenc_t* posenc, const char* id, unsigned lon
   const uint32_t flags[3] = {0, GENPLUG_AXIS_SPATIAL, GENPLUG_AXIS_SPATIAL}; /* the index axis is never scaled */
   genplug_rotary_layout_t layout = {sizeof(genplug_rotary_layout_t), 3, dims, 10000.0, base, 16, flags};
   genplug_posenc_query_t query = {sizeof(genplug_posenc_query_t), &layout, target, t};
-  genplug_spectrum_t out = {sizeof(genplug_spectrum_t), freqs, 64, amplitude, 3}; /* the guards are not told */
+  genplug_spectrum_t out = {sizeof(genplug_spectrum_t), freqs, 64, amplitude, 3, 0}; /* the guards are not told */
   fill_marker(freqs, 64);
   fill_marker(amplitude, 3);
   if (failed(posenc->compute(posenc, &query, &out, ctx), id, "compute") || bad_values(freqs, 64, id, "frequency") ||

@@ -261,7 +261,7 @@ static genplug_status velocity(void* user, genplug_tensor_handle x, double sigma
                                     g->pixels_per_token, g->axis_flags};
   genplug_posenc_query_t query = {sizeof query, &layout, g->target_extent, sigma};
   /* The capacity told is exactly what the layout needs: the guard slots after it are not the plugin's. */
-  genplug_spectrum_t spectrum = {sizeof spectrum, freqs, r->freq_count, amplitude, g->axis_count};
+  genplug_spectrum_t spectrum = {sizeof spectrum, freqs, r->freq_count, amplitude, g->axis_count, 0};
   genplug_predict_args_t args;
   DLManagedTensor* v = NULL;
   const size_t count = ((tensor_t*)v_out)->count;

@@ -20,7 +20,7 @@ static int spectrum_of(const char* path) {
   double freqs[64], amplitude[3];
   genplug_rotary_layout_t layout = {sizeof layout, 3, dims, 10000.0, base, 16, flags};
   genplug_posenc_query_t query = {sizeof query, &layout, target, 1.0};
-  genplug_spectrum_t out = {sizeof out, freqs, 64, amplitude, 3};
+  genplug_spectrum_t out = {sizeof out, freqs, 64, amplitude, 3, 0};
   const genplug_entry_t* entry;
   const genplug_factory_t* factory;
   genplug_posenc_t* posenc = NULL;

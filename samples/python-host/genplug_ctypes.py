@@ -187,6 +187,7 @@ class genplug_spectrum_t(Structure):
         ("freq_capacity", c_uint32),
         ("amplitude", POINTER(c_double)),
         ("amplitude_capacity", c_uint32),
+        ("reserved", c_uint32),
     ]
 
 

@@ -104,3 +104,34 @@ BOOST_AUTO_TEST_CASE(geometry_working_memory_bytes_is_appended) {
   check_has_field<T>(v1_1_size, offsetof(T, working_memory_bytes),
                      [](const T* p) { return GENPLUG_HAS_FIELD(p, T, working_memory_bytes); });
 }
+
+// No ABI struct ends in padding: a field appended to one would be placed there by the compiler, inside the size an
+// older build reports, and GENPLUG_HAS_FIELD could not tell it is absent (the spectrum had 4 such bytes, now
+// `reserved`). The last field of each struct ends at its size.
+#define CHECK_ENDS_AT(type, last) BOOST_CHECK_EQUAL(offsetof(type, last) + sizeof(type::last), sizeof(type))
+
+BOOST_AUTO_TEST_CASE(no_struct_ends_in_padding) {
+  CHECK_ENDS_AT(genplug_context_t, is_cancelled);
+  CHECK_ENDS_AT(genplug_descriptor_t, config_schema);
+  CHECK_ENDS_AT(genplug_factory_t, create);
+  CHECK_ENDS_AT(genplug_entry_t, get_factory);
+  CHECK_ENDS_AT(genplug_inspector_t, get_extension);
+  CHECK_ENDS_AT(genplug_inspector_tokenize_t, tokenize);
+  CHECK_ENDS_AT(genplug_tensor_sink_t, put);
+  CHECK_ENDS_AT(genplug_geometry_query_t, frames);
+  CHECK_ENDS_AT(genplug_geometry_t, working_memory_bytes);
+  CHECK_ENDS_AT(genplug_tensor_list_t, tensors);
+  CHECK_ENDS_AT(genplug_predict_args_t, spectrum);
+  CHECK_ENDS_AT(genplug_model_t, geometry);
+  CHECK_ENDS_AT(genplug_model_tensor_ops_t, normal);
+  CHECK_ENDS_AT(genplug_model_adapters_t, set);
+  CHECK_ENDS_AT(genplug_model_adapter_check_t, check);
+  CHECK_ENDS_AT(genplug_model_preview_t, preview);
+  CHECK_ENDS_AT(genplug_rotary_layout_t, axis_flags);
+  CHECK_ENDS_AT(genplug_posenc_query_t, t);
+  CHECK_ENDS_AT(genplug_spectrum_t, reserved);
+  CHECK_ENDS_AT(genplug_posenc_t, get_extension);
+  CHECK_ENDS_AT(genplug_tensor_ops_t, normal);
+  CHECK_ENDS_AT(genplug_sample_request_t, seed);
+  CHECK_ENDS_AT(genplug_scheduler_t, count_evaluations);
+}

@@ -114,7 +114,7 @@ BOOST_AUTO_TEST_CASE(bad_queries_return_statuses_with_messages) {
   genplug_rotary_layout_t layout{sizeof(genplug_rotary_layout_t), 3, dims.data(), 10000.0, base.data(), 16};
   genplug_posenc_query_t q{sizeof(genplug_posenc_query_t), &layout, target.data(), 0.5};
   std::vector<double> freqs(64, -1.0), amplitude(3, -1.0);
-  genplug_spectrum_t out{sizeof(genplug_spectrum_t), freqs.data(), 64, amplitude.data(), 3};
+  genplug_spectrum_t out{sizeof(genplug_spectrum_t), freqs.data(), 64, amplitude.data(), 3, 0};
 
   BOOST_CHECK_EQUAL(raw_compute(proxy, &q, &out).status, GENPLUG_OK);
   BOOST_CHECK_GT(amplitude[1], 1.0);

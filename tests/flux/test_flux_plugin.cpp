@@ -157,7 +157,7 @@ BOOST_AUTO_TEST_CASE(dype_spectrum_reproduces_official_dype) {
     for (double f : axis) freqs.push_back(f);
   for (double m : g.info.at("dype").at("mscale")) amplitude.push_back(m);
   genplug_spectrum_t s{sizeof(genplug_spectrum_t), freqs.data(), uint32_t(freqs.size()), amplitude.data(),
-                       uint32_t(amplitude.size())};
+                       uint32_t(amplitude.size()), 0};
   const ExactGolden exact;
   for (const char* file : {"flux_tiny_bfl.safetensors", "flux_tiny_diffusers.safetensors"}) {
     ModelProxy model = g.create(file);
@@ -255,7 +255,7 @@ BOOST_AUTO_TEST_CASE(a_short_spectrum_buffer_is_an_invalid_argument) {
   GoldenPlugin g;
   ModelProxy model = g.create("flux_tiny_bfl.safetensors");
   std::vector<double> freqs(2, 1.0), amplitude(3, 1.0);
-  genplug_spectrum_t s{sizeof(genplug_spectrum_t), freqs.data(), 2, amplitude.data(), 3};
+  genplug_spectrum_t s{sizeof(genplug_spectrum_t), freqs.data(), 2, amplitude.data(), 3, 0};
   try {
     g.predict(model, &s);
     BOOST_FAIL("a 2-value spectrum was accepted");
@@ -582,7 +582,7 @@ BOOST_AUTO_TEST_CASE(condition_predict_decode_encode) {
   std::vector<double> freqs, amplitude{1, 1, 1};
   for (int d : {4, 6, 6})
     for (int k = 0; k < d / 2; ++k) freqs.push_back(std::pow(10000.0, -2.0 * k / d));
-  genplug_spectrum_t s{sizeof(genplug_spectrum_t), freqs.data(), uint32_t(freqs.size()), amplitude.data(), 3};
+  genplug_spectrum_t s{sizeof(genplug_spectrum_t), freqs.data(), uint32_t(freqs.size()), amplitude.data(), 3, 0};
   auto with_spectrum = predict_args(x.tensor(), 64, 64, 0.8, 3.5, c, &s);
   const auto vs = test::values(model.predict(with_spectrum, ctx).tensor());
   BOOST_TEST(test::relative_error(vs, vp) < 1e-5);

@@ -86,7 +86,7 @@ BOOST_AUTO_TEST_CASE(structs_too_small_for_what_the_plugin_reads_are_refused) {
   genplug_rotary_layout_t layout{sizeof(layout), 3, dims, 10000.0, base, 16, nullptr};
   genplug_posenc_query_t q{sizeof(q), &layout, target, 0.5};
   double freqs[64], amp[3];
-  genplug_spectrum_t out{sizeof(out), freqs, 64, amp, 3};
+  genplug_spectrum_t out{sizeof(out), freqs, 64, amp, 3, 0};
   genplug::CallContext ctx;
   BOOST_TEST(p->compute(p, &q, &out, ctx.get()) == GENPLUG_OK);
   BOOST_TEST(raw->calls == 1);

@@ -72,6 +72,7 @@ int main(void) {
   FIELD(genplug_spectrum_t, freq_capacity);
   FIELD(genplug_spectrum_t, amplitude);
   FIELD(genplug_spectrum_t, amplitude_capacity);
+  FIELD(genplug_spectrum_t, reserved);
   END();
   BEGIN(genplug_posenc_t);
   FIELD(genplug_posenc_t, struct_size);
