@@ -361,9 +361,19 @@ std::vector<std::string> PluginCatalog::validate_config(const std::string& id, c
 }
 
 namespace {
-template <class C>
 void require_fn(bool ok, const PluginRecord& r, const char* what) {
   if (!ok) throw HostError(ErrorKind::plugin, r.library.string() + ": " + r.id + ": instance " + what);
+}
+
+// An instance's struct reaches through get_extension, the last function of every kind's oldest version (ABI 1.0;
+// the inspector's 1.1): the host calls each of them, appended ones only where struct_size covers them.
+template <class T>
+void require_oldest_extent(const T* p, const PluginRecord& r) {
+  const size_t needed = offsetof(T, get_extension) + sizeof(p->get_extension);
+  if (p->struct_size < needed)
+    throw HostError(ErrorKind::plugin, r.library.string() + ": " + r.id + ": instance struct_size is " +
+                                           std::to_string(p->struct_size) + " bytes, short of the " +
+                                           std::to_string(needed) + " its kind has had since its first version");
 }
 }  // namespace
 
@@ -372,9 +382,8 @@ PosencProxy PluginCatalog::create_posenc(const std::string& id, const nlohmann::
   const PluginRecord& r = impl_->require(id, "posenc");
   auto* p = static_cast<genplug_posenc_t*>(impl_->create(r, config, ctx, where));
   PosencProxy proxy(p, r.id, impl_->library(r.library));
-  require_fn<genplug_posenc_t>(p->struct_size >= offsetof(genplug_posenc_t, compute) + sizeof(p->compute) &&
-                                   p->destroy && p->compute,
-                               r, "is missing destroy or compute");
+  require_oldest_extent(p, r);
+  require_fn(p->destroy && p->compute, r, "is missing destroy or compute");
   return proxy;
 }
 
@@ -383,9 +392,9 @@ SchedulerProxy PluginCatalog::create_scheduler(const std::string& id, const nloh
   const PluginRecord& r = impl_->require(id, "scheduler");
   auto* p = static_cast<genplug_scheduler_t*>(impl_->create(r, config, ctx, where));
   SchedulerProxy proxy(p, r.id, impl_->library(r.library));
-  require_fn<genplug_scheduler_t>(p->struct_size >= offsetof(genplug_scheduler_t, sample) + sizeof(p->sample) &&
-                                      p->destroy && p->sigmas && p->evaluation_count && p->sample,
-                                  r, "is missing destroy, sigmas, evaluation_count or sample");
+  require_oldest_extent(p, r);
+  require_fn(p->destroy && p->sigmas && p->evaluation_count && p->sample, r,
+             "is missing destroy, sigmas, evaluation_count or sample");
   return proxy;
 }
 
@@ -394,9 +403,9 @@ ModelProxy PluginCatalog::create_model(const std::string& id, const nlohmann::js
   const PluginRecord& r = impl_->require(id, "model");
   auto* p = static_cast<genplug_model_t*>(impl_->create(r, config, ctx, where));
   ModelProxy proxy(p, r.id, impl_->library(r.library));
-  require_fn<genplug_model_t>(p->struct_size >= offsetof(genplug_model_t, encode) + sizeof(p->encode) && p->destroy &&
-                                  p->describe && p->condition && p->noise && p->predict && p->decode && p->encode,
-                              r, "is missing one of destroy, describe, condition, noise, predict, decode, encode");
+  require_oldest_extent(p, r);
+  require_fn(p->destroy && p->describe && p->condition && p->noise && p->predict && p->decode && p->encode, r,
+             "is missing one of destroy, describe, condition, noise, predict, decode, encode");
   return proxy;
 }
 
@@ -405,9 +414,8 @@ InspectorProxy PluginCatalog::create_inspector(const std::string& id, const nloh
   const PluginRecord& r = impl_->require(id, "inspector");
   auto* p = static_cast<genplug_inspector_t*>(impl_->create(r, config, ctx, where));
   InspectorProxy proxy(p, r.id, impl_->library(r.library));
-  require_fn<genplug_inspector_t>(p->struct_size >= offsetof(genplug_inspector_t, inspect) + sizeof(p->inspect) &&
-                                      p->destroy && p->probe && p->inspect,
-                                  r, "is missing destroy, probe or inspect");
+  require_oldest_extent(p, r);
+  require_fn(p->destroy && p->probe && p->inspect, r, "is missing destroy, probe or inspect");
   return proxy;
 }
 

@@ -193,6 +193,15 @@ BOOST_AUTO_TEST_CASE(the_host_refuses_a_spectrum_with_nan_inf_written_past_its_c
                  ErrorKind::plugin,
                  {"org.genplug.test.hostile.partial-spectrum: compute returned success and left 4 of 8 frequencies "
                   "and 2 of 2 amplitudes unwritten"});
+  // A struct that stops before get_extension: refused when the pipeline creates it (before any job), before the
+  // host reads that field.
+  const Outcome r = render("none", kFlowmatch, posenc("org.genplug.test.hostile.short-struct"));
+  BOOST_TEST_REQUIRE(r.failed);
+  BOOST_TEST(int(r.kind) == int(ErrorKind::plugin), r.message);
+  BOOST_TEST(contains(r.message, "libhostile_posenc.so: org.genplug.test.hostile.short-struct: instance struct_size "
+                                 "is 32 bytes, short of the 40 its kind has had since its first version"),
+             r.message);
+  BOOST_TEST(r.files_left.empty(), "files left: " << r.files_left.size());
 }
 
 BOOST_AUTO_TEST_CASE(the_host_refuses_a_scheduler_that_asks_outside_0_1_or_never_asks) {
@@ -221,7 +230,10 @@ BOOST_AUTO_TEST_CASE(the_host_refuses_a_broken_schedule_count_cancel_or_thread) 
       {"zero-count", "count_evaluations: 0 model evaluations for 4 sigmas"},
       {"cancels-unasked", "sample returned GENPLUG_E_CANCELLED, but the host asked nothing to stop"},
       {"foreign-thread", "sample() called the velocity callback 1 time(s) from a thread other than its own "
-                         "(scheduler.h: [thread: caller])"}};
+                         "(scheduler.h: [thread: caller])"},
+      // A 1.1 function missing from a 1.1 struct is an error, not a fall back to 1.0's evaluation_count.
+      {"no-count-function", "count_evaluations is NULL in a struct of 64 bytes, which holds it: a scheduler of ABI "
+                            "1.1 or later provides it"}};
   for (const auto& [id, message] : cases)
     expect_refusal(render("none", scheduler((p + id).c_str())), id, ErrorKind::plugin, {p + id + ": " + message});
 }

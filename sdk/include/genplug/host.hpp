@@ -513,11 +513,15 @@ class SchedulerProxy : public InstanceProxy<genplug_scheduler_t> {
     check_schedule(out);
     return out;
   }
-  /// Model evaluations sample() makes for `sigma_count` sigmas; through count_evaluations (1.1, can fail)
-  /// when the plugin has it. Throws PluginError; ContractError for 0 evaluations of 2 or more sigmas, which
-  /// would leave the latent pure noise.
+  /// Model evaluations sample() makes for `sigma_count` sigmas; through count_evaluations (1.1, can fail), or
+  /// evaluation_count for a 1.0 scheduler (whose struct stops before it). Throws PluginError; ContractError for 0
+  /// evaluations of 2 or more sigmas, which would leave the latent pure noise, and for a struct that holds
+  /// count_evaluations as NULL (a 1.1 function missing from a 1.1 plugin: an error, never a fallback).
   uint64_t evaluation_count(uint32_t sigma_count, CallContext& ctx) const {
-    if (!GENPLUG_HAS_FIELD(raw(), genplug_scheduler_t, count_evaluations) || !raw()->count_evaluations) {
+    if (GENPLUG_HAS_FIELD(raw(), genplug_scheduler_t, count_evaluations) && !raw()->count_evaluations)
+      throw ContractError(id_ + ": count_evaluations is NULL in a struct of " + std::to_string(raw()->struct_size) +
+                          " bytes, which holds it: a scheduler of ABI 1.1 or later provides it");
+    if (!GENPLUG_HAS_FIELD(raw(), genplug_scheduler_t, count_evaluations)) {
       const uint64_t n = raw()->evaluation_count(raw(), sigma_count);  // ABI 1.0: 0 is its only failure signal
       if (n == 0 && sigma_count >= 2)
         throw PluginError(GENPLUG_E_FAILED, id_ + ": evaluation_count: 0 evaluations for " +
@@ -582,7 +586,11 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
     return GENPLUG_HAS_FIELD(raw(), genplug_model_t, geometry) && raw()->geometry != nullptr;
   }
   /// The geometry for an image of height x width (0 = the model's default), frames for video. Throws PluginError.
+  /// ContractError for a struct that holds geometry as NULL (a 1.1 function missing from a 1.1 plugin).
   genplug_geometry_t geometry(uint32_t height, uint32_t width, uint32_t frames, CallContext& ctx) const {
+    if (GENPLUG_HAS_FIELD(raw(), genplug_model_t, geometry) && !raw()->geometry)
+      throw ContractError(id_ + ": geometry is NULL in a struct of " + std::to_string(raw()->struct_size) +
+                          " bytes, which holds it: a model of ABI 1.1 or later provides it");
     if (!has_geometry())
       throw PluginError(GENPLUG_E_UNSUPPORTED, id_ + ": an ABI 1.0 model (no geometry()); rebuild it against ABI 1.1");
     genplug_geometry_query_t q{};
