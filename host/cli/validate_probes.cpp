@@ -182,6 +182,41 @@ void check_spectrum_written(const PosencProxy& posenc, const std::string& who, P
                 " of " + std::to_string(amplitude.size()) + " amplitudes left unwritten");
 }
 
+// posenc.h: t outside [0, 1] (NaN included) and a zero extent are GENPLUG_E_INVALID_ARGUMENT with a message; a
+// plugin that computes a spectrum for them hands a model frequencies for a query no sampler makes. Asked through
+// the C function, as check_spectrum_written.
+void check_query_refusals(const PosencProxy& posenc, const std::string& who, ProbeWriter& out) {
+  struct Refused {
+    const char* what;
+    double t;
+    uint32_t rows;
+  };
+  const Refused cases[] = {{"t = -0.25", -0.25, 32}, {"t = 1.5", 1.5, 32}, {"t = NaN", std::nan(""), 32},
+                           {"a target extent of 0", 0.5, 0}};
+  const genplug_rotary_layout_t layout = kProbeLayout.view();
+  std::vector<double> freqs(kProbeLayout.freq_count()), amplitude(layout.axis_count);
+  for (const Refused& c : cases) {
+    const std::string what = who + ": compute refuses " + c.what + " with GENPLUG_E_INVALID_ARGUMENT";
+    const uint32_t extent[] = {1, c.rows, 32};
+    genplug_posenc_query_t q{};
+    q.struct_size = sizeof q;
+    q.layout = &layout;
+    q.target_extent = extent;
+    q.t = c.t;
+    genplug_spectrum_t s{};
+    s.struct_size = sizeof s;
+    s.freqs = freqs.data();
+    s.freq_capacity = uint32_t(freqs.size());
+    s.amplitude = amplitude.data();
+    s.amplitude_capacity = uint32_t(amplitude.size());
+    CallContext ctx;
+    const genplug_status status = posenc.raw()->compute(posenc.raw(), &q, &s, ctx.get());
+    out.check(status == GENPLUG_E_INVALID_ARGUMENT && !ctx.error().empty(), what,
+              status == GENPLUG_OK ? std::string("it computed a spectrum")
+                                   : status_name(status) + (ctx.error().empty() ? ", no message" : ": " + ctx.error()));
+  }
+}
+
 // A file that cannot be opened is GENPLUG_E_IO with a message (inspector.h), not a score.
 void probe_missing_file(const InspectorProxy& inspector, const std::string& who, ProbeWriter& out) {
   CallContext ctx;
@@ -334,6 +369,7 @@ void probe_plugin(const host::PluginCatalog& catalog, const host::PluginRecord& 
       auto s = inst.compute(kProbeLayout, {1, 32, 32}, 0.5, ctx);
       out.check(s.freqs.size() == 16 && s.amplitude.size() == 3, who + ": create {} and compute a spectrum");
       check_spectrum_written(inst, who, out);
+      check_query_refusals(inst, who, out);
       out.step(who + ": destroy");
     } else if (p.kind == "scheduler") {
       auto inst = catalog.create_scheduler(p.id, config, ctx);
@@ -414,6 +450,7 @@ struct FactoryCase {
 };
 const FactoryCase kFactoryCases[] = {
     {false, false, "not json", "config that is not JSON", GENPLUG_E_CONFIG},
+    {false, false, "", "empty config text", GENPLUG_E_CONFIG},
     {false, false, "[1, 2]", "config that is not an object", GENPLUG_E_CONFIG},
     {false, false, "{\"__no_such_field__\": 1}", "config with an unknown field", GENPLUG_E_CONFIG},
     {false, true, "{}", "unknown plugin id", GENPLUG_OK},

@@ -9,7 +9,7 @@
 namespace {
 
 genplug_status run(std::function<void()> f, genplug::CallContext& ctx) {
-  return genplug::detail::guard(ctx.get(), [&] { f(); });
+  return genplug::guarded(ctx.get(), [&] { f(); });
 }
 
 }  // namespace
@@ -142,4 +142,38 @@ BOOST_AUTO_TEST_CASE(a_registry_refuses_an_id_twice_or_none_and_init_says_so) {
   BOOST_TEST(std::string(posenc->descriptor(posenc, 0)->id) == "org.example.one");
   BOOST_TEST(std::string(scheduler->descriptor(scheduler, 0)->id) == "org.example.two");
   Two::deinit();
+}
+
+namespace {
+class OtherPosenc : public genplug::Posenc {
+ public:
+  void compute(const genplug_posenc_query_t&, genplug_spectrum_t&, genplug::Context&) override {}
+};
+void register_null_posenc(genplug::Registry& r) {
+  r.add_posenc(info_with_id("org.example.null"),
+               [](const std::string&, genplug::Context&) { return std::make_unique<NullPosenc>(); });
+}
+}  // namespace
+
+// entry.h: a config is JSON object text, never NULL; the wrapper had taken "" (and NULL) for "{}".
+// An extension function gets back to the plugin object from the handle with instance_of, by its class.
+BOOST_AUTO_TEST_CASE(create_refuses_empty_config_text_and_instance_of_finds_the_object) {
+  genplug::CallContext ctx;
+  using Null = genplug::detail::EntryThunks<&register_null_posenc>;
+  BOOST_TEST_REQUIRE(Null::init("/x/libnull.so", ctx.get()) == GENPLUG_OK);
+  const genplug_factory_t* f = Null::get_factory(GENPLUG_KIND_POSENC);
+  BOOST_TEST_REQUIRE(f != nullptr);
+  void* out = nullptr;
+  BOOST_TEST(f->create(f, "org.example.null", "", ctx.get(), &out) == GENPLUG_E_CONFIG);
+  BOOST_TEST(ctx.error() == "config: empty text is not a JSON object (every default is \"{}\")");
+  BOOST_TEST(f->create(f, "org.example.null", nullptr, ctx.get(), &out) == GENPLUG_E_INVALID_ARGUMENT);
+  BOOST_TEST(out == nullptr);
+  BOOST_TEST_REQUIRE(f->create(f, "org.example.null", "{}", ctx.get(), &out) == GENPLUG_OK);
+  auto* handle = static_cast<genplug_posenc_t*>(out);
+  BOOST_TEST(genplug::instance_of<NullPosenc>(handle) != nullptr);
+  BOOST_TEST(genplug::instance_of<genplug::Posenc>(handle) != nullptr);
+  BOOST_TEST(genplug::instance_of<OtherPosenc>(handle) == nullptr);
+  BOOST_TEST(genplug::instance_of<NullPosenc>(static_cast<genplug_posenc_t*>(nullptr)) == nullptr);
+  handle->destroy(handle);
+  Null::deinit();
 }

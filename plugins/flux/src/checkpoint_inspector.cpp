@@ -147,9 +147,9 @@ class CheckpointInspector : public Inspector {
   static genplug_status tokenize(genplug_inspector_t* inspector, const char* config_json, const char* prompt,
                                  const char** out_json, const genplug_context_t* ctx) {
     if (out_json) *out_json = nullptr;
-    return detail::guard(ctx, [&] {
+    return guarded(ctx, [&] {
       if (!inspector || !config_json || !prompt || !out_json) throw InvalidArgument("tokenize: NULL argument");
-      auto* self = dynamic_cast<CheckpointInspector*>(detail::InspectorInstance::self(inspector)->impl.get());
+      auto* self = instance_of<CheckpointInspector>(inspector);
       if (!self) throw InvalidArgument("tokenize: not an org.genplug.flux.inspect instance");
       nlohmann::json config;
       try {

@@ -240,13 +240,13 @@ class FluxModel final : public Model {
 
   static FluxModel& adapters_self(genplug_model_t* model, const char* json_text, const char* what) {
     if (!model || !json_text) throw InvalidArgument(std::string(what) + ": NULL argument");
-    auto* self = dynamic_cast<FluxModel*>(detail::ModelInstance::self(model)->impl.get());
+    auto* self = instance_of<FluxModel>(model);
     if (!self) throw InvalidArgument(std::string(what) + ": not an org.genplug.flux instance");
     return *self;
   }
 
   static genplug_status set_adapters(genplug_model_t* model, const char* json_text, const genplug_context_t* c) {
-    return detail::guard(c, [&] {
+    return guarded(c, [&] {
       FluxModel& self = adapters_self(model, json_text, "adapters.set");
       Context ctx(c);
       const std::vector<LoraFile> loras = adapter_list(self, json_text);
@@ -257,7 +257,7 @@ class FluxModel final : public Model {
 
   // GENPLUG_EXT_MODEL_ADAPTER_CHECK: what set_adapters would refuse before it reads a factor's values.
   static genplug_status check_adapters(genplug_model_t* model, const char* json_text, const genplug_context_t* c) {
-    return detail::guard(c, [&] {
+    return guarded(c, [&] {
       const FluxModel& self = adapters_self(model, json_text, "adapter_check.check");
       const std::vector<LoraFile> loras = adapter_list(self, json_text);
       if (same_loras(loras, self.active_loras_)) return;  // set will merge nothing: they are merged already
@@ -269,10 +269,10 @@ class FluxModel final : public Model {
   static genplug_status preview_thunk(genplug_model_t* model, const DLTensor* latent, uint32_t height, uint32_t width,
                                       uint32_t max_side, DLManagedTensor** image, const genplug_context_t* c) {
     if (image) *image = nullptr;
-    return detail::guard(c, [&] {
+    return guarded(c, [&] {
       if (!model || !latent || !image) throw InvalidArgument("preview: NULL argument");
       if (max_side < 16) throw InvalidArgument("preview: max_side " + std::to_string(max_side) + " is below 16");
-      auto* self = dynamic_cast<FluxModel*>(detail::ModelInstance::self(model)->impl.get());
+      auto* self = instance_of<FluxModel>(model);
       if (!self) throw InvalidArgument("preview: not an org.genplug.flux instance");
       Context ctx(c);
       *image = self->preview(*latent, height, width, max_side, ctx);

@@ -17,7 +17,7 @@ namespace {
 genplug_status linear_combination(genplug_model_t*, const DLTensor* out, uint32_t count,
                                   const DLTensor* const* inputs, const double* coeffs,
                                   const genplug_context_t* ctx) {
-  return detail::guard(ctx, [&] {
+  return guarded(ctx, [&] {
     if (!out || (count && (!inputs || !coeffs))) throw InvalidArgument("tensor_ops.linear_combination: NULL argument");
     torch::NoGradGuard no_grad;
     torch::Tensor o = from_dlpack(*out, "linear_combination: out");
@@ -37,7 +37,7 @@ genplug_status linear_combination(genplug_model_t*, const DLTensor* out, uint32_
 
 genplug_status empty_like(genplug_model_t*, const DLTensor* like, DLManagedTensor** out, const genplug_context_t* ctx) {
   if (out) *out = nullptr;
-  return detail::guard(ctx, [&] {
+  return guarded(ctx, [&] {
     if (!like || !out) throw InvalidArgument("tensor_ops.empty_like: NULL argument");
     *out = to_dlpack(torch::empty_like(from_dlpack(*like, "empty_like"), torch::MemoryFormat::Contiguous));
   });
@@ -46,7 +46,7 @@ genplug_status empty_like(genplug_model_t*, const DLTensor* like, DLManagedTenso
 // Drawn on the CPU from a generator seeded by (seed, stream), then moved: the same noise on every device.
 genplug_status normal(genplug_model_t*, const DLTensor* out, uint64_t seed, uint64_t stream,
                       const genplug_context_t* ctx) {
-  return detail::guard(ctx, [&] {
+  return guarded(ctx, [&] {
     if (!out) throw InvalidArgument("tensor_ops.normal: NULL argument");
     torch::NoGradGuard no_grad;
     torch::Tensor o = from_dlpack(*out, "normal: out");

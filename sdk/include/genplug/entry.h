@@ -71,7 +71,7 @@ typedef struct genplug_factory {
   const genplug_descriptor_t* (*descriptor)(const struct genplug_factory* factory, uint32_t index);
 
   /** Creates an instance of plugin `plugin_id` (borrowed for the call) from `config_json` (UTF-8 JSON object
-   * text, NUL-terminated, borrowed for the call; "{}" means every default). A NULL or unknown `plugin_id` is an
+   * text, NUL-terminated, borrowed for the call, never NULL; "{}" means every default, "" is no JSON object). A NULL or unknown `plugin_id` is an
    * error the plugin reports (`genplug validate` checks both). On success `*out_instance` points to the kind's
    * instance struct (genplug_posenc_t*, genplug_scheduler_t*, genplug_model_t*, genplug_inspector_t*),
    * owned by the caller until it calls the instance's destroy(); [thread: control] calls on it never overlap
@@ -121,8 +121,9 @@ typedef struct genplug_entry {
  *  GENPLUG_ABI_MAJOR, GENPLUG_ABI_MINOR, init, deinit, get_factory};`. This declaration checks its type, and backs
  *  up a C++ definition that leaves out GENPLUG_EXTERN_C: a const object at namespace scope is internal in C++, so
  *  the library would export nothing; declared here, it is exported (g++ still warns that the visibility attribute
- *  was ignored: write GENPLUG_EXTERN_C). Define GENPLUG_NO_ENTRY_DECLARATION before including to leave it out (genplug's tests of libraries
- *  whose `genplug_entry` is of another type). Hosts find the symbol with dlsym and never use this name. */
+ *  was ignored: write GENPLUG_EXTERN_C). Define GENPLUG_NO_ENTRY_DECLARATION before including to leave it out
+ *  (genplug's tests of libraries whose `genplug_entry` is of another type). Hosts find the symbol with dlsym and
+ *  never use this name. */
 #ifndef GENPLUG_NO_ENTRY_DECLARATION
 GENPLUG_EXPORT extern const genplug_entry_t genplug_entry;
 #endif

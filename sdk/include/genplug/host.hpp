@@ -421,8 +421,9 @@ class PosencProxy : public InstanceProxy<genplug_posenc_t> {
     check_written(freqs, amplitude, layout);
     Spectrum s;
     s.axis_dims = layout.axis_dims;
-    s.freqs.assign(freqs.begin() + kGuard, freqs.begin() + kGuard + nf);
-    s.amplitude.assign(amplitude.begin() + kGuard, amplitude.begin() + kGuard + na);
+    const auto at = [](std::vector<double>& v, size_t i) { return v.begin() + static_cast<std::ptrdiff_t>(i); };
+    s.freqs.assign(at(freqs, kGuard), at(freqs, kGuard + nf));
+    s.amplitude.assign(at(amplitude, kGuard), at(amplitude, kGuard + na));
     check_finite(s.freqs, "frequency", layout);
     check_finite(s.amplitude, "amplitude", layout);
     return s;

@@ -202,8 +202,9 @@ class Model {
   virtual const void* extension(const char* /*id*/) noexcept { return nullptr; }
 };
 
-/// Makes an instance of `Kind` from the config text ("{}" when the host gave none or an empty one); throw
-/// ConfigError for a bad config. Called by the factory's create(). [thread: control]
+/// Makes an instance of `Kind` from the config text (the host's, never empty: the wrapper refuses a NULL or empty
+/// one, as entry.h asks; "{}" is every default); throw ConfigError for a bad config. Called by the factory's
+/// create(). [thread: control]
 template <class Kind>
 using MakeFn = std::function<std::unique_ptr<Kind>(const std::string& config_json, Context& ctx)>;
 
@@ -253,8 +254,8 @@ struct PosencInstance {
       if (!q->layout) throw InvalidArgument("query.layout: NULL");
       if (!GENPLUG_HAS_FIELD(q->layout, genplug_rotary_layout_t, pixels_per_token))
         throw InvalidArgument("layout.struct_size: " + std::to_string(q->layout->struct_size) + " is too small");
-      Context c(ctx);
-      self(p)->impl->compute(*q, *out, c);
+      Context context(ctx);
+      self(p)->impl->compute(*q, *out, context);
     });
   }
   static const void* get_extension(genplug_posenc_t* p, const char* id) noexcept {
@@ -282,8 +283,8 @@ struct SchedulerInstance {
                                uint32_t capacity, uint32_t* out_count, const genplug_context_t* ctx) noexcept {
     return guard(ctx, [&] {
       if (!p || !out_count) throw InvalidArgument("scheduler.sigmas: NULL argument");
-      Context c(ctx);
-      std::vector<double> s = self(p)->impl->sigmas(steps, tokens, c);
+      Context context(ctx);
+      std::vector<double> s = self(p)->impl->sigmas(steps, tokens, context);
       *out_count = static_cast<uint32_t>(s.size());
       if (!out || capacity < s.size())
         throw Error(GENPLUG_E_BUFFER_TOO_SMALL,
@@ -316,8 +317,8 @@ struct SchedulerInstance {
       if (!GENPLUG_HAS_FIELD(r, genplug_sample_request_t, seed) ||
           !GENPLUG_HAS_FIELD(r->ops, genplug_tensor_ops_t, normal))
         throw InvalidArgument("scheduler.sample: request or tensor-ops struct_size too small");
-      Context c(ctx);
-      self(p)->impl->sample(*r, c);
+      Context context(ctx);
+      self(p)->impl->sample(*r, context);
     });
   }
   static const void* get_extension(genplug_scheduler_t* p, const char* id) noexcept {
@@ -357,8 +358,8 @@ struct ModelInstance {
       const uint32_t size = out->struct_size;
       genplug_geometry_t g{};  // filled whole, then copied as far as the host's struct reaches
       g.struct_size = sizeof(g);
-      Context c(ctx);
-      self(p)->impl->geometry(*q, g, c);
+      Context context(ctx);
+      self(p)->impl->geometry(*q, g, context);
       if (g.axis_count > GENPLUG_MAX_AXES || g.latent_ndim < 0 || g.latent_ndim > GENPLUG_MAX_AXES)
         throw Error(GENPLUG_E_INTERNAL, "model.geometry: more than GENPLUG_MAX_AXES axes or latent dimensions");
       g.struct_size = std::min<uint32_t>(size, sizeof(g));
@@ -372,8 +373,8 @@ struct ModelInstance {
       if (!GENPLUG_HAS_FIELD(sink, genplug_tensor_sink_t, put) || !sink->put)
         throw InvalidArgument("model.condition: sink struct_size " + std::to_string(sink->struct_size) +
                               " is too small, or its put is NULL");
-      Context c(ctx);
-      self(p)->impl->condition(prompt, options ? options : "", *sink, c);
+      Context context(ctx);
+      self(p)->impl->condition(prompt, options ? options : "", *sink, context);
     });
   }
   static genplug_status noise(genplug_model_t* p, uint64_t seed, uint32_t h, uint32_t w, DLManagedTensor** out,
@@ -381,8 +382,8 @@ struct ModelInstance {
     if (out) *out = nullptr;
     return guard(ctx, [&] {
       if (!p || !out) throw InvalidArgument("model.noise: NULL argument");
-      Context c(ctx);
-      *out = self(p)->impl->noise(seed, h, w, c);
+      Context context(ctx);
+      *out = self(p)->impl->noise(seed, h, w, context);
     });
   }
   static genplug_status predict(genplug_model_t* p, const genplug_predict_args_t* a, DLManagedTensor** out,
@@ -394,8 +395,8 @@ struct ModelInstance {
           (a->conditioning && !GENPLUG_HAS_FIELD(a->conditioning, genplug_tensor_list_t, tensors)) ||
           (a->spectrum && !GENPLUG_HAS_FIELD(a->spectrum, genplug_spectrum_t, amplitude_capacity)))
         throw InvalidArgument("model.predict: args, conditioning or spectrum struct_size too small");
-      Context c(ctx);
-      *out = self(p)->impl->predict(*a, c);
+      Context context(ctx);
+      *out = self(p)->impl->predict(*a, context);
     });
   }
   static genplug_status decode(genplug_model_t* p, const DLTensor* latent, uint32_t h, uint32_t w,
@@ -403,8 +404,8 @@ struct ModelInstance {
     if (out) *out = nullptr;
     return guard(ctx, [&] {
       if (!p || !latent || !out) throw InvalidArgument("model.decode: NULL argument");
-      Context c(ctx);
-      *out = self(p)->impl->decode(*latent, h, w, c);
+      Context context(ctx);
+      *out = self(p)->impl->decode(*latent, h, w, context);
     });
   }
   static genplug_status encode(genplug_model_t* p, const DLTensor* image, DLManagedTensor** out,
@@ -412,8 +413,8 @@ struct ModelInstance {
     if (out) *out = nullptr;
     return guard(ctx, [&] {
       if (!p || !image || !out) throw InvalidArgument("model.encode: NULL argument");
-      Context c(ctx);
-      *out = self(p)->impl->encode(*image, c);
+      Context context(ctx);
+      *out = self(p)->impl->encode(*image, context);
     });
   }
   static const void* get_extension(genplug_model_t* p, const char* id) noexcept {
@@ -449,8 +450,8 @@ struct InspectorInstance {
     if (out) *out = 0;
     return guard(ctx, [&] {
       if (!p || !path || !out) throw InvalidArgument("inspector.probe: NULL argument");
-      Context c(ctx);
-      const uint32_t score = self(p)->impl->probe(path, c);
+      Context context(ctx);
+      const uint32_t score = self(p)->impl->probe(path, context);
       if (score > 100) throw Error(GENPLUG_E_INTERNAL, "inspector.probe: score " + std::to_string(score) + " > 100");
       *out = score;
     });
@@ -460,8 +461,8 @@ struct InspectorInstance {
     if (out) *out = nullptr;
     return guard(ctx, [&] {
       if (!p || !path || !out) throw InvalidArgument("inspector.inspect: NULL argument");
-      Context c(ctx);
-      self(p)->last = self(p)->impl->inspect(path, c);
+      Context context(ctx);
+      self(p)->last = self(p)->impl->inspect(path, context);
       *out = self(p)->last.c_str();
     });
   }
@@ -527,11 +528,12 @@ struct KindFactory {
                                const genplug_context_t* ctx, void** out) noexcept {
     if (out) *out = nullptr;
     return guard(ctx, [&] {
-      if (!f || !plugin_id || !out) throw InvalidArgument("factory.create: NULL argument");
+      if (!f || !plugin_id || !config || !out) throw InvalidArgument("factory.create: NULL argument");
+      if (!*config) throw ConfigError("config: empty text is not a JSON object (every default is \"{}\")");
       for (const auto& item : self(f)->items) {
         if (item->info.id != plugin_id) continue;
-        Context c(ctx);
-        std::unique_ptr<Kind> impl = item->make(config && *config ? std::string(config) : std::string("{}"), c);
+        Context context(ctx);
+        std::unique_ptr<Kind> impl = item->make(config, context);
         if (!impl) throw Error(GENPLUG_E_INTERNAL, std::string(plugin_id) + ": create returned nothing");
         auto* inst = new Instance(std::move(impl));
         *out = inst->handle();
@@ -543,6 +545,39 @@ struct KindFactory {
 };
 
 }  // namespace detail
+
+/// @name For a plugin's extension tables (get_extension)
+/// An extension's functions are plain C functions that receive the instance handle. These give them what the
+/// wrapper's own thunks use. @{
+
+/// The plugin object behind a handle this library's wrapper made (the handle an extension function receives), as
+/// `T` (a class derived from the kind's base class), or nullptr for a NULL handle or an object of another class.
+/// Only for handles of this library: the wrapper reads the handle's `impl`. [thread: the calling function's]
+template <class T>
+T* instance_of(genplug_posenc_t* handle) noexcept {
+  return handle ? dynamic_cast<T*>(detail::PosencInstance::self(handle)->impl.get()) : nullptr;
+}
+template <class T>
+T* instance_of(genplug_scheduler_t* handle) noexcept {
+  return handle ? dynamic_cast<T*>(detail::SchedulerInstance::self(handle)->impl.get()) : nullptr;
+}
+template <class T>
+T* instance_of(genplug_model_t* handle) noexcept {
+  return handle ? dynamic_cast<T*>(detail::ModelInstance::self(handle)->impl.get()) : nullptr;
+}
+template <class T>
+T* instance_of(genplug_inspector_t* handle) noexcept {
+  return handle ? dynamic_cast<T*>(detail::InspectorInstance::self(handle)->impl.get()) : nullptr;
+}
+
+/// Runs `f` behind the exception firewall of the wrapper's thunks: GENPLUG_OK when it returns, otherwise the thrown
+/// Error's status (std::bad_alloc: GENPLUG_E_OUT_OF_MEMORY, anything else: GENPLUG_E_INTERNAL) with its message
+/// in `ctx`. An extension function returning a status is `return genplug::guarded(ctx, [&] { ... });`.
+template <class F>
+genplug_status guarded(const genplug_context_t* ctx, F&& f) noexcept {
+  return detail::guard(ctx, std::forward<F>(f));
+}
+/// @}
 
 /// Collects a library's plugins; filled by the library's registration function during init().
 /// Each add throws InvalidArgument for an empty id or one this library already added (of any kind): hosts reject
