@@ -153,7 +153,7 @@ asan_flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 #   python     run separately below, with the ASan runtime preloaded into python;
 #   avx2       the precision suites again with libtorch's AVX2 kernels forced: the same code of ours on other
 #              (uninstrumented) libtorch kernels, checked for precision by the plain suite.
-# and the test debian_package: CPack's .deb of the tree, installed and listed (packaging, no code of ours runs
+# and the test debian_package: CPack's .debs of the tree, unpacked and run (packaging, no code of ours runs
 # that the other tests do not run; it runs alone, RUN_SERIAL, 36 s under ASan), and golden_structure_variants
 # (programs of this suite again on sets of other structure: it tests the tests, not memory), as the other golden
 # sets' runs (label other_sets) do.
