@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -151,27 +152,34 @@ void abi_notes(const host::PluginRecord& p, ProbeWriter& out) {
 // Any layout will do: two spatial axes twice past their base, and one the posenc must leave alone.
 const RotaryLayout kProbeLayout{{8, 12, 12}, 10000.0, {1, 16, 16}, 8, {0, GENPLUG_AXIS_SPATIAL, GENPLUG_AXIS_SPATIAL}};
 
-// posenc.h: the plugin writes every frequency and every amplitude. PosencProxy::compute starts them at 0 and 1,
-// which a plugin that writes nothing would leave looking like a spectrum; here they start as NaN, which no
-// spectrum may hold (PosencProxy refuses one), so a NaN left over is a value never written.
-void check_spectrum_written(const PosencProxy& posenc, const std::string& who, ProbeWriter& out) {
-  const std::string what = who + ": compute writes every frequency and amplitude";
+// The posenc's C compute for the probe layout at `extent` and `t`, into the caller's buffers: not through
+// PosencProxy::compute, whose own checks and starting values would answer for the plugin.
+genplug_status compute_raw(const PosencProxy& posenc, const std::array<uint32_t, 3>& extent, double t,
+                           std::vector<double>& freqs, std::vector<double>& amplitude, CallContext& ctx) {
   const genplug_rotary_layout_t layout = kProbeLayout.view();
-  const uint32_t extent[] = {1, 32, 32};
   genplug_posenc_query_t q{};
   q.struct_size = sizeof q;
   q.layout = &layout;
-  q.target_extent = extent;
-  q.t = 0.5;
-  std::vector<double> freqs(kProbeLayout.freq_count(), std::nan("")), amplitude(layout.axis_count, std::nan(""));
+  q.target_extent = extent.data();
+  q.t = t;
   genplug_spectrum_t s{};
   s.struct_size = sizeof s;
   s.freqs = freqs.data();
   s.freq_capacity = uint32_t(freqs.size());
   s.amplitude = amplitude.data();
   s.amplitude_capacity = uint32_t(amplitude.size());
+  return posenc.raw()->compute(posenc.raw(), &q, &s, ctx.get());
+}
+
+// posenc.h: the plugin writes every frequency and every amplitude. PosencProxy::compute starts them at 0 and 1,
+// which a plugin that writes nothing would leave looking like a spectrum; here they start as NaN, which no
+// spectrum may hold (PosencProxy refuses one), so a NaN left over is a value never written.
+void check_spectrum_written(const PosencProxy& posenc, const std::string& who, ProbeWriter& out) {
+  const std::string what = who + ": compute writes every frequency and amplitude";
+  std::vector<double> freqs(kProbeLayout.freq_count(), std::nan(""));
+  std::vector<double> amplitude(kProbeLayout.axis_dims.size(), std::nan(""));
   CallContext ctx;
-  const genplug_status status = posenc.raw()->compute(posenc.raw(), &q, &s, ctx.get());
+  const genplug_status status = compute_raw(posenc, {1, 32, 32}, 0.5, freqs, amplitude, ctx);
   if (status != GENPLUG_OK) return out.fail(what + ": the same query failed the second time: " + status_name(status));
   const auto unwritten = [](const std::vector<double>& v) {
     return std::count_if(v.begin(), v.end(), [](double x) { return std::isnan(x); });
@@ -183,8 +191,7 @@ void check_spectrum_written(const PosencProxy& posenc, const std::string& who, P
 }
 
 // posenc.h: t outside [0, 1] (NaN included) and a zero extent are GENPLUG_E_INVALID_ARGUMENT with a message; a
-// plugin that computes a spectrum for them hands a model frequencies for a query no sampler makes. Asked through
-// the C function, as check_spectrum_written.
+// plugin that computes a spectrum for them hands a model frequencies for a query no sampler makes.
 void check_query_refusals(const PosencProxy& posenc, const std::string& who, ProbeWriter& out) {
   struct Refused {
     const char* what;
@@ -193,25 +200,12 @@ void check_query_refusals(const PosencProxy& posenc, const std::string& who, Pro
   };
   const Refused cases[] = {{"t = -0.25", -0.25, 32}, {"t = 1.5", 1.5, 32}, {"t = NaN", std::nan(""), 32},
                            {"a target extent of 0", 0.5, 0}};
-  const genplug_rotary_layout_t layout = kProbeLayout.view();
-  std::vector<double> freqs(kProbeLayout.freq_count()), amplitude(layout.axis_count);
+  std::vector<double> freqs(kProbeLayout.freq_count()), amplitude(kProbeLayout.axis_dims.size(), 0.0);
   for (const Refused& c : cases) {
-    const std::string what = who + ": compute refuses " + c.what + " with GENPLUG_E_INVALID_ARGUMENT";
-    const uint32_t extent[] = {1, c.rows, 32};
-    genplug_posenc_query_t q{};
-    q.struct_size = sizeof q;
-    q.layout = &layout;
-    q.target_extent = extent;
-    q.t = c.t;
-    genplug_spectrum_t s{};
-    s.struct_size = sizeof s;
-    s.freqs = freqs.data();
-    s.freq_capacity = uint32_t(freqs.size());
-    s.amplitude = amplitude.data();
-    s.amplitude_capacity = uint32_t(amplitude.size());
     CallContext ctx;
-    const genplug_status status = posenc.raw()->compute(posenc.raw(), &q, &s, ctx.get());
-    out.check(status == GENPLUG_E_INVALID_ARGUMENT && !ctx.error().empty(), what,
+    const genplug_status status = compute_raw(posenc, {1, c.rows, 32}, c.t, freqs, amplitude, ctx);
+    out.check(status == GENPLUG_E_INVALID_ARGUMENT && !ctx.error().empty(),
+              who + ": compute refuses " + c.what + " with GENPLUG_E_INVALID_ARGUMENT",
               status == GENPLUG_OK ? std::string("it computed a spectrum")
                                    : status_name(status) + (ctx.error().empty() ? ", no message" : ": " + ctx.error()));
   }
