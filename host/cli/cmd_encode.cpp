@@ -146,9 +146,8 @@ void run_show_tokens(const EncodeOptions& o, const Globals& globals, bool as_jso
   CallContext ctx;
   log_to_stderr(ctx, globals);
   InspectorProxy inspector = create_from_option([&] { return catalog.create_inspector(o.inspector, json::object(), ctx); });
-  const auto* table = static_cast<const genplug_inspector_tokenize_t*>(
-      inspector.raw()->get_extension ? inspector.raw()->get_extension(inspector.raw(), GENPLUG_EXT_INSPECTOR_TOKENIZE)
-                                     : nullptr);
+  const auto* table =
+      static_cast<const genplug_inspector_tokenize_t*>(inspector.extension(GENPLUG_EXT_INSPECTOR_TOKENIZE));
   if (!GENPLUG_HAS_FIELD(table, genplug_inspector_tokenize_t, tokenize) || !table->tokenize)
     throw HostError(ErrorKind::usage, o.inspector + ": this inspector cannot tokenize (no " GENPLUG_EXT_INSPECTOR_TOKENIZE ")");
   const char* out = nullptr;

@@ -229,7 +229,10 @@ void probe_missing_file(const InspectorProxy& inspector, const std::string& who,
 void check_geometry(const ModelProxy& model, const std::string& who, ProbeWriter& out) {
   CallContext ctx;
   if (!model.has_geometry()) {
-    out.fail(who + ": geometry() (ABI 1.1) is missing: a host cannot derive the latent, layout or target extent");
+    out.fail(who + (GENPLUG_HAS_FIELD(model.raw(), genplug_model_t, geometry)
+                        ? ": geometry is NULL in a struct that holds it (a 1.1 function missing from a 1.1 plugin)"
+                        : ": geometry() (ABI 1.1) is missing: a host cannot derive the latent, layout or target "
+                          "extent"));
     return;
   }
   out.step(who + ": geometry() at the default size is consistent");

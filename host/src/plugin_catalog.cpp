@@ -366,7 +366,8 @@ void require_fn(bool ok, const PluginRecord& r, const char* what) {
 }
 
 // An instance's struct reaches through get_extension, the last function of every kind's oldest version (ABI 1.0;
-// the inspector's 1.1): the host calls each of them, appended ones only where struct_size covers them.
+// the inspector's 1.1): a struct shorter than its kind's first version is no instance of it. (The proxies read
+// get_extension only where struct_size covers it, and appended functions likewise.)
 template <class T>
 void require_oldest_extent(const T* p, const PluginRecord& r) {
   const size_t needed = offsetof(T, get_extension) + sizeof(p->get_extension);

@@ -409,8 +409,12 @@ static int ask_geometry(host_t* h) {
   uint64_t freqs = 0;
   uint32_t a;
   g->struct_size = sizeof *g;
-  if (!GENPLUG_HAS_FIELD(h->r.model, genplug_model_t, geometry) || !h->r.model->geometry) { /* an ABI 1.0 model */
+  if (!GENPLUG_HAS_FIELD(h->r.model, genplug_model_t, geometry)) { /* an ABI 1.0 model */
     fprintf(stderr, "the model states no geometry (ABI 1.0): rebuild it against 1.1\n");
+    return 1;
+  }
+  if (!h->r.model->geometry) { /* a 1.1 struct without its 1.1 function: a broken plugin */
+    fprintf(stderr, "%s: geometry is NULL in a struct that holds it: a broken plugin\n", h->r.model_name);
     return 1;
   }
   if (failed(h->r.model->geometry(h->r.model, &defaults, g, &h->ctx), h->r.model_name, "geometry")) return 1;

@@ -177,3 +177,24 @@ BOOST_AUTO_TEST_CASE(create_refuses_empty_config_text_and_instance_of_finds_the_
   handle->destroy(handle);
   Null::deinit();
 }
+
+// A 1.1 function missing from a struct that holds it is a broken contract, not an older plugin: the proxies say so
+// (a NULL geometry had read as "an ABI 1.0 model", a NULL count_evaluations fell back to evaluation_count).
+BOOST_AUTO_TEST_CASE(a_null_function_inside_struct_size_is_a_contract_error) {
+  static genplug_model_t model{};
+  model.struct_size = sizeof(model);
+  model.destroy = [](genplug_model_t*) {};
+  genplug::ModelProxy proxy(&model, "org.example.no-geometry", nullptr);
+  genplug::CallContext ctx;
+  BOOST_CHECK_EXCEPTION(proxy.geometry(0, 0, 0, ctx), genplug::ContractError, [](const genplug::ContractError& e) {
+    return std::string(e.what()) == "org.example.no-geometry: geometry is NULL in a struct of " +
+                                        std::to_string(sizeof(genplug_model_t)) +
+                                        " bytes, which holds it: a model of ABI 1.1 or later provides it";
+  });
+  // A 1.0 model's struct stops before geometry: unsupported, not a broken contract.
+  model.struct_size = offsetof(genplug_model_t, geometry);
+  BOOST_CHECK_EXCEPTION(proxy.geometry(0, 0, 0, ctx), genplug::PluginError, [](const genplug::PluginError& e) {
+    return e.code() == GENPLUG_E_UNSUPPORTED;
+  });
+  BOOST_TEST(proxy.extension("org.example.any") == nullptr);  // a NULL get_extension: no extensions
+}

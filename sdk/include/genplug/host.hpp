@@ -374,6 +374,12 @@ class InstanceProxy {
   const std::shared_ptr<void>& keepalive() const { return keepalive_; }
   /// True when it holds an instance.
   explicit operator bool() const { return p_ != nullptr; }
+  /// The instance's extension table of `id` (get_extension), or nullptr: none of that id, a NULL get_extension
+  /// (taken as "no extensions"), or a struct that stops before it. [thread: any]
+  const void* extension(const char* id) const {
+    return GENPLUG_HAS_FIELD(raw(), C, get_extension) && raw()->get_extension ? raw()->get_extension(raw(), id)
+                                                                                : nullptr;
+  }
 
  protected:
   std::string id_;                                  ///< the plugin id, for messages
@@ -608,8 +614,7 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
   }
   /// The tensor-ops extension (the model's own arithmetic on its tensors), or NULL when it lends none.
   const genplug_model_tensor_ops_t* tensor_ops() const {
-    const auto* o = static_cast<const genplug_model_tensor_ops_t*>(
-        raw()->get_extension ? raw()->get_extension(raw(), GENPLUG_EXT_MODEL_TENSOR_OPS) : nullptr);
+    const auto* o = static_cast<const genplug_model_tensor_ops_t*>(extension(GENPLUG_EXT_MODEL_TENSOR_OPS));
     if (!o) return nullptr;
     if (!GENPLUG_HAS_FIELD(o, genplug_model_tensor_ops_t, normal) || !o->linear_combination || !o->empty_like ||
         !o->normal)  // a broken table is an error, not "no operations" (which would send device tensors to the CPU)
@@ -644,8 +649,7 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
   }
   /// The adapters extension (LoRAs swapped without reloading), or NULL when the model has none.
   const genplug_model_adapters_t* adapters() const {
-    const auto* a = static_cast<const genplug_model_adapters_t*>(
-        raw()->get_extension ? raw()->get_extension(raw(), GENPLUG_EXT_MODEL_ADAPTERS) : nullptr);
+    const auto* a = static_cast<const genplug_model_adapters_t*>(extension(GENPLUG_EXT_MODEL_ADAPTERS));
     return a && GENPLUG_HAS_FIELD(a, genplug_model_adapters_t, set) && a->set ? a : nullptr;
   }
   /// Makes `adapters_json` the active adapters (see genplug_model_adapters). Throws PluginError.
@@ -712,13 +716,11 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
 
  private:
   const genplug_model_preview_t* preview_table() const {
-    const auto* p = static_cast<const genplug_model_preview_t*>(
-        raw()->get_extension ? raw()->get_extension(raw(), GENPLUG_EXT_MODEL_PREVIEW) : nullptr);
+    const auto* p = static_cast<const genplug_model_preview_t*>(extension(GENPLUG_EXT_MODEL_PREVIEW));
     return p && GENPLUG_HAS_FIELD(p, genplug_model_preview_t, preview) && p->preview ? p : nullptr;
   }
   const genplug_model_adapter_check_t* adapter_check_table() const {
-    const auto* c = static_cast<const genplug_model_adapter_check_t*>(
-        raw()->get_extension ? raw()->get_extension(raw(), GENPLUG_EXT_MODEL_ADAPTER_CHECK) : nullptr);
+    const auto* c = static_cast<const genplug_model_adapter_check_t*>(extension(GENPLUG_EXT_MODEL_ADAPTER_CHECK));
     return c && GENPLUG_HAS_FIELD(c, genplug_model_adapter_check_t, check) && c->check ? c : nullptr;
   }
   // Owns `t` from here on (its deleter runs even when it is refused), then checks it is well-formed DLPack.
