@@ -63,8 +63,8 @@ typedef struct genplug_spectrum {
   double* amplitude;    /**< host buffer of amplitude_capacity doubles; the plugin writes one factor per axis
                              (1 = none). Every value is written: the host refuses a spectrum with one left */
   uint32_t amplitude_capacity; /**< length of `amplitude` in doubles */
-  uint32_t reserved; /**< 0; what was tail padding, named so that a field appended later lies past the end of
-                          every 1.x struct (GENPLUG_HAS_FIELD can tell it is absent) */
+  uint32_t reserved; /**< 0; what was tail padding on 64-bit targets, named so that a field appended later lies
+                          past the end of every 1.x struct (GENPLUG_HAS_FIELD can tell it is absent) */
 } genplug_spectrum_t;
 
 /** A position-encoding instance, made by the factory of GENPLUG_KIND_POSENC. Plugin-owned; the host frees it

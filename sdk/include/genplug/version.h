@@ -1,5 +1,5 @@
 /** @file
- * genplug — ABI version, export and calling-convention macros.
+ * genplug — ABI version, linkage and export macros.
  *
  * Versioning policy (docs/abi.md):
  *  - GENPLUG_ABI_MAJOR changes only when an existing struct's layout or a function's meaning changes;
