@@ -56,12 +56,21 @@ endforeach()
 set(CPACK_COMPONENT_FLUX_GROUP flux)
 set(CPACK_COMPONENT_MINI_MODEL_GROUP mini_model)
 set(CPACK_COMPONENT_SDK_GROUP dev)
-set(same_version "(= ${PROJECT_VERSION})")
+set(GENPLUG_DEB_SAME_VERSION "(= ${PROJECT_VERSION})")
+# Up to 0.3.1 one package, genplug, held everything: the files that moved out of it replace its older versions'
+# (Debian Policy 7.6.1), so that an upgrade unpacks them whatever apt's order.
+set(GENPLUG_DEB_SPLIT "genplug (<< 0.3.2)")
+foreach(group FLUX MINI_MODEL DEV)
+  set(CPACK_DEBIAN_${group}_PACKAGE_REPLACES "${GENPLUG_DEB_SPLIT}")
+  set(CPACK_DEBIAN_${group}_PACKAGE_BREAKS "${GENPLUG_DEB_SPLIT}")
+endforeach()
 
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME genplug)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION graphics)
-# Installed by default with it (apt installs Recommends): the default sample needs both.
-set(CPACK_DEBIAN_RUNTIME_PACKAGE_RECOMMENDS "genplug-flux ${same_version}, genplug-mini-model ${same_version}")
+# Installed with it by default (apt installs Recommends; --no-install-recommends leaves libtorch out): the default
+# sample needs both.
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_RECOMMENDS
+    "genplug-flux ${GENPLUG_DEB_SAME_VERSION}, genplug-mini-model ${GENPLUG_DEB_SAME_VERSION}")
 # The C ABI's version travels with the runtime: plugin packages depend on genplug-abi-1 (>= 1.1).
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_PROVIDES "genplug-abi-${GENPLUG_ABI_MAJOR} (= ${GENPLUG_ABI_VERSION})")
 set(CPACK_DEBIAN_RUNTIME_DESCRIPTION "image-generation plugin host and CLI, with the DyPE position-encoding plugin
@@ -71,8 +80,8 @@ documentation. None of it needs a tensor library; the FLUX.1 model plugin is gen
 
 set(CPACK_DEBIAN_FLUX_PACKAGE_NAME genplug-flux)
 set(CPACK_DEBIAN_FLUX_PACKAGE_SECTION graphics)
-set(CPACK_DEBIAN_FLUX_PACKAGE_DEPENDS "genplug ${same_version}")
-set(CPACK_DEBIAN_FLUX_PACKAGE_RECOMMENDS "genplug-mini-model ${same_version}")
+set(CPACK_DEBIAN_FLUX_PACKAGE_DEPENDS "genplug ${GENPLUG_DEB_SAME_VERSION}")
+set(CPACK_DEBIAN_FLUX_PACKAGE_RECOMMENDS "genplug-mini-model ${GENPLUG_DEB_SAME_VERSION}")
 set(CPACK_DEBIAN_FLUX_DESCRIPTION "FLUX.1 model plugin for genplug (libtorch)
 The genplug.model plugin org.genplug.flux: the FLUX.1 transformer, autoencoder and T5/CLIP text conditioning on
 libtorch, reading BFL and diffusers safetensors, GGUF and LoRA files.")
@@ -89,9 +98,10 @@ set(CPACK_DEBIAN_DEV_PACKAGE_NAME genplug-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libdlpack-dev")
 # genplug::host is a static library: building against it needs these (hosts of the C ABI alone do not).
-set(CPACK_DEBIAN_DEV_PACKAGE_RECOMMENDS "nlohmann-json3-dev, libboost-filesystem-dev, libopenexr-dev, libpng-dev, libopencolorio-dev, pkg-config")
+set(CPACK_DEBIAN_DEV_PACKAGE_RECOMMENDS
+    "nlohmann-json3-dev, libboost-filesystem-dev, libopenexr-dev, libpng-dev, libopencolorio-dev, pkg-config")
 # genplug validate checks a plugin against the contract.
-set(CPACK_DEBIAN_DEV_PACKAGE_SUGGESTS "genplug ${same_version}")
+set(CPACK_DEBIAN_DEV_PACKAGE_SUGGESTS "genplug ${GENPLUG_DEB_SAME_VERSION}")
 set(CPACK_DEBIAN_DEV_DESCRIPTION "genplug SDK: C ABI headers, C++ wrappers and reference host library
 genplug ${PROJECT_VERSION}, C ABI ${GENPLUG_ABI_VERSION}: the C11 ABI and header-only C++17 wrappers for writing
 plugins and hosts, the reference host library (static), genplugConfig.cmake (genplug::sdk, genplug::host,

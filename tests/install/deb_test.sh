@@ -21,15 +21,24 @@ for name in "${!deb[@]}"; do
   [[ -f $file ]] || fail "no $(basename "$file") among: $(cd "$work" && ls ./*.deb | tr '\n' ' ')"
   deb[$name]=$file
   dpkg-deb -f "$file" > "$work/$name.control"
-  dpkg-deb -c "$file" | awk '!/^d/ {print $NF}' > "$work/$name.files"  # files (no folders); read whole, not by grep -q
-  echo "== $name: $(du -h "$file" | cut -f1)"; grep -E '^(Architecture|Depends|Recommends|Provides):' "$work/$name.control"
+  # Its paths, folders left out: read from a file, never piped into grep -q (pipefail and an early exit).
+  dpkg-deb --fsys-tarfile "$file" | tar -t | grep -v '/$' > "$work/$name.files"
+  echo "== $name: $(du -h "$file" | cut -f1)"
+  grep -E '^(Architecture|Depends|Recommends|Provides|Replaces|Breaks):' "$work/$name.control"
 done
 (( $(ls "$work"/*.deb | wc -l) == 4 )) || fail "expected 4 packages: $(ls "$work"/*.deb)"
 field() { sed -n "s/^$2: //p" "$work/$1.control"; }
 
 grep -q '^genplug-abi-1 (= 1\.' <<< "$(field genplug Provides)" || fail "genplug does not provide genplug-abi-1"
 for name in genplug genplug-dev genplug-mini-model; do
-  ! grep -qiE 'torch|opencv|qt' <<< "$(field $name Depends)" || fail "$name depends on a tensor library: $(field $name Depends)"
+  ! grep -qiE 'torch|opencv|qt' <<< "$(field $name Depends)" ||
+    fail "$name depends on a tensor library: $(field $name Depends)"
+done
+# The files that left 0.3.1's single genplug package replace it on an upgrade.
+for name in genplug-flux genplug-mini-model genplug-dev; do
+  for f in Replaces Breaks; do
+    [[ $(field $name $f) == "genplug (<< 0.3.2)" ]] || fail "$name: $f is '$(field $name $f)'"
+  done
 done
 grep -q 'libtorch' <<< "$(field genplug-flux Depends)" || fail "genplug-flux does not depend on libtorch"
 grep -q "genplug (= $version)" <<< "$(field genplug-flux Depends)" || fail "genplug-flux does not depend on genplug"
@@ -66,7 +75,8 @@ for id in org.genplug.dype org.genplug.flowmatch; do
 done
 ! grep -q "^org.genplug.flux " <<< "$plugins" || fail "genplug alone lists the FLUX model plugin"
 "$alone/usr/bin/genplug" posenc --plugin org.genplug.dype --config '{"method":"yarn"}' \
-  --layout "@$alone/usr/share/genplug/samples/layouts/flux.json" --height 4096 --width 4096 --t 1 > "$work/posenc.log" ||
+  --layout "@$alone/usr/share/genplug/samples/layouts/flux.json" --height 4096 --width 4096 --t 1 \
+  > "$work/posenc.log" ||
   { cat "$work/posenc.log"; fail "genplug alone: posenc failed"; }
 mkdir "$work/alone-run"
 rc=0
@@ -94,7 +104,8 @@ grep -q "org.genplug.dype" "$work/python.log" || { cat "$work/python.log"; exit 
 cache=$(find "$usr" -name __pycache__)
 [[ -z $cache ]] || fail "the Python sample wrote $cache"
 mkdir "$work/render"
-(cd "$work/render" && "$usr/bin/genplug" run "$usr/share/genplug/samples/default.json" --set jobs.0.steps=2 > run.log 2>&1) ||
+(cd "$work/render" &&
+  "$usr/bin/genplug" run "$usr/share/genplug/samples/default.json" --set jobs.0.steps=2 > run.log 2>&1) ||
   { cat "$work/render/run.log"; exit 1; }
 [[ -s $work/render/default.exr ]] || fail "no default.exr"
 echo "deb_test: $(cd "$work" && ls ./*.deb | xargs -n1 basename | tr '\n' ' ')unpack, list their plugins and render;" \
