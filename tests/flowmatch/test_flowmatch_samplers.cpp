@@ -38,9 +38,16 @@ std::vector<double> test_noise(size_t n) {
   return z;
 }
 
+// max |a - b|, or NaN for a NaN in either or vectors of two sizes: then no check of it holds, neither a bound
+// (<=) nor a difference (>), where std::max would drop the NaN.
 double max_abs_difference(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size()) return std::nan("");
   double m = 0;
-  for (size_t j = 0; j < a.size(); ++j) m = std::max(m, std::abs(a[j] - b[j]));
+  for (size_t j = 0; j < a.size(); ++j) {
+    const double d = std::abs(a[j] - b[j]);
+    if (std::isnan(d)) return d;
+    m = std::max(m, d);
+  }
   return m;
 }
 

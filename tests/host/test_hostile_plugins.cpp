@@ -391,6 +391,10 @@ BOOST_AUTO_TEST_CASE(validate_fails_bad_spectra_and_samplers_and_passes_the_host
                              "org.genplug.test.hostile.nan-spectrum: compute returned a non-finite frequency (NaN"),
              r.out);
   BOOST_TEST(contains(r.out, "non-finite amplitude (inf"), r.out);
+  // These posencs compute whatever the query (posenc.h asks them to refuse t outside [0, 1] and zero extents).
+  BOOST_TEST(contains(r.out, "FAIL posenc org.genplug.test.hostile.prints-to-stdout: compute refuses t = 1.5 with "
+                             "GENPLUG_E_INVALID_ARGUMENT: it computed a spectrum"),
+             r.out);
   BOOST_TEST(contains(r.out, "overflow-spectrum: compute wrote past the end of the frequency buffer"), r.out);
   // The first axis of the probe layout (dims 8, 12, 12) only: 4 of 16 frequencies, no amplitude. Refused by the
   // host's own check (PosencProxy::compute) at the first use, before the validator's probe for it.
