@@ -109,5 +109,5 @@ static const genplug_factory_t* get_factory(const char* kind) {
   return strcmp(kind, GENPLUG_KIND_POSENC) == 0 ? &factory : NULL;
 }
 
-GENPLUG_EXTERN_C GENPLUG_EXPORT const genplug_entry_t genplug_entry = {sizeof(genplug_entry_t), GENPLUG_ABI_MAJOR, GENPLUG_ABI_MINOR,
-                                                      init, deinit, get_factory};
+GENPLUG_EXTERN_C GENPLUG_EXPORT const genplug_entry_t genplug_entry = {sizeof(genplug_entry_t), GENPLUG_ABI_MAJOR,
+                                                                       GENPLUG_ABI_MINOR, init, deinit, get_factory};

@@ -72,8 +72,9 @@ BOOST_AUTO_TEST_CASE(broken_libraries_are_rejected_with_one_clear_line_and_the_r
   for (const auto& r : rej) BOOST_TEST_MESSAGE("rejected: " << r);
   BOOST_TEST(any_line(rej, "libwrong_abi.so", "ABI mismatch: host expects major 1, plugin was built with 2.0"));
   BOOST_TEST(any_line(rej, "libno_entry.so", "not a genplug plugin: it defines no 'genplug_entry' symbol (not loaded)"));
-  BOOST_TEST(any_line(rej, "libentry_function.so", "'genplug_entry' is a function; entry.h asks for an object: "
-                                                    "GENPLUG_EXTERN_C GENPLUG_EXPORT const genplug_entry_t genplug_entry = {...}"));
+  BOOST_TEST(any_line(rej, "libentry_function.so",
+                      "'genplug_entry' is a function; entry.h asks for an object: "
+                      "GENPLUG_EXTERN_C GENPLUG_EXPORT const genplug_entry_t genplug_entry = {...}"));
   BOOST_TEST(any_line(rej, "libentry_ifunc.so", "'genplug_entry' is a function; entry.h asks for an object"));
   BOOST_TEST(any_line(rej, "libentry_thread_local.so", "'genplug_entry' is thread-local; entry.h asks for one const "
                                                        "object for the process (not loaded)"));

@@ -71,12 +71,13 @@ typedef struct genplug_factory {
   const genplug_descriptor_t* (*descriptor)(const struct genplug_factory* factory, uint32_t index);
 
   /** Creates an instance of plugin `plugin_id` (borrowed for the call) from `config_json` (UTF-8 JSON object
-   * text, NUL-terminated, borrowed for the call, never NULL; "{}" means every default, "" is no JSON object). A NULL or unknown `plugin_id` is an
-   * error the plugin reports (`genplug validate` checks both). On success `*out_instance` points to the kind's
-   * instance struct (genplug_posenc_t*, genplug_scheduler_t*, genplug_model_t*, genplug_inspector_t*),
-   * owned by the caller until it calls the instance's destroy(); [thread: control] calls on it never overlap
-   * any other call on it (context.h), whichever thread makes them. On failure `*out_instance` is NULL and the error is reported
-   * through ctx->set_error, naming the offending config field where there is one.
+   * text, NUL-terminated, borrowed for the call, never NULL; "{}" means every default, "" is no JSON object). A
+   * NULL or unknown `plugin_id` is an error the plugin reports (`genplug validate` checks both). On success
+   * `*out_instance` points to the kind's instance struct (genplug_posenc_t*, genplug_scheduler_t*,
+   * genplug_model_t*, genplug_inspector_t*), owned by the caller until it calls the instance's destroy();
+   * [thread: control] calls on it never overlap any other call on it (context.h), whichever thread makes them. On
+   * failure `*out_instance` is NULL and the error is reported through ctx->set_error, naming the offending config
+   * field where there is one.
    * The plugin validates the config itself (not every host checks it against config_schema first): text
    * that is not a JSON object, unknown fields and out-of-range values are GENPLUG_E_CONFIG. May be slow for
    * models (it loads weights). Hosts sharing the library (init) may create concurrently (context.h); a create
