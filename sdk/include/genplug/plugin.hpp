@@ -544,6 +544,17 @@ struct KindFactory {
   }
 };
 
+// The wrapper's instance type behind each kind's C handle (instance_of).
+template <class Handle>
+struct InstanceOf;
+template <>
+struct InstanceOf<genplug_posenc_t> { using type = PosencInstance; };
+template <>
+struct InstanceOf<genplug_scheduler_t> { using type = SchedulerInstance; };
+template <>
+struct InstanceOf<genplug_model_t> { using type = ModelInstance; };
+template <>
+struct InstanceOf<genplug_inspector_t> { using type = InspectorInstance; };
 }  // namespace detail
 
 /// @name For a plugin's extension tables (get_extension)
@@ -553,21 +564,9 @@ struct KindFactory {
 /// The plugin object behind a handle this library's wrapper made (the handle an extension function receives), as
 /// `T` (a class derived from the kind's base class), or nullptr for a NULL handle or an object of another class.
 /// Only for handles of this library: the wrapper reads the handle's `impl`. [thread: the calling function's]
-template <class T>
-T* instance_of(genplug_posenc_t* handle) noexcept {
-  return handle ? dynamic_cast<T*>(detail::PosencInstance::self(handle)->impl.get()) : nullptr;
-}
-template <class T>
-T* instance_of(genplug_scheduler_t* handle) noexcept {
-  return handle ? dynamic_cast<T*>(detail::SchedulerInstance::self(handle)->impl.get()) : nullptr;
-}
-template <class T>
-T* instance_of(genplug_model_t* handle) noexcept {
-  return handle ? dynamic_cast<T*>(detail::ModelInstance::self(handle)->impl.get()) : nullptr;
-}
-template <class T>
-T* instance_of(genplug_inspector_t* handle) noexcept {
-  return handle ? dynamic_cast<T*>(detail::InspectorInstance::self(handle)->impl.get()) : nullptr;
+template <class T, class Handle>
+T* instance_of(Handle* handle) noexcept {
+  return handle ? dynamic_cast<T*>(detail::InstanceOf<Handle>::type::self(handle)->impl.get()) : nullptr;
 }
 
 /// Runs `f` behind the exception firewall of the wrapper's thunks: GENPLUG_OK when it returns, otherwise the thrown
