@@ -35,6 +35,13 @@ struct Options {
   std::string report_token;
 };
 
+// "1 plugin", "3 failures".
+std::string counted(size_t n, const std::string& noun) { return std::to_string(n) + " " + noun + (n == 1 ? "" : "s"); }
+
+std::string checks_failed(const std::string& library, int failures) {
+  return library + ": " + counted(size_t(failures), "contract check") + " failed";
+}
+
 // Counts failures; flushed line by line, so what was checked so far is never lost.
 struct Report {
   int failures = 0;
@@ -61,7 +68,7 @@ class Validator {
       if (r.type == "PLUGIN") plugins.push_back({r.kind, r.text, int(plugins.size())});
     });
     if (plugins.empty() && (!loaded || rep_.failures)) {
-      product() << "1 library, 0 plugins, " << rep_.failures << " failures\n";
+      product() << "1 library, 0 plugins, " << counted(size_t(rep_.failures), "failure") << "\n";
       throw host::HostError(host::ErrorKind::plugin, o_.library + ": does not satisfy the genplug contract");
     }
     for (const Found& p : plugins) probe_plugin(p);
@@ -71,10 +78,8 @@ class Validator {
         args.insert(args.end(), {"--case", std::to_string(c)});
         probe(args, p.kind + " " + p.id + ": factory: " + v::factory_case_name(c));
       }
-    product() << plugins.size() << " plugins, " << rep_.failures << " failures\n";
-    if (rep_.failures)
-      throw host::HostError(host::ErrorKind::plugin,
-                            o_.library + ": " + std::to_string(rep_.failures) + " contract checks failed");
+    product() << counted(plugins.size(), "plugin") << ", " << counted(size_t(rep_.failures), "failure") << "\n";
+    if (rep_.failures) throw host::HostError(host::ErrorKind::plugin, checks_failed(o_.library, rep_.failures));
   }
 
  private:
@@ -149,8 +154,7 @@ void run_probe_mode(const Options& o, const v::Limits& limits) {
                out);
   if (out.report_lost()) std::_Exit(v::kReportLostStatus);  // the parent names the cause, not an exit
   if (o.report_fd < 0 && out.failures())
-    throw host::HostError(host::ErrorKind::plugin,
-                          o.library + ": " + std::to_string(out.failures()) + " contract checks failed");
+    throw host::HostError(host::ErrorKind::plugin, checks_failed(o.library, out.failures()));
 }
 
 void validate_command(const Options& o) {

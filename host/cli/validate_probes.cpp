@@ -342,6 +342,17 @@ void check_sample(const SchedulerProxy& scheduler, const std::vector<double>& si
   out.check(why.empty(), what, why);
 }
 
+// docs/abi.md: a plugin fills get_extension (the reference host takes a NULL one as "no extensions"; another host
+// may just call it), and a lookup of an id it does not know answers NULL.
+template <class Proxy>
+void check_get_extension(const Proxy& inst, const std::string& who, ProbeWriter& out) {
+  const std::string what = who + ": get_extension is filled and answers NULL for an unknown id";
+  auto* raw = inst.raw();
+  if (!raw->get_extension) return out.fail(what + ": it is NULL");
+  out.step(what);
+  out.check(raw->get_extension(raw, "org.genplug.validate.unknown/1") == nullptr, what, "it returned a table");
+}
+
 // Descriptor checks, then create with the default config and use.
 void probe_plugin(const host::PluginCatalog& catalog, const host::PluginRecord& p, const ProbeRequest& r,
                   ProbeWriter& out) {
@@ -362,6 +373,7 @@ void probe_plugin(const host::PluginCatalog& catalog, const host::PluginRecord& 
     const nlohmann::json config = nlohmann::json::object();
     if (p.kind == "posenc") {
       auto inst = catalog.create_posenc(p.id, config, ctx);
+      check_get_extension(inst, who, out);
       out.step(who + ": create {} and compute a spectrum");
       auto s = inst.compute(kProbeLayout, {1, 32, 32}, 0.5, ctx);
       out.check(s.freqs.size() == 16 && s.amplitude.size() == 3, who + ": create {} and compute a spectrum");
@@ -370,6 +382,7 @@ void probe_plugin(const host::PluginCatalog& catalog, const host::PluginRecord& 
       out.step(who + ": destroy");
     } else if (p.kind == "scheduler") {
       auto inst = catalog.create_scheduler(p.id, config, ctx);
+      check_get_extension(inst, who, out);
       out.step(who + ": create {} and compute 4-step sigmas");
       auto sig = inst.sigmas(4, 4096, ctx);
       out.check(sig.size() == 5, who + ": create {} and compute 4-step sigmas", std::to_string(sig.size()) + " values");
@@ -377,11 +390,13 @@ void probe_plugin(const host::PluginCatalog& catalog, const host::PluginRecord& 
       out.step(who + ": destroy");
     } else if (p.kind == "inspector") {
       auto inst = catalog.create_inspector(p.id, config, ctx);
+      check_get_extension(inst, who, out);
       out.step(who + ": create {} and probe a missing file");
       probe_missing_file(inst, who, out);
       out.step(who + ": destroy");
     } else {
       auto inst = catalog.create_model(p.id, config, ctx);
+      check_get_extension(inst, who, out);
       out.step(who + ": create {} and describe() is JSON");
       out.check(nlohmann::json::accept(inst.describe()), who + ": create {} and describe() is JSON");
       check_geometry(inst, who, out);

@@ -226,6 +226,9 @@ BOOST_AUTO_TEST_CASE(validate_passes_our_plugins_and_fails_a_broken_one) {
     BOOST_TEST(!contains(r.out, "FAIL"), r.out);
     if (std::string(lib) == "libgenplug_dype.so") {
       BOOST_TEST(contains(r.out, "PASS posenc org.genplug.dype: compute writes every frequency and amplitude"), r.out);
+      BOOST_TEST(contains(r.out, "PASS posenc org.genplug.dype: get_extension is filled and answers NULL for an "
+                                 "unknown id"),
+                 r.out);
       for (const char* refused : {"t = -0.25", "t = 1.5", "t = NaN", "a target extent of 0"})
         BOOST_TEST(contains(r.out, std::string("PASS posenc org.genplug.dype: compute refuses ") + refused +
                                        " with GENPLUG_E_INVALID_ARGUMENT"),
@@ -236,10 +239,15 @@ BOOST_AUTO_TEST_CASE(validate_passes_our_plugins_and_fails_a_broken_one) {
   auto r = run_process({kGenplug, "validate", GENPLUG_BINARY_DIR "/tests/fixtures/libwrong_abi.so"});
   BOOST_TEST(r.exit_code == 4);
   BOOST_TEST(contains(r.out, "ABI mismatch"));
-  // The minimal C fixture leaves its config to the host: empty text is "{}" to it, which entry.h forbids.
+  // The minimal C fixture leaves its config to the host: empty text is "{}" to it, which entry.h forbids. Its
+  // NULL get_extension, which the reference host tolerates, fails too (docs/abi.md: a plugin fills every function).
   r = run_process({kGenplug, "validate", GENPLUG_BINARY_DIR "/tests/fixtures/libminimal_posenc.so"});
   BOOST_TEST(r.exit_code == 4, r.out << r.err);
   BOOST_TEST(contains(r.out, "FAIL posenc org.genplug.test.minimal: empty config text: accepted"), r.out);
+  BOOST_TEST(contains(r.out, "FAIL posenc org.genplug.test.minimal: get_extension is filled and answers NULL for "
+                             "an unknown id: it is NULL"),
+             r.out);
+  BOOST_TEST(contains(r.out, "\n1 plugin, 5 failures\n"), r.out);
 }
 
 BOOST_AUTO_TEST_CASE(bad_manifests_exit_with_their_code_name_the_path_and_write_nothing) {
