@@ -49,7 +49,7 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_STRIP_FILES OFF)
+set(CPACK_STRIP_FILES ON)  # the programs and plugins, as Debian ships them (cmake --install keeps the symbols)
 foreach(component CLI PLUGINS SAMPLES DOCS)  # CPack reads a component's variables by its name in upper case
   set(CPACK_COMPONENT_${component}_GROUP runtime)
 endforeach()
@@ -73,26 +73,29 @@ set(CPACK_DEBIAN_RUNTIME_PACKAGE_RECOMMENDS
     "genplug-flux ${GENPLUG_DEB_SAME_VERSION}, genplug-mini-model ${GENPLUG_DEB_SAME_VERSION}")
 # The C ABI's version travels with the runtime: plugin packages depend on genplug-abi-1 (>= 1.1).
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_PROVIDES "genplug-abi-${GENPLUG_ABI_MAJOR} (= ${GENPLUG_ABI_VERSION})")
+# Descriptions: a synopsis line, then lines of at most 80 columns (Debian Policy 3.4.1; lintian).
 set(CPACK_DEBIAN_RUNTIME_DESCRIPTION "image-generation plugin host and CLI, with the DyPE position-encoding plugin
-genplug ${PROJECT_VERSION}, C ABI ${GENPLUG_ABI_VERSION}: the genplug CLI (JSON manifest in, OpenEXR out), the
-DyPE position-encoding and flowmatch scheduler plugins, the FLUX checkpoint inspector, samples and
-documentation. None of it needs a tensor library; the FLUX.1 model plugin is genplug-flux.")
+genplug ${PROJECT_VERSION}, C ABI ${GENPLUG_ABI_VERSION}: the genplug CLI (JSON
+manifest in, OpenEXR out), the DyPE position-encoding and flowmatch scheduler
+plugins, the FLUX checkpoint inspector, samples and documentation. None of it
+needs a tensor library; the FLUX.1 model plugin is genplug-flux.")
 
 set(CPACK_DEBIAN_FLUX_PACKAGE_NAME genplug-flux)
 set(CPACK_DEBIAN_FLUX_PACKAGE_SECTION graphics)
 set(CPACK_DEBIAN_FLUX_PACKAGE_DEPENDS "genplug ${GENPLUG_DEB_SAME_VERSION}")
 set(CPACK_DEBIAN_FLUX_PACKAGE_RECOMMENDS "genplug-mini-model ${GENPLUG_DEB_SAME_VERSION}")
 set(CPACK_DEBIAN_FLUX_DESCRIPTION "FLUX.1 model plugin for genplug (libtorch)
-The genplug.model plugin org.genplug.flux: the FLUX.1 transformer, autoencoder and T5/CLIP text conditioning on
-libtorch, reading BFL and diffusers safetensors, GGUF and LoRA files.")
+The genplug.model plugin org.genplug.flux: the FLUX.1 transformer, autoencoder
+and T5/CLIP text conditioning on libtorch, reading BFL and diffusers
+safetensors, GGUF and LoRA files.")
 
 set(CPACK_DEBIAN_MINI_MODEL_PACKAGE_NAME genplug-mini-model)
 set(CPACK_DEBIAN_MINI_MODEL_PACKAGE_SECTION graphics)
 set(CPACK_DEBIAN_MINI_MODEL_PACKAGE_ARCHITECTURE all)
 set(CPACK_DEBIAN_MINI_MODEL_PACKAGE_SHLIBDEPS OFF)
 set(CPACK_DEBIAN_MINI_MODEL_DESCRIPTION "genplug's mini FLUX model, the default sample's (data)
-A 2.3 M-parameter model of FLUX's architecture trained by the genplug project, loaded by genplug-flux with
-\"preset\": \"mini\" (docs/mini-model.md).")
+A 2.3 M-parameter model of FLUX's architecture trained by the genplug project,
+loaded by genplug-flux with \"preset\": \"mini\" (docs/mini-model.md).")
 
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME genplug-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
@@ -103,7 +106,8 @@ set(CPACK_DEBIAN_DEV_PACKAGE_RECOMMENDS
 # genplug validate checks a plugin against the contract.
 set(CPACK_DEBIAN_DEV_PACKAGE_SUGGESTS "genplug ${GENPLUG_DEB_SAME_VERSION}")
 set(CPACK_DEBIAN_DEV_DESCRIPTION "genplug SDK: C ABI headers, C++ wrappers and reference host library
-genplug ${PROJECT_VERSION}, C ABI ${GENPLUG_ABI_VERSION}: the C11 ABI and header-only C++17 wrappers for writing
-plugins and hosts, the reference host library (static), genplugConfig.cmake (genplug::sdk, genplug::host,
+genplug ${PROJECT_VERSION}, C ABI ${GENPLUG_ABI_VERSION}: the C11 ABI and
+header-only C++17 wrappers for writing plugins and hosts, the reference host
+library (static), genplugConfig.cmake (genplug::sdk, genplug::host,
 genplug_add_plugin) and genplug.pc.")
 include(CPack)

@@ -12,9 +12,10 @@ packages=(
   libcli11-dev
 )
 # The test suite's: sanitizers and fuzzing (clang), the eager baseline and Python host (python3-torch), the
-# schema suite, the API reference, a one-machine Slurm cluster, and the EXR and image tools the tests read with.
+# schema suite, the API reference and manual page, a one-machine Slurm cluster, and the EXR and image tools the
+# tests read with.
 test_packages=(
-  clang libclang-rt-14-dev python3-torch json-schema-test-suite doxygen
+  clang libclang-rt-14-dev python3-torch json-schema-test-suite doxygen help2man
   slurmctld slurmd slurm-client munge openexr openimageio-tools
 )
 case "${1:-}" in

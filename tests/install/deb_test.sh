@@ -86,6 +86,14 @@ rc=0
   { cat "$work/alone-run/run.log"; fail "genplug alone: the default sample (exit $rc) does not name the FLUX plugin"; }
 [[ -z $(ls "$work/alone-run" | grep -v '^run.log$') ]] || fail "genplug alone wrote $(ls "$work/alone-run")"
 
+# The manual page: in genplug, with a subsection for each command the program's --help lists.
+zcat "$alone/usr/share/man/man1/genplug.1.gz" > "$work/genplug.1" || fail "genplug: no usr/share/man/man1/genplug.1.gz"
+commands=$("$alone/usr/bin/genplug" --help | sed -n '/^Subcommands:/,/^$/s/^  \([a-z-]*\) .*/\1/p')
+(( $(wc -w <<< "$commands") >= 7 )) || fail "genplug --help lists the commands '$commands'"
+for c in $commands; do
+  grep -qx ".SS \"genplug $c\"" "$work/genplug.1" || fail "genplug(1) has no subsection for the command $c"
+done
+
 # All four: the three plugins, the Python host sample as installed, the default sample rendered.
 root=$work/root
 for name in "${!deb[@]}"; do dpkg-deb -x "${deb[$name]}" "$root"; done
