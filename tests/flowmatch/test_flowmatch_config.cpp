@@ -107,6 +107,9 @@ BOOST_AUTO_TEST_CASE(bad_configs_fail_at_create_naming_the_field) {
       {R"({"schedule":"custom","sigmas":[1,0.5,0],"steps":3})", "config.steps"},
       {R"({"sigmas":[1,0]})", "config.sigmas"},
       {R"({"mu":"high"})", "config.mu"},
+      {R"({"mu":1e300})", "config.mu"},  // a pinned mu the shift cannot represent gives no schedule at any size
+      {R"({"mu":-88})", "config.mu"},
+      {R"({"mu":-710,"precision":"float64"})", "config.mu"},
       {R"({"schedule":"none","mu":1.15})", "config.mu"},
       {R"({"mu":1.15,"max_shift":1.2})", "config.max_shift"},
       {R"({"base_image_tokens":4096})", "config.max_image_tokens"},

@@ -280,17 +280,23 @@ BOOST_AUTO_TEST_CASE(custom_schedule_and_step_rules) {
   BOOST_TEST(sigmas_of("{\"steps\":6}", 0, 4096) == sigmas_of("{}", 6, 4096), tt::per_element());
 }
 
-// A pinned mu whose float32 e^mu is no longer a normal float (mu < -87.3) is refused: sigma(1) = e / e would be
-// NaN. Just inside the bound, every sigma is finite; float64 precision goes down to -709.
+// A pinned mu whose float32 e^mu is no longer a normal float (mu < -87.3) is refused at create (it is the shift at
+// every size): sigma(1) = e / e would be NaN. A mu from the token line is refused by sigmas() for the sizes that
+// give one outside (12 288² at the defaults). Just inside the bound, every sigma is finite; float64 precision
+// goes down to -709.
 BOOST_AUTO_TEST_CASE(mu_is_refused_where_the_float32_shift_is_not_finite) {
-  CallContext ctx;
-  for (const char* config : {R"({"mu":-88})", R"({"mu":-100})", R"({"mu":-700})", R"({"mu":88.8})"}) {
-    SchedulerProxy s = make_scheduler(config);
-    BOOST_CHECK_EXCEPTION(s.sigmas(4, 4096, ctx), PluginError, [](const PluginError& e) {
-      return e.code() == GENPLUG_E_INVALID_ARGUMENT && std::string(e.what()).find("outside what the time shift can "
-                                                                                   "represent") != std::string::npos;
+  for (const char* config : {R"({"mu":-88})", R"({"mu":-100})", R"({"mu":-700})", R"({"mu":88.8})"})
+    BOOST_CHECK_EXCEPTION(make_scheduler(config), PluginError, [](const PluginError& e) {
+      return e.code() == GENPLUG_E_CONFIG && std::string(e.what()).find("config.mu: is ") != std::string::npos &&
+             std::string(e.what()).find("outside what the time shift can represent") != std::string::npos;
     });
-  }
+  CallContext ctx;
+  SchedulerProxy from_tokens = make_scheduler("{}");
+  BOOST_CHECK_EXCEPTION(from_tokens.sigmas(4, 589824, ctx), PluginError, [](const PluginError& e) {
+    return e.code() == GENPLUG_E_INVALID_ARGUMENT &&
+           std::string(e.what()).find("589824 tokens give mu = 100.297, outside what the time shift can represent") !=
+               std::string::npos;
+  });
   for (const char* config : {R"({"mu":-87.3})", R"({"mu":88.7})", R"({"mu":-700,"precision":"float64"})"}) {
     const std::vector<double> sigmas = sigmas_of(config, 4, 4096);
     BOOST_TEST((sigmas.front() > 0.99 && sigmas.front() <= 1.0), config);

@@ -1,5 +1,6 @@
 #include "config.hpp"
 #include "number_text.hpp"
+#include "schedule.hpp"
 
 #include <cmath>
 #include <functional>
@@ -176,6 +177,10 @@ void check_cross_field_rules(const json& object, const FlowmatchConfig& c) {
       fail("steps", "is " + std::to_string(*s.steps) + " but config.sigmas holds " + std::to_string(list_steps) +
                         " steps");
   }
+  // A pinned mu is the shift at every size: one the shift cannot represent could never give a schedule.
+  if (s.kind == ScheduleKind::flux && s.mu)
+    if (const std::string range = mu_outside_range(*s.mu, s.precision); !range.empty())
+      fail("mu", "is " + number_text(*s.mu) + ", outside what the time shift can represent (" + range + ")");
   if (s.kind == ScheduleKind::flux && !s.mu && s.base_image_tokens == s.max_image_tokens)
     fail("max_image_tokens", "must differ from config.base_image_tokens (both are " +
                                  std::to_string(s.max_image_tokens) + "): mu is the line through both points");

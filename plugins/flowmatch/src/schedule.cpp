@@ -67,6 +67,15 @@ uint32_t zero_length_steps(const std::vector<double>& sigmas) {
   return k;
 }
 
+// e^mu must stay finite as a float32 and e^-mu as a float64; in float32 precision e^mu must also be a normal
+// float (below 1.2e-38, mu < -87.3, its reciprocal overflows and sigma(1) = e / e is NaN).
+std::string mu_outside_range(double mu, Precision precision) {
+  const float e = static_cast<float>(std::exp(mu));
+  const bool float32 = precision == Precision::float32;
+  if (std::isfinite(e) && std::isfinite(std::exp(-mu)) && (!float32 || std::isnormal(e))) return "";
+  return float32 ? "-87.3 < mu < 88.7 in float32 precision" : "-709 < mu < 88.7";
+}
+
 double schedule_mu(const ScheduleSettings& s, uint64_t image_tokens) {
   if (s.mu) return *s.mu;
   return mu_for_tokens(image_tokens, s.base_shift, s.max_shift, static_cast<double>(s.base_image_tokens),
@@ -81,14 +90,9 @@ std::vector<double> make_schedule(const ScheduleSettings& s, uint32_t steps, uin
   const double* shift = nullptr;
   if (s.kind == ScheduleKind::flux) {
     mu = schedule_mu(s, image_tokens);
-    // e^mu must stay finite as a float32 and e^-mu as a float64; in float32 precision e^mu must also be a normal
-    // float (below 1.2e-38, mu < -87.3, its reciprocal overflows and sigma(1) = e / e is NaN).
-    const float e = static_cast<float>(std::exp(mu));
-    const bool float32 = s.precision == Precision::float32;
-    if (!std::isfinite(e) || !std::isfinite(std::exp(-mu)) || (float32 && !std::isnormal(e)))
+    if (const std::string range = mu_outside_range(mu, s.precision); !range.empty())
       throw InvalidArgument("image_tokens: " + std::to_string(image_tokens) + " tokens give mu = " + short_text(mu) +
-                            ", outside what the time shift can represent (" +
-                            (float32 ? "-87.3 < mu < 88.7 in float32 precision" : "-709 < mu < 88.7") +
+                            ", outside what the time shift can represent (" + range +
                             ": a smaller image, or config.mu / base_shift / max_shift)");
     shift = &mu;
   }
