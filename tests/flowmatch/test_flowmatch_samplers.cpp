@@ -398,6 +398,35 @@ BOOST_AUTO_TEST_CASE(euler_ancestral_draws_noise_per_step_from_the_host) {
   }
 }
 
+// Without the host's normal(), euler-ancestral refuses before its first evaluation where a step re-noises (it had
+// evaluated once first), and runs where none does: eta 0, or one step to sigma 0.
+BOOST_AUTO_TEST_CASE(euler_ancestral_without_normal_is_refused_before_it_evaluates) {
+  const GaussianFlow flow = test_flow(4);
+  struct Case {
+    std::string config;
+    std::vector<double> sigmas;
+    bool refused;
+  };
+  for (const Case& c : {Case{R"({"sampler":"euler-ancestral"})", {1.0, 0.5, 0.0}, true},
+                        Case{R"({"sampler":"euler-ancestral","eta":0})", {1.0, 0.5, 0.0}, false},
+                        Case{R"({"sampler":"euler-ancestral"})", {1.0, 0.0}, false}}) {
+    SchedulerProxy s = make_scheduler(c.config);
+    VectorOps ops;
+    ops.drop_normal();
+    VectorTensor latent{test_noise(4)};
+    VelocityProbe probe;
+    probe.flow = &flow;
+    CallContext ctx;
+    genplug_sample_request_t r = make_request(c.sigmas, latent, ops, probe, 9);
+    BOOST_TEST_CONTEXT(c.config << " over " << c.sigmas.size() << " sigmas") {
+      BOOST_TEST(s.raw()->sample(s.raw(), &r, ctx.get()) == (c.refused ? GENPLUG_E_UNSUPPORTED : GENPLUG_OK));
+      BOOST_TEST(probe.calls == (c.refused ? 0u : c.sigmas.size() - 1));
+      BOOST_TEST((!c.refused || ctx.error().find("normal() tensor operation") != std::string::npos), ctx.error());
+      BOOST_TEST(ops.live() == 0u);
+    }
+  }
+}
+
 // Mean and variance after euler-ancestral on Gaussian data N(m, c2) (one element, start N(mean0, var0)):
 // the velocity is affine in x, so each documented update x <- k (x + (s_down - s) v) + r n maps the moments
 // exactly. This is the sampler's expected output distribution at a finite step count.

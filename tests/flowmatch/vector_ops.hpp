@@ -42,6 +42,8 @@ class VectorOps {
   uint64_t allocations() const { return allocations_; }
   uint64_t normal_calls() const { return normal_calls_; }
   uint64_t bad_releases() const { return bad_releases_; }
+  // A host without normal() (NULL: the samplers that need it refuse).
+  void drop_normal() { table_.normal = nullptr; }
   // alloc_like fails with GENPLUG_E_OUT_OF_MEMORY from the n-th call on (1-based; 0 = never).
   void fail_allocation_from(uint64_t n) { fail_from_ = n; }
 

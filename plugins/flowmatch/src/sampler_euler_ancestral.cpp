@@ -28,6 +28,7 @@ class EulerAncestralSampler final : public Sampler {
     ScratchTensor v(ops, x);
     std::unique_ptr<ScratchTensor> noise;  // only when re-noising happens
     if (eta_ > 0.0) noise = std::make_unique<ScratchTensor>(ops, x);
+    if (renoises(s)) ops.require_normal();  // refused before the first evaluation, not after it
     for (size_t i = 0; i < run.steps(); ++i) {
       run.velocity(x, s[i], v.get());
       const double s_next = s[i + 1];
@@ -45,6 +46,14 @@ class EulerAncestralSampler final : public Sampler {
   }
 
  private:
+  // True when some step re-noises (eta > 0, a step of non-zero length that does not end at 0): only then is the
+  // host's normal() needed.
+  bool renoises(const std::vector<double>& s) const {
+    for (size_t i = 0; eta_ > 0.0 && i + 1 < s.size(); ++i)
+      if (s[i + 1] != s[i] && s[i + 1] != 0.0) return true;
+    return false;
+  }
+
   double eta_;
 };
 

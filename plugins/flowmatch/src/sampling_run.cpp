@@ -53,8 +53,12 @@ void TensorOps::combine(Tensor out, std::initializer_list<std::pair<Tensor, doub
   check_status(ops_.linear_combination(&ops_, out, n, inputs, coeffs), "linear_combination");
 }
 
-void TensorOps::normal(Tensor out, uint64_t seed, uint64_t stream) const {
+void TensorOps::require_normal() const {
   if (!ops_.normal) throw Error(GENPLUG_E_UNSUPPORTED, "this sampler needs the host's normal() tensor operation");
+}
+
+void TensorOps::normal(Tensor out, uint64_t seed, uint64_t stream) const {
+  require_normal();
   check_status(ops_.normal(&ops_, out, seed, stream), "normal");
 }
 

@@ -22,6 +22,8 @@ class TensorOps {
   // out = sum of coefficient * tensor (out may be one of the inputs).
   void combine(Tensor out, std::initializer_list<std::pair<Tensor, double>> terms) const;
   void normal(Tensor out, uint64_t seed, uint64_t stream) const;
+  // Throws GENPLUG_E_UNSUPPORTED where the host has no normal(): before a sampler that needs it evaluates.
+  void require_normal() const;
   Tensor alloc_like(Tensor like) const;
   void release(Tensor t) const noexcept;
 
