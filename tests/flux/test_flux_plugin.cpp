@@ -264,6 +264,27 @@ BOOST_AUTO_TEST_CASE(a_short_spectrum_buffer_is_an_invalid_argument) {
   }
 }
 
+// A spectrum of any size holding a NaN or an infinity is refused: it would make every velocity non-finite. The
+// buffers are larger than any set's rotary layout (the model reads the first values it needs).
+BOOST_AUTO_TEST_CASE(a_non_finite_spectrum_is_an_invalid_argument) {
+  GoldenPlugin g;
+  ModelProxy model = g.create("flux_tiny_bfl.safetensors");
+  for (const bool in_freqs : {true, false}) {
+    std::vector<double> freqs(4096, 0.5), amplitude(64, 1.0);
+    (in_freqs ? freqs : amplitude)[0] = in_freqs ? std::nan("") : HUGE_VAL;
+    genplug_spectrum_t s{sizeof(genplug_spectrum_t), freqs.data(), 4096, amplitude.data(), 64, 0};
+    try {
+      g.predict(model, &s);
+      BOOST_ERROR("a spectrum with a non-finite value was accepted");
+    } catch (const PluginError& e) {
+      BOOST_TEST(e.code() == GENPLUG_E_INVALID_ARGUMENT);
+      BOOST_TEST(std::string(e.what()).find(in_freqs ? "spectrum freqs[0] is nan" : "spectrum amplitude[0] is inf") !=
+                     std::string::npos,
+                 e.what());
+    }
+  }
+}
+
 // True when this process maps `file` (/proc/self/maps).
 bool mapped(const std::filesystem::path& file) {
   std::ifstream maps("/proc/self/maps");

@@ -607,6 +607,12 @@ class FluxModel final : public Model {
                             std::to_string(out.axes_dim.size()) + " amplitudes");
     out.freqs.assign(s->freqs, s->freqs + pairs);
     out.amplitude.assign(s->amplitude, s->amplitude + out.axes_dim.size());
+    // A NaN or infinite value would turn every velocity non-finite, and the call would still succeed.
+    for (const auto* values : {&out.freqs, &out.amplitude})
+      for (size_t i = 0; i < values->size(); ++i)
+        if (!std::isfinite((*values)[i]))
+          throw InvalidArgument(std::string("predict: spectrum ") + (values == &out.freqs ? "freqs[" : "amplitude[") +
+                                std::to_string(i) + "] is " + std::to_string((*values)[i]) + ", not a finite number");
     return out;
   }
 
