@@ -198,3 +198,24 @@ BOOST_AUTO_TEST_CASE(a_null_function_inside_struct_size_is_a_contract_error) {
   });
   BOOST_TEST(proxy.extension("org.example.any") == nullptr);  // a NULL get_extension: no extensions
 }
+
+// A geometry of more axes than its arrays hold is a broken contract (it had been an internal error).
+BOOST_AUTO_TEST_CASE(a_geometry_of_too_many_axes_is_a_contract_error) {
+  static genplug_model_t model{};
+  model.struct_size = sizeof(model);
+  model.destroy = [](genplug_model_t*) {};
+  model.geometry = [](genplug_model_t*, const genplug_geometry_query_t*, genplug_geometry_t* g,
+                      const genplug_context_t*) {
+    g->axis_count = GENPLUG_MAX_AXES + 1;
+    g->latent_ndim = 4;
+    return GENPLUG_OK;
+  };
+  genplug::ModelProxy proxy(&model, "org.example.many-axes", nullptr);
+  genplug::CallContext ctx;
+  BOOST_CHECK_EXCEPTION(proxy.geometry(0, 0, 0, ctx), genplug::ContractError, [](const genplug::ContractError& e) {
+    return std::string(e.what()) == "org.example.many-axes: geometry returned success with axis_count " +
+                                        std::to_string(GENPLUG_MAX_AXES + 1) +
+                                        " and latent_ndim 4 (each at most GENPLUG_MAX_AXES, " +
+                                        std::to_string(GENPLUG_MAX_AXES) + ")";
+  });
+}

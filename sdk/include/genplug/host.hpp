@@ -593,7 +593,8 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
     return GENPLUG_HAS_FIELD(raw(), genplug_model_t, geometry) && raw()->geometry != nullptr;
   }
   /// The geometry for an image of height x width (0 = the model's default), frames for video. Throws PluginError.
-  /// ContractError for a struct that holds geometry as NULL (a 1.1 function missing from a 1.1 plugin).
+  /// ContractError for a struct that holds geometry as NULL (a 1.1 function missing from a 1.1 plugin), and for a
+  /// geometry of more than GENPLUG_MAX_AXES axes or latent dimensions (model.h).
   genplug_geometry_t geometry(uint32_t height, uint32_t width, uint32_t frames, CallContext& ctx) const {
     if (GENPLUG_HAS_FIELD(raw(), genplug_model_t, geometry) && !raw()->geometry)
       throw ContractError(id_ + ": geometry is NULL in a struct of " + std::to_string(raw()->struct_size) +
@@ -609,7 +610,9 @@ class ModelProxy : public InstanceProxy<genplug_model_t> {
     g.struct_size = sizeof(g);
     ctx.check(raw()->geometry(raw(), &q, &g, ctx.get()), id_ + ": geometry");
     if (g.axis_count > GENPLUG_MAX_AXES || g.latent_ndim < 0 || g.latent_ndim > GENPLUG_MAX_AXES)
-      throw PluginError(GENPLUG_E_INTERNAL, id_ + ": geometry() states more than GENPLUG_MAX_AXES axes");
+      throw ContractError(id_ + ": geometry returned success with axis_count " + std::to_string(g.axis_count) +
+                          " and latent_ndim " + std::to_string(g.latent_ndim) + " (each at most GENPLUG_MAX_AXES, " +
+                          std::to_string(GENPLUG_MAX_AXES) + ")");
     return g;
   }
   /// The tensor-ops extension (the model's own arithmetic on its tensors), or NULL when it lends none.
