@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,12 +38,14 @@ static int parse_unsigned(const char* text, unsigned long least, unsigned long m
   return *end == '\0' && errno == 0 && *out >= least && *out <= most;
 }
 
-/* A number and nothing after it, in [least, most] (which also refuses nan and inf). */
+/* A number and nothing after it, in [least, most] (which also refuses nan and inf). strtod's ERANGE refuses an
+ * overflow; an underflow (1e-320: a subnormal or 0) is still a number. */
 static int parse_double(const char* text, double least, double most, double* out) {
   char* end;
   errno = 0;
   *out = strtod(text, &end);
-  return end != text && *end == '\0' && errno == 0 && *out >= least && *out <= most;
+  const int in_range = errno == 0 || (errno == ERANGE && fabs(*out) <= DBL_MIN);
+  return end != text && *end == '\0' && in_range && *out >= least && *out <= most;
 }
 
 /* ---- Errors: the plugin reports them through the context ------------------------------------------------ */
