@@ -8,9 +8,9 @@ cos/sin tables a FLUX-style attention uses from that spectrum in PyTorch.
     python3 samples/python-host/dype_spectrum.py --tables --height 2048 --width 2048 --t 0.5 --rows 3
 
 Errors of the plugin (a bad config, an odd axis dim, a NaN or out-of-bounds spectrum) and a library that cannot be
-loaded exit 1 with the message; usage errors (a bad option, layout or @FILE, text that is not UTF-8) exit 2 with
-one line; never a traceback. The table functions (rope_tables,
-flux_position_ids, bfl_pe) import torch only when called.
+loaded exit 1 with the message; usage errors (a bad option, layout or @FILE, text that is not UTF-8, --tables
+without PyTorch) exit 2 with one line; never a traceback. The table functions (rope_tables, flux_position_ids,
+bfl_pe) import torch only when called.
 """
 
 from __future__ import annotations
@@ -185,6 +185,14 @@ def target_extent(layout: gp.RotaryLayout, height: int, width: int, extent: Opti
     return out
 
 
+def require_torch() -> None:
+    """--tables builds its tables in PyTorch: a missing one is said before any plugin loads, with the package."""
+    try:
+        import torch  # noqa: F401
+    except ImportError as e:
+        raise ValueError(f"--tables needs PyTorch (Debian: python3-torch): {e}") from None
+
+
 def check_tables(layout: gp.RotaryLayout, extent: Sequence[int], text_tokens: int) -> None:
     """Refuses tables --tables cannot build, before any is: a layout not FLUX-shaped (index axis 0, then two
     spatial axes, rows and cols), a negative --text-tokens, or tables of more than MAX_TABLE_VALUES values."""
@@ -269,6 +277,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         extent = target_extent(layout, args.height, args.width, args.extent)
         if args.tables:
             check_tables(layout, extent, args.text_tokens)
+            require_torch()
     except ValueError as e:
         p.error(str(e))
 

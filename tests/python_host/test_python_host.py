@@ -795,6 +795,17 @@ class CommandLine(TorchCase, UsageErrors):
                                         "--tables: 525625 x 128 tables are too large" if "11600" in args else
                                         "tables are too large to build: at most 67108864 values")
 
+    def test_cli_tables_without_pytorch_is_a_usage_error_that_names_the_package(self):
+        with tempfile.TemporaryDirectory() as d:  # a torch that cannot be imported, ahead of the real one
+            os.mkdir(os.path.join(d, "torch"))
+            with open(os.path.join(d, "torch", "__init__.py"), "w") as f:
+                f.write("raise ImportError(\"No module named 'torch'\")\n")
+            path = os.pathsep.join(p for p in (d, os.environ.get("PYTHONPATH")) if p)
+            r = subprocess.run([sys.executable, os.path.join(SAMPLE, "dype_spectrum.py"), ARGS.library, "--tables",
+                                "--extent", "1,4,4"], capture_output=True, text=True, timeout=60,
+                               env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=path))
+        self.assert_usage_error(r, "--tables needs PyTorch (Debian: python3-torch): No module named 'torch'")
+
     def test_cli_rows_past_the_image_tokens_print_each_token_once(self):
         self.require_torch()
         r = self.run_cli("--tables", "--extent", "1,4,4", "--text-tokens", "3", "--rows", "1000000000", timeout=60)
