@@ -17,6 +17,8 @@
 
 #include <unistd.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <genplug/gguf.hpp>
 #include <genplug/internal/cpu_memory.hpp>
 #include <genplug/safetensors.hpp>
@@ -580,6 +582,38 @@ BOOST_AUTO_TEST_CASE(noise_is_packed_and_reproducible) {
   var /= double(va.size());
   BOOST_TEST(std::abs(mean) < 0.1);
   BOOST_TEST(std::abs(var - 1.0) < 0.1);
+}
+
+// Seeds 2^32 apart give different noise (torch's CPU generator keeps 32 bits of a seed), each standard normal; the
+// noise below 2^32 is the generator's own (the golden tests hold it to BFL's). Bounds: over n values the mean's
+// standard deviation is 1/sqrt(n) and the variance's sqrt(2/n); 6 of each.
+BOOST_AUTO_TEST_CASE(seeds_that_differ_above_32_bits_give_different_standard_normal_noise) {
+  ModelProxy model = library().create(kTiny);
+  CallContext ctx;
+  const uint64_t two32 = uint64_t(1) << 32;
+  std::vector<std::vector<float>> noises;
+  for (uint64_t seed : {uint64_t(7), two32 + 7, 2 * two32 + 7, 7 * two32, ~uint64_t(0)})
+    noises.push_back(test::values(model.noise(seed, 128, 96, ctx).tensor()));
+  for (size_t i = 0; i < noises.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) BOOST_TEST(noises[i] != noises[j], "seeds " << i << " and " << j);
+    const auto& v = noises[i];
+    const double n = double(v.size());
+    const double mean = std::accumulate(v.begin(), v.end(), 0.0) / n;
+    double var = 0;
+    for (float x : v) var += (x - mean) * (x - mean);
+    var /= n;
+    BOOST_TEST(std::abs(mean) < 6.0 / std::sqrt(n), "seed " << i << ": mean " << mean);
+    BOOST_TEST(std::abs(var - 1.0) < 6.0 * std::sqrt(2.0 / n), "seed " << i << ": variance " << var);
+  }
+  // Below 2^32, BFL's get_noise on a CPU: randn [1, c, 2 gh, 2 gw] from the seeded generator, packed
+  // b c (h 2) (w 2) -> b (h w) (c 2 2); c from the packed width.
+  ManagedTensor seven = model.noise(7, 128, 96, ctx);
+  const int64_t gh = 128 / 16, gw = 96 / 16, c = seven.shape().at(2) / 4;
+  at::Generator g = at::detail::createCPUGenerator(7);
+  const torch::Tensor z = torch::randn({1, c, 2 * gh, 2 * gw}, g, torch::TensorOptions().dtype(torch::kFloat32));
+  const torch::Tensor packed = z.view({1, c, gh, 2, gw, 2}).permute({0, 2, 4, 1, 3, 5}).reshape({1, gh * gw, c * 4});
+  const std::vector<float> expected(packed.data_ptr<float>(), packed.data_ptr<float>() + packed.numel());
+  BOOST_TEST(noises[0] == expected);
 }
 
 BOOST_AUTO_TEST_CASE(condition_predict_decode_encode) {

@@ -75,6 +75,21 @@ bool allocation_failed(const c10::Error& e) {
           (m.find("can't allocate memory") != std::string::npos || m.find("not enough memory") != std::string::npos));
 }
 
+// BFL get_noise's randn from a CPU generator seeded with `seed`, of `shape`. torch's CPU generator (mt19937) keeps a
+// seed's low 32 bits, so seeds 2^32 apart had given the same noise (BFL's code on a CPU does): above 2^32 - 1, the
+// second half of a stream twice as long, from a generator keyed by the high 32 bits, is added, and
+// (a + b) / sqrt(2) is standard normal again. Below 2^32 the noise is BFL's, value for value.
+torch::Tensor seeded_noise(uint64_t seed, at::IntArrayRef shape) {
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  at::Generator low = at::detail::createCPUGenerator(seed & 0xFFFFFFFFu);
+  torch::Tensor a = torch::randn(shape, low, f32);
+  if (seed >> 32 == 0) return a;
+  at::Generator high = at::detail::createCPUGenerator(seed >> 32);
+  const int64_t n = a.numel();
+  torch::Tensor b = torch::randn({2 * n}, high, f32).narrow(0, n, n).view(shape);
+  return (a + b) * static_cast<float>(M_SQRT1_2);
+}
+
 // Runs f, turning other libraries' exceptions into a genplug::Error with `code`, prefixed by `what`.
 template <class F>
 auto rethrow_as(genplug_status code, const std::string& what, F&& f) -> decltype(f()) {
@@ -335,8 +350,7 @@ class FluxModel final : public Model {
     ctx.check_cancelled();
     auto [gh, gw] = grid(height, width, "noise");
     // BFL get_noise: randn [1, z, 2*gh, 2*gw] from a seeded CPU generator, then packed.
-    at::Generator gen = at::detail::createCPUGenerator(seed);
-    torch::Tensor z = torch::randn({1, latent_channels(), 2 * gh, 2 * gw}, gen, torch::TensorOptions().dtype(torch::kFloat32));
+    torch::Tensor z = seeded_noise(seed, {1, latent_channels(), 2 * gh, 2 * gw});
     return to_dlpack(pack_latent(z).contiguous().to(device_));  // drawn on the CPU: the same noise on every device
   }
 
