@@ -102,7 +102,8 @@ void Pipeline::Impl::check_jobs() {
   for (const Job& j : manifest.jobs) {
     stop_if_cancelled(j);  // a plate's decode can take seconds
     // An item up to date (resume) will not render: what it would need is not asked.
-    check_existing_output(j, manifest.path.string() + ": " + j.where + ".output");
+    const std::optional<HostError> refused_output =
+        check_existing_output(j, manifest.path.string() + ": " + j.where + ".output");
     if (up_to_date.count(j.index)) continue;
     const auto size = std::make_pair(j.width.value_or(defaults.width), j.height.value_or(defaults.height));
     auto refused = refusals.find(size);
@@ -118,6 +119,7 @@ void Pipeline::Impl::check_jobs() {
                                                manifest.model.plugin + "' cannot swap LoRAs per job");
     check_lora_files(j);
     check_plate(j);
+    if (refused_output) throw *refused_output;  // after the inputs' errors, which no --force mends
     rehearse_schedule(j, rehearsed);
     if (j.refine) {
       check_refine(j, *j.refine);

@@ -303,20 +303,20 @@ void Pipeline::Impl::rehearse_schedule(const Job& job, std::set<std::string>& re
   }
 }
 
-// The files a job writes replace none the run reads or another item writes. An output the job may overwrite
-// (exr.overwrite, --force) is not an input: the manifest, a prompts file, a plate, a LoRA (without overwrite an
-// existing file is refused anyway, check_existing_output). With previews on, each job's preview (its output as
-// .png) is a file of its own: not an output of any work item (the job's own, when that is named .png), not
-// another preview, not an input.
+// The files a job writes replace none the run reads or another item writes. An output is not an input: the
+// manifest, a prompts file, a plate, a LoRA, with overwrite (exr.overwrite, --force) or without (where the existing
+// file had been refused as "no readable EXR", whose advice, --force, then met this refusal). With previews on,
+// each job's preview (its output as .png) is a file of its own: not an output of any work item (the job's own,
+// when that is named .png), not another preview, not an input.
 void Pipeline::Impl::check_output_paths() const {
   auto blame = [](const std::string& what) { return what.rfind("the ", 0) == 0 ? what : "the file of " + what; };
   PathResolver resolved;
   for (const Job& j : manifest.jobs)
-    if (overwrite(j))
-      if (const auto input = manifest.inputs.find(resolved(j.output)); input != manifest.inputs.end())
-        throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + j.where + ".output: \"" + j.output.string() +
-                                                 "\" is " + blame(input->second) +
-                                                 ", which this run reads: not replaced, even with overwrite");
+    if (const auto input = manifest.inputs.find(resolved(j.output)); input != manifest.inputs.end())
+      throw HostError(ErrorKind::manifest,
+                      manifest.path.string() + ": " + j.where + ".output: \"" + j.output.string() + "\" is " +
+                          blame(input->second) + ", which this run reads: not replaced" +
+                          (overwrite(j) ? ", even with overwrite" : ""));
   if (!previews()) return;
   std::map<fs::path, std::string> taken = manifest.inputs;
   for (const auto& [path, where] : manifest.outputs) taken.emplace(path, "the output of " + where);

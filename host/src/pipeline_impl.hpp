@@ -66,9 +66,11 @@ struct Pipeline::Impl {
   void rehearse_schedule(const Job& job, std::set<std::string>& rehearsed);
 
   // item_identity.cpp
+  enum class LoraIdentity { resolved, as_written };
   std::string item_hash(const Job& job) const;
+  std::string item_hash(const Job& job, LoraIdentity loras) const;
   nlohmann::json plugin_identity(const PluginRef* ref) const;
-  static nlohmann::json normalised_loras(const Job& job);
+  nlohmann::json normalised_loras(const Job& job, LoraIdentity identity) const;
   // What is at an existing output path: this work item's render, intact, damaged (its pixels no longer match
   // their hash) or stored with other values than the job would store (a lossy compression on either side, and
   // another one), another render or file, or something that is no readable EXR.
@@ -79,7 +81,7 @@ struct Pipeline::Impl {
   // hash (foreign to every work item); nullopt where only the item hash can tell.
   static std::optional<Existing> existing_without_model(const std::filesystem::path& output);
   static const char* existing_text(Existing e);  // "is this item's render but damaged", ...
-  void check_existing_output(const Job& job, const std::string& where);
+  std::optional<HostError> check_existing_output(const Job& job, const std::string& where);
 
   // output_colors.cpp
   std::filesystem::path ocio_config_of(const Job& job) const;

@@ -559,6 +559,11 @@ BOOST_AUTO_TEST_CASE(shards_render_bit_identical_images_and_resume_skips_what_is
   BOOST_TEST(r.exit_code == 6, r.err);
   BOOST_TEST(contains(r.err, "was not rendered from this work item"), r.err);
   BOOST_TEST((fs::last_write_time(d.path / "farm" / "img_1.exr") == kept_time));
+  // A missing input is said before that: --force, which the output's error suggests, cannot mend it (exit 3).
+  r = run_process({kGenplug, "-q", "run", farm.string(), "--set", "jobs.0.init_image=" + (d.path / "no.png").string()});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, "no.png': does not exist"), r.err);
+  BOOST_TEST(!contains(r.err, "was not rendered from this work item"), r.err);
 }
 
 // A shard in text mode says which it is, where it came from and how many items it holds (a Slurm array task
@@ -696,7 +701,7 @@ BOOST_AUTO_TEST_CASE(sigterm_with_jsonl_progress_reports_the_cancelled_item) {
 }
 
 // Resume reads every pixel back: a damaged render of the item is rendered again, not skipped; settings that
-// mean the same render ("64.0" for 64, a default written out) are the same item.
+// mean the same render ("64.0" for 64, a default written out, the model's LoRAs written out) are the same item.
 BOOST_AUTO_TEST_CASE(resume_renders_damaged_outputs_again_and_knows_equal_settings) {
   TempDir d;
   const fs::path mp = write(d.path / "m.json", batch_manifest(d.path));
@@ -717,6 +722,12 @@ BOOST_AUTO_TEST_CASE(resume_renders_damaged_outputs_again_and_knows_equal_settin
   BOOST_TEST(count_events(events, "item_done") == 2u);  // img_2 (damaged), img_3 (truncated)
   BOOST_TEST(contains(r.err, "damaged"), r.err);
   BOOST_TEST(attribute(d.path / "img_2.exr", "genplug.pixels.hash") == hash);
+  // "loras": [] where the model config has none is the model's own: the same items (they had been other items'
+  // renders, exit 6).
+  r = run_process({kGenplug, "run", mp.string(), "--set", "jobs.0.seeds.count=3", "--set", "jobs.0.loras=[]",
+                   "--progress", "jsonl"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  BOOST_TEST(count_events(json_lines(r.out), "skipped") == 3u, r.out);
 }
 
 BOOST_AUTO_TEST_CASE(hostile_paths_and_arguments_fail_before_rendering) {
@@ -850,7 +861,7 @@ BOOST_AUTO_TEST_CASE(preview_size_alone_asks_for_previews_of_that_size) {
 
 // No run replaces a file it reads or writes: with previews on, a preview that is an output (the job's own,
 // named .png, or another job's) is refused before anything renders, and so is an output that is the manifest,
-// even with --force.
+// with --force or without.
 BOOST_AUTO_TEST_CASE(previews_and_outputs_never_replace_the_runs_own_files) {
   TempDir d;
   json m = tiny_manifest(d.path / "x.png", 1);
@@ -874,6 +885,10 @@ BOOST_AUTO_TEST_CASE(previews_and_outputs_never_replace_the_runs_own_files) {
              r.err);
   BOOST_TEST(d.listing() == std::vector<std::string>{"m.json"});
   BOOST_TEST(genplug::test::read_json(d.path / "m.json")["jobs"][0]["output"] == (d.path / "m.json").string());
+  // Without --force the same (it had been "no readable EXR (pass --force to replace it)", exit 6).
+  r = run_process({kGenplug, "run", (d.path / "m.json").string()});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, "\" is the manifest, which this run reads: not replaced\n"), r.err);
 }
 
 // A reader of the progress that has gone away does not end the render (SIGPIPE ignored): the output is written and
