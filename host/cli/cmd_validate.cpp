@@ -9,9 +9,11 @@
 #include <iostream>
 #include <optional>
 
+#include <genplug/host/cancel_signals.hpp>
 #include <genplug/host/printable.hpp>
 
 #include "cli_options.hpp"
+#include "message_text.hpp"
 #include "command.hpp"
 #include "standard_output.hpp"
 #include "validate.hpp"
@@ -20,6 +22,7 @@ namespace genplug::cli::validate_command {
 namespace {
 
 namespace v = validate;
+using host::counted;
 
 struct Options {
   std::string library;
@@ -34,9 +37,6 @@ struct Options {
   int report_fd = -1;
   std::string report_token;
 };
-
-// "1 plugin", "3 failures".
-std::string counted(size_t n, const std::string& noun) { return std::to_string(n) + " " + noun + (n == 1 ? "" : "s"); }
 
 std::string checks_failed(const std::string& library, int failures) {
   return library + ": " + counted(size_t(failures), "contract check") + " failed";
@@ -166,6 +166,7 @@ void validate_command(const Options& o) {
     throw host::HostError(host::ErrorKind::usage, std::string("--memory-limit: ") + e.what());
   }
   if (!o.probe.empty()) return run_probe_mode(o, limits);
+  host::install_exit_signals();  // Ctrl-C: a line and 130; the probe processes die with it (PR_SET_PDEATHSIG)
   Validator(o, limits).run();
 }
 

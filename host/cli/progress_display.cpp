@@ -1,5 +1,6 @@
 #include <genplug/host/printable.hpp>
 #include "progress_display.hpp"
+#include "message_text.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -82,7 +83,8 @@ void ProgressDisplay::job_done(size_t position, size_t count, const host::Job& j
     return;
   }
   std::cerr << which << " wrote " << host::printable(r.output.string()) << " (" << r.width << "x" << r.height << ", "
-            << r.steps << " steps, " << r.evaluations << " evaluations, " << seconds_text(r.seconds) << ")\n";
+            << host::counted(r.steps, "step") << ", " << host::counted(r.evaluations, "evaluation") << ", "
+            << seconds_text(r.seconds) << ")\n";
 }
 
 }  // namespace genplug::cli

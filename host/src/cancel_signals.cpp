@@ -116,7 +116,13 @@ extern "C" void on_cancel_signal(int signal, siginfo_t* info, void*) {
 }
 
 extern "C" void on_exit_signal(int signal, siginfo_t* info, void*) {
-  if (sent_by_this_process(info)) write_line("genplug: error: ", kLibrarySignalText, sizeof kLibrarySignalText - 1);
+  static const char kCancelled[] = "cancelled (SIGINT)", kTerminated[] = "terminated (SIGTERM)";
+  if (sent_by_this_process(info))
+    write_line("genplug: error: ", kLibrarySignalText, sizeof kLibrarySignalText - 1);
+  else if (signal == SIGINT)  // every error is a line on stderr, a cancellation too (it had ended silently)
+    write_line("genplug: error: ", kCancelled, sizeof kCancelled - 1);
+  else
+    write_line("genplug: error: ", kTerminated, sizeof kTerminated - 1);
   unlink_pending_output();
   std::_Exit(sent_by_this_process(info) ? 4 : 128 + signal);
 }

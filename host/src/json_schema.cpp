@@ -45,6 +45,11 @@ std::string brief(const json& value) {
   return text;
 }
 
+// " character" after a count of 1 (minLength: 1), " characters" after any other.
+std::string characters(const json& count) {
+  return count.is_number() && count.get<double>() == 1.0 ? " character" : " characters";
+}
+
 bool is_identifier(const std::string& key) {
   if (key.empty() || std::isdigit(static_cast<unsigned char>(key[0]))) return false;
   return std::all_of(key.begin(), key.end(), [](char ch) {
@@ -448,11 +453,11 @@ class Validator {
     const auto& text = value.get_ref<const std::string&>();
     const std::size_t length = code_points(text);
     if (const auto min = schema.find("minLength"); min != schema.end() && length < min->get<double>())
-      out.push_back({path, "expected a string of at least " + brief(*min) + " characters, got " + brief(value) +
-                               " (" + std::to_string(length) + ")"});
+      out.push_back({path, "expected a string of at least " + brief(*min) + characters(*min) + ", got " +
+                               brief(value) + " (" + std::to_string(length) + ")"});
     if (const auto max = schema.find("maxLength"); max != schema.end() && length > max->get<double>())
-      out.push_back({path, "expected a string of at most " + brief(*max) + " characters, got " + brief(value) +
-                               " (" + std::to_string(length) + ")"});
+      out.push_back({path, "expected a string of at most " + brief(*max) + characters(*max) + ", got " +
+                               brief(value) + " (" + std::to_string(length) + ")"});
     if (const auto pattern = schema.find("pattern"); pattern != schema.end()) {
       const auto& regex = compiled_.regexes.at(pattern->get<std::string>());
       if (!std::regex_search(text, regex))

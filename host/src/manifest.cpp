@@ -12,6 +12,7 @@
 #include <genplug/internal/regular_file.hpp>
 
 #include "batch.hpp"
+#include "message_text.hpp"
 #include "resolved_path.hpp"
 
 namespace genplug::host {
@@ -411,7 +412,7 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
   if (!problems.empty()) {
     std::string msg = problems.front().path.empty() ? "" : problems.front().path + ": ";
     msg += problems.front().message;
-    if (problems.size() > 1) msg += " (and " + std::to_string(problems.size() - 1) + " more problems)";
+    if (problems.size() > 1) msg += " (and " + counted(problems.size() - 1, "more problem") + ")";
     fail_file(path, msg);
   }
   refuse_nul_strings(path, doc, "");

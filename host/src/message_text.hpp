@@ -21,6 +21,11 @@ inline std::string short_number(double v) {
   return s.str();
 }
 
+// A count and its noun, "1 plugin", "3 failures": plural but for one (nouns whose plural adds an s).
+inline std::string counted(unsigned long long n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
 // A value that is not finite: "NaN", "inf" or "-inf".
 inline std::string non_finite_name(double v) { return std::isnan(v) ? "NaN" : v < 0 ? "-inf" : "inf"; }
 

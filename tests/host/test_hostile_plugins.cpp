@@ -348,6 +348,17 @@ BOOST_AUTO_TEST_CASE(a_plugins_exit_during_a_render_is_a_plugin_error_and_leaves
   BOOST_TEST(fs::is_empty(out_dir.path));
 }
 
+// Ctrl-C while a probe hangs ends validate with one line and 130 (it had ended silently), and its probe process
+// with it.
+BOOST_AUTO_TEST_CASE(validate_interrupted_says_so) {
+  const std::string hanging = "org.genplug.test.hostile.hang-compute: id is reverse-DNS";
+  const auto r = run_process({kGenplug, "validate", "--timeout", "120", lib("hostile_process")},
+                             [&](const std::string& out) { return out.find(hanging) != std::string::npos; }, SIGINT,
+                             true);
+  BOOST_TEST(r.exit_code == 130, r.out << r.err);
+  BOOST_TEST(r.err.find("genplug: error: cancelled (SIGINT)\n") != std::string::npos, r.err);
+}
+
 // A plugin that crashes, exits, hangs, floods memory or its report pipe takes only a probe process down.
 // The flood must reach the memory limit well within the time-out: under ThreadSanitizer (shadow writes on every
 // memset) 512 MiB took about 2 s here and timed out on a slower CI machine; 256 MiB still timed out at 5 s under

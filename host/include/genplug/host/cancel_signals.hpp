@@ -54,9 +54,9 @@ void set_cancel_grace_lines(const std::string& interrupted, const std::string& t
 // (a slow clean-up, a crash report, is not cut short). Async-signal-safe; any thread.
 void disarm_cancel_grace() noexcept;
 
-// For commands that do not stop part-way (`genplug encode`): SIGINT and SIGTERM remove the temporary output being
-// written, if any, and exit at once with 128 + signal (4, with a line, for one the process sent itself). Thread:
-// the main thread, before it starts others.
+// For commands that do not stop part-way (`genplug encode`, `validate`): SIGINT and SIGTERM remove the temporary
+// output being written, if any, and exit at once with 128 + signal and a line ("cancelled (SIGINT)"; 4, with
+// another, for one the process sent itself). Thread: the main thread, before it starts others.
 void install_exit_signals();
 
 }  // namespace genplug::host
