@@ -75,19 +75,17 @@ bool allocation_failed(const c10::Error& e) {
           (m.find("can't allocate memory") != std::string::npos || m.find("not enough memory") != std::string::npos));
 }
 
-// BFL get_noise's randn from a CPU generator seeded with `seed`, of `shape`. torch's CPU generator (mt19937) keeps a
-// seed's low 32 bits, so seeds 2^32 apart had given the same noise (BFL's code on a CPU does): above 2^32 - 1, the
-// second half of a stream twice as long, from a generator keyed by the high 32 bits, is added, and
-// (a + b) / sqrt(2) is standard normal again. Below 2^32 the noise is BFL's, value for value.
-torch::Tensor seeded_noise(uint64_t seed, at::IntArrayRef shape) {
-  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
-  at::Generator low = at::detail::createCPUGenerator(seed & 0xFFFFFFFFu);
-  torch::Tensor a = torch::randn(shape, low, f32);
-  if (seed >> 32 == 0) return a;
-  at::Generator high = at::detail::createCPUGenerator(seed >> 32);
-  const int64_t n = a.numel();
-  torch::Tensor b = torch::randn({2 * n}, high, f32).narrow(0, n, n).view(shape);
-  return (a + b) * static_cast<float>(M_SQRT1_2);
+// The generator seed of BFL get_noise's randn for `seed`. torch's CPU generator (mt19937) keeps a seed's low 32 bits,
+// so seeds 2^32 apart had given the same noise (BFL's code on a CPU does): above 2^32 - 1 the generator is seeded
+// with a 32-bit mix of all 64 bits (splitmix64's finaliser, folded), so that neighbouring seeds there give
+// independent noise as below, and two seeds share one only by a chance of 2^-32. Below 2^32: BFL's, as it is.
+uint64_t noise_generator_seed(uint64_t seed) {
+  if (seed >> 32 == 0) return seed;
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return (z ^ (z >> 32)) & 0xFFFFFFFFull;
 }
 
 // Runs f, turning other libraries' exceptions into a genplug::Error with `code`, prefixed by `what`.
@@ -350,7 +348,8 @@ class FluxModel final : public Model {
     ctx.check_cancelled();
     auto [gh, gw] = grid(height, width, "noise");
     // BFL get_noise: randn [1, z, 2*gh, 2*gw] from a seeded CPU generator, then packed.
-    torch::Tensor z = seeded_noise(seed, {1, latent_channels(), 2 * gh, 2 * gw});
+    at::Generator gen = at::detail::createCPUGenerator(noise_generator_seed(seed));
+    torch::Tensor z = torch::randn({1, latent_channels(), 2 * gh, 2 * gw}, gen, torch::TensorOptions().dtype(torch::kFloat32));
     return to_dlpack(pack_latent(z).contiguous().to(device_));  // drawn on the CPU: the same noise on every device
   }
 
