@@ -105,6 +105,14 @@ void Pipeline::Impl::check_jobs() {
     const std::optional<HostError> refused_output =
         check_existing_output(j, manifest.path.string() + ": " + j.where + ".output");
     if (up_to_date.count(j.index)) continue;
+    if (j.loras && !model.adapters())
+      throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
+                                               manifest.model.plugin + "' cannot swap LoRAs per job");
+    check_lora_files(j);
+    check_plate(j);
+    // After the job's inputs, which no --force mends; before a memory shortage, which a retry may meet (exit 75)
+    // where this error is permanent.
+    if (refused_output) throw *refused_output;
     const auto size = std::make_pair(j.width.value_or(defaults.width), j.height.value_or(defaults.height));
     auto refused = refusals.find(size);
     if (refused == refusals.end())
@@ -114,12 +122,6 @@ void Pipeline::Impl::check_jobs() {
       throw HostError(verdict.retryable ? ErrorKind::retryable : ErrorKind::manifest,
                       manifest.path.string() + ": " + j.where + ": " + std::to_string(size.first) + " x " +
                           std::to_string(size.second) + " " + verdict.refusal);
-    if (j.loras && !model.adapters())
-      throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
-                                               manifest.model.plugin + "' cannot swap LoRAs per job");
-    check_lora_files(j);
-    check_plate(j);
-    if (refused_output) throw *refused_output;  // after the inputs' errors, which no --force mends
     rehearse_schedule(j, rehearsed);
     if (j.refine) {
       check_refine(j, *j.refine);

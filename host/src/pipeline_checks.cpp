@@ -24,6 +24,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// What a plugin's failure while a job is checked is: a refusal of the job's settings (invalid argument, config) is
+// the manifest's (3), a cancellation or a shortage a retry may meet keep their kinds, anything else is the
+// plugin's own failure (5), as during the job.
+ErrorKind kind_of_check_failure(const PluginError& e) {
+  switch (e.code()) {
+    case GENPLUG_E_CANCELLED: return ErrorKind::cancelled;
+    case GENPLUG_E_OUT_OF_MEMORY: return ErrorKind::retryable;
+    case GENPLUG_E_INVALID_ARGUMENT:
+    case GENPLUG_E_CONFIG: return ErrorKind::manifest;
+    default: return ErrorKind::runtime;
+  }
+}
+
 std::string nearest_sizes(uint32_t v, uint32_t q) {
   const uint32_t lo = (v / q) * q, hi = lo + q;
   return lo == 0 ? std::to_string(hi) : std::to_string(lo) + " or " + std::to_string(hi);
@@ -140,9 +153,11 @@ genplug_geometry_t Pipeline::Impl::job_geometry(const Job& job) const {
   CallContext c;
   try {
     return model.geometry(height, width, 0, c);
+  } catch (const ContractError& e) {  // the plugin broke the ABI (too many axes): its fault, not the manifest's
+    throw HostError(ErrorKind::plugin, w + ": " + e.what());
   } catch (const PluginError& e) {
-    throw HostError(ErrorKind::manifest, w + ": " + std::to_string(width) + " x " + std::to_string(height) + ": " +
-                                             e.what());
+    throw HostError(kind_of_check_failure(e),
+                    w + ": " + std::to_string(width) + " x " + std::to_string(height) + ": " + e.what());
   }
 }
 
@@ -291,28 +306,31 @@ void Pipeline::Impl::rehearse_schedule(const Job& job, std::set<std::string>& re
     throw HostError(ErrorKind::plugin, manifest.path.string() + ": " + job.where + ": " + e.what());
   } catch (const PluginError& e) {
     // What the plugin refuses in this job's settings is the manifest's; its own failures keep their kind.
-    const ErrorKind kind = e.code() == GENPLUG_E_CANCELLED      ? ErrorKind::cancelled
-                           : e.code() == GENPLUG_E_OUT_OF_MEMORY ? ErrorKind::retryable
-                           : e.code() == GENPLUG_E_INVALID_ARGUMENT || e.code() == GENPLUG_E_CONFIG
-                               ? ErrorKind::manifest
-                               : ErrorKind::runtime;
-    throw HostError(kind, manifest.path.string() + ": " + job.where + " (" + std::to_string(g.width) + " x " +
+    throw HostError(kind_of_check_failure(e), manifest.path.string() + ": " + job.where + " (" + std::to_string(g.width) + " x " +
                               std::to_string(g.height) + ", " + std::to_string(steps) + " steps): " + e.what());
   } catch (const std::invalid_argument& e) {  // the model's layout and target extent disagree (PosencProxy)
     throw HostError(ErrorKind::plugin, manifest.path.string() + ": " + job.where + ": " + model.id() + ": " + e.what());
   }
 }
 
-// The files a job writes replace none the run reads or another item writes. An output is not an input: the
-// manifest, a prompts file, a plate, a LoRA, with overwrite (exr.overwrite, --force) or without (where the existing
-// file had been refused as "no readable EXR", whose advice, --force, then met this refusal). With previews on,
-// each job's preview (its output as .png) is a file of its own: not an output of any work item (the job's own,
-// when that is named .png), not another preview, not an input.
+// The files a job writes replace none the run reads or another item writes. An output the job may overwrite
+// (exr.overwrite, --force) is not an input: the manifest, a prompts file, a plate, a LoRA. Without overwrite it is
+// not the manifest, a prompts file or a LoRA either (such a file had been refused as "no readable EXR", whose
+// advice, --force, then met this refusal); it may be a plate, the render of an earlier job that a later one
+// refines (a chain: on resume the first is up to date, and an output that is not its item's is refused anyway,
+// check_existing_output). With previews on, each job's preview (its output as .png) is a file of its own: not an
+// output of any work item (the job's own, when that is named .png), not another preview, not an input.
 void Pipeline::Impl::check_output_paths() const {
   auto blame = [](const std::string& what) { return what.rfind("the ", 0) == 0 ? what : "the file of " + what; };
   PathResolver resolved;
+  const auto is_plate = [](const std::string& what) {
+    for (const std::string end : {".init_image", ".refine.plate"})
+      if (what.size() >= end.size() && what.compare(what.size() - end.size(), end.size(), end) == 0) return true;
+    return false;
+  };
   for (const Job& j : manifest.jobs)
-    if (const auto input = manifest.inputs.find(resolved(j.output)); input != manifest.inputs.end())
+    if (const auto input = manifest.inputs.find(resolved(j.output));
+        input != manifest.inputs.end() && (overwrite(j) || !is_plate(input->second)))
       throw HostError(ErrorKind::manifest,
                       manifest.path.string() + ": " + j.where + ".output: \"" + j.output.string() + "\" is " +
                           blame(input->second) + ", which this run reads: not replaced" +

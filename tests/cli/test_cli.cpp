@@ -891,6 +891,28 @@ BOOST_AUTO_TEST_CASE(previews_and_outputs_never_replace_the_runs_own_files) {
   BOOST_TEST(contains(r.err, "\" is the manifest, which this run reads: not replaced\n"), r.err);
 }
 
+// A chain: a job that refines an earlier job's render (its plate is that output) resumes once the earlier one is
+// done; the output that is a plate is refused only where it may be overwritten (--force), which would replace it.
+BOOST_AUTO_TEST_CASE(a_job_may_start_from_an_earlier_jobs_render) {
+  TempDir d;
+  json m = tiny_manifest(d.path / "first.exr", 1);
+  auto r = run_process({kGenplug, "-q", "run", write(d.path / "m.json", m).string()});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  json second = m["jobs"][0];
+  second["output"] = (d.path / "second.exr").string();
+  second["init_image"] = (d.path / "first.exr").string();
+  m["jobs"].push_back(second);
+  r = run_process({kGenplug, "run", write(d.path / "m.json", m).string(), "--progress", "jsonl"});
+  BOOST_TEST_REQUIRE(r.exit_code == 0, r.err);
+  BOOST_TEST(count_events(json_lines(r.out), "skipped") == 1u, r.out);
+  BOOST_TEST(fs::exists(d.path / "second.exr"));
+  r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--force"});
+  BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, "is the file of jobs[1].init_image, which this run reads: not replaced, even with "
+                             "overwrite"),
+             r.err);
+}
+
 // A reader of the progress that has gone away does not end the render (SIGPIPE ignored): the output is written and
 // the exit status is the render's.
 BOOST_AUTO_TEST_CASE(a_closed_progress_pipe_does_not_end_the_render) {

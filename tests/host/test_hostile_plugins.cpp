@@ -8,7 +8,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
+#include <thread>
 
 #include <genplug/host/manifest.hpp>
 #include <genplug/host/pipeline.hpp>
@@ -122,6 +124,17 @@ std::string fail_line(const std::string& out, const std::string& prefix) {
 }
 
 }  // namespace
+
+// A plugin's own failure in a job's geometry (the SDK's wrapper refusing a geometry of more axes than its arrays
+// hold, an internal error) is the plugin's (exit 5, as during the job), not the manifest's (it had been exit 3,
+// blaming the job's size). A C plugin's such geometry is a ContractError of ModelProxy (test_sdk_wrappers): exit 4.
+BOOST_AUTO_TEST_CASE(a_plugin_failure_in_a_jobs_geometry_is_not_the_manifests) {
+  const Outcome r = render("geometry-axes");
+  BOOST_TEST_REQUIRE(r.failed);
+  BOOST_TEST(int(r.kind) == int(ErrorKind::runtime), r.message);
+  BOOST_TEST(contains(r.message, "m.json: jobs[0]: 64 x 64: " + kModel + "geometry: internal error: "), r.message);
+  BOOST_TEST(r.files_left.empty());
+}
 
 BOOST_AUTO_TEST_CASE(the_well_behaved_mode_renders_and_every_tensor_is_deleted_once) {
   const Outcome r = render("none");
@@ -348,8 +361,21 @@ BOOST_AUTO_TEST_CASE(a_plugins_exit_during_a_render_is_a_plugin_error_and_leaves
   BOOST_TEST(fs::is_empty(out_dir.path));
 }
 
+// Processes whose command line holds every one of `words` (/proc/PID/cmdline).
+size_t processes_with(const std::vector<std::string>& words) {
+  size_t n = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::ifstream in(e.path() / "cmdline", std::ios::binary);
+    const std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    bool all = !cmdline.empty();
+    for (const std::string& w : words) all = all && cmdline.find(w) != std::string::npos;
+    n += all;
+  }
+  return n;
+}
+
 // Ctrl-C while a probe hangs ends validate with one line and 130 (it had ended silently), and its probe process
-// with it.
+// with it (PR_SET_PDEATHSIG: the probe is in a process group of its own).
 BOOST_AUTO_TEST_CASE(validate_interrupted_says_so) {
   const std::string hanging = "org.genplug.test.hostile.hang-compute: id is reverse-DNS";
   const auto r = run_process({kGenplug, "validate", "--timeout", "120", lib("hostile_process")},
@@ -357,6 +383,9 @@ BOOST_AUTO_TEST_CASE(validate_interrupted_says_so) {
                              true);
   BOOST_TEST(r.exit_code == 130, r.out << r.err);
   BOOST_TEST(r.err.find("genplug: error: cancelled (SIGINT)\n") != std::string::npos, r.err);
+  const std::vector<std::string> probe = {"--probe", lib("hostile_process")};
+  for (int i = 0; i < 100 && processes_with(probe) > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  BOOST_TEST(processes_with(probe) == 0u);
 }
 
 // A plugin that crashes, exits, hangs, floods memory or its report pipe takes only a probe process down.
