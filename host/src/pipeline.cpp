@@ -105,23 +105,31 @@ void Pipeline::Impl::check_jobs() {
     const std::optional<HostError> refused_output =
         check_existing_output(j, manifest.path.string() + ": " + j.where + ".output");
     if (up_to_date.count(j.index)) continue;
-    if (j.loras && !model.adapters())
-      throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
-                                               manifest.model.plugin + "' cannot swap LoRAs per job");
-    check_lora_files(j);
-    check_plate(j);
-    // After the job's inputs, which no --force mends; before a memory shortage, which a retry may meet (exit 75)
-    // where this error is permanent.
-    if (refused_output) throw *refused_output;
+    // What no --force mends comes first (exit 3: the job's size, a memory limit it cannot render under, its
+    // inputs), then an existing output of another item (6), then a shortage a retry may meet (75).
     const auto size = std::make_pair(j.width.value_or(defaults.width), j.height.value_or(defaults.height));
     auto refused = refusals.find(size);
     if (refused == refusals.end())
       refused = refusals.emplace(size, memory_verdict(job_geometry(j), options.memory_limit)).first;
     const MemoryVerdict& verdict = refused->second;
-    if (!verdict.refusal.empty())  // a shortage a retry may meet: exit 75; the rest need a change: exit 3
-      throw HostError(verdict.retryable ? ErrorKind::retryable : ErrorKind::manifest,
-                      manifest.path.string() + ": " + j.where + ": " + std::to_string(size.first) + " x " +
-                          std::to_string(size.second) + " " + verdict.refusal);
+    const auto memory_refusal = [&] {
+      return HostError(verdict.retryable ? ErrorKind::retryable : ErrorKind::manifest,
+                       manifest.path.string() + ": " + j.where + ": " + std::to_string(size.first) + " x " +
+                           std::to_string(size.second) + " " + verdict.refusal);
+    };
+    if (!verdict.refusal.empty() && !verdict.retryable) throw memory_refusal();
+    if (j.loras && !model.adapters())
+      throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
+                                               manifest.model.plugin + "' cannot swap LoRAs per job");
+    try {
+      check_lora_files(j);
+      check_plate(j);
+    } catch (const HostError& e) {
+      if (e.kind() == ErrorKind::retryable && refused_output) throw *refused_output;
+      throw;
+    }
+    if (refused_output) throw *refused_output;
+    if (!verdict.refusal.empty()) throw memory_refusal();
     rehearse_schedule(j, rehearsed);
     if (j.refine) {
       check_refine(j, *j.refine);
