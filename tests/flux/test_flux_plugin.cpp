@@ -627,6 +627,28 @@ BOOST_AUTO_TEST_CASE(seeds_that_differ_above_32_bits_give_independent_standard_n
   BOOST_TEST(noises[0] == expected);
 }
 
+// The model's normal() (euler-ancestral's re-noise) for seeds 2^34 apart above 2^32 at one stream: independent
+// (the generator keeps 32 bits, which its mix had taken from seed bits 0-33 only). Bound as above: |r| < 6/sqrt(n).
+BOOST_AUTO_TEST_CASE(normal_for_seeds_above_32_bits_is_independent) {
+  ModelProxy model = library().create(kTiny);
+  CallContext ctx;
+  const genplug_model_tensor_ops_t* ops = model.tensor_ops();
+  BOOST_TEST_REQUIRE(ops != nullptr);
+  ManagedTensor a = model.noise(1, 128, 96, ctx), b = model.noise(1, 128, 96, ctx);
+  const uint64_t seed = (uint64_t(1) << 32) + 5;
+  BOOST_TEST_REQUIRE(ops->normal(model.raw(), &a.tensor(), seed, 3, ctx.get()) == GENPLUG_OK);
+  BOOST_TEST_REQUIRE(ops->normal(model.raw(), &b.tensor(), seed + (uint64_t(1) << 34), 3, ctx.get()) == GENPLUG_OK);
+  const std::vector<float> x = test::values(a.tensor()), y = test::values(b.tensor());
+  const double n = double(x.size());
+  double mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
+  for (size_t k = 0; k < x.size(); ++k) mx += x[k], my += y[k];
+  mx /= n, my /= n;
+  for (size_t k = 0; k < x.size(); ++k)
+    sxy += (x[k] - mx) * (y[k] - my), sxx += (x[k] - mx) * (x[k] - mx), syy += (y[k] - my) * (y[k] - my);
+  const double correlation = sxy / std::sqrt(sxx * syy);
+  BOOST_TEST(std::abs(correlation) < 6.0 / std::sqrt(n), "correlation " << correlation);
+}
+
 BOOST_AUTO_TEST_CASE(condition_predict_decode_encode) {
   ModelProxy model = library().create(kTiny);
   CallContext ctx;

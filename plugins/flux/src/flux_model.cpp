@@ -42,6 +42,7 @@
 #include "mini_model.hpp"
 #include "model_settings.hpp"
 #include "model_tensor_ops.hpp"
+#include "seed_mix.hpp"
 #include "transformer_source.hpp"
 
 namespace genplug::flux {
@@ -75,18 +76,12 @@ bool allocation_failed(const c10::Error& e) {
           (m.find("can't allocate memory") != std::string::npos || m.find("not enough memory") != std::string::npos));
 }
 
-// The generator seed of BFL get_noise's randn for `seed`. torch's CPU generator (mt19937) keeps a seed's low 32 bits,
-// so seeds 2^32 apart had given the same noise (BFL's code on a CPU does): above 2^32 - 1 the generator is seeded
-// with a 32-bit mix of all 64 bits (splitmix64's finaliser, folded), so that neighbouring seeds there give
-// independent noise as below, and two seeds share one only by a chance of 2^-32. Below 2^32: BFL's, as it is.
-uint64_t noise_generator_seed(uint64_t seed) {
-  if (seed >> 32 == 0) return seed;
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return (z ^ (z >> 32)) & 0xFFFFFFFFull;
-}
+// The generator seed of BFL get_noise's randn for `seed`. torch's CPU generator keeps a seed's low 32 bits, so seeds
+// 2^32 apart had given the same noise (BFL's code on a CPU does): above 2^32 - 1 it is seeded with a 32-bit fold of
+// all 64 bits (seed_mix.hpp), so that neighbouring seeds there give independent noise as below. Each such seed
+// shares its noise with one seed below 2^32 (its fold), and two of them share one by a chance of 2^-32. Below
+// 2^32: BFL's, as it is.
+uint64_t noise_generator_seed(uint64_t seed) { return seed >> 32 == 0 ? seed : fold_to_32_bits(seed); }
 
 // Runs f, turning other libraries' exceptions into a genplug::Error with `code`, prefixed by `what`.
 template <class F>

@@ -8,6 +8,7 @@
 #include <genplug/plugin.hpp>
 
 #include "dlpack_bridge.hpp"
+#include "seed_mix.hpp"
 
 namespace genplug::flux {
 
@@ -43,14 +44,17 @@ genplug_status empty_like(genplug_model_t*, const DLTensor* like, DLManagedTenso
   });
 }
 
-// Drawn on the CPU from a generator seeded by (seed, stream), then moved: the same noise on every device.
+// Drawn on the CPU from a generator seeded by (seed, stream), then moved: the same noise on every device. The
+// generator keeps 32 bits of its seed, which the mix below takes from seed bits 0-33 only: for a seed above
+// 2^32 - 1 all 64 bits and the stream are folded in instead (seeds 2^34 apart had re-noised alike).
 genplug_status normal(genplug_model_t*, const DLTensor* out, uint64_t seed, uint64_t stream,
                       const genplug_context_t* ctx) {
   return guarded(ctx, [&] {
     if (!out) throw InvalidArgument("tensor_ops.normal: NULL argument");
     torch::NoGradGuard no_grad;
     torch::Tensor o = from_dlpack(*out, "normal: out");
-    const uint64_t mixed = seed ^ (stream + 0x9E3779B97F4A7C15ULL + (seed << 6) + (seed >> 2));
+    const uint64_t mixed = seed >> 32 == 0 ? seed ^ (stream + 0x9E3779B97F4A7C15ULL + (seed << 6) + (seed >> 2))
+                                           : fold_to_32_bits(splitmix64(seed) ^ stream);
     auto gen = at::detail::createCPUGenerator(mixed);
     o.copy_(at::randn(o.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat32)));
   });
