@@ -8,7 +8,6 @@
 
 #include "fnv1a.hpp"
 #include "pipeline_impl.hpp"
-#include "resolved_path.hpp"
 
 namespace genplug::host {
 namespace fs = std::filesystem;
@@ -164,10 +163,6 @@ std::optional<HostError> Pipeline::Impl::check_existing_output(const Job& job, c
       render_again.insert(job.index);
       return std::nullopt;
     case Existing::foreign:
-      if (manifest.inputs.count(resolved_path(job.output)))  // a plate of a later job: --force is refused for it
-        return HostError(ErrorKind::output, file + " exists, was not rendered from this work item, and is " +
-                                                manifest.inputs.at(resolved_path(job.output)) +
-                                                ", which this run reads: remove it to render it again");
       return HostError(ErrorKind::output, file + " exists and was not rendered from this work item (set "
                                                  "exr.overwrite in the manifest or pass --force to replace it)");
     case Existing::unreadable:

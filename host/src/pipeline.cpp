@@ -105,37 +105,46 @@ void Pipeline::Impl::check_jobs() {
     const std::optional<HostError> refused_output =
         check_existing_output(j, manifest.path.string() + ": " + j.where + ".output");
     if (up_to_date.count(j.index)) continue;
-    // What no --force mends comes first (exit 3: the job's size, a memory limit it cannot render under, its
-    // inputs), then an existing output of another item (6), then a shortage a retry may meet (75).
-    const auto size = std::make_pair(j.width.value_or(defaults.width), j.height.value_or(defaults.height));
-    auto refused = refusals.find(size);
-    if (refused == refusals.end())
-      refused = refusals.emplace(size, memory_verdict(job_geometry(j), options.memory_limit)).first;
-    const MemoryVerdict& verdict = refused->second;
-    const auto memory_refusal = [&] {
-      return HostError(verdict.retryable ? ErrorKind::retryable : ErrorKind::manifest,
-                       manifest.path.string() + ": " + j.where + ": " + std::to_string(size.first) + " x " +
-                           std::to_string(size.second) + " " + verdict.refusal);
+    // Of one job's problems, what no --force mends comes first (exit 3: its size, a memory limit it cannot render
+    // under, its inputs, its refine pass, its schedule), then an existing output of another item (6), then a
+    // shortage a retry may meet (75), which each check's own may be: held back until the others have run.
+    std::optional<HostError> retryable;
+    const auto hold = [&](const auto& check) {
+      try {
+        check();
+      } catch (const HostError& e) {
+        if (e.kind() != ErrorKind::retryable) throw;
+        if (!retryable) retryable = e;
+      }
     };
-    if (!verdict.refusal.empty() && !verdict.retryable) throw memory_refusal();
+    hold([&] { check_job_memory(j, refusals); });
     if (j.loras && !model.adapters())
       throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + j.where + ".loras: model plugin '" +
                                                manifest.model.plugin + "' cannot swap LoRAs per job");
-    try {
-      check_lora_files(j);
-      check_plate(j);
-    } catch (const HostError& e) {
-      if (e.kind() == ErrorKind::retryable && refused_output) throw *refused_output;
-      throw;
+    hold([&] { check_lora_files(j); });
+    hold([&] { check_plate(j); });
+    hold([&] { rehearse_schedule(j, rehearsed); });
+    if (j.refine) {
+      hold([&] { check_refine(j, *j.refine); });
+      hold([&] { rehearse_schedule(*j.refine, rehearsed); });
     }
     if (refused_output) throw *refused_output;
-    if (!verdict.refusal.empty()) throw memory_refusal();
-    rehearse_schedule(j, rehearsed);
-    if (j.refine) {
-      check_refine(j, *j.refine);
-      rehearse_schedule(*j.refine, rehearsed);
-    }
+    if (retryable) throw *retryable;
   }
+}
+
+// The memory a job of its size needs, against the limit or what is available: read once per size.
+void Pipeline::Impl::check_job_memory(const Job& j,
+                                      std::map<std::pair<uint32_t, uint32_t>, MemoryVerdict>& verdicts) {
+  const auto size = std::make_pair(j.width.value_or(defaults.width), j.height.value_or(defaults.height));
+  auto found = verdicts.find(size);
+  if (found == verdicts.end())
+    found = verdicts.emplace(size, memory_verdict(job_geometry(j), options.memory_limit)).first;
+  const MemoryVerdict& verdict = found->second;
+  if (!verdict.refusal.empty())  // a shortage a retry may meet: exit 75; the rest need a change: exit 3
+    throw HostError(verdict.retryable ? ErrorKind::retryable : ErrorKind::manifest,
+                    manifest.path.string() + ": " + j.where + ": " + std::to_string(size.first) + " x " +
+                        std::to_string(size.second) + " " + verdict.refusal);
 }
 
 Pipeline::Pipeline(Manifest manifest, PipelineOptions options) : impl_(std::make_unique<Impl>()) {

@@ -323,20 +323,14 @@ void Pipeline::Impl::rehearse_schedule(const Job& job, std::set<std::string>& re
 void Pipeline::Impl::check_output_paths() const {
   auto blame = [](const std::string& what) { return what.rfind("the ", 0) == 0 ? what : "the file of " + what; };
   PathResolver resolved;
-  // A plate that only jobs after `writer` read (a chain), as `what` names it, not the manifest, a prompts file or a
-  // LoRA.
-  const auto only_later_plate = [&](const Job& writer, const fs::path& file, const std::string& what) {
-    bool plate = false;
+  const auto is_plate = [](const std::string& what) {
     for (const std::string end : {".init_image", ".refine.plate"})
-      plate = plate || (what.size() >= end.size() && what.compare(what.size() - end.size(), end.size(), end) == 0);
-    for (const Job& r : manifest.jobs)
-      for (const auto* p : {&r.init_image, r.refine ? &r.refine->init_image : nullptr})
-        if (p && *p && resolved(**p) == file && r.index <= writer.index) return false;
-    return plate;
+      if (what.size() >= end.size() && what.compare(what.size() - end.size(), end.size(), end) == 0) return true;
+    return false;
   };
   for (const Job& j : manifest.jobs)
     if (const auto input = manifest.inputs.find(resolved(j.output));
-        input != manifest.inputs.end() && (overwrite(j) || !only_later_plate(j, input->first, input->second)))
+        input != manifest.inputs.end() && (overwrite(j) || !is_plate(input->second)))
       throw HostError(ErrorKind::manifest,
                       manifest.path.string() + ": " + j.where + ".output: \"" + j.output.string() + "\" is " +
                           blame(input->second) + ", which this run reads: not replaced" +

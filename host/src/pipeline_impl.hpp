@@ -20,6 +20,7 @@
 #include <genplug/host.hpp>
 #include <genplug/host/color_management.hpp>
 #include <genplug/host/errors.hpp>
+#include <genplug/host/memory_budget.hpp>
 #include <genplug/host/pipeline.hpp>
 
 #include "fnv1a.hpp"
@@ -64,6 +65,8 @@ struct Pipeline::Impl {
   void check_output_paths() const;
   std::optional<std::filesystem::path> unwritable_output(const Job& job) const;
   void rehearse_schedule(const Job& job, std::set<std::string>& rehearsed);
+  // pipeline.cpp
+  void check_job_memory(const Job& job, std::map<std::pair<uint32_t, uint32_t>, MemoryVerdict>& verdicts);
 
   // item_identity.cpp
   enum class LoraIdentity { resolved, as_written };

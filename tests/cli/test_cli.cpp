@@ -568,6 +568,7 @@ BOOST_AUTO_TEST_CASE(shards_render_bit_identical_images_and_resume_skips_what_is
   // no multiple of the model's, named by its own field even where the job has a plate.
   r = run_process({kGenplug, "-q", "run", farm.string(), "--set", "jobs.0.steps=2", "--memory-limit", "1K"});
   BOOST_TEST(r.exit_code == 3, r.err);
+  BOOST_TEST(contains(r.err, "the limit given is 1024 bytes"), r.err);
   BOOST_TEST(!contains(r.err, "was not rendered from this work item"), r.err);
   r = run_process({kGenplug, "-q", "run", farm.string(), "--set", "jobs.0.width=100", "--set",
                    "jobs.0.init_image=" + (d.path / "no.png").string()});
@@ -903,7 +904,8 @@ BOOST_AUTO_TEST_CASE(previews_and_outputs_never_replace_the_runs_own_files) {
 }
 
 // A chain: a job that refines an earlier job's render (its plate is that output) resumes once the earlier one is
-// done; the output that is a plate is refused only where it may be overwritten (--force), which would replace it.
+// done; the output that is a plate is refused only where it may be overwritten (--force), which would replace it
+// (a first fix of an output that is an input had refused it without --force too).
 BOOST_AUTO_TEST_CASE(a_job_may_start_from_an_earlier_jobs_render) {
   TempDir d;
   json m = tiny_manifest(d.path / "first.exr", 1);
@@ -921,18 +923,6 @@ BOOST_AUTO_TEST_CASE(a_job_may_start_from_an_earlier_jobs_render) {
   BOOST_TEST(r.exit_code == 3, r.err);
   BOOST_TEST(contains(r.err, "is the file of jobs[1].init_image, which this run reads: not replaced, even with "
                              "overwrite"),
-             r.err);
-  // The first job's render changed (another prompt): its output is another item's and a plate, which --force may
-  // not replace: the message says to remove it.
-  r = run_process({kGenplug, "run", (d.path / "m.json").string(), "--set", "jobs.0.prompt=a blue square"});
-  BOOST_TEST(r.exit_code == 6, r.err);
-  BOOST_TEST(contains(r.err, "which this run reads: remove it to render it again"), r.err);
-  // A job may not write a plate that it or an earlier job reads, --force or not: the order is the chain's.
-  std::swap(m["jobs"][0], m["jobs"][1]);
-  r = run_process({kGenplug, "run", write(d.path / "m.json", m).string()});
-  BOOST_TEST(r.exit_code == 3, r.err);
-  BOOST_TEST(contains(r.err, "jobs[1].output: \"" + (d.path / "first.exr").string() + "\" is the file of "
-                             "jobs[0].init_image, which this run reads: not replaced\n"),
              r.err);
 }
 
