@@ -1,6 +1,5 @@
 #include "config.hpp"
 #include "number_text.hpp"
-#include "schedule.hpp"
 
 #include <cmath>
 #include <functional>
@@ -291,6 +290,15 @@ const char* to_string(SamplerKind kind) {
   for (const auto& [value, name] : kSamplers)
     if (value == kind) return name;
   return "?";
+}
+
+// e^mu must stay finite as a float32 and e^-mu as a float64; in float32 precision e^mu must also be a normal
+// float (below 1.2e-38, mu < -87.3, its reciprocal overflows and sigma(1) = e / e is NaN).
+std::string mu_outside_range(double mu, Precision precision) {
+  const float e = static_cast<float>(std::exp(mu));
+  const bool float32 = precision == Precision::float32;
+  if (std::isfinite(e) && std::isfinite(std::exp(-mu)) && (!float32 || std::isnormal(e))) return "";
+  return float32 ? "-87.3 < mu < 88.7 in float32 precision" : "-709 < mu < 88.7";
 }
 
 }  // namespace genplug::flowmatch

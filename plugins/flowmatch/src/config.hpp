@@ -50,4 +50,9 @@ const std::string& config_schema_text();
 const char* to_string(ScheduleKind kind);
 const char* to_string(SamplerKind kind);
 
+// "" where the time shift e^mu / (e^mu + 1/t - 1) can be computed at `mu` in `precision`; else the range it can
+// be computed in ("-87.3 < mu < 88.7 in float32 precision"), for the message. (Here, not in schedule.hpp: the
+// config refuses a pinned mu outside it, and the config fuzz target links the config alone.)
+std::string mu_outside_range(double mu, Precision precision);
+
 }  // namespace genplug::flowmatch

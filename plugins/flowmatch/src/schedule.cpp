@@ -67,15 +67,6 @@ uint32_t zero_length_steps(const std::vector<double>& sigmas) {
   return k;
 }
 
-// e^mu must stay finite as a float32 and e^-mu as a float64; in float32 precision e^mu must also be a normal
-// float (below 1.2e-38, mu < -87.3, its reciprocal overflows and sigma(1) = e / e is NaN).
-std::string mu_outside_range(double mu, Precision precision) {
-  const float e = static_cast<float>(std::exp(mu));
-  const bool float32 = precision == Precision::float32;
-  if (std::isfinite(e) && std::isfinite(std::exp(-mu)) && (!float32 || std::isnormal(e))) return "";
-  return float32 ? "-87.3 < mu < 88.7 in float32 precision" : "-709 < mu < 88.7";
-}
-
 double schedule_mu(const ScheduleSettings& s, uint64_t image_tokens) {
   if (s.mu) return *s.mu;
   return mu_for_tokens(image_tokens, s.base_shift, s.max_shift, static_cast<double>(s.base_image_tokens),

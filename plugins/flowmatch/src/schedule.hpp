@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 #include <vector>
 
 #include "config.hpp"
@@ -16,10 +15,6 @@ std::vector<double> make_schedule(const ScheduleSettings& settings, uint32_t ste
 
 // How many steps of `sigmas` have zero length (sigmas[i] == sigmas[i - 1]).
 uint32_t zero_length_steps(const std::vector<double>& sigmas);
-
-// "" where the time shift e^mu / (e^mu + 1/t - 1) can be computed at `mu` in `precision`; else the range it can
-// be computed in ("-87.3 < mu < 88.7 in float32 precision"), for the message.
-std::string mu_outside_range(double mu, Precision precision);
 
 // The mu the flux schedule uses for `image_tokens` (pinned or from the token line).
 double schedule_mu(const ScheduleSettings& settings, uint64_t image_tokens);
