@@ -306,8 +306,9 @@ void Pipeline::Impl::rehearse_schedule(const Job& job, std::set<std::string>& re
     throw HostError(ErrorKind::plugin, manifest.path.string() + ": " + job.where + ": " + e.what());
   } catch (const PluginError& e) {
     // What the plugin refuses in this job's settings is the manifest's; its own failures keep their kind.
-    throw HostError(kind_of_check_failure(e), manifest.path.string() + ": " + job.where + " (" + std::to_string(g.width) + " x " +
-                              std::to_string(g.height) + ", " + std::to_string(steps) + " steps): " + e.what());
+    throw HostError(kind_of_check_failure(e), manifest.path.string() + ": " + job.where + " (" +
+                                                  std::to_string(g.width) + " x " + std::to_string(g.height) + ", " +
+                                                  std::to_string(steps) + " steps): " + e.what());
   } catch (const std::invalid_argument& e) {  // the model's layout and target extent disagree (PosencProxy)
     throw HostError(ErrorKind::plugin, manifest.path.string() + ": " + job.where + ": " + model.id() + ": " + e.what());
   }
