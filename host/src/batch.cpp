@@ -181,4 +181,20 @@ std::vector<json> expand_job(const json& job, size_t job_index, size_t first_ind
   return items;
 }
 
+std::map<std::string, std::string> wedge_origins(const json& job, size_t item, const std::string& where) {
+  std::map<std::string, std::string> origins;
+  if (!job.contains("wedge")) return origins;
+  const json& wedge = job["wedge"];
+  size_t combinations = 1;
+  for (const auto& values : wedge) combinations *= values.size();
+  // The item's combination, decoded from its last key (the fastest) on, as wedge_combinations() counts them.
+  size_t rest = item % combinations;
+  for (auto it = wedge.crbegin(); it != wedge.crend(); ++it) {
+    const size_t n = it.value().size();
+    origins[it.key()] = where + ".wedge." + it.key() + "[" + std::to_string(rest % n) + "]";
+    rest /= n;
+  }
+  return origins;
+}
+
 }  // namespace genplug::host

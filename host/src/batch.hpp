@@ -34,4 +34,9 @@ std::vector<nlohmann::json> expand_job(const nlohmann::json& job, size_t job_ind
                                        const std::filesystem::path& manifest_dir, const std::string& where,
                                        const std::atomic<bool>* cancel = nullptr);
 
+// Where each wedged setting of work item `item` of manifest job `job` came from, by key: {"posenc":
+// "jobs[2].wedge.posenc[1]"}, so that a message about a wedged value names the wedge (the item itself has the
+// value under its plain key). Empty for a job without a wedge. `item` counts the job's items from 0.
+std::map<std::string, std::string> wedge_origins(const nlohmann::json& job, size_t item, const std::string& where);
+
 }  // namespace genplug::host

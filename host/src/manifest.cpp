@@ -217,8 +217,14 @@ Job refine_pass_of(const Job& job, const nlohmann::json& r) {
 }
 
 // One work item as a Job: the plain job JSON of a manifest job or of one batch item, kept as the Job's raw (moved,
-// not copied: a batch's million items would otherwise be held twice while it is expanded).
-Job job_of(nlohmann::json j, size_t job_index, size_t index, const std::string& where, const ExrSettings& exr) {
+// not copied: a batch's million items would otherwise be held twice while it is expanded). `origins` names where a
+// wedged plugin came from (wedge_origins), for messages.
+Job job_of(nlohmann::json j, size_t job_index, size_t index, const std::string& where, const ExrSettings& exr,
+           const std::map<std::string, std::string>& origins) {
+  auto origin = [&](const char* key) {
+    const auto it = origins.find(key);
+    return it != origins.end() ? it->second : where + "." + key;
+  };
   Job job;
   job.index = index;
   job.job = job_index;
@@ -234,12 +240,12 @@ Job job_of(nlohmann::json j, size_t job_index, size_t index, const std::string& 
   job.seed = j.value("seed", uint64_t{0});
   job.output = j["output"].get<std::string>();
   if (job.output.string().find('\0') != std::string::npos) fail_at(where + ".output", "contains a NUL character");
-  if (j.contains("scheduler")) job.scheduler = plugin_ref(j["scheduler"], where + ".scheduler");
+  if (j.contains("scheduler")) job.scheduler = plugin_ref(j["scheduler"], origin("scheduler"));
   if (j.contains("posenc")) {
     if (j["posenc"].is_string())
       job.plain_rope = true;
     else
-      job.posenc = plugin_ref(j["posenc"], where + ".posenc");
+      job.posenc = plugin_ref(j["posenc"], origin("posenc"));
   }
   job.exr = j.contains("exr") ? exr_settings(j["exr"], exr, where + ".exr") : exr;
   if (j.contains("loras")) job.loras = j["loras"];
@@ -461,7 +467,8 @@ Manifest Manifest::parse(nlohmann::json doc, const fs::path& path, const std::ve
       if (cancel && k % 1024 == 0 && cancel->load())
         throw HostError(ErrorKind::cancelled, path.string() + ": " + where + ": cancelled while expanding the manifest");
       try {
-        m.jobs.push_back(job_of(std::move(items[k]), i, m.jobs.size(), where, exr));
+        const auto origins = wedge_origins(jobs[i], k, job_where);
+        m.jobs.push_back(job_of(std::move(items[k]), i, m.jobs.size(), where, exr, origins));
       } catch (const HostError& e) {
         fail_file(path, e.what());
       }

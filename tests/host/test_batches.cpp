@@ -107,6 +107,32 @@ BOOST_AUTO_TEST_CASE(a_wedge_is_every_combination_the_last_key_fastest) {
   BOOST_TEST(m.jobs[7].output.string() == "w07.exr");
 }
 
+BOOST_AUTO_TEST_CASE(a_wedged_plugin_is_named_where_the_wedge_gives_it) {
+  // Messages about a wedged plugin (a wrong kind, a config its schema refuses) name the wedge's entry, not a
+  // "jobs[0].posenc" the manifest does not have.
+  const json dype = {{"plugin", "org.genplug.dype"}}, flowmatch = {{"plugin", "org.genplug.flowmatch"}};
+  const Manifest m = Manifest::parse(
+      with_jobs({{{"seeds", {1, 2}},
+                  {"wedge", {{"posenc", {dype, dype, "none"}}, {"scheduler", {flowmatch, flowmatch}}}},
+                  {"output", "w{index}.exr"}},
+                 {{"scheduler", flowmatch}, {"posenc", dype}, {"refine", {{"width", 64}, {"height", 64}}},
+                  {"output", "plain.exr"}}}),
+      "m.json");
+  BOOST_REQUIRE_EQUAL(m.jobs.size(), 13u);  // 2 seeds x 3 posencs x 2 schedulers, twice; then the plain job
+  for (size_t k = 0; k < 12; ++k) {
+    const size_t combination = k % 6;
+    const size_t posenc = combination / 2, scheduler = combination % 2;  // the last key (scheduler) fastest
+    BOOST_TEST(m.jobs[k].scheduler->where == "jobs[0].wedge.scheduler[" + std::to_string(scheduler) + "]");
+    if (posenc < 2)
+      BOOST_TEST(m.jobs[k].posenc->where == "jobs[0].wedge.posenc[" + std::to_string(posenc) + "]");
+    else
+      BOOST_TEST(m.jobs[k].plain_rope, k);
+  }
+  BOOST_TEST(m.jobs[12].scheduler->where == "jobs[1].scheduler");
+  BOOST_TEST(m.jobs[12].posenc->where == "jobs[1].posenc");
+  BOOST_TEST(m.jobs[12].refine->posenc->where == "jobs[1].posenc");  // the pass renders with the job's
+}
+
 BOOST_AUTO_TEST_CASE(pattern_errors_name_the_field) {
   auto job = [](const std::string& output) { return with_jobs({{{"seeds", {1, 2}}, {"output", output}}}); };
   BOOST_TEST(contains(error_of(job("x{sed}.exr")), "unknown field {sed}"));
