@@ -87,7 +87,9 @@ CLI::Validator decimal_integer(long double least, long double most) {
         const bool huge = v.size() - sign > 30;
         const long double x = huge ? (v[0] == '-' ? -1e30L : 1e30L) : std::strtold(v.c_str(), nullptr);
         if (x >= least && x <= most) return std::string();
-        if (least == 0 && x < 0) return "must be 0 or more, got " + v;
+        // A ceiling at the type's limit is not worth saying to a value below the floor.
+        if (x < least && (least == 0 || most >= 4294967295.0L))
+          return "must be " + whole_text(least) + " or more, got " + v;
         if (least == 0) return "must be at most " + whole_text(most) + ", got " + v;
         return "must be from " + whole_text(least) + " to " + whole_text(most) + ", got " + v;
       },

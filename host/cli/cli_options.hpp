@@ -23,7 +23,7 @@ nlohmann::json json_object_option(const std::string& option, const std::string& 
 CLI::Validator number_in(double lo, double hi, const std::string& what);
 
 // A transform for a whole-number option: decimal digits (with a sign) only, read as decimal, from `least` to
-// `most` (both within the option's type, which long double holds exactly), else "must be 0 or more", "must be at
+// `most` (both within the option's type, which long double holds exactly), else "must be M or more", "must be at
 // most N" or "must be from M to N". CLI11 alone reads '010' as octal 8 and '0x10' as 16, and '' as 0, saturates a
 // uint64_t at 2^64 - 1, wraps -1 into one and says only "Could not convert" for a value its type cannot hold;
 // here '010' is 10, and '0x10', '', '1e3', -1 for a count and 2^32 for a uint32_t are refused.

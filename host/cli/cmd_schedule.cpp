@@ -64,7 +64,7 @@ const RegisterCommand kSchedule(
       cmd.add_option("--image-tokens", o->image_tokens,
                      "Image tokens: (height / 16) x (width / 16) for FLUX, e.g. 4096 at 1024 x 1024")
           ->required()
-          ->transform(decimal_integer_for(o->image_tokens))
+          ->transform(decimal_integer(1, std::numeric_limits<uint64_t>::max()))  // an image has a token
           ->type_name("L");
       cmd.callback([o, &globals] { run_schedule(*o, globals); });
     });

@@ -103,14 +103,17 @@ BOOST_AUTO_TEST_CASE(bad_input_fails_clearly) {
       {"--config '{\"sampler\":\"lms\"}' --steps 4 --image-tokens 4096", 2, "sampler"},
       {"--config '{\"schedule\":\"custom\",\"sigmas\":[1,0.5,0.7,0]}' --steps 3 --image-tokens 1", 2, "config.sigmas[2]"},
       {"--config '[1' --steps 4 --image-tokens 4096", 2, "--config"},
-      {"--steps 4 --image-tokens -1", 2, "--image-tokens: must be 0 or more, got -1"},
+      {"--steps 4 --image-tokens -1", 2, "--image-tokens: must be 1 or more, got -1"},
+      {"--steps 4 --image-tokens 0", 2, "--image-tokens: must be 1 or more, got 0"},  // no image has none
+      {"--steps -1 --image-tokens 16", 2, "--steps: must be 0 or more, got -1"},
       // Decimal digits only: CLI11 alone read 0x10 as 16 (and 010 as octal 8), and '' as 0.
       {"--steps 4 --image-tokens 0x10", 2, "--image-tokens: must be a whole number in decimal digits, got '0x10'"},
       {"--steps '' --image-tokens 16", 2, "--steps: must be a whole number in decimal digits, got ''"},
       {"--steps 4 --image-tokens 1e3", 2, "got '1e3'"},
       // Past the option's type: said so (CLI11 had saturated a uint64_t at 2^64 - 1 and said "Could not convert"
       // for a uint32_t).
-      {"--steps 4 --image-tokens 18446744073709551616", 2, "--image-tokens: must be at most 18446744073709551615"},
+      {"--steps 4 --image-tokens 18446744073709551616", 2,
+       "--image-tokens: must be from 1 to 18446744073709551615, got 18446744073709551616"},
       {"--steps 4294967296 --image-tokens 4096", 2, "--steps: must be at most 4294967295, got 4294967296"},
       // The type's largest values pass the command line; the plugin then says what it takes.
       {"--steps 4294967295 --image-tokens 4096", 2, "steps: at most 1000000, got 4294967295"},
