@@ -149,6 +149,16 @@ std::vector<uint32_t> extent_values(const std::vector<std::string>& given) {
   }
 }
 
+// A size in pixels as tokens of `ppt` pixels: a whole number of them, at least one, as a render's size must be
+// (the model's geometry refuses others; posenc had floored them, printing the spectrum of another size).
+uint32_t whole_tokens(const char* option, uint32_t px, uint32_t ppt) {
+  if (px >= ppt && px % ppt == 0) return px / ppt;
+  const uint64_t below = uint64_t(px) / ppt * ppt, above = below + ppt;
+  std::string sizes = below > 0 ? std::to_string(below) + " or " + std::to_string(above) : std::to_string(above);
+  throw HostError(ErrorKind::usage, std::string(option) + ": " + std::to_string(px) + " px is not a whole number of " +
+                                        "the layout's " + std::to_string(ppt) + " px tokens (" + sizes + " is)");
+}
+
 // Tokens per axis: --extent as given, else height and width over the layout's two spatial axes (rows, then
 // cols) in tokens of pixels_per_token, and 1 on every other axis.
 std::vector<uint32_t> target_extent(const PosencOptions& o, const RotaryLayout& layout) {
@@ -169,14 +179,9 @@ std::vector<uint32_t> target_extent(const PosencOptions& o, const RotaryLayout& 
     throw HostError(ErrorKind::usage, "--height/--width need a layout with two spatial axes (rows, cols); this one "
                                       "has " + std::to_string(rows_cols.size()) + ": use --extent");
   if (layout.pixels_per_token == 0) throw HostError(ErrorKind::usage, "--layout.pixels_per_token: must be >= 1");
-  const uint32_t ppt = layout.pixels_per_token;
-  if (o.height < ppt || o.width < ppt)
-    throw HostError(ErrorKind::usage, "--height/--width: at least one token of " + std::to_string(ppt) +
-                                          " px is needed, got " + std::to_string(o.height) + "x" +
-                                          std::to_string(o.width));
   std::vector<uint32_t> extent(axes, 1u);
-  extent[rows_cols[0]] = o.height / ppt;
-  extent[rows_cols[1]] = o.width / ppt;
+  extent[rows_cols[0]] = whole_tokens("--height", o.height, layout.pixels_per_token);
+  extent[rows_cols[1]] = whole_tokens("--width", o.width, layout.pixels_per_token);
   return extent;
 }
 

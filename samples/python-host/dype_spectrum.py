@@ -178,11 +178,19 @@ def target_extent(layout: gp.RotaryLayout, height: int, width: int, extent: Opti
     if ppt == 0:  # the layout's fault, not the size's
         raise ValueError("--layout.pixels_per_token: must be >= 1 to turn --height/--width into tokens, got 0: "
                          "give the layout's pixels per token, or --extent")
-    if height < ppt or width < ppt:
-        raise ValueError(f"--height/--width: at least one token of {ppt} px is needed, got {height}x{width}")
     out = [1] * axes
-    out[spatial[0]], out[spatial[1]] = height // ppt, width // ppt
+    out[spatial[0]], out[spatial[1]] = whole_tokens("--height", height, ppt), whole_tokens("--width", width, ppt)
     return out
+
+
+def whole_tokens(option: str, px: int, ppt: int) -> int:
+    """A size in px as tokens of ppt px: a whole number of them, at least one, as a render's size must be (and
+    as `genplug posenc` takes it), not floored to another size's spectrum."""
+    if px >= ppt and px % ppt == 0:
+        return px // ppt
+    below = px // ppt * ppt
+    sizes = f"{below} or {below + ppt}" if below else f"{ppt}"
+    raise ValueError(f"{option}: {px} px is not a whole number of the layout's {ppt} px tokens ({sizes} is)")
 
 
 def require_torch() -> None:
