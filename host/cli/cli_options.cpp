@@ -48,8 +48,7 @@ nlohmann::json json_object_option(const std::string& option, const std::string& 
     throw HostError(ErrorKind::usage, where + ": " + e.what());
   }
   if (duplicate)  // refused, as in manifests: JSON keeps the last value only, and the first was meant too
-    throw HostError(ErrorKind::usage, where + ": the key " + nlohmann::json(*duplicate).dump() +
-                                          " appears twice in one object (JSON keeps the last value only): remove one");
+    throw HostError(ErrorKind::usage, where + ": " + genplug::internal::duplicate_key_text(*duplicate));
   if (!j.is_object()) throw HostError(ErrorKind::usage, where + ": expected a JSON object, got " + j.dump());
   return j;
 }

@@ -112,6 +112,8 @@ BOOST_AUTO_TEST_CASE(bad_configs_name_the_field) {
   expect_error(R"({"t_rounding":"bf8"})", {"config.t_rounding", "bf16-pipeline"});
   expect_error(R"({"t_rounding":16})", {"config.t_rounding"});
   expect_error(R"({"lamda_s":2})", {"config.lamda_s", "unknown field"});
+  // Refused as hosts refuse it in manifests: JSON keeps the last value only, and the first was meant too.
+  expect_error(R"({"method":"yarn","method":"dy-yarn"})", {"config: the key \"method\" appears twice in one object"});
   expect_error(R"([1,2])", {"config", "must be a JSON object"});
   expect_error(R"({"method":)", {"config", "not valid JSON"});
 }

@@ -93,6 +93,9 @@ BOOST_AUTO_TEST_CASE(bad_configs_fail_at_create_naming_the_field) {
       {R"({"schedule":3})", "config.schedule"},
       {R"({"sampler":"lms"})", "config.sampler"},
       {R"({"steps":0})", "config.steps"},
+      // As in manifests (JSON keeps the last value only, and the first was meant too).
+      {R"({"steps":4,"steps":8})",
+       R"(config: the key "steps" appears twice in one object (JSON keeps the last value only))"},
       {R"({"steps":-3})", "config.steps"},
       {R"({"steps":2.5})", "config.steps"},
       {R"({"steps":"28"})", "config.steps"},

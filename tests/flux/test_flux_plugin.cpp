@@ -352,6 +352,13 @@ BOOST_AUTO_TEST_CASE(int8_weights_take_loras_from_their_source) {
     return GENPLUG_OK;
   };
   BOOST_TEST(check_code(json::array({{{"path", lora.string() + ".absent"}}})) == GENPLUG_E_IO);
+  try {  // a key given twice, as in manifests (JSON keeps the last value only)
+    quantised.check_adapters(R"([{"path": "a.safetensors", "path": "b.safetensors"}])", ctx);
+    BOOST_ERROR("a LoRA entry with \"path\" twice was taken");
+  } catch (const PluginError& e) {
+    BOOST_TEST(e.code() == GENPLUG_E_CONFIG);
+    BOOST_TEST(std::string(e.what()).find("loras: the key \"path\" appears twice") != std::string::npos, e.what());
+  }
   const std::filesystem::path deeper = lora.string() + ".deeper.safetensors";
   {
     const st::Checkpoint source(lora);
@@ -747,6 +754,16 @@ BOOST_AUTO_TEST_CASE(text_encoders_not_kept_give_the_same_conditioning_image_aft
   BOOST_TEST(create_status(R"({"transformer": "random", "text": {"random": true, "keep_loaded": 1}})", &message) ==
              GENPLUG_E_CONFIG);
   BOOST_TEST(message.find("config.text.keep_loaded: must be true or false") != std::string::npos, message);
+}
+
+// A key given twice is refused, as hosts refuse it in manifests and options (JSON keeps the last value only).
+BOOST_AUTO_TEST_CASE(a_config_key_given_twice_is_refused) {
+  for (const char* text : {R"({"transformer": "random", "transformer": "random"})",
+                           R"({"transformer": "random", "text": {"random": true, "random": false}})"}) {
+    std::string message;
+    BOOST_TEST(create_status(text, &message) == GENPLUG_E_CONFIG, text);
+    BOOST_TEST(message.find("appears twice in one object") != std::string::npos, text << ": " << message);
+  }
 }
 
 // config.text is checked when the config is parsed, as its schema says (the fuzz target holds the parser to it).

@@ -122,13 +122,15 @@ DynamicWindow window_fields(const json& c) {
 MethodConfig parse_config(const std::string& json_text) {
   // Nesting bounded while parsing: messages print values (shown). A DyPE config is one flat object.
   json c;
+  std::optional<std::string> duplicate;
   try {
-    c = genplug::internal::parse_bounded_json(json_text.empty() ? std::string("{}") : json_text);
+    c = genplug::internal::parse_bounded_json(json_text.empty() ? std::string("{}") : json_text, duplicate);
   } catch (const json::exception& e) {  // parse_error, and out_of_range for a number no double holds (1e400)
     throw ConfigError(std::string("config: not valid JSON: ") + genplug::internal::json_error_text(e));
   } catch (const genplug::internal::JsonTooDeep& e) {
     throw ConfigError(std::string("config: ") + e.what());
   }
+  if (duplicate) throw ConfigError("config: " + genplug::internal::duplicate_key_text(*duplicate));
   if (!c.is_object()) throw ConfigError(std::string("config: must be a JSON object, got ") + type_name(c));
   for (const auto& item : c.items())
     if (!known_fields().count(item.key()))

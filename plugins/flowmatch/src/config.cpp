@@ -251,13 +251,15 @@ json build_schema() {
 FlowmatchConfig parse_config(const std::string& json_text) {
   // Nesting bounded while parsing (a flowmatch config is one object with one list).
   json object;
+  std::optional<std::string> duplicate;
   try {
-    object = genplug::internal::parse_bounded_json(json_text);
+    object = genplug::internal::parse_bounded_json(json_text, duplicate);
   } catch (const json::exception& e) {  // parse_error, and out_of_range for a number no double holds (1e400)
     throw ConfigError(std::string("config: not valid JSON: ") + genplug::internal::json_error_text(e));
   } catch (const genplug::internal::JsonTooDeep& e) {
     throw ConfigError(std::string("config: ") + e.what());
   }
+  if (duplicate) throw ConfigError("config: " + genplug::internal::duplicate_key_text(*duplicate));
   if (!object.is_object()) throw ConfigError(std::string("config: must be a JSON object, got ") + object.type_name());
   FlowmatchConfig config;
   const auto& readers = field_readers();

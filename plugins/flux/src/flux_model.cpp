@@ -236,13 +236,15 @@ class FluxModel final : public Model {
   // The LoRA list of the adapters extensions: a JSON array (model.h), or null for the model's own.
   static std::vector<LoraFile> adapter_list(const FluxModel& self, const char* json_text) {
     nlohmann::json list;
+    std::optional<std::string> duplicate;
     try {
-      list = genplug::internal::parse_bounded_json(std::string(json_text));
+      list = genplug::internal::parse_bounded_json(std::string(json_text), duplicate);
     } catch (const nlohmann::json::exception& e) {
       throw ConfigError(std::string("loras: not valid JSON: ") + genplug::internal::json_error_text(e));
     } catch (const genplug::internal::JsonTooDeep& e) {
       throw ConfigError(std::string("loras: ") + e.what());
     }
+    if (duplicate) throw ConfigError("loras: " + genplug::internal::duplicate_key_text(*duplicate));
     return list.is_null() ? self.settings_.loras : parse_lora_list(list, "loras");
   }
 

@@ -300,13 +300,15 @@ namespace {
 json parse_config_object(const std::string& config_json) {
   // Nesting bounded while parsing: "text" and "config" are copied below. The deepest real config nests 3 levels.
   json j;
+  std::optional<std::string> duplicate;
   try {
-    j = genplug::internal::parse_bounded_json(config_json);
+    j = genplug::internal::parse_bounded_json(config_json, duplicate);
   } catch (const genplug::internal::JsonTooDeep& e) {
     throw ConfigError(std::string("config: ") + e.what());
   } catch (const std::exception& e) {
     throw ConfigError(std::string("config: not valid JSON: ") + genplug::internal::json_error_text(e));
   }
+  if (duplicate) throw ConfigError("config: " + genplug::internal::duplicate_key_text(*duplicate));
   if (!j.is_object()) throw ConfigError("config: must be a JSON object");
   const json props = build_schema().at("properties");
   for (const auto& [key, value] : j.items())

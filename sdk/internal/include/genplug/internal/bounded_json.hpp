@@ -164,6 +164,13 @@ nlohmann::json parse_bounded_json(Input&& input, std::optional<std::string>& dup
   return std::move(builder.result());
 }
 
+// The message for a key an object gave twice: refused by hosts and plugins alike, as JSON keeps the last value
+// only and the first was meant too.
+inline std::string duplicate_key_text(const std::string& key) {
+  return "the key " + nlohmann::json(key).dump() + " appears twice in one object (JSON keeps the last value only): "
+         "remove one";
+}
+
 // The number quoted in nlohmann's out_of_range "number overflow parsing '1e400'" (else the whole message), at most
 // 40 characters: what callers name after "a number is outside the range of a double: ".
 inline std::string overflowing_number(const std::string& message) {
