@@ -31,8 +31,9 @@ std::vector<uint64_t> seeds_of(const json& job, const std::string& where) {
 constexpr uintmax_t kMaxPromptsFileBytes = uintmax_t(64) << 20;
 constexpr size_t kMaxPromptBytes = 64 * 1024;
 
-// One prompt a line; blank lines skipped; a trailing CR (Windows line ends) and a leading UTF-8 BOM dropped.
-// Only a regular file of at most 64 MiB is read (a FIFO would block, /dev/zero never end).
+// One prompt a line; blank lines skipped; a trailing CR (Windows line ends) and a leading UTF-8 BOM dropped; a
+// UTF-16 file is named as one (its NUL bytes would be blamed instead, as `encode --prompt-file` does not). Only
+// a regular file of at most 64 MiB is read (a FIFO would block, /dev/zero never end).
 std::vector<std::string> prompts_from_file(const fs::path& file, const std::string& where) {
   std::error_code ec;
   const fs::file_status status = fs::status(file, ec);
@@ -46,6 +47,8 @@ std::vector<std::string> prompts_from_file(const fs::path& file, const std::stri
   std::vector<std::string> out;
   std::string line;
   for (size_t number = 1; std::getline(in, line); ++number) {
+    if (number == 1 && (line.rfind("\xFF\xFE", 0) == 0 || line.rfind("\xFE\xFF", 0) == 0))
+      fail(where, "prompts file '" + file.string() + "' is UTF-16; save it as UTF-8");
     if (number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;

@@ -251,6 +251,11 @@ BOOST_AUTO_TEST_CASE(prompts_files_that_are_not_text_are_refused_without_blockin
   BOOST_TEST(contains(error_of(job("folder"), d.path / "m.json"), "is not a regular file"));
   std::ofstream(d.path / "nul.txt", std::ios::binary) << std::string("ok\na\0b\n", 7);
   BOOST_TEST(contains(error_of(job("nul.txt"), d.path / "m.json"), "line 2 contains a NUL byte"));
+  // What Windows' editors save as "Unicode": named, not blamed on its NUL bytes.
+  for (const std::string bom : {"\xFF\xFE", "\xFE\xFF"}) {
+    std::ofstream(d.path / "utf16.txt", std::ios::binary) << bom << std::string("a\0 \0d\0o\0g\0\n\0", 12);
+    BOOST_TEST(contains(error_of(job("utf16.txt"), d.path / "m.json"), "utf16.txt' is UTF-16; save it as UTF-8"));
+  }
   std::ofstream(d.path / "long.txt", std::ios::binary) << std::string(70000, 'x') << "\n";
   BOOST_TEST(contains(error_of(job("long.txt"), d.path / "m.json"), "line 1 is over 64 KiB"));
   std::ofstream(d.path / "bom.txt", std::ios::binary) << "\xEF\xBB\xBF" "first\nsecond\n";
