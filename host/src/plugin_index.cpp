@@ -64,7 +64,10 @@ PluginRecord from_json(const nlohmann::json& j, const fs::path& library) {
 fs::path PluginIndex::default_file() {
   if (const char* f = std::getenv("GENPLUG_PLUGIN_CACHE"); f && *f)
     return std::string(f) == "off" ? fs::path() : fs::path(f);
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "genplug" / "plugins.json";
+  // A relative XDG_CACHE_HOME is invalid and ignored, as the XDG Base Directory spec says (it would put the cache
+  // in whichever folder a command runs in).
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && fs::path(x).is_absolute())
+    return fs::path(x) / "genplug" / "plugins.json";
   if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "genplug" / "plugins.json";
   return {};
 }

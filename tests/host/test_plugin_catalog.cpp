@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <iterator>
 #include <thread>
 
@@ -369,6 +370,24 @@ BOOST_AUTO_TEST_CASE(a_cache_that_is_no_regular_file_is_neither_read_nor_replace
   PluginCatalog c(o);
   BOOST_TEST(c.find("org.genplug.test.minimal") != nullptr);
   BOOST_TEST(std::filesystem::is_fifo(o.cache_file));
+}
+
+// The cache's place: GENPLUG_PLUGIN_CACHE, else an absolute XDG_CACHE_HOME, else ~/.cache (a relative
+// XDG_CACHE_HOME is ignored, as the XDG spec says: it would put a cache in every folder a command runs in).
+BOOST_AUTO_TEST_CASE(the_cache_file_follows_xdg_and_ignores_a_relative_cache_home) {
+  using genplug::test::EnvScope;
+  const EnvScope home("HOME", "/home/someone"), off("GENPLUG_PLUGIN_CACHE", nullptr);
+  const std::filesystem::path in_home = "/home/someone/.cache/genplug/plugins.json";
+  for (const char* relative : std::initializer_list<const char*>{"cache", "./cache", "", nullptr}) {
+    const EnvScope xdg("XDG_CACHE_HOME", relative);
+    BOOST_TEST(PluginCatalog::default_cache_file() == in_home, (relative ? relative : "(unset)"));
+  }
+  {
+    const EnvScope xdg("XDG_CACHE_HOME", "/var/cache/me");
+    BOOST_TEST(PluginCatalog::default_cache_file() == "/var/cache/me/genplug/plugins.json");
+  }
+  const EnvScope named("GENPLUG_PLUGIN_CACHE", "here.json"), xdg("XDG_CACHE_HOME", "/var/cache/me");
+  BOOST_TEST(PluginCatalog::default_cache_file() == "here.json");
 }
 
 // Const members from several threads at once (PluginCatalog's contract; `genplug validate` relies on it):

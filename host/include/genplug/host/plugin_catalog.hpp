@@ -39,7 +39,8 @@ class PluginCatalog {
     // only when one of its plugins is created. Empty: no cache, every library is loaded while scanning.
     std::filesystem::path cache_file = default_cache_file();
   };
-  // GENPLUG_PLUGIN_CACHE ("off": none), else $XDG_CACHE_HOME/genplug/plugins.json, else ~/.cache/genplug/.
+  // GENPLUG_PLUGIN_CACHE ("off": none), else $XDG_CACHE_HOME/genplug/plugins.json (an absolute path; a relative
+  // one is ignored, as XDG says), else ~/.cache/genplug/.
   static std::filesystem::path default_cache_file();
 
   explicit PluginCatalog(Options options);
