@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include <genplug/host/errors.hpp>
+#include <genplug/internal/regular_file.hpp>
 
 namespace genplug::host {
 namespace fs = std::filesystem;
@@ -39,7 +40,8 @@ std::vector<std::string> prompts_from_file(const fs::path& file, const std::stri
   const fs::file_status status = fs::status(file, ec);
   if (!fs::exists(status))  // the reason where there is one: a symlink loop is not "does not exist"
     fail(where, "cannot read prompts file '" + file.string() + "': " +
-                    (ec && ec != std::errc::no_such_file_or_directory ? ec.message() : "it does not exist"));
+                    (ec && ec != std::errc::no_such_file_or_directory ? ec.message()
+                                                                      : "it " + genplug::internal::missing_file_text(file)));
   if (!fs::is_regular_file(status)) fail(where, "prompts file '" + file.string() + "' is not a regular file");
   if (fs::file_size(file, ec) > kMaxPromptsFileBytes) fail(where, "prompts file '" + file.string() + "' is over 64 MiB");
   std::ifstream in(file, std::ios::binary);

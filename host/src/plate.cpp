@@ -12,6 +12,7 @@
 
 #include "genplug/host/color_management.hpp"
 #include "genplug/host/errors.hpp"
+#include "genplug/internal/regular_file.hpp"
 
 namespace genplug::host {
 namespace {
@@ -28,7 +29,7 @@ void require_regular_file(const fs::path& path) {
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
   if (fs::is_regular_file(st)) return;
-  if (st.type() == fs::file_type::not_found) fail_plate(path, "does not exist");
+  if (st.type() == fs::file_type::not_found) fail_plate(path, genplug::internal::missing_file_text(path));
   if (ec) fail_plate(path, "cannot be examined: " + ec.message());
   if (fs::is_directory(st)) fail_plate(path, "is not a regular file (a folder)");
   fail_plate(path, "is not a regular file (a device, pipe or socket)");

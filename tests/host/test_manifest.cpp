@@ -10,7 +10,9 @@
 #include <genplug/host/manifest.hpp>
 
 #include "manifest_errors.hpp"
+#include "temp_dir.hpp"
 
+namespace fs = std::filesystem;
 using genplug::host::HostError;
 using genplug::host::Manifest;
 using nlohmann::json;
@@ -179,8 +181,29 @@ BOOST_AUTO_TEST_CASE(load_reports_an_unreadable_file_by_name) {
     Manifest::load("/nonexistent/m.json");
     BOOST_FAIL("no error");
   } catch (const HostError& e) {
-    BOOST_TEST(contains(e.what(), "/nonexistent/m.json"));
+    BOOST_TEST(contains(e.what(), "/nonexistent/m.json: cannot read manifest: it does not exist"), e.what());
   }
+}
+
+// A dangling link is named as one, with its target: "does not exist" beside a link `ls` shows reads as wrong. The
+// same for a prompts file and a plate (one text, internal::missing_file_text).
+BOOST_AUTO_TEST_CASE(a_dangling_link_is_named_with_its_target) {
+  const genplug::test::TempDir d;
+  fs::create_symlink(d.path / "moved.json", d.path / "m.json");
+  try {
+    Manifest::load(d.path / "m.json");
+    BOOST_FAIL("no error");
+  } catch (const HostError& e) {
+    BOOST_TEST(contains(e.what(), "m.json: cannot read manifest: it is a symbolic link to '" +
+                                      (d.path / "moved.json").string() + "', which does not exist"),
+               e.what());
+  }
+  fs::create_symlink("gone.txt", d.path / "prompts.txt");
+  json doc = minimal();
+  doc["jobs"][0].erase("prompt");
+  doc["jobs"][0]["prompts"] = {{"file", "prompts.txt"}};
+  BOOST_TEST(contains(genplug::test::manifest_error(doc, d.path / "n.json"),
+                      "it is a symbolic link to 'gone.txt', which does not exist"));
 }
 
 BOOST_AUTO_TEST_CASE(an_override_that_is_not_utf8_is_refused_up_front) {

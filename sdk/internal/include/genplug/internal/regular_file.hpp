@@ -65,12 +65,21 @@ inline std::string read_up_to(int fd, std::size_t max_bytes) {
   return bytes;
 }
 
+// "does not exist" for a path that names nothing, and for a symbolic link whose target is missing, the target too
+// (beside a link `ls` shows, "does not exist" reads as wrong).
+inline std::string missing_file_text(const std::filesystem::path& path) {
+  std::error_code ec;
+  const std::filesystem::path target = std::filesystem::read_symlink(path, ec);
+  return ec ? "does not exist" : "is a symbolic link to '" + target.string() + "', which does not exist";
+}
+
 // The bytes of the regular file at `path`, of at most `max_bytes`; throws UnreadableFile otherwise.
 inline std::string read_regular_file(const std::filesystem::path& path, std::uintmax_t max_bytes) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int error = errno;
-    throw UnreadableFile(error == ENOENT ? "does not exist" : "cannot be opened: " + open_error_text(error), error);
+    throw UnreadableFile(error == ENOENT ? missing_file_text(path) : "cannot be opened: " + open_error_text(error),
+                         error);
   }
   struct Closer {
     int fd;
