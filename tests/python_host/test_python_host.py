@@ -1449,7 +1449,12 @@ class Arguments(unittest.TestCase):
                                         (lambda: factory.create(None, {1, 2}), TypeError, "config: cannot be written"),
                                         (lambda: factory.create("org\0x"), ValueError, "contains a NUL character"),
                                         (lambda: pe.compute(SMALL_LAYOUT, b"\x01\x40\x40", 0.5), TypeError,
-                                         "target_extent: expected a sequence of integers, got bytes")):
+                                         "target_extent: expected a sequence of integers, got bytes"),
+                                        # A mapping or set iterates as its keys: not an extent per axis.
+                                        (lambda: pe.compute(SMALL_LAYOUT, {1: 0, 64: 0, 32: 0}, 0.5), TypeError,
+                                         "target_extent: expected a sequence of integers, got dict"),
+                                        (lambda: pe.compute(SMALL_LAYOUT, {1, 64, 32}, 0.5), TypeError,
+                                         "target_extent: expected a sequence of integers, got set")):
                 with self.subTest(needle=needle):
                     with self.assertRaises(error) as caught:
                         call()
