@@ -105,6 +105,7 @@ void Pipeline::Impl::check_jobs() {
     const std::optional<HostError> refused_output =
         check_existing_output(j, manifest.path.string() + ": " + j.where + ".output");
     if (up_to_date.count(j.index)) continue;
+    warn_ignored_settings(j);
     // Of one job's problems, what no --force mends comes first (exit 3: its size, a memory limit it cannot render
     // under, its inputs, its refine pass, its schedule), then an existing output of another item (6), then a
     // shortage a retry may meet (75), which each check's own may be: held back until the others have run.

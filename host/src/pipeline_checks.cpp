@@ -174,6 +174,19 @@ void Pipeline::Impl::check_plate_colorspace_applies(const Job& job) const {
                                            "applies to EXR plates only, and " + why + ": remove it");
 }
 
+// Settings a job gives that change nothing it renders (they still make it another item): said, not refused, as
+// genplug 0.3.3 rendered such manifests. Named by the manifest job: a batch's items give one warning (Impl::log).
+void Pipeline::Impl::warn_ignored_settings(const Job& job) const {
+  const std::string where = manifest.path.string() + ": jobs[" + std::to_string(job.job) + "]";
+  const bool strength = job.raw.contains("strength"), resize = job.raw.contains("resize");
+  const char* what = strength && resize ? "strength and resize are" : strength ? "strength is" : "resize is";
+  if (!job.init_image && (strength || resize))
+    log(GENPLUG_LOG_WARNING, where + ": " + what + " ignored without an init_image (a plate)");
+  if (job.raw.contains("guidance") && defaults.default_guidance == 0)
+    log(GENPLUG_LOG_WARNING, where + ".guidance: ignored: model plugin '" + manifest.model.plugin +
+                                 "' has no distilled guidance here (its default guidance is 0)");
+}
+
 // A plate must exist, decode whole, and (resize "error") have the job's size: checked before any job runs.
 void Pipeline::Impl::check_plate(const Job& job) {
   check_plate_colorspace_applies(job);

@@ -62,6 +62,7 @@ struct Pipeline::Impl {
   void check_plate(const Job& job);
   void check_refine(const Job& job, const Job& pass);
   void check_lora_files(const Job& job);
+  void warn_ignored_settings(const Job& job) const;
   void check_output_paths() const;
   std::optional<std::filesystem::path> unwritable_output(const Job& job) const;
   void rehearse_schedule(const Job& job, std::set<std::string>& rehearsed);

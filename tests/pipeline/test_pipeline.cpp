@@ -392,6 +392,40 @@ BOOST_AUTO_TEST_CASE(half_exr_holds_the_linear_image_within_half_precision) {
   }
 }
 
+// Settings that change nothing the job renders are said once per manifest job (a batch's items share it): a
+// plate's strength and resize without a plate, guidance on a model without guidance embedding.
+BOOST_AUTO_TEST_CASE(settings_a_job_ignores_are_warned_of_once_per_manifest_job) {
+  GoldenRun g;
+  json m = g.manifest("none");
+  m["jobs"][0]["strength"] = 0.3;
+  m["jobs"][0]["resize"] = "fit";
+  m["jobs"][0]["guidance"] = 2.0;
+  m["jobs"][0].erase("seed");
+  m["jobs"][0]["seeds"] = {1, 2, 3};
+  m["jobs"][0]["output"] = (g.dir.path / "s{seed}.exr").string();
+  std::vector<std::string> warnings;
+  PipelineOptions o;
+  o.log = [&](int32_t severity, const std::string& message) {
+    if (severity == GENPLUG_LOG_WARNING) warnings.push_back(message);
+  };
+  Pipeline p(Manifest::parse(m, g.dir.path / "m.json"), o);
+  const bool guided = p.model_description().value("guidance_embed", false);
+  const auto said = [&](const std::string& text) {
+    return std::count_if(warnings.begin(), warnings.end(),
+                         [&](const std::string& w) { return w.find(text) != std::string::npos; });
+  };
+  BOOST_TEST(said("m.json: jobs[0]: strength and resize are ignored without an init_image (a plate)") == 1);
+  BOOST_TEST(said("jobs[0].guidance: ignored: model plugin 'org.genplug.flux' has no distilled guidance") ==
+             (guided ? 0 : 1));
+  // Strength alone is named alone; a job without guidance hears nothing of it.
+  warnings.clear();
+  m["jobs"][0].erase("guidance");
+  m["jobs"][0].erase("resize");
+  Pipeline plain(Manifest::parse(m, g.dir.path / "m.json"), o);
+  BOOST_TEST(said("strength is ignored without an init_image") == 1);
+  BOOST_TEST(said("guidance") == 0);
+}
+
 // The compression is not in the item hash, so resume keeps an output whose stored pixels are those the job would
 // store (lossless to lossless: zip, piz, PXR24 on half), and renders again one stored lossily, or asked lossily,
 // with another compression (a DWAA render asked as zip had been kept as up to date).
