@@ -101,6 +101,13 @@ fi
 root=$work/root
 for name in "${!deb[@]}"; do dpkg-deb -x "${deb[$name]}" "$root"; done
 usr=$root/usr
+# Reproducible: no program or library holds the source folder (__FILE__ is mapped by
+# cmake/GenplugReproducible.cmake, the debug information stripped).
+source_dir=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")
+[[ -n $source_dir ]] || fail "no CMAKE_HOME_DIRECTORY in $build/CMakeCache.txt"
+while IFS= read -r -d '' f; do
+  ! grep -qF "$source_dir/" "$f" || fail "${f#"$root"} holds the source folder $source_dir/"
+done < <(find "$usr/bin" "$usr/lib" -type f -print0)
 "$usr/bin/genplug" --version
 plugins=$("$usr/bin/genplug" plugins)
 for id in org.genplug.dype org.genplug.flowmatch org.genplug.flux; do
