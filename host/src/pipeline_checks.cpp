@@ -307,6 +307,7 @@ void Pipeline::Impl::rehearse_schedule(const Job& job, std::set<std::string>& re
         throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + ": exr.x0_layers: evaluation " +
                                                  std::to_string(e) + " is beyond the " + std::to_string(evaluations) +
                                                  " model evaluations of this job");
+    if (!job.steps && !job.refine_pass) warn_unused_scheduler_steps(job, s, steps, g.image_tokens);
     if (!pe) return;
     std::optional<PosencProxy> own_posenc;
     if (job.posenc)
@@ -325,6 +326,24 @@ void Pipeline::Impl::rehearse_schedule(const Job& job, std::set<std::string>& re
   } catch (const std::invalid_argument& e) {  // the model's layout and target extent disagree (PosencProxy)
     throw HostError(ErrorKind::plugin, manifest.path.string() + ": " + job.where + ": " + model.id() + ": " + e.what());
   }
+}
+
+// A job without "steps" renders the model's default count, and asks the scheduler for that many: a count of the
+// scheduler's own (flowmatch's config.steps, which the ABI gives for steps = 0) is then unused, which is said
+// rather than left silent. A scheduler without a count of its own refuses steps = 0: nothing to say.
+void Pipeline::Impl::warn_unused_scheduler_steps(const Job& job, const SchedulerProxy& s, uint32_t steps,
+                                                 uint64_t image_tokens) {
+  std::vector<double> own;
+  try {
+    own = s.sigmas(0, image_tokens, ctx);
+  } catch (const PluginError&) {  // none of its own (or a plugin's failure, which the job's own call meets)
+    return;
+  }
+  if (own.size() < 2 || own.size() - 1 == steps) return;
+  log(GENPLUG_LOG_WARNING, manifest.path.string() + ": jobs[" + std::to_string(job.job) + "]: the scheduler's own " +
+                               "step count (" + std::to_string(own.size() - 1) + ", its config's) is not used: a " +
+                               "job without \"steps\" renders the model's default of " + std::to_string(steps) +
+                               " (give \"steps\" to choose)");
 }
 
 // The files a job writes replace none the run reads or another item writes. An output the job may overwrite

@@ -68,6 +68,21 @@ bool differ_by_more_than(const std::vector<float>& a, const std::vector<float>& 
   return a.size() == b.size() && finite(a) && finite(b) && relative_error(a, b) > threshold;
 }
 
+// Options whose log keeps the warnings in `into`.
+PipelineOptions collecting_warnings(std::vector<std::string>& into) {
+  PipelineOptions o;
+  o.log = [&into](int32_t severity, const std::string& message) {
+    if (severity == GENPLUG_LOG_WARNING) into.push_back(message);
+  };
+  return o;
+}
+
+// How many of `lines` contain `text`.
+long count_containing(const std::vector<std::string>& lines, const std::string& text) {
+  const auto has_text = [&](const std::string& l) { return l.find(text) != std::string::npos; };
+  return std::count_if(lines.begin(), lines.end(), has_text);
+}
+
 // The flowmatch config that gives the golden run's schedule: BFL get_schedule, shifted by the mu of the
 // token count (with the golden's shift endpoints where it names them) or unshifted ("shift": false).
 json scheduler_config(const json& sampling) {
@@ -404,16 +419,10 @@ BOOST_AUTO_TEST_CASE(settings_a_job_ignores_are_warned_of_once_per_manifest_job)
   m["jobs"][0]["seeds"] = {1, 2, 3};
   m["jobs"][0]["output"] = (g.dir.path / "s{seed}.exr").string();
   std::vector<std::string> warnings;
-  PipelineOptions o;
-  o.log = [&](int32_t severity, const std::string& message) {
-    if (severity == GENPLUG_LOG_WARNING) warnings.push_back(message);
-  };
+  const PipelineOptions o = collecting_warnings(warnings);
   Pipeline p(Manifest::parse(m, g.dir.path / "m.json"), o);
   const bool guided = p.model_description().value("guidance_embed", false);
-  const auto said = [&](const std::string& text) {
-    return std::count_if(warnings.begin(), warnings.end(),
-                         [&](const std::string& w) { return w.find(text) != std::string::npos; });
-  };
+  const auto said = [&](const std::string& text) { return count_containing(warnings, text); };
   BOOST_TEST(said("m.json: jobs[0]: strength and resize are ignored without an init_image (a plate)") == 1);
   BOOST_TEST(said("jobs[0].guidance: ignored: model plugin 'org.genplug.flux' has no distilled guidance") ==
              (guided ? 0 : 1));
@@ -424,6 +433,29 @@ BOOST_AUTO_TEST_CASE(settings_a_job_ignores_are_warned_of_once_per_manifest_job)
   Pipeline plain(Manifest::parse(m, g.dir.path / "m.json"), o);
   BOOST_TEST(said("strength is ignored without an init_image") == 1);
   BOOST_TEST(said("guidance") == 0);
+}
+
+// A job without "steps" renders the model's default count: a scheduler config's own count is then unused, and
+// said so (it had been ignored silently); a job that gives its steps, or a scheduler without a count, hears nothing.
+BOOST_AUTO_TEST_CASE(a_schedulers_own_step_count_that_a_job_does_not_use_is_warned_of) {
+  GoldenRun g;
+  json m = g.manifest("none");
+  m["jobs"][0].erase("steps");
+  std::vector<std::string> warnings;
+  const PipelineOptions o = collecting_warnings(warnings);
+  const Pipeline probe(Manifest::parse(m, g.dir.path / "m.json"), o);
+  const uint32_t model_steps = probe.model_description()["defaults"]["steps"].get<uint32_t>();
+  BOOST_TEST(count_containing(warnings, "step count") == 0);
+  m["scheduler"]["config"]["steps"] = model_steps + 1;
+  const Pipeline unused(Manifest::parse(m, g.dir.path / "m.json"), o);
+  BOOST_TEST(count_containing(warnings, "m.json: jobs[0]: the scheduler's own step count (" +
+                                            std::to_string(model_steps + 1) + ", its config's) is not used: a job "
+                                            "without \"steps\" renders the model's default of " +
+                                            std::to_string(model_steps)) == 1);
+  warnings.clear();
+  m["jobs"][0]["steps"] = model_steps;
+  const Pipeline given(Manifest::parse(m, g.dir.path / "m.json"), o);
+  BOOST_TEST(count_containing(warnings, "step count") == 0);
 }
 
 // The compression is not in the item hash, so resume keeps an output whose stored pixels are those the job would
