@@ -50,21 +50,26 @@ inline std::string describe(const json& c) {
 }
 
 // Whether the official code meets the case in the regime where genplug deviates from it on purpose (docs/dype.md,
-// "Deviation from the official code near t = 0"): dy-yarn, whose thresholds times t^2 become so small that
-// find_correction_range's low index lies above d/2 on a scaled axis (the official ramp then turns toward PI;
-// genplug clamps low to d/2), or t = 0 (the official code divides by zero). A set made at such t may hold values
-// genplug does not give by design. The gamma pair's threshold is larger, so its low index passes d/2 only after
-// the beta pair's: the beta pair decides. From the documented formula C(r) = d ln(L / (2 pi r)) / (2 ln theta) with the
-// official thresholds (YarnThresholds' defaults), not from the plugin's code.
+// "Deviation from the official code: a low index past d/2"): a YaRN blend whose beta pair's fast threshold (beta_0
+// for yarn, times t^2 for dy-yarn, to the power 2 t^2 for dy-yarn-legacy) is so small that find_correction_range's
+// low index lies above d/2 on a scaled axis (the official ramp then turns toward PI; genplug clamps low to d/2): at
+// small t for dy-yarn, at any t for a small theta or a long base extent; or t = 0 for dy-yarn (the official code
+// divides by zero). A set made there may hold values genplug does not give by design. The gamma pair's threshold is
+// larger, so its low index passes d/2 only after the beta pair's: the beta pair decides. From the documented
+// formula C(r) = d ln(L / (2 pi r)) / (2 ln theta) with the official thresholds (YarnThresholds' defaults), not from
+// the plugin's code.
 inline bool in_documented_deviation(const json& c, const genplug::dype::Layout& layout) {
-  if (golden_method(c) != genplug::dype::Method::dy_yarn) return false;
-  const double kappa = std::pow(c.at("t").get<double>(), 2.0);
-  const genplug::dype::YarnThresholds official;
+  using genplug::dype::Method;
+  const Method method = golden_method(c);
+  if (method != Method::yarn && method != Method::dy_yarn && method != Method::dy_yarn_legacy) return false;
+  const double t = c.at("t").get<double>(), beta_0 = genplug::dype::YarnThresholds().beta_0;
+  const double fast = method == Method::yarn      ? beta_0
+                      : method == Method::dy_yarn ? beta_0 * t * t
+                                                  : std::pow(beta_0, 2.0 * t * t);
   const std::vector<uint32_t> target = golden_target(c);
   for (std::size_t a = 1; a < layout.axis_dims.size(); ++a) {
     if (target[a] <= layout.base_extent[a]) continue;  // not extrapolated: no YaRN on this axis
     const double d = layout.axis_dims[a], extent = layout.base_extent[a];
-    const double fast = official.beta_0 * kappa;
     if (!(fast > 0.0)) return true;
     const double low = std::floor(d * std::log(extent / (2.0 * M_PI * fast)) / (2.0 * std::log(layout.theta)));
     if (low > std::floor(d / 2.0)) return true;

@@ -131,15 +131,16 @@ def dype_golden_target(case):
 
 def in_documented_deviation(case, layout):
     """Whether the official code meets the case where genplug deviates from it on purpose (docs/dype.md, "Deviation
-    from the official code near t = 0"): dy-yarn whose thresholds times t^2 put find_correction_range's low index
-    above d/2 on an extrapolated axis, or t = 0 (cf. dype_support.hpp in_documented_deviation)."""
-    if case["method"] != "dy-yarn":
+    from the official code: a low index past d/2"): a YaRN blend whose beta pair's fast threshold puts
+    find_correction_range's low index above d/2 on an extrapolated axis, or t = 0 for dy-yarn (cf. dype_support.hpp
+    in_documented_deviation)."""
+    t, beta_0 = float(case["t"]), 1.25  # the official beta_0 (gamma_0's index passes d/2 only after it)
+    fast = {"yarn": beta_0, "dy-yarn": beta_0 * t * t, "dy-yarn-legacy": beta_0 ** (2 * t * t)}.get(case["method"])
+    if fast is None:
         return False
-    kappa = float(case["t"]) ** 2
     for d, extent, tokens in zip(layout.axis_dims[1:], layout.base_extent[1:], dype_golden_target(case)[1:]):
         if tokens <= extent:
             continue
-        fast = 1.25 * kappa  # the official beta_0 (gamma_0's index passes d/2 only after it)
         if not fast > 0:
             return True
         low = math.floor(d * math.log(extent / (2 * math.pi * fast)) / (2 * math.log(layout.theta)))

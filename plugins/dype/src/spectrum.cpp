@@ -146,7 +146,7 @@ RampRange correction_range(double fast_rotations, double slow_rotations, uint32_
   low = std::max(low, 0.0);
   high = std::min(high, double(dim - 1));
   high = std::min(half, high);
-  low = std::min(low, half);  // genplug: keeps low <= high as t -> 0 (see header)
+  low = std::min(low, half);  // genplug: keeps low <= high (see header)
   return {low, high};
 }
 
