@@ -59,7 +59,7 @@ plugin_path, before ../lib/genplug beside the program.
 .B GENPLUG_PLUGIN_CACHE
 The file that caches what each plugin library holds, or
 .B off
-(default: $XDG_CACHE_HOME/genplug/plugins.json, else ~/.cache/genplug/plugins.json).
+(default: $XDG_CACHE_HOME/genplug/plugins.json where that is an absolute path, else ~/.cache/genplug/plugins.json).
 .TP
 .B GENPLUG_CANCEL_GRACE
 Whole seconds (0 to 86400) a first SIGINT or SIGTERM waits for the running plugin call to stop before the run

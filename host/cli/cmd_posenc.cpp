@@ -153,10 +153,13 @@ std::vector<uint32_t> extent_values(const std::vector<std::string>& given) {
 // (the model's geometry refuses others; posenc had floored them, printing the spectrum of another size).
 uint32_t whole_tokens(const char* option, uint32_t px, uint32_t ppt) {
   if (px >= ppt && px % ppt == 0) return px / ppt;
-  const uint64_t below = uint64_t(px) / ppt * ppt, above = below + ppt;
-  std::string sizes = below > 0 ? std::to_string(below) + " or " + std::to_string(above) : std::to_string(above);
-  throw HostError(ErrorKind::usage, std::string(option) + ": " + std::to_string(px) + " px is not a whole number of " +
-                                        "the layout's " + std::to_string(ppt) + " px tokens (" + sizes + " is)");
+  const std::string where = std::string(option) + ": " + std::to_string(px) + " px ";
+  if (px < ppt)
+    throw HostError(ErrorKind::usage, where + "is less than one of the layout's " + std::to_string(ppt) + " px tokens");
+  const uint64_t below = uint64_t(px) / ppt * ppt, above = below + ppt;  // the larger only where the option takes it
+  const std::string sizes = std::to_string(below) + (above <= UINT32_MAX ? " or " + std::to_string(above) : "");
+  throw HostError(ErrorKind::usage, where + "is not a whole number of the layout's " + std::to_string(ppt) +
+                                        " px tokens (" + sizes + " is; --extent gives tokens)");
 }
 
 // Tokens per axis: --extent as given, else height and width over the layout's two spatial axes (rows, then

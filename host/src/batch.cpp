@@ -38,10 +38,11 @@ constexpr size_t kMaxPromptBytes = 64 * 1024;
 std::vector<std::string> prompts_from_file(const fs::path& file, const std::string& where) {
   std::error_code ec;
   const fs::file_status status = fs::status(file, ec);
-  if (!fs::exists(status))  // the reason where there is one: a symlink loop is not "does not exist"
+  if (!fs::exists(status)) {  // the reason where there is one: a symlink loop is not "does not exist"
+    const bool absent = !ec || ec == std::errc::no_such_file_or_directory;
     fail(where, "cannot read prompts file '" + file.string() + "': " +
-                    (ec && ec != std::errc::no_such_file_or_directory ? ec.message()
-                                                                      : "it " + genplug::internal::missing_file_text(file)));
+                    (absent ? "it " + genplug::internal::missing_file_text(file) : ec.message()));
+  }
   if (!fs::is_regular_file(status)) fail(where, "prompts file '" + file.string() + "' is not a regular file");
   if (fs::file_size(file, ec) > kMaxPromptsFileBytes) fail(where, "prompts file '" + file.string() + "' is over 64 MiB");
   std::ifstream in(file, std::ios::binary);

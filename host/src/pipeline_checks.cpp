@@ -13,6 +13,7 @@
 #include <genplug/host/plate.hpp>
 #include <genplug/host/png_writer.hpp>
 #include <genplug/internal/bounded_json.hpp>
+#include <genplug/internal/regular_file.hpp>
 
 #include "atomic_output.hpp"
 #include "message_text.hpp"
@@ -174,17 +175,15 @@ void Pipeline::Impl::check_plate_colorspace_applies(const Job& job) const {
                                            "applies to EXR plates only, and " + why + ": remove it");
 }
 
-// Settings a job gives that change nothing it renders (they still make it another item): said, not refused, as
+// A plate's settings on a job without a plate change nothing it renders (nor its item hash): said, not refused, as
 // genplug 0.3.3 rendered such manifests. Named by the manifest job: a batch's items give one warning (Impl::log).
+// Guidance is not judged: a model's default of 0 may be a guided model's chosen value (model.h cannot tell).
 void Pipeline::Impl::warn_ignored_settings(const Job& job) const {
   const std::string where = manifest.path.string() + ": jobs[" + std::to_string(job.job) + "]";
   const bool strength = job.raw.contains("strength"), resize = job.raw.contains("resize");
   const char* what = strength && resize ? "strength and resize are" : strength ? "strength is" : "resize is";
   if (!job.init_image && (strength || resize))
     log(GENPLUG_LOG_WARNING, where + ": " + what + " ignored without an init_image (a plate)");
-  if (job.raw.contains("guidance") && defaults.default_guidance == 0)
-    log(GENPLUG_LOG_WARNING, where + ".guidance: ignored: model plugin '" + manifest.model.plugin +
-                                 "' has no distilled guidance here (its default guidance is 0)");
 }
 
 // A plate must exist, decode whole, and (resize "error") have the job's size: checked before any job runs.
@@ -258,6 +257,7 @@ void Pipeline::Impl::check_lora_files(const Job& job) {
     if (!fs::is_regular_file(status) && !fs::is_directory(status)) {
       const bool absent = ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory;
       const std::string what = ec == std::errc::too_many_symbolic_link_levels ? "a loop of symbolic links"
+                               : absent && fs::is_symlink(file) ? "it " + internal::missing_file_text(file)
                                : absent                                         ? "nothing is there"
                                : ec                                             ? ec.message()
                                                                                 : "a device, FIFO or socket";
@@ -307,7 +307,6 @@ void Pipeline::Impl::rehearse_schedule(const Job& job, std::set<std::string>& re
         throw HostError(ErrorKind::manifest, manifest.path.string() + ": " + job.where + ": exr.x0_layers: evaluation " +
                                                  std::to_string(e) + " is beyond the " + std::to_string(evaluations) +
                                                  " model evaluations of this job");
-    if (!job.steps && !job.refine_pass) warn_unused_scheduler_steps(job, s, steps, g.image_tokens);
     if (!pe) return;
     std::optional<PosencProxy> own_posenc;
     if (job.posenc)
@@ -330,19 +329,25 @@ void Pipeline::Impl::rehearse_schedule(const Job& job, std::set<std::string>& re
 
 // A job without "steps" renders the model's default count, and asks the scheduler for that many: a count of the
 // scheduler's own (flowmatch's config.steps, which the ABI gives for steps = 0) is then unused, which is said
-// rather than left silent. A scheduler without a count of its own refuses steps = 0: nothing to say.
-void Pipeline::Impl::warn_unused_scheduler_steps(const Job& job, const SchedulerProxy& s, uint32_t steps,
-                                                 uint64_t image_tokens) {
+// rather than left silent. A probe for a warning: its log lines (a schedule no job runs) are dropped, and any
+// failure means nothing to say (a scheduler without a count of its own refuses steps = 0; the rehearsal names
+// the rest).
+void Pipeline::Impl::warn_unused_scheduler_steps(const Job& job) {
+  CallContext quiet;
+  quiet.cancel_flag(options.cancel);
   std::vector<double> own;
   try {
-    own = s.sigmas(0, image_tokens, ctx);
-  } catch (const PluginError&) {  // none of its own (or a plugin's failure, which the job's own call meets)
+    std::optional<SchedulerProxy> own_scheduler;
+    if (job.scheduler)
+      own_scheduler = catalog->create_scheduler(job.scheduler->plugin, job.scheduler->config, quiet, "");
+    own = (own_scheduler ? *own_scheduler : scheduler).sigmas(0, job_geometry(job).image_tokens, quiet);
+  } catch (const std::exception&) {
     return;
   }
-  if (own.size() < 2 || own.size() - 1 == steps) return;
+  if (own.size() < 2 || own.size() - 1 == defaults.default_steps) return;
   log(GENPLUG_LOG_WARNING, manifest.path.string() + ": jobs[" + std::to_string(job.job) + "]: the scheduler's own " +
-                               "step count (" + std::to_string(own.size() - 1) + ", its config's) is not used: a " +
-                               "job without \"steps\" renders the model's default of " + std::to_string(steps) +
+                               "step count (" + std::to_string(own.size() - 1) + ") is not used: a job without " +
+                               "\"steps\" renders the model's default of " + std::to_string(defaults.default_steps) +
                                " (give \"steps\" to choose)");
 }
 

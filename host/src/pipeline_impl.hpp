@@ -66,7 +66,7 @@ struct Pipeline::Impl {
   void check_output_paths() const;
   std::optional<std::filesystem::path> unwritable_output(const Job& job) const;
   void rehearse_schedule(const Job& job, std::set<std::string>& rehearsed);
-  void warn_unused_scheduler_steps(const Job& job, const SchedulerProxy& s, uint32_t steps, uint64_t image_tokens);
+  void warn_unused_scheduler_steps(const Job& job);
   // pipeline.cpp
   void check_job_memory(const Job& job, std::map<std::pair<uint32_t, uint32_t>, MemoryVerdict>& verdicts);
 

@@ -16,8 +16,8 @@ namespace genplug::host {
 
 class PluginIndex {
  public:
-  // GENPLUG_PLUGIN_CACHE names the file ("off" disables the cache); else $XDG_CACHE_HOME/genplug/plugins.json,
-  // else $HOME/.cache/genplug/plugins.json; empty when none applies.
+  // GENPLUG_PLUGIN_CACHE names the file ("off" disables the cache); else $XDG_CACHE_HOME/genplug/plugins.json
+  // (an absolute XDG_CACHE_HOME only, as XDG says), else $HOME/.cache/genplug/plugins.json; empty when none applies.
   static std::filesystem::path default_file();
 
   explicit PluginIndex(std::filesystem::path file);  // empty: disabled

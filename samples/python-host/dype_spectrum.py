@@ -188,9 +188,12 @@ def whole_tokens(option: str, px: int, ppt: int) -> int:
     as `genplug posenc` takes it), not floored to another size's spectrum."""
     if px >= ppt and px % ppt == 0:
         return px // ppt
+    if px < ppt:
+        raise ValueError(f"{option}: {px} px is less than one of the layout's {ppt} px tokens")
     below = px // ppt * ppt
-    sizes = f"{below} or {below + ppt}" if below else f"{ppt}"
-    raise ValueError(f"{option}: {px} px is not a whole number of the layout's {ppt} px tokens ({sizes} is)")
+    sizes = f"{below} or {below + ppt}" if below + ppt < 2 ** 32 else f"{below}"  # --height takes a uint32_t
+    raise ValueError(f"{option}: {px} px is not a whole number of the layout's {ppt} px tokens ({sizes} is; "
+                     "--extent gives tokens)")
 
 
 def require_torch() -> None:

@@ -602,8 +602,8 @@ def _uint32(value, what: str) -> int:
 
 def _uint32_list(values, what: str) -> List[int]:
     """A per-axis sequence as plain ints in [0, 2^32). Text and bytes are refused: they iterate as characters
-    (and bytes as small integers ctypes would take); so are mappings and sets, which iterate as their keys, in an
-    order that need not be the axes'."""
+    (and bytes as small integers ctypes would take); so are mappings and sets, which iterate as their keys or
+    elements, in an order that need not be the axes'."""
     if isinstance(values, (str, bytes, bytearray, memoryview, collections.abc.Mapping, collections.abc.Set)):
         raise TypeError(f"{what}: expected a sequence of integers, got {type(values).__name__}")
     try:

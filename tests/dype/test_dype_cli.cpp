@@ -139,12 +139,12 @@ BOOST_AUTO_TEST_CASE(bad_input_exits_with_a_clear_message) {
       {"posenc --height 4096 --width 4096", "--layout is required"},
       {"posenc --layout @/nonexistent.json --height 4096 --width 4096", "cannot read"},
       {"posenc --height 4096" + kFluxLayout, "--width"},
-      {"posenc --height 8 --width 4096" + kFluxLayout, "--height: 8 px is not a whole number of the layout's 16 px"
-                                                       " tokens (16 is)"},
-      {"posenc --height 0 --width 0" + kFluxLayout, "--height: 0 px is not a whole number"},
+      {"posenc --height 8 --width 4096" + kFluxLayout, "--height: 8 px is less than one of the layout's 16 px tokens"},
+      {"posenc --height 0 --width 0" + kFluxLayout, "--height: 0 px is less than one"},
       // Not floored to the spectrum of another size: a render of that size is refused too.
       {"posenc --height 1024 --width 100" + kFluxLayout, "--width: 100 px is not a whole number of the layout's 16 px"
-                                                          " tokens (96 or 112 is)"},
+                                                          " tokens (96 or 112 is; --extent gives tokens)"},
+      {"posenc --height 4294967295 --width 64" + kFluxLayout, "tokens (4294967280 is; --extent"},  // 2^32 is refused
       {"posenc --height '' --width 64" + kFluxLayout, "--height: must be a whole number in decimal digits, got ''"},
       {"posenc --height 0x40 --width 64" + kFluxLayout, "got '0x40'"},
       // Out of a uint32's range, or negative: said so, not CLI11's "Could not convert".

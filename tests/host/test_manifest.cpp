@@ -186,7 +186,8 @@ BOOST_AUTO_TEST_CASE(load_reports_an_unreadable_file_by_name) {
 }
 
 // A dangling link is named as one, with its target: "does not exist" beside a link `ls` shows reads as wrong. The
-// same for a prompts file and a plate (one text, internal::missing_file_text).
+// same text for a prompts file, a plate and a LoRA (internal::missing_file_text): the end of a chain of links, a
+// relative target from its link's folder.
 BOOST_AUTO_TEST_CASE(a_dangling_link_is_named_with_its_target) {
   const genplug::test::TempDir d;
   fs::create_symlink(d.path / "moved.json", d.path / "m.json");
@@ -199,11 +200,14 @@ BOOST_AUTO_TEST_CASE(a_dangling_link_is_named_with_its_target) {
                e.what());
   }
   fs::create_symlink("gone.txt", d.path / "prompts.txt");
+  fs::create_symlink("prompts.txt", d.path / "chain.txt");
   json doc = minimal();
   doc["jobs"][0].erase("prompt");
-  doc["jobs"][0]["prompts"] = {{"file", "prompts.txt"}};
-  BOOST_TEST(contains(genplug::test::manifest_error(doc, d.path / "n.json"),
-                      "it is a symbolic link to 'gone.txt', which does not exist"));
+  for (const char* file : {"prompts.txt", "chain.txt"}) {
+    doc["jobs"][0]["prompts"] = {{"file", file}};
+    BOOST_TEST(contains(genplug::test::manifest_error(doc, d.path / "n.json"),
+                        "it is a symbolic link to '" + (d.path / "gone.txt").string() + "', which does not exist"));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(an_override_that_is_not_utf8_is_refused_up_front) {

@@ -407,32 +407,28 @@ BOOST_AUTO_TEST_CASE(half_exr_holds_the_linear_image_within_half_precision) {
   }
 }
 
-// Settings that change nothing the job renders are said once per manifest job (a batch's items share it): a
-// plate's strength and resize without a plate, guidance on a model without guidance embedding.
+// A plate's settings on a job without a plate change nothing it renders: said once per manifest job (a batch's
+// items share it).
 BOOST_AUTO_TEST_CASE(settings_a_job_ignores_are_warned_of_once_per_manifest_job) {
   GoldenRun g;
   json m = g.manifest("none");
   m["jobs"][0]["strength"] = 0.3;
   m["jobs"][0]["resize"] = "fit";
-  m["jobs"][0]["guidance"] = 2.0;
   m["jobs"][0].erase("seed");
   m["jobs"][0]["seeds"] = {1, 2, 3};
   m["jobs"][0]["output"] = (g.dir.path / "s{seed}.exr").string();
   std::vector<std::string> warnings;
   const PipelineOptions o = collecting_warnings(warnings);
-  Pipeline p(Manifest::parse(m, g.dir.path / "m.json"), o);
-  const bool guided = p.model_description().value("guidance_embed", false);
+  const Pipeline both(Manifest::parse(m, g.dir.path / "m.json"), o);
   const auto said = [&](const std::string& text) { return count_containing(warnings, text); };
   BOOST_TEST(said("m.json: jobs[0]: strength and resize are ignored without an init_image (a plate)") == 1);
-  BOOST_TEST(said("jobs[0].guidance: ignored: model plugin 'org.genplug.flux' has no distilled guidance") ==
-             (guided ? 0 : 1));
-  // Strength alone is named alone; a job without guidance hears nothing of it.
+  BOOST_TEST(warnings.size() == 1u);
+  // Strength alone is named alone.
   warnings.clear();
-  m["jobs"][0].erase("guidance");
   m["jobs"][0].erase("resize");
-  Pipeline plain(Manifest::parse(m, g.dir.path / "m.json"), o);
-  BOOST_TEST(said("strength is ignored without an init_image") == 1);
-  BOOST_TEST(said("guidance") == 0);
+  const Pipeline strength(Manifest::parse(m, g.dir.path / "m.json"), o);
+  BOOST_TEST(said("m.json: jobs[0]: strength is ignored without an init_image") == 1);
+  BOOST_TEST(warnings.size() == 1u);
 }
 
 // A job without "steps" renders the model's default count: a scheduler config's own count is then unused, and
@@ -449,9 +445,19 @@ BOOST_AUTO_TEST_CASE(a_schedulers_own_step_count_that_a_job_does_not_use_is_warn
   m["scheduler"]["config"]["steps"] = model_steps + 1;
   const Pipeline unused(Manifest::parse(m, g.dir.path / "m.json"), o);
   BOOST_TEST(count_containing(warnings, "m.json: jobs[0]: the scheduler's own step count (" +
-                                            std::to_string(model_steps + 1) + ", its config's) is not used: a job "
-                                            "without \"steps\" renders the model's default of " +
+                                            std::to_string(model_steps + 1) + ") is not used: a job without " +
+                                            "\"steps\" renders the model's default of " +
                                             std::to_string(model_steps)) == 1);
+  // Each manifest job without steps is named, even where an earlier job's schedule was the same.
+  warnings.clear();
+  json second = m["jobs"][0];
+  second["output"] = (g.dir.path / "second.exr").string();
+  m["jobs"][0]["steps"] = model_steps;
+  m["jobs"].push_back(second);
+  const Pipeline two(Manifest::parse(m, g.dir.path / "m.json"), o);
+  BOOST_TEST(count_containing(warnings, "the scheduler's own step count") == 1);
+  BOOST_TEST(count_containing(warnings, "m.json: jobs[1]: the scheduler's own step count") == 1);
+  m["jobs"].erase(1);
   warnings.clear();
   m["jobs"][0]["steps"] = model_steps;
   const Pipeline given(Manifest::parse(m, g.dir.path / "m.json"), o);

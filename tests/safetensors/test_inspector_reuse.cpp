@@ -68,3 +68,19 @@ BOOST_FIXTURE_TEST_CASE(an_inspect_of_another_path_reads_that_path, Fixture) {
   // What the probe kept is given up by the first inspect: a second one of the probed path reads it anew.
   BOOST_TEST(names(inspector.inspect(probed, ctx), "first_tensor"));
 }
+
+// The tokenize extension's config refuses a key given twice, as the plugin's other configs do (JSON keeps the last
+// value only, and the first was meant too).
+BOOST_FIXTURE_TEST_CASE(a_tokenize_config_that_gives_a_key_twice_is_refused, Fixture) {
+  genplug::InspectorProxy inspector = this->inspector();
+  const auto* table =
+      static_cast<const genplug_inspector_tokenize_t*>(inspector.extension(GENPLUG_EXT_INSPECTOR_TOKENIZE));
+  BOOST_REQUIRE(table);
+  genplug::CallContext call;
+  const char* out = nullptr;
+  const genplug_status s = table->tokenize(inspector.raw(), R"({"clip_tokenizer": "a", "clip_tokenizer": "b"})",
+                                           "a red house", &out, call.get());
+  BOOST_TEST(s == GENPLUG_E_CONFIG);
+  BOOST_TEST(call.error().find("text: the key \"clip_tokenizer\" appears twice in one object") != std::string::npos,
+             call.error());
+}

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -152,11 +153,13 @@ class CheckpointInspector : public Inspector {
       auto* self = instance_of<CheckpointInspector>(inspector);
       if (!self) throw InvalidArgument("tokenize: not an org.genplug.flux.inspect instance");
       nlohmann::json config;
+      std::optional<std::string> duplicate;
       try {
-        config = genplug::internal::parse_bounded_json(std::string(config_json));
+        config = genplug::internal::parse_bounded_json(std::string(config_json), duplicate);
       } catch (const std::exception& e) {
         throw ConfigError(std::string("text: not valid JSON: ") + genplug::internal::json_error_text(e));
       }
+      if (duplicate) throw ConfigError("text: " + genplug::internal::duplicate_key_text(*duplicate));
       self->last_tokens_ = token_report(config, prompt).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       *out_json = self->last_tokens_.c_str();
     });

@@ -66,11 +66,19 @@ inline std::string read_up_to(int fd, std::size_t max_bytes) {
 }
 
 // "does not exist" for a path that names nothing, and for a symbolic link whose target is missing, the target too
-// (beside a link `ls` shows, "does not exist" reads as wrong).
+// (beside a link `ls` shows, "does not exist" reads as wrong): the end of a chain of links, a relative target
+// taken from its link's folder, as the kernel takes it.
 inline std::string missing_file_text(const std::filesystem::path& path) {
-  std::error_code ec;
-  const std::filesystem::path target = std::filesystem::read_symlink(path, ec);
-  return ec ? "does not exist" : "is a symbolic link to '" + target.string() + "', which does not exist";
+  std::filesystem::path at = path;
+  bool link = false;
+  for (int hops = 0; hops < 40; ++hops) {  // the kernel's own bound on a chain (ELOOP)
+    std::error_code ec;
+    const std::filesystem::path target = std::filesystem::read_symlink(at, ec);
+    if (ec) break;
+    link = true;
+    at = target.is_absolute() ? target : at.parent_path() / target;
+  }
+  return link ? "is a symbolic link to '" + at.string() + "', which does not exist" : "does not exist";
 }
 
 // The bytes of the regular file at `path`, of at most `max_bytes`; throws UnreadableFile otherwise.
