@@ -148,6 +148,17 @@ BOOST_AUTO_TEST_CASE(bad_queries_return_statuses_with_messages) {
   genplug::CallContext ctx;
   BOOST_CHECK_EQUAL(proxy.raw()->compute(proxy.raw(), nullptr, &out, ctx.get()), GENPLUG_E_INVALID_ARGUMENT);
   BOOST_CHECK_EQUAL(raw_compute(proxy, &q, &out).status, GENPLUG_OK);  // still usable after errors
+  // A dynamic factor s^kappa beyond a double (a lambda_s the schema takes): refused, not every frequency but f_0
+  // silently 0. The default lambda_s at the same query computes.
+  for (const char* method : {"dy-ntk", "dy-pi"}) {
+    const auto huge = plugin.create(std::string(R"({"lambda_s": 65536, "method": ")") + method + "\"}");
+    const RawResult r = raw_compute(huge, &q, &out);
+    BOOST_CHECK_EQUAL(r.status, GENPLUG_E_INVALID_ARGUMENT);
+    BOOST_CHECK_MESSAGE(r.message.find("config.lambda_s: 65536 is too large for this size") != std::string::npos,
+                        method << ": " << r.message);
+    BOOST_CHECK_EQUAL(raw_compute(plugin.create(std::string(R"({"method": ")") + method + "\"}"), &q, &out).status,
+                      GENPLUG_OK);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -85,6 +85,17 @@ std::string number(double v) {
   return buf;
 }
 
+// max(1, base^kappa(t)): dy-pi's divisor (base s) and dy-ntk's base factor (base s^(d/(d-2))), which `theta`
+// multiplies there (1 for dy-pi). A factor that overflows a double is refused, naming lambda_s (kappa <= lambda_s),
+// rather than a spectrum whose rotation is silently gone (every frequency but f_0 would be 0).
+double dynamic_factor(const MethodConfig& config, double base, double theta, double t) {
+  const double k = kappa(config, t), factor = std::max(1.0, std::pow(base, k));
+  if (!std::isfinite(theta * factor))
+    throw InvalidArgument("config.lambda_s: " + number(config.lambda_s) + " is too large for this size: the factor " +
+                          number(base) + "^" + number(k) + " at t = " + number(t) + " overflows a double");
+  return factor;
+}
+
 }  // namespace
 
 Layout Layout::flux() { return Layout{{16, 56, 56}, 10000.0, {1, 64, 64}, 16}; }
@@ -172,16 +183,14 @@ void axis_frequencies(const MethodConfig& config, uint32_t dim, double theta, co
       plain_frequencies(dim, theta, 1.0, s, freqs);
       return;
     case Method::dy_pi:
-      plain_frequencies(dim, theta, 1.0, std::max(1.0, std::pow(s, kappa(config, t))), freqs);
+      plain_frequencies(dim, theta, 1.0, dynamic_factor(config, s, 1.0, t), freqs);
       return;
     case Method::ntk:
       plain_frequencies(dim, theta, std::max(1.0, std::pow(s, ntk_exponent(dim))), 1.0, freqs);
       return;
-    case Method::dy_ntk: {
-      const double base_ntk = std::pow(s, ntk_exponent(dim));
-      plain_frequencies(dim, theta, std::max(1.0, std::pow(base_ntk, kappa(config, t))), 1.0, freqs);
+    case Method::dy_ntk:
+      plain_frequencies(dim, theta, dynamic_factor(config, std::pow(s, ntk_exponent(dim)), theta, t), 1.0, freqs);
       return;
-    }
     case Method::yarn:
     case Method::dy_yarn:
     case Method::dy_yarn_legacy:
