@@ -1,11 +1,15 @@
 // libFuzzer target: org.genplug.dype's config parser (plugins/dype/src/config.cpp) on arbitrary text, directly
 // and through the host's schema validation (config_fuzz.hpp); an accepted config is printed back, parsed again
-// (it must give the same config) and used for a few spectra of the FLUX layout.
+// (it must give the same config) and used for a few spectra of the FLUX layout: each finite, or refused for a
+// lambda_s whose dynamic factor overflows at that size (docs/dype.md), and for nothing else.
 #include <cmath>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include <genplug/dype/config.hpp>
 #include <genplug/dype/spectrum.hpp>
+#include <genplug/plugin.hpp>
 
 #include "config_fuzz.hpp"
 
@@ -24,7 +28,16 @@ void use(const gd::MethodConfig& config) {
   static const gd::Layout layout = gd::Layout::flux();
   for (const std::vector<uint32_t>& extent : {std::vector<uint32_t>{1, 64, 64}, {1, 128, 96}, {1, 32, 512}})
     for (double t : {0.0, 0.03, 0.5, 1.0}) {
-      for (const gd::AxisSpectrum& axis : gd::compute_spectrum(config, layout, extent, t)) {
+      std::vector<gd::AxisSpectrum> spectrum;
+      try {
+        spectrum = gd::compute_spectrum(config, layout, extent, t);
+      } catch (const genplug::InvalidArgument& e) {
+        if (std::string(e.what()).rfind("config.lambda_s: ", 0) != 0)
+          gf::finding("dype_config", "accepted config " + canonical + " refused: " + e.what(), current_data,
+                      current_size);
+        continue;
+      }
+      for (const gd::AxisSpectrum& axis : spectrum) {
         bool finite = std::isfinite(axis.amplitude);
         for (double f : axis.freqs) finite = finite && std::isfinite(f);
         if (!finite)
