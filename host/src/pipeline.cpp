@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include <genplug/host/errors.hpp>
@@ -99,7 +100,7 @@ void Pipeline::Impl::create_plugins() {
 void Pipeline::Impl::check_jobs() {
   std::set<std::string> rehearsed;
   std::map<std::pair<uint32_t, uint32_t>, MemoryVerdict> refusals;  // by size: the memory available read once each
-  std::set<size_t> steps_probed;  // manifest jobs whose scheduler's own step count was asked for
+  std::set<std::tuple<size_t, std::string, std::string>> steps_probed;  // (manifest job, scheduler, its config)
   for (const Job& j : manifest.jobs) {
     stop_if_cancelled(j);  // a plate's decode can take seconds
     // An item up to date (resume) will not render: what it would need is not asked.
@@ -107,7 +108,6 @@ void Pipeline::Impl::check_jobs() {
         check_existing_output(j, manifest.path.string() + ": " + j.where + ".output");
     if (up_to_date.count(j.index)) continue;
     warn_ignored_settings(j);
-    if (!j.steps && steps_probed.insert(j.job).second) warn_unused_scheduler_steps(j);  // once per manifest job
     // Of one job's problems, what no --force mends comes first (exit 3: its size, a memory limit it cannot render
     // under, its inputs, its refine pass, its schedule), then an existing output of another item (6), then a
     // shortage a retry may meet (75), which each check's own may be: held back until the others have run.
@@ -127,6 +127,10 @@ void Pipeline::Impl::check_jobs() {
     hold([&] { check_lora_files(j); });
     hold([&] { check_plate(j); });
     hold([&] { rehearse_schedule(j, rehearsed); });
+    // Once per manifest job and scheduler (a wedge gives one job several), after the rehearsal: a custom list of
+    // another length is an error there, not also a warning here.
+    const PluginRef& s = scheduler_ref(j);
+    if (!j.steps && steps_probed.insert({j.job, s.plugin, s.config.dump()}).second) warn_unused_scheduler_steps(j);
     if (j.refine) {
       hold([&] { check_refine(j, *j.refine); });
       hold([&] { rehearse_schedule(*j.refine, rehearsed); });

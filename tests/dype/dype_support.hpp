@@ -53,8 +53,8 @@ inline std::string describe(const json& c) {
 // "Deviation from the official code: a low index past d/2"): a YaRN blend whose beta pair's fast threshold (beta_0
 // for yarn, times t^2 for dy-yarn, to the power 2 t^2 for dy-yarn-legacy) is so small that find_correction_range's
 // low index lies above d/2 on a scaled axis (the official ramp then turns toward PI; genplug clamps low to d/2): at
-// small t for dy-yarn, at any t for a small theta or a long base extent; or t = 0 for dy-yarn (the official code
-// divides by zero). A set made there may hold values genplug does not give by design. The gamma pair's threshold is
+// small t for dy-yarn, and for a small theta or a long base extent at any t for yarn, below some t for
+// dy-yarn-legacy; or t = 0 for dy-yarn (the official code divides by zero). A set made there may hold values genplug does not give by design. The gamma pair's threshold is
 // larger, so its low index passes d/2 only after the beta pair's: the beta pair decides. From the documented
 // formula C(r) = d ln(L / (2 pi r)) / (2 ln theta) with the official thresholds (YarnThresholds' defaults), not from
 // the plugin's code.

@@ -73,7 +73,7 @@ BOOST_AUTO_TEST_CASE(every_case_matches_official_frequencies_and_mscale) {
     ++checked;
   }
   BOOST_TEST_MESSAGE("checked " << checked << " golden cases; largest relative error " << worst_overall << "; "
-                                << deviating << " left out (dy-yarn at a t where genplug deviates on purpose)");
+                                << deviating << " left out (a YaRN blend where genplug deviates on purpose)");
   BOOST_TEST(checked > 0u);
 }
 
@@ -90,6 +90,15 @@ BOOST_AUTO_TEST_CASE(documented_deviation_regime_is_the_documented_one) {
   BOOST_TEST(!in_documented_deviation(query("dy-yarn", 1.0), flux));
   BOOST_TEST(!in_documented_deviation(query("yarn", 0.001), flux));
   BOOST_TEST(!in_documented_deviation(json{{"method", "dy-yarn"}, {"t", 0.001}, {"grid_h", 64}, {"grid_w", 64}}, flux));
+  // A small theta (docs/dype.md's example: 7 with L = 64): yarn and dy-yarn (whose threshold is yarn's times
+  // t^2 <= 1) at every t, dy-yarn-legacy below t ~ 0.83 (its threshold 1.25^(2 t^2) grows with t), the others never.
+  dype::Layout small_theta = flux;
+  small_theta.theta = 7.0;
+  for (double t : {0.001, 0.5, 1.0}) BOOST_TEST(in_documented_deviation(query("yarn", t), small_theta), t);
+  BOOST_TEST(in_documented_deviation(query("dy-yarn-legacy", 0.5), small_theta));
+  BOOST_TEST(!in_documented_deviation(query("dy-yarn-legacy", 1.0), small_theta));
+  for (double t : {0.5, 1.0}) BOOST_TEST(in_documented_deviation(query("dy-yarn", t), small_theta), t);
+  BOOST_TEST(!in_documented_deviation(query("ntk", 0.5), small_theta));
 }
 
 // The per-axis scales the official code applies (s = grid / base when grid > base, strictly).

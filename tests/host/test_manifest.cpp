@@ -208,6 +208,13 @@ BOOST_AUTO_TEST_CASE(a_dangling_link_is_named_with_its_target) {
     BOOST_TEST(contains(genplug::test::manifest_error(doc, d.path / "n.json"),
                         "it is a symbolic link to '" + (d.path / "gone.txt").string() + "', which does not exist"));
   }
+  // A relative target from a folder reached through a link: named from the real folder, as the kernel reads it.
+  fs::create_directories(d.path / "else" / "deep");
+  fs::create_directory_symlink(d.path / "else" / "deep", d.path / "sub");
+  fs::create_symlink("../gone.txt", d.path / "sub" / "up.txt");
+  doc["jobs"][0]["prompts"] = {{"file", "sub/up.txt"}};
+  BOOST_TEST(contains(genplug::test::manifest_error(doc, d.path / "n.json"),
+                      "symbolic link to '" + (fs::canonical(d.path / "else" / "deep") / "../gone.txt").string() + "'"));
 }
 
 BOOST_AUTO_TEST_CASE(an_override_that_is_not_utf8_is_refused_up_front) {

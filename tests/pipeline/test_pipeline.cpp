@@ -458,6 +458,26 @@ BOOST_AUTO_TEST_CASE(a_schedulers_own_step_count_that_a_job_does_not_use_is_warn
   BOOST_TEST(count_containing(warnings, "the scheduler's own step count") == 1);
   BOOST_TEST(count_containing(warnings, "m.json: jobs[1]: the scheduler's own step count") == 1);
   m["jobs"].erase(1);
+  // A wedge gives one job several schedulers: each is asked for its own count.
+  warnings.clear();
+  m["jobs"][0].erase("steps");
+  json wedged = m["scheduler"], other = m["scheduler"];
+  other["config"]["steps"] = model_steps + 2;
+  m["jobs"][0]["wedge"] = {{"scheduler", {wedged, other}}};
+  m["jobs"][0]["output"] = (g.dir.path / "w{wedge}.exr").string();
+  const Pipeline wedge(Manifest::parse(m, g.dir.path / "m.json"), o);
+  BOOST_TEST(count_containing(warnings, "own step count (" + std::to_string(model_steps + 1) + ")") == 1);
+  BOOST_TEST(count_containing(warnings, "own step count (" + std::to_string(model_steps + 2) + ")") == 1);
+  m["jobs"][0].erase("wedge");
+  m["jobs"][0]["output"] = (g.dir.path / "golden.exr").string();
+  // A custom list of another length is the rehearsal's error, and not a warning too.
+  warnings.clear();
+  json custom = m;
+  json sigmas = json::array();  // model_steps + 1 steps: never the default's count
+  for (uint32_t i = 0; i <= model_steps + 1; ++i) sigmas.push_back(1.0 - double(i) / (model_steps + 1));
+  custom["scheduler"]["config"] = {{"schedule", "custom"}, {"sigmas", sigmas}};
+  BOOST_CHECK_THROW(Pipeline(Manifest::parse(custom, g.dir.path / "m.json"), o), genplug::host::HostError);
+  BOOST_TEST(count_containing(warnings, "step count") == 0);
   warnings.clear();
   m["jobs"][0]["steps"] = model_steps;
   const Pipeline given(Manifest::parse(m, g.dir.path / "m.json"), o);

@@ -67,7 +67,7 @@ inline std::string read_up_to(int fd, std::size_t max_bytes) {
 
 // "does not exist" for a path that names nothing, and for a symbolic link whose target is missing, the target too
 // (beside a link `ls` shows, "does not exist" reads as wrong): the end of a chain of links, a relative target
-// taken from its link's folder, as the kernel takes it.
+// taken from its link's folder as the kernel takes it (through links in that folder's path too).
 inline std::string missing_file_text(const std::filesystem::path& path) {
   std::filesystem::path at = path;
   bool link = false;
@@ -76,7 +76,10 @@ inline std::string missing_file_text(const std::filesystem::path& path) {
     const std::filesystem::path target = std::filesystem::read_symlink(at, ec);
     if (ec) break;
     link = true;
-    at = target.is_absolute() ? target : at.parent_path() / target;
+    const std::filesystem::path folder = at.parent_path();
+    std::error_code unresolved;
+    const std::filesystem::path real = folder.empty() ? folder : std::filesystem::weakly_canonical(folder, unresolved);
+    at = target.is_absolute() ? target : (unresolved ? folder : real) / target;
   }
   return link ? "is a symbolic link to '" + at.string() + "', which does not exist" : "does not exist";
 }
