@@ -229,10 +229,12 @@ const RegisterCommand kPosenc(
                      "Rotary layout: JSON {axis_dims, theta, base_extent, pixels_per_token[, axis_flags]} or @FILE "
                      "(FLUX.1: @samples/layouts/flux.json)")
           ->type_name("JSON|@FILE");
-      cmd.add_option("--height", o->height, "Image height in pixels")
+      cmd.add_option("--height", o->height, "Image height in pixels, a whole number of the layout's tokens")
           ->type_name("PX")
           ->transform(decimal_integer_for(o->height));
-      cmd.add_option("--width", o->width, "Image width in pixels")->type_name("PX")->transform(decimal_integer_for(o->width));
+      cmd.add_option("--width", o->width, "Image width in pixels, a whole number of the layout's tokens")
+          ->type_name("PX")
+          ->transform(decimal_integer_for(o->width));
       cmd.add_option("--extent", o->extent_text,
                      "Target tokens per axis instead of --height/--width, comma separated")
           ->type_name("TOKENS,...");

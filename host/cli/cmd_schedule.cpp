@@ -62,7 +62,7 @@ const RegisterCommand kSchedule(
           ->type_name("N")
           ->transform(decimal_integer_for(o->steps));
       cmd.add_option("--image-tokens", o->image_tokens,
-                     "Image tokens: (height / 16) x (width / 16) for FLUX, e.g. 4096 at 1024 x 1024")
+                     "Image tokens, 1 or more: (height / 16) x (width / 16) for FLUX, e.g. 4096 at 1024 x 1024")
           ->required()
           ->transform(decimal_integer(1, std::numeric_limits<uint64_t>::max()))  // an image has a token
           ->type_name("L");

@@ -33,7 +33,7 @@ constexpr uintmax_t kMaxPromptsFileBytes = uintmax_t(64) << 20;
 constexpr size_t kMaxPromptBytes = 64 * 1024;
 
 // One prompt a line; blank lines skipped; a trailing CR (Windows line ends) and a leading UTF-8 BOM dropped; a
-// UTF-16 file is named as one (its NUL bytes would be blamed instead, as `encode --prompt-file` does not). Only
+// UTF-16 file is named as one, as `encode --prompt-file` names it (not blamed on its NUL bytes). Only
 // a regular file of at most 64 MiB is read (a FIFO would block, /dev/zero never end).
 std::vector<std::string> prompts_from_file(const fs::path& file, const std::string& where) {
   std::error_code ec;

@@ -269,8 +269,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--layout", default=DEFAULT_LAYOUT,
                    help="rotary layout, JSON {axis_dims, theta, base_extent, pixels_per_token[, axis_flags]} or "
                         "@FILE (default: FLUX.1's, samples/layouts/flux.json)")
-    p.add_argument("--height", type=whole_number, default=4096, help="image height in px (default: %(default)s)")
-    p.add_argument("--width", type=whole_number, default=4096, help="image width in px (default: %(default)s)")
+    p.add_argument("--height", type=whole_number, default=4096,
+                   help="image height in px, a whole number of the layout's tokens (default: %(default)s)")
+    p.add_argument("--width", type=whole_number, default=4096,
+                   help="image width in px, a whole number of the layout's tokens (default: %(default)s)")
     p.add_argument("--extent", help="tokens per axis instead of --height/--width, e.g. 1,256,256")
     p.add_argument("--t", type=diffusion_time, default=0.5,
                    help="diffusion time in [0, 1], 1 = noise (default: %(default)s)")

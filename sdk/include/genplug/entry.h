@@ -79,7 +79,8 @@ typedef struct genplug_factory {
    * failure `*out_instance` is NULL and the error is reported through ctx->set_error, naming the offending config
    * field where there is one.
    * The plugin validates the config itself (not every host checks it against config_schema first): text
-   * that is not a JSON object, unknown fields and out-of-range values are GENPLUG_E_CONFIG. May be slow for
+   * that is not a JSON object, unknown fields, a key given twice and out-of-range values are GENPLUG_E_CONFIG
+   * (the shipped plugins since 0.3.4; JSON would keep the last value only). May be slow for
    * models (it loads weights). Hosts sharing the library (init) may create concurrently (context.h); a create
    * that changes process-wide state says so in the plugin's docs (FLUX: OpenBLAS's kernels, docs/flux.md).
    * [thread: control] */

@@ -61,7 +61,8 @@ typedef struct genplug_inspector_tokenize {
    * tokenize on this instance, or destroy) {"tokenizers": [{"name", "file", "text" (what the tokenizer segments: the prompt after
    * its clean-up or normalisation), "ids" (with the tokenizer's special tokens, without padding), "pieces" (one
    * string per id), "max_length", "dropped" (content tokens cut by max_length)}, ...]}. A prompt that is not
-   * UTF-8 (or longer than the plugin tokenizes: FLUX, 64 KiB) is GENPLUG_E_INVALID_ARGUMENT, a config naming no tokenizer GENPLUG_E_CONFIG, a missing or corrupt
+   * UTF-8 (or longer than the plugin tokenizes: FLUX, 64 KiB) is GENPLUG_E_INVALID_ARGUMENT, a config naming no
+   * tokenizer (or giving a key twice) GENPLUG_E_CONFIG, a missing or corrupt
    * tokenizer file GENPLUG_E_IO; the message (in ctx) says which. [thread: control] */
   genplug_status (*tokenize)(struct genplug_inspector* self, const char* config_json, const char* prompt,
                              const char** out_json, const genplug_context_t* ctx);

@@ -79,8 +79,9 @@ typedef struct genplug_posenc {
 
   /** Computes the spectrum for `query` into `out`. Returns GENPLUG_E_BUFFER_TOO_SMALL (with a message
    * naming the needed size) when a buffer is short, GENPLUG_E_INVALID_ARGUMENT for an odd axis dim, a
-   * zero extent or t outside [0, 1]. Pure: the same query gives the same spectrum. Must be cheap: it runs
-   * before every model evaluation. [thread: render] */
+   * zero extent, t outside [0, 1], or a size the instance's config cannot compute (a value its config took
+   * that overflows there). Pure: the same query gives the same spectrum. Must be cheap: it runs before every
+   * model evaluation. [thread: render] */
   genplug_status (*compute)(struct genplug_posenc* self, const genplug_posenc_query_t* query,
                             genplug_spectrum_t* out, const genplug_context_t* ctx);
 

@@ -56,10 +56,11 @@ double schedule_position(const DynamicWindow& window, double t);
 // kappa(t) = lambda_s * u^lambda_t with u = schedule_position(config.window, t); t is already effective_t.
 double kappa(const MethodConfig& config, double t);
 
-// Index range [low, high] of the official find_correction_range for rotation threshold pair (fast, slow),
-// clamped to [0, dim/2]. The official code leaves `low` unclamped above, which inverts the ramp toward PI for a
-// fast threshold below about L / (2 pi theta): dy-yarn's at small t (FLUX: < 0.0242), where t = 0 divides by
-// zero, and any YaRN's for a small theta or a long base extent (docs/dype.md, "a low index past d/2").
+// Index range [low, high] of the official find_correction_range for rotation threshold pair (fast, slow), clamped
+// to [0, dim/2]. The official code leaves `low` unclamped above, which inverts the ramp toward PI for a fast
+// threshold r with L / (2 pi r) >= theta^(1 + 2/dim) (floor(C(r)) > dim/2): dy-yarn's at small t (FLUX: < 0.0242),
+// where t = 0 divides by zero, and any YaRN's for a small theta or a long base extent (docs/dype.md, "a low index
+// past d/2").
 struct RampRange {
   double low = 0;
   double high = 0;
